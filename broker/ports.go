@@ -1,0 +1,40 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Journal makes what hubs send durable. The broker calls it on the
+// publishing hub's read goroutine, before the PUBACK, so a hub is
+// acknowledged only for what the journal has taken.
+type Journal interface {
+	// AppendEvent returns once the event is durable (fsynced in the embedded
+	// store, committed in PostgreSQL), grouped with other hubs' events into
+	// one commit. fresh is false when (hub, event id) was stored before: a
+	// redelivery, to be acknowledged again but handed on no further.
+	// It blocks while the writer is behind (push back) until ctx ends.
+	AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error)
+	// AppendReadings queues a batch for the next group write and returns; it
+	// blocks while the queue is full (push back) until ctx ends.
+	AppendReadings(ctx context.Context, b *devices.ReadingBatch) error
+	// AppendAccel queues an accelerometer chunk like AppendReadings.
+	AppendAccel(ctx context.Context, c *devices.AccelChunk) error
+}
+
+// Ingester receives everything the broker accepted, after the journal took
+// it: the detectors and the device-health monitor. Its methods run on the
+// publishing hub's goroutine and must not block for long; they queue.
+type Ingester interface {
+	// Ingest receives a decoded message. Events arrive only when fresh.
+	Ingest(m *devices.Message)
+	// Connection receives hub connects and disconnects.
+	Connection(c devices.ConnectionEvent)
+}
+
+// HubDirectory looks up hub credentials for authentication. It returns an
+// error wrapping devices.ErrNotFound for an unknown hub.
+type HubDirectory interface {
+	HubCredential(ctx context.Context, hub devices.HubID) (devices.HubCredential, error)
+}

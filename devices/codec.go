@@ -1,0 +1,519 @@
+package devices
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Limits are the bounds the decoder enforces. The zero value is not useful;
+// start from DefaultLimits.
+type Limits struct {
+	MaxPayload  int           // bytes of one MQTT payload
+	MaxReadings int           // readings in one batch
+	MaxSamples  int           // accelerometer samples per axis in one chunk
+	MaxDetail   int           // bytes of an event's detail object
+	MaxFuture   time.Duration // how far a hub's timestamp may run ahead of the gateway
+	MaxPast     time.Duration // how old a store-and-forwarded message may be
+	MaxG        float64       // largest plausible acceleration magnitude per axis, in g
+}
+
+// DefaultLimits are the protocol's published limits (docs/protocol.md).
+var DefaultLimits = Limits{
+	MaxPayload:  64 << 10,
+	MaxReadings: 500,
+	MaxSamples:  800, // 4 s at 200 Hz
+	MaxDetail:   4 << 10,
+	MaxFuture:   10 * time.Minute,
+	MaxPast:     7 * 24 * time.Hour,
+	MaxG:        32,
+}
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// Decode decodes the payload of an upstream topic with DefaultLimits.
+func Decode(topic string, payload []byte, now time.Time) (Message, error) {
+	return DefaultLimits.Decode(topic, payload, now)
+}
+
+// Decode parses and validates a message a hub published on topic. now is the
+// gateway's clock; it bounds the timestamps and becomes the Received time.
+func (l Limits) Decode(topic string, payload []byte, now time.Time) (Message, error) {
+	hub, ch, err := ParseTopic(topic)
+	if err != nil {
+		return Message{}, err
+	}
+	if !ch.Upstream() {
+		return Message{}, errf(ErrNotPermitted, "hubs do not publish on "+string(ch))
+	}
+	if len(payload) > l.MaxPayload {
+		return Message{}, errf(ErrTooLarge, fmt.Sprintf("payload %d bytes, limit %d", len(payload), l.MaxPayload))
+	}
+	m := Message{Hub: hub, Channel: ch}
+	switch ch {
+	case ChanReadings:
+		m.Readings, err = l.decodeReadings(hub, payload, now)
+	case ChanEvents:
+		m.Event, err = l.decodeEvent(hub, payload, now)
+	case ChanAccel:
+		m.Accel, err = l.decodeAccel(hub, payload, now)
+	case ChanStatus:
+		m.Status, err = l.decodeStatus(hub, payload, now)
+	case ChanHeartbeat:
+		m.Heartbeat, err = l.decodeHeartbeat(hub, payload, now)
+	case ChanCmdAck:
+		m.CmdAck, err = l.decodeCmdAck(hub, payload, now)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// Wire forms. Pointers tell an absent field from a zero one; unknown fields
+// are ignored so that vendors can add their own without breaking v1.
+
+type wireHeader struct {
+	V *int `json:"v"`
+}
+
+type wireReadings struct {
+	wireHeader
+	Sent     *int64        `json:"sent"`
+	Readings []wireReading `json:"readings"`
+}
+
+type wireReading struct {
+	Sensor  string   `json:"sensor"`
+	Metric  string   `json:"metric"`
+	TS      *int64   `json:"ts"`
+	Value   *float64 `json:"value"`
+	Quality *float64 `json:"quality,omitempty"`
+}
+
+type wireEvent struct {
+	wireHeader
+	ID     string          `json:"id"`
+	TS     *int64          `json:"ts"`
+	Kind   string          `json:"kind"`
+	Sensor string          `json:"sensor,omitempty"`
+	Value  *float64        `json:"value,omitempty"`
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+type wireAccel struct {
+	wireHeader
+	Sensor string    `json:"sensor"`
+	TS     *int64    `json:"ts"`
+	Hz     int       `json:"hz"`
+	X      []float32 `json:"x"`
+	Y      []float32 `json:"y"`
+	Z      []float32 `json:"z"`
+}
+
+type wireStatus struct {
+	wireHeader
+	TS         *int64 `json:"ts,omitempty"`
+	State      string `json:"state"`
+	Firmware   string `json:"fw,omitempty"`
+	Model      string `json:"model,omitempty"`
+	HeartbeatS int    `json:"heartbeat_s,omitempty"`
+}
+
+type wireHeartbeat struct {
+	wireHeader
+	TS      *int64 `json:"ts"`
+	UptimeS int64  `json:"uptime_s,omitempty"`
+	RSSI    int    `json:"rssi,omitempty"`
+	Queued  int    `json:"queued,omitempty"`
+}
+
+type wireCmdAck struct {
+	wireHeader
+	ID     string `json:"id"`
+	TS     *int64 `json:"ts"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type wireCommand struct {
+	V    int             `json:"v"`
+	ID   string          `json:"id"`
+	TS   int64           `json:"ts"`
+	Type string          `json:"type"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+type wireReject struct {
+	V     int    `json:"v"`
+	TS    int64  `json:"ts"`
+	Topic string `json:"topic"`
+	ID    string `json:"id,omitempty"`
+	Code  string `json:"code"`
+	Error string `json:"error"`
+}
+
+func unmarshal(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return errf(ErrSyntax, truncate(err.Error()))
+	}
+	return nil
+}
+
+func checkVersion(h wireHeader) error {
+	if h.V == nil {
+		return errf(ErrMissing, `"v" (protocol version) is required`)
+	}
+	if *h.V != Version {
+		return errf(ErrVersion, fmt.Sprintf(`"v" is %d; this gateway speaks %d`, *h.V, Version))
+	}
+	return nil
+}
+
+// timestamp converts a hub timestamp (Unix milliseconds) and bounds it.
+func (l Limits) timestamp(field string, ts *int64, now time.Time) (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, errf(ErrMissing, quote(field)+" (Unix milliseconds) is required")
+	}
+	t := time.UnixMilli(*ts)
+	if t.After(now.Add(l.MaxFuture)) {
+		return time.Time{}, errf(ErrFuture, fmt.Sprintf("%s %d is %s ahead of the gateway clock (limit %s)",
+			field, *ts, t.Sub(now).Round(time.Second), l.MaxFuture))
+	}
+	if t.Before(now.Add(-l.MaxPast)) {
+		return time.Time{}, errf(ErrTooOld, fmt.Sprintf("%s %d is %s old (limit %s)",
+			field, *ts, now.Sub(t).Round(time.Second), l.MaxPast))
+	}
+	return t, nil
+}
+
+func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*ReadingBatch, error) {
+	var w wireReadings
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	sent, err := l.timestamp("sent", w.Sent, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.Readings) == 0 {
+		return nil, errf(ErrMissing, `"readings" must hold at least one reading`)
+	}
+	if len(w.Readings) > l.MaxReadings {
+		return nil, errf(ErrTooMany, fmt.Sprintf("%d readings in one batch, limit %d", len(w.Readings), l.MaxReadings))
+	}
+	b := &ReadingBatch{Hub: hub, SentAt: sent, Received: now, Readings: make([]Reading, len(w.Readings))}
+	for i := range w.Readings {
+		if err := l.reading(&w.Readings[i], &b.Readings[i], now); err != nil {
+			return nil, errf(CodeOf(err), "readings["+strconv.Itoa(i)+"]: "+err.(*DecodeError).Msg)
+		}
+	}
+	return b, nil
+}
+
+func (l Limits) reading(w *wireReading, r *Reading, now time.Time) error {
+	if !validToken(w.Sensor) {
+		return errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+	}
+	m := Metric(w.Metric)
+	spec, ok := Metrics[m]
+	if !ok {
+		return errf(ErrUnknownKind, "unknown metric "+quote(w.Metric))
+	}
+	at, err := l.timestamp("ts", w.TS, now)
+	if err != nil {
+		return err
+	}
+	if w.Value == nil {
+		return errf(ErrMissing, `"value" is required`)
+	}
+	v := *w.Value
+	if v < spec.Min || v > spec.Max || (spec.Binary && v != 0 && v != 1) {
+		return errf(ErrOutOfRange, fmt.Sprintf("%s %g %s outside %g-%g", m, v, spec.Unit, spec.Min, spec.Max))
+	}
+	q := float32(-1)
+	if spec.NeedsQuality {
+		if w.Quality == nil {
+			return errf(ErrMissing, fmt.Sprintf(`%s needs "quality" (0-1)`, m))
+		}
+		if *w.Quality < 0 || *w.Quality > 1 {
+			return errf(ErrOutOfRange, fmt.Sprintf("quality %g outside 0-1", *w.Quality))
+		}
+		q = float32(*w.Quality)
+	}
+	*r = Reading{Sensor: SensorID(w.Sensor), Metric: m, At: at, Value: v, Quality: q}
+	return nil
+}
+
+func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, error) {
+	var w wireEvent
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	if !validToken(w.ID) {
+		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
+	}
+	k := EventKind(w.Kind)
+	if k.Class() == "" {
+		return nil, errf(ErrUnknownKind, "unknown event kind "+quote(w.Kind))
+	}
+	if w.Sensor != "" && !validToken(w.Sensor) {
+		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+	}
+	at, err := l.timestamp("ts", w.TS, now)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{Hub: hub, ID: EventID(w.ID), Kind: k, Sensor: SensorID(w.Sensor), At: at, Received: now}
+	if w.Value != nil {
+		if math.Abs(*w.Value) > 1e6 {
+			return nil, errf(ErrOutOfRange, fmt.Sprintf("value %g is not plausible", *w.Value))
+		}
+		e.Value, e.HasValue = *w.Value, true
+	}
+	if len(w.Detail) > 0 && !bytes.Equal(w.Detail, []byte("null")) {
+		if len(w.Detail) > l.MaxDetail {
+			return nil, errf(ErrTooLarge, fmt.Sprintf(`"detail" is %d bytes, limit %d`, len(w.Detail), l.MaxDetail))
+		}
+		if w.Detail[0] != '{' {
+			return nil, errf(ErrSyntax, `"detail" must be a JSON object`)
+		}
+		e.Detail = bytes.Clone(w.Detail)
+	}
+	return e, nil
+}
+
+func (l Limits) decodeAccel(hub HubID, payload []byte, now time.Time) (*AccelChunk, error) {
+	var w wireAccel
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	if !validToken(w.Sensor) {
+		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+	}
+	at, err := l.timestamp("ts", w.TS, now)
+	if err != nil {
+		return nil, err
+	}
+	if w.Hz < 1 || w.Hz > 400 {
+		return nil, errf(ErrOutOfRange, fmt.Sprintf(`"hz" %d outside 1-400`, w.Hz))
+	}
+	n := len(w.X)
+	if n == 0 {
+		return nil, errf(ErrMissing, `"x", "y" and "z" must hold samples`)
+	}
+	if len(w.Y) != n || len(w.Z) != n {
+		return nil, errf(ErrSyntax, fmt.Sprintf(`"x", "y", "z" lengths differ: %d, %d, %d`, n, len(w.Y), len(w.Z)))
+	}
+	if n > l.MaxSamples {
+		return nil, errf(ErrTooMany, fmt.Sprintf("%d samples per axis, limit %d", n, l.MaxSamples))
+	}
+	for _, axis := range [3][]float32{w.X, w.Y, w.Z} {
+		for i, v := range axis {
+			if math.Abs(float64(v)) > l.MaxG {
+				return nil, errf(ErrOutOfRange, fmt.Sprintf("sample %d is %g g, limit ±%g g", i, v, l.MaxG))
+			}
+		}
+	}
+	return &AccelChunk{Hub: hub, Sensor: SensorID(w.Sensor), At: at, Received: now, RateHz: w.Hz, X: w.X, Y: w.Y, Z: w.Z}, nil
+}
+
+func (l Limits) decodeStatus(hub HubID, payload []byte, now time.Time) (*Status, error) {
+	var w wireStatus
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	s := &Status{Hub: hub, State: HubState(w.State), Received: now, Firmware: truncate(w.Firmware), Model: truncate(w.Model)}
+	switch s.State {
+	case HubOnline:
+		at, err := l.timestamp("ts", w.TS, now)
+		if err != nil {
+			return nil, err
+		}
+		s.At = at
+	case HubOffline:
+		// A last will is composed at connect time: its ts, if any, is old.
+	default:
+		return nil, errf(ErrUnknownKind, `"state" must be "online" or "offline", got `+quote(w.State))
+	}
+	if w.HeartbeatS < 0 || w.HeartbeatS > 3600 {
+		return nil, errf(ErrOutOfRange, fmt.Sprintf(`"heartbeat_s" %d outside 0-3600`, w.HeartbeatS))
+	}
+	s.HeartbeatInterval = time.Duration(w.HeartbeatS) * time.Second
+	return s, nil
+}
+
+func (l Limits) decodeHeartbeat(hub HubID, payload []byte, now time.Time) (*Heartbeat, error) {
+	var w wireHeartbeat
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	at, err := l.timestamp("ts", w.TS, now)
+	if err != nil {
+		return nil, err
+	}
+	if w.UptimeS < 0 || w.Queued < 0 || w.RSSI > 0 || w.RSSI < -200 {
+		return nil, errf(ErrOutOfRange, "uptime_s and queued must be >= 0, rssi in -200..0 dBm")
+	}
+	return &Heartbeat{Hub: hub, At: at, Received: now, Uptime: time.Duration(w.UptimeS) * time.Second, RSSI: w.RSSI, Queued: w.Queued}, nil
+}
+
+func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*CommandAck, error) {
+	var w wireCmdAck
+	if err := unmarshal(payload, &w); err != nil {
+		return nil, err
+	}
+	if err := checkVersion(w.wireHeader); err != nil {
+		return nil, err
+	}
+	if !validToken(w.ID) {
+		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
+	}
+	at, err := l.timestamp("ts", w.TS, now)
+	if err != nil {
+		return nil, err
+	}
+	st := AckStatus(w.Status)
+	switch st {
+	case AckAccepted, AckDone, AckFailed, AckUnsupported:
+	default:
+		return nil, errf(ErrUnknownKind, "unknown ack status "+quote(w.Status))
+	}
+	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: truncate(w.Detail), At: at, Received: now}, nil
+}
+
+// Encoders: the hub side of the protocol (firmware-sim, tests) and the
+// gateway's downstream messages. They write what Decode accepts.
+
+func ms(t time.Time) *int64 { v := t.UnixMilli(); return &v }
+
+func v1() wireHeader { v := Version; return wireHeader{V: &v} }
+
+// EncodeReadings writes a readings payload.
+func EncodeReadings(b ReadingBatch) []byte {
+	w := wireReadings{wireHeader: v1(), Sent: ms(b.SentAt), Readings: make([]wireReading, len(b.Readings))}
+	for i, r := range b.Readings {
+		val := r.Value
+		wr := wireReading{Sensor: string(r.Sensor), Metric: string(r.Metric), TS: ms(r.At), Value: &val}
+		if r.Quality >= 0 {
+			q := math.Round(float64(r.Quality)*1000) / 1000
+			wr.Quality = &q
+		}
+		w.Readings[i] = wr
+	}
+	return mustMarshal(w)
+}
+
+// EncodeEvent writes an event payload.
+func EncodeEvent(e Event) []byte {
+	w := wireEvent{wireHeader: v1(), ID: string(e.ID), TS: ms(e.At), Kind: string(e.Kind), Sensor: string(e.Sensor), Detail: e.Detail}
+	if e.HasValue {
+		v := e.Value
+		w.Value = &v
+	}
+	return mustMarshal(w)
+}
+
+// EncodeAccel writes an accelerometer chunk payload.
+func EncodeAccel(c AccelChunk) []byte {
+	return mustMarshal(wireAccel{wireHeader: v1(), Sensor: string(c.Sensor), TS: ms(c.At), Hz: c.RateHz, X: c.X, Y: c.Y, Z: c.Z})
+}
+
+// EncodeStatus writes a status payload; a zero At is left out (last will).
+func EncodeStatus(s Status) []byte {
+	w := wireStatus{wireHeader: v1(), State: string(s.State), Firmware: s.Firmware, Model: s.Model,
+		HeartbeatS: int(s.HeartbeatInterval / time.Second)}
+	if !s.At.IsZero() {
+		w.TS = ms(s.At)
+	}
+	return mustMarshal(w)
+}
+
+// EncodeHeartbeat writes a heartbeat payload.
+func EncodeHeartbeat(h Heartbeat) []byte {
+	return mustMarshal(wireHeartbeat{wireHeader: v1(), TS: ms(h.At), UptimeS: int64(h.Uptime / time.Second), RSSI: h.RSSI, Queued: h.Queued})
+}
+
+// EncodeCmdAck writes a command acknowledgement payload.
+func EncodeCmdAck(a CommandAck) []byte {
+	return mustMarshal(wireCmdAck{wireHeader: v1(), ID: string(a.ID), TS: ms(a.At), Status: string(a.Status), Detail: a.Detail})
+}
+
+// EncodeCommand writes a command payload for a hub's cmd topic.
+func EncodeCommand(c Command) []byte {
+	return mustMarshal(wireCommand{V: Version, ID: string(c.ID), TS: c.At.UnixMilli(), Type: string(c.Type), Args: c.Args})
+}
+
+// DecodeCommand parses a command payload (the hub side).
+func DecodeCommand(payload []byte) (Command, error) {
+	var w wireCommand
+	if err := unmarshal(payload, &w); err != nil {
+		return Command{}, err
+	}
+	if w.V != Version {
+		return Command{}, errf(ErrVersion, fmt.Sprintf(`"v" is %d; expected %d`, w.V, Version))
+	}
+	if !validToken(w.ID) {
+		return Command{}, errf(ErrBadID, "bad command id "+quote(w.ID))
+	}
+	switch CommandType(w.Type) {
+	case CmdCheckIn, CmdSilence, CmdSetHeartbeat:
+	default:
+		return Command{}, errf(ErrUnknownKind, "unknown command type "+quote(w.Type))
+	}
+	return Command{ID: CommandID(w.ID), At: time.UnixMilli(w.TS), Type: CommandType(w.Type), Args: w.Args}, nil
+}
+
+// EncodeReject writes a reject payload for a hub's rejects topic.
+func EncodeReject(r Reject) []byte {
+	return mustMarshal(wireReject{V: Version, TS: r.At.UnixMilli(), Topic: truncate(r.Topic), ID: string(r.EventID), Code: string(r.Code), Error: r.Error})
+}
+
+// DecodeReject parses a reject payload (the hub side).
+func DecodeReject(payload []byte) (Reject, error) {
+	var w wireReject
+	if err := unmarshal(payload, &w); err != nil {
+		return Reject{}, err
+	}
+	return Reject{At: time.UnixMilli(w.TS), Topic: w.Topic, EventID: EventID(w.ID), Code: ErrorCode(w.Code), Error: w.Error}, nil
+}
+
+// PeekEventID returns the "id" of an event payload that failed validation, so
+// that the reject can name it; "" when it cannot be read.
+func PeekEventID(payload []byte) EventID {
+	var w struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(payload, &w) != nil || !validToken(w.ID) {
+		return ""
+	}
+	return EventID(w.ID)
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only NaN or Inf can get here; encoders are fed validated values.
+		panic("devices: encode: " + err.Error())
+	}
+	return b
+}

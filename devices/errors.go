@@ -1,0 +1,56 @@
+package devices
+
+import (
+	"errors"
+	"strconv"
+)
+
+// ErrorCode is a stable, machine-readable reason a message was refused. Hubs
+// receive it on their rejects topic and the gateway counts refusals by it.
+type ErrorCode string
+
+const (
+	ErrTopic        ErrorCode = "bad_topic"         // not a topic of this protocol
+	ErrTooLarge     ErrorCode = "too_large"         // payload over MaxPayload
+	ErrSyntax       ErrorCode = "bad_json"          // not JSON, or the wrong JSON types
+	ErrVersion      ErrorCode = "bad_version"       // "v" is not 1
+	ErrMissing      ErrorCode = "missing_field"     // a required field is absent
+	ErrUnknownKind  ErrorCode = "unknown_kind"      // metric, event kind or state not in the protocol
+	ErrOutOfRange   ErrorCode = "out_of_range"      // a value outside what is physically possible
+	ErrBadID        ErrorCode = "bad_id"            // sensor, event or command id malformed
+	ErrFuture       ErrorCode = "ts_in_future"      // timestamp too far ahead of the gateway clock
+	ErrTooOld       ErrorCode = "ts_too_old"        // timestamp older than the store-and-forward limit
+	ErrTooMany      ErrorCode = "too_many"          // more readings or samples than allowed
+	ErrQoS          ErrorCode = "qos_too_low"       // an emergency event sent at QoS 0
+	ErrNotPermitted ErrorCode = "not_permitted"     // a topic the hub may not use
+	ErrRateLimited  ErrorCode = "rate_limited"      // the hub sends faster than its sensors can
+	ErrUnavailable  ErrorCode = "store_unavailable" // the gateway could not make it durable in time
+)
+
+// DecodeError is a refusal of one message, with a code and a human-readable
+// explanation naming the offending field.
+type DecodeError struct {
+	Code ErrorCode
+	Msg  string
+}
+
+func (e *DecodeError) Error() string { return "devices: " + string(e.Code) + ": " + e.Msg }
+
+// Is makes errors.Is(err, &DecodeError{Code: c}) match on the code alone.
+func (e *DecodeError) Is(target error) bool {
+	t, ok := target.(*DecodeError)
+	return ok && t.Code == e.Code
+}
+
+// CodeOf returns the error code of err, or "" when err is not a *DecodeError.
+func CodeOf(err error) ErrorCode {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return ""
+}
+
+func errf(code ErrorCode, msg string) *DecodeError { return &DecodeError{Code: code, Msg: msg} }
+
+func quote(s string) string { return strconv.Quote(truncate(s)) }

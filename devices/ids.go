@@ -1,0 +1,70 @@
+package devices
+
+import "fmt"
+
+// HubID names one home's hub. It is also the hub's MQTT client id and user
+// name, and a segment of every topic the hub uses.
+type HubID string
+
+// SensorID names a sensor within its hub ("kitchen-smoke", "wearable-1").
+// It is unique per hub, not globally.
+type SensorID string
+
+// EventID is assigned by the hub to every event it sends. The pair
+// (HubID, EventID) identifies an event for ever: a redelivered or
+// store-and-forwarded copy carries the same id and is stored once.
+type EventID string
+
+// ResidentID names a resident in the registry.
+type ResidentID string
+
+// CommandID names a command sent by the gateway to a hub; the hub echoes it in
+// its acknowledgement.
+type CommandID string
+
+// MaxIDLen bounds every identifier on the wire.
+const MaxIDLen = 64
+
+// ValidateHubID reports whether id can be a hub id: 3 to 64 characters of
+// lower-case letters, digits, '-' and '_', starting with a letter or digit.
+// The narrow alphabet keeps hub ids safe as MQTT topic segments (no '/', '+',
+// '#') and as client ids for every broker.
+func ValidateHubID(id string) error {
+	if len(id) < 3 || len(id) > MaxIDLen {
+		return fmt.Errorf("hub id %q: length %d outside 3-%d", truncate(id), len(id), MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return fmt.Errorf("hub id %q: character %q at %d not allowed (a-z, 0-9, '-', '_')", truncate(id), c, i)
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is a sensor, event or command id: 1 to 64
+// printable ASCII characters from [A-Za-z0-9._:-].
+func validToken(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate keeps error messages short when an attacker sends a huge value.
+func truncate(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
