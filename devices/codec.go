@@ -271,10 +271,17 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
+	clockErr := ErrorCode("")
 	if err != nil {
-		return nil, err
+		if !k.IsEmergency() {
+			return nil, err
+		}
+		// Never refuse an emergency over a clock: a hub whose clock was
+		// reset (1970) or runs ahead still has a resident pressing SOS. It
+		// is taken at the gateway's receive time and the hub is warned.
+		at, clockErr = now, CodeOf(err)
 	}
-	e := &Event{Hub: hub, ID: EventID(w.ID), Kind: k, Sensor: SensorID(w.Sensor), At: at, Received: now}
+	e := &Event{Hub: hub, ID: EventID(w.ID), Kind: k, Sensor: SensorID(w.Sensor), At: at, Received: now, ClockError: clockErr}
 	if w.Value != nil {
 		if math.Abs(*w.Value) > 1e6 {
 			return nil, errf(ErrOutOfRange, fmt.Sprintf("value %g is not plausible", *w.Value))
@@ -371,8 +378,10 @@ func (l Limits) decodeHeartbeat(hub HubID, payload []byte, now time.Time) (*Hear
 	if err != nil {
 		return nil, err
 	}
-	if w.UptimeS < 0 || w.Queued < 0 || w.RSSI > 0 || w.RSSI < -200 {
-		return nil, errf(ErrOutOfRange, "uptime_s and queued must be >= 0, rssi in -200..0 dBm")
+	// uptime_s is bounded to what a 32-bit seconds counter holds; beyond
+	// ~292 years it would overflow the time.Duration it is kept in.
+	if w.UptimeS < 0 || w.UptimeS > math.MaxUint32 || w.Queued < 0 || w.RSSI > 0 || w.RSSI < -200 {
+		return nil, errf(ErrOutOfRange, "uptime_s must be in 0..4294967295, queued >= 0, rssi in -200..0 dBm")
 	}
 	return &Heartbeat{Hub: hub, At: at, Received: now, Uptime: time.Duration(w.UptimeS) * time.Second, RSSI: w.RSSI, Queued: w.Queued}, nil
 }
@@ -485,8 +494,12 @@ func DecodeCommand(payload []byte) (Command, error) {
 
 // EncodeReject writes a reject payload for a hub's rejects topic.
 func EncodeReject(r Reject) []byte {
-	return mustMarshal(wireReject{V: Version, TS: r.At.UnixMilli(), Topic: truncate(r.Topic), ID: string(r.EventID), Code: string(r.Code), Error: r.Error})
+	return mustMarshal(wireReject{V: Version, TS: r.At.UnixMilli(), Topic: truncateTo(r.Topic, maxRejectTopic), ID: string(r.EventID), Code: string(r.Code), Error: r.Error})
 }
+
+// maxRejectTopic keeps every valid topic (at most 84 bytes) whole in a
+// reject: the hub needs the channel to know which message was refused.
+const maxRejectTopic = 128
 
 // DecodeReject parses a reject payload (the hub side).
 func DecodeReject(payload []byte) (Reject, error) {
@@ -510,10 +523,15 @@ func PeekEventID(payload []byte) EventID {
 }
 
 func mustMarshal(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// No HTML escaping: json.Marshal would turn each '<', '>' or '&' of an
+	// event's detail into six bytes, and a detail near MaxDetail would then
+	// no longer decode.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Only NaN or Inf can get here; encoders are fed validated values.
 		panic("devices: encode: " + err.Error())
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

@@ -1,6 +1,9 @@
 package devices
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // HubID names one home's hub. It is also the hub's MQTT client id and user
 // name, and a segment of every topic the hub uses.
@@ -60,11 +63,20 @@ func validToken(s string) bool {
 	return true
 }
 
-// truncate keeps error messages short when an attacker sends a huge value.
-func truncate(s string) string {
-	const max = 40
+// truncate keeps error messages short when an attacker sends a huge value,
+// and bounds the short strings the gateway keeps (firmware, model, ack detail).
+func truncate(s string) string { return truncateTo(s, 40) }
+
+// truncateTo cuts s to at most max bytes, "..." included, on a character
+// boundary: the result stays valid UTF-8 (PostgreSQL refuses anything else)
+// and cutting it again changes nothing, so a re-encoded message decodes the same.
+func truncateTo(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "..."
+	cut := max - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -37,6 +37,11 @@ type Event struct {
 	HasValue bool
 	// Detail is optional vendor detail, a JSON object kept as evidence.
 	Detail json.RawMessage
+	// ClockError is set when an emergency event's timestamp was missing or
+	// out of bounds (ErrMissing, ErrFuture, ErrTooOld): the event was
+	// accepted all the same, with At set to the receive time, and the hub
+	// is to be warned. Empty for every other event.
+	ClockError ErrorCode
 }
 
 // AccelChunk is a run of wearable accelerometer samples in g, evenly spaced

@@ -1,0 +1,57 @@
+# Dolbom: `make run` starts the gateway on its embedded defaults; `make test`
+# runs everything the CI runs, installing and starting what it needs.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := bin
+DATA_DIR ?= ./var
+FUZZTIME ?= 30s
+BENCHTIME ?= 1s
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build run test test-go lint vet depcheck bench fuzz e2e clean tools
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The gateway on its embedded defaults: MQTT on :1883, HTTP on :8080, data under ./var.
+run: build
+	./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo
+
+tools:
+	scripts/ensure-tools.sh
+
+vet:
+	$(GO) vet ./...
+
+depcheck:
+	$(GO) run ./scripts/depcheck
+
+lint: vet depcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+# The whole suite, on both store back ends: a throwaway PostgreSQL cluster is
+# started for the run and removed afterwards, whatever the outcome.
+test: tools lint
+	@url=$$(scripts/pgtest.sh start); \
+	trap 'scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT; \
+	export $$url DOLBOM_REQUIRE_POSTGRES=1 DOLBOM_REQUIRE_TOOLS=1; \
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

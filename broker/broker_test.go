@@ -1,0 +1,636 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func eventPayload(id string, kind devices.EventKind) []byte {
+	return devices.EncodeEvent(devices.Event{ID: devices.EventID(id), Kind: kind, At: time.Now()})
+}
+
+func readingsPayload() []byte {
+	now := time.Now()
+	return devices.EncodeReadings(devices.ReadingBatch{SentAt: now, Readings: []devices.Reading{
+		{Sensor: "kitchen-heat", Metric: devices.MetricTemperature, At: now, Value: 21.5, Quality: -1},
+	}})
+}
+
+func (e *env) hub(v byte, hub devices.HubID, secret string) *rawClient {
+	e.t.Helper()
+	c, ack := e.dialRaw(connectOpts{v: v, id: string(hub), user: string(hub), pass: secret})
+	if ack.ReasonCode != 0 {
+		e.t.Fatalf("connect %s: code %#x", hub, ack.ReasonCode)
+	}
+	return c
+}
+
+func TestConnectReasonCodes(t *testing.T) {
+	e := startEnv(t, Config{})
+	e.dir.set("hub-off", "pw", true)
+	tests := []struct {
+		name       string
+		o          connectOpts
+		v5, v3     byte
+		wantReason string
+	}{
+		{"good", connectOpts{id: "hub-a", user: "hub-a", pass: secretA}, 0x00, 0x00, ""},
+		{"wrong password", connectOpts{id: "hub-a", user: "hub-a", pass: "nope"}, 0x86, 0x04, refuseBadPassword},
+		{"unknown hub", connectOpts{id: "hub-zz", user: "hub-zz", pass: "x"}, 0x86, 0x04, refuseUnknownHub},
+		{"disabled hub", connectOpts{id: "hub-off", user: "hub-off", pass: "pw"}, 0x87, 0x05, refuseDisabled},
+		{"client id is not user name", connectOpts{id: "hub-a", user: "hub-b", pass: secretB}, 0x85, 0x02, refuseClientID},
+		{"not a hub id", connectOpts{id: "Hub/A", user: "Hub/A", pass: "x"}, 0x85, 0x02, refuseClientID},
+		{"the inline client's id", connectOpts{id: "inline", user: "inline", pass: "x"}, 0x85, 0x02, refuseClientID},
+		{"will on another topic", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubB, devices.ChanStatus)}, 0x87, 0x05, refuseBadWill},
+	}
+	for _, tc := range tests {
+		for _, v := range []byte{4, 5} {
+			t.Run(tc.name+"/v"+string('0'+v), func(t *testing.T) {
+				var before float64
+				if tc.wantReason != "" {
+					before = value(e.s.m.refused.WithLabelValues(tc.wantReason))
+				}
+				o := tc.o
+				o.v, o.clean = v, true
+				c, ack := e.dialRaw(o)
+				defer c.conn.Close()
+				want := tc.v5
+				if v == 4 {
+					want = tc.v3
+				}
+				if ack.ReasonCode != want {
+					t.Fatalf("CONNACK code %#x, want %#x", ack.ReasonCode, want)
+				}
+				if tc.wantReason != "" {
+					if got := value(e.s.m.refused.WithLabelValues(tc.wantReason)); got != before+1 {
+						t.Errorf("refused{%s} went %v -> %v", tc.wantReason, before, got)
+					}
+					if _, err := c.readTimeout(2 * time.Second); err == nil {
+						t.Error("connection still open after a refused CONNECT")
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestConnectStoreErrorIsServerUnavailable(t *testing.T) {
+	e := startEnv(t, Config{})
+	e.dir.mu.Lock()
+	e.dir.err = errors.New("database is down")
+	e.dir.mu.Unlock()
+	for v, want := range map[byte]byte{4: 0x03, 5: 0x88} {
+		c, ack := e.dialRaw(connectOpts{v: v, id: "hub-a", user: "hub-a", pass: secretA, clean: true})
+		c.conn.Close()
+		if ack.ReasonCode != want {
+			t.Errorf("v%d: CONNACK %#x, want %#x", v, ack.ReasonCode, want)
+		}
+	}
+}
+
+func TestConnectionFloodFromOneAddressIsLimited(t *testing.T) {
+	l := newIPLimiter(20, 50, 4)
+	now := time.Unix(1000, 0)
+	allowed := 0
+	for range 100 {
+		if l.allow("10.0.0.1:5000", now) {
+			allowed++
+		}
+	}
+	if allowed != 50 {
+		t.Errorf("allowed %d of a burst of 100, want 50", allowed)
+	}
+	if !l.allow("10.0.0.2:5000", now) {
+		t.Error("another address was limited")
+	}
+	if !l.allow("10.0.0.1:5001", now.Add(time.Second)) {
+		t.Error("no token after a second at 20/s")
+	}
+	if !l.allow("pipe", now) {
+		t.Error("an address without an IP was limited")
+	}
+	// The table is bounded: more addresses than it holds still pass.
+	for i := range 10 {
+		if !l.allow(net.JoinHostPort(net.IPv4(10, 1, 0, byte(i)).String(), "1"), now) {
+			t.Errorf("new address %d refused with a full table", i)
+		}
+	}
+	if len(l.buckets) > 4 {
+		t.Errorf("table holds %d addresses, bound 4", len(l.buckets))
+	}
+}
+
+func TestTakeoverIsNotReportedOffline(t *testing.T) {
+	e := startEnv(t, Config{})
+	status := devices.Topic(hubA, devices.ChanStatus)
+	first, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, will: status})
+	if ack.ReasonCode != 0 {
+		t.Fatalf("first connect: %#x", ack.ReasonCode)
+	}
+	first.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+	first.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 2})
+	first.expect(packets.Puback)
+
+	second, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, will: status})
+	defer second.conn.Close()
+	if ack.ReasonCode != 0 || !ack.SessionPresent {
+		t.Fatalf("second connect: code %#x, session present %v", ack.ReasonCode, ack.SessionPresent)
+	}
+	if d := first.expect(packets.Disconnect); d.ReasonCode != packets.ErrSessionTakenOver.Code {
+		t.Errorf("first connection: DISCONNECT %#x, want session taken over", d.ReasonCode)
+	}
+	waitFor(t, func() bool { return len(e.ingest.connections(hubA)) == 3 })
+	// The new connection's connect may be reported before the old one's
+	// disconnect: the reason tells the health monitor it is not offline.
+	for _, c := range e.ingest.connections(hubA) {
+		if !c.Connected && c.Reason != "taken_over" {
+			t.Errorf("first connection ended as %+v, want taken_over", c)
+		}
+	}
+	if e.s.Connected() != 1 {
+		t.Errorf("Connected() = %d, want 1", e.s.Connected())
+	}
+	// The first connection's will must not have replaced "online".
+	for _, pk := range e.s.mq.Topics.Messages(status) {
+		if st, err := devices.Decode(status, pk.Payload, time.Now()); err != nil || st.Status.State != devices.HubOnline {
+			t.Errorf("retained status is %s, want online", pk.Payload)
+		}
+	}
+	// The session (its subscription) moved to the new connection.
+	if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: "c1", Type: devices.CmdCheckIn}); err != nil {
+		t.Fatal(err)
+	}
+	if pk := second.expect(packets.Publish); pk.TopicName != devices.Topic(hubA, devices.ChanCmd) {
+		t.Errorf("command arrived on %s", pk.TopicName)
+	}
+}
+
+func TestCrossHubPublishAndSubscribeRefused(t *testing.T) {
+	e := startEnv(t, Config{})
+	other := devices.Topic(hubB, devices.ChanEvents)
+	t.Run("v5", func(t *testing.T) {
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		sub := c.subscribe(1, devices.Topic(hubA, devices.ChanCmd), devices.Topic(hubA, devices.ChanRejects),
+			devices.Topic(hubB, devices.ChanCmd), "dolbom/v1/#")
+		if want := []byte{1, 1, 0x87, 0x87}; string(sub.ReasonCodes) != string(want) {
+			t.Errorf("SUBACK codes %x, want %x", sub.ReasonCodes, want)
+		}
+		c.publish(other, eventPayload("e1", devices.EventSOS), 1, 2)
+		ack, r := c.ackAndReject()
+		if ack.ReasonCode != packets.ErrNotAuthorized.Code {
+			t.Errorf("PUBACK %#x, want not authorized", ack.ReasonCode)
+		}
+		if rej, _ := devices.DecodeReject(r.Payload); rej.Code != devices.ErrNotPermitted {
+			t.Errorf("reject code %q", rej.Code)
+		}
+	})
+	t.Run("v3", func(t *testing.T) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		sub := c.subscribe(1, devices.Topic(hubB, devices.ChanCmd))
+		if sub.ReasonCodes[0] != 0x80 {
+			t.Errorf("SUBACK code %#x, want failure 0x80", sub.ReasonCodes[0])
+		}
+	})
+	if n, _, _ := e.journal.counts(); n != 0 {
+		t.Errorf("journal took %d events from the wrong topic", n)
+	}
+	if got := value(e.s.m.aclDenied.WithLabelValues("publish")); got != 1 {
+		t.Errorf("acl_denied{publish} = %v, want 1", got)
+	}
+}
+
+func TestEventAckedOnlyAfterJournal(t *testing.T) {
+	for _, v := range []byte{4, 5} {
+		t.Run("v"+string('0'+v), func(t *testing.T) {
+			e := startEnv(t, Config{})
+			release := make(chan struct{})
+			e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
+			c := e.hub(v, hubA, secretA)
+			defer c.conn.Close()
+			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 7)
+			<-e.journal.entered
+			if pk, err := c.readTimeout(100 * time.Millisecond); err == nil {
+				t.Fatalf("got packet type %d before the journal returned", pk.FixedHeader.Type)
+			}
+			close(release)
+			ack := c.expect(packets.Puback)
+			if ack.PacketID != 7 || ack.ReasonCode >= 0x80 {
+				t.Errorf("PUBACK id %d code %#x", ack.PacketID, ack.ReasonCode)
+			}
+			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+		})
+	}
+}
+
+func TestJournalFailureNoAckAndDisconnect(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		v     byte
+		fail  error
+		stall bool
+	}{
+		{"error/v5", 5, errors.New("disk full"), false},
+		{"error/v3", 4, errors.New("disk full"), false},
+		{"timeout/v5", 5, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEnv(t, Config{AckTimeout: 50 * time.Millisecond})
+			e.journal.fail = tc.fail
+			if tc.stall {
+				e.journal.stall = make(chan struct{})
+			}
+			c := e.hub(tc.v, hubA, secretA)
+			defer c.conn.Close()
+			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 7)
+			for {
+				pk, err := c.readTimeout(5 * time.Second)
+				if err != nil {
+					if errors.Is(err, errTimeout) {
+						t.Fatal("still connected after the journal failed")
+					}
+					break // closed: what a 3.1.1 hub sees
+				}
+				if pk.FixedHeader.Type == packets.Puback {
+					t.Fatal("PUBACK for an event the journal did not take")
+				}
+				if pk.FixedHeader.Type == packets.Disconnect && pk.ReasonCode != packets.ErrServerBusy.Code {
+					t.Errorf("DISCONNECT %#x, want server busy", pk.ReasonCode)
+				}
+			}
+			waitFor(t, func() bool { return len(e.ingest.connections(hubA)) == 2 })
+			if r := e.ingest.connections(hubA)[1].Reason; r != "lost" {
+				t.Errorf("disconnect reason %q, want lost", r)
+			}
+			if len(e.ingest.events()) != 0 {
+				t.Error("an event the journal did not take was ingested")
+			}
+			if got := value(e.s.m.eventsDropped); got != 0 {
+				t.Errorf("events_dropped = %v for a QoS 1 event", got)
+			}
+		})
+	}
+}
+
+func TestDuplicateEventAckedIngestedOnce(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.hub(4, hubA, secretA)
+	defer c.conn.Close()
+	p := eventPayload("sos-dup", devices.EventSOS)
+	for id := uint16(1); id <= 2; id++ {
+		c.publish(devices.Topic(hubA, devices.ChanEvents), p, 1, id)
+		if ack := c.expect(packets.Puback); ack.PacketID != id {
+			t.Fatalf("PUBACK for %d, want %d", ack.PacketID, id)
+		}
+	}
+	stored, appends, _ := e.journal.counts()
+	if stored != 1 || appends != 2 {
+		t.Errorf("journal stored %d of %d appends, want 1 of 2", stored, appends)
+	}
+	if n := len(e.ingest.events()); n != 1 {
+		t.Errorf("ingested %d times, want once", n)
+	}
+}
+
+func TestBadPayloadsRejectedHubStaysConnected(t *testing.T) {
+	e := startEnv(t, Config{})
+	events := devices.Topic(hubA, devices.ChanEvents)
+	readings := devices.Topic(hubA, devices.ChanReadings)
+	tests := []struct {
+		name    string
+		topic   string
+		payload string
+		code    devices.ErrorCode
+	}{
+		{"not json", events, `{"v":1,`, devices.ErrSyntax},
+		{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.ErrUnknownKind},
+		{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.ErrOutOfRange},
+		{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"sos"}`, devices.ErrFuture},
+		{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.ErrNotPermitted},
+	}
+	for _, v := range []byte{4, 5} {
+		c := e.hub(v, hubA, secretA)
+		other := e.hub(v, hubB, secretB)
+		c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+		for i, tc := range tests {
+			t.Run(tc.name+"/v"+string('0'+v), func(t *testing.T) {
+				before := value(e.s.m.rejected.WithLabelValues(string(tc.code)))
+				id := uint16(10 + i)
+				c.publish(tc.topic, []byte(tc.payload), 1, id)
+				ack, rej := c.ackAndReject()
+				wantAck := byte(0)
+				if v == 5 {
+					wantAck = packets.ErrPayloadFormatInvalid.Code
+					if tc.code == devices.ErrNotPermitted {
+						wantAck = packets.ErrNotAuthorized.Code
+					}
+				}
+				if ack.PacketID != id || ack.ReasonCode != wantAck {
+					t.Errorf("PUBACK id %d code %#x, want %d %#x", ack.PacketID, ack.ReasonCode, id, wantAck)
+				}
+				r, err := devices.DecodeReject(rej.Payload)
+				if err != nil || r.Code != tc.code || r.Topic != tc.topic {
+					t.Errorf("reject %+v (%v), want code %s", r, err, tc.code)
+				}
+				if got := value(e.s.m.rejected.WithLabelValues(string(tc.code))); got != before+1 {
+					t.Errorf("rejected{%s} %v -> %v", tc.code, before, got)
+				}
+				// The other hub is unaffected.
+				other.publish(devices.Topic(hubB, devices.ChanReadings), readingsPayload(), 1, id)
+				if a := other.expect(packets.Puback); a.ReasonCode >= 0x80 {
+					t.Errorf("other hub's PUBACK %#x", a.ReasonCode)
+				}
+			})
+		}
+		// Still connected, and a good message goes through.
+		c.publish(events, eventPayload("good-"+string('0'+v), devices.EventSOS), 1, 99)
+		if ack := c.expect(packets.Puback); ack.ReasonCode >= 0x80 {
+			t.Errorf("v%d: good event after bad ones: PUBACK %#x", v, ack.ReasonCode)
+		}
+		c.conn.Close()
+		other.conn.Close()
+	}
+	if n := value(e.s.m.refused.WithLabelValues(refuseClientID)); n != 0 {
+		t.Errorf("connect refusals: %v", n)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startEnv(t, Config{ReadingsRate: 1, ReadingsBurst: 2, EventsRate: 1, EventsBurst: 2})
+		defer e.stop()
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		readings := devices.Topic(hubA, devices.ChanReadings)
+		for i := uint16(1); i <= 3; i++ {
+			c.publish(readings, readingsPayload(), 1, i)
+			ack := c.expect(packets.Puback)
+			want := byte(0)
+			if i == 3 {
+				want = packets.ErrQuotaExceeded.Code
+			}
+			if ack.ReasonCode != want {
+				t.Errorf("readings %d: PUBACK %#x, want %#x", i, ack.ReasonCode, want)
+			}
+		}
+		events := devices.Topic(hubA, devices.ChanEvents)
+		c.publish(events, eventPayload("m1", devices.EventMotion), 1, 10)
+		c.publish(events, eventPayload("m2", devices.EventMotion), 1, 11)
+		c.publish(events, eventPayload("m3", devices.EventMotion), 1, 12)
+		for i, want := range []byte{0, 0, packets.ErrQuotaExceeded.Code} {
+			if ack := c.expect(packets.Puback); ack.ReasonCode != want {
+				t.Errorf("event %d: PUBACK %#x, want %#x", i, ack.ReasonCode, want)
+			}
+		}
+		// An emergency over the limit is held, not refused.
+		start := time.Now()
+		c.publish(events, eventPayload("sos-1", devices.EventSOS), 1, 13)
+		if ack := c.expect(packets.Puback); ack.ReasonCode != 0 {
+			t.Errorf("emergency over the limit: PUBACK %#x", ack.ReasonCode)
+		}
+		if waited := time.Since(start); waited < 500*time.Millisecond {
+			t.Errorf("emergency PUBACK after %v; want it held until a token (1/s)", waited)
+		}
+		if got := value(e.s.m.acksHeld); got != 1 {
+			t.Errorf("acks_held = %v, want 1", got)
+		}
+		if got := value(e.s.m.rejected.WithLabelValues(string(devices.ErrRateLimited))); got != 2 {
+			t.Errorf("rejected{rate_limited} = %v, want 2", got)
+		}
+		c.conn.Close()
+	})
+}
+
+func TestEmergencyAtQoS0AcceptedAndWarned(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.hub(4, hubA, secretA)
+	defer c.conn.Close()
+	c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-q0", devices.EventSOS), 0, 0)
+	r, _ := devices.DecodeReject(c.expect(packets.Publish).Payload)
+	if r.Code != devices.ErrQoS || r.EventID != "sos-q0" {
+		t.Errorf("reject %+v, want qos warning for sos-q0", r)
+	}
+	waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+	if got := value(e.s.m.emergencyQoS0); got != 1 {
+		t.Errorf("emergency_qos0 = %v", got)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.hub(5, hubA, secretA)
+	e.s.Revoke(hubA)
+	if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrAdministrativeAction.Code {
+		t.Errorf("DISCONNECT %#x, want administrative action", d.ReasonCode)
+	}
+	waitFor(t, func() bool { return len(e.ingest.connections(hubA)) == 2 })
+	if r := e.ingest.connections(hubA)[1].Reason; r != "kicked" {
+		t.Errorf("reason %q, want kicked", r)
+	}
+	// A rotated secret: the old one no longer works, even though it was cached.
+	e.dir.set(hubA, "rotated", false)
+	c2, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, clean: true})
+	c2.conn.Close()
+	if ack.ReasonCode != 0x86 {
+		t.Errorf("old secret after rotation: CONNACK %#x", ack.ReasonCode)
+	}
+	c3, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: "rotated", clean: true})
+	c3.conn.Close()
+	if ack.ReasonCode != 0 {
+		t.Errorf("new secret: CONNACK %#x", ack.ReasonCode)
+	}
+}
+
+func TestVerifyCache(t *testing.T) {
+	e := startEnv(t, Config{})
+	for range 3 {
+		c := e.hub(4, hubA, secretA)
+		c.conn.Close()
+	}
+	if slow, hits := value(e.s.m.verifySlow), value(e.s.m.verifyCacheHits); slow != 1 || hits != 2 {
+		t.Errorf("argon2 %v times, cache %v times; want 1 and 2", slow, hits)
+	}
+}
+
+func TestSendCommand(t *testing.T) {
+	e := startEnv(t, Config{TCPAddr: "127.0.0.1:0"})
+	if err := e.s.SendCommand(context.Background(), "hub-none", devices.Command{ID: "c0", Type: devices.CmdSilence}); !errors.Is(err, ErrNoSession) {
+		t.Errorf("unknown hub: %v, want ErrNoSession", err)
+	}
+	for _, tc := range []struct {
+		name string
+		open paho.OpenConnectionFunc
+		hub  devices.HubID
+		pass string
+	}{
+		{"pipe", func(*url.URL, paho.ClientOptions) (net.Conn, error) { return e.pipe.Dial() }, hubA, secretA},
+		{"tcp", nil, hubB, secretB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan devices.Command, 1)
+			opts := paho.NewClientOptions().AddBroker("tcp://"+e.s.Addr("tcp")).
+				SetClientID(string(tc.hub)).SetUsername(string(tc.hub)).SetPassword(tc.pass).
+				SetCleanSession(false).SetOrderMatters(false).SetAutoReconnect(false).
+				SetWill(devices.Topic(tc.hub, devices.ChanStatus), string(devices.EncodeStatus(devices.Status{State: devices.HubOffline})), 1, true)
+			if tc.open != nil {
+				opts.SetCustomOpenConnectionFn(tc.open)
+			}
+			cl := paho.NewClient(opts)
+			if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("connect: %v", tok.Error())
+			}
+			defer cl.Disconnect(100)
+			tok := cl.Subscribe(devices.Topic(tc.hub, devices.ChanCmd), 1, func(_ paho.Client, m paho.Message) {
+				c, err := devices.DecodeCommand(m.Payload())
+				if err != nil {
+					t.Error(err)
+				}
+				got <- c
+			})
+			if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("subscribe: %v", tok.Error())
+			}
+			if err := e.s.SendCommand(context.Background(), tc.hub, devices.Command{ID: "c1", Type: devices.CmdCheckIn}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case c := <-got:
+				if c.ID != "c1" || c.Type != devices.CmdCheckIn {
+					t.Errorf("got %+v", c)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("command did not arrive")
+			}
+			// The hub's events are acknowledged through paho too.
+			pt := cl.Publish(devices.Topic(tc.hub, devices.ChanEvents), 1, false, eventPayload("sos-"+tc.name, devices.EventSOS))
+			if !pt.WaitTimeout(5*time.Second) || pt.Error() != nil {
+				t.Fatalf("publish: %v", pt.Error())
+			}
+		})
+	}
+	// A wrong secret over real TCP is refused.
+	opts := paho.NewClientOptions().AddBroker("tcp://" + e.s.Addr("tcp")).SetClientID("hub-a").SetUsername("hub-a").SetPassword("wrong")
+	if tok := paho.NewClient(opts).Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		t.Error("wrong secret accepted over TCP")
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startEnv(t, Config{SessionExpiry: time.Minute})
+		defer e.stop()
+		c, _ := e.dialRaw(connectOpts{v: 4, id: "hub-a", user: "hub-a", pass: secretA})
+		c.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
+		c.conn.Close()
+		synctest.Wait()
+		if _, ok := e.s.mq.Clients.Get("hub-a"); !ok {
+			t.Fatal("session gone at once; want it kept for its expiry")
+		}
+		if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: "c1", Type: devices.CmdSilence}); err != nil {
+			t.Errorf("command to a briefly absent hub: %v", err)
+		}
+		time.Sleep(61 * time.Second)
+		synctest.Wait()
+		if _, ok := e.s.mq.Clients.Get("hub-a"); ok {
+			t.Error("session kept past its expiry")
+		}
+		if subs := e.s.mq.Topics.Subscribers(devices.Topic(hubA, devices.ChanCmd)); len(subs.Subscriptions) != 0 {
+			t.Error("expired session still subscribed")
+		}
+		if got := value(e.s.m.sessionsExpired); got != 1 {
+			t.Errorf("sessions_expired = %v", got)
+		}
+	})
+}
+
+func TestShutdownDrainsInFlightPublish(t *testing.T) {
+	e := startEnv(t, Config{})
+	release := make(chan struct{})
+	e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
+	c := e.hub(4, hubA, secretA)
+	defer c.conn.Close()
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-late", devices.EventSOS), 1, 1)
+	<-e.journal.entered
+	stopped := make(chan struct{})
+	go func() { e.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a publish was being made durable")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if e.s.Ready() {
+		t.Error("Ready during shutdown")
+	}
+	close(release)
+	<-stopped
+	if n, _, _ := e.journal.counts(); n != 1 {
+		t.Errorf("journal has %d events, want the in-flight one", n)
+	}
+	conns := e.ingest.connections(hubA)
+	if len(conns) != 2 || conns[1].Reason != "shutdown" {
+		t.Errorf("connection events %+v, want a shutdown disconnect", conns)
+	}
+	if _, err := e.pipe.Dial(); err == nil {
+		t.Error("listener still accepting after shutdown")
+	}
+}
+
+// ackAndReject reads a PUBACK and a PUBLISH (the reject), in whichever
+// order they come: the reject is queued, the PUBACK written directly.
+func (c *rawClient) ackAndReject() (ack, rej packets.Packet) {
+	c.t.Helper()
+	var gotAck, gotRej bool
+	for !gotAck || !gotRej {
+		pk, err := c.readTimeout(5 * time.Second)
+		if err != nil {
+			c.t.Fatalf("waiting for PUBACK and reject: %v", err)
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Puback:
+			ack, gotAck = pk, true
+		case packets.Publish:
+			rej, gotRej = pk, true
+		}
+	}
+	return ack, rej
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met in 5s")
+}
+
+func ms(t time.Time) string {
+	return itoa(t.UnixMilli())
+}
+
+// value reads a counter or gauge (testutil would add a dependency).
+func value(m prometheus.Metric) float64 {
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		panic(err)
+	}
+	if out.Counter != nil {
+		return out.Counter.GetValue()
+	}
+	return out.Gauge.GetValue()
+}

@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// ListenerOff disables a listener whose address would otherwise default.
+const ListenerOff = "off"
+
+// Config tunes the broker. The zero value is usable: every field has a
+// default chosen for 300,000 hubs on a 2-core gateway (see withDefaults).
+type Config struct {
+	// TCPAddr is the plain MQTT listener (default ":1883"; ListenerOff
+	// disables it, as tests and the memory run over pipes do).
+	TCPAddr string
+	// TLSAddr is the MQTT over TLS listener, opened only when CertFile and
+	// KeyFile are set (default ":8883").
+	TLSAddr           string
+	CertFile, KeyFile string
+	// WSAddr is an optional MQTT over WebSocket listener ("" = none).
+	WSAddr string
+
+	// AckTimeout bounds how long a publish waits for the journal before the
+	// hub is refused (no PUBACK) and disconnected so that it sends again.
+	AckTimeout time.Duration
+	// ConnectTimeout is how long a new connection may take to send CONNECT
+	// (mochi sets no deadline before CONNECT: idle sockets would pile up).
+	ConnectTimeout time.Duration
+	// SessionExpiry is how long a disconnected hub's session (subscriptions,
+	// queued QoS 1 commands) is kept; also the cap for MQTT 5 hubs.
+	SessionExpiry time.Duration
+	// MaxKeepalive replaces a keepalive of 0 or above it, so a dead link is
+	// noticed within 1.5 times this.
+	MaxKeepalive time.Duration
+	// ShutdownTimeout bounds Run's drain after its context ends.
+	ShutdownTimeout time.Duration
+
+	// VerifyWorkers is how many argon2id verifications run at once (default
+	// half the CPUs, at least 1): a connect flood queues instead of taking
+	// every core from the hubs already connected.
+	VerifyWorkers int
+
+	// ConnectRate and ConnectBurst bound CONNECTs per remote IP (default 20/s,
+	// burst 50; a negative rate disables the limit). Addresses without an IP
+	// (the in-memory pipe listener) are not limited. MaxTrackedIPs bounds the
+	// table (default 65,536); when it is full of busy addresses, new
+	// addresses pass unlimited rather than lock hubs out.
+	ConnectRate   float64
+	ConnectBurst  int
+	MaxTrackedIPs int
+
+	// ReadingsRate/ReadingsBurst bound readings, accel and heartbeat messages
+	// per hub (default 5/s, burst 300 for store-and-forward after an outage);
+	// EventsRate/EventsBurst bound events (default 10/s, burst 200).
+	ReadingsRate  float64
+	ReadingsBurst int
+	EventsRate    float64
+	EventsBurst   int
+
+	// ReadBufferSize and WriteBufferSize are mochi's per-connection buffers
+	// (default 1 KiB each; mochi's 2 KiB doubles the idle cost per hub).
+	ReadBufferSize  int
+	WriteBufferSize int
+	// WritesPending is the outbound queue per hub (default 16: a hub receives
+	// a command or a reject now and then; mochi's 8,192 costs 64 KiB).
+	WritesPending int
+	// MaxInflight is how many QoS 1 messages (commands) are kept per hub
+	// while unacknowledged or away (default 32).
+	MaxInflight int
+
+	// Limits are the payload decoder's limits (default devices.DefaultLimits).
+	Limits devices.Limits
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.TCPAddr == "" {
+		c.TCPAddr = ":1883"
+	}
+	if c.TLSAddr == "" {
+		c.TLSAddr = ":8883"
+	}
+	def(&c.AckTimeout, 5*time.Second)
+	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.SessionExpiry, time.Hour)
+	def(&c.MaxKeepalive, 10*time.Minute)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	defInt(&c.VerifyWorkers, max(1, runtime.GOMAXPROCS(0)/2))
+	if c.ConnectRate == 0 {
+		c.ConnectRate = 20
+	}
+	defInt(&c.ConnectBurst, 50)
+	defInt(&c.MaxTrackedIPs, 1<<16)
+	if c.ReadingsRate <= 0 {
+		c.ReadingsRate = 5
+	}
+	defInt(&c.ReadingsBurst, 300)
+	if c.EventsRate <= 0 {
+		c.EventsRate = 10
+	}
+	defInt(&c.EventsBurst, 200)
+	defInt(&c.ReadBufferSize, 1024)
+	defInt(&c.WriteBufferSize, 1024)
+	defInt(&c.WritesPending, 16)
+	defInt(&c.MaxInflight, 32)
+	if c.Limits.MaxPayload == 0 {
+		c.Limits = devices.DefaultLimits
+	}
+	return c
+}

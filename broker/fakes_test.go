@@ -1,0 +1,434 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
+)
+
+// fakeDir is an in-memory HubDirectory.
+type fakeDir struct {
+	mu    sync.Mutex
+	creds map[devices.HubID]devices.HubCredential
+	err   error
+}
+
+func (d *fakeDir) HubCredential(_ context.Context, hub devices.HubID) (devices.HubCredential, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return devices.HubCredential{}, d.err
+	}
+	c, ok := d.creds[hub]
+	if !ok {
+		return c, devices.ErrNotFound
+	}
+	return c, nil
+}
+
+func (d *fakeDir) set(hub devices.HubID, secret string, disabled bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.creds[hub] = devices.HubCredential{Hub: hub, SecretHash: devices.HashSecret(secret, devices.DefaultSecretParams), Disabled: disabled}
+}
+
+// fakeJournal records what it is given, stores each (hub, event id) once,
+// and can be told to stall (until release) or to fail.
+type fakeJournal struct {
+	mu       sync.Mutex
+	events   map[string]*devices.Event
+	appends  int
+	readings int
+	accel    int
+	stall    chan struct{} // non-nil: appends wait for it to close
+	entered  chan struct{} // signalled when an append starts (if non-nil)
+	fail     error
+}
+
+func newFakeJournal() *fakeJournal { return &fakeJournal{events: map[string]*devices.Event{}} }
+
+func (j *fakeJournal) gate(ctx context.Context) error {
+	j.mu.Lock()
+	stall, fail, entered := j.stall, j.fail, j.entered
+	j.mu.Unlock()
+	if entered != nil {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+	}
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return fail
+}
+
+func (j *fakeJournal) AppendEvent(ctx context.Context, e *devices.Event) (bool, error) {
+	if err := j.gate(ctx); err != nil {
+		return false, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.appends++
+	key := string(e.Hub) + "/" + string(e.ID)
+	if _, ok := j.events[key]; ok {
+		return false, nil
+	}
+	j.events[key] = e
+	return true, nil
+}
+
+func (j *fakeJournal) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
+	if err := j.gate(ctx); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.readings++
+	j.mu.Unlock()
+	return nil
+}
+
+func (j *fakeJournal) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
+	if err := j.gate(ctx); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.accel++
+	j.mu.Unlock()
+	return nil
+}
+
+func (j *fakeJournal) counts() (events, appends, readings int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.events), j.appends, j.readings
+}
+
+// fakeIngester records messages and connection events.
+type fakeIngester struct {
+	mu    sync.Mutex
+	msgs  []devices.Message
+	conns []devices.ConnectionEvent
+}
+
+func (f *fakeIngester) Ingest(m *devices.Message) {
+	f.mu.Lock()
+	f.msgs = append(f.msgs, *m)
+	f.mu.Unlock()
+}
+
+func (f *fakeIngester) Connection(c devices.ConnectionEvent) {
+	f.mu.Lock()
+	f.conns = append(f.conns, c)
+	f.mu.Unlock()
+}
+
+func (f *fakeIngester) events() []devices.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []devices.Message
+	for _, m := range f.msgs {
+		if m.Event != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (f *fakeIngester) connections(hub devices.HubID) []devices.ConnectionEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []devices.ConnectionEvent
+	for _, c := range f.conns {
+		if c.Hub == hub {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// env is a running broker with fakes, served over a pipe listener.
+type env struct {
+	t       testing.TB
+	s       *Server
+	pipe    *PipeListener
+	dir     *fakeDir
+	journal *fakeJournal
+	ingest  *fakeIngester
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+const (
+	hubA    = devices.HubID("hub-a")
+	hubB    = devices.HubID("hub-b")
+	secretA = "secret-of-hub-a"
+	secretB = "secret-of-hub-b"
+)
+
+func startEnv(t testing.TB, cfg Config) *env {
+	t.Helper()
+	if cfg.TCPAddr == "" {
+		cfg.TCPAddr = ListenerOff
+	}
+	e := &env{t: t, dir: &fakeDir{creds: map[devices.HubID]devices.HubCredential{}}, journal: newFakeJournal(), ingest: &fakeIngester{}}
+	e.dir.set(hubA, secretA, false)
+	e.dir.set(hubB, secretB, false)
+	s, err := New(cfg, e.journal, e.ingest, e.dir, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s = s
+	e.pipe = NewPipeListener()
+	if err := s.AddListener(e.pipe); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.done = make(chan error, 1)
+	go func() { e.done <- s.Run(ctx) }()
+	t.Cleanup(e.stop)
+	for !s.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	return e
+}
+
+func (e *env) stop() {
+	if e.cancel == nil {
+		return
+	}
+	e.cancel()
+	e.cancel = nil
+	if err := <-e.done; err != nil {
+		e.t.Errorf("Run: %v", err)
+	}
+}
+
+// rawClient speaks MQTT with frames from mochi's packets package, for exact
+// reason codes.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+	v    byte
+	// in receives every packet the broker sends, read by a goroutine:
+	// net.Pipe writes block until read, so a client that is not reading
+	// would stall the broker's writes to it (as a full TCP buffer would).
+	in     chan packets.Packet
+	closed chan error
+}
+
+type connectOpts struct {
+	v        byte // 4 or 5
+	id, user string
+	pass     string
+	clean    bool
+	will     string // will topic, "" for none
+}
+
+func (e *env) dialRaw(o connectOpts) (*rawClient, packets.Packet) {
+	e.t.Helper()
+	conn, err := e.pipe.Dial()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return connectRaw(e.t, conn, o)
+}
+
+func connectRaw(t testing.TB, conn net.Conn, o connectOpts) (*rawClient, packets.Packet) {
+	t.Helper()
+	c, ack := connectSync(t, conn, o)
+	go c.readLoop()
+	return c, ack
+}
+
+// connectSync connects without starting the reading goroutine; the caller
+// reads with c.read.
+func connectSync(t testing.TB, conn net.Conn, o connectOpts) (*rawClient, packets.Packet) {
+	t.Helper()
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 512), v: o.v,
+		in: make(chan packets.Packet, 64), closed: make(chan error, 1)}
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
+		ProtocolVersion: o.v,
+		Connect: packets.ConnectParams{
+			ProtocolName:     []byte("MQTT"),
+			Clean:            o.clean,
+			Keepalive:        60,
+			ClientIdentifier: o.id,
+			UsernameFlag:     true,
+			Username:         []byte(o.user),
+			PasswordFlag:     true,
+			Password:         []byte(o.pass),
+		},
+	}
+	if o.v == 5 && !o.clean {
+		pk.Properties.SessionExpiryInterval = 3600
+		pk.Properties.SessionExpiryIntervalFlag = true
+	}
+	if o.will != "" {
+		pk.Connect.WillFlag = true
+		pk.Connect.WillTopic = o.will
+		pk.Connect.WillPayload = devices.EncodeStatus(devices.Status{State: devices.HubOffline})
+		pk.Connect.WillRetain = true
+		pk.Connect.WillQos = 1
+	}
+	c.write(pk)
+	ack, err := c.read()
+	if err != nil {
+		t.Fatalf("read connack: %v", err)
+	}
+	if ack.FixedHeader.Type != packets.Connack {
+		t.Fatalf("got packet type %d, want CONNACK", ack.FixedHeader.Type)
+	}
+	return c, ack
+}
+
+func (c *rawClient) write(pk packets.Packet) {
+	c.t.Helper()
+	pk.ProtocolVersion = c.v
+	var buf bytes.Buffer
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		err = pk.ConnectEncode(&buf)
+	case packets.Publish:
+		err = pk.PublishEncode(&buf)
+	case packets.Subscribe:
+		err = pk.SubscribeEncode(&buf)
+	case packets.Puback:
+		err = pk.PubackEncode(&buf)
+	case packets.Disconnect:
+		err = pk.DisconnectEncode(&buf)
+	default:
+		c.t.Fatalf("rawClient cannot write type %d", pk.FixedHeader.Type)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.conn.Write(buf.Bytes()); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// read returns the next packet from the broker.
+func (c *rawClient) read() (packets.Packet, error) {
+	var pk packets.Packet
+	b, err := c.r.ReadByte()
+	if err != nil {
+		return pk, err
+	}
+	if err := pk.FixedHeader.Decode(b); err != nil {
+		return pk, err
+	}
+	n, _, err := packets.DecodeLength(c.r)
+	if err != nil {
+		return pk, err
+	}
+	pk.FixedHeader.Remaining = n
+	body := make([]byte, n)
+	if _, err := ioReadFull(c.r, body); err != nil {
+		return pk, err
+	}
+	pk.ProtocolVersion = c.v
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		err = pk.ConnackDecode(body)
+	case packets.Publish:
+		err = pk.PublishDecode(body)
+	case packets.Puback:
+		err = pk.PubackDecode(body)
+	case packets.Suback:
+		err = pk.SubackDecode(body)
+	case packets.Disconnect:
+		err = pk.DisconnectDecode(body)
+	case packets.Pingresp:
+	default:
+		err = errors.New("unexpected packet type")
+	}
+	return pk, err
+}
+
+func (c *rawClient) readLoop() {
+	for {
+		pk, err := c.read()
+		if err != nil {
+			c.closed <- err
+			return
+		}
+		c.in <- pk
+	}
+}
+
+var errTimeout = errors.New("timeout")
+
+// readTimeout returns the next packet, errTimeout, or the error that ended
+// the connection.
+func (c *rawClient) readTimeout(d time.Duration) (packets.Packet, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case pk := <-c.in:
+		return pk, nil
+	case err := <-c.closed:
+		c.closed <- err
+		select { // packets read before the end come first
+		case pk := <-c.in:
+			return pk, nil
+		default:
+		}
+		return packets.Packet{}, err
+	case <-t.C:
+		return packets.Packet{}, errTimeout
+	}
+}
+
+func (c *rawClient) publish(topic string, payload []byte, qos byte, id uint16) {
+	c.t.Helper()
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos}, TopicName: topic, Payload: payload, PacketID: id})
+}
+
+func (c *rawClient) subscribe(id uint16, filters ...string) packets.Packet {
+	c.t.Helper()
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: id}
+	for _, f := range filters {
+		pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
+	}
+	c.write(pk)
+	ack := c.expect(packets.Suback)
+	return ack
+}
+
+// expect reads packets until one of type typ arrives (skipping others).
+func (c *rawClient) expect(typ byte) packets.Packet {
+	c.t.Helper()
+	for {
+		pk, err := c.readTimeout(5 * time.Second)
+		if err != nil {
+			c.t.Fatalf("waiting for packet type %d: %v", typ, err)
+		}
+		if pk.FixedHeader.Type == typ {
+			return pk
+		}
+	}
+}
+
+func ioReadFull(r *bufio.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,406 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// hook connects mochi's events to the Server.
+type hook struct {
+	mqtt.HookBase
+	s *Server
+}
+
+func (h *hook) ID() string { return "dolbom" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.IndexByte([]byte{
+		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
+		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnPublish,
+	}, b) >= 0
+}
+
+// MQTT 3.1.1 CONNACK return codes. mochi's V5CodesToV3 maps 0x86 to 0x05 and
+// does not map 0x87 or 0x9F at all, so the broker picks the v3 code itself.
+var (
+	v3ClientID     = packets.Code{Code: 0x02, Reason: "identifier rejected"}
+	v3Unavailable  = packets.Code{Code: 0x03, Reason: "server unavailable"}
+	v3BadPassword  = packets.Code{Code: 0x04, Reason: "bad user name or password"}
+	v3NotAuthorize = packets.Code{Code: 0x05, Reason: "not authorized"}
+)
+
+// refuseConnect answers CONNECT with the reason code for the hub's MQTT
+// version and returns the error that makes mochi drop the connection.
+func (s *Server) refuseConnect(cl *mqtt.Client, reason string, v5, v3 packets.Code) error {
+	s.m.refused.WithLabelValues(reason).Inc()
+	code := v5
+	if cl.Properties.ProtocolVersion < 5 {
+		code = v3
+	}
+	_ = s.mq.SendConnack(cl, code, false, nil)
+	return fmt.Errorf("broker: connect refused: %s", reason)
+}
+
+// OnConnect authenticates a hub: client id = user name = a registered,
+// enabled hub id whose secret is the password.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	s := h.s
+	now := time.Now()
+	if s.closing.Load() {
+		return s.refuseConnect(cl, refuseShutdown, packets.ErrServerUnavailable, v3Unavailable)
+	}
+	if !s.ipLimit.allow(cl.Net.Remote, now) {
+		return s.refuseConnect(cl, refuseRate, packets.ErrConnectionRateExceeded, v3Unavailable)
+	}
+	id := cl.ID
+	if string(pk.Connect.Username) != id || id == mqtt.InlineClientId || devices.ValidateHubID(id) != nil {
+		return s.refuseConnect(cl, refuseClientID, packets.ErrClientIdentifierNotValid, v3ClientID)
+	}
+	hub := devices.HubID(id)
+	// A will is published without any ACL check: it may only be the hub's
+	// own status ("offline").
+	if pk.Connect.WillFlag && pk.Connect.WillTopic != devices.Topic(hub, devices.ChanStatus) {
+		return s.refuseConnect(cl, refuseBadWill, packets.ErrNotAuthorized, v3NotAuthorize)
+	}
+
+	ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
+	defer cancel()
+	cred, err := s.dir.HubCredential(ctx, hub)
+	switch {
+	case errors.Is(err, devices.ErrNotFound):
+		return s.refuseConnect(cl, refuseUnknownHub, packets.ErrBadUsernameOrPassword, v3BadPassword)
+	case err != nil:
+		s.log.Debug().Err(err).Str("hub_id", id).Msg("credential lookup failed")
+		return s.refuseConnect(cl, refuseStore, packets.ErrServerUnavailable, v3Unavailable)
+	case cred.Disabled:
+		return s.refuseConnect(cl, refuseDisabled, packets.ErrNotAuthorized, v3NotAuthorize)
+	}
+	ok, cached, err := s.verify.check(ctx, hub, cred.SecretHash, string(pk.Connect.Password))
+	switch {
+	case errors.Is(err, devices.ErrBadSecretHash):
+		s.log.Error().Str("hub_id", id).Msg("stored secret hash is malformed; rotate the hub's secret")
+		return s.refuseConnect(cl, refuseBadHash, packets.ErrBadUsernameOrPassword, v3BadPassword)
+	case err != nil:
+		return s.refuseConnect(cl, refuseBusy, packets.ErrServerUnavailable, v3Unavailable)
+	case !ok:
+		return s.refuseConnect(cl, refuseBadPassword, packets.ErrBadUsernameOrPassword, v3BadPassword)
+	}
+	if cached {
+		s.m.verifyCacheHits.Inc()
+	} else {
+		s.m.verifySlow.Inc()
+	}
+
+	// No delayed-will loop runs (see the package comment), and an offline
+	// status should not wait anyway.
+	cl.Properties.Will.WillDelayInterval = 0
+	// A keepalive of 0 would let a dead link look connected for ever.
+	maxKA := uint16(min(s.cfg.MaxKeepalive/time.Second, 65535))
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > maxKA {
+		cl.State.Keepalive = maxKA
+		cl.State.ServerKeepalive = true
+	}
+	s.states.getOrCreate(id, func() *hubState {
+		return &hubState{
+			readings: newBucket(s.cfg.ReadingsBurst, now),
+			events:   newBucket(s.cfg.EventsBurst, now),
+		}
+	})
+	s.authed.Store(cl, struct{}{})
+	return nil
+}
+
+// OnConnectAuthenticate says yes only to the clients OnConnect passed.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	_, ok := h.s.authed.LoadAndDelete(cl)
+	return ok
+}
+
+// OnSessionEstablish runs after authentication and before mochi takes over
+// the hub's previous session. The new client becomes the hub's current one.
+func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	s := h.s
+	st := s.states.get(cl.ID)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	prev := st.client
+	st.client = cl
+	st.mu.Unlock()
+	if prev != nil && prev != cl {
+		// The hub is online again through cl: the old connection's will
+		// ("offline") must not be published when mochi closes it, or it
+		// would overwrite the retained status after the new "online".
+		atomic.StoreUint32(&prev.Properties.Will.Flag, 0)
+		// Drop commands that outlived their expiry before mochi resends them.
+		prev.ClearExpiredInflights(time.Now().Unix(), s.mq.Options.Capabilities.MaximumMessageExpiryInterval)
+	}
+}
+
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	s := h.s
+	s.connected.Add(1)
+	s.m.connected.Inc()
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
+	if s.closing.Load() {
+		// Authenticated while Run was shutting down, after its disconnect pass.
+		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
+	}
+}
+
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if cl.Net.Inline {
+		return
+	}
+	s := h.s
+	now := time.Now()
+	s.connected.Add(-1)
+	s.m.connected.Dec()
+	reason := "lost"
+	current := false
+	if st := s.states.get(cl.ID); st != nil {
+		st.mu.Lock()
+		current = st.client == cl
+		switch {
+		case !current || cl.IsTakenOver():
+			reason = "taken_over"
+			current = false
+		case st.kicked == cl:
+			reason = st.kickReason
+			st.kicked, st.kickReason = nil, ""
+		case s.closing.Load():
+			reason = "shutdown"
+		case err == nil:
+			reason = "clean"
+		}
+		if current && expire {
+			st.client = nil // mochi deletes a clean session itself
+		}
+		st.mu.Unlock()
+	}
+	if current && !expire {
+		ttl := s.mq.Options.Capabilities.MaximumSessionExpiryInterval
+		if cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryIntervalFlag {
+			ttl = cl.Properties.Props.SessionExpiryInterval
+		}
+		s.expiry.push(now.Add(time.Duration(ttl)*time.Second), cl)
+	}
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: now, Remote: cl.Net.Remote, Reason: reason})
+}
+
+// ownChannel returns the channel of topic when it is one of the hub's own
+// topics (dolbom/v1/{id}/{channel}), without allocating.
+func ownChannel(topic, id string) (devices.Channel, bool) {
+	rest, ok := strings.CutPrefix(topic, devices.TopicRoot)
+	if !ok || len(rest) <= len(id)+1 || rest[:len(id)] != id || rest[len(id)] != '/' {
+		return "", false
+	}
+	return devices.Channel(rest[len(id)+1:]), true
+}
+
+// OnACLCheck runs on every publish by a hub and every delivery to one:
+// O(1), no allocation on the allowed path.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	ch, own := ownChannel(topic, cl.ID)
+	if write {
+		// Any of its own topics: OnPublish refuses the channels a hub may
+		// not publish on with a PUBACK and a reject, which a 3.1.1 hub
+		// understands better than mochi's disconnect.
+		if own {
+			return true
+		}
+		h.s.m.aclDenied.WithLabelValues("publish").Inc()
+		h.s.m.rejected.WithLabelValues(string(devices.ErrNotPermitted)).Inc()
+		// Another hub's topic: mochi drops it (QoS 0), answers 0x87 (MQTT 5)
+		// or disconnects (3.1.1); the rejects topic tells the hub why.
+		h.s.sendReject(devices.HubID(cl.ID), topic, devices.ErrNotPermitted, "hubs publish only on their own upstream topics", "")
+		return false
+	}
+	if own && ch.Downstream() {
+		return true
+	}
+	h.s.m.aclDenied.WithLabelValues("subscribe").Inc()
+	return false
+}
+
+func (s *Server) sendReject(hub devices.HubID, topic string, code devices.ErrorCode, msg string, id devices.EventID) {
+	payload := devices.EncodeReject(devices.Reject{At: time.Now(), Topic: topic, EventID: id, Code: code, Error: msg})
+	if err := s.mq.Publish(devices.Topic(hub, devices.ChanRejects), payload, false, 0); err != nil {
+		s.log.Debug().Err(err).Str("hub_id", string(hub)).Msg("publish reject")
+	}
+}
+
+// refusePublish counts a refused message, tells the hub why on its rejects
+// topic, and returns what makes mochi acknowledge it without effect: a
+// PUBACK reason code for MQTT 5 at QoS 1; otherwise a plain PUBACK (or
+// nothing at QoS 0), because a 3.1.1 hub refused without an ack would resend
+// the bad message for ever.
+func (s *Server) refusePublish(cl *mqtt.Client, pk packets.Packet, code devices.ErrorCode, msg string, id devices.EventID) (packets.Packet, error) {
+	s.m.rejected.WithLabelValues(string(code)).Inc()
+	s.sendReject(devices.HubID(cl.ID), pk.TopicName, code, msg, id)
+	if cl.Properties.ProtocolVersion >= 5 && pk.FixedHeader.Qos > 0 {
+		switch code {
+		case devices.ErrRateLimited:
+			return pk, packets.ErrQuotaExceeded
+		case devices.ErrNotPermitted:
+			return pk, packets.ErrNotAuthorized
+		default:
+			return pk, packets.ErrPayloadFormatInvalid
+		}
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// failPublish handles a journal that did not take a message in time: no
+// acknowledgement, and the hub is disconnected (server busy) so that it
+// sends again when it reconnects.
+func (s *Server) failPublish(cl *mqtt.Client, pk packets.Packet, ch devices.Channel, err error) (packets.Packet, error) {
+	s.m.storeFailures.WithLabelValues(string(ch)).Inc()
+	s.log.Debug().Err(err).Str("hub_id", cl.ID).Str("channel", string(ch)).Msg("journal did not take message")
+	s.kick(cl, "lost", packets.ErrServerBusy)
+	return pk, packets.ErrRejectPacket
+}
+
+// OnPublish runs on the hub's read goroutine before the PUBACK: what it
+// returns nil for is acknowledged, so it returns nil only once the journal
+// has the message.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	s := h.s
+	s.publishing.Add(1)
+	defer s.publishing.Add(-1)
+	start := time.Now()
+
+	st := s.states.get(cl.ID)
+	if st == nil { // cannot happen: OnConnect created it
+		return pk, packets.ErrRejectPacket
+	}
+	msg, err := s.cfg.Limits.Decode(pk.TopicName, pk.Payload, start)
+	if ch, ok := ownChannel(pk.TopicName, cl.ID); ok {
+		if c := s.m.received[ch]; c != nil {
+			c.Inc()
+		}
+	}
+	if err != nil {
+		var id devices.EventID
+		if strings.HasSuffix(pk.TopicName, "/"+string(devices.ChanEvents)) {
+			id = devices.PeekEventID(pk.Payload)
+		}
+		return s.refusePublish(cl, pk, devices.CodeOf(err), err.Error(), id)
+	}
+	// Only the status is retained: a retained batch per hub would hold up to
+	// MaxPayload per hub in memory.
+	if msg.Channel != devices.ChanStatus {
+		pk.FixedHeader.Retain = false
+	}
+
+	switch msg.Channel {
+	case devices.ChanEvents:
+		return s.publishEvent(cl, pk, st, &msg, start)
+	case devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat:
+		st.mu.Lock()
+		allowed := st.readings.take(s.cfg.ReadingsRate, s.cfg.ReadingsBurst, start)
+		st.mu.Unlock()
+		if !allowed {
+			return s.refusePublish(cl, pk, devices.ErrRateLimited,
+				fmt.Sprintf("more than %g readings, accel or heartbeat messages per second", s.cfg.ReadingsRate), "")
+		}
+		if msg.Channel != devices.ChanHeartbeat {
+			ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
+			if msg.Readings != nil {
+				err = s.journal.AppendReadings(ctx, msg.Readings)
+			} else {
+				err = s.journal.AppendAccel(ctx, msg.Accel)
+			}
+			cancel()
+			s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
+			if err != nil {
+				if pk.FixedHeader.Qos > 0 {
+					return s.failPublish(cl, pk, msg.Channel, err)
+				}
+				s.m.readingsDropped.Inc()
+				s.m.storeFailures.WithLabelValues(string(msg.Channel)).Inc()
+				s.sendReject(msg.Hub, pk.TopicName, devices.ErrUnavailable, "the gateway could not store it in time", "")
+				return pk, packets.CodeSuccessIgnore
+			}
+		}
+	}
+	s.ingest.Ingest(&msg)
+	return pk, nil
+}
+
+func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, msg *devices.Message, start time.Time) (packets.Packet, error) {
+	e := msg.Event
+	emergency := e.Kind.IsEmergency()
+	st.mu.Lock()
+	allowed := st.events.take(s.cfg.EventsRate, s.cfg.EventsBurst, start)
+	st.mu.Unlock()
+	if !allowed {
+		if !emergency {
+			return s.refusePublish(cl, pk, devices.ErrRateLimited,
+				fmt.Sprintf("more than %g events per second", s.cfg.EventsRate), e.ID)
+		}
+		// Never refuse an emergency: hold its PUBACK until the hub's bucket
+		// has a token, so a looping hub slows only itself down.
+		s.m.acksHeld.Inc()
+		if err := s.waitToken(st); err != nil {
+			return s.failPublish(cl, pk, devices.ChanEvents, err)
+		}
+	}
+	if emergency && pk.FixedHeader.Qos == 0 {
+		s.m.emergencyQoS0.Inc()
+		s.sendReject(msg.Hub, pk.TopicName, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
+	}
+
+	ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
+	fresh, err := s.journal.AppendEvent(ctx, e)
+	cancel()
+	s.m.journalLatencyBy[devices.ChanEvents].Observe(time.Since(start).Seconds())
+	if err != nil {
+		if pk.FixedHeader.Qos == 0 {
+			// Nobody will send it again.
+			s.m.eventsDropped.Inc()
+			s.log.Error().Err(err).Str("hub_id", cl.ID).Str("event_id", string(e.ID)).
+				Str("kind", string(e.Kind)).Msg("qos 0 event lost: journal did not take it")
+		}
+		return s.failPublish(cl, pk, devices.ChanEvents, err)
+	}
+	if fresh {
+		s.ingest.Ingest(msg)
+	}
+	return pk, nil
+}
+
+// waitToken blocks until the hub's event bucket yields a token.
+func (s *Server) waitToken(st *hubState) error {
+	for {
+		now := time.Now()
+		st.mu.Lock()
+		ok := st.events.take(s.cfg.EventsRate, s.cfg.EventsBurst, now)
+		wait := st.events.wait(s.cfg.EventsRate, s.cfg.EventsBurst, now)
+		st.mu.Unlock()
+		if ok {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.hookCtx.Done():
+			t.Stop()
+			return fmt.Errorf("broker: waiting for rate token: %w", s.hookCtx.Err())
+		}
+	}
+}

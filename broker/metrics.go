@@ -1,0 +1,84 @@
+package broker
+
+import (
+	"github.com/dolbom/dolbom/devices"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Refusal reasons of CONNECT, the label of connect_refused_total.
+const (
+	refuseClientID    = "bad_client_id" // client id != user name, or not a hub id
+	refuseUnknownHub  = "unknown_hub"
+	refuseBadPassword = "bad_password"
+	refuseBadHash     = "bad_secret_hash" // the stored hash is unreadable: an admin must rotate
+	refuseDisabled    = "disabled"
+	refuseRate        = "connect_rate"
+	refuseStore       = "store_error"
+	refuseBusy        = "verify_busy" // the verifier pool did not get to it in time
+	refuseBadWill     = "bad_will"    // a last will on a topic other than the hub's status
+	refuseShutdown    = "shutdown"
+)
+
+type metrics struct {
+	connected        prometheus.Gauge
+	received         map[devices.Channel]prometheus.Counter
+	refused          *prometheus.CounterVec
+	rejected         *prometheus.CounterVec
+	aclDenied        *prometheus.CounterVec
+	eventsDropped    prometheus.Counter
+	readingsDropped  prometheus.Counter
+	acksHeld         prometheus.Counter
+	storeFailures    *prometheus.CounterVec
+	emergencyQoS0    prometheus.Counter
+	sessionsExpired  prometheus.Counter
+	journalLatency   *prometheus.HistogramVec
+	verifyCacheHits  prometheus.Counter
+	verifySlow       prometheus.Counter
+	journalLatencyBy map[devices.Channel]prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	const ns, sub = "dolbom", "broker"
+	m := &metrics{
+		connected: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "hubs_connected",
+			Help: "Hubs connected now."}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
+			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",
+			Help: "Hub messages refused, by protocol error code."}, []string{"code"}),
+		aclDenied: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acl_denied_total",
+			Help: "Publishes and subscriptions outside the hub's own topics."}, []string{"action"}),
+		eventsDropped: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "events_dropped_total",
+			Help: "Events lost: sent at QoS 0 and not made durable. Must stay 0."}),
+		readingsDropped: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "readings_dropped_total",
+			Help: "QoS 0 readings, accel or heartbeat messages the journal did not take in time."}),
+		acksHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_held_total",
+			Help: "Emergency events whose PUBACK was held for the hub's rate limit (push back)."}),
+		storeFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "journal_failures_total",
+			Help: "Journal appends that failed or timed out; the hub was refused and disconnected."}, []string{"channel"}),
+		emergencyQoS0: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "emergency_qos0_total",
+			Help: "Emergency events sent at QoS 0 (accepted, and the hub warned)."}),
+		sessionsExpired: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_expired_total",
+			Help: "Disconnected hub sessions deleted after their expiry."}),
+		journalLatency: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "publish_journal_seconds",
+			Help:    "Time from a publish's arrival to the journal's answer.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5}}, []string{"channel"}),
+		verifyCacheHits: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_cache_hits_total",
+			Help: "CONNECTs verified from the per-hub cache instead of argon2id."}),
+		verifySlow: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_argon2_total",
+			Help: "CONNECTs verified with argon2id."}),
+		received:         map[devices.Channel]prometheus.Counter{},
+		journalLatencyBy: map[devices.Channel]prometheus.Observer{},
+	}
+	rv := f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "messages_received_total",
+		Help: "Messages hubs published, by channel."}, []string{"channel"})
+	for _, ch := range []devices.Channel{devices.ChanReadings, devices.ChanEvents, devices.ChanAccel,
+		devices.ChanStatus, devices.ChanHeartbeat, devices.ChanCmdAck} {
+		// Resolved once so that the publish path allocates no label lookups.
+		m.received[ch] = rv.WithLabelValues(string(ch))
+		m.journalLatencyBy[ch] = m.journalLatency.WithLabelValues(string(ch))
+	}
+	return m
+}

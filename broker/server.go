@@ -1,0 +1,429 @@
+// Package broker embeds the mochi-mqtt broker that hubs connect to: its
+// listeners, the authentication, ACL and ingest hooks, per-hub rate limits,
+// and the session housekeeping that replaces mochi's event loop.
+//
+// mochi's Serve is deliberately not called. Its event loop copies the whole
+// client map every second for session and inflight expiry (about one core at
+// 300,000 idle hubs), reads runtime.MemStats for $SYS topics and expires
+// retained messages by scanning them all. Instead Run starts the listeners
+// itself and runs a sweeper that visits only the sessions it saw disconnect.
+// What else that loop did and why we do without it:
+//   - delayed wills: OnConnect sets every will's delay to 0, so mochi
+//     publishes wills at once and nothing waits in its delayed-will queue;
+//   - inflight expiry: QoS 1 commands to a hub are bounded per hub
+//     (MaxInflight) and the expired ones are cleared when the hub comes back,
+//     just before mochi would resend them, and with the session on expiry;
+//   - retained expiry: the only retained messages are hub status, one per hub;
+//   - $SYS topics: hubs may not subscribe to them; metrics go to Prometheus.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Errors of SendCommand.
+var (
+	// ErrNoSession: the hub has no session (never connected, or away longer
+	// than the session expiry), so a command would reach nobody.
+	ErrNoSession = errors.New("broker: hub has no session")
+	// ErrNotSubscribed: the hub's session is not subscribed to its cmd topic.
+	ErrNotSubscribed = errors.New("broker: hub is not subscribed to its commands")
+	// ErrCommandQueueFull: too many commands are unacknowledged for the hub.
+	ErrCommandQueueFull = errors.New("broker: hub's command queue is full")
+	// ErrNotRunning: the broker is not serving.
+	ErrNotRunning = errors.New("broker: not running")
+)
+
+// Server is the MQTT broker of the gateway.
+type Server struct {
+	cfg     Config
+	mq      *mqtt.Server
+	journal Journal
+	ingest  Ingester
+	dir     HubDirectory
+	log     zerolog.Logger
+	m       *metrics
+
+	verify  *verifier
+	ipLimit *ipLimiter
+	states  *hubStates
+	expiry  expiryQueue
+	// authed holds the clients OnConnect passed until OnConnectAuthenticate,
+	// which mochi calls next on the same goroutine, takes them out.
+	authed sync.Map
+
+	connected  atomic.Int64
+	publishing atomic.Int64 // OnPublish calls under way
+	running    atomic.Bool
+	ready      atomic.Bool
+	closing    atomic.Bool
+
+	// hookCtx bounds journal and directory calls made from hooks; it ends
+	// only after the shutdown drain, so in-flight publishes can finish.
+	hookCtx    context.Context
+	hookCancel context.CancelFunc
+
+	listenerMu  sync.Mutex
+	listenerIDs []string
+	pipeSeq     int
+}
+
+// New builds the broker and opens its network listeners (so that a port in
+// use is reported here, not later). Serve with Run.
+func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:     cfg,
+		journal: j,
+		ingest:  in,
+		dir:     dir,
+		log:     log.With().Str("component", "broker").Logger(),
+		m:       newMetrics(reg),
+		verify:  newVerifier(),
+		ipLimit: newIPLimiter(cfg.ConnectRate, cfg.ConnectBurst, cfg.MaxTrackedIPs),
+		states:  newHubStates(),
+	}
+	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = int32(cfg.WritesPending)
+	caps.MaximumSessionExpiryInterval = uint32(min(cfg.SessionExpiry/time.Second, 1<<32-1))
+	caps.MaximumMessageExpiryInterval = int64(cfg.SessionExpiry / time.Second)
+	// The payload limit plus room for the topic, properties and header.
+	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPayload + 4096)
+	caps.ReceiveMaximum = 32
+	caps.MaximumInflight = uint16(min(cfg.MaxInflight, 65535))
+	// Topics are short; aliases would cost a map per hub for nothing.
+	caps.TopicAliasMaximum = 0
+	caps.SharedSubAvailable = 0
+
+	mlog := log.Level(max(zerolog.WarnLevel, log.GetLevel())).With().Str("component", "mochi").Logger()
+	s.mq = mqtt.New(&mqtt.Options{
+		Capabilities:             caps,
+		ClientNetReadBufferSize:  cfg.ReadBufferSize,
+		ClientNetWriteBufferSize: cfg.WriteBufferSize,
+		Logger:                   slog.New(quietHandler{zerolog.NewSlogHandler(mlog)}),
+		InlineClient:             true, // rejects and commands are published through it
+	})
+	if err := s.mq.AddHook(&hook{s: s}, nil); err != nil {
+		return nil, fmt.Errorf("broker: add hook: %w", err)
+	}
+	if err := s.openListeners(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) openListeners() error {
+	if s.cfg.TCPAddr != ListenerOff {
+		l, err := net.Listen("tcp", s.cfg.TCPAddr)
+		if err != nil {
+			return fmt.Errorf("broker: listen tcp: %w", err)
+		}
+		if err := s.addNet("tcp", l); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	if s.cfg.CertFile != "" && s.cfg.KeyFile != "" && s.cfg.TLSAddr != ListenerOff {
+		cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
+		if err != nil {
+			return fmt.Errorf("broker: tls key pair: %w", err)
+		}
+		l, err := tls.Listen("tcp", s.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return fmt.Errorf("broker: listen tls: %w", err)
+		}
+		if err := s.addNet("tls", l); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	if s.cfg.WSAddr != "" && s.cfg.WSAddr != ListenerOff {
+		ws := listeners.NewWebsocket(listeners.Config{Type: listeners.TypeWS, ID: "ws", Address: s.cfg.WSAddr})
+		if err := s.mq.AddListener(ws); err != nil {
+			return fmt.Errorf("broker: websocket listener: %w", err)
+		}
+		s.listenerMu.Lock()
+		s.listenerIDs = append(s.listenerIDs, "ws")
+		s.listenerMu.Unlock()
+	}
+	return nil
+}
+
+func (s *Server) addNet(id string, l net.Listener) error {
+	if s.closing.Load() {
+		return ErrNotRunning
+	}
+	if err := s.mq.AddListener(listeners.NewNet(id, deadlineListener{l, s.cfg.ConnectTimeout})); err != nil {
+		return fmt.Errorf("broker: add listener %s: %w", id, err)
+	}
+	s.listenerMu.Lock()
+	s.listenerIDs = append(s.listenerIDs, id)
+	running := s.ready.Load()
+	s.listenerMu.Unlock()
+	if running {
+		s.mq.Listeners.Serve(id, s.mq.EstablishConnection)
+	}
+	return nil
+}
+
+// AddListener serves MQTT on l too (a PipeListener, or any net.Listener),
+// before or while Run runs. Run closes it at shutdown.
+func (s *Server) AddListener(l net.Listener) error {
+	s.listenerMu.Lock()
+	s.pipeSeq++
+	id := l.Addr().Network() + "-" + strconv.Itoa(s.pipeSeq)
+	s.listenerMu.Unlock()
+	return s.addNet(id, l)
+}
+
+// Addr returns the address of the listener with the given id ("tcp", "tls",
+// "ws"), for tests that listen on port 0; "" when there is none.
+func (s *Server) Addr(id string) string {
+	if l, ok := s.mq.Listeners.Get(id); ok {
+		return l.Address()
+	}
+	return ""
+}
+
+// deadlineListener gives every accepted connection a deadline for sending
+// CONNECT: mochi reads it with none, and refreshes the deadline from the
+// keepalive once the hub is in.
+type deadlineListener struct {
+	net.Listener
+	d time.Duration
+}
+
+func (l deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(l.d))
+	}
+	return c, err
+}
+
+// Run serves until ctx ends, then stops intake, disconnects the hubs, waits
+// (up to ShutdownTimeout) for publishes being made durable, and returns.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("broker: Run called twice")
+	}
+	workersCtx, stopWorkers := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	s.verify.run(workersCtx, s.cfg.VerifyWorkers, &workers)
+	defer func() {
+		stopWorkers()
+		workers.Wait()
+	}()
+
+	s.listenerMu.Lock()
+	s.mq.Listeners.ServeAll(s.mq.EstablishConnection)
+	s.ready.Store(true)
+	ids := append([]string(nil), s.listenerIDs...)
+	s.listenerMu.Unlock()
+	s.log.Info().Strs("listeners", ids).Msg("broker serving")
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return nil
+		case now := <-tick.C:
+			s.sweepExpired(now)
+		}
+	}
+}
+
+func (s *Server) shutdown() {
+	start := time.Now()
+	s.listenerMu.Lock()
+	s.ready.Store(false)
+	s.closing.Store(true)
+	s.listenerMu.Unlock()
+	s.closeListeners()
+
+	// Writes to hubs that do not read fail at the deadline instead of
+	// holding the whole pass up.
+	deadline := start.Add(s.cfg.ShutdownTimeout)
+	s.states.each(func(st *hubState) {
+		st.mu.Lock()
+		cl := st.client
+		st.mu.Unlock()
+		if cl != nil && !cl.Closed() {
+			s.disconnect(cl, packets.ErrServerShuttingDown, deadline)
+		}
+	})
+
+	// Poll rather than wait on a WaitGroup: hubs may still be mid-publish
+	// when we start, and a bounded wait must not leave a goroutine behind.
+	for (s.publishing.Load() > 0 || s.connected.Load() > 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.hookCancel()
+	ev := s.log.Info()
+	if n := s.publishing.Load(); n > 0 {
+		ev = s.log.Warn().Int64("publishing", n)
+	}
+	ev.Int64("connected", s.connected.Load()).Dur("took", time.Since(start)).Msg("broker stopped")
+}
+
+// closeListeners stops accepting. It never uses mochi's Close or
+// closeListenerClients: Clients.GetByListener read-locks the client map
+// twice and deadlocks when a connect or disconnect waits for the write lock
+// in between (mochi issue #488). Hubs are disconnected from our own state.
+func (s *Server) closeListeners() {
+	s.listenerMu.Lock()
+	ids := append([]string(nil), s.listenerIDs...)
+	s.listenerMu.Unlock()
+	for _, id := range ids {
+		s.mq.Listeners.Close(id, func(string) {})
+	}
+}
+
+// disconnect ends a hub's connection with a reason code. MQTT 3.1.1 has no
+// DISCONNECT from the server, so those hubs just see the connection close.
+// The DISCONNECT is given up at writeBy: a hub that does not read must not
+// hold up the caller.
+func (s *Server) disconnect(cl *mqtt.Client, code packets.Code, writeBy time.Time) {
+	if cl.Properties.ProtocolVersion >= 5 {
+		if cl.Net.Conn != nil {
+			_ = cl.Net.Conn.SetWriteDeadline(writeBy)
+		}
+		_ = s.mq.DisconnectClient(cl, code)
+		return
+	}
+	cl.Stop(code)
+}
+
+// kickWriteTimeout bounds the DISCONNECT written to a hub we drop.
+const kickWriteTimeout = time.Second
+
+// kick disconnects a hub's current connection and records why.
+func (s *Server) kick(cl *mqtt.Client, reason string, code packets.Code) {
+	if st := s.states.get(cl.ID); st != nil {
+		st.mu.Lock()
+		st.kicked, st.kickReason = cl, reason
+		st.mu.Unlock()
+	}
+	s.disconnect(cl, code, time.Now().Add(kickWriteTimeout))
+}
+
+// sweepExpired deletes the sessions whose expiry has passed, unless the hub
+// came back (then its state names a newer client).
+func (s *Server) sweepExpired(now time.Time) {
+	for _, cl := range s.expiry.due(now) {
+		st := s.states.get(cl.ID)
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		// Holding st.mu keeps a reconnect of this hub from installing its
+		// new client between the check and the delete (OnSessionEstablish
+		// takes st.mu before mochi looks up the old session).
+		if st.client == cl && cl.Closed() {
+			if cur, ok := s.mq.Clients.Get(cl.ID); ok && cur == cl {
+				s.mq.Clients.Delete(cl.ID)
+				cl.ClearInflights()
+				// mochi's own expiry forgets this: the topic index would keep
+				// the subscriptions of every hub that ever left.
+				s.mq.UnsubscribeClient(cl)
+				s.m.sessionsExpired.Inc()
+			}
+			st.client = nil
+		}
+		st.mu.Unlock()
+	}
+}
+
+// Revoke forgets the hub's cached verification and disconnects its live
+// connection: call it when an admin disables a hub or rotates its secret.
+func (s *Server) Revoke(hub devices.HubID) {
+	s.verify.forget(hub)
+	st := s.states.get(string(hub))
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	cl := st.client
+	st.mu.Unlock()
+	if cl != nil && !cl.Closed() {
+		s.kick(cl, "kicked", packets.ErrAdministrativeAction)
+	}
+}
+
+// SendCommand publishes c on the hub's cmd topic at QoS 1. A hub that is
+// briefly away receives it when it reconnects (its session is kept).
+func (s *Server) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("broker: send command to %s: %w", hub, err)
+	}
+	if !s.running.Load() || s.closing.Load() {
+		return ErrNotRunning
+	}
+	topic := devices.Topic(hub, devices.ChanCmd)
+	cl, ok := s.mq.Clients.Get(string(hub))
+	if !ok || cl.Net.Inline {
+		return fmt.Errorf("broker: send command to %s: %w", hub, ErrNoSession)
+	}
+	if _, ok := cl.State.Subscriptions.Get(topic); !ok {
+		return fmt.Errorf("broker: send command to %s: %w", hub, ErrNotSubscribed)
+	}
+	if cl.State.Inflight.Len() >= s.cfg.MaxInflight {
+		return fmt.Errorf("broker: send command to %s: %w", hub, ErrCommandQueueFull)
+	}
+	if c.At.IsZero() {
+		c.At = time.Now()
+	}
+	if err := s.mq.Publish(topic, devices.EncodeCommand(c), false, 1); err != nil {
+		return fmt.Errorf("broker: send command to %s: %w", hub, err)
+	}
+	return nil
+}
+
+// Connected returns the number of hubs connected now.
+func (s *Server) Connected() int { return int(s.connected.Load()) }
+
+// Ready reports whether the broker accepts connections.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// quietHandler drops mochi's per-message logs of what the broker refuses on
+// purpose and counts by reason: the listener's warning for every refused
+// connection (logged with an empty message) and the hook error logged for
+// every publish refused with a reason code. Bad input must not become a log
+// flood.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" || r.Message == "publish packet error" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h quietHandler) WithGroup(g string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(g)}
+}

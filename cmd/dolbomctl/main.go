@@ -1,0 +1,282 @@
+// Command dolbomctl administers a Dolbom gateway through its admin API
+// (docs/api.md): residents, hubs, sensors and CSV imports. It prints the
+// gateway's JSON answers, indented, and exits non-zero with the gateway's
+// error message when a request is refused.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dolbom/dolbom/console"
+)
+
+const usageText = `usage: dolbomctl [global flags] <command> [flags]
+
+Commands:
+  resident add --name N [--phone P] [--address A] [--floor F] [--unit U]
+               [--lat X --lon Y] [--birth-date YYYY-MM-DD]
+               [--guardian "name:phone[:relation[:language]]"]... [more: -h]
+  resident list [--q TEXT] [--social-worker ID] [--include-disabled] [--limit N] [--after ID] [--all]
+  resident get ID [--reveal-access]
+  resident update ID [the flags of add]
+  resident disable|enable ID
+  hub add --resident ID [--id HUB] [--firmware V] [--model M] [--installed-at DATE]
+  hub list [--resident ID] [--include-disabled] [--limit N] [--after ID] [--all]
+  hub get|disable|enable|rotate-secret|health ID
+  hub update ID [--resident ID] [--firmware V] [--model M] [--installed-at T] [--end-of-life T]
+  sensor add --hub H --id S --kind K --location L [--interval 300s]
+  sensor list --hub H
+  sensor get|disable|enable --hub H S
+  sensor update --hub H S [--kind K] [--location L] [--interval D]
+  import FILE.csv [--dry-run]
+  status
+
+Global flags (also accepted after the command):
+  --server URL     gateway (DOLBOM_SERVER, default http://127.0.0.1:8080)
+  --token T        admin token (DOLBOM_ADMIN_TOKEN); for a local gateway it
+                   is read from <data-dir>/admin-token when not given
+  --data-dir DIR   the gateway's data folder (DOLBOM_DATA_DIR, default ./var)
+  --timeout D      per request (DOLBOM_TIMEOUT, default 5m: imports are long)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the gateway refused, or could not be reached
+	exitUsage   = 2
+)
+
+// usageError is a mistake on the command line, found before any request.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// errPrinted reports a failure whose details were already printed.
+var errPrinted = errors.New("failed")
+
+// cli is one invocation: its settings, streams and (once the flags are
+// read) its client.
+type cli struct {
+	server  string
+	token   string
+	dataDir string
+	timeout time.Duration
+	getenv  func(string) string
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// run is main without the process: tests call it with their own arguments,
+// environment and streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	if err := c.setDefaults(); err != nil {
+		fmt.Fprintln(stderr, "dolbomctl:", err)
+		return exitUsage
+	}
+	fs := c.flagSet("dolbomctl")
+	if err := fs.Parse(args); err != nil {
+		return c.report(err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" {
+		fmt.Fprint(stdout, usageText)
+		if len(rest) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, args := rest[0], rest[1:]
+	var handler func(context.Context, []string) error
+	if group, ok := commands(c)[cmd]; ok {
+		if len(args) == 0 {
+			return c.report(usageErrorf("%s: which? one of %s", cmd, strings.Join(sortedKeys(group), ", ")))
+		}
+		if handler, ok = group[args[0]]; !ok {
+			return c.report(usageErrorf("%s %s: unknown; one of %s", cmd, args[0], strings.Join(sortedKeys(group), ", ")))
+		}
+		cmd, args = cmd+" "+args[0], args[1:]
+	} else if handler, ok = topCommands(c)[cmd]; !ok {
+		return c.report(usageErrorf("unknown command %q (dolbomctl help lists them)", cmd))
+	}
+	if err := handler(ctx, args); err != nil {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errPrinted) {
+			err = fmt.Errorf("%s: %w", cmd, err)
+		}
+		return c.report(err)
+	}
+	return exitOK
+}
+
+func (c *cli) report(err error) int {
+	var ue *usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errPrinted):
+		return exitFailure
+	case errors.As(err, &ue):
+		fmt.Fprintln(c.stderr, "dolbomctl:", err)
+		return exitUsage
+	}
+	fmt.Fprintln(c.stderr, "dolbomctl:", err)
+	return exitFailure
+}
+
+func (c *cli) setDefaults() error {
+	c.server = envOr(c.getenv, "DOLBOM_SERVER", "http://127.0.0.1:8080")
+	c.token = c.getenv("DOLBOM_ADMIN_TOKEN")
+	c.dataDir = envOr(c.getenv, "DOLBOM_DATA_DIR", "./var")
+	c.timeout = 5 * time.Minute
+	if s := c.getenv("DOLBOM_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("DOLBOM_TIMEOUT %q: want a duration like 30s", s)
+		}
+		c.timeout = d
+	}
+	return nil
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// flagSet returns a flag set holding the global flags, so that they work
+// before and after the command.
+func (c *cli) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.server, "server", c.server, "gateway URL (DOLBOM_SERVER)")
+	fs.StringVar(&c.token, "token", c.token, "admin token (DOLBOM_ADMIN_TOKEN)")
+	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the gateway's data folder, for a local gateway's token (DOLBOM_DATA_DIR)")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "per request (DOLBOM_TIMEOUT)")
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "usage of dolbomctl %s:\n", name)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse reads flags and positional arguments in any order ("hub get ID
+// --server X" and "hub get --server X ID" both work) and checks the count
+// of positional arguments against their names.
+func parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(positional) {
+		if len(positional) == 0 {
+			return nil, usageErrorf("unexpected argument %q", pos[0])
+		}
+		return nil, usageErrorf("want %s, got %d argument(s)", strings.Join(positional, " "), len(pos))
+	}
+	return pos, nil
+}
+
+// parseArgs reads flags wherever they are and returns the other arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{msg: err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// client returns the API client, finding the token: the flag or
+// DOLBOM_ADMIN_TOKEN, else the token file of a gateway on this machine.
+func (c *cli) client() (*client, error) {
+	cl, err := newClient(c.server, c.token, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	if cl.token != "" {
+		return cl, nil
+	}
+	if !isLoopback(cl.base.Hostname()) {
+		return nil, usageErrorf("no admin token for %s: pass --token or set DOLBOM_ADMIN_TOKEN", c.server)
+	}
+	token, err := console.ReadAdminToken(c.dataDir)
+	if err != nil {
+		return nil, usageErrorf("no admin token: pass --token, set DOLBOM_ADMIN_TOKEN, or point --data-dir / DOLBOM_DATA_DIR at the gateway's data folder (%v)", err)
+	}
+	cl.token = token
+	return cl, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// call sends a request and prints the answer.
+func (c *cli) call(ctx context.Context, method, path string, query url.Values, body any) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	data, err := cl.doJSON(ctx, method, path, query, body)
+	if err != nil {
+		return err
+	}
+	return c.print(data)
+}
+
+// print writes a JSON answer indented, whatever indentation the server used.
+func (c *cli) print(data []byte) error {
+	var out bytes.Buffer
+	if err := json.Indent(&out, bytes.TrimSpace(data), "", "  "); err != nil {
+		_, err = c.stdout.Write(data)
+		return err
+	}
+	out.WriteByte('\n')
+	_, err := c.stdout.Write(out.Bytes())
+	return err
+}
+
+func pathEscape(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}

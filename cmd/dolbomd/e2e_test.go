@@ -1,0 +1,288 @@
+package main
+
+// End-to-end tests of the built binaries, as an operator and a hub vendor
+// would use them: dolbomd started as a process, dolbomctl to provision, and
+// Debian's stock mosquitto_pub as the hub. They run on the embedded store and,
+// when DOLBOM_TEST_DATABASE_URL is set (make test sets it), on PostgreSQL.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dolbom-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../dolbomd", "../dolbomctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// backends returns the store back ends to run an end-to-end test on.
+func backends(t *testing.T) map[string]func(t *testing.T) string {
+	b := map[string]func(t *testing.T) string{"embedded": func(*testing.T) string { return "" }}
+	base := os.Getenv("DOLBOM_TEST_DATABASE_URL")
+	switch {
+	case base != "":
+		b["postgres"] = func(t *testing.T) string { return freshDatabase(t, base) }
+	case os.Getenv("DOLBOM_REQUIRE_POSTGRES") == "1":
+		t.Fatal("DOLBOM_REQUIRE_POSTGRES=1 but DOLBOM_TEST_DATABASE_URL is not set")
+	default:
+		t.Log("DOLBOM_TEST_DATABASE_URL not set: PostgreSQL variant skipped (make test sets it)")
+	}
+	return b
+}
+
+// freshDatabase creates an empty database for one test on the test cluster.
+func freshDatabase(t *testing.T, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "e2e_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	return u.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type gateway struct {
+	cmd      *exec.Cmd
+	mqttPort int
+	httpURL  string
+	token    string
+	dataDir  string
+	log      *bytes.Buffer
+}
+
+func startGateway(t *testing.T, databaseURL string) *gateway {
+	t.Helper()
+	g := &gateway{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(), log: new(bytes.Buffer)}
+	httpPort := freePort(t)
+	g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"),
+		"--data-dir", g.dataDir,
+		"--mqtt-addr", fmt.Sprintf("127.0.0.1:%d", g.mqttPort),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--log-format", "json")
+	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+databaseURL)
+	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if g.cmd.ProcessState == nil {
+			g.cmd.Process.Kill()
+			g.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("dolbomd log:\n%s", g.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(g.httpURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return g
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dolbomd not ready within 30 s (last error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ctl runs dolbomctl against the gateway and decodes its JSON output.
+func (g *gateway) ctl(t *testing.T, out any, args ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "dolbomctl"), args...)
+	cmd.Env = append(os.Environ(), "DOLBOM_SERVER="+g.httpURL, "DOLBOM_ADMIN_TOKEN="+g.token)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dolbomctl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	if out != nil {
+		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+			t.Fatalf("dolbomctl %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, stdout.String())
+		}
+	}
+}
+
+// api GETs an admin API path and decodes the JSON answer.
+func (g *gateway) api(t *testing.T, path string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.httpURL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func mosquittoPub(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("mosquitto_pub")
+	if err != nil {
+		if os.Getenv("DOLBOM_REQUIRE_TOOLS") == "1" {
+			t.Fatal("mosquitto_pub not found (make test installs mosquitto-clients)")
+		}
+		t.Skip("mosquitto_pub not found: apt-get install mosquitto-clients (make test does)")
+	}
+	return p
+}
+
+// pub publishes one message with mosquitto_pub as the given hub and returns
+// its combined output and error.
+func (g *gateway) pub(t *testing.T, hub, secret, channel string, qos int, payload string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(mosquittoPub(t), "-h", "127.0.0.1", "-p", fmt.Sprint(g.mqttPort),
+		"-V", "mqttv311", "-i", hub, "-u", hub, "-P", secret,
+		"-t", "dolbom/v1/"+hub+"/"+channel, "-q", fmt.Sprint(qos), "-m", payload)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestEndToEndProvisionConnectAndSOS(t *testing.T) {
+	for name, database := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			g := startGateway(t, database(t))
+
+			var resident struct {
+				ID string `json:"id"`
+			}
+			g.ctl(t, &resident, "resident", "add", "--name", "김순자", "--phone", "010-1234-5678",
+				"--address", "서울특별시 종로구 세종대로 175", "--floor", "3", "--unit", "301",
+				"--birth-date", "1941-03-02", "--guardian", "박민수:010-9876-5432:아들")
+			if resident.ID == "" {
+				t.Fatal("resident add printed no id")
+			}
+			var hub struct {
+				HubID  string `json:"hub_id"`
+				Secret string `json:"secret"`
+			}
+			g.ctl(t, &hub, "hub", "add", "--resident", resident.ID)
+			if hub.HubID == "" || hub.Secret == "" {
+				t.Fatalf("hub add printed %+v, want hub_id and secret", hub)
+			}
+
+			now := time.Now().UnixMilli()
+			heartbeat := fmt.Sprintf(`{"v":1,"ts":%d,"uptime_s":60}`, now)
+			if out, err := g.pub(t, hub.HubID, hub.Secret, "heartbeat", 1, heartbeat); err != nil {
+				t.Fatalf("mosquitto_pub with the printed secret: %v\n%s", err, out)
+			}
+			out, err := g.pub(t, hub.HubID, hub.Secret+"x", "heartbeat", 1, heartbeat)
+			if err == nil {
+				t.Fatalf("mosquitto_pub with a wrong secret succeeded:\n%s", out)
+			}
+			if !strings.Contains(strings.ToLower(out), "not authori") && !strings.Contains(strings.ToLower(out), "refused") {
+				t.Errorf("wrong secret refused without a clear reason: %q", out)
+			}
+
+			sos := fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, now, now)
+			for i := 0; i < 2; i++ {
+				if out, err := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos); err != nil {
+					t.Fatalf("SOS publish %d: %v\n%s", i+1, err, out)
+				}
+			}
+			var events struct {
+				Events []struct {
+					ID   string `json:"id"`
+					Kind string `json:"kind"`
+				} `json:"events"`
+			}
+			g.api(t, "/api/v1/hubs/"+hub.HubID+"/events", &events)
+			count := 0
+			for _, e := range events.Events {
+				if e.ID == fmt.Sprintf("sos-%d", now) && e.Kind == "sos" {
+					count++
+				}
+			}
+			if count != 1 {
+				t.Fatalf("SOS stored %d times after two publishes with one event id, want exactly 1 (events: %+v)", count, events.Events)
+			}
+
+			// SIGTERM: stop intake, drain, exit cleanly within the bound.
+			g.cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- g.cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("dolbomd exited with %v after SIGTERM", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("dolbomd did not exit within 30 s of SIGTERM")
+			}
+		})
+	}
+}

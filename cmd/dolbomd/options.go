@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options is everything dolbomd can be told, from flags or DOLBOM_*
+// environment variables (a flag wins over the environment).
+type Options struct {
+	DataDir     string
+	DatabaseURL string
+	MQTTAddr    string
+	TLSAddr     string
+	CertFile    string
+	KeyFile     string
+	WSAddr      string
+	HTTPAddr    string
+	AdminToken  string
+	LogLevel    string
+	LogFormat   string // json, console, or auto (console on a terminal)
+
+	HeartbeatTimeout time.Duration
+	RawRetention     time.Duration
+	ShutdownTimeout  time.Duration
+
+	// Demo provisions a demo home on an empty registry and prints how to
+	// connect to it, so `make run` shows the gateway working.
+	Demo bool
+}
+
+func parseOptions(args []string, getenv func(string) string) (Options, error) {
+	o := Options{}
+	fs := flag.NewFlagSet("dolbomd", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envDur := func(name string, def time.Duration) time.Duration {
+		if v := getenv(name); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				return d
+			}
+		}
+		return def
+	}
+	envBool := func(name string) bool { b, _ := strconv.ParseBool(getenv(name)); return b }
+
+	fs.StringVar(&o.DataDir, "data-dir", env("DOLBOM_DATA_DIR", "./var"), "folder for the embedded store, the admin token and the secret key (DOLBOM_DATA_DIR)")
+	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store (DOLBOM_DATABASE_URL)")
+	fs.StringVar(&o.MQTTAddr, "mqtt-addr", env("DOLBOM_MQTT_ADDR", ":1883"), "MQTT TCP listen address (DOLBOM_MQTT_ADDR)")
+	fs.StringVar(&o.TLSAddr, "mqtt-tls-addr", env("DOLBOM_MQTT_TLS_ADDR", ":8883"), "MQTT over TLS listen address, used when a certificate is given (DOLBOM_MQTT_TLS_ADDR)")
+	fs.StringVar(&o.CertFile, "tls-cert", env("DOLBOM_TLS_CERT", ""), "PEM certificate for MQTT over TLS (DOLBOM_TLS_CERT)")
+	fs.StringVar(&o.KeyFile, "tls-key", env("DOLBOM_TLS_KEY", ""), "PEM private key for MQTT over TLS (DOLBOM_TLS_KEY)")
+	fs.StringVar(&o.WSAddr, "mqtt-ws-addr", env("DOLBOM_MQTT_WS_ADDR", ""), "MQTT over WebSocket listen address; empty disables it (DOLBOM_MQTT_WS_ADDR)")
+	fs.StringVar(&o.HTTPAddr, "http-addr", env("DOLBOM_HTTP_ADDR", ":8080"), "HTTP listen address for the API, consoles and metrics (DOLBOM_HTTP_ADDR)")
+	fs.StringVar(&o.LogLevel, "log-level", env("DOLBOM_LOG_LEVEL", "info"), "debug, info, warn or error (DOLBOM_LOG_LEVEL)")
+	fs.StringVar(&o.LogFormat, "log-format", env("DOLBOM_LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (DOLBOM_LOG_FORMAT)")
+	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", envDur("DOLBOM_HEARTBEAT_TIMEOUT", 10*time.Minute), "a hub silent this long is offline (DOLBOM_HEARTBEAT_TIMEOUT)")
+	fs.DurationVar(&o.RawRetention, "raw-retention", envDur("DOLBOM_RAW_RETENTION", 72*time.Hour), "how long raw readings are kept; rollups and incident evidence are kept longer (DOLBOM_RAW_RETENTION)")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDur("DOLBOM_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on draining at SIGTERM (DOLBOM_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&o.Demo, "demo", envBool("DOLBOM_DEMO"), "provision a demo home when the registry is empty and print how to use it (DOLBOM_DEMO)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	// The admin token is a secret: from the environment only, never a flag
+	// (flags show in `ps`).
+	o.AdminToken = getenv("DOLBOM_ADMIN_TOKEN")
+	return o, o.validate()
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if o.MQTTAddr == "" && o.CertFile == "" && o.WSAddr == "" {
+		errs = append(errs, errors.New("no MQTT listener: set --mqtt-addr, --tls-cert/--tls-key or --mqtt-ws-addr"))
+	}
+	switch o.LogFormat {
+	case "json", "console", "auto":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: want json, console or auto", o.LogFormat))
+	}
+	if o.HeartbeatTimeout < 30*time.Second {
+		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
+	}
+	if o.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	}
+	if o.DatabaseURL != "" && !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("--database-url must be a postgres:// URL"))
+	}
+	return errors.Join(errs...)
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

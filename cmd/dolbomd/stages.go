@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// stages runs the long-lived parts of the gateway, each with its own context,
+// so that shutdown can stop them in the order data flows: intake first, the
+// store last, so that everything accepted is written before the process
+// exits.
+type stages struct {
+	log    zerolog.Logger
+	byName map[string]*stage
+	failed chan error
+}
+
+type stage struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newStages(log zerolog.Logger) *stages {
+	return &stages{log: log, byName: map[string]*stage{}, failed: make(chan error, 8)}
+}
+
+func (s *stages) start(name string, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &stage{cancel: cancel, done: make(chan error, 1)}
+	s.byName[name] = st
+	go func() {
+		err := run(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.failed <- fmt.Errorf("%s: %w", name, err)
+		}
+		st.done <- err
+	}()
+}
+
+// stop cancels the named stages one after the other, waiting for each to
+// return, all within timeout.
+func (s *stages) stop(timeout time.Duration, order ...string) error {
+	deadline := time.After(timeout)
+	var errs []error
+	for _, name := range order {
+		st, ok := s.byName[name]
+		if !ok {
+			continue
+		}
+		began := time.Now()
+		st.cancel()
+		select {
+		case err := <-st.done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+			s.log.Info().Str("stage", name).Dur("took", time.Since(began)).Msg("stopped")
+		case <-deadline:
+			return errors.Join(append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))...)
+		}
+	}
+	return errors.Join(errs...)
+}

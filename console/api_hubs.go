@@ -1,0 +1,358 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// hubCreateRequest is the body of POST /hubs. The secret is never sent in:
+// the gateway generates it, so it is random and shown exactly once.
+type hubCreateRequest struct {
+	ResidentID  devices.ResidentID `json:"resident_id"`
+	ID          devices.HubID      `json:"id"`
+	Firmware    string             `json:"firmware"`
+	Model       string             `json:"model"`
+	InstalledAt time.Time          `json:"installed_at"`
+	EndOfLife   time.Time          `json:"end_of_life"`
+}
+
+// hubWithSecret is the answer that carries a new secret: the hub's record
+// plus hub_id and secret, the two values a hub's installer configures.
+type hubWithSecret struct {
+	devices.Hub
+	HubID  devices.HubID `json:"hub_id"`
+	Secret string        `json:"secret"`
+}
+
+func hubLabel(id devices.HubID) string { return "hub " + strconv.Quote(string(id)) }
+
+func sensorLabel(hub devices.HubID, id devices.SensorID) string {
+	return "sensor " + strconv.Quote(string(id)) + " of hub " + strconv.Quote(string(hub))
+}
+
+// checkResidentRef answers 400, not 404, for a missing resident: the
+// route exists, the body refers to something that does not.
+func (a *adminAPI) checkResidentRef(r *http.Request, id devices.ResidentID) error {
+	if id == "" {
+		return badRequest("resident_id", "resident_id is required: every hub belongs to a resident")
+	}
+	if _, err := a.reg.GetResident(r.Context(), id); err != nil {
+		if errors.Is(err, devices.ErrNotFound) {
+			return badRequest("resident_id", "no resident %q", id)
+		}
+		return err
+	}
+	return nil
+}
+
+func validateHubFields(h *devices.Hub) error {
+	if err := checkText("firmware", h.Firmware, 100); err != nil {
+		return err
+	}
+	if err := checkText("model", h.Model, 100); err != nil {
+		return err
+	}
+	if h.InstalledAt.IsZero() {
+		return badRequest("installed_at", "the installation time is required")
+	}
+	if !h.EndOfLife.After(h.InstalledAt) {
+		return badRequest("end_of_life", "end of life %s is not after installation %s",
+			h.EndOfLife.Format(time.RFC3339), h.InstalledAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (a *adminAPI) createHub(w http.ResponseWriter, r *http.Request) {
+	var req hubCreateRequest
+	if err := a.decodeJSON(w, r, &req); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if req.ID != "" {
+		if err := devices.ValidateHubID(string(req.ID)); err != nil {
+			a.fail(w, r, badRequest("id", "%v", err), "")
+			return
+		}
+	}
+	if err := a.checkResidentRef(r, req.ResidentID); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	now := a.cfg.Now().UTC().Truncate(time.Second)
+	h := devices.Hub{ID: req.ID, ResidentID: req.ResidentID, Firmware: req.Firmware, Model: req.Model,
+		InstalledAt: req.InstalledAt, EndOfLife: req.EndOfLife, CreatedAt: now, UpdatedAt: now}
+	if h.InstalledAt.IsZero() {
+		h.InstalledAt = now
+	}
+	if h.EndOfLife.IsZero() {
+		h.EndOfLife = h.InstalledAt.AddDate(5, 0, 0) // the service life of a gateway (DOMAIN.md, section 1)
+	}
+	if err := validateHubFields(&h); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	secret := devices.NewSecret()
+	h.SecretHash = devices.HashSecret(secret, a.cfg.SecretParams)
+	if err := a.reg.CreateHub(r.Context(), &h); err != nil {
+		a.fail(w, r, err, hubLabel(h.ID))
+		return
+	}
+	a.log.Info().Str("hub_id", string(h.ID)).Str("resident_id", string(h.ResidentID)).Msg("hub created")
+	writeJSON(w, http.StatusCreated, hubWithSecret{Hub: h, HubID: h.ID, Secret: secret})
+}
+
+func (a *adminAPI) listHubs(w http.ResponseWriter, r *http.Request) {
+	lq, err := listParams(r.URL.Query(), "limit", "after", "resident_id", "include_disabled")
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	p, err := fetchPage(lq, func(q ListQuery) ([]devices.Hub, error) { return a.reg.ListHubs(r.Context(), q) },
+		func(h devices.Hub) string { return string(h.ID) })
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (a *adminAPI) getHub(w http.ResponseWriter, r *http.Request) {
+	id := devices.HubID(r.PathValue("id"))
+	h, err := a.reg.GetHub(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// updateHub is a PATCH: fields absent from the body keep their values. The
+// secret changes only through POST /hubs/{id}/secret.
+func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
+	id := devices.HubID(r.PathValue("id"))
+	cur, err := a.reg.GetHub(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	next := cur
+	if err := a.decodeJSON(w, r, &next); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	switch {
+	case next.ID != cur.ID:
+		a.fail(w, r, badRequest("id", "the id cannot be changed (the path says %q, the body %q)", cur.ID, next.ID), "")
+		return
+	case next.Disabled != cur.Disabled:
+		a.fail(w, r, badRequest("disabled", "use POST /api/v1/hubs/%s/disable or /enable", id), "")
+		return
+	}
+	if next.ResidentID != cur.ResidentID {
+		if err := a.checkResidentRef(r, next.ResidentID); err != nil {
+			a.fail(w, r, err, "")
+			return
+		}
+	}
+	if err := validateHubFields(&next); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	next.SecretHash, next.CreatedAt = cur.SecretHash, cur.CreatedAt
+	next.UpdatedAt = a.cfg.Now().UTC().Truncate(time.Second)
+	if err := a.reg.UpdateHub(r.Context(), next); err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	a.log.Info().Str("hub_id", string(id)).Msg("hub updated")
+	writeJSON(w, http.StatusOK, next)
+}
+
+// rotateHubSecret replaces the hub's secret. The store is updated before
+// the broker is told, so a hub that reconnects at once is checked against
+// the new hash.
+func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
+	id := devices.HubID(r.PathValue("id"))
+	h, err := a.reg.GetHub(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	secret := devices.NewSecret()
+	hash := devices.HashSecret(secret, a.cfg.SecretParams)
+	if err := a.reg.SetHubSecretHash(r.Context(), id, hash); err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	a.hubs.Revoke(id)
+	h.SecretHash = hash
+	a.log.Info().Str("hub_id", string(id)).Msg("hub secret rotated; live session revoked")
+	writeJSON(w, http.StatusOK, hubWithSecret{Hub: h, HubID: id, Secret: secret})
+}
+
+func (a *adminAPI) setHubDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := devices.HubID(r.PathValue("id"))
+		if err := a.reg.SetHubDisabled(r.Context(), id, disabled); err != nil {
+			a.fail(w, r, err, hubLabel(id))
+			return
+		}
+		if disabled {
+			a.hubs.Revoke(id) // after the store: a reconnect must see the hub disabled
+		}
+		a.log.Info().Str("hub_id", string(id)).Bool("disabled", disabled).Msg("hub disabled state set")
+		h, err := a.reg.GetHub(r.Context(), id)
+		if err != nil {
+			a.fail(w, r, err, hubLabel(id))
+			return
+		}
+		writeJSON(w, http.StatusOK, h)
+	}
+}
+
+// hubHealth answers for a registered hub the gateway has not heard from
+// with an offline record rather than 404: the hub exists, it is just not
+// there.
+func (a *adminAPI) hubHealth(w http.ResponseWriter, r *http.Request) {
+	id := devices.HubID(r.PathValue("id"))
+	if _, err := a.reg.GetHub(r.Context(), id); err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	hh, err := a.health.HubHealth(r.Context(), id)
+	switch {
+	case errors.Is(err, devices.ErrNotFound):
+		hh = devices.HubHealth{Hub: id, Battery: -1, Faults: []devices.Fault{devices.FaultOffline}}
+	case err != nil:
+		a.fail(w, r, err, hubLabel(id))
+		return
+	}
+	if hh.Faults == nil {
+		hh.Faults = []devices.Fault{}
+	}
+	if hh.Sensors == nil {
+		hh.Sensors = []devices.SensorHealth{}
+	}
+	writeJSON(w, http.StatusOK, hh)
+}
+
+// Sensors.
+
+func (a *adminAPI) createSensor(w http.ResponseWriter, r *http.Request) {
+	hub := devices.HubID(r.PathValue("id"))
+	if _, err := a.reg.GetHub(r.Context(), hub); err != nil {
+		a.fail(w, r, err, hubLabel(hub))
+		return
+	}
+	var s devices.Sensor
+	if err := a.decodeJSON(w, r, &s); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	switch {
+	case s.Hub != "" && s.Hub != hub:
+		a.fail(w, r, badRequest("hub_id", "the body names hub %q, the path hub %q", s.Hub, hub), "")
+		return
+	case s.Disabled:
+		a.fail(w, r, badRequest("disabled", "a sensor is created enabled; disable it afterwards"), "")
+		return
+	}
+	s.Hub = hub
+	if s.InstalledAt.IsZero() {
+		s.InstalledAt = a.cfg.Now().UTC().Truncate(time.Second)
+	}
+	if err := validateSensor(&s); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if err := a.reg.CreateSensor(r.Context(), &s); err != nil {
+		a.fail(w, r, err, sensorLabel(hub, s.ID))
+		return
+	}
+	a.log.Info().Str("hub_id", string(hub)).Str("sensor_id", string(s.ID)).Msg("sensor created")
+	writeJSON(w, http.StatusCreated, s)
+}
+
+func (a *adminAPI) listSensors(w http.ResponseWriter, r *http.Request) {
+	hub := devices.HubID(r.PathValue("id"))
+	if _, err := a.reg.GetHub(r.Context(), hub); err != nil {
+		a.fail(w, r, err, hubLabel(hub))
+		return
+	}
+	sensors, err := a.reg.ListSensors(r.Context(), hub)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(hub))
+		return
+	}
+	if sensors == nil {
+		sensors = []devices.Sensor{}
+	}
+	writeJSON(w, http.StatusOK, page[devices.Sensor]{Items: sensors})
+}
+
+func (a *adminAPI) getSensor(w http.ResponseWriter, r *http.Request) {
+	hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
+	s, err := a.reg.GetSensor(r.Context(), hub, id)
+	if err != nil {
+		a.fail(w, r, err, sensorLabel(hub, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+// updateSensor is a PATCH: kind, location, installed_at, report_interval_s.
+func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
+	hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
+	cur, err := a.reg.GetSensor(r.Context(), hub, id)
+	if err != nil {
+		a.fail(w, r, err, sensorLabel(hub, id))
+		return
+	}
+	next := cur
+	if err := a.decodeJSON(w, r, &next); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	switch {
+	case next.Hub != cur.Hub:
+		a.fail(w, r, badRequest("hub_id", "a sensor cannot move to another hub; add it there and disable it here"), "")
+		return
+	case next.ID != cur.ID:
+		a.fail(w, r, badRequest("id", "the id cannot be changed (the path says %q, the body %q)", cur.ID, next.ID), "")
+		return
+	case next.Disabled != cur.Disabled:
+		a.fail(w, r, badRequest("disabled", "use POST /api/v1/hubs/%s/sensors/%s/disable or /enable", hub, id), "")
+		return
+	}
+	if err := validateSensor(&next); err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
+	if err := a.reg.UpdateSensor(r.Context(), next); err != nil {
+		a.fail(w, r, err, sensorLabel(hub, id))
+		return
+	}
+	a.log.Info().Str("hub_id", string(hub)).Str("sensor_id", string(id)).Msg("sensor updated")
+	writeJSON(w, http.StatusOK, next)
+}
+
+func (a *adminAPI) setSensorDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
+		if err := a.reg.SetSensorDisabled(r.Context(), hub, id, disabled); err != nil {
+			a.fail(w, r, err, sensorLabel(hub, id))
+			return
+		}
+		a.log.Info().Str("hub_id", string(hub)).Str("sensor_id", string(id)).Bool("disabled", disabled).Msg("sensor disabled state set")
+		s, err := a.reg.GetSensor(r.Context(), hub, id)
+		if err != nil {
+			a.fail(w, r, err, sensorLabel(hub, id))
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+	}
+}

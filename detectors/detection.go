@@ -1,0 +1,124 @@
+package detectors
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Class says who responds to a detection. Device health is never mixed with
+// a resident's emergency: it has its own responders and never goes to 119.
+type Class string
+
+const (
+	ClassEmergency    Class = "emergency"     // a resident may be in danger now
+	ClassWelfare      Class = "welfare"       // a social worker should check on the resident
+	ClassDeviceHealth Class = "device_health" // the equipment needs attention
+)
+
+// Cause is what a detection is about. The emergency rules add their own.
+type Cause string
+
+// Device-health causes.
+const (
+	CauseHubOffline   Cause = "hub_offline"
+	CausePowerLost    Cause = "power_lost"
+	CauseBatteryLow   Cause = "battery_low"
+	CauseSensorSilent Cause = "sensor_silent"
+	CauseSensorFault  Cause = "sensor_fault" // a failed self-test or a tamper switch
+	CauseEndOfLife    Cause = "end_of_life"
+	CauseClockSkew    Cause = "clock_skew"
+)
+
+// Priority orders detections for responders: 1 is the most urgent.
+type Priority int
+
+const (
+	PriorityCritical Priority = 1 // life at risk now (confirmed fire, SOS)
+	PriorityHigh     Priority = 2 // probable emergency, being verified
+	PriorityMedium   Priority = 3 // welfare: someone should look today
+	PriorityLow      Priority = 4 // device health
+)
+
+// State is whether a condition has started or ended.
+type State string
+
+const (
+	Firing   State = "firing"
+	Resolved State = "resolved"
+)
+
+// Explanation is a one-line account for people, in Korean and English.
+type Explanation struct {
+	Ko string `json:"ko"`
+	En string `json:"en"`
+}
+
+// Fact is one measured or known value that led to a detection.
+type Fact struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit,omitempty"`
+}
+
+// Evidence is what triggered a detection, kept small: the readings and
+// events that crossed a threshold, and derived facts (a duration, a limit).
+type Evidence struct {
+	Readings []devices.Reading `json:"readings,omitempty"`
+	Events   []devices.EventID `json:"events,omitempty"`
+	Facts    []Fact            `json:"facts,omitempty"`
+}
+
+// Detection is the output of the detectors stage: a condition of one home
+// (and maybe one sensor) that started or ended.
+type Detection struct {
+	// Fingerprint is the same for every detection of one episode of one
+	// cause in one home (firing, then resolved), across restarts, so that
+	// dispatch keeps one incident per episode.
+	Fingerprint string
+	Hub         devices.HubID
+	Sensor      devices.SensorID // empty for a home-level condition
+	Class       Class
+	Cause       Cause
+	Priority    Priority
+	State       State
+	// Episode is when the condition began; it is part of the fingerprint.
+	Episode time.Time
+	// At is the event time of this transition.
+	At          time.Time
+	Explanation Explanation
+	Evidence    Evidence
+}
+
+// Fingerprint builds the stable identity of an episode:
+// "hub-1/hub_offline/1767225600" or, for a sensor,
+// "hub-1/battery_low/kitchen-smoke/1767225600". Episodes are told apart to
+// the second.
+func Fingerprint(hub devices.HubID, cause Cause, sensor devices.SensorID, episode time.Time) string {
+	var b strings.Builder
+	b.Grow(len(hub) + len(cause) + len(sensor) + 16)
+	b.WriteString(string(hub))
+	b.WriteByte('/')
+	b.WriteString(string(cause))
+	if sensor != "" {
+		b.WriteByte('/')
+		b.WriteString(string(sensor))
+	}
+	b.WriteByte('/')
+	b.WriteString(strconv.FormatInt(episode.Unix(), 10))
+	return b.String()
+}
+
+// Sink receives detections. It is called on a shard's goroutine, so it must
+// queue rather than do slow work; a slow Sink holds up that shard's homes.
+type Sink interface {
+	Detect(Detection)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Detection)
+
+// Detect calls f(d).
+func (f SinkFunc) Detect(d Detection) { f(d) }

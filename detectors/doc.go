@@ -1,0 +1,14 @@
+// Package detectors turns what hubs send into detections: residents'
+// emergencies and welfare concerns, and the health of the equipment in their
+// homes. Every rule reports through one output port, Sink, with one type,
+// Detection, which the dispatch stage consumes.
+//
+// Per-home state lives in shards: one goroutine owns each shard and is fed
+// through a bounded queue, so a home is always handled in order and without
+// locks. Deadlines for hundreds of thousands of homes live in one timing
+// wheel per shard (package wheel), never in a timer per home.
+//
+// HealthMonitor is the device-health part: hub online/offline with a
+// heartbeat deadline, mains power, batteries, sensor supervision, sensor
+// faults, end of life and clock skew.
+package detectors

@@ -1,0 +1,405 @@
+package detectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Fleet is the registry as the health monitor needs it: which hubs exist,
+// their end of life and whether they are disabled, and each sensor's
+// reporting interval for supervision.
+type Fleet interface {
+	// FleetSnapshot calls visit once per hub with its sensors. An error
+	// from visit stops the walk and is returned.
+	FleetSnapshot(ctx context.Context, visit func(hub devices.Hub, sensors []devices.Sensor) error) error
+}
+
+// FleetFunc adapts a function to Fleet.
+type FleetFunc func(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error
+
+// FleetSnapshot calls f.
+func (f FleetFunc) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
+	return f(ctx, visit)
+}
+
+// HealthStore keeps hub health across restarts, with the open fault
+// episodes, so that a restart neither forgets an open fault nor raises it
+// again under a new fingerprint.
+type HealthStore interface {
+	// SaveHubHealth upserts the records by hub id.
+	SaveHubHealth(ctx context.Context, records []devices.HubHealthRecord) error
+	LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error)
+}
+
+// HealthConfig configures a HealthMonitor. Zero durations and thresholds
+// take the defaults named on each field.
+type HealthConfig struct {
+	Sink       Sink           // required
+	Fleet      Fleet          // optional: registry knowledge loaded at start
+	Store      HealthStore    // optional: persistence
+	Logger     zerolog.Logger // a "component" field is added
+	Registerer prometheus.Registerer
+
+	Shards    int // default GOMAXPROCS
+	QueueSize int // per shard; default 4096
+
+	// HeartbeatTimeout is how long a hub may be silent before it is offline
+	// when it announced no heartbeat interval (default 10 min); a hub that
+	// announced one gets HeartbeatFactor times it (default 2.5).
+	HeartbeatTimeout time.Duration
+	HeartbeatFactor  float64
+	// OfflineGrace is how long a disconnected hub has to reconnect before
+	// hub_offline fires (default 60 s): a flapping link raises nothing.
+	OfflineGrace time.Duration
+	// OnlineHold is how long a hub must stay connected before hub_offline
+	// resolves (default 60 s): an episode of flapping is one episode.
+	OnlineHold time.Duration
+	// RestartGrace gives hubs time to reconnect after the gateway itself
+	// restarts before a deadline re-armed from a saved last-seen fires
+	// (default 2 min): the gateway's own downtime is not the hubs' fault.
+	RestartGrace time.Duration
+
+	BatteryLow float64 // % below which battery_low fires (default 20)
+	BatteryOK  float64 // % at or above which it resolves (default 25)
+
+	// A sensor is silent after max(SupervisionFactor x its reporting
+	// interval, SupervisionFloor) without a reading or event (defaults 3
+	// and 5 min).
+	SupervisionFactor float64
+	SupervisionFloor  time.Duration
+	// SensorFaultClear: a sensor_fault resolves once the sensor has kept
+	// reporting this long after its last fault or tamper event (default
+	// 30 min).
+	SensorFaultClear time.Duration
+
+	// ClockSkewTolerance is how far a hub's clock may be off before
+	// clock_skew fires (default 2 min); it resolves within half of it.
+	ClockSkewTolerance time.Duration
+
+	SaveInterval     time.Duration // state changes are saved this often (default 5 s)
+	SeenSaveInterval time.Duration // last-seen-only changes this often (default 1 min)
+	EndOfLifeCheck   time.Duration // end of life is checked this often (default 24 h)
+	ShutdownTimeout  time.Duration // bound on the final save (default 10 s)
+	Tick             time.Duration // wheel resolution (default 1 s)
+}
+
+func (c *HealthConfig) setDefaults() error {
+	if c.Sink == nil {
+		return errors.New("detectors: health monitor needs a sink")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	deff := func(f *float64, v float64) {
+		if *f <= 0 {
+			*f = v
+		}
+	}
+	if c.Shards <= 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4096
+	}
+	def(&c.HeartbeatTimeout, 10*time.Minute)
+	deff(&c.HeartbeatFactor, 2.5)
+	def(&c.OfflineGrace, time.Minute)
+	def(&c.OnlineHold, time.Minute)
+	def(&c.RestartGrace, 2*time.Minute)
+	deff(&c.BatteryLow, 20)
+	deff(&c.BatteryOK, 25)
+	if c.BatteryOK < c.BatteryLow {
+		return fmt.Errorf("detectors: battery ok level %g below low level %g", c.BatteryOK, c.BatteryLow)
+	}
+	deff(&c.SupervisionFactor, 3)
+	def(&c.SupervisionFloor, 5*time.Minute)
+	def(&c.SensorFaultClear, 30*time.Minute)
+	def(&c.ClockSkewTolerance, 2*time.Minute)
+	def(&c.SaveInterval, 5*time.Second)
+	def(&c.SeenSaveInterval, time.Minute)
+	def(&c.EndOfLifeCheck, 24*time.Hour)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Tick, time.Second)
+	return nil
+}
+
+// HealthMonitor keeps the device health of every hub and emits a
+// DeviceHealth detection whenever a fault starts or ends. It has the shape of
+// broker.Ingester: Ingest and Connection only queue, and return.
+type HealthMonitor struct {
+	cfg     HealthConfig
+	log     zerolog.Logger
+	seed    maphash.Seed
+	shards  []*shard
+	running atomic.Bool
+	stopped chan struct{} // closed once the shards have exited
+	stats   healthStats
+}
+
+// NewHealthMonitor validates cfg and builds the monitor; Run starts it.
+// Ingest and Connection may be called before Run: they queue.
+func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	m := &HealthMonitor{
+		cfg:     cfg,
+		log:     cfg.Logger.With().Str("component", "health").Logger(),
+		seed:    maphash.MakeSeed(),
+		stopped: make(chan struct{}),
+	}
+	m.shards = make([]*shard, cfg.Shards)
+	for i := range m.shards {
+		m.shards[i] = newShard(m)
+	}
+	if cfg.Registerer != nil {
+		if err := m.stats.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("detectors: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *HealthMonitor) shardOf(hub devices.HubID) *shard {
+	return m.shards[maphash.String(m.seed, string(hub))%uint64(len(m.shards))]
+}
+
+// Ingest queues a message the broker accepted. m must not be modified
+// afterwards. It blocks while the hub's shard queue is full.
+func (m *HealthMonitor) Ingest(msg *devices.Message) {
+	m.shardOf(msg.Hub).put(m, op{kind: opMessage, msg: msg})
+}
+
+// Connection queues a hub's connect or disconnect.
+func (m *HealthMonitor) Connection(c devices.ConnectionEvent) {
+	m.shardOf(c.Hub).put(m, op{kind: opConnection, conn: c})
+}
+
+// Refresh hands on a registry change: a hub added, changed (end of life,
+// disabled) or its sensors changed. sensors is the hub's full list.
+func (m *HealthMonitor) Refresh(hub devices.Hub, sensors []devices.Sensor) {
+	m.shardOf(hub.ID).put(m, op{kind: opRefresh, refresh: &registryEntry{hub: hub, sensors: sensors}})
+}
+
+// Health returns what the monitor knows of a hub. It is safe to call from
+// any goroutine; it asks the hub's shard, ahead of its ingest queue. It
+// reports false for an unknown hub or when the monitor is not running.
+func (m *HealthMonitor) Health(hub devices.HubID) (devices.HubHealth, bool) {
+	if !m.running.Load() {
+		return devices.HubHealth{}, false
+	}
+	q := healthQuery{hub: hub, reply: make(chan healthReply, 1)}
+	select {
+	case m.shardOf(hub).queries <- q:
+	case <-m.stopped:
+		return devices.HubHealth{}, false
+	}
+	r := <-q.reply
+	return r.health, r.ok
+}
+
+// Stats are the monitor's counters.
+type Stats struct {
+	HubsOnline int64
+	// QueueWaits counts enqueues that found a shard queue full and waited.
+	QueueWaits uint64
+	// Dropped counts messages that arrived after the monitor stopped.
+	Dropped    uint64
+	Detections uint64
+}
+
+// Stats returns the monitor's counters.
+func (m *HealthMonitor) Stats() Stats {
+	return Stats{
+		HubsOnline: m.stats.hubsOnline.Load(),
+		QueueWaits: m.stats.queueWaits.Load(),
+		Dropped:    m.stats.dropped.Load(),
+		Detections: m.stats.detections.Load(),
+	}
+}
+
+// Run loads the saved health and the registry, then runs one goroutine per
+// shard until ctx ends; it saves changed hubs every SaveInterval and once
+// more after the shards have drained their queues.
+func (m *HealthMonitor) Run(ctx context.Context) error {
+	start := time.Now()
+	restored, err := m.load(ctx, start)
+	if err != nil {
+		return err
+	}
+	hubs := 0
+	for _, s := range m.shards {
+		s.startup(start)
+		hubs += len(s.hubs)
+	}
+	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).Msg("health monitor started")
+
+	var wg sync.WaitGroup
+	for _, s := range m.shards {
+		wg.Go(func() { s.run(ctx) })
+	}
+	m.running.Store(true)
+
+	pending := map[devices.HubID]devices.HubHealthRecord{}
+	saveEvery := time.NewTicker(m.cfg.SaveInterval)
+	defer saveEvery.Stop()
+	seenEvery := max(1, int(m.cfg.SeenSaveInterval/m.cfg.SaveInterval))
+	for round := 1; ctx.Err() == nil; round++ {
+		select {
+		case <-ctx.Done():
+			continue
+		case <-saveEvery.C:
+		}
+		for _, s := range m.shards {
+			req := saveRequest{withSeen: round%seenEvery == 0, reply: make(chan []devices.HubHealthRecord, 1)}
+			select {
+			case s.saves <- req:
+				for _, r := range <-req.reply {
+					pending[r.Hub] = r
+				}
+			case <-ctx.Done():
+			}
+		}
+		m.save(ctx, pending)
+	}
+
+	wg.Wait()
+	m.running.Store(false)
+	close(m.stopped)
+	for _, s := range m.shards { // the shard goroutines have exited
+		for _, r := range s.collect(true) {
+			pending[r.Hub] = r
+		}
+	}
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := m.save(saveCtx, pending); err != nil {
+		return fmt.Errorf("detectors: final health save: %w", err)
+	}
+	m.log.Info().Msg("health monitor stopped")
+	return nil
+}
+
+// save writes pending and empties it; on failure the records stay pending
+// for the next round, newer versions replacing older ones.
+func (m *HealthMonitor) save(ctx context.Context, pending map[devices.HubID]devices.HubHealthRecord) error {
+	if m.cfg.Store == nil || len(pending) == 0 {
+		clear(pending)
+		return nil
+	}
+	batch := make([]devices.HubHealthRecord, 0, len(pending))
+	for _, r := range pending {
+		batch = append(batch, r)
+	}
+	if err := m.cfg.Store.SaveHubHealth(ctx, batch); err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn().Err(err).Int("hubs", len(batch)).Msg("saving hub health failed; will retry")
+		}
+		return err
+	}
+	clear(pending)
+	return nil
+}
+
+// load restores saved health, then applies the registry. It runs before
+// the shard goroutines start, so it may touch shard state directly.
+func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int, err error) {
+	if m.cfg.Store != nil {
+		records, err := m.cfg.Store.LoadHubHealth(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("detectors: load hub health: %w", err)
+		}
+		for i := range records {
+			m.shardOf(records[i].Hub).restore(&records[i], start)
+		}
+		restored = len(records)
+	}
+	if m.cfg.Fleet == nil {
+		return restored, nil
+	}
+	err = m.cfg.Fleet.FleetSnapshot(ctx, func(hub devices.Hub, sensors []devices.Sensor) error {
+		s := m.shardOf(hub.ID)
+		i := s.hubIndex(hub.ID)
+		s.applyRegistry(i, hub, sensors, start)
+		s.hubs[i].flags |= fRegistered
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("detectors: load fleet: %w", err)
+	}
+	// A saved hub the registry no longer has is kept for the API but
+	// watched no more.
+	for _, s := range m.shards {
+		for i := range s.hubs {
+			if s.hubs[i].flags&fRegistered == 0 {
+				s.hubs[i].flags |= fDisabled
+			}
+		}
+	}
+	return restored, nil
+}
+
+// put enqueues o, waiting while the queue is full: device health is not
+// worth dropping a disconnect for, and a full queue means the shard is
+// behind, which the wait counter shows.
+func (s *shard) put(m *HealthMonitor, o op) {
+	select {
+	case s.in <- o:
+		return
+	default:
+	}
+	m.stats.queueWaits.Add(1)
+	select {
+	case s.in <- o:
+	case <-m.stopped:
+		m.stats.dropped.Add(1)
+	}
+}
+
+// healthStats are updated by the shards with atomics (no locks) and read by
+// Stats and Prometheus.
+type healthStats struct {
+	hubsOnline   atomic.Int64
+	queueWaits   atomic.Uint64
+	dropped      atomic.Uint64
+	detections   atomic.Uint64
+	faultsActive [len(healthCauses)]atomic.Int64
+}
+
+func (st *healthStats) register(reg prometheus.Registerer) error {
+	cs := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dolbom_health_hubs_online", Help: "Hubs the health monitor considers online."},
+			func() float64 { return float64(st.hubsOnline.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_queue_waits_total", Help: "Enqueues that waited for a full shard queue."},
+			func() float64 { return float64(st.queueWaits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_dropped_total", Help: "Messages that arrived after the monitor stopped."},
+			func() float64 { return float64(st.dropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_detections_total", Help: "Device-health detections emitted (firing and resolved)."},
+			func() float64 { return float64(st.detections.Load()) }),
+	}
+	for i, c := range healthCauses {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dolbom_health_faults_active", Help: "Open device-health faults by cause.",
+			ConstLabels: prometheus.Labels{"cause": string(c)},
+		}, func() float64 { return float64(st.faultsActive[i].Load()) }))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

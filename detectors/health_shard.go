@@ -1,0 +1,1049 @@
+package detectors
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors/wheel"
+	"github.com/dolbom/dolbom/devices"
+)
+
+type opKind uint8
+
+const (
+	opMessage opKind = iota + 1
+	opConnection
+	opRefresh
+)
+
+// op is one unit of work for a shard, passed by value so that queueing
+// allocates nothing.
+type op struct {
+	kind    opKind
+	msg     *devices.Message
+	conn    devices.ConnectionEvent
+	refresh *registryEntry
+}
+
+type registryEntry struct {
+	hub     devices.Hub
+	sensors []devices.Sensor
+}
+
+type healthQuery struct {
+	hub   devices.HubID
+	reply chan healthReply
+}
+
+type healthReply struct {
+	health devices.HubHealth
+	ok     bool
+}
+
+type saveRequest struct {
+	withSeen bool
+	reply    chan []devices.HubHealthRecord
+}
+
+// Hub-level faults, as bit positions of hubState.faults.
+const (
+	hubOffline = iota
+	hubPowerLost
+	hubBatteryLow
+	hubClockSkew
+	hubEndOfLife
+	hubFaultCount
+)
+
+// Sensor-level faults, as bit positions of sensorState.faults.
+const (
+	sensorBatteryLow = iota
+	sensorSilent
+	sensorFaulty
+	sensorFaultCount
+)
+
+var hubFaultCauses = [hubFaultCount]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseClockSkew, CauseEndOfLife}
+var hubFaultKinds = [hubFaultCount]devices.Fault{devices.FaultOffline, devices.FaultPowerLost, devices.FaultBatteryLow, devices.FaultClockSkew, devices.FaultEndOfLife}
+var sensorFaultCauses = [sensorFaultCount]Cause{CauseBatteryLow, CauseSensorSilent, CauseSensorFault}
+var sensorFaultKinds = [sensorFaultCount]devices.Fault{devices.FaultBatteryLow, devices.FaultSensorSilent, devices.FaultSensorFault}
+
+// healthCauses indexes the per-cause counters.
+var healthCauses = [...]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseSensorSilent, CauseSensorFault, CauseEndOfLife, CauseClockSkew}
+
+func causeIndex(c Cause) int {
+	for i, x := range healthCauses {
+		if x == c {
+			return i
+		}
+	}
+	return 0
+}
+
+type hubFlags uint16
+
+const (
+	fOnline         hubFlags = 1 << iota // as far as the monitor can tell
+	fConnected                           // per the broker's connection events
+	fOfflinePending                      // disconnected, within OfflineGrace
+	fPowerKnown
+	fOnMains
+	fDisabled
+	fRegistered
+	fDirtyState // changed beyond last seen since the last save
+	fDirtySeen  // last seen changed since the last save
+)
+
+// hubState is one hub's health, kept small: times are Unix milliseconds
+// (0 = never) and faults are bits with their episode starts beside them.
+type hubState struct {
+	id             devices.HubID
+	timer          wheel.Timer
+	flags          hubFlags
+	faults         uint8
+	heartbeatS     int32 // interval the hub announced, 0 = none
+	battery        float32
+	lastSeen       int64
+	lastConnect    int64
+	lastDisconnect int64
+	onlineSince    int64
+	offlineSince   int64 // start of a pending disconnect
+	powerAt        int64 // event time of the last power change applied
+	batteryAt      int64
+	endOfLife      int64
+	skewMs         int64
+	since          [hubFaultCount]int64
+	firmware       string
+	sensors        []sensorState
+}
+
+type sensorFlags uint8
+
+const (
+	sRegistered sensorFlags = 1 << iota
+	sSupervised             // registered, enabled, with a reporting interval
+	sIsHub                  // the hub's own battery and mains
+)
+
+type sensorState struct {
+	id        devices.SensorID
+	lastSeen  int64
+	batteryAt int64
+	faultAt   int64 // event time of the last fault or tamper event
+	since     [sensorFaultCount]int64
+	reportS   int32
+	battery   float32
+	faults    uint8
+	flags     sensorFlags
+}
+
+func (h *hubState) has(f int) bool     { return h.faults&(1<<f) != 0 }
+func (s *sensorState) has(f int) bool  { return s.faults&(1<<f) != 0 }
+func (h *hubState) is(f hubFlags) bool { return h.flags&f != 0 }
+func (h *hubState) set(f hubFlags, on bool) {
+	if on {
+		h.flags |= f
+	} else {
+		h.flags &^= f
+	}
+}
+
+// shard owns the state of the hubs that hash to it. Only its goroutine
+// touches it once Run has started.
+type shard struct {
+	m       *HealthMonitor
+	in      chan op
+	queries chan healthQuery
+	saves   chan saveRequest
+
+	index      map[devices.HubID]int32
+	hubs       []hubState
+	wheel      *wheel.Wheel
+	dirtyState []int32
+	dirtySeen  []int32
+
+	restartFloor int64 // deadlines re-armed from saved state fire no earlier
+	nextEOLCheck time.Time
+	now          time.Time // of the Advance under way
+	onExpired    func(key uint64, t wheel.Timer)
+}
+
+func newShard(m *HealthMonitor) *shard {
+	s := &shard{
+		m:       m,
+		in:      make(chan op, m.cfg.QueueSize),
+		queries: make(chan healthQuery),
+		saves:   make(chan saveRequest),
+		index:   map[devices.HubID]int32{},
+	}
+	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
+	return s
+}
+
+func (s *shard) run(ctx context.Context) {
+	tick := time.NewTicker(s.m.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.drain()
+			return
+		case o := <-s.in:
+			s.handle(o)
+		case q := <-s.queries:
+			i, ok := s.index[q.hub]
+			if !ok {
+				q.reply <- healthReply{}
+				continue
+			}
+			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
+		case r := <-s.saves:
+			r.reply <- s.collect(r.withSeen)
+		case <-tick.C:
+			s.tick(time.Now())
+		}
+	}
+}
+
+// drain handles what was queued before the monitor was told to stop.
+func (s *shard) drain() {
+	for {
+		select {
+		case o := <-s.in:
+			s.handle(o)
+		default:
+			return
+		}
+	}
+}
+
+func (s *shard) handle(o op) {
+	switch o.kind {
+	case opMessage:
+		s.ingest(o.msg)
+	case opConnection:
+		s.connection(o.conn)
+	case opRefresh:
+		i := s.hubIndex(o.refresh.hub.ID)
+		s.hubs[i].flags |= fRegistered
+		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
+	}
+}
+
+func (s *shard) startup(start time.Time) {
+	s.restartFloor = start.Add(s.m.cfg.RestartGrace).UnixMilli()
+	s.wheel = wheel.New(s.m.cfg.Tick, wheel.DefaultSlots, start)
+	s.nextEOLCheck = start.Add(s.m.cfg.EndOfLifeCheck)
+	for i := range s.hubs {
+		s.checkEndOfLife(&s.hubs[i], start)
+		s.rearm(int32(i))
+	}
+}
+
+func (s *shard) tick(now time.Time) {
+	s.now = now
+	s.wheel.Advance(now, s.onExpired)
+	if !now.Before(s.nextEOLCheck) {
+		for i := range s.hubs {
+			s.checkEndOfLife(&s.hubs[i], now)
+		}
+		s.nextEOLCheck = now.Add(s.m.cfg.EndOfLifeCheck)
+	}
+}
+
+// hubIndex finds or creates a hub's state.
+func (s *shard) hubIndex(id devices.HubID) int32 {
+	if i, ok := s.index[id]; ok {
+		return i
+	}
+	// The id may be a substring of a whole topic; keep only the id.
+	id = devices.HubID(strings.Clone(string(id)))
+	i := int32(len(s.hubs))
+	s.hubs = append(s.hubs, hubState{id: id, battery: -1})
+	s.index[id] = i
+	return i
+}
+
+// maxSensorsPerHub bounds the sensors tracked per hub.
+const maxSensorsPerHub = 64
+
+// sensorIndex finds or adds a sensor of h; hubs have a handful, so a scan
+// beats a map.
+// It returns -1 past maxSensorsPerHub unregistered sensors, so that a hub
+// inventing sensor ids cannot grow its state without bound.
+func sensorIndex(h *hubState, id devices.SensorID) int {
+	for k := range h.sensors {
+		if h.sensors[k].id == id {
+			return k
+		}
+	}
+	if len(h.sensors) >= maxSensorsPerHub {
+		return -1
+	}
+	h.sensors = append(h.sensors, sensorState{id: devices.SensorID(strings.Clone(string(id))), battery: -1})
+	return len(h.sensors) - 1
+}
+
+func (s *shard) markDirty(i int32, state bool) {
+	h := &s.hubs[i]
+	switch {
+	case state && !h.is(fDirtyState):
+		h.flags |= fDirtyState
+		s.dirtyState = append(s.dirtyState, i)
+	case !state && !h.is(fDirtySeen|fDirtyState):
+		h.flags |= fDirtySeen
+		s.dirtySeen = append(s.dirtySeen, i)
+	}
+}
+
+// collect returns records of the hubs changed since the last collect.
+func (s *shard) collect(withSeen bool) []devices.HubHealthRecord {
+	var out []devices.HubHealthRecord
+	for _, i := range s.dirtyState {
+		h := &s.hubs[i]
+		if h.is(fDirtyState) {
+			out = append(out, s.record(h))
+			h.flags &^= fDirtyState | fDirtySeen
+		}
+	}
+	s.dirtyState = s.dirtyState[:0]
+	if withSeen {
+		for _, i := range s.dirtySeen {
+			h := &s.hubs[i]
+			if h.is(fDirtySeen) {
+				out = append(out, s.record(h))
+				h.flags &^= fDirtySeen
+			}
+		}
+		s.dirtySeen = s.dirtySeen[:0]
+	}
+	return out
+}
+
+func received(m *devices.Message) time.Time {
+	switch {
+	case m.Readings != nil:
+		return m.Readings.Received
+	case m.Event != nil:
+		return m.Event.Received
+	case m.Accel != nil:
+		return m.Accel.Received
+	case m.Status != nil:
+		return m.Status.Received
+	case m.Heartbeat != nil:
+		return m.Heartbeat.Received
+	case m.CmdAck != nil:
+		return m.CmdAck.Received
+	}
+	return time.Now()
+}
+
+func (s *shard) ingest(m *devices.Message) {
+	i := s.hubIndex(m.Hub)
+	h := &s.hubs[i]
+	if h.is(fDisabled) {
+		return
+	}
+	recv := received(m)
+	if m.Status != nil && m.Status.State == devices.HubOffline {
+		// A last will. While the broker reports the hub connected it is
+		// stale: an old session's will arriving after a reconnect.
+		if !h.is(fConnected) {
+			s.goOffline(i, recv)
+		}
+		s.rearm(i)
+		return
+	}
+	s.seen(i, recv)
+	h = &s.hubs[i]
+	if hub, r, ok := m.HubClock(); ok {
+		s.clock(i, hub.Sub(r), r)
+	}
+	switch {
+	case m.Readings != nil:
+		// Translate the hub's reading times to the gateway's clock with this
+		// batch's skew; a store-and-forwarded reading shows the sensor alive
+		// when it was taken, not now.
+		skew := m.Readings.SentAt.Sub(m.Readings.Received)
+		for k := range m.Readings.Readings {
+			r := &m.Readings.Readings[k]
+			si := s.sensorSeen(i, r.Sensor, r.At.Add(-skew), recv)
+			switch r.Metric {
+			case devices.MetricBattery:
+				if si >= 0 {
+					s.battery(i, si, r.Value, r.At, r)
+				}
+			case devices.MetricMains:
+				s.power(i, r.Value == 1, r.At, "", r)
+			}
+		}
+	case m.Event != nil:
+		e := m.Event
+		si := -1
+		if e.Sensor != "" {
+			if si = s.sensorSeen(i, e.Sensor, e.At.Add(-time.Duration(h.skewMs)*time.Millisecond), recv); si < 0 {
+				break // one sensor too many: not tracked
+			}
+		}
+		switch e.Kind {
+		case devices.EventPowerLost:
+			s.power(i, false, e.At, e.ID, nil)
+		case devices.EventPowerRestored:
+			s.power(i, true, e.At, e.ID, nil)
+		case devices.EventBatteryLow:
+			s.batteryEvent(i, si, e)
+		case devices.EventSensorFault, devices.EventTamper:
+			if si >= 0 {
+				s.sensorFault(i, si, e)
+			}
+		}
+	case m.Accel != nil:
+		s.sensorSeen(i, m.Accel.Sensor, m.Accel.At.Add(-time.Duration(h.skewMs)*time.Millisecond), recv)
+	case m.Status != nil:
+		h.heartbeatS = int32(m.Status.HeartbeatInterval / time.Second)
+		if m.Status.Firmware != "" && m.Status.Firmware != h.firmware {
+			h.firmware = m.Status.Firmware
+		}
+		s.markDirty(i, true)
+	}
+	s.rearm(i)
+}
+
+func (s *shard) connection(c devices.ConnectionEvent) {
+	i := s.hubIndex(c.Hub)
+	h := &s.hubs[i]
+	if h.is(fDisabled) {
+		return
+	}
+	switch {
+	case c.Connected:
+		h.flags |= fConnected
+		h.lastConnect = c.At.UnixMilli()
+		s.seen(i, c.At)
+	case c.Reason == "taken_over":
+		// The old session of a hub that has just connected again.
+	case c.Reason == "shutdown":
+		// The gateway is stopping; the hub did nothing wrong. Its heartbeat
+		// deadline still stands for after the restart.
+		h.flags &^= fConnected
+		s.setOnline(h, false)
+		s.markDirty(i, true)
+	default:
+		h.flags &^= fConnected
+		s.goOffline(i, c.At)
+	}
+	s.rearm(i)
+}
+
+// seen records proof of life at t (gateway clock).
+func (s *shard) seen(i int32, t time.Time) {
+	h := &s.hubs[i]
+	ms := t.UnixMilli()
+	if ms > h.lastSeen {
+		h.lastSeen = ms
+		s.markDirty(i, false)
+	}
+	if h.is(fOfflinePending) {
+		h.flags &^= fOfflinePending
+		s.markDirty(i, true)
+	}
+	if !h.is(fOnline) {
+		s.setOnline(h, true)
+		h.onlineSince = ms
+		s.markDirty(i, true)
+	}
+}
+
+func (s *shard) setOnline(h *hubState, on bool) {
+	if h.is(fOnline) == on {
+		return
+	}
+	h.set(fOnline, on)
+	if on {
+		s.m.stats.hubsOnline.Add(1)
+	} else {
+		s.m.stats.hubsOnline.Add(-1)
+	}
+}
+
+// goOffline starts the grace period of a disconnect; hub_offline fires when
+// it ends without a reconnect.
+func (s *shard) goOffline(i int32, t time.Time) {
+	h := &s.hubs[i]
+	ms := t.UnixMilli()
+	if h.is(fOnline) {
+		h.lastDisconnect = ms
+		s.setOnline(h, false)
+	}
+	if !h.has(hubOffline) && !h.is(fOfflinePending) {
+		h.flags |= fOfflinePending
+		h.offlineSince = ms
+	}
+	s.markDirty(i, true)
+}
+
+// sensorSeen records a sensor's sign of life at its own time at (already on
+// the gateway clock), capped at the receive time; it clears sensor_silent.
+func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
+	h := &s.hubs[i]
+	k := sensorIndex(h, id)
+	if k < 0 {
+		return -1
+	}
+	sn := &h.sensors[k]
+	ms := min(at.UnixMilli(), recv.UnixMilli())
+	if ms > sn.lastSeen {
+		sn.lastSeen = ms
+		s.markDirty(i, false)
+	}
+	if sn.has(sensorSilent) {
+		silent := time.Duration(ms-sn.since[sensorSilent]) * time.Millisecond
+		s.resolveSensor(i, k, sensorSilent, time.UnixMilli(ms), explainSensorBack(id, silent), Evidence{})
+	}
+	if sn.has(sensorFaulty) && ms-sn.faultAt >= s.m.cfg.SensorFaultClear.Milliseconds() {
+		s.resolveSensor(i, k, sensorFaulty, time.UnixMilli(ms), explainSensorFaultCleared(id, s.m.cfg.SensorFaultClear), Evidence{})
+	}
+	return k
+}
+
+func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
+	h := &s.hubs[i]
+	ms := skew.Milliseconds()
+	if ms != h.skewMs {
+		h.skewMs = ms
+		s.markDirty(i, false)
+	}
+	tol := s.m.cfg.ClockSkewTolerance
+	abs := skew.Abs()
+	switch {
+	case abs > tol && !h.has(hubClockSkew):
+		s.fireHub(i, hubClockSkew, at, at, explainClockSkew(skew, tol), Evidence{Facts: []Fact{
+			{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}, {Name: "tolerance", Value: tol.Seconds(), Unit: "s"}}})
+	case abs <= tol/2 && h.has(hubClockSkew):
+		s.resolveHub(i, hubClockSkew, at, explainClockOK(skew), Evidence{Facts: []Fact{{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}}})
+	}
+}
+
+// power applies a mains state at event time at, ignoring one older than the
+// last applied (a late or store-and-forwarded message).
+func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
+	h := &s.hubs[i]
+	ms := at.UnixMilli()
+	if ms < h.powerAt {
+		return
+	}
+	h.powerAt = ms
+	if !h.is(fPowerKnown) || h.is(fOnMains) != onMains {
+		h.flags |= fPowerKnown
+		h.set(fOnMains, onMains)
+		s.markDirty(i, true)
+	}
+	switch {
+	case !onMains && !h.has(hubPowerLost):
+		s.fireHub(i, hubPowerLost, at, at, explainPowerLost(), evidenceOf(event, r))
+	case onMains && h.has(hubPowerLost):
+		s.resolveHub(i, hubPowerLost, at, explainPowerRestored(time.Duration(ms-h.since[hubPowerLost])*time.Millisecond), evidenceOf(event, r))
+	}
+}
+
+// battery applies a battery reading of sensor k with hysteresis. The hub's
+// own battery (a sensor of kind hub) is a hub-level fault.
+func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
+	h := &s.hubs[i]
+	sn := &h.sensors[k]
+	ms := at.UnixMilli()
+	if ms < sn.batteryAt {
+		return
+	}
+	sn.batteryAt, sn.battery = ms, float32(value)
+	s.markDirty(i, false)
+	low, ok := value < s.m.cfg.BatteryLow, value >= s.m.cfg.BatteryOK
+	if sn.flags&sIsHub != 0 {
+		h.battery, h.batteryAt = float32(value), ms
+		switch {
+		case low && !h.has(hubBatteryLow):
+			s.fireHub(i, hubBatteryLow, at, at, explainBatteryLow("", value), evidenceOf("", r))
+		case ok && h.has(hubBatteryLow):
+			s.resolveHub(i, hubBatteryLow, at, explainBatteryOK("", value), evidenceOf("", r))
+		}
+		return
+	}
+	switch {
+	case low && !sn.has(sensorBatteryLow):
+		s.fireSensor(i, k, sensorBatteryLow, at, at, explainBatteryLow(sn.id, value), evidenceOf("", r))
+	case ok && sn.has(sensorBatteryLow):
+		s.resolveSensor(i, k, sensorBatteryLow, at, explainBatteryOK(sn.id, value), evidenceOf("", r))
+	}
+}
+
+// batteryEvent is a device's own low-battery report; only a battery reading
+// at or above BatteryOK resolves it.
+func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
+	h := &s.hubs[i]
+	value := -1.0
+	if e.HasValue {
+		value = e.Value
+	}
+	ev := Evidence{Events: []devices.EventID{e.ID}}
+	if k < 0 || h.sensors[k].flags&sIsHub != 0 {
+		if !h.has(hubBatteryLow) {
+			if value >= 0 {
+				h.battery = float32(value)
+			}
+			s.fireHub(i, hubBatteryLow, e.At, e.At, explainBatteryLow("", value), ev)
+		}
+		return
+	}
+	sn := &h.sensors[k]
+	if !sn.has(sensorBatteryLow) {
+		if value >= 0 {
+			sn.battery = float32(value)
+		}
+		s.fireSensor(i, k, sensorBatteryLow, e.At, e.At, explainBatteryLow(sn.id, value), ev)
+	}
+}
+
+func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
+	sn := &s.hubs[i].sensors[k]
+	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
+	s.markDirty(i, true)
+	if !sn.has(sensorFaulty) {
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(sn.id, e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+	}
+}
+
+func (s *shard) checkEndOfLife(h *hubState, now time.Time) {
+	i := s.index[h.id]
+	if h.is(fDisabled) {
+		return
+	}
+	past := h.endOfLife != 0 && now.UnixMilli() >= h.endOfLife
+	eol := time.UnixMilli(h.endOfLife)
+	ev := Evidence{Facts: []Fact{{Name: "end_of_life", Value: float64(eol.Unix()), Unit: "unix_s"}}}
+	switch {
+	case past && !h.has(hubEndOfLife):
+		s.fireHub(i, hubEndOfLife, eol, now, explainEndOfLife(eol), ev)
+	case !past && h.has(hubEndOfLife):
+		s.resolveHub(i, hubEndOfLife, now, explainEndOfLifeExtended(h.endOfLife, eol), ev)
+	}
+}
+
+// heartbeatTimeout is how long h may be silent.
+func (s *shard) heartbeatTimeout(h *hubState) time.Duration {
+	if h.heartbeatS > 0 {
+		return time.Duration(float64(time.Duration(h.heartbeatS)*time.Second) * s.m.cfg.HeartbeatFactor)
+	}
+	return s.m.cfg.HeartbeatTimeout
+}
+
+// heartbeatDeadline is 0 for a hub never seen: nothing can be said of it.
+func (s *shard) heartbeatDeadline(h *hubState) int64 {
+	if h.lastSeen == 0 {
+		return 0
+	}
+	return max(h.lastSeen+s.heartbeatTimeout(h).Milliseconds(), s.restartFloor)
+}
+
+func (s *shard) supervisionWindow(sn *sensorState) int64 {
+	w := time.Duration(s.m.cfg.SupervisionFactor * float64(time.Duration(sn.reportS)*time.Second))
+	return max(w, s.m.cfg.SupervisionFloor).Milliseconds()
+}
+
+// supervisionBase is when a sensor's silence starts to count: its last
+// sign of life, but never before the hub itself was last back online.
+func supervisionBase(h *hubState, sn *sensorState) int64 { return max(sn.lastSeen, h.onlineSince) }
+
+// up reports whether sensors can be supervised: a hub that is offline
+// silences all its sensors, which is the hub's fault, not theirs.
+func up(h *hubState) bool {
+	return h.is(fOnline) && !h.is(fOfflinePending) && !h.has(hubOffline) && !h.is(fDisabled)
+}
+
+// nextDeadline is the earliest moment evaluate has something to decide for
+// h, or 0 for none.
+func (s *shard) nextDeadline(h *hubState) int64 {
+	if h.is(fDisabled) {
+		return 0
+	}
+	next := int64(math.MaxInt64)
+	if !h.has(hubOffline) {
+		if h.is(fOfflinePending) {
+			next = min(next, h.offlineSince+s.m.cfg.OfflineGrace.Milliseconds())
+		}
+		if d := s.heartbeatDeadline(h); d != 0 {
+			next = min(next, d)
+		}
+	} else if h.is(fOnline) {
+		next = min(next, h.onlineSince+s.m.cfg.OnlineHold.Milliseconds())
+	}
+	if up(h) {
+		for k := range h.sensors {
+			sn := &h.sensors[k]
+			if sn.flags&sSupervised != 0 && !sn.has(sensorSilent) {
+				next = min(next, supervisionBase(h, sn)+s.supervisionWindow(sn))
+			}
+		}
+	}
+	if next == math.MaxInt64 {
+		return 0
+	}
+	return next
+}
+
+func (s *shard) rearm(i int32) {
+	if s.wheel == nil {
+		return // still loading; startup arms every hub
+	}
+	h := &s.hubs[i]
+	d := s.nextDeadline(h)
+	switch {
+	case d == 0:
+		s.wheel.Stop(h.timer)
+	case h.timer == 0:
+		h.timer = s.wheel.Schedule(uint64(i), time.UnixMilli(d))
+	default:
+		s.wheel.Reschedule(h.timer, time.UnixMilli(d))
+	}
+}
+
+// evaluate decides h's deadlines that have passed at now.
+func (s *shard) evaluate(i int32, now time.Time) {
+	h := &s.hubs[i]
+	ms := now.UnixMilli()
+	if !h.has(hubOffline) {
+		hb := s.heartbeatDeadline(h)
+		switch {
+		case h.is(fOfflinePending) && ms >= h.offlineSince+s.m.cfg.OfflineGrace.Milliseconds():
+			since := time.UnixMilli(h.offlineSince)
+			h.flags &^= fOfflinePending
+			s.fireHub(i, hubOffline, since, now, explainDisconnected(now.Sub(since)), Evidence{Facts: []Fact{
+				{Name: "disconnected_at", Value: float64(since.Unix()), Unit: "unix_s"},
+				{Name: "offline_for", Value: now.Sub(since).Seconds(), Unit: "s"}}})
+		case hb != 0 && ms >= hb:
+			last := time.UnixMilli(h.lastSeen)
+			h.flags &^= fOfflinePending
+			s.setOnline(h, false)
+			s.fireHub(i, hubOffline, last, now, explainNoHeartbeat(now.Sub(last)), Evidence{Facts: []Fact{
+				{Name: "last_seen", Value: float64(last.Unix()), Unit: "unix_s"},
+				{Name: "silent_for", Value: now.Sub(last).Seconds(), Unit: "s"},
+				{Name: "heartbeat_timeout", Value: s.heartbeatTimeout(h).Seconds(), Unit: "s"}}})
+		}
+	} else if h.is(fOnline) && ms >= h.onlineSince+s.m.cfg.OnlineHold.Milliseconds() {
+		back := time.UnixMilli(h.onlineSince)
+		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
+	}
+	h = &s.hubs[i]
+	if up(h) {
+		for k := range h.sensors {
+			sn := &h.sensors[k]
+			if sn.flags&sSupervised == 0 || sn.has(sensorSilent) {
+				continue
+			}
+			base := supervisionBase(h, sn)
+			if ms >= base+s.supervisionWindow(sn) {
+				s.fireSensor(i, k, sensorSilent, time.UnixMilli(base), now,
+					explainSensorSilent(sn.id, now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
+					Evidence{Facts: []Fact{
+						{Name: "last_seen", Value: float64(time.UnixMilli(sn.lastSeen).Unix()), Unit: "unix_s"},
+						{Name: "report_interval", Value: float64(sn.reportS), Unit: "s"}}})
+			}
+		}
+	}
+	s.rearm(i)
+}
+
+// applyRegistry takes what the registry says of a hub and its sensors.
+func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
+	h := &s.hubs[i]
+	h.endOfLife = 0
+	if !hub.EndOfLife.IsZero() {
+		h.endOfLife = hub.EndOfLife.UnixMilli()
+	}
+	if h.firmware == "" {
+		h.firmware = hub.Firmware
+	}
+	if hub.Disabled && !h.is(fDisabled) {
+		s.resolveAll(i, now, explainDisabled())
+		h = &s.hubs[i]
+		s.setOnline(h, false)
+		h.flags |= fDisabled
+	} else if !hub.Disabled {
+		h.flags &^= fDisabled
+	}
+	// Sensors the registry no longer lists, or lists as disabled, are not
+	// watched any more: their open faults end.
+	listed := func(id devices.SensorID) *devices.Sensor {
+		for k := range sensors {
+			if sensors[k].Hub == hub.ID || sensors[k].Hub == "" {
+				if sensors[k].ID == id {
+					return &sensors[k]
+				}
+			}
+		}
+		return nil
+	}
+	for k := 0; k < len(h.sensors); k++ {
+		sn := &h.sensors[k]
+		reg := listed(sn.id)
+		if sn.flags&sRegistered != 0 && (reg == nil || reg.Disabled) {
+			for f := range sensorFaultCount {
+				if sn.has(f) {
+					s.resolveSensor(i, k, f, now, explainSensorRemoved(sn.id), Evidence{})
+				}
+			}
+			h = &s.hubs[i]
+			if reg == nil {
+				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
+				k--
+				continue
+			}
+		}
+	}
+	for _, reg := range sensors {
+		k := sensorIndex(h, reg.ID)
+		if k < 0 { // registered sensors are always tracked
+			h.sensors = append(h.sensors, sensorState{id: devices.SensorID(strings.Clone(string(reg.ID))), battery: -1})
+			k = len(h.sensors) - 1
+		}
+		sn := &h.sensors[k]
+		sn.reportS = int32(reg.ReportSeconds)
+		sn.flags = sRegistered
+		if !reg.Disabled && reg.ReportSeconds > 0 {
+			sn.flags |= sSupervised
+		}
+		if reg.Kind == devices.SensorHub {
+			sn.flags |= sIsHub
+		}
+	}
+	s.markDirty(i, true)
+	s.checkEndOfLife(h, now)
+	s.rearm(i)
+}
+
+func (s *shard) resolveAll(i int32, now time.Time, why Explanation) {
+	h := &s.hubs[i]
+	for f := range hubFaultCount {
+		if h.has(f) {
+			s.resolveHub(i, f, now, why, Evidence{})
+		}
+	}
+	for k := range h.sensors {
+		for f := range sensorFaultCount {
+			if h.sensors[k].has(f) {
+				s.resolveSensor(i, k, f, now, why, Evidence{})
+			}
+		}
+	}
+}
+
+func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
+	var ev Evidence
+	if event != "" {
+		ev.Events = []devices.EventID{event}
+	}
+	if r != nil {
+		ev.Readings = []devices.Reading{*r}
+	}
+	return ev
+}
+
+func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
+	h := &s.hubs[i]
+	h.faults |= 1 << f
+	h.since[f] = episode.UnixMilli()
+	s.markDirty(i, true)
+	s.emit(h.id, "", hubFaultCauses[f], Firing, episode, at, why, ev)
+}
+
+func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
+	h := &s.hubs[i]
+	h.faults &^= 1 << f
+	episode := time.UnixMilli(h.since[f])
+	h.since[f] = 0
+	s.markDirty(i, true)
+	s.emit(h.id, "", hubFaultCauses[f], Resolved, episode, at, why, ev)
+}
+
+func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
+	h := &s.hubs[i]
+	sn := &h.sensors[k]
+	sn.faults |= 1 << f
+	sn.since[f] = episode.UnixMilli()
+	s.markDirty(i, true)
+	s.emit(h.id, sn.id, sensorFaultCauses[f], Firing, episode, at, why, ev)
+}
+
+func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
+	h := &s.hubs[i]
+	sn := &h.sensors[k]
+	sn.faults &^= 1 << f
+	episode := time.UnixMilli(sn.since[f])
+	sn.since[f] = 0
+	s.markDirty(i, true)
+	s.emit(h.id, sn.id, sensorFaultCauses[f], Resolved, episode, at, why, ev)
+}
+
+func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
+	d := Detection{
+		Fingerprint: Fingerprint(hub, cause, sensor, episode),
+		Hub:         hub,
+		Sensor:      sensor,
+		Class:       ClassDeviceHealth,
+		Cause:       cause,
+		Priority:    PriorityLow,
+		State:       state,
+		Episode:     episode.UTC(),
+		At:          at.UTC(),
+		Explanation: why,
+		Evidence:    ev,
+	}
+	st := &s.m.stats
+	st.detections.Add(1)
+	if state == Firing {
+		st.faultsActive[causeIndex(cause)].Add(1)
+	} else {
+		st.faultsActive[causeIndex(cause)].Add(-1)
+	}
+	s.m.log.Debug().Str("hub_id", string(hub)).Str("sensor_id", string(sensor)).Str("cause", string(cause)).
+		Str("state", string(state)).Str("fingerprint", d.Fingerprint).Msg("device health")
+	s.m.cfg.Sink.Detect(d)
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// hubHealth is h as the API shows it.
+func (s *shard) hubHealth(h *hubState) devices.HubHealth {
+	hh := devices.HubHealth{
+		Hub:               h.id,
+		Online:            h.is(fOnline),
+		LastSeen:          msTime(h.lastSeen),
+		LastConnect:       msTime(h.lastConnect),
+		LastDisconnect:    msTime(h.lastDisconnect),
+		HeartbeatInterval: time.Duration(h.heartbeatS) * time.Second,
+		PowerKnown:        h.is(fPowerKnown),
+		OnMains:           h.is(fOnMains),
+		Battery:           float64(h.battery),
+		ClockSkew:         time.Duration(h.skewMs) * time.Millisecond,
+		ClockSkewMillis:   h.skewMs,
+		Firmware:          h.firmware,
+		Faults:            []devices.Fault{},
+		Sensors:           make([]devices.SensorHealth, len(h.sensors)),
+	}
+	for f := range hubFaultCount {
+		if h.has(f) {
+			hh.Faults = append(hh.Faults, hubFaultKinds[f])
+		}
+	}
+	for k := range h.sensors {
+		sn := &h.sensors[k]
+		sh := devices.SensorHealth{Sensor: sn.id, LastSeen: msTime(sn.lastSeen), Battery: float64(sn.battery), Faults: []devices.Fault{}}
+		for f := range sensorFaultCount {
+			if sn.has(f) {
+				sh.Faults = append(sh.Faults, sensorFaultKinds[f])
+			}
+		}
+		hh.Sensors[k] = sh
+	}
+	return hh
+}
+
+// record is h as it is saved: its health and its open episodes.
+func (s *shard) record(h *hubState) devices.HubHealthRecord {
+	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h)}
+	for f := range hubFaultCount {
+		if h.has(f) {
+			r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: hubFaultKinds[f], Since: msTime(h.since[f])})
+		}
+	}
+	for k := range h.sensors {
+		sn := &h.sensors[k]
+		for f := range sensorFaultCount {
+			if sn.has(f) {
+				r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: sensorFaultKinds[f], Sensor: sn.id, Since: msTime(sn.since[f])})
+			}
+		}
+	}
+	return r
+}
+
+// restore loads a saved record at start. Faults come back with their
+// episodes, so they are neither forgotten nor fired again.
+func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
+	i := s.hubIndex(r.Hub)
+	h := &s.hubs[i]
+	msOf := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	h.lastSeen, h.lastConnect, h.lastDisconnect = msOf(r.LastSeen), msOf(r.LastConnect), msOf(r.LastDisconnect)
+	h.heartbeatS = int32(r.HeartbeatInterval / time.Second)
+	h.set(fPowerKnown, r.PowerKnown)
+	h.set(fOnMains, r.OnMains)
+	h.battery = float32(r.Battery)
+	h.skewMs = r.ClockSkewMillis
+	h.firmware = r.Firmware
+	episode := func(f devices.Fault, sensor devices.SensorID) int64 {
+		for _, e := range r.Episodes {
+			if e.Fault == f && e.Sensor == sensor && !e.Since.IsZero() {
+				return e.Since.UnixMilli()
+			}
+		}
+		return max(h.lastSeen, start.UnixMilli()) // saved by an older version
+	}
+	for _, f := range r.Faults {
+		for k, kind := range hubFaultKinds {
+			if kind == f {
+				h.faults |= 1 << k
+				h.since[k] = episode(f, "")
+			}
+		}
+	}
+	// The broker restarted with the gateway: no hub is connected yet. A hub
+	// that was online counts as online since the restart, so its sensors'
+	// supervision restarts too.
+	if r.Online && !h.has(hubOffline) {
+		s.setOnline(h, true)
+		h.onlineSince = start.UnixMilli()
+	}
+	for _, sh := range r.Sensors {
+		k := sensorIndex(h, sh.Sensor)
+		if k < 0 {
+			continue
+		}
+		sn := &h.sensors[k]
+		sn.lastSeen = msOf(sh.LastSeen)
+		sn.battery = float32(sh.Battery)
+		for _, f := range sh.Faults {
+			for x, kind := range sensorFaultKinds {
+				if kind == f {
+					sn.faults |= 1 << x
+					sn.since[x] = episode(f, sh.Sensor)
+					if x == sensorFaulty {
+						sn.faultAt = sn.since[x]
+					}
+				}
+			}
+		}
+	}
+	for f := range hubFaultCount {
+		if h.has(f) {
+			s.m.stats.faultsActive[causeIndex(hubFaultCauses[f])].Add(1)
+		}
+	}
+	for k := range h.sensors {
+		for f := range sensorFaultCount {
+			if h.sensors[k].has(f) {
+				s.m.stats.faultsActive[causeIndex(sensorFaultCauses[f])].Add(1)
+			}
+		}
+	}
+}

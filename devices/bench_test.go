@@ -1,0 +1,56 @@
+package devices
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+)
+
+// BenchmarkDecode measures the per-message cost of validating what hubs send:
+// the decoder runs on each hub's read goroutine before the PUBACK.
+//
+//	go test ./devices -run XXX -bench BenchmarkDecode -benchmem
+func BenchmarkDecode(b *testing.B) {
+	at := testNow.Add(-time.Minute)
+	batch := ReadingBatch{SentAt: testNow}
+	for i := range 10 {
+		batch.Readings = append(batch.Readings,
+			Reading{Sensor: SensorID(fmt.Sprintf("sensor-%d", i)), Metric: MetricTemperature, At: at, Value: 21.5 + float64(i)/10, Quality: -1})
+	}
+	batch.Readings[8] = Reading{Sensor: "bedroom-radar", Metric: MetricHeartRate, At: at, Value: 62, Quality: 0.9}
+	batch.Readings[9] = Reading{Sensor: "bedroom-radar", Metric: MetricRespiration, At: at, Value: 14, Quality: 0.8}
+
+	event := Event{ID: "e-000184", Kind: EventFall, Sensor: "wearable-1", At: at, Value: 3.4, HasValue: true,
+		Detail: []byte(`{"algorithm":"vendor-fd-2","impact_g":3.4,"lying_s":32}`)}
+
+	chunk := AccelChunk{Sensor: "wearable-1", At: at, RateHz: 200}
+	for i := range 200 {
+		phase := 2 * math.Pi * 1.8 * float64(i) / 200
+		chunk.X = append(chunk.X, float32(math.Round(0.05*math.Sin(phase)*1000)/1000))
+		chunk.Y = append(chunk.Y, float32(math.Round((-0.98+0.22*math.Sin(phase+0.4))*1000)/1000))
+		chunk.Z = append(chunk.Z, float32(math.Round((0.12+0.08*math.Cos(phase/2))*1000)/1000))
+	}
+
+	cases := []struct {
+		name    string
+		channel Channel
+		payload []byte
+	}{
+		{"kind=readings/n=10", ChanReadings, EncodeReadings(batch)},
+		{"kind=event", ChanEvents, EncodeEvent(event)},
+		{"kind=accel/samples=200", ChanAccel, EncodeAccel(chunk)},
+	}
+	for _, c := range cases {
+		topic := Topic(testHub, c.channel)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.payload)))
+			for b.Loop() {
+				if _, err := Decode(topic, c.payload, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,19 @@
+package devices
+
+import "time"
+
+// FaultEpisode is one open fault of a hub or of one of its sensors, with the
+// time it began. The start identifies the episode: a gateway that restarts
+// reloads it, so that the fault is neither forgotten nor raised again as new.
+type FaultEpisode struct {
+	Fault  Fault     `json:"fault"`
+	Sensor SensorID  `json:"sensor_id,omitempty"` // empty for a hub-level fault
+	Since  time.Time `json:"since"`
+}
+
+// HubHealthRecord is a hub's health as the gateway persists it: what the API
+// shows, plus the open fault episodes.
+type HubHealthRecord struct {
+	HubHealth
+	Episodes []FaultEpisode `json:"episodes,omitempty"`
+}

@@ -1,0 +1,86 @@
+// Command depcheck fails when a package of this module imports another one
+// against the direction of the data (hub -> broker -> detectors -> dispatch
+// -> channels) described in STYLE.md and the README. It reads the import
+// graph from `go list`, so it sees exactly what the compiler sees.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+)
+
+const module = "github.com/dolbom/dolbom/"
+
+// allowed lists, for each top-level folder, the folders its packages may
+// import. A package may always import packages under its own folder.
+// cmd and scripts wire everything together and may import anything.
+var allowed = map[string][]string{
+	"devices":      {},
+	"broker":       {"devices"},
+	"detectors":    {"devices"},
+	"dispatch":     {"devices", "detectors"},
+	"store":        {"devices", "detectors", "dispatch"},
+	"console":      {"devices", "detectors", "dispatch"},
+	"firmware-sim": {"devices"},
+}
+
+func main() {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}}`, "./...").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "depcheck: go list:", err)
+		os.Exit(2)
+	}
+	var violations []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		from := folder(fields[0])
+		rules, restricted := allowed[from]
+		if !restricted {
+			continue // cmd, scripts: the wiring
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			to := folder(imp)
+			if to == from || contains(rules, to) {
+				continue
+			}
+			violations = append(violations, fmt.Sprintf("%s imports %s (%s may import only %v)", fields[0], imp, from, rules))
+		}
+	}
+	if len(violations) > 0 {
+		sort.Strings(violations)
+		fmt.Fprintln(os.Stderr, "depcheck: imports against the direction of the data:")
+		for _, v := range violations {
+			fmt.Fprintln(os.Stderr, "  "+v)
+		}
+		os.Exit(1)
+	}
+	fmt.Println("depcheck: package imports follow hub -> broker -> detectors -> dispatch -> channels")
+}
+
+func folder(importPath string) string {
+	rest := strings.TrimPrefix(importPath, module)
+	top, _, _ := strings.Cut(rest, "/")
+	return top
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs besides Go: Debian's mosquitto clients
+# (the stock MQTT client the end-to-end tests publish with) and PostgreSQL
+# (the production back end). As root it installs with apt-get; otherwise it
+# says exactly what to install and fails.
+set -euo pipefail
+
+need=()
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ensure-tools: missing Debian packages: ${need[*]}" >&2
+  echo "ensure-tools: run: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "ensure-tools: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts a system-wide mosquitto on :1883 after install; the tests
+# start their own brokers on free ports, and :1883 belongs to dolbomd.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+if [ -x /etc/init.d/mosquitto ]; then /etc/init.d/mosquitto stop >/dev/null 2>&1 || true; fi
+pkill -x mosquitto >/dev/null 2>&1 || true

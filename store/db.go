@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/jackc/pgx/v5"
+)
+
+// querier is the little of a database connection or transaction that the
+// shared SQL needs. database/sql (SQLite) and pgx (PostgreSQL) are adapted to
+// it, so registry, health and query code is written once; only bulk writes,
+// where each back end has its own fast path, live in the back-end files.
+// Every statement uses $N placeholders, which both drivers accept.
+type querier interface {
+	exec(ctx context.Context, sql string, args ...any) (int64, error)
+	query(ctx context.Context, sql string, args ...any) (rows, error)
+	queryRow(ctx context.Context, sql string, args ...any) row
+}
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type row interface{ Scan(dest ...any) error }
+
+// backend is one database engine.
+type backend interface {
+	querier
+	// name is "sqlite" or "postgres", for logs and errors.
+	name() string
+	// inTx runs fn in one write transaction, committed when fn returns nil.
+	inTx(ctx context.Context, fn func(q querier) error) error
+	// migrations is the back end's embedded set of NNNN_name.sql files.
+	migrations() fs.FS
+	// lockMigrations serialises migrations of several gateways starting at
+	// once against one database (no-op where one process owns the file).
+	lockMigrations(ctx context.Context, q querier) error
+	// insertEvents inserts events in one transaction and reports, per event,
+	// whether it was new; a (hub, id) repeated within evs is new once.
+	insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error)
+	// writeSamples appends readings and accelerometer chunks and merges
+	// rollups, all in one transaction.
+	writeSamples(ctx context.Context, w *sampleBatch) error
+	// least and greatest are the two-argument min and max functions.
+	least() string
+	greatest() string
+	// values returns the placeholders of a multi-row VALUES list.
+	values(rowCount, width int) string
+	// rowID names the physical row address used to delete in chunks.
+	rowID() string
+	close()
+}
+
+// isNoRows reports the "no row" error of either driver.
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
+}
+
+// Times are stored as Unix microseconds in BIGINT columns on both back ends:
+// one encoding, no time-zone conversions, and compact in SQLite. The zero
+// time is stored as 0.
+func toUS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromUS(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// anonPlaceholders returns "(?,?,?),(?,?,?)". SQLite binds "?" by position,
+// while finding a "$N" parameter's number costs a scan of all parameter
+// names: quadratic in a statement of a thousand parameters.
+func anonPlaceholders(rowCount, width int) string {
+	row := "(" + strings.Repeat("?,", width-1) + "?)"
+	return strings.Repeat(row+",", rowCount-1) + row
+}
+
+// placeholders returns "($1,$2,$3),($4,$5,$6)" for rows of width columns,
+// numbering from 1.
+func placeholders(rowCount, width int) string {
+	var b strings.Builder
+	n := 1
+	for r := range rowCount {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range width {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "$%d", n)
+			n++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// sqlDB adapts database/sql to querier.
+type sqlDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type sqlQuerier struct{ db sqlDB }
+
+func (q sqlQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQuerier) query(ctx context.Context, query string, args ...any) (rows, error) {
+	r, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (q sqlQuerier) queryRow(ctx context.Context, query string, args ...any) row {
+	return q.db.QueryRowContext(ctx, query, args...)
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// pgxQuerier adapts a pgx pool or transaction to querier.
+type pgxQuerier struct {
+	db interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	}
+	execFn func(ctx context.Context, sql string, args ...any) (int64, error)
+}
+
+func (q pgxQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return q.execFn(ctx, query, args...)
+}
+
+func (q pgxQuerier) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return q.db.Query(ctx, query, args...)
+}
+
+func (q pgxQuerier) queryRow(ctx context.Context, query string, args ...any) row {
+	return q.db.QueryRow(ctx, query, args...)
+}

@@ -1,0 +1,406 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// The journal: what hubs send, made durable without one transaction per
+// message. It implements broker.Journal.
+
+type eventReq struct {
+	ev    *devices.Event
+	fresh bool
+	err   error
+	done  chan struct{}
+}
+
+// AppendEvent returns once e is committed (fsynced in SQLite), grouped with
+// whatever other events were waiting into one transaction. fresh is false
+// when (hub, event id) was stored before. While the writer is behind it
+// blocks (push back) until ctx ends. If ctx ends after the event was queued,
+// the event may still be committed; the hub's redelivery is then recognised
+// as a duplicate.
+func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
+	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
+		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
+	}
+	req := &eventReq{ev: e, done: make(chan struct{})}
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	select {
+	case s.eventQ <- req:
+		s.leave()
+	case <-ctx.Done():
+		s.leave()
+		return false, fmt.Errorf("store: event queue full: %w", ctx.Err())
+	}
+	select {
+	case <-req.done:
+		return req.fresh, req.err
+	case <-ctx.Done():
+		return false, fmt.Errorf("store: waiting for commit: %w", ctx.Err())
+	}
+}
+
+// runEventWriter commits events in groups: it takes the first waiting
+// event, then everything else already queued (up to EventBatch), and commits
+// them together. Under load the queue fills while a commit runs, so batches
+// grow with the load and no event waits for a timer.
+func (s *Store) runEventWriter(ctx context.Context) {
+	batch := make([]*eventReq, 0, s.cfg.EventBatch)
+	evs := make([]*devices.Event, 0, s.cfg.EventBatch)
+	for {
+		select {
+		case r := <-s.eventQ:
+			batch = append(batch[:0], r)
+		case <-s.intake.idle:
+			// No sender is left: commit what is queued, then stop.
+			for len(s.eventQ) > 0 {
+				batch = append(batch[:0], <-s.eventQ)
+				batch = s.collectEvents(batch)
+				s.commitEvents(ctx, batch, evs)
+			}
+			return
+		}
+		batch = s.collectEvents(batch)
+		s.commitEvents(ctx, batch, evs)
+	}
+}
+
+func (s *Store) collectEvents(batch []*eventReq) []*eventReq {
+	for len(batch) < s.cfg.EventBatch {
+		select {
+		case r := <-s.eventQ:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devices.Event) {
+	evs = evs[:0]
+	for _, r := range batch {
+		evs = append(evs, r.ev)
+	}
+	start := time.Now()
+	fresh, err := s.be.insertEvents(ctx, evs)
+	s.metrics.commitSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
+	s.metrics.eventBatch.Observe(float64(len(batch)))
+	if err != nil {
+		err = fmt.Errorf("store: commit events: %w", err)
+		s.log.Warn().Err(err).Int("events", len(batch)).Msg("event commit failed; hubs will resend")
+	}
+	written := 0
+	for i, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.fresh = fresh[i]
+			if r.fresh {
+				written++
+			}
+		}
+		close(r.done)
+	}
+	s.metrics.rowsWritten.WithLabelValues("events").Add(float64(written))
+}
+
+func eventArgs(e *devices.Event) []any {
+	var detail *string
+	if len(e.Detail) > 0 {
+		d := string(e.Detail)
+		detail = &d
+	}
+	return []any{string(e.Hub), string(e.ID), string(e.Kind), string(e.Sensor), toUS(e.At), toUS(e.Received),
+		e.Value, e.HasValue, detail}
+}
+
+// sampleItem is one queued reading batch or accel chunk, or a flush marker.
+type sampleItem struct {
+	readings *devices.ReadingBatch
+	accel    *devices.AccelChunk
+	flushed  chan struct{}
+}
+
+// AppendReadings queues b for the next flush and returns. b must not be
+// changed afterwards. When the queue is full it blocks (push back) until
+// there is room or ctx ends; nothing is dropped.
+func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
+	if b == nil || b.Hub == "" {
+		return fmt.Errorf("store: %w: reading batch needs a hub", ErrInvalid)
+	}
+	return s.enqueueSample(ctx, sampleItem{readings: b})
+}
+
+// AppendAccel queues c like AppendReadings.
+func (s *Store) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
+	if c == nil || c.Hub == "" || c.RateHz <= 0 || len(c.Y) != len(c.X) || len(c.Z) != len(c.X) {
+		return fmt.Errorf("store: %w: accel chunk needs a hub, a rate and equal x, y, z", ErrInvalid)
+	}
+	return s.enqueueSample(ctx, sampleItem{accel: c})
+}
+
+// Flush returns once every reading batch and chunk queued before the call
+// is written. Run must be running.
+func (s *Store) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	if err := s.enqueueSample(ctx, sampleItem{flushed: done}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: flush: %w", ctx.Err())
+	}
+}
+
+func (s *Store) enqueueSample(ctx context.Context, it sampleItem) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	select {
+	case s.sampleQ <- it:
+		return nil
+	default:
+	}
+	select {
+	case s.sampleQ <- it:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: readings queue full: %w", ctx.Err())
+	}
+}
+
+type readingRow struct {
+	hub devices.HubID
+	devices.Reading
+}
+
+type rollupKey struct {
+	hub    devices.HubID
+	sensor devices.SensorID
+	metric devices.Metric
+	bucket int64 // Unix microseconds of the bucket's start
+}
+
+type rollupAgg struct {
+	count         int64
+	sum, min, max float64
+}
+
+// sampleBatch is what one flush writes, rollups pre-aggregated so that each
+// key is merged into the database once per flush.
+type sampleBatch struct {
+	readings []readingRow
+	accel    []*devices.AccelChunk
+	minute   map[rollupKey]rollupAgg
+	hour     map[rollupKey]rollupAgg
+	waiters  []chan struct{}
+}
+
+func newSampleBatch(rows int) *sampleBatch {
+	return &sampleBatch{
+		readings: make([]readingRow, 0, rows),
+		minute:   make(map[rollupKey]rollupAgg),
+		hour:     make(map[rollupKey]rollupAgg),
+	}
+}
+
+func (w *sampleBatch) rows() int { return len(w.readings) + len(w.accel) }
+
+func (w *sampleBatch) add(it sampleItem) {
+	switch {
+	case it.readings != nil:
+		for _, r := range it.readings.Readings {
+			w.readings = append(w.readings, readingRow{hub: it.readings.Hub, Reading: r})
+			us := toUS(r.At)
+			k := rollupKey{hub: it.readings.Hub, sensor: r.Sensor, metric: r.Metric}
+			k.bucket = us - mod(us, int64(time.Minute/time.Microsecond))
+			merge(w.minute, k, r.Value)
+			k.bucket = us - mod(us, int64(time.Hour/time.Microsecond))
+			merge(w.hour, k, r.Value)
+		}
+	case it.accel != nil:
+		w.accel = append(w.accel, it.accel)
+	case it.flushed != nil:
+		w.waiters = append(w.waiters, it.flushed)
+	}
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
+
+func merge(m map[rollupKey]rollupAgg, k rollupKey, v float64) {
+	a, ok := m[k]
+	if !ok {
+		m[k] = rollupAgg{count: 1, sum: v, min: v, max: v}
+		return
+	}
+	a.count++
+	a.sum += v
+	a.min = math.Min(a.min, v)
+	a.max = math.Max(a.max, v)
+	m[k] = a
+}
+
+func (w *sampleBatch) reset() {
+	clear(w.readings) // drop references to the hubs' batches
+	w.readings = w.readings[:0]
+	clear(w.accel)
+	w.accel = w.accel[:0]
+	clear(w.minute)
+	clear(w.hour)
+	w.waiters = w.waiters[:0]
+}
+
+// runSampleWriter flushes queued readings and accel chunks every
+// FlushInterval, or sooner once FlushRows are pending.
+func (s *Store) runSampleWriter(ctx context.Context) {
+	w := newSampleBatch(s.cfg.FlushRows + devices.DefaultLimits.MaxReadings)
+	tick := time.NewTicker(s.cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case it := <-s.sampleQ:
+			w.add(it)
+			if w.rows() >= s.cfg.FlushRows || it.flushed != nil {
+				s.flushSamples(ctx, w)
+			}
+		case <-tick.C:
+			s.flushSamples(ctx, w)
+		case <-s.intake.idle:
+			for len(s.sampleQ) > 0 {
+				w.add(<-s.sampleQ)
+				if w.rows() >= s.cfg.FlushRows {
+					s.flushSamples(ctx, w)
+				}
+			}
+			s.flushSamples(ctx, w)
+			return
+		}
+	}
+}
+
+// flushSamples writes w, retrying a failed write: while running, the queue
+// then fills and pushes back on the hubs; once intake has stopped, it gives
+// up after DrainTimeout and counts the readings as dropped.
+func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
+	if w.rows() > 0 {
+		backoff := 100 * time.Millisecond
+		var giveUp time.Time
+		for attempt := 1; ; attempt++ {
+			start := time.Now()
+			err := s.be.writeSamples(ctx, w)
+			if err == nil {
+				s.metrics.commitSeconds.WithLabelValues("readings").Observe(time.Since(start).Seconds())
+				s.metrics.rowsWritten.WithLabelValues("readings").Add(float64(len(w.readings)))
+				s.metrics.rowsWritten.WithLabelValues("accel").Add(float64(len(w.accel)))
+				break
+			}
+			s.log.Error().Err(err).Int("readings", len(w.readings)).Int("attempt", attempt).Msg("readings flush failed; retrying")
+			if s.draining() {
+				if giveUp.IsZero() {
+					giveUp = time.Now().Add(s.cfg.DrainTimeout)
+				} else if time.Now().After(giveUp) {
+					s.metrics.dropped.Add(float64(len(w.readings)))
+					s.log.Error().Int("readings", len(w.readings)).Int("accel_chunks", len(w.accel)).Msg("readings dropped at shutdown")
+					break
+				}
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+	for _, c := range w.waiters {
+		close(c)
+	}
+	w.reset()
+}
+
+func (s *Store) draining() bool {
+	s.intake.Lock()
+	defer s.intake.Unlock()
+	return s.intake.closed
+}
+
+// Accelerometer samples are stored as one little-endian float32 blob per
+// chunk, x then y then z: 12 bytes a sample instead of a row each.
+func encodeSamples(c *devices.AccelChunk) []byte {
+	b := make([]byte, 0, 12*len(c.X))
+	for _, axis := range [3][]float32{c.X, c.Y, c.Z} {
+		for _, v := range axis {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+	}
+	return b
+}
+
+var errBadSamples = errors.New("store: accel samples blob malformed")
+
+func decodeSamples(b []byte, c *devices.AccelChunk) error {
+	if len(b)%12 != 0 {
+		return errBadSamples
+	}
+	n := len(b) / 12
+	all := make([]float32, 3*n)
+	for i := range all {
+		all[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	c.X, c.Y, c.Z = all[:n:n], all[n:2*n:2*n], all[2*n:]
+	return nil
+}
+
+func accelArgs(c *devices.AccelChunk) []any {
+	return []any{string(c.Hub), string(c.Sensor), toUS(c.At), toUS(c.Received), c.RateHz, encodeSamples(c)}
+}
+
+// rollupChunk is rollup rows per multi-row upsert.
+const rollupChunk = 200
+
+// upsertRollups merges a flush's aggregates into rollup_1m and rollup_1h.
+// Keys are unique within a flush, which PostgreSQL's ON CONFLICT DO UPDATE
+// requires of one statement.
+func upsertRollups(ctx context.Context, q querier, be backend, w *sampleBatch) error {
+	for _, t := range []struct {
+		table string
+		aggs  map[rollupKey]rollupAgg
+	}{{"rollup_1m", w.minute}, {"rollup_1h", w.hour}} {
+		suffix := fmt.Sprintf(` ON CONFLICT (hub_id, sensor_id, metric, bucket_us) DO UPDATE SET
+			count = %[1]s.count + excluded.count, sum = %[1]s.sum + excluded.sum,
+			min = %[2]s(%[1]s.min, excluded.min), max = %[3]s(%[1]s.max, excluded.max)`, t.table, be.least(), be.greatest())
+		prefix := `INSERT INTO ` + t.table + ` (hub_id, sensor_id, metric, bucket_us, count, sum, min, max) VALUES `
+		args := make([]any, 0, rollupChunk*8)
+		n := 0
+		flush := func() error {
+			if n == 0 {
+				return nil
+			}
+			_, err := q.exec(ctx, prefix+be.values(n, 8)+suffix, args...)
+			args, n = args[:0], 0
+			return err
+		}
+		for k, a := range t.aggs {
+			args = append(args, string(k.hub), string(k.sensor), string(k.metric), k.bucket, a.count, a.sum, a.min, a.max)
+			if n++; n == rollupChunk {
+				if err := flush(); err != nil {
+					return fmt.Errorf("%s: %w", t.table, err)
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return fmt.Errorf("%s: %w", t.table, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+func usDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// runMaintenance runs retention every MaintenanceInterval until ctx ends.
+func (s *Store) runMaintenance(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.MaintenanceInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			res, err := s.RunRetention(ctx, s.cfg.Now())
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn().Err(err).Msg("retention failed; will retry")
+				}
+				continue
+			}
+			s.log.Debug().Int64("readings", res.Readings).Int64("accel", res.Accel).
+				Int64("rollups_1m", res.MinuteRollups).Int64("rollups_1h", res.HourRollups).Msg("retention done")
+		}
+	}
+}
+
+// RetentionResult counts the rows one retention pass deleted.
+type RetentionResult struct {
+	Readings, Accel, MinuteRollups, HourRollups int64
+}
+
+// retentionChunk is rows deleted per statement, so that no transaction holds
+// the writer (and the events behind it) for long.
+const retentionChunk = 5000
+
+// evidenceClause keeps rows inside an incident's evidence window.
+const evidenceClause = ` AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = %[1]s.hub_id
+	AND %[1]s.ts_us BETWEEN e.from_us AND e.to_us)`
+
+// RunRetention deletes, as of now, raw readings older than RawRetention,
+// accel chunks older than AccelRetention (both except incident evidence),
+// and rollups past their retention. Run calls it periodically.
+func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResult, error) {
+	var res RetentionResult
+	for _, job := range []struct {
+		table, column string
+		keep          time.Duration
+		evidence      bool
+		deleted       *int64
+	}{
+		{"readings", "ts_us", s.cfg.RawRetention, true, &res.Readings},
+		{"accel", "ts_us", s.cfg.AccelRetention, true, &res.Accel},
+		{"rollup_1m", "bucket_us", s.cfg.MinuteRollupRetention, false, &res.MinuteRollups},
+		{"rollup_1h", "bucket_us", s.cfg.HourRollupRetention, false, &res.HourRollups},
+	} {
+		cond := job.column + ` < $1`
+		if job.evidence {
+			cond += fmt.Sprintf(evidenceClause, job.table)
+		}
+		rid := s.be.rowID()
+		query := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT %[4]d)`,
+			job.table, rid, cond, retentionChunk)
+		cutoff := toUS(now.Add(-job.keep))
+		for {
+			var n int64
+			err := s.be.inTx(ctx, func(q querier) error {
+				var err error
+				n, err = q.exec(ctx, query, cutoff)
+				return err
+			})
+			if err != nil {
+				return res, fmt.Errorf("store: retention of %s: %w", job.table, err)
+			}
+			*job.deleted += n
+			if n < retentionChunk {
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// Evidence is the raw data of one hub kept for an incident.
+type Evidence struct {
+	IncidentID string
+	Hub        devices.HubID
+	From, To   time.Time
+	Readings   []devices.Reading    // every sensor and metric, in time order
+	Accel      []devices.AccelChunk // in time order
+}
+
+// KeepEvidence marks the raw readings and accelerometer chunks of hub from
+// from to to (inclusive) as the evidence of an incident: retention skips
+// them. It marks a window rather than copying rows, so readings still in the
+// write queue, or store-and-forwarded later by the hub, are kept too.
+// Calling it again for the same incident widens the window; an incident
+// belongs to one hub (another hub is ErrConflict).
+func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices.HubID, from, to time.Time) error {
+	if incidentID == "" || len(incidentID) > 128 || hub == "" {
+		return invalid("evidence needs an incident id (at most 128 characters) and a hub")
+	}
+	if to.Before(from) {
+		return invalid("evidence window ends (%s) before it starts (%s)", to, from)
+	}
+	return s.be.inTx(ctx, func(q querier) error {
+		_, err := q.exec(ctx, fmt.Sprintf(`INSERT INTO evidence (incident_id, hub_id, from_us, to_us, created_us)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id) DO UPDATE SET
+			from_us = %s(evidence.from_us, excluded.from_us), to_us = %s(evidence.to_us, excluded.to_us)
+			WHERE evidence.hub_id = excluded.hub_id`, s.be.least(), s.be.greatest()),
+			incidentID, string(hub), toUS(from), toUS(to), toUS(s.now()))
+		if err != nil {
+			return fmt.Errorf("store: keep evidence: %w", err)
+		}
+		var stored string
+		if err := q.queryRow(ctx, `SELECT hub_id FROM evidence WHERE incident_id = $1`, incidentID).Scan(&stored); err != nil {
+			return fmt.Errorf("store: keep evidence: %w", err)
+		}
+		if stored != string(hub) {
+			return fmt.Errorf("%w: incident %s keeps evidence of hub %s, not %s", ErrConflict, incidentID, stored, hub)
+		}
+		return nil
+	})
+}
+
+// Evidence returns what KeepEvidence kept for an incident.
+func (s *Store) Evidence(ctx context.Context, incidentID string) (Evidence, error) {
+	ev := Evidence{IncidentID: incidentID}
+	var hub string
+	var from, to int64
+	err := s.be.queryRow(ctx, `SELECT hub_id, from_us, to_us FROM evidence WHERE incident_id = $1`, incidentID).Scan(&hub, &from, &to)
+	if isNoRows(err) {
+		return ev, fmt.Errorf("store: evidence of incident %s: %w", incidentID, devices.ErrNotFound)
+	}
+	if err != nil {
+		return ev, fmt.Errorf("store: evidence: %w", err)
+	}
+	ev.Hub, ev.From, ev.To = devices.HubID(hub), fromUS(from), fromUS(to)
+	rows, err := s.be.query(ctx, `SELECT sensor_id, metric, ts_us, value, quality FROM readings
+		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us, sensor_id, metric`, hub, from, to)
+	if err != nil {
+		return ev, fmt.Errorf("store: evidence readings: %w", err)
+	}
+	if ev.Readings, err = scanReadings(rows); err != nil {
+		return ev, err
+	}
+	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
+		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us`, hub, from, to)
+	if err != nil {
+		return ev, fmt.Errorf("store: evidence accel: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		c := devices.AccelChunk{Hub: ev.Hub}
+		var sensor string
+		var ts, received int64
+		var samples []byte
+		if err := arows.Scan(&sensor, &ts, &received, &c.RateHz, &samples); err != nil {
+			return ev, fmt.Errorf("store: evidence accel: %w", err)
+		}
+		c.Sensor, c.At, c.Received = devices.SensorID(sensor), fromUS(ts), fromUS(received)
+		if err := decodeSamples(samples, &c); err != nil {
+			return ev, err
+		}
+		ev.Accel = append(ev.Accel, c)
+	}
+	return ev, arows.Err()
+}

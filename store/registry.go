@@ -1,0 +1,712 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// The registry: residents, hubs and sensors.
+
+// ListQuery pages through a list in id order: pass the last id of one page
+// as After to get the next.
+type ListQuery struct {
+	Limit           int    // default 100, at most 1000
+	After           string // cursor: ids greater than this
+	Search          string // case-insensitive part of the name (residents) or id, or the exact id
+	SocialWorkerID  string // residents of one social worker
+	IncludeDisabled bool
+}
+
+// HubQuery lists hubs, optionally of one resident.
+type HubQuery struct {
+	ListQuery
+	ResidentID devices.ResidentID
+}
+
+func (q ListQuery) limit() int {
+	switch {
+	case q.Limit <= 0:
+		return 100
+	case q.Limit > 1000:
+		return 1000
+	}
+	return q.Limit
+}
+
+// newID returns prefix and 12 random lower-case base32 characters (60 bits).
+func newID(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:12]
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("store: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// likePattern escapes s for LIKE ... ESCAPE '\'.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}
+
+// validRecordID accepts resident ids: 1-64 characters of [a-z0-9_-].
+func validRecordID(id string) bool {
+	if id == "" || len(id) > devices.MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validSensorID accepts what the wire protocol accepts as a sensor id.
+func validSensorID(id string) bool {
+	if id == "" || len(id) > devices.MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- residents ----
+
+func validateResident(r *devices.Resident) error {
+	if !validRecordID(string(r.ID)) {
+		return invalid("resident id %q: want 1-64 characters of a-z, 0-9, '-', '_'", r.ID)
+	}
+	if strings.TrimSpace(r.Name) == "" {
+		return invalid("resident name is required")
+	}
+	if r.Language == "" {
+		r.Language = "ko"
+	}
+	if r.Language != "ko" && r.Language != "en" {
+		return invalid("resident language %q: want \"ko\" or \"en\"", r.Language)
+	}
+	if r.BirthDate != "" {
+		if _, err := time.Parse(time.DateOnly, r.BirthDate); err != nil {
+			return invalid("birth date %q: want YYYY-MM-DD", r.BirthDate)
+		}
+	}
+	if r.Phone != "" && !validPhone(r.Phone) {
+		return invalid("phone %q: want E.164 (+82...)", r.Phone)
+	}
+	for i := range r.Guardians {
+		g := &r.Guardians[i]
+		if strings.TrimSpace(g.Name) == "" || !validPhone(g.Phone) {
+			return invalid("guardian %d: name and an E.164 phone (+82...) are required", i+1)
+		}
+		if g.Language == "" {
+			g.Language = "ko"
+		}
+	}
+	return nil
+}
+
+func validPhone(p string) bool {
+	if len(p) < 8 || len(p) > 16 || p[0] != '+' {
+		return false
+	}
+	for _, c := range p[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+type accessSecrets struct {
+	KeySafeCode string `json:"key_safe_code,omitempty"`
+	DoorCode    string `json:"door_code,omitempty"`
+}
+
+func sealAD(id devices.ResidentID) string { return "resident:" + string(id) }
+
+const residentColumns = `id, name, birth_date, phone, language, address, medical_notes, medications, allergies,
+	key_holder, access_notes, access_sealed, guardians, social_worker_id, priority, consent, disabled,
+	created_us, updated_us`
+
+// residentArgs returns the column values in residentColumns order; the
+// access codes are sealed, never stored in the clear.
+func (s *Store) residentArgs(r *devices.Resident) []any {
+	secrets, _ := json.Marshal(accessSecrets{KeySafeCode: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode})
+	return []any{string(r.ID), r.Name, r.BirthDate, r.Phone, r.Language, mustJSON(r.Address), r.MedicalNotes,
+		mustJSON(r.Medications), mustJSON(r.Allergies), r.Access.KeyHolder, r.Access.Notes,
+		s.sealer.seal(secrets, sealAD(r.ID)), mustJSON(r.Guardians), r.SocialWorkerID, r.Priority,
+		mustJSON(r.Consent), r.Disabled, toUS(r.CreatedAt), toUS(r.UpdatedAt)}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs and slices of strings reach here
+	}
+	return string(b)
+}
+
+func (s *Store) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
+	var r devices.Resident
+	var id, address, medications, allergies, guardians, consent string
+	var sealed []byte
+	var created, updated int64
+	err := sc.Scan(&id, &r.Name, &r.BirthDate, &r.Phone, &r.Language, &address, &r.MedicalNotes, &medications,
+		&allergies, &r.Access.KeyHolder, &r.Access.Notes, &sealed, &guardians, &r.SocialWorkerID, &r.Priority,
+		&consent, &r.Disabled, &created, &updated)
+	if err != nil {
+		return r, err
+	}
+	r.ID, r.CreatedAt, r.UpdatedAt = devices.ResidentID(id), fromUS(created), fromUS(updated)
+	for _, f := range []struct {
+		src string
+		dst any
+	}{{address, &r.Address}, {medications, &r.Medications}, {allergies, &r.Allergies}, {guardians, &r.Guardians}, {consent, &r.Consent}} {
+		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
+			return r, fmt.Errorf("store: resident %s: decode column: %w", id, err)
+		}
+	}
+	plain, err := s.sealer.open(sealed, sealAD(r.ID))
+	if err != nil {
+		return r, fmt.Errorf("store: resident %s: access codes: %w", id, err)
+	}
+	var sec accessSecrets
+	if err := json.Unmarshal(plain, &sec); err != nil {
+		return r, fmt.Errorf("store: resident %s: access codes: %w", id, err)
+	}
+	r.Access.KeySafeCode, r.Access.DoorCode = sec.KeySafeCode, sec.DoorCode
+	return r, nil
+}
+
+// CreateResident stores a new resident, giving it an id ("res-...") if it
+// has none, and returns it as stored.
+func (s *Store) CreateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
+	if r.ID == "" {
+		r.ID = devices.ResidentID(newID("res-"))
+	}
+	if err := validateResident(&r); err != nil {
+		return devices.Resident{}, err
+	}
+	r.CreatedAt = s.now()
+	r.UpdatedAt = r.CreatedAt
+	err := s.be.inTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, `INSERT INTO residents (`+residentColumns+`) VALUES `+placeholders(1, 19)+
+			` ON CONFLICT (id) DO NOTHING`, s.residentArgs(&r)...)
+		if err != nil {
+			return fmt.Errorf("store: create resident: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: resident %s", ErrConflict, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return devices.Resident{}, err
+	}
+	return r, nil
+}
+
+// GetResident returns a resident with its access codes decrypted.
+func (s *Store) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
+	r, err := s.scanResident(s.be.queryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, string(id)))
+	if isNoRows(err) {
+		return r, fmt.Errorf("store: resident %s: %w", id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: get resident: %w", err)
+	}
+	return r, nil
+}
+
+// ListResidents returns a page of residents in id order.
+func (s *Store) ListResidents(ctx context.Context, lq ListQuery) ([]devices.Resident, error) {
+	w := where{}
+	w.add("id > ?", lq.After)
+	if !lq.IncludeDisabled {
+		w.raw("NOT disabled")
+	}
+	if lq.SocialWorkerID != "" {
+		w.add("social_worker_id = ?", lq.SocialWorkerID)
+	}
+	if lq.Search != "" {
+		w.add(`(lower(name) LIKE ? ESCAPE '\' OR id = ? OR phone = ?)`, likePattern(lq.Search), lq.Search, lq.Search)
+	}
+	rows, err := s.be.query(ctx, `SELECT `+residentColumns+` FROM residents`+w.sql()+
+		fmt.Sprintf(` ORDER BY id LIMIT %d`, lq.limit()), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list residents: %w", err)
+	}
+	defer rows.Close()
+	var out []devices.Resident
+	for rows.Next() {
+		r, err := s.scanResident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list residents: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list residents: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateResident replaces every field of a stored resident except its id,
+// CreatedAt and Disabled (see SetResidentDisabled), and returns it as stored.
+func (s *Store) UpdateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
+	if err := validateResident(&r); err != nil {
+		return devices.Resident{}, err
+	}
+	r.UpdatedAt = s.now()
+	args := s.residentArgs(&r)
+	err := s.be.inTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, `UPDATE residents SET name = $2, birth_date = $3, phone = $4, language = $5,
+			address = $6, medical_notes = $7, medications = $8, allergies = $9, key_holder = $10,
+			access_notes = $11, access_sealed = $12, guardians = $13, social_worker_id = $14, priority = $15,
+			consent = $16, updated_us = $17 WHERE id = $1`,
+			args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10],
+			args[11], args[12], args[13], args[14], args[15], args[18])
+		if err != nil {
+			return fmt.Errorf("store: update resident: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: resident %s: %w", r.ID, devices.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return devices.Resident{}, err
+	}
+	return s.GetResident(ctx, r.ID)
+}
+
+// SetResidentDisabled disables or re-enables a resident.
+func (s *Store) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
+	return s.setFlag(ctx, "resident", `UPDATE residents SET disabled = $2, updated_us = $3 WHERE id = $1`,
+		string(id), disabled, toUS(s.now()))
+}
+
+func (s *Store) setFlag(ctx context.Context, what, query string, args ...any) error {
+	return s.be.inTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("store: update %s: %w", what, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: %s %v: %w", what, args[0], devices.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// where builds a WHERE clause with $N placeholders from "?" markers.
+type where struct {
+	parts []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(w.args)), 1)
+	}
+	w.parts = append(w.parts, cond)
+}
+
+func (w *where) raw(cond string) { w.parts = append(w.parts, cond) }
+
+func (w *where) sql() string {
+	if len(w.parts) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.parts, " AND ")
+}
+
+// ---- hubs ----
+
+const hubColumns = `id, resident_id, secret_hash, firmware, model, installed_us, end_of_life_us, disabled, created_us, updated_us`
+
+func scanHub(sc interface{ Scan(...any) error }) (devices.Hub, error) {
+	var h devices.Hub
+	var id, resident string
+	var installed, eol, created, updated int64
+	err := sc.Scan(&id, &resident, &h.SecretHash, &h.Firmware, &h.Model, &installed, &eol, &h.Disabled, &created, &updated)
+	h.ID, h.ResidentID = devices.HubID(id), devices.ResidentID(resident)
+	h.InstalledAt, h.EndOfLife, h.CreatedAt, h.UpdatedAt = fromUS(installed), fromUS(eol), fromUS(created), fromUS(updated)
+	return h, err
+}
+
+// ServiceLife is a hub's default service life from installation.
+const ServiceLife = 5 // years
+
+func (s *Store) prepareHub(h *devices.Hub) error {
+	if err := devices.ValidateHubID(string(h.ID)); err != nil {
+		return invalid("%v", err)
+	}
+	if h.InstalledAt.IsZero() {
+		h.InstalledAt = s.now()
+	}
+	h.InstalledAt = h.InstalledAt.UTC().Truncate(time.Microsecond)
+	if h.EndOfLife.IsZero() {
+		h.EndOfLife = h.InstalledAt.AddDate(ServiceLife, 0, 0)
+	}
+	h.EndOfLife = h.EndOfLife.UTC().Truncate(time.Microsecond)
+	if !h.EndOfLife.After(h.InstalledAt) {
+		return invalid("hub %s: end of life %s is not after installation %s", h.ID, h.EndOfLife.Format(time.DateOnly), h.InstalledAt.Format(time.DateOnly))
+	}
+	return nil
+}
+
+// residentMustExist checks a hub's resident inside the hub's transaction.
+func residentMustExist(ctx context.Context, q querier, id devices.ResidentID) error {
+	if id == "" {
+		return nil // a hub in stock, not yet installed in a home
+	}
+	var one int
+	err := q.queryRow(ctx, `SELECT 1 FROM residents WHERE id = $1`, string(id)).Scan(&one)
+	if isNoRows(err) {
+		return fmt.Errorf("store: %w: resident %s: %w", ErrInvalid, id, devices.ErrNotFound)
+	}
+	return err
+}
+
+// CreateHub stores a new hub, giving it an id ("hub-...") if it has none.
+// InstalledAt defaults to now and EndOfLife to five years after it.
+func (s *Store) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
+	if h.ID == "" {
+		h.ID = devices.HubID(newID("hub-"))
+	}
+	if err := s.prepareHub(&h); err != nil {
+		return devices.Hub{}, err
+	}
+	h.CreatedAt = s.now()
+	h.UpdatedAt = h.CreatedAt
+	err := s.be.inTx(ctx, func(q querier) error {
+		if err := residentMustExist(ctx, q, h.ResidentID); err != nil {
+			return err
+		}
+		n, err := q.exec(ctx, `INSERT INTO hubs (`+hubColumns+`) VALUES `+placeholders(1, 10)+` ON CONFLICT (id) DO NOTHING`,
+			string(h.ID), string(h.ResidentID), h.SecretHash, h.Firmware, h.Model, toUS(h.InstalledAt), toUS(h.EndOfLife),
+			h.Disabled, toUS(h.CreatedAt), toUS(h.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("store: create hub: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: hub %s", ErrConflict, h.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return devices.Hub{}, err
+	}
+	return h, nil
+}
+
+// GetHub returns a hub, its secret hash included.
+func (s *Store) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
+	h, err := scanHub(s.be.queryRow(ctx, `SELECT `+hubColumns+` FROM hubs WHERE id = $1`, string(id)))
+	if isNoRows(err) {
+		return h, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return h, fmt.Errorf("store: get hub: %w", err)
+	}
+	return h, nil
+}
+
+// ListHubs returns a page of hubs in id order.
+func (s *Store) ListHubs(ctx context.Context, hq HubQuery) ([]devices.Hub, error) {
+	w := where{}
+	w.add("id > ?", hq.After)
+	if !hq.IncludeDisabled {
+		w.raw("NOT disabled")
+	}
+	if hq.ResidentID != "" {
+		w.add("resident_id = ?", string(hq.ResidentID))
+	}
+	if hq.Search != "" {
+		w.add(`id LIKE ? ESCAPE '\'`, likePattern(hq.Search))
+	}
+	rows, err := s.be.query(ctx, `SELECT `+hubColumns+` FROM hubs`+w.sql()+fmt.Sprintf(` ORDER BY id LIMIT %d`, hq.limit()), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list hubs: %w", err)
+	}
+	defer rows.Close()
+	var out []devices.Hub
+	for rows.Next() {
+		h, err := scanHub(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list hubs: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list hubs: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateHub changes a hub's resident, firmware, model, installation and end
+// of life; its secret and disabled flag have their own methods.
+func (s *Store) UpdateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
+	if err := s.prepareHub(&h); err != nil {
+		return devices.Hub{}, err
+	}
+	err := s.be.inTx(ctx, func(q querier) error {
+		if err := residentMustExist(ctx, q, h.ResidentID); err != nil {
+			return err
+		}
+		n, err := q.exec(ctx, `UPDATE hubs SET resident_id = $2, firmware = $3, model = $4, installed_us = $5,
+			end_of_life_us = $6, updated_us = $7 WHERE id = $1`,
+			string(h.ID), string(h.ResidentID), h.Firmware, h.Model, toUS(h.InstalledAt), toUS(h.EndOfLife), toUS(s.now()))
+		if err != nil {
+			return fmt.Errorf("store: update hub: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: hub %s: %w", h.ID, devices.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return devices.Hub{}, err
+	}
+	return s.GetHub(ctx, h.ID)
+}
+
+// SetHubSecretHash replaces a hub's secret hash (devices.HashSecret).
+func (s *Store) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
+	return s.setFlag(ctx, "hub", `UPDATE hubs SET secret_hash = $2, updated_us = $3 WHERE id = $1`, string(id), hash, toUS(s.now()))
+}
+
+// SetHubDisabled disables or re-enables a hub; a disabled hub is refused at
+// CONNECT.
+func (s *Store) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
+	return s.setFlag(ctx, "hub", `UPDATE hubs SET disabled = $2, updated_us = $3 WHERE id = $1`, string(id), disabled, toUS(s.now()))
+}
+
+// HubCredential implements broker.HubDirectory.
+func (s *Store) HubCredential(ctx context.Context, id devices.HubID) (devices.HubCredential, error) {
+	c := devices.HubCredential{Hub: id}
+	err := s.be.queryRow(ctx, `SELECT secret_hash, disabled FROM hubs WHERE id = $1`, string(id)).Scan(&c.SecretHash, &c.Disabled)
+	if isNoRows(err) {
+		return c, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("store: hub credential: %w", err)
+	}
+	return c, nil
+}
+
+// HubInventory is what the device-health monitor loads for one hub.
+type HubInventory struct {
+	Hub        devices.HubID
+	ResidentID devices.ResidentID
+	EndOfLife  time.Time
+	Disabled   bool
+	Sensors    []devices.Sensor // disabled ones included, flagged
+}
+
+// inventoryPage is hubs read per round trip by EachHub.
+const inventoryPage = 2000
+
+// EachHub calls fn for every hub, in id order, with its sensors. It reads a
+// page at a time, so 300,000 hubs never sit in memory at once. An error from
+// fn stops the walk and is returned.
+func (s *Store) EachHub(ctx context.Context, fn func(HubInventory) error) error {
+	after := ""
+	for {
+		page, err := s.inventoryPage(ctx, after)
+		if err != nil {
+			return err
+		}
+		for _, inv := range page {
+			if err := fn(inv); err != nil {
+				return err
+			}
+		}
+		if len(page) < inventoryPage {
+			return nil
+		}
+		after = string(page[len(page)-1].Hub)
+	}
+}
+
+func (s *Store) inventoryPage(ctx context.Context, after string) ([]HubInventory, error) {
+	rows, err := s.be.query(ctx, `SELECT id, resident_id, end_of_life_us, disabled FROM hubs WHERE id > $1 ORDER BY id LIMIT $2`,
+		after, inventoryPage)
+	if err != nil {
+		return nil, fmt.Errorf("store: hub inventory: %w", err)
+	}
+	var page []HubInventory
+	index := map[devices.HubID]int{}
+	for rows.Next() {
+		var inv HubInventory
+		var id, resident string
+		var eol int64
+		if err := rows.Scan(&id, &resident, &eol, &inv.Disabled); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: hub inventory: %w", err)
+		}
+		inv.Hub, inv.ResidentID, inv.EndOfLife = devices.HubID(id), devices.ResidentID(resident), fromUS(eol)
+		index[inv.Hub] = len(page)
+		page = append(page, inv)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(page) == 0 {
+		return page, err
+	}
+	srows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id > $1 AND hub_id <= $2 ORDER BY hub_id, id`,
+		after, string(page[len(page)-1].Hub))
+	if err != nil {
+		return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
+	}
+	defer srows.Close()
+	for srows.Next() {
+		sn, err := scanSensor(srows)
+		if err != nil {
+			return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
+		}
+		if i, ok := index[sn.Hub]; ok {
+			page[i].Sensors = append(page[i].Sensors, sn)
+		}
+	}
+	return page, srows.Err()
+}
+
+// ---- sensors ----
+
+const sensorColumns = `hub_id, id, kind, location, installed_us, report_seconds, disabled`
+
+func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
+	var sn devices.Sensor
+	var hub, id, kind, loc string
+	var installed int64
+	err := sc.Scan(&hub, &id, &kind, &loc, &installed, &sn.ReportSeconds, &sn.Disabled)
+	sn.Hub, sn.ID, sn.Kind, sn.Location, sn.InstalledAt = devices.HubID(hub), devices.SensorID(id),
+		devices.SensorKind(kind), devices.Location(loc), fromUS(installed)
+	return sn, err
+}
+
+// maxReportSeconds bounds a sensor's supervision interval (one week).
+const maxReportSeconds = 7 * 24 * 3600
+
+func (s *Store) prepareSensor(sn *devices.Sensor) error {
+	if !validSensorID(string(sn.ID)) {
+		return invalid("sensor id %q: want 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'", sn.ID)
+	}
+	if _, ok := devices.SensorKinds[sn.Kind]; !ok {
+		return invalid("sensor %s: unknown kind %q", sn.ID, sn.Kind)
+	}
+	if !devices.Locations[sn.Location] {
+		return invalid("sensor %s: unknown location %q", sn.ID, sn.Location)
+	}
+	if sn.ReportSeconds < 0 || sn.ReportSeconds > maxReportSeconds {
+		return invalid("sensor %s: report interval %d s outside 0-%d (0: not supervised)", sn.ID, sn.ReportSeconds, maxReportSeconds)
+	}
+	if sn.InstalledAt.IsZero() {
+		sn.InstalledAt = s.now()
+	}
+	sn.InstalledAt = sn.InstalledAt.UTC().Truncate(time.Microsecond)
+	return nil
+}
+
+// CreateSensor adds a sensor to an existing hub.
+func (s *Store) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
+	if err := s.prepareSensor(&sn); err != nil {
+		return devices.Sensor{}, err
+	}
+	err := s.be.inTx(ctx, func(q querier) error {
+		var one int
+		err := q.queryRow(ctx, `SELECT 1 FROM hubs WHERE id = $1`, string(sn.Hub)).Scan(&one)
+		if isNoRows(err) {
+			return fmt.Errorf("store: %w: hub %s: %w", ErrInvalid, sn.Hub, devices.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: create sensor: %w", err)
+		}
+		n, err := q.exec(ctx, `INSERT INTO sensors (`+sensorColumns+`) VALUES `+placeholders(1, 7)+` ON CONFLICT (hub_id, id) DO NOTHING`,
+			string(sn.Hub), string(sn.ID), string(sn.Kind), string(sn.Location), toUS(sn.InstalledAt), sn.ReportSeconds, sn.Disabled)
+		if err != nil {
+			return fmt.Errorf("store: create sensor: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: sensor %s/%s", ErrConflict, sn.Hub, sn.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return devices.Sensor{}, err
+	}
+	return sn, nil
+}
+
+// GetSensor returns one sensor of a hub.
+func (s *Store) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
+	sn, err := scanSensor(s.be.queryRow(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 AND id = $2`, string(hub), string(id)))
+	if isNoRows(err) {
+		return sn, fmt.Errorf("store: sensor %s/%s: %w", hub, id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return sn, fmt.Errorf("store: get sensor: %w", err)
+	}
+	return sn, nil
+}
+
+// ListSensors returns a hub's sensors, disabled ones included, in id order.
+func (s *Store) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
+	rows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 ORDER BY id`, string(hub))
+	if err != nil {
+		return nil, fmt.Errorf("store: list sensors: %w", err)
+	}
+	defer rows.Close()
+	var out []devices.Sensor
+	for rows.Next() {
+		sn, err := scanSensor(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list sensors: %w", err)
+		}
+		out = append(out, sn)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list sensors: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateSensor changes a sensor's kind, location, installation time and
+// reporting interval.
+func (s *Store) UpdateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
+	if err := s.prepareSensor(&sn); err != nil {
+		return devices.Sensor{}, err
+	}
+	err := s.setFlag(ctx, "sensor", `UPDATE sensors SET kind = $3, location = $4, installed_us = $5, report_seconds = $6
+		WHERE hub_id = $1 AND id = $2`, string(sn.Hub), string(sn.ID), string(sn.Kind), string(sn.Location),
+		toUS(sn.InstalledAt), sn.ReportSeconds)
+	if err != nil {
+		return devices.Sensor{}, err
+	}
+	return s.GetSensor(ctx, sn.Hub, sn.ID)
+}
+
+// SetSensorDisabled disables or re-enables a sensor (a disabled sensor is
+// not supervised).
+func (s *Store) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
+	return s.setFlag(ctx, "sensor", `UPDATE sensors SET disabled = $3 WHERE hub_id = $1 AND id = $2`, string(hub), string(id), disabled)
+}

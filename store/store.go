@@ -1,0 +1,287 @@
+// Package store keeps Dolbom's data: the registry of residents, hubs and
+// sensors, the journal of what hubs send (events, readings, accelerometer
+// chunks), rollups, incident evidence and device health.
+//
+// Two back ends share every method and one contract test suite
+// (store/storetest): embedded SQLite under a data directory (the default,
+// needing nothing installed) and PostgreSQL when a database URL is given.
+//
+// Writes on the ingest path never take one transaction per message: events
+// are group-committed by one writer goroutine that wakes every waiter after
+// the commit, and readings are queued in a bounded buffer that a second
+// writer flushes in large batches (COPY on PostgreSQL). Run drives both
+// writers and the retention job; everything accepted is written before Run
+// returns.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+var (
+	// ErrConflict is returned when a record with the same id already exists.
+	ErrConflict = errors.New("store: already exists")
+	// ErrInvalid is wrapped by errors for input the store refuses; the
+	// message says which field and why.
+	ErrInvalid = errors.New("store: invalid")
+	// ErrSchemaTooNew means the database was migrated by a newer binary.
+	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrClosed is returned by appends after Run stopped taking new work.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Config configures Open. Zero durations and sizes take the defaults noted.
+type Config struct {
+	// DataDir holds the SQLite database (dolbom.db) when DatabaseURL is empty.
+	DataDir string
+	// DatabaseURL selects PostgreSQL (postgres://...).
+	DatabaseURL string
+	// SecretKey is the 32-byte AES-256 key for secrets at rest (door codes).
+	SecretKey []byte
+	Logger    zerolog.Logger
+	// Registerer receives the store's metrics when non-nil.
+	Registerer prometheus.Registerer
+
+	RawRetention          time.Duration // raw readings, default 72h
+	MinuteRollupRetention time.Duration // 1-minute rollups, default 90 days
+	HourRollupRetention   time.Duration // hourly rollups, default 2 years
+	AccelRetention        time.Duration // accelerometer chunks, default 24h
+	MaintenanceInterval   time.Duration // how often retention runs, default 10m
+
+	FlushInterval time.Duration // readings flush period, default 200ms
+	FlushRows     int           // readings per flush transaction, default 5000
+	SampleQueue   int           // queued reading batches and chunks, default 4096
+	EventQueue    int           // queued events waiting for a commit, default 8192
+	EventBatch    int           // most events in one commit, default 1024
+	DrainTimeout  time.Duration // how long a failing flush is retried at shutdown, default 30s
+
+	// Now is the clock for CreatedAt and retention; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&c.RawRetention, 72*time.Hour)
+	def(&c.MinuteRollupRetention, 90*24*time.Hour)
+	def(&c.HourRollupRetention, 2*365*24*time.Hour)
+	def(&c.AccelRetention, 24*time.Hour)
+	def(&c.MaintenanceInterval, 10*time.Minute)
+	def(&c.FlushInterval, 200*time.Millisecond)
+	def(&c.DrainTimeout, 30*time.Second)
+	defInt(&c.FlushRows, 5000)
+	defInt(&c.SampleQueue, 4096)
+	defInt(&c.EventQueue, 8192)
+	defInt(&c.EventBatch, 1024)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Store is the persistence of one gateway. Its methods are safe for
+// concurrent use.
+type Store struct {
+	cfg     Config
+	log     zerolog.Logger
+	be      backend
+	sealer  *sealer
+	metrics *metrics
+
+	eventQ  chan *eventReq
+	sampleQ chan sampleItem
+
+	// intake guards the queues' senders so that Run can stop intake and
+	// then drain knowing that no send is still in flight.
+	intake struct {
+		sync.Mutex
+		closed  bool
+		senders int
+		idle    chan struct{} // closed once closed && senders == 0
+	}
+	runOnce sync.Once
+}
+
+// Open connects to (or creates) the database, applies pending migrations and
+// returns a Store. Call Run to start its writers and Close when done.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	sl, err := newSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With().Str("component", "store").Logger()
+	var be backend
+	if cfg.DatabaseURL != "" {
+		be, err = openPostgres(ctx, cfg.DatabaseURL)
+	} else {
+		be, err = openSQLite(ctx, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, be, log); err != nil {
+		be.close()
+		return nil, err
+	}
+	s := &Store{
+		cfg: cfg, log: log, be: be, sealer: sl,
+		eventQ:  make(chan *eventReq, cfg.EventQueue),
+		sampleQ: make(chan sampleItem, cfg.SampleQueue),
+	}
+	s.intake.idle = make(chan struct{})
+	s.metrics, err = newMetrics(cfg.Registerer,
+		func() float64 { return float64(len(s.eventQ)) },
+		func() float64 { return float64(len(s.sampleQ)) })
+	if err != nil {
+		be.close()
+		return nil, err
+	}
+	log.Info().Str("backend", be.name()).Msg("store opened")
+	return s, nil
+}
+
+// Backend returns "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.be.name() }
+
+// Close stops intake and closes the database. Cancel Run's context and wait
+// for Run to return first, or queued work is lost.
+func (s *Store) Close() {
+	s.stopIntake()
+	s.be.close()
+}
+
+// Run runs the journal writers and the retention job until ctx ends, then
+// stops intake and writes everything already accepted before returning.
+func (s *Store) Run(ctx context.Context) error {
+	first := false
+	s.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("store: Run called twice")
+	}
+	// Writes during the drain must outlive ctx.
+	writeCtx := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
+	go func() { defer wg.Done(); s.runSampleWriter(writeCtx) }()
+	go func() { defer wg.Done(); s.runMaintenance(ctx) }()
+	if cp, ok := s.be.(interface {
+		checkpointLoop(context.Context) error
+	}); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cp.checkpointLoop(ctx); err != nil {
+				s.log.Error().Err(err).Msg("wal checkpoints stopped")
+			}
+		}()
+	}
+	<-ctx.Done()
+	s.stopIntake()
+	wg.Wait()
+	s.log.Info().Msg("store drained")
+	return nil
+}
+
+// enter registers a sender on the queues; it fails once intake stopped.
+func (s *Store) enter() error {
+	s.intake.Lock()
+	defer s.intake.Unlock()
+	if s.intake.closed {
+		return ErrClosed
+	}
+	s.intake.senders++
+	return nil
+}
+
+func (s *Store) leave() {
+	s.intake.Lock()
+	defer s.intake.Unlock()
+	s.intake.senders--
+	if s.intake.closed && s.intake.senders == 0 {
+		close(s.intake.idle)
+	}
+}
+
+func (s *Store) stopIntake() {
+	s.intake.Lock()
+	defer s.intake.Unlock()
+	if s.intake.closed {
+		return
+	}
+	s.intake.closed = true
+	if s.intake.senders == 0 {
+		close(s.intake.idle)
+	}
+}
+
+type metrics struct {
+	commitSeconds *prometheus.HistogramVec
+	rowsWritten   *prometheus.CounterVec
+	dropped       prometheus.Counter
+	eventBatch    prometheus.Histogram
+}
+
+// newMetrics reads the queue depths only when scraped, so the hot path
+// pays nothing for them.
+func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth func() float64) (*metrics, error) {
+	depth := func(queue string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "dolbom_store_queue_depth",
+			Help:        "Items waiting for the store's writers (events awaiting a commit; reading batches and accel chunks awaiting a flush).",
+			ConstLabels: prometheus.Labels{"queue": queue},
+		}, f)
+	}
+	m := &metrics{
+		commitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dolbom_store_commit_seconds",
+			Help:    "Duration of the store's group commits.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"kind"}),
+		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dolbom_store_rows_written_total",
+			Help: "Rows written by the store's writers.",
+		}, []string{"kind"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dolbom_store_readings_dropped_total",
+			Help: "Accepted readings the store failed to write before giving up at shutdown. Must stay 0.",
+		}),
+		eventBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dolbom_store_event_commit_batch_size",
+			Help:    "Events per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("store: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Ping reports whether the database answers a trivial query, for /readyz.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.be.queryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
