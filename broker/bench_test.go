@@ -131,6 +131,10 @@ func idleHubs(b *testing.B, n int) {
 		_ = c
 		conns = append(conns, conn)
 	}
+	// The CONNACK is written a moment before the hub counts as connected.
+	for deadline := time.Now().Add(10 * time.Second); s.Connected() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if s.Connected() != n {
 		b.Fatalf("connected %d of %d", s.Connected(), n)
 	}

@@ -105,7 +105,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type gateway struct {
+type gatewayProcess struct {
 	cmd      *exec.Cmd
 	mqttPort int
 	httpURL  string
@@ -114,9 +114,9 @@ type gateway struct {
 	log      *bytes.Buffer
 }
 
-func startGateway(t *testing.T, databaseURL string) *gateway {
+func startGateway(t *testing.T, databaseURL string) *gatewayProcess {
 	t.Helper()
-	g := &gateway{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(), log: new(bytes.Buffer)}
+	g := &gatewayProcess{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(), log: new(bytes.Buffer)}
 	httpPort := freePort(t)
 	g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"),
@@ -155,7 +155,7 @@ func startGateway(t *testing.T, databaseURL string) *gateway {
 }
 
 // ctl runs dolbomctl against the gateway and decodes its JSON output.
-func (g *gateway) ctl(t *testing.T, out any, args ...string) {
+func (g *gatewayProcess) ctl(t *testing.T, out any, args ...string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "dolbomctl"), args...)
 	cmd.Env = append(os.Environ(), "DOLBOM_SERVER="+g.httpURL, "DOLBOM_ADMIN_TOKEN="+g.token)
@@ -172,7 +172,7 @@ func (g *gateway) ctl(t *testing.T, out any, args ...string) {
 }
 
 // api GETs an admin API path and decodes the JSON answer.
-func (g *gateway) api(t *testing.T, path string, out any) {
+func (g *gatewayProcess) api(t *testing.T, path string, out any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, g.httpURL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+g.token)
@@ -203,7 +203,7 @@ func mosquittoPub(t *testing.T) string {
 
 // pub publishes one message with mosquitto_pub as the given hub and returns
 // its combined output and error.
-func (g *gateway) pub(t *testing.T, hub, secret, channel string, qos int, payload string) (string, error) {
+func (g *gatewayProcess) pub(t *testing.T, hub, secret, channel string, qos int, payload string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(mosquittoPub(t), "-h", "127.0.0.1", "-p", fmt.Sprint(g.mqttPort),
 		"-V", "mqttv311", "-i", hub, "-u", hub, "-P", secret,

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 )
 
 // Options is everything dolbomd can be told, from flags or DOLBOM_*
@@ -102,6 +104,16 @@ func (o Options) validate() error {
 		errs = append(errs, errors.New("--database-url must be a postgres:// URL"))
 	}
 	return errors.Join(errs...)
+}
+
+func (o Options) gateway() gateway.Options {
+	return gateway.Options{
+		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL,
+		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
+		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken,
+		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
+		Demo: o.Demo,
+	}
 }
 
 func isTerminal(f *os.File) bool {

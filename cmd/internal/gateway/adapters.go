@@ -1,4 +1,4 @@
-package main
+package gateway
 
 // Adapters between the store's concrete API and the ports the other stages
 // declare. Only cmd knows both sides.
@@ -17,7 +17,19 @@ import (
 // registry adapts *store.Store to console.Registry: pointer-filling
 // creates, console's query type, and the store's sentinel errors turned into
 // the API's conflict/invalid marks.
-type registry struct{ st *store.Store }
+type registry struct {
+	st *store.Store
+	// changed is told about every successful change to a hub or its
+	// sensors, so the health monitor follows the registry.
+	changed func(ctx context.Context, hub devices.HubID)
+}
+
+func (r registry) notify(ctx context.Context, hub devices.HubID, err error) error {
+	if err == nil && r.changed != nil {
+		r.changed(ctx, hub)
+	}
+	return apiError(err)
+}
 
 var _ console.Registry = registry{}
 
@@ -69,7 +81,7 @@ func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {
 	if err == nil {
 		*h = out
 	}
-	return apiError(err)
+	return r.notify(ctx, h.ID, err)
 }
 
 func (r registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
@@ -84,7 +96,7 @@ func (r registry) ListHubs(ctx context.Context, q console.ListQuery) ([]devices.
 
 func (r registry) UpdateHub(ctx context.Context, h devices.Hub) error {
 	_, err := r.st.UpdateHub(ctx, h)
-	return apiError(err)
+	return r.notify(ctx, h.ID, err)
 }
 
 func (r registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
@@ -92,7 +104,7 @@ func (r registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash s
 }
 
 func (r registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
-	return apiError(r.st.SetHubDisabled(ctx, id, disabled))
+	return r.notify(ctx, id, r.st.SetHubDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
@@ -100,7 +112,7 @@ func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
 	if err == nil {
 		*s = out
 	}
-	return apiError(err)
+	return r.notify(ctx, s.Hub, err)
 }
 
 func (r registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
@@ -115,11 +127,11 @@ func (r registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices
 
 func (r registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {
 	_, err := r.st.UpdateSensor(ctx, s)
-	return apiError(err)
+	return r.notify(ctx, s.Hub, err)
 }
 
 func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
-	return apiError(r.st.SetSensorDisabled(ctx, hub, id, disabled))
+	return r.notify(ctx, hub, r.st.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
 // fleet adapts the store's paged hub inventory to detectors.Fleet.

@@ -1,0 +1,287 @@
+// Package gateway assembles dolbomd from its stages: store, broker,
+// detectors, dispatch, and the HTTP API. It is the wiring that cmd/dolbomd
+// runs as a process and cmd/dolbom-sim runs in-process for scenarios and
+// load tests. Only this package knows every concrete type.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
+)
+
+// Options configures a gateway. cmd/dolbomd fills it from flags and
+// DOLBOM_* variables.
+type Options struct {
+	DataDir     string
+	DatabaseURL string
+	MQTTAddr    string // broker.ListenerOff for none
+	TLSAddr     string
+	CertFile    string
+	KeyFile     string
+	WSAddr      string
+	HTTPAddr    string // "" for no HTTP server (in-process use)
+	AdminToken  string
+
+	HeartbeatTimeout time.Duration
+	RawRetention     time.Duration
+	ShutdownTimeout  time.Duration
+
+	// Broker overrides broker settings beyond the listeners (rate limits,
+	// buffers); zero fields take the broker's defaults.
+	Broker broker.Config
+	// Pipe, when set, is an in-memory listener added to the broker: the
+	// simulator connects hubs through it without sockets.
+	Pipe *broker.PipeListener
+	// Demo provisions a demo home on an empty registry and prints how to
+	// use it.
+	Demo bool
+}
+
+// Gateway is a wired dolbomd.
+type Gateway struct {
+	opts     Options
+	log      zerolog.Logger
+	Registry *prometheus.Registry
+	Store    *store.Store
+	Broker   *broker.Server
+	Health   *detectors.HealthMonitor
+	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
+	Token    string
+
+	tokenCreated bool
+	ready        readiness
+	httpListener net.Listener
+}
+
+// New opens the store and builds every stage; Run starts them.
+func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway: data dir: %w", err)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	g := &Gateway{opts: o, log: log, Registry: prometheus.NewRegistry()}
+	reg := g.Registry
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	key, err := store.LoadOrCreateKey(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	g.Store, err = store.Open(ctx, store.Config{
+		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
+		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := g.Store
+	log.Info().Str("backend", st.Backend()).Str("data_dir", o.DataDir).Msg("store open")
+
+	g.Token, g.tokenCreated, err = console.LoadOrCreateAdminToken(o.DataDir, o.AdminToken)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	healthEvents := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dolbom_device_health_detections_total",
+		Help: "Device-health detections handed on, by cause and state.",
+	}, []string{"cause", "state"})
+	reg.MustRegister(healthEvents)
+	healthLog := log.With().Str("component", "device_health").Logger()
+	g.Health, err = detectors.NewHealthMonitor(detectors.HealthConfig{
+		// Dispatch (incidents, escalation to technicians) takes these once
+		// wired; until then they are logged and counted, never sent to 119.
+		Sink: detectors.SinkFunc(func(d detectors.Detection) {
+			healthEvents.WithLabelValues(string(d.Cause), string(d.State)).Inc()
+			healthLog.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
+				Str("cause", string(d.Cause)).Str("state", string(d.State)).
+				Str("fingerprint", d.Fingerprint).Msg(d.Explanation.En)
+		}),
+		Fleet:            fleet{st},
+		Store:            st,
+		Logger:           log,
+		Registerer:       reg,
+		HeartbeatTimeout: o.HeartbeatTimeout,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	bc := o.Broker
+	bc.TCPAddr, bc.TLSAddr, bc.CertFile, bc.KeyFile, bc.WSAddr = o.MQTTAddr, o.TLSAddr, o.CertFile, o.KeyFile, o.WSAddr
+	g.Broker, err = broker.New(bc, st, g.Health, st, log, reg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if o.Pipe != nil {
+		if err := g.Broker.AddListener(o.Pipe); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /readyz", &g.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
+		registry{st: st, changed: g.refreshHub}, healthReader{g.Health, st}, g.Broker, log))
+	g.Handler = mux
+	if o.HTTPAddr != "" {
+		g.httpListener, err = net.Listen("tcp", o.HTTPAddr)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("gateway: http listen: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// HTTPAddr is the address the HTTP server listens on ("" without one).
+func (g *Gateway) HTTPAddr() string {
+	if g.httpListener == nil {
+		return ""
+	}
+	return g.httpListener.Addr().String()
+}
+
+// refreshHub tells the health monitor about a registry change of one hub
+// (created, disabled, sensors added), so supervision follows the registry.
+func (g *Gateway) refreshHub(ctx context.Context, id devices.HubID) {
+	hub, err := g.Store.GetHub(ctx, id)
+	if err != nil {
+		return
+	}
+	sensors, err := g.Store.ListSensors(ctx, id)
+	if err != nil {
+		return
+	}
+	g.Health.Refresh(hub, sensors)
+}
+
+// Ready reports nil once every stage is up and the store answers.
+func (g *Gateway) Ready(ctx context.Context) error {
+	return g.ready.err(ctx)
+}
+
+// Run runs every stage until ctx ends, then stops them in the order data
+// flows: intake first (HTTP, broker), then the detectors, the store last,
+// so that everything accepted is written before Run returns.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.Store.Close()
+	log := g.log
+	stages := newStages(log)
+	stages.start("store", g.Store.Run)
+	stages.start("device_health", g.Health.Run)
+	stages.start("broker", g.Broker.Run)
+	if g.httpListener != nil {
+		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second}
+		stages.start("http", func(ctx context.Context) error {
+			go func() {
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(sctx)
+			}()
+			if err := srv.Serve(g.httpListener); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.ready.set(func(ctx context.Context) error {
+		switch {
+		case !g.Broker.Ready():
+			return errors.New("broker not listening")
+		case g.Store.Ping(ctx) != nil:
+			return errors.New("store unreachable")
+		}
+		return nil
+	})
+	log.Info().Str("mqtt", g.opts.MQTTAddr).Str("http", g.HTTPAddr()).Msg("dolbomd ready")
+	if g.tokenCreated {
+		log.Warn().Str("token_file", console.AdminTokenFile(g.opts.DataDir)).Msg("generated an admin token at first start")
+	}
+	if g.opts.Demo {
+		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.Store, log); err != nil {
+			log.Warn().Err(err).Msg("demo home not provisioned")
+		}
+	}
+	go reportStats(ctx, log, g.Broker, g.Health)
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down: stopping intake")
+	case err := <-stages.failed:
+		log.Error().Err(err).Msg("a stage failed: shutting down")
+	}
+	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "device_health", "store")
+}
+
+// readiness answers /readyz: 200 once every stage is up and the store
+// answers, 503 with the reason otherwise.
+type readiness struct {
+	mu    sync.Mutex
+	check func(context.Context) error
+}
+
+func (r *readiness) set(check func(context.Context) error) {
+	r.mu.Lock()
+	r.check = check
+	r.mu.Unlock()
+}
+
+func (r *readiness) err(ctx context.Context) error {
+	r.mu.Lock()
+	check := r.check
+	r.mu.Unlock()
+	if check == nil {
+		return errors.New("starting")
+	}
+	return check(ctx)
+}
+
+func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if err := r.err(req.Context()); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// reportStats logs a one-line summary every minute: rates belong in
+// /metrics, but an operator tailing the log should see the gateway work.
+func reportStats(ctx context.Context, log zerolog.Logger, brk *broker.Server, health *detectors.HealthMonitor) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			log.Info().Int("hubs_connected", brk.Connected()).Interface("device_health", health.Stats()).Msg("stats")
+		}
+	}
+}
