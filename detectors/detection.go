@@ -30,6 +30,29 @@ const (
 	CauseSensorFault  Cause = "sensor_fault" // a failed self-test or a tamper switch
 	CauseEndOfLife    Cause = "end_of_life"
 	CauseClockSkew    Cause = "clock_skew"
+	// CauseSensorSignalLost is a vital-signs sensor that reads zero with poor
+	// signal or while the resident moves: the sensor is off or displaced,
+	// which is a device fault and not asystole or apnoea.
+	CauseSensorSignalLost Cause = "sensor_signal_lost"
+)
+
+// Emergency and welfare causes (the Engine).
+const (
+	CauseFireConfirmed    Cause = "fire_confirmed"    // smoke corroborated (heat, CO, second sensor or room), or heat at the fixed limit: 119 at once
+	CauseSmokeUnconfirmed Cause = "smoke_unconfirmed" // one fire signal alone (smoke, or a heat rise): verify with the resident first
+	CauseCO               Cause = "co"                // carbon monoxide dose past the UL 2034 curve, or the detector's own alarm
+	CauseGas              Cause = "gas"               // combustible gas past its %LEL limit, or the detector's own alarm
+	CauseFall             Cause = "fall"
+	CauseSOS              Cause = "sos"
+	CauseBradycardia      Cause = "bradycardia"
+	CauseTachycardia      Cause = "tachycardia"
+	CauseAsystole         Cause = "asystole"
+	CauseApnoea           Cause = "apnoea"
+	CauseBreathingRate    Cause = "breathing_rate" // a breathing rate out of band, sustained
+	// CauseInactivity is one episode with two levels: a welfare check
+	// (ClassWelfare) after the learned limit, then an emergency after the
+	// hard limit, re-emitted under the same fingerprint.
+	CauseInactivity Cause = "inactivity"
 )
 
 // Priority orders detections for responders: 1 is the most urgent.
@@ -48,6 +71,15 @@ type State string
 const (
 	Firing   State = "firing"
 	Resolved State = "resolved"
+	// Pending opens a cancel window (a fall, unconfirmed smoke): dispatch
+	// asks the resident through the hub ("are you all right?") and sends
+	// nobody yet. The same fingerprint then goes Firing when the window
+	// ends, or Cancelled or Resolved when it does not need to.
+	Pending State = "pending"
+	// Cancelled says the resident cancelled (or, for a fall, got up): a
+	// pending window closes, and an already firing SOS or fall may be
+	// called off by dispatch. Same fingerprint as the episode it ends.
+	Cancelled State = "cancelled"
 )
 
 // Explanation is a one-line account for people, in Korean and English.

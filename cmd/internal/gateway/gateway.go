@@ -46,9 +46,10 @@ type Options struct {
 	// Broker overrides broker settings beyond the listeners (rate limits,
 	// buffers); zero fields take the broker's defaults.
 	Broker broker.Config
-	// Pipe, when set, is an in-memory listener added to the broker: the
-	// simulator connects hubs through it without sockets.
-	Pipe *broker.PipeListener
+	// Listener, when set, is an extra listener added to the broker, such as
+	// an in-memory one (broker.NewPipeListener) through which the simulator
+	// connects hubs without sockets.
+	Listener net.Listener
 	// Demo provisions a demo home on an empty registry and prints how to
 	// use it.
 	Demo bool
@@ -135,8 +136,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		st.Close()
 		return nil, err
 	}
-	if o.Pipe != nil {
-		if err := g.Broker.AddListener(o.Pipe); err != nil {
+	if o.Listener != nil {
+		if err := g.Broker.AddListener(o.Listener); err != nil {
 			st.Close()
 			return nil, err
 		}
