@@ -318,7 +318,7 @@ func TestBadPayloadsRejectedHubStaysConnected(t *testing.T) {
 		{"not json", events, `{"v":1,`, devices.ErrSyntax},
 		{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.ErrUnknownKind},
 		{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.ErrOutOfRange},
-		{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"sos"}`, devices.ErrFuture},
+		{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"door_open"}`, devices.ErrFuture},
 		{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.ErrNotPermitted},
 	}
 	for _, v := range []byte{4, 5} {
@@ -428,6 +428,22 @@ func TestEmergencyAtQoS0AcceptedAndWarned(t *testing.T) {
 	if got := value(e.s.m.emergencyQoS0); got != 1 {
 		t.Errorf("emergency_qos0 = %v", got)
 	}
+}
+
+func TestEmergencyWithBadClockAcceptedAndWarned(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.hub(5, hubA, secretA)
+	defer c.conn.Close()
+	c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+	c.publish(devices.Topic(hubA, devices.ChanEvents), []byte(`{"v":1,"id":"sos-1970","ts":1000,"kind":"sos"}`), 1, 2)
+	ack, rej := c.ackAndReject()
+	if ack.ReasonCode != 0 {
+		t.Errorf("PUBACK %#x: an emergency must be accepted", ack.ReasonCode)
+	}
+	if r, _ := devices.DecodeReject(rej.Payload); r.Code != devices.ErrTooOld || r.EventID != "sos-1970" {
+		t.Errorf("warning %+v, want ts_too_old for sos-1970", r)
+	}
+	waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
 }
 
 func TestRevoke(t *testing.T) {
@@ -597,7 +613,7 @@ func (c *rawClient) ackAndReject() (ack, rej packets.Packet) {
 	for !gotAck || !gotRej {
 		pk, err := c.readTimeout(5 * time.Second)
 		if err != nil {
-			c.t.Fatalf("waiting for PUBACK and reject: %v", err)
+			c.t.Fatalf("waiting for PUBACK and reject (have ack %v, reject %v: %+v): %v", gotAck, gotRej, ack, err)
 		}
 		switch pk.FixedHeader.Type {
 		case packets.Puback:

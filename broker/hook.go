@@ -360,6 +360,11 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 			return s.failPublish(cl, pk, devices.ChanEvents, err)
 		}
 	}
+	if e.ClockError != "" {
+		// The decoder took an emergency with an impossible timestamp at
+		// our receive time rather than refuse it; the hub must fix its clock.
+		s.sendReject(msg.Hub, pk.TopicName, e.ClockError, "event timestamp ignored; taken at the gateway's receive time", e.ID)
+	}
 	if emergency && pk.FixedHeader.Qos == 0 {
 		s.m.emergencyQoS0.Inc()
 		s.sendReject(msg.Hub, pk.TopicName, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
