@@ -36,7 +36,8 @@ lint: vet depcheck
 # The whole suite, on both store back ends: a throwaway PostgreSQL cluster is
 # started for the run and removed afterwards, whatever the outcome.
 test: tools lint
-	@url=$$(scripts/pgtest.sh start); \
+	@export DOLBOM_PGTEST_STATE=$$(mktemp -u "$${TMPDIR:-/tmp}/dolbom-pgtest.XXXXXX"); \
+	url=$$(scripts/pgtest.sh start); \
 	trap 'scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT; \
 	export $$url DOLBOM_REQUIRE_POSTGRES=1 DOLBOM_REQUIRE_TOOLS=1; \
 	$(GO) test -count=1 -timeout 30m ./...
