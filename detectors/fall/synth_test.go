@@ -1,0 +1,288 @@
+package fall
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+var synthStart = time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+
+// signal builds a synthetic waist accelerometer trace in g: y is the body's
+// long axis (standing reads (0, -1, 0)), x lateral, z front-back.
+type signal struct {
+	rate    int
+	x, y, z []float32
+	rng     *rand.Rand
+}
+
+func newSignal(rate int) *signal {
+	return &signal{rate: rate, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+func (s *signal) add(x, y, z float64) {
+	n := 0.01 // sensor noise, g
+	s.x = append(s.x, float32(x+n*s.rng.NormFloat64()))
+	s.y = append(s.y, float32(y+n*s.rng.NormFloat64()))
+	s.z = append(s.z, float32(z+n*s.rng.NormFloat64()))
+}
+
+// hold adds d of a still posture: the trunk tilted forward by tilt degrees.
+func (s *signal) hold(d time.Duration, tiltDeg float64) *signal {
+	a := tiltDeg * math.Pi / 180
+	for range s.samples(d) {
+		s.add(0, -math.Cos(a), math.Sin(a))
+	}
+	return s
+}
+
+func (s *signal) samples(d time.Duration) int { return int(d * time.Duration(s.rate) / time.Second) }
+
+func (s *signal) walk(d time.Duration, amplitude float64) *signal {
+	for i := range s.samples(d) {
+		t := float64(i) / float64(s.rate)
+		s.add(0.15*amplitude*math.Sin(2*math.Pi*t), -1+amplitude*math.Sin(2*math.Pi*2*t), 0.2*amplitude*math.Sin(2*math.Pi*2*t+1))
+	}
+	return s
+}
+
+// fall: the trunk turns from upright to tiltTo degrees over 0.6 s while the
+// body drops (magnitude falls towards 0.3 g), then a damped impact of peak g.
+func (s *signal) fall(peak, tiltTo float64) *signal {
+	n := s.samples(600 * time.Millisecond)
+	for i := range n {
+		f := float64(i) / float64(n)
+		a := f * tiltTo * math.Pi / 180
+		m := 1 - 0.7*math.Sin(math.Pi*f)
+		s.add(0.2*math.Sin(3*math.Pi*f), -m*math.Cos(a), m*math.Sin(a))
+	}
+	a := tiltTo * math.Pi / 180
+	for i := range s.samples(400 * time.Millisecond) {
+		t := float64(i) / float64(s.rate)
+		ring := (peak - 1) * math.Exp(-t/0.05) * math.Cos(2*math.Pi*8*t)
+		s.add(0.5*ring, -math.Cos(a)*(1+0.3*ring), math.Sin(a)*(1+ring))
+	}
+	return s
+}
+
+// bump is a short vertical jolt of peak g (sitting down hard, landing a jump),
+// after a free-fall of freeFall.
+func (s *signal) bump(peak float64, freeFall time.Duration, tiltDeg float64) *signal {
+	a := tiltDeg * math.Pi / 180
+	for range s.samples(freeFall) {
+		s.add(0, -0.1, 0)
+	}
+	for i := range s.samples(300 * time.Millisecond) {
+		t := float64(i) / float64(s.rate)
+		j := (peak - 1) * math.Exp(-t/0.04)
+		s.add(0.05*j, -math.Cos(a)*(1+j), math.Sin(a))
+	}
+	return s
+}
+
+func (s *signal) noise(d time.Duration, sigma float64) *signal {
+	for range s.samples(d) {
+		s.add(sigma*s.rng.NormFloat64(), -1+sigma*s.rng.NormFloat64(), sigma*s.rng.NormFloat64())
+	}
+	return s
+}
+
+func (s *signal) trial() *Trial {
+	return &Trial{RateHz: s.rate, X: s.x, Y: s.y, Z: s.z}
+}
+
+// feed runs the signal through a fresh tracker in chunks of the given length.
+func feed(t *Tracker, s *signal, every time.Duration) []Fall {
+	var falls []Fall
+	chunks := s.trial().Chunks(synthStart, every, "wearable-1")
+	for i := range chunks {
+		falls = append(falls, t.Feed(&chunks[i])...)
+	}
+	return falls
+}
+
+func TestSyntheticActivities(t *testing.T) {
+	tests := []struct {
+		name   string
+		signal func(rate int) *signal
+		isFall bool
+	}{
+		{"fall from standing", func(r int) *signal { return newSignal(r).walk(4*time.Second, 0.3).fall(6, 85).hold(10*time.Second, 85) }, true},
+		{"soft fall (fainting)", func(r int) *signal { return newSignal(r).hold(4*time.Second, 0).fall(3, 80).hold(10*time.Second, 80) }, true},
+		{"walking", func(r int) *signal { return newSignal(r).walk(30*time.Second, 0.3) }, false},
+		{"jogging", func(r int) *signal { return newSignal(r).walk(30*time.Second, 1.6) }, false},
+		{"sitting down hard", func(r int) *signal {
+			return newSignal(r).hold(4*time.Second, 0).bump(3, 200*time.Millisecond, 20).hold(10*time.Second, 20)
+		}, false},
+		{"jump", func(r int) *signal {
+			return newSignal(r).hold(4*time.Second, 0).bump(4, 300*time.Millisecond, 0).hold(10*time.Second, 0)
+		}, false},
+		{"fall, then walks on", func(r int) *signal {
+			return newSignal(r).walk(4*time.Second, 0.3).fall(6, 85).walk(10*time.Second, 0.3)
+		}, false},
+		{"sensor noise", func(r int) *signal { return newSignal(r).noise(30*time.Second, 0.02) }, false},
+		{"violent shaking", func(r int) *signal { return newSignal(r).noise(30*time.Second, 0.8) }, false},
+	}
+	for _, tt := range tests {
+		for _, rate := range []int{20, 50, 100, 200, 400} {
+			falls := feed(NewTracker(nil), tt.signal(rate), time.Second)
+			if got := len(falls) > 0; got != tt.isFall {
+				t.Errorf("%s at %d Hz: detected=%v, want %v (falls %+v)", tt.name, rate, got, tt.isFall, falls)
+			}
+		}
+	}
+}
+
+func TestFallTimesAndLatency(t *testing.T) {
+	s := newSignal(200).hold(4*time.Second, 0).fall(6, 85).hold(10*time.Second, 85)
+	falls := feed(NewTracker(nil), s, time.Second)
+	if len(falls) != 1 {
+		t.Fatalf("falls = %d, want 1", len(falls))
+	}
+	f := falls[0]
+	// The impact ringing starts 4.6 s in; its first peak is the largest.
+	if want := synthStart.Add(4600 * time.Millisecond); f.Impact.Sub(want).Abs() > 30*time.Millisecond {
+		t.Errorf("impact at %v, want about %v", f.Impact.Sub(synthStart), want.Sub(synthStart))
+	}
+	if lat := f.Detected.Sub(f.Impact); lat < DefaultConfig().PostWindow || lat > 4*time.Second {
+		t.Errorf("latency %v outside [PostWindow, 4 s]", lat)
+	}
+	if f.PeakG < 5 || f.Features.PostTiltDeg < 70 || f.Features.OrientationChangeDeg < 70 {
+		t.Errorf("features %+v do not describe a 6 g fall to lying", f.Features)
+	}
+}
+
+func TestChunkingDoesNotChangeDecisions(t *testing.T) {
+	s := newSignal(200).walk(5*time.Second, 0.3).fall(6, 85).hold(8*time.Second, 85).
+		walk(3*time.Second, 0.3).fall(4, 90).hold(6*time.Second, 90)
+	cfg := DefaultConfig()
+	cfg.Refractory = 0
+	want := feed(NewTracker(cfg), s, time.Second)
+	if len(want) != 2 {
+		t.Fatalf("falls in 1 s chunks = %d, want 2", len(want))
+	}
+	for _, every := range []time.Duration{250 * time.Millisecond, 5 * time.Millisecond, 3 * time.Second} {
+		got := feed(NewTracker(cfg), s, every)
+		if len(got) != len(want) {
+			t.Fatalf("chunks of %v: %d falls, want %d", every, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("chunks of %v: fall %d = %+v, want %+v", every, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestOutOfOrderAndGaps(t *testing.T) {
+	s := newSignal(200).walk(4*time.Second, 0.3).fall(6, 85).hold(10*time.Second, 85)
+	chunks := s.trial().Chunks(synthStart, time.Second, "wearable-1")
+	want := feed(NewTracker(nil), s, time.Second)
+
+	t.Run("duplicate chunks are skipped", func(t *testing.T) {
+		tr := NewTracker(nil)
+		var got []Fall
+		for i := range chunks {
+			got = append(got, tr.Feed(&chunks[i])...)
+			if i > 0 {
+				got = append(got, tr.Feed(&chunks[i-1])...) // a redelivery
+			}
+		}
+		if len(got) != 1 || got[0] != want[0] {
+			t.Errorf("falls %+v, want %+v", got, want)
+		}
+		if st := tr.Stats(); st.Dropped != uint64(len(chunks)-1) || st.Resets != 0 {
+			t.Errorf("stats %+v, want %d dropped and no reset", st, len(chunks)-1)
+		}
+	})
+	t.Run("overlapping chunk keeps only new samples", func(t *testing.T) {
+		tr := NewTracker(nil)
+		var got []Fall
+		for i := range chunks {
+			c := chunks[i]
+			if i > 0 { // start each chunk 100 ms early with the samples already sent
+				prev := chunks[i-1]
+				k := len(prev.X) - 20
+				c.At = c.At.Add(-100 * time.Millisecond)
+				c.X = append(append([]float32{}, prev.X[k:]...), c.X...)
+				c.Y = append(append([]float32{}, prev.Y[k:]...), c.Y...)
+				c.Z = append(append([]float32{}, prev.Z[k:]...), c.Z...)
+			}
+			got = append(got, tr.Feed(&c)...)
+		}
+		if len(got) != 1 || got[0] != want[0] {
+			t.Errorf("falls %+v, want %+v", got, want)
+		}
+	})
+	t.Run("clock step back resets", func(t *testing.T) {
+		tr := NewTracker(nil)
+		for i := range 10 {
+			tr.Feed(&chunks[i])
+		}
+		tr.Feed(&chunks[0])
+		if st := tr.Stats(); st.Resets != 1 {
+			t.Errorf("stats %+v, want one reset", st)
+		}
+	})
+	t.Run("gap resets and drops the undecided episode", func(t *testing.T) {
+		tr := NewTracker(nil)
+		var got []Fall
+		for i := range chunks {
+			c := chunks[i]
+			if i >= 5 { // the wearable went silent for 2 s right after the impact
+				c.At = c.At.Add(2 * time.Second)
+			}
+			got = append(got, tr.Feed(&c)...)
+		}
+		if st := tr.Stats(); st.Resets != 1 || len(got) != 0 {
+			t.Errorf("stats %+v, falls %d; want one reset and no fall from half an episode", st, len(got))
+		}
+	})
+	t.Run("bad rate and empty chunk are ignored", func(t *testing.T) {
+		tr := NewTracker(nil)
+		tr.Feed(&devices.AccelChunk{At: synthStart, RateHz: 5, X: []float32{0}, Y: []float32{-1}, Z: []float32{0}})
+		tr.Feed(&devices.AccelChunk{At: synthStart, RateHz: 200})
+		if st := tr.Stats(); st.Dropped != 2 || st.Chunks != 0 {
+			t.Errorf("stats %+v, want 2 dropped", st)
+		}
+	})
+}
+
+func TestRecovery(t *testing.T) {
+	tests := []struct {
+		name      string
+		after     func(s *signal) *signal
+		recovered bool
+	}{
+		{"stays down", func(s *signal) *signal { return s.hold(30*time.Second, 85) }, false},
+		{"gets up and walks", func(s *signal) *signal {
+			return s.hold(5*time.Second, 85).hold(time.Second, 45).walk(5*time.Second, 0.3)
+		}, true},
+		{"sits up briefly", func(s *signal) *signal {
+			return s.hold(5*time.Second, 85).hold(time.Second, 10).hold(10*time.Second, 85)
+		}, false},
+	}
+	for _, tt := range tests {
+		s := tt.after(newSignal(200).hold(4*time.Second, 0).fall(6, 85))
+		tr := NewTracker(nil)
+		falls := feed(tr, s, time.Second)
+		if len(falls) != 1 {
+			t.Fatalf("%s: falls = %d, want 1", tt.name, len(falls))
+		}
+		if got := tr.Recovered(falls[0].Detected); got != tt.recovered {
+			t.Errorf("%s: Recovered = %v (at %v), want %v", tt.name, got, tr.RecoveredAt(), tt.recovered)
+		}
+	}
+}
+
+func TestTrackerSize(t *testing.T) {
+	tr := NewTracker(nil)
+	size := int(unsafeSizeof(tr)) + cap(tr.out)*int(unsafeSizeofFall())
+	t.Logf("one Tracker: %d bytes", size)
+	if size > 8<<10 {
+		t.Errorf("one Tracker costs %d bytes, want at most 8 KiB", size)
+	}
+}
