@@ -1,0 +1,31 @@
+package cap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// ErrNoXMLLint means xmllint (Debian libxml2-utils) is not installed.
+var ErrNoXMLLint = errors.New("cap: xmllint not found (install libxml2-utils)")
+
+// ValidateXSD checks body against the XML schema at xsdPath with xmllint.
+// Go has no XSD validator; the official schema is the judge, so we ask the
+// reference tool instead of re-implementing the schema's rules.
+func ValidateXSD(ctx context.Context, xsdPath string, body []byte) error {
+	bin, err := exec.LookPath("xmllint")
+	if err != nil {
+		return ErrNoXMLLint
+	}
+	cmd := exec.CommandContext(ctx, bin, "--noout", "--nonet", "--schema", xsdPath, "-")
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: schema: %s", ErrInvalid, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

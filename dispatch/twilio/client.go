@@ -1,0 +1,243 @@
+// Package twilio reaches guardians and social workers by SMS and voice call
+// through the real github.com/twilio/twilio-go client, and turns Twilio's
+// webhooks (delivery status, keypad, SMS replies) into events for the
+// dispatch core. The fake sub-package stands in for Twilio in tests and demos.
+package twilio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	twclient "github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
+)
+
+// Config configures a Client. The env names are the configuration.
+type Config struct {
+	AccountSID string // TWILIO_ACCOUNT_SID
+	AuthToken  string // TWILIO_AUTH_TOKEN
+	From       string // DOLBOM_TWILIO_FROM: our number, E.164
+	// APIURL points the client at another server (DOLBOM_TWILIO_API_URL),
+	// e.g. the fake: requests to *.twilio.com are rewritten to it.
+	APIURL string
+	// PublicBaseURL is where Twilio reaches Webhooks from the internet,
+	// e.g. "https://gw.dolbom.example.kr/twilio". Callback URLs are built on
+	// it and signatures are checked against it.
+	PublicBaseURL string
+	// CallInterval is the account's voice rate: one call per interval
+	// (Twilio's default is 1 per second). 0 means 1 s.
+	CallInterval time.Duration
+	// Timeout bounds one API request (twilio-go does not take a context). 0 means 10 s.
+	Timeout time.Duration
+	// Transport is the base HTTP transport (tests); nil means the default.
+	Transport http.RoundTripper
+	Logger    zerolog.Logger
+}
+
+// Notice is one SMS or call about an incident to one person.
+type Notice struct {
+	// Ref is our idempotency key for this notification (e.g. the outbox
+	// row id). It travels in the callback URLs and comes back in every event.
+	Ref          string
+	To           string // E.164, e.g. +821012345678
+	Lang         Lang
+	Cause        Cause
+	Priority     int // 1 (first) to 4; orders the voice queue
+	ResidentName string
+	Address      string
+}
+
+// Client sends SMS and places calls. Call waits for a voice slot, which Run
+// hands out; run Run for as long as calls may be placed.
+type Client struct {
+	api     *api.ApiService
+	from    string
+	base    string
+	voice   *voiceQueue
+	log     zerolog.Logger
+	timeout time.Duration
+}
+
+// New builds the twilio-go client with our HTTP client (credentials on it,
+// the host rewritten when APIURL is set).
+func New(cfg Config) (*Client, error) {
+	if cfg.AccountSID == "" || cfg.AuthToken == "" || cfg.From == "" {
+		return nil, errors.New("twilio: account sid, auth token and from number are required")
+	}
+	if _, err := url.Parse(cfg.PublicBaseURL); err != nil || !strings.HasPrefix(cfg.PublicBaseURL, "http") {
+		return nil, fmt.Errorf("twilio: public base url %q is not an http(s) URL", cfg.PublicBaseURL)
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if cfg.APIURL != "" {
+		var err error
+		if rt, err = RewriteHost(cfg.APIURL, rt); err != nil {
+			return nil, err
+		}
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	hc := &twclient.Client{
+		Credentials: twclient.NewCredentials(cfg.AccountSID, cfg.AuthToken),
+		HTTPClient: &http.Client{
+			Transport: rt,
+			Timeout:   timeout,
+			// As twilio-go's own default: never follow redirects.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	hc.SetAccountSid(cfg.AccountSID)
+	interval := cfg.CallInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return &Client{
+		api:     api.NewApiServiceWithClient(hc),
+		from:    cfg.From,
+		base:    strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		voice:   newVoiceQueue(interval),
+		log:     cfg.Logger.With().Str("component", "twilio").Logger(),
+		timeout: timeout,
+	}, nil
+}
+
+// Webhook paths, relative to Config.PublicBaseURL.
+const (
+	PathMessageStatus = "/sms/status"
+	PathInboundSMS    = "/sms/inbound"
+	PathCallStatus    = "/voice/status"
+	PathGather        = "/voice/gather"
+)
+
+func (c *Client) callbackURL(path, ref string, lang Lang) string {
+	q := url.Values{"ref": {ref}}
+	if lang != "" {
+		q.Set("lang", string(lang.norm()))
+	}
+	return c.base + path + "?" + q.Encode()
+}
+
+// SendSMS sends n as a text message and returns Twilio's message SID, which
+// the caller stores: see docs/cap.md "Twilio idempotency" for why a crash
+// between this call and the store is the one window left.
+func (c *Client) SendSMS(ctx context.Context, n Notice) (sid string, retry bool, err error) {
+	if err := n.check(); err != nil {
+		return "", false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", true, err
+	}
+	p := &api.CreateMessageParams{}
+	p.SetTo(n.To).SetFrom(c.from).SetBody(SMSText(n)).
+		SetStatusCallback(c.callbackURL(PathMessageStatus, n.Ref, ""))
+	m, err := c.api.CreateMessage(p)
+	if err != nil {
+		return "", retryable(err), fmt.Errorf("twilio: sms %s: %w", n.Ref, err)
+	}
+	if m.Sid == nil {
+		return "", true, fmt.Errorf("twilio: sms %s: answer without sid", n.Ref)
+	}
+	c.log.Debug().Str("ref", n.Ref).Str("sid", *m.Sid).Msg("sms queued")
+	return *m.Sid, false, nil
+}
+
+// Call waits for a voice slot (P1 first, one per CallInterval), then places
+// a call that speaks n and asks for 1. It returns the call SID.
+func (c *Client) Call(ctx context.Context, n Notice) (sid string, retry bool, err error) {
+	if err := n.check(); err != nil {
+		return "", false, err
+	}
+	if err := c.voice.wait(ctx, n.Priority); err != nil {
+		return "", true, fmt.Errorf("twilio: call %s: waiting for a voice slot: %w", n.Ref, err)
+	}
+	p := &api.CreateCallParams{}
+	p.SetTo(n.To).SetFrom(c.from).
+		SetTwiml(CallTwiML(n, c.callbackURL(PathGather, n.Ref, n.Lang))).
+		SetStatusCallback(c.callbackURL(PathCallStatus, n.Ref, "")).
+		SetStatusCallbackMethod("POST").
+		// AnsweredBy tells a voicemail from a person; only a person's
+		// keypress acknowledges.
+		SetMachineDetection("Enable").
+		SetTimeout(30)
+	call, err := c.api.CreateCall(p)
+	if err != nil {
+		return "", retryable(err), fmt.Errorf("twilio: call %s: %w", n.Ref, err)
+	}
+	if call.Sid == nil {
+		return "", true, fmt.Errorf("twilio: call %s: answer without sid", n.Ref)
+	}
+	c.log.Debug().Str("ref", n.Ref).Str("sid", *call.Sid).Int("priority", n.Priority).Msg("call queued")
+	return *call.Sid, false, nil
+}
+
+// Run hands out voice slots until ctx ends.
+func (c *Client) Run(ctx context.Context) error { return c.voice.run(ctx) }
+
+func (n Notice) check() error {
+	if n.Ref == "" || n.To == "" {
+		return errors.New("twilio: notice needs ref and to")
+	}
+	return nil
+}
+
+// retryable: Twilio's 5xx and 429, timeouts and connection errors are worth
+// another try; other 4xx (bad number, unverified, blocked) are not.
+func retryable(err error) bool {
+	var rest *twclient.TwilioRestError
+	if errors.As(err, &rest) {
+		return rest.Status >= 500 || rest.Status == http.StatusTooManyRequests || rest.Status == 0
+	}
+	var v1 *twclient.RestErrorV1
+	if errors.As(err, &v1) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// RewriteHost returns a transport that sends requests for *.twilio.com to
+// apiURL's scheme and host instead (path kept, a path prefix of apiURL
+// prepended), so the unmodified twilio-go client talks to a fake.
+func RewriteHost(apiURL string, next http.RoundTripper) (http.RoundTripper, error) {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("twilio: api url %q is not an http(s) URL", apiURL)
+	}
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return rewriteTransport{target: u, next: next}, nil
+}
+
+type rewriteTransport struct {
+	target *url.URL
+	next   http.RoundTripper
+}
+
+func (t rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != "twilio.com" && !strings.HasSuffix(r.URL.Hostname(), ".twilio.com") {
+		return t.next.RoundTrip(r)
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Scheme = t.target.Scheme
+	r2.URL.Host = t.target.Host
+	r2.URL.Path = strings.TrimSuffix(t.target.Path, "/") + r.URL.Path
+	r2.URL.RawPath = ""
+	r2.Host = t.target.Host
+	return t.next.RoundTrip(r2)
+}
