@@ -8,6 +8,10 @@
 // locks. Deadlines for hundreds of thousands of homes live in one timing
 // wheel per shard (package wheel), never in a timer per home.
 //
+// Engine is the emergency part: fire, CO and gas, falls, heart, breathing,
+// inactivity, SOS and the resident's cancel, on the hubs' event time
+// (rule_*.go are the rules, engine.go the loops).
+//
 // HealthMonitor is the device-health part: hub online/offline with a
 // heartbeat deadline, mains power, batteries, sensor supervision, sensor
 // faults, end of life and clock skew.

@@ -43,6 +43,14 @@ type Config struct {
 	PreEnd     time.Duration
 	PreMeasure time.Duration
 
+	// UprightTiltDeg and UprightLookback are the pre-event posture condition:
+	// a fall starts from standing or sitting, so at some moment in the
+	// UprightLookback before the first impact peak the trunk (averaged over
+	// 0.5 s) was within UprightTiltDeg of vertical. Someone already lying
+	// (turning over in bed, SisFall D14) never is.
+	UprightTiltDeg  float64
+	UprightLookback time.Duration
+
 	// LyingTiltDeg is the least angle between the body's long axis (the
 	// protocol's y) and vertical after the episode: the wearer ends lying or
 	// half-lying, as after every SisFall fall, not standing or sitting up.
@@ -89,13 +97,15 @@ type Config struct {
 func DefaultConfig() *Config {
 	return &Config{
 		CutoffHz:             5,
-		ImpactG:              2.2,
+		ImpactG:              2.0,
 		HorizontalStdG:       0.3,
 		HorizontalSpan:       time.Second,
 		PostWindow:           2500 * time.Millisecond,
 		PostMeasure:          time.Second,
 		PreEnd:               500 * time.Millisecond,
 		PreMeasure:           time.Second,
+		UprightTiltDeg:       60,
+		UprightLookback:      2300 * time.Millisecond,
 		LyingTiltDeg:         50,
 		OrientationChangeDeg: 30,
 		StillG:               0.2,
@@ -131,6 +141,6 @@ func (c *Config) Validate() error {
 // ringSpan is how much history a decision looks back at, from the tick at
 // which it is made.
 func (c *Config) ringSpan() time.Duration {
-	back := max(c.PreEnd+c.PreMeasure, c.HorizontalSpan+time.Second)
+	back := max(c.PreEnd+c.PreMeasure, c.HorizontalSpan+time.Second, c.UprightLookback)
 	return c.PostWindow + c.MaxEpisode + back + tickDur
 }

@@ -17,6 +17,8 @@ const (
 	// ringLen ticks of history: 6.4 s, enough for the longest look-back of a
 	// decision (Config.ringSpan).
 	ringLen = 320
+	// uprightWin ticks (0.5 s) average the posture before an impact.
+	uprightWin = 25
 )
 
 // Fall is one detected fall.
@@ -40,7 +42,7 @@ type Features struct {
 	OrientationChangeDeg float64       // vs Config.OrientationChangeDeg
 	PostActivityG        float64       // vs Config.StillG
 	PostTiltDeg          float64       // trunk from vertical after, vs Config.LyingTiltDeg
-	PreTiltDeg           float64       // trunk from vertical before (explanation only)
+	PreTiltDeg           float64       // most upright trunk tilt before the impact, vs Config.UprightTiltDeg
 	MinG                 float64       // least low-passed magnitude in the second before the first peak
 	Episode              time.Duration // first to last impact peak
 }
@@ -399,7 +401,7 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		OrientationChangeDeg: angleDeg(pre, post),
 		PostActivityG:        activity,
 		Episode:              time.Duration(t.last-t.first) * tickDur,
-		PreTiltDeg:           tiltDeg(pre),
+		PreTiltDeg:           t.uprightTiltDeg(t.first-ticksOf(cfg.UprightLookback), t.first),
 		PostTiltDeg:          tiltDeg(post),
 		MinG:                 t.minMagnitude(t.first-int64(ticksPS), t.first+1),
 	}
@@ -410,6 +412,7 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		Features: feat,
 	}
 	isFall := feat.PeakG >= cfg.ImpactG &&
+		feat.PreTiltDeg <= cfg.UprightTiltDeg &&
 		feat.HorizontalStdG >= cfg.HorizontalStdG &&
 		feat.PostTiltDeg >= cfg.LyingTiltDeg &&
 		feat.OrientationChangeDeg >= cfg.OrientationChangeDeg &&
@@ -493,4 +496,35 @@ func (t *Tracker) largestPeak(from, to int64) (float64, int64) {
 		}
 	}
 	return float64(best), bestOff
+}
+
+// uprightTiltDeg returns the least trunk tilt from vertical among the
+// uprightWin-tick averages of the low-passed vector that fit in ticks
+// [from, to): how upright the wearer was at the most upright moment before
+// an impact. Averaging over uprightWin keeps the dynamic acceleration of the
+// fall itself from passing for a posture.
+func (t *Tracker) uprightTiltDeg(from, to int64) float64 {
+	from = max(from, t.ticks-ringLen, 0)
+	to = min(to, t.ticks)
+	if to-from < uprightWin {
+		m, _, ok := t.mean(from, to)
+		if !ok {
+			m, _, _ = t.mean(0, 1)
+		}
+		return tiltDeg(m)
+	}
+	var s [3]float64
+	best := math.Inf(1)
+	for k := from; k < to; k++ {
+		e := &t.ring[k%ringLen]
+		s[0], s[1], s[2] = s[0]+float64(e.x), s[1]+float64(e.y), s[2]+float64(e.z)
+		if old := k - uprightWin; old >= from {
+			o := &t.ring[old%ringLen]
+			s[0], s[1], s[2] = s[0]-float64(o.x), s[1]-float64(o.y), s[2]-float64(o.z)
+		}
+		if k-from+1 >= uprightWin {
+			best = min(best, tiltDeg(s))
+		}
+	}
+	return best
 }

@@ -1,0 +1,699 @@
+package detectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/detectors/wheel"
+	"github.com/dolbom/dolbom/devices"
+)
+
+// EngineStore keeps the emergency engine's per-home state across restarts:
+// inactivity clocks, learned baselines, pending windows and open episodes,
+// so that a restart neither forgets a pending emergency nor raises it again.
+// Snapshots are opaque bytes, versioned by the engine.
+type EngineStore interface {
+	// SaveHomes upserts the snapshots by hub id, as one batch.
+	SaveHomes(ctx context.Context, homes []HomeSnapshot) error
+	LoadHomes(ctx context.Context) ([]HomeSnapshot, error)
+}
+
+// HomeSnapshot is one home's persisted engine state.
+type HomeSnapshot struct {
+	Hub  devices.HubID
+	Data []byte
+}
+
+// EngineConfig configures an Engine. Zero values take the defaults named
+// on each field.
+type EngineConfig struct {
+	Sink   Sink           // required
+	Store  EngineStore    // optional: persistence
+	Fleet  Fleet          // optional: sensor locations (kitchen, bathroom) for the steam rule
+	Logger zerolog.Logger // a "component" field is added
+
+	// Thresholds are the defaults for every resident (zero fields take
+	// DefaultThresholds); ThresholdsFor may override them per home and
+	// returns nil for the defaults. It is called once per home, when the
+	// home is first seen or restored.
+	Thresholds    Thresholds
+	ThresholdsFor func(hub devices.HubID, defaults Thresholds) *Thresholds
+	// NewFallTracker makes the accelerometer fall tracker of one wearable;
+	// without it accelerometer chunks count only as movement.
+	NewFallTracker NewFallTrackerFunc
+
+	Shards    int // default GOMAXPROCS
+	QueueSize int // per shard; default 4096
+
+	// TZOffset is the residents' local time offset for hour-of-day
+	// learning (default +9 h, Korea).
+	TZOffset        *time.Duration
+	SaveInterval    time.Duration // episode changes are saved this often (default 5 s)
+	SeenInterval    time.Duration // activity-clock-only changes this often (default 1 min)
+	ShutdownTimeout time.Duration // bound on the final save (default 10 s)
+	Tick            time.Duration // wheel resolution (default 1 s)
+	// RestartGrace holds back inactivity deadlines after the gateway
+	// restarts (default 2 min): its own downtime is not the resident's.
+	RestartGrace time.Duration
+}
+
+func (c *EngineConfig) setDefaults() error {
+	if c.Sink == nil {
+		return errors.New("detectors: engine needs a sink")
+	}
+	c.Thresholds.fill()
+	if c.Shards <= 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4096
+	}
+	if c.TZOffset == nil {
+		kst := 9 * time.Hour
+		c.TZOffset = &kst
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.SaveInterval, 5*time.Second)
+	def(&c.SeenInterval, time.Minute)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Tick, time.Second)
+	def(&c.RestartGrace, 2*time.Minute)
+	return nil
+}
+
+// Engine runs the emergency catalogue over everything hubs send. It has the
+// shape of broker.Ingester: Ingest and Connection only queue, and return.
+//
+// Time: rules run on the hubs' timestamps. Each home has an event clock,
+// advanced by the newest input, and remembers the offset between the hub's
+// clock and the gateway's at that input. Deadlines (a cancel window, an
+// inactivity limit) are event times; the shard's wheel holds each home's
+// earliest one translated to the gateway clock with that offset. So a
+// silent home's clock runs on with the wall clock (the inactivity rule
+// fires for a home that sends nothing), while a replayed day, whose inputs
+// carry their own times, runs its deadlines as fast as it is fed: an input
+// whose time passes a deadline runs that deadline first.
+type Engine struct {
+	cfg     EngineConfig
+	log     zerolog.Logger
+	seed    maphash.Seed
+	shards  []*engineShard
+	stopped chan struct{}
+	stats   engineStats
+}
+
+type engineStats struct {
+	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
+}
+
+// EngineStats are the engine's counters.
+type EngineStats struct {
+	QueueWaits uint64 // enqueues that found a shard queue full and waited
+	Dropped    uint64 // inputs that arrived after the engine stopped
+	Detections uint64
+	// LateIgnored counts readings older than their sensor's newest, not
+	// applied; LateApplied counts late activity, applied to the learned
+	// counts only.
+	LateIgnored, LateApplied uint64
+}
+
+// NewEngine validates cfg and builds the engine; Run starts it.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "engine").Logger(),
+		seed: maphash.MakeSeed(), stopped: make(chan struct{})}
+	e.shards = make([]*engineShard, cfg.Shards)
+	for i := range e.shards {
+		e.shards[i] = newEngineShard(e)
+	}
+	return e, nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	return EngineStats{QueueWaits: e.stats.queueWaits.Load(), Dropped: e.stats.dropped.Load(),
+		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load()}
+}
+
+func (e *Engine) shardOf(hub devices.HubID) *engineShard {
+	return e.shards[maphash.String(e.seed, string(hub))%uint64(len(e.shards))]
+}
+
+// Ingest queues a message the broker accepted; m must not be modified
+// afterwards. It waits while the shard's queue is full: an emergency is not
+// to be dropped, and the wait is counted.
+func (e *Engine) Ingest(m *devices.Message) { e.shardOf(m.Hub).put(engineOp{msg: m}) }
+
+// Connection queues a hub's connect or disconnect.
+func (e *Engine) Connection(c devices.ConnectionEvent) {
+	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true})
+}
+
+// Refresh hands on a registry change: the hub's full sensor list, for
+// sensor locations.
+func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
+	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}})
+}
+
+// Run loads saved state and the registry, then runs one goroutine per shard
+// until ctx ends, saving changed homes every SaveInterval and once more
+// after the shards have drained their queues.
+func (e *Engine) Run(ctx context.Context) error {
+	start := time.Now()
+	if err := e.load(ctx, start); err != nil {
+		return err
+	}
+	homes := 0
+	for _, s := range e.shards {
+		s.startup(start)
+		homes += len(s.homes)
+	}
+	e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Msg("engine started")
+	var wg sync.WaitGroup
+	for _, s := range e.shards {
+		wg.Go(func() { s.run(ctx) })
+	}
+	pending := map[devices.HubID]HomeSnapshot{}
+	every := time.NewTicker(e.cfg.SaveInterval)
+	defer every.Stop()
+	seenEvery := max(1, int(e.cfg.SeenInterval/e.cfg.SaveInterval))
+	for round := 1; ctx.Err() == nil; round++ {
+		select {
+		case <-ctx.Done():
+			continue
+		case <-every.C:
+		}
+		for _, s := range e.shards {
+			req := engineSaveReq{withSeen: round%seenEvery == 0, reply: make(chan []HomeSnapshot, 1)}
+			select {
+			case s.saves <- req:
+				for _, h := range <-req.reply {
+					pending[h.Hub] = h
+				}
+			case <-ctx.Done():
+			}
+		}
+		e.save(ctx, pending)
+	}
+	wg.Wait()
+	close(e.stopped)
+	for _, s := range e.shards {
+		for _, h := range s.collect(true) {
+			pending[h.Hub] = h
+		}
+	}
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := e.save(saveCtx, pending); err != nil {
+		return fmt.Errorf("detectors: final engine save: %w", err)
+	}
+	e.log.Info().Msg("engine stopped")
+	return nil
+}
+
+func (e *Engine) save(ctx context.Context, pending map[devices.HubID]HomeSnapshot) error {
+	if e.cfg.Store == nil || len(pending) == 0 {
+		clear(pending)
+		return nil
+	}
+	batch := make([]HomeSnapshot, 0, len(pending))
+	for _, h := range pending {
+		batch = append(batch, h)
+	}
+	if err := e.cfg.Store.SaveHomes(ctx, batch); err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn().Err(err).Int("homes", len(batch)).Msg("saving engine state failed; will retry")
+		}
+		return err
+	}
+	clear(pending)
+	return nil
+}
+
+// load restores saved homes and applies the registry's sensor locations,
+// before the shard goroutines start.
+func (e *Engine) load(ctx context.Context, start time.Time) error {
+	if e.cfg.Store != nil {
+		snaps, err := e.cfg.Store.LoadHomes(ctx)
+		if err != nil {
+			return fmt.Errorf("detectors: load engine state: %w", err)
+		}
+		if err := e.restore(snaps); err != nil {
+			return err
+		}
+	}
+	if e.cfg.Fleet == nil {
+		return nil
+	}
+	err := e.cfg.Fleet.FleetSnapshot(ctx, func(hub devices.Hub, sensors []devices.Sensor) error {
+		s := e.shardOf(hub.ID)
+		s.applySensors(&s.homes[s.homeIndex(hub.ID)], sensors)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("detectors: load fleet: %w", err)
+	}
+	return nil
+}
+
+// restore decodes snapshots into the shards (before they run).
+func (e *Engine) restore(snaps []HomeSnapshot) error {
+	for _, sn := range snaps {
+		s := e.shardOf(sn.Hub)
+		i := s.homeIndex(sn.Hub)
+		if err := decodeHome(&s.homes[i], sn.Data); err != nil {
+			return fmt.Errorf("detectors: restore home %s: %w", sn.Hub, err)
+		}
+	}
+	return nil
+}
+
+type engineOp struct {
+	msg     *devices.Message
+	conn    devices.ConnectionEvent
+	isConn  bool
+	refresh *registryEntry
+}
+
+type engineSaveReq struct {
+	withSeen bool
+	reply    chan []HomeSnapshot
+}
+
+// engineShard owns the homes that hash to it; only its goroutine touches
+// them once Run has started.
+type engineShard struct {
+	e     *Engine
+	in    chan engineOp
+	saves chan engineSaveReq
+
+	index        map[devices.HubID]int32
+	homes        []home
+	wheel        *wheel.Wheel
+	rc           ruleCtx
+	dirty        []int32
+	restartFloor int64 // wall ms before which restored inactivity does not fire
+	wallNow      int64
+	onExpired    func(key uint64, t wheel.Timer)
+}
+
+func newEngineShard(e *Engine) *engineShard {
+	s := &engineShard{e: e, in: make(chan engineOp, e.cfg.QueueSize), saves: make(chan engineSaveReq),
+		index: map[devices.HubID]int32{}}
+	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
+	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
+	return s
+}
+
+func (s *engineShard) put(o engineOp) {
+	select {
+	case s.in <- o:
+		return
+	default:
+	}
+	s.e.stats.queueWaits.Add(1)
+	select {
+	case s.in <- o:
+	case <-s.e.stopped:
+		s.e.stats.dropped.Add(1)
+	}
+}
+
+func (s *engineShard) run(ctx context.Context) {
+	tick := time.NewTicker(s.e.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case o := <-s.in:
+					s.handle(o)
+				default:
+					return
+				}
+			}
+		case o := <-s.in:
+			s.handle(o)
+		case r := <-s.saves:
+			r.reply <- s.collect(r.withSeen)
+		case now := <-tick.C:
+			s.tick(now)
+		}
+	}
+}
+
+func (s *engineShard) startup(start time.Time) {
+	s.wallNow = start.UnixMilli()
+	s.restartFloor = start.Add(s.e.cfg.RestartGrace).UnixMilli()
+	s.wheel = wheel.New(s.e.cfg.Tick, wheel.DefaultSlots, start)
+	for i := range s.homes {
+		h := &s.homes[i]
+		h.welfareMs = h.welfareLimit(&s.rc, h.core.LastActivity).Milliseconds()
+		h.next = h.nextDeadline(s.floor(h))
+		s.rearm(int32(i))
+	}
+}
+
+// floor is the restart floor in h's event time.
+func (s *engineShard) floor(h *home) int64 { return s.restartFloor + h.core.Offset }
+
+func (s *engineShard) homeIndex(id devices.HubID) int32 {
+	if i, ok := s.index[id]; ok {
+		return i
+	}
+	id = devices.HubID(cloneString(string(id)))
+	th := &s.e.cfg.Thresholds
+	if f := s.e.cfg.ThresholdsFor; f != nil {
+		if o := f(id, *th); o != nil {
+			o.fill()
+			th = o
+		}
+	}
+	i := int32(len(s.homes))
+	s.homes = append(s.homes, home{id: id, th: th})
+	s.homes[i].core.Present = -1
+	s.index[id] = i
+	return i
+}
+
+func cloneString(s string) string { return string([]byte(s)) }
+
+func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
+	for _, sn := range sensors {
+		if k := h.sensorIdx(sn.ID); k >= 0 && sn.Location != "" {
+			h.sensors[k].loc = sn.Location
+		}
+	}
+}
+
+func (s *engineShard) handle(o engineOp) {
+	switch {
+	case o.refresh != nil:
+		i := s.homeIndex(o.refresh.hub.ID)
+		s.applySensors(&s.homes[i], o.refresh.sensors)
+	case o.isConn:
+		i := s.homeIndex(o.conn.Hub)
+		h := &s.homes[i]
+		now := max(h.core.Clock, o.conn.At.UnixMilli()+h.core.Offset)
+		if o.conn.Connected {
+			if h.core.HubOffline {
+				h.core.HubOffline = false
+				h.core.InactivityHold = now + s.e.cfg.RestartGrace.Milliseconds()
+				h.dirty |= dirtyState
+			}
+		} else {
+			h.advance(&s.rc, now, s.floor(h))
+			h.hubOffline(&s.rc, now)
+		}
+		s.finish(i)
+	case o.msg != nil:
+		s.message(o.msg)
+	}
+}
+
+// message routes one hub message to the rules.
+func (s *engineShard) message(m *devices.Message) {
+	i := s.homeIndex(m.Hub)
+	h := &s.homes[i]
+	r := &s.rc
+	floor := s.floor(h)
+	switch {
+	case m.Readings != nil:
+		recv := m.Readings.Received.UnixMilli()
+		for k := range m.Readings.Readings {
+			s.reading(h, &m.Readings.Readings[k], recv, floor)
+		}
+	case m.Event != nil:
+		s.event(h, m.Event, floor)
+	case m.Accel != nil:
+		s.accel(h, m.Accel, floor)
+	case m.Status != nil && m.Status.State == devices.HubOffline:
+		// A last will: the hub is gone, as for a lost connection.
+		now := max(h.core.Clock, m.Status.Received.UnixMilli()+h.core.Offset)
+		h.hubOffline(r, now)
+	}
+	s.finish(i)
+}
+
+// observe notes an input's time: it moves the home's clock (running
+// deadlines it passes) and the hub-to-gateway offset.
+// A late input (older than the clock) is judged at the hub's present time,
+// recv plus the offset, so that a fall reported late by a hub that was
+// offline fires at once rather than at the next wheel tick.
+func (s *engineShard) observe(h *home, t, recv, floor int64) int64 {
+	if t > h.core.Clock && recv != 0 {
+		h.core.Offset = t - recv
+	}
+	now := t
+	if recv != 0 {
+		now = max(now, recv+h.core.Offset)
+	}
+	return h.advance(&s.rc, now, floor)
+}
+
+func (s *engineShard) reading(h *home, rd *devices.Reading, recv, floor int64) {
+	r := &s.rc
+	t := rd.At.UnixMilli()
+	now := s.observe(h, t, recv, floor)
+	code := metricCode(rd.Metric)
+	if code == mOther {
+		return
+	}
+	si := h.sensorIdx(rd.Sensor)
+	if si < 0 {
+		return
+	}
+	tr := &h.tracks[h.trackIdx(si, code)]
+	v := float32(rd.Value)
+	if t <= tr.At {
+		// Late or duplicate: activity is order-free for the learned counts;
+		// every other rule depends on the sequence and ignores it.
+		if (code == mMotion && v > 0) || (code == mDoor && v == 1) {
+			h.activity(r, t, code == mDoor)
+		} else {
+			r.lateIgnored++
+		}
+		return
+	}
+	prevV, prevAt := tr.Value, tr.At
+	tr.updateBase(v, t-prevAt)
+	tr.Value, tr.At, tr.Quality = v, t, rd.Quality
+	switch code {
+	case mSmoke, mHumidity:
+		h.fireEval(r, now)
+	case mTemperature:
+		h.temperature(r, tr, v, t)
+		h.fireEval(r, now)
+	case mCO:
+		h.co(r, tr, v, t, prevV, prevAt)
+		h.fireEval(r, now)
+	case mGas:
+		h.gas(r, tr, v, t)
+	case mMotion:
+		if v > 0 {
+			h.core.LastMotion = max(h.core.LastMotion, t)
+			h.activity(r, t, false)
+		}
+	case mDoor:
+		if v == 1 && prevV != 1 {
+			h.activity(r, t, true)
+		}
+	case mPresence:
+		h.presence(v, t)
+	case mHeart:
+		h.heart(r, tr, v, rd.Quality, t)
+	case mRespiration:
+		h.respiration(r, tr, v, rd.Quality, t)
+	}
+}
+
+func (s *engineShard) event(h *home, ev *devices.Event, floor int64) {
+	r := &s.rc
+	t := ev.At.UnixMilli()
+	now := s.observe(h, t, ev.Received.UnixMilli(), floor)
+	si := -1
+	if ev.Sensor != "" {
+		si = h.sensorIdx(ev.Sensor)
+	}
+	switch ev.Kind {
+	case devices.EventSOS:
+		h.sos(r, t, si, ev.ID)
+		h.activity(r, t, false)
+	case devices.EventCancel, devices.EventCheckIn:
+		h.cancel(r, t, ev.ID, ev.Kind == devices.EventCheckIn)
+		h.activity(r, t, false)
+	case devices.EventFall:
+		peak := float32(0)
+		if ev.HasValue {
+			peak = float32(ev.Value)
+		}
+		h.fall(r, t, t, peak, si, []devices.EventID{ev.ID}, now)
+	case devices.EventSmokeAlarm, devices.EventHeatAlarm, devices.EventCOAlarm, devices.EventGasAlarm:
+		h.alarmEvent(r, ev, si, t, now)
+	case devices.EventMotion:
+		h.core.LastMotion = max(h.core.LastMotion, t)
+		h.activity(r, t, false)
+	case devices.EventDoorOpen:
+		h.activity(r, t, true)
+	case devices.EventDoorClose:
+		h.activity(r, t, false)
+	}
+}
+
+// accel feeds a wearable's chunk to its fall tracker; a chunk with movement
+// also counts as motion (for "still" and activity).
+func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
+	r := &s.rc
+	if len(c.X) == 0 || c.RateHz <= 0 {
+		return
+	}
+	end := c.SampleTime(len(c.X) - 1).UnixMilli()
+	now := s.observe(h, end, c.Received.UnixMilli(), floor)
+	if moving(c) {
+		h.core.LastMotion = max(h.core.LastMotion, end)
+	}
+	si := h.sensorIdx(c.Sensor)
+	if s.e.cfg.NewFallTracker == nil || si < 0 {
+		return
+	}
+	var tk FallTracker
+	for k := range h.trackers {
+		if h.trackers[k].sensor == c.Sensor {
+			tk = h.trackers[k].tracker
+		}
+	}
+	if tk == nil {
+		tk = s.e.cfg.NewFallTracker(h.id, h.sensors[si].id)
+		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].id, tracker: tk})
+	}
+	for _, f := range tk.Feed(c) {
+		if f.Recovered {
+			h.fallRecovered(r, f.Impact.UnixMilli(), f.Detected.UnixMilli())
+			continue
+		}
+		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), si, nil, now)
+	}
+}
+
+// moving reports whether a chunk shows movement: the magnitude strays from
+// 1 g by more than 0.3 g somewhere (a cheap test; the tracker does the rest).
+func moving(c *devices.AccelChunk) bool {
+	for i := range c.X {
+		m := c.X[i]*c.X[i] + c.Y[i]*c.Y[i] + c.Z[i]*c.Z[i]
+		if m > 1.69 || m < 0.49 {
+			return true
+		}
+	}
+	return false
+}
+
+// tick advances the wheel to the wall clock.
+func (s *engineShard) tick(now time.Time) {
+	s.wallNow = now.UnixMilli()
+	s.wheel.Advance(now, s.onExpired)
+}
+
+// expire runs a home's deadline: its event clock moves on with the wall
+// clock (translated by its offset), since the hub has sent nothing newer.
+func (s *engineShard) expire(i int32) {
+	h := &s.homes[i]
+	now := max(h.core.Clock, s.wallNow+h.core.Offset)
+	h.tick(&s.rc, now, s.floor(h))
+	s.finish(i)
+}
+
+// finish emits what the rules produced, recomputes the home's deadline,
+// and marks it for saving.
+func (s *engineShard) finish(i int32) {
+	h := &s.homes[i]
+	r := &s.rc
+	if r.lateIgnored != 0 || r.lateApplied != 0 {
+		s.e.stats.lateIgnored.Add(r.lateIgnored)
+		s.e.stats.lateApplied.Add(r.lateApplied)
+		r.lateIgnored, r.lateApplied = 0, 0
+	}
+	for k := range r.out {
+		s.emitDetection(h, &r.out[k])
+		r.out[k] = emit{}
+	}
+	r.out = r.out[:0]
+	next := h.nextDeadline(s.floor(h))
+	if next != h.next || s.wheel == nil {
+		h.next = next
+		s.rearm(i)
+	} else if _, armed := s.wheel.Deadline(h.timer); !armed && next != 0 {
+		s.rearm(i) // it fired, and the next deadline happens to be the same
+	}
+	if h.dirty != 0 && h.dirty&dirtyQueued == 0 {
+		h.dirty |= dirtyQueued
+		s.dirty = append(s.dirty, i)
+	}
+}
+
+const dirtyQueued uint8 = 4
+
+func (s *engineShard) rearm(i int32) {
+	if s.wheel == nil {
+		return // still loading; startup arms every home
+	}
+	h := &s.homes[i]
+	switch {
+	case h.next == 0:
+		s.wheel.Stop(h.timer)
+	case h.timer == 0:
+		h.timer = s.wheel.Schedule(uint64(i), time.UnixMilli(h.next-h.core.Offset))
+	default:
+		s.wheel.Reschedule(h.timer, time.UnixMilli(h.next-h.core.Offset))
+	}
+}
+
+func (s *engineShard) emitDetection(h *home, e *emit) {
+	cause := kindCause[e.kind]
+	fpSensor := devices.SensorID("")
+	if e.kind == kSignalLost {
+		fpSensor = e.sensor
+	}
+	d := Detection{
+		Fingerprint: Fingerprint(h.id, cause, fpSensor, time.UnixMilli(e.episode)),
+		Hub:         h.id, Sensor: e.sensor, Class: e.class, Cause: cause, Priority: e.prio, State: e.state,
+		Episode: time.UnixMilli(e.episode).UTC(), At: time.UnixMilli(e.at).UTC(), Explanation: e.why,
+		Evidence: Evidence{Readings: e.readings, Events: e.events, Facts: e.facts},
+	}
+	s.e.stats.detections.Add(1)
+	s.e.log.Debug().Str("hub_id", string(h.id)).Str("cause", string(cause)).Str("state", string(d.State)).
+		Int("priority", int(d.Priority)).Str("fingerprint", d.Fingerprint).Msg("detection")
+	s.e.cfg.Sink.Detect(d)
+}
+
+// collect encodes the homes changed since the last collect; activity-only
+// changes wait for withSeen.
+func (s *engineShard) collect(withSeen bool) []HomeSnapshot {
+	var out []HomeSnapshot
+	keep := s.dirty[:0]
+	for _, i := range s.dirty {
+		h := &s.homes[i]
+		if h.dirty&dirtyState != 0 || (withSeen && h.dirty&dirtySeen != 0) {
+			out = append(out, HomeSnapshot{Hub: h.id, Data: encodeHome(h)})
+			h.dirty = 0
+			continue
+		}
+		keep = append(keep, i)
+	}
+	s.dirty = keep
+	return out
+}

@@ -1,0 +1,288 @@
+package detectors
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Fire, CO and gas rules.
+//
+// Fire signals: smoke (a reading at or above SmokeObscuration, or the
+// detector's own alarm), heat (the fixed 57 °C limit or a rate of rise of
+// 8.3 °C/min), a CO rise above the sensor's baseline. Corroboration within
+// Corroboration of each other makes a confirmed fire (P1, 119 at once):
+// smoke with heat or a CO rise, smoke at two sensors or in two rooms, or
+// the fixed heat limit by itself. One signal alone is unconfirmed smoke: a
+// Pending window to ask the resident, then Firing at P2 if it persists.
+//
+// Nuisances: smoke at a kitchen or bathroom sensor while the humidity there
+// rises is steam and raises nothing unless it lasts beyond SteamMax or heat
+// corroborates it (a CO rise does not: gas stoves make some). Cigarette
+// smoke and insecticide spray are brief spikes without heat or CO: the
+// verification window sees them clear and resolves, never calling 119.
+
+// smokeTau and friends are the baselines' time constants: slow enough that
+// a fire's or a shower's rise stands out for many minutes.
+const baselineTau = 30 * time.Minute
+
+// updateBase moves the slow baseline towards v over dt.
+func (t *track) updateBase(v float32, dt int64) {
+	if t.At == 0 {
+		t.Base = v
+		return
+	}
+	a := float32(dt) / float32(baselineTau.Milliseconds())
+	if a > 1 {
+		a = 1
+	}
+	t.Base += (v - t.Base) * a
+}
+
+// temperature applies one in-order temperature reading.
+func (h *home) temperature(r *ruleCtx, tr *track, v float32, t int64) {
+	c, th := &h.core, h.th
+	if float64(v) >= th.HeatFixed {
+		c.HeatFixedAt, c.HeatAt = t, t
+	}
+	switch {
+	case tr.RefAt == 0 || t-tr.RefAt > (5*time.Minute).Milliseconds():
+		tr.Ref, tr.RefAt = v, t
+	case t-tr.RefAt >= (30 * time.Second).Milliseconds():
+		rate := (v - tr.Ref) / (float32(t-tr.RefAt) / 60000)
+		if float64(rate) >= th.HeatRiseRate {
+			c.HeatAt = t
+			c.HeatRate = rate
+		}
+		if t-tr.RefAt >= time.Minute.Milliseconds() {
+			tr.Ref, tr.RefAt = v, t
+		}
+	}
+}
+
+// co applies one in-order CO reading: the dose integrates the previous
+// value over the interval (held at most 5 min), less the floor, so that
+// 30 ppm never alarms and clean air slowly clears it.
+func (h *home) co(r *ruleCtx, tr *track, v float32, t int64, prevV float32, prevAt int64) {
+	c, th := &h.core, h.th
+	if prevAt != 0 {
+		dt := min(t-prevAt, (5 * time.Minute).Milliseconds())
+		tr.Aux = max(0, tr.Aux+(prevV-float32(th.COFloor))*float32(dt)/60000)
+	}
+	if v-tr.Base >= float32(th.CORise) {
+		c.CORiseAt = t
+	}
+	e := &c.Eps[kCO]
+	switch {
+	case !e.open() && float64(tr.Aux) >= th.CODose:
+		start := t - int64(float64(tr.Aux)/max(1, float64(v)-th.COFloor)*60000)
+		h.openEpisode(kCO, start, int(tr.Sensor))
+		h.transition(r, kCO, Firing, PriorityCritical, t, explainCO(v, tr.Aux, time.Duration(t-start)*time.Millisecond),
+			[]Fact{{Name: "co", Value: float64(v), Unit: "ppm"}, {Name: "dose", Value: float64(tr.Aux), Unit: "ppm·min"}},
+			[]devices.Reading{tr.reading(h)}, nil)
+	case e.open() && float64(v) < th.COFloor && float64(tr.Aux) < th.CODose/2:
+		h.transition(r, kCO, Resolved, Priority(e.Prio), t, explainCleared(CauseCO), nil, []devices.Reading{tr.reading(h)}, nil)
+	}
+}
+
+// gas applies one in-order combustible gas reading.
+func (h *home) gas(r *ruleCtx, tr *track, v float32, t int64) {
+	th := h.th
+	e := &h.core.Eps[kGas]
+	switch {
+	case !e.open() && float64(v) >= th.GasLEL:
+		h.openEpisode(kGas, t, int(tr.Sensor))
+		h.transition(r, kGas, Firing, PriorityCritical, t, explainGas(v),
+			[]Fact{{Name: "gas", Value: float64(v), Unit: "%LEL"}}, []devices.Reading{tr.reading(h)}, nil)
+	case e.open() && float64(v) < th.GasLEL/2:
+		h.transition(r, kGas, Resolved, Priority(e.Prio), t, explainCleared(CauseGas), nil, []devices.Reading{tr.reading(h)}, nil)
+	}
+}
+
+// alarmEvent handles a detector's own alarm: gas and CO fire at once, heat
+// counts as the fixed limit, smoke as a smoke reading at that sensor.
+func (h *home) alarmEvent(r *ruleCtx, ev *devices.Event, si int, t, now int64) {
+	c := &h.core
+	switch ev.Kind {
+	case devices.EventGasAlarm, devices.EventCOAlarm:
+		k, cause := kGas, CauseGas
+		if ev.Kind == devices.EventCOAlarm {
+			k, cause = kCO, CauseCO
+		}
+		if e := &c.Eps[k]; !e.open() {
+			h.openEpisode(k, t, si)
+			h.transition(r, k, Firing, PriorityCritical, t, explainAlarmEvent(cause), nil, nil, []devices.EventID{ev.ID})
+		}
+		return
+	case devices.EventHeatAlarm:
+		c.HeatFixedAt = max(c.HeatFixedAt, t)
+		c.HeatAt = max(c.HeatAt, t)
+	case devices.EventSmokeAlarm:
+		if si >= 0 {
+			tr := &h.tracks[h.trackIdx(si, mSmoke)]
+			if t >= tr.At {
+				tr.At = t
+				tr.Value = max(tr.Value, float32(h.th.SmokeObscuration)*2)
+				tr.Quality = -1
+			}
+		}
+	}
+	h.fireEval(r, now)
+}
+
+func steamy(l devices.Location) bool { return l == devices.LocKitchen || l == devices.LocBathroom }
+
+// humidRising reports whether humidity at the smoke sensor itself, or in
+// its room, is rising now: the steam signature.
+func (h *home) humidRising(si uint8, now int64) bool {
+	loc := h.sensors[si].loc
+	stale := h.th.SmokeStale.Milliseconds()
+	for k := range h.tracks {
+		tr := &h.tracks[k]
+		if tr.Metric != mHumidity || now-tr.At > stale {
+			continue
+		}
+		if tr.Sensor != si && h.sensors[tr.Sensor].loc != loc {
+			continue
+		}
+		if tr.Value-tr.Base >= float32(h.th.HumidityRise) || tr.Value >= 90 {
+			return true
+		}
+	}
+	return false
+}
+
+// fireEval decides the fire episodes at now from the current signals.
+func (h *home) fireEval(r *ruleCtx, now int64) {
+	c, th := &h.core, h.th
+	stale := th.SmokeStale.Milliseconds()
+	var smoke, steam, plain int
+	var rooms uint16
+	var newest = -1
+	for k := range h.tracks {
+		tr := &h.tracks[k]
+		if tr.Metric != mSmoke || float64(tr.Value) < th.SmokeObscuration || now-tr.At > stale {
+			continue
+		}
+		smoke++
+		c.FireSignalAt = max(c.FireSignalAt, tr.At)
+		if newest < 0 || tr.At > h.tracks[newest].At {
+			newest = k
+		}
+		if steamy(h.sensors[tr.Sensor].loc) && h.humidRising(tr.Sensor, now) {
+			steam++
+			continue
+		}
+		plain++
+		rooms |= 1 << locBit(h.sensors[tr.Sensor].loc)
+	}
+	switch {
+	case steam == 0 || plain > 0:
+		c.SteamSince = 0
+	case c.SteamSince == 0:
+		c.SteamSince = now
+	case now-c.SteamSince >= th.SteamMax.Milliseconds():
+		plain, steam = steam, 0 // steam that does not stop is smoke after all
+	}
+	corr := th.Corroboration.Milliseconds()
+	recent := func(t int64) bool { return t != 0 && now-t <= corr && t <= now }
+	heat, heatFixed, coRise := recent(c.HeatAt), recent(c.HeatFixedAt), recent(c.CORiseAt)
+	if heat || coRise {
+		c.FireSignalAt = max(c.FireSignalAt, c.HeatAt, c.CORiseAt)
+	}
+	confirmed := heatFixed || (plain > 0 && (heat || coRise)) || (steam > 0 && heat) ||
+		plain >= 2 || bits.OnesCount16(rooms) >= 2
+	single := plain > 0 || heat
+	anySignal := smoke > 0 || heat || coRise
+
+	conf, unc := &c.Eps[kFireConfirmed], &c.Eps[kSmokeUnconfirmed]
+	facts := func() []Fact {
+		return []Fact{{Name: "smoke_sensors", Value: float64(plain)}, {Name: "steam_sensors", Value: float64(steam)},
+			{Name: "heat", Value: b2f(heat)}, {Name: "co_rise", Value: b2f(coRise)}}
+	}
+	evidence := func() []devices.Reading {
+		var rs []devices.Reading
+		for k := range h.tracks {
+			tr := &h.tracks[k]
+			if (tr.Metric == mSmoke || tr.Metric == mTemperature || tr.Metric == mCO) && now-tr.At <= stale && len(rs) < 4 &&
+				(tr.Metric != mSmoke || float64(tr.Value) >= th.SmokeObscuration) {
+				rs = append(rs, tr.reading(h))
+			}
+		}
+		return rs
+	}
+	if confirmed && !conf.open() {
+		start := now
+		if unc.open() {
+			start = unc.Start
+		}
+		h.openEpisode(kFireConfirmed, start, -1)
+		h.transition(r, kFireConfirmed, Firing, PriorityCritical, now, explainFire(plain, steam, bits.OnesCount16(rooms), heat, heatFixed, coRise, c.HeatRate), facts(), evidence(), nil)
+		if unc.open() {
+			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainSuperseded(), nil, nil, nil)
+		}
+	}
+	if conf.open() {
+		if !anySignal && now-c.FireSignalAt >= th.FireClear.Milliseconds() {
+			h.transition(r, kFireConfirmed, Resolved, Priority(conf.Prio), now, explainCleared(CauseFireConfirmed), nil, nil, nil)
+		}
+		return
+	}
+	if c.FireQuiet && !single {
+		c.FireQuiet = false // what the resident cancelled has cleared
+	}
+	switch unc.State {
+	case epPending:
+		switch {
+		case !single:
+			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainClearedInWindow(), nil, nil, nil)
+		case now >= unc.Deadline:
+			h.transition(r, kSmokeUnconfirmed, Firing, PriorityHigh, unc.Deadline,
+				explainSmoke(plain, heat, c.HeatRate, time.Duration(now-unc.Start)*time.Millisecond), facts(), evidence(), nil)
+		}
+	case epFiring:
+		if !anySignal && now-c.FireSignalAt >= th.FireClear.Milliseconds() {
+			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainCleared(CauseSmokeUnconfirmed), nil, nil, nil)
+		}
+	default:
+		if single && !c.FireQuiet {
+			sensor := -1
+			if newest >= 0 && plain > 0 {
+				sensor = int(h.tracks[newest].Sensor)
+			}
+			e := h.openEpisode(kSmokeUnconfirmed, now, sensor)
+			e.Deadline = now + th.SmokeVerify.Milliseconds()
+			h.transition(r, kSmokeUnconfirmed, Pending, PriorityHigh, now, explainSmoke(plain, heat, c.HeatRate, 0), facts(), evidence(), nil)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func locBit(l devices.Location) uint {
+	switch l {
+	case devices.LocBedroom:
+		return 1
+	case devices.LocLivingRoom:
+		return 2
+	case devices.LocKitchen:
+		return 3
+	case devices.LocBathroom:
+		return 4
+	case devices.LocEntrance:
+		return 5
+	case devices.LocHallway:
+		return 6
+	case devices.LocUtility:
+		return 7
+	case devices.LocWorn:
+		return 8
+	}
+	return 0
+}
