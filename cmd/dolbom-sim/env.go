@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/devices"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/store"
+)
+
+// inproc is a whole dolbomd running in this process, reached through an
+// in-memory listener; it can be restarted on the same data directory.
+type inproc struct {
+	dir    string
+	log    zerolog.Logger
+	bc     broker.Config
+	tr     *switchTransport
+	mu     sync.Mutex
+	g      *gateway.Gateway
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// switchTransport dials the current in-memory listener, so that hubs find
+// the gateway again after it restarts.
+type switchTransport struct {
+	mu sync.RWMutex
+	l  *firmwaresim.MemListener
+}
+
+func (t *switchTransport) set(l *firmwaresim.MemListener) {
+	t.mu.Lock()
+	t.l = l
+	t.mu.Unlock()
+}
+
+func (t *switchTransport) Dial(ctx context.Context, rx firmwaresim.Receiver) (firmwaresim.Link, error) {
+	t.mu.RLock()
+	l := t.l
+	t.mu.RUnlock()
+	if l == nil {
+		return nil, errors.New("sim: gateway down")
+	}
+	return l.Dial(ctx, rx)
+}
+
+func startInproc(ctx context.Context, dir string, bc broker.Config, log zerolog.Logger) (*inproc, error) {
+	e := &inproc{dir: dir, log: log, bc: bc, tr: &switchTransport{}}
+	return e, e.start(ctx)
+}
+
+func (e *inproc) start(ctx context.Context) error {
+	mem := firmwaresim.NewMemListener()
+	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, MQTTAddr: broker.ListenerOff, Listener: mem, Broker: e.bc,
+		ShutdownTimeout: 20 * time.Second}, e.log)
+	if err != nil {
+		return fmt.Errorf("sim: gateway: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- g.Run(rctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for g.Ready(ctx) != nil {
+		if time.Now().After(deadline) {
+			cancel()
+			return errors.New("sim: gateway not ready in 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.mu.Lock()
+	e.g, e.cancel, e.done = g, cancel, done
+	e.mu.Unlock()
+	e.tr.set(mem)
+	return nil
+}
+
+func (e *inproc) gateway() *gateway.Gateway {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.g
+}
+
+func (e *inproc) stop() error {
+	e.tr.set(nil)
+	e.mu.Lock()
+	cancel, done := e.cancel, e.done
+	e.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	return <-done
+}
+
+// restart stops the gateway (every hub loses its connection) and starts a
+// new one on the same data directory.
+func (e *inproc) restart(ctx context.Context) error {
+	if err := e.stop(); err != nil {
+		e.log.Warn().Err(err).Msg("gateway stopped with an error")
+	}
+	return e.start(ctx)
+}
+
+// api calls the admin API, in-process through the handler or over HTTP.
+type api struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+type handlerTransport struct{ h func() http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h().ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+func inprocAPI(e *inproc) *api {
+	return &api{base: "http://inproc", token: "", hc: &http.Client{Transport: handlerTransport{func() http.Handler {
+		return e.gateway().Handler
+	}}}}
+}
+
+// apiError is a non-2xx answer.
+type apiError struct {
+	Status int
+	Body   string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("sim: api: %d %s", e.Status, strings.TrimSpace(e.Body))
+}
+
+func (a *api) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("sim: api: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return &apiError{Status: resp.StatusCode, Body: string(b)}
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// provisioner registers a home (resident, hub, sensors) and returns the
+// hub's secret.
+type provisioner interface {
+	provision(ctx context.Context, hub devices.HubID, sensors bool) (secret string, err error)
+}
+
+// apiProvisioner goes through the admin API (a running dolbomd, or the
+// in-process one when the suite should exercise the API too).
+type apiProvisioner struct{ a *api }
+
+func (p apiProvisioner) provision(ctx context.Context, hub devices.HubID, sensors bool) (string, error) {
+	res := devices.ResidentID("r-" + string(hub))
+	err := p.a.do(ctx, "POST", "/api/v1/residents", devices.Resident{ID: res, Name: "Sim " + string(hub), Language: "ko"}, nil)
+	var ae *apiError
+	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
+		return "", err
+	}
+	var out struct {
+		Secret string `json:"secret"`
+	}
+	if err := p.a.do(ctx, "POST", "/api/v1/hubs", map[string]any{"id": hub, "resident_id": res}, &out); err != nil {
+		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+			if err := p.a.do(ctx, "POST", "/api/v1/hubs/"+string(hub)+"/secret", nil, &out); err != nil {
+				return "", err
+			}
+		} else {
+			return "", err
+		}
+	}
+	if sensors {
+		for _, s := range firmwaresim.Layout() {
+			err := p.a.do(ctx, "POST", "/api/v1/hubs/"+string(hub)+"/sensors", s, nil)
+			if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
+				return "", err
+			}
+		}
+	}
+	return out.Secret, nil
+}
+
+// storeProvisioner writes the registry directly (in-process load runs):
+// one argon2id hash of one shared secret serves every hub, since hashing
+// 300,000 secrets would take minutes and prove nothing about the broker.
+type storeProvisioner struct {
+	e      *inproc
+	secret string
+	hash   string
+}
+
+func newStoreProvisioner(e *inproc) *storeProvisioner {
+	s := devices.NewSecret()
+	return &storeProvisioner{e: e, secret: s, hash: devices.HashSecret(s, devices.DefaultSecretParams)}
+}
+
+func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sensors bool) (string, error) {
+	g := p.e.gateway()
+	st := g.Store
+	res := devices.ResidentID("r-" + string(id))
+	if _, err := st.CreateResident(ctx, devices.Resident{ID: res, Name: "Sim " + string(id), Language: "ko"}); err != nil && !errors.Is(err, store.ErrConflict) {
+		return "", err
+	}
+	hub, err := st.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
+	if errors.Is(err, store.ErrConflict) {
+		if err := st.SetHubSecretHash(ctx, id, p.hash); err != nil {
+			return "", err
+		}
+		hub, err = st.GetHub(ctx, id)
+	}
+	if err != nil {
+		return "", err
+	}
+	var list []devices.Sensor
+	if sensors {
+		for _, s := range firmwaresim.Layout() {
+			s.Hub = id
+			sn, err := st.CreateSensor(ctx, s)
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return "", err
+			}
+			if err == nil {
+				list = append(list, sn)
+			}
+		}
+		if len(list) < len(firmwaresim.Layout()) {
+			list, _ = st.ListSensors(ctx, id)
+		}
+	}
+	g.Health.Refresh(hub, list)
+	return p.secret, nil
+}

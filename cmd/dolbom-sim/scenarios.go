@@ -1,0 +1,587 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+)
+
+// Scenario is one case of the end-to-end acceptance suite: what a home does
+// (Steps, at offsets after its hub is online) and what the gateway must do
+// about it (Expect), checked only through the gateway's public interfaces.
+type Scenario struct {
+	Name   string
+	Class  string // emergency, nuisance, device, network
+	About  string
+	Answer firmwaresim.Answer // the resident's answer to a check-in
+	Steps  []Step
+	Expect []Expect
+	// GatewayTime is the wall time the gateway needs to see the outcome
+	// (supervision and offline grace periods it does not let us shorten).
+	GatewayTime time.Duration
+	// InProcessOnly scenarios restart the gateway.
+	InProcessOnly bool
+}
+
+// Step is one thing that happens in the home.
+type Step struct {
+	At       time.Duration
+	Event    devices.EventKind // an event the hub's sensors raise
+	Sensor   devices.SensorID
+	Value    float64
+	HasValue bool
+	Readings []devices.Reading // readings sent as one batch (At is filled in)
+	Cut      time.Duration     // the link drops and stays down this long
+	Modify   func(*firmwaresim.Home)
+	Restart  bool // the gateway restarts (every hub reconnects at once)
+	Trigger  bool // the step the expectations' deadlines count from
+}
+
+// ExpectKind is what an expectation checks.
+type ExpectKind string
+
+const (
+	ExpectStored     ExpectKind = "stored"      // these event kinds stored, each id exactly once, none lost
+	ExpectFault      ExpectKind = "fault"       // the health API shows the fault
+	ExpectNoFault    ExpectKind = "no_fault"    // ... and does not show it
+	ExpectIncident   ExpectKind = "incident"    // the incident API shows one with cause/priority/notified
+	ExpectNoIncident ExpectKind = "no_incident" // the incident API shows none
+)
+
+// Expect is one expected outcome.
+type Expect struct {
+	Kind     ExpectKind
+	Events   []devices.EventKind
+	Fault    devices.Fault
+	Sensor   devices.SensorID
+	Cause    string   // detectors.Cause
+	Priority int      // detectors.Priority: 1 critical .. 4 device health
+	Notify   []string // roles: "119", "guardian", "social_worker", "technician"
+	Within   time.Duration
+}
+
+func (e Expect) String() string {
+	switch e.Kind {
+	case ExpectStored:
+		return fmt.Sprintf("stored %v exactly once", e.Events)
+	case ExpectFault, ExpectNoFault:
+		s := fmt.Sprintf("%s %s", e.Kind, e.Fault)
+		if e.Sensor != "" {
+			s += " on " + string(e.Sensor)
+		}
+		return s
+	case ExpectIncident:
+		return fmt.Sprintf("incident %s priority %d notifying %s within %s", e.Cause, e.Priority, strings.Join(e.Notify, "+"), e.Within)
+	}
+	return string(e.Kind)
+}
+
+func r(s devices.SensorID, m devices.Metric, v float64) devices.Reading {
+	return devices.Reading{Sensor: s, Metric: m, Value: v, Quality: -1}
+}
+
+func rq(s devices.SensorID, m devices.Metric, v float64, q float32) devices.Reading {
+	return devices.Reading{Sensor: s, Metric: m, Value: v, Quality: q}
+}
+
+func incident(cause string, prio int, within time.Duration, notify ...string) Expect {
+	return Expect{Kind: ExpectIncident, Cause: cause, Priority: prio, Notify: notify, Within: within}
+}
+
+func stored(kinds ...devices.EventKind) Expect {
+	return Expect{Kind: ExpectStored, Events: kinds, Within: 5 * time.Second}
+}
+
+func repeat(n int, every time.Duration, from time.Duration, rs ...devices.Reading) []Step {
+	var out []Step
+	for i := range n {
+		out = append(out, Step{At: from + time.Duration(i)*every, Readings: rs})
+	}
+	return out
+}
+
+const (
+	smk = firmwaresim.SensorKitchenSmoke
+	hsm = firmwaresim.SensorHallSmoke
+	hot = firmwaresim.SensorKitchenHeat
+	co  = firmwaresim.SensorCO
+	rad = firmwaresim.SensorRadar
+	wea = firmwaresim.SensorWearable
+	pen = firmwaresim.SensorPendant
+)
+
+// Suite is the acceptance suite. Steps run in wall time (the clock runs at
+// 1x): the detectors judge durations on event time, so each scenario keeps
+// its windows short and states the window a real home would take.
+func Suite() []Scenario {
+	ms := time.Millisecond
+	sec := time.Second
+	var s []Scenario
+	add := func(sc Scenario) { s = append(s, sc) }
+	add(Scenario{Name: "fall_no_recovery", Class: "emergency", About: "the wearable detects a fall; the resident does not answer the check-in",
+		Answer: firmwaresim.AnswerNone,
+		Steps:  []Step{{At: 100 * ms, Event: devices.EventFall, Sensor: wea, Value: 3.4, HasValue: true, Trigger: true}},
+		Expect: []Expect{stored(devices.EventFall), incident("fall", 2, 60*sec, "119", "guardian")}})
+	add(Scenario{Name: "fall_gets_up", Class: "emergency", About: "a fall, then the resident answers the check-in with cancel",
+		Answer: firmwaresim.AnswerCancel,
+		Steps: []Step{{At: 100 * ms, Event: devices.EventFall, Sensor: wea, Value: 2.9, HasValue: true, Trigger: true},
+			{At: 600 * ms, Event: devices.EventCancel, Sensor: pen}},
+		Expect: []Expect{stored(devices.EventFall, devices.EventCancel), incident("fall", 2, 60*sec, "guardian")}})
+	add(Scenario{Name: "kitchen_fire", Class: "emergency", About: "smoke alarm with the heat rising and CO: a confirmed fire",
+		Steps: append(repeat(3, 200*ms, 0, r(smk, devices.MetricSmoke, 3.5), r(smk, devices.MetricTemperature, 64), r(hot, devices.MetricTemperature, 66), r(co, devices.MetricCO, 90)),
+			Step{At: 300 * ms, Event: devices.EventSmokeAlarm, Sensor: smk, Value: 3.5, HasValue: true, Trigger: true},
+			Step{At: 400 * ms, Event: devices.EventHeatAlarm, Sensor: hot, Value: 66, HasValue: true}),
+		Expect: []Expect{stored(devices.EventSmokeAlarm, devices.EventHeatAlarm), incident("fire_confirmed", 1, 10*sec, "119", "guardian")}})
+	add(Scenario{Name: "smouldering_bedroom_fire", Class: "emergency", About: "slow smoke with rising CO and little heat",
+		Steps: append(repeat(5, 200*ms, 0, r(hsm, devices.MetricSmoke, 1.2), r(hsm, devices.MetricTemperature, 27), r(hsm, devices.MetricHumidity, 40), r(co, devices.MetricCO, 60)),
+			Step{At: 800 * ms, Event: devices.EventSmokeAlarm, Sensor: hsm, Value: 1.2, HasValue: true, Trigger: true}),
+		Expect: []Expect{stored(devices.EventSmokeAlarm), incident("fire_confirmed", 1, 10*sec, "119", "guardian")}})
+	add(Scenario{Name: "co_leak", Class: "emergency", About: "CO at 400 ppm and the detector's alarm",
+		Steps: append(repeat(3, 200*ms, 0, r(co, devices.MetricCO, 420)),
+			Step{At: 500 * ms, Event: devices.EventCOAlarm, Sensor: co, Value: 420, HasValue: true, Trigger: true}),
+		Expect: []Expect{stored(devices.EventCOAlarm), incident("co", 1, 10*sec, "119", "guardian")}})
+	add(Scenario{Name: "extreme_bradycardia", Class: "emergency", About: "radar heart rate 32 bpm, good quality, resident present and still",
+		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 32, 0.9), rq(rad, devices.MetricRespiration, 12, 0.85)),
+		Expect: []Expect{incident("bradycardia", 2, 60*sec, "119", "guardian")}})
+	add(Scenario{Name: "asystole", Class: "emergency", About: "radar heart rate 0 with good quality, person present",
+		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 0, 0.9), rq(rad, devices.MetricRespiration, 0, 0.85)),
+		Expect: []Expect{incident("asystole", 1, 30*sec, "119", "guardian")}})
+	add(Scenario{Name: "apnoea", Class: "emergency", About: "no breathing for 30 s while asleep, good quality",
+		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 58, 0.9), rq(rad, devices.MetricRespiration, 0, 0.9)),
+		Expect: []Expect{incident("apnoea", 1, 60*sec, "119", "guardian")}})
+	add(Scenario{Name: "inactivity_24h", Class: "emergency", About: "no movement anywhere, door closed, for 24 h (not out)",
+		Steps: repeat(3, 200*ms, 0, r(firmwaresim.SensorMotionLiving, devices.MetricMotion, 0), r(firmwaresim.SensorMotionKitchen, devices.MetricMotion, 0),
+			r(firmwaresim.SensorMotionBedroom, devices.MetricMotion, 0), r(firmwaresim.SensorDoor, devices.MetricDoor, 0)),
+		Expect: []Expect{incident("inactivity", 3, 24*time.Hour, "social_worker", "guardian")}})
+	add(Scenario{Name: "sos", Class: "emergency", About: "the pendant's SOS button",
+		Steps:  []Step{{At: 100 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true}},
+		Expect: []Expect{stored(devices.EventSOS), incident("sos", 1, 5*sec, "119", "guardian")}})
+	add(Scenario{Name: "sos_then_cancel", Class: "emergency", About: "SOS pressed by mistake, cancelled 2 s later",
+		Answer: firmwaresim.AnswerCancel,
+		Steps: []Step{{At: 100 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true},
+			{At: 2 * sec, Event: devices.EventCancel, Sensor: pen}},
+		Expect: []Expect{stored(devices.EventSOS, devices.EventCancel), incident("sos", 1, 5*sec, "guardian")}})
+
+	add(Scenario{Name: "cooking_smoke", Class: "nuisance", About: "smoke under the alarm band with heat and humidity rising: cooking",
+		Steps: repeat(5, 200*ms, 0, r(smk, devices.MetricSmoke, 0.4), r(smk, devices.MetricTemperature, 29), r(smk, devices.MetricHumidity, 70),
+			r(hot, devices.MetricTemperature, 30), r(co, devices.MetricCO, 3)),
+		Expect: []Expect{{Kind: ExpectNoIncident, Within: 30 * sec}}})
+	add(Scenario{Name: "shower_steam", Class: "nuisance", About: "humidity 95 % and a little obscuration by the bathroom",
+		Steps:  repeat(5, 200*ms, 0, r(hsm, devices.MetricSmoke, 0.6), r(hsm, devices.MetricHumidity, 95), r(hsm, devices.MetricTemperature, 26)),
+		Expect: []Expect{{Kind: ExpectNoIncident, Within: 30 * sec}}})
+	add(Scenario{Name: "cigarette_smoke", Class: "nuisance", About: "a brief smoke alarm with no heat or CO rise, cancelled at the check-in",
+		Answer: firmwaresim.AnswerCancel,
+		Steps: append(repeat(2, 200*ms, 0, r(smk, devices.MetricSmoke, 0.9), r(smk, devices.MetricTemperature, 23), r(co, devices.MetricCO, 2)),
+			Step{At: 300 * ms, Event: devices.EventSmokeAlarm, Sensor: smk, Value: 0.9, HasValue: true, Trigger: true}),
+		Expect: []Expect{stored(devices.EventSmokeAlarm), incident("smoke_unconfirmed", 2, 10*sec, "guardian")}})
+	add(Scenario{Name: "insecticide_spray", Class: "nuisance", About: "an aerosol: a short smoke spike, no heat, no CO",
+		Steps:  repeat(2, 200*ms, 0, r(smk, devices.MetricSmoke, 2.5), r(smk, devices.MetricTemperature, 22), r(smk, devices.MetricHumidity, 48)),
+		Expect: []Expect{{Kind: ExpectNoIncident, Within: 30 * sec}}})
+	add(Scenario{Name: "sensor_taken_off", Class: "nuisance", About: "the wearable is taken off: heart rate 0 with no quality, not asystole",
+		Steps: append(repeat(3, 200*ms, 0, rq(wea, devices.MetricHeartRate, 0, 0.05)),
+			Step{At: 100 * ms, Event: devices.EventWearableOff, Sensor: wea, Trigger: true}),
+		Expect: []Expect{stored(devices.EventWearableOff), {Kind: ExpectNoIncident, Within: 30 * sec}}})
+
+	add(Scenario{Name: "mains_power_cut", Class: "device", About: "the hub switches to battery",
+		Steps: []Step{{At: 100 * ms, Event: devices.EventPowerLost, Value: 97, HasValue: true, Trigger: true,
+			Readings: []devices.Reading{r(firmwaresim.SensorHub, devices.MetricMains, 0), r(firmwaresim.SensorHub, devices.MetricBattery, 97)}}},
+		Expect: []Expect{stored(devices.EventPowerLost), {Kind: ExpectFault, Fault: devices.FaultPowerLost, Within: 10 * sec},
+			incident("power_lost", 4, 10*sec, "technician")}})
+	add(Scenario{Name: "battery_running_down", Class: "device", About: "the pendant's battery falls to 12 %",
+		Steps: []Step{{At: 100 * ms, Readings: []devices.Reading{r(pen, devices.MetricBattery, 18)}},
+			{At: 300 * ms, Readings: []devices.Reading{r(pen, devices.MetricBattery, 12)}, Event: devices.EventBatteryLow, Sensor: pen, Value: 12, HasValue: true, Trigger: true}},
+		Expect: []Expect{stored(devices.EventBatteryLow), {Kind: ExpectFault, Fault: devices.FaultBatteryLow, Sensor: pen, Within: 10 * sec},
+			incident("battery_low", 4, 10*sec, "technician")}})
+	add(Scenario{Name: "sensor_silent", Class: "device", About: "the CO detector stops reporting (supervision: max(3 x 300 s, 5 min))",
+		Steps:       []Step{{At: 100 * ms, Modify: func(h *firmwaresim.Home) { h.Silenced = []devices.SensorID{co} }, Trigger: true}},
+		Expect:      []Expect{{Kind: ExpectFault, Fault: devices.FaultSensorSilent, Sensor: co, Within: 16 * time.Minute}, incident("sensor_silent", 4, 16*time.Minute, "technician")},
+		GatewayTime: 16 * time.Minute})
+	add(Scenario{Name: "hub_offline", Class: "device", About: "the hub's link dies for 3 minutes (will, then the 60 s grace)",
+		Steps:       []Step{{At: 100 * ms, Cut: 3 * time.Minute, Trigger: true}},
+		Expect:      []Expect{{Kind: ExpectFault, Fault: devices.FaultOffline, Within: 90 * sec}, incident("hub_offline", 4, 90*sec, "technician")},
+		GatewayTime: 90 * sec})
+
+	add(Scenario{Name: "flapping_link", Class: "network", About: "the link drops 5 times in a few seconds; an SOS in between",
+		Steps: []Step{{At: 100 * ms, Cut: 1100 * ms}, {At: 1500 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true},
+			{At: 1600 * ms, Cut: 1100 * ms}, {At: 4 * sec, Cut: 1100 * ms}, {At: 6500 * ms, Cut: 1100 * ms}},
+		Expect: []Expect{stored(devices.EventSOS), {Kind: ExpectNoFault, Fault: devices.FaultOffline, Within: 12 * sec}, incident("sos", 1, 15*sec, "119", "guardian")}})
+	add(Scenario{Name: "outage_store_and_forward", Class: "network", About: "events during a 3 s outage are replayed oldest first with their ids",
+		Steps: []Step{{At: 100 * ms, Cut: 3 * sec}, {At: 500 * ms, Event: devices.EventDoorOpen, Sensor: firmwaresim.SensorDoor},
+			{At: 700 * ms, Event: devices.EventDoorClose, Sensor: firmwaresim.SensorDoor},
+			{At: 1 * sec, Event: devices.EventSOS, Sensor: pen, Trigger: true}},
+		Expect: []Expect{stored(devices.EventDoorOpen, devices.EventDoorClose, devices.EventSOS), incident("sos", 1, 15*sec, "119", "guardian")}})
+	add(Scenario{Name: "gateway_restart", Class: "network", About: "the gateway restarts: every hub reconnects at once, buffered events arrive",
+		InProcessOnly: true,
+		Steps:         []Step{{At: 100 * ms, Restart: true}, {At: 150 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true}},
+		Expect:        []Expect{stored(devices.EventSOS), incident("sos", 1, 30*sec, "119", "guardian")}})
+	return s
+}
+
+// CheckResult is the outcome of one expectation.
+type CheckResult struct {
+	Expect    string   `json:"expect"`
+	Status    string   `json:"status"` // pass, fail, pending, skipped
+	Detail    string   `json:"detail,omitempty"`
+	LatencyMS *float64 `json:"latency_ms,omitempty"`
+}
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Name     string        `json:"name"`
+	Class    string        `json:"class"`
+	Status   string        `json:"status"`
+	Hub      string        `json:"hub_id"`
+	Checks   []CheckResult `json:"checks"`
+	PubackMS []float64     `json:"puback_ms,omitempty"`
+	Seconds  float64       `json:"seconds"`
+}
+
+// runner runs scenarios against one gateway.
+type runner struct {
+	fleet     *firmwaresim.Fleet
+	prov      provisioner
+	api       *api
+	env       *inproc // nil against a remote gateway
+	runID     string
+	maxWait   time.Duration // gateway time a scenario may wait for its outcome
+	restartMu sync.RWMutex
+
+	mu    sync.Mutex
+	acked map[*firmwaresim.Hub]map[devices.EventID]time.Duration
+}
+
+func (rn *runner) observe(e firmwaresim.HubEvent) {
+	if e.Kind != firmwaresim.EvAcked {
+		return
+	}
+	rn.mu.Lock()
+	if rn.acked == nil {
+		rn.acked = map[*firmwaresim.Hub]map[devices.EventID]time.Duration{}
+	}
+	m := rn.acked[e.Hub]
+	if m == nil {
+		m = map[devices.EventID]time.Duration{}
+		rn.acked[e.Hub] = m
+	}
+	m[e.EventID] = e.Latency
+	rn.mu.Unlock()
+}
+
+func (rn *runner) ackedOf(h *firmwaresim.Hub) map[devices.EventID]time.Duration {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	out := map[devices.EventID]time.Duration{}
+	for k, v := range rn.acked[h] {
+		out[k] = v
+	}
+	return out
+}
+
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (rn *runner) run(ctx context.Context, sc Scenario, index uint32) Result {
+	start := time.Now()
+	hubID := devices.HubID(fmt.Sprintf("sim-%s-%s", rn.runID, strings.ReplaceAll(sc.Name, "_", "-")))
+	if len(hubID) > 64 {
+		hubID = hubID[:64]
+	}
+	res := Result{Name: sc.Name, Class: sc.Class, Hub: string(hubID)}
+	finish := func() Result {
+		res.Status = "pass"
+		for _, c := range res.Checks {
+			switch {
+			case c.Status == "fail":
+				res.Status = "fail"
+			case c.Status == "pending" && res.Status == "pass":
+				res.Status = "pending"
+			case c.Status == "skipped" && res.Status == "pass":
+				res.Status = "skipped"
+			}
+		}
+		res.Seconds = time.Since(start).Seconds()
+		return res
+	}
+	if sc.InProcessOnly && rn.env == nil {
+		res.Checks = append(res.Checks, CheckResult{Expect: "in-process gateway", Status: "skipped", Detail: "restarts the gateway: in-process only"})
+		return finish()
+	}
+	if sc.GatewayTime > rn.maxWait {
+		for _, e := range sc.Expect {
+			res.Checks = append(res.Checks, CheckResult{Expect: e.String(), Status: "skipped",
+				Detail: fmt.Sprintf("needs %s of gateway time, budget %s (run with --max-wait %s)", sc.GatewayTime, rn.maxWait, sc.GatewayTime)})
+		}
+		return finish()
+	}
+	secret, err := rn.prov.provision(ctx, hubID, true)
+	if err != nil {
+		res.Checks = append(res.Checks, CheckResult{Expect: "provisioned", Status: "fail", Detail: err.Error()})
+		return finish()
+	}
+	h := rn.fleet.Add(hubID, secret, index)
+	h.Answer = sc.Answer
+	rn.fleet.Start(h, time.Now())
+	if !waitFor(ctx, 20*time.Second, h.Online) {
+		res.Checks = append(res.Checks, CheckResult{Expect: "hub online", Status: "fail", Detail: "no CONNACK in 20 s"})
+		return finish()
+	}
+	t0 := time.Now()
+	var trigger time.Time
+	var sent []devices.EventID
+	for i, st := range sc.Steps {
+		if d := time.Until(t0.Add(st.At)); d > 0 {
+			time.Sleep(d)
+		}
+		now := rn.fleet.Clock().Sim(time.Now())
+		if st.Trigger {
+			trigger = time.Now()
+		}
+		if st.Modify != nil {
+			h.Modify(st.Modify)
+		}
+		if st.Cut > 0 {
+			h.CutLink(st.Cut)
+		}
+		if st.Restart && rn.env != nil {
+			rn.restartMu.Lock()
+			err := rn.env.restart(ctx)
+			rn.restartMu.Unlock()
+			if err != nil {
+				res.Checks = append(res.Checks, CheckResult{Expect: "gateway restarted", Status: "fail", Detail: err.Error()})
+				return finish()
+			}
+		}
+		if len(st.Readings) > 0 {
+			rs := slices.Clone(st.Readings)
+			for k := range rs {
+				rs[k].At = now
+			}
+			h.PublishReadings(now, rs)
+		}
+		if st.Event != "" {
+			id := devices.EventID(fmt.Sprintf("%s-s%d", rn.runID, i))
+			h.Publish(devices.Event{ID: id, Kind: st.Event, Sensor: st.Sensor, At: now, Value: st.Value, HasValue: st.HasValue})
+			sent = append(sent, id)
+		}
+	}
+	if trigger.IsZero() {
+		trigger = t0
+	}
+	// Everything the hub sent must be acknowledged (store and forward
+	// included) before the outcome is judged.
+	waitFor(ctx, 30*time.Second, func() bool {
+		q, in := h.Backlog()
+		acked := rn.ackedOf(h)
+		for _, id := range sent {
+			if _, ok := acked[id]; !ok {
+				return false
+			}
+		}
+		return q == 0 && in == 0
+	})
+	acked := rn.ackedOf(h)
+	for _, id := range sent {
+		if l, ok := acked[id]; ok {
+			res.PubackMS = append(res.PubackMS, float64(l.Microseconds())/1000)
+		}
+	}
+	for _, e := range sc.Expect {
+		res.Checks = append(res.Checks, rn.check(ctx, hubID, e, trigger, sent, acked))
+	}
+	return finish()
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func (rn *runner) check(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, sent []devices.EventID, acked map[devices.EventID]time.Duration) CheckResult {
+	cr := CheckResult{Expect: e.String()}
+	switch e.Kind {
+	case ExpectStored:
+		var out struct {
+			Events []struct {
+				ID   devices.EventID   `json:"id"`
+				Kind devices.EventKind `json:"kind"`
+			} `json:"events"`
+		}
+		var missing []string
+		ok := waitFor(ctx, e.Within, func() bool {
+			if rn.api.do(ctx, "GET", "/api/v1/hubs/"+string(hub)+"/events?limit=1000", nil, &out) != nil {
+				return false
+			}
+			count := map[devices.EventID]int{}
+			kinds := map[devices.EventKind]bool{}
+			for _, ev := range out.Events {
+				count[ev.ID]++
+				kinds[ev.Kind] = true
+			}
+			missing = missing[:0]
+			for _, id := range sent {
+				if count[id] != 1 {
+					missing = append(missing, fmt.Sprintf("%s stored %d times", id, count[id]))
+				}
+			}
+			for _, k := range e.Events {
+				if !kinds[k] {
+					missing = append(missing, "no "+string(k))
+				}
+			}
+			return len(missing) == 0
+		})
+		if ok {
+			cr.Status = "pass"
+			cr.LatencyMS = ptr(float64(time.Since(trigger).Milliseconds()))
+		} else {
+			cr.Status, cr.Detail = "fail", strings.Join(missing, "; ")
+		}
+		if len(acked) < len(sent) {
+			cr.Status, cr.Detail = "fail", fmt.Sprintf("%d of %d events never acknowledged", len(sent)-len(acked), len(sent))
+		}
+	case ExpectFault, ExpectNoFault:
+		var hh devices.HubHealth
+		has := func() bool {
+			if rn.api.do(ctx, "GET", "/api/v1/hubs/"+string(hub)+"/health", nil, &hh) != nil {
+				return false
+			}
+			if e.Sensor == "" {
+				return slices.Contains(hh.Faults, e.Fault)
+			}
+			for _, s := range hh.Sensors {
+				if s.Sensor == e.Sensor && slices.Contains(s.Faults, e.Fault) {
+					return true
+				}
+			}
+			return false
+		}
+		if e.Kind == ExpectFault {
+			if waitFor(ctx, time.Until(trigger.Add(e.Within)), has) {
+				cr.Status, cr.LatencyMS = "pass", ptr(float64(time.Since(trigger).Milliseconds()))
+			} else {
+				cr.Status, cr.Detail = "fail", fmt.Sprintf("not raised within %s (faults %v)", e.Within, hh.Faults)
+			}
+		} else {
+			if waitFor(ctx, time.Until(trigger.Add(e.Within)), has) {
+				cr.Status, cr.Detail = "fail", "raised"
+			} else {
+				cr.Status = "pass"
+			}
+		}
+	case ExpectIncident, ExpectNoIncident:
+		return rn.checkIncident(ctx, hub, e, trigger, cr)
+	}
+	return cr
+}
+
+// incidentJSON is what the incident API (being written) is expected to
+// list: GET /api/v1/incidents?hub=ID.
+type incidentJSON struct {
+	ID       string   `json:"id"`
+	Cause    string   `json:"cause"`
+	Priority int      `json:"priority"`
+	State    string   `json:"state"`
+	Opened   string   `json:"opened_at"`
+	Notified []string `json:"notified"`
+}
+
+func (rn *runner) incidents(ctx context.Context, hub devices.HubID) ([]incidentJSON, error) {
+	var out struct {
+		Incidents []incidentJSON `json:"incidents"`
+	}
+	err := rn.api.do(ctx, "GET", "/api/v1/incidents?hub="+string(hub), nil, &out)
+	return out.Incidents, err
+}
+
+func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, cr CheckResult) CheckResult {
+	if _, err := rn.incidents(ctx, hub); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusNotImplemented) {
+			cr.Status, cr.Detail = "pending", "incident API not available"
+			return cr
+		}
+		cr.Status, cr.Detail = "fail", err.Error()
+		return cr
+	}
+	within := min(e.Within, rn.maxWait)
+	match := func(list []incidentJSON) bool {
+		for _, in := range list {
+			if in.Cause != e.Cause || (e.Priority != 0 && in.Priority != e.Priority) {
+				continue
+			}
+			for _, role := range e.Notify {
+				if !slices.Contains(in.Notified, role) {
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	var last []incidentJSON
+	got := waitFor(ctx, time.Until(trigger.Add(within)), func() bool {
+		list, err := rn.incidents(ctx, hub)
+		if err != nil {
+			return false
+		}
+		last = list
+		if e.Kind == ExpectNoIncident {
+			return len(list) > 0
+		}
+		return match(list)
+	})
+	switch {
+	case e.Kind == ExpectNoIncident && got:
+		cr.Status, cr.Detail = "fail", fmt.Sprintf("incident opened: %+v", last)
+	case e.Kind == ExpectNoIncident:
+		cr.Status = "pass"
+	case got:
+		cr.Status, cr.LatencyMS = "pass", ptr(float64(time.Since(trigger).Milliseconds()))
+	case e.Within > rn.maxWait:
+		cr.Status, cr.Detail = "skipped", fmt.Sprintf("window %s beyond the budget %s", e.Within, rn.maxWait)
+	default:
+		cr.Status, cr.Detail = "fail", fmt.Sprintf("no matching incident within %s; saw %+v", within, last)
+	}
+	return cr
+}
+
+// runSuite runs the scenarios concurrently (each has its own hub), the
+// gateway restart last and alone.
+func (rn *runner) runSuite(ctx context.Context, list []Scenario) []Result {
+	out := make([]Result, len(list))
+	var wg sync.WaitGroup
+	var restart []int
+	for i, sc := range list {
+		if slices.ContainsFunc(sc.Steps, func(s Step) bool { return s.Restart }) {
+			restart = append(restart, i)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = rn.run(ctx, sc, uint32(i))
+		}()
+	}
+	wg.Wait()
+	for _, i := range restart {
+		out[i] = rn.run(ctx, list[i], uint32(i))
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Class < out[b].Class })
+	return out
+}

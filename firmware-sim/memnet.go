@@ -1,0 +1,189 @@
+package firmwaresim
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Receiver takes what the gateway sends on a link. Deliver gets whole writes
+// of the gateway, which may hold several frames or part of one; it must not
+// block. Closed is called once when the gateway's side ends the link (not
+// when the hub closes it).
+type Receiver interface {
+	Deliver(p []byte)
+	Closed(err error)
+}
+
+// Link is a hub's end of a connection. Write must not block for long: the
+// fleet's scheduler goroutines call it.
+type Link interface {
+	Write(p []byte) error
+	Close() error
+}
+
+// Transport opens links to the gateway.
+type Transport interface {
+	Dial(ctx context.Context, rx Receiver) (Link, error)
+}
+
+// ErrLinkClosed is returned by writes on a closed link.
+var ErrLinkClosed = errors.New("firmwaresim: link closed")
+
+// MemListener is an in-memory net.Listener for the gateway's broker (pass it
+// as gateway.Options.Listener) and a Transport for hubs. Unlike net.Pipe, a
+// hub's writes are buffered (the scheduler never waits for the broker to
+// read) and the broker's writes are handed to the hub by a direct call, so a
+// connected hub costs no goroutine of the simulator's and no OS resources.
+type MemListener struct {
+	conns chan *memConn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// NewMemListener returns an open MemListener.
+func NewMemListener() *MemListener {
+	return &MemListener{conns: make(chan *memConn), done: make(chan struct{})}
+}
+
+// Dial implements Transport.
+func (l *MemListener) Dial(ctx context.Context, rx Receiver) (Link, error) {
+	c := &memConn{rx: rx}
+	c.cond.L = &c.mu
+	select {
+	case l.conns <- c:
+		return c, nil
+	case <-l.done:
+		return nil, ErrLinkClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Accept implements net.Listener.
+func (l *MemListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return brokerConn{c}, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener; open connections stay open.
+func (l *MemListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (l *MemListener) Addr() net.Addr { return memAddr{} }
+
+type memAddr struct{}
+
+func (memAddr) Network() string { return "mem" }
+func (memAddr) String() string  { return "mem" }
+
+// memConn is both ends of one in-memory connection: the broker uses it as a
+// net.Conn, the hub as a Link.
+type memConn struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	in     []byte // hub -> broker, not yet read
+	off    int
+	closed bool
+	rx     Receiver
+}
+
+// Write is the hub's side: buffer and wake the broker's reader.
+func (c *memConn) Write(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrLinkClosed
+	}
+	c.in = append(c.in, p...)
+	c.cond.Signal()
+	return nil
+}
+
+// Close is the hub's side hanging up: the broker reads EOF and, since no
+// DISCONNECT came first, publishes the will.
+func (c *memConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.rx = nil
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return nil
+}
+
+// Read implements net.Conn for the broker.
+func (c *memConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.off == len(c.in) && !c.closed {
+		c.cond.Wait()
+	}
+	if c.off == len(c.in) {
+		return 0, io.EOF
+	}
+	n := copy(p, c.in[c.off:])
+	c.off += n
+	if c.off == len(c.in) {
+		// Give a large buffer back rather than keep it for an idle hub.
+		if cap(c.in) > 1024 {
+			c.in = nil
+		} else {
+			c.in = c.in[:0]
+		}
+		c.off = 0
+	}
+	return n, nil
+}
+
+// writeFromBroker hands the broker's bytes to the hub.
+func (c *memConn) writeFromBroker(p []byte) (int, error) {
+	c.mu.Lock()
+	rx, closed := c.rx, c.closed
+	c.mu.Unlock()
+	if closed || rx == nil {
+		return 0, net.ErrClosed
+	}
+	rx.Deliver(p)
+	return len(p), nil
+}
+
+func (c *memConn) closeFromBroker() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	rx := c.rx
+	c.rx = nil
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if rx != nil {
+		rx.Closed(io.EOF)
+	}
+	return nil
+}
+
+// brokerConn is the broker's end of a memConn, a net.Conn. Deadlines are
+// not kept: an in-memory link never goes quiet unless the simulator closes
+// it, and then the broker reads EOF at once.
+type brokerConn struct{ c *memConn }
+
+func (b brokerConn) Read(p []byte) (int, error)       { return b.c.Read(p) }
+func (b brokerConn) Write(p []byte) (int, error)      { return b.c.writeFromBroker(p) }
+func (b brokerConn) Close() error                     { return b.c.closeFromBroker() }
+func (b brokerConn) LocalAddr() net.Addr              { return memAddr{} }
+func (b brokerConn) RemoteAddr() net.Addr             { return memAddr{} }
+func (b brokerConn) SetDeadline(time.Time) error      { return nil }
+func (b brokerConn) SetReadDeadline(time.Time) error  { return nil }
+func (b brokerConn) SetWriteDeadline(time.Time) error { return nil }
