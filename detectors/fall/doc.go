@@ -7,7 +7,10 @@
 // window. The detector has three stages, chosen from what the SisFall data
 // (Sucerquia et al., Sensors 2017) supports:
 //
-//  1. impact: a sample-vector magnitude peak of at least Config.ImpactG;
+//  1. impact: a sample-vector magnitude peak of at least Config.ImpactG, after
+//     a moment within Config.UprightTiltDeg of vertical in the
+//     Config.UprightLookback before it (a fall starts standing or sitting;
+//     turning over in bed starts and ends lying);
 //  2. violence: the horizontal-plane standard deviation sqrt(var(x)+var(z))
 //     of the 5 Hz low-passed signal over 1 s around the impact, SisFall's best
 //     single feature, at least Config.HorizontalStdG;

@@ -286,3 +286,47 @@ func TestTrackerSize(t *testing.T) {
 		t.Errorf("one Tracker costs %d bytes, want at most 8 KiB", size)
 	}
 }
+
+// roll turns someone lying on their back (gravity on z) onto their side
+// (gravity on x) over 0.6 s, ending in a jolt of peak g: the trunk stays
+// horizontal throughout, as in SisFall's D14.
+func (s *signal) roll(peak float64) *signal {
+	n := s.samples(600 * time.Millisecond)
+	for i := range n {
+		a := float64(i) / float64(n) * math.Pi / 2
+		s.add(math.Sin(a), -0.1, math.Cos(a))
+	}
+	for i := range s.samples(400 * time.Millisecond) {
+		t := float64(i) / float64(s.rate)
+		ring := (peak - 1) * math.Exp(-t/0.05) * math.Cos(2*math.Pi*8*t)
+		s.add(1+ring, -0.1, 0.5*ring)
+	}
+	for range s.samples(10 * time.Second) {
+		s.add(1, -0.1, 0)
+	}
+	return s
+}
+
+// TestTurningOverInBedIsNotAFall checks the pre-event posture condition: a
+// violent roll while lying passes every other stage (it is detected once the
+// condition is lifted), and only the lack of an upright moment before the
+// impact rejects it.
+func TestTurningOverInBedIsNotAFall(t *testing.T) {
+	lifted := DefaultConfig()
+	lifted.UprightTiltDeg = 90
+	for _, tt := range []struct {
+		name   string
+		cfg    *Config
+		isFall bool
+	}{
+		{"default", nil, false},
+		{"upright condition lifted", lifted, true},
+	} {
+		for _, rate := range []int{50, 200} {
+			falls := feed(NewTracker(tt.cfg), newSignal(rate).hold(5*time.Second, 88).roll(5), time.Second)
+			if got := len(falls) > 0; got != tt.isFall {
+				t.Errorf("%s at %d Hz: detected=%v, want %v (falls %+v)", tt.name, rate, got, tt.isFall, falls)
+			}
+		}
+	}
+}
