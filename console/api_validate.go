@@ -28,21 +28,6 @@ const (
 // Korean calendar day.
 var kst = time.FixedZone("KST", 9*60*60)
 
-// validID reports whether s can be a resident or sensor id: 1-64 characters
-// of [A-Za-z0-9._:-] (the protocol's token alphabet, safe in URLs).
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > devices.MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // normalizePhone returns phone in E.164 form. It accepts E.164 (+82...,
 // spaces, dots, hyphens and parentheses ignored) and Korean domestic numbers
 // with the leading 0 (010-1234-5678, 02-123-4567), which become +82 without
@@ -105,7 +90,7 @@ func validateResident(r *devices.Resident, now time.Time) error {
 	if r.Name == "" {
 		return badRequest("name", "the name is required")
 	}
-	if r.ID != "" && !validID(string(r.ID)) {
+	if r.ID != "" && !devices.ValidToken(string(r.ID)) {
 		return badRequest("id", "%q: ids are 1-64 characters of A-Z a-z 0-9 . _ : -", r.ID)
 	}
 	if r.BirthDate != "" {
@@ -255,7 +240,7 @@ const (
 )
 
 func validateSensor(s *devices.Sensor) error {
-	if !validID(string(s.ID)) {
+	if !devices.ValidToken(string(s.ID)) {
 		return badRequest("id", "%q: sensor ids are 1-64 characters of A-Z a-z 0-9 . _ : -", s.ID)
 	}
 	if _, ok := devices.SensorKinds[s.Kind]; !ok {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits are the bounds the decoder enforces. The zero value is not useful;
@@ -219,7 +220,7 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*Readi
 }
 
 func (l Limits) reading(w *wireReading, r *Reading, now time.Time) error {
-	if !validToken(w.Sensor) {
+	if !ValidToken(w.Sensor) {
 		return errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	m := Metric(w.Metric)
@@ -260,14 +261,14 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err
 	}
-	if !validToken(w.ID) {
+	if !ValidToken(w.ID) {
 		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	k := EventKind(w.Kind)
 	if k.Class() == "" {
 		return nil, errf(ErrUnknownKind, "unknown event kind "+quote(w.Kind))
 	}
-	if w.Sensor != "" && !validToken(w.Sensor) {
+	if w.Sensor != "" && !ValidToken(w.Sensor) {
 		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
@@ -295,6 +296,11 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 		if w.Detail[0] != '{' {
 			return nil, errf(ErrSyntax, `"detail" must be a JSON object`)
 		}
+		// Kept verbatim as evidence, so it must be storable everywhere:
+		// PostgreSQL's jsonb refuses invalid UTF-8 and the \u0000 escape.
+		if !utf8.Valid(w.Detail) || bytes.Contains(w.Detail, []byte(`\u0000`)) {
+			return nil, errf(ErrSyntax, `"detail" must be valid UTF-8 without \u0000`)
+		}
 		e.Detail = bytes.Clone(w.Detail)
 	}
 	return e, nil
@@ -308,7 +314,7 @@ func (l Limits) decodeAccel(hub HubID, payload []byte, now time.Time) (*AccelChu
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err
 	}
-	if !validToken(w.Sensor) {
+	if !ValidToken(w.Sensor) {
 		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
@@ -346,7 +352,7 @@ func (l Limits) decodeStatus(hub HubID, payload []byte, now time.Time) (*Status,
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err
 	}
-	s := &Status{Hub: hub, State: HubState(w.State), Received: now, Firmware: truncate(w.Firmware), Model: truncate(w.Model)}
+	s := &Status{Hub: hub, State: HubState(w.State), Received: now, Firmware: cleanText(w.Firmware), Model: cleanText(w.Model)}
 	switch s.State {
 	case HubOnline:
 		at, err := l.timestamp("ts", w.TS, now)
@@ -394,7 +400,7 @@ func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*Command
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err
 	}
-	if !validToken(w.ID) {
+	if !ValidToken(w.ID) {
 		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
@@ -407,7 +413,7 @@ func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*Command
 	default:
 		return nil, errf(ErrUnknownKind, "unknown ack status "+quote(w.Status))
 	}
-	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: truncate(w.Detail), At: at, Received: now}, nil
+	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: cleanText(w.Detail), At: at, Received: now}, nil
 }
 
 // Encoders: the hub side of the protocol (firmware-sim, tests) and the
@@ -481,7 +487,7 @@ func DecodeCommand(payload []byte) (Command, error) {
 	if w.V != Version {
 		return Command{}, errf(ErrVersion, fmt.Sprintf(`"v" is %d; expected %d`, w.V, Version))
 	}
-	if !validToken(w.ID) {
+	if !ValidToken(w.ID) {
 		return Command{}, errf(ErrBadID, "bad command id "+quote(w.ID))
 	}
 	switch CommandType(w.Type) {
@@ -516,7 +522,7 @@ func PeekEventID(payload []byte) EventID {
 	var w struct {
 		ID string `json:"id"`
 	}
-	if json.Unmarshal(payload, &w) != nil || !validToken(w.ID) {
+	if json.Unmarshal(payload, &w) != nil || !ValidToken(w.ID) {
 		return ""
 	}
 	return EventID(w.ID)

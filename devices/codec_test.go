@@ -168,3 +168,22 @@ func TestEmergencyEventWithBadClockIsAccepted(t *testing.T) {
 		t.Fatalf("good clock: %v, ClockError %q", err, m.Event.ClockError)
 	}
 }
+
+// What the decoder accepts must be storable on both back ends: PostgreSQL
+// refuses invalid UTF-8, NUL in text, and the \u0000 escape in jsonb.
+func TestDecodedTextIsStorable(t *testing.T) {
+	now := time.UnixMilli(1748822400000)
+	for _, detail := range []string{`{"x":"\u0000"}`, "{\"x\":\"\xff\xfe\"}"} {
+		payload := []byte(`{"v":1,"id":"e-1","ts":1748822400000,"kind":"sos","detail":` + detail + `}`)
+		if _, err := Decode("dolbom/v1/hub-1/events", payload, now); CodeOf(err) != ErrSyntax {
+			t.Errorf("detail %q: error %v, want %s", detail, err, ErrSyntax)
+		}
+	}
+	m, err := Decode("dolbom/v1/hub-1/status", []byte(`{"v":1,"ts":1748822400000,"state":"online","fw":"1.2\u0000.3\n","model":"허브\u0007"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status.Firmware != "1.2.3" || m.Status.Model != "허브" {
+		t.Errorf("fw %q, model %q: control characters kept", m.Status.Firmware, m.Status.Model)
+	}
+}

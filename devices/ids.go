@@ -2,6 +2,7 @@ package devices
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,9 +49,9 @@ func ValidateHubID(id string) error {
 	return nil
 }
 
-// validToken reports whether s is a sensor, event or command id: 1 to 64
+// ValidToken reports whether s can be a sensor, event or command id: 1 to 64
 // printable ASCII characters from [A-Za-z0-9._:-].
-func validToken(s string) bool {
+func ValidToken(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLen {
 		return false
 	}
@@ -66,6 +67,28 @@ func validToken(s string) bool {
 // truncate keeps error messages short when an attacker sends a huge value,
 // and bounds the short strings the gateway keeps (firmware, model, ack detail).
 func truncate(s string) string { return truncateTo(s, 40) }
+
+// cleanText makes a hub's free text (firmware version, model, an ack's
+// detail) safe to store and show: control characters, NUL among them (which
+// PostgreSQL text refuses), are dropped, and the length is bounded.
+func cleanText(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		s = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return truncate(s)
+}
 
 // truncateTo cuts s to at most max bytes, "..." included, on a character
 // boundary: the result stays valid UTF-8 (PostgreSQL refuses anything else)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -19,14 +20,27 @@ type eventReq struct {
 	fresh bool
 	err   error
 	done  chan struct{}
+	// state decides, exactly once, between the writer taking the event into
+	// a commit and the caller giving up on it: an event is committed only if
+	// its caller will learn the outcome. Otherwise a commit that the caller
+	// stopped waiting for would turn the hub's redelivery into a "duplicate"
+	// that is acknowledged but never handed on: an SOS stored and ignored.
+	state atomic.Int32
 }
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
 
 // AppendEvent returns once e is committed (fsynced in SQLite), grouped with
 // whatever other events were waiting into one transaction. fresh is false
 // when (hub, event id) was stored before. While the writer is behind it
-// blocks (push back) until ctx ends. If ctx ends after the event was queued,
-// the event may still be committed; the hub's redelivery is then recognised
-// as a duplicate.
+// blocks (push back) until ctx ends. If ctx ends while the event is still
+// queued, the event is withdrawn (not written) and an error returned, so the
+// hub's redelivery is fresh; if the writer has already taken it into a
+// commit, AppendEvent waits for that commit's outcome.
 func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
@@ -46,7 +60,11 @@ func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, 
 	case <-req.done:
 		return req.fresh, req.err
 	case <-ctx.Done():
-		return false, fmt.Errorf("store: waiting for commit: %w", ctx.Err())
+		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return false, fmt.Errorf("store: event withdrawn before its commit: %w", ctx.Err())
+		}
+		<-req.done // in a commit already: its outcome is the answer
+		return req.fresh, req.err
 	}
 }
 
@@ -88,6 +106,17 @@ func (s *Store) collectEvents(batch []*eventReq) []*eventReq {
 }
 
 func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devices.Event) {
+	// Take each request from its caller; withdrawn ones are left out.
+	taken := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			taken = append(taken, r)
+		}
+	}
+	batch = taken
+	if len(batch) == 0 {
+		return
+	}
 	evs = evs[:0]
 	for _, r := range batch {
 		evs = append(evs, r.ev)
@@ -96,9 +125,21 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 	fresh, err := s.be.insertEvents(ctx, evs)
 	s.metrics.commitSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
 	s.metrics.eventBatch.Observe(float64(len(batch)))
+	if err != nil && len(batch) > 1 {
+		// One hub's event that the database refuses must not fail the
+		// other hubs' emergencies in the same group: commit each alone, so
+		// only the bad one fails.
+		s.log.Warn().Err(err).Int("events", len(batch)).Msg("group commit failed; committing the events one by one")
+		for _, r := range batch {
+			r.state.Store(reqQueued) // taken again just below
+			s.commitEvents(ctx, []*eventReq{r}, evs[:0])
+		}
+		return
+	}
 	if err != nil {
 		err = fmt.Errorf("store: commit events: %w", err)
-		s.log.Warn().Err(err).Int("events", len(batch)).Msg("event commit failed; hubs will resend")
+		s.log.Warn().Err(err).Str("hub_id", string(batch[0].ev.Hub)).Str("event_id", string(batch[0].ev.ID)).
+			Msg("event commit failed; the hub will resend")
 	}
 	written := 0
 	for i, r := range batch {

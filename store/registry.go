@@ -73,20 +73,6 @@ func validRecordID(id string) bool {
 	return true
 }
 
-// validSensorID accepts what the wire protocol accepts as a sensor id.
-func validSensorID(id string) bool {
-	if id == "" || len(id) > devices.MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // ---- residents ----
 
 func validateResident(r *devices.Resident) error {
@@ -608,7 +594,7 @@ func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
 const maxReportSeconds = 7 * 24 * 3600
 
 func (s *Store) prepareSensor(sn *devices.Sensor) error {
-	if !validSensorID(string(sn.ID)) {
+	if !devices.ValidToken(string(sn.ID)) {
 		return invalid("sensor id %q: want 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'", sn.ID)
 	}
 	if _, ok := devices.SensorKinds[sn.Kind]; !ok {
