@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test test-go lint vet depcheck bench fuzz e2e clean tools
+.PHONY: all build run test race lint vet depcheck bench fuzz e2e clean tools
 
 all: build
 
@@ -41,6 +41,14 @@ test: tools lint
 	trap 'scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT; \
 	export $$url DOLBOM_REQUIRE_POSTGRES=1 DOLBOM_REQUIRE_TOOLS=1; \
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The suite under the race detector (slower; not part of make test).
+race:
+	@export DOLBOM_PGTEST_STATE=$$(mktemp -u "$${TMPDIR:-/tmp}/dolbom-pgtest.XXXXXX"); \
+	url=$$(scripts/pgtest.sh start); \
+	trap 'scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT; \
+	export $$url; \
+	$(GO) test -race -short -count=1 -timeout 60m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

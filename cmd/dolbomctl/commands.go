@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -34,7 +36,7 @@ func commands(c *cli) map[string]map[string]handler {
 }
 
 func topCommands(c *cli) map[string]handler {
-	return map[string]handler{"import": c.importResidents, "status": c.status}
+	return map[string]handler{"import": c.importResidents, "status": c.status, "ready": c.ready}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -606,6 +608,30 @@ func (c *cli) importResidents(ctx context.Context, args []string) error {
 		}
 		return errPrinted
 	}
+	return nil
+}
+
+// ready exits 0 when the gateway answers /readyz with 200 (no token
+// needed): a health probe for containers and scripts.
+func (c *cli) ready(ctx context.Context, args []string) error {
+	fs := c.flagSet("ready")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.server, "/")+"/readyz", nil)
+	if err != nil {
+		return usageErrorf("--server %q: %v", c.server, err)
+	}
+	resp, err := (&http.Client{Timeout: c.timeout}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the gateway at %s: %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready (%s): %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintln(c.stdout, strings.TrimSpace(string(body)))
 	return nil
 }
 

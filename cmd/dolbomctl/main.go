@@ -35,6 +35,7 @@ Commands:
   resident disable|enable ID
   hub add --resident ID [--id HUB] [--firmware V] [--model M] [--installed-at DATE]
   hub list [--resident ID] [--include-disabled] [--limit N] [--after ID] [--all]
+  hub events ID
   hub get|disable|enable|rotate-secret|health ID
   hub update ID [--resident ID] [--firmware V] [--model M] [--installed-at T] [--end-of-life T]
   sensor add --hub H --id S --kind K --location L [--interval 300s]
@@ -43,6 +44,7 @@ Commands:
   sensor update --hub H S [--kind K] [--location L] [--interval D]
   import FILE.csv [--dry-run]
   status
+  ready                                  exit 0 when the gateway is ready (/readyz)
 
 Global flags (also accepted after the command):
   --server URL     gateway (DOLBOM_SERVER, default http://127.0.0.1:8080)

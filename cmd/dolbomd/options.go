@@ -24,6 +24,7 @@ type Options struct {
 	WSAddr      string
 	HTTPAddr    string
 	AdminToken  string
+	SecretKey   string
 	LogLevel    string
 	LogFormat   string // json, console, or auto (console on a terminal)
 
@@ -45,19 +46,24 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 		}
 		return def
 	}
+	var envErrs []error
 	envDur := func(name string, def time.Duration) time.Duration {
-		if v := getenv(name); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				return d
-			}
+		v := getenv(name)
+		if v == "" {
+			return def
 		}
-		return def
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 20s or 10m", name, v))
+			return def
+		}
+		return d
 	}
 	envBool := func(name string) bool { b, _ := strconv.ParseBool(getenv(name)); return b }
 
 	fs.StringVar(&o.DataDir, "data-dir", env("DOLBOM_DATA_DIR", "./var"), "folder for the embedded store, the admin token and the secret key (DOLBOM_DATA_DIR)")
 	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store (DOLBOM_DATABASE_URL)")
-	fs.StringVar(&o.MQTTAddr, "mqtt-addr", env("DOLBOM_MQTT_ADDR", ":1883"), "MQTT TCP listen address (DOLBOM_MQTT_ADDR)")
+	fs.StringVar(&o.MQTTAddr, "mqtt-addr", env("DOLBOM_MQTT_ADDR", ":1883"), "MQTT TCP listen address; \"off\" for none, e.g. TLS only (DOLBOM_MQTT_ADDR)")
 	fs.StringVar(&o.TLSAddr, "mqtt-tls-addr", env("DOLBOM_MQTT_TLS_ADDR", ":8883"), "MQTT over TLS listen address, used when a certificate is given (DOLBOM_MQTT_TLS_ADDR)")
 	fs.StringVar(&o.CertFile, "tls-cert", env("DOLBOM_TLS_CERT", ""), "PEM certificate for MQTT over TLS (DOLBOM_TLS_CERT)")
 	fs.StringVar(&o.KeyFile, "tls-key", env("DOLBOM_TLS_KEY", ""), "PEM private key for MQTT over TLS (DOLBOM_TLS_KEY)")
@@ -75,7 +81,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	// The admin token is a secret: from the environment only, never a flag
 	// (flags show in `ps`).
 	o.AdminToken = getenv("DOLBOM_ADMIN_TOKEN")
-	return o, o.validate()
+	o.SecretKey = getenv("DOLBOM_SECRET_KEY")
+	return o, errors.Join(append(envErrs, o.validate())...)
 }
 
 func (o Options) validate() error {
@@ -86,7 +93,7 @@ func (o Options) validate() error {
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
-	if o.MQTTAddr == "" && o.CertFile == "" && o.WSAddr == "" {
+	if (o.MQTTAddr == "" || o.MQTTAddr == "off") && o.CertFile == "" && o.WSAddr == "" {
 		errs = append(errs, errors.New("no MQTT listener: set --mqtt-addr, --tls-cert/--tls-key or --mqtt-ws-addr"))
 	}
 	switch o.LogFormat {
@@ -110,7 +117,7 @@ func (o Options) gateway() gateway.Options {
 	return gateway.Options{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL,
 		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
-		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken,
+		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
 		Demo: o.Demo,
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -169,4 +170,19 @@ type eventLog struct{ st *store.Store }
 
 func (e eventLog) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
 	return e.st.ListEvents(ctx, store.EventQuery{Hub: hub, Since: since, Limit: limit})
+}
+
+// fanout hands what the broker accepted to every detector stage.
+type fanout []broker.Ingester
+
+func (f fanout) Ingest(m *devices.Message) {
+	for _, in := range f {
+		in.Ingest(m)
+	}
+}
+
+func (f fanout) Connection(c devices.ConnectionEvent) {
+	for _, in := range f {
+		in.Connection(c)
+	}
 }

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,10 @@ type Options struct {
 	WSAddr      string
 	HTTPAddr    string // "" for no HTTP server (in-process use)
 	AdminToken  string
+	// SecretKey is the 64-hex-digit AES-256 key for secrets at rest (door
+	// codes). Every gateway on one PostgreSQL must share it; empty: a key
+	// file kept in DataDir.
+	SecretKey string
 
 	HeartbeatTimeout time.Duration
 	RawRetention     time.Duration
@@ -53,6 +58,14 @@ type Options struct {
 	// Demo provisions a demo home on an empty registry and prints how to
 	// use it.
 	Demo bool
+
+	// OnDetection, when set, sees every detection the detectors hand on
+	// (the simulator measures detection latency and SisFall results).
+	OnDetection func(detectors.Detection)
+	// TuneHealth and TuneEngine adjust the detectors' settings before they
+	// start (tests and the simulator shorten windows with them).
+	TuneHealth func(*detectors.HealthConfig)
+	TuneEngine func(*detectors.EngineConfig)
 }
 
 // Gateway is a wired dolbomd.
@@ -63,6 +76,7 @@ type Gateway struct {
 	Store    *store.Store
 	Broker   *broker.Server
 	Health   *detectors.HealthMonitor
+	Engine   *detectors.Engine
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -83,13 +97,17 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	reg := g.Registry
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	key, err := store.LoadOrCreateKey(o.DataDir)
+	key, err := secretKey(o, log)
 	if err != nil {
 		return nil, err
 	}
+	// The shutdown budget is shared in the order stages stop: intake, the
+	// detectors' final saves, then the store's drain.
+	budget := o.ShutdownTimeout
 	g.Store, err = store.Open(ctx, store.Config{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
+		DrainTimeout: budget * 3 / 10,
 	})
 	if err != nil {
 		return nil, err
@@ -103,27 +121,43 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 
-	healthEvents := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dolbom_device_health_detections_total",
-		Help: "Device-health detections handed on, by cause and state.",
-	}, []string{"cause", "state"})
-	reg.MustRegister(healthEvents)
-	healthLog := log.With().Str("component", "device_health").Logger()
-	g.Health, err = detectors.NewHealthMonitor(detectors.HealthConfig{
-		// Dispatch (incidents, escalation to technicians) takes these once
-		// wired; until then they are logged and counted, never sent to 119.
-		Sink: detectors.SinkFunc(func(d detectors.Detection) {
-			healthEvents.WithLabelValues(string(d.Cause), string(d.State)).Inc()
-			healthLog.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
-				Str("cause", string(d.Cause)).Str("state", string(d.State)).
-				Str("fingerprint", d.Fingerprint).Msg(d.Explanation.En)
-		}),
-		Fleet:            fleet{st},
-		Store:            st,
-		Logger:           log,
-		Registerer:       reg,
-		HeartbeatTimeout: o.HeartbeatTimeout,
+	detections := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dolbom_detections_total",
+		Help: "Detections handed on by the detectors, by class, cause and state.",
+	}, []string{"class", "cause", "state"})
+	reg.MustRegister(detections)
+	detectLog := log.With().Str("component", "detections").Logger()
+	// Until dispatch takes them, detections are logged and counted.
+	sink := detectors.SinkFunc(func(d detectors.Detection) {
+		detections.WithLabelValues(string(d.Class), string(d.Cause), string(d.State)).Inc()
+		detectLog.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
+			Str("class", string(d.Class)).Str("cause", string(d.Cause)).Int("priority", int(d.Priority)).
+			Str("state", string(d.State)).Str("fingerprint", d.Fingerprint).Msg(d.Explanation.En)
+		if o.OnDetection != nil {
+			o.OnDetection(d)
+		}
 	})
+	hc := detectors.HealthConfig{
+		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		ShutdownTimeout: budget * 15 / 100,
+	}
+	if o.TuneHealth != nil {
+		o.TuneHealth(&hc)
+	}
+	g.Health, err = detectors.NewHealthMonitor(hc)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ec := detectors.EngineConfig{
+		Sink: sink, Fleet: fleet{st}, Logger: log,
+		NewFallTracker:  detectors.WearableFallTrackers(nil),
+		ShutdownTimeout: budget * 15 / 100,
+	}
+	if o.TuneEngine != nil {
+		o.TuneEngine(&ec)
+	}
+	g.Engine, err = detectors.NewEngine(ec)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -131,7 +165,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 
 	bc := o.Broker
 	bc.TCPAddr, bc.TLSAddr, bc.CertFile, bc.KeyFile, bc.WSAddr = o.MQTTAddr, o.TLSAddr, o.CertFile, o.KeyFile, o.WSAddr
-	g.Broker, err = broker.New(bc, st, g.Health, st, log, reg)
+	if bc.TCPAddr == "" {
+		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
+	}
+	bc.ShutdownTimeout = budget * 3 / 10
+	g.Broker, err = broker.New(bc, st, fanout{g.Health, g.Engine}, st, log, reg)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -180,6 +218,7 @@ func (g *Gateway) refreshHub(ctx context.Context, id devices.HubID) {
 		return
 	}
 	g.Health.Refresh(hub, sensors)
+	g.Engine.Refresh(id, sensors)
 }
 
 // Ready reports nil once every stage is up and the store answers.
@@ -196,6 +235,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages := newStages(log)
 	stages.start("store", g.Store.Run)
 	stages.start("device_health", g.Health.Run)
+	stages.start("engine", g.Engine.Run)
 	stages.start("broker", g.Broker.Run)
 	if g.httpListener != nil {
 		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second}
@@ -238,7 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "device_health", "store")
+	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine", "device_health", "store")
 }
 
 // readiness answers /readyz: 200 once every stage is up and the store
@@ -285,4 +325,21 @@ func reportStats(ctx context.Context, log zerolog.Logger, brk *broker.Server, he
 			log.Info().Int("hubs_connected", brk.Connected()).Interface("device_health", health.Stats()).Msg("stats")
 		}
 	}
+}
+
+// secretKey returns the key that seals secrets at rest: the configured one,
+// or one kept in the data folder. Gateways sharing a PostgreSQL database
+// must be given the same key, or they cannot read each other's residents.
+func secretKey(o Options, log zerolog.Logger) ([]byte, error) {
+	if o.SecretKey != "" {
+		key, err := hex.DecodeString(o.SecretKey)
+		if err != nil || len(key) != 32 {
+			return nil, errors.New("gateway: the secret key must be 64 hexadecimal digits (32 bytes)")
+		}
+		return key, nil
+	}
+	if o.DatabaseURL != "" {
+		log.Warn().Msg("no DOLBOM_SECRET_KEY: using a key file in the data folder; every gateway on this database needs the same key")
+	}
+	return store.LoadOrCreateKey(o.DataDir)
 }

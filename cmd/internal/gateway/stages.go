@@ -60,8 +60,36 @@ func (s *stages) stop(timeout time.Duration, order ...string) error {
 			}
 			s.log.Info().Str("stage", name).Dur("took", time.Since(began)).Msg("stopped")
 		case <-deadline:
-			return errors.Join(append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))...)
+			// Out of time: still stop every later stage (the store last
+			// among them) and give each a moment, rather than closing the
+			// database under a writer that was never told to stop.
+			errs = append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))
+			s.abandon(order, name)
+			return errors.Join(errs...)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownGrace is what each remaining stage gets once the deadline passed.
+const shutdownGrace = time.Second
+
+func (s *stages) abandon(order []string, from string) {
+	started := false
+	for _, name := range order {
+		if name == from {
+			started = true
+			continue
+		}
+		st, ok := s.byName[name]
+		if !started || !ok {
+			continue
+		}
+		st.cancel()
+		select {
+		case <-st.done:
+		case <-time.After(shutdownGrace):
+			s.log.Error().Str("stage", name).Msg("did not stop within the shutdown grace")
+		}
+	}
 }
