@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -44,13 +46,13 @@ func TestNormalizePhone(t *testing.T) {
 	}
 }
 
-func TestValidID(t *testing.T) {
+func TestIDsAreValidTokens(t *testing.T) {
 	for id, want := range map[string]bool{
 		"r-1": true, "kitchen-smoke": true, "A.b_c:d": true, strings.Repeat("a", 64): true,
 		"": false, "a b": false, "a/b": false, "김": false, strings.Repeat("a", 65): false, "a?b": false,
 	} {
-		if got := validID(id); got != want {
-			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		if got := devices.ValidToken(id); got != want {
+			t.Errorf("devices.ValidToken(%q) = %v, want %v", id, got, want)
 		}
 	}
 }
