@@ -50,6 +50,12 @@ race:
 	export $$url; \
 	$(GO) test -race -short -count=1 -timeout 60m ./...
 
+# Real-browser tests of the web console in Debian's Chromium, headless
+# (cmd/internal/e2e); screenshots for review go to screenshots/. `make test`
+# runs them too, as part of ./...
+e2e: tools
+	DOLBOM_REQUIRE_TOOLS=1 $(GO) test -count=1 -v ./cmd/internal/e2e/
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 

@@ -53,6 +53,10 @@ func TestConnectReasonCodes(t *testing.T) {
 		{"not a hub id", connectOpts{id: "Hub/A", user: "Hub/A", pass: "x"}, 0x85, 0x02, refuseClientID},
 		{"the inline client's id", connectOpts{id: "inline", user: "inline", pass: "x"}, 0x85, 0x02, refuseClientID},
 		{"will on another topic", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubB, devices.ChanStatus)}, 0x87, 0x05, refuseBadWill},
+		{"will not retained", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubA, devices.ChanStatus), willNoRetain: true}, 0x87, 0x05, refuseBadWill},
+		{"will not a status", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubA, devices.ChanStatus), willPayload: []byte(`{"v":1,"state":"asleep"}`)}, 0x87, 0x05, refuseBadWill},
+		{"will of garbage", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubA, devices.ChanStatus), willPayload: []byte("x")}, 0x87, 0x05, refuseBadWill},
+		{"good will", connectOpts{id: "hub-a", user: "hub-a", pass: secretA, will: devices.Topic(hubA, devices.ChanStatus)}, 0x00, 0x00, ""},
 	}
 	for _, tc := range tests {
 		for _, v := range []byte{4, 5} {
@@ -96,38 +100,6 @@ func TestConnectStoreErrorIsServerUnavailable(t *testing.T) {
 		if ack.ReasonCode != want {
 			t.Errorf("v%d: CONNACK %#x, want %#x", v, ack.ReasonCode, want)
 		}
-	}
-}
-
-func TestConnectionFloodFromOneAddressIsLimited(t *testing.T) {
-	l := newIPLimiter(20, 50, 4)
-	now := time.Unix(1000, 0)
-	allowed := 0
-	for range 100 {
-		if l.allow("10.0.0.1:5000", now) {
-			allowed++
-		}
-	}
-	if allowed != 50 {
-		t.Errorf("allowed %d of a burst of 100, want 50", allowed)
-	}
-	if !l.allow("10.0.0.2:5000", now) {
-		t.Error("another address was limited")
-	}
-	if !l.allow("10.0.0.1:5001", now.Add(time.Second)) {
-		t.Error("no token after a second at 20/s")
-	}
-	if !l.allow("pipe", now) {
-		t.Error("an address without an IP was limited")
-	}
-	// The table is bounded: more addresses than it holds still pass.
-	for i := range 10 {
-		if !l.allow(net.JoinHostPort(net.IPv4(10, 1, 0, byte(i)).String(), "1"), now) {
-			t.Errorf("new address %d refused with a full table", i)
-		}
-	}
-	if len(l.buckets) > 4 {
-		t.Errorf("table holds %d addresses, bound 4", len(l.buckets))
 	}
 }
 

@@ -39,26 +39,48 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
-	// half the CPUs, at least 1): a connect flood queues instead of taking
-	// every core from the hubs already connected.
+	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
+	// a few goroutines; it does not need to leave cores idle: during a mass
+	// reconnect verifying secrets is the work to do, connected hubs are
+	// served by the scheduler between jobs, and a pool of half the cores
+	// halves the rate at which a restarted gateway gets its hubs back.
 	VerifyWorkers int
 
-	// ConnectRate and ConnectBurst bound CONNECTs per remote IP (default 20/s,
-	// burst 50; a negative rate disables the limit). Addresses without an IP
-	// (the in-memory pipe listener) are not limited. MaxTrackedIPs bounds the
-	// table (default 65,536); when it is full of busy addresses, new
-	// addresses pass unlimited rather than lock hubs out.
+	// ConnectRate and ConnectBurst bound CONNECTs per remote address: an
+	// IPv4 address or an IPv6 /64 (default 200/s, burst 500; a negative rate
+	// disables the limit). The default is generous on purpose: LTE hubs sit
+	// behind carrier-grade NAT, so thousands may share one public IPv4
+	// address, and after a regional power cut they all reconnect at once; a
+	// tight per-IP limit would keep homes offline for minutes. Lower it only
+	// for deployments whose hubs have their own addresses. Addresses without
+	// an IP (the in-memory pipe listener) are not limited. MaxTrackedIPs
+	// bounds the table (default 65,536); when it is full the least recently
+	// seen address is forgotten, so a newcomer starts with a full bucket.
 	ConnectRate   float64
 	ConnectBurst  int
 	MaxTrackedIPs int
 
-	// ReadingsRate/ReadingsBurst bound readings, accel and heartbeat messages
-	// per hub (default 5/s, burst 300 for store-and-forward after an outage);
-	// EventsRate/EventsBurst bound events (default 10/s, burst 200).
+	// ReadingsRate/ReadingsBurst bound every upstream message but events
+	// (readings, accel, heartbeat, status, cmd/ack and anything unknown) per
+	// hub, taken before the payload is decoded (default 5/s, burst 300 for
+	// store-and-forward after an outage); EventsRate/EventsBurst bound
+	// events once decoded (default 10/s, burst 200). Emergencies are never
+	// refused: their PUBACK is held until a token comes.
 	ReadingsRate  float64
 	ReadingsBurst int
 	EventsRate    float64
 	EventsBurst   int
+
+	// RefusalsRate/RefusalsBurst bound the rejects a hub is sent for refused
+	// messages (bad payloads, rate limits, foreign topics; default 1/s,
+	// burst 20). Past them refusals are silent (the ack is still sent), and
+	// after MaxSilentRefusals silent refusals with no accepted message in
+	// between the hub is disconnected (default 50): a hub looping on garbage
+	// costs a bounded amount of decoding. A separate bucket from events, so
+	// that a garbage flood cannot spend the tokens of a real emergency.
+	RefusalsRate      float64
+	RefusalsBurst     int
+	MaxSilentRefusals int
 
 	// ReadBufferSize and WriteBufferSize are mochi's per-connection buffers
 	// (default 1 KiB each; mochi's 2 KiB doubles the idle cost per hub).
@@ -97,11 +119,11 @@ func (c Config) withDefaults() Config {
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)
 	def(&c.ShutdownTimeout, 10*time.Second)
-	defInt(&c.VerifyWorkers, max(1, runtime.GOMAXPROCS(0)/2))
+	defInt(&c.VerifyWorkers, runtime.GOMAXPROCS(0))
 	if c.ConnectRate == 0 {
-		c.ConnectRate = 20
+		c.ConnectRate = 200
 	}
-	defInt(&c.ConnectBurst, 50)
+	defInt(&c.ConnectBurst, 500)
 	defInt(&c.MaxTrackedIPs, 1<<16)
 	if c.ReadingsRate <= 0 {
 		c.ReadingsRate = 5
@@ -111,6 +133,11 @@ func (c Config) withDefaults() Config {
 		c.EventsRate = 10
 	}
 	defInt(&c.EventsBurst, 200)
+	if c.RefusalsRate <= 0 {
+		c.RefusalsRate = 1
+	}
+	defInt(&c.RefusalsBurst, 20)
+	defInt(&c.MaxSilentRefusals, 50)
 	defInt(&c.ReadBufferSize, 1024)
 	defInt(&c.WriteBufferSize, 1024)
 	defInt(&c.WritesPending, 16)

@@ -22,9 +22,19 @@ type fakeDir struct {
 	mu    sync.Mutex
 	creds map[devices.HubID]devices.HubCredential
 	err   error
+	// hold, when set, makes a lookup signal held and wait for hold to close
+	// before it reads the record.
+	hold, held chan struct{}
 }
 
 func (d *fakeDir) HubCredential(_ context.Context, hub devices.HubID) (devices.HubCredential, error) {
+	d.mu.Lock()
+	hold, held := d.hold, d.held
+	d.mu.Unlock()
+	if hold != nil {
+		held <- struct{}{}
+		<-hold
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
@@ -240,6 +250,11 @@ type connectOpts struct {
 	pass     string
 	clean    bool
 	will     string // will topic, "" for none
+	// willPayload replaces the offline status; willNoRetain clears the
+	// will's retain flag; willQoS replaces 1.
+	willPayload  []byte
+	willNoRetain bool
+	willQoS      byte
 }
 
 func (e *env) dialRaw(o connectOpts) (*rawClient, packets.Packet) {
@@ -264,6 +279,18 @@ func connectSync(t testing.TB, conn net.Conn, o connectOpts) (*rawClient, packet
 	t.Helper()
 	c := &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 512), v: o.v,
 		in: make(chan packets.Packet, 64), closed: make(chan error, 1)}
+	c.write(connectPacket(o))
+	ack, err := c.read()
+	if err != nil {
+		t.Fatalf("read connack: %v", err)
+	}
+	if ack.FixedHeader.Type != packets.Connack {
+		t.Fatalf("got packet type %d, want CONNACK", ack.FixedHeader.Type)
+	}
+	return c, ack
+}
+
+func connectPacket(o connectOpts) packets.Packet {
 	pk := packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Connect},
 		ProtocolVersion: o.v,
@@ -286,18 +313,16 @@ func connectSync(t testing.TB, conn net.Conn, o connectOpts) (*rawClient, packet
 		pk.Connect.WillFlag = true
 		pk.Connect.WillTopic = o.will
 		pk.Connect.WillPayload = devices.EncodeStatus(devices.Status{State: devices.HubOffline})
-		pk.Connect.WillRetain = true
+		if o.willPayload != nil {
+			pk.Connect.WillPayload = o.willPayload
+		}
+		pk.Connect.WillRetain = !o.willNoRetain
 		pk.Connect.WillQos = 1
+		if o.willQoS != 0 {
+			pk.Connect.WillQos = o.willQoS
+		}
 	}
-	c.write(pk)
-	ack, err := c.read()
-	if err != nil {
-		t.Fatalf("read connack: %v", err)
-	}
-	if ack.FixedHeader.Type != packets.Connack {
-		t.Fatalf("got packet type %d, want CONNACK", ack.FixedHeader.Type)
-	}
-	return c, ack
+	return pk
 }
 
 func (c *rawClient) write(pk packets.Packet) {

@@ -56,6 +56,11 @@ func (s *Server) refuseConnect(cl *mqtt.Client, reason string, v5, v3 packets.Co
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	s := h.s
 	now := time.Now()
+	tc, _ := cl.Net.Conn.(*trackedConn)
+	if tc == nil { // every listener is served through Server.establish
+		return s.refuseConnect(cl, refuseShutdown, packets.ErrServerUnavailable, v3Unavailable)
+	}
+	tc.reached = true
 	if s.closing.Load() {
 		return s.refuseConnect(cl, refuseShutdown, packets.ErrServerUnavailable, v3Unavailable)
 	}
@@ -67,11 +72,21 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return s.refuseConnect(cl, refuseClientID, packets.ErrClientIdentifierNotValid, v3ClientID)
 	}
 	hub := devices.HubID(id)
-	// A will is published without any ACL check: it may only be the hub's
-	// own status ("offline").
-	if pk.Connect.WillFlag && pk.Connect.WillTopic != devices.Topic(hub, devices.ChanStatus) {
-		return s.refuseConnect(cl, refuseBadWill, packets.ErrNotAuthorized, v3NotAuthorize)
+	// A will is published without any ACL check or decoding: it may only be
+	// the hub's own status, retained (it replaces "online"), and must decode
+	// as one, or subscribers would get whatever the hub put there.
+	if pk.Connect.WillFlag {
+		topic := devices.Topic(hub, devices.ChanStatus)
+		if pk.Connect.WillTopic != topic || !pk.Connect.WillRetain {
+			return s.refuseConnect(cl, refuseBadWill, packets.ErrNotAuthorized, v3NotAuthorize)
+		}
+		if _, err := s.cfg.Limits.Decode(topic, pk.Connect.WillPayload, now); err != nil {
+			return s.refuseConnect(cl, refuseBadWill, packets.ErrNotAuthorized, v3NotAuthorize)
+		}
 	}
+	// The generation before the lookup: a Revoke from now on makes the
+	// record we are about to read stale.
+	gen := s.states.gen(id)
 
 	ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
 	defer cancel()
@@ -110,20 +125,26 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.Keepalive = maxKA
 		cl.State.ServerKeepalive = true
 	}
-	s.states.getOrCreate(id, func() *hubState {
-		return &hubState{
-			readings: newBucket(s.cfg.ReadingsBurst, now),
-			events:   newBucket(s.cfg.EventsBurst, now),
-		}
-	})
-	s.authed.Store(cl, struct{}{})
+	st := s.states.getOrCreate(id, func() *hubState { return s.newHubState(now) })
+	if st.gen.Load() != gen {
+		return s.refuseConnect(cl, refuseRevoked, packets.ErrNotAuthorized, v3NotAuthorize)
+	}
+	tc.authed, tc.gen = true, gen
 	return nil
+}
+
+func (s *Server) newHubState(now time.Time) *hubState {
+	return &hubState{
+		readings: newBucket(s.cfg.ReadingsBurst, now),
+		events:   newBucket(s.cfg.EventsBurst, now),
+		refusals: newBucket(s.cfg.RefusalsBurst, now),
+	}
 }
 
 // OnConnectAuthenticate says yes only to the clients OnConnect passed.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
-	_, ok := h.s.authed.LoadAndDelete(cl)
-	return ok
+	tc, ok := cl.Net.Conn.(*trackedConn)
+	return ok && tc.authed
 }
 
 // OnSessionEstablish runs after authentication and before mochi takes over
@@ -131,13 +152,19 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	s := h.s
 	st := s.states.get(cl.ID)
-	if st == nil {
+	tc, _ := cl.Net.Conn.(*trackedConn)
+	if st == nil || tc == nil {
 		return
 	}
 	st.mu.Lock()
 	prev := st.client
 	st.client = cl
+	st.expireAt = time.Time{} // its session is taken over, not expired
+	// Checked under st.mu, where Revoke bumps gen and reads st.client: either
+	// Revoke saw this client (and kicks it), or we see the new generation.
+	tc.revoked = st.gen.Load() != tc.gen
 	st.mu.Unlock()
+	tc.cl = cl
 	if prev != nil && prev != cl {
 		// The hub is online again through cl: the old connection's will
 		// ("offline") must not be published when mochi closes it, or it
@@ -150,6 +177,13 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s := h.s
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		tc.established = true
+		if tc.revoked {
+			// Authenticated against a record Revoke has since replaced.
+			s.kick(cl, "kicked", packets.ErrAdministrativeAction)
+		}
+	}
 	s.connected.Add(1)
 	s.m.connected.Inc()
 	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
@@ -164,9 +198,17 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		return
 	}
 	s := h.s
-	now := time.Now()
 	s.connected.Add(-1)
 	s.m.connected.Dec()
+	s.sessionEnded(cl, err, expire, false)
+}
+
+// sessionEnded records the end of cl's connection: the reason, and the
+// session's expiry if cl was the hub's current client. neverEstablished says
+// mochi gave up on cl after OnSessionEstablish (its CONNACK could not be
+// written): no OnDisconnect comes, and mochi keeps its session even if clean.
+func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablished bool) {
+	now := time.Now()
 	reason := "lost"
 	current := false
 	if st := s.states.get(cl.ID); st != nil {
@@ -181,20 +223,25 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 			st.kicked, st.kickReason = nil, ""
 		case s.closing.Load():
 			reason = "shutdown"
-		case err == nil:
+		case err == nil && !neverEstablished:
 			reason = "clean"
 		}
-		if current && expire {
+		switch {
+		case current && expire && !neverEstablished:
 			st.client = nil // mochi deletes a clean session itself
+		case current && expire:
+			s.scheduleExpiryLocked(st, now)
+		case current:
+			ttl := s.mq.Options.Capabilities.MaximumSessionExpiryInterval
+			if cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryIntervalFlag {
+				ttl = cl.Properties.Props.SessionExpiryInterval
+			}
+			s.scheduleExpiryLocked(st, now.Add(time.Duration(ttl)*time.Second))
 		}
 		st.mu.Unlock()
 	}
-	if current && !expire {
-		ttl := s.mq.Options.Capabilities.MaximumSessionExpiryInterval
-		if cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryIntervalFlag {
-			ttl = cl.Properties.Props.SessionExpiryInterval
-		}
-		s.expiry.push(now.Add(time.Duration(ttl)*time.Second), cl)
+	if neverEstablished && !current {
+		return // nothing was reported for it, and a newer client owns the hub
 	}
 	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: now, Remote: cl.Net.Remote, Reason: reason})
 }
@@ -221,10 +268,12 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 			return true
 		}
 		h.s.m.aclDenied.WithLabelValues("publish").Inc()
-		h.s.m.rejected.WithLabelValues(string(devices.ErrNotPermitted)).Inc()
 		// Another hub's topic: mochi drops it (QoS 0), answers 0x87 (MQTT 5)
-		// or disconnects (3.1.1); the rejects topic tells the hub why.
-		h.s.sendReject(devices.HubID(cl.ID), topic, devices.ErrNotPermitted, "hubs publish only on their own upstream topics", "")
+		// or disconnects (3.1.1); the rejects topic tells the hub why, within
+		// its refusals budget.
+		if st := h.s.states.get(cl.ID); st != nil {
+			h.s.refused(cl, st, topic, devices.ErrNotPermitted, "hubs publish only on their own upstream topics", "")
+		}
 		return false
 	}
 	if own && ch.Downstream() {
@@ -241,14 +290,38 @@ func (s *Server) sendReject(hub devices.HubID, topic string, code devices.ErrorC
 	}
 }
 
-// refusePublish counts a refused message, tells the hub why on its rejects
-// topic, and returns what makes mochi acknowledge it without effect: a
-// PUBACK reason code for MQTT 5 at QoS 1; otherwise a plain PUBACK (or
-// nothing at QoS 0), because a 3.1.1 hub refused without an ack would resend
-// the bad message for ever.
-func (s *Server) refusePublish(cl *mqtt.Client, pk packets.Packet, code devices.ErrorCode, msg string, id devices.EventID) (packets.Packet, error) {
+// refused counts a refused message and tells the hub why on its rejects
+// topic while its refusals budget lasts. Past it the refusal is silent, and
+// after MaxSilentRefusals of those in a row the hub is disconnected;
+// kicked reports that.
+func (s *Server) refused(cl *mqtt.Client, st *hubState, topic string, code devices.ErrorCode, msg string, id devices.EventID) (kicked bool) {
 	s.m.rejected.WithLabelValues(string(code)).Inc()
-	s.sendReject(devices.HubID(cl.ID), pk.TopicName, code, msg, id)
+	st.mu.Lock()
+	tell := st.refusals.take(s.cfg.RefusalsRate, s.cfg.RefusalsBurst, time.Now())
+	st.mu.Unlock()
+	if tell {
+		s.sendReject(devices.HubID(cl.ID), topic, code, msg, id)
+		return false
+	}
+	s.m.rejectsSilenced.Inc()
+	if int(st.silentInRow.Add(1)) < s.cfg.MaxSilentRefusals {
+		return false
+	}
+	st.silentInRow.Store(0)
+	s.m.refusalKicks.Inc()
+	s.log.Debug().Str("hub_id", cl.ID).Str("code", string(code)).Msg("disconnecting hub: too many refused messages")
+	s.kick(cl, "lost", packets.ErrQuotaExceeded)
+	return true
+}
+
+// refusePublish refuses a message (see refused) and returns what makes
+// mochi acknowledge it without effect: a PUBACK reason code for MQTT 5 at
+// QoS 1; otherwise a plain PUBACK (or nothing at QoS 0), because a 3.1.1 hub
+// refused without an ack would resend the bad message for ever.
+func (s *Server) refusePublish(cl *mqtt.Client, st *hubState, pk packets.Packet, code devices.ErrorCode, msg string, id devices.EventID) (packets.Packet, error) {
+	if s.refused(cl, st, pk.TopicName, code, msg, id) {
+		return pk, packets.ErrRejectPacket
+	}
 	if cl.Properties.ProtocolVersion >= 5 && pk.FixedHeader.Qos > 0 {
 		switch code {
 		case devices.ErrRateLimited:
@@ -288,18 +361,29 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if st == nil { // cannot happen: OnConnect created it
 		return pk, packets.ErrRejectPacket
 	}
-	msg, err := s.cfg.Limits.Decode(pk.TopicName, pk.Payload, start)
-	if ch, ok := ownChannel(pk.TopicName, cl.ID); ok {
-		if c := s.m.received[ch]; c != nil {
-			c.Inc()
+	ch, _ := ownChannel(pk.TopicName, cl.ID) // OnACLCheck let only own topics through
+	if c := s.m.received[ch]; c != nil {
+		c.Inc()
+	}
+	if ch != devices.ChanEvents {
+		// The token is taken before decoding: a hub looping on garbage pays
+		// its decoding out of its own budget. Events are limited once
+		// decoded, because an emergency must never be refused.
+		st.mu.Lock()
+		allowed := st.readings.take(s.cfg.ReadingsRate, s.cfg.ReadingsBurst, start)
+		st.mu.Unlock()
+		if !allowed {
+			return s.refusePublish(cl, st, pk, devices.ErrRateLimited,
+				fmt.Sprintf("more than %g messages per second besides events", s.cfg.ReadingsRate), "")
 		}
 	}
+	msg, err := s.cfg.Limits.Decode(pk.TopicName, pk.Payload, start)
 	if err != nil {
 		var id devices.EventID
-		if strings.HasSuffix(pk.TopicName, "/"+string(devices.ChanEvents)) {
+		if ch == devices.ChanEvents {
 			id = devices.PeekEventID(pk.Payload)
 		}
-		return s.refusePublish(cl, pk, devices.CodeOf(err), err.Error(), id)
+		return s.refusePublish(cl, st, pk, devices.CodeOf(err), err.Error(), id)
 	}
 	// Only the status is retained: a retained batch per hub would hold up to
 	// MaxPayload per hub in memory.
@@ -310,56 +394,59 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	switch msg.Channel {
 	case devices.ChanEvents:
 		return s.publishEvent(cl, pk, st, &msg, start)
-	case devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat:
-		st.mu.Lock()
-		allowed := st.readings.take(s.cfg.ReadingsRate, s.cfg.ReadingsBurst, start)
-		st.mu.Unlock()
-		if !allowed {
-			return s.refusePublish(cl, pk, devices.ErrRateLimited,
-				fmt.Sprintf("more than %g readings, accel or heartbeat messages per second", s.cfg.ReadingsRate), "")
+	case devices.ChanReadings, devices.ChanAccel:
+		ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
+		if msg.Readings != nil {
+			err = s.journal.AppendReadings(ctx, msg.Readings)
+		} else {
+			err = s.journal.AppendAccel(ctx, msg.Accel)
 		}
-		if msg.Channel != devices.ChanHeartbeat {
-			ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
-			if msg.Readings != nil {
-				err = s.journal.AppendReadings(ctx, msg.Readings)
-			} else {
-				err = s.journal.AppendAccel(ctx, msg.Accel)
+		cancel()
+		s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
+		if err != nil {
+			if pk.FixedHeader.Qos > 0 {
+				return s.failPublish(cl, pk, msg.Channel, err)
 			}
-			cancel()
-			s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
-			if err != nil {
-				if pk.FixedHeader.Qos > 0 {
-					return s.failPublish(cl, pk, msg.Channel, err)
-				}
-				s.m.readingsDropped.Inc()
-				s.m.storeFailures.WithLabelValues(string(msg.Channel)).Inc()
-				s.sendReject(msg.Hub, pk.TopicName, devices.ErrUnavailable, "the gateway could not store it in time", "")
-				return pk, packets.CodeSuccessIgnore
-			}
+			s.m.readingsDropped.Inc()
+			s.m.storeFailures.WithLabelValues(string(msg.Channel)).Inc()
+			s.sendReject(msg.Hub, pk.TopicName, devices.ErrUnavailable, "the gateway could not store it in time", "")
+			return pk, packets.CodeSuccessIgnore
 		}
 	}
+	accepted(st)
 	s.ingest.Ingest(&msg)
 	return pk, nil
 }
 
+// accepted ends a run of silent refusals.
+func accepted(st *hubState) {
+	if st.silentInRow.Load() != 0 {
+		st.silentInRow.Store(0)
+	}
+}
+
 func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, msg *devices.Message, start time.Time) (packets.Packet, error) {
 	e := msg.Event
+	if c := s.m.eventsReceived[e.Kind]; c != nil {
+		c.Inc()
+	}
 	emergency := e.Kind.IsEmergency()
 	st.mu.Lock()
 	allowed := st.events.take(s.cfg.EventsRate, s.cfg.EventsBurst, start)
 	st.mu.Unlock()
 	if !allowed {
 		if !emergency {
-			return s.refusePublish(cl, pk, devices.ErrRateLimited,
+			return s.refusePublish(cl, st, pk, devices.ErrRateLimited,
 				fmt.Sprintf("more than %g events per second", s.cfg.EventsRate), e.ID)
 		}
 		// Never refuse an emergency: hold its PUBACK until the hub's bucket
 		// has a token, so a looping hub slows only itself down.
 		s.m.acksHeld.Inc()
 		if err := s.waitToken(st); err != nil {
-			return s.failPublish(cl, pk, devices.ChanEvents, err)
+			return s.eventNotTaken(cl, pk, e, err)
 		}
 	}
+	accepted(st)
 	if e.ClockError != "" {
 		// The decoder took an emergency with an impossible timestamp at
 		// our receive time rather than refuse it; the hub must fix its clock.
@@ -375,18 +462,25 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 	cancel()
 	s.m.journalLatencyBy[devices.ChanEvents].Observe(time.Since(start).Seconds())
 	if err != nil {
-		if pk.FixedHeader.Qos == 0 {
-			// Nobody will send it again.
-			s.m.eventsDropped.Inc()
-			s.log.Error().Err(err).Str("hub_id", cl.ID).Str("event_id", string(e.ID)).
-				Str("kind", string(e.Kind)).Msg("qos 0 event lost: journal did not take it")
-		}
-		return s.failPublish(cl, pk, devices.ChanEvents, err)
+		return s.eventNotTaken(cl, pk, e, err)
 	}
 	if fresh {
 		s.ingest.Ingest(msg)
 	}
 	return pk, nil
+}
+
+// eventNotTaken handles a decoded event that will be neither stored nor
+// handed on. At QoS 1 the hub is not acknowledged and sends it again; at
+// QoS 0 nobody will, so it is counted as dropped, whatever the cause
+// (journal error, timeout, or shutdown while its PUBACK was held).
+func (s *Server) eventNotTaken(cl *mqtt.Client, pk packets.Packet, e *devices.Event, err error) (packets.Packet, error) {
+	if pk.FixedHeader.Qos == 0 {
+		s.m.eventsDropped.Inc()
+		s.log.Error().Err(err).Str("hub_id", cl.ID).Str("event_id", string(e.ID)).
+			Str("kind", string(e.Kind)).Msg("qos 0 event lost: not made durable")
+	}
+	return s.failPublish(cl, pk, devices.ChanEvents, err)
 }
 
 // waitToken blocks until the hub's event bucket yields a token.

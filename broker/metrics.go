@@ -16,9 +16,22 @@ const (
 	refuseRate        = "connect_rate"
 	refuseStore       = "store_error"
 	refuseBusy        = "verify_busy" // the verifier pool did not get to it in time
-	refuseBadWill     = "bad_will"    // a last will on a topic other than the hub's status
+	refuseBadWill     = "bad_will"    // a last will not on the hub's status topic, not retained, or not a status
 	refuseShutdown    = "shutdown"
+	refuseRevoked     = "revoked" // Revoke ran while the CONNECT was being checked
+
+	// Connections that never reached our OnConnect: mochi ended them itself.
+	refuseConnectTimeout = "connect_timeout"   // no CONNECT within ConnectTimeout (TCP and TLS only)
+	refuseNoConnect      = "no_connect"        // closed before sending a CONNECT (probes, scanners)
+	refuseMalformed      = "malformed_connect" // first packet not a CONNECT, or undecodable
+	refuseInvalid        = "invalid_connect"   // mochi refused it with a CONNACK (protocol version, will QoS 2, ...)
 )
+
+// Not counted anywhere: a TLS handshake that fails (Go's TLS server does it
+// on the first Read, so it shows as malformed_connect or no_connect), and a
+// WebSocket upgrade that fails (mochi's HTTP handler answers it before any
+// connection exists). The WebSocket listener also has no CONNECT deadline:
+// mochi builds its connections itself, so deadlineListener cannot wrap them.
 
 type metrics struct {
 	connected        prometheus.Gauge
@@ -36,6 +49,9 @@ type metrics struct {
 	verifyCacheHits  prometheus.Counter
 	verifySlow       prometheus.Counter
 	journalLatencyBy map[devices.Channel]prometheus.Observer
+	eventsReceived   map[devices.EventKind]prometheus.Counter
+	rejectsSilenced  prometheus.Counter
+	refusalKicks     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		aclDenied: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acl_denied_total",
 			Help: "Publishes and subscriptions outside the hub's own topics."}, []string{"action"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "events_dropped_total",
-			Help: "Events lost: sent at QoS 0 and not made durable. Must stay 0."}),
+			Help: "Events decoded but neither refused nor handed on, with nobody to send them again (QoS 0). Must stay 0."}),
 		readingsDropped: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "readings_dropped_total",
 			Help: "QoS 0 readings, accel or heartbeat messages the journal did not take in time."}),
 		acksHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_held_total",
@@ -69,7 +85,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "CONNECTs verified from the per-hub cache instead of argon2id."}),
 		verifySlow: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_argon2_total",
 			Help: "CONNECTs verified with argon2id."}),
+		rejectsSilenced: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejects_silenced_total",
+			Help: "Refused messages not explained to the hub because its refusals budget was spent."}),
+		refusalKicks: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refusal_disconnects_total",
+			Help: "Hubs disconnected after too many refused messages in a row."}),
 		received:         map[devices.Channel]prometheus.Counter{},
+		eventsReceived:   map[devices.EventKind]prometheus.Counter{},
 		journalLatencyBy: map[devices.Channel]prometheus.Observer{},
 	}
 	rv := f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "messages_received_total",
@@ -79,6 +100,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		// Resolved once so that the publish path allocates no label lookups.
 		m.received[ch] = rv.WithLabelValues(string(ch))
 		m.journalLatencyBy[ch] = m.journalLatency.WithLabelValues(string(ch))
+	}
+	ev := f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "events_received_total",
+		Help: "Events hubs published that decoded, by kind (before rate limits and deduplication)."}, []string{"kind"})
+	for k := range devices.EventKinds {
+		m.eventsReceived[k] = ev.WithLabelValues(string(k))
 	}
 	return m
 }

@@ -1,7 +1,7 @@
 package broker
 
 import (
-	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -43,58 +43,92 @@ func (b *bucket) wait(rate float64, burst int, now time.Time) time.Duration {
 	return time.Duration((1 - b.tokens) / rate * float64(time.Second))
 }
 
-// ipLimiter bounds CONNECTs per remote IP with a bounded table of buckets.
+// ipLimiter bounds CONNECTs per remote address with a bounded table of
+// buckets. IPv6 addresses are keyed by their /64: one subscriber line gets a
+// whole /64, so per-address keys would let one host fill the table. When the
+// table is full the least recently used entry is evicted (O(1)): a newcomer
+// gets a fresh bucket, it never passes unlimited.
 type ipLimiter struct {
-	rate    float64
-	burst   int
-	maxIPs  int
-	mu      sync.Mutex
-	buckets map[string]*bucket
+	rate   float64
+	burst  int
+	maxIPs int
+	mu     sync.Mutex
+	byKey  map[ipKey]*ipEntry
+	// lru is a ring with a sentinel: lru.next is the most recently used.
+	lru ipEntry
+}
+
+// ipKey is an IPv4 address (in its v4-mapped form) or an IPv6 /64 prefix.
+type ipKey [16]byte
+
+type ipEntry struct {
+	key        ipKey
+	b          bucket
+	prev, next *ipEntry
 }
 
 func newIPLimiter(rate float64, burst, maxIPs int) *ipLimiter {
 	if rate < 0 {
 		return nil
 	}
-	return &ipLimiter{rate: rate, burst: burst, maxIPs: maxIPs, buckets: make(map[string]*bucket)}
+	l := &ipLimiter{rate: rate, burst: burst, maxIPs: max(1, maxIPs), byKey: make(map[ipKey]*ipEntry)}
+	l.lru.next, l.lru.prev = &l.lru, &l.lru
+	return l
 }
 
-// allow reports whether a CONNECT from remote ("ip:port") may proceed.
-// Remotes without a port (net.Pipe's "pipe") are not limited.
+// limitKey returns the key remote ("ip:port") is limited by; ok is false
+// for remotes without an IP (net.Pipe's "pipe").
+func limitKey(remote string) (k ipKey, ok bool) {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return k, false
+	}
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return ipKey(netip.AddrFrom4(a.As4()).As16()), true
+	}
+	k = a.As16()
+	clear(k[8:]) // the /64
+	return k, true
+}
+
+// allow reports whether a CONNECT from remote may proceed.
 func (l *ipLimiter) allow(remote string, now time.Time) bool {
 	if l == nil {
 		return true
 	}
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
+	k, ok := limitKey(remote)
+	if !ok {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[host]
-	if !ok {
-		if len(l.buckets) >= l.maxIPs {
-			l.pruneLocked(now)
-			if len(l.buckets) >= l.maxIPs {
-				// Full of addresses that are all busy: let newcomers through
-				// rather than lock legitimate hubs out.
-				return true
-			}
+	e := l.byKey[k]
+	if e != nil {
+		l.unlink(e)
+	} else {
+		if len(l.byKey) >= l.maxIPs {
+			old := l.lru.prev
+			l.unlink(old)
+			delete(l.byKey, old.key)
 		}
-		nb := newBucket(l.burst, now)
-		b = &nb
-		l.buckets[host] = b
+		e = &ipEntry{key: k, b: newBucket(l.burst, now)}
+		l.byKey[k] = e
 	}
-	return b.take(l.rate, l.burst, now)
+	// To the front: most recently used.
+	e.prev, e.next = &l.lru, l.lru.next
+	l.lru.next.prev = e
+	l.lru.next = e
+	return e.b.take(l.rate, l.burst, now)
 }
 
-// pruneLocked drops the buckets that have refilled: forgetting them changes
-// nothing. It runs only when the table is full, so its O(n) is rare.
-func (l *ipLimiter) pruneLocked(now time.Time) {
-	for host, b := range l.buckets {
-		b.refill(l.rate, l.burst, now)
-		if b.tokens >= float64(l.burst) {
-			delete(l.buckets, host)
-		}
-	}
+func (l *ipLimiter) unlink(e *ipEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (l *ipLimiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byKey)
 }

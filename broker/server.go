@@ -22,8 +22,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,14 +62,10 @@ type Server struct {
 	log     zerolog.Logger
 	m       *metrics
 
-	verify  *verifier
-	ipLimit *ipLimiter
-	states  *hubStates
-	expiry  expiryQueue
-	// authed holds the clients OnConnect passed until OnConnectAuthenticate,
-	// which mochi calls next on the same goroutine, takes them out.
-	authed sync.Map
-
+	verify     *verifier
+	ipLimit    *ipLimiter
+	states     *hubStates
+	expiry     expiryQueue
 	connected  atomic.Int64
 	publishing atomic.Int64 // OnPublish calls under way
 	running    atomic.Bool
@@ -109,6 +107,10 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPayload + 4096)
 	caps.ReceiveMaximum = 32
 	caps.MaximumInflight = uint16(min(cfg.MaxInflight, 65535))
+	// docs/protocol.md: QoS 2 is treated as QoS 1. MQTT 5 hubs are told in
+	// CONNACK; mochi downgrades QoS 2 publishes (answered with PUBACK) and
+	// subscriptions, and refuses a QoS 2 will.
+	caps.MaximumQos = 1
 	// Topics are short; aliases would cost a map per hub for nothing.
 	caps.TopicAliasMaximum = 0
 	caps.SharedSubAvailable = 0
@@ -180,7 +182,7 @@ func (s *Server) addNet(id string, l net.Listener) error {
 	running := s.ready.Load()
 	s.listenerMu.Unlock()
 	if running {
-		s.mq.Listeners.Serve(id, s.mq.EstablishConnection)
+		s.mq.Listeners.Serve(id, s.establish)
 	}
 	return nil
 }
@@ -220,6 +222,62 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// trackedConn is every connection as mochi sees it (Server.establish wraps
+// each one, whatever its listener): the hooks of one connection all run on
+// its own goroutine, so it carries their per-connection facts without a
+// lock or a global map.
+type trackedConn struct {
+	net.Conn
+	reached     bool   // OnConnect ran
+	authed      bool   // OnConnect accepted the hub
+	gen         uint64 // the hub's generation when its record was read
+	revoked     bool   // Revoke ran between the read and OnSessionEstablish
+	cl          *mqtt.Client
+	established bool // OnSessionEstablished ran
+}
+
+// establish serves one accepted connection through mochi, then accounts for
+// what mochi did without telling a hook: connections it ended before
+// OnConnect, and clients it gave up on between OnSessionEstablish and
+// OnSessionEstablished (a CONNACK that could not be written), which never
+// reach OnDisconnect.
+func (s *Server) establish(listener string, c net.Conn) error {
+	tc := &trackedConn{Conn: c}
+	err := s.mq.EstablishConnection(listener, tc)
+	switch {
+	case !tc.reached:
+		s.m.refused.WithLabelValues(preConnectReason(err)).Inc()
+	case tc.cl != nil && !tc.established:
+		// Its session (possibly taken over from the previous connection) is
+		// in mochi's client map and the hub's state points at it: report the
+		// hub gone and let the sweeper expire the session.
+		if w := tc.cl.Properties.Will; w.Flag > 0 {
+			_ = s.mq.Publish(w.TopicName, w.Payload, w.Retain, w.Qos)
+		}
+		expire := (tc.cl.Properties.ProtocolVersion == 5 && tc.cl.Properties.Props.SessionExpiryInterval == 0) ||
+			(tc.cl.Properties.ProtocolVersion < 5 && tc.cl.Properties.Clean)
+		s.sessionEnded(tc.cl, err, expire, true)
+	}
+	return err
+}
+
+// preConnectReason names why mochi ended a connection before OnConnect.
+func preConnectReason(err error) string {
+	var code packets.Code
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return refuseConnectTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+		return refuseNoConnect
+	case errors.As(err, &code) && err == error(code):
+		// Returned as is only by mochi's own CONNECT validation, which
+		// answered with a CONNACK; read errors come wrapped.
+		return refuseInvalid
+	default:
+		return refuseMalformed
+	}
+}
+
 // Run serves until ctx ends, then stops intake, disconnects the hubs, waits
 // (up to ShutdownTimeout) for publishes being made durable, and returns.
 func (s *Server) Run(ctx context.Context) error {
@@ -235,7 +293,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 
 	s.listenerMu.Lock()
-	s.mq.Listeners.ServeAll(s.mq.EstablishConnection)
+	s.mq.Listeners.ServeAll(s.establish)
 	s.ready.Store(true)
 	ids := append([]string(nil), s.listenerIDs...)
 	s.listenerMu.Unlock()
@@ -329,27 +387,33 @@ func (s *Server) kick(cl *mqtt.Client, reason string, code packets.Code) {
 }
 
 // sweepExpired deletes the sessions whose expiry has passed, unless the hub
-// came back (then its state names a newer client).
+// came back (its expireAt was cleared) or left again later (its expireAt
+// moved: the entry is queued again for then).
 func (s *Server) sweepExpired(now time.Time) {
-	for _, cl := range s.expiry.due(now) {
-		st := s.states.get(cl.ID)
-		if st == nil {
-			continue
-		}
+	for _, st := range s.expiry.due(now) {
 		st.mu.Lock()
-		// Holding st.mu keeps a reconnect of this hub from installing its
-		// new client between the check and the delete (OnSessionEstablish
-		// takes st.mu before mochi looks up the old session).
-		if st.client == cl && cl.Closed() {
-			if cur, ok := s.mq.Clients.Get(cl.ID); ok && cur == cl {
-				s.mq.Clients.Delete(cl.ID)
-				cl.ClearInflights()
-				// mochi's own expiry forgets this: the topic index would keep
-				// the subscriptions of every hub that ever left.
-				s.mq.UnsubscribeClient(cl)
-				s.m.sessionsExpired.Inc()
+		st.queued = false
+		switch {
+		case st.expireAt.IsZero():
+		case st.expireAt.After(now):
+			st.queued = true
+			s.expiry.push(st.expireAt, st)
+		default:
+			st.expireAt = time.Time{}
+			// Holding st.mu keeps a reconnect of this hub from installing its
+			// new client between the check and the delete (OnSessionEstablish
+			// takes st.mu before mochi looks up the old session).
+			if cl := st.client; cl != nil && cl.Closed() {
+				if cur, ok := s.mq.Clients.Get(cl.ID); ok && cur == cl {
+					s.mq.Clients.Delete(cl.ID)
+					cl.ClearInflights()
+					// mochi's own expiry forgets this: the topic index would
+					// keep the subscriptions of every hub that ever left.
+					s.mq.UnsubscribeClient(cl)
+					s.m.sessionsExpired.Inc()
+				}
+				st.client = nil
 			}
-			st.client = nil
 		}
 		st.mu.Unlock()
 	}
@@ -357,13 +421,16 @@ func (s *Server) sweepExpired(now time.Time) {
 
 // Revoke forgets the hub's cached verification and disconnects its live
 // connection: call it when an admin disables a hub or rotates its secret.
+// A connection being authenticated meanwhile, against the record as it was,
+// is refused or dropped too: Revoke bumps the hub's generation, which
+// OnConnect and OnSessionEstablish check.
 func (s *Server) Revoke(hub devices.HubID) {
 	s.verify.forget(hub)
-	st := s.states.get(string(hub))
-	if st == nil {
-		return
-	}
+	// Created if need be (hub ids are bounded by the registry): a connect
+	// under way has read generation 0 and must see it change.
+	st := s.states.getOrCreate(string(hub), func() *hubState { return s.newHubState(time.Now()) })
 	st.mu.Lock()
+	st.gen.Add(1)
 	cl := st.client
 	st.mu.Unlock()
 	if cl != nil && !cl.Closed() {

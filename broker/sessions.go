@@ -3,6 +3,7 @@ package broker
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -20,8 +21,35 @@ type hubState struct {
 	// kicked is a client we disconnected ourselves, with the reason to report.
 	kicked     *mqtt.Client
 	kickReason string
-	readings   bucket // readings, accel and heartbeat messages
-	events     bucket
+	// gen is bumped by Revoke (under mu). A connection authenticated against
+	// an older generation was checked against a record that no longer
+	// holds, so it is refused or dropped (see OnConnect, OnSessionEstablish).
+	gen atomic.Uint64
+	// expireAt is when the disconnected client's session expires; zero when
+	// the hub has no session waiting to expire. queued says this hub has its
+	// one entry in the expiry queue: a hub that reconnects in a loop moves
+	// expireAt instead of adding entries (the sweeper re-queues the entry
+	// when it finds the deadline moved).
+	expireAt time.Time
+	queued   bool
+	readings bucket // every upstream message but events, taken before decoding
+	events   bucket
+	// refusals pays for telling the hub why a message was refused (a reject
+	// encoded and published). When it is empty refusals are silent, and
+	// silentInRow counts them until an accepted message resets it: at
+	// MaxSilentRefusals the hub is disconnected.
+	refusals    bucket
+	silentInRow atomic.Int32
+}
+
+// scheduleExpiryLocked arranges for the sweeper to expire the hub's session
+// at `at`. The caller holds st.mu (lock order: st.mu, then the queue's).
+func (s *Server) scheduleExpiryLocked(st *hubState, at time.Time) {
+	st.expireAt = at
+	if !st.queued {
+		st.queued = true
+		s.expiry.push(at, st)
+	}
 }
 
 const stateShards = 64
@@ -61,6 +89,14 @@ func (s *hubStates) get(id string) *hubState {
 	return st
 }
 
+// gen returns the hub's generation (0 for a hub without state).
+func (s *hubStates) gen(id string) uint64 {
+	if st := s.get(id); st != nil {
+		return st.gen.Load()
+	}
+	return 0
+}
+
 func (s *hubStates) getOrCreate(id string, mk func() *hubState) *hubState {
 	if st := s.get(id); st != nil {
 		return st
@@ -91,9 +127,13 @@ func (s *hubStates) each(fn func(*hubState)) {
 	}
 }
 
-// expiryQueue holds the disconnected sessions in deadline order. The
-// sweeper pops only what is due: O(expired) per tick, instead of mochi's
-// copy of every client every second.
+// expiryQueue holds at most one entry per hub whose session waits to expire,
+// in deadline order. The sweeper pops only what is due: O(expired) per tick,
+// instead of mochi's copy of every client every second. An entry's deadline
+// may be older than its hub's expireAt (the hub came back and left again);
+// the sweeper then queues it again rather than expire early. A hub whose
+// later connection asked for a shorter MQTT 5 expiry keeps its session until
+// the queued deadline: a little longer than asked, never shorter.
 type expiryQueue struct {
 	mu sync.Mutex
 	h  expiryHeap
@@ -101,7 +141,7 @@ type expiryQueue struct {
 
 type expiring struct {
 	at time.Time
-	cl *mqtt.Client
+	st *hubState
 }
 
 type expiryHeap []expiring
@@ -118,19 +158,19 @@ func (h *expiryHeap) Pop() any {
 	return e
 }
 
-func (q *expiryQueue) push(at time.Time, cl *mqtt.Client) {
+func (q *expiryQueue) push(at time.Time, st *hubState) {
 	q.mu.Lock()
-	heap.Push(&q.h, expiring{at: at, cl: cl})
+	heap.Push(&q.h, expiring{at: at, st: st})
 	q.mu.Unlock()
 }
 
 // due pops every entry whose deadline is not after now.
-func (q *expiryQueue) due(now time.Time) []*mqtt.Client {
+func (q *expiryQueue) due(now time.Time) []*hubState {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out []*mqtt.Client
+	var out []*hubState
 	for len(q.h) > 0 && !q.h[0].at.After(now) {
-		out = append(out, heap.Pop(&q.h).(expiring).cl)
+		out = append(out, heap.Pop(&q.h).(expiring).st)
 	}
 	return out
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides Go: Debian's mosquitto clients
-# (the stock MQTT client the end-to-end tests publish with) and PostgreSQL
-# (the production back end). As root it installs with apt-get; otherwise it
+# (the stock MQTT client the end-to-end tests publish with), PostgreSQL
+# (the production back end) and Chromium with a Hangul font (the consoles'
+# browser tests). As root it installs with apt-get; otherwise it
 # says exactly what to install and fails.
 set -euo pipefail
 
@@ -9,6 +10,10 @@ need=()
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The consoles' browser tests drive Debian's Chromium; a Hangul font makes
+# their screenshots readable (the pages use system fonts only).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+fc-list :lang=ko 2>/dev/null | grep -q . || need+=(fonts-nanum)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -39,6 +39,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"RefuseNewerSchema", testNewerSchema},
 		{"DrainOnRunExit", testDrain},
 		{"PushBackWhenFull", testPushBack},
+		{"Dispatch", testDispatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
 )
@@ -67,6 +68,7 @@ func demo(ctx context.Context, o Options, httpAddr, token string, st *store.Stor
 	pub := fmt.Sprintf("mosquitto_pub -h 127.0.0.1 -p %s -i %s -u %s -P '%s' -q 1", mqttPort, d.HubID, d.HubID, d.Secret)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  Dolbom gateway is running (demo home %s, hub %s)\n\n", d.ResidentID, d.HubID)
+	fmt.Fprintf(&b, "  Console:    %s/login  (user admin, password in %s)\n", server, console.BootstrapPasswordFile(o.DataDir))
 	fmt.Fprintf(&b, "  Ready:      curl -s %s/readyz\n", server)
 	fmt.Fprintf(&b, "  Metrics:    curl -s %s/metrics | grep ^dolbom_\n", server)
 	fmt.Fprintf(&b, "  Admin API:  export DOLBOM_SERVER=%s DOLBOM_ADMIN_TOKEN=%s\n", server, token)

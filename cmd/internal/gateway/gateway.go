@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/webconsole"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -39,6 +40,9 @@ type Options struct {
 	WSAddr      string
 	HTTPAddr    string // "" for no HTTP server (in-process use)
 	AdminToken  string
+	// SecureCookies marks console cookies Secure (pages served over TLS,
+	// directly or behind a proxy).
+	SecureCookies bool
 	// SecretKey is the 64-hex-digit AES-256 key for secrets at rest (door
 	// codes). Every gateway on one PostgreSQL must share it; empty: a key
 	// file kept in DataDir.
@@ -80,9 +84,11 @@ type Gateway struct {
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
-	tokenCreated bool
-	ready        readiness
-	httpListener net.Listener
+	tokenCreated  bool
+	adminPassword string // the first console account's password, shown once
+	adminCreated  bool
+	ready         readiness
+	httpListener  net.Listener
 }
 
 // New opens the store and builds every stage; Run starts them.
@@ -150,7 +156,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: fleet{st}, Logger: log,
+		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget * 15 / 100,
 	}
@@ -187,6 +193,18 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
 		registry{st: st, changed: g.refreshHub}, healthReader{g.Health, st}, g.Broker, log))
+	health := healthReader{g.Health, st}
+	web, err := webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies}, st, health, console.WebDeps{}, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mux.Handle("/", web)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, webconsole.Ports(st).Accounts, o.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	g.Handler = mux
 	if o.HTTPAddr != "" {
 		g.httpListener, err = net.Listen("tcp", o.HTTPAddr)
@@ -264,6 +282,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	log.Info().Str("mqtt", g.opts.MQTTAddr).Str("http", g.HTTPAddr()).Msg("dolbomd ready")
 	if g.tokenCreated {
 		log.Warn().Str("token_file", console.AdminTokenFile(g.opts.DataDir)).Msg("generated an admin token at first start")
+	}
+	if g.adminCreated {
+		log.Warn().Str("account", "admin").Str("password_file", console.BootstrapPasswordFile(g.opts.DataDir)).
+			Msg("created the first console account; sign in at /login and change its password")
 	}
 	if g.opts.Demo {
 		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.Store, log); err != nil {

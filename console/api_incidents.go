@@ -1,0 +1,311 @@
+package console
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// IncidentDesk is what the incident API calls (dispatch.Dispatcher
+// implements it).
+type IncidentDesk interface {
+	ListIncidents(ctx context.Context, q dispatch.IncidentQuery) ([]dispatch.Incident, error)
+	Incident(ctx context.Context, id string) (dispatch.Incident, []dispatch.TimelineEntry, error)
+	Notifications(ctx context.Context, id string) ([]dispatch.OutboxRow, error)
+	Acknowledge(ctx context.Context, id, by, via string) (dispatch.Incident, error)
+	Assign(ctx context.Context, id, assignee, by string) (dispatch.Incident, error)
+	Note(ctx context.Context, id, by, text string) (dispatch.Incident, error)
+	Resolve(ctx context.Context, id string, disp dispatch.Disposition, by, note string) (dispatch.Incident, error)
+	Cancel(ctx context.Context, id, by, reason string) (dispatch.Incident, error)
+	Subscribe(ctx context.Context, after int64) (<-chan dispatch.Incident, error)
+	Policy(cause detectors.Cause) (dispatch.Policy, bool)
+	SetPolicy(ctx context.Context, cause detectors.Cause, p dispatch.Policy) error
+}
+
+// IncidentAPIConfig configures the incident API.
+type IncidentAPIConfig struct {
+	Token        string        // the admin bearer token (sessions come with the consoles issue)
+	MaxBodyBytes int64         // default 64 KiB
+	Heartbeat    time.Duration // SSE comment interval, default 15s
+}
+
+type incidentAPI struct {
+	cfg       IncidentAPIConfig
+	tokenHash [sha256.Size]byte
+	desk      IncidentDesk
+	log       zerolog.Logger
+	mux       *http.ServeMux
+	admin     *adminAPI // for decodeJSON and fail
+}
+
+// NewIncidentAPI returns the incident API and live feed, routes under
+// /api/v1/incidents and /api/v1/policies (docs/api.md). Mount it on those
+// two prefixes beside the admin API.
+func NewIncidentAPI(cfg IncidentAPIConfig, desk IncidentDesk, log zerolog.Logger) http.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	a := &incidentAPI{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), desk: desk,
+		log: log.With().Str("component", "incident_api").Logger(), mux: http.NewServeMux()}
+	a.admin = &adminAPI{cfg: AdminConfig{MaxBodyBytes: cfg.MaxBodyBytes}, log: a.log, mux: a.mux}
+	const p = "/api/v1"
+	a.mux.HandleFunc("GET "+p+"/incidents", a.list)
+	a.mux.HandleFunc("GET "+p+"/incidents/stream", a.stream)
+	a.mux.HandleFunc("GET "+p+"/incidents/{id}", a.get)
+	a.mux.HandleFunc("POST "+p+"/incidents/{id}/{action}", a.act)
+	a.mux.HandleFunc("GET "+p+"/policies/{cause}", a.getPolicy)
+	a.mux.HandleFunc("PUT "+p+"/policies/{cause}", a.putPolicy)
+	return a
+}
+
+func (a *incidentAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if a.cfg.Token == "" {
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, Msg: "the API has no token configured"})
+		return
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dolbom"`)
+		writeError(w, &apiError{status: http.StatusUnauthorized,
+			Msg: "missing or wrong token: send the header \"Authorization: Bearer <token>\""})
+		return
+	}
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		a.admin.noRoute(w, r)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// fail maps dispatch's errors onto the admin API's answers.
+func (a *incidentAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, dispatch.ErrClosed):
+		err = MarkConflict(err)
+	case errors.Is(err, dispatch.ErrInvalid), errors.Is(err, dispatch.ErrInvalidPolicy):
+		err = MarkInvalid(err, "")
+	}
+	a.admin.fail(w, r, err, "the incident")
+}
+
+func (a *incidentAPI) list(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := dispatch.IncidentQuery{Cause: detectors.Cause(v.Get("cause")), Hub: devices.HubID(v.Get("hub")),
+		ResidentID: devices.ResidentID(v.Get("resident"))}
+	for _, s := range strings.Split(v.Get("state"), ",") {
+		if s == "" {
+			continue
+		}
+		if st := dispatch.State(s); st.Valid() {
+			q.States = append(q.States, st)
+		} else if s == "active" {
+			q.States = append(q.States, dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged)
+		} else {
+			writeError(w, badRequest("state", "unknown state %q", s))
+			return
+		}
+	}
+	if s := v.Get("priority"); s != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(s), "P"))
+		if err != nil || n < 1 || n > 4 {
+			writeError(w, badRequest("priority", "priority is 1-4 (or P1-P4)"))
+			return
+		}
+		q.Priority = detectors.Priority(n)
+	}
+	if s := v.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			writeError(w, badRequest("since", "since is an RFC 3339 time"))
+			return
+		}
+		q.Since = t
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, badRequest("limit", "limit is 1-1000"))
+			return
+		}
+		q.Limit = n
+	}
+	incs, err := a.desk.ListIncidents(r.Context(), q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": nonNil(incs)})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (a *incidentAPI) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	inc, tl, err := a.desk.Incident(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rows, err := a.desk.Notifications(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incident": inc, "timeline": nonNil(tl), "notifications": nonNil(rows)})
+}
+
+// actionBody is the body of every POST action; each uses its own fields.
+type actionBody struct {
+	By          string               `json:"by"`
+	Via         string               `json:"via,omitempty"`
+	Assignee    string               `json:"assignee,omitempty"`
+	Text        string               `json:"text,omitempty"`
+	Disposition dispatch.Disposition `json:"disposition,omitempty"`
+	Reason      string               `json:"reason,omitempty"`
+}
+
+func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
+	var b actionBody
+	if err := a.admin.decodeJSON(w, r, &b); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(b.By) == "" {
+		writeError(w, badRequest("by", "who is acting is required"))
+		return
+	}
+	id, ctx := r.PathValue("id"), r.Context()
+	var inc dispatch.Incident
+	var err error
+	switch r.PathValue("action") {
+	case "acknowledge":
+		if b.Via == "" {
+			b.Via = "console"
+		}
+		inc, err = a.desk.Acknowledge(ctx, id, b.By, b.Via)
+	case "assign":
+		inc, err = a.desk.Assign(ctx, id, b.Assignee, b.By)
+	case "note":
+		inc, err = a.desk.Note(ctx, id, b.By, b.Text)
+	case "resolve":
+		inc, err = a.desk.Resolve(ctx, id, b.Disposition, b.By, b.Text)
+	case "cancel":
+		inc, err = a.desk.Cancel(ctx, id, b.By, b.Reason)
+	default:
+		writeError(w, &apiError{status: http.StatusNotFound,
+			Msg: "no such action " + strconv.Quote(r.PathValue("action")) + " (acknowledge, assign, note, resolve, cancel)"})
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}
+
+// stream is the live feed: one server-sent event per incident change
+// ("id: <seq>", "event: incident", the incident JSON), a comment every
+// Heartbeat, and resume after Last-Event-ID (header or ?last_event_id=).
+func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, &apiError{status: http.StatusInternalServerError, Msg: "streaming unsupported"})
+		return
+	}
+	var after int64
+	if s := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("last_event_id")); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, badRequest("Last-Event-ID", "a sequence number from an earlier event's id"))
+			return
+		}
+		after = n
+	}
+	feed, err := a.desk.Subscribe(r.Context(), after)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": dolbom incident feed\nretry: 2000\n\n")
+	fl.Flush()
+	beat := time.NewTicker(a.cfg.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case inc, ok := <-feed:
+			if !ok {
+				return // the client reconnects with Last-Event-ID
+			}
+			b, _ := json.Marshal(inc)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: incident\ndata: %s\n\n", inc.Seq, b); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (a *incidentAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.desk.Policy(detectors.Cause(r.PathValue("cause")))
+	if !ok {
+		writeError(w, &apiError{status: http.StatusNotFound, Msg: "no policy of its own for cause " + strconv.Quote(r.PathValue("cause"))})
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (a *incidentAPI) putPolicy(w http.ResponseWriter, r *http.Request) {
+	var p dispatch.Policy
+	if err := a.admin.decodeJSON(w, r, &p); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	cause := detectors.Cause(r.PathValue("cause"))
+	if err := a.desk.SetPolicy(r.Context(), cause, p); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+var _ IncidentDesk = (*dispatch.Dispatcher)(nil)

@@ -1,0 +1,119 @@
+package console
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+func TestActivityDrop(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		a       ActivityWindow
+		dropped bool
+	}{
+		{"steady", ActivityWindow{RecentSum: 720, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, false},
+		{"fell to 20%", ActivityWindow{RecentSum: 144, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, true},
+		{"exactly half", ActivityWindow{RecentSum: 360, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, false},
+		{"hub silent for days: per hour of data", ActivityWindow{RecentSum: 240, RecentHours: 24, BaselineSum: 6480, BaselineHours: 648}, false},
+		{"under a week of baseline", ActivityWindow{RecentSum: 0, RecentHours: 72, BaselineSum: 1000, BaselineHours: 100}, false},
+		{"under a day of recent data", ActivityWindow{RecentSum: 0, RecentHours: 10, BaselineSum: 6480, BaselineHours: 648}, false},
+	} {
+		if _, got := activityDrop(tc.a); got != tc.dropped {
+			t.Errorf("%s: dropped = %v, want %v", tc.name, got, tc.dropped)
+		}
+	}
+}
+
+func TestVisitsDue(t *testing.T) {
+	now := time.Date(2026, 5, 20, 3, 0, 0, 0, time.UTC)
+	days := func(n int) time.Time { return now.AddDate(0, 0, -n) }
+	for _, tc := range []struct {
+		name     string
+		priority bool
+		s        VisitSummary
+		want     []VisitKind
+	}{
+		{"priority never visited", true, VisitSummary{}, []VisitKind{VisitHome}},
+		{"priority visited 20 days ago", true, VisitSummary{LastVisit: days(20)}, nil},
+		{"priority visited 25 days ago: due within a week", true, VisitSummary{LastVisit: days(25)}, []VisitKind{VisitHome}},
+		{"priority called recently still needs a visit", true, VisitSummary{LastVisit: days(40), LastCall: days(1)}, []VisitKind{VisitHome}},
+		{"general visited 40 days ago: a call is due", false, VisitSummary{LastVisit: days(40)}, []VisitKind{VisitCall}},
+		{"general visited 40 days, called 5 days ago", false, VisitSummary{LastVisit: days(40), LastCall: days(5)}, nil},
+		{"general visited 70 days ago", false, VisitSummary{LastVisit: days(70), LastCall: days(5)}, []VisitKind{VisitHome}},
+		{"general never visited", false, VisitSummary{}, []VisitKind{VisitHome}},
+	} {
+		rows := visitsDue(devices.Resident{Priority: tc.priority}, tc.s, now)
+		var got []VisitKind
+		for _, r := range rows {
+			got = append(got, r.Kind)
+		}
+		if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
+			t.Errorf("%s: due %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestLoginLimiter(t *testing.T) {
+	l := newLoginLimiter(3, 5, time.Minute)
+	t0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
+	for range 3 {
+		l.fail("kim", "10.0.0.1", t0)
+	}
+	if l.allowed("kim", "10.0.0.2", t0) {
+		t.Errorf("account limit not applied from another address")
+	}
+	if !l.allowed("lee", "10.0.0.1", t0) {
+		t.Errorf("another account refused before the address limit")
+	}
+	l.fail("lee", "10.0.0.1", t0)
+	l.fail("park", "10.0.0.1", t0)
+	if l.allowed("choi", "10.0.0.1", t0) {
+		t.Errorf("address limit not applied")
+	}
+	if !l.allowed("kim", "10.0.0.2", t0.Add(time.Minute)) {
+		t.Errorf("limit outlived its window")
+	}
+	l.succeed("lee")
+	if got := l.count("a:lee", t0); got != 0 {
+		t.Errorf("success left %d failures", got)
+	}
+}
+
+func TestHeatmapAndSleep(t *testing.T) {
+	loc := time.FixedZone("KST", 9*3600)
+	now := time.Date(2026, 5, 4, 12, 30, 0, 0, loc)
+	hour := func(daysAgo, h int) time.Time {
+		return time.Date(2026, 5, 4-daysAgo, h, 0, 0, 0, loc).UTC()
+	}
+	pts := []HourlyPoint{
+		{Hour: hour(1, 2), Count: 1, Sum: 1},   // a night trip: not waking
+		{Hour: hour(1, 6), Count: 1, Sum: 5},   // woke at 6
+		{Hour: hour(1, 21), Count: 1, Sum: 3},  // last activity at 21
+		{Hour: hour(1, 22), Count: 1, Sum: 0},  // data, no motion
+		{Hour: hour(40, 9), Count: 1, Sum: 99}, // outside the 30 days
+	}
+	h := buildHeatmap(pts, now, loc, 30)
+	if len(h.Days) != 30 || !h.Days[29].Equal(time.Date(2026, 5, 4, 0, 0, 0, 0, loc)) {
+		t.Fatalf("days: %d, last %v", len(h.Days), h.Days[len(h.Days)-1])
+	}
+	if h.Motion[28][6] != 5 || !h.Has[28][22] || h.Has[28][23] || h.Max != 5 {
+		t.Errorf("heatmap cells wrong: %v %v", h.Motion[28], h.Has[28])
+	}
+	s := sleepTimes(h)[28]
+	if s.Wake != 6 || s.Bed != 21 {
+		t.Errorf("sleep = %+v, want wake 6, bed 21", s)
+	}
+	if got := h.colour(0, false); got != "#d0d3d6" {
+		t.Errorf("no-data colour %s", got)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{"/today": "/today", "//evil.example": "", "https://evil.example": "", `/\evil`: "", "": ""} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

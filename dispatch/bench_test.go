@@ -1,0 +1,68 @@
+package dispatch_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/store/storetest"
+)
+
+// BenchmarkDetectionCommitted measures detection -> incident committed
+// (HandleDetection returns after the commit) on SQLite with fsync.
+func BenchmarkDetectionCommitted(b *testing.B) {
+	h := start(b, storetest.SQLite(b), fastPolicies, nil)
+	ctx := context.Background()
+	episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var lat []time.Duration
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		begin := time.Now()
+		if _, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second))); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(begin))
+		i++
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// BenchmarkBurst opens 1,000 SOS incidents within one second (Detect, as
+// the detectors do) and waits until the local 119 receiver has every one;
+// it reports the time from the first detection to the last delivery.
+func BenchmarkBurst(b *testing.B) {
+	for b.Loop() {
+		rc := &receiver{count: map[string]int{}}
+		srv := httptest.NewServer(rc)
+		h := start(b, storetest.SQLite(b), crashPolicies, func(c *dispatch.Config) {
+			c.Notifiers = map[string]dispatch.Notifier{"cap": httpNotifier{url: srv.URL}}
+		})
+		episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+		begin := time.Now()
+		for i := range 1000 {
+			h.d.Detect(det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second)))
+			if i%100 == 99 {
+				time.Sleep(time.Until(begin.Add(time.Duration(i+1) * time.Millisecond)))
+			}
+		}
+		for d, _ := rc.stats(); d < 1000; d, _ = rc.stats() {
+			if time.Since(begin) > 60*time.Second {
+				b.Fatalf("only %d of 1000 delivered", d)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		took := time.Since(begin)
+		if d, dups := rc.stats(); d != 1000 || dups != 0 {
+			b.Fatalf("delivered %d with %d duplicates", d, dups)
+		}
+		b.ReportMetric(took.Seconds(), "s_to_deliver_1000")
+		srv.Close()
+	}
+}

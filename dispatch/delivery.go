@@ -1,0 +1,242 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// runDelivery claims due outbox rows and hands them to the workers until
+// ctx ends. It sleeps until the earliest due row, a wake-up (an in-process
+// commit or a NOTIFY from another gateway) or PollInterval, whichever comes
+// first; the table is the truth, wake-ups only shorten the wait.
+func (d *Dispatcher) runDelivery(ctx context.Context) {
+	work := make(chan OutboxRow)
+	slots := make(chan struct{}, d.cfg.Workers) // a token per idle worker
+	done := make(chan struct{})
+	for range d.cfg.Workers {
+		slots <- struct{}{}
+		go func() {
+			for {
+				select {
+				case row := <-work:
+					d.deliver(ctx, row)
+					slots <- struct{}{}
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		// Wait for workers to finish their rows: a row left "sending" is
+		// only recovered after its lease.
+		for range d.cfg.Workers {
+			<-slots
+		}
+		close(done)
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		free := len(slots)
+		if free > 0 {
+			claimID := d.newClaimID()
+			rows, err := d.cfg.Store.ClaimOutbox(ctx, Claim{ID: claimID, Now: d.cfg.Now(), Lease: d.cfg.Lease, Limit: free})
+			if err != nil && ctx.Err() == nil {
+				d.log.Error().Err(err).Msg("outbox claim failed")
+			}
+			for _, row := range rows {
+				<-slots
+				select {
+				case work <- row:
+				case <-ctx.Done():
+					// Unsent claimed rows are recovered after the lease.
+					slots <- struct{}{}
+					return
+				}
+			}
+			if len(rows) == free {
+				continue // more may be due: claim again as workers free up
+			}
+		}
+		wait := d.cfg.PollInterval
+		if free > 0 {
+			if due, ok, err := d.cfg.Store.NextOutboxDue(ctx); err == nil && ok {
+				wait = min(wait, max(due.Sub(d.cfg.Now()), 0)+time.Millisecond)
+			}
+		} else {
+			wait = 5 * time.Millisecond // all workers busy: look again soon
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) newClaimID() string {
+	return strconv.FormatInt(d.cfg.Now().UnixNano(), 36) + "-" + strconv.FormatUint(d.claimSeq.Add(1), 36) + "-" + NewIncidentID(time.Time{})[4:]
+}
+
+// deliver carries out one claimed row and records the outcome. The outcome
+// is committed even when ctx ends meanwhile: a send that happened must be
+// recorded, or it would be repeated after the lease.
+func (d *Dispatcher) deliver(ctx context.Context, row OutboxRow) {
+	log := d.log.With().Str("incident_id", row.IncidentID).Str("key", row.Key).Str("channel", row.Channel).Logger()
+	commitCtx := context.WithoutCancel(ctx)
+	var err error
+	switch row.Kind {
+	case KindTimer:
+		_, err = d.submit(commitCtx, Mutation{IncidentID: row.IncidentID, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+			p := d.planner()
+			if !cur.State.Closed() {
+				p.resident = d.lookupResident(cur.Hub)
+			}
+			return p.onTimer(cur, &row)
+		}})
+	case KindCommand:
+		err = d.deliverCommand(ctx, commitCtx, row)
+	default:
+		err = d.deliverNotification(ctx, commitCtx, row, log)
+	}
+	if err != nil && commitCtx.Err() == nil {
+		log.Error().Err(err).Msg("recording a delivery failed; the row is retried after its lease")
+	}
+}
+
+func (d *Dispatcher) deliverCommand(ctx, commitCtx context.Context, row OutboxRow) error {
+	inc, err := d.cfg.Store.Incident(commitCtx, row.IncidentID)
+	if err != nil {
+		return err
+	}
+	var sendErr error
+	if inc.State != StateVerifying {
+		return d.complete(commitCtx, row, Change{Row: &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxCancelled}})
+	}
+	if d.cfg.Hubs == nil {
+		sendErr = errors.New("no hub commander configured")
+	} else {
+		args, _ := json.Marshal(map[string]string{"incident_id": inc.ID, "cause": string(inc.Cause)})
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+		// The command id is derived from the key: a resend after a crash
+		// carries the same id, which the hub recognises.
+		sendErr = d.cfg.Hubs.SendCommand(sctx, inc.Hub, devices.Command{
+			ID: devices.CommandID(commandID(row.Key)), At: d.cfg.Now(), Type: devices.CmdCheckIn, Args: args})
+		cancel()
+	}
+	return d.record(commitCtx, row, "", sendErr, true)
+}
+
+// commandID shortens a row key to a valid command id (<= 64 bytes).
+func commandID(key string) string {
+	if len(key) <= devices.MaxIDLen {
+		return key
+	}
+	return key[len(key)-devices.MaxIDLen:]
+}
+
+func (d *Dispatcher) deliverNotification(ctx, commitCtx context.Context, row OutboxRow, log zerolog.Logger) error {
+	inc, err := d.cfg.Store.Incident(commitCtx, row.IncidentID)
+	if err != nil {
+		return err
+	}
+	if inc.State.Closed() && row.MsgType == MsgAlert {
+		// Closed between the claim and now: nobody needs the alert.
+		return d.complete(commitCtx, row, Change{Row: &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxCancelled}})
+	}
+	if inc.State == StateAcknowledged && row.MsgType == MsgAlert && row.Channel != Channel119 {
+		return d.complete(commitCtx, row, Change{Row: &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxCancelled}})
+	}
+	notifier, ok := d.cfg.Notifiers[row.Channel]
+	if !ok {
+		log.Error().Msg("no notifier for the channel; notification failed")
+		return d.record(commitCtx, row, "", fmt.Errorf("no notifier for channel %q", row.Channel), false)
+	}
+	if row.Recovered {
+		// In doubt: the previous claim may have sent it before it died.
+		if lk, ok := notifier.(Looker); ok {
+			lctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+			ref, found, err := lk.Lookup(lctx, row.Key)
+			cancel()
+			if err == nil && found {
+				log.Debug().Str("ref", ref).Msg("in-doubt notification was sent before; not resending")
+				return d.record(commitCtx, row, ref, nil, false)
+			}
+			if err != nil {
+				return d.record(commitCtx, row, "", fmt.Errorf("look-up of an in-doubt send: %w", err), true)
+			}
+		}
+	}
+	n, err := d.notification(commitCtx, inc, row)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	ref, retry, sendErr := notifier.Notify(sctx, n)
+	cancel()
+	log.Debug().Err(sendErr).Str("ref", ref).Msg("notify")
+	return d.record(commitCtx, row, ref, sendErr, retry)
+}
+
+// notification builds what a channel needs from the incident, the resident
+// (only while the incident is open) and the timeline.
+func (d *Dispatcher) notification(ctx context.Context, inc Incident, row OutboxRow) (Notification, error) {
+	n := Notification{
+		Key: row.Key, Type: row.MsgType, Recipient: row.Recipient, Channel: row.Channel, Step: row.Step, Attempt: row.Attempt,
+		Incident: IncidentSnapshot{ID: inc.ID, Hub: inc.Hub, Sensor: inc.Sensor, Class: inc.Class, Cause: inc.Cause,
+			Priority: inc.Priority, State: inc.State, Explanation: inc.Explanation, Evidence: evidenceSummary(inc.Evidence),
+			OpenedAt: inc.OpenedAt, Seq: inc.Seq},
+	}
+	if !inc.State.Closed() {
+		if r := d.lookupResident(inc.Hub); r != nil {
+			n.Resident, n.HasResident = *r, true
+		}
+	}
+	tl, err := d.cfg.Store.Timeline(ctx, inc.ID)
+	if err != nil {
+		return Notification{}, err
+	}
+	p := d.policies.Load()
+	loc := p.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	n.Tried = triedSummary(tl, loc)
+	return n, nil
+}
+
+// record commits the outcome of one send.
+func (d *Dispatcher) record(ctx context.Context, row OutboxRow, ref string, sendErr error, retry bool) error {
+	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+		p := d.planner()
+		if sendErr == nil {
+			return p.onSent(cur, &row, ref), nil
+		}
+		return p.onSendError(cur, &row, sendErr, retry, d.cfg.Jitter), nil
+	}})
+	return err
+}
+
+func (d *Dispatcher) complete(ctx context.Context, row OutboxRow, ch Change) error {
+	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Apply: func(*Incident, *OutboxRow) (Change, error) {
+		return ch, nil
+	}})
+	return err
+}

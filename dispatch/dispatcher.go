@@ -1,0 +1,389 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Config configures a Dispatcher. Store is required; zero sizes and
+// durations take the defaults noted.
+type Config struct {
+	Store     Store
+	Directory Directory    // nil: incidents carry no resident, guardians are not reached
+	Hubs      HubCommander // nil: check-ins are recorded as failed and the window runs out
+	// Notifiers by channel name ("cap", "sms", "voice", "console"). A row
+	// on a channel without a notifier fails at once (and is logged).
+	Notifiers map[string]Notifier
+	Policies  *Policies // default DefaultPolicies()
+	Logger    zerolog.Logger
+
+	Queue        int           // detections and actions waiting for the writer, default 4096
+	Batch        int           // most mutations in one commit, default 256
+	Workers      int           // concurrent deliveries, default 16
+	Lease        time.Duration // a claim's hold on a row before it counts as abandoned, default 2m
+	SendTimeout  time.Duration // bound of one Notify call, default 15s
+	PollInterval time.Duration // longest sleep of the claim loop without a wake-up, default 1s
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Jitter returns a random duration in [0, n) for backoff (tests pin it).
+	Jitter func(n time.Duration) time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Policies == nil {
+		c.Policies = DefaultPolicies()
+	}
+	if c.Queue <= 0 {
+		c.Queue = 4096
+	}
+	if c.Batch <= 0 {
+		c.Batch = 256
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = 15 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Jitter == nil {
+		c.Jitter = randJitter
+	}
+}
+
+// Dispatcher turns detections into incidents and drives their escalation
+// and delivery. It implements detectors.Sink. Its methods are safe for
+// concurrent use; Run must be running for anything to be committed.
+type Dispatcher struct {
+	cfg Config
+	log zerolog.Logger
+
+	// policies is replaced whole on an API edit (copy on write).
+	policies atomic.Pointer[Policies]
+	policyMu sync.Mutex // serialises SetPolicy
+
+	reqs chan *mutReq
+	wake chan struct{} // buffered 1: "rows may be due now"
+	feed *feed
+
+	claimSeq atomic.Uint64
+	running  atomic.Bool
+}
+
+// mutReq is one mutation waiting for the writer; done is nil for fire and
+// forget (Detect).
+type mutReq struct {
+	mut  Mutation
+	done chan struct{}
+	res  MutationResult
+	err  error
+}
+
+// New returns a Dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("dispatch: Config.Store is required")
+	}
+	cfg.setDefaults()
+	if err := cfg.Policies.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{
+		cfg:  cfg,
+		log:  cfg.Logger.With().Str("component", "dispatch").Logger(),
+		reqs: make(chan *mutReq, cfg.Queue),
+		wake: make(chan struct{}, 1),
+		feed: newFeed(),
+	}
+	d.policies.Store(cfg.Policies)
+	return d, nil
+}
+
+// Run loads the policies saved through the API, then commits mutations and
+// delivers the outbox until ctx ends. Mutations already queued are
+// committed before it returns.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("dispatch: Run called twice")
+	}
+	saved, err := d.cfg.Store.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("dispatch: load policies: %w", err)
+	}
+	if len(saved) > 0 {
+		p := d.policies.Load().clone()
+		for cause, pol := range saved {
+			if err := pol.validate(cause); err != nil {
+				d.log.Error().Err(err).Str("cause", string(cause)).Msg("saved policy invalid; keeping the file's")
+				continue
+			}
+			p.Causes[cause] = pol
+		}
+		d.policies.Store(p)
+	}
+	var wg sync.WaitGroup
+	writerDone := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(writerDone)
+		d.runWriter(ctx)
+	}()
+	deliverCtx, stopDelivery := context.WithCancel(ctx)
+	defer stopDelivery()
+	wg.Add(1)
+	go func() { defer wg.Done(); d.runDelivery(deliverCtx) }()
+	if l, ok := d.cfg.Store.(OutboxListener); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.ListenOutbox(deliverCtx, d.signal); err != nil && deliverCtx.Err() == nil {
+				d.log.Error().Err(err).Msg("outbox listener stopped; polling only")
+			}
+		}()
+	}
+	<-ctx.Done()
+	stopDelivery()
+	wg.Wait()
+	d.feed.closeAll()
+	return nil
+}
+
+// signal wakes the claim loop without blocking.
+func (d *Dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Detect implements detectors.Sink: it queues the detection for the
+// writer and returns. When the writer is behind by Queue detections it
+// blocks (push back) rather than drop an emergency.
+func (d *Dispatcher) Detect(det detectors.Detection) {
+	d.reqs <- &mutReq{mut: d.detectionMutation(det)}
+}
+
+// HandleDetection folds det into its incident and returns once that is
+// committed (Detect without waiting is the detectors' path).
+func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detection) (Incident, error) {
+	return d.submit(ctx, d.detectionMutation(det))
+}
+
+func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
+	return Mutation{Fingerprint: det.Fingerprint, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+		p := d.planner()
+		if cur == nil {
+			p.resident = d.lookupResident(det.Hub)
+		} else if !cur.State.Closed() {
+			p.resident = d.lookupResident(cur.Hub)
+		}
+		return p.onDetection(cur, det)
+	}}
+}
+
+func (d *Dispatcher) planner() planner {
+	return planner{pol: d.policies.Load(), now: d.cfg.Now()}
+}
+
+// lookupResident is called inside the writer's transaction; on SQLite the
+// read runs on another connection beside the writer (WAL). A look-up error
+// other than "not found" is logged and the incident goes on without the
+// resident: 119 must still be told.
+func (d *Dispatcher) lookupResident(hub devices.HubID) *devices.Resident {
+	if d.cfg.Directory == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := d.cfg.Directory.ResidentOfHub(ctx, hub)
+	if err != nil {
+		if !errors.Is(err, devices.ErrNotFound) {
+			d.log.Error().Err(err).Str("hub_id", string(hub)).Msg("resident look-up failed")
+		}
+		return nil
+	}
+	return &r
+}
+
+// submit queues m and waits for its commit.
+func (d *Dispatcher) submit(ctx context.Context, m Mutation) (Incident, error) {
+	req := &mutReq{mut: m, done: make(chan struct{})}
+	select {
+	case d.reqs <- req:
+	case <-ctx.Done():
+		return Incident{}, fmt.Errorf("dispatch: queue full: %w", ctx.Err())
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		return Incident{}, fmt.Errorf("dispatch: waiting for commit: %w", ctx.Err())
+	}
+	if req.err != nil {
+		return Incident{}, req.err
+	}
+	if errors.Is(req.res.Err, errNoChange) {
+		return req.res.Incident, nil
+	}
+	return req.res.Incident, req.res.Err
+}
+
+// runWriter commits queued mutations in groups: the first waiting one and
+// whatever else is queued, up to Batch, in one transaction. Under load the
+// queue fills while a commit runs, so groups grow with the load.
+func (d *Dispatcher) runWriter(ctx context.Context) {
+	batch := make([]*mutReq, 0, d.cfg.Batch)
+	muts := make([]Mutation, 0, d.cfg.Batch)
+	for {
+		select {
+		case r := <-d.reqs:
+			batch = append(batch[:0], r)
+		case <-ctx.Done():
+			// Commit what is queued (Detect's detections must not be lost),
+			// then stop.
+			for len(d.reqs) > 0 {
+				batch = append(batch[:0], <-d.reqs)
+				batch = d.collect(batch)
+				d.commit(context.WithoutCancel(ctx), batch, muts, false)
+			}
+			return
+		}
+		batch = d.collect(batch)
+		d.commit(ctx, batch, muts, true)
+	}
+}
+
+func (d *Dispatcher) collect(batch []*mutReq) []*mutReq {
+	for len(batch) < d.cfg.Batch {
+		select {
+		case r := <-d.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit writes a group, retrying a failed transaction: detections have no
+// one waiting to retry them. Waiters get the error after a few tries.
+func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutation, running bool) {
+	muts = muts[:0]
+	for _, r := range batch {
+		muts = append(muts, r.mut)
+	}
+	var results []MutationResult
+	var err error
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		results, err = d.cfg.Store.ApplyIncidents(context.WithoutCancel(ctx), muts)
+		if err == nil {
+			break
+		}
+		d.log.Error().Err(err).Int("mutations", len(muts)).Int("attempt", attempt).Msg("incident commit failed; retrying")
+		if attempt >= 5 && (!running || ctx.Err() != nil) {
+			break
+		}
+		if attempt >= 3 {
+			// Hand the error to waiters; keep retrying the detections alone.
+			kept := batch[:0]
+			for _, r := range batch {
+				if r.done != nil {
+					r.err = fmt.Errorf("dispatch: commit: %w", err)
+					close(r.done)
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			batch = kept
+			muts = muts[:0]
+			for _, r := range batch {
+				muts = append(muts, r.mut)
+			}
+			if len(batch) == 0 {
+				return
+			}
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	wake := false
+	for i, r := range batch {
+		if err != nil {
+			r.err = fmt.Errorf("dispatch: commit: %w", err)
+			d.log.Error().Err(err).Str("fingerprint", r.mut.Fingerprint).Msg("detection lost: commit kept failing at shutdown")
+		} else {
+			r.res = results[i]
+			if r.res.Err != nil && !errors.Is(r.res.Err, errNoChange) && r.done == nil {
+				d.log.Warn().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused")
+			}
+			if r.res.Changed {
+				d.feed.publish(r.res.Incident)
+			}
+			if r.res.Enqueued > 0 {
+				wake = true
+			}
+		}
+		if r.done != nil {
+			close(r.done)
+		}
+	}
+	if wake {
+		d.signal()
+	}
+}
+
+// clone copies the policy set so that an edit does not race readers.
+func (p *Policies) clone() *Policies {
+	c := *p
+	c.Causes = make(map[detectors.Cause]Policy, len(p.Causes))
+	for k, v := range p.Causes {
+		c.Causes[k] = v
+	}
+	return &c
+}
+
+// Policy returns the policy in force for a cause (falling back to its
+// class's for causes without their own); ok is false when the cause has no
+// policy of its own.
+func (d *Dispatcher) Policy(cause detectors.Cause) (Policy, bool) {
+	p, ok := d.policies.Load().Causes[cause]
+	return p, ok
+}
+
+// Policies returns the policy set in force.
+func (d *Dispatcher) Policies() *Policies { return d.policies.Load().clone() }
+
+// SetPolicy validates, saves and applies a cause's policy. Incidents
+// already escalating follow it from their next step.
+func (d *Dispatcher) SetPolicy(ctx context.Context, cause detectors.Cause, pol Policy) error {
+	if err := pol.validate(cause); err != nil {
+		return err
+	}
+	d.policyMu.Lock()
+	defer d.policyMu.Unlock()
+	if err := d.cfg.Store.SavePolicy(ctx, cause, pol, d.cfg.Now()); err != nil {
+		return fmt.Errorf("dispatch: save policy: %w", err)
+	}
+	p := d.policies.Load().clone()
+	p.Causes[cause] = pol
+	d.policies.Store(p)
+	return nil
+}

@@ -1,0 +1,383 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/store"
+	"github.com/dolbom/dolbom/store/storetest"
+)
+
+// Short windows so that the real-time tests run in about a second: the
+// shape of the defaults (verify, then guardians, then 119) with
+// milliseconds for minutes.
+const fastPolicies = `{
+  "after_hours": {"night_from": 0, "night_to": 0, "weekends": false, "reroute": {}},
+  "second_attempt_after": "400ms",
+  "backoff_initial": "20ms",
+  "backoff_max": "80ms",
+  "causes": {
+    "sos": {"steps": [
+      {"after": "0s", "notify": [{"to": "119", "via": "cap"}, {"to": "guardian", "via": "sms"}]},
+      {"after": "300ms", "notify": [{"to": "social_worker", "via": "voice"}]}]},
+    "fall": {"verify": {"window": "200ms"}, "steps": [
+      {"after": "0s", "notify": [{"to": "guardian", "via": "voice"}]},
+      {"after": "300ms", "notify": [{"to": "119", "via": "cap"}]}]}
+  }
+}`
+
+// recorder is a set of fake channels that remember what they were given.
+type recorder struct {
+	mu   sync.Mutex
+	sent []dispatch.Notification
+	cmds []devices.Command
+	// fail, when set, decides the outcome of a send.
+	fail func(n dispatch.Notification) (retry bool, err error)
+}
+
+func (r *recorder) notifier(channel string) dispatch.NotifierFunc {
+	return func(ctx context.Context, n dispatch.Notification) (string, bool, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.fail != nil {
+			if retry, err := r.fail(n); err != nil {
+				return "", retry, err
+			}
+		}
+		r.sent = append(r.sent, n)
+		return channel + "-ref-" + n.Key, false, nil
+	}
+}
+
+type commanderFunc func(ctx context.Context, hub devices.HubID, cmd devices.Command) error
+
+func (f commanderFunc) SendCommand(ctx context.Context, hub devices.HubID, cmd devices.Command) error {
+	return f(ctx, hub, cmd)
+}
+
+func (r *recorder) keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.sent {
+		out = append(out, n.Channel+" "+string(n.Type)+" "+n.Recipient.ID+" #"+fmt.Sprint(n.Attempt))
+	}
+	return out
+}
+
+func (r *recorder) count(pred func(n dispatch.Notification) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := 0
+	for _, n := range r.sent {
+		if pred(n) {
+			c++
+		}
+	}
+	return c
+}
+
+type harness struct {
+	d   *dispatch.Dispatcher
+	s   *store.Store
+	rec *recorder
+}
+
+// backends runs fn on SQLite and, when configured, PostgreSQL.
+func backends(t *testing.T, fn func(t *testing.T, cfg store.Config)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, storetest.SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, storetest.Postgres(t)) })
+}
+
+func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch.Config)) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedHome(t, s, "hub-1")
+	pol, err := dispatch.ParsePolicies([]byte(policies))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	dc := dispatch.Config{
+		Store: s, Directory: s, Policies: pol,
+		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		Notifiers: map[string]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
+		Hubs: commanderFunc(func(ctx context.Context, hub devices.HubID, cmd devices.Command) error {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.cmds = append(rec.cmds, cmd)
+			return nil
+		}),
+		PollInterval: 50 * time.Millisecond,
+	}
+	if tweak != nil {
+		tweak(&dc)
+	}
+	d, err := dispatch.New(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.Close()
+	})
+	return &harness{d: d, s: s, rec: rec}
+}
+
+func seedHome(t testing.TB, s *store.Store, hub devices.HubID) {
+	ctx := context.Background()
+	r, err := s.CreateResident(ctx, devices.Resident{Name: "김영희", Language: "ko", Phone: "+821012345678",
+		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 209", Lat: 37.57, Lon: 126.97},
+		Guardians: []devices.Guardian{{Name: "김민수", Relation: "son", Phone: "+821098765432", Order: 1}},
+		Consent:   devices.Consent{NotifyGuardians: true, ShareMedicalWith119: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func det(hub devices.HubID, cause detectors.Cause, prio detectors.Priority, state detectors.State, episode time.Time) detectors.Detection {
+	return detectors.Detection{Fingerprint: detectors.Fingerprint(hub, cause, "", episode), Hub: hub, Class: detectors.ClassEmergency,
+		Cause: cause, Priority: prio, State: state, Episode: episode, At: episode,
+		Explanation: detectors.Explanation{Ko: "응급", En: "emergency"}}
+}
+
+// eventually polls cond until it holds or 10 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSOSGoesTo119AndGuardiansAtOnce(t *testing.T) {
+	backends(t, func(t *testing.T, cfg store.Config) {
+		h := start(t, cfg, fastPolicies, nil)
+		ctx := context.Background()
+		episode := time.Now().Truncate(time.Second)
+		inc, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second press of the same episode updates the incident.
+		again, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode))
+		if err != nil || again.ID != inc.ID || again.Count != 2 {
+			t.Fatalf("repeat: %+v %v", again, err)
+		}
+		eventually(t, "119 and the guardian", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Step == 0 && n.Attempt == 1 }) == 2
+		})
+		h.rec.mu.Lock()
+		for _, n := range h.rec.sent {
+			if !n.HasResident || n.Resident.Name != "김영희" || n.Incident.ID != inc.ID || n.Type != dispatch.MsgAlert {
+				t.Errorf("notification: %+v", n)
+			}
+		}
+		h.rec.mu.Unlock()
+		eventually(t, "state notified", func() bool {
+			got, _, err := h.d.Incident(ctx, inc.ID)
+			return err == nil && got.State == dispatch.StateNotified
+		})
+		// Acknowledging stops the escalation: no social worker call, no
+		// second SMS attempt.
+		if _, err := h.d.Acknowledge(ctx, inc.ID, "김민수", "sms"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond)
+		if n := h.rec.count(func(n dispatch.Notification) bool { return n.Step > 0 || n.Attempt > 1 }); n != 0 {
+			t.Errorf("%d notifications after the acknowledgement: %v", n, h.rec.keys())
+		}
+		_, tl, _ := h.d.Incident(ctx, inc.ID)
+		if !hasAction(tl, dispatch.ActAcknowledged) || !hasAction(tl, dispatch.ActSent) {
+			t.Errorf("timeline: %+v", tl)
+		}
+	})
+}
+
+func hasAction(tl []dispatch.TimelineEntry, action string) bool {
+	for _, e := range tl {
+		if e.Action == action {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFallVerifiesThenEscalates(t *testing.T) {
+	backends(t, func(t *testing.T, cfg store.Config) {
+		h := start(t, cfg, fastPolicies, nil)
+		ctx := context.Background()
+		inc, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Pending, time.Now().Truncate(time.Second)))
+		if err != nil || inc.State != dispatch.StateVerifying {
+			t.Fatalf("%+v %v", inc, err)
+		}
+		eventually(t, "check-in command", func() bool {
+			h.rec.mu.Lock()
+			defer h.rec.mu.Unlock()
+			return len(h.rec.cmds) == 1 && h.rec.cmds[0].Type == devices.CmdCheckIn
+		})
+		if n := len(h.rec.keys()); n != 0 {
+			t.Fatalf("notified during the cancel window: %v", h.rec.keys())
+		}
+		// Nobody cancels: guardian call, then (voicemail, not an
+		// acknowledgement) the second attempt and 119.
+		eventually(t, "guardian call", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" }) == 1
+		})
+		if err := h.d.Delivered(ctx, "voice-ref-"+dispatch.NotificationKey(inc.ID, 0, "guardian-1", "voice", 1), "voicemail"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "119 after the step delay", func() bool { return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 })
+		eventually(t, "second call attempt", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" && n.Attempt == 2 }) == 1
+		})
+		got, tl, _ := h.d.Incident(ctx, inc.ID)
+		if got.State != dispatch.StateNotified || !hasAction(tl, dispatch.ActVerifyTimeout) || !hasAction(tl, dispatch.ActDelivered) {
+			t.Errorf("incident %s, timeline %+v", got.State, tl)
+		}
+		// The resident's late cancel reaches 119 as a cancel.
+		if _, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Cancelled, inc.Episode)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "cancel to 119", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgCancel }) == 1
+		})
+		h.rec.mu.Lock()
+		for _, n := range h.rec.sent {
+			if n.Type == dispatch.MsgCancel && n.HasResident {
+				t.Errorf("resident disclosed after the incident closed")
+			}
+		}
+		h.rec.mu.Unlock()
+	})
+}
+
+func TestFallCancelledInWindowAlertsNobody(t *testing.T) {
+	h := start(t, storetest.SQLite(t), fastPolicies, nil)
+	ctx := context.Background()
+	ep := time.Now().Truncate(time.Second)
+	inc, _ := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Pending, ep))
+	got, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Cancelled, ep))
+	if err != nil || got.ID != inc.ID || got.State != dispatch.StateCancelled {
+		t.Fatalf("%+v %v", got, err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if k := h.rec.keys(); len(k) != 0 {
+		t.Errorf("notified after a cancel in the window: %v", k)
+	}
+}
+
+// Test119DownThenBack: 119's endpoint fails for a while; its rows keep
+// retrying and arrive once when it is back, while the escalation moved on
+// to the social worker meanwhile.
+func Test119DownThenBack(t *testing.T) {
+	backends(t, func(t *testing.T, cfg store.Config) {
+		var down sync.Map
+		down.Store("cap", true)
+		attempts := 0
+		h := start(t, cfg, fastPolicies, nil)
+		h.rec.fail = func(n dispatch.Notification) (bool, error) {
+			if _, ok := down.Load(n.Channel); ok {
+				attempts++
+				return true, errors.New("connection refused")
+			}
+			return false, nil
+		}
+		ctx := context.Background()
+		inc, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the social worker step while 119 is down", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Recipient.Role == dispatch.RoleSocialWorker }) == 1
+		})
+		if h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) != 0 {
+			t.Fatal("119 received while down")
+		}
+		h.rec.mu.Lock()
+		tried := attempts
+		h.rec.mu.Unlock()
+		if tried < 2 {
+			t.Errorf("119 tried %d times while down", tried)
+		}
+		down.Delete("cap")
+		eventually(t, "119 once it is back", func() bool { return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 })
+		time.Sleep(300 * time.Millisecond)
+		if c := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }); c != 1 {
+			t.Errorf("119 received %d times", c)
+		}
+		_, tl, _ := h.d.Incident(ctx, inc.ID)
+		if !hasAction(tl, dispatch.ActRetrying) {
+			t.Errorf("no retry on the timeline: %+v", tl)
+		}
+		for _, n := range h.rec.sent {
+			if n.Channel == "cap" && !containsLine(n.Tried, "sms") {
+				t.Errorf("119 not told what was tried: %v", n.Tried)
+			}
+		}
+	})
+}
+
+func containsLine(lines []string, s string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLiveFeedResumes(t *testing.T) {
+	h := start(t, storetest.SQLite(t), fastPolicies, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inc, _ := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second)))
+	feed, err := h.d.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := <-feed
+	if first.ID != inc.ID {
+		t.Fatalf("replayed %+v", first)
+	}
+	note, _ := h.d.Note(ctx, inc.ID, "op", "called the neighbour")
+	for got := range feed {
+		if got.Seq == note.Seq {
+			break
+		}
+		if got.Seq <= first.Seq {
+			t.Fatalf("feed went back: %d after %d", got.Seq, first.Seq)
+		}
+	}
+	// Resume after the note: nothing older comes back.
+	resumed, _ := h.d.Subscribe(ctx, note.Seq)
+	h.d.Assign(ctx, inc.ID, "sw-7", "op")
+	if got := <-resumed; got.Seq <= note.Seq || got.AssignedTo != "sw-7" && got.Seq <= note.Seq {
+		t.Errorf("resumed with %+v", got)
+	}
+}

@@ -1,0 +1,575 @@
+package dispatch
+
+import (
+	"cmp"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+)
+
+// The incident state machine and the escalation planner: pure functions of
+// the current incident, the input and `now`, returning the Change to commit.
+// The Dispatcher runs them inside the store's transaction.
+
+var (
+	// ErrClosed is returned for an action on a resolved or cancelled incident.
+	ErrClosed = errors.New("dispatch: incident is closed")
+	// ErrInvalid is wrapped by errors for input the dispatcher refuses.
+	ErrInvalid = errors.New("dispatch: invalid")
+	// errNoChange makes a mutation a no-op without being an error for the
+	// caller; it never leaves the package.
+	errNoChange = errors.New("dispatch: no change")
+)
+
+// actor names used on the timeline.
+const (
+	actorSystem   = "system"
+	actorDetector = "detector"
+	actorResident = "resident"
+	actor119      = "119"
+)
+
+// planner holds what every decision needs besides the incident.
+type planner struct {
+	pol *Policies
+	now time.Time
+	// resident is the resident of the incident's hub, nil when unknown.
+	resident *devices.Resident
+}
+
+// NewIncidentID returns a new, time-ordered incident id.
+func NewIncidentID(now time.Time) string {
+	b := make([]byte, 4)
+	_, _ = cryptoRead(b)
+	return "inc-" + strconv.FormatInt(now.UnixMilli(), 36) + hex.EncodeToString(b)
+}
+
+var cryptoRead = crand.Read
+
+func (p planner) entry(inc *Incident, actor, action, channel, detail string) TimelineEntry {
+	return TimelineEntry{IncidentID: inc.ID, At: p.now, Actor: actor, Action: action, Channel: channel, Detail: detail}
+}
+
+// onDetection folds a detection into its incident (cur nil: none yet).
+func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, error) {
+	if cur == nil {
+		return p.open(d)
+	}
+	inc := *cur
+	inc.UpdatedAt = p.now
+	var ch Change
+	if inc.State.Closed() {
+		ch.Incident = &inc
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActRepeated, "",
+			fmt.Sprintf("%s after the incident was closed; no action", d.State)))
+		return ch, nil
+	}
+	switch d.State {
+	case detectors.Cancelled:
+		return p.cancel(cur, actorResident, "hub", "cancelled by the resident")
+	case detectors.Resolved:
+		if inc.Class == detectors.ClassDeviceHealth {
+			return p.resolve(cur, DispositionNoAction, actorDetector, "the device condition cleared")
+		}
+		ch.Incident = &inc
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActCleared, "", d.Explanation.En))
+		return ch, nil
+	}
+	// Firing or Pending again: the same episode triggered once more.
+	inc.Count++
+	inc.Evidence = d.Evidence
+	if d.Explanation != (detectors.Explanation{}) {
+		inc.Explanation = d.Explanation
+	}
+	ch.Incident = &inc
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActRepeated, "",
+		fmt.Sprintf("%s #%d: %s", d.State, inc.Count, evidenceSummary(d.Evidence))))
+	raised := d.Priority > 0 && d.Priority < inc.Priority
+	if raised {
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActPriority, "",
+			fmt.Sprintf("P%d -> P%d", inc.Priority, d.Priority)))
+		inc.Priority = d.Priority
+	}
+	if d.Class == detectors.ClassEmergency && inc.Class == detectors.ClassWelfare {
+		inc.Class = d.Class
+	}
+	pol := p.pol.For(inc.Cause, inc.Class)
+	switch {
+	case inc.State == StateVerifying && d.State == detectors.Firing:
+		// The detectors confirmed before our window ended: escalate now.
+		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerVerify, 0))
+		inc.State = StateOpen
+		p.runStep(&inc, pol, 0, &ch)
+	case raised && inc.Priority <= detectors.PriorityHigh && inc.State != StateAcknowledged &&
+		inc.State != StateVerifying && pol.UrgentStep != nil && inc.NextStep <= *pol.UrgentStep &&
+		inc.NextStep < pol.stepCount():
+		// Urgent now (inactivity past the hard limit): jump to the urgent step.
+		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerEscalate, inc.NextStep))
+		p.runStep(&inc, pol, *pol.UrgentStep, &ch)
+	}
+	return ch, nil
+}
+
+func (p planner) open(d detectors.Detection) (Change, error) {
+	if d.State == detectors.Resolved || d.State == detectors.Cancelled {
+		return Change{}, errNoChange // nothing open to end
+	}
+	if d.Fingerprint == "" || d.Hub == "" || d.Cause == "" {
+		return Change{}, fmt.Errorf("%w: detection needs a fingerprint, a hub and a cause", ErrInvalid)
+	}
+	prio := d.Priority
+	if prio < detectors.PriorityCritical || prio > detectors.PriorityLow {
+		prio = detectors.PriorityHigh
+	}
+	inc := &Incident{
+		ID: NewIncidentID(p.now), Fingerprint: d.Fingerprint, Hub: d.Hub, Sensor: d.Sensor,
+		Class: d.Class, Cause: d.Cause, Priority: prio, State: StateOpen,
+		Explanation: d.Explanation, Evidence: d.Evidence, Count: 1,
+		Episode: d.Episode, OpenedAt: p.now, UpdatedAt: p.now,
+	}
+	if p.resident != nil {
+		inc.ResidentID = p.resident.ID
+	}
+	ch := Change{Incident: inc}
+	ch.Timeline = append(ch.Timeline, p.entry(inc, actorDetector, ActOpened, "",
+		fmt.Sprintf("P%d %s (%s): %s", prio, d.Cause, d.State, evidenceSummary(d.Evidence))))
+	pol := p.pol.For(d.Cause, d.Class)
+	if d.State == detectors.Pending {
+		window := 30 * time.Second
+		if pol.Verify != nil {
+			window = pol.Verify.Window.D()
+		}
+		inc.State = StateVerifying
+		ch.Enqueue = append(ch.Enqueue,
+			OutboxRow{Key: commandKey(inc.ID, 1), IncidentID: inc.ID, Kind: KindCommand, Channel: "hub",
+				Attempt: 1, Priority: prio, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(window)},
+			OutboxRow{Key: timerKey(inc.ID, TimerVerify, 0), IncidentID: inc.ID, Kind: KindTimer, Timer: TimerVerify,
+				Priority: prio, State: OutboxPending, DueAt: p.now.Add(window), Deadline: p.now.Add(window + 24*time.Hour)})
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActCheckIn, "hub",
+			fmt.Sprintf("asking the resident through the hub; cancel window %s", window)))
+		return ch, nil
+	}
+	p.runStep(inc, pol, 0, &ch)
+	return ch, nil
+}
+
+// runStep queues step n's notifications and the timer of step n+1.
+func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
+	if n >= pol.stepCount() {
+		return
+	}
+	step, _ := pol.step(n)
+	var targets []string
+	seen := map[string]bool{}
+	for _, t := range step.Notify {
+		role := p.pol.route(t.To, p.now)
+		if role == Role119 && (inc.Class == detectors.ClassDeviceHealth || deviceHealthCauses[inc.Cause]) {
+			ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via, "device health never goes to 119"))
+			continue
+		}
+		if role == Role119 && inc.Alerted119 {
+			continue // 119 has it; a repeat round does not alert twice
+		}
+		recipients, why := p.recipients(role)
+		if len(recipients) == 0 {
+			ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via, fmt.Sprintf("%s: %s", role, why)))
+			continue
+		}
+		attempts := 1
+		if t.Via == "sms" || t.Via == "voice" {
+			attempts = p.pol.Attempts
+		}
+		for _, r := range recipients {
+			if seen[r.ID+"/"+t.Via] {
+				continue
+			}
+			seen[r.ID+"/"+t.Via] = true
+			for a := 1; a <= attempts; a++ {
+				due := p.now.Add(time.Duration(a-1) * p.pol.SecondAttemptAfter.D())
+				ch.Enqueue = append(ch.Enqueue, OutboxRow{
+					Key: NotificationKey(inc.ID, n, r.ID, t.Via, a), IncidentID: inc.ID, Kind: KindNotify,
+					Channel: t.Via, Step: n, Attempt: a, Recipient: r, MsgType: MsgAlert, Priority: inc.Priority,
+					State: OutboxPending, DueAt: due, Deadline: due.Add(p.pol.retryFor(pol, t.Via)),
+				})
+			}
+			targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+t.Via)
+			if role == Role119 {
+				inc.Alerted119 = true
+			}
+		}
+	}
+	ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActEscalated, "",
+		fmt.Sprintf("step %d: %s", n, cmp.Or(strings.Join(targets, "; "), "nobody to notify"))))
+	inc.NextStep = n + 1
+	if inc.NextStep < pol.stepCount() {
+		_, delay := pol.step(inc.NextStep)
+		due := p.now.Add(delay)
+		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: timerKey(inc.ID, TimerEscalate, inc.NextStep), IncidentID: inc.ID,
+			Kind: KindTimer, Timer: TimerEscalate, Step: inc.NextStep, Priority: inc.Priority, State: OutboxPending,
+			DueAt: due, Deadline: due.Add(24 * time.Hour)})
+	}
+}
+
+// recipients lists who a role is for this incident, or why nobody.
+func (p planner) recipients(role Role) ([]Recipient, string) {
+	switch role {
+	case Role119:
+		return []Recipient{{Role: Role119, ID: "119", Name: "119"}}, ""
+	case RoleGuardian:
+		if p.resident == nil {
+			return nil, "no resident registered for the hub"
+		}
+		if !p.resident.Consent.NotifyGuardians {
+			return nil, "the resident did not consent to notifying guardians"
+		}
+		gs := slices.Clone(p.resident.Guardians)
+		slices.SortStableFunc(gs, func(a, b devices.Guardian) int { return cmp.Compare(a.Order, b.Order) })
+		var out []Recipient
+		for i, g := range gs {
+			if g.Phone == "" {
+				continue
+			}
+			out = append(out, Recipient{Role: RoleGuardian, ID: "guardian-" + strconv.Itoa(i+1), Name: g.Name,
+				Phone: g.Phone, Language: cmp.Or(g.Language, "ko")})
+		}
+		if len(out) == 0 {
+			return nil, "no guardian with a phone number"
+		}
+		return out, ""
+	}
+	var out []Recipient
+	for i, c := range p.pol.Contacts[role] {
+		out = append(out, Recipient{Role: role, ID: string(role) + "-" + strconv.Itoa(i+1), Name: c.Name,
+			Phone: c.Phone, Language: cmp.Or(c.Language, "ko")})
+	}
+	if len(out) == 0 {
+		return nil, "no contact configured"
+	}
+	return out, ""
+}
+
+// onTimer runs a due escalation timer.
+func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
+	done := &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxDone}
+	inc := *cur
+	ch := Change{Row: done}
+	if inc.State.Closed() || inc.State == StateAcknowledged {
+		return ch, nil
+	}
+	pol := p.pol.For(inc.Cause, inc.Class)
+	switch row.Timer {
+	case TimerVerify:
+		if inc.State != StateVerifying {
+			return ch, nil
+		}
+		inc.State = StateOpen
+		inc.UpdatedAt = p.now
+		ch.Incident = &inc
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActVerifyTimeout, "hub",
+			"the resident did not cancel within the window"))
+		p.runStep(&inc, pol, 0, &ch)
+	case TimerEscalate:
+		if row.Step != inc.NextStep {
+			return ch, nil // superseded (an urgent jump ran it already)
+		}
+		inc.UpdatedAt = p.now
+		ch.Incident = &inc
+		p.runStep(&inc, pol, row.Step, &ch)
+	}
+	return ch, nil
+}
+
+// onSent records a notification or command the provider accepted.
+func (p planner) onSent(cur *Incident, row *OutboxRow, ref string) Change {
+	inc := *cur
+	ch := Change{Row: &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxSent, Ref: ref}}
+	detail := rowLabel(row)
+	if ref != "" {
+		detail += " (ref " + ref + ")"
+	}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActSent, row.Channel, detail))
+	if row.Kind == KindNotify && row.MsgType == MsgAlert && inc.State == StateOpen {
+		inc.State = StateNotified
+	}
+	inc.UpdatedAt = p.now
+	ch.Incident = &inc
+	return ch
+}
+
+// backoff is the wait before retry number tries (1-based): exponential with
+// full jitter on its upper half, capped.
+func (p planner) backoff(tries int, jitter func(time.Duration) time.Duration) time.Duration {
+	d := p.pol.BackoffInitial.D()
+	for i := 1; i < tries && d < p.pol.BackoffMax.D(); i++ {
+		d *= 2
+	}
+	d = min(d, p.pol.BackoffMax.D())
+	return d/2 + jitter(d/2+1)
+}
+
+func randJitter(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n))) }
+
+// onSendError records a failed attempt: retried after a backoff while the
+// channel says it may help and the deadline allows, else given up (and the
+// recipient's next attempt brought forward).
+func (p planner) onSendError(cur *Incident, row *OutboxRow, sendErr error, retry bool, jitter func(time.Duration) time.Duration) Change {
+	inc := *cur
+	inc.UpdatedAt = p.now
+	ch := Change{Incident: &inc}
+	wait := p.backoff(max(row.Tries, 1), jitter)
+	if retry && !inc.State.Closed() || retry && row.MsgType == MsgCancel {
+		if next := p.now.Add(wait); next.Before(row.Deadline) {
+			ch.Row = &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxPending, DueAt: next, LastError: sendErr.Error()}
+			if row.Tries <= 1 {
+				ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActRetrying, row.Channel,
+					fmt.Sprintf("%s: %v; retrying until %s", rowLabel(row), sendErr, row.Deadline.Format(time.RFC3339))))
+			}
+			return ch
+		}
+	}
+	ch.Row = &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxFailed, LastError: sendErr.Error()}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActFailed, row.Channel,
+		fmt.Sprintf("%s: %v (after %d tries)", rowLabel(row), sendErr, row.Tries)))
+	ch.Reschedule = p.nextAttemptNow(row)
+	return ch
+}
+
+// nextAttemptNow brings the recipient's next attempt forward after a
+// failure (busy, no answer): no point waiting the full gap.
+func (p planner) nextAttemptNow(row *OutboxRow) []Reschedule {
+	if row.Kind != KindNotify || row.Attempt >= p.pol.Attempts {
+		return nil
+	}
+	return []Reschedule{{Key: NotificationKey(row.IncidentID, row.Step, row.Recipient.ID, row.Channel, row.Attempt+1), DueAt: p.now}}
+}
+
+// onStatus records a provider's status callback for a sent row. Voicemail
+// and a delivered message are not acknowledgements: the escalation goes on.
+func (p planner) onStatus(cur *Incident, row *OutboxRow, delivered bool, detail string) Change {
+	inc := *cur
+	inc.UpdatedAt = p.now
+	ch := Change{Incident: &inc}
+	if delivered {
+		if row.State != OutboxAcknowledged {
+			ch.Row = &RowUpdate{Key: row.Key, State: OutboxDelivered}
+		}
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActDelivered, row.Channel, joinDetail(rowLabel(row), detail)))
+		return ch
+	}
+	ch.Row = &RowUpdate{Key: row.Key, State: OutboxFailed, LastError: detail}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActFailed, row.Channel, joinDetail(rowLabel(row), detail)))
+	if !inc.State.Closed() && inc.State != StateAcknowledged {
+		ch.Reschedule = p.nextAttemptNow(row)
+	}
+	return ch
+}
+
+// acknowledge stops the escalation: pending timers and notifications are
+// cancelled, except 119 rows (119 still gets what it was sent).
+func (p planner) acknowledge(cur *Incident, by, via string) (Change, error) {
+	if cur.State.Closed() {
+		return Change{}, ErrClosed
+	}
+	if strings.TrimSpace(by) == "" {
+		return Change{}, fmt.Errorf("%w: acknowledged by whom?", ErrInvalid)
+	}
+	if cur.State == StateAcknowledged {
+		return Change{}, errNoChange
+	}
+	inc := *cur
+	inc.State, inc.AcknowledgedBy, inc.AcknowledgedVia, inc.AcknowledgedAt, inc.UpdatedAt = StateAcknowledged, by, via, p.now, p.now
+	ch := Change{Incident: &inc, CancelPending: true, Keep: []string{Channel119}}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActAcknowledged, via, "escalation stopped"))
+	return ch, nil
+}
+
+// cancel closes the incident as cancelled (by the resident, or a
+// dispatcher's false alarm) and tells 119 if it was alerted.
+func (p planner) cancel(cur *Incident, by, via, reason string) (Change, error) {
+	if cur.State.Closed() {
+		return Change{}, ErrClosed
+	}
+	inc := *cur
+	inc.State, inc.ClosedAt, inc.UpdatedAt = StateCancelled, p.now, p.now
+	ch := Change{Incident: &inc, CancelPending: true}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActCancelled, via, reason))
+	p.cancel119(&inc, &ch)
+	return ch, nil
+}
+
+func (p planner) cancel119(inc *Incident, ch *Change) {
+	if !inc.Alerted119 {
+		return
+	}
+	ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: cancelKey(inc.ID, Channel119), IncidentID: inc.ID, Kind: KindNotify,
+		Channel: Channel119, Recipient: Recipient{Role: Role119, ID: "119", Name: "119"}, MsgType: MsgCancel,
+		Attempt: 1, Step: -1, Priority: inc.Priority, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.Retry119For.D())})
+	ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActQueued, Channel119, "cancel to 119"))
+}
+
+// resolve closes the incident with a disposition. A false alarm or a test
+// that 119 was alerted to is cancelled at 119.
+func (p planner) resolve(cur *Incident, disp Disposition, by, note string) (Change, error) {
+	if !disp.Valid() {
+		return Change{}, fmt.Errorf("%w: disposition %q (real_emergency, false_alarm, test, duplicate, no_action)", ErrInvalid, disp)
+	}
+	if cur.State.Closed() {
+		return Change{}, ErrClosed
+	}
+	inc := *cur
+	inc.State, inc.Disposition, inc.ClosedAt, inc.UpdatedAt = StateResolved, disp, p.now, p.now
+	ch := Change{Incident: &inc, CancelPending: true}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActResolved, "", joinDetail(string(disp), note)))
+	if disp == DispositionFalseAlarm || disp == DispositionTest || disp == DispositionDuplicate {
+		p.cancel119(&inc, &ch)
+	}
+	return ch, nil
+}
+
+func (p planner) assign(cur *Incident, to, by string) (Change, error) {
+	if cur.State.Closed() {
+		return Change{}, ErrClosed
+	}
+	inc := *cur
+	inc.AssignedTo, inc.UpdatedAt = strings.TrimSpace(to), p.now
+	ch := Change{Incident: &inc}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActAssigned, "", cmp.Or(inc.AssignedTo, "unassigned")))
+	return ch, nil
+}
+
+func (p planner) note(cur *Incident, by, text string) (Change, error) {
+	if strings.TrimSpace(text) == "" {
+		return Change{}, fmt.Errorf("%w: empty note", ErrInvalid)
+	}
+	inc := *cur
+	inc.UpdatedAt = p.now
+	ch := Change{Incident: &inc}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActNote, "", text))
+	return ch, nil
+}
+
+// Answer119Status is 119's answer to an alert (APCO/TMA ASAP's round trip).
+type Answer119Status string
+
+const (
+	Answer119Accepted   Answer119Status = "accepted"
+	Answer119Rejected   Answer119Status = "rejected"
+	Answer119Dispatched Answer119Status = "dispatched"
+	Answer119OnScene    Answer119Status = "on_scene"
+	Answer119Closed     Answer119Status = "closed"
+)
+
+// Answer119 is one answer from 119.
+type Answer119 struct {
+	IncidentID  string          `json:"incident_id"`
+	Status      Answer119Status `json:"status"`
+	Reason      string          `json:"reason,omitempty"`      // rejected: why
+	Disposition Disposition     `json:"disposition,omitempty"` // closed: how (default real_emergency)
+	By          string          `json:"by,omitempty"`          // the call-taker or centre
+}
+
+// apply119 moves the incident on 119's answer: accepted, dispatched or on
+// scene acknowledge it (119 has it: the escalation stops); rejected leaves
+// the escalation going; closed resolves it.
+func (p planner) apply119(cur *Incident, a Answer119) (Change, error) {
+	by := cmp.Or(a.By, actor119)
+	detail := joinDetail(string(a.Status), a.Reason)
+	switch a.Status {
+	case Answer119Accepted, Answer119Dispatched, Answer119OnScene:
+		inc := *cur
+		inc.Status119, inc.UpdatedAt = string(a.Status), p.now
+		ch := Change{Incident: &inc}
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, by, Act119, Channel119, detail))
+		if !inc.State.Closed() && inc.State != StateAcknowledged {
+			ack, _ := p.acknowledge(&inc, by, Channel119)
+			ch.Incident, ch.CancelPending, ch.Keep = ack.Incident, true, ack.Keep
+			ch.Timeline = append(ch.Timeline, ack.Timeline...)
+		}
+		return ch, nil
+	case Answer119Rejected:
+		inc := *cur
+		inc.Status119, inc.UpdatedAt = string(a.Status), p.now
+		ch := Change{Incident: &inc}
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, by, Act119, Channel119, detail))
+		return ch, nil
+	case Answer119Closed:
+		disp := cmp.Or(a.Disposition, DispositionRealEmergency)
+		if cur.State.Closed() {
+			inc := *cur
+			inc.Status119, inc.UpdatedAt = string(a.Status), p.now
+			return Change{Incident: &inc, Timeline: []TimelineEntry{p.entry(&inc, by, Act119, Channel119, detail)}}, nil
+		}
+		inc := *cur
+		inc.Status119 = string(a.Status)
+		ch, err := p.resolve(&inc, disp, by, "closed by 119 "+a.Reason)
+		if err != nil {
+			return Change{}, err
+		}
+		// 119 closed it: no cancel goes back to 119.
+		ch.Enqueue = nil
+		ch.Timeline = append([]TimelineEntry{p.entry(&inc, by, Act119, Channel119, detail)}, ch.Timeline[:1]...)
+		return ch, nil
+	}
+	return Change{}, fmt.Errorf("%w: 119 status %q (accepted, rejected, dispatched, on_scene, closed)", ErrInvalid, a.Status)
+}
+
+func rowLabel(row *OutboxRow) string {
+	if row.Kind == KindCommand {
+		return "check-in command to the hub"
+	}
+	who := cmp.Or(row.Recipient.Name, row.Recipient.ID)
+	return fmt.Sprintf("%s %s to %s %s (step %d, attempt %d)", row.Channel, row.MsgType, row.Recipient.Role, who, row.Step, row.Attempt)
+}
+
+func joinDetail(a, b string) string {
+	if b == "" {
+		return a
+	}
+	if a == "" {
+		return b
+	}
+	return a + ": " + b
+}
+
+// evidenceSummary is the facts of a detection on one line.
+func evidenceSummary(e detectors.Evidence) string {
+	var parts []string
+	for _, f := range e.Facts {
+		s := f.Name + "=" + strconv.FormatFloat(f.Value, 'g', 4, 64)
+		if f.Unit != "" {
+			s += " " + f.Unit
+		}
+		parts = append(parts, s)
+	}
+	if len(e.Events) > 0 {
+		parts = append(parts, fmt.Sprintf("%d events", len(e.Events)))
+	}
+	if len(e.Readings) > 0 {
+		parts = append(parts, fmt.Sprintf("%d readings", len(e.Readings)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// triedSummary condenses the timeline into what has been tried so far.
+func triedSummary(tl []TimelineEntry, loc *time.Location) []string {
+	var out []string
+	for _, e := range tl {
+		switch e.Action {
+		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout:
+			out = append(out, e.At.In(loc).Format("15:04:05")+" "+joinDetail(e.Action, e.Detail))
+		}
+	}
+	if len(out) > 20 {
+		out = out[len(out)-20:]
+	}
+	return out
+}

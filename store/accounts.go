@@ -1,0 +1,236 @@
+package store
+
+// Accounts and sessions of the people who use the consoles. The store keeps
+// what it is given: hashing passwords and session tokens is the console's
+// job, so that no secret in the clear ever reaches the database.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Account is a person who signs in to the consoles. ID is the login name
+// and what devices.Resident.SocialWorkerID names.
+type Account struct {
+	ID           string
+	Name         string
+	Role         string // dispatcher, social_worker, admin
+	PasswordHash string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is one signed-in browser. TokenHash is a hash of the cookie's
+// token, never the token itself.
+type Session struct {
+	TokenHash string
+	AccountID string
+	CSRFToken string
+	Remote    string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	ExpiresAt time.Time
+}
+
+const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us`
+
+func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
+	var a Account
+	var created, updated int64
+	if err := sc.Scan(&a.ID, &a.Name, &a.Role, &a.PasswordHash, &a.Disabled, &created, &updated); err != nil {
+		return a, err
+	}
+	a.CreatedAt, a.UpdatedAt = fromUS(created), fromUS(updated)
+	return a, nil
+}
+
+// validAccountID accepts login names: 1-64 characters of [a-z0-9._-],
+// starting with a letter or digit.
+func validAccountID(id string) bool {
+	if id == "" || len(id) > devices.MaxIDLen || id[0] == '.' || id[0] == '-' || id[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateAccount stores a new account and returns it as stored. An existing
+// id is ErrConflict.
+func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
+	switch {
+	case !validAccountID(a.ID):
+		return Account{}, invalid("account id %q: 1-64 characters of a-z, 0-9, '.', '-', '_'", a.ID)
+	case a.Role == "":
+		return Account{}, invalid("account %s: role is required", a.ID)
+	case a.PasswordHash == "":
+		return Account{}, invalid("account %s: password hash is required", a.ID)
+	}
+	a.CreatedAt = s.now()
+	a.UpdatedAt = a.CreatedAt
+	n, err := s.be.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (id) DO NOTHING`, a.ID, a.Name, a.Role, a.PasswordHash, a.Disabled, toUS(a.CreatedAt), toUS(a.UpdatedAt))
+	if err != nil {
+		return Account{}, fmt.Errorf("store: create account: %w", err)
+	}
+	if n == 0 {
+		return Account{}, fmt.Errorf("%w: account %s", ErrConflict, a.ID)
+	}
+	return a, nil
+}
+
+// GetAccount returns one account, or an error wrapping devices.ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
+	a, err := scanAccount(s.be.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
+	if isNoRows(err) {
+		return a, fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("store: get account: %w", err)
+	}
+	return a, nil
+}
+
+// ListAccounts returns every account in id order. Accounts are people, a
+// few thousand at most, so there is no paging.
+func (s *Store) ListAccounts(ctx context.Context) ([]Account, error) {
+	rows, err := s.be.query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// CountAccounts returns how many accounts exist, disabled ones included.
+func (s *Store) CountAccounts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.be.queryRow(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count accounts: %w", err)
+	}
+	return n, nil
+}
+
+// SetAccountDisabled disables or re-enables an account. Disabling also ends
+// its sessions, in the same transaction.
+func (s *Store) SetAccountDisabled(ctx context.Context, id string, disabled bool) error {
+	return s.be.inTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, `UPDATE accounts SET disabled = $2, updated_us = $3 WHERE id = $1`, id, disabled, toUS(s.now()))
+		if err != nil {
+			return fmt.Errorf("store: update account: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
+		}
+		if disabled {
+			if _, err := q.exec(ctx, `DELETE FROM sessions WHERE account_id = $1`, id); err != nil {
+				return fmt.Errorf("store: end sessions: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// SetAccountPassword replaces an account's password hash and ends every
+// session of the account: whoever knew the old password is signed out.
+func (s *Store) SetAccountPassword(ctx context.Context, id, hash string) error {
+	if hash == "" {
+		return invalid("account %s: password hash is required", id)
+	}
+	return s.be.inTx(ctx, func(q querier) error {
+		n, err := q.exec(ctx, `UPDATE accounts SET password_hash = $2, updated_us = $3 WHERE id = $1`, id, hash, toUS(s.now()))
+		if err != nil {
+			return fmt.Errorf("store: update account: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
+		}
+		if _, err := q.exec(ctx, `DELETE FROM sessions WHERE account_id = $1`, id); err != nil {
+			return fmt.Errorf("store: end sessions: %w", err)
+		}
+		return nil
+	})
+}
+
+// CreateSession stores a new session.
+func (s *Store) CreateSession(ctx context.Context, se Session) error {
+	if se.TokenHash == "" || se.AccountID == "" || se.ExpiresAt.IsZero() {
+		return invalid("session: token hash, account and expiry are required")
+	}
+	_, err := s.be.exec(ctx, `INSERT INTO sessions (token_hash, account_id, csrf_token, remote, created_us, last_seen_us, expires_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, se.TokenHash, se.AccountID, se.CSRFToken, se.Remote,
+		toUS(se.CreatedAt), toUS(se.LastSeen), toUS(se.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	return nil
+}
+
+// GetSession returns the session with the token hash, expired or not (the
+// caller compares ExpiresAt with its clock), or an error wrapping
+// devices.ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, tokenHash string) (Session, error) {
+	var se Session
+	var created, seen, expires int64
+	err := s.be.queryRow(ctx, `SELECT token_hash, account_id, csrf_token, remote, created_us, last_seen_us, expires_us
+		FROM sessions WHERE token_hash = $1`, tokenHash).Scan(&se.TokenHash, &se.AccountID, &se.CSRFToken, &se.Remote, &created, &seen, &expires)
+	if isNoRows(err) {
+		return se, fmt.Errorf("store: session: %w", devices.ErrNotFound)
+	}
+	if err != nil {
+		return se, fmt.Errorf("store: get session: %w", err)
+	}
+	se.CreatedAt, se.LastSeen, se.ExpiresAt = fromUS(created), fromUS(seen), fromUS(expires)
+	return se, nil
+}
+
+// TouchSession records activity on a session and moves its expiry.
+func (s *Store) TouchSession(ctx context.Context, tokenHash string, lastSeen, expires time.Time) error {
+	n, err := s.be.exec(ctx, `UPDATE sessions SET last_seen_us = $2, expires_us = $3 WHERE token_hash = $1`,
+		tokenHash, toUS(lastSeen), toUS(expires))
+	if err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: session: %w", devices.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSession ends one session (sign-out). Ending a session that does not
+// exist is not an error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	if _, err := s.be.exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions that expired before now and
+// returns how many.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.be.exec(ctx, `DELETE FROM sessions WHERE expires_us < $1`, toUS(now))
+	if err != nil {
+		return 0, fmt.Errorf("store: delete expired sessions: %w", err)
+	}
+	return n, nil
+}

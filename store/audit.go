@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// AuditEntry is one line of the audit log: who saw or did what, when, to
+// which resident or incident, and from where. The log is append-only.
+type AuditEntry struct {
+	Seq        int64 // assigned by the store, increasing
+	At         time.Time
+	AccountID  string
+	Action     string // "resident.view", "visit.add", "login", ...
+	ResidentID string
+	IncidentID string
+	Remote     string
+	Detail     string
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	ResidentID string // "" for all
+	AccountID  string // "" for all
+	Before     int64  // cursor: entries with Seq below this; 0 for the newest
+	Limit      int    // default 100, at most 1000
+}
+
+// AppendAudit adds an entry. At defaults to the store's clock.
+func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+	if e.AccountID == "" || e.Action == "" {
+		return invalid("audit entry: account and action are required")
+	}
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	_, err := s.be.exec(ctx, `INSERT INTO audit_log (at_us, account_id, action, resident_id, incident_id, remote, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, toUS(e.At), e.AccountID, e.Action, e.ResidentID, e.IncidentID, e.Remote, e.Detail)
+	if err != nil {
+		return fmt.Errorf("store: append audit: %w", err)
+	}
+	return nil
+}
+
+// ListAudit returns audit entries newest first.
+func (s *Store) ListAudit(ctx context.Context, aq AuditQuery) ([]AuditEntry, error) {
+	limit := aq.Limit
+	switch {
+	case limit <= 0:
+		limit = 100
+	case limit > 1000:
+		limit = 1000
+	}
+	w := where{}
+	if aq.Before > 0 {
+		w.add("seq < ?", aq.Before)
+	}
+	if aq.ResidentID != "" {
+		w.add("resident_id = ?", aq.ResidentID)
+	}
+	if aq.AccountID != "" {
+		w.add("account_id = ?", aq.AccountID)
+	}
+	rows, err := s.be.query(ctx, `SELECT seq, at_us, account_id, action, resident_id, incident_id, remote, detail
+		FROM audit_log`+w.sql()+fmt.Sprintf(` ORDER BY seq DESC LIMIT %d`, limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.AccountID, &e.Action, &e.ResidentID, &e.IncidentID, &e.Remote, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: list audit: %w", err)
+		}
+		e.At = fromUS(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list audit: %w", err)
+	}
+	return out, nil
+}

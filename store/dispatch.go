@@ -1,0 +1,507 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// The store side of dispatch: it implements dispatch.Store (incidents,
+// timelines, the durable outbox and policies) and dispatch.Directory.
+
+var _ dispatch.Store = (*Store)(nil)
+
+// outboxChannel is the PostgreSQL NOTIFY channel that wakes the outbox
+// workers of every gateway on the database.
+const outboxChannel = "dolbom_outbox"
+
+func (s *Store) isPostgres() bool { return s.be.name() == "postgres" }
+
+// ApplyIncidents implements dispatch.Store: every mutation in one
+// transaction, in order, so a group of detections costs one commit.
+func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
+	results := make([]dispatch.MutationResult, len(muts))
+	err := s.be.inTx(ctx, func(q querier) error {
+		clear(results)
+		seq := &changeSeq{}
+		enqueued := 0
+		for i, m := range muts {
+			r, err := s.applyOne(ctx, q, seq, m)
+			if err != nil {
+				return err
+			}
+			results[i] = r
+			enqueued += r.Enqueued
+		}
+		if enqueued > 0 && s.isPostgres() {
+			// Delivered at commit: wakes the workers of other gateways.
+			if _, err := q.exec(ctx, `SELECT pg_notify('`+outboxChannel+`', '')`); err != nil {
+				return fmt.Errorf("notify: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: apply incidents: %w", err)
+	}
+	return results, nil
+}
+
+// changeSeq hands out change numbers: a PostgreSQL sequence shared by all
+// gateways, or on SQLite (one writer) the current maximum plus one.
+type changeSeq struct {
+	next int64
+}
+
+func (c *changeSeq) take(ctx context.Context, s *Store, q querier) (int64, error) {
+	if s.isPostgres() {
+		var n int64
+		err := q.queryRow(ctx, `SELECT nextval('incident_change_seq')`).Scan(&n)
+		return n, err
+	}
+	if c.next == 0 {
+		if err := q.queryRow(ctx, `SELECT COALESCE(MAX(change_seq), 0) FROM incidents`).Scan(&c.next); err != nil {
+			return 0, err
+		}
+	}
+	c.next++
+	return c.next, nil
+}
+
+func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispatch.Mutation) (dispatch.MutationResult, error) {
+	var res dispatch.MutationResult
+	lock := ""
+	if s.isPostgres() {
+		lock = " FOR UPDATE"
+	}
+	var row *dispatch.OutboxRow
+	incidentID := m.IncidentID
+	if incidentID == "" && m.RowRef != "" {
+		r, err := scanOutbox(q.queryRow(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox
+			WHERE row_key = $1 OR (provider_ref = $1 AND provider_ref <> '') LIMIT 1`+lock, m.RowRef))
+		if isNoRows(err) {
+			res.Err = fmt.Errorf("store: notification %q: %w", m.RowRef, devices.ErrNotFound)
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("load outbox row: %w", err)
+		}
+		row, incidentID = &r, r.IncidentID
+	}
+	var cur *dispatch.Incident
+	var inc dispatch.Incident
+	var err error
+	switch {
+	case incidentID != "":
+		inc, err = scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE id = $1`+lock, incidentID))
+	case m.Fingerprint != "":
+		inc, err = scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
+	default:
+		res.Err = fmt.Errorf("store: %w: mutation names no incident", ErrInvalid)
+		return res, nil
+	}
+	switch {
+	case err == nil:
+		cur = &inc
+		res.Incident = inc
+	case isNoRows(err):
+		if incidentID != "" {
+			res.Err = fmt.Errorf("store: incident %q: %w", incidentID, devices.ErrNotFound)
+			return res, nil
+		}
+	default:
+		return res, fmt.Errorf("load incident: %w", err)
+	}
+	ch, err := m.Apply(cur, row)
+	if err != nil {
+		res.Err = err
+		return res, nil
+	}
+	now := s.now()
+	if ch.Incident != nil {
+		n, err := seq.take(ctx, s, q)
+		if err != nil {
+			return res, fmt.Errorf("change sequence: %w", err)
+		}
+		out := *ch.Incident
+		out.Seq = n
+		data, err := json.Marshal(out)
+		if err != nil {
+			return res, err
+		}
+		args := []any{out.ID, out.Fingerprint, string(out.Hub), string(out.ResidentID), string(out.Cause),
+			int64(out.Priority), string(out.State), toUS(out.OpenedAt), toUS(out.UpdatedAt), n, string(data)}
+		if cur == nil {
+			_, err = q.exec(ctx, `INSERT INTO incidents (id, fingerprint, hub_id, resident_id, cause, priority, state,
+				opened_us, updated_us, change_seq, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
+		} else {
+			_, err = q.exec(ctx, `UPDATE incidents SET fingerprint = $2, hub_id = $3, resident_id = $4, cause = $5,
+				priority = $6, state = $7, opened_us = $8, updated_us = $9, change_seq = $10, data = $11 WHERE id = $1`, args...)
+		}
+		if err != nil {
+			return res, fmt.Errorf("write incident: %w", err)
+		}
+		res.Incident, res.Changed = out, true
+	}
+	id := res.Incident.ID
+	if id == "" {
+		return res, nil // nothing to attach rows to
+	}
+	if ch.CancelPending {
+		query := `UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2 WHERE incident_id = $1 AND state = 'pending'`
+		args := []any{id, toUS(now)}
+		if len(ch.Keep) > 0 {
+			ph := make([]string, len(ch.Keep))
+			for i, c := range ch.Keep {
+				ph[i] = fmt.Sprintf("$%d", len(args)+1)
+				args = append(args, c)
+			}
+			query += ` AND channel NOT IN (` + strings.Join(ph, ", ") + `)`
+		}
+		if _, err := q.exec(ctx, query, args...); err != nil {
+			return res, fmt.Errorf("cancel pending: %w", err)
+		}
+	}
+	for _, key := range ch.CancelKeys {
+		if _, err := q.exec(ctx, `UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2
+			WHERE row_key = $1 AND state = 'pending'`, key, toUS(now)); err != nil {
+			return res, fmt.Errorf("cancel row: %w", err)
+		}
+	}
+	for _, r := range ch.Reschedule {
+		if _, err := q.exec(ctx, `UPDATE dispatch_outbox SET due_us = $2, updated_us = $3
+			WHERE row_key = $1 AND state = 'pending' AND due_us > $2`, r.Key, toUS(r.DueAt), toUS(now)); err != nil {
+			return res, fmt.Errorf("reschedule: %w", err)
+		}
+	}
+	if u := ch.Row; u != nil {
+		query := `UPDATE dispatch_outbox SET state = $2,
+			provider_ref = CASE WHEN $3 <> '' THEN $3 ELSE provider_ref END,
+			due_us = CASE WHEN CAST($4 AS BIGINT) > 0 THEN CAST($4 AS BIGINT) ELSE due_us END,
+			last_error = $5, updated_us = $6, claimed_until_us = 0
+			WHERE row_key = $1`
+		args := []any{u.Key, string(u.State), u.Ref, toUS(u.DueAt), u.LastError, toUS(now)}
+		if u.ClaimID != "" {
+			query += ` AND claim_id = $7 AND state = 'sending'`
+			args = append(args, u.ClaimID)
+		}
+		if _, err := q.exec(ctx, query, args...); err != nil {
+			return res, fmt.Errorf("update outbox row: %w", err)
+		}
+	}
+	for i := range ch.Enqueue {
+		r := &ch.Enqueue[i]
+		data, err := json.Marshal(outboxData{Step: r.Step, Attempt: r.Attempt, Recipient: r.Recipient, MsgType: r.MsgType, Timer: r.Timer})
+		if err != nil {
+			return res, err
+		}
+		n, err := q.exec(ctx, `INSERT INTO dispatch_outbox (row_key, incident_id, kind, channel, state, priority,
+			due_us, deadline_us, created_us, updated_us, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+			ON CONFLICT (row_key) DO NOTHING`,
+			r.Key, id, string(r.Kind), r.Channel, string(cmp.Or(r.State, dispatch.OutboxPending)), int64(r.Priority),
+			toUS(r.DueAt), toUS(r.Deadline), toUS(now), string(data))
+		if err != nil {
+			return res, fmt.Errorf("enqueue: %w", err)
+		}
+		res.Enqueued += int(n)
+	}
+	for _, e := range ch.Timeline {
+		if _, err := q.exec(ctx, `INSERT INTO incident_timeline (incident_id, at_us, actor, action, channel, detail)
+			VALUES ($1, $2, $3, $4, $5, $6)`, id, toUS(e.At), e.Actor, e.Action, e.Channel, e.Detail); err != nil {
+			return res, fmt.Errorf("timeline: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// outboxData is the part of a row that no query filters on.
+type outboxData struct {
+	Step      int                  `json:"step"`
+	Attempt   int                  `json:"attempt"`
+	Recipient dispatch.Recipient   `json:"recipient"`
+	MsgType   dispatch.MessageType `json:"msg_type,omitempty"`
+	Timer     string               `json:"timer,omitempty"`
+}
+
+const outboxCols = `row_key, incident_id, kind, channel, state, priority, due_us, deadline_us, tries, provider_ref,
+	claim_id, recovered, last_error, created_us, updated_us, data`
+
+func scanOutbox(sc interface{ Scan(...any) error }) (dispatch.OutboxRow, error) {
+	var r dispatch.OutboxRow
+	var kind, state, data string
+	var prio, tries, recovered int64
+	var due, deadline, created, updated int64
+	if err := sc.Scan(&r.Key, &r.IncidentID, &kind, &r.Channel, &state, &prio, &due, &deadline, &tries, &r.ProviderRef,
+		&r.ClaimID, &recovered, &r.LastError, &created, &updated, &data); err != nil {
+		return r, err
+	}
+	var d outboxData
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		return r, fmt.Errorf("store: outbox row %s: %w", r.Key, err)
+	}
+	r.Kind, r.State, r.Priority, r.Tries, r.Recovered = dispatch.OutboxKind(kind), dispatch.OutboxState(state),
+		detectors.Priority(prio), int(tries), recovered != 0
+	r.DueAt, r.Deadline, r.CreatedAt, r.UpdatedAt = fromUS(due), fromUS(deadline), fromUS(created), fromUS(updated)
+	r.Step, r.Attempt, r.Recipient, r.MsgType, r.Timer = d.Step, d.Attempt, d.Recipient, d.MsgType, d.Timer
+	return r, nil
+}
+
+func scanIncident(sc interface{ Scan(...any) error }) (dispatch.Incident, error) {
+	var inc dispatch.Incident
+	var data string
+	var seq int64
+	if err := sc.Scan(&data, &seq); err != nil {
+		return inc, err
+	}
+	if err := json.Unmarshal([]byte(data), &inc); err != nil {
+		return inc, fmt.Errorf("store: incident data: %w", err)
+	}
+	inc.Seq = seq
+	return inc, nil
+}
+
+// ClaimOutbox implements dispatch.Store. Abandoned rows (lease over) are
+// taken first, then due pending rows, most urgent first. On PostgreSQL
+// FOR UPDATE SKIP LOCKED lets concurrent claimers, in any number of
+// gateways, pass over each other's rows instead of waiting or taking them
+// twice; on SQLite the single writer makes the UPDATE atomic by itself.
+func (s *Store) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	now, until := toUS(c.Now), toUS(c.Now.Add(c.Lease))
+	skip := ""
+	if s.isPostgres() {
+		skip = " FOR UPDATE SKIP LOCKED"
+	}
+	var out []dispatch.OutboxRow
+	err := s.be.inTx(ctx, func(q querier) error {
+		out = out[:0]
+		for _, sel := range []string{
+			`state = 'sending' AND claimed_until_us <= $1`,
+			`state = 'pending' AND due_us <= $1`,
+		} {
+			limit := c.Limit - len(out)
+			if limit <= 0 {
+				break
+			}
+			rows, err := q.query(ctx, `UPDATE dispatch_outbox SET state = 'sending', claim_id = $2, claimed_until_us = $3,
+				tries = tries + 1, updated_us = $1, recovered = CASE WHEN state = 'sending' THEN 1 ELSE 0 END
+				WHERE row_key IN (SELECT row_key FROM dispatch_outbox WHERE `+sel+`
+					ORDER BY priority, due_us LIMIT $4`+skip+`)
+				RETURNING `+outboxCols, now, c.ID, until, limit)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				r, err := scanOutbox(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				out = append(out, r)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b dispatch.OutboxRow) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.DueAt.Compare(b.DueAt))
+	})
+	return out, nil
+}
+
+// NextOutboxDue implements dispatch.Store.
+func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
+	var pending, lease *int64
+	err := s.be.queryRow(ctx, `SELECT
+		(SELECT MIN(due_us) FROM dispatch_outbox WHERE state = 'pending'),
+		(SELECT MIN(claimed_until_us) FROM dispatch_outbox WHERE state = 'sending')`).Scan(&pending, &lease)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next outbox due: %w", err)
+	}
+	switch {
+	case pending == nil && lease == nil:
+		return time.Time{}, false, nil
+	case pending == nil:
+		return fromUS(*lease), true, nil
+	case lease == nil:
+		return fromUS(*pending), true, nil
+	}
+	return fromUS(min(*pending, *lease)), true, nil
+}
+
+// Incident implements dispatch.Store.
+func (s *Store) Incident(ctx context.Context, id string) (dispatch.Incident, error) {
+	inc, err := scanIncident(s.be.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE id = $1`, id))
+	if isNoRows(err) {
+		return inc, fmt.Errorf("store: incident %q: %w", id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return inc, fmt.Errorf("store: incident: %w", err)
+	}
+	return inc, nil
+}
+
+// Timeline implements dispatch.Store.
+func (s *Store) Timeline(ctx context.Context, id string) ([]dispatch.TimelineEntry, error) {
+	rows, err := s.be.query(ctx, `SELECT at_us, actor, action, channel, detail FROM incident_timeline
+		WHERE incident_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: timeline: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.TimelineEntry
+	for rows.Next() {
+		e := dispatch.TimelineEntry{IncidentID: id}
+		var at int64
+		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Channel, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: timeline: %w", err)
+		}
+		e.At = fromUS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Outbox implements dispatch.Store.
+func (s *Store) Outbox(ctx context.Context, incidentID string) ([]dispatch.OutboxRow, error) {
+	rows, err := s.be.query(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox WHERE incident_id = $1
+		ORDER BY created_us, row_key`, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.OutboxRow
+	for rows.Next() {
+		r, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ListIncidents implements dispatch.Store.
+func (s *Store) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery) ([]dispatch.Incident, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if len(iq.States) > 0 {
+		ph := make([]string, len(iq.States))
+		for i, st := range iq.States {
+			ph[i] = arg(string(st))
+		}
+		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	if iq.Priority > 0 {
+		where = append(where, "priority = "+arg(int64(iq.Priority)))
+	}
+	if iq.Cause != "" {
+		where = append(where, "cause = "+arg(string(iq.Cause)))
+	}
+	if iq.Hub != "" {
+		where = append(where, "hub_id = "+arg(string(iq.Hub)))
+	}
+	if iq.ResidentID != "" {
+		where = append(where, "resident_id = "+arg(string(iq.ResidentID)))
+	}
+	if !iq.Since.IsZero() {
+		where = append(where, "opened_us >= "+arg(toUS(iq.Since)))
+	}
+	query := `SELECT data, change_seq FROM incidents`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY priority, opened_us, id LIMIT " + arg(int64(cmp.Or(iq.Limit, 100)))
+	return s.queryIncidents(ctx, query, args...)
+}
+
+// IncidentsChangedSince implements dispatch.Store.
+func (s *Store) IncidentsChangedSince(ctx context.Context, seq int64, limit int) ([]dispatch.Incident, error) {
+	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE change_seq > $1
+		ORDER BY change_seq LIMIT $2`, seq, int64(cmp.Or(limit, 500)))
+}
+
+func (s *Store) queryIncidents(ctx context.Context, query string, args ...any) ([]dispatch.Incident, error) {
+	rows, err := s.be.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.Incident
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inc)
+	}
+	return out, rows.Err()
+}
+
+// Policies implements dispatch.Store.
+func (s *Store) Policies(ctx context.Context) (map[detectors.Cause]dispatch.Policy, error) {
+	rows, err := s.be.query(ctx, `SELECT cause, data FROM dispatch_policies`)
+	if err != nil {
+		return nil, fmt.Errorf("store: policies: %w", err)
+	}
+	defer rows.Close()
+	out := map[detectors.Cause]dispatch.Policy{}
+	for rows.Next() {
+		var cause, data string
+		if err := rows.Scan(&cause, &data); err != nil {
+			return nil, fmt.Errorf("store: policies: %w", err)
+		}
+		var p dispatch.Policy
+		if err := json.Unmarshal([]byte(data), &p); err != nil {
+			return nil, fmt.Errorf("store: policy %s: %w", cause, err)
+		}
+		out[detectors.Cause(cause)] = p
+	}
+	return out, rows.Err()
+}
+
+// SavePolicy implements dispatch.Store.
+func (s *Store) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatch.Policy, at time.Time) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if _, err := s.be.exec(ctx, `INSERT INTO dispatch_policies (cause, data, updated_us) VALUES ($1, $2, $3)
+		ON CONFLICT (cause) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`,
+		string(cause), string(data), toUS(at)); err != nil {
+		return fmt.Errorf("store: save policy: %w", err)
+	}
+	return nil
+}
+
+// ResidentOfHub implements dispatch.Directory.
+func (s *Store) ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.Resident, error) {
+	h, err := s.GetHub(ctx, hub)
+	if err != nil {
+		return devices.Resident{}, err
+	}
+	if h.ResidentID == "" {
+		return devices.Resident{}, fmt.Errorf("store: hub %s has no resident: %w", hub, devices.ErrNotFound)
+	}
+	return s.GetResident(ctx, h.ResidentID)
+}

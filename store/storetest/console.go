@@ -1,0 +1,269 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
+)
+
+// RunConsole runs the contract tests of what the consoles keep: accounts,
+// sessions, the audit log, visits and the dashboard's activity queries.
+func RunConsole(t *testing.T, fresh Fresh) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, fresh Fresh)
+	}{
+		{"Accounts", testAccounts},
+		{"Sessions", testSessions},
+		{"Audit", testAudit},
+		{"Visits", testVisits},
+		{"CaseloadActivity", testCaseloadActivity},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
+	}
+}
+
+func testAccounts(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	if n, err := s.CountAccounts(ctx); err != nil || n != 0 {
+		t.Fatalf("CountAccounts on empty = %d, %v", n, err)
+	}
+	a, err := s.CreateAccount(ctx, store.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"})
+	if err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	_, err = s.CreateAccount(ctx, store.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
+	wantErr(t, "duplicate account", err, store.ErrConflict)
+	for _, bad := range []store.Account{
+		{ID: "Upper", Role: "admin", PasswordHash: "h"},
+		{ID: "", Role: "admin", PasswordHash: "h"},
+		{ID: "ok", Role: "", PasswordHash: "h"},
+		{ID: "ok", Role: "admin", PasswordHash: ""},
+	} {
+		_, err := s.CreateAccount(ctx, bad)
+		wantErr(t, "invalid account "+bad.ID, err, store.ErrInvalid)
+	}
+	got, err := s.GetAccount(ctx, "sw-kim")
+	if err != nil || got != a {
+		t.Errorf("GetAccount = %+v, %v; want %+v", got, err, a)
+	}
+	_, err = s.GetAccount(ctx, "nobody")
+	wantErr(t, "GetAccount(nobody)", err, devices.ErrNotFound)
+
+	if err := s.SetAccountPassword(ctx, "sw-kim", "$argon2id$b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAccountDisabled(ctx, "sw-kim", true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetAccount(ctx, "sw-kim")
+	if got.PasswordHash != "$argon2id$b" || !got.Disabled {
+		t.Errorf("after password reset and disable: %+v", got)
+	}
+	wantErr(t, "disable nobody", s.SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
+	wantErr(t, "password of nobody", s.SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
+
+	if _, err := s.CreateAccount(ctx, store.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListAccounts(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != "admin" || list[1].ID != "sw-kim" {
+		t.Errorf("ListAccounts = %+v, %v", list, err)
+	}
+	if n, _ := s.CountAccounts(ctx); n != 2 {
+		t.Errorf("CountAccounts = %d, want 2", n)
+	}
+}
+
+func testSessions(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	if _, err := s.CreateAccount(ctx, store.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	se := store.Session{TokenHash: "th1", AccountID: "d1", CSRFToken: "c1", Remote: "10.0.0.1",
+		CreatedAt: base, LastSeen: base, ExpiresAt: base.Add(time.Hour)}
+	if err := s.CreateSession(ctx, se); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetSession(ctx, "th1")
+	if err != nil || got != se {
+		t.Errorf("GetSession = %+v, %v; want %+v", got, err, se)
+	}
+	if err := s.TouchSession(ctx, "th1", base.Add(time.Minute), base.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetSession(ctx, "th1")
+	if !got.ExpiresAt.Equal(base.Add(2*time.Hour)) || !got.LastSeen.Equal(base.Add(time.Minute)) {
+		t.Errorf("after touch: %+v", got)
+	}
+	wantErr(t, "touch missing", s.TouchSession(ctx, "nope", base, base), devices.ErrNotFound)
+
+	old := se
+	old.TokenHash, old.ExpiresAt = "th-old", base.Add(-time.Second)
+	if err := s.CreateSession(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpiredSessions(ctx, base); err != nil || n != 1 {
+		t.Errorf("DeleteExpiredSessions = %d, %v; want 1", n, err)
+	}
+	if err := s.DeleteSession(ctx, "th1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetSession(ctx, "th1")
+	wantErr(t, "deleted session", err, devices.ErrNotFound)
+
+	// A password reset and a disable both sign the account out everywhere.
+	for i, end := range []func() error{
+		func() error { return s.SetAccountPassword(ctx, "d1", "h2") },
+		func() error { return s.SetAccountDisabled(ctx, "d1", true) },
+	} {
+		se.TokenHash = "th-end"
+		if err := s.CreateSession(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetSession(ctx, "th-end"); !errors.Is(err, devices.ErrNotFound) {
+			t.Errorf("case %d: session survived: %v", i, err)
+		}
+	}
+}
+
+func testAudit(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	entries := []store.AuditEntry{
+		{At: base, AccountID: "sw-1", Action: "resident.view", ResidentID: "res-a", Remote: "10.0.0.1"},
+		{At: base.Add(time.Second), AccountID: "d-1", Action: "incident.ack", IncidentID: "inc-1", ResidentID: "res-b", Detail: "ok"},
+		{At: base.Add(2 * time.Second), AccountID: "sw-1", Action: "visit.add", ResidentID: "res-a"},
+	}
+	for _, e := range entries {
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantErr(t, "audit without account", s.AppendAudit(ctx, store.AuditEntry{Action: "x"}), store.ErrInvalid)
+	all, err := s.ListAudit(ctx, store.AuditQuery{})
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ListAudit = %+v, %v", all, err)
+	}
+	if all[0].Action != "visit.add" || all[2].Action != "resident.view" || all[0].Seq <= all[1].Seq {
+		t.Errorf("not newest first: %+v", all)
+	}
+	e := all[1]
+	if e.AccountID != "d-1" || e.IncidentID != "inc-1" || e.ResidentID != "res-b" || e.Detail != "ok" || !e.At.Equal(base.Add(time.Second)) {
+		t.Errorf("entry = %+v", e)
+	}
+	byResident, _ := s.ListAudit(ctx, store.AuditQuery{ResidentID: "res-a"})
+	byAccount, _ := s.ListAudit(ctx, store.AuditQuery{AccountID: "d-1"})
+	page, _ := s.ListAudit(ctx, store.AuditQuery{Before: all[0].Seq, Limit: 1})
+	if len(byResident) != 2 || len(byAccount) != 1 || len(page) != 1 || page[0].Seq != all[1].Seq {
+		t.Errorf("filters: resident %d, account %d, page %+v", len(byResident), len(byAccount), page)
+	}
+}
+
+func testVisits(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	r := sampleResident()
+	r.SocialWorkerID = "sw-1"
+	mine, err := s.CreateResident(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SocialWorkerID = "sw-2"
+	theirs, err := s.CreateResident(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(res devices.ResidentID, kind string, at, next time.Time) {
+		t.Helper()
+		if _, err := s.AddVisit(ctx, store.Visit{ResidentID: res, Kind: kind, At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(mine.ID, "visit", base.AddDate(0, -2, 0), base.AddDate(0, -1, 0))
+	add(mine.ID, "call", base.AddDate(0, 0, -3), base.AddDate(0, 0, 20))
+	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
+	add(theirs.ID, "visit", base, time.Time{})
+	_, err = s.AddVisit(ctx, store.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
+	wantErr(t, "visit kind letter", err, store.ErrInvalid)
+
+	list, err := s.ListVisits(ctx, mine.ID, 10)
+	if err != nil || len(list) != 3 || list[0].Kind != "call" || list[0].Notes != "잘 지내심" || !list[0].Next.Equal(base.AddDate(0, 0, 20)) {
+		t.Errorf("ListVisits = %+v, %v", list, err)
+	}
+	sums, err := s.VisitSummaries(ctx, "sw-1")
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("VisitSummaries = %+v, %v", sums, err)
+	}
+	want := store.VisitSummary{ResidentID: mine.ID, LastVisit: base.AddDate(0, 0, -40), LastCall: base.AddDate(0, 0, -3), Next: base.AddDate(0, 0, 20)}
+	if got := sums[0]; got.ResidentID != want.ResidentID || !got.LastVisit.Equal(want.LastVisit) || !got.LastCall.Equal(want.LastCall) || !got.Next.Equal(want.Next) {
+		t.Errorf("VisitSummaries[0] = %+v, want %+v", got, want)
+	}
+}
+
+func testCaseloadActivity(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	start(t, s)
+	ctx := ctxT(t)
+	r := sampleResident()
+	r.SocialWorkerID = "sw-1"
+	mine, err := s.CreateResident(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SocialWorkerID = "sw-2"
+	theirs, err := s.CreateResident(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []devices.Hub{{ID: "hub-mine", ResidentID: mine.ID}, {ID: "hub-theirs", ResidentID: theirs.ID}} {
+		h.InstalledAt, h.SecretHash = base.AddDate(-1, 0, 0), "$argon2id$x"
+		if _, err := s.CreateHub(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Motion from two sensors of one hub in the same hour: counted once as
+	// an hour with data, summed as motion. Heart rate never counts.
+	now := base
+	split := now.Add(-72 * time.Hour)
+	from := now.Add(-30 * 24 * time.Hour)
+	batch := &devices.ReadingBatch{Hub: "hub-mine", Readings: []devices.Reading{
+		reading("pir-1", devices.MetricMotion, split.Add(30*time.Minute), 4),
+		reading("pir-2", devices.MetricMotion, split.Add(40*time.Minute), 1),
+		reading("pir-1", devices.MetricMotion, split.Add(-2*time.Hour), 10),
+		reading("pir-1", devices.MetricMotion, split.Add(-5*time.Hour), 20),
+		reading("pir-1", devices.MetricMotion, from.Add(-time.Hour), 1000), // before the window
+		{Sensor: "radar", Metric: devices.MetricHeartRate, At: split.Add(time.Hour), Value: 70, Quality: 0.9},
+	}}
+	other := &devices.ReadingBatch{Hub: "hub-theirs", Readings: []devices.Reading{reading("pir-1", devices.MetricMotion, split.Add(time.Hour), 7)}}
+	for _, b := range []*devices.ReadingBatch{batch, other} {
+		if err := s.AppendReadings(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CaseloadActivity(ctx, "sw-1", from, split, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.ActivityWindow{{ResidentID: mine.ID, RecentSum: 5, RecentHours: 1, BaselineSum: 30, BaselineHours: 2}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("CaseloadActivity = %+v, want %+v", got, want)
+	}
+
+	hr, err := s.ResidentRollups(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
+	if err != nil || len(hr) != 1 || hr[0].Count != 2 || hr[0].Sum != 5 || hr[0].Min != 1 || hr[0].Max != 4 || hr[0].Avg != 2.5 {
+		t.Errorf("ResidentRollups = %+v, %v", hr, err)
+	}
+}
