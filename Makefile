@@ -17,8 +17,14 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The gateway on its embedded defaults: MQTT on :1883, HTTP on :8080, data under ./var.
+# A mock 119 centre (dolbom-119 on :8119) receives the CAP alerts and answers
+# them; a built-in fake Twilio plays the guardians.
+DEMO_119_TOKEN ?= demo-119-answer-token-0123456789
 run: build
-	./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo
+	@./$(BIN)/dolbom-119 --listen 127.0.0.1:8119 --xsd ../shared/spec/CAP-v1.2.xsd \
+	  --answer-url http://127.0.0.1:8080/api/v1/119/answers --answer-token $(DEMO_119_TOKEN) & \
+	mock=$$!; trap 'kill $$mock 2>/dev/null' EXIT; \
+	DOLBOM_CAP_ANSWER_TOKEN=$(DEMO_119_TOKEN) ./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo --cap-url http://127.0.0.1:8119/cap
 
 tools:
 	scripts/ensure-tools.sh

@@ -416,7 +416,7 @@ func (s *engineShard) handle(o engineOp) {
 				h.core.InactivityHold = now + s.e.cfg.RestartGrace.Milliseconds()
 				h.dirty |= dirtyState
 			}
-		} else {
+		} else if lostContact(o.conn.Reason) {
 			h.advance(&s.rc, now, s.floor(h))
 			h.hubOffline(&s.rc, now)
 		}
@@ -696,4 +696,17 @@ func (s *engineShard) collect(withSeen bool) []HomeSnapshot {
 	}
 	s.dirty = keep
 	return out
+}
+
+// lostContact reports whether a disconnect means the home can no longer be
+// reached: a dropped link or a kicked session. A hub that said goodbye
+// (clean), was replaced by its own new connection (taken_over), or was let
+// go by the gateway shutting down is not an emergency's escalation; the
+// health monitor still marks a hub that stays away offline.
+func lostContact(reason string) bool {
+	switch reason {
+	case "clean", "taken_over", "shutdown":
+		return false
+	}
+	return true
 }

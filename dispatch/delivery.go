@@ -144,12 +144,20 @@ func (d *Dispatcher) deliverCommand(ctx, commitCtx context.Context, row OutboxRo
 	return d.record(commitCtx, row, "", sendErr, true)
 }
 
-// commandID shortens a row key to a valid command id (<= 64 bytes).
+// commandID turns a row key into a valid command id: the protocol allows
+// only [A-Za-z0-9._:-] and 64 bytes (a hub refuses anything else), so '/'
+// becomes ':' and a long key keeps its distinctive end.
 func commandID(key string) string {
-	if len(key) <= devices.MaxIDLen {
-		return key
+	id := []byte(key)
+	for i, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			id[i] = ':'
+		}
 	}
-	return key[len(key)-devices.MaxIDLen:]
+	if len(id) > devices.MaxIDLen {
+		id = id[len(id)-devices.MaxIDLen:]
+	}
+	return string(id)
 }
 
 func (d *Dispatcher) deliverNotification(ctx, commitCtx context.Context, row OutboxRow, log zerolog.Logger) error {

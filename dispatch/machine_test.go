@@ -318,3 +318,12 @@ func TestAfterHours(t *testing.T) {
 		}
 	}
 }
+
+// A check-in's command id must be one a hub accepts (devices.ValidToken).
+func TestCommandIDIsAValidToken(t *testing.T) {
+	for _, key := range []string{"inc-abc/cmd/check_in/1", strings.Repeat("inc-x/", 30) + "check_in/2"} {
+		if id := commandID(key); !devices.ValidToken(id) {
+			t.Errorf("commandID(%q) = %q: not a valid command id", key, id)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../dolbomd", "../dolbomctl")
+	build := exec.Command("go", "build", "-o", dir+"/", "../dolbomd", "../dolbomctl", "../dolbom-119")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
@@ -106,45 +106,63 @@ func freePort(t *testing.T) int {
 }
 
 type gatewayProcess struct {
-	cmd      *exec.Cmd
-	mqttPort int
-	httpURL  string
-	token    string
-	dataDir  string
-	log      *bytes.Buffer
+	databaseURL string
+	extra       []string
+	cleanupSet  bool
+	cmd         *exec.Cmd
+	mqttPort    int
+	httpURL     string
+	token       string
+	dataDir     string
+	log         *bytes.Buffer
 }
 
-func startGateway(t *testing.T, databaseURL string) *gatewayProcess {
+func startGateway(t *testing.T, databaseURL string, extra ...string) *gatewayProcess {
 	t.Helper()
 	g := &gatewayProcess{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(), log: new(bytes.Buffer)}
-	httpPort := freePort(t)
-	g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"),
-		"--data-dir", g.dataDir,
+	g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	g.databaseURL, g.extra = databaseURL, extra
+	g.start(t)
+	return g
+}
+
+// start runs dolbomd (again) on the gateway's data folder and ports and
+// waits until it is ready.
+func (g *gatewayProcess) start(t *testing.T) {
+	t.Helper()
+	args := append([]string{"--data-dir", g.dataDir,
 		"--mqtt-addr", fmt.Sprintf("127.0.0.1:%d", g.mqttPort),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--log-format", "json")
-	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+databaseURL)
+		"--http-addr", strings.TrimPrefix(g.httpURL, "http://"),
+		"--log-format", "json"}, g.extra...)
+	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"), args...)
+	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+g.databaseURL,
+		"DOLBOM_CAP_ANSWER_TOKEN="+g.token)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	cmd := g.cmd
 	t.Cleanup(func() {
-		if g.cmd.ProcessState == nil {
-			g.cmd.Process.Kill()
-			g.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("dolbomd log:\n%s", g.log.String())
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
 		}
 	})
+	if !g.cleanupSet {
+		g.cleanupSet = true
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("dolbomd log:\n%s", g.log.String())
+			}
+		})
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(g.httpURL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return g
+				return
 			}
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
 
 // Options is everything dolbomd can be told, from flags or DOLBOM_*
@@ -35,6 +36,14 @@ type Options struct {
 	// Demo provisions a demo home on an empty registry and prints how to
 	// connect to it, so `make run` shows the gateway working.
 	Demo bool
+
+	CAPURLs        string // comma-separated
+	CAPSender      string
+	CAPAnswerToken string
+	Contact        string
+	PublicURL      string
+	DispatchPolicy string
+	Twilio         struct{ AccountSID, AuthToken, From, APIURL string }
 }
 
 func parseOptions(args []string, getenv func(string) string) (Options, error) {
@@ -75,6 +84,13 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.RawRetention, "raw-retention", envDur("DOLBOM_RAW_RETENTION", 72*time.Hour), "how long raw readings are kept; rollups and incident evidence are kept longer (DOLBOM_RAW_RETENTION)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDur("DOLBOM_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on draining at SIGTERM (DOLBOM_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&o.Demo, "demo", envBool("DOLBOM_DEMO"), "provision a demo home when the registry is empty and print how to use it (DOLBOM_DEMO)")
+	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
+	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
+	fs.StringVar(&o.Contact, "contact-phone", env("DOLBOM_CONTACT_PHONE", ""), "monitoring centre phone given to 119 (DOLBOM_CONTACT_PHONE)")
+	fs.StringVar(&o.PublicURL, "public-url", env("DOLBOM_PUBLIC_URL", ""), "public base URL of this gateway, for Twilio callbacks (DOLBOM_PUBLIC_URL)")
+	fs.StringVar(&o.DispatchPolicy, "dispatch-policy", env("DOLBOM_DISPATCH_POLICY", ""), "escalation policy JSON file overriding the defaults (DOLBOM_DISPATCH_POLICY)")
+	fs.StringVar(&o.Twilio.APIURL, "twilio-api-url", env("DOLBOM_TWILIO_API_URL", ""), "point the Twilio client at another server (DOLBOM_TWILIO_API_URL)")
+	fs.StringVar(&o.Twilio.From, "twilio-from", env("DOLBOM_TWILIO_FROM", ""), "Twilio number SMS and calls come from, E.164 (DOLBOM_TWILIO_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -82,6 +98,10 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	// (flags show in `ps`).
 	o.AdminToken = getenv("DOLBOM_ADMIN_TOKEN")
 	o.SecretKey = getenv("DOLBOM_SECRET_KEY")
+	// Secrets come from the environment only (flags show in `ps`).
+	o.CAPAnswerToken = getenv("DOLBOM_CAP_ANSWER_TOKEN")
+	o.Twilio.AccountSID = getenv("TWILIO_ACCOUNT_SID")
+	o.Twilio.AuthToken = getenv("TWILIO_AUTH_TOKEN")
 	return o, errors.Join(append(envErrs, o.validate())...)
 }
 
@@ -104,6 +124,9 @@ func (o Options) validate() error {
 	if o.HeartbeatTimeout < 30*time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
 	}
+	if (o.Twilio.AccountSID == "") != (o.Twilio.AuthToken == "") {
+		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together"))
+	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -114,13 +137,34 @@ func (o Options) validate() error {
 }
 
 func (o Options) gateway() gateway.Options {
-	return gateway.Options{
+	g := gateway.Options{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL,
 		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
-		Demo: o.Demo,
+		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy,
+		Channels: gateway.ChannelOptions{
+			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
+			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
+			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL,
+		},
 	}
+	if o.Demo {
+		// The demo's people: guardians get the SMS, answer the call and
+		// press 1 five seconds later.
+		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 5 * time.Second}
+	}
+	return g
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func isTerminal(f *os.File) bool {

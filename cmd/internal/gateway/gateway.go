@@ -25,6 +25,8 @@ import (
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -63,6 +65,15 @@ type Options struct {
 	// use it.
 	Demo bool
 
+	// Channels configures CAP to 119 and Twilio (a built-in fake Twilio
+	// stands in without an account).
+	Channels ChannelOptions
+	// DispatchPolicy is a JSON escalation policy file overriding the
+	// built-in defaults (docs/dispatch.md); empty: the defaults.
+	DispatchPolicy string
+	// TuneDispatch adjusts dispatch's settings (tests shorten its timers).
+	TuneDispatch func(*dispatch.Config)
+
 	// OnDetection, when set, sees every detection the detectors hand on
 	// (the simulator measures detection latency and SisFall results).
 	OnDetection func(detectors.Detection)
@@ -81,6 +92,12 @@ type Gateway struct {
 	Broker   *broker.Server
 	Health   *detectors.HealthMonitor
 	Engine   *detectors.Engine
+	Dispatch *dispatch.Dispatcher
+	// FakeTwilio is the built-in Twilio stand-in when no account is
+	// configured (tests script the people it plays).
+	FakeTwilio *fake.Server
+
+	channels *channels
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -127,14 +144,56 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 
+	if o.HTTPAddr != "" {
+		g.httpListener, err = net.Listen("tcp", o.HTTPAddr)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("gateway: http listen: %w", err)
+		}
+	}
+	publicBase := "http://127.0.0.1"
+	if g.httpListener != nil {
+		publicBase = "http://" + g.httpListener.Addr().String()
+	}
+	g.channels, err = newChannels(o.Channels, publicBase, log)
+	if err != nil {
+		g.closeOnError()
+		return nil, err
+	}
+	g.FakeTwilio = g.channels.fakeTwilio
+	policies := dispatch.DefaultPolicies()
+	if o.DispatchPolicy != "" {
+		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
+			g.closeOnError()
+			return nil, err
+		}
+	}
+	dc := dispatch.Config{Store: st, Directory: st, Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
+		Policies: policies, Logger: log}
+	if o.TuneDispatch != nil {
+		o.TuneDispatch(&dc)
+	}
+	g.Dispatch, err = dispatch.New(dc)
+	if err != nil {
+		g.closeOnError()
+		return nil, err
+	}
+	answerToken := o.Channels.CAPAnswerToken
+	if answerToken == "" {
+		answerToken = g.Token
+	}
+	g.channels.wire(g.Dispatch, answerToken, log)
+
 	detections := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dolbom_detections_total",
 		Help: "Detections handed on by the detectors, by class, cause and state.",
 	}, []string{"class", "cause", "state"})
 	reg.MustRegister(detections)
 	detectLog := log.With().Str("component", "detections").Logger()
-	// Until dispatch takes them, detections are logged and counted.
+	// Every detection becomes (or updates) an incident; it is logged and
+	// counted on the way.
 	sink := detectors.SinkFunc(func(d detectors.Detection) {
+		g.Dispatch.Detect(d)
 		detections.WithLabelValues(string(d.Class), string(d.Cause), string(d.State)).Inc()
 		detectLog.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
 			Str("class", string(d.Class)).Str("cause", string(d.Cause)).Int("priority", int(d.Priority)).
@@ -191,6 +250,12 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /readyz", &g.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	incidents := console.NewIncidentAPI(console.IncidentAPIConfig{Token: g.Token}, g.Dispatch, log)
+	mux.Handle("/api/v1/incidents", incidents)
+	mux.Handle("/api/v1/incidents/", incidents)
+	mux.Handle("/api/v1/policies/", incidents)
+	mux.Handle("POST /api/v1/119/answers", g.channels.answers)
+	mux.Handle("/twilio/", g.channels.webhooks)
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
 		registry{st: st, changed: g.refreshHub}, healthReader{g.Health, st}, g.Broker, log))
 	health := healthReader{g.Health, st}
@@ -206,13 +271,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.Handler = mux
-	if o.HTTPAddr != "" {
-		g.httpListener, err = net.Listen("tcp", o.HTTPAddr)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("gateway: http listen: %w", err)
-		}
-	}
 	return g, nil
 }
 
@@ -254,6 +312,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start("store", g.Store.Run)
 	stages.start("device_health", g.Health.Run)
 	stages.start("engine", g.Engine.Run)
+	stages.start("dispatch", g.Dispatch.Run)
+	stages.start("channels", g.channels.run)
+	stages.start("evidence", g.keepEvidence)
 	stages.start("broker", g.Broker.Run)
 	if g.httpListener != nil {
 		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second}
@@ -300,7 +361,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine", "device_health", "store")
+	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine", "device_health", "evidence", "dispatch", "channels", "store")
 }
 
 // readiness answers /readyz: 200 once every stage is up and the store
@@ -364,4 +425,65 @@ func secretKey(o Options, log zerolog.Logger) ([]byte, error) {
 		log.Warn().Msg("no DOLBOM_SECRET_KEY: using a key file in the data folder; every gateway on this database needs the same key")
 	}
 	return store.LoadOrCreateKey(o.DataDir)
+}
+
+// closeOnError releases what New opened before it failed.
+func (g *Gateway) closeOnError() {
+	if g.httpListener != nil {
+		g.httpListener.Close()
+	}
+	if g.channels != nil && g.channels.fakeLn != nil {
+		g.channels.fakeLn.Close()
+	}
+	g.Store.Close()
+}
+
+// hubCommander lets dispatch ask a resident "are you all right?" through
+// the hub, via the broker built after dispatch.
+type hubCommander struct{ g *Gateway }
+
+func (h hubCommander) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
+	return h.g.Broker.SendCommand(ctx, hub, c)
+}
+
+// evidenceWindow is how much of a hub's raw data around an incident is kept
+// past the raw-data retention, as the incident's evidence.
+const evidenceWindow = 10 * time.Minute
+
+// keepEvidence marks the raw readings around every new incident as its
+// evidence, so that retention keeps them for the consoles and reviews.
+func (g *Gateway) keepEvidence(ctx context.Context) error {
+	changes, err := g.Dispatch.Subscribe(ctx, g.latestIncidentSeq(ctx))
+	if err != nil {
+		return err
+	}
+	kept := map[string]bool{}
+	for inc := range changes {
+		if kept[inc.ID] {
+			continue
+		}
+		kept[inc.ID] = true
+		if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
+			!errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+			g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("gateway: incident feed closed")
+}
+
+// latestIncidentSeq is where the evidence keeper starts: incidents opened
+// before this start were handled by the previous run.
+func (g *Gateway) latestIncidentSeq(ctx context.Context) int64 {
+	list, err := g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Limit: 1000})
+	if err != nil {
+		return 0
+	}
+	var seq int64
+	for _, inc := range list {
+		seq = max(seq, inc.Seq)
+	}
+	return seq
 }

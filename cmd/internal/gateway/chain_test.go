@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap/receiver"
+	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/store"
+	"github.com/dolbom/dolbom/store/storetest"
+)
+
+const guardianPhone = "+821098765432"
+
+// chain is a whole gateway in-process with a real mock 119 receiver (CAP
+// validated against the official schema), the built-in fake Twilio, and a
+// hub connected through the broker with paho.
+type chain struct {
+	g        *Gateway
+	pipe     *broker.PipeListener
+	mock119  *receiver.Receiver
+	hub      devices.HubID
+	secret   string
+	commands chan devices.Command
+}
+
+func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain {
+	t.Helper()
+	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
+	srv := httptest.NewServer(mock.Handler())
+	t.Cleanup(srv.Close)
+
+	policies := dispatch.DefaultPolicies()
+	fallPolicy := policies.Causes[detectors.CauseFall]
+	fallPolicy.Verify = &dispatch.Verify{Window: dispatch.Duration(fallWindow)}
+	policies.Causes[detectors.CauseFall] = fallPolicy
+
+	pipe := broker.NewPipeListener()
+	dataDir := sc.DataDir
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := New(ctx, Options{
+		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
+		HTTPAddr: "127.0.0.1:0", AdminToken: "chain-test-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute,
+		Channels:   ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond},
+		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
+		TuneDispatch: func(c *dispatch.Config) {
+			c.Policies = policies
+			c.PollInterval = 50 * time.Millisecond
+		},
+	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway run: %v", err)
+		}
+	})
+	waitFor(t, 10*time.Second, "gateway ready", func() bool { return g.Ready(ctx) == nil })
+
+	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
+		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Floor: "3", Unit: "301", Lat: 37.5725, Lon: 126.9769},
+		Guardians: []devices.Guardian{{Name: "박민수", Relation: "아들", Phone: guardianPhone, Language: "ko", Order: 1}},
+		Consent:   devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chain{g: g, pipe: pipe, mock119: mock, secret: devices.NewSecret(), commands: make(chan devices.Command, 16)}
+	h, err := g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashSecret(c.secret, devices.DefaultSecretParams), InstalledAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hub = h.ID
+	return c
+}
+
+// connect connects the hub with paho and subscribes to its commands.
+func (c *chain) connect(t *testing.T) mqtt.Client {
+	t.Helper()
+	opts := mqtt.NewClientOptions().AddBroker("tcp://pipe:1883").
+		SetClientID(string(c.hub)).SetUsername(string(c.hub)).SetPassword(c.secret).
+		SetCleanSession(false).SetOrderMatters(false).SetAutoReconnect(false).
+		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) { return c.pipe.Dial() })
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	tok := cl.Subscribe(devices.Topic(c.hub, devices.ChanCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
+		if cmd, err := devices.DecodeCommand(m.Payload()); err == nil {
+			c.commands <- cmd
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return cl
+}
+
+func (c *chain) publishEvent(t *testing.T, cl mqtt.Client, e devices.Event) {
+	t.Helper()
+	tok := cl.Publish(devices.Topic(c.hub, devices.ChanEvents), 1, false, devices.EncodeEvent(e))
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", e.Kind, tok.Error())
+	}
+}
+
+func (c *chain) incident(t *testing.T, cause detectors.Cause) (dispatch.Incident, bool) {
+	t.Helper()
+	list, err := c.g.Dispatch.ListIncidents(context.Background(), dispatch.IncidentQuery{Hub: c.hub, Cause: cause})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 {
+		return dispatch.Incident{}, false
+	}
+	if len(list) > 1 {
+		t.Fatalf("%d incidents of cause %s for one episode", len(list), cause)
+	}
+	return list[0], true
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func chainBackends() map[string]func(testing.TB) store.Config {
+	return map[string]func(testing.TB) store.Config{"sqlite": storetest.SQLite, "postgres": storetest.Postgres}
+}
+
+// An SOS from a hub, published twice with one event id, reaches 119 as one
+// CAP alert that validates against the official schema, and the guardians
+// are called; 119's answer is not needed for that.
+func TestChainSOSReaches119Once(t *testing.T) {
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			c := startChain(t, cfg(t), 2*time.Second)
+			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", After: 10 * time.Millisecond})
+			cl := c.connect(t)
+			sos := devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()}
+			c.publishEvent(t, cl, sos)
+			c.publishEvent(t, cl, sos) // a redelivery
+			waitFor(t, 10*time.Second, "the CAP alert at the mock 119", func() bool { return c.mock119.Stats().Received >= 1 })
+			waitFor(t, 10*time.Second, "the guardian's SMS and call", func() bool {
+				return len(c.g.FakeTwilio.Messages()) >= 1 && len(c.g.FakeTwilio.Calls()) >= 1
+			})
+			time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
+			st := c.mock119.Stats()
+			if st.Received != 1 || st.Duplicates != 0 || st.Invalid != 0 {
+				t.Fatalf("mock 119 stats %+v: want exactly one valid alert", st)
+			}
+			alerts := c.mock119.Alerts()
+			body, _ := json.Marshal(alerts)
+			if !strings.Contains(string(body), "김순자") || !strings.Contains(string(body), "301") {
+				t.Errorf("the CAP alert does not name the resident and unit: %s", body)
+			}
+			inc, ok := c.incident(t, detectors.CauseSOS)
+			if !ok || inc.Priority != 1 || !inc.Alerted119 {
+				t.Fatalf("SOS incident %+v", inc)
+			}
+		})
+	}
+}
+
+// A fall from the wearable's own detection: the hub is asked "are you all
+// right?" during the cancel window; nobody answers, so the guardian is
+// texted and called; the guardian presses 1, which acknowledges the incident
+// and stops the escalation before 119.
+func TestChainFallCancelWindowThenKeypadStopsEscalation(t *testing.T) {
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			const window = 2 * time.Second
+			c := startChain(t, cfg(t), window)
+			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 200 * time.Millisecond})
+			cl := c.connect(t)
+			fall := devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true}
+			start := time.Now()
+			c.publishEvent(t, cl, fall)
+
+			select {
+			case cmd := <-c.commands:
+				if cmd.Type != devices.CmdCheckIn {
+					t.Fatalf("first command %q, want check_in", cmd.Type)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the hub was not asked to check in with the resident during the cancel window")
+			}
+			if calls := c.g.FakeTwilio.Calls(); len(calls) != 0 {
+				t.Fatalf("guardian called %d times inside the cancel window", len(calls))
+			}
+			waitFor(t, 15*time.Second, "the guardian's call after the window", func() bool { return len(c.g.FakeTwilio.Calls()) >= 1 })
+			if since := time.Since(start); since < window {
+				t.Fatalf("guardian called after %s, before the %s cancel window ended", since, window)
+			}
+			waitFor(t, 10*time.Second, "acknowledgement by keypad 1", func() bool {
+				inc, ok := c.incident(t, detectors.CauseFall)
+				return ok && inc.State == dispatch.StateAcknowledged
+			})
+			inc, _ := c.incident(t, detectors.CauseFall)
+			if inc.AcknowledgedVia != "voice" {
+				t.Errorf("acknowledged via %q, want voice", inc.AcknowledgedVia)
+			}
+			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Channel == dispatch.Channel119 && r.State != dispatch.OutboxCancelled {
+					t.Errorf("119 step %s is %s after the guardian acknowledged; want it cancelled", r.Key, r.State)
+				}
+			}
+			if got := c.mock119.Stats().Received; got != 0 {
+				t.Errorf("119 received %d alerts for an acknowledged fall", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,381 @@
+package gateway
+
+// The outbound channels: CAP to 119, SMS and voice through Twilio, and the
+// console; plus the inbound paths that move incidents on (119's answers,
+// Twilio's callbacks). The channel packages speak their own types; the
+// adapters here translate dispatch's notifications into them.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/dispatch/twilio"
+	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+)
+
+// ChannelOptions configures the channels.
+type ChannelOptions struct {
+	// CAPURLs are the 119 endpoints CAP alerts are POSTed to.
+	CAPURLs []string
+	// CAPSender is the CAP sender id (no spaces or commas).
+	CAPSender string
+	// CAPAnswerToken authenticates 119's answers (bearer); default the
+	// admin token.
+	CAPAnswerToken string
+	// Contact is the monitoring centre's phone, given to 119.
+	Contact string
+
+	// Twilio: without an account SID an in-process fake Twilio server
+	// stands in (make run, tests), behaving as FakeBehaviour says.
+	TwilioAccountSID string
+	TwilioAuthToken  string
+	TwilioFrom       string
+	TwilioAPIURL     string
+	// PublicURL is where Twilio reaches this gateway's webhooks, e.g.
+	// https://gw.example.kr; default the gateway's own HTTP address.
+	PublicURL     string
+	FakeBehaviour fake.Behaviour
+	// CallInterval is the Twilio account's voice rate (default 1 s).
+	CallInterval time.Duration
+}
+
+// channels holds the channel clients and the fake Twilio when one runs.
+type channels struct {
+	cap        *cap.Sender
+	capSender  string
+	contact    string
+	twilio     *twilio.Client
+	fakeTwilio *fake.Server
+	fakeServer *http.Server
+	fakeLn     net.Listener
+	twilioBase string // public URL of our Twilio webhooks
+	authToken  string // the Twilio account's, to check callback signatures
+	webhooks   http.Handler
+	answers    http.Handler
+}
+
+func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*channels, error) {
+	c := &channels{capSender: o.CAPSender, contact: o.Contact}
+	if c.capSender == "" {
+		c.capSender = "gateway@dolbom.local"
+	}
+	var err error
+	if len(o.CAPURLs) > 0 {
+		c.cap, err = cap.NewSender(cap.SenderOptions{Endpoints: o.CAPURLs, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn().Msg("no 119 endpoint (--cap-url): CAP alerts wait in the outbox until one is configured")
+	}
+
+	if o.PublicURL != "" {
+		publicBase = strings.TrimRight(o.PublicURL, "/")
+	}
+	twilioBase := publicBase + "/twilio"
+	tc := twilio.Config{
+		AccountSID: o.TwilioAccountSID, AuthToken: o.TwilioAuthToken, From: o.TwilioFrom, APIURL: o.TwilioAPIURL,
+		PublicBaseURL: twilioBase, CallInterval: o.CallInterval, Logger: log,
+	}
+	if tc.AccountSID == "" {
+		// No Twilio account: a fake that answers like Twilio and plays the
+		// callbacks back to our webhooks, so the whole chain runs here.
+		tc.AccountSID = "AC" + randomHex(16)
+		tc.AuthToken = randomHex(16)
+		tc.From = "+821000000000"
+		c.fakeTwilio = fake.New(fake.Options{AccountSID: tc.AccountSID, AuthToken: tc.AuthToken,
+			InboundSMSURL: twilioBase + twilio.PathInboundSMS, Default: o.FakeBehaviour, Logger: log})
+		c.fakeLn, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("gateway: fake twilio: %w", err)
+		}
+		c.fakeServer = &http.Server{Handler: c.fakeTwilio, ReadHeaderTimeout: 5 * time.Second}
+		tc.APIURL = "http://" + c.fakeLn.Addr().String()
+		log.Info().Str("url", tc.APIURL).Msg("no Twilio account configured: using the built-in fake Twilio")
+	}
+	c.twilio, err = twilio.New(tc)
+	if err != nil {
+		return nil, err
+	}
+	c.twilioBase, c.authToken = twilioBase, tc.AuthToken
+	return c, nil
+}
+
+// wire connects the inbound paths (Twilio's callbacks, 119's answers) to
+// the dispatcher.
+func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.Logger) {
+	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, twilioEvents{d}, log))
+	c.answers = cap.AnswerHandler(cap.AnswerAuth{BearerToken: answerToken}, func(ctx context.Context, a cap.Answer) error {
+		id := a.IncidentID
+		if id == "" {
+			id = incidentOfIdentifier(a.Identifier)
+		}
+		if id == "" {
+			return cap.ErrUnknownIncident
+		}
+		_, err := d.Apply119(ctx, dispatch.Answer119{IncidentID: id, Status: dispatch.Answer119Status(a.Status), Reason: a.Reason,
+			Disposition: dispatch.Disposition(a.Disposition), By: strings.TrimSpace("119 " + a.Unit)})
+		if errors.Is(err, devices.ErrNotFound) {
+			return cap.ErrUnknownIncident
+		}
+		return err
+	})
+}
+
+// notifiers returns dispatch's channels by name.
+func (c *channels) notifiers() map[string]dispatch.Notifier {
+	return map[string]dispatch.Notifier{
+		dispatch.Channel119: dispatch.NotifierFunc(c.notifyCAP),
+		"sms":               dispatch.NotifierFunc(c.notifySMS),
+		"voice":             dispatch.NotifierFunc(c.notifyVoice),
+		// The consoles show every incident live from the feed; a console
+		// step is recorded on the timeline, nothing is sent.
+		"console": dispatch.NotifierFunc(func(context.Context, dispatch.Notification) (string, bool, error) {
+			return "console", false, nil
+		}),
+	}
+}
+
+// run serves the fake Twilio (when one stands in) and hands out voice slots.
+func (c *channels) run(ctx context.Context) error {
+	if c.fakeServer != nil {
+		go c.fakeServer.Serve(c.fakeLn)
+		defer c.fakeServer.Close()
+	}
+	return c.twilio.Run(ctx)
+}
+
+// capIdentifier is the stable CAP identifier of a notification: retries and
+// a restart after a crash send the same one, and the receiver
+// de-duplicates by it. The first alert of an incident is always
+// ".../<incident>.alert", which later Updates and Cancels reference.
+func (c *channels) capIdentifier(n dispatch.Notification) string {
+	if n.Type == dispatch.MsgAlert {
+		return cap.Identifier(c.capSender, n.Incident.ID, 0)
+	}
+	suffix := make([]byte, 0, len(n.Key))
+	for i := 0; i < len(n.Key); i++ {
+		b := n.Key[i]
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.' {
+			suffix = append(suffix, b)
+		} else {
+			suffix = append(suffix, '-')
+		}
+	}
+	return cap.Identifier(c.capSender, n.Incident.ID, 0) + "." + string(suffix)
+}
+
+// incidentOfIdentifier recovers the incident id from one of our CAP
+// identifiers ("dolbom.<host>.<incident>.0[.<key>]"), for a 119 answer that
+// names only the identifier.
+func incidentOfIdentifier(id string) string {
+	rest, ok := strings.CutPrefix(id, "dolbom.")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(rest, ".")
+	for i := len(parts) - 1; i > 0; i-- {
+		if parts[i] == "0" {
+			return parts[i-1]
+		}
+	}
+	return ""
+}
+
+func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (string, bool, error) {
+	if c.cap == nil {
+		return "", true, errors.New("no 119 endpoint configured (--cap-url)")
+	}
+	m := cap.Message{
+		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.capSender,
+		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: capCause(n.Incident.Cause), Priority: int(n.Incident.Priority),
+		Certainty: certainty(n.Incident.Cause), SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
+		Tried: n.Tried, Contact: c.contact,
+	}
+	alert := cap.Reference{Sender: c.capSender, Identifier: cap.Identifier(c.capSender, n.Incident.ID, 0), Sent: n.Incident.OpenedAt}
+	switch n.Type {
+	case dispatch.MsgAlert:
+		// The alert's sent time is the incident's opening, so that a resend
+		// after a crash is the same message and later ones can reference it.
+		m.Sent = n.Incident.OpenedAt
+	case dispatch.MsgUpdate:
+		m.MsgType, m.References = cap.MsgUpdate, []cap.Reference{alert}
+	case dispatch.MsgCancel:
+		m.MsgType, m.References = cap.MsgCancel, []cap.Reference{alert}
+		m.CancelReason = n.Incident.Explanation.Ko
+	}
+	if n.HasResident && n.Type != dispatch.MsgCancel {
+		r := n.Resident
+		m.Resident = cap.Resident{Name: r.Name, Age: age(r.BirthDate, time.Now()), Phone: r.Phone, MedicalNotes: r.MedicalNotes,
+			Medications: r.Medications, Allergies: r.Allergies}
+		m.Access = cap.Access{KeyHolder: r.Access.KeyHolder, KeySafe: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode, Notes: r.Access.Notes}
+		m.Location = cap.Location{Address: r.Address.Line1, Building: r.Address.Building, Floor: r.Address.Floor, Unit: r.Address.Unit,
+			Lat: r.Address.Lat, Lon: r.Address.Lon, RadiusKm: 0.05}
+		for _, g := range r.Guardians {
+			m.Guardians = append(m.Guardians, cap.Guardian{Name: g.Name, Relation: g.Relation, Phone: g.Phone})
+		}
+	}
+	_, body, err := cap.Build(m)
+	if err != nil {
+		return "", false, err
+	}
+	id := c.capIdentifier(n)
+	if id != cap.Identifier(c.capSender, n.Incident.ID, 0) {
+		// Build names the message by incident and sequence; an Update or
+		// Cancel carries its own stable identifier instead.
+		body = []byte(strings.Replace(string(body), "<identifier>"+cap.Identifier(c.capSender, n.Incident.ID, 0)+"</identifier>",
+			"<identifier>"+id+"</identifier>", 1))
+	}
+	retry, err := c.cap.Send(ctx, id, body)
+	if err != nil {
+		return "", retry, err
+	}
+	return id, false, nil
+}
+
+func (c *channels) notice(n dispatch.Notification) twilio.Notice {
+	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
+		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority)}
+	if n.HasResident {
+		a := n.Resident.Address
+		no.ResidentName = n.Resident.Name
+		no.Address = strings.TrimSpace(strings.Join([]string{a.Line1, a.Building, a.Unit}, " "))
+	}
+	return no
+}
+
+func (c *channels) notifySMS(ctx context.Context, n dispatch.Notification) (string, bool, error) {
+	if n.Recipient.Phone == "" {
+		return "", false, errors.New("recipient has no phone number")
+	}
+	return c.twilio.SendSMS(ctx, c.notice(n))
+}
+
+func (c *channels) notifyVoice(ctx context.Context, n dispatch.Notification) (string, bool, error) {
+	if n.Recipient.Phone == "" {
+		return "", false, errors.New("recipient has no phone number")
+	}
+	return c.twilio.Call(ctx, c.notice(n))
+}
+
+// twilioEvents moves incidents on from Twilio's callbacks.
+type twilioEvents struct{ d *dispatch.Dispatcher }
+
+func (e twilioEvents) Status(ctx context.Context, r twilio.Report) error {
+	ref := r.Ref
+	if ref == "" {
+		ref = r.SID
+	}
+	var err error
+	switch r.Status {
+	case twilio.StatusDelivered, twilio.StatusAnswered:
+		err = e.d.Delivered(ctx, ref, string(r.Status))
+	case twilio.StatusVoicemail:
+		// A machine took the call: recorded, never an acknowledgement.
+		err = e.d.Delivered(ctx, ref, "voicemail")
+	case twilio.StatusFailed, twilio.StatusBusy, twilio.StatusNoAnswer, twilio.StatusCanceled:
+		err = e.d.Failed(ctx, ref, string(r.Status))
+	}
+	if errors.Is(err, devices.ErrNotFound) {
+		return nil // a callback about a row we no longer know: nothing to move
+	}
+	return err
+}
+
+func (e twilioEvents) Acknowledged(ctx context.Context, a twilio.Ack) error {
+	ref := a.Ref
+	if ref == "" {
+		// An SMS reply names only the number it came from: acknowledge the
+		// newest open notification sent to that number.
+		ref = e.latestTo(ctx, a.By)
+		if ref == "" {
+			return nil
+		}
+	}
+	_, err := e.d.AcknowledgeNotification(ctx, ref)
+	if errors.Is(err, devices.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (e twilioEvents) latestTo(ctx context.Context, phone string) string {
+	open, err := e.d.ListIncidents(ctx, dispatch.IncidentQuery{
+		States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified}, Limit: 200})
+	if err != nil {
+		return ""
+	}
+	var best dispatch.OutboxRow
+	for _, inc := range open {
+		rows, err := e.d.Notifications(ctx, inc.ID)
+		if err != nil {
+			continue
+		}
+		for _, r := range rows {
+			if r.Recipient.Phone == phone && (r.Channel == "sms" || r.Channel == "voice") && r.CreatedAt.After(best.CreatedAt) {
+				best = r
+			}
+		}
+	}
+	return best.Key
+}
+
+func capCause(c detectors.Cause) cap.Cause {
+	switch c {
+	case detectors.CauseFall:
+		return cap.CauseFall
+	case detectors.CauseFireConfirmed, detectors.CauseSmokeUnconfirmed:
+		return cap.CauseFire
+	case detectors.CauseSOS:
+		return cap.CauseSOS
+	case detectors.CauseBradycardia, detectors.CauseTachycardia, detectors.CauseAsystole:
+		return cap.CauseHeart
+	case detectors.CauseApnoea, detectors.CauseBreathingRate:
+		return cap.CauseBreathing
+	case detectors.CauseInactivity:
+		return cap.CauseInactivity
+	case detectors.CauseCO, detectors.CauseGas:
+		return cap.CauseGas
+	}
+	return cap.CauseDevice
+}
+
+func certainty(c detectors.Cause) cap.Certainty {
+	switch c {
+	case detectors.CauseSOS, detectors.CauseFireConfirmed:
+		return cap.CertaintyObserved
+	}
+	return cap.CertaintyLikely
+}
+
+// age in whole years from a YYYY-MM-DD birth date; 0 when unknown.
+func age(birth string, now time.Time) int {
+	t, err := time.Parse("2006-01-02", birth)
+	if err != nil {
+		return 0
+	}
+	years := now.Year() - t.Year()
+	if now.YearDay() < t.YearDay() {
+		years--
+	}
+	return years
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
