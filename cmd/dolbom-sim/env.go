@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/cap/receiver"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 	"github.com/dolbom/dolbom/store"
 )
@@ -25,14 +28,17 @@ import (
 // inproc is a whole dolbomd running in this process, reached through an
 // in-memory listener; it can be restarted on the same data directory.
 type inproc struct {
-	dir    string
-	log    zerolog.Logger
-	bc     broker.Config
-	tr     *switchTransport
-	mu     sync.Mutex
-	g      *gateway.Gateway
-	cancel context.CancelFunc
-	done   chan error
+	dir string
+	log zerolog.Logger
+	bc  broker.Config
+	tr  *switchTransport
+	// mock119 is the 119 centre's stand-in, kept across gateway restarts.
+	mock119    *receiver.Receiver
+	mock119URL string
+	mu         sync.Mutex
+	g          *gateway.Gateway
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 // switchTransport dials the current in-memory listener, so that hubs find
@@ -65,7 +71,19 @@ func startInproc(ctx context.Context, dir string, bc broker.Config, log zerolog.
 
 func (e *inproc) start(ctx context.Context) error {
 	mem := firmwaresim.NewMemListener()
+	if e.mock119 == nil {
+		// The 119 centre the in-process gateway alerts: the mock receiver,
+		// validating CAP against the schema when it is at hand.
+		e.mock119 = receiver.New(receiver.Options{XSDPath: capSchema(), Logger: e.log})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("sim: mock 119: %w", err)
+		}
+		e.mock119URL = "http://" + ln.Addr().String() + "/cap"
+		go http.Serve(ln, e.mock119.Handler())
+	}
 	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, MQTTAddr: broker.ListenerOff, Listener: mem, Broker: e.bc,
+		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond},
 		ShutdownTimeout: 20 * time.Second}, e.log)
 	if err != nil {
 		return fmt.Errorf("sim: gateway: %w", err)
@@ -188,7 +206,7 @@ type apiProvisioner struct{ a *api }
 
 func (p apiProvisioner) provision(ctx context.Context, hub devices.HubID, sensors bool) (string, error) {
 	res := devices.ResidentID("r-" + string(hub))
-	err := p.a.do(ctx, "POST", "/api/v1/residents", devices.Resident{ID: res, Name: "Sim " + string(hub), Language: "ko"}, nil)
+	err := p.a.do(ctx, "POST", "/api/v1/residents", simResident(res, "Sim "+string(hub)), nil)
 	var ae *apiError
 	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
 		return "", err
@@ -234,7 +252,7 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	g := p.e.gateway()
 	st := g.Store
 	res := devices.ResidentID("r-" + string(id))
-	if _, err := st.CreateResident(ctx, devices.Resident{ID: res, Name: "Sim " + string(id), Language: "ko"}); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := st.CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, store.ErrConflict) {
 		return "", err
 	}
 	hub, err := st.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
@@ -265,4 +283,23 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	}
 	g.Health.Refresh(hub, list)
 	return p.secret, nil
+}
+
+// capSchema finds the official CAP 1.2 schema in the shared folder beside
+// the repository, from the repository or from a package folder; "" (no
+// validation) when it is not there.
+func capSchema() string {
+	for _, p := range []string{"../shared/spec/CAP-v1.2.xsd", "../../shared/spec/CAP-v1.2.xsd", "../../../shared/spec/CAP-v1.2.xsd"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// simResident is a simulated home's resident, with one guardian to call.
+func simResident(id devices.ResidentID, name string) devices.Resident {
+	return devices.Resident{ID: id, Name: name, Language: "ko",
+		Guardians: []devices.Guardian{{Name: "보호자", Relation: "자녀", Phone: "+821055550000", Language: "ko", Order: 1}},
+		Consent:   devices.Consent{NotifyGuardians: true}}
 }

@@ -54,7 +54,7 @@ const (
 	ExpectFault      ExpectKind = "fault"       // the health API shows the fault
 	ExpectNoFault    ExpectKind = "no_fault"    // ... and does not show it
 	ExpectIncident   ExpectKind = "incident"    // the incident API shows one with cause/priority/notified
-	ExpectNoIncident ExpectKind = "no_incident" // the incident API shows none
+	ExpectNoIncident ExpectKind = "no_incident" // no incident alerts 119 (checking with the resident is allowed)
 )
 
 // Expect is one expected outcome.
@@ -142,8 +142,10 @@ func Suite() []Scenario {
 			Step{At: 400 * ms, Event: devices.EventHeatAlarm, Sensor: hot, Value: 66, HasValue: true}),
 		Expect: []Expect{stored(devices.EventSmokeAlarm, devices.EventHeatAlarm), incident("fire_confirmed", 1, 10*sec, "119", "guardian")}})
 	add(Scenario{Name: "smouldering_bedroom_fire", Class: "emergency", About: "slow smoke with rising CO and little heat",
-		Steps: append(repeat(5, 200*ms, 0, r(hsm, devices.MetricSmoke, 1.2), r(hsm, devices.MetricTemperature, 27), r(hsm, devices.MetricHumidity, 40), r(co, devices.MetricCO, 60)),
-			Step{At: 800 * ms, Event: devices.EventSmokeAlarm, Sensor: hsm, Value: 1.2, HasValue: true, Trigger: true}),
+		Steps: append(append(repeat(3, 200*ms, 0, r(hsm, devices.MetricSmoke, 0), r(hsm, devices.MetricTemperature, 24), r(hsm, devices.MetricHumidity, 40), r(co, devices.MetricCO, 2)),
+			repeat(1, 0, 600*ms, r(hsm, devices.MetricSmoke, 0.8), r(hsm, devices.MetricTemperature, 25), r(co, devices.MetricCO, 20))...),
+			Step{At: 800 * ms, Readings: []devices.Reading{r(hsm, devices.MetricSmoke, 1.2), r(hsm, devices.MetricTemperature, 27), r(co, devices.MetricCO, 45)}},
+			Step{At: 1000 * ms, Event: devices.EventSmokeAlarm, Sensor: hsm, Value: 1.2, HasValue: true, Trigger: true}),
 		Expect: []Expect{stored(devices.EventSmokeAlarm), incident("fire_confirmed", 1, 10*sec, "119", "guardian")}})
 	add(Scenario{Name: "co_leak", Class: "emergency", About: "CO at 400 ppm and the detector's alarm",
 		Steps: append(repeat(3, 200*ms, 0, r(co, devices.MetricCO, 420)),
@@ -182,8 +184,10 @@ func Suite() []Scenario {
 		Answer: firmwaresim.AnswerCancel,
 		Steps: append(repeat(2, 200*ms, 0, r(smk, devices.MetricSmoke, 0.9), r(smk, devices.MetricTemperature, 23), r(co, devices.MetricCO, 2)),
 			Step{At: 300 * ms, Event: devices.EventSmokeAlarm, Sensor: smk, Value: 0.9, HasValue: true, Trigger: true}),
-		Expect: []Expect{stored(devices.EventSmokeAlarm), incident("smoke_unconfirmed", 2, 10*sec, "guardian")}})
-	add(Scenario{Name: "insecticide_spray", Class: "nuisance", About: "an aerosol: a short smoke spike, no heat, no CO",
+		// The resident answers the check-in: nobody else is alerted.
+		Expect: []Expect{stored(devices.EventSmokeAlarm), {Kind: ExpectNoIncident, Within: 10 * sec}}})
+	add(Scenario{Name: "insecticide_spray", Class: "nuisance", About: "an aerosol: a short smoke spike, no heat, no CO; the resident answers the check-in",
+		Answer: firmwaresim.AnswerCancel,
 		Steps:  repeat(2, 200*ms, 0, r(smk, devices.MetricSmoke, 2.5), r(smk, devices.MetricTemperature, 22), r(smk, devices.MetricHumidity, 48)),
 		Expect: []Expect{{Kind: ExpectNoIncident, Within: 30 * sec}}})
 	add(Scenario{Name: "sensor_taken_off", Class: "nuisance", About: "the wearable is taken off: heart rate 0 with no quality, not asystole",
@@ -501,12 +505,38 @@ type incidentJSON struct {
 	Notified []string `json:"notified"`
 }
 
+// incidents lists the hub's incidents with, for each, the roles that were
+// notified: those with a notification the channel accepted (sent,
+// delivered or acknowledged), from GET /api/v1/incidents/{id}.
 func (rn *runner) incidents(ctx context.Context, hub devices.HubID) ([]incidentJSON, error) {
 	var out struct {
 		Incidents []incidentJSON `json:"incidents"`
 	}
-	err := rn.api.do(ctx, "GET", "/api/v1/incidents?hub="+string(hub), nil, &out)
-	return out.Incidents, err
+	if err := rn.api.do(ctx, "GET", "/api/v1/incidents?hub="+string(hub), nil, &out); err != nil {
+		return nil, err
+	}
+	for i := range out.Incidents {
+		var one struct {
+			Notifications []struct {
+				State     string `json:"state"`
+				Recipient struct {
+					Role string `json:"role"`
+				} `json:"recipient"`
+			} `json:"notifications"`
+		}
+		if err := rn.api.do(ctx, "GET", "/api/v1/incidents/"+out.Incidents[i].ID, nil, &one); err != nil {
+			return nil, err
+		}
+		for _, n := range one.Notifications {
+			switch n.State {
+			case "sent", "delivered", "acknowledged":
+				if role := n.Recipient.Role; role != "" && !slices.Contains(out.Incidents[i].Notified, role) {
+					out.Incidents[i].Notified = append(out.Incidents[i].Notified, role)
+				}
+			}
+		}
+	}
+	return out.Incidents, nil
 }
 
 func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, cr CheckResult) CheckResult {
@@ -542,7 +572,14 @@ func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect
 		}
 		last = list
 		if e.Kind == ExpectNoIncident {
-			return len(list) > 0
+			// A nuisance may be checked with the resident (an incident in
+			// verification); what must not happen is an alert to 119.
+			for _, in := range list {
+				if slices.Contains(in.Notified, "119") {
+					return true
+				}
+			}
+			return false
 		}
 		return match(list)
 	})

@@ -169,7 +169,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		}
 	}
 	dc := dispatch.Config{Store: st, Directory: st, Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
-		Policies: policies, Logger: log}
+		Policies: policies, Logger: log,
+		// A row held by a gateway that died is retaken after the lease: it
+		// must outlast one send (15 s), and be short enough that a
+		// restarted gateway resumes its 119 alerts within a minute.
+		Lease: 30 * time.Second}
 	if o.TuneDispatch != nil {
 		o.TuneDispatch(&dc)
 	}
