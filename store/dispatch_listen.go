@@ -43,7 +43,13 @@ func (s *Store) listenOnce(ctx context.Context, wake func(), backoff *time.Durat
 	if err != nil {
 		return fmt.Errorf("store: listen: connect: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// Bounded: after a cancelled wait the server may not answer the
+		// goodbye, and a shutdown must not hang on it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
 		return fmt.Errorf("store: listen: %w", err)
 	}
