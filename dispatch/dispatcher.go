@@ -32,6 +32,11 @@ type Config struct {
 	Lease        time.Duration // a claim's hold on a row before it counts as abandoned, default 2m
 	SendTimeout  time.Duration // bound of one Notify call, default 15s
 	PollInterval time.Duration // longest sleep of the claim loop without a wake-up, default 1s
+	// ResidentTTL is how long a hub's resident is cached (default 1m;
+	// negative: no cache). See InvalidateResidents.
+	ResidentTTL time.Duration
+	// ResidentCacheSize bounds the cached hubs, default 20,000.
+	ResidentCacheSize int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Jitter returns a random duration in [0, n) for backoff (tests pin it).
@@ -63,6 +68,12 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ResidentTTL == 0 {
+		c.ResidentTTL = time.Minute
+	}
+	if c.ResidentCacheSize <= 0 {
+		c.ResidentCacheSize = 20_000
+	}
 	if c.Jitter == nil {
 		c.Jitter = randJitter
 	}
@@ -83,6 +94,8 @@ type Dispatcher struct {
 	wake chan struct{} // buffered 1: "rows may be due now"
 	feed *feed
 
+	residents *residentCache // nil without a Directory
+
 	claimSeq atomic.Uint64
 	running  atomic.Bool
 }
@@ -90,7 +103,10 @@ type Dispatcher struct {
 // mutReq is one mutation waiting for the writer; done is nil for fire and
 // forget (Detect).
 type mutReq struct {
-	mut  Mutation
+	mut Mutation
+	// hub, when set, is the home whose resident Apply will need: the writer
+	// looks it up before opening the transaction.
+	hub  devices.HubID
 	done chan struct{}
 	res  MutationResult
 	err  error
@@ -111,6 +127,9 @@ func New(cfg Config) (*Dispatcher, error) {
 		reqs: make(chan *mutReq, cfg.Queue),
 		wake: make(chan struct{}, 1),
 		feed: newFeed(),
+	}
+	if cfg.Directory != nil {
+		d.residents = newResidentCache(cfg.Directory, cfg.ResidentTTL, cfg.ResidentCacheSize, cfg.Now)
 	}
 	d.policies.Store(cfg.Policies)
 	return d, nil
@@ -138,14 +157,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		d.policies.Store(p)
 	}
-	var wg sync.WaitGroup
+	// The writer outlives delivery: a worker finishing its row at shutdown
+	// commits the outcome through it (a send that happened must be
+	// recorded), so it stops only once delivery has.
+	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriter()
 	writerDone := make(chan struct{})
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
 		defer close(writerDone)
-		d.runWriter(ctx)
+		d.runWriter(writerCtx)
 	}()
+	var wg sync.WaitGroup
 	deliverCtx, stopDelivery := context.WithCancel(ctx)
 	defer stopDelivery()
 	wg.Add(1)
@@ -162,6 +184,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-ctx.Done()
 	stopDelivery()
 	wg.Wait()
+	stopWriter()
+	<-writerDone
 	d.feed.closeAll()
 	return nil
 }
@@ -178,12 +202,15 @@ func (d *Dispatcher) signal() {
 // writer and returns. When the writer is behind by Queue detections it
 // blocks (push back) rather than drop an emergency.
 func (d *Dispatcher) Detect(det detectors.Detection) {
-	d.reqs <- &mutReq{mut: d.detectionMutation(det)}
+	d.reqs <- &mutReq{mut: d.detectionMutation(det), hub: det.Hub}
 }
 
 // HandleDetection folds det into its incident and returns once that is
 // committed (Detect without waiting is the detectors' path).
 func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detection) (Incident, error) {
+	// The resident is looked up here, on the caller's goroutine, so that
+	// the writer finds it cached.
+	d.lookupResident(det.Hub)
 	return d.submit(ctx, d.detectionMutation(det))
 }
 
@@ -201,26 +228,6 @@ func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
 
 func (d *Dispatcher) planner() planner {
 	return planner{pol: d.policies.Load(), now: d.cfg.Now()}
-}
-
-// lookupResident is called inside the writer's transaction; on SQLite the
-// read runs on another connection beside the writer (WAL). A look-up error
-// other than "not found" is logged and the incident goes on without the
-// resident: 119 must still be told.
-func (d *Dispatcher) lookupResident(hub devices.HubID) *devices.Resident {
-	if d.cfg.Directory == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := d.cfg.Directory.ResidentOfHub(ctx, hub)
-	if err != nil {
-		if !errors.Is(err, devices.ErrNotFound) {
-			d.log.Error().Err(err).Str("hub_id", string(hub)).Msg("resident look-up failed")
-		}
-		return nil
-	}
-	return &r
 }
 
 // submit queues m and waits for its commit.
@@ -288,6 +295,9 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 	muts = muts[:0]
 	for _, r := range batch {
 		muts = append(muts, r.mut)
+		if r.hub != "" {
+			d.lookupResident(r.hub) // warm the cache outside the transaction
+		}
 	}
 	var results []MutationResult
 	var err error

@@ -31,23 +31,18 @@ func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([
 	results := make([]dispatch.MutationResult, len(muts))
 	err := s.be.inTx(ctx, func(q querier) error {
 		clear(results)
+		w := s.newTxWriter(ctx, q)
 		seq := &changeSeq{}
-		enqueued := 0
 		for i, m := range muts {
-			r, err := s.applyOne(ctx, q, seq, m)
-			if err != nil {
+			if err := s.applyOne(ctx, q, w, seq, m, &results[i]); err != nil {
 				return err
 			}
-			results[i] = r
-			enqueued += r.Enqueued
 		}
-		if enqueued > 0 && s.isPostgres() {
+		if w.enqueues && s.isPostgres() {
 			// Delivered at commit: wakes the workers of other gateways.
-			if _, err := q.exec(ctx, `SELECT pg_notify('`+outboxChannel+`', '')`); err != nil {
-				return fmt.Errorf("notify: %w", err)
-			}
+			w.exec(`SELECT pg_notify('`+outboxChannel+`', '')`, nil, nil)
 		}
-		return nil
+		return w.flush(ctx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: apply incidents: %w", err)
@@ -55,18 +50,14 @@ func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([
 	return results, nil
 }
 
-// changeSeq hands out change numbers: a PostgreSQL sequence shared by all
-// gateways, or on SQLite (one writer) the current maximum plus one.
+// changeSeq hands out change numbers on SQLite (one writer): the current
+// maximum plus one. PostgreSQL takes them from a sequence shared by all
+// gateways, inside the incident's INSERT or UPDATE.
 type changeSeq struct {
 	next int64
 }
 
-func (c *changeSeq) take(ctx context.Context, s *Store, q querier) (int64, error) {
-	if s.isPostgres() {
-		var n int64
-		err := q.queryRow(ctx, `SELECT nextval('incident_change_seq')`).Scan(&n)
-		return n, err
-	}
+func (c *changeSeq) take(ctx context.Context, q querier) (int64, error) {
 	if c.next == 0 {
 		if err := q.queryRow(ctx, `SELECT COALESCE(MAX(change_seq), 0) FROM incidents`).Scan(&c.next); err != nil {
 			return 0, err
@@ -76,8 +67,14 @@ func (c *changeSeq) take(ctx context.Context, s *Store, q querier) (int64, error
 	return c.next, nil
 }
 
-func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispatch.Mutation) (dispatch.MutationResult, error) {
-	var res dispatch.MutationResult
+// applyOne reads what m needs, calls Apply and queues its writes on w
+// (sent on PostgreSQL in one round trip before the next read or at the
+// end; run at once on SQLite). res is filled in as the writes complete.
+func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *changeSeq, m dispatch.Mutation, res *dispatch.MutationResult) error {
+	// A read must see the writes of the mutations before it.
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
 	lock := ""
 	if s.isPostgres() {
 		lock = " FOR UPDATE"
@@ -89,10 +86,10 @@ func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispa
 			WHERE row_key = $1 OR (provider_ref = $1 AND provider_ref <> '') LIMIT 1`+lock, m.RowRef))
 		if isNoRows(err) {
 			res.Err = fmt.Errorf("store: notification %q: %w", m.RowRef, devices.ErrNotFound)
-			return res, nil
+			return nil
 		}
 		if err != nil {
-			return res, fmt.Errorf("load outbox row: %w", err)
+			return fmt.Errorf("load outbox row: %w", err)
 		}
 		row, incidentID = &r, r.IncidentID
 	}
@@ -106,7 +103,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispa
 		inc, err = scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
 	default:
 		res.Err = fmt.Errorf("store: %w: mutation names no incident", ErrInvalid)
-		return res, nil
+		return nil
 	}
 	switch {
 	case err == nil:
@@ -115,45 +112,55 @@ func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispa
 	case isNoRows(err):
 		if incidentID != "" {
 			res.Err = fmt.Errorf("store: incident %q: %w", incidentID, devices.ErrNotFound)
-			return res, nil
+			return nil
 		}
 	default:
-		return res, fmt.Errorf("load incident: %w", err)
+		return fmt.Errorf("load incident: %w", err)
 	}
 	ch, err := m.Apply(cur, row)
 	if err != nil {
 		res.Err = err
-		return res, nil
+		return nil
 	}
 	now := s.now()
 	if ch.Incident != nil {
-		n, err := seq.take(ctx, s, q)
-		if err != nil {
-			return res, fmt.Errorf("change sequence: %w", err)
-		}
 		out := *ch.Incident
-		out.Seq = n
-		data, err := json.Marshal(out)
+		data, err := json.Marshal(out) // Seq is kept in its column, not here
 		if err != nil {
-			return res, err
+			return err
 		}
+		// The change number: SQLite's from the writer's counter (passed as
+		// $11), PostgreSQL's from the shared sequence.
+		seqSQL := "nextval('incident_change_seq')"
 		args := []any{out.ID, out.Fingerprint, string(out.Hub), string(out.ResidentID), string(out.Cause),
-			int64(out.Priority), string(out.State), toUS(out.OpenedAt), toUS(out.UpdatedAt), n, string(data)}
-		if cur == nil {
-			_, err = q.exec(ctx, `INSERT INTO incidents (id, fingerprint, hub_id, resident_id, cause, priority, state,
-				opened_us, updated_us, change_seq, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...)
-		} else {
-			_, err = q.exec(ctx, `UPDATE incidents SET fingerprint = $2, hub_id = $3, resident_id = $4, cause = $5,
-				priority = $6, state = $7, opened_us = $8, updated_us = $9, change_seq = $10, data = $11 WHERE id = $1`, args...)
+			int64(out.Priority), string(out.State), toUS(out.OpenedAt), toUS(out.UpdatedAt), string(data)}
+		if !s.isPostgres() {
+			n, err := seq.take(ctx, q)
+			if err != nil {
+				return fmt.Errorf("change sequence: %w", err)
+			}
+			seqSQL = "$11"
+			args = append(args, n)
 		}
-		if err != nil {
-			return res, fmt.Errorf("write incident: %w", err)
+		query := `INSERT INTO incidents (id, fingerprint, hub_id, resident_id, cause, priority, state,
+				opened_us, updated_us, change_seq, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ` + seqSQL + `, $10)
+				RETURNING change_seq`
+		if cur != nil {
+			query = `UPDATE incidents SET fingerprint = $2, hub_id = $3, resident_id = $4, cause = $5,
+				priority = $6, state = $7, opened_us = $8, updated_us = $9, change_seq = ` + seqSQL + `, data = $10
+				WHERE id = $1 RETURNING change_seq`
 		}
 		res.Incident, res.Changed = out, true
+		w.queryRow(query, args, func(r interface{ Scan(...any) error }) error {
+			if err := r.Scan(&res.Incident.Seq); err != nil {
+				return fmt.Errorf("write incident: %w", err)
+			}
+			return nil
+		})
 	}
 	id := res.Incident.ID
 	if id == "" {
-		return res, nil // nothing to attach rows to
+		return nil // nothing to attach rows to
 	}
 	if ch.CancelPending {
 		query := `UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2 WHERE incident_id = $1 AND state = 'pending'`
@@ -166,21 +173,15 @@ func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispa
 			}
 			query += ` AND channel NOT IN (` + strings.Join(ph, ", ") + `)`
 		}
-		if _, err := q.exec(ctx, query, args...); err != nil {
-			return res, fmt.Errorf("cancel pending: %w", err)
-		}
+		w.exec(query, args, nil)
 	}
 	for _, key := range ch.CancelKeys {
-		if _, err := q.exec(ctx, `UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2
-			WHERE row_key = $1 AND state = 'pending'`, key, toUS(now)); err != nil {
-			return res, fmt.Errorf("cancel row: %w", err)
-		}
+		w.exec(`UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2
+			WHERE row_key = $1 AND state = 'pending'`, []any{key, toUS(now)}, nil)
 	}
 	for _, r := range ch.Reschedule {
-		if _, err := q.exec(ctx, `UPDATE dispatch_outbox SET due_us = $2, updated_us = $3
-			WHERE row_key = $1 AND state = 'pending' AND due_us > $2`, r.Key, toUS(r.DueAt), toUS(now)); err != nil {
-			return res, fmt.Errorf("reschedule: %w", err)
-		}
+		w.exec(`UPDATE dispatch_outbox SET due_us = $2, updated_us = $3
+			WHERE row_key = $1 AND state = 'pending' AND due_us > $2`, []any{r.Key, toUS(r.DueAt), toUS(now)}, nil)
 	}
 	if u := ch.Row; u != nil {
 		query := `UPDATE dispatch_outbox SET state = $2,
@@ -193,33 +194,49 @@ func (s *Store) applyOne(ctx context.Context, q querier, seq *changeSeq, m dispa
 			query += ` AND claim_id = $7 AND state = 'sending'`
 			args = append(args, u.ClaimID)
 		}
-		if _, err := q.exec(ctx, query, args...); err != nil {
-			return res, fmt.Errorf("update outbox row: %w", err)
-		}
+		w.exec(query, args, nil)
 	}
-	for i := range ch.Enqueue {
-		r := &ch.Enqueue[i]
-		data, err := json.Marshal(outboxData{Step: r.Step, Attempt: r.Attempt, Recipient: r.Recipient, MsgType: r.MsgType, Timer: r.Timer})
-		if err != nil {
-			return res, err
+	w.enqueues = w.enqueues || len(ch.Enqueue) > 0
+	// One multi-row INSERT per chunk: fewer statements to parse (SQLite)
+	// and to send (PostgreSQL).
+	for chunk := range slices.Chunk(ch.Enqueue, insertChunkRows) {
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO dispatch_outbox (row_key, incident_id, kind, channel, state, priority,
+			due_us, deadline_us, created_us, updated_us, data) VALUES `)
+		args := make([]any, 0, len(chunk)*10)
+		for i := range chunk {
+			r := &chunk[i]
+			data, err := json.Marshal(outboxData{Step: r.Step, Attempt: r.Attempt, Recipient: r.Recipient, MsgType: r.MsgType, Timer: r.Timer})
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+9, n+10)
+			args = append(args, r.Key, id, string(r.Kind), r.Channel, string(cmp.Or(r.State, dispatch.OutboxPending)),
+				int64(r.Priority), toUS(r.DueAt), toUS(r.Deadline), toUS(now), string(data))
 		}
-		n, err := q.exec(ctx, `INSERT INTO dispatch_outbox (row_key, incident_id, kind, channel, state, priority,
-			due_us, deadline_us, created_us, updated_us, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
-			ON CONFLICT (row_key) DO NOTHING`,
-			r.Key, id, string(r.Kind), r.Channel, string(cmp.Or(r.State, dispatch.OutboxPending)), int64(r.Priority),
-			toUS(r.DueAt), toUS(r.Deadline), toUS(now), string(data))
-		if err != nil {
-			return res, fmt.Errorf("enqueue: %w", err)
-		}
-		res.Enqueued += int(n)
+		sb.WriteString(" ON CONFLICT (row_key) DO NOTHING")
+		w.exec(sb.String(), args, func(n int64) { res.Enqueued += int(n) })
 	}
-	for _, e := range ch.Timeline {
-		if _, err := q.exec(ctx, `INSERT INTO incident_timeline (incident_id, at_us, actor, action, channel, detail)
-			VALUES ($1, $2, $3, $4, $5, $6)`, id, toUS(e.At), e.Actor, e.Action, e.Channel, e.Detail); err != nil {
-			return res, fmt.Errorf("timeline: %w", err)
+	for chunk := range slices.Chunk(ch.Timeline, insertChunkRows) {
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO incident_timeline (incident_id, at_us, actor, action, channel, detail) VALUES `)
+		args := make([]any, 0, len(chunk)*6)
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, id, toUS(e.At), e.Actor, e.Action, e.Channel, e.Detail)
 		}
+		w.exec(sb.String(), args, nil)
 	}
-	return res, nil
+	return nil
 }
 
 // outboxData is the part of a row that no query filters on.
@@ -277,52 +294,63 @@ func (s *Store) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.O
 	if c.Limit <= 0 {
 		return nil, nil
 	}
+	var out []dispatch.OutboxRow
+	err := s.be.inTx(ctx, func(q querier) error {
+		var err error
+		out, err = s.claimIn(ctx, q, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	sortClaimed(out)
+	return out, nil
+}
+
+// claimIn claims within the transaction q.
+func (s *Store) claimIn(ctx context.Context, q querier, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
 	now, until := toUS(c.Now), toUS(c.Now.Add(c.Lease))
 	skip := ""
 	if s.isPostgres() {
 		skip = " FOR UPDATE SKIP LOCKED"
 	}
 	var out []dispatch.OutboxRow
-	err := s.be.inTx(ctx, func(q querier) error {
-		out = out[:0]
-		for _, sel := range []string{
-			`state = 'sending' AND claimed_until_us <= $1`,
-			`state = 'pending' AND due_us <= $1`,
-		} {
-			limit := c.Limit - len(out)
-			if limit <= 0 {
-				break
-			}
-			rows, err := q.query(ctx, `UPDATE dispatch_outbox SET state = 'sending', claim_id = $2, claimed_until_us = $3,
-				tries = tries + 1, updated_us = $1, recovered = CASE WHEN state = 'sending' THEN 1 ELSE 0 END
-				WHERE row_key IN (SELECT row_key FROM dispatch_outbox WHERE `+sel+`
-					ORDER BY priority, due_us LIMIT $4`+skip+`)
-				RETURNING `+outboxCols, now, c.ID, until, limit)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				r, err := scanOutbox(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				out = append(out, r)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+	for _, sel := range []string{
+		`state = 'sending' AND claimed_until_us <= $1`,
+		`state = 'pending' AND due_us <= $1`,
+	} {
+		limit := c.Limit - len(out)
+		if limit <= 0 {
+			break
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: claim outbox: %w", err)
+		rows, err := q.query(ctx, `UPDATE dispatch_outbox SET state = 'sending', claim_id = $2, claimed_until_us = $3,
+			tries = tries + 1, updated_us = $1, recovered = CASE WHEN state = 'sending' THEN 1 ELSE 0 END
+			WHERE row_key IN (SELECT row_key FROM dispatch_outbox WHERE `+sel+`
+				ORDER BY priority, due_us LIMIT $4`+skip+`)
+			RETURNING `+outboxCols, now, c.ID, until, limit)
+		if err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
+		for rows.Next() {
+			r, err := scanOutbox(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("claim: %w", err)
+		}
 	}
-	slices.SortStableFunc(out, func(a, b dispatch.OutboxRow) int {
+	return out, nil
+}
+
+func sortClaimed(rows []dispatch.OutboxRow) {
+	slices.SortStableFunc(rows, func(a, b dispatch.OutboxRow) int {
 		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.DueAt.Compare(b.DueAt))
 	})
-	return out, nil
 }
 
 // NextOutboxDue implements dispatch.Store.

@@ -23,6 +23,16 @@ type registry struct {
 	// changed is told about every successful change to a hub or its
 	// sensors, so the health monitor follows the registry.
 	changed func(ctx context.Context, hub devices.HubID)
+	// residentChanged is told about every change to a resident, so that
+	// dispatch stops using a cached copy (guardians, consent, address).
+	residentChanged func()
+}
+
+func (r registry) residentNotify(err error) error {
+	if err == nil && r.residentChanged != nil {
+		r.residentChanged()
+	}
+	return apiError(err)
 }
 
 func (r registry) notify(ctx context.Context, hub devices.HubID, err error) error {
@@ -70,11 +80,11 @@ func (r registry) ListResidents(ctx context.Context, q console.ListQuery) ([]dev
 
 func (r registry) UpdateResident(ctx context.Context, res devices.Resident) error {
 	_, err := r.st.UpdateResident(ctx, res)
-	return apiError(err)
+	return r.residentNotify(err)
 }
 
 func (r registry) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
-	return apiError(r.st.SetResidentDisabled(ctx, id, disabled))
+	return r.residentNotify(r.st.SetResidentDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {

@@ -261,7 +261,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	mux.Handle("POST /api/v1/119/answers", g.channels.answers)
 	mux.Handle("/twilio/", g.channels.webhooks)
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
-		registry{st: st, changed: g.refreshHub}, healthReader{g.Health, st}, g.Broker, log))
+		registry{st: st, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}, healthReader{g.Health, st}, g.Broker, log))
 	health := healthReader{g.Health, st}
 	web, err := webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies}, st, health, console.WebDeps{}, log)
 	if err != nil {
@@ -299,6 +299,7 @@ func (g *Gateway) refreshHub(ctx context.Context, id devices.HubID) {
 	}
 	g.Health.Refresh(hub, sensors)
 	g.Engine.Refresh(id, sensors)
+	g.Dispatch.InvalidateResidents(id)
 }
 
 // Ready reports nil once every stage is up and the store answers.

@@ -1,0 +1,361 @@
+package console_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/store"
+	"github.com/dolbom/dolbom/store/storetest"
+)
+
+// incidentEnv is the incident API on a real dispatcher and SQLite store.
+type incidentEnv struct {
+	srv *httptest.Server
+	d   *dispatch.Dispatcher
+}
+
+func newIncidentEnv(t *testing.T) *incidentEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := store.Open(ctx, storetest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No notifiers: rows fail at once, which is all these tests need.
+	d, err := dispatch.New(dispatch.Config{Store: s, Directory: s, Logger: zerolog.Nop(), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h := console.NewIncidentAPI(console.IncidentAPIConfig{Token: testToken, Heartbeat: 50 * time.Millisecond}, d, zerolog.Nop())
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		s.Close()
+	})
+	return &incidentEnv{srv: srv, d: d}
+}
+
+func (e *incidentEnv) open(t *testing.T, hub devices.HubID, cause detectors.Cause, prio detectors.Priority, episode time.Time) dispatch.Incident {
+	t.Helper()
+	inc, err := e.d.HandleDetection(context.Background(), detectors.Detection{
+		Fingerprint: detectors.Fingerprint(hub, cause, "", episode), Hub: hub, Class: detectors.ClassEmergency,
+		Cause: cause, Priority: prio, State: detectors.Firing, Episode: episode, At: episode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inc
+}
+
+func (e *incidentEnv) call(t *testing.T, token, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = bufio.NewReader(resp.Body).WriteTo(&b)
+	return resp.StatusCode, []byte(b.String())
+}
+
+func TestIncidentAPIAuth(t *testing.T) {
+	e := newIncidentEnv(t)
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"wrong token", "nope", http.StatusUnauthorized},
+		{"right token", testToken, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, body := e.call(t, tc.token, "GET", "/api/v1/incidents", ""); code != tc.want {
+				t.Errorf("status %d, want %d: %s", code, tc.want, body)
+			}
+		})
+	}
+}
+
+func TestIncidentAPIListFiltersAndOrder(t *testing.T) {
+	e := newIncidentEnv(t)
+	ep := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	fall := e.open(t, "hub-a", detectors.CauseFall, 2, ep)
+	sos := e.open(t, "hub-b", detectors.CauseSOS, 1, ep.Add(time.Minute))
+	dev := e.open(t, "hub-a", detectors.CauseSOS, 1, ep.Add(2*time.Minute))
+	if _, err := e.d.Resolve(context.Background(), dev.ID, dispatch.DispositionTest, "op", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+		code  int
+	}{
+		{"", []string{sos.ID, dev.ID, fall.ID}, 200}, // priority, then age
+		{"?hub=hub-a", []string{dev.ID, fall.ID}, 200},
+		{"?cause=sos", []string{sos.ID, dev.ID}, 200},
+		{"?priority=P2", []string{fall.ID}, 200},
+		{"?state=active", []string{sos.ID, fall.ID}, 200},
+		{"?state=resolved", []string{dev.ID}, 200},
+		{"?limit=1", []string{sos.ID}, 200},
+		{"?state=bogus", nil, 400},
+		{"?priority=9", nil, 400},
+		{"?limit=0", nil, 400},
+		{"?since=yesterday", nil, 400},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			code, body := e.call(t, testToken, "GET", "/api/v1/incidents"+tc.query, "")
+			if code != tc.code {
+				t.Fatalf("status %d, want %d: %s", code, tc.code, body)
+			}
+			if code != 200 {
+				return
+			}
+			var got struct{ Incidents []dispatch.Incident }
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, inc := range got.Incidents {
+				ids = append(ids, inc.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("got %v, want %v", ids, tc.want)
+			}
+		})
+	}
+}
+
+func TestIncidentAPIActions(t *testing.T) {
+	e := newIncidentEnv(t)
+	inc := e.open(t, "hub-a", detectors.CauseSOS, 1, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	p := "/api/v1/incidents/" + inc.ID
+	steps := []struct {
+		name, path, body string
+		want             int
+		check            func(dispatch.Incident) bool
+	}{
+		{"unknown incident", "/api/v1/incidents/inc-none/acknowledge", `{"by":"op"}`, 404, nil},
+		{"unknown action", p + "/escalate", `{"by":"op"}`, 404, nil},
+		{"nobody acting", p + "/acknowledge", `{}`, 400, nil},
+		{"not json", p + "/note", `{`, 400, nil},
+		{"empty note", p + "/note", `{"by":"op"}`, 400, nil},
+		{"acknowledge", p + "/acknowledge", `{"by":"op"}`, 200, func(i dispatch.Incident) bool {
+			return i.State == dispatch.StateAcknowledged && i.AcknowledgedBy == "op" && i.AcknowledgedVia == "console"
+		}},
+		{"assign", p + "/assign", `{"by":"op","assignee":"sw-7"}`, 200, func(i dispatch.Incident) bool { return i.AssignedTo == "sw-7" }},
+		{"note", p + "/note", `{"by":"op","text":"called the neighbour"}`, 200, nil},
+		{"invalid disposition", p + "/resolve", `{"by":"op","disposition":"maybe"}`, 400, nil},
+		{"resolve", p + "/resolve", `{"by":"op","disposition":"false_alarm","text":"toaster"}`, 200, func(i dispatch.Incident) bool {
+			return i.State == dispatch.StateResolved && i.Disposition == dispatch.DispositionFalseAlarm
+		}},
+		{"acknowledge closed", p + "/acknowledge", `{"by":"op"}`, 409, nil},
+		{"cancel closed", p + "/cancel", `{"by":"op","reason":"x"}`, 409, nil},
+		{"resolve closed", p + "/resolve", `{"by":"op","disposition":"test"}`, 409, nil},
+	}
+	for _, st := range steps {
+		code, body := e.call(t, testToken, "POST", st.path, st.body)
+		if code != st.want {
+			t.Fatalf("%s: status %d, want %d: %s", st.name, code, st.want, body)
+		}
+		if st.check != nil {
+			var got dispatch.Incident
+			if err := json.Unmarshal(body, &got); err != nil || !st.check(got) {
+				t.Fatalf("%s: %s (%v)", st.name, body, err)
+			}
+		}
+	}
+	code, body := e.call(t, testToken, "GET", p, "")
+	var got struct {
+		Incident dispatch.Incident
+		Timeline []dispatch.TimelineEntry
+	}
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("get: %d %s", code, body)
+	}
+	var actions []string
+	for _, e := range got.Timeline {
+		actions = append(actions, e.Action)
+	}
+	for _, want := range []string{dispatch.ActOpened, dispatch.ActAcknowledged, dispatch.ActAssigned, dispatch.ActNote, dispatch.ActResolved} {
+		if !strings.Contains(","+strings.Join(actions, ",")+",", ","+want+",") {
+			t.Errorf("timeline %v lacks %s", actions, want)
+		}
+	}
+	if code, _ := e.call(t, testToken, "GET", "/api/v1/incidents/inc-none", ""); code != 404 {
+		t.Errorf("get unknown: %d", code)
+	}
+
+	// Cancel of an open incident.
+	other := e.open(t, "hub-b", detectors.CauseSOS, 1, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	code, body = e.call(t, testToken, "POST", "/api/v1/incidents/"+other.ID+"/cancel", `{"by":"op","reason":"resident called back"}`)
+	var cancelled dispatch.Incident
+	if code != 200 || json.Unmarshal(body, &cancelled) != nil || cancelled.State != dispatch.StateCancelled {
+		t.Errorf("cancel: %d %s", code, body)
+	}
+}
+
+// sseEvent is one event read from the stream.
+type sseEvent struct{ id, event, data string }
+
+// readSSE returns the stream's events and comments, one per blank-line
+// separated block, on a channel.
+func readSSE(t *testing.T, resp *http.Response) <-chan sseEvent {
+	out := make(chan sseEvent, 64)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				out <- ev
+				ev = sseEvent{}
+			case strings.HasPrefix(line, ":"):
+				ev.event = "comment" + line
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	return out
+}
+
+func (e *incidentEnv) stream(t *testing.T, lastID string) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/incidents/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return readSSE(t, resp)
+}
+
+// nextIncident skips comments and returns the next incident event.
+func nextIncident(t *testing.T, events <-chan sseEvent) (sseEvent, dispatch.Incident) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.event != "incident" {
+				continue
+			}
+			var inc dispatch.Incident
+			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
+				t.Fatal(err)
+			}
+			return ev, inc
+		case <-timeout:
+			t.Fatal("no incident event")
+		}
+	}
+}
+
+func TestIncidentAPIStream(t *testing.T) {
+	e := newIncidentEnv(t)
+	events := e.stream(t, "")
+	inc := e.open(t, "hub-a", detectors.CauseSOS, 1, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	ev, got := nextIncident(t, events)
+	if got.ID != inc.ID || ev.id == "" {
+		t.Fatalf("event %+v", ev)
+	}
+	// A heartbeat comment comes when nothing changes (every 50 ms here).
+	sawBeat := false
+	for deadline := time.After(5 * time.Second); !sawBeat; {
+		select {
+		case ev := <-events:
+			sawBeat = ev.event == "comment: heartbeat"
+		case <-deadline:
+			t.Fatal("no heartbeat")
+		}
+	}
+	// Resume: after the note's id, only later changes come.
+	note, err := e.d.Note(context.Background(), inc.ID, "op", "on my way")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := e.stream(t, strings.TrimSpace(jsonInt(note.Seq)))
+	assigned, err := e.d.Assign(context.Background(), inc.ID, "sw-7", "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, got := nextIncident(t, resumed)
+		if got.Seq <= note.Seq {
+			t.Fatalf("resumed stream repeated seq %d (after %d): %+v", got.Seq, note.Seq, ev)
+		}
+		if got.Seq == assigned.Seq {
+			break
+		}
+	}
+	if code, _ := e.call(t, testToken, "GET", "/api/v1/incidents/stream?last_event_id=x", ""); code != 400 {
+		t.Errorf("bad Last-Event-ID: %d", code)
+	}
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestIncidentAPIPolicies(t *testing.T) {
+	e := newIncidentEnv(t)
+	code, body := e.call(t, testToken, "GET", "/api/v1/policies/sos", "")
+	if code != 200 {
+		t.Fatalf("get: %d %s", code, body)
+	}
+	if code, _ := e.call(t, testToken, "GET", "/api/v1/policies/no-such-cause", ""); code != 404 {
+		t.Errorf("unknown cause: %d", code)
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"not json", `{`},
+		{"no steps", `{"steps": []}`},
+		{"unknown channel", `{"steps": [{"after": "0s", "notify": [{"to": "119", "via": "pigeon"}]}]}`},
+	} {
+		if code, body := e.call(t, testToken, "PUT", "/api/v1/policies/sos", tc.body); code != 400 {
+			t.Errorf("%s: %d %s", tc.name, code, body)
+		}
+	}
+	edited := `{"steps": [{"after": "0s", "notify": [{"to": "119", "via": "cap"}]}]}`
+	if code, body := e.call(t, testToken, "PUT", "/api/v1/policies/sos", edited); code != 200 {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	if p, ok := e.d.Policy(detectors.CauseSOS); !ok || len(p.Steps) != 1 || len(p.Steps[0].Notify) != 1 {
+		t.Errorf("policy in force: %+v", p)
+	}
+}
