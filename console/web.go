@@ -227,6 +227,12 @@ type WebDeps struct {
 	Incidents    IncidentLister
 	History      IncidentHistory
 	OpenIncident OpenIncidentChecker
+	// The dispatcher's console and the reports (web_dispatch.go,
+	// web_reports.go): a nil Desk hides the queue and incident pages, a nil
+	// Evidence draws no evidence chart, a nil Reports shows no reports.
+	Desk     WebDesk
+	Evidence EvidenceReader
+	Reports  ReportSource
 }
 
 // WebConfig configures the web console. Zero values take the defaults
@@ -350,8 +356,8 @@ func (w *web) routes() {
 	m.HandleFunc("GET /residents", w.signedIn(w.residentList, RoleSocialWorker, RoleDispatcher, RoleAdmin))
 	m.HandleFunc("GET /residents/{id}", w.signedIn(w.residentPage, RoleSocialWorker, RoleDispatcher, RoleAdmin))
 	m.HandleFunc("POST /residents/{id}/visits", w.signedIn(w.addVisit, RoleSocialWorker))
-	m.HandleFunc("GET /reports", w.signedIn(w.reports, RoleSocialWorker, RoleDispatcher, RoleAdmin))
-	m.HandleFunc("GET /queue", w.signedIn(w.queue, RoleDispatcher, RoleAdmin))
+	w.dispatchRoutes()
+	w.reportRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, RoleAdmin))

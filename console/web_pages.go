@@ -574,11 +574,3 @@ func (w *web) addVisit(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	_ = w.audit(ctx, rc, "visit.add", res.ID, "", string(v.Kind)+" "+v.ID)
 	http.Redirect(rw, r, "/residents/"+string(res.ID)+"#visits", http.StatusSeeOther)
 }
-
-func (w *web) reports(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	w.render(rw, r, "reports", http.StatusOK, rc, nil)
-}
-
-func (w *web) queue(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	w.render(rw, r, "queue", http.StatusOK, rc, nil)
-}

@@ -54,6 +54,8 @@ func browser(t *testing.T, width, height int) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("lang", "ko-KR"),
+		// The queue's alarm tone may play without a click (a person clicks once).
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browserCtx, cancelCtx := chromedp.NewContext(actx)

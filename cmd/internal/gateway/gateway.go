@@ -263,7 +263,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
 		registry{st: st, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}, healthReader{g.Health, st}, g.Broker, log))
 	health := healthReader{g.Health, st}
-	web, err := webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies}, st, health, console.WebDeps{}, log)
+	web, err := webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies}, st, health, webconsole.DispatchPorts(g.Dispatch, st), log)
 	if err != nil {
 		st.Close()
 		return nil, err

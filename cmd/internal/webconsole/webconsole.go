@@ -25,11 +25,13 @@ func Ports(st *store.Store) console.WebDeps {
 }
 
 // New returns the web console over st, with health (may be nil) and the
-// dispatch ports in extra (any may be nil until dispatch is wired).
+// dispatch ports in extra (DispatchPorts; any may be nil until dispatch is
+// wired).
 func New(cfg console.WebConfig, st *store.Store, health console.HealthReader, extra console.WebDeps, log zerolog.Logger) (http.Handler, error) {
 	deps := Ports(st)
 	deps.Health = health
 	deps.Incidents, deps.History, deps.OpenIncident = extra.Incidents, extra.History, extra.OpenIncident
+	deps.Desk, deps.Evidence, deps.Reports = extra.Desk, extra.Evidence, extra.Reports
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
 }

@@ -1,0 +1,499 @@
+package console
+
+// The dispatcher's console: the live incident queue, the incident page and
+// the actions on an incident. The queue's rows are rendered on the server;
+// the browser listens to the incident feed (server-sent events, the same
+// events as /api/v1/incidents/stream, behind the session cookie) and
+// fetches the rows again when something changed, so ordering, filtering and
+// the rights stay in one place.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// WebDesk is what the dispatcher's pages call: the incident API's desk and
+// 119's status round trip as a dispatcher records it (a 119 call-taker on
+// the phone says "dispatched"). *dispatch.Dispatcher implements it.
+type WebDesk interface {
+	IncidentDesk
+	Apply119(ctx context.Context, a dispatch.Answer119) (dispatch.Incident, error)
+}
+
+// activeStates are the states the queue shows.
+var activeStates = []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+
+// queueLimit bounds the queue: more than this many open incidents at once
+// is a disaster, and the filters narrow it.
+const queueLimit = 500
+
+func (w *web) dispatchRoutes() {
+	m := w.mux
+	m.HandleFunc("GET /queue", w.signedIn(w.queue, RoleDispatcher, RoleAdmin))
+	m.HandleFunc("GET /queue/rows", w.signedIn(w.queueRows, RoleDispatcher, RoleAdmin))
+	m.HandleFunc("GET /queue/stream", w.signedIn(w.queueStream, RoleDispatcher, RoleAdmin))
+	m.HandleFunc("GET /incidents/{id}", w.signedIn(w.incidentPage, RoleDispatcher, RoleAdmin, RoleSocialWorker))
+	m.HandleFunc("POST /incidents/{id}/{action}", w.signedIn(w.incidentAction, RoleDispatcher))
+}
+
+// ---- the queue ----
+
+type queueFilter struct {
+	States   []dispatch.State
+	Priority int
+}
+
+func parseQueueFilter(v url.Values) queueFilter {
+	var f queueFilter
+	for _, s := range v["state"] {
+		if st := dispatch.State(s); slices.Contains(activeStates, st) && !slices.Contains(f.States, st) {
+			f.States = append(f.States, st)
+		}
+	}
+	if len(f.States) == 0 {
+		f.States = slices.Clone(activeStates)
+	}
+	if n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(v.Get("priority")), "P")); err == nil && n >= 1 && n <= 4 {
+		f.Priority = n
+	}
+	return f
+}
+
+// Query is the filter as a query string, for the rows' fetch.
+func (f queueFilter) Query() string {
+	v := url.Values{}
+	if len(f.States) != len(activeStates) {
+		for _, s := range f.States {
+			v.Add("state", string(s))
+		}
+	}
+	if f.Priority > 0 {
+		v.Set("priority", strconv.Itoa(f.Priority))
+	}
+	return v.Encode()
+}
+
+func (f queueFilter) Has(s string) bool { return slices.Contains(f.States, dispatch.State(s)) }
+
+type queueRow struct {
+	Inc         dispatch.Incident
+	Resident    devices.Resident // name, age and address only
+	HasResident bool
+	Waited      time.Duration
+	Alarm       bool // P1 nobody has taken on yet
+}
+
+type queueData struct {
+	Connected bool
+	Filter    queueFilter
+	Rows      []queueRow
+	Seq       int64
+	Alarms    int
+	States    []dispatch.State
+}
+
+func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, error) {
+	incs, err := w.deps.Desk.ListIncidents(ctx, dispatch.IncidentQuery{States: f.States, Priority: detectors.Priority(f.Priority), Limit: queueLimit})
+	if err != nil {
+		return nil, 0, err
+	}
+	now := w.cfg.Now()
+	residents := map[devices.ResidentID]*devices.Resident{}
+	rows := make([]queueRow, 0, len(incs))
+	var seq int64
+	for _, inc := range incs {
+		seq = max(seq, inc.Seq)
+		row := queueRow{Inc: inc, Waited: now.Sub(inc.OpenedAt),
+			Alarm: inc.Priority == detectors.PriorityCritical && inc.State != dispatch.StateAcknowledged}
+		if inc.ResidentID != "" {
+			res, ok := residents[inc.ResidentID]
+			if !ok {
+				if r, err := w.deps.Residents.GetResident(ctx, inc.ResidentID); err == nil {
+					redact(&r)
+					res = &r
+				} else if !isNotFound(err) {
+					return nil, 0, err
+				}
+				residents[inc.ResidentID] = res
+			}
+			if res != nil {
+				row.Resident, row.HasResident = *res, true
+			}
+		}
+		if !inc.AcknowledgedAt.IsZero() {
+			row.Waited = inc.AcknowledgedAt.Sub(inc.OpenedAt) // no longer waiting
+		}
+		rows = append(rows, row)
+	}
+	// The store orders by priority, then age; an acknowledged incident is
+	// in hand and goes below the ones nobody has taken yet.
+	slices.SortStableFunc(rows, func(a, b queueRow) int {
+		return cmp.Or(cmp.Compare(a.Inc.Priority, b.Inc.Priority),
+			cmp.Compare(boolInt(a.Inc.State == dispatch.StateAcknowledged), boolInt(b.Inc.State == dispatch.StateAcknowledged)))
+	})
+	return rows, seq, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (w *web) queue(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d := queueData{Filter: parseQueueFilter(r.URL.Query()), States: activeStates}
+	if w.deps.Desk != nil {
+		d.Connected = true
+		var err error
+		if d.Rows, d.Seq, err = w.loadQueue(r.Context(), d.Filter); err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		for _, row := range d.Rows {
+			if row.Alarm {
+				d.Alarms++
+			}
+		}
+	}
+	w.render(rw, r, "queue", http.StatusOK, rc, d)
+}
+
+// queueRows is the queue's table body alone, fetched by app.js when the
+// feed says something changed.
+func (w *web) queueRows(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if w.deps.Desk == nil {
+		w.errorPage(rw, r, rc, http.StatusNotFound)
+		return
+	}
+	d := queueData{Connected: true, Filter: parseQueueFilter(r.URL.Query())}
+	var err error
+	if d.Rows, d.Seq, err = w.loadQueue(r.Context(), d.Filter); err != nil {
+		w.log.Error().Err(err).Msg("queue rows")
+		http.Error(rw, "internal error", http.StatusInternalServerError)
+		return
+	}
+	pd := &pageData{Lang: rc.lang, Path: "/queue", Data: d, loc: w.cfg.Location}
+	a := rc.account
+	pd.Account, pd.CSRF = &a, rc.session.CSRFToken
+	var buf bytes.Buffer
+	if err := w.pages["queue"].ExecuteTemplate(&buf, "rows", pd); err != nil {
+		w.log.Error().Err(err).Msg("render queue rows")
+		http.Error(rw, "internal error", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = buf.WriteTo(rw)
+}
+
+// queueStream is the incident feed for the signed-in console: the same
+// events as the API's /api/v1/incidents/stream. EventSource cannot send a
+// bearer token; it sends the session cookie. The page passes the highest
+// sequence number it rendered (?last_event_id=) so that a fresh page does
+// not replay history.
+func (w *web) queueStream(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if w.deps.Desk == nil {
+		w.errorPage(rw, r, rc, http.StatusNotFound)
+		return
+	}
+	api := NewIncidentAPI(IncidentAPIConfig{Token: "-", Heartbeat: w.streamHeartbeat()}, w.deps.Desk, w.log).(*incidentAPI)
+	api.stream(rw, r)
+}
+
+func (w *web) streamHeartbeat() time.Duration { return 15 * time.Second }
+
+// ---- the incident page ----
+
+type notificationView struct {
+	Row    dispatch.OutboxRow
+	Answer string // translation key of what came back
+}
+
+type step119 struct {
+	Status string
+	At     time.Time
+	Done   bool
+}
+
+type incidentData struct {
+	Inc           dispatch.Incident
+	Open          bool
+	Waited        time.Duration
+	Timeline      []dispatch.TimelineEntry
+	Notifications []notificationView
+	Resident      devices.Resident
+	HasResident   bool
+	ShowSensitive bool
+	Evidence      evidenceView
+	Steps119      []step119
+	CanAct        bool
+	Dispositions  []dispatch.Disposition
+	Statuses119   []dispatch.Answer119Status
+	Error         string
+}
+
+// incidentFor loads an incident the person may see: a social worker sees
+// only their residents' incidents; another's is not found, like a missing
+// one.
+func (w *web) incidentFor(ctx context.Context, rc *reqCtx, id string) (dispatch.Incident, []dispatch.TimelineEntry, *devices.Resident, error) {
+	if w.deps.Desk == nil {
+		return dispatch.Incident{}, nil, nil, devices.ErrNotFound
+	}
+	inc, tl, err := w.deps.Desk.Incident(ctx, id)
+	if err != nil {
+		return inc, nil, nil, err
+	}
+	var res *devices.Resident
+	if inc.ResidentID != "" {
+		r, err := w.deps.Residents.GetResident(ctx, inc.ResidentID)
+		switch {
+		case err == nil:
+			res = &r
+		case !isNotFound(err):
+			return inc, nil, nil, err
+		}
+	}
+	if rc.account.Role == RoleSocialWorker && (res == nil || res.SocialWorkerID != rc.account.ID) {
+		return dispatch.Incident{}, nil, nil, devices.ErrNotFound
+	}
+	return inc, tl, res, nil
+}
+
+func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	ctx := r.Context()
+	inc, tl, res, err := w.incidentFor(ctx, rc, r.PathValue("id"))
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	rows, err := w.deps.Desk.Notifications(ctx, inc.ID)
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	now := w.cfg.Now()
+	d := incidentData{Inc: inc, Open: !inc.State.Closed(), Timeline: tl, CanAct: rc.account.Role == RoleDispatcher && !inc.State.Closed(),
+		Dispositions: []dispatch.Disposition{dispatch.DispositionRealEmergency, dispatch.DispositionFalseAlarm, dispatch.DispositionTest,
+			dispatch.DispositionDuplicate, dispatch.DispositionNoAction},
+		Statuses119: []dispatch.Answer119Status{dispatch.Answer119Accepted, dispatch.Answer119Dispatched, dispatch.Answer119OnScene},
+		Error:       r.URL.Query().Get("error")}
+	d.Waited = now.Sub(inc.OpenedAt)
+	if !inc.ClosedAt.IsZero() {
+		d.Waited = inc.ClosedAt.Sub(inc.OpenedAt)
+	}
+	for _, row := range rows {
+		if row.Kind == dispatch.KindNotify {
+			d.Notifications = append(d.Notifications, notificationView{Row: row, Answer: "out." + string(row.State)})
+		}
+	}
+	d.Steps119 = steps119(inc, tl)
+	if res != nil {
+		d.Resident, d.HasResident = *res, true
+		d.ShowSensitive = w.sensitiveVisible(ctx, rc, *res)
+		if !d.ShowSensitive {
+			redact(&d.Resident)
+		}
+	}
+	d.Evidence = w.evidence(ctx, rc.lang, inc, now)
+	detail := "sensitive=hidden"
+	if d.ShowSensitive {
+		detail = "sensitive=shown"
+	}
+	// The view is recorded before anything of it is sent.
+	if err := w.audit(ctx, rc, "incident.view", inc.ResidentID, inc.ID, detail); err != nil {
+		w.errorPage(rw, r, rc, http.StatusInternalServerError)
+		return
+	}
+	w.render(rw, r, "incident", http.StatusOK, rc, d)
+}
+
+// steps119 is the 119 round trip: alerted, accepted, dispatched, on scene,
+// closed, each with the time it was first reported.
+func steps119(inc dispatch.Incident, tl []dispatch.TimelineEntry) []step119 {
+	steps := []step119{{Status: "alerted"}, {Status: "accepted"}, {Status: "dispatched"}, {Status: "on_scene"}, {Status: "closed"}}
+	mark := func(status string, at time.Time) {
+		for i := range steps {
+			if steps[i].Status == status && !steps[i].Done {
+				steps[i].Done, steps[i].At = true, at
+			}
+		}
+	}
+	for _, e := range tl {
+		switch {
+		case e.Channel == dispatch.Channel119 && (e.Action == dispatch.ActSent || e.Action == dispatch.ActDelivered) && !strings.Contains(e.Detail, string(dispatch.MsgCancel)):
+			mark("alerted", e.At)
+		case e.Action == dispatch.Act119:
+			status, _, _ := strings.Cut(e.Detail, ":")
+			mark(strings.TrimSpace(status), e.At)
+		}
+	}
+	// Each later step implies the earlier ones, even if 119 skipped saying so.
+	for i := len(steps) - 2; i >= 0; i-- {
+		if steps[i+1].Done && !steps[i].Done {
+			steps[i].Done = true
+		}
+	}
+	if !inc.Alerted119 && !steps[0].Done {
+		return nil
+	}
+	return steps
+}
+
+// ---- actions ----
+
+// incidentAction runs one dispatcher action from the incident page's forms:
+// acknowledge, assign, note, status119, resolve, cancel. Each is audited.
+func (w *web) incidentAction(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	ctx := r.Context()
+	inc, _, _, err := w.incidentFor(ctx, rc, r.PathValue("id"))
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	by, action := rc.account.ID, r.PathValue("action")
+	text := strings.TrimSpace(r.PostFormValue("text"))
+	if len(text) > 4000 {
+		w.errorPage(rw, r, rc, http.StatusBadRequest)
+		return
+	}
+	detail := ""
+	switch action {
+	case "acknowledge":
+		_, err = w.deps.Desk.Acknowledge(ctx, inc.ID, by, "console")
+	case "assign":
+		assignee := strings.TrimSpace(r.PostFormValue("assignee"))
+		if assignee == "" && r.PostFormValue("self") == "1" {
+			assignee = by
+		}
+		detail = assignee
+		_, err = w.deps.Desk.Assign(ctx, inc.ID, assignee, by)
+	case "note":
+		detail = text
+		_, err = w.deps.Desk.Note(ctx, inc.ID, by, text)
+	case "status119":
+		status := dispatch.Answer119Status(r.PostFormValue("status"))
+		if status != dispatch.Answer119Accepted && status != dispatch.Answer119Dispatched && status != dispatch.Answer119OnScene {
+			w.errorPage(rw, r, rc, http.StatusBadRequest)
+			return
+		}
+		detail = string(status)
+		_, err = w.deps.Desk.Apply119(ctx, dispatch.Answer119{IncidentID: inc.ID, Status: status, Reason: text, By: by})
+	case "resolve":
+		disp := dispatch.Disposition(r.PostFormValue("disposition"))
+		detail = joinNonEmpty(string(disp), text)
+		_, err = w.deps.Desk.Resolve(ctx, inc.ID, disp, by, text)
+	case "cancel":
+		detail = joinNonEmpty("false_alarm", text)
+		_, err = w.deps.Desk.Cancel(ctx, inc.ID, by, detail)
+	default:
+		w.errorPage(rw, r, rc, http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, dispatch.ErrClosed):
+			http.Redirect(rw, r, "/incidents/"+url.PathEscape(inc.ID)+"?error=closed", http.StatusSeeOther)
+		case errors.Is(err, dispatch.ErrInvalid):
+			http.Redirect(rw, r, "/incidents/"+url.PathEscape(inc.ID)+"?error=invalid", http.StatusSeeOther)
+		default:
+			w.fail(rw, r, rc, err)
+		}
+		return
+	}
+	_ = w.audit(ctx, rc, "incident."+action, inc.ResidentID, inc.ID, detail)
+	http.Redirect(rw, r, "/incidents/"+url.PathEscape(inc.ID), http.StatusSeeOther)
+}
+
+func joinNonEmpty(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + ": " + b
+}
+
+// ---- template helpers ----
+
+// Explain is an explanation in the page's language.
+func (p *pageData) Explain(e detectors.Explanation) string {
+	if p.Lang == "en" && e.En != "" {
+		return e.En
+	}
+	return cmp.Or(e.Ko, e.En)
+}
+
+// Cause is a cause's name in the page's language.
+func (p *pageData) Cause(c detectors.Cause) string {
+	return translateOr(p.Lang, "cause."+string(c), string(c))
+}
+
+// State is an incident state's name in the page's language.
+func (p *pageData) State(s dispatch.State) string {
+	return translateOr(p.Lang, "state."+string(s), string(s))
+}
+
+// Label translates key, or shows fallback when there is no translation.
+func (p *pageData) Label(key, fallback string) string { return translateOr(p.Lang, key, fallback) }
+
+// Waited formats a duration as a dispatcher reads it: "3분 12초", "1h 05m".
+func (p *pageData) Waited(d time.Duration) string { return formatWaited(d, p.Lang) }
+
+// Millis is a time in Unix milliseconds, for app.js.
+func (p *pageData) Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// Clock is a time of day with seconds.
+func (p *pageData) Clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(p.loc).Format("15:04:05")
+}
+
+func translateOr(lang, key, fallback string) string {
+	if _, ok := webText[key]; !ok {
+		return fallback
+	}
+	return translate(lang, key)
+}
+
+func formatWaited(d time.Duration, lang string) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	h, m, sec := s/3600, s/60%60, s%60
+	if lang == "en" {
+		switch {
+		case h > 0:
+			return strconv.FormatInt(h, 10) + "h " + pad2(m) + "m"
+		case m > 0:
+			return strconv.FormatInt(m, 10) + "m " + pad2(sec) + "s"
+		}
+		return strconv.FormatInt(sec, 10) + "s"
+	}
+	switch {
+	case h > 0:
+		return strconv.FormatInt(h, 10) + "시간 " + strconv.FormatInt(m, 10) + "분"
+	case m > 0:
+		return strconv.FormatInt(m, 10) + "분 " + strconv.FormatInt(sec, 10) + "초"
+	}
+	return strconv.FormatInt(sec, 10) + "초"
+}
+
+func pad2(n int64) string {
+	if n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
+}

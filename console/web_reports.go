@@ -1,0 +1,427 @@
+package console
+
+// Reports: time to acknowledge by escalation step and channel, against the
+// alarm-centre norms (TSA: 97.5% within 60 s, 99% within 180 s), and false
+// alarms by cause, device and home, to find the "sensitive" devices. Over a
+// chosen period, on the page and as CSV.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// ReportIncident is one incident of a report period, with the escalation
+// step and channel of the notification whose recipient acknowledged it
+// (AckStep -1: acknowledged on the console, by 119, or not at all).
+type ReportIncident struct {
+	Incident   dispatch.Incident
+	AckStep    int
+	AckChannel string
+}
+
+// ReportSource lists the incidents opened in [from, to), the oldest first.
+type ReportSource interface {
+	ReportIncidents(ctx context.Context, from, to time.Time) ([]ReportIncident, error)
+}
+
+// TSA norms for alarm calls answered (DOMAIN.md section 4).
+const (
+	normWithin60  = 0.975
+	normWithin180 = 0.99
+)
+
+type ackGroup struct {
+	Step, Channel       string
+	N                   int
+	P50, P90, P99       time.Duration
+	Within60, Within180 float64 // shares in [0, 1]
+}
+
+func (g ackGroup) Meets60() bool  { return g.Within60 >= normWithin60 }
+func (g ackGroup) Meets180() bool { return g.Within180 >= normWithin180 }
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func summarise(step, channel string, ds []time.Duration) ackGroup {
+	slices.Sort(ds)
+	g := ackGroup{Step: step, Channel: channel, N: len(ds), P50: percentile(ds, .5), P90: percentile(ds, .9), P99: percentile(ds, .99)}
+	var in60, in180 int
+	for _, d := range ds {
+		if d <= 60*time.Second {
+			in60++
+		}
+		if d <= 180*time.Second {
+			in180++
+		}
+	}
+	if len(ds) > 0 {
+		g.Within60, g.Within180 = float64(in60)/float64(len(ds)), float64(in180)/float64(len(ds))
+	}
+	return g
+}
+
+// reported says whether an incident counts in the reports: device-health
+// alerts go to technicians and are neither answered by people in seconds
+// nor false alarms.
+func reported(inc dispatch.Incident) bool { return inc.Class != detectors.ClassDeviceHealth }
+
+// ackStep is the step an acknowledgement came at: "1", "2", ... for a
+// notification's recipient, "console" or "119" otherwise.
+func ackStep(ri ReportIncident) string {
+	if ri.AckStep >= 0 {
+		return strconv.Itoa(ri.AckStep + 1)
+	}
+	if _, via := handledAt(ri.Incident); via == dispatch.Channel119 {
+		return "119"
+	}
+	return "console"
+}
+
+// handledAt is when a person took the incident on: its acknowledgement,
+// or, for one resolved without being acknowledged first, its resolution
+// (on the console, or by 119 closing it).
+func handledAt(inc dispatch.Incident) (time.Time, string) {
+	switch {
+	case !inc.AcknowledgedAt.IsZero():
+		return inc.AcknowledgedAt, inc.AcknowledgedVia
+	case inc.State == dispatch.StateResolved && inc.Status119 == string(dispatch.Answer119Closed):
+		return inc.ClosedAt, dispatch.Channel119
+	case inc.State == dispatch.StateResolved:
+		return inc.ClosedAt, "console"
+	}
+	return time.Time{}, ""
+}
+
+// ackReport groups the time from opening to acknowledgement (handledAt)
+// by step and channel; the first group is every incident taken on. unacked
+// counts the open incidents nobody has taken on; incidents cancelled
+// before anyone answered (the resident's cancel) are in neither.
+func ackReport(list []ReportIncident) (groups []ackGroup, unacked int) {
+	type key struct{ step, channel string }
+	by := map[key][]time.Duration{}
+	var all []time.Duration
+	for _, ri := range list {
+		inc := ri.Incident
+		if !reported(inc) {
+			continue
+		}
+		at, via := handledAt(inc)
+		if at.IsZero() {
+			if !inc.State.Closed() {
+				unacked++
+			}
+			continue // else cancelled before anyone had to answer
+		}
+		d := at.Sub(inc.OpenedAt)
+		all = append(all, d)
+		k := key{ackStep(ri), cmp.Or(ri.AckChannel, via)}
+		by[k] = append(by[k], d)
+	}
+	groups = append(groups, summarise("all", "all", all))
+	keys := make([]key, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		an, aerr := strconv.Atoi(a.step)
+		bn, berr := strconv.Atoi(b.step)
+		switch {
+		case aerr == nil && berr == nil && an != bn:
+			return cmp.Compare(an, bn)
+		case (aerr == nil) != (berr == nil):
+			return boolInt(aerr != nil) - boolInt(berr != nil) // numbered steps first
+		}
+		return cmp.Or(cmp.Compare(a.step, b.step), cmp.Compare(a.channel, b.channel))
+	})
+	for _, k := range keys {
+		groups = append(groups, summarise(k.step, k.channel, by[k]))
+	}
+	return groups, unacked
+}
+
+// isFalseAlarm: resolved as a false alarm, or cancelled (by the resident
+// in the check-in window, or by a dispatcher as a false alarm).
+func isFalseAlarm(inc dispatch.Incident) bool {
+	return inc.Disposition == dispatch.DispositionFalseAlarm || inc.State == dispatch.StateCancelled
+}
+
+type falseRow struct {
+	Key          string
+	Cause        detectors.Cause
+	Hub          devices.HubID
+	Sensor       devices.SensorID
+	ResidentID   devices.ResidentID
+	ResidentName string
+	Total, False int
+}
+
+func (r falseRow) Share() float64 {
+	if r.Total == 0 {
+		return 0
+	}
+	return float64(r.False) / float64(r.Total)
+}
+
+// falseAlarmReport counts incidents and false alarms by cause, by device
+// (hub and sensor) and by home, the most false alarms first.
+func falseAlarmReport(list []ReportIncident) (byCause, byDevice, byHome []falseRow) {
+	cause, device, home := map[string]*falseRow{}, map[string]*falseRow{}, map[string]*falseRow{}
+	add := func(m map[string]*falseRow, key string, proto falseRow, false_ bool) {
+		r, ok := m[key]
+		if !ok {
+			proto.Key = key
+			r = &proto
+			m[key] = r
+		}
+		r.Total++
+		if false_ {
+			r.False++
+		}
+	}
+	for _, ri := range list {
+		inc := ri.Incident
+		if !reported(inc) {
+			continue
+		}
+		f := isFalseAlarm(inc)
+		add(cause, string(inc.Cause), falseRow{Cause: inc.Cause}, f)
+		add(device, string(inc.Hub)+"/"+string(inc.Sensor), falseRow{Hub: inc.Hub, Sensor: inc.Sensor, Cause: inc.Cause}, f)
+		add(home, cmp.Or(string(inc.ResidentID), "hub:"+string(inc.Hub)), falseRow{Hub: inc.Hub, ResidentID: inc.ResidentID}, f)
+	}
+	sorted := func(m map[string]*falseRow) []falseRow {
+		out := make([]falseRow, 0, len(m))
+		for _, r := range m {
+			out = append(out, *r)
+		}
+		slices.SortFunc(out, func(a, b falseRow) int {
+			return cmp.Or(cmp.Compare(b.False, a.False), cmp.Compare(b.Share(), a.Share()), cmp.Compare(a.Key, b.Key))
+		})
+		return out
+	}
+	return sorted(cause), sorted(device), sorted(home)
+}
+
+// ---- pages ----
+
+func (w *web) reportRoutes() {
+	w.mux.HandleFunc("GET /reports", w.signedIn(w.reports, RoleDispatcher, RoleAdmin, RoleSocialWorker))
+	w.mux.HandleFunc("GET /reports/export.csv", w.signedIn(w.reportsCSV, RoleDispatcher, RoleAdmin, RoleSocialWorker))
+}
+
+type reportPeriod struct {
+	From, To   time.Time // [From, To)
+	FromS, ToS string    // the form's dates (To inclusive)
+	Bad        bool
+}
+
+// period reads ?from=YYYY-MM-DD&to=YYYY-MM-DD (local days, both included);
+// the default is the last 30 days.
+func (w *web) period(r *http.Request) reportPeriod {
+	loc := w.cfg.Location
+	today := startOfDay(w.cfg.Now().In(loc))
+	p := reportPeriod{From: today.AddDate(0, 0, -29), To: today.AddDate(0, 0, 1)}
+	if s := r.URL.Query().Get("from"); s != "" {
+		if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+			p.From = t
+		} else {
+			p.Bad = true
+		}
+	}
+	if s := r.URL.Query().Get("to"); s != "" {
+		if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+			p.To = t.AddDate(0, 0, 1)
+		} else {
+			p.Bad = true
+		}
+	}
+	if !p.To.After(p.From) || p.To.Sub(p.From) > 400*24*time.Hour {
+		p.Bad = true
+	}
+	if p.Bad {
+		p.From, p.To = today.AddDate(0, 0, -29), today.AddDate(0, 0, 1)
+	}
+	p.FromS, p.ToS = p.From.Format("2006-01-02"), p.To.AddDate(0, 0, -1).Format("2006-01-02")
+	return p
+}
+
+// reportIncidents loads the period's incidents the person may see: a
+// social worker only their residents'.
+func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) ([]ReportIncident, error) {
+	list, err := w.deps.Reports.ReportIncidents(ctx, p.From, p.To)
+	if err != nil || rc.account.Role != RoleSocialWorker {
+		return list, err
+	}
+	mine, err := w.myResidents(ctx, rc.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[devices.ResidentID]bool, len(mine))
+	for _, r := range mine {
+		ids[r.ID] = true
+	}
+	return slices.DeleteFunc(list, func(ri ReportIncident) bool { return !ids[ri.Incident.ResidentID] }), nil
+}
+
+type reportsData struct {
+	Connected       bool
+	Period          reportPeriod
+	Total           int
+	Ack             []ackGroup
+	Unacked         int
+	ByCause         []falseRow
+	ByDevice        []falseRow
+	ByHome          []falseRow
+	FalseTotal      int
+	Norm60, Norm180 float64
+	Scoped          bool // a social worker's own residents only
+}
+
+const reportTopRows = 20
+
+func (w *web) reports(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d := reportsData{Period: w.period(r), Norm60: normWithin60, Norm180: normWithin180, Scoped: rc.account.Role == RoleSocialWorker}
+	if w.deps.Reports != nil {
+		d.Connected = true
+		list, err := w.reportIncidents(r.Context(), rc, d.Period)
+		if err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		for _, ri := range list {
+			if reported(ri.Incident) {
+				d.Total++
+				if isFalseAlarm(ri.Incident) {
+					d.FalseTotal++
+				}
+			}
+		}
+		d.Ack, d.Unacked = ackReport(list)
+		d.ByCause, d.ByDevice, d.ByHome = falseAlarmReport(list)
+		d.ByDevice = onlyFalse(d.ByDevice, reportTopRows)
+		d.ByHome = onlyFalse(d.ByHome, reportTopRows)
+		w.nameHomes(r.Context(), d.ByHome)
+	}
+	w.render(rw, r, "reports", http.StatusOK, rc, d)
+}
+
+// onlyFalse keeps the first n rows that had any false alarm.
+func onlyFalse(rows []falseRow, n int) []falseRow {
+	rows = slices.DeleteFunc(rows, func(r falseRow) bool { return r.False == 0 })
+	return rows[:min(n, len(rows))]
+}
+
+func (w *web) nameHomes(ctx context.Context, rows []falseRow) {
+	for i := range rows {
+		if rows[i].ResidentID == "" {
+			continue
+		}
+		if res, err := w.deps.Residents.GetResident(ctx, rows[i].ResidentID); err == nil {
+			rows[i].ResidentName = res.Name
+		}
+	}
+}
+
+// reportsCSV exports one table: kind=ack (the default), false, incidents.
+func (w *web) reportsCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if w.deps.Reports == nil {
+		w.errorPage(rw, r, rc, http.StatusNotFound)
+		return
+	}
+	p := w.period(r)
+	kind := cmp.Or(r.URL.Query().Get("kind"), "ack")
+	if kind != "ack" && kind != "false" && kind != "incidents" {
+		w.errorPage(rw, r, rc, http.StatusBadRequest)
+		return
+	}
+	list, err := w.reportIncidents(r.Context(), rc, p)
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.WriteString("\uFEFF") // spreadsheet programs then read the Korean as UTF-8
+	cw := csv.NewWriter(&buf)
+	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
+	pct := func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) }
+	switch kind {
+	case "ack":
+		groups, unacked := ackReport(list)
+		_ = cw.Write([]string{"step", "channel", "acknowledged", "p50_s", "p90_s", "p99_s", "within_60s_pct", "within_180s_pct"})
+		for _, g := range groups {
+			_ = cw.Write([]string{g.Step, g.Channel, strconv.Itoa(g.N), secs(g.P50), secs(g.P90), secs(g.P99), pct(g.Within60), pct(g.Within180)})
+		}
+		_ = cw.Write([]string{"unacknowledged", "", strconv.Itoa(unacked), "", "", "", "", ""})
+	case "false":
+		byCause, byDevice, byHome := falseAlarmReport(list)
+		_ = cw.Write([]string{"group", "cause", "hub", "sensor", "resident", "incidents", "false_alarms", "false_pct"})
+		for _, g := range []struct {
+			name string
+			rows []falseRow
+		}{{"cause", byCause}, {"device", byDevice}, {"home", byHome}} {
+			for _, fr := range g.rows {
+				cause := string(fr.Cause)
+				if g.name == "home" {
+					cause = ""
+				}
+				_ = cw.Write([]string{g.name, cause, string(fr.Hub), string(fr.Sensor), string(fr.ResidentID), strconv.Itoa(fr.Total), strconv.Itoa(fr.False), pct(fr.Share())})
+			}
+		}
+	case "incidents":
+		_ = cw.Write([]string{"incident_id", "opened_at", "class", "cause", "priority", "hub", "sensor", "resident", "state", "disposition",
+			"acknowledged_at", "ack_s", "ack_step", "ack_channel", "acknowledged_by", "status_119", "closed_at", "false_alarm"})
+		ts := func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(w.cfg.Location).Format(time.RFC3339)
+		}
+		for _, ri := range list {
+			inc := ri.Incident
+			ack, step := "", ""
+			if !inc.AcknowledgedAt.IsZero() {
+				ack, step = secs(inc.AcknowledgedAt.Sub(inc.OpenedAt)), ackStep(ri)
+			}
+			_ = cw.Write([]string{inc.ID, ts(inc.OpenedAt), string(inc.Class), string(inc.Cause), strconv.Itoa(int(inc.Priority)), string(inc.Hub),
+				string(inc.Sensor), string(inc.ResidentID), string(inc.State), string(inc.Disposition), ts(inc.AcknowledgedAt), ack, step,
+				cmp.Or(ri.AckChannel, inc.AcknowledgedVia), inc.AcknowledgedBy, inc.Status119, ts(inc.ClosedAt), strconv.FormatBool(isFalseAlarm(inc))})
+		}
+	}
+	cw.Flush()
+	if err := w.audit(r.Context(), rc, "report.export", "", "", fmt.Sprintf("%s %s..%s", kind, p.FromS, p.ToS)); err != nil {
+		w.errorPage(rw, r, rc, http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="dolbom-%s-%s-%s.csv"`, kind, p.FromS, p.ToS))
+	_, _ = buf.WriteTo(rw)
+}
+
+// Percent formats a share for the page.
+func (p *pageData) Percent(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" }
+
+// Seconds formats a duration in seconds for the reports.
+func (p *pageData) Seconds(d time.Duration) string {
+	if d < 10*time.Second {
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + p.T("unit.s")
+	}
+	return formatWaited(d, p.Lang)
+}

@@ -1,0 +1,127 @@
+package store
+
+// Read-only queries over the dispatch tables and the raw samples for the
+// consoles: a resident's incident history, the reports' incidents with the
+// notification that got each acknowledged, and the raw data of a hub
+// around an incident (the evidence chart).
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// IncidentsOfResident returns a resident's incidents, the newest first.
+func (s *Store) IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]dispatch.Incident, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE resident_id = $1
+		ORDER BY opened_us DESC, id LIMIT $2`, string(resident), int64(limit))
+}
+
+// ReportIncident is one incident of a report period, with the notification
+// (if any) whose recipient acknowledged it.
+type ReportIncident struct {
+	Incident dispatch.Incident
+	// AckRow is the acknowledged notification; nil when the incident was
+	// acknowledged on the console or by 119, or not at all.
+	AckRow *dispatch.OutboxRow
+}
+
+// maxReportIncidents bounds one report: a year of national incidents is
+// ~155,000 real emergencies and several times that in alarms.
+const maxReportIncidents = 500000
+
+// ReportIncidents returns the incidents opened in [from, to), the oldest
+// first, at most 500,000.
+func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) ([]ReportIncident, error) {
+	incs, err := s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE opened_us >= $1 AND opened_us < $2
+		ORDER BY opened_us, id LIMIT $3`, toUS(from), toUS(to), int64(maxReportIncidents))
+	if err != nil {
+		return nil, fmt.Errorf("store: report incidents: %w", err)
+	}
+	rows, err := s.be.query(ctx, `SELECT `+prefixCols("o.", outboxCols)+` FROM dispatch_outbox o JOIN incidents i ON i.id = o.incident_id
+		WHERE o.state = 'acknowledged' AND i.opened_us >= $1 AND i.opened_us < $2`, toUS(from), toUS(to))
+	if err != nil {
+		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
+	}
+	defer rows.Close()
+	acked := map[string]*dispatch.OutboxRow{}
+	for rows.Next() {
+		r, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: report acknowledgements: %w", err)
+		}
+		if prev, ok := acked[r.IncidentID]; !ok || r.UpdatedAt.Before(prev.UpdatedAt) {
+			acked[r.IncidentID] = &r // the first to acknowledge
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
+	}
+	out := make([]ReportIncident, len(incs))
+	for i, inc := range incs {
+		out[i] = ReportIncident{Incident: inc, AckRow: acked[inc.ID]}
+	}
+	return out, nil
+}
+
+// prefixCols qualifies a comma-separated column list with a table alias.
+func prefixCols(prefix, cols string) string {
+	out := make([]byte, 0, len(cols)+16*len(prefix))
+	start := true
+	for i := 0; i < len(cols); i++ {
+		c := cols[i]
+		if start && c != ' ' && c != '\t' && c != '\n' {
+			out = append(out, prefix...)
+			start = false
+		}
+		out = append(out, c)
+		if c == ',' {
+			start = true
+		}
+	}
+	return string(out)
+}
+
+// EvidenceWindow returns every raw reading and accelerometer chunk of a hub
+// with from <= time <= to, as Evidence does for a kept window. The consoles
+// read it around an incident whether or not KeepEvidence was called (raw
+// samples live for RawRetention).
+func (s *Store) EvidenceWindow(ctx context.Context, hub devices.HubID, from, to time.Time) (Evidence, error) {
+	ev := Evidence{Hub: hub, From: from, To: to}
+	rows, err := s.be.query(ctx, `SELECT sensor_id, metric, ts_us, value, quality FROM readings
+		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us, sensor_id, metric LIMIT 200000`, string(hub), toUS(from), toUS(to))
+	if err != nil {
+		return ev, fmt.Errorf("store: evidence window readings: %w", err)
+	}
+	if ev.Readings, err = scanReadings(rows); err != nil {
+		return ev, err
+	}
+	// A chunk that started shortly before from still covers it.
+	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
+		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us LIMIT 5000`, string(hub), toUS(from.Add(-10*time.Second)), toUS(to))
+	if err != nil {
+		return ev, fmt.Errorf("store: evidence window accel: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		c := devices.AccelChunk{Hub: hub}
+		var sensor string
+		var ts, received int64
+		var samples []byte
+		if err := arows.Scan(&sensor, &ts, &received, &c.RateHz, &samples); err != nil {
+			return ev, fmt.Errorf("store: evidence window accel: %w", err)
+		}
+		c.Sensor, c.At, c.Received = devices.SensorID(sensor), fromUS(ts), fromUS(received)
+		if err := decodeSamples(samples, &c); err != nil {
+			return ev, err
+		}
+		ev.Accel = append(ev.Accel, c)
+	}
+	return ev, arows.Err()
+}
