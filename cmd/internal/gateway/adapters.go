@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/webconsole"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -44,17 +45,8 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
-func apiError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrConflict):
-		return console.MarkConflict(err)
-	case errors.Is(err, store.ErrInvalid):
-		return console.MarkInvalid(err, "")
-	}
-	return err
-}
+// apiError marks the store's sentinel errors for the API (409, 400).
+func apiError(err error) error { return webconsole.ConsoleError(err) }
 
 func listQuery(q console.ListQuery) store.ListQuery {
 	return store.ListQuery{Limit: q.Limit, After: q.After, Search: q.Search, SocialWorkerID: q.SocialWorkerID, IncludeDisabled: q.IncludeDisabled}

@@ -48,9 +48,9 @@ func (h StoreHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.
 
 type adapter struct{ st *store.Store }
 
-// consoleError marks the store's sentinel errors the way the console's
+// ConsoleError marks the store's sentinel errors the way the console's
 // ports expect them (Conflict() / Invalid()).
-func consoleError(err error) error {
+func ConsoleError(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -68,7 +68,7 @@ func toAccount(a store.Account) console.Account {
 
 func (a adapter) CreateAccount(ctx context.Context, acc console.Account) error {
 	_, err := a.st.CreateAccount(ctx, store.Account{ID: acc.ID, Name: acc.Name, Role: string(acc.Role), PasswordHash: acc.PasswordHash, Disabled: acc.Disabled})
-	return consoleError(err)
+	return ConsoleError(err)
 }
 
 func (a adapter) GetAccount(ctx context.Context, id string) (console.Account, error) {
@@ -92,7 +92,7 @@ func (a adapter) SetAccountDisabled(ctx context.Context, id string, disabled boo
 }
 
 func (a adapter) SetAccountPassword(ctx context.Context, id, hash string) error {
-	return consoleError(a.st.SetAccountPassword(ctx, id, hash))
+	return ConsoleError(a.st.SetAccountPassword(ctx, id, hash))
 }
 
 func (a adapter) CreateSession(ctx context.Context, s console.Session) error {
@@ -130,7 +130,7 @@ func (a adapter) AddVisit(ctx context.Context, v *console.Visit) error {
 	if err == nil {
 		v.ID, v.At, v.Next = out.ID, out.At, out.Next
 	}
-	return consoleError(err)
+	return ConsoleError(err)
 }
 
 func (a adapter) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
