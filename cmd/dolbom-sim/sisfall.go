@@ -1,164 +1,314 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net"
+	"net/url"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/fall"
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
-// sisTrial is one SisFall recording: waist ADXL345 in g at 200 Hz.
-type sisTrial struct {
-	Path, Activity, Subject string
-	Fall                    bool
-	X, Y, Z                 []float32
-}
-
-// readSisFall reads a trial file (9 integer columns per line ending in ';';
-// the first three are the ADXL345, g = raw*32/8192). To be replaced by
-// fall.ReadSisFallTrial once detectors/fall has it.
-func readSisFall(path string) (sisTrial, error) {
-	base := filepath.Base(path)
-	parts := strings.Split(strings.TrimSuffix(base, ".txt"), "_")
-	if len(parts) != 3 {
-		return sisTrial{}, fmt.Errorf("sisfall: %s: not CODE_SUBJECT_Rnn.txt", base)
-	}
-	t := sisTrial{Path: path, Activity: parts[0], Subject: parts[1], Fall: strings.HasPrefix(parts[0], "F")}
-	f, err := os.Open(path)
-	if err != nil {
-		return t, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(sc.Text()), ";"))
-		if line == "" {
-			continue
-		}
-		cols := strings.Split(line, ",")
-		if len(cols) < 3 {
-			continue
-		}
-		var v [3]float32
-		for i := range 3 {
-			n, err := strconv.Atoi(strings.TrimSpace(cols[i]))
-			if err != nil {
-				return t, fmt.Errorf("sisfall: %s: %w", base, err)
-			}
-			v[i] = float32(n) * 32 / 8192
-		}
-		t.X, t.Y, t.Z = append(t.X, v[0]), append(t.Y, v[1]), append(t.Z, v[2])
-	}
-	return t, sc.Err()
-}
-
-// SisFallReport is the JSON of `dolbom-sim sisfall`.
+// SisFallReport is the JSON of `dolbom-sim sisfall`: every trial replayed
+// through the real path (a wearable publishing its accelerometer over MQTT
+// to an in-process gateway, the broker, the rule engine and its fall
+// tracker) and classified by whether a fall detection came back.
 type SisFallReport struct {
 	Trials             int                       `json:"trials"`
 	Falls              int                       `json:"falls"`
 	ADLs               int                       `json:"adls"`
 	ChunksSent         int64                     `json:"chunks_sent"`
-	Sensitivity        *float64                  `json:"sensitivity"`
-	Specificity        *float64                  `json:"specificity"`
-	Accuracy           *float64                  `json:"accuracy"`
-	FalseAlarmsPerHour *float64                  `json:"false_alarms_per_hour"`
-	LatencyMSP50       *float64                  `json:"latency_ms_p50"`
-	LatencyMSP99       *float64                  `json:"latency_ms_p99"`
+	Sensitivity        float64                   `json:"sensitivity"`
+	Specificity        float64                   `json:"specificity"`
+	Accuracy           float64                   `json:"accuracy"`
+	FalseAlarmsPerHour float64                   `json:"false_alarms_per_hour"`
+	LatencyMSP50       float64                   `json:"latency_ms_p50"`
+	LatencyMSP99       float64                   `json:"latency_ms_p99"`
 	PerActivity        map[string]*activityScore `json:"per_activity"`
-	Status             string                    `json:"status"`
-	Note               string                    `json:"note,omitempty"`
+	WallSeconds        float64                   `json:"wall_seconds"`
 }
 
 type activityScore struct {
-	Trials   int  `json:"trials"`
-	Detected *int `json:"detected"`
+	Trials   int `json:"trials"`
+	Detected int `json:"detected"`
 }
+
+// chunkSeconds is how much a wearable sends per message: 1 s, as a
+// wearable streaming to its hub would.
+const chunkSeconds = 1
 
 func cmdSisFall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sisfall", flag.ContinueOnError)
-	var c common
-	c.register(fs)
-	data := fs.String("data", "", "unpacked SisFall folder (SA01 ... SA12)")
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "a folder in SisFall's layout (subject folders SA01 ... with Dxx_/Fxx_ trial files)")
 	limit := fs.Int("limit", 0, "replay at most this many trials (0: all)")
-	_ = fs.Bool("json", true, "JSON report (always)")
+	parallel := fs.Int("parallel", 8, "trials replayed at once (one wearable each)")
+	_ = fs.Bool("json", true, "print the report as JSON (always)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	files, _ := filepath.Glob(filepath.Join(*data, "SA*", "*.txt"))
-	sort.Strings(files)
-	if len(files) == 0 {
-		return errors.New("sisfall: no trials under --data (unpack /work/shared/data/sisfall/sisfall-SA01-SA12.tar.xz there)")
+	if *data == "" {
+		return errors.New("sisfall: --data DIR is required (e.g. the unpacked ../shared/data/sisfall)")
 	}
-	if *limit > 0 && len(files) > *limit {
-		files = files[:*limit]
+	paths, err := fall.ListTrials(*data)
+	if err != nil {
+		return fmt.Errorf("sisfall: %w", err)
 	}
-	tr, prov, _, _, cleanup, err := c.setup(ctx, stderr, broker.Config{ReadingsBurst: 100000, ReadingsRate: 10000}, true)
+	if *limit > 0 && len(paths) > *limit {
+		paths = paths[:*limit]
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("sisfall: no trials under %s", *data)
+	}
+	began := time.Now()
+	rep, err := replaySisFall(ctx, paths, *parallel, stderr)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	fleet := firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Seed: c.seed, Version: c.version(), NoReadings: true})
-	done := make(chan struct{})
-	go func() { fleet.Run(rctx); close(done) }()
-	secret, err := prov.provision(ctx, "sim-sisfall", true)
+	rep.WallSeconds = time.Since(began).Seconds()
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// trialRun is one trial on its own wearable (hub), so that each trial's
+// detections are its own.
+type trialRun struct {
+	trial  fall.Trial
+	hub    devices.HubID
+	secret string
+	start  time.Time // event time of the first sample
+	impact time.Time // the largest acceleration magnitude: a fall's impact peak
+}
+
+func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.Writer) (*SisFallReport, error) {
+	dir, err := os.MkdirTemp("", "dolbom-sisfall")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := fleet.Add("sim-sisfall", secret, 0)
-	fleet.Start(h, time.Now())
-	if !waitFor(ctx, 20*time.Second, h.Online) {
-		return errors.New("sisfall: hub not online")
+	defer os.RemoveAll(dir)
+
+	var mu sync.Mutex
+	detected := map[devices.HubID]time.Time{} // first fall detection's event time
+	pipe := broker.NewPipeListener()
+	gctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, err := gateway.New(gctx, gateway.Options{
+		DataDir: dir, MQTTAddr: broker.ListenerOff, Listener: pipe, AdminToken: "sisfall-replay-token-0123456789",
+		HeartbeatTimeout: time.Hour, ShutdownTimeout: 20 * time.Second,
+		// A replay sends a trial's seconds back to back: lift the per-hub
+		// rate limit that protects a live gateway from a looping hub.
+		Broker: broker.Config{ReadingsRate: 100000, ReadingsBurst: 100000},
+		OnDetection: func(d detectors.Detection) {
+			if d.Cause != detectors.CauseFall || (d.State != detectors.Pending && d.State != detectors.Firing) {
+				return
+			}
+			mu.Lock()
+			if _, seen := detected[d.Hub]; !seen {
+				detected[d.Hub] = d.At
+			}
+			mu.Unlock()
+		},
+	}, zerolog.New(stderr).Level(zerolog.ErrorLevel))
+	if err != nil {
+		return nil, err
 	}
-	rep := SisFallReport{PerActivity: map[string]*activityScore{}}
-	var chunks int64
-	for _, path := range files {
-		t, err := readSisFall(path)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(gctx) }()
+	defer func() { stop(); <-done }()
+	for g.Ready(ctx) != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Every trial starts an hour ago in event time: each wearable is its
+	// own home, so they do not overlap.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "SisFall", Language: "ko"})
+	if err != nil {
+		return nil, err
+	}
+	secret := devices.NewSecret()
+	hash := devices.HashSecret(secret, devices.DefaultSecretParams)
+	runs := make([]*trialRun, 0, len(paths))
+	for _, p := range paths {
+		t, err := fall.ReadSisFallTrial(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		rep.Trials++
-		if t.Fall {
-			rep.Falls++
-		} else {
-			rep.ADLs++
+		id := devices.HubID(strings.ToLower(fmt.Sprintf("sisfall-%s-%s-r%02d", t.Subject, t.Activity, t.Run)))
+		if err := devices.ValidateHubID(string(id)); err != nil {
+			return nil, err
 		}
+		if _, err := g.Store.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res.ID, SecretHash: hash, InstalledAt: base}); err != nil {
+			return nil, err
+		}
+		g.Engine.Refresh(id, []devices.Sensor{{Hub: id, ID: "wearable-1", Kind: devices.SensorWearable, Location: devices.LocWorn}})
+		runs = append(runs, &trialRun{trial: t, hub: id, secret: secret, start: base, impact: base.Add(peakOffset(t))})
+	}
+
+	var chunks int64
+	var chunksMu sync.Mutex
+	work := make(chan *trialRun)
+	errs := make(chan error, parallel)
+	var wg sync.WaitGroup
+	for range max(1, parallel) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				n, err := replayTrial(pipe, r)
+				if err != nil {
+					errs <- err
+					return
+				}
+				chunksMu.Lock()
+				chunks += n
+				chunksMu.Unlock()
+			}
+		}()
+	}
+	for i, r := range runs {
+		select {
+		case work <- r:
+		case err := <-errs:
+			close(work)
+			wg.Wait()
+			return nil, err
+		}
+		if (i+1)%200 == 0 {
+			fmt.Fprintf(stderr, "sisfall: %d/%d trials replayed\n", i+1, len(runs))
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	// Everything published was acknowledged in order, so it is in the
+	// engine's queues: let them drain.
+	time.Sleep(2 * time.Second)
+
+	rep := &SisFallReport{PerActivity: map[string]*activityScore{}, ChunksSent: chunks}
+	var tp, fn, tn, fp int
+	var adlSeconds float64
+	var latencies []float64
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range runs {
+		t := r.trial
+		at, hit := detected[r.hub]
 		a := rep.PerActivity[t.Activity]
 		if a == nil {
 			a = &activityScore{}
 			rep.PerActivity[t.Activity] = a
 		}
 		a.Trials++
-		// 1 s chunks, stamped as if recorded just now, sent back to back
-		// (the in-process broker's rate limit is raised for the replay).
-		start := time.Now().Add(-time.Duration(len(t.X)) * 5 * time.Millisecond)
-		for i := 0; i < len(t.X); i += 200 {
-			j := min(i+200, len(t.X))
-			h.PublishAccel(devices.AccelChunk{Sensor: firmwaresim.SensorWearable, At: start.Add(time.Duration(i) * 5 * time.Millisecond),
-				RateHz: 200, X: t.X[i:j], Y: t.Y[i:j], Z: t.Z[i:j]})
-			chunks++
+		if hit {
+			a.Detected++
+		}
+		rep.Trials++
+		switch {
+		case t.IsFall && hit:
+			rep.Falls++
+			tp++
+			latencies = append(latencies, float64(at.Sub(r.impact).Milliseconds()))
+		case t.IsFall:
+			rep.Falls++
+			fn++
+		case hit:
+			rep.ADLs++
+			fp++
+			adlSeconds += t.Duration().Seconds()
+		default:
+			rep.ADLs++
+			tn++
+			adlSeconds += t.Duration().Seconds()
 		}
 	}
-	rep.ChunksSent = chunks
-	rep.Status = "pending"
-	rep.Note = "replayed through the wearable's accel channel; the gateway does not wire detectors/fall yet and exposes no detections tap, so detections (and every rate) are null"
-	cancel()
-	<-done
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	rep.Sensitivity = ratio(tp, tp+fn)
+	rep.Specificity = ratio(tn, tn+fp)
+	rep.Accuracy = ratio(tp+tn, rep.Trials)
+	if adlSeconds > 0 {
+		rep.FalseAlarmsPerHour = float64(fp) / (adlSeconds / 3600)
+	}
+	slices.Sort(latencies)
+	rep.LatencyMSP50, rep.LatencyMSP99 = quantile(latencies, 0.50), quantile(latencies, 0.99)
+	return rep, nil
+}
+
+// replayTrial connects the trial's wearable with paho, sends the trial in
+// 1 s accelerometer chunks stamped with event time, and ends with a QoS 1
+// heartbeat whose PUBACK means the broker has handed every chunk on.
+func replayTrial(pipe *broker.PipeListener, r *trialRun) (int64, error) {
+	opts := mqtt.NewClientOptions().AddBroker("tcp://pipe:1883").
+		SetClientID(string(r.hub)).SetUsername(string(r.hub)).SetPassword(r.secret).
+		SetCleanSession(true).SetOrderMatters(true).SetAutoReconnect(false).
+		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) { return pipe.Dial() })
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		return 0, fmt.Errorf("sisfall: connect %s: %v", r.hub, tok.Error())
+	}
+	defer cl.Disconnect(50)
+	t := r.trial
+	per := t.RateHz * chunkSeconds
+	topic := devices.Topic(r.hub, devices.ChanAccel)
+	var n int64
+	for i := 0; i < len(t.X); i += per {
+		j := min(i+per, len(t.X))
+		c := devices.AccelChunk{Sensor: "wearable-1", At: r.start.Add(time.Duration(i) * time.Second / time.Duration(t.RateHz)),
+			RateHz: t.RateHz, X: t.X[i:j], Y: t.Y[i:j], Z: t.Z[i:j]}
+		cl.Publish(topic, 0, false, devices.EncodeAccel(c))
+		n++
+	}
+	end := r.start.Add(t.Duration())
+	tok := cl.Publish(devices.Topic(r.hub, devices.ChanHeartbeat), 1, false, devices.EncodeHeartbeat(devices.Heartbeat{At: end}))
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		return n, fmt.Errorf("sisfall: %s: final heartbeat not acknowledged: %v", r.hub, tok.Error())
+	}
+	return n, nil
+}
+
+// peakOffset is the time of the largest acceleration magnitude in the trial.
+func peakOffset(t fall.Trial) time.Duration {
+	best, at := 0.0, 0
+	for i := range t.X {
+		m := math.Sqrt(float64(t.X[i]*t.X[i] + t.Y[i]*t.Y[i] + t.Z[i]*t.Z[i]))
+		if m > best {
+			best, at = m, i
+		}
+	}
+	return time.Duration(at) * time.Second / time.Duration(t.RateHz)
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(q*float64(len(sorted)-1))]
 }
