@@ -456,27 +456,38 @@ func (h hubCommander) SendCommand(ctx context.Context, hub devices.HubID, c devi
 const evidenceWindow = 10 * time.Minute
 
 // keepEvidence marks the raw readings around every new incident as its
-// evidence, so that retention keeps them for the consoles and reviews.
+// evidence, so that retention keeps them for the consoles and reviews. The
+// feed closes a subscriber that falls behind (a burst of incidents): it
+// resumes after the last change it saw.
 func (g *Gateway) keepEvidence(ctx context.Context) error {
-	changes, err := g.Dispatch.Subscribe(ctx, g.latestIncidentSeq(ctx))
-	if err != nil {
-		return err
-	}
+	last := g.latestIncidentSeq(ctx)
 	kept := map[string]bool{}
-	for inc := range changes {
-		if kept[inc.ID] {
+	for ctx.Err() == nil {
+		changes, err := g.Dispatch.Subscribe(ctx, last)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.log.Warn().Err(err).Msg("evidence keeper: incident feed unavailable; retrying")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 			continue
 		}
-		kept[inc.ID] = true
-		if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
-			!errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
-			g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
+		for inc := range changes {
+			last = max(last, inc.Seq)
+			if kept[inc.ID] {
+				continue
+			}
+			kept[inc.ID] = true
+			if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
+				!errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+				g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
+			}
 		}
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return errors.New("gateway: incident feed closed")
+	return nil
 }
 
 // latestIncidentSeq is where the evidence keeper starts: incidents opened
