@@ -1,5 +1,16 @@
 package console
 
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
 // The dispatcher's console and the reports in Korean and English, merged
 // into webText at start.
 
@@ -190,4 +201,292 @@ var dispatchText = map[string][2]string{
 	"reports.share":            {"비율", "Share"},
 	"reports.meets":            {"충족", "meets"},
 	"reports.misses":           {"미달", "misses"},
+}
+
+// timelineText is the words of the timeline and of dispatch's details,
+// which dispatch records in English for the audit (docs/dispatch.md).
+var timelineText = map[string][2]string{
+	"act.opened":              {"접수", "Opened"},
+	"act.repeated":            {"다시 감지", "Detected again"},
+	"act.priority_raised":     {"우선순위 상향", "Priority raised"},
+	"act.check_in_sent":       {"본인 확인 요청", "Asked the resident"},
+	"act.verify_window_ended": {"본인 확인 시간 종료", "No answer from the resident"},
+	"act.escalation_step":     {"연락 단계 시작", "Escalation"},
+	"act.notification_queued": {"전송 예약", "Queued"},
+	"act.sent":                {"보냄", "Sent"},
+	"act.delivered":           {"전달됨", "Delivered"},
+	"act.delivery_retrying":   {"재전송 대기", "Retrying"},
+	"act.delivery_failed":     {"전송 실패", "Delivery failed"},
+	"act.acknowledged":        {"접수 확인", "Acknowledged"},
+	"act.assigned":            {"담당자 지정", "Assigned"},
+	"act.note":                {"메모", "Note"},
+	"act.resolved":            {"종결", "Resolved"},
+	"act.cancelled":           {"취소", "Cancelled"},
+	"act.condition_cleared":   {"상황 해소", "Condition cleared"},
+	"act.119_answer":          {"119 응답", "119 answered"},
+	"act.skipped":             {"연락 생략", "Skipped"},
+
+	"actor.system":   {"시스템", "system"},
+	"actor.detector": {"감지 엔진", "detector"},
+	"actor.resident": {"대상자", "resident"},
+	"actor.119":      {"119", "119"},
+	"actor.guardian": {"보호자", "guardian"},
+
+	"chan.hub": {"허브", "hub"},
+
+	"det.pending":   {"확인 중", "pending"},
+	"det.firing":    {"확정", "confirmed"},
+	"det.resolved":  {"해소", "cleared"},
+	"det.cancelled": {"취소됨", "cancelled"},
+
+	"tl.step":            {"%d단계", "step %d"},
+	"tl.attempt":         {"%d차 시도", "attempt %d"},
+	"tl.to":              {"%s에게 %s %s", "%[2]s %[3]s to %[1]s"},
+	"tl.to119":           {"119에 %s 전송 (CAP)", "%s to 119 (CAP)"},
+	"tl.checkin.cmd":     {"허브에 본인 확인 명령", "check-in command to the hub"},
+	"tl.checkin":         {"허브를 통해 대상자에게 괜찮은지 묻는 중 (취소 대기 %s)", "asking the resident through the hub (cancel window %s)"},
+	"tl.verify.timeout":  {"대상자가 시간 안에 취소하지 않았습니다", "the resident did not cancel within the window"},
+	"tl.nobody":          {"연락할 곳 없음", "nobody to notify"},
+	"tl.ref":             {"참조번호 %s", "ref %s"},
+	"tl.after":           {"%s, %d회 시도 후", "%s, after %d tries"},
+	"tl.retry":           {"%s, %s까지 재시도", "%s; retrying until %s"},
+	"tl.repeat":          {"%s, %d번째 감지", "%s, trigger #%d"},
+	"tl.repeat.closed":   {"종결 후 다시 감지됨 (%s): 조치 없음", "%s after the incident was closed: no action"},
+	"tl.escalation":      {"연락 중지", "escalation stopped"},
+	"tl.cancel119":       {"119에 취소 통보", "cancel to 119"},
+	"tl.resident.cancel": {"대상자가 직접 취소", "cancelled by the resident"},
+	"tl.unassigned":      {"담당 해제", "unassigned"},
+	"tl.events":          {"이벤트 %s건", "%s events"},
+	"tl.readings":        {"측정값 %s개", "%s readings"},
+	"tl.cleared":         {"장비 상태가 정상으로 돌아옴", "the device condition cleared"},
+
+	"skip.device health never goes to 119":                     {"장비 상태 알림은 119에 보내지 않습니다", "device health never goes to 119"},
+	"skip.no resident registered for the hub":                  {"허브에 등록된 대상자 없음", "no resident registered for the hub"},
+	"skip.the resident did not consent to notifying guardians": {"대상자가 보호자 연락에 동의하지 않음", "the resident did not consent to notifying guardians"},
+	"skip.no guardian with a phone number":                     {"전화번호가 있는 보호자 없음", "no guardian with a phone number"},
+	"skip.no contact configured":                               {"연락처가 설정되지 않음", "no contact configured"},
+
+	"provider.delivered":   {"전달됨", "delivered"},
+	"provider.undelivered": {"전달 안 됨", "undelivered"},
+	"provider.failed":      {"실패", "failed"},
+	"provider.busy":        {"통화 중", "busy"},
+	"provider.no-answer":   {"받지 않음", "no answer"},
+	"provider.no_answer":   {"받지 않음", "no answer"},
+	"provider.canceled":    {"취소됨", "cancelled"},
+	"provider.completed":   {"통화 완료", "call completed"},
+	"provider.human":       {"본인이 받음", "answered by a person"},
+	"provider.machine":     {"음성사서함", "voicemail"},
+	"provider.voicemail":   {"음성사서함", "voicemail"},
+	"provider.read":        {"읽음", "read"},
+}
+
+func init() {
+	for k, v := range timelineText {
+		webText[k] = v
+	}
+}
+
+// timelineLine is one timeline entry in the reader's language.
+type timelineLine struct {
+	Actor, Action, Channel, Detail string
+}
+
+var (
+	// dispatch's rowLabel: "{channel} {msg} to {role} {who} (step N, attempt N)".
+	rowLabelRe  = regexp.MustCompile(`^(\S+) (\S+) to (\S+) (.+?) \(step (\d+), attempt (\d+)\)`)
+	openedRe    = regexp.MustCompile(`^P(\d) (\S+) \((\S+)\): ?(.*)$`)
+	repeatedRe  = regexp.MustCompile(`^(\S+) #(\d+): ?(.*)$`)
+	closedRe    = regexp.MustCompile(`^(\S+) after the incident was closed; no action$`)
+	checkInRe   = regexp.MustCompile(`^asking the resident through the hub; cancel window (\S+)$`)
+	stepRe      = regexp.MustCompile(`^step (\d+): (.*)$`)
+	targetRe    = regexp.MustCompile(`^(\S+) (.+) via (\S+)$`)
+	refRe       = regexp.MustCompile(`^ \(ref (.+)\)$`)
+	afterRe     = regexp.MustCompile(`^(.*) \(after (\d+) tries\)$`)
+	retryRe     = regexp.MustCompile(`^(.*); retrying until (\S+)$`)
+	countFactRe = regexp.MustCompile(`^(\d+) (events|readings)$`)
+)
+
+// TimelineLine words a timeline entry for the reader: dispatch records
+// actions and details in English for the audit; the console shows them in
+// the reader's language, and anything it does not recognise as recorded.
+func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
+	l := timelineLine{Actor: p.actor(e.Actor), Action: translateOr(p.Lang, "act."+e.Action, e.Action), Detail: e.Detail}
+	if e.Channel != "" {
+		l.Channel = translateOr(p.Lang, "chan."+e.Channel, e.Channel)
+	}
+	d := e.Detail
+	switch e.Action {
+	case dispatch.ActOpened:
+		if m := openedRe.FindStringSubmatch(d); m != nil {
+			l.Detail = joinWords(" · ", "P"+m[1]+" "+p.Cause(detectors.Cause(m[2])), p.Label("det."+m[3], m[3]), p.facts(m[4]))
+		}
+	case dispatch.ActRepeated:
+		if m := closedRe.FindStringSubmatch(d); m != nil {
+			l.Detail = fmt.Sprintf(p.T("tl.repeat.closed"), p.Label("det."+m[1], m[1]))
+		} else if m := repeatedRe.FindStringSubmatch(d); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			l.Detail = joinWords(" · ", fmt.Sprintf(p.T("tl.repeat"), p.Label("det."+m[1], m[1]), n), p.facts(m[3]))
+		}
+	case dispatch.ActCheckIn:
+		if m := checkInRe.FindStringSubmatch(d); m != nil {
+			l.Detail = fmt.Sprintf(p.T("tl.checkin"), p.duration(m[1]))
+		}
+	case dispatch.ActVerifyTimeout:
+		if d == "the resident did not cancel within the window" {
+			l.Detail = p.T("tl.verify.timeout")
+		}
+	case dispatch.ActEscalated:
+		if m := stepRe.FindStringSubmatch(d); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			l.Action += " (" + fmt.Sprintf(p.T("tl.step"), n+1) + ")"
+			l.Detail = p.targets(m[2])
+		}
+	case dispatch.ActSent, dispatch.ActDelivered, dispatch.ActFailed, dispatch.ActRetrying:
+		l.Detail = p.outboxDetail(d)
+	case dispatch.ActAcknowledged:
+		if d == "escalation stopped" {
+			l.Detail = p.T("tl.escalation")
+		}
+	case dispatch.ActCancelled:
+		if d == "cancelled by the resident" {
+			l.Detail = p.T("tl.resident.cancel")
+		}
+	case dispatch.ActQueued:
+		if d == "cancel to 119" {
+			l.Detail = p.T("tl.cancel119")
+		}
+	case dispatch.ActResolved:
+		code, note, _ := strings.Cut(d, ": ")
+		if note == "the device condition cleared" {
+			note = p.T("tl.cleared")
+		}
+		if label := translateOr(p.Lang, "disp."+code, ""); label != "" {
+			l.Detail = joinWords(": ", label, note)
+		}
+	case dispatch.ActAssigned:
+		if d == "unassigned" {
+			l.Detail = p.T("tl.unassigned")
+		}
+	case dispatch.Act119:
+		status, reason, _ := strings.Cut(d, ": ")
+		if label := translateOr(p.Lang, "status119."+status, ""); label != "" {
+			l.Detail = joinWords(": ", label, reason)
+		}
+	case dispatch.ActSkipped:
+		if label := translateOr(p.Lang, "skip."+d, ""); label != "" {
+			l.Detail = label
+		} else if role, why, ok := strings.Cut(d, ": "); ok {
+			l.Detail = p.Label("who."+role, role) + ": " + p.Label("skip."+why, why)
+		}
+	}
+	return l
+}
+
+// actor words who acted: a user name stays as it is.
+func (p *pageData) actor(a string) string {
+	if name, ok := strings.CutPrefix(a, "guardian:"); ok {
+		return p.T("actor.guardian") + " " + name
+	}
+	return translateOr(p.Lang, "actor."+a, a)
+}
+
+// outboxDetail words dispatch's label of an outbox row and what follows it:
+// a provider reference, a provider status, an error and its tries.
+func (p *pageData) outboxDetail(d string) string {
+	var label, rest string
+	if r, ok := strings.CutPrefix(d, "check-in command to the hub"); ok {
+		label, rest = p.T("tl.checkin.cmd"), r
+	} else if m := rowLabelRe.FindStringSubmatchIndex(d); m != nil {
+		g := func(i int) string { return d[m[2*i]:m[2*i+1]] }
+		step, _ := strconv.Atoi(g(5))
+		attempt, _ := strconv.Atoi(g(6))
+		msg := p.Label("msg."+g(2), g(2))
+		if g(3) == "119" {
+			label = fmt.Sprintf(p.T("tl.to119"), msg)
+		} else {
+			who := joinWords(" ", p.Label("who."+g(3), g(3)), g(4))
+			label = fmt.Sprintf(p.T("tl.to"), who, p.Label("chan."+g(1), g(1)), msg)
+		}
+		label += " (" + fmt.Sprintf(p.T("tl.step"), step+1) + ", " + fmt.Sprintf(p.T("tl.attempt"), attempt) + ")"
+		rest = d[m[1]:]
+	} else {
+		return d
+	}
+	if m := refRe.FindStringSubmatch(rest); m != nil {
+		return label + " · " + fmt.Sprintf(p.T("tl.ref"), m[1])
+	}
+	what, ok := strings.CutPrefix(rest, ": ")
+	if !ok {
+		return label + rest
+	}
+	if m := afterRe.FindStringSubmatch(what); m != nil {
+		n, _ := strconv.Atoi(m[2])
+		return label + " — " + fmt.Sprintf(p.T("tl.after"), m[1], n)
+	}
+	if m := retryRe.FindStringSubmatch(what); m != nil {
+		at := m[2]
+		if t, err := time.Parse(time.RFC3339, m[2]); err == nil {
+			at = p.Clock(t)
+		}
+		return label + " — " + fmt.Sprintf(p.T("tl.retry"), m[1], at)
+	}
+	return label + " — " + p.Label("provider."+what, what)
+}
+
+// targets words an escalation step's "role name via channel; ..." list.
+func (p *pageData) targets(list string) string {
+	if list == "nobody to notify" {
+		return p.T("tl.nobody")
+	}
+	var out []string
+	for _, t := range strings.Split(list, "; ") {
+		m := targetRe.FindStringSubmatch(t)
+		if m == nil {
+			out = append(out, t)
+			continue
+		}
+		if m[1] == "119" {
+			out = append(out, p.Label("chan."+m[3], m[3]))
+			continue
+		}
+		who := joinWords(" ", p.Label("who."+m[1], m[1]), m[2])
+		out = append(out, who+" ("+p.Label("chan."+m[3], m[3])+")")
+	}
+	return strings.Join(out, ", ")
+}
+
+// facts words dispatch's evidence summary "name=value unit, N events".
+func (p *pageData) facts(s string) string {
+	if s == "" {
+		return ""
+	}
+	parts := strings.Split(s, ", ")
+	for i, f := range parts {
+		if m := countFactRe.FindStringSubmatch(f); m != nil {
+			parts[i] = fmt.Sprintf(p.T("tl."+m[2]), m[1])
+			continue
+		}
+		parts[i] = strings.Replace(f, "=", " ", 1)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// duration words a Go duration ("1m30s") as 1분 30초 or 1 min 30 s.
+func (p *pageData) duration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return p.Waited(d)
+}
+
+// joinWords joins the parts that are not empty.
+func joinWords(sep string, parts ...string) string {
+	var out []string
+	for _, s := range parts {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, sep)
 }

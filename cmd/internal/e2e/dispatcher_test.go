@@ -3,100 +3,68 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
-	"github.com/dolbom/dolbom/cmd/internal/webconsole"
-	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/store"
 )
 
-// deskSite is the web console with a running dispatcher over a fresh
-// store; its channels (119, SMS, voice) are fakes that accept everything.
-type deskSite struct {
-	site
-	d *dispatch.Dispatcher
-}
+// queueDeadline is how soon after the detectors hand a fall on (at the end
+// of the cancel window) it must be in the dispatcher's live queue: the
+// issue's "within 2 s".
+const queueDeadline = 2 * time.Second
 
-func startDeskSite(t *testing.T) *deskSite {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	dir := t.TempDir()
-	key, err := store.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, store.Config{DataDir: dir, SecretKey: key, Logger: log, FlushInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	accept := dispatch.NotifierFunc(func(_ context.Context, n dispatch.Notification) (string, bool, error) {
-		return "ref-" + n.Key, false, nil
-	})
-	d, err := dispatch.New(dispatch.Config{Store: st, Directory: st, Logger: log,
-		Notifiers: map[string]dispatch.Notifier{"cap": accept, "sms": accept, "voice": accept, "console": accept}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stDone, dDone := make(chan error, 1), make(chan error, 1)
-	go func() { stDone <- st.Run(ctx) }()
-	dCtx, stopD := context.WithCancel(ctx)
-	go func() { dDone <- d.Run(dCtx) }()
-	t.Cleanup(func() { stopD(); <-dDone; cancel(); <-stDone; st.Close() })
-	web, err := webconsole.New(console.WebConfig{}, st, webconsole.StoreHealth{St: st}, webconsole.DispatchPorts(d, st), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web)
-	t.Cleanup(srv.Close)
-	return &deskSite{site: site{URL: srv.URL, st: st}, d: d}
-}
-
-// A dispatcher signs in, a fall appears in the live queue within 2 s (with
-// an SOS already sounding the P1 alarm), they open it, see the accelerometer
-// chart of the impact, acknowledge and resolve it.
+// The whole chain, as a dispatcher sees it: the admin signs in with the
+// password dolbomd generated and creates the dispatcher's account; the
+// dispatcher signs in; a hub publishes an SOS (the P1 alarm) and a
+// wearable's accelerometer through a real fall (upright, impact, lying
+// still) over MQTT; the detectors find the fall; it is in the queue within
+// 2 s; the dispatcher opens it, sees the accelerometer chart of the impact,
+// acknowledges and resolves it.
 func TestDispatcher(t *testing.T) {
-	s := startDeskSite(t)
+	s := startSite(t)
 	ctx := context.Background()
-	if _, err := s.st.CreateAccount(ctx, store.Account{ID: "d-park", Name: "박상황", Role: "dispatcher", PasswordHash: console.HashPassword(password)}); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	var hubs []devices.HubID
+	var homes []home
 	for i, name := range []string{"김영희", "박순자"} {
-		r, err := s.st.CreateResident(ctx, devices.Resident{
+		homes = append(homes, s.provision(t, devices.Resident{
 			Name: name, BirthDate: fmt.Sprintf("194%d-03-1%d", i+1, i), Phone: fmt.Sprintf("+82102345678%d", i), Language: "ko",
 			Address: devices.Address{Line1: "서울특별시 종로구 세종대로 " + fmt.Sprint(209+i), Building: "101동", Floor: "3", Unit: "30" + fmt.Sprint(i+1),
 				District: "종로구", Lat: 37.5725 + float64(i)/1000, Lon: 126.9769},
 			MedicalNotes: "고혈압, 심방세동", Medications: []string{"와파린", "암로디핀"}, Allergies: []string{"페니실린"},
 			Access:    devices.Access{KeyHolder: "관리사무소 02-123-4567", KeySafeCode: "4821", DoorCode: "*8812#"},
-			Guardians: []devices.Guardian{{Name: "김민수", Relation: "아들", Phone: "+821099998888", Order: 1}},
+			Guardians: []devices.Guardian{{Name: "김민수", Relation: "아들", Phone: fmt.Sprintf("+82109999888%d", i), Order: 1}},
 			Consent:   devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hub := devices.HubID(fmt.Sprintf("hub-desk-%d", i))
-		if _, err := s.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(-1, 0, 0), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
-			t.Fatal(err)
-		}
-		hubs = append(hubs, hub)
+		}, devices.Sensor{ID: "wearable-1", Kind: devices.SensorWearable, Location: devices.LocWorn}))
 	}
 
+	// The admin creates the dispatcher's account on the admin page.
 	b := browser(t, 1366, 900)
 	err := chromedp.Do(b,
-		chromedp.Navigate(s.URL+"/login"),
+		chromedp.Navigate(s.URL+"/admin/accounts"),
 		chromedp.WaitVisible(`input[name=username]`),
+		chromedp.SendKeys(`input[name=username]`, "admin"),
+		chromedp.SendKeys(`input[name=password]`, s.adminPassword(t)),
+		chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`form[action="/admin/accounts"] input[name=id]`),
+		chromedp.SendKeys(`form[action="/admin/accounts"] input[name=id]`, "d-park"),
+		chromedp.SendKeys(`form[action="/admin/accounts"] input[name=name]`, "박상황"),
+		chromedp.SetValue(`form[action="/admin/accounts"] select[name=role]`, "dispatcher"),
+		chromedp.SendKeys(`form[action="/admin/accounts"] input[name=password]`, password),
+		chromedp.Click(`form[action="/admin/accounts"] button[type=submit]`),
+		chromedp.WaitVisible(`p.notice`),
+		chromedp.Click(`form[action="/logout"] button`),
+		chromedp.WaitVisible(`input[name=username]`),
+	)
+	if err != nil {
+		t.Fatalf("admin creates the dispatcher: %v", err)
+	}
+
+	err = chromedp.Do(b,
 		chromedp.SendKeys(`input[name=username]`, "d-park"),
 		chromedp.SendKeys(`input[name=password]`, password),
 		chromedp.Click(`button[type=submit]`),
@@ -104,35 +72,49 @@ func TestDispatcher(t *testing.T) {
 		chromedp.WaitVisible(`#live:not(.off)`),
 	)
 	if err != nil {
-		t.Fatalf("sign in: %v", err)
+		t.Fatalf("dispatcher signs in: %v", err)
 	}
 
-	// An SOS first: the P1 alarm (tone and flash).
-	sosAt := time.Now().Add(-40 * time.Second)
-	if _, err := s.d.HandleDetection(ctx, detection(hubs[1], detectors.CauseSOS, detectors.PriorityCritical, "button-1", sosAt,
-		"비상 버튼이 눌렸습니다.", "The emergency button was pressed.")); err != nil {
-		t.Fatal(err)
+	// An SOS first, from 박순자's pendant: the P1 alarm (tone and flash).
+	sosHub := s.connect(t, homes[1])
+	publish(t, sosHub, homes[1].hub, devices.ChanEvents, devices.EncodeEvent(devices.Event{
+		ID: "sos-1", Kind: devices.EventSOS, Sensor: "wearable-1", At: time.Now().Add(-20 * time.Second)}))
+
+	// The fall: 김영희's wearable streams its accelerometer, one chunk a
+	// second of event time, through a fall that ends now.
+	fallHub := s.connect(t, homes[0])
+	chunks := fallChunks(homes[0].hub, time.Now())
+	for _, c := range chunks {
+		publish(t, fallHub, homes[0].hub, devices.ChanAccel, devices.EncodeAccel(c))
+	}
+	sent := time.Now()
+	var detectedAt time.Time
+	waitFor(t, 15*time.Second, "the detectors to find the fall in the accelerometer", func() bool {
+		_, detectedAt, _ = s.firing(homes[0].hub, detectors.CauseFall)
+		return !detectedAt.IsZero()
+	})
+	t.Logf("fall detected %v after the last chunk was published (cancel window %v)", detectedAt.Sub(sent).Round(time.Millisecond), fallWindow)
+
+	// In the queue within 2 s of the detection.
+	findRow := `(() => { const r = [...document.querySelectorAll('#queue-rows tr[data-id]')].find(r => r.textContent.includes('김영희')); return r ? r.dataset.id : ""; })()`
+	wait := max(time.Until(detectedAt.Add(queueDeadline)), time.Millisecond)
+	if _, err := chromedp.Run(b, chromedp.Poll[bool](findRow+` !== ""`, chromedp.WithPollingTimeout(wait), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		t.Fatalf("the fall was not in the queue within %v of its detection: %v", queueDeadline, err)
+	}
+	latency := time.Since(detectedAt)
+	t.Logf("fall in the queue %v after its detection", latency.Round(time.Millisecond))
+	if latency > queueDeadline {
+		t.Fatalf("the fall took %v to reach the queue, want at most %v", latency, queueDeadline)
+	}
+	fallID, err := chromedp.Run(b, chromedp.Evaluate[string](findRow))
+	if err != nil || fallID == "" {
+		t.Fatalf("fall row id %q: %v", fallID, err)
 	}
 
-	// The fall: a wearable's accelerometer around the impact, stored as
-	// hubs' chunks are, then the detection handed to the dispatcher.
-	impact := time.Now().Add(-3 * time.Second)
-	if err := s.st.AppendAccel(ctx, fallChunk(hubs[0], impact)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.st.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fall, err := s.d.HandleDetection(ctx, detection(hubs[0], detectors.CauseFall, detectors.PriorityHigh, "wearable-1", impact,
-		"낙상 후 30초 동안 일어나지 않았습니다 (충격 3.6g, 누운 자세).", "A fall: not up after 30 s (impact 3.6 g, lying)."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed := time.Now()
-	if _, err := chromedp.Run(b, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector('tr[data-id=%q]') !== null`, fall.ID), chromedp.WithPollingTimeout(2*time.Second))); err != nil {
-		t.Fatalf("the fall did not appear in the queue within 2 s: %v", err)
-	}
-	t.Logf("fall in the queue %v after it was committed", time.Since(committed).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "the SOS in the queue", func() bool {
+		rows, _ := chromedp.Run(b, chromedp.Text(`#queue-rows`))
+		return strings.Contains(rows, "박순자")
+	})
 	alarms, err := chromedp.Run(b, chromedp.Evaluate[string](`document.body.getAttribute("data-alarms") || "0"`))
 	if err != nil || alarms == "0" {
 		t.Errorf("no P1 alarm raised for the SOS (alarms=%q, %v)", alarms, err)
@@ -141,21 +123,39 @@ func TestDispatcher(t *testing.T) {
 	if strings.Index(rows, "응급 호출") > strings.Index(rows, "낙상") {
 		t.Errorf("the P1 SOS is not above the fall: %q", rows)
 	}
-	time.Sleep(300 * time.Millisecond) // let the rows settle for the picture
+	// Let 119 answer the SOS (mock: accepted, then dispatched) for the picture.
+	waitFor(t, 10*time.Second, "119's answers to the SOS", func() bool { return s.mock119.Stats().Received >= 1 })
+	time.Sleep(800 * time.Millisecond)
 	screenshot(t, b, "06-queue")
 
-	// Open the fall, see the evidence.
+	// Open the fall, see the evidence: the acceleration around the impact.
 	err = chromedp.Do(b,
-		chromedp.Click(fmt.Sprintf(`tr[data-id=%q] a.cause`, fall.ID)),
+		chromedp.Click(fmt.Sprintf(`tr[data-id=%q] a.cause`, fallID)),
 		chromedp.WaitVisible(`svg.evidence[data-metric="accel_g"]`),
 	)
 	if err != nil {
 		t.Fatalf("open the fall: %v", err)
 	}
+	points, err := chromedp.Run(b, chromedp.Evaluate[int](
+		`(document.querySelector('svg.evidence[data-metric="accel_g"] polyline')?.getAttribute("points") || "").trim().split(/\s+/).filter(Boolean).length`))
+	if err != nil || points < 20 {
+		t.Errorf("the acceleration chart has %d points (%v); want the line through the fall", points, err)
+	}
+	peak, err := chromedp.Run(b, chromedp.Evaluate[string](`document.querySelector('svg.evidence[data-metric="accel_g"]').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("evidence chart: %d points; labels %q", points, strings.Join(strings.Fields(peak), " "))
 	page := text(t, b, `main`)
-	for _, want := range []string{"낙상", "김영희", "고혈압", "와파린", "페니실린", "*8812#", "4821", "김민수"} {
+	for _, want := range []string{"낙상", "김영희", "고혈압", "와파린", "페니실린", "*8812#", "4821", "김민수", "처리 기록"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("incident page misses %q", want)
+		}
+	}
+	timeline := text(t, b, `#timeline`)
+	for _, raw := range []string{"escalation_step", "check_in_sent", "opened", "verify_window_ended"} {
+		if strings.Contains(timeline, raw) {
+			t.Errorf("timeline shows the raw action %q: %q", raw, timeline)
 		}
 	}
 	screenshot(t, b, "07-incident")
@@ -172,11 +172,26 @@ func TestDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatalf("acknowledge and resolve: %v", err)
 	}
-	inc, _, err := s.d.Incident(ctx, fall.ID)
+	inc, _, err := s.g.Dispatch.Incident(ctx, fallID)
 	if err != nil || inc.State != dispatch.StateResolved || inc.AcknowledgedBy != "d-park" || inc.Disposition != dispatch.DispositionRealEmergency {
 		t.Errorf("after the browser's actions: %+v, %v", inc, err)
 	}
 	screenshot(t, b, "08-incident-resolved")
+
+	// The SOS's page, with 119's round trip in its timeline.
+	list, err := s.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: homes[1].hub, Cause: detectors.CauseSOS})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("SOS incidents %d: %v", len(list), err)
+	}
+	waitFor(t, 10*time.Second, "119's acceptance and dispatch of the SOS", func() bool { return s.mock119.Stats().Answers >= 2 })
+	navigate(t, b, s.URL+"/incidents/"+list[0].ID)
+	if steps := text(t, b, `#status119`); !strings.Contains(steps, "출동") {
+		t.Errorf("119 status of the SOS: %q", steps)
+	}
+	if tl := text(t, b, `#timeline`); !strings.Contains(tl, "119 응답") {
+		t.Errorf("the SOS timeline has no 119 answer: %q", tl)
+	}
+	screenshot(t, b, "10-incident-sos")
 
 	// The tablet layout of the queue.
 	tablet := browser(t, 820, 1180)
@@ -194,33 +209,27 @@ func TestDispatcher(t *testing.T) {
 	screenshot(t, tablet, "09-queue-tablet")
 }
 
-func detection(hub devices.HubID, cause detectors.Cause, prio detectors.Priority, sensor devices.SensorID, at time.Time, ko, en string) detectors.Detection {
-	return detectors.Detection{Fingerprint: detectors.Fingerprint(hub, cause, sensor, at), Hub: hub, Sensor: sensor,
-		Class: detectors.ClassEmergency, Cause: cause, Priority: prio, State: detectors.Firing, Episode: at, At: at,
-		Explanation: detectors.Explanation{Ko: ko, En: en},
-		Evidence:    detectors.Evidence{Facts: []detectors.Fact{{Name: "peak", Value: 3.6, Unit: "g"}}}}
-}
-
-// fallChunk is 20 s of a waist accelerometer at 50 Hz: walking upright, a
-// 3.6 g impact at `impact`, then lying on the side.
-func fallChunk(hub devices.HubID, impact time.Time) *devices.AccelChunk {
+// fallChunks is a waist wearable's accelerometer at 50 Hz in one-second
+// chunks, ending at end: 4 s upright (y vertical, as in SisFall), 0.3 s
+// falling, a 0.1 s impact of about 3.5 g, then lying still for 8 s.
+func fallChunks(hub devices.HubID, end time.Time) []devices.AccelChunk {
 	const hz = 50
-	c := &devices.AccelChunk{Hub: hub, Sensor: "wearable-1", At: impact.Add(-10 * time.Second), Received: impact, RateHz: hz}
-	for i := range 20 * hz {
-		t := float64(i)/hz - 10
-		var x, y, z float64
-		switch {
-		case t < -0.6:
-			y = 1 + 0.15*math.Sin(t*2*math.Pi*1.8)
-			x = 0.1 * math.Sin(t*2*math.Pi*0.9)
-		case t < 0:
-			y = 0.4 // falling
-		case t < 0.3:
-			x, y, z = 2.4, 2.2, 1.2*math.Cos(t*20)
-		default:
-			x, y, z = 0.98+0.02*math.Sin(t*3), 0.05, 0.1
+	var x, y, z []float32
+	add := func(seconds float64, ax, ay, az float64) {
+		for range int(seconds * hz) {
+			x, y, z = append(x, float32(ax)), append(y, float32(ay)), append(z, float32(az))
 		}
-		c.X, c.Y, c.Z = append(c.X, float32(x)), append(c.Y, float32(y)), append(c.Z, float32(z))
 	}
-	return c
+	add(4, 0, -1, 0)
+	add(0.3, 0.5, -0.2, 0.3)
+	add(0.1, 2.5, -2.0, 1.5)
+	add(8, 0, 0, -1)
+	start := end.Add(-time.Duration(len(x)) * time.Second / hz)
+	var out []devices.AccelChunk
+	for i := 0; i < len(x); i += hz {
+		j := min(i+hz, len(x))
+		out = append(out, devices.AccelChunk{Hub: hub, Sensor: "wearable-1", At: start.Add(time.Duration(i) * time.Second / hz), RateHz: hz,
+			X: x[i:j], Y: y[i:j], Z: z[i:j]})
+	}
+	return out
 }

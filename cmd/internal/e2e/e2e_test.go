@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
-	"github.com/dolbom/dolbom/cmd/internal/webconsole"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
@@ -69,40 +66,6 @@ func browser(t *testing.T, width, height int) context.Context {
 	ctx, cancelTimeout := context.WithTimeout(browserCtx, 90*time.Second)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return ctx
-}
-
-// site is the web console over a fresh store, served over HTTP, as dolbomd
-// serves it. The broker and detectors are left out: the social worker's
-// pages read only what the store keeps, and the data is seeded through the
-// store's journal (AppendReadings + Flush), the path hubs' readings take.
-type site struct {
-	URL string
-	st  *store.Store
-}
-
-func startSite(t *testing.T) *site {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	dir := t.TempDir()
-	key, err := store.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, store.Config{DataDir: dir, SecretKey: key, Logger: log, FlushInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
-	web, err := webconsole.New(console.WebConfig{}, st, webconsole.StoreHealth{St: st}, console.WebDeps{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(web)
-	t.Cleanup(srv.Close)
-	return &site{URL: srv.URL, st: st}
 }
 
 type seeded struct {

@@ -1,0 +1,51 @@
+package console
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// Dispatch records its timeline in English for the audit; the incident
+// page words it in the reader's language and keeps what it cannot parse.
+func TestTimelineLine(t *testing.T) {
+	tests := []struct {
+		lang   string
+		e      dispatch.TimelineEntry
+		action string
+		actor  string
+		detail string
+	}{
+		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "opened", Detail: "P2 fall (pending): peak=3.536 g, 2 events"},
+			"접수", "감지 엔진", "P2 낙상 · 확인 중 · peak 3.536 g, 이벤트 2건"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "check_in_sent", Channel: "hub", Detail: "asking the resident through the hub; cancel window 30s"},
+			"본인 확인 요청", "시스템", "허브를 통해 대상자에게 괜찮은지 묻는 중 (취소 대기 30초)"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "escalation_step", Detail: "step 0: guardian 김민수 via voice; 119 119 via cap"},
+			"연락 단계 시작 (1단계)", "시스템", "보호자 김민수 (음성전화), 119 전송 (CAP)"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "sent", Channel: "sms", Detail: "sms alert to guardian 김민수 (step 1, attempt 2) (ref SM12)"},
+			"보냄", "시스템", "보호자 김민수에게 문자 응급 알림 (2단계, 2차 시도) · 참조번호 SM12"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "delivery_failed", Channel: "voice", Detail: "voice alert to guardian 김민수 (step 0, attempt 1): busy"},
+			"전송 실패", "시스템", "보호자 김민수에게 음성전화 응급 알림 (1단계, 1차 시도) — 통화 중"},
+		{"ko", dispatch.TimelineEntry{Actor: "guardian:김민수", Action: "acknowledged", Channel: "voice", Detail: "escalation stopped"},
+			"접수 확인", "보호자 김민수", "연락 중지"},
+		{"ko", dispatch.TimelineEntry{Actor: "d-park", Action: "resolved", Detail: "real_emergency: 119 이송"},
+			"종결", "d-park", "실제 응급: 119 이송"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "skipped", Channel: "sms", Detail: "guardian: no guardian with a phone number"},
+			"연락 생략", "시스템", "보호자: 전화번호가 있는 보호자 없음"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "something_new", Detail: "as recorded"},
+			"something_new", "시스템", "as recorded"},
+		{"en", dispatch.TimelineEntry{Actor: "system", Action: "escalation_step", Detail: "step 0: guardian 김민수 via sms"},
+			"Escalation (step 1)", "system", "guardian 김민수 (SMS)"},
+		{"en", dispatch.TimelineEntry{Actor: "system", Action: "sent", Channel: "cap", Detail: "cap alert to 119 119 (step 0, attempt 1) (ref x)"},
+			"Sent", "system", "alert to 119 (CAP) (step 1, attempt 1) · ref x"},
+	}
+	for _, tt := range tests {
+		p := &pageData{Lang: tt.lang, loc: time.UTC}
+		got := p.TimelineLine(tt.e)
+		if got.Action != tt.action || got.Actor != tt.actor || got.Detail != tt.detail {
+			t.Errorf("%s %s %q:\n got %q / %q / %q\nwant %q / %q / %q", tt.lang, tt.e.Action, tt.e.Detail,
+				got.Action, got.Actor, got.Detail, tt.action, tt.actor, tt.detail)
+		}
+	}
+}
