@@ -428,7 +428,11 @@ func (w *web) audit(ctx context.Context, rc *reqCtx, action string, resident dev
 	if rc != nil {
 		e.AccountID, e.Remote = rc.account.ID, rc.remote
 	}
-	if err := w.deps.Audit.AppendAudit(ctx, e); err != nil {
+	// Written even when the client has gone: what was shown or done must
+	// be on record.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.deps.Audit.AppendAudit(actx, e); err != nil {
 		w.log.Error().Err(err).Str("action", action).Str("account_id", e.AccountID).Msg("audit entry not written")
 		return fmt.Errorf("console: audit: %w", err)
 	}
