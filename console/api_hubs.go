@@ -34,6 +34,31 @@ func sensorLabel(hub devices.HubID, id devices.SensorID) string {
 	return "sensor " + strconv.Quote(string(id)) + " of hub " + strconv.Quote(string(hub))
 }
 
+// hubOfPath loads the hub the path's {id} names. When it cannot, it has
+// answered the request (404, or the registry's failure) and ok is false.
+func (a *adminAPI) hubOfPath(w http.ResponseWriter, r *http.Request) (id devices.HubID, h devices.Hub, ok bool) {
+	id = devices.HubID(r.PathValue("id"))
+	h, err := a.reg.GetHub(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(id))
+		return id, h, false
+	}
+	return id, h, true
+}
+
+// refuseServerOwned refuses a PATCH body that changes what the server owns:
+// the id, and the disabled flag, which has routes of its own under
+// recordPath (".../disable", ".../enable").
+func refuseServerOwned[ID ~string](curID, nextID ID, curDisabled, nextDisabled bool, recordPath string) error {
+	switch {
+	case nextID != curID:
+		return badRequest("id", "the id cannot be changed (the path says %q, the body %q)", curID, nextID)
+	case nextDisabled != curDisabled:
+		return badRequest("disabled", "use POST %s/disable or /enable", recordPath)
+	}
+	return nil
+}
+
 // checkResidentRef answers 400, not 404, for a missing resident: the
 // route exists, the body refers to something that does not.
 func (a *adminAPI) checkResidentRef(r *http.Request, id devices.ResidentID) error {
@@ -121,22 +146,16 @@ func (a *adminAPI) listHubs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) getHub(w http.ResponseWriter, r *http.Request) {
-	id := devices.HubID(r.PathValue("id"))
-	h, err := a.reg.GetHub(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, hubLabel(id))
-		return
+	if _, h, ok := a.hubOfPath(w, r); ok {
+		writeJSON(w, http.StatusOK, h)
 	}
-	writeJSON(w, http.StatusOK, h)
 }
 
 // updateHub is a PATCH: fields absent from the body keep their values. The
 // secret changes only through POST /hubs/{id}/secret.
 func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
-	id := devices.HubID(r.PathValue("id"))
-	cur, err := a.reg.GetHub(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, hubLabel(id))
+	id, cur, ok := a.hubOfPath(w, r)
+	if !ok {
 		return
 	}
 	next := cur
@@ -144,12 +163,8 @@ func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	switch {
-	case next.ID != cur.ID:
-		a.fail(w, r, badRequest("id", "the id cannot be changed (the path says %q, the body %q)", cur.ID, next.ID), "")
-		return
-	case next.Disabled != cur.Disabled:
-		a.fail(w, r, badRequest("disabled", "use POST /api/v1/hubs/%s/disable or /enable", id), "")
+	if err := refuseServerOwned(cur.ID, next.ID, cur.Disabled, next.Disabled, "/api/v1/hubs/"+string(id)); err != nil {
+		a.fail(w, r, err, "")
 		return
 	}
 	if next.ResidentID != cur.ResidentID {
@@ -176,10 +191,8 @@ func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
 // the broker is told, so a hub that reconnects at once is checked against
 // the new hash.
 func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
-	id := devices.HubID(r.PathValue("id"))
-	h, err := a.reg.GetHub(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err, hubLabel(id))
+	id, h, ok := a.hubOfPath(w, r)
+	if !ok {
 		return
 	}
 	secret := devices.NewSecret()
@@ -218,9 +231,8 @@ func (a *adminAPI) setHubDisabled(disabled bool) http.HandlerFunc {
 // with an offline record rather than 404: the hub exists, it is just not
 // there.
 func (a *adminAPI) hubHealth(w http.ResponseWriter, r *http.Request) {
-	id := devices.HubID(r.PathValue("id"))
-	if _, err := a.reg.GetHub(r.Context(), id); err != nil {
-		a.fail(w, r, err, hubLabel(id))
+	id, _, ok := a.hubOfPath(w, r)
+	if !ok {
 		return
 	}
 	hh, err := a.health.HubHealth(r.Context(), id)
@@ -243,9 +255,8 @@ func (a *adminAPI) hubHealth(w http.ResponseWriter, r *http.Request) {
 // Sensors.
 
 func (a *adminAPI) createSensor(w http.ResponseWriter, r *http.Request) {
-	hub := devices.HubID(r.PathValue("id"))
-	if _, err := a.reg.GetHub(r.Context(), hub); err != nil {
-		a.fail(w, r, err, hubLabel(hub))
+	hub, _, ok := a.hubOfPath(w, r)
+	if !ok {
 		return
 	}
 	var s devices.Sensor
@@ -278,9 +289,8 @@ func (a *adminAPI) createSensor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *adminAPI) listSensors(w http.ResponseWriter, r *http.Request) {
-	hub := devices.HubID(r.PathValue("id"))
-	if _, err := a.reg.GetHub(r.Context(), hub); err != nil {
-		a.fail(w, r, err, hubLabel(hub))
+	hub, _, ok := a.hubOfPath(w, r)
+	if !ok {
 		return
 	}
 	sensors, err := a.reg.ListSensors(r.Context(), hub)
@@ -317,15 +327,12 @@ func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	switch {
-	case next.Hub != cur.Hub:
+	if next.Hub != cur.Hub {
 		a.fail(w, r, badRequest("hub_id", "a sensor cannot move to another hub; add it there and disable it here"), "")
 		return
-	case next.ID != cur.ID:
-		a.fail(w, r, badRequest("id", "the id cannot be changed (the path says %q, the body %q)", cur.ID, next.ID), "")
-		return
-	case next.Disabled != cur.Disabled:
-		a.fail(w, r, badRequest("disabled", "use POST /api/v1/hubs/%s/sensors/%s/disable or /enable", hub, id), "")
+	}
+	if err := refuseServerOwned(cur.ID, next.ID, cur.Disabled, next.Disabled, "/api/v1/hubs/"+string(hub)+"/sensors/"+string(id)); err != nil {
+		a.fail(w, r, err, "")
 		return
 	}
 	if err := validateSensor(&next); err != nil {

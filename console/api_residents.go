@@ -200,12 +200,8 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	switch {
-	case next.ID != cur.ID:
-		a.fail(w, r, badRequest("id", "the id cannot be changed (the path says %q, the body %q)", cur.ID, next.ID), "")
-		return
-	case next.Disabled != cur.Disabled:
-		a.fail(w, r, badRequest("disabled", "use POST /api/v1/residents/%s/disable or /enable", id), "")
+	if err := refuseServerOwned(cur.ID, next.ID, cur.Disabled, next.Disabled, "/api/v1/residents/"+string(id)); err != nil {
+		a.fail(w, r, err, "")
 		return
 	}
 	next.CreatedAt = cur.CreatedAt

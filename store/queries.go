@@ -113,13 +113,19 @@ func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.S
 	if err != nil {
 		return nil, fmt.Errorf("store: rollups: %w", err)
 	}
+	return scanRollups(rows, "rollups")
+}
+
+// scanRollups reads rows of (bucket_us, count, sum, min, max), one sensor's
+// or summed over several, and closes them. op names the query in errors.
+func scanRollups(rows rows, op string) ([]Rollup, error) {
 	defer rows.Close()
 	var out []Rollup
 	for rows.Next() {
 		var r Rollup
 		var bucket int64
 		if err := rows.Scan(&bucket, &r.Count, &r.Sum, &r.Min, &r.Max); err != nil {
-			return nil, fmt.Errorf("store: rollups: %w", err)
+			return nil, fmt.Errorf("store: %s: %w", op, err)
 		}
 		r.Bucket = fromUS(bucket)
 		if r.Count > 0 {
@@ -128,7 +134,7 @@ func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.S
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: rollups: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", op, err)
 	}
 	return out, nil
 }

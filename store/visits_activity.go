@@ -24,24 +24,7 @@ func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID
 	if err != nil {
 		return nil, fmt.Errorf("store: resident rollups: %w", err)
 	}
-	defer rows.Close()
-	var out []Rollup
-	for rows.Next() {
-		var r Rollup
-		var bucket int64
-		if err := rows.Scan(&bucket, &r.Count, &r.Sum, &r.Min, &r.Max); err != nil {
-			return nil, fmt.Errorf("store: resident rollups: %w", err)
-		}
-		r.Bucket = fromUS(bucket)
-		if r.Count > 0 {
-			r.Avg = r.Sum / float64(r.Count)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: resident rollups: %w", err)
-	}
-	return out, nil
+	return scanRollups(rows, "resident rollups")
 }
 
 // ActivityWindow is one resident's motion in a recent window and in the

@@ -20,11 +20,17 @@ type handler = func(context.Context, []string) error
 func commands(c *cli) map[string]map[string]handler {
 	return map[string]map[string]handler{
 		"resident": {
-			"add": c.residentAdd, "list": c.residentList, "get": c.residentGet, "update": c.residentUpdate,
+			"add": c.residentAdd, "get": c.residentGet,
+			"list": c.listCommand("resident", "residents",
+				listFilter{"q", "q", "search names, phones and addresses"},
+				listFilter{"social-worker", "social_worker", "residents of this social worker"}),
+			"update":  c.update("resident", "residents", func(fs *flag.FlagSet) *bodyBuilder { return residentFlags(fs, false) }),
 			"disable": c.setDisabled("resident", "residents", true), "enable": c.setDisabled("resident", "residents", false),
 		},
 		"hub": {
-			"add": c.hubAdd, "list": c.hubList, "get": c.hubGet, "update": c.hubUpdate,
+			"add": c.hubAdd, "get": c.hubGet,
+			"list":    c.listCommand("hub", "hubs", listFilter{"resident", "resident_id", "hubs of this resident"}),
+			"update":  c.update("hub", "hubs", hubFlags),
 			"disable": c.setDisabled("hub", "hubs", true), "enable": c.setDisabled("hub", "hubs", false),
 			"rotate-secret": c.hubRotateSecret, "health": c.hubHealth, "events": c.hubEvents,
 		},
@@ -179,13 +185,40 @@ func residentFlags(fs *flag.FlagSet, withID bool) *bodyBuilder {
 	return b
 }
 
-func (c *cli) residentAdd(ctx context.Context, args []string) error {
-	fs := c.flagSet("resident add")
-	b := residentFlags(fs, true)
-	if _, err := parse(fs, args); err != nil {
-		return err
+// parseBody reads the arguments (see parse) and builds the JSON body of the
+// flags b registered on fs.
+func parseBody(fs *flag.FlagSet, b *bodyBuilder, args []string, positional ...string) ([]string, map[string]any, error) {
+	pos, err := parse(fs, args, positional...)
+	if err != nil {
+		return nil, nil, err
 	}
 	body, err := b.build()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, body, nil
+}
+
+// update serves "<noun> update ID" for residents and hubs: a PATCH of
+// <collection>/ID carrying only the flags given, so the rest keep their
+// values. (Sensors are named by hub and id: sensorUpdate.)
+func (c *cli) update(noun, collection string, flags func(*flag.FlagSet) *bodyBuilder) handler {
+	return func(ctx context.Context, args []string) error {
+		fs := c.flagSet(noun + " update")
+		pos, body, err := parseBody(fs, flags(fs), args, "ID")
+		if err != nil {
+			return err
+		}
+		if len(body) == 0 {
+			return usageErrorf("nothing to update: give the fields to change (see dolbomctl %s update -h)", noun)
+		}
+		return c.call(ctx, "PATCH", pathEscape(collection, pos[0]), nil, body)
+	}
+}
+
+func (c *cli) residentAdd(ctx context.Context, args []string) error {
+	fs := c.flagSet("resident add")
+	_, body, err := parseBody(fs, residentFlags(fs, true), args)
 	if err != nil {
 		return err
 	}
@@ -193,23 +226,6 @@ func (c *cli) residentAdd(ctx context.Context, args []string) error {
 		return usageErrorf("--name is required")
 	}
 	return c.call(ctx, "POST", "residents", nil, body)
-}
-
-func (c *cli) residentUpdate(ctx context.Context, args []string) error {
-	fs := c.flagSet("resident update")
-	b := residentFlags(fs, false)
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	body, err := b.build()
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		return usageErrorf("nothing to update: give the fields to change (see dolbomctl resident update -h)")
-	}
-	return c.call(ctx, "PATCH", pathEscape("residents", pos[0]), nil, body)
 }
 
 func (c *cli) residentGet(ctx context.Context, args []string) error {
@@ -285,23 +301,32 @@ func (c *cli) list(ctx context.Context, path string, q url.Values, p *pager) err
 	return c.print(data)
 }
 
-func (c *cli) residentList(ctx context.Context, args []string) error {
-	fs := c.flagSet("resident list")
-	var p pager
-	p.register(fs)
-	search := fs.String("q", "", "search names, phones and addresses")
-	worker := fs.String("social-worker", "", "residents of this social worker")
-	if _, err := parse(fs, args); err != nil {
-		return err
+// listFilter is a flag of a list command that, when set, becomes the query
+// parameter param.
+type listFilter struct{ flag, param, usage string }
+
+// listCommand serves "<noun> list": the pager's flags and the filters, sent
+// to GET <collection>.
+func (c *cli) listCommand(noun, collection string, filters ...listFilter) handler {
+	return func(ctx context.Context, args []string) error {
+		fs := c.flagSet(noun + " list")
+		var p pager
+		p.register(fs)
+		values := make([]*string, len(filters))
+		for i, f := range filters {
+			values[i] = fs.String(f.flag, "", f.usage)
+		}
+		if _, err := parse(fs, args); err != nil {
+			return err
+		}
+		q := url.Values{}
+		for i, f := range filters {
+			if *values[i] != "" {
+				q.Set(f.param, *values[i])
+			}
+		}
+		return c.list(ctx, collection, q, &p)
 	}
-	q := url.Values{}
-	if *search != "" {
-		q.Set("q", *search)
-	}
-	if *worker != "" {
-		q.Set("social_worker", *worker)
-	}
-	return c.list(ctx, "residents", q, &p)
 }
 
 // setDisabled serves "resident|hub disable|enable ID".
@@ -349,10 +374,7 @@ func (c *cli) hubAdd(ctx context.Context, args []string) error {
 	fs := c.flagSet("hub add")
 	b := hubFlags(fs)
 	b.str("id", "id", "hub id: 3-64 of a-z 0-9 - _ (default: generated)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	body, err := b.build()
+	_, body, err := parseBody(fs, b, args)
 	if err != nil {
 		return err
 	}
@@ -360,38 +382,6 @@ func (c *cli) hubAdd(ctx context.Context, args []string) error {
 		return usageErrorf("--resident is required")
 	}
 	return c.call(ctx, "POST", "hubs", nil, body)
-}
-
-func (c *cli) hubUpdate(ctx context.Context, args []string) error {
-	fs := c.flagSet("hub update")
-	b := hubFlags(fs)
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	body, err := b.build()
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		return usageErrorf("nothing to update: give the fields to change (see dolbomctl hub update -h)")
-	}
-	return c.call(ctx, "PATCH", pathEscape("hubs", pos[0]), nil, body)
-}
-
-func (c *cli) hubList(ctx context.Context, args []string) error {
-	fs := c.flagSet("hub list")
-	var p pager
-	p.register(fs)
-	resident := fs.String("resident", "", "hubs of this resident")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	q := url.Values{}
-	if *resident != "" {
-		q.Set("resident_id", *resident)
-	}
-	return c.list(ctx, "hubs", q, &p)
 }
 
 // hubByID serves the hub commands that take only the hub id.
@@ -444,9 +434,29 @@ func sensorFlags(fs *flag.FlagSet) *bodyBuilder {
 	return b
 }
 
-// sensorTarget reads --hub and the sensor id (positional or --id).
-func sensorTarget(fs *flag.FlagSet) (hub, id *string) {
-	return fs.String("hub", "", "the hub the sensor belongs to (required)"), fs.String("id", "", "sensor id (or give it as the argument)")
+// parseSensor registers --hub and --id, reads the arguments and returns the
+// sensor they name (its id positional or as --id). The command's other flags
+// must be registered on fs before.
+func parseSensor(fs *flag.FlagSet, args []string) (hub, id string, err error) {
+	hubFlag := fs.String("hub", "", "the hub the sensor belongs to (required)")
+	idFlag := fs.String("id", "", "sensor id (or give it as the argument)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", "", err
+	}
+	return resolveSensor(*hubFlag, *idFlag, pos)
+}
+
+// parseSensorBody is parseSensor for the commands that send the flags b
+// registered as a JSON body.
+func parseSensorBody(fs *flag.FlagSet, b *bodyBuilder, args []string) (hub, id string, body map[string]any, err error) {
+	if hub, id, err = parseSensor(fs, args); err != nil {
+		return "", "", nil, err
+	}
+	if body, err = b.build(); err != nil {
+		return "", "", nil, err
+	}
+	return hub, id, body, nil
 }
 
 func resolveSensor(hub, id string, pos []string) (string, string, error) {
@@ -466,17 +476,7 @@ func resolveSensor(hub, id string, pos []string) (string, string, error) {
 
 func (c *cli) sensorAdd(ctx context.Context, args []string) error {
 	fs := c.flagSet("sensor add")
-	b := sensorFlags(fs)
-	hub, id := sensorTarget(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	h, s, err := resolveSensor(*hub, *id, pos)
-	if err != nil {
-		return err
-	}
-	body, err := b.build()
+	h, s, body, err := parseSensorBody(fs, sensorFlags(fs), args)
 	if err != nil {
 		return err
 	}
@@ -505,12 +505,7 @@ func (c *cli) sensorList(ctx context.Context, args []string) error {
 
 func (c *cli) sensorGet(ctx context.Context, args []string) error {
 	fs := c.flagSet("sensor get")
-	hub, id := sensorTarget(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	h, s, err := resolveSensor(*hub, *id, pos)
+	h, s, err := parseSensor(fs, args)
 	if err != nil {
 		return err
 	}
@@ -519,17 +514,7 @@ func (c *cli) sensorGet(ctx context.Context, args []string) error {
 
 func (c *cli) sensorUpdate(ctx context.Context, args []string) error {
 	fs := c.flagSet("sensor update")
-	b := sensorFlags(fs)
-	hub, id := sensorTarget(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	h, s, err := resolveSensor(*hub, *id, pos)
-	if err != nil {
-		return err
-	}
-	body, err := b.build()
+	h, s, body, err := parseSensorBody(fs, sensorFlags(fs), args)
 	if err != nil {
 		return err
 	}
@@ -543,12 +528,7 @@ func (c *cli) sensorSetDisabled(disabled bool) handler {
 	verb := map[bool]string{true: "disable", false: "enable"}[disabled]
 	return func(ctx context.Context, args []string) error {
 		fs := c.flagSet("sensor " + verb)
-		hub, id := sensorTarget(fs)
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		h, s, err := resolveSensor(*hub, *id, pos)
+		h, s, err := parseSensor(fs, args)
 		if err != nil {
 			return err
 		}

@@ -70,6 +70,83 @@ func (f *Registry) injected() error {
 	return err
 }
 
+// locked runs fn under the registry's lock, unless a failure injected with
+// FailNext is pending: then it returns that failure and the zero value,
+// doing nothing, as every method of the fake does.
+func locked[T any](f *Registry, fn func() (T, error)) (T, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.injected(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn()
+}
+
+// lockedDo is locked for the methods that return only an error.
+func lockedDo(f *Registry, fn func() error) error {
+	_, err := locked(f, func() (struct{}, error) { return struct{}{}, fn() })
+	return err
+}
+
+// generatedID numbers the records created without an id; the caller holds
+// the lock.
+func (f *Registry) generatedID(prefix string) string {
+	f.nextID++
+	return fmt.Sprintf("%s-%06d", prefix, f.nextID)
+}
+
+// insert stores v under key unless the key is taken, which is a conflict,
+// as a unique id is in the real stores. what names the record in the error.
+func insert[K comparable, V any](m map[K]V, key K, v V, what string) error {
+	if _, ok := m[key]; ok {
+		return &Error{Msg: "consoletest: " + what + " already exists", IsConflict: true}
+	}
+	m[key] = v
+	return nil
+}
+
+// lookup returns the record stored under key, or a not-found error naming
+// it as what.
+func lookup[K comparable, V any](m map[K]V, key K, what string) (V, error) {
+	v, ok := m[key]
+	if !ok {
+		return v, notFound(what)
+	}
+	return v, nil
+}
+
+// modify applies change to the record stored under key and stores the
+// result: the read-modify-write every update and flag setter does.
+func modify[K comparable, V any](m map[K]V, key K, what string, change func(*V)) error {
+	v, err := lookup(m, key, what)
+	if err != nil {
+		return err
+	}
+	change(&v)
+	m[key] = v
+	return nil
+}
+
+// sortedByID returns the records keep accepts, ordered by id, as the stores
+// list them.
+func sortedByID[K comparable, V any, ID ~string](m map[K]V, id func(V) ID, keep func(V) bool) []V {
+	var out []V
+	for _, v := range m {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b V) int { return cmp.Compare(id(a), id(b)) })
+	return out
+}
+
+// afterCursor reports whether id comes after the page cursor (any id does
+// when there is none).
+func afterCursor[ID ~string](id ID, after string) bool {
+	return after == "" || string(id) > after
+}
+
 func cloneResident(r devices.Resident) devices.Resident {
 	r.Medications = slices.Clone(r.Medications)
 	r.Allergies = slices.Clone(r.Allergies)
@@ -77,258 +154,139 @@ func cloneResident(r devices.Resident) devices.Resident {
 	return r
 }
 
+func residentID(r devices.Resident) devices.ResidentID { return r.ID }
+func hubID(h devices.Hub) devices.HubID                { return h.ID }
+func sensorID(s devices.Sensor) devices.SensorID       { return s.ID }
+
+func residentWhat(id devices.ResidentID) string { return "resident " + string(id) }
+func hubWhat(id devices.HubID) string           { return "hub " + string(id) }
+func sensorWhat(id devices.SensorID) string     { return "sensor " + string(id) }
+
 func (f *Registry) CreateResident(ctx context.Context, r *devices.Resident) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	if r.ID == "" {
-		f.nextID++
-		r.ID = devices.ResidentID(fmt.Sprintf("r-%06d", f.nextID))
-	}
-	if _, ok := f.residents[r.ID]; ok {
-		return &Error{Msg: fmt.Sprintf("consoletest: resident %q already exists", r.ID), IsConflict: true}
-	}
-	f.residents[r.ID] = cloneResident(*r)
-	return nil
+	return lockedDo(f, func() error {
+		if r.ID == "" {
+			r.ID = devices.ResidentID(f.generatedID("r"))
+		}
+		return insert(f.residents, r.ID, cloneResident(*r), fmt.Sprintf("resident %q", r.ID))
+	})
 }
 
 func (f *Registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return devices.Resident{}, err
-	}
-	r, ok := f.residents[id]
-	if !ok {
-		return r, notFound("resident " + string(id))
-	}
-	return cloneResident(r), nil
+	return locked(f, func() (devices.Resident, error) {
+		r, err := lookup(f.residents, id, residentWhat(id))
+		return cloneResident(r), err
+	})
 }
 
 func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]devices.Resident, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return nil, err
-	}
-	var out []devices.Resident
-	for _, r := range f.residents {
-		switch {
-		case string(r.ID) <= q.After && q.After != "",
-			r.Disabled && !q.IncludeDisabled,
-			q.SocialWorkerID != "" && r.SocialWorkerID != q.SocialWorkerID,
-			q.Search != "" && !strings.Contains(r.Name, q.Search) && !strings.Contains(r.Phone, q.Search):
-			continue
+	return locked(f, func() ([]devices.Resident, error) {
+		out := sortedByID(f.residents, residentID, func(r devices.Resident) bool {
+			return afterCursor(r.ID, q.After) &&
+				(!r.Disabled || q.IncludeDisabled) &&
+				(q.SocialWorkerID == "" || r.SocialWorkerID == q.SocialWorkerID) &&
+				(q.Search == "" || strings.Contains(r.Name, q.Search) || strings.Contains(r.Phone, q.Search))
+		})
+		out = out[:min(len(out), q.Limit)]
+		for i := range out {
+			out[i] = cloneResident(out[i])
 		}
-		out = append(out, cloneResident(r))
-	}
-	slices.SortFunc(out, func(a, b devices.Resident) int { return cmp.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+		return out, nil
+	})
 }
 
 func (f *Registry) UpdateResident(ctx context.Context, r devices.Resident) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	cur, ok := f.residents[r.ID]
-	if !ok {
-		return notFound("resident " + string(r.ID))
-	}
-	r.Disabled, r.CreatedAt = cur.Disabled, cur.CreatedAt
-	f.residents[r.ID] = cloneResident(r)
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.residents, r.ID, residentWhat(r.ID), func(cur *devices.Resident) {
+			r.Disabled, r.CreatedAt = cur.Disabled, cur.CreatedAt
+			*cur = cloneResident(r)
+		})
+	})
 }
 
 func (f *Registry) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	r, ok := f.residents[id]
-	if !ok {
-		return notFound("resident " + string(id))
-	}
-	r.Disabled = disabled
-	f.residents[id] = r
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.residents, id, residentWhat(id), func(r *devices.Resident) { r.Disabled = disabled })
+	})
 }
 
 func (f *Registry) CreateHub(ctx context.Context, h *devices.Hub) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	if h.ID == "" {
-		f.nextID++
-		h.ID = devices.HubID(fmt.Sprintf("hub-%06d", f.nextID))
-	}
-	if _, ok := f.hubs[h.ID]; ok {
-		return &Error{Msg: fmt.Sprintf("consoletest: hub %q already exists", h.ID), IsConflict: true}
-	}
-	f.hubs[h.ID] = *h
-	return nil
+	return lockedDo(f, func() error {
+		if h.ID == "" {
+			h.ID = devices.HubID(f.generatedID("hub"))
+		}
+		return insert(f.hubs, h.ID, *h, fmt.Sprintf("hub %q", h.ID))
+	})
 }
 
 func (f *Registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return devices.Hub{}, err
-	}
-	h, ok := f.hubs[id]
-	if !ok {
-		return h, notFound("hub " + string(id))
-	}
-	return h, nil
+	return locked(f, func() (devices.Hub, error) { return lookup(f.hubs, id, hubWhat(id)) })
 }
 
 func (f *Registry) ListHubs(ctx context.Context, q console.ListQuery) ([]devices.Hub, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return nil, err
-	}
-	var out []devices.Hub
-	for _, h := range f.hubs {
-		switch {
-		case string(h.ID) <= q.After && q.After != "",
-			h.Disabled && !q.IncludeDisabled,
-			q.ResidentID != "" && h.ResidentID != q.ResidentID:
-			continue
-		}
-		out = append(out, h)
-	}
-	slices.SortFunc(out, func(a, b devices.Hub) int { return cmp.Compare(a.ID, b.ID) })
-	return out[:min(len(out), q.Limit)], nil
+	return locked(f, func() ([]devices.Hub, error) {
+		out := sortedByID(f.hubs, hubID, func(h devices.Hub) bool {
+			return afterCursor(h.ID, q.After) &&
+				(!h.Disabled || q.IncludeDisabled) &&
+				(q.ResidentID == "" || h.ResidentID == q.ResidentID)
+		})
+		return out[:min(len(out), q.Limit)], nil
+	})
 }
 
 func (f *Registry) UpdateHub(ctx context.Context, h devices.Hub) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	cur, ok := f.hubs[h.ID]
-	if !ok {
-		return notFound("hub " + string(h.ID))
-	}
-	h.SecretHash, h.Disabled, h.CreatedAt = cur.SecretHash, cur.Disabled, cur.CreatedAt
-	f.hubs[h.ID] = h
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.hubs, h.ID, hubWhat(h.ID), func(cur *devices.Hub) {
+			h.SecretHash, h.Disabled, h.CreatedAt = cur.SecretHash, cur.Disabled, cur.CreatedAt
+			*cur = h
+		})
+	})
 }
 
 func (f *Registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	h, ok := f.hubs[id]
-	if !ok {
-		return notFound("hub " + string(id))
-	}
-	h.SecretHash = hash
-	f.hubs[id] = h
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.hubs, id, hubWhat(id), func(h *devices.Hub) { h.SecretHash = hash })
+	})
 }
 
 func (f *Registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	h, ok := f.hubs[id]
-	if !ok {
-		return notFound("hub " + string(id))
-	}
-	h.Disabled = disabled
-	f.hubs[id] = h
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.hubs, id, hubWhat(id), func(h *devices.Hub) { h.Disabled = disabled })
+	})
 }
 
 func (f *Registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	k := sensorKey{s.Hub, s.ID}
-	if _, ok := f.hubs[s.Hub]; !ok {
-		return notFound("hub " + string(s.Hub))
-	}
-	if _, ok := f.sensors[k]; ok {
-		return &Error{Msg: fmt.Sprintf("consoletest: sensor %q of hub %q already exists", s.ID, s.Hub), IsConflict: true}
-	}
-	f.sensors[k] = *s
-	return nil
+	return lockedDo(f, func() error {
+		if _, err := lookup(f.hubs, s.Hub, hubWhat(s.Hub)); err != nil {
+			return err
+		}
+		return insert(f.sensors, sensorKey{s.Hub, s.ID}, *s, fmt.Sprintf("sensor %q of hub %q", s.ID, s.Hub))
+	})
 }
 
 func (f *Registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return devices.Sensor{}, err
-	}
-	s, ok := f.sensors[sensorKey{hub, id}]
-	if !ok {
-		return s, notFound("sensor " + string(id))
-	}
-	return s, nil
+	return locked(f, func() (devices.Sensor, error) { return lookup(f.sensors, sensorKey{hub, id}, sensorWhat(id)) })
 }
 
 func (f *Registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return nil, err
-	}
-	var out []devices.Sensor
-	for k, s := range f.sensors {
-		if k.hub == hub {
-			out = append(out, s)
-		}
-	}
-	slices.SortFunc(out, func(a, b devices.Sensor) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
+	return locked(f, func() ([]devices.Sensor, error) {
+		// A sensor is stored under its own hub and id, so s.Hub is its key's hub.
+		return sortedByID(f.sensors, sensorID, func(s devices.Sensor) bool { return s.Hub == hub }), nil
+	})
 }
 
 func (f *Registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	k := sensorKey{s.Hub, s.ID}
-	cur, ok := f.sensors[k]
-	if !ok {
-		return notFound("sensor " + string(s.ID))
-	}
-	s.Disabled = cur.Disabled
-	f.sensors[k] = s
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.sensors, sensorKey{s.Hub, s.ID}, sensorWhat(s.ID), func(cur *devices.Sensor) {
+			s.Disabled = cur.Disabled
+			*cur = s
+		})
+	})
 }
 
 func (f *Registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.injected(); err != nil {
-		return err
-	}
-	k := sensorKey{hub, id}
-	s, ok := f.sensors[k]
-	if !ok {
-		return notFound("sensor " + string(id))
-	}
-	s.Disabled = disabled
-	f.sensors[k] = s
-	return nil
+	return lockedDo(f, func() error {
+		return modify(f.sensors, sensorKey{hub, id}, sensorWhat(id), func(s *devices.Sensor) { s.Disabled = disabled })
+	})
 }
 
 // Health answers from a map; a missing hub is devices.ErrNotFound.
