@@ -136,7 +136,7 @@ func (g *gatewayProcess) start(t *testing.T) {
 		"--log-format", "json"}, g.extra...)
 	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"), args...)
 	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+g.databaseURL,
-		"DOLBOM_CAP_ANSWER_TOKEN="+g.token)
+		"DOLBOM_CAP_ANSWER_TOKEN=e2e-119-answer-token-0123456789")
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -82,8 +82,9 @@ func startSite(t *testing.T) *site {
 		DataDir: s.dataDir, MQTTAddr: broker.ListenerOff, Listener: s.pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, HeartbeatTimeout: 10 * time.Minute,
 		ShutdownTimeout: 5 * time.Second,
-		Channels:        gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond},
-		TuneEngine:      func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
+		Channels: gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond,
+			CAPAnswerToken: answerToken119},
+		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
 		TuneDispatch: func(c *dispatch.Config) {
 			c.Policies = policies
 			c.PollInterval = 50 * time.Millisecond
@@ -102,7 +103,7 @@ func startSite(t *testing.T) *site {
 	s.mock119 = receiver.New(receiver.Options{
 		XSDPath:    xsdPath(),
 		AutoAccept: 300 * time.Millisecond, AutoDispatch: true,
-		AnswerURL: s.URL + "/api/v1/119/answers", AnswerAuth: cap.AnswerAuth{BearerToken: adminToken},
+		AnswerURL: s.URL + "/api/v1/119/answers", AnswerAuth: cap.AnswerAuth{BearerToken: answerToken119},
 		Logger: zerolog.Nop(),
 	})
 	h119mu.Lock()
@@ -122,6 +123,10 @@ func startSite(t *testing.T) *site {
 	waitFor(t, 10*time.Second, "gateway ready", func() bool { return g.Ready(ctx) == nil })
 	return s
 }
+
+// answerToken119 is the mock 119 centre's credential on the answer
+// endpoint (never the admin token).
+const answerToken119 = "e2e-119-answer-token-0123456789"
 
 // xsdPath is the official CAP schema when the shared spec folder is next to
 // the repository; without it the mock 119 accepts unchecked.

@@ -214,13 +214,19 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 	case dispatch.MsgUpdate:
 		m.MsgType, m.References = cap.MsgUpdate, []cap.Reference{alert}
 	case dispatch.MsgCancel:
+		// A Cancel names the incident and why it is cancelled, nothing
+		// about the resident's health: the explanation stays out.
 		m.MsgType, m.References = cap.MsgCancel, []cap.Reference{alert}
-		m.CancelReason = n.Incident.Explanation.Ko
+		m.CancelReason = cancelReason(n.Incident.State)
+		m.SummaryKO, m.SummaryEN = "", ""
 	}
 	if n.HasResident && n.Type != dispatch.MsgCancel {
 		r := n.Resident
-		m.Resident = cap.Resident{Name: r.Name, Age: age(r.BirthDate, time.Now()), Phone: r.Phone, MedicalNotes: r.MedicalNotes,
-			Medications: r.Medications, Allergies: r.Allergies}
+		m.Resident = cap.Resident{Name: r.Name, Age: age(r.BirthDate, time.Now()), Phone: r.Phone}
+		if r.Consent.ShareMedicalWith119 {
+			// Medical details go to 119 only with the resident's consent.
+			m.Resident.MedicalNotes, m.Resident.Medications, m.Resident.Allergies = r.MedicalNotes, r.Medications, r.Allergies
+		}
 		m.Access = cap.Access{KeyHolder: r.Access.KeyHolder, KeySafe: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode, Notes: r.Access.Notes}
 		m.Location = cap.Location{Address: r.Address.Line1, Building: r.Address.Building, Floor: r.Address.Floor, Unit: r.Address.Unit,
 			Lat: r.Address.Lat, Lon: r.Address.Lon, RadiusKm: 0.05}
@@ -368,10 +374,22 @@ func age(birth string, now time.Time) int {
 		return 0
 	}
 	years := now.Year() - t.Year()
-	if now.YearDay() < t.YearDay() {
+	if now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day()) {
 		years--
 	}
 	return years
+}
+
+// cancelReason is the fixed wording of a CAP Cancel's reason, from how the
+// incident ended: never free text that could carry personal data.
+func cancelReason(s dispatch.State) string {
+	switch s {
+	case dispatch.StateCancelled:
+		return "거주자 취소 (resident cancelled)"
+	case dispatch.StateResolved:
+		return "오경보 확인 (verified false alarm)"
+	}
+	return "취소 (cancelled)"
 }
 
 func randomHex(n int) string {

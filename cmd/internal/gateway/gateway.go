@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,9 +184,12 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		g.closeOnError()
 		return nil, err
 	}
-	answerToken := o.Channels.CAPAnswerToken
-	if answerToken == "" {
-		answerToken = g.Token
+	// 119's answers carry a credential of their own: never the admin token,
+	// which also unlocks residents' records and door codes.
+	answerToken, err := capAnswerToken(o)
+	if err != nil {
+		g.closeOnError()
+		return nil, err
 	}
 	g.channels.wire(g.Dispatch, answerToken, log)
 
@@ -502,4 +507,26 @@ func (g *Gateway) latestIncidentSeq(ctx context.Context) int64 {
 		seq = max(seq, inc.Seq)
 	}
 	return seq
+}
+
+// capAnswerTokenFile keeps the credential 119 uses on the answer endpoint
+// when none is configured.
+const capAnswerTokenFile = "cap-answer-token"
+
+func capAnswerToken(o Options) (string, error) {
+	if t := o.Channels.CAPAnswerToken; t != "" {
+		if len(t) < 16 {
+			return "", errors.New("gateway: the 119 answer token must be at least 16 characters")
+		}
+		return t, nil
+	}
+	path := filepath.Join(o.DataDir, capAnswerTokenFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	t := randomHex(24)
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("gateway: 119 answer token: %w", err)
+	}
+	return t, nil
 }

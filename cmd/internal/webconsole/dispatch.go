@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
@@ -65,14 +66,24 @@ func (d dispatchAdapter) IncidentsOfResident(ctx context.Context, resident devic
 	return out, err
 }
 
-// OpenIncident fails closed: when the look-up fails, medical and access
-// details stay hidden.
+// OpenIncident reports whether the resident has an open emergency or
+// welfare incident: only then may a dispatcher see medical and access
+// details. A device fault (a low battery open for weeks) does not count. It
+// fails closed: when the look-up fails, the details stay hidden.
 func (d dispatchAdapter) OpenIncident(ctx context.Context, resident devices.ResidentID) bool {
 	if resident == "" {
 		return false
 	}
-	incs, err := d.desk.ListIncidents(ctx, dispatch.IncidentQuery{States: activeStates, ResidentID: resident, Limit: 1})
-	return err == nil && len(incs) > 0
+	incs, err := d.desk.ListIncidents(ctx, dispatch.IncidentQuery{States: activeStates, ResidentID: resident, Limit: 100})
+	if err != nil {
+		return false
+	}
+	for _, inc := range incs {
+		if inc.Class != detectors.ClassDeviceHealth {
+			return true
+		}
+	}
+	return false
 }
 
 // HubWindow turns the store's raw rows into series: one per sensor and
