@@ -96,6 +96,17 @@ type Incident struct {
 	Alerted119 bool `json:"alerted_119,omitempty"`
 	// Status119 is 119's last answer (accepted, dispatched, ...).
 	Status119 string `json:"status_119,omitempty"`
+	// Sent119 is set once 119's endpoint accepted the first alert: only
+	// then does a Cancel or an Update have something to refer to.
+	Sent119 bool `json:"sent_119,omitempty"`
+	// Cancel119Owed is set when the incident closed (with a disposition
+	// that tells 119) while its alert was queued but not known sent: the
+	// Cancel is queued only if that alert is still sent (it was in flight).
+	Cancel119Owed bool `json:"cancel_119_owed,omitempty"`
+	// Updates119 counts the CAP Updates queued (each has its own key);
+	// Update119Due is when the last one was due (the rate limit).
+	Updates119   int       `json:"updates_119,omitempty"`
+	Update119Due time.Time `json:"update_119_due,omitzero"`
 
 	// Seq is the change sequence number of the incident's last change,
 	// increasing across all incidents: the live feed's event id.

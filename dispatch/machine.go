@@ -77,14 +77,10 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 	case detectors.Cancelled:
 		return p.cancel(cur, actorResident, "hub", "cancelled by the resident")
 	case detectors.Resolved:
-		if inc.Class == detectors.ClassDeviceHealth {
-			return p.resolve(cur, DispositionNoAction, actorDetector, "the device condition cleared")
-		}
-		ch.Incident = &inc
-		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActCleared, "", d.Explanation.En))
-		return ch, nil
+		return p.cleared(cur, d)
 	}
 	// Firing or Pending again: the same episode triggered once more.
+	news := newFacts(&inc, d)
 	inc.Count++
 	inc.Evidence = d.Evidence
 	if d.Explanation != (detectors.Explanation{}) {
@@ -99,10 +95,19 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 			fmt.Sprintf("P%d -> P%d", inc.Priority, d.Priority)))
 		inc.Priority = d.Priority
 	}
+	if raised {
+		news = append(news, fmt.Sprintf("priority P%d", d.Priority))
+	}
 	if d.Class == detectors.ClassEmergency && inc.Class == detectors.ClassWelfare {
 		inc.Class = d.Class
+		news = append(news, "now an emergency")
 	}
 	pol := p.pol.For(inc.Cause, inc.Class)
+	if len(news) > 0 {
+		// Before any step runs: an alert queued by this very change carries
+		// the news itself.
+		p.update119(&inc, &ch, strings.Join(news, ", "))
+	}
 	switch {
 	case inc.State == StateVerifying && d.State == detectors.Firing:
 		// The detectors confirmed before our window ended: escalate now.
@@ -116,6 +121,139 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerEscalate, inc.NextStep))
 		p.runStep(&inc, pol, *pol.UrgentStep, &ch)
 	}
+	return ch, nil
+}
+
+// cleared folds a Resolved detection (the condition ended by itself) into
+// an open incident. What it may stop depends on what 119 knows:
+//   - device health: resolved (no_action);
+//   - 119 not alerted yet (verifying smoke that cleared or was superseded
+//     by a confirmed fire, welfare inactivity whose resident moved again, a
+//     fall still with the guardians): resolved (no_action), which cancels
+//     every pending row, so no timer can alert 119 afterwards;
+//   - 119 alerted: 119 is acting on it, so only a person closes it; the
+//     clearing is recorded and the escalation goes on.
+func (p planner) cleared(cur *Incident, d detectors.Detection) (Change, error) {
+	why := d.Explanation.En
+	switch {
+	case cur.Class == detectors.ClassDeviceHealth:
+		return p.resolve(cur, DispositionNoAction, actorDetector, "the device condition cleared")
+	case !cur.Alerted119:
+		note := "the condition cleared before 119 was alerted"
+		switch {
+		case cur.Cause == detectors.CauseInactivity || cur.Class == detectors.ClassWelfare:
+			note = "activity resumed"
+		case cur.State == StateVerifying:
+			note = "ended within the verification window"
+		}
+		return p.resolve(cur, DispositionNoAction, actorDetector, joinDetail(note, why))
+	}
+	inc := *cur
+	inc.UpdatedAt = p.now
+	return Change{Incident: &inc, Timeline: []TimelineEntry{p.entry(&inc, actorDetector, ActCleared, "",
+		joinDetail(why, "119 has the alert; the incident stays open until a person closes it"))}}, nil
+}
+
+// newFacts lists what a repeated detection adds that matters to a
+// responder: a sensor or a fact the incident did not have (a second smoke
+// sensor, the radar's "still on the floor").
+func newFacts(inc *Incident, d detectors.Detection) []string {
+	var out []string
+	sensors := map[devices.SensorID]bool{inc.Sensor: true}
+	for _, r := range inc.Evidence.Readings {
+		sensors[r.Sensor] = true
+	}
+	add := func(s devices.SensorID) {
+		if s != "" && !sensors[s] {
+			sensors[s] = true
+			out = append(out, "sensor "+string(s))
+		}
+	}
+	add(d.Sensor)
+	for _, r := range d.Evidence.Readings {
+		add(r.Sensor)
+	}
+	for _, f := range d.Evidence.Facts {
+		if !slices.ContainsFunc(inc.Evidence.Facts, func(g detectors.Fact) bool { return g.Name == f.Name }) {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// update119Gap is the least time between two CAP Updates of one incident:
+// news arriving sooner rides on the next one.
+const update119Gap = time.Minute
+
+// told119 reports whether 119 has the alert: its endpoint accepted it or
+// 119 answered about it.
+func told119(inc *Incident) bool { return inc.Alerted119 && (inc.Sent119 || inc.Status119 != "") }
+
+// update119 queues a CAP Update when 119 has the alert and something new
+// is known. The channel builds the message when it sends it, from the
+// incident as it is then, so an Update still waiting carries later news
+// too; a new one is queued at most every update119Gap.
+func (p planner) update119(inc *Incident, ch *Change, what string) {
+	if inc.State.Closed() || !inc.Alerted119 {
+		return
+	}
+	if !told119(inc) {
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, Channel119,
+			"update to 119 ("+what+"): the alert is not sent yet and will carry it"))
+		return
+	}
+	due := p.now
+	if !inc.Update119Due.IsZero() {
+		if p.now.Before(inc.Update119Due) {
+			ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, Channel119,
+				"update to 119 ("+what+"): carried by the update queued for "+inc.Update119Due.Format(time.RFC3339)))
+			return
+		}
+		due = maxTime(due, inc.Update119Due.Add(update119Gap))
+	}
+	inc.Updates119++
+	inc.Update119Due = due
+	ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: updateKey(inc.ID, inc.Updates119), IncidentID: inc.ID, Kind: KindNotify,
+		Channel: Channel119, Recipient: Recipient{Role: Role119, ID: "119", Name: "119"}, MsgType: MsgUpdate,
+		Attempt: 1, Step: -1, Priority: inc.Priority, State: OutboxPending, DueAt: due, Deadline: due.Add(p.pol.Retry119For.D())})
+	ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActUpdate119, Channel119,
+		fmt.Sprintf("update #%d to 119: %s", inc.Updates119, what)))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// updateKey is the key of an incident's n-th CAP Update: each Update is a
+// message of its own (its own CAP identifier), stable across retries.
+func updateKey(incidentID string, n int) string {
+	return fmt.Sprintf("%s/update/119/%d", incidentID, n)
+}
+
+// ActUpdate119 is the timeline action of a queued CAP Update; it is listed
+// in "what has been tried", which is what the Update tells 119.
+const ActUpdate119 = "update_119_queued"
+
+// onRelated folds a condition of the same home that is not the incident's
+// own episode (the hub went offline or lost power during the emergency)
+// into an open incident 119 has: recorded and sent to 119 as an Update. It
+// is for the dispatcher to call on the home's open emergencies.
+func (p planner) onRelated(cur *Incident, d detectors.Detection) (Change, error) {
+	if cur.State.Closed() || d.State != detectors.Firing || cur.Fingerprint == d.Fingerprint {
+		return Change{}, errNoChange
+	}
+	inc := *cur
+	inc.UpdatedAt = p.now
+	what := string(d.Cause)
+	if d.Explanation.En != "" {
+		what += " (" + d.Explanation.En + ")"
+	}
+	ch := Change{Incident: &inc}
+	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActNote, "", "meanwhile at the home: "+what))
+	p.update119(&inc, &ch, what)
 	return ch, nil
 }
 
@@ -159,6 +297,12 @@ func (p planner) open(d detectors.Detection) (Change, error) {
 		return ch, nil
 	}
 	p.runStep(inc, pol, 0, &ch)
+	if u := pol.UrgentStep; u != nil && *u > 0 && pol.Steps[*u].UrgentOnly && prio <= detectors.PriorityHigh {
+		// Opened already urgent (inactivity first seen past the hard limit):
+		// the step no timer reaches runs now.
+		ch.Enqueue = slices.DeleteFunc(ch.Enqueue, func(r OutboxRow) bool { return r.Kind == KindTimer })
+		p.runStep(inc, pol, *u, &ch)
+	}
 	return ch, nil
 }
 
@@ -210,7 +354,9 @@ func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
 	ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActEscalated, "",
 		fmt.Sprintf("step %d: %s", n, cmp.Or(strings.Join(targets, "; "), "nobody to notify"))))
 	inc.NextStep = n + 1
-	if inc.NextStep < pol.stepCount() {
+	if inc.NextStep < pol.stepCount() && !pol.urgentOnly(inc.NextStep) {
+		// An urgent-only step (and so the rest of the chain) is reached by
+		// the urgent jump alone, never by a timer.
 		_, delay := pol.step(inc.NextStep)
 		due := p.now.Add(delay)
 		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: timerKey(inc.ID, TimerEscalate, inc.NextStep), IncidentID: inc.ID,
@@ -278,8 +424,10 @@ func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
 			"the resident did not cancel within the window"))
 		p.runStep(&inc, pol, 0, &ch)
 	case TimerEscalate:
-		if row.Step != inc.NextStep {
-			return ch, nil // superseded (an urgent jump ran it already)
+		if row.Step != inc.NextStep || pol.urgentOnly(row.Step) {
+			// Superseded (an urgent jump ran it already), or a step only the
+			// urgent jump runs (a timer queued under an older policy).
+			return ch, nil
 		}
 		inc.UpdatedAt = p.now
 		ch.Incident = &inc
@@ -299,6 +447,15 @@ func (p planner) onSent(cur *Incident, row *OutboxRow, ref string) Change {
 	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActSent, row.Channel, detail))
 	if row.Kind == KindNotify && row.MsgType == MsgAlert && inc.State == StateOpen {
 		inc.State = StateNotified
+	}
+	if row.Kind == KindNotify && row.MsgType == MsgAlert && row.Channel == Channel119 {
+		inc.Sent119 = true
+		if inc.Cancel119Owed {
+			// Closed while this alert was in flight: 119 has it now, so it
+			// gets the Cancel that was held back.
+			inc.Cancel119Owed = false
+			p.queueCancel119(&inc, &ch)
+		}
 	}
 	inc.UpdatedAt = p.now
 	ch.Incident = &inc
@@ -406,10 +563,24 @@ func (p planner) cancel(cur *Incident, by, via, reason string) (Change, error) {
 	return ch, nil
 }
 
+// cancel119 tells 119 the incident is off. Only an alert 119 received is
+// cancelled: one still queued (119 unreachable) is withdrawn with the
+// incident's other pending rows and never sent, so nothing is queued for it;
+// one in flight may still arrive, and onSent then queues the Cancel.
 func (p planner) cancel119(inc *Incident, ch *Change) {
 	if !inc.Alerted119 {
 		return
 	}
+	if !told119(inc) {
+		inc.Cancel119Owed = true
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, Channel119,
+			"cancel to 119: the alert was not sent yet and is withdrawn"))
+		return
+	}
+	p.queueCancel119(inc, ch)
+}
+
+func (p planner) queueCancel119(inc *Incident, ch *Change) {
 	ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: cancelKey(inc.ID, Channel119), IncidentID: inc.ID, Kind: KindNotify,
 		Channel: Channel119, Recipient: Recipient{Role: Role119, ID: "119", Name: "119"}, MsgType: MsgCancel,
 		Attempt: 1, Step: -1, Priority: inc.Priority, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.Retry119For.D())})
@@ -466,6 +637,8 @@ const (
 	Answer119Dispatched Answer119Status = "dispatched"
 	Answer119OnScene    Answer119Status = "on_scene"
 	Answer119Closed     Answer119Status = "closed"
+	// Answer119CancelAcknowledged is 119 confirming our Cancel.
+	Answer119CancelAcknowledged Answer119Status = "cancel_acknowledged"
 )
 
 // Answer119 is one answer from 119.
@@ -479,11 +652,31 @@ type Answer119 struct {
 
 // apply119 moves the incident on 119's answer: accepted, dispatched or on
 // scene acknowledge it (119 has it: the escalation stops); rejected leaves
-// the escalation going; closed resolves it.
+// the escalation going; closed resolves it; cancel_acknowledged is only
+// recorded. A well-formed answer is never refused (an error makes 119
+// repeat it for ever): an answer about an incident 119 was never alerted
+// to is recorded and ignored (it must not stop a fall's escalation still in
+// its cancel window), and a disposition outside ours counts as a real
+// emergency, its raw value kept on the timeline.
 func (p planner) apply119(cur *Incident, a Answer119) (Change, error) {
 	by := cmp.Or(a.By, actor119)
 	detail := joinDetail(string(a.Status), a.Reason)
 	switch a.Status {
+	case Answer119Accepted, Answer119Dispatched, Answer119OnScene, Answer119Rejected, Answer119Closed, Answer119CancelAcknowledged:
+	default:
+		return Change{}, fmt.Errorf("%w: 119 status %q (accepted, rejected, dispatched, on_scene, closed, cancel_acknowledged)", ErrInvalid, a.Status)
+	}
+	if !cur.Alerted119 {
+		inc := *cur
+		inc.UpdatedAt = p.now
+		return Change{Incident: &inc, Timeline: []TimelineEntry{p.entry(&inc, by, Act119, Channel119,
+			joinDetail(detail, "ignored: 119 was never alerted to this incident"))}}, nil
+	}
+	switch a.Status {
+	case Answer119CancelAcknowledged:
+		inc := *cur
+		inc.Status119, inc.UpdatedAt = string(a.Status), p.now
+		return Change{Incident: &inc, Timeline: []TimelineEntry{p.entry(&inc, by, Act119, Channel119, detail)}}, nil
 	case Answer119Accepted, Answer119Dispatched, Answer119OnScene:
 		inc := *cur
 		inc.Status119, inc.UpdatedAt = string(a.Status), p.now
@@ -503,6 +696,10 @@ func (p planner) apply119(cur *Incident, a Answer119) (Change, error) {
 		return ch, nil
 	case Answer119Closed:
 		disp := cmp.Or(a.Disposition, DispositionRealEmergency)
+		if !disp.Valid() {
+			detail = joinDetail(detail, fmt.Sprintf("disposition %q recorded as %s", a.Disposition, DispositionRealEmergency))
+			disp = DispositionRealEmergency
+		}
 		if cur.State.Closed() {
 			inc := *cur
 			inc.Status119, inc.UpdatedAt = string(a.Status), p.now
@@ -519,7 +716,7 @@ func (p planner) apply119(cur *Incident, a Answer119) (Change, error) {
 		ch.Timeline = append([]TimelineEntry{p.entry(&inc, by, Act119, Channel119, detail)}, ch.Timeline[:1]...)
 		return ch, nil
 	}
-	return Change{}, fmt.Errorf("%w: 119 status %q (accepted, rejected, dispatched, on_scene, closed)", ErrInvalid, a.Status)
+	return Change{}, errNoChange // unreachable: the status was checked above
 }
 
 func rowLabel(row *OutboxRow) string {
@@ -564,7 +761,7 @@ func triedSummary(tl []TimelineEntry, loc *time.Location) []string {
 	var out []string
 	for _, e := range tl {
 		switch e.Action {
-		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout:
+		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout, ActUpdate119:
 			out = append(out, e.At.In(loc).Format("15:04:05")+" "+joinDetail(e.Action, e.Detail))
 		}
 	}

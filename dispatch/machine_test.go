@@ -114,7 +114,7 @@ func TestRepeatedTriggerUpdatesOneIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ch.Incident
-	if got.ID != inc.ID || got.Count != 2 || got.Priority != 1 || got.Class != detectors.ClassEmergency || got.NextStep != 3 {
+	if got.ID != inc.ID || got.Count != 2 || got.Priority != 1 || got.Class != detectors.ClassEmergency || got.NextStep != 4 {
 		t.Errorf("incident after repeat: %+v", got)
 	}
 	if s := summarize(ch.Enqueue, p.now); len(s) == 0 || s[0] != "notify cap 119:119 #1@0s" {
@@ -190,7 +190,7 @@ func TestAcknowledgeStopsEscalation(t *testing.T) {
 func TestResolveAndCancelTell119(t *testing.T) {
 	p := testPlanner(t0)
 	ch, _ := p.onDetection(nil, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing))
-	inc := *ch.Incident
+	inc := *p.onSent(ch.Incident, &ch.Enqueue[0], "cap-ref").Incident // 119 received the alert
 	for _, tc := range []struct {
 		name       string
 		change     func() (Change, error)

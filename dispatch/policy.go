@@ -49,6 +49,11 @@ type Target struct {
 type Step struct {
 	After  Duration `json:"after"`
 	Notify []Target `json:"notify"`
+	// UrgentOnly marks the urgent step as reached only by the urgent jump
+	// (or an incident opened at P1/P2): no timer runs it, so the chain of
+	// timed steps ends before it. Inactivity's 119 step is one: 119 is
+	// called past the detectors' hard limit, never because time passed.
+	UrgentOnly bool `json:"urgent_only,omitempty"`
 }
 
 // Repeat runs the steps again, Count more times, After the last step, for
@@ -80,6 +85,10 @@ type Policy struct {
 
 // stepCount is how many steps run in all, repeats included.
 func (p Policy) stepCount() int { return len(p.Steps) * (1 + p.Repeat.Count) }
+
+// urgentOnly reports whether step n (repeats included) runs only on the
+// urgent jump.
+func (p Policy) urgentOnly(n int) bool { return p.Steps[n%len(p.Steps)].UrgentOnly }
 
 // step returns step n (repeats included) and the delay before it.
 func (p Policy) step(n int) (Step, time.Duration) {
@@ -215,6 +224,12 @@ func (p *Policies) Validate() error {
 		if !from.valid() || !to.valid() {
 			return bad("after_hours.reroute: unknown role in %q -> %q", from, to)
 		}
+		if from == Role119 || to == Role119 {
+			// 119 is reached only over CAP, by the steps that name it; a
+			// time-of-day rule must neither send a social worker's call to
+			// 119 nor take 119 away at night.
+			return bad("after_hours.reroute: 119 cannot be rerouted or be a reroute target (%q -> %q)", from, to)
+		}
 	}
 	if p.Attempts < 1 || p.Attempts > 5 {
 		return bad("attempts: %d outside 1-5", p.Attempts)
@@ -300,6 +315,11 @@ func (p Policy) validate(cause detectors.Cause) error {
 	}
 	if p.UrgentStep != nil && (*p.UrgentStep < 0 || *p.UrgentStep >= len(p.Steps)) {
 		return bad("urgent_step %d is not a step", *p.UrgentStep)
+	}
+	for i, s := range p.Steps {
+		if s.UrgentOnly && (p.UrgentStep == nil || *p.UrgentStep != i || i == 0) {
+			return bad("steps[%d].urgent_only: only the urgent step (not the first) can be urgent-only", i)
+		}
 	}
 	return nil
 }
