@@ -34,6 +34,13 @@ type Options struct {
 	Shards int
 	// Dialers is the number of goroutines that open links (default 8).
 	Dialers int
+	// MaxConnecting bounds the hubs between dialling and their CONNACK
+	// (default 1,000). Hubs past it wait in a queue, which costs them
+	// nothing, instead of piling CONNECTs into a gateway that verifies
+	// secrets at a fixed rate: a CONNECT that waits there longer than the
+	// gateway's timeout is refused and its hub backs off for seconds, so an
+	// unbounded burst connects the fleet slower, not faster.
+	MaxConnecting int
 	// NoReadings turns the minute batches off (scenarios that send their
 	// own readings).
 	NoReadings bool
@@ -71,14 +78,21 @@ type HubEvent struct {
 // a heap of wake-up times each, and Dialers goroutines open links. No hub
 // has a goroutine or timer of its own.
 type Fleet struct {
-	opts    Options
-	clock   Clock
-	hubs    []*Hub
-	shards  []*shard
-	dials   chan dialReq
-	started int64
-	stats   fleetStats
-	log     zerolog.Logger
+	opts   Options
+	clock  Clock
+	hubs   []*Hub
+	shards []*shard
+	// dialQ is the hubs waiting for a dialer, oldest first; dialWake tells
+	// one idle dialer that it is not empty. slots holds a token per hub
+	// between dialling and CONNACK (Options.MaxConnecting).
+	dialMu   sync.Mutex
+	dialQ    []dialReq
+	dialHead int
+	dialWake chan struct{}
+	slots    chan struct{}
+	started  int64
+	stats    fleetStats
+	log      zerolog.Logger
 }
 
 type dialReq struct {
@@ -117,11 +131,15 @@ func NewFleet(o Options) *Fleet {
 	if o.Dialers <= 0 {
 		o.Dialers = 8
 	}
+	if o.MaxConnecting <= 0 {
+		o.MaxConnecting = 1000
+	}
 	if o.Clock.Speed == 0 {
 		o.Clock = NewClock(time.Now(), 1, 0)
 	}
-	f := &Fleet{opts: o, clock: o.Clock, dials: make(chan dialReq, 4096), started: time.Now().UnixNano(),
-		log: o.Logger.With().Str("component", "firmware_sim").Logger()}
+	f := &Fleet{opts: o, clock: o.Clock, dialWake: make(chan struct{}, 1), slots: make(chan struct{}, o.MaxConnecting),
+		started: time.Now().UnixNano(),
+		log:     o.Logger.With().Str("component", "firmware_sim").Logger()}
 	for range o.Shards {
 		f.shards = append(f.shards, &shard{wake: make(chan struct{}, 1)})
 	}
@@ -191,11 +209,71 @@ func (f *Fleet) schedule(h *Hub, at int64) {
 // takes only the shard's lock, so it is safe there too).
 func (f *Fleet) scheduleLocked(h *Hub, at int64) { f.schedule(h, at) }
 
+// dial queues h for a dialer.
 func (f *Fleet) dial(h *Hub, rx *hubRx) {
+	f.dialMu.Lock()
+	f.dialQ = append(f.dialQ, dialReq{h, rx})
+	f.dialMu.Unlock()
+	f.wakeDialer()
+}
+
+func (f *Fleet) wakeDialer() {
 	select {
-	case f.dials <- dialReq{h, rx}:
+	case f.dialWake <- struct{}{}:
 	default:
-		// Every dialer is busy: the connect timeout retries with backoff.
+	}
+}
+
+// nextDial takes the oldest queued hub; a dialer that took one while more
+// wait wakes the next dialer, so one wake-up token serves every dialer.
+func (f *Fleet) nextDial() (dialReq, bool) {
+	f.dialMu.Lock()
+	defer f.dialMu.Unlock()
+	if f.dialHead == len(f.dialQ) {
+		return dialReq{}, false
+	}
+	d := f.dialQ[f.dialHead]
+	f.dialQ[f.dialHead] = dialReq{}
+	f.dialHead++
+	if f.dialHead == len(f.dialQ) {
+		f.dialQ, f.dialHead = f.dialQ[:0], 0
+	} else {
+		f.wakeDialer()
+	}
+	return d, true
+}
+
+// releaseSlot gives back a hub's connecting token (held from its dial to
+// its CONNACK or its drop).
+func (f *Fleet) releaseSlot(h *Hub) {
+	if h.slot {
+		h.slot = false
+		<-f.slots
+	}
+}
+
+// dialer opens links for queued hubs, at most MaxConnecting hubs waiting
+// for a CONNACK at once.
+func (f *Fleet) dialer(ctx context.Context) {
+	for {
+		d, ok := f.nextDial()
+		for !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-f.dialWake:
+			}
+			d, ok = f.nextDial()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case f.slots <- struct{}{}:
+		}
+		dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		link, err := f.opts.Transport.Dial(dctx, d.rx)
+		cancel()
+		d.h.connected(d.rx.gen, link, err)
 	}
 }
 
@@ -219,17 +297,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case d := <-f.dials:
-					dctx, cancel := context.WithTimeout(ctx, connectTimeout)
-					link, err := f.opts.Transport.Dial(dctx, d.rx)
-					cancel()
-					d.h.connected(d.rx.gen, link, err)
-				}
-			}
+			f.dialer(ctx)
 		}()
 	}
 	<-ctx.Done()

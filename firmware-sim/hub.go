@@ -70,6 +70,7 @@ type Hub struct {
 
 	nextWake atomic.Int64 // wall ns of the pending scheduler entry, 0: none
 	state    hubState
+	slot     bool // holds a Fleet.slots token (dialled, no CONNACK yet)
 	link     Link
 	rx       *hubRx
 	gen      uint32
@@ -137,6 +138,7 @@ func (h *Hub) drop(now int64, why string) {
 		h.link = nil
 	}
 	wasOnline := h.state == stOnline
+	h.fleet.releaseSlot(h)
 	h.rx = nil
 	h.gen++
 	h.partial = nil
@@ -177,14 +179,20 @@ func (h *Hub) tick(now int64) int64 {
 		if now < h.retryAt {
 			return min(next, h.retryAt)
 		}
+		// The connect timeout starts when a dialer takes the hub: waiting
+		// in the fleet's dial queue is the simulator's pacing, not the
+		// gateway's slowness.
 		h.state = stDialing
-		h.deadline = now + int64(connectTimeout)
+		h.deadline = 0
 		h.gen++
 		h.rx = &hubRx{h: h, gen: h.gen}
 		f.stats.dials.Add(1)
 		f.dial(h, h.rx)
-		return min(next, h.deadline)
+		return next
 	case stDialing, stConnecting:
+		if h.deadline == 0 {
+			return next
+		}
 		if now >= h.deadline {
 			h.drop(now, "connect timeout")
 			return min(next, h.retryAt)
@@ -411,11 +419,13 @@ func (h *Hub) connected(gen uint32, link Link, err error) {
 	now := time.Now().UnixNano()
 	if gen != h.gen || h.state != stDialing {
 		h.mu.Unlock()
+		<-h.fleet.slots // the dialer's token: this hub no longer needs it
 		if link != nil {
 			link.Close()
 		}
 		return
 	}
+	h.slot = true
 	if err != nil {
 		h.drop(now, "dial: "+err.Error())
 		at := h.retryAt
@@ -425,6 +435,7 @@ func (h *Hub) connected(gen uint32, link Link, err error) {
 	}
 	h.link = link
 	h.state = stConnecting
+	h.deadline = now + int64(connectTimeout)
 	f := h.fleet
 	b := bufPool.Get().(*bytes.Buffer)
 	b.Reset()
@@ -434,7 +445,12 @@ func (h *Hub) connected(gen uint32, link Link, err error) {
 		SessionExpiry: 3600, ReceiveMaximum: maxInflight})
 	h.write(now, b.Bytes())
 	bufPool.Put(b)
+	at := h.deadline
+	if h.state != stConnecting {
+		at = h.retryAt // the write failed and dropped the link
+	}
 	h.mu.Unlock()
+	f.schedule(h, at)
 }
 
 // deliver parses what the gateway sent.
@@ -525,6 +541,7 @@ func (h *Hub) onConnack(now int64, pk *packets.Packet) {
 	if h.state != stConnecting {
 		return
 	}
+	f.releaseSlot(h)
 	if pk.ReasonCode != 0 {
 		f.stats.refusedConnects.Add(1)
 		code := pk.ReasonCode
@@ -587,38 +604,55 @@ func (h *Hub) onPublish(now int64, pk *packets.Packet) {
 		}
 		f.observe(HubEvent{Hub: h, Kind: EvCommand, Detail: string(cmd.Type), CommandID: cmd.ID})
 		sim := f.clock.Sim(time.Unix(0, now))
-		ack := func(s devices.AckStatus) {
-			h.enqueue(now, outMsg{ch: devices.ChanCmdAck, payload: devices.EncodeCmdAck(devices.CommandAck{ID: cmd.ID, Status: s, At: sim})})
+		acks, ev, hb := AnswerCommand(cmd, h.Answer, sim)
+		if hb > 0 {
+			h.heartS = hb
 		}
-		switch cmd.Type {
-		case devices.CmdCheckIn:
-			ack(devices.AckAccepted)
-			detail, _ := json.Marshal(map[string]string{"cmd_id": string(cmd.ID)})
-			switch h.Answer {
-			case AnswerCheckIn:
-				h.enqueueEvent(now, devices.Event{ID: devices.EventID("ci-" + string(cmd.ID)), Kind: devices.EventCheckIn, Sensor: SensorPendant, At: sim, Detail: detail})
-				ack(devices.AckDone)
-			case AnswerCancel:
-				h.enqueueEvent(now, devices.Event{ID: devices.EventID("cx-" + string(cmd.ID)), Kind: devices.EventCancel, Sensor: SensorPendant, At: sim, Detail: detail})
-				ack(devices.AckDone)
-			case AnswerNone:
-				ack(devices.AckFailed)
+		for i, a := range acks {
+			h.enqueue(now, outMsg{ch: devices.ChanCmdAck, payload: devices.EncodeCmdAck(a)})
+			if i == 0 && ev != nil {
+				h.enqueueEvent(now, *ev) // accepted, the resident's answer, then done
 			}
-		case devices.CmdSetHeartbeat:
-			var a struct {
-				Seconds int `json:"seconds"`
-			}
-			if json.Unmarshal(cmd.Args, &a) == nil && a.Seconds > 0 && a.Seconds <= 3600 {
-				h.heartS = uint16(a.Seconds)
-				ack(devices.AckDone)
-			} else {
-				ack(devices.AckFailed)
-			}
-		default:
-			ack(devices.AckDone)
 		}
 		h.flush(now)
 	}
+}
+
+// AnswerCommand is what a hub's firmware answers to a command at sim time
+// (protocol section 12): the acks to send in order (accepted first) and,
+// for check_in, the resident's event (nil when they do not answer);
+// heartbeat is the new heartbeat interval in seconds for a valid
+// set_heartbeat (0 otherwise).
+func AnswerCommand(cmd devices.Command, answer Answer, sim time.Time) (acks []devices.CommandAck, ev *devices.Event, heartbeat uint16) {
+	ack := func(s devices.AckStatus) { acks = append(acks, devices.CommandAck{ID: cmd.ID, Status: s, At: sim}) }
+	switch cmd.Type {
+	case devices.CmdCheckIn:
+		ack(devices.AckAccepted)
+		detail, _ := json.Marshal(map[string]string{"cmd_id": string(cmd.ID)})
+		switch answer {
+		case AnswerCheckIn:
+			ev = &devices.Event{ID: devices.EventID("ci-" + string(cmd.ID)), Kind: devices.EventCheckIn, Sensor: SensorPendant, At: sim, Detail: detail}
+			ack(devices.AckDone)
+		case AnswerCancel:
+			ev = &devices.Event{ID: devices.EventID("cx-" + string(cmd.ID)), Kind: devices.EventCancel, Sensor: SensorPendant, At: sim, Detail: detail}
+			ack(devices.AckDone)
+		default:
+			ack(devices.AckFailed)
+		}
+	case devices.CmdSetHeartbeat:
+		var a struct {
+			Seconds int `json:"seconds"`
+		}
+		if json.Unmarshal(cmd.Args, &a) == nil && a.Seconds > 0 && a.Seconds <= 3600 {
+			heartbeat = uint16(a.Seconds)
+			ack(devices.AckDone)
+		} else {
+			ack(devices.AckFailed)
+		}
+	default:
+		ack(devices.AckDone)
+	}
+	return acks, ev, heartbeat
 }
 
 // Publish queues an event as the hub's firmware would: at QoS 1, buffered
@@ -701,6 +735,7 @@ func (h *Hub) Stop() {
 	if h.state == stOnline {
 		h.fleet.stats.online.Add(-1)
 	}
+	h.fleet.releaseSlot(h)
 	h.state = stStopped
 	if h.link != nil {
 		h.link.Close()

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
@@ -28,10 +30,14 @@ import (
 // inproc is a whole dolbomd running in this process, reached through an
 // in-memory listener; it can be restarted on the same data directory.
 type inproc struct {
-	dir string
-	log zerolog.Logger
-	bc  broker.Config
-	tr  *switchTransport
+	dir    string
+	log    zerolog.Logger
+	bc     broker.Config
+	detect func(detectors.Detection)
+	// mqttAddr, when set, opens the broker's TCP listener too (flood).
+	mqttAddr    string
+	databaseURL string
+	tr          *switchTransport
 	// mock119 is the 119 centre's stand-in, kept across gateway restarts.
 	mock119    *receiver.Receiver
 	mock119URL string
@@ -64,8 +70,19 @@ func (t *switchTransport) Dial(ctx context.Context, rx firmwaresim.Receiver) (fi
 	return l.Dial(ctx, rx)
 }
 
-func startInproc(ctx context.Context, dir string, bc broker.Config, log zerolog.Logger) (*inproc, error) {
-	e := &inproc{dir: dir, log: log, bc: bc, tr: &switchTransport{}}
+// DialConn opens a net.Conn (a pipe) to the current in-memory listener.
+func (t *switchTransport) DialConn(ctx context.Context) (net.Conn, error) {
+	t.mu.RLock()
+	l := t.l
+	t.mu.RUnlock()
+	if l == nil {
+		return nil, errors.New("sim: gateway down")
+	}
+	return l.DialConn(ctx)
+}
+
+func startInproc(ctx context.Context, dir, databaseURL string, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
+	e := &inproc{dir: dir, databaseURL: databaseURL, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
 	return e, e.start(ctx)
 }
 
@@ -82,9 +99,13 @@ func (e *inproc) start(ctx context.Context) error {
 		e.mock119URL = "http://" + ln.Addr().String() + "/cap"
 		go http.Serve(ln, e.mock119.Handler())
 	}
-	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, MQTTAddr: broker.ListenerOff, Listener: mem, Broker: e.bc,
+	mqttAddr := broker.ListenerOff
+	if e.mqttAddr != "" {
+		mqttAddr = e.mqttAddr
+	}
+	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, DatabaseURL: e.databaseURL, MQTTAddr: mqttAddr, Listener: mem, Broker: e.bc,
 		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond},
-		ShutdownTimeout: 20 * time.Second}, e.log)
+		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect}, e.log)
 	if err != nil {
 		return fmt.Errorf("sim: gateway: %w", err)
 	}
@@ -104,6 +125,17 @@ func (e *inproc) start(ctx context.Context) error {
 	e.mu.Unlock()
 	e.tr.set(mem)
 	return nil
+}
+
+// mock119Alerts is what the mock 119 centre received.
+func (e *inproc) mock119Alerts() []receiver.Alert {
+	e.mu.Lock()
+	r := e.mock119
+	e.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.Alerts()
 }
 
 func (e *inproc) gateway() *gateway.Gateway {
@@ -237,15 +269,36 @@ func (p apiProvisioner) provision(ctx context.Context, hub devices.HubID, sensor
 // storeProvisioner writes the registry directly (in-process load runs):
 // one argon2id hash of one shared secret serves every hub, since hashing
 // 300,000 secrets would take minutes and prove nothing about the broker.
+//
+// The secret and its hash are kept in the data directory (sim-secret.json),
+// so that a second run on the same directory finds its hubs provisioned and
+// skips 300,000 writes.
 type storeProvisioner struct {
 	e      *inproc
 	secret string
 	hash   string
+	reused bool // the hash came from a previous run: existing hubs have it
 }
 
-func newStoreProvisioner(e *inproc) *storeProvisioner {
+type simSecret struct {
+	Secret string `json:"secret"`
+	Hash   string `json:"hash"`
+}
+
+func newStoreProvisioner(e *inproc, params devices.SecretParams) *storeProvisioner {
+	file := filepath.Join(e.dir, "sim-secret.json")
+	var kept simSecret
+	if b, err := os.ReadFile(file); err == nil && json.Unmarshal(b, &kept) == nil && kept.Secret != "" {
+		if ok, err := devices.VerifySecret(kept.Hash, kept.Secret); ok && err == nil && strings.Contains(kept.Hash, fmt.Sprintf("m=%d,", params.Memory)) {
+			return &storeProvisioner{e: e, secret: kept.Secret, hash: kept.Hash, reused: true}
+		}
+	}
 	s := devices.NewSecret()
-	return &storeProvisioner{e: e, secret: s, hash: devices.HashSecret(s, devices.DefaultSecretParams)}
+	p := &storeProvisioner{e: e, secret: s, hash: devices.HashSecret(s, params)}
+	if b, err := json.Marshal(simSecret{p.secret, p.hash}); err == nil {
+		_ = os.WriteFile(file, b, 0o600) // best effort: without it the next run rewrites the hashes
+	}
+	return p
 }
 
 func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sensors bool) (string, error) {
@@ -257,10 +310,13 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	}
 	hub, err := st.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
 	if errors.Is(err, store.ErrConflict) {
-		if err := st.SetHubSecretHash(ctx, id, p.hash); err != nil {
-			return "", err
-		}
 		hub, err = st.GetHub(ctx, id)
+		if err == nil && (!p.reused || hub.SecretHash != p.hash) {
+			if err := st.SetHubSecretHash(ctx, id, p.hash); err != nil {
+				return "", err
+			}
+			hub.SecretHash = p.hash
+		}
 	}
 	if err != nil {
 		return "", err
@@ -285,6 +341,13 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	return p.secret, nil
 }
 
+// simResident is a simulated home's resident, with one guardian to call.
+func simResident(id devices.ResidentID, name string) devices.Resident {
+	return devices.Resident{ID: id, Name: name, Language: "ko",
+		Guardians: []devices.Guardian{{Name: "보호자", Relation: "자녀", Phone: "+821055550000", Language: "ko", Order: 1}},
+		Consent:   devices.Consent{NotifyGuardians: true}}
+}
+
 // capSchema finds the official CAP 1.2 schema in the shared folder beside
 // the repository, from the repository or from a package folder; "" (no
 // validation) when it is not there.
@@ -295,11 +358,4 @@ func capSchema() string {
 		}
 	}
 	return ""
-}
-
-// simResident is a simulated home's resident, with one guardian to call.
-func simResident(id devices.ResidentID, name string) devices.Resident {
-	return devices.Resident{ID: id, Name: name, Language: "ko",
-		Guardians: []devices.Guardian{{Name: "보호자", Relation: "자녀", Phone: "+821055550000", Language: "ko", Order: 1}},
-		Consent:   devices.Consent{NotifyGuardians: true}}
 }

@@ -10,13 +10,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/devices"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
@@ -46,11 +49,41 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	window := fs.Int("window", 16, "unacknowledged QoS 1 messages per connection (the protocol's limit)")
 	mqtt5 := fs.Bool("mqtt5", false, "MQTT 5")
 	asJSON := fs.Bool("json", false, "JSON report")
+	inprocGW := fs.Bool("gateway-inproc", false, "run the gateway (dolbomd's wiring) in this process on a TCP port of 127.0.0.1 and flood it")
+	dataDir := fs.String("data-dir", "", "with --gateway-inproc: its data directory (default: a temporary one on disk)")
+	readingsRate := fs.Float64("readings-rate", 0, "with --gateway-inproc: the broker's per-hub rate limit for readings (0: the default, 5/s)")
+	readingsBurst := fs.Int("readings-burst", 0, "with --gateway-inproc: its burst (0: the default, 300)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var inprocProv provisioner
+	if *inprocGW {
+		dir := *dataDir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "dolbom-flood-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		env := &inproc{dir: dir, log: zerolog.New(stderr).Level(zerolog.ErrorLevel), mqttAddr: addr, tr: &switchTransport{},
+			bc: broker.Config{ReadingsRate: *readingsRate, ReadingsBurst: *readingsBurst}}
+		if err := env.start(ctx); err != nil {
+			return err
+		}
+		defer env.stop()
+		*target = addr
+		inprocProv = newStoreProvisioner(env, devices.DefaultSecretParams)
+	}
 	if *target == "" {
-		return errors.New("flood needs --target HOST:PORT")
+		return errors.New("flood needs --target HOST:PORT or --gateway-inproc")
 	}
 	ver := byte(4)
 	if *mqtt5 {
@@ -63,9 +96,11 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for i := range ids {
 		ids[i] = fmt.Sprintf("flood-%s-%05d", runID, i)
 	}
-	if *server != "" {
-		a := &api{base: strings.TrimRight(*server, "/"), token: *token, hc: &http.Client{Timeout: 30 * time.Second}}
-		p := apiProvisioner{a}
+	if *server != "" || inprocProv != nil {
+		p := inprocProv
+		if p == nil {
+			p = apiProvisioner{&api{base: strings.TrimRight(*server, "/"), token: *token, hc: &http.Client{Timeout: 30 * time.Second}}}
+		}
 		var wg sync.WaitGroup
 		var perr atomic.Value
 		var next atomic.Int64

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +21,9 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
@@ -36,10 +42,14 @@ type LoadReport struct {
 	Lost            int64                                  `json:"lost"`
 	Duplicates      *int64                                 `json:"duplicates"`
 	LatencyMS       map[string]*firmwaresim.LatencySummary `json:"latency_ms"`
+	Settings        map[string]any                         `json:"settings"`
 	GatewayRSS      int64                                  `json:"gateway_rss_bytes"`
 	SimRSS          int64                                  `json:"sim_rss_bytes"`
 	ProcessRSS      int64                                  `json:"process_rss_bytes"`
 	SimBytesPerHome float64                                `json:"sim_bytes_per_home"`
+	Notified119     *int64                                 `json:"notified_119"`
+	Detections      *DetectionCounts                       `json:"detections,omitempty"`
+	Restart         *RestartReport                         `json:"restart,omitempty"`
 	Fleet           firmwaresim.Stats                      `json:"fleet"`
 	Notes           []string                               `json:"notes"`
 	Command         string                                 `json:"command"`
@@ -70,6 +80,207 @@ func liveBytes() int64 {
 	return int64(s[0].Value.Uint64() + s[1].Value.Uint64())
 }
 
+// DetectionCounts is what the detection tap saw of emergencies.
+type DetectionCounts struct {
+	Episodes    int64 `json:"episodes"`     // distinct fingerprints that fired
+	Updates     int64 `json:"updates"`      // an episode fired again by the same gateway (e.g. hub offline during an SOS)
+	Refired     int64 `json:"refired"`      // an episode fired again by a restarted gateway
+	Duplicates  int64 `json:"duplicates"`   // an injected event in a second episode
+	NotDetected int64 `json:"not_detected"` // injected events the detectors never reported
+}
+
+// RestartReport is what `load --restart-at` measured.
+type RestartReport struct {
+	AtS float64 `json:"at_s"` // run time when the stop began
+	// StopS is how long the old gateway took to drain and stop, StartS how
+	// long the new one took to be ready, BackS from ready until every home
+	// was online again (null: not within the run).
+	StopS  float64  `json:"stop_s"`
+	StartS float64  `json:"start_s"`
+	BackS  *float64 `json:"back_s"`
+	// Emergencies published while the gateway was down (hubs buffer them)
+	// and how many of those reached the detectors.
+	BufferedSent      int64 `json:"buffered_emergencies_sent"`
+	BufferedDelivered int64 `json:"buffered_emergencies_delivered"`
+	BufferedIncidents int64 `json:"buffered_emergencies_incidents"`
+	// Refired counts episodes open at the stop that the new gateway fired
+	// again with the same fingerprint (one incident for dispatch).
+	Refired int64 `json:"refired_same_fingerprint"`
+}
+
+// emergencyTracker matches injected emergencies to the detections the
+// gateway hands on (the detection tap): by event id, which the detectors
+// carry as evidence. An episode is one fingerprint: the detectors fire it
+// again when it changes (the hub went offline during an SOS, a restarted
+// gateway restoring it), which dispatch folds into the same incident; a
+// duplicate is an injected event that shows up in a second episode.
+type emergencyTracker struct {
+	mu       sync.Mutex
+	pending  map[devices.EventID]sentEmergency
+	episodes map[devices.EventID]string // injected event -> its episode's fingerprint
+	firing   map[string]int             // fingerprint -> the gateway run (epoch) it first fired in
+	epoch    int
+	// counts; refired is an episode fired again by a restarted gateway,
+	// updates one fired again by the same gateway
+	sent, detected, opened, duplicates, refired, updates, bufferedSent, bufferedDelivered int64
+	steady, buffered                                                                      firmwaresim.Histogram
+
+	// From the incident feed (dispatch): injected events waiting for their
+	// incident, the incident each one landed in, incidents seen.
+	feed         bool
+	pendingInc   map[devices.EventID]sentEmergency
+	incidentOf   map[devices.EventID]string
+	incidents    map[string]bool   // incident id -> seen
+	fpIncident   map[string]string // fingerprint -> first incident id
+	incOpened    int64
+	incDups      int64
+	incSteady    firmwaresim.Histogram
+	incBuffered  firmwaresim.Histogram
+	lastSeq      int64
+	sentAtOfInc  map[string]int64 // incident id -> wall ns of its injected event (for notify)
+	bufferedInc  map[string]bool
+	incDelivered int64
+}
+
+type sentEmergency struct {
+	at       int64 // wall ns of the hub's publish call
+	buffered bool  // published while the gateway was down
+}
+
+func newEmergencyTracker() *emergencyTracker {
+	return &emergencyTracker{pending: map[devices.EventID]sentEmergency{}, episodes: map[devices.EventID]string{}, firing: map[string]int{},
+		pendingInc: map[devices.EventID]sentEmergency{}, incidentOf: map[devices.EventID]string{}, incidents: map[string]bool{},
+		fpIncident: map[string]string{}, sentAtOfInc: map[string]int64{}, bufferedInc: map[string]bool{}}
+}
+
+// incident takes one change from dispatch's incident feed.
+func (t *emergencyTracker) incident(inc dispatch.Incident) {
+	now := time.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastSeq = max(t.lastSeq, inc.Seq)
+	if inc.Class != detectors.ClassEmergency {
+		return
+	}
+	if !t.incidents[inc.ID] {
+		t.incidents[inc.ID] = true
+		t.incOpened++
+		if first, ok := t.fpIncident[inc.Fingerprint]; ok && first != inc.ID {
+			t.incDups++ // one episode, two incidents
+		} else if !ok {
+			t.fpIncident[inc.Fingerprint] = inc.ID
+		}
+	}
+	for _, id := range inc.Evidence.Events {
+		if other, ok := t.incidentOf[id]; ok {
+			if other != inc.ID {
+				t.incDups++ // one emergency, two incidents
+			}
+			continue
+		}
+		s, ok := t.pendingInc[id]
+		if !ok {
+			continue
+		}
+		delete(t.pendingInc, id)
+		t.incidentOf[id] = inc.ID
+		t.sentAtOfInc[inc.ID] = s.at
+		t.incDelivered++
+		if s.buffered {
+			t.bufferedInc[inc.ID] = true
+			t.incBuffered.Record(time.Duration(now - s.at))
+		} else {
+			t.incSteady.Record(time.Duration(now - s.at))
+		}
+	}
+}
+
+// followIncidents reads the in-process gateway's incident feed until ctx
+// ends, subscribing again (from the last change seen) after a restart or
+// when the feed drops a slow reader.
+func followIncidents(ctx context.Context, env *inproc, t *emergencyTracker) {
+	for ctx.Err() == nil {
+		g := env.gateway()
+		if g == nil || g.Dispatch == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.mu.Lock()
+		after := t.lastSeq
+		t.mu.Unlock()
+		ch, err := g.Dispatch.Subscribe(ctx, after)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		for inc := range ch {
+			t.incident(inc)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (t *emergencyTracker) sentOne(id devices.EventID, buffered bool) {
+	t.mu.Lock()
+	t.pending[id] = sentEmergency{at: time.Now().UnixNano(), buffered: buffered}
+	t.pendingInc[id] = t.pending[id]
+	t.sent++
+	if buffered {
+		t.bufferedSent++
+	}
+	t.mu.Unlock()
+}
+
+// detection is the gateway's OnDetection tap; it runs on the detectors'
+// goroutines and must stay short.
+func (t *emergencyTracker) detection(d detectors.Detection) {
+	if d.Class != detectors.ClassEmergency || d.State != detectors.Firing {
+		return
+	}
+	now := time.Now().UnixNano()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e, seen := t.firing[d.Fingerprint]; {
+	case !seen:
+		t.opened++
+		t.firing[d.Fingerprint] = t.epoch
+	case e == t.epoch:
+		t.updates++
+	default:
+		t.refired++
+	}
+	for _, id := range d.Evidence.Events {
+		if fp, ok := t.episodes[id]; ok {
+			if fp != d.Fingerprint {
+				t.duplicates++
+			}
+			continue
+		}
+		s, ok := t.pending[id]
+		if !ok {
+			continue
+		}
+		delete(t.pending, id)
+		t.episodes[id] = d.Fingerprint
+		t.detected++
+		if s.buffered {
+			t.bufferedDelivered++
+			t.buffered.Record(time.Duration(now - s.at))
+		} else {
+			t.steady.Record(time.Duration(now - s.at))
+		}
+	}
+}
+
+func (t *emergencyTracker) outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.feed {
+		return len(t.pendingInc)
+	}
+	return len(t.pending)
+}
+
 func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	var c common
@@ -78,67 +289,85 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duration := fs.Duration("duration", time.Minute, "how long to run after the first connect")
 	speed := fs.Float64("speed", 1, "simulated time per wall time (readings carry event time)")
 	rate := fs.Float64("connect-rate", 5000, "hub connects per second")
-	emergRate := fs.Float64("emergency-rate", 1, "SOS events per second across the fleet")
+	maxConnecting := fs.Int("max-connecting", 1000, "hubs between dial and CONNACK at once (the simulator's pacing)")
+	emergRate := fs.Float64("emergency-rate", 1, "SOS events per second across the fleet, each on a different home")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	sensors := fs.String("sensors", "auto", "register every home's sensors: yes, no, auto (yes up to 20,000 homes)")
 	offset := fs.Int("offset", 0, "first home index (several processes share one gateway)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file")
+	hashKiB := fs.Uint("hash-kib", 0, "argon2id memory (KiB) of the hub secrets provisioned in-process (0: the gateway's default, 256)")
+	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
+	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
+	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *restartAt > 0 && c.target != "" {
+		return errors.New("--restart-at needs the in-process gateway")
+	}
 	log := c.logger(stderr)
 	withSensors := *sensors == "yes" || (*sensors == "auto" && *homes <= 20000)
+	track := newEmergencyTracker()
+	c.onDetection = track.detection
+	c.hashKiB = uint32(*hashKiB)
 	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, broker.Config{}, true)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	rep := LoadReport{Homes: *homes, Speed: *speed, Command: "dolbom-sim load " + strings.Join(args, " "),
-		LatencyMS: map[string]*firmwaresim.LatencySummary{}}
+		LatencyMS: map[string]*firmwaresim.LatencySummary{},
+		Settings: map[string]any{"connect_rate": *rate, "max_connecting": *maxConnecting, "emergency_rate": *emergRate,
+			"hash_kib": hashKiBUsed(uint32(*hashKiB)), "sensors": withSensors,
+			"gomaxprocs": runtime.GOMAXPROCS(0)}}
 
-	// Provision in parallel.
-	ids := make([]devices.HubID, *homes)
-	secrets := make([]string, *homes)
-	var next atomic.Int64
-	var perr atomic.Value
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= *homes || ctx.Err() != nil {
-					return
-				}
-				ids[i] = devices.HubID(fmt.Sprintf("sim-%07d", *offset+i))
-				s, err := prov.provision(ctx, ids[i], withSensors)
-				if err != nil {
-					perr.Store(err)
-					return
-				}
-				secrets[i] = s
-				if i%20000 == 19999 {
-					fmt.Fprintf(stderr, "provisioned %d homes in %.0fs\n", i+1, time.Since(t0).Seconds())
-				}
-			}
-		}()
+	if env != nil {
+		track.feed = true
+		fctx, stopFollowing := context.WithCancel(ctx)
+		defer stopFollowing()
+		go followIncidents(fctx, env, track)
 	}
-	wg.Wait()
-	if e, ok := perr.Load().(error); ok {
-		return fmt.Errorf("provision: %w", e)
+	ids, secrets, err := provisionHomes(ctx, prov, *homes, *offset, withSensors, stderr)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stderr, "provisioned %d homes in %.1fs (sensors registered: %v)\n", *homes, time.Since(t0).Seconds(), withSensors)
-
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	before := liveBytes()
 	clock := firmwaresim.NewClock(time.Now(), *speed, *duration)
-	fleet := firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Clock: clock, Seed: c.seed, Version: c.version(),
-		IDPrefix: fmt.Sprintf("L%x-", time.Now().Unix()), Logger: log})
-	start := time.Now()
-	for i := range *homes {
-		h := fleet.Add(ids[i], secrets[i], uint32(*offset+i))
-		fleet.Start(h, start.Add(time.Duration(float64(i)/(*rate)*float64(time.Second))))
+	var fleet loadFleet
+	var hubs []loadHub
+	switch *client {
+	case "raw":
+		f := firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Clock: clock, Seed: c.seed, Version: c.version(),
+			MaxConnecting: *maxConnecting, IDPrefix: fmt.Sprintf("L%x-", time.Now().Unix()), Logger: log})
+		start := time.Now()
+		for i := range *homes {
+			h := f.Add(ids[i], secrets[i], uint32(*offset+i))
+			f.Start(h, start.Add(time.Duration(float64(i)/(*rate)*float64(time.Second))))
+			hubs = append(hubs, h)
+		}
+		fleet = f
+	case "paho":
+		f := firmwaresim.NewPahoFleet(firmwaresim.PahoOptions{Dial: connDialer(c, env), Clock: clock, Seed: c.seed,
+			ConnectRate: *rate, Logger: log})
+		for i := range *homes {
+			hubs = append(hubs, f.Add(ids[i], secrets[i], uint32(*offset+i)))
+		}
+		fleet = f
+	default:
+		return fmt.Errorf("--client %q: want raw or paho", *client)
 	}
+	start := time.Now()
 	added := liveBytes()
 	rep.SimBytesPerHome = float64(added-before) / float64(*homes)
 
@@ -147,30 +376,13 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	done := make(chan struct{})
 	go func() { fleet.Run(rctx); close(done) }()
 
-	// Emergencies at a known rate, on hubs chosen at random.
-	var sent atomic.Int64
+	var gatewayDown atomic.Bool
+	ictx, stopInjecting := context.WithCancel(rctx)
+	defer stopInjecting()
+	injected := make(chan struct{})
 	go func() {
-		if *emergRate <= 0 {
-			return
-		}
-		rnd := rand.New(rand.NewPCG(c.seed, 99))
-		t := time.NewTicker(time.Duration(float64(time.Second) / *emergRate))
-		defer t.Stop()
-		hubs := fleet.Hubs()
-		for n := 0; ; n++ {
-			select {
-			case <-rctx.Done():
-				return
-			case <-t.C:
-			}
-			h := hubs[rnd.IntN(len(hubs))]
-			if !h.Online() {
-				continue
-			}
-			h.Publish(devices.Event{ID: devices.EventID(fmt.Sprintf("x%x-%d", start.Unix(), n)), Kind: devices.EventSOS,
-				Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
-			sent.Add(1)
-		}
+		defer close(injected)
+		injectEmergencies(ictx, hubs, *emergRate, c.seed, start, clock, track, &gatewayDown)
 	}()
 
 	var allOnline *float64
@@ -179,10 +391,46 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	end := start.Add(*duration)
 	var lastPub int64
 	lastT := start
+	var restart *RestartReport
+	var readyAt time.Time
+	restartDone := make(chan error, 1)
+	if *restartAt > 0 && env != nil {
+		go func() {
+			select {
+			case <-rctx.Done():
+				restartDone <- nil
+				return
+			case <-time.After(time.Until(start.Add(*restartAt))):
+			}
+			r := &RestartReport{AtS: time.Since(start).Seconds()}
+			gatewayDown.Store(true)
+			t0 := time.Now()
+			if err := env.stop(); err != nil {
+				log.Warn().Err(err).Msg("gateway stopped with an error")
+			}
+			r.StopS = time.Since(t0).Seconds()
+			track.mu.Lock()
+			track.epoch++
+			track.mu.Unlock()
+			t1 := time.Now()
+			err := env.start(ctx)
+			r.StartS = time.Since(t1).Seconds()
+			gatewayDown.Store(false)
+			restart = r
+			readyAt = time.Now()
+			restartDone <- err
+		}()
+	}
+	restarted := false
 	for time.Now().Before(end) && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
+		case err := <-restartDone:
+			if err != nil {
+				return fmt.Errorf("restart: %w", err)
+			}
+			restarted = restart != nil
 		}
 		st := fleet.Stats()
 		now := time.Now()
@@ -190,14 +438,29 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			v := now.Sub(start).Seconds()
 			allOnline = &v
 		}
-		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d puback_ms p50=%.2f p99=%.2f rss=%dMiB\n",
-			now.Sub(start).Seconds(), st.Online, *homes, float64(st.Published-lastPub)/now.Sub(lastT).Seconds(), sent.Load(),
-			st.Puback.P50, st.Puback.P99, rss()>>20)
+		if restarted && restart.BackS == nil && st.Online >= int64(*homes) {
+			v := now.Sub(readyAt).Seconds()
+			restart.BackS = &v
+		}
+		track.mu.Lock()
+		inc := track.incSteady.Summary()
+		opened := track.incOpened
+		track.mu.Unlock()
+		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d incidents=%d incident_ms p99=%.1f puback_ms p50=%.2f p99=%.2f rss=%dMiB\n",
+			now.Sub(start).Seconds(), st.Online, *homes, float64(st.Published-lastPub)/now.Sub(lastT).Seconds(), st.Emergencies,
+			opened, inc.P99, st.Puback.P50, st.Puback.P99, rss()>>20)
 		lastPub, lastT = st.Published, now
 	}
 	st := fleet.Stats()
 	elapsed := time.Since(start).Seconds()
 	rep.ProcessRSS = rss()
+	stopInjecting()
+	<-injected
+	// Emergencies still on their way (in a hub's queue, in flight, in the
+	// detectors) get a while to arrive before they count as lost.
+	for t := time.Now(); track.outstanding() > 0 && time.Since(t) < *drain && ctx.Err() == nil; {
+		time.Sleep(100 * time.Millisecond)
+	}
 	cancel()
 	<-done
 	rep.Connected = st.Online
@@ -205,20 +468,67 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rep.DurationS = elapsed
 	rep.Messages = st.Published
 	rep.MsgsPerS = float64(st.Published) / elapsed
-	rep.EmergenciesSent = sent.Load()
 	rep.EmergenciesAck = st.EmergencyPuback.N
-	rep.Lost = rep.EmergenciesSent - rep.EmergenciesAck
 	rep.Fleet = st
 	pb := st.Puback
 	rep.LatencyMS["puback"] = &pb
-	rep.LatencyMS["incident"], rep.LatencyMS["notify"] = nil, nil
-	rep.Notes = append(rep.Notes,
-		"incident and notify latencies, incidents_opened and duplicates are null: the gateway does not yet expose an incident feed or the 119/Twilio fakes",
-		"lost counts emergencies without a PUBACK at the end of the run (in flight at the end included), not yet emergencies without an incident")
+	track.mu.Lock()
+	rep.EmergenciesSent = track.sent
+	det := track.steady.Summary()
+	rep.LatencyMS["detection"] = &det
+	inc := track.incSteady.Summary()
+	rep.LatencyMS["incident"] = &inc
+	rep.Lost = int64(len(track.pendingInc))
+	opened, dups := track.incOpened, track.incDups
+	rep.Detections = &DetectionCounts{Episodes: track.opened, Updates: track.updates, Refired: track.refired,
+		Duplicates: track.duplicates, NotDetected: int64(len(track.pending))}
+	if restart != nil {
+		restart.BufferedSent, restart.BufferedDelivered = track.bufferedSent, track.bufferedDelivered
+		restart.BufferedIncidents = int64(len(track.bufferedInc))
+		restart.Refired = track.refired
+		bl := track.incBuffered.Summary()
+		rep.LatencyMS["incident_buffered"] = &bl
+		rep.Restart = restart
+	}
+	sentAt := maps.Clone(track.sentAtOfInc)
+	buffered := maps.Clone(track.bufferedInc)
+	track.mu.Unlock()
+	rep.IncidentsOpened, rep.Duplicates = &opened, &dups
+	if env == nil {
+		rep.IncidentsOpened, rep.Duplicates, rep.LatencyMS["incident"], rep.LatencyMS["detection"] = nil, nil, nil, nil
+		rep.LatencyMS["notify"] = nil
+		rep.Lost = rep.EmergenciesSent - rep.EmergenciesAck
+		rep.Notes = append(rep.Notes, "against --target: no incident feed here, so lost counts emergencies without a PUBACK")
+	} else {
+		// notify: the injected event's publish until the mock 119 received
+		// the incident's first CAP Alert.
+		var notify firmwaresim.Histogram
+		first := map[string]time.Time{}
+		for _, a := range env.mock119Alerts() {
+			if t, ok := first[a.IncidentID]; a.IncidentID != "" && (!ok || a.ReceivedAt.Before(t)) {
+				first[a.IncidentID] = a.ReceivedAt
+			}
+		}
+		var notified int64
+		for id, at := range sentAt {
+			if r, ok := first[id]; ok && !buffered[id] {
+				notify.Record(r.Sub(time.Unix(0, at)))
+			}
+			if _, ok := first[id]; ok {
+				notified++
+			}
+		}
+		ns := notify.Summary()
+		rep.LatencyMS["notify"] = &ns
+		rep.Notified119 = &notified
+		rep.Notes = append(rep.Notes,
+			"latencies run from the hub's publish call: detection to the gateway's OnDetection tap, incident to the incident's first change on dispatch's feed (Dispatcher.Subscribe), notify to the mock 119 receiving the incident's CAP alert (SOS goes to 119 at once; simulated residents have no guardians, so Twilio is not reached)",
+			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain")
+	}
 	if env != nil {
 		rep.SimRSS = int64(rep.SimBytesPerHome * float64(*homes))
 		rep.GatewayRSS = rep.ProcessRSS - rep.SimRSS
-		rep.Notes = append(rep.Notes, "in-process: gateway and simulator share one process; sim_rss_bytes is sim_bytes_per_home (live heap and stacks added by the idle hubs, measured after GC) times homes, gateway_rss_bytes the rest of the RSS")
+		rep.Notes = append(rep.Notes, "in-process: gateway and simulator share one process; sim_rss_bytes is sim_bytes_per_home (live heap and stacks the fleet holds for its hubs, measured after GC before they connect) times homes; the connected cost is BenchmarkFleetConnected in firmware-sim; gateway_rss_bytes is the rest of the process RSS")
 	} else {
 		rep.SimRSS = rep.ProcessRSS
 	}
@@ -227,7 +537,101 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(stdout, "%d/%d homes online, %.0f msgs/s, puback p50 %.2f ms p99 %.2f ms, emergencies %d (lost %d), rss %d MiB\n",
-		rep.Connected, rep.Homes, rep.MsgsPerS, pb.P50, pb.P99, rep.EmergenciesSent, rep.Lost, rep.ProcessRSS>>20)
+	fmt.Fprintf(stdout, "%d/%d homes online, %.0f msgs/s, puback p50 %.2f ms p99 %.2f ms, emergencies %d (lost %d), incident p99 %.1f ms, rss %d MiB\n",
+		rep.Connected, rep.Homes, rep.MsgsPerS, pb.P50, pb.P99, rep.EmergenciesSent, rep.Lost, inc.P99, rep.ProcessRSS>>20)
 	return nil
+}
+
+// loadFleet and loadHub are what load needs of either kind of fleet.
+type loadFleet interface {
+	Run(ctx context.Context) error
+	Stats() firmwaresim.Stats
+}
+
+type loadHub interface {
+	Publish(devices.Event)
+	Online() bool
+}
+
+// connDialer opens net.Conns for paho hubs: a pipe into the in-process
+// gateway's current listener, or TCP to --target.
+func connDialer(c common, env *inproc) func(ctx context.Context) (net.Conn, error) {
+	if env != nil {
+		return env.tr.DialConn
+	}
+	addr := targetAddr(c.target)
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+}
+
+func hashKiBUsed(kib uint32) uint32 {
+	if kib == 0 {
+		return devices.DefaultSecretParams.Memory
+	}
+	return kib
+}
+
+// provisionHomes registers the homes on 16 goroutines (PostgreSQL commits
+// concurrent inserts together; SQLite's one writer just queues them).
+func provisionHomes(ctx context.Context, prov provisioner, homes, offset int, withSensors bool, stderr io.Writer) ([]devices.HubID, []string, error) {
+	ids := make([]devices.HubID, homes)
+	secrets := make([]string, homes)
+	var next atomic.Int64
+	var perr atomic.Value
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= homes || ctx.Err() != nil {
+					return
+				}
+				ids[i] = devices.HubID(fmt.Sprintf("sim-%07d", offset+i))
+				s, err := prov.provision(ctx, ids[i], withSensors)
+				if err != nil {
+					perr.Store(err)
+					return
+				}
+				secrets[i] = s
+				if i%50000 == 49999 {
+					fmt.Fprintf(stderr, "provisioned %d homes in %.0fs\n", i+1, time.Since(t0).Seconds())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if e, ok := perr.Load().(error); ok {
+		return nil, nil, fmt.Errorf("provision: %w", e)
+	}
+	fmt.Fprintf(stderr, "provisioned %d homes in %.1fs (sensors registered: %v)\n", homes, time.Since(t0).Seconds(), withSensors)
+	return ids, secrets, nil
+}
+
+// injectEmergencies publishes SOS events at rate per second, each on a home
+// not used before (a second SOS in an open episode updates it rather than
+// opening one, so it could not be told from a loss). While the gateway is
+// down the hubs buffer them (store and forward).
+func injectEmergencies(ctx context.Context, hubs []loadHub, rate float64, seed uint64, start time.Time,
+	clock firmwaresim.Clock, track *emergencyTracker, gatewayDown *atomic.Bool) {
+	if rate <= 0 {
+		return
+	}
+	order := rand.New(rand.NewPCG(seed, 99)).Perm(len(hubs))
+	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer t.Stop()
+	for n := 0; n < len(order); n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h := hubs[order[n]]
+		id := devices.EventID(fmt.Sprintf("x%x-%d", start.Unix(), n))
+		down := gatewayDown.Load() || !h.Online()
+		track.sentOne(id, down)
+		h.Publish(devices.Event{ID: id, Kind: devices.EventSOS, Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
+	}
 }

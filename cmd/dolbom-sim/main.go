@@ -22,6 +22,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
@@ -69,8 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 // common flags of the commands that drive a gateway.
 type common struct {
 	target, server, token, dataDir, logLevel string
+	databaseURL                              string
 	seed                                     uint64
 	mqtt5                                    bool
+	// hashKiB is the argon2id memory of the secrets a store provisioner
+	// writes (0: devices.DefaultSecretParams).
+	hashKiB uint32
+	// onDetection taps the in-process gateway's detections.
+	onDetection func(detectors.Detection)
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -79,6 +87,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", os.Getenv("DOLBOM_ADMIN_TOKEN"), "admin API token (with --target)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "in-process gateway data directory (default: a temporary one)")
 	fs.StringVar(&c.logLevel, "log-level", "error", "gateway log level")
+	fs.StringVar(&c.databaseURL, "database-url", "", "in-process gateway: PostgreSQL URL instead of the embedded store")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated days")
 	fs.BoolVar(&c.mqtt5, "mqtt5", false, "hubs speak MQTT 5 (default 3.1.1)")
 }
@@ -129,7 +138,7 @@ func (c *common) setup(ctx context.Context, stderr io.Writer, bc broker.Config, 
 		}
 		dir, cleanup = d, func() { os.RemoveAll(d) }
 	}
-	env, err := startInproc(ctx, dir, bc, c.logger(stderr))
+	env, err := startInproc(ctx, dir, c.databaseURL, bc, c.logger(stderr), c.onDetection)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, nil, nil, err
@@ -138,7 +147,11 @@ func (c *common) setup(ctx context.Context, stderr io.Writer, bc broker.Config, 
 	a.token = env.gateway().Token
 	var p provisioner = apiProvisioner{a}
 	if direct {
-		p = newStoreProvisioner(env)
+		params := devices.DefaultSecretParams
+		if c.hashKiB > 0 {
+			params.Memory = c.hashKiB
+		}
+		p = newStoreProvisioner(env, params)
 	}
 	return env.tr, p, a, env, func() { env.stop(); cleanup() }, nil
 }

@@ -4,8 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/devices"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/store"
 )
 
 // TestScenarios runs the acceptance suite against an in-process gateway.
@@ -59,5 +67,96 @@ func TestLoadSmall(t *testing.T) {
 	}
 	if rep.EmergenciesSent == 0 {
 		t.Error("no emergencies injected")
+	}
+}
+
+// TestHubAnswersGatewayCheckIn sends a check_in command through the
+// in-process gateway's broker (g.Broker.SendCommand) to a simulated hub of
+// each client kind and checks that the resident's answer reaches the
+// gateway's journal as the right event.
+func TestHubAnswersGatewayCheckIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("in-process gateway")
+	}
+	tests := []struct {
+		client    string
+		answer    firmwaresim.Answer
+		wantKind  devices.EventKind
+		wantEvent string // id prefix
+	}{
+		{"raw", firmwaresim.AnswerCheckIn, devices.EventCheckIn, "ci-"},
+		{"raw", firmwaresim.AnswerCancel, devices.EventCancel, "cx-"},
+		{"paho", firmwaresim.AnswerCheckIn, devices.EventCheckIn, "ci-"},
+		{"paho", firmwaresim.AnswerCancel, devices.EventCancel, "cx-"},
+	}
+	ctx := context.Background()
+	env, err := startInproc(ctx, t.TempDir(), "", broker.Config{}, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.stop()
+	prov := newStoreProvisioner(env, devices.SecretParams{Time: 1, Memory: 8, Threads: 1})
+	for i, tc := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tc.client, tc.wantKind), func(t *testing.T) {
+			hub := devices.HubID(fmt.Sprintf("cmd-test-%d", i))
+			secret, err := prov.provision(ctx, hub, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var online func() bool
+			var run func(context.Context) error
+			switch tc.client {
+			case "raw":
+				f := firmwaresim.NewFleet(firmwaresim.Options{Transport: env.tr, Seed: 1, NoReadings: true})
+				h := f.Add(hub, secret, uint32(i))
+				h.Answer = tc.answer
+				f.Start(h, time.Now())
+				online, run = h.Online, f.Run
+			case "paho":
+				f := firmwaresim.NewPahoFleet(firmwaresim.PahoOptions{Dial: env.tr.DialConn, Seed: 1, NoReadings: true})
+				h := f.Add(hub, secret, uint32(i))
+				h.Answer = tc.answer
+				online, run = h.Online, f.Run
+			}
+			done := make(chan struct{})
+			go func() { run(rctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			waitUntil(t, "hub online", online)
+			g := env.gateway()
+			// The hub's cmd subscription follows its CONNACK: send until
+			// the broker has somewhere to put it (its session keeps it).
+			time.Sleep(100 * time.Millisecond)
+			cmd := devices.Command{ID: devices.CommandID(fmt.Sprintf("c%d", i)), Type: devices.CmdCheckIn, At: time.Now()}
+			if err := g.Broker.SendCommand(ctx, hub, cmd); err != nil {
+				t.Fatal(err)
+			}
+			want := devices.EventID(tc.wantEvent + string(cmd.ID))
+			waitUntil(t, "the answer in the journal", func() bool {
+				evs, err := g.Store.ListEvents(ctx, store.EventQuery{Hub: hub})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range evs {
+					if e.ID == want {
+						if e.Kind != tc.wantKind {
+							t.Fatalf("event %s is %s, want %s", e.ID, e.Kind, tc.wantKind)
+						}
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
