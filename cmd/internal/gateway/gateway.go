@@ -214,6 +214,10 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	hc := detectors.HealthConfig{
 		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget * 15 / 100,
+		// Last-seen times alone are saved every 10 minutes, not every
+		// minute: at national scale every hub is "seen" every minute, and
+		// a restart re-arms deadlines with a grace anyway.
+		SeenSaveInterval: 10 * time.Minute,
 	}
 	if o.TuneHealth != nil {
 		o.TuneHealth(&hc)
@@ -227,6 +231,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget * 15 / 100,
+		// Homes whose only change is their activity clock are saved every
+		// 5 minutes: at most 5 minutes of activity is forgotten by a crash,
+		// against welfare limits of hours; episodes are saved within
+		// seconds as before.
+		SeenInterval: 5 * time.Minute,
 	}
 	if o.TuneEngine != nil {
 		o.TuneEngine(&ec)
