@@ -15,39 +15,33 @@ import (
 const homeChunk = 500
 
 // SaveHomes upserts the snapshots of many homes, a few hundred per
-// statement, all in one transaction.
+// statement and one transaction per statement, so that the single SQLite
+// writer is free between chunks for the emergencies that wait on it.
 func (s *Store) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) error {
-	if len(homes) == 0 {
-		return nil
-	}
 	now := toUS(s.now())
-	err := s.be.inTx(ctx, func(q querier) error {
-		for start := 0; start < len(homes); start += homeChunk {
-			chunk := homes[start:min(start+homeChunk, len(homes))]
-			args := make([]any, 0, 3*len(chunk))
-			seen := make(map[devices.HubID]bool, len(chunk))
-			n := 0
-			for i := len(chunk) - 1; i >= 0; i-- { // the last of a repeated home wins
-				h := chunk[i]
-				if h.Hub == "" || seen[h.Hub] {
-					continue
-				}
-				seen[h.Hub] = true
-				args = append(args, string(h.Hub), h.Data, now)
-				n++
-			}
-			if n == 0 {
+	for start := 0; start < len(homes); start += homeChunk {
+		chunk := homes[start:min(start+homeChunk, len(homes))]
+		args := make([]any, 0, 3*len(chunk))
+		seen := make(map[devices.HubID]bool, len(chunk))
+		for i := len(chunk) - 1; i >= 0; i-- { // the last of a repeated home wins
+			h := chunk[i]
+			if h.Hub == "" || seen[h.Hub] {
 				continue
 			}
-			if _, err := q.exec(ctx, `INSERT INTO home_state (hub_id, data, updated_us) VALUES `+s.be.values(n, 3)+
-				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...); err != nil {
-				return err
-			}
+			seen[h.Hub] = true
+			args = append(args, string(h.Hub), h.Data, now)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: save home state: %w", err)
+		if len(args) == 0 {
+			continue
+		}
+		err := s.be.inTx(ctx, func(q querier) error {
+			_, err := q.exec(ctx, `INSERT INTO home_state (hub_id, data, updated_us) VALUES `+s.be.values(len(args)/3, 3)+
+				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: save home state: %w", err)
+		}
 	}
 	return nil
 }

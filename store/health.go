@@ -20,43 +20,38 @@ type healthRecord struct {
 const healthChunk = 500
 
 // SaveHubHealth upserts the health of many hubs, a few hundred per
-// statement, all in one transaction.
+// statement and one transaction per statement: at national scale a save
+// holds thousands of hubs, and the single SQLite writer must be free
+// between chunks for the emergencies that wait on it.
 func (s *Store) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) error {
-	if len(hs) == 0 {
-		return nil
-	}
 	now := toUS(s.now())
-	err := s.be.inTx(ctx, func(q querier) error {
-		for start := 0; start < len(hs); start += healthChunk {
-			chunk := hs[start:min(start+healthChunk, len(hs))]
-			args := make([]any, 0, 3*len(chunk))
-			seen := make(map[devices.HubID]bool, len(chunk))
-			n := 0
-			for i := len(chunk) - 1; i >= 0; i-- { // the last of a repeated hub wins
-				h := chunk[i]
-				if h.Hub == "" || seen[h.Hub] {
-					continue
-				}
-				seen[h.Hub] = true
-				b, err := json.Marshal(healthRecord{HubHealthRecord: h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()})
-				if err != nil {
-					return err
-				}
-				args = append(args, string(h.Hub), string(b), now)
-				n++
-			}
-			if n == 0 {
+	for start := 0; start < len(hs); start += healthChunk {
+		chunk := hs[start:min(start+healthChunk, len(hs))]
+		args := make([]any, 0, 3*len(chunk))
+		seen := make(map[devices.HubID]bool, len(chunk))
+		for i := len(chunk) - 1; i >= 0; i-- { // the last of a repeated hub wins
+			h := chunk[i]
+			if h.Hub == "" || seen[h.Hub] {
 				continue
 			}
-			if _, err := q.exec(ctx, `INSERT INTO hub_health (hub_id, data, updated_us) VALUES `+s.be.values(n, 3)+
-				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...); err != nil {
-				return err
+			seen[h.Hub] = true
+			b, err := json.Marshal(healthRecord{HubHealthRecord: h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()})
+			if err != nil {
+				return fmt.Errorf("store: save hub health: %w", err)
 			}
+			args = append(args, string(h.Hub), string(b), now)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: save hub health: %w", err)
+		if len(args) == 0 {
+			continue
+		}
+		err := s.be.inTx(ctx, func(q querier) error {
+			_, err := q.exec(ctx, `INSERT INTO hub_health (hub_id, data, updated_us) VALUES `+s.be.values(len(args)/3, 3)+
+				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: save hub health: %w", err)
+		}
 	}
 	return nil
 }
