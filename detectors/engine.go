@@ -116,6 +116,7 @@ type Engine struct {
 
 type engineStats struct {
 	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
+	corruptSnapshots, reemitted                               atomic.Uint64
 }
 
 // EngineStats are the engine's counters.
@@ -127,6 +128,12 @@ type EngineStats struct {
 	// applied; LateApplied counts late activity, applied to the learned
 	// counts only.
 	LateIgnored, LateApplied uint64
+	// CorruptSnapshots counts saved homes that could not be read at
+	// startup; each started from scratch instead.
+	CorruptSnapshots uint64
+	// Reemitted counts the open episodes sent to the Sink again at startup
+	// (also counted in Detections).
+	Reemitted uint64
 }
 
 // NewEngine validates cfg and builds the engine; Run starts it.
@@ -146,7 +153,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() EngineStats {
 	return EngineStats{QueueWaits: e.stats.queueWaits.Load(), Dropped: e.stats.dropped.Load(),
-		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load()}
+		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load(),
+		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load()}
 }
 
 func (e *Engine) shardOf(hub devices.HubID) *engineShard {
@@ -171,7 +179,10 @@ func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
 
 // Run loads saved state and the registry, then runs one goroutine per shard
 // until ctx ends, saving changed homes every SaveInterval and once more
-// after the shards have drained their queues.
+// after the shards have drained their queues. Each shard first sends its
+// restored open episodes to the Sink again (see reemitRestored). A saved
+// home that cannot be read is logged and starts from scratch: one bad row
+// must not keep every other home from being watched.
 func (e *Engine) Run(ctx context.Context) error {
 	start := time.Now()
 	if err := e.load(ctx, start); err != nil {
@@ -252,9 +263,7 @@ func (e *Engine) load(ctx context.Context, start time.Time) error {
 		if err != nil {
 			return fmt.Errorf("detectors: load engine state: %w", err)
 		}
-		if err := e.restore(snaps); err != nil {
-			return err
-		}
+		e.restore(snaps)
 	}
 	if e.cfg.Fleet == nil {
 		return nil
@@ -270,16 +279,27 @@ func (e *Engine) load(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-// restore decodes snapshots into the shards (before they run).
-func (e *Engine) restore(snaps []HomeSnapshot) error {
+// restore decodes snapshots into the shards (before they run) and returns
+// how many it could not read. Such a home is left out, so it starts from
+// scratch when it next sends; its row is overwritten at its next save.
+func (e *Engine) restore(snaps []HomeSnapshot) (corrupt int) {
 	for _, sn := range snaps {
-		s := e.shardOf(sn.Hub)
-		i := s.homeIndex(sn.Hub)
-		if err := decodeHome(&s.homes[i], sn.Data); err != nil {
-			return fmt.Errorf("detectors: restore home %s: %w", sn.Hub, err)
+		var scratch home
+		if err := decodeHome(&scratch, sn.Data); err != nil {
+			corrupt++
+			e.stats.corruptSnapshots.Add(1)
+			e.log.Error().Err(err).Str("hub_id", string(sn.Hub)).Int("bytes", len(sn.Data)).
+				Msg("engine snapshot unreadable; the home starts from scratch")
+			continue
 		}
+		s := e.shardOf(sn.Hub)
+		h := &s.homes[s.homeIndex(sn.Hub)]
+		h.core, h.sensors, h.tracks = scratch.core, scratch.sensors, scratch.tracks
 	}
-	return nil
+	if corrupt > 0 {
+		e.log.Error().Int("corrupt", corrupt).Int("snapshots", len(snaps)).Msg("some engine snapshots were unreadable")
+	}
+	return corrupt
 }
 
 type engineOp struct {
@@ -334,6 +354,7 @@ func (s *engineShard) put(o engineOp) {
 }
 
 func (s *engineShard) run(ctx context.Context) {
+	s.reemitRestored()
 	tick := time.NewTicker(s.e.cfg.Tick)
 	defer tick.Stop()
 	for {
@@ -367,6 +388,76 @@ func (s *engineShard) startup(start time.Time) {
 		h.next = h.nextDeadline(s.floor(h))
 		s.rearm(int32(i))
 	}
+}
+
+// reemitRestored sends every restored open episode to the Sink again,
+// before the shard handles any input. A snapshot may be saved after an
+// episode went Firing or Pending but before the Sink's consumer made that
+// detection durable (dispatch queues it in memory first); a crash in
+// between would otherwise leave an emergency that the engine believes was
+// sent and dispatch never saw. The Sink keeps one incident per fingerprint
+// (see Sink), so a repeat of a detection it did commit is harmless.
+//
+// A Pending episode goes again with the time left in its window; one whose
+// window ended during the downtime is not re-sent as Pending, since the
+// wheel's first tick sends it Firing. Closed (resolved or cancelled)
+// episodes are not in the state at all, so they are never re-sent.
+func (s *engineShard) reemitRestored() {
+	for i := range s.homes {
+		h := &s.homes[i]
+		now := max(h.core.Clock, s.wallNow+h.core.Offset)
+		for k := epKind(0); k < numKinds; k++ {
+			ep := &h.core.Eps[k]
+			var state State
+			switch ep.State {
+			case epFiring:
+				state = Firing
+			case epPending:
+				if ep.Deadline <= now {
+					continue
+				}
+				state = Pending
+			default:
+				continue
+			}
+			em := emit{kind: k, state: state, class: h.episodeClass(k), prio: Priority(ep.Prio), episode: ep.Start,
+				at: now, sensor: h.episodeSensor(k)}
+			age := time.Duration(max(0, now-ep.Start)) * time.Millisecond
+			var left time.Duration
+			em.facts = []Fact{{Name: "gateway_restart", Value: 1}, {Name: "episode_age", Value: age.Seconds(), Unit: "s"}}
+			if state == Pending {
+				left = time.Duration(ep.Deadline-now) * time.Millisecond
+				em.facts = append(em.facts, Fact{Name: "window_left", Value: left.Seconds(), Unit: "s"})
+			}
+			if k == kFall && h.core.FallPeak > 0 {
+				em.facts = append(em.facts, Fact{Name: "peak", Value: float64(h.core.FallPeak), Unit: "g"})
+			}
+			if ep.Sensor > 0 {
+				for t := range h.tracks {
+					if h.tracks[t].Sensor == ep.Sensor-1 {
+						em.readings = append(em.readings, h.tracks[t].reading(h))
+					}
+				}
+			}
+			em.why = explainRestored(kindCause[k], state, age, left)
+			s.emitDetection(h, &em)
+			s.e.stats.reemitted.Add(1)
+		}
+	}
+}
+
+// explainRestored says why an episode is sent again and how old it is.
+func explainRestored(cause Cause, state State, age, left time.Duration) Explanation {
+	name := causeNames[cause]
+	x := Explanation{
+		Ko: fmt.Sprintf("%s: 게이트웨이 재시작 후 다시 보냄, %s 전 시작", name.Ko, durKo(age)),
+		En: fmt.Sprintf("%s: re-sent after a gateway restart, began %s ago", name.En, durEn(age)),
+	}
+	if state == Pending {
+		x.Ko += fmt.Sprintf(", 취소 대기 %s 남음", durKo(left))
+		x.En += fmt.Sprintf(", %s left in the cancel window", durEn(left))
+	}
+	return x
 }
 
 // floor is the restart floor in h's event time.

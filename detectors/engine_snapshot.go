@@ -12,67 +12,117 @@ import (
 // and location) and the tracks. Fall trackers' raw buffers are not kept: a
 // restart loses at most the chunk under way, while a fall already reported
 // is an episode and is kept.
-const snapshotVersion = 1
+//
+// Version 2 writes the counts and string lengths as uvarints: a home may
+// track up to maxEngineSensors sensors times every metric, more than a byte
+// can count. Version 1 (single-byte counts) is still read, so a gateway
+// upgraded in place keeps its homes.
+const (
+	snapshotV1      = 1
+	snapshotVersion = 2
+)
 
 var errSnapshot = errors.New("malformed snapshot")
 
+var trackSize = binary.Size(track{})
+
 func encodeHome(h *home) []byte {
-	b := make([]byte, 0, 1+binary.Size(&h.core)+len(h.sensors)*24+len(h.tracks)*binary.Size(track{}))
+	b := make([]byte, 0, 1+binary.Size(&h.core)+len(h.sensors)*24+binary.MaxVarintLen32+len(h.tracks)*trackSize)
 	b = append(b, snapshotVersion)
 	b, _ = binary.Append(b, binary.LittleEndian, &h.core)
-	b = append(b, byte(len(h.sensors)))
+	b = binary.AppendUvarint(b, uint64(len(h.sensors)))
 	for _, s := range h.sensors {
-		b = append(b, byte(len(s.id)))
+		b = binary.AppendUvarint(b, uint64(len(s.id)))
 		b = append(b, s.id...)
-		b = append(b, byte(len(s.loc)))
+		b = binary.AppendUvarint(b, uint64(len(s.loc)))
 		b = append(b, s.loc...)
 	}
-	b = append(b, byte(len(h.tracks)))
+	b = binary.AppendUvarint(b, uint64(len(h.tracks)))
 	b, _ = binary.Append(b, binary.LittleEndian, h.tracks)
 	return b
 }
 
+// snapshotReader reads the variable part of a snapshot; a count or length
+// is a byte in version 1 and a uvarint since.
+type snapshotReader struct {
+	b      []byte
+	varint bool
+}
+
+// count reads a count or a length and checks that at least n*each bytes
+// remain for what it counts, so that a corrupt count cannot make the
+// decoder allocate without bound.
+func (r *snapshotReader) count(each int) (int, bool) {
+	var n uint64
+	if r.varint {
+		v, k := binary.Uvarint(r.b)
+		if k <= 0 {
+			return 0, false
+		}
+		n, r.b = v, r.b[k:]
+	} else {
+		if len(r.b) < 1 {
+			return 0, false
+		}
+		n, r.b = uint64(r.b[0]), r.b[1:]
+	}
+	if n > uint64(len(r.b)) || int(n)*each > len(r.b) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (r *snapshotReader) str() (string, bool) {
+	n, ok := r.count(1)
+	if !ok {
+		return "", false
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s, true
+}
+
+// decodeHome reads a snapshot into h. On error h may be half filled: decode
+// into a scratch home and keep it only on success.
 func decodeHome(h *home, b []byte) error {
-	if len(b) < 1 || b[0] != snapshotVersion {
+	if len(b) < 1 || (b[0] != snapshotV1 && b[0] != snapshotVersion) {
 		return fmt.Errorf("%w: version", errSnapshot)
 	}
+	r := snapshotReader{varint: b[0] >= 2}
 	n, err := binary.Decode(b[1:], binary.LittleEndian, &h.core)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
-	b = b[1+n:]
-	str := func() (string, bool) {
-		if len(b) < 1 || len(b) < 1+int(b[0]) {
-			return "", false
-		}
-		s := string(b[1 : 1+int(b[0])])
-		b = b[1+int(b[0]):]
-		return s, true
-	}
-	if len(b) < 1 {
+	r.b = b[1+n:]
+	ns, ok := r.count(2) // an empty id and an empty location take a byte each
+	if !ok || ns > maxEngineSensors {
 		return fmt.Errorf("%w: sensors", errSnapshot)
 	}
-	ns := int(b[0])
-	b = b[1:]
 	h.sensors = make([]sensorInfo, 0, ns)
 	for range ns {
-		id, ok1 := str()
-		loc, ok2 := str()
+		id, ok1 := r.str()
+		loc, ok2 := r.str()
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%w: sensor", errSnapshot)
 		}
 		h.sensors = append(h.sensors, sensorInfo{id: devices.SensorID(id), loc: devices.Location(loc)})
 	}
-	if len(b) < 1 {
+	nt, ok := r.count(trackSize)
+	if !ok {
 		return fmt.Errorf("%w: tracks", errSnapshot)
 	}
-	h.tracks = make([]track, b[0])
-	if _, err := binary.Decode(b[1:], binary.LittleEndian, h.tracks); err != nil {
+	h.tracks = make([]track, nt)
+	if _, err := binary.Decode(r.b, binary.LittleEndian, h.tracks); err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
 	for _, t := range h.tracks {
 		if int(t.Sensor) >= len(h.sensors) {
 			return fmt.Errorf("%w: track sensor", errSnapshot)
+		}
+	}
+	for k := range h.core.Eps {
+		if int(h.core.Eps[k].Sensor) > len(h.sensors) {
+			return fmt.Errorf("%w: episode sensor", errSnapshot)
 		}
 	}
 	return nil

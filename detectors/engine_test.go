@@ -72,13 +72,20 @@ func TestEngineLoopFallWindowAcrossRestart(t *testing.T) {
 		e, stop := startEngine(t, store, sink)
 		e.Ingest(fallEvent("hub-1", time.Now()))
 		synctest.Wait()
-		if got := sink.take(); len(got) != 1 || got[0].State != Pending || got[0].Cause != CauseFall {
+		got := sink.take()
+		if len(got) != 1 || got[0].State != Pending || got[0].Cause != CauseFall {
 			t.Fatalf("want one pending fall, got %+v", got)
 		}
+		fp := got[0].Fingerprint
 		time.Sleep(10 * time.Second)
 		stop()
 		e, stop = startEngine(t, store, sink)
 		defer stop()
+		// The restored window is sent again (the Sink keeps one incident
+		// per fingerprint), then nothing until it ends.
+		if got := sink.take(); len(got) != 1 || got[0].State != Pending || got[0].Fingerprint != fp {
+			t.Fatalf("want the pending fall re-sent under %s, got %+v", fp, got)
+		}
 		time.Sleep(15 * time.Second)
 		synctest.Wait()
 		if got := sink.take(); len(got) != 0 {
@@ -86,8 +93,8 @@ func TestEngineLoopFallWindowAcrossRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		got := sink.take()
-		if len(got) != 1 || got[0].State != Firing || got[0].Cause != CauseFall {
+		got = sink.take()
+		if len(got) != 1 || got[0].State != Firing || got[0].Fingerprint != fp {
 			t.Fatalf("want one firing fall, got %+v", got)
 		}
 		time.Sleep(time.Minute)

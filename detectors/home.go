@@ -287,21 +287,10 @@ func (r *ruleCtx) add(e emit) { r.out = append(r.out, e) }
 // transition records an episode change and appends its emission.
 func (h *home) transition(r *ruleCtx, k epKind, state State, prio Priority, at int64, why Explanation, facts []Fact, readings []devices.Reading, events []devices.EventID) {
 	e := &h.core.Eps[k]
-	class := ClassEmergency
-	switch {
-	case k == kSignalLost:
-		class = ClassDeviceHealth
-	case k == kInactivity && e.Level < 2:
-		class = ClassWelfare
-	}
-	var sensor devices.SensorID
-	if e.Sensor > 0 && int(e.Sensor) <= len(h.sensors) {
-		sensor = h.sensors[e.Sensor-1].id
-	}
 	if state == Firing || state == Pending {
 		e.Prio = uint8(prio)
 	}
-	r.add(emit{kind: k, state: state, class: class, prio: prio, episode: e.Start, at: at, sensor: sensor,
+	r.add(emit{kind: k, state: state, class: h.episodeClass(k), prio: prio, episode: e.Start, at: at, sensor: h.episodeSensor(k),
 		why: why, facts: facts, readings: readings, events: events})
 	h.dirty |= dirtyState
 	if state == Resolved || state == Cancelled {
@@ -311,6 +300,25 @@ func (h *home) transition(r *ruleCtx, k epKind, state State, prio Priority, at i
 	} else {
 		e.State = epFiring
 	}
+}
+
+// episodeClass is who responds to episode k in its current level.
+func (h *home) episodeClass(k epKind) Class {
+	switch {
+	case k == kSignalLost:
+		return ClassDeviceHealth
+	case k == kInactivity && h.core.Eps[k].Level < 2:
+		return ClassWelfare
+	}
+	return ClassEmergency
+}
+
+// episodeSensor is the sensor episode k is about, or "" for the home.
+func (h *home) episodeSensor(k epKind) devices.SensorID {
+	if e := &h.core.Eps[k]; e.Sensor > 0 && int(e.Sensor) <= len(h.sensors) {
+		return h.sensors[e.Sensor-1].id
+	}
+	return ""
 }
 
 // openEpisode starts an episode of kind k at start (closed before).
