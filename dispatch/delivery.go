@@ -49,7 +49,7 @@ func (d *Dispatcher) runDelivery(ctx context.Context) {
 		free := len(slots)
 		if free > 0 {
 			claimID := d.newClaimID()
-			rows, err := d.cfg.Store.ClaimOutbox(ctx, Claim{ID: claimID, Now: d.cfg.Now(), Lease: d.cfg.Lease, Limit: free})
+			rows, err := d.claim(ctx, Claim{ID: claimID, Now: d.cfg.Now(), Lease: d.cfg.Lease, Limit: free})
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("outbox claim failed")
 			}
@@ -91,6 +91,24 @@ func (d *Dispatcher) runDelivery(ctx context.Context) {
 	}
 }
 
+// claim claims due rows: through the writer's next group commit with a
+// single-writer store, else directly.
+func (d *Dispatcher) claim(ctx context.Context, c Claim) ([]OutboxRow, error) {
+	if d.claimReqs == nil {
+		return d.cfg.Store.ClaimOutbox(ctx, c)
+	}
+	req := &claimReq{claim: c, done: make(chan struct{})}
+	select {
+	case d.claimReqs <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// The writer outlives delivery, so it answers; waiting even after ctx
+	// ended keeps the rows it claimed from being dropped until the lease.
+	<-req.done
+	return req.rows, req.err
+}
+
 func (d *Dispatcher) newClaimID() string {
 	return strconv.FormatInt(d.cfg.Now().UnixNano(), 36) + "-" + strconv.FormatUint(d.claimSeq.Add(1), 36) + "-" + NewIncidentID(time.Time{})[4:]
 }
@@ -104,7 +122,7 @@ func (d *Dispatcher) deliver(ctx context.Context, row OutboxRow) {
 	var err error
 	switch row.Kind {
 	case KindTimer:
-		_, err = d.submit(commitCtx, Mutation{IncidentID: row.IncidentID, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+		_, err = d.submit(commitCtx, Mutation{IncidentID: row.IncidentID, Relaxed: true, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
 			p := d.planner()
 			if !cur.State.Closed() {
 				p.resident = d.lookupResident(cur.Hub)
@@ -232,7 +250,7 @@ func (d *Dispatcher) notification(ctx context.Context, inc Incident, row OutboxR
 
 // record commits the outcome of one send.
 func (d *Dispatcher) record(ctx context.Context, row OutboxRow, ref string, sendErr error, retry bool) error {
-	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Relaxed: true, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
 		p := d.planner()
 		if sendErr == nil {
 			return p.onSent(cur, &row, ref), nil
@@ -243,7 +261,7 @@ func (d *Dispatcher) record(ctx context.Context, row OutboxRow, ref string, send
 }
 
 func (d *Dispatcher) complete(ctx context.Context, row OutboxRow, ch Change) error {
-	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Apply: func(*Incident, *OutboxRow) (Change, error) {
+	_, err := d.submit(ctx, Mutation{IncidentID: row.IncidentID, Relaxed: true, Apply: func(*Incident, *OutboxRow) (Change, error) {
 		return ch, nil
 	}})
 	return err

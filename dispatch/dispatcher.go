@@ -94,6 +94,17 @@ type Dispatcher struct {
 	wake chan struct{} // buffered 1: "rows may be due now"
 	feed *feed
 
+	// groupClaims, when set, makes the claim loop hand its claims to the
+	// writer (claimReqs), which runs them in its next group commit.
+	groupClaims GroupClaimer
+	claimReqs   chan *claimReq
+
+	// follow, when set, feeds the changes of other gateways on a shared
+	// database to this one's subscribers; followReady is closed once it
+	// has started (at once without it).
+	follow      IncidentListener
+	followReady chan struct{}
+
 	residents *residentCache // nil without a Directory
 
 	claimSeq atomic.Uint64
@@ -112,6 +123,15 @@ type mutReq struct {
 	err  error
 }
 
+// claimReq is one claim waiting for the writer; Now is taken when its
+// transaction starts.
+type claimReq struct {
+	claim Claim
+	done  chan struct{}
+	rows  []OutboxRow
+	err   error
+}
+
 // New returns a Dispatcher.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Store == nil {
@@ -127,6 +147,17 @@ func New(cfg Config) (*Dispatcher, error) {
 		reqs: make(chan *mutReq, cfg.Queue),
 		wake: make(chan struct{}, 1),
 		feed: newFeed(),
+	}
+	d.followReady = make(chan struct{})
+	if gc, ok := cfg.Store.(GroupClaimer); ok && gc.SingleWriter() {
+		// One writer: one process owns the database, and the claims ride
+		// in the writer's commits.
+		d.groupClaims, d.claimReqs = gc, make(chan *claimReq, 1)
+		close(d.followReady)
+	} else if l, ok := cfg.Store.(IncidentListener); ok {
+		d.follow = l
+	} else {
+		close(d.followReady)
 	}
 	if cfg.Directory != nil {
 		d.residents = newResidentCache(cfg.Directory, cfg.ResidentTTL, cfg.ResidentCacheSize, cfg.Now)
@@ -180,6 +211,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.log.Error().Err(err).Msg("outbox listener stopped; polling only")
 			}
 		}()
+	}
+	if d.follow != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.followIncidents(deliverCtx, d.follow) }()
 	}
 	<-ctx.Done()
 	stopDelivery()
@@ -254,26 +289,37 @@ func (d *Dispatcher) submit(ctx context.Context, m Mutation) (Incident, error) {
 
 // runWriter commits queued mutations in groups: the first waiting one and
 // whatever else is queued, up to Batch, in one transaction. Under load the
-// queue fills while a commit runs, so groups grow with the load.
+// queue fills while a commit runs, so groups grow with the load. With a
+// single-writer store the claim loop's claims ride in the same
+// transactions, after the mutations.
 func (d *Dispatcher) runWriter(ctx context.Context) {
 	batch := make([]*mutReq, 0, d.cfg.Batch)
 	muts := make([]Mutation, 0, d.cfg.Batch)
 	for {
+		var claim *claimReq
 		select {
 		case r := <-d.reqs:
 			batch = append(batch[:0], r)
+		case claim = <-d.claimReqs: // nil channel without group claims
+			batch = batch[:0]
 		case <-ctx.Done():
 			// Commit what is queued (Detect's detections must not be lost),
 			// then stop.
 			for len(d.reqs) > 0 {
 				batch = append(batch[:0], <-d.reqs)
 				batch = d.collect(batch)
-				d.commit(context.WithoutCancel(ctx), batch, muts, false)
+				d.commit(context.WithoutCancel(ctx), batch, muts, nil, false)
 			}
 			return
 		}
 		batch = d.collect(batch)
-		d.commit(ctx, batch, muts, true)
+		if claim == nil {
+			select {
+			case claim = <-d.claimReqs:
+			default:
+			}
+		}
+		d.commit(ctx, batch, muts, claim, true)
 	}
 }
 
@@ -290,8 +336,10 @@ func (d *Dispatcher) collect(batch []*mutReq) []*mutReq {
 }
 
 // commit writes a group, retrying a failed transaction: detections have no
-// one waiting to retry them. Waiters get the error after a few tries.
-func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutation, running bool) {
+// one waiting to retry them. Waiters get the error after a few tries. A
+// claim, when given, is tried with the first attempt only (the claim loop
+// asks again).
+func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutation, claim *claimReq, running bool) {
 	muts = muts[:0]
 	for _, r := range batch {
 		muts = append(muts, r.mut)
@@ -303,9 +351,17 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 	var err error
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		results, err = d.cfg.Store.ApplyIncidents(context.WithoutCancel(ctx), muts)
-		if err == nil {
-			break
+		if claim != nil {
+			claim.claim.Now = d.cfg.Now()
+			results, claim.rows, err = d.groupClaims.ApplyIncidentsAndClaim(context.WithoutCancel(ctx), muts, claim.claim)
+			claim.err = err
+			close(claim.done)
+			claim = nil
+		} else if len(muts) > 0 {
+			results, err = d.cfg.Store.ApplyIncidents(context.WithoutCancel(ctx), muts)
+		}
+		if err == nil || len(batch) == 0 {
+			break // a failed lone claim is the claim loop's to retry
 		}
 		d.log.Error().Err(err).Int("mutations", len(muts)).Int("attempt", attempt).Msg("incident commit failed; retrying")
 		if attempt >= 5 && (!running || ctx.Err() != nil) {

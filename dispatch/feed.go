@@ -3,16 +3,24 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 )
 
 // feed fans committed incident changes out to live subscribers (the
 // console's event stream). A subscriber that falls behind is dropped (its
 // channel closed) rather than slowing the writer; it resumes from the store
 // with the last sequence number it saw.
+//
+// Changes come from this process's writer at once and, on a database
+// shared by several gateways, from the follower that reads the store on
+// every NOTIFY: the same change may arrive both ways, so the feed passes
+// each (incident, seq) on once.
 type feed struct {
-	mu   sync.Mutex
-	subs map[chan Incident]struct{}
+	mu     sync.Mutex
+	subs   map[chan Incident]struct{}
+	recent recentChanges
 }
 
 // subscriberBuffer is how many changes a subscriber may lag behind.
@@ -20,9 +28,48 @@ const subscriberBuffer = 512
 
 func newFeed() *feed { return &feed{subs: make(map[chan Incident]struct{})} }
 
+// changeKey names one change of one incident.
+type changeKey struct {
+	id  string
+	seq int64
+}
+
+// recentChanges remembers the last recentWindow changes published.
+type recentChanges struct {
+	seen map[changeKey]struct{}
+	ring []changeKey
+	next int
+}
+
+// recentWindow bounds the changes remembered for de-duplication: far more
+// than the follower re-reads (its window is the changes whose commit may
+// still be pending, a few transactions' worth).
+const recentWindow = 8192
+
+// add reports whether k is new, remembering it.
+func (r *recentChanges) add(k changeKey) bool {
+	if r.seen == nil {
+		r.seen = make(map[changeKey]struct{}, recentWindow)
+		r.ring = make([]changeKey, recentWindow)
+	}
+	if _, ok := r.seen[k]; ok {
+		return false
+	}
+	if old := r.ring[r.next]; old.seq != 0 || old.id != "" {
+		delete(r.seen, old)
+	}
+	r.ring[r.next] = k
+	r.next = (r.next + 1) % len(r.ring)
+	r.seen[k] = struct{}{}
+	return true
+}
+
 func (f *feed) publish(inc Incident) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.recent.add(changeKey{inc.ID, inc.Seq}) {
+		return
+	}
 	for ch := range f.subs {
 		select {
 		case ch <- inc:
@@ -60,11 +107,21 @@ func (f *feed) closeAll() {
 }
 
 // Subscribe streams incident changes with Seq greater than after: first
-// those already committed (read from the store), then live ones, each
-// incident's latest state once per change, in Seq order. The channel is
-// closed when ctx ends, when the dispatcher stops, or when the subscriber
-// falls too far behind (resume with the last Seq seen).
+// those already committed (read from the store, in Seq order), then live
+// ones, each incident's state once per change. Live changes come in commit
+// order: on PostgreSQL a change whose sequence number was taken before
+// another's may commit, and arrive, after it. On a database shared by
+// several gateways the live changes include those made through the other
+// gateways (see followIncidents). The channel is closed when ctx ends,
+// when the dispatcher stops, or when the subscriber falls too far behind
+// (resume with the last Seq seen). On a shared database it waits until Run
+// has started following it.
 func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Incident, error) {
+	select {
+	case <-d.followReady:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("dispatch: subscribe: %w", ctx.Err())
+	}
 	live := d.feed.add() // first, so nothing committed during the replay is missed
 	out := make(chan Incident, 64)
 	var replay []Incident
@@ -81,17 +138,21 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 		}
 		last = page[len(page)-1].Seq
 	}
+	// A live change may also be in the replay (committed between add and
+	// the read): those are the replay's last ones, remembered here.
+	replayed := map[changeKey]struct{}{}
+	if n := len(replay); n > 0 {
+		top := replay[n-1].Seq
+		for i := n - 1; i >= 0 && replay[i].Seq > top-recentWindow; i-- {
+			replayed[changeKey{replay[i].ID, replay[i].Seq}] = struct{}{}
+		}
+	}
 	go func() {
 		defer close(out)
 		defer d.feed.remove(live)
-		sent := after
 		emit := func(inc Incident) bool {
-			if inc.Seq <= sent {
-				return true // already replayed
-			}
 			select {
 			case out <- inc:
-				sent = inc.Seq
 				return true
 			case <-ctx.Done():
 				return false
@@ -102,10 +163,17 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 				return
 			}
 		}
+		replay = nil
 		for {
 			select {
 			case inc, ok := <-live:
-				if !ok || !emit(inc) {
+				if !ok {
+					return
+				}
+				if _, dup := replayed[changeKey{inc.ID, inc.Seq}]; dup || inc.Seq <= after {
+					continue
+				}
+				if !emit(inc) {
 					return
 				}
 			case <-ctx.Done():
@@ -114,4 +182,127 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 		}
 	}()
 	return out, nil
+}
+
+// followIncidents feeds the changes committed by every gateway on a shared
+// database to this one's subscribers: on a wake-up (a NOTIFY in the
+// changing transaction; at most one read per followEvery) it reads the
+// incidents changed since the highest number it has read. Sequence numbers
+// are taken before commit, so a lower one can become visible after a higher
+// one was read: each number skipped over is kept as a hole for holeTTL and
+// asked for again by number. Most holes never fill (the incident changed
+// again before it was read), which is why they are asked for by number
+// rather than by re-reading everything above the oldest. The feed drops
+// what it has already passed on.
+func (d *Dispatcher) followIncidents(ctx context.Context, l IncidentListener) {
+	wake := make(chan struct{}, 1)
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		if err := l.ListenIncidents(ctx, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}); err != nil && ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("incident listener stopped; the live feed shows this gateway's changes only")
+		}
+	}()
+	defer func() { <-listenDone }()
+	var f seqFollower
+	start, err := l.LastIncidentSeq(ctx)
+	// Subscribers read their replay only now, so that nothing committed
+	// between their replay and this start is missed.
+	close(d.followReady)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("incident follower cannot start; the live feed shows this gateway's changes only")
+		}
+		return
+	}
+	f.max = start
+	pace := time.NewTimer(0)
+	defer pace.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-listenDone:
+			return
+		case <-wake:
+		}
+		now := time.Now()
+		holes, after := f.pending(now), f.max
+		for {
+			page, err := l.IncidentsChangedAt(ctx, holes, after, 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Warn().Err(err).Msg("live feed: reading changed incidents failed; retried on the next wake-up")
+				}
+				break
+			}
+			for _, inc := range page {
+				f.observe(inc.Seq, now)
+				d.feed.publish(inc)
+			}
+			if len(page) < 500 {
+				break
+			}
+			holes, after = nil, page[len(page)-1].Seq
+		}
+		// Under load NOTIFYs come with every commit; one read covers them
+		// all, and a console does not need them faster than this.
+		pace.Reset(followEvery)
+		select {
+		case <-ctx.Done():
+			return
+		case <-pace.C:
+		}
+	}
+}
+
+// followEvery is the shortest interval between two reads of the follower.
+const followEvery = 20 * time.Millisecond
+
+// holeTTL is how long a skipped sequence number is waited for: longer than
+// an incident transaction runs between taking its number and committing.
+const holeTTL = 2 * time.Second
+
+// maxHoles bounds the skipped numbers tracked.
+const maxHoles = 4096
+
+// seqFollower tracks which change numbers have been read.
+type seqFollower struct {
+	max   int64
+	holes map[int64]time.Time // skipped numbers, by when they were first skipped
+}
+
+// observe records that seq was read at now.
+func (f *seqFollower) observe(seq int64, now time.Time) {
+	if f.holes == nil {
+		f.holes = make(map[int64]time.Time)
+	}
+	if seq <= f.max {
+		delete(f.holes, seq)
+		return
+	}
+	for s := max(f.max+1, seq-maxHoles); s < seq && len(f.holes) < maxHoles; s++ {
+		f.holes[s] = now
+	}
+	f.max = seq
+}
+
+// pending returns the skipped numbers still waited for, dropping those
+// older than holeTTL.
+func (f *seqFollower) pending(now time.Time) []int64 {
+	var out []int64
+	for s, at := range f.holes {
+		if now.Sub(at) > holeTTL {
+			delete(f.holes, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -89,6 +89,34 @@ type OutboxListener interface {
 	ListenOutbox(ctx context.Context, wake func()) error
 }
 
+// IncidentListener is implemented by a Store shared by several processes
+// (PostgreSQL LISTEN/NOTIFY): ListenIncidents calls wake whenever any
+// process committed incident changes, until ctx ends. The live feed then
+// reads what changed from the store, so a console attached to one gateway
+// sees the changes made through every gateway.
+type IncidentListener interface {
+	ListenIncidents(ctx context.Context, wake func()) error
+	// LastIncidentSeq is the highest change number committed so far (0
+	// when there is none): where following starts.
+	LastIncidentSeq(ctx context.Context) (int64, error)
+	// IncidentsChangedAt returns the incidents whose Seq is one of seqs
+	// (numbers the follower skipped over, which may commit late) or
+	// greater than after, in Seq order, at most limit.
+	IncidentsChangedAt(ctx context.Context, seqs []int64, after int64, limit int) ([]Incident, error)
+}
+
+// GroupClaimer is implemented by a Store that can claim outbox rows in the
+// same transaction as a group of mutations. Where SingleWriter is true
+// (SQLite: one writer at a time, an fsync per commit) the dispatcher's
+// writer carries the claims: a claim then costs no commit of its own and
+// never holds the write lock while a detection waits for it.
+type GroupClaimer interface {
+	SingleWriter() bool
+	// ApplyIncidentsAndClaim is ApplyIncidents followed by ClaimOutbox,
+	// both in one transaction.
+	ApplyIncidentsAndClaim(ctx context.Context, muts []Mutation, c Claim) ([]MutationResult, []OutboxRow, error)
+}
+
 // Claim is one ClaimOutbox request.
 type Claim struct {
 	ID    string        // written to the claimed rows; completions must match it
@@ -107,6 +135,15 @@ type Mutation struct {
 	Fingerprint string
 	RowRef      string
 	Apply       func(cur *Incident, row *OutboxRow) (Change, error)
+	// Relaxed marks delivery bookkeeping (a send's outcome, a timer run)
+	// whose loss in a power cut is harmless: the row it completes is still
+	// "sending" afterwards and is taken up again after its lease, exactly
+	// as after a crash just before the commit. A group made only of
+	// relaxed mutations may be committed without waiting for the disk
+	// (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off); it
+	// becomes durable with the next ordinary commit, which every claim
+	// (and so every send) is. A process crash loses nothing either way.
+	Relaxed bool
 }
 
 // MutationResult is the outcome of one mutation.

@@ -23,31 +23,107 @@ var _ dispatch.Store = (*Store)(nil)
 // workers of every gateway on the database.
 const outboxChannel = "dolbom_outbox"
 
+// incidentChannel is the PostgreSQL NOTIFY channel that tells every
+// gateway's live feed that incidents changed (the table is the truth: the
+// listener reads IncidentsChangedSince).
+const incidentChannel = "dolbom_incidents"
+
 func (s *Store) isPostgres() bool { return s.be.name() == "postgres" }
 
 // ApplyIncidents implements dispatch.Store: every mutation in one
 // transaction, in order, so a group of detections costs one commit.
 func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
+	results, _, err := s.applyAndClaim(ctx, muts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: apply incidents: %w", err)
+	}
+	return results, nil
+}
+
+// SingleWriter implements dispatch.GroupClaimer: SQLite has one writer at
+// a time, so a claim is best folded into the dispatch writer's group
+// commit; PostgreSQL's claims run beside it (SKIP LOCKED).
+func (s *Store) SingleWriter() bool { return !s.isPostgres() }
+
+// ApplyIncidentsAndClaim implements dispatch.GroupClaimer: the mutations,
+// then the claim, in one transaction (one commit, one fsync).
+func (s *Store) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
+	results, claimed, err := s.applyAndClaim(ctx, muts, &c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: apply incidents and claim: %w", err)
+	}
+	sortClaimed(claimed)
+	return results, claimed, nil
+}
+
+// dispatchTx runs fn in a write transaction; on SQLite its statements are
+// prepared once and kept (the dispatch statements are few and hot). A
+// relaxed transaction's commit does not wait for the disk (see
+// dispatch.Mutation.Relaxed); on PostgreSQL fn sets that up itself (SET
+// LOCAL, sent with its first batch).
+func (s *Store) dispatchTx(ctx context.Context, relaxed bool, fn func(q querier) error) error {
+	if sb, ok := s.be.(*sqliteBackend); ok {
+		return sb.inTxCached(ctx, relaxed, fn)
+	}
+	return s.be.inTx(ctx, fn)
+}
+
+// relaxedGroup reports whether a group may commit without waiting for the
+// disk: every mutation is relaxed and nothing is claimed (a claim precedes
+// a send, so it must be durable).
+func relaxedGroup(muts []dispatch.Mutation, c *dispatch.Claim) bool {
+	if c != nil || len(muts) == 0 {
+		return false
+	}
+	for _, m := range muts {
+		if !m.Relaxed {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, c *dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
 	results := make([]dispatch.MutationResult, len(muts))
-	err := s.be.inTx(ctx, func(q querier) error {
+	var claimed []dispatch.OutboxRow
+	relaxed := relaxedGroup(muts, c)
+	err := s.dispatchTx(ctx, relaxed, func(q querier) error {
 		clear(results)
+		claimed = nil
 		w := s.newTxWriter(ctx, q)
+		if relaxed && s.isPostgres() {
+			w.exec(`SET LOCAL synchronous_commit = off`, nil, nil)
+		}
 		seq := &changeSeq{}
 		for i, m := range muts {
 			if err := s.applyOne(ctx, q, w, seq, m, &results[i]); err != nil {
 				return err
 			}
 		}
-		if w.enqueues && s.isPostgres() {
-			// Delivered at commit: wakes the workers of other gateways.
-			w.exec(`SELECT pg_notify('`+outboxChannel+`', '')`, nil, nil)
+		if s.isPostgres() {
+			// Delivered at commit: wakes the workers of other gateways,
+			// and their live feeds.
+			if w.enqueues {
+				w.exec(`SELECT pg_notify('`+outboxChannel+`', '')`, nil, nil)
+			}
+			if w.changes {
+				w.exec(`SELECT pg_notify('`+incidentChannel+`', $1)`, []any{s.notifyOrigin()}, nil)
+			}
 		}
-		return w.flush(ctx)
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if c != nil && c.Limit > 0 {
+			var err error
+			claimed, err = s.claimIn(ctx, q, *c)
+			return err
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: apply incidents: %w", err)
+		return nil, nil, err
 	}
-	return results, nil
+	return results, claimed, nil
 }
 
 // changeSeq hands out change numbers on SQLite (one writer): the current
@@ -151,6 +227,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 				WHERE id = $1 RETURNING change_seq`
 		}
 		res.Incident, res.Changed = out, true
+		w.changes = true
 		w.queryRow(query, args, func(r interface{ Scan(...any) error }) error {
 			if err := r.Scan(&res.Incident.Seq); err != nil {
 				return fmt.Errorf("write incident: %w", err)
@@ -295,7 +372,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.O
 		return nil, nil
 	}
 	var out []dispatch.OutboxRow
-	err := s.be.inTx(ctx, func(q querier) error {
+	err := s.dispatchTx(ctx, false, func(q querier) error {
 		var err error
 		out, err = s.claimIn(ctx, q, c)
 		return err
@@ -467,6 +544,35 @@ func (s *Store) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery) ([
 func (s *Store) IncidentsChangedSince(ctx context.Context, seq int64, limit int) ([]dispatch.Incident, error) {
 	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE change_seq > $1
 		ORDER BY change_seq LIMIT $2`, seq, int64(cmp.Or(limit, 500)))
+}
+
+// IncidentsChangedAt implements dispatch.IncidentListener: incidents whose
+// change number is one of seqs or greater than after, in change order.
+func (s *Store) IncidentsChangedAt(ctx context.Context, seqs []int64, after int64, limit int) ([]dispatch.Incident, error) {
+	if len(seqs) == 0 {
+		return s.IncidentsChangedSince(ctx, after, limit)
+	}
+	if s.isPostgres() {
+		return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE change_seq = ANY($1) OR change_seq > $2
+			ORDER BY change_seq LIMIT $3`, seqs, after, int64(cmp.Or(limit, 500)))
+	}
+	args := []any{after, int64(cmp.Or(limit, 500))}
+	ph := make([]string, len(seqs))
+	for i, seq := range seqs {
+		args = append(args, seq)
+		ph[i] = fmt.Sprintf("$%d", i+3)
+	}
+	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE change_seq IN (`+strings.Join(ph, ", ")+`)
+		OR change_seq > $1 ORDER BY change_seq LIMIT $2`, args...)
+}
+
+// LastIncidentSeq implements dispatch.IncidentListener.
+func (s *Store) LastIncidentSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.be.queryRow(ctx, `SELECT COALESCE(MAX(change_seq), 0) FROM incidents`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("store: last incident seq: %w", err)
+	}
+	return seq, nil
 }
 
 func (s *Store) queryIncidents(ctx context.Context, query string, args ...any) ([]dispatch.Incident, error) {

@@ -27,6 +27,9 @@ type txWriter struct {
 	// enqueues is set once a mutation queued outbox rows (PostgreSQL then
 	// sends NOTIFY).
 	enqueues bool
+	// changes is set once a mutation wrote an incident (PostgreSQL then
+	// notifies the live feeds of every gateway).
+	changes bool
 }
 
 func (s *Store) newTxWriter(ctx context.Context, q querier) *txWriter {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -18,16 +20,44 @@ import (
 // On SQLite one process owns the database and the in-process wake-up is
 // enough: it returns nil at once.
 func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
+	return s.listen(ctx, outboxChannel, "", wake)
+}
+
+// processToken tells this process's stores from other processes'.
+var processToken = func() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+// notifyOrigin names this Store in the payload of its incident NOTIFYs, so
+// that its own listener can skip them: its dispatcher has published those
+// changes already.
+func (s *Store) notifyOrigin() string { return fmt.Sprintf("%s-%p", processToken, s) }
+
+// ListenIncidents implements dispatch.IncidentListener: wake is called
+// whenever any gateway on the database committed incident changes (and
+// once after each (re)connect), so that every gateway's live feed follows
+// the database and not only its own writer. On SQLite it returns nil at
+// once: one process owns the file.
+func (s *Store) ListenIncidents(ctx context.Context, wake func()) error {
+	return s.listen(ctx, incidentChannel, s.notifyOrigin(), wake)
+}
+
+// listen holds a dedicated connection LISTENing on channel (see
+// ListenOutbox) until ctx ends; notifications whose payload is self are
+// skipped.
+func (s *Store) listen(ctx context.Context, channel, self string, wake func()) error {
 	if !s.isPostgres() {
 		return nil
 	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, wake, &backoff)
+		err := s.listenOnce(ctx, channel, self, wake, &backoff)
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("outbox listener lost its connection; reconnecting")
+		s.log.Warn().Err(err).Str("channel", channel).Dur("retry_in", backoff).Msg("listener lost its connection; reconnecting")
 		select {
 		case <-ctx.Done():
 			return nil
@@ -38,7 +68,7 @@ func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
 	return nil
 }
 
-func (s *Store) listenOnce(ctx context.Context, wake func(), backoff *time.Duration) error {
+func (s *Store) listenOnce(ctx context.Context, channel, self string, wake func(), backoff *time.Duration) error {
 	conn, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("store: listen: connect: %w", err)
@@ -50,14 +80,18 @@ func (s *Store) listenOnce(ctx context.Context, wake func(), backoff *time.Durat
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("store: listen: %w", err)
 	}
 	*backoff = 100 * time.Millisecond
 	wake()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("store: listen: %w", err)
+		}
+		if self != "" && n.Payload == self {
+			continue
 		}
 		wake()
 	}

@@ -27,6 +27,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"ClaimExactlyOnce", testClaimOnce},
 		{"ClaimRecoversAbandoned", testClaimRecovers},
 		{"ListAndFeed", testListIncidents},
+		{"ApplyAndClaim", testApplyAndClaim},
 		{"Policies", testPolicies},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
@@ -335,6 +336,33 @@ func testListIncidents(t *testing.T, fresh Fresh) {
 	first, _ := s.IncidentsChangedSince(ctx, 0, 10)
 	if len(first) != 3 || first[0].Seq >= first[1].Seq || first[1].Seq >= first[2].Seq {
 		t.Errorf("changes since 0: %+v", first)
+	}
+	if last, err := s.LastIncidentSeq(ctx); err != nil || len(first) == 3 && last != first[2].Seq {
+		t.Errorf("LastIncidentSeq = %d, %v; want %d", last, err, first[len(first)-1].Seq)
+	}
+}
+
+// testApplyAndClaim: mutations and a claim in one transaction; the claim
+// sees the rows the mutations queued.
+func testApplyAndClaim(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	res, claimed, err := s.ApplyIncidentsAndClaim(ctxT(t), []dispatch.Mutation{newIncident("inc-c", "fp-c", 1, 2, dispatchT0)},
+		dispatch.Claim{ID: "claim-1", Now: dispatchT0, Lease: time.Minute, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Enqueued != 2 || len(claimed) != 2 {
+		t.Fatalf("results %+v, claimed %d rows, want 2", res, len(claimed))
+	}
+	for _, r := range claimed {
+		if r.State != dispatch.OutboxSending || r.ClaimID != "claim-1" || r.IncidentID != "inc-c" {
+			t.Errorf("claimed row: %+v", r)
+		}
+	}
+	// Nothing is left to claim, and a claim alone is a valid group.
+	_, again, err := s.ApplyIncidentsAndClaim(ctxT(t), nil, dispatch.Claim{ID: "claim-2", Now: dispatchT0, Lease: time.Minute, Limit: 10})
+	if err != nil || len(again) != 0 {
+		t.Errorf("second claim: %d rows, %v", len(again), err)
 	}
 }
 
