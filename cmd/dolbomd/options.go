@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
@@ -36,6 +37,12 @@ type Options struct {
 	// Demo provisions a demo home on an empty registry and prints how to
 	// connect to it, so `make run` shows the gateway working.
 	Demo bool
+
+	// Per-hub rate limits (0: the broker's defaults).
+	ReadingsRate  float64
+	ReadingsBurst int
+	EventsRate    float64
+	EventsBurst   int
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -84,6 +91,32 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.RawRetention, "raw-retention", envDur("DOLBOM_RAW_RETENTION", 72*time.Hour), "how long raw readings are kept; rollups and incident evidence are kept longer (DOLBOM_RAW_RETENTION)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDur("DOLBOM_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on draining at SIGTERM (DOLBOM_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&o.Demo, "demo", envBool("DOLBOM_DEMO"), "provision a demo home when the registry is empty and print how to use it (DOLBOM_DEMO)")
+	envFloat := func(name string) float64 {
+		v := getenv(name)
+		if v == "" {
+			return 0
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a non-negative number", name, v))
+		}
+		return f
+	}
+	envInt := func(name string) int {
+		v := getenv(name)
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a non-negative whole number", name, v))
+		}
+		return n
+	}
+	fs.Float64Var(&o.ReadingsRate, "readings-rate", envFloat("DOLBOM_READINGS_RATE"), "per hub: readings, accelerometer and heartbeat messages per second (default 5; DOLBOM_READINGS_RATE)")
+	fs.IntVar(&o.ReadingsBurst, "readings-burst", envInt("DOLBOM_READINGS_BURST"), "per hub: burst of those messages, for store and forward after an outage (default 300; DOLBOM_READINGS_BURST)")
+	fs.Float64Var(&o.EventsRate, "events-rate", envFloat("DOLBOM_EVENTS_RATE"), "per hub: events per second; emergencies are slowed, never refused (default 10; DOLBOM_EVENTS_RATE)")
+	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.Contact, "contact-phone", env("DOLBOM_CONTACT_PHONE", ""), "monitoring centre phone given to 119 (DOLBOM_CONTACT_PHONE)")
@@ -143,6 +176,7 @@ func (o Options) gateway() gateway.Options {
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
 		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy,
+		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst},
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
