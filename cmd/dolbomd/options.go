@@ -37,6 +37,8 @@ type Options struct {
 	// Demo provisions a demo home on an empty registry and prints how to
 	// connect to it, so `make run` shows the gateway working.
 	Demo bool
+	// SecureCookies marks console cookies Secure (pages served over TLS).
+	SecureCookies bool
 
 	// Per-hub rate limits (0: the broker's defaults).
 	ReadingsRate  float64
@@ -90,6 +92,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", envDur("DOLBOM_HEARTBEAT_TIMEOUT", 10*time.Minute), "a hub silent this long is offline (DOLBOM_HEARTBEAT_TIMEOUT)")
 	fs.DurationVar(&o.RawRetention, "raw-retention", envDur("DOLBOM_RAW_RETENTION", 72*time.Hour), "how long raw readings are kept; rollups and incident evidence are kept longer (DOLBOM_RAW_RETENTION)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDur("DOLBOM_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on draining at SIGTERM (DOLBOM_SHUTDOWN_TIMEOUT)")
+	fs.BoolVar(&o.SecureCookies, "secure-cookies", envBool("DOLBOM_SECURE_COOKIES"), "mark console cookies Secure: set when the pages are served over HTTPS, directly or behind a proxy (DOLBOM_SECURE_COOKIES)")
 	fs.BoolVar(&o.Demo, "demo", envBool("DOLBOM_DEMO"), "provision a demo home when the registry is empty and print how to use it (DOLBOM_DEMO)")
 	envFloat := func(name string) float64 {
 		v := getenv(name)
@@ -175,7 +178,7 @@ func (o Options) gateway() gateway.Options {
 		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
-		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy,
+		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies,
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst},
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
