@@ -34,6 +34,10 @@ type Config struct {
 	// CallInterval is the account's voice rate: one call per interval
 	// (Twilio's default is 1 per second). 0 means 1 s.
 	CallInterval time.Duration
+	// MaxSlotWait bounds how long Call waits for a voice slot before it
+	// answers "busy, retry later" (default 2 s): a burst of calls must not
+	// hold the dispatcher's workers while 119 alerts wait behind them.
+	MaxSlotWait time.Duration
 	// Timeout bounds one API request (twilio-go does not take a context). 0 means 10 s.
 	Timeout time.Duration
 	// Transport is the base HTTP transport (tests); nil means the default.
@@ -57,12 +61,14 @@ type Notice struct {
 // Client sends SMS and places calls. Call waits for a voice slot, which Run
 // hands out; run Run for as long as calls may be placed.
 type Client struct {
-	api     *api.ApiService
-	from    string
-	base    string
-	voice   *voiceQueue
-	log     zerolog.Logger
-	timeout time.Duration
+	maxSlotWait  time.Duration
+	callInterval time.Duration
+	api          *api.ApiService
+	from         string
+	base         string
+	voice        *voiceQueue
+	log          zerolog.Logger
+	timeout      time.Duration
 }
 
 // New builds the twilio-go client with our HTTP client (credentials on it,
@@ -102,13 +108,19 @@ func New(cfg Config) (*Client, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	maxWait := cfg.MaxSlotWait
+	if maxWait <= 0 {
+		maxWait = 2 * time.Second
+	}
 	return &Client{
-		api:     api.NewApiServiceWithClient(hc),
-		from:    cfg.From,
-		base:    strings.TrimSuffix(cfg.PublicBaseURL, "/"),
-		voice:   newVoiceQueue(interval),
-		log:     cfg.Logger.With().Str("component", "twilio").Logger(),
-		timeout: timeout,
+		maxSlotWait:  maxWait,
+		callInterval: interval,
+		api:          api.NewApiServiceWithClient(hc),
+		from:         cfg.From,
+		base:         strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		voice:        newVoiceQueue(interval),
+		log:          cfg.Logger.With().Str("component", "twilio").Logger(),
+		timeout:      timeout,
 	}, nil
 }
 
@@ -158,8 +170,12 @@ func (c *Client) Call(ctx context.Context, n Notice) (sid string, retry bool, er
 	if err := n.check(); err != nil {
 		return "", false, err
 	}
-	if err := c.voice.wait(ctx, n.Priority); err != nil {
-		return "", true, fmt.Errorf("twilio: call %s: waiting for a voice slot: %w", n.Ref, err)
+	wctx, cancel := context.WithTimeout(ctx, c.maxSlotWait)
+	err = c.voice.wait(wctx, n.Priority)
+	cancel()
+	if err != nil {
+		return "", true, fmt.Errorf("twilio: call %s: no voice slot free within %s (account rate %s per call): %w",
+			n.Ref, c.maxSlotWait, c.callInterval, err)
 	}
 	p := &api.CreateCallParams{}
 	p.SetTo(n.To).SetFrom(c.from).
