@@ -37,6 +37,7 @@ type inproc struct {
 	// mqttAddr, when set, opens the broker's TCP listener too (flood).
 	mqttAddr    string
 	databaseURL string
+	flushRows   int // store readings per transaction (0: default)
 	tr          *switchTransport
 	// mock119 is the 119 centre's stand-in, kept across gateway restarts.
 	mock119    *receiver.Receiver
@@ -81,8 +82,8 @@ func (t *switchTransport) DialConn(ctx context.Context) (net.Conn, error) {
 	return l.DialConn(ctx)
 }
 
-func startInproc(ctx context.Context, dir, databaseURL string, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
-	e := &inproc{dir: dir, databaseURL: databaseURL, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
+func startInproc(ctx context.Context, dir, databaseURL string, flushRows int, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
+	e := &inproc{dir: dir, databaseURL: databaseURL, flushRows: flushRows, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
 	return e, e.start(ctx)
 }
 
@@ -104,6 +105,11 @@ func (e *inproc) start(ctx context.Context) error {
 		mqttAddr = e.mqttAddr
 	}
 	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, DatabaseURL: e.databaseURL, MQTTAddr: mqttAddr, Listener: mem, Broker: e.bc,
+		TuneStore: func(c *store.Config) {
+			if e.flushRows > 0 {
+				c.FlushRows = e.flushRows
+			}
+		},
 		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond},
 		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect}, e.log)
 	if err != nil {

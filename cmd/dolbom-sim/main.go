@@ -72,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type common struct {
 	target, server, token, dataDir, logLevel string
 	databaseURL                              string
+	flushRows                                int
 	seed                                     uint64
 	mqtt5                                    bool
 	// hashKiB is the argon2id memory of the secrets a store provisioner
@@ -88,6 +89,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "in-process gateway data directory (default: a temporary one)")
 	fs.StringVar(&c.logLevel, "log-level", "error", "gateway log level")
 	fs.StringVar(&c.databaseURL, "database-url", "", "in-process gateway: PostgreSQL URL instead of the embedded store")
+	fs.IntVar(&c.flushRows, "flush-rows", 0, "in-process gateway: readings per store transaction (0: the store's default)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated days")
 	fs.BoolVar(&c.mqtt5, "mqtt5", false, "hubs speak MQTT 5 (default 3.1.1)")
 }
@@ -138,7 +140,7 @@ func (c *common) setup(ctx context.Context, stderr io.Writer, bc broker.Config, 
 		}
 		dir, cleanup = d, func() { os.RemoveAll(d) }
 	}
-	env, err := startInproc(ctx, dir, c.databaseURL, bc, c.logger(stderr), c.onDetection)
+	env, err := startInproc(ctx, dir, c.databaseURL, c.flushRows, bc, c.logger(stderr), c.onDetection)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, nil, nil, err

@@ -90,7 +90,7 @@ func TestHubAnswersGatewayCheckIn(t *testing.T) {
 		{"paho", firmwaresim.AnswerCancel, devices.EventCancel, "cx-"},
 	}
 	ctx := context.Background()
-	env, err := startInproc(ctx, t.TempDir(), "", broker.Config{}, zerolog.Nop(), nil)
+	env, err := startInproc(ctx, t.TempDir(), "", 0, broker.Config{}, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,8 @@ type Options struct {
 	// start (tests and the simulator shorten windows with them).
 	TuneHealth func(*detectors.HealthConfig)
 	TuneEngine func(*detectors.EngineConfig)
+	// TuneStore adjusts the store's settings (flush sizes for load runs).
+	TuneStore func(*store.Config)
 }
 
 // Gateway is a wired dolbomd.
@@ -129,11 +131,15 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// The shutdown budget is shared in the order stages stop: intake, the
 	// detectors' final saves, then the store's drain.
 	budget := o.ShutdownTimeout
-	g.Store, err = store.Open(ctx, store.Config{
+	sc := store.Config{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
 		DrainTimeout: budget * 3 / 10,
-	})
+	}
+	if o.TuneStore != nil {
+		o.TuneStore(&sc)
+	}
+	g.Store, err = store.Open(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
