@@ -16,41 +16,56 @@ type healthRecord struct {
 	ClockSkewUS         int64 `json:"clock_skew_us"`
 }
 
-// healthChunk is hubs per multi-row upsert.
-const healthChunk = 500
-
-// SaveHubHealth upserts the health of many hubs, a few hundred per
-// statement and one transaction per statement: at national scale a save
-// holds thousands of hubs, and the single SQLite writer must be free
-// between chunks for the emergencies that wait on it.
+// SaveHubHealth upserts the health of many hubs (see upsertByHub).
 func (s *Store) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) error {
+	err := upsertByHub(ctx, s, "hub_health", hs,
+		func(h devices.HubHealthRecord) devices.HubID { return h.Hub },
+		func(h devices.HubHealthRecord) (any, error) {
+			b, err := json.Marshal(healthRecord{HubHealthRecord: h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()})
+			return string(b), err
+		})
+	if err != nil {
+		return fmt.Errorf("store: save hub health: %w", err)
+	}
+	return nil
+}
+
+// hubChunk is hubs per multi-row upsert in upsertByHub.
+const hubChunk = 500
+
+// upsertByHub writes one (hub_id, data, updated_us) row per record into
+// table, replacing a hub's earlier row; the last of a repeated hub wins.
+// Each chunk of a few hundred hubs is its own transaction: at national scale
+// a save holds thousands of hubs, and the single SQLite writer must be free
+// between chunks for the emergencies that wait on it.
+func upsertByHub[T any](ctx context.Context, s *Store, table string, recs []T, hub func(T) devices.HubID, data func(T) (any, error)) error {
 	now := toUS(s.now())
-	for start := 0; start < len(hs); start += healthChunk {
-		chunk := hs[start:min(start+healthChunk, len(hs))]
+	for start := 0; start < len(recs); start += hubChunk {
+		chunk := recs[start:min(start+hubChunk, len(recs))]
 		args := make([]any, 0, 3*len(chunk))
 		seen := make(map[devices.HubID]bool, len(chunk))
-		for i := len(chunk) - 1; i >= 0; i-- { // the last of a repeated hub wins
-			h := chunk[i]
-			if h.Hub == "" || seen[h.Hub] {
+		for i := len(chunk) - 1; i >= 0; i-- {
+			id := hub(chunk[i])
+			if id == "" || seen[id] {
 				continue
 			}
-			seen[h.Hub] = true
-			b, err := json.Marshal(healthRecord{HubHealthRecord: h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()})
+			seen[id] = true
+			d, err := data(chunk[i])
 			if err != nil {
-				return fmt.Errorf("store: save hub health: %w", err)
+				return err
 			}
-			args = append(args, string(h.Hub), string(b), now)
+			args = append(args, string(id), d, now)
 		}
 		if len(args) == 0 {
 			continue
 		}
 		err := s.be.inTx(ctx, func(q querier) error {
-			_, err := q.exec(ctx, `INSERT INTO hub_health (hub_id, data, updated_us) VALUES `+s.be.values(len(args)/3, 3)+
+			_, err := q.exec(ctx, `INSERT INTO `+table+` (hub_id, data, updated_us) VALUES `+s.be.values(len(args)/3, 3)+
 				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("store: save hub health: %w", err)
+			return err
 		}
 	}
 	return nil
