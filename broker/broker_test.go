@@ -445,12 +445,29 @@ func TestRevoke(t *testing.T) {
 
 func TestVerifyCache(t *testing.T) {
 	e := startEnv(t, Config{})
+	// SHA-256 hub hashes are verified every time, without the cache.
+	for range 3 {
+		c := e.hub(4, hubA, secretA)
+		c.conn.Close()
+	}
+	if fast, slow, hits := value(e.s.m.verifyFast), value(e.s.m.verifySlow), value(e.s.m.verifyCacheHits); fast != 3 || slow != 0 || hits != 0 {
+		t.Errorf("sha256 %v, argon2 %v, cache %v times; want 3, 0, 0", fast, slow, hits)
+	}
+	// A legacy argon2id hash is verified once, then from the cache.
+	e.dir.setLegacy(hubA, secretA)
 	for range 3 {
 		c := e.hub(4, hubA, secretA)
 		c.conn.Close()
 	}
 	if slow, hits := value(e.s.m.verifySlow), value(e.s.m.verifyCacheHits); slow != 1 || hits != 2 {
 		t.Errorf("argon2 %v times, cache %v times; want 1 and 2", slow, hits)
+	}
+	// A rotated legacy secret misses the cache: the old one is refused.
+	e.dir.setLegacy(hubA, "rotated")
+	c, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, clean: true})
+	c.conn.Close()
+	if ack.ReasonCode != 0x86 {
+		t.Errorf("old secret after rotation: CONNACK %#x, want 0x86", ack.ReasonCode)
 	}
 }
 

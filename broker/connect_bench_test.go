@@ -25,8 +25,8 @@ import (
 // about 50 µs (a SQLite lookup; it sleeps, so the time is not CPU).
 //
 //   - secrets=distinct: every hub has its own secret hashed with
-//     devices.DefaultSecretParams and the server is new, so every CONNECT
-//     costs argon2id: the first minutes after a gateway restart.
+//     devices.LegacyHubSecretParams and the server is new, so every CONNECT
+//     costs argon2id: hubs provisioned before SHA-256 hashes, after a restart.
 //   - secrets=cached: the same hubs connect a second time (the verify cache
 //     answers): a reconnect wave after a network blip.
 //
@@ -48,7 +48,7 @@ func BenchmarkConnect(b *testing.B) {
 			for i := w; i < n; i += runtime.GOMAXPROCS(0) {
 				id := fmt.Sprintf("hub-%06d", i)
 				secret := "secret-" + id
-				h := devices.HashSecret(secret, devices.DefaultSecretParams)
+				h := devices.HashSecret(secret, devices.LegacyHubSecretParams)
 				mu.Lock()
 				ids[i], secrets[i], hashes[devices.HubID(id)] = id, secret, h
 				mu.Unlock()

@@ -50,7 +50,15 @@ func (d *fakeDir) HubCredential(_ context.Context, hub devices.HubID) (devices.H
 func (d *fakeDir) set(hub devices.HubID, secret string, disabled bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.creds[hub] = devices.HubCredential{Hub: hub, SecretHash: devices.HashSecret(secret, devices.DefaultSecretParams), Disabled: disabled}
+	d.creds[hub] = devices.HubCredential{Hub: hub, SecretHash: devices.HashHubSecret(secret), Disabled: disabled}
+}
+
+// setLegacy gives hub an argon2id secret hash, as hubs provisioned before
+// SHA-256 hub hashes have (cheap parameters: the tests time nothing).
+func (d *fakeDir) setLegacy(hub devices.HubID, secret string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.creds[hub] = devices.HubCredential{Hub: hub, SecretHash: devices.HashSecret(secret, devices.SecretParams{Time: 1, Memory: 8, Threads: 1})}
 }
 
 // fakeJournal records what it is given, stores each (hub, event id) once,

@@ -110,9 +110,12 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	case !ok:
 		return s.refuseConnect(cl, refuseBadPassword, packets.ErrBadUsernameOrPassword, v3BadPassword)
 	}
-	if cached {
+	switch {
+	case cached:
 		s.m.verifyCacheHits.Inc()
-	} else {
+	case devices.IsFastSecretHash(cred.SecretHash):
+		s.m.verifyFast.Inc()
+	default:
 		s.m.verifySlow.Inc()
 	}
 

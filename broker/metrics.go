@@ -48,6 +48,7 @@ type metrics struct {
 	journalLatency   *prometheus.HistogramVec
 	verifyCacheHits  prometheus.Counter
 	verifySlow       prometheus.Counter
+	verifyFast       prometheus.Counter
 	journalLatencyBy map[devices.Channel]prometheus.Observer
 	eventsReceived   map[devices.EventKind]prometheus.Counter
 	rejectsSilenced  prometheus.Counter
@@ -82,9 +83,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a publish's arrival to the journal's answer.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5}}, []string{"channel"}),
 		verifyCacheHits: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_cache_hits_total",
-			Help: "CONNECTs verified from the per-hub cache instead of argon2id."}),
+			Help: "CONNECTs with a legacy argon2id hash verified from the per-hub cache."}),
+		verifyFast: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_sha256_total",
+			Help: "CONNECTs verified against a SHA-256 hub secret hash."}),
 		verifySlow: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verify_argon2_total",
-			Help: "CONNECTs verified with argon2id."}),
+			Help: "CONNECTs verified with argon2id (hubs provisioned before SHA-256 hashes)."}),
 		rejectsSilenced: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejects_silenced_total",
 			Help: "Refused messages not explained to the hub because its refusals budget was spent."}),
 		refusalKicks: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refusal_disconnects_total",

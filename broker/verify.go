@@ -10,7 +10,9 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// verifier checks hub secrets against their argon2id hashes on a fixed
+// verifier checks hub secrets. SHA-256 hashes (devices.HashHubSecret, every
+// hub provisioned now) are checked inline. Legacy argon2id hashes are
+// checked on a fixed
 // pool of workers, so that a flood of CONNECTs queues instead of taking
 // every core (and so that argon2's stack stays on a few goroutines rather
 // than growing every connection's). After a success it remembers a keyed
@@ -73,6 +75,12 @@ func (v *verifier) mac(hash, secret string) [sha256.Size]byte {
 // check reports whether secret is the hub's. cached says the cache answered.
 // It returns ctx's error when no worker took the job in time.
 func (v *verifier) check(ctx context.Context, hub devices.HubID, hash, secret string) (ok, cached bool, err error) {
+	if devices.IsFastSecretHash(hash) {
+		// A SHA-256 hash costs less than the cache's own HMAC: verify
+		// on the caller's goroutine, keep nothing.
+		ok, err := devices.VerifySecret(hash, secret)
+		return ok, false, err
+	}
 	m := v.mac(hash, secret)
 	v.mu.RLock()
 	known, hit := v.cache[hub]

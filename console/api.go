@@ -126,8 +126,6 @@ type AdminConfig struct {
 	MaxImportBytes int64
 	// MaxImportRows bounds the data rows of one import (default 100,000).
 	MaxImportRows int
-	// SecretParams hash new hub secrets (default devices.DefaultSecretParams).
-	SecretParams devices.SecretParams
 	// Now is the clock (default time.Now); tests pin it.
 	Now func() time.Time
 	// Events, when set, serves GET /hubs/{id}/events from the journal.
@@ -150,9 +148,6 @@ func (c *AdminConfig) setDefaults() {
 	}
 	if c.MaxImportRows <= 0 {
 		c.MaxImportRows = 100_000
-	}
-	if c.SecretParams == (devices.SecretParams{}) {
-		c.SecretParams = devices.DefaultSecretParams
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -121,7 +121,7 @@ func (a *adminAPI) createHub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := devices.NewSecret()
-	h.SecretHash = devices.HashSecret(secret, a.cfg.SecretParams)
+	h.SecretHash = devices.HashHubSecret(secret)
 	if err := a.reg.CreateHub(r.Context(), &h); err != nil {
 		a.fail(w, r, err, hubLabel(h.ID))
 		return
@@ -196,7 +196,7 @@ func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := devices.NewSecret()
-	hash := devices.HashSecret(secret, a.cfg.SecretParams)
+	hash := devices.HashHubSecret(secret)
 	if err := a.reg.SetHubSecretHash(r.Context(), id, hash); err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return

@@ -273,8 +273,8 @@ func (p apiProvisioner) provision(ctx context.Context, hub devices.HubID, sensor
 }
 
 // storeProvisioner writes the registry directly (in-process load runs):
-// one argon2id hash of one shared secret serves every hub, since hashing
-// 300,000 secrets would take minutes and prove nothing about the broker.
+// one secret and its hash serve every hub (the broker verifies each CONNECT
+// all the same; per-hub secrets would only cost the simulator memory).
 //
 // The secret and its hash are kept in the data directory (sim-secret.json),
 // so that a second run on the same directory finds its hubs provisioned and
@@ -291,16 +291,16 @@ type simSecret struct {
 	Hash   string `json:"hash"`
 }
 
-func newStoreProvisioner(e *inproc, params devices.SecretParams) *storeProvisioner {
+func newStoreProvisioner(e *inproc) *storeProvisioner {
 	file := filepath.Join(e.dir, "sim-secret.json")
 	var kept simSecret
 	if b, err := os.ReadFile(file); err == nil && json.Unmarshal(b, &kept) == nil && kept.Secret != "" {
-		if ok, err := devices.VerifySecret(kept.Hash, kept.Secret); ok && err == nil && strings.Contains(kept.Hash, fmt.Sprintf("m=%d,", params.Memory)) {
+		if ok, err := devices.VerifySecret(kept.Hash, kept.Secret); ok && err == nil && devices.IsFastSecretHash(kept.Hash) {
 			return &storeProvisioner{e: e, secret: kept.Secret, hash: kept.Hash, reused: true}
 		}
 	}
 	s := devices.NewSecret()
-	p := &storeProvisioner{e: e, secret: s, hash: devices.HashSecret(s, params)}
+	p := &storeProvisioner{e: e, secret: s, hash: devices.HashHubSecret(s)}
 	if b, err := json.Marshal(simSecret{p.secret, p.hash}); err == nil {
 		_ = os.WriteFile(file, b, 0o600) // best effort: without it the next run rewrites the hashes
 	}

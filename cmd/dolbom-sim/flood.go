@@ -80,7 +80,7 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer env.stop()
 		*target = addr
-		inprocProv = newStoreProvisioner(env, devices.DefaultSecretParams)
+		inprocProv = newStoreProvisioner(env)
 	}
 	if *target == "" {
 		return errors.New("flood needs --target HOST:PORT or --gateway-inproc")

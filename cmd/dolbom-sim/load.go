@@ -295,7 +295,6 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sensors := fs.String("sensors", "auto", "register every home's sensors: yes, no, auto (yes up to 20,000 homes)")
 	offset := fs.Int("offset", 0, "first home index (several processes share one gateway)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file")
-	hashKiB := fs.Uint("hash-kib", 0, "argon2id memory (KiB) of the hub secrets provisioned in-process (0: the gateway's default, 256)")
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
@@ -309,7 +308,6 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	withSensors := *sensors == "yes" || (*sensors == "auto" && *homes <= 20000)
 	track := newEmergencyTracker()
 	c.onDetection = track.detection
-	c.hashKiB = uint32(*hashKiB)
 	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, broker.Config{}, true)
 	if err != nil {
 		return err
@@ -318,7 +316,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rep := LoadReport{Homes: *homes, Speed: *speed, Command: "dolbom-sim load " + strings.Join(args, " "),
 		LatencyMS: map[string]*firmwaresim.LatencySummary{},
 		Settings: map[string]any{"connect_rate": *rate, "max_connecting": *maxConnecting, "emergency_rate": *emergRate,
-			"hash_kib": hashKiBUsed(uint32(*hashKiB)), "sensors": withSensors,
+			"sensors":    withSensors,
 			"gomaxprocs": runtime.GOMAXPROCS(0)}}
 
 	if env != nil {
@@ -564,13 +562,6 @@ func connDialer(c common, env *inproc) func(ctx context.Context) (net.Conn, erro
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-}
-
-func hashKiBUsed(kib uint32) uint32 {
-	if kib == 0 {
-		return devices.DefaultSecretParams.Memory
-	}
-	return kib
 }
 
 // provisionHomes registers the homes on 16 goroutines (PostgreSQL commits

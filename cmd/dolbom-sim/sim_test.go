@@ -95,7 +95,7 @@ func TestHubAnswersGatewayCheckIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.stop()
-	prov := newStoreProvisioner(env, devices.SecretParams{Time: 1, Memory: 8, Threads: 1})
+	prov := newStoreProvisioner(env)
 	for i, tc := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tc.client, tc.wantKind), func(t *testing.T) {
 			hub := devices.HubID(fmt.Sprintf("cmd-test-%d", i))

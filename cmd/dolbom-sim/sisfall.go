@@ -145,7 +145,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 		return nil, err
 	}
 	secret := devices.NewSecret()
-	hash := devices.HashSecret(secret, devices.DefaultSecretParams)
+	hash := devices.HashHubSecret(secret)
 	runs := make([]*trialRun, 0, len(paths))
 	for _, p := range paths {
 		t, err := fall.ReadSisFallTrial(p)

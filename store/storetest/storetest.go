@@ -258,7 +258,7 @@ func testHubs(t *testing.T, fresh Fresh) {
 	_, err = s.UpdateHub(ctx, devices.Hub{ID: "hub-none"})
 	wantErr(t, "UpdateHub(missing)", err, devices.ErrNotFound)
 
-	hash := devices.HashSecret("s3cret", devices.DefaultSecretParams)
+	hash := devices.HashHubSecret("s3cret")
 	if err := s.SetHubSecretHash(ctx, h.ID, hash); err != nil {
 		t.Fatal(err)
 	}

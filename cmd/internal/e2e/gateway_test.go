@@ -179,7 +179,7 @@ func (s *site) provision(t *testing.T, r devices.Resident, sensors ...devices.Se
 	}
 	h := home{resident: r, secret: devices.NewSecret()}
 	hub, err := s.st.CreateHub(ctx, devices.Hub{ResidentID: r.ID, Model: "DG-200", InstalledAt: time.Now().AddDate(-1, 0, 0),
-		SecretHash: devices.HashSecret(h.secret, devices.DefaultSecretParams)})
+		SecretHash: devices.HashHubSecret(h.secret)})
 	if err != nil {
 		t.Fatal(err)
 	}

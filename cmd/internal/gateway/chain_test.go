@@ -86,7 +86,7 @@ func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain 
 		t.Fatal(err)
 	}
 	c := &chain{g: g, pipe: pipe, mock119: mock, secret: devices.NewSecret(), commands: make(chan devices.Command, 16)}
-	h, err := g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashSecret(c.secret, devices.DefaultSecretParams), InstalledAt: time.Now()})
+	h, err := g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(c.secret), InstalledAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func provisionDemo(ctx context.Context, st *store.Store) (demoHub, error) {
 		return demoHub{}, err
 	}
 	secret := devices.NewSecret()
-	hub, err := st.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashSecret(secret, devices.DefaultSecretParams),
+	hub, err := st.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret),
 		Model: "demo", InstalledAt: time.Now()})
 	if err != nil {
 		return demoHub{}, err

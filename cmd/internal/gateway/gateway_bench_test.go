@@ -66,7 +66,7 @@ func provisionHubs(tb testing.TB, g *Gateway, n int) map[devices.HubID]string {
 	for i := range n {
 		secret := devices.NewSecret()
 		h, err := g.Store.CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("bench-%04d", i)), ResidentID: res.ID,
-			SecretHash: devices.HashSecret(secret, devices.DefaultSecretParams), InstalledAt: time.Now()})
+			SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
 		if err != nil {
 			tb.Fatal(err)
 		}
