@@ -211,7 +211,10 @@ func (h *Hub) tick(now int64) int64 {
 			h.heartbeat(now, sim)
 		}
 		next = min(next, h.nextBeat)
-		if ka := h.lastOut + int64(f.opts.Keepalive)*int64(time.Second)/2; now >= ka {
+		// Like paho and most firmware, ping only when nothing else went
+		// out for a whole keep alive (the broker allows 1.5 times it): a
+		// hub that sends its batch every minute rarely pings at all.
+		if ka := h.lastOut + int64(f.opts.Keepalive)*int64(time.Second); now >= ka {
 			b := bufPool.Get().(*bytes.Buffer)
 			b.Reset()
 			AppendPingreq(b)
@@ -219,7 +222,7 @@ func (h *Hub) tick(now int64) int64 {
 			bufPool.Put(b)
 		}
 		if h.state == stOnline {
-			next = min(next, h.lastOut+int64(f.opts.Keepalive)*int64(time.Second)/2)
+			next = min(next, h.lastOut+int64(f.opts.Keepalive)*int64(time.Second))
 		}
 	case stStopped:
 		return 0
