@@ -8,7 +8,8 @@
 # The cluster lives in a temporary directory named in $STATE (default
 # ${TMPDIR:-/tmp}/dolbom-pgtest.state), listens on 127.0.0.1 on a free port
 # with its unix socket in the same directory, and keeps fsync on, so that
-# durability is tested as in production. PostgreSQL refuses to run as root:
+# durability is tested as in production. DOLBOM_PGTEST_OPTS adds server
+# settings for load runs, e.g. "-c shared_buffers=2GB -c max_wal_size=8GB". PostgreSQL refuses to run as root:
 # as root the cluster is owned by the `postgres` OS user.
 set -euo pipefail
 
@@ -87,7 +88,7 @@ start() {
 		exit 1
 	}
 	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c synchronous_commit=on -c max_connections=200" \
+		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c synchronous_commit=on -c max_connections=200 ${DOLBOM_PGTEST_OPTS:-}" \
 		start >&2 || {
 		cat "$dir/server.log" >&2
 		exit 1

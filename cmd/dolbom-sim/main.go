@@ -22,12 +22,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/detectors"
-	"github.com/dolbom/dolbom/devices"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// The in-process gateway and the simulated fleet share this process:
+	// the same soft memory limit as dolbomd.
+	memlimit.Set(0.75)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 const usage = `usage: dolbom-sim <command> [flags]
 commands:
@@ -75,9 +80,6 @@ type common struct {
 	flushRows                                int
 	seed                                     uint64
 	mqtt5                                    bool
-	// hashKiB is the argon2id memory of the secrets a store provisioner
-	// writes (0: devices.DefaultSecretParams).
-	hashKiB uint32
 	// onDetection taps the in-process gateway's detections.
 	onDetection func(detectors.Detection)
 }
@@ -149,11 +151,7 @@ func (c *common) setup(ctx context.Context, stderr io.Writer, bc broker.Config, 
 	a.token = env.gateway().Token
 	var p provisioner = apiProvisioner{a}
 	if direct {
-		params := devices.DefaultSecretParams
-		if c.hashKiB > 0 {
-			params.Memory = c.hashKiB
-		}
-		p = newStoreProvisioner(env, params)
+		p = newStoreProvisioner(env)
 	}
 	return env.tr, p, a, env, func() { env.stop(); cleanup() }, nil
 }

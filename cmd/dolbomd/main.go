@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdout)) }
@@ -31,6 +32,11 @@ func run(args []string, getenv func(string) string, stdout *os.File) int {
 		return 2
 	}
 	log := newLogger(opts, stdout)
+	// Three quarters of the memory: the rest for the kernel's page cache
+	// and, in small deployments, PostgreSQL beside the gateway.
+	if limit := memlimit.Set(0.75); limit < 1<<62 {
+		log.Info().Int64("memory_limit_bytes", limit).Msg("soft memory limit (GOMEMLIMIT overrides)")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g, err := gateway.New(ctx, opts.gateway(), log)

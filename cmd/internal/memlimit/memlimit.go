@@ -1,0 +1,71 @@
+// Package memlimit gives the Go runtime a soft memory limit from the
+// machine, so that a gateway holding 300,000 hubs collects garbage harder
+// as it nears the memory it has, instead of growing its heap to twice the
+// live data (GOGC=100) and being killed by the kernel.
+package memlimit
+
+import (
+	"bufio"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// Set sets the runtime's soft memory limit to fraction of the memory
+// available to this process: the cgroup's limit (v2 memory.max, v1
+// memory.limit_in_bytes) when there is one, else the machine's RAM. It does
+// nothing when GOMEMLIMIT is set (the operator decided) or nothing can be
+// read. It returns the limit in force (math.MaxInt64: none).
+func Set(fraction float64) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	total := machineBytes()
+	if c := cgroupBytes(); c > 0 && (total == 0 || c < total) {
+		total = c
+	}
+	if total <= 0 || fraction <= 0 {
+		return debug.SetMemoryLimit(-1)
+	}
+	limit := int64(float64(total) * fraction)
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
+// cgroupBytes is the cgroup's memory limit, 0 when unlimited or unknown.
+func cgroupBytes() int64 {
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || v <= 0 || v >= 1<<60 { // "max", or v1's "unlimited" (a huge number)
+			return 0
+		}
+		return v
+	}
+	return 0
+}
+
+// machineBytes is MemTotal from /proc/meminfo, 0 when unknown.
+func machineBytes() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
