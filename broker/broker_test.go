@@ -639,3 +639,37 @@ func value(m prometheus.Metric) float64 {
 	}
 	return out.Gauge.GetValue()
 }
+
+// TestAdmission: CONNECTs beyond MaxConnecting wait for a slot; one that
+// waits longer than AdmitWait is closed unread and counted, and a slot comes
+// back as soon as the CONNACK is out.
+func TestAdmission(t *testing.T) {
+	e := startEnv(t, Config{MaxConnecting: 1, AdmitWait: 100 * time.Millisecond})
+	// The first connection takes the only slot and sends nothing yet.
+	held, err := e.pipe.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(e.s.admit) == 1 })
+	// The second waits, then is closed without a byte read or written.
+	late, err := e.pipe.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := late.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a connection beyond MaxConnecting was answered")
+	}
+	if n := value(e.s.m.refused.WithLabelValues(refuseAdmit)); n != 1 {
+		t.Errorf("refused for admission %v times, want 1", n)
+	}
+	// The held one connects; its slot is free again for the next hub.
+	c, ack := connectRaw(t, held, connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, clean: true})
+	defer c.conn.Close()
+	if ack.ReasonCode != 0 {
+		t.Fatalf("held connection: CONNACK %#x", ack.ReasonCode)
+	}
+	c2 := e.hub(5, hubB, secretB)
+	defer c2.conn.Close()
+	// OnSessionEstablished (which releases) runs just after the CONNACK.
+	waitFor(t, func() bool { return len(e.s.admit) == 0 })
+}

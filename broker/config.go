@@ -24,7 +24,13 @@ type Config struct {
 	WSAddr string
 
 	// AckTimeout bounds how long a publish waits for the journal before the
-	// hub is refused (no PUBACK) and disconnected so that it sends again.
+	// hub is refused (no PUBACK) and disconnected so that it sends again
+	// (default 20 s). It stays below the hubs' own 30 s PUBACK timeout
+	// (docs/protocol.md) but well above a commit: a journal that falls
+	// behind for a few seconds should slow hubs down (push back), not
+	// disconnect them, or their reconnects add to the load that made it
+	// fall behind (measured: a 5 s timeout turned a brief backlog at
+	// 100,000 homes into a reconnect storm).
 	AckTimeout time.Duration
 	// ConnectTimeout is how long a new connection may take to send CONNECT
 	// (mochi sets no deadline before CONNECT: idle sockets would pile up).
@@ -37,6 +43,18 @@ type Config struct {
 	MaxKeepalive time.Duration
 	// ShutdownTimeout bounds Run's drain after its context ends.
 	ShutdownTimeout time.Duration
+
+	// MaxConnecting is how many CONNECTs are processed at once, from the
+	// first byte to the CONNACK (default 64); AdmitWait is how long a new
+	// connection waits for one of those slots before it is closed unread
+	// (default 5 s; the hub backs off and retries). A mass reconnect (a
+	// gateway restart, a regional power cut) thus queues at the door
+	// instead of putting hundreds of thousands of goroutines in the
+	// scheduler's run queue, where the connected hubs' emergencies would
+	// wait behind them. 64 keeps both cores busy while some CONNECTs wait
+	// on the registry.
+	MaxConnecting int
+	AdmitWait     time.Duration
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
@@ -114,7 +132,9 @@ func (c Config) withDefaults() Config {
 	if c.TLSAddr == "" {
 		c.TLSAddr = ":8883"
 	}
-	def(&c.AckTimeout, 5*time.Second)
+	def(&c.AckTimeout, 20*time.Second)
+	defInt(&c.MaxConnecting, 64)
+	def(&c.AdmitWait, 5*time.Second)
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)

@@ -182,6 +182,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s := h.s
 	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
 		tc.established = true
+		tc.release() // the CONNACK is out: the next CONNECT may start
 		if tc.revoked {
 			// Authenticated against a record Revoke has since replaced.
 			s.kick(cl, "kicked", packets.ErrAdministrativeAction)

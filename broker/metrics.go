@@ -18,7 +18,8 @@ const (
 	refuseBusy        = "verify_busy" // the verifier pool did not get to it in time
 	refuseBadWill     = "bad_will"    // a last will not on the hub's status topic, not retained, or not a status
 	refuseShutdown    = "shutdown"
-	refuseRevoked     = "revoked" // Revoke ran while the CONNECT was being checked
+	refuseAdmit       = "admission_wait" // no CONNECT slot within AdmitWait: closed unread
+	refuseRevoked     = "revoked"        // Revoke ran while the CONNECT was being checked
 
 	// Connections that never reached our OnConnect: mochi ended them itself.
 	refuseConnectTimeout = "connect_timeout"   // no CONNECT within ConnectTimeout (TCP and TLS only)

@@ -63,6 +63,7 @@ type Server struct {
 	m       *metrics
 
 	verify     *verifier
+	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
 	ipLimit    *ipLimiter
 	states     *hubStates
 	expiry     expiryQueue
@@ -94,6 +95,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		log:     log.With().Str("component", "broker").Logger(),
 		m:       newMetrics(reg),
 		verify:  newVerifier(),
+		admit:   make(chan struct{}, cfg.MaxConnecting),
 		ipLimit: newIPLimiter(cfg.ConnectRate, cfg.ConnectBurst, cfg.MaxTrackedIPs),
 		states:  newHubStates(),
 	}
@@ -228,6 +230,8 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 // lock or a global map.
 type trackedConn struct {
 	net.Conn
+	admit       chan struct{} // its CONNECT slot until release
+	released    bool
 	reached     bool   // OnConnect ran
 	authed      bool   // OnConnect accepted the hub
 	gen         uint64 // the hub's generation when its record was read
@@ -242,8 +246,14 @@ type trackedConn struct {
 // OnSessionEstablished (a CONNACK that could not be written), which never
 // reach OnDisconnect.
 func (s *Server) establish(listener string, c net.Conn) error {
-	tc := &trackedConn{Conn: c}
+	if !s.admitConnect() {
+		s.m.refused.WithLabelValues(refuseAdmit).Inc()
+		_ = c.Close()
+		return fmt.Errorf("broker: connection closed unread: %s", refuseAdmit)
+	}
+	tc := &trackedConn{Conn: c, admit: s.admit}
 	err := s.mq.EstablishConnection(listener, tc)
+	tc.release()
 	switch {
 	case !tc.reached:
 		s.m.refused.WithLabelValues(preConnectReason(err)).Inc()
@@ -259,6 +269,35 @@ func (s *Server) establish(listener string, c net.Conn) error {
 		s.sessionEnded(tc.cl, err, expire, true)
 	}
 	return err
+}
+
+// admitConnect waits up to AdmitWait for a CONNECT slot (see
+// Config.MaxConnecting).
+func (s *Server) admitConnect() bool {
+	select {
+	case s.admit <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.cfg.AdmitWait)
+	defer t.Stop()
+	select {
+	case s.admit <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-s.hookCtx.Done():
+		return false
+	}
+}
+
+// release gives the connection's CONNECT slot back, once: when its session
+// is established, or when mochi ends it before that.
+func (tc *trackedConn) release() {
+	if !tc.released {
+		tc.released = true
+		<-tc.admit
+	}
 }
 
 // preConnectReason names why mochi ended a connection before OnConnect.
