@@ -295,6 +295,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sensors := fs.String("sensors", "auto", "register every home's sensors: yes, no, auto (yes up to 20,000 homes)")
 	offset := fs.Int("offset", 0, "first home index (several processes share one gateway)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run (before the drain) to this file")
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
@@ -452,6 +453,11 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	st := fleet.Stats()
 	elapsed := time.Since(start).Seconds()
 	rep.ProcessRSS = rss()
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	stopInjecting()
 	<-injected
 	// Emergencies still on their way (in a hub's queue, in flight, in the
@@ -625,4 +631,18 @@ func injectEmergencies(ctx context.Context, hubs []loadHub, rate float64, seed u
 		track.sentOne(id, down)
 		h.Publish(devices.Event{ID: id, Kind: devices.EventSOS, Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
 	}
+}
+
+// writeHeapProfile writes the live heap (after a GC) to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
