@@ -209,13 +209,20 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-every.C:
 		}
 		for _, s := range e.shards {
-			req := engineSaveReq{withSeen: round%seenEvery == 0, reply: make(chan []HomeSnapshot, 1)}
-			select {
-			case s.saves <- req:
-				for _, h := range <-req.reply {
-					pending[h.Hub] = h
+			// A chunk at a time: at 300,000 homes a shard holds 150,000,
+			// and encoding them all in one step would hold its
+			// detections back for a few hundred milliseconds.
+			for more := true; more && ctx.Err() == nil; {
+				req := engineSaveReq{withSeen: round%seenEvery == 0, limit: saveChunk, reply: make(chan engineSaveReply, 1)}
+				select {
+				case s.saves <- req:
+					r := <-req.reply
+					for _, h := range r.homes {
+						pending[h.Hub] = h
+					}
+					more = r.more
+				case <-ctx.Done():
 				}
-			case <-ctx.Done():
 			}
 		}
 		e.save(ctx, pending)
@@ -223,7 +230,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	close(e.stopped)
 	for _, s := range e.shards {
-		for _, h := range s.collect(true) {
+		homes, _ := s.collect(true, 0)
+		for _, h := range homes {
 			pending[h.Hub] = h
 		}
 	}
@@ -311,8 +319,18 @@ type engineOp struct {
 
 type engineSaveReq struct {
 	withSeen bool
-	reply    chan []HomeSnapshot
+	limit    int
+	reply    chan engineSaveReply
 }
+
+type engineSaveReply struct {
+	homes []HomeSnapshot
+	more  bool // the shard has more to give for this round
+}
+
+// saveChunk is how many homes or hubs a shard encodes for a save in one step
+// of its loop (about a millisecond).
+const saveChunk = 1000
 
 // engineShard owns the homes that hash to it; only its goroutine touches
 // them once Run has started.
@@ -371,7 +389,8 @@ func (s *engineShard) run(ctx context.Context) {
 		case o := <-s.in:
 			s.handle(o)
 		case r := <-s.saves:
-			r.reply <- s.collect(r.withSeen)
+			homes, more := s.collect(r.withSeen, r.limit)
+			r.reply <- engineSaveReply{homes, more}
 		case now := <-tick.C:
 			s.tick(now)
 		}
@@ -771,12 +790,17 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 	s.e.cfg.Sink.Detect(d)
 }
 
-// collect encodes the homes changed since the last collect; activity-only
-// changes wait for withSeen.
-func (s *engineShard) collect(withSeen bool) []HomeSnapshot {
-	var out []HomeSnapshot
+// collect encodes the homes changed since the last collect, at most limit
+// of them (0: all); activity-only changes wait for withSeen. more says
+// homes were left for the next call.
+func (s *engineShard) collect(withSeen bool, limit int) (out []HomeSnapshot, more bool) {
 	keep := s.dirty[:0]
-	for _, i := range s.dirty {
+	for k, i := range s.dirty {
+		if limit > 0 && len(out) == limit {
+			keep = append(keep, s.dirty[k:]...)
+			more = true
+			break
+		}
 		h := &s.homes[i]
 		if h.dirty&dirtyState != 0 || (withSeen && h.dirty&dirtySeen != 0) {
 			out = append(out, HomeSnapshot{Hub: h.id, Data: encodeHome(h)})
@@ -786,7 +810,7 @@ func (s *engineShard) collect(withSeen bool) []HomeSnapshot {
 		keep = append(keep, i)
 	}
 	s.dirty = keep
-	return out
+	return out, more
 }
 
 // lostContact reports whether a disconnect means the home can no longer be

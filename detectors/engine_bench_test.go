@@ -41,7 +41,7 @@ func loadedEngine(tb testing.TB, homes int, tracker NewFallTrackerFunc) (*Engine
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range e.shards {
-		s.collect(true)
+		s.collect(true, 0)
 	}
 	return e, ids, now
 }

@@ -264,13 +264,18 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 		case <-saveEvery.C:
 		}
 		for _, s := range m.shards {
-			req := saveRequest{withSeen: round%seenEvery == 0, reply: make(chan []devices.HubHealthRecord, 1)}
-			select {
-			case s.saves <- req:
-				for _, r := range <-req.reply {
-					pending[r.Hub] = r
+			// A chunk at a time, as the engine does (saveChunk).
+			for more := true; more && ctx.Err() == nil; {
+				req := saveRequest{withSeen: round%seenEvery == 0, limit: saveChunk, reply: make(chan saveReply, 1)}
+				select {
+				case s.saves <- req:
+					r := <-req.reply
+					for _, rec := range r.records {
+						pending[rec.Hub] = rec
+					}
+					more = r.more
+				case <-ctx.Done():
 				}
-			case <-ctx.Done():
 			}
 		}
 		m.save(ctx, pending)
@@ -280,7 +285,8 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	m.running.Store(false)
 	close(m.stopped)
 	for _, s := range m.shards { // the shard goroutines have exited
-		for _, r := range s.collect(true) {
+		records, _ := s.collect(true, 0)
+		for _, r := range records {
 			pending[r.Hub] = r
 		}
 	}

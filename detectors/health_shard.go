@@ -44,7 +44,13 @@ type healthReply struct {
 
 type saveRequest struct {
 	withSeen bool
-	reply    chan []devices.HubHealthRecord
+	limit    int
+	reply    chan saveReply
+}
+
+type saveReply struct {
+	records []devices.HubHealthRecord
+	more    bool // the shard has more to give for this round
 }
 
 // Hub-level faults, as bit positions of hubState.faults.
@@ -200,7 +206,8 @@ func (s *shard) run(ctx context.Context) {
 			}
 			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
 		case r := <-s.saves:
-			r.reply <- s.collect(r.withSeen)
+			records, more := s.collect(r.withSeen, r.limit)
+			r.reply <- saveReply{records, more}
 		case <-tick.C:
 			s.tick(time.Now())
 		}
@@ -298,28 +305,35 @@ func (s *shard) markDirty(i int32, state bool) {
 	}
 }
 
-// collect returns records of the hubs changed since the last collect.
-func (s *shard) collect(withSeen bool) []devices.HubHealthRecord {
-	var out []devices.HubHealthRecord
-	for _, i := range s.dirtyState {
-		h := &s.hubs[i]
+// collect returns records of the hubs changed since the last collect, at
+// most limit of them (0: all). more says hubs were left for the next call.
+func (s *shard) collect(withSeen bool, limit int) (out []devices.HubHealthRecord, more bool) {
+	full := func() bool { return limit > 0 && len(out) >= limit }
+	k := 0
+	for ; k < len(s.dirtyState) && !full(); k++ {
+		h := &s.hubs[s.dirtyState[k]]
 		if h.is(fDirtyState) {
 			out = append(out, s.record(h))
 			h.flags &^= fDirtyState | fDirtySeen
 		}
 	}
-	s.dirtyState = s.dirtyState[:0]
+	s.dirtyState = s.dirtyState[:copy(s.dirtyState, s.dirtyState[k:])]
+	if len(s.dirtyState) > 0 {
+		return out, true
+	}
 	if withSeen {
-		for _, i := range s.dirtySeen {
-			h := &s.hubs[i]
+		k = 0
+		for ; k < len(s.dirtySeen) && !full(); k++ {
+			h := &s.hubs[s.dirtySeen[k]]
 			if h.is(fDirtySeen) {
 				out = append(out, s.record(h))
 				h.flags &^= fDirtySeen
 			}
 		}
-		s.dirtySeen = s.dirtySeen[:0]
+		s.dirtySeen = s.dirtySeen[:copy(s.dirtySeen, s.dirtySeen[k:])]
+		more = len(s.dirtySeen) > 0
 	}
-	return out
+	return out, more
 }
 
 func received(m *devices.Message) time.Time {
