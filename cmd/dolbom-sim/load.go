@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
@@ -50,9 +51,32 @@ type LoadReport struct {
 	Notified119     *int64                                 `json:"notified_119"`
 	Detections      *DetectionCounts                       `json:"detections,omitempty"`
 	Restart         *RestartReport                         `json:"restart,omitempty"`
+	SteadyCPU       *SteadyCPU                             `json:"steady_cpu,omitempty"`
 	Fleet           firmwaresim.Stats                      `json:"fleet"`
 	Notes           []string                               `json:"notes"`
 	Command         string                                 `json:"command"`
+}
+
+// SteadyCPU is this process's CPU (gateway and simulator; a PostgreSQL
+// server is not included) over the steady part of a run: from a minute
+// after every home was online (every hub then sends its batch a minute)
+// to the end.
+type SteadyCPU struct {
+	FromS     float64 `json:"from_s"`
+	WallS     float64 `json:"wall_s"`
+	CPUS      float64 `json:"cpu_s"`
+	Cores     float64 `json:"cores"`
+	Messages  int64   `json:"messages"`
+	CPUUsPerM float64 `json:"cpu_us_per_msg"`
+}
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func rss() int64 {
@@ -389,6 +413,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer tick.Stop()
 	end := start.Add(*duration)
 	var lastPub int64
+	lastCPU := cpuTime()
 	lastT := start
 	var restart *RestartReport
 	var readyAt time.Time
@@ -421,6 +446,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}()
 	}
 	restarted := false
+	var steadyAt, steadyWall time.Time
+	var steadyCPU time.Duration
+	var steadyMsgs int64
 	for time.Now().Before(end) && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
@@ -436,6 +464,10 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if allOnline == nil && st.Online >= int64(*homes) {
 			v := now.Sub(start).Seconds()
 			allOnline = &v
+			steadyAt = now.Add(time.Minute)
+		}
+		if !steadyAt.IsZero() && steadyCPU == 0 && now.After(steadyAt) && !restarted {
+			steadyCPU, steadyMsgs, steadyWall = cpuTime(), st.Published, now
 		}
 		if restarted && restart.BackS == nil && st.Online >= int64(*homes) {
 			v := now.Sub(readyAt).Seconds()
@@ -445,14 +477,24 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		inc := track.incSteady.Summary()
 		opened := track.incOpened
 		track.mu.Unlock()
-		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d incidents=%d incident_ms p99=%.1f puback_ms p50=%.2f p99=%.2f rss=%dMiB\n",
+		cpu := cpuTime()
+		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d incidents=%d incident_ms p99=%.1f puback_ms p50=%.2f p99=%.2f rss=%dMiB cpu=%.2f\n",
 			now.Sub(start).Seconds(), st.Online, *homes, float64(st.Published-lastPub)/now.Sub(lastT).Seconds(), st.Emergencies,
-			opened, inc.P99, st.Puback.P50, st.Puback.P99, rss()>>20)
-		lastPub, lastT = st.Published, now
+			opened, inc.P99, st.Puback.P50, st.Puback.P99, rss()>>20, (cpu-lastCPU).Seconds()/now.Sub(lastT).Seconds())
+		lastPub, lastT, lastCPU = st.Published, now, cpu
 	}
 	st := fleet.Stats()
 	elapsed := time.Since(start).Seconds()
 	rep.ProcessRSS = rss()
+	if steadyCPU > 0 {
+		wall, cpu := time.Since(steadyWall).Seconds(), (cpuTime() - steadyCPU).Seconds()
+		sc := &SteadyCPU{FromS: steadyWall.Sub(start).Seconds(), WallS: wall, CPUS: cpu, Cores: cpu / wall,
+			Messages: st.Published - steadyMsgs}
+		if sc.Messages > 0 {
+			sc.CPUUsPerM = cpu * 1e6 / float64(sc.Messages)
+		}
+		rep.SteadyCPU = sc
+	}
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			return err
