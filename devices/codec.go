@@ -8,6 +8,14 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	// The Go team's encoding/json/v2 (in the standard library behind
+	// GOEXPERIMENT=jsonv2 since Go 1.25): it decodes a readings batch in
+	// about half the time of encoding/json with a third fewer allocations
+	// (docs/performance.md), and it is strict where the protocol is:
+	// case-sensitive names, no duplicate members, valid UTF-8. Switch the
+	// import to encoding/json/v2 once it is no longer an experiment.
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Limits are the bounds the decoder enforces. The zero value is not useful;
@@ -158,8 +166,9 @@ type wireReject struct {
 	Error string `json:"error"`
 }
 
+// unmarshal decodes a hub's payload (json/v2 semantics, see the import).
 func unmarshal(payload []byte, v any) error {
-	if err := json.Unmarshal(payload, v); err != nil {
+	if err := jsonv2.Unmarshal(payload, v); err != nil {
 		return errf(ErrSyntax, truncate(err.Error()))
 	}
 	return nil

@@ -187,3 +187,18 @@ func TestDecodedTextIsStorable(t *testing.T) {
 		t.Errorf("fw %q, model %q: control characters kept", m.Status.Firmware, m.Status.Model)
 	}
 }
+
+// The decoder reads JSON strictly, as the schema does: a member given twice
+// is refused (which value would a reviewer of the stored payload believe?),
+// and names are case-sensitive ("Kind" is not "kind").
+func TestStrictJSON(t *testing.T) {
+	now := time.UnixMilli(1748822400000)
+	dup := []byte(`{"v":1,"id":"e-1","ts":1748822399000,"kind":"motion","kind":"sos","sensor":"s1"}`)
+	if _, err := Decode("dolbom/v1/hub-1/events", dup, now); CodeOf(err) != ErrSyntax {
+		t.Errorf("duplicate member: error %v, want %q", err, ErrSyntax)
+	}
+	upper := []byte(`{"v":1,"id":"e-1","ts":1748822399000,"Kind":"sos","sensor":"s1"}`)
+	if _, err := Decode("dolbom/v1/hub-1/events", upper, now); CodeOf(err) != ErrUnknownKind {
+		t.Errorf(`"Kind" for "kind": error %v, want %q`, err, ErrUnknownKind)
+	}
+}

@@ -156,6 +156,14 @@ func normalized(m Message) Message {
 		}
 		m.Event = &e
 	}
+	if m.Event != nil && m.Event.ClockError != "" {
+		// An emergency with a bad or missing clock is taken at receive
+		// time and flagged; encoded again it carries that time, so the
+		// flag does not survive the round trip by design.
+		e := *m.Event
+		e.ClockError = ""
+		m.Event = &e
+	}
 	return m
 }
 
