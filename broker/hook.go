@@ -381,7 +381,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 				fmt.Sprintf("more than %g messages per second besides events", s.cfg.ReadingsRate), "")
 		}
 	}
-	msg, err := s.decoder.decode(pk.TopicName, pk.Payload, start)
+	msg, err := s.cfg.Limits.Decode(pk.TopicName, pk.Payload, start)
 	if err != nil {
 		var id devices.EventID
 		if ch == devices.ChanEvents {

@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,7 +63,6 @@ type Server struct {
 	m       *metrics
 
 	verify     *verifier
-	decoder    *decodePool
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
 	ipLimit    *ipLimiter
 	states     *hubStates
@@ -97,7 +95,6 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		log:     log.With().Str("component", "broker").Logger(),
 		m:       newMetrics(reg),
 		verify:  newVerifier(),
-		decoder: newDecodePool(cfg.Limits),
 		admit:   make(chan struct{}, cfg.MaxConnecting),
 		ipLimit: newIPLimiter(cfg.ConnectRate, cfg.ConnectBurst, cfg.MaxTrackedIPs),
 		states:  newHubStates(),
@@ -329,7 +326,6 @@ func (s *Server) Run(ctx context.Context) error {
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	var workers sync.WaitGroup
 	s.verify.run(workersCtx, s.cfg.VerifyWorkers, &workers)
-	s.decoder.run(workersCtx, runtime.GOMAXPROCS(0), &workers)
 	defer func() {
 		stopWorkers()
 		workers.Wait()
