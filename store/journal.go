@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -224,16 +225,22 @@ func (s *Store) enqueueSample(ctx context.Context, it sampleItem) error {
 	}
 }
 
-type readingRow struct {
-	hub devices.HubID
-	devices.Reading
+// batchRow is one row of reading_batches: the readings of one received
+// batch that fall in one hour (nearly always the whole batch; a batch that
+// straddles an hour, or a store-and-forward batch spanning hours, becomes
+// one row per hour). Keeping every row inside one hour bounds the range the
+// queries scan: a row that ends at or after t starts at or after t's hour.
+type batchRow struct {
+	hub          devices.HubID
+	fromUS, toUS int64 // earliest and latest reading
+	n            int
+	receivedUS   int64
+	data         []byte // readings_codec.go
 }
 
-type rollupKey struct {
+type hourKey struct {
 	hub    devices.HubID
-	sensor devices.SensorID
-	metric devices.Metric
-	bucket int64 // Unix microseconds of the bucket's start
+	bucket int64 // Unix microseconds of the hour's start
 }
 
 type rollupAgg struct {
@@ -241,38 +248,39 @@ type rollupAgg struct {
 	sum, min, max float64
 }
 
-// sampleBatch is what one flush writes, rollups pre-aggregated so that each
-// key is merged into the database once per flush.
+// sampleBatch is what one flush writes: the batch rows, and per (hub, hour)
+// the aggregates of the flush's readings, merged into the stored hourly
+// blobs once per flush.
 type sampleBatch struct {
-	readings []readingRow
+	batches  []batchRow
+	readings int // in batches
 	accel    []*devices.AccelChunk
-	minute   map[rollupKey]rollupAgg
-	hour     map[rollupKey]rollupAgg
+	hour     map[hourKey][]hourSeries // unique series per key
 	waiters  []chan struct{}
+	// problems are errors worth a log line that did not fail the flush.
+	problems []error
 }
 
 func newSampleBatch(rows int) *sampleBatch {
 	return &sampleBatch{
-		readings: make([]readingRow, 0, rows),
-		minute:   make(map[rollupKey]rollupAgg),
-		hour:     make(map[rollupKey]rollupAgg),
+		batches: make([]batchRow, 0, rows/8),
+		hour:    make(map[hourKey][]hourSeries),
 	}
 }
 
-func (w *sampleBatch) rows() int { return len(w.readings) + len(w.accel) }
+// rows is what FlushRows counts: readings (not batch rows, so the setting
+// keeps its meaning) plus accel chunks.
+func (w *sampleBatch) rows() int { return w.readings + len(w.accel) }
+
+const (
+	usPerMinute = int64(time.Minute / time.Microsecond)
+	usPerHour   = int64(time.Hour / time.Microsecond)
+)
 
 func (w *sampleBatch) add(it sampleItem) {
 	switch {
 	case it.readings != nil:
-		for _, r := range it.readings.Readings {
-			w.readings = append(w.readings, readingRow{hub: it.readings.Hub, Reading: r})
-			us := toUS(r.At)
-			k := rollupKey{hub: it.readings.Hub, sensor: r.Sensor, metric: r.Metric}
-			k.bucket = us - mod(us, int64(time.Minute/time.Microsecond))
-			merge(w.minute, k, r.Value)
-			k.bucket = us - mod(us, int64(time.Hour/time.Microsecond))
-			merge(w.hour, k, r.Value)
-		}
+		w.addReadings(it.readings)
 	case it.accel != nil:
 		w.accel = append(w.accel, it.accel)
 	case it.flushed != nil:
@@ -280,29 +288,80 @@ func (w *sampleBatch) add(it sampleItem) {
 	}
 }
 
-func mod(a, b int64) int64 { return ((a % b) + b) % b }
-
-func merge(m map[rollupKey]rollupAgg, k rollupKey, v float64) {
-	a, ok := m[k]
-	if !ok {
-		m[k] = rollupAgg{count: 1, sum: v, min: v, max: v}
+func (w *sampleBatch) addReadings(b *devices.ReadingBatch) {
+	rs := b.Readings
+	if len(rs) == 0 {
 		return
 	}
-	a.count++
-	a.sum += v
-	a.min = math.Min(a.min, v)
-	a.max = math.Max(a.max, v)
-	m[k] = a
+	first := floorDiv(toUS(rs[0].At), usPerHour)
+	oneHour := true
+	for _, r := range rs[1:] {
+		if floorDiv(toUS(r.At), usPerHour) != first {
+			oneHour = false
+			break
+		}
+	}
+	if oneHour {
+		w.addPiece(b, rs)
+		return
+	}
+	byHour := make(map[int64][]devices.Reading)
+	var hours []int64
+	for _, r := range rs {
+		h := floorDiv(toUS(r.At), usPerHour)
+		if _, ok := byHour[h]; !ok {
+			hours = append(hours, h)
+		}
+		byHour[h] = append(byHour[h], r)
+	}
+	slices.Sort(hours)
+	for _, h := range hours {
+		w.addPiece(b, byHour[h])
+	}
+}
+
+// addPiece adds readings of b that all fall in one hour.
+func (w *sampleBatch) addPiece(b *devices.ReadingBatch, rs []devices.Reading) {
+	row := batchRow{hub: b.Hub, n: len(rs), receivedUS: toUS(b.Received)}
+	row.fromUS, row.toUS = toUS(rs[0].At), toUS(rs[0].At)
+	k := hourKey{hub: b.Hub, bucket: floorDiv(row.fromUS, usPerHour) * usPerHour}
+	aggs := w.hour[k]
+	for _, r := range rs {
+		us := toUS(r.At)
+		row.fromUS, row.toUS = min(row.fromUS, us), max(row.toUS, us)
+		sm := sensorMetric{r.Sensor, r.Metric}
+		one := rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value}
+		if i := slices.IndexFunc(aggs, func(s hourSeries) bool { return s.sensorMetric == sm }); i >= 0 {
+			aggs[i].rollupAgg = mergeAgg(aggs[i].rollupAgg, one)
+		} else {
+			aggs = append(aggs, hourSeries{sm, one})
+		}
+	}
+	w.hour[k] = aggs
+	row.data = appendReadingsBlob(nil, rs)
+	w.batches = append(w.batches, row)
+	w.readings += len(rs)
+}
+
+// floorDiv is a / b rounded towards minus infinity (times before 1970 stay
+// in their own bucket).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 func (w *sampleBatch) reset() {
-	clear(w.readings) // drop references to the hubs' batches
-	w.readings = w.readings[:0]
+	clear(w.batches) // drop references to the blobs
+	w.batches = w.batches[:0]
+	w.readings = 0
 	clear(w.accel)
 	w.accel = w.accel[:0]
-	clear(w.minute)
 	clear(w.hour)
 	w.waiters = w.waiters[:0]
+	w.problems = w.problems[:0]
 }
 
 // runSampleWriter flushes queued readings and accel chunks every
@@ -342,20 +401,25 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 		var giveUp time.Time
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
+			w.problems = w.problems[:0]
 			err := s.be.writeSamples(ctx, w)
 			if err == nil {
 				s.metrics.commitSeconds.WithLabelValues("readings").Observe(time.Since(start).Seconds())
-				s.metrics.rowsWritten.WithLabelValues("readings").Add(float64(len(w.readings)))
+				s.metrics.rowsWritten.WithLabelValues("readings").Add(float64(w.readings))
+				s.metrics.rowsWritten.WithLabelValues("reading_batches").Add(float64(len(w.batches)))
+				for _, p := range w.problems {
+					s.log.Error().Err(p).Msg("readings flush")
+				}
 				s.metrics.rowsWritten.WithLabelValues("accel").Add(float64(len(w.accel)))
 				break
 			}
-			s.log.Error().Err(err).Int("readings", len(w.readings)).Int("attempt", attempt).Msg("readings flush failed; retrying")
+			s.log.Error().Err(err).Int("readings", w.readings).Int("attempt", attempt).Msg("readings flush failed; retrying")
 			if s.draining() {
 				if giveUp.IsZero() {
 					giveUp = time.Now().Add(s.cfg.DrainTimeout)
 				} else if time.Now().After(giveUp) {
-					s.metrics.dropped.Add(float64(len(w.readings)))
-					s.log.Error().Int("readings", len(w.readings)).Int("accel_chunks", len(w.accel)).Msg("readings dropped at shutdown")
+					s.metrics.dropped.Add(float64(w.readings))
+					s.log.Error().Int("readings", w.readings).Int("accel_chunks", len(w.accel)).Msg("readings dropped at shutdown")
 					break
 				}
 			}
@@ -404,44 +468,4 @@ func decodeSamples(b []byte, c *devices.AccelChunk) error {
 
 func accelArgs(c *devices.AccelChunk) []any {
 	return []any{string(c.Hub), string(c.Sensor), toUS(c.At), toUS(c.Received), c.RateHz, encodeSamples(c)}
-}
-
-// rollupChunk is rollup rows per multi-row upsert.
-const rollupChunk = 200
-
-// upsertRollups merges a flush's aggregates into rollup_1m and rollup_1h.
-// Keys are unique within a flush, which PostgreSQL's ON CONFLICT DO UPDATE
-// requires of one statement.
-func upsertRollups(ctx context.Context, q querier, be backend, w *sampleBatch) error {
-	for _, t := range []struct {
-		table string
-		aggs  map[rollupKey]rollupAgg
-	}{{"rollup_1m", w.minute}, {"rollup_1h", w.hour}} {
-		suffix := fmt.Sprintf(` ON CONFLICT (hub_id, sensor_id, metric, bucket_us) DO UPDATE SET
-			count = %[1]s.count + excluded.count, sum = %[1]s.sum + excluded.sum,
-			min = %[2]s(%[1]s.min, excluded.min), max = %[3]s(%[1]s.max, excluded.max)`, t.table, be.least(), be.greatest())
-		prefix := `INSERT INTO ` + t.table + ` (hub_id, sensor_id, metric, bucket_us, count, sum, min, max) VALUES `
-		args := make([]any, 0, rollupChunk*8)
-		n := 0
-		flush := func() error {
-			if n == 0 {
-				return nil
-			}
-			_, err := q.exec(ctx, prefix+be.values(n, 8)+suffix, args...)
-			args, n = args[:0], 0
-			return err
-		}
-		for k, a := range t.aggs {
-			args = append(args, string(k.hub), string(k.sensor), string(k.metric), k.bucket, a.count, a.sum, a.min, a.max)
-			if n++; n == rollupChunk {
-				if err := flush(); err != nil {
-					return fmt.Errorf("%s: %w", t.table, err)
-				}
-			}
-		}
-		if err := flush(); err != nil {
-			return fmt.Errorf("%s: %w", t.table, err)
-		}
-	}
-	return nil
 }

@@ -28,12 +28,15 @@ func (s *Store) runMaintenance(ctx context.Context) {
 				continue
 			}
 			s.log.Debug().Int64("readings", res.Readings).Int64("accel", res.Accel).
-				Int64("rollups_1m", res.MinuteRollups).Int64("rollups_1h", res.HourRollups).Msg("retention done")
+				Int64("rollups_1h", res.HourRollups).Msg("retention done")
 		}
 	}
 }
 
-// RetentionResult counts the rows one retention pass deleted.
+// RetentionResult counts what one retention pass deleted: Readings counts
+// readings (in whole batches), HourRollups (hub, hour) rows. MinuteRollups
+// is always 0: minute summaries are computed from the raw readings and go
+// with them.
 type RetentionResult struct {
 	Readings, Accel, MinuteRollups, HourRollups int64
 }
@@ -42,46 +45,54 @@ type RetentionResult struct {
 // the writer (and the events behind it) for long.
 const retentionChunk = 5000
 
-// evidenceClause keeps rows inside an incident's evidence window.
-const evidenceClause = ` AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = %[1]s.hub_id
-	AND %[1]s.ts_us BETWEEN e.from_us AND e.to_us)`
-
 // RunRetention deletes, as of now, raw readings older than RawRetention,
 // accel chunks older than AccelRetention (both except incident evidence),
-// and rollups past their retention. Run calls it periodically.
+// and hourly rollups past HourRollupRetention. Readings go by batch: a batch
+// is deleted once its newest reading is past RawRetention, and a batch
+// overlapping an evidence window of its hub is kept whole. Run calls it
+// periodically.
 func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResult, error) {
 	var res RetentionResult
+	rid := s.be.rowID()
 	for _, job := range []struct {
-		table, column string
-		keep          time.Duration
-		evidence      bool
-		deleted       *int64
+		table, cond string
+		keep        time.Duration
+		count       string // what RETURNING sums into deleted
+		deleted     *int64
 	}{
-		{"readings", "ts_us", s.cfg.RawRetention, true, &res.Readings},
-		{"accel", "ts_us", s.cfg.AccelRetention, true, &res.Accel},
-		{"rollup_1m", "bucket_us", s.cfg.MinuteRollupRetention, false, &res.MinuteRollups},
-		{"rollup_1h", "bucket_us", s.cfg.HourRollupRetention, false, &res.HourRollups},
+		{"reading_batches", `to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
+			AND e.from_us <= t.to_us AND e.to_us >= t.from_us)`, s.cfg.RawRetention, "n", &res.Readings},
+		{"accel", `ts_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
+			AND t.ts_us BETWEEN e.from_us AND e.to_us)`, s.cfg.AccelRetention, "1", &res.Accel},
+		{"rollup_hub_1h", `bucket_us < $1`, s.cfg.HourRollupRetention, "1", &res.HourRollups},
 	} {
-		cond := job.column + ` < $1`
-		if job.evidence {
-			cond += fmt.Sprintf(evidenceClause, job.table)
-		}
-		rid := s.be.rowID()
-		query := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT %[4]d)`,
-			job.table, rid, cond, retentionChunk)
+		query := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s t WHERE %[3]s LIMIT %[4]d) RETURNING %[5]s`,
+			job.table, rid, job.cond, retentionChunk, job.count)
 		cutoff := toUS(now.Add(-job.keep))
 		for {
-			var n int64
+			var rowsDeleted, n int64
 			err := s.be.inTx(ctx, func(q querier) error {
-				var err error
-				n, err = q.exec(ctx, query, cutoff)
-				return err
+				rowsDeleted, n = 0, 0
+				rows, err := q.query(ctx, query, cutoff)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var c int64
+					if err := rows.Scan(&c); err != nil {
+						return err
+					}
+					rowsDeleted++
+					n += c
+				}
+				return rows.Err()
 			})
 			if err != nil {
 				return res, fmt.Errorf("store: retention of %s: %w", job.table, err)
 			}
 			*job.deleted += n
-			if n < retentionChunk {
+			if rowsDeleted < retentionChunk {
 				break
 			}
 		}
@@ -144,14 +155,10 @@ func (s *Store) Evidence(ctx context.Context, incidentID string) (Evidence, erro
 		return ev, fmt.Errorf("store: evidence: %w", err)
 	}
 	ev.Hub, ev.From, ev.To = devices.HubID(hub), fromUS(from), fromUS(to)
-	rows, err := s.be.query(ctx, `SELECT sensor_id, metric, ts_us, value, quality FROM readings
-		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us, sensor_id, metric`, hub, from, to)
-	if err != nil {
+	if ev.Readings, err = s.hubReadings(ctx, ev.Hub, from, to, nil); err != nil {
 		return ev, fmt.Errorf("store: evidence readings: %w", err)
 	}
-	if ev.Readings, err = scanReadings(rows); err != nil {
-		return ev, err
-	}
+	sortEvidence(ev.Readings)
 	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
 		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us`, hub, from, to)
 	if err != nil {

@@ -109,19 +109,20 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 	return fresh, rows.Err()
 }
 
-// writeSamples uses COPY, PostgreSQL's fastest way in, for readings and
-// chunks, and merges the rollups in the same transaction.
+// writeSamples uses COPY, PostgreSQL's fastest way in, for batch rows and
+// chunks, and merges the hourly blobs in the same transaction, so that the
+// blobs always equal the aggregates of the committed batches.
 func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) error {
 	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-		if len(w.readings) > 0 {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"},
-				[]string{"hub_id", "sensor_id", "metric", "ts_us", "value", "quality"},
-				pgx.CopyFromSlice(len(w.readings), func(i int) ([]any, error) {
-					r := &w.readings[i]
-					return []any{string(r.hub), string(r.Sensor), string(r.Metric), toUS(r.At), r.Value, r.Quality}, nil
+		if len(w.batches) > 0 {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"reading_batches"},
+				[]string{"hub_id", "from_us", "to_us", "n", "received_us", "data"},
+				pgx.CopyFromSlice(len(w.batches), func(i int) ([]any, error) {
+					r := &w.batches[i]
+					return []any{string(r.hub), r.fromUS, r.toUS, int32(r.n), r.receivedUS, r.data}, nil
 				}))
 			if err != nil {
-				return fmt.Errorf("copy readings: %w", err)
+				return fmt.Errorf("copy reading batches: %w", err)
 			}
 		}
 		if len(w.accel) > 0 {
@@ -132,6 +133,125 @@ func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) erro
 				return fmt.Errorf("copy accel: %w", err)
 			}
 		}
-		return upsertRollups(ctx, pgxQuerier{db: tx, execFn: pgxExec(tx)}, b, w)
+		if err := mergeHoursPG(ctx, tx, w); err != nil {
+			return fmt.Errorf("hourly rollups: %w", err)
+		}
+		return nil
 	})
+}
+
+// mergeHoursPG merges the flush's aggregates into the hourly blobs. Several
+// gateways may share the database and a hub may move between them, so the
+// stored blobs are read FOR NO KEY UPDATE (the lock the UPDATE takes), in
+// key order so that two writers cannot deadlock; keys with no row yet are
+// inserted with ON CONFLICT DO NOTHING, and a key another writer inserted
+// meanwhile is read again, locked, and merged like the others. No cache
+// across flushes: another gateway may have changed a blob since.
+func mergeHoursPG(ctx context.Context, tx pgx.Tx, w *sampleBatch) error {
+	keys := w.sortedHourKeys()
+	for start := 0; start < len(keys); start += hourChunk {
+		chunk := keys[start:min(start+hourChunk, len(keys))]
+		old, err := lockHoursPG(ctx, tx, chunk)
+		if err != nil {
+			return err
+		}
+		var upd, ins []hourKey
+		for _, k := range chunk {
+			if _, ok := old[k]; ok {
+				upd = append(upd, k)
+			} else {
+				ins = append(ins, k)
+			}
+		}
+		if len(ins) > 0 {
+			hubs, buckets := hourKeyArrays(ins)
+			data := make([][]byte, len(ins))
+			for i, k := range ins {
+				data[i] = w.mergedHour(k, nil)
+			}
+			rows, err := tx.Query(ctx, `INSERT INTO rollup_hub_1h (hub_id, bucket_us, data)
+				SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+				ON CONFLICT (hub_id, bucket_us) DO NOTHING RETURNING hub_id, bucket_us`, hubs, buckets, data)
+			if err != nil {
+				return err
+			}
+			inserted := make(map[hourKey]bool, len(ins))
+			for rows.Next() {
+				var hub string
+				var k hourKey
+				if err := rows.Scan(&hub, &k.bucket); err != nil {
+					rows.Close()
+					return err
+				}
+				k.hub = devices.HubID(hub)
+				inserted[k] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			var raced []hourKey
+			for _, k := range ins {
+				if !inserted[k] {
+					raced = append(raced, k)
+				}
+			}
+			if len(raced) > 0 {
+				more, err := lockHoursPG(ctx, tx, raced)
+				if err != nil {
+					return err
+				}
+				for k, b := range more {
+					old[k] = b
+				}
+				upd = append(upd, raced...)
+			}
+		}
+		if len(upd) > 0 {
+			hubs, buckets := hourKeyArrays(upd)
+			data := make([][]byte, len(upd))
+			for i, k := range upd {
+				data[i] = w.mergedHour(k, old[k])
+			}
+			if _, err := tx.Exec(ctx, `UPDATE rollup_hub_1h r SET data = u.d
+				FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(h, b, d)
+				WHERE r.hub_id = u.h AND r.bucket_us = u.b`, hubs, buckets, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hourKeyArrays(keys []hourKey) ([]string, []int64) {
+	hubs, buckets := make([]string, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		hubs[i], buckets[i] = string(k.hub), k.bucket
+	}
+	return hubs, buckets
+}
+
+// lockHoursPG returns the stored blobs of keys (sorted), locked until the
+// transaction ends.
+func lockHoursPG(ctx context.Context, tx pgx.Tx, keys []hourKey) (map[hourKey][]byte, error) {
+	hubs, buckets := hourKeyArrays(keys)
+	rows, err := tx.Query(ctx, `SELECT r.hub_id, r.bucket_us, r.data FROM rollup_hub_1h r
+		JOIN unnest($1::text[], $2::bigint[]) AS u(h, b) ON r.hub_id = u.h AND r.bucket_us = u.b
+		ORDER BY r.hub_id COLLATE "C", r.bucket_us FOR NO KEY UPDATE OF r`, hubs, buckets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	old := make(map[hourKey][]byte, len(keys))
+	for rows.Next() {
+		var hub string
+		var k hourKey
+		var data []byte
+		if err := rows.Scan(&hub, &k.bucket, &data); err != nil {
+			return nil, err
+		}
+		k.hub = devices.HubID(hub)
+		old[k] = data
+	}
+	return old, rows.Err()
 }

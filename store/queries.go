@@ -57,35 +57,14 @@ func (s *Store) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event,
 }
 
 // Readings returns the raw readings of one sensor's metric with from <= At <
-// to, in time order. Raw readings are kept for RawRetention.
+// to, in time order. Raw readings are kept for RawRetention (a batch is
+// deleted once its newest reading is past it).
 func (s *Store) Readings(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]devices.Reading, error) {
-	rows, err := s.be.query(ctx, `SELECT sensor_id, metric, ts_us, value, quality FROM readings
-		WHERE hub_id = $1 AND ts_us >= $2 AND ts_us < $3 AND sensor_id = $4 AND metric = $5 ORDER BY ts_us`,
-		string(hub), toUS(from), toUS(to), string(sensor), string(metric))
+	rs, err := s.hubReadings(ctx, hub, toUS(from), toUS(to)-1, oneSeries(sensor, metric))
 	if err != nil {
 		return nil, fmt.Errorf("store: readings: %w", err)
 	}
-	return scanReadings(rows)
-}
-
-func scanReadings(rows rows) ([]devices.Reading, error) {
-	defer rows.Close()
-	var out []devices.Reading
-	for rows.Next() {
-		var r devices.Reading
-		var sensor, metric string
-		var ts int64
-		var quality float64
-		if err := rows.Scan(&sensor, &metric, &ts, &r.Value, &quality); err != nil {
-			return nil, fmt.Errorf("store: readings: %w", err)
-		}
-		r.Sensor, r.Metric, r.At, r.Quality = devices.SensorID(sensor), devices.Metric(metric), fromUS(ts), float32(quality)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: readings: %w", err)
-	}
-	return out, nil
+	return rs, nil
 }
 
 // Rollup is the summary of one metric of one sensor over one bucket.
@@ -97,44 +76,22 @@ type Rollup struct {
 
 // Rollups returns per-minute (resolution time.Minute) or per-hour
 // (time.Hour) summaries whose bucket starts in [from, to), in time order.
+// Minute summaries are computed from the raw readings, so they exist only
+// within RawRetention (72 h by default); hourly ones are stored (one row per
+// hub and hour) for HourRollupRetention.
 func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, resolution time.Duration, from, to time.Time) ([]Rollup, error) {
-	var table string
+	var out []Rollup
+	var err error
 	switch resolution {
 	case time.Minute:
-		table = "rollup_1m"
+		out, err = s.minuteRollups(ctx, hub, sensor, metric, from, to)
 	case time.Hour:
-		table = "rollup_1h"
+		out, err = s.hourRollups(ctx, hub, sensor, metric, from, to)
 	default:
 		return nil, invalid("rollup resolution %s: want 1m or 1h", resolution)
 	}
-	rows, err := s.be.query(ctx, `SELECT bucket_us, count, sum, min, max FROM `+table+`
-		WHERE hub_id = $1 AND sensor_id = $2 AND metric = $3 AND bucket_us >= $4 AND bucket_us < $5 ORDER BY bucket_us`,
-		string(hub), string(sensor), string(metric), toUS(from), toUS(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: rollups: %w", err)
-	}
-	return scanRollups(rows, "rollups")
-}
-
-// scanRollups reads rows of (bucket_us, count, sum, min, max), one sensor's
-// or summed over several, and closes them. op names the query in errors.
-func scanRollups(rows rows, op string) ([]Rollup, error) {
-	defer rows.Close()
-	var out []Rollup
-	for rows.Next() {
-		var r Rollup
-		var bucket int64
-		if err := rows.Scan(&bucket, &r.Count, &r.Sum, &r.Min, &r.Max); err != nil {
-			return nil, fmt.Errorf("store: %s: %w", op, err)
-		}
-		r.Bucket = fromUS(bucket)
-		if r.Count > 0 {
-			r.Avg = r.Sum / float64(r.Count)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", op, err)
 	}
 	return out, nil
 }

@@ -88,20 +88,21 @@ func prefixCols(prefix, cols string) string {
 	return string(out)
 }
 
+// maxWindowReadings bounds EvidenceWindow's readings.
+const maxWindowReadings = 200000
+
 // EvidenceWindow returns every raw reading and accelerometer chunk of a hub
 // with from <= time <= to, as Evidence does for a kept window. The consoles
 // read it around an incident whether or not KeepEvidence was called (raw
 // samples live for RawRetention).
 func (s *Store) EvidenceWindow(ctx context.Context, hub devices.HubID, from, to time.Time) (Evidence, error) {
 	ev := Evidence{Hub: hub, From: from, To: to}
-	rows, err := s.be.query(ctx, `SELECT sensor_id, metric, ts_us, value, quality FROM readings
-		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us, sensor_id, metric LIMIT 200000`, string(hub), toUS(from), toUS(to))
+	rs, err := s.hubReadings(ctx, hub, toUS(from), toUS(to), nil)
 	if err != nil {
 		return ev, fmt.Errorf("store: evidence window readings: %w", err)
 	}
-	if ev.Readings, err = scanReadings(rows); err != nil {
-		return ev, err
-	}
+	sortEvidence(rs)
+	ev.Readings = rs[:min(len(rs), maxWindowReadings)]
 	// A chunk that started shortly before from still covers it.
 	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
 		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us LIMIT 5000`, string(hub), toUS(from.Add(-10*time.Second)), toUS(to))

@@ -49,8 +49,8 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 		// whichever commit crosses the threshold, where they stall the
 		// events waiting on that commit for tens of milliseconds.
 		"wal_autocheckpoint(0)",
-		// A page cache sized for national scale: readings and rollups are
-		// inserted in (hub, time) order, i.e. all over their indexes, and
+		// A page cache sized for national scale: reading batches and rollups
+		// are inserted in (hub, time) order, i.e. all over their indexes, and
 		// SQLite's default 2 MB cache made every insert a page read once
 		// the database outgrew it (measured: the writer fell behind
 		// 100,000 homes). Memory is taken only as pages are used.
@@ -325,27 +325,80 @@ func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) 
 // the statement, small enough for SQLite's parameter limit.
 const sqliteInsertChunk = 128
 
+// writeSamples writes a flush in one transaction: one row per batch (per
+// hour of a batch), the chunks, and the merged hourly blobs of the (hub,
+// hour) keys the flush touches. The writer holds writeMu, and one process
+// owns the file, so the blobs read here cannot change before the upsert.
 func (b *sqliteBackend) writeSamples(ctx context.Context, w *sampleBatch) error {
 	return b.tx(ctx, func(tx *sql.Tx) error {
-		if err := insertChunked(ctx, tx, `INSERT INTO readings (hub_id, sensor_id, metric, ts_us, value, quality) VALUES `,
-			6, len(w.readings), func(i int, args []any) []any {
-				r := &w.readings[i]
-				return append(args, string(r.hub), string(r.Sensor), string(r.Metric), toUS(r.At), r.Value, float64(r.Quality))
+		if err := insertChunked(ctx, tx, `INSERT INTO reading_batches (hub_id, from_us, to_us, n, received_us, data) VALUES `, ``,
+			6, len(w.batches), func(i int, args []any) []any {
+				r := &w.batches[i]
+				return append(args, string(r.hub), r.fromUS, r.toUS, r.n, r.receivedUS, r.data)
 			}); err != nil {
-			return fmt.Errorf("readings: %w", err)
+			return fmt.Errorf("reading batches: %w", err)
 		}
-		if err := insertChunked(ctx, tx, `INSERT INTO accel (hub_id, sensor_id, ts_us, received_us, rate_hz, samples) VALUES `,
+		if err := insertChunked(ctx, tx, `INSERT INTO accel (hub_id, sensor_id, ts_us, received_us, rate_hz, samples) VALUES `, ``,
 			6, len(w.accel), func(i int, args []any) []any {
 				return append(args, accelArgs(w.accel[i])...)
 			}); err != nil {
 			return fmt.Errorf("accel: %w", err)
 		}
-		return upsertRollups(ctx, sqlQuerier{tx}, b, w)
+		if err := b.mergeHours(ctx, tx, w); err != nil {
+			return fmt.Errorf("hourly rollups: %w", err)
+		}
+		return nil
 	})
 }
 
+// mergeHours reads the stored blobs of w's (hub, hour) keys, one batched
+// SELECT per chunk, merges the flush's aggregates in and upserts them.
+func (b *sqliteBackend) mergeHours(ctx context.Context, tx *sql.Tx, w *sampleBatch) error {
+	keys := w.sortedHourKeys()
+	args := make([]any, 0, 2*hourChunk)
+	for start := 0; start < len(keys); start += hourChunk {
+		chunk := keys[start:min(start+hourChunk, len(keys))]
+		args = args[:0]
+		for _, k := range chunk {
+			args = append(args, string(k.hub), k.bucket)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT hub_id, bucket_us, data FROM rollup_hub_1h
+			WHERE (hub_id, bucket_us) IN (VALUES `+anonPlaceholders(len(chunk), 2)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		old := make(map[hourKey][]byte, len(chunk))
+		for rows.Next() {
+			var hub string
+			var k hourKey
+			var data []byte
+			if err := rows.Scan(&hub, &k.bucket, &data); err != nil {
+				_ = rows.Close()
+				return err
+			}
+			k.hub = devices.HubID(hub)
+			old[k] = data
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := insertChunked(ctx, tx, `INSERT INTO rollup_hub_1h (hub_id, bucket_us, data) VALUES `,
+			` ON CONFLICT (hub_id, bucket_us) DO UPDATE SET data = excluded.data`,
+			3, len(chunk), func(i int, args []any) []any {
+				k := chunk[i]
+				return append(args, string(k.hub), k.bucket, w.mergedHour(k, old[k]))
+			}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // insertChunked inserts n rows with prepared multi-row INSERTs.
-func insertChunked(ctx context.Context, tx *sql.Tx, prefix string, width, n int, appendRow func(i int, args []any) []any) error {
+func insertChunked(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n int, appendRow func(i int, args []any) []any) error {
 	var full *sql.Stmt
 	args := make([]any, 0, sqliteInsertChunk*width)
 	for start := 0; start < n; start += sqliteInsertChunk {
@@ -357,14 +410,14 @@ func insertChunked(ctx context.Context, tx *sql.Tx, prefix string, width, n int,
 		var err error
 		if end-start == sqliteInsertChunk {
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, prefix+anonPlaceholders(sqliteInsertChunk, width)); err != nil {
+				if full, err = tx.PrepareContext(ctx, prefix+anonPlaceholders(sqliteInsertChunk, width)+suffix); err != nil {
 					return err
 				}
 				defer full.Close()
 			}
 			_, err = full.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, prefix+anonPlaceholders(end-start, width), args...)
+			_, err = tx.ExecContext(ctx, prefix+anonPlaceholders(end-start, width)+suffix, args...)
 		}
 		if err != nil {
 			return err

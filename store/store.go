@@ -9,7 +9,8 @@
 // Writes on the ingest path never take one transaction per message: events
 // are group-committed by one writer goroutine that wakes every waiter after
 // the commit, and readings are queued in a bounded buffer that a second
-// writer flushes in large batches (COPY on PostgreSQL). Run drives both
+// writer flushes in large batches (COPY on PostgreSQL), one row per received
+// batch with its readings packed in a blob (readings_codec.go). Run drives both
 // writers and the retention job; everything accepted is written before Run
 // returns.
 package store
@@ -49,14 +50,16 @@ type Config struct {
 	// Registerer receives the store's metrics when non-nil.
 	Registerer prometheus.Registerer
 
-	RawRetention          time.Duration // raw readings, default 72h
-	MinuteRollupRetention time.Duration // 1-minute rollups, default 90 days
+	RawRetention time.Duration // raw readings, default 72h
+	// MinuteRollupRetention is unused since schema 5: minute summaries are
+	// computed from the raw readings, so they reach back RawRetention.
+	MinuteRollupRetention time.Duration
 	HourRollupRetention   time.Duration // hourly rollups, default 2 years
 	AccelRetention        time.Duration // accelerometer chunks, default 24h
 	MaintenanceInterval   time.Duration // how often retention runs, default 10m
 
 	FlushInterval time.Duration // readings flush period, default 200ms
-	FlushRows     int           // readings per flush transaction, default 5000
+	FlushRows     int           // readings (not batches) per flush transaction, default 5000
 	SampleQueue   int           // queued reading batches and chunks, default 4096
 	EventQueue    int           // queued events waiting for a commit, default 8192
 	EventBatch    int           // most events in one commit, default 1024
@@ -78,7 +81,6 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.RawRetention, 72*time.Hour)
-	def(&c.MinuteRollupRetention, 90*24*time.Hour)
 	def(&c.HourRollupRetention, 2*365*24*time.Hour)
 	def(&c.AccelRetention, 24*time.Hour)
 	def(&c.MaintenanceInterval, 10*time.Minute)

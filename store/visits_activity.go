@@ -6,8 +6,10 @@ package store
 // never from raw readings (kept three days).
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -17,14 +19,37 @@ import (
 // of the resident's hubs whose bucket starts in [from, to), in time order.
 // Count and Sum add up across sensors; Min and Max are over all of them.
 func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	rows, err := s.be.query(ctx, `SELECT r.bucket_us, CAST(SUM(r.count) AS BIGINT), SUM(r.sum), MIN(r.min), MAX(r.max)
-		FROM rollup_1h r JOIN hubs h ON h.id = r.hub_id
-		WHERE h.resident_id = $1 AND r.metric = $2 AND r.bucket_us >= $3 AND r.bucket_us < $4
-		GROUP BY r.bucket_us ORDER BY r.bucket_us`, string(resident), string(metric), toUS(from), toUS(to))
+	rows, err := s.be.query(ctx, `SELECT r.bucket_us, r.data
+		FROM rollup_hub_1h r JOIN hubs h ON h.id = r.hub_id
+		WHERE h.resident_id = $1 AND r.bucket_us >= $2 AND r.bucket_us < $3`, string(resident), toUS(from), toUS(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: resident rollups: %w", err)
 	}
-	return scanRollups(rows, "resident rollups")
+	defer rows.Close()
+	byBucket := map[int64]rollupAgg{}
+	for rows.Next() {
+		var bucket int64
+		var data []byte
+		if err := rows.Scan(&bucket, &data); err != nil {
+			return nil, fmt.Errorf("store: resident rollups: %w", err)
+		}
+		if err := forEachHourSeries(data, func(_, m []byte, a rollupAgg) {
+			if string(m) == string(metric) {
+				byBucket[bucket] = mergeAgg(byBucket[bucket], a)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("store: resident rollups: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: resident rollups: %w", err)
+	}
+	out := make([]Rollup, 0, len(byBucket))
+	for b, a := range byBucket {
+		out = append(out, rollupOf(b, a))
+	}
+	slices.SortFunc(out, func(a, b Rollup) int { return a.Bucket.Compare(b.Bucket) })
+	return out, nil
 }
 
 // ActivityWindow is one resident's motion in a recent window and in the
@@ -43,32 +68,61 @@ type ActivityWindow struct {
 // motion data, the motion in [split, to) (recent) and in [from, split)
 // (baseline). One grouped query for the whole caseload.
 func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]ActivityWindow, error) {
-	rows, err := s.be.query(ctx, `SELECT h.resident_id,
-			SUM(CASE WHEN r.bucket_us >= $2 THEN r.sum ELSE 0 END),
-			COUNT(DISTINCT CASE WHEN r.bucket_us >= $2 THEN r.bucket_us END),
-			SUM(CASE WHEN r.bucket_us < $2 THEN r.sum ELSE 0 END),
-			COUNT(DISTINCT CASE WHEN r.bucket_us < $2 THEN r.bucket_us END)
+	rows, err := s.be.query(ctx, `SELECT h.resident_id, r.bucket_us, r.data
 		FROM residents res
 		JOIN hubs h ON h.resident_id = res.id
-		JOIN rollup_1h r ON r.hub_id = h.id
-		WHERE res.social_worker_id = $1 AND r.metric = 'motion' AND r.bucket_us >= $3 AND r.bucket_us < $4
-		GROUP BY h.resident_id ORDER BY h.resident_id`, socialWorkerID, toUS(split), toUS(from), toUS(to))
+		JOIN rollup_hub_1h r ON r.hub_id = h.id
+		WHERE res.social_worker_id = $1 AND r.bucket_us >= $2 AND r.bucket_us < $3`, socialWorkerID, toUS(from), toUS(to))
 	if err != nil {
 		return nil, fmt.Errorf("store: caseload activity: %w", err)
 	}
 	defer rows.Close()
-	var out []ActivityWindow
+	type window struct {
+		ActivityWindow
+		hours map[int64]bool // hours with motion data, over all the resident's hubs
+	}
+	byResident := map[string]*window{}
+	splitUS := toUS(split)
 	for rows.Next() {
-		var a ActivityWindow
 		var resident string
-		if err := rows.Scan(&resident, &a.RecentSum, &a.RecentHours, &a.BaselineSum, &a.BaselineHours); err != nil {
+		var bucket int64
+		var data []byte
+		if err := rows.Scan(&resident, &bucket, &data); err != nil {
 			return nil, fmt.Errorf("store: caseload activity: %w", err)
 		}
-		a.ResidentID = devices.ResidentID(resident)
-		out = append(out, a)
+		if err := forEachHourSeries(data, func(_, m []byte, a rollupAgg) {
+			if string(m) != string(devices.MetricMotion) {
+				return
+			}
+			w := byResident[resident]
+			if w == nil {
+				w = &window{ActivityWindow: ActivityWindow{ResidentID: devices.ResidentID(resident)}, hours: map[int64]bool{}}
+				byResident[resident] = w
+			}
+			if bucket >= splitUS {
+				w.RecentSum += a.sum
+			} else {
+				w.BaselineSum += a.sum
+			}
+			w.hours[bucket] = true
+		}); err != nil {
+			return nil, fmt.Errorf("store: caseload activity: %w", err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: caseload activity: %w", err)
 	}
+	out := make([]ActivityWindow, 0, len(byResident))
+	for _, w := range byResident {
+		for b := range w.hours {
+			if b >= splitUS {
+				w.RecentHours++
+			} else {
+				w.BaselineHours++
+			}
+		}
+		out = append(out, w.ActivityWindow)
+	}
+	slices.SortFunc(out, func(a, b ActivityWindow) int { return cmp.Compare(a.ResidentID, b.ResidentID) })
 	return out, nil
 }

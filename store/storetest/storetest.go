@@ -575,14 +575,18 @@ func testRetention(t *testing.T, fresh Fresh) {
 	now := base
 	old := now.Add(-100 * time.Hour) // past the 72 h raw retention
 	incident := old.Add(10 * time.Minute)
-	var rs []devices.Reading
-	for m := range 20 { // one reading a minute from old
-		rs = append(rs, reading("radar", devices.MetricHeartRate, old.Add(time.Duration(m)*time.Minute), float64(60+m)))
+	// One reading a minute from old, one batch a minute as hubs send them
+	// (retention deletes whole batches), and a recent one kept anyway.
+	var batches [][]devices.Reading
+	for m := range 20 {
+		batches = append(batches, []devices.Reading{reading("radar", devices.MetricHeartRate, old.Add(time.Duration(m)*time.Minute), float64(60+m))})
 	}
-	rs = append(rs, reading("radar", devices.MetricHeartRate, now.Add(-time.Hour), 70)) // recent: kept anyway
+	batches = append(batches, []devices.Reading{reading("radar", devices.MetricHeartRate, now.Add(-time.Hour), 70)})
 	for _, hub := range []devices.HubID{"hub-a", "hub-b"} {
-		if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
-			t.Fatal(err)
+		for _, rs := range batches {
+			if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, at := range []time.Time{incident, old} {
 			chunk := &devices.AccelChunk{Hub: hub, Sensor: "wearable", At: at, Received: at, RateHz: 50,
@@ -592,7 +596,8 @@ func testRetention(t *testing.T, fresh Fresh) {
 			}
 		}
 	}
-	// A rollup bucket older than 90 days goes; its hourly sibling stays.
+	// A reading older than 90 days goes with its minute summary (computed
+	// from the raw readings); its hourly rollup stays.
 	ancient := now.Add(-100 * 24 * time.Hour)
 	if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: "hub-a", Readings: []devices.Reading{reading("k", devices.MetricTemperature, ancient, 21)}}); err != nil {
 		t.Fatal(err)
@@ -610,7 +615,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 	if err != nil {
 		t.Fatalf("RunRetention: %v", err)
 	}
-	want := store.RetentionResult{Readings: 20 + 15 + 1, Accel: 3, MinuteRollups: 1}
+	want := store.RetentionResult{Readings: 20 + 15 + 1, Accel: 3}
 	if res != want {
 		t.Errorf("RunRetention deleted %+v, want %+v", res, want)
 	}
@@ -638,6 +643,9 @@ func testRetention(t *testing.T, fresh Fresh) {
 	}
 	if hours, _ := s.Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Hour, ancient.Add(-time.Hour), now); len(hours) != 1 {
 		t.Errorf("hourly rollup of 100 days ago: %v, want kept", hours)
+	}
+	if minutes, _ := s.Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Minute, ancient.Add(-time.Hour), now); len(minutes) != 0 {
+		t.Errorf("minute rollup of 100 days ago: %v, want gone", minutes)
 	}
 	_, err = s.Evidence(ctx, "inc-none")
 	wantErr(t, "Evidence(missing)", err, devices.ErrNotFound)

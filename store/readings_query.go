@@ -1,0 +1,141 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Reads over the packed tables: reading_batches (a row per received batch
+// and hour, readings_codec.go) and rollup_hub_1h (a row per hub and hour).
+// They decode in Go and return exactly what the row-per-reading and
+// row-per-series tables returned.
+
+// hubReadings returns hub's readings with loUS <= time <= hiUS whose
+// (sensor, metric) keep accepts (all when nil), in time order; readings at
+// the same time keep their stored order.
+func (s *Store) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS int64, keep func(devices.SensorID, devices.Metric) bool) ([]devices.Reading, error) {
+	if hiUS < loUS {
+		return nil, nil
+	}
+	// A row lies within one hour, so a row ending at or after loUS starts
+	// at or after loUS's hour: the index range is bounded on both sides.
+	rows, err := s.be.query(ctx, `SELECT data FROM reading_batches
+		WHERE hub_id = $1 AND from_us >= $2 AND from_us <= $3 AND to_us >= $4 ORDER BY from_us`,
+		string(hub), floorDiv(loUS, usPerHour)*usPerHour, hiUS, loUS)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []devices.Reading
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		n := len(out)
+		if out, err = decodeReadingsBlob(data, out, keep); err != nil {
+			return nil, err
+		}
+		kept := out[:n]
+		for _, r := range out[n:] {
+			if us := toUS(r.At); us >= loUS && us <= hiUS {
+				kept = append(kept, r)
+			}
+		}
+		out = kept
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b devices.Reading) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// oneSeries keeps the readings of one sensor's metric.
+func oneSeries(sensor devices.SensorID, metric devices.Metric) func(devices.SensorID, devices.Metric) bool {
+	return func(s devices.SensorID, m devices.Metric) bool { return s == sensor && m == metric }
+}
+
+// sortEvidence orders readings by time, then sensor, then metric, as the
+// evidence queries always have.
+func sortEvidence(rs []devices.Reading) {
+	slices.SortStableFunc(rs, func(a, b devices.Reading) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Sensor, b.Sensor); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Metric, b.Metric)
+	})
+}
+
+// minuteRollups aggregates one series' raw readings per minute, for the
+// buckets starting in [from, to).
+func (s *Store) minuteRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
+	lo, hi := ceilTo(toUS(from), usPerMinute), ceilTo(toUS(to), usPerMinute)
+	rs, err := s.hubReadings(ctx, hub, lo, hi-1, oneSeries(sensor, metric))
+	if err != nil {
+		return nil, err
+	}
+	var out []Rollup
+	var agg rollupAgg
+	bucket := int64(0)
+	emit := func() {
+		if agg.count > 0 {
+			out = append(out, rollupOf(bucket, agg))
+		}
+	}
+	for _, r := range rs {
+		b := floorDiv(toUS(r.At), usPerMinute) * usPerMinute
+		if b != bucket || agg.count == 0 {
+			emit()
+			bucket, agg = b, rollupAgg{}
+		}
+		agg = mergeAgg(agg, rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value})
+	}
+	emit()
+	return out, nil
+}
+
+func ceilTo(us, unit int64) int64 { return -floorDiv(-us, unit) * unit }
+
+func rollupOf(bucketUS int64, a rollupAgg) Rollup {
+	r := Rollup{Bucket: fromUS(bucketUS), Count: a.count, Sum: a.sum, Min: a.min, Max: a.max}
+	if a.count > 0 {
+		r.Avg = a.sum / float64(a.count)
+	}
+	return r
+}
+
+// hourRollups returns one series' hourly rollups of hub whose bucket starts
+// in [from, to).
+func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
+	rows, err := s.be.query(ctx, `SELECT bucket_us, data FROM rollup_hub_1h
+		WHERE hub_id = $1 AND bucket_us >= $2 AND bucket_us < $3 ORDER BY bucket_us`,
+		string(hub), toUS(from), toUS(to))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Rollup
+	for rows.Next() {
+		var bucket int64
+		var data []byte
+		if err := rows.Scan(&bucket, &data); err != nil {
+			return nil, err
+		}
+		if err := forEachHourSeries(data, func(sn, mt []byte, a rollupAgg) {
+			if string(sn) == string(sensor) && string(mt) == string(metric) {
+				out = append(out, rollupOf(bucket, a))
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
