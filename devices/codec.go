@@ -435,12 +435,16 @@ func v1() wireHeader { v := Version; return wireHeader{V: &v} }
 // EncodeReadings writes a readings payload.
 func EncodeReadings(b ReadingBatch) []byte {
 	w := wireReadings{wireHeader: v1(), Sent: ms(b.SentAt), Readings: make([]wireReading, len(b.Readings))}
+	// The wire struct holds pointers (to tell 0 from absent); they point
+	// into one array per field instead of a heap value per reading.
+	n := len(b.Readings)
+	tss, vals, qs := make([]int64, n), make([]float64, n), make([]float64, n)
 	for i, r := range b.Readings {
-		val := r.Value
-		wr := wireReading{Sensor: string(r.Sensor), Metric: string(r.Metric), TS: ms(r.At), Value: &val}
+		tss[i], vals[i] = r.At.UnixMilli(), r.Value
+		wr := wireReading{Sensor: string(r.Sensor), Metric: string(r.Metric), TS: &tss[i], Value: &vals[i]}
 		if r.Quality >= 0 {
-			q := math.Round(float64(r.Quality)*1000) / 1000
-			wr.Quality = &q
+			qs[i] = math.Round(float64(r.Quality)*1000) / 1000
+			wr.Quality = &qs[i]
 		}
 		w.Readings[i] = wr
 	}
