@@ -199,34 +199,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Go(func() { s.run(ctx) })
 	}
 	pending := map[devices.HubID]HomeSnapshot{}
-	every := time.NewTicker(e.cfg.SaveInterval)
-	defer every.Stop()
-	seenEvery := max(1, int(e.cfg.SeenInterval/e.cfg.SaveInterval))
-	for round := 1; ctx.Err() == nil; round++ {
-		select {
-		case <-ctx.Done():
-			continue
-		case <-every.C:
-		}
-		for _, s := range e.shards {
-			// A chunk at a time: at 300,000 homes a shard holds 150,000,
-			// and encoding them all in one step would hold its
-			// detections back for a few hundred milliseconds.
-			for more := true; more && ctx.Err() == nil; {
-				req := engineSaveReq{withSeen: round%seenEvery == 0, limit: saveChunk, reply: make(chan engineSaveReply, 1)}
-				select {
-				case s.saves <- req:
-					r := <-req.reply
-					for _, h := range r.homes {
-						pending[h.Hub] = h
-					}
-					more = r.more
-				case <-ctx.Done():
-				}
-			}
-		}
-		e.save(ctx, pending)
+	saves := make([]chan saveReq[HomeSnapshot], len(e.shards))
+	for i, s := range e.shards {
+		saves[i] = s.saves
 	}
+	runSaves(ctx, e.cfg.SaveInterval, max(1, int(e.cfg.SeenInterval/e.cfg.SaveInterval)), saves,
+		func(h HomeSnapshot) devices.HubID { return h.Hub }, pending, e.save)
 	wg.Wait()
 	close(e.stopped)
 	for _, s := range e.shards {
@@ -245,22 +223,11 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) save(ctx context.Context, pending map[devices.HubID]HomeSnapshot) error {
-	if e.cfg.Store == nil || len(pending) == 0 {
+	if e.cfg.Store == nil {
 		clear(pending)
 		return nil
 	}
-	batch := make([]HomeSnapshot, 0, len(pending))
-	for _, h := range pending {
-		batch = append(batch, h)
-	}
-	if err := e.cfg.Store.SaveHomes(ctx, batch); err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn().Err(err).Int("homes", len(batch)).Msg("saving engine state failed; will retry")
-		}
-		return err
-	}
-	clear(pending)
-	return nil
+	return savePending(ctx, pending, e.cfg.Store.SaveHomes, e.log, "engine state")
 }
 
 // load restores saved homes and applies the registry's sensor locations,
@@ -317,27 +284,12 @@ type engineOp struct {
 	refresh *registryEntry
 }
 
-type engineSaveReq struct {
-	withSeen bool
-	limit    int
-	reply    chan engineSaveReply
-}
-
-type engineSaveReply struct {
-	homes []HomeSnapshot
-	more  bool // the shard has more to give for this round
-}
-
-// saveChunk is how many homes or hubs a shard encodes for a save in one step
-// of its loop (about a millisecond).
-const saveChunk = 1000
-
 // engineShard owns the homes that hash to it; only its goroutine touches
 // them once Run has started.
 type engineShard struct {
 	e     *Engine
 	in    chan engineOp
-	saves chan engineSaveReq
+	saves chan saveReq[HomeSnapshot]
 
 	index        map[devices.HubID]int32
 	homes        []home
@@ -350,7 +302,7 @@ type engineShard struct {
 }
 
 func newEngineShard(e *Engine) *engineShard {
-	s := &engineShard{e: e, in: make(chan engineOp, e.cfg.QueueSize), saves: make(chan engineSaveReq),
+	s := &engineShard{e: e, in: make(chan engineOp, e.cfg.QueueSize), saves: make(chan saveReq[HomeSnapshot]),
 		index: map[devices.HubID]int32{}}
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
@@ -390,7 +342,7 @@ func (s *engineShard) run(ctx context.Context) {
 			s.handle(o)
 		case r := <-s.saves:
 			homes, more := s.collect(r.withSeen, r.limit)
-			r.reply <- engineSaveReply{homes, more}
+			r.reply <- saveReply[HomeSnapshot]{homes, more}
 		case now := <-tick.C:
 			s.tick(now)
 		}

@@ -254,32 +254,12 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	m.running.Store(true)
 
 	pending := map[devices.HubID]devices.HubHealthRecord{}
-	saveEvery := time.NewTicker(m.cfg.SaveInterval)
-	defer saveEvery.Stop()
-	seenEvery := max(1, int(m.cfg.SeenSaveInterval/m.cfg.SaveInterval))
-	for round := 1; ctx.Err() == nil; round++ {
-		select {
-		case <-ctx.Done():
-			continue
-		case <-saveEvery.C:
-		}
-		for _, s := range m.shards {
-			// A chunk at a time, as the engine does (saveChunk).
-			for more := true; more && ctx.Err() == nil; {
-				req := saveRequest{withSeen: round%seenEvery == 0, limit: saveChunk, reply: make(chan saveReply, 1)}
-				select {
-				case s.saves <- req:
-					r := <-req.reply
-					for _, rec := range r.records {
-						pending[rec.Hub] = rec
-					}
-					more = r.more
-				case <-ctx.Done():
-				}
-			}
-		}
-		m.save(ctx, pending)
+	saves := make([]chan saveReq[devices.HubHealthRecord], len(m.shards))
+	for i, s := range m.shards {
+		saves[i] = s.saves
 	}
+	runSaves(ctx, m.cfg.SaveInterval, max(1, int(m.cfg.SeenSaveInterval/m.cfg.SaveInterval)), saves,
+		func(r devices.HubHealthRecord) devices.HubID { return r.Hub }, pending, m.save)
 
 	wg.Wait()
 	m.running.Store(false)
@@ -302,22 +282,11 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 // save writes pending and empties it; on failure the records stay pending
 // for the next round, newer versions replacing older ones.
 func (m *HealthMonitor) save(ctx context.Context, pending map[devices.HubID]devices.HubHealthRecord) error {
-	if m.cfg.Store == nil || len(pending) == 0 {
+	if m.cfg.Store == nil {
 		clear(pending)
 		return nil
 	}
-	batch := make([]devices.HubHealthRecord, 0, len(pending))
-	for _, r := range pending {
-		batch = append(batch, r)
-	}
-	if err := m.cfg.Store.SaveHubHealth(ctx, batch); err != nil {
-		if ctx.Err() == nil {
-			m.log.Warn().Err(err).Int("hubs", len(batch)).Msg("saving hub health failed; will retry")
-		}
-		return err
-	}
-	clear(pending)
-	return nil
+	return savePending(ctx, pending, m.cfg.Store.SaveHubHealth, m.log, "hub health")
 }
 
 // load restores saved health, then applies the registry. It runs before

@@ -42,17 +42,6 @@ type healthReply struct {
 	ok     bool
 }
 
-type saveRequest struct {
-	withSeen bool
-	limit    int
-	reply    chan saveReply
-}
-
-type saveReply struct {
-	records []devices.HubHealthRecord
-	more    bool // the shard has more to give for this round
-}
-
 // Hub-level faults, as bit positions of hubState.faults.
 const (
 	hubOffline = iota
@@ -162,7 +151,7 @@ type shard struct {
 	m       *HealthMonitor
 	in      chan op
 	queries chan healthQuery
-	saves   chan saveRequest
+	saves   chan saveReq[devices.HubHealthRecord]
 
 	index      map[devices.HubID]int32
 	hubs       []hubState
@@ -181,7 +170,7 @@ func newShard(m *HealthMonitor) *shard {
 		m:       m,
 		in:      make(chan op, m.cfg.QueueSize),
 		queries: make(chan healthQuery),
-		saves:   make(chan saveRequest),
+		saves:   make(chan saveReq[devices.HubHealthRecord]),
 		index:   map[devices.HubID]int32{},
 	}
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
@@ -207,7 +196,7 @@ func (s *shard) run(ctx context.Context) {
 			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
 		case r := <-s.saves:
 			records, more := s.collect(r.withSeen, r.limit)
-			r.reply <- saveReply{records, more}
+			r.reply <- saveReply[devices.HubHealthRecord]{records, more}
 		case <-tick.C:
 			s.tick(time.Now())
 		}
