@@ -641,35 +641,46 @@ func value(m prometheus.Metric) float64 {
 }
 
 // TestAdmission: CONNECTs beyond MaxConnecting wait for a slot; one that
-// waits longer than AdmitWait is closed unread and counted, and a slot comes
-// back as soon as the CONNACK is out.
+// waits longer than AdmitWait is refused as busy and counted; a silent socket
+// holds no slot; and a slot comes back as soon as the CONNACK is out.
 func TestAdmission(t *testing.T) {
 	e := startEnv(t, Config{MaxConnecting: 1, AdmitWait: 100 * time.Millisecond})
-	// The first connection takes the only slot and sends nothing yet.
-	held, err := e.pipe.Dial()
+	// A socket that sends nothing takes no slot.
+	silent, err := e.pipe.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(e.s.admit) == 1 })
-	// The second waits, then is closed without a byte read or written.
-	late, err := e.pipe.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := late.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a connection beyond MaxConnecting was answered")
+	defer silent.Close()
+	// The first hub takes the only slot and stalls in the registry lookup.
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	e.dir.mu.Lock()
+	e.dir.hold, e.dir.held = hold, held
+	e.dir.mu.Unlock()
+	first := make(chan packets.Packet, 1)
+	go func() {
+		c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, clean: true})
+		defer c.conn.Close()
+		first <- ack
+	}()
+	<-held
+	e.dir.mu.Lock()
+	e.dir.hold, e.dir.held = nil, nil
+	e.dir.mu.Unlock()
+	// The second waits AdmitWait, then is told the server is busy.
+	c2, ack := e.dialRaw(connectOpts{v: 5, id: string(hubB), user: string(hubB), pass: secretB, clean: true})
+	c2.conn.Close()
+	if ack.ReasonCode != packets.ErrServerBusy.Code {
+		t.Errorf("CONNECT beyond MaxConnecting: CONNACK %#x, want server busy %#x", ack.ReasonCode, packets.ErrServerBusy.Code)
 	}
 	if n := value(e.s.m.refused.WithLabelValues(refuseAdmit)); n != 1 {
 		t.Errorf("refused for admission %v times, want 1", n)
 	}
-	// The held one connects; its slot is free again for the next hub.
-	c, ack := connectRaw(t, held, connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, clean: true})
-	defer c.conn.Close()
-	if ack.ReasonCode != 0 {
-		t.Fatalf("held connection: CONNACK %#x", ack.ReasonCode)
+	// The first completes; its slot is free again for the next hub.
+	close(hold)
+	if ack := <-first; ack.ReasonCode != 0 {
+		t.Fatalf("first hub: CONNACK %#x", ack.ReasonCode)
 	}
-	c2 := e.hub(5, hubB, secretB)
-	defer c2.conn.Close()
-	// OnSessionEstablished (which releases) runs just after the CONNACK.
 	waitFor(t, func() bool { return len(e.s.admit) == 0 })
+	c3 := e.hub(5, hubB, secretB)
+	c3.conn.Close()
 }

@@ -45,9 +45,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// MaxConnecting is how many CONNECTs are processed at once, from the
-	// first byte to the CONNACK (default 64); AdmitWait is how long a new
-	// connection waits for one of those slots before it is closed unread
-	// (default 5 s; the hub backs off and retries). A mass reconnect (a
+	// arrival of the CONNECT packet to the CONNACK (default 64); AdmitWait
+	// is how long a CONNECT waits for one of those slots before it is
+	// refused as busy (default 5 s; the hub backs off and retries). A mass reconnect (a
 	// gateway restart, a regional power cut) thus queues at the door
 	// instead of putting hundreds of thousands of goroutines in the
 	// scheduler's run queue, where the connected hubs' emergencies would

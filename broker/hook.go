@@ -67,6 +67,13 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if !s.ipLimit.allow(cl.Net.Remote, now) {
 		return s.refuseConnect(cl, refuseRate, packets.ErrConnectionRateExceeded, v3Unavailable)
 	}
+	// The slot is taken once the CONNECT has arrived, not at accept: a
+	// socket that stays silent must not hold one (64 idle sockets would
+	// otherwise lock every hub out until ConnectTimeout).
+	if !s.admitConnect() {
+		return s.refuseConnect(cl, refuseAdmit, packets.ErrServerBusy, v3Unavailable)
+	}
+	tc.admit = s.admit
 	id := cl.ID
 	if string(pk.Connect.Username) != id || id == mqtt.InlineClientId || devices.ValidateHubID(id) != nil {
 		return s.refuseConnect(cl, refuseClientID, packets.ErrClientIdentifierNotValid, v3ClientID)

@@ -18,7 +18,7 @@ const (
 	refuseBusy        = "verify_busy" // the verifier pool did not get to it in time
 	refuseBadWill     = "bad_will"    // a last will not on the hub's status topic, not retained, or not a status
 	refuseShutdown    = "shutdown"
-	refuseAdmit       = "admission_wait" // no CONNECT slot within AdmitWait: closed unread
+	refuseAdmit       = "admission_wait" // no CONNECT slot within AdmitWait: refused as busy
 	refuseRevoked     = "revoked"        // Revoke ran while the CONNECT was being checked
 
 	// Connections that never reached our OnConnect: mochi ended them itself.

@@ -230,12 +230,11 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 // lock or a global map.
 type trackedConn struct {
 	net.Conn
-	admit       chan struct{} // its CONNECT slot until release
-	released    bool
-	reached     bool   // OnConnect ran
-	authed      bool   // OnConnect accepted the hub
-	gen         uint64 // the hub's generation when its record was read
-	revoked     bool   // Revoke ran between the read and OnSessionEstablish
+	admit       chan struct{} // its CONNECT slot (OnConnect took one) until release
+	reached     bool          // OnConnect ran
+	authed      bool          // OnConnect accepted the hub
+	gen         uint64        // the hub's generation when its record was read
+	revoked     bool          // Revoke ran between the read and OnSessionEstablish
 	cl          *mqtt.Client
 	established bool // OnSessionEstablished ran
 }
@@ -246,12 +245,7 @@ type trackedConn struct {
 // OnSessionEstablished (a CONNACK that could not be written), which never
 // reach OnDisconnect.
 func (s *Server) establish(listener string, c net.Conn) error {
-	if !s.admitConnect() {
-		s.m.refused.WithLabelValues(refuseAdmit).Inc()
-		_ = c.Close()
-		return fmt.Errorf("broker: connection closed unread: %s", refuseAdmit)
-	}
-	tc := &trackedConn{Conn: c, admit: s.admit}
+	tc := &trackedConn{Conn: c}
 	err := s.mq.EstablishConnection(listener, tc)
 	tc.release()
 	switch {
@@ -291,12 +285,12 @@ func (s *Server) admitConnect() bool {
 	}
 }
 
-// release gives the connection's CONNECT slot back, once: when its session
-// is established, or when mochi ends it before that.
+// release gives the connection's CONNECT slot back, if it holds one: when
+// its session is established, or when mochi ends it before that.
 func (tc *trackedConn) release() {
-	if !tc.released {
-		tc.released = true
+	if tc.admit != nil {
 		<-tc.admit
+		tc.admit = nil
 	}
 }
 
