@@ -34,11 +34,10 @@ func (s *Store) runMaintenance(ctx context.Context) {
 }
 
 // RetentionResult counts what one retention pass deleted: Readings counts
-// readings (in whole batches), HourRollups (hub, hour) rows. MinuteRollups
-// is always 0: minute summaries are computed from the raw readings and go
-// with them.
+// readings (in whole batches), HourRollups (hub, hour) rows. Minute
+// summaries are computed from the raw readings and go with them.
 type RetentionResult struct {
-	Readings, Accel, MinuteRollups, HourRollups int64
+	Readings, Accel, HourRollups int64
 }
 
 // retentionChunk is rows deleted per statement, so that no transaction holds

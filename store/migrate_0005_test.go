@@ -101,7 +101,7 @@ func TestMigrateReadings0005(t *testing.T) {
 				{Bucket: base.Add(time.Minute), Count: 1, Sum: 30, Min: 30, Max: 30, Avg: 30},
 				{Bucket: base.Add(61 * time.Minute), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
 			}
-			if !sameRollups(minutes, wantMin) {
+			if !storetest.RollupsEqual(minutes, wantMin) {
 				t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
 			}
 			hoursGot, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base.Add(-31*24*time.Hour), base.Add(2*time.Hour))
@@ -113,7 +113,7 @@ func TestMigrateReadings0005(t *testing.T) {
 				{Bucket: base, Count: 3, Sum: 72.5, Min: 20, Max: 30, Avg: 72.5 / 3},
 				{Bucket: base.Add(time.Hour), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
 			}
-			if !sameRollups(hoursGot, wantHour) {
+			if !storetest.RollupsEqual(hoursGot, wantHour) {
 				t.Errorf("hour rollups\n got %+v\nwant %+v", hoursGot, wantHour)
 			}
 			other, err := s.Readings(ctx, "hub-2", "k", devices.MetricTemperature, base, base.Add(time.Hour))
@@ -122,17 +122,4 @@ func TestMigrateReadings0005(t *testing.T) {
 			}
 		})
 	}
-}
-
-func sameRollups(a, b []store.Rollup) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if !x.Bucket.Equal(y.Bucket) || x.Count != y.Count || math.Abs(x.Sum-y.Sum) > 1e-9 || x.Min != y.Min || x.Max != y.Max || math.Abs(x.Avg-y.Avg) > 1e-9 {
-			return false
-		}
-	}
-	return true
 }

@@ -50,13 +50,10 @@ type Config struct {
 	// Registerer receives the store's metrics when non-nil.
 	Registerer prometheus.Registerer
 
-	RawRetention time.Duration // raw readings, default 72h
-	// MinuteRollupRetention is unused since schema 5: minute summaries are
-	// computed from the raw readings, so they reach back RawRetention.
-	MinuteRollupRetention time.Duration
-	HourRollupRetention   time.Duration // hourly rollups, default 2 years
-	AccelRetention        time.Duration // accelerometer chunks, default 24h
-	MaintenanceInterval   time.Duration // how often retention runs, default 10m
+	RawRetention        time.Duration // raw readings, default 72h
+	HourRollupRetention time.Duration // hourly rollups, default 2 years
+	AccelRetention      time.Duration // accelerometer chunks, default 24h
+	MaintenanceInterval time.Duration // how often retention runs, default 10m
 
 	FlushInterval time.Duration // readings flush period, default 200ms
 	FlushRows     int           // readings (not batches) per flush transaction, default 5000

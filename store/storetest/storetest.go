@@ -537,7 +537,7 @@ func testRollups(t *testing.T, fresh Fresh) {
 		{Bucket: base.Add(time.Minute), Count: 1, Sum: 30, Min: 30, Max: 30, Avg: 30},
 		{Bucket: base.Add(61 * time.Minute), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
 	}
-	if !rollupsEqual(minutes, wantMin) {
+	if !RollupsEqual(minutes, wantMin) {
 		t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
 	}
 	hours, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base, base.Add(2*time.Hour))
@@ -548,14 +548,16 @@ func testRollups(t *testing.T, fresh Fresh) {
 		{Bucket: base, Count: 4, Sum: 96, Min: 20, Max: 30, Avg: 24},
 		{Bucket: base.Add(time.Hour), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
 	}
-	if !rollupsEqual(hours, wantHour) {
+	if !RollupsEqual(hours, wantHour) {
 		t.Errorf("hour rollups\n got %+v\nwant %+v", hours, wantHour)
 	}
 	_, err = s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
 	wantErr(t, "rollups at 1s", err, store.ErrInvalid)
 }
 
-func rollupsEqual(a, b []store.Rollup) bool {
+// RollupsEqual reports whether two rollup series are equal, sums and
+// averages to within 1e-9.
+func RollupsEqual(a, b []store.Rollup) bool {
 	if len(a) != len(b) {
 		return false
 	}
