@@ -104,6 +104,22 @@ func liveBytes() int64 {
 	return int64(s[0].Value.Uint64() + s[1].Value.Uint64())
 }
 
+// memStats is the runtime's view of this process's memory, for the progress
+// line: at national scale the collector's work (live heap, stacks) decides
+// the latency, so it is shown as the run goes.
+func memStats() string {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/gc/heap/goal:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/sched/goroutines:goroutines"},
+	}
+	metrics.Read(s)
+	return fmt.Sprintf("heap=%dMiB stacks=%dMiB goal=%dMiB gcs=%d goroutines=%d",
+		s[0].Value.Uint64()>>20, s[1].Value.Uint64()>>20, s[2].Value.Uint64()>>20, s[3].Value.Uint64(), s[4].Value.Uint64())
+}
+
 // DetectionCounts is what the detection tap saw of emergencies.
 type DetectionCounts struct {
 	Episodes    int64 `json:"episodes"`     // distinct fingerprints that fired
@@ -478,9 +494,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		opened := track.incOpened
 		track.mu.Unlock()
 		cpu := cpuTime()
-		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d incidents=%d incident_ms p99=%.1f puback_ms p50=%.2f p99=%.2f rss=%dMiB cpu=%.2f\n",
+		fmt.Fprintf(stderr, "t=%4.0fs online=%d/%d msgs/s=%.0f emergencies=%d incidents=%d incident_ms p99=%.1f puback_ms p50=%.2f p99=%.2f rss=%dMiB cpu=%.2f %s\n",
 			now.Sub(start).Seconds(), st.Online, *homes, float64(st.Published-lastPub)/now.Sub(lastT).Seconds(), st.Emergencies,
-			opened, inc.P99, st.Puback.P50, st.Puback.P99, rss()>>20, (cpu-lastCPU).Seconds()/now.Sub(lastT).Seconds())
+			opened, inc.P99, st.Puback.P50, st.Puback.P99, rss()>>20, (cpu-lastCPU).Seconds()/now.Sub(lastT).Seconds(), memStats())
 		lastPub, lastT, lastCPU = st.Published, now, cpu
 	}
 	st := fleet.Stats()
