@@ -405,11 +405,16 @@ func (s *shard) ingest(m *devices.Message) {
 	case m.Accel != nil:
 		s.sensorSeen(i, m.Accel.Sensor, m.Accel.At.Add(-time.Duration(h.skewMs)*time.Millisecond), recv)
 	case m.Status != nil:
-		h.heartbeatS = int32(m.Status.HeartbeatInterval / time.Second)
+		// A hub repeats its status on every connect (and some firmware
+		// periodically): only a changed interval or firmware is news.
+		if hb := int32(m.Status.HeartbeatInterval / time.Second); hb != h.heartbeatS {
+			h.heartbeatS = hb
+			s.markDirty(i, true)
+		}
 		if m.Status.Firmware != "" && m.Status.Firmware != h.firmware {
 			h.firmware = m.Status.Firmware
+			s.markDirty(i, true)
 		}
-		s.markDirty(i, true)
 	}
 	s.rearm(i)
 }
@@ -448,10 +453,9 @@ func (s *shard) seen(i int32, t time.Time) {
 		h.lastSeen = ms
 		s.markDirty(i, false)
 	}
-	if h.is(fOfflinePending) {
-		h.flags &^= fOfflinePending
-		s.markDirty(i, true)
-	}
+	// A pending disconnect is not saved (a restart forgets it anyway); the
+	// hub coming back online below is what changes the saved state.
+	h.flags &^= fOfflinePending
 	if !h.is(fOnline) {
 		s.setOnline(h, true)
 		h.onlineSince = ms
@@ -610,8 +614,10 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 
 func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
 	sn := &s.hubs[i].sensors[k]
+	// faultAt is not saved (a restart takes the episode start), so a fault
+	// repeated by a sensor already faulty changes nothing a restart needs;
+	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
-	s.markDirty(i, true)
 	if !sn.has(sensorFaulty) {
 		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(sn.id, e.Kind), Evidence{Events: []devices.EventID{e.ID}})
 	}
@@ -764,8 +770,14 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	if !hub.EndOfLife.IsZero() {
 		h.endOfLife = hub.EndOfLife.UnixMilli()
 	}
-	if h.firmware == "" {
+	// Only what the saved record holds makes the hub dirty: its firmware and
+	// its sensor list. The rest comes from the registry again at every
+	// start, so an unchanged refresh (and the fleet snapshot at start)
+	// saves nothing.
+	changed := false
+	if h.firmware == "" && hub.Firmware != "" {
 		h.firmware = hub.Firmware
+		changed = true
 	}
 	if hub.Disabled && !h.is(fDisabled) {
 		s.resolveAll(i, now, explainDisabled())
@@ -799,13 +811,18 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			h = &s.hubs[i]
 			if reg == nil {
 				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
+				changed = true
 				k--
 				continue
 			}
 		}
 	}
 	for _, reg := range sensors {
+		tracked := len(h.sensors)
 		k := sensorIndex(h, reg.ID)
+		if k < 0 || len(h.sensors) > tracked {
+			changed = true // a sensor the saved record does not list yet
+		}
 		if k < 0 { // registered sensors are always tracked
 			h.sensors = append(h.sensors, sensorState{id: devices.SensorID(strings.Clone(string(reg.ID))), battery: -1})
 			k = len(h.sensors) - 1
@@ -820,7 +837,9 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			sn.flags |= sIsHub
 		}
 	}
-	s.markDirty(i, true)
+	if changed {
+		s.markDirty(i, true)
+	}
 	s.checkEndOfLife(h, now)
 	s.rearm(i)
 }

@@ -3,11 +3,14 @@ package devices
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	// The Go team's encoding/json/v2 (in the standard library behind
 	// GOEXPERIMENT=jsonv2 since Go 1.25): it decodes a readings batch in
@@ -16,6 +19,7 @@ import (
 	// case-sensitive names, no duplicate members, valid UTF-8. Switch the
 	// import to encoding/json/v2 once it is no longer an experiment.
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Limits are the bounds the decoder enforces. The zero value is not useful;
@@ -201,9 +205,107 @@ func (l Limits) timestamp(field string, ts *int64, now time.Time) (time.Time, er
 	return t, nil
 }
 
+// wireReadingsIn is the decoder's form of a readings batch: numbers that
+// may be absent are optNumbers rather than pointers, so that decoding a
+// reading allocates nothing but its strings.
+type wireReadingsIn struct {
+	wireHeader
+	Sent     *int64          `json:"sent"`
+	Readings []wireReadingIn `json:"readings"`
+}
+
+type wireReadingIn struct {
+	Sensor  string    `json:"sensor"`
+	Metric  string    `json:"metric"`
+	TS      optNumber `json:"ts"`
+	Value   optNumber `json:"value"`
+	Quality optNumber `json:"quality"`
+}
+
+// optNumber is a JSON number that may be absent or null (set false).
+// It keeps the literal and is converted by int or float, which accept what
+// decoding into *int64 or *float64 accepts.
+type optNumber struct {
+	raw [32]byte
+	n   uint8
+	set bool
+}
+
+// UnmarshalJSONFrom takes a number or null; anything else is refused as
+// decoding into a number refuses it.
+func (o *optNumber) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch v.Kind() {
+	case 'n':
+		*o = optNumber{}
+		return nil
+	case '0':
+		if len(v) > len(o.raw) {
+			// Longer than any number a hub means: parse it the slow way.
+			return o.long(v)
+		}
+		o.n = uint8(copy(o.raw[:], v))
+		o.set = true
+		return nil
+	}
+	return fmt.Errorf("cannot unmarshal JSON %s into a number", v.Kind())
+}
+
+// long keeps a number literal longer than raw when it is a plain float.
+func (o *optNumber) long(v jsontext.Value) error {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return fmt.Errorf("cannot unmarshal JSON number %s: %w", truncate(string(v)), err)
+	}
+	b := strconv.AppendFloat(o.raw[:0], f, 'g', -1, 64)
+	o.n = uint8(len(b))
+	o.set = true
+	return nil
+}
+
+func (o *optNumber) bytes() []byte { return o.raw[:o.n] }
+
+// int returns the number as an int64, refusing a fraction, an exponent
+// and an overflow, as decoding into int64 does.
+func (o *optNumber) int() (int64, error) {
+	n, err := strconv.ParseInt(unsafeString(o.bytes()), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, errf(ErrSyntax, "JSON number "+string(o.bytes())+" out of range")
+	case err != nil:
+		return 0, errf(ErrSyntax, "cannot unmarshal JSON number "+string(o.bytes())+" into an integer")
+	}
+	return n, nil
+}
+
+// float returns the number as a float64, refusing one beyond its range.
+func (o *optNumber) float() (float64, error) {
+	f, err := strconv.ParseFloat(unsafeString(o.bytes()), 64)
+	if err != nil {
+		return 0, errf(ErrSyntax, "JSON number "+string(o.bytes())+" out of range")
+	}
+	return f, nil
+}
+
+// unsafeString views b as a string for a call that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// readingsPool recycles the decoder's readings slice: a batch is decoded
+// into it, then copied into the ReadingBatch handed on.
+var readingsPool = sync.Pool{New: func() any { return new(wireReadingsIn) }}
+
 func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*ReadingBatch, error) {
-	var w wireReadings
-	if err := unmarshal(payload, &w); err != nil {
+	w := readingsPool.Get().(*wireReadingsIn)
+	defer func() {
+		if cap(w.Readings) <= l.MaxReadings {
+			*w = wireReadingsIn{Readings: w.Readings[:0]}
+			readingsPool.Put(w)
+		}
+	}()
+	if err := unmarshal(payload, w); err != nil {
 		return nil, err
 	}
 	if err := checkVersion(w.wireHeader); err != nil {
@@ -224,11 +326,16 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*Readi
 		if err := l.reading(&w.Readings[i], &b.Readings[i], now); err != nil {
 			return nil, errf(CodeOf(err), "readings["+strconv.Itoa(i)+"]: "+err.(*DecodeError).Msg)
 		}
+		// A hub names a sensor in several readings in a row: share the
+		// string rather than keep a copy per reading.
+		if i > 0 && b.Readings[i].Sensor == b.Readings[i-1].Sensor {
+			b.Readings[i].Sensor = b.Readings[i-1].Sensor
+		}
 	}
 	return b, nil
 }
 
-func (l Limits) reading(w *wireReading, r *Reading, now time.Time) error {
+func (l Limits) reading(w *wireReadingIn, r *Reading, now time.Time) error {
 	if !ValidToken(w.Sensor) {
 		return errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
@@ -237,26 +344,41 @@ func (l Limits) reading(w *wireReading, r *Reading, now time.Time) error {
 	if !ok {
 		return errf(ErrUnknownKind, "unknown metric "+quote(w.Metric))
 	}
-	at, err := l.timestamp("ts", w.TS, now)
+	var ts *int64
+	if w.TS.set {
+		t, err := w.TS.int()
+		if err != nil {
+			return err
+		}
+		ts = &t
+	}
+	at, err := l.timestamp("ts", ts, now)
 	if err != nil {
 		return err
 	}
-	if w.Value == nil {
+	if !w.Value.set {
 		return errf(ErrMissing, `"value" is required`)
 	}
-	v := *w.Value
+	v, err := w.Value.float()
+	if err != nil {
+		return err
+	}
 	if v < spec.Min || v > spec.Max || (spec.Binary && v != 0 && v != 1) {
 		return errf(ErrOutOfRange, fmt.Sprintf("%s %g %s outside %g-%g", m, v, spec.Unit, spec.Min, spec.Max))
 	}
 	q := float32(-1)
 	if spec.NeedsQuality {
-		if w.Quality == nil {
+		if !w.Quality.set {
 			return errf(ErrMissing, fmt.Sprintf(`%s needs "quality" (0-1)`, m))
 		}
-		if *w.Quality < 0 || *w.Quality > 1 {
-			return errf(ErrOutOfRange, fmt.Sprintf("quality %g outside 0-1", *w.Quality))
+		wq, err := w.Quality.float()
+		if err != nil {
+			return err
 		}
-		q = float32(*w.Quality)
+		if wq < 0 || wq > 1 {
+			return errf(ErrOutOfRange, fmt.Sprintf("quality %g outside 0-1", wq))
+		}
+		q = float32(wq)
 	}
 	*r = Reading{Sensor: SensorID(w.Sensor), Metric: m, At: at, Value: v, Quality: q}
 	return nil

