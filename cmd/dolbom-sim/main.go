@@ -28,6 +28,7 @@ import (
 )
 
 func main() {
+	memlimit.KeepStacks() // first: it may start the process again
 	// The in-process gateway and the simulated fleet share this process:
 	// the same soft memory limit as dolbomd.
 	memlimit.Set(0.75)

@@ -20,7 +20,10 @@ import (
 	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Getenv, os.Stdout)) }
+func main() {
+	memlimit.KeepStacks() // first: it may start the process again
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout))
+}
 
 func run(args []string, getenv func(string) string, stdout *os.File) int {
 	opts, err := parseOptions(args, getenv)
