@@ -48,9 +48,12 @@ type backend interface {
 	// insertEvents inserts events in one transaction and reports, per event,
 	// whether it was new; a (hub, id) repeated within evs is new once.
 	insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error)
-	// writeSamples appends readings and accelerometer chunks and merges
-	// rollups, all in one transaction.
+	// writeSamples appends readings and accelerometer chunks, the markers
+	// of late rows and the merge of very old ones, all in one transaction.
 	writeSamples(ctx context.Context, w *sampleBatch) error
+	// trySealLock takes the sealer's lock if no other gateway holds it;
+	// unlock releases it. ok is false when another gateway seals.
+	trySealLock(ctx context.Context) (unlock func(), ok bool, err error)
 	// least and greatest are the two-argument min and max functions.
 	least() string
 	greatest() string

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 
+	"github.com/dolbom/dolbom/devices"
+	"time"
+
 	"github.com/rs/zerolog"
 )
 
@@ -19,10 +22,63 @@ func OpenAtVersion(ctx context.Context, cfg Config, version int) (exec func(quer
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := migrateTo(ctx, be, zerolog.Nop(), version); err != nil {
+	if err := migrateTo(ctx, be, zerolog.Nop(), version, time.Now()); err != nil {
 		be.close()
 		return nil, nil, err
 	}
 	exec = func(query string, args ...any) error { _, err := be.exec(ctx, query, args...); return err }
 	return exec, be.close, nil
 }
+
+// SealRollups runs one pass of the rollup sealer (rollup_seal.go).
+func SealRollups(ctx context.Context, s *Store) error { return s.sealRollups(ctx) }
+
+// SealHour seals one hour again, as a crashed sealer's successor does.
+func SealHour(ctx context.Context, s *Store, hour time.Time) error {
+	_, err := s.sealHour(ctx, toUS(hour))
+	return err
+}
+
+// SetSealInterrupt makes the sealer call f after each chunk of hubs; an
+// error stops it there, as a crash would.
+func SetSealInterrupt(s *Store, f func(chunk int) error) { s.sealInterrupt = f }
+
+// SetAfterDirtyDelete makes the sealer call f inside the transaction that
+// took a chunk of markers, right after the DELETE.
+func SetAfterDirtyDelete(s *Store, f func()) { s.afterDirtyDelete = f }
+
+// RollupState returns the sealed hour, the number of late-data markers and
+// every stored hourly blob by "hub@bucket".
+func RollupState(ctx context.Context, s *Store) (sealed time.Time, markers int, blobs map[string][]byte, err error) {
+	sb, err := sealedBefore(ctx, s.be)
+	if err != nil {
+		return time.Time{}, 0, nil, err
+	}
+	if err := s.be.queryRow(ctx, `SELECT COUNT(*) FROM rollup_dirty`).Scan(&markers); err != nil {
+		return time.Time{}, 0, nil, err
+	}
+	rows, err := s.be.query(ctx, `SELECT hub_id, bucket_us, data FROM rollup_hub_1h`)
+	if err != nil {
+		return time.Time{}, 0, nil, err
+	}
+	defer rows.Close()
+	blobs = map[string][]byte{}
+	for rows.Next() {
+		var hub string
+		var bucket int64
+		var data []byte
+		if err := rows.Scan(&hub, &bucket, &data); err != nil {
+			return time.Time{}, 0, nil, err
+		}
+		blobs[hub+"@"+fromUS(bucket).Format(time.RFC3339)] = data
+	}
+	return fromUS(sb), markers, blobs, rows.Err()
+}
+
+// EncodeHourBlob returns the hourly blob of one series.
+func EncodeHourBlob(sensor devices.SensorID, metric devices.Metric, count int64, sum, min, max float64) []byte {
+	return appendHourBlob(nil, []hourSeries{{sensorMetric{sensor, metric}, rollupAgg{count, sum, min, max}}})
+}
+
+// EncodeReadings returns the reading_batches blob of rs.
+func EncodeReadings(rs []devices.Reading) []byte { return appendReadingsBlob(nil, rs) }

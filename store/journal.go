@@ -248,15 +248,25 @@ type rollupAgg struct {
 	sum, min, max float64
 }
 
-// sampleBatch is what one flush writes: the batch rows, and per (hub, hour)
-// the aggregates of the flush's readings, merged into the stored hourly
-// blobs once per flush.
+// sampleBatch is what one flush writes: the batch rows and chunks, and,
+// decided from the clock before each write attempt (planLate), what the
+// flush does about rows of hours whose rollups may be sealed already.
+// Rows of current hours cost nothing more: the sealer aggregates them
+// once the hour is over (rollup_seal.go).
 type sampleBatch struct {
 	batches  []batchRow
 	readings int // in batches
 	accel    []*devices.AccelChunk
-	hour     map[hourKey][]hourSeries // unique series per key
 	waiters  []chan struct{}
+	// dirty are the (hub, hour) keys, sorted and unique, of late rows whose
+	// hour the sealer recomputes from the raw batches (rollup_dirty).
+	dirty []hourKey
+	// old are the aggregates of late rows whose hour is so old that
+	// retention may have deleted some of its raw rows, so that recomputing
+	// it from the raw batches would lose readings: merged into the stored
+	// blobs directly, as every flush did before the sealer (rare: data
+	// store-and-forwarded for days).
+	old map[hourKey][]hourSeries
 	// problems are errors worth a log line that did not fail the flush.
 	problems []error
 }
@@ -264,8 +274,40 @@ type sampleBatch struct {
 func newSampleBatch(rows int) *sampleBatch {
 	return &sampleBatch{
 		batches: make([]batchRow, 0, rows/8),
-		hour:    make(map[hourKey][]hourSeries),
+		old:     make(map[hourKey][]hourSeries),
 	}
+}
+
+// planLate sorts w's rows by the age of their hour as of now (Unix µs):
+// rows of an hour H with H + 1h + grace - margin <= now get a marker, and
+// rows of an hour H < now - rawRetention + margin, whose raw rows retention
+// may already be deleting, are merged into the blobs instead (see
+// Config.SealGrace for why the margin makes the markers exact, and
+// RunRetention for why marked hours keep their raw rows). Rows of later
+// hours are left to the sealer.
+func (w *sampleBatch) planLate(now int64, rawRetention, grace, margin time.Duration) {
+	w.dirty = w.dirty[:0]
+	clear(w.old)
+	lateFrom := now - usPerHour - grace.Microseconds() + margin.Microseconds() // H <= lateFrom is late
+	oldBefore := now - rawRetention.Microseconds() + margin.Microseconds()
+	for i := range w.batches {
+		r := &w.batches[i]
+		k := hourKey{hub: r.hub, bucket: floorDiv(r.fromUS, usPerHour) * usPerHour}
+		switch {
+		case k.bucket > lateFrom:
+		case k.bucket < oldBefore:
+			rs, err := decodeReadingsBlob(r.data, nil, nil)
+			if err != nil { // encoded by addPiece just before: a bug
+				w.problems = append(w.problems, fmt.Errorf("late batch of hub %s not merged into its hourly rollup: %w", r.hub, err))
+				continue
+			}
+			w.old[k] = foldSeries(w.old[k], rs)
+		default:
+			w.dirty = append(w.dirty, k)
+		}
+	}
+	slices.SortFunc(w.dirty, compareHourKeys)
+	w.dirty = slices.Compact(w.dirty)
 }
 
 // rows is what FlushRows counts: readings (not batch rows, so the setting
@@ -324,20 +366,10 @@ func (w *sampleBatch) addReadings(b *devices.ReadingBatch) {
 func (w *sampleBatch) addPiece(b *devices.ReadingBatch, rs []devices.Reading) {
 	row := batchRow{hub: b.Hub, n: len(rs), receivedUS: toUS(b.Received)}
 	row.fromUS, row.toUS = toUS(rs[0].At), toUS(rs[0].At)
-	k := hourKey{hub: b.Hub, bucket: floorDiv(row.fromUS, usPerHour) * usPerHour}
-	aggs := w.hour[k]
 	for _, r := range rs {
 		us := toUS(r.At)
 		row.fromUS, row.toUS = min(row.fromUS, us), max(row.toUS, us)
-		sm := sensorMetric{r.Sensor, r.Metric}
-		one := rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value}
-		if i := slices.IndexFunc(aggs, func(s hourSeries) bool { return s.sensorMetric == sm }); i >= 0 {
-			aggs[i].rollupAgg = mergeAgg(aggs[i].rollupAgg, one)
-		} else {
-			aggs = append(aggs, hourSeries{sm, one})
-		}
 	}
-	w.hour[k] = aggs
 	row.data = appendReadingsBlob(nil, rs)
 	w.batches = append(w.batches, row)
 	w.readings += len(rs)
@@ -359,7 +391,8 @@ func (w *sampleBatch) reset() {
 	w.readings = 0
 	clear(w.accel)
 	w.accel = w.accel[:0]
-	clear(w.hour)
+	w.dirty = w.dirty[:0]
+	clear(w.old)
 	w.waiters = w.waiters[:0]
 	w.problems = w.problems[:0]
 }
@@ -402,8 +435,13 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 		for attempt := 1; ; attempt++ {
 			start := time.Now()
 			w.problems = w.problems[:0]
+			// Late rows are judged against the clock at each attempt: a
+			// retry may come after the sealer has sealed their hour.
+			w.planLate(toUS(s.cfg.Now()), s.cfg.RawRetention, s.cfg.SealGrace, s.cfg.SealMargin)
 			err := s.be.writeSamples(ctx, w)
 			if err == nil {
+				s.metrics.rollupSeal.WithLabelValues("markers_written").Add(float64(len(w.dirty)))
+				s.metrics.rollupSeal.WithLabelValues("merged_old").Add(float64(len(w.old)))
 				s.metrics.commitSeconds.WithLabelValues("readings").Observe(time.Since(start).Seconds())
 				s.metrics.rowsWritten.WithLabelValues("readings").Add(float64(w.readings))
 				s.metrics.rowsWritten.WithLabelValues("reading_batches").Add(float64(len(w.batches)))

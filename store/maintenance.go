@@ -46,10 +46,15 @@ const retentionChunk = 5000
 
 // RunRetention deletes, as of now, raw readings older than RawRetention,
 // accel chunks older than AccelRetention (both except incident evidence),
-// and hourly rollups past HourRollupRetention. Readings go by batch: a batch
-// is deleted once its newest reading is past RawRetention, and a batch
-// overlapping an evidence window of its hub is kept whole. Run calls it
-// periodically.
+// and hourly rollups (and late-data markers) past HourRollupRetention.
+// Readings go by batch: a batch is deleted once its newest reading is past
+// RawRetention, and a batch overlapping an evidence window of its hub is
+// kept whole. The raw batches are also the source of the hourly rollups
+// (rollup_seal.go), so a batch is kept while its hour is not sealed or has
+// a marker waiting: recomputing an hour from its raw rows must find all of
+// them. With the defaults (72 h against a seal 1 h + SealGrace after the
+// hour starts) that never holds a batch back unless the sealer is behind.
+// Run calls it periodically.
 func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResult, error) {
 	var res RetentionResult
 	rid := s.be.rowID()
@@ -59,11 +64,16 @@ func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResul
 		count       string // what RETURNING sums into deleted
 		deleted     *int64
 	}{
-		{"reading_batches", `to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
-			AND e.from_us <= t.to_us AND e.to_us >= t.from_us)`, s.cfg.RawRetention, "n", &res.Readings},
+		{"reading_batches", fmt.Sprintf(`to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
+			AND e.from_us <= t.to_us AND e.to_us >= t.from_us)
+			AND t.from_us < (SELECT sealed_before_us FROM rollup_seal WHERE id = 1)
+			AND NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hub_id = t.hub_id
+				AND d.bucket_us <= t.from_us AND d.bucket_us > t.from_us - %d)`, usPerHour), s.cfg.RawRetention, "n", &res.Readings},
 		{"accel", `ts_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
 			AND t.ts_us BETWEEN e.from_us AND e.to_us)`, s.cfg.AccelRetention, "1", &res.Accel},
 		{"rollup_hub_1h", `bucket_us < $1`, s.cfg.HourRollupRetention, "1", &res.HourRollups},
+		// Markers of hours past the rollups' retention: nothing to recompute.
+		{"rollup_dirty", `bucket_us < $1`, s.cfg.HourRollupRetention, "1", new(int64)},
 	} {
 		query := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s t WHERE %[3]s LIMIT %[4]d) RETURNING %[5]s`,
 			job.table, rid, job.cond, retentionChunk, job.count)

@@ -53,13 +53,14 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 
 // migrate applies the pending migrations in one transaction and refuses a
 // database whose schema is newer than this binary's.
-func migrate(ctx context.Context, be backend, log zerolog.Logger) error {
-	return migrateTo(ctx, be, log, 0)
+// now is the store's clock, for migrations that record a time.
+func migrate(ctx context.Context, be backend, log zerolog.Logger, now time.Time) error {
+	return migrateTo(ctx, be, log, 0, now)
 }
 
 // migrateTo is migrate stopping at version upTo (all when 0): tests build
 // a database as an older binary left it.
-func migrateTo(ctx context.Context, be backend, log zerolog.Logger, upTo int) error {
+func migrateTo(ctx context.Context, be backend, log zerolog.Logger, upTo int, now time.Time) error {
 	ms, err := loadMigrations(be.migrations())
 	if err != nil {
 		return err
@@ -90,7 +91,7 @@ func migrateTo(ctx context.Context, be backend, log zerolog.Logger, upTo int) er
 				return fmt.Errorf("store: migration %s: %w", m.name, err)
 			}
 			if step := migrationSteps[m.version]; step != nil {
-				if err := step(ctx, q, be, log); err != nil {
+				if err := step(ctx, q, be, log, now); err != nil {
 					return fmt.Errorf("store: migration %s: %w", m.name, err)
 				}
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/rs/zerolog"
@@ -10,8 +11,9 @@ import (
 
 // migrationSteps are Go steps run right after a migration's SQL, in the
 // same transaction, for conversions SQL cannot express.
-var migrationSteps = map[int]func(ctx context.Context, q querier, be backend, log zerolog.Logger) error{
+var migrationSteps = map[int]func(ctx context.Context, q querier, be backend, log zerolog.Logger, now time.Time) error{
 	5: convertReadings0005,
+	6: startSealing0006,
 }
 
 // convertReadings0005 moves the data of the row-per-reading tables into
@@ -19,7 +21,7 @@ var migrationSteps = map[int]func(ctx context.Context, q querier, be backend, lo
 // readings become one batch row per hub and minute, and rollup_1h rows one
 // blob per hub and hour. It works hub by hub, so memory holds one hub's
 // rows at a time.
-func convertReadings0005(ctx context.Context, q querier, be backend, log zerolog.Logger) error {
+func convertReadings0005(ctx context.Context, q querier, be backend, log zerolog.Logger, _ time.Time) error {
 	hubs, err := distinctHubs(ctx, q, "readings")
 	if err != nil {
 		return err

@@ -58,6 +58,32 @@ func (b *postgresBackend) lockMigrations(ctx context.Context, q querier) error {
 	return err
 }
 
+// sealLockKey is the advisory lock of the rollup sealer (rollup_seal.go).
+const sealLockKey = 7242017
+
+// trySealLock takes a session-level advisory lock on a connection kept out
+// of the pool until unlock; if the connection dies, PostgreSQL releases
+// the lock with the session and another gateway takes over.
+func (b *postgresBackend) trySealLock(ctx context.Context) (func(), bool, error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, sealLockKey).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, sealLockKey); err != nil {
+			// Never hand a connection that may still hold the lock back
+			// to the pool: closing the session releases it.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, true, nil
+}
+
 func (b *postgresBackend) inTx(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		return fn(pgxQuerier{db: tx, execFn: pgxExec(tx)})
@@ -110,8 +136,10 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 }
 
 // writeSamples uses COPY, PostgreSQL's fastest way in, for batch rows and
-// chunks, and merges the hourly blobs in the same transaction, so that the
-// blobs always equal the aggregates of the committed batches.
+// chunks. Hourly blobs are the sealer's (rollup_seal.go); in the same
+// transaction as the rows go only the markers of late rows and the merge of
+// very old ones (sampleBatch.planLate), so that neither can be separated
+// from the rows it accounts for.
 func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) error {
 	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		if len(w.batches) > 0 {
@@ -133,22 +161,31 @@ func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) erro
 				return fmt.Errorf("copy accel: %w", err)
 			}
 		}
-		if err := mergeHoursPG(ctx, tx, w); err != nil {
-			return fmt.Errorf("hourly rollups: %w", err)
+		if len(w.dirty) > 0 {
+			hubs, buckets := hourKeyArrays(w.dirty)
+			if _, err := tx.Exec(ctx, `INSERT INTO rollup_dirty (hub_id, bucket_us)
+				SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`, hubs, buckets); err != nil {
+				return fmt.Errorf("rollup markers: %w", err)
+			}
+		}
+		if len(w.old) > 0 {
+			if err := mergeOldHoursPG(ctx, tx, w); err != nil {
+				return fmt.Errorf("hourly rollups: %w", err)
+			}
 		}
 		return nil
 	})
 }
 
-// mergeHoursPG merges the flush's aggregates into the hourly blobs. Several
+// mergeOldHoursPG merges the aggregates of w.old into the hourly blobs. Several
 // gateways may share the database and a hub may move between them, so the
 // stored blobs are read FOR NO KEY UPDATE (the lock the UPDATE takes), in
 // key order so that two writers cannot deadlock; keys with no row yet are
 // inserted with ON CONFLICT DO NOTHING, and a key another writer inserted
 // meanwhile is read again, locked, and merged like the others. No cache
 // across flushes: another gateway may have changed a blob since.
-func mergeHoursPG(ctx context.Context, tx pgx.Tx, w *sampleBatch) error {
-	keys := w.sortedHourKeys()
+func mergeOldHoursPG(ctx context.Context, tx pgx.Tx, w *sampleBatch) error {
+	keys := w.sortedOldKeys()
 	for start := 0; start < len(keys); start += hourChunk {
 		chunk := keys[start:min(start+hourChunk, len(keys))]
 		old, err := lockHoursPG(ctx, tx, chunk)

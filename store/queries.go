@@ -78,7 +78,9 @@ type Rollup struct {
 // (time.Hour) summaries whose bucket starts in [from, to), in time order.
 // Minute summaries are computed from the raw readings, so they exist only
 // within RawRetention (72 h by default); hourly ones are stored (one row per
-// hub and hour) for HourRollupRetention.
+// hub and hour, sealed from the raw readings once the hour is over:
+// rollup_seal.go) for HourRollupRetention, and computed from the raw
+// readings for the hours not sealed yet.
 func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, resolution time.Duration, from, to time.Time) ([]Rollup, error) {
 	var out []Rollup
 	var err error

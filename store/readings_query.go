@@ -51,7 +51,7 @@ func (s *Store) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS i
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b devices.Reading) int { return a.At.Compare(b.At) })
+	sortByTime(out)
 	return out, nil
 }
 
@@ -77,29 +77,42 @@ func sortEvidence(rs []devices.Reading) {
 // minuteRollups aggregates one series' raw readings per minute, for the
 // buckets starting in [from, to).
 func (s *Store) minuteRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	lo, hi := ceilTo(toUS(from), usPerMinute), ceilTo(toUS(to), usPerMinute)
+	return s.rawRollups(ctx, hub, sensor, metric, toUS(from), toUS(to), usPerMinute)
+}
+
+// rawRollups aggregates one series' raw readings per bucket of unit µs,
+// for the buckets starting in [fromUS, toUS): the minute rollups, and the
+// hourly ones of hours not sealed yet.
+func (s *Store) rawRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, fromUS, toUS, unit int64) ([]Rollup, error) {
+	lo, hi := ceilTo(fromUS, unit), ceilTo(toUS, unit)
 	rs, err := s.hubReadings(ctx, hub, lo, hi-1, oneSeries(sensor, metric))
 	if err != nil {
 		return nil, err
 	}
 	var out []Rollup
+	foldBuckets(rs, unit, func(bucket int64, a rollupAgg) { out = append(out, rollupOf(bucket, a)) })
+	return out, nil
+}
+
+// foldBuckets folds readings in time order into per-bucket aggregates of
+// unit µs, calling emit per bucket in time order. Its fold is foldSeries's,
+// in the same order, so a sealed hour reads as it did unsealed.
+func foldBuckets(rs []devices.Reading, unit int64, emit func(bucket int64, a rollupAgg)) {
 	var agg rollupAgg
 	bucket := int64(0)
-	emit := func() {
-		if agg.count > 0 {
-			out = append(out, rollupOf(bucket, agg))
-		}
-	}
 	for _, r := range rs {
-		b := floorDiv(toUS(r.At), usPerMinute) * usPerMinute
+		b := floorDiv(toUS(r.At), unit) * unit
 		if b != bucket || agg.count == 0 {
-			emit()
+			if agg.count > 0 {
+				emit(bucket, agg)
+			}
 			bucket, agg = b, rollupAgg{}
 		}
-		agg = mergeAgg(agg, rollupAgg{count: 1, sum: r.Value, min: r.Value, max: r.Value})
+		agg = mergeAgg(agg, oneAgg(r.Value))
 	}
-	emit()
-	return out, nil
+	if agg.count > 0 {
+		emit(bucket, agg)
+	}
 }
 
 func ceilTo(us, unit int64) int64 { return -floorDiv(-us, unit) * unit }
@@ -113,29 +126,72 @@ func rollupOf(bucketUS int64, a rollupAgg) Rollup {
 }
 
 // hourRollups returns one series' hourly rollups of hub whose bucket starts
-// in [from, to).
+// in [from, to): the sealed hours from their blobs, the later ones from the
+// raw readings (rollup_seal.go).
 func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	rows, err := s.be.query(ctx, `SELECT bucket_us, data FROM rollup_hub_1h
-		WHERE hub_id = $1 AND bucket_us >= $2 AND bucket_us < $3 ORDER BY bucket_us`,
-		string(hub), toUS(from), toUS(to))
+	sb, err := sealedBefore(ctx, s.be)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	fromUS, toUS := toUS(from), toUS(to)
 	var out []Rollup
-	for rows.Next() {
-		var bucket int64
-		var data []byte
-		if err := rows.Scan(&bucket, &data); err != nil {
+	if fromUS < sb {
+		rows, err := s.be.query(ctx, `SELECT bucket_us, data FROM rollup_hub_1h
+			WHERE hub_id = $1 AND bucket_us >= $2 AND bucket_us < $3 ORDER BY bucket_us`,
+			string(hub), fromUS, min(toUS, sb))
+		if err != nil {
 			return nil, err
 		}
-		if err := forEachHourSeries(data, func(sn, mt []byte, a rollupAgg) {
-			if string(sn) == string(sensor) && string(mt) == string(metric) {
-				out = append(out, rollupOf(bucket, a))
+		defer rows.Close()
+		for rows.Next() {
+			var bucket int64
+			var data []byte
+			if err := rows.Scan(&bucket, &data); err != nil {
+				return nil, err
 			}
-		}); err != nil {
+			if err := forEachHourSeries(data, func(sn, mt []byte, a rollupAgg) {
+				if string(sn) == string(sensor) && string(mt) == string(metric) {
+					out = append(out, rollupOf(bucket, a))
+				}
+			}); err != nil {
+				return nil, err
+			}
+		}
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 	}
-	return out, rows.Err()
+	if toUS > sb {
+		recent, err := s.rawRollups(ctx, hub, sensor, metric, max(fromUS, sb), toUS, usPerHour)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recent...)
+	}
+	return out, nil
+}
+
+// rawHourly calls fn with the hourly aggregates of metric of each sensor of
+// hub, from the raw readings, for the hours starting in [fromUS, toUS):
+// sensor by sensor in sensor order, as a sealed blob holds them.
+func (s *Store) rawHourly(ctx context.Context, hub devices.HubID, metric devices.Metric, fromUS, toUS int64, fn func(bucket int64, a rollupAgg)) error {
+	lo, hi := ceilTo(fromUS, usPerHour), ceilTo(toUS, usPerHour)
+	if lo >= hi {
+		return nil
+	}
+	rs, err := s.hubReadings(ctx, hub, lo, hi-1, func(_ devices.SensorID, m devices.Metric) bool { return m == metric })
+	if err != nil {
+		return err
+	}
+	// A stable sort keeps each sensor's readings in time order.
+	slices.SortStableFunc(rs, func(a, b devices.Reading) int { return cmp.Compare(a.Sensor, b.Sensor) })
+	for start := 0; start < len(rs); {
+		end := start
+		for end < len(rs) && rs[end].Sensor == rs[start].Sensor {
+			end++
+		}
+		foldBuckets(rs[start:end], usPerHour, fn)
+		start = end
+	}
+	return nil
 }

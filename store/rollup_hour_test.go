@@ -14,7 +14,9 @@ import (
 
 // TestHourRollupsTwoGateways: two gateways sharing one PostgreSQL database
 // write readings of the same hubs and hours at once (a hub moving between
-// them); the hourly blobs must count every reading, none merged over.
+// them); the hourly blobs must count every reading, none merged over. The
+// readings are months old, past RawRetention, so the flushes merge them
+// into the blobs directly (sampleBatch.planLate), concurrently.
 func TestHourRollupsTwoGateways(t *testing.T) {
 	cfg := storetest.Postgres(t)
 	ctx, cancel := context.WithCancel(context.Background())

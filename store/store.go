@@ -10,9 +10,11 @@
 // are group-committed by one writer goroutine that wakes every waiter after
 // the commit, and readings are queued in a bounded buffer that a second
 // writer flushes in large batches (COPY on PostgreSQL), one row per received
-// batch with its readings packed in a blob (readings_codec.go). Run drives both
-// writers and the retention job; everything accepted is written before Run
-// returns.
+// batch with its readings packed in a blob (readings_codec.go). Hourly
+// rollups are not merged on that path: a sealer writes each hub's hourly
+// blob once, from the raw batches, after the hour has ended
+// (rollup_seal.go). Run drives both writers, the sealer and the retention
+// job; everything accepted is written before Run returns.
 package store
 
 import (
@@ -62,6 +64,31 @@ type Config struct {
 	EventBatch    int           // most events in one commit, default 1024
 	DrainTimeout  time.Duration // how long a failing flush is retried at shutdown, default 30s
 
+	// Hourly rollups are sealed from the raw batches once per hub and hour
+	// (rollup_seal.go). Hour H is sealed once now >= H + 1h + SealGrace:
+	// the grace lets store-and-forward data, which arrives late, land
+	// before the seal. A flush writes a rollup_dirty marker for each row of
+	// an hour H with H + 1h + SealGrace - SealMargin <= now (the hour may
+	// be sealed already, or be sealed before the flush commits), and the
+	// sealer recomputes those hours. SealMargin makes that exact: the
+	// sealer reads H's rows no earlier than H + 1h + SealGrace, so a flush
+	// that wrote no marker and whose rows the sealer could still miss
+	// (committed after the sealer's read) would have to run longer than
+	// SealMargin from reading the clock to its commit. The margin also
+	// covers clock skew between gateways sharing a database.
+	SealGrace  time.Duration // default 10m
+	SealMargin time.Duration // longer than any flush transaction, default 5m
+	// SealInterval is how often the sealer looks for due hours and dirty
+	// markers, default 1m; negative turns the loop off (tests that seal by
+	// hand).
+	SealInterval time.Duration
+	// SealChunk is hubs per sealing transaction, default 1000; SealPause
+	// is the pause between chunks, default 250ms, so that sealing an hour
+	// at national scale (300 chunks) spreads over minutes instead of
+	// competing with the emergency writers.
+	SealChunk int
+	SealPause time.Duration
+
 	// Now is the clock for CreatedAt and retention; default time.Now.
 	Now func() time.Time
 }
@@ -83,6 +110,13 @@ func (c *Config) setDefaults() {
 	def(&c.MaintenanceInterval, 10*time.Minute)
 	def(&c.FlushInterval, 200*time.Millisecond)
 	def(&c.DrainTimeout, 30*time.Second)
+	def(&c.SealGrace, 10*time.Minute)
+	def(&c.SealMargin, 5*time.Minute)
+	if c.SealInterval == 0 {
+		c.SealInterval = time.Minute
+	}
+	def(&c.SealPause, 250*time.Millisecond)
+	defInt(&c.SealChunk, 1000)
 	defInt(&c.FlushRows, 5000)
 	defInt(&c.SampleQueue, 4096)
 	defInt(&c.EventQueue, 8192)
@@ -113,6 +147,16 @@ type Store struct {
 		idle    chan struct{} // closed once closed && senders == 0
 	}
 	runOnce sync.Once
+
+	// sealMu keeps one sealing pass at a time in this process (the loop
+	// and tests calling it directly).
+	sealMu sync.Mutex
+	// afterDirtyDelete, when set (tests only), runs inside the transaction
+	// that took a chunk of rollup_dirty markers, right after the DELETE.
+	afterDirtyDelete func()
+	// sealInterrupt, when set (tests only), is called after each sealed
+	// chunk of hubs; an error stops the sealing there, as a crash would.
+	sealInterrupt func(chunk int) error
 }
 
 // Open connects to (or creates) the database, applies pending migrations and
@@ -133,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, be, log); err != nil {
+	if err := migrate(ctx, be, log, cfg.Now()); err != nil {
 		be.close()
 		return nil, err
 	}
@@ -164,7 +208,8 @@ func (s *Store) Close() {
 	s.be.close()
 }
 
-// Run runs the journal writers and the retention job until ctx ends, then
+// Run runs the journal writers, the rollup sealer and the retention job
+// until ctx ends, then
 // stops intake and writes everything already accepted before returning.
 func (s *Store) Run(ctx context.Context) error {
 	first := false
@@ -175,10 +220,11 @@ func (s *Store) Run(ctx context.Context) error {
 	// Writes during the drain must outlive ctx.
 	writeCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
 	go func() { defer wg.Done(); s.runSampleWriter(writeCtx) }()
 	go func() { defer wg.Done(); s.runMaintenance(ctx) }()
+	go func() { defer wg.Done(); s.runSealer(ctx) }()
 	if cp, ok := s.be.(interface {
 		checkpointLoop(context.Context) error
 	}); ok {
@@ -234,6 +280,8 @@ type metrics struct {
 	rowsWritten   *prometheus.CounterVec
 	dropped       prometheus.Counter
 	eventBatch    prometheus.Histogram
+	// rollupSeal counts the sealer's work and the flushes' markers.
+	rollupSeal *prometheus.CounterVec
 }
 
 // newMetrics reads the queue depths only when scraped, so the hot path
@@ -265,9 +313,13 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth func() float6
 			Help:    "Events per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		rollupSeal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dolbom_store_rollup_seal_total",
+			Help: "Hourly rollup sealing: hours and hub_hours sealed from the raw batches, late-data markers written by flushes (markers_written), markers recomputed (markers_recomputed), late hub-hours merged directly because their raw rows may be gone (merged_old).",
+		}, []string{"what"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}
