@@ -25,7 +25,7 @@ type Config struct {
 
 	// AckTimeout bounds how long a publish waits for the journal before the
 	// hub is refused (no PUBACK) and disconnected so that it sends again
-	// (default 20 s). It stays below the hubs' own 30 s PUBACK timeout
+	// (default 20 s; plus at most AckTimeout/8, see ackDeadlines). It stays below the hubs' own 30 s PUBACK timeout
 	// (docs/protocol.md) but well above a commit: a journal that falls
 	// behind for a few seconds should slow hubs down (push back), not
 	// disconnect them, or their reconnects add to the load that made it

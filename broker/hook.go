@@ -406,13 +406,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	case devices.ChanEvents:
 		return s.publishEvent(cl, pk, st, &msg, start)
 	case devices.ChanReadings, devices.ChanAccel:
-		ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
+		ctx := s.ackCtx.ctx(time.Now())
 		if msg.Readings != nil {
 			err = s.journal.AppendReadings(ctx, msg.Readings)
 		} else {
 			err = s.journal.AppendAccel(ctx, msg.Accel)
 		}
-		cancel()
 		s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
 		if err != nil {
 			if pk.FixedHeader.Qos > 0 {
@@ -468,9 +467,9 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 		s.sendReject(msg.Hub, pk.TopicName, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
 	}
 
-	ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
-	fresh, err := s.journal.AppendEvent(ctx, e)
-	cancel()
+	// Bounded by AckTimeout (plus at most a deadline slice, see
+	// ackDeadlines) and by shutdown, without a context per message.
+	fresh, err := s.journal.AppendEvent(s.ackCtx.ctx(time.Now()), e)
 	s.m.journalLatencyBy[devices.ChanEvents].Observe(time.Since(start).Seconds())
 	if err != nil {
 		return s.eventNotTaken(cl, pk, e, err)

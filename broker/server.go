@@ -77,6 +77,9 @@ type Server struct {
 	// only after the shutdown drain, so in-flight publishes can finish.
 	hookCtx    context.Context
 	hookCancel context.CancelFunc
+	// ackCtx bounds the journal wait of each publish by AckTimeout (plus at
+	// most AckTimeout/8) and by hookCtx, with a context shared per slice.
+	ackCtx *ackDeadlines
 
 	listenerMu  sync.Mutex
 	listenerIDs []string
@@ -100,6 +103,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		states:  newHubStates(),
 	}
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
+	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = int32(cfg.WritesPending)

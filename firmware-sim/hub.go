@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ const (
 // outMsg is a QoS 1 message waiting to be sent or acknowledged.
 type outMsg struct {
 	payload   []byte
+	buf       *payloadBuf     // payload's pooled buffer, nil if not pooled
 	id        devices.EventID // events only
 	ch        devices.Channel
 	emergency bool
@@ -256,8 +258,7 @@ func (h *Hub) generate(now, sim int64) {
 			scratch := readingsPool.Get().(*[]devices.Reading)
 			rs := h.Home.Readings((*scratch)[:0], time.UnixMilli(h.minute-60000))
 			if len(rs) > 0 {
-				sent := time.UnixMilli(min(sim, h.minute+h.phase))
-				h.enqueue(now, outMsg{ch: devices.ChanReadings, payload: devices.EncodeReadings(devices.ReadingBatch{SentAt: sent, Readings: rs})})
+				h.enqueueReadings(now, time.UnixMilli(min(sim, h.minute+h.phase)), rs)
 			}
 			*scratch = rs
 			readingsPool.Put(scratch)
@@ -276,6 +277,23 @@ func (h *Hub) generate(now, sim int64) {
 // collector in load runs, so it should not add garbage per batch.
 var readingsPool = sync.Pool{New: func() any { s := make([]devices.Reading, 0, 32); return &s }}
 
+// enqueueReadings queues a readings batch at QoS 1, its payload in a pooled
+// buffer that the PUBACK gives back.
+func (h *Hub) enqueueReadings(now int64, sent time.Time, rs []devices.Reading) {
+	pb := getPayload()
+	payload := appendReadings(pb.b[:0], devices.ReadingBatch{SentAt: sent, Readings: rs})
+	h.enqueue(now, outMsg{ch: devices.ChanReadings, payload: payload, buf: pb})
+}
+
+// release gives m's pooled payload back: only once the message is
+// acknowledged or given up, since until then a reconnect resends it.
+func (m *outMsg) release() {
+	if m.buf != nil {
+		putPayload(m.buf, m.payload)
+		m.buf, m.payload = nil, nil
+	}
+}
+
 // enqueueEvent queues an event at QoS 1.
 func (h *Hub) enqueueEvent(now int64, e devices.Event) {
 	h.enqueue(now, outMsg{ch: devices.ChanEvents, id: e.ID, emergency: e.Kind.IsEmergency(), payload: devices.EncodeEvent(e)})
@@ -290,7 +308,8 @@ func (h *Hub) enqueue(now int64, m outMsg) {
 		if h.batches >= maxQueuedBatches {
 			for i := range h.queue {
 				if h.queue[i].ch == devices.ChanReadings {
-					h.queue = append(h.queue[:i], h.queue[i+1:]...)
+					h.queue[i].release()
+					h.queue = slices.Delete(h.queue, i, i+1)
 					h.batches--
 					st.droppedBatches.Add(1)
 					break
@@ -301,7 +320,8 @@ func (h *Hub) enqueue(now int64, m outMsg) {
 	} else if len(h.queue)-h.batches >= maxQueuedEvents {
 		for i := range h.queue {
 			if h.queue[i].ch == devices.ChanEvents && !h.queue[i].emergency {
-				h.queue = append(h.queue[:i], h.queue[i+1:]...)
+				h.queue[i].release()
+				h.queue = slices.Delete(h.queue, i, i+1)
 				st.droppedEvents.Add(1)
 				break
 			}
@@ -513,10 +533,13 @@ func (h *Hub) handle(now int64, pk *packets.Packet) {
 			if m.pid != pk.PacketID {
 				continue
 			}
-			h.inflight = append(h.inflight[:i], h.inflight[i+1:]...)
+			// Deleted with the tail zeroed: no stale copy may keep the
+			// payload that release hands back to the pool.
+			h.inflight = slices.Delete(h.inflight, i, i+1)
 			if len(h.inflight) == 0 {
 				h.inflight = nil
 			}
+			m.release()
 			lat := time.Duration(now - m.sentAt)
 			f.stats.acked.Add(1)
 			f.stats.puback.Record(lat)
@@ -585,6 +608,9 @@ func (h *Hub) onConnack(now int64, pk *packets.Packet) {
 	h.inflight = nil
 	for i := range resend {
 		if !h.send(now, &resend[i]) {
+			// The link failed (and was dropped): what was not resent stays
+			// in flight for the next connection, or it would be lost.
+			h.inflight = append(h.inflight, resend[i:]...)
 			return
 		}
 	}
@@ -680,7 +706,7 @@ func (h *Hub) Publish(e devices.Event) {
 func (h *Hub) PublishReadings(sent time.Time, rs []devices.Reading) {
 	h.mu.Lock()
 	now := time.Now().UnixNano()
-	h.enqueue(now, outMsg{ch: devices.ChanReadings, payload: devices.EncodeReadings(devices.ReadingBatch{SentAt: sent, Readings: rs})})
+	h.enqueueReadings(now, sent, rs)
 	h.flush(now)
 	h.mu.Unlock()
 }

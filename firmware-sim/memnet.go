@@ -111,10 +111,25 @@ type memConn struct {
 	mu     sync.Mutex
 	cond   sync.Cond
 	in     []byte // hub -> broker, not yet read
+	inBuf  *linkBuf
 	off    int
 	closed bool
 	rx     Receiver
 }
+
+// linkBuf is a pooled buffer of what a hub wrote and the broker has not
+// read yet. A hub writes about once a minute, so a buffer kept per hub would
+// hold up to a few KiB x 300,000 for nothing, and a fresh one per write was
+// one of the simulator's largest sources of garbage (a copy of every frame):
+// a connection takes one from the pool when the hub writes and gives it back
+// once the broker has read it all.
+type linkBuf struct{ b []byte }
+
+// maxPooledLink keeps a rare large backlog (a hub replaying its store and
+// forward queue) out of the pool.
+const maxPooledLink = 64 << 10
+
+var linkPool = sync.Pool{New: func() any { return &linkBuf{b: make([]byte, 0, 4096)} }}
 
 // Write is the hub's side: buffer and wake the broker's reader.
 func (c *memConn) Write(p []byte) error {
@@ -123,9 +138,22 @@ func (c *memConn) Write(p []byte) error {
 	if c.closed {
 		return ErrLinkClosed
 	}
+	if c.inBuf == nil {
+		c.inBuf = linkPool.Get().(*linkBuf)
+		c.in = c.inBuf.b[:0]
+	}
 	c.in = append(c.in, p...)
 	c.cond.Signal()
 	return nil
+}
+
+// releaseIn hands the read buffer back to the pool; c.mu is held.
+func (c *memConn) releaseIn() {
+	if c.inBuf != nil && cap(c.in) <= maxPooledLink {
+		c.inBuf.b = c.in[:0]
+		linkPool.Put(c.inBuf)
+	}
+	c.inBuf, c.in, c.off = nil, nil, 0
 }
 
 // Close is the hub's side hanging up: the broker reads EOF and, since no
@@ -152,10 +180,8 @@ func (c *memConn) Read(p []byte) (int, error) {
 	n := copy(p, c.in[c.off:])
 	c.off += n
 	if c.off == len(c.in) {
-		// Keep nothing for an idle hub: a hub writes about once a minute,
-		// so a fresh buffer per write costs less than one held per hub
-		// (up to 1 KiB x 300,000).
-		c.in, c.off = nil, 0
+		// Keep nothing for an idle hub (see linkBuf).
+		c.releaseIn()
 	}
 	return n, nil
 }
