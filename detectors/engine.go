@@ -203,12 +203,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	for i, s := range e.shards {
 		saves[i] = s.saves
 	}
-	runSaves(ctx, e.cfg.SaveInterval, max(1, int(e.cfg.SeenInterval/e.cfg.SaveInterval)), saves,
+	runSaves(ctx, e.cfg.SaveInterval, seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval), saves,
 		func(h HomeSnapshot) devices.HubID { return h.Hub }, pending, e.save)
 	wg.Wait()
 	close(e.stopped)
 	for _, s := range e.shards {
-		homes, _ := s.collect(true, 0)
+		homes, _ := s.collect(everySlot, 0)
 		for _, h := range homes {
 			pending[h.Hub] = h
 		}
@@ -295,15 +295,15 @@ type engineShard struct {
 	homes        []home
 	wheel        *wheel.Wheel
 	rc           ruleCtx
-	dirty        []int32
-	restartFloor int64 // wall ms before which restored inactivity does not fire
+	dirty        saveQueue // homes changed since saved
+	restartFloor int64     // wall ms before which restored inactivity does not fire
 	wallNow      int64
 	onExpired    func(key uint64, t wheel.Timer)
 }
 
 func newEngineShard(e *Engine) *engineShard {
 	s := &engineShard{e: e, in: make(chan engineOp, e.cfg.QueueSize), saves: make(chan saveReq[HomeSnapshot]),
-		index: map[devices.HubID]int32{}}
+		index: map[devices.HubID]int32{}, dirty: newSaveQueue(seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
@@ -341,7 +341,7 @@ func (s *engineShard) run(ctx context.Context) {
 		case o := <-s.in:
 			s.handle(o)
 		case r := <-s.saves:
-			homes, more := s.collect(r.withSeen, r.limit)
+			homes, more := s.collect(r.slot, r.limit)
 			r.reply <- saveReply[HomeSnapshot]{homes, more}
 		case now := <-tick.C:
 			s.tick(now)
@@ -701,13 +701,11 @@ func (s *engineShard) finish(i int32) {
 	} else if _, armed := s.wheel.Deadline(h.timer); !armed && next != 0 {
 		s.rearm(i) // it fired, and the next deadline happens to be the same
 	}
-	if h.dirty != 0 && h.dirty&dirtyQueued == 0 {
-		h.dirty |= dirtyQueued
-		s.dirty = append(s.dirty, i)
+	if h.dirty != 0 { // the rules' marks since the last step, handed to the queue
+		s.dirty.mark(i, h.dirty&dirtyState != 0)
+		h.dirty = 0
 	}
 }
-
-const dirtyQueued uint8 = 4
 
 func (s *engineShard) rearm(i int32) {
 	if s.wheel == nil {
@@ -742,27 +740,16 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 	s.e.cfg.Sink.Detect(d)
 }
 
-// collect encodes the homes changed since the last collect, at most limit
-// of them (0: all); activity-only changes wait for withSeen. more says
-// homes were left for the next call.
-func (s *engineShard) collect(withSeen bool, limit int) (out []HomeSnapshot, more bool) {
-	keep := s.dirty[:0]
-	for k, i := range s.dirty {
-		if limit > 0 && len(out) == limit {
-			keep = append(keep, s.dirty[k:]...)
-			more = true
-			break
-		}
-		h := &s.homes[i]
-		if h.dirty&dirtyState != 0 || (withSeen && h.dirty&dirtySeen != 0) {
-			out = append(out, HomeSnapshot{Hub: h.id, Data: encodeHome(h)})
-			h.dirty = 0
-			continue
-		}
-		keep = append(keep, i)
-	}
-	s.dirty = keep
-	return out, more
+// collect encodes the homes changed since they were last saved that are
+// due in the round of seen slot slot (everySlot: all of them), at most
+// limit of them (0: all). more says homes may be left for the next call.
+func (s *engineShard) collect(slot, limit int) (out []HomeSnapshot, more bool) {
+	return collectQueued(&s.dirty, slot, limit, s.snapshot)
+}
+
+func (s *engineShard) snapshot(i int32) HomeSnapshot {
+	h := &s.homes[i]
+	return HomeSnapshot{Hub: h.id, Data: encodeHome(h)}
 }
 
 // lostContact reports whether a disconnect means the home can no longer be

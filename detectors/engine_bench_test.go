@@ -15,7 +15,11 @@ import (
 // (presence, heart rate, respiration) reporting, driven directly as the
 // shard goroutines would.
 func loadedEngine(tb testing.TB, homes int, tracker NewFallTrackerFunc) (*Engine, []devices.HubID, time.Time) {
-	e, err := NewEngine(EngineConfig{Sink: SinkFunc(func(Detection) {}), Shards: 4, Logger: zerolog.Nop(), NewFallTracker: tracker})
+	return loadedEngineShards(tb, homes, 4, tracker)
+}
+
+func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTrackerFunc) (*Engine, []devices.HubID, time.Time) {
+	e, err := NewEngine(EngineConfig{Sink: SinkFunc(func(Detection) {}), Shards: shards, Logger: zerolog.Nop(), NewFallTracker: tracker})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -41,7 +45,7 @@ func loadedEngine(tb testing.TB, homes int, tracker NewFallTrackerFunc) (*Engine
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range e.shards {
-		s.collect(true, 0)
+		s.collect(everySlot, 0)
 	}
 	return e, ids, now
 }
@@ -113,6 +117,40 @@ func BenchmarkEngineMemory(b *testing.B) {
 					b.Fatal("no homes")
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkCollectSeenCycle: the work the save loop asks of one engine
+// shard over a seen interval (12 rounds at the defaults), every home seen
+// since the last and 1% of them changing state each round, collected in
+// chunks as runSaves does. max_round_homes is the largest round's write.
+func BenchmarkCollectSeenCycle(b *testing.B) {
+	for _, n := range []int{40_000} {
+		b.Run(fmt.Sprintf("homes=%d", n), func(b *testing.B) {
+			e, _, _ := loadedEngineShards(b, n, 1, nil)
+			s := e.shards[0]
+			rounds := seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval)
+			maxRound := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range s.homes {
+					s.dirty.mark(int32(i), false)
+				}
+				for r := 1; r <= rounds; r++ {
+					for k := r; k < len(s.homes); k += 100 {
+						s.dirty.mark(int32(k), true)
+					}
+					got := 0
+					for more := true; more; {
+						var out []HomeSnapshot
+						out, more = s.collect(r%rounds, saveChunk)
+						got += len(out)
+					}
+					maxRound = max(maxRound, got)
+				}
+			}
+			b.ReportMetric(float64(maxRound), "max_round_homes")
 		})
 	}
 }

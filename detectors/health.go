@@ -258,14 +258,14 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	for i, s := range m.shards {
 		saves[i] = s.saves
 	}
-	runSaves(ctx, m.cfg.SaveInterval, max(1, int(m.cfg.SeenSaveInterval/m.cfg.SaveInterval)), saves,
+	runSaves(ctx, m.cfg.SaveInterval, seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves,
 		func(r devices.HubHealthRecord) devices.HubID { return r.Hub }, pending, m.save)
 
 	wg.Wait()
 	m.running.Store(false)
 	close(m.stopped)
 	for _, s := range m.shards { // the shard goroutines have exited
-		records, _ := s.collect(true, 0)
+		records, _ := s.collect(everySlot, 0)
 		for _, r := range records {
 			pending[r.Hub] = r
 		}

@@ -43,7 +43,7 @@ func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range m.shards {
-		s.collect(true, 0) // as the first save would
+		s.collect(everySlot, 0) // as the first save would
 	}
 	return m, ids
 }

@@ -87,8 +87,6 @@ const (
 	fOnMains
 	fDisabled
 	fRegistered
-	fDirtyState // changed beyond last seen since the last save
-	fDirtySeen  // last seen changed since the last save
 )
 
 // hubState is one hub's health, kept small: times are Unix milliseconds
@@ -153,11 +151,10 @@ type shard struct {
 	queries chan healthQuery
 	saves   chan saveReq[devices.HubHealthRecord]
 
-	index      map[devices.HubID]int32
-	hubs       []hubState
-	wheel      *wheel.Wheel
-	dirtyState []int32
-	dirtySeen  []int32
+	index map[devices.HubID]int32
+	hubs  []hubState
+	wheel *wheel.Wheel
+	dirty saveQueue // hubs changed since saved
 
 	restartFloor int64 // deadlines re-armed from saved state fire no earlier
 	nextEOLCheck time.Time
@@ -172,6 +169,7 @@ func newShard(m *HealthMonitor) *shard {
 		queries: make(chan healthQuery),
 		saves:   make(chan saveReq[devices.HubHealthRecord]),
 		index:   map[devices.HubID]int32{},
+		dirty:   newSaveQueue(seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
@@ -195,7 +193,7 @@ func (s *shard) run(ctx context.Context) {
 			}
 			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
 		case r := <-s.saves:
-			records, more := s.collect(r.withSeen, r.limit)
+			records, more := s.collect(r.slot, r.limit)
 			r.reply <- saveReply[devices.HubHealthRecord]{records, more}
 		case <-tick.C:
 			s.tick(time.Now())
@@ -282,47 +280,15 @@ func sensorIndex(h *hubState, id devices.SensorID) int {
 	return len(h.sensors) - 1
 }
 
-func (s *shard) markDirty(i int32, state bool) {
-	h := &s.hubs[i]
-	switch {
-	case state && !h.is(fDirtyState):
-		h.flags |= fDirtyState
-		s.dirtyState = append(s.dirtyState, i)
-	case !state && !h.is(fDirtySeen|fDirtyState):
-		h.flags |= fDirtySeen
-		s.dirtySeen = append(s.dirtySeen, i)
-	}
-}
+// markDirty queues hub i for saving: a state change in the next round, a
+// last-seen-only change in the round of its seen slot.
+func (s *shard) markDirty(i int32, state bool) { s.dirty.mark(i, state) }
 
-// collect returns records of the hubs changed since the last collect, at
-// most limit of them (0: all). more says hubs were left for the next call.
-func (s *shard) collect(withSeen bool, limit int) (out []devices.HubHealthRecord, more bool) {
-	full := func() bool { return limit > 0 && len(out) >= limit }
-	k := 0
-	for ; k < len(s.dirtyState) && !full(); k++ {
-		h := &s.hubs[s.dirtyState[k]]
-		if h.is(fDirtyState) {
-			out = append(out, s.record(h))
-			h.flags &^= fDirtyState | fDirtySeen
-		}
-	}
-	s.dirtyState = s.dirtyState[:copy(s.dirtyState, s.dirtyState[k:])]
-	if len(s.dirtyState) > 0 {
-		return out, true
-	}
-	if withSeen {
-		k = 0
-		for ; k < len(s.dirtySeen) && !full(); k++ {
-			h := &s.hubs[s.dirtySeen[k]]
-			if h.is(fDirtySeen) {
-				out = append(out, s.record(h))
-				h.flags &^= fDirtySeen
-			}
-		}
-		s.dirtySeen = s.dirtySeen[:copy(s.dirtySeen, s.dirtySeen[k:])]
-		more = len(s.dirtySeen) > 0
-	}
-	return out, more
+// collect returns records of the hubs changed since they were last saved
+// that are due in the round of seen slot slot (everySlot: all of them), at
+// most limit of them (0: all). more says hubs may be left for the next call.
+func (s *shard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
+	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(&s.hubs[i]) })
 }
 
 func received(m *devices.Message) time.Time {

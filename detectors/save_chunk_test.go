@@ -26,7 +26,7 @@ func TestCollectInChunks(t *testing.T) {
 	seen := map[devices.HubID]int{}
 	for _, s := range e.shards {
 		for step := 0; ; step++ {
-			got, more := s.collect(true, limit)
+			got, more := s.collect(everySlot, limit)
 			if len(got) > limit {
 				t.Fatalf("engine shard gave %d homes in one step, limit %d", len(got), limit)
 			}
@@ -50,7 +50,7 @@ func TestCollectInChunks(t *testing.T) {
 	clear(seen)
 	for _, s := range m.shards {
 		for step := 0; ; step++ {
-			got, more := s.collect(true, limit)
+			got, more := s.collect(everySlot, limit)
 			if len(got) > limit {
 				t.Fatalf("health shard gave %d hubs in one step, limit %d", len(got), limit)
 			}

@@ -10,11 +10,13 @@ import (
 )
 
 // saveReq asks a shard's goroutine for the records it changed since the last
-// ask, at most limit of them (0: all); withSeen adds activity-only changes.
+// ask, at most limit of them (0: all): every state change, and the
+// activity-only changes of the homes or hubs in seen slot slot (everySlot:
+// of all of them).
 type saveReq[T any] struct {
-	withSeen bool
-	limit    int
-	reply    chan saveReply[T]
+	slot  int
+	limit int
+	reply chan saveReply[T]
 }
 
 type saveReply[T any] struct {
@@ -28,12 +30,27 @@ type saveReply[T any] struct {
 // few hundred milliseconds.
 const saveChunk = 1000
 
+// everySlot asks for the activity-only changes of every slot at once: the
+// final save at shutdown, which must leave nothing behind.
+const everySlot = -1
+
+// seenRounds is how many save rounds an activity-only change may wait: the
+// number of seen slots a shard spreads its homes or hubs over.
+func seenRounds(saveInterval, seenInterval time.Duration) int {
+	return max(1, int(seenInterval/saveInterval))
+}
+
 // runSaves is the save loop of the engine and of the health monitor: every
 // interval it collects what each shard changed, a chunk at a time, and hands
-// it to save; activity-only changes are collected every seenEvery rounds. A
-// failed save keeps its records in pending for the next round (newer ones
-// replace older). It returns when ctx ends; pending then holds what was not
-// saved.
+// it to save. State changes go out every round. Activity-only changes go
+// out in the round of their seen slot, round%seenEvery: at national scale
+// every home is seen every minute, and saving them all in one round would be
+// a burst of 300,000 upserts holding the store's writer (SQLite has one) for
+// seconds while emergencies wait; one slot per round writes 1/seenEvery of
+// the fleet each time, and every change still waits at most seenEvery
+// rounds. A failed save keeps its records in pending for the next round
+// (newer ones replace older). It returns when ctx ends; pending then holds
+// what was not saved.
 func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan saveReq[T],
 	hub func(T) devices.HubID, pending map[devices.HubID]T, save func(context.Context, map[devices.HubID]T) error) {
 	every := time.NewTicker(interval)
@@ -46,7 +63,7 @@ func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 		}
 		for _, saves := range shards {
 			for more := true; more && ctx.Err() == nil; {
-				req := saveReq[T]{withSeen: round%seenEvery == 0, limit: saveChunk, reply: make(chan saveReply[T], 1)}
+				req := saveReq[T]{slot: round % seenEvery, limit: saveChunk, reply: make(chan saveReply[T], 1)}
 				select {
 				case saves <- req:
 					r := <-req.reply
@@ -60,6 +77,148 @@ func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 		}
 		_ = save(ctx, pending) // save logs its own failures
 	}
+}
+
+// saveQueue is a shard's record of which homes or hubs (by index) changed
+// since they were last saved, in the order the save loop wants them: one
+// list of state changes, drained every round, and one list of
+// activity-only changes per seen slot (index % slots), drained in that
+// slot's round. Per-slot lists let a round take its share without scanning
+// the rest of the fleet: a shard holds up to 150,000 homes, nearly all
+// seen-dirty, and is asked once per chunk of saveChunk.
+type saveQueue struct {
+	marks  []uint8 // per index: qDirty*, qIn*
+	state  indexList
+	seen   []indexList // by seen slot
+	queued int         // entries in all lists, some perhaps already saved
+}
+
+const (
+	qDirtyState uint8 = 1 << iota // changed beyond activity since saved
+	qDirtySeen                    // activity changed since saved
+	qInState                      // in the state list
+	qInSeen                       // in its slot's seen list
+)
+
+func newSaveQueue(slots int) saveQueue {
+	return saveQueue{seen: make([]indexList, max(1, slots))}
+}
+
+// mark records a change of index i: state changes are taken in the next
+// round, activity-only ones in the round of i's slot. An index is in each
+// list at most once, so the lists stay no longer than the shard.
+func (q *saveQueue) mark(i int32, state bool) {
+	if int(i) >= len(q.marks) {
+		q.marks = append(q.marks, make([]uint8, int(i)+1-len(q.marks))...)
+	}
+	m := &q.marks[i]
+	switch {
+	case state:
+		*m |= qDirtyState
+		if *m&qInState == 0 {
+			*m |= qInState
+			q.state.push(i)
+			q.queued++
+		}
+	case *m&(qDirtyState|qDirtySeen) != 0:
+		// Already due, no later than its slot's round: the record saved
+		// then carries this change too.
+	default:
+		*m |= qDirtySeen
+		if *m&qInSeen == 0 {
+			*m |= qInSeen
+			q.seen[int(i)%len(q.seen)].push(i)
+			q.queued++
+		}
+	}
+}
+
+// next returns an index due for saving in the round of slot (everySlot: any
+// slot), state changes first, and counts it saved. Entries whose index was
+// saved meanwhile from the other list are skipped.
+func (q *saveQueue) next(slot int) (int32, bool) {
+	for {
+		i, ok := q.state.pop()
+		if !ok {
+			break
+		}
+		q.queued--
+		m := &q.marks[i]
+		*m &^= qInState
+		if *m&qDirtyState != 0 {
+			*m &^= qDirtyState | qDirtySeen
+			return i, true
+		}
+	}
+	lo, hi := slot, slot+1
+	if slot == everySlot {
+		lo, hi = 0, len(q.seen)
+	}
+	for k := lo; k < hi; k++ {
+		for {
+			i, ok := q.seen[k].pop()
+			if !ok {
+				break
+			}
+			q.queued--
+			m := &q.marks[i]
+			*m &^= qInSeen
+			if *m&(qDirtyState|qDirtySeen) != 0 {
+				*m &^= qDirtyState | qDirtySeen
+				return i, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// due is how many entries the round of slot has left to look at (some
+// perhaps saved already from the other list).
+func (q *saveQueue) due(slot int) int {
+	if slot == everySlot {
+		return q.queued
+	}
+	return q.state.len() + q.seen[slot].len()
+}
+
+// collectQueued takes up to limit (0: all) records due in the round of
+// slot from q, made by record; more says some may be left for the next
+// call of the round.
+func collectQueued[T any](q *saveQueue, slot, limit int, record func(int32) T) (out []T, more bool) {
+	if limit > 0 {
+		out = make([]T, 0, min(limit, q.due(slot)))
+	}
+	for limit <= 0 || len(out) < limit {
+		i, ok := q.next(slot)
+		if !ok {
+			return out, false
+		}
+		out = append(out, record(i))
+	}
+	return out, q.due(slot) > 0
+}
+
+// indexList is a FIFO of indexes, consumed from a head so that taking a
+// chunk does not move the rest; it rewinds, keeping its array, once empty.
+type indexList struct {
+	items []int32
+	head  int
+}
+
+func (l *indexList) push(i int32) { l.items = append(l.items, i) }
+
+func (l *indexList) len() int { return len(l.items) - l.head }
+
+func (l *indexList) pop() (int32, bool) {
+	if l.head == len(l.items) {
+		return 0, false
+	}
+	i := l.items[l.head]
+	l.head++
+	if l.head == len(l.items) {
+		l.items, l.head = l.items[:0], 0
+	}
+	return i, true
 }
 
 // savePending writes pending with store and empties it; on failure the

@@ -153,7 +153,7 @@ func (sr *scenarioRun) line(no int, text string) {
 	case "tick":
 		return
 	case "restart":
-		snaps, _ := sr.s.collect(true, 0)
+		snaps, _ := sr.s.collect(everySlot, 0)
 		for i := range sr.s.homes { // homes saved earlier are unchanged since; save them all
 			if !slices.ContainsFunc(snaps, func(x HomeSnapshot) bool { return x.Hub == sr.s.homes[i].id }) {
 				snaps = append(snaps, HomeSnapshot{Hub: sr.s.homes[i].id, Data: encodeHome(&sr.s.homes[i])})
