@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/jackc/pgx/v5"
@@ -18,10 +19,23 @@ type postgresBackend struct {
 	pool *pgxpool.Pool
 }
 
+// defaultPoolConns is the pool size when the database URL does not set
+// pool_max_conns: a connection for each writer and background loop, and
+// room for reads beside them.
+const defaultPoolConns = 16
+
 func openPostgres(ctx context.Context, databaseURL string) (*postgresBackend, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w: database URL: %v", ErrInvalid, err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		// pgxpool's default is max(4, CPUs): 4 here, shared by the readings,
+		// event and dispatch writers, the detectors' saves and up to 64
+		// credential lookups of a connect wave, which then queued behind a
+		// save's upserts (300,000 homes took 66 s to connect). The URL's
+		// pool_max_conns overrides.
+		cfg.MaxConns = defaultPoolConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
