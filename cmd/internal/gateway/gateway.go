@@ -386,7 +386,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine", "device_health", "evidence", "dispatch", "channels", "store")
+	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine+device_health", "evidence", "dispatch", "channels", "store")
 }
 
 // readiness answers /readyz: 200 once every stage is up and the store

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,31 +42,38 @@ func (s *stages) start(name string, run func(context.Context) error) {
 	}()
 }
 
-// stop cancels the named stages one after the other, waiting for each to
-// return, all within timeout.
+// stop cancels the stages step by step, waiting for each step to return,
+// all within timeout. A step names one stage, or several joined by "+"
+// that do not depend on each other and stop together (their final saves
+// then overlap: at national scale each takes seconds, and hubs are
+// disconnected meanwhile, so every second of it lengthens their backoff).
 func (s *stages) stop(timeout time.Duration, order ...string) error {
 	deadline := time.After(timeout)
 	var errs []error
-	for _, name := range order {
-		st, ok := s.byName[name]
-		if !ok {
-			continue
-		}
+	for k, step := range order {
 		began := time.Now()
-		st.cancel()
-		select {
-		case err := <-st.done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		var names []string
+		for _, name := range strings.Split(step, "+") {
+			if st, ok := s.byName[name]; ok {
+				st.cancel()
+				names = append(names, name)
 			}
-			s.log.Info().Str("stage", name).Dur("took", time.Since(began)).Msg("stopped")
-		case <-deadline:
-			// Out of time: still stop every later stage (the store last
-			// among them) and give each a moment, rather than closing the
-			// database under a writer that was never told to stop.
-			errs = append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))
-			s.abandon(order, name)
-			return errors.Join(errs...)
+		}
+		for _, name := range names {
+			select {
+			case err := <-s.byName[name].done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				}
+				s.log.Info().Str("stage", name).Dur("took", time.Since(began)).Msg("stopped")
+			case <-deadline:
+				// Out of time: still stop every later stage (the store last
+				// among them) and give each a moment, rather than closing the
+				// database under a writer that was never told to stop.
+				errs = append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))
+				s.abandon(names, order[k+1:])
+				return errors.Join(errs...)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -74,15 +82,16 @@ func (s *stages) stop(timeout time.Duration, order ...string) error {
 // shutdownGrace is what each remaining stage gets once the deadline passed.
 const shutdownGrace = time.Second
 
-func (s *stages) abandon(order []string, from string) {
-	started := false
-	for _, name := range order {
-		if name == from {
-			started = true
-			continue
-		}
+// abandon gives the stages of the step that ran out of time, then those of
+// the later steps, shutdownGrace each to stop.
+func (s *stages) abandon(current []string, later []string) {
+	names := current
+	for _, step := range later {
+		names = append(names, strings.Split(step, "+")...)
+	}
+	for _, name := range names {
 		st, ok := s.byName[name]
-		if !started || !ok {
+		if !ok {
 			continue
 		}
 		st.cancel()
