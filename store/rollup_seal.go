@@ -153,9 +153,9 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 			return total, nil
 		}
 		after = hubs[len(hubs)-1]
-		if len(blobs) == 0 {
-			continue // nothing written: no pause needed
-		}
+		// Pause even when the chunk had no rows of this hour: listing and
+		// probing 1,000 hubs is work too, and 300 chunks of it back to back
+		// is a burst.
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()

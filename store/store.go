@@ -83,9 +83,10 @@ type Config struct {
 	// hand).
 	SealInterval time.Duration
 	// SealChunk is hubs per sealing transaction, default 1000; SealPause
-	// is the pause between chunks, default 250ms, so that sealing an hour
-	// at national scale (300 chunks) spreads over minutes instead of
-	// competing with the emergency writers.
+	// is the pause between chunks, default 1s, so that sealing an hour at
+	// national scale (300 chunks) spreads over five minutes instead of
+	// competing with the emergency writers for the two cores (an hour is
+	// sealed 10 minutes after it ends; five minutes of sealing fit).
 	SealChunk int
 	SealPause time.Duration
 
@@ -115,7 +116,7 @@ func (c *Config) setDefaults() {
 	if c.SealInterval == 0 {
 		c.SealInterval = time.Minute
 	}
-	def(&c.SealPause, 250*time.Millisecond)
+	def(&c.SealPause, time.Second)
 	defInt(&c.SealChunk, 1000)
 	defInt(&c.FlushRows, 5000)
 	defInt(&c.SampleQueue, 4096)
