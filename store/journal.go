@@ -438,7 +438,13 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 			// Late rows are judged against the clock at each attempt: a
 			// retry may come after the sealer has sealed their hour.
 			w.planLate(toUS(s.cfg.Now()), s.cfg.RawRetention, s.cfg.SealGrace, s.cfg.SealMargin)
-			err := s.be.writeSamples(ctx, w)
+			// The sealer's exactness needs every attempt to commit within
+			// SealMargin of planLate's clock: an attempt that takes longer
+			// (a hung connection, a long wait for the writer) is abandoned
+			// and planned again.
+			actx, cancel := context.WithTimeout(ctx, s.cfg.SealMargin/2)
+			err := s.be.writeSamples(actx, w)
+			cancel()
 			if err == nil {
 				s.metrics.rollupSeal.WithLabelValues("markers_written").Add(float64(len(w.dirty)))
 				s.metrics.rollupSeal.WithLabelValues("merged_old").Add(float64(len(w.old)))

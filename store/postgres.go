@@ -19,6 +19,12 @@ type postgresBackend struct {
 	pool *pgxpool.Pool
 }
 
+// markDirtyPG inserts rollup_dirty markers ($1 hub ids, $2 hour buckets);
+// see writeSamples for why an existing marker is updated, not skipped.
+const markDirtyPG = `INSERT INTO rollup_dirty (hub_id, bucket_us)
+	SELECT * FROM unnest($1::text[], $2::bigint[])
+	ON CONFLICT (hub_id, bucket_us) DO UPDATE SET bucket_us = excluded.bucket_us`
+
 // defaultPoolConns is the pool size when the database URL does not set
 // pool_max_conns: a connection for each writer and background loop, and
 // room for reads beside them.
@@ -177,8 +183,13 @@ func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) erro
 		}
 		if len(w.dirty) > 0 {
 			hubs, buckets := hourKeyArrays(w.dirty)
-			if _, err := tx.Exec(ctx, `INSERT INTO rollup_dirty (hub_id, bucket_us)
-				SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING`, hubs, buckets); err != nil {
+			// DO UPDATE, not DO NOTHING: the no-op update locks an existing
+			// marker until this flush commits, so the sealer's DELETE of it
+			// waits and then either takes it (its raw read sees our rows) or
+			// leaves it for the next round. DO NOTHING takes no lock: the
+			// sealer could delete the old marker and read the raw rows
+			// before our commit, and our late rows would never be folded in.
+			if _, err := tx.Exec(ctx, markDirtyPG, hubs, buckets); err != nil {
 				return fmt.Errorf("rollup markers: %w", err)
 			}
 		}

@@ -136,7 +136,7 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 		if len(hubs) == 0 {
 			return total, nil
 		}
-		blobs, err := hourBlobsFromRaw(ctx, s.be, s.be, hubs, hour)
+		blobs, err := hourBlobsFromRaw(ctx, s.be, s.be, hubs, hour, s.undecodableRow(hour))
 		if err != nil {
 			return total, err
 		}
@@ -190,6 +190,21 @@ func (s *Store) nextHubs(ctx context.Context, after string, n int) ([]string, er
 	return hubs, rows.Err()
 }
 
+// takeMarkersSQL deletes and returns up to n rollup_dirty markers; rid is
+// the back end's row identifier (ctid, rowid).
+func takeMarkersSQL(rid string, n int) string {
+	return fmt.Sprintf(`DELETE FROM rollup_dirty WHERE %[1]s IN
+		(SELECT %[1]s FROM rollup_dirty LIMIT %[2]d) RETURNING hub_id, bucket_us`, rid, n)
+}
+
+// undecodableRow reports a raw row of hour that hourBlobsFromRaw skipped.
+func (s *Store) undecodableRow(hour int64) func(hub string, err error) {
+	return func(hub string, err error) {
+		s.metrics.rollupSeal.WithLabelValues("undecodable").Inc()
+		s.log.Error().Err(err).Str("hub_id", hub).Time("hour", fromUS(hour)).Msg("reading batch does not decode; left out of its hourly rollup")
+	}
+}
+
 type hourBlob struct {
 	key  hourKey
 	data []byte
@@ -197,7 +212,9 @@ type hourBlob struct {
 
 // hourBlobsFromRaw aggregates the raw rows of hubs in hour into one blob
 // per hub that has any, in hub order.
-func hourBlobsFromRaw(ctx context.Context, q querier, be backend, hubs []string, hour int64) ([]hourBlob, error) {
+// bad, when not nil, is told of each row that does not decode (it is
+// skipped).
+func hourBlobsFromRaw(ctx context.Context, q querier, be backend, hubs []string, hour int64, bad func(hub string, err error)) ([]hourBlob, error) {
 	args := make([]any, len(hubs))
 	for i, h := range hubs {
 		args[i] = h
@@ -231,8 +248,16 @@ func hourBlobsFromRaw(ctx context.Context, q querier, be backend, hubs []string,
 			emit()
 			current = hub
 		}
+		n := len(rs)
 		if rs, err = decodeReadingsBlob(data, rs, nil); err != nil {
-			return nil, fmt.Errorf("hub %s at %s: %w", hub, fromUS(hour), err)
+			// One bad row must not stop sealing (and with it retention,
+			// which keeps unsealed hours) for ever: it is left out of the
+			// rollup, counted and named.
+			rs = rs[:n]
+			if bad != nil {
+				bad(hub, err)
+			}
+			continue
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -269,8 +294,7 @@ func (s *Store) recomputeDirty(ctx context.Context) error {
 		var keys []hourKey
 		err := s.be.inTx(ctx, func(q querier) error {
 			keys = keys[:0]
-			rows, err := q.query(ctx, fmt.Sprintf(`DELETE FROM rollup_dirty WHERE %[1]s IN
-				(SELECT %[1]s FROM rollup_dirty LIMIT %[2]d) RETURNING hub_id, bucket_us`, rid, dirtyChunk))
+			rows, err := q.query(ctx, takeMarkersSQL(rid, dirtyChunk))
 			if err != nil {
 				return err
 			}
@@ -306,7 +330,7 @@ func (s *Store) recomputeDirty(ctx context.Context) error {
 					hubs = append(hubs, string(keys[end].hub))
 					end++
 				}
-				more, err := hourBlobsFromRaw(ctx, q, s.be, hubs, keys[start].bucket)
+				more, err := hourBlobsFromRaw(ctx, q, s.be, hubs, keys[start].bucket, s.undecodableRow(keys[start].bucket))
 				if err != nil {
 					return err
 				}

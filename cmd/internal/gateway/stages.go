@@ -59,7 +59,7 @@ func (s *stages) stop(timeout time.Duration, order ...string) error {
 				names = append(names, name)
 			}
 		}
-		for _, name := range names {
+		for i, name := range names {
 			select {
 			case err := <-s.byName[name].done:
 				if err != nil && !errors.Is(err, context.Canceled) {
@@ -71,7 +71,7 @@ func (s *stages) stop(timeout time.Duration, order ...string) error {
 				// among them) and give each a moment, rather than closing the
 				// database under a writer that was never told to stop.
 				errs = append(errs, fmt.Errorf("shutdown timed out while stopping %s", name))
-				s.abandon(names, order[k+1:])
+				s.abandon(names[i:], order[k+1:]) // names[:i] have returned
 				return errors.Join(errs...)
 			}
 		}

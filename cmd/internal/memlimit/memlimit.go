@@ -1,7 +1,8 @@
-// Package memlimit gives the Go runtime a soft memory limit from the
-// machine, so that a gateway holding 300,000 hubs collects garbage harder
-// as it nears the memory it has, instead of growing its heap to twice the
-// live data (GOGC=100) and being killed by the kernel.
+// Package memlimit holds the runtime memory settings of the binaries that
+// carry 300,000 hubs: a soft memory limit from the machine (Set), so that
+// the gateway collects garbage harder as it nears the memory it has instead
+// of growing its heap to twice the live data (GOGC=100) and being killed by
+// the kernel; and goroutine stacks kept at their working size (KeepStacks).
 package memlimit
 
 import (
