@@ -58,15 +58,20 @@ func sealReading(sensor devices.SensorID, metric devices.Metric, at time.Time, v
 // appendFlush writes batches and waits for their flush.
 func appendFlush(t *testing.T, s *store.Store, batches ...*devices.ReadingBatch) {
 	t.Helper()
+	if err := tryAppendFlush(s, batches...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryAppendFlush is appendFlush for goroutines other than the test's.
+func tryAppendFlush(s *store.Store, batches ...*devices.ReadingBatch) error {
 	ctx := context.Background()
 	for _, b := range batches {
 		if err := s.AppendReadings(ctx, b); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return s.Flush(ctx)
 }
 
 // hubMinutes returns a batch of hub for each minute in [from, from+n):
@@ -263,20 +268,21 @@ func TestSealLateData(t *testing.T) {
 			// A late batch flushed while the sealer holds the markers it
 			// took: its marker is left for the next round.
 			appendFlush(t, s, hubMinutes("hub-a", sealHour0.Add(50*time.Minute), 1, 4)...)
-			flushed := make(chan struct{})
+			flushed := make(chan error, 1)
 			var hooked atomic.Bool
 			store.SetAfterDirtyDelete(s, func() {
 				if hooked.CompareAndSwap(false, true) {
 					go func() {
-						defer close(flushed)
-						appendFlush(t, s, hubMinutes("hub-a", sealHour0.Add(51*time.Minute), 1, 5)...)
+						flushed <- tryAppendFlush(s, hubMinutes("hub-a", sealHour0.Add(51*time.Minute), 1, 5)...)
 					}()
 				}
 			})
 			if err := store.SealRollups(ctx, s); err != nil {
 				t.Fatal(err)
 			}
-			<-flushed
+			if err := <-flushed; err != nil {
+				t.Fatal(err)
+			}
 			store.SetAfterDirtyDelete(s, nil)
 			if n := markers(); n != 1 {
 				t.Fatalf("%d markers after a flush during the recomputation, want 1 (left for the next round)", n)
