@@ -23,8 +23,10 @@ func (s *Store) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS i
 	}
 	// A row lies within one hour, so a row ending at or after loUS starts
 	// at or after loUS's hour: the index range is bounded on both sides.
+	// Ordered to the last tie (batchOrder), as the sealer reads them: float
+	// sums folded in another order could differ in the last bit.
 	rows, err := s.be.query(ctx, `SELECT data FROM reading_batches
-		WHERE hub_id = $1 AND from_us >= $2 AND from_us <= $3 AND to_us >= $4 ORDER BY from_us`,
+		WHERE hub_id = $1 AND from_us >= $2 AND from_us <= $3 AND to_us >= $4 ORDER BY `+batchOrder,
 		string(hub), floorDiv(loUS, usPerHour)*usPerHour, hiUS, loUS)
 	if err != nil {
 		return nil, err

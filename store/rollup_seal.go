@@ -190,6 +190,12 @@ func (s *Store) nextHubs(ctx context.Context, after string, n int) ([]string, er
 	return hubs, rows.Err()
 }
 
+// batchOrder orders one hub's batch rows to the last tie: a store-and-
+// forward resend stores the same from_us twice, and the hourly figures must
+// fold readings in the same order whether they come from the raw rows or
+// from a sealed blob.
+const batchOrder = "from_us, received_us, to_us, n, data"
+
 // takeMarkersSQL deletes and returns up to n rollup_dirty markers; rid is
 // the back end's row identifier (ctid, rowid).
 func takeMarkersSQL(rid string, n int) string {
@@ -222,7 +228,7 @@ func hourBlobsFromRaw(ctx context.Context, q querier, be backend, hubs []string,
 	// A row lies within one hour, so its from_us says which. The bounds
 	// are literals so that the hub list can take the placeholders.
 	rows, err := q.query(ctx, fmt.Sprintf(`SELECT hub_id, data FROM reading_batches
-		WHERE from_us >= %d AND from_us < %d AND hub_id IN %s ORDER BY hub_id, from_us`,
+		WHERE from_us >= %d AND from_us < %d AND hub_id IN %s ORDER BY hub_id, `+batchOrder,
 		hour, hour+usPerHour, be.values(1, len(hubs))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read reading batches: %w", err)
