@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/jackc/pgx/v5"
@@ -95,10 +96,13 @@ func (b *postgresBackend) trySealLock(ctx context.Context) (func(), bool, error)
 		return nil, false, err
 	}
 	return func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, sealLockKey); err != nil {
+		// Bounded: a hung database must not hold Store.Run at shutdown.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, sealLockKey); err != nil {
 			// Never hand a connection that may still hold the lock back
 			// to the pool: closing the session releases it.
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+			_ = conn.Conn().Close(uctx)
 		}
 		conn.Release()
 	}, true, nil
