@@ -66,7 +66,8 @@ func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResul
 	}{
 		{"reading_batches", fmt.Sprintf(`to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
 			AND e.from_us <= t.to_us AND e.to_us >= t.from_us)
-			AND t.from_us < (SELECT sealed_before_us FROM rollup_seal WHERE id = 1)
+			AND t.from_us < (SELECT COALESCE((SELECT MIN(bucket_us) FROM rollup_dirty WHERE bucket_us < s.sealed_before_us), s.sealed_before_us)
+				FROM rollup_seal s WHERE s.id = 1)
 			AND NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hub_id = t.hub_id
 				AND d.bucket_us <= t.from_us AND d.bucket_us > t.from_us - %d)`, usPerHour), s.cfg.RawRetention, "n", &res.Readings},
 		{"accel", `ts_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id

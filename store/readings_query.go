@@ -131,7 +131,7 @@ func rollupOf(bucketUS int64, a rollupAgg) Rollup {
 // in [from, to): the sealed hours from their blobs, the later ones from the
 // raw readings (rollup_seal.go).
 func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	sb, err := sealedBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.be)
 	if err != nil {
 		return nil, err
 	}

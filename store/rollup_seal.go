@@ -110,6 +110,21 @@ func sealedBefore(ctx context.Context, q querier) (int64, error) {
 	return sb, nil
 }
 
+// blobsBefore is where the hourly queries switch from the sealed blobs to
+// the raw batches: sealed_before, or the earliest hour with a late-data
+// marker not yet recomputed if that is earlier, so that a late reading
+// counts in the hourly figures as soon as its flush commits, not only once
+// the sealer has recomputed its hour (RunRetention keeps the raw rows from
+// here on).
+func blobsBefore(ctx context.Context, q querier) (int64, error) {
+	var b int64
+	if err := q.queryRow(ctx, `SELECT COALESCE((SELECT MIN(bucket_us) FROM rollup_dirty WHERE bucket_us < s.sealed_before_us), s.sealed_before_us)
+		FROM rollup_seal s WHERE s.id = 1`).Scan(&b); err != nil {
+		return 0, fmt.Errorf("store: read sealed hour: %w", err)
+	}
+	return b, nil
+}
+
 // sealHour writes the blobs of hour (Unix µs of its start) of every hub
 // with raw rows in it, SealChunk hubs per transaction with SealPause
 // between, and returns how many hubs had rows.

@@ -20,7 +20,7 @@ import (
 // of the resident's hubs whose bucket starts in [from, to), in time order.
 // Count and Sum add up across sensors; Min and Max are over all of them.
 func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	sb, err := sealedBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.be)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ type ActivityWindow struct {
 // motion data, the motion in [split, to) (recent) and in [from, split)
 // (baseline). One grouped query for the whole caseload.
 func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]ActivityWindow, error) {
-	sb, err := sealedBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.be)
 	if err != nil {
 		return nil, err
 	}
