@@ -348,6 +348,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	offset := fs.Int("offset", 0, "first home index (several processes share one gateway)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run (before the drain) to this file")
+	// A profile at the end shows what the run allocated in all; one taken
+	// at a chosen moment shows what a burst holds while it lasts.
+	memProfileAt := fs.Duration("memprofile-at", 0, "with --memprofile: write the heap profile at this run time instead of at the end")
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
@@ -474,6 +477,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}()
 	}
 	restarted := false
+	memProfileWritten := false
 	var steadyAt, steadyWall time.Time
 	var steadyCPU time.Duration
 	var steadyMsgs int64
@@ -489,6 +493,13 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		st := fleet.Stats()
 		now := time.Now()
+		if *memProfile != "" && *memProfileAt > 0 && !memProfileWritten && now.Sub(start) >= *memProfileAt {
+			memProfileWritten = true
+			if err := writeHeapProfile(*memProfile); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "heap profile written to %s at t=%.0fs\n", *memProfile, now.Sub(start).Seconds())
+		}
 		if allOnline == nil && st.Online >= int64(*homes) {
 			v := now.Sub(start).Seconds()
 			allOnline = &v
@@ -526,7 +537,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		rep.SteadyCPU = sc
 	}
-	if *memProfile != "" {
+	if *memProfile != "" && *memProfileAt <= 0 {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			return err
 		}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,10 +50,15 @@ func TestLoadSmall(t *testing.T) {
 		t.Skip("load run")
 	}
 	var out, errb bytes.Buffer
+	heap := filepath.Join(t.TempDir(), "mid.heap")
 	err := cmdLoad(context.Background(), []string{"--homes", "200", "--duration", "5s", "--speed", "60", "--connect-rate", "1000",
-		"--emergency-rate", "5", "--json", "--data-dir", t.TempDir(), "--sensors", "no"}, &out, &errb)
+		"--emergency-rate", "5", "--json", "--data-dir", t.TempDir(), "--sensors", "no",
+		"--memprofile", heap, "--memprofile-at", "2s"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if fi, err := os.Stat(heap); err != nil || fi.Size() == 0 || !strings.Contains(errb.String(), "heap profile written") {
+		t.Errorf("no heap profile written mid-run (--memprofile-at): %v", err)
 	}
 	var rep LoadReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
