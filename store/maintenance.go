@@ -50,9 +50,9 @@ const retentionChunk = 5000
 // Readings go by batch: a batch is deleted once its newest reading is past
 // RawRetention, and a batch overlapping an evidence window of its hub is
 // kept whole. The raw batches are also the source of the hourly rollups
-// (rollup_seal.go), so a batch is kept while its hour is not sealed or has
-// a marker waiting: recomputing an hour from its raw rows must find all of
-// them. With the defaults (72 h against a seal 1 h + SealGrace after the
+// (rollup_seal.go), so a batch is kept from blobsBefore on: while its hour
+// is not sealed, or from the earliest hour with a marker waiting, where the
+// hourly queries read raw rows and the sealer recomputes from them. With the defaults (72 h against a seal 1 h + SealGrace after the
 // hour starts) that never holds a batch back unless the sealer is behind.
 // Run calls it periodically.
 func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResult, error) {
@@ -64,12 +64,12 @@ func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResul
 		count       string // what RETURNING sums into deleted
 		deleted     *int64
 	}{
-		{"reading_batches", fmt.Sprintf(`to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
+		// Raw rows from blobsBefore on stay: the hourly queries aggregate
+		// them, and that covers unsealed hours and every hour with a
+		// marker waiting (the sealer recomputes those from raw).
+		{"reading_batches", `to_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
 			AND e.from_us <= t.to_us AND e.to_us >= t.from_us)
-			AND t.from_us < (SELECT COALESCE((SELECT MIN(bucket_us) FROM rollup_dirty WHERE bucket_us < s.sealed_before_us), s.sealed_before_us)
-				FROM rollup_seal s WHERE s.id = 1)
-			AND NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hub_id = t.hub_id
-				AND d.bucket_us <= t.from_us AND d.bucket_us > t.from_us - %d)`, usPerHour), s.cfg.RawRetention, "n", &res.Readings},
+			AND t.from_us < ` + blobsBeforeSQL, s.cfg.RawRetention, "n", &res.Readings},
 		{"accel", `ts_us < $1 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.hub_id = t.hub_id
 			AND t.ts_us BETWEEN e.from_us AND e.to_us)`, s.cfg.AccelRetention, "1", &res.Accel},
 		{"rollup_hub_1h", `bucket_us < $1`, s.cfg.HourRollupRetention, "1", &res.HourRollups},

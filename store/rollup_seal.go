@@ -110,6 +110,12 @@ func sealedBefore(ctx context.Context, q querier) (int64, error) {
 	return sb, nil
 }
 
+// blobsBeforeSQL is blobsBefore as an SQL expression: the readers and
+// RunRetention must agree on it, or retention could delete raw rows a
+// reader aggregates.
+const blobsBeforeSQL = `(SELECT COALESCE((SELECT MIN(bucket_us) FROM rollup_dirty WHERE bucket_us < s.sealed_before_us), s.sealed_before_us)
+	FROM rollup_seal s WHERE s.id = 1)`
+
 // blobsBefore is where the hourly queries switch from the sealed blobs to
 // the raw batches: sealed_before, or the earliest hour with a late-data
 // marker not yet recomputed if that is earlier, so that a late reading
@@ -118,8 +124,7 @@ func sealedBefore(ctx context.Context, q querier) (int64, error) {
 // here on).
 func blobsBefore(ctx context.Context, q querier) (int64, error) {
 	var b int64
-	if err := q.queryRow(ctx, `SELECT COALESCE((SELECT MIN(bucket_us) FROM rollup_dirty WHERE bucket_us < s.sealed_before_us), s.sealed_before_us)
-		FROM rollup_seal s WHERE s.id = 1`).Scan(&b); err != nil {
+	if err := q.queryRow(ctx, `SELECT `+blobsBeforeSQL).Scan(&b); err != nil {
 		return 0, fmt.Errorf("store: read sealed hour: %w", err)
 	}
 	return b, nil
