@@ -373,13 +373,15 @@ func (s *shard) ingest(m *devices.Message) {
 	case m.Status != nil:
 		// A hub repeats its status on every connect (and some firmware
 		// periodically): only a changed interval or firmware is news.
+		// What a hub tells for the first time is saved with its last-seen
+		// times (see seen); a change of what was known is state.
 		if hb := int32(m.Status.HeartbeatInterval / time.Second); hb != h.heartbeatS {
+			s.markDirty(i, h.heartbeatS != 0)
 			h.heartbeatS = hb
-			s.markDirty(i, true)
 		}
 		if m.Status.Firmware != "" && m.Status.Firmware != h.firmware {
+			s.markDirty(i, h.firmware != "")
 			h.firmware = m.Status.Firmware
-			s.markDirty(i, true)
 		}
 	}
 	s.rearm(i)
@@ -419,13 +421,17 @@ func (s *shard) seen(i int32, t time.Time) {
 		h.lastSeen = ms
 		s.markDirty(i, false)
 	}
-	// A pending disconnect is not saved (a restart forgets it anyway); the
-	// hub coming back online below is what changes the saved state.
+	// A pending disconnect is not saved (a restart forgets it anyway).
+	// Coming online is saved with the last-seen times, not in the next
+	// round: a restart treats every hub as reconnecting anyway, an open
+	// hub_offline is state when it resolves, and a whole fleet connecting
+	// after a rollout or a restart would otherwise be 300,000 records in
+	// the few rounds of its connect wave.
 	h.flags &^= fOfflinePending
 	if !h.is(fOnline) {
 		s.setOnline(h, true)
 		h.onlineSince = ms
-		s.markDirty(i, true)
+		s.markDirty(i, false)
 	}
 }
 
@@ -508,8 +514,16 @@ func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID
 		return
 	}
 	h.powerAt = ms
-	if !h.is(fPowerKnown) || h.is(fOnMains) != onMains {
+	// A change of mains is state; learning it for the first time is not
+	// (a power_lost that fires is saved as a fault): hubs report mains on
+	// a schedule, and on a fresh database or after a rollout the first
+	// reports of a fleet whose clocks agree come within a minute.
+	switch {
+	case !h.is(fPowerKnown):
 		h.flags |= fPowerKnown
+		h.set(fOnMains, onMains)
+		s.markDirty(i, false)
+	case h.is(fOnMains) != onMains:
 		h.set(fOnMains, onMains)
 		s.markDirty(i, true)
 	}

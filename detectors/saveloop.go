@@ -233,12 +233,14 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	for _, it := range pending {
 		batch = append(batch, it)
 	}
+	began := time.Now()
 	if err := store(ctx, batch); err != nil {
 		if ctx.Err() == nil {
 			log.Warn().Err(err).Int("records", len(batch)).Msg("saving " + what + " failed; will retry")
 		}
 		return err
 	}
+	log.Debug().Int("records", len(batch)).Dur("took", time.Since(began)).Msg("saved " + what)
 	clear(pending)
 	return nil
 }
