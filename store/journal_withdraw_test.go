@@ -29,7 +29,7 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	be := s.be.(*sqliteBackend)
-	be.writeMu.Lock() // a stalled disk: the writer blocks inside its commit
+	be.gate.lock(bulkWrite) // a stalled disk: the writer blocks inside its commit
 	now := time.Now()
 	inCommit := &devices.Event{Hub: "hub-1", ID: "sos-1", Kind: devices.EventSOS, At: now, Received: now}
 	queued := &devices.Event{Hub: "hub-2", ID: "sos-2", Kind: devices.EventSOS, At: now, Received: now}
@@ -57,7 +57,7 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 		t.Fatalf("the event inside a stalled commit returned (%v) before the commit ended", err)
 	default:
 	}
-	be.writeMu.Unlock()
+	be.gate.unlock()
 	if err := <-first; err != nil {
 		t.Fatalf("event in the commit: %v, want the commit's outcome (success)", err)
 	}

@@ -24,12 +24,13 @@ const SQLiteFile = "dolbom.db"
 func SQLitePath(dataDir string) string { return filepath.Join(dataDir, SQLiteFile) }
 
 // sqliteBackend is the embedded back end. SQLite has one writer at a time;
-// writeMu makes writers queue in Go instead of in SQLite's busy handler,
-// which sleeps in steps of milliseconds and would ruin commit latency.
+// gate makes writers queue in Go instead of in SQLite's busy handler,
+// which sleeps in steps of milliseconds and would ruin commit latency, and
+// lets the emergency path's commits go before the bulk writes.
 type sqliteBackend struct {
 	sqlQuerier
 	db      *sql.DB
-	writeMu sync.Mutex
+	gate    writeGate
 	stmts   stmtCache
 	walPath string
 }
@@ -137,8 +138,8 @@ func (b *sqliteBackend) resetWAL(ctx context.Context) error {
 		return fmt.Errorf("store: wal reset: %w", err)
 	}
 	defer conn.Close()
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
+	b.gate.lock(bulkWrite)
+	defer b.gate.unlock()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", walResetBusy.Milliseconds())); err != nil {
 		return fmt.Errorf("store: wal reset: %w", err)
 	}
@@ -169,42 +170,11 @@ func (b *sqliteBackend) inTx(ctx context.Context, fn func(q querier) error) erro
 // inTxCached is inTx whose statements are prepared once per connection and
 // kept (see stmtCache): for the dispatch writer, whose few statements ran
 // hundreds of times a second and spent a third of its CPU in SQLite's
-// parser.
-// With relaxed the commit does not wait for fsync (synchronous=NORMAL for
-// this transaction only): for writes whose loss in a power cut is harmless
-// (see dispatch.Mutation.Relaxed). WAL frames are written in order, so the
-// next ordinary commit's fsync makes them durable too, and a process crash
-// loses nothing (they are in the OS's cache).
+// parser. Dispatch writes are urgent (an incident waits for them); relaxed
+// as in txClass.
 func (b *sqliteBackend) inTxCached(ctx context.Context, relaxed bool, fn func(q querier) error) error {
 	run := func(tx *sql.Tx) error { return fn(cachedTxQuerier{tx: tx, cache: &b.stmts, db: b.db}) }
-	if !relaxed {
-		return b.tx(ctx, run)
-	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	conn, err := b.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		return err
-	}
-	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
-			// Never hand a relaxed connection back to the pool.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := run(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return b.txClass(ctx, urgentWrite, relaxed, run)
 }
 
 // stmtCacheSize bounds the cached statements: the dispatch writer's set is
@@ -284,17 +254,52 @@ func (s txStmt) QueryRowContext(ctx context.Context, _ string, args ...any) *sql
 }
 
 func (b *sqliteBackend) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	tx, err := b.db.BeginTx(ctx, nil)
+	return b.txClass(ctx, bulkWrite, false, fn)
+}
+
+// txClass runs fn in a write transaction once the gate lets a writer of
+// class through. With relaxed the commit does not wait for fsync
+// (synchronous=NORMAL for this transaction only): for writes whose loss in
+// a power cut is harmless (dispatch.Mutation.Relaxed, readings flushes).
+// WAL frames are written in order, so the next ordinary commit's fsync
+// makes them durable too, and a process crash loses nothing (they are in
+// the OS's cache).
+func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed bool, fn func(tx *sql.Tx) error) error {
+	b.gate.lock(class)
+	defer b.gate.unlock()
+	run := func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}
+	if !relaxed {
+		tx, err := b.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return run(tx)
+	}
+	conn, err := b.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
 		return err
 	}
-	return tx.Commit()
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+			// Never hand a relaxed connection back to the pool.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return run(tx)
 }
 
 // insertEvents: statements in SQLite run in-process, so one prepared INSERT
@@ -302,7 +307,7 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(tx *sql.Tx) error) error
 // RowsAffected says exactly which events were new.
 func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error) {
 	fresh := make([]bool, len(evs))
-	err := b.tx(ctx, func(tx *sql.Tx) error {
+	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO events
 			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -333,11 +338,16 @@ const sqliteInsertChunk = 128
 
 // writeSamples writes a flush in one transaction: one row per batch (per
 // hour of a batch), the chunks, the markers of late rows and the merge of
-// very old ones (sampleBatch.planLate). The writer holds writeMu, and one
+// very old ones (sampleBatch.planLate). The writer holds the gate, and one
 // process owns the file, so the blobs read here cannot change before the
 // upsert.
+//
+// The commit is relaxed (no fsync): a readings batch is acknowledged once
+// queued, not once durable (docs/protocol.md section 14), so the fsync bought
+// nothing the hub was promised, and ten flushes a second at national scale
+// each held the writer, and every emergency behind it, for an fsync.
 func (b *sqliteBackend) writeSamples(ctx context.Context, w *sampleBatch) error {
-	return b.tx(ctx, func(tx *sql.Tx) error {
+	return b.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error {
 		if err := insertChunked(ctx, tx, `INSERT INTO reading_batches (hub_id, from_us, to_us, n, received_us, data) VALUES `, ``,
 			6, len(w.batches), func(i int, args []any) []any {
 				r := &w.batches[i]
