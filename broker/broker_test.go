@@ -585,12 +585,80 @@ func TestShutdownDrainsInFlightPublish(t *testing.T) {
 	if n, _, _ := e.journal.counts(); n != 1 {
 		t.Errorf("journal has %d events, want the in-flight one", n)
 	}
-	conns := e.ingest.connections(hubA)
-	if len(conns) != 2 || conns[1].Reason != "shutdown" {
-		t.Errorf("connection events %+v, want a shutdown disconnect", conns)
+	// A gateway stopping is not a hub going offline: the detectors hear
+	// nothing of it (they stop before the hubs are disconnected).
+	if conns := e.ingest.connections(hubA); len(conns) != 1 || !conns[0].Connected {
+		t.Errorf("connection events %+v, want only the connect", conns)
 	}
 	if _, err := e.pipe.Dial(); err == nil {
 		t.Error("listener still accepting after shutdown")
+	}
+}
+
+// TestStopIntakeKeepsHubsConnected: the first step of a shutdown stops
+// taking messages (no PUBACK: the hub keeps the message and resends it after
+// reconnecting) and new connections, but keeps the hubs connected while the
+// detectors save, so that none starts its reconnect backoff yet; Run's
+// disconnect pass then closes them without publishing their wills.
+func TestStopIntakeKeepsHubsConnected(t *testing.T) {
+	e := startEnv(t, Config{})
+	status := devices.Topic(hubA, devices.ChanStatus)
+	c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, will: status})
+	if ack.ReasonCode != 0 {
+		t.Fatalf("connect: %#x", ack.ReasonCode)
+	}
+	defer c.conn.Close()
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 1})
+	c.expect(packets.Puback)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.s.StopIntake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.s.Ready() {
+		t.Error("Ready after intake stopped")
+	}
+	if _, err := e.pipe.Dial(); err == nil {
+		t.Error("listener still accepting after intake stopped")
+	}
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-after", devices.EventSOS), 1, 2)
+	if _, err := c.conn.Write([]byte{packets.Pingreq << 4, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if pk := c.expect(packets.Pingresp); pk.FixedHeader.Type != packets.Pingresp {
+		t.Fatal("no PINGRESP: the hub was disconnected")
+	}
+	if n, _, _ := e.journal.counts(); n != 0 {
+		t.Errorf("journal took %d events after intake stopped, want 0", n)
+	}
+	if got := value(e.s.m.notTaken); got != 1 {
+		t.Errorf("not_taken_at_shutdown_total = %g, want 1", got)
+	}
+
+	e.stop()
+	for {
+		pk, err := c.readTimeout(5 * time.Second)
+		if err != nil {
+			break // closed by the disconnect pass
+		}
+		if pk.FixedHeader.Type == packets.Puback {
+			t.Fatalf("PUBACK %d for a message sent after intake stopped", pk.PacketID)
+		}
+		if pk.FixedHeader.Type == packets.Disconnect {
+			break
+		}
+	}
+	retained := e.s.mq.Topics.Messages(status)
+	if len(retained) != 1 {
+		t.Fatalf("%d retained statuses, want the online one", len(retained))
+	}
+	if st, err := devices.Decode(status, retained[0].Payload, time.Now()); err != nil || st.Status.State != devices.HubOnline {
+		t.Errorf("retained status is %s after the shutdown, want online (no will)", retained[0].Payload)
+	}
+	if conns := e.ingest.connections(hubA); len(conns) != 1 {
+		t.Errorf("connection events %+v, want only the connect", conns)
 	}
 }
 

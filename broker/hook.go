@@ -197,7 +197,9 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 	s.connected.Add(1)
 	s.m.connected.Inc()
-	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
+	if !s.intakeStopped.Load() {
+		s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
+	}
 	if s.closing.Load() {
 		// Authenticated while Run was shutting down, after its disconnect pass.
 		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
@@ -253,6 +255,9 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 	}
 	if neverEstablished && !current {
 		return // nothing was reported for it, and a newer client owns the hub
+	}
+	if s.intakeStopped.Load() {
+		return // the gateway is stopping, see StopIntake
 	}
 	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: now, Remote: cl.Net.Remote, Reason: reason})
 }
@@ -366,6 +371,12 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	s := h.s
 	s.publishing.Add(1)
 	defer s.publishing.Add(-1)
+	// After publishing is counted, so that StopIntake either sees this
+	// publish under way or this publish sees intake stopped.
+	if s.intakeStopped.Load() {
+		s.m.notTaken.Inc()
+		return pk, packets.ErrRejectPacket // no PUBACK: the hub resends it later
+	}
 	start := time.Now()
 
 	st := s.states.get(cl.ID)

@@ -42,6 +42,7 @@ type metrics struct {
 	aclDenied        *prometheus.CounterVec
 	eventsDropped    prometheus.Counter
 	readingsDropped  prometheus.Counter
+	notTaken         prometheus.Counter
 	acksHeld         prometheus.Counter
 	storeFailures    *prometheus.CounterVec
 	emergencyQoS0    prometheus.Counter
@@ -72,6 +73,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events decoded but neither refused nor handed on, with nobody to send them again (QoS 0). Must stay 0."}),
 		readingsDropped: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "readings_dropped_total",
 			Help: "QoS 0 readings, accel or heartbeat messages the journal did not take in time."}),
+		notTaken: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "not_taken_at_shutdown_total",
+			Help: "Publishes that arrived after intake stopped at shutdown, left unacknowledged for the hub to resend."}),
 		acksHeld: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "acks_held_total",
 			Help: "Emergency events whose PUBACK was held for the hub's rate limit (push back)."}),
 		storeFailures: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "journal_failures_total",

@@ -72,6 +72,9 @@ type Server struct {
 	running    atomic.Bool
 	ready      atomic.Bool
 	closing    atomic.Bool
+	// intakeStopped: hubs stay connected but nothing they send is taken
+	// (StopIntake); Run's disconnect pass comes later.
+	intakeStopped atomic.Bool
 
 	// hookCtx bounds journal and directory calls made from hooks; it ends
 	// only after the shutdown drain, so in-flight publishes can finish.
@@ -349,13 +352,50 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Server) shutdown() {
+// StopIntake is the first step of a shutdown: it stops accepting
+// connections and stops taking what connected hubs send (a publish gets no
+// PUBACK, so the hub keeps it and resends it after reconnecting), then waits
+// for the publishes under way to be handed on, until ctx ends. The hubs
+// stay connected: the detectors can make their final saves while no hub is
+// yet backing off, and Run's disconnect pass, the last step, starts the
+// hubs' reconnect clocks only moments before the next gateway is up. A
+// gateway stopping is not a hub going offline, so no will is published and
+// no disconnect is reported to the detectors from now on.
+func (s *Server) StopIntake(ctx context.Context) error {
 	start := time.Now()
 	s.listenerMu.Lock()
 	s.ready.Store(false)
 	s.closing.Store(true)
+	s.intakeStopped.Store(true)
 	s.listenerMu.Unlock()
 	s.closeListeners()
+	s.states.each(func(st *hubState) {
+		st.mu.Lock()
+		if cl := st.client; cl != nil {
+			atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+		}
+		st.mu.Unlock()
+	})
+	for s.publishing.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker: %d publishes still under way when intake stopped: %w", s.publishing.Load(), ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.log.Info().Dur("took", time.Since(start)).Int64("connected", s.connected.Load()).Msg("intake stopped; hubs stay connected until the broker stops")
+	return nil
+}
+
+func (s *Server) shutdown() {
+	start := time.Now()
+	if !s.intakeStopped.Load() {
+		// Stopped without StopIntake (a failed stage, a test): same steps,
+		// bounded by the drain below.
+		ctx, cancel := context.WithDeadline(context.Background(), start.Add(s.cfg.ShutdownTimeout))
+		_ = s.StopIntake(ctx)
+		cancel()
+	}
 
 	// Writes to hubs that do not read fail at the deadline instead of
 	// holding the whole pass up.

@@ -129,7 +129,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	// The shutdown budget is shared in the order stages stop: intake, the
-	// detectors' final saves, then the store's drain.
+	// detectors' final saves, the broker's disconnect pass, then the
+	// store's drain.
 	budget := o.ShutdownTimeout
 	sc := store.Config{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
@@ -328,8 +329,11 @@ func (g *Gateway) Ready(ctx context.Context) error {
 }
 
 // Run runs every stage until ctx ends, then stops them in the order data
-// flows: intake first (HTTP, broker), then the detectors, the store last,
-// so that everything accepted is written before Run returns.
+// flows: intake first (HTTP, then the broker stops taking messages), then
+// the detectors, the store last, so that everything accepted is written
+// before Run returns. The hubs are disconnected only after the detectors'
+// final saves (seconds at national scale), so that no hub starts backing
+// off while they run.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.Store.Close()
 	log := g.log
@@ -341,6 +345,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start("channels", g.channels.run)
 	stages.start("evidence", g.keepEvidence)
 	stages.start("broker", g.Broker.Run)
+	// The first step of a shutdown: hubs stay connected, nothing more is
+	// taken from them, and the broker's disconnect pass waits until the
+	// detectors have saved (see broker.Server.StopIntake).
+	stages.start("intake", func(ctx context.Context) error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), g.opts.ShutdownTimeout*15/100)
+		defer cancel()
+		return g.Broker.StopIntake(sctx)
+	})
 	if g.httpListener != nil {
 		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second}
 		stages.start("http", func(ctx context.Context) error {
@@ -386,7 +399,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	return stages.stop(g.opts.ShutdownTimeout, "http", "broker", "engine+device_health", "evidence", "dispatch", "channels", "store")
+	return stages.stop(g.opts.ShutdownTimeout, "http", "intake", "engine+device_health", "broker", "evidence", "dispatch", "channels", "store")
 }
 
 // readiness answers /readyz: 200 once every stage is up and the store
