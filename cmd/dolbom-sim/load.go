@@ -138,6 +138,11 @@ type RestartReport struct {
 	StopS  float64  `json:"stop_s"`
 	StartS float64  `json:"start_s"`
 	BackS  *float64 `json:"back_s"`
+	// OutageS is what the hubs saw: from the first hub losing its
+	// connection to the new gateway being ready. The old gateway keeps the
+	// hubs connected while it saves, so this is shorter than StopS; it is
+	// what sets the hubs' reconnect backoff (protocol section 17.1).
+	OutageS float64 `json:"outage_s"`
 	// Emergencies published while the gateway was down (hubs buffer them)
 	// and how many of those reached the detectors.
 	BufferedSent      int64 `json:"buffered_emergencies_sent"`
@@ -400,10 +405,17 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	clock := firmwaresim.NewClock(time.Now(), *speed, *duration)
 	var fleet loadFleet
 	var hubs []loadHub
+	var gatewayDown atomic.Bool
+	var firstDrop atomic.Int64 // unix ns of the first hub disconnect after a restart began
 	switch *client {
 	case "raw":
 		f := firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Clock: clock, Seed: c.seed, Version: c.version(),
-			MaxConnecting: *maxConnecting, IDPrefix: fmt.Sprintf("L%x-", time.Now().Unix()), Logger: log})
+			MaxConnecting: *maxConnecting, IDPrefix: fmt.Sprintf("L%x-", time.Now().Unix()), Logger: log,
+			Observe: func(e firmwaresim.HubEvent) {
+				if e.Kind == firmwaresim.EvDisconnected && gatewayDown.Load() {
+					firstDrop.CompareAndSwap(0, time.Now().UnixNano())
+				}
+			}})
 		start := time.Now()
 		for i := range *homes {
 			h := f.Add(ids[i], secrets[i], uint32(*offset+i))
@@ -430,7 +442,6 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	done := make(chan struct{})
 	go func() { fleet.Run(rctx); close(done) }()
 
-	var gatewayDown atomic.Bool
 	ictx, stopInjecting := context.WithCancel(rctx)
 	defer stopInjecting()
 	injected := make(chan struct{})
@@ -473,6 +484,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			gatewayDown.Store(false)
 			restart = r
 			readyAt = time.Now()
+			if d := firstDrop.Load(); d != 0 {
+				r.OutageS = readyAt.Sub(time.Unix(0, d)).Seconds()
+			}
 			restartDone <- err
 		}()
 	}
