@@ -20,6 +20,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
@@ -84,6 +85,7 @@ func (t *switchTransport) DialConn(ctx context.Context) (net.Conn, error) {
 
 func startInproc(ctx context.Context, dir, databaseURL string, flushRows int, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
 	e := &inproc{dir: dir, databaseURL: databaseURL, flushRows: flushRows, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
+	memlimit.Set(memlimit.Fraction(databaseURL == "")) // as dolbomd on the same store
 	return e, e.start(ctx)
 }
 

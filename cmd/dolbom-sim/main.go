@@ -30,8 +30,9 @@ import (
 func main() {
 	memlimit.KeepStacks() // first: it may start the process again
 	// The in-process gateway and the simulated fleet share this process:
-	// the same soft memory limit as dolbomd.
-	memlimit.Set(0.75)
+	// the soft memory limit of dolbomd with PostgreSQL until the gateway
+	// starts (startInproc sets it for its store).
+	memlimit.Set(memlimit.Fraction(false))
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

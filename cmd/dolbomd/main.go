@@ -35,9 +35,7 @@ func run(args []string, getenv func(string) string, stdout *os.File) int {
 		return 2
 	}
 	log := newLogger(opts, stdout)
-	// Three quarters of the memory: the rest for the kernel's page cache
-	// and, in small deployments, PostgreSQL beside the gateway.
-	if limit := memlimit.Set(0.75); limit < 1<<62 {
+	if limit := memlimit.Set(memlimit.Fraction(opts.DatabaseURL == "")); limit < 1<<62 {
 		log.Info().Int64("memory_limit_bytes", limit).Msg("soft memory limit (GOMEMLIMIT overrides)")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
