@@ -201,7 +201,9 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
 	}
 	if s.closing.Load() {
-		// Authenticated while Run was shutting down, after its disconnect pass.
+		// Authenticated while the gateway was stopping, after StopIntake
+		// cleared the wills or Run's disconnect pass: no will either.
+		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
 		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
 	}
 }
