@@ -487,17 +487,10 @@ func (s *Store) SetHubDisabled(ctx context.Context, id devices.HubID, disabled b
 	return s.setFlag(ctx, "hub", `UPDATE hubs SET disabled = $2, updated_us = $3 WHERE id = $1`, string(id), disabled, toUS(s.now()))
 }
 
-// HubCredential implements broker.HubDirectory.
+// HubCredential implements broker.HubDirectory. Concurrent lookups share
+// one query (credentialBatcher).
 func (s *Store) HubCredential(ctx context.Context, id devices.HubID) (devices.HubCredential, error) {
-	c := devices.HubCredential{Hub: id}
-	err := s.be.queryRow(ctx, `SELECT secret_hash, disabled FROM hubs WHERE id = $1`, string(id)).Scan(&c.SecretHash, &c.Disabled)
-	if isNoRows(err) {
-		return c, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return c, fmt.Errorf("store: hub credential: %w", err)
-	}
-	return c, nil
+	return s.creds.get(ctx, id)
 }
 
 // HubInventory is what the device-health monitor loads for one hub.

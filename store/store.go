@@ -138,6 +138,7 @@ type Store struct {
 
 	eventQ  chan *eventReq
 	sampleQ chan sampleItem
+	creds   credentialBatcher
 
 	// intake guards the queues' senders so that Run can stop intake and
 	// then drain knowing that no send is still in flight.
@@ -188,6 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sampleQ: make(chan sampleItem, cfg.SampleQueue),
 	}
 	s.intake.idle = make(chan struct{})
+	s.creds.lookup = s.hubCredentials
 	s.metrics, err = newMetrics(cfg.Registerer,
 		func() float64 { return float64(len(s.eventQ)) },
 		func() float64 { return float64(len(s.sampleQ)) })

@@ -271,6 +271,27 @@ func testHubs(t *testing.T, fresh Fresh) {
 	}
 	_, err = s.HubCredential(ctx, "hub-none")
 	wantErr(t, "HubCredential(missing)", err, devices.ErrNotFound)
+	// A connect wave: concurrent lookups share queries, each gets its own
+	// answer.
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			switch i % 3 {
+			case 0:
+				if c, err := s.HubCredential(ctx, h.ID); err != nil || c.Hub != h.ID || c.SecretHash != hash || !c.Disabled {
+					t.Errorf("concurrent HubCredential(%s) = %+v, %v", h.ID, c, err)
+				}
+			case 1:
+				if c, err := s.HubCredential(ctx, stock.ID); err != nil || c.Hub != stock.ID || c.Disabled {
+					t.Errorf("concurrent HubCredential(%s) = %+v, %v", stock.ID, c, err)
+				}
+			default:
+				_, err := s.HubCredential(ctx, devices.HubID(fmt.Sprintf("hub-none-%d", i)))
+				wantErr(t, "concurrent HubCredential(missing)", err, devices.ErrNotFound)
+			}
+		})
+	}
+	wg.Wait()
 	wantErr(t, "SetHubDisabled(missing)", s.SetHubDisabled(ctx, "hub-none", true), devices.ErrNotFound)
 	if hubs, _ := s.ListHubs(ctx, store.HubQuery{}); len(hubs) != 1 {
 		t.Errorf("disabled hub listed: %v", hubs)
