@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -18,13 +15,7 @@ import (
 // arrive while a query is under way are answered by one query between
 // them, each with its own hub's record.
 func TestCredentialLookupsShareQueries(t *testing.T) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), SecretKey: key, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openEmbedded(t, Config{})
 	ctx := context.Background()
 	const hubs = 500
 	for i := range hubs {

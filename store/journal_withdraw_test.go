@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -16,13 +13,7 @@ import (
 // but never handed to the detectors. An event already in a commit when its
 // caller's context ends gets that commit's outcome.
 func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), SecretKey: key, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openEmbedded(t, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -46,7 +37,7 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond) // the writer takes it and blocks on the lock
 	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err = s.AppendEvent(short, queued)
+	_, err := s.AppendEvent(short, queued)
 	cancelShort()
 	if err == nil {
 		t.Fatal("an event still queued when its context ended was reported written")

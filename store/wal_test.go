@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -23,14 +20,8 @@ func TestWALStaysBoundedUnderLoad(t *testing.T) {
 	old := walResetBytes
 	walResetBytes = 2 << 20
 	defer func() { walResetBytes = old }()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
 	dir := t.TempDir()
-	s, err := Open(context.Background(), Config{DataDir: dir, SecretKey: key, Logger: zerolog.Nop(), FlushInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openEmbedded(t, Config{DataDir: dir, FlushInterval: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
