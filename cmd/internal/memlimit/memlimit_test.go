@@ -30,3 +30,25 @@ func TestOperatorWins(t *testing.T) {
 		t.Fatalf("Set with GOMEMLIMIT set = %d, want the operator's 12345678", got)
 	}
 }
+
+func TestGCPercentUnderLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetGCPercent(100)
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+	if machineBytes() == 0 {
+		t.Skip("no /proc/meminfo here")
+	}
+	debug.SetGCPercent(100)
+	Set(0.5)
+	if got := debug.SetGCPercent(100); got != gcPercentUnderLimit {
+		t.Errorf("GC percent under a limit = %d, want %d", got, gcPercentUnderLimit)
+	}
+	// The operator's GOGC stands.
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	Set(0.5)
+	if got := debug.SetGCPercent(100); got != 150 {
+		t.Errorf("GC percent with GOGC=150 = %d, want 150", got)
+	}
+}
