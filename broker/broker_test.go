@@ -752,3 +752,33 @@ func TestAdmission(t *testing.T) {
 	c3 := e.hub(5, hubB, secretB)
 	c3.conn.Close()
 }
+
+// TestStopIntakeOutOfTime: a publish still waiting when StopIntake runs out
+// of time (here a stalled journal) gives up without a PUBACK, so the hub
+// resends it after reconnecting; none is acknowledged later, after the
+// detectors have stopped, where it would be lost.
+func TestStopIntakeOutOfTime(t *testing.T) {
+	e := startEnv(t, Config{})
+	release := make(chan struct{})
+	defer close(release)
+	e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
+	c := e.hub(5, hubA, secretA)
+	defer c.conn.Close()
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-held", devices.EventSOS), 1, 1)
+	<-e.journal.entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.s.StopIntake(ctx); err != nil {
+		t.Fatalf("StopIntake: %v (the held publish should have given up)", err)
+	}
+	if n := e.s.publishing.Load(); n != 0 {
+		t.Fatalf("%d publishes under way after StopIntake returned", n)
+	}
+	if n, _, _ := e.journal.counts(); n != 0 {
+		t.Errorf("journal has %d events, want 0", n)
+	}
+	if pk, err := c.readTimeout(200 * time.Millisecond); err == nil && pk.FixedHeader.Type == packets.Puback {
+		t.Errorf("PUBACK %d for a publish that gave up", pk.PacketID)
+	}
+}

@@ -377,6 +377,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	// publish under way or this publish sees intake stopped.
 	if s.intakeStopped.Load() {
 		s.m.notTaken.Inc()
+		if pk.FixedHeader.Qos == 0 {
+			if ch, _ := ownChannel(pk.TopicName, cl.ID); ch == devices.ChanEvents {
+				// Nothing resends a QoS 0 event (emergencies must use QoS 1).
+				s.m.eventsDropped.Inc()
+				s.log.Warn().Str("hub_id", cl.ID).Msg("QoS 0 event dropped: the gateway is stopping")
+			}
+		}
 		return pk, packets.ErrRejectPacket // no PUBACK: the hub resends it later
 	}
 	start := time.Now()

@@ -417,21 +417,24 @@ func (s *shard) connection(c devices.ConnectionEvent) {
 func (s *shard) seen(i int32, t time.Time) {
 	h := &s.hubs[i]
 	ms := t.UnixMilli()
+	firstEver := h.lastSeen == 0
 	if ms > h.lastSeen {
 		h.lastSeen = ms
 		s.markDirty(i, false)
 	}
 	// A pending disconnect is not saved (a restart forgets it anyway).
-	// Coming online is saved with the last-seen times, not in the next
-	// round: a restart treats every hub as reconnecting anyway, an open
-	// hub_offline is state when it resolves, and a whole fleet connecting
-	// after a rollout or a restart would otherwise be 300,000 records in
-	// the few rounds of its connect wave.
+	// Coming online again is saved with the last-seen times, not in the
+	// next round: a restart treats every hub as reconnecting anyway, an
+	// open hub_offline is state when it resolves, and a fleet reconnecting
+	// after a restart would otherwise be 300,000 records in the few rounds
+	// of its connect wave. A hub seen for the first time ever is saved in
+	// the next round: until it is, a crash would leave it without a
+	// last-seen, and a hub that then never came back would never be missed.
 	h.flags &^= fOfflinePending
 	if !h.is(fOnline) {
 		s.setOnline(h, true)
 		h.onlineSince = ms
-		s.markDirty(i, false)
+		s.markDirty(i, firstEver)
 	}
 }
 

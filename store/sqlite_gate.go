@@ -19,15 +19,21 @@ const (
 
 // writeGate is a lock handed on at unlock to the longest-waiting urgent
 // writer, else to the longest-waiting bulk writer: an urgent writer waits
-// for at most the transaction in progress. Bulk writers can starve only
-// while urgent commits follow each other without a gap, which the event
-// writer's grouping rules out (one commit carries everything queued).
+// for the transaction in progress and at most one bulk one. The two urgent
+// writers (events, dispatch) each group what queued during the other's
+// commit, and in an incident storm they could pass the lock back and forth
+// for as long as it lasts while the readings flushes and state saves wait:
+// after urgentRun urgent handovers in a row with a bulk writer waiting, the
+// next goes to the bulk writer.
 type writeGate struct {
 	mu     sync.Mutex
 	held   bool
 	urgent []chan struct{}
 	bulk   []chan struct{}
+	run    int // urgent handovers in a row while a bulk writer waited
 }
+
+const urgentRun = 4
 
 func (g *writeGate) lock(class writeClass) {
 	g.mu.Lock()
@@ -50,10 +56,14 @@ func (g *writeGate) unlock() {
 	g.mu.Lock()
 	var next chan struct{}
 	switch {
-	case len(g.urgent) > 0:
+	case len(g.urgent) > 0 && (len(g.bulk) == 0 || g.run < urgentRun):
 		next, g.urgent = g.urgent[0], g.urgent[1:]
+		if len(g.bulk) > 0 {
+			g.run++
+		}
 	case len(g.bulk) > 0:
 		next, g.bulk = g.bulk[0], g.bulk[1:]
+		g.run = 0
 	default:
 		if !g.held {
 			g.mu.Unlock()

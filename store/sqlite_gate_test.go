@@ -56,3 +56,49 @@ func TestWriteGateUrgentFirst(t *testing.T) {
 		g.unlock()
 	})
 }
+
+// TestWriteGateBulkNotStarved: urgent writers that keep coming (an incident
+// storm: the event and dispatch writers passing the lock back and forth)
+// let a waiting bulk writer in after urgentRun of them.
+func TestWriteGateBulkNotStarved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g writeGate
+		g.lock(urgentWrite)
+		bulkIn := make(chan int, 1)
+		urgentDone := 0
+		var mu sync.Mutex
+		go func() {
+			g.lock(bulkWrite)
+			mu.Lock()
+			bulkIn <- urgentDone
+			mu.Unlock()
+			g.unlock()
+		}()
+		synctest.Wait()
+		// Two urgent writers, each back in the queue before the other's
+		// commit ends.
+		for range 2 {
+			go func() {
+				for range 3 * urgentRun {
+					g.lock(urgentWrite)
+					time.Sleep(time.Millisecond)
+					mu.Lock()
+					urgentDone++
+					mu.Unlock()
+					g.unlock()
+				}
+			}()
+		}
+		synctest.Wait()
+		g.unlock()
+		select {
+		case n := <-bulkIn:
+			if n > urgentRun {
+				t.Errorf("bulk writer got the lock after %d urgent commits, want at most %d", n, urgentRun)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("bulk writer starved")
+		}
+		time.Sleep(time.Second) // the urgent writers finish
+	})
+}

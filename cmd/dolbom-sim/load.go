@@ -141,8 +141,9 @@ type RestartReport struct {
 	// OutageS is what the hubs saw: from the first hub losing its
 	// connection to the new gateway being ready. The old gateway keeps the
 	// hubs connected while it saves, so this is shorter than StopS; it is
-	// what sets the hubs' reconnect backoff (protocol section 17.1).
-	OutageS float64 `json:"outage_s"`
+	// what sets the hubs' reconnect backoff (protocol section 17.1). Null
+	// when no hub was seen to drop (the paho client reports no drops).
+	OutageS *float64 `json:"outage_s"`
 	// Emergencies published while the gateway was down (hubs buffer them)
 	// and how many of those reached the detectors.
 	BufferedSent      int64 `json:"buffered_emergencies_sent"`
@@ -485,7 +486,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			restart = r
 			readyAt = time.Now()
 			if d := firstDrop.Load(); d != 0 {
-				r.OutageS = readyAt.Sub(time.Unix(0, d)).Seconds()
+				v := readyAt.Sub(time.Unix(0, d)).Seconds()
+				r.OutageS = &v
 			}
 			restartDone <- err
 		}()

@@ -17,8 +17,10 @@ import (
 // Fraction is the share of the machine's memory a gateway process takes as
 // its soft limit. With PostgreSQL (small deployments run it on the same
 // machine) three quarters, leaving it room; with the embedded store the
-// process is the database, and 85% leaves the kernel and its page cache
-// (the SQLite file's pages) 15%. At 300,000 hubs the goroutine stacks
+// process is the database, and 85% leaves the kernel, its page cache (the
+// SQLite file's pages) and SQLite's own page caches, which Go does not
+// count (up to 256 MB on each of 8 connections; ~0.5 GB at 300,000 hubs,
+// measured as RSS minus Go's heap and stacks), 15%. At 300,000 hubs the goroutine stacks
 // alone hold ~11 GB beside a ~5 GB live heap: the limit decides how much
 // room the heap has to grow between collections, and so how often the
 // collector runs while emergencies wait for CPU.
