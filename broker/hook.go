@@ -197,15 +197,15 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 	s.connected.Add(1)
 	s.m.connected.Inc()
-	if !s.intakeStopped.Load() {
-		s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
-	}
 	if s.closing.Load() {
 		// Authenticated while the gateway was stopping, after StopIntake
-		// cleared the wills or Run's disconnect pass: no will either.
+		// cleared the wills or Run's disconnect pass: no will either, and
+		// nothing for the detectors.
 		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
 		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
+		return
 	}
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
 }
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
@@ -258,7 +258,7 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 	if neverEstablished && !current {
 		return // nothing was reported for it, and a newer client owns the hub
 	}
-	if s.intakeStopped.Load() {
+	if s.closing.Load() {
 		return // the gateway is stopping, see StopIntake
 	}
 	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: now, Remote: cl.Net.Remote, Reason: reason})
@@ -375,7 +375,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	defer s.publishing.Add(-1)
 	// After publishing is counted, so that StopIntake either sees this
 	// publish under way or this publish sees intake stopped.
-	if s.intakeStopped.Load() {
+	if s.closing.Load() {
 		s.m.notTaken.Inc()
 		if pk.FixedHeader.Qos == 0 {
 			if ch, _ := ownChannel(pk.TopicName, cl.ID); ch == devices.ChanEvents {

@@ -71,10 +71,10 @@ type Server struct {
 	publishing atomic.Int64 // OnPublish calls under way
 	running    atomic.Bool
 	ready      atomic.Bool
-	closing    atomic.Bool
-	// intakeStopped: hubs stay connected but nothing they send is taken
-	// (StopIntake); Run's disconnect pass comes later.
-	intakeStopped atomic.Bool
+	// closing: the gateway is stopping (StopIntake): no connection is
+	// accepted and nothing hubs send is taken, while they stay connected
+	// until Run's disconnect pass.
+	closing atomic.Bool
 
 	// hookCtx bounds journal and directory calls made from hooks; it ends
 	// only after the shutdown drain, so in-flight publishes can finish.
@@ -366,7 +366,6 @@ func (s *Server) StopIntake(ctx context.Context) error {
 	s.listenerMu.Lock()
 	s.ready.Store(false)
 	s.closing.Store(true)
-	s.intakeStopped.Store(true)
 	s.listenerMu.Unlock()
 	s.closeListeners()
 	s.states.each(func(st *hubState) {
@@ -413,7 +412,7 @@ func (s *Server) awaitPublishes(ctx context.Context) bool {
 
 func (s *Server) shutdown() {
 	start := time.Now()
-	if !s.intakeStopped.Load() {
+	if !s.closing.Load() {
 		// Stopped without StopIntake (a failed stage, a test): same steps,
 		// bounded by the drain below.
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(s.cfg.ShutdownTimeout))
