@@ -236,8 +236,6 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 		case st.kicked == cl:
 			reason = st.kickReason
 			st.kicked, st.kickReason = nil, ""
-		case s.closing.Load():
-			reason = "shutdown"
 		case err == nil && !neverEstablished:
 			reason = "clean"
 		}
