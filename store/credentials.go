@@ -107,7 +107,7 @@ func (s *Store) hubCredentials(ctx context.Context, ids []string) (map[devices.H
 		q    string
 		args []any
 	)
-	if s.be.name() == "postgres" {
+	if s.isPostgres() {
 		q, args = `SELECT id, secret_hash, disabled FROM hubs WHERE id = ANY($1)`, []any{ids}
 	} else {
 		q = `SELECT id, secret_hash, disabled FROM hubs WHERE id IN ` + anonPlaceholders(1, len(ids))
