@@ -257,7 +257,10 @@ func TestJournalFailureNoAckAndDisconnect(t *testing.T) {
 	}
 }
 
-func TestDuplicateEventAckedIngestedOnce(t *testing.T) {
+// A redelivery is acknowledged again and handed on marked Replayed with the
+// stored journal position: the detectors skip it when they applied it, and
+// apply it when a crash came between its commit and their applying it.
+func TestDuplicateEventAckedAndHandedOnAsReplayed(t *testing.T) {
 	e := startEnv(t, Config{})
 	c := e.hub(4, hubA, secretA)
 	defer c.conn.Close()
@@ -272,8 +275,13 @@ func TestDuplicateEventAckedIngestedOnce(t *testing.T) {
 	if stored != 1 || appends != 2 {
 		t.Errorf("journal stored %d of %d appends, want 1 of 2", stored, appends)
 	}
-	if n := len(e.ingest.events()); n != 1 {
-		t.Errorf("ingested %d times, want once", n)
+	evs := e.ingest.events()
+	if len(evs) != 2 {
+		t.Fatalf("handed on %d times, want twice (fresh, then the redelivery)", len(evs))
+	}
+	first, again := evs[0].Event, evs[1].Event
+	if first.Replayed || !again.Replayed || first.Seq == 0 || again.Seq != first.Seq {
+		t.Errorf("handed on %+v then %+v; want fresh then Replayed, both with the stored position", first, again)
 	}
 }
 

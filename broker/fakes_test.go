@@ -104,9 +104,11 @@ func (j *fakeJournal) AppendEvent(ctx context.Context, e *devices.Event) (bool, 
 	defer j.mu.Unlock()
 	j.appends++
 	key := string(e.Hub) + "/" + string(e.ID)
-	if _, ok := j.events[key]; ok {
+	if stored, ok := j.events[key]; ok {
+		e.Seq = stored.Seq
 		return false, nil
 	}
+	e.Seq = int64(len(j.events) + 1)
 	j.events[key] = e
 	return true, nil
 }

@@ -492,9 +492,11 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 	if err != nil {
 		return s.eventNotTaken(cl, pk, e, err)
 	}
-	if fresh {
-		s.ingest.Ingest(msg)
-	}
+	// A redelivery is handed on too, marked: if the gateway crashed after
+	// its commit and before the detectors applied it, the detectors apply
+	// it now; otherwise they know it by its journal position and skip it.
+	e.Replayed = !fresh
+	s.ingest.Ingest(msg)
 	return pk, nil
 }
 

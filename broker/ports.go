@@ -12,8 +12,9 @@ import (
 type Journal interface {
 	// AppendEvent returns once the event is durable (fsynced in the embedded
 	// store, committed in PostgreSQL), grouped with other hubs' events into
-	// one commit. fresh is false when (hub, event id) was stored before: a
-	// redelivery, to be acknowledged again but handed on no further.
+	// one commit, and sets e.Seq to its journal position. fresh is false
+	// when (hub, event id) was stored before: a redelivery, acknowledged
+	// again and handed on marked Replayed with the stored position.
 	// It blocks while the writer is behind (push back) until ctx ends.
 	AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error)
 	// AppendReadings queues a batch for the next group write and returns; it
@@ -27,7 +28,8 @@ type Journal interface {
 // it: the detectors and the device-health monitor. Its methods run on the
 // publishing hub's goroutine and must not block for long; they queue.
 type Ingester interface {
-	// Ingest receives a decoded message. Events arrive only when fresh.
+	// Ingest receives a decoded message. An event arrives with its journal
+	// position, marked Replayed when it is a redelivery.
 	Ingest(m *devices.Message)
 	// Connection receives hub connects and disconnects.
 	Connection(c devices.ConnectionEvent)

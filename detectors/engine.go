@@ -35,10 +35,13 @@ type HomeSnapshot struct {
 // EngineConfig configures an Engine. Zero values take the defaults named
 // on each field.
 type EngineConfig struct {
-	Sink   Sink           // required
-	Store  EngineStore    // optional: persistence
-	Fleet  Fleet          // optional: sensor locations (kitchen, bathroom) for the steam rule
-	Logger zerolog.Logger // a "component" field is added
+	Sink  Sink        // required
+	Store EngineStore // optional: persistence
+	// Journal, optional, is replayed at start from where the saved state
+	// left it (see Journal); Replayed tells when that is done.
+	Journal Journal
+	Fleet   Fleet          // optional: sensor locations (kitchen, bathroom) for the steam rule
+	Logger  zerolog.Logger // a "component" field is added
 
 	// Thresholds are the defaults for every resident (zero fields take
 	// DefaultThresholds); ThresholdsFor may override them per home and
@@ -111,7 +114,10 @@ type Engine struct {
 	seed    maphash.Seed
 	shards  []*engineShard
 	stopped chan struct{}
-	stats   engineStats
+	// replayed is closed once the journal beyond the saved state has been
+	// applied (or at start without a journal).
+	replayed chan struct{}
+	stats    engineStats
 }
 
 type engineStats struct {
@@ -142,7 +148,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "engine").Logger(),
-		seed: maphash.MakeSeed(), stopped: make(chan struct{})}
+		seed: maphash.MakeSeed(), stopped: make(chan struct{}), replayed: make(chan struct{})}
 	e.shards = make([]*engineShard, cfg.Shards)
 	for i := range e.shards {
 		e.shards[i] = newEngineShard(e)
@@ -160,6 +166,11 @@ func (e *Engine) Stats() EngineStats {
 func (e *Engine) shardOf(hub devices.HubID) *engineShard {
 	return e.shards[maphash.String(e.seed, string(hub))%uint64(len(e.shards))]
 }
+
+// Replayed is closed once Run has applied the journal's events that the
+// saved state had not: hubs' new messages should wait for it, so that a
+// home sees its events in order.
+func (e *Engine) Replayed() <-chan struct{} { return e.replayed }
 
 // Ingest queues a message the broker accepted; m must not be modified
 // afterwards. It waits while the shard's queue is full: an emergency is not
@@ -194,40 +205,71 @@ func (e *Engine) Run(ctx context.Context) error {
 		homes += len(s.homes)
 	}
 	e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Msg("engine started")
+	shardCtx, stopShards := context.WithCancel(ctx)
+	defer stopShards()
 	var wg sync.WaitGroup
 	for _, s := range e.shards {
-		wg.Go(func() { s.run(ctx) })
+		wg.Go(func() { s.run(shardCtx) })
 	}
-	pending := map[devices.HubID]HomeSnapshot{}
+	if err := e.replay(ctx); err != nil {
+		// Without the replay, acknowledged events could be left unapplied:
+		// the gateway must not take hubs' messages.
+		stopShards()
+		wg.Wait()
+		close(e.stopped)
+		return err
+	}
+	p := e.persister()
+	round := newSaveRound[HomeSnapshot]()
 	saves := make([]chan saveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
 		saves[i] = s.saves
 	}
 	runSaves(ctx, e.cfg.SaveInterval, seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval), saves,
-		func(h HomeSnapshot) devices.HubID { return h.Hub }, pending, e.save)
+		func(h HomeSnapshot) devices.HubID { return h.Hub }, round, p.save)
 	wg.Wait()
 	close(e.stopped)
 	for _, s := range e.shards {
 		homes, _ := s.collect(everySlot, 0)
-		for _, h := range homes {
-			pending[h.Hub] = h
-		}
+		round.add(saveReply[HomeSnapshot]{items: homes, applied: s.pos.drain()}, func(h HomeSnapshot) devices.HubID { return h.Hub })
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := e.save(saveCtx, pending); err != nil {
+	if err := p.save(saveCtx, round); err != nil {
 		return fmt.Errorf("detectors: final engine save: %w", err)
 	}
 	e.log.Info().Msg("engine stopped")
 	return nil
 }
 
-func (e *Engine) save(ctx context.Context, pending map[devices.HubID]HomeSnapshot) error {
-	if e.cfg.Store == nil {
-		clear(pending)
-		return nil
+func (e *Engine) persister() *persister[HomeSnapshot] {
+	p := &persister[HomeSnapshot]{sink: e.cfg.Sink, journal: e.cfg.Journal, consumer: consumerEngine, log: e.log, what: "engine state"}
+	if e.cfg.Store != nil {
+		p.store = e.cfg.Store.SaveHomes
 	}
-	return savePending(ctx, pending, e.cfg.Store.SaveHomes, e.log, "engine state")
+	return p
+}
+
+// replay applies the journal beyond the saved state through the running
+// shards, waits until they have handled it, and closes replayed.
+func (e *Engine) replay(ctx context.Context) error {
+	if e.cfg.Journal != nil {
+		_, err := replayJournal(ctx, e.cfg.Journal, consumerEngine, func(m *devices.Message) { e.Ingest(m) }, e.log)
+		if err != nil {
+			return err
+		}
+		for _, s := range e.shards {
+			done := make(chan struct{})
+			s.put(engineOp{barrier: done})
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	close(e.replayed)
+	return nil
 }
 
 // load restores saved homes and applies the registry's sensor locations,
@@ -269,7 +311,7 @@ func (e *Engine) restore(snaps []HomeSnapshot) (corrupt int) {
 		}
 		s := e.shardOf(sn.Hub)
 		h := &s.homes[s.homeIndex(sn.Hub)]
-		h.core, h.sensors, h.tracks = scratch.core, scratch.sensors, scratch.tracks
+		h.core, h.sensors, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.tracks, scratch.applied
 	}
 	if corrupt > 0 {
 		e.log.Error().Int("corrupt", corrupt).Int("snapshots", len(snaps)).Msg("some engine snapshots were unreadable")
@@ -282,6 +324,7 @@ type engineOp struct {
 	conn    devices.ConnectionEvent
 	isConn  bool
 	refresh *registryEntry
+	barrier chan struct{} // closed once everything queued before is handled
 }
 
 // engineShard owns the homes that hash to it; only its goroutine touches
@@ -296,6 +339,7 @@ type engineShard struct {
 	wheel        *wheel.Wheel
 	rc           ruleCtx
 	dirty        saveQueue // homes changed since saved
+	pos          positions // journal positions applied since handed to the save loop
 	restartFloor int64     // wall ms before which restored inactivity does not fire
 	wallNow      int64
 	onExpired    func(key uint64, t wheel.Timer)
@@ -342,7 +386,7 @@ func (s *engineShard) run(ctx context.Context) {
 			s.handle(o)
 		case r := <-s.saves:
 			homes, more := s.collect(r.slot, r.limit)
-			r.reply <- saveReply[HomeSnapshot]{homes, more}
+			r.reply <- replyWith(homes, more, &s.pos)
 		case now := <-tick.C:
 			s.tick(now)
 		}
@@ -465,6 +509,8 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 
 func (s *engineShard) handle(o engineOp) {
 	switch {
+	case o.barrier != nil:
+		close(o.barrier)
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
 		s.applySensors(&s.homes[i], o.refresh.sensors)
@@ -501,6 +547,10 @@ func (s *engineShard) message(m *devices.Message) {
 			s.reading(h, &m.Readings.Readings[k], recv, floor)
 		}
 	case m.Event != nil:
+		if !s.pos.take(m.Event, &h.applied) {
+			return // applied before the state was saved
+		}
+		h.dirty |= dirtySeen // the position is saved with the home
 		s.event(h, m.Event, floor)
 	case m.Accel != nil:
 		s.accel(h, m.Accel, floor)

@@ -15,11 +15,14 @@ import (
 //
 // Version 2 writes the counts and string lengths as uvarints: a home may
 // track up to maxEngineSensors sensors times every metric, more than a byte
-// can count. Version 1 (single-byte counts) is still read, so a gateway
-// upgraded in place keeps its homes.
+// can count. Version 3 adds, after the tracks, the home's applied journal
+// position as a uvarint. Versions 1 (single-byte counts) and 2 are still
+// read, so a gateway upgraded in place keeps its homes (with no position:
+// its replay applies only what lies beyond the journal watermark).
 const (
 	snapshotV1      = 1
-	snapshotVersion = 2
+	snapshotV2      = 2
+	snapshotVersion = 3
 )
 
 var errSnapshot = errors.New("malformed snapshot")
@@ -39,6 +42,7 @@ func encodeHome(h *home) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(h.tracks)))
 	b, _ = binary.Append(b, binary.LittleEndian, h.tracks)
+	b = binary.AppendUvarint(b, uint64(h.applied))
 	return b
 }
 
@@ -85,7 +89,7 @@ func (r *snapshotReader) str() (string, bool) {
 // decodeHome reads a snapshot into h. On error h may be half filled: decode
 // into a scratch home and keep it only on success.
 func decodeHome(h *home, b []byte) error {
-	if len(b) < 1 || (b[0] != snapshotV1 && b[0] != snapshotVersion) {
+	if len(b) < 1 || b[0] < snapshotV1 || b[0] > snapshotVersion {
 		return fmt.Errorf("%w: version", errSnapshot)
 	}
 	r := snapshotReader{varint: b[0] >= 2}
@@ -112,8 +116,17 @@ func decodeHome(h *home, b []byte) error {
 		return fmt.Errorf("%w: tracks", errSnapshot)
 	}
 	h.tracks = make([]track, nt)
-	if _, err := binary.Decode(r.b, binary.LittleEndian, h.tracks); err != nil {
+	n, err = binary.Decode(r.b, binary.LittleEndian, h.tracks)
+	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
+	}
+	r.b = r.b[n:]
+	if b[0] >= 3 {
+		applied, k := binary.Uvarint(r.b)
+		if k <= 0 || applied > 1<<62 {
+			return fmt.Errorf("%w: journal position", errSnapshot)
+		}
+		h.applied = int64(applied)
 	}
 	for _, t := range h.tracks {
 		if int(t.Sensor) >= len(h.sensors) {

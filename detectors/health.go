@@ -45,9 +45,12 @@ type HealthStore interface {
 // HealthConfig configures a HealthMonitor. Zero durations and thresholds
 // take the defaults named on each field.
 type HealthConfig struct {
-	Sink       Sink           // required
-	Fleet      Fleet          // optional: registry knowledge loaded at start
-	Store      HealthStore    // optional: persistence
+	Sink  Sink        // required
+	Fleet Fleet       // optional: registry knowledge loaded at start
+	Store HealthStore // optional: persistence
+	// Journal, optional, is replayed at start from where the saved health
+	// left it (see Journal); Replayed tells when that is done.
+	Journal    Journal
 	Logger     zerolog.Logger // a "component" field is added
 	Registerer prometheus.Registerer
 
@@ -146,7 +149,10 @@ type HealthMonitor struct {
 	shards  []*shard
 	running atomic.Bool
 	stopped chan struct{} // closed once the shards have exited
-	stats   healthStats
+	// replayed is closed once the journal beyond the saved health has been
+	// applied (or at start without a journal).
+	replayed chan struct{}
+	stats    healthStats
 }
 
 // NewHealthMonitor validates cfg and builds the monitor; Run starts it.
@@ -156,10 +162,11 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 		return nil, err
 	}
 	m := &HealthMonitor{
-		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "health").Logger(),
-		seed:    maphash.MakeSeed(),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "health").Logger(),
+		seed:     maphash.MakeSeed(),
+		stopped:  make(chan struct{}),
+		replayed: make(chan struct{}),
 	}
 	m.shards = make([]*shard, cfg.Shards)
 	for i := range m.shards {
@@ -247,46 +254,73 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	}
 	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).Msg("health monitor started")
 
+	shardCtx, stopShards := context.WithCancel(ctx)
+	defer stopShards()
 	var wg sync.WaitGroup
 	for _, s := range m.shards {
-		wg.Go(func() { s.run(ctx) })
+		wg.Go(func() { s.run(shardCtx) })
 	}
 	m.running.Store(true)
+	if err := m.replay(ctx); err != nil {
+		stopShards()
+		wg.Wait()
+		m.running.Store(false)
+		close(m.stopped)
+		return err
+	}
 
-	pending := map[devices.HubID]devices.HubHealthRecord{}
+	p := &persister[devices.HubHealthRecord]{sink: m.cfg.Sink, journal: m.cfg.Journal, consumer: consumerHealth, log: m.log, what: "hub health"}
+	if m.cfg.Store != nil {
+		p.store = m.cfg.Store.SaveHubHealth
+	}
+	hubOf := func(r devices.HubHealthRecord) devices.HubID { return r.Hub }
+	round := newSaveRound[devices.HubHealthRecord]()
 	saves := make([]chan saveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
 		saves[i] = s.saves
 	}
-	runSaves(ctx, m.cfg.SaveInterval, seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves,
-		func(r devices.HubHealthRecord) devices.HubID { return r.Hub }, pending, m.save)
+	runSaves(ctx, m.cfg.SaveInterval, seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.save)
 
 	wg.Wait()
 	m.running.Store(false)
 	close(m.stopped)
 	for _, s := range m.shards { // the shard goroutines have exited
 		records, _ := s.collect(everySlot, 0)
-		for _, r := range records {
-			pending[r.Hub] = r
-		}
+		round.add(saveReply[devices.HubHealthRecord]{items: records, applied: s.pos.drain()}, hubOf)
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := m.save(saveCtx, pending); err != nil {
+	if err := p.save(saveCtx, round); err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}
 	m.log.Info().Msg("health monitor stopped")
 	return nil
 }
 
-// save writes pending and empties it; on failure the records stay pending
-// for the next round, newer versions replacing older ones.
-func (m *HealthMonitor) save(ctx context.Context, pending map[devices.HubID]devices.HubHealthRecord) error {
-	if m.cfg.Store == nil {
-		clear(pending)
-		return nil
+// Replayed is closed once Run has applied the journal's events that the
+// saved health had not.
+func (m *HealthMonitor) Replayed() <-chan struct{} { return m.replayed }
+
+// replay applies the journal beyond the saved health through the running
+// shards, waits until they have handled it, and closes replayed.
+func (m *HealthMonitor) replay(ctx context.Context) error {
+	if m.cfg.Journal != nil {
+		_, err := replayJournal(ctx, m.cfg.Journal, consumerHealth, m.Ingest, m.log)
+		if err != nil {
+			return err
+		}
+		for _, s := range m.shards {
+			done := make(chan struct{})
+			s.put(m, op{kind: opBarrier, barrier: done})
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
-	return savePending(ctx, pending, m.cfg.Store.SaveHubHealth, m.log, "hub health")
+	close(m.replayed)
+	return nil
 }
 
 // load restores saved health, then applies the registry. It runs before

@@ -16,6 +16,7 @@ const (
 	opMessage opKind = iota + 1
 	opConnection
 	opRefresh
+	opBarrier
 )
 
 // op is one unit of work for a shard, passed by value so that queueing
@@ -25,6 +26,7 @@ type op struct {
 	msg     *devices.Message
 	conn    devices.ConnectionEvent
 	refresh *registryEntry
+	barrier chan struct{} // opBarrier: closed once everything queued before is handled
 }
 
 type registryEntry struct {
@@ -110,6 +112,7 @@ type hubState struct {
 	since          [hubFaultCount]int64
 	firmware       string
 	sensors        []sensorState
+	applied        int64 // newest journal position applied (see Journal)
 }
 
 type sensorFlags uint8
@@ -155,6 +158,7 @@ type shard struct {
 	hubs  []hubState
 	wheel *wheel.Wheel
 	dirty saveQueue // hubs changed since saved
+	pos   positions // journal positions applied since handed to the save loop
 
 	restartFloor int64 // deadlines re-armed from saved state fire no earlier
 	nextEOLCheck time.Time
@@ -194,7 +198,7 @@ func (s *shard) run(ctx context.Context) {
 			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
 		case r := <-s.saves:
 			records, more := s.collect(r.slot, r.limit)
-			r.reply <- saveReply[devices.HubHealthRecord]{records, more}
+			r.reply <- replyWith(records, more, &s.pos)
 		case <-tick.C:
 			s.tick(time.Now())
 		}
@@ -219,6 +223,8 @@ func (s *shard) handle(o op) {
 		s.ingest(o.msg)
 	case opConnection:
 		s.connection(o.conn)
+	case opBarrier:
+		close(o.barrier)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
 		s.hubs[i].flags |= fRegistered
@@ -312,6 +318,12 @@ func received(m *devices.Message) time.Time {
 func (s *shard) ingest(m *devices.Message) {
 	i := s.hubIndex(m.Hub)
 	h := &s.hubs[i]
+	if m.Event != nil {
+		if !s.pos.take(m.Event, &h.applied) {
+			return // applied before the health was saved
+		}
+		s.markDirty(i, false) // the position is saved with the hub
+	}
 	if h.is(fDisabled) {
 		return
 	}
@@ -961,7 +973,7 @@ func (s *shard) hubHealth(h *hubState) devices.HubHealth {
 
 // record is h as it is saved: its health and its open episodes.
 func (s *shard) record(h *hubState) devices.HubHealthRecord {
-	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h)}
+	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h), JournalApplied: h.applied}
 	for f := range hubFaultCount {
 		if h.has(f) {
 			r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: hubFaultKinds[f], Since: msTime(h.since[f])})
@@ -996,6 +1008,7 @@ func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
 	h.battery = float32(r.Battery)
 	h.skewMs = r.ClockSkewMillis
 	h.firmware = r.Firmware
+	h.applied = r.JournalApplied
 	episode := func(f devices.Fault, sensor devices.SensorID) int64 {
 		for _, e := range r.Episodes {
 			if e.Fault == f && e.Sensor == sensor && !e.Since.IsZero() {

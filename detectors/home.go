@@ -194,6 +194,9 @@ type home struct {
 	sensors   []sensorInfo
 	tracks    []track
 	trackers  []fallTrackerSlot // only homes with a wearable
+	// applied is the newest journal position applied to the home (saved
+	// with it): a replayed event at or below it is not applied again.
+	applied int64
 }
 
 // Dirty levels: episodes are saved on the next round, activity clocks and

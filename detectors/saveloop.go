@@ -22,6 +22,9 @@ type saveReq[T any] struct {
 type saveReply[T any] struct {
 	items []T
 	more  bool // the shard has more to give for this round
+	// applied are the journal positions the shard applied since its last
+	// reply without more: every record they changed is in this round.
+	applied []int64
 }
 
 // saveChunk is how many homes or hubs a shard encodes for a save in one step
@@ -48,14 +51,14 @@ func seenRounds(saveInterval, seenInterval time.Duration) int {
 // a burst of 300,000 upserts holding the store's writer (SQLite has one) for
 // seconds while emergencies wait; one slot per round writes 1/seenEvery of
 // the fleet each time, and every change still waits at most seenEvery
-// rounds. A failed save keeps its records in pending for the next round
-// (newer ones replace older). It returns when ctx ends; pending then holds
-// what was not saved.
+// rounds. A failed save keeps its records (and the journal positions they
+// applied) in round for the next round (newer records replace older). It
+// returns when ctx ends; round then holds what was not saved.
 func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan saveReq[T],
-	hub func(T) devices.HubID, pending map[devices.HubID]T, save func(context.Context, map[devices.HubID]T) error) {
+	hub func(T) devices.HubID, round *saveRound[T], save func(context.Context, *saveRound[T]) error) {
 	every := time.NewTicker(interval)
 	defer every.Stop()
-	for round := 1; ctx.Err() == nil; round++ {
+	for n := 1; ctx.Err() == nil; n++ {
 		select {
 		case <-ctx.Done():
 			continue
@@ -63,20 +66,26 @@ func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 		}
 		for _, saves := range shards {
 			for more := true; more && ctx.Err() == nil; {
-				req := saveReq[T]{slot: round % seenEvery, limit: saveChunk, reply: make(chan saveReply[T], 1)}
+				req := saveReq[T]{slot: n % seenEvery, limit: saveChunk, reply: make(chan saveReply[T], 1)}
 				select {
 				case saves <- req:
 					r := <-req.reply
-					for _, it := range r.items {
-						pending[hub(it)] = it
-					}
+					round.add(r, hub)
 					more = r.more
 				case <-ctx.Done():
 				}
 			}
 		}
-		_ = save(ctx, pending) // save logs its own failures
+		_ = save(ctx, round) // save logs its own failures
 	}
+}
+
+// add takes a shard's reply into the round.
+func (r *saveRound[T]) add(rep saveReply[T], hub func(T) devices.HubID) {
+	for _, it := range rep.items {
+		r.pending[hub(it)] = it
+	}
+	r.applied = append(r.applied, rep.applied...)
 }
 
 // saveQueue is a shard's record of which homes or hubs (by index) changed

@@ -16,4 +16,7 @@ type FaultEpisode struct {
 type HubHealthRecord struct {
 	HubHealth
 	Episodes []FaultEpisode `json:"episodes,omitempty"`
+	// JournalApplied is the newest journal position (devices.Event.Seq)
+	// the monitor applied to this hub.
+	JournalApplied int64 `json:"journal_applied,omitempty"`
 }

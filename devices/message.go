@@ -42,6 +42,17 @@ type Event struct {
 	// accepted all the same, with At set to the receive time, and the hub
 	// is to be warned. Empty for every other event.
 	ClockError ErrorCode
+
+	// Seq is the event's position in the journal, set once it is committed
+	// (0 before). The detectors record the newest position they applied per
+	// home, so that what the journal holds beyond it can be applied after a
+	// crash (docs/faults.md, "The journal").
+	Seq int64
+	// Replayed marks an event handed on again: a hub's redelivery of a
+	// stored event, or the journal replayed at start. The detectors apply it
+	// only when it is beyond the home's applied position. A fresh event is
+	// always applied.
+	Replayed bool
 }
 
 // AccelChunk is a run of wearable accelerometer samples in g, evenly spaced

@@ -121,6 +121,9 @@ type mutReq struct {
 	done chan struct{}
 	res  MutationResult
 	err  error
+	// barrier marks a Flush: no mutation, its done closed once everything
+	// queued before it is committed (it is retried like a detection).
+	barrier bool
 }
 
 // claimReq is one claim waiting for the writer; Now is taken when its
@@ -240,6 +243,24 @@ func (d *Dispatcher) Detect(det detectors.Detection) {
 	d.reqs <- &mutReq{mut: d.detectionMutation(det), hub: det.Hub}
 }
 
+// Flush returns once every detection handed to Detect before the call is
+// committed (detectors.SinkFlusher): the detectors flush before saving
+// state that says an event was applied.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	req := &mutReq{barrier: true, done: make(chan struct{})}
+	select {
+	case d.reqs <- req:
+	case <-ctx.Done():
+		return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+	}
+}
+
 // HandleDetection folds det into its incident and returns once that is
 // committed (Detect without waiting is the detectors' path).
 func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detection) (Incident, error) {
@@ -342,6 +363,9 @@ func (d *Dispatcher) collect(batch []*mutReq) []*mutReq {
 func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutation, claim *claimReq, running bool) {
 	muts = muts[:0]
 	for _, r := range batch {
+		if r.barrier {
+			continue
+		}
 		muts = append(muts, r.mut)
 		if r.hub != "" {
 			d.lookupResident(r.hub) // warm the cache outside the transaction
@@ -371,7 +395,7 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 			// Hand the error to waiters; keep retrying the detections alone.
 			kept := batch[:0]
 			for _, r := range batch {
-				if r.done != nil {
+				if r.done != nil && !r.barrier {
 					r.err = fmt.Errorf("dispatch: commit: %w", err)
 					close(r.done)
 				} else {
@@ -381,7 +405,9 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 			batch = kept
 			muts = muts[:0]
 			for _, r := range batch {
-				muts = append(muts, r.mut)
+				if !r.barrier {
+					muts = append(muts, r.mut)
+				}
 			}
 			if len(batch) == 0 {
 				return
@@ -391,12 +417,21 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	wake := false
-	for i, r := range batch {
+	i := 0
+	for _, r := range batch {
+		if r.barrier {
+			if err != nil {
+				r.err = fmt.Errorf("dispatch: commit: %w", err)
+			}
+			close(r.done)
+			continue
+		}
 		if err != nil {
 			r.err = fmt.Errorf("dispatch: commit: %w", err)
 			d.log.Error().Err(err).Str("fingerprint", r.mut.Fingerprint).Msg("detection lost: commit kept failing at shutdown")
 		} else {
 			r.res = results[i]
+			i++
 			if r.res.Err != nil && !errors.Is(r.res.Err, errNoChange) && r.done == nil {
 				d.log.Warn().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused")
 			}

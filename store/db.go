@@ -46,8 +46,9 @@ type backend interface {
 	// once against one database (no-op where one process owns the file).
 	lockMigrations(ctx context.Context, q querier) error
 	// insertEvents inserts events in one transaction and reports, per event,
-	// whether it was new; a (hub, id) repeated within evs is new once.
-	insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error)
+	// whether it was new and its journal position (seq), the stored row's
+	// for one that was not; a (hub, id) repeated within evs is new once.
+	insertEvents(ctx context.Context, evs []*devices.Event) (fresh []bool, seqs []int64, err error)
 	// writeSamples appends readings and accelerometer chunks, the markers
 	// of late rows and the merge of very old ones, all in one transaction.
 	writeSamples(ctx context.Context, w *sampleBatch) error

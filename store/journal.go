@@ -123,7 +123,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 		evs = append(evs, r.ev)
 	}
 	start := time.Now()
-	fresh, err := s.be.insertEvents(ctx, evs)
+	fresh, seqs, err := s.be.insertEvents(ctx, evs)
 	s.metrics.commitSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
 	s.metrics.eventBatch.Observe(float64(len(batch)))
 	if err != nil && len(batch) > 1 {
@@ -143,11 +143,24 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 			Msg("event commit failed; the hub will resend")
 	}
 	written := 0
+	if err == nil {
+		// Every consumer tracks the new positions before any event is
+		// handed on, so that none saves a position past an event it has
+		// not applied.
+		newSeqs := make([]int64, 0, len(batch))
+		for i := range batch {
+			if fresh[i] {
+				newSeqs = append(newSeqs, seqs[i])
+			}
+		}
+		s.cursors.committed(newSeqs)
+	}
 	for i, r := range batch {
 		if err != nil {
 			r.err = err
 		} else {
 			r.fresh = fresh[i]
+			r.ev.Seq = seqs[i]
 			if r.fresh {
 				written++
 			}

@@ -116,8 +116,10 @@ func (b *postgresBackend) inTx(ctx context.Context, fn func(q querier) error) er
 
 // insertEvents inserts the whole group with one statement: unnest turns the
 // column arrays into rows, ON CONFLICT DO NOTHING skips stored ids (and a
-// repeat within the group), RETURNING names the rows that were new.
-func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error) {
+// repeat within the group), RETURNING names the rows that were new and their
+// journal positions. Redeliveries' positions are read back in one more
+// query, only when the group has any.
+func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
 	n := len(evs)
 	hubs, ids, kinds, sensors := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ts, received := make([]int64, n), make([]int64, n)
@@ -137,26 +139,59 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 		}
 	}
 	fresh := make([]bool, n)
+	seqs := make([]int64, n)
 	rows, err := b.pool.Query(ctx, `INSERT INTO events
 		(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
 		SELECT h, i, k, s, t, r, v, hv, d::jsonb
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
 		            $7::float8[], $8::bool[], $9::text[]) AS u(h, i, k, s, t, r, v, hv, d)
 		ON CONFLICT (hub_id, event_id) DO NOTHING
-		RETURNING hub_id, event_id`,
+		RETURNING hub_id, event_id, seq`,
 		hubs, ids, kinds, sensors, ts, received, values, hasValues, details)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer rows.Close()
 	var k key
+	var seq int64
+	inserted := 0
 	for rows.Next() {
-		if err := rows.Scan(&k.hub, &k.id); err != nil {
-			return nil, err
+		if err := rows.Scan(&k.hub, &k.id, &seq); err != nil {
+			rows.Close()
+			return nil, nil, err
 		}
-		fresh[first[k]] = true
+		fresh[first[k]], seqs[first[k]] = true, seq
+		inserted++
 	}
-	return fresh, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if inserted == n {
+		return fresh, seqs, nil
+	}
+	// Redeliveries (and repeats within the group): the positions of the
+	// stored rows, committed before (or by the statement above).
+	rows, err = b.pool.Query(ctx, `SELECT e.hub_id, e.event_id, e.seq FROM events e
+		JOIN unnest($1::text[], $2::text[]) AS u(h, i) ON e.hub_id = u.h AND e.event_id = u.i`, hubs, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("positions of stored events: %w", err)
+	}
+	stored := make(map[key]int64, n-inserted)
+	for rows.Next() {
+		if err := rows.Scan(&k.hub, &k.id, &seq); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		stored[k] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i := range evs {
+		if seqs[i] == 0 {
+			seqs[i] = stored[key{hubs[i], ids[i]}]
+		}
+	}
+	return fresh, seqs, nil
 }
 
 // writeSamples uses COPY, PostgreSQL's fastest way in, for batch rows and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -304,32 +305,37 @@ func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed b
 
 // insertEvents: statements in SQLite run in-process, so one prepared INSERT
 // per event inside the group's transaction costs microseconds, and its
-// RowsAffected says exactly which events were new.
-func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, error) {
+// RETURNING row says exactly which events were new and where the journal put
+// them; a redelivery's position is read back from the stored row.
+func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
 	fresh := make([]bool, len(evs))
+	seqs := make([]int64, len(evs))
 	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO events
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO events
 			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (hub_id, event_id) DO NOTHING`)
+			ON CONFLICT (hub_id, event_id) DO NOTHING RETURNING seq`)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
+		defer ins.Close()
 		for i, e := range evs {
-			res, err := st.ExecContext(ctx, eventArgs(e)...)
-			if err != nil {
+			err := ins.QueryRowContext(ctx, eventArgs(e)...).Scan(&seqs[i])
+			switch {
+			case err == nil:
+				fresh[i] = true
+			case errors.Is(err, sql.ErrNoRows):
+				if err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE hub_id = $1 AND event_id = $2`,
+					string(e.Hub), string(e.ID)).Scan(&seqs[i]); err != nil {
+					return fmt.Errorf("position of a stored event: %w", err)
+				}
+			default:
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			fresh[i] = n == 1
 		}
 		return nil
 	})
-	return fresh, err
+	return fresh, seqs, err
 }
 
 // sqliteInsertChunk is rows per multi-row INSERT: large enough to amortise

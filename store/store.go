@@ -138,6 +138,9 @@ type Store struct {
 
 	eventQ  chan *eventReq
 	sampleQ chan sampleItem
+	// cursors track, per journal consumer, the committed events it has not
+	// yet reported applied (journal_replay.go).
+	cursors cursors
 	creds   credentialBatcher
 
 	// intake guards the queues' senders so that Run can stop intake and

@@ -33,6 +33,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventDedup", testEventDedup},
 		{"EventDedupInOneCommit", testEventDedupOneCommit},
 		{"EventsConcurrent", testEventsConcurrent},
+		{"JournalPositions", testJournalPositions},
 		{"ReadingsAndRollups", testRollups},
 		{"RetentionKeepsEvidence", testRetention},
 		{"Health", testHealth},

@@ -205,21 +205,10 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		Help: "Detections handed on by the detectors, by class, cause and state.",
 	}, []string{"class", "cause", "state"})
 	reg.MustRegister(detections)
-	detectLog := log.With().Str("component", "detections").Logger()
-	// Every detection becomes (or updates) an incident; it is logged and
-	// counted on the way.
-	sink := detectors.SinkFunc(func(d detectors.Detection) {
-		g.Dispatch.Detect(d)
-		detections.WithLabelValues(string(d.Class), string(d.Cause), string(d.State)).Inc()
-		detectLog.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
-			Str("class", string(d.Class)).Str("cause", string(d.Cause)).Int("priority", int(d.Priority)).
-			Str("state", string(d.State)).Str("fingerprint", d.Fingerprint).Msg(d.Explanation.En)
-		if o.OnDetection != nil {
-			o.OnDetection(d)
-		}
-	})
+	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
+		log: log.With().Str("component", "detections").Logger()}
 	hc := detectors.HealthConfig{
-		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget * 15 / 100,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -235,7 +224,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: fleet{st}, Store: st, Logger: log,
+		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget * 15 / 100,
 		// Homes whose only change is their activity clock are saved every
@@ -344,7 +333,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start("dispatch", g.Dispatch.Run)
 	stages.start("channels", g.channels.run)
 	stages.start("evidence", g.keepEvidence)
-	stages.start("broker", g.Broker.Run)
+	// Hubs' messages wait until the detectors have applied what the journal
+	// holds beyond their saved state, so that each home sees its events in
+	// order and nothing acknowledged before a crash is skipped.
+	stages.start("broker", func(ctx context.Context) error {
+		for _, replayed := range []<-chan struct{}{g.Engine.Replayed(), g.Health.Replayed()} {
+			select {
+			case <-replayed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return g.Broker.Run(ctx)
+	})
 	// The first step of a shutdown: hubs stay connected, nothing more is
 	// taken from them, and the broker's disconnect pass waits until the
 	// detectors have saved (see broker.Server.StopIntake).
@@ -401,6 +402,30 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	return stages.stop(g.opts.ShutdownTimeout, "http", "intake", "engine+device_health", "broker", "evidence", "dispatch", "channels", "store")
 }
+
+// detectionSink hands every detection to dispatch, where it becomes (or
+// updates) an incident, and logs and counts it on the way.
+type detectionSink struct {
+	dispatch    *dispatch.Dispatcher
+	counts      *prometheus.CounterVec
+	log         zerolog.Logger
+	onDetection func(detectors.Detection)
+}
+
+func (s *detectionSink) Detect(d detectors.Detection) {
+	s.dispatch.Detect(d)
+	s.counts.WithLabelValues(string(d.Class), string(d.Cause), string(d.State)).Inc()
+	s.log.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
+		Str("class", string(d.Class)).Str("cause", string(d.Cause)).Int("priority", int(d.Priority)).
+		Str("state", string(d.State)).Str("fingerprint", d.Fingerprint).Msg(d.Explanation.En)
+	if s.onDetection != nil {
+		s.onDetection(d)
+	}
+}
+
+// Flush makes the detectors' saves wait for dispatch's commits
+// (detectors.SinkFlusher).
+func (s *detectionSink) Flush(ctx context.Context) error { return s.dispatch.Flush(ctx) }
 
 // readiness answers /readyz: 200 once every stage is up and the store
 // answers, 503 with the reason otherwise.

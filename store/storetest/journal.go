@@ -1,0 +1,100 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
+)
+
+// testJournalPositions: every committed event gets a position, a
+// redelivery gets the stored one, and a consumer's saved watermark never
+// passes an event it has not reported applied, across a reopen.
+func testJournalPositions(t *testing.T, fresh Fresh) {
+	cfg := fresh(t)
+	s := open(t, cfg)
+	stop := start(t, s)
+	ctx := ctxT(t)
+	if pos, err := s.JournalPosition(ctx, "engine"); err != nil || pos != 0 {
+		t.Fatalf("position of a new consumer = %d, %v; want 0", pos, err)
+	}
+	var evs []*devices.Event
+	for i := range 6 {
+		hub := devices.HubID(fmt.Sprintf("hub-%d", i%2))
+		e := event(hub, fmt.Sprintf("e-%d", i), base)
+		if fresh, err := s.AppendEvent(ctx, e); err != nil || !fresh || e.Seq == 0 {
+			t.Fatalf("append %d: fresh %v, seq %d, %v", i, fresh, e.Seq, err)
+		}
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Fatalf("position %d after %d: the journal's order is its commit order", e.Seq, evs[i-1].Seq)
+		}
+		evs = append(evs, e)
+	}
+	again := event(evs[2].Hub, string(evs[2].ID), base)
+	if fresh, err := s.AppendEvent(ctx, again); err != nil || fresh || again.Seq != evs[2].Seq {
+		t.Fatalf("redelivery: fresh %v, seq %d, %v; want not fresh with position %d", fresh, again.Seq, err, evs[2].Seq)
+	}
+
+	// Applied out of order: 1, 2, 4, 5 (not 3): the watermark stops below 3.
+	seqs := func(idx ...int) []int64 {
+		var out []int64
+		for _, i := range idx {
+			out = append(out, evs[i].Seq)
+		}
+		return out
+	}
+	if err := s.JournalApplied(ctx, "engine", seqs(0, 1, 3, 4)); err != nil {
+		t.Fatalf("JournalApplied: %v", err)
+	}
+	if err := s.JournalApplied(ctx, "never-asked", seqs(0)); err == nil {
+		t.Error("a consumer that never asked for its position could report")
+	}
+	stop()
+	s.Close()
+
+	s = open(t, cfg)
+	start(t, s)
+	pos, err := s.JournalPosition(ctx, "engine")
+	if err != nil || pos != evs[1].Seq {
+		t.Fatalf("saved position = %d, %v; want %d (event 3 was never reported applied)", pos, err, evs[1].Seq)
+	}
+	var replayed []int64
+	err = s.ReplayEvents(ctx, "engine", "", pos, func(e *devices.Event) error {
+		if !e.Replayed || e.Hub == "" || e.ID == "" || e.Kind != devices.EventSOS || !e.At.Equal(base) {
+			t.Errorf("replayed event %+v", e)
+		}
+		replayed = append(replayed, e.Seq)
+		return nil
+	})
+	if want := seqs(2, 3, 4, 5); err != nil || !slices.Equal(replayed, want) {
+		t.Fatalf("replayed %v, %v; want %v in journal order", replayed, err, want)
+	}
+	// One hub's events after a position: what a hub moving to this gateway needs.
+	replayed = replayed[:0]
+	err = s.ReplayEvents(ctx, "engine", evs[3].Hub, evs[1].Seq, func(e *devices.Event) error {
+		replayed = append(replayed, e.Seq)
+		return nil
+	})
+	if want := seqs(3, 5); err != nil || !slices.Equal(replayed, want) {
+		t.Fatalf("one hub's replay = %v, %v; want %v", replayed, err, want)
+	}
+	// Replayed positions are tracked: once all are reported, the watermark
+	// reaches the newest.
+	if err := s.JournalApplied(ctx, "engine", seqs(2, 3, 4, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if pos, _ := readPosition(t, cfg, "engine"); pos != evs[5].Seq {
+		t.Errorf("position after every event was applied = %d, want %d", pos, evs[5].Seq)
+	}
+}
+
+// readPosition reads a consumer's saved position through a second handle,
+// as the next start would.
+func readPosition(t *testing.T, cfg store.Config, consumer string) (int64, error) {
+	t.Helper()
+	s := open(t, cfg)
+	defer s.Close()
+	return s.JournalPosition(ctxT(t), consumer)
+}
