@@ -14,6 +14,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/crashpoint"
 )
 
 // EngineStore keeps the emergency engine's per-home state across restarts:
@@ -551,6 +552,9 @@ func (s *engineShard) message(m *devices.Message) {
 			return // applied before the state was saved
 		}
 		h.dirty |= dirtySeen // the position is saved with the home
+		if m.Event.Kind.IsEmergency() {
+			crashpoint.Hit("engine-event") // acknowledged, not yet applied
+		}
 		s.event(h, m.Event, floor)
 	case m.Accel != nil:
 		s.accel(h, m.Accel, floor)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/crashpoint"
 )
 
 // Config configures a Dispatcher. Store is required; zero sizes and
@@ -375,6 +376,9 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 	var err error
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if len(muts) > 0 {
+			crashpoint.Hit("incident-commit") // detected, not yet committed
+		}
 		if claim != nil {
 			claim.claim.Now = d.cfg.Now()
 			results, claim.rows, err = d.groupClaims.ApplyIncidentsAndClaim(context.WithoutCancel(ctx), muts, claim.claim)

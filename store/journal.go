@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/crashpoint"
 )
 
 // The journal: what hubs send, made durable without one transaction per
@@ -154,6 +155,9 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 			}
 		}
 		s.cursors.committed(newSeqs)
+		if len(newSeqs) > 0 {
+			crashpoint.Hit("journal-committed") // committed, not yet acknowledged nor handed on
+		}
 	}
 	for i, r := range batch {
 		if err != nil {

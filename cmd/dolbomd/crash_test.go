@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -169,5 +170,89 @@ func TestSIGKILLDuringDeliveryLosesAndDuplicatesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A crash at each point between an SOS's commit in the journal and its
+// incident's commit: the gateway (the crash-point build) kills itself with
+// SIGKILL exactly there, and is restarted on the same data. The hub does
+// what the protocol asks: it resends the event (same id) if it got no
+// PUBACK. After the restart the journal's replay applies what the saved
+// state had not: the SOS has exactly one incident, and 119 exactly one
+// alert, valid against the CAP schema.
+func TestCrashBetweenEventCommitAndIncidentCommit(t *testing.T) {
+	mosquittoPub(t)
+	points := []struct {
+		name string
+		// acked says whether the hub may have its PUBACK at the crash.
+		acked bool
+	}{
+		{"journal-committed", false}, // committed; neither acknowledged nor handed on
+		{"engine-event", true},       // acknowledged; not yet applied by the rule engine
+		{"incident-commit", true},    // detected; the incident not yet committed
+	}
+	for name, database := range backends(t) {
+		for _, point := range points {
+			t.Run(name+"/"+point.name, func(t *testing.T) {
+				mock := startMock119(t, 0)
+				g := &gatewayProcess{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(),
+					log: new(bytes.Buffer), databaseURL: database(t), extra: []string{"--cap-url", mock.url + "/cap"},
+					crashpoint: point.name}
+				g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+				g.start(t)
+				var resident struct {
+					ID string `json:"id"`
+				}
+				g.ctl(t, &resident, "resident", "add", "--name", "최말순", "--phone", "010-3333-4444",
+					"--address", "대구광역시 중구 공평로 88", "--floor", "2", "--unit", "201")
+				var hub struct {
+					HubID  string `json:"hub_id"`
+					Secret string `json:"secret"`
+				}
+				g.ctl(t, &hub, "hub", "add", "--resident", resident.ID)
+				now := time.Now().UnixMilli()
+				sos := fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, now, now)
+				out, pubErr := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos)
+
+				exited := make(chan error, 1)
+				go func() { exited <- g.cmd.Wait() }()
+				select {
+				case err := <-exited:
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+						t.Fatalf("dolbomd ended with %v, want killed at crash point %s", err, point.name)
+					}
+				case <-time.After(60 * time.Second):
+					t.Fatalf("crash point %s not reached within 60 s of the SOS (publish: %v %s)", point.name, pubErr, out)
+				}
+				if !point.acked && pubErr == nil {
+					t.Fatalf("the hub got a PUBACK although the gateway died before acknowledging (%s)", out)
+				}
+
+				g.crashpoint = ""
+				g.start(t)
+				if pubErr != nil { // no PUBACK: the hub resends the same event
+					if out, err := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos); err != nil {
+						t.Fatalf("resend after the restart: %v\n%s", err, out)
+					}
+				}
+				waitUntil(t, 60*time.Second, "the alert at 119 after the restart", func() bool { return mock.stats(t).Received >= 1 })
+				// Room for a second alert, which a second incident would
+				// have sent in the same delivery round.
+				time.Sleep(time.Second)
+				if st := mock.stats(t); st.Received != 1 || st.Duplicates != 0 || st.Invalid != 0 {
+					t.Errorf("119 received %d alerts (%d resent, %d invalid), want exactly one", st.Received, st.Duplicates, st.Invalid)
+				}
+				var incidents struct {
+					Incidents []struct {
+						Hub string `json:"hub_id"`
+					} `json:"incidents"`
+				}
+				g.api(t, "/api/v1/incidents?cause=sos", &incidents)
+				if len(incidents.Incidents) != 1 || incidents.Incidents[0].Hub != hub.HubID {
+					t.Errorf("SOS incidents after the crash: %+v, want exactly one for %s", incidents.Incidents, hub.HubID)
+				}
+			})
+		}
 	}
 }

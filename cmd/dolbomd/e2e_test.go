@@ -40,6 +40,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
 		os.Exit(1)
 	}
+	// The crash tests' dolbomd: killed by itself at a named point of the
+	// code (internal/crashpoint), which the production build compiles out.
+	build = exec.Command("go", "build", "-tags", "crashpoints", "-o", filepath.Join(dir, "crashpoints")+"/", "../dolbomd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build dolbomd with crash points:", err)
+		os.Exit(1)
+	}
 	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -108,13 +116,16 @@ func freePort(t *testing.T) int {
 type gatewayProcess struct {
 	databaseURL string
 	extra       []string
-	cleanupSet  bool
-	cmd         *exec.Cmd
-	mqttPort    int
-	httpURL     string
-	token       string
-	dataDir     string
-	log         *bytes.Buffer
+	// crashpoint, when set, runs the crash-point build of dolbomd armed to
+	// kill itself there (DOLBOM_CRASHPOINT).
+	crashpoint string
+	cleanupSet bool
+	cmd        *exec.Cmd
+	mqttPort   int
+	httpURL    string
+	token      string
+	dataDir    string
+	log        *bytes.Buffer
 }
 
 func startGateway(t *testing.T, databaseURL string, extra ...string) *gatewayProcess {
@@ -134,9 +145,13 @@ func (g *gatewayProcess) start(t *testing.T) {
 		"--mqtt-addr", fmt.Sprintf("127.0.0.1:%d", g.mqttPort),
 		"--http-addr", strings.TrimPrefix(g.httpURL, "http://"),
 		"--log-format", "json"}, g.extra...)
-	g.cmd = exec.Command(filepath.Join(binDir, "dolbomd"), args...)
+	bin := filepath.Join(binDir, "dolbomd")
+	if g.crashpoint != "" {
+		bin = filepath.Join(binDir, "crashpoints", "dolbomd")
+	}
+	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+g.databaseURL,
-		"DOLBOM_CAP_ANSWER_TOKEN=e2e-119-answer-token-0123456789")
+		"DOLBOM_CAP_ANSWER_TOKEN=e2e-119-answer-token-0123456789", "DOLBOM_CRASHPOINT="+g.crashpoint)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
