@@ -72,6 +72,7 @@ type fakeJournal struct {
 	stall    chan struct{} // non-nil: appends wait for it to close
 	entered  chan struct{} // signalled when an append starts (if non-nil)
 	fail     error
+	poison   []devices.Poison
 }
 
 func newFakeJournal() *fakeJournal { return &fakeJournal{events: map[string]*devices.Event{}} }
@@ -139,17 +140,35 @@ func (j *fakeJournal) counts() (events, appends, readings int) {
 	return len(j.events), j.appends, j.readings
 }
 
-// fakeIngester records messages and connection events.
+func (j *fakeJournal) KeepPoison(_ context.Context, p devices.Poison) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.poison = append(j.poison, p)
+	return nil
+}
+
+func (j *fakeJournal) kept() []devices.Poison {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]devices.Poison(nil), j.poison...)
+}
+
+// fakeIngester records messages and connection events; panicOn makes it
+// panic on an event id, as a bug downstream would.
 type fakeIngester struct {
-	mu    sync.Mutex
-	msgs  []devices.Message
-	conns []devices.ConnectionEvent
+	mu      sync.Mutex
+	msgs    []devices.Message
+	conns   []devices.ConnectionEvent
+	panicOn devices.EventID
 }
 
 func (f *fakeIngester) Ingest(m *devices.Message) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m.Event != nil && f.panicOn != "" && m.Event.ID == f.panicOn {
+		panic("fake ingester: cannot handle " + string(m.Event.ID))
+	}
 	f.msgs = append(f.msgs, *m)
-	f.mu.Unlock()
 }
 
 func (f *fakeIngester) Connection(c devices.ConnectionEvent) {

@@ -53,8 +53,14 @@ func (s *Server) refuseConnect(cl *mqtt.Client, reason string, v5, v3 packets.Co
 
 // OnConnect authenticates a hub: client id = user name = a registered,
 // enabled hub id whose secret is the password.
-func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	s := h.s
+	defer func() {
+		if r := recover(); r != nil {
+			s.poisoned("OnConnect", cl, nil, r)
+			err = s.refuseConnect(cl, refuseBusy, packets.ErrServerUnavailable, v3Unavailable)
+		}
+	}()
 	now := time.Now()
 	tc, _ := cl.Net.Conn.(*trackedConn)
 	if tc == nil { // every listener is served through Server.establish
@@ -161,6 +167,11 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 // the hub's previous session. The new client becomes the hub's current one.
 func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	s := h.s
+	defer func() {
+		if r := recover(); r != nil {
+			s.poisoned("OnSessionEstablish", cl, nil, r)
+		}
+	}()
 	st := s.states.get(cl.ID)
 	tc, _ := cl.Net.Conn.(*trackedConn)
 	if st == nil || tc == nil {
@@ -187,6 +198,11 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s := h.s
+	defer func() {
+		if r := recover(); r != nil {
+			s.poisoned("OnSessionEstablished", cl, nil, r)
+		}
+	}()
 	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
 		tc.established = true
 		tc.release() // the CONNACK is out: the next CONNECT may start
@@ -213,6 +229,11 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		return
 	}
 	s := h.s
+	defer func() {
+		if r := recover(); r != nil {
+			s.poisoned("OnDisconnect", nil, nil, r) // cl is closing already
+		}
+	}()
 	s.connected.Add(-1)
 	s.m.connected.Dec()
 	s.sessionEnded(cl, err, expire, false)
@@ -274,7 +295,13 @@ func ownChannel(topic, id string) (devices.Channel, bool) {
 
 // OnACLCheck runs on every publish by a hub and every delivery to one:
 // O(1), no allocation on the allowed path.
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) (allowed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.s.poisoned("OnACLCheck", cl, nil, r)
+			allowed = false
+		}
+	}()
 	ch, own := ownChannel(topic, cl.ID)
 	if write {
 		// Any of its own topics: OnPublish refuses the channels a hub may
@@ -364,11 +391,19 @@ func (s *Server) failPublish(cl *mqtt.Client, pk packets.Packet, ch devices.Chan
 // OnPublish runs on the hub's read goroutine before the PUBACK: what it
 // returns nil for is acknowledged, so it returns nil only once the journal
 // has the message.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	s := h.s
+	defer func() {
+		if r := recover(); r != nil {
+			// No PUBACK: the hub is disconnected, and its resend of the same
+			// payload is refused at once (see isPoison) rather than handled.
+			s.poisoned("OnPublish", cl, &pk, r)
+			out, err = pk, packets.ErrRejectPacket
+		}
+	}()
 	s.publishing.Add(1)
 	defer s.publishing.Add(-1)
 	// After publishing is counted, so that StopIntake either sees this
@@ -393,6 +428,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	ch, _ := ownChannel(pk.TopicName, cl.ID) // OnACLCheck let only own topics through
 	if c := s.m.received[ch]; c != nil {
 		c.Inc()
+	}
+	if st.isPoison(pk.Payload) {
+		var id devices.EventID
+		if ch == devices.ChanEvents {
+			id = devices.PeekEventID(pk.Payload)
+		}
+		return s.refusePublish(cl, st, pk, devices.ErrPoison, "the gateway failed handling this message before; it is kept for an engineer: do not resend it", id)
 	}
 	if ch != devices.ChanEvents {
 		// The token is taken before decoding: a hub looping on garbage pays

@@ -55,6 +55,7 @@ type metrics struct {
 	eventsReceived   map[devices.EventKind]prometheus.Counter
 	rejectsSilenced  prometheus.Counter
 	refusalKicks     prometheus.Counter
+	panics           prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -96,6 +97,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Refused messages not explained to the hub because its refusals budget was spent."}),
 		refusalKicks: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refusal_disconnects_total",
 			Help: "Hubs disconnected after too many refused messages in a row."}),
+		panics: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "panics_total",
+			Help: "Panics recovered in the broker's hooks; the input was kept as poison and the hub disconnected. Must stay 0."}),
 		received:         map[devices.Channel]prometheus.Counter{},
 		eventsReceived:   map[devices.EventKind]prometheus.Counter{},
 		journalLatencyBy: map[devices.Channel]prometheus.Observer{},

@@ -538,6 +538,21 @@ func (s *Server) Revoke(hub devices.HubID) {
 	}
 }
 
+// Disconnect drops the hub's live connection, if any, with reason "poison":
+// a later stage could not handle its message (the hub may reconnect).
+func (s *Server) Disconnect(hub devices.HubID) {
+	st := s.states.get(string(hub))
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	cl := st.client
+	st.mu.Unlock()
+	if cl != nil && !cl.Closed() {
+		s.kick(cl, "poison", packets.ErrImplementationSpecificError)
+	}
+}
+
 // SendCommand publishes c on the hub's cmd topic at QoS 1. A hub that is
 // briefly away receives it when it reconnects (its session is kept).
 func (s *Server) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {

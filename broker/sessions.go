@@ -2,6 +2,7 @@ package broker
 
 import (
 	"container/heap"
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,11 @@ type hubState struct {
 	// MaxSilentRefusals the hub is disconnected.
 	refusals    bucket
 	silentInRow atomic.Int32
+	// poison are digests of payloads whose handling panicked (poison.go),
+	// refused at once when the hub sends them again; hasPoison keeps the
+	// look-up off the path of every other hub.
+	poison    [][sha256.Size]byte
+	hasPoison atomic.Bool
 }
 
 // scheduleExpiryLocked arranges for the sweeper to expire the hub's session

@@ -41,8 +41,10 @@ type EngineConfig struct {
 	// Journal, optional, is replayed at start from where the saved state
 	// left it (see Journal); Replayed tells when that is done.
 	Journal Journal
-	Fleet   Fleet          // optional: sensor locations (kitchen, bathroom) for the steam rule
-	Logger  zerolog.Logger // a "component" field is added
+	// OnPoison, optional, receives an input whose handling panicked.
+	OnPoison PoisonFunc
+	Fleet    Fleet          // optional: sensor locations (kitchen, bathroom) for the steam rule
+	Logger   zerolog.Logger // a "component" field is added
 
 	// Thresholds are the defaults for every resident (zero fields take
 	// DefaultThresholds); ThresholdsFor may override them per home and
@@ -123,7 +125,7 @@ type Engine struct {
 
 type engineStats struct {
 	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
-	corruptSnapshots, reemitted                               atomic.Uint64
+	corruptSnapshots, reemitted, poisoned                     atomic.Uint64
 }
 
 // EngineStats are the engine's counters.
@@ -141,6 +143,8 @@ type EngineStats struct {
 	// Reemitted counts the open episodes sent to the Sink again at startup
 	// (also counted in Detections).
 	Reemitted uint64
+	// Poisoned counts inputs whose handling panicked (recovered).
+	Poisoned uint64
 }
 
 // NewEngine validates cfg and builds the engine; Run starts it.
@@ -161,7 +165,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 func (e *Engine) Stats() EngineStats {
 	return EngineStats{QueueWaits: e.stats.queueWaits.Load(), Dropped: e.stats.dropped.Load(),
 		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load(),
-		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load()}
+		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load(), Poisoned: e.stats.poisoned.Load()}
 }
 
 func (e *Engine) shardOf(hub devices.HubID) *engineShard {
@@ -378,19 +382,67 @@ func (s *engineShard) run(ctx context.Context) {
 			for {
 				select {
 				case o := <-s.in:
-					s.handle(o)
+					s.handleSafely(o)
 				default:
 					return
 				}
 			}
 		case o := <-s.in:
-			s.handle(o)
+			s.handleSafely(o)
 		case r := <-s.saves:
 			homes, more := s.collect(r.slot, r.limit)
 			r.reply <- replyWith(homes, more, &s.pos)
 		case now := <-tick.C:
-			s.tick(now)
+			s.tickSafely(now)
 		}
+	}
+}
+
+// handleSafely is handle with a panic recovered: one input that trips a bug
+// must not stop the shard's other homes (nor, replayed, every restart).
+func (s *engineShard) handleSafely(o engineOp) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(o.msg, r)
+		}
+	}()
+	s.handle(o)
+}
+
+func (s *engineShard) tickSafely(now time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(nil, r)
+		}
+	}()
+	s.tick(now)
+}
+
+// recovered handles a panic while handling m (nil: a deadline): what the
+// rules half produced is dropped, the input is counted, logged and handed to
+// OnPoison, and an emergency event still reaches people at face value.
+func (s *engineShard) recovered(m *devices.Message, r any) {
+	for k := range s.rc.out {
+		s.rc.out[k] = emit{}
+	}
+	s.rc.out = s.rc.out[:0]
+	s.e.stats.poisoned.Add(1)
+	p := poisonOf(consumerEngine, m, r)
+	logPoison(s.e.log, p)
+	if s.e.cfg.OnPoison != nil && m != nil {
+		s.e.cfg.OnPoison(p)
+	}
+	if m == nil || m.Event == nil {
+		return
+	}
+	if d, ok := fallbackDetection(m.Event); ok {
+		defer func() {
+			if r := recover(); r != nil { // the Sink itself panicked
+				s.e.log.Error().Str("hub_id", string(d.Hub)).Str("panic", fmt.Sprint(r)).Msg("fallback detection lost: the sink panicked")
+			}
+		}()
+		s.e.stats.detections.Add(1)
+		s.e.cfg.Sink.Detect(d)
 	}
 }
 
@@ -809,11 +861,12 @@ func (s *engineShard) snapshot(i int32) HomeSnapshot {
 // lostContact reports whether a disconnect means the home can no longer be
 // reached: a dropped link or a kicked session. A hub that said goodbye
 // (clean), was replaced by its own new connection (taken_over), or was let
-// go by the gateway shutting down is not an emergency's escalation; the
+// go by the gateway shutting down, or dropped by it after its message could
+// not be handled (poison: it reconnects at once) is not an emergency's escalation; the
 // health monitor still marks a hub that stays away offline.
 func lostContact(reason string) bool {
 	switch reason {
-	case "clean", "taken_over", "shutdown":
+	case "clean", "taken_over", "shutdown", "poison":
 		return false
 	}
 	return true

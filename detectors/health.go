@@ -50,7 +50,9 @@ type HealthConfig struct {
 	Store HealthStore // optional: persistence
 	// Journal, optional, is replayed at start from where the saved health
 	// left it (see Journal); Replayed tells when that is done.
-	Journal    Journal
+	Journal Journal
+	// OnPoison, optional, receives an input whose handling panicked.
+	OnPoison   PoisonFunc
 	Logger     zerolog.Logger // a "component" field is added
 	Registerer prometheus.Registerer
 
@@ -385,6 +387,7 @@ type healthStats struct {
 	queueWaits   atomic.Uint64
 	dropped      atomic.Uint64
 	detections   atomic.Uint64
+	poisoned     atomic.Uint64
 	faultsActive [len(healthCauses)]atomic.Int64
 }
 
@@ -398,6 +401,8 @@ func (st *healthStats) register(reg prometheus.Registerer) error {
 			func() float64 { return float64(st.dropped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_detections_total", Help: "Device-health detections emitted (firing and resolved)."},
 			func() float64 { return float64(st.detections.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_panics_total", Help: "Inputs whose handling panicked (recovered, kept as poison). Must stay 0."},
+			func() float64 { return float64(st.poisoned.Load()) }),
 	}
 	for i, c := range healthCauses {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

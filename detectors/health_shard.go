@@ -188,7 +188,7 @@ func (s *shard) run(ctx context.Context) {
 			s.drain()
 			return
 		case o := <-s.in:
-			s.handle(o)
+			s.handleSafely(o)
 		case q := <-s.queries:
 			i, ok := s.index[q.hub]
 			if !ok {
@@ -200,8 +200,38 @@ func (s *shard) run(ctx context.Context) {
 			records, more := s.collect(r.slot, r.limit)
 			r.reply <- replyWith(records, more, &s.pos)
 		case <-tick.C:
-			s.tick(time.Now())
+			s.tickSafely(time.Now())
 		}
+	}
+}
+
+// handleSafely is handle with a panic recovered: one input that trips a bug
+// must not stop the shard's other hubs (nor, replayed, every restart).
+func (s *shard) handleSafely(o op) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(o.msg, r)
+		}
+	}()
+	s.handle(o)
+}
+
+func (s *shard) tickSafely(now time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(nil, r)
+		}
+	}()
+	s.tick(now)
+}
+
+// recovered counts, logs and hands on an input whose handling panicked.
+func (s *shard) recovered(m *devices.Message, r any) {
+	s.m.stats.poisoned.Add(1)
+	p := poisonOf(consumerHealth, m, r)
+	logPoison(s.m.log, p)
+	if s.m.cfg.OnPoison != nil && m != nil {
+		s.m.cfg.OnPoison(p)
 	}
 }
 
@@ -210,7 +240,7 @@ func (s *shard) drain() {
 	for {
 		select {
 		case o := <-s.in:
-			s.handle(o)
+			s.handleSafely(o)
 		default:
 			return
 		}

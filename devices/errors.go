@@ -25,6 +25,7 @@ const (
 	ErrNotPermitted ErrorCode = "not_permitted"     // a topic the hub may not use
 	ErrRateLimited  ErrorCode = "rate_limited"      // the hub sends faster than its sensors can
 	ErrUnavailable  ErrorCode = "store_unavailable" // the gateway could not make it durable in time
+	ErrPoison       ErrorCode = "unprocessable"     // the gateway failed handling it; kept for an engineer, do not resend
 )
 
 // DecodeError is a refusal of one message, with a code and a human-readable

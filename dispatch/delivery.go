@@ -27,7 +27,7 @@ func (d *Dispatcher) runDelivery(ctx context.Context) {
 			for {
 				select {
 				case row := <-work:
-					d.deliver(ctx, row)
+					d.deliverSafely(ctx, row)
 					slots <- struct{}{}
 				case <-done:
 					return

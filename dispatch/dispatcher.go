@@ -110,6 +110,7 @@ type Dispatcher struct {
 
 	claimSeq atomic.Uint64
 	running  atomic.Bool
+	panics   atomic.Uint64 // recovered (panics.go)
 }
 
 // mutReq is one mutation waiting for the writer; done is nil for fire and
@@ -381,15 +382,26 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 		}
 		if claim != nil {
 			claim.claim.Now = d.cfg.Now()
-			results, claim.rows, err = d.groupClaims.ApplyIncidentsAndClaim(context.WithoutCancel(ctx), muts, claim.claim)
+			c := claim
+			results, err = d.applySafely(func() ([]MutationResult, error) {
+				var err error
+				results, c.rows, err = d.groupClaims.ApplyIncidentsAndClaim(context.WithoutCancel(ctx), muts, c.claim)
+				return results, err
+			})
 			claim.err = err
 			close(claim.done)
 			claim = nil
 		} else if len(muts) > 0 {
-			results, err = d.cfg.Store.ApplyIncidents(context.WithoutCancel(ctx), muts)
+			results, err = d.applySafely(func() ([]MutationResult, error) {
+				return d.cfg.Store.ApplyIncidents(context.WithoutCancel(ctx), muts)
+			})
 		}
 		if err == nil || len(batch) == 0 {
 			break // a failed lone claim is the claim loop's to retry
+		}
+		if errors.Is(err, errPanic) {
+			d.isolatePanic(ctx, batch, muts, err, running)
+			return
 		}
 		d.log.Error().Err(err).Int("mutations", len(muts)).Int("attempt", attempt).Msg("incident commit failed; retrying")
 		if attempt >= 5 && (!running || ctx.Err() != nil) {
@@ -452,6 +464,39 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 	}
 	if wake {
 		d.signal()
+	}
+}
+
+// isolatePanic handles a group whose commit panicked: each mutation is
+// committed alone, so that only the one that panics is refused (poison: its
+// waiter gets the error, a detection is logged as lost with its
+// fingerprint) and the others go through.
+func (d *Dispatcher) isolatePanic(ctx context.Context, batch []*mutReq, muts []Mutation, err error, running bool) {
+	n := 0
+	for _, r := range batch {
+		if !r.barrier {
+			n++
+		}
+	}
+	if n <= 1 {
+		for _, r := range batch {
+			if r.barrier {
+				close(r.done)
+				continue
+			}
+			var pe *panicError
+			errors.As(err, &pe)
+			d.log.Error().Str("fingerprint", r.mut.Fingerprint).Str("incident_id", r.mut.IncidentID).Str("hub_id", string(r.hub)).
+				Err(err).Str("stack", pe.stack).Msg("panic in an incident change recovered; the change is refused")
+			r.err = err
+			if r.done != nil {
+				close(r.done)
+			}
+		}
+		return
+	}
+	for _, r := range batch {
+		d.commit(ctx, []*mutReq{r}, muts[:0], nil, running)
 	}
 }
 

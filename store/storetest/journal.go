@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
@@ -97,4 +98,33 @@ func readPosition(t *testing.T, cfg store.Config, consumer string) (int64, error
 	s := open(t, cfg)
 	defer s.Close()
 	return s.JournalPosition(ctxT(t), consumer)
+}
+
+// testPoison: inputs whose handling panicked are kept whole (within bounds)
+// and listed newest first.
+func testPoison(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	for i := range 3 {
+		p := devices.Poison{Hub: "hub-1", Stage: "engine", Channel: devices.ChanEvents, EventID: devices.EventID(fmt.Sprintf("e-%d", i)),
+			Seq: int64(10 + i), Input: []byte(`{"v":1,"kind":"sos"}`), Panic: "index out of range", Stack: "goroutine 1", At: base.Add(time.Duration(i) * time.Second)}
+		if err := s.KeepPoison(ctx, p); err != nil {
+			t.Fatalf("KeepPoison: %v", err)
+		}
+	}
+	huge := devices.Poison{Hub: "hub-2", Stage: "broker", Input: make([]byte, 1<<20), Panic: "x", At: base}
+	if err := s.KeepPoison(ctx, huge); err != nil {
+		t.Fatalf("KeepPoison of a 1 MiB input: %v", err)
+	}
+	list, err := s.ListPoison(ctx, 10)
+	if err != nil || len(list) != 4 {
+		t.Fatalf("ListPoison = %d, %v; want 4", len(list), err)
+	}
+	if len(list[0].Input) >= 1<<20 || list[0].Hub != "hub-2" {
+		t.Errorf("newest poison %s with %d input bytes: not bounded or not first", list[0].Hub, len(list[0].Input))
+	}
+	if p := list[1]; p.EventID != "e-2" || p.Seq != 12 || p.Stage != "engine" || p.Channel != devices.ChanEvents ||
+		string(p.Input) != `{"v":1,"kind":"sos"}` || p.Panic != "index out of range" || p.Stack != "goroutine 1" || !p.At.Equal(base.Add(2*time.Second)) {
+		t.Errorf("poison read back = %+v", p)
+	}
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventDedupInOneCommit", testEventDedupOneCommit},
 		{"EventsConcurrent", testEventsConcurrent},
 		{"JournalPositions", testJournalPositions},
+		{"Poison", testPoison},
 		{"ReadingsAndRollups", testRollups},
 		{"RetentionKeepsEvidence", testRetention},
 		{"Health", testHealth},

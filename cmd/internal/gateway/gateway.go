@@ -205,10 +205,30 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		Help: "Detections handed on by the detectors, by class, cause and state.",
 	}, []string{"class", "cause", "state"})
 	reg.MustRegister(detections)
+	poisoned := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dolbom_poison_total",
+		Help: "Inputs whose handling panicked in a detector shard (recovered, kept, the hub disconnected), by stage. Must stay 0.",
+	}, []string{"stage"})
+	reg.MustRegister(poisoned)
+	// A shard that could not handle an input: kept for an engineer, and the
+	// hub disconnected (off the shard's goroutine, which must not block).
+	onPoison := func(p devices.Poison) {
+		poisoned.WithLabelValues(p.Stage).Inc()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := st.KeepPoison(ctx, p); err != nil {
+				log.Error().Err(err).Str("hub_id", string(p.Hub)).Msg("poison input not kept")
+			}
+			if p.Hub != "" && g.Broker != nil {
+				g.Broker.Disconnect(p.Hub)
+			}
+		}()
+	}
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
 	hc := detectors.HealthConfig{
-		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget * 15 / 100,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -224,7 +244,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, Logger: log,
+		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget * 15 / 100,
 		// Homes whose only change is their activity clock are saved every

@@ -1,0 +1,74 @@
+package detectors
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// PoisonFunc receives an input whose handling panicked in a shard (see
+// devices.Poison): the gateway keeps it and disconnects the hub. It is
+// called on the shard's goroutine and must not block.
+type PoisonFunc func(devices.Poison)
+
+// poisonOf describes the message a shard was handling when it panicked.
+func poisonOf(stage string, m *devices.Message, r any) devices.Poison {
+	p := devices.Poison{Stage: stage, Panic: fmt.Sprint(r), Stack: string(debug.Stack()), At: time.Now()}
+	if m == nil {
+		return p
+	}
+	p.Hub, p.Channel = m.Hub, m.Channel
+	if m.Event != nil {
+		p.EventID, p.Seq = m.Event.ID, m.Event.Seq
+		p.Input = devices.EncodeEvent(*m.Event)
+	} else {
+		p.Input = fmt.Appendf(nil, "%+v", *m)
+	}
+	return p
+}
+
+// logPoison logs a recovered panic with the hub and the message.
+func logPoison(log zerolog.Logger, p devices.Poison) {
+	log.Error().Str("hub_id", string(p.Hub)).Str("channel", string(p.Channel)).Str("event_id", string(p.EventID)).
+		Int64("seq", p.Seq).Str("panic", p.Panic).Msg("panic in a shard recovered; input kept as poison, hub disconnected")
+}
+
+// fallbackCause is what an emergency event means when the rules could not
+// evaluate it: people are still told, at the event's face value.
+var fallbackCause = map[devices.EventKind]struct {
+	cause Cause
+	prio  Priority
+}{
+	devices.EventSOS:        {CauseSOS, PriorityCritical},
+	devices.EventFall:       {CauseFall, PriorityCritical},
+	devices.EventSmokeAlarm: {CauseSmokeUnconfirmed, PriorityHigh},
+	devices.EventHeatAlarm:  {CauseFireConfirmed, PriorityCritical},
+	devices.EventCOAlarm:    {CauseCO, PriorityCritical},
+	devices.EventGasAlarm:   {CauseGas, PriorityCritical},
+}
+
+// fallbackDetection is the detection of an emergency event whose
+// evaluation panicked: an acknowledged emergency must reach people even when
+// a bug keeps the rules from judging it. Its fingerprint is the one the
+// rules give an episode starting at the event, so a later evaluation of the
+// same episode folds into it.
+func fallbackDetection(ev *devices.Event) (Detection, bool) {
+	fc, ok := fallbackCause[ev.Kind]
+	if !ok {
+		return Detection{}, false
+	}
+	at := ev.At.UTC()
+	return Detection{
+		Fingerprint: Fingerprint(ev.Hub, fc.cause, "", at), Hub: ev.Hub, Sensor: ev.Sensor,
+		Class: ClassEmergency, Cause: fc.cause, Priority: fc.prio, State: Firing, Episode: at, At: at,
+		Explanation: Explanation{
+			Ko: fmt.Sprintf("%s 이벤트: 게이트웨이 오류로 규칙 판단 없이 그대로 전달", ev.Kind),
+			En: fmt.Sprintf("%s event passed on as sent: the gateway failed evaluating it", ev.Kind),
+		},
+		Evidence: Evidence{Events: []devices.EventID{ev.ID}, Facts: []Fact{{Name: "evaluation_failed", Value: 1}}},
+	}, true
+}
