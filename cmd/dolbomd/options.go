@@ -11,6 +11,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
 
@@ -53,6 +54,15 @@ type Options struct {
 	PublicURL      string
 	DispatchPolicy string
 	Twilio         struct{ AccountSID, AuthToken, From, APIURL string }
+	// TwilioMode is "" or "real" (the account in TWILIO_*), or "fake": the
+	// built-in fake Twilio, which reaches nobody. --demo without an account
+	// means fake.
+	TwilioMode string
+}
+
+// fakeTwilio reports whether the built-in fake Twilio stands in.
+func (o Options) fakeTwilio() bool {
+	return o.TwilioMode == "fake" || (o.TwilioMode == "" && o.Demo && o.Twilio.AccountSID == "")
 }
 
 func parseOptions(args []string, getenv func(string) string) (Options, error) {
@@ -126,6 +136,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.PublicURL, "public-url", env("DOLBOM_PUBLIC_URL", ""), "public base URL of this gateway, for Twilio callbacks (DOLBOM_PUBLIC_URL)")
 	fs.StringVar(&o.DispatchPolicy, "dispatch-policy", env("DOLBOM_DISPATCH_POLICY", ""), "escalation policy JSON file overriding the defaults (DOLBOM_DISPATCH_POLICY)")
 	fs.StringVar(&o.Twilio.APIURL, "twilio-api-url", env("DOLBOM_TWILIO_API_URL", ""), "point the Twilio client at another server (DOLBOM_TWILIO_API_URL)")
+	fs.StringVar(&o.TwilioMode, "twilio", env("DOLBOM_TWILIO", ""), "\"fake\": the built-in fake Twilio, which reaches nobody (tests, demos); empty or \"real\": "+
+		"the account in TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN, required then; --demo without an account implies fake (DOLBOM_TWILIO)")
 	fs.StringVar(&o.Twilio.From, "twilio-from", env("DOLBOM_TWILIO_FROM", ""), "Twilio number SMS and calls come from, E.164 (DOLBOM_TWILIO_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -160,9 +172,7 @@ func (o Options) validate() error {
 	if o.HeartbeatTimeout < 30*time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
 	}
-	if (o.Twilio.AccountSID == "") != (o.Twilio.AuthToken == "") {
-		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together"))
-	}
+	errs = append(errs, o.validateTwilio()...)
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -170,6 +180,47 @@ func (o Options) validate() error {
 		errs = append(errs, errors.New("--database-url must be a postgres:// URL"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTwilio refuses a Twilio set-up that would fail silently: an
+// account whose callbacks cannot arrive (no public URL, or one Twilio
+// cannot reach), or no account without the fake having been chosen.
+func (o Options) validateTwilio() []error {
+	var errs []error
+	account := o.Twilio.AccountSID != "" || o.Twilio.AuthToken != ""
+	switch o.TwilioMode {
+	case "", "real", "fake":
+	default:
+		return []error{fmt.Errorf("--twilio / DOLBOM_TWILIO %q: want fake or real", o.TwilioMode)}
+	}
+	if o.PublicURL != "" {
+		// The real Twilio calls from the internet; a stand-in
+		// (--twilio-api-url) may call back on this machine.
+		if err := twilio.CheckPublicURL(o.PublicURL, account && o.Twilio.APIURL == ""); err != nil {
+			errs = append(errs, fmt.Errorf("--public-url / DOLBOM_PUBLIC_URL: %w", err))
+		}
+	}
+	switch {
+	case account && o.TwilioMode == "fake":
+		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID is set and --twilio=fake asks for the fake Twilio: choose one"))
+	case account:
+		if o.Twilio.AccountSID == "" || o.Twilio.AuthToken == "" {
+			errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together"))
+		}
+		if o.Twilio.From == "" {
+			errs = append(errs, errors.New("a Twilio account needs the number SMS and calls come from: set DOLBOM_TWILIO_FROM (--twilio-from), E.164"))
+		}
+		if o.PublicURL == "" {
+			errs = append(errs, errors.New("a Twilio account needs the public URL where Twilio reaches this gateway: set DOLBOM_PUBLIC_URL (--public-url), "+
+				"e.g. https://gw.dolbom.example.kr; without it keypad and SMS acknowledgements never arrive"))
+		}
+	case o.TwilioMode == "real":
+		errs = append(errs, errors.New("--twilio=real without an account: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, DOLBOM_TWILIO_FROM and DOLBOM_PUBLIC_URL"))
+	case !o.fakeTwilio():
+		errs = append(errs, errors.New("no Twilio account: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, DOLBOM_TWILIO_FROM and DOLBOM_PUBLIC_URL, "+
+			"or run on the built-in fake Twilio, which reaches nobody, with --twilio=fake or DOLBOM_TWILIO=fake (--demo implies it)"))
+	}
+	return errs
 }
 
 func (o Options) gateway() gateway.Options {
@@ -183,10 +234,10 @@ func (o Options) gateway() gateway.Options {
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
-			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL,
+			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL, FakeTwilio: o.fakeTwilio(),
 		},
 	}
-	if o.Demo {
+	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call and
 		// press 1 five seconds later.
 		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 5 * time.Second}
