@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -90,7 +91,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	envBool := func(name string) bool { b, _ := strconv.ParseBool(getenv(name)); return b }
 
 	fs.StringVar(&o.DataDir, "data-dir", env("DOLBOM_DATA_DIR", "./var"), "folder for the embedded store, the admin token and the secret key (DOLBOM_DATA_DIR)")
-	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store (DOLBOM_DATABASE_URL)")
+	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store; its password may come from the file DOLBOM_DATABASE_PASSWORD_FILE names (DOLBOM_DATABASE_URL)")
 	fs.StringVar(&o.MQTTAddr, "mqtt-addr", env("DOLBOM_MQTT_ADDR", ":1883"), "MQTT TCP listen address; \"off\" for none, e.g. TLS only (DOLBOM_MQTT_ADDR)")
 	fs.StringVar(&o.TLSAddr, "mqtt-tls-addr", env("DOLBOM_MQTT_TLS_ADDR", ":8883"), "MQTT over TLS listen address, used when a certificate is given (DOLBOM_MQTT_TLS_ADDR)")
 	fs.StringVar(&o.CertFile, "tls-cert", env("DOLBOM_TLS_CERT", ""), "PEM certificate for MQTT over TLS (DOLBOM_TLS_CERT)")
@@ -142,15 +143,66 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	// The admin token is a secret: from the environment only, never a flag
-	// (flags show in `ps`).
-	o.AdminToken = getenv("DOLBOM_ADMIN_TOKEN")
-	o.SecretKey = getenv("DOLBOM_SECRET_KEY")
-	// Secrets come from the environment only (flags show in `ps`).
-	o.CAPAnswerToken = getenv("DOLBOM_CAP_ANSWER_TOKEN")
+	// Secrets come from the environment, never a flag (flags show in
+	// `ps`), or from the file NAME_FILE names: a container's secret, which
+	// unlike a variable does not show in `docker inspect`.
+	secret := func(name string, emptyFileOK bool) string {
+		v, err := secretFromEnv(getenv, name, emptyFileOK)
+		if err != nil {
+			envErrs = append(envErrs, err)
+		}
+		return v
+	}
+	o.AdminToken = secret("DOLBOM_ADMIN_TOKEN", false)
+	o.SecretKey = secret("DOLBOM_SECRET_KEY", false)
+	o.CAPAnswerToken = secret("DOLBOM_CAP_ANSWER_TOKEN", false)
 	o.Twilio.AccountSID = getenv("TWILIO_ACCOUNT_SID")
-	o.Twilio.AuthToken = getenv("TWILIO_AUTH_TOKEN")
+	// An empty token file is no account (DOLBOM_TWILIO=fake then), so that
+	// one compose file serves both.
+	o.Twilio.AuthToken = secret("TWILIO_AUTH_TOKEN", true)
+	if password := secret("DOLBOM_DATABASE_PASSWORD", false); password != "" {
+		u, err := withPassword(o.DatabaseURL, password)
+		if err != nil {
+			envErrs = append(envErrs, err)
+		}
+		o.DatabaseURL = u
+	}
 	return o, errors.Join(append(envErrs, o.validate())...)
+}
+
+// secretFromEnv returns the secret in the variable name, or in the file
+// that name_FILE names (its trailing line break removed); both set is an
+// error, and so is an empty file unless emptyFileOK.
+func secretFromEnv(getenv func(string) string, name string, emptyFileOK bool) (string, error) {
+	v, file := getenv(name), getenv(name+"_FILE")
+	switch {
+	case file == "":
+		return v, nil
+	case v != "":
+		return "", fmt.Errorf("%s and %s_FILE are both set: give one", name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	v = strings.TrimRight(string(b), "\r\n")
+	if v == "" && !emptyFileOK {
+		return "", fmt.Errorf("%s_FILE: %s is empty", name, file)
+	}
+	return v, nil
+}
+
+// withPassword puts a password into a postgres:// URL that has none.
+func withPassword(databaseURL, password string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil || databaseURL == "" {
+		return databaseURL, errors.New("DOLBOM_DATABASE_PASSWORD goes with a postgres:// DOLBOM_DATABASE_URL")
+	}
+	if _, has := u.User.Password(); has {
+		return databaseURL, errors.New("DOLBOM_DATABASE_URL has a password and DOLBOM_DATABASE_PASSWORD gives one too: give one")
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String(), nil
 }
 
 func (o Options) validate() error {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -101,5 +104,59 @@ func TestTwilioNeedsAPublicURLOrAnExplicitFake(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// A container's secrets are files: NAME_FILE names the file holding the
+// secret NAME (its trailing line break removed).
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	key := strings.Repeat("0f", 32)
+	env := map[string]string{
+		"DOLBOM_TWILIO":                 "fake",
+		"DOLBOM_SECRET_KEY_FILE":        file("key", key+"\n"),
+		"DOLBOM_ADMIN_TOKEN_FILE":       file("admin", "admin-token-0123456789abcdef\n"),
+		"DOLBOM_CAP_ANSWER_TOKEN_FILE":  file("cap", "cap-answer-token-0123456789\r\n"),
+		"DOLBOM_DATABASE_URL":           "postgres://dolbom@db.internal:5432/dolbom?sslmode=verify-full&sslrootcert=/run/secrets/ca",
+		"DOLBOM_DATABASE_PASSWORD_FILE": file("pg", "p@ss:w/rd?#\n"),
+	}
+	o, err := parseOptions(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.SecretKey != key || o.AdminToken != "admin-token-0123456789abcdef" || o.CAPAnswerToken != "cap-answer-token-0123456789" {
+		t.Errorf("secrets from files: key %q admin %q cap %q", o.SecretKey, o.AdminToken, o.CAPAnswerToken)
+	}
+	u, err := url.Parse(o.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, _ := u.User.Password(); pw != "p@ss:w/rd?#" || u.User.Username() != "dolbom" || u.Query().Get("sslmode") != "verify-full" {
+		t.Errorf("database URL %q: password %q", o.DatabaseURL, pw)
+	}
+
+	for name, bad := range map[string]map[string]string{
+		"both":          {"DOLBOM_SECRET_KEY": key, "DOLBOM_SECRET_KEY_FILE": env["DOLBOM_SECRET_KEY_FILE"]},
+		"missing file":  {"DOLBOM_ADMIN_TOKEN_FILE": filepath.Join(dir, "nothing")},
+		"empty file":    {"DOLBOM_SECRET_KEY_FILE": file("empty", "\n")},
+		"two passwords": {"DOLBOM_DATABASE_URL": "postgres://u:pw@db/x", "DOLBOM_DATABASE_PASSWORD_FILE": env["DOLBOM_DATABASE_PASSWORD_FILE"]},
+		"no database":   {"DOLBOM_DATABASE_PASSWORD_FILE": env["DOLBOM_DATABASE_PASSWORD_FILE"]},
+	} {
+		bad["DOLBOM_TWILIO"] = "fake"
+		_, err := parseOptions(nil, func(k string) string { return bad[k] })
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "p@ss") || strings.Contains(err.Error(), key) {
+			t.Errorf("%s: the error shows the secret: %v", name, err)
+		}
 	}
 }
