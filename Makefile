@@ -18,13 +18,14 @@ build:
 
 # The gateway on its embedded defaults: MQTT on :1883, HTTP on :8080, data under ./var.
 # A mock 119 centre (dolbom-119 on :8119) receives the CAP alerts and answers
-# them; a built-in fake Twilio plays the guardians.
+# them; the built-in fake Twilio, chosen explicitly (--twilio fake; --demo
+# implies it), plays the guardians: no SMS or call leaves the machine.
 DEMO_119_TOKEN ?= demo-119-answer-token-0123456789
 run: build
 	@./$(BIN)/dolbom-119 --listen 127.0.0.1:8119 --xsd ../shared/spec/CAP-v1.2.xsd \
 	  --answer-url http://127.0.0.1:8080/api/v1/119/answers --answer-token $(DEMO_119_TOKEN) & \
 	mock=$$!; trap 'kill $$mock 2>/dev/null' EXIT; \
-	DOLBOM_CAP_ANSWER_TOKEN=$(DEMO_119_TOKEN) ./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo --cap-url http://127.0.0.1:8119/cap
+	DOLBOM_CAP_ANSWER_TOKEN=$(DEMO_119_TOKEN) ./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo --twilio fake --cap-url http://127.0.0.1:8119/cap
 
 tools:
 	scripts/ensure-tools.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides Go: Debian's mosquitto clients
 # (the stock MQTT client the end-to-end tests publish with), PostgreSQL
-# (the production back end) and Chromium with a Hangul font (the consoles'
-# browser tests). As root it installs with apt-get; otherwise it
+# (the production back end), Chromium with a Hangul font (the consoles'
+# browser tests) and PyYAML (the compose file's test). As root it installs with apt-get; otherwise it
 # says exactly what to install and fails.
 set -euo pipefail
 
@@ -15,6 +15,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 fc-list :lang=ko 2>/dev/null | grep -q . || need+=(fonts-nanum)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+# The deployment tests parse deploy/compose.yaml with PyYAML (go.mod has no
+# YAML module).
+{ python3 -c 'import yaml' || /usr/bin/python3 -c 'import yaml'; } >/dev/null 2>&1 || need+=(python3-yaml)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -69,7 +69,7 @@ cat "$WORK/mosquitto.json"
 # 2. dolbomd on its embedded store; hubs provisioned through the admin API.
 TOKEN="flood-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 DOLBOM_ADMIN_TOKEN="$TOKEN" "$BIN/dolbomd" --data-dir "$WORK/data" \
-	--mqtt-addr "127.0.0.1:$MQTT_PORT" --mqtt-tls-addr off --http-addr "127.0.0.1:$HTTP_PORT" \
+	--mqtt-addr "127.0.0.1:$MQTT_PORT" --mqtt-tls-addr off --http-addr "127.0.0.1:$HTTP_PORT" --twilio fake \
 	--readings-rate 1000000 --readings-burst 1000000 --log-level error >"$WORK/dolbomd.log" 2>&1 &
 pids+=($!)
 wait_port 127.0.0.1 "$HTTP_PORT"

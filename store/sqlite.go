@@ -43,6 +43,15 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
+	// SQLite would create the database 0644 (less the umask), and its -wal
+	// and -shm files take the database's mode: names, phones, addresses and
+	// medical notes readable by every local user. An empty file is an empty
+	// database to SQLite.
+	if f, err := os.OpenFile(SQLitePath(dataDir), os.O_RDONLY|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", SQLitePath(dataDir), err)
+	} else {
+		f.Close()
+	}
 	// WAL lets readers run beside the writer; synchronous=FULL fsyncs the WAL
 	// at every commit, which is what "durable before PUBACK" means here.
 	q := url.Values{}

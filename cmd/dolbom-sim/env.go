@@ -112,7 +112,8 @@ func (e *inproc) start(ctx context.Context) error {
 				c.FlushRows = e.flushRows
 			}
 		},
-		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond},
+		// Simulated homes have no real guardians: the fake Twilio, chosen.
+		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
 		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect}, e.log)
 	if err != nil {
 		return fmt.Errorf("sim: gateway: %w", err)

@@ -113,6 +113,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	g, err := gateway.New(gctx, gateway.Options{
 		DataDir: dir, MQTTAddr: broker.ListenerOff, Listener: pipe, AdminToken: "sisfall-replay-token-0123456789",
 		HeartbeatTimeout: time.Hour, ShutdownTimeout: 20 * time.Second,
+		Channels: gateway.ChannelOptions{FakeTwilio: true}, // a replay reaches nobody
 		// A replay sends a trial's seconds back to back: lift the per-hub
 		// rate limit that protects a live gateway from a looping hub.
 		Broker: broker.Config{ReadingsRate: 100000, ReadingsBurst: 100000},

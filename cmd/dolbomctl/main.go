@@ -48,8 +48,9 @@ Commands:
 
 Global flags (also accepted after the command):
   --server URL     gateway (DOLBOM_SERVER, default http://127.0.0.1:8080)
-  --token T        admin token (DOLBOM_ADMIN_TOKEN); for a local gateway it
-                   is read from <data-dir>/admin-token when not given
+  --token T        admin token (from DOLBOM_ADMIN_TOKEN, or the file named by
+                   DOLBOM_ADMIN_TOKEN_FILE); for a local gateway it is read
+                   from <data-dir>/admin-token when not given
   --data-dir DIR   the gateway's data folder (DOLBOM_DATA_DIR, default ./var)
   --timeout D      per request (DOLBOM_TIMEOUT, default 5m: imports are long)
 `
@@ -84,7 +85,7 @@ var errPrinted = errors.New("failed")
 // read) its client.
 type cli struct {
 	server  string
-	token   string
+	token   string // from --token only: the environment is read at use time
 	dataDir string
 	timeout time.Duration
 	getenv  func(string) string
@@ -151,7 +152,6 @@ func (c *cli) report(err error) int {
 
 func (c *cli) setDefaults() error {
 	c.server = envOr(c.getenv, "DOLBOM_SERVER", "http://127.0.0.1:8080")
-	c.token = c.getenv("DOLBOM_ADMIN_TOKEN")
 	c.dataDir = envOr(c.getenv, "DOLBOM_DATA_DIR", "./var")
 	c.timeout = 5 * time.Minute
 	if s := c.getenv("DOLBOM_TIMEOUT"); s != "" {
@@ -177,7 +177,8 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.server, "server", c.server, "gateway URL (DOLBOM_SERVER)")
-	fs.StringVar(&c.token, "token", c.token, "admin token (DOLBOM_ADMIN_TOKEN)")
+	// Never a default: flag help would print the token.
+	fs.Var(secretFlag{&c.token}, "token", "the admin `token` (from DOLBOM_ADMIN_TOKEN)")
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the gateway's data folder, for a local gateway's token (DOLBOM_DATA_DIR)")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "per request (DOLBOM_TIMEOUT)")
 	fs.Usage = func() {
@@ -222,10 +223,47 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// client returns the API client, finding the token: the flag or
-// DOLBOM_ADMIN_TOKEN, else the token file of a gateway on this machine.
+// secretFlag is a string flag that never shows its value: flag help
+// prints a flag's value as its default.
+type secretFlag struct{ p *string }
+
+func (f secretFlag) String() string { return "" }
+func (f secretFlag) Set(v string) error {
+	*f.p = v
+	return nil
+}
+
+// adminToken is the token given by --token, else DOLBOM_ADMIN_TOKEN, else
+// the file DOLBOM_ADMIN_TOKEN_FILE names (a container's secret); "" when
+// none is given.
+func (c *cli) adminToken() (string, error) {
+	if c.token != "" {
+		return c.token, nil
+	}
+	if t := c.getenv("DOLBOM_ADMIN_TOKEN"); t != "" {
+		return t, nil
+	}
+	if file := c.getenv("DOLBOM_ADMIN_TOKEN_FILE"); file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("DOLBOM_ADMIN_TOKEN_FILE: %w", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("DOLBOM_ADMIN_TOKEN_FILE: %s is empty", file)
+	}
+	return "", nil
+}
+
+// client returns the API client, finding the token: the flag or the
+// environment, else the token file of a gateway on this machine.
 func (c *cli) client() (*client, error) {
-	cl, err := newClient(c.server, c.token, c.timeout)
+	token, err := c.adminToken()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := newClient(c.server, token, c.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +273,7 @@ func (c *cli) client() (*client, error) {
 	if !isLoopback(cl.base.Hostname()) {
 		return nil, usageErrorf("no admin token for %s: pass --token or set DOLBOM_ADMIN_TOKEN", c.server)
 	}
-	token, err := console.ReadAdminToken(c.dataDir)
+	token, err = console.ReadAdminToken(c.dataDir)
 	if err != nil {
 		return nil, usageErrorf("no admin token: pass --token, set DOLBOM_ADMIN_TOKEN, or point --data-dir / DOLBOM_DATA_DIR at the gateway's data folder (%v)", err)
 	}

@@ -300,6 +300,15 @@ func TestTokenAndServerSources(t *testing.T) {
 	if r := g.ctl(t, "status", "--server", local.URL, "--token", token); r.code != 0 {
 		t.Errorf("flags after the command: exit %d, %s", r.code, r.stderr)
 	}
+	// A container's secret: the file DOLBOM_ADMIN_TOKEN_FILE names.
+	secret := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(secret, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.env = map[string]string{"DOLBOM_SERVER": local.URL, "DOLBOM_ADMIN_TOKEN_FILE": secret, "DOLBOM_DATA_DIR": t.TempDir()}
+	if r := g.ctl(t, "status"); r.code != 0 {
+		t.Errorf("token from DOLBOM_ADMIN_TOKEN_FILE: exit %d, %s", r.code, r.stderr)
+	}
 }
 
 func TestHelp(t *testing.T) {
@@ -312,5 +321,30 @@ func TestHelp(t *testing.T) {
 	}
 	if r := g.ctl(t, "resident", "add", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-guardian") {
 		t.Errorf("resident add -h: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// The admin token is a secret: no help text shows it, whether it came from
+// DOLBOM_ADMIN_TOKEN or from --token (help goes to terminals, logs and
+// screenshots).
+func TestHelpNeverPrintsTheAdminToken(t *testing.T) {
+	g := newGateway(t)
+	const flagToken = "flag-token-abcdef0123456789"
+	for _, args := range [][]string{
+		{"--help"},
+		{"-h"},
+		{"hub", "list", "-h"},
+		{"resident", "add", "--help"},
+		{"--token", flagToken, "hub", "get", "-h"},
+		{"status", "--token", flagToken, "-h"},
+	} {
+		r := g.ctl(t, args...)
+		out := r.stdout + r.stderr
+		if strings.Contains(out, testToken) || strings.Contains(out, flagToken) {
+			t.Errorf("dolbomctl %s prints the admin token:\n%s", strings.Join(args, " "), out)
+		}
+		if !strings.Contains(out, "(from DOLBOM_ADMIN_TOKEN)") {
+			t.Errorf("dolbomctl %s: the help does not say where the token comes from:\n%s", strings.Join(args, " "), out)
+		}
 	}
 }

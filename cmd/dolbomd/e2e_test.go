@@ -151,7 +151,7 @@ func (g *gatewayProcess) start(t *testing.T) {
 	}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(os.Environ(), "DOLBOM_ADMIN_TOKEN="+g.token, "DOLBOM_DATABASE_URL="+g.databaseURL,
-		"DOLBOM_CAP_ANSWER_TOKEN=e2e-119-answer-token-0123456789", "DOLBOM_CRASHPOINT="+g.crashpoint)
+		"DOLBOM_CAP_ANSWER_TOKEN=e2e-119-answer-token-0123456789", "DOLBOM_CRASHPOINT="+g.crashpoint, "DOLBOM_TWILIO=fake")
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
 
@@ -53,6 +55,15 @@ type Options struct {
 	PublicURL      string
 	DispatchPolicy string
 	Twilio         struct{ AccountSID, AuthToken, From, APIURL string }
+	// TwilioMode is "" or "real" (the account in TWILIO_*), or "fake": the
+	// built-in fake Twilio, which reaches nobody. --demo without an account
+	// means fake.
+	TwilioMode string
+}
+
+// fakeTwilio reports whether the built-in fake Twilio stands in.
+func (o Options) fakeTwilio() bool {
+	return o.TwilioMode == "fake" || (o.TwilioMode == "" && o.Demo && o.Twilio.AccountSID == "")
 }
 
 func parseOptions(args []string, getenv func(string) string) (Options, error) {
@@ -80,7 +91,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	envBool := func(name string) bool { b, _ := strconv.ParseBool(getenv(name)); return b }
 
 	fs.StringVar(&o.DataDir, "data-dir", env("DOLBOM_DATA_DIR", "./var"), "folder for the embedded store, the admin token and the secret key (DOLBOM_DATA_DIR)")
-	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store (DOLBOM_DATABASE_URL)")
+	fs.StringVar(&o.DatabaseURL, "database-url", env("DOLBOM_DATABASE_URL", ""), "PostgreSQL URL; empty uses the embedded store; its password may come from the file DOLBOM_DATABASE_PASSWORD_FILE names (DOLBOM_DATABASE_URL)")
 	fs.StringVar(&o.MQTTAddr, "mqtt-addr", env("DOLBOM_MQTT_ADDR", ":1883"), "MQTT TCP listen address; \"off\" for none, e.g. TLS only (DOLBOM_MQTT_ADDR)")
 	fs.StringVar(&o.TLSAddr, "mqtt-tls-addr", env("DOLBOM_MQTT_TLS_ADDR", ":8883"), "MQTT over TLS listen address, used when a certificate is given (DOLBOM_MQTT_TLS_ADDR)")
 	fs.StringVar(&o.CertFile, "tls-cert", env("DOLBOM_TLS_CERT", ""), "PEM certificate for MQTT over TLS (DOLBOM_TLS_CERT)")
@@ -126,19 +137,72 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.PublicURL, "public-url", env("DOLBOM_PUBLIC_URL", ""), "public base URL of this gateway, for Twilio callbacks (DOLBOM_PUBLIC_URL)")
 	fs.StringVar(&o.DispatchPolicy, "dispatch-policy", env("DOLBOM_DISPATCH_POLICY", ""), "escalation policy JSON file overriding the defaults (DOLBOM_DISPATCH_POLICY)")
 	fs.StringVar(&o.Twilio.APIURL, "twilio-api-url", env("DOLBOM_TWILIO_API_URL", ""), "point the Twilio client at another server (DOLBOM_TWILIO_API_URL)")
+	fs.StringVar(&o.TwilioMode, "twilio", env("DOLBOM_TWILIO", ""), "\"fake\": the built-in fake Twilio, which reaches nobody (tests, demos); empty or \"real\": "+
+		"the account in TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN, required then; --demo without an account implies fake (DOLBOM_TWILIO)")
 	fs.StringVar(&o.Twilio.From, "twilio-from", env("DOLBOM_TWILIO_FROM", ""), "Twilio number SMS and calls come from, E.164 (DOLBOM_TWILIO_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	// The admin token is a secret: from the environment only, never a flag
-	// (flags show in `ps`).
-	o.AdminToken = getenv("DOLBOM_ADMIN_TOKEN")
-	o.SecretKey = getenv("DOLBOM_SECRET_KEY")
-	// Secrets come from the environment only (flags show in `ps`).
-	o.CAPAnswerToken = getenv("DOLBOM_CAP_ANSWER_TOKEN")
+	// Secrets come from the environment, never a flag (flags show in
+	// `ps`), or from the file NAME_FILE names: a container's secret, which
+	// unlike a variable does not show in `docker inspect`.
+	secret := func(name string, emptyFileOK bool) string {
+		v, err := secretFromEnv(getenv, name, emptyFileOK)
+		if err != nil {
+			envErrs = append(envErrs, err)
+		}
+		return v
+	}
+	o.AdminToken = secret("DOLBOM_ADMIN_TOKEN", false)
+	o.SecretKey = secret("DOLBOM_SECRET_KEY", false)
+	o.CAPAnswerToken = secret("DOLBOM_CAP_ANSWER_TOKEN", false)
 	o.Twilio.AccountSID = getenv("TWILIO_ACCOUNT_SID")
-	o.Twilio.AuthToken = getenv("TWILIO_AUTH_TOKEN")
+	// An empty token file is no account (DOLBOM_TWILIO=fake then), so that
+	// one compose file serves both.
+	o.Twilio.AuthToken = secret("TWILIO_AUTH_TOKEN", true)
+	if password := secret("DOLBOM_DATABASE_PASSWORD", false); password != "" {
+		u, err := withPassword(o.DatabaseURL, password)
+		if err != nil {
+			envErrs = append(envErrs, err)
+		}
+		o.DatabaseURL = u
+	}
 	return o, errors.Join(append(envErrs, o.validate())...)
+}
+
+// secretFromEnv returns the secret in the variable name, or in the file
+// that name_FILE names (its trailing line break removed); both set is an
+// error, and so is an empty file unless emptyFileOK.
+func secretFromEnv(getenv func(string) string, name string, emptyFileOK bool) (string, error) {
+	v, file := getenv(name), getenv(name+"_FILE")
+	switch {
+	case file == "":
+		return v, nil
+	case v != "":
+		return "", fmt.Errorf("%s and %s_FILE are both set: give one", name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	v = strings.TrimRight(string(b), "\r\n")
+	if v == "" && !emptyFileOK {
+		return "", fmt.Errorf("%s_FILE: %s is empty", name, file)
+	}
+	return v, nil
+}
+
+// withPassword puts a password into a postgres:// URL that has none.
+func withPassword(databaseURL, password string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil || databaseURL == "" {
+		return databaseURL, errors.New("DOLBOM_DATABASE_PASSWORD goes with a postgres:// DOLBOM_DATABASE_URL")
+	}
+	if _, has := u.User.Password(); has {
+		return databaseURL, errors.New("DOLBOM_DATABASE_URL has a password and DOLBOM_DATABASE_PASSWORD gives one too: give one")
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String(), nil
 }
 
 func (o Options) validate() error {
@@ -160,9 +224,7 @@ func (o Options) validate() error {
 	if o.HeartbeatTimeout < 30*time.Second {
 		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
 	}
-	if (o.Twilio.AccountSID == "") != (o.Twilio.AuthToken == "") {
-		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together"))
-	}
+	errs = append(errs, o.validateTwilio()...)
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -170,6 +232,47 @@ func (o Options) validate() error {
 		errs = append(errs, errors.New("--database-url must be a postgres:// URL"))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTwilio refuses a Twilio set-up that would fail silently: an
+// account whose callbacks cannot arrive (no public URL, or one Twilio
+// cannot reach), or no account without the fake having been chosen.
+func (o Options) validateTwilio() []error {
+	var errs []error
+	account := o.Twilio.AccountSID != "" || o.Twilio.AuthToken != ""
+	switch o.TwilioMode {
+	case "", "real", "fake":
+	default:
+		return []error{fmt.Errorf("--twilio / DOLBOM_TWILIO %q: want fake or real", o.TwilioMode)}
+	}
+	if o.PublicURL != "" {
+		// The real Twilio calls from the internet; a stand-in
+		// (--twilio-api-url) may call back on this machine.
+		if err := twilio.CheckPublicURL(o.PublicURL, account && o.Twilio.APIURL == ""); err != nil {
+			errs = append(errs, fmt.Errorf("--public-url / DOLBOM_PUBLIC_URL: %w", err))
+		}
+	}
+	switch {
+	case account && o.TwilioMode == "fake":
+		errs = append(errs, errors.New("TWILIO_ACCOUNT_SID is set and --twilio=fake asks for the fake Twilio: choose one"))
+	case account:
+		if o.Twilio.AccountSID == "" || o.Twilio.AuthToken == "" {
+			errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together"))
+		}
+		if o.Twilio.From == "" {
+			errs = append(errs, errors.New("a Twilio account needs the number SMS and calls come from: set DOLBOM_TWILIO_FROM (--twilio-from), E.164"))
+		}
+		if o.PublicURL == "" {
+			errs = append(errs, errors.New("a Twilio account needs the public URL where Twilio reaches this gateway: set DOLBOM_PUBLIC_URL (--public-url), "+
+				"e.g. https://gw.dolbom.example.kr; without it keypad and SMS acknowledgements never arrive"))
+		}
+	case o.TwilioMode == "real":
+		errs = append(errs, errors.New("--twilio=real without an account: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, DOLBOM_TWILIO_FROM and DOLBOM_PUBLIC_URL"))
+	case !o.fakeTwilio():
+		errs = append(errs, errors.New("no Twilio account: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, DOLBOM_TWILIO_FROM and DOLBOM_PUBLIC_URL, "+
+			"or run on the built-in fake Twilio, which reaches nobody, with --twilio=fake or DOLBOM_TWILIO=fake (--demo implies it)"))
+	}
+	return errs
 }
 
 func (o Options) gateway() gateway.Options {
@@ -183,10 +286,10 @@ func (o Options) gateway() gateway.Options {
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
-			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL,
+			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL, FakeTwilio: o.fakeTwilio(),
 		},
 	}
-	if o.Demo {
+	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call and
 		// press 1 five seconds later.
 		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 5 * time.Second}

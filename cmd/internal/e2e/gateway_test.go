@@ -82,7 +82,7 @@ func startSite(t *testing.T) *site {
 		DataDir: s.dataDir, MQTTAddr: broker.ListenerOff, Listener: s.pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, HeartbeatTimeout: 10 * time.Minute,
 		ShutdownTimeout: 5 * time.Second,
-		Channels: gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond,
+		Channels: gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true,
 			CAPAnswerToken: answerToken119},
 		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
 		TuneDispatch: func(c *dispatch.Config) {

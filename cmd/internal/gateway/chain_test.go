@@ -58,7 +58,7 @@ func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain 
 	g, err := New(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: "chain-test-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute,
-		Channels:   ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond},
+		Channels:   ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
 		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
 		TuneDispatch: func(c *dispatch.Config) {
 			c.Policies = policies

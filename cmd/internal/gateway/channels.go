@@ -38,14 +38,19 @@ type ChannelOptions struct {
 	// Contact is the monitoring centre's phone, given to 119.
 	Contact string
 
-	// Twilio: without an account SID an in-process fake Twilio server
-	// stands in (make run, tests), behaving as FakeBehaviour says.
+	// Twilio: the account SMS and calls go through. Without one nothing
+	// reaches the guardians, so New refuses to start unless FakeTwilio
+	// chooses the in-process fake Twilio (make run, tests, the simulator),
+	// which behaves as FakeBehaviour says.
 	TwilioAccountSID string
 	TwilioAuthToken  string
 	TwilioFrom       string
 	TwilioAPIURL     string
+	FakeTwilio       bool
 	// PublicURL is where Twilio reaches this gateway's webhooks, e.g.
-	// https://gw.example.kr; default the gateway's own HTTP address.
+	// https://gw.example.kr: required with an account, since Twilio cannot
+	// call a listen address such as http://[::]:8080. The fake calls back
+	// on the gateway's own HTTP address when it is empty.
 	PublicURL     string
 	FakeBehaviour fake.Behaviour
 	// CallInterval is the Twilio account's voice rate (default 1 s).
@@ -82,6 +87,9 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 		log.Warn().Msg("no 119 endpoint (--cap-url): CAP alerts wait in the outbox until one is configured")
 	}
 
+	if err := checkTwilio(o); err != nil {
+		return nil, err
+	}
 	if o.PublicURL != "" {
 		publicBase = strings.TrimRight(o.PublicURL, "/")
 	}
@@ -90,9 +98,9 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 		AccountSID: o.TwilioAccountSID, AuthToken: o.TwilioAuthToken, From: o.TwilioFrom, APIURL: o.TwilioAPIURL,
 		PublicBaseURL: twilioBase, CallInterval: o.CallInterval, Logger: log,
 	}
-	if tc.AccountSID == "" {
-		// No Twilio account: a fake that answers like Twilio and plays the
-		// callbacks back to our webhooks, so the whole chain runs here.
+	if o.FakeTwilio {
+		// The fake answers like Twilio and plays the callbacks back to our
+		// webhooks, so the whole chain runs here.
 		tc.AccountSID = "AC" + randomHex(16)
 		tc.AuthToken = randomHex(16)
 		tc.From = "+821000000000"
@@ -104,7 +112,7 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 		}
 		c.fakeServer = &http.Server{Handler: c.fakeTwilio, ReadHeaderTimeout: 5 * time.Second}
 		tc.APIURL = "http://" + c.fakeLn.Addr().String()
-		log.Info().Str("url", tc.APIURL).Msg("no Twilio account configured: using the built-in fake Twilio")
+		log.Warn().Str("url", tc.APIURL).Msg("the built-in fake Twilio stands in (--twilio=fake): no SMS or call leaves this machine")
 	}
 	c.twilio, err = twilio.New(tc)
 	if err != nil {
@@ -112,6 +120,35 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 	}
 	c.twilioBase, c.authToken = twilioBase, tc.AuthToken
 	return c, nil
+}
+
+// checkTwilio refuses a Twilio set-up that would fail silently: an account
+// whose callbacks cannot arrive, or no account at all without the fake
+// having been chosen.
+func checkTwilio(o ChannelOptions) error {
+	switch {
+	case o.TwilioAccountSID != "" && o.FakeTwilio:
+		return errors.New("gateway: a Twilio account and the fake Twilio at once: choose one (TWILIO_ACCOUNT_SID or --twilio=fake)")
+	case o.FakeTwilio:
+		if o.PublicURL != "" {
+			if err := twilio.CheckPublicURL(o.PublicURL, false); err != nil {
+				return fmt.Errorf("gateway: %w (DOLBOM_PUBLIC_URL)", err)
+			}
+		}
+		return nil
+	case o.TwilioAccountSID == "":
+		return errors.New("gateway: no Twilio account: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, DOLBOM_TWILIO_FROM and DOLBOM_PUBLIC_URL, " +
+			"or choose the built-in fake Twilio, which reaches nobody (--twilio=fake or DOLBOM_TWILIO=fake; --demo implies it)")
+	case o.PublicURL == "":
+		return errors.New("gateway: a Twilio account is configured but no public URL: set DOLBOM_PUBLIC_URL (--public-url) to the address " +
+			"where Twilio reaches this gateway, e.g. https://gw.dolbom.example.kr; without it keypad and SMS acknowledgements never arrive")
+	}
+	// The real Twilio calls from the internet; a stand-in API
+	// (TwilioAPIURL) may call back on this machine.
+	if err := twilio.CheckPublicURL(o.PublicURL, o.TwilioAPIURL == ""); err != nil {
+		return fmt.Errorf("gateway: %w (DOLBOM_PUBLIC_URL); without a reachable public URL keypad and SMS acknowledgements never arrive", err)
+	}
+	return nil
 }
 
 // wire connects the inbound paths (Twilio's callbacks, 119's answers) to

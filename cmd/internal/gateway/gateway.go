@@ -117,6 +117,15 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data dir: %w", err)
 	}
+	// Before anything is read or written there: the folder and the files
+	// kept in it are for the gateway's user alone.
+	tightened, err := privateDataDir(o.DataDir)
+	if len(tightened) > 0 {
+		log.Warn().Strs("paths", tightened).Msg("data folder: tightened permissions (folders 0700, files 0600): the data was readable by other users")
+	}
+	if err != nil {
+		return nil, err
+	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}

@@ -32,6 +32,7 @@ func startInProcess(tb testing.TB, sc store.Config) (*Gateway, *broker.PipeListe
 	g, err := New(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		AdminToken: "benchmark-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute, ShutdownTimeout: 20 * time.Second,
+		Channels: ChannelOptions{FakeTwilio: true},
 	}, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
