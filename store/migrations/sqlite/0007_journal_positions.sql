@@ -8,3 +8,11 @@ CREATE TABLE journal_positions (
     seq        BIGINT NOT NULL,
     updated_us BIGINT NOT NULL
 );
+
+-- A database from before the journal replay: what it holds was handled by
+-- the version that wrote it, which had no replay; starting from its newest
+-- event keeps the first start of this version from replaying the whole
+-- history.
+INSERT INTO journal_positions (consumer, seq, updated_us)
+SELECT c, COALESCE((SELECT max(seq) FROM events), 0), 0
+FROM (SELECT 'engine' AS c UNION ALL SELECT 'device_health') AS consumers;
