@@ -200,6 +200,10 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		g.closeOnError()
 		return nil, err
 	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dolbom_dispatch_panics_total",
+		Help: "Panics recovered in dispatch (an incident change refused, a notification recorded failed). Must stay 0.",
+	}, func() float64 { return float64(g.Dispatch.Panics()) }))
 	// 119's answers carry a credential of their own: never the admin token,
 	// which also unlocks residents' records and door codes.
 	answerToken, err := capAnswerToken(o)
