@@ -156,9 +156,14 @@ func (s *Store) JournalApplied(ctx context.Context, consumer string, seqs []int6
 	if !due {
 		return nil
 	}
-	_, err := s.be.exec(ctx, `INSERT INTO journal_positions (consumer, seq, updated_us) VALUES ($1, $2, $3)
-		ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_us = excluded.updated_us
-		WHERE journal_positions.seq < excluded.seq`, consumer, w, toUS(s.now()))
+	// Through inTx: on SQLite it waits behind the urgent writers (events,
+	// incidents) like the other saves.
+	err := s.be.inTx(ctx, func(q querier) error {
+		_, err := q.exec(ctx, `INSERT INTO journal_positions (consumer, seq, updated_us) VALUES ($1, $2, $3)
+			ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_us = excluded.updated_us
+			WHERE journal_positions.seq < excluded.seq`, consumer, w, toUS(s.now()))
+		return err
+	})
 	if err != nil {
 		// The positions stay settled: the next report saves a watermark at
 		// least as high.
