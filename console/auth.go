@@ -5,6 +5,7 @@ package console
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,9 +13,12 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -27,6 +31,7 @@ const (
 	csrfHeader       = "X-CSRF-Token"
 	touchEvery       = time.Minute // a session's expiry moves at most this often (one write)
 	maxFormBodyBytes = 64 << 10
+	maxPasswordLen   = 1024
 )
 
 // reqCtx is what a signed-in request knows about its person.
@@ -109,7 +114,8 @@ func (w *web) session(r *http.Request) (rc *reqCtx, ok bool) {
 			s.LastSeen, s.ExpiresAt = now, expires
 		}
 	}
-	return &reqCtx{account: a, session: s, remote: remoteHost(r)}, true
+	remote, _ := w.clientOf(r)
+	return &reqCtx{account: a, session: s, remote: remote}, true
 }
 
 func hasRole(role Role, roles []Role) bool {
@@ -217,49 +223,121 @@ func (w *web) loginPage(rw http.ResponseWriter, r *http.Request) {
 	w.renderLogin(rw, r, lang, http.StatusOK, "", r.URL.Query().Get("next"))
 }
 
-// renderLogin shows the form with a fresh login CSRF token, sent both in a
-// cookie and in the form (double submit): a cross-site page cannot read
-// the cookie to forge the field, so it cannot sign a victim in as someone
-// else.
+// loginFormLife is how long a login form's token is accepted.
+const loginFormLife = time.Hour
+
+// renderLogin shows the form with a fresh login CSRF token. The cookie
+// holds a random pre-session id; the form holds the time and an HMAC of
+// both under the console's key. A cross-site page can neither read the
+// cookie nor make up a pair the server accepts (a double submit of any
+// equal values would be), so it cannot sign a victim in as someone else.
 func (w *web) renderLogin(rw http.ResponseWriter, r *http.Request, lang string, status int, msg, next string) {
-	token := randomToken()
-	http.SetCookie(rw, w.cookie(loginCSRFCookie, token, 3600))
-	w.render(rw, r, "login", status, &reqCtx{lang: lang}, map[string]any{"CSRF": token, "Error": msg, "Next": safeNext(next)})
+	preSession := randomToken()
+	http.SetCookie(rw, w.cookie(loginCSRFCookie, preSession, int(loginFormLife/time.Second)))
+	token := w.loginToken(preSession, w.cfg.Now())
+	w.render(rw, r, "login", status, &reqCtx{lang: lang}, map[string]any{"CSRF": token, "Error": msg, "Next": w.safeNext(next)})
 }
 
-// safeNext keeps a redirect after login on this site.
+// loginToken is "<unix seconds>.<HMAC-SHA256 of the pre-session and the
+// seconds>".
+func (w *web) loginToken(preSession string, issued time.Time) string {
+	ts := strconv.FormatInt(issued.Unix(), 10)
+	m := hmac.New(sha256.New, w.loginKey)
+	m.Write([]byte(preSession))
+	m.Write([]byte{0})
+	m.Write([]byte(ts))
+	return ts + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// loginTokenOK tells whether token was issued by this console (or one
+// sharing its key) with preSession, within loginFormLife of now.
+func (w *web) loginTokenOK(preSession, token string, now time.Time) bool {
+	if preSession == "" || len(preSession) > 100 || len(token) > 100 {
+		return false
+	}
+	ts, _, _ := strings.Cut(token, ".")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false
+	}
+	issued := time.Unix(sec, 0)
+	// A minute of slack for gateways whose clocks differ a little.
+	if age := now.Sub(issued); age < -time.Minute || age > loginFormLife {
+		return false
+	}
+	return hmac.Equal([]byte(token), []byte(w.loginToken(preSession, issued)))
+}
+
+// maxNextLen bounds the page to return to after signing in.
+const maxNextLen = 1024
+
+// safeNext returns next when it is a plain absolute path on this site, or
+// "". Browsers repair URLs: they drop tabs and newlines, read a backslash
+// as a slash and "//host" as another site, so "/\t/evil.example" leaves
+// the site. Anything unusual is refused rather than repaired: control or
+// invisible characters, backslashes, "//" (also percent-encoded), a
+// scheme, a host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || len(next) > maxNextLen || next[0] != '/' || !utf8.ValidString(next) ||
+		strings.Contains(next, "//") || strings.IndexFunc(next, unsafeInURL) >= 0 {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.Contains(u.Path, "//") || strings.IndexFunc(u.Path, unsafeInURL) >= 0 {
 		return ""
 	}
 	return next
 }
 
+func unsafeInURL(r rune) bool { return r == '\\' || r == ' ' || !unicode.IsPrint(r) }
+
+// safeNext is safeNext, counting what it refuses.
+func (w *web) safeNext(next string) string {
+	safe := safeNext(next)
+	if safe == "" && next != "" {
+		w.metrics.badRedirect.Inc()
+	}
+	return safe
+}
+
+// login checks a sign-in. Refusals cost the server a counter and, within
+// LoginAuditRowsPerMinute, an audit row; only a request that passes the
+// form token and the limits costs a password hash.
 func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	lang := w.language(rw, r)
 	r.Body = http.MaxBytesReader(rw, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil {
-		w.renderLogin(rw, r, lang, http.StatusBadRequest, "login.failed", "")
+		w.metrics.loginRefused.WithLabelValues(refusedBadForm).Inc()
+		w.renderLogin(rw, r, lang, http.StatusBadRequest, "login.bad_form", "")
 		return
 	}
+	next := r.PostFormValue("next")
+	now := w.cfg.Now()
 	c, err := r.Cookie(loginCSRFCookie)
-	if err != nil || !equalTokens(r.PostFormValue(csrfField), c.Value) {
-		w.renderLogin(rw, r, lang, http.StatusForbidden, "login.expired", r.PostFormValue("next"))
+	if err != nil || !w.loginTokenOK(c.Value, r.PostFormValue(csrfField), now) {
+		w.metrics.loginRefused.WithLabelValues(refusedCSRF).Inc()
+		w.renderLogin(rw, r, lang, http.StatusForbidden, "login.expired", next)
 		return
 	}
 	id := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	password := r.PostFormValue("password")
-	next := r.PostFormValue("next")
-	addr := remoteHost(r)
-	now := w.cfg.Now()
-	if len(id) > devices.MaxIDLen || len(password) > 1024 {
-		w.renderLogin(rw, r, lang, http.StatusUnauthorized, "login.failed", next)
+	remote, source := w.clientOf(r)
+	if len(id) > devices.MaxIDLen || len(password) > maxPasswordLen {
+		w.metrics.loginRefused.WithLabelValues(refusedTooLong).Inc()
+		w.renderLogin(rw, r, lang, http.StatusBadRequest, "login.too_long", next)
 		return
 	}
-	if !w.limiter.allowed(id, addr, now) {
-		w.log.Warn().Str("account_id", id).Str("remote", addr).Msg("login refused: too many failures")
-		_ = w.audit(r.Context(), &reqCtx{account: Account{ID: orUnknown(id)}, remote: addr}, "login.limited", "", "", "")
-		w.renderLogin(rw, r, lang, http.StatusTooManyRequests, "login.limited", next)
+	if verdict, retry := w.limiter.check(id, source, now); verdict != limitNone {
+		reason, msg := refusedAddressLimited, "login.limited"
+		if verdict == limitAccount {
+			reason, msg = refusedAccountLimited, "login.account_limited"
+		}
+		w.metrics.loginRefused.WithLabelValues(reason).Inc()
+		w.log.Debug().Str("account_id", id).Str("remote", remote).Str("reason", reason).Msg("login refused")
+		w.writeAuditRows(r.Context(), w.refusals.refused(refusal{"login.limited", orUnknown(id), source}, now))
+		rw.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+		w.renderLogin(rw, r, lang, http.StatusTooManyRequests, msg, next)
 		return
 	}
 	a, err := w.deps.Accounts.GetAccount(r.Context(), id)
@@ -268,25 +346,26 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 		hash = w.dummyHash
 	}
 	if !w.checkPassword(r.Context(), hash, password) || err != nil || a.Disabled {
-		w.limiter.fail(id, addr, now)
-		_ = w.audit(r.Context(), &reqCtx{account: Account{ID: orUnknown(id)}, remote: addr}, "login.failed", "", "", "")
+		w.limiter.fail(id, source, now)
+		w.metrics.loginRefused.WithLabelValues(refusedWrongPassword).Inc()
+		w.writeAuditRows(r.Context(), w.refusals.refused(refusal{"login.failed", orUnknown(id), source}, now))
 		w.renderLogin(rw, r, lang, http.StatusUnauthorized, "login.failed", next)
 		return
 	}
-	w.limiter.succeed(id)
+	w.limiter.succeed(id, source)
 	token := randomToken()
-	s := Session{TokenHash: hashToken(token), AccountID: a.ID, CSRFToken: randomToken(), Remote: addr,
+	s := Session{TokenHash: hashToken(token), AccountID: a.ID, CSRFToken: randomToken(), Remote: remote,
 		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(min(w.cfg.SessionIdle, w.cfg.SessionMax))}
 	if err := w.deps.Accounts.CreateSession(r.Context(), s); err != nil {
 		w.log.Error().Err(err).Msg("create session")
 		w.errorPage(rw, r, &reqCtx{lang: lang}, http.StatusInternalServerError)
 		return
 	}
-	rc := &reqCtx{account: a, session: s, remote: addr, lang: lang}
+	rc := &reqCtx{account: a, session: s, remote: remote, lang: lang}
 	_ = w.audit(r.Context(), rc, "login", "", "", "")
 	http.SetCookie(rw, w.cookie(sessionCookie, token, 0))
 	http.SetCookie(rw, w.cookie(loginCSRFCookie, "", -1))
-	if next = safeNext(next); next == "" {
+	if next = w.safeNext(next); next == "" {
 		next = "/"
 	}
 	http.Redirect(rw, r, next, http.StatusSeeOther)
@@ -310,44 +389,82 @@ func (w *web) logout(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
 }
 
-// loginLimiter counts failed logins per account and per client address in
-// fixed windows. It lives in memory: a restart forgets the counts, which
-// costs an attacker at most one more window of guesses per restart.
+// throttledGuesses is how many wrong passwords one client address may
+// try on an account under attack within the window. A person mistypes once
+// or twice; a botnet gets two guesses per address instead of as many as
+// it likes, and the account's owner is never locked out by someone else.
+const throttledGuesses = 2
+
+// limitVerdict is what loginLimiter says of an attempt.
+type limitVerdict int
+
+const (
+	limitNone    limitVerdict = iota
+	limitAddress              // the client's address is over its own limit
+	limitAccount              // the account is under attack and this address has had its guesses
+)
+
+// loginLimiter counts failed logins per client source (an IPv4 address or
+// an IPv6 /64), per account, and per account and source, in fixed windows
+// that start at a key's first failure. A source over its limit is refused
+// outright. An account over its limit is "under attack": each source may
+// then fail on it throttledGuesses times per window, and a source that has
+// not is still checked, so the right password gets in. It lives in memory:
+// a restart forgets the counts, which costs an attacker at most one more
+// window of guesses per restart. Entries are added only after a password
+// hash (at most two at a time), which bounds the map by the hash rate.
 type loginLimiter struct {
-	mu                  sync.Mutex
-	perAccount, perAddr int
-	window              time.Duration
-	failures            map[string]*failureWindow
-	lastPrune           time.Time
+	mu                    sync.Mutex
+	perAccount, perSource int
+	window                time.Duration
+	failures              map[limitKey]*failureWindow
+	lastPrune             time.Time
 }
+
+// limitKey is an account (source empty), a source (account empty), or
+// both.
+type limitKey struct{ account, source string }
 
 type failureWindow struct {
 	start time.Time
 	count int
 }
 
-func newLoginLimiter(perAccount, perAddr int, window time.Duration) *loginLimiter {
-	return &loginLimiter{perAccount: perAccount, perAddr: perAddr, window: window, failures: map[string]*failureWindow{}}
+func newLoginLimiter(perAccount, perSource int, window time.Duration) *loginLimiter {
+	return &loginLimiter{perAccount: perAccount, perSource: perSource, window: window, failures: map[limitKey]*failureWindow{}}
 }
 
-func (l *loginLimiter) count(key string, now time.Time) int {
+// count returns the failures of key in its current window and when that
+// window ends.
+func (l *loginLimiter) count(key limitKey, now time.Time) (int, time.Time) {
 	f := l.failures[key]
 	if f == nil || now.Sub(f.start) >= l.window {
-		return 0
+		return 0, now
 	}
-	return f.count
+	return f.count, f.start.Add(l.window)
 }
 
-func (l *loginLimiter) allowed(account, addr string, now time.Time) bool {
+// check tells whether an attempt on account from source may have its
+// password checked, and if not, how long until it may.
+func (l *loginLimiter) check(account, source string, now time.Time) (limitVerdict, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.count("a:"+account, now) < l.perAccount && l.count("ip:"+addr, now) < l.perAddr
+	if n, end := l.count(limitKey{source: source}, now); n >= l.perSource {
+		return limitAddress, end.Sub(now)
+	}
+	if n, _ := l.count(limitKey{account: account}, now); n < l.perAccount {
+		return limitNone, 0
+	}
+	if n, end := l.count(limitKey{account, source}, now); n >= throttledGuesses {
+		return limitAccount, end.Sub(now)
+	}
+	return limitNone, 0
 }
 
-func (l *loginLimiter) fail(account, addr string, now time.Time) {
+func (l *loginLimiter) fail(account, source string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, key := range []string{"a:" + account, "ip:" + addr} {
+	for _, key := range []limitKey{{account: account}, {source: source}, {account, source}} {
 		f := l.failures[key]
 		if f == nil || now.Sub(f.start) >= l.window {
 			f = &failureWindow{start: now}
@@ -367,10 +484,12 @@ func (l *loginLimiter) fail(account, addr string, now time.Time) {
 	}
 }
 
-// succeed clears the account's failures; the address's stay, so that one
-// valid account does not reset a spray across many accounts.
-func (l *loginLimiter) succeed(account string) {
+// succeed clears the failures of the source on the account. The account's
+// count stays, or the owner signing in would give an attacker a fresh set
+// of guesses; the source's stays, so that one valid account does not reset
+// a spray across many.
+func (l *loginLimiter) succeed(account, source string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.failures, "a:"+account)
+	delete(l.failures, limitKey{account, source})
 }

@@ -6,15 +6,19 @@ package console
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
@@ -248,12 +252,28 @@ type WebConfig struct {
 	SessionMax  time.Duration
 	// PasswordParams hash new passwords (default PasswordParams).
 	PasswordParams devices.SecretParams
-	// LoginFailures per account and per client address within LoginWindow
-	// before further attempts are refused until the window passes
-	// (defaults 5, 20 and 15 minutes).
+	// AddressFailures failed sign-ins from one client address (an IPv4
+	// address or an IPv6 /64) within LoginWindow refuse that address (429)
+	// until its window passes, without checking passwords. AccountFailures
+	// on one account put it under attack until its window passes: each
+	// address may then fail on it twice, and the right password from an
+	// address that has not still signs in (defaults 20, 5 and 15 minutes).
 	AccountFailures int
 	AddressFailures int
 	LoginWindow     time.Duration
+	// TrustedProxies are the reverse proxies in front of the console
+	// (ParseTrustedProxies). Only when the peer is one of them is
+	// X-Forwarded-For read: the client is the right-most address there
+	// that is not a trusted proxy. Empty: the peer is the client and
+	// X-Forwarded-For is ignored (any client can write it).
+	TrustedProxies []netip.Prefix
+	// SigningKey is the secret the console derives its signing keys from
+	// (the login form's token). Gateways behind one address must share it;
+	// empty: a random key per process (a restart expires open login
+	// forms).
+	SigningKey []byte
+	// Registerer receives the console's metrics when non-nil.
+	Registerer prometheus.Registerer
 	// Location is the time zone of dates on the pages (default Asia/Seoul).
 	Location *time.Location
 	// Now is the clock (default time.Now); tests move it.
@@ -298,12 +318,15 @@ func (c *WebConfig) setDefaults() {
 }
 
 type web struct {
-	cfg     WebConfig
-	deps    WebDeps
-	log     zerolog.Logger
-	pages   map[string]*template.Template
-	static  http.Handler
-	limiter *loginLimiter
+	cfg      WebConfig
+	deps     WebDeps
+	log      zerolog.Logger
+	pages    map[string]*template.Template
+	static   http.Handler
+	metrics  *webMetrics
+	limiter  *loginLimiter
+	refusals *loginAudit
+	loginKey []byte // signs login form tokens
 	// hashSlots bounds concurrent password hashes: each takes 19 MiB, and a
 	// flood of logins must not exhaust memory.
 	hashSlots chan struct{}
@@ -311,20 +334,56 @@ type web struct {
 	mux       *http.ServeMux
 }
 
-// NewWeb returns the web console's handler, to mount at "/". Its routes:
-// /login, /logout, /today, /residents, /residents/{id}, /reports,
-// /admin/accounts, /admin/audit, /static/, and the JSON API under
-// /console/api/ (docs/console.md).
-func NewWeb(cfg WebConfig, deps WebDeps) (http.Handler, error) {
+// Web is the web console: mount it at "/" and run Run while it serves.
+type Web struct {
+	w       *web
+	handler http.Handler
+}
+
+func (h *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(rw, r) }
+
+// auditTick is how often Run looks for refused sign-ins to summarise; the
+// rows are due once a minute.
+const auditTick = 5 * time.Second
+
+// Run writes the audit rows of refused sign-ins that are summed per
+// minute (LoginAuditRowsPerMinute), and what is left when ctx ends.
+func (h *Web) Run(ctx context.Context) error {
+	t := time.NewTicker(auditTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.w.writeAuditRows(context.Background(), h.w.refusals.final(h.w.cfg.Now()))
+			return nil
+		case <-t.C:
+			h.w.writeAuditRows(ctx, h.w.refusals.tick(h.w.cfg.Now()))
+		}
+	}
+}
+
+// NewWeb returns the web console, to mount at "/". Its routes: /login,
+// /logout, /today, /residents, /residents/{id}, /reports, /admin/accounts,
+// /admin/audit, /static/, and the JSON API under /console/api/
+// (docs/console.md).
+func NewWeb(cfg WebConfig, deps WebDeps) (*Web, error) {
 	cfg.setDefaults()
 	if deps.Accounts == nil || deps.Audit == nil || deps.Residents == nil {
 		return nil, errors.New("console: web: Accounts, Audit and Residents are required")
+	}
+	secret := cfg.SigningKey
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails on Linux (Go >= 1.24)
 	}
 	w := &web{
 		cfg:       cfg,
 		deps:      deps,
 		log:       cfg.Logger.With().Str("component", "web").Logger(),
+		metrics:   newWebMetrics(cfg.Registerer),
 		limiter:   newLoginLimiter(cfg.AccountFailures, cfg.AddressFailures, cfg.LoginWindow),
+		refusals:  newLoginAudit(),
+		loginKey:  deriveKey(secret, "dolbom console: login form token v1"),
 		hashSlots: make(chan struct{}, 2),
 		mux:       http.NewServeMux(),
 	}
@@ -341,7 +400,16 @@ func NewWeb(cfg WebConfig, deps WebDeps) (http.Handler, error) {
 	}
 	w.static = http.StripPrefix("/static/", http.FileServerFS(static))
 	w.routes()
-	return securityHeaders(w.mux), nil
+	return &Web{w: w, handler: securityHeaders(w.mux)}, nil
+}
+
+// deriveKey gives each use of the signing key its own key, so that one
+// secret (the gateway's) can serve several purposes without a signature
+// made for one being valid for another.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 func (w *web) routes() {
@@ -407,16 +475,6 @@ func cacheStatic(next http.Handler) http.Handler {
 		rw.Header().Set("Cache-Control", "public, max-age=3600")
 		next.ServeHTTP(rw, r)
 	})
-}
-
-// remoteHost is the client's address without the port, for the audit log
-// and the per-address login limit.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // audit appends to the audit log. Views of a resident's record are written

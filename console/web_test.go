@@ -1,6 +1,7 @@
 package console
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -55,32 +56,6 @@ func TestVisitsDue(t *testing.T) {
 	}
 }
 
-func TestLoginLimiter(t *testing.T) {
-	l := newLoginLimiter(3, 5, time.Minute)
-	t0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
-	for range 3 {
-		l.fail("kim", "10.0.0.1", t0)
-	}
-	if l.allowed("kim", "10.0.0.2", t0) {
-		t.Errorf("account limit not applied from another address")
-	}
-	if !l.allowed("lee", "10.0.0.1", t0) {
-		t.Errorf("another account refused before the address limit")
-	}
-	l.fail("lee", "10.0.0.1", t0)
-	l.fail("park", "10.0.0.1", t0)
-	if l.allowed("choi", "10.0.0.1", t0) {
-		t.Errorf("address limit not applied")
-	}
-	if !l.allowed("kim", "10.0.0.2", t0.Add(time.Minute)) {
-		t.Errorf("limit outlived its window")
-	}
-	l.succeed("lee")
-	if got := l.count("a:lee", t0); got != 0 {
-		t.Errorf("success left %d failures", got)
-	}
-}
-
 func TestHeatmapAndSleep(t *testing.T) {
 	loc := time.FixedZone("KST", 9*3600)
 	now := time.Date(2026, 5, 4, 12, 30, 0, 0, loc)
@@ -111,9 +86,34 @@ func TestHeatmapAndSleep(t *testing.T) {
 }
 
 func TestSafeNext(t *testing.T) {
-	for in, want := range map[string]string{"/today": "/today", "//evil.example": "", "https://evil.example": "", `/\evil`: "", "": ""} {
-		if got := safeNext(in); got != want {
-			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+	for _, tc := range []struct{ in, want string }{
+		{"/today", "/today"},
+		{"/residents/res-1?lang=en", "/residents/res-1?lang=en"},
+		{"/queue#p1", "/queue#p1"},
+		{"", ""},
+		{"//evil.example", ""},
+		{"https://evil.example", ""},
+		{`/\evil`, ""},
+		{"/\t/evil.example", ""}, // browsers drop the tab: //evil.example
+		{"/\n/evil.example", ""},
+		{"/\r/evil.example", ""},
+		{"/\x00/evil.example", ""},
+		{"/\x7f/evil.example", ""},
+		{"/%09/evil.example", ""},
+		{"/%2F/evil.example", ""},
+		{"/%5Cevil.example", ""},
+		{"/a//b", ""},
+		{"/today/..//evil.example", ""},
+		{"/%zz", ""},
+		{"today", ""},
+		{" /today", ""},
+		{"javascript:alert(1)", ""},
+		{"http:/evil.example", ""},
+		{"/\u2028/evil.example", ""},
+		{"/" + strings.Repeat("a", 2048), ""},
+	} {
+		if got := safeNext(tc.in); got != tc.want {
+			t.Errorf("safeNext(%.60q) = %.60q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
@@ -41,6 +43,9 @@ type Options struct {
 	Demo bool
 	// SecureCookies marks console cookies Secure (pages served over TLS).
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// console believes.
+	TrustedProxies []netip.Prefix
 
 	// Per-hub rate limits (0: the broker's defaults).
 	ReadingsRate  float64
@@ -104,6 +109,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.RawRetention, "raw-retention", envDur("DOLBOM_RAW_RETENTION", 72*time.Hour), "how long raw readings are kept; rollups and incident evidence are kept longer (DOLBOM_RAW_RETENTION)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", envDur("DOLBOM_SHUTDOWN_TIMEOUT", 20*time.Second), "bound on draining at SIGTERM (DOLBOM_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&o.SecureCookies, "secure-cookies", envBool("DOLBOM_SECURE_COOKIES"), "mark console cookies Secure: set when the pages are served over HTTPS, directly or behind a proxy (DOLBOM_SECURE_COOKIES)")
+	proxies := env("DOLBOM_TRUSTED_PROXIES", "")
+	fs.StringVar(&proxies, "trusted-proxies", proxies, "reverse proxies in front of the HTTP listener, addresses or CIDR prefixes separated by commas: only from them is X-Forwarded-For read, for the client address of sign-in limits and the audit log; empty: none (DOLBOM_TRUSTED_PROXIES)")
 	fs.BoolVar(&o.Demo, "demo", envBool("DOLBOM_DEMO"), "provision a demo home when the registry is empty and print how to use it (DOLBOM_DEMO)")
 	envFloat := func(name string) float64 {
 		v := getenv(name)
@@ -142,6 +149,10 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.Twilio.From, "twilio-from", env("DOLBOM_TWILIO_FROM", ""), "Twilio number SMS and calls come from, E.164 (DOLBOM_TWILIO_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	var err error
+	if o.TrustedProxies, err = console.ParseTrustedProxies(proxies); err != nil {
+		envErrs = append(envErrs, fmt.Errorf("--trusted-proxies / DOLBOM_TRUSTED_PROXIES: %w", err))
 	}
 	// Secrets come from the environment, never a flag (flags show in
 	// `ps`), or from the file NAME_FILE names: a container's secret, which
@@ -281,7 +292,7 @@ func (o Options) gateway() gateway.Options {
 		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
-		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies,
+		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies,
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst},
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,

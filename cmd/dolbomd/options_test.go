@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -157,6 +158,31 @@ func TestSecretsFromFiles(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "p@ss") || strings.Contains(err.Error(), key) {
 			t.Errorf("%s: the error shows the secret: %v", name, err)
+		}
+	}
+}
+
+func TestTrustedProxiesOption(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want string // the prefixes, or a part of the error
+	}{
+		{"none", "", nil, "[]"},
+		{"environment", "10.0.0.0/8, 192.168.1.7", nil, "[10.0.0.0/8 192.168.1.7/32]"},
+		{"the flag wins", "10.0.0.0/8", []string{"--trusted-proxies", "fd00::/8"}, "[fd00::/8]"},
+		{"not an address", "proxy.example", nil, `DOLBOM_TRUSTED_PROXIES: console: trusted proxies: "proxy.example": want an address or a CIDR prefix`},
+		{"everyone", "0.0.0.0/0", nil, `"0.0.0.0/0" trusts every address`},
+	} {
+		env := map[string]string{"DOLBOM_TRUSTED_PROXIES": tc.env, "DOLBOM_TWILIO": "fake"}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		got := fmt.Sprint(o.gateway().TrustedProxies)
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,9 @@ type Options struct {
 	// SecureCookies marks console cookies Secure (pages served over TLS,
 	// directly or behind a proxy).
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies in front of the HTTP listener
+	// whose X-Forwarded-For the console believes (console.WebConfig).
+	TrustedProxies []netip.Prefix
 	// SecretKey is the 64-hex-digit AES-256 key for secrets at rest (door
 	// codes). Every gateway on one PostgreSQL must share it; empty: a key
 	// file kept in DataDir.
@@ -102,6 +106,7 @@ type Gateway struct {
 	FakeTwilio *fake.Server
 
 	channels *channels
+	web      *console.Web
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -306,12 +311,16 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
 		registry{st: st, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}, healthReader{g.Health, st}, g.Broker, log))
 	health := healthReader{g.Health, st}
-	web, err := webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies}, st, health, webconsole.DispatchPorts(g.Dispatch, st), log)
+	// The secret key also signs the console's login forms (it derives its
+	// own key from it), so that gateways sharing a database accept each
+	// other's forms.
+	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
+		st, health, webconsole.DispatchPorts(g.Dispatch, st), log)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	mux.Handle("/", web)
+	mux.Handle("/", g.web)
 	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, webconsole.Ports(st).Accounts, o.DataDir)
 	if err != nil {
 		st.Close()
@@ -379,6 +388,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		return g.Broker.Run(ctx)
 	})
+	stages.start("web", g.web.Run)
 	// The first step of a shutdown: hubs stay connected, nothing more is
 	// taken from them, and the broker's disconnect pass waits until the
 	// detectors have saved (see broker.Server.StopIntake).
@@ -433,7 +443,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	return stages.stop(g.opts.ShutdownTimeout, "http", "intake", "engine+device_health", "broker", "evidence", "dispatch", "channels", "store")
+	// The web console stops after HTTP (no more sign-ins to audit) and
+	// before the store (its last audit rows are written then).
+	return stages.stop(g.opts.ShutdownTimeout, "http", "intake", "engine+device_health", "broker", "evidence", "dispatch", "channels", "web", "store")
 }
 
 // detectionSink hands every detection to dispatch, where it becomes (or

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/console"
@@ -29,9 +30,12 @@ type env struct {
 	t    *testing.T
 	st   *store.Store
 	srv  *httptest.Server
+	reg  *prometheus.Registry
 	mu   sync.Mutex
 	now  time.Time
 	open map[devices.ResidentID]bool // the fake open-incident port
+	// stopWeb stops the console's Run (its final audit flush) and waits.
+	stopWeb func()
 }
 
 func (e *env) clock() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }
@@ -49,9 +53,11 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 	return o.e.open[id]
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the console over a fresh store; tune adjusts its
+// configuration.
+func newEnv(t *testing.T, tune ...func(*console.WebConfig)) *env {
 	t.Helper()
-	e := &env{t: t, now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), open: map[devices.ResidentID]bool{}}
+	e := &env{t: t, now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), open: map[devices.ResidentID]bool{}, reg: prometheus.NewRegistry()}
 	ctx := context.Background()
 	st, err := store.Open(ctx, storetest.SQLite(t))
 	if err != nil {
@@ -62,11 +68,19 @@ func newEnv(t *testing.T) *env {
 	go func() { _ = st.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	e.st = st
-	h, err := New(console.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour},
-		st, StoreHealth{st}, console.WebDeps{OpenIncident: openIncidents{e}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	cfg := console.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour, Registerer: e.reg}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	h, err := New(cfg, st, StoreHealth{st}, console.WebDeps{OpenIncident: openIncidents{e}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
+	webCtx, stopWeb := context.WithCancel(ctx)
+	webDone := make(chan struct{})
+	go func() { _ = h.Run(webCtx); close(webDone) }()
+	e.stopWeb = func() { stopWeb(); <-webDone }
+	t.Cleanup(e.stopWeb) // before the store closes (cleanups run last in, first out)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	for _, a := range []console.Account{
@@ -102,6 +116,9 @@ type client struct {
 	e    *env
 	http *http.Client
 	csrf string
+	// forwardedFor, when set, is sent as X-Forwarded-For: the browser seen
+	// through a proxy at 127.0.0.1 (which the console trusts or not).
+	forwardedFor string
 }
 
 func (e *env) client() *client {
@@ -120,6 +137,9 @@ func (c *client) do(method, path string, form url.Values, header map[string]stri
 	req, _ := http.NewRequest(method, c.e.srv.URL+path, body)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if c.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", c.forwardedFor)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)

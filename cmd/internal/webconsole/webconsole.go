@@ -6,7 +6,6 @@ package webconsole
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,8 +25,8 @@ func Ports(st *store.Store) console.WebDeps {
 
 // New returns the web console over st, with health (may be nil) and the
 // dispatch ports in extra (DispatchPorts; any may be nil until dispatch is
-// wired).
-func New(cfg console.WebConfig, st *store.Store, health console.HealthReader, extra console.WebDeps, log zerolog.Logger) (http.Handler, error) {
+// wired). Run its Run while it serves.
+func New(cfg console.WebConfig, st *store.Store, health console.HealthReader, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
 	deps := Ports(st)
 	deps.Health = health
 	deps.Incidents, deps.History, deps.OpenIncident = extra.Incidents, extra.History, extra.OpenIncident
