@@ -172,9 +172,9 @@ func (e *Engine) shardOf(hub devices.HubID) *engineShard {
 	return e.shards[maphash.String(e.seed, string(hub))%uint64(len(e.shards))]
 }
 
-// Replayed is closed once Run has applied the journal's events that the
-// saved state had not: hubs' new messages should wait for it, so that a
-// home sees its events in order.
+// Replayed is closed once Run has queued the journal's events beyond the
+// saved state ahead of any new input: hubs' new messages should wait for
+// it, so that a home sees its events in order.
 func (e *Engine) Replayed() <-chan struct{} { return e.replayed }
 
 // Ingest queues a message the broker accepted; m must not be modified
@@ -201,6 +201,13 @@ func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
 // must not keep every other home from being watched.
 func (e *Engine) Run(ctx context.Context) error {
 	start := time.Now()
+	// The journal's tail is read before the (slower) state: once it is
+	// queued for the shards, ahead of anything new, hubs may be served.
+	if err := e.takeJournal(ctx); err != nil {
+		// Without it, acknowledged events could be left unapplied: the
+		// gateway must not take hubs' messages.
+		return err
+	}
 	if err := e.load(ctx, start); err != nil {
 		return err
 	}
@@ -215,14 +222,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, s := range e.shards {
 		wg.Go(func() { s.run(shardCtx) })
-	}
-	if err := e.replay(ctx); err != nil {
-		// Without the replay, acknowledged events could be left unapplied:
-		// the gateway must not take hubs' messages.
-		stopShards()
-		wg.Wait()
-		close(e.stopped)
-		return err
 	}
 	p := e.persister()
 	round := newSaveRound[HomeSnapshot]()
@@ -255,22 +254,17 @@ func (e *Engine) persister() *persister[HomeSnapshot] {
 	return p
 }
 
-// replay applies the journal beyond the saved state through the running
-// shards, waits until they have handled it, and closes replayed.
-func (e *Engine) replay(ctx context.Context) error {
+// takeJournal reads the journal beyond the consumer's watermark into the
+// shards' replay lists, which each shard applies (after its restored
+// episodes) before any input, and closes replayed.
+func (e *Engine) takeJournal(ctx context.Context) error {
 	if e.cfg.Journal != nil {
-		_, err := replayJournal(ctx, e.cfg.Journal, consumerEngine, func(m *devices.Message) { e.Ingest(m) }, e.log)
+		_, err := replayJournal(ctx, e.cfg.Journal, consumerEngine, func(m *devices.Message) {
+			s := e.shardOf(m.Hub)
+			s.replay = append(s.replay, m)
+		}, e.log)
 		if err != nil {
 			return err
-		}
-		for _, s := range e.shards {
-			done := make(chan struct{})
-			s.put(engineOp{barrier: done})
-			select {
-			case <-done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		}
 	}
 	close(e.replayed)
@@ -329,7 +323,6 @@ type engineOp struct {
 	conn    devices.ConnectionEvent
 	isConn  bool
 	refresh *registryEntry
-	barrier chan struct{} // closed once everything queued before is handled
 }
 
 // engineShard owns the homes that hash to it; only its goroutine touches
@@ -343,9 +336,10 @@ type engineShard struct {
 	homes        []home
 	wheel        *wheel.Wheel
 	rc           ruleCtx
-	dirty        saveQueue // homes changed since saved
-	pos          positions // journal positions applied since handed to the save loop
-	restartFloor int64     // wall ms before which restored inactivity does not fire
+	dirty        saveQueue          // homes changed since saved
+	pos          positions          // journal positions applied since handed to the save loop
+	replay       []*devices.Message // the journal's tail, applied first (takeJournal)
+	restartFloor int64              // wall ms before which restored inactivity does not fire
 	wallNow      int64
 	onExpired    func(key uint64, t wheel.Timer)
 }
@@ -374,6 +368,10 @@ func (s *engineShard) put(o engineOp) {
 
 func (s *engineShard) run(ctx context.Context) {
 	s.reemitRestored()
+	for _, m := range s.replay {
+		s.handleSafely(engineOp{msg: m})
+	}
+	s.replay = nil
 	tick := time.NewTicker(s.e.cfg.Tick)
 	defer tick.Stop()
 	for {
@@ -562,8 +560,6 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 
 func (s *engineShard) handle(o engineOp) {
 	switch {
-	case o.barrier != nil:
-		close(o.barrier)
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
 		s.applySensors(&s.homes[i], o.refresh.sensors)

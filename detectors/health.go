@@ -245,6 +245,10 @@ func (m *HealthMonitor) Stats() Stats {
 // more after the shards have drained their queues.
 func (m *HealthMonitor) Run(ctx context.Context) error {
 	start := time.Now()
+	// The journal's tail first (see Engine.Run).
+	if err := m.takeJournal(ctx); err != nil {
+		return err
+	}
 	restored, err := m.load(ctx, start)
 	if err != nil {
 		return err
@@ -263,13 +267,6 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 		wg.Go(func() { s.run(shardCtx) })
 	}
 	m.running.Store(true)
-	if err := m.replay(ctx); err != nil {
-		stopShards()
-		wg.Wait()
-		m.running.Store(false)
-		close(m.stopped)
-		return err
-	}
 
 	p := &persister[devices.HubHealthRecord]{sink: m.cfg.Sink, journal: m.cfg.Journal, consumer: consumerHealth, log: m.log, what: "hub health"}
 	if m.cfg.Store != nil {
@@ -299,26 +296,20 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	return nil
 }
 
-// Replayed is closed once Run has applied the journal's events that the
-// saved health had not.
+// Replayed is closed once Run has queued the journal's events beyond the
+// saved health ahead of any new input.
 func (m *HealthMonitor) Replayed() <-chan struct{} { return m.replayed }
 
-// replay applies the journal beyond the saved health through the running
-// shards, waits until they have handled it, and closes replayed.
-func (m *HealthMonitor) replay(ctx context.Context) error {
+// takeJournal reads the journal beyond the consumer's watermark into the
+// shards' replay lists, applied before any input, and closes replayed.
+func (m *HealthMonitor) takeJournal(ctx context.Context) error {
 	if m.cfg.Journal != nil {
-		_, err := replayJournal(ctx, m.cfg.Journal, consumerHealth, m.Ingest, m.log)
+		_, err := replayJournal(ctx, m.cfg.Journal, consumerHealth, func(msg *devices.Message) {
+			s := m.shardOf(msg.Hub)
+			s.replay = append(s.replay, msg)
+		}, m.log)
 		if err != nil {
 			return err
-		}
-		for _, s := range m.shards {
-			done := make(chan struct{})
-			s.put(m, op{kind: opBarrier, barrier: done})
-			select {
-			case <-done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		}
 	}
 	close(m.replayed)

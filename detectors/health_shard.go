@@ -16,7 +16,6 @@ const (
 	opMessage opKind = iota + 1
 	opConnection
 	opRefresh
-	opBarrier
 )
 
 // op is one unit of work for a shard, passed by value so that queueing
@@ -26,7 +25,6 @@ type op struct {
 	msg     *devices.Message
 	conn    devices.ConnectionEvent
 	refresh *registryEntry
-	barrier chan struct{} // opBarrier: closed once everything queued before is handled
 }
 
 type registryEntry struct {
@@ -159,6 +157,8 @@ type shard struct {
 	wheel *wheel.Wheel
 	dirty saveQueue // hubs changed since saved
 	pos   positions // journal positions applied since handed to the save loop
+	// replay is the journal's tail, applied before any input (takeJournal).
+	replay []*devices.Message
 
 	restartFloor int64 // deadlines re-armed from saved state fire no earlier
 	nextEOLCheck time.Time
@@ -180,6 +180,10 @@ func newShard(m *HealthMonitor) *shard {
 }
 
 func (s *shard) run(ctx context.Context) {
+	for _, m := range s.replay {
+		s.handleSafely(op{kind: opMessage, msg: m})
+	}
+	s.replay = nil
 	tick := time.NewTicker(s.m.cfg.Tick)
 	defer tick.Stop()
 	for {
@@ -253,8 +257,6 @@ func (s *shard) handle(o op) {
 		s.ingest(o.msg)
 	case opConnection:
 		s.connection(o.conn)
-	case opBarrier:
-		close(o.barrier)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
 		s.hubs[i].flags |= fRegistered
