@@ -22,6 +22,12 @@ type Config struct {
 	CertFile, KeyFile string
 	// WSAddr is an optional MQTT over WebSocket listener ("" = none).
 	WSAddr string
+	// WSAllowedOrigins are the browser origins ("https://host[:port]",
+	// compared without regard to case) allowed to open MQTT over WebSocket.
+	// An upgrade without an Origin header (hubs, which are not browsers) is
+	// always allowed; one from any other origin is refused with 403, so
+	// that no web page can reach the broker through a visitor's browser.
+	WSAllowedOrigins []string
 
 	// AckTimeout bounds how long a publish waits for the journal before the
 	// hub is refused (no PUBACK) and disconnected so that it sends again

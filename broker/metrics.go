@@ -22,17 +22,17 @@ const (
 	refuseRevoked     = "revoked"        // Revoke ran while the CONNECT was being checked
 
 	// Connections that never reached our OnConnect: mochi ended them itself.
-	refuseConnectTimeout = "connect_timeout"   // no CONNECT within ConnectTimeout (TCP and TLS only)
+	refuseConnectTimeout = "connect_timeout"   // no CONNECT within ConnectTimeout (on every listener)
 	refuseNoConnect      = "no_connect"        // closed before sending a CONNECT (probes, scanners)
 	refuseMalformed      = "malformed_connect" // first packet not a CONNECT, or undecodable
 	refuseInvalid        = "invalid_connect"   // mochi refused it with a CONNACK (protocol version, will QoS 2, ...)
+	refuseOrigin         = "ws_origin"         // a WebSocket upgrade from a browser origin not allowed (no connection made)
 )
 
 // Not counted anywhere: a TLS handshake that fails (Go's TLS server does it
 // on the first Read, so it shows as malformed_connect or no_connect), and a
-// WebSocket upgrade that fails (mochi's HTTP handler answers it before any
-// connection exists). The WebSocket listener also has no CONNECT deadline:
-// mochi builds its connections itself, so deadlineListener cannot wrap them.
+// WebSocket handshake that fails for another reason than its origin (the
+// HTTP handler answers it before any connection exists).
 
 type metrics struct {
 	connected        prometheus.Gauge

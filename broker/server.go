@@ -168,13 +168,14 @@ func (s *Server) openListeners() error {
 		}
 	}
 	if s.cfg.WSAddr != "" && s.cfg.WSAddr != ListenerOff {
-		ws := listeners.NewWebsocket(listeners.Config{Type: listeners.TypeWS, ID: "ws", Address: s.cfg.WSAddr})
-		if err := s.mq.AddListener(ws); err != nil {
-			return fmt.Errorf("broker: websocket listener: %w", err)
+		l, err := newWSListener(s.cfg.WSAddr, s.cfg, func() { s.m.refused.WithLabelValues(refuseOrigin).Inc() })
+		if err != nil {
+			return fmt.Errorf("broker: listen websocket: %w", err)
 		}
-		s.listenerMu.Lock()
-		s.listenerIDs = append(s.listenerIDs, "ws")
-		s.listenerMu.Unlock()
+		if err := s.addNet("ws", l); err != nil {
+			l.Close()
+			return err
+		}
 	}
 	return nil
 }
@@ -304,8 +305,10 @@ func (tc *trackedConn) release() {
 // preConnectReason names why mochi ended a connection before OnConnect.
 func preConnectReason(err error) string {
 	var code packets.Code
+	var ne net.Error
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout(): // gorilla's WebSocket hides the deadline error behind its own
 		return refuseConnectTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
 		return refuseNoConnect

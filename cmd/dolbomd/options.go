@@ -28,6 +28,7 @@ type Options struct {
 	CertFile    string
 	KeyFile     string
 	WSAddr      string
+	WSOrigins   string // comma-separated browser origins allowed on WSAddr
 	HTTPAddr    string
 	AdminToken  string
 	SecretKey   string
@@ -102,6 +103,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.CertFile, "tls-cert", env("DOLBOM_TLS_CERT", ""), "PEM certificate for MQTT over TLS (DOLBOM_TLS_CERT)")
 	fs.StringVar(&o.KeyFile, "tls-key", env("DOLBOM_TLS_KEY", ""), "PEM private key for MQTT over TLS (DOLBOM_TLS_KEY)")
 	fs.StringVar(&o.WSAddr, "mqtt-ws-addr", env("DOLBOM_MQTT_WS_ADDR", ""), "MQTT over WebSocket listen address; empty disables it (DOLBOM_MQTT_WS_ADDR)")
+	fs.StringVar(&o.WSOrigins, "mqtt-ws-origins", env("DOLBOM_MQTT_WS_ORIGINS", ""), "browser origins (comma-separated, e.g. https://console.example) allowed to open MQTT over WebSocket; upgrades without an Origin header (hubs) are always allowed (DOLBOM_MQTT_WS_ORIGINS)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", env("DOLBOM_HTTP_ADDR", ":8080"), "HTTP listen address for the API, consoles and metrics (DOLBOM_HTTP_ADDR)")
 	fs.StringVar(&o.LogLevel, "log-level", env("DOLBOM_LOG_LEVEL", "info"), "debug, info, warn or error (DOLBOM_LOG_LEVEL)")
 	fs.StringVar(&o.LogFormat, "log-format", env("DOLBOM_LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (DOLBOM_LOG_FORMAT)")
@@ -293,7 +295,8 @@ func (o Options) gateway() gateway.Options {
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
 		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies,
-		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst},
+		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst,
+			WSAllowedOrigins: splitList(o.WSOrigins)},
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
