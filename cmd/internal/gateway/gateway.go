@@ -564,7 +564,10 @@ const evidenceWindow = 10 * time.Minute
 // resumes after the last change it saw.
 func (g *Gateway) keepEvidence(ctx context.Context) error {
 	last := g.latestIncidentSeq(ctx)
-	kept := map[string]bool{}
+	// KeepEvidence is idempotent: remembering the incidents already kept
+	// only spares a write per later change of the same incident, so a
+	// bounded memory of the latest ones does.
+	kept := newRecentIDs(keptIncidents)
 	for ctx.Err() == nil {
 		changes, err := g.Dispatch.Subscribe(ctx, last)
 		if err != nil {
@@ -580,10 +583,9 @@ func (g *Gateway) keepEvidence(ctx context.Context) error {
 		}
 		for inc := range changes {
 			last = max(last, inc.Seq)
-			if kept[inc.ID] {
+			if !kept.add(inc.ID) {
 				continue
 			}
-			kept[inc.ID] = true
 			if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
 				!errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
 				g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
@@ -593,18 +595,53 @@ func (g *Gateway) keepEvidence(ctx context.Context) error {
 	return nil
 }
 
-// latestIncidentSeq is where the evidence keeper starts: incidents opened
-// before this start were handled by the previous run.
+// keptIncidents is how many incidents the evidence keeper remembers having
+// kept: far more than change at once on a bad day.
+const keptIncidents = 8192
+
+// latestIncidentSeq is where the evidence keeper starts: the latest
+// incident change committed (incidents opened before this start were
+// handled by the previous run). It waits for the store to answer, until
+// ctx ends: starting from 0 would go through every incident ever.
 func (g *Gateway) latestIncidentSeq(ctx context.Context) int64 {
-	list, err := g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Limit: 1000})
-	if err != nil {
-		return 0
+	for {
+		seq, err := g.Store.LastIncidentSeq(ctx)
+		if err == nil || ctx.Err() != nil {
+			return seq
+		}
+		g.log.Warn().Err(err).Msg("evidence keeper: cannot read the latest incident change; retrying")
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(time.Second):
+		}
 	}
-	var seq int64
-	for _, inc := range list {
-		seq = max(seq, inc.Seq)
+}
+
+// recentIDs is a set that remembers only the last n ids added.
+type recentIDs struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// add reports whether id is new, remembering it and forgetting the oldest
+// id when n are remembered.
+func (r *recentIDs) add(id string) bool {
+	if _, ok := r.set[id]; ok {
+		return false
 	}
-	return seq
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = id
+	r.next = (r.next + 1) % len(r.ring)
+	r.set[id] = struct{}{}
+	return true
 }
 
 // capAnswerTokenFile keeps the credential 119 uses on the answer endpoint
