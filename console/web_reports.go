@@ -6,11 +6,12 @@ package console
 // chosen period, on the page and as CSV.
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"iter"
 	"math"
 	"net/http"
 	"slices"
@@ -31,9 +32,11 @@ type ReportIncident struct {
 	AckChannel string
 }
 
-// ReportSource lists the incidents opened in [from, to), the oldest first.
+// ReportSource yields the incidents opened in [from, to), the oldest first,
+// without holding them all (a report may cover a year of national
+// incidents); an error is yielded once, last.
 type ReportSource interface {
-	ReportIncidents(ctx context.Context, from, to time.Time) ([]ReportIncident, error)
+	ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[ReportIncident, error]
 }
 
 // TSA norms for alarm calls answered (DOMAIN.md section 4).
@@ -52,29 +55,92 @@ type ackGroup struct {
 func (g ackGroup) Meets60() bool  { return g.Within60 >= normWithin60 }
 func (g ackGroup) Meets180() bool { return g.Within180 >= normWithin180 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+// durations counts times to acknowledge in fixed buckets, so that a
+// report's memory does not grow with its incidents: 100 ms wide up to 10
+// minutes (the norms are 60 and 180 s), 10 s wide up to a day, then one
+// bucket. Percentiles are the lower edge of their bucket; the shares
+// within 60 and 180 s are exact.
+type durations struct {
+	buckets           map[int32]int64
+	n, in60, in180    int64
+	overflowAt, maxAt time.Duration
 }
 
-func summarise(step, channel string, ds []time.Duration) ackGroup {
-	slices.Sort(ds)
-	g := ackGroup{Step: step, Channel: channel, N: len(ds), P50: percentile(ds, .5), P90: percentile(ds, .9), P99: percentile(ds, .99)}
-	var in60, in180 int
-	for _, d := range ds {
-		if d <= 60*time.Second {
-			in60++
-		}
-		if d <= 180*time.Second {
-			in180++
+const (
+	fineWidth   = 100 * time.Millisecond
+	fineUpTo    = 10 * time.Minute
+	coarseWidth = 10 * time.Second
+	coarseUpTo  = 24 * time.Hour
+)
+
+func bucketOf(d time.Duration) int32 {
+	switch {
+	case d < 0:
+		return 0
+	case d < fineUpTo:
+		return int32(d / fineWidth)
+	case d < coarseUpTo:
+		return int32(fineUpTo/fineWidth) + int32((d-fineUpTo)/coarseWidth)
+	}
+	return int32(fineUpTo/fineWidth) + int32((coarseUpTo-fineUpTo)/coarseWidth)
+}
+
+func (b *durations) lowerEdge(k int32) time.Duration {
+	fine := int32(fineUpTo / fineWidth)
+	if k < fine {
+		return time.Duration(k) * fineWidth
+	}
+	if d := fineUpTo + time.Duration(k-fine)*coarseWidth; d < coarseUpTo {
+		return d
+	}
+	return b.overflowAt // the shortest of those over a day
+}
+
+func (b *durations) add(d time.Duration) {
+	if b.buckets == nil {
+		b.buckets = map[int32]int64{}
+	}
+	b.buckets[bucketOf(d)]++
+	b.n++
+	if d <= 60*time.Second {
+		b.in60++
+	}
+	if d <= 180*time.Second {
+		b.in180++
+	}
+	if d >= coarseUpTo && (b.overflowAt == 0 || d < b.overflowAt) {
+		b.overflowAt = d
+	}
+}
+
+// percentiles are nearest-rank percentiles, one per p, ascending.
+func (b *durations) percentiles(ps ...float64) []time.Duration {
+	out := make([]time.Duration, len(ps))
+	if b.n == 0 {
+		return out
+	}
+	keys := make([]int32, 0, len(b.buckets))
+	for k := range b.buckets {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var seen int64
+	i := 0
+	for _, k := range keys {
+		seen += b.buckets[k]
+		for ; i < len(ps) && seen >= max(int64(math.Ceil(ps[i]*float64(b.n))), 1); i++ {
+			out[i] = b.lowerEdge(k)
 		}
 	}
-	if len(ds) > 0 {
-		g.Within60, g.Within180 = float64(in60)/float64(len(ds)), float64(in180)/float64(len(ds))
+	return out
+}
+
+func summarise(step, channel string, ds *durations) ackGroup {
+	g := ackGroup{Step: step, Channel: channel, N: int(ds.n)}
+	p := ds.percentiles(.5, .9, .99)
+	g.P50, g.P90, g.P99 = p[0], p[1], p[2]
+	if ds.n > 0 {
+		g.Within60, g.Within180 = float64(ds.in60)/float64(ds.n), float64(ds.in180)/float64(ds.n)
 	}
 	return g
 }
@@ -111,37 +177,78 @@ func handledAt(inc dispatch.Incident) (time.Time, string) {
 	return time.Time{}, ""
 }
 
-// ackReport groups the time from opening to acknowledgement (handledAt)
-// by step and channel; the first group is every incident taken on. unacked
-// counts the open incidents nobody has taken on; incidents cancelled
-// before anyone answered (the resident's cancel) are in neither.
-func ackReport(list []ReportIncident) (groups []ackGroup, unacked int) {
-	type key struct{ step, channel string }
-	by := map[key][]time.Duration{}
-	var all []time.Duration
-	for _, ri := range list {
-		inc := ri.Incident
-		if !reported(inc) {
-			continue
-		}
-		at, via := handledAt(inc)
-		if at.IsZero() {
-			if !inc.State.Closed() {
-				unacked++
-			}
-			continue // else cancelled before anyone had to answer
-		}
-		d := at.Sub(inc.OpenedAt)
-		all = append(all, d)
-		k := key{ackStep(ri), cmp.Or(ri.AckChannel, via)}
-		by[k] = append(by[k], d)
+// reportTally adds a report's incidents up one at a time: its memory grows
+// with the groups (steps and channels, causes, devices, homes), not with
+// the incidents.
+type reportTally struct {
+	total, falseTotal int
+	// ack: the time from opening to acknowledgement (handledAt) of every
+	// incident taken on, and by step and channel; unacked counts the open
+	// incidents nobody has taken on; incidents cancelled before anyone
+	// answered (the resident's cancel) are in neither.
+	all     durations
+	byAck   map[ackKey]*durations
+	unacked int
+	// false alarms by cause, by device (hub and sensor) and by home.
+	cause, device, home map[string]*falseRow
+}
+
+type ackKey struct{ step, channel string }
+
+func newReportTally() *reportTally {
+	return &reportTally{byAck: map[ackKey]*durations{},
+		cause: map[string]*falseRow{}, device: map[string]*falseRow{}, home: map[string]*falseRow{}}
+}
+
+func (t *reportTally) add(ri ReportIncident) {
+	inc := ri.Incident
+	if !reported(inc) {
+		return
 	}
-	groups = append(groups, summarise("all", "all", all))
-	keys := make([]key, 0, len(by))
-	for k := range by {
+	f := isFalseAlarm(inc)
+	t.total++
+	if f {
+		t.falseTotal++
+	}
+	if at, via := handledAt(inc); !at.IsZero() {
+		d := at.Sub(inc.OpenedAt)
+		t.all.add(d)
+		k := ackKey{ackStep(ri), cmp.Or(ri.AckChannel, via)}
+		ds := t.byAck[k]
+		if ds == nil {
+			ds = &durations{}
+			t.byAck[k] = ds
+		}
+		ds.add(d)
+	} else if !inc.State.Closed() {
+		t.unacked++
+	}
+	count := func(m map[string]*falseRow, key string, proto falseRow) {
+		r, ok := m[key]
+		if !ok {
+			proto.Key = key
+			r = &proto
+			m[key] = r
+		}
+		r.Total++
+		if f {
+			r.False++
+		}
+	}
+	count(t.cause, string(inc.Cause), falseRow{Cause: inc.Cause})
+	count(t.device, string(inc.Hub)+"/"+string(inc.Sensor), falseRow{Hub: inc.Hub, Sensor: inc.Sensor, Cause: inc.Cause})
+	count(t.home, cmp.Or(string(inc.ResidentID), "hub:"+string(inc.Hub)), falseRow{Hub: inc.Hub, ResidentID: inc.ResidentID})
+}
+
+// ackGroups are the acknowledgement groups, every incident taken on first,
+// then by step (numbered steps in order, then console and 119) and channel.
+func (t *reportTally) ackGroups() []ackGroup {
+	groups := []ackGroup{summarise("all", "all", &t.all)}
+	keys := make([]ackKey, 0, len(t.byAck))
+	for k := range t.byAck {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b key) int {
+	slices.SortFunc(keys, func(a, b ackKey) int {
 		an, aerr := strconv.Atoi(a.step)
 		bn, berr := strconv.Atoi(b.step)
 		switch {
@@ -153,9 +260,33 @@ func ackReport(list []ReportIncident) (groups []ackGroup, unacked int) {
 		return cmp.Or(cmp.Compare(a.step, b.step), cmp.Compare(a.channel, b.channel))
 	})
 	for _, k := range keys {
-		groups = append(groups, summarise(k.step, k.channel, by[k]))
+		groups = append(groups, summarise(k.step, k.channel, t.byAck[k]))
 	}
-	return groups, unacked
+	return groups
+}
+
+// falseRows are the false-alarm tables, the most false alarms first.
+func (t *reportTally) falseRows() (byCause, byDevice, byHome []falseRow) {
+	sorted := func(m map[string]*falseRow) []falseRow {
+		out := make([]falseRow, 0, len(m))
+		for _, r := range m {
+			out = append(out, *r)
+		}
+		slices.SortFunc(out, func(a, b falseRow) int {
+			return cmp.Or(cmp.Compare(b.False, a.False), cmp.Compare(b.Share(), a.Share()), cmp.Compare(a.Key, b.Key))
+		})
+		return out
+	}
+	return sorted(t.cause), sorted(t.device), sorted(t.home)
+}
+
+// ackReport and falseAlarmReport tally a list (tests).
+func ackReport(list []ReportIncident) (groups []ackGroup, unacked int) {
+	t := newReportTally()
+	for _, ri := range list {
+		t.add(ri)
+	}
+	return t.ackGroups(), t.unacked
 }
 
 // isFalseAlarm: resolved as a false alarm, or cancelled (by the resident
@@ -181,43 +312,12 @@ func (r falseRow) Share() float64 {
 	return float64(r.False) / float64(r.Total)
 }
 
-// falseAlarmReport counts incidents and false alarms by cause, by device
-// (hub and sensor) and by home, the most false alarms first.
 func falseAlarmReport(list []ReportIncident) (byCause, byDevice, byHome []falseRow) {
-	cause, device, home := map[string]*falseRow{}, map[string]*falseRow{}, map[string]*falseRow{}
-	add := func(m map[string]*falseRow, key string, proto falseRow, false_ bool) {
-		r, ok := m[key]
-		if !ok {
-			proto.Key = key
-			r = &proto
-			m[key] = r
-		}
-		r.Total++
-		if false_ {
-			r.False++
-		}
-	}
+	t := newReportTally()
 	for _, ri := range list {
-		inc := ri.Incident
-		if !reported(inc) {
-			continue
-		}
-		f := isFalseAlarm(inc)
-		add(cause, string(inc.Cause), falseRow{Cause: inc.Cause}, f)
-		add(device, string(inc.Hub)+"/"+string(inc.Sensor), falseRow{Hub: inc.Hub, Sensor: inc.Sensor, Cause: inc.Cause}, f)
-		add(home, cmp.Or(string(inc.ResidentID), "hub:"+string(inc.Hub)), falseRow{Hub: inc.Hub, ResidentID: inc.ResidentID}, f)
+		t.add(ri)
 	}
-	sorted := func(m map[string]*falseRow) []falseRow {
-		out := make([]falseRow, 0, len(m))
-		for _, r := range m {
-			out = append(out, *r)
-		}
-		slices.SortFunc(out, func(a, b falseRow) int {
-			return cmp.Or(cmp.Compare(b.False, a.False), cmp.Compare(b.Share(), a.Share()), cmp.Compare(a.Key, b.Key))
-		})
-		return out
-	}
-	return sorted(cause), sorted(device), sorted(home)
+	return t.falseRows()
 }
 
 // ---- pages ----
@@ -263,12 +363,12 @@ func (w *web) period(r *http.Request) reportPeriod {
 	return p
 }
 
-// reportIncidents loads the period's incidents the person may see: a
+// reportIncidents yields the period's incidents the person may see: a
 // social worker only their residents'.
-func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) ([]ReportIncident, error) {
-	list, err := w.deps.Reports.ReportIncidents(ctx, p.From, p.To)
-	if err != nil || rc.account.Role != RoleSocialWorker {
-		return list, err
+func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) (iter.Seq2[ReportIncident, error], error) {
+	all := w.deps.Reports.ReportIncidents(ctx, p.From, p.To)
+	if rc.account.Role != RoleSocialWorker {
+		return all, nil
 	}
 	mine, err := w.myResidents(ctx, rc.account.ID)
 	if err != nil {
@@ -278,7 +378,33 @@ func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) (
 	for _, r := range mine {
 		ids[r.ID] = true
 	}
-	return slices.DeleteFunc(list, func(ri ReportIncident) bool { return !ids[ri.Incident.ResidentID] }), nil
+	return func(yield func(ReportIncident, error) bool) {
+		for ri, err := range all {
+			if err != nil {
+				yield(ri, err)
+				return
+			}
+			if ids[ri.Incident.ResidentID] && !yield(ri, nil) {
+				return
+			}
+		}
+	}, nil
+}
+
+// tallyReport adds up the period's incidents the person may see.
+func (w *web) tallyReport(ctx context.Context, rc *reqCtx, p reportPeriod) (*reportTally, error) {
+	incidents, err := w.reportIncidents(ctx, rc, p)
+	if err != nil {
+		return nil, err
+	}
+	t := newReportTally()
+	for ri, err := range incidents {
+		if err != nil {
+			return nil, err
+		}
+		t.add(ri)
+	}
+	return t, nil
 }
 
 type reportsData struct {
@@ -301,21 +427,14 @@ func (w *web) reports(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	d := reportsData{Period: w.period(r), Norm60: normWithin60, Norm180: normWithin180, Scoped: rc.account.Role == RoleSocialWorker}
 	if w.deps.Reports != nil {
 		d.Connected = true
-		list, err := w.reportIncidents(r.Context(), rc, d.Period)
+		t, err := w.tallyReport(r.Context(), rc, d.Period)
 		if err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}
-		for _, ri := range list {
-			if reported(ri.Incident) {
-				d.Total++
-				if isFalseAlarm(ri.Incident) {
-					d.FalseTotal++
-				}
-			}
-		}
-		d.Ack, d.Unacked = ackReport(list)
-		d.ByCause, d.ByDevice, d.ByHome = falseAlarmReport(list)
+		d.Total, d.FalseTotal = t.total, t.falseTotal
+		d.Ack, d.Unacked = t.ackGroups(), t.unacked
+		d.ByCause, d.ByDevice, d.ByHome = t.falseRows()
 		d.ByDevice = onlyFalse(d.ByDevice, reportTopRows)
 		d.ByHome = onlyFalse(d.ByHome, reportTopRows)
 		w.nameHomes(r.Context(), d.ByHome)
@@ -352,27 +471,47 @@ func (w *web) reportsCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.errorPage(rw, r, rc, http.StatusBadRequest)
 		return
 	}
-	list, err := w.reportIncidents(r.Context(), rc, p)
+	var tally *reportTally
+	var incidents iter.Seq2[ReportIncident, error]
+	var err error
+	if kind == "incidents" {
+		incidents, err = w.reportIncidents(r.Context(), rc, p) // streamed below, a page at a time
+	} else {
+		tally, err = w.tallyReport(r.Context(), rc, p)
+	}
 	if err != nil {
 		w.fail(rw, r, rc, err)
 		return
 	}
-	var buf bytes.Buffer
-	buf.WriteString("\uFEFF") // spreadsheet programs then read the Korean as UTF-8
-	cw := csv.NewWriter(&buf)
+	if err := w.audit(r.Context(), rc, "report.export", "", "", fmt.Sprintf("%s %s..%s", kind, p.FromS, p.ToS)); err != nil {
+		w.errorPage(rw, r, rc, http.StatusInternalServerError)
+		return
+	}
+	// The file is written as it is made: the incidents of a long period are
+	// never all in memory, nor is their CSV.
+	cw := csv.NewWriter(rw)
+	started := false
+	begin := func(header ...string) {
+		if !started {
+			started = true
+			rw.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="dolbom-%s-%s-%s.csv"`, kind, p.FromS, p.ToS))
+			_, _ = io.WriteString(rw, "\uFEFF") // spreadsheet programs then read the Korean as UTF-8
+			_ = cw.Write(header)
+		}
+	}
 	secs := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) }
 	pct := func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) }
 	switch kind {
 	case "ack":
-		groups, unacked := ackReport(list)
-		_ = cw.Write([]string{"step", "channel", "acknowledged", "p50_s", "p90_s", "p99_s", "within_60s_pct", "within_180s_pct"})
-		for _, g := range groups {
+		begin("step", "channel", "acknowledged", "p50_s", "p90_s", "p99_s", "within_60s_pct", "within_180s_pct")
+		for _, g := range tally.ackGroups() {
 			_ = cw.Write([]string{g.Step, g.Channel, strconv.Itoa(g.N), secs(g.P50), secs(g.P90), secs(g.P99), pct(g.Within60), pct(g.Within180)})
 		}
-		_ = cw.Write([]string{"unacknowledged", "", strconv.Itoa(unacked), "", "", "", "", ""})
+		_ = cw.Write([]string{"unacknowledged", "", strconv.Itoa(tally.unacked), "", "", "", "", ""})
 	case "false":
-		byCause, byDevice, byHome := falseAlarmReport(list)
-		_ = cw.Write([]string{"group", "cause", "hub", "sensor", "resident", "incidents", "false_alarms", "false_pct"})
+		begin("group", "cause", "hub", "sensor", "resident", "incidents", "false_alarms", "false_pct")
+		byCause, byDevice, byHome := tally.falseRows()
 		for _, g := range []struct {
 			name string
 			rows []falseRow
@@ -386,15 +525,27 @@ func (w *web) reportsCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			}
 		}
 	case "incidents":
-		_ = cw.Write([]string{"incident_id", "opened_at", "class", "cause", "priority", "hub", "sensor", "resident", "state", "disposition",
-			"acknowledged_at", "ack_s", "ack_step", "ack_channel", "acknowledged_by", "status_119", "closed_at", "false_alarm"})
+		header := []string{"incident_id", "opened_at", "class", "cause", "priority", "hub", "sensor", "resident", "state", "disposition",
+			"acknowledged_at", "ack_s", "ack_step", "ack_channel", "acknowledged_by", "status_119", "closed_at", "false_alarm"}
 		ts := func(t time.Time) string {
 			if t.IsZero() {
 				return ""
 			}
 			return t.In(w.cfg.Location).Format(time.RFC3339)
 		}
-		for _, ri := range list {
+		for ri, err := range incidents {
+			if err != nil {
+				if !started {
+					w.fail(rw, r, rc, err)
+					return
+				}
+				// Too late for an error page: cut the response short, so
+				// that the client does not take a partial file for whole.
+				w.log.Error().Err(err).Msg("report export cut short")
+				cw.Flush()
+				panic(http.ErrAbortHandler)
+			}
+			begin(header...)
 			inc := ri.Incident
 			ack, step := "", ""
 			if !inc.AcknowledgedAt.IsZero() {
@@ -404,15 +555,9 @@ func (w *web) reportsCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 				string(inc.Sensor), string(inc.ResidentID), string(inc.State), string(inc.Disposition), ts(inc.AcknowledgedAt), ack, step,
 				cmp.Or(ri.AckChannel, inc.AcknowledgedVia), inc.AcknowledgedBy, inc.Status119, ts(inc.ClosedAt), strconv.FormatBool(isFalseAlarm(inc))})
 		}
+		begin(header...) // an empty period
 	}
 	cw.Flush()
-	if err := w.audit(r.Context(), rc, "report.export", "", "", fmt.Sprintf("%s %s..%s", kind, p.FromS, p.ToS)); err != nil {
-		w.errorPage(rw, r, rc, http.StatusInternalServerError)
-		return
-	}
-	rw.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="dolbom-%s-%s-%s.csv"`, kind, p.FromS, p.ToS))
-	_, _ = buf.WriteTo(rw)
 }
 
 // Percent formats a share for the page.

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -32,20 +33,53 @@ type ReportIncident struct {
 	AckRow *dispatch.OutboxRow
 }
 
-// maxReportIncidents bounds one report: a year of national incidents is
-// ~155,000 real emergencies and several times that in alarms.
-const maxReportIncidents = 500000
+// reportPage is how many incidents a report reads at a time.
+const reportPage = 1000
 
-// ReportIncidents returns the incidents opened in [from, to), the oldest
-// first, at most 500,000.
-func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) ([]ReportIncident, error) {
-	incs, err := s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE opened_us >= $1 AND opened_us < $2
-		ORDER BY opened_us, id LIMIT $3`, toUS(from), toUS(to), int64(maxReportIncidents))
-	if err != nil {
-		return nil, fmt.Errorf("store: report incidents: %w", err)
+// ReportIncidents yields the incidents opened in [from, to), the oldest
+// first, reading them a page at a time (an index range after the last one
+// read), so that a report over a year of national incidents holds one page,
+// not the year. An error is yielded once, last.
+func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[ReportIncident, error] {
+	return func(yield func(ReportIncident, error) bool) {
+		afterUS, afterID := toUS(from)-1, ""
+		for {
+			page, err := s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents
+				WHERE opened_us >= $1 AND opened_us < $2 AND (opened_us, id) > ($3, $4)
+				ORDER BY opened_us, id LIMIT $5`, toUS(from), toUS(to), afterUS, afterID, int64(reportPage))
+			if err != nil {
+				yield(ReportIncident{}, fmt.Errorf("store: report incidents: %w", err))
+				return
+			}
+			if len(page) == 0 {
+				return
+			}
+			last := page[len(page)-1]
+			acked, err := s.reportAcks(ctx, afterUS, afterID, toUS(last.OpenedAt), last.ID)
+			if err != nil {
+				yield(ReportIncident{}, err)
+				return
+			}
+			for _, inc := range page {
+				if !yield(ReportIncident{Incident: inc, AckRow: acked[inc.ID]}, nil) {
+					return
+				}
+			}
+			if len(page) < reportPage {
+				return
+			}
+			afterUS, afterID = toUS(last.OpenedAt), last.ID
+		}
 	}
+}
+
+// reportAcks returns, by incident, the first acknowledged notification of
+// the incidents after (afterUS, afterID) up to (lastUS, lastID) in opening
+// order: one page of a report.
+func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string]*dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("o.", outboxCols)+` FROM dispatch_outbox o JOIN incidents i ON i.id = o.incident_id
-		WHERE o.state = 'acknowledged' AND i.opened_us >= $1 AND i.opened_us < $2`, toUS(from), toUS(to))
+		WHERE o.state = 'acknowledged' AND (i.opened_us, i.id) > ($1, $2) AND (i.opened_us, i.id) <= ($3, $4)`,
+		afterUS, afterID, lastUS, lastID)
 	if err != nil {
 		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
 	}
@@ -63,11 +97,7 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) ([]Repo
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
 	}
-	out := make([]ReportIncident, len(incs))
-	for i, inc := range incs {
-		out[i] = ReportIncident{Incident: inc, AckRow: acked[inc.ID]}
-	}
-	return out, nil
+	return acked, nil
 }
 
 // prefixCols qualifies a comma-separated column list with a table alias.

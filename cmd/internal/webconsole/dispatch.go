@@ -7,6 +7,7 @@ package webconsole
 
 import (
 	"context"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -134,17 +135,16 @@ func (d dispatchAdapter) HubWindow(ctx context.Context, hub devices.HubID, from,
 	return out, nil
 }
 
-func (d dispatchAdapter) ReportIncidents(ctx context.Context, from, to time.Time) ([]console.ReportIncident, error) {
-	list, err := d.st.ReportIncidents(ctx, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.ReportIncident, len(list))
-	for i, ri := range list {
-		out[i] = console.ReportIncident{Incident: ri.Incident, AckStep: -1}
-		if ri.AckRow != nil {
-			out[i].AckStep, out[i].AckChannel = ri.AckRow.Step, ri.AckRow.Channel
+func (d dispatchAdapter) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
+	return func(yield func(console.ReportIncident, error) bool) {
+		for ri, err := range d.st.ReportIncidents(ctx, from, to) {
+			out := console.ReportIncident{Incident: ri.Incident, AckStep: -1}
+			if ri.AckRow != nil {
+				out.AckStep, out.AckChannel = ri.AckRow.Step, ri.AckRow.Channel
+			}
+			if !yield(out, err) || err != nil {
+				return
+			}
 		}
 	}
-	return out, nil
 }
