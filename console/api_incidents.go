@@ -30,7 +30,11 @@ type IncidentDesk interface {
 	Note(ctx context.Context, id, by, text string) (dispatch.Incident, error)
 	Resolve(ctx context.Context, id string, disp dispatch.Disposition, by, note string) (dispatch.Incident, error)
 	Cancel(ctx context.Context, id, by, reason string) (dispatch.Incident, error)
-	Subscribe(ctx context.Context, after int64) (<-chan dispatch.Incident, error)
+	// Watch streams incident changes after a bounded start (see
+	// dispatch.FeedStart); LastIncidentSeq is the latest change, where a
+	// page rendered now starts its stream.
+	Watch(ctx context.Context, after int64) (<-chan dispatch.Incident, dispatch.FeedStart, error)
+	LastIncidentSeq(ctx context.Context) (int64, error)
 	Policy(cause detectors.Cause) (dispatch.Policy, bool)
 	SetPolicy(ctx context.Context, cause detectors.Cause, p dispatch.Policy) error
 }
@@ -229,6 +233,10 @@ func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
 // stream is the live feed: one server-sent event per incident change
 // ("id: <seq>", "event: incident", the incident JSON), a comment every
 // Heartbeat, and resume after Last-Event-ID (header or ?last_event_id=).
+// Its start is bounded (dispatch.Watch): without Last-Event-ID the active
+// incidents and the latest changes; more than dispatch.WatchCatchUp
+// changes behind, an "event: reset" (the client reloads what it shows)
+// and the same snapshot.
 func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -244,7 +252,7 @@ func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	feed, err := a.desk.Subscribe(r.Context(), after)
+	feed, start, err := a.desk.Watch(r.Context(), after)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -253,6 +261,11 @@ func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": dolbom incident feed\nretry: 2000\n\n")
+	if start == dispatch.FeedReset {
+		// No id: a reconnect before the snapshot's first event still
+		// resumes from the client's old position, and is reset again.
+		fmt.Fprintf(w, "event: reset\ndata: {\"after\":%d,\"reason\":\"behind\"}\n\n", after)
+	}
 	fl.Flush()
 	beat := time.NewTicker(a.cfg.Heartbeat)
 	defer beat.Stop()

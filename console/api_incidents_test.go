@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,7 @@ import (
 type incidentEnv struct {
 	srv *httptest.Server
 	d   *dispatch.Dispatcher
+	s   *store.Store
 }
 
 func newIncidentEnv(t *testing.T) *incidentEnv {
@@ -48,7 +50,7 @@ func newIncidentEnv(t *testing.T) *incidentEnv {
 		<-done
 		s.Close()
 	})
-	return &incidentEnv{srv: srv, d: d}
+	return &incidentEnv{srv: srv, d: d, s: s}
 }
 
 func (e *incidentEnv) open(t *testing.T, hub devices.HubID, cause detectors.Cause, prio detectors.Priority, episode time.Time) dispatch.Incident {
@@ -328,6 +330,110 @@ func TestIncidentAPIStream(t *testing.T) {
 	}
 	if code, _ := e.call(t, testToken, "GET", "/api/v1/incidents/stream?last_event_id=x", ""); code != 400 {
 		t.Errorf("bad Last-Event-ID: %d", code)
+	}
+}
+
+// closeMany opens and resolves n incidents in one transaction (history: a
+// busy year, shortened).
+func (e *incidentEnv) closeMany(t *testing.T, n int) {
+	t.Helper()
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	muts := make([]dispatch.Mutation, n)
+	for i := range muts {
+		id := fmt.Sprintf("old-%05d", i)
+		muts[i] = dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-old", Cause: detectors.CauseSOS,
+				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateResolved, Disposition: dispatch.DispositionFalseAlarm,
+				Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at.Add(time.Minute)}}, nil
+		}}
+	}
+	res, err := e.s.ApplyIncidents(context.Background(), muts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// untilSeq reads incident events until the change seq arrives and returns
+// those before it, and the other events (by name) seen on the way.
+func untilSeq(t *testing.T, events <-chan sseEvent, seq int64) (before []dispatch.Incident, other []string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev.event != "incident" {
+				if !strings.HasPrefix(ev.event, "comment") {
+					other = append(other, ev.event)
+				}
+				continue
+			}
+			var inc dispatch.Incident
+			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
+				t.Fatal(err)
+			}
+			if inc.Seq == seq {
+				return before, other
+			}
+			before = append(before, inc)
+		case <-timeout:
+			t.Fatalf("change %d never came; %d incident events before", seq, len(before))
+		}
+	}
+}
+
+// A console that connects without Last-Event-ID gets the active incidents
+// and the latest changes, not every incident ever (1,500 here: one event
+// each, per tab, per reconnect); one that resumes far behind is told to
+// reload and gets the same bounded start.
+func TestIncidentAPIStreamStartIsBounded(t *testing.T) {
+	e := newIncidentEnv(t)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	first := e.open(t, "hub-first", detectors.CauseSOS, 2, t0)
+	e.closeMany(t, 1500)
+	var open []dispatch.Incident
+	for i, hub := range []devices.HubID{"hub-a", "hub-b", "hub-c"} {
+		open = append(open, e.open(t, hub, detectors.CauseSOS, 1, t0.Add(time.Duration(i)*time.Minute)))
+	}
+	for _, tc := range []struct {
+		name, lastID string
+		reset        bool
+	}{
+		{"fresh", "", false},
+		{"far behind", strings.TrimSpace(jsonInt(first.Seq)), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := e.stream(t, tc.lastID)
+			// A change made once the stream is open marks the end of its
+			// start (it comes after what was sent before it).
+			marker, err := e.d.Note(context.Background(), first.ID, "op", "marker "+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, other := untilSeq(t, events, marker.Seq)
+			if len(before) > 200 {
+				t.Fatalf("the stream started with %d incidents (of 1,504), want the active ones and the latest changes", len(before))
+			}
+			seen := map[string]bool{}
+			for _, inc := range before {
+				seen[inc.ID] = true
+			}
+			for _, inc := range append(open, first) {
+				if !seen[inc.ID] {
+					t.Errorf("the start misses active incident %s", inc.ID)
+				}
+			}
+			if reset := len(other) > 0 && other[0] == "reset"; reset != tc.reset {
+				t.Errorf("other events %v; want a reset first: %v", other, tc.reset)
+			}
+		})
 	}
 }
 

@@ -104,7 +104,15 @@ type queueData struct {
 	States    []dispatch.State
 }
 
+// loadQueue returns the queue's rows and the change its stream starts
+// after: the latest one, read first, so that the stream misses nothing
+// rendered too late and replays nothing rendered already (the rows' own
+// changes may be long past: starting after them replayed the history).
 func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, error) {
+	seq, err := w.deps.Desk.LastIncidentSeq(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	incs, err := w.deps.Desk.ListIncidents(ctx, dispatch.IncidentQuery{States: f.States, Priority: detectors.Priority(f.Priority), Limit: queueLimit})
 	if err != nil {
 		return nil, 0, err
@@ -112,7 +120,6 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, 
 	now := w.cfg.Now()
 	residents := map[devices.ResidentID]*devices.Resident{}
 	rows := make([]queueRow, 0, len(incs))
-	var seq int64
 	for _, inc := range incs {
 		seq = max(seq, inc.Seq)
 		row := queueRow{Inc: inc, Waited: now.Sub(inc.OpenedAt),
@@ -229,6 +236,7 @@ type step119 struct {
 
 type incidentData struct {
 	Inc           dispatch.Incident
+	Seq           int64 // where the page's stream starts
 	Open          bool
 	Waited        time.Duration
 	Timeline      []dispatch.TimelineEntry
@@ -273,6 +281,16 @@ func (w *web) incidentFor(ctx context.Context, rc *reqCtx, id string) (dispatch.
 
 func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	ctx := r.Context()
+	var seq int64
+	if w.deps.Desk != nil {
+		// The page's stream starts after the latest change, read before
+		// the incident (see loadQueue).
+		var err error
+		if seq, err = w.deps.Desk.LastIncidentSeq(ctx); err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+	}
 	inc, tl, res, err := w.incidentFor(ctx, rc, r.PathValue("id"))
 	if err != nil {
 		w.fail(rw, r, rc, err)
@@ -284,7 +302,7 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return
 	}
 	now := w.cfg.Now()
-	d := incidentData{Inc: inc, Open: !inc.State.Closed(), Timeline: tl, CanAct: rc.account.Role == RoleDispatcher && !inc.State.Closed(),
+	d := incidentData{Inc: inc, Seq: max(seq, inc.Seq), Open: !inc.State.Closed(), Timeline: tl, CanAct: rc.account.Role == RoleDispatcher && !inc.State.Closed(),
 		Dispositions: []dispatch.Disposition{dispatch.DispositionRealEmergency, dispatch.DispositionFalseAlarm, dispatch.DispositionTest,
 			dispatch.DispositionDuplicate, dispatch.DispositionNoAction},
 		Statuses119: []dispatch.Answer119Status{dispatch.Answer119Accepted, dispatch.Answer119Dispatched, dispatch.Answer119OnScene},

@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -116,14 +118,15 @@ func (f *feed) closeAll() {
 // when the dispatcher stops, or when the subscriber falls too far behind
 // (resume with the last Seq seen). On a shared database it waits until Run
 // has started following it.
+//
+// Subscribe replays everything after after: it is for followers in this
+// process that must see every incident (the evidence keeper). Consoles use
+// Watch, whose start is bounded.
 func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Incident, error) {
-	select {
-	case <-d.followReady:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("dispatch: subscribe: %w", ctx.Err())
+	if err := d.awaitFollowing(ctx); err != nil {
+		return nil, err
 	}
 	live := d.feed.add() // first, so nothing committed during the replay is missed
-	out := make(chan Incident, 64)
 	var replay []Incident
 	last := after
 	for {
@@ -138,13 +141,133 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 		}
 		last = page[len(page)-1].Seq
 	}
-	// A live change may also be in the replay (committed between add and
-	// the read): those are the replay's last ones, remembered here.
-	replayed := map[changeKey]struct{}{}
-	if n := len(replay); n > 0 {
-		top := replay[n-1].Seq
-		for i := n - 1; i >= 0 && replay[i].Seq > top-recentWindow; i-- {
-			replayed[changeKey{replay[i].ID, replay[i].Seq}] = struct{}{}
+	return d.stream(ctx, live, after, replay), nil
+}
+
+// FeedStart says what a console's stream (Watch) begins with.
+type FeedStart int
+
+const (
+	// FeedCatchUp: every change after the one given, then live changes.
+	FeedCatchUp FeedStart = iota
+	// FeedSnapshot: no change was given (a console starting afresh): the
+	// active incidents and the latest changes, then live changes.
+	FeedSnapshot
+	// FeedReset: the change given is too far behind (more than
+	// WatchCatchUp changes since): a snapshot follows, and the changes in
+	// between are not sent; the console reloads what it shows.
+	FeedReset
+)
+
+// Bounds of the start of a console's stream. A dispatcher's console shows
+// the active incidents; it needs those, and the incidents that just left
+// the queue (resolved, cancelled), not the history: that is in the lists
+// and reports. Every tab of every console gets this start on each
+// (re)connect, so it must stay small whatever the history.
+const (
+	// WatchCatchUp is the most changes a resuming console is sent one by
+	// one; further behind, it gets a reset and a snapshot.
+	WatchCatchUp = 500
+	// WatchActive bounds the active incidents of a snapshot, the most
+	// urgent and oldest first (as the queue shows them).
+	WatchActive = 1000
+	// WatchRecent is how many of the latest changes a snapshot covers
+	// beside the active incidents.
+	WatchRecent = 100
+)
+
+// activeStates are the states of the incidents on a dispatcher's queue.
+var activeStates = []State{StateOpen, StateVerifying, StateNotified, StateAcknowledged}
+
+// Watch is Subscribe for a console: live changes after a bounded start
+// (see FeedStart and the Watch* bounds). A snapshot is sent in Seq order,
+// each incident once, so that the last event's Seq is where a reconnect
+// resumes.
+func (d *Dispatcher) Watch(ctx context.Context, after int64) (<-chan Incident, FeedStart, error) {
+	if err := d.awaitFollowing(ctx); err != nil {
+		return nil, 0, err
+	}
+	live := d.feed.add() // first, so nothing committed during the reads is missed
+	first, start, err := d.watchStart(ctx, after)
+	if err != nil {
+		d.feed.remove(live)
+		return nil, 0, fmt.Errorf("dispatch: watch: %w", err)
+	}
+	return d.stream(ctx, live, after, first), start, nil
+}
+
+func (d *Dispatcher) watchStart(ctx context.Context, after int64) ([]Incident, FeedStart, error) {
+	if after > 0 {
+		changed, err := d.cfg.Store.IncidentsChangedSince(ctx, after, WatchCatchUp+1)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(changed) <= WatchCatchUp {
+			return changed, FeedCatchUp, nil
+		}
+	}
+	active, err := d.cfg.Store.ListIncidents(ctx, IncidentQuery{States: activeStates, Limit: WatchActive})
+	if err != nil {
+		return nil, 0, err
+	}
+	top, err := d.cfg.Store.LastIncidentSeq(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	recent, err := d.cfg.Store.IncidentsChangedSince(ctx, max(top-WatchRecent, 0), WatchRecent)
+	if err != nil {
+		return nil, 0, err
+	}
+	// An incident in both lists was read twice: keep its latest state.
+	latest := make(map[string]Incident, len(active)+len(recent))
+	for _, inc := range slices.Concat(active, recent) {
+		if cur, ok := latest[inc.ID]; !ok || inc.Seq > cur.Seq {
+			latest[inc.ID] = inc
+		}
+	}
+	snapshot := slices.SortedFunc(maps.Values(latest), func(a, b Incident) int { return cmp.Compare(a.Seq, b.Seq) })
+	if after > 0 {
+		return snapshot, FeedReset, nil
+	}
+	return snapshot, FeedSnapshot, nil
+}
+
+// LastIncidentSeq is the latest incident change committed: a console page
+// rendered now starts its stream after it.
+func (d *Dispatcher) LastIncidentSeq(ctx context.Context) (int64, error) {
+	seq, err := d.cfg.Store.LastIncidentSeq(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dispatch: %w", err)
+	}
+	return seq, nil
+}
+
+// awaitFollowing waits until Run follows a shared database (see
+// followIncidents): a replay read before would miss what commits between it
+// and the start of following.
+func (d *Dispatcher) awaitFollowing(ctx context.Context) error {
+	select {
+	case <-d.followReady:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("dispatch: subscribe: %w", ctx.Err())
+	}
+}
+
+// stream sends first, then the live changes after after that first does
+// not already cover, until ctx ends or live is closed.
+func (d *Dispatcher) stream(ctx context.Context, live chan Incident, after int64, first []Incident) <-chan Incident {
+	out := make(chan Incident, 64)
+	// A live change may also be in first (committed between add and the
+	// read), or be older than what first holds of the same incident: those
+	// are first's last ones (by Seq), remembered here.
+	replayed := map[string]int64{}
+	if n := len(first); n > 0 {
+		top := slices.MaxFunc(first, func(a, b Incident) int { return cmp.Compare(a.Seq, b.Seq) }).Seq
+		for _, inc := range first {
+			if inc.Seq > top-recentWindow {
+				replayed[inc.ID] = max(replayed[inc.ID], inc.Seq)
+			}
 		}
 	}
 	go func() {
@@ -158,19 +281,19 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 				return false
 			}
 		}
-		for _, inc := range replay {
+		for _, inc := range first {
 			if !emit(inc) {
 				return
 			}
 		}
-		replay = nil
+		first = nil
 		for {
 			select {
 			case inc, ok := <-live:
 				if !ok {
 					return
 				}
-				if _, dup := replayed[changeKey{inc.ID, inc.Seq}]; dup || inc.Seq <= after {
+				if seq, ok := replayed[inc.ID]; ok && inc.Seq <= seq || inc.Seq <= after {
 					continue
 				}
 				if !emit(inc) {
@@ -181,7 +304,7 @@ func (d *Dispatcher) Subscribe(ctx context.Context, after int64) (<-chan Inciden
 			}
 		}
 	}()
-	return out, nil
+	return out
 }
 
 // followIncidents feeds the changes committed by every gateway on a shared

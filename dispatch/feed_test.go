@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,4 +117,126 @@ func startPeer(t *testing.T, cfg store.Config, policies string, tweak func(*disp
 		s.Close()
 	})
 	return d
+}
+
+// closeMany opens and resolves n incidents in one transaction.
+func closeMany(t *testing.T, s *store.Store, n int) {
+	t.Helper()
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	muts := make([]dispatch.Mutation, n)
+	for i := range muts {
+		id := fmt.Sprintf("old-%05d", i)
+		muts[i] = dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-old", Cause: detectors.CauseSOS,
+				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateCancelled, Count: 1,
+				Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at}}, nil
+		}}
+	}
+	res, err := s.ApplyIncidents(context.Background(), muts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// untilChange reads feed until the change marker arrives and returns what
+// came before it.
+func untilChange(t *testing.T, feed <-chan dispatch.Incident, marker dispatch.Incident) []dispatch.Incident {
+	t.Helper()
+	var before []dispatch.Incident
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case inc, ok := <-feed:
+			if !ok {
+				t.Fatal("feed closed")
+			}
+			if inc.ID == marker.ID && inc.Seq == marker.Seq {
+				return before
+			}
+			before = append(before, inc)
+		case <-timeout:
+			t.Fatalf("change %d never came; %d before it", marker.Seq, len(before))
+		}
+	}
+}
+
+// A console's stream starts bounded whatever the history: afresh, the
+// active incidents and the latest changes; a little behind, every change
+// since; far behind, a reset and the same snapshot.
+func TestWatchStartIsBounded(t *testing.T) {
+	backends(t, func(t *testing.T, cfg store.Config) {
+		h := start(t, cfg, quietPolicies, quiet)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		t0 := time.Now().Truncate(time.Second)
+		active, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, t0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const history = dispatch.WatchCatchUp + dispatch.WatchRecent + 100
+		closeMany(t, h.s, history)
+		top, err := h.d.LastIncidentSeq(ctx)
+		if err != nil || top < int64(history) {
+			t.Fatalf("LastIncidentSeq = %d, %v", top, err)
+		}
+		for _, tc := range []struct {
+			name  string
+			after int64
+			want  dispatch.FeedStart
+		}{
+			{"afresh", 0, dispatch.FeedSnapshot},
+			{"far behind", active.Seq, dispatch.FeedReset},
+			{"a little behind", top - 10, dispatch.FeedCatchUp},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				wctx, stop := context.WithCancel(ctx)
+				defer stop()
+				feed, got, err := h.d.Watch(wctx, tc.after)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tc.want {
+					t.Errorf("start %d, want %d", got, tc.want)
+				}
+				marker, err := h.d.Note(ctx, active.ID, "op", "marker "+tc.name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := untilChange(t, feed, marker)
+				seen := map[string]bool{}
+				for i, inc := range before {
+					if seen[inc.ID] {
+						t.Errorf("%s sent twice", inc.ID)
+					}
+					seen[inc.ID] = true
+					if i > 0 && inc.Seq <= before[i-1].Seq {
+						t.Errorf("not in change order: %d after %d", inc.Seq, before[i-1].Seq)
+					}
+					if inc.Seq <= tc.after && tc.want == dispatch.FeedCatchUp {
+						t.Errorf("caught up with change %d, before %d", inc.Seq, tc.after)
+					}
+				}
+				switch tc.want {
+				case dispatch.FeedCatchUp:
+					// The 10 history changes since, and the active incident
+					// (the earlier markers changed it after top).
+					if len(before) != 11 || !seen[active.ID] {
+						t.Errorf("caught up with %d incidents, want the 10 changed since and the active one", len(before))
+					}
+				default:
+					if !seen[active.ID] {
+						t.Error("the snapshot misses the active incident")
+					}
+					if len(before) > 1+dispatch.WatchRecent {
+						t.Errorf("the snapshot has %d incidents, want at most the active one and %d recent", len(before), dispatch.WatchRecent)
+					}
+				}
+			})
+		}
+	})
 }

@@ -75,6 +75,9 @@ type Store interface {
 	// IncidentsChangedSince returns incidents whose Seq is greater than
 	// seq, in Seq order: the live feed's resume.
 	IncidentsChangedSince(ctx context.Context, seq int64, limit int) ([]Incident, error)
+	// LastIncidentSeq is the highest change number committed so far (0
+	// when there is none).
+	LastIncidentSeq(ctx context.Context) (int64, error)
 
 	// Policies returns the policies saved through the API, by cause.
 	Policies(ctx context.Context) (map[detectors.Cause]Policy, error)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -509,4 +510,51 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatalf("condition not met within 5 s")
+}
+
+// A page's stream starts after the latest incident change, whatever the
+// page shows: the queue of an empty shift started at 0 and replayed every
+// incident ever, the page of an old incident everything since it.
+func TestPagesStartTheirStreamAtTheLatestChange(t *testing.T) {
+	e := newDeskEnv(t)
+	_, hub := e.home("김영희", "sw-kim")
+	_, other := e.home("박철수", "sw-lee")
+	old := e.detect(hub, detectors.CauseSOS, detectors.PriorityCritical, "")
+	e.advance(time.Minute)
+	later := e.detect(other, detectors.CauseInactivity, detectors.PriorityMedium, "")
+	for _, id := range []string{old.ID, later.ID} {
+		if _, err := e.d.Cancel(context.Background(), id, "d-park", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	top, err := e.st.LastIncidentSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.login("d-park", password)
+	// pageSeq is where a page's stream starts; the dispatcher may change
+	// incidents after top was read (deliveries), never before.
+	pageSeq := func(page string) int64 {
+		m := regexp.MustCompile(`data-seq="(\d+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no data-seq on the page")
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	if _, page := c.get("/queue"); pageSeq(page) < top {
+		t.Errorf("the empty queue's stream starts after change %d, before the latest %d", pageSeq(page), top)
+	}
+	// An open incident's page, with later changes to others.
+	open := e.detect(hub, detectors.CauseFall, detectors.PriorityHigh, "")
+	if _, err := e.d.Note(context.Background(), later.ID, "d-park", "called back"); err != nil {
+		t.Fatal(err)
+	}
+	if top, err = e.st.LastIncidentSeq(context.Background()); err != nil || top <= open.Seq {
+		t.Fatalf("LastIncidentSeq = %d, %v", top, err)
+	}
+	if _, page := c.get("/incidents/" + open.ID); pageSeq(page) < top {
+		t.Errorf("the incident page's stream starts after change %d, before the latest %d", pageSeq(page), top)
+	}
 }

@@ -162,6 +162,9 @@ document.addEventListener("submit", function (ev) {
       }
       refresh();
     });
+    // Too far behind (a long disconnection): the rows are read again; the
+    // active incidents follow as events.
+    es.addEventListener("reset", function () { refresh(); });
     // An unanswered P1 keeps sounding every 20 s.
     setInterval(function () {
       if (tbody.querySelector("tr.alarm") && wantSound) { beep(); }
@@ -183,6 +186,12 @@ document.addEventListener("submit", function (ev) {
       var inc;
       try { inc = JSON.parse(ev.data); } catch (e) { return; }
       if (inc.id !== id) { return; }
+      var a = document.activeElement;
+      var typing = a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.value;
+      if (!typing) { es.close(); window.location.reload(); }
+    });
+    // Too far behind to know whether this incident changed: reload.
+    es.addEventListener("reset", function () {
       var a = document.activeElement;
       var typing = a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.value;
       if (!typing) { es.close(); window.location.reload(); }
