@@ -44,6 +44,9 @@ type IncidentAPIConfig struct {
 	Token        string        // the admin bearer token (sessions come with the consoles issue)
 	MaxBodyBytes int64         // default 64 KiB
 	Heartbeat    time.Duration // SSE comment interval, default 15s
+	// StreamWriteTimeout bounds each write of the stream (default 30 s): a
+	// client that reads nothing for that long is taken for gone.
+	StreamWriteTimeout time.Duration
 }
 
 type incidentAPI struct {
@@ -64,6 +67,9 @@ func NewIncidentAPI(cfg IncidentAPIConfig, desk IncidentDesk, log zerolog.Logger
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 30 * time.Second
 	}
 	a := &incidentAPI{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), desk: desk,
 		log: log.With().Str("component", "incident_api").Logger(), mux: http.NewServeMux()}
@@ -238,11 +244,6 @@ func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
 // changes behind, an "event: reset" (the client reloads what it shows)
 // and the same snapshot.
 func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, &apiError{status: http.StatusInternalServerError, Msg: "streaming unsupported"})
-		return
-	}
 	var after int64
 	if s := cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("last_event_id")); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -252,21 +253,43 @@ func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
+	// The stream lives for hours: the server's read and write timeouts
+	// (seconds) would end it. Nothing more is read from the client; each
+	// write gets its own deadline instead, so that a client that stopped
+	// reading is dropped, with its subscription, within
+	// StreamWriteTimeout.
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return
+	}
 	feed, start, err := a.desk.Watch(r.Context(), after)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	// send writes one piece of the stream and flushes it within the
+	// deadline; false when the client is gone or too slow.
+	send := func(format string, args ...any) bool {
+		if err := rc.SetWriteDeadline(time.Now().Add(a.cfg.StreamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": dolbom incident feed\nretry: 2000\n\n")
+	hello := ": dolbom incident feed\nretry: 2000\n\n"
 	if start == dispatch.FeedReset {
 		// No id: a reconnect before the snapshot's first event still
 		// resumes from the client's old position, and is reset again.
-		fmt.Fprintf(w, "event: reset\ndata: {\"after\":%d,\"reason\":\"behind\"}\n\n", after)
+		hello += fmt.Sprintf("event: reset\ndata: {\"after\":%d,\"reason\":\"behind\"}\n\n", after)
 	}
-	fl.Flush()
+	if !send("%s", hello) {
+		return
+	}
 	beat := time.NewTicker(a.cfg.Heartbeat)
 	defer beat.Stop()
 	for {
@@ -274,19 +297,17 @@ func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-beat.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if !send(": heartbeat\n\n") {
 				return
 			}
-			fl.Flush()
 		case inc, ok := <-feed:
 			if !ok {
 				return // the client reconnects with Last-Event-ID
 			}
 			b, _ := json.Marshal(inc)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: incident\ndata: %s\n\n", inc.Seq, b); err != nil {
+			if !send("id: %d\nevent: incident\ndata: %s\n\n", inc.Seq, b) {
 				return
 			}
-			fl.Flush()
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,13 @@ type incidentEnv struct {
 
 func newIncidentEnv(t *testing.T) *incidentEnv {
 	t.Helper()
+	return newIncidentEnvWith(t, console.IncidentAPIConfig{}, nil)
+}
+
+// newIncidentEnvWith is newIncidentEnv with the API's settings and a hook
+// on the server before it starts.
+func newIncidentEnvWith(t *testing.T, cfg console.IncidentAPIConfig, tune func(*http.Server)) *incidentEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := store.Open(ctx, storetest.SQLite(t))
 	if err != nil {
@@ -42,8 +50,15 @@ func newIncidentEnv(t *testing.T) *incidentEnv {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	h := console.NewIncidentAPI(console.IncidentAPIConfig{Token: testToken, Heartbeat: 50 * time.Millisecond}, d, zerolog.Nop())
-	srv := httptest.NewServer(h)
+	cfg.Token = testToken
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 50 * time.Millisecond
+	}
+	srv := httptest.NewUnstartedServer(console.NewIncidentAPI(cfg, d, zerolog.Nop()))
+	if tune != nil {
+		tune(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -434,6 +449,45 @@ func TestIncidentAPIStreamStartIsBounded(t *testing.T) {
 				t.Errorf("other events %v; want a reset first: %v", other, tc.reset)
 			}
 		})
+	}
+}
+
+// A console that stops reading its stream (a frozen tab, a dead link that
+// still looks open) is dropped once a write has waited StreamWriteTimeout,
+// and its subscription with it.
+func TestIncidentAPIStreamDropsAStalledReader(t *testing.T) {
+	closed := make(chan struct{}, 16)
+	e := newIncidentEnvWith(t, console.IncidentAPIConfig{StreamWriteTimeout: 200 * time.Millisecond}, func(s *http.Server) {
+		s.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed {
+				closed <- struct{}{}
+			}
+		}
+	})
+	// 300 active incidents of ~32 KB: ~10 MB, more than the sockets buffer.
+	big := strings.Repeat("거실에서 낙상이 감지되었습니다. ", 800)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for i := range 300 {
+		hub := devices.HubID(fmt.Sprintf("hub-%03d", i))
+		if _, err := e.d.HandleDetection(context.Background(), detectors.Detection{
+			Fingerprint: detectors.Fingerprint(hub, detectors.CauseFall, "", t0), Hub: hub, Class: detectors.ClassEmergency,
+			Cause: detectors.CauseFall, Priority: 2, State: detectors.Firing, Episode: t0, At: t0,
+			Explanation: detectors.Explanation{Ko: big, En: "a fall"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET /api/v1/incidents/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	// Never read: the server's writes block once the buffers are full.
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("a stream nobody reads still holds its connection after 15 s (StreamWriteTimeout 200 ms)")
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
@@ -44,7 +43,10 @@ type Options struct {
 	KeyFile     string
 	WSAddr      string
 	HTTPAddr    string // "" for no HTTP server (in-process use)
-	AdminToken  string
+	// HTTP bounds the HTTP server's requests; zero fields take the
+	// defaults (see HTTPLimits).
+	HTTP       HTTPLimits
+	AdminToken string
 	// SecureCookies marks console cookies Secure (pages served over TLS,
 	// directly or behind a proxy).
 	SecureCookies bool
@@ -89,6 +91,36 @@ type Options struct {
 	TuneEngine func(*detectors.EngineConfig)
 	// TuneStore adjusts the store's settings (flush sizes for load runs).
 	TuneStore func(*store.Config)
+}
+
+// HTTPLimits bounds the time a request may take on the HTTP server (see
+// routes.go for the routes that need more, or less).
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds the request line and headers (default 5 s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the whole request, body included (default 10 s):
+	// the bodies are small JSON and forms, but for the CSV import.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the headers to the end
+	// of the response (default 30 s). Reports get longer, the incident
+	// streams a deadline per write instead.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds a kept-alive connection between requests
+	// (default 60 s).
+	IdleTimeout time.Duration
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.ReadHeaderTimeout, 5*time.Second)
+	def(&l.ReadTimeout, 10*time.Second)
+	def(&l.WriteTimeout, 30*time.Second)
+	def(&l.IdleTimeout, 60*time.Second)
+	return l
 }
 
 // Gateway is a wired dolbomd.
@@ -298,18 +330,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		}
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("GET /readyz", &g.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	incidents := console.NewIncidentAPI(console.IncidentAPIConfig{Token: g.Token}, g.Dispatch, log)
-	mux.Handle("/api/v1/incidents", incidents)
-	mux.Handle("/api/v1/incidents/", incidents)
-	mux.Handle("/api/v1/policies/", incidents)
-	mux.Handle("POST /api/v1/119/answers", g.channels.answers)
-	mux.Handle("/twilio/", g.channels.webhooks)
-	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}},
-		registry{st: st, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}, healthReader{g.Health, st}, g.Broker, log))
 	health := healthReader{g.Health, st}
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
@@ -320,13 +340,12 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		st.Close()
 		return nil, err
 	}
-	mux.Handle("/", g.web)
+	g.Handler = g.routes(g.web)
 	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, webconsole.Ports(st).Accounts, o.DataDir)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	g.Handler = mux
 	return g, nil
 }
 
@@ -399,7 +418,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return g.Broker.StopIntake(sctx)
 	})
 	if g.httpListener != nil {
-		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second}
+		l := g.opts.HTTP.withDefaults()
+		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+			WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout}
 		stages.start("http", func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
