@@ -24,7 +24,7 @@ func newIdleGateway(t *testing.T, sc store.Config) *Gateway {
 		dataDir = t.TempDir()
 	}
 	g, err := New(context.Background(), Options{DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff,
-		AdminToken: "idle-test-admin-token-0123456789"}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+		AdminToken: "idle-test-admin-token-0123456789", Channels: ChannelOptions{FakeTwilio: true}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ func startHTTP(t *testing.T, limits HTTPLimits) (*Gateway, string) {
 	sc := storetest.SQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := New(ctx, Options{DataDir: sc.DataDir, MQTTAddr: broker.ListenerOff, Listener: broker.NewPipeListener(),
-		HTTPAddr: "127.0.0.1:0", AdminToken: "http-test-admin-token-0123456789", HTTP: limits},
+		HTTPAddr: "127.0.0.1:0", AdminToken: "http-test-admin-token-0123456789", HTTP: limits,
+		Channels: ChannelOptions{FakeTwilio: true}},
 		zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
 	if err != nil {
 		t.Fatal(err)
