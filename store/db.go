@@ -52,6 +52,11 @@ type backend interface {
 	// writeSamples appends readings and accelerometer chunks, the markers
 	// of late rows and the merge of very old ones, all in one transaction.
 	writeSamples(ctx context.Context, w *sampleBatch) error
+	// ping checks that the database answers, within ctx.
+	ping(ctx context.Context) error
+	// probeWrite makes a small durable write (a commit that must reach the
+	// disk) and changes no data, to learn that writes work again.
+	probeWrite(ctx context.Context) error
 	// trySealLock takes the sealer's lock if no other gateway holds it;
 	// unlock releases it. ok is false when another gateway seals.
 	trySealLock(ctx context.Context) (unlock func(), ok bool, err error)

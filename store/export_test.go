@@ -82,3 +82,11 @@ func EncodeHourBlob(sensor devices.SensorID, metric devices.Metric, count int64,
 
 // EncodeReadings returns the reading_batches blob of rs.
 func EncodeReadings(rs []devices.Reading) []byte { return appendReadingsBlob(nil, rs) }
+
+// SetWALResetBytes sets the WAL size past which the checkpoint loop resets
+// the WAL, and returns a function that restores it.
+func SetWALResetBytes(n int64) (restore func()) {
+	old := walResetBytes
+	walResetBytes = n
+	return func() { walResetBytes = old }
+}

@@ -42,10 +42,15 @@ const (
 // blocks (push back) until ctx ends. If ctx ends while the event is still
 // queued, the event is withdrawn (not written) and an error returned, so the
 // hub's redelivery is fresh; if the writer has already taken it into a
-// commit, AppendEvent waits for that commit's outcome.
+// commit, AppendEvent waits for that commit's outcome (at most
+// CommitTimeout). While the database does not answer it fails at once
+// with ErrUnavailable.
 func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
+	}
+	if err := s.avail.unavailable(); err != nil {
+		return false, err
 	}
 	req := &eventReq{ev: e, done: make(chan struct{})}
 	if err := s.enter(); err != nil {
@@ -124,13 +129,23 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 		evs = append(evs, r.ev)
 	}
 	start := time.Now()
-	fresh, seqs, err := s.be.insertEvents(ctx, evs)
+	// Bounded, so that a hung database cannot hold the callers' PUBACKs
+	// (they wait for the outcome) past the hubs' own timeout. When it ends
+	// with the INSERT sent, the server may still commit it (a hung server
+	// that resumes): the hub, not acknowledged, resends, and finds its
+	// event stored, which is then handed on marked Replayed like any
+	// redelivery, and applied unless it was.
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
+	fresh, seqs, err := s.be.insertEvents(cctx, evs)
+	cancel()
 	s.metrics.commitSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
 	s.metrics.eventBatch.Observe(float64(len(batch)))
-	if err != nil && len(batch) > 1 {
+	s.avail.wrote(pathEvents, err)
+	if err != nil && len(batch) > 1 && !storeFault(err) {
 		// One hub's event that the database refuses must not fail the
 		// other hubs' emergencies in the same group: commit each alone, so
-		// only the bad one fails.
+		// only the bad one fails. A failure of the store itself (a full
+		// disk, a hung server) would only fail each of them in turn.
 		s.log.Warn().Err(err).Int("events", len(batch)).Msg("group commit failed; committing the events one by one")
 		for _, r := range batch {
 			r.state.Store(reqQueued) // taken again just below
@@ -141,7 +156,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 	if err != nil {
 		err = fmt.Errorf("store: commit events: %w", err)
 		s.log.Warn().Err(err).Str("hub_id", string(batch[0].ev.Hub)).Str("event_id", string(batch[0].ev.ID)).
-			Msg("event commit failed; the hub will resend")
+			Int("events", len(batch)).Msg("event commit failed; the hub will resend")
 	}
 	written := 0
 	if err == nil {
@@ -462,6 +477,7 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 			actx, cancel := context.WithTimeout(ctx, s.cfg.SealMargin/2)
 			err := s.be.writeSamples(actx, w)
 			cancel()
+			s.avail.wrote(pathReadings, err)
 			if err == nil {
 				s.metrics.rollupSeal.WithLabelValues("markers_written").Add(float64(len(w.dirty)))
 				s.metrics.rollupSeal.WithLabelValues("merged_old").Add(float64(len(w.old)))

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -18,6 +21,14 @@ import (
 type postgresBackend struct {
 	pgxQuerier
 	pool *pgxpool.Pool
+
+	// pinger is the monitor's own connection, outside the pool: a ping
+	// measures the server, not a pool busy with a burst of work.
+	pinger struct {
+		sync.Mutex
+		cfg  *pgx.ConnConfig
+		conn *pgx.Conn
+	}
 }
 
 // markDirtyPG inserts rollup_dirty markers ($1 hub ids, $2 hour buckets);
@@ -30,6 +41,31 @@ const markDirtyPG = `INSERT INTO rollup_dirty (hub_id, bucket_us)
 // pool_max_conns: a connection for each writer and background loop, and
 // room for reads beside them.
 const defaultPoolConns = 16
+
+// Connection settings against a database that stops answering, each taken
+// unless the URL (or PGCONNECT_TIMEOUT) sets its own.
+const (
+	// pgStatementTimeout is the server-side statement_timeout: a statement
+	// stuck on a lock or running away is cancelled by the server. The
+	// longest ordinary statements (a flush, a sealing chunk, a retention
+	// chunk) take seconds; migrations lift it (lockMigrations).
+	pgStatementTimeout = time.Minute
+	// pgConnectTimeout bounds a new connection, startup included: a server
+	// that accepts TCP but does not answer (a stopped postmaster) would
+	// otherwise hold a pool slot until it resumes, since pgxpool connects
+	// on a context of its own.
+	pgConnectTimeout = 5 * time.Second
+)
+
+// pgKeepAlive makes a dead server or network noticed within
+// Idle + Interval*Count (30 s) on an idle connection, and pgUserTimeout
+// within as long on one with a query on the wire (setUserTimeout). A
+// server process that is stopped but whose machine runs still answers
+// both: the store's deadlines (CommitTimeout, PingTimeout, the credential
+// lookups') bound those waits.
+var pgKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
+
+const pgUserTimeout = 30 * time.Second
 
 func openPostgres(ctx context.Context, databaseURL string) (*postgresBackend, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
@@ -44,6 +80,15 @@ func openPostgres(ctx context.Context, databaseURL string) (*postgresBackend, er
 		// pool_max_conns overrides.
 		cfg.MaxConns = defaultPoolConns
 	}
+	cc := cfg.ConnConfig
+	if !strings.Contains(databaseURL, "statement_timeout") {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(pgStatementTimeout.Milliseconds(), 10)
+	}
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = pgConnectTimeout
+	}
+	dialer := &net.Dialer{Timeout: cc.ConnectTimeout, KeepAliveConfig: pgKeepAlive, Control: setUserTimeout(pgUserTimeout)}
+	cc.DialFunc = dialer.DialContext
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect postgres: %w", err)
@@ -52,7 +97,9 @@ func openPostgres(ctx context.Context, databaseURL string) (*postgresBackend, er
 		pool.Close()
 		return nil, fmt.Errorf("store: connect postgres %s@%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, err)
 	}
-	return &postgresBackend{pgxQuerier: pgxQuerier{db: pool, execFn: pgxExec(pool)}, pool: pool}, nil
+	b := &postgresBackend{pgxQuerier: pgxQuerier{db: pool, execFn: pgxExec(pool)}, pool: pool}
+	b.pinger.cfg = cc.Copy()
+	return b, nil
 }
 
 func pgxExec(db interface {
@@ -70,11 +117,58 @@ func (b *postgresBackend) least() string                 { return "LEAST" }
 func (b *postgresBackend) greatest() string              { return "GREATEST" }
 func (b *postgresBackend) values(rows, width int) string { return placeholders(rows, width) }
 func (b *postgresBackend) rowID() string                 { return "ctid" }
-func (b *postgresBackend) close()                        { b.pool.Close() }
+
+func (b *postgresBackend) close() {
+	b.pinger.Lock()
+	if b.pinger.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = b.pinger.conn.Close(ctx)
+		cancel()
+		b.pinger.conn = nil
+	}
+	b.pinger.Unlock()
+	b.pool.Close()
+}
+
+// ping runs SELECT 1 on the pinger's connection, connecting it first if
+// needed; a connection that failed is closed and made again next time.
+func (b *postgresBackend) ping(ctx context.Context) error {
+	b.pinger.Lock()
+	defer b.pinger.Unlock()
+	if b.pinger.conn == nil {
+		conn, err := pgx.ConnectConfig(ctx, b.pinger.cfg)
+		if err != nil {
+			return err
+		}
+		b.pinger.conn = conn
+	}
+	if _, err := b.pinger.conn.Exec(ctx, `SELECT 1`); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = b.pinger.conn.Close(cctx)
+		cancel()
+		b.pinger.conn = nil
+		return err
+	}
+	return nil
+}
+
+// probeWrite commits a transaction that has been given an id, which
+// writes and flushes a commit record to the WAL, and touches no table.
+func (b *postgresBackend) probeWrite(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT txid_current()`)
+		return err
+	})
+}
 
 // lockMigrations takes a transaction-scoped advisory lock so that gateways
-// starting together migrate one after the other.
+// starting together migrate one after the other, and lifts the statement
+// timeout for the migration (converting a national-scale table takes
+// longer than any ordinary statement).
 func (b *postgresBackend) lockMigrations(ctx context.Context, q querier) error {
+	if _, err := q.exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+		return err
+	}
 	_, err := q.exec(ctx, `SELECT pg_advisory_xact_lock(7242016)`)
 	return err
 }

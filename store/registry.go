@@ -490,6 +490,12 @@ func (s *Store) SetHubDisabled(ctx context.Context, id devices.HubID, disabled b
 // HubCredential implements broker.HubDirectory. Concurrent lookups share
 // one query (credentialBatcher).
 func (s *Store) HubCredential(ctx context.Context, id devices.HubID) (devices.HubCredential, error) {
+	if err := s.avail.unavailable(); err != nil {
+		// At once: a CONNECT is refused (server unavailable) without
+		// holding one of the broker's connect slots for a lookup that
+		// would only time out.
+		return devices.HubCredential{Hub: id}, fmt.Errorf("store: hub credential: %w", err)
+	}
 	return s.creds.get(ctx, id)
 }
 

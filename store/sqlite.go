@@ -104,6 +104,11 @@ func (b *sqliteBackend) close() {
 // checkpointEvery is how often the WAL is copied back into the database.
 const checkpointEvery = time.Second
 
+// checkpointMaxBackoff is the longest pause between checkpoint attempts
+// while they fail (a full disk): they are retried, never given up on, or
+// the WAL would grow without end once space returned.
+const checkpointMaxBackoff = 10 * time.Second
+
 // walResetBytes is the WAL size past which the checkpoint loop resets the
 // WAL to empty. A PASSIVE checkpoint copies pages back but the WAL only
 // starts over when no reader holds an old snapshot, which under constant
@@ -115,28 +120,44 @@ var walResetBytes int64 = 64 << 20
 // it holds the writers back; when they do not, it tries again next second.
 const walResetBusy = 50 * time.Millisecond
 
-// checkpointLoop checkpoints the WAL until ctx ends. A PASSIVE checkpoint
-// runs beside the writer without blocking it; once the WAL has grown past
-// walResetBytes, a TRUNCATE checkpoint (writers held back for at most
-// walResetBusy) resets it to empty.
-func (b *sqliteBackend) checkpointLoop(ctx context.Context) error {
-	tick := time.NewTicker(checkpointEvery)
-	defer tick.Stop()
+// checkpointLoop checkpoints the WAL until ctx ends and reports each
+// attempt's outcome. A PASSIVE checkpoint runs beside the writer without
+// blocking it; once the WAL has grown past walResetBytes, a TRUNCATE
+// checkpoint (writers held back for at most walResetBusy) resets it to
+// empty. A failed attempt is retried after a pause that doubles up to
+// checkpointMaxBackoff.
+func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(error)) {
+	wait := checkpointEvery
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if _, err := b.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("store: wal checkpoint: %w", err)
-			}
-			if fi, err := os.Stat(b.walPath); err == nil && fi.Size() > walResetBytes {
-				if err := b.resetWAL(ctx); err != nil && ctx.Err() == nil {
-					return err
-				}
-			}
+			return
+		case <-t.C:
 		}
+		err := b.checkpoint(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		report(err)
+		if err != nil {
+			wait = min(2*wait, checkpointMaxBackoff)
+		} else {
+			wait = checkpointEvery
+		}
+		t.Reset(wait)
 	}
+}
+
+func (b *sqliteBackend) checkpoint(ctx context.Context) error {
+	if _, err := b.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		return fmt.Errorf("store: wal checkpoint: %w", err)
+	}
+	if fi, err := os.Stat(b.walPath); err == nil && fi.Size() > walResetBytes {
+		return b.resetWAL(ctx)
+	}
+	return nil
 }
 
 // resetWAL runs a TRUNCATE checkpoint with the writers held back and a short
@@ -159,6 +180,24 @@ func (b *sqliteBackend) resetWAL(ctx context.Context) error {
 		return fmt.Errorf("store: wal reset: %w", err)
 	}
 	return nil
+}
+
+func (b *sqliteBackend) ping(ctx context.Context) error {
+	var one int
+	return b.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// probeWrite rewrites the database header's user_version (unused) with its
+// own value: one page through the WAL and an fsync, like an event commit.
+func (b *sqliteBackend) probeWrite(ctx context.Context) error {
+	return b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
+		var v int64
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+		return err
+	})
 }
 
 // isBusy reports SQLite's "database is locked/busy": readers still active.

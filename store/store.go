@@ -64,6 +64,19 @@ type Config struct {
 	EventBatch    int           // most events in one commit, default 1024
 	DrainTimeout  time.Duration // how long a failing flush is retried at shutdown, default 30s
 
+	// CommitTimeout bounds one event commit, default 5s (commits take
+	// milliseconds): past it the commit is abandoned, its events are
+	// refused (the hubs get no PUBACK and send again) and the writer goes
+	// on, so that a hung database cannot hold a PUBACK past the hubs' own
+	// timeout. It also bounds the monitor's write probe.
+	CommitTimeout time.Duration
+	// The monitor pings the database every HealthInterval (default 1s),
+	// each ping bounded by PingTimeout (default 3s): while pings fail, Ping
+	// (/readyz) says so, and appends and credential lookups fail at once
+	// with ErrUnavailable (CONNECTs are refused as server unavailable).
+	HealthInterval time.Duration
+	PingTimeout    time.Duration
+
 	// Hourly rollups are sealed from the raw batches once per hub and hour
 	// (rollup_seal.go). Hour H is sealed once now >= H + 1h + SealGrace:
 	// the grace lets store-and-forward data, which arrives late, land
@@ -111,6 +124,9 @@ func (c *Config) setDefaults() {
 	def(&c.MaintenanceInterval, 10*time.Minute)
 	def(&c.FlushInterval, 200*time.Millisecond)
 	def(&c.DrainTimeout, 30*time.Second)
+	def(&c.CommitTimeout, 5*time.Second)
+	def(&c.HealthInterval, time.Second)
+	def(&c.PingTimeout, 3*time.Second)
 	def(&c.SealGrace, 10*time.Minute)
 	def(&c.SealMargin, 5*time.Minute)
 	if c.SealInterval == 0 {
@@ -142,6 +158,8 @@ type Store struct {
 	// yet reported applied (journal_replay.go).
 	cursors cursors
 	creds   credentialBatcher
+
+	avail availability
 
 	// intake guards the queues' senders so that Run can stop intake and
 	// then drain knowing that no send is still in flight.
@@ -192,6 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		sampleQ: make(chan sampleItem, cfg.SampleQueue),
 	}
 	s.intake.idle = make(chan struct{})
+	s.avail.log = log
 	s.creds.lookup = s.hubCredentials
 	s.metrics, err = newMetrics(cfg.Registerer,
 		func() float64 { return float64(len(s.eventQ)) },
@@ -231,15 +250,18 @@ func (s *Store) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.runSampleWriter(writeCtx) }()
 	go func() { defer wg.Done(); s.runMaintenance(ctx) }()
 	go func() { defer wg.Done(); s.runSealer(ctx) }()
+	// The monitor runs until the drain is over, so that Ping stays true.
+	monitorCtx, stopMonitor := context.WithCancel(writeCtx)
+	monitorDone := make(chan struct{})
+	go func() { defer close(monitorDone); s.runMonitor(monitorCtx) }()
+	defer func() { stopMonitor(); <-monitorDone }()
 	if cp, ok := s.be.(interface {
-		checkpointLoop(context.Context) error
+		checkpointLoop(ctx context.Context, report func(error))
 	}); ok {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := cp.checkpointLoop(ctx); err != nil {
-				s.log.Error().Err(err).Msg("wal checkpoints stopped")
-			}
+			cp.checkpointLoop(ctx, func(err error) { s.avail.wrote(pathCheckpoint, err) })
 		}()
 	}
 	<-ctx.Done()
@@ -334,11 +356,18 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth func() float6
 	return m, nil
 }
 
-// Ping reports whether the database answers a trivial query, for /readyz.
+// Ping reports, for /readyz, whether the store can take writes: nil, or
+// why not. It never waits longer than PingTimeout. While Run runs it
+// returns the monitor's findings (the database unreachable, a write path
+// failing, see availability) without waiting; otherwise it pings.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.be.queryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+	if err := s.avail.err(); err != nil || s.avail.monitored.Load() {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+	defer cancel()
+	if err := s.be.ping(ctx); err != nil {
+		return fmt.Errorf("%w: ping: %v", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -435,13 +435,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		})
 	}
 	g.ready.set(func(ctx context.Context) error {
-		switch {
-		case !g.Broker.Ready():
+		if !g.Broker.Ready() {
 			return errors.New("broker not listening")
-		case g.Store.Ping(ctx) != nil:
-			return errors.New("store unreachable")
 		}
-		return nil
+		// The store's reason, as specific as it knows it (unreachable,
+		// or which write path fails and why); never waits long.
+		return g.Store.Ping(ctx)
 	})
 	log.Info().Str("mqtt", g.opts.MQTTAddr).Str("http", g.HTTPAddr()).Msg("dolbomd ready")
 	if g.tokenCreated {
@@ -494,7 +493,7 @@ func (s *detectionSink) Detect(d detectors.Detection) {
 func (s *detectionSink) Flush(ctx context.Context) error { return s.dispatch.Flush(ctx) }
 
 // readiness answers /readyz: 200 once every stage is up and the store
-// answers, 503 with the reason otherwise.
+// answers and can write, 503 with the reason otherwise.
 type readiness struct {
 	mu    sync.Mutex
 	check func(context.Context) error

@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
+	"github.com/dolbom/dolbom/store/storetest"
+)
+
+// The embedded store on a disk that fills up, for real (a small tmpfs):
+// event commits fail (so the hub gets no PUBACK), Ping (/readyz) says the
+// store cannot write and why, and once space returns everything recovers
+// without a restart: the commits succeed again, an event whose commit
+// failed is fresh when resent, and WAL checkpoints have resumed, so the
+// WAL is reset again instead of growing for ever.
+func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
+	dir := storetest.Tmpfs(t, 24<<20)
+	const walReset = 512 << 10
+	defer store.SetWALResetBytes(walReset)()
+	cfg := storetest.SQLite(t)
+	cfg.DataDir = dir
+	ctx := context.Background()
+	s, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { s.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stop(); <-ran })
+
+	n := 0
+	event := func() *devices.Event {
+		n++
+		return &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("ev-%d", n)), Kind: devices.EventSOS,
+			Sensor: "pendant-1", At: time.Now(), Received: time.Now(),
+			Detail: []byte(`{"note":"` + strings.Repeat("x", 2000) + `"}`)}
+	}
+	appendEvent := func(e *devices.Event) (bool, error) {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		return s.AppendEvent(actx, e)
+	}
+	if _, err := appendEvent(event()); err != nil {
+		t.Fatalf("commit before the disk filled: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("not ready before the disk filled: %v", err)
+	}
+
+	// Some room is left, for commits to use up: the checkpoint then has
+	// pages to copy that need the database file to grow, and fails too.
+	free := storetest.FillDisk(t, dir, 1<<20)
+	var failed *devices.Event
+	deadline := time.Now().Add(60 * time.Second)
+	for failed == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("every commit still succeeds after %d events on a full disk", n)
+		}
+		e := event()
+		if _, err := appendEvent(e); err != nil {
+			t.Logf("commit of event %d failed on the full disk: %v", n, err)
+			failed = e
+		}
+	}
+	notReady := waitUntil(30*time.Second, func() bool {
+		err := s.Ping(ctx)
+		return err != nil && strings.Contains(err.Error(), "full")
+	})
+	if !notReady {
+		t.Errorf("Ping (/readyz) still says %v with the disk full and commits failing; want an error saying the disk is full", s.Ping(ctx))
+	} else {
+		// Not ready until the checkpoints fail as well, so that their
+		// recovery is tested below.
+		if !waitUntil(30*time.Second, func() bool {
+			err := s.Ping(ctx)
+			return err != nil && strings.Contains(err.Error(), "wal_checkpoint")
+		}) {
+			t.Errorf("checkpoints never failed on the full disk: %v", s.Ping(ctx))
+		}
+		t.Logf("not ready: %v", s.Ping(ctx))
+	}
+
+	free()
+	if !waitUntil(60*time.Second, func() bool { return s.Ping(ctx) == nil }) {
+		t.Errorf("still not ready 60s after space returned: %v", s.Ping(ctx))
+	}
+	fresh, err := appendEvent(failed)
+	if err != nil || !fresh {
+		t.Fatalf("resend of the event whose commit failed: fresh %v, %v; want stored now", fresh, err)
+	}
+	if _, err := appendEvent(event()); err != nil {
+		t.Fatalf("commit after space returned: %v", err)
+	}
+
+	// Checkpoints must have resumed: write well past the reset size, then
+	// the WAL must come back under it.
+	wal := store.SQLitePath(dir) + "-wal"
+	walSize := func() int64 {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	for walSize() < 3*walReset {
+		if _, err := appendEvent(event()); err != nil {
+			t.Fatalf("commit after space returned: %v", err)
+		}
+	}
+	if !waitUntil(30*time.Second, func() bool { return walSize() <= walReset }) {
+		t.Fatalf("WAL is %d KiB 30s after growing past the %d KiB reset size: checkpoints did not resume after the disk was full",
+			walSize()>>10, walReset>>10)
+	}
+}
+
+// waitUntil polls ok until it holds or d has passed.
+func waitUntil(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
