@@ -144,6 +144,17 @@ func (a *availability) err() error {
 	return fmt.Errorf("store: cannot write (%s)", b.String())
 }
 
+// failureLog is the log event for one failed write: a failure of the
+// store itself is logged once per outage (availability.wrote) and at debug
+// level each time, since a full disk fails every commit (and a log on the
+// same disk would only fill it faster); a refusal of the data is a warning.
+func (s *Store) failureLog(err error) *zerolog.Event {
+	if storeFault(err) {
+		return s.log.Debug()
+	}
+	return s.log.Warn()
+}
+
 // runMonitor pings the database every HealthInterval, each ping bounded by
 // PingTimeout, and probes with a small write while event commits fail,
 // until ctx ends.

@@ -40,9 +40,12 @@ const (
 	credentialQueries = 2
 	// credentialBatchMax bounds the ids of one query.
 	credentialBatchMax = 1000
-	// credentialQueryTimeout bounds one batch query; each caller also
-	// stops waiting when its own context ends.
-	credentialQueryTimeout = 10 * time.Second
+	// credentialQueryTimeout bounds one batch query (milliseconds when
+	// the database answers), so that a CONNECT waiting on a database that
+	// has just stopped answering is refused within seconds; each caller
+	// also stops waiting when its own context ends. Once the store knows
+	// the database is unreachable, lookups fail at once (HubCredential).
+	credentialQueryTimeout = 5 * time.Second
 )
 
 func (b *credentialBatcher) get(ctx context.Context, hub devices.HubID) (devices.HubCredential, error) {

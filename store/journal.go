@@ -44,7 +44,8 @@ const (
 // hub's redelivery is fresh; if the writer has already taken it into a
 // commit, AppendEvent waits for that commit's outcome (at most
 // CommitTimeout). While the database does not answer it fails at once
-// with ErrUnavailable.
+// with ErrUnavailable. An event found stored whose earlier commit failed
+// with an unknown outcome is fresh (uncertainEvents).
 func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
@@ -155,7 +156,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 	}
 	if err != nil {
 		err = fmt.Errorf("store: commit events: %w", err)
-		s.log.Warn().Err(err).Str("hub_id", string(batch[0].ev.Hub)).Str("event_id", string(batch[0].ev.ID)).
+		s.failureLog(err).Err(err).Str("hub_id", string(batch[0].ev.Hub)).Str("event_id", string(batch[0].ev.ID)).
 			Int("events", len(batch)).Msg("event commit failed; the hub will resend")
 	}
 	written := 0
@@ -208,7 +209,8 @@ type sampleItem struct {
 
 // AppendReadings queues b for the next flush and returns. b must not be
 // changed afterwards. When the queue is full it blocks (push back) until
-// there is room or ctx ends; nothing is dropped.
+// there is room or ctx ends, or fails at once with ErrUnavailable while
+// the database does not answer; nothing is dropped.
 func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
 	if b == nil || b.Hub == "" {
 		return fmt.Errorf("store: %w: reading batch needs a hub", ErrInvalid)
@@ -248,6 +250,12 @@ func (s *Store) enqueueSample(ctx context.Context, it sampleItem) error {
 	case s.sampleQ <- it:
 		return nil
 	default:
+	}
+	if err := s.avail.unavailable(); err != nil {
+		// Full because the database does not answer: waiting for room
+		// would hold the hub (and an SOS behind this message) for the
+		// whole ack timeout.
+		return fmt.Errorf("store: readings queue full: %w", err)
 	}
 	select {
 	case s.sampleQ <- it:

@@ -131,25 +131,33 @@ func (b *postgresBackend) close() {
 }
 
 // ping runs SELECT 1 on the pinger's connection, connecting it first if
-// needed; a connection that failed is closed and made again next time.
+// needed. A connection that fails is closed; one that was broken (the
+// server restarted, a proxy dropped it) rather than slow is made again at
+// once and tried once more, so that only a server that does not answer
+// fails the ping.
 func (b *postgresBackend) ping(ctx context.Context) error {
 	b.pinger.Lock()
 	defer b.pinger.Unlock()
-	if b.pinger.conn == nil {
-		conn, err := pgx.ConnectConfig(ctx, b.pinger.cfg)
-		if err != nil {
-			return err
+	for retry := b.pinger.conn != nil; ; retry = false {
+		if b.pinger.conn == nil {
+			conn, err := pgx.ConnectConfig(ctx, b.pinger.cfg)
+			if err != nil {
+				return err
+			}
+			b.pinger.conn = conn
 		}
-		b.pinger.conn = conn
-	}
-	if _, err := b.pinger.conn.Exec(ctx, `SELECT 1`); err != nil {
+		_, err := b.pinger.conn.Exec(ctx, `SELECT 1`)
+		if err == nil {
+			return nil
+		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = b.pinger.conn.Close(cctx)
 		cancel()
 		b.pinger.conn = nil
-		return err
+		if !retry || pgconn.Timeout(err) || ctx.Err() != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 // probeWrite commits a transaction that has been given an id, which

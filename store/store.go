@@ -214,7 +214,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.creds.lookup = s.hubCredentials
 	s.metrics, err = newMetrics(cfg.Registerer,
 		func() float64 { return float64(len(s.eventQ)) },
-		func() float64 { return float64(len(s.sampleQ)) })
+		func() float64 { return float64(len(s.sampleQ)) },
+		func() float64 {
+			if s.avail.err() != nil {
+				return 0
+			}
+			return 1
+		})
 	if err != nil {
 		be.close()
 		return nil, err
@@ -312,9 +318,9 @@ type metrics struct {
 	rollupSeal *prometheus.CounterVec
 }
 
-// newMetrics reads the queue depths only when scraped, so the hot path
-// pays nothing for them.
-func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth func() float64) (*metrics, error) {
+// newMetrics reads the queue depths and readiness only when scraped, so
+// the hot path pays nothing for them.
+func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func() float64) (*metrics, error) {
 	depth := func(queue string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "dolbom_store_queue_depth",
@@ -347,7 +353,11 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth func() float6
 		}, []string{"what"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal} {
+		readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dolbom_store_ready",
+			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
+		}, ready)
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// sqliteCode stands for modernc's *sqlite.Error, whose fields are private.
+type sqliteCode int
+
+func (c sqliteCode) Error() string { return fmt.Sprintf("sqlite error %d", int(c)) }
+func (c sqliteCode) Code() int     { return int(c) }
+
+// What fails the store (and makes it not ready, and a group commit fail
+// whole) against what fails only the data written (a group is then
+// committed one event at a time).
+func TestStoreFault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"deadline", fmt.Errorf("commit: %w", context.DeadlineExceeded), true},
+		{"unavailable", fmt.Errorf("x: %w", ErrUnavailable), true},
+		{"pg disk full", &pgconn.PgError{Code: "53100"}, true},
+		{"pg statement timeout", &pgconn.PgError{Code: "57014"}, true},
+		{"pg admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"pg read-only standby", &pgconn.PgError{Code: "25006"}, true},
+		{"pg io error", &pgconn.PgError{Code: "58030"}, true},
+		{"pg unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"pg invalid json", &pgconn.PgError{Code: "22P02"}, false},
+		{"pg bad utf-8", &pgconn.PgError{Code: "22021"}, false},
+		{"network", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+		{"sqlite full", sqliteCode(13), true},
+		{"sqlite ioerr write", sqliteCode(10 | 3<<8), true},
+		{"sqlite readonly", sqliteCode(8), true},
+		{"sqlite unique", sqliteCode(19 | 8<<8), false},
+		{"sqlite too big", sqliteCode(18), false},
+		{"other", errors.New("cannot encode"), false},
+		{"nil", nil, false},
+	} {
+		if got := storeFault(tc.err); got != tc.want {
+			t.Errorf("%s: storeFault(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// An event of a commit with an unknown outcome is fresh once when found
+// stored later, not after its TTL, and the set stays bounded.
+func TestUncertainEvents(t *testing.T) {
+	var u uncertainEvents
+	now := time.Now()
+	a := &devices.Event{Hub: "hub-1", ID: "sos-1"}
+	b := &devices.Event{Hub: "hub-1", ID: "sos-2"}
+	other := &devices.Event{Hub: "hub-2", ID: "sos-1"}
+	if !u.settle(a, true, now) || u.settle(a, false, now) {
+		t.Fatal("an empty set changes the outcome")
+	}
+	u.add([]*devices.Event{a, b}, now)
+	if u.settle(other, false, now) {
+		t.Error("another hub's event with the same id is fresh")
+	}
+	if !u.settle(a, false, now.Add(time.Minute)) {
+		t.Error("an event stored by a commit with an unknown outcome is not fresh when resent")
+	}
+	if u.settle(a, false, now.Add(time.Minute)) {
+		t.Error("fresh twice")
+	}
+	if u.settle(b, false, now.Add(uncertainTTL+time.Second)) {
+		t.Error("fresh after its TTL")
+	}
+
+	for i := range uncertainMax + 10 {
+		u.add([]*devices.Event{{Hub: "hub-3", ID: devices.EventID(fmt.Sprint(i))}}, now)
+	}
+	if n := len(u.byKey); n > uncertainMax {
+		t.Fatalf("%d entries kept, at most %d", n, uncertainMax)
+	}
+	if u.settle(&devices.Event{Hub: "hub-3", ID: "0"}, false, now) {
+		t.Error("the oldest entry was kept past uncertainMax")
+	}
+	if !u.settle(&devices.Event{Hub: "hub-3", ID: devices.EventID(fmt.Sprint(uncertainMax + 9))}, false, now) {
+		t.Error("the newest entry was forgotten")
+	}
+	u.add([]*devices.Event{a}, now.Add(2*uncertainTTL)) // expires every older entry
+	if n := len(u.byKey); n != 1 {
+		t.Errorf("%d entries after the others expired, want 1", n)
+	}
+}
