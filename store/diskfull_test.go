@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -55,8 +56,11 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 		t.Fatalf("not ready before the disk filled: %v", err)
 	}
 
-	// Some room is left, for commits to use up: the checkpoint then has
-	// pages to copy that need the database file to grow, and fails too.
+	// A reader's snapshot keeps the checkpoints from copying what is
+	// committed from now on, until the disk is full: then they have pages
+	// to copy that need the database file to grow, and fail too.
+	reader := holdSnapshot(t, dir)
+	// Some room is left, for commits to use up.
 	free := storetest.FillDisk(t, dir, 1<<20)
 	var failed *devices.Event
 	deadline := time.Now().Add(60 * time.Second)
@@ -70,6 +74,7 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 			failed = e
 		}
 	}
+	reader()
 	notReady := waitUntil(30*time.Second, func() bool {
 		err := s.Ping(ctx)
 		return err != nil && strings.Contains(err.Error(), "full")
@@ -118,6 +123,30 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 	if !waitUntil(30*time.Second, func() bool { return walSize() <= walReset }) {
 		t.Fatalf("WAL is %d KiB 30s after growing past the %d KiB reset size: checkpoints did not resume after the disk was full",
 			walSize()>>10, walReset>>10)
+	}
+}
+
+// holdSnapshot opens a read transaction on the embedded database in dir
+// and returns the function that ends it.
+func holdSnapshot(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+store.SQLitePath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := tx.Rollback(); err != nil {
+			t.Errorf("end the reader's snapshot: %v", err)
+		}
 	}
 }
 

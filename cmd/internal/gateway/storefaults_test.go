@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -137,11 +138,16 @@ func TestDiskFullReadyzAndHubsRecover(t *testing.T) {
 	}
 	h := c.redial(t, 10*time.Second)
 
+	if fi, err := os.Stat(store.SQLitePath(dir) + "-wal"); err == nil {
+		t.Logf("WAL %d KiB before the fill", fi.Size()>>10)
+	}
 	free = storetest.FillDisk(t, dir, 0)
 	var failed devices.Event
-	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; ; i++ {
-		if time.Now().After(deadline) {
+		// Commits succeed while the WAL reuses its file (a few hundred
+		// KiB); past the rate limit's burst a refused event would be
+		// acknowledged too.
+		if i >= 150 {
 			t.Fatalf("%d events acknowledged on a full disk", i)
 		}
 		e := devices.Event{ID: devices.EventID(fmt.Sprintf("door-%d", i)), Kind: devices.EventDoorOpen, Sensor: "door-1",
