@@ -239,8 +239,8 @@ func (s *Store) Close() {
 	s.be.close()
 }
 
-// Run runs the journal writers, the rollup sealer and the retention job
-// until ctx ends, then
+// Run runs the journal writers, the rollup sealer, the retention job, the
+// WAL checkpoints (SQLite) and the availability monitor until ctx ends, then
 // stops intake and writes everything already accepted before returning.
 func (s *Store) Run(ctx context.Context) error {
 	first := false
