@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
-	"time"
 
-	"github.com/dolbom/dolbom/devices"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -49,48 +47,5 @@ func TestStoreFault(t *testing.T) {
 		if got := storeFault(tc.err); got != tc.want {
 			t.Errorf("%s: storeFault(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
-	}
-}
-
-// An event of a commit with an unknown outcome is fresh once when found
-// stored later, not after its TTL, and the set stays bounded.
-func TestUncertainEvents(t *testing.T) {
-	var u uncertainEvents
-	now := time.Now()
-	a := &devices.Event{Hub: "hub-1", ID: "sos-1"}
-	b := &devices.Event{Hub: "hub-1", ID: "sos-2"}
-	other := &devices.Event{Hub: "hub-2", ID: "sos-1"}
-	if !u.settle(a, true, now) || u.settle(a, false, now) {
-		t.Fatal("an empty set changes the outcome")
-	}
-	u.add([]*devices.Event{a, b}, now)
-	if u.settle(other, false, now) {
-		t.Error("another hub's event with the same id is fresh")
-	}
-	if !u.settle(a, false, now.Add(time.Minute)) {
-		t.Error("an event stored by a commit with an unknown outcome is not fresh when resent")
-	}
-	if u.settle(a, false, now.Add(time.Minute)) {
-		t.Error("fresh twice")
-	}
-	if u.settle(b, false, now.Add(uncertainTTL+time.Second)) {
-		t.Error("fresh after its TTL")
-	}
-
-	for i := range uncertainMax + 10 {
-		u.add([]*devices.Event{{Hub: "hub-3", ID: devices.EventID(fmt.Sprint(i))}}, now)
-	}
-	if n := len(u.byKey); n > uncertainMax {
-		t.Fatalf("%d entries kept, at most %d", n, uncertainMax)
-	}
-	if u.settle(&devices.Event{Hub: "hub-3", ID: "0"}, false, now) {
-		t.Error("the oldest entry was kept past uncertainMax")
-	}
-	if !u.settle(&devices.Event{Hub: "hub-3", ID: devices.EventID(fmt.Sprint(uncertainMax + 9))}, false, now) {
-		t.Error("the newest entry was forgotten")
-	}
-	u.add([]*devices.Event{a}, now.Add(2*uncertainTTL)) // expires every older entry
-	if n := len(u.byKey); n != 1 {
-		t.Errorf("%d entries after the others expired, want 1", n)
 	}
 }

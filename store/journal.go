@@ -44,8 +44,7 @@ const (
 // hub's redelivery is fresh; if the writer has already taken it into a
 // commit, AppendEvent waits for that commit's outcome (at most
 // CommitTimeout). While the database does not answer it fails at once
-// with ErrUnavailable. An event found stored whose earlier commit failed
-// with an unknown outcome is fresh (uncertainEvents).
+// with ErrUnavailable.
 func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
