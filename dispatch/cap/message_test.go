@@ -195,3 +195,25 @@ func TestSchemaRejectsZuluSent(t *testing.T) {
 		t.Fatal("schema accepted a Z offset; the validator is not doing its job")
 	}
 }
+
+// A check that did not finish (the sender went away, xmllint could not
+// run) is no verdict on the message: the mock 119 counted such messages
+// invalid when a gateway was killed mid-delivery.
+func TestValidateXSDWithoutAVerdictIsNotInvalid(t *testing.T) {
+	requireXMLLint(t)
+	_, body, err := Build(sampleMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ValidateXSD(ctx, xsdPath, body); !errors.Is(err, ErrValidator) || errors.Is(err, ErrInvalid) {
+		t.Errorf("check of a cancelled request: %v, want ErrValidator and not ErrInvalid", err)
+	}
+	if err := ValidateXSD(context.Background(), "/nonexistent/schema.xsd", body); !errors.Is(err, ErrValidator) || errors.Is(err, ErrInvalid) {
+		t.Errorf("check against a schema that does not exist: %v, want ErrValidator", err)
+	}
+	if err := ValidateXSD(context.Background(), xsdPath, []byte("<alert")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a message that is not well-formed: %v, want ErrInvalid", err)
+	}
+}

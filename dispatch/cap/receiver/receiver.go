@@ -188,6 +188,9 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxCAPBytes))
 	if err != nil {
+		if req.Context().Err() != nil {
+			return // the sender went away mid-body: nothing was sent to judge
+		}
 		r.invalid(w, "unreadable body", err)
 		return
 	}
@@ -201,6 +204,12 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		switch err := cap.ValidateXSD(req.Context(), r.o.XSDPath, body); {
 		case errors.Is(err, cap.ErrNoXMLLint):
 			// No validator here: accept unchecked rather than refuse every demo.
+		case errors.Is(err, cap.ErrValidator):
+			// No verdict (the sender went away, or xmllint could not run):
+			// not the message's fault; the sender tries again.
+			r.log.Warn().Err(err).Msg("CAP schema check did not finish")
+			http.Error(w, "schema check unavailable, try again", http.StatusServiceUnavailable)
+			return
 		case err != nil:
 			r.invalid(w, "schema", err)
 			return
