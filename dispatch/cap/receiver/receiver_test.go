@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -159,5 +160,38 @@ func TestReceiverManualAnswerAndInvalid(t *testing.T) {
 	}
 	if s := rcv.Stats(); s.Invalid != 1 || s.Received != 1 || s.Answers != 1 {
 		t.Fatalf("stats = %+v", s)
+	}
+}
+
+// A sender that hangs up while its message is being checked (a gateway
+// killed mid-request) sent nothing invalid: the check has no verdict, the
+// message is neither kept nor counted invalid, and its resend is taken as
+// the first copy.
+func TestReceiverSenderGoneDuringCheck(t *testing.T) {
+	if _, err := os.Stat(xsdPath); err != nil {
+		t.Skip("CAP schema not found")
+	}
+	if err := cap.ValidateXSD(context.Background(), xsdPath, []byte("<x/>")); errors.Is(err, cap.ErrNoXMLLint) {
+		if os.Getenv("DOLBOM_REQUIRE_TOOLS") == "1" {
+			t.Fatal("xmllint is required (DOLBOM_REQUIRE_TOOLS=1): install libxml2-utils")
+		}
+		t.Skip("xmllint not installed (libxml2-utils)")
+	}
+	rcv := New(Options{XSDPath: xsdPath, Logger: zerolog.Nop()})
+	_, body, err := cap.Build(message(0, cap.MsgAlert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the sender is gone before the check starts
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/cap", strings.NewReader(string(body)))
+	rcv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	if s := rcv.Stats(); s.Received != 0 || s.Invalid != 0 {
+		t.Fatalf("after a sender gone mid-check: stats = %+v, want nothing received and nothing invalid", s)
+	}
+	w := httptest.NewRecorder()
+	rcv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/cap", strings.NewReader(string(body))))
+	if s := rcv.Stats(); w.Code != http.StatusCreated || s.Received != 1 || s.Duplicates != 0 || s.Invalid != 0 {
+		t.Fatalf("resend: %d, stats = %+v, want 201, received 1", w.Code, s)
 	}
 }
