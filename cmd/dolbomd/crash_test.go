@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,48 +18,48 @@ import (
 // mock119 runs the mock 119 receiver (dolbom-119) as its own process,
 // validating every CAP message against the official schema.
 type mock119 struct {
-	url string
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	url     string
+	cmd     *exec.Cmd
+	logPath string
 }
 
-func startMock119(t *testing.T, downFor time.Duration) *mock119 {
+func startMock119(t *testing.T) *mock119 {
 	t.Helper()
 	if _, err := exec.LookPath("xmllint"); err != nil && os.Getenv("DOLBOM_REQUIRE_TOOLS") == "1" {
 		t.Fatal("xmllint not found (make test installs libxml2-utils)")
 	}
-	m := &mock119{url: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), log: new(bytes.Buffer)}
+	m := &mock119{url: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), logPath: filepath.Join(t.TempDir(), "dolbom-119.log")}
 	m.cmd = exec.Command(filepath.Join(binDir, "dolbom-119"), "--listen", strings.TrimPrefix(m.url, "http://"),
-		"--xsd", "../../../shared/spec/CAP-v1.2.xsd", "--auto-accept", "0", fmt.Sprintf("--down-for=%s", downFor))
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+		"--xsd", "../../../shared/spec/CAP-v1.2.xsd", "--auto-accept", "0")
+	exited, exitErr := startLogged(t, m.cmd, m.logPath)
 	t.Cleanup(func() {
 		m.cmd.Process.Kill()
-		m.cmd.Wait()
-		if t.Failed() {
-			t.Logf("dolbom-119 log:\n%s", m.log.String())
-		}
+		<-exited
+		keepLog(t, "dolbom-119", m.logPath)
 	})
-	waitUntil(t, 10*time.Second, "mock 119 up", func() bool {
-		resp, err := http.Get(m.url + "/stats")
+	waitFor(t, "mock 119 up", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+		select {
+		case <-exited:
+			t.Fatalf("dolbom-119 exited: %v", *exitErr)
+		default:
+		}
+		resp, err := httpClient.Get(m.url + "/stats")
 		if err != nil {
-			return false
+			return false, fileSize(m.logPath)
 		}
 		resp.Body.Close()
-		return true
-	})
+		return true, 0
+	}, nil)
 	return m
 }
 
 type mockStats struct {
-	Received, Duplicates, Invalid int
+	Received, Duplicates, Invalid, Refused int
 }
 
 func (m *mock119) stats(t *testing.T) mockStats {
 	t.Helper()
-	resp, err := http.Get(m.url + "/stats")
+	resp, err := httpClient.Get(m.url + "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +71,20 @@ func (m *mock119) stats(t *testing.T) mockStats {
 	return s
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+// setDown makes the mock answer 503 for d (0: up again at once).
+func (m *mock119) setDown(t *testing.T, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
+	u := m.url + "/control/up"
+	if d > 0 {
+		u = m.url + "/control/down?for=" + d.String()
+	}
+	resp, err := httpClient.Post(u, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST %s: %s", u, resp.Status)
 	}
 }
 
@@ -89,13 +94,17 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 // same data, it delivers every alert: each home's alert arrives at 119
 // exactly once (the receiver recognises a resend after the crash by its
 // stable CAP identifier), valid against the CAP 1.2 schema.
+//
+// Every wait is on progress, not on time: the test ran 33 s and failed on a
+// busy machine, when the mock counted alerts whose sender was killed
+// mid-POST as invalid (fixed in the receiver), and rows the dead gateway
+// was sending come back only after their 30 s lease.
 func TestSIGKILLDuringDeliveryLosesAndDuplicatesNothing(t *testing.T) {
-	pub := mosquittoPub(t)
-	_ = pub
+	mosquittoPub(t)
 	for name, database := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			const homes = 12
-			mock := startMock119(t, 2*time.Second)
+			mock := startMock119(t)
 			g := startGateway(t, database(t), "--cap-url", mock.url+"/cap")
 
 			var resident struct {
@@ -111,19 +120,20 @@ func TestSIGKILLDuringDeliveryLosesAndDuplicatesNothing(t *testing.T) {
 			for i := range hubs {
 				g.ctl(t, &hubs[i], "hub", "add", "--resident", resident.ID)
 			}
+			// 119 is down until every SOS is in: its deliveries are retrying
+			// when it comes back, however long the publishing took.
+			mock.setDown(t, time.Hour)
 			now := time.Now().UnixMilli()
 			var wg sync.WaitGroup
 			errs := make([]error, homes)
 			for i, h := range hubs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					out, err := g.pub(t, h.HubID, h.Secret, "events", 1,
 						fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, i, now))
 					if err != nil {
 						errs[i] = fmt.Errorf("%v: %s", err, out)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			for i, err := range errs {
@@ -131,35 +141,53 @@ func TestSIGKILLDuringDeliveryLosesAndDuplicatesNothing(t *testing.T) {
 					t.Fatalf("SOS %d not acknowledged: %v", i, err)
 				}
 			}
-			// The endpoint comes back at 2 s; kill the gateway as the first
-			// deliveries go through.
-			waitUntil(t, 10*time.Second, "the first alert at 119", func() bool { return mock.stats(t).Received >= 1 })
-			if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			g.cmd.Wait()
+			waitFor(t, "the gateway trying 119", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+				return mock.stats(t).Refused > 0, 0
+			}, nil)
+			mock.setDown(t, 0)
+			// Kill the gateway as the first deliveries go through.
+			waitFor(t, "the first alert at 119", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+				s := mock.stats(t)
+				return s.Received >= 1, int64(s.Refused + s.Invalid)
+			}, nil)
+			g.kill(t)
 			before := mock.stats(t)
 			t.Logf("at the kill: %d of %d alerts received", before.Received, homes)
 
 			g.start(t)
-			waitUntil(t, 60*time.Second, "every alert at 119 after the restart", func() bool { return mock.stats(t).Received >= homes })
-			time.Sleep(500 * time.Millisecond) // room for a late duplicate
+			// A row the dead gateway was sending is taken up again when its
+			// lease (30 s) runs out: no progress meanwhile is expected.
+			waitFor(t, "every alert at 119 after the restart", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+				s := mock.stats(t)
+				return s.Received >= homes, int64(s.Received + s.Duplicates + s.Refused + s.Invalid)
+			}, func() string { return fmt.Sprintf("%+v", mock.stats(t)) })
+			// Settled once every incident has its alert recorded as sent:
+			// nothing more goes to 119, so a late resend cannot be missed.
+			var incidents struct {
+				Incidents []struct {
+					ID      string `json:"id"`
+					Hub     string `json:"hub_id"`
+					Sent119 bool   `json:"sent_119"`
+				} `json:"incidents"`
+			}
+			waitFor(t, "every alert recorded as sent", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+				g.api(t, "/api/v1/incidents?cause=sos", &incidents)
+				sent := 0
+				for _, inc := range incidents.Incidents {
+					if inc.Sent119 {
+						sent++
+					}
+				}
+				return sent >= homes, int64(sent)
+			}, nil)
 			after := mock.stats(t)
-			t.Logf("after the restart: received %d, resent after the crash and recognised %d, invalid %d", after.Received, after.Duplicates, after.Invalid)
+			// Resends are expected: of an alert in flight at the kill, and on
+			// a busy machine of one whose answer came after the sender's
+			// timeout. 119 recognises each by its identifier.
+			t.Logf("after the restart: received %d, resends recognised %d, invalid %d", after.Received, after.Duplicates, after.Invalid)
 			if after.Received != homes || after.Invalid != 0 {
 				t.Fatalf("119 received %d distinct valid alerts (%d invalid), want exactly %d", after.Received, after.Invalid, homes)
 			}
-			// A resend can only be of an alert in flight at the kill.
-			if after.Duplicates > homes-before.Received+1 {
-				t.Errorf("%d resends for %d alerts in flight at the kill", after.Duplicates, homes-before.Received)
-			}
-			var incidents struct {
-				Incidents []struct {
-					Cause string `json:"cause"`
-					Hub   string `json:"hub_id"`
-				} `json:"incidents"`
-			}
-			g.api(t, "/api/v1/incidents?cause=sos", &incidents)
 			perHub := map[string]int{}
 			for _, inc := range incidents.Incidents {
 				perHub[inc.Hub]++
@@ -194,10 +222,10 @@ func TestCrashBetweenEventCommitAndIncidentCommit(t *testing.T) {
 	for name, database := range backends(t) {
 		for _, point := range points {
 			t.Run(name+"/"+point.name, func(t *testing.T) {
-				mock := startMock119(t, 0)
+				mock := startMock119(t)
 				g := &gatewayProcess{mqttPort: freePort(t), token: "e2e-" + randomHex(16), dataDir: t.TempDir(),
-					log: new(bytes.Buffer), databaseURL: database(t), extra: []string{"--cap-url", mock.url + "/cap"},
-					crashpoint: point.name}
+					logPath: filepath.Join(t.TempDir(), "dolbomd.log"), databaseURL: database(t),
+					extra: []string{"--cap-url", mock.url + "/cap"}, crashpoint: point.name}
 				g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 				g.start(t)
 				var resident struct {
@@ -214,16 +242,19 @@ func TestCrashBetweenEventCommitAndIncidentCommit(t *testing.T) {
 				sos := fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, now, now)
 				out, pubErr := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos)
 
-				exited := make(chan error, 1)
-				go func() { exited <- g.cmd.Wait() }()
-				select {
-				case err := <-exited:
-					var ee *exec.ExitError
-					if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-						t.Fatalf("dolbomd ended with %v, want killed at crash point %s", err, point.name)
+				// The crash point is reached soon after the SOS; a busy
+				// machine only delays it, while the process keeps logging.
+				waitFor(t, "crash point "+point.name, 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+					select {
+					case <-g.exited:
+						return true, 0
+					default:
+						return false, fileSize(g.logPath)
 					}
-				case <-time.After(60 * time.Second):
-					t.Fatalf("crash point %s not reached within 60 s of the SOS (publish: %v %s)", point.name, pubErr, out)
+				}, func() string { return fmt.Sprintf("publish: %v %s", pubErr, out) })
+				var ee *exec.ExitError
+				if err := *g.exitErr; !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+					t.Fatalf("dolbomd ended with %v, want killed at crash point %s", err, point.name)
 				}
 				if !point.acked && pubErr == nil {
 					t.Fatalf("the hub got a PUBACK although the gateway died before acknowledging (%s)", out)
@@ -236,10 +267,29 @@ func TestCrashBetweenEventCommitAndIncidentCommit(t *testing.T) {
 						t.Fatalf("resend after the restart: %v\n%s", err, out)
 					}
 				}
-				waitUntil(t, 60*time.Second, "the alert at 119 after the restart", func() bool { return mock.stats(t).Received >= 1 })
-				// Room for a second alert, which a second incident would
-				// have sent in the same delivery round.
-				time.Sleep(time.Second)
+				waitFor(t, "the alert at 119 after the restart", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+					st := mock.stats(t)
+					return st.Received >= 1, int64(st.Refused + st.Invalid)
+				}, nil)
+				// Settled once every SOS incident has its alert recorded as
+				// sent: a second incident, opened by the replay or by the
+				// resend before the first alert's round trip, would be
+				// listed by then and have its own alert.
+				waitFor(t, "every alert recorded as sent", 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+					var incs struct {
+						Incidents []struct {
+							Sent119 bool `json:"sent_119"`
+						} `json:"incidents"`
+					}
+					g.api(t, "/api/v1/incidents?cause=sos", &incs)
+					sent := 0
+					for _, inc := range incs.Incidents {
+						if inc.Sent119 {
+							sent++
+						}
+					}
+					return sent == len(incs.Incidents), int64(sent)
+				}, nil)
 				if st := mock.stats(t); st.Received != 1 || st.Duplicates != 0 || st.Invalid != 0 {
 					t.Errorf("119 received %d alerts (%d resent, %d invalid), want exactly one", st.Received, st.Duplicates, st.Invalid)
 				}
