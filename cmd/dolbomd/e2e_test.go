@@ -300,24 +300,33 @@ var httpClient = &http.Client{Timeout: time.Minute}
 // failure message.
 func waitFor(t testing.TB, what string, stall, limit time.Duration, cond func() (done bool, progress int64), detail func() string) time.Duration {
 	t.Helper()
+	took, err := poll(what, stall, limit, cond)
+	if err != nil {
+		if detail != nil {
+			err = fmt.Errorf("%w: %s", err, detail())
+		}
+		t.Fatal(err)
+	}
+	return took
+}
+
+// poll is waitFor that returns its failure, for a caller that reports
+// what it found at the deadline rather than stopping there.
+func poll(what string, stall, limit time.Duration, cond func() (done bool, progress int64)) (time.Duration, error) {
 	start := time.Now()
 	moved, last := start, int64(0)
 	for i := 0; ; i++ {
 		done, progress := cond()
 		if done {
-			return time.Since(start)
+			return time.Since(start), nil
 		}
 		now := time.Now()
 		if i == 0 || progress != last {
 			moved, last = now, progress
 		}
 		if now.Sub(moved) > stall || now.Sub(start) > limit {
-			msg := fmt.Sprintf("gave up waiting for %s after %s (no progress for %s; progress %d)",
+			return now.Sub(start), fmt.Errorf("gave up waiting for %s after %s (no progress for %s; progress %d)",
 				what, now.Sub(start).Round(time.Millisecond), now.Sub(moved).Round(time.Millisecond), progress)
-			if detail != nil {
-				msg += ": " + detail()
-			}
-			t.Fatal(msg)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

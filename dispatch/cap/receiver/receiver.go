@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -69,6 +70,9 @@ type Stats struct {
 	Refused    int `json:"refused"`    // answered 503 while down
 	Answers    int `json:"answers"`    // answers posted to the gateway
 	AnswerErrs int `json:"answer_errors"`
+	// ByType splits Received by msgType: one Alert per incident, and the
+	// Updates and Cancels that follow it.
+	ByType map[cap.MsgType]int `json:"by_type"`
 }
 
 // Receiver is the mock 119 centre. Use Handler to serve it and Run to send
@@ -121,7 +125,9 @@ func (r *Receiver) SetDown(d time.Duration) {
 func (r *Receiver) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.stats
+	s := r.stats
+	s.ByType = maps.Clone(s.ByType)
+	return s
 }
 
 // Alerts returns what arrived, oldest first.
@@ -234,6 +240,10 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 	r.alerts[p.Identifier] = a
 	r.order = append(r.order, p.Identifier)
 	r.stats.Received++
+	if r.stats.ByType == nil {
+		r.stats.ByType = map[cap.MsgType]int{}
+	}
+	r.stats.ByType[p.MsgType]++
 	r.scheduleLocked(a)
 	r.mu.Unlock()
 

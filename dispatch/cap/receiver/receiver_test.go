@@ -73,7 +73,7 @@ func TestReceiverEndToEnd(t *testing.T) {
 			t.Fatalf("Send = %v, %v", retry, err)
 		}
 	}
-	if s := rcv.Stats(); s.Received != 1 || s.Duplicates != 2 || s.Invalid != 0 {
+	if s := rcv.Stats(); s.Received != 1 || s.Duplicates != 2 || s.Invalid != 0 || s.ByType[cap.MsgAlert] != 1 || len(s.ByType) != 1 {
 		t.Fatalf("stats = %+v", s)
 	}
 	for _, want := range []cap.AnswerStatus{cap.AnswerAccepted, cap.AnswerDispatched} {
@@ -108,7 +108,7 @@ func TestReceiverEndToEnd(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no cancel acknowledgement")
 	}
-	if s := rcv.Stats(); s.Received != 2 || s.Refused != 1 {
+	if s := rcv.Stats(); s.Received != 2 || s.Refused != 1 || s.ByType[cap.MsgAlert] != 1 || s.ByType[cap.MsgCancel] != 1 {
 		t.Fatalf("stats = %+v", s)
 	}
 
