@@ -183,8 +183,11 @@ func (d *Dispatcher) deliverNotification(ctx, commitCtx context.Context, row Out
 	if err != nil {
 		return err
 	}
-	if inc.State.Closed() && row.MsgType == MsgAlert {
-		// Closed between the claim and now: nobody needs the alert.
+	if inc.State.Closed() && row.MsgType == MsgAlert && !(row.Recovered && inc.Cancel119Owed && row.Channel == Channel119) {
+		// Closed between the claim and now: nobody needs the alert. Not so
+		// an alert to 119 in doubt (its claim died mid-send) whose incident
+		// owes 119 a Cancel: 119 may have it, so it goes again (119 knows a
+		// repeat by its identifier), and its outcome queues the Cancel.
 		return d.complete(commitCtx, row, Change{Row: &RowUpdate{Key: row.Key, ClaimID: row.ClaimID, State: OutboxCancelled}})
 	}
 	if inc.State == StateAcknowledged && row.MsgType == MsgAlert && row.Channel != Channel119 {
