@@ -382,22 +382,45 @@ func (k *killRound) publish(done chan<- struct{}) {
 	}
 }
 
-// cancelAll has every resident press cancel and waits until each round's
-// incident is cancelled.
+// cancelAll has every resident press cancel and waits until each of the
+// round's incidents is cancelled; a cancel acknowledged to its hub that
+// does not cancel the incident is a failure of the round (responders would
+// not be stood down).
 func (k *killRound) cancelAll(since time.Time, incidents int) time.Duration {
 	t := k.t
 	start := time.Now()
 	for _, h := range k.fleet.hubs {
 		h.Publish(devices.Event{ID: k.cancel, Kind: devices.EventCancel, Sensor: firmwaresim.SensorPendant, At: time.Now()})
 	}
-	waitFor(t, fmt.Sprintf("round %d: every cancel's PUBACK", k.index), 2*time.Minute, 10*time.Minute, func() (bool, int64) {
+	if _, err := poll(fmt.Sprintf("round %d: every cancel's PUBACK", k.index), 2*time.Minute, 10*time.Minute, func() (bool, int64) {
 		n := k.cancelledN.Load()
 		return n >= int64(k.hubs), n
-	}, nil)
-	waitFor(t, fmt.Sprintf("round %d: every incident cancelled", k.index), 2*time.Minute, 10*time.Minute, func() (bool, int64) {
-		n := len(k.g.sosIncidents(t, since, "cancelled"))
-		return n >= incidents, int64(n)
-	}, nil)
+	}); err != nil {
+		k.errorf("%v", err)
+	}
+	// Applying a cancel takes milliseconds once it is in: a minute without
+	// one more incident cancelled ends the wait.
+	var open []killIncident
+	if _, err := poll(fmt.Sprintf("round %d: every incident cancelled", k.index), time.Minute, 10*time.Minute, func() (bool, int64) {
+		open = open[:0]
+		for _, inc := range k.g.sosIncidents(t, since, "") {
+			if inc.State != "cancelled" {
+				open = append(open, inc)
+			}
+		}
+		return len(open) == 0, int64(len(open))
+	}); err != nil {
+		index := make(map[devices.HubID]int, k.hubs)
+		for i, id := range k.fleet.ids {
+			index[id] = i
+		}
+		var b strings.Builder
+		for _, inc := range open[:min(len(open), 10)] {
+			fmt.Fprintf(&b, "\n  %s", k.describe(index[inc.Hub], 1, []killIncident{inc}))
+		}
+		k.errorf("%d of %d incidents not cancelled although every resident's cancel was acknowledged:%s",
+			len(open), incidents, b.String())
+	}
 	return time.Since(start)
 }
 
