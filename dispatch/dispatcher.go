@@ -193,6 +193,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		d.policies.Store(p)
 	}
+	if r, ok := d.cfg.Store.(ClaimReleaser); ok && d.groupClaims != nil {
+		n, err := r.ReleaseClaims(ctx)
+		if err != nil {
+			return fmt.Errorf("dispatch: %w", err)
+		}
+		if n > 0 {
+			d.log.Warn().Int64("rows", n).Msg("notifications claimed by a process that is gone (a crash): claimable now, checked for a send in doubt")
+		}
+	}
 	// The writer outlives delivery: a worker finishing its row at shutdown
 	// commits the outcome through it (a send that happened must be
 	// recorded), so it stops only once delivery has.

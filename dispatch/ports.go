@@ -120,6 +120,15 @@ type GroupClaimer interface {
 	ApplyIncidentsAndClaim(ctx context.Context, muts []Mutation, c Claim) ([]MutationResult, []OutboxRow, error)
 }
 
+// ClaimReleaser is implemented by a Store owned by one process at a time
+// (SingleWriter): every claim it holds at start was made by a process that
+// is gone, a crash, and waiting out its lease would hold back its rows,
+// 119 alerts among them, for up to Lease. ReleaseClaims makes them
+// claimable now (as recovered: in doubt whether they were sent).
+type ClaimReleaser interface {
+	ReleaseClaims(ctx context.Context) (int64, error)
+}
+
 // Claim is one ClaimOutbox request.
 type Claim struct {
 	ID    string        // written to the claimed rows; completions must match it

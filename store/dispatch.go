@@ -45,6 +45,25 @@ func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([
 // commit; PostgreSQL's claims run beside it (SKIP LOCKED).
 func (s *Store) SingleWriter() bool { return !s.isPostgres() }
 
+// ReleaseClaims implements dispatch.ClaimReleaser where one process owns the
+// database (the embedded store); with PostgreSQL other gateways' claims are
+// alive, and it releases nothing.
+func (s *Store) ReleaseClaims(ctx context.Context) (int64, error) {
+	if !s.SingleWriter() {
+		return 0, nil
+	}
+	var n int64
+	err := s.dispatchTx(ctx, false, func(q querier) error {
+		var err error
+		n, err = q.exec(ctx, `UPDATE dispatch_outbox SET claimed_until_us = 0 WHERE state = 'sending'`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: release claims: %w", err)
+	}
+	return n, nil
+}
+
 // ApplyIncidentsAndClaim implements dispatch.GroupClaimer: the mutations,
 // then the claim, in one transaction (one commit, one fsync).
 func (s *Store) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {

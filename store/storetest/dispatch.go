@@ -26,6 +26,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"OutboxRowOps", testOutboxRowOps},
 		{"ClaimExactlyOnce", testClaimOnce},
 		{"ClaimRecoversAbandoned", testClaimRecovers},
+		{"ReleaseClaimsOfACrashedProcess", testReleaseClaims},
 		{"ListAndFeed", testListIncidents},
 		{"ApplyAndClaim", testApplyAndClaim},
 		{"Policies", testPolicies},
@@ -287,6 +288,33 @@ func testClaimRecovers(t *testing.T, fresh Fresh) {
 	rows, _ := s.Outbox(ctx, "inc-a")
 	if rows[0].State != dispatch.OutboxSending || rows[0].ClaimID != "c3" {
 		t.Errorf("row after a stale completion: %+v", rows[0])
+	}
+}
+
+// testReleaseClaims: with the embedded store one process owns the file, so
+// the claims found at start are a crashed process's and are released at
+// once (in doubt) instead of after their lease; with PostgreSQL they may be
+// a live gateway's and are left alone.
+func testReleaseClaims(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	apply(t, s, newIncident("inc-a", "fp-a", 1, 1, dispatchT0))
+	if first, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Hour, Limit: 5}); len(first) != 1 {
+		t.Fatalf("first claim: %+v", first)
+	}
+	n, err := s.ReleaseClaims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c2", Now: dispatchT0.Add(time.Second), Lease: time.Hour, Limit: 5})
+	if !s.SingleWriter() {
+		if n != 0 || len(again) != 0 {
+			t.Errorf("PostgreSQL released %d claims (claimed again: %+v): another gateway's lease must hold", n, again)
+		}
+		return
+	}
+	if n != 1 || len(again) != 1 || !again[0].Recovered || again[0].ClaimID != "c2" {
+		t.Errorf("released %d, claimed again %+v; want the row at once, in doubt", n, again)
 	}
 }
 
