@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test race lint vet depcheck bench fuzz e2e clean tools
+.PHONY: all build run mock119 test race lint vet depcheck bench fuzz e2e clean tools
 
 all: build
 
@@ -21,11 +21,21 @@ build:
 # them; the built-in fake Twilio, chosen explicitly (--twilio fake; --demo
 # implies it), plays the guardians: no SMS or call leaves the machine.
 DEMO_119_TOKEN ?= demo-119-answer-token-0123456789
+MOCK_119 = ./$(BIN)/dolbom-119 --listen 127.0.0.1:8119 --xsd ../shared/spec/CAP-v1.2.xsd \
+	  --answer-url http://127.0.0.1:8080/api/v1/119/answers --answer-token $(DEMO_119_TOKEN)
 run: build
-	@./$(BIN)/dolbom-119 --listen 127.0.0.1:8119 --xsd ../shared/spec/CAP-v1.2.xsd \
-	  --answer-url http://127.0.0.1:8080/api/v1/119/answers --answer-token $(DEMO_119_TOKEN) & \
-	mock=$$!; trap 'kill $$mock 2>/dev/null' EXIT; \
+	@if (exec 3<>/dev/tcp/127.0.0.1/8119) 2>/dev/null; then \
+	  echo "a mock 119 is already listening on :8119 (make mock119): using it"; \
+	else \
+	  $(MOCK_119) & mock=$$!; trap 'kill $$mock 2>/dev/null' EXIT; \
+	fi; \
 	DOLBOM_CAP_ANSWER_TOKEN=$(DEMO_119_TOKEN) ./$(BIN)/dolbomd --data-dir $(DATA_DIR) --demo --twilio fake --cap-url http://127.0.0.1:8119/cap
+
+# The mock 119 alone, in the foreground: `make run` in another terminal uses
+# it, so that it (and what it received) outlives a dolbomd you kill -9 to see
+# the journal replay at the restart.
+mock119: build
+	$(MOCK_119)
 
 tools:
 	scripts/ensure-tools.sh

@@ -74,7 +74,9 @@ func demo(ctx context.Context, o Options, httpAddr, token string, st *store.Stor
 	fmt.Fprintf(&b, "  Admin API:  export DOLBOM_SERVER=%s DOLBOM_ADMIN_TOKEN=%s\n", server, token)
 	fmt.Fprintf(&b, "              ./bin/dolbomctl resident list; ./bin/dolbomctl hub health %s\n", d.HubID)
 	fmt.Fprintf(&b, "  Be the hub: %s -t dolbom/v1/%s/heartbeat -m '{\"v\":1,\"ts\":%d}'\n", pub, d.HubID, now)
-	fmt.Fprintf(&b, "              %s -t dolbom/v1/%s/events -m '{\"v\":1,\"id\":\"sos-1\",\"ts\":%d,\"kind\":\"sos\",\"sensor\":\"pendant-1\"}'\n", pub, d.HubID, now)
+	// A fresh event id at every start: an id the gateway has stored is
+	// acknowledged and not acted on again (protocol section 7.2).
+	fmt.Fprintf(&b, "              %s -t dolbom/v1/%s/events -m '{\"v\":1,\"id\":\"sos-%d\",\"ts\":%d,\"kind\":\"sos\",\"sensor\":\"pendant-1\"}'\n", pub, d.HubID, now, now)
 	fmt.Fprintf(&b, "              ./bin/dolbomctl hub events %s\n", d.HubID)
 	fmt.Fprintf(&b, "  Credentials are kept in %s\n", path)
 	fmt.Fprintln(os.Stderr, b.String())
