@@ -169,3 +169,16 @@ func openSOS(t *testing.T, g *Gateway) dispatch.Incident {
 	}
 	return inc
 }
+
+// The production limits are the ones docs/api.md and docs/faults.md
+// promise (TestHTTPStalledBodyIsDropped proves the wiring with short ones).
+func TestHTTPLimitsDefaultsAreTheDocumentedOnes(t *testing.T) {
+	got := HTTPLimits{}.withDefaults()
+	want := HTTPLimits{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+	if got != want {
+		t.Errorf("default HTTP limits %+v, want %+v", got, want)
+	}
+	if callbackBodyBytes != 16<<10 || loginBodyBytes != 8<<10 || defaultBodyBytes != 64<<10 || importBodyBytes != 32<<20 {
+		t.Errorf("body limits changed: callbacks %d, login %d, default %d, import %d", callbackBodyBytes, loginBodyBytes, defaultBodyBytes, importBodyBytes)
+	}
+}
