@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -103,14 +104,24 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// freePort returns a TCP port free on 127.0.0.1 for a process to listen on.
+// It is drawn below the ephemeral range (32768-60999 on Linux, 49152-65535
+// elsewhere): a port the kernel hands out as free there may go to any
+// outgoing connection before the process binds it, or rebinds it after a
+// kill ("address already in use" on a busy machine, seen twice in three
+// runs beside two busy loops).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 type gatewayProcess struct {
