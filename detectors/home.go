@@ -297,7 +297,9 @@ func (h *home) transition(r *ruleCtx, k epKind, state State, prio Priority, at i
 		why: why, facts: facts, readings: readings, events: events})
 	h.dirty |= dirtyState
 	if state == Resolved || state == Cancelled {
-		*e = Episode{}
+		// Closed, keeping its start: the next episode of this kind must not
+		// begin in the same second (see openEpisode).
+		*e = Episode{Start: e.Start}
 	} else if state == Pending {
 		e.State = epPending
 	} else {
@@ -324,14 +326,30 @@ func (h *home) episodeSensor(k epKind) devices.SensorID {
 	return ""
 }
 
-// openEpisode starts an episode of kind k at start (closed before).
+// openEpisode starts an episode of kind k at start (closed before). An
+// episode is told apart by its start to the second (Fingerprint): one that
+// would begin in the second of the previous episode of its kind (an SOS
+// pressed again right after a cancel) begins at the next second instead,
+// or dispatch would fold it into the closed incident and raise nothing.
 func (h *home) openEpisode(k epKind, start int64, sensor int) *Episode {
 	e := &h.core.Eps[k]
+	if prev := e.Start; prev != 0 && floorSecond(start) == floorSecond(prev) {
+		start = floorSecond(prev) + 1000
+	}
 	*e = Episode{Start: start}
 	if sensor >= 0 {
 		e.Sensor = uint8(sensor + 1)
 	}
 	return e
+}
+
+// floorSecond is the start of the second of t (Unix ms), also before 1970.
+func floorSecond(t int64) int64 {
+	s := t / 1000
+	if t%1000 < 0 {
+		s--
+	}
+	return s * 1000
 }
 
 func (h *home) still(t int64, for_ time.Duration) bool {
