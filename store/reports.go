@@ -166,3 +166,21 @@ func (s *Store) EvidenceWindow(ctx context.Context, hub devices.HubID, from, to 
 	}
 	return ev, arows.Err()
 }
+
+// maxCaseloadIncidents bounds CaseloadIncidents: a month of one caseload
+// (~360 homes) is a few hundred incidents; a flood of device faults is cut
+// here rather than loaded without end.
+const maxCaseloadIncidents = 20000
+
+// CaseloadIncidents returns the incidents of one social worker's residents
+// opened in [from, to), the oldest first (Today's ranking and the monthly
+// caseload report). The period is an index range on the opening time.
+func (s *Store) CaseloadIncidents(ctx context.Context, socialWorkerID string, from, to time.Time) ([]dispatch.Incident, error) {
+	incs, err := s.queryIncidents(ctx, `SELECT i.data, i.change_seq FROM incidents i JOIN residents r ON r.id = i.resident_id
+		WHERE r.social_worker_id = $1 AND i.opened_us >= $2 AND i.opened_us < $3
+		ORDER BY i.opened_us, i.id LIMIT $4`, socialWorkerID, toUS(from), toUS(to), int64(maxCaseloadIncidents))
+	if err != nil {
+		return nil, fmt.Errorf("store: caseload incidents: %w", err)
+	}
+	return incs, nil
+}

@@ -1,0 +1,127 @@
+package console
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dolbom/dolbom/detectors"
+)
+
+func init() {
+	for k, v := range todayText {
+		webText[k] = v
+	}
+}
+
+// The words of Today's ranking and of the caseload report.
+var todayText = map[string][2]string{
+	"today.ranked":          {"우선순위 (필요도 순)", "By need"},
+	"today.ranked.note":     {"점수: 진행 중·오늘의 응급상황, 이번 달 낙상, 평소 대비 활동량, 장비 이상·허브 없음, 방문 지연. 자세한 기준은 안내서(docs/console.md)에 있습니다.", "Score: open and today's incidents, falls this month, activity against the resident's own usual, devices down or no hub, visits overdue. The rules are in docs/console.md."},
+	"today.rank":            {"순위", "Rank"},
+	"today.reasons":         {"이유", "Why"},
+	"today.nextcontact":     {"다음 연락", "Next contact"},
+	"today.calm":            {"특이사항 없는 대상자", "Residents with nothing to report"},
+	"today.score":           {"점수", "Score"},
+	"today.level.urgent":    {"긴급", "urgent"},
+	"today.level.high":      {"높음", "high"},
+	"today.level.medium":    {"보통", "medium"},
+	"today.level.low":       {"낮음", "low"},
+	"today.incidents.note":  {"진행 중인 응급상황과 오늘 발생한 응급상황 (장비 알림 제외)", "Open incidents and today's (device alerts excluded)"},
+	"today.activity.rule":   {"최근 2일 활동량을 그 이전(최대 28일) 평균과 비교합니다. 최근 하루, 이전 이틀 이상의 자료가 있어야 판단합니다.", "The last 2 days against the days before (up to 28). Judged with at least a day of recent data and two days before it."},
+	"today.activity.nodata": {"아직 데이터 부족", "not enough data yet"},
+	"today.activity.days":   {"%d일치", "%d days so far"},
+	"today.devices.nohub":   {"허브 없음", "No hub"},
+	"today.devices.never":   {"연결 기록 없음", "never connected"},
+	"today.visits.rule":     {"중점관리: 매월 방문 · 일반: 2개월마다 방문, 연락 없는 달마다 전화 · 응급상황·낙상 다음 날 방문 · 활동량 감소 시 당일 전화 · 예약한 날짜가 더 빠르면 그날", "Priority: a visit every month · others: a visit every 2 months and a call each month without contact · a visit the day after an incident or fall · a call the same day when activity drops · an earlier date you scheduled"},
+	"today.visits.due":      {"예정일", "Due"},
+	"today.why.regular":     {"정기", "regular"},
+	"today.why.followup":    {"응급상황 후속", "follow-up"},
+	"today.why.activity":    {"활동량 감소", "activity drop"},
+	"today.why.scheduled":   {"예약", "scheduled"},
+	"today.overdue.days":    {"%d일 지연", "%d days overdue"},
+	"today.due.today":       {"오늘", "today"},
+	"today.closed":          {"종결", "closed"},
+
+	"today.r.open":       {"진행 중인 응급상황: %s", "Open now: %s"},
+	"today.r.today":      {"오늘 응급상황 %d건: %s", "%d incidents today: %s"},
+	"today.r.today1":     {"오늘 응급상황 1건: %s", "1 incident today: %s"},
+	"today.r.falls":      {"이번 달 낙상 %d회", "%d falls this month"},
+	"today.r.falls1":     {"이번 달 낙상 1회", "1 fall this month"},
+	"today.r.repeated":   {" (반복 낙상)", " (repeated falls)"},
+	"today.r.drop":       {"활동량 평소의 %d%% (최근 2일)", "Activity %d%% of usual (last 2 days)"},
+	"today.r.low":        {"활동량 평소보다 낮음 (%d%%)", "Activity lower than usual (%d%%)"},
+	"today.r.nodata":     {"활동량: 아직 데이터 부족 (%d일치, 4일 필요)", "Activity: not enough data yet (%d of 4 days)"},
+	"today.r.nohub":      {"허브 없음", "No hub installed"},
+	"today.r.neverheard": {"허브 %s 연결 기록 없음", "Hub %s has never connected"},
+	"today.r.device":     {"장비 이상: %s", "Devices: %s"},
+	"today.r.overdue":    {"%s %d일 지연 (예정일 %s)", "%s %d days overdue (due %s)"},
+	"today.r.duetoday":   {"오늘 %s 예정", "%s due today"},
+}
+
+// Reason puts one of Today's reasons into words.
+func (p *pageData) Reason(r reason) string {
+	t := func(key string) string { return p.T("today.r." + key) }
+	switch r.Kind {
+	case "open":
+		return fmt.Sprintf(t("open"), p.causeList(r.Causes))
+	case "today":
+		if r.N == 1 {
+			return fmt.Sprintf(t("today1"), p.causeList(r.Causes))
+		}
+		return fmt.Sprintf(t("today"), r.N, p.causeList(r.Causes))
+	case "falls":
+		s := fmt.Sprintf(t("falls"), r.N)
+		if r.N == 1 {
+			s = t("falls1")
+		}
+		if r.N >= 2 {
+			s += t("repeated")
+		}
+		return s
+	case "drop", "low", "nodata":
+		return fmt.Sprintf(t(r.Kind), r.N)
+	case "nohub":
+		return t("nohub")
+	case "neverheard":
+		return fmt.Sprintf(t("neverheard"), r.Hub)
+	case "device":
+		names := make([]string, len(r.Faults))
+		for i, f := range r.Faults {
+			names[i] = p.Fault(f)
+		}
+		return fmt.Sprintf(t("device"), strings.Join(names, ", "))
+	case "overdue":
+		return fmt.Sprintf(t("overdue"), p.T("visit.kind."+string(r.Visit)), r.N, p.Date(r.Date))
+	case "duetoday":
+		return fmt.Sprintf(t("duetoday"), p.T("visit.kind."+string(r.Visit)))
+	}
+	return r.Kind
+}
+
+// causeList names causes in order of first appearance, repeats counted:
+// "화재 (확인됨), 낙상 2건" / "Fire (confirmed), Fall ×2".
+func (p *pageData) causeList(causes []detectors.Cause) string {
+	var order []detectors.Cause
+	count := map[detectors.Cause]int{}
+	for _, c := range causes {
+		if count[c] == 0 {
+			order = append(order, c)
+		}
+		count[c]++
+	}
+	parts := make([]string, len(order))
+	for i, c := range order {
+		parts[i] = p.Cause(c)
+		if n := count[c]; n > 1 {
+			if p.Lang == "en" {
+				parts[i] += fmt.Sprintf(" ×%d", n)
+			} else {
+				parts[i] += fmt.Sprintf(" %d건", n)
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Tf formats a translated text with arguments.
+func (p *pageData) Tf(key string, args ...any) string { return fmt.Sprintf(p.T(key), args...) }
