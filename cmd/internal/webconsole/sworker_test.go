@@ -1,8 +1,10 @@
 package webconsole
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +221,134 @@ func (de *deskEnv) residentByHub(hub devices.HubID) devices.ResidentID {
 		de.t.Fatal(err)
 	}
 	return h.ResidentID
+}
+
+// The monthly caseload report: per resident, the month's visits and
+// calls, incidents by cause, falls, false alarms and device problems,
+// only the worker's own residents; printable and as CSV; a bad month is
+// refused with the reason.
+func TestCaseloadReport(t *testing.T) {
+	e := newDeskEnv(t)
+	ctx := context.Background()
+	a, hubA := e.home("김영희", "sw-kim")
+	b, hubB := e.home("박순자", "sw-kim")
+	_, hubC := e.home("정다른", "sw-lee")
+	a.Priority = true
+	if _, err := e.st.UpdateResident(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []store.Visit{
+		{ResidentID: a.ID, Kind: "visit", At: e.clock().AddDate(0, 0, -1)},
+		{ResidentID: a.ID, Kind: "call", At: e.clock().AddDate(0, 0, -2)},
+		{ResidentID: b.ID, Kind: "call", At: e.clock().AddDate(0, 0, -20)}, // April
+	} {
+		v.AccountID = "sw-kim"
+		if _, err := e.st.AddVisit(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []struct {
+		hub   devices.HubID
+		cause detectors.Cause
+		class detectors.Class
+		false bool
+	}{
+		{hubA, detectors.CauseFall, detectors.ClassEmergency, false},
+		{hubA, detectors.CauseFall, detectors.ClassEmergency, false},
+		{hubA, detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, true},
+		{hubB, detectors.CauseHubOffline, detectors.ClassDeviceHealth, false},
+		{hubC, detectors.CauseSOS, detectors.ClassEmergency, false},
+	} {
+		at := e.clock()
+		det := detectors.Detection{Fingerprint: detectors.Fingerprint(c.hub, c.cause, devices.SensorID(fmt.Sprint("s", i)), at), Hub: c.hub,
+			Sensor: devices.SensorID(fmt.Sprint("s", i)), Class: c.class, Cause: c.cause, Priority: detectors.PriorityHigh, State: detectors.Firing,
+			Episode: at, At: at, Explanation: detectors.Explanation{Ko: "테스트", En: "test"}}
+		inc, err := e.d.HandleDetection(ctx, det)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.advance(time.Minute)
+		disp := dispatch.DispositionRealEmergency
+		if c.false {
+			disp = dispatch.DispositionFalseAlarm
+		}
+		if _, err := e.d.Resolve(ctx, inc.ID, disp, "d-park", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.advance(time.Hour)
+	}
+
+	c := e.client()
+	c.login("sw-kim", password)
+	status, page := c.get("/reports/caseload?month=2026-05")
+	if status != 200 {
+		t.Fatalf("caseload report: %d", status)
+	}
+	for _, want := range []string{"월간 사례관리 보고서 · 2026년 5월", "김복지 (sw-kim)", "연락 기준 충족: 1 / 2", "caseload.css", "낙상 2"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("caseload page misses %q", want)
+		}
+	}
+	if strings.Contains(page, "정다른") {
+		t.Errorf("caseload page shows another worker's resident")
+	}
+	_, body, hdr := c.do("GET", "/reports/caseload.csv?month=2026-05", nil, nil)
+	if !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") || !strings.HasPrefix(body, "\uFEFF") {
+		t.Fatalf("csv: %s", hdr.Get("Content-Type"))
+	}
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\uFEFF"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, r := range recs[1:] {
+		got[cmp.Or(r[3], r[2])] = r
+	}
+	rowA, rowB, total := got["김영희"], got["박순자"], got["total"]
+	// month, worker, id, name, priority, visits, calls, rule met, incidents, by cause, falls, false alarms, devices, by kind
+	if len(recs) != 4 || rowA == nil || rowB == nil || total == nil {
+		t.Fatalf("caseload csv: %q", recs)
+	}
+	if rowA[5] != "1" || rowA[6] != "1" || rowA[7] != "true" || rowA[8] != "3" || rowA[9] != "fall:2 smoke_unconfirmed:1" || rowA[10] != "2" || rowA[11] != "1" || rowA[12] != "0" {
+		t.Errorf("김영희's month: %q", rowA)
+	}
+	if rowB[5] != "0" || rowB[6] != "0" || rowB[7] != "false" || rowB[8] != "0" || rowB[12] != "1" || rowB[13] != "hub_offline:1" {
+		t.Errorf("박순자's month: %q", rowB)
+	}
+	if total[5] != "1" || total[7] != "1" || total[8] != "3" || total[12] != "1" {
+		t.Errorf("total: %q", total)
+	}
+	// April: the call to 박순자, nothing else.
+	_, body, _ = c.do("GET", "/reports/caseload.csv?month=2026-04", nil, nil)
+	if !strings.Contains(body, ",박순자,false,0,1,true,0,,0,0,0,") {
+		t.Errorf("April: %s", body)
+	}
+	if a := e.audit(store.AuditQuery{AccountID: "sw-kim"}); a[0].Action != "report.export" || a[0].Detail != "caseload 2026-04" {
+		t.Errorf("export not audited: %+v", a[0])
+	}
+	status, body, _ = c.do("GET", "/reports/caseload.csv?month=2026-13", nil, nil)
+	if status != 400 || !strings.Contains(body, `month "2026-13": want YYYY-MM`) {
+		t.Errorf("bad month: %d %s", status, body)
+	}
+	if status, page = c.get("/reports/caseload?month=5월"); status != 400 || !strings.Contains(page, "YYYY-MM 형식") {
+		t.Errorf("bad month page: %d", status)
+	}
+	if _, page = c.get("/reports/caseload?month=2026-05&lang=en"); !strings.Contains(page, "Monthly caseload report · May 2026") || !strings.Contains(page, "Fall 2") {
+		t.Errorf("English caseload page")
+	}
+	// Korean targets beside the UK norms, each with its source.
+	_, page = c.get("/reports?lang=ko")
+	targets := section(t, page, "targets")
+	for _, want := range []string{"공표된 응답시간 목표 없음", "돌봄 서비스 자체 목표: 60초 이내 98.5%", "영국 TSA: 60초 이내 97.5%", "영국 TSA: 180초 이내 99%",
+		"공표된 한국 기준 아님", "DOMAIN.md 4절", "중점관리 매월 방문", `href="/reports/caseload"`} {
+		if !strings.Contains(targets, want) {
+			t.Errorf("targets section misses %q:\n%s", want, targets)
+		}
+	}
+	// Dispatchers have no caseload.
+	d := e.client()
+	d.login("d-park", password)
+	if status, _ := d.get("/reports/caseload"); status != 404 {
+		t.Errorf("dispatcher: %d, want 404", status)
+	}
 }
