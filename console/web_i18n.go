@@ -27,7 +27,7 @@ var webText = map[string][2]string{
 	"login.too_long":        {"아이디 또는 비밀번호가 너무 깁니다.", "The user name or password is too long."},
 	"login.bad_form":        {"로그인 요청을 읽을 수 없습니다. 다시 시도하세요.", "The sign-in request could not be read. Please try again."},
 	"today.title":           {"오늘 확인할 일", "Today"},
-	"today.incidents":       {"진행 중인 응급상황", "Open incidents"},
+	"today.incidents":       {"응급상황 (진행 중·오늘)", "Incidents (open and today)"},
 	"today.devices":         {"장비 점검 필요", "Devices needing attention"},
 	"today.activity":        {"활동량 감소", "Activity dropping"},
 	"today.visits":          {"방문·전화 예정", "Visits and calls due"},

@@ -28,14 +28,15 @@ type CaseloadReader interface {
 
 // Activity is compared over these windows: the last 2 days against up to
 // 28 days before them. It is judged with at least a day of recent data and
-// two days of baseline (hours without data are a quiet hub, not a quiet
-// resident), so a drop over the last two days is seen from a home's fourth
-// day; before that it is "not enough data yet", never "no decline".
+// a day of baseline, each a whole daily cycle (hours without data are a
+// quiet hub, not a quiet resident), so a drop over the last two days is
+// seen from a home's fourth day; before that it is "not enough data yet",
+// never "no decline".
 const (
 	activityRecent       = 48 * time.Hour
 	activityWindow       = 30 * 24 * time.Hour
 	activityMinRecent    = 24 // hours with data
-	activityMinBaseline  = 48
+	activityMinBaseline  = 24
 	activityDropRatio    = 0.5 // below: dropping
 	activitySevereRatio  = 0.3 // below: dropping sharply
 	activityLowRatio     = 0.7 // below: lower than usual (shown, ranked low)
@@ -46,17 +47,17 @@ const (
 type activityCheck struct {
 	Judged  bool // enough data to say
 	Percent int  // recent motion per hour of data, as a percentage of the baseline's
-	Days    int  // days of data so far (when not judged)
+	Hours   int  // hours with data so far (what "not enough data yet" has)
 	Dropped bool // below activityDropRatio
 }
 
 func assessActivity(a ActivityWindow) activityCheck {
-	days := (a.RecentHours + a.BaselineHours) / 24
+	hours := a.RecentHours + a.BaselineHours
 	if a.RecentHours < activityMinRecent || a.BaselineHours < activityMinBaseline || a.BaselineSum <= 0 {
-		return activityCheck{Days: days}
+		return activityCheck{Hours: hours}
 	}
 	ratio := (a.RecentSum / float64(a.RecentHours)) / (a.BaselineSum / float64(a.BaselineHours))
-	return activityCheck{Judged: true, Percent: int(ratio*100 + 0.5), Days: days, Dropped: ratio < activityDropRatio}
+	return activityCheck{Judged: true, Percent: int(ratio*100 + 0.5), Hours: hours, Dropped: ratio < activityDropRatio}
 }
 
 // reason is one thing about a resident that needs attention, with the
@@ -283,7 +284,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 	case !in.HasHub:
 		add(reason{Kind: "nohub", Points: pointsNoHub})
 	case !a.Judged:
-		add(reason{Kind: "nodata", Points: pointsNoData, N: a.Days})
+		add(reason{Kind: "nodata", Points: pointsNoData, N: a.Hours})
 	case a.Percent < int(activitySevereRatio*100):
 		add(reason{Kind: "drop", Points: pointsActivitySevere, N: a.Percent})
 	case a.Dropped:

@@ -27,9 +27,10 @@ var todayText = map[string][2]string{
 	"today.level.medium":    {"보통", "medium"},
 	"today.level.low":       {"낮음", "low"},
 	"today.incidents.note":  {"진행 중인 응급상황과 오늘 발생한 응급상황 (장비 알림 제외)", "Open incidents and today's (device alerts excluded)"},
-	"today.activity.rule":   {"최근 2일 활동량을 그 이전(최대 28일) 평균과 비교합니다. 최근 하루, 이전 이틀 이상의 자료가 있어야 판단합니다.", "The last 2 days against the days before (up to 28). Judged with at least a day of recent data and two days before it."},
+	"today.activity.rule":   {"최근 2일 활동량을 그 이전(최대 28일) 평균과 비교합니다. 최근 하루, 그 이전 하루 이상의 자료가 있어야 판단합니다 (설치 후 3일).", "The last 2 days against the days before (up to 28). Judged with at least a day of recent data and a day before it (3 days after installation)."},
 	"today.activity.nodata": {"아직 데이터 부족", "not enough data yet"},
-	"today.activity.days":   {"%d일치", "%d days so far"},
+	"today.span.hours":      {"%d시간치", "%d hours"},
+	"today.span.days":       {"%d일치", "%d days"},
 	"today.devices.nohub":   {"허브 없음", "No hub"},
 	"today.devices.never":   {"연결 기록 없음", "never connected"},
 	"today.visits.rule":     {"중점관리: 매월 방문 · 일반: 2개월마다 방문, 연락 없는 달마다 전화 · 응급상황·낙상 다음 날 방문 · 활동량 감소 시 당일 전화 · 예약한 날짜가 더 빠르면 그날", "Priority: a visit every month · others: a visit every 2 months and a call each month without contact · a visit the day after an incident or fall · a call the same day when activity drops · an earlier date you scheduled"},
@@ -93,7 +94,7 @@ var todayText = map[string][2]string{
 	"today.r.repeated":   {" (반복 낙상)", " (repeated falls)"},
 	"today.r.drop":       {"활동량 평소의 %d%% (최근 2일)", "Activity %d%% of usual (last 2 days)"},
 	"today.r.low":        {"활동량 평소보다 낮음 (%d%%)", "Activity lower than usual (%d%%)"},
-	"today.r.nodata":     {"활동량: 아직 데이터 부족 (%d일치, 4일 필요)", "Activity: not enough data yet (%d of 4 days)"},
+	"today.r.nodata":     {"활동량: 아직 데이터 부족 (%s, 3일 이상 필요)", "Activity: not enough data yet (%s so far, 3 days needed)"},
 	"today.r.nohub":      {"허브 없음", "No hub installed"},
 	"today.r.neverheard": {"허브 %s 연결 기록 없음", "Hub %s has never connected"},
 	"today.r.device":     {"장비 이상: %s", "Devices: %s"},
@@ -121,8 +122,10 @@ func (p *pageData) Reason(r reason) string {
 			s += t("repeated")
 		}
 		return s
-	case "drop", "low", "nodata":
+	case "drop", "low":
 		return fmt.Sprintf(t(r.Kind), r.N)
+	case "nodata":
+		return fmt.Sprintf(t(r.Kind), p.DataSpan(r.N))
 	case "nohub":
 		return t("nohub")
 	case "neverheard":
@@ -164,6 +167,14 @@ func (p *pageData) causeList(causes []detectors.Cause) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// DataSpan says how much data there is: hours under two days, then days.
+func (p *pageData) DataSpan(hours int) string {
+	if hours < 48 {
+		return p.Tf("today.span.hours", hours)
+	}
+	return p.Tf("today.span.days", hours/24)
 }
 
 // Tf formats a translated text with arguments.

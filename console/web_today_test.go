@@ -23,7 +23,9 @@ func TestAssessActivity(t *testing.T) {
 		{"hub silent for a day: per hour of data", ActivityWindow{RecentSum: 240, RecentHours: 24, BaselineSum: 6720, BaselineHours: 672}, true, false, 100},
 		// The case seen: a new home, 75% less since two days ago, 5 days of data.
 		{"new home, 3 days of baseline, fell by 75%", ActivityWindow{RecentSum: 120, RecentHours: 48, BaselineSum: 720, BaselineHours: 72}, true, true, 25},
-		{"2 days of data: not enough yet", ActivityWindow{RecentSum: 0, RecentHours: 24, BaselineSum: 240, BaselineHours: 24}, false, false, 0},
+		{"2 days of data: not enough yet", ActivityWindow{RecentSum: 240, RecentHours: 48, BaselineSum: 0, BaselineHours: 0}, false, false, 0},
+		{"3 days of data, the last 2 at a quarter: judged", ActivityWindow{RecentSum: 120, RecentHours: 48, BaselineSum: 240, BaselineHours: 24}, true, true, 25},
+		{"under a day of baseline", ActivityWindow{RecentSum: 120, RecentHours: 48, BaselineSum: 200, BaselineHours: 20}, false, false, 0},
 		{"under a day of recent data", ActivityWindow{RecentSum: 0, RecentHours: 10, BaselineSum: 6720, BaselineHours: 672}, false, false, 0},
 		{"no data at all", ActivityWindow{}, false, false, 0},
 	} {
@@ -84,7 +86,7 @@ func TestRankNeeds(t *testing.T) {
 	dueLater := visitDue{Kind: VisitHome, Due: now.AddDate(0, 0, 20)}
 	needs := []residentNeed{
 		assessNeed(needInputs{Resident: devices.Resident{Name: "가나다"}, HasHub: true, Activity: usual, Visit: dueLater}, now, loc),
-		assessNeed(needInputs{Resident: devices.Resident{Name: "새집"}, HasHub: true, Activity: activityCheck{Days: 1}, Visit: dueLater}, now, loc),
+		assessNeed(needInputs{Resident: devices.Resident{Name: "새집"}, HasHub: true, Activity: activityCheck{Hours: 30}, Visit: dueLater}, now, loc),
 		assessNeed(needInputs{Resident: devices.Resident{Name: "허브없음"}, Visit: dueLater}, now, loc),
 		assessNeed(needInputs{Resident: devices.Resident{Name: "조용함"}, HasHub: true, Activity: activityCheck{Judged: true, Percent: 25, Dropped: true}, Visit: dueLater}, now, loc),
 		assessNeed(needInputs{Resident: devices.Resident{Name: "밀린방문"}, HasHub: true, Activity: usual, Visit: visitDue{Kind: VisitHome, Due: now.AddDate(0, 0, -6), Overdue: true, DaysOver: 6}}, now, loc),
@@ -117,7 +119,7 @@ func TestRankNeeds(t *testing.T) {
 	if got, want := p.Reason(top.Reasons[0]), "오늘 응급상황 3건: "+p.Cause(detectors.CauseFireConfirmed)+", "+p.Cause(detectors.CauseFall)+" 2건"; got != want {
 		t.Errorf("reason in Korean: %q", got)
 	}
-	if got := p.Reason(ranked[4].Reasons[0]); got != "활동량: 아직 데이터 부족 (1일치, 4일 필요)" {
+	if got := p.Reason(ranked[4].Reasons[0]); got != "활동량: 아직 데이터 부족 (30시간치, 3일 이상 필요)" {
 		t.Errorf("not enough data in Korean: %q", got)
 	}
 	en := &pageData{Lang: "en", loc: loc}
