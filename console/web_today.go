@@ -220,14 +220,22 @@ type residentNeed struct {
 	Visit    visitDue
 }
 
+// Need levels: an open incident alone is urgent; a sharp activity drop or
+// no hub alone is high.
+const (
+	levelUrgent = pointsOpenOther
+	levelHigh   = pointsActivityDrop
+	levelMedium = 15
+)
+
 // Level is the need in one word: urgent, high, medium, low.
 func (n residentNeed) Level() string {
 	switch {
-	case n.Score >= pointsOpenOther:
+	case n.Score >= levelUrgent:
 		return "urgent"
-	case n.Score >= 35:
+	case n.Score >= levelHigh:
 		return "high"
-	case n.Score >= 15:
+	case n.Score >= levelMedium:
 		return "medium"
 	}
 	return "low"

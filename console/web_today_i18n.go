@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 )
 
 func init() {
@@ -16,7 +17,17 @@ func init() {
 // The words of Today's ranking and of the caseload report.
 var todayText = map[string][2]string{
 	"today.ranked":          {"우선순위 (필요도 순)", "By need"},
-	"today.ranked.note":     {"점수: 진행 중·오늘의 응급상황, 이번 달 낙상, 평소 대비 활동량, 장비 이상·허브 없음, 방문 지연. 자세한 기준은 안내서(docs/console.md)에 있습니다.", "Score: open and today's incidents, falls this month, activity against the resident's own usual, devices down or no hub, visits overdue. The rules are in docs/console.md."},
+	"today.ranked.note":     {"진행 중·오늘의 응급상황, 이번 달 낙상, 평소 대비 활동량, 장비 이상·허브 없음, 방문 지연을 점수로 더해 높은 순서로 보여 줍니다.", "Open and today's incidents, falls this month, activity against the resident's own usual, devices down or no hub and overdue visits add up to a score; the highest first."},
+	"today.points":          {"점수 기준", "How the score is made"},
+	"today.points.1":        {"진행 중인 응급상황: P1 %d점, 그 밖 %d점 (건마다)", "Open incident: %d at P1, %d otherwise (each)"},
+	"today.points.2":        {"오늘 발생한 응급상황: P1 %d점, 그 밖 %d점, 오경보 %d점 (건마다)", "Incident today: %d at P1, %d otherwise, %d for a false alarm (each)"},
+	"today.points.3":        {"이번 달 낙상: 회마다 %d점, 2회 이상이면 %d점 더함 (반복 낙상)", "Falls this month: %d each, %d more from the second (repeated falls)"},
+	"today.points.4":        {"활동량 (평소 대비): %d%% 미만 %d점, %d%% 미만 %d점, %d%% 미만 %d점; 자료 부족 %d점", "Activity against usual: under %d%% %d, under %d%% %d, under %d%% %d; not enough data %d"},
+	"today.points.5":        {"허브 없음 %d점, 연결 기록 없는 허브 %d점", "No hub %d, a hub that never connected %d"},
+	"today.points.6":        {"장비 이상: 연결 끊김 %d, 정전 %d, 센서 무응답·고장 %d, 배터리 부족·내구연한 %d, 시계 오차 %d (허브마다 최대 %d)", "Devices: offline %d, on battery %d, sensor silent or faulty %d, battery low or past service life %d, clock %d (at most %d a hub)"},
+	"today.points.7":        {"연락 지연: %d점 + 하루에 %d점 (최대 %d), 오늘 예정 %d점", "Contact overdue: %d + %d a day (at most %d); due today %d"},
+	"today.points.8":        {"단계: 긴급 %d점 이상, 높음 %d점 이상, 보통 %d점 이상, 낮음 그 아래", "Levels: urgent from %d, high from %d, medium from %d, low below"},
+	"today.pct.usual":       {"평소 대비 %d%%", "%d%% of usual"},
 	"today.rank":            {"순위", "Rank"},
 	"today.reasons":         {"이유", "Why"},
 	"today.nextcontact":     {"다음 연락", "Next contact"},
@@ -175,6 +186,24 @@ func (p *pageData) DataSpan(hours int) string {
 		return p.Tf("today.span.hours", hours)
 	}
 	return p.Tf("today.span.days", hours/24)
+}
+
+// PointsRules are the points of the ranking in words, from the constants
+// the ranking uses.
+func (p *pageData) PointsRules() []string {
+	pct := func(r float64) int { return int(r * 100) }
+	return []string{
+		p.Tf("today.points.1", pointsOpenP1, pointsOpenOther),
+		p.Tf("today.points.2", pointsTodayP1, pointsTodayOther, pointsTodayFalse),
+		p.Tf("today.points.3", pointsPerFall, pointsRepeatedFalls),
+		p.Tf("today.points.4", pct(activitySevereRatio), pointsActivitySevere, pct(activityDropRatio), pointsActivityDrop,
+			pct(activityLowRatio), pointsActivityLow, pointsNoData),
+		p.Tf("today.points.5", pointsNoHub, pointsNeverHeard),
+		p.Tf("today.points.6", faultPoints[devices.FaultOffline], faultPoints[devices.FaultPowerLost], faultPoints[devices.FaultSensorSilent],
+			faultPoints[devices.FaultBatteryLow], faultPoints[devices.FaultClockSkew], pointsDeviceMax),
+		p.Tf("today.points.7", pointsVisitOverdue, pointsPerDayOverdue, pointsVisitOverdueMax, pointsVisitToday),
+		p.Tf("today.points.8", levelUrgent, levelHigh, levelMedium),
+	}
 }
 
 // Tf formats a translated text with arguments.

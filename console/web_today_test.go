@@ -1,6 +1,7 @@
 package console
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,22 @@ func TestRankNeeds(t *testing.T) {
 	}
 	if got := en.Reason(ranked[2].Reasons[0]); got != "No hub installed" {
 		t.Errorf("no hub in English: %q", got)
+	}
+}
+
+// The page's explanation of the points is made from the constants the
+// ranking uses, in both languages, every argument in its place.
+func TestPointsRulesInWords(t *testing.T) {
+	for _, lang := range []string{"ko", "en"} {
+		p := &pageData{Lang: lang, loc: time.UTC}
+		lines := p.PointsRules()
+		for _, l := range lines {
+			if strings.Contains(l, "%!") || strings.Contains(l, "today.") {
+				t.Errorf("%s: %q", lang, l)
+			}
+		}
+		if lang == "ko" && lines[0] != "진행 중인 응급상황: P1 100점, 그 밖 70점 (건마다)" {
+			t.Errorf("first rule: %q", lines[0])
+		}
 	}
 }

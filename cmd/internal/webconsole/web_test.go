@@ -520,13 +520,13 @@ func TestSecurityHeadersAndCookies(t *testing.T) {
 	}
 }
 
-var untranslated = regexp.MustCompile(`>\s*(nav|today|res|visit|fault|dev|reports|queue|accounts|audit|error|login|role)\.[a-z.]+\s*<`)
+var untranslated = regexp.MustCompile(`>\s*(nav|today|res|visit|fault|dev|reports|caseload|targets|queue|accounts|audit|error|login|role)\.[a-z.0-9]+\s*<`)
 
 func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	e := newEnv(t)
 	r := e.resident("김영희", "sw-kim", true)
 	pages := map[string][]string{
-		"sw-kim": {"/today", "/residents", "/residents/" + string(r.ID), "/reports"},
+		"sw-kim": {"/today", "/residents", "/residents/" + string(r.ID), "/reports", "/reports/caseload"},
 		"d-park": {"/queue", "/residents", "/residents/" + string(r.ID), "/reports"},
 		"root":   {"/admin/accounts", "/admin/audit", "/residents", "/reports"},
 	}
