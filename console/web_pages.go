@@ -251,6 +251,10 @@ type residentData struct {
 	Today         string
 	NextDefault   string
 	HasWellbeing  bool
+	// Next is the next contact due by Today's cadence (web_today.go).
+	Next     visitDue
+	HasNext  bool
+	activity activityCheck
 }
 
 func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -273,6 +277,7 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			w.fail(rw, r, rc, err)
 			return
 		}
+		d.activity = assessActivity(activityOfHourly(motion, now))
 		hm := buildHeatmap(motion, now, w.cfg.Location, 30)
 		d.HasActivity = hm.Any
 		if hm.Any {
@@ -320,6 +325,10 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if w.deps.Visits != nil && rc.account.Role == RoleSocialWorker {
 		d.CanAddVisit = true
 		if d.Visits, err = w.deps.Visits.ListVisits(ctx, res.ID, 50); err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		if err := w.nextContact(ctx, rc, &d, now); err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}

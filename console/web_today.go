@@ -60,6 +60,60 @@ func assessActivity(a ActivityWindow) activityCheck {
 	return activityCheck{Judged: true, Percent: int(ratio*100 + 0.5), Hours: hours, Dropped: ratio < activityDropRatio}
 }
 
+// activityOfHourly is a resident's activity window from their hourly
+// motion (the resident page has it already for the heatmap).
+func activityOfHourly(motion []HourlyPoint, now time.Time) ActivityWindow {
+	var a ActivityWindow
+	split := now.Add(-activityRecent)
+	for _, pt := range motion {
+		if pt.Count == 0 || pt.Hour.Before(now.Add(-activityWindow)) {
+			continue
+		}
+		if pt.Hour.Before(split) {
+			a.BaselineSum += pt.Sum
+			a.BaselineHours++
+		} else {
+			a.RecentSum += pt.Sum
+			a.RecentHours++
+		}
+	}
+	return a
+}
+
+// nextContact plans a resident's next contact for their own social worker's
+// view of the resident page, with the same rules as Today: their visits
+// (the page's list), their recent incidents and their activity.
+func (w *web) nextContact(ctx context.Context, rc *reqCtx, d *residentData, now time.Time) error {
+	s := VisitSummary{ResidentID: d.Resident.ID}
+	for _, v := range d.Visits {
+		switch {
+		case v.Kind == VisitHome && v.At.After(s.LastVisit):
+			s.LastVisit = v.At
+		case v.Kind == VisitCall && v.At.After(s.LastCall):
+			s.LastCall = v.At
+		}
+		if v.Next.After(s.Next) {
+			s.Next = v.Next
+		}
+	}
+	var sig visitSignals
+	if w.deps.Caseload != nil {
+		today := startOfDay(now.In(w.cfg.Location))
+		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, rc.account.ID, today.AddDate(0, 0, -incidentLookbackDays), now.Add(time.Second))
+		if err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			if inc.ResidentID == d.Resident.ID && needsFollowUp(inc) && inc.OpenedAt.After(sig.LastEvent) {
+				sig.LastEvent = inc.OpenedAt
+			}
+		}
+	}
+	sig.ActivityDrop = d.activity.Judged && d.activity.Dropped
+	d.Next, d.HasNext = planVisit(d.Resident, s, sig, now, w.cfg.Location), true
+	return nil
+}
+
 // reason is one thing about a resident that needs attention, with the
 // points it adds to their rank. The page puts it into words (Reason).
 type reason struct {

@@ -205,6 +205,10 @@ func TestTodayRanksByNeed(t *testing.T) {
 	if s := section(t, body, "visits"); !strings.Contains(s, "예정일 2026-05-05") || !strings.Contains(s, "응급상황 후속") {
 		t.Errorf("visits section: %s", s)
 	}
+	// The resident page shows the same next contact.
+	if _, page := c.get("/residents/" + string(e.residentByHub(busyHub))); !strings.Contains(page, "다음 연락: 방문 2026-05-05") || !strings.Contains(page, "(응급상황 후속)") {
+		t.Errorf("resident page: no follow-up visit due 2026-05-05:\n%s", section(t, page, "visits"))
+	}
 	_, en := c.get("/today?lang=en")
 	ranked = section(t, en, "ranked")
 	for _, want := range []string{"3 incidents today", "2 falls this month (repeated falls)", "No hub installed", "not enough data yet"} {
