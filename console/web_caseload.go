@@ -212,7 +212,7 @@ func (w *web) caseloadCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	_ = cw.Write([]string{"month", "social_worker", "resident_id", "resident", "priority", "visits", "calls", "contact_rule_met",
 		"incidents", "incidents_by_cause", "falls", "false_alarms", "device_problems", "device_problems_by_cause"})
 	for _, row := range d.Rows {
-		_ = cw.Write([]string{d.Month, rc.account.ID, string(row.Resident.ID), row.Resident.Name, strconv.FormatBool(row.Resident.Priority),
+		_ = cw.Write([]string{d.Month, rc.account.ID, string(row.Resident.ID), spreadsheetText(row.Resident.Name), strconv.FormatBool(row.Resident.Priority),
 			strconv.Itoa(row.Visits), strconv.Itoa(row.Calls), strconv.FormatBool(row.RuleMet), strconv.Itoa(row.Incidents), causes(row.ByCause),
 			strconv.Itoa(row.Falls), strconv.Itoa(row.FalseAlarms), strconv.Itoa(row.Devices), causes(row.DeviceCause)})
 	}
@@ -220,6 +220,15 @@ func (w *web) caseloadCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	_ = cw.Write([]string{d.Month, rc.account.ID, "total", "", "", strconv.Itoa(t.Visits), strconv.Itoa(t.Calls), strconv.Itoa(d.RuleMet),
 		strconv.Itoa(t.Incidents), causes(t.ByCause), strconv.Itoa(t.Falls), strconv.Itoa(t.FalseAlarms), strconv.Itoa(t.Devices), causes(t.DeviceCause)})
 	cw.Flush()
+}
+
+// spreadsheetText keeps a typed name from being run as a formula when the
+// CSV is opened in a spreadsheet (a name that begins with =, +, - or @).
+func spreadsheetText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // MonthTitle is a month as a heading: "2026년 5월" / "May 2026".

@@ -308,7 +308,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 	var open []detectors.Cause
 	openPts := 0
 	for _, inc := range in.Open {
-		if !needsFollowUp(inc) && !isFalseAlarm(inc) {
+		if inc.Class == detectors.ClassDeviceHealth || isDeviceCause(inc.Cause) {
 			continue // device faults are ranked below, from the hubs' health
 		}
 		open = append(open, inc.Cause)
