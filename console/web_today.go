@@ -96,20 +96,15 @@ func (w *web) nextContact(ctx context.Context, rc *reqCtx, d *residentData, now 
 			s.Next = v.Next
 		}
 	}
-	var sig visitSignals
+	sig := visitSignals{ActivityDrop: d.activity.Judged && d.activity.Dropped}
 	if w.deps.Caseload != nil {
 		today := startOfDay(now.In(w.cfg.Location))
 		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, rc.account.ID, today.AddDate(0, 0, -incidentLookbackDays), now.Add(time.Second))
 		if err != nil {
 			return err
 		}
-		for _, inc := range incs {
-			if inc.ResidentID == d.Resident.ID && needsFollowUp(inc) && inc.OpenedAt.After(sig.LastEvent) {
-				sig.LastEvent = inc.OpenedAt
-			}
-		}
+		sig.LastEvent = lastFollowUp(slices.DeleteFunc(incs, func(inc dispatch.Incident) bool { return inc.ResidentID != d.Resident.ID }))
 	}
-	sig.ActivityDrop = d.activity.Judged && d.activity.Dropped
 	d.Next, d.HasNext = planVisit(d.Resident, s, sig, now, w.cfg.Location), true
 	return nil
 }
@@ -437,105 +432,39 @@ type todayData struct {
 const visitHorizon = 7
 
 func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx := r.Context()
-	now := w.cfg.Now()
-	loc := w.cfg.Location
-	mine, err := w.myResidents(ctx, rc.account.ID)
+	d, err := w.gatherToday(r.Context(), rc.account.ID, w.cfg.Now())
 	if err != nil {
 		w.fail(rw, r, rc, err)
 		return
 	}
+	w.render(rw, r, "today", http.StatusOK, rc, d)
+}
+
+// gatherToday reads what the ranking needs for one social worker's
+// caseload, one grouped query per source (and each hub's health), and
+// ranks it.
+func (w *web) gatherToday(ctx context.Context, socialWorkerID string, now time.Time) (todayData, error) {
+	loc := w.cfg.Location
+	mine, err := w.myResidents(ctx, socialWorkerID)
+	if err != nil {
+		return todayData{}, err
+	}
 	today := startOfDay(now.In(loc))
 	d := todayData{Caseload: len(mine), Today: today}
 	in := make(map[devices.ResidentID]*needInputs, len(mine))
-	ids := make([]devices.ResidentID, 0, len(mine))
 	for _, res := range mine {
 		in[res.ID] = &needInputs{Resident: res}
-		ids = append(ids, res.ID)
 	}
-
-	// Incidents: the look-back window (this month and the last two weeks)
-	// with their class, and any older one still open.
-	from := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, loc)
-	if back := today.AddDate(0, 0, -incidentLookbackDays); back.Before(from) {
-		from = back
+	if err := w.todayIncidents(ctx, socialWorkerID, in, today, now); err != nil {
+		return d, err
 	}
-	seen := map[string]bool{}
-	if w.deps.Caseload != nil {
-		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, rc.account.ID, from, now.Add(time.Second))
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		for _, inc := range incs {
-			n := in[inc.ResidentID]
-			if n == nil {
-				continue // never another worker's
-			}
-			seen[inc.ID] = true
-			n.Recent = append(n.Recent, inc)
-			if !inc.State.Closed() {
-				n.Open = append(n.Open, inc)
-			}
-		}
+	if d.Devices, err = w.todayDevices(ctx, mine, in); err != nil {
+		return d, err
 	}
-	if w.deps.Incidents != nil && len(ids) > 0 {
-		open, err := w.deps.Incidents.OpenIncidentsForResidents(ctx, ids)
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		for _, s := range open {
-			if n := in[s.ResidentID]; n != nil && !seen[s.ID] {
-				n.Open = append(n.Open, dispatch.Incident{ID: s.ID, ResidentID: s.ResidentID, Cause: detectors.Cause(s.Cause),
-					Priority: detectors.Priority(s.Priority), State: dispatch.State(s.State), OpenedAt: s.OpenedAt, Class: detectors.ClassEmergency})
-			}
-		}
-	}
-
-	for _, res := range mine {
-		n := in[res.ID]
-		hubs, err := w.deps.Residents.ListHubs(ctx, ListQuery{ResidentID: res.ID, Limit: 100})
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		n.HasHub = len(hubs) > 0
-		if !n.HasHub {
-			d.Devices = append(d.Devices, deviceRow{Resident: res, NoHub: true})
-		}
-		if w.deps.Health == nil {
-			continue
-		}
-		for _, hub := range hubs {
-			h, err := w.deps.Health.HubHealth(ctx, hub.ID)
-			if err != nil {
-				if !isNotFound(err) {
-					w.fail(rw, r, rc, err)
-					return
-				}
-				n.NeverHeard = append(n.NeverHeard, hub.ID)
-				d.Devices = append(d.Devices, deviceRow{Resident: res, Hub: hub.ID, Never: true})
-				continue
-			}
-			faults := slices.Clone(h.Faults)
-			for _, s := range h.Sensors {
-				faults = append(faults, s.Faults...)
-			}
-			slices.Sort(faults)
-			if faults = slices.Compact(faults); len(faults) > 0 {
-				row := deviceRow{Resident: res, Hub: hub.ID, Faults: faults, LastSeen: h.LastSeen}
-				n.Devices = append(n.Devices, row)
-				d.Devices = append(d.Devices, row)
-			}
-		}
-	}
-
 	if w.deps.Wellbeing != nil {
-		windows, err := w.deps.Wellbeing.CaseloadActivity(ctx, rc.account.ID, now.Add(-activityWindow), now.Add(-activityRecent), now)
+		windows, err := w.deps.Wellbeing.CaseloadActivity(ctx, socialWorkerID, now.Add(-activityWindow), now.Add(-activityRecent), now)
 		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
+			return d, err
 		}
 		for _, a := range windows {
 			if n := in[a.ResidentID]; n != nil {
@@ -543,13 +472,11 @@ func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			}
 		}
 	}
-
 	var sums map[devices.ResidentID]VisitSummary
 	if w.deps.Visits != nil {
-		list, err := w.deps.Visits.VisitSummaries(ctx, rc.account.ID)
+		list, err := w.deps.Visits.VisitSummaries(ctx, socialWorkerID)
 		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
+			return d, err
 		}
 		sums = make(map[devices.ResidentID]VisitSummary, len(list))
 		for _, s := range list {
@@ -560,16 +487,10 @@ func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var all []residentNeed
 	for _, res := range mine {
 		n := in[res.ID]
-		var sig visitSignals
-		for _, inc := range n.Recent {
-			if needsFollowUp(inc) && inc.OpenedAt.After(sig.LastEvent) {
-				sig.LastEvent = inc.OpenedAt
-			}
-		}
-		sig.ActivityDrop = n.Activity.Judged && n.Activity.Dropped
 		if sums != nil {
 			s := sums[res.ID]
 			s.ResidentID = res.ID
+			sig := visitSignals{LastEvent: lastFollowUp(n.Recent), ActivityDrop: n.Activity.Judged && n.Activity.Dropped}
 			n.Visit = planVisit(res, s, sig, now, loc)
 			if !n.Visit.Due.After(today.AddDate(0, 0, visitHorizon)) {
 				d.Visits = append(d.Visits, visitRow{Resident: res, visitDue: n.Visit})
@@ -579,7 +500,7 @@ func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			d.Incidents = append(d.Incidents, incidentRow{Incident: inc, Resident: res})
 		}
 		for _, inc := range n.Recent {
-			if inc.State.Closed() && !inc.OpenedAt.Before(today) && !isDeviceCause(inc.Cause) {
+			if inc.State.Closed() && !inc.OpenedAt.Before(today) {
 				d.Incidents = append(d.Incidents, incidentRow{Incident: inc, Resident: res})
 			}
 		}
@@ -603,5 +524,104 @@ func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	slices.SortFunc(d.Visits, func(a, b visitRow) int {
 		return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Resident.Name, b.Resident.Name))
 	})
-	w.render(rw, r, "today", http.StatusOK, rc, d)
+	return d, nil
+}
+
+// todayIncidents fills each resident's incidents of the look-back window
+// (this month and the last two weeks, with their class) and the open ones,
+// older ones included.
+func (w *web) todayIncidents(ctx context.Context, socialWorkerID string, in map[devices.ResidentID]*needInputs, today, now time.Time) error {
+	from := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, today.Location())
+	if back := today.AddDate(0, 0, -incidentLookbackDays); back.Before(from) {
+		from = back
+	}
+	seen := map[string]bool{}
+	if w.deps.Caseload != nil {
+		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, socialWorkerID, from, now.Add(time.Second))
+		if err != nil {
+			return err
+		}
+		for _, inc := range incs {
+			n := in[inc.ResidentID]
+			if n == nil {
+				continue // never another worker's
+			}
+			seen[inc.ID] = true
+			n.Recent = append(n.Recent, inc)
+			if !inc.State.Closed() {
+				n.Open = append(n.Open, inc)
+			}
+		}
+	}
+	if w.deps.Incidents == nil || len(in) == 0 {
+		return nil
+	}
+	ids := make([]devices.ResidentID, 0, len(in))
+	for id := range in {
+		ids = append(ids, id)
+	}
+	open, err := w.deps.Incidents.OpenIncidentsForResidents(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, s := range open {
+		if n := in[s.ResidentID]; n != nil && !seen[s.ID] {
+			n.Open = append(n.Open, dispatch.Incident{ID: s.ID, ResidentID: s.ResidentID, Cause: detectors.Cause(s.Cause),
+				Priority: detectors.Priority(s.Priority), State: dispatch.State(s.State), OpenedAt: s.OpenedAt, Class: detectors.ClassEmergency})
+		}
+	}
+	return nil
+}
+
+// todayDevices reads each resident's hubs and their health: no hub, a hub
+// never heard from, faults.
+func (w *web) todayDevices(ctx context.Context, mine []devices.Resident, in map[devices.ResidentID]*needInputs) ([]deviceRow, error) {
+	var rows []deviceRow
+	for _, res := range mine {
+		n := in[res.ID]
+		hubs, err := w.deps.Residents.ListHubs(ctx, ListQuery{ResidentID: res.ID, Limit: 100})
+		if err != nil {
+			return nil, err
+		}
+		n.HasHub = len(hubs) > 0
+		if !n.HasHub {
+			rows = append(rows, deviceRow{Resident: res, NoHub: true})
+		}
+		if w.deps.Health == nil {
+			continue
+		}
+		for _, hub := range hubs {
+			h, err := w.deps.Health.HubHealth(ctx, hub.ID)
+			if isNotFound(err) {
+				n.NeverHeard = append(n.NeverHeard, hub.ID)
+				rows = append(rows, deviceRow{Resident: res, Hub: hub.ID, Never: true})
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			faults := slices.Clone(h.Faults)
+			for _, s := range h.Sensors {
+				faults = append(faults, s.Faults...)
+			}
+			slices.Sort(faults)
+			if faults = slices.Compact(faults); len(faults) > 0 {
+				row := deviceRow{Resident: res, Hub: hub.ID, Faults: faults, LastSeen: h.LastSeen}
+				n.Devices = append(n.Devices, row)
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// lastFollowUp is when the latest incident that calls for a follow-up
+// visit opened (zero: none).
+func lastFollowUp(incs []dispatch.Incident) time.Time {
+	var last time.Time
+	for _, inc := range incs {
+		if needsFollowUp(inc) && inc.OpenedAt.After(last) {
+			last = inc.OpenedAt
+		}
+	}
+	return last
 }
