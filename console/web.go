@@ -226,6 +226,7 @@ type WebDeps struct {
 	Audit        AuditLog
 	Residents    ResidentReader
 	Visits       VisitLog
+	Caseload     CaseloadReader // Today's ranking and the caseload report; nil: neither uses incidents or visits of a period
 	Wellbeing    Wellbeing
 	Health       HealthReader
 	Incidents    IncidentLister

@@ -2,14 +2,12 @@ package console
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -188,186 +186,6 @@ func redact(res *devices.Resident) {
 	res.Guardians = nil
 }
 
-// ---- Today ----
-
-type incidentRow struct {
-	IncidentSummary
-	Resident devices.Resident
-}
-
-type deviceRow struct {
-	Resident devices.Resident
-	Hub      devices.HubID
-	Faults   []devices.Fault
-	Battery  float64
-	LastSeen time.Time
-}
-
-type activityRow struct {
-	Resident devices.Resident
-	Percent  int
-}
-
-type visitRow struct {
-	Resident devices.Resident
-	Kind     VisitKind
-	Last     time.Time
-	Due      time.Time
-	Next     time.Time // scheduled by the last record
-	Overdue  bool
-}
-
-type todayData struct {
-	Caseload  int
-	Incidents []incidentRow
-	Devices   []deviceRow
-	Activity  []activityRow
-	Visits    []visitRow
-}
-
-// Activity is compared over these windows: the last 3 days against the 27
-// before them.
-const (
-	activityRecent = 3 * 24 * time.Hour
-	activityWindow = 30 * 24 * time.Hour
-)
-
-// activityDrop reports how a resident's recent motion per hour of data
-// compares with their own baseline, and whether it fell below half. It
-// judges only with a week of baseline and a day of recent data: hours
-// without data are a quiet hub, not a quiet resident.
-func activityDrop(a ActivityWindow) (ratio float64, dropped bool) {
-	if a.BaselineHours < 7*24 || a.RecentHours < 24 || a.BaselineSum <= 0 {
-		return 0, false
-	}
-	ratio = (a.RecentSum / float64(a.RecentHours)) / (a.BaselineSum / float64(a.BaselineHours))
-	return ratio, ratio < 0.5
-}
-
-// visitsDue applies the visit rules (DOMAIN.md section 1): priority
-// residents are visited monthly; the others every two months, with a phone
-// call in every month without a visit. It returns what is due within the
-// coming week, the earliest first.
-func visitsDue(res devices.Resident, s VisitSummary, now time.Time) []visitRow {
-	horizon := now.AddDate(0, 0, 7)
-	var out []visitRow
-	add := func(kind VisitKind, last time.Time, every int) {
-		due := now
-		if !last.IsZero() {
-			due = last.AddDate(0, every, 0)
-		}
-		if due.After(horizon) {
-			return
-		}
-		out = append(out, visitRow{Resident: res, Kind: kind, Last: last, Due: due, Next: s.Next, Overdue: !due.After(now)})
-	}
-	if res.Priority {
-		add(VisitHome, s.LastVisit, 1)
-		return out
-	}
-	add(VisitHome, s.LastVisit, 2)
-	lastContact := s.LastCall
-	if s.LastVisit.After(lastContact) {
-		lastContact = s.LastVisit
-	}
-	if len(out) == 0 { // a visit due anyway covers the call
-		add(VisitCall, lastContact, 1)
-	}
-	return out
-}
-
-func (w *web) today(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	ctx := r.Context()
-	now := w.cfg.Now()
-	mine, err := w.myResidents(ctx, rc.account.ID)
-	if err != nil {
-		w.fail(rw, r, rc, err)
-		return
-	}
-	byID := make(map[devices.ResidentID]devices.Resident, len(mine))
-	ids := make([]devices.ResidentID, 0, len(mine))
-	for _, res := range mine {
-		byID[res.ID] = res
-		ids = append(ids, res.ID)
-	}
-	d := todayData{Caseload: len(mine)}
-
-	if w.deps.Incidents != nil && len(ids) > 0 {
-		incs, err := w.deps.Incidents.OpenIncidentsForResidents(ctx, ids)
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		for _, inc := range incs {
-			if res, ok := byID[inc.ResidentID]; ok { // never show another worker's
-				d.Incidents = append(d.Incidents, incidentRow{IncidentSummary: inc, Resident: res})
-			}
-		}
-		slices.SortFunc(d.Incidents, func(a, b incidentRow) int {
-			return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.OpenedAt.Compare(b.OpenedAt))
-		})
-	}
-
-	if w.deps.Health != nil {
-		for _, res := range mine {
-			hubs, err := w.deps.Residents.ListHubs(ctx, ListQuery{ResidentID: res.ID, Limit: 100})
-			if err != nil {
-				w.fail(rw, r, rc, err)
-				return
-			}
-			for _, hub := range hubs {
-				h, err := w.deps.Health.HubHealth(ctx, hub.ID)
-				if err != nil {
-					continue // never heard from: nothing to say yet
-				}
-				faults := slices.Clone(h.Faults)
-				for _, s := range h.Sensors {
-					faults = append(faults, s.Faults...)
-				}
-				slices.Sort(faults)
-				faults = slices.Compact(faults)
-				if len(faults) > 0 {
-					d.Devices = append(d.Devices, deviceRow{Resident: res, Hub: hub.ID, Faults: faults, Battery: h.Battery, LastSeen: h.LastSeen})
-				}
-			}
-		}
-	}
-
-	if w.deps.Wellbeing != nil {
-		windows, err := w.deps.Wellbeing.CaseloadActivity(ctx, rc.account.ID, now.Add(-activityWindow), now.Add(-activityRecent), now)
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		for _, a := range windows {
-			res, ok := byID[a.ResidentID]
-			if ratio, dropped := activityDrop(a); ok && dropped {
-				d.Activity = append(d.Activity, activityRow{Resident: res, Percent: int(ratio*100 + 0.5)})
-			}
-		}
-		slices.SortFunc(d.Activity, func(a, b activityRow) int { return cmp.Compare(a.Percent, b.Percent) })
-	}
-
-	if w.deps.Visits != nil {
-		sums, err := w.deps.Visits.VisitSummaries(ctx, rc.account.ID)
-		if err != nil {
-			w.fail(rw, r, rc, err)
-			return
-		}
-		byRes := make(map[devices.ResidentID]VisitSummary, len(sums))
-		for _, s := range sums {
-			byRes[s.ResidentID] = s
-		}
-		for _, res := range mine {
-			s := byRes[res.ID]
-			s.ResidentID = res.ID
-			d.Visits = append(d.Visits, visitsDue(res, s, now)...)
-		}
-		slices.SortFunc(d.Visits, func(a, b visitRow) int { return a.Due.Compare(b.Due) })
-	}
-	w.render(rw, r, "today", http.StatusOK, rc, d)
-}
-
 func (w *web) fail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
 	if isNotFound(err) {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
@@ -433,6 +251,10 @@ type residentData struct {
 	Today         string
 	NextDefault   string
 	HasWellbeing  bool
+	// Next is the next contact due by Today's cadence (web_today.go).
+	Next     visitDue
+	HasNext  bool
+	activity activityCheck
 }
 
 func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -455,6 +277,7 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			w.fail(rw, r, rc, err)
 			return
 		}
+		d.activity = assessActivity(activityOfHourly(motion, now))
 		hm := buildHeatmap(motion, now, w.cfg.Location, 30)
 		d.HasActivity = hm.Any
 		if hm.Any {
@@ -502,6 +325,10 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if w.deps.Visits != nil && rc.account.Role == RoleSocialWorker {
 		d.CanAddVisit = true
 		if d.Visits, err = w.deps.Visits.ListVisits(ctx, res.ID, 50); err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		if err := w.nextContact(ctx, rc, &d, now); err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}

@@ -325,6 +325,8 @@ func falseAlarmReport(list []ReportIncident) (byCause, byDevice, byHome []falseR
 func (w *web) reportRoutes() {
 	w.mux.HandleFunc("GET /reports", w.signedIn(w.reports, RoleDispatcher, RoleAdmin, RoleSocialWorker))
 	w.mux.HandleFunc("GET /reports/export.csv", w.signedIn(w.reportsCSV, RoleDispatcher, RoleAdmin, RoleSocialWorker))
+	w.mux.HandleFunc("GET /reports/caseload", w.signedIn(w.caseloadPage, RoleSocialWorker))
+	w.mux.HandleFunc("GET /reports/caseload.csv", w.signedIn(w.caseloadCSV, RoleSocialWorker))
 }
 
 type reportPeriod struct {
@@ -419,6 +421,7 @@ type reportsData struct {
 	FalseTotal      int
 	Norm60, Norm180 float64
 	Scoped          bool // a social worker's own residents only
+	Targets         []targetRow
 }
 
 const reportTopRows = 20
@@ -434,6 +437,7 @@ func (w *web) reports(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		}
 		d.Total, d.FalseTotal = t.total, t.falseTotal
 		d.Ack, d.Unacked = t.ackGroups(), t.unacked
+		d.Targets = answerTargets(d.Ack[0])
 		d.ByCause, d.ByDevice, d.ByHome = t.falseRows()
 		d.ByDevice = onlyFalse(d.ByDevice, reportTopRows)
 		d.ByHome = onlyFalse(d.ByHome, reportTopRows)

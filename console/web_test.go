@@ -4,57 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dolbom/dolbom/devices"
 )
-
-func TestActivityDrop(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		a       ActivityWindow
-		dropped bool
-	}{
-		{"steady", ActivityWindow{RecentSum: 720, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, false},
-		{"fell to 20%", ActivityWindow{RecentSum: 144, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, true},
-		{"exactly half", ActivityWindow{RecentSum: 360, RecentHours: 72, BaselineSum: 6480, BaselineHours: 648}, false},
-		{"hub silent for days: per hour of data", ActivityWindow{RecentSum: 240, RecentHours: 24, BaselineSum: 6480, BaselineHours: 648}, false},
-		{"under a week of baseline", ActivityWindow{RecentSum: 0, RecentHours: 72, BaselineSum: 1000, BaselineHours: 100}, false},
-		{"under a day of recent data", ActivityWindow{RecentSum: 0, RecentHours: 10, BaselineSum: 6480, BaselineHours: 648}, false},
-	} {
-		if _, got := activityDrop(tc.a); got != tc.dropped {
-			t.Errorf("%s: dropped = %v, want %v", tc.name, got, tc.dropped)
-		}
-	}
-}
-
-func TestVisitsDue(t *testing.T) {
-	now := time.Date(2026, 5, 20, 3, 0, 0, 0, time.UTC)
-	days := func(n int) time.Time { return now.AddDate(0, 0, -n) }
-	for _, tc := range []struct {
-		name     string
-		priority bool
-		s        VisitSummary
-		want     []VisitKind
-	}{
-		{"priority never visited", true, VisitSummary{}, []VisitKind{VisitHome}},
-		{"priority visited 20 days ago", true, VisitSummary{LastVisit: days(20)}, nil},
-		{"priority visited 25 days ago: due within a week", true, VisitSummary{LastVisit: days(25)}, []VisitKind{VisitHome}},
-		{"priority called recently still needs a visit", true, VisitSummary{LastVisit: days(40), LastCall: days(1)}, []VisitKind{VisitHome}},
-		{"general visited 40 days ago: a call is due", false, VisitSummary{LastVisit: days(40)}, []VisitKind{VisitCall}},
-		{"general visited 40 days, called 5 days ago", false, VisitSummary{LastVisit: days(40), LastCall: days(5)}, nil},
-		{"general visited 70 days ago", false, VisitSummary{LastVisit: days(70), LastCall: days(5)}, []VisitKind{VisitHome}},
-		{"general never visited", false, VisitSummary{}, []VisitKind{VisitHome}},
-	} {
-		rows := visitsDue(devices.Resident{Priority: tc.priority}, tc.s, now)
-		var got []VisitKind
-		for _, r := range rows {
-			got = append(got, r.Kind)
-		}
-		if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
-			t.Errorf("%s: due %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
 
 func TestHeatmapAndSleep(t *testing.T) {
 	loc := time.FixedZone("KST", 9*3600)

@@ -36,11 +36,7 @@ func (d *Dispatcher) Acknowledge(ctx context.Context, incidentID, by, via string
 func (d *Dispatcher) AcknowledgeNotification(ctx context.Context, ref string) (Incident, error) {
 	return d.submit(ctx, Mutation{RowRef: ref, Apply: func(cur *Incident, row *OutboxRow) (Change, error) {
 		p := d.planner()
-		by := string(row.Recipient.Role)
-		if row.Recipient.Name != "" {
-			by += ":" + row.Recipient.Name
-		}
-		ch, err := p.acknowledge(cur, by, row.Channel)
+		ch, err := p.acknowledge(cur, AckActor(row.Recipient), row.Channel)
 		if err == errNoChange || err == ErrClosed {
 			ch, err = Change{}, nil
 		}

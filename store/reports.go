@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -28,8 +29,9 @@ func (s *Store) IncidentsOfResident(ctx context.Context, resident devices.Reside
 // (if any) whose recipient acknowledged it.
 type ReportIncident struct {
 	Incident dispatch.Incident
-	// AckRow is the acknowledged notification; nil when the incident was
-	// acknowledged on the console or by 119, or not at all.
+	// AckRow is the notification whose answer acknowledged the incident;
+	// nil when it was acknowledged on the console or by 119 (even if a
+	// guardian pressed 1 afterwards), or not at all.
 	AckRow *dispatch.OutboxRow
 }
 
@@ -61,7 +63,14 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Se
 				return
 			}
 			for _, inc := range page {
-				if !yield(ReportIncident{Incident: inc, AckRow: acked[inc.ID]}, nil) {
+				var ackRow *dispatch.OutboxRow
+				for i := range acked[inc.ID] {
+					if inc.AcknowledgedThrough(&acked[inc.ID][i]) {
+						ackRow = &acked[inc.ID][i]
+						break
+					}
+				}
+				if !yield(ReportIncident{Incident: inc, AckRow: ackRow}, nil) {
 					return
 				}
 			}
@@ -73,10 +82,10 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Se
 	}
 }
 
-// reportAcks returns, by incident, the first acknowledged notification of
-// the incidents after (afterUS, afterID) up to (lastUS, lastID) in opening
-// order: one page of a report.
-func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string]*dispatch.OutboxRow, error) {
+// reportAcks returns, by incident, the acknowledged notifications of the
+// incidents after (afterUS, afterID) up to (lastUS, lastID) in opening
+// order (one page of a report), the earliest first.
+func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string][]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("o.", outboxCols)+` FROM dispatch_outbox o JOIN incidents i ON i.id = o.incident_id
 		WHERE o.state = 'acknowledged' AND (i.opened_us, i.id) > ($1, $2) AND (i.opened_us, i.id) <= ($3, $4)`,
 		afterUS, afterID, lastUS, lastID)
@@ -84,18 +93,19 @@ func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, l
 		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
 	}
 	defer rows.Close()
-	acked := map[string]*dispatch.OutboxRow{}
+	acked := map[string][]dispatch.OutboxRow{}
 	for rows.Next() {
 		r, err := scanOutbox(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: report acknowledgements: %w", err)
 		}
-		if prev, ok := acked[r.IncidentID]; !ok || r.UpdatedAt.Before(prev.UpdatedAt) {
-			acked[r.IncidentID] = &r // the first to acknowledge
-		}
+		acked[r.IncidentID] = append(acked[r.IncidentID], r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: report acknowledgements: %w", err)
+	}
+	for _, list := range acked {
+		slices.SortStableFunc(list, func(a, b dispatch.OutboxRow) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	}
 	return acked, nil
 }
@@ -155,4 +165,22 @@ func (s *Store) EvidenceWindow(ctx context.Context, hub devices.HubID, from, to 
 		ev.Accel = append(ev.Accel, c)
 	}
 	return ev, arows.Err()
+}
+
+// maxCaseloadIncidents bounds CaseloadIncidents: a month of one caseload
+// (~360 homes) is a few hundred incidents; a flood of device faults is cut
+// here rather than loaded without end.
+const maxCaseloadIncidents = 20000
+
+// CaseloadIncidents returns the incidents of one social worker's residents
+// opened in [from, to), the oldest first (Today's ranking and the monthly
+// caseload report). The period is an index range on the opening time.
+func (s *Store) CaseloadIncidents(ctx context.Context, socialWorkerID string, from, to time.Time) ([]dispatch.Incident, error) {
+	incs, err := s.queryIncidents(ctx, `SELECT i.data, i.change_seq FROM incidents i JOIN residents r ON r.id = i.resident_id
+		WHERE r.social_worker_id = $1 AND i.opened_us >= $2 AND i.opened_us < $3
+		ORDER BY i.opened_us, i.id LIMIT $4`, socialWorkerID, toUS(from), toUS(to), int64(maxCaseloadIncidents))
+	if err != nil {
+		return nil, fmt.Errorf("store: caseload incidents: %w", err)
+	}
+	return incs, nil
 }

@@ -41,7 +41,9 @@ func seedReport(t *testing.T, s *store.Store, t0 time.Time, n int) {
 						MsgType: dispatch.MsgAlert, Priority: 1, DueAt: at, Deadline: at.Add(time.Hour)})
 				}
 				acks = append(acks, dispatch.Mutation{IncidentID: id, Apply: func(cur *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
-					return dispatch.Change{Row: &dispatch.RowUpdate{Key: rows[1].Key, State: dispatch.OutboxAcknowledged}}, nil
+					inc := *cur
+					inc.State, inc.AcknowledgedAt, inc.AcknowledgedVia, inc.AcknowledgedBy = dispatch.StateAcknowledged, at.Add(time.Minute), "voice", dispatch.AckActor(rows[1].Recipient)
+					return dispatch.Change{Incident: &inc, Row: &dispatch.RowUpdate{Key: rows[1].Key, State: dispatch.OutboxAcknowledged}}, nil
 				}})
 			}
 			opens = append(opens, dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {

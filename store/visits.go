@@ -129,3 +129,15 @@ func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]Vi
 	}
 	return out, nil
 }
+
+// CaseloadVisits returns the visits and calls of one social worker's
+// residents made in [from, to), the oldest first (the monthly caseload
+// report).
+func (s *Store) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]Visit, error) {
+	rows, err := s.be.query(ctx, `SELECT `+prefixCols("v.", visitColumns)+` FROM visits v JOIN residents r ON r.id = v.resident_id
+		WHERE r.social_worker_id = $1 AND v.at_us >= $2 AND v.at_us < $3 ORDER BY v.at_us, v.id`, socialWorkerID, toUS(from), toUS(to))
+	if err != nil {
+		return nil, fmt.Errorf("store: caseload visits: %w", err)
+	}
+	return collectVisits(rows)
+}

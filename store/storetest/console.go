@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -21,6 +23,7 @@ func RunConsole(t *testing.T, fresh Fresh) {
 		{"Audit", testAudit},
 		{"Visits", testVisits},
 		{"CaseloadActivity", testCaseloadActivity},
+		{"CaseloadMonth", testCaseloadMonth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
@@ -172,17 +175,7 @@ func testAudit(t *testing.T, fresh Fresh) {
 func testVisits(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	r := sampleResident()
-	r.SocialWorkerID = "sw-1"
-	mine, err := s.CreateResident(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.SocialWorkerID = "sw-2"
-	theirs, err := s.CreateResident(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mine, theirs := twoCaseloads(t, s)
 	add := func(res devices.ResidentID, kind string, at, next time.Time) {
 		t.Helper()
 		if _, err := s.AddVisit(ctx, store.Visit{ResidentID: res, Kind: kind, At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
@@ -193,7 +186,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	add(mine.ID, "call", base.AddDate(0, 0, -3), base.AddDate(0, 0, 20))
 	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
 	add(theirs.ID, "visit", base, time.Time{})
-	_, err = s.AddVisit(ctx, store.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
+	_, err := s.AddVisit(ctx, store.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
 	wantErr(t, "visit kind letter", err, store.ErrInvalid)
 
 	list, err := s.ListVisits(ctx, mine.ID, 10)
@@ -266,4 +259,79 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	if err != nil || len(hr) != 1 || hr[0].Count != 2 || hr[0].Sum != 5 || hr[0].Min != 1 || hr[0].Max != 4 || hr[0].Avg != 2.5 {
 		t.Errorf("ResidentRollups = %+v, %v", hr, err)
 	}
+}
+
+// testCaseloadMonth: the visits and incidents of one social worker's
+// residents in a period, and nobody else's (the monthly caseload report).
+func testCaseloadMonth(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	mine, theirs := twoCaseloads(t, s)
+	from, to := base.AddDate(0, 0, -10), base
+	for _, v := range []store.Visit{
+		{ResidentID: mine.ID, Kind: "visit", At: from.Add(-time.Hour)}, // before
+		{ResidentID: mine.ID, Kind: "visit", At: from},
+		{ResidentID: mine.ID, Kind: "call", At: to.Add(-time.Hour)},
+		{ResidentID: mine.ID, Kind: "call", At: to}, // after
+		{ResidentID: theirs.ID, Kind: "visit", At: from.Add(time.Hour)},
+	} {
+		v.AccountID = "sw-1"
+		if _, err := s.AddVisit(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	visits, err := s.CaseloadVisits(ctx, "sw-1", from, to)
+	if err != nil || len(visits) != 2 || visits[0].Kind != "visit" || !visits[0].At.Equal(from) || visits[1].Kind != "call" {
+		t.Errorf("CaseloadVisits = %+v, %v; want the visit at the start and the call before the end", visits, err)
+	}
+
+	var muts []dispatch.Mutation
+	for i, c := range []struct {
+		id       string
+		resident devices.ResidentID
+		at       time.Time
+		cause    detectors.Cause
+	}{
+		{"inc-before", mine.ID, from.Add(-time.Second), detectors.CauseFall},
+		{"inc-fall", mine.ID, from.Add(time.Hour), detectors.CauseFall},
+		{"inc-offline", mine.ID, from.Add(2 * time.Hour), detectors.CauseHubOffline},
+		{"inc-theirs", theirs.ID, from.Add(time.Hour), detectors.CauseSOS},
+		{"inc-after", mine.ID, to, detectors.CauseSOS},
+	} {
+		inc := dispatch.Incident{ID: c.id, Fingerprint: c.id, Hub: devices.HubID("hub-" + string(rune('a'+i))), ResidentID: c.resident,
+			Cause: c.cause, Class: detectors.ClassEmergency, Priority: 2, State: dispatch.StateOpen, Count: 1,
+			Episode: c.at, OpenedAt: c.at, UpdatedAt: c.at}
+		muts = append(muts, dispatch.Mutation{Fingerprint: c.id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+			return dispatch.Change{Incident: &inc}, nil
+		}})
+	}
+	res, err := s.ApplyIncidents(ctx, muts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	incs, err := s.CaseloadIncidents(ctx, "sw-1", from, to)
+	if err != nil || len(incs) != 2 || incs[0].ID != "inc-fall" || incs[1].ID != "inc-offline" {
+		t.Errorf("CaseloadIncidents = %+v, %v; want inc-fall and inc-offline", incs, err)
+	}
+}
+
+// twoCaseloads makes a resident of social worker sw-1 and one of sw-2.
+func twoCaseloads(t *testing.T, s *store.Store) (mine, theirs devices.Resident) {
+	t.Helper()
+	r := sampleResident()
+	r.SocialWorkerID = "sw-1"
+	mine, err := s.CreateResident(ctxT(t), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SocialWorkerID = "sw-2"
+	if theirs, err = s.CreateResident(ctxT(t), r); err != nil {
+		t.Fatal(err)
+	}
+	return mine, theirs
 }

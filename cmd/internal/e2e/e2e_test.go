@@ -171,6 +171,13 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
+	writeArtifact(t, name+".png", buf)
+}
+
+// writeArtifact writes a file for people to review into screenshots/ (or
+// DOLBOM_SCREENSHOTS).
+func writeArtifact(t *testing.T, file string, data []byte) {
+	t.Helper()
 	dir := os.Getenv("DOLBOM_SCREENSHOTS")
 	if dir == "" {
 		dir = filepath.Join("..", "..", "..", "screenshots")
@@ -178,7 +185,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // dispatch) and are set by the caller.
 func Ports(st *store.Store) console.WebDeps {
 	a := adapter{st}
-	return console.WebDeps{Accounts: a, Audit: a, Residents: a, Visits: a, Wellbeing: a}
+	return console.WebDeps{Accounts: a, Audit: a, Residents: a, Visits: a, Wellbeing: a, Caseload: a}
 }
 
 // New returns the web console over st, with health (may be nil) and the
@@ -134,11 +134,15 @@ func (a adapter) AddVisit(ctx context.Context, v *console.Visit) error {
 
 func (a adapter) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
 	list, err := a.st.ListVisits(ctx, resident, limit)
+	return visitsOf(list), err
+}
+
+func visitsOf(list []store.Visit) []console.Visit {
 	out := make([]console.Visit, len(list))
 	for i, v := range list {
 		out[i] = console.Visit{ID: v.ID, ResidentID: v.ResidentID, Kind: console.VisitKind(v.Kind), At: v.At, AccountID: v.AccountID, Notes: v.Notes, Next: v.Next}
 	}
-	return out, err
+	return out
 }
 
 func (a adapter) VisitSummaries(ctx context.Context, socialWorkerID string) ([]console.VisitSummary, error) {
