@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dolbom/dolbom/console"
@@ -184,7 +183,7 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 			return afterCursor(r.ID, q.After) &&
 				(!r.Disabled || q.IncludeDisabled) &&
 				(q.SocialWorkerID == "" || r.SocialWorkerID == q.SocialWorkerID) &&
-				(q.Search == "" || strings.Contains(r.Name, q.Search) || strings.Contains(r.Phone, q.Search))
+				devices.ParseResidentSearch(q.Search).Matches(r)
 		})
 		out = out[:min(len(out), q.Limit)]
 		for i := range out {
