@@ -137,6 +137,12 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 	return r.notify(ctx, hub, r.st.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
+// GetAccount answers the social worker check of a resident's
+// social_worker_id from the console's accounts.
+func (r registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
+	return webconsole.Ports(r.st).Accounts.GetAccount(ctx, id)
+}
+
 // fleet adapts the store's paged hub inventory to detectors.Fleet.
 type fleet struct{ st *store.Store }
 
