@@ -283,8 +283,7 @@ func (im *importer) row(ctx context.Context, row importRow) (id devices.Resident
 		return "", false, &apiError{status: http.StatusConflict, Field: "id",
 			Msg: residentLabel(res.ID) + " already exists (import with update=true, dolbomctl import --update, to update it)"}
 	case exists:
-		next := cur
-		next.Medications, next.Allergies, next.Guardians = slices.Clone(cur.Medications), slices.Clone(cur.Allergies), slices.Clone(cur.Guardians)
+		next := editable(cur)
 		for _, c := range im.cols {
 			c.copy(&next, &res)
 		}

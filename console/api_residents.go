@@ -185,12 +185,7 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 	}
 	next := devices.Resident{ID: cur.ID, Disabled: cur.Disabled, CreatedAt: cur.CreatedAt, UpdatedAt: cur.UpdatedAt}
 	if r.Method == http.MethodPatch {
-		next = cur
-		// Decoding into a slice reuses its backing array; the registry's
-		// copy must not change under it.
-		next.Medications = slices.Clone(cur.Medications)
-		next.Allergies = slices.Clone(cur.Allergies)
-		next.Guardians = slices.Clone(cur.Guardians)
+		next = editable(cur)
 	}
 	if err := a.decodeJSON(w, r, &next); err != nil {
 		a.fail(w, r, err, "")

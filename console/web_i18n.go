@@ -60,7 +60,7 @@ var webText = map[string][2]string{
 	"fault.clock_skew":      {"시계 오차", "clock off"},
 	"res.title":             {"대상자", "Resident"},
 	"res.list":              {"대상자 목록", "Residents"},
-	"res.search":            {"이름·전화번호 검색", "Search name or phone"},
+	"res.search":            {"이름·전화번호·주소 검색", "Search name, phone or address"},
 	"res.name":              {"이름", "Name"},
 	"res.age":               {"나이", "Age"},
 	"res.phone":             {"전화", "Phone"},

@@ -45,6 +45,12 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
+// registry is the one registry adapter of the admin API and the admin
+// pages: every change reaches the health monitor and dispatch's cache.
+func (g *Gateway) registry() registry {
+	return registry{st: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
+}
+
 // apiError marks the store's sentinel errors for the API (409, 400).
 func apiError(err error) error { return webconsole.ConsoleError(err) }
 

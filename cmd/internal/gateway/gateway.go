@@ -334,8 +334,10 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
+	ports := webconsole.DispatchPorts(g.Dispatch, st)
+	ports.Registry = g.registry() // the admin pages edit the registry as the admin API does
 	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
-		st, health, webconsole.DispatchPorts(g.Dispatch, st), log)
+		st, health, ports, log)
 	if err != nil {
 		st.Close()
 		return nil, err
