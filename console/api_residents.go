@@ -220,8 +220,3 @@ func (a *adminAPI) setResidentDisabled(disabled bool) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, masked(res))
 	}
 }
-
-func sortedList(items []string) string {
-	slices.Sort(items)
-	return strings.Join(items, ", ")
-}

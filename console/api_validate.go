@@ -220,18 +220,15 @@ func validateSensor(s *devices.Sensor) error {
 	return nil
 }
 
-func sensorKindList() string {
-	kinds := make([]string, 0, len(devices.SensorKinds))
-	for k := range devices.SensorKinds {
-		kinds = append(kinds, string(k))
-	}
-	return sortedList(kinds)
-}
+func sensorKindList() string { return joinKeys(devices.SensorKinds) }
 
-func locationList() string {
-	locs := make([]string, 0, len(devices.Locations))
-	for l := range devices.Locations {
-		locs = append(locs, string(l))
+func locationList() string { return joinKeys(devices.Locations) }
+
+func joinKeys[K ~string, V any](m map[K]V) string {
+	keys := sortedKeys(m)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = string(k)
 	}
-	return sortedList(locs)
+	return strings.Join(out, ", ")
 }

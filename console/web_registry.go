@@ -323,23 +323,15 @@ func (w *web) renderHub(rw http.ResponseWriter, r *http.Request, rc *reqCtx, sta
 		redact(&res)
 		f.Resident = res
 	}
-	f.Kinds, f.Locations = sensorKinds(), sensorLocations()
+	f.Kinds, f.Locations = sortedKeys(devices.SensorKinds), sortedKeys(devices.Locations)
 	w.render(rw, r, "admin_hub", status, rc, f)
 }
 
-func sensorKinds() []devices.SensorKind {
-	out := make([]devices.SensorKind, 0, len(devices.SensorKinds))
-	for k := range devices.SensorKinds {
+// sortedKeys lists a set's keys in order, for a form's choices.
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
 		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func sensorLocations() []devices.Location {
-	out := make([]devices.Location, 0, len(devices.Locations))
-	for l := range devices.Locations {
-		out = append(out, l)
 	}
 	slices.Sort(out)
 	return out
