@@ -453,7 +453,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			Msg("created the first console account; sign in at /login and change its password")
 	}
 	if g.opts.Demo {
-		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.Store, log); err != nil {
+		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.channels.fakeURL(), g.Store, g.refreshHub, log); err != nil {
 			log.Warn().Err(err).Msg("demo home not provisioned")
 		}
 	}
