@@ -151,7 +151,11 @@ func (w *web) renderResidentForm(rw http.ResponseWriter, r *http.Request, rc *re
 		}
 		f.Hubs = hubs
 	}
-	redact(&f.Resident)
+	if !f.New {
+		// A refused new resident's form shows back what the admin just
+		// typed; a stored one's hidden details are never sent to an admin.
+		redact(&f.Resident)
+	}
 	w.render(rw, r, "admin_resident", status, rc, f)
 }
 
@@ -532,4 +536,15 @@ func (p *pageData) FormDate(t time.Time) string {
 // Minutes is a report interval in minutes, as the sensor form takes it.
 func (p *pageData) Minutes(seconds int) string {
 	return strconv.FormatFloat(float64(seconds)/60, 'f', -1, 64)
+}
+
+// JoinList writes a list field as the form takes it back.
+func (p *pageData) JoinList(items []string) string { return strings.Join(items, "; ") }
+
+// GuardianAt is the i-th guardian (1-based), or none.
+func (p *pageData) GuardianAt(list []devices.Guardian, i int) devices.Guardian {
+	if i < 1 || i > len(list) {
+		return devices.Guardian{}
+	}
+	return list[i-1]
 }
