@@ -109,7 +109,8 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 		chromedp.SetValue(`form[action="/admin/hubs/hub-admin-1/sensors"] select[name=kind]`, "smoke"),
 		chromedp.SetValue(`form[action="/admin/hubs/hub-admin-1/sensors"] select[name=location]`, "kitchen"),
 		chromedp.Click(`form[action="/admin/hubs/hub-admin-1/sensors"] button[type=submit]`),
-		chromedp.WaitVisible(`.notice`),
+		// The sensor's own row (the page before had a notice too).
+		chromedp.WaitVisible(`form[action="/admin/hubs/hub-admin-1/sensors/kitchen-smoke"]`),
 	)
 	screenshot(t, ctx, "admin-05-hub-sensors")
 	if s, err := s.st.GetSensor(bg, "hub-admin-1", "kitchen-smoke"); err != nil || s.Kind != devices.SensorSmoke || s.Location != devices.LocKitchen {
