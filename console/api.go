@@ -189,7 +189,7 @@ func NewAdminAPI(cfg AdminConfig, reg Registry, health HealthReader, hubs HubCon
 	return a
 }
 
-func (a *adminAPI) registrar() registrar { return registrar{reg: a.reg, now: a.cfg.Now} }
+func (a *adminAPI) registrar() registrar { return registrar{reg: a.reg, hubs: a.hubs, now: a.cfg.Now} }
 
 func (a *adminAPI) routes() {
 	const p = "/api/v1"

@@ -141,27 +141,21 @@ func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	secret := devices.NewSecret()
-	hash := devices.HashHubSecret(secret)
-	if err := a.reg.SetHubSecretHash(r.Context(), id, hash); err != nil {
+	hs, err := a.registrar().rotateHubSecret(r.Context(), h)
+	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
 	}
-	a.hubs.Revoke(id)
-	h.SecretHash = hash
 	a.log.Info().Str("hub_id", string(id)).Msg("hub secret rotated; live session revoked")
-	writeJSON(w, http.StatusOK, hubWithSecret{Hub: h, HubID: id, Secret: secret})
+	writeJSON(w, http.StatusOK, hs)
 }
 
 func (a *adminAPI) setHubDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := devices.HubID(r.PathValue("id"))
-		if err := a.reg.SetHubDisabled(r.Context(), id, disabled); err != nil {
+		if err := a.registrar().setHubDisabled(r.Context(), id, disabled); err != nil {
 			a.fail(w, r, err, hubLabel(id))
 			return
-		}
-		if disabled {
-			a.hubs.Revoke(id) // after the store: a reconnect must see the hub disabled
 		}
 		a.log.Info().Str("hub_id", string(id)).Bool("disabled", disabled).Msg("hub disabled state set")
 		h, err := a.reg.GetHub(r.Context(), id)

@@ -14,7 +14,10 @@ import (
 
 type registrar struct {
 	reg Registry
-	now func() time.Time
+	// hubs drops a hub's live session when it is disabled or its secret
+	// replaced; nil where no broker is wired (the pages then offer neither).
+	hubs HubControl
+	now  func() time.Time
 }
 
 // checkSocialWorker refuses a social_worker_id that names no enabled
@@ -175,4 +178,32 @@ func (g registrar) updateSensor(ctx context.Context, cur, next devices.Sensor) (
 		return next, err
 	}
 	return next, g.reg.UpdateSensor(ctx, next)
+}
+
+// setHubDisabled disables or enables a hub. The store is changed before
+// the broker is told, so a hub that reconnects at once is checked against
+// the disabled record.
+func (g registrar) setHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
+	if err := g.reg.SetHubDisabled(ctx, id, disabled); err != nil {
+		return err
+	}
+	if disabled && g.hubs != nil {
+		g.hubs.Revoke(id)
+	}
+	return nil
+}
+
+// rotateHubSecret gives the hub a new random secret, returned once, and
+// ends its live session (the old secret stops working at once).
+func (g registrar) rotateHubSecret(ctx context.Context, h devices.Hub) (hubWithSecret, error) {
+	secret := devices.NewSecret()
+	hash := devices.HashHubSecret(secret)
+	if err := g.reg.SetHubSecretHash(ctx, h.ID, hash); err != nil {
+		return hubWithSecret{}, err
+	}
+	if g.hubs != nil {
+		g.hubs.Revoke(h.ID)
+	}
+	h.SecretHash = hash
+	return hubWithSecret{Hub: h, HubID: h.ID, Secret: secret}, nil
 }

@@ -242,6 +242,9 @@ type WebDeps struct {
 	// sensors in the pages (web_registry.go), through the same checks as
 	// the admin API; nil: the registry is edited through the API only.
 	Registry Registry
+	// Hubs, when set with Registry, lets the pages disable a hub and
+	// replace its secret (each ends the hub's live session).
+	Hubs HubControl
 }
 
 // WebConfig configures the web console. Zero values take the defaults

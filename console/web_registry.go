@@ -34,6 +34,10 @@ func (w *web) registryRoutes() {
 	m.HandleFunc("POST /admin/hubs/{id}", admin(w.updateHubForm))
 	m.HandleFunc("POST /admin/hubs/{id}/sensors", admin(w.createSensorForm))
 	m.HandleFunc("POST /admin/hubs/{id}/sensors/{sensor}", admin(w.updateSensorForm))
+	m.HandleFunc("POST /admin/residents/{id}/disabled", admin(w.residentDisabledForm))
+	m.HandleFunc("POST /admin/hubs/{id}/disabled", admin(w.hubDisabledForm))
+	m.HandleFunc("POST /admin/hubs/{id}/secret", admin(w.hubSecretForm))
+	m.HandleFunc("POST /admin/hubs/{id}/sensors/{sensor}/disabled", admin(w.sensorDisabledForm))
 }
 
 // withRegistry answers 404 when no registry is wired (the registry is then
@@ -48,7 +52,9 @@ func (w *web) withRegistry(h pageHandler) pageHandler {
 	}
 }
 
-func (w *web) registrar() registrar { return registrar{reg: w.deps.Registry, now: w.cfg.Now} }
+func (w *web) registrar() registrar {
+	return registrar{reg: w.deps.Registry, hubs: w.deps.Hubs, now: w.cfg.Now}
+}
 
 // formProblem is a refused form: the field to fix and why, in the
 // reader's language.
@@ -306,7 +312,8 @@ type hubForm struct {
 	Hub       devices.Hub
 	Resident  devices.Resident
 	Sensors   []devices.Sensor
-	Secret    string // only right after the hub was created: shown once
+	Secret    string // only right after the hub was created or its secret replaced: shown once
+	CanRevoke bool   // a broker is wired: the hub can be disabled and its secret replaced
 	Problem   *formProblem
 	Done      string
 	Kinds     []devices.SensorKind
@@ -328,6 +335,7 @@ func (w *web) renderHub(rw http.ResponseWriter, r *http.Request, rc *reqCtx, sta
 		f.Resident = res
 	}
 	f.Kinds, f.Locations = sortedKeys(devices.SensorKinds), sortedKeys(devices.Locations)
+	f.CanRevoke = w.deps.Hubs != nil
 	w.render(rw, r, "admin_hub", status, rc, f)
 }
 
@@ -342,9 +350,8 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 }
 
 func (w *web) hubPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	h, err := w.deps.Registry.GetHub(r.Context(), devices.HubID(r.PathValue("id")))
-	if err != nil {
-		w.fail(rw, r, rc, err)
+	h, ok := w.hubOf(rw, r, rc)
+	if !ok {
 		return
 	}
 	w.renderHub(rw, r, rc, http.StatusOK, hubForm{Hub: h, Done: r.URL.Query().Get("done")})
@@ -392,14 +399,14 @@ func (w *web) createHubForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx)
 
 func (w *web) updateHubForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	ctx := r.Context()
-	cur, err := w.deps.Registry.GetHub(ctx, devices.HubID(r.PathValue("id")))
-	if err != nil {
-		w.fail(rw, r, rc, err)
+	cur, ok := w.hubOf(rw, r, rc)
+	if !ok {
 		return
 	}
 	next := cur
 	next.ResidentID = devices.ResidentID(strings.TrimSpace(r.PostFormValue("resident_id")))
 	next.Model, next.Firmware = strings.TrimSpace(r.PostFormValue("model")), strings.TrimSpace(r.PostFormValue("firmware"))
+	var err error
 	if next.EndOfLife, err = w.parseFormDate(r, "end_of_life"); err == nil {
 		if next.EndOfLife.IsZero() {
 			next.EndOfLife = cur.EndOfLife
@@ -438,12 +445,12 @@ func (w *web) updateSensorForm(rw http.ResponseWriter, r *http.Request, rc *reqC
 
 func (w *web) sensorForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx, create bool) {
 	ctx := r.Context()
-	h, err := w.deps.Registry.GetHub(ctx, devices.HubID(r.PathValue("id")))
-	if err != nil {
-		w.fail(rw, r, rc, err)
+	h, ok := w.hubOf(rw, r, rc)
+	if !ok {
 		return
 	}
 	var s, cur devices.Sensor
+	var err error
 	action := "sensor.create"
 	if create {
 		s = devices.Sensor{Hub: h.ID, ID: devices.SensorID(strings.TrimSpace(r.PostFormValue("sensor_id")))}
@@ -472,6 +479,91 @@ func (w *web) sensorForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx, cr
 		return
 	}
 	_ = w.audit(ctx, rc, action, h.ResidentID, "", "hub="+string(h.ID)+" sensor="+string(s.ID)+" "+string(s.Kind)+"@"+string(s.Location))
+	http.Redirect(rw, r, "/admin/hubs/"+url.PathEscape(string(h.ID))+"?done=saved", http.StatusSeeOther)
+}
+
+// ---- disabling, and a hub's new secret ----
+
+// disabledAction reads the form's disabled=true|false and names the
+// audit action for it.
+func disabledAction(r *http.Request, what string) (bool, string) {
+	if r.PostFormValue("disabled") == "true" {
+		return true, what + ".disable"
+	}
+	return false, what + ".enable"
+}
+
+func (w *web) residentDisabledForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	id := devices.ResidentID(r.PathValue("id"))
+	disabled, action := disabledAction(r, "resident")
+	if err := w.deps.Registry.SetResidentDisabled(r.Context(), id, disabled); err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	_ = w.audit(r.Context(), rc, action, id, "", "")
+	http.Redirect(rw, r, "/admin/residents/"+url.PathEscape(string(id))+"?done=saved", http.StatusSeeOther)
+}
+
+// hubOf loads the hub the path names; false when it has answered.
+func (w *web) hubOf(rw http.ResponseWriter, r *http.Request, rc *reqCtx) (devices.Hub, bool) {
+	h, err := w.deps.Registry.GetHub(r.Context(), devices.HubID(r.PathValue("id")))
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return h, false
+	}
+	return h, true
+}
+
+func (w *web) hubDisabledForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	h, ok := w.hubOf(rw, r, rc)
+	if !ok {
+		return
+	}
+	disabled, action := disabledAction(r, "hub")
+	if w.deps.Hubs == nil && disabled {
+		w.errorPage(rw, r, rc, http.StatusNotFound) // without the broker its live session would go on
+		return
+	}
+	if err := w.registrar().setHubDisabled(r.Context(), h.ID, disabled); err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	_ = w.audit(r.Context(), rc, action, h.ResidentID, "", "hub="+string(h.ID))
+	http.Redirect(rw, r, "/admin/hubs/"+url.PathEscape(string(h.ID))+"?done=saved", http.StatusSeeOther)
+}
+
+// hubSecretForm replaces a lost secret: the new one is shown on this
+// answer only, and the hub's live session ends.
+func (w *web) hubSecretForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	h, ok := w.hubOf(rw, r, rc)
+	if !ok {
+		return
+	}
+	if w.deps.Hubs == nil {
+		w.errorPage(rw, r, rc, http.StatusNotFound)
+		return
+	}
+	hs, err := w.registrar().rotateHubSecret(r.Context(), h)
+	if err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	_ = w.audit(r.Context(), rc, "hub.secret_rotate", h.ResidentID, "", "hub="+string(h.ID))
+	w.renderHub(rw, r, rc, http.StatusOK, hubForm{Hub: hs.Hub, Secret: hs.Secret, Done: "secret"})
+}
+
+func (w *web) sensorDisabledForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	h, ok := w.hubOf(rw, r, rc)
+	if !ok {
+		return
+	}
+	sensor := devices.SensorID(r.PathValue("sensor"))
+	disabled, action := disabledAction(r, "sensor")
+	if err := w.deps.Registry.SetSensorDisabled(r.Context(), h.ID, sensor, disabled); err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
+	_ = w.audit(r.Context(), rc, action, h.ResidentID, "", "hub="+string(h.ID)+" sensor="+string(sensor))
 	http.Redirect(rw, r, "/admin/hubs/"+url.PathEscape(string(h.ID))+"?done=saved", http.StatusSeeOther)
 }
 

@@ -336,6 +336,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// other's forms.
 	ports := webconsole.DispatchPorts(g.Dispatch, st)
 	ports.Registry = g.registry() // the admin pages edit the registry as the admin API does
+	ports.Hubs = g.Broker
 	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
 		st, health, ports, log)
 	if err != nil {

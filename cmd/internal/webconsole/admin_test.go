@@ -17,15 +17,22 @@ import (
 // in-memory registry (the gateway passes its store adapter; the browser
 // test in cmd/internal/e2e covers that path).
 func adminEnv(t *testing.T) (*env, *consoletest.Registry, *client) {
+	e, reg, _, admin := adminEnvHubs(t)
+	return e, reg, admin
+}
+
+// adminEnvHubs is adminEnv with the broker's hub control (a recorder).
+func adminEnvHubs(t *testing.T) (*env, *consoletest.Registry, *consoletest.Hubs, *client) {
 	reg := consoletest.NewRegistry()
 	reg.AddSocialWorker("sw-kim")
 	reg.AddAccount(console.Account{ID: "d-park", Name: "박상황", Role: console.RoleDispatcher})
-	e := newEnvDeps(t, console.WebDeps{Registry: reg})
+	hubs := &consoletest.Hubs{}
+	e := newEnvDeps(t, console.WebDeps{Registry: reg, Hubs: hubs})
 	admin := e.client()
 	if status := admin.login("root", password); status != http.StatusSeeOther {
 		t.Fatalf("admin login: %d", status)
 	}
-	return e, reg, admin
+	return e, reg, hubs, admin
 }
 
 func residentForm(c *client, kv ...string) url.Values {
@@ -258,5 +265,54 @@ func TestAdminPagesTranslated(t *testing.T) {
 	}
 	if _, body := admin.get("/admin/residents/r-1?lang=ko"); !strings.Contains(body, "sw-gone · 계정 없음") {
 		t.Errorf("a resident's missing social worker is not said")
+	}
+}
+
+// TestAdminDisablesAndReplacesSecrets: a hub disabled or given a new secret
+// loses its live session at once; residents and sensors are disabled and
+// enabled again; each is audited.
+func TestAdminDisablesAndReplacesSecrets(t *testing.T) {
+	e, reg, hubs, admin := adminEnvHubs(t)
+	res := devices.Resident{ID: "r-1", Name: "김영희"}
+	h := devices.Hub{ID: "hub-1", ResidentID: "r-1", SecretHash: devices.HashHubSecret("old-secret")}
+	s := devices.Sensor{Hub: "hub-1", ID: "door", Kind: devices.SensorDoor, Location: devices.LocEntrance, ReportSeconds: 300}
+	if reg.CreateResident(t.Context(), &res) != nil || reg.CreateHub(t.Context(), &h) != nil || reg.CreateSensor(t.Context(), &s) != nil {
+		t.Fatal("seeding the registry failed")
+	}
+	status, body, _ := admin.do("POST", "/admin/hubs/hub-1/secret", residentForm(admin), nil)
+	secret := regexp.MustCompile(`<code id="hub-secret">([^<]+)</code>`).FindStringSubmatch(body)
+	if status != 200 || secret == nil {
+		t.Fatalf("new secret: %d", status)
+	}
+	h, _ = reg.GetHub(t.Context(), "hub-1")
+	if ok, _ := devices.VerifySecret(h.SecretHash, secret[1]); !ok {
+		t.Errorf("the new secret does not open the hub")
+	}
+	if ok, _ := devices.VerifySecret(h.SecretHash, "old-secret"); ok {
+		t.Errorf("the old secret still opens the hub")
+	}
+	for _, step := range []struct{ path, disabled string }{
+		{"/admin/hubs/hub-1/disabled", "true"}, {"/admin/hubs/hub-1/disabled", "false"},
+		{"/admin/hubs/hub-1/sensors/door/disabled", "true"}, {"/admin/residents/r-1/disabled", "true"},
+	} {
+		if status := admin.post(step.path, residentForm(admin, "disabled", step.disabled)); status != http.StatusSeeOther {
+			t.Errorf("POST %s disabled=%s: %d", step.path, step.disabled, status)
+		}
+	}
+	if got := hubs.Revoked(); len(got) != 2 || got[0] != "hub-1" || got[1] != "hub-1" {
+		t.Errorf("live sessions ended: %v, want hub-1 at the new secret and at disabling", got)
+	}
+	h, _ = reg.GetHub(t.Context(), "hub-1")
+	s, _ = reg.GetSensor(t.Context(), "hub-1", "door")
+	res, _ = reg.GetResident(t.Context(), "r-1")
+	if h.Disabled || !s.Disabled || !res.Disabled {
+		t.Errorf("after the steps: hub disabled %v (want enabled again), sensor %v, resident %v", h.Disabled, s.Disabled, res.Disabled)
+	}
+	var actions []string
+	for _, a := range e.audit(store.AuditQuery{AccountID: "root"}) {
+		actions = append(actions, a.Action)
+	}
+	if got := strings.Join(actions, " "); !strings.HasPrefix(got, "resident.disable sensor.disable hub.enable hub.disable hub.secret_rotate") {
+		t.Errorf("audit: %s", got)
 	}
 }
