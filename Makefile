@@ -17,9 +17,12 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The gateway on its embedded defaults: MQTT on :1883, HTTP on :8080, data under ./var.
-# A mock 119 centre (dolbom-119 on :8119) receives the CAP alerts and answers
-# them; the built-in fake Twilio, chosen explicitly (--twilio fake; --demo
-# implies it), plays the guardians: no SMS or call leaves the machine.
+# A mock 119 centre (dolbom-119 on :8119) receives the CAP alerts, checks them
+# (against ../shared/spec/CAP-v1.2.xsd when it and xmllint are there, else
+# their structure only: its first log line says which) and answers them; the
+# built-in fake Twilio, chosen explicitly (--twilio fake; --demo implies it),
+# plays the guardians: no SMS or call leaves the machine. --demo keeps the
+# demo hub online with a simulated home and prints what to try.
 DEMO_119_TOKEN ?= demo-119-answer-token-0123456789
 MOCK_119 = ./$(BIN)/dolbom-119 --listen 127.0.0.1:8119 --xsd ../shared/spec/CAP-v1.2.xsd \
 	  --answer-url http://127.0.0.1:8080/api/v1/119/answers --answer-token $(DEMO_119_TOKEN)

@@ -73,6 +73,11 @@ type Registry interface {
 	// UpdateSensor replaces every field but Hub, ID and Disabled.
 	UpdateSensor(ctx context.Context, s devices.Sensor) error
 	SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error
+
+	// GetAccount returns a console account (devices.ErrNotFound when there
+	// is none): a resident's social_worker_id must name an enabled
+	// social worker's account, or the resident would be nobody's.
+	GetAccount(ctx context.Context, id string) (Account, error)
 }
 
 // MarkConflict wraps err so that the API answers it with 409 and err's
@@ -183,6 +188,8 @@ func NewAdminAPI(cfg AdminConfig, reg Registry, health HealthReader, hubs HubCon
 	a.routes()
 	return a
 }
+
+func (a *adminAPI) registrar() registrar { return registrar{reg: a.reg, hubs: a.hubs, now: a.cfg.Now} }
 
 func (a *adminAPI) routes() {
 	const p = "/api/v1"

@@ -59,21 +59,6 @@ func refuseServerOwned[ID ~string](curID, nextID ID, curDisabled, nextDisabled b
 	return nil
 }
 
-// checkResidentRef answers 400, not 404, for a missing resident: the
-// route exists, the body refers to something that does not.
-func (a *adminAPI) checkResidentRef(r *http.Request, id devices.ResidentID) error {
-	if id == "" {
-		return badRequest("resident_id", "resident_id is required: every hub belongs to a resident")
-	}
-	if _, err := a.reg.GetResident(r.Context(), id); err != nil {
-		if errors.Is(err, devices.ErrNotFound) {
-			return badRequest("resident_id", "no resident %q", id)
-		}
-		return err
-	}
-	return nil
-}
-
 func validateHubFields(h *devices.Hub) error {
 	if err := checkText("firmware", h.Firmware, 100); err != nil {
 		return err
@@ -97,37 +82,13 @@ func (a *adminAPI) createHub(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	if req.ID != "" {
-		if err := devices.ValidateHubID(string(req.ID)); err != nil {
-			a.fail(w, r, badRequest("id", "%v", err), "")
-			return
-		}
-	}
-	if err := a.checkResidentRef(r, req.ResidentID); err != nil {
-		a.fail(w, r, err, "")
+	hs, err := a.registrar().createHub(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err, hubLabel(req.ID))
 		return
 	}
-	now := a.cfg.Now().UTC().Truncate(time.Second)
-	h := devices.Hub{ID: req.ID, ResidentID: req.ResidentID, Firmware: req.Firmware, Model: req.Model,
-		InstalledAt: req.InstalledAt, EndOfLife: req.EndOfLife, CreatedAt: now, UpdatedAt: now}
-	if h.InstalledAt.IsZero() {
-		h.InstalledAt = now
-	}
-	if h.EndOfLife.IsZero() {
-		h.EndOfLife = h.InstalledAt.AddDate(5, 0, 0) // the service life of a gateway (DOMAIN.md, section 1)
-	}
-	if err := validateHubFields(&h); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	secret := devices.NewSecret()
-	h.SecretHash = devices.HashHubSecret(secret)
-	if err := a.reg.CreateHub(r.Context(), &h); err != nil {
-		a.fail(w, r, err, hubLabel(h.ID))
-		return
-	}
-	a.log.Info().Str("hub_id", string(h.ID)).Str("resident_id", string(h.ResidentID)).Msg("hub created")
-	writeJSON(w, http.StatusCreated, hubWithSecret{Hub: h, HubID: h.ID, Secret: secret})
+	a.log.Info().Str("hub_id", string(hs.ID)).Str("resident_id", string(hs.ResidentID)).Msg("hub created")
+	writeJSON(w, http.StatusCreated, hs)
 }
 
 func (a *adminAPI) listHubs(w http.ResponseWriter, r *http.Request) {
@@ -163,23 +124,8 @@ func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	if err := refuseServerOwned(cur.ID, next.ID, cur.Disabled, next.Disabled, "/api/v1/hubs/"+string(id)); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if next.ResidentID != cur.ResidentID {
-		if err := a.checkResidentRef(r, next.ResidentID); err != nil {
-			a.fail(w, r, err, "")
-			return
-		}
-	}
-	if err := validateHubFields(&next); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	next.SecretHash, next.CreatedAt = cur.SecretHash, cur.CreatedAt
-	next.UpdatedAt = a.cfg.Now().UTC().Truncate(time.Second)
-	if err := a.reg.UpdateHub(r.Context(), next); err != nil {
+	next, err := a.registrar().updateHub(r.Context(), cur, next)
+	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
 	}
@@ -195,27 +141,21 @@ func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	secret := devices.NewSecret()
-	hash := devices.HashHubSecret(secret)
-	if err := a.reg.SetHubSecretHash(r.Context(), id, hash); err != nil {
+	hs, err := a.registrar().rotateHubSecret(r.Context(), h)
+	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
 	}
-	a.hubs.Revoke(id)
-	h.SecretHash = hash
 	a.log.Info().Str("hub_id", string(id)).Msg("hub secret rotated; live session revoked")
-	writeJSON(w, http.StatusOK, hubWithSecret{Hub: h, HubID: id, Secret: secret})
+	writeJSON(w, http.StatusOK, hs)
 }
 
 func (a *adminAPI) setHubDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := devices.HubID(r.PathValue("id"))
-		if err := a.reg.SetHubDisabled(r.Context(), id, disabled); err != nil {
+		if err := a.registrar().setHubDisabled(r.Context(), id, disabled); err != nil {
 			a.fail(w, r, err, hubLabel(id))
 			return
-		}
-		if disabled {
-			a.hubs.Revoke(id) // after the store: a reconnect must see the hub disabled
 		}
 		a.log.Info().Str("hub_id", string(id)).Bool("disabled", disabled).Msg("hub disabled state set")
 		h, err := a.reg.GetHub(r.Context(), id)
@@ -264,23 +204,12 @@ func (a *adminAPI) createSensor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	switch {
-	case s.Hub != "" && s.Hub != hub:
+	if s.Hub != "" && s.Hub != hub {
 		a.fail(w, r, badRequest("hub_id", "the body names hub %q, the path hub %q", s.Hub, hub), "")
-		return
-	case s.Disabled:
-		a.fail(w, r, badRequest("disabled", "a sensor is created enabled; disable it afterwards"), "")
 		return
 	}
 	s.Hub = hub
-	if s.InstalledAt.IsZero() {
-		s.InstalledAt = a.cfg.Now().UTC().Truncate(time.Second)
-	}
-	if err := validateSensor(&s); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.reg.CreateSensor(r.Context(), &s); err != nil {
+	if err := a.registrar().createSensor(r.Context(), &s); err != nil {
 		a.fail(w, r, err, sensorLabel(hub, s.ID))
 		return
 	}
@@ -327,19 +256,8 @@ func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	if next.Hub != cur.Hub {
-		a.fail(w, r, badRequest("hub_id", "a sensor cannot move to another hub; add it there and disable it here"), "")
-		return
-	}
-	if err := refuseServerOwned(cur.ID, next.ID, cur.Disabled, next.Disabled, "/api/v1/hubs/"+string(hub)+"/sensors/"+string(id)); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := validateSensor(&next); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.reg.UpdateSensor(r.Context(), next); err != nil {
+	next, err = a.registrar().updateSensor(r.Context(), cur, next)
+	if err != nil {
 		a.fail(w, r, err, sensorLabel(hub, id))
 		return
 	}

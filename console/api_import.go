@@ -25,6 +25,9 @@ type csvColumn struct {
 	name  string
 	field string
 	set   func(r *devices.Resident, v string) error
+	// copy moves this column's field from a row to a stored resident: a
+	// re-import with update changes only the columns the file has.
+	copy func(dst, src *devices.Resident)
 }
 
 // guardianSlots is how many guardians a CSV row can carry (guardian1_...
@@ -43,61 +46,62 @@ func ImportColumns() []string {
 
 var importColumns = buildImportColumns()
 
-func buildImportColumns() []csvColumn {
-	text := func(dst func(*devices.Resident) *string) func(*devices.Resident, string) error {
-		return func(r *devices.Resident, v string) error { *dst(r) = v; return nil }
-	}
-	list := func(dst func(*devices.Resident) *[]string) func(*devices.Resident, string) error {
-		return func(r *devices.Resident, v string) error {
-			for item := range strings.SplitSeq(v, ";") {
-				if item = strings.TrimSpace(item); item != "" {
-					*dst(r) = append(*dst(r), item)
-				}
-			}
-			return nil
-		}
-	}
-	number := func(dst func(*devices.Resident) *float64) func(*devices.Resident, string) error {
-		return func(r *devices.Resident, v string) error {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return fmt.Errorf("%q is not a number (use a dot for decimals: 37.5665)", v)
-			}
-			*dst(r) = f
-			return nil
-		}
-	}
-	flag := func(dst func(*devices.Resident) *bool) func(*devices.Resident, string) error {
-		return func(r *devices.Resident, v string) error {
-			b, err := parseCSVBool(v)
-			*dst(r) = b
+// column builds a column whose cell parse turns into the field acc points
+// at.
+func column[T any](name, field string, acc func(*devices.Resident) *T, parse func(string) (T, error)) csvColumn {
+	return csvColumn{name: name, field: field,
+		set: func(r *devices.Resident, v string) error {
+			x, err := parse(v)
+			*acc(r) = x
 			return err
-		}
+		},
+		copy: func(dst, src *devices.Resident) { *acc(dst) = *acc(src) },
 	}
+}
+
+func buildImportColumns() []csvColumn {
+	text := func(v string) (string, error) { return v, nil }
+	list := func(v string) ([]string, error) {
+		var out []string
+		for item := range strings.SplitSeq(v, ";") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+		return out, nil
+	}
+	number := func(v string) (float64, error) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number (use a dot for decimals: 37.5665)", v)
+		}
+		return f, nil
+	}
+	type R = devices.Resident
 	cols := []csvColumn{
-		{"id", "id", func(r *devices.Resident, v string) error { r.ID = devices.ResidentID(v); return nil }},
-		{"name", "name", text(func(r *devices.Resident) *string { return &r.Name })},
-		{"birth_date", "birth_date", text(func(r *devices.Resident) *string { return &r.BirthDate })},
-		{"phone", "phone", text(func(r *devices.Resident) *string { return &r.Phone })},
-		{"language", "language", text(func(r *devices.Resident) *string { return &r.Language })},
-		{"address", "address.line1", text(func(r *devices.Resident) *string { return &r.Address.Line1 })},
-		{"building", "address.building", text(func(r *devices.Resident) *string { return &r.Address.Building })},
-		{"floor", "address.floor", text(func(r *devices.Resident) *string { return &r.Address.Floor })},
-		{"unit", "address.unit", text(func(r *devices.Resident) *string { return &r.Address.Unit })},
-		{"district", "address.district", text(func(r *devices.Resident) *string { return &r.Address.District })},
-		{"postcode", "address.postcode", text(func(r *devices.Resident) *string { return &r.Address.Postcode })},
-		{"lat", "address.lat", number(func(r *devices.Resident) *float64 { return &r.Address.Lat })},
-		{"lon", "address.lon", number(func(r *devices.Resident) *float64 { return &r.Address.Lon })},
-		{"medical_notes", "medical_notes", text(func(r *devices.Resident) *string { return &r.MedicalNotes })},
-		{"medications", "medications", list(func(r *devices.Resident) *[]string { return &r.Medications })},
-		{"allergies", "allergies", list(func(r *devices.Resident) *[]string { return &r.Allergies })},
-		{"key_holder", "access.key_holder", text(func(r *devices.Resident) *string { return &r.Access.KeyHolder })},
-		{"key_safe_code", "access.key_safe_code", text(func(r *devices.Resident) *string { return &r.Access.KeySafeCode })},
-		{"door_code", "access.door_code", text(func(r *devices.Resident) *string { return &r.Access.DoorCode })},
-		{"access_notes", "access.notes", text(func(r *devices.Resident) *string { return &r.Access.Notes })},
+		column("id", "id", func(r *R) *devices.ResidentID { return &r.ID }, func(v string) (devices.ResidentID, error) { return devices.ResidentID(v), nil }),
+		column("name", "name", func(r *R) *string { return &r.Name }, text),
+		column("birth_date", "birth_date", func(r *R) *string { return &r.BirthDate }, text),
+		column("phone", "phone", func(r *R) *string { return &r.Phone }, text),
+		column("language", "language", func(r *R) *string { return &r.Language }, text),
+		column("address", "address.line1", func(r *R) *string { return &r.Address.Line1 }, text),
+		column("building", "address.building", func(r *R) *string { return &r.Address.Building }, text),
+		column("floor", "address.floor", func(r *R) *string { return &r.Address.Floor }, text),
+		column("unit", "address.unit", func(r *R) *string { return &r.Address.Unit }, text),
+		column("district", "address.district", func(r *R) *string { return &r.Address.District }, text),
+		column("postcode", "address.postcode", func(r *R) *string { return &r.Address.Postcode }, text),
+		column("lat", "address.lat", func(r *R) *float64 { return &r.Address.Lat }, number),
+		column("lon", "address.lon", func(r *R) *float64 { return &r.Address.Lon }, number),
+		column("medical_notes", "medical_notes", func(r *R) *string { return &r.MedicalNotes }, text),
+		column("medications", "medications", func(r *R) *[]string { return &r.Medications }, list),
+		column("allergies", "allergies", func(r *R) *[]string { return &r.Allergies }, list),
+		column("key_holder", "access.key_holder", func(r *R) *string { return &r.Access.KeyHolder }, text),
+		column("key_safe_code", "access.key_safe_code", func(r *R) *string { return &r.Access.KeySafeCode }, text),
+		column("door_code", "access.door_code", func(r *R) *string { return &r.Access.DoorCode }, text),
+		column("access_notes", "access.notes", func(r *R) *string { return &r.Access.Notes }, text),
 	}
 	for slot := range guardianSlots {
-		g := func(r *devices.Resident) *devices.Guardian {
+		g := func(r *R) *devices.Guardian {
 			for len(r.Guardians) <= slot {
 				r.Guardians = append(r.Guardians, devices.Guardian{})
 			}
@@ -105,22 +109,22 @@ func buildImportColumns() []csvColumn {
 		}
 		prefix := "guardian" + strconv.Itoa(slot+1) + "_"
 		path := "guardians[" + strconv.Itoa(slot) + "]."
+		// The guardians of a row replace the stored ones as a whole: a list
+		// in order, not cells to merge.
+		guardians := func(dst, src *R) { dst.Guardians = slices.Clone(src.Guardians) }
 		cols = append(cols,
-			csvColumn{prefix + "name", path + "name", func(r *devices.Resident, v string) error { g(r).Name = v; return nil }},
-			csvColumn{prefix + "phone", path + "phone", func(r *devices.Resident, v string) error { g(r).Phone = v; return nil }},
-			csvColumn{prefix + "relation", path + "relation", func(r *devices.Resident, v string) error { g(r).Relation = v; return nil }},
-			csvColumn{prefix + "language", path + "language", func(r *devices.Resident, v string) error { g(r).Language = v; return nil }},
+			csvColumn{prefix + "name", path + "name", func(r *R, v string) error { g(r).Name = v; return nil }, guardians},
+			csvColumn{prefix + "phone", path + "phone", func(r *R, v string) error { g(r).Phone = v; return nil }, guardians},
+			csvColumn{prefix + "relation", path + "relation", func(r *R, v string) error { g(r).Relation = v; return nil }, guardians},
+			csvColumn{prefix + "language", path + "language", func(r *R, v string) error { g(r).Language = v; return nil }, guardians},
 		)
 	}
 	return append(cols,
-		csvColumn{"social_worker_id", "social_worker_id", text(func(r *devices.Resident) *string { return &r.SocialWorkerID })},
-		csvColumn{"priority", "priority", flag(func(r *devices.Resident) *bool { return &r.Priority })},
-		csvColumn{"consent_share_medical_with_119", "consent.share_medical_with_119",
-			flag(func(r *devices.Resident) *bool { return &r.Consent.ShareMedicalWith119 })},
-		csvColumn{"consent_notify_guardians", "consent.notify_guardians",
-			flag(func(r *devices.Resident) *bool { return &r.Consent.NotifyGuardians })},
-		csvColumn{"consent_vital_signs_monitoring", "consent.vital_signs_monitoring",
-			flag(func(r *devices.Resident) *bool { return &r.Consent.VitalSignsMonitoring })},
+		column("social_worker_id", "social_worker_id", func(r *R) *string { return &r.SocialWorkerID }, text),
+		column("priority", "priority", func(r *R) *bool { return &r.Priority }, parseCSVBool),
+		column("consent_share_medical_with_119", "consent.share_medical_with_119", func(r *R) *bool { return &r.Consent.ShareMedicalWith119 }, parseCSVBool),
+		column("consent_notify_guardians", "consent.notify_guardians", func(r *R) *bool { return &r.Consent.NotifyGuardians }, parseCSVBool),
+		column("consent_vital_signs_monitoring", "consent.vital_signs_monitoring", func(r *R) *bool { return &r.Consent.VitalSignsMonitoring }, parseCSVBool),
 	)
 }
 
@@ -146,10 +150,21 @@ type importError struct {
 	Error  string `json:"error"`
 }
 
+// importCounts sums up an import: every row read is in exactly one of them
+// (a row that failed while the import stopped counts as refused).
+type importCounts struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	Refused int `json:"refused"`
+}
+
 type importResult struct {
 	DryRun  bool            `json:"dry_run,omitempty"`
+	Update  bool            `json:"update,omitempty"`
 	Rows    int             `json:"rows"`
+	Counts  importCounts    `json:"counts"`
 	Created []importCreated `json:"created"`
+	Updated []importCreated `json:"updated"`
 	Errors  []importError   `json:"errors"`
 	// Stopped is set when an internal error (the store failing) ended the
 	// import early: rows after the named line were not looked at.
@@ -161,14 +176,22 @@ type importRow struct {
 	resident devices.Resident
 }
 
-// importResidents creates a resident from every valid row of a CSV body.
-// A bad row is reported with its line number and does not stop the others.
-// Problems of the file as a whole (size, header) are refused before any row
-// is created. Creation is not tied to the request's context: once begun, an
-// import runs to the end even if the client disconnects, so the outcome does
-// not depend on when it did.
+// importOptions are the query of an import: dry_run checks and changes
+// nothing; update updates the stored resident of a row whose id exists
+// (otherwise such a row is refused as a conflict).
+type importOptions struct {
+	dryRun, update bool
+}
+
+// importResidents creates a resident from every valid row of a CSV body,
+// and with update=true updates the residents whose id exists (only the
+// columns the file has). A bad row is reported with its line number and
+// does not stop the others. Problems of the file as a whole (size, header)
+// are refused before any row is created. Writing is not tied to the
+// request's context: once begun, an import runs to the end even if the
+// client disconnects, so the outcome does not depend on when it did.
 func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
-	dryRun, err := importParams(r)
+	opts, err := importParams(r)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
@@ -178,32 +201,26 @@ func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, jsonError(err), "")
 		return
 	}
-	rows, result, err := a.parseImport(body)
+	rows, cols, result, err := a.parseImport(body)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return
 	}
-	result.DryRun = dryRun
+	result.DryRun, result.Update = opts.dryRun, opts.update
 	ctx := context.WithoutCancel(r.Context())
+	imp := importer{registrar: a.registrar(), opts: opts, cols: cols, workers: map[string]error{}}
 	for _, row := range rows {
-		if dryRun {
-			// Only an id already taken can fail the real run; look it up.
-			if id := row.resident.ID; id != "" {
-				if _, err := a.reg.GetResident(ctx, id); err == nil {
-					result.Errors = append(result.Errors, importError{Line: row.line, Column: "id", Error: residentLabel(id) + " already exists"})
-					continue
-				}
-			}
-			result.Created = append(result.Created, importCreated{Line: row.line, ID: row.resident.ID})
-			continue
-		}
-		res := row.resident
-		err := a.reg.CreateResident(ctx, &res)
+		id, updated, err := imp.row(ctx, row)
 		var conflict interface{ Conflict() bool }
 		var invalid interface{ Invalid() bool }
+		var ae *apiError
 		switch {
+		case err == nil && updated:
+			result.Updated = append(result.Updated, importCreated{Line: row.line, ID: id})
 		case err == nil:
-			result.Created = append(result.Created, importCreated{Line: row.line, ID: res.ID})
+			result.Created = append(result.Created, importCreated{Line: row.line, ID: id})
+		case errors.As(err, &ae):
+			result.Errors = append(result.Errors, importError{Line: row.line, Column: columnOf(ae.Field), Error: ae.Msg})
 		case errors.As(err, &conflict) && conflict.Conflict(), errors.As(err, &invalid) && invalid.Invalid():
 			result.Errors = append(result.Errors, importError{Line: row.line, Error: err.Error()})
 		default:
@@ -216,54 +233,117 @@ func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sortImportErrors(result.Errors)
-	a.log.Info().Int("rows", result.Rows).Int("created", len(result.Created)).Int("rejected", len(result.Errors)).
-		Bool("dry_run", dryRun).Msg("residents imported")
+	result.Counts = importCounts{Created: len(result.Created), Updated: len(result.Updated), Refused: len(result.Errors)}
+	a.log.Info().Int("rows", result.Rows).Int("created", result.Counts.Created).Int("updated", result.Counts.Updated).
+		Int("refused", result.Counts.Refused).Bool("dry_run", opts.dryRun).Bool("update", opts.update).Msg("residents imported")
 	writeJSON(w, http.StatusOK, result)
 }
 
-func importParams(r *http.Request) (dryRun bool, err error) {
+// importer writes the rows of one import.
+type importer struct {
+	registrar
+	opts importOptions
+	cols []*csvColumn
+	// workers caches the social worker check per id: a file assigns a few
+	// hundred residents to each worker.
+	workers map[string]error
+}
+
+// row creates or (with update) updates the row's resident and returns its
+// id; in a dry run it only checks what the real run could refuse.
+func (im *importer) row(ctx context.Context, row importRow) (id devices.ResidentID, updated bool, err error) {
+	res := row.resident
+	if id := res.SocialWorkerID; id != "" {
+		werr, seen := im.workers[id]
+		if !seen {
+			werr = im.checkSocialWorker(ctx, id)
+			var ae *apiError
+			if werr != nil && !errors.As(werr, &ae) {
+				return "", false, werr // the store failed: not the row's fault
+			}
+			im.workers[id] = werr
+		}
+		if werr != nil {
+			return "", false, werr
+		}
+	}
+	var cur devices.Resident
+	exists := false
+	if res.ID != "" {
+		cur, err = im.reg.GetResident(ctx, res.ID)
+		switch {
+		case err == nil:
+			exists = true
+		case !isNotFound(err):
+			return "", false, err
+		}
+	}
+	switch {
+	case exists && !im.opts.update:
+		return "", false, &apiError{status: http.StatusConflict, Field: "id",
+			Msg: residentLabel(res.ID) + " already exists (import with update=true, dolbomctl import --update, to update it)"}
+	case exists:
+		next := editable(cur)
+		for _, c := range im.cols {
+			c.copy(&next, &res)
+		}
+		if im.opts.dryRun {
+			return res.ID, true, validateResident(&next, im.now())
+		}
+		_, err := im.updateResident(ctx, cur, next)
+		return res.ID, true, err
+	case im.opts.dryRun:
+		return res.ID, false, nil // the row was validated as it was read
+	}
+	err = im.reg.CreateResident(ctx, &res)
+	return res.ID, false, err
+}
+
+func importParams(r *http.Request) (opts importOptions, err error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		switch {
 		case err != nil || (mt != "text/csv" && mt != "application/csv" && mt != "text/plain"):
-			return false, &apiError{status: http.StatusUnsupportedMediaType,
+			return opts, &apiError{status: http.StatusUnsupportedMediaType,
 				Msg: fmt.Sprintf("Content-Type %q: send the file as text/csv (curl: -H 'Content-Type: text/csv' --data-binary @residents.csv)", ct)}
 		case params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8"):
-			return false, &apiError{status: http.StatusUnsupportedMediaType,
+			return opts, &apiError{status: http.StatusUnsupportedMediaType,
 				Msg: fmt.Sprintf("charset %q: the file must be UTF-8 (in Excel: save as \"CSV UTF-8\")", params["charset"])}
 		}
 	}
 	q := r.URL.Query()
 	for name := range q {
-		if name != "dry_run" {
-			return false, badRequest(name, "unknown query parameter %q; this route takes: dry_run", name)
+		if name != "dry_run" && name != "update" {
+			return opts, badRequest(name, "unknown query parameter %q; this route takes: dry_run, update", name)
 		}
 	}
-	if s := q.Get("dry_run"); s != "" {
-		if dryRun, err = strconv.ParseBool(s); err != nil {
-			return false, badRequest("dry_run", "%q: true or false", s)
+	for name, dst := range map[string]*bool{"dry_run": &opts.dryRun, "update": &opts.update} {
+		if s := q.Get(name); s != "" {
+			if *dst, err = strconv.ParseBool(s); err != nil {
+				return opts, badRequest(name, "%q: true or false", s)
+			}
 		}
 	}
-	return dryRun, nil
+	return opts, nil
 }
 
 // parseImport reads and validates every row. It fails as a whole only for
 // problems no row can be blamed for.
-func (a *adminAPI) parseImport(body []byte) ([]importRow, importResult, error) {
-	result := importResult{Created: []importCreated{}, Errors: []importError{}}
+func (a *adminAPI) parseImport(body []byte) ([]importRow, []*csvColumn, importResult, error) {
+	result := importResult{Created: []importCreated{}, Updated: []importCreated{}, Errors: []importError{}}
 	body = bytes.TrimPrefix(body, []byte("\ufeff")) // Excel's "CSV UTF-8" starts with a byte-order mark
 	cr := csv.NewReader(bytes.NewReader(body))
 	cr.FieldsPerRecord = -1 // a short row is that row's error, said in our words
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, result, badRequest("", "the file is empty: a header row naming the columns is required (see docs/api.md)")
+		return nil, nil, result, badRequest("", "the file is empty: a header row naming the columns is required (see docs/api.md)")
 	}
 	if err != nil {
-		return nil, result, badRequest("", "header row: %v", err)
+		return nil, nil, result, badRequest("", "header row: %v", err)
 	}
 	cols, err := importHeader(header)
 	if err != nil {
-		return nil, result, err
+		return nil, nil, result, err
 	}
 	var rows []importRow
 	idLines := make(map[devices.ResidentID]int) // explicit id -> its first line
@@ -280,11 +360,11 @@ func (a *adminAPI) parseImport(body []byte) ([]importRow, importResult, error) {
 			continue
 		}
 		if err != nil {
-			return nil, result, err
+			return nil, nil, result, err
 		}
 		result.Rows++
 		if result.Rows > a.cfg.MaxImportRows {
-			return nil, result, &apiError{status: http.StatusRequestEntityTooLarge,
+			return nil, nil, result, &apiError{status: http.StatusRequestEntityTooLarge,
 				Msg: fmt.Sprintf("more than %d rows: split the file", a.cfg.MaxImportRows)}
 		}
 		line, _ := cr.FieldPos(0)
@@ -303,7 +383,7 @@ func (a *adminAPI) parseImport(body []byte) ([]importRow, importResult, error) {
 		}
 		rows = append(rows, importRow{line: line, resident: res})
 	}
-	return rows, result, nil
+	return rows, cols, result, nil
 }
 
 // importHeader maps each header cell to its column. Unknown and repeated

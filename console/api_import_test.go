@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -274,5 +275,93 @@ func BenchmarkImportResidents(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+type importUpdateAnswer struct {
+	importAnswer
+	Update  bool `json:"update"`
+	Counts  struct{ Created, Updated, Refused int }
+	Updated []struct {
+		Line int                `json:"line"`
+		ID   devices.ResidentID `json:"id"`
+	} `json:"updated"`
+}
+
+// TestImportUpdate: a re-import reports existing ids as conflicts, row by
+// row; with update=true it updates them, changing only the file's columns.
+func TestImportUpdate(t *testing.T) {
+	e := newTestEnv(t)
+	first := "id,name,phone,unit,door_code,guardian1_name,guardian1_phone\n" +
+		"r-1,김영희,010-1234-5678,301,4471,이철수,010-9876-5432\n" +
+		"r-2,박민수,010-2222-3333,,,,\n"
+	got := decode[importUpdateAnswer](t, e.importCSV(t, "", first))
+	if got.Counts.Created != 2 || got.Counts.Updated != 0 || got.Counts.Refused != 0 {
+		t.Fatalf("first import: %+v", got)
+	}
+	// The agency's second file: a new unit for r-1, a new resident r-3, and
+	// a typo in r-2's phone. No door code column: r-1's code must stay.
+	second := "id,name,phone,unit\n" +
+		"r-1,김영희,010-1234-5678,1502호\n" +
+		"r-2,박민수,010-2222,\n" +
+		"r-3,최순자,,\n"
+	got = decode[importUpdateAnswer](t, e.importCSV(t, "", second))
+	if got.Counts.Created != 1 || got.Counts.Updated != 0 || got.Counts.Refused != 2 {
+		t.Fatalf("re-import without update: %+v", got)
+	}
+	if got.Errors[0].Line != 2 || got.Errors[0].Column != "id" || !strings.Contains(got.Errors[0].Error, "update") {
+		t.Errorf("conflict row: %+v", got.Errors[0])
+	}
+	if r1, _ := e.reg.GetResident(t.Context(), "r-1"); r1.Address.Unit != "301" {
+		t.Errorf("r-1 changed without update: %+v", r1.Address)
+	}
+
+	got = decode[importUpdateAnswer](t, e.importCSV(t, "?update=true&dry_run=true", second))
+	// r-3 exists since the run before: updated too.
+	if !got.Update || !got.DryRun || got.Counts.Updated != 2 || got.Counts.Refused != 1 || got.Counts.Created != 0 {
+		t.Fatalf("dry run with update: %+v", got)
+	}
+	if r1, _ := e.reg.GetResident(t.Context(), "r-1"); r1.Address.Unit != "301" {
+		t.Errorf("dry run changed r-1: %+v", r1.Address)
+	}
+
+	got = decode[importUpdateAnswer](t, e.importCSV(t, "?update=true", second))
+	if got.Counts.Created != 0 || got.Counts.Updated != 2 || got.Counts.Refused != 1 ||
+		got.Updated[0].Line != 2 || got.Updated[0].ID != "r-1" || got.Errors[0].Line != 3 || got.Errors[0].Column != "phone" {
+		t.Fatalf("re-import with update: %+v", got)
+	}
+	r1, _ := e.reg.GetResident(t.Context(), "r-1")
+	if r1.Address.Unit != "1502호" || r1.Access.DoorCode != "4471" || len(r1.Guardians) != 1 || r1.Phone != "+821012345678" {
+		t.Errorf("r-1 after update: %+v", r1)
+	}
+	if r2, _ := e.reg.GetResident(t.Context(), "r-2"); r2.Phone != "+821022223333" {
+		t.Errorf("refused row changed r-2: %q", r2.Phone)
+	}
+}
+
+// TestSocialWorkerMustExist: a typo in a social worker's id is refused by
+// the API and the import, instead of leaving the resident on no caseload.
+func TestSocialWorkerMustExist(t *testing.T) {
+	e := newTestEnv(t)
+	e.reg.AddAccount(console.Account{ID: "disp-1", Name: "상황실", Role: console.RoleDispatcher})
+	e.reg.AddAccount(console.Account{ID: "sw-old", Name: "퇴직", Role: console.RoleSocialWorker, Disabled: true})
+	for id, text := range map[string]string{"sw-77": `no account "sw-77"`, "disp-1": "not a social worker", "sw-old": "disabled"} {
+		rec := e.do(t, "POST", "/api/v1/residents", `{"name": "김영희", "social_worker_id": "`+id+`"}`)
+		if eb := decode[errorBody](t, rec); rec.Code != 400 || eb.Field != "social_worker_id" || !strings.Contains(eb.Error, text) {
+			t.Errorf("create with %s: %d %+v", id, rec.Code, eb)
+		}
+	}
+	res := createResident(t, e, `{"name": "김영희", "social_worker_id": "sw-7"}`)
+	rec := e.do(t, "PATCH", "/api/v1/residents/"+string(res.ID), `{"social_worker_id": "sw-8"}`)
+	if eb := decode[errorBody](t, rec); rec.Code != 400 || eb.Field != "social_worker_id" {
+		t.Errorf("update to sw-8: %d %+v", rec.Code, eb)
+	}
+	// Disabling a worker's account later does not block editing the rest.
+	e.reg.AddAccount(console.Account{ID: "sw-7", Role: console.RoleSocialWorker, Disabled: true})
+	e.must(t, 200, "PATCH", "/api/v1/residents/"+string(res.ID), `{"phone": "010-1234-5678"}`)
+
+	got := decode[importUpdateAnswer](t, e.importCSV(t, "", "name,social_worker_id\n김영희,sw-9\n박민수,sw-99\n최순자,sw-99\n"))
+	if got.Counts.Created != 1 || got.Counts.Refused != 2 || got.Errors[0].Column != "social_worker_id" || got.Errors[1].Line != 4 {
+		t.Fatalf("import: %+v", got)
 	}
 }

@@ -112,11 +112,7 @@ func (a *adminAPI) createResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	if err := prepareNewResident(&res, a.cfg.Now()); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := a.reg.CreateResident(r.Context(), &res); err != nil {
+	if err := a.registrar().createResident(r.Context(), &res); err != nil {
 		a.fail(w, r, err, residentLabel(res.ID))
 		return
 	}
@@ -189,12 +185,7 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 	}
 	next := devices.Resident{ID: cur.ID, Disabled: cur.Disabled, CreatedAt: cur.CreatedAt, UpdatedAt: cur.UpdatedAt}
 	if r.Method == http.MethodPatch {
-		next = cur
-		// Decoding into a slice reuses its backing array; the registry's
-		// copy must not change under it.
-		next.Medications = slices.Clone(cur.Medications)
-		next.Allergies = slices.Clone(cur.Allergies)
-		next.Guardians = slices.Clone(cur.Guardians)
+		next = editable(cur)
 	}
 	if err := a.decodeJSON(w, r, &next); err != nil {
 		a.fail(w, r, err, "")
@@ -204,20 +195,8 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	next.CreatedAt = cur.CreatedAt
-	if next.Access.KeySafeCode == accessMask {
-		next.Access.KeySafeCode = cur.Access.KeySafeCode
-	}
-	if next.Access.DoorCode == accessMask {
-		next.Access.DoorCode = cur.Access.DoorCode
-	}
-	now := a.cfg.Now()
-	if err := validateResident(&next, now); err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	next.UpdatedAt = now.UTC().Truncate(time.Second)
-	if err := a.reg.UpdateResident(r.Context(), next); err != nil {
+	next, err = a.registrar().updateResident(r.Context(), cur, next)
+	if err != nil {
 		a.fail(w, r, err, residentLabel(id))
 		return
 	}
@@ -240,9 +219,4 @@ func (a *adminAPI) setResidentDisabled(disabled bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, masked(res))
 	}
-}
-
-func sortedList(items []string) string {
-	slices.Sort(items)
-	return strings.Join(items, ", ")
 }

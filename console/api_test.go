@@ -33,6 +33,10 @@ type testEnv struct {
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{reg: consoletest.NewRegistry(), hubs: &consoletest.Hubs{}, health: consoletest.Health{}, logs: &bytes.Buffer{}}
+	// The social workers residents are assigned to in these tests; any
+	// other id is refused (TestSocialWorkerMustExist).
+	e.reg.AddSocialWorker("sw-7")
+	e.reg.AddSocialWorker("sw-9")
 	cfg := console.AdminConfig{Token: testToken, MaxBodyBytes: 4 << 10, Now: func() time.Time { return testNow }}
 	e.h = console.NewAdminAPI(cfg, e.reg, e.health, e.hubs, zerolog.New(e.logs))
 	return e

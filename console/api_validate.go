@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -27,43 +26,6 @@ const (
 // kst is the service's time zone: a birth date is "in the future" by the
 // Korean calendar day.
 var kst = time.FixedZone("KST", 9*60*60)
-
-// normalizePhone returns phone in E.164 form. It accepts E.164 (+82...,
-// spaces, dots, hyphens and parentheses ignored) and Korean domestic numbers
-// with the leading 0 (010-1234-5678, 02-123-4567), which become +82 without
-// the 0. "+82 010-..." (the domestic 0 kept after the country code, a common
-// slip) is mended too.
-func normalizePhone(phone string) (string, error) {
-	var digits strings.Builder
-	plus := false
-	for i, c := range strings.TrimSpace(phone) {
-		switch {
-		case c >= '0' && c <= '9':
-			digits.WriteRune(c)
-		case c == '+' && i == 0:
-			plus = true
-		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
-		default:
-			return "", fmt.Errorf("%q: only digits, a leading +, spaces and hyphens are allowed", phone)
-		}
-	}
-	d := digits.String()
-	switch {
-	case d == "":
-		return "", fmt.Errorf("%q has no digits", phone)
-	case plus:
-		if rest, ok := strings.CutPrefix(d, "820"); ok {
-			d = "82" + rest
-		}
-		if d[0] == '0' || len(d) < 8 || len(d) > 15 {
-			return "", fmt.Errorf("%q is not an E.164 number (+, country code, 8-15 digits in all)", phone)
-		}
-		return "+" + d, nil
-	case d[0] == '0' && len(d) >= 9 && len(d) <= 11 && d[1] != '0':
-		return "+82" + d[1:], nil
-	}
-	return "", fmt.Errorf("%q: write it in E.164 (+821012345678) or as a Korean number with its leading 0 (010-1234-5678)", phone)
-}
 
 // checkText bounds a free-text field and refuses control characters other
 // than newlines and tabs, which would corrupt logs and dispatch messages.
@@ -106,7 +68,7 @@ func validateResident(r *devices.Resident, now time.Time) error {
 		}
 	}
 	if r.Phone != "" {
-		p, err := normalizePhone(r.Phone)
+		p, err := devices.NormalizePhone(r.Phone)
 		if err != nil {
 			return badRequest("phone", "%v", err)
 		}
@@ -188,7 +150,7 @@ func validateGuardian(g *devices.Guardian, i int) error {
 	if g.Phone == "" {
 		return badRequest(f+"phone", "a guardian needs a phone number")
 	}
-	p, err := normalizePhone(g.Phone)
+	p, err := devices.NormalizePhone(g.Phone)
 	if err != nil {
 		return badRequest(f+"phone", "%v", err)
 	}
@@ -258,18 +220,15 @@ func validateSensor(s *devices.Sensor) error {
 	return nil
 }
 
-func sensorKindList() string {
-	kinds := make([]string, 0, len(devices.SensorKinds))
-	for k := range devices.SensorKinds {
-		kinds = append(kinds, string(k))
-	}
-	return sortedList(kinds)
-}
+func sensorKindList() string { return joinKeys(devices.SensorKinds) }
 
-func locationList() string {
-	locs := make([]string, 0, len(devices.Locations))
-	for l := range devices.Locations {
-		locs = append(locs, string(l))
+func locationList() string { return joinKeys(devices.Locations) }
+
+func joinKeys[K ~string, V any](m map[K]V) string {
+	keys := sortedKeys(m)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = string(k)
 	}
-	return sortedList(locs)
+	return strings.Join(out, ", ")
 }

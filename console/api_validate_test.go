@@ -8,44 +8,6 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-func TestNormalizePhone(t *testing.T) {
-	tests := []struct {
-		in, want string // want "" means refused
-	}{
-		{"010-1234-5678", "+821012345678"},
-		{"01012345678", "+821012345678"},
-		{"010 1234 5678", "+821012345678"},
-		{"+821012345678", "+821012345678"},
-		{"+82 10-1234-5678", "+821012345678"},
-		{"+82 010-1234-5678", "+821012345678"}, // domestic 0 kept by mistake
-		{"02-123-4567", "+8221234567"},         // Seoul landline
-		{"031-123-4567", "+82311234567"},
-		{"+1 (415) 555-0100", "+14155550100"},
-		{"+44 20 7946 0958", "+442079460958"},
-		{"", ""},
-		{"12345", ""},
-		{"010-1234", ""},
-		{"0010-1234-5678", ""},
-		{"+0123456789", ""},
-		{"+1234", ""},
-		{"+1234567890123456", ""},
-		{"010-CALL-ME", ""},
-		{"1+1234567890", ""},
-	}
-	for _, tc := range tests {
-		got, err := normalizePhone(tc.in)
-		if tc.want == "" {
-			if err == nil {
-				t.Errorf("normalizePhone(%q) = %q, want an error", tc.in, got)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("normalizePhone(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 func TestIDsAreValidTokens(t *testing.T) {
 	for id, want := range map[string]bool{
 		"r-1": true, "kitchen-smoke": true, "A.b_c:d": true, strings.Repeat("a", 64): true,

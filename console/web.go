@@ -238,6 +238,13 @@ type WebDeps struct {
 	Desk     WebDesk
 	Evidence EvidenceReader
 	Reports  ReportSource
+	// Registry, when set, lets admins create and edit residents, hubs and
+	// sensors in the pages (web_registry.go), through the same checks as
+	// the admin API; nil: the registry is edited through the API only.
+	Registry Registry
+	// Hubs, when set with Registry, lets the pages disable a hub and
+	// replace its secret (each ends the hub's live session).
+	Hubs HubControl
 }
 
 // WebConfig configures the web console. Zero values take the defaults
@@ -427,6 +434,7 @@ func (w *web) routes() {
 	m.HandleFunc("POST /residents/{id}/visits", w.signedIn(w.addVisit, RoleSocialWorker))
 	w.dispatchRoutes()
 	w.reportRoutes()
+	w.registryRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, RoleAdmin))

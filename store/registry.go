@@ -19,7 +19,7 @@ import (
 type ListQuery struct {
 	Limit           int    // default 100, at most 1000
 	After           string // cursor: ids greater than this
-	Search          string // case-insensitive part of the name (residents) or id, or the exact id
+	Search          string // residents: devices.ParseResidentSearch (name, address, phone, exact id); hubs: part of the id
 	SocialWorkerID  string // residents of one social worker
 	IncludeDisabled bool
 }
@@ -231,8 +231,8 @@ func (s *Store) ListResidents(ctx context.Context, lq ListQuery) ([]devices.Resi
 	if lq.SocialWorkerID != "" {
 		w.add("social_worker_id = ?", lq.SocialWorkerID)
 	}
-	if lq.Search != "" {
-		w.add(`(lower(name) LIKE ? ESCAPE '\' OR id = ? OR phone = ?)`, likePattern(lq.Search), lq.Search, lq.Search)
+	if q := devices.ParseResidentSearch(lq.Search); q.Raw != "" {
+		w.residentSearch(q)
 	}
 	rows, err := s.be.query(ctx, `SELECT `+residentColumns+` FROM residents`+w.sql()+
 		fmt.Sprintf(` ORDER BY id LIMIT %d`, lq.limit()), w.args...)
@@ -314,6 +314,33 @@ func (w *where) add(cond string, args ...any) {
 		cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(w.args)), 1)
 	}
 	w.parts = append(w.parts, cond)
+}
+
+// residentSearchText is devices.Resident.SearchText in SQL: both back ends
+// read JSON fields with ->> (SQLite since 3.38; address is JSONB in
+// PostgreSQL and JSON text in SQLite).
+const residentSearchText = `lower(name || ' ' || coalesce(address->>'line1', '') || ' ' || coalesce(address->>'building', '') ||
+	' ' || coalesce(address->>'floor', '') || ' ' || coalesce(address->>'unit', '') || ' ' ||
+	coalesce(address->>'district', '') || ' ' || coalesce(address->>'postcode', '') || ' ' || phone)`
+
+// residentSearch adds what devices.ResidentSearch.Matches means: the exact
+// id, the phone however it was typed, or every word somewhere in the name,
+// address or phone.
+func (w *where) residentSearch(q devices.ResidentSearch) {
+	cond, args := "id = ?", []any{q.Raw}
+	if q.Phone != "" {
+		cond += " OR phone = ?"
+		args = append(args, q.Phone)
+	}
+	if len(q.Terms) > 0 {
+		terms := make([]string, len(q.Terms))
+		for i, t := range q.Terms {
+			terms[i] = residentSearchText + ` LIKE ? ESCAPE '\'`
+			args = append(args, likePattern(t))
+		}
+		cond += " OR (" + strings.Join(terms, " AND ") + ")"
+	}
+	w.add("("+cond+")", args...)
 }
 
 func (w *where) raw(cond string) { w.parts = append(w.parts, cond) }

@@ -1,6 +1,7 @@
 // Command dolbom-119 is a mock 119 centre for demos and tests: it receives
 // the gateway's CAP messages over HTTP and HTTPS, checks them against the
-// schema, keeps each identifier once and answers through the gateway's
+// schema (or, without the schema or xmllint, their structure, and says so
+// at start), keeps each identifier once and answers through the gateway's
 // answer endpoint. See docs/cap.md.
 package main
 
@@ -13,12 +14,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/cmd/internal/svclog"
 
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
@@ -43,7 +47,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.listen, "listen", envOr(getenv, "DOLBOM_119_LISTEN", "127.0.0.1:8119"), "HTTP address (empty: none)")
 	fs.StringVar(&o.tlsListen, "tls-listen", getenv("DOLBOM_119_TLS_LISTEN"), "HTTPS address with a generated self-signed certificate (empty: none)")
 	fs.StringVar(&o.certOut, "cert-out", "", "write the self-signed certificate (PEM) here for the gateway to trust")
-	fs.StringVar(&o.xsd, "xsd", envOr(getenv, "DOLBOM_CAP_XSD", "../shared/spec/CAP-v1.2.xsd"), "CAP schema to validate against (needs xmllint)")
+	fs.StringVar(&o.xsd, "xsd", envOr(getenv, "DOLBOM_CAP_XSD", "../shared/spec/CAP-v1.2.xsd"), "CAP schema to validate against (needs xmllint); without it every message is checked for CAP's required elements and values only, as the log says at start")
 	fs.DurationVar(&o.autoAccept, "auto-accept", 500*time.Millisecond, "answer accepted this long after an alert (0: manual only)")
 	fs.BoolVar(&o.autoDispatch, "auto-dispatch", true, "answer dispatched after the acceptance")
 	fs.StringVar(&o.answerURL, "answer-url", getenv("DOLBOM_119_ANSWER_URL"), "the gateway's answer endpoint (empty: never answer)")
@@ -82,7 +86,7 @@ func run(args []string, getenv func(string) string) int {
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stdout, TimeFormat: "15:04:05.000"}).Level(level).With().Timestamp().Logger()
+	log := svclog.With(zerolog.New(svclog.Console(os.Stdout)).Level(level).With().Timestamp().Logger(), "dolbom-119")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, o, log); err != nil {
@@ -92,11 +96,29 @@ func run(args []string, getenv func(string) string) int {
 	return 0
 }
 
-func serve(ctx context.Context, o options, log zerolog.Logger) error {
-	if _, err := os.Stat(o.xsd); err != nil {
-		log.Warn().Str("xsd", o.xsd).Msg("스키마 없음, 검증 생략 / schema not found, not validating")
-		o.xsd = ""
+// schemaCheck decides how CAP messages will be checked and says so: with
+// the official schema when both it and xmllint are here, otherwise with
+// cap.CheckStructure (required elements and values), loudly, so that
+// nobody believes "validated against the schema" when it was not.
+func schemaCheck(xsd string, lookPath func(string) (string, error), log zerolog.Logger) string {
+	if xsd == "" {
+		log.Warn().Msg("CAP 스키마 지정 안 됨: 구조만 검사 / CAP schema not given: checking structure only")
+		return ""
 	}
+	if _, err := os.Stat(xsd); err != nil {
+		log.Warn().Str("xsd", xsd).Msg("CAP 스키마 없음: 구조만 검사 (필수 요소와 값) / CAP schema not found: checking structure only (required elements and values)")
+		return ""
+	}
+	if _, err := lookPath("xmllint"); err != nil {
+		log.Warn().Str("xsd", xsd).Msg("xmllint 없음: 구조만 검사 / xmllint not found (apt install libxml2-utils): checking structure only")
+		return ""
+	}
+	log.Info().Str("xsd", xsd).Msg("CAP 스키마로 검증 / validating CAP against the schema")
+	return xsd
+}
+
+func serve(ctx context.Context, o options, log zerolog.Logger) error {
+	o.xsd = schemaCheck(o.xsd, exec.LookPath, log)
 	rcv := receiver.New(receiver.Options{
 		XSDPath: o.xsd, AutoAccept: o.autoAccept, AutoDispatch: o.autoDispatch,
 		AnswerURL:   o.answerURL,

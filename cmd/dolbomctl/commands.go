@@ -540,10 +540,12 @@ func (c *cli) sensorSetDisabled(disabled bool) handler {
 
 // importResidents sends a CSV file. Rows the gateway refused are listed in
 // its answer; the command then fails (exit 1) after printing it, so that a
-// script notices, and the good rows stay created.
+// script notices, and the good rows stay created. With --update, rows whose
+// id exists update that resident instead of being refused as conflicts.
 func (c *cli) importResidents(ctx context.Context, args []string) error {
 	fs := c.flagSet("import")
-	dryRun := fs.Bool("dry-run", false, "check every row, create nothing")
+	dryRun := fs.Bool("dry-run", false, "check every row, change nothing")
+	update := fs.Bool("update", false, "update the residents whose id exists (only the file's columns change)")
 	pos, err := parse(fs, args, "FILE.csv")
 	if err != nil {
 		return err
@@ -561,6 +563,9 @@ func (c *cli) importResidents(ctx context.Context, args []string) error {
 	if *dryRun {
 		q.Set("dry_run", "true")
 	}
+	if *update {
+		q.Set("update", "true")
+	}
 	data, err := cl.do(ctx, "POST", "import/residents", q, "text/csv; charset=utf-8", f)
 	if err != nil {
 		return err
@@ -569,20 +574,24 @@ func (c *cli) importResidents(ctx context.Context, args []string) error {
 		return err
 	}
 	var result struct {
-		Created []json.RawMessage `json:"created"`
-		Errors  []json.RawMessage `json:"errors"`
-		Stopped string            `json:"stopped"`
+		Counts struct {
+			Created, Updated, Refused int
+		} `json:"counts"`
+		Stopped string `json:"stopped"`
 	}
 	if err := json.Unmarshal(data, &result); err != nil {
 		return fmt.Errorf("reading the gateway's answer: %w", err)
 	}
-	if len(result.Errors) > 0 || result.Stopped != "" {
-		verb := "created"
-		if *dryRun {
-			verb = "valid"
+	n := result.Counts
+	would := ""
+	if *dryRun {
+		would = "would be "
+	}
+	fmt.Fprintf(c.stderr, "dolbomctl: import: %d %screated, %d %supdated, %d refused\n", n.Created, would, n.Updated, would, n.Refused)
+	if n.Refused > 0 || result.Stopped != "" {
+		if n.Refused > 0 {
+			fmt.Fprintln(c.stderr, "dolbomctl: import: see \"errors\" for the refused lines")
 		}
-		fmt.Fprintf(c.stderr, "dolbomctl: import: %d rows %s, %d rejected (see \"errors\" for their lines)\n",
-			len(result.Created), verb, len(result.Errors))
 		if result.Stopped != "" {
 			fmt.Fprintln(c.stderr, "dolbomctl: import:", result.Stopped)
 		}

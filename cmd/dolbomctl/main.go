@@ -42,7 +42,7 @@ Commands:
   sensor list --hub H
   sensor get|disable|enable --hub H S
   sensor update --hub H S [--kind K] [--location L] [--interval D]
-  import FILE.csv [--dry-run]
+  import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)
 

@@ -32,6 +32,7 @@ type gateway struct {
 func newGateway(t *testing.T) *gateway {
 	t.Helper()
 	g := &gateway{reg: consoletest.NewRegistry(), hubs: &consoletest.Hubs{ConnectedHubs: 3}}
+	g.reg.AddSocialWorker("sw-1") // the social worker the tests assign
 	mux := http.NewServeMux()
 	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: testToken}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop()))
 	g.srv = httptest.NewServer(mux)
@@ -198,11 +199,11 @@ func TestImportCommand(t *testing.T) {
 	}
 
 	r := g.ctl(t, "import", "--dry-run", file)
-	if r.code != 1 || !strings.Contains(r.stderr, "2 rows valid, 1 rejected") {
+	if r.code != 1 || !strings.Contains(r.stderr, "2 would be created, 0 would be updated, 1 refused") {
 		t.Fatalf("import --dry-run: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = g.ctl(t, "import", file)
-	if r.code != 1 || !strings.Contains(r.stderr, "2 rows created, 1 rejected") {
+	if r.code != 1 || !strings.Contains(r.stderr, "2 created, 0 updated, 1 refused") {
 		t.Fatalf("import: exit %d, stderr %q", r.code, r.stderr)
 	}
 	var answer struct {
@@ -222,6 +223,30 @@ func TestImportCommand(t *testing.T) {
 	os.WriteFile(good, []byte("name\n정숙\n"), 0o600)
 	if r := g.ctl(t, "import", good); r.code != 0 {
 		t.Errorf("clean import: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestImportUpdateCommand: a re-import refuses existing ids (exit 1) unless
+// --update, which updates them and says how many.
+func TestImportUpdateCommand(t *testing.T) {
+	g := newGateway(t)
+	file := filepath.Join(t.TempDir(), "residents.csv")
+	os.WriteFile(file, []byte("id,name,unit,social_worker_id\nr-1,김영희,301,sw-1\n"), 0o600)
+	if r := g.ctl(t, "import", file); r.code != 0 || !strings.Contains(r.stderr, "1 created, 0 updated, 0 refused") {
+		t.Fatalf("first import: exit %d, %s", r.code, r.stderr)
+	}
+	os.WriteFile(file, []byte("id,name,unit\nr-1,김영희,1502호\nr-2,박민수,\n"), 0o600)
+	r := g.ctl(t, "import", file)
+	if r.code != 1 || !strings.Contains(r.stderr, "1 created, 0 updated, 1 refused") || !strings.Contains(r.stdout, "--update") {
+		t.Fatalf("re-import: exit %d, %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	os.WriteFile(file, []byte("id,name,unit\nr-1,김영희,1502호\nr-2,박민수,\nr-3,최순자,\n"), 0o600)
+	if r := g.ctl(t, "import", "--update", file); r.code != 0 || !strings.Contains(r.stderr, "1 created, 2 updated, 0 refused") {
+		t.Fatalf("import --update: exit %d, %s", r.code, r.stderr)
+	}
+	r1 := g.ok(t, "resident", "get", "r-1")
+	if r1["address"].(map[string]any)["unit"] != "1502호" || r1["social_worker_id"] != "sw-1" {
+		t.Errorf("r-1 after --update: %v", r1)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/cmd/internal/svclog"
+
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 )
@@ -61,9 +63,9 @@ func newLogger(o Options, stdout *os.File) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	var l zerolog.Logger
 	if o.LogFormat == "console" || (o.LogFormat == "auto" && isTerminal(stdout)) {
-		l = zerolog.New(zerolog.ConsoleWriter{Out: stdout, TimeFormat: "15:04:05.000"})
+		l = zerolog.New(svclog.Console(stdout))
 	} else {
 		l = zerolog.New(stdout)
 	}
-	return l.Level(level).With().Timestamp().Logger()
+	return svclog.With(l.Level(level).With().Timestamp().Logger(), "dolbomd")
 }

@@ -307,6 +307,7 @@ func (o Options) gateway() gateway.Options {
 		// The demo's people: guardians get the SMS, answer the call and
 		// press 1 five seconds later.
 		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 5 * time.Second}
+		g.Channels.WatchFakeTwilio = true
 	}
 	return g
 }

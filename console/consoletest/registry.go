@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dolbom/dolbom/console"
@@ -41,6 +40,7 @@ type Registry struct {
 	residents map[devices.ResidentID]devices.Resident
 	hubs      map[devices.HubID]devices.Hub
 	sensors   map[sensorKey]devices.Sensor
+	accounts  map[string]console.Account
 	nextID    int
 	failNext  error
 }
@@ -51,7 +51,25 @@ func NewRegistry() *Registry {
 		residents: map[devices.ResidentID]devices.Resident{},
 		hubs:      map[devices.HubID]devices.Hub{},
 		sensors:   map[sensorKey]devices.Sensor{},
+		accounts:  map[string]console.Account{},
 	}
+}
+
+// AddSocialWorker registers an enabled social worker's account, which a
+// resident's social_worker_id must name.
+func (f *Registry) AddSocialWorker(id string) {
+	f.AddAccount(console.Account{ID: id, Name: id, Role: console.RoleSocialWorker})
+}
+
+// AddAccount registers an account as the console's account store would.
+func (f *Registry) AddAccount(a console.Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts[a.ID] = a
+}
+
+func (f *Registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
+	return locked(f, func() (console.Account, error) { return lookup(f.accounts, id, "account "+id) })
 }
 
 func notFound(what string) error { return fmt.Errorf("consoletest: %s: %w", what, devices.ErrNotFound) }
@@ -184,7 +202,7 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 			return afterCursor(r.ID, q.After) &&
 				(!r.Disabled || q.IncludeDisabled) &&
 				(q.SocialWorkerID == "" || r.SocialWorkerID == q.SocialWorkerID) &&
-				(q.Search == "" || strings.Contains(r.Name, q.Search) || strings.Contains(r.Phone, q.Search))
+				devices.ParseResidentSearch(q.Search).Matches(r)
 		})
 		out = out[:min(len(out), q.Limit)]
 		for i := range out {

@@ -26,6 +26,7 @@ func Run(t *testing.T, fresh Fresh) {
 		fn   func(t *testing.T, fresh Fresh)
 	}{
 		{"Residents", testResidents},
+		{"ResidentSearch", testResidentSearch},
 		{"Hubs", testHubs},
 		{"Sensors", testSensors},
 		{"HubInventory", testInventory},
@@ -104,6 +105,55 @@ func sampleResident() devices.Resident {
 		Guardians:      []devices.Guardian{{Name: "김민수", Relation: "son", Phone: "+821098765432", Order: 1}},
 		SocialWorkerID: "sw-7", Priority: true,
 		Consent: devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true},
+	}
+}
+
+// testResidentSearch: phones however they are typed, addresses by any part,
+// several words all required (docs/api.md, GET /residents ?q=).
+func testResidentSearch(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	a := sampleResident()
+	a.ID, a.Name, a.Phone = "res-a", "김영희", "+821033334444"
+	a.Address = devices.Address{Line1: "서울특별시 노원구 동일로 1414", Building: "103동", Floor: "15", Unit: "1502호", District: "노원구"}
+	b := sampleResident()
+	b.ID, b.Name, b.Phone = "res-b", "Park Minho", "+821055556666"
+	b.Address = devices.Address{Line1: "부산광역시 해운대구 해운대로 1", Building: "104동", Unit: "1502호"}
+	for _, r := range []devices.Resident{a, b} {
+		if _, err := s.CreateResident(ctx, r); err != nil {
+			t.Fatalf("CreateResident(%s): %v", r.ID, err)
+		}
+	}
+	for q, want := range map[string][]devices.ResidentID{
+		"010-3333-4444":    {"res-a"},
+		"01033334444":      {"res-a"},
+		"+821033334444":    {"res-a"},
+		"010 3333 4444":    {"res-a"},
+		"+82 10-5555-6666": {"res-b"},
+		"3333":             {"res-a"},
+		"103동":             {"res-a"},
+		"동일로":              {"res-a"},
+		"해운대로":             {"res-b"},
+		"1502호":            {"res-a", "res-b"},
+		"104동 1502호":       {"res-b"},
+		"103동 1502":        {"res-a"},
+		"PARK":             {"res-b"},
+		"res-b":            {"res-b"},
+		"010-3333-4445":    nil,
+		"105동":             nil,
+		"50%":              nil,
+	} {
+		rs, err := s.ListResidents(ctx, store.ListQuery{Search: q})
+		if err != nil {
+			t.Fatalf("ListResidents(%q): %v", q, err)
+		}
+		var got []devices.ResidentID
+		for _, r := range rs {
+			got = append(got, r.ID)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("search %q = %v, want %v", q, got, want)
+		}
 	}
 }
 

@@ -129,7 +129,7 @@ func startSite(t *testing.T) *site {
 const answerToken119 = "e2e-119-answer-token-0123456789"
 
 // xsdPath is the official CAP schema when the shared spec folder is next to
-// the repository; without it the mock 119 accepts unchecked.
+// the repository; without it the mock 119 checks structure only.
 func xsdPath() string {
 	const p = "../../../../shared/spec/CAP-v1.2.xsd"
 	if _, err := os.Stat(p); err != nil {

@@ -45,6 +45,12 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
+// registry is the one registry adapter of the admin API and the admin
+// pages: every change reaches the health monitor and dispatch's cache.
+func (g *Gateway) registry() registry {
+	return registry{st: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
+}
+
 // apiError marks the store's sentinel errors for the API (409, 400).
 func apiError(err error) error { return webconsole.ConsoleError(err) }
 
@@ -135,6 +141,12 @@ func (r registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {
 
 func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
 	return r.notify(ctx, hub, r.st.SetSensorDisabled(ctx, hub, id, disabled))
+}
+
+// GetAccount answers the social worker check of a resident's
+// social_worker_id from the console's accounts.
+func (r registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
+	return webconsole.Ports(r.st).Accounts.GetAccount(ctx, id)
 }
 
 // fleet adapts the store's paged hub inventory to detectors.Fleet.

@@ -68,15 +68,7 @@ func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain 
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
-	waitFor(t, 10*time.Second, "gateway ready", func() bool { return g.Ready(ctx) == nil })
+	runGateway(t, ctx, cancel, g, 10*time.Second)
 
 	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
 		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Floor: "3", Unit: "301", Lat: 37.5725, Lon: 126.9769},
@@ -138,6 +130,21 @@ func (c *chain) incident(t *testing.T, cause detectors.Cause) (dispatch.Incident
 		t.Fatalf("%d incidents of cause %s for one episode", len(list), cause)
 	}
 	return list[0], true
+}
+
+// runGateway runs g until the test ends (then cancel stops it and its
+// error fails the test) and waits up to ready for it to be ready.
+func runGateway(t *testing.T, ctx context.Context, cancel context.CancelFunc, g *Gateway, ready time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway run: %v", err)
+		}
+	})
+	waitFor(t, ready, "gateway ready", func() bool { return g.Ready(ctx) == nil })
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -53,8 +53,19 @@ type ChannelOptions struct {
 	// on the gateway's own HTTP address when it is empty.
 	PublicURL     string
 	FakeBehaviour fake.Behaviour
+	// WatchFakeTwilio logs each SMS and call of the fake at info (the demo:
+	// its user watches for the guardian's SMS and call).
+	WatchFakeTwilio bool
 	// CallInterval is the Twilio account's voice rate (default 1 s).
 	CallInterval time.Duration
+}
+
+// fakeURL is the fake Twilio's address, empty when none runs.
+func (c *channels) fakeURL() string {
+	if c.fakeLn == nil {
+		return ""
+	}
+	return "http://" + c.fakeLn.Addr().String()
 }
 
 // channels holds the channel clients and the fake Twilio when one runs.
@@ -105,7 +116,7 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 		tc.AuthToken = randomHex(16)
 		tc.From = "+821000000000"
 		c.fakeTwilio = fake.New(fake.Options{AccountSID: tc.AccountSID, AuthToken: tc.AuthToken,
-			InboundSMSURL: twilioBase + twilio.PathInboundSMS, Default: o.FakeBehaviour, Logger: log})
+			InboundSMSURL: twilioBase + twilio.PathInboundSMS, Default: o.FakeBehaviour, Logger: log, Watched: o.WatchFakeTwilio})
 		c.fakeLn, err = net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("gateway: fake twilio: %w", err)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -28,10 +31,14 @@ type demoHub struct {
 	Secret     string             `json:"secret"`
 }
 
-// demo provisions one demo home on an empty registry and prints how to use
-// the gateway with it: the admin token, dolbomctl, and mosquitto_pub as the
-// hub. It is what `make run` shows a new user.
-func demo(ctx context.Context, o Options, httpAddr, token string, st *store.Store, log zerolog.Logger) error {
+// demo provisions one demo home on an empty registry, keeps its hub online
+// with a simulated home (demoHome), and prints how to use the gateway with
+// it: the admin token, dolbomctl, mosquitto_pub as the hub pressing SOS,
+// and where the guardian's SMS and calls and the 119 messages are seen.
+// It is what `make run` shows a new user.
+// changed tells the health monitor and dispatch about the demo hub's
+// registry changes, as the admin API's adapter does.
+func demo(ctx context.Context, o Options, httpAddr, token, fakeTwilio string, st *store.Store, changed func(context.Context, devices.HubID), log zerolog.Logger) error {
 	path := filepath.Join(o.DataDir, demoFile)
 	var d demoHub
 	if b, err := os.ReadFile(path); err == nil {
@@ -58,14 +65,39 @@ func demo(ctx context.Context, o Options, httpAddr, token string, st *store.Stor
 		return err
 	}
 
-	mqttPort := "1883"
-	if _, p, err := net.SplitHostPort(o.MQTTAddr); err == nil {
-		mqttPort = p
+	mqtt, online := demoMQTT(o.MQTTAddr)
+	if online {
+		if err := ensureDemoSensors(ctx, st, d.HubID); err != nil {
+			return err
+		}
+		changed(ctx, d.HubID)
+		go demoHome(ctx, mqtt, d, log)
 	}
+	fmt.Fprintln(os.Stderr, demoBanner(o, httpAddr, token, fakeTwilio, path, mqtt, online, d, time.Now()))
+	return nil
+}
+
+// demoMQTT is the address the simulated hub dials: the MQTT listener, on
+// loopback when it listens on every address. false: no plain MQTT
+// listener (TLS only), so no simulated hub.
+func demoMQTT(listen string) (string, bool) {
+	host, port, err := net.SplitHostPort(listen)
+	if listen == "off" || err != nil {
+		return "", false
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), true
+}
+
+// demoBanner is what `make run` prints. The SOS carries a fresh event id
+// at every start: an id the gateway has stored is acknowledged and not
+// acted on again (protocol section 7.2).
+func demoBanner(o Options, httpAddr, token, fakeTwilio, credentials, mqtt string, online bool, d demoHub, now time.Time) string {
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
 	server := "http://127.0.0.1:" + httpPort
-	now := time.Now().UnixMilli()
-	pub := fmt.Sprintf("mosquitto_pub -h 127.0.0.1 -p %s -i %s -u %s -P '%s' -q 1", mqttPort, d.HubID, d.HubID, d.Secret)
+	ms := now.UnixMilli()
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n  Dolbom gateway is running (demo home %s, hub %s)\n\n", d.ResidentID, d.HubID)
 	fmt.Fprintf(&b, "  Console:    %s/login  (user admin, password in %s)\n", server, console.BootstrapPasswordFile(o.DataDir))
@@ -73,13 +105,72 @@ func demo(ctx context.Context, o Options, httpAddr, token string, st *store.Stor
 	fmt.Fprintf(&b, "  Metrics:    curl -s %s/metrics | grep ^dolbom_\n", server)
 	fmt.Fprintf(&b, "  Admin API:  export DOLBOM_SERVER=%s DOLBOM_ADMIN_TOKEN=%s\n", server, token)
 	fmt.Fprintf(&b, "              ./bin/dolbomctl resident list; ./bin/dolbomctl hub health %s\n", d.HubID)
-	fmt.Fprintf(&b, "  Be the hub: %s -t dolbom/v1/%s/heartbeat -m '{\"v\":1,\"ts\":%d}'\n", pub, d.HubID, now)
-	// A fresh event id at every start: an id the gateway has stored is
-	// acknowledged and not acted on again (protocol section 7.2).
-	fmt.Fprintf(&b, "              %s -t dolbom/v1/%s/events -m '{\"v\":1,\"id\":\"sos-%d\",\"ts\":%d,\"kind\":\"sos\",\"sensor\":\"pendant-1\"}'\n", pub, d.HubID, now, now)
+	if online {
+		host, port, _ := net.SplitHostPort(mqtt)
+		fmt.Fprintf(&b, "  The hub:    a simulated home keeps hub %s online (heartbeats, every sensor's readings), as a real hub would\n", d.HubID)
+		fmt.Fprintf(&b, "  Press SOS:  mosquitto_pub -h %s -p %s -i %s -u %s -P '%s' -q 1 -t dolbom/v1/%s/events -m '{\"v\":1,\"id\":\"sos-%d\",\"ts\":%d,\"kind\":\"sos\",\"sensor\":\"pendant-1\"}'\n",
+			host, port, d.HubID, d.HubID, d.Secret, d.HubID, ms, ms)
+		fmt.Fprintf(&b, "              (it connects as the hub for a moment; the simulated hub reconnects within seconds)\n")
+	} else {
+		fmt.Fprintf(&b, "  The hub:    no plain MQTT listener (--mqtt-addr off): connect a hub over TLS with id %s and the secret in %s\n", d.HubID, credentials)
+	}
 	fmt.Fprintf(&b, "              ./bin/dolbomctl hub events %s\n", d.HubID)
-	fmt.Fprintf(&b, "  Credentials are kept in %s\n", path)
-	fmt.Fprintln(os.Stderr, b.String())
+	if len(o.Channels.CAPURLs) > 0 {
+		fmt.Fprintf(&b, "  119:        curl -s %s/alerts   (what the 119 centre received as CAP)\n", strings.TrimSuffix(o.Channels.CAPURLs[0], "/cap"))
+	}
+	if fakeTwilio != "" {
+		fmt.Fprintf(&b, "  Guardian:   SMS and calls go to the built-in fake Twilio, which reaches nobody; each is logged here\n")
+		fmt.Fprintf(&b, "              (\"fake Twilio SMS\", \"fake Twilio call\") and listed by curl -s %s/fake/messages and %s/fake/calls\n", fakeTwilio, fakeTwilio)
+	}
+	fmt.Fprintf(&b, "  Credentials are kept in %s\n", credentials)
+	return b.String()
+}
+
+// demoHome keeps the demo hub online as a real hub would: connected, with
+// its heartbeat and every sensor's readings (firmware-sim's home). Without
+// it the hub of the demo was whatever mosquitto_pub connected for a moment,
+// and a minute after each command the health monitor rightly reported the
+// hub offline (then its sensors silent): an alarm the demo raised by
+// itself. It runs until ctx ends.
+func demoHome(ctx context.Context, mqtt string, d demoHub, log zerolog.Logger) {
+	fleet := firmwaresim.NewFleet(firmwaresim.Options{
+		Transport: &firmwaresim.TCPTransport{Addr: mqtt},
+		Clock:     firmwaresim.NewClock(time.Now(), 1, 0),
+		Seed:      uint64(time.Now().UnixNano()),
+		IDPrefix:  "demo-" + strconv.FormatInt(time.Now().Unix(), 36) + "-",
+		Shards:    1, Dialers: 1,
+		Logger: log.With().Str("component", "demo_hub").Logger(),
+	})
+	fleet.Start(fleet.Add(d.HubID, d.Secret, 0), time.Now())
+	_ = fleet.Run(ctx)
+}
+
+// ensureDemoSensors gives the demo hub the simulated home's sensors: a
+// data folder from an older demo had others, which the simulated home
+// does not feed (they would be reported silent), so those are disabled.
+func ensureDemoSensors(ctx context.Context, st *store.Store, hub devices.HubID) error {
+	have, err := st.ListSensors(ctx, hub)
+	if err != nil {
+		return err
+	}
+	want := map[devices.SensorID]bool{}
+	for _, s := range firmwaresim.Layout() {
+		want[s.ID] = true
+		if slices.ContainsFunc(have, func(h devices.Sensor) bool { return h.ID == s.ID }) {
+			continue
+		}
+		s.Hub, s.InstalledAt = hub, time.Now()
+		if _, err := st.CreateSensor(ctx, s); err != nil {
+			return err
+		}
+	}
+	for _, s := range have {
+		if !want[s.ID] && !s.Disabled {
+			if err := st.SetSensorDisabled(ctx, hub, s.ID, true); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -102,18 +193,7 @@ func provisionDemo(ctx context.Context, st *store.Store) (demoHub, error) {
 	if err != nil {
 		return demoHub{}, err
 	}
-	sensors := []devices.Sensor{
-		{ID: "kitchen-smoke", Kind: devices.SensorSmoke, Location: devices.LocKitchen, ReportSeconds: 300},
-		{ID: "bedroom-radar", Kind: devices.SensorRadar, Location: devices.LocBedroom, ReportSeconds: 60},
-		{ID: "living-pir", Kind: devices.SensorMotion, Location: devices.LocLivingRoom, ReportSeconds: 300},
-		{ID: "entrance-door", Kind: devices.SensorDoor, Location: devices.LocEntrance, ReportSeconds: 3600},
-		{ID: "pendant-1", Kind: devices.SensorWearable, Location: devices.LocWorn, ReportSeconds: 600},
-	}
-	for _, s := range sensors {
-		s.Hub, s.InstalledAt = hub.ID, time.Now()
-		if _, err := st.CreateSensor(ctx, s); err != nil {
-			return demoHub{}, err
-		}
-	}
+	// The sensors are the simulated home's (demoHome feeds them):
+	// ensureDemoSensors adds them.
 	return demoHub{ResidentID: res.ID, HubID: hub.ID, Secret: secret}, nil
 }

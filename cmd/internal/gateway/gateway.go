@@ -334,8 +334,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
+	ports := webconsole.DispatchPorts(g.Dispatch, st)
+	ports.Registry = g.registry() // the admin pages edit the registry as the admin API does
+	ports.Hubs = g.Broker
 	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
-		st, health, webconsole.DispatchPorts(g.Dispatch, st), log)
+		st, health, ports, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -451,7 +454,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			Msg("created the first console account; sign in at /login and change its password")
 	}
 	if g.opts.Demo {
-		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.Store, log); err != nil {
+		if err := demo(ctx, g.opts, g.HTTPAddr(), g.Token, g.channels.fakeURL(), g.Store, g.refreshHub, log); err != nil {
 			log.Warn().Err(err).Msg("demo home not provisioned")
 		}
 	}

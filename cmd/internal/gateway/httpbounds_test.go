@@ -35,15 +35,7 @@ func startHTTP(t *testing.T, limits HTTPLimits) (*Gateway, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
-	waitFor(t, 10*time.Second, "gateway ready", func() bool { return g.Ready(ctx) == nil })
+	runGateway(t, ctx, cancel, g, 10*time.Second)
 	return g, g.HTTPAddr()
 }
 

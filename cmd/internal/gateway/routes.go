@@ -82,7 +82,7 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("/twilio/", callback, g.channels.webhooks)
 
 	admin := console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: eventLog{st}, MaxImportBytes: importBodyBytes},
-		registry{st: st, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}, healthReader{g.Health, st}, g.Broker, log)
+		g.registry(), healthReader{g.Health, st}, g.Broker, log)
 	handle(console.APIPrefix, plain, admin)
 	handle("POST "+console.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
 

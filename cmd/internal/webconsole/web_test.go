@@ -57,6 +57,12 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // configuration.
 func newEnv(t *testing.T, tune ...func(*console.WebConfig)) *env {
 	t.Helper()
+	return newEnvDeps(t, console.WebDeps{}, tune...)
+}
+
+// newEnvDeps is newEnv with extra ports (the admin pages' Registry).
+func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebConfig)) *env {
+	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), open: map[devices.ResidentID]bool{}, reg: prometheus.NewRegistry()}
 	ctx := context.Background()
 	st, err := store.Open(ctx, storetest.SQLite(t))
@@ -72,7 +78,8 @@ func newEnv(t *testing.T, tune ...func(*console.WebConfig)) *env {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	h, err := New(cfg, st, StoreHealth{st}, console.WebDeps{OpenIncident: openIncidents{e}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	deps.OpenIncident = openIncidents{e}
+	h, err := New(cfg, st, StoreHealth{st}, deps, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ func New(cfg console.WebConfig, st *store.Store, health console.HealthReader, ex
 	deps.Health = health
 	deps.Incidents, deps.History, deps.OpenIncident = extra.Incidents, extra.History, extra.OpenIncident
 	deps.Desk, deps.Evidence, deps.Reports = extra.Desk, extra.Evidence, extra.Reports
+	deps.Registry, deps.Hubs = extra.Registry, extra.Hubs
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
 }

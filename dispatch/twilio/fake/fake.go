@@ -40,6 +40,11 @@ type Options struct {
 	Default Behaviour
 	Client  *http.Client // for callbacks; nil means a 5 s timeout client
 	Logger  zerolog.Logger
+	// Watched logs each SMS (number and text) and call at info, for a
+	// person trying the demo who watches for them (as the mock 119 logs
+	// each CAP); otherwise they are logged at debug, since tests and load
+	// runs send thousands.
+	Watched bool
 }
 
 // Behaviour scripts what the person at a number does.
@@ -71,6 +76,14 @@ type Call struct {
 	Created                                                time.Time
 	// Replies are the TwiML documents our Gather action answered with.
 	Replies []string
+}
+
+// event is the log line of one SMS or call (see Options.Watched).
+func (s *Server) event() *zerolog.Event {
+	if s.o.Watched {
+		return s.log.Info()
+	}
+	return s.log.Debug()
 }
 
 // Server is the fake. It is an http.Handler.
@@ -219,7 +232,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	s.messages = append(s.messages, m)
 	b := s.behaviourLocked(to)
 	s.mu.Unlock()
-	s.log.Debug().Str("sid", m.SID).Str("to", to).Msg("fake sms")
+	s.event().Str("sid", m.SID).Str("to", to).Str("body", body).Msg("가짜 Twilio 문자 / fake Twilio SMS")
 	writeJSON(w, http.StatusCreated, s.resource(m.SID, "Messages", map[string]any{
 		"to": m.To, "from": m.From, "body": m.Body, "status": "queued", "direction": "outbound-api", "num_segments": "1"}))
 	if b.SMSStatus != "" || b.Reply != "" {
@@ -247,7 +260,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, c)
 	b := s.behaviourLocked(c.To)
 	s.mu.Unlock()
-	s.log.Debug().Str("sid", c.SID).Str("to", c.To).Msg("fake call")
+	s.event().Str("sid", c.SID).Str("to", c.To).Msg("가짜 Twilio 음성전화 / fake Twilio call")
 	writeJSON(w, http.StatusCreated, s.resource(c.SID, "Calls", map[string]any{
 		"to": c.To, "from": c.From, "status": "queued", "direction": "outbound-api"}))
 	if b.CallOutcome != "" {
