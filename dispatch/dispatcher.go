@@ -282,7 +282,8 @@ func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detectio
 }
 
 func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
-	return Mutation{Fingerprint: det.Fingerprint, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+	fold := func(open []Incident) *Incident { return foldTarget(open, det, d.cfg.Now()) }
+	return Mutation{Fingerprint: det.Fingerprint, FoldHub: det.Hub, Fold: fold, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
 		p := d.planner()
 		if cur == nil {
 			p.resident = d.lookupResident(det.Hub)

@@ -157,6 +157,21 @@ func seedHome(t testing.TB, s *store.Store, hub devices.HubID) {
 	}
 }
 
+// homes finds hub-1's resident for every hub: the benchmarks and the crash
+// test raise one SOS in each of many homes (a second SOS in a home whose
+// first is open joins that incident), each with a guardian to reach.
+type homes struct{ dispatch.Directory }
+
+func (h homes) ResidentOfHub(ctx context.Context, _ devices.HubID) (devices.Resident, error) {
+	return h.Directory.ResidentOfHub(ctx, "hub-1")
+}
+
+// homeN is the hub of the n-th home.
+func homeN(n int) devices.HubID { return devices.HubID(fmt.Sprintf("hub-1-%d", n)) }
+
+// manyHomes is start's tweak for many homes sharing hub-1's resident.
+func manyHomes(dc *dispatch.Config) { dc.Directory = homes{dc.Directory} }
+
 func det(hub devices.HubID, cause detectors.Cause, prio detectors.Priority, state detectors.State, episode time.Time) detectors.Detection {
 	return detectors.Detection{Fingerprint: detectors.Fingerprint(hub, cause, "", episode), Hub: hub, Class: detectors.ClassEmergency,
 		Cause: cause, Priority: prio, State: state, Episode: episode, At: episode,
