@@ -342,7 +342,7 @@ func (p planner) afterDetection(inc *Incident, ch *Change, d detectors.Detection
 		if d.Explanation != (detectors.Explanation{}) && !restartResend(d) {
 			inc.Explanation = d.Explanation
 		}
-		news = append(news, "cause "+string(cause))
+		news = append(slices.DeleteFunc(news, func(n string) bool { return n == "also "+string(cause) }), "cause "+string(cause))
 	}
 	if len(inc.Causes) == 0 {
 		inc.Causes = []detectors.Cause{inc.Cause}
