@@ -369,7 +369,32 @@ func (p planner) afterDetection(inc *Incident, ch *Change, d detectors.Detection
 		ch.CancelKeys = append(ch.CancelKeys, timerKey(planID(inc), TimerEscalate, inc.NextStep))
 		p.runStep(inc, pol, *pol.UrgentStep, ch)
 	}
+	if firing {
+		p.alert119Now(inc, ch, p.pol.For(cause, d.Class))
+	}
 	return *ch, nil
+}
+
+// alert119Now queues 119's alert when a firing episode's own policy alerts
+// 119 at its first step and 119 has not been alerted: a lesser cause
+// folded into an incident whose policy waits (unconfirmed smoke nobody
+// cancelled, during a fall's escalation) must not wait for it.
+func (p planner) alert119Now(inc *Incident, ch *Change, pol Policy) {
+	if inc.Alerted119 || isDeviceHealth(inc.Cause, inc.Class) || inc.State.Closed() {
+		return
+	}
+	step, _ := pol.step(0)
+	for _, t := range step.Notify {
+		if p.pol.route(t.To, p.now) != Role119 {
+			continue
+		}
+		inc.Alerted119 = true
+		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: NotificationKey(planID(inc)+"/now", 0, "119", t.Via, 1), IncidentID: inc.ID,
+			Kind: KindNotify, Channel: t.Via, Attempt: 1, Recipient: Recipient{Role: Role119, ID: "119", Name: "119"}, MsgType: MsgAlert,
+			Priority: inc.Priority, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.Retry119For.D())})
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActEscalated, "", "step 0: 119 119 via "+t.Via))
+		return
+	}
 }
 
 // replan hands an escalating incident to the policy of its new cause (or

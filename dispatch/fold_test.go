@@ -248,6 +248,30 @@ func TestFoldFallThenInactivity(t *testing.T) {
 	}
 }
 
+// A fall with the guardians (119 only after 3 minutes), then smoke nobody
+// cancelled: the fall stays the cause, but smoke's own policy alerts 119 at
+// once, so 119 is alerted now, not at the fall's step.
+func TestFoldLesserCauseStillAlerts119(t *testing.T) {
+	r := &foldRun{t: t, p: testPlanner(t0)}
+	r.detect(episodeOf(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing, 0))
+	smoke := episodeOf(detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, 2, detectors.Pending, 0)
+	wantRows(t, "smoke pending", r.at(10*time.Second).detect(smoke), r.p.now)
+	smoke.State = detectors.Firing
+	ch := r.at(70 * time.Second).detect(smoke)
+	wantRows(t, "smoke firing", ch, r.p.now, "cap 119:119 alert")
+	if r.inc.Cause != detectors.CauseFall || !r.inc.Alerted119 {
+		t.Errorf("incident %+v", r.inc)
+	}
+	// The fall's own 119 step then alerts nobody twice.
+	timer := OutboxRow{Key: timerKey(r.inc.ID, TimerEscalate, 1), Kind: KindTimer, Timer: TimerEscalate, Step: 1}
+	ch, _ = r.at(3*time.Minute).p.onTimer(r.inc, &timer)
+	for _, row := range ch.Enqueue {
+		if row.Channel == Channel119 {
+			t.Errorf("119 alerted again at the fall's step: %s", row.Key)
+		}
+	}
+}
+
 // A welfare check under way (the social worker told), then a fall: the
 // escalation goes on under the fall's policy: the guardians, never told,
 // are alerted in full; the social worker gets one SMS; 119 follows after
