@@ -274,17 +274,22 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 		}
 		for _, r := range recipients {
 			if retold && role != Role119 && slices.Contains(toldBefore, toldKey(r)) {
-				// Told already: one SMS with the news, never a second round.
-				if seen[r.ID+"/news"] || r.Phone == "" {
+				// Told already: one SMS with the news (a console desk sees
+				// it on its console), never a second round of calls.
+				via := "sms"
+				if t.Via == "console" {
+					via = "console"
+				}
+				if seen[r.ID+"/news/"+via] || via == "sms" && r.Phone == "" {
 					continue
 				}
-				seen[r.ID+"/news"] = true
+				seen[r.ID+"/news/"+via] = true
 				ch.Enqueue = append(ch.Enqueue, OutboxRow{
-					Key: NotificationKey(planID(inc), n, r.ID, "sms", 1), IncidentID: inc.ID, Kind: KindNotify,
-					Channel: "sms", Step: n, Attempt: 1, Recipient: r, MsgType: MsgUpdate, Priority: inc.Priority,
-					State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, "sms")),
+					Key: NotificationKey(planID(inc), n, r.ID, via, 1), IncidentID: inc.ID, Kind: KindNotify,
+					Channel: via, Step: n, Attempt: 1, Recipient: r, MsgType: MsgUpdate, Priority: inc.Priority,
+					State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, via)),
 				})
-				targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via sms (update)")
+				targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+via)
 				continue
 			}
 			if seen[r.ID+"/"+t.Via] {
