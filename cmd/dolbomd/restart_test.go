@@ -16,16 +16,7 @@ func TestRestartSendsNoUpdateTo119(t *testing.T) {
 	mosquittoPub(t)
 	mock := startMock119(t, false)
 	g := startGateway(t, "", "--cap-url", mock.url+"/cap")
-	var resident struct {
-		ID string `json:"id"`
-	}
-	g.ctl(t, &resident, "resident", "add", "--name", "최말순", "--phone", "010-3333-4444",
-		"--address", "대구광역시 중구 공평로 88", "--floor", "2", "--unit", "201")
-	var hub struct {
-		HubID  string `json:"hub_id"`
-		Secret string `json:"secret"`
-	}
-	g.ctl(t, &hub, "hub", "add", "--resident", resident.ID)
+	hub := g.addHome(t)
 	now := time.Now().UnixMilli()
 	sos := fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, now, now)
 	if out, err := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos); err != nil {
