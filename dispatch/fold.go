@@ -62,6 +62,10 @@ const (
 // inactivity (at most 16 h after the last activity).
 const foldWindow = 24 * time.Hour
 
+// maxEpisodes bounds the episodes an incident keeps (an SOS pressed every
+// few minutes for hours), so its record stays small.
+const maxEpisodes = 32
+
 // restartFacts are the detectors' bookkeeping when they send restored open
 // episodes again after a gateway restart (detectors.Sink): nothing about the
 // emergency itself, so never news for 119.
@@ -289,6 +293,13 @@ func (p planner) fold(inc *Incident, d detectors.Detection) (Change, error) {
 		news = append(news, "sensor "+string(d.Sensor))
 	}
 	inc.Episodes = append(inc.Episodes, newEpisode(d, p.now))
+	if len(inc.Episodes) > maxEpisodes {
+		// Bounded: the oldest episode that is over goes (its alias still
+		// finds the incident; the timeline keeps its record).
+		if j := slices.IndexFunc(inc.Episodes[1:], func(e Episode) bool { return !e.active() }); j >= 0 {
+			inc.Episodes = slices.Delete(inc.Episodes, j+1, j+2)
+		}
+	}
 	inc.Count++
 	ch := Change{Incident: inc, Alias: d.Fingerprint}
 	where := ""

@@ -236,6 +236,21 @@ func TestFoldSOSTwice(t *testing.T) {
 	}
 }
 
+// An SOS pressed every few minutes for hours: the incident keeps its own
+// episode and the newest ones, not every press.
+func TestFoldKeepsEpisodesBounded(t *testing.T) {
+	r := &foldRun{t: t, p: testPlanner(t0)}
+	r.detect(episodeOf(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing, 0))
+	for i := 1; i <= 3*maxEpisodes; i++ {
+		at := time.Duration(i) * 3 * time.Minute
+		r.at(at).detect(episodeOf(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing, at))
+	}
+	eps := r.inc.Episodes
+	if len(eps) != maxEpisodes || eps[0].Fingerprint != r.inc.Fingerprint || !eps[len(eps)-1].active() || r.inc.Count != 3*maxEpisodes+1 {
+		t.Errorf("%d episodes (first %s, last %s), count %d", len(eps), eps[0].Fingerprint, eps[len(eps)-1].State, r.inc.Count)
+	}
+}
+
 // A fall, then no activity: the welfare check joins the fall, which stays
 // the cause; nobody is told twice.
 func TestFoldFallThenInactivity(t *testing.T) {
