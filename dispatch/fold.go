@@ -431,6 +431,13 @@ func planID(inc *Incident) string {
 	return inc.ID + "/p" + strconv.Itoa(inc.Plan)
 }
 
+// Had reports whether cause was seen in the incident: its own cause or one
+// folded into it (a fall the SOS then outranked is still a fall for the
+// social worker's count).
+func (inc *Incident) Had(cause detectors.Cause) bool {
+	return inc.Cause == cause || slices.Contains(inc.Causes, cause)
+}
+
 // toldKey names a recipient in Incident.Told.
 func toldKey(r Recipient) string { return string(r.Role) + "/" + r.ID }
 
