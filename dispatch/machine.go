@@ -82,12 +82,14 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 	return p.fold(&inc, d)
 }
 
-// cleared folds a Resolved detection (the condition ended by itself) into
-// an open incident. What it may stop depends on what 119 knows:
+// cleared folds a Resolved detection (the condition ended by itself) of
+// the last episode still going on into an open incident (smoke superseded
+// by the confirmed fire that joined its incident ends nothing: onEpisode).
+// What it may stop depends on what 119 knows:
 //   - device health: resolved (no_action);
-//   - 119 not alerted yet (verifying smoke that cleared or was superseded
-//     by a confirmed fire, welfare inactivity whose resident moved again, a
-//     fall still with the guardians): resolved (no_action), which cancels
+//   - 119 not alerted yet (verifying smoke that cleared, welfare inactivity
+//     whose resident moved again, a fall still with the guardians):
+//     resolved (no_action), which cancels
 //     every pending row, so no timer can alert 119 afterwards;
 //   - 119 alerted: 119 is acting on it, so only a person closes it; the
 //     clearing is recorded and the escalation goes on.
