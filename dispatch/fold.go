@@ -349,7 +349,10 @@ func (p planner) afterDetection(inc *Incident, ch *Change, d detectors.Detection
 	if cause != inc.Cause && (firing || inc.State == StateVerifying) && causeRank(cause, d.Class) < causeRank(inc.Cause, inc.Class) {
 		ch.Timeline = append(ch.Timeline, p.entry(inc, actorDetector, ActCauseRaised, "",
 			fmt.Sprintf("%s -> %s", inc.Cause, cause)))
-		inc.Cause, inc.Sensor, inc.Evidence = cause, d.Sensor, d.Evidence
+		inc.Cause, inc.Evidence = cause, d.Evidence
+		if d.Sensor != "" {
+			inc.Sensor = d.Sensor // else the sensor so far still says where (a home-level fire after kitchen smoke)
+		}
 		if d.Explanation != (detectors.Explanation{}) && !restartResend(d) {
 			inc.Explanation = d.Explanation
 		}

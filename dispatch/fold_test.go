@@ -113,12 +113,14 @@ func concat(parts ...[]string) []string { return slices.Concat(parts...) }
 func TestFoldSmokeThenHeat(t *testing.T) {
 	r := &foldRun{t: t, p: testPlanner(t0)}
 	smoke := episodeOf(detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, 2, detectors.Pending, 0)
+	smoke.Sensor = "kitchen-smoke"
 	fire := episodeOf(detectors.CauseFireConfirmed, detectors.ClassEmergency, 1, detectors.Firing, 0)
 	fire.Fingerprint += "-fire" // the detectors give the fire the smoke's start
 	wantRows(t, "smoke", r.detect(smoke), r.p.now, "check_in", "timer verify@30s")
 	ch := r.at(10 * time.Second).detect(fire)
 	if ch.Alias != fire.Fingerprint || r.inc.Cause != detectors.CauseFireConfirmed || r.inc.Priority != 1 || r.inc.State != StateOpen ||
-		r.inc.Explanation.En != "fire_confirmed" || strings.Join(causesOf(r.inc), ",") != "smoke_unconfirmed,fire_confirmed" {
+		r.inc.Explanation.En != "fire_confirmed" || strings.Join(causesOf(r.inc), ",") != "smoke_unconfirmed,fire_confirmed" ||
+		r.inc.Sensor != "kitchen-smoke" {
 		t.Fatalf("after the fire: alias %q, incident %+v", ch.Alias, r.inc)
 	}
 	wantRows(t, "fire", ch, r.p.now, concat([]string{"cap 119:119 alert"}, alertGuardians, []string{"timer escalate@3m0s"})...)
