@@ -287,6 +287,10 @@ func (p planner) fold(inc *Incident, d detectors.Detection) (Change, error) {
 		}
 		inc.Causes = append(slices.Clone(inc.Causes), d.Cause)
 		news = append(news, "also "+string(d.Cause))
+	} else {
+		// A new episode of a cause the incident has (the SOS pressed again
+		// minutes later): the resident still needs help.
+		news = append(news, string(d.Cause)+" again")
 	}
 	sensors := knownSensors(inc)
 	if d.Sensor != "" && !sensors[d.Sensor] {

@@ -219,15 +219,16 @@ func TestFoldFallNotifiedThenSOS(t *testing.T) {
 }
 
 // The SOS pressed twice, minutes apart (two episodes for the detectors):
-// one incident, nothing sent again; the first press is superseded, so the
-// resident's cancel of the second ends the incident.
+// one incident; 119 gets one Update (pressed again), nobody is called
+// again; the first press is superseded, so the resident's cancel of the
+// second ends the incident.
 func TestFoldSOSTwice(t *testing.T) {
 	r := &foldRun{t: t, p: testPlanner(t0)}
 	r.detect(episodeOf(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing, 0))
 	r.sent119()
 	second := episodeOf(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing, 5*time.Minute)
 	ch := r.at(5 * time.Minute).detect(second)
-	wantRows(t, "second SOS", ch, r.p.now)
+	wantRows(t, "second SOS", ch, r.p.now, "cap 119:119 update")
 	if ch.Alias != second.Fingerprint || r.inc.Count != 2 || r.inc.Episodes[0].State != Superseded || len(r.inc.Causes) != 1 {
 		t.Fatalf("second SOS: %+v", r.inc)
 	}

@@ -182,19 +182,20 @@ func TestFoldChainFallThenSOS(t *testing.T) {
 }
 
 // The SOS pressed twice, five minutes apart (two episodes for the rule
-// engine): one incident, one Alert, one SMS and one call.
+// engine): one incident, one Alert and one Update ("pressed again"), one
+// SMS and one call.
 func TestFoldChainSOSTwice(t *testing.T) {
 	c, cl := startFold(t, storetest.SQLite, nil)
 	now := time.Now()
 	c.publishEvent(t, cl, event("sos-1", devices.EventSOS, "pendant-1", now.Add(-5*time.Minute)))
 	c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSOS)
-	c.publishEvent(t, cl, event("sos-2", devices.EventSOS, "pendant-1", now))
-	waitFor(t, 10*time.Second, "the second press on the incident", func() bool {
+	waitFor(t, 10*time.Second, "119's endpoint took the alert", func() bool {
 		inc, _ := c.emergency(t)
-		return len(inc.Episodes) == 2
+		return inc.Sent119
 	})
-	inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSOS)
-	if inc.Count != 2 || inc.Updates119 != 0 {
+	c.publishEvent(t, cl, event("sos-2", devices.EventSOS, "pendant-1", now))
+	inc := c.expect(t, tally{alerts: 1, updates: 1, sms: 1, calls: 1}, detectors.CauseSOS)
+	if inc.Count != 2 || len(inc.Episodes) != 2 || inc.Updates119 != 1 {
 		t.Errorf("incident count %d, updates %d", inc.Count, inc.Updates119)
 	}
 }
