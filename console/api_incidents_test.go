@@ -116,24 +116,26 @@ func TestIncidentAPIAuth(t *testing.T) {
 func TestIncidentAPIListFiltersAndOrder(t *testing.T) {
 	e := newIncidentEnv(t)
 	ep := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	fall := e.open(t, "hub-a", detectors.CauseFall, 2, ep)
-	sos := e.open(t, "hub-b", detectors.CauseSOS, 1, ep.Add(time.Minute))
-	dev := e.open(t, "hub-a", detectors.CauseSOS, 1, ep.Add(2*time.Minute))
+	// hub-a's test SOS is closed before its fall: a detection joins its
+	// home's open incident (dispatch folds one emergency into one incident).
+	dev := e.open(t, "hub-a", detectors.CauseSOS, 1, ep)
 	if _, err := e.d.Resolve(context.Background(), dev.ID, dispatch.DispositionTest, "op", ""); err != nil {
 		t.Fatal(err)
 	}
+	fall := e.open(t, "hub-a", detectors.CauseFall, 2, ep.Add(time.Minute))
+	sos := e.open(t, "hub-b", detectors.CauseSOS, 1, ep.Add(2*time.Minute))
 	for _, tc := range []struct {
 		query string
 		want  []string
 		code  int
 	}{
-		{"", []string{sos.ID, dev.ID, fall.ID}, 200}, // priority, then age
+		{"", []string{dev.ID, sos.ID, fall.ID}, 200}, // priority, then age
 		{"?hub=hub-a", []string{dev.ID, fall.ID}, 200},
-		{"?cause=sos", []string{sos.ID, dev.ID}, 200},
+		{"?cause=sos", []string{dev.ID, sos.ID}, 200},
 		{"?priority=P2", []string{fall.ID}, 200},
 		{"?state=active", []string{sos.ID, fall.ID}, 200},
 		{"?state=resolved", []string{dev.ID}, 200},
-		{"?limit=1", []string{sos.ID}, 200},
+		{"?limit=1", []string{dev.ID}, 200},
 		{"?state=bogus", nil, 400},
 		{"?priority=9", nil, 400},
 		{"?limit=0", nil, 400},

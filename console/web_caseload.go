@@ -116,7 +116,7 @@ func tallyCaseload(residents []devices.Resident, incidents []dispatch.Incident, 
 		count(&total.ByCause, inc.Cause)
 		if isFalseAlarm(inc) {
 			r.FalseAlarms++
-		} else if inc.Cause == detectors.CauseFall {
+		} else if inc.Had(detectors.CauseFall) {
 			r.Falls++
 		}
 	}

@@ -53,3 +53,22 @@ func TestSpreadsheetText(t *testing.T) {
 		}
 	}
 }
+
+// A fall the SOS then outranked (one incident, cause sos, the fall folded
+// into it) is still a fall in the month's count, and on Today.
+func TestFoldedFallIsCounted(t *testing.T) {
+	at := time.Date(2026, 5, 10, 1, 0, 0, 0, time.UTC)
+	r := devices.Resident{ID: "r-1", Name: "김영희"}
+	folded := dispatch.Incident{ResidentID: "r-1", Cause: detectors.CauseSOS, Causes: []detectors.Cause{detectors.CauseFall, detectors.CauseSOS},
+		Class: detectors.ClassEmergency, State: dispatch.StateResolved, Disposition: dispatch.DispositionRealEmergency, OpenedAt: at}
+	rows, _ := tallyCaseload([]devices.Resident{r}, []dispatch.Incident{folded}, nil)
+	if len(rows) != 1 || rows[0].Falls != 1 || rows[0].Incidents != 1 {
+		t.Errorf("caseload row: %+v", rows)
+	}
+	folded.OpenedAt = at.Add(-48 * time.Hour)
+	need := assessNeed(needInputs{Resident: r, HasHub: true, Activity: activityCheck{Judged: true, Percent: 95},
+		Visit: visitDue{Kind: VisitHome, Due: at.AddDate(0, 0, 20)}, Recent: []dispatch.Incident{folded}}, at, time.UTC)
+	if len(need.Reasons) == 0 || need.Reasons[0].Kind != "falls" || need.Reasons[0].N != 1 {
+		t.Errorf("Today's reasons: %+v", need.Reasons)
+	}
+}

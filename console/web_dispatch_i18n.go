@@ -225,6 +225,11 @@ var timelineText = map[string][2]string{
 	"act.condition_cleared":   {"상황 해소", "Condition cleared"},
 	"act.119_answer":          {"119 응답", "119 answered"},
 	"act.skipped":             {"연락 생략", "Skipped"},
+	"act.update_119_queued":   {"119 상황 변경 예약", "Update to 119 queued"},
+	"act.folded":              {"관련 감지 합류", "Related detection joined"},
+	"act.cause_raised":        {"원인 격상", "Cause raised"},
+	"act.episode_ended":       {"감지 하나 종료", "One detection ended"},
+	"act.restart_resent":      {"재시작 후 다시 받음", "Re-sent after a restart"},
 
 	"actor.system":   {"시스템", "system"},
 	"actor.detector": {"감지 엔진", "detector"},
@@ -234,10 +239,11 @@ var timelineText = map[string][2]string{
 
 	"chan.hub": {"허브", "hub"},
 
-	"det.pending":   {"확인 중", "pending"},
-	"det.firing":    {"확정", "confirmed"},
-	"det.resolved":  {"해소", "cleared"},
-	"det.cancelled": {"취소됨", "cancelled"},
+	"det.pending":    {"확인 중", "pending"},
+	"det.firing":     {"확정", "confirmed"},
+	"det.resolved":   {"해소", "cleared"},
+	"det.cancelled":  {"취소됨", "cancelled"},
+	"det.superseded": {"새 감지로 대체", "superseded"},
 
 	"tl.step":            {"%d단계", "step %d"},
 	"tl.attempt":         {"%d차 시도", "attempt %d"},
@@ -259,6 +265,9 @@ var timelineText = map[string][2]string{
 	"tl.events":          {"이벤트 %s건", "%s events"},
 	"tl.readings":        {"측정값 %s개", "%s readings"},
 	"tl.cleared":         {"장비 상태가 정상으로 돌아옴", "the device condition cleared"},
+	"tl.folded.sensor":   {"센서 %s", "sensor %s"},
+	"tl.still":           {"%s %s, 계속 진행 중: %s", "%s %s; still going on: %s"},
+	"tl.restart":         {"%s (%s): 게이트웨이 재시작 후 다시 받음, 새 정보 없음", "%s (%s) re-sent after a gateway restart; nothing new"},
 
 	"skip.device health never goes to 119":                     {"장비 상태 알림은 119에 보내지 않습니다", "device health never goes to 119"},
 	"skip.no resident registered for the hub":                  {"허브에 등록된 대상자 없음", "no resident registered for the hub"},
@@ -304,6 +313,12 @@ var (
 	afterRe     = regexp.MustCompile(`^(.*) \(after (\d+) tries\)$`)
 	retryRe     = regexp.MustCompile(`^(.*); retrying until (\S+)$`)
 	countFactRe = regexp.MustCompile(`^(\d+) (events|readings)$`)
+	// dispatch's fold.go: a related episode joined, the cause rose, one
+	// episode ended while another goes on, a restart's re-send.
+	foldedRe  = regexp.MustCompile(`^(\S+) \((\S+)\)(?: from (\S+))? at (\S+) joined the incident(?:: (.*))?$`)
+	raisedRe  = regexp.MustCompile(`^(\S+) -> (\S+)$`)
+	endedRe   = regexp.MustCompile(`^(\S+) (\S+); still going on: (.+)$`)
+	restartRe = regexp.MustCompile(`^(\S+) (\S+) re-sent after a gateway restart; nothing new$`)
 )
 
 // TimelineLine words a timeline entry for the reader: dispatch records
@@ -326,6 +341,35 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 		} else if m := repeatedRe.FindStringSubmatch(d); m != nil {
 			n, _ := strconv.Atoi(m[2])
 			l.Detail = joinWords(" · ", fmt.Sprintf(p.T("tl.repeat"), p.Label("det."+m[1], m[1]), n), p.facts(m[3]))
+		}
+	case dispatch.ActFolded:
+		if m := foldedRe.FindStringSubmatch(d); m != nil {
+			sensor := ""
+			if m[3] != "" {
+				sensor = fmt.Sprintf(p.T("tl.folded.sensor"), m[3])
+			}
+			at, err := time.Parse(time.RFC3339, m[4])
+			when := m[4]
+			if err == nil {
+				when = p.Clock(at)
+			}
+			l.Detail = joinWords(" · ", p.Cause(detectors.Cause(m[1])), p.Label("det."+m[2], m[2]), sensor, when, p.facts(m[5]))
+		}
+	case dispatch.ActCauseRaised:
+		if m := raisedRe.FindStringSubmatch(d); m != nil {
+			l.Detail = p.Cause(detectors.Cause(m[1])) + " → " + p.Cause(detectors.Cause(m[2]))
+		}
+	case dispatch.ActEpisodeEnded:
+		if m := endedRe.FindStringSubmatch(d); m != nil {
+			var still []string
+			for _, c := range strings.Split(m[3], ", ") {
+				still = append(still, p.Cause(detectors.Cause(c)))
+			}
+			l.Detail = fmt.Sprintf(p.T("tl.still"), p.Cause(detectors.Cause(m[1])), p.Label("det."+m[2], m[2]), strings.Join(still, ", "))
+		}
+	case dispatch.ActRestartNote:
+		if m := restartRe.FindStringSubmatch(d); m != nil {
+			l.Detail = fmt.Sprintf(p.T("tl.restart"), p.Cause(detectors.Cause(m[1])), p.Label("det."+m[2], m[2]))
 		}
 	case dispatch.ActCheckIn:
 		if m := checkInRe.FindStringSubmatch(d); m != nil {

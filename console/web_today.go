@@ -327,7 +327,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 				todayPts += cond(inc.Priority <= 1, pointsTodayP1, pointsTodayOther)
 			}
 		}
-		if inc.Cause == detectors.CauseFall && !inc.OpenedAt.Before(month) && !isFalseAlarm(inc) {
+		if inc.Had(detectors.CauseFall) && !inc.OpenedAt.Before(month) && !isFalseAlarm(inc) {
 			falls++
 		}
 	}

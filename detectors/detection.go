@@ -148,13 +148,16 @@ func Fingerprint(hub devices.HubID, cause Cause, sensor devices.SensorID, episod
 //
 // A Sink must keep one incident per Fingerprint and treat a repeated
 // Firing or Pending detection of an episode it already has as an update,
-// never as a new incident or a second call-out. The Engine relies on this
+// never as a new incident or a second call-out. (Dispatch goes further:
+// related episodes of one home fold into one incident.) The Engine relies on this
 // at startup: it saves its state on its own schedule, not when the Sink has
 // made a detection durable, so after a restart it sends every restored open
 // episode again (Firing, or Pending with the time left in its window,
 // facts "gateway_restart" and "window_left"), lest a crash between its save
-// and the Sink's commit lose an emergency. A Pending repeat may arrive for
-// an episode the Sink already has as Firing; it must not lower its state.
+// and the Sink's commit lose an emergency. Those facts are bookkeeping, not
+// news about the emergency (dispatch sends 119 no Update for them). A
+// Pending repeat may arrive for an episode the Sink already has as Firing;
+// it must not lower its state.
 type Sink interface {
 	Detect(Detection)
 }

@@ -30,7 +30,7 @@ func benchBackends(b *testing.B, fn func(b *testing.B, cfg store.Config)) {
 // production.
 func BenchmarkDetectionCommitted(b *testing.B) {
 	benchBackends(b, func(b *testing.B, cfg store.Config) {
-		h := start(b, cfg, fastPolicies, nil)
+		h := start(b, cfg, fastPolicies, manyHomes)
 		ctx := context.Background()
 		episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 		var lat []time.Duration
@@ -38,7 +38,7 @@ func BenchmarkDetectionCommitted(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			begin := time.Now()
-			if _, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second))); err != nil {
+			if _, err := h.d.HandleDetection(ctx, det(homeN(i), detectors.CauseSOS, 1, detectors.Firing, episode)); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(begin))
@@ -72,7 +72,7 @@ func BenchmarkBurst(b *testing.B) {
 		episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 		begin := time.Now()
 		for i := range 1000 {
-			h.d.Detect(det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second)))
+			h.d.Detect(det(homeN(i), detectors.CauseSOS, 1, detectors.Firing, episode))
 			if i%100 == 99 {
 				time.Sleep(time.Until(begin.Add(time.Duration(i+1) * time.Millisecond)))
 			}
@@ -103,7 +103,7 @@ func BenchmarkDetectionCommittedSteady(b *testing.B) {
 	for _, rate := range []int{20, 100} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			benchBackends(b, func(b *testing.B, cfg store.Config) {
-				h := start(b, cfg, fastPolicies, nil)
+				h := start(b, cfg, fastPolicies, manyHomes)
 				ctx := context.Background()
 				episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 				const senders = 4
@@ -118,7 +118,7 @@ func BenchmarkDetectionCommittedSteady(b *testing.B) {
 						defer wg.Done()
 						for i := range jobs {
 							begin := time.Now()
-							_, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second)))
+							_, err := h.d.HandleDetection(ctx, det(homeN(i), detectors.CauseSOS, 1, detectors.Firing, episode))
 							took := time.Since(begin)
 							if err != nil {
 								errs <- err

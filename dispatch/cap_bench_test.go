@@ -85,7 +85,7 @@ func BenchmarkCommittedToCAP(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			tick := time.Now()
-			inc, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second)))
+			inc, err := h.d.HandleDetection(ctx, det(homeN(i), detectors.CauseSOS, 1, detectors.Firing, episode))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -170,7 +170,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dispatch.New(dispatch.Config{Store: s, Directory: s, Policies: pol,
+	d, err := dispatch.New(dispatch.Config{Store: s, Directory: homes{s}, Policies: pol,
 		Notifiers: map[string]dispatch.Notifier{"cap": httpNotifier{url: os.Getenv(envCrashURL)}},
 		Lease:     500 * time.Millisecond, Logger: zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)})
 	if err != nil {
@@ -181,7 +181,7 @@ func TestCrashChild(t *testing.T) {
 	// restart: one incident per fingerprint, so nothing is opened twice.
 	episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	for i := range crashCount {
-		dt := det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode.Add(time.Duration(i)*time.Second))
+		dt := det(homeN(i), detectors.CauseSOS, 1, detectors.Firing, episode)
 		if _, err := d.HandleDetection(ctx, dt); err != nil {
 			t.Error(err)
 		}

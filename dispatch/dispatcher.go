@@ -282,7 +282,15 @@ func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detectio
 }
 
 func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
-	return Mutation{Fingerprint: det.Fingerprint, Apply: func(cur *Incident, _ *OutboxRow) (Change, error) {
+	m := Mutation{Fingerprint: det.Fingerprint}
+	if !isDeviceHealth(det.Cause, det.Class) && (det.State == detectors.Firing || det.State == detectors.Pending) {
+		// Only these may join an open incident of the home (foldTarget):
+		// the store skips listing the home's incidents for the others (a
+		// mass hub-offline after a power cut).
+		m.FoldHub = det.Hub
+		m.Fold = func(open []Incident) *Incident { return foldTarget(open, det, d.cfg.Now()) }
+	}
+	m.Apply = func(cur *Incident, _ *OutboxRow) (Change, error) {
 		p := d.planner()
 		if cur == nil {
 			p.resident = d.lookupResident(det.Hub)
@@ -290,7 +298,8 @@ func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
 			p.resident = d.lookupResident(cur.Hub)
 		}
 		return p.onDetection(cur, det)
-	}}
+	}
+	return m
 }
 
 func (d *Dispatcher) planner() planner {

@@ -157,6 +157,21 @@ func seedHome(t testing.TB, s *store.Store, hub devices.HubID) {
 	}
 }
 
+// homes finds hub-1's resident for every hub: the benchmarks and the crash
+// test raise one SOS in each of many homes (a second SOS in a home whose
+// first is open joins that incident), each with a guardian to reach.
+type homes struct{ dispatch.Directory }
+
+func (h homes) ResidentOfHub(ctx context.Context, _ devices.HubID) (devices.Resident, error) {
+	return h.Directory.ResidentOfHub(ctx, "hub-1")
+}
+
+// homeN is the hub of the n-th home.
+func homeN(n int) devices.HubID { return devices.HubID(fmt.Sprintf("hub-1-%d", n)) }
+
+// manyHomes is start's tweak for many homes sharing hub-1's resident.
+func manyHomes(dc *dispatch.Config) { dc.Directory = homes{dc.Directory} }
+
 func det(hub devices.HubID, cause detectors.Cause, prio detectors.Priority, state detectors.State, episode time.Time) detectors.Detection {
 	return detectors.Detection{Fingerprint: detectors.Fingerprint(hub, cause, "", episode), Hub: hub, Class: detectors.ClassEmergency,
 		Cause: cause, Priority: prio, State: state, Episode: episode, At: episode,
@@ -380,4 +395,52 @@ func TestLiveFeedResumes(t *testing.T) {
 	if got := <-resumed; got.Seq <= note.Seq || got.AssignedTo != "sw-7" && got.Seq <= note.Seq {
 		t.Errorf("resumed with %+v", got)
 	}
+}
+
+// A fall, then the SOS: one incident through the store, and the SOS
+// replayed (the detectors after a crash) or pressed again once the incident
+// is closed finds that incident by its alias, never a second one; a
+// restart's re-send of the open SOS sends 119 no Update.
+func TestFoldThroughTheStore(t *testing.T) {
+	backends(t, func(t *testing.T, cfg store.Config) {
+		h := start(t, cfg, fastPolicies, nil)
+		ctx := context.Background()
+		ep := time.Now().Truncate(time.Second)
+		fall, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Pending, ep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sosDet := det("hub-1", detectors.CauseSOS, 1, detectors.Firing, ep.Add(2*time.Second))
+		sos, err := h.d.HandleDetection(ctx, sosDet)
+		if err != nil || sos.ID != fall.ID || sos.Cause != detectors.CauseSOS || len(sos.Episodes) != 2 {
+			t.Fatalf("the SOS after the fall: %+v %v", sos, err)
+		}
+		eventually(t, "119's alert accepted", func() bool {
+			inc, _, err := h.d.Incident(ctx, fall.ID)
+			return err == nil && inc.Sent119
+		})
+		again := sosDet
+		again.Evidence.Facts = []detectors.Fact{{Name: "gateway_restart", Value: 1}, {Name: "episode_age", Value: 9, Unit: "s"}}
+		again.Explanation = detectors.Explanation{En: "SOS: re-sent after a gateway restart"}
+		if inc, err := h.d.HandleDetection(ctx, again); err != nil || inc.ID != fall.ID || inc.Updates119 != 0 {
+			t.Fatalf("the restart's re-send: %+v %v", inc, err)
+		}
+		if _, err := h.d.Resolve(ctx, fall.ID, dispatch.DispositionRealEmergency, "op", ""); err != nil {
+			t.Fatal(err)
+		}
+		if inc, err := h.d.HandleDetection(ctx, sosDet); err != nil || inc.ID != fall.ID || !inc.State.Closed() {
+			t.Fatalf("the SOS replayed after the close: %+v %v", inc, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgAlert }); n != 1 {
+			t.Errorf("119 got %d alerts, want 1", n)
+		}
+		if n := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgUpdate }); n != 0 {
+			t.Errorf("119 got %d updates, want none", n)
+		}
+		list, err := h.d.ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"})
+		if err != nil || len(list) != 1 {
+			t.Errorf("%d incidents for the home, want 1 (%v)", len(list), err)
+		}
+	})
 }

@@ -57,8 +57,10 @@ func (d Disposition) Valid() bool {
 	return false
 }
 
-// Incident is one episode of one cause in one home (the detection's
-// fingerprint). Repeated detections update it; they never open a second one.
+// Incident is one emergency in one home: the episode of its first
+// detection (its fingerprint) and the related episodes of the home folded
+// into it (Episodes). Repeated detections update it; they never open a
+// second one.
 type Incident struct {
 	ID          string             `json:"id"`
 	Fingerprint string             `json:"fingerprint"`
@@ -107,6 +109,19 @@ type Incident struct {
 	// Update119Due is when the last one was due (the rate limit).
 	Updates119   int       `json:"updates_119,omitempty"`
 	Update119Due time.Time `json:"update_119_due,omitzero"`
+
+	// Episodes are the detection episodes folded into the incident, its
+	// own first (fold.go): related detections of one home (smoke, then
+	// heat; a fall, then SOS) are one emergency. Causes lists every cause
+	// seen, in the order first seen; Cause is the most serious of them.
+	Episodes []Episode         `json:"episodes,omitempty"`
+	Causes   []detectors.Cause `json:"causes,omitempty"`
+	// Told lists the recipients ("guardian/guardian-1") an alert was queued
+	// for: when the cause rises they get one SMS, not a second round.
+	Told []string `json:"told,omitempty"`
+	// Plan counts the times the escalation was planned again under a new
+	// cause's policy; it prefixes the keys of the new plan's rows.
+	Plan int `json:"plan,omitempty"`
 
 	// Seq is the change sequence number of the incident's last change,
 	// increasing across all incidents: the live feed's event id.

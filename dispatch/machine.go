@@ -59,7 +59,9 @@ func (p planner) entry(inc *Incident, actor, action, channel, detail string) Tim
 	return TimelineEntry{IncidentID: inc.ID, At: p.now, Actor: actor, Action: action, Channel: channel, Detail: detail}
 }
 
-// onDetection folds a detection into its incident (cur nil: none yet).
+// onDetection applies a detection to its incident: cur is the incident of
+// its fingerprint (or of which it is an alias), else the open incident of
+// the home it may join (foldTarget), else nil (none yet).
 func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, error) {
 	if cur == nil {
 		return p.open(d)
@@ -73,63 +75,21 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 			fmt.Sprintf("%s after the incident was closed; no action", d.State)))
 		return ch, nil
 	}
-	switch d.State {
-	case detectors.Cancelled:
-		return p.cancel(cur, actorResident, "hub", "cancelled by the resident")
-	case detectors.Resolved:
-		return p.cleared(cur, d)
+	inc.Episodes = episodesOf(cur)
+	if i := slices.IndexFunc(inc.Episodes, func(e Episode) bool { return e.Fingerprint == d.Fingerprint }); i >= 0 {
+		return p.onEpisode(&inc, i, d)
 	}
-	// Firing or Pending again: the same episode triggered once more.
-	news := newFacts(&inc, d)
-	inc.Count++
-	inc.Evidence = d.Evidence
-	if d.Explanation != (detectors.Explanation{}) {
-		inc.Explanation = d.Explanation
-	}
-	ch.Incident = &inc
-	ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActRepeated, "",
-		fmt.Sprintf("%s #%d: %s", d.State, inc.Count, evidenceSummary(d.Evidence))))
-	raised := d.Priority > 0 && d.Priority < inc.Priority
-	if raised {
-		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActPriority, "",
-			fmt.Sprintf("P%d -> P%d", inc.Priority, d.Priority)))
-		inc.Priority = d.Priority
-	}
-	if raised {
-		news = append(news, fmt.Sprintf("priority P%d", d.Priority))
-	}
-	if d.Class == detectors.ClassEmergency && inc.Class == detectors.ClassWelfare {
-		inc.Class = d.Class
-		news = append(news, "now an emergency")
-	}
-	pol := p.pol.For(inc.Cause, inc.Class)
-	if len(news) > 0 {
-		// Before any step runs: an alert queued by this very change carries
-		// the news itself.
-		p.update119(&inc, &ch, strings.Join(news, ", "))
-	}
-	switch {
-	case inc.State == StateVerifying && d.State == detectors.Firing:
-		// The detectors confirmed before our window ended: escalate now.
-		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerVerify, 0))
-		inc.State = StateOpen
-		p.runStep(&inc, pol, 0, &ch)
-	case raised && inc.Priority <= detectors.PriorityHigh && inc.State != StateAcknowledged &&
-		inc.State != StateVerifying && pol.UrgentStep != nil && inc.NextStep <= *pol.UrgentStep &&
-		inc.NextStep < pol.stepCount():
-		// Urgent now (inactivity past the hard limit): jump to the urgent step.
-		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerEscalate, inc.NextStep))
-		p.runStep(&inc, pol, *pol.UrgentStep, &ch)
-	}
-	return ch, nil
+	return p.fold(&inc, d)
 }
 
-// cleared folds a Resolved detection (the condition ended by itself) into
-// an open incident. What it may stop depends on what 119 knows:
+// cleared folds a Resolved detection (the condition ended by itself) of
+// the last episode still going on into an open incident (smoke superseded
+// by the confirmed fire that joined its incident ends nothing: onEpisode).
+// What it may stop depends on what 119 knows:
 //   - device health: resolved (no_action);
-//   - 119 not alerted yet (verifying smoke that cleared or was superseded
-//     by a confirmed fire, welfare inactivity whose resident moved again, a
-//     fall still with the guardians): resolved (no_action), which cancels
+//   - 119 not alerted yet (verifying smoke that cleared, welfare inactivity
+//     whose resident moved again, a fall still with the guardians):
+//     resolved (no_action), which cancels
 //     every pending row, so no timer can alert 119 afterwards;
 //   - 119 alerted: 119 is acting on it, so only a person closes it; the
 //     clearing is recorded and the escalation goes on.
@@ -152,33 +112,6 @@ func (p planner) cleared(cur *Incident, d detectors.Detection) (Change, error) {
 	inc.UpdatedAt = p.now
 	return Change{Incident: &inc, Timeline: []TimelineEntry{p.entry(&inc, actorDetector, ActCleared, "",
 		joinDetail(why, "119 has the alert; the incident stays open until a person closes it"))}}, nil
-}
-
-// newFacts lists what a repeated detection adds that matters to a
-// responder: a sensor or a fact the incident did not have (a second smoke
-// sensor, the radar's "still on the floor").
-func newFacts(inc *Incident, d detectors.Detection) []string {
-	var out []string
-	sensors := map[devices.SensorID]bool{inc.Sensor: true}
-	for _, r := range inc.Evidence.Readings {
-		sensors[r.Sensor] = true
-	}
-	add := func(s devices.SensorID) {
-		if s != "" && !sensors[s] {
-			sensors[s] = true
-			out = append(out, "sensor "+string(s))
-		}
-	}
-	add(d.Sensor)
-	for _, r := range d.Evidence.Readings {
-		add(r.Sensor)
-	}
-	for _, f := range d.Evidence.Facts {
-		if !slices.ContainsFunc(inc.Evidence.Facts, func(g detectors.Fact) bool { return g.Name == f.Name }) {
-			out = append(out, f.Name)
-		}
-	}
-	return out
 }
 
 // update119Gap is the least time between two CAP Updates of one incident:
@@ -273,6 +206,7 @@ func (p planner) open(d detectors.Detection) (Change, error) {
 		Class: d.Class, Cause: d.Cause, Priority: prio, State: StateOpen,
 		Explanation: d.Explanation, Evidence: d.Evidence, Count: 1,
 		Episode: d.Episode, OpenedAt: p.now, UpdatedAt: p.now,
+		Episodes: []Episode{newEpisode(d, p.now)}, Causes: []detectors.Cause{d.Cause},
 	}
 	if p.resident != nil {
 		inc.ResidentID = p.resident.ID
@@ -308,10 +242,18 @@ func (p planner) open(d detectors.Detection) (Change, error) {
 
 // runStep queues step n's notifications and the timer of step n+1.
 func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
+	p.runSteps(inc, pol, n, ch, false)
+}
+
+// runSteps is runStep; with retold, a recipient already told about the
+// incident (Told) gets one SMS with the news instead of the step's
+// notifications (a replan after the cause rose).
+func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold bool) {
 	if n >= pol.stepCount() {
 		return
 	}
 	step, _ := pol.step(n)
+	toldBefore := inc.Told // told by earlier steps; this one's are told in full
 	var targets []string
 	seen := map[string]bool{}
 	for _, t := range step.Notify {
@@ -333,6 +275,25 @@ func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
 			attempts = p.pol.Attempts
 		}
 		for _, r := range recipients {
+			if retold && role != Role119 && slices.Contains(toldBefore, toldKey(r)) {
+				// Told already: one SMS with the news (a console desk sees
+				// it on its console), never a second round of calls.
+				via := "sms"
+				if t.Via == "console" {
+					via = "console"
+				}
+				if seen[r.ID+"/news/"+via] || via == "sms" && r.Phone == "" {
+					continue
+				}
+				seen[r.ID+"/news/"+via] = true
+				ch.Enqueue = append(ch.Enqueue, OutboxRow{
+					Key: NotificationKey(planID(inc), n, r.ID, via, 1), IncidentID: inc.ID, Kind: KindNotify,
+					Channel: via, Step: n, Attempt: 1, Recipient: r, MsgType: MsgUpdate, Priority: inc.Priority,
+					State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, via)),
+				})
+				targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+via)
+				continue
+			}
 			if seen[r.ID+"/"+t.Via] {
 				continue
 			}
@@ -340,7 +301,7 @@ func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
 			for a := 1; a <= attempts; a++ {
 				due := p.now.Add(time.Duration(a-1) * p.pol.SecondAttemptAfter.D())
 				ch.Enqueue = append(ch.Enqueue, OutboxRow{
-					Key: NotificationKey(inc.ID, n, r.ID, t.Via, a), IncidentID: inc.ID, Kind: KindNotify,
+					Key: NotificationKey(planID(inc), n, r.ID, t.Via, a), IncidentID: inc.ID, Kind: KindNotify,
 					Channel: t.Via, Step: n, Attempt: a, Recipient: r, MsgType: MsgAlert, Priority: inc.Priority,
 					State: OutboxPending, DueAt: due, Deadline: due.Add(p.pol.retryFor(pol, t.Via)),
 				})
@@ -348,6 +309,8 @@ func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
 			targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+t.Via)
 			if role == Role119 {
 				inc.Alerted119 = true
+			} else if k := toldKey(r); !slices.Contains(inc.Told, k) {
+				inc.Told = append(slices.Clone(inc.Told), k)
 			}
 		}
 	}
@@ -359,7 +322,7 @@ func (p planner) runStep(inc *Incident, pol Policy, n int, ch *Change) {
 		// the urgent jump alone, never by a timer.
 		_, delay := pol.step(inc.NextStep)
 		due := p.now.Add(delay)
-		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: timerKey(inc.ID, TimerEscalate, inc.NextStep), IncidentID: inc.ID,
+		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: timerKey(planID(inc), TimerEscalate, inc.NextStep), IncidentID: inc.ID,
 			Kind: KindTimer, Timer: TimerEscalate, Step: inc.NextStep, Priority: inc.Priority, State: OutboxPending,
 			DueAt: due, Deadline: due.Add(24 * time.Hour)})
 	}
@@ -424,9 +387,10 @@ func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
 			"the resident did not cancel within the window"))
 		p.runStep(&inc, pol, 0, &ch)
 	case TimerEscalate:
-		if row.Step != inc.NextStep || pol.urgentOnly(row.Step) {
-			// Superseded (an urgent jump ran it already), or a step only the
-			// urgent jump runs (a timer queued under an older policy).
+		if row.Step != inc.NextStep || row.Key != timerKey(planID(&inc), TimerEscalate, row.Step) || pol.urgentOnly(row.Step) {
+			// Superseded (an urgent jump ran it already, or the cause rose
+			// and a new plan took over), or a step only the urgent jump
+			// runs (a timer queued under an older policy).
 			return ch, nil
 		}
 		inc.UpdatedAt = p.now
@@ -506,7 +470,12 @@ func (p planner) nextAttemptNow(row *OutboxRow) []Reschedule {
 	if row.Kind != KindNotify || row.Attempt >= p.pol.Attempts {
 		return nil
 	}
-	return []Reschedule{{Key: NotificationKey(row.IncidentID, row.Step, row.Recipient.ID, row.Channel, row.Attempt+1), DueAt: p.now}}
+	// The next attempt belongs to the same plan as this one (planID).
+	plan := row.IncidentID
+	if prefix, ok := strings.CutSuffix(row.Key, NotificationKey("", row.Step, row.Recipient.ID, row.Channel, row.Attempt)); ok && prefix != "" {
+		plan = prefix
+	}
+	return []Reschedule{{Key: NotificationKey(plan, row.Step, row.Recipient.ID, row.Channel, row.Attempt+1), DueAt: p.now}}
 }
 
 // onStatus records a provider's status callback for a sent row. Voicemail

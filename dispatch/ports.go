@@ -147,6 +147,12 @@ type Mutation struct {
 	Fingerprint string
 	RowRef      string
 	Apply       func(cur *Incident, row *OutboxRow) (Change, error)
+	// FoldHub and Fold let a detection of a new episode join an open
+	// incident of its home: when no incident has Fingerprint (nor has it
+	// as an alias), the store lists FoldHub's open (not closed) incidents
+	// and Apply gets the one Fold picks (nil: none, and cur is nil).
+	FoldHub devices.HubID
+	Fold    func(open []Incident) *Incident
 	// Relaxed marks delivery bookkeeping (a send's outcome, a timer run)
 	// whose loss in a power cut is harmless: the row it completes is still
 	// "sending" afterwards and is taken up again after its lease, exactly
@@ -186,6 +192,10 @@ type Change struct {
 	Reschedule []Reschedule
 	// Row completes or updates one outbox row.
 	Row *RowUpdate
+	// Alias records a fingerprint as the incident's (a folded episode):
+	// later mutations with that Fingerprint find this incident, even once
+	// it is closed.
+	Alias string
 }
 
 // Reschedule moves one pending row.

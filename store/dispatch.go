@@ -195,7 +195,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 	case incidentID != "":
 		inc, err = scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE id = $1`+lock, incidentID))
 	case m.Fingerprint != "":
-		inc, err = scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
+		inc, err = s.incidentOfFingerprint(ctx, q, m, lock)
 	default:
 		res.Err = fmt.Errorf("store: %w: mutation names no incident", ErrInvalid)
 		return nil
@@ -292,6 +292,10 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 		}
 		w.exec(query, args, nil)
 	}
+	if ch.Alias != "" {
+		w.exec(`INSERT INTO incident_aliases (fingerprint, incident_id, created_us) VALUES ($1, $2, $3)
+			ON CONFLICT (fingerprint) DO NOTHING`, []any{ch.Alias, id, toUS(now)}, nil)
+	}
 	w.enqueues = w.enqueues || len(ch.Enqueue) > 0
 	// One multi-row INSERT per chunk: fewer statements to parse (SQLite)
 	// and to send (PostgreSQL).
@@ -333,6 +337,41 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 		w.exec(sb.String(), args, nil)
 	}
 	return nil
+}
+
+// incidentOfFingerprint finds the incident a detection's fingerprint
+// belongs to: the incident opened by it, else the one it was folded into
+// (an alias), else, when the mutation may fold, the open incident of its
+// home that m.Fold picks. A miss costs two indexed look-ups and the home's
+// open incidents, once per new episode.
+func (s *Store) incidentOfFingerprint(ctx context.Context, q querier, m dispatch.Mutation, lock string) (dispatch.Incident, error) {
+	inc, err := scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
+	if !isNoRows(err) {
+		return inc, err
+	}
+	lockOf := ""
+	if lock != "" {
+		lockOf = lock + " OF i"
+	}
+	inc, err = scanIncident(q.queryRow(ctx, `SELECT i.data, i.change_seq FROM incident_aliases a
+		JOIN incidents i ON i.id = a.incident_id WHERE a.fingerprint = $1`+lockOf, m.Fingerprint))
+	if !isNoRows(err) || m.Fold == nil || m.FoldHub == "" {
+		return inc, err
+	}
+	miss := err
+	rs, err := q.query(ctx, `SELECT data, change_seq FROM incidents
+		WHERE hub_id = $1 AND state NOT IN ('resolved', 'cancelled') ORDER BY opened_us, id`+lock, string(m.FoldHub))
+	if err != nil {
+		return inc, err
+	}
+	open, err := scanIncidents(rs)
+	if err != nil {
+		return inc, err
+	}
+	if picked := m.Fold(open); picked != nil {
+		return *picked, nil
+	}
+	return dispatch.Incident{}, miss
 }
 
 // outboxData is the part of a row that no query filters on.
@@ -595,20 +634,25 @@ func (s *Store) LastIncidentSeq(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) queryIncidents(ctx context.Context, query string, args ...any) ([]dispatch.Incident, error) {
-	rows, err := s.be.query(ctx, query, args...)
+	rs, err := s.be.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: incidents: %w", err)
 	}
-	defer rows.Close()
+	return scanIncidents(rs)
+}
+
+// scanIncidents reads and closes rows of (data, change_seq).
+func scanIncidents(rs rows) ([]dispatch.Incident, error) {
+	defer rs.Close()
 	var out []dispatch.Incident
-	for rows.Next() {
-		inc, err := scanIncident(rows)
+	for rs.Next() {
+		inc, err := scanIncident(rs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, inc)
 	}
-	return out, rows.Err()
+	return out, rs.Err()
 }
 
 // Policies implements dispatch.Store.

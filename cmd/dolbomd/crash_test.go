@@ -17,6 +17,25 @@ import (
 
 // mock119 runs the mock 119 receiver (dolbom-119) as its own process,
 // validating every CAP message against the official schema.
+// home is a provisioned hub and its secret.
+type home struct {
+	HubID  string `json:"hub_id"`
+	Secret string `json:"secret"`
+}
+
+// addHome provisions a resident and a hub for them with dolbomctl.
+func (g *gatewayProcess) addHome(t *testing.T) home {
+	t.Helper()
+	var resident struct {
+		ID string `json:"id"`
+	}
+	g.ctl(t, &resident, "resident", "add", "--name", "최말순", "--phone", "010-3333-4444",
+		"--address", "대구광역시 중구 공평로 88", "--floor", "2", "--unit", "201")
+	var hub home
+	g.ctl(t, &hub, "hub", "add", "--resident", resident.ID)
+	return hub
+}
+
 type mock119 struct {
 	url     string
 	cmd     *exec.Cmd
@@ -235,16 +254,7 @@ func TestCrashBetweenEventCommitAndIncidentCommit(t *testing.T) {
 					extra: []string{"--cap-url", mock.url + "/cap"}, crashpoint: point.name}
 				g.httpURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 				g.start(t)
-				var resident struct {
-					ID string `json:"id"`
-				}
-				g.ctl(t, &resident, "resident", "add", "--name", "최말순", "--phone", "010-3333-4444",
-					"--address", "대구광역시 중구 공평로 88", "--floor", "2", "--unit", "201")
-				var hub struct {
-					HubID  string `json:"hub_id"`
-					Secret string `json:"secret"`
-				}
-				g.ctl(t, &hub, "hub", "add", "--resident", resident.ID)
+				hub := g.addHome(t)
 				now := time.Now().UnixMilli()
 				sos := fmt.Sprintf(`{"v":1,"id":"sos-%d","ts":%d,"kind":"sos","sensor":"pendant-1"}`, now, now)
 				out, pubErr := g.pub(t, hub.HubID, hub.Secret, "events", 1, sos)

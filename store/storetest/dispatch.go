@@ -23,6 +23,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 	}{
 		{"IncidentAndOutboxAtomic", testIncidentAtomic},
 		{"OneIncidentPerFingerprint", testFingerprint},
+		{"FoldedFingerprintFindsItsIncident", testFoldAlias},
 		{"OutboxRowOps", testOutboxRowOps},
 		{"ClaimExactlyOnce", testClaimOnce},
 		{"ClaimRecoversAbandoned", testClaimRecovers},
@@ -139,6 +140,74 @@ func testFingerprint(t *testing.T, fresh Fresh) {
 	}})
 	if res[0].Enqueued != 0 {
 		t.Errorf("a repeated key was enqueued again")
+	}
+}
+
+// A detection of a new episode may join an open incident of its home
+// (Mutation.Fold); the fingerprint, kept as an alias, then finds that
+// incident again, also once it is closed. Fold sees only the home's open
+// incidents.
+func testFoldAlias(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	apply(t, s, newIncident("inc-a", "fp-a", 1, 0, dispatchT0))
+	apply(t, s, dispatch.Mutation{Fingerprint: "fp-other-home", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+		return dispatch.Change{Incident: &dispatch.Incident{ID: "inc-x", Fingerprint: "fp-other-home", Hub: "hub-2",
+			Cause: detectors.CauseSOS, Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateOpen, OpenedAt: dispatchT0}}, nil
+	}})
+	var offered []string
+	pick := func(open []dispatch.Incident) *dispatch.Incident {
+		offered = offered[:0]
+		for _, o := range open {
+			offered = append(offered, o.ID)
+		}
+		if len(open) == 0 {
+			return nil
+		}
+		return &open[0]
+	}
+	joined := func(alias bool) dispatch.Mutation {
+		return dispatch.Mutation{Fingerprint: "fp-b", FoldHub: "hub-1", Fold: pick, Apply: func(cur *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
+			if cur == nil {
+				return dispatch.Change{}, errors.New("fp-b found no incident")
+			}
+			inc := *cur
+			inc.Count++
+			ch := dispatch.Change{Incident: &inc}
+			if alias {
+				ch.Alias = "fp-b"
+			}
+			return ch, nil
+		}}
+	}
+	res := apply(t, s, joined(true))
+	if res[0].Err != nil || res[0].Incident.ID != "inc-a" || len(offered) != 1 || offered[0] != "inc-a" {
+		t.Fatalf("fold: %+v, offered %v (want inc-a only)", res[0], offered)
+	}
+	// The alias finds it without asking Fold, also after the incident closed.
+	offered = append(offered[:0], "not asked")
+	apply(t, s, dispatch.Mutation{IncidentID: "inc-a", Apply: func(cur *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
+		inc := *cur
+		inc.State = dispatch.StateResolved
+		return dispatch.Change{Incident: &inc}, nil
+	}})
+	res = apply(t, s, joined(false))
+	if res[0].Err != nil || res[0].Incident.ID != "inc-a" || res[0].Incident.Count != 3 || offered[0] != "not asked" {
+		t.Fatalf("by alias: %+v, offered %v", res[0], offered)
+	}
+	// A new episode with no open incident in its home opens its own.
+	res = apply(t, s, dispatch.Mutation{Fingerprint: "fp-c", FoldHub: "hub-1", Fold: pick,
+		Apply: func(cur *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
+			if cur != nil {
+				return dispatch.Change{}, fmt.Errorf("fp-c joined %s", cur.ID)
+			}
+			return dispatch.Change{}, nil
+		}})
+	if res[0].Err != nil || len(offered) != 0 {
+		t.Errorf("no open incident: %+v, offered %v", res[0], offered)
+	}
+	if inc, err := s.Incident(ctx, "inc-a"); err != nil || inc.Fingerprint != "fp-a" {
+		t.Errorf("inc-a: %+v %v", inc, err)
 	}
 }
 

@@ -40,6 +40,13 @@ type chain struct {
 
 func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain {
 	t.Helper()
+	return startChainTuned(t, sc, fallWindow, nil)
+}
+
+// startChainTuned is startChain with the engine's configuration tuned
+// further (tune may be nil).
+func startChainTuned(t *testing.T, sc store.Config, fallWindow time.Duration, tune func(*detectors.EngineConfig)) *chain {
+	t.Helper()
 	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
 	srv := httptest.NewServer(mock.Handler())
 	t.Cleanup(srv.Close)
@@ -58,8 +65,13 @@ func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain 
 	g, err := New(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: "chain-test-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute,
-		Channels:   ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
-		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
+		Channels: ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
+		TuneEngine: func(c *detectors.EngineConfig) {
+			c.Thresholds.FallCancelWindow = fallWindow
+			if tune != nil {
+				tune(c)
+			}
+		},
 		TuneDispatch: func(c *dispatch.Config) {
 			c.Policies = policies
 			c.PollInterval = 50 * time.Millisecond
