@@ -144,7 +144,9 @@ func TestVerifyWindow(t *testing.T) {
 		if err != nil || ch.Incident.State != StateOpen || ch.Row.State != OutboxDone {
 			t.Fatalf("timer: %+v %v", ch, err)
 		}
-		want := []string{"notify voice guardian:guardian-1 #1@0s", "notify voice guardian:guardian-1 #2@2m0s"}
+		// Nobody answered: 119 and the guardians at once (a relative far
+		// away must not hold 119 back from a resident lying still).
+		want := []string{"notify cap 119:119 #1@0s", "notify sms guardian:guardian-1 #1@0s"}
 		if got := summarize(ch.Enqueue, p.now); strings.Join(got[:2], ",") != strings.Join(want, ",") || !strings.HasSuffix(got[len(got)-1], "timer escalate@3m0s") {
 			t.Errorf("after the window: %v", got)
 		}
