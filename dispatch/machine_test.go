@@ -133,8 +133,25 @@ func TestVerifyWindow(t *testing.T) {
 
 	t.Run("cancelled by the resident", func(t *testing.T) {
 		ch, err := p.onDetection(&inc, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Cancelled))
-		if err != nil || ch.Incident.State != StateCancelled || !ch.CancelPending || len(ch.Enqueue) != 0 {
-			t.Errorf("cancel: %+v %v", ch, err)
+		if err != nil || ch.Incident.State != StateCancelled || !ch.CancelPending {
+			t.Fatalf("cancel: %+v %v", ch, err)
+		}
+		// Nobody is alerted; the guardians get one SMS and the social
+		// worker a note that the resident fell and got up; 119 nothing.
+		want := []string{"notify sms guardian:guardian-1 #1@0s", "notify sms guardian:guardian-2 #1@0s", "notify console social_worker:social_worker-1 #1@0s"}
+		if got := summarize(ch.Enqueue, p.now); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("after a fall the resident got up from: %v, want %v", got, want)
+		}
+		for _, r := range ch.Enqueue {
+			if r.MsgType != MsgRecovered {
+				t.Errorf("%s is a %s, want %s", r.Key, r.MsgType, MsgRecovered)
+			}
+		}
+	})
+	t.Run("cancelled by a dispatcher", func(t *testing.T) {
+		ch, err := p.cancel(&inc, "op", "console", "test")
+		if err != nil || len(ch.Enqueue) != 0 {
+			t.Errorf("a dispatcher's cancel told someone the resident is all right: %+v %v", ch, err)
 		}
 	})
 	t.Run("window ends", func(t *testing.T) {
@@ -292,6 +309,10 @@ func TestPolicyValidation(t *testing.T) {
 		{"fall", Policy{Steps: step("neighbour", "sms")}, false},
 		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Repeat: Repeat{Count: 2}}, false},
 		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Hour)}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, true},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: Role119, Via: Channel119}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "voice"}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, false},
 	}
 	for _, tt := range tests {
 		err := ValidatePolicy(tt.cause, tt.p)

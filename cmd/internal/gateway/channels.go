@@ -332,7 +332,7 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
-		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority)}
+		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
 	if n.HasResident {
 		a := n.Resident.Address
 		no.ResidentName = n.Resident.Name
