@@ -350,3 +350,69 @@ func TestCommandIDIsAValidToken(t *testing.T) {
 		}
 	}
 }
+
+// The after-hours reroute changes who is called at night and at weekends,
+// never how soon 119 is: for every default policy that reaches 119, the 119
+// row of an incident opened at night or on a Saturday is due exactly when
+// it is by day (the acceptance suite checks the same end to end).
+func TestAfterHoursNeverDelays119(t *testing.T) {
+	seoul := time.FixedZone("KST", 9*3600)
+	day := time.Date(2026, 3, 2, 10, 0, 0, 0, seoul) // a Monday
+	clocks := map[string]time.Time{
+		"night":    time.Date(2026, 3, 2, 3, 18, 0, 0, seoul),
+		"saturday": time.Date(2026, 3, 7, 14, 0, 0, 0, seoul),
+	}
+	due119 := func(cause detectors.Cause, now time.Time) (time.Duration, bool) {
+		p := testPlanner(now)
+		pol := p.pol.Causes[cause]
+		ch, err := p.onDetection(nil, detection(cause, detectors.ClassEmergency, 1, detectors.Firing))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc := *ch.Incident
+		rows := ch.Enqueue
+		// Run the timed steps in order until 119's row appears.
+		for range pol.stepCount() {
+			for _, r := range rows {
+				if r.Channel == Channel119 {
+					return r.DueAt.Sub(now), true
+				}
+			}
+			var timer *OutboxRow
+			for i := range rows {
+				if rows[i].Kind == KindTimer && rows[i].Timer == TimerEscalate {
+					timer = &rows[i]
+				}
+			}
+			if timer == nil {
+				return 0, false
+			}
+			p.now = timer.DueAt
+			next, err := p.onTimer(&inc, timer)
+			if err != nil || next.Incident == nil {
+				return 0, false
+			}
+			inc, rows = *next.Incident, next.Enqueue
+		}
+		return 0, false
+	}
+	checked := 0
+	for cause := range DefaultPolicies().Causes {
+		if deviceHealthCauses[cause] {
+			continue
+		}
+		d, ok := due119(cause, day)
+		if !ok {
+			continue
+		}
+		checked++
+		for name, at := range clocks {
+			if n, ok := due119(cause, at); !ok || n != d {
+				t.Errorf("%s: 119 due %v after opening at %s (reached %v), %v by day", cause, n, name, ok, d)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Errorf("only %d policies reach 119", checked)
+	}
+}
