@@ -335,7 +335,9 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 func (p planner) notifyRecovered(inc *Incident, pol Policy, ch *Change) {
 	var told []string
 	for _, t := range pol.Recovered {
-		role := p.pol.route(t.To, p.now)
+		// Not rerouted after hours: news that waits for its reader (the
+		// social worker's console in the morning) needs nobody on duty.
+		role := t.To
 		recipients, why := p.recipients(role)
 		if len(recipients) == 0 {
 			ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via, fmt.Sprintf("%s: %s", role, why)))

@@ -147,6 +147,14 @@ func TestVerifyWindow(t *testing.T) {
 				t.Errorf("%s is a %s, want %s", r.Key, r.MsgType, MsgRecovered)
 			}
 		}
+		// At night the note still waits for the social worker (no reroute
+		// to the monitoring centre: nobody needs to act on it now).
+		night := testPlanner(time.Date(2026, 3, 2, 3, 18, 0, 0, t0.Location()))
+		opened, _ := night.onDetection(nil, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending))
+		ch, _ = night.onDetection(opened.Incident, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Cancelled))
+		if got := summarize(ch.Enqueue, night.now); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("at night: %v, want %v", got, want)
+		}
 	})
 	t.Run("cancelled by a dispatcher", func(t *testing.T) {
 		ch, err := p.cancel(&inc, "op", "console", "test")
