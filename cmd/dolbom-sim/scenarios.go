@@ -289,11 +289,9 @@ func Suite() []Scenario {
 
 	// Combinations: one home, one emergency episode, related causes one
 	// after the other (DOMAIN.md section 4: one incident, and 119 gets one
-	// Alert with Updates). Folding them is branch fold's work in dispatch;
-	// until it lands the one-Alert checks are marked Known.
-	const fold = "related causes are separate incidents until dispatch folds them (branch fold)"
+	// Alert with Updates; dispatch folds them, docs/dispatch.md).
 	oneAlert := func(within time.Duration) Expect {
-		return Expect{Kind: ExpectOneAlert, Within: within, Known: fold}
+		return Expect{Kind: ExpectOneAlert, Within: within}
 	}
 	smokeAlarm := func(at time.Duration, trigger bool) []Step {
 		return append(repeat(2, 200*ms, at, r(smk, devices.MetricSmoke, 1.5), r(smk, devices.MetricTemperature, 24), r(co, devices.MetricCO, 2)),
