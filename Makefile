@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run mock119 test race lint vet depcheck bench fuzz e2e clean tools
+.PHONY: all build run mock119 test scenarios race lint vet depcheck bench fuzz e2e clean tools
 
 all: build
 
@@ -61,6 +61,11 @@ test: tools lint
 	trap 'scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT; \
 	export $$url DOLBOM_REQUIRE_POSTGRES=1 DOLBOM_REQUIRE_TOOLS=1; \
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The end-to-end acceptance suite alone (part of make test): every scenario
+# for its whole window at three local times, on synctest's fake clock.
+scenarios:
+	$(GO) test -count=1 -v -run 'TestScenarios$$' ./cmd/dolbom-sim/
 
 # The suite under the race detector (slower; not part of make test).
 race:

@@ -67,6 +67,13 @@ func explainAsystole(d time.Duration, q float32) Explanation {
 	}
 }
 
+func explainAsystoleSilent(zero, silent time.Duration, q float32) Explanation {
+	return Explanation{
+		Ko: fmt.Sprintf("심박 없음 %s간(%s), 이후 센서가 %s간 응답 없음", durKo(zero), signalKo(q), durKo(silent)),
+		En: fmt.Sprintf("No heartbeat for %s (%s), then the sensor fell silent for %s", durEn(zero), signalEn(q), durEn(silent)),
+	}
+}
+
 func explainSignalLost(tr *track, q float32, moving bool, d time.Duration) Explanation {
 	why, whyEn := "신호 약함", "poor signal"
 	if moving {

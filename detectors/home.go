@@ -375,6 +375,7 @@ func (h *home) tick(r *ruleCtx, now int64, floor int64) {
 		h.core.Clock = now
 	}
 	h.fallTick(r, now)
+	h.heartSilentTick(r, now)
 	if h.core.Eps[kFireConfirmed].open() || h.core.Eps[kSmokeUnconfirmed].open() {
 		h.fireEval(r, now)
 	}
@@ -400,6 +401,9 @@ func (h *home) nextDeadline(floor int64) int64 {
 	}
 	if e := &c.Eps[kSmokeUnconfirmed]; e.State == epPending {
 		at(e.Deadline)
+	}
+	if d := h.heartSilentDeadline(); d != 0 {
+		at(d)
 	}
 	if c.Eps[kFireConfirmed].open() || c.Eps[kSmokeUnconfirmed].open() {
 		at(max(c.FireSignalAt, c.Clock) + h.th.SmokeStale.Milliseconds()/4 + 1)

@@ -15,6 +15,15 @@ import (
 // and no movement (a moving person's heart beats; PhysioNet/CinC 2015: most
 // asystole alarms are artefacts); otherwise it is sensor_signal_lost, a
 // device-health detection. A number from a poor signal counts for nothing.
+//
+// A believed zero that the sensor stops reporting is not dropped: a radar
+// that measured no beat at good quality and then said nothing more for
+// AsystoleSilentFor (90 s, longer than the one-minute batch a hub may
+// send, so a batching hub is never taken for a silent one) raises asystole
+// all the same. The silence cannot tell us the heart beats again, and the
+// sensor's last word was that it did not (a collapse may knock the radar's
+// power or view; the hub's own offline alarm is device health and would
+// reach nobody who can help).
 
 const (
 	vitalsGap     = 10 * time.Second
@@ -103,6 +112,41 @@ func (h *home) heart(r *ruleCtx, tr *track, v, q float32, t int64) {
 			}
 		}
 	}
+}
+
+// heartSilentDeadline is when a believed zero run, unreported since, turns
+// into asystole (0: no such run).
+func (h *home) heartSilentDeadline() int64 {
+	c := &h.core
+	if c.HeartZeroSince == 0 || c.Eps[kAsystole].open() {
+		return 0
+	}
+	return c.HeartLast + h.th.AsystoleSilentFor.Milliseconds()
+}
+
+// heartSilentTick raises asystole when the sensor fell silent during a
+// believed zero run (see the file comment).
+func (h *home) heartSilentTick(r *ruleCtx, now int64) {
+	c := &h.core
+	d := h.heartSilentDeadline()
+	if d == 0 || now < d {
+		return
+	}
+	si := -1
+	var readings []devices.Reading
+	for k := range h.tracks {
+		if tr := &h.tracks[k]; tr.Metric == mHeart && tr.At == c.HeartLast {
+			si = int(tr.Sensor)
+			readings = []devices.Reading{tr.reading(h)}
+			break
+		}
+	}
+	zero, silent := ms(c.HeartLast-c.HeartZeroSince), ms(d-c.HeartLast)
+	h.openEpisode(kAsystole, c.HeartZeroSince, si)
+	h.transition(r, kAsystole, Firing, PriorityCritical, d, explainAsystoleSilent(zero, silent, c.HeartQuality),
+		[]Fact{{Name: "no_beat", Value: zero.Seconds(), Unit: "s"}, {Name: "silent", Value: silent.Seconds(), Unit: "s"},
+			{Name: "quality", Value: float64(c.HeartQuality)}}, readings, nil)
+	c.HeartZeroSince = 0
 }
 
 func (h *home) presence(v float32, t int64) {

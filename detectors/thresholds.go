@@ -31,6 +31,7 @@ type Thresholds struct {
 	TachycardiaFor     time.Duration // sustained this long (30 s)
 	AsystoleFor        time.Duration // 0 bpm this long (4 s)
 	AsystoleMinQuality float64       // signal quality needed to believe a 0 (0.8); below it, sensor off
+	AsystoleSilentFor  time.Duration // a believed 0 and then no heart reading from the sensor this long is asystole too (90 s: past a one-minute batch)
 	VitalsMinQuality   float64       // signal quality needed for any vital-sign rule (0.5)
 	SignalLostFor      time.Duration // a 0 that is not believed, this long, is sensor_signal_lost (20 s)
 	StillFor           time.Duration // no motion this long counts as "no movement" (30 s)
@@ -91,6 +92,7 @@ func (t *Thresholds) fill() {
 	d(&t.TachycardiaFor, 30*time.Second)
 	d(&t.AsystoleFor, 4*time.Second)
 	f(&t.AsystoleMinQuality, 0.8)
+	d(&t.AsystoleSilentFor, 90*time.Second)
 	f(&t.VitalsMinQuality, 0.5)
 	d(&t.SignalLostFor, 20*time.Second)
 	d(&t.StillFor, 30*time.Second)

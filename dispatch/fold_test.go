@@ -202,10 +202,25 @@ func TestFoldFallThenSOS(t *testing.T) {
 	}
 }
 
-// A fall already with the guardians (window over), then the SOS: 119 is
-// alerted at once; the guardians get one SMS, no second call.
+// guardiansFirstFall gives p the fall policy a site may choose instead of
+// the default (guardians first, 119 after 3 min; the default alerts 119
+// with the guardians when the window ends): for the folds that happen
+// before 119 has the fall.
+func guardiansFirstFall(p planner) planner {
+	pol := p.pol.Causes[detectors.CauseFall]
+	pol.Steps = []Step{
+		{Notify: []Target{{To: RoleGuardian, Via: "voice"}, {To: RoleGuardian, Via: "sms"}, {To: RoleSocialWorker, Via: "sms"}}},
+		{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: "console"}}},
+	}
+	p.pol.Causes[detectors.CauseFall] = pol
+	return p
+}
+
+// A fall already with the guardians (window over; a guardians-first fall
+// policy), then the SOS: 119 is alerted at once; the guardians get one SMS,
+// no second call.
 func TestFoldFallNotifiedThenSOS(t *testing.T) {
-	r := &foldRun{t: t, p: testPlanner(t0)}
+	r := &foldRun{t: t, p: guardiansFirstFall(testPlanner(t0))}
 	r.detect(episodeOf(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing, 0))
 	if r.inc.Alerted119 {
 		t.Fatal("the fall went to 119 at once")
@@ -266,11 +281,12 @@ func TestFoldFallThenInactivity(t *testing.T) {
 	}
 }
 
-// A fall with the guardians (119 only after 3 minutes), then smoke nobody
-// cancelled: the fall stays the cause, but smoke's own policy alerts 119 at
-// once, so 119 is alerted now, not at the fall's step.
+// A fall with the guardians (a guardians-first policy: 119 only after 3
+// minutes), then smoke nobody cancelled: the fall stays the cause, but
+// smoke's own policy alerts 119 at once, so 119 is alerted now, not at the
+// fall's step.
 func TestFoldLesserCauseStillAlerts119(t *testing.T) {
-	r := &foldRun{t: t, p: testPlanner(t0)}
+	r := &foldRun{t: t, p: guardiansFirstFall(testPlanner(t0))}
 	r.detect(episodeOf(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing, 0))
 	smoke := episodeOf(detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, 2, detectors.Pending, 0)
 	wantRows(t, "smoke pending", r.at(10*time.Second).detect(smoke), r.p.now)
@@ -291,14 +307,24 @@ func TestFoldLesserCauseStillAlerts119(t *testing.T) {
 }
 
 // A welfare check under way (the social worker told), then a fall: the
-// escalation goes on under the fall's policy: the guardians, never told,
-// are alerted in full; the social worker gets one SMS; 119 follows after
-// the fall's 3 minutes, not the welfare chain's hour.
+// escalation goes on under the fall's policy: 119 at once with the
+// guardians, never told, alerted in full; the social worker gets one SMS;
+// not the welfare chain's hour. (With a guardians-first fall policy, 119
+// follows after the fall's 3 minutes.)
 func TestFoldInactivityThenFall(t *testing.T) {
 	r := &foldRun{t: t, p: testPlanner(t0)}
 	r.detect(episodeOf(detectors.CauseInactivity, detectors.ClassWelfare, 3, detectors.Firing, 0))
 	ch := r.at(10 * time.Minute).detect(episodeOf(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing, 10*time.Minute))
-	wantRows(t, "fall", ch, r.p.now, "voice guardian:guardian-1 alert", "voice guardian:guardian-2 alert",
+	wantRows(t, "fall", ch, r.p.now, "cap 119:119 alert", "sms guardian:guardian-1 alert", "sms guardian:guardian-2 alert",
+		"voice guardian:guardian-1 alert", "voice guardian:guardian-2 alert", "sms social_worker:social_worker-1 update", "timer escalate@3m0s")
+	if r.inc.Cause != detectors.CauseFall || r.inc.Class != detectors.ClassEmergency || r.inc.NextStep != 1 {
+		t.Fatalf("incident %+v", r.inc)
+	}
+
+	r = &foldRun{t: t, p: guardiansFirstFall(testPlanner(t0))}
+	r.detect(episodeOf(detectors.CauseInactivity, detectors.ClassWelfare, 3, detectors.Firing, 0))
+	ch = r.at(10 * time.Minute).detect(episodeOf(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing, 10*time.Minute))
+	wantRows(t, "fall (guardians first)", ch, r.p.now, "voice guardian:guardian-1 alert", "voice guardian:guardian-2 alert",
 		"sms guardian:guardian-1 alert", "sms guardian:guardian-2 alert", "sms social_worker:social_worker-1 update", "timer escalate@3m0s")
 	if r.inc.Cause != detectors.CauseFall || r.inc.Class != detectors.ClassEmergency || r.inc.NextStep != 1 {
 		t.Fatalf("incident %+v", r.inc)

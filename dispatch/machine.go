@@ -328,6 +328,35 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 	}
 }
 
+// notifyRecovered queues the policy's "recovered" notices (one attempt
+// each) of an incident the resident closed in its verification window. The
+// rows go in with the cancel; they are not alerts, so the closed incident
+// does not stop them.
+func (p planner) notifyRecovered(inc *Incident, pol Policy, ch *Change) {
+	var told []string
+	for _, t := range pol.Recovered {
+		// Not rerouted after hours: news that waits for its reader (the
+		// social worker's console in the morning) needs nobody on duty.
+		role := t.To
+		recipients, why := p.recipients(role)
+		if len(recipients) == 0 {
+			ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via, fmt.Sprintf("%s: %s", role, why)))
+			continue
+		}
+		for _, r := range recipients {
+			ch.Enqueue = append(ch.Enqueue, OutboxRow{
+				Key: recoveredKey(inc.ID, r.ID, t.Via), IncidentID: inc.ID, Kind: KindNotify, Channel: t.Via,
+				Attempt: 1, Recipient: r, MsgType: MsgRecovered, Priority: detectors.PriorityMedium,
+				State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, t.Via)),
+			})
+			told = append(told, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+t.Via)
+		}
+	}
+	if len(told) > 0 {
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActQueued, "", "the resident is all right: "+strings.Join(told, "; ")))
+	}
+}
+
 // recipients lists who a role is for this incident, or why nobody.
 func (p planner) recipients(role Role) ([]Recipient, string) {
 	switch role {
@@ -529,6 +558,10 @@ func (p planner) cancel(cur *Incident, by, via, reason string) (Change, error) {
 	ch := Change{Incident: &inc, CancelPending: true}
 	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActCancelled, via, reason))
 	p.cancel119(&inc, &ch)
+	if by == actorResident && cur.State == StateVerifying {
+		// The resident ended the window themselves: a fall they got up from.
+		p.notifyRecovered(&inc, p.pol.For(cur.Cause, cur.Class), &ch)
+	}
 	return ch, nil
 }
 

@@ -84,8 +84,11 @@ func TestResolvedDetection(t *testing.T) {
 		{"inactivity: activity resumed", inactivity(detectors.Firing), false,
 			withExplanation(inactivity(detectors.Resolved), "Activity resumed after 2h"),
 			StateResolved, "activity resumed"},
-		{"fall with the guardians, before 119", fall(detectors.Pending), true, fall(detectors.Resolved),
-			StateResolved, "cleared before 119 was alerted"},
+		{"fall cleared in its window, before 119", fall(detectors.Pending), false, fall(detectors.Resolved),
+			StateResolved, "ended within the verification window"},
+		// Unanswered, a fall goes to 119 when its window ends.
+		{"fall that 119 has (nobody answered): stays open", fall(detectors.Pending), true, fall(detectors.Resolved),
+			StateOpen, "119 has the alert"},
 		{"sos that 119 has: stays open", sos(detectors.Firing), false, sos(detectors.Resolved),
 			StateOpen, "119 has the alert"},
 		{"device health", detection(detectors.CauseHubOffline, detectors.ClassDeviceHealth, 4, detectors.Firing), false,

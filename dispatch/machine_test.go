@@ -133,8 +133,33 @@ func TestVerifyWindow(t *testing.T) {
 
 	t.Run("cancelled by the resident", func(t *testing.T) {
 		ch, err := p.onDetection(&inc, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Cancelled))
-		if err != nil || ch.Incident.State != StateCancelled || !ch.CancelPending || len(ch.Enqueue) != 0 {
-			t.Errorf("cancel: %+v %v", ch, err)
+		if err != nil || ch.Incident.State != StateCancelled || !ch.CancelPending {
+			t.Fatalf("cancel: %+v %v", ch, err)
+		}
+		// Nobody is alerted; the guardians get one SMS and the social
+		// worker a note that the resident fell and got up; 119 nothing.
+		want := []string{"notify sms guardian:guardian-1 #1@0s", "notify sms guardian:guardian-2 #1@0s", "notify console social_worker:social_worker-1 #1@0s"}
+		if got := summarize(ch.Enqueue, p.now); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("after a fall the resident got up from: %v, want %v", got, want)
+		}
+		for _, r := range ch.Enqueue {
+			if r.MsgType != MsgRecovered {
+				t.Errorf("%s is a %s, want %s", r.Key, r.MsgType, MsgRecovered)
+			}
+		}
+		// At night the note still waits for the social worker (no reroute
+		// to the monitoring centre: nobody needs to act on it now).
+		night := testPlanner(time.Date(2026, 3, 2, 3, 18, 0, 0, t0.Location()))
+		opened, _ := night.onDetection(nil, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending))
+		ch, _ = night.onDetection(opened.Incident, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Cancelled))
+		if got := summarize(ch.Enqueue, night.now); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("at night: %v, want %v", got, want)
+		}
+	})
+	t.Run("cancelled by a dispatcher", func(t *testing.T) {
+		ch, err := p.cancel(&inc, "op", "console", "test")
+		if err != nil || len(ch.Enqueue) != 0 {
+			t.Errorf("a dispatcher's cancel told someone the resident is all right: %+v %v", ch, err)
 		}
 	})
 	t.Run("window ends", func(t *testing.T) {
@@ -144,7 +169,9 @@ func TestVerifyWindow(t *testing.T) {
 		if err != nil || ch.Incident.State != StateOpen || ch.Row.State != OutboxDone {
 			t.Fatalf("timer: %+v %v", ch, err)
 		}
-		want := []string{"notify voice guardian:guardian-1 #1@0s", "notify voice guardian:guardian-1 #2@2m0s"}
+		// Nobody answered: 119 and the guardians at once (a relative far
+		// away must not hold 119 back from a resident lying still).
+		want := []string{"notify cap 119:119 #1@0s", "notify sms guardian:guardian-1 #1@0s"}
 		if got := summarize(ch.Enqueue, p.now); strings.Join(got[:2], ",") != strings.Join(want, ",") || !strings.HasSuffix(got[len(got)-1], "timer escalate@3m0s") {
 			t.Errorf("after the window: %v", got)
 		}
@@ -290,6 +317,10 @@ func TestPolicyValidation(t *testing.T) {
 		{"fall", Policy{Steps: step("neighbour", "sms")}, false},
 		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Repeat: Repeat{Count: 2}}, false},
 		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Hour)}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, true},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: Role119, Via: Channel119}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "voice"}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, false},
 	}
 	for _, tt := range tests {
 		err := ValidatePolicy(tt.cause, tt.p)
@@ -325,5 +356,71 @@ func TestCommandIDIsAValidToken(t *testing.T) {
 		if id := commandID(key); !devices.ValidToken(id) {
 			t.Errorf("commandID(%q) = %q: not a valid command id", key, id)
 		}
+	}
+}
+
+// The after-hours reroute changes who is called at night and at weekends,
+// never how soon 119 is: for every default policy that reaches 119, the 119
+// row of an incident opened at night or on a Saturday is due exactly when
+// it is by day (the acceptance suite checks the same end to end).
+func TestAfterHoursNeverDelays119(t *testing.T) {
+	seoul := time.FixedZone("KST", 9*3600)
+	day := time.Date(2026, 3, 2, 10, 0, 0, 0, seoul) // a Monday
+	clocks := map[string]time.Time{
+		"night":    time.Date(2026, 3, 2, 3, 18, 0, 0, seoul),
+		"saturday": time.Date(2026, 3, 7, 14, 0, 0, 0, seoul),
+	}
+	due119 := func(cause detectors.Cause, now time.Time) (time.Duration, bool) {
+		p := testPlanner(now)
+		pol := p.pol.Causes[cause]
+		ch, err := p.onDetection(nil, detection(cause, detectors.ClassEmergency, 1, detectors.Firing))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc := *ch.Incident
+		rows := ch.Enqueue
+		// Run the timed steps in order until 119's row appears.
+		for range pol.stepCount() {
+			for _, r := range rows {
+				if r.Channel == Channel119 {
+					return r.DueAt.Sub(now), true
+				}
+			}
+			var timer *OutboxRow
+			for i := range rows {
+				if rows[i].Kind == KindTimer && rows[i].Timer == TimerEscalate {
+					timer = &rows[i]
+				}
+			}
+			if timer == nil {
+				return 0, false
+			}
+			p.now = timer.DueAt
+			next, err := p.onTimer(&inc, timer)
+			if err != nil || next.Incident == nil {
+				return 0, false
+			}
+			inc, rows = *next.Incident, next.Enqueue
+		}
+		return 0, false
+	}
+	checked := 0
+	for cause := range DefaultPolicies().Causes {
+		if deviceHealthCauses[cause] {
+			continue
+		}
+		d, ok := due119(cause, day)
+		if !ok {
+			continue
+		}
+		checked++
+		for name, at := range clocks {
+			if n, ok := due119(cause, at); !ok || n != d {
+				t.Errorf("%s: 119 due %v after opening at %s (reached %v), %v by day", cause, n, name, ok, d)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Errorf("only %d policies reach 119", checked)
 	}
 }

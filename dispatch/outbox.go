@@ -46,6 +46,10 @@ const (
 	MsgAlert  MessageType = "alert"
 	MsgUpdate MessageType = "update"
 	MsgCancel MessageType = "cancel"
+	// MsgRecovered tells that the resident answered and the episode is
+	// over (a fall they got up from): news, not an alarm; sent after the
+	// incident closed, never to 119.
+	MsgRecovered MessageType = "recovered"
 )
 
 // Role is who a recipient is.
@@ -100,6 +104,12 @@ type OutboxRow struct {
 // NotificationKey is the stable key of a notification.
 func NotificationKey(incidentID string, step int, recipientID, channel string, attempt int) string {
 	return fmt.Sprintf("%s/s%d/%s/%s/%d", incidentID, step, recipientID, channel, attempt)
+}
+
+// recoveredKey is the row key of the "resident recovered" notice to one
+// recipient on one channel: one per incident, never retried as a new row.
+func recoveredKey(incidentID, recipientID, channel string) string {
+	return fmt.Sprintf("%s/recovered/%s/%s", incidentID, recipientID, channel)
 }
 
 func timerKey(incidentID, timer string, step int) string {

@@ -81,6 +81,12 @@ type Policy struct {
 	// RetryFor bounds the retries of one notification (119 rows keep
 	// retrying through an outage this long); default from the file.
 	RetryFor Duration `json:"retry_for,omitempty"`
+	// Recovered is told, once, when the resident ends the verification
+	// window themselves (cancel, "I am all right", the wearable seeing them
+	// get up): nobody is alerted, but a fall one gets up from is still news
+	// for the guardian and the social worker (earlier falls predict the
+	// next). Never 119.
+	Recovered []Target `json:"recovered,omitempty"`
 }
 
 // stepCount is how many steps run in all, repeats included.
@@ -312,6 +318,20 @@ func (p Policy) validate(cause detectors.Cause) error {
 				return bad("device health never goes to 119")
 			}
 		}
+	}
+	for i, t := range p.Recovered {
+		if !t.To.valid() || t.Via == "" {
+			return bad("recovered[%d]: a known role and a channel are required", i)
+		}
+		if t.To == Role119 || t.Via == Channel119 {
+			return bad("recovered[%d]: 119 is never told of a recovery (nothing was sent to it)", i)
+		}
+		if t.Via != "sms" && t.Via != "console" {
+			return bad("recovered[%d].via: sms or console (a call would ask to acknowledge an alarm)", i)
+		}
+	}
+	if p.Recovered != nil && p.Verify == nil {
+		return bad("recovered needs verify: only a verification window can be ended by the resident")
 	}
 	if p.UrgentStep != nil && (*p.UrgentStep < 0 || *p.UrgentStep >= len(p.Steps)) {
 		return bad("urgent_step %d is not a step", *p.UrgentStep)

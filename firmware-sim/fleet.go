@@ -44,6 +44,10 @@ type Options struct {
 	// NoReadings turns the minute batches off (scenarios that send their
 	// own readings).
 	NoReadings bool
+	// NoEvents turns the simulated day's events (motion, doors, meals) off:
+	// the acceptance scenarios script every event themselves, and a
+	// routine door opening would take an inactivity scenario "out".
+	NoEvents bool
 	// IDPrefix starts every generated event id (unique per run).
 	IDPrefix string
 	// Observe, when set, is told what hubs see. It runs with the hub locked:

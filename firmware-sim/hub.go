@@ -266,7 +266,9 @@ func (h *Hub) generate(now, sim int64) {
 		if len(h.pending) == 0 {
 			h.pending = nil
 		}
-		h.pending = h.Home.Events(h.pending, time.UnixMilli(h.minute))
+		if !f.opts.NoEvents {
+			h.pending = h.Home.Events(h.pending, time.UnixMilli(h.minute))
+		}
 		h.minute += 60000
 	}
 	h.flush(now)

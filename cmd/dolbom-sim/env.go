@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/internal/memhttp"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -40,13 +40,14 @@ type inproc struct {
 	databaseURL string
 	flushRows   int // store readings per transaction (0: default)
 	tr          *switchTransport
-	// mock119 is the 119 centre's stand-in, kept across gateway restarts.
-	mock119    *receiver.Receiver
-	mock119URL string
-	mu         sync.Mutex
-	g          *gateway.Gateway
-	cancel     context.CancelFunc
-	done       chan error
+	// mock119 is the 119 centre's stand-in, kept across gateway restarts
+	// and reached in memory (no socket, so the suite runs in a synctest
+	// bubble).
+	mock119 *receiver.Receiver
+	mu      sync.Mutex
+	g       *gateway.Gateway
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // switchTransport dials the current in-memory listener, so that hubs find
@@ -95,12 +96,6 @@ func (e *inproc) start(ctx context.Context) error {
 		// The 119 centre the in-process gateway alerts: the mock receiver,
 		// validating CAP against the schema when it is at hand.
 		e.mock119 = receiver.New(receiver.Options{XSDPath: capSchema(), Logger: e.log})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("sim: mock 119: %w", err)
-		}
-		e.mock119URL = "http://" + ln.Addr().String() + "/cap"
-		go http.Serve(ln, e.mock119.Handler())
 	}
 	mqttAddr := broker.ListenerOff
 	if e.mqttAddr != "" {
@@ -113,7 +108,8 @@ func (e *inproc) start(ctx context.Context) error {
 			}
 		},
 		// Simulated homes have no real guardians: the fake Twilio, chosen.
-		Channels:        gateway.ChannelOptions{CAPURLs: []string{e.mock119URL}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
+		Channels: gateway.ChannelOptions{CAPURLs: []string{mock119URL}, CAPTransport: memhttp.Transport{Handler: e.mock119.Handler()},
+			CallInterval: 10 * time.Millisecond, FakeTwilio: true},
 		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect}, e.log)
 	if err != nil {
 		return fmt.Errorf("sim: gateway: %w", err)
@@ -181,18 +177,15 @@ type api struct {
 	hc    *http.Client
 }
 
-type handlerTransport struct{ h func() http.Handler }
+// mock119URL is the in-memory mock 119's address (any host: the transport
+// does not resolve it).
+const mock119URL = "http://mock119.invalid/cap"
 
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h().ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
-
+// inprocAPI calls the current gateway's handler (it changes on a restart).
 func inprocAPI(e *inproc) *api {
-	return &api{base: "http://inproc", token: "", hc: &http.Client{Transport: handlerTransport{func() http.Handler {
-		return e.gateway().Handler
-	}}}}
+	return &api{base: "http://inproc", token: "", hc: &http.Client{Transport: memhttp.Transport{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.gateway().Handler.ServeHTTP(w, r)
+	})}}}
 }
 
 // apiError is a non-2xx answer.

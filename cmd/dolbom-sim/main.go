@@ -170,21 +170,10 @@ func cmdScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	list := Suite()
 	if *only != "" {
-		want := map[string]bool{}
-		for _, n := range strings.Split(*only, ",") {
-			want[strings.TrimSpace(n)] = true
+		var err error
+		if list, err = selectScenarios(list, *only); err != nil {
+			return false, err
 		}
-		var sel []Scenario
-		for _, sc := range list {
-			if want[sc.Name] {
-				sel = append(sel, sc)
-				delete(want, sc.Name)
-			}
-		}
-		if len(want) > 0 {
-			return false, fmt.Errorf("unknown scenarios: %v", want)
-		}
-		list = sel
 	}
 	results, err := runScenarios(ctx, &c, list, *maxWait, stderr)
 	if err != nil {
@@ -212,6 +201,25 @@ func cmdScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return failed, nil
 }
 
+// selectScenarios keeps the named scenarios (names separated by commas).
+func selectScenarios(list []Scenario, names string) ([]Scenario, error) {
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var sel []Scenario
+	for _, sc := range list {
+		if want[sc.Name] {
+			sel = append(sel, sc)
+			delete(want, sc.Name)
+		}
+	}
+	if len(want) > 0 {
+		return nil, fmt.Errorf("unknown scenarios: %v", want)
+	}
+	return sel, nil
+}
+
 func runScenarios(ctx context.Context, c *common, list []Scenario, maxWait time.Duration, stderr io.Writer) ([]Result, error) {
 	tr, prov, a, env, cleanup, err := c.setup(ctx, stderr, broker.Config{}, false)
 	if err != nil {
@@ -221,7 +229,7 @@ func runScenarios(ctx context.Context, c *common, list []Scenario, maxWait time.
 	rn := &runner{prov: prov, api: a, env: env, maxWait: maxWait, runID: fmt.Sprintf("%x", time.Now().UnixNano()%0xffffff)}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rn.fleet = firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Seed: c.seed, Version: c.version(), NoReadings: true,
+	rn.fleet = firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Seed: c.seed, Version: c.version(), NoReadings: true, NoEvents: true,
 		IDPrefix: rn.runID + "-", MaxBackoff: 2 * time.Second, Observe: rn.observe})
 	done := make(chan struct{})
 	go func() { rn.fleet.Run(rctx); close(done) }()

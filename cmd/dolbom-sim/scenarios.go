@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
@@ -20,7 +21,7 @@ import (
 // about it (Expect), checked only through the gateway's public interfaces.
 type Scenario struct {
 	Name   string
-	Class  string // emergency, nuisance, device, network
+	Class  string // emergency, nuisance, device, network, combination
 	About  string
 	Answer firmwaresim.Answer // the resident's answer to a check-in
 	Steps  []Step
@@ -55,6 +56,7 @@ const (
 	ExpectNoFault    ExpectKind = "no_fault"    // ... and does not show it
 	ExpectIncident   ExpectKind = "incident"    // the incident API shows one with cause/priority/notified
 	ExpectNoIncident ExpectKind = "no_incident" // no incident alerts 119 (checking with the resident is allowed)
+	ExpectOneAlert   ExpectKind = "one_alert"   // the mock 119 received exactly one CAP Alert for the hub (Updates allowed); in-process only
 )
 
 // Expect is one expected outcome.
@@ -63,10 +65,14 @@ type Expect struct {
 	Events   []devices.EventKind
 	Fault    devices.Fault
 	Sensor   devices.SensorID
-	Cause    string   // detectors.Cause
+	Cause    string   // detectors.Cause; "a|b": either (a cause that rises as related causes fold: fall -> sos)
 	Priority int      // detectors.Priority: 1 critical .. 4 device health
-	Notify   []string // roles: "119", "guardian", "social_worker", "technician"
+	Notify   []string // roles: "119", "guardian", "social_worker", "technician"; "a|b": either (after-hours reroutes)
 	Within   time.Duration
+	// Known names why the check fails today (work under way elsewhere): a
+	// failing check is reported "known" and does not fail the suite; one
+	// that passes says so, so that the mark is removed.
+	Known string
 }
 
 func (e Expect) String() string {
@@ -81,6 +87,8 @@ func (e Expect) String() string {
 		return s
 	case ExpectIncident:
 		return fmt.Sprintf("incident %s priority %d notifying %s within %s", e.Cause, e.Priority, strings.Join(e.Notify, "+"), e.Within)
+	case ExpectOneAlert:
+		return fmt.Sprintf("exactly one CAP Alert at 119 for the home within %s", e.Within)
 	}
 	return string(e.Kind)
 }
@@ -91,6 +99,30 @@ func r(s devices.SensorID, m devices.Metric, v float64) devices.Reading {
 
 func rq(s devices.SensorID, m devices.Metric, v float64, q float32) devices.Reading {
 	return devices.Reading{Sensor: s, Metric: m, Value: v, Quality: q}
+}
+
+// vitalsRun is a stretch of radar readings, one a second: presence 1,
+// heart rate and respiration at good quality.
+type vitalsRun struct {
+	For         time.Duration
+	Heart       float64
+	Respiration float64
+	Trigger     bool // the expectations count from this run's first reading
+}
+
+// vitals is the radar's readings for the runs, one after the other, every
+// `every`.
+func vitals(every time.Duration, runs ...vitalsRun) []Step {
+	var out []Step
+	at := time.Duration(0)
+	for _, run := range runs {
+		for i := time.Duration(0); i < run.For; i += every {
+			out = append(out, Step{At: at + i, Trigger: run.Trigger && i == 0, Readings: []devices.Reading{
+				r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, run.Heart, 0.9), rq(rad, devices.MetricRespiration, run.Respiration, 0.9)}})
+		}
+		at += run.For
+	}
+	return out
 }
 
 func incident(cause string, prio int, within time.Duration, notify ...string) Expect {
@@ -135,7 +167,11 @@ func Suite() []Scenario {
 		Answer: firmwaresim.AnswerCancel,
 		Steps: []Step{{At: 100 * ms, Event: devices.EventFall, Sensor: wea, Value: 2.9, HasValue: true, Trigger: true},
 			{At: 600 * ms, Event: devices.EventCancel, Sensor: pen}},
-		Expect: []Expect{stored(devices.EventFall, devices.EventCancel), incident("fall", 2, 60*sec, "guardian")}})
+		// Nobody is alerted, but the guardian gets one SMS and the social
+		// worker a note (day or night); 119 never, not even after the fall
+		// policy's 3 min step.
+		Expect: []Expect{stored(devices.EventFall, devices.EventCancel), incident("fall", 2, 60*sec, "guardian", "social_worker"),
+			{Kind: ExpectNoIncident, Within: 4 * time.Minute}}})
 	add(Scenario{Name: "kitchen_fire", Class: "emergency", About: "smoke alarm with the heat rising and CO: a confirmed fire",
 		Steps: append(repeat(3, 200*ms, 0, r(smk, devices.MetricSmoke, 3.5), r(smk, devices.MetricTemperature, 64), r(hot, devices.MetricTemperature, 66), r(co, devices.MetricCO, 90)),
 			Step{At: 300 * ms, Event: devices.EventSmokeAlarm, Sensor: smk, Value: 3.5, HasValue: true, Trigger: true},
@@ -151,19 +187,42 @@ func Suite() []Scenario {
 		Steps: append(repeat(3, 200*ms, 0, r(co, devices.MetricCO, 420)),
 			Step{At: 500 * ms, Event: devices.EventCOAlarm, Sensor: co, Value: 420, HasValue: true, Trigger: true}),
 		Expect: []Expect{stored(devices.EventCOAlarm), incident("co", 1, 10*sec, "119", "guardian")}})
-	add(Scenario{Name: "extreme_bradycardia", Class: "emergency", About: "radar heart rate 32 bpm, good quality, resident present and still",
-		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 32, 0.9), rq(rad, devices.MetricRespiration, 12, 0.85)),
-		Expect: []Expect{incident("bradycardia", 2, 60*sec, "119", "guardian")}})
-	add(Scenario{Name: "asystole", Class: "emergency", About: "radar heart rate 0 with good quality, person present",
-		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 0, 0.9), rq(rad, devices.MetricRespiration, 0, 0.85)),
-		Expect: []Expect{incident("asystole", 1, 30*sec, "119", "guardian")}})
-	add(Scenario{Name: "apnoea", Class: "emergency", About: "no breathing for 30 s while asleep, good quality",
-		Steps:  repeat(6, 200*ms, 0, r(rad, devices.MetricPresence, 1), rq(rad, devices.MetricHeartRate, 58, 0.9), rq(rad, devices.MetricRespiration, 0, 0.9)),
+	// Radar vitals as a real radar reports them: one reading a second,
+	// sustained for the windows the rules require (docs/detection.md:
+	// bradycardia 30 s, asystole 4 s, apnoea 20 s after 20 s of settled
+	// presence), after a stretch of normal readings. The resident is still
+	// (no motion), so the slow heart is P1 (may be collapsing).
+	add(Scenario{Name: "extreme_bradycardia", Class: "emergency", About: "radar heart rate 32 bpm for 40 s after 10 s at 70, good quality, resident present and still",
+		Steps: vitals(sec,
+			vitalsRun{10 * sec, 70, 12, false},
+			vitalsRun{40 * sec, 32, 12, true}),
+		Expect: []Expect{incident("bradycardia", 1, 60*sec, "119", "guardian")}})
+	// 10 s at 60 bpm, then no beat for `zero` (and nothing after it).
+	heartStops := func(zero time.Duration) []Step {
+		return vitals(sec, vitalsRun{10 * sec, 60, 12, false}, vitalsRun{zero, 0, 12, true})
+	}
+	add(Scenario{Name: "asystole", Class: "emergency", About: "radar heart rate 0 with good quality for 12 s, person present and still",
+		Steps: heartStops(12 * sec), Expect: []Expect{incident("asystole", 1, 30*sec, "119", "guardian")}})
+	// The rule waits 90 s of silence (longer than a one-minute batch).
+	add(Scenario{Name: "asystole_then_silent", Class: "emergency", About: "radar heart rate 0 with good quality for 2 s, then the radar falls silent",
+		Steps: heartStops(2 * sec), Expect: []Expect{incident("asystole", 1, 2*time.Minute, "119", "guardian")}})
+	add(Scenario{Name: "apnoea", Class: "emergency", About: "no breathing for 30 s while asleep, good quality, after 25 s of settled breathing",
+		Steps: vitals(sec,
+			vitalsRun{25 * sec, 58, 14, false},
+			vitalsRun{30 * sec, 58, 0, true}),
 		Expect: []Expect{incident("apnoea", 1, 60*sec, "119", "guardian")}})
-	add(Scenario{Name: "inactivity_24h", Class: "emergency", About: "no movement anywhere, door closed, for 24 h (not out)",
-		Steps: repeat(3, 200*ms, 0, r(firmwaresim.SensorMotionLiving, devices.MetricMotion, 0), r(firmwaresim.SensorMotionKitchen, devices.MetricMotion, 0),
-			r(firmwaresim.SensorMotionBedroom, devices.MetricMotion, 0), r(firmwaresim.SensorDoor, devices.MetricDoor, 0)),
-		Expect: []Expect{incident("inactivity", 3, 24*time.Hour, "social_worker", "guardian")}})
+	add(Scenario{Name: "inactivity_24h", Class: "emergency", About: "the resident's last movement, then nothing anywhere, door closed, for 24 h (not out)",
+		Answer: firmwaresim.AnswerNone,
+		Steps: append([]Step{{At: 100 * ms, Readings: []devices.Reading{r(firmwaresim.SensorMotionLiving, devices.MetricMotion, 1), r(firmwaresim.SensorDoor, devices.MetricDoor, 0)}, Trigger: true}},
+			repeat(3, 200*ms, 300*ms, r(firmwaresim.SensorMotionLiving, devices.MetricMotion, 0), r(firmwaresim.SensorMotionKitchen, devices.MetricMotion, 0),
+				r(firmwaresim.SensorMotionBedroom, devices.MetricMotion, 0), r(firmwaresim.SensorDoor, devices.MetricDoor, 0))...),
+		// Welfare at 12 h (social worker, guardian an hour later); an
+		// emergency at 24 h, when 119 is alerted.
+		// At night and at weekends the monitoring centre answers for the
+		// social worker.
+		Expect: []Expect{incident("inactivity", 3, 14*time.Hour, "social_worker|monitoring_centre", "guardian"),
+			incident("inactivity", 2, 24*time.Hour+time.Minute, "119")},
+		GatewayTime: 24*time.Hour + time.Minute})
 	add(Scenario{Name: "sos", Class: "emergency", About: "the pendant's SOS button",
 		Steps:  []Step{{At: 100 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true}},
 		Expect: []Expect{stored(devices.EventSOS), incident("sos", 1, 5*sec, "119", "guardian")}})
@@ -227,15 +286,57 @@ func Suite() []Scenario {
 		InProcessOnly: true,
 		Steps:         []Step{{At: 100 * ms, Restart: true}, {At: 150 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true}},
 		Expect:        []Expect{stored(devices.EventSOS), incident("sos", 1, 30*sec, "119", "guardian")}})
+
+	// Combinations: one home, one emergency episode, related causes one
+	// after the other (DOMAIN.md section 4: one incident, and 119 gets one
+	// Alert with Updates; dispatch folds them, docs/dispatch.md).
+	oneAlert := func(within time.Duration) Expect {
+		return Expect{Kind: ExpectOneAlert, Within: within}
+	}
+	smokeAlarm := func(at time.Duration, trigger bool) []Step {
+		return append(repeat(2, 200*ms, at, r(smk, devices.MetricSmoke, 1.5), r(smk, devices.MetricTemperature, 24), r(co, devices.MetricCO, 2)),
+			Step{At: at + 300*ms, Event: devices.EventSmokeAlarm, Sensor: smk, Value: 1.5, HasValue: true, Trigger: trigger})
+	}
+	heatAlarm := func(at time.Duration) []Step {
+		return append(repeat(3, sec, at, r(smk, devices.MetricSmoke, 3.5), r(hot, devices.MetricTemperature, 66), r(co, devices.MetricCO, 60)),
+			Step{At: at + 2*sec, Event: devices.EventHeatAlarm, Sensor: hot, Value: 66, HasValue: true})
+	}
+	add(Scenario{Name: "smoke_then_heat", Class: "combination", About: "a smoke alarm nobody answers (119 after the window), then the heat alarm: a confirmed fire",
+		Answer: firmwaresim.AnswerNone,
+		Steps:  append(smokeAlarm(0, true), heatAlarm(75*sec)...),
+		Expect: []Expect{incident("fire_confirmed", 1, 2*time.Minute, "119", "guardian"), oneAlert(4 * time.Minute)}})
+	add(Scenario{Name: "smoke_hub_offline_then_fire", Class: "combination", About: "a smoke alarm, the hub's link dies (119 at once), then it is back with the heat alarm",
+		Answer: firmwaresim.AnswerNone,
+		Steps:  append(append(smokeAlarm(0, true), Step{At: 1 * sec, Cut: 100 * sec}), heatAlarm(110*sec)...),
+		Expect: []Expect{incident("fire_confirmed", 1, 3*time.Minute, "119", "guardian"), oneAlert(5 * time.Minute)}})
+	add(Scenario{Name: "fall_then_sos", Class: "combination", About: "a fall nobody answers (119 after 30 s), then the resident reaches the pendant's SOS",
+		Answer: firmwaresim.AnswerNone,
+		Steps: []Step{{At: 100 * ms, Event: devices.EventFall, Sensor: wea, Value: 3.2, HasValue: true, Trigger: true},
+			{At: 45 * sec, Event: devices.EventSOS, Sensor: pen}},
+		// Folded, the incident's cause rises from fall to SOS (P1).
+		Expect: []Expect{incident("fall|sos", 0, 60*sec, "119"), oneAlert(3 * time.Minute)}})
+	add(Scenario{Name: "sos_twice", Class: "combination", About: "SOS, and SOS again 3 minutes later (past the 2 min merge) while 119 is on the way",
+		Steps: []Step{{At: 100 * ms, Event: devices.EventSOS, Sensor: pen, Trigger: true},
+			{At: 3 * time.Minute, Event: devices.EventSOS, Sensor: pen}},
+		Expect: []Expect{incident("sos", 1, 5*sec, "119", "guardian"), oneAlert(5 * time.Minute)}})
+	add(Scenario{Name: "fall_then_inactivity", Class: "combination", About: "a fall nobody answers (119), then no movement at all for 24 h",
+		Answer: firmwaresim.AnswerNone,
+		Steps: []Step{{At: 100 * ms, Readings: []devices.Reading{r(firmwaresim.SensorMotionLiving, devices.MetricMotion, 1)}},
+			{At: 2 * sec, Event: devices.EventFall, Sensor: wea, Value: 3.4, HasValue: true, Trigger: true}},
+		Expect:      []Expect{incident("fall", 2, 60*sec, "119"), oneAlert(24*time.Hour + 2*time.Minute)},
+		GatewayTime: 24*time.Hour + 2*time.Minute})
 	return s
 }
 
 // CheckResult is the outcome of one expectation.
 type CheckResult struct {
 	Expect    string   `json:"expect"`
-	Status    string   `json:"status"` // pass, fail, pending, skipped
+	Status    string   `json:"status"` // pass, fail, pending, skipped, known (fails for a reason the suite names)
 	Detail    string   `json:"detail,omitempty"`
 	LatencyMS *float64 `json:"latency_ms,omitempty"`
+	// Latency119MS is from the trigger to the mock 119's receipt of the
+	// incident's CAP Alert (in-process runs).
+	Latency119MS *float64 `json:"latency_119_ms,omitempty"`
 }
 
 // Result is the outcome of one scenario.
@@ -290,8 +391,13 @@ func (rn *runner) ackedOf(h *firmwaresim.Hub) map[devices.EventID]time.Duration 
 	return out
 }
 
+// waitFor polls cond until it holds or d has passed. The poll interval
+// grows with d (a 24 h window is polled every few minutes, not 1.7 million
+// times, when the suite runs on synctest's fake clock); latencies are
+// measured at the channel (the mock 119's receipt), not by the poll.
 func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
+	every := min(max(d/100, 200*time.Millisecond), 15*time.Minute)
 	for {
 		if cond() {
 			return true
@@ -299,7 +405,7 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(min(every, max(time.Until(deadline), time.Millisecond)))
 	}
 }
 
@@ -316,6 +422,8 @@ func (rn *runner) run(ctx context.Context, sc Scenario, index uint32) Result {
 			switch {
 			case c.Status == "fail":
 				res.Status = "fail"
+			case c.Status == "known" && res.Status == "pass":
+				res.Status = "known"
 			case c.Status == "pending" && res.Status == "pass":
 				res.Status = "pending"
 			case c.Status == "skipped" && res.Status == "pass":
@@ -416,7 +524,21 @@ func (rn *runner) run(ctx context.Context, sc Scenario, index uint32) Result {
 
 func ptr(f float64) *float64 { return &f }
 
+// causeIs reports whether cause is one of want's alternatives ("fall|sos").
+func causeIs(cause, want string) bool { return slices.Contains(strings.Split(want, "|"), cause) }
+
 func (rn *runner) check(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, sent []devices.EventID, acked map[devices.EventID]time.Duration) CheckResult {
+	cr := rn.check1(ctx, hub, e, trigger, sent, acked)
+	switch {
+	case e.Known != "" && cr.Status == "fail":
+		cr.Status, cr.Detail = "known", e.Known+": "+cr.Detail
+	case e.Known != "" && cr.Status == "pass":
+		cr.Detail = "passes now: remove its Known mark (" + e.Known + ")"
+	}
+	return cr
+}
+
+func (rn *runner) check1(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, sent []devices.EventID, acked map[devices.EventID]time.Duration) CheckResult {
 	cr := CheckResult{Expect: e.String()}
 	switch e.Kind {
 	case ExpectStored:
@@ -490,6 +612,33 @@ func (rn *runner) check(ctx context.Context, hub devices.HubID, e Expect, trigge
 		}
 	case ExpectIncident, ExpectNoIncident:
 		return rn.checkIncident(ctx, hub, e, trigger, cr)
+	case ExpectOneAlert:
+		if rn.env == nil {
+			cr.Status, cr.Detail = "skipped", "counts what the in-process mock 119 received"
+			return cr
+		}
+		// Wait out the window: a second Alert may come late.
+		time.Sleep(time.Until(trigger.Add(min(e.Within, rn.maxWait))))
+		list, err := rn.incidents(ctx, hub, func(incidentJSON) bool { return false })
+		if err != nil {
+			cr.Status, cr.Detail = "fail", err.Error()
+			return cr
+		}
+		ids := map[string]bool{}
+		for _, in := range list {
+			ids[in.ID] = true
+		}
+		var alerts []string
+		for _, a := range rn.env.mock119Alerts() {
+			if ids[a.IncidentID] && a.MsgType == cap.MsgAlert {
+				alerts = append(alerts, a.IncidentID+" "+a.Headline)
+			}
+		}
+		if len(alerts) == 1 {
+			cr.Status = "pass"
+		} else {
+			cr.Status, cr.Detail = "fail", fmt.Sprintf("%d CAP Alerts: %s", len(alerts), strings.Join(alerts, "; "))
+		}
 	}
 	return cr
 }
@@ -508,7 +657,8 @@ type incidentJSON struct {
 // incidents lists the hub's incidents with, for each, the roles that were
 // notified: those with a notification the channel accepted (sent,
 // delivered or acknowledged), from GET /api/v1/incidents/{id}.
-func (rn *runner) incidents(ctx context.Context, hub devices.HubID) ([]incidentJSON, error) {
+// Only the incidents detail says yes to are looked up (nil: all).
+func (rn *runner) incidents(ctx context.Context, hub devices.HubID, detail func(incidentJSON) bool) ([]incidentJSON, error) {
 	var out struct {
 		Incidents []incidentJSON `json:"incidents"`
 	}
@@ -516,6 +666,9 @@ func (rn *runner) incidents(ctx context.Context, hub devices.HubID) ([]incidentJ
 		return nil, err
 	}
 	for i := range out.Incidents {
+		if detail != nil && !detail(out.Incidents[i]) {
+			continue
+		}
 		var one struct {
 			Notifications []struct {
 				State     string `json:"state"`
@@ -540,7 +693,14 @@ func (rn *runner) incidents(ctx context.Context, hub devices.HubID) ([]incidentJ
 }
 
 func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect, trigger time.Time, cr CheckResult) CheckResult {
-	if _, err := rn.incidents(ctx, hub); err != nil {
+	// Device-health incidents never reach 119, and the suite's homes have
+	// plenty (their sensors send no supervision readings): only the others
+	// are looked into.
+	detail := func(in incidentJSON) bool { return in.Priority < 4 }
+	if e.Kind == ExpectIncident {
+		detail = func(in incidentJSON) bool { return causeIs(in.Cause, e.Cause) }
+	}
+	if _, err := rn.incidents(ctx, hub, func(incidentJSON) bool { return false }); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusNotImplemented) {
 			cr.Status, cr.Detail = "pending", "incident API not available"
@@ -550,23 +710,25 @@ func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect
 		return cr
 	}
 	within := min(e.Within, rn.maxWait)
+	var matched string
 	match := func(list []incidentJSON) bool {
 		for _, in := range list {
-			if in.Cause != e.Cause || (e.Priority != 0 && in.Priority != e.Priority) {
+			if !causeIs(in.Cause, e.Cause) || (e.Priority != 0 && in.Priority != e.Priority) {
 				continue
 			}
 			for _, role := range e.Notify {
-				if !slices.Contains(in.Notified, role) {
+				if !slices.ContainsFunc(strings.Split(role, "|"), func(r string) bool { return slices.Contains(in.Notified, r) }) {
 					return false
 				}
 			}
+			matched = in.ID
 			return true
 		}
 		return false
 	}
 	var last []incidentJSON
 	got := waitFor(ctx, time.Until(trigger.Add(within)), func() bool {
-		list, err := rn.incidents(ctx, hub)
+		list, err := rn.incidents(ctx, hub, detail)
 		if err != nil {
 			return false
 		}
@@ -590,6 +752,16 @@ func (rn *runner) checkIncident(ctx context.Context, hub devices.HubID, e Expect
 		cr.Status = "pass"
 	case got:
 		cr.Status, cr.LatencyMS = "pass", ptr(float64(time.Since(trigger).Milliseconds()))
+		if slices.Contains(e.Notify, "119") && rn.env != nil {
+			for _, a := range rn.env.mock119Alerts() {
+				if a.IncidentID == matched && a.MsgType == cap.MsgAlert {
+					cr.Latency119MS = ptr(float64(a.ReceivedAt.Sub(trigger).Milliseconds()))
+					if a.ReceivedAt.Sub(trigger) > e.Within {
+						cr.Status, cr.Detail = "fail", fmt.Sprintf("119 received the alert %s after the trigger, beyond %s", a.ReceivedAt.Sub(trigger), e.Within)
+					}
+				}
+			}
+		}
 	case e.Within > rn.maxWait:
 		cr.Status, cr.Detail = "skipped", fmt.Sprintf("window %s beyond the budget %s", e.Within, rn.maxWait)
 	default:
@@ -622,3 +794,7 @@ func (rn *runner) runSuite(ctx context.Context, list []Scenario) []Result {
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Class < out[b].Class })
 	return out
 }
+
+// suiteMaxWait is the gateway time the in-process suite gives every
+// scenario: its longest window (24 h of inactivity) and some.
+const suiteMaxWait = 25 * time.Hour

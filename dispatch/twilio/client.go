@@ -56,6 +56,9 @@ type Notice struct {
 	Priority     int // 1 (first) to 4; orders the voice queue
 	ResidentName string
 	Address      string
+	// Recovered: the resident answered and is all right (a fall they got
+	// up from); the SMS tells so and asks for nothing.
+	Recovered bool
 }
 
 // Client sends SMS and places calls. Call waits for a voice slot, which Run

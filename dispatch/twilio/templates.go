@@ -72,6 +72,16 @@ func (c Cause) happened(l Lang) string {
 // SMSText is the text message for n.
 func SMSText(n Notice) string {
 	name, addr := n.ResidentName, n.Address
+	if n.Recovered {
+		if n.Lang.norm() == English {
+			return "[Dolbom notice] At the home of " + orSome(name, "the resident", "") + place(addr, " (", ")") + ", " +
+				n.Cause.happened(English) + ", and they answered that they are all right. 119 was not called. " +
+				"Please check on them when you can."
+		}
+		return "[돌봄 알림] " + orSome(name, "어르신", "님") + " 댁" + place(addr, "(", ")") + "에서 " +
+			strings.TrimSuffix(n.Cause.happened(Korean), "습니다") + "으나 괜찮다고 응답하셨습니다. 119에는 신고하지 않았습니다. " +
+			"시간이 되실 때 안부를 확인해 주세요."
+	}
 	if n.Lang.norm() == English {
 		tag := "[Dolbom ALERT]"
 		if !n.Cause.urgent() {

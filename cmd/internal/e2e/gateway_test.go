@@ -75,6 +75,11 @@ func startSite(t *testing.T) *site {
 	policies := dispatch.DefaultPolicies()
 	fall := policies.Causes[detectors.CauseFall]
 	fall.Verify = &dispatch.Verify{Window: dispatch.Duration(fallWindow)}
+	// The default fall goes to 119 when its window ends, and the mock 119
+	// accepts (acknowledges) within 300 ms; this site's fall is left to the
+	// dispatcher to acknowledge in the browser: guardians only.
+	fall.Steps = []dispatch.Step{{Notify: []dispatch.Target{{To: dispatch.RoleGuardian, Via: "sms"}, {To: dispatch.RoleGuardian, Via: "voice"}}}}
+	fall.Repeat = dispatch.Repeat{}
 	policies.Causes[detectors.CauseFall] = fall
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,12 +25,17 @@ import (
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/internal/memhttp"
 )
 
 // ChannelOptions configures the channels.
 type ChannelOptions struct {
 	// CAPURLs are the 119 endpoints CAP alerts are POSTed to.
 	CAPURLs []string
+	// CAPTransport, when set, carries the requests to CAPURLs instead of
+	// the default HTTPS transport (a proxy's, or the simulator's in-memory
+	// mock 119, which lets a whole gateway run in a synctest bubble).
+	CAPTransport http.RoundTripper
 	// CAPSender is the CAP sender id (no spaces or commas).
 	CAPSender string
 	// CAPAnswerToken authenticates 119's answers (bearer); default the
@@ -60,7 +66,8 @@ type ChannelOptions struct {
 	CallInterval time.Duration
 }
 
-// fakeURL is the fake Twilio's address, empty when none runs.
+// fakeURL is the fake Twilio's control API address, empty when none is
+// served.
 func (c *channels) fakeURL() string {
 	if c.fakeLn == nil {
 		return ""
@@ -75,7 +82,7 @@ type channels struct {
 	contact    string
 	twilio     *twilio.Client
 	fakeTwilio *fake.Server
-	fakeServer *http.Server
+	fakeServer *http.Server // the fake's control API, when served
 	fakeLn     net.Listener
 	twilioBase string // public URL of our Twilio webhooks
 	authToken  string // the Twilio account's, to check callback signatures
@@ -83,14 +90,17 @@ type channels struct {
 	answers    http.Handler
 }
 
-func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*channels, error) {
+// serveFake opens a port for the fake Twilio's control API (a gateway with
+// an HTTP server: a person may be trying it out); the in-process gateway of
+// the simulator opens none, so that nothing in it waits on a socket.
+func newChannels(o ChannelOptions, publicBase string, serveFake bool, log zerolog.Logger) (*channels, error) {
 	c := &channels{capSender: o.CAPSender, contact: o.Contact}
 	if c.capSender == "" {
 		c.capSender = "gateway@dolbom.local"
 	}
 	var err error
 	if len(o.CAPURLs) > 0 {
-		c.cap, err = cap.NewSender(cap.SenderOptions{Endpoints: o.CAPURLs, Logger: log})
+		c.cap, err = cap.NewSender(cap.SenderOptions{Endpoints: o.CAPURLs, Transport: o.CAPTransport, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -111,19 +121,38 @@ func newChannels(o ChannelOptions, publicBase string, log zerolog.Logger) (*chan
 	}
 	if o.FakeTwilio {
 		// The fake answers like Twilio and plays the callbacks back to our
-		// webhooks, so the whole chain runs here.
+		// webhooks, so the whole chain runs here, in memory: no port is
+		// opened for it, and no socket keeps a synctest bubble's clock
+		// from moving (the simulator's acceptance suite).
 		tc.AccountSID = "AC" + randomHex(16)
 		tc.AuthToken = randomHex(16)
 		tc.From = "+821000000000"
-		c.fakeTwilio = fake.New(fake.Options{AccountSID: tc.AccountSID, AuthToken: tc.AuthToken,
-			InboundSMSURL: twilioBase + twilio.PathInboundSMS, Default: o.FakeBehaviour, Logger: log, Watched: o.WatchFakeTwilio})
-		c.fakeLn, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("gateway: fake twilio: %w", err)
+		prefix := ""
+		if u, err := url.Parse(publicBase); err == nil {
+			prefix = strings.TrimRight(u.Path, "/")
 		}
-		c.fakeServer = &http.Server{Handler: c.fakeTwilio, ReadHeaderTimeout: 5 * time.Second}
-		tc.APIURL = "http://" + c.fakeLn.Addr().String()
-		log.Warn().Str("url", tc.APIURL).Msg("the built-in fake Twilio stands in (--twilio=fake): no SMS or call leaves this machine")
+		toWebhooks := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The callback URL is the public one; the webhooks are ours.
+			r.URL.Path = strings.TrimPrefix(r.URL.Path, prefix)
+			r.URL.RawPath = ""
+			c.webhooks.ServeHTTP(w, r)
+		})
+		c.fakeTwilio = fake.New(fake.Options{AccountSID: tc.AccountSID, AuthToken: tc.AuthToken,
+			InboundSMSURL: twilioBase + twilio.PathInboundSMS, Default: o.FakeBehaviour, Logger: log, Watched: o.WatchFakeTwilio,
+			Client: &http.Client{Transport: memhttp.Transport{Handler: toWebhooks}, Timeout: 5 * time.Second}})
+		tc.APIURL = "http://fake-twilio.invalid"
+		tc.Transport = memhttp.Transport{Handler: c.fakeTwilio}
+		if serveFake {
+			// Its control API (GET /fake/messages, /fake/calls ...) on a
+			// port of its own, for a person trying the gateway out (the
+			// demo banner names it); the gateway itself never uses it.
+			c.fakeLn, err = net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("gateway: fake twilio: %w", err)
+			}
+			c.fakeServer = &http.Server{Handler: c.fakeTwilio, ReadHeaderTimeout: 5 * time.Second}
+		}
+		log.Warn().Msg("the built-in fake Twilio stands in (--twilio=fake): no SMS or call leaves this machine")
 	}
 	c.twilio, err = twilio.New(tc)
 	if err != nil {
@@ -197,7 +226,8 @@ func (c *channels) notifiers() map[string]dispatch.Notifier {
 	}
 }
 
-// run serves the fake Twilio (when one stands in) and hands out voice slots.
+// run serves the fake Twilio's control API (when it is served) and hands
+// out voice slots.
 func (c *channels) run(ctx context.Context) error {
 	if c.fakeServer != nil {
 		go c.fakeServer.Serve(c.fakeLn)
@@ -302,7 +332,7 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
-		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority)}
+		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
 	if n.HasResident {
 		a := n.Resident.Address
 		no.ResidentName = n.Resident.Name

@@ -29,7 +29,7 @@ func sentCAP(t *testing.T, n dispatch.Notification) string {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	c, err := newChannels(ChannelOptions{CAPURLs: []string{srv.URL}, FakeTwilio: true}, "http://127.0.0.1:1", zerolog.Nop())
+	c, err := newChannels(ChannelOptions{CAPURLs: []string{srv.URL}, FakeTwilio: true}, "http://127.0.0.1:1", false, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -200,8 +200,9 @@ func TestFoldChainSOSTwice(t *testing.T) {
 	}
 }
 
-// A fall with no answer (the guardian told), then no activity past the
-// welfare limit: the welfare check joins the fall; nobody is told again.
+// A fall with no answer (119 and the guardian told), then no activity past
+// the welfare limit: the welfare check joins the fall; 119 gets it as an
+// Update, the guardian is not told again.
 func TestFoldChainFallThenInactivity(t *testing.T) {
 	c, cl := startFold(t, storetest.SQLite, func(ec *detectors.EngineConfig) {
 		ec.Thresholds.WelfareDefault = 5 * time.Second
@@ -212,12 +213,12 @@ func TestFoldChainFallThenInactivity(t *testing.T) {
 	fall.Value, fall.HasValue = 3.1, true
 	c.publishEvent(t, cl, fall)
 	c.checkedIn(t)
-	c.expect(t, tally{sms: 1, calls: 1}, detectors.CauseFall)
+	c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFall)
 	waitFor(t, 15*time.Second, "the welfare check on the fall's incident", func() bool {
 		inc, _ := c.emergency(t)
 		return slices.Contains(inc.Causes, detectors.CauseInactivity)
 	})
-	inc := c.expect(t, tally{sms: 1, calls: 1}, detectors.CauseFall)
+	inc := c.expect(t, tally{alerts: 1, updates: 1, sms: 1, calls: 1}, detectors.CauseFall)
 	if inc.Class != detectors.ClassEmergency {
 		t.Errorf("class %s", inc.Class)
 	}

@@ -210,7 +210,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	if g.httpListener != nil {
 		publicBase = "http://" + g.httpListener.Addr().String()
 	}
-	g.channels, err = newChannels(o.Channels, publicBase, log)
+	g.channels, err = newChannels(o.Channels, publicBase, g.httpListener != nil, log)
 	if err != nil {
 		g.closeOnError()
 		return nil, err
