@@ -95,12 +95,12 @@ var strictCauses = map[detectors.Cause]bool{
 // AckStandsDown reports whether an acknowledgement (or "on the way")
 // stands the incident's escalation down: only for welfare checks and
 // device health, whose next steps are more people to phone, never 119.
-func (inc *Incident) AckStandsDown() bool {
+func (inc Incident) AckStandsDown() bool {
 	return !strictCauses[inc.Cause] && inc.Class != detectors.ClassEmergency
 }
 
 // Responder returns the incident's responder with id, if any.
-func (inc *Incident) Responder(id string) (Responder, bool) {
+func (inc Incident) Responder(id string) (Responder, bool) {
 	i := slices.IndexFunc(inc.Responders, func(r Responder) bool { return r.ID == id })
 	if i < 0 {
 		return Responder{}, false
