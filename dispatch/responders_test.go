@@ -322,3 +322,17 @@ func TestMaskPhone(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanSOS is the planner's cost of opening an SOS (119, two
+// guardians by SMS and voice, two attempts each): what recording the
+// responders adds to every incident.
+func BenchmarkPlanSOS(b *testing.B) {
+	p := testPlanner(t0)
+	d := detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.onDetection(nil, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
