@@ -58,49 +58,51 @@ func TestChainOnTheWayStill119(t *testing.T) {
 		{detectors.CauseFall, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", Value: 3.1, HasValue: true}},
 		{detectors.CauseSOS, devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1"}},
 	} {
-		t.Run(string(tc.cause), func(t *testing.T) {
-			c := startChain(t, chainBackends()["sqlite"](t), time.Second)
-			shortenSecondStep(t, c, tc.cause)
-			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human",
-				Digits: "1", Then: "20#", After: 100 * time.Millisecond})
-			cl := c.connect(t)
-			tc.event.At = time.Now()
-			c.publishEvent(t, cl, tc.event)
+		for name, cfg := range chainBackends() {
+			t.Run(string(tc.cause)+"/"+name, func(t *testing.T) {
+				c := startChain(t, cfg(t), time.Second)
+				shortenSecondStep(t, c, tc.cause)
+				c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human",
+					Digits: "1", Then: "20#", After: 100 * time.Millisecond})
+				cl := c.connect(t)
+				tc.event.At = time.Now()
+				c.publishEvent(t, cl, tc.event)
 
-			waitFor(t, 20*time.Second, "the guardian on the way with an ETA", func() bool {
-				inc, ok := c.incident(t, tc.cause)
+				waitFor(t, 20*time.Second, "the guardian on the way with an ETA", func() bool {
+					inc, ok := c.incident(t, tc.cause)
+					r, _ := inc.Responder("guardian-1")
+					return ok && r.State == dispatch.ResponderOnTheWay && r.ETAMinutes == 20
+				})
+				waitFor(t, 20*time.Second, "the CAP alert at the mock 119", func() bool { return c.mock119.Stats().Received >= 1 })
+				inc, _ := c.incident(t, tc.cause)
+				waitFor(t, 20*time.Second, "the second step after the guardian's answer", func() bool {
+					inc, _ = c.incident(t, tc.cause)
+					return inc.NextStep >= 2
+				})
+				if inc.State == dispatch.StateAcknowledged || !inc.Alerted119 {
+					t.Errorf("incident %s, alerted 119 %v: an on-the-way guardian must not stand it down", inc.State, inc.Alerted119)
+				}
 				r, _ := inc.Responder("guardian-1")
-				return ok && r.State == dispatch.ResponderOnTheWay && r.ETAMinutes == 20
-			})
-			waitFor(t, 20*time.Second, "the CAP alert at the mock 119", func() bool { return c.mock119.Stats().Received >= 1 })
-			inc, _ := c.incident(t, tc.cause)
-			waitFor(t, 20*time.Second, "the second step after the guardian's answer", func() bool {
-				inc, _ = c.incident(t, tc.cause)
-				return inc.NextStep >= 2
-			})
-			if inc.State == dispatch.StateAcknowledged || !inc.Alerted119 {
-				t.Errorf("incident %s, alerted 119 %v: an on-the-way guardian must not stand it down", inc.State, inc.Alerted119)
-			}
-			r, _ := inc.Responder("guardian-1")
-			if r.Via != "voice" || r.Phone != "010-****-5432" || r.Name != "박민수" {
-				t.Errorf("responder %+v", r)
-			}
-			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, row := range rows {
-				if row.Recipient.ID == "guardian-1" && row.Attempt == 2 && row.State != dispatch.OutboxCancelled {
-					t.Errorf("the guardian on the way is contacted again: %s is %s", row.Key, row.State)
+				if r.Via != "voice" || r.Phone != "010-****-5432" || r.Name != "박민수" {
+					t.Errorf("responder %+v", r)
 				}
-				if row.Step == 1 && row.Kind == dispatch.KindNotify && row.State == dispatch.OutboxCancelled {
-					t.Errorf("step 1 row %s cancelled by the guardian's answer", row.Key)
+				rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			// One Alert; an SOS's 119 also gets an Update saying who is coming.
-			if st := c.mock119.Stats(); st.ByType["Alert"] != 1 || st.Invalid != 0 || st.Duplicates != 0 {
-				t.Errorf("mock 119 %+v: want one valid alert", st)
-			}
-		})
+				for _, row := range rows {
+					if row.Recipient.ID == "guardian-1" && row.Attempt == 2 && row.State != dispatch.OutboxCancelled {
+						t.Errorf("the guardian on the way is contacted again: %s is %s", row.Key, row.State)
+					}
+					if row.Step == 1 && row.Kind == dispatch.KindNotify && row.State == dispatch.OutboxCancelled {
+						t.Errorf("step 1 row %s cancelled by the guardian's answer", row.Key)
+					}
+				}
+				// One Alert; an SOS's 119 also gets an Update saying who is coming.
+				if st := c.mock119.Stats(); st.ByType["Alert"] != 1 || st.Invalid != 0 || st.Duplicates != 0 {
+					t.Errorf("mock 119 %+v: want one valid alert", st)
+				}
+			})
+		}
 	}
 }
