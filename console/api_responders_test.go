@@ -12,6 +12,12 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 )
 
+// guardiansFirstFall is a fall policy that tells the guardians first and
+// 119 three minutes later.
+const guardiansFirstFall = `{"steps": [
+	{"after": "0s", "notify": [{"to": "guardian", "via": "voice"}, {"to": "guardian", "via": "sms"}, {"to": "social_worker", "via": "sms"}]},
+	{"after": "3m", "notify": [{"to": "119", "via": "cap"}]}]}`
+
 // home registers a resident with one guardian on hub.
 func (e *incidentEnv) home(t *testing.T, hub devices.HubID) {
 	t.Helper()
@@ -35,7 +41,15 @@ func TestIncidentAPISend119AndResponder(t *testing.T) {
 	e := newIncidentEnv(t)
 	e.home(t, "hub-r")
 	ep := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	// A fall past its window: guardians first, 119 only at the next step.
+	// A fall past its window under a policy that tells the guardians first
+	// and 119 only at the next step.
+	var pol dispatch.Policy
+	if err := json.Unmarshal([]byte(guardiansFirstFall), &pol); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.SetPolicy(context.Background(), detectors.CauseFall, pol); err != nil {
+		t.Fatal(err)
+	}
 	fall := e.open(t, "hub-r", detectors.CauseFall, 2, ep)
 	if fall.Alerted119 {
 		t.Fatal("the fall alerted 119 at once")

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,26 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 )
+
+// guardiansFirst gives the planner a fall policy that tells the guardians
+// first and 119 only at the next step, 3 minutes on: the case where a
+// guardian's answer could stand 119 down (the default fall policy may alert
+// 119 at once).
+func guardiansFirst(p planner) planner {
+	pol := *p.pol
+	pol.Causes = maps.Clone(p.pol.Causes)
+	urgent := 1
+	pol.Causes[detectors.CauseFall] = Policy{
+		Verify: &Verify{Window: Duration(30 * time.Second)},
+		Steps: []Step{
+			{After: 0, Notify: []Target{{To: RoleGuardian, Via: "voice"}, {To: RoleGuardian, Via: "sms"}, {To: RoleSocialWorker, Via: "sms"}}},
+			{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: "console"}}},
+		},
+		Repeat: Repeat{Count: 1, After: Duration(10 * time.Minute)}, UrgentStep: &urgent,
+	}
+	p.pol = &pol
+	return p
+}
 
 // opened returns the incident a firing detection opens and the row of its
 // first attempt to reach recipient id on channel.
@@ -111,7 +132,7 @@ func cmpOr(a, b ResponderState) ResponderState {
 // step still alerts 119, and the repeat round skips that guardian but
 // calls the other.
 func TestOnTheWayDoesNotStop119(t *testing.T) {
-	p := testPlanner(t0)
+	p := guardiansFirst(testPlanner(t0))
 	inc, row := opened(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing), "guardian-1", "voice")
 	p.now = t0.Add(time.Minute)
 	ch, err := p.onReply(&inc, &row, Reply{State: ResponderOnTheWay, Text: "1"})
@@ -196,7 +217,7 @@ func TestCall119Reply(t *testing.T) {
 			if tc.night {
 				now = t0.Add(13 * time.Hour) // 23:00 KST
 			}
-			p := testPlanner(now)
+			p := guardiansFirst(testPlanner(now))
 			inc, row := opened(t, p, tc.d, tc.who, "voice")
 			if inc.Alerted119 {
 				t.Fatal("119 alerted at opening")
@@ -222,7 +243,7 @@ func TestCall119Reply(t *testing.T) {
 
 // Send to 119 now works at every open state, once; it needs who and why.
 func TestSend119(t *testing.T) {
-	p := testPlanner(t0)
+	p := guardiansFirst(testPlanner(t0))
 	verifying := *mustOpen(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending))
 	firing := *mustOpen(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing))
 	acked, _ := p.acknowledge(&firing, "d-park", "console")

@@ -61,7 +61,11 @@ func TestChainOnTheWayStill119(t *testing.T) {
 		for name, cfg := range chainBackends() {
 			t.Run(string(tc.cause)+"/"+name, func(t *testing.T) {
 				c := startChain(t, cfg(t), time.Second)
-				shortenSecondStep(t, c, tc.cause)
+				if tc.cause == detectors.CauseFall {
+					guardiansFirst(t, c, time.Second)
+				} else {
+					shortenSecondStep(t, c, tc.cause)
+				}
 				c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human",
 					Digits: "1", Then: "20#", After: 100 * time.Millisecond})
 				cl := c.connect(t)

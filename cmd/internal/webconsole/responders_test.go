@@ -2,6 +2,7 @@ package webconsole
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +20,15 @@ import (
 func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 	e := newDeskEnv(t)
 	_, hub := e.home("김영희", "sw-kim")
+	// A fall under a policy that tells the social worker first, 119 later.
+	var pol dispatch.Policy
+	if err := json.Unmarshal([]byte(`{"steps": [{"after": "0s", "notify": [{"to": "social_worker", "via": "sms"}]},
+		{"after": "3m", "notify": [{"to": "119", "via": "cap"}]}]}`), &pol); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.SetPolicy(context.Background(), detectors.CauseFall, pol); err != nil {
+		t.Fatal(err)
+	}
 	fall := e.detect(hub, detectors.CauseFall, detectors.PriorityHigh, "wearable-1")
 	if fall.Alerted119 {
 		t.Fatal("the fall alerted 119 at once")
