@@ -236,7 +236,7 @@ func (p planner) respond(cur *Incident, who Responder, r Reply, actor, via, setB
 		ch.CancelPending, ch.Keep = true, []string{Channel119}
 		ch.Timeline = append(ch.Timeline, p.entry(&inc, actor, ActAcknowledged, via, "escalation stopped"))
 	default:
-		ch.CancelKeys = append(ch.CancelKeys, p.responderKeys(&inc, who.ID)...)
+		ch.CancelRecipients = append(ch.CancelRecipients, who.ID)
 	}
 	if state == ResponderOnTheWay || state.StandsDown() {
 		// 119 acting on the alert wants to know who is coming or there.
@@ -259,28 +259,6 @@ func responderDetail(r Responder, text string) string {
 		s += "; reply " + strconv.Quote(text)
 	}
 	return s
-}
-
-// responderKeys are the keys of the notifications the steps run so far
-// queued for one recipient (missing ones are harmless: cancelling a key
-// only touches a pending row).
-func (p planner) responderKeys(inc *Incident, id string) []string {
-	pol := p.pol.For(inc.Cause, inc.Class)
-	var keys []string
-	for n := 0; n < inc.NextStep && n < pol.stepCount(); n++ {
-		step, _ := pol.step(n)
-		for _, t := range step.Notify {
-			if t.To == Role119 {
-				continue
-			}
-			for a := 1; a <= p.pol.Attempts; a++ {
-				if k := NotificationKey(inc.ID, n, id, t.Via, a); !slices.Contains(keys, k) {
-					keys = append(keys, k)
-				}
-			}
-		}
-	}
-	return keys
 }
 
 // send119 is a person's "send to 119 now" (a dispatcher, a social worker,
