@@ -204,6 +204,9 @@ func (p planner) respond(cur *Incident, who Responder, r Reply, actor, via, setB
 		if state == ResponderAcknowledged && prev.State.answered() {
 			// "OK" after "on my way" says nothing new about where they are.
 			state = prev.State
+		}
+		if state == prev.State {
+			// "1" again without the minutes keeps the ETA they gave.
 			who.ETAMinutes, who.ETA = prev.ETAMinutes, prev.ETA
 		}
 	}

@@ -164,8 +164,8 @@ func TestOnTheWayDoesNotStop119(t *testing.T) {
 	}
 }
 
-// A plain "OK" after "on my way" keeps what they said; a later "on scene"
-// replaces it and clears the ETA.
+// A plain "OK" after "on my way" keeps what they said, "1" again keeps the
+// ETA, new minutes replace it; a later "on scene" clears it.
 func TestAcknowledgementNeverLowersAnAnswer(t *testing.T) {
 	p := testPlanner(t0)
 	inc, row := opened(t, p, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing), "guardian-1", "sms")
@@ -176,6 +176,8 @@ func TestAcknowledgementNeverLowersAnAnswer(t *testing.T) {
 	}{
 		{Reply{State: ResponderOnTheWay, ETAMinutes: 15}, ResponderOnTheWay, 15},
 		{Reply{State: ResponderAcknowledged, Text: "ok"}, ResponderOnTheWay, 15},
+		{Reply{State: ResponderOnTheWay, Text: "1"}, ResponderOnTheWay, 15},
+		{Reply{State: ResponderOnTheWay, ETAMinutes: 5}, ResponderOnTheWay, 5},
 		{Reply{State: ResponderOnScene}, ResponderOnScene, 0},
 	}
 	for i, s := range steps {

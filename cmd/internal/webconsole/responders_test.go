@@ -86,6 +86,12 @@ func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 			t.Errorf("dispatcher's page lacks %q", want)
 		}
 	}
+	_, page = d.get(path + "?lang=en")
+	for _, want := range []string{"Send to 119 now", "on the way, ETA 15 min", "alert to 119 queued", "119 already alerted; not sent again"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("English page lacks %q", want)
+		}
+	}
 	var audited []string
 	for _, a := range e.audit(store.AuditQuery{Limit: 50}) {
 		if a.IncidentID == fall.ID && a.Action != "incident.view" {
