@@ -125,7 +125,7 @@ func place(addr, open, close string) string {
 
 // voice lines per language.
 type voiceLines struct {
-	intro, menu, goodbye, askETA, acked string
+	intro, menu, goodbye, askETA, acked, noOpen string
 	// said is the thanks for each answer; etaSaid takes the minutes.
 	said    map[Answer]string
 	etaSaid string
@@ -141,6 +141,7 @@ func lines(n Notice) voiceLines {
 			goodbye: "We did not get your answer, so we will keep calling others and emergency services. Goodbye.",
 			askETA:  "How many minutes until you get there? Enter the minutes, then press the pound key.",
 			acked:   "Recorded that you got this message.",
+			noOpen:  "This alert is no longer open, so your answer changes nothing. If they need help now, call 119 yourself. Goodbye.",
 			said: map[Answer]string{
 				AnswerOnTheWay: "Thank you. Recorded that you are on your way.",
 				AnswerOnScene:  "Thank you. Recorded that you are with them.",
@@ -158,6 +159,7 @@ func lines(n Notice) voiceLines {
 		goodbye: "응답이 없어 다른 보호자와 119에 계속 연락하겠습니다. 안녕히 계세요.",
 		askETA:  "도착까지 몇 분 걸리는지 숫자로 누르고 우물 정자를 눌러 주세요.",
 		acked:   "확인으로 기록했습니다.",
+		noOpen:  "이 알림은 이미 종료되어 응답이 반영되지 않습니다. 지금 도움이 필요하면 119에 직접 전화해 주세요. 안녕히 계세요.",
 		said: map[Answer]string{
 			AnswerOnTheWay: "감사합니다. 가시는 중으로 기록했습니다.",
 			AnswerOnScene:  "감사합니다. 어르신 곁에 계신 것으로 기록했습니다.",
@@ -251,6 +253,10 @@ func gatherReply(lang Lang, a Answer, etaMinutes int, machine bool, gatherURL st
 	}
 	return render(say{Language: sl, Text: l.acked}, menu, say{Language: sl, Text: l.goodbye}, hangup{})
 }
+
+// noOpenSMS answers a reply that reached no open alert.
+const noOpenSMS = "진행 중인 돌봄 알림이 없어 답장이 반영되지 않았습니다. 위급하면 119에 직접 전화해 주세요. / " +
+	"No open Dolbom alert: your reply changed nothing. In an emergency, call 119 yourself."
 
 // smsReply confirms what a text reply recorded, in both languages (the
 // sender's language is not known from the number alone).

@@ -2,6 +2,7 @@ package twilio_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,8 @@ type recorder struct {
 	reports []twilio.Report
 	acks    []twilio.Ack
 	changed chan struct{}
+	// noOpen makes every answer reach no open alert.
+	noOpen bool
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 100)} }
@@ -44,8 +47,12 @@ func (r *recorder) Status(_ context.Context, rep twilio.Report) error {
 func (r *recorder) Acknowledged(_ context.Context, a twilio.Ack) error {
 	r.mu.Lock()
 	r.acks = append(r.acks, a)
+	noOpen := r.noOpen
 	r.mu.Unlock()
 	r.changed <- struct{}{}
+	if noOpen {
+		return fmt.Errorf("incident inc-1 closed: %w", twilio.ErrNoOpenAlert)
+	}
 	return nil
 }
 
@@ -408,5 +415,30 @@ func TestMessagesSayWhatEachKeyMeans(t *testing.T) {
 	n.Lang = twilio.English
 	if s := twilio.SMSText(n); !strings.Contains(s, "1 if you are on your way") || !strings.Contains(s, "9 to call 119") {
 		t.Errorf("english sms %q", s)
+	}
+}
+
+// An answer that reaches no open alert (a late "9") is never thanked as if
+// it were acted on: the person is told to call 119 themselves.
+func TestAnswerToNoOpenAlertSaysCall119Yourself(t *testing.T) {
+	r := newRig(t)
+	r.events.mu.Lock()
+	r.events.noOpen = true
+	r.events.mu.Unlock()
+	sid, _, err := r.client.Call(context.Background(), notice("ref-late", twilio.Korean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fake.PressDigits(context.Background(), sid, "9"); err != nil {
+		t.Fatal(err)
+	}
+	replies := r.fake.Calls()[0].Replies
+	if len(replies) != 1 || !strings.Contains(replies[0], "119에 직접 전화해 주세요") || strings.Contains(replies[0], "알리겠습니다") {
+		t.Errorf("voice reply %q", replies)
+	}
+	form := url.Values{"MessageSid": {"SM1"}, "From": {daughter}, "To": {ourNumber}, "Body": {"9"}}
+	body, err := r.fake.Post(context.Background(), r.public+twilio.PathInboundSMS, form)
+	if err != nil || !strings.Contains(body, "119에 직접 전화해 주세요") || strings.Contains(body, "119에 알립니다") {
+		t.Errorf("sms reply %q, %v", body, err)
 	}
 }

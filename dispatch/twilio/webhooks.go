@@ -2,6 +2,7 @@ package twilio
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -62,6 +63,12 @@ type Ack struct {
 	// ETAMinutes goes with AnswerOnTheWay (0: not said).
 	ETAMinutes int
 }
+
+// ErrNoOpenAlert is returned (wrapped) by Events.Acknowledged when the
+// answer reached no open incident (no notice for the number, or the
+// incident is closed): the person is told so, and to call 119 themselves
+// if they need it, instead of being thanked for an answer nobody acts on.
+var ErrNoOpenAlert = errors.New("twilio: no open alert for this answer")
 
 // Events is what the dispatch core implements to hear from Twilio. Both are
 // called on the webhook's request goroutine; an error answers 500, and
@@ -234,7 +241,14 @@ func (h *webhooks) gather(w http.ResponseWriter, r *http.Request, f url.Values) 
 	}
 	if !machine && (digits != "" || eta > 0) {
 		ack := Ack{Ref: q.Get("ref"), SID: f.Get("CallSid"), By: f.Get("To"), Via: ChannelVoice, Payload: digits, Answer: a, ETAMinutes: eta}
-		if err := h.events.Acknowledged(r.Context(), ack); err != nil {
+		err := h.events.Acknowledged(r.Context(), ack)
+		if errors.Is(err, ErrNoOpenAlert) {
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			l := lines(Notice{Lang: lang})
+			io.WriteString(w, render(say{Language: lang.sayLanguage(), Text: l.noOpen}, hangup{}))
+			return
+		}
+		if err != nil {
 			h.log.Error().Err(err).Str("ref", ack.Ref).Msg("keypad answer not applied")
 			http.Error(w, "not applied", http.StatusInternalServerError)
 			return
@@ -257,7 +271,13 @@ func (h *webhooks) inboundSMS(w http.ResponseWriter, r *http.Request, f url.Valu
 	body := f.Get("Body")
 	answer, eta, known := ParseReply(body)
 	a := Ack{SID: f.Get("MessageSid"), By: f.Get("From"), Via: ChannelSMS, Payload: body, Answer: answer, ETAMinutes: eta}
-	if err := h.events.Acknowledged(r.Context(), a); err != nil {
+	err := h.events.Acknowledged(r.Context(), a)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	if errors.Is(err, ErrNoOpenAlert) {
+		io.WriteString(w, render(message{Text: noOpenSMS}))
+		return
+	}
+	if err != nil {
 		h.log.Error().Err(err).Str("from", a.By).Msg("sms reply not applied")
 		http.Error(w, "not applied", http.StatusInternalServerError)
 		return
@@ -265,6 +285,5 @@ func (h *webhooks) inboundSMS(w http.ResponseWriter, r *http.Request, f url.Valu
 	if !known {
 		h.log.Debug().Str("from", a.By).Msg("sms reply not understood; recorded as an acknowledgement")
 	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	io.WriteString(w, smsReply(answer, eta))
 }

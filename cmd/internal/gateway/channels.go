@@ -386,16 +386,21 @@ func (e twilioEvents) Acknowledged(ctx context.Context, a twilio.Ack) error {
 		// newest notification of an open incident sent to that number.
 		ref = e.latestTo(ctx, a.By)
 		if ref == "" {
-			return nil
+			return twilio.ErrNoOpenAlert
 		}
 	}
-	_, err := e.d.ReplyToNotification(ctx, ref, replyOf(a))
-	if errors.Is(err, devices.ErrNotFound) || errors.Is(err, dispatch.ErrInvalid) {
+	inc, err := e.d.ReplyToNotification(ctx, ref, replyOf(a))
+	switch {
+	case errors.Is(err, devices.ErrNotFound) || errors.Is(err, dispatch.ErrInvalid):
 		// A row we no longer know, or one that is not a person's: Twilio
 		// repeating the callback would not change that.
-		return nil
+		return twilio.ErrNoOpenAlert
+	case err != nil:
+		return err
+	case inc.State.Closed():
+		return twilio.ErrNoOpenAlert // recorded on the timeline, acted on by nobody
 	}
-	return err
+	return nil
 }
 
 // replyOf maps a person's answer on Twilio onto the dispatch core's.
