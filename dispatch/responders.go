@@ -303,7 +303,7 @@ func send119Key(incidentID string) string { return incidentID + "/send119/119/" 
 // setResponder is a dispatcher or social worker recording a responder's
 // state (the guardian phoned them). responder names one of the incident's
 // responders by id ("guardian-1"), label ("guardian:최영희") or name, or a
-// guardian of the resident not contacted yet.
+// guardian or fixed contact not contacted yet.
 func (p planner) setResponder(cur *Incident, by, responder string, r Reply) (Change, error) {
 	if strings.TrimSpace(by) == "" {
 		return Change{}, fmt.Errorf("%w: set by whom?", ErrInvalid)
@@ -333,9 +333,12 @@ func (p planner) findResponder(inc *Incident, name string) (Responder, error) {
 	if i := slices.IndexFunc(inc.Responders, match); i >= 0 {
 		return inc.Responders[i], nil
 	}
-	if gs, _ := p.recipients(RoleGuardian); len(gs) > 0 {
-		for _, g := range gs {
-			if r := (Responder{ID: g.ID, Role: g.Role, Name: g.Name, Phone: MaskPhone(g.Phone)}); match(r) {
+	// Not contacted yet: a guardian of the resident or a fixed contact
+	// (the social worker's centre, the monitoring centre) who phoned in.
+	for _, role := range []Role{RoleGuardian, RoleSocialWorker, RoleMonitoringCentre, RoleTechnician} {
+		rs, _ := p.recipients(role)
+		for _, rc := range rs {
+			if r := (Responder{ID: rc.ID, Role: rc.Role, Name: rc.Name, Phone: MaskPhone(rc.Phone)}); match(r) {
 				return r, nil
 			}
 		}

@@ -301,6 +301,7 @@ func TestSetResponder(t *testing.T) {
 		{"by label, on scene", fall, "guardian:김지은", Reply{State: ResponderOnScene}, "guardian-1", "", true},
 		{"by name", fall, "김민수", Reply{State: ResponderAcknowledged}, "guardian-2", "", false},
 		{"a guardian not contacted yet", welfare, "김민수", Reply{State: ResponderOnTheWay}, "guardian-2", "", true},
+		{"the monitoring centre, not contacted yet", fall, "monitoring_centre-1", Reply{State: ResponderOnScene}, "monitoring_centre-1", "", true},
 		{"unknown", fall, "이웃", Reply{State: ResponderOnScene}, "", `no responder "이웃" on this incident (known: guardian-1`, false},
 		{"no state", fall, "guardian-1", Reply{}, "", "state is required", false},
 		{"bad state", fall, "guardian-1", Reply{State: "arrived"}, "", `responder state "arrived"`, false},
