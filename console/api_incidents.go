@@ -30,6 +30,10 @@ type IncidentDesk interface {
 	Note(ctx context.Context, id, by, text string) (dispatch.Incident, error)
 	Resolve(ctx context.Context, id string, disp dispatch.Disposition, by, note string) (dispatch.Incident, error)
 	Cancel(ctx context.Context, id, by, reason string) (dispatch.Incident, error)
+	// Send119 alerts 119 now (once; a second request is recorded);
+	// SetResponder records a responder's state for them.
+	Send119(ctx context.Context, id, by, reason string) (dispatch.Incident, error)
+	SetResponder(ctx context.Context, id, by, responder string, state dispatch.ResponderState, etaMinutes int) (dispatch.Incident, error)
 	// Watch streams incident changes after a bounded start (see
 	// dispatch.FeedStart); LastIncidentSeq is the latest change, where a
 	// page rendered now starts its stream.
@@ -195,6 +199,11 @@ type actionBody struct {
 	Text        string               `json:"text,omitempty"`
 	Disposition dispatch.Disposition `json:"disposition,omitempty"`
 	Reason      string               `json:"reason,omitempty"`
+	// responder: who ("guardian-1", "guardian:최영희" or the name), the
+	// state and, with on_the_way, the minutes to get there.
+	Responder  string                  `json:"responder,omitempty"`
+	State      dispatch.ResponderState `json:"state,omitempty"`
+	ETAMinutes int                     `json:"eta_minutes,omitempty"`
 }
 
 func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
@@ -224,9 +233,13 @@ func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
 		inc, err = a.desk.Resolve(ctx, id, b.Disposition, b.By, b.Text)
 	case "cancel":
 		inc, err = a.desk.Cancel(ctx, id, b.By, b.Reason)
+	case "send119":
+		inc, err = a.desk.Send119(ctx, id, b.By, b.Reason)
+	case "responder":
+		inc, err = a.desk.SetResponder(ctx, id, b.By, b.Responder, b.State, b.ETAMinutes)
 	default:
 		writeError(w, &apiError{status: http.StatusNotFound,
-			Msg: "no such action " + strconv.Quote(r.PathValue("action")) + " (acknowledge, assign, note, resolve, cancel)"})
+			Msg: "no such action " + strconv.Quote(r.PathValue("action")) + " (acknowledge, assign, note, resolve, cancel, send119, responder)"})
 		return
 	}
 	if err != nil {

@@ -168,41 +168,25 @@ func TestIncidentAPIActions(t *testing.T) {
 	e := newIncidentEnv(t)
 	inc := e.open(t, "hub-a", detectors.CauseSOS, 1, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	p := "/api/v1/incidents/" + inc.ID
-	steps := []struct {
-		name, path, body string
-		want             int
-		check            func(dispatch.Incident) bool
-	}{
-		{"unknown incident", "/api/v1/incidents/inc-none/acknowledge", `{"by":"op"}`, 404, nil},
-		{"unknown action", p + "/escalate", `{"by":"op"}`, 404, nil},
-		{"nobody acting", p + "/acknowledge", `{}`, 400, nil},
-		{"not json", p + "/note", `{`, 400, nil},
-		{"empty note", p + "/note", `{"by":"op"}`, 400, nil},
+	e.runSteps(t, []apiStep{
+		{"unknown incident", "/api/v1/incidents/inc-none/acknowledge", `{"by":"op"}`, 404, nil, ""},
+		{"unknown action", p + "/escalate", `{"by":"op"}`, 404, nil, ""},
+		{"nobody acting", p + "/acknowledge", `{}`, 400, nil, ""},
+		{"not json", p + "/note", `{`, 400, nil, ""},
+		{"empty note", p + "/note", `{"by":"op"}`, 400, nil, ""},
 		{"acknowledge", p + "/acknowledge", `{"by":"op"}`, 200, func(i dispatch.Incident) bool {
 			return i.State == dispatch.StateAcknowledged && i.AcknowledgedBy == "op" && i.AcknowledgedVia == "console"
-		}},
-		{"assign", p + "/assign", `{"by":"op","assignee":"sw-7"}`, 200, func(i dispatch.Incident) bool { return i.AssignedTo == "sw-7" }},
-		{"note", p + "/note", `{"by":"op","text":"called the neighbour"}`, 200, nil},
-		{"invalid disposition", p + "/resolve", `{"by":"op","disposition":"maybe"}`, 400, nil},
+		}, ""},
+		{"assign", p + "/assign", `{"by":"op","assignee":"sw-7"}`, 200, func(i dispatch.Incident) bool { return i.AssignedTo == "sw-7" }, ""},
+		{"note", p + "/note", `{"by":"op","text":"called the neighbour"}`, 200, nil, ""},
+		{"invalid disposition", p + "/resolve", `{"by":"op","disposition":"maybe"}`, 400, nil, ""},
 		{"resolve", p + "/resolve", `{"by":"op","disposition":"false_alarm","text":"toaster"}`, 200, func(i dispatch.Incident) bool {
 			return i.State == dispatch.StateResolved && i.Disposition == dispatch.DispositionFalseAlarm
-		}},
-		{"acknowledge closed", p + "/acknowledge", `{"by":"op"}`, 409, nil},
-		{"cancel closed", p + "/cancel", `{"by":"op","reason":"x"}`, 409, nil},
-		{"resolve closed", p + "/resolve", `{"by":"op","disposition":"test"}`, 409, nil},
-	}
-	for _, st := range steps {
-		code, body := e.call(t, testToken, "POST", st.path, st.body)
-		if code != st.want {
-			t.Fatalf("%s: status %d, want %d: %s", st.name, code, st.want, body)
-		}
-		if st.check != nil {
-			var got dispatch.Incident
-			if err := json.Unmarshal(body, &got); err != nil || !st.check(got) {
-				t.Fatalf("%s: %s (%v)", st.name, body, err)
-			}
-		}
-	}
+		}, ""},
+		{"acknowledge closed", p + "/acknowledge", `{"by":"op"}`, 409, nil, ""},
+		{"cancel closed", p + "/cancel", `{"by":"op","reason":"x"}`, 409, nil, ""},
+		{"resolve closed", p + "/resolve", `{"by":"op","disposition":"test"}`, 409, nil, ""},
+	})
 	code, body := e.call(t, testToken, "GET", p, "")
 	var got struct {
 		Incident dispatch.Incident

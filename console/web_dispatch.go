@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,11 @@ func (w *web) dispatchRoutes() {
 	m.HandleFunc("GET /queue/stream", w.signedIn(w.queueStream, RoleDispatcher, RoleAdmin))
 	m.HandleFunc("GET /incidents/{id}", w.signedIn(w.incidentPage, RoleDispatcher, RoleAdmin, RoleSocialWorker))
 	m.HandleFunc("POST /incidents/{id}/{action}", w.signedIn(w.incidentAction, RoleDispatcher))
+	// A social worker may send their resident's incident to 119 and record
+	// what a guardian told them on the phone: they know the resident and
+	// are often the one called; everything else stays the dispatchers'.
+	m.HandleFunc("POST /incidents/{id}/send119", w.signedIn(w.incidentAction, RoleDispatcher, RoleSocialWorker))
+	m.HandleFunc("POST /incidents/{id}/responder", w.signedIn(w.incidentAction, RoleDispatcher, RoleSocialWorker))
 }
 
 // ---- the queue ----
@@ -247,9 +253,13 @@ type incidentData struct {
 	Evidence      evidenceView
 	Steps119      []step119
 	CanAct        bool
-	Dispositions  []dispatch.Disposition
-	Statuses119   []dispatch.Answer119Status
-	Error         string
+	// CanRespond: send to 119 now and set a responder's state (dispatchers
+	// and the resident's social worker, while the incident is open).
+	CanRespond      bool
+	ResponderStates []dispatch.ResponderState
+	Dispositions    []dispatch.Disposition
+	Statuses119     []dispatch.Answer119Status
+	Error           string
 }
 
 // incidentFor loads an incident the person may see: a social worker sees
@@ -307,6 +317,9 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			dispatch.DispositionDuplicate, dispatch.DispositionNoAction},
 		Statuses119: []dispatch.Answer119Status{dispatch.Answer119Accepted, dispatch.Answer119Dispatched, dispatch.Answer119OnScene},
 		Error:       r.URL.Query().Get("error")}
+	d.CanRespond = (rc.account.Role == RoleDispatcher || rc.account.Role == RoleSocialWorker) && !inc.State.Closed()
+	d.ResponderStates = []dispatch.ResponderState{dispatch.ResponderAcknowledged, dispatch.ResponderOnTheWay,
+		dispatch.ResponderOnScene, dispatch.ResponderResidentSafe}
 	d.Waited = now.Sub(inc.OpenedAt)
 	if !inc.ClosedAt.IsZero() {
 		d.Waited = inc.ClosedAt.Sub(inc.OpenedAt)
@@ -380,7 +393,8 @@ func (w *web) incidentAction(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 		w.fail(rw, r, rc, err)
 		return
 	}
-	by, action := rc.account.ID, r.PathValue("action")
+	// The send119 and responder routes name their action in the path.
+	by, action := rc.account.ID, cmp.Or(r.PathValue("action"), path.Base(r.URL.Path))
 	text := strings.TrimSpace(r.PostFormValue("text"))
 	if len(text) > 4000 {
 		w.errorPage(rw, r, rc, http.StatusBadRequest)
@@ -415,6 +429,20 @@ func (w *web) incidentAction(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	case "cancel":
 		detail = joinNonEmpty("false_alarm", text)
 		_, err = w.deps.Desk.Cancel(ctx, inc.ID, by, detail)
+	case "send119":
+		detail = text
+		_, err = w.deps.Desk.Send119(ctx, inc.ID, by, text)
+	case "responder":
+		who, state := strings.TrimSpace(r.PostFormValue("responder")), dispatch.ResponderState(r.PostFormValue("state"))
+		eta := 0
+		if s := strings.TrimSpace(r.PostFormValue("eta_minutes")); s != "" {
+			if eta, err = strconv.Atoi(s); err != nil {
+				http.Redirect(rw, r, "/incidents/"+url.PathEscape(inc.ID)+"?error=invalid", http.StatusSeeOther)
+				return
+			}
+		}
+		detail = joinNonEmpty(who, string(state))
+		_, err = w.deps.Desk.SetResponder(ctx, inc.ID, by, who, state, eta)
 	default:
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return

@@ -407,6 +407,8 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 		if label := translateOr(p.Lang, "disp."+code, ""); label != "" {
 			l.Detail = joinWords(": ", label, note)
 		}
+	case dispatch.ActResponder, dispatch.ActSend119:
+		l.Detail = p.responderDetail(e.Action, d)
 	case dispatch.ActAssigned:
 		if d == "unassigned" {
 			l.Detail = p.T("tl.unassigned")
@@ -417,7 +419,9 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 			l.Detail = joinWords(": ", label, reason)
 		}
 	case dispatch.ActSkipped:
-		if label := translateOr(p.Lang, "skip."+d, ""); label != "" {
+		if line, ok := p.skippedAnswered(d); ok {
+			l.Detail = line
+		} else if label := translateOr(p.Lang, "skip."+d, ""); label != "" {
 			l.Detail = label
 		} else if role, why, ok := strings.Cut(d, ": "); ok {
 			l.Detail = p.Label("who."+role, role) + ": " + p.Label("skip."+why, why)

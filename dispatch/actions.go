@@ -19,7 +19,8 @@ func (d *Dispatcher) onIncident(ctx context.Context, id string, fn func(p planne
 	}})
 }
 
-// Acknowledge records that someone took the incident on: the escalation
+// Acknowledge records that a person in the console or the API took the
+// incident on (a dispatcher's or social worker's decision): the escalation
 // stops (pending notifications and timers are cancelled; 119 rows stay).
 // by is who ("김민수", a console user), via the channel ("voice", "sms",
 // "console"). Acknowledging twice is not an error.
@@ -29,23 +30,12 @@ func (d *Dispatcher) Acknowledge(ctx context.Context, incidentID, by, via string
 	})
 }
 
-// AcknowledgeNotification acknowledges the incident of the notification
-// whose key or provider reference is ref (a keypad "1" on a call, an SMS
-// reply): the row is marked acknowledged and the recipient is the one who
-// acknowledged.
+// AcknowledgeNotification is a plain acknowledgement of the notification
+// whose key or provider reference is ref: ReplyToNotification with the
+// state acknowledged ("I got the message"), which stands a welfare or
+// device incident down but not an emergency (responders.go).
 func (d *Dispatcher) AcknowledgeNotification(ctx context.Context, ref string) (Incident, error) {
-	return d.submit(ctx, Mutation{RowRef: ref, Apply: func(cur *Incident, row *OutboxRow) (Change, error) {
-		p := d.planner()
-		ch, err := p.acknowledge(cur, AckActor(row.Recipient), row.Channel)
-		if err == errNoChange || err == ErrClosed {
-			ch, err = Change{}, nil
-		}
-		if err != nil {
-			return Change{}, err
-		}
-		ch.Row = &RowUpdate{Key: row.Key, State: OutboxAcknowledged}
-		return ch, nil
-	}})
+	return d.ReplyToNotification(ctx, ref, Reply{State: ResponderAcknowledged})
 }
 
 // Delivered records a provider's delivery confirmation for the row whose

@@ -123,6 +123,11 @@ type Incident struct {
 	// cause's policy; it prefixes the keys of the new plan's rows.
 	Plan int `json:"plan,omitempty"`
 
+	// Responders are the people contacted about the incident (every
+	// recipient but 119) and what each said: acknowledged, on the way (with
+	// an ETA), on scene, resident safe (responders.go).
+	Responders []Responder `json:"responders,omitempty"`
+
 	// Seq is the change sequence number of the incident's last change,
 	// increasing across all incidents: the live feed's event id.
 	Seq int64 `json:"seq"`
@@ -161,6 +166,10 @@ const (
 	ActCleared       = "condition_cleared"
 	Act119           = "119_answer"
 	ActSkipped       = "skipped"
+	// ActResponder records a responder's answer or a dispatcher setting
+	// it; ActSend119 a person's "send to 119 now" (responders.go).
+	ActResponder = "responder"
+	ActSend119   = "send_119"
 )
 
 // IncidentQuery selects incidents for the console. Empty fields match all.

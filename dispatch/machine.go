@@ -298,6 +298,13 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 				continue
 			}
 			seen[r.ID+"/"+t.Via] = true
+			if prev, ok := inc.Responder(r.ID); ok && prev.State.answered() {
+				// They answered already (on the way, say): not contacted again.
+				ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via,
+					fmt.Sprintf("%s: %s answered already (%s)", role, prev.Label(), prev.State)))
+				continue
+			}
+			p.contacted(inc, r, t.Via)
 			for a := 1; a <= attempts; a++ {
 				due := p.now.Add(time.Duration(a-1) * p.pol.SecondAttemptAfter.D())
 				ch.Enqueue = append(ch.Enqueue, OutboxRow{
@@ -763,7 +770,8 @@ func triedSummary(tl []TimelineEntry, loc *time.Location) []string {
 	var out []string
 	for _, e := range tl {
 		switch e.Action {
-		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout, ActUpdate119:
+		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout, ActUpdate119,
+			ActResponder, ActSend119:
 			out = append(out, e.At.In(loc).Format("15:04:05")+" "+joinDetail(e.Action, e.Detail))
 		}
 	}

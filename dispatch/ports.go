@@ -187,6 +187,10 @@ type Change struct {
 	Keep          []string
 	// CancelKeys cancels these rows if still pending (a superseded timer).
 	CancelKeys []string
+	// CancelRecipients cancels the incident's pending notifications to
+	// these recipients (Recipient.ID: "guardian-1"), whatever step, attempt
+	// or plan queued them: a responder who answered is not contacted again.
+	CancelRecipients []string
 	// Reschedule moves pending rows to a new due time (the second attempt
 	// of a failed call; an escalation brought forward).
 	Reschedule []Reschedule

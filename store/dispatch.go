@@ -90,6 +90,9 @@ func (s *Store) dispatchTx(ctx context.Context, relaxed bool, fn func(q querier)
 // relaxedGroup reports whether a group may commit without waiting for the
 // disk: every mutation is relaxed and nothing is claimed (a claim precedes
 // a send, so it must be durable).
+// likeEscaper escapes LIKE's wildcards ("social_worker-1" has one).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 func relaxedGroup(muts []dispatch.Mutation, c *dispatch.Claim) bool {
 	if c != nil || len(muts) == 0 {
 		return false
@@ -274,6 +277,13 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 	for _, key := range ch.CancelKeys {
 		w.exec(`UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $2
 			WHERE row_key = $1 AND state = 'pending'`, []any{key, toUS(now)}, nil)
+	}
+	for _, rid := range ch.CancelRecipients {
+		// The recipient is a path segment of every notification key
+		// (dispatch.NotificationKey: <incident>/s<step>/<recipient>/<channel>/<attempt>).
+		w.exec(`UPDATE dispatch_outbox SET state = 'cancelled', updated_us = $3
+			WHERE incident_id = $1 AND state = 'pending' AND kind = 'notify' AND row_key LIKE $2 ESCAPE '\'`,
+			[]any{id, "%/" + likeEscaper.Replace(rid) + "/%", toUS(now)}, nil)
 	}
 	for _, r := range ch.Reschedule {
 		w.exec(`UPDATE dispatch_outbox SET due_us = $2, updated_us = $3

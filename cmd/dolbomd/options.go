@@ -304,9 +304,9 @@ func (o Options) gateway() gateway.Options {
 		},
 	}
 	if o.Demo && g.Channels.FakeTwilio {
-		// The demo's people: guardians get the SMS, answer the call and
-		// press 1 five seconds later.
-		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 5 * time.Second}
+		// The demo's people: guardians get the SMS, answer the call five
+		// seconds later and press 1 (on my way), then 20# (20 minutes).
+		g.Channels.FakeBehaviour = fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", Then: "20#", After: 5 * time.Second}
 		g.Channels.WatchFakeTwilio = true
 	}
 	return g

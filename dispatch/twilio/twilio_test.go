@@ -2,6 +2,7 @@ package twilio_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,8 @@ type recorder struct {
 	reports []twilio.Report
 	acks    []twilio.Ack
 	changed chan struct{}
+	// noOpen makes every answer reach no open alert.
+	noOpen bool
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 100)} }
@@ -44,8 +47,12 @@ func (r *recorder) Status(_ context.Context, rep twilio.Report) error {
 func (r *recorder) Acknowledged(_ context.Context, a twilio.Ack) error {
 	r.mu.Lock()
 	r.acks = append(r.acks, a)
+	noOpen := r.noOpen
 	r.mu.Unlock()
 	r.changed <- struct{}{}
+	if noOpen {
+		return fmt.Errorf("incident inc-1 closed: %w", twilio.ErrNoOpenAlert)
+	}
 	return nil
 }
 
@@ -131,8 +138,8 @@ func TestCallTwiMLInRecipientLanguage(t *testing.T) {
 		say    string
 		phrase string
 	}{
-		{twilio.Korean, `<Say language="ko-KR">`, "1번을 눌러 주세요"},
-		{twilio.English, `<Say language="en-US">`, "press 1"},
+		{twilio.Korean, `<Say language="ko-KR">`, "가실 수 있으면 1번"},
+		{twilio.English, `<Say language="en-US">`, "Press 1 if you are on your way"},
 	}
 	for i, tt := range tests {
 		sid, _, err := r.client.Call(context.Background(), notice("call-"+string(tt.lang), tt.lang))
@@ -179,24 +186,44 @@ func waitFor(t *testing.T, ev *recorder, done func([]twilio.Report, []twilio.Ack
 	}
 }
 
+// The real twilio-go client against the fake, whose scripted person
+// answers as a guardian would; the webhooks map each answer.
 func TestScriptedOutcomes(t *testing.T) {
+	type answer struct {
+		a   twilio.Answer
+		eta int
+	}
 	tests := []struct {
 		name      string
 		behaviour fake.Behaviour
 		call      bool
 		status    twilio.Status
-		acked     bool
+		answers   []answer
 		via       twilio.Channel
+		said      string // in the last TwiML or SMS our webhook answered with
 	}{
-		{"voicemail is not an acknowledgement", fake.Behaviour{CallOutcome: "machine", Digits: "1"}, true, twilio.StatusVoicemail, false, ""},
-		{"keypad 1 acknowledges", fake.Behaviour{CallOutcome: "human", Digits: "1", After: 20 * time.Millisecond}, true, twilio.StatusAnswered, true, twilio.ChannelVoice},
-		{"keypad 2 does not", fake.Behaviour{CallOutcome: "human", Digits: "2"}, true, twilio.StatusAnswered, false, ""},
-		{"busy", fake.Behaviour{CallOutcome: "busy"}, true, twilio.StatusBusy, false, ""},
-		{"no answer", fake.Behaviour{CallOutcome: "no-answer"}, true, twilio.StatusNoAnswer, false, ""},
-		{"sms delivered then 확인", fake.Behaviour{SMSStatus: "delivered", Reply: "확인"}, false, twilio.StatusDelivered, true, twilio.ChannelSMS},
-		{"sms reply OK", fake.Behaviour{SMSStatus: "delivered", Reply: " ok! "}, false, twilio.StatusDelivered, true, twilio.ChannelSMS},
-		{"sms reply that is not an ack", fake.Behaviour{SMSStatus: "delivered", Reply: "누구세요?"}, false, twilio.StatusDelivered, false, ""},
-		{"sms failed", fake.Behaviour{SMSStatus: "undelivered"}, false, twilio.StatusFailed, false, ""},
+		{"voicemail is not an answer", fake.Behaviour{CallOutcome: "machine", Digits: "1"}, true, twilio.StatusVoicemail, nil, "", ""},
+		{"keypad 1 then the minutes", fake.Behaviour{CallOutcome: "human", Digits: "1", Then: "20#", After: 20 * time.Millisecond}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerOnTheWay, 0}, {twilio.AnswerOnTheWay, 20}}, twilio.ChannelVoice, "도착 예정 20분"},
+		{"keypad 1, no minutes", fake.Behaviour{CallOutcome: "human", Digits: "1"}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerOnTheWay, 0}}, twilio.ChannelVoice, "몇 분"},
+		{"keypad 2: with them", fake.Behaviour{CallOutcome: "human", Digits: "2"}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerOnScene, 0}}, twilio.ChannelVoice, "곁에 계신 것으로"},
+		{"keypad 3: safe", fake.Behaviour{CallOutcome: "human", Digits: "3"}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerSafe, 0}}, twilio.ChannelVoice, "무사하신 것으로"},
+		{"keypad 9: call 119", fake.Behaviour{CallOutcome: "human", Digits: "9"}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerCall119, 0}}, twilio.ChannelVoice, "119에 바로"},
+		{"another key acknowledges, the menu again", fake.Behaviour{CallOutcome: "human", Digits: "5", Then: "2"}, true, twilio.StatusAnswered,
+			[]answer{{twilio.AnswerAcknowledged, 0}, {twilio.AnswerOnScene, 0}}, twilio.ChannelVoice, "곁에 계신 것으로"},
+		{"busy", fake.Behaviour{CallOutcome: "busy"}, true, twilio.StatusBusy, nil, "", ""},
+		{"no answer", fake.Behaviour{CallOutcome: "no-answer"}, true, twilio.StatusNoAnswer, nil, "", ""},
+		{"sms 확인", fake.Behaviour{SMSStatus: "delivered", Reply: "확인"}, false, twilio.StatusDelivered,
+			[]answer{{twilio.AnswerAcknowledged, 0}}, twilio.ChannelSMS, ""},
+		{"sms 1 20", fake.Behaviour{SMSStatus: "delivered", Reply: "1 20"}, false, twilio.StatusDelivered,
+			[]answer{{twilio.AnswerOnTheWay, 20}}, twilio.ChannelSMS, ""},
+		{"sms reply not understood is an acknowledgement", fake.Behaviour{SMSStatus: "delivered", Reply: "누구세요?"}, false, twilio.StatusDelivered,
+			[]answer{{twilio.AnswerAcknowledged, 0}}, twilio.ChannelSMS, ""},
+		{"sms failed", fake.Behaviour{SMSStatus: "undelivered"}, false, twilio.StatusFailed, nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,28 +237,27 @@ func TestScriptedOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			reps, _ := waitFor(t, r.events, func(reps []twilio.Report, _ []twilio.Ack) bool { return len(reps) > 0 })
+			waitFor(t, r.events, func(reps []twilio.Report, _ []twilio.Ack) bool { return len(reps) > 0 })
 			r.fake.Wait()
 			reps, acks := r.events.snapshot()
 			if reps[0].Status != tt.status || reps[0].Ref != "ref-9" || reps[0].SID != sid {
 				t.Errorf("report = %+v, want %s for %s", reps[0], tt.status, sid)
 			}
-			if tt.acked != (len(acks) == 1) {
-				t.Fatalf("acks = %+v, want acked %v", acks, tt.acked)
+			if len(acks) != len(tt.answers) {
+				t.Fatalf("answers = %+v, want %+v", acks, tt.answers)
 			}
-			if tt.acked {
-				a := acks[0]
-				if a.Via != tt.via || a.By != daughter {
-					t.Errorf("ack = %+v", a)
+			for i, a := range acks {
+				if a.Answer != tt.answers[i].a || a.ETAMinutes != tt.answers[i].eta || a.Via != tt.via || a.By != daughter {
+					t.Errorf("answer %d = %+v, want %+v via %s", i, a, tt.answers[i], tt.via)
 				}
 				if tt.via == twilio.ChannelVoice && (a.Ref != "ref-9" || a.SID != sid) {
-					t.Errorf("voice ack = %+v", a)
+					t.Errorf("voice answer = %+v", a)
 				}
 			}
-			if tt.call && tt.behaviour.Digits != "" && tt.status != twilio.StatusVoicemail {
+			if tt.said != "" {
 				replies := r.fake.Calls()[0].Replies
-				if len(replies) != 1 || (tt.acked != strings.Contains(replies[0], "감사합니다")) {
-					t.Errorf("gather replies %q", replies)
+				if len(replies) == 0 || !strings.Contains(replies[len(replies)-1], tt.said) {
+					t.Errorf("gather replies %q, want the last to say %q", replies, tt.said)
 				}
 			}
 		})
@@ -343,11 +369,76 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestIsAckReply(t *testing.T) {
-	for body, want := range map[string]bool{"1": true, "OK": true, "ok.": true, "네": true, "확인": true, " 예 ": true,
-		"2": false, "": false, "나중에": false, "not ok": false} {
-		if got := twilio.IsAckReply(body); got != want {
-			t.Errorf("IsAckReply(%q) = %v", body, got)
+func TestParseReply(t *testing.T) {
+	type want struct {
+		a     twilio.Answer
+		eta   int
+		known bool
+	}
+	for body, w := range map[string]want{
+		"1":         {twilio.AnswerOnTheWay, 0, true},
+		"1 20":      {twilio.AnswerOnTheWay, 20, true},
+		" 1, 20분 ":  {twilio.AnswerOnTheWay, 20, true},
+		"1번 15min":  {twilio.AnswerOnTheWay, 15, true},
+		"1 9999":    {twilio.AnswerOnTheWay, 0, true},
+		"2":         {twilio.AnswerOnScene, 0, true},
+		"3.":        {twilio.AnswerSafe, 0, true},
+		"9":         {twilio.AnswerCall119, 0, true},
+		"119 불러주세요": {twilio.AnswerCall119, 0, true},
+		"지금 도착했어요":  {twilio.AnswerOnScene, 0, true},
+		"엄마 무사해요":   {twilio.AnswerSafe, 0, true},
+		"가는 중":      {twilio.AnswerOnTheWay, 0, true},
+		"OK":        {twilio.AnswerAcknowledged, 0, true},
+		"네":         {twilio.AnswerAcknowledged, 0, true},
+		"확인":        {twilio.AnswerAcknowledged, 0, true},
+		"누구세요?":     {twilio.AnswerAcknowledged, 0, false},
+		"":          {twilio.AnswerAcknowledged, 0, false},
+		"5":         {twilio.AnswerAcknowledged, 0, false},
+	} {
+		a, eta, known := twilio.ParseReply(body)
+		if a != w.a || eta != w.eta || known != w.known {
+			t.Errorf("ParseReply(%q) = %s %d %v, want %+v", body, a, eta, known, w)
 		}
+	}
+}
+
+// The SMS and the spoken menu say what each answer means.
+func TestMessagesSayWhatEachKeyMeans(t *testing.T) {
+	n := notice("x", twilio.Korean)
+	for _, text := range []string{twilio.SMSText(n), twilio.CallTwiML(n, "https://gw/voice/gather?ref=x")} {
+		for _, want := range []string{"1", "2", "곁에", "3", "무사", "9", "119"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%q lacks %q", text, want)
+			}
+		}
+	}
+	n.Lang = twilio.English
+	if s := twilio.SMSText(n); !strings.Contains(s, "1 if you are on your way") || !strings.Contains(s, "9 to call 119") {
+		t.Errorf("english sms %q", s)
+	}
+}
+
+// An answer that reaches no open alert (a late "9") is never thanked as if
+// it were acted on: the person is told to call 119 themselves.
+func TestAnswerToNoOpenAlertSaysCall119Yourself(t *testing.T) {
+	r := newRig(t)
+	r.events.mu.Lock()
+	r.events.noOpen = true
+	r.events.mu.Unlock()
+	sid, _, err := r.client.Call(context.Background(), notice("ref-late", twilio.Korean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fake.PressDigits(context.Background(), sid, "9"); err != nil {
+		t.Fatal(err)
+	}
+	replies := r.fake.Calls()[0].Replies
+	if len(replies) != 1 || !strings.Contains(replies[0], "119에 직접 전화해 주세요") || strings.Contains(replies[0], "알리겠습니다") {
+		t.Errorf("voice reply %q", replies)
+	}
+	form := url.Values{"MessageSid": {"SM1"}, "From": {daughter}, "To": {ourNumber}, "Body": {"9"}}
+	body, err := r.fake.Post(context.Background(), r.public+twilio.PathInboundSMS, form)
+	if err != nil || !strings.Contains(body, "119에 직접 전화해 주세요") || strings.Contains(body, "119에 알립니다") {
+		t.Errorf("sms reply %q, %v", body, err)
 	}
 }

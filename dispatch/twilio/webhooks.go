@@ -2,6 +2,7 @@ package twilio
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -48,16 +49,26 @@ type Report struct {
 	To         string
 }
 
-// Ack is an acknowledgement by a person.
+// Ack is a person's answer: every keypress of a person and every SMS
+// reply is at least an acknowledgement; Answer says what more it means.
 type Ack struct {
-	// Ref is the notice acknowledged; empty for an SMS reply, which Twilio
+	// Ref is the notice answered; empty for an SMS reply, which Twilio
 	// cannot tie to one message: the core matches From to its open notices.
 	Ref     string
 	SID     string  // the call SID, or the inbound message SID
 	By      string  // the person's number
-	Via     Channel // voice (keypad 1) or sms (reply)
+	Via     Channel // voice (keypad) or sms (reply)
 	Payload string  // the digits or the reply text
+	Answer  Answer
+	// ETAMinutes goes with AnswerOnTheWay (0: not said).
+	ETAMinutes int
 }
+
+// ErrNoOpenAlert is returned (wrapped) by Events.Acknowledged when the
+// answer reached no open incident (no notice for the number, or the
+// incident is closed): the person is told so, and to call 119 themselves
+// if they need it, instead of being thanked for an answer nobody acts on.
+var ErrNoOpenAlert = errors.New("twilio: no open alert for this answer")
 
 // Events is what the dispatch core implements to hear from Twilio. Both are
 // called on the webhook's request goroutine; an error answers 500, and
@@ -216,38 +227,63 @@ func isMachine(answeredBy string) bool {
 	return strings.HasPrefix(answeredBy, "machine") || answeredBy == "fax"
 }
 
+// gather receives a keypress. A person's key is an answer (KeyAnswer);
+// after 1 the call asks for the minutes to get there, which come back here
+// with askETAParam. A machine's keys are ignored.
 func (h *webhooks) gather(w http.ResponseWriter, r *http.Request, f url.Values) {
 	q := r.URL.Query()
 	lang := Lang(q.Get("lang"))
-	digits := f.Get("Digits")
-	acked := digits == "1" && !isMachine(f.Get("AnsweredBy"))
-	if acked {
-		a := Ack{Ref: q.Get("ref"), SID: f.Get("CallSid"), By: f.Get("To"), Via: ChannelVoice, Payload: digits}
-		if err := h.events.Acknowledged(r.Context(), a); err != nil {
-			h.log.Error().Err(err).Str("ref", a.Ref).Msg("keypad acknowledgement not applied")
+	digits := strings.TrimSpace(f.Get("Digits"))
+	machine := isMachine(f.Get("AnsweredBy"))
+	a, eta := KeyAnswer(digits), 0
+	if q.Get("ask") == "eta" {
+		a, eta = AnswerOnTheWay, minutes(strings.TrimSuffix(digits, "#"))
+	}
+	if !machine && (digits != "" || eta > 0) {
+		ack := Ack{Ref: q.Get("ref"), SID: f.Get("CallSid"), By: f.Get("To"), Via: ChannelVoice, Payload: digits, Answer: a, ETAMinutes: eta}
+		err := h.events.Acknowledged(r.Context(), ack)
+		if errors.Is(err, ErrNoOpenAlert) {
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			l := lines(Notice{Lang: lang})
+			io.WriteString(w, render(say{Language: lang.sayLanguage(), Text: l.noOpen}, hangup{}))
+			return
+		}
+		if err != nil {
+			h.log.Error().Err(err).Str("ref", ack.Ref).Msg("keypad answer not applied")
 			http.Error(w, "not applied", http.StatusInternalServerError)
 			return
 		}
 	}
-	// Re-prompt at the same URL: its signature base is unchanged.
-	public := h.base + r.URL.Path + "?" + r.URL.RawQuery
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	io.WriteString(w, gatherReply(lang, acked, public))
+	if q.Get("ask") == "eta" && eta == 0 {
+		// Minutes we cannot read: "on the way" is recorded already.
+		io.WriteString(w, render(say{Language: lang.sayLanguage(), Text: lines(Notice{Lang: lang}).said[AnswerOnTheWay]}, hangup{}))
+		return
+	}
+	// The menu again goes to the same URL: its signature base is unchanged.
+	public := h.base + r.URL.Path + "?" + r.URL.RawQuery
+	io.WriteString(w, gatherReply(lang, a, eta, machine || digits == "", public))
 }
 
+// inboundSMS receives a text reply: every reply is an answer (ParseReply),
+// an unknown one an acknowledgement kept as it came.
 func (h *webhooks) inboundSMS(w http.ResponseWriter, r *http.Request, f url.Values) {
 	body := f.Get("Body")
-	acked := IsAckReply(body)
-	if acked {
-		a := Ack{SID: f.Get("MessageSid"), By: f.Get("From"), Via: ChannelSMS, Payload: body}
-		if err := h.events.Acknowledged(r.Context(), a); err != nil {
-			h.log.Error().Err(err).Str("from", a.By).Msg("sms acknowledgement not applied")
-			http.Error(w, "not applied", http.StatusInternalServerError)
-			return
-		}
-	} else {
-		h.log.Debug().Str("from", f.Get("From")).Msg("sms reply is not an acknowledgement")
-	}
+	answer, eta, known := ParseReply(body)
+	a := Ack{SID: f.Get("MessageSid"), By: f.Get("From"), Via: ChannelSMS, Payload: body, Answer: answer, ETAMinutes: eta}
+	err := h.events.Acknowledged(r.Context(), a)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	io.WriteString(w, smsReply(acked))
+	if errors.Is(err, ErrNoOpenAlert) {
+		io.WriteString(w, render(message{Text: noOpenSMS}))
+		return
+	}
+	if err != nil {
+		h.log.Error().Err(err).Str("from", a.By).Msg("sms reply not applied")
+		http.Error(w, "not applied", http.StatusInternalServerError)
+		return
+	}
+	if !known {
+		h.log.Debug().Str("from", a.By).Msg("sms reply not understood; recorded as an acknowledgement")
+	}
+	io.WriteString(w, smsReply(answer, eta))
 }

@@ -31,6 +31,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"ListAndFeed", testListIncidents},
 		{"ApplyAndClaim", testApplyAndClaim},
 		{"Policies", testPolicies},
+		{"CancelRecipients", testCancelRecipients},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -478,5 +479,60 @@ func testPolicies(t *testing.T, fresh Fresh) {
 	got, err := s.Policies(ctx)
 	if err != nil || len(got) != 1 || got["fall"].Steps[0].After.D() != 2*time.Minute {
 		t.Errorf("Policies = %+v, %v", got, err)
+	}
+}
+
+// testCancelRecipients: a responder who answered is not contacted again:
+// their pending notifications go, whatever the step and attempt; other
+// recipients' rows (guardian-10 beside guardian-1, a LIKE wildcard in
+// "social_worker-1") and rows already sent stay.
+func testCancelRecipients(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	key := func(step int, rid, channel string, attempt int) string {
+		return dispatch.NotificationKey("inc-r", step, rid, channel, attempt)
+	}
+	var rows []dispatch.OutboxRow
+	for _, k := range []struct {
+		step    int
+		rid, ch string
+		attempt int
+	}{{0, "guardian-1", "sms", 1}, {0, "guardian-1", "voice", 2}, {2, "guardian-1", "sms", 1}, {0, "guardian-10", "sms", 1},
+		{0, "social_worker-1", "voice", 1}, {0, "socialXworker-1", "voice", 1}} {
+		rows = append(rows, dispatch.OutboxRow{Key: key(k.step, k.rid, k.ch, k.attempt), Kind: dispatch.KindNotify, Channel: k.ch,
+			Attempt: k.attempt, Step: k.step, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: k.rid}, MsgType: dispatch.MsgAlert,
+			DueAt: dispatchT0.Add(time.Hour), Deadline: dispatchT0.Add(2 * time.Hour)})
+	}
+	rows = append(rows, dispatch.OutboxRow{Key: "inc-r/t/escalate/1", Kind: dispatch.KindTimer, Timer: dispatch.TimerEscalate,
+		DueAt: dispatchT0.Add(time.Hour), Deadline: dispatchT0.Add(2 * time.Hour)})
+	apply(t, s, dispatch.Mutation{Fingerprint: "fp-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+		return dispatch.Change{Incident: &dispatch.Incident{ID: "inc-r", Fingerprint: "fp-r", Hub: "hub-1", Cause: detectors.CauseFall,
+			Class: detectors.ClassEmergency, Priority: 2, State: dispatch.StateNotified, OpenedAt: dispatchT0, UpdatedAt: dispatchT0},
+			Enqueue: rows}, nil
+	}})
+	// guardian-1's first SMS went out already.
+	apply(t, s, dispatch.Mutation{IncidentID: "inc-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+		return dispatch.Change{Row: &dispatch.RowUpdate{Key: key(0, "guardian-1", "sms", 1), State: dispatch.OutboxSent}}, nil
+	}})
+	apply(t, s, dispatch.Mutation{IncidentID: "inc-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+		return dispatch.Change{CancelRecipients: []string{"guardian-1", "social_worker-1"}}, nil
+	}})
+	got, err := s.Outbox(ctx, "inc-r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]dispatch.OutboxState{
+		key(0, "guardian-1", "sms", 1): dispatch.OutboxSent, key(0, "guardian-1", "voice", 2): dispatch.OutboxCancelled,
+		key(2, "guardian-1", "sms", 1): dispatch.OutboxCancelled, key(0, "guardian-10", "sms", 1): dispatch.OutboxPending,
+		key(0, "social_worker-1", "voice", 1): dispatch.OutboxCancelled, key(0, "socialXworker-1", "voice", 1): dispatch.OutboxPending,
+		"inc-r/t/escalate/1": dispatch.OutboxPending,
+	}
+	for _, r := range got {
+		if r.State != want[r.Key] {
+			t.Errorf("%s: %s, want %s", r.Key, r.State, want[r.Key])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d rows, want %d", len(got), len(want))
 	}
 }

@@ -210,9 +210,10 @@ func TestChainSOSReaches119Once(t *testing.T) {
 
 // A fall from the wearable's own detection: the hub is asked "are you all
 // right?" during the cancel window; nobody answers, so 119 is alerted and
-// the guardian texted and called at once; the guardian presses 1, which
-// acknowledges the incident, and 119 keeps its alert (a relative far away
-// does not stand 119 down for a resident who could not answer).
+// the guardian texted and called at once; the guardian presses 1 (on my
+// way), which is recorded and stands nothing down: 119 keeps its alert (a
+// relative far away does not stand 119 down for a resident who could not
+// answer).
 func TestChainFallCancelWindowThen119AndKeypad(t *testing.T) {
 	for name, cfg := range chainBackends() {
 		t.Run(name, func(t *testing.T) {
@@ -239,13 +240,14 @@ func TestChainFallCancelWindowThen119AndKeypad(t *testing.T) {
 			if since := time.Since(start); since < window {
 				t.Fatalf("guardian called after %s, before the %s cancel window ended", since, window)
 			}
-			waitFor(t, 10*time.Second, "acknowledgement by keypad 1", func() bool {
+			waitFor(t, 10*time.Second, "the guardian on the way by keypad 1", func() bool {
 				inc, ok := c.incident(t, detectors.CauseFall)
-				return ok && inc.State == dispatch.StateAcknowledged
+				r, _ := inc.Responder("guardian-1")
+				return ok && r.State == dispatch.ResponderOnTheWay
 			})
 			inc, _ := c.incident(t, detectors.CauseFall)
-			if inc.AcknowledgedVia != "voice" {
-				t.Errorf("acknowledged via %q, want voice", inc.AcknowledgedVia)
+			if inc.State == dispatch.StateAcknowledged {
+				t.Errorf("keypad 1 (on my way) stood the fall down")
 			}
 			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
 			if err != nil {
@@ -256,7 +258,45 @@ func TestChainFallCancelWindowThen119AndKeypad(t *testing.T) {
 					t.Errorf("119 step %s was cancelled by the guardian's acknowledgement", r.Key)
 				}
 			}
-			waitFor(t, 10*time.Second, "119's alert", func() bool { return c.mock119.Stats().Received == 1 })
+			// One Alert; the guardian on the way may follow it as an Update.
+			waitFor(t, 10*time.Second, "119's alert", func() bool { return c.mock119.Stats().ByType["Alert"] == 1 })
+		})
+	}
+}
+
+// The same fall under a policy that tells the guardians first and 119 only
+// 3 minutes later: the guardian presses 2 (I am with them), which stands
+// the escalation down before 119. (Pressing 1, "on my way", does not:
+// TestChainOnTheWayStill119.)
+func TestChainFallCancelWindowThenKeypadStopsEscalation(t *testing.T) {
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			const window = 2 * time.Second
+			c := startChain(t, cfg(t), window)
+			guardiansFirst(t, c, 3*time.Minute)
+			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "2", After: 200 * time.Millisecond})
+			cl := c.connect(t)
+			c.publishEvent(t, cl, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true})
+			waitFor(t, 15*time.Second, "stood down by keypad 2", func() bool {
+				inc, ok := c.incident(t, detectors.CauseFall)
+				return ok && inc.State == dispatch.StateAcknowledged
+			})
+			inc, _ := c.incident(t, detectors.CauseFall)
+			if r, _ := inc.Responder("guardian-1"); inc.AcknowledgedVia != "voice" || r.State != dispatch.ResponderOnScene {
+				t.Errorf("acknowledged via %q, responder %+v; want voice, on scene", inc.AcknowledgedVia, r)
+			}
+			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Channel == dispatch.Channel119 && r.State != dispatch.OutboxCancelled {
+					t.Errorf("119 step %s is %s after the guardian was on scene; want it cancelled", r.Key, r.State)
+				}
+			}
+			if got := c.mock119.Stats().Received; got != 0 {
+				t.Errorf("119 received %d alerts for a fall stood down on scene", got)
+			}
 		})
 	}
 }

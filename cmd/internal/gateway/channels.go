@@ -382,23 +382,47 @@ func (e twilioEvents) Status(ctx context.Context, r twilio.Report) error {
 func (e twilioEvents) Acknowledged(ctx context.Context, a twilio.Ack) error {
 	ref := a.Ref
 	if ref == "" {
-		// An SMS reply names only the number it came from: acknowledge the
-		// newest open notification sent to that number.
+		// An SMS reply names only the number it came from: it answers the
+		// newest notification of an open incident sent to that number.
 		ref = e.latestTo(ctx, a.By)
 		if ref == "" {
-			return nil
+			return twilio.ErrNoOpenAlert
 		}
 	}
-	_, err := e.d.AcknowledgeNotification(ctx, ref)
-	if errors.Is(err, devices.ErrNotFound) {
-		return nil
+	inc, err := e.d.ReplyToNotification(ctx, ref, replyOf(a))
+	switch {
+	case errors.Is(err, devices.ErrNotFound) || errors.Is(err, dispatch.ErrInvalid):
+		// A row we no longer know, or one that is not a person's: Twilio
+		// repeating the callback would not change that.
+		return twilio.ErrNoOpenAlert
+	case err != nil:
+		return err
+	case inc.State.Closed():
+		return twilio.ErrNoOpenAlert // recorded on the timeline, acted on by nobody
 	}
-	return err
+	return nil
+}
+
+// replyOf maps a person's answer on Twilio onto the dispatch core's.
+func replyOf(a twilio.Ack) dispatch.Reply {
+	r := dispatch.Reply{State: dispatch.ResponderAcknowledged, Text: a.Payload}
+	switch a.Answer {
+	case twilio.AnswerOnTheWay:
+		r.State, r.ETAMinutes = dispatch.ResponderOnTheWay, a.ETAMinutes
+	case twilio.AnswerOnScene:
+		r.State = dispatch.ResponderOnScene
+	case twilio.AnswerSafe:
+		r.State = dispatch.ResponderResidentSafe
+	case twilio.AnswerCall119:
+		r.Call119 = true
+	}
+	return r
 }
 
 func (e twilioEvents) latestTo(ctx context.Context, phone string) string {
 	open, err := e.d.ListIncidents(ctx, dispatch.IncidentQuery{
-		States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified}, Limit: 200})
+		// Acknowledged too: "2, I am with them" after "1" still counts.
+		States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}, Limit: 200})
 	if err != nil {
 		return ""
 	}

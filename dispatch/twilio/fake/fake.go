@@ -58,9 +58,14 @@ type Behaviour struct {
 	// (answered by a person), "machine" (voicemail), "busy", "no-answer",
 	// "failed"; empty does nothing.
 	CallOutcome string
-	// Digits a human presses once answered ("1" acknowledges); empty: none.
+	// Digits a human presses once answered: "1" on my way, "2" with them,
+	// "3" safe, "9" call 119, anything else acknowledges; empty: none.
 	Digits string
-	After  time.Duration
+	// Then is pressed into the next question the call asks, as a person
+	// answers it: the minutes to get there after "1" ("20#"); empty: the
+	// question times out.
+	Then  string
+	After time.Duration
 }
 
 // Message is a recorded SMS.
@@ -269,6 +274,9 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 			case "human":
 				if b.Digits != "" {
 					s.logErr(s.PressDigits(ctx, c.SID, b.Digits))
+					if b.Then != "" {
+						s.logErr(s.PressDigits(ctx, c.SID, b.Then))
+					}
 				}
 				s.logErr(s.CallStatus(ctx, c.SID, "completed", "human"))
 			case "machine":
@@ -396,21 +404,29 @@ func (s *Server) CallStatus(ctx context.Context, sid, status, answeredBy string)
 	return err
 }
 
-// PressDigits plays a keypress into the call's Gather action and records
-// the TwiML our webhook answered with.
+// PressDigits plays a keypress into the call's current Gather, as the call
+// goes on: the first TwiML's, then the one our last answer offered (the
+// minutes after "1", the menu again), and records what our webhook
+// answered. A call whose last answer asks nothing has ended.
 func (s *Server) PressDigits(ctx context.Context, sid, digits string) error {
 	c, err := s.call(sid)
 	if err != nil {
 		return err
 	}
-	if c.GatherAction == "" {
-		return fmt.Errorf("fake: call %s has no <Gather action>", sid)
+	s.mu.Lock()
+	action := c.GatherAction
+	if n := len(c.Replies); n > 0 {
+		action = gatherAction(c.Replies[n-1])
+	}
+	s.mu.Unlock()
+	if action == "" {
+		return fmt.Errorf("fake: call %s has no <Gather action> to press %q into (the call ended)", sid, digits)
 	}
 	f := s.callForm(c)
 	f.Set("CallStatus", "in-progress")
 	f.Set("Digits", digits)
 	f.Set("FinishedOnKey", "")
-	reply, err := s.Post(ctx, c.GatherAction, f)
+	reply, err := s.Post(ctx, action, f)
 	if err != nil {
 		return err
 	}
