@@ -380,6 +380,16 @@ func (p planner) afterDetection(inc *Incident, ch *Change, d detectors.Detection
 		p.runStep(inc, pol, 0, ch)
 	case inc.State != StateVerifying && p.pol.keyFor(inc.Cause, inc.Class) != oldPolicy:
 		p.replan(inc, ch)
+	case raised && inc.Priority <= detectors.PriorityHigh && inc.State == StateAcknowledged &&
+		!inc.AckStandsDown() && !someoneWithResident(inc) && pol.UrgentStep != nil:
+		// A welfare check was answered ("I will look in today"), and now the
+		// detectors say emergency (inactivity past the hard limit): that
+		// answer was never "someone is with the resident", so it does not
+		// hold 119 back. The escalation resumes at the urgent step.
+		inc.State = StateNotified
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorDetector, ActEscalated, "",
+			"escalation resumed: now an emergency, and nobody is with the resident"))
+		p.runStep(inc, pol, *pol.UrgentStep, ch)
 	case raised && inc.Priority <= detectors.PriorityHigh && inc.State != StateAcknowledged &&
 		inc.State != StateVerifying && pol.UrgentStep != nil && inc.NextStep <= *pol.UrgentStep &&
 		inc.NextStep < pol.stepCount():

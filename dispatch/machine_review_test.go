@@ -504,3 +504,43 @@ func TestCancelAcknowledgedAnswerIsApplied(t *testing.T) {
 		t.Fatalf("119 acknowledging our Cancel: %v", err)
 	}
 }
+
+// A welfare check someone answered is not a stand-down for the emergency
+// it becomes: past the hard limit, 119 is alerted unless a responder said
+// they are with the resident.
+func TestAnsweredWelfareCheckStillReaches119PastTheHardLimit(t *testing.T) {
+	welfare := detection(detectors.CauseInactivity, detectors.ClassWelfare, 3, detectors.Firing)
+	hard := detection(detectors.CauseInactivity, detectors.ClassEmergency, 1, detectors.Firing)
+	for _, tc := range []struct {
+		name    string
+		onScene bool
+		want119 bool
+	}{
+		{"acknowledged only", false, true},
+		{"a responder on scene", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPlanner(t0)
+			ch, _ := p.onDetection(nil, welfare)
+			inc := *ch.Incident
+			p.now = t0.Add(10 * time.Minute)
+			ack, err := p.acknowledge(&inc, "sw-kim", "console")
+			if err != nil || ack.Incident.State != StateAcknowledged {
+				t.Fatalf("acknowledge: %v %+v", err, ack.Incident)
+			}
+			inc = *ack.Incident
+			if tc.onScene {
+				inc.Responders = append(inc.Responders, Responder{ID: "guardian-1", Role: RoleGuardian, State: ResponderOnScene})
+			}
+			p.now = t0.Add(5 * time.Hour)
+			up, _ := p.onDetection(&inc, hard)
+			got := rows119(up.Enqueue)
+			if tc.want119 && (len(got) != 1 || got[0].MsgType != MsgAlert || up.Incident.State != StateNotified) {
+				t.Errorf("past the hard limit: 119 rows %v, state %s", summarize(got, p.now), up.Incident.State)
+			}
+			if !tc.want119 && len(got) != 0 {
+				t.Errorf("someone is with the resident, yet 119 alerted: %v", summarize(got, p.now))
+			}
+		})
+	}
+}

@@ -99,6 +99,12 @@ func (inc Incident) AckStandsDown() bool {
 	return !strictCauses[inc.Cause] && inc.Class != detectors.ClassEmergency
 }
 
+// someoneWithResident reports whether a responder said they are on scene
+// or that the resident is safe.
+func someoneWithResident(inc *Incident) bool {
+	return slices.ContainsFunc(inc.Responders, func(r Responder) bool { return r.State.StandsDown() })
+}
+
 // Responder returns the incident's responder with id, if any.
 func (inc Incident) Responder(id string) (Responder, bool) {
 	i := slices.IndexFunc(inc.Responders, func(r Responder) bool { return r.ID == id })
