@@ -15,15 +15,17 @@ import (
 // 7층 703호". Floor and unit numbers get their 층 and 호; what the record
 // already spells out is kept as it is.
 func (a Address) Korean() string {
-	parts := []string{strings.TrimSpace(a.Line1)}
-	if b := strings.TrimSpace(a.Building); b != "" {
-		if allDigits(b) {
-			b += "동"
-		}
-		parts = append(parts, b)
+	return joinNonEmpty(" ", strings.TrimSpace(a.Line1), a.BuildingKorean(), a.FloorKorean(), a.UnitKorean())
+}
+
+// BuildingKorean is the building as "103동" when the record holds only its
+// number; a name ("○○아파트 103동") is kept.
+func (a Address) BuildingKorean() string {
+	b := strings.TrimSpace(a.Building)
+	if allDigits(b) {
+		return b + "동"
 	}
-	parts = append(parts, a.FloorKorean(), a.UnitKorean())
-	return joinNonEmpty(" ", parts...)
+	return b
 }
 
 // FloorKorean is the floor as "7층"; a basement floor "B1" is "지하 1층".
