@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -15,7 +16,7 @@ import (
 // 7층 703호". Floor and unit numbers get their 층 and 호; what the record
 // already spells out is kept as it is.
 func (a Address) Korean() string {
-	return joinNonEmpty(" ", strings.TrimSpace(a.Line1), a.BuildingKorean(), a.FloorKorean(), a.UnitKorean())
+	return words(strings.TrimSpace(a.Line1), a.BuildingKorean(), a.FloorKorean(), a.UnitKorean())
 }
 
 // BuildingKorean is the building as "103동" when the record holds only its
@@ -55,26 +56,11 @@ func (a Address) UnitKorean() string {
 	return u
 }
 
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
+func allDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
-func joinNonEmpty(sep string, parts ...string) string {
-	var keep []string
-	for _, p := range parts {
-		if p != "" {
-			keep = append(keep, p)
-		}
-	}
-	return strings.Join(keep, sep)
+// words joins the parts that are not empty with spaces.
+func words(parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), " ")
 }
 
 // locationNames and sensorKindNames are the rooms and devices in Korean and
@@ -143,5 +129,5 @@ func (s Sensor) Place(lang string) string {
 	case LocOther, "":
 		return kind
 	}
-	return joinNonEmpty(" ", s.Location.Name(lang), kind)
+	return words(s.Location.Name(lang), kind)
 }
