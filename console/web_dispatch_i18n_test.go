@@ -18,7 +18,17 @@ func TestTimelineLine(t *testing.T) {
 		detail string
 	}{
 		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "opened", Detail: "P2 fall (pending): peak=3.536 g, 2 events"},
-			"접수", "감지 엔진", "P2 낙상 · 확인 중 · peak 3.536 g, 이벤트 2건"},
+			"접수", "감지 엔진", "P2 낙상 · 확인 중 · 충격 최대값 3.536 g, 이벤트 2건"},
+		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "repeated", Detail: "firing #2: peak=3.1 g, radar_still=1"},
+			"다시 감지", "감지 엔진", "확정, 2번째 감지 · 충격 최대값 3.1 g, 레이더: 움직임 없음 예"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "delivery_failed", Channel: "voice", Detail: "voice alert to guardian 최영희 (step 0, attempt 1): no-answer"},
+			"전송 실패", "시스템", "보호자 최영희에게 음성전화 응급 알림 (1단계, 1차 시도) — 받지 않음"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "delivered", Channel: "voice", Detail: "voice alert to guardian 최영희 (step 0, attempt 1): answered"},
+			"전달됨", "시스템", "보호자 최영희에게 음성전화 응급 알림 (1단계, 1차 시도) — 통화 연결됨 (확인 버튼 안 누름)"},
+		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "delivery_retrying", Channel: "hub", Detail: "check-in command to the hub: broker: hub is not subscribed to its commands; retrying until 2026-05-04T10:00:30Z"},
+			"재전송 대기", "시스템", "허브에 본인 확인 명령 — 허브가 명령을 받을 수 없음 (연결 직후이거나 명령 구독 안 됨), 10:00:30까지 재시도"},
+		{"ko", dispatch.TimelineEntry{Actor: "monitoring_centre:", Action: "acknowledged", Channel: "voice", Detail: "escalation stopped"},
+			"접수 확인", "관제센터", "연락 중지"},
 		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "check_in_sent", Channel: "hub", Detail: "asking the resident through the hub; cancel window 30s"},
 			"본인 확인 요청", "시스템", "허브를 통해 대상자에게 괜찮은지 묻는 중 (취소 대기 30초)"},
 		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "escalation_step", Detail: "step 0: guardian 김민수 via voice; 119 119 via cap"},
@@ -30,7 +40,7 @@ func TestTimelineLine(t *testing.T) {
 		{"ko", dispatch.TimelineEntry{Actor: "guardian:김민수", Action: "acknowledged", Channel: "voice", Detail: "escalation stopped"},
 			"접수 확인", "보호자 김민수", "연락 중지"},
 		{"ko", dispatch.TimelineEntry{Actor: "d-park", Action: "resolved", Detail: "real_emergency: 119 이송"},
-			"종결", "d-park", "실제 응급: 119 이송"},
+			"종결", "박상황", "실제 응급: 119 이송"},
 		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "skipped", Channel: "sms", Detail: "guardian: no guardian with a phone number"},
 			"연락 생략", "시스템", "보호자: 전화번호가 있는 보호자 없음"},
 		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "folded", Detail: "fire_confirmed (firing) from kitchen-heat at 2026-03-02T01:00:10Z joined the incident"},
@@ -49,7 +59,7 @@ func TestTimelineLine(t *testing.T) {
 			"Sent", "system", "alert to 119 (CAP) (step 1, attempt 1) · ref x"},
 	}
 	for _, tt := range tests {
-		p := &pageData{Lang: tt.lang, loc: time.UTC}
+		p := &pageData{Lang: tt.lang, loc: time.UTC, Data: incidentData{Names: map[string]string{"d-park": "박상황"}}}
 		got := p.TimelineLine(tt.e)
 		if got.Action != tt.action || got.Actor != tt.actor || got.Detail != tt.detail {
 			t.Errorf("%s %s %q:\n got %q / %q / %q\nwant %q / %q / %q", tt.lang, tt.e.Action, tt.e.Detail,

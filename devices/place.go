@@ -117,15 +117,18 @@ func (k SensorKind) Name(lang string) string {
 
 // Place says where the sensor is and what it is, as a dispatcher says it:
 // "주방 연기감지기", "kitchen smoke detector"; a worn device has no room, so
-// it is the device with "(착용)" / "(worn)".
+// it is the device, with "(몸에 착용)" / "(worn)" unless its kind says so.
 func (s Sensor) Place(lang string) string {
 	kind := s.Kind.Name(lang)
 	switch s.Location {
 	case LocWorn:
+		if s.Kind == SensorWearable {
+			return kind // worn by its kind
+		}
 		if langIndex(lang) == 1 {
 			return kind + " (worn)"
 		}
-		return kind + " (착용)"
+		return kind + " (몸에 착용)"
 	case LocOther, "":
 		return kind
 	}

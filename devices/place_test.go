@@ -26,7 +26,8 @@ func TestSensorPlace(t *testing.T) {
 	}{
 		{Sensor{Kind: SensorSmoke, Location: LocKitchen}, "주방 연기감지기", "kitchen smoke detector"},
 		{Sensor{Kind: SensorRadar, Location: LocBedroom}, "침실 레이더 생체 센서", "bedroom radar vital-sign sensor"},
-		{Sensor{Kind: SensorWearable, Location: LocWorn}, "착용형 낙상 감지기 (착용)", "wearable fall detector (worn)"},
+		{Sensor{Kind: SensorWearable, Location: LocWorn}, "착용형 낙상 감지기", "wearable fall detector"},
+		{Sensor{Kind: SensorSOSButton, Location: LocWorn}, "응급호출 버튼 (몸에 착용)", "emergency button (worn)"},
 		{Sensor{Kind: SensorSOSButton, Location: LocOther}, "응급호출 버튼", "emergency button"},
 	} {
 		if ko, en := c.s.Place("ko"), c.s.Place("en"); ko != c.ko || en != c.en {

@@ -48,7 +48,7 @@ func sampleMessage() Message {
 		Resident: Resident{Name: "김순자", Age: 84, Sex: "F", Phone: "+82-2-555-0101",
 			MedicalNotes: "고혈압, 당뇨 (hypertension, diabetes)", Medications: []string{"metformin 500mg", "amlodipine 5mg"},
 			Allergies: []string{"penicillin"}},
-		Access:   Access{KeyHolder: "이영희 (딸) +82-10-1234-5678", KeySafe: "현관 왼쪽 키박스 4821", DoorCode: "1357*"},
+		Access: Access{KeyHolder: "이영희 (딸) +82-10-1234-5678", KeySafe: "현관 왼쪽 키박스 4821", DoorCode: "1357*"},
 		Location: Location{Address: "서울특별시 강남구 테헤란로 123", Building: "행복아파트 101동", Floor: "3층", Unit: "302호", Lat: 37.500123, Lon: 127.036456,
 			RoomKO: "거실 착용형 낙상 감지기", RoomEN: "living room wearable fall detector"},
 		Guardians: []Guardian{

@@ -195,18 +195,25 @@ func TestDispatcher(t *testing.T) {
 
 	// The tablet layout of the queue.
 	tablet := browser(t, 820, 1180)
-	err = chromedp.Do(tablet,
-		chromedp.Navigate(s.URL+"/login"),
+	dispatcherSignIn(t, tablet, s.URL, "d-park")
+	screenshot(t, tablet, "09-queue-tablet")
+}
+
+// dispatcherSignIn signs a dispatcher in (after any emulation already set
+// on ctx) and waits for the queue.
+func dispatcherSignIn(t *testing.T, ctx context.Context, url, user string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/login"),
 		chromedp.WaitVisible(`input[name=username]`),
-		chromedp.SendKeys(`input[name=username]`, "d-park"),
+		chromedp.SendKeys(`input[name=username]`, user),
 		chromedp.SendKeys(`input[name=password]`, password),
 		chromedp.Click(`button[type=submit]`),
 		chromedp.WaitVisible(`#queue`),
 	)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s signs in: %v", user, err)
 	}
-	screenshot(t, tablet, "09-queue-tablet")
 }
 
 // fallChunks is a waist wearable's accelerometer at 50 Hz in one-second
