@@ -44,6 +44,7 @@ var dispatchText = map[string][2]string{
 	"inc.since":            {"발생 후", "Since it began"},
 	"inc.room":             {"감지 위치", "Alarm from"},
 	"inc.room.unknown":     {"센서 위치 미등록", "Sensor's room not registered"},
+	"inc.sensor.unknown":   {"미등록 센서", "unregistered sensor"},
 	"inc.none":             {"없음", "none"},
 	"inc.noguardian":       {"등록된 보호자가 없습니다.", "No guardian registered."},
 	"inc.closed.noact":     {"종결된 응급상황입니다.", "This incident is closed."},

@@ -146,6 +146,9 @@ func TestDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("evidence chart: %d points; labels %q", points, strings.Join(strings.Fields(peak), " "))
+	if strings.Contains(peak, "wearable-1") {
+		t.Errorf("the chart names the sensor by its id: %q", peak)
+	}
 	page := text(t, b, `main`)
 	for _, want := range []string{"낙상", "김영희", "고혈압", "와파린", "페니실린", "*8812#", "4821", "김민수", "처리 기록"} {
 		if !strings.Contains(page, want) {

@@ -284,7 +284,7 @@ func checkFirstScreen(t *testing.T, b context.Context, lang string) {
 		}
 	}
 	whole := text(t, b, `main`)
-	for _, raw := range []string{"smoke_unconfirmed", "smoke_sensors", "steam_sensors", "co_rise", "guardian:", "+8210", "— answered", "no-answer"} {
+	for _, raw := range []string{"smoke_unconfirmed", "smoke_sensors", "steam_sensors", "co_rise", "guardian:", "+8210", "— answered", "no-answer", "smoke-kitchen"} {
 		if strings.Contains(whole, raw) {
 			t.Errorf("%s incident page shows the internal %q", lang, raw)
 		}
