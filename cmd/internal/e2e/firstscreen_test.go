@@ -281,10 +281,17 @@ func firstScreenProblems(t *testing.T, b context.Context, lang string, log bool)
 	if err := chromedp.Do(b, chromedp.WaitVisible(`#resident`)); err != nil {
 		return []string{err.Error()}
 	}
-	for i, m := range boxes(t, b, firstScreen) {
-		if i == 0 && log {
-			t.Logf("%s: viewport %.0fx%.0f", lang, m.VW, m.VH)
+	measured := boxes(t, b, firstScreen)
+	if log {
+		lowest := measured[0]
+		for _, m := range measured {
+			if m.Bottom > lowest.Bottom {
+				lowest = m
+			}
 		}
+		t.Logf("%s: viewport %.0fx%.0f; the lowest first-screen fact is %s, ending at %.0f px", lang, lowest.VW, lowest.VH, lowest.Sel, lowest.Bottom)
+	}
+	for _, m := range measured {
 		switch {
 		case !m.Found:
 			problems = append(problems, fmt.Sprintf("%s: %s is not on the incident page", lang, m.Sel))
