@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
 
@@ -64,6 +66,59 @@ func TestTimelineLine(t *testing.T) {
 		if got.Action != tt.action || got.Actor != tt.actor || got.Detail != tt.detail {
 			t.Errorf("%s %s %q:\n got %q / %q / %q\nwant %q / %q / %q", tt.lang, tt.e.Action, tt.e.Detail,
 				got.Action, got.Actor, got.Detail, tt.action, tt.actor, tt.detail)
+		}
+	}
+}
+
+// Each guardian's state on the first screen comes from their notifications:
+// the latest word, an acknowledgement outranking what came later.
+func TestGuardianStates(t *testing.T) {
+	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	gs := []devices.Guardian{{Name: "최영희", Phone: "+821012345678"}, {Name: "최민수", Phone: "+821098765432"}, {Name: "이정호", Phone: "+821033334444"}}
+	row := func(phone, channel string, state dispatch.OutboxState, after time.Duration, lastErr string) dispatch.OutboxRow {
+		return dispatch.OutboxRow{Kind: dispatch.KindNotify, Channel: channel, State: state, UpdatedAt: at.Add(after), LastError: lastErr,
+			Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, Phone: phone}}
+	}
+	rows := []dispatch.OutboxRow{
+		row("+821012345678", "sms", dispatch.OutboxDelivered, 0, ""),
+		row("+821012345678", "voice", dispatch.OutboxAcknowledged, 10*time.Second, ""),
+		row("+821012345678", "sms", dispatch.OutboxSent, 20*time.Second, ""),
+		row("+821098765432", "voice", dispatch.OutboxFailed, 5*time.Second, "no-answer"),
+	}
+	got := guardianStates(gs, rows, dispatch.Incident{})
+	want := []struct{ state, channel, err string }{{"out.acknowledged", "voice", ""}, {"out.failed", "voice", "no-answer"}, {"gstate.none", "", ""}}
+	for i, w := range want {
+		if got[i].State != w.state || got[i].Channel != w.channel || got[i].Error != w.err {
+			t.Errorf("%s: %+v, want %+v", gs[i].Name, got[i], w)
+		}
+	}
+	p := &pageData{Lang: "ko", loc: time.UTC}
+	if s := p.ErrorText(got[1].Error); s != "받지 않음" {
+		t.Errorf("no-answer in Korean: %q", s)
+	}
+	for in, want := range map[string]string{
+		"broker: hub is not subscribed to its commands": "허브가 명령을 받을 수 없음 (연결 직후이거나 명령 구독 안 됨)",
+		"answered":                 "통화 연결됨 (확인 버튼 안 누름)",
+		"cap: post https://x: EOF": "전송 오류 (기록 참조)",
+	} {
+		if got := p.ErrorText(in); got != want {
+			t.Errorf("ErrorText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, f := range []struct {
+		fact detectors.Fact
+		want string
+	}{
+		{detectors.Fact{Name: "peak", Value: 3.4, Unit: "g"}, "충격 최대값 3.4 g"},
+		{detectors.Fact{Name: "radar_still", Value: 1}, "레이더: 움직임 없음 예"},
+		{detectors.Fact{Name: "offline_for", Value: 125, Unit: "s"}, "연결 끊긴 시간 2분 5초"},
+		{detectors.Fact{Name: "heart_rate_min", Value: 32, Unit: "bpm"}, "최저 심박수 32 회/분"},
+		{detectors.Fact{Name: "quality", Value: 0.9}, "신호 품질 90%"},
+		{detectors.Fact{Name: "something_new", Value: 2}, "기타 값 2"},
+	} {
+		ft := p.Fact(f.fact)
+		if got := ft.Name + " " + ft.Value; got != f.want {
+			t.Errorf("Fact(%+v) = %q, want %q", f.fact, got, f.want)
 		}
 	}
 }
