@@ -364,9 +364,10 @@ func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
 		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
 	if n.HasResident {
-		a := n.Resident.Address
 		no.ResidentName = n.Resident.Name
-		no.Address = strings.TrimSpace(strings.Join([]string{a.Line1, a.Building, a.Unit}, " "))
+		// The same address as on the console and in the CAP: to the unit,
+		// "... 103동 7층 703호".
+		no.Address = n.Resident.Address.Korean()
 	}
 	return no
 }

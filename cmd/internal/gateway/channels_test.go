@@ -139,3 +139,13 @@ func TestCAPCarriesRoomAndKoreanUnit(t *testing.T) {
 		}
 	}
 }
+
+// The guardian's SMS and call name the address to the unit, as the
+// console and the CAP do.
+func TestNoticeAddressToTheUnit(t *testing.T) {
+	n := capNotification(dispatch.MsgAlert, devices.Consent{})
+	n.Resident.Address = devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "103", Floor: "7", Unit: "703"}
+	if got := (&channels{}).notice(n).Address; got != "서울특별시 종로구 세종대로 209 103동 7층 703호" {
+		t.Errorf("notice address %q", got)
+	}
+}
