@@ -110,6 +110,9 @@ type queueRow struct {
 	Began  time.Time
 	Waited time.Duration
 	Alarm  bool // P1 nobody has taken on yet
+	// Room is where in the home the alarm is ("주방 연기감지기"), when the
+	// registry knows the sensor.
+	Room string
 	// Grouped rows are further open incidents of the home of the row
 	// above; Others counts them on the home's first row.
 	Grouped bool
@@ -142,7 +145,7 @@ func began(inc dispatch.Incident) time.Time {
 // stream misses nothing rendered too late and replays nothing rendered
 // already (the rows' own changes may be long past: starting after them
 // replayed the history).
-func (w *web) loadQueue(ctx context.Context, f queueFilter) (d queueData, err error) {
+func (w *web) loadQueue(ctx context.Context, f queueFilter, lang string) (d queueData, err error) {
 	d.Connected, d.Filter = true, f
 	if d.Seq, err = w.deps.Desk.LastIncidentSeq(ctx); err != nil {
 		return d, err
@@ -153,6 +156,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter) (d queueData, err er
 	}
 	now := w.cfg.Now()
 	residents := map[devices.ResidentID]*devices.Resident{}
+	rooms := roomCache{w: w, lang: lang, known: map[[2]string]string{}}
 	for _, inc := range incs {
 		d.Seq = max(d.Seq, inc.Seq)
 		device := inc.Class == detectors.ClassDeviceHealth
@@ -181,6 +185,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter) (d queueData, err er
 				row.Resident, row.HasResident = *res, true
 			}
 		}
+		row.Room = rooms.of(ctx, inc)
 		d.Rows = append(d.Rows, row)
 		if row.Alarm {
 			d.Alarms++
@@ -238,7 +243,7 @@ func (w *web) queue(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	d := queueData{Filter: parseQueueFilter(r.URL.Query())}
 	if w.deps.Desk != nil {
 		var err error
-		if d, err = w.loadQueue(r.Context(), d.Filter); err != nil {
+		if d, err = w.loadQueue(r.Context(), d.Filter, rc.lang); err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}
@@ -254,7 +259,7 @@ func (w *web) queueRows(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return
 	}
-	d, err := w.loadQueue(r.Context(), parseQueueFilter(r.URL.Query()))
+	d, err := w.loadQueue(r.Context(), parseQueueFilter(r.URL.Query()), rc.lang)
 	if err != nil {
 		w.log.Error().Err(err).Msg("queue rows")
 		http.Error(rw, "internal error", http.StatusInternalServerError)
@@ -427,6 +432,29 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 // may also offer: the incident page then says in which room the alarm is.
 type SensorReader interface {
 	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
+}
+
+// roomCache names the alarms' rooms for one rendering of the queue: one
+// look-up per sensor, however many of its incidents are listed.
+type roomCache struct {
+	w     *web
+	lang  string
+	known map[[2]string]string
+}
+
+func (c roomCache) of(ctx context.Context, inc dispatch.Incident) string {
+	if inc.Sensor == "" {
+		return ""
+	}
+	k := [2]string{string(inc.Hub), string(inc.Sensor)}
+	room, ok := c.known[k]
+	if !ok {
+		if s, found := c.w.sensorOf(ctx, inc); found {
+			room = s.Place(c.lang)
+		}
+		c.known[k] = room
+	}
+	return room
 }
 
 // sensorOf is the incident's sensor, when the registry knows it. A failed

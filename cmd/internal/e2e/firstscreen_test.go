@@ -236,8 +236,8 @@ func checkQueue(t *testing.T, b context.Context, lang string, fire, sos, battery
 		t.Errorf("%s: the acknowledged SOS shows %q since it began", lang, w)
 	}
 	all := text(t, b, `main`)
-	wantKo := []string{"박상황", "행복아파트 103동 7층 703호", "응급 (119)", "장비 점검"}
-	wantEn := []string{"박상황", "행복아파트 103동 7층 703호", "Emergencies (119)", "Device health"}
+	wantKo := []string{"박상황", "행복아파트 103동 7층 703호", "주방 연기감지기", "응급 (119)", "장비 점검"}
+	wantEn := []string{"박상황", "행복아파트 103동 7층 703호", "kitchen smoke detector", "Emergencies (119)", "Device health"}
 	want := wantKo
 	if lang == "en" {
 		want = wantEn
