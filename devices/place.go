@@ -64,12 +64,14 @@ func words(parts ...string) string {
 }
 
 // locationNames and sensorKindNames are the rooms and devices in Korean and
-// English.
+// English, as a responder says them mid-sentence ("주방 연기감지기", "kitchen
+// smoke detector"). The admin forms have their own, longer labels for
+// choosing a kind; the rooms are named alike in both (화장실, not 욕실).
 var locationNames = map[Location][2]string{
 	LocBedroom:    {"침실", "bedroom"},
 	LocLivingRoom: {"거실", "living room"},
 	LocKitchen:    {"주방", "kitchen"},
-	LocBathroom:   {"욕실", "bathroom"},
+	LocBathroom:   {"화장실", "bathroom"},
 	LocEntrance:   {"현관", "entrance"},
 	LocHallway:    {"복도", "hallway"},
 	LocUtility:    {"다용도실", "utility room"},
