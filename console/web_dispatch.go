@@ -318,7 +318,8 @@ type incidentData struct {
 	Sensor        devices.Sensor // the alarm's sensor: its room
 	HasSensor     bool
 	Guardians     []guardianView
-	Names         map[string]string // account id -> name
+	Names         map[string]string                   // account id -> name
+	Sensors       map[devices.SensorID]devices.Sensor // the sensors the timeline mentions
 	Timeline      []dispatch.TimelineEntry
 	Notifications []notificationView
 	Resident      devices.Resident
@@ -400,6 +401,7 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.Waited = inc.ClosedAt.Sub(d.Began)
 	}
 	d.Sensor, d.HasSensor = w.sensorOf(ctx, inc)
+	d.Sensors = w.timelineSensors(ctx, inc, tl)
 	d.Names = w.accountNames(ctx)
 	for _, row := range rows {
 		if row.Kind == dispatch.KindNotify {
@@ -455,6 +457,27 @@ func (c roomCache) of(ctx context.Context, inc dispatch.Incident) string {
 		c.known[k] = room
 	}
 	return room
+}
+
+// timelineSensors looks up the sensors the timeline names (a related
+// detection folded in from another sensor), so that it says "주방
+// 열감지기" rather than an id.
+func (w *web) timelineSensors(ctx context.Context, inc dispatch.Incident, tl []dispatch.TimelineEntry) map[devices.SensorID]devices.Sensor {
+	out := map[devices.SensorID]devices.Sensor{}
+	for _, e := range tl {
+		m := foldedRe.FindStringSubmatch(e.Detail)
+		if e.Action != dispatch.ActFolded || m == nil || m[3] == "" {
+			continue
+		}
+		id := devices.SensorID(m[3])
+		if _, seen := out[id]; seen {
+			continue
+		}
+		if s, ok := w.sensorOf(ctx, dispatch.Incident{ID: inc.ID, Hub: inc.Hub, Sensor: id}); ok {
+			out[id] = s
+		}
+	}
+	return out
 }
 
 // sensorOf is the incident's sensor, when the registry knows it. A failed

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
 
@@ -282,7 +283,6 @@ var timelineText = map[string][2]string{
 	"tl.events":          {"이벤트 %s건", "%s events"},
 	"tl.readings":        {"측정값 %s개", "%s readings"},
 	"tl.cleared":         {"장비 상태가 정상으로 돌아옴", "the device condition cleared"},
-	"tl.folded.sensor":   {"센서 %s", "sensor %s"},
 	"tl.still":           {"%s %s, 계속 진행 중: %s", "%s %s; still going on: %s"},
 	"tl.restart":         {"%s (%s): 게이트웨이 재시작 후 다시 받음, 새 정보 없음", "%s (%s) re-sent after a gateway restart; nothing new"},
 
@@ -416,7 +416,7 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 		if m := foldedRe.FindStringSubmatch(d); m != nil {
 			sensor := ""
 			if m[3] != "" {
-				sensor = fmt.Sprintf(p.T("tl.folded.sensor"), m[3])
+				sensor = p.sensorPlace(devices.SensorID(m[3])) // its room and kind, never its id
 			}
 			at, err := time.Parse(time.RFC3339, m[4])
 			when := m[4]

@@ -46,7 +46,9 @@ func TestTimelineLine(t *testing.T) {
 		{"ko", dispatch.TimelineEntry{Actor: "system", Action: "skipped", Channel: "sms", Detail: "guardian: no guardian with a phone number"},
 			"연락 생략", "시스템", "보호자: 전화번호가 있는 보호자 없음"},
 		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "folded", Detail: "fire_confirmed (firing) from kitchen-heat at 2026-03-02T01:00:10Z joined the incident"},
-			"관련 감지 합류", "감지 엔진", "화재 (확인됨) · 확정 · 센서 kitchen-heat · 01:00:10"},
+			"관련 감지 합류", "감지 엔진", "화재 (확인됨) · 확정 · 주방 열감지기 · 01:00:10"},
+		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "folded", Detail: "fire_confirmed (firing) from hall-heat at 2026-03-02T01:00:10Z joined the incident"},
+			"관련 감지 합류", "감지 엔진", "화재 (확인됨) · 확정 · 미등록 센서 · 01:00:10"},
 		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "cause_raised", Detail: "fall -> sos"},
 			"원인 격상", "감지 엔진", "낙상 → 응급 호출 (SOS)"},
 		{"ko", dispatch.TimelineEntry{Actor: "detector", Action: "episode_ended", Detail: "fall cancelled; still going on: sos"},
@@ -61,7 +63,8 @@ func TestTimelineLine(t *testing.T) {
 			"Sent", "system", "alert to 119 (CAP) (step 1, attempt 1) · ref x"},
 	}
 	for _, tt := range tests {
-		p := &pageData{Lang: tt.lang, loc: time.UTC, Data: incidentData{Names: map[string]string{"d-park": "박상황"}}}
+		p := &pageData{Lang: tt.lang, loc: time.UTC, Data: incidentData{Names: map[string]string{"d-park": "박상황"},
+			Sensors: map[devices.SensorID]devices.Sensor{"kitchen-heat": {Kind: devices.SensorHeat, Location: devices.LocKitchen}}}}
 		got := p.TimelineLine(tt.e)
 		if got.Action != tt.action || got.Actor != tt.actor || got.Detail != tt.detail {
 			t.Errorf("%s %s %q:\n got %q / %q / %q\nwant %q / %q / %q", tt.lang, tt.e.Action, tt.e.Detail,

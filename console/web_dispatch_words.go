@@ -45,6 +45,17 @@ func (d queueData) accountName(id string) (string, bool) { n, ok := d.Names[id];
 
 func (d incidentData) accountName(id string) (string, bool) { n, ok := d.Names[id]; return n, ok }
 
+// sensorPlace names a sensor the timeline mentions by its room and kind
+// (incidentData.Sensors), never by its id.
+func (p *pageData) sensorPlace(id devices.SensorID) string {
+	if d, ok := p.Data.(incidentData); ok {
+		if s, ok := d.Sensors[id]; ok {
+			return s.Place(p.Lang)
+		}
+	}
+	return p.T("inc.sensor.unknown")
+}
+
 // Person names who acted or was told, as recorded by dispatch:
 // "guardian:최영희" is "보호자 최영희", "monitoring_centre:" is "관제센터", an
 // account id ("sw-kim") is its person's name, "119 강남구급대" stays.
