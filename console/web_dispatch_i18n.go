@@ -43,6 +43,7 @@ var dispatchText = map[string][2]string{
 	"inc.title":            {"응급상황", "Incident"},
 	"inc.began":            {"발생 시각", "Began"},
 	"inc.since":            {"발생 후", "Since it began"},
+	"inc.also":             {"함께 감지:", "also:"},
 	"inc.room":             {"감지 위치", "Alarm from"},
 	"inc.room.unknown":     {"센서 위치 미등록", "Sensor's room not registered"},
 	"inc.sensor.unknown":   {"미등록 센서", "unregistered sensor"},

@@ -84,6 +84,19 @@ func (p *pageData) accountOr(s string) string {
 	return s
 }
 
+// OtherCauses are the incident's causes besides its headline one (a fall
+// folded into an SOS, smoke into a confirmed fire), in words; "" when
+// there are none.
+func (p *pageData) OtherCauses(inc dispatch.Incident) string {
+	var out []string
+	for _, c := range inc.Causes {
+		if c != inc.Cause {
+			out = append(out, p.Cause(c))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // Phone is a phone as Koreans read it: 010-1234-5678.
 func (p *pageData) Phone(e164 string) string { return devices.DomesticPhone(e164) }
 

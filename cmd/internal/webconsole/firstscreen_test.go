@@ -153,3 +153,25 @@ func TestIncidentFirstScreen(t *testing.T) {
 		t.Errorf("English incident page misses the room")
 	}
 }
+
+// An incident with several causes (a fall, then the SOS: folded into one)
+// names them all in the queue and on its page.
+func TestQueueNamesEveryCause(t *testing.T) {
+	e := newDeskEnv(t)
+	_, hub := e.home("김영희", "sw-kim")
+	fall := e.detectAt(hub, detectors.ClassEmergency, detectors.CauseFall, detectors.PriorityHigh, "", 0)
+	e.advance(20 * time.Second)
+	sos := e.detectAt(hub, detectors.ClassEmergency, detectors.CauseSOS, detectors.PriorityCritical, "", 0)
+	if sos.ID != fall.ID || len(sos.Causes) < 2 {
+		t.Skipf("the SOS did not fold into the fall (%s, %s, causes %v)", fall.ID, sos.ID, sos.Causes)
+	}
+	c := e.client()
+	c.login("d-park", password)
+	_, page := c.get("/queue")
+	_, inc := c.get("/incidents/" + sos.ID)
+	for name, body := range map[string]string{"queue": page, "incident": inc} {
+		if !strings.Contains(body, "응급 호출 (SOS)") || !strings.Contains(body, "함께 감지: 낙상") {
+			t.Errorf("the %s does not name both causes", name)
+		}
+	}
+}
