@@ -318,6 +318,8 @@ type incidentData struct {
 	Sensor        devices.Sensor // the alarm's sensor: its room
 	HasSensor     bool
 	Guardians     []guardianView
+	Others        []dispatch.Responder                // responders who are not the guardians listed
+	Choices       []responderChoice                   // whose state a person may record
 	Names         map[string]string                   // account id -> name
 	Sensors       map[devices.SensorID]devices.Sensor // the sensors the timeline mentions
 	Timeline      []dispatch.TimelineEntry
@@ -417,6 +419,8 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		}
 		d.Guardians = guardianStates(d.Resident.Guardians, rows, inc)
 	}
+	d.Others = otherResponders(inc.Responders, d.Resident.Guardians)
+	d.Choices = responderChoices(inc.Responders, d.Resident.Guardians)
 	d.Evidence = w.evidence(ctx, rc.lang, inc, now)
 	detail := "sensitive=hidden"
 	if d.ShowSensitive {

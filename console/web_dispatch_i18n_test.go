@@ -95,8 +95,26 @@ func TestGuardianStates(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", gs[i].Name, got[i], w)
 		}
 	}
+	// 최민수 phoned: on his way, 15 minutes; a responder's answer outranks
+	// the failed call. The monitoring centre is another responder.
+	inc := dispatch.Incident{Responders: []dispatch.Responder{
+		{ID: "guardian-2", Role: dispatch.RoleGuardian, Name: "최민수", State: dispatch.ResponderOnTheWay, ETAMinutes: 15, ETA: at.Add(16 * time.Minute), At: at.Add(time.Minute), Via: "console", SetBy: "d-park"},
+		{ID: "monitoring_centre-1", Role: dispatch.RoleMonitoringCentre, Name: "중앙관제", State: dispatch.ResponderContacted}}}
+	got = guardianStates(gs, rows, inc)
+	if g := got[1]; g.State != "rs.on_the_way" || g.ETAMinutes != 15 || !g.Acked || g.SetBy != "d-park" || g.Error != "" {
+		t.Errorf("최민수 on his way: %+v", g)
+	}
+	if others := otherResponders(inc.Responders, gs); len(others) != 1 || others[0].Role != dispatch.RoleMonitoringCentre {
+		t.Errorf("other responders: %+v", others)
+	}
+	if cs := responderChoices(inc.Responders, gs); len(cs) != 4 || cs[2].Value != "최영희" || cs[3].Value != "이정호" {
+		t.Errorf("responder choices: %+v", cs)
+	}
 	p := &pageData{Lang: "ko", loc: time.UTC}
-	if s := p.ErrorText(got[1].Error); s != "받지 않음" {
+	if s := p.ErrorText(got[1].Error); s != "" {
+		t.Errorf("an answered guardian shows the failed call's error %q", s)
+	}
+	if s := p.ErrorText(guardianStates(gs, rows, dispatch.Incident{})[1].Error); s != "받지 않음" {
 		t.Errorf("no-answer in Korean: %q", s)
 	}
 	for in, want := range map[string]string{

@@ -180,18 +180,26 @@ func (p *pageData) ErrorText(s string) string {
 }
 
 // guardianView is a guardian on the first screen: who, and what we know of
-// them now (told by SMS, called, no answer, acknowledged).
+// them now. A responder state (acknowledged, on the way with an ETA, on
+// scene, resident safe: what they answered, or what a dispatcher recorded)
+// outranks what the notifications say (told by SMS, called, no answer).
 type guardianView struct {
 	devices.Guardian
-	State   string // translation key
+	State   string // translation key: rs.*, out.* or gstate.none
 	Channel string
 	At      time.Time
 	Error   string // the last error, for ErrorText
-	Acked   bool
+	Acked   bool   // answered in any way
+	// ETAMinutes and ETA while on the way; SetBy is who recorded the
+	// state for them (a dispatcher they phoned).
+	ETAMinutes int
+	ETA        time.Time
+	SetBy      string
 }
 
-// guardianStates matches the notifications to the resident's guardians
-// (by phone, else by name): the latest word from or to each, an
+// guardianStates matches the incident's responders (by name) and its
+// notifications (by phone, else by name) to the resident's guardians: a
+// responder's answer first; else the latest word from or to each, an
 // acknowledgement outranking anything later.
 func guardianStates(gs []devices.Guardian, rows []dispatch.OutboxRow, inc dispatch.Incident) []guardianView {
 	out := make([]guardianView, 0, len(gs))
@@ -208,10 +216,65 @@ func guardianStates(gs []devices.Guardian, rows []dispatch.OutboxRow, inc dispat
 			v.State, v.Channel, v.At, v.Error = "out."+string(r.State), r.Channel, r.UpdatedAt, r.LastError
 			v.Acked = r.State == dispatch.OutboxAcknowledged
 		}
-		if inc.AcknowledgedBy == string(dispatch.RoleGuardian)+":"+g.Name {
+		if r, ok := guardianResponder(inc.Responders, g); ok && r.State != dispatch.ResponderContacted {
+			v.State, v.Channel, v.At, v.Error, v.Acked = "rs."+string(r.State), r.Via, r.At, "", true
+			v.ETAMinutes, v.ETA, v.SetBy = r.ETAMinutes, r.ETA, r.SetBy
+		} else if inc.AcknowledgedBy == string(dispatch.RoleGuardian)+":"+g.Name {
 			v.State, v.Acked, v.At, v.Channel = "out.acknowledged", true, inc.AcknowledgedAt, inc.AcknowledgedVia
 		}
 		out = append(out, v)
+	}
+	return out
+}
+
+// guardianResponder is the responder who is the guardian g.
+func guardianResponder(rs []dispatch.Responder, g devices.Guardian) (dispatch.Responder, bool) {
+	for _, r := range rs {
+		if r.Role == dispatch.RoleGuardian && r.Name == g.Name {
+			return r, true
+		}
+	}
+	return dispatch.Responder{}, false
+}
+
+// otherResponders are the responders who are not among the guardians
+// listed (a social worker, the monitoring centre): the first screen lists
+// them after the guardians.
+func otherResponders(rs []dispatch.Responder, gs []devices.Guardian) []dispatch.Responder {
+	var out []dispatch.Responder
+	for _, r := range rs {
+		listed := false
+		for _, g := range gs {
+			listed = listed || r.Role == dispatch.RoleGuardian && r.Name == g.Name
+		}
+		if !listed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// responderChoice is one person whose state the responder form records:
+// Value is what dispatch finds them by (a responder id, or the name of a
+// guardian not contacted yet who phoned in), Role and Name how to show them.
+type responderChoice struct {
+	Value string
+	Role  dispatch.Role
+	Name  string
+}
+
+// responderChoices are the incident's responders, then the guardians not
+// contacted yet (a guardian may phone the dispatcher before any message
+// reached them).
+func responderChoices(rs []dispatch.Responder, gs []devices.Guardian) []responderChoice {
+	out := make([]responderChoice, 0, len(rs)+len(gs))
+	for _, r := range rs {
+		out = append(out, responderChoice{Value: r.ID, Role: r.Role, Name: r.Name})
+	}
+	for _, g := range gs {
+		if _, ok := guardianResponder(rs, g); !ok && g.Name != "" {
+			out = append(out, responderChoice{Value: g.Name, Role: dispatch.RoleGuardian, Name: g.Name})
+		}
 	}
 	return out
 }

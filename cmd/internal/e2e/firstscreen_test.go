@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ import (
 // how to get in, medical notes and medications, the guardians, the
 // evidence and the actions (issue 13).
 var firstScreen = []string{"#who", "#where", "#room", "#access", "#medical", "#medications", "#guardians",
-	"#evidence h2", "#evidence .fact-list, #evidence svg", "#ack", "#resolve button", "#cancel button", "#status119"}
+	"#evidence h2", "#evidence .fact-list, #evidence svg", "#send119", "#resolve button", "#cancel button", "#status119"}
 
 // box is an element's bounding box and the viewport it was measured in.
 type box struct {
@@ -107,7 +108,9 @@ func TestDispatcherFirstScreen(t *testing.T) {
 	dispatcherSignIn(t, b, s.URL, "d-park")
 	for _, lang := range []string{"ko", "en"} {
 		t.Run(lang, func(t *testing.T) {
-			navigate(t, b, s.URL+"/queue?lang="+lang)
+			// The incident page reloads itself while its incident changes
+			// (119 answering): a navigation may be cut short by it.
+			settledNavigate(t, b, s.URL+"/queue?lang="+lang)
 			checkQueue(t, b, lang, fireInc, sosInc, batInc)
 			screenshot(t, b, "11-queue-"+lang)
 
@@ -119,7 +122,14 @@ func TestDispatcherFirstScreen(t *testing.T) {
 			screenshot(t, b, "12-queue-devices-"+lang)
 
 			navigate(t, b, s.URL+"/incidents/"+fireInc.ID)
-			checkFirstScreen(t, b, lang)
+			if lang == "ko" {
+				// Before anyone answered: nobody has taken it yet.
+				checkFirstScreen(t, b, lang, false)
+				viewportShot(t, b, "13-incident-first-screen-before-ko")
+				guardianOnTheWayAndSend119(t, s, b, fireInc.ID)
+			}
+			// The daughter on her way (she answered: acknowledged), 119 alerted.
+			checkFirstScreen(t, b, lang, true)
 			viewportShot(t, b, "13-incident-first-screen-"+lang)
 			screenshot(t, b, "13-incident-full-"+lang)
 		})
@@ -181,6 +191,106 @@ func viewportShot(t *testing.T, ctx context.Context, name string) {
 	writeArtifact(t, name+".png", buf)
 }
 
+// guardianOnTheWayAndSend119: the daughter phones the dispatcher ("I am
+// on my way, 15 minutes"), who records it on the page, then sends the
+// incident to 119 at once with the page's "119 즉시 신고".
+func guardianOnTheWayAndSend119(t *testing.T, s *site, b context.Context, id string) {
+	t.Helper()
+	if err := chromedp.Do(b, chromedp.WaitVisible(`#responder-form`)); err != nil {
+		t.Fatalf("the responder form: %v", err)
+	}
+	picked, err := chromedp.Run(b, chromedp.Evaluate[bool](`(() => { const sel = document.querySelector('#responder-form select[name=responder]');
+		const o = [...sel.options].find(o => o.textContent.includes('최영희')); if (!o) return false; sel.value = o.value; return true; })()`))
+	if err != nil || !picked {
+		t.Fatalf("the guardian is not among the responders to choose (%v)", err)
+	}
+	err = chromedp.Do(b,
+		chromedp.SetValue(`#responder-form select[name=state]`, "on_the_way"),
+		chromedp.SendKeys(`#responder-form input[name=eta_minutes]`, "15"),
+		chromedp.Click(`#responder-form button[type=submit]`),
+		chromedp.WaitVisible(`#guardians li.g-acked`),
+	)
+	if err != nil {
+		t.Fatalf("record the guardian on the way: %v", err)
+	}
+	inc, _, err := s.g.Dispatch.Incident(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(inc.Responders, func(r dispatch.Responder) bool { return r.Name == "최영희" }); i < 0 ||
+		inc.Responders[i].State != dispatch.ResponderOnTheWay || inc.Responders[i].ETAMinutes != 15 || inc.Responders[i].SetBy != "d-park" {
+		t.Errorf("the guardian after the form: %+v", inc.Responders)
+	}
+	// The confirmation dialog is the browser's own: answered yes here.
+	if _, err := chromedp.Run(b, chromedp.Evaluate[bool](`(() => { window.confirm = () => true; return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(b,
+		chromedp.Evaluate[chromedp.Void](`window.beforeSend119 = true`),
+		chromedp.Click(`#send119`),
+	)
+	if err != nil {
+		t.Fatalf("send to 119 now: %v", err)
+	}
+	// The form posts and the page comes back (a new document).
+	until(t, b, 10*time.Second, "the page after sending to 119",
+		`!window.beforeSend119 && document.readyState === "complete" && !!document.querySelector('#send119-form p')`)
+	waitFor(t, 10*time.Second, "the incident sent to 119", func() bool {
+		inc, tl, err := s.g.Dispatch.Incident(context.Background(), id)
+		return err == nil && inc.Alerted119 && slices.ContainsFunc(tl, func(e dispatch.TimelineEntry) bool {
+			return e.Action == dispatch.ActSend119 && e.Actor == "d-park"
+		})
+	})
+	// The mock 119 accepts and dispatches; the page reloads at each change.
+	// Read on once the incident has stopped changing.
+	waitFor(t, 15*time.Second, "119 to dispatch", func() bool {
+		inc, _, err := s.g.Dispatch.Incident(context.Background(), id)
+		return err == nil && inc.Status119 == "dispatched"
+	})
+	s.settle(t, id)
+	settledNavigate(t, b, s.URL+"/incidents/"+id)
+}
+
+// settle waits until an incident has not changed for a second (its page
+// reloads itself at every change).
+func (s *site) settle(t *testing.T, id string) {
+	t.Helper()
+	var seq int64
+	since := time.Now()
+	waitFor(t, 20*time.Second, "the incident to stop changing", func() bool {
+		inc, _, err := s.g.Dispatch.Incident(context.Background(), id)
+		if err != nil || inc.Seq != seq {
+			seq, since = inc.Seq, time.Now()
+			return false
+		}
+		return time.Since(since) >= time.Second
+	})
+}
+
+// until evaluates cond in the page until it holds; an evaluation cut short
+// by a navigation (the page reloading itself) is tried again.
+func until(t *testing.T, ctx context.Context, timeout time.Duration, what, cond string) {
+	t.Helper()
+	waitFor(t, timeout, what, func() bool {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		return err == nil && ok
+	})
+}
+
+// settledNavigate navigates, again if the page's own reload cut the first
+// attempt short.
+func settledNavigate(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = chromedp.Do(ctx, chromedp.Navigate(url)); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("navigate %s: %v", url, err)
+}
+
 // waitIncident waits for a hub's open incident (of a cause, or any).
 func (s *site) waitIncident(t *testing.T, hub devices.HubID, cause detectors.Cause) dispatch.Incident {
 	t.Helper()
@@ -198,6 +308,7 @@ func (s *site) waitIncident(t *testing.T, hub devices.HubID, cause detectors.Cau
 
 func checkQueue(t *testing.T, b context.Context, lang string, fire, sos, battery dispatch.Incident) {
 	t.Helper()
+	until(t, b, 10*time.Second, "the queue's rows", `document.querySelectorAll('#queue-rows tr[data-id]').length >= 2`)
 	type row struct {
 		ID, State, Text, Waited string
 		Priority                int
@@ -227,8 +338,13 @@ func checkQueue(t *testing.T, b context.Context, lang string, fire, sos, battery
 	}
 	fi, okF := seen[fire.ID]
 	si, okS := seen[sos.ID]
-	if !okF || !okS || fi > si {
-		t.Fatalf("%s: queue order %v, want the smoke alarm (%s) above the acknowledged SOS (%s)", lang, order, fire.ID, sos.ID)
+	if !okF || !okS {
+		t.Fatalf("%s: queue %v, want the smoke alarm (%s) and the SOS (%s)", lang, order, fire.ID, sos.ID)
+	}
+	// Nobody has taken the smoke alarm (until its guardian answers, in
+	// the Korean pass): above the acknowledged P1 SOS.
+	if rows[fi].State != "acknowledged" && fi > si {
+		t.Errorf("%s: queue order %v, want the smoke alarm (%s) above the acknowledged SOS (%s)", lang, order, fire.ID, sos.ID)
 	}
 	// The SOS began ~40 s before it was published: after its
 	// acknowledgement its time still counts from then, never "0초".
@@ -258,14 +374,14 @@ func checkQueue(t *testing.T, b context.Context, lang string, fire, sos, battery
 // reloads itself whenever its incident changes (the escalation moves on
 // while the test reads it), so a reading taken during a reload is taken
 // again: only the last of a few attempts counts.
-func checkFirstScreen(t *testing.T, b context.Context, lang string) {
+func checkFirstScreen(t *testing.T, b context.Context, lang string, answered bool) {
 	t.Helper()
 	var problems []string
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
 			time.Sleep(300 * time.Millisecond)
 		}
-		problems = firstScreenProblems(t, b, lang, attempt == 0)
+		problems = firstScreenProblems(t, b, lang, answered, attempt == 0)
 		if len(problems) == 0 {
 			return
 		}
@@ -275,13 +391,17 @@ func checkFirstScreen(t *testing.T, b context.Context, lang string) {
 	}
 }
 
-func firstScreenProblems(t *testing.T, b context.Context, lang string, log bool) []string {
+func firstScreenProblems(t *testing.T, b context.Context, lang string, answered, log bool) []string {
 	t.Helper()
 	var problems []string
 	if err := chromedp.Do(b, chromedp.WaitVisible(`#resident`)); err != nil {
 		return []string{err.Error()}
 	}
-	measured := boxes(t, b, firstScreen)
+	sels := firstScreen
+	if !answered {
+		sels = append(slices.Clone(sels), "#ack") // gone once someone took it
+	}
+	measured := boxes(t, b, sels)
 	if log {
 		lowest := measured[0]
 		for _, m := range measured {
@@ -303,8 +423,13 @@ func firstScreenProblems(t *testing.T, b context.Context, lang string, log bool)
 	page, _ := chromedp.Run(b, chromedp.Text(`.first-screen`))
 	common := []string{"최순자", "행복아파트 103동 7층 703호", "*8812#", "4821", "관리사무소", "심방세동", "와파린 5mg", "페니실린",
 		"최영희", "010-1234-5678", "최민수", "02-2123-4567", "이정호"}
-	ko := []string{"주방 연기감지기", "감지 위치", "출입 방법", "복용 약", "보호자", "접수 확인", "종결"}
-	en := []string{"kitchen smoke detector", "Alarm from", "Access", "Medications", "Guardians", "Acknowledge", "Resolve"}
+	ko := []string{"주방 연기감지기", "감지 위치", "출입 방법", "복용 약", "보호자", "종결", "119 즉시 신고"}
+	en := []string{"kitchen smoke detector", "Alarm from", "Access", "Medications", "Guardians", "Resolve", "Send to 119 now"}
+	if answered {
+		ko, en = append(ko, "가는 중", "도착 예정 15분"), append(en, "on the way", "ETA 15 min")
+	} else {
+		ko, en = append(ko, "접수 확인"), append(en, "Acknowledge")
+	}
 	want := append(common, ko...)
 	if lang == "en" {
 		want = append(common, en...)
