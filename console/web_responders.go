@@ -27,7 +27,6 @@ var responderText = map[string][2]string{
 	"rs.resident_safe": {"대상자 무사", "resident safe"},
 
 	"inc.responders":      {"보호자·응답자 현황", "Responders"},
-	"inc.responders.none": {"아직 연락한 사람이 없습니다.", "Nobody contacted yet."},
 	"inc.responder":       {"응답자", "Responder"},
 	"inc.responder.state": {"상태", "State"},
 	"inc.responder.eta":   {"도착까지 (분)", "Minutes to arrive"},
