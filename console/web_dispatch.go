@@ -59,6 +59,9 @@ func (w *web) dispatchRoutes() {
 type queueFilter struct {
 	States   []dispatch.State
 	Priority int
+	// Devices is the device-health tab (hub offline, battery, sensors):
+	// a technician's list, never mixed into the 119 queue.
+	Devices bool
 }
 
 func parseQueueFilter(v url.Values) queueFilter {
@@ -74,6 +77,7 @@ func parseQueueFilter(v url.Values) queueFilter {
 	if n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(v.Get("priority")), "P")); err == nil && n >= 1 && n <= 4 {
 		f.Priority = n
 	}
+	f.Devices = v.Get("tab") == "devices"
 	return f
 }
 
@@ -88,6 +92,9 @@ func (f queueFilter) Query() string {
 	if f.Priority > 0 {
 		v.Set("priority", strconv.Itoa(f.Priority))
 	}
+	if f.Devices {
+		v.Set("tab", "devices")
+	}
 	return v.Encode()
 }
 
@@ -97,8 +104,19 @@ type queueRow struct {
 	Inc         dispatch.Incident
 	Resident    devices.Resident // name, age and address only
 	HasResident bool
-	Waited      time.Duration
-	Alarm       bool // P1 nobody has taken on yet
+	// Began is when the emergency began (the condition's start, before
+	// any cancel window), Waited the time since: it keeps counting after
+	// an acknowledgement, which means someone took it, not that it ended.
+	Began  time.Time
+	Waited time.Duration
+	Alarm  bool // P1 nobody has taken on yet
+	// Room is where in the home the alarm is ("주방 연기감지기"), when the
+	// registry knows the sensor.
+	Room string
+	// Grouped rows are further open incidents of the home of the row
+	// above; Others counts them on the home's first row.
+	Grouped bool
+	Others  int
 }
 
 type queueData struct {
@@ -108,28 +126,50 @@ type queueData struct {
 	Seq       int64
 	Alarms    int
 	States    []dispatch.State
+	// Emergencies and DeviceCount are the sizes of the two tabs.
+	Emergencies, DeviceCount int
+	Names                    map[string]string // account id -> name
 }
 
-// loadQueue returns the queue's rows and the change its stream starts
-// after: the latest one, read first, so that the stream misses nothing
-// rendered too late and replays nothing rendered already (the rows' own
-// changes may be long past: starting after them replayed the history).
-func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, error) {
-	seq, err := w.deps.Desk.LastIncidentSeq(ctx)
-	if err != nil {
-		return nil, 0, err
+// began is when an incident's emergency began: the detectors' episode
+// start, never later than the opening.
+func began(inc dispatch.Incident) time.Time {
+	if !inc.Episode.IsZero() && inc.Episode.Before(inc.OpenedAt) {
+		return inc.Episode
+	}
+	return inc.OpenedAt
+}
+
+// loadQueue returns the queue's rows, the sizes of both tabs and the
+// change its stream starts after: the latest one, read first, so that the
+// stream misses nothing rendered too late and replays nothing rendered
+// already (the rows' own changes may be long past: starting after them
+// replayed the history).
+func (w *web) loadQueue(ctx context.Context, f queueFilter, lang string) (d queueData, err error) {
+	d.Connected, d.Filter = true, f
+	if d.Seq, err = w.deps.Desk.LastIncidentSeq(ctx); err != nil {
+		return d, err
 	}
 	incs, err := w.deps.Desk.ListIncidents(ctx, dispatch.IncidentQuery{States: f.States, Priority: detectors.Priority(f.Priority), Limit: queueLimit})
 	if err != nil {
-		return nil, 0, err
+		return d, err
 	}
 	now := w.cfg.Now()
 	residents := map[devices.ResidentID]*devices.Resident{}
-	rows := make([]queueRow, 0, len(incs))
+	rooms := roomCache{w: w, lang: lang, known: map[[2]string]string{}}
 	for _, inc := range incs {
-		seq = max(seq, inc.Seq)
-		row := queueRow{Inc: inc, Waited: now.Sub(inc.OpenedAt),
-			Alarm: inc.Priority == detectors.PriorityCritical && inc.State != dispatch.StateAcknowledged}
+		d.Seq = max(d.Seq, inc.Seq)
+		device := inc.Class == detectors.ClassDeviceHealth
+		if device {
+			d.DeviceCount++
+		} else {
+			d.Emergencies++
+		}
+		if device != f.Devices {
+			continue
+		}
+		row := queueRow{Inc: inc, Began: began(inc), Alarm: inc.Priority == detectors.PriorityCritical && inc.State != dispatch.StateAcknowledged && !device}
+		row.Waited = now.Sub(row.Began)
 		if inc.ResidentID != "" {
 			res, ok := residents[inc.ResidentID]
 			if !ok {
@@ -137,7 +177,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, 
 					redact(&r)
 					res = &r
 				} else if !isNotFound(err) {
-					return nil, 0, err
+					return d, err
 				}
 				residents[inc.ResidentID] = res
 			}
@@ -145,18 +185,51 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter) ([]queueRow, int64, 
 				row.Resident, row.HasResident = *res, true
 			}
 		}
-		if !inc.AcknowledgedAt.IsZero() {
-			row.Waited = inc.AcknowledgedAt.Sub(inc.OpenedAt) // no longer waiting
+		row.Room = rooms.of(ctx, inc)
+		d.Rows = append(d.Rows, row)
+		if row.Alarm {
+			d.Alarms++
 		}
-		rows = append(rows, row)
 	}
-	// The store orders by priority, then age; an acknowledged incident is
-	// in hand and goes below the ones nobody has taken yet.
+	d.Rows = orderQueue(d.Rows)
+	d.Names = w.accountNames(ctx)
+	return d, nil
+}
+
+// orderQueue puts the incidents nobody has taken yet first, then the most
+// urgent, then the longest waiting; a home's other open incidents follow
+// its first one, so that one emergency with several causes reads as one.
+func orderQueue(rows []queueRow) []queueRow {
 	slices.SortStableFunc(rows, func(a, b queueRow) int {
-		return cmp.Or(cmp.Compare(a.Inc.Priority, b.Inc.Priority),
-			cmp.Compare(boolInt(a.Inc.State == dispatch.StateAcknowledged), boolInt(b.Inc.State == dispatch.StateAcknowledged)))
+		return cmp.Or(cmp.Compare(boolInt(a.Inc.State == dispatch.StateAcknowledged), boolInt(b.Inc.State == dispatch.StateAcknowledged)),
+			cmp.Compare(a.Inc.Priority, b.Inc.Priority), a.Began.Compare(b.Began), cmp.Compare(a.Inc.ID, b.Inc.ID))
 	})
-	return rows, seq, nil
+	home := func(r queueRow) string {
+		if r.Inc.ResidentID != "" {
+			return "r:" + string(r.Inc.ResidentID)
+		}
+		return "h:" + string(r.Inc.Hub)
+	}
+	first := map[string]int{} // home -> index in out of its first row
+	groups := map[string][]queueRow{}
+	var order []string
+	for _, r := range rows {
+		k := home(r)
+		if _, ok := first[k]; !ok {
+			first[k] = len(order)
+			order = append(order, k)
+		} else {
+			r.Grouped = true
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]queueRow, 0, len(rows))
+	for _, k := range order {
+		g := groups[k]
+		g[0].Others = len(g) - 1
+		out = append(out, g...)
+	}
+	return out
 }
 
 func boolInt(b bool) int {
@@ -167,20 +240,15 @@ func boolInt(b bool) int {
 }
 
 func (w *web) queue(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	d := queueData{Filter: parseQueueFilter(r.URL.Query()), States: activeStates}
+	d := queueData{Filter: parseQueueFilter(r.URL.Query())}
 	if w.deps.Desk != nil {
-		d.Connected = true
 		var err error
-		if d.Rows, d.Seq, err = w.loadQueue(r.Context(), d.Filter); err != nil {
+		if d, err = w.loadQueue(r.Context(), d.Filter, rc.lang); err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}
-		for _, row := range d.Rows {
-			if row.Alarm {
-				d.Alarms++
-			}
-		}
 	}
+	d.States = activeStates
 	w.render(rw, r, "queue", http.StatusOK, rc, d)
 }
 
@@ -191,9 +259,8 @@ func (w *web) queueRows(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return
 	}
-	d := queueData{Connected: true, Filter: parseQueueFilter(r.URL.Query())}
-	var err error
-	if d.Rows, d.Seq, err = w.loadQueue(r.Context(), d.Filter); err != nil {
+	d, err := w.loadQueue(r.Context(), parseQueueFilter(r.URL.Query()), rc.lang)
+	if err != nil {
 		w.log.Error().Err(err).Msg("queue rows")
 		http.Error(rw, "internal error", http.StatusInternalServerError)
 		return
@@ -208,6 +275,8 @@ func (w *web) queueRows(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The tabs' counts change with the rows; app.js updates them.
+	rw.Header().Set("X-Queue-Counts", strconv.Itoa(d.Emergencies)+","+strconv.Itoa(d.DeviceCount))
 	_, _ = buf.WriteTo(rw)
 }
 
@@ -244,7 +313,15 @@ type incidentData struct {
 	Inc           dispatch.Incident
 	Seq           int64 // where the page's stream starts
 	Open          bool
+	Began         time.Time // when the emergency began (see queueRow)
 	Waited        time.Duration
+	Sensor        devices.Sensor // the alarm's sensor: its room
+	HasSensor     bool
+	Guardians     []guardianView
+	Others        []dispatch.Responder                // responders who are not the guardians listed
+	Choices       []responderChoice                   // whose state a person may record
+	Names         map[string]string                   // account id -> name
+	Sensors       map[devices.SensorID]devices.Sensor // the sensors the timeline mentions
 	Timeline      []dispatch.TimelineEntry
 	Notifications []notificationView
 	Resident      devices.Resident
@@ -320,10 +397,14 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	d.CanRespond = (rc.account.Role == RoleDispatcher || rc.account.Role == RoleSocialWorker) && !inc.State.Closed()
 	d.ResponderStates = []dispatch.ResponderState{dispatch.ResponderAcknowledged, dispatch.ResponderOnTheWay,
 		dispatch.ResponderOnScene, dispatch.ResponderResidentSafe}
-	d.Waited = now.Sub(inc.OpenedAt)
+	d.Began = began(inc)
+	d.Waited = now.Sub(d.Began)
 	if !inc.ClosedAt.IsZero() {
-		d.Waited = inc.ClosedAt.Sub(inc.OpenedAt)
+		d.Waited = inc.ClosedAt.Sub(d.Began)
 	}
+	d.Sensor, d.HasSensor = w.sensorOf(ctx, inc)
+	d.Sensors = w.timelineSensors(ctx, inc, tl)
+	d.Names = w.accountNames(ctx)
 	for _, row := range rows {
 		if row.Kind == dispatch.KindNotify {
 			d.Notifications = append(d.Notifications, notificationView{Row: row, Answer: "out." + string(row.State)})
@@ -336,7 +417,10 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		if !d.ShowSensitive {
 			redact(&d.Resident)
 		}
+		d.Guardians = guardianStates(d.Resident.Guardians, rows, inc)
 	}
+	d.Others = otherResponders(inc.Responders, d.Resident.Guardians)
+	d.Choices = responderChoices(inc.Responders, d.Resident.Guardians)
 	d.Evidence = w.evidence(ctx, rc.lang, inc, now)
 	detail := "sensitive=hidden"
 	if d.ShowSensitive {
@@ -348,6 +432,73 @@ func (w *web) incidentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return
 	}
 	w.render(rw, r, "incident", http.StatusOK, rc, d)
+}
+
+// SensorReader is the registry's sensor look-up, which a ResidentReader
+// may also offer: the incident page then says in which room the alarm is.
+type SensorReader interface {
+	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
+}
+
+// roomCache names the alarms' rooms for one rendering of the queue: one
+// look-up per sensor, however many of its incidents are listed.
+type roomCache struct {
+	w     *web
+	lang  string
+	known map[[2]string]string
+}
+
+func (c roomCache) of(ctx context.Context, inc dispatch.Incident) string {
+	if inc.Sensor == "" {
+		return ""
+	}
+	k := [2]string{string(inc.Hub), string(inc.Sensor)}
+	room, ok := c.known[k]
+	if !ok {
+		if s, found := c.w.sensorOf(ctx, inc); found {
+			room = s.Place(c.lang)
+		}
+		c.known[k] = room
+	}
+	return room
+}
+
+// timelineSensors looks up the sensors the timeline names (a related
+// detection folded in from another sensor), so that it says "주방
+// 열감지기" rather than an id.
+func (w *web) timelineSensors(ctx context.Context, inc dispatch.Incident, tl []dispatch.TimelineEntry) map[devices.SensorID]devices.Sensor {
+	out := map[devices.SensorID]devices.Sensor{}
+	for _, e := range tl {
+		m := foldedRe.FindStringSubmatch(e.Detail)
+		if e.Action != dispatch.ActFolded || m == nil || m[3] == "" {
+			continue
+		}
+		id := devices.SensorID(m[3])
+		if _, seen := out[id]; seen {
+			continue
+		}
+		if s, ok := w.sensorOf(ctx, dispatch.Incident{ID: inc.ID, Hub: inc.Hub, Sensor: id}); ok {
+			out[id] = s
+		}
+	}
+	return out
+}
+
+// sensorOf is the incident's sensor, when the registry knows it. A failed
+// look-up leaves the room out and is logged: the page is needed more.
+func (w *web) sensorOf(ctx context.Context, inc dispatch.Incident) (devices.Sensor, bool) {
+	sr, ok := w.deps.Residents.(SensorReader)
+	if !ok || inc.Sensor == "" {
+		return devices.Sensor{}, false
+	}
+	s, err := sr.GetSensor(ctx, inc.Hub, inc.Sensor)
+	if err != nil {
+		if !isNotFound(err) {
+			w.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("the alarm's sensor")
+		}
+		return devices.Sensor{}, false
+	}
+	return s, true
 }
 
 // steps119 is the 119 round trip: alerted, accepted, dispatched, on scene,

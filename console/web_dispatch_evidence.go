@@ -123,19 +123,35 @@ func (w *web) evidence(ctx context.Context, lang string, inc dispatch.Incident, 
 	if len(series) == 0 {
 		series = detectionSeries(inc.Evidence.Readings) // what the detector kept, at least
 	}
+	names := map[devices.SensorID]string{} // the series' sensors by room and kind
 	for _, m := range plan.metrics {
 		var of []EvidenceSeries
 		for _, s := range series {
 			if s.Metric == m && len(s.Points) > 0 {
 				of = append(of, s)
+				if _, ok := names[s.Sensor]; !ok {
+					names[s.Sensor] = w.sensorName(ctx, inc.Hub, s.Sensor, lang)
+				}
 			}
 		}
 		if len(of) == 0 {
 			continue
 		}
-		v.Charts = append(v.Charts, evidenceChart{Metric: m, SVG: evidenceSVG(of, v.From, v.To, anchor, referenceLines[m], lang, m, w.cfg.Location)})
+		v.Charts = append(v.Charts, evidenceChart{Metric: m, SVG: evidenceSVG(of, names, v.From, v.To, anchor, referenceLines[m], lang, m, w.cfg.Location)})
 	}
 	return v
+}
+
+// sensorName is a sensor as the dispatcher reads it ("침실 레이더 생체
+// 센서"); a sensor the registry does not know is "센서 N" by its order,
+// never its id.
+func (w *web) sensorName(ctx context.Context, hub devices.HubID, id devices.SensorID, lang string) string {
+	if sr, ok := w.deps.Residents.(SensorReader); ok && id != "" {
+		if s, err := sr.GetSensor(ctx, hub, id); err == nil {
+			return s.Place(lang)
+		}
+	}
+	return translate(lang, "inc.sensor.unknown")
 }
 
 func detectionSeries(readings []devices.Reading) []EvidenceSeries {
@@ -193,7 +209,7 @@ var seriesColours = [...]string{"#1d5fa3", "#b3261e", "#1b7a3a", "#a05a00", "#5b
 
 // evidenceSVG draws the series of one metric over [from, to] with the
 // moment the condition began (anchor) marked and reference limits dashed.
-func evidenceSVG(series []EvidenceSeries, from, to, anchor time.Time, refs []float64, lang string, metric devices.Metric, loc *time.Location) template.HTML {
+func evidenceSVG(series []EvidenceSeries, names map[devices.SensorID]string, from, to, anchor time.Time, refs []float64, lang string, metric devices.Metric, loc *time.Location) template.HTML {
 	const left, right, top, width, height = 48, 12, 14, 720, 200
 	plotBottom := float64(height - 26)
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -257,7 +273,7 @@ func evidenceSVG(series []EvidenceSeries, from, to, anchor time.Time, refs []flo
 		pts := decimate(s.Points, from, to, (width-left-right)/2)
 		if len(pts) == 1 {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s</title></circle>`,
-				x(pts[0].At), y(pts[0].Value), colour, template.HTMLEscapeString(string(s.Sensor)), axisNumber(pts[0].Value))
+				x(pts[0].At), y(pts[0].Value), colour, template.HTMLEscapeString(names[s.Sensor]), axisNumber(pts[0].Value))
 			continue
 		}
 		var line []string
@@ -265,7 +281,7 @@ func evidenceSVG(series []EvidenceSeries, from, to, anchor time.Time, refs []flo
 			line = append(line, fmt.Sprintf("%.1f,%.1f", x(p.At), y(p.Value)))
 		}
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"><title>%s</title></polyline>`,
-			strings.Join(line, " "), colour, template.HTMLEscapeString(string(s.Sensor)))
+			strings.Join(line, " "), colour, template.HTMLEscapeString(names[s.Sensor]))
 		peak := pts[0]
 		for _, p := range pts {
 			if p.Value > peak.Value {
@@ -277,8 +293,8 @@ func evidenceSVG(series []EvidenceSeries, from, to, anchor time.Time, refs []flo
 	}
 	if len(series) > 1 {
 		for i, s := range series {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis" fill="%s">● %s</text>`, left+8+i*150, top+8, seriesColours[i%len(seriesColours)],
-				template.HTMLEscapeString(string(s.Sensor)))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis" fill="%s">● %s</text>`, left+8+i*220, top+8, seriesColours[i%len(seriesColours)],
+				template.HTMLEscapeString(names[s.Sensor]))
 		}
 	}
 	b.WriteString(`</svg>`)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
 
@@ -31,7 +32,7 @@ var dispatchText = map[string][2]string{
 	"queue.resident":       {"대상자", "Who"},
 	"queue.where":          {"위치", "Where"},
 	"queue.state":          {"상태", "State"},
-	"queue.waited":         {"경과", "Waiting"},
+	"queue.waited":         {"발생 후", "Since it began"},
 	"queue.handler":        {"담당", "Handled by"},
 	"queue.sound":          {"경보음 켜기", "Turn alarm sound on"},
 	"queue.sound.on":       {"경보음 켜짐", "Alarm sound on"},
@@ -40,9 +41,31 @@ var dispatchText = map[string][2]string{
 	"queue.p1":             {"P1 긴급 상황이 접수되었습니다", "P1 emergency waiting"},
 	"queue.unknown":        {"미등록 대상자", "Unregistered resident"},
 	"inc.title":            {"응급상황", "Incident"},
-	"inc.began":            {"발생", "began"},
-	"inc.opened":           {"접수", "Opened"},
-	"inc.waited":           {"경과 시간", "Waiting"},
+	"inc.began":            {"발생 시각", "Began"},
+	"inc.since":            {"발생 후", "Since it began"},
+	"inc.also":             {"함께 감지:", "also:"},
+	"inc.room":             {"감지 위치", "Alarm from"},
+	"inc.room.unknown":     {"센서 위치 미등록", "Sensor's room not registered"},
+	"inc.sensor.unknown":   {"미등록 센서", "unregistered sensor"},
+	"inc.none":             {"없음", "none"},
+	"inc.noguardian":       {"등록된 보호자가 없습니다.", "No guardian registered."},
+	"inc.closed.noact":     {"종결된 응급상황입니다.", "This incident is closed."},
+	"inc.device":           {"장비", "Device"},
+	"queue.tabs":           {"대기열 종류", "Queues"},
+	"queue.tab.emergency":  {"응급 (119)", "Emergencies (119)"},
+	"queue.tab.devices":    {"장비 점검", "Device health"},
+	"queue.samehome":       {"↳ 같은 가구", "↳ same home"},
+	"queue.more":           {"같은 가구 %d건 더", "%d more in this home"},
+	"queue.nohome":         {"대상자 미등록", "No resident registered"},
+	"queue.since":          {"발생", "Began"},
+	"queue.empty.devices":  {"점검할 장비 문제가 없습니다.", "No device problems waiting."},
+	"status119.other":      {"119 응답", "119 answer"},
+	"chan.other":           {"기타 경로", "other channel"},
+	"who.other":            {"기타", "other"},
+	"msg.other":            {"알림", "message"},
+	"out.other":            {"처리 중", "in progress"},
+	"metric.other":         {"측정값", "Measurement"},
+	"gstate.none":          {"아직 연락 안 함", "not contacted yet"},
 	"inc.took":             {"처리 시간", "Took"},
 	"inc.count":            {"반복 감지", "Repeated triggers"},
 	"inc.evidence":         {"감지 근거", "Evidence"},
@@ -50,7 +73,6 @@ var dispatchText = map[string][2]string{
 	"inc.evidence.nochart": {"이 유형은 측정 그래프가 없습니다.", "No measurements to chart for this kind of incident."},
 	"inc.evidence.failed":  {"측정값을 읽지 못했습니다.", "The measurements could not be read."},
 	"inc.facts":            {"판단 근거 값", "Facts"},
-	"inc.resident":         {"대상자 정보", "Resident"},
 	"inc.coords":           {"좌표", "Coordinates"},
 	"inc.hub":              {"허브", "Hub"},
 	"inc.sensor":           {"센서", "Sensor"},
@@ -79,7 +101,6 @@ var dispatchText = map[string][2]string{
 	"inc.cancel":           {"오경보로 취소 (119 취소 통보)", "Cancel as false alarm (tells 119)"},
 	"inc.cancel.confirm":   {"오경보로 취소하고 119에 취소를 통보할까요?", "Cancel as a false alarm and tell 119?"},
 	"inc.reason":           {"사유", "Reason"},
-	"inc.closed":           {"종결된 응급상황입니다. 상세 의료·출입 정보는 진행 중에만 표시됩니다.", "This incident is closed."},
 	"inc.error.closed":     {"이미 종결된 응급상황입니다.", "The incident is already closed."},
 	"inc.error.invalid":    {"입력이 올바르지 않습니다.", "The input is not valid."},
 	"inc.readonly":         {"조치는 상황요원만 할 수 있습니다.", "Only dispatchers act on incidents."},
@@ -88,8 +109,6 @@ var dispatchText = map[string][2]string{
 	"inc.view":             {"열기", "Open"},
 	"inc.all":              {"대기열로", "Back to queue"},
 	"unit.s":               {"초", "s"},
-	"unit.floor":           {"층", "F"},
-	"unit.unit":            {"호", ""},
 	"step.alerted":         {"신고", "Alerted"},
 	"step.accepted":        {"접수", "Accepted"},
 	"step.dispatched":      {"출동", "Dispatched"},
@@ -265,7 +284,6 @@ var timelineText = map[string][2]string{
 	"tl.events":          {"이벤트 %s건", "%s events"},
 	"tl.readings":        {"측정값 %s개", "%s readings"},
 	"tl.cleared":         {"장비 상태가 정상으로 돌아옴", "the device condition cleared"},
-	"tl.folded.sensor":   {"센서 %s", "sensor %s"},
 	"tl.still":           {"%s %s, 계속 진행 중: %s", "%s %s; still going on: %s"},
 	"tl.restart":         {"%s (%s): 게이트웨이 재시작 후 다시 받음, 새 정보 없음", "%s (%s) re-sent after a gateway restart; nothing new"},
 
@@ -287,6 +305,59 @@ var timelineText = map[string][2]string{
 	"provider.machine":     {"음성사서함", "voicemail"},
 	"provider.voicemail":   {"음성사서함", "voicemail"},
 	"provider.read":        {"읽음", "read"},
+	"provider.answered":    {"통화 연결됨 (확인 버튼 안 누름)", "answered (no key pressed)"},
+	"provider.sent":        {"보냄", "sent"},
+	"provider.queued":      {"대기", "queued"},
+
+	"err.hub.notsubscribed": {"허브가 명령을 받을 수 없음 (연결 직후이거나 명령 구독 안 됨)", "the hub cannot take commands (just connected, or not subscribed)"},
+	"err.hub.offline":       {"허브가 연결되어 있지 않음", "the hub is not connected"},
+	"err.hub.busy":          {"허브의 명령 대기열이 가득 참", "the hub's command queue is full"},
+	"err.119.noendpoint":    {"119 전송 주소가 설정되지 않음", "no 119 endpoint configured"},
+	"err.nophone":           {"전화번호 없음", "no phone number"},
+	"err.timeout":           {"응답 시간 초과", "timed out"},
+	"err.unreachable":       {"연결할 수 없음", "unreachable"},
+	"err.other":             {"전송 오류 (기록 참조)", "delivery error (see the log)"},
+
+	"fact.other":             {"기타 값", "other value"},
+	"fact.yes":               {"예", "yes"},
+	"fact.no":                {"아니오", "no"},
+	"fact.peak":              {"충격 최대값", "impact peak"},
+	"fact.radar_still":       {"레이더: 움직임 없음", "radar: not moving"},
+	"fact.window_left":       {"취소 대기 남은 시간", "cancel window left"},
+	"fact.gateway_restart":   {"게이트웨이 재시작 후 복원", "restored after a gateway restart"},
+	"fact.episode_age":       {"상황 지속 시간", "episode age"},
+	"fact.clock_skew":        {"시계 오차", "clock offset"},
+	"fact.tolerance":         {"허용 오차", "tolerance"},
+	"fact.end_of_life":       {"내구연한", "end of life"},
+	"fact.disconnected_at":   {"연결 끊긴 시각", "disconnected at"},
+	"fact.offline_for":       {"연결 끊긴 시간", "offline for"},
+	"fact.last_seen":         {"마지막 수신", "last seen"},
+	"fact.silent_for":        {"무응답 시간", "silent for"},
+	"fact.heartbeat_timeout": {"허브 신호 기준", "heartbeat timeout"},
+	"fact.report_interval":   {"보고 주기", "report interval"},
+	"fact.hub_online":        {"허브 연결됨", "hub online"},
+	"fact.evaluation_failed": {"판정 중 오류", "evaluation failed"},
+	"fact.co":                {"일산화탄소", "carbon monoxide"},
+	"fact.dose":              {"일산화탄소 누적 노출", "CO dose"},
+	"fact.gas":               {"가스 농도", "gas"},
+	"fact.smoke_sensors":     {"연기 감지 센서 수", "smoke sensors alarming"},
+	"fact.steam_sensors":     {"수증기 의심 센서 수", "sensors that may see steam"},
+	"fact.heat":              {"고온 감지", "heat"},
+	"fact.co_rise":           {"일산화탄소 상승", "CO rising"},
+	"fact.inactive":          {"활동 없음", "inactive for"},
+	"fact.limit":             {"기준", "limit"},
+	"fact.no_beat":           {"심박 없음", "no heartbeat for"},
+	"fact.quality":           {"신호 품질", "signal quality"},
+	"fact.moving":            {"움직임", "moving"},
+	"fact.heart_rate_min":    {"최저 심박수", "lowest heart rate"},
+	"fact.heart_rate_max":    {"최고 심박수", "highest heart rate"},
+	"fact.sustained":         {"지속 시간", "sustained for"},
+	"fact.no_breathing":      {"호흡 없음", "no breathing for"},
+	"fact.breathing_rate":    {"호흡수", "breathing rate"},
+
+	"funit.bpm":         {"회/분", "bpm"},
+	"funit.breaths/min": {"회/분", "per minute"},
+	"funit.ppm·min":     {"ppm·분", "ppm·min"},
 }
 
 func init() {
@@ -346,7 +417,7 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 		if m := foldedRe.FindStringSubmatch(d); m != nil {
 			sensor := ""
 			if m[3] != "" {
-				sensor = fmt.Sprintf(p.T("tl.folded.sensor"), m[3])
+				sensor = p.sensorPlace(devices.SensorID(m[3])) // its room and kind, never its id
 			}
 			at, err := time.Parse(time.RFC3339, m[4])
 			when := m[4]
@@ -430,13 +501,9 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 	return l
 }
 
-// actor words who acted: a user name stays as it is.
-func (p *pageData) actor(a string) string {
-	if name, ok := strings.CutPrefix(a, "guardian:"); ok {
-		return p.T("actor.guardian") + " " + name
-	}
-	return translateOr(p.Lang, "actor."+a, a)
-}
+// actor words who acted: a role and name ("guardian:최영희"), a system
+// actor, or an account by its person's name.
+func (p *pageData) actor(a string) string { return p.Person(a) }
 
 // outboxDetail words dispatch's label of an outbox row and what follows it:
 // a provider reference, a provider status, an error and its tries.
@@ -469,16 +536,16 @@ func (p *pageData) outboxDetail(d string) string {
 	}
 	if m := afterRe.FindStringSubmatch(what); m != nil {
 		n, _ := strconv.Atoi(m[2])
-		return label + " — " + fmt.Sprintf(p.T("tl.after"), m[1], n)
+		return label + " — " + fmt.Sprintf(p.T("tl.after"), p.ErrorText(m[1]), n)
 	}
 	if m := retryRe.FindStringSubmatch(what); m != nil {
 		at := m[2]
 		if t, err := time.Parse(time.RFC3339, m[2]); err == nil {
 			at = p.Clock(t)
 		}
-		return label + " — " + fmt.Sprintf(p.T("tl.retry"), m[1], at)
+		return label + " — " + fmt.Sprintf(p.T("tl.retry"), p.ErrorText(m[1]), at)
 	}
-	return label + " — " + p.Label("provider."+what, what)
+	return label + " — " + p.ErrorText(what)
 }
 
 // targets words an escalation step's "role name via channel; ..." list.
@@ -515,6 +582,13 @@ func (p *pageData) facts(s string) string {
 			continue
 		}
 		parts[i] = strings.Replace(f, "=", " ", 1)
+		if name, rest, ok := strings.Cut(f, "="); ok {
+			num, unit, _ := strings.Cut(rest, " ")
+			if v, err := strconv.ParseFloat(num, 64); err == nil {
+				ft := p.Fact(detectors.Fact{Name: name, Value: v, Unit: unit})
+				parts[i] = ft.Name + " " + ft.Value
+			}
+		}
 	}
 	return strings.Join(parts, ", ")
 }

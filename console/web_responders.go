@@ -27,12 +27,12 @@ var responderText = map[string][2]string{
 	"rs.resident_safe": {"대상자 무사", "resident safe"},
 
 	"inc.responders":      {"보호자·응답자 현황", "Responders"},
-	"inc.responders.none": {"아직 연락한 사람이 없습니다.", "Nobody contacted yet."},
 	"inc.responder":       {"응답자", "Responder"},
 	"inc.responder.state": {"상태", "State"},
 	"inc.responder.eta":   {"도착까지 (분)", "Minutes to arrive"},
 	"inc.responder.set":   {"상태 기록", "Record state"},
-	"inc.send119":         {"지금 119에 신고", "Send to 119 now"},
+	"inc.send119":         {"119 즉시 신고", "Send to 119 now"},
+	"inc.send119.reason":  {"관제 판단: 즉시 출동 필요", "dispatcher's decision: send help now"},
 	"inc.send119.confirm": {"지금 119에 신고할까요?", "Send this incident to 119 now?"},
 	"inc.send119.done":    {"119에 신고됨 (다시 누르면 기록만 남습니다)", "119 has the alert (pressing again is only recorded)"},
 	"rs.eta":              {"도착 예정 %d분 (%s)", "ETA %d min (%s)"},
@@ -130,7 +130,7 @@ func (p *pageData) ResponderLine(r dispatch.Responder) string {
 		s += ", " + fmt.Sprintf(p.T("rs.eta"), r.ETAMinutes, r.ETA.In(p.loc).Format("15:04"))
 	}
 	if r.SetBy != "" {
-		s += " · " + fmt.Sprintf(p.T("rs.set_by"), r.SetBy)
+		s += " · " + fmt.Sprintf(p.T("rs.set_by"), p.Person(r.SetBy))
 	}
 	return s
 }

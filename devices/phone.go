@@ -94,3 +94,25 @@ func (s ResidentSearch) Matches(r Resident) bool {
 	}
 	return len(s.Terms) > 0
 }
+
+// DomesticPhone writes a Korean E.164 number (+821012345678, as the registry
+// keeps phones) the way Koreans read and dial it: 010-1234-5678,
+// 02-123-4567, 031-123-4567. Other numbers, and anything that is not a
+// plain E.164 number, come back as they were.
+func DomesticPhone(e164 string) string {
+	rest, ok := strings.CutPrefix(e164, "+82")
+	if !ok || !allDigits(rest) || len(rest) < 8 || len(rest) > 10 || rest[0] == '0' {
+		return e164
+	}
+	d := "0" + rest
+	area := 3 // 010, 031, 051, 070...
+	if strings.HasPrefix(d, "02") {
+		area = 2 // Seoul
+	}
+	local := d[area:]
+	mid := len(local) - 4
+	if mid < 3 {
+		return e164
+	}
+	return d[:area] + "-" + local[:mid] + "-" + local[mid:]
+}

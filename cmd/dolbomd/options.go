@@ -14,6 +14,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
@@ -58,6 +59,7 @@ type Options struct {
 	CAPSender      string
 	CAPAnswerToken string
 	Contact        string
+	CAPAddressee   string
 	PublicURL      string
 	DispatchPolicy string
 	Twilio         struct{ AccountSID, AuthToken, From, APIURL string }
@@ -142,6 +144,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
+	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
+		"the 119 centre CAP messages are for, named in their restriction (DOLBOM_CAP_ADDRESSEE; default "+cap.DefaultAddressee+")")
 	fs.StringVar(&o.Contact, "contact-phone", env("DOLBOM_CONTACT_PHONE", ""), "monitoring centre phone given to 119 (DOLBOM_CONTACT_PHONE)")
 	fs.StringVar(&o.PublicURL, "public-url", env("DOLBOM_PUBLIC_URL", ""), "public base URL of this gateway, for Twilio callbacks (DOLBOM_PUBLIC_URL)")
 	fs.StringVar(&o.DispatchPolicy, "dispatch-policy", env("DOLBOM_DISPATCH_POLICY", ""), "escalation policy JSON file overriding the defaults (DOLBOM_DISPATCH_POLICY)")
@@ -298,7 +302,7 @@ func (o Options) gateway() gateway.Options {
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst,
 			WSAllowedOrigins: splitList(o.WSOrigins)},
 		Channels: gateway.ChannelOptions{
-			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact,
+			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact, CAPAddressee: o.CAPAddressee,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
 			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL, FakeTwilio: o.fakeTwilio(),
 		},

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,10 @@ const sentLayout = "2006-01-02T15:04:05-07:00"
 // FormatSent renders t as CAP wants it: second precision, +09:00.
 func FormatSent(t time.Time) string { return t.In(seoul).Format(sentLayout) }
 
+// DefaultAddressee names the receiving 119 centre when the gateway is not
+// told which one it hands off to.
+const DefaultAddressee = "119 종합상황실"
+
 // Reference names an earlier message; Update and Cancel must carry the
 // reference of every earlier message of the incident they amend.
 type Reference struct {
@@ -108,6 +113,9 @@ type Access struct {
 }
 
 // Location is where the home is. Lat/Lon of zero means unknown: no circle.
+// Building, Floor and Unit are written as responders read them ("103동",
+// "7층", "703호": devices.Address formats them); the area description
+// joins them after the road address the Korean way.
 type Location struct {
 	Address  string
 	Building string
@@ -115,6 +123,10 @@ type Location struct {
 	Unit     string
 	Lat, Lon float64
 	RadiusKm float64 // 0 means 0.05 (50 m)
+	// RoomKO and RoomEN say where in the home the alarm is and from what
+	// device: "주방 연기감지기", "kitchen smoke detector". Empty when the
+	// sensor is not known.
+	RoomKO, RoomEN string
 }
 
 // Guardian is a family member or social worker and what they know so far.
@@ -149,6 +161,10 @@ type Message struct {
 	Contact   string   // the monitoring centre's phone
 	// CancelReason explains a Cancel ("resident cancelled", "false alarm verified").
 	CancelReason string
+	// Addressee is the 119 centre the message is for, named in the
+	// restriction of a message that carries personal data (default
+	// DefaultAddressee).
+	Addressee string
 
 	Resident  Resident
 	Access    Access
@@ -174,18 +190,20 @@ func (m Message) Ref() Reference {
 
 // XML shape, in the schema's element order.
 type alertXML struct {
-	XMLName    xml.Name  `xml:"urn:oasis:names:tc:emergency:cap:1.2 alert"`
-	Identifier string    `xml:"identifier"`
-	Sender     string    `xml:"sender"`
-	Sent       string    `xml:"sent"`
-	Status     Status    `xml:"status"`
-	MsgType    MsgType   `xml:"msgType"`
-	Source     string    `xml:"source,omitempty"`
-	Scope      string    `xml:"scope"`
-	Note       string    `xml:"note,omitempty"`
-	References string    `xml:"references,omitempty"`
-	Incidents  string    `xml:"incidents,omitempty"`
-	Info       []infoXML `xml:"info"`
+	XMLName    xml.Name `xml:"urn:oasis:names:tc:emergency:cap:1.2 alert"`
+	Identifier string   `xml:"identifier"`
+	Sender     string   `xml:"sender"`
+	Sent       string   `xml:"sent"`
+	Status     Status   `xml:"status"`
+	MsgType    MsgType  `xml:"msgType"`
+	Source     string   `xml:"source,omitempty"`
+	Scope      string   `xml:"scope"`
+	// Restriction is required by CAP with scope Restricted.
+	Restriction string    `xml:"restriction,omitempty"`
+	Note        string    `xml:"note,omitempty"`
+	References  string    `xml:"references,omitempty"`
+	Incidents   string    `xml:"incidents,omitempty"`
+	Info        []infoXML `xml:"info"`
 }
 
 type infoXML struct {
@@ -268,9 +286,21 @@ func Build(m Message) (identifier string, body []byte, err error) {
 		Scope:      "Public",
 		Incidents:  "dolbom." + m.IncidentID,
 	}
-	// scope Public is the honest choice for a data hand-off to one PSAP:
-	// "Restricted" needs a restriction text and "Private" a list of
-	// addresses, neither of which a 119 centre defines for us.
+	// A message with the resident's address, access codes, medical notes
+	// or contacts is not for the public: CAP's Restricted scope with a
+	// restriction naming the one 119 centre it is addressed to tells any
+	// system that relays it not to publish it. ("Private" would need a
+	// list of CAP addresses, which 119 does not define.) A Cancel carries
+	// no personal data and stays Public.
+	if msgType != MsgCancel && m.personal() {
+		addressee := m.Addressee
+		if addressee == "" {
+			addressee = DefaultAddressee
+		}
+		a.Scope = "Restricted"
+		a.Restriction = addressee + " 전용: 개인정보(주소·출입·의료) 포함, 공개·재배포 금지. " +
+			"For " + addressee + " only: personal data (address, access, medical); do not publish or relay."
+	}
 	refs := make([]string, len(m.References))
 	for i, r := range m.References {
 		refs[i] = r.String()
@@ -331,6 +361,14 @@ func (m Message) validate() error {
 	return nil
 }
 
+// personal reports whether an Alert or Update would carry anything about
+// the person or their home.
+func (m Message) personal() bool {
+	r, ac, l := m.Resident, m.Access, m.Location
+	return r.Name != "" || r.Phone != "" || r.MedicalNotes != "" || len(r.Medications) > 0 || len(r.Allergies) > 0 ||
+		ac != (Access{}) || l.Address != "" || l.Building != "" || l.Floor != "" || l.Unit != "" || len(m.Guardians) > 0
+}
+
 func (m Message) certainty() Certainty {
 	if m.Certainty == "" {
 		return CertaintyLikely
@@ -340,7 +378,6 @@ func (m Message) certainty() Certainty {
 
 func (m Message) openInfo(ci causeInfo) []infoXML {
 	params := m.parameters()
-	area := m.area()
 	ko := infoXML{
 		Language:     "ko-KR",
 		Category:     ci.category,
@@ -354,8 +391,8 @@ func (m Message) openInfo(ci causeInfo) []infoXML {
 		Description:  m.describeKO(),
 		Instruction:  ci.instrKO,
 		Contact:      m.Contact,
-		Parameters:   params,
-		Area:         area,
+		Parameters:   withRoom(params, m.Location.RoomKO),
+		Area:         m.area(m.Location.RoomKO),
 	}
 	en := ko
 	en.Language = "en-US"
@@ -364,7 +401,24 @@ func (m Message) openInfo(ci causeInfo) []infoXML {
 	en.Headline = m.headlineEN(ci)
 	en.Description = m.describeEN()
 	en.Instruction = ci.instrEN
+	en.Parameters = withRoom(params, m.Location.RoomEN)
+	en.Area = m.area(m.Location.RoomEN)
 	return []infoXML{ko, en}
+}
+
+// withRoom adds the alarm's room, in the info block's language, after the
+// floor and unit parameters.
+func withRoom(params []paramXML, room string) []paramXML {
+	if room == "" {
+		return params
+	}
+	at := len(params)
+	for i, p := range params {
+		if p.ValueName == "unit" || p.ValueName == "floor" {
+			at = i + 1
+		}
+	}
+	return slices.Insert(slices.Clone(params), at, paramXML{"sensor_location", room})
 }
 
 func (m Message) cancelInfo(ci causeInfo) []infoXML {
@@ -426,6 +480,9 @@ func (m Message) describeKO() string {
 	if m.Location.Address != "" {
 		fmt.Fprintf(&b, "주소: %s. ", m.placeString())
 	}
+	if m.Location.RoomKO != "" {
+		fmt.Fprintf(&b, "감지 위치: %s. ", m.Location.RoomKO)
+	}
 	if len(m.Tried) > 0 {
 		fmt.Fprintf(&b, "조치 내역: %s.", strings.Join(m.Tried, "; "))
 	}
@@ -441,20 +498,20 @@ func (m Message) describeEN() string {
 	if m.Location.Address != "" {
 		fmt.Fprintf(&b, "Address: %s. ", m.placeString())
 	}
+	if m.Location.RoomEN != "" {
+		fmt.Fprintf(&b, "Alarm from: %s. ", m.Location.RoomEN)
+	}
 	if len(m.Tried) > 0 {
 		fmt.Fprintf(&b, "Already tried: %s.", strings.Join(m.Tried, "; "))
 	}
 	return strings.TrimSpace(b.String())
 }
 
+// placeString is the address as it is read in Korea, road address first
+// and the door last: "서울특별시 강남구 테헤란로 123 행복아파트 101동 3층 302호".
 func (m Message) placeString() string {
-	parts := []string{m.Location.Address}
-	for _, p := range []string{m.Location.Building, m.Location.Floor, m.Location.Unit} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	return strings.Join(parts, ", ")
+	l := m.Location
+	return joinNonEmpty(" ", l.Address, l.Building, l.Floor, l.Unit)
 }
 
 // parameters lists the structured facts; empty values are left out so the
@@ -500,10 +557,15 @@ func (m Message) parameters() []paramXML {
 	return ps
 }
 
-func (m Message) area() []areaXML {
+// area is the home; room, in the info block's language, says where in it
+// the alarm is: "... 302호 (주방 연기감지기)".
+func (m Message) area(room string) []areaXML {
 	desc := m.placeString()
 	if desc == "" {
 		desc = "unknown"
+	}
+	if room != "" {
+		desc += " (" + room + ")"
 	}
 	a := areaXML{AreaDesc: desc}
 	if m.Location.Lat != 0 || m.Location.Lon != 0 {

@@ -48,8 +48,9 @@ func sampleMessage() Message {
 		Resident: Resident{Name: "김순자", Age: 84, Sex: "F", Phone: "+82-2-555-0101",
 			MedicalNotes: "고혈압, 당뇨 (hypertension, diabetes)", Medications: []string{"metformin 500mg", "amlodipine 5mg"},
 			Allergies: []string{"penicillin"}},
-		Access:   Access{KeyHolder: "이영희 (딸) +82-10-1234-5678", KeySafe: "현관 왼쪽 키박스 4821", DoorCode: "1357*"},
-		Location: Location{Address: "서울특별시 강남구 테헤란로 123", Building: "행복아파트 101동", Floor: "3층", Unit: "302호", Lat: 37.500123, Lon: 127.036456},
+		Access: Access{KeyHolder: "이영희 (딸) +82-10-1234-5678", KeySafe: "현관 왼쪽 키박스 4821", DoorCode: "1357*"},
+		Location: Location{Address: "서울특별시 강남구 테헤란로 123", Building: "행복아파트 101동", Floor: "3층", Unit: "302호", Lat: 37.500123, Lon: 127.036456,
+			RoomKO: "거실 착용형 낙상 감지기", RoomEN: "living room wearable fall detector"},
 		Guardians: []Guardian{
 			{Name: "이영희", Relation: "딸 daughter", Phone: "+82-10-1234-5678", Told: "SMS 10:02:00", Answered: "no answer yet"},
 			{Name: "박민수", Relation: "사회복지사 social worker", Phone: "+82-10-9876-5432", Told: "call 10:02:10", Answered: "voicemail"},
@@ -215,5 +216,43 @@ func TestValidateXSDWithoutAVerdictIsNotInvalid(t *testing.T) {
 	}
 	if err := ValidateXSD(context.Background(), xsdPath, []byte("<alert")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a message that is not well-formed: %v, want ErrInvalid", err)
+	}
+}
+
+// A message with the resident's address, access codes or medical notes is
+// Restricted to the 119 centre it is addressed to; one without (a Cancel,
+// a bare test) stays Public. The alarm's room is in each language's info.
+func TestScopeAndRoom(t *testing.T) {
+	alert := sampleMessage()
+	alert.Addressee = "서울종합방재센터"
+	_, body, err := Build(alert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(body)
+	for _, want := range []string{"<scope>Restricted</scope>", "<restriction>서울종합방재센터 전용", "For 서울종합방재센터 only",
+		"<value>거실 착용형 낙상 감지기</value>", "<value>living room wearable fall detector</value>",
+		"<areaDesc>서울특별시 강남구 테헤란로 123 행복아파트 101동 3층 302호 (거실 착용형 낙상 감지기)</areaDesc>", "감지 위치: 거실"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("alert misses %q", want)
+		}
+	}
+	onlyMedical := Message{IncidentID: "inc-9", Sender: "gw@x", Sent: alert.Sent, Cause: CauseHeart,
+		Resident: Resident{MedicalNotes: "심방세동"}}
+	_, body, _ = Build(onlyMedical)
+	if !strings.Contains(string(body), "<scope>Restricted</scope>") || !strings.Contains(string(body), "<restriction>"+DefaultAddressee+" 전용") {
+		t.Errorf("medical notes alone must be Restricted to the default addressee:\n%s", body)
+	}
+	cancel := alert
+	cancel.Sequence, cancel.MsgType, cancel.References = 1, MsgCancel, []Reference{alert.Ref()}
+	bare := Message{IncidentID: "inc-3", Sender: "gw@x", Sent: alert.Sent, Cause: CauseInactivity, Status: StatusTest}
+	for name, m := range map[string]Message{"cancel": cancel, "bare": bare} {
+		_, body, err := Build(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), "<scope>Public</scope>") || strings.Contains(string(body), "<restriction>") {
+			t.Errorf("%s carries no personal data and should be Public:\n%s", name, body)
+		}
 	}
 }

@@ -146,6 +146,9 @@ func TestDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("evidence chart: %d points; labels %q", points, strings.Join(strings.Fields(peak), " "))
+	if strings.Contains(peak, "wearable-1") {
+		t.Errorf("the chart names the sensor by its id: %q", peak)
+	}
 	page := text(t, b, `main`)
 	for _, want := range []string{"낙상", "김영희", "고혈압", "와파린", "페니실린", "*8812#", "4821", "김민수", "처리 기록"} {
 		if !strings.Contains(page, want) {
@@ -195,18 +198,25 @@ func TestDispatcher(t *testing.T) {
 
 	// The tablet layout of the queue.
 	tablet := browser(t, 820, 1180)
-	err = chromedp.Do(tablet,
-		chromedp.Navigate(s.URL+"/login"),
+	dispatcherSignIn(t, tablet, s.URL, "d-park")
+	screenshot(t, tablet, "09-queue-tablet")
+}
+
+// dispatcherSignIn signs a dispatcher in (after any emulation already set
+// on ctx) and waits for the queue.
+func dispatcherSignIn(t *testing.T, ctx context.Context, url, user string) {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/login"),
 		chromedp.WaitVisible(`input[name=username]`),
-		chromedp.SendKeys(`input[name=username]`, "d-park"),
+		chromedp.SendKeys(`input[name=username]`, user),
 		chromedp.SendKeys(`input[name=password]`, password),
 		chromedp.Click(`button[type=submit]`),
 		chromedp.WaitVisible(`#queue`),
 	)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s signs in: %v", user, err)
 	}
-	screenshot(t, tablet, "09-queue-tablet")
 }
 
 // fallChunks is a waist wearable's accelerometer at 50 Hz in one-second

@@ -43,6 +43,10 @@ type ChannelOptions struct {
 	CAPAnswerToken string
 	// Contact is the monitoring centre's phone, given to 119.
 	Contact string
+	// CAPAddressee names the 119 centre the CAP messages are for: the
+	// restriction of a message with personal data says it is for them
+	// only (default cap.DefaultAddressee).
+	CAPAddressee string
 
 	// Twilio: the account SMS and calls go through. Without one nothing
 	// reaches the guardians, so New refuses to start unless FakeTwilio
@@ -77,9 +81,13 @@ func (c *channels) fakeURL() string {
 
 // channels holds the channel clients and the fake Twilio when one runs.
 type channels struct {
-	cap        *cap.Sender
-	capSender  string
-	contact    string
+	cap       *cap.Sender
+	capSender string
+	contact   string
+	addressee string
+	// sensors finds the alarm's sensor, for its room (set by the gateway
+	// once the store is open; nil sends no room).
+	sensors    sensorGetter
 	twilio     *twilio.Client
 	fakeTwilio *fake.Server
 	fakeServer *http.Server // the fake's control API, when served
@@ -94,7 +102,7 @@ type channels struct {
 // an HTTP server: a person may be trying it out); the in-process gateway of
 // the simulator opens none, so that nothing in it waits on a socket.
 func newChannels(o ChannelOptions, publicBase string, serveFake bool, log zerolog.Logger) (*channels, error) {
-	c := &channels{capSender: o.CAPSender, contact: o.Contact}
+	c := &channels{capSender: o.CAPSender, contact: o.Contact, addressee: o.CAPAddressee}
 	if c.capSender == "" {
 		c.capSender = "gateway@dolbom.local"
 	}
@@ -212,6 +220,25 @@ func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.
 	})
 }
 
+// sensorGetter is the registry's sensor look-up (*store.Store).
+type sensorGetter interface {
+	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
+}
+
+// room is where in the home the incident's sensor is, in Korean and
+// English ("주방 연기감지기"); empty when it is not known. A failed look-up
+// sends the alert without it rather than holding the alert back.
+func (c *channels) room(ctx context.Context, inc dispatch.IncidentSnapshot) (ko, en string) {
+	if c.sensors == nil || inc.Sensor == "" {
+		return "", ""
+	}
+	s, err := c.sensors.GetSensor(ctx, inc.Hub, inc.Sensor)
+	if err != nil {
+		return "", ""
+	}
+	return s.Place("ko"), s.Place("en")
+}
+
 // notifiers returns dispatch's channels by name.
 func (c *channels) notifiers() map[string]dispatch.Notifier {
 	return map[string]dispatch.Notifier{
@@ -281,7 +308,7 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.capSender,
 		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: capCause(n.Incident.Cause), Priority: int(n.Incident.Priority),
 		Certainty: certainty(n.Incident.Cause), SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
-		Tried: n.Tried, Contact: c.contact,
+		Tried: n.Tried, Contact: c.contact, Addressee: c.addressee,
 	}
 	alert := cap.Reference{Sender: c.capSender, Identifier: cap.Identifier(c.capSender, n.Incident.ID, 0), Sent: n.Incident.OpenedAt}
 	switch n.Type {
@@ -306,8 +333,11 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 			m.Resident.MedicalNotes, m.Resident.Medications, m.Resident.Allergies = r.MedicalNotes, r.Medications, r.Allergies
 		}
 		m.Access = cap.Access{KeyHolder: r.Access.KeyHolder, KeySafe: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode, Notes: r.Access.Notes}
-		m.Location = cap.Location{Address: r.Address.Line1, Building: r.Address.Building, Floor: r.Address.Floor, Unit: r.Address.Unit,
-			Lat: r.Address.Lat, Lon: r.Address.Lon, RadiusKm: 0.05}
+		// Floor and unit as responders read them: "7층", "703호".
+		a := r.Address
+		m.Location = cap.Location{Address: a.Line1, Building: a.BuildingKorean(), Floor: a.FloorKorean(), Unit: a.UnitKorean(),
+			Lat: a.Lat, Lon: a.Lon, RadiusKm: 0.05}
+		m.Location.RoomKO, m.Location.RoomEN = c.room(ctx, n.Incident)
 		for _, g := range r.Guardians {
 			m.Guardians = append(m.Guardians, cap.Guardian{Name: g.Name, Relation: g.Relation, Phone: g.Phone})
 		}
@@ -334,9 +364,10 @@ func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
 		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
 	if n.HasResident {
-		a := n.Resident.Address
 		no.ResidentName = n.Resident.Name
-		no.Address = strings.TrimSpace(strings.Join([]string{a.Line1, a.Building, a.Unit}, " "))
+		// The same address as on the console and in the CAP: to the unit,
+		// "... 103동 7층 703호".
+		no.Address = n.Resident.Address.Korean()
 	}
 	return no
 }

@@ -19,6 +19,11 @@ import (
 
 func sentCAP(t *testing.T, n dispatch.Notification) string {
 	t.Helper()
+	return sentCAPWith(t, n, nil)
+}
+
+func sentCAPWith(t *testing.T, n dispatch.Notification, sensors sensorGetter) string {
+	t.Helper()
 	var mu sync.Mutex
 	var got string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +38,7 @@ func sentCAP(t *testing.T, n dispatch.Notification) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.sensors = sensors
 	if _, _, err := c.notifyCAP(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +110,42 @@ func TestCAPAnswerTokenIsNotTheAdminToken(t *testing.T) {
 	o.Channels.CAPAnswerToken = "short"
 	if _, err := capAnswerToken(o); err == nil {
 		t.Error("a 5-character answer token was accepted")
+	}
+}
+
+type sensorFunc func(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
+
+func (f sensorFunc) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
+	return f(ctx, hub, id)
+}
+
+// 119 reads where in the home the alarm is ("주방 연기감지기"), the unit and
+// floor written the Korean way, and a message with the resident's address
+// is Restricted to 119.
+func TestCAPCarriesRoomAndKoreanUnit(t *testing.T) {
+	n := capNotification(dispatch.MsgAlert, devices.Consent{})
+	n.Incident.Sensor, n.Incident.Cause = "smoke-kitchen", detectors.CauseSmokeUnconfirmed
+	n.Resident.Address = devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "103", Floor: "7", Unit: "703"}
+	body := sentCAPWith(t, n, sensorFunc(func(_ context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
+		if hub != "hub-1" || id != "smoke-kitchen" {
+			return devices.Sensor{}, devices.ErrNotFound
+		}
+		return devices.Sensor{Hub: hub, ID: id, Kind: devices.SensorSmoke, Location: devices.LocKitchen}, nil
+	}))
+	for _, want := range []string{"<value>주방 연기감지기</value>", "<value>kitchen smoke detector</value>", "<value>703호</value>", "<value>7층</value>",
+		"<areaDesc>서울특별시 종로구 세종대로 209 103동 7층 703호 (주방 연기감지기)</areaDesc>", "<scope>Restricted</scope>", "<restriction>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("CAP misses %q:\n%s", want, body)
+		}
+	}
+}
+
+// The guardian's SMS and call name the address to the unit, as the
+// console and the CAP do.
+func TestNoticeAddressToTheUnit(t *testing.T) {
+	n := capNotification(dispatch.MsgAlert, devices.Consent{})
+	n.Resident.Address = devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "103", Floor: "7", Unit: "703"}
+	if got := (&channels{}).notice(n).Address; got != "서울특별시 종로구 세종대로 209 103동 7층 703호" {
+		t.Errorf("notice address %q", got)
 	}
 }

@@ -216,6 +216,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
+	g.channels.sensors = st
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {

@@ -56,7 +56,7 @@ func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 	sw := e.client()
 	sw.login("sw-kim", password)
 	_, page := sw.get(path)
-	for _, want := range []string{`action="/incidents/` + fall.ID + `/send119"`, "지금 119에 신고", "가는 중", "도착 예정 15분", "d-park 기록"} {
+	for _, want := range []string{`action="/incidents/` + fall.ID + `/send119"`, "119 즉시 신고", "가는 중", "도착 예정 15분", "박상황 기록"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("social worker's incident page lacks %q", want)
 		}

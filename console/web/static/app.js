@@ -26,7 +26,9 @@ document.addEventListener("submit", function (ev) {
     return sec + "초";
   }
 
-  // How long each incident has waited, ticking; an acknowledged one stops.
+  // The time since each emergency began, ticking. It goes on after an
+  // acknowledgement (someone took it; the emergency is not over); a row
+  // nobody has taken turns red after a minute.
   function tick() {
     var now = Date.now();
     var els = document.querySelectorAll(".waited[data-since]");
@@ -36,7 +38,7 @@ document.addEventListener("submit", function (ev) {
       var end = until ? Number(until) : now;
       el.textContent = waited(end - Number(el.getAttribute("data-since")));
       var row = el.closest("tr");
-      if (row && !until) { row.classList.toggle("late", end - Number(el.getAttribute("data-since")) > 60000); }
+      if (row) { row.classList.toggle("late", !row.classList.contains("st-acknowledged") && end - Number(el.getAttribute("data-since")) > 60000); }
     }
   }
   tick();
@@ -124,12 +126,22 @@ document.addEventListener("submit", function (ev) {
       if (banner) { banner.hidden = !any; }
       document.body.classList.toggle("p1-waiting", !!any);
     }
+    // The tabs' sizes: "emergencies,devices".
+    function counts(header) {
+      var n = (header || "").split(",");
+      var e = document.getElementById("count-emergency"), d = document.getElementById("count-devices");
+      if (n.length === 2 && e && d) { e.textContent = n[0]; d.textContent = n[1]; }
+    }
     function refresh() {
       if (pending) { return; }
       pending = setTimeout(function () {
         pending = null;
         fetch(table.getAttribute("data-rows"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
-          .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+          .then(function (r) {
+            if (!r.ok) { throw new Error(r.status); }
+            counts(r.headers.get("X-Queue-Counts"));
+            return r.text();
+          })
           .then(function (html) {
             tbody.innerHTML = html;
             for (var id in fresh) {
@@ -155,7 +167,8 @@ document.addEventListener("submit", function (ev) {
       var inc;
       try { inc = JSON.parse(ev.data); } catch (e) { return; }
       var waiting = inc.state === "open" || inc.state === "verifying" || inc.state === "notified";
-      if (inc.priority === 1 && waiting && !alarmed[inc.id]) {
+      // Device health is a technician's matter: it never sounds the alarm.
+      if (inc.priority === 1 && waiting && inc.class !== "device_health" && !alarmed[inc.id]) {
         alarmed[inc.id] = true;
         fresh[inc.id] = true;
         alarm(inc.id);
