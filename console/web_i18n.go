@@ -65,7 +65,6 @@ var webText = map[string][2]string{
 	"res.age":               {"나이", "Age"},
 	"res.phone":             {"전화", "Phone"},
 	"res.address":           {"주소", "Address"},
-	"addr.floor":            {"층", "F"},
 	"res.priority":          {"중점관리", "Priority"},
 	"res.worker":            {"담당", "Social worker"},
 	"res.medical":           {"건강 정보", "Medical"},

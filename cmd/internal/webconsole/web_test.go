@@ -350,6 +350,11 @@ func TestSocialWorkerSeesOnlyTheirResidents(t *testing.T) {
 	if !strings.Contains(page, "심방세동") || !strings.Contains(page, "*8812#") {
 		t.Errorf("a social worker should see their own resident's medical and access details")
 	}
+	// The address to the unit and the phone written the Korean way, as on
+	// the dispatcher's pages.
+	if !strings.Contains(page, "3층 302호") || !strings.Contains(page, "010-1234-5678") || strings.Contains(page, "+821012345678") {
+		t.Errorf("resident page: address or phone not written the Korean way")
+	}
 }
 
 func TestAuditOnView(t *testing.T) {
