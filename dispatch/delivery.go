@@ -230,7 +230,7 @@ func (d *Dispatcher) notification(ctx context.Context, inc Incident, row OutboxR
 	n := Notification{
 		Key: row.Key, Type: row.MsgType, Recipient: row.Recipient, Channel: row.Channel, Step: row.Step, Attempt: row.Attempt,
 		Incident: IncidentSnapshot{ID: inc.ID, Hub: inc.Hub, Sensor: inc.Sensor, Class: inc.Class, Cause: inc.Cause,
-			Priority: inc.Priority, State: inc.State, Explanation: inc.Explanation, Evidence: evidenceSummary(inc.Evidence),
+			Priority: inc.Priority, State: inc.State, Disposition: inc.Disposition, Explanation: inc.Explanation, Evidence: evidenceSummary(inc.Evidence),
 			OpenedAt: inc.OpenedAt, Seq: inc.Seq},
 	}
 	if !inc.State.Closed() {

@@ -126,13 +126,15 @@ func cancelKey(incidentID string, channel string) string {
 
 // IncidentSnapshot is the incident as a channel shows it.
 type IncidentSnapshot struct {
-	ID          string                `json:"id"`
-	Hub         devices.HubID         `json:"hub_id"`
-	Sensor      devices.SensorID      `json:"sensor_id,omitempty"`
-	Class       detectors.Class       `json:"class"`
-	Cause       detectors.Cause       `json:"cause"`
-	Priority    detectors.Priority    `json:"priority"`
-	State       State                 `json:"state"`
+	ID       string             `json:"id"`
+	Hub      devices.HubID      `json:"hub_id"`
+	Sensor   devices.SensorID   `json:"sensor_id,omitempty"`
+	Class    detectors.Class    `json:"class"`
+	Cause    detectors.Cause    `json:"cause"`
+	Priority detectors.Priority `json:"priority"`
+	State    State              `json:"state"`
+	// Disposition is how a resolved incident ended (a CAP Cancel says it).
+	Disposition Disposition           `json:"disposition,omitempty"`
 	Explanation detectors.Explanation `json:"explanation"`
 	// Evidence is a one-line summary of the facts ("fall_peak_g=3.1 g").
 	Evidence string    `json:"evidence"`

@@ -322,7 +322,7 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 		// A Cancel names the incident and why it is cancelled, nothing
 		// about the resident's health: the explanation stays out.
 		m.MsgType, m.References = cap.MsgCancel, []cap.Reference{alert}
-		m.CancelReason = cancelReason(n.Incident.State)
+		m.CancelReason = cancelReason(n.Incident.State, n.Incident.Disposition)
 		m.SummaryKO, m.SummaryEN = "", ""
 	}
 	if n.HasResident && n.Type != dispatch.MsgCancel {
@@ -515,11 +515,15 @@ func age(birth string, now time.Time) int {
 
 // cancelReason is the fixed wording of a CAP Cancel's reason, from how the
 // incident ended: never free text that could carry personal data.
-func cancelReason(s dispatch.State) string {
-	switch s {
-	case dispatch.StateCancelled:
+func cancelReason(s dispatch.State, d dispatch.Disposition) string {
+	switch {
+	case s == dispatch.StateCancelled:
 		return "거주자 취소 (resident cancelled)"
-	case dispatch.StateResolved:
+	case s == dispatch.StateResolved && d == dispatch.DispositionTest:
+		return "시험 신호 (test)"
+	case s == dispatch.StateResolved && d == dispatch.DispositionDuplicate:
+		return "중복 신고 (duplicate)"
+	case s == dispatch.StateResolved:
 		return "오경보 확인 (verified false alarm)"
 	}
 	return "취소 (cancelled)"

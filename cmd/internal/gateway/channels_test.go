@@ -149,3 +149,22 @@ func TestNoticeAddressToTheUnit(t *testing.T) {
 		t.Errorf("notice address %q", got)
 	}
 }
+
+// A Cancel tells 119 why in fixed words: a test or a duplicate is not
+// called a verified false alarm.
+func TestCancelReasonSaysHowItEnded(t *testing.T) {
+	for _, tc := range []struct {
+		state dispatch.State
+		disp  dispatch.Disposition
+		want  string
+	}{
+		{dispatch.StateCancelled, "", "거주자 취소 (resident cancelled)"},
+		{dispatch.StateResolved, dispatch.DispositionFalseAlarm, "오경보 확인 (verified false alarm)"},
+		{dispatch.StateResolved, dispatch.DispositionTest, "시험 신호 (test)"},
+		{dispatch.StateResolved, dispatch.DispositionDuplicate, "중복 신고 (duplicate)"},
+	} {
+		if got := cancelReason(tc.state, tc.disp); got != tc.want {
+			t.Errorf("%s/%s: %q, want %q", tc.state, tc.disp, got, tc.want)
+		}
+	}
+}
