@@ -113,6 +113,8 @@ func (h *home) alarmEvent(r *ruleCtx, ev *devices.Event, si int, t, now int64) {
 		if e := &c.Eps[k]; !e.open() {
 			h.openEpisode(k, t, si)
 			h.transition(r, k, Firing, PriorityCritical, t, explainAlarmEvent(cause), nil, nil, []devices.EventID{ev.ID})
+		} else if e.State == epFiring {
+			h.alarmAgain(r, k, t, ev.ID)
 		}
 		return
 	case devices.EventHeatAlarm:
@@ -128,7 +130,20 @@ func (h *home) alarmEvent(r *ruleCtx, ev *devices.Event, si int, t, now int64) {
 			}
 		}
 	}
+	wasFiring := c.Eps[kFireConfirmed].State == epFiring
 	h.fireEval(r, now)
+	if wasFiring && c.Eps[kFireConfirmed].State == epFiring {
+		h.alarmAgain(r, kFireConfirmed, t, ev.ID)
+	}
+}
+
+// alarmAgain passes on a detector's new alarm during a firing episode of
+// its kind, as a repeat carrying only the event: dispatch folds it into the
+// open incident, and when a person has closed that incident while the
+// episode went on (the fire "resolved" too early, a test call), the new
+// alarm opens a new incident instead of being swallowed by the episode.
+func (h *home) alarmAgain(r *ruleCtx, k epKind, t int64, id devices.EventID) {
+	h.transition(r, k, Firing, Priority(h.core.Eps[k].Prio), t, Explanation{}, nil, nil, []devices.EventID{id})
 }
 
 func steamy(l devices.Location) bool { return l == devices.LocKitchen || l == devices.LocBathroom }

@@ -37,6 +37,27 @@ type Episode struct {
 	LastAt  time.Time       `json:"last_at"`
 	// Facts are the names of the facts seen: a fact not seen before is news.
 	Facts []string `json:"facts,omitempty"`
+	// Events are the ids of the last events that triggered it (at most
+	// maxEpisodeEvents): after the incident is closed, a trigger not among
+	// them (the SOS pressed again) opens a new incident, and a replay of
+	// one of them does not.
+	Events []devices.EventID `json:"events,omitempty"`
+}
+
+// maxEpisodeEvents bounds Episode.Events.
+const maxEpisodeEvents = 16
+
+// noteEvents adds ids to events, keeping the newest maxEpisodeEvents.
+func noteEvents(events []devices.EventID, ids []devices.EventID) []devices.EventID {
+	for _, id := range ids {
+		if !slices.Contains(events, id) {
+			events = append(events, id)
+		}
+	}
+	if n := len(events) - maxEpisodeEvents; n > 0 {
+		events = slices.Delete(slices.Clone(events), 0, n)
+	}
+	return events
 }
 
 // Superseded is the state of an episode replaced by a newer episode of the
@@ -161,7 +182,8 @@ func episodesOf(inc *Incident) []Episode {
 
 func newEpisode(d detectors.Detection, now time.Time) Episode {
 	return Episode{Fingerprint: d.Fingerprint, Cause: d.Cause, Class: d.Class, Sensor: d.Sensor, Priority: d.Priority,
-		State: d.State, FirstAt: now, LastAt: now, Facts: factNames(nil, d.Evidence.Facts)}
+		State: d.State, FirstAt: now, LastAt: now, Facts: factNames(nil, d.Evidence.Facts),
+		Events: noteEvents(nil, d.Evidence.Events)}
 }
 
 // factNames adds the names of facts to names, skipping restart bookkeeping.
@@ -244,6 +266,7 @@ func (p planner) onEpisode(inc *Incident, i int, d detectors.Detection) (Change,
 	}
 	ep.LastAt = p.now
 	ep.Facts = factNames(ep.Facts, d.Evidence.Facts)
+	ep.Events = noteEvents(slices.Clone(ep.Events), d.Evidence.Events)
 	inc.Count++
 	ch.Incident = inc
 	if restart {
@@ -253,8 +276,15 @@ func (p planner) onEpisode(inc *Incident, i int, d detectors.Detection) (Change,
 		ch.Timeline = append(ch.Timeline, p.entry(inc, actorDetector, ActRestartNote, "",
 			fmt.Sprintf("%s %s re-sent after a gateway restart; nothing new", ep.Cause, d.State)))
 	} else {
-		if ep.Cause == inc.Cause {
+		switch {
+		case ep.Cause == inc.Cause && len(d.Evidence.Readings) == 0 && len(d.Evidence.Facts) == 0:
+			// Only a new trigger (the SOS pressed again, a detector's new
+			// alarm): the readings and facts so far still tell the story.
+			inc.Evidence.Events = noteEvents(slices.Clone(inc.Evidence.Events), d.Evidence.Events)
+		case ep.Cause == inc.Cause:
 			inc.Evidence = d.Evidence
+		}
+		if ep.Cause == inc.Cause {
 			if d.Explanation != (detectors.Explanation{}) {
 				inc.Explanation = d.Explanation
 			}

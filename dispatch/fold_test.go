@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 )
 
 // episodeOf is a detection of one episode of a home: its own fingerprint
@@ -410,4 +411,53 @@ func hasAction(ch Change, action, detail string) bool {
 	return slices.ContainsFunc(ch.Timeline, func(e TimelineEntry) bool {
 		return e.Action == action && strings.Contains(e.Detail, detail)
 	})
+}
+
+// After a person closed the incident, only a new trigger of its episode
+// opens a new one: not a replay of a known event, not the detectors'
+// re-send at a restart, not a detection without an event.
+func TestTriggeredAgainAfterClosed(t *testing.T) {
+	p := testPlanner(t0)
+	d := detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing)
+	d.Evidence.Events = []devices.EventID{"press-1"}
+	ch, err := p.onDetection(nil, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := *ch.Incident
+	closed, err := p.resolve(&inc, DispositionTest, "d-park", "test call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc = *closed.Incident
+	again := func(events []devices.EventID, facts ...detectors.Fact) detectors.Detection {
+		x := d
+		x.Evidence = detectors.Evidence{Events: events, Facts: facts}
+		return x
+	}
+	for _, tc := range []struct {
+		name string
+		d    detectors.Detection
+		open bool
+	}{
+		{"a new press", again([]devices.EventID{"press-2"}), true},
+		{"the first press replayed", again([]devices.EventID{"press-1"}), false},
+		{"the restart re-send", again([]devices.EventID{"press-2"}, detectors.Fact{Name: "gateway_restart", Value: 1}), false},
+		{"no event", again(nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.now = t0.Add(time.Minute)
+			ch, err := p.onDetection(&inc, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opened := ch.Incident != nil && ch.Incident.ID != inc.ID
+			if opened != tc.open {
+				t.Fatalf("new incident: %v, want %v", opened, tc.open)
+			}
+			if opened && (ch.Alias != d.Fingerprint || ch.Incident.Fingerprint == d.Fingerprint || len(rows119(ch.Enqueue)) != 1) {
+				t.Errorf("new incident %+v alias %q, 119 rows %v", ch.Incident, ch.Alias, summarize(ch.Enqueue, p.now))
+			}
+		})
+	}
 }

@@ -70,6 +70,9 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 	inc.UpdatedAt = p.now
 	var ch Change
 	if inc.State.Closed() {
+		if triggeredAgain(cur, d) {
+			return p.openAfterClosed(cur, d)
+		}
 		ch.Incident = &inc
 		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorDetector, ActRepeated, "",
 			fmt.Sprintf("%s after the incident was closed; no action", d.State)))
@@ -80,6 +83,40 @@ func (p planner) onDetection(cur *Incident, d detectors.Detection) (Change, erro
 		return p.onEpisode(&inc, i, d)
 	}
 	return p.fold(&inc, d)
+}
+
+// triggeredAgain reports whether d, for an episode of the closed incident
+// cur, is a new trigger rather than a repeat: a Firing or Pending
+// detection carrying an event the incident never had (the SOS pressed again
+// after a dispatcher closed the test call, a new smoke alarm after the
+// fire was resolved), not the detectors' re-send at a restart. The
+// detectors' episode may outlive the incident, which a person closed: the
+// new trigger must not be swallowed by it.
+func triggeredAgain(cur *Incident, d detectors.Detection) bool {
+	if (d.State != detectors.Firing && d.State != detectors.Pending) || restartResend(d) || len(d.Evidence.Events) == 0 {
+		return false
+	}
+	known := slices.Clone(cur.Evidence.Events)
+	for _, e := range cur.Episodes {
+		known = append(known, e.Events...)
+	}
+	return slices.ContainsFunc(d.Evidence.Events, func(id devices.EventID) bool { return !slices.Contains(known, id) })
+}
+
+// openAfterClosed opens a new incident for a new trigger of a closed
+// incident's episode. Its own fingerprint names the closed one it follows
+// (the fingerprint column is unique); the episode's fingerprint becomes its
+// alias, so the episode's next detections find it.
+func (p planner) openAfterClosed(cur *Incident, d detectors.Detection) (Change, error) {
+	ch, err := p.open(d)
+	if err != nil || ch.Incident == nil {
+		return ch, err
+	}
+	ch.Incident.Fingerprint = d.Fingerprint + "/after/" + cur.ID
+	ch.Alias = d.Fingerprint
+	ch.Timeline = append(ch.Timeline, p.entry(ch.Incident, actorDetector, ActNote, "",
+		fmt.Sprintf("triggered again after incident %s was closed", cur.ID)))
+	return ch, nil
 }
 
 // cleared folds a Resolved detection (the condition ended by itself) of

@@ -243,7 +243,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 		query := `INSERT INTO incidents (id, fingerprint, hub_id, resident_id, cause, priority, state,
 				opened_us, updated_us, change_seq, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ` + seqSQL + `, $10)
 				RETURNING change_seq`
-		if cur != nil {
+		if cur != nil && cur.ID == out.ID {
 			query = `UPDATE incidents SET fingerprint = $2, hub_id = $3, resident_id = $4, cause = $5,
 				priority = $6, state = $7, opened_us = $8, updated_us = $9, change_seq = ` + seqSQL + `, data = $10
 				WHERE id = $1 RETURNING change_seq`
@@ -304,7 +304,8 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 	}
 	if ch.Alias != "" {
 		w.exec(`INSERT INTO incident_aliases (fingerprint, incident_id, created_us) VALUES ($1, $2, $3)
-			ON CONFLICT (fingerprint) DO NOTHING`, []any{ch.Alias, id, toUS(now)}, nil)
+			ON CONFLICT (fingerprint) DO UPDATE SET incident_id = excluded.incident_id, created_us = excluded.created_us`,
+			[]any{ch.Alias, id, toUS(now)}, nil)
 	}
 	w.enqueues = w.enqueues || len(ch.Enqueue) > 0
 	// One multi-row INSERT per chunk: fewer statements to parse (SQLite)
@@ -355,20 +356,33 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 // home that m.Fold picks. A miss costs two indexed look-ups and the home's
 // open incidents, once per new episode.
 func (s *Store) incidentOfFingerprint(ctx context.Context, q querier, m dispatch.Mutation, lock string) (dispatch.Incident, error) {
-	inc, err := scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
-	if !isNoRows(err) {
-		return inc, err
+	own, err := scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
+	switch {
+	case err == nil && !own.State.Closed():
+		return own, nil
+	case err != nil && !isNoRows(err):
+		return own, err
 	}
+	// Its own incident is closed, or it has none: an alias names the
+	// incident it was folded into, or the one a new trigger opened after
+	// its own was closed (the newest wins).
 	lockOf := ""
 	if lock != "" {
 		lockOf = lock + " OF i"
 	}
-	inc, err = scanIncident(q.queryRow(ctx, `SELECT i.data, i.change_seq FROM incident_aliases a
+	inc, aerr := scanIncident(q.queryRow(ctx, `SELECT i.data, i.change_seq FROM incident_aliases a
 		JOIN incidents i ON i.id = a.incident_id WHERE a.fingerprint = $1`+lockOf, m.Fingerprint))
-	if !isNoRows(err) || m.Fold == nil || m.FoldHub == "" {
-		return inc, err
+	switch {
+	case aerr == nil:
+		return inc, nil
+	case !isNoRows(aerr):
+		return inc, aerr
+	case err == nil:
+		return own, nil
+	case m.Fold == nil || m.FoldHub == "":
+		return inc, aerr
 	}
-	miss := err
+	miss := aerr
 	rs, err := q.query(ctx, `SELECT data, change_seq FROM incidents
 		WHERE hub_id = $1 AND state NOT IN ('resolved', 'cancelled') ORDER BY opened_us, id`+lock, string(m.FoldHub))
 	if err != nil {

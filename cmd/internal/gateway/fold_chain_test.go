@@ -223,3 +223,74 @@ func TestFoldChainFallThenInactivity(t *testing.T) {
 		t.Errorf("class %s", inc.Class)
 	}
 }
+
+// A dispatcher closes an SOS as a test call while the detectors' episode
+// goes on; the resident presses again seconds later. The new press is a new
+// emergency: a second incident and a second Alert, not a line on the closed
+// one (seen from outside: "repeated firing after the incident was closed;
+// no action"). A redelivery of the first press opens nothing.
+func TestChainSOSAgainAfterClosedIsANewIncident(t *testing.T) {
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			c, cl := startFold(t, cfg, nil)
+			first := event("sos-1", devices.EventSOS, "pendant-1", time.Now())
+			c.publishEvent(t, cl, first)
+			inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSOS)
+			ctx := context.Background()
+			if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionTest, "d-park", "test call"); err != nil {
+				t.Fatal(err)
+			}
+			c.publishEvent(t, cl, first) // a redelivery: not a new press
+			c.publishEvent(t, cl, event("sos-2", devices.EventSOS, "pendant-1", time.Now()))
+			waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
+			time.Sleep(700 * time.Millisecond) // room for a third to show up
+			if got := c.tally().alerts; got != 2 {
+				t.Errorf("%d Alerts, want 2 (one per press)", got)
+			}
+			open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
+				States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseSOS {
+				t.Fatalf("after the second press: %+v, want one new open SOS incident (the first was %s)", open, inc.ID)
+			}
+			// The episode's next detection finds the new incident.
+			c.publishEvent(t, cl, event("sos-3", devices.EventSOS, "pendant-1", time.Now()))
+			time.Sleep(700 * time.Millisecond)
+			if got := c.tally().alerts; got != 2 {
+				t.Errorf("%d Alerts after a third press on the open incident, want 2", got)
+			}
+		})
+	}
+}
+
+// A confirmed fire a person closed too early, while the detectors' fire
+// episode goes on: a new alarm from the detector is a new incident and a
+// new Alert (seen from outside: a new smoke and heat alarm after the
+// resolve produced nothing for 12 minutes).
+func TestChainFireAlarmAfterClosedIsANewIncident(t *testing.T) {
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			c, cl := startFold(t, cfg, nil)
+			c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+			c.checkedIn(t)
+			c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
+			inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFireConfirmed)
+			ctx := context.Background()
+			if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionRealEmergency, "d-park", "fire out"); err != nil {
+				t.Fatal(err)
+			}
+			c.publishEvent(t, cl, event("smoke-2", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+			waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
+			open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
+				States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseFireConfirmed {
+				t.Fatalf("after the new alarm: %+v, want one new open fire incident (the first was %s)", open, inc.ID)
+			}
+		})
+	}
+}
