@@ -286,15 +286,6 @@ func (p planner) send119(cur *Incident, by, via, reason string) (Change, error) 
 	inc.UpdatedAt = p.now
 	ch := Change{Incident: &inc}
 	p.queue119(&inc, &ch, by, via, reason)
-	if inc.State == StateVerifying {
-		// A person decided it is an emergency: the check-in window ends and
-		// the escalation runs now, so the guardians hear of it too, not only
-		// 119 (whose "accepted" would otherwise stand everything down before
-		// the window ended and anyone was told). 119 is not alerted twice.
-		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerVerify, 0))
-		inc.State = StateOpen
-		p.runStep(&inc, p.pol.For(inc.Cause, inc.Class), 0, &ch)
-	}
 	return ch, nil
 }
 
