@@ -444,3 +444,34 @@ func TestFoldThroughTheStore(t *testing.T) {
 		}
 	})
 }
+
+// A dispatcher's "send to 119 now" during a fall's check-in window ends the
+// window: 119 is alerted once and the first step's guardians are told too
+// (they used to hear nothing when 119 answered before the window ended).
+func TestSend119DuringCheckInTellsTheGuardians(t *testing.T) {
+	const longWindow = `{
+  "after_hours": {"night_from": 0, "night_to": 0, "weekends": false, "reroute": {}},
+  "causes": {
+    "fall": {"verify": {"window": "10m"}, "steps": [
+      {"after": "0s", "notify": [{"to": "guardian", "via": "voice"}]},
+      {"after": "10m", "notify": [{"to": "119", "via": "cap"}]}]}
+  }
+}`
+	h := start(t, storetest.SQLite(t), longWindow, nil)
+	ctx := context.Background()
+	inc, err := h.d.HandleDetection(ctx, det("hub-1", detectors.CauseFall, 2, detectors.Pending, time.Now().Truncate(time.Second)))
+	if err != nil || inc.State != dispatch.StateVerifying {
+		t.Fatalf("%+v %v", inc, err)
+	}
+	if _, err := h.d.Send119(ctx, inc.ID, "박상황", "관제 판단"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "119 and the guardian's call", func() bool {
+		return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 &&
+			h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" && n.Step == 0 }) == 1
+	})
+	got, _, _ := h.d.Incident(ctx, inc.ID)
+	if got.State == dispatch.StateVerifying {
+		t.Errorf("still in the check-in window after send to 119: %s", got.State)
+	}
+}

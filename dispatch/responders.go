@@ -286,6 +286,15 @@ func (p planner) send119(cur *Incident, by, via, reason string) (Change, error) 
 	inc.UpdatedAt = p.now
 	ch := Change{Incident: &inc}
 	p.queue119(&inc, &ch, by, via, reason)
+	if inc.State == StateVerifying {
+		// A person decided it is an emergency: the check-in window ends and
+		// the escalation runs now, so the guardians hear of it too, not only
+		// 119 (whose "accepted" would otherwise stand everything down before
+		// the window ended and anyone was told). 119 is not alerted twice.
+		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerVerify, 0))
+		inc.State = StateOpen
+		p.runStep(&inc, p.pol.For(inc.Cause, inc.Class), 0, &ch)
+	}
 	return ch, nil
 }
 
@@ -422,6 +431,8 @@ func (d *Dispatcher) SetResponder(ctx context.Context, incidentID, by, responder
 // never alerted twice: a second request is recorded and sends nothing.
 func (d *Dispatcher) Send119(ctx context.Context, incidentID, by, reason string) (Incident, error) {
 	return d.onIncident(ctx, incidentID, func(p planner, cur *Incident) (Change, error) {
+		// Ending a check-in window runs the first step: its guardians.
+		p.resident = d.lookupResident(cur.Hub)
 		return p.send119(cur, by, "console", reason)
 	})
 }

@@ -254,7 +254,17 @@ func TestSend119(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rows119(ch.Enqueue); len(got) != 1 || !ch.Incident.Alerted119 || ch.Incident.State != tc.inc.State {
+			wantState := tc.inc.State
+			if wantState == StateVerifying {
+				// A person's decision ends the check-in window: the
+				// escalation runs now and the guardians are told too.
+				wantState = StateOpen
+				if !slices.ContainsFunc(ch.Enqueue, func(r OutboxRow) bool { return r.Recipient.Role == RoleGuardian }) ||
+					!slices.Contains(ch.CancelKeys, timerKey(tc.inc.ID, TimerVerify, 0)) {
+					t.Errorf("verifying: the guardians are not told or the window goes on: %v", summarize(ch.Enqueue, t0))
+				}
+			}
+			if got := rows119(ch.Enqueue); len(got) != 1 || !ch.Incident.Alerted119 || ch.Incident.State != wantState {
 				t.Fatalf("rows %v incident %+v", summarize(ch.Enqueue, t0), ch.Incident)
 			}
 			again, err := p.send119(ch.Incident, "d-kim", "console", "again")

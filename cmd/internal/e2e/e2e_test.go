@@ -63,7 +63,10 @@ func browser(t *testing.T, width, height int) context.Context {
 		cancelAlloc()
 		t.Fatalf("start chromium: %v", err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(browserCtx, 90*time.Second)
+	// One budget for everything a test does in this browser: generous,
+	// because a busy machine (make test runs packages side by side) can
+	// take a minute and more over what a quiet one needs.
+	ctx, cancelTimeout := context.WithTimeout(browserCtx, 5*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	return ctx
 }

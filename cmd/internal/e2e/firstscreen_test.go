@@ -442,7 +442,8 @@ func firstScreenProblems(t *testing.T, b context.Context, lang string, answered,
 	whole, _ := chromedp.Run(b, chromedp.Text(`main`))
 	for _, raw := range []string{"smoke_unconfirmed", "smoke_sensors", "steam_sensors", "co_rise", "guardian:", "+8210", "— answered", "no-answer", "smoke-kitchen"} {
 		if strings.Contains(whole, raw) {
-			problems = append(problems, fmt.Sprintf("%s incident page shows the internal %q", lang, raw))
+			i := strings.Index(whole, raw)
+			problems = append(problems, fmt.Sprintf("%s incident page shows the internal %q: …%s…", lang, raw, whole[max(0, i-120):min(len(whole), i+80)]))
 		}
 	}
 	return problems
