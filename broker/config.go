@@ -62,6 +62,25 @@ type Config struct {
 	MaxConnecting int
 	AdmitWait     time.Duration
 
+	// MaxHubs is how many hubs this node carries (0: no cap; dolbomd
+	// derives its default from the memory, see README "Capacity"). Past it
+	// a CONNECT is refused "server busy" (MQTT 5 0x89, 3.1.1 0x03) unless
+	// the hub already holds a place through an earlier connection (a
+	// reconnect or takeover: its old connection still counts until it
+	// closes); a connected hub is never dropped to make room. The count is
+	// taken before it is compared, so concurrent CONNECTs cannot overshoot;
+	// a hub reconnecting counts twice for the moment its old connection
+	// takes to close.
+	MaxHubs int
+	// MemoryHighWater is the memory guard: the share of the runtime's
+	// memory limit (GOMEMLIMIT, or the one dolbomd sets from the machine)
+	// that the live heap plus goroutine stacks may reach before new hubs are
+	// refused the same way (default 0.8; negative: no guard). That is what
+	// the collector cannot free: past about 80% its cycles come nearly back
+	// to back and every hub's latency suffers. Sampled once a second; with
+	// no memory limit in force there is no guard.
+	MemoryHighWater float64
+
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
 	// a few goroutines; it does not need to leave cores idle: during a mass
@@ -141,6 +160,9 @@ func (c Config) withDefaults() Config {
 	def(&c.AckTimeout, 20*time.Second)
 	defInt(&c.MaxConnecting, 64)
 	def(&c.AdmitWait, 5*time.Second)
+	if c.MemoryHighWater == 0 {
+		c.MemoryHighWater = 0.8
+	}
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)
