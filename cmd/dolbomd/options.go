@@ -13,6 +13,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
@@ -54,6 +55,9 @@ type Options struct {
 	ReadingsBurst int
 	EventsRate    float64
 	EventsBurst   int
+	// MaxHubs is --max-hubs as given: a number, "unlimited", or "auto" (the
+	// default: derived from memory when the gateway starts, see run).
+	MaxHubs string
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -142,6 +146,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.IntVar(&o.ReadingsBurst, "readings-burst", envInt("DOLBOM_READINGS_BURST"), "per hub: burst of those messages, for store and forward after an outage (default 300; DOLBOM_READINGS_BURST)")
 	fs.Float64Var(&o.EventsRate, "events-rate", envFloat("DOLBOM_EVENTS_RATE"), "per hub: events per second; emergencies are slowed, never refused (default 10; DOLBOM_EVENTS_RATE)")
 	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
+	fs.StringVar(&o.MaxHubs, "max-hubs", env("DOLBOM_MAX_HUBS", memlimit.MaxHubsAuto), "hubs this gateway carries; past it new hubs are refused at CONNECT as server busy and back off, connected hubs are kept. "+
+		"auto: (memory - 2 GiB) / 64 KiB per hub, the memory being the cgroup limit or the RAM; unlimited: no cap (DOLBOM_MAX_HUBS)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
@@ -242,6 +248,9 @@ func (o Options) validate() error {
 		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
 	}
 	errs = append(errs, o.validateTwilio()...)
+	if _, _, err := memlimit.ParseMaxHubs(o.MaxHubs); err != nil {
+		errs = append(errs, fmt.Errorf("--max-hubs / DOLBOM_MAX_HUBS %w", err))
+	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}

@@ -29,10 +29,12 @@ func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
 		{"DOLBOM_READINGS_RATE": "fast"},
 		{"DOLBOM_SHUTDOWN_TIMEOUT": "20"},
 		{"TWILIO_ACCOUNT_SID": "AC123"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "0"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "many"},
 	} {
 		if _, err := parseOptions(nil, func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("environment %v accepted", bad)
-		} else if !strings.Contains(err.Error(), "=") && !strings.Contains(err.Error(), "TWILIO") {
+		} else if !strings.Contains(err.Error(), "=") && !strings.Contains(err.Error(), "TWILIO") && !strings.Contains(err.Error(), "DOLBOM_MAX_HUBS") {
 			t.Errorf("error %q does not name the variable", err)
 		}
 	}
@@ -183,6 +185,27 @@ func TestTrustedProxiesOption(t *testing.T) {
 		}
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMaxHubsOption(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", "auto"},
+		{nil, "250000", "250000"},
+		{[]string{"--max-hubs", "unlimited"}, "250000", "unlimited"},
+	} {
+		env := map[string]string{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": tc.env}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("%v %q: %v", tc.args, tc.env, err)
+		}
+		if o.MaxHubs != tc.want {
+			t.Errorf("%v DOLBOM_MAX_HUBS=%q: max hubs %q, want %q", tc.args, tc.env, o.MaxHubs, tc.want)
 		}
 	}
 }
