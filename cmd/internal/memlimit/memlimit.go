@@ -105,3 +105,7 @@ func machineBytes() int64 {
 	}
 	return 0
 }
+
+// Machine returns the RAM (MemTotal) and the cgroup's memory limit (0 when
+// there is none), for reports that say what a figure was measured on.
+func Machine() (ram, cgroup int64) { return machineBytes(), cgroupBytes() }
