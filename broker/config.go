@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 
@@ -194,4 +195,17 @@ func (c Config) withDefaults() Config {
 		c.Limits = devices.DefaultLimits
 	}
 	return c
+}
+
+// MemoryGuard turns an operator's memory high water (dolbomd and dolbom-sim
+// --memory-high-water: a share of the memory limit, 0 for no guard) into
+// Config.MemoryHighWater, whose 0 means the default.
+func MemoryGuard(share float64) (float64, error) {
+	switch {
+	case share < 0 || share > 1:
+		return 0, fmt.Errorf("%g: want a share of the memory limit between 0 (no guard) and 1", share)
+	case share == 0:
+		return -1, nil
+	}
+	return share, nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -64,8 +65,12 @@ type LoadReport struct {
 	SteadyCPU              *SteadyCPU                             `json:"steady_cpu,omitempty"`
 	Fleet                  firmwaresim.Stats                      `json:"fleet"`
 	Machine                Machine                                `json:"machine"`
-	Notes                  []string                               `json:"notes"`
-	Command                string                                 `json:"command"`
+	// GatewayRefused is the in-process gateway's CONNECT refusals by
+	// reason (capacity, memory, admission_wait, ...): which guard refused
+	// the fleet's refused_connects. Since the last start with --restart-at.
+	GatewayRefused map[string]int64 `json:"gateway_connect_refused,omitempty"`
+	Notes          []string         `json:"notes"`
+	Command        string           `json:"command"`
 }
 
 // SteadyCPU is this process's CPU (gateway and simulator; a PostgreSQL
@@ -388,6 +393,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
+	highWater := fs.Float64("memory-high-water", 0.8, "in-process gateway: its memory guard (as dolbomd --memory-high-water; it counts the simulator's memory too); 0: no guard")
 	maxHubsFlag := fs.String("max-hubs", memlimit.MaxHubsAuto, "in-process gateway: hubs it carries, refusing the rest at CONNECT (as dolbomd --max-hubs): a number, unlimited, or auto (derived from memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -413,7 +419,12 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	withSensors := *sensors == "yes" || (*sensors == "auto" && *homes <= 20000)
 	track := newEmergencyTracker()
 	c.onDetection = track.detection
-	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, broker.Config{MaxHubs: max(maxHubs, 0)}, true)
+	guard, err := broker.MemoryGuard(*highWater)
+	if err != nil {
+		return fmt.Errorf("--memory-high-water %w", err)
+	}
+	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard}
+	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, bc, true)
 	if err != nil {
 		return err
 	}
@@ -684,6 +695,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain, but for those of homes refused at CONNECT (fleet.refused_hubs, still refused at the end), which emergencies_refused_hubs counts: their hubs hold them")
 	}
 	if env != nil {
+		rep.GatewayRefused = connectRefusals(env.gateway())
 		rep.SimRSS = int64(rep.SimBytesPerHome * float64(*homes))
 		rep.GatewayRSS = rep.ProcessRSS - rep.SimRSS
 		rep.Notes = append(rep.Notes, "in-process: gateway and simulator share one process; sim_rss_bytes is sim_bytes_per_home (live heap and stacks the fleet holds for its hubs, measured after GC before they connect) times homes; the connected cost is BenchmarkFleetConnected in firmware-sim; gateway_rss_bytes is the rest of the process RSS")
@@ -703,6 +715,31 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, rep.Machine)
 	return nil
+}
+
+// connectRefusals reads the gateway's connect_refused_total by reason.
+func connectRefusals(g *gateway.Gateway) map[string]int64 {
+	if g == nil {
+		return nil
+	}
+	mfs, err := g.Registry.Gather()
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "dolbom_broker_connect_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" {
+					out[l.GetValue()] = int64(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out
 }
 
 // loadFleet and loadHub are what load needs of either kind of fleet.

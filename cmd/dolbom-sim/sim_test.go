@@ -199,6 +199,11 @@ func TestLoadRefusedAtCapacity(t *testing.T) {
 		t.Errorf("online %d (connected %d), refused hubs %d, refused connects %d, denied %d; want 40, 20 hubs, >= 20 attempts, 0 denied",
 			f.Online, rep.Connected, f.RefusedHubs, f.RefusedConnects, f.DeniedConnects)
 	}
+	// Read after the drain, while refused hubs kept retrying: at least
+	// what the fleet had seen, and all for capacity.
+	if rep.GatewayRefused["capacity"] < f.RefusedConnects || rep.GatewayRefused["memory"] != 0 {
+		t.Errorf("gateway refused %v, the fleet saw %d busy refusals", rep.GatewayRefused, f.RefusedConnects)
+	}
 	if rep.ConnectSeconds == nil {
 		t.Error("connect_s null: the 40 places filled should count as everyone in")
 	}

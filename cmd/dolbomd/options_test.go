@@ -31,6 +31,7 @@ func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
 		{"TWILIO_ACCOUNT_SID": "AC123"},
 		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "0"},
 		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "many"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MEMORY_HIGH_WATER": "80%"},
 	} {
 		if _, err := parseOptions(nil, func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("environment %v accepted", bad)
@@ -206,6 +207,32 @@ func TestMaxHubsOption(t *testing.T) {
 		}
 		if o.MaxHubs != tc.want {
 			t.Errorf("%v DOLBOM_MAX_HUBS=%q: max hubs %q, want %q", tc.args, tc.env, o.MaxHubs, tc.want)
+		}
+	}
+}
+
+func TestMemoryHighWaterOption(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want float64 // in broker.Config
+		bad  bool
+	}{
+		{nil, "", 0.8, false},
+		{nil, "0.9", 0.9, false},
+		{[]string{"--memory-high-water", "0"}, "", -1, false}, // no guard
+		{[]string{"--memory-high-water", "1.5"}, "", 0, true},
+	} {
+		env := map[string]string{"DOLBOM_TWILIO": "fake", "DOLBOM_MEMORY_HIGH_WATER": tc.env}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		if (err != nil) != tc.bad {
+			t.Fatalf("%v %q: error %v", tc.args, tc.env, err)
+		}
+		if tc.bad {
+			continue
+		}
+		if got := o.gateway().Broker.MemoryHighWater; got != tc.want {
+			t.Errorf("%v DOLBOM_MEMORY_HIGH_WATER=%q: broker high water %g, want %g", tc.args, tc.env, got, tc.want)
 		}
 	}
 }
