@@ -702,6 +702,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		rep.SimRSS = rep.ProcessRSS
 	}
+	if *client == "paho" && expected < int64(*homes) {
+		rep.Notes = append(rep.Notes, "paho hubs: paho does not say why a connect failed, so homes refused at CONNECT are not told apart (their SOS count as lost, refused_connects stays 0), and paho retries a first connect every second rather than with the backoff of protocol 17.1: use --client raw for overload runs")
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
