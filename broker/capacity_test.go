@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,5 +188,15 @@ func TestMemoryGuardNeedsALimit(t *testing.T) {
 	c.highWater = -1
 	if c.checkMemory() {
 		t.Error("guard on while disabled")
+	}
+}
+
+// TestGoMemoryReadsTheRuntime: the metric names exist (a wrong one would
+// read as "no limit" and turn the guard off without a word).
+func TestGoMemoryReadsTheRuntime(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(8 << 30))
+	used, limit := goMemory()
+	if used == 0 || limit != 8<<30 {
+		t.Errorf("goMemory() = %d used, %d limit; want some use and the 8 GiB limit set", used, limit)
 	}
 }
