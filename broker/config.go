@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 
@@ -61,6 +62,25 @@ type Config struct {
 	// on the registry.
 	MaxConnecting int
 	AdmitWait     time.Duration
+
+	// MaxHubs is how many hubs this node carries (0: no cap; dolbomd
+	// derives its default from the memory, see README "Capacity"). Past it
+	// a CONNECT is refused "server busy" (MQTT 5 0x89, 3.1.1 0x03) unless
+	// the hub already holds a place through an earlier connection (a
+	// reconnect or takeover: its old connection still counts until it
+	// closes); a connected hub is never dropped to make room. The count is
+	// taken before it is compared, so concurrent CONNECTs cannot overshoot;
+	// a hub reconnecting counts twice for the moment its old connection
+	// takes to close.
+	MaxHubs int
+	// MemoryHighWater is the memory guard: the share of the runtime's
+	// memory limit (GOMEMLIMIT, or the one dolbomd sets from the machine)
+	// that the live heap plus goroutine stacks may reach before new hubs are
+	// refused the same way (default 0.8; negative: no guard). That is what
+	// the collector cannot free: past about 80% its cycles come nearly back
+	// to back and every hub's latency suffers. Sampled once a second; with
+	// no memory limit in force there is no guard.
+	MemoryHighWater float64
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
@@ -141,6 +161,9 @@ func (c Config) withDefaults() Config {
 	def(&c.AckTimeout, 20*time.Second)
 	defInt(&c.MaxConnecting, 64)
 	def(&c.AdmitWait, 5*time.Second)
+	if c.MemoryHighWater == 0 {
+		c.MemoryHighWater = 0.8
+	}
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)
@@ -172,4 +195,17 @@ func (c Config) withDefaults() Config {
 		c.Limits = devices.DefaultLimits
 	}
 	return c
+}
+
+// MemoryGuard turns an operator's memory high water (dolbomd and dolbom-sim
+// --memory-high-water: a share of the memory limit, 0 for no guard) into
+// Config.MemoryHighWater, whose 0 means the default.
+func MemoryGuard(share float64) (float64, error) {
+	switch {
+	case share < 0 || share > 1:
+		return 0, fmt.Errorf("%g: want a share of the memory limit between 0 (no guard) and 1", share)
+	case share == 0:
+		return -1, nil
+	}
+	return share, nil
 }

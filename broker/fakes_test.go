@@ -222,6 +222,12 @@ const (
 
 func startEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
+	return startEnvTuned(t, cfg, nil)
+}
+
+// startEnvTuned is startEnv with tune run on the server before it serves.
+func startEnvTuned(t testing.TB, cfg Config, tune func(*Server)) *env {
+	t.Helper()
 	if cfg.TCPAddr == "" {
 		cfg.TCPAddr = ListenerOff
 	}
@@ -233,6 +239,9 @@ func startEnv(t testing.TB, cfg Config) *env {
 		t.Fatal(err)
 	}
 	e.s = s
+	if tune != nil {
+		tune(s)
+	}
 	e.pipe = NewPipeListener()
 	if err := s.AddListener(e.pipe); err != nil {
 		t.Fatal(err)

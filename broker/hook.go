@@ -73,6 +73,19 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	if !s.ipLimit.allow(cl.Net.Remote, now) {
 		return s.refuseConnect(cl, refuseRate, packets.ErrConnectionRateExceeded, v3Unavailable)
 	}
+	// Before the CONNECT slot: a hub the node has no place for must not
+	// wait up to AdmitWait to be told so. Whether it holds a place already
+	// is asked by its claimed id; a false claim gains nothing, as the
+	// credentials are checked next.
+	held := false
+	if st := s.states.get(cl.ID); st != nil {
+		held = st.places.Load() > 0
+	}
+	if reason := s.capacity.take(held); reason != "" {
+		return s.refuseConnect(cl, reason, packets.ErrServerBusy, v3Unavailable)
+	}
+	tc.placed = true
+	s.m.hubsHeld.Inc()
 	// The slot is taken once the CONNECT has arrived, not at accept: a
 	// socket that stays silent must not hold one (64 idle sockets would
 	// otherwise lock every hub out until ConnectTimeout).
@@ -146,6 +159,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 		return s.refuseConnect(cl, refuseRevoked, packets.ErrNotAuthorized, v3NotAuthorize)
 	}
 	tc.authed, tc.gen = true, gen
+	tc.hub = st
+	st.places.Add(1)
 	return nil
 }
 

@@ -20,6 +20,7 @@ const (
 	refuseShutdown    = "shutdown"
 	refuseAdmit       = "admission_wait" // no CONNECT slot within AdmitWait: refused as busy
 	refuseRevoked     = "revoked"        // Revoke ran while the CONNECT was being checked
+	// refuseCapacity and refuseMemory: see capacity.go.
 
 	// Connections that never reached our OnConnect: mochi ended them itself.
 	refuseConnectTimeout = "connect_timeout"   // no CONNECT within ConnectTimeout (on every listener)
@@ -36,6 +37,9 @@ const (
 
 type metrics struct {
 	connected        prometheus.Gauge
+	maxHubs          prometheus.Gauge
+	hubsHeld         prometheus.Gauge
+	memoryGuard      prometheus.Gauge
 	received         map[devices.Channel]prometheus.Counter
 	refused          *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
@@ -64,6 +68,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		connected: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "hubs_connected",
 			Help: "Hubs connected now."}),
+		maxHubs: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "max_hubs",
+			Help: "Hubs this node carries (--max-hubs); 0: no cap."}),
+		hubsHeld: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "hubs_admitted",
+			Help: "Connections holding a place of max_hubs: connected hubs and those being authenticated."}),
+		memoryGuard: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "memory_guard",
+			Help: "1 while the memory guard refuses new hubs (live heap and stacks above the high water of the memory limit)."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
 			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",

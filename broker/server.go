@@ -64,6 +64,7 @@ type Server struct {
 
 	verify     *verifier
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
+	capacity   *capacity     // places for hubs (MaxHubs) and the memory guard
 	ipLimit    *ipLimiter
 	states     *hubStates
 	expiry     expiryQueue
@@ -94,17 +95,19 @@ type Server struct {
 func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:     cfg,
-		journal: j,
-		ingest:  in,
-		dir:     dir,
-		log:     log.With().Str("component", "broker").Logger(),
-		m:       newMetrics(reg),
-		verify:  newVerifier(),
-		admit:   make(chan struct{}, cfg.MaxConnecting),
-		ipLimit: newIPLimiter(cfg.ConnectRate, cfg.ConnectBurst, cfg.MaxTrackedIPs),
-		states:  newHubStates(),
+		cfg:      cfg,
+		journal:  j,
+		ingest:   in,
+		dir:      dir,
+		log:      log.With().Str("component", "broker").Logger(),
+		m:        newMetrics(reg),
+		verify:   newVerifier(),
+		admit:    make(chan struct{}, cfg.MaxConnecting),
+		capacity: newCapacity(cfg),
+		ipLimit:  newIPLimiter(cfg.ConnectRate, cfg.ConnectBurst, cfg.MaxTrackedIPs),
+		states:   newHubStates(),
 	}
+	s.m.maxHubs.Set(float64(max(cfg.MaxHubs, 0)))
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
 	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
 
@@ -239,6 +242,8 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 type trackedConn struct {
 	net.Conn
 	admit       chan struct{} // its CONNECT slot (OnConnect took one) until release
+	placed      bool          // it holds a place of the node's capacity, given back when mochi is done with it
+	hub         *hubState     // the hub it authenticated as (OnConnect), whose places it counts in
 	reached     bool          // OnConnect ran
 	authed      bool          // OnConnect accepted the hub
 	gen         uint64        // the hub's generation when its record was read
@@ -256,6 +261,15 @@ func (s *Server) establish(listener string, c net.Conn) error {
 	tc := &trackedConn{Conn: c}
 	err := s.mq.EstablishConnection(listener, tc)
 	tc.release()
+	// mochi returns only when it is done with the connection, whatever
+	// happened: the one place where its capacity is given back.
+	if tc.placed {
+		s.capacity.release()
+		s.m.hubsHeld.Dec()
+	}
+	if tc.hub != nil {
+		tc.hub.places.Add(-1)
+	}
 	switch {
 	case !tc.reached:
 		s.m.refused.WithLabelValues(preConnectReason(err)).Inc()
@@ -351,6 +365,8 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			s.sweepExpired(now)
+			s.m.memoryGuard.Set(b2f(s.capacity.checkMemory()))
+			s.capacity.logRefusals(s.log, now)
 		}
 	}
 }

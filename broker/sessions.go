@@ -46,6 +46,10 @@ type hubState struct {
 	// look-up off the path of every other hub.
 	poison    [][sha256.Size]byte
 	hasPoison atomic.Bool
+	// places counts the hub's authenticated connections still open (see
+	// capacity): above 0 the hub is admitted, and a reconnect of it passes
+	// the capacity gate whatever the count.
+	places atomic.Int32
 }
 
 // scheduleExpiryLocked arranges for the sweeper to expire the hub's session

@@ -106,6 +106,7 @@ type dialReq struct {
 
 type fleetStats struct {
 	online, connects, disconnects, dials, refusedConnects atomic.Int64
+	deniedConnects, refusedHubs                           atomic.Int64
 	published, acked, resent, refused                     atomic.Int64
 	emergencies, rejects, commands                        atomic.Int64
 	droppedBatches, droppedEvents                         atomic.Int64
@@ -370,12 +371,22 @@ func (s *shard) run(ctx context.Context) {
 
 // Stats is a snapshot of what the fleet did.
 type Stats struct {
-	Hubs            int            `json:"hubs"`
-	Online          int64          `json:"online"`
-	Connects        int64          `json:"connects"`
-	Disconnects     int64          `json:"disconnects"`
-	Dials           int64          `json:"dials"`
+	Hubs        int   `json:"hubs"`
+	Online      int64 `json:"online"`
+	Connects    int64 `json:"connects"`
+	Disconnects int64 `json:"disconnects"`
+	Dials       int64 `json:"dials"`
+	// RefusedConnects counts CONNACKs that refused a CONNECT as busy or
+	// unavailable (MQTT 5 0x88, 0x89, 0x9F; 3.1.1 0x03): every attempt,
+	// so a hub refused five times while backing off counts five.
+	// RefusedHubs is the hubs refused that way on their last attempt and
+	// not admitted since (the homes the gateway had no place for at the
+	// snapshot); DeniedConnects counts the other refusals (credentials,
+	// identifier, will). The paho fleet counts none of these (paho does not
+	// say why a connect failed).
 	RefusedConnects int64          `json:"refused_connects"`
+	RefusedHubs     int64          `json:"refused_hubs"`
+	DeniedConnects  int64          `json:"denied_connects"`
 	Published       int64          `json:"published"`
 	Acked           int64          `json:"acked"`
 	Resent          int64          `json:"resent"`
@@ -393,7 +404,8 @@ type Stats struct {
 func (f *Fleet) Stats() Stats {
 	s := &f.stats
 	return Stats{Hubs: len(f.hubs), Online: s.online.Load(), Connects: s.connects.Load(), Disconnects: s.disconnects.Load(),
-		Dials: s.dials.Load(), RefusedConnects: s.refusedConnects.Load(), Published: s.published.Load(), Acked: s.acked.Load(),
+		Dials: s.dials.Load(), RefusedConnects: s.refusedConnects.Load(), RefusedHubs: s.refusedHubs.Load(),
+		DeniedConnects: s.deniedConnects.Load(), Published: s.published.Load(), Acked: s.acked.Load(),
 		Resent: s.resent.Load(), Refused: s.refused.Load(), Emergencies: s.emergencies.Load(), Rejects: s.rejects.Load(),
 		Commands: s.commands.Load(), DroppedBatches: s.droppedBatches.Load(), DroppedEvents: s.droppedEvents.Load(),
 		Puback: s.puback.Summary(), EmergencyPuback: s.emergencyPuback.Summary()}

@@ -73,6 +73,7 @@ type Hub struct {
 	nextWake atomic.Int64 // wall ns of the pending scheduler entry, 0: none
 	state    hubState
 	slot     bool // holds a Fleet.slots token (dialled, no CONNACK yet)
+	refused  bool // its last CONNECT was refused busy or unavailable (no CONNACK 0 since)
 	link     Link
 	rx       *hubRx
 	gen      uint32
@@ -579,16 +580,30 @@ func (h *Hub) onConnack(now int64, pk *packets.Packet) {
 	}
 	f.releaseSlot(h)
 	if pk.ReasonCode != 0 {
-		f.stats.refusedConnects.Add(1)
 		code := pk.ReasonCode
 		h.drop(now, "connack 0x"+strconv.FormatUint(uint64(code), 16))
 		switch code {
+		case 0x03, 0x88, 0x89, 0x9F:
+			// Busy or unavailable (3.1.1: 0x03; MQTT 5 has no 0x03): the
+			// backoff drop set (17.1).
+			f.stats.refusedConnects.Add(1)
+			if !h.refused {
+				h.refused = true
+				f.stats.refusedHubs.Add(1)
+			}
 		case 0x02, 0x04, 0x05, 0x85, 0x86, 0x87:
 			// Credentials will not change until an operator acts (17.2).
+			f.stats.deniedConnects.Add(1)
 			h.retryAt = now + int64(f.opts.AuthRetry) + h.jitter(3*f.opts.AuthRetry)
+		default:
+			f.stats.deniedConnects.Add(1)
 		}
 		f.scheduleLocked(h, h.retryAt)
 		return
+	}
+	if h.refused {
+		h.refused = false
+		f.stats.refusedHubs.Add(-1)
 	}
 	h.state = stOnline
 	h.upAt = now
@@ -741,6 +756,15 @@ func (h *Hub) Modify(fn func(*Home)) {
 	h.mu.Lock()
 	fn(&h.Home)
 	h.mu.Unlock()
+}
+
+// Refused reports whether the hub's last CONNECT was refused as busy or
+// unavailable (CONNACK 0x89, 0x88, 0x9F; 3.1.1 0x03) and it has not been
+// admitted since: a home the gateway had no place for.
+func (h *Hub) Refused() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused
 }
 
 // Online reports whether the hub holds a CONNACK.

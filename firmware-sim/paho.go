@@ -228,5 +228,8 @@ func (h *PahoHub) Publish(e devices.Event) {
 	h.publish(devices.ChanEvents, devices.EncodeEvent(e), e.Kind.IsEmergency(), false)
 }
 
+// Refused is always false: paho does not say why a connect failed.
+func (h *PahoHub) Refused() bool { return false }
+
 // Online reports whether the client is connected.
 func (h *PahoHub) Online() bool { return h.c != nil && h.c.IsConnectionOpen() }

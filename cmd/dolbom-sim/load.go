@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -30,31 +32,45 @@ import (
 
 // LoadReport is the final JSON of `dolbom-sim load`.
 type LoadReport struct {
-	Homes           int                                    `json:"homes"`
-	Connected       int64                                  `json:"connected"`
-	ConnectSeconds  *float64                               `json:"connect_s"` // until every home was online, null if never
-	DurationS       float64                                `json:"duration_s"`
-	Speed           float64                                `json:"speed"`
-	Messages        int64                                  `json:"messages"`
-	MsgsPerS        float64                                `json:"msgs_per_s"`
-	EmergenciesSent int64                                  `json:"emergencies_sent"`
-	EmergenciesAck  int64                                  `json:"emergencies_acked"`
-	IncidentsOpened *int64                                 `json:"incidents_opened"`
-	Lost            int64                                  `json:"lost"`
-	Duplicates      *int64                                 `json:"duplicates"`
-	LatencyMS       map[string]*firmwaresim.LatencySummary `json:"latency_ms"`
-	Settings        map[string]any                         `json:"settings"`
-	GatewayRSS      int64                                  `json:"gateway_rss_bytes"`
-	SimRSS          int64                                  `json:"sim_rss_bytes"`
-	ProcessRSS      int64                                  `json:"process_rss_bytes"`
-	SimBytesPerHome float64                                `json:"sim_bytes_per_home"`
-	Notified119     *int64                                 `json:"notified_119"`
-	Detections      *DetectionCounts                       `json:"detections,omitempty"`
-	Restart         *RestartReport                         `json:"restart,omitempty"`
-	SteadyCPU       *SteadyCPU                             `json:"steady_cpu,omitempty"`
-	Fleet           firmwaresim.Stats                      `json:"fleet"`
-	Notes           []string                               `json:"notes"`
-	Command         string                                 `json:"command"`
+	Homes     int   `json:"homes"`
+	Connected int64 `json:"connected"`
+	// ConnectSeconds is the time until every home was online, or every
+	// place the gateway has (--max-hubs, when fewer than the homes); null
+	// if never.
+	ConnectSeconds  *float64 `json:"connect_s"`
+	DurationS       float64  `json:"duration_s"`
+	Speed           float64  `json:"speed"`
+	Messages        int64    `json:"messages"`
+	MsgsPerS        float64  `json:"msgs_per_s"`
+	EmergenciesSent int64    `json:"emergencies_sent"`
+	EmergenciesAck  int64    `json:"emergencies_acked"`
+	IncidentsOpened *int64   `json:"incidents_opened"`
+	// Lost counts injected emergencies that never made it (see Notes for
+	// the criterion); emergencies injected into homes the gateway refused
+	// at CONNECT for capacity (still refused at the end) are counted in
+	// EmergenciesRefusedHubs instead: nobody lost them, they were never let
+	// in, and the hub still holds them.
+	Lost                   int64                                  `json:"lost"`
+	EmergenciesRefusedHubs int64                                  `json:"emergencies_refused_hubs"`
+	Duplicates             *int64                                 `json:"duplicates"`
+	LatencyMS              map[string]*firmwaresim.LatencySummary `json:"latency_ms"`
+	Settings               map[string]any                         `json:"settings"`
+	GatewayRSS             int64                                  `json:"gateway_rss_bytes"`
+	SimRSS                 int64                                  `json:"sim_rss_bytes"`
+	ProcessRSS             int64                                  `json:"process_rss_bytes"`
+	SimBytesPerHome        float64                                `json:"sim_bytes_per_home"`
+	Notified119            *int64                                 `json:"notified_119"`
+	Detections             *DetectionCounts                       `json:"detections,omitempty"`
+	Restart                *RestartReport                         `json:"restart,omitempty"`
+	SteadyCPU              *SteadyCPU                             `json:"steady_cpu,omitempty"`
+	Fleet                  firmwaresim.Stats                      `json:"fleet"`
+	Machine                Machine                                `json:"machine"`
+	// GatewayRefused is the in-process gateway's CONNECT refusals by
+	// reason (capacity, memory, admission_wait, ...): which guard refused
+	// the fleet's refused_connects. Since the last start with --restart-at.
+	GatewayRefused map[string]int64 `json:"gateway_connect_refused,omitempty"`
+	Notes          []string         `json:"notes"`
+	Command        string           `json:"command"`
 }
 
 // SteadyCPU is this process's CPU (gateway and simulator; a PostgreSQL
@@ -192,6 +208,7 @@ type emergencyTracker struct {
 
 type sentEmergency struct {
 	at       int64 // wall ns of the hub's publish call
+	hub      int   // index of the home it was injected into
 	buffered bool  // published while the gateway was down
 	// online: published once every home was online (the steady profile),
 	// not during the connect wave, when the two cores are saturated by
@@ -275,9 +292,9 @@ func followIncidents(ctx context.Context, env *inproc, t *emergencyTracker) {
 	}
 }
 
-func (t *emergencyTracker) sentOne(id devices.EventID, buffered bool) {
+func (t *emergencyTracker) sentOne(id devices.EventID, hub int, buffered bool) {
 	t.mu.Lock()
-	t.pending[id] = sentEmergency{at: time.Now().UnixNano(), buffered: buffered, online: t.allOnline}
+	t.pending[id] = sentEmergency{at: time.Now().UnixNano(), hub: hub, buffered: buffered, online: t.allOnline}
 	t.pendingInc[id] = t.pending[id]
 	t.sent++
 	if buffered {
@@ -327,13 +344,29 @@ func (t *emergencyTracker) detection(d detectors.Detection) {
 	}
 }
 
-func (t *emergencyTracker) outstanding() int {
+// outstanding splits the injected emergencies not yet arrived (at an
+// incident with the feed, else at the detectors) into those of homes
+// refused at CONNECT (refused says which homes are) and the others.
+func (t *emergencyTracker) outstanding(refused func(hub int) bool) (waiting, ofRefused int64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	pending := t.pending
 	if t.feed {
-		return len(t.pendingInc)
+		pending = t.pendingInc
 	}
-	return len(t.pending)
+	hubs := make([]int, 0, len(pending))
+	for _, s := range pending {
+		hubs = append(hubs, s.hub)
+	}
+	t.mu.Unlock()
+	// Asked outside t.mu: a hub's lock is never taken under the tracker's.
+	for _, h := range hubs {
+		if refused(h) {
+			ofRefused++
+		} else {
+			waiting++
+		}
+	}
+	return waiting, ofRefused
 }
 
 func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -360,17 +393,38 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
+	highWater := fs.Float64("memory-high-water", 0.8, "in-process gateway: its memory guard (as dolbomd --memory-high-water; it counts the simulator's memory too); 0: no guard")
+	maxHubsFlag := fs.String("max-hubs", memlimit.MaxHubsAuto, "in-process gateway: hubs it carries, refusing the rest at CONNECT (as dolbomd --max-hubs): a number, unlimited, or auto (derived from memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *restartAt > 0 && c.target != "" {
 		return errors.New("--restart-at needs the in-process gateway")
 	}
+	maxHubs, maxHubsHow := -1, "set on the target gateway (dolbomd --max-hubs)"
+	if c.target == "" {
+		var err error
+		if maxHubs, maxHubsHow, err = memlimit.ResolveMaxHubs(*maxHubsFlag); err != nil {
+			return fmt.Errorf("--max-hubs %w", err)
+		}
+	} else if *maxHubsFlag != memlimit.MaxHubsAuto {
+		return errors.New("--max-hubs sets the in-process gateway's capacity; with --target set it on that dolbomd")
+	}
+	// The homes expected online: all of them, or the gateway's places.
+	expected := int64(*homes)
+	if maxHubs > 0 && maxHubs < *homes {
+		expected = int64(maxHubs)
+	}
 	log := c.logger(stderr)
 	withSensors := *sensors == "yes" || (*sensors == "auto" && *homes <= 20000)
 	track := newEmergencyTracker()
 	c.onDetection = track.detection
-	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, broker.Config{}, true)
+	guard, err := broker.MemoryGuard(*highWater)
+	if err != nil {
+		return fmt.Errorf("--memory-high-water %w", err)
+	}
+	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard}
+	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, bc, true)
 	if err != nil {
 		return err
 	}
@@ -379,7 +433,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		LatencyMS: map[string]*firmwaresim.LatencySummary{},
 		Settings: map[string]any{"connect_rate": *rate, "max_connecting": *maxConnecting, "emergency_rate": *emergRate,
 			"sensors":    withSensors,
-			"gomaxprocs": runtime.GOMAXPROCS(0)}}
+			"gomaxprocs": runtime.GOMAXPROCS(0), "max_hubs": maxHubs},
+		Machine: thisMachine(maxHubs, maxHubsHow)}
 
 	if env != nil {
 		track.feed = true
@@ -516,7 +571,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			fmt.Fprintf(stderr, "heap profile written to %s at t=%.0fs\n", *memProfile, now.Sub(start).Seconds())
 		}
-		if allOnline == nil && st.Online >= int64(*homes) {
+		if allOnline == nil && st.Online >= expected {
 			v := now.Sub(start).Seconds()
 			allOnline = &v
 			steadyAt = now.Add(time.Minute)
@@ -527,7 +582,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if !steadyAt.IsZero() && steadyCPU == 0 && now.After(steadyAt) && !restarted {
 			steadyCPU, steadyMsgs, steadyWall = cpuTime(), st.Published, now
 		}
-		if restarted && restart.BackS == nil && st.Online >= int64(*homes) {
+		if restarted && restart.BackS == nil && st.Online >= expected {
 			v := now.Sub(readyAt).Seconds()
 			restart.BackS = &v
 		}
@@ -562,9 +617,16 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	<-injected
 	// Emergencies still on their way (in a hub's queue, in flight, in the
 	// detectors) get a while to arrive before they count as lost.
-	for t := time.Now(); track.outstanding() > 0 && time.Since(t) < *drain && ctx.Err() == nil; {
+	// Those of homes refused at CONNECT are not waited for: their hubs
+	// hold them until the gateway lets them in, which a full one does not.
+	refusedHome := func(i int) bool { return hubs[i].Refused() && !hubs[i].Online() }
+	for t := time.Now(); time.Since(t) < *drain && ctx.Err() == nil; {
+		if waiting, _ := track.outstanding(refusedHome); waiting == 0 {
+			break
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	lost, ofRefused := track.outstanding(refusedHome)
 	cancel()
 	<-done
 	rep.Connected = st.Online
@@ -584,7 +646,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rep.LatencyMS["incident"] = &inc
 	incOnline := track.incOnline.Summary()
 	rep.LatencyMS["incident_all_online"] = &incOnline
-	rep.Lost = int64(len(track.pendingInc))
+	rep.Lost, rep.EmergenciesRefusedHubs = lost, ofRefused
 	opened, dups := track.incOpened, track.incDups
 	rep.Detections = &DetectionCounts{Episodes: track.opened, Updates: track.updates, Refired: track.refired,
 		Duplicates: track.duplicates, NotDetected: int64(len(track.pending))}
@@ -604,8 +666,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rep.IncidentsOpened, rep.Duplicates, rep.LatencyMS["incident"], rep.LatencyMS["detection"] = nil, nil, nil, nil
 		rep.LatencyMS["incident_all_online"] = nil
 		rep.LatencyMS["notify"] = nil
-		rep.Lost = rep.EmergenciesSent - rep.EmergenciesAck
-		rep.Notes = append(rep.Notes, "against --target: no incident feed here, so lost counts emergencies without a PUBACK")
+		rep.Lost = max(rep.EmergenciesSent-rep.EmergenciesAck-rep.EmergenciesRefusedHubs, 0)
+		rep.Notes = append(rep.Notes, "against --target: no incident feed here, so lost counts emergencies without a PUBACK, less those of homes refused at CONNECT")
 	} else {
 		// notify: the injected event's publish until the mock 119 received
 		// the incident's first CAP Alert.
@@ -630,14 +692,18 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rep.Notified119 = &notified
 		rep.Notes = append(rep.Notes,
 			"latencies run from the hub's publish call; incident covers every SOS not buffered by a hub while the gateway was down, incident_all_online only those published after every home was online (the steady profile, without the connect wave); detection to the gateway's OnDetection tap, incident to the incident's first change on dispatch's feed (Dispatcher.Subscribe), notify to the mock 119 receiving the incident's CAP alert (SOS goes to 119 at once; simulated residents have no guardians, so Twilio is not reached)",
-			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain")
+			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain, but for those of homes refused at CONNECT (fleet.refused_hubs, still refused at the end), which emergencies_refused_hubs counts: their hubs hold them")
 	}
 	if env != nil {
+		rep.GatewayRefused = connectRefusals(env.gateway())
 		rep.SimRSS = int64(rep.SimBytesPerHome * float64(*homes))
 		rep.GatewayRSS = rep.ProcessRSS - rep.SimRSS
 		rep.Notes = append(rep.Notes, "in-process: gateway and simulator share one process; sim_rss_bytes is sim_bytes_per_home (live heap and stacks the fleet holds for its hubs, measured after GC before they connect) times homes; the connected cost is BenchmarkFleetConnected in firmware-sim; gateway_rss_bytes is the rest of the process RSS")
 	} else {
 		rep.SimRSS = rep.ProcessRSS
+	}
+	if *client == "paho" && expected < int64(*homes) {
+		rep.Notes = append(rep.Notes, "paho hubs: paho does not say why a connect failed, so homes refused at CONNECT are not told apart (their SOS count as lost, refused_connects stays 0), and paho retries a first connect every second rather than with the backoff of protocol 17.1: use --client raw for overload runs")
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -646,7 +712,37 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "%d/%d homes online, %.0f msgs/s, puback p50 %.2f ms p99 %.2f ms, emergencies %d (lost %d), incident p99 %.1f ms, rss %d MiB\n",
 		rep.Connected, rep.Homes, rep.MsgsPerS, pb.P50, pb.P99, rep.EmergenciesSent, rep.Lost, inc.P99, rep.ProcessRSS>>20)
+	if st.RefusedHubs > 0 || st.RefusedConnects > 0 {
+		fmt.Fprintf(stdout, "refused at CONNECT (busy): %d homes, %d attempts; their emergencies: %d (held by their hubs, not lost)\n",
+			st.RefusedHubs, st.RefusedConnects, rep.EmergenciesRefusedHubs)
+	}
+	fmt.Fprintln(stdout, rep.Machine)
 	return nil
+}
+
+// connectRefusals reads the gateway's connect_refused_total by reason.
+func connectRefusals(g *gateway.Gateway) map[string]int64 {
+	if g == nil {
+		return nil
+	}
+	mfs, err := g.Registry.Gather()
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "dolbom_broker_connect_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" {
+					out[l.GetValue()] = int64(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out
 }
 
 // loadFleet and loadHub are what load needs of either kind of fleet.
@@ -658,6 +754,7 @@ type loadFleet interface {
 type loadHub interface {
 	Publish(devices.Event)
 	Online() bool
+	Refused() bool // its last CONNECT was refused busy (always false on paho)
 }
 
 // connDialer opens net.Conns for paho hubs: a pipe into the in-process
@@ -731,7 +828,7 @@ func injectEmergencies(ctx context.Context, hubs []loadHub, rate float64, seed u
 		h := hubs[order[n]]
 		id := devices.EventID(fmt.Sprintf("x%x-%d", start.Unix(), n))
 		down := gatewayDown.Load() || !h.Online()
-		track.sentOne(id, down)
+		track.sentOne(id, order[n], down)
 		h.Publish(devices.Event{ID: id, Kind: devices.EventSOS, Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
 	}
 }

@@ -176,6 +176,47 @@ func TestLoadSmall(t *testing.T) {
 	}
 }
 
+// TestLoadRefusedAtCapacity: 60 homes against an in-process gateway with
+// places for 40. The report shows 40 online and 20 homes refused at
+// CONNECT, none lost: the SOS injected into refused homes are reported
+// apart (their hubs hold them), and the machine is named.
+func TestLoadRefusedAtCapacity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load run")
+	}
+	var out, errb bytes.Buffer
+	err := cmdLoad(context.Background(), []string{"--homes", "60", "--max-hubs", "40", "--duration", "5s", "--speed", "60",
+		"--connect-rate", "1000", "--emergency-rate", "8", "--json", "--data-dir", t.TempDir(), "--sensors", "no"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rep LoadReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	f := rep.Fleet
+	if f.Online != 40 || rep.Connected != 40 || f.RefusedHubs != 20 || f.RefusedConnects < 20 || f.DeniedConnects != 0 {
+		t.Errorf("online %d (connected %d), refused hubs %d, refused connects %d, denied %d; want 40, 20 hubs, >= 20 attempts, 0 denied",
+			f.Online, rep.Connected, f.RefusedHubs, f.RefusedConnects, f.DeniedConnects)
+	}
+	// Read after the drain, while refused hubs kept retrying: at least
+	// what the fleet had seen, and all for capacity.
+	if rep.GatewayRefused["capacity"] < f.RefusedConnects || rep.GatewayRefused["memory"] != 0 {
+		t.Errorf("gateway refused %v, the fleet saw %d busy refusals", rep.GatewayRefused, f.RefusedConnects)
+	}
+	if rep.ConnectSeconds == nil {
+		t.Error("connect_s null: the 40 places filled should count as everyone in")
+	}
+	if rep.Lost != 0 || rep.EmergenciesRefusedHubs == 0 || rep.EmergenciesRefusedHubs >= rep.EmergenciesSent {
+		t.Errorf("emergencies sent %d: lost %d, of refused homes %d; want none lost, some of refused homes, the rest delivered",
+			rep.EmergenciesSent, rep.Lost, rep.EmergenciesRefusedHubs)
+	}
+	m := rep.Machine
+	if m.Cores <= 0 || m.GOMAXPROCS <= 0 || m.RAMBytes <= 0 || m.GoVersion == "" || m.OS == "" || m.Arch == "" || m.Commit == "" || m.MaxHubs != 40 {
+		t.Errorf("machine %+v", m)
+	}
+}
+
 // TestHubAnswersGatewayCheckIn sends a check_in command through the
 // in-process gateway's broker (g.Broker.SendCommand) to a simulated hub of
 // each client kind and checks that the resident's answer reaches the

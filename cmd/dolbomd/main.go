@@ -40,9 +40,17 @@ func run(args []string, getenv func(string) string, stdout *os.File) int {
 	if limit := memlimit.Set(memlimit.Fraction(opts.DatabaseURL == "")); limit < 1<<62 {
 		log.Info().Int64("memory_limit_bytes", limit).Msg("soft memory limit (GOMEMLIMIT overrides)")
 	}
+	gopts := opts.gateway()
+	maxHubs, how, err := memlimit.ResolveMaxHubs(opts.MaxHubs)
+	if err != nil { // validated by parseOptions
+		fmt.Fprintln(os.Stderr, "dolbomd: --max-hubs", err)
+		return 2
+	}
+	gopts.Broker.MaxHubs = maxHubs
+	log.Info().Int("max_hubs", maxHubs).Str("how", how).Msg("hub capacity (--max-hubs, DOLBOM_MAX_HUBS; 0: no cap)")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	g, err := gateway.New(ctx, opts.gateway(), log)
+	g, err := gateway.New(ctx, gopts, log)
 	if err != nil {
 		log.Error().Err(err).Msg("dolbomd could not start")
 		return 1

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
+	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
@@ -54,6 +55,12 @@ type Options struct {
 	ReadingsBurst int
 	EventsRate    float64
 	EventsBurst   int
+	// MaxHubs is --max-hubs as given: a number, "unlimited", or "auto" (the
+	// default: derived from memory when the gateway starts, see run).
+	MaxHubs string
+	// MemoryHighWater is the memory guard's share of the soft memory
+	// limit (broker.Config.MemoryHighWater); 0 turns the guard off.
+	MemoryHighWater float64
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -142,6 +149,17 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.IntVar(&o.ReadingsBurst, "readings-burst", envInt("DOLBOM_READINGS_BURST"), "per hub: burst of those messages, for store and forward after an outage (default 300; DOLBOM_READINGS_BURST)")
 	fs.Float64Var(&o.EventsRate, "events-rate", envFloat("DOLBOM_EVENTS_RATE"), "per hub: events per second; emergencies are slowed, never refused (default 10; DOLBOM_EVENTS_RATE)")
 	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
+	fs.StringVar(&o.MaxHubs, "max-hubs", env("DOLBOM_MAX_HUBS", memlimit.MaxHubsAuto), "hubs this gateway carries; past it new hubs are refused at CONNECT as server busy and back off, connected hubs are kept. "+
+		"auto: (memory - 2 GiB) / 64 KiB per hub, the memory being the cgroup limit or the RAM; unlimited: no cap (DOLBOM_MAX_HUBS)")
+	highWater := 0.8
+	if v := getenv("DOLBOM_MEMORY_HIGH_WATER"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("DOLBOM_MEMORY_HIGH_WATER=%q: want a share of the memory limit such as 0.8, or 0 for no guard", v))
+		}
+		highWater = f
+	}
+	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
@@ -242,6 +260,12 @@ func (o Options) validate() error {
 		errs = append(errs, fmt.Errorf("--heartbeat-timeout %s is below 30s", o.HeartbeatTimeout))
 	}
 	errs = append(errs, o.validateTwilio()...)
+	if _, err := broker.MemoryGuard(o.MemoryHighWater); err != nil {
+		errs = append(errs, fmt.Errorf("--memory-high-water / DOLBOM_MEMORY_HIGH_WATER %w", err))
+	}
+	if _, _, err := memlimit.ParseMaxHubs(o.MaxHubs); err != nil {
+		errs = append(errs, fmt.Errorf("--max-hubs / DOLBOM_MAX_HUBS %w", err))
+	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -307,6 +331,7 @@ func (o Options) gateway() gateway.Options {
 			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL, FakeTwilio: o.fakeTwilio(),
 		},
 	}
+	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
 		// seconds later and press 1 (on my way), then 20# (20 minutes).

@@ -29,10 +29,13 @@ func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
 		{"DOLBOM_READINGS_RATE": "fast"},
 		{"DOLBOM_SHUTDOWN_TIMEOUT": "20"},
 		{"TWILIO_ACCOUNT_SID": "AC123"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "0"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": "many"},
+		{"DOLBOM_TWILIO": "fake", "DOLBOM_MEMORY_HIGH_WATER": "80%"},
 	} {
 		if _, err := parseOptions(nil, func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("environment %v accepted", bad)
-		} else if !strings.Contains(err.Error(), "=") && !strings.Contains(err.Error(), "TWILIO") {
+		} else if !strings.Contains(err.Error(), "=") && !strings.Contains(err.Error(), "TWILIO") && !strings.Contains(err.Error(), "DOLBOM_MAX_HUBS") {
 			t.Errorf("error %q does not name the variable", err)
 		}
 	}
@@ -183,6 +186,53 @@ func TestTrustedProxiesOption(t *testing.T) {
 		}
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMaxHubsOption(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{nil, "", "auto"},
+		{nil, "250000", "250000"},
+		{[]string{"--max-hubs", "unlimited"}, "250000", "unlimited"},
+	} {
+		env := map[string]string{"DOLBOM_TWILIO": "fake", "DOLBOM_MAX_HUBS": tc.env}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatalf("%v %q: %v", tc.args, tc.env, err)
+		}
+		if o.MaxHubs != tc.want {
+			t.Errorf("%v DOLBOM_MAX_HUBS=%q: max hubs %q, want %q", tc.args, tc.env, o.MaxHubs, tc.want)
+		}
+	}
+}
+
+func TestMemoryHighWaterOption(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want float64 // in broker.Config
+		bad  bool
+	}{
+		{nil, "", 0.8, false},
+		{nil, "0.9", 0.9, false},
+		{[]string{"--memory-high-water", "0"}, "", -1, false}, // no guard
+		{[]string{"--memory-high-water", "1.5"}, "", 0, true},
+	} {
+		env := map[string]string{"DOLBOM_TWILIO": "fake", "DOLBOM_MEMORY_HIGH_WATER": tc.env}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		if (err != nil) != tc.bad {
+			t.Fatalf("%v %q: error %v", tc.args, tc.env, err)
+		}
+		if tc.bad {
+			continue
+		}
+		if got := o.gateway().Broker.MemoryHighWater; got != tc.want {
+			t.Errorf("%v DOLBOM_MEMORY_HIGH_WATER=%q: broker high water %g, want %g", tc.args, tc.env, got, tc.want)
 		}
 	}
 }

@@ -60,10 +60,7 @@ func setLimit(fraction float64) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1)
 	}
-	total := machineBytes()
-	if c := cgroupBytes(); c > 0 && (total == 0 || c < total) {
-		total = c
-	}
+	total, _ := Available()
 	if total <= 0 || fraction <= 0 {
 		return debug.SetMemoryLimit(-1)
 	}
@@ -108,3 +105,7 @@ func machineBytes() int64 {
 	}
 	return 0
 }
+
+// Machine returns the RAM (MemTotal) and the cgroup's memory limit (0 when
+// there is none), for reports that say what a figure was measured on.
+func Machine() (ram, cgroup int64) { return machineBytes(), cgroupBytes() }

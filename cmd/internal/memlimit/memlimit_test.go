@@ -52,3 +52,39 @@ func TestGCPercentUnderLimit(t *testing.T) {
 		t.Errorf("GC percent with GOGC=150 = %d, want 150", got)
 	}
 }
+
+func TestHubCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		mem  int64
+		want int
+	}{
+		{0, 0},             // unknown: no cap
+		{24 << 30, 360448}, // (24 - 2) GiB / 64 KiB
+		{1 << 30, 1},       // below the reserve: one hub, not none
+	} {
+		if got := capacityOf(tc.mem, "ram").Hubs; got != tc.want {
+			t.Errorf("capacity of %d bytes = %d, want %d", tc.mem, got, tc.want)
+		}
+	}
+	// This project's machines (MemTotal 23.5 GiB) must carry the nation.
+	if got := capacityOf(24683772<<10, "ram").Hubs; got < 300000 {
+		t.Errorf("capacity of a 23.5 GiB machine = %d, below the national 300,000", got)
+	}
+}
+
+func TestParseMaxHubs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		auto bool
+		bad  bool
+	}{
+		{"", 0, true, false}, {"auto", 0, true, false}, {"unlimited", 0, false, false},
+		{"300000", 300000, false, false}, {"0", 0, false, true}, {"-5", 0, false, true}, {"lots", 0, false, true},
+	} {
+		n, auto, err := ParseMaxHubs(tc.in)
+		if (err != nil) != tc.bad || n != tc.n || auto != tc.auto {
+			t.Errorf("ParseMaxHubs(%q) = %d, %v, %v", tc.in, n, auto, err)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package broker
+
+import (
+	"math"
+	rtmetrics "runtime/metrics"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// capacity is the node's admission of hubs (Config.MaxHubs, and the memory
+// guard): past either, a CONNECT from a hub that does not already hold a
+// place is refused "server busy", and nobody connected is dropped to make
+// room. Overload is refused at the door, where it costs a CONNACK, rather
+// than absorbed, where it would cost every connected hub's latency.
+type capacity struct {
+	max       int64   // 0: no cap on the number of hubs
+	highWater float64 // share of the memory limit; <= 0: no memory guard
+	// held counts connections that passed the gate and have not ended
+	// (Server.establish gives the place back when mochi is done with the
+	// connection). It is taken with Add before it is compared, so a burst
+	// of concurrent CONNECTs cannot overshoot max: each one sees the count
+	// its own place included.
+	held atomic.Int64
+	// memFull is the memory guard's latest verdict, written by Run's
+	// once-a-second sample, read by every CONNECT.
+	memFull atomic.Bool
+	// sample reads what the collector cannot free (live heap and goroutine
+	// stacks) and the memory limit; tests replace it.
+	sample func() (used, limit uint64)
+
+	// Refusals since the last log line (see logRefusals).
+	refusedFull, refusedMemory atomic.Int64
+	lastLog                    time.Time // Run's goroutine only
+	lastUsed, lastLimit        uint64    // Run's goroutine only: the latest sample, for the log
+}
+
+func newCapacity(cfg Config) *capacity {
+	return &capacity{max: int64(cfg.MaxHubs), highWater: cfg.MemoryHighWater, sample: goMemory}
+}
+
+// Refusal reasons of the gate (labels of connect_refused_total).
+const (
+	refuseCapacity = "capacity" // MaxHubs hubs hold a place
+	refuseMemory   = "memory"   // live heap and stacks above the memory guard's high water
+)
+
+// take gives a connection a place, unless the node is full; hubHeld says
+// the hub already holds one through an earlier connection (a reconnect or a
+// takeover: its old session still counts, and it must always get back in).
+// The place is taken even then, so that the count stays one per
+// connection: the old connection gives its own back when it ends. reason is
+// "" when admitted.
+func (c *capacity) take(hubHeld bool) (reason string) {
+	n := c.held.Add(1)
+	if hubHeld {
+		return ""
+	}
+	switch {
+	case c.max > 0 && n > c.max:
+		c.held.Add(-1)
+		c.refusedFull.Add(1)
+		return refuseCapacity
+	case c.memFull.Load():
+		c.held.Add(-1)
+		c.refusedMemory.Add(1)
+		return refuseMemory
+	}
+	return ""
+}
+
+func (c *capacity) release() { c.held.Add(-1) }
+
+// goMemory is what the collector cannot free, live heap (as marked by the
+// last cycle) plus goroutine stacks, and the runtime's memory limit
+// (GOMEMLIMIT or debug.SetMemoryLimit). runtime/metrics reads these without
+// stopping the world.
+func goMemory() (used, limit uint64) {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/gomemlimit:bytes"}}
+	rtmetrics.Read(s)
+	for _, v := range s {
+		if v.Value.Kind() != rtmetrics.KindUint64 {
+			return 0, math.MaxInt64
+		}
+	}
+	return s[0].Value.Uint64() + s[1].Value.Uint64(), s[2].Value.Uint64()
+}
+
+// checkMemory samples the memory and sets the guard; Run calls it once a
+// second, so no CONNECT pays for reading the runtime's metrics. Without a
+// memory limit (math.MaxInt64) there is nothing to guard against.
+func (c *capacity) checkMemory() bool {
+	if c.highWater <= 0 {
+		return false
+	}
+	used, limit := c.sample()
+	c.lastUsed, c.lastLimit = used, limit
+	full := limit > 0 && limit < math.MaxInt64 && float64(used) >= c.highWater*float64(limit)
+	c.memFull.Store(full)
+	return full
+}
+
+// refusalLogEvery bounds the refusal log to a line per period, however many
+// hubs are refused: at 450,000 homes for 300,000 places, a log line per
+// refusal would be a thousand a second.
+const refusalLogEvery = 5 * time.Second
+
+// logRefusals writes, at most once per refusalLogEvery, how many hubs the
+// gate refused since the last line; Run calls it once a second.
+func (c *capacity) logRefusals(log zerolog.Logger, now time.Time) {
+	if now.Sub(c.lastLog) < refusalLogEvery {
+		return
+	}
+	full, mem := c.refusedFull.Swap(0), c.refusedMemory.Swap(0)
+	if full == 0 && mem == 0 {
+		return
+	}
+	c.lastLog = now
+	ev := log.Warn().Int64("refused_capacity", full).Int64("refused_memory", mem).
+		Int64("hubs_held", c.held.Load()).Int64("max_hubs", c.max)
+	if mem > 0 {
+		ev = ev.Uint64("go_memory_bytes", c.lastUsed).Uint64("memory_limit_bytes", c.lastLimit).Float64("memory_high_water", c.highWater)
+	}
+	ev.Msg("new hubs refused: server busy (connected hubs are kept)")
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
