@@ -7,11 +7,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/memowner"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 )
@@ -114,9 +116,14 @@ func BenchmarkIdleHubs(b *testing.B) {
 
 func idleHubs(b *testing.B, n int) {
 	pipeCost := pipePairCost(n)
+	// A sample per 4 KiB allocated: exact enough for ~100 B per-hub objects
+	// (the owner table), cheap enough for 300,000 hubs.
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 4 << 10
 	s, pl, stop := startBench(b, Config{VerifyWorkers: runtime.GOMAXPROCS(0)})
 	defer stop()
 	base := footprint()
+	baseOwners := memowner.Take()
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
 		conn, err := pl.Dial()
@@ -145,6 +152,15 @@ func idleHubs(b *testing.B, n int) {
 	b.ReportMetric(float64(after.stack-base.stack)/float64(n), "stack_B/hub")
 	b.ReportMetric(float64(after.goroutines-base.goroutines)/float64(n), "goroutines/hub")
 	b.ReportMetric(pipeCost, "pipe_B/hub")
+	// The heap by owner (the pipes and the hubs' side counted apart), and
+	// the stacks, which the heap profile does not see.
+	owners := memowner.Take().Minus(baseOwners)
+	var table strings.Builder
+	owners.Write(&table, n)
+	b.Logf("gateway memory per idle hub by owner, %d hubs:\n%s", n, table.String())
+	b.ReportMetric(float64(owners.Bytes(memowner.Mochi))/float64(n), "mochi_heap_B/hub")
+	b.ReportMetric(float64(owners.Bytes(memowner.Broker)+owners.Bytes(memowner.Credentials))/float64(n), "broker_heap_B/hub")
+	b.ReportMetric(float64(owners.Bytes(memowner.Goroutines))/float64(n), "goroutine_records_B/hub")
 
 	// Housekeeping: CPU used by the whole process while every hub is idle.
 	const window = 10 * time.Second
