@@ -174,18 +174,27 @@ func idleHubs(b *testing.B, n int) {
 	}
 }
 
-// connectIdle does a hub's CONNECT and SUBSCRIBE synchronously and starts
-// no goroutine, so the hub side costs only its pipe end.
+// connectIdle does what a hub does on connecting (docs/protocol.md 2.3:
+// CONNECT with its will, SUBSCRIBE, the retained online status)
+// synchronously and starts no goroutine, so the hub side costs only its
+// pipe end and its reader.
 func connectIdle(b *testing.B, conn net.Conn, id string) (*rawClient, byte) {
-	c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s"})
+	hub := devices.HubID(id)
+	status := devices.Topic(hub, devices.ChanStatus)
+	c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s", will: status})
 	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
 		Filters: packets.Subscriptions{
-			{Filter: devices.Topic(devices.HubID(id), devices.ChanCmd), Qos: 1},
-			{Filter: devices.Topic(devices.HubID(id), devices.ChanRejects), Qos: 0},
+			{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1},
+			{Filter: devices.Topic(hub, devices.ChanRejects), Qos: 0},
 		}})
 	pk, err := c.read()
 	if err != nil || pk.FixedHeader.Type != packets.Suback {
 		b.Fatalf("suback: %v", err)
+	}
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now(), Firmware: "2.4.1", Model: "DBH-200"})
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 2})
+	if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Puback {
+		b.Fatalf("status puback: %v", err)
 	}
 	return c, ack.ReasonCode
 }

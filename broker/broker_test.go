@@ -822,3 +822,41 @@ func TestRetainedStatusNotKept(t *testing.T) {
 		t.Errorf("ingester got %d online statuses, want 2", statuses)
 	}
 }
+
+// TestBatchLargerThanReadBuffer: a readings batch many times the size of
+// the per-connection read buffer (512 B since issue 14) arrives whole, and
+// the hub's next message after it too.
+func TestBatchLargerThanReadBuffer(t *testing.T) {
+	if got := (Config{}).withDefaults().ReadBufferSize; got != 512 {
+		t.Fatalf("default read buffer %d B, want 512", got)
+	}
+	e := startEnv(t, Config{})
+	c := e.hub(4, hubA, secretA)
+	defer c.conn.Close()
+	now := time.Now()
+	rs := make([]devices.Reading, 400)
+	for i := range rs {
+		rs[i] = devices.Reading{Sensor: "kitchen-heat", Metric: devices.MetricTemperature, At: now.Add(time.Duration(i-len(rs)) * time.Second), Value: 21.5, Quality: -1}
+	}
+	batch := devices.EncodeReadings(devices.ReadingBatch{SentAt: now, Readings: rs})
+	if len(batch) < 16*512 {
+		t.Fatalf("batch of %d B, want one far larger than the read buffer", len(batch))
+	}
+	c.publish(devices.Topic(hubA, devices.ChanReadings), batch, 1, 1)
+	c.expect(packets.Puback)
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-after-batch", devices.EventSOS), 1, 2)
+	c.expect(packets.Puback)
+	if events, _, batches := e.journal.counts(); events != 1 || batches != 1 {
+		t.Errorf("journal has %d events and %d batches, want 1 and 1", events, batches)
+	}
+	waitFor(t, func() bool {
+		e.ingest.mu.Lock()
+		defer e.ingest.mu.Unlock()
+		for _, m := range e.ingest.msgs {
+			if m.Readings != nil && len(m.Readings.Readings) == len(rs) {
+				return true
+			}
+		}
+		return false
+	})
+}
