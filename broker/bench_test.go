@@ -7,11 +7,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/memowner"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 )
@@ -114,9 +116,14 @@ func BenchmarkIdleHubs(b *testing.B) {
 
 func idleHubs(b *testing.B, n int) {
 	pipeCost := pipePairCost(n)
+	// A sample per 4 KiB allocated: exact enough for ~100 B per-hub objects
+	// (the owner table), cheap enough for 300,000 hubs.
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 4 << 10
 	s, pl, stop := startBench(b, Config{VerifyWorkers: runtime.GOMAXPROCS(0)})
 	defer stop()
 	base := footprint()
+	baseOwners := memowner.Take()
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
 		conn, err := pl.Dial()
@@ -145,6 +152,15 @@ func idleHubs(b *testing.B, n int) {
 	b.ReportMetric(float64(after.stack-base.stack)/float64(n), "stack_B/hub")
 	b.ReportMetric(float64(after.goroutines-base.goroutines)/float64(n), "goroutines/hub")
 	b.ReportMetric(pipeCost, "pipe_B/hub")
+	// The heap by owner (the pipes and the hubs' side counted apart), and
+	// the stacks, which the heap profile does not see.
+	owners := memowner.Take().Minus(baseOwners)
+	var table strings.Builder
+	owners.Write(&table, n)
+	b.Logf("gateway memory per idle hub by owner, %d hubs:\n%s", n, table.String())
+	b.ReportMetric(float64(owners.Bytes(memowner.Mochi))/float64(n), "mochi_heap_B/hub")
+	b.ReportMetric(float64(owners.Bytes(memowner.Broker)+owners.Bytes(memowner.Credentials))/float64(n), "broker_heap_B/hub")
+	b.ReportMetric(float64(owners.Bytes(memowner.Goroutines))/float64(n), "goroutine_records_B/hub")
 
 	// Housekeeping: CPU used by the whole process while every hub is idle.
 	const window = 10 * time.Second
@@ -158,18 +174,27 @@ func idleHubs(b *testing.B, n int) {
 	}
 }
 
-// connectIdle does a hub's CONNECT and SUBSCRIBE synchronously and starts
-// no goroutine, so the hub side costs only its pipe end.
+// connectIdle does what a hub does on connecting (docs/protocol.md 2.3:
+// CONNECT with its will, SUBSCRIBE, the retained online status)
+// synchronously and starts no goroutine, so the hub side costs only its
+// pipe end and its reader.
 func connectIdle(b *testing.B, conn net.Conn, id string) (*rawClient, byte) {
-	c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s"})
+	hub := devices.HubID(id)
+	status := devices.Topic(hub, devices.ChanStatus)
+	c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s", will: status})
 	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
 		Filters: packets.Subscriptions{
-			{Filter: devices.Topic(devices.HubID(id), devices.ChanCmd), Qos: 1},
-			{Filter: devices.Topic(devices.HubID(id), devices.ChanRejects), Qos: 0},
+			{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1},
+			{Filter: devices.Topic(hub, devices.ChanRejects), Qos: 0},
 		}})
 	pk, err := c.read()
 	if err != nil || pk.FixedHeader.Type != packets.Suback {
 		b.Fatalf("suback: %v", err)
+	}
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now(), Firmware: "2.4.1", Model: "DBH-200"})
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 2})
+	if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Puback {
+		b.Fatalf("status puback: %v", err)
 	}
 	return c, ack.ReasonCode
 }

@@ -134,11 +134,9 @@ func TestTakeoverIsNotReportedOffline(t *testing.T) {
 	if e.s.Connected() != 1 {
 		t.Errorf("Connected() = %d, want 1", e.s.Connected())
 	}
-	// The first connection's will must not have replaced "online".
-	for _, pk := range e.s.mq.Topics.Messages(status) {
-		if st, err := devices.Decode(status, pk.Payload, time.Now()); err != nil || st.Status.State != devices.HubOnline {
-			t.Errorf("retained status is %s, want online", pk.Payload)
-		}
+	// The first connection's will ("offline") must not have been published.
+	if w := e.wills.of(status); len(w) != 0 {
+		t.Errorf("the taken-over connection's will was published: %s", w[0].Payload)
 	}
 	// The session (its subscription) moved to the new connection.
 	if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: "c1", Type: devices.CmdCheckIn}); err != nil {
@@ -658,12 +656,8 @@ func TestStopIntakeKeepsHubsConnected(t *testing.T) {
 			break
 		}
 	}
-	retained := e.s.mq.Topics.Messages(status)
-	if len(retained) != 1 {
-		t.Fatalf("%d retained statuses, want the online one", len(retained))
-	}
-	if st, err := devices.Decode(status, retained[0].Payload, time.Now()); err != nil || st.Status.State != devices.HubOnline {
-		t.Errorf("retained status is %s after the shutdown, want online (no will)", retained[0].Payload)
+	if w := e.wills.of(status); len(w) != 0 {
+		t.Errorf("will published at shutdown: %s", w[0].Payload)
 	}
 	if conns := e.ingest.connections(hubA); len(conns) != 1 {
 		t.Errorf("connection events %+v, want only the connect", conns)
@@ -789,4 +783,80 @@ func TestStopIntakeOutOfTime(t *testing.T) {
 	if pk, err := c.readTimeout(200 * time.Millisecond); err == nil && pk.FixedHeader.Type == packets.Puback {
 		t.Errorf("PUBACK %d for a publish that gave up", pk.PacketID)
 	}
+}
+
+// TestRetainedStatusNotKept: a hub's retained status and its will are
+// handled as before (the status reaches the ingester, the will is
+// published), but mochi keeps no retained copy: nobody may subscribe to a
+// status topic, so it would be ~1.5 KB per hub read by no one.
+func TestRetainedStatusNotKept(t *testing.T) {
+	e := startEnv(t, Config{})
+	status := devices.Topic(hubA, devices.ChanStatus)
+	for _, v := range []byte{4, 5} {
+		c, ack := e.dialRaw(connectOpts{v: v, id: string(hubA), user: string(hubA), pass: secretA, will: status})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("v%d connect: %#x", v, ack.ReasonCode)
+		}
+		online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 1})
+		c.expect(packets.Puback)
+		if n := e.s.mq.Topics.Retained.Len(); n != 0 {
+			t.Errorf("v%d: %d retained messages after the online status, want 0", v, n)
+		}
+		wills := len(e.wills.of(status))
+		c.conn.Close() // abrupt: the will goes out
+		waitFor(t, func() bool { return len(e.wills.of(status)) == wills+1 })
+		if n := e.s.mq.Topics.Retained.Len(); n != 0 {
+			t.Errorf("v%d: %d retained messages after the will, want 0", v, n)
+		}
+	}
+	statuses := 0
+	e.ingest.mu.Lock()
+	for _, m := range e.ingest.msgs {
+		if m.Status != nil && m.Status.State == devices.HubOnline {
+			statuses++
+		}
+	}
+	e.ingest.mu.Unlock()
+	if statuses != 2 {
+		t.Errorf("ingester got %d online statuses, want 2", statuses)
+	}
+}
+
+// TestBatchLargerThanReadBuffer: a readings batch many times the size of
+// the per-connection read buffer (512 B since issue 14) arrives whole, and
+// the hub's next message after it too.
+func TestBatchLargerThanReadBuffer(t *testing.T) {
+	if got := (Config{}).withDefaults().ReadBufferSize; got != 512 {
+		t.Fatalf("default read buffer %d B, want 512", got)
+	}
+	e := startEnv(t, Config{})
+	c := e.hub(4, hubA, secretA)
+	defer c.conn.Close()
+	now := time.Now()
+	rs := make([]devices.Reading, 400)
+	for i := range rs {
+		rs[i] = devices.Reading{Sensor: "kitchen-heat", Metric: devices.MetricTemperature, At: now.Add(time.Duration(i-len(rs)) * time.Second), Value: 21.5, Quality: -1}
+	}
+	batch := devices.EncodeReadings(devices.ReadingBatch{SentAt: now, Readings: rs})
+	if len(batch) < 16*512 {
+		t.Fatalf("batch of %d B, want one far larger than the read buffer", len(batch))
+	}
+	c.publish(devices.Topic(hubA, devices.ChanReadings), batch, 1, 1)
+	c.expect(packets.Puback)
+	c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-after-batch", devices.EventSOS), 1, 2)
+	c.expect(packets.Puback)
+	if events, _, batches := e.journal.counts(); events != 1 || batches != 1 {
+		t.Errorf("journal has %d events and %d batches, want 1 and 1", events, batches)
+	}
+	waitFor(t, func() bool {
+		e.ingest.mu.Lock()
+		defer e.ingest.mu.Unlock()
+		for _, m := range e.ingest.msgs {
+			if m.Readings != nil && len(m.Readings.Readings) == len(rs) {
+				return true
+			}
+		}
+		return false
+	})
 }

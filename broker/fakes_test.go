@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 )
@@ -190,15 +191,40 @@ func (f *fakeIngester) events() []devices.Message {
 }
 
 func (f *fakeIngester) connections(hub devices.HubID) []devices.ConnectionEvent {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []devices.ConnectionEvent
-	for _, c := range f.conns {
-		if c.Hub == hub {
-			out = append(out, c)
+	return filterLocked(&f.mu, &f.conns, func(c devices.ConnectionEvent) bool { return c.Hub == hub })
+}
+
+// filterLocked returns the elements of *list that keep accepts, read under mu.
+func filterLocked[T any](mu *sync.Mutex, list *[]T, keep func(T) bool) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []T
+	for _, v := range *list {
+		if keep(v) {
+			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// willRecorder records the wills mochi publishes (retained messages are
+// not kept, so the retained store cannot tell which will went out).
+type willRecorder struct {
+	mqtt.HookBase
+	mu   sync.Mutex
+	sent []packets.Packet
+}
+
+func (*willRecorder) ID() string           { return "test-wills" }
+func (*willRecorder) Provides(b byte) bool { return b == mqtt.OnWillSent }
+func (w *willRecorder) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	w.mu.Lock()
+	w.sent = append(w.sent, pk)
+	w.mu.Unlock()
+}
+
+func (w *willRecorder) of(topic string) []packets.Packet {
+	return filterLocked(&w.mu, &w.sent, func(pk packets.Packet) bool { return pk.TopicName == topic })
 }
 
 // env is a running broker with fakes, served over a pipe listener.
@@ -209,6 +235,7 @@ type env struct {
 	dir     *fakeDir
 	journal *fakeJournal
 	ingest  *fakeIngester
+	wills   *willRecorder
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -241,6 +268,10 @@ func startEnvTuned(t testing.TB, cfg Config, tune func(*Server)) *env {
 	e.s = s
 	if tune != nil {
 		tune(s)
+	}
+	e.wills = &willRecorder{}
+	if err := s.mq.AddHook(e.wills, nil); err != nil {
+		t.Fatal(err)
 	}
 	e.pipe = NewPipeListener()
 	if err := s.AddListener(e.pipe); err != nil {

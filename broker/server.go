@@ -138,6 +138,9 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 	if err := s.mq.AddHook(&hook{s: s}, nil); err != nil {
 		return nil, fmt.Errorf("broker: add hook: %w", err)
 	}
+	if err := s.mq.AddHook(&retainedDropper{topics: s.mq.Topics}, nil); err != nil {
+		return nil, fmt.Errorf("broker: add hook: %w", err)
+	}
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
 		return nil, err

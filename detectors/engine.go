@@ -553,7 +553,7 @@ func cloneString(s string) string { return string([]byte(s)) }
 func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	for _, sn := range sensors {
 		if k := h.sensorIdx(sn.ID); k >= 0 && sn.Location != "" {
-			h.sensors[k].loc = sn.Location
+			h.sensors[k].loc = sharedLocation(sn.Location)
 		}
 	}
 }

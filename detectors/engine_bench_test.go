@@ -18,7 +18,9 @@ func loadedEngine(tb testing.TB, homes int, tracker NewFallTrackerFunc) (*Engine
 	return loadedEngineShards(tb, homes, 4, tracker)
 }
 
-func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTrackerFunc) (*Engine, []devices.HubID, time.Time) {
+// startedEngine is an engine whose shards are started but not running: a
+// test drives them directly.
+func startedEngine(tb testing.TB, shards int, tracker NewFallTrackerFunc) (*Engine, time.Time) {
 	e, err := NewEngine(EngineConfig{Sink: SinkFunc(func(Detection) {}), Shards: shards, Logger: zerolog.Nop(), NewFallTracker: tracker})
 	if err != nil {
 		tb.Fatal(err)
@@ -27,6 +29,11 @@ func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTracker
 	for _, s := range e.shards {
 		s.startup(now)
 	}
+	return e, now
+}
+
+func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTrackerFunc) (*Engine, []devices.HubID, time.Time) {
+	e, now := startedEngine(tb, shards, tracker)
 	ids := make([]devices.HubID, homes)
 	for n := range homes {
 		id := devices.HubID(fmt.Sprintf("hub-%07d", n))

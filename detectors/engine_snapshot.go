@@ -109,7 +109,7 @@ func decodeHome(h *home, b []byte) error {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%w: sensor", errSnapshot)
 		}
-		h.sensors = append(h.sensors, sensorInfo{id: devices.SensorID(id), loc: devices.Location(loc)})
+		h.sensors = append(h.sensors, sensorInfo{id: sharedSensorID(devices.SensorID(id)), loc: sharedLocation(devices.Location(loc))})
 	}
 	nt, ok := r.count(trackSize)
 	if !ok {

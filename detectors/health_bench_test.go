@@ -15,14 +15,7 @@ import (
 // supervised sensors each, connected and reporting, without starting Run:
 // the shards are driven directly, as their goroutines would.
 func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
-	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 4, Logger: zerolog.Nop()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now()
-	for _, s := range m.shards {
-		s.startup(now)
-	}
+	m, now := startedMonitor(tb)
 	ids := make([]devices.HubID, hubs)
 	kinds := []devices.SensorKind{devices.SensorHub, devices.SensorMotion, devices.SensorDoor, devices.SensorSmoke}
 	for n := range hubs {
@@ -46,6 +39,20 @@ func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
 		s.collect(everySlot, 0) // as the first save would
 	}
 	return m, ids
+}
+
+// startedMonitor is a monitor of four shards, started but not running: a
+// test drives them directly.
+func startedMonitor(tb testing.TB) (*HealthMonitor, time.Time) {
+	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 4, Logger: zerolog.Nop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	for _, s := range m.shards {
+		s.startup(now)
+	}
+	return m, now
 }
 
 func heapInUse() uint64 {

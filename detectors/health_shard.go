@@ -314,7 +314,7 @@ func sensorIndex(h *hubState, id devices.SensorID) int {
 	if len(h.sensors) >= maxSensorsPerHub {
 		return -1
 	}
-	h.sensors = append(h.sensors, sensorState{id: devices.SensorID(strings.Clone(string(id))), battery: -1})
+	h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(id), battery: -1})
 	return len(h.sensors) - 1
 }
 
@@ -851,7 +851,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			changed = true // a sensor the saved record does not list yet
 		}
 		if k < 0 { // registered sensors are always tracked
-			h.sensors = append(h.sensors, sensorState{id: devices.SensorID(strings.Clone(string(reg.ID))), battery: -1})
+			h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(reg.ID), battery: -1})
 			k = len(h.sensors) - 1
 		}
 		sn := &h.sensors[k]

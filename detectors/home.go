@@ -222,7 +222,7 @@ func (h *home) sensorIdx(id devices.SensorID) int {
 	if len(h.sensors) >= maxEngineSensors {
 		return -1
 	}
-	h.sensors = append(h.sensors, sensorInfo{id: devices.SensorID(strings.Clone(string(id))), loc: guessLocation(id)})
+	h.sensors = appendTight(h.sensors, sensorInfo{id: sharedSensorID(id), loc: guessLocation(id)})
 	return len(h.sensors) - 1
 }
 
@@ -256,7 +256,7 @@ func (h *home) trackIdx(sensor int, metric uint8) int {
 			return k
 		}
 	}
-	h.tracks = append(h.tracks, track{Sensor: uint8(sensor), Metric: metric})
+	h.tracks = appendTight(h.tracks, track{Sensor: uint8(sensor), Metric: metric})
 	return len(h.tracks) - 1
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/internal/memowner"
 )
 
 // LoadReport is the final JSON of `dolbom-sim load`.
@@ -63,8 +64,11 @@ type LoadReport struct {
 	Detections             *DetectionCounts                       `json:"detections,omitempty"`
 	Restart                *RestartReport                         `json:"restart,omitempty"`
 	SteadyCPU              *SteadyCPU                             `json:"steady_cpu,omitempty"`
-	Fleet                  firmwaresim.Stats                      `json:"fleet"`
-	Machine                Machine                                `json:"machine"`
+	// MemoryByOwner is the live heap by owner and the goroutine stacks at
+	// the moment of --memprofile (issue 14: memory per hub by owner).
+	MemoryByOwner *memowner.Table   `json:"memory_by_owner,omitempty"`
+	Fleet         firmwaresim.Stats `json:"fleet"`
+	Machine       Machine           `json:"machine"`
 	// GatewayRefused is the in-process gateway's CONNECT refusals by
 	// reason (capacity, memory, admission_wait, ...): which guard refused
 	// the fleet's refused_connects. Since the last start with --restart-at.
@@ -398,6 +402,11 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *memProfile != "" {
+		// One sample per 64 KiB instead of 512 KiB: the per-hub objects are
+		// ~100 B, and the owner table should be within a few percent.
+		runtime.MemProfileRate = 64 << 10
+	}
 	if *restartAt > 0 && c.target != "" {
 		return errors.New("--restart-at needs the in-process gateway")
 	}
@@ -570,6 +579,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return err
 			}
 			fmt.Fprintf(stderr, "heap profile written to %s at t=%.0fs\n", *memProfile, now.Sub(start).Seconds())
+			rep.MemoryByOwner = memoryByOwner(stderr, *homes)
 		}
 		if allOnline == nil && st.Online >= expected {
 			v := now.Sub(start).Seconds()
@@ -612,6 +622,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := writeHeapProfile(*memProfile); err != nil {
 			return err
 		}
+		rep.MemoryByOwner = memoryByOwner(stderr, *homes)
 	}
 	stopInjecting()
 	<-injected
@@ -831,6 +842,16 @@ func injectEmergencies(ctx context.Context, hubs []loadHub, rate float64, seed u
 		track.sentOne(id, order[n], down)
 		h.Publish(devices.Event{ID: id, Kind: devices.EventSOS, Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
 	}
+}
+
+// memoryByOwner prints and returns the live heap by owner and the stacks
+// per home: the gateway's parts and the simulator's hubs, which share this
+// process, each on their own line.
+func memoryByOwner(stderr io.Writer, homes int) *memowner.Table {
+	t := memowner.Take()
+	fmt.Fprintf(stderr, "memory by owner at %d homes:\n", homes)
+	t.Write(stderr, homes)
+	return &t
 }
 
 // writeHeapProfile writes the live heap (after a GC) to file.

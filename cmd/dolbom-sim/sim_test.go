@@ -22,6 +22,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/devices"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/internal/memowner"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -164,6 +165,19 @@ func TestLoadSmall(t *testing.T) {
 	}
 	if rep.Connected != 200 {
 		t.Errorf("connected %d of 200", rep.Connected)
+	}
+	if m := rep.MemoryByOwner; m == nil || m.StackBytes == 0 || m.Goroutines == 0 {
+		t.Errorf("no memory by owner in the report with --memprofile: %+v", m)
+	} else {
+		have := map[string]bool{}
+		for _, s := range m.Shares {
+			have[s.Owner] = s.Bytes > 0
+		}
+		for _, o := range []string{memowner.Mochi, memowner.Engine, memowner.Simulator} {
+			if !have[o] {
+				t.Errorf("memory by owner has no %q: %+v", o, m.Shares)
+			}
+		}
 	}
 	if rep.Messages == 0 || rep.LatencyMS["puback"] == nil || rep.LatencyMS["puback"].N == 0 {
 		t.Errorf("no traffic measured: %+v", rep)
