@@ -357,22 +357,24 @@ func (d *Dispatcher) runWriter(ctx context.Context) {
 	batch := make([]*mutReq, 0, d.cfg.Batch)
 	muts := make([]Mutation, 0, d.cfg.Batch)
 	for {
+		batch = batch[:0]
 		var claim *claimReq
-		select {
-		case r := <-d.reqs:
-			batch = append(batch[:0], r)
-		case r := <-d.healthReqs:
-			batch = append(batch[:0], r)
-		case claim = <-d.claimReqs: // nil channel without group claims
-			batch = batch[:0]
-		case <-ctx.Done():
-			// Commit what is queued (Detect's detections must not be lost),
-			// then stop.
-			for len(d.reqs)+len(d.healthReqs) > 0 {
-				batch = d.collect(batch[:0])
-				d.commit(context.WithoutCancel(ctx), batch, muts, nil, false)
+		if len(d.reqs) == 0 { // else collect takes it first
+			select {
+			case r := <-d.reqs:
+				batch = append(batch, r)
+			case r := <-d.healthReqs:
+				batch = append(batch, r)
+			case claim = <-d.claimReqs: // nil channel without group claims
+			case <-ctx.Done():
+				// Commit what is queued (Detect's detections must not be
+				// lost), then stop.
+				for len(d.reqs)+len(d.healthReqs) > 0 {
+					batch = d.collect(batch[:0])
+					d.commit(context.WithoutCancel(ctx), batch, muts, nil, false)
+				}
+				return
 			}
-			return
 		}
 		batch = d.collect(batch)
 		if claim == nil {
