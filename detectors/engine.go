@@ -315,7 +315,7 @@ func (e *Engine) takeJournal(ctx context.Context) error {
 }
 
 // load reads saved homes and the registry's sensor locations and hands
-// each shard its part, which the shard applies (see restoreAll).
+// each shard its part, which the shard applies (see runEarly).
 func (e *Engine) load(ctx context.Context, start time.Time) error {
 	parts := make([]shardLoad, len(e.shards))
 	if e.cfg.Store != nil {
@@ -345,11 +345,14 @@ func (e *Engine) load(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-// shardLoad is a shard's part of the saved state.
+// shardLoad is a shard's part of the saved state, and how far the shard
+// has restored it.
 type shardLoad struct {
 	snaps []HomeSnapshot
 	fleet []registryEntry
 	start time.Time
+
+	next, corrupt int
 }
 
 // restore decodes a snapshot into its home and reports whether it could.
@@ -368,19 +371,33 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 	return true
 }
 
-// restoreAll applies the shard's part of the saved state, except to the
-// homes loaded early, arms every home's deadline, sends restored open
-// episodes again and applies the journal's tail; it returns the number of
-// homes.
-func (s *engineShard) restoreAll(l shardLoad) int {
-	corrupt := 0
-	for _, sn := range l.snaps {
+// restoreChunk decodes the next restoreChunkSize snapshots of the shard's
+// part of the saved state, except those of homes loaded early, and reports
+// whether none are left. The shard serves events between chunks, so that
+// an event waits for one chunk (a few ms), not for the whole part.
+func (s *engineShard) restoreChunk() (done bool) {
+	l := s.loading
+	end := min(l.next+restoreChunkSize, len(l.snaps))
+	for _, sn := range l.snaps[l.next:end] {
 		if _, ok := s.early[sn.Hub]; !ok && !s.restore(sn) {
-			corrupt++
+			l.corrupt++
 		}
 	}
-	if corrupt > 0 {
-		s.e.log.Error().Int("corrupt", corrupt).Int("snapshots", len(l.snaps)).Msg("some engine snapshots were unreadable")
+	clear(l.snaps[l.next:end]) // let the bytes go
+	l.next = end
+	return end == len(l.snaps)
+}
+
+const restoreChunkSize = 1000
+
+// finishLoad applies the registry's sensor locations, arms every home's
+// deadline, sends restored open episodes again (those of homes loaded
+// early were sent then) and applies the journal's tail; it returns the
+// number of homes.
+func (s *engineShard) finishLoad() int {
+	l := s.loading
+	if l.corrupt > 0 {
+		s.e.log.Error().Int("corrupt", l.corrupt).Int("snapshots", len(l.snaps)).Msg("some engine snapshots were unreadable")
 	}
 	for _, r := range l.fleet {
 		s.applySensors(&s.homes[s.homeIndex(r.hub.ID)], r.sensors)
@@ -392,7 +409,7 @@ func (s *engineShard) restoreAll(l shardLoad) int {
 			s.handleSafely(engineOp{msg: m})
 		}
 	}
-	s.replay, s.early = nil, nil
+	s.replay, s.early, s.loading = nil, nil, nil
 	s.whole = true
 	return len(s.homes)
 }
@@ -400,7 +417,7 @@ func (s *engineShard) restoreAll(l shardLoad) int {
 // loadEarly makes a home ready for an event that comes while the shard's
 // saved state is still loading: its snapshot is read on its own, its
 // restored episodes sent again and its part of the journal's tail applied,
-// as restoreAll does for every other home. Once per home.
+// as finishLoad does for every other home. Once per home.
 func (s *engineShard) loadEarly(hub devices.HubID) {
 	if s.whole {
 		return
@@ -408,7 +425,7 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 	if _, ok := s.early[hub]; ok {
 		return
 	}
-	if s.e.cfg.Store != nil {
+	if _, restored := s.index[hub]; !restored && s.e.cfg.Store != nil { // not in a chunk already restored
 		ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.ShutdownTimeout)
 		sn, ok, err := s.e.cfg.Store.LoadHome(ctx, hub)
 		cancel()
@@ -462,6 +479,7 @@ type engineShard struct {
 	// number of homes once it is applied. Until then the shard is early.
 	restores chan shardLoad
 	restored chan int
+	loading  *shardLoad                 // being restored (runEarly)
 	early    map[devices.HubID]struct{} // homes loaded ahead of the rest (loadEarly)
 	whole    bool                       // the saved state is applied
 
@@ -529,17 +547,39 @@ func (s *engineShard) run(ctx context.Context) {
 // parked, up to a limit, so that hubs are not held up. It returns false if
 // ctx ended first: nothing parked is applied to homes not loaded.
 func (s *engineShard) runEarly(ctx context.Context) bool {
-	for {
+	for s.loading == nil {
 		select {
 		case <-ctx.Done():
 			return false
 		case l := <-s.restores:
-			s.restored <- s.restoreAll(l)
-			return true
+			s.loading = &l
 		case q := <-s.lanes.events:
 			s.lanes.takeEvent(q, s.loadEarly, s.handleSafely)
 		case q := <-s.lanes.parking():
 			s.lanes.park(q)
+		}
+	}
+	// Restoring: a chunk at a time, events and parking in between.
+	for {
+		if s.lanes.event(s.loadEarly, s.handleSafely) {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		default:
+		}
+		for parked := true; parked; {
+			select {
+			case q := <-s.lanes.parking():
+				s.lanes.park(q)
+			default:
+				parked = false
+			}
+		}
+		if s.restoreChunk() {
+			s.restored <- s.finishLoad()
+			return true
 		}
 	}
 }

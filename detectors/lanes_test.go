@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -159,4 +160,64 @@ func TestSOSDuringStateLoad(t *testing.T) {
 			t.Errorf("detections after the load: %+v", got)
 		}
 	})
+}
+
+// blockingHomeStore is memEngineStore whose LoadHome of one hub waits for
+// a gate: the shard is held there, on its own goroutine.
+type blockingHomeStore struct {
+	*memEngineStore
+	hub  devices.HubID
+	gate chan struct{}
+}
+
+func (s blockingHomeStore) LoadHome(ctx context.Context, hub devices.HubID) (HomeSnapshot, bool, error) {
+	if hub == s.hub {
+		<-s.gate
+	}
+	return s.memEngineStore.LoadHome(ctx, hub)
+}
+
+// An event that comes while a shard restores its part of the saved state
+// waits for one chunk of it at most, not for the whole part.
+func TestSOSNotBehindRestore(t *testing.T) {
+	const homes = 8 * restoreChunkSize
+	saved := &memEngineStore{homes: map[devices.HubID][]byte{}}
+	blob := encodeHome(&home{})
+	for i := range homes {
+		saved.homes[devices.HubID(fmt.Sprintf("hub-%05d", i))] = blob
+	}
+	// Ten starts: which of the shard's inputs is taken first is the
+	// runtime's choice; none may find the restore done.
+	for try := range 10 {
+		synctest.Test(t, func(t *testing.T) {
+			var e *Engine
+			homesAtSOS := -1
+			sink := SinkFunc(func(d Detection) {
+				if d.Hub == "hub-00007" {
+					homesAtSOS = len(e.shards[0].homes) // on the shard's goroutine
+				}
+			})
+			store := blockingHomeStore{memEngineStore: &memEngineStore{homes: saved.homes, hold: make(chan struct{})},
+				hub: "blocker", gate: make(chan struct{})}
+			e, stop := startEngineConfig(t, EngineConfig{Sink: sink, Store: store, Shards: 1, Logger: zerolog.Nop()})
+			defer stop()
+			now := time.Now()
+			sos := func(hub devices.HubID) *devices.Message {
+				return &devices.Message{Hub: hub, Channel: devices.ChanEvents, Event: &devices.Event{
+					Hub: hub, ID: "sos", Kind: devices.EventSOS, Sensor: "pendant-1", At: now, Received: now}}
+			}
+			e.Ingest(sos("blocker")) // the shard waits in its LoadHome
+			synctest.Wait()
+			close(store.hold) // the bulk load is handed to the shard
+			synctest.Wait()
+			e.Ingest(sos("hub-00007"))
+			close(store.gate)
+			synctest.Wait()
+			<-e.Loaded()
+			if homesAtSOS < 0 || homesAtSOS > restoreChunkSize+2 {
+				t.Fatalf("try %d: the SOS was applied with %d homes restored (a chunk is %d): it waited for the restore",
+					try, homesAtSOS, restoreChunkSize)
+			}
+		})
+	}
 }
