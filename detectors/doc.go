@@ -4,8 +4,9 @@
 // Detection, which the dispatch stage consumes.
 //
 // Per-home state lives in shards: one goroutine owns each shard and is fed
-// through a bounded queue, so a home is always handled in order and without
-// locks. Deadlines for hundreds of thousands of homes live in one timing
+// through two bounded lanes, events before everything else (lanes.go), so a
+// home is always handled in order and without locks, and an emergency does
+// not wait behind other homes' readings. Deadlines for hundreds of thousands of homes live in one timing
 // wheel per shard (package wheel), never in a timer per home.
 //
 // Engine is the emergency part: fire, CO and gas, falls, heart, breathing,

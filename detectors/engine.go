@@ -25,6 +25,10 @@ type EngineStore interface {
 	// SaveHomes upserts the snapshots by hub id, as one batch.
 	SaveHomes(ctx context.Context, homes []HomeSnapshot) error
 	LoadHomes(ctx context.Context) ([]HomeSnapshot, error)
+	// LoadHome returns one home's snapshot (ok false: none saved). The
+	// engine asks it for a home that sends an event while LoadHomes is
+	// still running, so that an emergency does not wait for every home.
+	LoadHome(ctx context.Context, hub devices.HubID) (snap HomeSnapshot, ok bool, err error)
 }
 
 // HomeSnapshot is one home's persisted engine state.
@@ -120,12 +124,14 @@ type Engine struct {
 	// replayed is closed once the journal beyond the saved state has been
 	// applied (or at start without a journal).
 	replayed chan struct{}
-	stats    engineStats
+	// loaded is closed once every shard has its saved state.
+	loaded chan struct{}
+	stats  engineStats
 }
 
 type engineStats struct {
 	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
-	corruptSnapshots, reemitted, poisoned                     atomic.Uint64
+	corruptSnapshots, reemitted, poisoned, lateEmergencies    atomic.Uint64
 }
 
 // EngineStats are the engine's counters.
@@ -145,6 +151,9 @@ type EngineStats struct {
 	Reemitted uint64
 	// Poisoned counts inputs whose handling panicked (recovered).
 	Poisoned uint64
+	// LateEmergencies counts emergency events applied more than 100 ms
+	// after they were decoded (each is logged with where it waited).
+	LateEmergencies uint64
 }
 
 // NewEngine validates cfg and builds the engine; Run starts it.
@@ -153,7 +162,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "engine").Logger(),
-		seed: maphash.MakeSeed(), stopped: make(chan struct{}), replayed: make(chan struct{})}
+		seed: maphash.MakeSeed(), stopped: make(chan struct{}), replayed: make(chan struct{}), loaded: make(chan struct{})}
 	e.shards = make([]*engineShard, cfg.Shards)
 	for i := range e.shards {
 		e.shards[i] = newEngineShard(e)
@@ -165,11 +174,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 func (e *Engine) Stats() EngineStats {
 	return EngineStats{QueueWaits: e.stats.queueWaits.Load(), Dropped: e.stats.dropped.Load(),
 		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load(),
-		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load(), Poisoned: e.stats.poisoned.Load()}
+		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load(), Poisoned: e.stats.poisoned.Load(),
+		LateEmergencies: e.stats.lateEmergencies.Load()}
 }
 
-func (e *Engine) shardOf(hub devices.HubID) *engineShard {
-	return e.shards[maphash.String(e.seed, string(hub))%uint64(len(e.shards))]
+func (e *Engine) shardOf(hub devices.HubID) *engineShard { return e.shards[e.shardIndex(hub)] }
+
+func (e *Engine) shardIndex(hub devices.HubID) int {
+	return int(maphash.String(e.seed, string(hub)) % uint64(len(e.shards)))
 }
 
 // Replayed is closed once Run has queued the journal's events beyond the
@@ -177,28 +189,46 @@ func (e *Engine) shardOf(hub devices.HubID) *engineShard {
 // it, so that a home sees its events in order.
 func (e *Engine) Replayed() <-chan struct{} { return e.replayed }
 
+// Loaded is closed once the saved state of every home is loaded. Hubs are
+// served before (their events at once, see engineShard.early), but a
+// gateway is not ready until it is: inactivity deadlines and learned
+// baselines are not watched before.
+func (e *Engine) Loaded() <-chan struct{} { return e.loaded }
+
 // Ingest queues a message the broker accepted; m must not be modified
 // afterwards. It waits while the shard's queue is full: an emergency is not
 // to be dropped, and the wait is counted.
-func (e *Engine) Ingest(m *devices.Message) { e.shardOf(m.Hub).put(engineOp{msg: m}) }
+func (e *Engine) Ingest(m *devices.Message) {
+	o := engineOp{msg: m}
+	if m.Event != nil && m.Event.Kind.IsEmergency() {
+		o.queued = time.Now() // for lateEmergency
+	}
+	e.shardOf(m.Hub).put(o, m.Event != nil)
+}
 
 // Connection queues a hub's connect or disconnect.
 func (e *Engine) Connection(c devices.ConnectionEvent) {
-	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true})
+	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true}, false)
 }
 
 // Refresh hands on a registry change: the hub's full sensor list, for
 // sensor locations.
 func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
-	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}})
+	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}}, false)
 }
 
-// Run loads saved state and the registry, then runs one goroutine per shard
-// until ctx ends, saving changed homes every SaveInterval and once more
-// after the shards have drained their queues. Each shard first sends its
-// restored open episodes to the Sink again (see reemitRestored). A saved
-// home that cannot be read is logged and starts from scratch: one bad row
-// must not keep every other home from being watched.
+// Run reads the journal's tail, starts one goroutine per shard, loads saved
+// state and the registry into them, and runs until ctx ends, saving changed
+// homes every SaveInterval and once more after the shards have drained
+// their queues. Each shard first sends its restored open episodes to the
+// Sink again (see reemitRestored). A saved home that cannot be read is
+// logged and starts from scratch: one bad row must not keep every other
+// home from being watched.
+//
+// The shards run while the state loads (6-12 s at 300,000 homes): hubs'
+// events are applied at once, each home loaded on its own first (see
+// early), and other inputs wait parked, so that no emergency waits for the
+// load and no hub is held up by it.
 func (e *Engine) Run(ctx context.Context) error {
 	start := time.Now()
 	// The journal's tail is read before the (slower) state: once it is
@@ -208,20 +238,30 @@ func (e *Engine) Run(ctx context.Context) error {
 		// gateway must not take hubs' messages.
 		return err
 	}
-	if err := e.load(ctx, start); err != nil {
-		return err
-	}
-	homes := 0
-	for _, s := range e.shards {
-		s.startup(start)
-		homes += len(s.homes)
-	}
-	e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Msg("engine started")
 	shardCtx, stopShards := context.WithCancel(ctx)
 	defer stopShards()
 	var wg sync.WaitGroup
 	for _, s := range e.shards {
+		s.wallNow = start.UnixMilli()
+		s.restartFloor = start.Add(e.cfg.RestartGrace).UnixMilli()
 		wg.Go(func() { s.run(shardCtx) })
+	}
+	if err := e.load(ctx, start); err != nil {
+		stopShards()
+		wg.Wait()
+		return err
+	}
+	homes := 0
+	for _, s := range e.shards {
+		select {
+		case n := <-s.restored:
+			homes += n
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() == nil {
+		close(e.loaded)
+		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(start)).Msg("engine started")
 	}
 	p := e.persister()
 	round := newSaveRound[HomeSnapshot]()
@@ -234,6 +274,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 	close(e.stopped)
 	for _, s := range e.shards {
+		if !s.whole {
+			continue // stopped while loading: its saved state stands, the journal replays the rest
+		}
 		homes, _ := s.collect(everySlot, 0)
 		round.add(saveReply[HomeSnapshot]{items: homes, applied: s.pos.drain()}, func(h HomeSnapshot) devices.HubID { return h.Hub })
 	}
@@ -271,51 +314,139 @@ func (e *Engine) takeJournal(ctx context.Context) error {
 	return nil
 }
 
-// load restores saved homes and applies the registry's sensor locations,
-// before the shard goroutines start.
+// load reads saved homes and the registry's sensor locations and hands
+// each shard its part, which the shard applies (see runEarly).
 func (e *Engine) load(ctx context.Context, start time.Time) error {
+	parts := make([]shardLoad, len(e.shards))
 	if e.cfg.Store != nil {
 		snaps, err := e.cfg.Store.LoadHomes(ctx)
 		if err != nil {
 			return fmt.Errorf("detectors: load engine state: %w", err)
 		}
-		e.restore(snaps)
+		for _, sn := range snaps {
+			k := e.shardIndex(sn.Hub)
+			parts[k].snaps = append(parts[k].snaps, sn)
+		}
 	}
-	if e.cfg.Fleet == nil {
-		return nil
+	if e.cfg.Fleet != nil {
+		err := e.cfg.Fleet.FleetSnapshot(ctx, func(hub devices.Hub, sensors []devices.Sensor) error {
+			k := e.shardIndex(hub.ID)
+			parts[k].fleet = append(parts[k].fleet, registryEntry{hub: hub, sensors: sensors})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("detectors: load fleet: %w", err)
+		}
 	}
-	err := e.cfg.Fleet.FleetSnapshot(ctx, func(hub devices.Hub, sensors []devices.Sensor) error {
-		s := e.shardOf(hub.ID)
-		s.applySensors(&s.homes[s.homeIndex(hub.ID)], sensors)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("detectors: load fleet: %w", err)
+	for i, s := range e.shards {
+		parts[i].start = start
+		s.restores <- parts[i]
 	}
 	return nil
 }
 
-// restore decodes snapshots into the shards (before they run) and returns
-// how many it could not read. Such a home is left out, so it starts from
-// scratch when it next sends; its row is overwritten at its next save.
-func (e *Engine) restore(snaps []HomeSnapshot) (corrupt int) {
-	for _, sn := range snaps {
-		var scratch home
-		if err := decodeHome(&scratch, sn.Data); err != nil {
-			corrupt++
-			e.stats.corruptSnapshots.Add(1)
-			e.log.Error().Err(err).Str("hub_id", string(sn.Hub)).Int("bytes", len(sn.Data)).
-				Msg("engine snapshot unreadable; the home starts from scratch")
-			continue
+// shardLoad is a shard's part of the saved state, and how far the shard
+// has restored it.
+type shardLoad struct {
+	snaps []HomeSnapshot
+	fleet []registryEntry
+	start time.Time
+
+	next, corrupt int
+}
+
+// restore decodes a snapshot into its home and reports whether it could.
+// An unreadable one is logged and left out, so the home starts from
+// scratch; its row is overwritten at its next save.
+func (s *engineShard) restore(sn HomeSnapshot) bool {
+	var scratch home
+	if err := decodeHome(&scratch, sn.Data); err != nil {
+		s.e.stats.corruptSnapshots.Add(1)
+		s.e.log.Error().Err(err).Str("hub_id", string(sn.Hub)).Int("bytes", len(sn.Data)).
+			Msg("engine snapshot unreadable; the home starts from scratch")
+		return false
+	}
+	h := &s.homes[s.homeIndex(sn.Hub)]
+	h.core, h.sensors, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.tracks, scratch.applied
+	return true
+}
+
+// restoreChunk decodes the next restoreChunkSize snapshots of the shard's
+// part of the saved state, except those of homes loaded early, and reports
+// whether none are left. The shard serves events between chunks, so that
+// an event waits for one chunk (a few ms), not for the whole part.
+func (s *engineShard) restoreChunk() (done bool) {
+	l := s.loading
+	end := min(l.next+restoreChunkSize, len(l.snaps))
+	for _, sn := range l.snaps[l.next:end] {
+		if _, ok := s.early[sn.Hub]; !ok && !s.restore(sn) {
+			l.corrupt++
 		}
-		s := e.shardOf(sn.Hub)
-		h := &s.homes[s.homeIndex(sn.Hub)]
-		h.core, h.sensors, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.tracks, scratch.applied
 	}
-	if corrupt > 0 {
-		e.log.Error().Int("corrupt", corrupt).Int("snapshots", len(snaps)).Msg("some engine snapshots were unreadable")
+	clear(l.snaps[l.next:end]) // let the bytes go
+	l.next = end
+	return end == len(l.snaps)
+}
+
+const restoreChunkSize = 1000
+
+// finishLoad applies the registry's sensor locations, arms every home's
+// deadline, sends restored open episodes again (those of homes loaded
+// early were sent then) and applies the journal's tail; it returns the
+// number of homes.
+func (s *engineShard) finishLoad() int {
+	l := s.loading
+	if l.corrupt > 0 {
+		s.e.log.Error().Int("corrupt", l.corrupt).Int("snapshots", len(l.snaps)).Msg("some engine snapshots were unreadable")
 	}
-	return corrupt
+	for _, r := range l.fleet {
+		s.applySensors(&s.homes[s.homeIndex(r.hub.ID)], r.sensors)
+	}
+	s.startup(l.start)
+	s.reemitRestored()
+	for _, m := range s.replay {
+		if m != nil {
+			s.handleSafely(engineOp{msg: m})
+		}
+	}
+	s.replay, s.early, s.loading = nil, nil, nil
+	s.whole = true
+	return len(s.homes)
+}
+
+// loadEarly makes a home ready for an event that comes while the shard's
+// saved state is still loading: its snapshot is read on its own, its
+// restored episodes sent again and its part of the journal's tail applied,
+// as finishLoad does for every other home. Once per home.
+func (s *engineShard) loadEarly(hub devices.HubID) {
+	if s.whole {
+		return
+	}
+	if _, ok := s.early[hub]; ok {
+		return
+	}
+	if _, restored := s.index[hub]; !restored && s.e.cfg.Store != nil { // not in a chunk already restored
+		ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.ShutdownTimeout)
+		sn, ok, err := s.e.cfg.Store.LoadHome(ctx, hub)
+		cancel()
+		switch {
+		case err != nil:
+			// The bulk load will most likely fail the same way and stop
+			// the engine; until then the event is not held back.
+			s.e.log.Error().Err(err).Str("hub_id", string(hub)).Msg("home state not loaded ahead; the home starts from scratch")
+		case ok:
+			s.restore(sn)
+		}
+	}
+	i := s.homeIndex(hub)
+	s.early[s.homes[i].id] = struct{}{}
+	s.reemitHome(&s.homes[i])
+	for k, m := range s.replay {
+		if m != nil && m.Hub == hub {
+			s.replay[k] = nil
+			s.handleSafely(engineOp{msg: m})
+		}
+	}
 }
 
 type engineOp struct {
@@ -323,14 +454,34 @@ type engineOp struct {
 	conn    devices.ConnectionEvent
 	isConn  bool
 	refresh *registryEntry
+	queued  time.Time // an emergency's hand-over to the engine
+}
+
+func (o *engineOp) hub() devices.HubID {
+	switch {
+	case o.msg != nil:
+		return o.msg.Hub
+	case o.isConn:
+		return o.conn.Hub
+	case o.refresh != nil:
+		return o.refresh.hub.ID
+	}
+	return ""
 }
 
 // engineShard owns the homes that hash to it; only its goroutine touches
 // them once Run has started.
 type engineShard struct {
 	e     *Engine
-	in    chan engineOp
+	lanes *lanes[engineOp]
 	saves chan saveReq[HomeSnapshot]
+	// restores hands the shard its saved state; restored answers with the
+	// number of homes once it is applied. Until then the shard is early.
+	restores chan shardLoad
+	restored chan int
+	loading  *shardLoad                 // being restored (runEarly)
+	early    map[devices.HubID]struct{} // homes loaded ahead of the rest (loadEarly)
+	whole    bool                       // the saved state is applied
 
 	index        map[devices.HubID]int32
 	homes        []home
@@ -345,53 +496,90 @@ type engineShard struct {
 }
 
 func newEngineShard(e *Engine) *engineShard {
-	s := &engineShard{e: e, in: make(chan engineOp, e.cfg.QueueSize), saves: make(chan saveReq[HomeSnapshot]),
+	s := &engineShard{e: e, lanes: newLanes(e.cfg.QueueSize, (*engineOp).hub), saves: make(chan saveReq[HomeSnapshot]),
+		restores: make(chan shardLoad, 1), restored: make(chan int, 1), early: map[devices.HubID]struct{}{},
 		index: map[devices.HubID]int32{}, dirty: newSaveQueue(seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
 }
 
-func (s *engineShard) put(o engineOp) {
-	select {
-	case s.in <- o:
-		return
-	default:
-	}
-	s.e.stats.queueWaits.Add(1)
-	select {
-	case s.in <- o:
-	case <-s.e.stopped:
+func (s *engineShard) put(o engineOp, event bool) {
+	if !s.lanes.put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
 		s.e.stats.dropped.Add(1)
 	}
 }
 
 func (s *engineShard) run(ctx context.Context) {
-	s.reemitRestored()
-	for _, m := range s.replay {
-		s.handleSafely(engineOp{msg: m})
+	if !s.runEarly(ctx) {
+		return
 	}
-	s.replay = nil
 	tick := time.NewTicker(s.e.cfg.Tick)
 	defer tick.Stop()
 	for {
+		if s.lanes.event(nil, s.handleSafely) {
+			continue // events first, each after its own hub's older inputs
+		}
+		in, backlog := s.lanes.ordinaryReady()
 		select {
 		case <-ctx.Done():
-			for {
-				select {
-				case o := <-s.in:
-					s.handleSafely(o)
-				default:
-					return
-				}
+			s.lanes.drain(s.handleSafely)
+			return
+		case q := <-s.lanes.events:
+			s.lanes.takeEvent(q, nil, s.handleSafely)
+		case q := <-in:
+			s.handleSafely(q.op)
+		case <-backlog:
+			if o, ok := s.lanes.popBacklog(); ok {
+				s.handleSafely(o)
 			}
-		case o := <-s.in:
-			s.handleSafely(o)
 		case r := <-s.saves:
 			homes, more := s.collect(r.slot, r.limit)
 			r.reply <- replyWith(homes, more, &s.pos)
 		case now := <-tick.C:
 			s.tickSafely(now)
+		}
+	}
+}
+
+// runEarly serves the shard while its saved state loads: events are applied
+// at once, each to its home loaded on its own (loadEarly); other inputs are
+// parked, up to a limit, so that hubs are not held up. It returns false if
+// ctx ended first: nothing parked is applied to homes not loaded.
+func (s *engineShard) runEarly(ctx context.Context) bool {
+	for s.loading == nil {
+		select {
+		case <-ctx.Done():
+			return false
+		case l := <-s.restores:
+			s.loading = &l
+		case q := <-s.lanes.events:
+			s.lanes.takeEvent(q, s.loadEarly, s.handleSafely)
+		case q := <-s.lanes.parking():
+			s.lanes.park(q)
+		}
+	}
+	// Restoring: a chunk at a time, events and parking in between.
+	for {
+		if s.lanes.event(s.loadEarly, s.handleSafely) {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		default:
+		}
+		for parked := true; parked; {
+			select {
+			case q := <-s.lanes.parking():
+				s.lanes.park(q)
+			default:
+				parked = false
+			}
+		}
+		if s.restoreChunk() {
+			s.restored <- s.finishLoad()
+			return true
 		}
 	}
 }
@@ -470,45 +658,51 @@ func (s *engineShard) startup(start time.Time) {
 // episodes are not in the state at all, so they are never re-sent.
 func (s *engineShard) reemitRestored() {
 	for i := range s.homes {
-		h := &s.homes[i]
-		now := max(h.core.Clock, s.wallNow+h.core.Offset)
-		for k := epKind(0); k < numKinds; k++ {
-			ep := &h.core.Eps[k]
-			var state State
-			switch ep.State {
-			case epFiring:
-				state = Firing
-			case epPending:
-				if ep.Deadline <= now {
-					continue
-				}
-				state = Pending
-			default:
+		if _, ok := s.early[s.homes[i].id]; !ok {
+			s.reemitHome(&s.homes[i])
+		}
+	}
+}
+
+// reemitHome sends h's restored open episodes again (see reemitRestored).
+func (s *engineShard) reemitHome(h *home) {
+	now := max(h.core.Clock, s.wallNow+h.core.Offset)
+	for k := epKind(0); k < numKinds; k++ {
+		ep := &h.core.Eps[k]
+		var state State
+		switch ep.State {
+		case epFiring:
+			state = Firing
+		case epPending:
+			if ep.Deadline <= now {
 				continue
 			}
-			em := emit{kind: k, state: state, class: h.episodeClass(k), prio: Priority(ep.Prio), episode: ep.Start,
-				at: now, sensor: h.episodeSensor(k)}
-			age := time.Duration(max(0, now-ep.Start)) * time.Millisecond
-			var left time.Duration
-			em.facts = []Fact{{Name: "gateway_restart", Value: 1}, {Name: "episode_age", Value: age.Seconds(), Unit: "s"}}
-			if state == Pending {
-				left = time.Duration(ep.Deadline-now) * time.Millisecond
-				em.facts = append(em.facts, Fact{Name: "window_left", Value: left.Seconds(), Unit: "s"})
-			}
-			if k == kFall && h.core.FallPeak > 0 {
-				em.facts = append(em.facts, Fact{Name: "peak", Value: float64(h.core.FallPeak), Unit: "g"})
-			}
-			if ep.Sensor > 0 {
-				for t := range h.tracks {
-					if h.tracks[t].Sensor == ep.Sensor-1 {
-						em.readings = append(em.readings, h.tracks[t].reading(h))
-					}
+			state = Pending
+		default:
+			continue
+		}
+		em := emit{kind: k, state: state, class: h.episodeClass(k), prio: Priority(ep.Prio), episode: ep.Start,
+			at: now, sensor: h.episodeSensor(k)}
+		age := time.Duration(max(0, now-ep.Start)) * time.Millisecond
+		var left time.Duration
+		em.facts = []Fact{{Name: "gateway_restart", Value: 1}, {Name: "episode_age", Value: age.Seconds(), Unit: "s"}}
+		if state == Pending {
+			left = time.Duration(ep.Deadline-now) * time.Millisecond
+			em.facts = append(em.facts, Fact{Name: "window_left", Value: left.Seconds(), Unit: "s"})
+		}
+		if k == kFall && h.core.FallPeak > 0 {
+			em.facts = append(em.facts, Fact{Name: "peak", Value: float64(h.core.FallPeak), Unit: "g"})
+		}
+		if ep.Sensor > 0 {
+			for t := range h.tracks {
+				if h.tracks[t].Sensor == ep.Sensor-1 {
+					em.readings = append(em.readings, h.tracks[t].reading(h))
 				}
 			}
-			em.why = explainRestored(kindCause[k], state, age, left)
-			s.emitDetection(h, &em)
-			s.e.stats.reemitted.Add(1)
 		}
+		em.why = explainRestored(kindCause[k], state, age, left)
+		s.emitDetection(h, &em)
+		s.e.stats.reemitted.Add(1)
 	}
 }
 
@@ -579,8 +773,29 @@ func (s *engineShard) handle(o engineOp) {
 		}
 		s.finish(i)
 	case o.msg != nil:
+		if !o.queued.IsZero() {
+			s.lateEmergency(o)
+		}
 		s.message(o.msg)
 	}
+}
+
+// lateEmergencyAfter is the wait past which an emergency event is logged
+// with where it waited: before the engine (decoding, the journal's commit,
+// the health monitor's queue) or in the engine's shard queue.
+const lateEmergencyAfter = 100 * time.Millisecond
+
+func (s *engineShard) lateEmergency(o engineOp) {
+	now := time.Now()
+	ev := o.msg.Event
+	if ev.Replayed || ev.Received.IsZero() || now.Sub(ev.Received) < lateEmergencyAfter {
+		return
+	}
+	s.e.stats.lateEmergencies.Add(1)
+	s.e.log.Warn().Str("hub_id", string(ev.Hub)).Str("event_id", string(ev.ID)).Str("kind", string(ev.Kind)).
+		Int64("before_engine_ms", o.queued.Sub(ev.Received).Milliseconds()).
+		Int64("engine_queue_ms", now.Sub(o.queued).Milliseconds()).Bool("state_loaded", s.whole).
+		Msg("emergency event reached the rules late")
 }
 
 // message routes one hub message to the rules.

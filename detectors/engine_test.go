@@ -14,8 +14,10 @@ import (
 
 // memEngineStore is an in-memory EngineStore.
 type memEngineStore struct {
-	mu    sync.Mutex
-	homes map[devices.HubID][]byte
+	mu         sync.Mutex
+	homes      map[devices.HubID][]byte
+	hold       chan struct{} // not nil: LoadHomes waits until it is closed
+	pointLoads int
 }
 
 func (s *memEngineStore) SaveHomes(_ context.Context, hs []HomeSnapshot) error {
@@ -30,7 +32,14 @@ func (s *memEngineStore) SaveHomes(_ context.Context, hs []HomeSnapshot) error {
 	return nil
 }
 
-func (s *memEngineStore) LoadHomes(context.Context) ([]HomeSnapshot, error) {
+func (s *memEngineStore) LoadHomes(ctx context.Context) ([]HomeSnapshot, error) {
+	if s.hold != nil { // a slow bulk load, until the test lets it go
+		select {
+		case <-s.hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []HomeSnapshot
@@ -40,9 +49,34 @@ func (s *memEngineStore) LoadHomes(context.Context) ([]HomeSnapshot, error) {
 	return out, nil
 }
 
+func (s *memEngineStore) LoadHome(_ context.Context, hub devices.HubID) (HomeSnapshot, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pointLoads++
+	data, ok := s.homes[hub]
+	return HomeSnapshot{Hub: hub, Data: data}, ok, nil
+}
+
+// restore decodes snapshots straight into the shards of an engine that is
+// not running, as its load does, and returns how many it could not read.
+func (e *Engine) restore(snaps []HomeSnapshot) (corrupt int) {
+	for _, sn := range snaps {
+		if !e.shardOf(sn.Hub).restore(sn) {
+			corrupt++
+		}
+	}
+	return corrupt
+}
+
 func startEngine(t *testing.T, store EngineStore, sink *recorder) (*Engine, func()) {
 	t.Helper()
-	e, err := NewEngine(EngineConfig{Sink: sink, Store: store, Shards: 2, Logger: zerolog.Nop()})
+	return startEngineConfig(t, EngineConfig{Sink: sink, Store: store, Shards: 2, Logger: zerolog.Nop()})
+}
+
+// startEngineConfig runs an engine of cfg until the returned stop is called.
+func startEngineConfig(t *testing.T, cfg EngineConfig) (*Engine, func()) {
+	t.Helper()
+	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

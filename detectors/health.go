@@ -154,6 +154,7 @@ type HealthMonitor struct {
 	// replayed is closed once the journal beyond the saved health has been
 	// applied (or at start without a journal).
 	replayed chan struct{}
+	loaded   chan struct{} // see Loaded
 	stats    healthStats
 }
 
@@ -169,6 +170,7 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 		seed:     maphash.MakeSeed(),
 		stopped:  make(chan struct{}),
 		replayed: make(chan struct{}),
+		loaded:   make(chan struct{}),
 	}
 	m.shards = make([]*shard, cfg.Shards)
 	for i := range m.shards {
@@ -242,30 +244,38 @@ func (m *HealthMonitor) Stats() Stats {
 
 // Run loads the saved health and the registry, then runs one goroutine per
 // shard until ctx ends; it saves changed hubs every SaveInterval and once
-// more after the shards have drained their queues.
+// more after the shards have drained their queues. The shard goroutines
+// start first and park what hubs send while the state loads (see
+// shard.run), so that no hub, and no emergency behind it in the engine, is
+// held up by the load.
 func (m *HealthMonitor) Run(ctx context.Context) error {
 	start := time.Now()
 	// The journal's tail first (see Engine.Run).
 	if err := m.takeJournal(ctx); err != nil {
 		return err
 	}
-	restored, err := m.load(ctx, start)
-	if err != nil {
-		return err
-	}
-	hubs := 0
-	for _, s := range m.shards {
-		s.startup(start)
-		hubs += len(s.hubs)
-	}
-	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).Msg("health monitor started")
-
 	shardCtx, stopShards := context.WithCancel(ctx)
 	defer stopShards()
 	var wg sync.WaitGroup
 	for _, s := range m.shards {
 		wg.Go(func() { s.run(shardCtx) })
 	}
+	// The shard goroutines touch only their lanes until begin is closed.
+	restored, err := m.load(ctx, start)
+	if err != nil {
+		stopShards()
+		wg.Wait()
+		return err
+	}
+	hubs := 0
+	for _, s := range m.shards {
+		s.startup(start)
+		hubs += len(s.hubs)
+		close(s.begin)
+	}
+	close(m.loaded)
+	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).
+		Dur("took", time.Since(start)).Msg("health monitor started")
 	m.running.Store(true)
 
 	p := &persister[devices.HubHealthRecord]{sink: m.cfg.Sink, journal: m.cfg.Journal, consumer: consumerHealth, log: m.log, what: "hub health"}
@@ -300,6 +310,10 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 // saved health ahead of any new input.
 func (m *HealthMonitor) Replayed() <-chan struct{} { return m.replayed }
 
+// Loaded is closed once the saved health is loaded and the shards apply
+// what hubs send (parked until then).
+func (m *HealthMonitor) Loaded() <-chan struct{} { return m.loaded }
+
 // takeJournal reads the journal beyond the consumer's watermark into the
 // shards' replay lists, applied before any input, and closes replayed.
 func (m *HealthMonitor) takeJournal(ctx context.Context) error {
@@ -317,7 +331,8 @@ func (m *HealthMonitor) takeJournal(ctx context.Context) error {
 }
 
 // load restores saved health, then applies the registry. It runs before
-// the shard goroutines start, so it may touch shard state directly.
+// the shard goroutines begin (they only park inputs), so it may touch shard
+// state directly.
 func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int, err error) {
 	if m.cfg.Store != nil {
 		records, err := m.cfg.Store.LoadHubHealth(ctx)
@@ -358,15 +373,7 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
 func (s *shard) put(m *HealthMonitor, o op) {
-	select {
-	case s.in <- o:
-		return
-	default:
-	}
-	m.stats.queueWaits.Add(1)
-	select {
-	case s.in <- o:
-	case <-m.stopped:
+	if !s.lanes.put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
 		m.stats.dropped.Add(1)
 	}
 }

@@ -140,7 +140,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	go func() {
 		for {
 			select {
-			case <-m.shards[0].in:
+			case <-m.shards[0].lanes.ordinary:
 			case <-done:
 				return
 			}

@@ -27,6 +27,18 @@ type op struct {
 	refresh *registryEntry
 }
 
+func (o *op) hub() devices.HubID {
+	switch o.kind {
+	case opMessage:
+		return o.msg.Hub
+	case opConnection:
+		return o.conn.Hub
+	case opRefresh:
+		return o.refresh.hub.ID
+	}
+	return ""
+}
+
 type registryEntry struct {
 	hub     devices.Hub
 	sensors []devices.Sensor
@@ -148,7 +160,8 @@ func (h *hubState) set(f hubFlags, on bool) {
 // touches it once Run has started.
 type shard struct {
 	m       *HealthMonitor
-	in      chan op
+	lanes   *lanes[op]
+	begin   chan struct{} // closed once the saved state is loaded (HealthMonitor.Run)
 	queries chan healthQuery
 	saves   chan saveReq[devices.HubHealthRecord]
 
@@ -169,7 +182,8 @@ type shard struct {
 func newShard(m *HealthMonitor) *shard {
 	s := &shard{
 		m:       m,
-		in:      make(chan op, m.cfg.QueueSize),
+		lanes:   newLanes(m.cfg.QueueSize, (*op).hub),
+		begin:   make(chan struct{}),
 		queries: make(chan healthQuery),
 		saves:   make(chan saveReq[devices.HubHealthRecord]),
 		index:   map[devices.HubID]int32{},
@@ -180,6 +194,17 @@ func newShard(m *HealthMonitor) *shard {
 }
 
 func (s *shard) run(ctx context.Context) {
+	// Park while the state loads; events wait in their own lane.
+	for loading := true; loading; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.begin:
+			loading = false
+		case q := <-s.lanes.parking():
+			s.lanes.park(q)
+		}
+	}
 	for _, m := range s.replay {
 		s.handleSafely(op{kind: opMessage, msg: m})
 	}
@@ -187,12 +212,22 @@ func (s *shard) run(ctx context.Context) {
 	tick := time.NewTicker(s.m.cfg.Tick)
 	defer tick.Stop()
 	for {
+		if s.lanes.event(nil, s.handleSafely) {
+			continue // events first, each after its own hub's older inputs
+		}
+		in, backlog := s.lanes.ordinaryReady()
 		select {
 		case <-ctx.Done():
-			s.drain()
+			s.lanes.drain(s.handleSafely)
 			return
-		case o := <-s.in:
-			s.handleSafely(o)
+		case q := <-s.lanes.events:
+			s.lanes.takeEvent(q, nil, s.handleSafely)
+		case q := <-in:
+			s.handleSafely(q.op)
+		case <-backlog:
+			if o, ok := s.lanes.popBacklog(); ok {
+				s.handleSafely(o)
+			}
 		case q := <-s.queries:
 			i, ok := s.index[q.hub]
 			if !ok {
@@ -236,18 +271,6 @@ func (s *shard) recovered(m *devices.Message, r any) {
 	logPoison(s.m.log, p)
 	if s.m.cfg.OnPoison != nil && m != nil {
 		s.m.cfg.OnPoison(p)
-	}
-}
-
-// drain handles what was queued before the monitor was told to stop.
-func (s *shard) drain() {
-	for {
-		select {
-		case o := <-s.in:
-			s.handleSafely(o)
-		default:
-			return
-		}
 	}
 }
 

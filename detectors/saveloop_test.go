@@ -40,6 +40,10 @@ func (c *saveCounter) SaveHomes(_ context.Context, hs []HomeSnapshot) error {
 
 func (c *saveCounter) LoadHomes(context.Context) ([]HomeSnapshot, error) { return nil, nil }
 
+func (c *saveCounter) LoadHome(_ context.Context, hub devices.HubID) (HomeSnapshot, bool, error) {
+	return HomeSnapshot{}, false, nil
+}
+
 func (c *saveCounter) SaveHubHealth(_ context.Context, rs []devices.HubHealthRecord) error {
 	for _, r := range rs {
 		c.add(r.Hub)

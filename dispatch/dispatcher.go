@@ -92,8 +92,14 @@ type Dispatcher struct {
 	policyMu sync.Mutex // serialises SetPolicy
 
 	reqs chan *mutReq
-	wake chan struct{} // buffered 1: "rows may be due now"
-	feed *feed
+	// healthReqs are device-health detections: the writer takes them only
+	// when reqs is empty, so that an emergency is not committed after a
+	// mass hub-offline (a power cut: tens of thousands of detections).
+	// They never share an incident with the rest (see isDeviceHealth), so
+	// the two lanes need no order between them.
+	healthReqs chan *mutReq
+	wake       chan struct{} // buffered 1: "rows may be due now"
+	feed       *feed
 
 	// groupClaims, when set, makes the claim loop hand its claims to the
 	// writer (claimReqs), which runs them in its next group commit.
@@ -147,11 +153,12 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	d := &Dispatcher{
-		cfg:  cfg,
-		log:  cfg.Logger.With().Str("component", "dispatch").Logger(),
-		reqs: make(chan *mutReq, cfg.Queue),
-		wake: make(chan struct{}, 1),
-		feed: newFeed(),
+		cfg:        cfg,
+		log:        cfg.Logger.With().Str("component", "dispatch").Logger(),
+		reqs:       make(chan *mutReq, cfg.Queue),
+		healthReqs: make(chan *mutReq, cfg.Queue),
+		wake:       make(chan struct{}, 1),
+		feed:       newFeed(),
 	}
 	d.followReady = make(chan struct{})
 	if gc, ok := cfg.Store.(GroupClaimer); ok && gc.SingleWriter() {
@@ -251,25 +258,38 @@ func (d *Dispatcher) signal() {
 // writer and returns. When the writer is behind by Queue detections it
 // blocks (push back) rather than drop an emergency.
 func (d *Dispatcher) Detect(det detectors.Detection) {
-	d.reqs <- &mutReq{mut: d.detectionMutation(det), hub: det.Hub}
+	r := &mutReq{mut: d.detectionMutation(det), hub: det.Hub}
+	if isDeviceHealth(det.Cause, det.Class) {
+		d.healthReqs <- r
+		return
+	}
+	d.reqs <- r
 }
 
 // Flush returns once every detection handed to Detect before the call is
 // committed (detectors.SinkFlusher): the detectors flush before saving
 // state that says an event was applied.
 func (d *Dispatcher) Flush(ctx context.Context) error {
-	req := &mutReq{barrier: true, done: make(chan struct{})}
-	select {
-	case d.reqs <- req:
-	case <-ctx.Done():
-		return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+	// A barrier in each lane: each is committed after what its lane held.
+	reqs := [2]*mutReq{{barrier: true, done: make(chan struct{})}, {barrier: true, done: make(chan struct{})}}
+	for i, lane := range [2]chan *mutReq{d.reqs, d.healthReqs} {
+		select {
+		case lane <- reqs[i]:
+		case <-ctx.Done():
+			return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+		}
 	}
-	select {
-	case <-req.done:
-		return req.err
-	case <-ctx.Done():
-		return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+	for _, req := range reqs {
+		select {
+		case <-req.done:
+			if req.err != nil {
+				return req.err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("dispatch: flush: %w", ctx.Err())
+		}
 	}
+	return nil
 }
 
 // HandleDetection folds det into its incident and returns once that is
@@ -337,21 +357,24 @@ func (d *Dispatcher) runWriter(ctx context.Context) {
 	batch := make([]*mutReq, 0, d.cfg.Batch)
 	muts := make([]Mutation, 0, d.cfg.Batch)
 	for {
+		batch = batch[:0]
 		var claim *claimReq
-		select {
-		case r := <-d.reqs:
-			batch = append(batch[:0], r)
-		case claim = <-d.claimReqs: // nil channel without group claims
-			batch = batch[:0]
-		case <-ctx.Done():
-			// Commit what is queued (Detect's detections must not be lost),
-			// then stop.
-			for len(d.reqs) > 0 {
-				batch = append(batch[:0], <-d.reqs)
-				batch = d.collect(batch)
-				d.commit(context.WithoutCancel(ctx), batch, muts, nil, false)
+		if len(d.reqs) == 0 { // else collect takes it first
+			select {
+			case r := <-d.reqs:
+				batch = append(batch, r)
+			case r := <-d.healthReqs:
+				batch = append(batch, r)
+			case claim = <-d.claimReqs: // nil channel without group claims
+			case <-ctx.Done():
+				// Commit what is queued (Detect's detections must not be
+				// lost), then stop.
+				for len(d.reqs)+len(d.healthReqs) > 0 {
+					batch = d.collect(batch[:0])
+					d.commit(context.WithoutCancel(ctx), batch, muts, nil, false)
+				}
+				return
 			}
-			return
 		}
 		batch = d.collect(batch)
 		if claim == nil {
@@ -364,10 +387,17 @@ func (d *Dispatcher) runWriter(ctx context.Context) {
 	}
 }
 
+// collect fills batch with what is queued, device health last.
 func (d *Dispatcher) collect(batch []*mutReq) []*mutReq {
 	for len(batch) < d.cfg.Batch {
 		select {
 		case r := <-d.reqs:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		select {
+		case r := <-d.healthReqs:
 			batch = append(batch, r)
 		default:
 			return batch

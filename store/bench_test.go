@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
@@ -162,4 +163,64 @@ func meanBatch(b *testing.B, reg *prometheus.Registry) float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkLoadHome is the cost of reading one home's engine state on its
+// own, as the engine does for an event that comes while the saved state is
+// still loading: alone, and while LoadHomes reads every home in a loop.
+// homes_per_s of the bulk load is reported with it.
+func BenchmarkLoadHome(b *testing.B) {
+	const homes = 50000
+	blob := make([]byte, 1550) // the average saved home (docs/performance.md)
+	for _, be := range backends(b) {
+		s, _ := runStore(b, be.fresh(b))
+		ctx := context.Background()
+		for i := 0; i < homes; i += 1000 {
+			batch := make([]detectors.HomeSnapshot, 0, 1000)
+			for j := i; j < i+1000; j++ {
+				batch = append(batch, detectors.HomeSnapshot{Hub: devices.HubID(fmt.Sprintf("hub-%06d", j)), Data: blob})
+			}
+			if err := s.SaveHomes(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, bulk := range []bool{false, true} {
+			b.Run(fmt.Sprintf("backend=%s/homes=%d/bulk=%t", be.name, homes, bulk), func(b *testing.B) {
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				var loaded atomic.Int64
+				start := time.Now()
+				if bulk {
+					wg.Go(func() {
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							snaps, err := s.LoadHomes(ctx)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							loaded.Add(int64(len(snaps)))
+						}
+					})
+				}
+				i := 0
+				for b.Loop() {
+					hub := devices.HubID(fmt.Sprintf("hub-%06d", (i*7919)%homes))
+					if _, ok, err := s.LoadHome(ctx, hub); err != nil || !ok {
+						b.Fatalf("LoadHome(%s) = %v, %v", hub, ok, err)
+					}
+					i++
+				}
+				close(stop)
+				wg.Wait()
+				if bulk {
+					b.ReportMetric(float64(loaded.Load())/time.Since(start).Seconds(), "bulk_homes/s")
+				}
+			})
+		}
+	}
 }

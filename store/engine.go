@@ -43,3 +43,17 @@ func (s *Store) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error)
 	}
 	return out, nil
 }
+
+// LoadHome returns one home's saved snapshot, if any: the engine reads a
+// home on its own when an event comes while LoadHomes is still running.
+func (s *Store) LoadHome(ctx context.Context, hub devices.HubID) (detectors.HomeSnapshot, bool, error) {
+	var data []byte
+	err := s.be.queryRow(ctx, `SELECT data FROM home_state WHERE hub_id = $1`, string(hub)).Scan(&data)
+	if isNoRows(err) {
+		return detectors.HomeSnapshot{}, false, nil
+	}
+	if err != nil {
+		return detectors.HomeSnapshot{}, false, fmt.Errorf("store: load home state of %s: %w", hub, err)
+	}
+	return detectors.HomeSnapshot{Hub: hub, Data: data}, true, nil
+}

@@ -32,6 +32,13 @@ func TestHomeStateRoundTrip(t *testing.T) {
 			if got[0].Hub != "hub-1" || !bytes.Equal(got[0].Data, []byte{1, 2, 0, 3}) || string(got[1].Data) != "newer" {
 				t.Errorf("LoadHomes = %+v", got)
 			}
+			one, ok, err := s.LoadHome(ctx, "hub-2")
+			if err != nil || !ok || one.Hub != "hub-2" || string(one.Data) != "newer" {
+				t.Errorf("LoadHome(hub-2) = %+v, %v, %v", one, ok, err)
+			}
+			if one, ok, err := s.LoadHome(ctx, "hub-none"); err != nil || ok {
+				t.Errorf("LoadHome(hub-none) = %+v, %v, %v; want none", one, ok, err)
+			}
 		})
 	}
 }

@@ -117,11 +117,14 @@ func (e *inproc) start(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- g.Run(rctx) }()
+	// Hubs are let in once the broker serves, as real hubs are: the
+	// detectors may still be loading their saved state then (/readyz says
+	// so until they have; see loaded).
 	deadline := time.Now().Add(30 * time.Second)
-	for g.Ready(ctx) != nil {
+	for !g.Broker.Ready() {
 		if time.Now().After(deadline) {
 			cancel()
-			return errors.New("sim: gateway not ready in 30 s")
+			return errors.New("sim: gateway not serving in 30 s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -147,6 +150,20 @@ func (e *inproc) gateway() *gateway.Gateway {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.g
+}
+
+// loaded waits until the gateway is ready: the broker serves and the
+// detectors have loaded their saved state.
+func (e *inproc) loaded(ctx context.Context) error {
+	g := e.gateway()
+	for g.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (e *inproc) stop() error {

@@ -153,13 +153,15 @@ type DetectionCounts struct {
 type RestartReport struct {
 	AtS float64 `json:"at_s"` // run time when the stop began
 	// StopS is how long the old gateway took to drain and stop, StartS how
-	// long the new one took to be ready, BackS from ready until every home
-	// was online again (null: not within the run).
+	// long the new one took to serve hubs, ReadyS to be ready (its
+	// detectors' saved state loaded: hubs are served meanwhile), BackS from
+	// serving until every home was online again (null: not within the run).
 	StopS  float64  `json:"stop_s"`
 	StartS float64  `json:"start_s"`
+	ReadyS float64  `json:"ready_s"`
 	BackS  *float64 `json:"back_s"`
 	// OutageS is what the hubs saw: from the first hub losing its
-	// connection to the new gateway being ready. The old gateway keeps the
+	// connection to the new gateway serving them. The old gateway keeps the
 	// hubs connected while it saves, so this is shorter than StopS; it is
 	// what sets the hubs' reconnect backoff (protocol section 17.1). Null
 	// when no hub was seen to drop (the paho client reports no drops).
@@ -552,6 +554,10 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if d := firstDrop.Load(); d != 0 {
 				v := readyAt.Sub(time.Unix(0, d)).Seconds()
 				r.OutageS = &v
+			}
+			if err == nil {
+				err = env.loaded(ctx)
+				r.ReadyS = time.Since(t1).Seconds()
 			}
 			restartDone <- err
 		}()

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +36,7 @@ type chain struct {
 	hub      devices.HubID
 	secret   string
 	commands chan devices.Command
+	stop     func() // stops the gateway (also done when the test ends)
 }
 
 func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain {
@@ -46,6 +47,28 @@ func startChain(t *testing.T, sc store.Config, fallWindow time.Duration) *chain 
 // startChainTuned is startChain with the engine's configuration tuned
 // further (tune may be nil).
 func startChainTuned(t *testing.T, sc store.Config, fallWindow time.Duration, tune func(*detectors.EngineConfig)) *chain {
+	t.Helper()
+	c, ctx, cancel := newChain(t, sc, fallWindow, tune)
+	c.stop = runGateway(t, ctx, cancel, c.g, 10*time.Second)
+	res, err := c.g.Store.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
+		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Floor: "3", Unit: "301", Lat: 37.5725, Lon: 126.9769},
+		Guardians: []devices.Guardian{{Name: "박민수", Relation: "아들", Phone: guardianPhone, Language: "ko", Order: 1}},
+		Consent:   devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.secret = devices.NewSecret()
+	h, err := c.g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(c.secret), InstalledAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hub = h.ID
+	return c
+}
+
+// newChain builds the gateway of a chain (not yet run; no hub yet) on sc,
+// and the context that Run is to be given.
+func newChain(t *testing.T, sc store.Config, fallWindow time.Duration, tune func(*detectors.EngineConfig)) (*chain, context.Context, context.CancelFunc) {
 	t.Helper()
 	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
 	srv := httptest.NewServer(mock.Handler())
@@ -80,22 +103,7 @@ func startChainTuned(t *testing.T, sc store.Config, fallWindow time.Duration, tu
 	if err != nil {
 		t.Fatal(err)
 	}
-	runGateway(t, ctx, cancel, g, 10*time.Second)
-
-	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
-		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Floor: "3", Unit: "301", Lat: 37.5725, Lon: 126.9769},
-		Guardians: []devices.Guardian{{Name: "박민수", Relation: "아들", Phone: guardianPhone, Language: "ko", Order: 1}},
-		Consent:   devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &chain{g: g, pipe: pipe, mock119: mock, secret: devices.NewSecret(), commands: make(chan devices.Command, 16)}
-	h, err := g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(c.secret), InstalledAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.hub = h.ID
-	return c
+	return &chain{g: g, pipe: pipe, mock119: mock, commands: make(chan devices.Command, 16)}, ctx, cancel
 }
 
 // connect connects the hub with paho and subscribes to its commands.
@@ -144,19 +152,27 @@ func (c *chain) incident(t *testing.T, cause detectors.Cause) (dispatch.Incident
 	return list[0], true
 }
 
-// runGateway runs g until the test ends (then cancel stops it and its
-// error fails the test) and waits up to ready for it to be ready.
-func runGateway(t *testing.T, ctx context.Context, cancel context.CancelFunc, g *Gateway, ready time.Duration) {
+// runGateway runs g until the test ends or stop is called (then cancel
+// stops it and its error fails the test) and waits up to ready for it to be
+// ready (0: does not wait).
+func runGateway(t *testing.T, ctx context.Context, cancel context.CancelFunc, g *Gateway, ready time.Duration) (stop func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
-	waitFor(t, ready, "gateway ready", func() bool { return g.Ready(ctx) == nil })
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	if ready > 0 {
+		waitFor(t, ready, "gateway ready", func() bool { return g.Ready(ctx) == nil })
+	}
+	return stop
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -442,6 +442,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if !g.Broker.Ready() {
 			return errors.New("broker not listening")
 		}
+		// Hubs are served while the detectors load their saved state
+		// (events at once, the rest parked), but inactivity clocks and
+		// learned baselines are not watched until it is loaded.
+		if err := loading(g.Engine.Loaded(), g.Health.Loaded()); err != nil {
+			return err
+		}
 		// The store's reason, as specific as it knows it (unreachable,
 		// or which write path fails and why); never waits long.
 		return g.Store.Ping(ctx)
@@ -495,6 +501,21 @@ func (s *detectionSink) Detect(d detectors.Detection) {
 // Flush makes the detectors' saves wait for dispatch's commits
 // (detectors.SinkFlusher).
 func (s *detectionSink) Flush(ctx context.Context) error { return s.dispatch.Flush(ctx) }
+
+// loading reports which detector runtime is still loading its saved state.
+func loading(engine, health <-chan struct{}) error {
+	for _, c := range []struct {
+		loaded <-chan struct{}
+		what   string
+	}{{engine, "engine"}, {health, "device health"}} {
+		select {
+		case <-c.loaded:
+		default:
+			return fmt.Errorf("detectors loading saved state: %s", c.what)
+		}
+	}
+	return nil
+}
 
 // readiness answers /readyz: 200 once every stage is up and the store
 // answers and can write, 503 with the reason otherwise.
