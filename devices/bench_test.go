@@ -1,8 +1,10 @@
 package devices
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 	"time"
 )
@@ -32,14 +34,21 @@ func BenchmarkDecode(b *testing.B) {
 		chunk.Z = append(chunk.Z, float32(math.Round((0.12+0.08*math.Cos(phase/2))*1000)/1000))
 	}
 
+	sim, err := os.ReadFile("testdata/sim-minute.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	cases := []struct {
 		name    string
 		channel Channel
 		payload []byte
+		now     time.Time
 	}{
-		{"kind=readings/n=10", ChanReadings, EncodeReadings(batch)},
-		{"kind=event", ChanEvents, EncodeEvent(event)},
-		{"kind=accel/samples=200", ChanAccel, EncodeAccel(chunk)},
+		{"kind=readings/n=10", ChanReadings, EncodeReadings(batch), testNow},
+		// The simulator's minute batch, as the national load sends it.
+		{"kind=readings/sim=17", ChanReadings, bytes.TrimSpace(sim), simMinuteReceived},
+		{"kind=event", ChanEvents, EncodeEvent(event), testNow},
+		{"kind=accel/samples=200", ChanAccel, EncodeAccel(chunk), testNow},
 	}
 	for _, c := range cases {
 		topic := Topic(testHub, c.channel)
@@ -47,10 +56,14 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.payload)))
 			for b.Loop() {
-				if _, err := Decode(topic, c.payload, testNow); err != nil {
+				if _, err := Decode(topic, c.payload, c.now); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
 }
+
+// simMinuteReceived is 1 s after testdata/sim-minute.json was sent (its
+// "sent"): when the gateway receives it.
+var simMinuteReceived = time.UnixMilli(1796062080000 + 1000)

@@ -207,19 +207,23 @@ func (l Limits) timestamp(field string, ts *int64, now time.Time) (time.Time, er
 
 // wireReadingsIn is the decoder's form of a readings batch: numbers that
 // may be absent are optNumbers rather than pointers, so that decoding a
-// reading allocates nothing but its strings.
+// reading allocates nothing but its strings. It decodes itself
+// (readings_decode.go).
 type wireReadingsIn struct {
 	wireHeader
-	Sent     *int64          `json:"sent"`
-	Readings []wireReadingIn `json:"readings"`
+	Sent     *int64
+	Readings []wireReadingIn
+	sensors  map[string]string // sensor ids seen, kept across pooled uses
+	v        int               // where V points, rather than a heap int
+	sent     int64             // where Sent points
 }
 
 type wireReadingIn struct {
-	Sensor  string    `json:"sensor"`
-	Metric  string    `json:"metric"`
-	TS      optNumber `json:"ts"`
-	Value   optNumber `json:"value"`
-	Quality optNumber `json:"quality"`
+	Sensor  string
+	Metric  string
+	TS      optNumber
+	Value   optNumber
+	Quality optNumber
 }
 
 // optNumber is a JSON number that may be absent or null (set false).
@@ -301,12 +305,15 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*Readi
 	w := readingsPool.Get().(*wireReadingsIn)
 	defer func() {
 		if cap(w.Readings) <= l.MaxReadings {
-			*w = wireReadingsIn{Readings: w.Readings[:0]}
+			*w = wireReadingsIn{Readings: w.Readings[:0], sensors: w.sensors}
 			readingsPool.Put(w)
 		}
 	}()
-	if err := unmarshal(payload, w); err != nil {
-		return nil, err
+	if !w.fast(payload) {
+		*w = wireReadingsIn{Readings: w.Readings[:0], sensors: w.sensors}
+		if err := unmarshal(payload, w); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -308,6 +309,7 @@ type sampleBatch struct {
 	old map[hourKey][]hourSeries
 	// problems are errors worth a log line that did not fail the flush.
 	problems []error
+	scratch  []byte // addPiece's encoding buffer
 }
 
 func newSampleBatch(rows int) *sampleBatch {
@@ -409,7 +411,10 @@ func (w *sampleBatch) addPiece(b *devices.ReadingBatch, rs []devices.Reading) {
 		us := toUS(r.At)
 		row.fromUS, row.toUS = min(row.fromUS, us), max(row.toUS, us)
 	}
-	row.data = appendReadingsBlob(nil, rs)
+	// Encoded into the batch's scratch buffer, then copied once at its
+	// exact size: the row keeps the blob until the flush.
+	w.scratch = appendReadingsBlob(w.scratch[:0], rs)
+	row.data = bytes.Clone(w.scratch)
 	w.batches = append(w.batches, row)
 	w.readings += len(rs)
 }

@@ -40,7 +40,7 @@ const usage = `usage: dolbom-sim <command> [flags]
 commands:
   scenarios  run the acceptance suite (--json, --only A,B, --target, --server, --token)
   load       N homes on the national profile (--homes, --duration, --speed, --connect-rate)
-  flood      publish as fast as acknowledgements allow (--target, --conns, --qos)
+  flood      publish as fast as acknowledgements allow (--target, --conns, --qos); --baseline and --rounds compare with another broker
   sisfall    replay SisFall trials through a simulated wearable (--data)`
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -23,6 +23,12 @@ import (
 // in-memory MQTT listener, and returns it with the listener.
 func startInProcess(tb testing.TB, sc store.Config) (*Gateway, *broker.PipeListener) {
 	tb.Helper()
+	return startInProcessBroker(tb, sc, broker.Config{})
+}
+
+// startInProcessBroker is startInProcess with broker settings (rate limits).
+func startInProcessBroker(tb testing.TB, sc store.Config, bc broker.Config) (*Gateway, *broker.PipeListener) {
+	tb.Helper()
 	pipe := broker.NewPipeListener()
 	dataDir := sc.DataDir
 	if dataDir == "" {
@@ -32,7 +38,7 @@ func startInProcess(tb testing.TB, sc store.Config) (*Gateway, *broker.PipeListe
 	g, err := New(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		AdminToken: "benchmark-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute, ShutdownTimeout: 20 * time.Second,
-		Channels: ChannelOptions{FakeTwilio: true},
+		Channels: ChannelOptions{FakeTwilio: true}, Broker: bc,
 	}, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
