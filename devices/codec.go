@@ -309,11 +309,8 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*Readi
 			readingsPool.Put(w)
 		}
 	}()
-	if !w.fast(payload) {
-		*w = wireReadingsIn{Readings: w.Readings[:0], sensors: w.sensors}
-		if err := unmarshal(payload, w); err != nil {
-			return nil, err
-		}
+	if err := unmarshal(payload, w); err != nil {
+		return nil, err
 	}
 	if err := checkVersion(w.wireHeader); err != nil {
 		return nil, err

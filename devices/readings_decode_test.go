@@ -57,13 +57,6 @@ func FuzzReadingsDecoderMatchesReflection(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var ref refReadings
 		refErr := jsonv2.Unmarshal(payload, &ref)
-		var fast wireReadingsIn
-		if fast.fast(payload) {
-			if refErr != nil {
-				t.Fatalf("%q: the fast path took what json/v2 refuses: %v", payload, refErr)
-			}
-			sameReadings(t, payload, &ref, &fast)
-		}
 		var got wireReadingsIn
 		gotErr := jsonv2.Unmarshal(payload, &got)
 		if (refErr == nil) != (gotErr == nil) {
@@ -72,22 +65,17 @@ func FuzzReadingsDecoderMatchesReflection(f *testing.F) {
 		if refErr != nil {
 			return
 		}
-		sameReadings(t, payload, &ref, &got)
-	})
-}
-
-func sameReadings(t *testing.T, payload []byte, ref *refReadings, got *wireReadingsIn) {
-	t.Helper()
-	if !eqPtr(ref.V, got.V) || !eqPtr(ref.Sent, got.Sent) || len(ref.Readings) != len(got.Readings) {
-		t.Fatalf("%q: header or count differ: ref v=%v sent=%v n=%d, got v=%v sent=%v n=%d", payload,
-			ref.V, ref.Sent, len(ref.Readings), got.V, got.Sent, len(got.Readings))
-	}
-	for i, r := range ref.Readings {
-		g := got.Readings[i]
-		if r.Sensor != g.Sensor || r.Metric != g.Metric || r.TS != g.TS || r.Value != g.Value || r.Quality != g.Quality {
-			t.Fatalf("%q: reading %d: ref %+v, got %+v", payload, i, r, g)
+		if !eqPtr(ref.V, got.V) || !eqPtr(ref.Sent, got.Sent) || len(ref.Readings) != len(got.Readings) {
+			t.Fatalf("%q: header or count differ: ref v=%v sent=%v n=%d, got v=%v sent=%v n=%d", payload,
+				ref.V, ref.Sent, len(ref.Readings), got.V, got.Sent, len(got.Readings))
 		}
-	}
+		for i, r := range ref.Readings {
+			g := got.Readings[i]
+			if r.Sensor != g.Sensor || r.Metric != g.Metric || r.TS != g.TS || r.Value != g.Value || r.Quality != g.Quality {
+				t.Fatalf("%q: reading %d: ref %+v, got %+v", payload, i, r, g)
+			}
+		}
+	})
 }
 
 func eqPtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
@@ -114,31 +102,5 @@ func TestDecodeSimMinuteAllocations(t *testing.T) {
 	// The pool may drop its state at a GC: allow for that once in a while.
 	if n > 2.5 {
 		t.Errorf("%v allocations per decode of the 17-reading batch, want 2 (the batch and its readings)", n)
-	}
-}
-
-// The simulator's batch and the protocol's golden readings take the fast
-// path; what it does not handle is left to jsontext, which decides.
-func TestReadingsFastPath(t *testing.T) {
-	sim, err := os.ReadFile("testdata/sim-minute.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w wireReadingsIn
-	if !w.fast(bytes.TrimSpace(sim)) || len(w.Readings) != 17 {
-		t.Errorf("the simulator's batch missed the fast path (%d readings)", len(w.Readings))
-	}
-	for _, s := range []string{
-		`{"v":1,"readings":[{"sensor":"k\u0069tchen"}]}`, // escape
-		`{"v":1,"x_vendor":1}`,                           // unknown member
-		`{"v":null}`,                                     // null
-		`{"v":1,"v":1}`,                                  // repeated member
-		`{"readings":[{"metric":"Temperature"}]}`,        // unknown metric: the slow path names it
-		`{"v":1.0}`, `{"v":01}`, `{"v":1}x`, "{\"readings\":[{\"sensor\":\"\xc3\xa9\"}]}",
-	} {
-		var w wireReadingsIn
-		if w.fast([]byte(s)) {
-			t.Errorf("fast path took %s", s)
-		}
 	}
 }
