@@ -420,27 +420,24 @@ func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed b
 // insertEvents: statements in SQLite run in-process, so one prepared INSERT
 // per event inside the group's transaction costs microseconds, and its
 // RETURNING row says exactly which events were new and where the journal put
-// them; a redelivery's position is read back from the stored row.
+// them; a redelivery's position is read back from the stored row. The
+// statements come from the cache (stmtCache): preparing the INSERT anew for
+// every commit cost more CPU than running it (measured: 37 µs a commit, a
+// commit a millisecond at 1,000 events/s), and the commit holds the write
+// lock meanwhile.
 func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
 	fresh := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
 	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO events
-			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (hub_id, event_id) DO NOTHING RETURNING seq`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		q := cachedTxQuerier{tx: tx, cache: &b.stmts, db: b.db}
+		ins := q.stmt(ctx, insertEventSQL)
 		for i, e := range evs {
-			err := ins.QueryRowContext(ctx, eventArgs(e)...).Scan(&seqs[i])
+			err := ins.QueryRowContext(ctx, insertEventSQL, eventArgs(e)...).Scan(&seqs[i])
 			switch {
 			case err == nil:
 				fresh[i] = true
 			case errors.Is(err, sql.ErrNoRows):
-				if err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE hub_id = $1 AND event_id = $2`,
-					string(e.Hub), string(e.ID)).Scan(&seqs[i]); err != nil {
+				if err := q.stmt(ctx, eventSeqSQL).QueryRowContext(ctx, eventSeqSQL, string(e.Hub), string(e.ID)).Scan(&seqs[i]); err != nil {
 					return fmt.Errorf("position of a stored event: %w", err)
 				}
 			default:
@@ -451,6 +448,14 @@ func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) 
 	})
 	return fresh, seqs, err
 }
+
+const (
+	insertEventSQL = `INSERT INTO events
+			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (hub_id, event_id) DO NOTHING RETURNING seq`
+	eventSeqSQL = `SELECT seq FROM events WHERE hub_id = $1 AND event_id = $2`
+)
 
 // sqliteInsertChunk is rows per multi-row INSERT: large enough to amortise
 // the statement, small enough for SQLite's parameter limit.

@@ -195,3 +195,24 @@ func TestCheckpointDoesNotWaitForAReader(t *testing.T) {
 		t.Fatalf("%d frames in the WAL after one commit: it did not start over", f)
 	}
 }
+
+// The journal's INSERT is prepared once per connection, not at every
+// commit: preparing it cost more CPU than running it, inside the write lock.
+func TestEventCommitReusesItsStatement(t *testing.T) {
+	s := openEmbedded(t, Config{})
+	b := s.be.(*sqliteBackend)
+	for i := range 3 {
+		e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventMotion,
+			At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+		if _, _, err := b.insertEvents(context.Background(), []*devices.Event{e, e}); err != nil { // e twice: the redelivery lookup too
+			t.Fatal(err)
+		}
+	}
+	b.stmts.mu.Lock()
+	defer b.stmts.mu.Unlock()
+	for _, q := range []string{insertEventSQL, eventSeqSQL} {
+		if b.stmts.m[q] == nil {
+			t.Errorf("statement not kept in the cache: %.40s...", q)
+		}
+	}
+}
