@@ -101,7 +101,8 @@ func (b *sqliteBackend) close() {
 	_ = b.db.Close()
 }
 
-// checkpointEvery is how often the WAL is copied back into the database.
+// checkpointEvery is how often the WAL is copied back into the database
+// and started over.
 const checkpointEvery = time.Second
 
 // checkpointMaxBackoff is the longest pause between checkpoint attempts
@@ -109,24 +110,31 @@ const checkpointEvery = time.Second
 // the WAL would grow without end once space returned.
 const checkpointMaxBackoff = 10 * time.Second
 
-// walResetBytes is the WAL size past which the checkpoint loop resets the
-// WAL to empty. A PASSIVE checkpoint copies pages back but the WAL only
-// starts over when no reader holds an old snapshot, which under constant
-// load never happens: measured, it grew to 4.4 GB in a 100,000-home run and
-// every page read slowed with it.
+// walResetBytes is the WAL file size past which the checkpoint loop
+// truncates the WAL. Normally the WAL starts over every checkpointEvery
+// (see checkpoint) and never gets near it; it grows past it only while a
+// long reader keeps an old snapshot (or the disk was full), and the
+// truncation then gives the space back.
 var walResetBytes int64 = 64 << 20
 
 // walResetBusy bounds how long the reset waits for readers to finish while
 // it holds the writers back; when they do not, it tries again next second.
 const walResetBusy = 50 * time.Millisecond
 
+// checkpointOutcome is what one pass of the checkpoint loop achieved.
+type checkpointOutcome struct {
+	// Rewound: the whole WAL was copied back while no writer could append,
+	// so the next commit starts the WAL over from its beginning.
+	Rewound bool
+	// Truncated: the WAL had grown past walResetBytes and was truncated,
+	// the writers held back meanwhile.
+	Truncated bool
+}
+
 // checkpointLoop checkpoints the WAL until ctx ends and reports each
-// attempt's outcome. A PASSIVE checkpoint runs beside the writer without
-// blocking it; once the WAL has grown past walResetBytes, a TRUNCATE
-// checkpoint (writers held back for at most walResetBusy) resets it to
-// empty. A failed attempt is retried after a pause that doubles up to
-// checkpointMaxBackoff.
-func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(error)) {
+// attempt's outcome. A failed attempt is retried after a pause that
+// doubles up to checkpointMaxBackoff.
+func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(checkpointOutcome, error)) {
 	wait := checkpointEvery
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -136,11 +144,11 @@ func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(error)) 
 			return
 		case <-t.C:
 		}
-		err := b.checkpoint(ctx)
+		out, err := b.checkpoint(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		report(err)
+		report(out, err)
 		if err != nil {
 			wait = min(2*wait, checkpointMaxBackoff)
 		} else {
@@ -150,14 +158,70 @@ func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(error)) 
 	}
 }
 
-func (b *sqliteBackend) checkpoint(ctx context.Context) error {
-	if _, err := b.db.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
-		return fmt.Errorf("store: wal checkpoint: %w", err)
+// checkpoint copies the WAL back into the database in two passes, so that
+// the WAL starts over without a commit ever waiting for a long copy.
+//
+// A WAL starts over only when a writer begins while every frame in it has
+// been copied back; under steady commits (a thousand a second) a passive
+// checkpoint, which runs beside the writers, never finishes before the next
+// commit appends, so the WAL grew by ~10 MB a second and was truncated
+// every few seconds by a TRUNCATE checkpoint that held the writers back for
+// as long as it copied, synced and truncated: 33-78 ms measured, every
+// event committed meanwhile waiting (the durable PUBACK's p99,
+// docs/performance.md). So: the first pass, PASSIVE, runs beside the
+// writers and copies nearly everything; the second, PASSIVE again but with
+// the writers held back at the gate, only copies what was committed
+// meanwhile (a second's worth of frames, mostly pages the first pass
+// already wrote) and syncs, so that the whole WAL is in the database at a
+// moment no writer appends, and the next commit starts the WAL over. A
+// reader still in an older snapshot keeps the second pass from finishing;
+// it then simply tries again next time.
+func (b *sqliteBackend) checkpoint(ctx context.Context) (checkpointOutcome, error) {
+	var out checkpointOutcome
+	if _, _, err := b.passiveCheckpoint(ctx, b.db); err != nil {
+		return out, err
 	}
+	rewound, err := b.rewindWAL(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Rewound = rewound
 	if fi, err := os.Stat(b.walPath); err == nil && fi.Size() > walResetBytes {
-		return b.resetWAL(ctx)
+		out.Truncated = true
+		return out, b.resetWAL(ctx)
 	}
-	return nil
+	return out, nil
+}
+
+// passiveCheckpoint copies what it can of the WAL into the database without
+// waiting for anyone, and returns the WAL's frames and those copied back.
+func (b *sqliteBackend) passiveCheckpoint(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (logFrames, copied int, err error) {
+	var busy int
+	if err := q.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
+		return 0, 0, fmt.Errorf("store: wal checkpoint: %w", err)
+	}
+	return logFrames, copied, nil
+}
+
+// rewindWAL is checkpoint's second pass, with the writers held back: it
+// reports whether every frame is now in the database (the next commit then
+// starts the WAL over).
+func (b *sqliteBackend) rewindWAL(ctx context.Context) (bool, error) {
+	// The connection first, so that the gate is held only for the pass.
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: wal checkpoint: %w", err)
+	}
+	defer conn.Close()
+	b.gate.lock(bulkWrite)
+	defer b.gate.unlock()
+	logFrames, copied, err := b.passiveCheckpoint(ctx, conn)
+	if err != nil {
+		return false, err
+	}
+	return copied == logFrames, nil
 }
 
 // resetWAL runs a TRUNCATE checkpoint with the writers held back and a short
@@ -356,27 +420,24 @@ func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed b
 // insertEvents: statements in SQLite run in-process, so one prepared INSERT
 // per event inside the group's transaction costs microseconds, and its
 // RETURNING row says exactly which events were new and where the journal put
-// them; a redelivery's position is read back from the stored row.
+// them; a redelivery's position is read back from the stored row. The
+// statements come from the cache (stmtCache): preparing the INSERT anew for
+// every commit cost more CPU than running it (measured: 37 µs a commit, a
+// commit a millisecond at 1,000 events/s), and the commit holds the write
+// lock meanwhile.
 func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
 	fresh := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
 	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO events
-			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (hub_id, event_id) DO NOTHING RETURNING seq`)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		q := cachedTxQuerier{tx: tx, cache: &b.stmts, db: b.db}
+		ins := q.stmt(ctx, insertEventSQL)
 		for i, e := range evs {
-			err := ins.QueryRowContext(ctx, eventArgs(e)...).Scan(&seqs[i])
+			err := ins.QueryRowContext(ctx, insertEventSQL, eventArgs(e)...).Scan(&seqs[i])
 			switch {
 			case err == nil:
 				fresh[i] = true
 			case errors.Is(err, sql.ErrNoRows):
-				if err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE hub_id = $1 AND event_id = $2`,
-					string(e.Hub), string(e.ID)).Scan(&seqs[i]); err != nil {
+				if err := q.stmt(ctx, eventSeqSQL).QueryRowContext(ctx, eventSeqSQL, string(e.Hub), string(e.ID)).Scan(&seqs[i]); err != nil {
 					return fmt.Errorf("position of a stored event: %w", err)
 				}
 			default:
@@ -387,6 +448,14 @@ func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) 
 	})
 	return fresh, seqs, err
 }
+
+const (
+	insertEventSQL = `INSERT INTO events
+			(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (hub_id, event_id) DO NOTHING RETURNING seq`
+	eventSeqSQL = `SELECT seq FROM events WHERE hub_id = $1 AND event_id = $2`
+)
 
 // sqliteInsertChunk is rows per multi-row INSERT: large enough to amortise
 // the statement, small enough for SQLite's parameter limit.
@@ -507,3 +576,8 @@ func insertChunked(ctx context.Context, tx *sql.Tx, prefix, suffix string, width
 	}
 	return nil
 }
+
+// Store.Run finds the checkpoint loop by this method set.
+var _ interface {
+	checkpointLoop(context.Context, func(checkpointOutcome, error))
+} = (*sqliteBackend)(nil)

@@ -262,12 +262,12 @@ func (s *Store) Run(ctx context.Context) error {
 	go func() { defer close(monitorDone); s.runMonitor(monitorCtx) }()
 	defer func() { stopMonitor(); <-monitorDone }()
 	if cp, ok := s.be.(interface {
-		checkpointLoop(ctx context.Context, report func(error))
+		checkpointLoop(ctx context.Context, report func(checkpointOutcome, error))
 	}); ok {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cp.checkpointLoop(ctx, func(err error) { s.avail.wrote(pathCheckpoint, err) })
+			cp.checkpointLoop(ctx, s.checkpointed)
 		}()
 	}
 	<-ctx.Done()
@@ -275,6 +275,22 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Wait()
 	s.log.Info().Msg("store drained")
 	return nil
+}
+
+// checkpointed records one pass of the WAL checkpoint loop.
+func (s *Store) checkpointed(out checkpointOutcome, err error) {
+	s.avail.wrote(pathCheckpoint, err)
+	switch {
+	case err != nil:
+		s.metrics.checkpoints.WithLabelValues("failed").Inc()
+	case out.Rewound:
+		s.metrics.checkpoints.WithLabelValues("rewound").Inc()
+	default:
+		s.metrics.checkpoints.WithLabelValues("not_rewound").Inc()
+	}
+	if out.Truncated {
+		s.metrics.checkpoints.WithLabelValues("truncated").Inc()
+	}
 }
 
 // enter registers a sender on the queues; it fails once intake stopped.
@@ -316,6 +332,8 @@ type metrics struct {
 	eventBatch    prometheus.Histogram
 	// rollupSeal counts the sealer's work and the flushes' markers.
 	rollupSeal *prometheus.CounterVec
+	// checkpoints counts the SQLite WAL checkpoint passes by outcome.
+	checkpoints *prometheus.CounterVec
 }
 
 // newMetrics reads the queue depths and readiness only when scraped, so
@@ -351,13 +369,17 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_rollup_seal_total",
 			Help: "Hourly rollup sealing: hours and hub_hours sealed from the raw batches, late-data markers written by flushes (markers_written), markers recomputed (markers_recomputed), late hub-hours merged directly because their raw rows may be gone (merged_old).",
 		}, []string{"what"}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dolbom_store_wal_checkpoints_total",
+			Help: "SQLite WAL checkpoint passes (one a second): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dolbom_store_ready",
 			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
 		}, ready)
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal, m.checkpoints} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

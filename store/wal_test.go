@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,5 +71,148 @@ func TestWALStaysBoundedUnderLoad(t *testing.T) {
 	t.Logf("WAL peaked at %d KiB, %d KiB at the end (reset threshold %d KiB)", maxWAL>>10, fi.Size()>>10, walResetBytes>>10)
 	if fi.Size() > 4*walResetBytes {
 		t.Fatalf("WAL is %d KiB after sustained writes, threshold %d KiB: not reset", fi.Size()>>10, walResetBytes>>10)
+	}
+}
+
+// walFrames returns the frames in the WAL since it last started over (a
+// passive checkpoint's second column).
+func walFrames(t *testing.T, b *sqliteBackend) int {
+	t.Helper()
+	frames, _, err := b.passiveCheckpoint(context.Background(), b.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
+// Under commits that never pause, each checkpoint must start the WAL over:
+// frames since the last start stay at what one round commits instead of
+// piling up round after round. A passive checkpoint alone never finishes
+// before the next commit appends, so the WAL grew until it was truncated
+// with the writers held back (tens of milliseconds of stalled PUBACKs).
+func TestCheckpointStartsTheWALOverUnderSteadyCommits(t *testing.T) {
+	s := openEmbedded(t, Config{})
+	b := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	const perRound, rounds = 150, 8
+	var committed atomic.Int64
+	stop := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() { // commits back to back, one event each, as the journal does under load
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				writerDone <- nil
+				return
+			default:
+			}
+			e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventDoorOpen,
+				At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+			if _, _, err := b.insertEvents(ctx, []*devices.Event{e}); err != nil {
+				writerDone <- err
+				return
+			}
+			committed.Add(1)
+		}
+	}()
+	waitCommits := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); committed.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer made %d commits in a minute, want %d", committed.Load(), n)
+			}
+		}
+	}
+	var frames []int
+	for r := 1; r <= rounds; r++ {
+		waitCommits(int64(r * perRound))
+		frames = append(frames, walFrames(t, b))
+		if _, err := b.checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("WAL frames before each checkpoint: %v", frames)
+	// Each round holds about its own commits' frames (the writer runs on
+	// while the test checkpoints, so a little more or less); without the
+	// restarts the last round would hold all rounds' (four times the
+	// second round's).
+	if last, second := frames[len(frames)-1], frames[1]; last > 2*second {
+		t.Fatalf("WAL frames before each checkpoint %v: the WAL does not start over (last round %d, second %d)", frames, last, second)
+	}
+}
+
+// A reader in an old snapshot keeps the checkpoint's second pass from
+// finishing: it must give up at once (the writers are held back while it
+// runs), and the WAL starts over at the first checkpoint after the reader
+// has gone.
+func TestCheckpointDoesNotWaitForAReader(t *testing.T) {
+	dir := t.TempDir()
+	s := openEmbedded(t, Config{DataDir: dir})
+	b := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	insert := func(id string) {
+		t.Helper()
+		e := &devices.Event{Hub: "hub-1", ID: devices.EventID(id), Kind: devices.EventMotion, At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+		if _, _, err := b.insertEvents(ctx, []*devices.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("before-the-reader")
+	reader, err := b.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	insert("after-the-reader") // a frame the reader's snapshot does not see
+	out, err := b.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Rewound {
+		t.Fatal("checkpoint reports the WAL rewound while a reader held an older snapshot")
+	}
+	insert("while-the-reader-reads") // the gate was handed back
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = b.checkpoint(ctx); err != nil || !out.Rewound {
+		t.Fatalf("checkpoint after the reader ended: %+v, %v; want the WAL rewound", out, err)
+	}
+	insert("after-the-rewind")
+	if f := walFrames(t, b); f > 8 {
+		t.Fatalf("%d frames in the WAL after one commit: it did not start over", f)
+	}
+}
+
+// The journal's INSERT is prepared once per connection, not at every
+// commit: preparing it cost more CPU than running it, inside the write lock.
+func TestEventCommitReusesItsStatement(t *testing.T) {
+	s := openEmbedded(t, Config{})
+	b := s.be.(*sqliteBackend)
+	for i := range 3 {
+		e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventMotion,
+			At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+		if _, _, err := b.insertEvents(context.Background(), []*devices.Event{e, e}); err != nil { // e twice: the redelivery lookup too
+			t.Fatal(err)
+		}
+	}
+	b.stmts.mu.Lock()
+	defer b.stmts.mu.Unlock()
+	for _, q := range []string{insertEventSQL, eventSeqSQL} {
+		if b.stmts.m[q] == nil {
+			t.Errorf("statement not kept in the cache: %.40s...", q)
+		}
 	}
 }
