@@ -26,7 +26,7 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPublish,
+		mqtt.OnPublish, mqtt.OnPacketRead,
 	}, b) >= 0
 }
 

@@ -69,9 +69,14 @@ type Server struct {
 	states     *hubStates
 	expiry     expiryQueue
 	connected  atomic.Int64
-	publishing atomic.Int64 // OnPublish calls under way
-	running    atomic.Bool
-	ready      atomic.Bool
+	publishing atomic.Int64 // publishes under way: in OnPublish, or handed off and not yet handled
+	pool       *handoff
+	// direct leaves every publish to mochi's path (OnPublish on the hub's
+	// read goroutine), as before the handoff: tests run the same cases both
+	// ways, and benchmarks compare the two.
+	direct  bool
+	running atomic.Bool
+	ready   atomic.Bool
 	// closing: the gateway is stopping (StopIntake): no connection is
 	// accepted and nothing hubs send is taken, while they stay connected
 	// until Run's disconnect pass.
@@ -108,6 +113,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		states:   newHubStates(),
 	}
 	s.m.maxHubs.Set(float64(max(cfg.MaxHubs, 0)))
+	s.pool = newHandoff(s)
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
 	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
 
@@ -253,6 +259,9 @@ type trackedConn struct {
 	revoked     bool          // Revoke ran between the read and OnSessionEstablish
 	cl          *mqtt.Client
 	established bool // OnSessionEstablished ran
+	// kicked: the gateway ended this connection (kick); its publishes still
+	// queued for the handoff are dropped, as mochi would have read no further.
+	kicked atomic.Bool
 }
 
 // establish serves one accepted connection through mochi, then accounts for
@@ -350,6 +359,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() {
 		stopWorkers()
 		workers.Wait()
+		close(s.pool.done) // parked handoff workers exit
 	}()
 
 	s.listenerMu.Lock()
@@ -500,6 +510,9 @@ const kickWriteTimeout = time.Second
 
 // kick disconnects a hub's current connection and records why.
 func (s *Server) kick(cl *mqtt.Client, reason string, code packets.Code) {
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		tc.kicked.Store(true)
+	}
 	if st := s.states.get(cl.ID); st != nil {
 		st.mu.Lock()
 		st.kicked, st.kickReason = cl, reason
