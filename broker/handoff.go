@@ -139,6 +139,9 @@ type handoff struct {
 	// done ends parked workers when Run returns.
 	done chan struct{}
 
+	// maxReading is maxReadingWorkers (lowered by tests).
+	maxReading int
+
 	mu             sync.Mutex
 	readingWorkers int
 	waitHead       *lane
@@ -148,7 +151,7 @@ type handoff struct {
 }
 
 func newHandoff(s *Server) *handoff {
-	return &handoff{s: s, work: make(chan *lane), done: make(chan struct{})}
+	return &handoff{s: s, work: make(chan *lane), done: make(chan struct{}), maxReading: maxReadingWorkers}
 }
 
 // noopPacket is what mochi gets instead of a handed-off PUBLISH.
@@ -245,7 +248,7 @@ func (h *handoff) enqueue(l *lane, p *publish, tc *trackedConn) enqueueResult {
 func (h *handoff) schedule(l *lane) {
 	if !l.events {
 		h.mu.Lock()
-		if h.readingWorkers >= maxReadingWorkers {
+		if h.readingWorkers >= h.maxReading {
 			h.pushWaitLocked(l)
 			h.mu.Unlock()
 			return
