@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
-	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // BenchmarkReadingsToPuback is BenchmarkPublishToPuback for the message most
@@ -21,29 +20,11 @@ func BenchmarkReadingsToPuback(b *testing.B) {
 			At: now.Add(time.Duration(i) * time.Second), Value: 21.5 + float64(i)/10, Quality: -1})
 	}
 	payload := devices.EncodeReadings(devices.ReadingBatch{SentAt: now, Readings: rs})
-	for _, v := range []byte{4, 5} {
-		b.Run("mqtt="+strconv.Itoa(int(v)), func(b *testing.B) {
-			_, pl, stop := startBench(b, Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 30})
-			defer stop()
-			conn, err := pl.Dial()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			c, ack := connectRaw(b, conn, connectOpts{v: v, id: "hub-bench", user: "hub-bench", pass: "s", clean: true})
-			if ack.ReasonCode != 0 {
-				b.Fatalf("connect: %#x", ack.ReasonCode)
-			}
-			topic := devices.Topic("hub-bench", devices.ChanReadings)
-			id := uint16(0)
-			b.ReportAllocs()
-			for b.Loop() {
-				id = id%60000 + 1
-				c.publish(topic, payload, 1, id)
-				if pk, err := c.readTimeout(5 * time.Second); err != nil || pk.FixedHeader.Type != packets.Puback || pk.ReasonCode >= 0x80 {
-					b.Fatalf("no PUBACK: %v %+v", err, pk)
-				}
-			}
-		})
+	for _, path := range bothPaths {
+		for _, v := range []byte{4, 5} {
+			b.Run("path="+path.name+"/mqtt="+strconv.Itoa(int(v)), func(b *testing.B) {
+				publishToPuback(b, Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 30}, path, v, devices.ChanReadings, payload)
+			})
+		}
 	}
 }
