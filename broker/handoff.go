@@ -73,8 +73,14 @@ const spaceRecheck = 250 * time.Millisecond
 
 // lane is a FIFO of one hub's publishes handled by one worker at a time.
 type lane struct {
-	mu      sync.Mutex
-	ring    []publish // grows to laneCap; kept once grown (no allocation per message)
+	mu   sync.Mutex
+	ring []publish // nil while empty; grows up to laneCap
+	// small is ring's array while the ring holds two: borrowed from
+	// smallRings while the lane has work. A hub publishes about once a
+	// minute, so its lane is almost always empty: 300,000 idle rings would
+	// be ~50 MB kept and scanned for nothing, and one allocated per message
+	// would be garbage per message.
+	small   *[2]publish
 	head, n int
 	running bool          // a worker owns the lane, or it waits for one
 	space   chan struct{} // closed when a job leaves a full lane; nil if nobody waits
@@ -82,16 +88,33 @@ type lane struct {
 	next    *lane // in the readings wait list
 }
 
+var smallRings = sync.Pool{New: func() any { return new([2]publish) }}
+
 func (l *lane) push(p *publish) {
-	if l.n == len(l.ring) {
-		grown := make([]publish, min(max(2, 2*len(l.ring)), laneCap))
+	switch {
+	case l.ring == nil:
+		l.small = smallRings.Get().(*[2]publish)
+		l.ring, l.head = l.small[:], 0
+	case l.n == len(l.ring):
+		grown := make([]publish, min(2*len(l.ring), laneCap))
 		for i := range l.n {
 			grown[i] = l.ring[(l.head+i)%len(l.ring)]
 		}
+		l.release()
 		l.ring, l.head = grown, 0
 	}
 	l.ring[(l.head+l.n)%len(l.ring)] = *p
 	l.n++
+}
+
+// release gives the ring up (the lane is empty, or push moved it).
+func (l *lane) release() {
+	if l.small != nil {
+		*l.small = [2]publish{}
+		smallRings.Put(l.small)
+		l.small = nil
+	}
+	l.ring = nil
 }
 
 func (l *lane) pop() publish {
@@ -315,6 +338,7 @@ func (h *handoff) drain(l *lane) *lane {
 		l.mu.Lock()
 		if l.n == 0 {
 			l.running = false
+			l.release()
 			l.mu.Unlock()
 			break
 		}

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -274,5 +276,53 @@ func TestPubackSameOnBothPaths(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A handed-off publish leaves each hub's read goroutine at its resting
+// stack. mochi's own frames pass 16 KiB before OnPublish is reached, so on
+// mochi's path every publish grew it from 16 to 32 KiB (BenchmarkHubStacks
+// measures both paths).
+func TestHandedOffPublishKeepsReadStack(t *testing.T) {
+	const n = 200
+	e := startEnv(t, Config{})
+	clients := make([]*rawClient, n)
+	hubs := make([]devices.HubID, n)
+	for i := range n {
+		hubs[i] = devices.HubID(fmt.Sprintf("hub-%03d", i))
+		e.dir.set(hubs[i], "s", false)
+		conn, err := e.pipe.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// No reading goroutine on the hub's side: only the gateway's
+		// goroutines may change the stacks measured.
+		c, ack := connectSync(t, conn, connectOpts{v: 4, id: string(hubs[i]), user: string(hubs[i]), pass: "s"})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("connect: %#x", ack.ReasonCode)
+		}
+		clients[i] = c
+	}
+	publish := func(round uint16) {
+		for i, c := range clients {
+			for j, m := range []struct {
+				ch      devices.Channel
+				payload []byte
+			}{{devices.ChanReadings, readingsPayload()}, {devices.ChanEvents, eventPayload(fmt.Sprintf("sos-%d", round), devices.EventSOS)}} {
+				c.publish(devices.Topic(hubs[i], m.ch), m.payload, 1, 2*round+uint16(j))
+				if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Puback {
+					t.Fatalf("PUBACK: %+v, %v", pk.FixedHeader, err)
+				}
+			}
+		}
+	}
+	publish(1) // the workers' stacks grow to what the handling needs
+	runtime.GC()
+	runtime.GC()
+	before := stackInuse()
+	publish(2)
+	if grown := (int64(stackInuse()) - int64(before)) / n; grown > 2048 {
+		t.Errorf("stacks grew by %d B per hub on a publish, want the read goroutine to stay as it was", grown)
 	}
 }

@@ -15,6 +15,16 @@
 //     just before mochi would resend them, and with the session on expiry;
 //   - retained expiry: the only retained messages are hub status, one per hub;
 //   - $SYS topics: hubs may not subscribe to them; metrics go to Prometheus.
+//
+// A hub's publishes on its own non-retained upstream topics (readings,
+// accel, heartbeat, cmd/ack, events) are not handled on mochi's read
+// goroutine: OnPacketRead hands them to workers that keep each hub's order
+// and write the PUBACK themselves (handoff.go), so that the read goroutine,
+// one per hub, stays at 16 KiB of stack instead of growing to 32 KiB on
+// every publish, and an event waiting for its fsync does not stop the hub's
+// connection from being read. The rest (the retained status, QoS 2, another
+// hub's topic, protocol errors) takes mochi's path through OnPublish, which
+// shares the handling (takePublish).
 package broker
 
 import (

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -19,7 +20,9 @@ import (
 // goroutine: connect_stack_B/hub), then subscribe to cmd and rejects
 // (subscribe_), then the runtime collects twice (subscribe_gc_), then every
 // hub publishes a readings batch and an SOS at QoS 1 (publish_), and the
-// runtime collects twice again (publish_gc_). Whether a collection shrinks
+// runtime collects twice again (publish_gc_); then each hub sends a PINGREQ
+// (ping_) and publishes its retained status (status_), both on mochi's
+// path. Whether a collection shrinks
 // the stacks depends on GODEBUG=gcshrinkstackoff
 // (cmd/internal/memlimit/stacks.go): run it both ways. Run one path per
 // process (-bench 'HubStacks/path=handoff'): stacks freed by one run are
@@ -100,6 +103,27 @@ func hubStacks(b *testing.B, n int, path publishPath) {
 	runtime.GC()
 	runtime.GC()
 	b.ReportMetric(perHub(), "publish_gc_stack_B/hub")
+
+	// What stays on mochi's path and comes again while a hub is connected:
+	// PINGREQ (hubs with nothing to send), and the retained online status
+	// (after set_heartbeat).
+	for _, c := range clients {
+		c.ping()
+		if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Pingresp {
+			b.Fatalf("pingresp: %v", err)
+		}
+	}
+	b.ReportMetric(perHub(), "ping_stack_B/hub")
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+	for i, c := range clients {
+		hub := devices.HubID(fmt.Sprintf("hub-%06d", i))
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+			TopicName: devices.Topic(hub, devices.ChanStatus), Payload: online, PacketID: 4})
+		if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Puback {
+			b.Fatalf("puback: %v", err)
+		}
+	}
+	b.ReportMetric(perHub(), "status_stack_B/hub")
 	for _, c := range conns {
 		c.Close()
 	}
