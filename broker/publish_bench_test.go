@@ -38,7 +38,7 @@ func BenchmarkReadingsToPuback(b *testing.B) {
 // subscribed as hubs are, publishing in turn, one message in flight at a
 // time. With as many read goroutines as hubs, the collector's stack
 // shrinking (Go's default; off with GODEBUG=gcshrinkstackoff=1, see
-// cmd/internal/memlimit/stacks.go) costs a stack copy each time a publish
+// cmd/internal/memlimit) costs a stack copy each time a publish
 // grows a shrunk stack again: cpu_ns/op shows it, stack_B/hub what the
 // stacks hold at the end (no collection forced), gcs/op the collections.
 func BenchmarkFleetReadingsToPuback(b *testing.B) {
