@@ -82,10 +82,10 @@ type lane struct {
 	// would be garbage per message.
 	small   *[2]publish
 	head, n int
-	running bool          // a worker owns the lane, or it waits for one
 	space   chan struct{} // closed when a job leaves a full lane; nil if nobody waits
+	next    *lane         // in the readings wait list
+	running bool          // a worker owns the lane, or it waits for one
 	events  bool
-	next    *lane // in the readings wait list
 }
 
 var smallRings = sync.Pool{New: func() any { return new([2]publish) }}
