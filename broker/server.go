@@ -133,7 +133,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 	caps.MaximumMessageExpiryInterval = int64(cfg.SessionExpiry / time.Second)
 	// The payload limit plus room for the topic, properties and header.
 	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPayload + 4096)
-	caps.ReceiveMaximum = 32
+	caps.ReceiveMaximum = laneCap // a hub within it never waits for room in its handoff lane
 	caps.MaximumInflight = uint16(min(cfg.MaxInflight, 65535))
 	// docs/protocol.md: QoS 2 is treated as QoS 1. MQTT 5 hubs are told in
 	// CONNACK; mochi downgrades QoS 2 publishes (answered with PUBACK) and
