@@ -63,55 +63,59 @@ func TestAckDeadlinesBounds(t *testing.T) {
 // AckTimeout and no later than AckTimeout plus one deadline slice after the
 // publish, whether the publish opens a slice or comes at the end of one.
 func TestJournalThatNeverAnswersDisconnectsWithinAckTimeout(t *testing.T) {
-	const ackTimeout = 8 * time.Second
-	const slice = ackTimeout / ackSlices
-	tests := []struct {
-		name    string
-		channel devices.Channel
-		payload func() []byte
-		// intoSlice: the slice was opened this long before the publish.
-		intoSlice time.Duration
-	}{
-		{"event opens a slice", devices.ChanEvents, func() []byte { return eventPayload("sos-1", devices.EventSOS) }, -1},
-		{"event late in a slice", devices.ChanEvents, func() []byte { return eventPayload("sos-1", devices.EventSOS) }, slice - time.Millisecond},
-		{"readings open a slice", devices.ChanReadings, readingsPayload, -1},
-		{"readings late in a slice", devices.ChanReadings, readingsPayload, slice - time.Millisecond},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				e := startEnv(t, Config{AckTimeout: ackTimeout})
-				defer e.stop()
-				e.journal.stall = make(chan struct{}) // never closed
-				c := e.hub(5, hubA, secretA)
-				defer c.conn.Close()
-				if tc.intoSlice >= 0 {
-					e.s.ackCtx.ctx(time.Now())
-					time.Sleep(tc.intoSlice)
-				} else {
-					time.Sleep(2 * ackTimeout) // whatever slice there was has ended
-				}
-				start := time.Now()
-				c.publish(devices.Topic(hubA, tc.channel), tc.payload(), 1, 7)
-				for {
-					pk, err := c.readTimeout(time.Minute)
-					if errors.Is(err, errTimeout) {
-						t.Fatal("still connected a minute after the publish")
-					}
-					if err != nil {
-						break
-					}
-					if pk.FixedHeader.Type == packets.Puback {
-						t.Fatal("PUBACK for a message the journal did not take")
-					}
-					if pk.FixedHeader.Type == packets.Disconnect && pk.ReasonCode != packets.ErrServerBusy.Code {
-						t.Errorf("DISCONNECT %#x, want server busy", pk.ReasonCode)
-					}
-				}
-				if took := time.Since(start); took < ackTimeout || took > ackTimeout+slice {
-					t.Errorf("disconnected %v after the publish, want within [%v, %v]", took, ackTimeout, ackTimeout+slice)
-				}
-			})
+	for _, path := range bothPaths {
+		t.Run(path.name, func(t *testing.T) {
+			const ackTimeout = 8 * time.Second
+			const slice = ackTimeout / ackSlices
+			tests := []struct {
+				name    string
+				channel devices.Channel
+				payload func() []byte
+				// intoSlice: the slice was opened this long before the publish.
+				intoSlice time.Duration
+			}{
+				{"event opens a slice", devices.ChanEvents, func() []byte { return eventPayload("sos-1", devices.EventSOS) }, -1},
+				{"event late in a slice", devices.ChanEvents, func() []byte { return eventPayload("sos-1", devices.EventSOS) }, slice - time.Millisecond},
+				{"readings open a slice", devices.ChanReadings, readingsPayload, -1},
+				{"readings late in a slice", devices.ChanReadings, readingsPayload, slice - time.Millisecond},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						e := startEnvOn(t, Config{AckTimeout: ackTimeout}, path)
+						defer e.stop()
+						e.journal.stall = make(chan struct{}) // never closed
+						c := e.hub(5, hubA, secretA)
+						defer c.conn.Close()
+						if tc.intoSlice >= 0 {
+							e.s.ackCtx.ctx(time.Now())
+							time.Sleep(tc.intoSlice)
+						} else {
+							time.Sleep(2 * ackTimeout) // whatever slice there was has ended
+						}
+						start := time.Now()
+						c.publish(devices.Topic(hubA, tc.channel), tc.payload(), 1, 7)
+						for {
+							pk, err := c.readTimeout(time.Minute)
+							if errors.Is(err, errTimeout) {
+								t.Fatal("still connected a minute after the publish")
+							}
+							if err != nil {
+								break
+							}
+							if pk.FixedHeader.Type == packets.Puback {
+								t.Fatal("PUBACK for a message the journal did not take")
+							}
+							if pk.FixedHeader.Type == packets.Disconnect && pk.ReasonCode != packets.ErrServerBusy.Code {
+								t.Errorf("DISCONNECT %#x, want server busy", pk.ReasonCode)
+							}
+						}
+						if took := time.Since(start); took < ackTimeout || took > ackTimeout+slice {
+							t.Errorf("disconnected %v after the publish, want within [%v, %v]", took, ackTimeout, ackTimeout+slice)
+						}
+					})
+				})
+			}
 		})
 	}
 }

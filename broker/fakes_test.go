@@ -71,9 +71,11 @@ type fakeJournal struct {
 	readings int
 	accel    int
 	stall    chan struct{} // non-nil: appends wait for it to close
-	entered  chan struct{} // signalled when an append starts (if non-nil)
-	fail     error
-	poison   []devices.Poison
+	// stallReadings, when non-nil, holds readings appends only.
+	stallReadings chan struct{}
+	entered       chan struct{} // signalled when an append starts (if non-nil)
+	fail          error
+	poison        []devices.Poison
 }
 
 func newFakeJournal() *fakeJournal { return &fakeJournal{events: map[string]*devices.Event{}} }
@@ -118,6 +120,16 @@ func (j *fakeJournal) AppendEvent(ctx context.Context, e *devices.Event) (bool, 
 func (j *fakeJournal) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
 	if err := j.gate(ctx); err != nil {
 		return err
+	}
+	j.mu.Lock()
+	stall := j.stallReadings
+	j.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	j.mu.Lock()
 	j.readings++
@@ -250,6 +262,25 @@ const (
 func startEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	return startEnvTuned(t, cfg, nil)
+}
+
+// publishPath is how a broker under test handles hubs' publishes.
+type publishPath struct {
+	name   string
+	direct bool // Server.direct: mochi's path, OnPublish on the read goroutine
+}
+
+var (
+	handoffPath = publishPath{"handoff", false}
+	mochiPath   = publishPath{"mochi", true}
+	// bothPaths: a hub must see the same on either path.
+	bothPaths = []publishPath{handoffPath, mochiPath}
+)
+
+// startEnvOn is startEnv with publishes handled on the given path.
+func startEnvOn(t testing.TB, cfg Config, path publishPath) *env {
+	t.Helper()
+	return startEnvTuned(t, cfg, func(s *Server) { s.direct = path.direct })
 }
 
 // startEnvTuned is startEnv with tune run on the server before it serves.

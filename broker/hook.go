@@ -26,7 +26,7 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPublish,
+		mqtt.OnPublish, mqtt.OnPacketRead,
 	}, b) >= 0
 }
 
@@ -372,84 +372,151 @@ func (s *Server) refused(cl *mqtt.Client, st *hubState, topic string, code devic
 	return true
 }
 
-// refusePublish refuses a message (see refused) and returns what makes
-// mochi acknowledge it without effect: a PUBACK reason code for MQTT 5 at
-// QoS 1; otherwise a plain PUBACK (or nothing at QoS 0), because a 3.1.1 hub
-// refused without an ack would resend the bad message for ever.
-func (s *Server) refusePublish(cl *mqtt.Client, st *hubState, pk packets.Packet, code devices.ErrorCode, msg string, id devices.EventID) (packets.Packet, error) {
-	if s.refused(cl, st, pk.TopicName, code, msg, id) {
-		return pk, packets.ErrRejectPacket
+// publish is one PUBLISH as its handling needs it: the same for mochi's path
+// (OnPublish) and the handoff (handoff.go), without mochi's 800-byte packet.
+type publish struct {
+	cl      *mqtt.Client
+	topic   string
+	payload []byte
+	// user are the publish's MQTT 5 user properties: mochi echoes them in
+	// the PUBACK, so the handoff's PUBACK does too.
+	user []packets.UserProperty
+	id   uint16
+	qos  byte
+}
+
+// verdict is what a handled publish gets back.
+type verdict uint8
+
+const (
+	// taken: the message is the gateway's (durable where it must be);
+	// acknowledged at QoS 1.
+	taken verdict = iota
+	// ignored: refused, and acknowledged without effect (a plain PUBACK:
+	// MQTT 3.1.1, or a QoS 0 publish).
+	ignored
+	// refusedCode: refused with a PUBACK reason code (MQTT 5, QoS 1).
+	refusedCode
+	// notTaken: no acknowledgement; the hub resends it. Either we
+	// disconnected the hub (journal failure, poison, refusal flood) or intake
+	// has stopped.
+	notTaken
+)
+
+// outcome is a verdict and, for refusedCode, the PUBACK's reason code.
+type outcome struct {
+	verdict verdict
+	code    packets.Code
+}
+
+// forMochi returns what OnPublish returns to mochi for o: mochi then
+// writes the same PUBACK the handoff writes itself (writeAck).
+func (o outcome) forMochi() error {
+	switch o.verdict {
+	case taken:
+		return nil
+	case ignored:
+		return packets.CodeSuccessIgnore
+	case refusedCode:
+		return o.code
+	default:
+		return packets.ErrRejectPacket
 	}
-	if cl.Properties.ProtocolVersion >= 5 && pk.FixedHeader.Qos > 0 {
+}
+
+// refusePublish refuses a message (see refused) and returns what
+// acknowledges it without effect: a PUBACK reason code for MQTT 5 at QoS 1;
+// otherwise a plain PUBACK (or nothing at QoS 0), because a 3.1.1 hub
+// refused without an ack would resend the bad message for ever.
+func (s *Server) refusePublish(p *publish, st *hubState, code devices.ErrorCode, msg string, id devices.EventID) outcome {
+	if s.refused(p.cl, st, p.topic, code, msg, id) {
+		return outcome{verdict: notTaken}
+	}
+	if p.cl.Properties.ProtocolVersion >= 5 && p.qos > 0 {
 		switch code {
 		case devices.ErrRateLimited:
-			return pk, packets.ErrQuotaExceeded
+			return outcome{refusedCode, packets.ErrQuotaExceeded}
 		case devices.ErrNotPermitted:
-			return pk, packets.ErrNotAuthorized
+			return outcome{refusedCode, packets.ErrNotAuthorized}
 		default:
-			return pk, packets.ErrPayloadFormatInvalid
+			return outcome{refusedCode, packets.ErrPayloadFormatInvalid}
 		}
 	}
-	return pk, packets.CodeSuccessIgnore
+	return outcome{verdict: ignored}
 }
 
 // failPublish handles a journal that did not take a message in time: no
 // acknowledgement, and the hub is disconnected (server busy) so that it
 // sends again when it reconnects.
-func (s *Server) failPublish(cl *mqtt.Client, pk packets.Packet, ch devices.Channel, err error) (packets.Packet, error) {
+func (s *Server) failPublish(p *publish, ch devices.Channel, err error) outcome {
 	s.m.storeFailures.WithLabelValues(string(ch)).Inc()
-	s.log.Debug().Err(err).Str("hub_id", cl.ID).Str("channel", string(ch)).Msg("journal did not take message")
-	s.kick(cl, "lost", packets.ErrServerBusy)
-	return pk, packets.ErrRejectPacket
+	s.log.Debug().Err(err).Str("hub_id", p.cl.ID).Str("channel", string(ch)).Msg("journal did not take message")
+	s.kick(p.cl, "lost", packets.ErrServerBusy)
+	return outcome{verdict: notTaken}
 }
 
-// OnPublish runs on the hub's read goroutine before the PUBACK: what it
-// returns nil for is acknowledged, so it returns nil only once the journal
-// has the message.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
+// OnPublish runs on the hub's read goroutine before the PUBACK, for what
+// the handoff leaves to mochi (the retained status, QoS 2, another hub's
+// topic, ...): what it returns nil for is acknowledged, so it returns nil
+// only once the journal has the message.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	s := h.s
+	s.publishing.Add(1)
+	defer s.publishing.Add(-1)
+	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, qos: pk.FixedHeader.Qos}
+	out := s.takePublish(&p)
+	// Only the status is retained: a retained batch per hub would hold up to
+	// MaxPayload per hub in memory.
+	if ch, _ := ownChannel(pk.TopicName, cl.ID); ch != devices.ChanStatus {
+		pk.FixedHeader.Retain = false
+	}
+	return pk, out.forMochi()
+}
+
+// takePublish handles one publish of a hub, on either path: refusals, rate
+// limits, decoding, the journal, and the hand-on to the ingester. The
+// caller has counted it in s.publishing, so that StopIntake either sees
+// this publish under way or this publish sees intake stopped.
+func (s *Server) takePublish(p *publish) (out outcome) {
+	cl := p.cl
 	defer func() {
 		if r := recover(); r != nil {
 			// No PUBACK: the hub is disconnected, and its resend of the same
 			// payload is refused at once (see isPoison) rather than handled.
-			s.poisoned("OnPublish", cl, &pk, r)
-			out, err = pk, packets.ErrRejectPacket
+			s.poisoned("OnPublish", cl, p, r)
+			out = outcome{verdict: notTaken}
 		}
 	}()
-	s.publishing.Add(1)
-	defer s.publishing.Add(-1)
-	// After publishing is counted, so that StopIntake either sees this
-	// publish under way or this publish sees intake stopped.
 	if s.closing.Load() {
 		s.m.notTaken.Inc()
-		if pk.FixedHeader.Qos == 0 {
-			if ch, _ := ownChannel(pk.TopicName, cl.ID); ch == devices.ChanEvents {
+		if p.qos == 0 {
+			if ch, _ := ownChannel(p.topic, cl.ID); ch == devices.ChanEvents {
 				// Nothing resends a QoS 0 event (emergencies must use QoS 1).
 				s.m.eventsDropped.Inc()
 				s.log.Warn().Str("hub_id", cl.ID).Msg("QoS 0 event dropped: the gateway is stopping")
 			}
 		}
-		return pk, packets.ErrRejectPacket // no PUBACK: the hub resends it later
+		return outcome{verdict: notTaken} // the hub resends it later
 	}
 	start := time.Now()
 
 	st := s.states.get(cl.ID)
 	if st == nil { // cannot happen: OnConnect created it
-		return pk, packets.ErrRejectPacket
+		return outcome{verdict: notTaken}
 	}
-	ch, _ := ownChannel(pk.TopicName, cl.ID) // OnACLCheck let only own topics through
+	ch, _ := ownChannel(p.topic, cl.ID) // OnACLCheck let only own topics through
 	if c := s.m.received[ch]; c != nil {
 		c.Inc()
 	}
-	if st.isPoison(pk.Payload) {
+	if st.isPoison(p.payload) {
 		var id devices.EventID
 		if ch == devices.ChanEvents {
-			id = devices.PeekEventID(pk.Payload)
+			id = devices.PeekEventID(p.payload)
 		}
-		return s.refusePublish(cl, st, pk, devices.ErrPoison, "the gateway failed handling this message before; it is kept for an engineer: do not resend it", id)
+		return s.refusePublish(p, st, devices.ErrPoison, "the gateway failed handling this message before; it is kept for an engineer: do not resend it", id)
 	}
 	if ch != devices.ChanEvents {
 		// The token is taken before decoding: a hub looping on garbage pays
@@ -459,27 +526,22 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (out packets.Packet
 		allowed := st.readings.take(s.cfg.ReadingsRate, s.cfg.ReadingsBurst, start)
 		st.mu.Unlock()
 		if !allowed {
-			return s.refusePublish(cl, st, pk, devices.ErrRateLimited,
+			return s.refusePublish(p, st, devices.ErrRateLimited,
 				fmt.Sprintf("more than %g messages per second besides events", s.cfg.ReadingsRate), "")
 		}
 	}
-	msg, err := s.cfg.Limits.Decode(pk.TopicName, pk.Payload, start)
+	msg, err := s.cfg.Limits.Decode(p.topic, p.payload, start)
 	if err != nil {
 		var id devices.EventID
 		if ch == devices.ChanEvents {
-			id = devices.PeekEventID(pk.Payload)
+			id = devices.PeekEventID(p.payload)
 		}
-		return s.refusePublish(cl, st, pk, devices.CodeOf(err), err.Error(), id)
-	}
-	// Only the status is retained: a retained batch per hub would hold up to
-	// MaxPayload per hub in memory.
-	if msg.Channel != devices.ChanStatus {
-		pk.FixedHeader.Retain = false
+		return s.refusePublish(p, st, devices.CodeOf(err), err.Error(), id)
 	}
 
 	switch msg.Channel {
 	case devices.ChanEvents:
-		return s.publishEvent(cl, pk, st, &msg, start)
+		return s.publishEvent(p, st, &msg, start)
 	case devices.ChanReadings, devices.ChanAccel:
 		ctx := s.ackCtx.ctx(time.Now())
 		if msg.Readings != nil {
@@ -489,18 +551,18 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (out packets.Packet
 		}
 		s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
 		if err != nil {
-			if pk.FixedHeader.Qos > 0 {
-				return s.failPublish(cl, pk, msg.Channel, err)
+			if p.qos > 0 {
+				return s.failPublish(p, msg.Channel, err)
 			}
 			s.m.readingsDropped.Inc()
 			s.m.storeFailures.WithLabelValues(string(msg.Channel)).Inc()
-			s.sendReject(msg.Hub, pk.TopicName, devices.ErrUnavailable, "the gateway could not store it in time", "")
-			return pk, packets.CodeSuccessIgnore
+			s.sendReject(msg.Hub, p.topic, devices.ErrUnavailable, "the gateway could not store it in time", "")
+			return outcome{verdict: ignored}
 		}
 	}
 	accepted(st)
 	s.ingest.Ingest(&msg)
-	return pk, nil
+	return outcome{verdict: taken}
 }
 
 // accepted ends a run of silent refusals.
@@ -510,7 +572,7 @@ func accepted(st *hubState) {
 	}
 }
 
-func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, msg *devices.Message, start time.Time) (packets.Packet, error) {
+func (s *Server) publishEvent(p *publish, st *hubState, msg *devices.Message, start time.Time) outcome {
 	e := msg.Event
 	if c := s.m.eventsReceived[e.Kind]; c != nil {
 		c.Inc()
@@ -521,25 +583,25 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 	st.mu.Unlock()
 	if !allowed {
 		if !emergency {
-			return s.refusePublish(cl, st, pk, devices.ErrRateLimited,
+			return s.refusePublish(p, st, devices.ErrRateLimited,
 				fmt.Sprintf("more than %g events per second", s.cfg.EventsRate), e.ID)
 		}
 		// Never refuse an emergency: hold its PUBACK until the hub's bucket
 		// has a token, so a looping hub slows only itself down.
 		s.m.acksHeld.Inc()
 		if err := s.waitToken(st); err != nil {
-			return s.eventNotTaken(cl, pk, e, err)
+			return s.eventNotTaken(p, e, err)
 		}
 	}
 	accepted(st)
 	if e.ClockError != "" {
 		// The decoder took an emergency with an impossible timestamp at
 		// our receive time rather than refuse it; the hub must fix its clock.
-		s.sendReject(msg.Hub, pk.TopicName, e.ClockError, "event timestamp ignored; taken at the gateway's receive time", e.ID)
+		s.sendReject(msg.Hub, p.topic, e.ClockError, "event timestamp ignored; taken at the gateway's receive time", e.ID)
 	}
-	if emergency && pk.FixedHeader.Qos == 0 {
+	if emergency && p.qos == 0 {
 		s.m.emergencyQoS0.Inc()
-		s.sendReject(msg.Hub, pk.TopicName, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
+		s.sendReject(msg.Hub, p.topic, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
 	}
 
 	// Bounded by AckTimeout (plus at most a deadline slice, see
@@ -547,27 +609,27 @@ func (s *Server) publishEvent(cl *mqtt.Client, pk packets.Packet, st *hubState, 
 	fresh, err := s.journal.AppendEvent(s.ackCtx.ctx(time.Now()), e)
 	s.m.journalLatencyBy[devices.ChanEvents].Observe(time.Since(start).Seconds())
 	if err != nil {
-		return s.eventNotTaken(cl, pk, e, err)
+		return s.eventNotTaken(p, e, err)
 	}
 	// A redelivery is handed on too, marked: if the gateway crashed after
 	// its commit and before the detectors applied it, the detectors apply
 	// it now; otherwise they know it by its journal position and skip it.
 	e.Replayed = !fresh
 	s.ingest.Ingest(msg)
-	return pk, nil
+	return outcome{verdict: taken}
 }
 
 // eventNotTaken handles a decoded event that will be neither stored nor
 // handed on. At QoS 1 the hub is not acknowledged and sends it again; at
 // QoS 0 nobody will, so it is counted as dropped, whatever the cause
 // (journal error, timeout, or shutdown while its PUBACK was held).
-func (s *Server) eventNotTaken(cl *mqtt.Client, pk packets.Packet, e *devices.Event, err error) (packets.Packet, error) {
-	if pk.FixedHeader.Qos == 0 {
+func (s *Server) eventNotTaken(p *publish, e *devices.Event, err error) outcome {
+	if p.qos == 0 {
 		s.m.eventsDropped.Inc()
-		s.log.Error().Err(err).Str("hub_id", cl.ID).Str("event_id", string(e.ID)).
+		s.log.Error().Err(err).Str("hub_id", p.cl.ID).Str("event_id", string(e.ID)).
 			Str("kind", string(e.Kind)).Msg("qos 0 event lost: not made durable")
 	}
-	return s.failPublish(cl, pk, devices.ChanEvents, err)
+	return s.failPublish(p, devices.ChanEvents, err)
 }
 
 // waitToken blocks until the hub's event bucket yields a token.

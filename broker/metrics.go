@@ -60,6 +60,8 @@ type metrics struct {
 	rejectsSilenced  prometheus.Counter
 	refusalKicks     prometheus.Counter
 	panics           prometheus.Counter
+	handoffWorkers   prometheus.Gauge
+	handoffWaits     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -109,6 +111,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Hubs disconnected after too many refused messages in a row."}),
 		panics: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "panics_total",
 			Help: "Panics recovered in the broker's hooks; the input was kept as poison and the hub disconnected. Must stay 0."}),
+		handoffWorkers: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "handoff_workers",
+			Help: "Goroutines handling hubs' publishes off mochi's read goroutines (running or parked)."}),
+		handoffWaits: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "handoff_full_waits_total",
+			Help: "Times a hub's read goroutine waited because its queue of publishes was full (push back)."}),
 		received:         map[devices.Channel]prometheus.Counter{},
 		eventsReceived:   map[devices.EventKind]prometheus.Counter{},
 		journalLatencyBy: map[devices.Channel]prometheus.Observer{},

@@ -26,26 +26,26 @@ const maxPoisonPerHub = 8
 // end the process (mochi recovers nothing), into a counted, logged poison
 // input: the hub's connection is dropped and everything else keeps serving.
 // Every hook defers a function that calls recover() and hands a panic here.
-func (s *Server) poisoned(hook string, cl *mqtt.Client, pk *packets.Packet, r any) {
+func (s *Server) poisoned(hook string, cl *mqtt.Client, pk *publish, r any) {
 	s.m.panics.Inc()
 	p := devices.Poison{Stage: "broker", Panic: fmt.Sprintf("%s: %v", hook, r), Stack: string(debug.Stack()), At: time.Now()}
 	if cl != nil {
 		p.Hub = devices.HubID(cl.ID)
 	}
 	if pk != nil {
-		p.Input = slices.Clone(pk.Payload)
+		p.Input = slices.Clone(pk.payload)
 		if cl != nil {
-			p.Channel, _ = ownChannel(pk.TopicName, cl.ID)
+			p.Channel, _ = ownChannel(pk.topic, cl.ID)
 		}
 		if p.Channel == devices.ChanEvents {
-			p.EventID = devices.PeekEventID(pk.Payload)
+			p.EventID = devices.PeekEventID(pk.payload)
 		}
 	}
 	s.log.Error().Str("hub_id", string(p.Hub)).Str("hook", hook).Str("channel", string(p.Channel)).
 		Str("event_id", string(p.EventID)).Str("panic", fmt.Sprint(r)).Msg("panic in the broker recovered; input kept as poison, hub disconnected")
 	if pk != nil && p.Hub != "" {
 		if st := s.states.get(cl.ID); st != nil {
-			sum := sha256.Sum256(pk.Payload)
+			sum := sha256.Sum256(pk.payload)
 			st.mu.Lock()
 			if len(st.poison) >= maxPoisonPerHub {
 				st.poison = st.poison[1:]

@@ -6,8 +6,9 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Journal makes what hubs send durable. The broker calls it on the
-// publishing hub's read goroutine, before the PUBACK, so a hub is
+// Journal makes what hubs send durable. The broker calls it before the
+// PUBACK (from a handoff worker, one at a time per hub and lane, or from the
+// hub's read goroutine for what stays on mochi's path), so a hub is
 // acknowledged only for what the journal has taken.
 type Journal interface {
 	// AppendEvent returns once the event is durable (fsynced in the embedded
@@ -26,7 +27,8 @@ type Journal interface {
 
 // Ingester receives everything the broker accepted, after the journal took
 // it: the detectors and the device-health monitor. Its methods run on the
-// publishing hub's goroutine and must not block for long; they queue.
+// goroutine handling the hub's message and must not block for long; they
+// queue.
 type Ingester interface {
 	// Ingest receives a decoded message. An event arrives with its journal
 	// position, marked Replayed when it is a redelivery.

@@ -15,6 +15,16 @@
 //     just before mochi would resend them, and with the session on expiry;
 //   - retained expiry: the only retained messages are hub status, one per hub;
 //   - $SYS topics: hubs may not subscribe to them; metrics go to Prometheus.
+//
+// A hub's publishes on its own non-retained upstream topics (readings,
+// accel, heartbeat, cmd/ack, events) are not handled on mochi's read
+// goroutine: OnPacketRead hands them to workers that keep each hub's order
+// and write the PUBACK themselves (handoff.go), so that the read goroutine,
+// one per hub, stays at 16 KiB of stack instead of growing to 32 KiB on
+// every publish, and an event waiting for its fsync does not stop the hub's
+// connection from being read. The rest (the retained status, QoS 2, another
+// hub's topic, protocol errors) takes mochi's path through OnPublish, which
+// shares the handling (takePublish).
 package broker
 
 import (
@@ -69,9 +79,14 @@ type Server struct {
 	states     *hubStates
 	expiry     expiryQueue
 	connected  atomic.Int64
-	publishing atomic.Int64 // OnPublish calls under way
-	running    atomic.Bool
-	ready      atomic.Bool
+	publishing atomic.Int64 // publishes under way: in OnPublish, or handed off and not yet handled
+	pool       *handoff
+	// direct leaves every publish to mochi's path (OnPublish on the hub's
+	// read goroutine), as before the handoff: tests run the same cases both
+	// ways, and benchmarks compare the two.
+	direct  bool
+	running atomic.Bool
+	ready   atomic.Bool
 	// closing: the gateway is stopping (StopIntake): no connection is
 	// accepted and nothing hubs send is taken, while they stay connected
 	// until Run's disconnect pass.
@@ -108,6 +123,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		states:   newHubStates(),
 	}
 	s.m.maxHubs.Set(float64(max(cfg.MaxHubs, 0)))
+	s.pool = newHandoff(s)
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
 	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
 
@@ -117,7 +133,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 	caps.MaximumMessageExpiryInterval = int64(cfg.SessionExpiry / time.Second)
 	// The payload limit plus room for the topic, properties and header.
 	caps.MaximumPacketSize = uint32(cfg.Limits.MaxPayload + 4096)
-	caps.ReceiveMaximum = 32
+	caps.ReceiveMaximum = laneCap // a hub within it never waits for room in its handoff lane
 	caps.MaximumInflight = uint16(min(cfg.MaxInflight, 65535))
 	// docs/protocol.md: QoS 2 is treated as QoS 1. MQTT 5 hubs are told in
 	// CONNACK; mochi downgrades QoS 2 publishes (answered with PUBACK) and
@@ -253,6 +269,9 @@ type trackedConn struct {
 	revoked     bool          // Revoke ran between the read and OnSessionEstablish
 	cl          *mqtt.Client
 	established bool // OnSessionEstablished ran
+	// kicked: the gateway ended this connection (kick); its publishes still
+	// queued for the handoff are dropped, as mochi would have read no further.
+	kicked atomic.Bool
 }
 
 // establish serves one accepted connection through mochi, then accounts for
@@ -350,6 +369,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() {
 		stopWorkers()
 		workers.Wait()
+		close(s.pool.done) // parked handoff workers exit
 	}()
 
 	s.listenerMu.Lock()
@@ -500,6 +520,9 @@ const kickWriteTimeout = time.Second
 
 // kick disconnects a hub's current connection and records why.
 func (s *Server) kick(cl *mqtt.Client, reason string, code packets.Code) {
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		tc.kicked.Store(true)
+	}
 	if st := s.states.get(cl.ID); st != nil {
 		st.mu.Lock()
 		st.kicked, st.kickReason = cl, reason

@@ -50,6 +50,8 @@ type hubState struct {
 	// capacity): above 0 the hub is admitted, and a reconnect of it passes
 	// the capacity gate whatever the count.
 	places atomic.Int32
+	// lanes queue the hub's publishes for the handoff's workers (handoff.go).
+	lanes atomic.Pointer[hubLanes]
 }
 
 // scheduleExpiryLocked arranges for the sweeper to expire the hub's session

@@ -29,10 +29,11 @@ import (
 // by owner and the goroutine stacks per hub, and reports the main owners.
 // N is 5,000 unless GATEWAY_MEMORY_HUBS says otherwise:
 //
-//	GODEBUG=gcshrinkstackoff=1 GATEWAY_MEMORY_HUBS=20000 go test -run '^$' -bench GatewayMemoryPerHub -benchtime 1x ./cmd/internal/gateway/
+//	GATEWAY_MEMORY_HUBS=20000 go test -run '^$' -bench GatewayMemoryPerHub -benchtime 1x ./cmd/internal/gateway/
 //
-// (GODEBUG as dolbomd runs: it keeps goroutine stacks at the size they grew
-// to, see cmd/internal/memlimit).
+// (Stacks shrink as in dolbomd, Go's default, see cmd/internal/memlimit;
+// GODEBUG=gcshrinkstackoff=1 shows them as they were before publishes left
+// mochi's read goroutine.)
 //
 // The hubs' side keeps only its pipe end (no goroutine), counted apart as
 // in-memory links, which TCP would keep in the kernel.

@@ -12,7 +12,11 @@ import (
 // client and buffers, the detectors' per-home state, the store's caches):
 // 300,000 hubs took 18.9-20.1 GB of RSS in the runs of issue 14, about 63-67
 // KiB each. The default capacity is the memory over this budget, so lower it
-// as the per-hub cost comes down (docs/performance.md).
+// as the per-hub cost comes down (docs/performance.md). Since those runs
+// publishes no longer run on mochi's read goroutine and stacks shrink again:
+// ~20 KiB of stacks per hub once a collection has run after the connect
+// wave ("Publishes off mochi's read goroutine"); the budget stays until a
+// 300,000-hub run measures the RSS that leaves.
 const HubBudget = 64 << 10
 
 // Reserve is kept out of the capacity for what does not grow with hubs:

@@ -2,7 +2,17 @@
 // carry 300,000 hubs: a soft memory limit from the machine (Set), so that
 // the gateway collects garbage harder as it nears the memory it has instead
 // of growing its heap to twice the live data (GOGC=100) and being killed by
-// the kernel; and goroutine stacks kept at their working size (KeepStacks).
+// the kernel.
+//
+// Goroutine stacks are left to Go's default: the collector shrinks a stack
+// that uses less than a quarter of itself. It used to be turned off
+// (gcshrinkstackoff=1), when every publish grew each hub's mochi read
+// goroutine from 16 to 32 KiB and every collection copied it back; since the
+// broker takes publishes off that goroutine (broker/handoff.go), only a
+// hub's SUBSCRIBE and retained status grow it, once per connection, and
+// shrinking brings it back to 16 KiB for good: 16 KiB per hub less, ~4.9 GB
+// at 300,000 hubs (docs/performance.md, "Publishes off mochi's read
+// goroutine").
 package memlimit
 
 import (
