@@ -56,7 +56,9 @@ type MemListener struct {
 func NewMemListener() *MemListener {
 	l := &MemListener{conns: make(chan net.Conn), done: make(chan struct{}), dl: make([]deliverer, runtime.GOMAXPROCS(0))}
 	for i := range l.dl {
-		l.dl[i].idle.L = &l.dl[i].mu
+		d := &l.dl[i]
+		d.idle.L = &d.mu
+		d.runFn = d.run
 	}
 	return l
 }
@@ -301,6 +303,7 @@ type deliverer struct {
 	idle    sync.Cond // broadcast when the goroutine exits (see wait)
 	queue   []*memConn
 	running bool
+	runFn   func() // d.run, made once: "go d.run()" would allocate a closure per start
 }
 
 func (d *deliverer) push(c *memConn) {
@@ -310,7 +313,7 @@ func (d *deliverer) push(c *memConn) {
 	d.running = true
 	d.mu.Unlock()
 	if start {
-		go d.run()
+		go d.runFn()
 	}
 }
 
