@@ -78,8 +78,15 @@ func (m *memBroker) drain(tb testing.TB) {
 			if _, err := m.conn.Write(m.out); err != nil {
 				tb.Fatal(err)
 			}
+			m.conn.c.dl.wait() // the hub has handled it
 		}
 	}
+}
+
+// close ends the link from the broker's side, once the hub has been told.
+func (m *memBroker) close() {
+	m.conn.Close()
+	m.conn.c.dl.wait()
 }
 
 // connectedHub returns a hub online over a MemListener link whose broker

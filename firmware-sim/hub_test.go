@@ -64,7 +64,7 @@ func TestUnackedBatchResentIntactAfterReconnect(t *testing.T) {
 	}
 	churnPayloads()
 
-	m.conn.Close() // the gateway ends the link
+	m.close() // the gateway ends the link
 	h.mu.Lock()
 	retry := h.retryAt
 	h.mu.Unlock()
@@ -113,7 +113,7 @@ func TestResendCutShortKeepsMessagesInFlight(t *testing.T) {
 	if want < 3 {
 		t.Fatalf("%d messages in flight, want at least 3", want)
 	}
-	m.conn.Close()
+	m.close()
 	h.mu.Lock()
 	now = max(now, h.retryAt) + 1
 	h.mu.Unlock()

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Receiver takes what the gateway sends on a link. Deliver gets whole writes
-// of the gateway, which may hold several frames or part of one; it must not
-// block. Closed is called once when the gateway's side ends the link (not
-// when the hub closes it).
+// Receiver takes what the gateway sends on a link. Deliver gets what the
+// gateway wrote, in order, in pieces that may hold several frames or part of
+// one; it must not block for long. Closed is called once, after the last
+// Deliver, when the gateway's side ends the link (not when the hub closes
+// it). Neither is called on a goroutine of the gateway's.
 type Receiver interface {
 	Deliver(p []byte)
 	Closed(err error)
@@ -36,22 +39,33 @@ var ErrLinkClosed = errors.New("firmwaresim: link closed")
 // MemListener is an in-memory net.Listener for the gateway's broker (pass it
 // as gateway.Options.Listener) and a Transport for hubs. Unlike net.Pipe, a
 // hub's writes are buffered (the scheduler never waits for the broker to
-// read) and the broker's writes are handed to the hub by a direct call, so a
-// connected hub costs no goroutine of the simulator's and no OS resources.
+// read), and so are the broker's: they are handed to the hub by one of a few
+// delivery goroutines (see deliverer), so a connected hub costs no goroutine
+// of the simulator's and no OS resources, and the hub's code never runs on
+// the broker's goroutines (whose stacks it would grow, distorting the
+// gateway's memory figures).
 type MemListener struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+	dl    []deliverer
+	next  atomic.Uint32
 }
 
 // NewMemListener returns an open MemListener.
 func NewMemListener() *MemListener {
-	return &MemListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &MemListener{conns: make(chan net.Conn), done: make(chan struct{}), dl: make([]deliverer, runtime.GOMAXPROCS(0))}
+	for i := range l.dl {
+		d := &l.dl[i]
+		d.idle.L = &d.mu
+		d.runFn = d.run
+	}
+	return l
 }
 
 // Dial implements Transport.
 func (l *MemListener) Dial(ctx context.Context, rx Receiver) (Link, error) {
-	c := &memConn{rx: rx}
+	c := &memConn{rx: rx, dl: &l.dl[int(l.next.Add(1))%len(l.dl)]}
 	c.cond.L = &c.mu
 	select {
 	case l.conns <- brokerConn{c}:
@@ -108,13 +122,20 @@ func (memAddr) String() string  { return "mem" }
 // memConn is both ends of one in-memory connection: the broker uses it as a
 // net.Conn, the hub as a Link.
 type memConn struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	in     []byte // hub -> broker, not yet read
-	inBuf  *linkBuf
-	off    int
-	closed bool
-	rx     Receiver
+	mu    sync.Mutex
+	cond  sync.Cond
+	in    []byte // hub -> broker, not yet read
+	inBuf *linkBuf
+	off   int
+	rx    Receiver // nil once the hub hung up or was told Closed
+	// Broker -> hub: out holds what the broker wrote and the hub has not
+	// been given yet (nil when there is none: see linkBuf); closing says
+	// Closed is due after it; queued says the connection is in dl's queue.
+	out     *linkBuf
+	dl      *deliverer
+	closed  bool
+	closing bool
+	queued  bool
 }
 
 // linkBuf is a pooled buffer of what a hub wrote and the broker has not
@@ -157,11 +178,15 @@ func (c *memConn) releaseIn() {
 }
 
 // Close is the hub's side hanging up: the broker reads EOF and, since no
-// DISCONNECT came first, publishes the will.
+// DISCONNECT came first, publishes the will. What the broker wrote and the
+// hub was not given yet is dropped, as a closed socket's receive buffer is.
 func (c *memConn) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.rx = nil
+	c.closing = false
+	c.releaseOut(c.out)
+	c.out = nil
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	return nil
@@ -186,15 +211,27 @@ func (c *memConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// writeFromBroker hands the broker's bytes to the hub.
+// writeFromBroker queues the broker's bytes for the hub and returns at once:
+// the hub decodes and answers them on a delivery goroutine, as a real hub
+// does on its own CPU after a network hop, never on the broker's goroutine
+// (mochi's reader for CONNACK, SUBACK and PINGRESP, its writer for commands,
+// the broker's handoff workers for PUBACK).
 func (c *memConn) writeFromBroker(p []byte) (int, error) {
 	c.mu.Lock()
-	rx, closed := c.rx, c.closed
-	c.mu.Unlock()
-	if closed || rx == nil {
+	if c.closed || c.rx == nil {
+		c.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	rx.Deliver(p)
+	if c.out == nil {
+		c.out = linkPool.Get().(*linkBuf)
+	}
+	c.out.b = append(c.out.b, p...)
+	wake := !c.queued
+	c.queued = true
+	c.mu.Unlock()
+	if wake {
+		c.dl.push(c)
+	}
 	return len(p), nil
 }
 
@@ -205,14 +242,110 @@ func (c *memConn) closeFromBroker() error {
 		return nil
 	}
 	c.closed = true
-	rx := c.rx
-	c.rx = nil
 	c.cond.Broadcast()
+	// Closed goes through the queue too: after every byte written before.
+	c.closing = true
+	wake := !c.queued
+	c.queued = true
 	c.mu.Unlock()
-	if rx != nil {
-		rx.Closed(io.EOF)
+	if wake {
+		c.dl.push(c)
 	}
 	return nil
+}
+
+// deliver is the delivery goroutine's turn with c: it takes what is pending
+// (a later write queues c again, behind this turn on the same goroutine, so
+// order holds) and hands it to the receiver outside c.mu, since the hub's
+// handling writes back on this link.
+func (c *memConn) deliver() {
+	c.mu.Lock()
+	out, rx, closing := c.out, c.rx, c.closing
+	c.out, c.closing, c.queued = nil, false, false
+	if closing {
+		c.rx = nil // the broker may keep the conn a while; the hub need not stay with it
+	}
+	c.mu.Unlock()
+	if out != nil {
+		if rx != nil && len(out.b) > 0 {
+			rx.Deliver(out.b)
+		}
+		c.releaseOut(out)
+	}
+	if closing && rx != nil {
+		rx.Closed(io.EOF)
+	}
+}
+
+// releaseOut hands a delivered (or dropped) buffer back to the pool; the
+// receiver keeps no reference to what Deliver gave it.
+func (c *memConn) releaseOut(b *linkBuf) {
+	if b != nil && cap(b.b) <= maxPooledLink {
+		b.b = b.b[:0]
+		linkPool.Put(b)
+	}
+}
+
+// deliverer hands the broker's writes to hubs. A listener has GOMAXPROCS of
+// them and gives each connection to one (round robin at dial), which keeps
+// each connection's deliveries, and its Closed, in order without a goroutine
+// per hub. A deliverer's queue is unbounded, so the broker never waits for
+// the simulator; it holds connections, not bytes (each connection appends
+// to its own pending buffer and is queued once until its turn).
+//
+// The goroutine runs only while the queue has work and exits when it runs
+// dry: there is nothing to stop when the listener closes (its connections
+// outlive it and still get their Closed), and nothing is left blocked in a
+// testing/synctest bubble. Under load the queue rarely empties, so a new
+// goroutine is seldom started.
+type deliverer struct {
+	mu      sync.Mutex
+	idle    sync.Cond // broadcast when the goroutine exits (see wait)
+	queue   []*memConn
+	running bool
+	runFn   func() // d.run, made once: "go d.run()" would allocate a closure per start
+}
+
+func (d *deliverer) push(c *memConn) {
+	d.mu.Lock()
+	d.queue = append(d.queue, c)
+	start := !d.running
+	d.running = true
+	d.mu.Unlock()
+	if start {
+		go d.runFn()
+	}
+}
+
+func (d *deliverer) run() {
+	var turn []*memConn
+	for {
+		d.mu.Lock()
+		if len(d.queue) == 0 {
+			d.queue = turn[:0] // keep the capacity for the next burst
+			d.running = false
+			d.idle.Broadcast()
+			d.mu.Unlock()
+			return
+		}
+		turn, d.queue = d.queue, turn[:0]
+		d.mu.Unlock()
+		for i, c := range turn {
+			c.deliver()
+			turn[i] = nil
+		}
+	}
+}
+
+// wait returns once the deliverer has handed over everything queued so far
+// and gone idle: tests that drive a link by hand call it before looking at
+// the hub.
+func (d *deliverer) wait() {
+	d.mu.Lock()
+	for d.running {
+		d.idle.Wait()
+	}
+	d.mu.Unlock()
 }
 
 // brokerConn is the broker's end of a memConn, a net.Conn. Deadlines are
