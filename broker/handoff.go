@@ -184,8 +184,15 @@ var noopPacket = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.P
 // workers. It runs on the read goroutine, deep in mochi's frames: it does
 // the least it can (the topic and payload are mochi's fresh allocations per
 // packet, so nothing is copied) and leaves everything else to mochi.
-func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
 	s := h.s
+	defer func() {
+		// mochi recovers nothing: a panic here would end the process.
+		if r := recover(); r != nil {
+			s.poisoned("OnPacketRead", cl, nil, r)
+			out, err = pk, packets.ErrRejectPacket
+		}
+	}()
 	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos > 1 || s.direct || cl.Net.Inline {
 		return pk, nil
 	}
@@ -213,6 +220,11 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	case enqueued:
 		return noopPacket, nil
 	case connClosed:
+		if ch == devices.ChanEvents && p.qos == 0 {
+			// Nothing resends a QoS 0 event (emergencies must use QoS 1).
+			s.m.eventsDropped.Inc()
+			s.log.Warn().Str("hub_id", cl.ID).Msg("QoS 0 event dropped: its connection closed while its lane was full")
+		}
 		return pk, packets.ErrRejectPacket // the connection is gone: mochi ends its loop
 	default: // intake stopped while waiting: mochi's path refuses it (OnPublish)
 		return pk, nil
@@ -378,6 +390,13 @@ func (h *handoff) drain(l *lane) *lane {
 func (h *handoff) handle(p *publish) {
 	s := h.s
 	defer s.publishing.Add(-1)
+	defer func() {
+		// The workers are our goroutines: a panic past takePublish's own
+		// recover (writing the PUBACK) must not end the process.
+		if r := recover(); r != nil {
+			s.poisoned("handoff", p.cl, p, r)
+		}
+	}()
 	if tc, _ := p.cl.Net.Conn.(*trackedConn); tc != nil && tc.kicked.Load() {
 		// We ended this connection (a journal failure, poison, a refusal
 		// flood) after it was read: mochi would have read no further, and

@@ -410,7 +410,7 @@ type outcome struct {
 }
 
 // forMochi returns what OnPublish returns to mochi for o: mochi then
-// writes the same PUBACK the handoff writes itself (writeAck).
+// writes the same PUBACK the handoff writes itself (ackFor).
 func (o outcome) forMochi() error {
 	switch o.verdict {
 	case taken:

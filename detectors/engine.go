@@ -425,7 +425,22 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 	if _, ok := s.early[hub]; ok {
 		return
 	}
-	if _, restored := s.index[hub]; !restored && s.e.cfg.Store != nil { // not in a chunk already restored
+	_, restored := s.index[hub] // in a chunk already restored
+	if l := s.loading; !restored && l != nil {
+		// The shard's part of the saved state is in memory already: its
+		// snapshot is taken from there, not read again (and a failed read
+		// cannot leave the home to start from scratch while its saved
+		// state is at hand).
+		for _, sn := range l.snaps[l.next:] {
+			if sn.Hub == hub {
+				s.restore(sn)
+				restored = true
+				break
+			}
+		}
+		restored = true // not among the saved homes: a new one
+	}
+	if !restored && s.e.cfg.Store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.ShutdownTimeout)
 		sn, ok, err := s.e.cfg.Store.LoadHome(ctx, hub)
 		cancel()

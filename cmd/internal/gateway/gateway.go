@@ -319,7 +319,10 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
 	}
 	bc.ShutdownTimeout = budget * 3 / 10
-	g.Broker, err = broker.New(bc, st, fanout{g.Health, g.Engine}, st, log, reg)
+	// The rule engine first: an SOS reaches it without waiting for the
+	// health monitor's queue (which, while its saved state loads, may be
+	// full of parked inputs).
+	g.Broker, err = broker.New(bc, st, fanout{g.Engine, g.Health}, st, log, reg)
 	if err != nil {
 		st.Close()
 		return nil, err
