@@ -215,7 +215,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 	if l == nil {
 		return pk, nil
 	}
-	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, user: pk.Properties.User, id: pk.PacketID, qos: pk.FixedHeader.Qos}
+	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, user: pk.Properties.User, id: pk.PacketID, qos: pk.FixedHeader.Qos, read: time.Now()}
 	switch s.pool.enqueue(l, &p, tc) {
 	case enqueued:
 		return noopPacket, nil

@@ -383,6 +383,11 @@ type publish struct {
 	user []packets.UserProperty
 	id   uint16
 	qos  byte
+	// read is when the hub's read goroutine took it (the handoff; zero on
+	// mochi's path, where it is handled at once): its receive time, so that
+	// a message read before the hub's disconnect and handled after it is
+	// not taken for a sign of life (detectors' health monitor).
+	read time.Time
 }
 
 // verdict is what a handled publish gets back.
@@ -501,7 +506,10 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		}
 		return outcome{verdict: notTaken} // the hub resends it later
 	}
-	start := time.Now()
+	start := p.read
+	if start.IsZero() {
+		start = time.Now()
+	}
 
 	st := s.states.get(cl.ID)
 	if st == nil { // cannot happen: OnConnect created it

@@ -392,7 +392,12 @@ func (s *shard) ingest(m *devices.Message) {
 		s.rearm(i)
 		return
 	}
-	s.seen(i, recv)
+	if h.is(fConnected) || recv.UnixMilli() > h.lastDisconnect {
+		s.seen(i, recv)
+	} // else read before the hub's disconnect and handed on after it (the
+	// broker's workers and its disconnect report run side by side): not a
+	// sign of life, or the hub would look online again until its heartbeat
+	// was missed.
 	h = &s.hubs[i]
 	if hub, r, ok := m.HubClock(); ok {
 		s.clock(i, hub.Sub(r), r)

@@ -649,3 +649,22 @@ func TestDurations(t *testing.T) {
 		}
 	}
 }
+
+// A batch the broker read before the hub's connection dropped can reach the
+// monitor after the disconnect (the broker's workers and its disconnect
+// report run side by side): it is not a sign of life, so the hub still goes
+// offline after the grace.
+func TestMessageReadBeforeDisconnectIsNotASignOfLife(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startMonitor(t, HealthConfig{})
+		defer h.stop()
+		h.connect("hub-1", true, "")
+		h.after(10 * time.Second)
+		late := readings("hub-1", 0, devices.Reading{Sensor: "temp-1", Metric: devices.MetricTemperature, Value: 21})
+		h.after(time.Second)
+		h.connect("hub-1", false, "lost")
+		h.ingest(late) // read 1 s before the disconnect, handed on after it
+		h.after(5 * time.Minute)
+		expect(t, "after the disconnect", h.sink.take(), "firing hub_offline")
+	})
+}
