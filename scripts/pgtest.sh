@@ -52,10 +52,16 @@ as_owner() {
 	fi
 }
 
+# free_port picks a port nobody listens on, below the kernel's ephemeral
+# range: a port inside it can be the source port of any outgoing
+# connection (the gateway tests open thousands), and then PostgreSQL's bind
+# fails with "Address already in use" although nothing listens there.
 free_port() {
-	local port
+	local port low=32768
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	((low > 11000)) || low=32768
 	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 20000))
+		port=$((10000 + RANDOM % (low - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return 0
@@ -81,18 +87,28 @@ start() {
 		user=$(id -un)
 	fi
 	chmod 0700 "$dir"
-	port=$(free_port)
 	as_owner "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
 		as_owner "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
 		cat "$dir/initdb.log" >&2
 		exit 1
 	}
-	as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c synchronous_commit=on -c max_connections=200 ${DOLBOM_PGTEST_OPTS:-}" \
-		start >&2 || {
-		cat "$dir/server.log" >&2
-		exit 1
-	}
+	# A port free when picked can be taken before the server binds it
+	# (another test's connection): try another, a few times.
+	local attempt
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+			-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c synchronous_commit=on -c max_connections=200 ${DOLBOM_PGTEST_OPTS:-}" \
+			start >&2; then
+			break
+		fi
+		if ((attempt == 5)) || ! grep -q "Address already in use" "$dir/server.log"; then
+			cat "$dir/server.log" >&2
+			exit 1
+		fi
+		log "port $port was taken before the server bound it; trying another"
+		: >"$dir/server.log"
+	done
 	as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$user" dolbom_test >&2
 	printf '%s\n%s\n%s\n' "$dir" "$bin" "$port" >"$STATE"
 	echo "DOLBOM_TEST_DATABASE_URL=postgres://$user@127.0.0.1:$port/dolbom_test?sslmode=disable"
