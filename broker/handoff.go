@@ -216,7 +216,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 		return pk, nil
 	}
 	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, user: pk.Properties.User, id: pk.PacketID, qos: pk.FixedHeader.Qos, read: time.Now()}
-	switch s.pool.enqueue(l, &p, tc) {
+	switch s.pool.enqueue(l, &p) {
 	case enqueued:
 		return noopPacket, nil
 	case connClosed:
@@ -242,7 +242,7 @@ const (
 // enqueue adds p to its lane, waiting while the lane is full until there is
 // room, the connection is closed or intake stops, and gets the lane a worker
 // if it has none.
-func (h *handoff) enqueue(l *lane, p *publish, tc *trackedConn) enqueueResult {
+func (h *handoff) enqueue(l *lane, p *publish) enqueueResult {
 	s := h.s
 	l.mu.Lock()
 	for l.n >= laneCap {

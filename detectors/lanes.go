@@ -14,7 +14,11 @@ import (
 // backlog of readings in a shard queue, nor behind a state load (a queue
 // filled while the saved state loads is parked, see park).
 //
-// Each hub's inputs stay in the order its goroutine handed them on: an
+// Each hub's inputs stay in the order the broker handed them on (its
+// workers hand on a hub's readings and its events from two lanes, and its
+// connects and disconnects come from mochi's goroutine, so that order is
+// not the order they were read; the health monitor compares receive times
+// where it matters, see seen): an
 // event taken ahead of the ordinary queue first pulls forward the older
 // ordinary inputs of its own hub (see urgent), and only those. So no rule
 // has to reason about an event applied before an older reading of the same
