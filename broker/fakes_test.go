@@ -437,6 +437,8 @@ func (c *rawClient) write(pk packets.Packet) {
 		err = pk.PublishEncode(&buf)
 	case packets.Subscribe:
 		err = pk.SubscribeEncode(&buf)
+	case packets.Unsubscribe:
+		err = pk.UnsubscribeEncode(&buf)
 	case packets.Puback:
 		err = pk.PubackEncode(&buf)
 	case packets.Disconnect:
@@ -481,6 +483,8 @@ func (c *rawClient) read() (packets.Packet, error) {
 		err = pk.PubackDecode(body)
 	case packets.Suback:
 		err = pk.SubackDecode(body)
+	case packets.Unsuback:
+		err = pk.UnsubackDecode(body)
 	case packets.Disconnect:
 		err = pk.DisconnectDecode(body)
 	case packets.Pingresp:

@@ -130,14 +130,24 @@ type hubLanes struct {
 	events, rest lane
 }
 
-// laneFor returns the hub's lane for a channel, nil for a channel left to
-// mochi's path: the status (retained), downstream and unknown channels.
+// laneFor returns the hub's lane for a channel the workers take
+// themselves, nil for the others: the status (retained), downstream and
+// unknown channels, which mochi handles (on the rest lane: see mochiLane).
 func (st *hubState) laneFor(ch devices.Channel) *lane {
 	switch ch {
-	case devices.ChanEvents, devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat, devices.ChanCmdAck:
-	default:
-		return nil
+	case devices.ChanEvents:
+		return &st.hubLanes().events
+	case devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat, devices.ChanCmdAck:
+		return &st.hubLanes().rest
 	}
+	return nil
+}
+
+// mochiLane is the lane of the packets mochi handles on a worker: the
+// rest lane, so that a SUBSCRIBE and the publishes after it keep their order.
+func (st *hubState) mochiLane() *lane { return &st.hubLanes().rest }
+
+func (st *hubState) hubLanes() *hubLanes {
 	ls := st.lanes.Load()
 	if ls == nil {
 		fresh := &hubLanes{}
@@ -148,10 +158,7 @@ func (st *hubState) laneFor(ch devices.Channel) *lane {
 			ls = st.lanes.Load()
 		}
 	}
-	if ch == devices.ChanEvents {
-		return &ls.events
-	}
-	return &ls.rest
+	return ls
 }
 
 // handoff is the pool of workers.
@@ -180,10 +187,20 @@ func newHandoff(s *Server) *handoff {
 // noopPacket is what mochi gets instead of a handed-off PUBLISH.
 var noopPacket = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}}
 
-// OnPacketRead hands a hub's PUBLISH on its own upstream topics to the
+// OnPacketRead hands a hub's PUBLISH, SUBSCRIBE and UNSUBSCRIBE to the
 // workers. It runs on the read goroutine, deep in mochi's frames: it does
 // the least it can (the topic and payload are mochi's fresh allocations per
 // packet, so nothing is copied) and leaves everything else to mochi.
+//
+// A publish on one of the hub's own upstream channels the workers take
+// themselves (takePublish). Everything else they hand to mochi through
+// Server.InjectPacket, which processes a packet exactly as the read loop
+// would have (processSubscribe, processPublish for the retained status, a
+// refused channel, a topic alias): those paths write their SUBACK or PUBACK
+// from mochi's frames too and grew the read goroutine to 32 KiB once per
+// connection, and stacks are not shrunk (memlimit.KeepStacks), so that was
+// 16 KiB per hub for good (BenchmarkHubStacks). PINGREQ, PUBACK and
+// DISCONNECT stay on the read goroutine: their paths stay under 16 KiB.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
 	s := h.s
 	defer func() {
@@ -193,34 +210,44 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 			out, err = pk, packets.ErrRejectPacket
 		}
 	}()
-	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos > 1 || s.direct || cl.Net.Inline {
+	if s.direct || cl.Net.Inline {
+		return pk, nil
+	}
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		if pk.FixedHeader.Qos > 1 { // hubs publish at most QoS 1; QoS 2's exchange stays with mochi
+			return pk, nil
+		}
+	case packets.Subscribe, packets.Unsubscribe:
+	default:
 		return pk, nil
 	}
 	tc, _ := cl.Net.Conn.(*trackedConn)
-	// Only an established session's publishes (mochi reads CONNECT through
-	// here too), and only what mochi's PublishValidate would pass: a
-	// protocol error keeps mochi's answer.
-	if tc == nil || !tc.established || s.closing.Load() || pk.Properties.TopicAliasFlag ||
-		pk.PublishValidate(s.mq.Options.Capabilities.TopicAliasMaximum) != packets.CodeSuccess {
+	// Only an established session's packets (mochi reads CONNECT through
+	// here too); tc.hub is set by then (OnConnect).
+	if tc == nil || !tc.established || tc.hub == nil || s.closing.Load() {
 		return pk, nil
 	}
-	ch, own := ownChannel(pk.TopicName, cl.ID)
-	if !own {
-		return pk, nil
+	p := publish{cl: cl, read: time.Now()}
+	var l *lane
+	ch, own := devices.Channel(""), false
+	if pk.FixedHeader.Type == packets.Publish && !pk.Properties.TopicAliasFlag &&
+		pk.PublishValidate(s.mq.Options.Capabilities.TopicAliasMaximum) == packets.CodeSuccess {
+		if ch, own = ownChannel(pk.TopicName, cl.ID); own {
+			l = tc.hub.laneFor(ch)
+		}
 	}
-	if tc.hub == nil { // cannot happen: OnConnect set it
-		return pk, nil
+	if l != nil {
+		p.topic, p.payload, p.user, p.id, p.qos = pk.TopicName, pk.Payload, pk.Properties.User, pk.PacketID, pk.FixedHeader.Qos
+	} else {
+		l, p.mochi = tc.hub.mochiLane(), new(packets.Packet)
+		*p.mochi = pk // a copy: &pk would move every packet read to the heap
 	}
-	l := tc.hub.laneFor(ch)
-	if l == nil {
-		return pk, nil
-	}
-	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, user: pk.Properties.User, id: pk.PacketID, qos: pk.FixedHeader.Qos, read: time.Now()}
 	switch s.pool.enqueue(l, &p) {
 	case enqueued:
 		return noopPacket, nil
 	case connClosed:
-		if ch == devices.ChanEvents && p.qos == 0 {
+		if own && ch == devices.ChanEvents && p.qos == 0 {
 			// Nothing resends a QoS 0 event (emergencies must use QoS 1).
 			s.m.eventsDropped.Inc()
 			s.log.Warn().Str("hub_id", cl.ID).Msg("QoS 0 event dropped: its connection closed while its lane was full")
@@ -407,6 +434,10 @@ func (h *handoff) handle(p *publish) {
 		}
 		return
 	}
+	if p.mochi != nil {
+		s.inject(p.cl, *p.mochi)
+		return
+	}
 	out := s.takePublish(p)
 	if p.qos == 0 || out.verdict == notTaken {
 		return
@@ -414,6 +445,21 @@ func (h *handoff) handle(p *publish) {
 	if err := p.cl.WritePacket(ackFor(p, out)); err != nil {
 		s.log.Debug().Err(err).Str("hub_id", p.cl.ID).Msg("write PUBACK")
 	}
+}
+
+// inject has mochi process a packet its read loop handed over, and does
+// with an error what the read loop does (Server.receivePacket): an MQTT 5
+// hub is told the reason, and the connection ends.
+func (s *Server) inject(cl *mqtt.Client, pk packets.Packet) {
+	err := s.mq.InjectPacket(cl, pk)
+	if err == nil {
+		return
+	}
+	if code, ok := err.(packets.Code); ok && cl.Properties.ProtocolVersion == 5 && code.Code >= packets.ErrUnspecifiedError.Code {
+		_ = s.mq.DisconnectClient(cl, code)
+	}
+	s.log.Warn().Err(err).Str("hub_id", cl.ID).Str("packet", packets.PacketNames[pk.FixedHeader.Type]).Msg("error processing packet")
+	cl.Stop(err)
 }
 
 // ackFor is the PUBACK mochi's processPublish writes for out: the granted

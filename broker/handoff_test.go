@@ -286,24 +286,7 @@ func TestPubackSameOnBothPaths(t *testing.T) {
 func TestHandedOffPublishKeepsReadStack(t *testing.T) {
 	const n = 200
 	e := startEnv(t, Config{})
-	clients := make([]*rawClient, n)
-	hubs := make([]devices.HubID, n)
-	for i := range n {
-		hubs[i] = devices.HubID(fmt.Sprintf("hub-%03d", i))
-		e.dir.set(hubs[i], "s", false)
-		conn, err := e.pipe.Dial()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		// No reading goroutine on the hub's side: only the gateway's
-		// goroutines may change the stacks measured.
-		c, ack := connectSync(t, conn, connectOpts{v: 4, id: string(hubs[i]), user: string(hubs[i]), pass: "s"})
-		if ack.ReasonCode != 0 {
-			t.Fatalf("connect: %#x", ack.ReasonCode)
-		}
-		clients[i] = c
-	}
+	clients, hubs := e.quietHubs(n, 4)
 	publish := func(round uint16) {
 		for i, c := range clients {
 			for j, m := range []struct {
@@ -325,4 +308,76 @@ func TestHandedOffPublishKeepsReadStack(t *testing.T) {
 	if grown := (int64(stackInuse()) - int64(before)) / n; grown > 2048 {
 		t.Errorf("stacks grew by %d B per hub on a publish, want the read goroutine to stay as it was", grown)
 	}
+}
+
+// The packets mochi handles itself are handled on a worker too (through
+// Server.InjectPacket), so they also leave the read goroutine at its
+// resting stack: a SUBSCRIBE (mochi writes the SUBACK from its own frames),
+// the retained status and an UNSUBSCRIBE each grew it from 16 to 32 KiB,
+// and with stacks kept (memlimit.KeepStacks) that was 16 KiB per hub for
+// as long as it stayed connected.
+func TestSubscribeAndStatusKeepReadStack(t *testing.T) {
+	const n = 200
+	e := startEnv(t, Config{})
+	clients, hubs := e.quietHubs(n, 5)
+	roundTrip := func(c *rawClient, pk packets.Packet, want byte) packets.Packet {
+		t.Helper()
+		c.write(pk)
+		got, err := c.read()
+		if err != nil || got.FixedHeader.Type != want {
+			t.Fatalf("%s: got %+v, %v", packets.PacketNames[want], got.FixedHeader, err)
+		}
+		return got
+	}
+	for i, c := range clients { // the workers' stacks grow to what the handling needs
+		roundTrip(c, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1,
+			TopicName: devices.Topic(hubs[i], devices.ChanReadings), Payload: readingsPayload()}, packets.Puback)
+	}
+	runtime.GC()
+	runtime.GC()
+	before := stackInuse()
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+	for i, c := range clients {
+		cmd := devices.Topic(hubs[i], devices.ChanCmd)
+		ack := roundTrip(c, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 2,
+			Filters: packets.Subscriptions{{Filter: cmd, Qos: 1}, {Filter: devices.Topic(hubB, devices.ChanCmd), Qos: 1}}}, packets.Suback)
+		if ack.PacketID != 2 || len(ack.ReasonCodes) != 2 || ack.ReasonCodes[0] != 1 || ack.ReasonCodes[1] < 0x80 {
+			t.Fatalf("SUBACK id %d codes %v: want id 2, QoS 1 granted for its own cmd, refused for another hub's", ack.PacketID, ack.ReasonCodes)
+		}
+		roundTrip(c, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, PacketID: 3,
+			TopicName: devices.Topic(hubs[i], devices.ChanStatus), Payload: online}, packets.Puback)
+		roundTrip(c, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: 4,
+			Filters: packets.Subscriptions{{Filter: cmd}}}, packets.Unsuback)
+	}
+	if grown := (int64(stackInuse()) - int64(before)) / n; grown > 2048 {
+		t.Errorf("stacks grew by %d B per hub on SUBSCRIBE, status and UNSUBSCRIBE, want the read goroutine to stay as it was", grown)
+	}
+	if got := len(e.s.mq.Topics.Subscribers(devices.Topic(hubs[0], devices.ChanCmd)).Subscriptions); got != 0 {
+		t.Errorf("%d subscribers to %s after UNSUBSCRIBE", got, hubs[0])
+	}
+}
+
+// quietHubs connects n hubs speaking MQTT version v (4: 3.1.1, 5), closed
+// when the test ends. No reading goroutine on the hubs' side: only the
+// gateway's goroutines may change the stacks a test measures.
+func (e *env) quietHubs(n int, v byte) ([]*rawClient, []devices.HubID) {
+	t := e.t
+	t.Helper()
+	clients := make([]*rawClient, n)
+	hubs := make([]devices.HubID, n)
+	for i := range n {
+		hubs[i] = devices.HubID(fmt.Sprintf("hub-%03d", i))
+		e.dir.set(hubs[i], "s", false)
+		conn, err := e.pipe.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c, ack := connectSync(t, conn, connectOpts{v: v, id: string(hubs[i]), user: string(hubs[i]), pass: "s"})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("connect: %#x", ack.ReasonCode)
+		}
+		clients[i] = c
+	}
+	return clients, hubs
 }

@@ -388,6 +388,9 @@ type publish struct {
 	// a message read before the hub's disconnect and handled after it is
 	// not taken for a sign of life (detectors' health monitor).
 	read time.Time
+	// mochi is a packet the worker hands to mochi (OnPacketRead), the
+	// fields above but cl and read unset.
+	mochi *packets.Packet
 }
 
 // verdict is what a handled publish gets back.

@@ -24,7 +24,7 @@ import (
 // (ping_) and publishes its retained status (status_), both on mochi's
 // path. Whether a collection shrinks
 // the stacks depends on GODEBUG=gcshrinkstackoff
-// (cmd/internal/memlimit): run it both ways. Run one path per
+// (cmd/internal/memlimit/stacks.go): run it both ways. Run one path per
 // process (-bench 'HubStacks/path=handoff'): stacks freed by one run are
 // reused by the next.
 func BenchmarkHubStacks(b *testing.B) {

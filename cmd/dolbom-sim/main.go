@@ -28,6 +28,7 @@ import (
 )
 
 func main() {
+	memlimit.KeepStacks() // first: it may start the process again
 	// The in-process gateway and the simulated fleet share this process:
 	// the soft memory limit of dolbomd with PostgreSQL until the gateway
 	// starts (startInproc sets it for its store).

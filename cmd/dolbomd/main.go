@@ -23,6 +23,7 @@ import (
 )
 
 func main() {
+	memlimit.KeepStacks() // first: it may start the process again
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout))
 }
 

@@ -4,15 +4,14 @@
 // of growing its heap to twice the live data (GOGC=100) and being killed by
 // the kernel.
 //
-// Goroutine stacks are left to Go's default: the collector shrinks a stack
-// that uses less than a quarter of itself. It used to be turned off
-// (gcshrinkstackoff=1), when every publish grew each hub's mochi read
-// goroutine from 16 to 32 KiB and every collection copied it back; since the
-// broker takes publishes off that goroutine (broker/handoff.go), only a
-// hub's SUBSCRIBE and retained status grow it, once per connection, and
-// shrinking brings it back to 16 KiB for good: 16 KiB per hub less, ~4.9 GB
-// at 300,000 hubs (docs/performance.md, "Publishes off mochi's read
-// goroutine").
+// Goroutine stacks are kept at the size they grew to (KeepStacks). Each
+// hub has two mochi goroutines; with every packet mochi's frames would
+// pass 16 KiB handed to a worker (broker/handoff.go), its read goroutine
+// stays at 16 KiB and its write goroutine at 4 KiB. Shrinking them (Go's
+// default) saves nothing that stays saved: a collection halves a parked
+// read goroutine's stack, and its next message grows it again; at 300,000
+// hubs that copying, during the collection, held PUBACKs for seconds
+// (docs/performance.md, "National load at 300,000 homes").
 package memlimit
 
 import (
