@@ -86,7 +86,7 @@ func (t *switchTransport) DialConn(ctx context.Context) (net.Conn, error) {
 
 func startInproc(ctx context.Context, dir, databaseURL string, flushRows int, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
 	e := &inproc{dir: dir, databaseURL: databaseURL, flushRows: flushRows, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
-	memlimit.Set(memlimit.Fraction(databaseURL == "")) // as dolbomd on the same store
+	memlimit.Set(databaseURL == "") // as dolbomd on the same store
 	return e, e.start(ctx)
 }
 

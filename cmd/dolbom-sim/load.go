@@ -415,7 +415,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	maxHubs, maxHubsHow := -1, "set on the target gateway (dolbomd --max-hubs)"
 	if c.target == "" {
 		var err error
-		if maxHubs, maxHubsHow, err = memlimit.ResolveMaxHubs(*maxHubsFlag); err != nil {
+		if maxHubs, maxHubsHow, err = memlimit.ResolveMaxHubs(*maxHubsFlag, c.databaseURL == ""); err != nil {
 			return fmt.Errorf("--max-hubs %w", err)
 		}
 	} else if *maxHubsFlag != memlimit.MaxHubsAuto {

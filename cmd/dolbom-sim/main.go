@@ -32,7 +32,7 @@ func main() {
 	// The in-process gateway and the simulated fleet share this process:
 	// the soft memory limit of dolbomd with PostgreSQL until the gateway
 	// starts (startInproc sets it for its store).
-	memlimit.Set(memlimit.Fraction(false))
+	memlimit.Set(false)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

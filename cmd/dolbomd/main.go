@@ -37,11 +37,11 @@ func run(args []string, getenv func(string) string, stdout *os.File) int {
 		return 2
 	}
 	log := newLogger(opts, stdout)
-	if limit := memlimit.Set(memlimit.Fraction(opts.DatabaseURL == "")); limit < 1<<62 {
+	if limit := memlimit.Set(opts.DatabaseURL == ""); limit < 1<<62 {
 		log.Info().Int64("memory_limit_bytes", limit).Msg("soft memory limit (GOMEMLIMIT overrides)")
 	}
 	gopts := opts.gateway()
-	maxHubs, how, err := memlimit.ResolveMaxHubs(opts.MaxHubs)
+	maxHubs, how, err := memlimit.ResolveMaxHubs(opts.MaxHubs, opts.DatabaseURL == "")
 	if err != nil { // validated by parseOptions
 		fmt.Fprintln(os.Stderr, "dolbomd: --max-hubs", err)
 		return 2

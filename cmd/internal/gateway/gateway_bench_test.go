@@ -150,7 +150,7 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	// with Go's default the small heap of a 200-hub gateway is collected
 	// every 1.5 s, which is not what the deployed gateway does.
 	oldPercent, oldLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
-	memlimit.Set(memlimit.Fraction(sc.DatabaseURL == ""))
+	memlimit.Set(sc.DatabaseURL == "")
 	b.Cleanup(func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) })
 	g, pipe := startInProcess(b, sc)
 	secrets := provisionHubs(b, g, hubs)

@@ -2,27 +2,28 @@ package memlimit
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
 
-// HubBudget is the memory one hub costs a gateway process, all owners
-// together (goroutine stacks ~36 KiB: mochi's read goroutine grows to 32
-// KiB on the first publish and keeps it, its write goroutine 4 KiB; mochi's
-// client and buffers, the detectors' per-home state, the store's caches):
-// 300,000 hubs took 18.9-20.1 GB of RSS in the runs of issue 14, about 63-67
-// KiB each. The default capacity is the memory over this budget, so lower it
-// as the per-hub cost comes down (docs/performance.md). Since those runs
-// publishes no longer run on mochi's read goroutine and stacks shrink again:
-// ~20 KiB of stacks per hub once a collection has run after the connect
-// wave ("Publishes off mochi's read goroutine"); the budget stays until a
-// 300,000-hub run measures the RSS that leaves.
-const HubBudget = 64 << 10
+// HubCost is the memory one connected hub holds in a gateway process,
+// all owners together: goroutine stacks 20.5 KiB (mochi's read goroutine
+// 16 KiB, kept there by the broker's handoff; its write goroutine 4 KiB)
+// and live heap (mochi's client and buffers, the broker's hub state, the
+// detectors' per-home state, the store's caches): measured at 300,000 hubs
+// (docs/performance.md, "National load at 300,000 homes"). Lower it as the
+// per-hub cost comes down.
+const HubCost = 30 << 10
 
-// Reserve is kept out of the capacity for what does not grow with hubs:
-// the kernel and its page cache, SQLite's page caches, the HTTP console,
-// dispatch, and the Go runtime's own overhead.
-const Reserve = 2 << 30
+// GuardShare is the share of the soft memory limit the hubs may hold before
+// the broker's memory guard refuses new ones (broker.Config.MemoryHighWater,
+// --memory-high-water); the rest is the heap's room to grow between
+// collections. The default capacity stays under it, so that hubs are
+// refused by count, cleanly, before the guard has to.
+const GuardShare = 0.8
 
 // Values of --max-hubs besides a number.
 const (
@@ -46,23 +47,29 @@ func Available() (bytes int64, source string) {
 
 // Capacity is a hub count derived from memory, and how.
 type Capacity struct {
-	Hubs   int    // 0: no cap (the memory could not be read)
-	Memory int64  // bytes available
-	Source string // "cgroup" or "ram"
+	Hubs  int   // 0: no cap (the memory could not be read)
+	Limit int64 // the soft memory limit it was derived from
 }
 
-// HubCapacity derives the default --max-hubs from the memory available:
-// (memory - Reserve) / HubBudget. On a 24 GiB machine that is about
-// 350,000 hubs, above the 300,000 of national scale.
-func HubCapacity() Capacity {
-	mem, src := Available()
-	return capacityOf(mem, src)
+// HubCapacity derives the default --max-hubs from the soft memory limit in
+// force for a gateway on this store (the operator's GOMEMLIMIT, else
+// what Set chooses): GuardShare of it over HubCost. On this project's machines
+// (23.5 GiB of RAM, an 11.3 GiB limit with the embedded store) that is
+// about 315,000 hubs, above the 300,000 of national scale.
+func HubCapacity(embeddedStore bool) Capacity {
+	limit := int64(math.MaxInt64)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		limit = debug.SetMemoryLimit(-1)
+	} else if mem, _ := Available(); mem > 0 {
+		limit = Limit(mem, embeddedStore)
+	}
+	return capacityOf(limit)
 }
 
-func capacityOf(mem int64, src string) Capacity {
-	c := Capacity{Memory: mem, Source: src}
-	if mem > 0 {
-		c.Hubs = int(max(mem-Reserve, HubBudget) / HubBudget)
+func capacityOf(limit int64) Capacity {
+	c := Capacity{Limit: limit}
+	if limit > 0 && limit < math.MaxInt64 {
+		c.Hubs = max(int(GuardShare*float64(limit))/HubCost, 1)
 	}
 	return c
 }
@@ -71,7 +78,7 @@ func (c Capacity) String() string {
 	if c.Hubs == 0 {
 		return "memory unknown: no cap"
 	}
-	return fmt.Sprintf("(%.1f GiB %s - %d GiB reserve) / %d KiB per hub", float64(c.Memory)/(1<<30), c.Source, Reserve>>30, HubBudget>>10)
+	return fmt.Sprintf("%.0f%% of the %.1f GiB memory limit / %d KiB per hub", GuardShare*100, float64(c.Limit)/(1<<30), HubCost>>10)
 }
 
 // ParseMaxHubs reads a --max-hubs value: a positive whole number,
@@ -93,13 +100,13 @@ func ParseMaxHubs(v string) (n int, auto bool, err error) {
 
 // ResolveMaxHubs turns a --max-hubs value into the broker's MaxHubs (0: no
 // cap) and says how it was chosen, for the start log.
-func ResolveMaxHubs(v string) (int, string, error) {
+func ResolveMaxHubs(v string, embeddedStore bool) (int, string, error) {
 	n, auto, err := ParseMaxHubs(v)
 	switch {
 	case err != nil:
 		return 0, "", err
 	case auto:
-		c := HubCapacity()
+		c := HubCapacity(embeddedStore)
 		return c.Hubs, "derived: " + c.String(), nil
 	case n == 0:
 		return 0, "unlimited: no cap (the memory guard still refuses new hubs near the memory limit)", nil

@@ -23,21 +23,32 @@ import (
 	"strings"
 )
 
-// Fraction is the share of the machine's memory a gateway process takes as
-// its soft limit. With PostgreSQL (small deployments run it on the same
-// machine) three quarters, leaving it room; with the embedded store the
-// process is the database, and 85% leaves the kernel, its page cache (the
-// SQLite file's pages) and SQLite's own page caches, which Go does not
-// count (up to 256 MB on each of 8 connections; ~0.5 GB at 300,000 hubs,
-// measured as RSS minus Go's heap and stacks), 15%. At 300,000 hubs the goroutine stacks
-// alone hold ~11 GB beside a ~5 GB live heap: the limit decides how much
-// room the heap has to grow between collections, and so how often the
-// collector runs while emergencies wait for CPU.
-func Fraction(embeddedStore bool) float64 {
+// Share is the part of the memory available (RAM, or the cgroup's limit)
+// a gateway process takes. Half: the other half is the kernel's and its
+// page cache's (the SQLite file's pages, the journal's), PostgreSQL's when
+// a small deployment runs it on the same machine, and the margin that keeps
+// a node standing when its hubs cost more than measured. At 300,000 hubs
+// the goroutine stacks hold ~6 GB (20.5 KiB per hub: mochi's read and
+// write goroutines) beside the live heap; what is left of the limit is the
+// room the heap has to grow between collections, and so sets how often the
+// collector runs (docs/performance.md, "National load at 300,000 homes").
+const Share = 0.5
+
+// sqliteCaches is the memory the embedded store takes outside Go's
+// accounting: SQLite's page caches (store/sqlite.go), ~0.5 GB at 300,000
+// hubs, measured as RSS minus Go's heap and stacks. It is taken from the
+// Go limit so that the process as a whole stays within Share.
+const sqliteCaches = 512 << 20
+
+// Limit is the soft memory limit for a gateway process with this much
+// memory available: Share of it, less SQLite's caches with the embedded
+// store.
+func Limit(available int64, embeddedStore bool) int64 {
+	limit := int64(float64(available) * Share)
 	if embeddedStore {
-		return 0.85
+		limit -= sqliteCaches
 	}
-	return 0.75
+	return max(limit, 64<<20)
 }
 
 // gcPercentUnderLimit is the GC percentage once a memory limit bounds the
@@ -50,30 +61,30 @@ func Fraction(embeddedStore bool) float64 {
 // and a small fleet's heap stays within five times its live data.
 const gcPercentUnderLimit = 400
 
-// Set sets the runtime's soft memory limit to fraction of the memory
+// Set sets the runtime's soft memory limit to Limit of the memory
 // available to this process: the cgroup's limit (v2 memory.max, v1
 // memory.limit_in_bytes) when there is one, else the machine's RAM. It does
 // nothing when GOMEMLIMIT is set (the operator decided) or nothing can be
 // read. With a limit in force it also sets the GC percentage to
 // gcPercentUnderLimit, unless GOGC is set. It returns the limit in force
 // (math.MaxInt64: none).
-func Set(fraction float64) int64 {
-	limit := setLimit(fraction)
+func Set(embeddedStore bool) int64 {
+	limit := setLimit(embeddedStore)
 	if limit < math.MaxInt64 && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercentUnderLimit)
 	}
 	return limit
 }
 
-func setLimit(fraction float64) int64 {
+func setLimit(embeddedStore bool) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1)
 	}
 	total, _ := Available()
-	if total <= 0 || fraction <= 0 {
+	if total <= 0 {
 		return debug.SetMemoryLimit(-1)
 	}
-	limit := int64(float64(total) * fraction)
+	limit := Limit(total, embeddedStore)
 	debug.SetMemoryLimit(limit)
 	return limit
 }

@@ -13,9 +13,9 @@ func TestSet(t *testing.T) {
 	if total == 0 {
 		t.Skip("no /proc/meminfo here")
 	}
-	got := Set(0.5)
-	if got <= 0 || got > total/2+1 {
-		t.Fatalf("Set(0.5) = %d, machine has %d", got, total)
+	got := Set(true)
+	if avail, _ := Available(); got != Limit(avail, true) || got > total/2 {
+		t.Fatalf("Set(embedded) = %d, machine has %d", got, total)
 	}
 	if now := debug.SetMemoryLimit(-1); now != got {
 		t.Fatalf("runtime limit %d, Set returned %d", now, got)
@@ -26,7 +26,7 @@ func TestOperatorWins(t *testing.T) {
 	defer debug.SetMemoryLimit(math.MaxInt64)
 	debug.SetMemoryLimit(12345678)
 	t.Setenv("GOMEMLIMIT", "12345678")
-	if got := Set(0.5); got != 12345678 {
+	if got := Set(true); got != 12345678 {
 		t.Fatalf("Set with GOMEMLIMIT set = %d, want the operator's 12345678", got)
 	}
 }
@@ -40,35 +40,63 @@ func TestGCPercentUnderLimit(t *testing.T) {
 		t.Skip("no /proc/meminfo here")
 	}
 	debug.SetGCPercent(100)
-	Set(0.5)
+	Set(false)
 	if got := debug.SetGCPercent(100); got != gcPercentUnderLimit {
 		t.Errorf("GC percent under a limit = %d, want %d", got, gcPercentUnderLimit)
 	}
 	// The operator's GOGC stands.
 	t.Setenv("GOGC", "150")
 	debug.SetGCPercent(150)
-	Set(0.5)
+	Set(false)
 	if got := debug.SetGCPercent(100); got != 150 {
 		t.Errorf("GC percent with GOGC=150 = %d, want 150", got)
 	}
 }
 
-func TestHubCapacity(t *testing.T) {
+func TestLimit(t *testing.T) {
+	const gib = 1 << 30
 	for _, tc := range []struct {
-		mem  int64
-		want int
+		mem      int64
+		embedded bool
+		want     int64
 	}{
-		{0, 0},             // unknown: no cap
-		{24 << 30, 360448}, // (24 - 2) GiB / 64 KiB
-		{1 << 30, 1},       // below the reserve: one hub, not none
+		{24 * gib, false, 12 * gib},
+		{24 * gib, true, 12*gib - sqliteCaches}, // SQLite's caches are outside Go's count
+		{512 << 20, true, 64 << 20},             // a tiny machine still gets a usable limit
 	} {
-		if got := capacityOf(tc.mem, "ram").Hubs; got != tc.want {
-			t.Errorf("capacity of %d bytes = %d, want %d", tc.mem, got, tc.want)
+		if got := Limit(tc.mem, tc.embedded); got != tc.want {
+			t.Errorf("Limit(%d, embedded %v) = %d, want %d", tc.mem, tc.embedded, got, tc.want)
 		}
 	}
-	// This project's machines (MemTotal 23.5 GiB) must carry the nation.
-	if got := capacityOf(24683772<<10, "ram").Hubs; got < 300000 {
-		t.Errorf("capacity of a 23.5 GiB machine = %d, below the national 300,000", got)
+}
+
+func TestHubCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		want  int
+	}{
+		{0, 0},             // unknown: no cap
+		{math.MaxInt64, 0}, // no limit: no cap
+		{12 << 30, 335544}, // 80% of 12 GiB / 30 KiB
+		{16 << 10, 1},      // below one hub's cost: one hub, not none
+	} {
+		if got := capacityOf(tc.limit).Hubs; got != tc.want {
+			t.Errorf("capacity under a %d-byte limit = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+	// This project's machines (MemTotal 23.5 GiB) must carry the nation on
+	// either store, within half their memory.
+	for _, embedded := range []bool{true, false} {
+		if got := capacityOf(Limit(24683772<<10, embedded)).Hubs; got < 300000 {
+			t.Errorf("capacity of a 23.5 GiB machine (embedded store %v) = %d, below the national 300,000", embedded, got)
+		}
+	}
+	// The operator's GOMEMLIMIT is what the capacity follows.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "4GiB")
+	debug.SetMemoryLimit(4 << 30)
+	if got, want := HubCapacity(true).Hubs, capacityOf(4<<30).Hubs; got != want {
+		t.Errorf("capacity with GOMEMLIMIT=4GiB = %d, want %d", got, want)
 	}
 }
 
