@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// capacity is the node's admission of hubs (Config.MaxHubs, and the memory
-// guard): past either, a CONNECT from a hub that does not already hold a
+// capacity is the node's admission of hubs (Config.MaxHubs, the memory
+// guard and the load guard): past any of them, a CONNECT from a hub that does not already hold a
 // place is refused "server busy", and nobody connected is dropped to make
 // room. Overload is refused at the door, where it costs a CONNACK, rather
 // than absorbed, where it would cost every connected hub's latency.
@@ -30,21 +30,44 @@ type capacity struct {
 	// stacks) and the memory limit; tests replace it.
 	sample func() (used, limit uint64)
 
+	// The load guard: busyWait is how long a hub's message may wait between
+	// its read and its handling (Config.BusyWait; <= 0: no guard). handled
+	// and late count the handed-off messages since the last check and
+	// those that waited longer; when more than one in a hundred did, the
+	// node is past what its CPU (or its journal) carries now, and new hubs
+	// are refused for busyHold after the last such second.
+	busyWait      time.Duration
+	busyHold      time.Duration
+	handled, late atomic.Int64
+	loadBusy      atomic.Bool
+	busyUntil     time.Time // Run's goroutine only
+
 	// Refusals since the last log line (see logRefusals).
-	refusedFull, refusedMemory atomic.Int64
-	lastLog                    time.Time // Run's goroutine only
-	lastUsed, lastLimit        uint64    // Run's goroutine only: the latest sample, for the log
+	refusedFull, refusedMemory, refusedLoad atomic.Int64
+	lastLog                                 time.Time // Run's goroutine only
+	lastUsed, lastLimit                     uint64    // Run's goroutine only: the latest sample, for the log
 }
 
 func newCapacity(cfg Config) *capacity {
-	return &capacity{max: int64(cfg.MaxHubs), highWater: cfg.MemoryHighWater, sample: goMemory}
+	return &capacity{max: int64(cfg.MaxHubs), highWater: cfg.MemoryHighWater, sample: goMemory,
+		busyWait: cfg.BusyWait, busyHold: busyHold}
 }
 
 // Refusal reasons of the gate (labels of connect_refused_total).
 const (
 	refuseCapacity = "capacity" // MaxHubs hubs hold a place
 	refuseMemory   = "memory"   // live heap and stacks above the memory guard's high water
+	refuseLoad     = "load"     // hubs' messages waiting longer than BusyWait to be handled
 )
+
+// busyHold is how long the load guard stays on after the last second in
+// which messages waited too long: new hubs come back only once the node
+// has kept up for a while, not in the first quiet second of a struggle.
+const busyHold = 10 * time.Second
+
+// minLateSample is the fewest messages in a second that the load guard
+// judges: below it one slow message is not a trend.
+const minLateSample = 20
 
 // take gives a connection a place, unless the node is full; hubHeld says
 // the hub already holds one through an earlier connection (a reconnect or a
@@ -66,6 +89,10 @@ func (c *capacity) take(hubHeld bool) (reason string) {
 		c.held.Add(-1)
 		c.refusedMemory.Add(1)
 		return refuseMemory
+	case c.loadBusy.Load():
+		c.held.Add(-1)
+		c.refusedLoad.Add(1)
+		return refuseLoad
 	}
 	return ""
 }
@@ -101,6 +128,33 @@ func (c *capacity) checkMemory() bool {
 	return full
 }
 
+// observeWait counts a handed-off message and how long it waited to be
+// handled (the handoff's workers call it for every message).
+func (c *capacity) observeWait(d time.Duration) {
+	if c.busyWait <= 0 {
+		return
+	}
+	c.handled.Add(1)
+	if d > c.busyWait {
+		c.late.Add(1)
+	}
+}
+
+// checkLoad judges the last second's waits and sets the load guard; Run
+// calls it once a second.
+func (c *capacity) checkLoad(now time.Time) bool {
+	if c.busyWait <= 0 {
+		return false
+	}
+	n, late := c.handled.Swap(0), c.late.Swap(0)
+	if n >= minLateSample && late*100 > n {
+		c.busyUntil = now.Add(c.busyHold)
+	}
+	busy := now.Before(c.busyUntil)
+	c.loadBusy.Store(busy)
+	return busy
+}
+
 // refusalLogEvery bounds the refusal log to a line per period, however many
 // hubs are refused: at 450,000 homes for 300,000 places, a log line per
 // refusal would be a thousand a second.
@@ -112,15 +166,18 @@ func (c *capacity) logRefusals(log zerolog.Logger, now time.Time) {
 	if now.Sub(c.lastLog) < refusalLogEvery {
 		return
 	}
-	full, mem := c.refusedFull.Swap(0), c.refusedMemory.Swap(0)
-	if full == 0 && mem == 0 {
+	full, mem, load := c.refusedFull.Swap(0), c.refusedMemory.Swap(0), c.refusedLoad.Swap(0)
+	if full == 0 && mem == 0 && load == 0 {
 		return
 	}
 	c.lastLog = now
-	ev := log.Warn().Int64("refused_capacity", full).Int64("refused_memory", mem).
+	ev := log.Warn().Int64("refused_capacity", full).Int64("refused_memory", mem).Int64("refused_load", load).
 		Int64("hubs_held", c.held.Load()).Int64("max_hubs", c.max)
 	if mem > 0 {
 		ev = ev.Uint64("go_memory_bytes", c.lastUsed).Uint64("memory_limit_bytes", c.lastLimit).Float64("memory_high_water", c.highWater)
+	}
+	if load > 0 {
+		ev = ev.Dur("busy_wait", c.busyWait)
 	}
 	ev.Msg("new hubs refused: server busy (connected hubs are kept)")
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -157,15 +158,7 @@ func TestMemoryGuard(t *testing.T) {
 		defer a.conn.Close()
 		used.Store(85)
 		waitFor(t, func() bool { return value(e.s.m.memoryGuard) == 1 })
-		e.expectBusy(t, v, hubB, secretB)
-		if n := value(e.s.m.refused.WithLabelValues(refuseMemory)); n != 1 {
-			t.Errorf("refused{memory} = %v, want 1", n)
-		}
-		a2, ack := e.dialRaw(connectOpts{v: v, id: string(hubA), user: string(hubA), pass: secretA})
-		defer a2.conn.Close()
-		if ack.ReasonCode != 0 {
-			t.Errorf("admitted hub reconnecting above the high water: CONNACK %#x, want 0", ack.ReasonCode)
-		}
+		e.expectGuarded(t, v, refuseMemory)
 		used.Store(50)
 		waitFor(t, func() bool { return value(e.s.m.memoryGuard) == 0 })
 		b2 := e.hub(v, hubB, secretB)
@@ -198,5 +191,84 @@ func TestGoMemoryReadsTheRuntime(t *testing.T) {
 	used, limit := goMemory()
 	if used == 0 || limit != 8<<30 {
 		t.Errorf("goMemory() = %d used, %d limit; want some use and the 8 GiB limit set", used, limit)
+	}
+}
+
+// TestLoadGuard: while more than one in a hundred of the hubs' messages wait
+// longer than BusyWait to be handled, new hubs are refused "server busy"
+// (reason load) and an admitted hub still gets back in; once the messages
+// are handled in time again for busyHold, new hubs are admitted.
+func TestLoadGuard(t *testing.T) {
+	versions(t, func(t *testing.T, v byte) {
+		e := startEnvTuned(t, Config{BusyWait: time.Nanosecond, ReadingsBurst: 1000}, func(s *Server) {
+			s.capacity.busyHold = 2 * time.Second
+		})
+		a := e.hub(v, hubA, secretA)
+		defer a.conn.Close()
+		readings := devices.Topic(hubA, devices.ChanReadings)
+		for i := 1; i <= 2*minLateSample; i++ { // every one waits longer than 1 ns
+			a.publish(readings, readingsPayload(), 1, uint16(i))
+			a.expect(packets.Puback)
+		}
+		waitFor(t, func() bool { return value(e.s.m.loadGuard) == 1 })
+		e.expectGuarded(t, v, refuseLoad)
+		waitFor(t, func() bool { return value(e.s.m.loadGuard) == 0 }) // nothing published: nothing late
+		b := e.hub(v, hubB, secretB)
+		b.conn.Close()
+	})
+}
+
+// TestLoadGuardJudgesASample: a second with fewer than minLateSample
+// messages, or with one late in a hundred or fewer, does not turn the guard
+// on; with no BusyWait there is no guard.
+func TestLoadGuardJudgesASample(t *testing.T) {
+	c := newCapacity(Config{BusyWait: 100 * time.Millisecond})
+	now := time.Now()
+	feed := func(n, late int) bool {
+		for i := range n {
+			d := time.Millisecond
+			if i < late {
+				d = time.Second
+			}
+			c.observeWait(d)
+		}
+		now = now.Add(time.Second)
+		return c.checkLoad(now)
+	}
+	if feed(minLateSample-1, minLateSample-1) {
+		t.Error("guard on after too few messages to judge")
+	}
+	if feed(200, 2) {
+		t.Error("guard on with 1% of the messages late")
+	}
+	if !feed(200, 3) {
+		t.Error("guard off with 1.5% of the messages late")
+	}
+	for range busyHold/time.Second - 1 {
+		if !feed(200, 0) {
+			t.Fatal("guard off before busyHold of messages in time")
+		}
+	}
+	if feed(200, 0) {
+		t.Error("guard still on after busyHold of messages in time")
+	}
+	c = newCapacity(Config{BusyWait: -1})
+	if feed(200, 200) {
+		t.Error("guard on while disabled")
+	}
+}
+
+// expectGuarded checks a guard that is on: hub B, new, is refused busy and
+// counted with reason; hub A, admitted, gets back in.
+func (e *env) expectGuarded(t *testing.T, v byte, reason string) {
+	t.Helper()
+	e.expectBusy(t, v, hubB, secretB)
+	if n := value(e.s.m.refused.WithLabelValues(reason)); n != 1 {
+		t.Errorf("refused{%s} = %v, want 1", reason, n)
+	}
+	a2, ack := e.dialRaw(connectOpts{v: v, id: string(hubA), user: string(hubA), pass: secretA})
+	t.Cleanup(func() { a2.conn.Close() })
+	if ack.ReasonCode != 0 {
+		t.Errorf("admitted hub reconnecting while the %s guard is on: CONNACK %#x, want 0", reason, ack.ReasonCode)
 	}
 }

@@ -81,6 +81,15 @@ type Config struct {
 	// to back and every hub's latency suffers. Sampled once a second; with
 	// no memory limit in force there is no guard.
 	MemoryHighWater float64
+	// BusyWait is the load guard: when more than one in a hundred of the
+	// hubs' messages in a second waited longer than this between being read
+	// and being handled, new hubs are refused the same way until the node
+	// has kept up for 10 s (default 250 ms; negative: no guard). The wait is
+	// what the CPU, the collector and the journal together leave the hubs
+	// already connected; admitting more then would cost every one of them,
+	// until PUBACKs time out and hubs reconnect in a storm. Connected hubs
+	// and hubs the node already serves are never refused by it.
+	BusyWait time.Duration
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
@@ -172,6 +181,7 @@ func (c Config) withDefaults() Config {
 	if c.MemoryHighWater == 0 {
 		c.MemoryHighWater = 0.8
 	}
+	def(&c.BusyWait, 250*time.Millisecond)
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)
@@ -203,6 +213,16 @@ func (c Config) withDefaults() Config {
 		c.Limits = devices.DefaultLimits
 	}
 	return c
+}
+
+// LoadGuard turns an operator's busy wait (dolbomd and dolbom-sim
+// --busy-wait, 0 for no guard) into Config.BusyWait, whose 0 means the
+// default.
+func LoadGuard(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return -1
+	}
+	return wait
 }
 
 // MemoryGuard turns an operator's memory high water (dolbomd and dolbom-sim

@@ -40,6 +40,7 @@ type metrics struct {
 	maxHubs          prometheus.Gauge
 	hubsHeld         prometheus.Gauge
 	memoryGuard      prometheus.Gauge
+	loadGuard        prometheus.Gauge
 	received         map[devices.Channel]prometheus.Counter
 	refused          *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
@@ -76,6 +77,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Connections holding a place of max_hubs: connected hubs and those being authenticated."}),
 		memoryGuard: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "memory_guard",
 			Help: "1 while the memory guard refuses new hubs (live heap and stacks above the high water of the memory limit)."}),
+		loadGuard: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "load_guard",
+			Help: "1 while the load guard refuses new hubs (hubs' messages waited longer than --busy-wait to be handled)."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
 			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",

@@ -389,6 +389,7 @@ func (s *Server) Run(ctx context.Context) error {
 		case now := <-tick.C:
 			s.sweepExpired(now)
 			s.m.memoryGuard.Set(b2f(s.capacity.checkMemory()))
+			s.m.loadGuard.Set(b2f(s.capacity.checkLoad(now)))
 			s.capacity.logRefusals(s.log, now)
 		}
 	}

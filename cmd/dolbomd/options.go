@@ -61,6 +61,8 @@ type Options struct {
 	// MemoryHighWater is the memory guard's share of the soft memory
 	// limit (broker.Config.MemoryHighWater); 0 turns the guard off.
 	MemoryHighWater float64
+	// BusyWait is the load guard (broker.Config.BusyWait); 0 turns it off.
+	BusyWait time.Duration
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -150,7 +152,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.Float64Var(&o.EventsRate, "events-rate", envFloat("DOLBOM_EVENTS_RATE"), "per hub: events per second; emergencies are slowed, never refused (default 10; DOLBOM_EVENTS_RATE)")
 	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
 	fs.StringVar(&o.MaxHubs, "max-hubs", env("DOLBOM_MAX_HUBS", memlimit.MaxHubsAuto), "hubs this gateway carries; past it new hubs are refused at CONNECT as server busy and back off, connected hubs are kept. "+
-		"auto: (memory - 2 GiB) / 64 KiB per hub, the memory being the cgroup limit or the RAM; unlimited: no cap (DOLBOM_MAX_HUBS)")
+		"auto: 80% of the soft memory limit / 30 KiB per hub; unlimited: no cap (DOLBOM_MAX_HUBS)")
 	highWater := 0.8
 	if v := getenv("DOLBOM_MEMORY_HIGH_WATER"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -160,6 +162,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 		highWater = f
 	}
 	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
+	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", 250*time.Millisecond), "load guard: new hubs are refused as server busy while more than 1% of the hubs' messages wait longer than this to be handled, and for 10 s after; 0: no guard (DOLBOM_BUSY_WAIT)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
@@ -266,6 +269,9 @@ func (o Options) validate() error {
 	if _, _, err := memlimit.ParseMaxHubs(o.MaxHubs); err != nil {
 		errs = append(errs, fmt.Errorf("--max-hubs / DOLBOM_MAX_HUBS %w", err))
 	}
+	if o.BusyWait < 0 {
+		errs = append(errs, errors.New("--busy-wait must be positive, or 0 for no load guard"))
+	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -332,6 +338,7 @@ func (o Options) gateway() gateway.Options {
 		},
 	}
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
+	g.Broker.BusyWait = broker.LoadGuard(o.BusyWait)
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
 		// seconds later and press 1 (on my way), then 20# (20 minutes).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
@@ -233,6 +234,33 @@ func TestMemoryHighWaterOption(t *testing.T) {
 		}
 		if got := o.gateway().Broker.MemoryHighWater; got != tc.want {
 			t.Errorf("%v DOLBOM_MEMORY_HIGH_WATER=%q: broker high water %g, want %g", tc.args, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestBusyWaitOption(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want time.Duration // in broker.Config
+		bad  bool
+	}{
+		{nil, "", 250 * time.Millisecond, false},
+		{nil, "1s", time.Second, false},
+		{[]string{"--busy-wait", "0"}, "", -1, false}, // no guard
+		{[]string{"--busy-wait", "-1s"}, "", 0, true},
+		{nil, "soon", 0, true},
+	} {
+		env := map[string]string{"DOLBOM_TWILIO": "fake", "DOLBOM_BUSY_WAIT": tc.env}
+		o, err := parseOptions(tc.args, func(k string) string { return env[k] })
+		if (err != nil) != tc.bad {
+			t.Fatalf("%v %q: error %v", tc.args, tc.env, err)
+		}
+		if tc.bad {
+			continue
+		}
+		if got := o.gateway().Broker.BusyWait; got != tc.want {
+			t.Errorf("%v DOLBOM_BUSY_WAIT=%q: broker busy wait %v, want %v", tc.args, tc.env, got, tc.want)
 		}
 	}
 }
