@@ -436,7 +436,12 @@ func (h *handoff) handle(p *publish) {
 		return
 	}
 	if p.mochi != nil {
-		s.inject(p.cl, *p.mochi)
+		// mochi's read loop processes nothing after its connection closed;
+		// a SUBSCRIBE processed then would subscribe a client mochi has
+		// already cleaned up after.
+		if !p.cl.Closed() {
+			s.inject(p.cl, *p.mochi)
+		}
 		return
 	}
 	out := s.takePublish(p)
