@@ -258,7 +258,7 @@ func TestRestoreCorruptSnapshots(t *testing.T) {
 			}
 			for _, hub := range []devices.HubID{"good-1", "good-2"} {
 				i, ok := s.index[hub]
-				if !ok || s.homes[i].core != good.core || len(s.homes[i].tracks) != len(good.tracks) {
+				if !ok || s.homes.at(i).core != good.core || len(s.homes.at(i).tracks) != len(good.tracks) {
 					t.Errorf("%s not restored", hub)
 				}
 			}

@@ -166,7 +166,7 @@ type shard struct {
 	saves   chan saveReq[devices.HubHealthRecord]
 
 	index map[devices.HubID]int32
-	hubs  []hubState
+	hubs  chunked[hubState]
 	wheel *wheel.Wheel
 	dirty saveQueue // hubs changed since saved
 	pos   positions // journal positions applied since handed to the save loop
@@ -234,7 +234,7 @@ func (s *shard) run(ctx context.Context) {
 				q.reply <- healthReply{}
 				continue
 			}
-			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
+			q.reply <- healthReply{health: s.hubHealth(s.hubs.at(i)), ok: true}
 		case r := <-s.saves:
 			records, more := s.collect(r.slot, r.limit)
 			r.reply <- replyWith(records, more, &s.pos)
@@ -282,7 +282,7 @@ func (s *shard) handle(o op) {
 		s.connection(o.conn)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
-		s.hubs[i].flags |= fRegistered
+		s.hubs.at(i).flags |= fRegistered
 		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
 	}
 }
@@ -291,8 +291,8 @@ func (s *shard) startup(start time.Time) {
 	s.restartFloor = start.Add(s.m.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.m.cfg.Tick, wheel.DefaultSlots, start)
 	s.nextEOLCheck = start.Add(s.m.cfg.EndOfLifeCheck)
-	for i := range s.hubs {
-		s.checkEndOfLife(&s.hubs[i], start)
+	for i := range s.hubs.len() {
+		s.checkEndOfLife(s.hubs.at(i), start)
 		s.rearm(int32(i))
 	}
 }
@@ -301,8 +301,8 @@ func (s *shard) tick(now time.Time) {
 	s.now = now
 	s.wheel.Advance(now, s.onExpired)
 	if !now.Before(s.nextEOLCheck) {
-		for i := range s.hubs {
-			s.checkEndOfLife(&s.hubs[i], now)
+		for i := range s.hubs.len() {
+			s.checkEndOfLife(s.hubs.at(i), now)
 		}
 		s.nextEOLCheck = now.Add(s.m.cfg.EndOfLifeCheck)
 	}
@@ -315,8 +315,7 @@ func (s *shard) hubIndex(id devices.HubID) int32 {
 	}
 	// The id may be a substring of a whole topic; keep only the id.
 	id = devices.HubID(strings.Clone(string(id)))
-	i := int32(len(s.hubs))
-	s.hubs = append(s.hubs, hubState{id: id, battery: -1})
+	i := s.hubs.add(hubState{id: id, battery: -1})
 	s.index[id] = i
 	return i
 }
@@ -349,7 +348,7 @@ func (s *shard) markDirty(i int32, state bool) { s.dirty.mark(i, state) }
 // that are due in the round of seen slot slot (everySlot: all of them), at
 // most limit of them (0: all). more says hubs may be left for the next call.
 func (s *shard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
-	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(&s.hubs[i]) })
+	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.at(i)) })
 }
 
 func received(m *devices.Message) time.Time {
@@ -372,7 +371,7 @@ func received(m *devices.Message) time.Time {
 
 func (s *shard) ingest(m *devices.Message) {
 	i := s.hubIndex(m.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	if m.Event != nil {
 		if !s.pos.take(m.Event, &h.applied) {
 			return // applied before the health was saved
@@ -398,7 +397,7 @@ func (s *shard) ingest(m *devices.Message) {
 	// broker's workers and its disconnect report run side by side): not a
 	// sign of life, or the hub would look online again until its heartbeat
 	// was missed.
-	h = &s.hubs[i]
+	h = s.hubs.at(i)
 	if hub, r, ok := m.HubClock(); ok {
 		s.clock(i, hub.Sub(r), r)
 	}
@@ -461,7 +460,7 @@ func (s *shard) ingest(m *devices.Message) {
 
 func (s *shard) connection(c devices.ConnectionEvent) {
 	i := s.hubIndex(c.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	if h.is(fDisabled) {
 		return
 	}
@@ -487,7 +486,7 @@ func (s *shard) connection(c devices.ConnectionEvent) {
 
 // seen records proof of life at t (gateway clock).
 func (s *shard) seen(i int32, t time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := t.UnixMilli()
 	firstEver := h.lastSeen == 0
 	if ms > h.lastSeen {
@@ -525,7 +524,7 @@ func (s *shard) setOnline(h *hubState, on bool) {
 // goOffline starts the grace period of a disconnect; hub_offline fires when
 // it ends without a reconnect.
 func (s *shard) goOffline(i int32, t time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := t.UnixMilli()
 	if h.is(fOnline) {
 		h.lastDisconnect = ms
@@ -541,7 +540,7 @@ func (s *shard) goOffline(i int32, t time.Time) {
 // sensorSeen records a sensor's sign of life at its own time at (already on
 // the gateway clock), capped at the receive time; it clears sensor_silent.
 func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	k := sensorIndex(h, id)
 	if k < 0 {
 		return -1
@@ -563,7 +562,7 @@ func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int
 }
 
 func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := skew.Milliseconds()
 	if ms != h.skewMs {
 		h.skewMs = ms
@@ -583,7 +582,7 @@ func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
 // power applies a mains state at event time at, ignoring one older than the
 // last applied (a late or store-and-forwarded message).
 func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := at.UnixMilli()
 	if ms < h.powerAt {
 		return
@@ -613,7 +612,7 @@ func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID
 // battery applies a battery reading of sensor k with hysteresis. The hub's
 // own battery (a sensor of kind hub) is a hub-level fault.
 func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	ms := at.UnixMilli()
 	if ms < sn.batteryAt {
@@ -643,7 +642,7 @@ func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.
 // batteryEvent is a device's own low-battery report; only a battery reading
 // at or above BatteryOK resolves it.
 func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	value := -1.0
 	if e.HasValue {
 		value = e.Value
@@ -668,7 +667,7 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 }
 
 func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
-	sn := &s.hubs[i].sensors[k]
+	sn := &s.hubs.at(i).sensors[k]
 	// faultAt is not saved (a restart takes the episode start), so a fault
 	// repeated by a sensor already faulty changes nothing a restart needs;
 	// fireSensor marks the hub when the fault is new.
@@ -760,7 +759,7 @@ func (s *shard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every hub
 	}
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	d := s.nextDeadline(h)
 	switch {
 	case d == 0:
@@ -774,7 +773,7 @@ func (s *shard) rearm(i int32) {
 
 // evaluate decides h's deadlines that have passed at now.
 func (s *shard) evaluate(i int32, now time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := now.UnixMilli()
 	if !h.has(hubOffline) {
 		hb := s.heartbeatDeadline(h)
@@ -798,7 +797,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 		back := time.UnixMilli(h.onlineSince)
 		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
 	}
-	h = &s.hubs[i]
+	h = s.hubs.at(i)
 	if up(h) {
 		for k := range h.sensors {
 			sn := &h.sensors[k]
@@ -820,7 +819,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 
 // applyRegistry takes what the registry says of a hub and its sensors.
 func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.endOfLife = 0
 	if !hub.EndOfLife.IsZero() {
 		h.endOfLife = hub.EndOfLife.UnixMilli()
@@ -836,7 +835,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	if hub.Disabled && !h.is(fDisabled) {
 		s.resolveAll(i, now, explainDisabled())
-		h = &s.hubs[i]
+		h = s.hubs.at(i)
 		s.setOnline(h, false)
 		h.flags |= fDisabled
 	} else if !hub.Disabled {
@@ -863,7 +862,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 					s.resolveSensor(i, k, f, now, explainSensorRemoved(sn.id), Evidence{})
 				}
 			}
-			h = &s.hubs[i]
+			h = s.hubs.at(i)
 			if reg == nil {
 				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
 				changed = true
@@ -900,7 +899,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 }
 
 func (s *shard) resolveAll(i int32, now time.Time, why Explanation) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	for f := range hubFaultCount {
 		if h.has(f) {
 			s.resolveHub(i, f, now, why, Evidence{})
@@ -927,7 +926,7 @@ func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
 }
 
 func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
@@ -935,7 +934,7 @@ func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, 
 }
 
 func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.faults &^= 1 << f
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
@@ -944,7 +943,7 @@ func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evi
 }
 
 func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
@@ -953,7 +952,7 @@ func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explana
 }
 
 func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	sn.faults &^= 1 << f
 	episode := time.UnixMilli(sn.since[f])
@@ -1054,7 +1053,7 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 // episodes, so they are neither forgotten nor fired again.
 func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
 	i := s.hubIndex(r.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	msOf := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0

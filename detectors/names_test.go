@@ -56,7 +56,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 	var first unsafe.Pointer
 	for _, id := range ids {
 		s := e.shardOf(id)
-		h := &s.homes[s.index[id]]
+		h := s.homes.at(s.index[id])
 		if len(h.sensors) != 10 || cap(h.sensors) != len(h.sensors) { // battery-only sensors are the monitor's
 			t.Errorf("engine %s: %d sensors in a capacity of %d", id, len(h.sensors), cap(h.sensors))
 		}
@@ -64,7 +64,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 			t.Errorf("engine %s: %d tracks in a capacity of %d", id, len(h.tracks), cap(h.tracks))
 		}
 		ms := m.shardOf(id)
-		hs := &ms.hubs[ms.index[id]]
+		hs := ms.hubs.at(ms.index[id])
 		if len(hs.sensors) != 13 || cap(hs.sensors) != len(hs.sensors) {
 			t.Errorf("health %s: %d sensors in a capacity of %d", id, len(hs.sensors), cap(hs.sensors))
 		}
@@ -89,7 +89,7 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 				e, m, _ := feedThirteen(b, n)
 				after := heapInUse()
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
-				if e.shards[0].homes == nil || m.shards[0].hubs == nil {
+				if e.shards[0].homes.len() == 0 || m.shards[0].hubs.len() == 0 {
 					b.Fatal("no homes")
 				}
 			}
