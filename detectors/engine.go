@@ -367,7 +367,7 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 		return false
 	}
 	h := s.homes.at(s.homeIndex(sn.Hub))
-	h.core, h.sensors, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.tracks, scratch.applied
+	h.core, h.sensors, h.own, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.own, scratch.tracks, scratch.applied
 	return true
 }
 
@@ -761,7 +761,7 @@ func cloneString(s string) string { return string([]byte(s)) }
 func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	for _, sn := range sensors {
 		if k := h.sensorIdx(sn.ID); k >= 0 && sn.Location != "" {
-			h.sensors[k].loc = sharedLocation(sn.Location)
+			h.sensors[k].loc = codeOf(sn.Location)
 		}
 	}
 }
@@ -966,13 +966,13 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	}
 	var tk FallTracker
 	for k := range h.trackers {
-		if h.trackers[k].sensor == c.Sensor {
+		if h.trackers[k].sensor == h.sensors[si].name {
 			tk = h.trackers[k].tracker
 		}
 	}
 	if tk == nil {
-		tk = s.e.cfg.NewFallTracker(h.id, h.sensors[si].id)
-		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].id, tracker: tk})
+		tk = s.e.cfg.NewFallTracker(h.id, h.sensorID(si))
+		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].name, tracker: tk})
 	}
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {

@@ -122,7 +122,8 @@ type hubState struct {
 	since          [hubFaultCount]int64
 	firmware       string
 	sensors        []sensorState
-	applied        int64 // newest journal position applied (see Journal)
+	own            ownIDs // ids of sensors the shared table had no room for
+	applied        int64  // newest journal position applied (see Journal)
 }
 
 type sensorFlags uint8
@@ -133,17 +134,23 @@ const (
 	sIsHub                  // the hub's own battery and mains
 )
 
+// sensorState is one sensor's health: 64 bytes without a pointer (the id is
+// a sensorName, see hubState.sensorID), so a hub's list is never scanned by
+// the collector and 13 sensors fit an 896-byte allocation (issue 14).
 type sensorState struct {
-	id        devices.SensorID
 	lastSeen  int64
 	batteryAt int64
 	faultAt   int64 // event time of the last fault or tamper event
 	since     [sensorFaultCount]int64
 	reportS   int32
 	battery   float32
+	name      sensorName
 	faults    uint8
 	flags     sensorFlags
 }
+
+// sensorID is the id of the hub's sensor k.
+func (h *hubState) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
 
 func (h *hubState) has(f int) bool     { return h.faults&(1<<f) != 0 }
 func (s *sensorState) has(f int) bool  { return s.faults&(1<<f) != 0 }
@@ -329,14 +336,14 @@ const maxSensorsPerHub = 64
 // inventing sensor ids cannot grow its state without bound.
 func sensorIndex(h *hubState, id devices.SensorID) int {
 	for k := range h.sensors {
-		if h.sensors[k].id == id {
+		if h.sensorID(k) == id {
 			return k
 		}
 	}
 	if len(h.sensors) >= maxSensorsPerHub {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(id), battery: -1})
+	h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(id), battery: -1})
 	return len(h.sensors) - 1
 }
 
@@ -633,9 +640,9 @@ func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.
 	}
 	switch {
 	case low && !sn.has(sensorBatteryLow):
-		s.fireSensor(i, k, sensorBatteryLow, at, at, explainBatteryLow(sn.id, value), evidenceOf("", r))
+		s.fireSensor(i, k, sensorBatteryLow, at, at, explainBatteryLow(h.sensorID(k), value), evidenceOf("", r))
 	case ok && sn.has(sensorBatteryLow):
-		s.resolveSensor(i, k, sensorBatteryLow, at, explainBatteryOK(sn.id, value), evidenceOf("", r))
+		s.resolveSensor(i, k, sensorBatteryLow, at, explainBatteryOK(h.sensorID(k), value), evidenceOf("", r))
 	}
 }
 
@@ -662,7 +669,7 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 		if value >= 0 {
 			sn.battery = float32(value)
 		}
-		s.fireSensor(i, k, sensorBatteryLow, e.At, e.At, explainBatteryLow(sn.id, value), ev)
+		s.fireSensor(i, k, sensorBatteryLow, e.At, e.At, explainBatteryLow(h.sensorID(k), value), ev)
 	}
 }
 
@@ -673,7 +680,7 @@ func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
 	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
 	if !sn.has(sensorFaulty) {
-		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(sn.id, e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.at(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
 	}
 }
 
@@ -807,7 +814,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 			base := supervisionBase(h, sn)
 			if ms >= base+s.supervisionWindow(sn) {
 				s.fireSensor(i, k, sensorSilent, time.UnixMilli(base), now,
-					explainSensorSilent(sn.id, now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
+					explainSensorSilent(h.sensorID(k), now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
 					Evidence{Facts: []Fact{
 						{Name: "last_seen", Value: float64(time.UnixMilli(sn.lastSeen).Unix()), Unit: "unix_s"},
 						{Name: "report_interval", Value: float64(sn.reportS), Unit: "s"}}})
@@ -855,11 +862,11 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	for k := 0; k < len(h.sensors); k++ {
 		sn := &h.sensors[k]
-		reg := listed(sn.id)
+		reg := listed(h.sensorID(k))
 		if sn.flags&sRegistered != 0 && (reg == nil || reg.Disabled) {
 			for f := range sensorFaultCount {
 				if sn.has(f) {
-					s.resolveSensor(i, k, f, now, explainSensorRemoved(sn.id), Evidence{})
+					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), Evidence{})
 				}
 			}
 			h = s.hubs.at(i)
@@ -878,7 +885,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			changed = true // a sensor the saved record does not list yet
 		}
 		if k < 0 { // registered sensors are always tracked
-			h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(reg.ID), battery: -1})
+			h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(reg.ID), battery: -1})
 			k = len(h.sensors) - 1
 		}
 		sn := &h.sensors[k]
@@ -948,7 +955,7 @@ func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explana
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, sn.id, sensorFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Firing, episode, at, why, ev)
 }
 
 func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
@@ -958,7 +965,7 @@ func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, 
 	episode := time.UnixMilli(sn.since[f])
 	sn.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, sn.id, sensorFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Resolved, episode, at, why, ev)
 }
 
 func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
@@ -1019,7 +1026,7 @@ func (s *shard) hubHealth(h *hubState) devices.HubHealth {
 	}
 	for k := range h.sensors {
 		sn := &h.sensors[k]
-		sh := devices.SensorHealth{Sensor: sn.id, LastSeen: msTime(sn.lastSeen), Battery: float64(sn.battery), Faults: []devices.Fault{}}
+		sh := devices.SensorHealth{Sensor: h.sensorID(k), LastSeen: msTime(sn.lastSeen), Battery: float64(sn.battery), Faults: []devices.Fault{}}
 		for f := range sensorFaultCount {
 			if sn.has(f) {
 				sh.Faults = append(sh.Faults, sensorFaultKinds[f])
@@ -1042,7 +1049,7 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 		sn := &h.sensors[k]
 		for f := range sensorFaultCount {
 			if sn.has(f) {
-				r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: sensorFaultKinds[f], Sensor: sn.id, Since: msTime(sn.since[f])})
+				r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: sensorFaultKinds[f], Sensor: h.sensorID(k), Since: msTime(sn.since[f])})
 			}
 		}
 	}

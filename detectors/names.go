@@ -21,32 +21,93 @@ import (
 // only (docs/protocol.md 6.2) and homes are installed with the same few
 // names ("kitchen-smoke", "hub"), so a fleet needs a few dozen; a fleet
 // whose hubs number their sensors fills the table and its ids past it are
-// copied per home, as before.
+// kept per home (ownIDs), as before the table.
 const maxSharedNames = 4096
 
+// sensorName is a sensor id as a home (engine) or hub (health monitor)
+// keeps it: two bytes and no pointer instead of a 16-byte string header,
+// so that a home's sensor list is a few bytes per sensor that the collector
+// never scans (issue 14). Below ownName it is an index into the fleet's
+// shared ids (sensorNames); from ownName up, into the home's own ids.
+type sensorName uint16
+
+const ownName sensorName = 1 << 15 // above maxSharedNames and the per-home sensor bounds
+
 // sensorNames holds one copy of each sensor id, shared by every home of the
-// engine and every hub of the health monitor (strings are immutable, so
-// sharing is safe across their goroutines). It is consulted only when a
-// home first sees a sensor.
+// engine and every hub of the health monitor. It is written only under its
+// lock, before the name is handed out, and an entry never changes: a
+// goroutine reads ids[n] only for an n it got from shareName (under the lock)
+// or kept since, so readers need no lock (sharedID). It is consulted under
+// the lock only when a home first sees a sensor.
 var sensorNames = struct {
 	sync.Mutex
-	m map[devices.SensorID]devices.SensorID
-}{m: make(map[devices.SensorID]devices.SensorID)}
+	m   map[devices.SensorID]sensorName
+	ids [maxSharedNames]devices.SensorID
+}{m: make(map[devices.SensorID]sensorName)}
 
-// sharedSensorID returns a copy of id that holds no reference to the
-// buffer id may point into (a decoded payload), shared when it can be.
-func sharedSensorID(id devices.SensorID) devices.SensorID {
+// shareName returns id's number in the shared table, adding a copy of it
+// (no reference to the buffer id may point into, a decoded payload); false
+// when the table is full.
+func shareName(id devices.SensorID) (sensorName, bool) {
 	sensorNames.Lock()
 	defer sensorNames.Unlock()
-	if s, ok := sensorNames.m[id]; ok {
-		return s
+	if n, ok := sensorNames.m[id]; ok {
+		return n, true
 	}
-	s := devices.SensorID(strings.Clone(string(id)))
-	if len(sensorNames.m) < maxSharedNames {
-		sensorNames.m[s] = s
+	n := sensorName(len(sensorNames.m))
+	if int(n) >= maxSharedNames {
+		return 0, false
 	}
-	return s
+	sensorNames.ids[n] = devices.SensorID(strings.Clone(string(id)))
+	sensorNames.m[sensorNames.ids[n]] = n
+	return n, true
 }
+
+// ownIDs are the ids of one home's sensors that found the shared table
+// full (nil in an ordinary fleet). It names the home's sensors both ways.
+type ownIDs []devices.SensorID
+
+// name returns the name of id for this home, shared when it can be.
+func (o *ownIDs) name(id devices.SensorID) sensorName {
+	if n, ok := shareName(id); ok {
+		return n
+	}
+	for k, x := range *o {
+		if x == id {
+			return ownName + sensorName(k)
+		}
+	}
+	*o = appendTight(*o, devices.SensorID(strings.Clone(string(id))))
+	return ownName + sensorName(len(*o)-1)
+}
+
+// id is the sensor id that n names.
+func (o ownIDs) id(n sensorName) devices.SensorID {
+	if n >= ownName {
+		return o[n-ownName]
+	}
+	return sensorNames.ids[n]
+}
+
+// locCode is a sensor's location as one byte: an index into knownLocations,
+// which are all the registry accepts (devices.Locations).
+type locCode uint8
+
+var knownLocations = [...]devices.Location{devices.LocOther, devices.LocBedroom, devices.LocLivingRoom,
+	devices.LocKitchen, devices.LocBathroom, devices.LocEntrance, devices.LocHallway, devices.LocUtility, devices.LocWorn}
+
+// codeOf is l's code; a location the registry would not accept counts as
+// "other" (it cannot be a room the rules know).
+func codeOf(l devices.Location) locCode {
+	for k, x := range knownLocations {
+		if x == l {
+			return locCode(k)
+		}
+	}
+	return 0
+}
+
+func (c locCode) location() devices.Location { return knownLocations[c] }
 
 // appendTight appends v to a per-home list, growing its backing array by
 // one element instead of doubling it. The lists (sensors, tracks) grow once,
@@ -61,21 +122,6 @@ func appendTight[T any](s []T, v T) []T {
 	copy(out, s)
 	out[len(s)] = v
 	return out
-}
-
-var knownLocations = [...]devices.Location{devices.LocBedroom, devices.LocLivingRoom, devices.LocKitchen,
-	devices.LocBathroom, devices.LocEntrance, devices.LocHallway, devices.LocUtility, devices.LocWorn, devices.LocOther}
-
-// sharedLocation returns the package constant equal to l, so that a
-// location read from the registry or a snapshot is not a string per sensor
-// per home; an unknown one is kept as it is.
-func sharedLocation(l devices.Location) devices.Location {
-	for _, k := range knownLocations {
-		if k == l {
-			return k
-		}
-	}
-	return l
 }
 
 // chunked holds a shard's per-home (or per-hub) records in fixed chunks

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -68,12 +69,12 @@ func TestPerHomeListsAreTight(t *testing.T) {
 		if len(hs.sensors) != 13 || cap(hs.sensors) != len(hs.sensors) {
 			t.Errorf("health %s: %d sensors in a capacity of %d", id, len(hs.sensors), cap(hs.sensors))
 		}
-		for _, p := range []unsafe.Pointer{unsafe.Pointer(unsafe.StringData(string(h.sensors[0].id))),
-			unsafe.Pointer(unsafe.StringData(string(hs.sensors[0].id)))} {
+		for _, p := range []unsafe.Pointer{unsafe.Pointer(unsafe.StringData(string(h.sensorID(0)))),
+			unsafe.Pointer(unsafe.StringData(string(hs.sensorID(0))))} {
 			if first == nil {
 				first = p
 			} else if p != first {
-				t.Errorf("%s: sensor id %q is a copy of its own", id, h.sensors[0].id)
+				t.Errorf("%s: sensor id %q is a copy of its own", id, h.sensorID(0))
 			}
 		}
 	}
@@ -94,5 +95,49 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSensorListsHoldNoPointers: a home's sensor list (engine) and a hub's
+// (health monitor) are small and pointer-free, so 300,000 homes' lists are
+// a few hundred bytes each that the collector never scans (issue 14); the
+// ids are found through the shared table or the home's own ids.
+func TestSensorListsHoldNoPointers(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		typ        reflect.Type
+		size, want uintptr
+	}{
+		{"sensorInfo", reflect.TypeFor[sensorInfo](), unsafe.Sizeof(sensorInfo{}), 4},
+		{"sensorState", reflect.TypeFor[sensorState](), unsafe.Sizeof(sensorState{}), 64},
+	} {
+		if c.size > c.want {
+			t.Errorf("%s is %d bytes, want <= %d", c.name, c.size, c.want)
+		}
+		for f := range c.typ.Fields() {
+			switch f.Type.Kind() {
+			case reflect.String, reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+				t.Errorf("%s.%s is a %s: the collector scans it", c.name, f.Name, f.Type.Kind())
+			}
+		}
+	}
+}
+
+// TestOwnSensorIDs: an id that found the shared table full is kept in the
+// home's own list and found again there, by the engine and the monitor.
+func TestOwnSensorIDs(t *testing.T) {
+	h := &home{own: ownIDs{"smoke-8f3a21"}, sensors: []sensorInfo{{name: ownName, loc: codeOf(devices.LocKitchen)}}}
+	if k := h.sensorIdx("smoke-8f3a21"); k != 0 || len(h.sensors) != 1 {
+		t.Errorf("engine: sensorIdx = %d with %d sensors, want 0 with 1", k, len(h.sensors))
+	}
+	if got := h.sensorID(0); got != "smoke-8f3a21" {
+		t.Errorf("engine: sensorID(0) = %q", got)
+	}
+	hs := &hubState{own: ownIDs{"x", "co-77"}, sensors: []sensorState{{name: ownName + 1}}}
+	if k := sensorIndex(hs, "co-77"); k != 0 || len(hs.sensors) != 1 {
+		t.Errorf("health: sensorIndex = %d with %d sensors, want 0 with 1", k, len(hs.sensors))
+	}
+	if got := codeOf("garage").location(); got != devices.LocOther {
+		t.Errorf("a location the registry refuses is %q, want other", got)
 	}
 }
