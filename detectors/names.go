@@ -65,6 +65,10 @@ func shareName(id devices.SensorID) (sensorName, bool) {
 
 // ownIDs are the ids of one home's sensors that found the shared table
 // full (nil in an ordinary fleet). It names the home's sensors both ways.
+// It only grows: the engine never forgets a sensor (at most
+// maxEngineSensors), the health monitor forgets one only when the registry
+// removes it, so a hub's list grows past its bound only by registry churn
+// of thousands of ids on one hub (32,768 would wrap a sensorName).
 type ownIDs []devices.SensorID
 
 // name returns the name of id for this home, shared when it can be.
