@@ -195,7 +195,7 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	st.mu.Lock()
 	prev := st.client
 	st.client = cl
-	st.expireAt = time.Time{} // its session is taken over, not expired
+	st.expireAt = 0 // its session is taken over, not expired
 	// Checked under st.mu, where Revoke bumps gen and reads st.client: either
 	// Revoke saw this client (and kicks it), or we see the new generation.
 	tc.revoked = st.gen.Load() != tc.gen

@@ -8,19 +8,29 @@ import (
 
 // bucket is a token bucket refilled lazily from the time of the last take:
 // no goroutine or timer per hub. The caller holds the lock guarding it.
+//
+// last is Unix nanoseconds, not a time.Time: every hub keeps three buckets
+// for its lifetime, and a time.Time is 24 bytes with a pointer (its
+// Location) for the collector to follow, this 8 bytes with none (issue 14).
+// It loses the monotonic reading, so a wall clock stepped back would stop
+// the refill until the clock caught up: refill then restarts from now.
 type bucket struct {
 	tokens float64
-	last   time.Time
+	last   int64
 }
 
 func newBucket(burst int, now time.Time) bucket {
-	return bucket{tokens: float64(burst), last: now}
+	return bucket{tokens: float64(burst), last: now.UnixNano()}
 }
 
 func (b *bucket) refill(rate float64, burst int, now time.Time) {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(float64(burst), b.tokens+d.Seconds()*rate)
-		b.last = now
+	t := now.UnixNano()
+	switch d := t - b.last; {
+	case d > 0:
+		b.tokens = min(float64(burst), b.tokens+time.Duration(d).Seconds()*rate)
+		b.last = t
+	case d < 0: // the wall clock went back
+		b.last = t
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestIPLimiter(t *testing.T) {
@@ -88,5 +89,36 @@ func BenchmarkIPLimiter(b *testing.B) {
 	for b.Loop() {
 		l.allow(remotes[i%len(remotes)], now)
 		i++
+	}
+}
+
+// TestBucketAfterClockStepBack: a bucket keeps wall-clock nanoseconds (no
+// monotonic reading, issue 14's smaller per-hub state), so a clock stepped
+// back must not stop its refill until the clock catches up again.
+func TestBucketAfterClockStepBack(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	b := newBucket(2, now)
+	for range 2 {
+		if !b.take(1, 2, now) {
+			t.Fatal("the burst is refused")
+		}
+	}
+	back := now.Add(-time.Hour)
+	if b.take(1, 2, back) {
+		t.Fatal("an empty bucket gave a token when the clock went back")
+	}
+	if !b.take(1, 2, back.Add(1500*time.Millisecond)) {
+		t.Error("1.5 s after the clock stepped back at 1/s: no token (refill stalled until the old time)")
+	}
+}
+
+// TestHubStateSize pins what the broker keeps per hub for its lifetime
+// (issue 14: 300,000 of them): no time.Time (24 B with a pointer) in it.
+func TestHubStateSize(t *testing.T) {
+	if got := unsafe.Sizeof(hubState{}); got > 160 {
+		t.Errorf("hubState is %d bytes, want <= 160 (a size class of the allocator)", got)
+	}
+	if got := unsafe.Sizeof(bucket{}); got != 16 {
+		t.Errorf("bucket is %d bytes, want 16", got)
 	}
 }

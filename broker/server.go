@@ -540,12 +540,12 @@ func (s *Server) sweepExpired(now time.Time) {
 		st.mu.Lock()
 		st.queued = false
 		switch {
-		case st.expireAt.IsZero():
-		case st.expireAt.After(now):
+		case st.expireAt == 0:
+		case st.expireAt > now.UnixNano():
 			st.queued = true
-			s.expiry.push(st.expireAt, st)
+			s.expiry.push(time.Unix(0, st.expireAt), st)
 		default:
-			st.expireAt = time.Time{}
+			st.expireAt = 0
 			// Holding st.mu keeps a reconnect of this hub from installing its
 			// new client between the check and the delete (OnSessionEstablish
 			// takes st.mu before mochi looks up the old session).

@@ -366,8 +366,8 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 			Msg("engine snapshot unreadable; the home starts from scratch")
 		return false
 	}
-	h := &s.homes[s.homeIndex(sn.Hub)]
-	h.core, h.sensors, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.tracks, scratch.applied
+	h := s.homes.at(s.homeIndex(sn.Hub))
+	h.core, h.sensors, h.own, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.own, scratch.tracks, scratch.applied
 	return true
 }
 
@@ -400,7 +400,7 @@ func (s *engineShard) finishLoad() int {
 		s.e.log.Error().Int("corrupt", l.corrupt).Int("snapshots", len(l.snaps)).Msg("some engine snapshots were unreadable")
 	}
 	for _, r := range l.fleet {
-		s.applySensors(&s.homes[s.homeIndex(r.hub.ID)], r.sensors)
+		s.applySensors(s.homes.at(s.homeIndex(r.hub.ID)), r.sensors)
 	}
 	s.startup(l.start)
 	s.reemitRestored()
@@ -411,7 +411,7 @@ func (s *engineShard) finishLoad() int {
 	}
 	s.replay, s.early, s.loading = nil, nil, nil
 	s.whole = true
-	return len(s.homes)
+	return int(s.homes.len())
 }
 
 // loadEarly makes a home ready for an event that comes while the shard's
@@ -454,8 +454,8 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 		}
 	}
 	i := s.homeIndex(hub)
-	s.early[s.homes[i].id] = struct{}{}
-	s.reemitHome(&s.homes[i])
+	s.early[s.homes.at(i).id] = struct{}{}
+	s.reemitHome(s.homes.at(i))
 	for k, m := range s.replay {
 		if m != nil && m.Hub == hub {
 			s.replay[k] = nil
@@ -499,7 +499,7 @@ type engineShard struct {
 	whole    bool                       // the saved state is applied
 
 	index        map[devices.HubID]int32
-	homes        []home
+	homes        chunked[home]
 	wheel        *wheel.Wheel
 	rc           ruleCtx
 	dirty        saveQueue          // homes changed since saved
@@ -651,8 +651,8 @@ func (s *engineShard) startup(start time.Time) {
 	s.wallNow = start.UnixMilli()
 	s.restartFloor = start.Add(s.e.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.e.cfg.Tick, wheel.DefaultSlots, start)
-	for i := range s.homes {
-		h := &s.homes[i]
+	for i := range s.homes.len() {
+		h := s.homes.at(i)
 		h.welfareMs = h.welfareLimit(&s.rc, h.core.LastActivity).Milliseconds()
 		h.next = h.nextDeadline(s.floor(h))
 		s.rearm(int32(i))
@@ -672,9 +672,9 @@ func (s *engineShard) startup(start time.Time) {
 // wheel's first tick sends it Firing. Closed (resolved or cancelled)
 // episodes are not in the state at all, so they are never re-sent.
 func (s *engineShard) reemitRestored() {
-	for i := range s.homes {
-		if _, ok := s.early[s.homes[i].id]; !ok {
-			s.reemitHome(&s.homes[i])
+	for i := range s.homes.len() {
+		if _, ok := s.early[s.homes.at(i).id]; !ok {
+			s.reemitHome(s.homes.at(i))
 		}
 	}
 }
@@ -750,9 +750,8 @@ func (s *engineShard) homeIndex(id devices.HubID) int32 {
 			th = o
 		}
 	}
-	i := int32(len(s.homes))
-	s.homes = append(s.homes, home{id: id, th: th})
-	s.homes[i].core.Present = -1
+	i := s.homes.add(home{id: id, th: th})
+	s.homes.at(i).core.Present = -1
 	s.index[id] = i
 	return i
 }
@@ -762,7 +761,7 @@ func cloneString(s string) string { return string([]byte(s)) }
 func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	for _, sn := range sensors {
 		if k := h.sensorIdx(sn.ID); k >= 0 && sn.Location != "" {
-			h.sensors[k].loc = sharedLocation(sn.Location)
+			h.sensors[k].loc = codeOf(sn.Location)
 		}
 	}
 }
@@ -771,10 +770,10 @@ func (s *engineShard) handle(o engineOp) {
 	switch {
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
-		s.applySensors(&s.homes[i], o.refresh.sensors)
+		s.applySensors(s.homes.at(i), o.refresh.sensors)
 	case o.isConn:
 		i := s.homeIndex(o.conn.Hub)
-		h := &s.homes[i]
+		h := s.homes.at(i)
 		now := max(h.core.Clock, o.conn.At.UnixMilli()+h.core.Offset)
 		if o.conn.Connected {
 			if h.core.HubOffline {
@@ -816,7 +815,7 @@ func (s *engineShard) lateEmergency(o engineOp) {
 // message routes one hub message to the rules.
 func (s *engineShard) message(m *devices.Message) {
 	i := s.homeIndex(m.Hub)
-	h := &s.homes[i]
+	h := s.homes.at(i)
 	r := &s.rc
 	floor := s.floor(h)
 	switch {
@@ -967,13 +966,13 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	}
 	var tk FallTracker
 	for k := range h.trackers {
-		if h.trackers[k].sensor == c.Sensor {
+		if h.trackers[k].sensor == h.sensors[si].name {
 			tk = h.trackers[k].tracker
 		}
 	}
 	if tk == nil {
-		tk = s.e.cfg.NewFallTracker(h.id, h.sensors[si].id)
-		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].id, tracker: tk})
+		tk = s.e.cfg.NewFallTracker(h.id, h.sensorID(si))
+		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].name, tracker: tk})
 	}
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {
@@ -1005,7 +1004,7 @@ func (s *engineShard) tick(now time.Time) {
 // expire runs a home's deadline: its event clock moves on with the wall
 // clock (translated by its offset), since the hub has sent nothing newer.
 func (s *engineShard) expire(i int32) {
-	h := &s.homes[i]
+	h := s.homes.at(i)
 	now := max(h.core.Clock, s.wallNow+h.core.Offset)
 	h.tick(&s.rc, now, s.floor(h))
 	s.finish(i)
@@ -1014,7 +1013,7 @@ func (s *engineShard) expire(i int32) {
 // finish emits what the rules produced, recomputes the home's deadline,
 // and marks it for saving.
 func (s *engineShard) finish(i int32) {
-	h := &s.homes[i]
+	h := s.homes.at(i)
 	r := &s.rc
 	if r.lateIgnored != 0 || r.lateApplied != 0 {
 		s.e.stats.lateIgnored.Add(r.lateIgnored)
@@ -1043,7 +1042,7 @@ func (s *engineShard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every home
 	}
-	h := &s.homes[i]
+	h := s.homes.at(i)
 	switch {
 	case h.next == 0:
 		s.wheel.Stop(h.timer)
@@ -1080,7 +1079,7 @@ func (s *engineShard) collect(slot, limit int) (out []HomeSnapshot, more bool) {
 }
 
 func (s *engineShard) snapshot(i int32) HomeSnapshot {
-	h := &s.homes[i]
+	h := s.homes.at(i)
 	return HomeSnapshot{Hub: h.id, Data: encodeHome(h)}
 }
 

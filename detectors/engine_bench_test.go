@@ -114,13 +114,13 @@ func BenchmarkEngineMemory(b *testing.B) {
 				after := heapInUse()
 				snap := 0
 				for _, s := range e.shards {
-					for i := range s.homes {
-						snap += len(encodeHome(&s.homes[i]))
+					for i := range s.homes.len() {
+						snap += len(encodeHome(s.homes.at(i)))
 					}
 				}
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
 				b.ReportMetric(float64(snap)/float64(n), "snapshot_B/home")
-				if e.shards[0].homes == nil {
+				if e.shards[0].homes.len() == 0 {
 					b.Fatal("no homes")
 				}
 			}
@@ -141,11 +141,11 @@ func BenchmarkCollectSeenCycle(b *testing.B) {
 			maxRound := 0
 			b.ReportAllocs()
 			for b.Loop() {
-				for i := range s.homes {
+				for i := range s.homes.len() {
 					s.dirty.mark(int32(i), false)
 				}
 				for r := 1; r <= rounds; r++ {
-					for k := r; k < len(s.homes); k += 100 {
+					for k := r; k < int(s.homes.len()); k += 100 {
 						s.dirty.mark(int32(k), true)
 					}
 					got := 0

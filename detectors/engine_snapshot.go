@@ -34,11 +34,12 @@ func encodeHome(h *home) []byte {
 	b = append(b, snapshotVersion)
 	b, _ = binary.Append(b, binary.LittleEndian, &h.core)
 	b = binary.AppendUvarint(b, uint64(len(h.sensors)))
-	for _, s := range h.sensors {
-		b = binary.AppendUvarint(b, uint64(len(s.id)))
-		b = append(b, s.id...)
-		b = binary.AppendUvarint(b, uint64(len(s.loc)))
-		b = append(b, s.loc...)
+	for k, s := range h.sensors {
+		id, loc := h.sensorID(k), s.loc.location()
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+		b = binary.AppendUvarint(b, uint64(len(loc)))
+		b = append(b, loc...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(h.tracks)))
 	b, _ = binary.Append(b, binary.LittleEndian, h.tracks)
@@ -109,7 +110,7 @@ func decodeHome(h *home, b []byte) error {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%w: sensor", errSnapshot)
 		}
-		h.sensors = append(h.sensors, sensorInfo{id: sharedSensorID(devices.SensorID(id)), loc: sharedLocation(devices.Location(loc))})
+		h.sensors = append(h.sensors, sensorInfo{name: h.own.name(devices.SensorID(id)), loc: codeOf(devices.Location(loc))})
 	}
 	nt, ok := r.count(trackSize)
 	if !ok {

@@ -270,7 +270,7 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	hubs := 0
 	for _, s := range m.shards {
 		s.startup(start)
-		hubs += len(s.hubs)
+		hubs += int(s.hubs.len())
 		close(s.begin)
 	}
 	close(m.loaded)
@@ -351,7 +351,7 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 		s := m.shardOf(hub.ID)
 		i := s.hubIndex(hub.ID)
 		s.applyRegistry(i, hub, sensors, start)
-		s.hubs[i].flags |= fRegistered
+		s.hubs.at(i).flags |= fRegistered
 		return nil
 	})
 	if err != nil {
@@ -360,9 +360,9 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 	// A saved hub the registry no longer has is kept for the API but
 	// watched no more.
 	for _, s := range m.shards {
-		for i := range s.hubs {
-			if s.hubs[i].flags&fRegistered == 0 {
-				s.hubs[i].flags |= fDisabled
+		for i := range s.hubs.len() {
+			if s.hubs.at(i).flags&fRegistered == 0 {
+				s.hubs.at(i).flags |= fDisabled
 			}
 		}
 	}

@@ -122,7 +122,8 @@ type hubState struct {
 	since          [hubFaultCount]int64
 	firmware       string
 	sensors        []sensorState
-	applied        int64 // newest journal position applied (see Journal)
+	own            ownIDs // ids of sensors the shared table had no room for
+	applied        int64  // newest journal position applied (see Journal)
 }
 
 type sensorFlags uint8
@@ -133,17 +134,23 @@ const (
 	sIsHub                  // the hub's own battery and mains
 )
 
+// sensorState is one sensor's health: 64 bytes without a pointer (the id is
+// a sensorName, see hubState.sensorID), so a hub's list is never scanned by
+// the collector and 13 sensors fit an 896-byte allocation (issue 14).
 type sensorState struct {
-	id        devices.SensorID
 	lastSeen  int64
 	batteryAt int64
 	faultAt   int64 // event time of the last fault or tamper event
 	since     [sensorFaultCount]int64
 	reportS   int32
 	battery   float32
+	name      sensorName
 	faults    uint8
 	flags     sensorFlags
 }
+
+// sensorID is the id of the hub's sensor k.
+func (h *hubState) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
 
 func (h *hubState) has(f int) bool     { return h.faults&(1<<f) != 0 }
 func (s *sensorState) has(f int) bool  { return s.faults&(1<<f) != 0 }
@@ -166,7 +173,7 @@ type shard struct {
 	saves   chan saveReq[devices.HubHealthRecord]
 
 	index map[devices.HubID]int32
-	hubs  []hubState
+	hubs  chunked[hubState]
 	wheel *wheel.Wheel
 	dirty saveQueue // hubs changed since saved
 	pos   positions // journal positions applied since handed to the save loop
@@ -234,7 +241,7 @@ func (s *shard) run(ctx context.Context) {
 				q.reply <- healthReply{}
 				continue
 			}
-			q.reply <- healthReply{health: s.hubHealth(&s.hubs[i]), ok: true}
+			q.reply <- healthReply{health: s.hubHealth(s.hubs.at(i)), ok: true}
 		case r := <-s.saves:
 			records, more := s.collect(r.slot, r.limit)
 			r.reply <- replyWith(records, more, &s.pos)
@@ -282,7 +289,7 @@ func (s *shard) handle(o op) {
 		s.connection(o.conn)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
-		s.hubs[i].flags |= fRegistered
+		s.hubs.at(i).flags |= fRegistered
 		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
 	}
 }
@@ -291,8 +298,8 @@ func (s *shard) startup(start time.Time) {
 	s.restartFloor = start.Add(s.m.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.m.cfg.Tick, wheel.DefaultSlots, start)
 	s.nextEOLCheck = start.Add(s.m.cfg.EndOfLifeCheck)
-	for i := range s.hubs {
-		s.checkEndOfLife(&s.hubs[i], start)
+	for i := range s.hubs.len() {
+		s.checkEndOfLife(s.hubs.at(i), start)
 		s.rearm(int32(i))
 	}
 }
@@ -301,8 +308,8 @@ func (s *shard) tick(now time.Time) {
 	s.now = now
 	s.wheel.Advance(now, s.onExpired)
 	if !now.Before(s.nextEOLCheck) {
-		for i := range s.hubs {
-			s.checkEndOfLife(&s.hubs[i], now)
+		for i := range s.hubs.len() {
+			s.checkEndOfLife(s.hubs.at(i), now)
 		}
 		s.nextEOLCheck = now.Add(s.m.cfg.EndOfLifeCheck)
 	}
@@ -315,8 +322,7 @@ func (s *shard) hubIndex(id devices.HubID) int32 {
 	}
 	// The id may be a substring of a whole topic; keep only the id.
 	id = devices.HubID(strings.Clone(string(id)))
-	i := int32(len(s.hubs))
-	s.hubs = append(s.hubs, hubState{id: id, battery: -1})
+	i := s.hubs.add(hubState{id: id, battery: -1})
 	s.index[id] = i
 	return i
 }
@@ -330,14 +336,14 @@ const maxSensorsPerHub = 64
 // inventing sensor ids cannot grow its state without bound.
 func sensorIndex(h *hubState, id devices.SensorID) int {
 	for k := range h.sensors {
-		if h.sensors[k].id == id {
+		if h.sensorID(k) == id {
 			return k
 		}
 	}
 	if len(h.sensors) >= maxSensorsPerHub {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(id), battery: -1})
+	h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(id), battery: -1})
 	return len(h.sensors) - 1
 }
 
@@ -349,7 +355,7 @@ func (s *shard) markDirty(i int32, state bool) { s.dirty.mark(i, state) }
 // that are due in the round of seen slot slot (everySlot: all of them), at
 // most limit of them (0: all). more says hubs may be left for the next call.
 func (s *shard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
-	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(&s.hubs[i]) })
+	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.at(i)) })
 }
 
 func received(m *devices.Message) time.Time {
@@ -372,7 +378,7 @@ func received(m *devices.Message) time.Time {
 
 func (s *shard) ingest(m *devices.Message) {
 	i := s.hubIndex(m.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	if m.Event != nil {
 		if !s.pos.take(m.Event, &h.applied) {
 			return // applied before the health was saved
@@ -398,7 +404,7 @@ func (s *shard) ingest(m *devices.Message) {
 	// broker's workers and its disconnect report run side by side): not a
 	// sign of life, or the hub would look online again until its heartbeat
 	// was missed.
-	h = &s.hubs[i]
+	h = s.hubs.at(i)
 	if hub, r, ok := m.HubClock(); ok {
 		s.clock(i, hub.Sub(r), r)
 	}
@@ -461,7 +467,7 @@ func (s *shard) ingest(m *devices.Message) {
 
 func (s *shard) connection(c devices.ConnectionEvent) {
 	i := s.hubIndex(c.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	if h.is(fDisabled) {
 		return
 	}
@@ -487,7 +493,7 @@ func (s *shard) connection(c devices.ConnectionEvent) {
 
 // seen records proof of life at t (gateway clock).
 func (s *shard) seen(i int32, t time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := t.UnixMilli()
 	firstEver := h.lastSeen == 0
 	if ms > h.lastSeen {
@@ -525,7 +531,7 @@ func (s *shard) setOnline(h *hubState, on bool) {
 // goOffline starts the grace period of a disconnect; hub_offline fires when
 // it ends without a reconnect.
 func (s *shard) goOffline(i int32, t time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := t.UnixMilli()
 	if h.is(fOnline) {
 		h.lastDisconnect = ms
@@ -541,7 +547,7 @@ func (s *shard) goOffline(i int32, t time.Time) {
 // sensorSeen records a sensor's sign of life at its own time at (already on
 // the gateway clock), capped at the receive time; it clears sensor_silent.
 func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	k := sensorIndex(h, id)
 	if k < 0 {
 		return -1
@@ -563,7 +569,7 @@ func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int
 }
 
 func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := skew.Milliseconds()
 	if ms != h.skewMs {
 		h.skewMs = ms
@@ -583,7 +589,7 @@ func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
 // power applies a mains state at event time at, ignoring one older than the
 // last applied (a late or store-and-forwarded message).
 func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := at.UnixMilli()
 	if ms < h.powerAt {
 		return
@@ -613,7 +619,7 @@ func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID
 // battery applies a battery reading of sensor k with hysteresis. The hub's
 // own battery (a sensor of kind hub) is a hub-level fault.
 func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	ms := at.UnixMilli()
 	if ms < sn.batteryAt {
@@ -634,16 +640,16 @@ func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.
 	}
 	switch {
 	case low && !sn.has(sensorBatteryLow):
-		s.fireSensor(i, k, sensorBatteryLow, at, at, explainBatteryLow(sn.id, value), evidenceOf("", r))
+		s.fireSensor(i, k, sensorBatteryLow, at, at, explainBatteryLow(h.sensorID(k), value), evidenceOf("", r))
 	case ok && sn.has(sensorBatteryLow):
-		s.resolveSensor(i, k, sensorBatteryLow, at, explainBatteryOK(sn.id, value), evidenceOf("", r))
+		s.resolveSensor(i, k, sensorBatteryLow, at, explainBatteryOK(h.sensorID(k), value), evidenceOf("", r))
 	}
 }
 
 // batteryEvent is a device's own low-battery report; only a battery reading
 // at or above BatteryOK resolves it.
 func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	value := -1.0
 	if e.HasValue {
 		value = e.Value
@@ -663,18 +669,18 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 		if value >= 0 {
 			sn.battery = float32(value)
 		}
-		s.fireSensor(i, k, sensorBatteryLow, e.At, e.At, explainBatteryLow(sn.id, value), ev)
+		s.fireSensor(i, k, sensorBatteryLow, e.At, e.At, explainBatteryLow(h.sensorID(k), value), ev)
 	}
 }
 
 func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
-	sn := &s.hubs[i].sensors[k]
+	sn := &s.hubs.at(i).sensors[k]
 	// faultAt is not saved (a restart takes the episode start), so a fault
 	// repeated by a sensor already faulty changes nothing a restart needs;
 	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
 	if !sn.has(sensorFaulty) {
-		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(sn.id, e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.at(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
 	}
 }
 
@@ -760,7 +766,7 @@ func (s *shard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every hub
 	}
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	d := s.nextDeadline(h)
 	switch {
 	case d == 0:
@@ -774,7 +780,7 @@ func (s *shard) rearm(i int32) {
 
 // evaluate decides h's deadlines that have passed at now.
 func (s *shard) evaluate(i int32, now time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	ms := now.UnixMilli()
 	if !h.has(hubOffline) {
 		hb := s.heartbeatDeadline(h)
@@ -798,7 +804,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 		back := time.UnixMilli(h.onlineSince)
 		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
 	}
-	h = &s.hubs[i]
+	h = s.hubs.at(i)
 	if up(h) {
 		for k := range h.sensors {
 			sn := &h.sensors[k]
@@ -808,7 +814,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 			base := supervisionBase(h, sn)
 			if ms >= base+s.supervisionWindow(sn) {
 				s.fireSensor(i, k, sensorSilent, time.UnixMilli(base), now,
-					explainSensorSilent(sn.id, now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
+					explainSensorSilent(h.sensorID(k), now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
 					Evidence{Facts: []Fact{
 						{Name: "last_seen", Value: float64(time.UnixMilli(sn.lastSeen).Unix()), Unit: "unix_s"},
 						{Name: "report_interval", Value: float64(sn.reportS), Unit: "s"}}})
@@ -820,7 +826,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 
 // applyRegistry takes what the registry says of a hub and its sensors.
 func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.endOfLife = 0
 	if !hub.EndOfLife.IsZero() {
 		h.endOfLife = hub.EndOfLife.UnixMilli()
@@ -836,7 +842,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	if hub.Disabled && !h.is(fDisabled) {
 		s.resolveAll(i, now, explainDisabled())
-		h = &s.hubs[i]
+		h = s.hubs.at(i)
 		s.setOnline(h, false)
 		h.flags |= fDisabled
 	} else if !hub.Disabled {
@@ -856,14 +862,14 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	for k := 0; k < len(h.sensors); k++ {
 		sn := &h.sensors[k]
-		reg := listed(sn.id)
+		reg := listed(h.sensorID(k))
 		if sn.flags&sRegistered != 0 && (reg == nil || reg.Disabled) {
 			for f := range sensorFaultCount {
 				if sn.has(f) {
-					s.resolveSensor(i, k, f, now, explainSensorRemoved(sn.id), Evidence{})
+					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), Evidence{})
 				}
 			}
-			h = &s.hubs[i]
+			h = s.hubs.at(i)
 			if reg == nil {
 				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
 				changed = true
@@ -879,7 +885,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			changed = true // a sensor the saved record does not list yet
 		}
 		if k < 0 { // registered sensors are always tracked
-			h.sensors = appendTight(h.sensors, sensorState{id: sharedSensorID(reg.ID), battery: -1})
+			h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(reg.ID), battery: -1})
 			k = len(h.sensors) - 1
 		}
 		sn := &h.sensors[k]
@@ -900,7 +906,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 }
 
 func (s *shard) resolveAll(i int32, now time.Time, why Explanation) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	for f := range hubFaultCount {
 		if h.has(f) {
 			s.resolveHub(i, f, now, why, Evidence{})
@@ -927,7 +933,7 @@ func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
 }
 
 func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
@@ -935,7 +941,7 @@ func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, 
 }
 
 func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	h.faults &^= 1 << f
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
@@ -944,22 +950,22 @@ func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evi
 }
 
 func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, sn.id, sensorFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Firing, episode, at, why, ev)
 }
 
 func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	sn := &h.sensors[k]
 	sn.faults &^= 1 << f
 	episode := time.UnixMilli(sn.since[f])
 	sn.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, sn.id, sensorFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Resolved, episode, at, why, ev)
 }
 
 func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
@@ -1020,7 +1026,7 @@ func (s *shard) hubHealth(h *hubState) devices.HubHealth {
 	}
 	for k := range h.sensors {
 		sn := &h.sensors[k]
-		sh := devices.SensorHealth{Sensor: sn.id, LastSeen: msTime(sn.lastSeen), Battery: float64(sn.battery), Faults: []devices.Fault{}}
+		sh := devices.SensorHealth{Sensor: h.sensorID(k), LastSeen: msTime(sn.lastSeen), Battery: float64(sn.battery), Faults: []devices.Fault{}}
 		for f := range sensorFaultCount {
 			if sn.has(f) {
 				sh.Faults = append(sh.Faults, sensorFaultKinds[f])
@@ -1043,7 +1049,7 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 		sn := &h.sensors[k]
 		for f := range sensorFaultCount {
 			if sn.has(f) {
-				r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: sensorFaultKinds[f], Sensor: sn.id, Since: msTime(sn.since[f])})
+				r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: sensorFaultKinds[f], Sensor: h.sensorID(k), Since: msTime(sn.since[f])})
 			}
 		}
 	}
@@ -1054,7 +1060,7 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 // episodes, so they are neither forgotten nor fired again.
 func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
 	i := s.hubIndex(r.Hub)
-	h := &s.hubs[i]
+	h := s.hubs.at(i)
 	msOf := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0

@@ -168,17 +168,19 @@ type track struct {
 }
 
 func (t *track) reading(h *home) devices.Reading {
-	return devices.Reading{Sensor: h.sensors[t.Sensor].id, Metric: codeMetric[t.Metric],
+	return devices.Reading{Sensor: h.sensorID(int(t.Sensor)), Metric: codeMetric[t.Metric],
 		At: time.UnixMilli(t.At).UTC(), Value: float64(t.Value), Quality: t.Quality}
 }
 
+// sensorInfo is one sensor of a home: four bytes without a pointer (its id
+// through the home's sensorID).
 type sensorInfo struct {
-	id  devices.SensorID
-	loc devices.Location
+	name sensorName
+	loc  locCode
 }
 
 type fallTrackerSlot struct {
-	sensor  devices.SensorID
+	sensor  sensorName
 	tracker FallTracker
 }
 
@@ -192,6 +194,7 @@ type home struct {
 	welfareMs int64 // welfare limit for the current gap, cached
 	dirty     uint8
 	sensors   []sensorInfo
+	own       ownIDs // ids of sensors the shared table had no room for
 	tracks    []track
 	trackers  []fallTrackerSlot // only homes with a wearable
 	// applied is the newest journal position applied to the home (saved
@@ -215,16 +218,19 @@ const maxEngineSensors = 64
 // map. It returns -1 past the bound.
 func (h *home) sensorIdx(id devices.SensorID) int {
 	for k := range h.sensors {
-		if h.sensors[k].id == id {
+		if h.sensorID(k) == id {
 			return k
 		}
 	}
 	if len(h.sensors) >= maxEngineSensors {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorInfo{id: sharedSensorID(id), loc: guessLocation(id)})
+	h.sensors = appendTight(h.sensors, sensorInfo{name: h.own.name(id), loc: codeOf(guessLocation(id))})
 	return len(h.sensors) - 1
 }
+
+// sensorID is the id of the home's sensor k.
+func (h *home) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
 
 // guessLocation reads a room from a sensor id ("kitchen-smoke") until the
 // registry says where the sensor is: hubs are installed with such names,
@@ -321,7 +327,7 @@ func (h *home) episodeClass(k epKind) Class {
 // episodeSensor is the sensor episode k is about, or "" for the home.
 func (h *home) episodeSensor(k epKind) devices.SensorID {
 	if e := &h.core.Eps[k]; e.Sensor > 0 && int(e.Sensor) <= len(h.sensors) {
-		return h.sensors[e.Sensor-1].id
+		return h.sensorID(int(e.Sensor) - 1)
 	}
 	return ""
 }

@@ -63,8 +63,8 @@ func TestSOSNotBehindReadingsBacklog(t *testing.T) {
 			}
 			if d.Hub == "hub-sos" && d.Cause == CauseSOS {
 				s := e.shards[0] // on the shard's goroutine
-				homesAtSOS = len(s.homes)
-				h := &s.homes[s.index["hub-sos"]]
+				homesAtSOS = int(s.homes.len())
+				h := s.homes.at(s.index["hub-sos"])
 				sosSawOwnMotion = h.core.LastMotion != 0
 			}
 		})
@@ -96,7 +96,7 @@ func TestSOSNotBehindReadingsBacklog(t *testing.T) {
 		if !sosSawOwnMotion {
 			t.Error("the SOS was applied before its own home's older reading")
 		}
-		if got := len(e.shards[0].homes); got != backlog+2 {
+		if got := int(e.shards[0].homes.len()); got != backlog+2 {
 			t.Errorf("%d homes after the drain, want %d: readings were lost", got, backlog+2)
 		}
 	})
@@ -144,7 +144,7 @@ func TestSOSDuringStateLoad(t *testing.T) {
 		synctest.Wait()
 		<-e.Loaded()
 		s := e.shardOf("hub-1")
-		h := &s.homes[s.index["hub-1"]]
+		h := s.homes.at(s.index["hub-1"])
 		if !h.core.Eps[kSOS].open() {
 			t.Error("the bulk load overwrote the home loaded early: its SOS episode is gone")
 		}
@@ -152,7 +152,7 @@ func TestSOSDuringStateLoad(t *testing.T) {
 			t.Error("the home loaded early lost its saved activity")
 		}
 		s2 := e.shardOf("hub-2")
-		if h2 := &s2.homes[s2.index["hub-2"]]; h2.core.LastMotion != later.UnixMilli() {
+		if h2 := s2.homes.at(s2.index["hub-2"]); h2.core.LastMotion != later.UnixMilli() {
 			t.Errorf("hub-2's parked reading not applied after its saved state: last motion %d, want %d",
 				h2.core.LastMotion, later.UnixMilli())
 		}
@@ -194,7 +194,7 @@ func TestSOSNotBehindRestore(t *testing.T) {
 			homesAtSOS := -1
 			sink := SinkFunc(func(d Detection) {
 				if d.Hub == "hub-00007" {
-					homesAtSOS = len(e.shards[0].homes) // on the shard's goroutine
+					homesAtSOS = int(e.shards[0].homes.len()) // on the shard's goroutine
 				}
 			})
 			store := blockingHomeStore{memEngineStore: &memEngineStore{homes: saved.homes, hold: make(chan struct{})},

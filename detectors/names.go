@@ -13,38 +13,105 @@ import (
 // dolbom-sim load --memprofile, docs/performance.md "Issue 14: memory per
 // hub"): append doubling a list filled once and then kept for the home's
 // lifetime, and a private copy of every sensor id in every home, twice
-// (engine and health monitor).
+// (engine and health monitor). The same goes for the shards' tables of homes
+// and hubs (chunked, below). internal/memowner counts what this file
+// allocates for the part that called it, so these helpers live here.
 
 // maxSharedNames bounds sensorNames. Sensor ids are unique within a hub
 // only (docs/protocol.md 6.2) and homes are installed with the same few
 // names ("kitchen-smoke", "hub"), so a fleet needs a few dozen; a fleet
 // whose hubs number their sensors fills the table and its ids past it are
-// copied per home, as before.
+// kept per home (ownIDs), as before the table.
 const maxSharedNames = 4096
 
+// sensorName is a sensor id as a home (engine) or hub (health monitor)
+// keeps it: two bytes and no pointer instead of a 16-byte string header,
+// so that a home's sensor list is a few bytes per sensor that the collector
+// never scans (issue 14). Below ownName it is an index into the fleet's
+// shared ids (sensorNames); from ownName up, into the home's own ids.
+type sensorName uint16
+
+const ownName sensorName = 1 << 15 // above maxSharedNames and the per-home sensor bounds
+
 // sensorNames holds one copy of each sensor id, shared by every home of the
-// engine and every hub of the health monitor (strings are immutable, so
-// sharing is safe across their goroutines). It is consulted only when a
-// home first sees a sensor.
+// engine and every hub of the health monitor. It is written only under its
+// lock, before the name is handed out, and an entry never changes: a
+// goroutine reads ids[n] only for an n it got from shareName (under the lock)
+// or kept since, so readers need no lock (sharedID). It is consulted under
+// the lock only when a home first sees a sensor.
 var sensorNames = struct {
 	sync.Mutex
-	m map[devices.SensorID]devices.SensorID
-}{m: make(map[devices.SensorID]devices.SensorID)}
+	m   map[devices.SensorID]sensorName
+	ids [maxSharedNames]devices.SensorID
+}{m: make(map[devices.SensorID]sensorName)}
 
-// sharedSensorID returns a copy of id that holds no reference to the
-// buffer id may point into (a decoded payload), shared when it can be.
-func sharedSensorID(id devices.SensorID) devices.SensorID {
+// shareName returns id's number in the shared table, adding a copy of it
+// (no reference to the buffer id may point into, a decoded payload); false
+// when the table is full.
+func shareName(id devices.SensorID) (sensorName, bool) {
 	sensorNames.Lock()
 	defer sensorNames.Unlock()
-	if s, ok := sensorNames.m[id]; ok {
-		return s
+	if n, ok := sensorNames.m[id]; ok {
+		return n, true
 	}
-	s := devices.SensorID(strings.Clone(string(id)))
-	if len(sensorNames.m) < maxSharedNames {
-		sensorNames.m[s] = s
+	n := sensorName(len(sensorNames.m))
+	if int(n) >= maxSharedNames {
+		return 0, false
 	}
-	return s
+	sensorNames.ids[n] = devices.SensorID(strings.Clone(string(id)))
+	sensorNames.m[sensorNames.ids[n]] = n
+	return n, true
 }
+
+// ownIDs are the ids of one home's sensors that found the shared table
+// full (nil in an ordinary fleet). It names the home's sensors both ways.
+// It only grows: the engine never forgets a sensor (at most
+// maxEngineSensors), the health monitor forgets one only when the registry
+// removes it, so a hub's list grows past its bound only by registry churn
+// of thousands of ids on one hub (32,768 would wrap a sensorName).
+type ownIDs []devices.SensorID
+
+// name returns the name of id for this home, shared when it can be.
+func (o *ownIDs) name(id devices.SensorID) sensorName {
+	if n, ok := shareName(id); ok {
+		return n
+	}
+	for k, x := range *o {
+		if x == id {
+			return ownName + sensorName(k)
+		}
+	}
+	*o = appendTight(*o, devices.SensorID(strings.Clone(string(id))))
+	return ownName + sensorName(len(*o)-1)
+}
+
+// id is the sensor id that n names.
+func (o ownIDs) id(n sensorName) devices.SensorID {
+	if n >= ownName {
+		return o[n-ownName]
+	}
+	return sensorNames.ids[n]
+}
+
+// locCode is a sensor's location as one byte: an index into knownLocations,
+// which are all the registry accepts (devices.Locations).
+type locCode uint8
+
+var knownLocations = [...]devices.Location{devices.LocOther, devices.LocBedroom, devices.LocLivingRoom,
+	devices.LocKitchen, devices.LocBathroom, devices.LocEntrance, devices.LocHallway, devices.LocUtility, devices.LocWorn}
+
+// codeOf is l's code; a location the registry would not accept counts as
+// "other" (it cannot be a room the rules know).
+func codeOf(l devices.Location) locCode {
+	for k, x := range knownLocations {
+		if x == l {
+			return locCode(k)
+		}
+	}
+	return 0
+}
+
+func (c locCode) location() devices.Location { return knownLocations[c] }
 
 // appendTight appends v to a per-home list, growing its backing array by
 // one element instead of doubling it. The lists (sensors, tracks) grow once,
@@ -61,17 +128,37 @@ func appendTight[T any](s []T, v T) []T {
 	return out
 }
 
-var knownLocations = [...]devices.Location{devices.LocBedroom, devices.LocLivingRoom, devices.LocKitchen,
-	devices.LocBathroom, devices.LocEntrance, devices.LocHallway, devices.LocUtility, devices.LocWorn, devices.LocOther}
+// chunked holds a shard's per-home (or per-hub) records in fixed chunks
+// instead of one slice grown by append (issue 14). A grown slice keeps up
+// to a quarter of its capacity unused at large sizes (measured: the engine's
+// 976-byte homes cost 1,157 B each at 20,000 homes) and copies every record
+// while it grows, holding old and new arrays at once (tens of MB per shard
+// at 300,000 homes); chunks leave at most one partly filled chunk per shard
+// and never move a record, so a *home stays valid.
+type chunked[T any] struct {
+	chunks [][]T
+	n      int32
+}
 
-// sharedLocation returns the package constant equal to l, so that a
-// location read from the registry or a snapshot is not a string per sensor
-// per home; an unknown one is kept as it is.
-func sharedLocation(l devices.Location) devices.Location {
-	for _, k := range knownLocations {
-		if k == l {
-			return k
-		}
+// chunkBits sizes a chunk: 256 records (~250 KB of engine homes, ~50 KB of
+// monitored hubs), small beside a shard at national scale, and one shift
+// and one mask per look-up.
+const chunkBits = 8
+
+// at returns record i (0 <= i < len).
+func (c *chunked[T]) at(i int32) *T {
+	return &c.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
+func (c *chunked[T]) len() int32 { return c.n }
+
+// add appends v and returns its index.
+func (c *chunked[T]) add(v T) int32 {
+	if c.n&(1<<chunkBits-1) == 0 {
+		c.chunks = append(c.chunks, make([]T, 0, 1<<chunkBits))
 	}
-	return l
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, v)
+	c.n++
+	return c.n - 1
 }

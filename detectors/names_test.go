@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -56,7 +57,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 	var first unsafe.Pointer
 	for _, id := range ids {
 		s := e.shardOf(id)
-		h := &s.homes[s.index[id]]
+		h := s.homes.at(s.index[id])
 		if len(h.sensors) != 10 || cap(h.sensors) != len(h.sensors) { // battery-only sensors are the monitor's
 			t.Errorf("engine %s: %d sensors in a capacity of %d", id, len(h.sensors), cap(h.sensors))
 		}
@@ -64,16 +65,16 @@ func TestPerHomeListsAreTight(t *testing.T) {
 			t.Errorf("engine %s: %d tracks in a capacity of %d", id, len(h.tracks), cap(h.tracks))
 		}
 		ms := m.shardOf(id)
-		hs := &ms.hubs[ms.index[id]]
+		hs := ms.hubs.at(ms.index[id])
 		if len(hs.sensors) != 13 || cap(hs.sensors) != len(hs.sensors) {
 			t.Errorf("health %s: %d sensors in a capacity of %d", id, len(hs.sensors), cap(hs.sensors))
 		}
-		for _, p := range []unsafe.Pointer{unsafe.Pointer(unsafe.StringData(string(h.sensors[0].id))),
-			unsafe.Pointer(unsafe.StringData(string(hs.sensors[0].id)))} {
+		for _, p := range []unsafe.Pointer{unsafe.Pointer(unsafe.StringData(string(h.sensorID(0)))),
+			unsafe.Pointer(unsafe.StringData(string(hs.sensorID(0))))} {
 			if first == nil {
 				first = p
 			} else if p != first {
-				t.Errorf("%s: sensor id %q is a copy of its own", id, h.sensors[0].id)
+				t.Errorf("%s: sensor id %q is a copy of its own", id, h.sensorID(0))
 			}
 		}
 	}
@@ -89,10 +90,54 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 				e, m, _ := feedThirteen(b, n)
 				after := heapInUse()
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
-				if e.shards[0].homes == nil || m.shards[0].hubs == nil {
+				if e.shards[0].homes.len() == 0 || m.shards[0].hubs.len() == 0 {
 					b.Fatal("no homes")
 				}
 			}
 		})
+	}
+}
+
+// TestSensorListsHoldNoPointers: a home's sensor list (engine) and a hub's
+// (health monitor) are small and pointer-free, so 300,000 homes' lists are
+// a few hundred bytes each that the collector never scans (issue 14); the
+// ids are found through the shared table or the home's own ids.
+func TestSensorListsHoldNoPointers(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		typ        reflect.Type
+		size, want uintptr
+	}{
+		{"sensorInfo", reflect.TypeFor[sensorInfo](), unsafe.Sizeof(sensorInfo{}), 4},
+		{"sensorState", reflect.TypeFor[sensorState](), unsafe.Sizeof(sensorState{}), 64},
+	} {
+		if c.size > c.want {
+			t.Errorf("%s is %d bytes, want <= %d", c.name, c.size, c.want)
+		}
+		for f := range c.typ.Fields() {
+			switch f.Type.Kind() {
+			case reflect.String, reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+				t.Errorf("%s.%s is a %s: the collector scans it", c.name, f.Name, f.Type.Kind())
+			}
+		}
+	}
+}
+
+// TestOwnSensorIDs: an id that found the shared table full is kept in the
+// home's own list and found again there, by the engine and the monitor.
+func TestOwnSensorIDs(t *testing.T) {
+	h := &home{own: ownIDs{"smoke-8f3a21"}, sensors: []sensorInfo{{name: ownName, loc: codeOf(devices.LocKitchen)}}}
+	if k := h.sensorIdx("smoke-8f3a21"); k != 0 || len(h.sensors) != 1 {
+		t.Errorf("engine: sensorIdx = %d with %d sensors, want 0 with 1", k, len(h.sensors))
+	}
+	if got := h.sensorID(0); got != "smoke-8f3a21" {
+		t.Errorf("engine: sensorID(0) = %q", got)
+	}
+	hs := &hubState{own: ownIDs{"x", "co-77"}, sensors: []sensorState{{name: ownName + 1}}}
+	if k := sensorIndex(hs, "co-77"); k != 0 || len(hs.sensors) != 1 {
+		t.Errorf("health: sensorIndex = %d with %d sensors, want 0 with 1", k, len(hs.sensors))
+	}
+	if got := codeOf("garage").location(); got != devices.LocOther {
+		t.Errorf("a location the registry refuses is %q, want other", got)
 	}
 }

@@ -185,12 +185,12 @@ func (h *home) fireEval(r *ruleCtx, now int64) {
 		if newest < 0 || tr.At > h.tracks[newest].At {
 			newest = k
 		}
-		if steamy(h.sensors[tr.Sensor].loc) && h.humidRising(tr.Sensor, now) {
+		if steamy(h.sensors[tr.Sensor].loc.location()) && h.humidRising(tr.Sensor, now) {
 			steam++
 			continue
 		}
 		plain++
-		rooms |= 1 << locBit(h.sensors[tr.Sensor].loc)
+		rooms |= 1 << locBit(h.sensors[tr.Sensor].loc.location())
 	}
 	switch {
 	case steam == 0 || plain > 0:

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +32,9 @@ import (
 // N is 5,000 unless GATEWAY_MEMORY_HUBS says otherwise:
 //
 //	GATEWAY_MEMORY_HUBS=20000 go test -run '^$' -bench GatewayMemoryPerHub -benchtime 1x ./cmd/internal/gateway/
+//
+// GATEWAY_MEMORY_PROFILE=FILE also writes the heap profile at that moment
+// (go tool pprof -sample_index=inuse_space -top FILE: by function).
 //
 // (Stacks shrink as in dolbomd, Go's default, see cmd/internal/memlimit;
 // GODEBUG=gcshrinkstackoff=1 shows them as they were before publishes left
@@ -57,6 +62,7 @@ func gatewayMemoryPerHub(b *testing.B, n int) {
 	g, pipe := startInProcess(b, store.Config{})
 	secrets := provisionHubs(b, g, n)
 	base := memowner.Take()
+	baseScan := scannableHeap()
 	conns := make([]net.Conn, 0, n)
 	for hub, secret := range secrets {
 		conn, err := pipe.Dial()
@@ -74,6 +80,10 @@ func gatewayMemoryPerHub(b *testing.B, n int) {
 	}
 	time.Sleep(2 * time.Second) // the detectors' and the store's queues drain
 	t := memowner.Take().Minus(base)
+	scan := scannableHeap() - baseScan
+	if path := os.Getenv("GATEWAY_MEMORY_PROFILE"); path != "" {
+		writeHeapProfile(b, path) // by function and type: go tool pprof -sample_index=inuse_space -top
+	}
 	var table strings.Builder
 	t.Write(&table, n)
 	b.Logf("gateway memory per connected hub by owner, %d hubs:\n%s", n, table.String())
@@ -86,6 +96,9 @@ func gatewayMemoryPerHub(b *testing.B, n int) {
 	}
 	b.ReportMetric(float64(t.HeapBytes)/float64(n), "heap_B/hub")
 	b.ReportMetric(float64(t.StackBytes)/float64(n), "stack_B/hub")
+	// What the collector has to scan per hub (the heap's pointerful part,
+	// the marking cost), beside heap_B/hub (what it keeps).
+	b.ReportMetric(float64(scan)/float64(n), "scan_B/hub")
 	b.ReportMetric(per(memowner.Mochi), "mochi_B/hub")
 	b.ReportMetric(per(memowner.Broker, memowner.Credentials), "broker_B/hub")
 	b.ReportMetric(per(memowner.Engine, memowner.Health), "detectors_B/hub")
@@ -93,6 +106,28 @@ func gatewayMemoryPerHub(b *testing.B, n int) {
 	b.ReportMetric(per(memowner.Goroutines), "goroutine_records_B/hub")
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// scannableHeap is the runtime's count of heap bytes that may hold
+// pointers (the part of the heap a collection scans), as of the last
+// collection (memowner.Take has just run two).
+func scannableHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// writeHeapProfile writes the heap profile as of the measurement (Take has
+// just collected), with the hubs still connected.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 
