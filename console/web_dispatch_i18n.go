@@ -166,6 +166,9 @@ var dispatchText = map[string][2]string{
 	"msg.alert":  {"응급 알림", "alert"},
 	"msg.update": {"상황 변경", "update"},
 	"msg.cancel": {"취소 통보", "cancel"},
+	// News to the people who know the resident, not alarms.
+	"msg.recovered": {"무사 알림", "resident all right"},
+	"msg.with_119":  {"119 대응 알림", "119 has it"},
 
 	"who.119":               {"119", "119"},
 	"who.guardian":          {"보호자", "guardian"},

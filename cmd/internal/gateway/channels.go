@@ -363,6 +363,9 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
 		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
+	if n.Type == dispatch.MsgWith119 {
+		no.With119 = n.Incident.Status119
+	}
 	if n.HasResident {
 		no.ResidentName = n.Resident.Name
 		// The same address as on the console and in the CAP: to the unit,
