@@ -505,6 +505,11 @@ func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
 		ch.Incident = &inc
 		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActVerifyTimeout, "hub",
 			"the resident did not cancel within the window"))
+		window := 30 * time.Second
+		if pol.Verify != nil {
+			window = pol.Verify.Window.D()
+		}
+		inc.Explanation.Ko, inc.Explanation.En = windowEnded(&inc, window, "why.window.ended")
 		p.runStep(&inc, pol, 0, &ch)
 	case TimerEscalate:
 		if row.Step != inc.NextStep || row.Key != timerKey(planID(&inc), TimerEscalate, row.Step) || pol.urgentOnly(row.Step) {
@@ -851,20 +856,4 @@ func evidenceSummary(e detectors.Evidence) string {
 		parts = append(parts, fmt.Sprintf("%d readings", len(e.Readings)))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// triedSummary condenses the timeline into what has been tried so far.
-func triedSummary(tl []TimelineEntry, loc *time.Location) []string {
-	var out []string
-	for _, e := range tl {
-		switch e.Action {
-		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout, ActUpdate119,
-			ActResponder, ActSend119:
-			out = append(out, e.At.In(loc).Format("15:04:05")+" "+joinDetail(e.Action, e.Detail))
-		}
-	}
-	if len(out) > 20 {
-		out = out[len(out)-20:]
-	}
-	return out
 }

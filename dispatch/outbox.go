@@ -178,7 +178,8 @@ type Notification struct {
 	Channel     string           `json:"channel"`
 	Step        int              `json:"step"`
 	Attempt     int              `json:"attempt"`
-	// Tried says what has been done so far, oldest first, one line each
-	// ("09:14:03 voice guardian 김민수: no answer").
-	Tried []string `json:"tried,omitempty"`
+	// Tried says what has been done so far, oldest first, one line each in
+	// Korean and English ("09:14:03 보호자 김민수에게 음성전화 응급 알림:
+	// 실패 (받지 않음)"): what 119 reads, so never an internal word.
+	Tried []TriedLine `json:"tried,omitempty"`
 }
