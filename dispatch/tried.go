@@ -152,7 +152,9 @@ func windowEnded(inc *Incident, window time.Duration, key string) (ko, en string
 	say := func(lang string) string {
 		var facts []string
 		for _, f := range inc.Evidence.Facts {
-			if f.Unit == "" || !wording.Has("fact."+f.Name) {
+			// Measurements only (an impact's g, a gas level): a time such as
+			// the window left was true while it waited, not now.
+			if f.Unit == "" || f.Unit == "s" || f.Unit == "min" || f.Unit == "unix_s" || !wording.Has("fact."+f.Name) {
 				continue
 			}
 			facts = append(facts, wording.Text(lang, "fact."+f.Name)+" "+strconv.FormatFloat(f.Value, 'g', 3, 64)+" "+f.Unit)

@@ -142,3 +142,25 @@ func TestWordingReadsDispatchFormats(t *testing.T) {
 		t.Errorf("ParseAnswer: %+v late %v ok %v", a, late, ok)
 	}
 }
+
+// A pending repeat of the fall after the window ended (a second impact)
+// does not bring back the detector's "waiting for the resident" words.
+func TestPendingRepeatKeepsTheWindowEndedWords(t *testing.T) {
+	p := testPlanner(t0)
+	fall := detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending)
+	fall.Explanation = detectors.Explanation{Ko: "낙상 감지 (충격 3.1g), 30초간 거주자 취소 대기", En: "Fall detected (impact 3.1 g), waiting 30 s for the resident to cancel"}
+	opened, _ := p.onDetection(nil, fall)
+	p.now = t0.Add(30 * time.Second)
+	ended, err := p.onTimer(opened.Incident, &opened.Enqueue[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = t0.Add(40 * time.Second)
+	again, err := p.onDetection(ended.Incident, fall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex := again.Incident.Explanation; ex != ended.Incident.Explanation {
+		t.Errorf("explanation after a pending repeat: %+v, want %+v", ex, ended.Incident.Explanation)
+	}
+}
