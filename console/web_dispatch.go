@@ -23,6 +23,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
 // WebDesk is what the dispatcher's pages call: the incident API's desk and
@@ -664,33 +665,4 @@ func translateOr(lang, key, fallback string) string {
 	return translate(lang, key)
 }
 
-func formatWaited(d time.Duration, lang string) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d / time.Second)
-	h, m, sec := s/3600, s/60%60, s%60
-	if lang == "en" {
-		switch {
-		case h > 0:
-			return strconv.FormatInt(h, 10) + "h " + pad2(m) + "m"
-		case m > 0:
-			return strconv.FormatInt(m, 10) + "m " + pad2(sec) + "s"
-		}
-		return strconv.FormatInt(sec, 10) + "s"
-	}
-	switch {
-	case h > 0:
-		return strconv.FormatInt(h, 10) + "시간 " + strconv.FormatInt(m, 10) + "분"
-	case m > 0:
-		return strconv.FormatInt(m, 10) + "분 " + strconv.FormatInt(sec, 10) + "초"
-	}
-	return strconv.FormatInt(sec, 10) + "초"
-}
-
-func pad2(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
-	}
-	return strconv.FormatInt(n, 10)
-}
+func formatWaited(d time.Duration, lang string) string { return wording.Duration(lang, d) }

@@ -16,6 +16,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
 // accountNamer is page data that knows the console's account names (the
@@ -140,27 +141,6 @@ func (p *pageData) Fact(f detectors.Fact) factText {
 	return t
 }
 
-// knownErrors are the channels' and the broker's errors a dispatcher may
-// see on a notification, by a piece of their text.
-var knownErrors = []struct{ text, key string }{
-	{"not subscribed to its commands", "err.hub.notsubscribed"},
-	{"has no session", "err.hub.offline"},
-	{"command queue is full", "err.hub.busy"},
-	{"no hub commander", "err.hub.offline"},
-	{"broker: not running", "err.hub.offline"},
-	{"no 119 endpoint", "err.119.noendpoint"},
-	{"no phone number", "err.nophone"},
-	{"no-answer", "provider.no-answer"},
-	{"no_answer", "provider.no-answer"},
-	{"busy", "provider.busy"},
-	{"voicemail", "provider.voicemail"},
-	{"undelivered", "provider.undelivered"},
-	{"timeout", "err.timeout"},
-	{"deadline exceeded", "err.timeout"},
-	{"connection refused", "err.unreachable"},
-	{"no such host", "err.unreachable"},
-}
-
 // ErrorText is an error recorded on a notification in the reader's words:
 // the known ones by name, anything else as "전송 오류" (the recorded text is
 // in the audit and the logs).
@@ -168,15 +148,7 @@ func (p *pageData) ErrorText(s string) string {
 	if s == "" {
 		return ""
 	}
-	if label := translateOr(p.Lang, "provider."+s, ""); label != "" {
-		return label
-	}
-	for _, k := range knownErrors {
-		if strings.Contains(s, k.text) {
-			return p.T(k.key)
-		}
-	}
-	return p.T("err.other")
+	return p.T(wording.ErrorKey(s))
 }
 
 // guardianView is a guardian on the first screen: who, and what we know of

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
 // The incident's responders (who was contacted and what each said) and
@@ -20,11 +21,6 @@ func init() {
 }
 
 var responderText = map[string][2]string{
-	"rs.contacted":     {"연락함 (응답 없음)", "contacted, no answer yet"},
-	"rs.acknowledged":  {"확인함", "acknowledged"},
-	"rs.on_the_way":    {"가는 중", "on the way"},
-	"rs.on_scene":      {"현장 도착 (곁에 있음)", "on scene"},
-	"rs.resident_safe": {"대상자 무사", "resident safe"},
 
 	"inc.responders":      {"보호자·응답자 현황", "Responders"},
 	"inc.responder":       {"응답자", "Responder"},
@@ -47,12 +43,10 @@ var responderText = map[string][2]string{
 	"tl.send119.asked":    {"%s 요청", "asked by %s"},
 	"tl.skip.answered":    {"%s: 이미 응답함 (%s), 다시 연락하지 않음", "%s: answered already (%s), not contacted again"},
 	"inc.error.responder": {"응답자 또는 상태가 올바르지 않습니다.", "Unknown responder or state."},
-	"tl.eta":              {"도착 예정 %d분", "ETA %d min"},
 }
 
 var (
 	// dispatch's responderDetail: "guardian:최영희 on_the_way eta 20m; reply \"1 20\"".
-	responderRe = regexp.MustCompile(`^(\S+?):(.*) (acknowledged|on_the_way|on_scene|resident_safe)(?: eta (\d+)m)?(?:; reply (".*"))?$`)
 	// runStep's skip of a responder who answered: "guardian:최영희 answered already (on_the_way)".
 	answeredRe = regexp.MustCompile(`^(\S+?):(.*) answered already \((\S+)\)$`)
 )
@@ -83,18 +77,16 @@ func (p *pageData) responderDetail(action, d string) string {
 		}
 		return d
 	}
-	body, late := strings.CutSuffix(d, "; the incident was already closed")
-	m := responderRe.FindStringSubmatch(body)
-	if m == nil {
+	a, late, ok := wording.ParseAnswer(d)
+	if !ok {
 		return d
 	}
-	parts := []string{p.who(m[1], m[2]) + ": " + p.Label("rs."+m[3], m[3])}
-	if m[4] != "" {
-		n, _ := strconv.Atoi(m[4])
-		parts[0] += " (" + fmt.Sprintf(p.T("tl.eta"), n) + ")"
+	parts := []string{p.who(a.Role, a.Name) + ": " + p.Label("rs."+a.State, a.State)}
+	if a.ETAMinutes > 0 {
+		parts[0] += " (" + fmt.Sprintf(p.T("tl.eta"), a.ETAMinutes) + ")"
 	}
-	if m[5] != "" {
-		if text, err := strconv.Unquote(m[5]); err == nil {
+	if a.Reply != "" {
+		if text, err := strconv.Unquote(a.Reply); err == nil {
 			parts = append(parts, fmt.Sprintf(p.T("tl.reply"), strconv.Quote(text)))
 		}
 	}

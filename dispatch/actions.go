@@ -61,6 +61,8 @@ func (d *Dispatcher) Failed(ctx context.Context, ref, reason string) error {
 // Apply119 moves the incident on 119's answer.
 func (d *Dispatcher) Apply119(ctx context.Context, a Answer119) (Incident, error) {
 	return d.onIncident(ctx, a.IncidentID, func(p planner, cur *Incident) (Change, error) {
+		// Its first "we have it" tells the guardians, by name and address.
+		p.resident = d.lookupResident(cur.Hub)
 		return p.apply119(cur, a)
 	})
 }

@@ -230,10 +230,13 @@ func (d *Dispatcher) notification(ctx context.Context, inc Incident, row OutboxR
 	n := Notification{
 		Key: row.Key, Type: row.MsgType, Recipient: row.Recipient, Channel: row.Channel, Step: row.Step, Attempt: row.Attempt,
 		Incident: IncidentSnapshot{ID: inc.ID, Hub: inc.Hub, Sensor: inc.Sensor, Class: inc.Class, Cause: inc.Cause,
-			Priority: inc.Priority, State: inc.State, Disposition: inc.Disposition, Explanation: inc.Explanation, Evidence: evidenceSummary(inc.Evidence),
+			Priority: inc.Priority, State: inc.State, Status119: inc.Status119, Disposition: inc.Disposition, Explanation: inc.Explanation, Evidence: evidenceSummary(inc.Evidence),
 			OpenedAt: inc.OpenedAt, Seq: inc.Seq},
 	}
-	if !inc.State.Closed() {
+	// A closed incident's resident stays out of what 119 gets (its Cancel)
+	// but not out of the news to the people who know them: "어르신 댁" told
+	// a guardian nothing about whose fall it was.
+	if !inc.State.Closed() || row.MsgType.newsOfPeople() && row.Channel != Channel119 {
 		if r := d.lookupResident(inc.Hub); r != nil {
 			n.Resident, n.HasResident = *r, true
 		}

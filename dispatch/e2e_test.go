@@ -351,16 +351,16 @@ func Test119DownThenBack(t *testing.T) {
 			t.Errorf("no retry on the timeline: %+v", tl)
 		}
 		for _, n := range h.rec.sent {
-			if n.Channel == "cap" && !containsLine(n.Tried, "sms") {
+			if n.Channel == "cap" && !containsLine(n.Tried, "SMS") {
 				t.Errorf("119 not told what was tried: %v", n.Tried)
 			}
 		}
 	})
 }
 
-func containsLine(lines []string, s string) bool {
+func containsLine(lines []dispatch.TriedLine, s string) bool {
 	for _, l := range lines {
-		if strings.Contains(l, s) {
+		if strings.Contains(l.En, s) {
 			return true
 		}
 	}

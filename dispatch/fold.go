@@ -284,7 +284,9 @@ func (p planner) onEpisode(inc *Incident, i int, d detectors.Detection) (Change,
 		case ep.Cause == inc.Cause:
 			inc.Evidence = d.Evidence
 		}
-		if ep.Cause == inc.Cause {
+		// A pending detection's words ("waiting 30 s for the resident to
+		// cancel") are not true once the incident's own window ended.
+		if ep.Cause == inc.Cause && (d.State != detectors.Pending || inc.State == StateVerifying) {
 			if d.Explanation != (detectors.Explanation{}) {
 				inc.Explanation = d.Explanation
 			}

@@ -401,6 +401,53 @@ func (p planner) notifyRecovered(inc *Incident, pol Policy, ch *Change) {
 	}
 }
 
+// took119 reports whether 119's answer status says it has the incident in
+// hand (accepted it, sent a unit, is there, or closed it).
+func took119(status string) bool {
+	switch Answer119Status(status) {
+	case Answer119Accepted, Answer119Dispatched, Answer119OnScene, Answer119Closed:
+		return true
+	}
+	return false
+}
+
+// tellWith119 queues one SMS to each guardian, and to the social worker
+// when the cause's escalation names one, saying that 119 has the incident:
+// 119's first such answer stands the escalation down, and with it the
+// attempts of those nobody reached yet, who would otherwise hear nothing
+// more. A responder who answered already is not told (they know, or are
+// there); each recipient's row key is one per incident, so a later answer
+// (dispatched after accepted), a replay or a crash sends nothing twice.
+// Not rerouted after hours: it is news, not a call to act.
+func (p planner) tellWith119(inc *Incident, ch *Change) {
+	pol := p.pol.For(inc.Cause, inc.Class)
+	roles := []Role{RoleGuardian}
+	if pol.names(RoleSocialWorker) {
+		roles = append(roles, RoleSocialWorker)
+	}
+	var told []string
+	for _, role := range roles {
+		recipients, _ := p.recipients(role)
+		for _, r := range recipients {
+			if r.Phone == "" {
+				continue
+			}
+			if prev, ok := inc.Responder(r.ID); ok && prev.State.answered() {
+				continue
+			}
+			ch.Enqueue = append(ch.Enqueue, OutboxRow{
+				Key: with119Key(inc.ID, r.ID, "sms"), IncidentID: inc.ID, Kind: KindNotify, Channel: "sms",
+				Attempt: 1, Recipient: r, MsgType: MsgWith119, Priority: inc.Priority,
+				State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, "sms")),
+			})
+			told = append(told, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via sms")
+		}
+	}
+	if len(told) > 0 {
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActQueued, "", "119 has it: "+strings.Join(told, "; ")))
+	}
+}
+
 // recipients lists who a role is for this incident, or why nobody.
 func (p planner) recipients(role Role) ([]Recipient, string) {
 	switch role {
@@ -458,6 +505,11 @@ func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
 		ch.Incident = &inc
 		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActVerifyTimeout, "hub",
 			"the resident did not cancel within the window"))
+		window := 30 * time.Second
+		if pol.Verify != nil {
+			window = pol.Verify.Window.D()
+		}
+		inc.Explanation.Ko, inc.Explanation.En = windowEnded(&inc, window, "why.window.ended")
 		p.runStep(&inc, pol, 0, &ch)
 	case TimerEscalate:
 		if row.Step != inc.NextStep || row.Key != timerKey(planID(&inc), TimerEscalate, row.Step) || pol.urgentOnly(row.Step) {
@@ -733,6 +785,10 @@ func (p planner) apply119(cur *Incident, a Answer119) (Change, error) {
 			ch.Incident, ch.CancelPending, ch.Keep = ack.Incident, true, ack.Keep
 			ch.Timeline = append(ch.Timeline, ack.Timeline...)
 		}
+		if !cur.State.Closed() && !took119(cur.Status119) {
+			// After the cancel above: these rows are new, not pending ones.
+			p.tellWith119(ch.Incident, &ch)
+		}
 		return ch, nil
 	case Answer119Rejected:
 		inc := *cur
@@ -800,20 +856,4 @@ func evidenceSummary(e detectors.Evidence) string {
 		parts = append(parts, fmt.Sprintf("%d readings", len(e.Readings)))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// triedSummary condenses the timeline into what has been tried so far.
-func triedSummary(tl []TimelineEntry, loc *time.Location) []string {
-	var out []string
-	for _, e := range tl {
-		switch e.Action {
-		case ActCheckIn, ActSent, ActDelivered, ActFailed, ActAcknowledged, Act119, ActVerifyTimeout, ActUpdate119,
-			ActResponder, ActSend119:
-			out = append(out, e.At.In(loc).Format("15:04:05")+" "+joinDetail(e.Action, e.Detail))
-		}
-	}
-	if len(out) > 20 {
-		out = out[len(out)-20:]
-	}
-	return out
 }

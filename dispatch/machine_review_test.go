@@ -346,7 +346,7 @@ func TestUpdate119(t *testing.T) {
 		if u := rows119(ch.Enqueue); len(u) != 1 || u[0].MsgType != MsgUpdate || !hasTimeline(ch, ActUpdate119, "hub_offline") {
 			t.Errorf("related: %v %+v", summarize(ch.Enqueue, p.now), ch.Timeline)
 		}
-		if tried := triedSummary(ch.Timeline, time.UTC); len(tried) == 0 || !strings.Contains(tried[len(tried)-1], "hub_offline") {
+		if tried := triedSummary(ch.Timeline, time.UTC); len(tried) == 0 || !strings.Contains(tried[len(tried)-1].Ko, "허브 연결 끊김") {
 			t.Errorf("the Update does not say what is new: %v", tried)
 		}
 	})

@@ -50,7 +50,18 @@ const (
 	// over (a fall they got up from): news, not an alarm; sent after the
 	// incident closed, never to 119.
 	MsgRecovered MessageType = "recovered"
+	// MsgWith119 tells a guardian or the social worker, once, that 119
+	// has the incident (accepted, dispatched or on scene): its first such
+	// answer stands the escalation down, and their unanswered attempts
+	// with it. News, not an alarm; never to 119.
+	MsgWith119 MessageType = "with_119"
 )
+
+// newsOfPeople reports whether a message of type t is news for a person
+// who knows the resident (a guardian, the social worker) rather than an
+// alert: it names the resident even once the incident is closed, which is
+// when a recovered fall's notice goes out.
+func (t MessageType) newsOfPeople() bool { return t == MsgRecovered || t == MsgWith119 }
 
 // Role is who a recipient is.
 type Role string
@@ -112,6 +123,12 @@ func recoveredKey(incidentID, recipientID, channel string) string {
 	return fmt.Sprintf("%s/recovered/%s/%s", incidentID, recipientID, channel)
 }
 
+// with119Key is the row key of the "119 has it" notice to one recipient:
+// one per incident, whatever 119 answers next and however often.
+func with119Key(incidentID, recipientID, channel string) string {
+	return fmt.Sprintf("%s/with119/%s/%s", incidentID, recipientID, channel)
+}
+
 func timerKey(incidentID, timer string, step int) string {
 	return fmt.Sprintf("%s/t/%s/%d", incidentID, timer, step)
 }
@@ -133,6 +150,9 @@ type IncidentSnapshot struct {
 	Cause    detectors.Cause    `json:"cause"`
 	Priority detectors.Priority `json:"priority"`
 	State    State              `json:"state"`
+	// Status119 is 119's last answer (accepted, dispatched, on_scene...):
+	// the "119 has it" notice says how far 119 is.
+	Status119 string `json:"status_119,omitempty"`
 	// Disposition is how a resolved incident ended (a CAP Cancel says it).
 	Disposition Disposition           `json:"disposition,omitempty"`
 	Explanation detectors.Explanation `json:"explanation"`
@@ -147,9 +167,10 @@ type IncidentSnapshot struct {
 type Notification struct {
 	Key      string           `json:"key"`
 	Incident IncidentSnapshot `json:"incident"`
-	// Resident is disclosed only while the incident is open; it is the zero
-	// value (HasResident false) once the incident is closed or when no
-	// resident is registered for the hub.
+	// Resident is disclosed while the incident is open, and to the people
+	// who know the resident (never 119) in the news sent after it closed (a
+	// recovered fall's notice); it is the zero value (HasResident false)
+	// otherwise, and when no resident is registered for the hub.
 	Resident    devices.Resident `json:"resident,omitzero"`
 	HasResident bool             `json:"has_resident"`
 	Type        MessageType      `json:"type"`
@@ -157,7 +178,8 @@ type Notification struct {
 	Channel     string           `json:"channel"`
 	Step        int              `json:"step"`
 	Attempt     int              `json:"attempt"`
-	// Tried says what has been done so far, oldest first, one line each
-	// ("09:14:03 voice guardian 김민수: no answer").
-	Tried []string `json:"tried,omitempty"`
+	// Tried says what has been done so far, oldest first, one line each in
+	// Korean and English ("09:14:03 보호자 김민수에게 음성전화 응급 알림:
+	// 실패 (받지 않음)"): what 119 reads, so never an internal word.
+	Tried []TriedLine `json:"tried,omitempty"`
 }

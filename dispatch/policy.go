@@ -92,6 +92,18 @@ type Policy struct {
 // stepCount is how many steps run in all, repeats included.
 func (p Policy) stepCount() int { return len(p.Steps) * (1 + p.Repeat.Count) }
 
+// names reports whether one of the policy's steps notifies role.
+func (p Policy) names(role Role) bool {
+	for _, s := range p.Steps {
+		for _, t := range s.Notify {
+			if t.To == role {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // urgentOnly reports whether step n (repeats included) runs only on the
 // urgent jump.
 func (p Policy) urgentOnly(n int) bool { return p.Steps[n%len(p.Steps)].UrgentOnly }

@@ -293,6 +293,7 @@ func (p planner) send119(cur *Incident, by, via, reason string) (Change, error) 
 		// the window ended and anyone was told). 119 is not alerted twice.
 		ch.CancelKeys = append(ch.CancelKeys, timerKey(inc.ID, TimerVerify, 0))
 		inc.State = StateOpen
+		inc.Explanation.Ko, inc.Explanation.En = windowEnded(&inc, 0, "why.window.send119")
 		p.runStep(&inc, p.pol.For(inc.Cause, inc.Class), 0, &ch)
 	}
 	return ch, nil

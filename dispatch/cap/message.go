@@ -157,8 +157,12 @@ type Message struct {
 	// reading; the builder adds resident and place.
 	SummaryKO string
 	SummaryEN string
-	Tried     []string // what has been done already: "hub voice prompt 10:01, no answer"
-	Contact   string   // the monitoring centre's phone
+	// TriedKO and TriedEN say what has been done already, one line each,
+	// in each info's language ("10:01:30 허브를 통해 대상자에게 괜찮은지
+	// 물음 (취소 대기 30초)"): people's words, never internal ones.
+	TriedKO []string
+	TriedEN []string
+	Contact string // the monitoring centre's phone
 	// CancelReason explains a Cancel ("resident cancelled", "false alarm verified").
 	CancelReason string
 	// Addressee is the 119 centre the message is for, named in the
@@ -391,7 +395,7 @@ func (m Message) openInfo(ci causeInfo) []infoXML {
 		Description:  m.describeKO(),
 		Instruction:  ci.instrKO,
 		Contact:      m.Contact,
-		Parameters:   withRoom(params, m.Location.RoomKO),
+		Parameters:   withRoom(withTried(params, m.TriedKO), m.Location.RoomKO),
 		Area:         m.area(m.Location.RoomKO),
 	}
 	en := ko
@@ -401,7 +405,7 @@ func (m Message) openInfo(ci causeInfo) []infoXML {
 	en.Headline = m.headlineEN(ci)
 	en.Description = m.describeEN()
 	en.Instruction = ci.instrEN
-	en.Parameters = withRoom(params, m.Location.RoomEN)
+	en.Parameters = withRoom(withTried(params, m.TriedEN), m.Location.RoomEN)
 	en.Area = m.area(m.Location.RoomEN)
 	return []infoXML{ko, en}
 }
@@ -483,8 +487,8 @@ func (m Message) describeKO() string {
 	if m.Location.RoomKO != "" {
 		fmt.Fprintf(&b, "감지 위치: %s. ", m.Location.RoomKO)
 	}
-	if len(m.Tried) > 0 {
-		fmt.Fprintf(&b, "조치 내역: %s.", strings.Join(m.Tried, "; "))
+	if len(m.TriedKO) > 0 {
+		fmt.Fprintf(&b, "조치 내역: %s.", strings.Join(m.TriedKO, "; "))
 	}
 	return strings.TrimSpace(b.String())
 }
@@ -501,8 +505,8 @@ func (m Message) describeEN() string {
 	if m.Location.RoomEN != "" {
 		fmt.Fprintf(&b, "Alarm from: %s. ", m.Location.RoomEN)
 	}
-	if len(m.Tried) > 0 {
-		fmt.Fprintf(&b, "Already tried: %s.", strings.Join(m.Tried, "; "))
+	if len(m.TriedEN) > 0 {
+		fmt.Fprintf(&b, "Already tried: %s.", strings.Join(m.TriedEN, "; "))
 	}
 	return strings.TrimSpace(b.String())
 }
@@ -551,10 +555,19 @@ func (m Message) parameters() []paramXML {
 		add("guardian_"+n+"_told", g.Told)
 		add("guardian_"+n+"_answered", g.Answered)
 	}
-	for i, t := range m.Tried {
-		add("tried_"+strconv.Itoa(i+1), t)
-	}
 	return ps
+}
+
+// withTried adds what was tried, in the info block's language, as
+// tried_1, tried_2, ...
+func withTried(params []paramXML, tried []string) []paramXML {
+	out := slices.Clone(params)
+	for i, t := range tried {
+		if t != "" {
+			out = append(out, paramXML{"tried_" + strconv.Itoa(i+1), t})
+		}
+	}
+	return out
 }
 
 // area is the home; room, in the info block's language, says where in it

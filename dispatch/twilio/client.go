@@ -59,6 +59,10 @@ type Notice struct {
 	// Recovered: the resident answered and is all right (a fall they got
 	// up from); the SMS tells so and asks for nothing.
 	Recovered bool
+	// With119 is 119's answer ("accepted", "dispatched", "on_scene") when
+	// the SMS tells that 119 has the incident: news, once, to a guardian
+	// the stood-down escalation would otherwise leave waiting.
+	With119 string
 }
 
 // Client sends SMS and places calls. Call waits for a voice slot, which Run

@@ -47,6 +47,14 @@ const (
 
 type phrase struct{ ko, en string }
 
+// in is the phrase in l.
+func (p phrase) in(l Lang) string {
+	if l.norm() == English {
+		return p.en
+	}
+	return p.ko
+}
+
 // what happened, as the end of a sentence.
 var happened = map[Cause]phrase{
 	CauseFall:       {"낙상이 감지되었습니다", "a fall was detected"},
@@ -62,19 +70,59 @@ var happened = map[Cause]phrase{
 func (c Cause) urgent() bool { return c != CauseInactivity && c != CauseDevice }
 
 func (c Cause) happened(l Lang) string {
-	p, ok := happened[c]
+	return c.phrase(happened, phrase{"긴급 상황이 발생했습니다", "an emergency was reported"}, l)
+}
+
+// phrase is c's entry of table in l, or other's for a cause not in it.
+func (c Cause) phrase(table map[Cause]phrase, other phrase, l Lang) string {
+	if p, ok := table[c]; ok {
+		return p.in(l)
+	}
+	return other.in(l)
+}
+
+// what the incident is, as a noun ("the fall"), for the "119 has it" SMS.
+var what = map[Cause]phrase{
+	CauseFall:       {"낙상", "fall"},
+	CauseFire:       {"화재", "fire"},
+	CauseSOS:        {"응급 호출", "emergency call"},
+	CauseHeart:      {"심장 이상", "heart emergency"},
+	CauseBreathing:  {"호흡 이상", "breathing emergency"},
+	CauseInactivity: {"장시간 움직임 없음", "long inactivity"},
+	CauseGas:        {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
+	CauseDevice:     {"안전 장비 이상", "safety device fault"},
+}
+
+func (c Cause) what(l Lang) string { return c.phrase(what, phrase{"긴급 상황", "emergency"}, l) }
+
+// with119 is how far 119 is, by its answer, as the end of a sentence.
+var with119 = map[string]phrase{
+	"accepted":   {"119가 신고를 접수해 대응하고 있습니다", "119 has accepted the alert and is responding"},
+	"dispatched": {"119가 출동했습니다", "119 has dispatched a unit"},
+	"on_scene":   {"119가 현장에 도착했습니다", "119 is on scene"},
+}
+
+// with119Text is the SMS telling that 119 has the incident: short, news
+// only (the escalation that would have called again is stood down).
+func with119Text(n Notice) string {
+	stage, ok := with119[n.With119]
 	if !ok {
-		p = phrase{"긴급 상황이 발생했습니다", "an emergency was reported"}
+		stage = with119["accepted"]
 	}
-	if l.norm() == English {
-		return p.en
+	if n.Lang.norm() == English {
+		return "[Dolbom notice] " + n.Cause.what(English) + " at the home of " + orSome(n.ResidentName, "the resident", "") +
+			place(n.Address, " (", ")") + ": " + stage.en + "."
 	}
-	return p.ko
+	return "[돌봄 알림] " + orSome(n.ResidentName, "어르신", "님") + " 댁" + place(n.Address, "(", ")") + " " +
+		n.Cause.what(Korean) + " 상황: " + stage.ko + "."
 }
 
 // SMSText is the text message for n.
 func SMSText(n Notice) string {
 	name, addr := n.ResidentName, n.Address
+	if n.With119 != "" {
+		return with119Text(n)
+	}
 	if n.Recovered {
 		if n.Lang.norm() == English {
 			return "[Dolbom notice] At the home of " + orSome(name, "the resident", "") + place(addr, " (", ")") + ", " +

@@ -21,3 +21,23 @@ func TestSMSTextRecovered(t *testing.T) {
 		t.Errorf("recovered texts ask for an acknowledgement or miss the news:\n%s\n%s", ko, en)
 	}
 }
+
+// The "119 has it" SMS says how far 119 is, in the recipient's language,
+// with the resident and the address, and no reply menu (nothing to answer).
+func TestWith119SMS(t *testing.T) {
+	for _, tc := range []struct {
+		n    twilio.Notice
+		want string
+	}{
+		{twilio.Notice{Cause: twilio.CauseFall, With119: "accepted", ResidentName: "김순자", Address: "서울 종로구 1"},
+			"[돌봄 알림] 김순자님 댁(서울 종로구 1) 낙상 상황: 119가 신고를 접수해 대응하고 있습니다."},
+		{twilio.Notice{Cause: twilio.CauseFire, With119: "dispatched", ResidentName: "김순자"},
+			"[돌봄 알림] 김순자님 댁 화재 상황: 119가 출동했습니다."},
+		{twilio.Notice{Cause: twilio.CauseSOS, With119: "on_scene", Lang: twilio.English, ResidentName: "Kim", Address: "Seoul 1"},
+			"[Dolbom notice] emergency call at the home of Kim (Seoul 1): 119 is on scene."},
+	} {
+		if got := twilio.SMSText(tc.n); got != tc.want {
+			t.Errorf("twilio.SMSText(%+v)\n got %q\nwant %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -308,7 +308,10 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.capSender,
 		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: capCause(n.Incident.Cause), Priority: int(n.Incident.Priority),
 		Certainty: certainty(n.Incident.Cause), SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
-		Tried: n.Tried, Contact: c.contact, Addressee: c.addressee,
+		Contact: c.contact, Addressee: c.addressee,
+	}
+	for _, t := range n.Tried {
+		m.TriedKO, m.TriedEN = append(m.TriedKO, t.Ko), append(m.TriedEN, t.En)
 	}
 	alert := cap.Reference{Sender: c.capSender, Identifier: cap.Identifier(c.capSender, n.Incident.ID, 0), Sent: n.Incident.OpenedAt}
 	switch n.Type {
@@ -363,6 +366,9 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
 		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
+	if n.Type == dispatch.MsgWith119 {
+		no.With119 = n.Incident.Status119
+	}
 	if n.HasResident {
 		no.ResidentName = n.Resident.Name
 		// The same address as on the console and in the CAP: to the unit,
