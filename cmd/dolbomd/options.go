@@ -152,7 +152,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.Float64Var(&o.EventsRate, "events-rate", envFloat("DOLBOM_EVENTS_RATE"), "per hub: events per second; emergencies are slowed, never refused (default 10; DOLBOM_EVENTS_RATE)")
 	fs.IntVar(&o.EventsBurst, "events-burst", envInt("DOLBOM_EVENTS_BURST"), "per hub: burst of events (default 200; DOLBOM_EVENTS_BURST)")
 	fs.StringVar(&o.MaxHubs, "max-hubs", env("DOLBOM_MAX_HUBS", memlimit.MaxHubsAuto), "hubs this gateway carries; past it new hubs are refused at CONNECT as server busy and back off, connected hubs are kept. "+
-		"auto: 80% of the soft memory limit / 30 KiB per hub; unlimited: no cap (DOLBOM_MAX_HUBS)")
+		"auto: 80% of the soft memory limit / 34 KiB per hub; unlimited: no cap (DOLBOM_MAX_HUBS)")
 	highWater := 0.8
 	if v := getenv("DOLBOM_MEMORY_HIGH_WATER"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

@@ -9,14 +9,16 @@ import (
 	"strings"
 )
 
-// HubCost is the memory one connected hub holds in a gateway process,
-// all owners together: goroutine stacks 20.5 KiB (mochi's read goroutine
-// 16 KiB, kept there by the broker's handoff; its write goroutine 4 KiB)
-// and live heap (mochi's client and buffers, the broker's hub state, the
-// detectors' per-home state, the store's caches): measured at 300,000 hubs
-// (docs/performance.md, "National load at 300,000 homes"). Lower it as the
+// HubCost is the memory one connected hub holds in a gateway process that
+// the collector cannot free, all owners together: goroutine stacks 20.5 KiB
+// (mochi's read goroutine 16 KiB, kept there by the broker's handoff; its
+// write goroutine 4 KiB) and live heap 12.6 KB (mochi's client, buffers and
+// topic index 6.5 KB, its two goroutine records 0.95 KB, the detectors 2.9
+// KB, the broker 0.7 KB, the store 0.1 KB; in-memory links of the
+// simulator's transport 1.4 KB), measured by BenchmarkGatewayMemoryPerHub
+// (docs/performance.md, "Issue 14: memory per hub"). Lower it as the
 // per-hub cost comes down.
-const HubCost = 30 << 10
+const HubCost = 34 << 10
 
 // GuardShare is the share of the soft memory limit the hubs may hold before
 // the broker's memory guard refuses new ones (broker.Config.MemoryHighWater,
@@ -54,8 +56,8 @@ type Capacity struct {
 // HubCapacity derives the default --max-hubs from the soft memory limit in
 // force for a gateway on this store (the operator's GOMEMLIMIT, else
 // what Set chooses): GuardShare of it over HubCost. On this project's machines
-// (23.5 GiB of RAM, an 11.3 GiB limit with the embedded store) that is
-// about 315,000 hubs, above the 300,000 of national scale.
+// (23.5 GiB of RAM, a 12.4 GiB limit with the embedded store) that is
+// about 307,000 hubs, above the 300,000 of national scale.
 func HubCapacity(embeddedStore bool) Capacity {
 	limit := int64(math.MaxInt64)
 	if os.Getenv("GOMEMLIMIT") != "" {

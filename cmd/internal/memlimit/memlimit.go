@@ -24,15 +24,18 @@ import (
 )
 
 // Share is the part of the memory available (RAM, or the cgroup's limit)
-// a gateway process takes. Half: the other half is the kernel's and its
-// page cache's (the SQLite file's pages, the journal's), PostgreSQL's when
-// a small deployment runs it on the same machine, and the margin that keeps
-// a node standing when its hubs cost more than measured. At 300,000 hubs
-// the goroutine stacks hold ~6 GB (20.5 KiB per hub: mochi's read and
-// write goroutines) beside the live heap; what is left of the limit is the
-// room the heap has to grow between collections, and so sets how often the
-// collector runs (docs/performance.md, "National load at 300,000 homes").
-const Share = 0.5
+// a gateway process takes: a little over half. The rest is the kernel's and
+// its page cache's (the SQLite file's pages, the journal's), PostgreSQL's
+// when a small deployment runs it on the same machine, and the margin that
+// keeps a node standing when its hubs cost more than measured. At 300,000
+// hubs the hubs hold ~10 GB that the collector cannot free (goroutine
+// stacks 20.5 KiB and live heap ~12.6 KB per hub, HubCost); what is left of
+// the limit is the room the heap has to grow between collections, and so
+// sets how often the collector runs. Half (11.3 GiB on this project's
+// machines) left too little: the memory guard would refuse hubs before
+// 300,000 and the collector ran every ~30 s (docs/performance.md, "National
+// load at 300,000 homes").
+const Share = 0.55
 
 // sqliteCaches is the memory the embedded store takes outside Go's
 // accounting: SQLite's page caches (store/sqlite.go), ~0.5 GB at 300,000
