@@ -201,7 +201,9 @@ func newShard(m *HealthMonitor) *shard {
 }
 
 func (s *shard) run(ctx context.Context) {
-	// Park while the state loads; events wait in their own lane.
+	// Park while the state loads, events too (they are signs of life
+	// here, nothing to act on at once), then take everything parked in the
+	// order it was handed on.
 	for loading := true; loading; {
 		select {
 		case <-ctx.Done():
@@ -210,8 +212,11 @@ func (s *shard) run(ctx context.Context) {
 			loading = false
 		case q := <-s.lanes.parking():
 			s.lanes.park(q)
+		case q := <-s.lanes.parkingEvents():
+			s.lanes.park(q)
 		}
 	}
+	s.lanes.unpark()
 	for _, m := range s.replay {
 		s.handleSafely(op{kind: opMessage, msg: m})
 	}

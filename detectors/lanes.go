@@ -1,6 +1,8 @@
 package detectors
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -191,6 +193,25 @@ func (l *lanes[O]) parking() <-chan queued[O] {
 
 // park appends an op taken from the ordinary channel to the backlog.
 func (l *lanes[O]) park(q queued[O]) { l.backlog = append(l.backlog, q) }
+
+// parkingEvents is parking for the event channel, for a shard that applies
+// nothing while its state loads (the health monitor: an event is only a
+// sign of life to it). Left unread, a full event lane would hold the
+// broker's worker, and so the hub's PUBACK, until the load ends.
+func (l *lanes[O]) parkingEvents() <-chan queued[O] {
+	if len(l.backlog)-l.head >= l.parkLimit {
+		return nil
+	}
+	return l.events
+}
+
+// unpark ends a load that parked events too: the backlog is put back in
+// the order the ops were handed on (their seq), so each event is applied
+// after its own hub's older inputs, as if it had been taken in its turn.
+func (l *lanes[O]) unpark() {
+	parked := l.backlog[l.head:]
+	slices.SortStableFunc(parked, func(a, b queued[O]) int { return cmp.Compare(a.seq, b.seq) })
+}
 
 // drain applies everything queued, events first; for a shard that stops.
 func (l *lanes[O]) drain(apply func(O)) {

@@ -221,3 +221,64 @@ func TestSOSNotBehindRestore(t *testing.T) {
 		})
 	}
 }
+
+// Events parked while a state loads are put back in their turn: after the
+// load everything parked is taken in the order it was handed on, so each
+// event still comes after its own hub's older inputs.
+func TestUnparkPutsEventsInTheirTurn(t *testing.T) {
+	l := newLanes(8, laneHub)
+	var waits atomic.Uint64
+	for _, o := range []struct {
+		laneOp
+		event bool
+	}{{laneOp{"a", "a1"}, false}, {laneOp{"a", "a-sos"}, true}, {laneOp{"b", "b1"}, false}, {laneOp{"b", "b-fall"}, true}, {laneOp{"a", "a2"}, false}} {
+		l.put(o.laneOp, o.event, nil, &waits)
+	}
+	// A loading shard's select takes whichever lane is ready: events first here.
+	for range 2 {
+		l.park(<-l.parkingEvents())
+	}
+	for range 3 {
+		l.park(<-l.parking())
+	}
+	l.unpark()
+	var got []string
+	l.drain(func(o laneOp) { got = append(got, o.name) })
+	if want := []string{"a1", "a-sos", "b1", "b-fall", "a2"}; !slices.Equal(got, want) {
+		t.Fatalf("applied %v, want %v", got, want)
+	}
+}
+
+// While the health monitor's saved state loads, its shards take events off
+// their lane too (parked with the rest), so a hub's event does not wait for
+// the load, and with it the PUBACK of the broker worker handing it on.
+func TestHealthTakesEventsWhileItsStateLoads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		fleet := FleetFunc(func(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
+			<-gate
+			return nil
+		})
+		const queue = 4
+		h := startMonitor(t, HealthConfig{Fleet: fleet, Shards: 1, QueueSize: queue})
+		defer h.stop()
+		now := time.Now()
+		var handed atomic.Int64
+		go func() {
+			for i := range 3 * queue {
+				h.m.Ingest(event("hub-1", devices.EventMotion, "hall-pir", now.Add(time.Duration(i)*time.Second)))
+				handed.Add(1)
+			}
+		}()
+		synctest.Wait()
+		if n := handed.Load(); n != 3*queue {
+			t.Fatalf("%d of %d events handed on while the state loads: the event lane was not read", n, 3*queue)
+		}
+		close(gate)
+		synctest.Wait()
+		hh, ok := h.m.Health("hub-1")
+		if !ok || hh.LastSeen.IsZero() {
+			t.Errorf("after the load: hub-1 %+v %v; want it seen through its parked events", hh, ok)
+		}
+	})
+}
