@@ -36,9 +36,9 @@ import (
 // GATEWAY_MEMORY_PROFILE=FILE also writes the heap profile at that moment
 // (go tool pprof -sample_index=inuse_space -top FILE: by function).
 //
-// (Stacks shrink as in dolbomd, Go's default, see cmd/internal/memlimit;
-// GODEBUG=gcshrinkstackoff=1 shows them as they were before publishes left
-// mochi's read goroutine.)
+// dolbomd keeps stacks at the size they grew to (GODEBUG=gcshrinkstackoff=1,
+// cmd/internal/memlimit/stacks.go); a test binary shrinks them, so run it
+// with GODEBUG=gcshrinkstackoff=1 for the stacks dolbomd holds.
 //
 // The hubs' side keeps only its pipe end (no goroutine), counted apart as
 // in-memory links, which TCP would keep in the kernel.
