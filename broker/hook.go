@@ -514,7 +514,10 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		start = time.Now()
 	}
 
-	st := s.states.get(cl.ID)
+	st := hubStateOf(cl)
+	if st == nil {
+		st = s.states.get(cl.ID)
+	}
 	if st == nil { // cannot happen: OnConnect created it
 		return outcome{verdict: notTaken}
 	}
@@ -574,6 +577,18 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 	accepted(st)
 	s.ingest.Ingest(&msg)
 	return outcome{verdict: taken}
+}
+
+// hubStateOf returns the state OnConnect attached to cl's connection (the
+// one s.states holds for the hub: states are never replaced), or nil. Per
+// message it spares a lookup in the shared map, whose read lock and
+// cache-cold key compare cost a few µs a message at 50,000 homes
+// (docs/performance.md, "Per-message costs").
+func hubStateOf(cl *mqtt.Client) *hubState {
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		return tc.hub
+	}
+	return nil
 }
 
 // accepted ends a run of silent refusals.
