@@ -521,7 +521,7 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 	if st == nil { // cannot happen: OnConnect created it
 		return outcome{verdict: notTaken}
 	}
-	ch, _ := ownChannel(p.topic, cl.ID) // OnACLCheck let only own topics through
+	ch, own := ownChannel(p.topic, cl.ID) // OnACLCheck let only own topics through
 	if c := s.m.received[ch]; c != nil {
 		c.Inc()
 	}
@@ -544,7 +544,14 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 				fmt.Sprintf("more than %g messages per second besides events", s.cfg.ReadingsRate), "")
 		}
 	}
-	msg, err := s.cfg.Limits.Decode(p.topic, p.payload, start)
+	var msg devices.Message
+	var err error
+	if own {
+		// The connection's id, not a piece of the topic: see DecodeFrom.
+		msg, err = s.cfg.Limits.DecodeFrom(devices.HubID(cl.ID), ch, p.payload, start)
+	} else {
+		msg, err = s.cfg.Limits.Decode(p.topic, p.payload, start)
+	}
 	if err != nil {
 		var id devices.EventID
 		if ch == devices.ChanEvents {
