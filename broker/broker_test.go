@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/dolbom/dolbom/devices"
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -899,4 +900,31 @@ func TestBatchLargerThanReadBuffer(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestMessagesCarryTheConnectionsHubString pins what DecodeFrom is for: a
+// hub's messages carry the very string its connect report carried (the
+// connection's client id), not a fresh piece of each topic, so that the
+// detectors' per-hub maps match them by pointer.
+func TestMessagesCarryTheConnectionsHubString(t *testing.T) {
+	for _, path := range bothPaths {
+		t.Run(path.name, func(t *testing.T) {
+			e := startEnvOn(t, Config{}, path)
+			c := e.hub(4, hubA, secretA)
+			defer c.conn.Close()
+			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 7)
+			c.expect(packets.Puback)
+			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+			e.ingest.mu.Lock()
+			defer e.ingest.mu.Unlock()
+			if len(e.ingest.conns) == 0 || !e.ingest.conns[0].Connected {
+				t.Fatalf("no connect report: %+v", e.ingest.conns)
+			}
+			want := unsafe.StringData(string(e.ingest.conns[0].Hub))
+			m := e.ingest.msgs[0]
+			if m.Hub != hubA || unsafe.StringData(string(m.Hub)) != want || unsafe.StringData(string(m.Event.Hub)) != want {
+				t.Errorf("message's hub %q is not the connection's string", m.Hub)
+			}
+		})
+	}
 }

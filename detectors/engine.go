@@ -742,7 +742,11 @@ func (s *engineShard) homeIndex(id devices.HubID) int32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
-	id = devices.HubID(cloneString(string(id)))
+	// Kept as it came, not cloned: the broker hands on the connection's
+	// own id string (devices.Limits.DecodeFrom), so the next lookups of
+	// the connection's messages match this key by pointer, without reading
+	// its bytes (a cache miss per message at national scale). At worst a
+	// caller's id is a piece of a topic, which it keeps alive.
 	th := &s.e.cfg.Thresholds
 	if f := s.e.cfg.ThresholdsFor; f != nil {
 		if o := f(id, *th); o != nil {
@@ -755,8 +759,6 @@ func (s *engineShard) homeIndex(id devices.HubID) int32 {
 	s.index[id] = i
 	return i
 }
-
-func cloneString(s string) string { return string([]byte(s)) }
 
 func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	for _, sn := range sensors {

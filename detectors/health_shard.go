@@ -3,7 +3,6 @@ package detectors
 import (
 	"context"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/dolbom/dolbom/detectors/wheel"
@@ -325,8 +324,7 @@ func (s *shard) hubIndex(id devices.HubID) int32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
-	// The id may be a substring of a whole topic; keep only the id.
-	id = devices.HubID(strings.Clone(string(id)))
+	// Kept as it came, not cloned: see engineShard.homeIndex.
 	i := s.hubs.add(hubState{id: id, battery: -1})
 	s.index[id] = i
 	return i

@@ -60,12 +60,28 @@ func (l Limits) Decode(topic string, payload []byte, now time.Time) (Message, er
 	if err != nil {
 		return Message{}, err
 	}
+	return l.DecodeFrom(hub, ch, payload, now)
+}
+
+// DecodeFrom is Decode for a message whose topic is known to be hub's own
+// channel ch (ch is checked as ParseTopic checks it; hub is not). The
+// decoded message carries hub's string itself, not a piece of the topic:
+// the broker passes the connection's client id, the string its connect and
+// disconnect reports carry too, so that the detectors' per-hub maps, keyed
+// by such a string, match it by pointer without reading the key's bytes
+// (cache misses per message at national scale; docs/performance.md,
+// "Per-message costs").
+func (l Limits) DecodeFrom(hub HubID, ch Channel, payload []byte, now time.Time) (Message, error) {
+	if !ch.Upstream() && !ch.Downstream() {
+		return Message{}, &DecodeError{Code: ErrTopic, Msg: "unknown channel " + quote(string(ch))}
+	}
 	if !ch.Upstream() {
 		return Message{}, errf(ErrNotPermitted, "hubs do not publish on "+string(ch))
 	}
 	if len(payload) > l.MaxPayload {
 		return Message{}, errf(ErrTooLarge, fmt.Sprintf("payload %d bytes, limit %d", len(payload), l.MaxPayload))
 	}
+	var err error
 	m := Message{Hub: hub, Channel: ch}
 	switch ch {
 	case ChanReadings:

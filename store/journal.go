@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -275,7 +274,9 @@ type batchRow struct {
 	fromUS, toUS int64 // earliest and latest reading
 	n            int
 	receivedUS   int64
-	data         []byte // readings_codec.go
+	// off and end place the row's blob (readings_codec.go) in its
+	// sampleBatch's blobs: see sampleBatch.data.
+	off, end int
 }
 
 type hourKey struct {
@@ -309,7 +310,21 @@ type sampleBatch struct {
 	old map[hourKey][]hourSeries
 	// problems are errors worth a log line that did not fail the flush.
 	problems []error
-	scratch  []byte // addPiece's encoding buffer
+	// blobs holds every row's encoded readings back to back, kept from
+	// flush to flush: one buffer grown to a flush's size instead of a blob
+	// allocated per received batch (garbage per message, which the
+	// collector pays for at national scale over a multi-GB heap).
+	blobs []byte
+}
+
+// maxKeptBlobs bounds the blobs buffer kept between flushes: a backlog's
+// flush may grow it far past the usual size, which must not stay.
+const maxKeptBlobs = 4 << 20
+
+// data is r's blob: valid until the batch is reset (the back ends bind it
+// within writeSamples, which returns before the next reset).
+func (w *sampleBatch) data(r *batchRow) []byte {
+	return w.blobs[r.off:r.end:r.end]
 }
 
 func newSampleBatch(rows int) *sampleBatch {
@@ -337,7 +352,7 @@ func (w *sampleBatch) planLate(now int64, rawRetention, grace, margin time.Durat
 		switch {
 		case k.bucket > lateFrom:
 		case k.bucket < oldBefore:
-			rs, err := decodeReadingsBlob(r.data, nil, nil)
+			rs, err := decodeReadingsBlob(w.data(r), nil, nil)
 			if err != nil { // encoded by addPiece just before: a bug
 				w.problems = append(w.problems, fmt.Errorf("late batch of hub %s not merged into its hourly rollup: %w", r.hub, err))
 				continue
@@ -411,10 +426,9 @@ func (w *sampleBatch) addPiece(b *devices.ReadingBatch, rs []devices.Reading) {
 		us := toUS(r.At)
 		row.fromUS, row.toUS = min(row.fromUS, us), max(row.toUS, us)
 	}
-	// Encoded into the batch's scratch buffer, then copied once at its
-	// exact size: the row keeps the blob until the flush.
-	w.scratch = appendReadingsBlob(w.scratch[:0], rs)
-	row.data = bytes.Clone(w.scratch)
+	row.off = len(w.blobs)
+	w.blobs = appendReadingsBlob(w.blobs, rs)
+	row.end = len(w.blobs)
 	w.batches = append(w.batches, row)
 	w.readings += len(rs)
 }
@@ -430,8 +444,12 @@ func floorDiv(a, b int64) int64 {
 }
 
 func (w *sampleBatch) reset() {
-	clear(w.batches) // drop references to the blobs
+	clear(w.batches) // drop references to the hubs' ids
 	w.batches = w.batches[:0]
+	w.blobs = w.blobs[:0]
+	if cap(w.blobs) > maxKeptBlobs {
+		w.blobs = nil
+	}
 	w.readings = 0
 	clear(w.accel)
 	w.accel = w.accel[:0]

@@ -308,7 +308,7 @@ func (b *postgresBackend) writeSamples(ctx context.Context, w *sampleBatch) erro
 				[]string{"hub_id", "from_us", "to_us", "n", "received_us", "data"},
 				pgx.CopyFromSlice(len(w.batches), func(i int) ([]any, error) {
 					r := &w.batches[i]
-					return []any{string(r.hub), r.fromUS, r.toUS, int32(r.n), r.receivedUS, r.data}, nil
+					return []any{string(r.hub), r.fromUS, r.toUS, int32(r.n), r.receivedUS, w.data(r)}, nil
 				}))
 			if err != nil {
 				return fmt.Errorf("copy reading batches: %w", err)

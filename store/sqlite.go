@@ -476,7 +476,7 @@ func (b *sqliteBackend) writeSamples(ctx context.Context, w *sampleBatch) error 
 		if err := insertChunked(ctx, tx, `INSERT INTO reading_batches (hub_id, from_us, to_us, n, received_us, data) VALUES `, ``,
 			6, len(w.batches), func(i int, args []any) []any {
 				r := &w.batches[i]
-				return append(args, string(r.hub), r.fromUS, r.toUS, r.n, r.receivedUS, r.data)
+				return append(args, string(r.hub), r.fromUS, r.toUS, r.n, r.receivedUS, w.data(r))
 			}); err != nil {
 			return fmt.Errorf("reading batches: %w", err)
 		}

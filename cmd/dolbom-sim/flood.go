@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -106,6 +107,8 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data-dir", "", "with --gateway-inproc: its data directory (default: a temporary one on disk)")
 	readingsRate := fs.Float64("readings-rate", 0, "with --gateway-inproc: the broker's per-hub rate limit for readings (0: the default, 5/s)")
 	readingsBurst := fs.Int("readings-burst", 0, "with --gateway-inproc: its burst (0: the default, 300)")
+	flushRows := fs.Int("flush-rows", 0, "with --gateway-inproc: readings per store transaction (0: the store's default)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file (with --gateway-inproc it shows the gateway under the flood); the generator's goroutines carry the label part=simulator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,7 +143,7 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		addr := l.Addr().String()
 		l.Close()
-		env := &inproc{dir: dir, log: zerolog.New(stderr).Level(zerolog.ErrorLevel), mqttAddr: addr, tr: &switchTransport{},
+		env := &inproc{dir: dir, log: zerolog.New(stderr).Level(zerolog.ErrorLevel), mqttAddr: addr, tr: &switchTransport{}, flushRows: *flushRows,
 			bc: broker.Config{ReadingsRate: *readingsRate, ReadingsBurst: *readingsBurst}}
 		if err := env.start(ctx); err != nil {
 			return err
@@ -167,6 +170,19 @@ func cmdFlood(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep := FloodReport{Conns: *conns, QoS: *qos, Window: *window, RatePerConn: *rate, PayloadBytes: len(floodPayload(time.Now())),
 		MeasuresBroker: true, Command: "dolbom-sim flood " + strings.Join(args, " ")}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	// The generator's goroutines are labelled so that a profile tells its
+	// CPU from the in-process gateway's (go tool pprof -tagignore part=simulator).
+	floodRun := func(ctx context.Context, cfg floodConfig, addr string) (run FloodRun) {
+		pprof.Do(ctx, pprof.Labels(simLabelKey, simLabelValue), func(ctx context.Context) { run = floodRun(ctx, cfg, addr) })
+		return run
+	}
 	for round := 1; round <= *rounds && ctx.Err() == nil; round++ {
 		var base FloodRun
 		if *baseline != "" {

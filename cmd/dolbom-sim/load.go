@@ -88,6 +88,13 @@ type SteadyCPU struct {
 	Cores     float64 `json:"cores"`
 	Messages  int64   `json:"messages"`
 	CPUUsPerM float64 `json:"cpu_us_per_msg"`
+	// SimShare is the simulator's share of the window's CPU profile; the
+	// gateway's figures are the rest (cpushare.go: an upper bound, the
+	// collector's work being counted as the gateway's). Absent when the
+	// whole run was profiled (--cpuprofile without --cpuprofile-steady).
+	SimShare      *float64 `json:"sim_share,omitempty"`
+	GatewayCores  float64  `json:"gateway_cores,omitempty"`
+	GatewayUsPerM float64  `json:"gateway_cpu_us_per_msg,omitempty"`
 }
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -391,7 +398,10 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	sensors := fs.String("sensors", "auto", "register every home's sensors: yes, no, auto (yes up to 20,000 homes)")
 	offset := fs.Int("offset", 0, "first home index (several processes share one gateway)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (provisioning excluded) to this file; the simulator's goroutines carry the label part=simulator")
+	// The steady window is what steady_cpu measures: a profile of it shows
+	// where that CPU goes, without the connect wave's.
+	cpuProfileSteady := fs.Bool("cpuprofile-steady", false, "with --cpuprofile: profile only the steady window (steady_cpu's, which is always profiled in memory for the gateway's share), not the whole run")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run (before the drain) to this file")
 	// A profile at the end shows what the run allocated in all; one taken
 	// at a chosen moment shows what a burst holds while it lasts.
@@ -458,16 +468,18 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	// The steady window is profiled for steady_cpu's gateway share
+	// (cpushare.go) unless the whole run is.
+	var steadyProf steadyProfile
+	steadyProfPath := ""
+	if *cpuProfile != "" && *cpuProfileSteady {
+		steadyProfPath = *cpuProfile
+	} else if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	before := liveBytes()
 	clock := firmwaresim.NewClock(time.Now(), *speed, *duration)
@@ -508,15 +520,18 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
-	go func() { fleet.Run(rctx); close(done) }()
+	// The label tells the simulator's CPU from the gateway's in a profile
+	// (go tool pprof -tagfocus part=simulator): steady_cpu counts both.
+	simLabels := pprof.Labels(simLabelKey, simLabelValue)
+	go pprof.Do(rctx, simLabels, func(ctx context.Context) { fleet.Run(ctx); close(done) })
 
 	ictx, stopInjecting := context.WithCancel(rctx)
 	defer stopInjecting()
 	injected := make(chan struct{})
-	go func() {
+	go pprof.Do(ictx, simLabels, func(ictx context.Context) {
 		defer close(injected)
 		injectEmergencies(ictx, hubs, *emergRate, c.seed, start, clock, track, &gatewayDown)
-	}()
+	})
 
 	var allOnline *float64
 	tick := time.NewTicker(2 * time.Second)
@@ -598,6 +613,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if !steadyAt.IsZero() && steadyCPU == 0 && now.After(steadyAt) && !restarted {
 			steadyCPU, steadyMsgs, steadyWall = cpuTime(), st.Published, now
+			if steadyProfPath != "" || (*cpuProfile == "" && c.target == "") {
+				steadyProf.start()
+			}
 		}
 		if restarted && restart.BackS == nil && st.Online >= expected {
 			v := now.Sub(readyAt).Seconds()
@@ -622,6 +640,20 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Messages: st.Published - steadyMsgs}
 		if sc.Messages > 0 {
 			sc.CPUUsPerM = cpu * 1e6 / float64(sc.Messages)
+		}
+		if steadyProf.running {
+			// The window ends here: not the drain, nor the shutdown.
+			share, err := steadyProf.stop(steadyProfPath)
+			switch {
+			case c.target != "":
+				// This process is the simulator alone: no gateway share.
+			case err != nil:
+				rep.Notes = append(rep.Notes, "steady_cpu: no gateway share: "+err.Error())
+			default:
+				sc.SimShare = &share
+				sc.GatewayCores = sc.Cores * (1 - share)
+				sc.GatewayUsPerM = sc.CPUUsPerM * (1 - share)
+			}
 		}
 		rep.SteadyCPU = sc
 	}
