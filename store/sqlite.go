@@ -425,10 +425,13 @@ func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed b
 // every commit cost more CPU than running it (measured: 37 µs a commit, a
 // commit a millisecond at 1,000 events/s), and the commit holds the write
 // lock meanwhile.
-func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
+func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event, locked func()) ([]bool, []int64, error) {
 	fresh := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
 	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
+		if locked != nil {
+			locked()
+		}
 		q := cachedTxQuerier{tx: tx, cache: &b.stmts, db: b.db}
 		ins := q.stmt(ctx, insertEventSQL)
 		for i, e := range evs {
