@@ -80,7 +80,8 @@ func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, 
 // runEventWriter commits events in groups: it takes the first waiting
 // event, then everything else already queued (up to EventBatch), and commits
 // them together. Under load the queue fills while a commit runs, so batches
-// grow with the load and no event waits for a timer.
+// grow with the load and no event waits for a timer. Several of them may
+// run (Config.EventWriters), each with a group in flight.
 func (s *Store) runEventWriter(ctx context.Context) {
 	batch := make([]*eventReq, 0, s.cfg.EventBatch)
 	evs := make([]*devices.Event, 0, s.cfg.EventBatch)
@@ -89,13 +90,18 @@ func (s *Store) runEventWriter(ctx context.Context) {
 		case r := <-s.eventQ:
 			batch = append(batch[:0], r)
 		case <-s.intake.idle:
-			// No sender is left: commit what is queued, then stop.
-			for len(s.eventQ) > 0 {
-				batch = append(batch[:0], <-s.eventQ)
+			// No sender is left: commit what is queued, then stop. Other
+			// writers drain it too, so never wait on the queue here.
+			for {
+				select {
+				case r := <-s.eventQ:
+					batch = append(batch[:0], r)
+				default:
+					return
+				}
 				batch = s.collectEvents(batch)
 				s.commitEvents(ctx, batch, evs)
 			}
-			return
 		}
 		batch = s.collectEvents(batch)
 		s.commitEvents(ctx, batch, evs)
@@ -136,6 +142,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 		queue.Observe(start.Sub(r.queued).Seconds())
 	}
 	lockedAt := start
+	group := s.cursors.begin()
 	// Bounded, so that a hung database cannot hold the callers' PUBACKs
 	// (they wait for the outcome) past the hubs' own timeout. When it ends
 	// with the INSERT sent, the server may still commit it (a hung server
@@ -155,6 +162,9 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 	}
 	s.metrics.eventBatch.Observe(float64(len(batch)))
 	s.avail.wrote(pathEvents, err)
+	if err != nil {
+		s.cursors.abandoned(group)
+	}
 	if err != nil && len(batch) > 1 && !storeFault(err) {
 		// One hub's event that the database refuses must not fail the
 		// other hubs' emergencies in the same group: commit each alone, so
@@ -183,7 +193,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 				newSeqs = append(newSeqs, seqs[i])
 			}
 		}
-		s.cursors.committed(newSeqs)
+		s.cursors.committed(group, newSeqs)
 		if len(newSeqs) > 0 {
 			crashpoint.Hit("journal-committed") // committed, not yet acknowledged nor handed on
 		}

@@ -62,7 +62,12 @@ type Config struct {
 	SampleQueue   int           // queued reading batches and chunks, default 4096
 	EventQueue    int           // queued events waiting for a commit, default 8192
 	EventBatch    int           // most events in one commit, default 1024
-	DrainTimeout  time.Duration // how long a failing flush is retried at shutdown, default 30s
+	// EventWriters is how many event groups may be in flight at once,
+	// default 1. On PostgreSQL a group arriving while another commits can
+	// then go on its own connection instead of waiting for that commit;
+	// on SQLite (one write lock) a second group would only wait for it.
+	EventWriters int
+	DrainTimeout time.Duration // how long a failing flush is retried at shutdown, default 30s
 
 	// CommitTimeout bounds one event commit, default 5s (commits take
 	// milliseconds): past it the commit is abandoned, its events are
@@ -138,6 +143,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.SampleQueue, 4096)
 	defInt(&c.EventQueue, 8192)
 	defInt(&c.EventBatch, 1024)
+	defInt(&c.EventWriters, 1)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -251,8 +257,10 @@ func (s *Store) Run(ctx context.Context) error {
 	// Writes during the drain must outlive ctx.
 	writeCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
+	wg.Add(3 + s.cfg.EventWriters)
+	for range s.cfg.EventWriters {
+		go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
+	}
 	go func() { defer wg.Done(); s.runSampleWriter(writeCtx) }()
 	go func() { defer wg.Done(); s.runMaintenance(ctx) }()
 	go func() { defer wg.Done(); s.runSealer(ctx) }()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
@@ -163,6 +164,8 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	}
 	stored := func() float64 { return gatherCounter(b, g, "dolbom_store_rows_written_total", "kind", "events") }
 	storedBefore := stored()
+	checkpoints := serverCheckpoints(b, g, sc)
+	checkpointsBefore := checkpoints()
 	stagesBefore := make(map[string]histogramSnapshot, len(journalStages))
 	for _, st := range journalStages {
 		stagesBefore[st] = gatherHistogram(b, g, "dolbom_store_event_stage_seconds", "stage", st)
@@ -218,6 +221,9 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	b.ReportMetric(float64(all[len(all)-1].Microseconds())/1000, "max_ms")
 	b.ReportMetric(float64(sosMax.Microseconds())/1000, "sos_max_ms")
 	b.ReportMetric(float64(len(all))/time.Since(start).Seconds(), "events/s")
+	// A checkpoint of the server (PostgreSQL) or a WAL truncation (SQLite)
+	// during the run is a suspect for its tail.
+	b.ReportMetric(checkpoints()-checkpointsBefore, "checkpoints")
 	// Where the store's part of the wait goes (bucket-interpolated, so
 	// approximate): the rest of a PUBACK's time is the broker's and the
 	// client's.
@@ -227,6 +233,31 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 		b.ReportMetric(h.quantile(0.99)*1000, st+"_p99_ms")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// serverCheckpoints returns a function counting the checkpoints that can
+// stall commits: PostgreSQL's (timed or requested, of the whole server),
+// SQLite's WAL truncations (the store's checkpoint loop holding the writers
+// back while it truncates a WAL grown too large).
+func serverCheckpoints(b *testing.B, g *Gateway, sc store.Config) func() float64 {
+	if sc.DatabaseURL == "" {
+		return func() float64 {
+			return gatherCounter(b, g, "dolbom_store_wal_checkpoints_total", "result", "truncated")
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, sc.DatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(ctx) })
+	return func() float64 {
+		var n int64
+		if err := conn.QueryRow(ctx, `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return float64(n)
+	}
 }
 
 // journalStages are the stages of dolbom_store_event_stage_seconds.
