@@ -288,6 +288,9 @@ func (s *Store) Run(ctx context.Context) error {
 // checkpointed records one pass of the WAL checkpoint loop.
 func (s *Store) checkpointed(out checkpointOutcome, err error) {
 	s.avail.wrote(pathCheckpoint, err)
+	if out.Held > 0 {
+		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
+	}
 	switch {
 	case err != nil:
 		s.metrics.checkpoints.WithLabelValues("failed").Inc()
@@ -345,6 +348,8 @@ type metrics struct {
 	rollupSeal *prometheus.CounterVec
 	// checkpoints counts the SQLite WAL checkpoint passes by outcome.
 	checkpoints *prometheus.CounterVec
+	// checkpointHeld is how long each pass held SQLite's writers back.
+	checkpointHeld prometheus.Histogram
 }
 
 // newMetrics reads the queue depths and readiness only when scraped, so
@@ -387,6 +392,11 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_rollup_seal_total",
 			Help: "Hourly rollup sealing: hours and hub_hours sealed from the raw batches, late-data markers written by flushes (markers_written), markers recomputed (markers_recomputed), late hub-hours merged directly because their raw rows may be gone (merged_old).",
 		}, []string{"what"}),
+		checkpointHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dolbom_store_wal_checkpoint_held_seconds",
+			Help:    "How long each SQLite WAL checkpoint pass held the writers back (its second pass, and a truncation): every event arriving meanwhile waits for it.",
+			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 12),
+		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
 			Help: "SQLite WAL checkpoint passes (one a second): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
@@ -397,7 +407,7 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_ready",
 			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
 		}, ready)
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

@@ -127,8 +127,12 @@ func TestCheckpointStartsTheWALOverUnderSteadyCommits(t *testing.T) {
 	for r := 1; r <= rounds; r++ {
 		waitCommits(int64(r * perRound))
 		frames = append(frames, walFrames(t, b))
-		if _, err := b.checkpoint(ctx); err != nil {
+		out, err := b.checkpoint(ctx)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if out.Held <= 0 {
+			t.Fatalf("round %d: the checkpoint held the writers back for %v: the hold, which every event arriving then waits for, is not measured", r, out.Held)
 		}
 	}
 	close(stop)

@@ -166,6 +166,7 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	storedBefore := stored()
 	checkpoints := serverCheckpoints(b, g, sc)
 	checkpointsBefore := checkpoints()
+	heldBefore := gatherHistogram(b, g, "dolbom_store_wal_checkpoint_held_seconds", "", "")
 	stagesBefore := make(map[string]histogramSnapshot, len(journalStages))
 	for _, st := range journalStages {
 		stagesBefore[st] = gatherHistogram(b, g, "dolbom_store_event_stage_seconds", "stage", st)
@@ -224,6 +225,12 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	// A checkpoint of the server (PostgreSQL) or a WAL truncation (SQLite)
 	// during the run is a suspect for its tail.
 	b.ReportMetric(checkpoints()-checkpointsBefore, "checkpoints")
+	if sc.DatabaseURL == "" {
+		// The longest time SQLite's checkpoint loop held the writers back
+		// (a bucket's upper bound).
+		held := gatherHistogram(b, g, "dolbom_store_wal_checkpoint_held_seconds", "", "").minus(heldBefore)
+		b.ReportMetric(held.quantile(1)*1000, "ckpt_held_max_ms")
+	}
 	// Where the store's part of the wait goes (bucket-interpolated, so
 	// approximate): the rest of a PUBACK's time is the broker's and the
 	// client's.
@@ -328,8 +335,8 @@ func gatherCounter(tb testing.TB, g *Gateway, name, label, value string) float64
 	return 0 // a labelled counter appears once first counted
 }
 
-// gatherMetric finds one labelled metric in the gateway's registry, nil if
-// it has not been observed yet.
+// gatherMetric finds one labelled metric (label "": an unlabelled one) in
+// the gateway's registry, nil if it has not been observed yet.
 func gatherMetric(tb testing.TB, g *Gateway, name, label, value string) *dto.Metric {
 	tb.Helper()
 	mfs, err := g.Registry.Gather()
@@ -341,6 +348,9 @@ func gatherMetric(tb testing.TB, g *Gateway, name, label, value string) *dto.Met
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m // an unlabelled metric
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
 					return m
