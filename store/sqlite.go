@@ -264,6 +264,18 @@ func (b *sqliteBackend) resetWAL(ctx context.Context) (held time.Duration, err e
 	return 0, nil
 }
 
+// exec runs a statement outside any transaction (an autocommit write: a
+// session, an audit line, a policy, the sealer's mark) through the gate like
+// every other writer. Past the gate it would take SQLite's write lock on its
+// own, and a commit beginning meanwhile would find the database busy and
+// sleep in SQLite's busy handler (1, 2, 5, 10 ms and more) instead of
+// queueing: an event's PUBACK delayed by a console login.
+func (b *sqliteBackend) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	b.gate.lock(bulkWrite)
+	defer b.gate.unlock()
+	return b.sqlQuerier.exec(ctx, query, args...)
+}
+
 // ping: the embedded database lives in this process, so there is nothing
 // to reach. A query through the pool would only measure how busy its eight
 // connections are, and a false "unreachable" refuses every hub and event;

@@ -43,6 +43,7 @@ func startInProcessBroker(tb testing.TB, sc store.Config, bc broker.Config) (*Ga
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		AdminToken: "benchmark-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute, ShutdownTimeout: 20 * time.Second,
 		Channels: ChannelOptions{FakeTwilio: true}, Broker: bc,
+		TuneStore: func(c *store.Config) { c.EventWriters = sc.EventWriters },
 	}, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
@@ -116,14 +117,17 @@ func pahoHub(tb testing.TB, pipe *broker.PipeListener, hub devices.HubID, secret
 // what the emergency path costs when every event is one.
 func BenchmarkEventPublishToPuback(b *testing.B) {
 	backends := []struct {
-		name string
-		cfg  func(testing.TB) store.Config
-	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}}
+		name    string
+		cfg     func(testing.TB) store.Config
+		writers int // Config.EventWriters; 0: the default
+	}{{"sqlite", storetest.SQLite, 0}, {"postgres", storetest.Postgres, 0}, {"postgres/writers=2", storetest.Postgres, 2}}
 	const hubs, rate = 200, 1000
 	for _, be := range backends {
 		for _, mix := range []string{"fleet", "sos"} {
 			b.Run(fmt.Sprintf("backend=%s/mix=%s/hubs=%d/rate=%d", be.name, mix, hubs, rate), func(b *testing.B) {
-				benchPuback(b, be.cfg(b), mix, hubs, rate)
+				sc := be.cfg(b)
+				sc.EventWriters = be.writers
+				benchPuback(b, sc, mix, hubs, rate)
 			})
 		}
 	}
