@@ -268,7 +268,7 @@ func (b *sqliteBackend) resetWAL(ctx context.Context) (held time.Duration, err e
 // session, an audit line, a policy, the sealer's mark) through the gate like
 // every other writer. Past the gate it would take SQLite's write lock on its
 // own, and a commit beginning meanwhile would find the database busy and
-// sleep in SQLite's busy handler (1, 2, 5, 10 ms and more) instead of
+// sleep in SQLite's busy handler (in steps of milliseconds) instead of
 // queueing: an event's PUBACK delayed by a console login.
 func (b *sqliteBackend) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	b.gate.lock(bulkWrite)
