@@ -42,14 +42,7 @@ func runStore(b *testing.B, cfg store.Config) (*store.Store, *prometheus.Registr
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	cfg.FlushInterval = 0 // the default, 200 ms
-	s, err := store.Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done; s.Close() })
+	s, _ := startStore(b, cfg)
 	return s, reg
 }
 

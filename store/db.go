@@ -48,7 +48,10 @@ type backend interface {
 	// insertEvents inserts events in one transaction and reports, per event,
 	// whether it was new and its journal position (seq), the stored row's
 	// for one that was not; a (hub, id) repeated within evs is new once.
-	insertEvents(ctx context.Context, evs []*devices.Event) (fresh []bool, seqs []int64, err error)
+	// locked, if not nil, is called once the writer holds what the commit
+	// needs (SQLite's write lock, a PostgreSQL connection), so that the
+	// journal can tell waiting for it from committing.
+	insertEvents(ctx context.Context, evs []*devices.Event, locked func()) (fresh []bool, seqs []int64, err error)
 	// writeSamples appends readings and accelerometer chunks, the markers
 	// of late rows and the merge of very old ones, all in one transaction.
 	writeSamples(ctx context.Context, w *sampleBatch) error

@@ -22,6 +22,8 @@ type eventReq struct {
 	fresh bool
 	err   error
 	done  chan struct{}
+	// queued is when AppendEvent was called: the stage metric's start.
+	queued time.Time
 	// state decides, exactly once, between the writer taking the event into
 	// a commit and the caller giving up on it: an event is committed only if
 	// its caller will learn the outcome. Otherwise a commit that the caller
@@ -52,7 +54,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, 
 	if err := s.avail.unavailable(); err != nil {
 		return false, err
 	}
-	req := &eventReq{ev: e, done: make(chan struct{})}
+	req := &eventReq{ev: e, done: make(chan struct{}), queued: time.Now()}
 	if err := s.enter(); err != nil {
 		return false, err
 	}
@@ -78,7 +80,8 @@ func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, 
 // runEventWriter commits events in groups: it takes the first waiting
 // event, then everything else already queued (up to EventBatch), and commits
 // them together. Under load the queue fills while a commit runs, so batches
-// grow with the load and no event waits for a timer.
+// grow with the load and no event waits for a timer. Several of them may
+// run (Config.EventWriters), each with a group in flight.
 func (s *Store) runEventWriter(ctx context.Context) {
 	batch := make([]*eventReq, 0, s.cfg.EventBatch)
 	evs := make([]*devices.Event, 0, s.cfg.EventBatch)
@@ -87,13 +90,18 @@ func (s *Store) runEventWriter(ctx context.Context) {
 		case r := <-s.eventQ:
 			batch = append(batch[:0], r)
 		case <-s.intake.idle:
-			// No sender is left: commit what is queued, then stop.
-			for len(s.eventQ) > 0 {
-				batch = append(batch[:0], <-s.eventQ)
+			// No sender is left: commit what is queued, then stop. Other
+			// writers drain it too, so never wait on the queue here.
+			for {
+				select {
+				case r := <-s.eventQ:
+					batch = append(batch[:0], r)
+				default:
+					return
+				}
 				batch = s.collectEvents(batch)
 				s.commitEvents(ctx, batch, evs)
 			}
-			return
 		}
 		batch = s.collectEvents(batch)
 		s.commitEvents(ctx, batch, evs)
@@ -129,6 +137,12 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 		evs = append(evs, r.ev)
 	}
 	start := time.Now()
+	queue := s.metrics.eventStage.WithLabelValues("queue")
+	for _, r := range batch {
+		queue.Observe(start.Sub(r.queued).Seconds())
+	}
+	lockedAt := start
+	group := s.cursors.begin()
 	// Bounded, so that a hung database cannot hold the callers' PUBACKs
 	// (they wait for the outcome) past the hubs' own timeout. When it ends
 	// with the INSERT sent, the server may still commit it (a hung server
@@ -136,11 +150,21 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 	// event stored, which is then handed on marked Replayed like any
 	// redelivery, and applied unless it was.
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
-	fresh, seqs, err := s.be.insertEvents(cctx, evs)
+	fresh, seqs, err := s.be.insertEvents(cctx, evs, func() { lockedAt = time.Now() })
 	cancel()
-	s.metrics.commitSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds())
+	end := time.Now()
+	s.metrics.commitSeconds.WithLabelValues("events").Observe(end.Sub(start).Seconds())
+	// Per event, so that the stages' quantiles are the events' own.
+	lock, commit := s.metrics.eventStage.WithLabelValues("lock"), s.metrics.eventStage.WithLabelValues("commit")
+	for range batch {
+		lock.Observe(lockedAt.Sub(start).Seconds())
+		commit.Observe(end.Sub(lockedAt).Seconds())
+	}
 	s.metrics.eventBatch.Observe(float64(len(batch)))
 	s.avail.wrote(pathEvents, err)
+	if err != nil {
+		s.cursors.abandoned(group)
+	}
 	if err != nil && len(batch) > 1 && !storeFault(err) {
 		// One hub's event that the database refuses must not fail the
 		// other hubs' emergencies in the same group: commit each alone, so
@@ -169,7 +193,7 @@ func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devi
 				newSeqs = append(newSeqs, seqs[i])
 			}
 		}
-		s.cursors.committed(newSeqs)
+		s.cursors.committed(group, newSeqs)
 		if len(newSeqs) > 0 {
 			crashpoint.Hit("journal-committed") // committed, not yet acknowledged nor handed on
 		}

@@ -18,16 +18,7 @@ import (
 func TestBadEventFailsAloneInGroupCommit(t *testing.T) {
 	for name, cfg := range map[string]func(testing.TB) store.Config{"sqlite": storetest.SQLite, "postgres": storetest.Postgres} {
 		t.Run(name, func(t *testing.T) {
-			s, err := store.Open(context.Background(), cfg(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { s.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-
+			s, ctx := startStore(t, cfg(t))
 			now := time.Now()
 			errs := make([]error, 40)
 			var wg sync.WaitGroup
@@ -53,4 +44,19 @@ func TestBadEventFailsAloneInGroupCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startStore opens a store on cfg and runs it until the test ends; ctx
+// ends with the test too.
+func startStore(tb testing.TB, cfg store.Config) (*store.Store, context.Context) {
+	tb.Helper()
+	s, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done; s.Close() })
+	return s, ctx
 }

@@ -34,13 +34,47 @@ type cursor struct {
 type cursors struct {
 	mu sync.Mutex
 	by map[string]*cursor
+	// With several event writers (Config.EventWriters) a group can commit
+	// after a later one: one holding position 9 still in flight when one
+	// holding 10 commits, is applied and saved. A watermark of 10 would
+	// then skip 9 in a replay after a crash, an acknowledged event never
+	// applied. So every group in flight holds the watermark at or below
+	// the highest position committed before it began (its floor): the
+	// positions it is given are above that.
+	high     int64            // highest position committed or replayed in this process
+	inflight map[uint64]int64 // group -> its floor
+	nextID   uint64
 }
 
-// committed registers freshly committed positions with every consumer,
-// before the events are handed on.
-func (c *cursors) committed(seqs []int64) {
+// begin registers an event group about to be inserted; the group ends with
+// committed or abandoned.
+func (c *cursors) begin() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inflight == nil {
+		c.inflight = map[uint64]int64{}
+	}
+	c.nextID++
+	c.inflight[c.nextID] = c.high
+	return c.nextID
+}
+
+// abandoned ends a group that failed: nothing of it was committed.
+func (c *cursors) abandoned(group uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inflight, group)
+}
+
+// committed registers group's freshly committed positions with every
+// consumer, before the events are handed on, and ends the group.
+func (c *cursors) committed(group uint64, seqs []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inflight, group)
+	for _, seq := range seqs {
+		c.high = max(c.high, seq)
+	}
 	for _, cur := range c.by {
 		for _, seq := range seqs {
 			cur.pending[seq] = struct{}{}
@@ -49,11 +83,15 @@ func (c *cursors) committed(seqs []int64) {
 	}
 }
 
-// watermark is the highest position below every pending one.
-func (cur *cursor) watermark() int64 {
+// watermark is cur's highest position below every pending one and below
+// every group still in flight (c.mu held).
+func (c *cursors) watermark(cur *cursor) int64 {
 	w := cur.high
 	for seq := range cur.pending {
 		w = min(w, seq-1)
+	}
+	for _, floor := range c.inflight {
+		w = min(w, floor)
 	}
 	return w
 }
@@ -78,6 +116,7 @@ func (s *Store) JournalPosition(ctx context.Context, consumer string) (int64, er
 		s.cursors.by[consumer] = cur
 	}
 	cur.high, cur.saved = max(cur.high, seq), max(cur.saved, seq)
+	s.cursors.high = max(s.cursors.high, seq)
 	return seq, nil
 }
 
@@ -128,6 +167,9 @@ func (s *Store) ReplayEvents(ctx context.Context, consumer string, hub devices.H
 			cur.high = max(cur.high, e.Seq)
 		}
 	}
+	for _, e := range evs {
+		s.cursors.high = max(s.cursors.high, e.Seq)
+	}
 	s.cursors.mu.Unlock()
 	for _, e := range evs {
 		if err := fn(e); err != nil {
@@ -150,7 +192,7 @@ func (s *Store) JournalApplied(ctx context.Context, consumer string, seqs []int6
 	for _, seq := range seqs {
 		delete(cur.pending, seq)
 	}
-	w := cur.watermark()
+	w := s.cursors.watermark(cur)
 	due := w > cur.saved
 	s.cursors.mu.Unlock()
 	if !due {

@@ -221,7 +221,7 @@ func (b *postgresBackend) inTx(ctx context.Context, fn func(q querier) error) er
 // repeat within the group), RETURNING names the rows that were new and their
 // journal positions. Redeliveries' positions are read back in one more
 // query, only when the group has any.
-func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
+func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event, locked func()) ([]bool, []int64, error) {
 	n := len(evs)
 	hubs, ids, kinds, sensors := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ts, received := make([]int64, n), make([]int64, n)
@@ -242,7 +242,15 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 	}
 	fresh := make([]bool, n)
 	seqs := make([]int64, n)
-	rows, err := b.pool.Query(ctx, `INSERT INTO events
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Release()
+	if locked != nil {
+		locked()
+	}
+	rows, err := conn.Query(ctx, `INSERT INTO events
 		(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
 		SELECT h, i, k, s, t, r, v, hv, d::jsonb
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
@@ -272,7 +280,7 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 	}
 	// Redeliveries (and repeats within the group): the positions of the
 	// stored rows, committed before (or by the statement above).
-	rows, err = b.pool.Query(ctx, `SELECT e.hub_id, e.event_id, e.seq FROM events e
+	rows, err = conn.Query(ctx, `SELECT e.hub_id, e.event_id, e.seq FROM events e
 		JOIN unnest($1::text[], $2::text[]) AS u(h, i) ON e.hub_id = u.h AND e.event_id = u.i`, hubs, ids)
 	if err != nil {
 		return nil, nil, fmt.Errorf("positions of stored events: %w", err)

@@ -129,6 +129,9 @@ type checkpointOutcome struct {
 	// Truncated: the WAL had grown past walResetBytes and was truncated,
 	// the writers held back meanwhile.
 	Truncated bool
+	// Held is how long the writers were held back at the gate (the second
+	// pass and any truncation): every event arriving meanwhile waits.
+	Held time.Duration
 }
 
 // checkpointLoop checkpoints the WAL until ctx ends and reports each
@@ -181,14 +184,17 @@ func (b *sqliteBackend) checkpoint(ctx context.Context) (checkpointOutcome, erro
 	if _, _, err := b.passiveCheckpoint(ctx, b.db); err != nil {
 		return out, err
 	}
-	rewound, err := b.rewindWAL(ctx)
+	rewound, held, err := b.rewindWAL(ctx)
+	out.Held = held
 	if err != nil {
 		return out, err
 	}
 	out.Rewound = rewound
 	if fi, err := os.Stat(b.walPath); err == nil && fi.Size() > walResetBytes {
 		out.Truncated = true
-		return out, b.resetWAL(ctx)
+		held, err := b.resetWAL(ctx)
+		out.Held += held
+		return out, err
 	}
 	return out, nil
 }
@@ -207,43 +213,67 @@ func (b *sqliteBackend) passiveCheckpoint(ctx context.Context, q interface {
 
 // rewindWAL is checkpoint's second pass, with the writers held back: it
 // reports whether every frame is now in the database (the next commit then
-// starts the WAL over).
-func (b *sqliteBackend) rewindWAL(ctx context.Context) (bool, error) {
+// starts the WAL over), and how long it held the writers back.
+func (b *sqliteBackend) rewindWAL(ctx context.Context) (bool, time.Duration, error) {
 	// The connection first, so that the gate is held only for the pass.
 	conn, err := b.db.Conn(ctx)
 	if err != nil {
-		return false, fmt.Errorf("store: wal checkpoint: %w", err)
+		return false, 0, fmt.Errorf("store: wal checkpoint: %w", err)
 	}
 	defer conn.Close()
-	b.gate.lock(bulkWrite)
-	defer b.gate.unlock()
+	unlock := b.holdGate()
 	logFrames, copied, err := b.passiveCheckpoint(ctx, conn)
+	held := unlock()
 	if err != nil {
-		return false, err
+		return false, held, err
 	}
-	return copied == logFrames, nil
+	return copied == logFrames, held, nil
+}
+
+// holdGate holds the writers back at the gate (as a bulk writer) until the
+// returned function is called, which says for how long.
+func (b *sqliteBackend) holdGate() (unlock func() time.Duration) {
+	b.gate.lock(bulkWrite)
+	start := time.Now()
+	return func() time.Duration {
+		b.gate.unlock()
+		return time.Since(start)
+	}
 }
 
 // resetWAL runs a TRUNCATE checkpoint with the writers held back and a short
 // busy timeout, so that readers still in an old snapshot make it give up
-// (and retry) rather than stall commits.
-func (b *sqliteBackend) resetWAL(ctx context.Context) error {
+// (and retry) rather than stall commits. It says how long it held the
+// writers back.
+func (b *sqliteBackend) resetWAL(ctx context.Context) (held time.Duration, err error) {
 	conn, err := b.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset: %w", err)
 	}
 	defer conn.Close()
-	b.gate.lock(bulkWrite)
-	defer b.gate.unlock()
+	unlock := b.holdGate()
+	defer func() { held = unlock() }()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", walResetBusy.Milliseconds())); err != nil {
-		return fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA busy_timeout=10000")
 	var busy, logPages, done int
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil && !isBusy(err) {
-		return fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset: %w", err)
 	}
-	return nil
+	return 0, nil
+}
+
+// exec runs a statement outside any transaction (an autocommit write: a
+// session, an audit line, a policy, the sealer's mark) through the gate like
+// every other writer. Past the gate it would take SQLite's write lock on its
+// own, and a commit beginning meanwhile would find the database busy and
+// sleep in SQLite's busy handler (in steps of milliseconds) instead of
+// queueing: an event's PUBACK delayed by a console login.
+func (b *sqliteBackend) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	b.gate.lock(bulkWrite)
+	defer b.gate.unlock()
+	return b.sqlQuerier.exec(ctx, query, args...)
 }
 
 // ping: the embedded database lives in this process, so there is nothing
@@ -425,10 +455,13 @@ func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed b
 // every commit cost more CPU than running it (measured: 37 µs a commit, a
 // commit a millisecond at 1,000 events/s), and the commit holds the write
 // lock meanwhile.
-func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event) ([]bool, []int64, error) {
+func (b *sqliteBackend) insertEvents(ctx context.Context, evs []*devices.Event, locked func()) ([]bool, []int64, error) {
 	fresh := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
 	err := b.txClass(ctx, urgentWrite, false, func(tx *sql.Tx) error {
+		if locked != nil {
+			locked()
+		}
 		q := cachedTxQuerier{tx: tx, cache: &b.stmts, db: b.db}
 		ins := q.stmt(ctx, insertEventSQL)
 		for i, e := range evs {

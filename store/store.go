@@ -62,7 +62,12 @@ type Config struct {
 	SampleQueue   int           // queued reading batches and chunks, default 4096
 	EventQueue    int           // queued events waiting for a commit, default 8192
 	EventBatch    int           // most events in one commit, default 1024
-	DrainTimeout  time.Duration // how long a failing flush is retried at shutdown, default 30s
+	// EventWriters is how many event groups may be in flight at once,
+	// default 1. On PostgreSQL a group arriving while another commits can
+	// then go on its own connection instead of waiting for that commit;
+	// on SQLite (one write lock) a second group would only wait for it.
+	EventWriters int
+	DrainTimeout time.Duration // how long a failing flush is retried at shutdown, default 30s
 
 	// CommitTimeout bounds one event commit, default 5s (commits take
 	// milliseconds): past it the commit is abandoned, its events are
@@ -138,6 +143,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.SampleQueue, 4096)
 	defInt(&c.EventQueue, 8192)
 	defInt(&c.EventBatch, 1024)
+	defInt(&c.EventWriters, 1)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -251,8 +257,10 @@ func (s *Store) Run(ctx context.Context) error {
 	// Writes during the drain must outlive ctx.
 	writeCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
+	wg.Add(3 + s.cfg.EventWriters)
+	for range s.cfg.EventWriters {
+		go func() { defer wg.Done(); s.runEventWriter(writeCtx) }()
+	}
 	go func() { defer wg.Done(); s.runSampleWriter(writeCtx) }()
 	go func() { defer wg.Done(); s.runMaintenance(ctx) }()
 	go func() { defer wg.Done(); s.runSealer(ctx) }()
@@ -280,6 +288,9 @@ func (s *Store) Run(ctx context.Context) error {
 // checkpointed records one pass of the WAL checkpoint loop.
 func (s *Store) checkpointed(out checkpointOutcome, err error) {
 	s.avail.wrote(pathCheckpoint, err)
+	if out.Held > 0 {
+		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
+	}
 	switch {
 	case err != nil:
 		s.metrics.checkpoints.WithLabelValues("failed").Inc()
@@ -330,10 +341,15 @@ type metrics struct {
 	rowsWritten   *prometheus.CounterVec
 	dropped       prometheus.Counter
 	eventBatch    prometheus.Histogram
+	// eventStage splits each event's wait for its commit (the durable
+	// PUBACK's store part) into stages, to tell where a tail comes from.
+	eventStage *prometheus.HistogramVec
 	// rollupSeal counts the sealer's work and the flushes' markers.
 	rollupSeal *prometheus.CounterVec
 	// checkpoints counts the SQLite WAL checkpoint passes by outcome.
 	checkpoints *prometheus.CounterVec
+	// checkpointHeld is how long each pass held SQLite's writers back.
+	checkpointHeld prometheus.Histogram
 }
 
 // newMetrics reads the queue depths and readiness only when scraped, so
@@ -365,10 +381,22 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Help:    "Events per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		eventStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dolbom_store_event_stage_seconds",
+			Help: "Per event appended to the journal: queue (from the call until the writer takes it into a group commit), lock (the group waiting for what its commit needs: SQLite's write lock, a PostgreSQL connection), commit (the group's statements and commit, fsync included).",
+			// 50 µs to ~370 ms in steps of 1.5: fine enough to place a
+			// millisecond tail.
+			Buckets: prometheus.ExponentialBuckets(50e-6, 1.5, 23),
+		}, []string{"stage"}),
 		rollupSeal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_rollup_seal_total",
 			Help: "Hourly rollup sealing: hours and hub_hours sealed from the raw batches, late-data markers written by flushes (markers_written), markers recomputed (markers_recomputed), late hub-hours merged directly because their raw rows may be gone (merged_old).",
 		}, []string{"what"}),
+		checkpointHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dolbom_store_wal_checkpoint_held_seconds",
+			Help:    "How long each SQLite WAL checkpoint pass held the writers back (its second pass, and a truncation): every event arriving meanwhile waits for it.",
+			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 12),
+		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
 			Help: "SQLite WAL checkpoint passes (one a second): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
@@ -379,7 +407,7 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_ready",
 			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
 		}, ready)
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.rollupSeal, m.checkpoints} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

@@ -108,7 +108,7 @@ func TestCheckpointStartsTheWALOverUnderSteadyCommits(t *testing.T) {
 			}
 			e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventDoorOpen,
 				At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
-			if _, _, err := b.insertEvents(ctx, []*devices.Event{e}); err != nil {
+			if _, _, err := b.insertEvents(ctx, []*devices.Event{e}, nil); err != nil {
 				writerDone <- err
 				return
 			}
@@ -127,8 +127,12 @@ func TestCheckpointStartsTheWALOverUnderSteadyCommits(t *testing.T) {
 	for r := 1; r <= rounds; r++ {
 		waitCommits(int64(r * perRound))
 		frames = append(frames, walFrames(t, b))
-		if _, err := b.checkpoint(ctx); err != nil {
+		out, err := b.checkpoint(ctx)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if out.Held <= 0 {
+			t.Fatalf("round %d: the checkpoint held the writers back for %v: the hold, which every event arriving then waits for, is not measured", r, out.Held)
 		}
 	}
 	close(stop)
@@ -157,7 +161,7 @@ func TestCheckpointDoesNotWaitForAReader(t *testing.T) {
 	insert := func(id string) {
 		t.Helper()
 		e := &devices.Event{Hub: "hub-1", ID: devices.EventID(id), Kind: devices.EventMotion, At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
-		if _, _, err := b.insertEvents(ctx, []*devices.Event{e}); err != nil {
+		if _, _, err := b.insertEvents(ctx, []*devices.Event{e}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +208,7 @@ func TestEventCommitReusesItsStatement(t *testing.T) {
 	for i := range 3 {
 		e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventMotion,
 			At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
-		if _, _, err := b.insertEvents(context.Background(), []*devices.Event{e, e}); err != nil { // e twice: the redelivery lookup too
+		if _, _, err := b.insertEvents(context.Background(), []*devices.Event{e, e}, nil); err != nil { // e twice: the redelivery lookup too
 			t.Fatal(err)
 		}
 	}

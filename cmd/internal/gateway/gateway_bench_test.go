@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
@@ -41,6 +43,7 @@ func startInProcessBroker(tb testing.TB, sc store.Config, bc broker.Config) (*Ga
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		AdminToken: "benchmark-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute, ShutdownTimeout: 20 * time.Second,
 		Channels: ChannelOptions{FakeTwilio: true}, Broker: bc,
+		TuneStore: func(c *store.Config) { c.EventWriters = sc.EventWriters },
 	}, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)
@@ -114,14 +117,17 @@ func pahoHub(tb testing.TB, pipe *broker.PipeListener, hub devices.HubID, secret
 // what the emergency path costs when every event is one.
 func BenchmarkEventPublishToPuback(b *testing.B) {
 	backends := []struct {
-		name string
-		cfg  func(testing.TB) store.Config
-	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}}
+		name    string
+		cfg     func(testing.TB) store.Config
+		writers int // Config.EventWriters; 0: the default
+	}{{"sqlite", storetest.SQLite, 0}, {"postgres", storetest.Postgres, 0}, {"postgres/writers=2", storetest.Postgres, 2}}
 	const hubs, rate = 200, 1000
 	for _, be := range backends {
 		for _, mix := range []string{"fleet", "sos"} {
 			b.Run(fmt.Sprintf("backend=%s/mix=%s/hubs=%d/rate=%d", be.name, mix, hubs, rate), func(b *testing.B) {
-				benchPuback(b, be.cfg(b), mix, hubs, rate)
+				sc := be.cfg(b)
+				sc.EventWriters = be.writers
+				benchPuback(b, sc, mix, hubs, rate)
 			})
 		}
 	}
@@ -162,6 +168,13 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	}
 	stored := func() float64 { return gatherCounter(b, g, "dolbom_store_rows_written_total", "kind", "events") }
 	storedBefore := stored()
+	checkpoints := serverCheckpoints(b, g, sc)
+	checkpointsBefore := checkpoints()
+	heldBefore := gatherHistogram(b, g, "dolbom_store_wal_checkpoint_held_seconds", "", "")
+	stagesBefore := make(map[string]histogramSnapshot, len(journalStages))
+	for _, st := range journalStages {
+		stagesBefore[st] = gatherHistogram(b, g, "dolbom_store_event_stage_seconds", "stage", st)
+	}
 	perHub := max(1, b.N/hubs)
 	interval := time.Second * time.Duration(hubs) / time.Duration(rate) // each hub's period
 	latencies := make([][]time.Duration, hubs)
@@ -213,11 +226,122 @@ func benchPuback(b *testing.B, sc store.Config, mix string, hubs, rate int) {
 	b.ReportMetric(float64(all[len(all)-1].Microseconds())/1000, "max_ms")
 	b.ReportMetric(float64(sosMax.Microseconds())/1000, "sos_max_ms")
 	b.ReportMetric(float64(len(all))/time.Since(start).Seconds(), "events/s")
+	// A checkpoint of the server (PostgreSQL) or a WAL truncation (SQLite)
+	// during the run is a suspect for its tail.
+	b.ReportMetric(checkpoints()-checkpointsBefore, "checkpoints")
+	if sc.DatabaseURL == "" {
+		// The longest time SQLite's checkpoint loop held the writers back
+		// (a bucket's upper bound).
+		held := gatherHistogram(b, g, "dolbom_store_wal_checkpoint_held_seconds", "", "").minus(heldBefore)
+		b.ReportMetric(held.quantile(1)*1000, "ckpt_held_max_ms")
+	}
+	// Where the store's part of the wait goes (bucket-interpolated, so
+	// approximate): the rest of a PUBACK's time is the broker's and the
+	// client's.
+	for _, st := range journalStages {
+		h := gatherHistogram(b, g, "dolbom_store_event_stage_seconds", "stage", st).minus(stagesBefore[st])
+		b.ReportMetric(h.quantile(0.50)*1000, st+"_p50_ms")
+		b.ReportMetric(h.quantile(0.99)*1000, st+"_p99_ms")
+	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// serverCheckpoints returns a function counting the checkpoints that can
+// stall commits: PostgreSQL's (timed or requested, of the whole server),
+// SQLite's WAL truncations (the store's checkpoint loop holding the writers
+// back while it truncates a WAL grown too large).
+func serverCheckpoints(b *testing.B, g *Gateway, sc store.Config) func() float64 {
+	if sc.DatabaseURL == "" {
+		return func() float64 {
+			return gatherCounter(b, g, "dolbom_store_wal_checkpoints_total", "result", "truncated")
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, sc.DatabaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(ctx) })
+	return func() float64 {
+		var n int64
+		if err := conn.QueryRow(ctx, `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return float64(n)
+	}
+}
+
+// journalStages are the stages of dolbom_store_event_stage_seconds.
+var journalStages = []string{"queue", "lock", "commit"}
+
+// histogramSnapshot is one labelled histogram's cumulative bucket counts.
+type histogramSnapshot struct {
+	bounds []float64 // upper bounds, ascending
+	counts []uint64  // cumulative, per bound
+	total  uint64
+}
+
+// gatherHistogram reads one labelled histogram from the gateway's registry
+// (empty if it has not been observed yet).
+func gatherHistogram(tb testing.TB, g *Gateway, name, label, value string) histogramSnapshot {
+	tb.Helper()
+	var h histogramSnapshot
+	m := gatherMetric(tb, g, name, label, value)
+	if m == nil {
+		return h
+	}
+	for _, bk := range m.GetHistogram().GetBucket() {
+		h.bounds = append(h.bounds, bk.GetUpperBound())
+		h.counts = append(h.counts, bk.GetCumulativeCount())
+	}
+	h.total = m.GetHistogram().GetSampleCount()
+	return h
+}
+
+// minus is what was observed since before.
+func (h histogramSnapshot) minus(before histogramSnapshot) histogramSnapshot {
+	out := histogramSnapshot{bounds: h.bounds, counts: slices.Clone(h.counts), total: h.total - before.total}
+	for i := range out.counts {
+		if i < len(before.counts) {
+			out.counts[i] -= before.counts[i]
+		}
+	}
+	return out
+}
+
+// quantile interpolates linearly inside the bucket that holds it; past the
+// last bound it returns that bound.
+func (h histogramSnapshot) quantile(q float64) float64 {
+	if h.total == 0 || len(h.bounds) == 0 {
+		return 0
+	}
+	rank := q * float64(h.total)
+	lower, below := 0.0, uint64(0)
+	for i, c := range h.counts {
+		if float64(c) >= rank {
+			in := c - below
+			if in == 0 {
+				return h.bounds[i]
+			}
+			return lower + (h.bounds[i]-lower)*(rank-float64(below))/float64(in)
+		}
+		lower, below = h.bounds[i], c
+	}
+	return h.bounds[len(h.bounds)-1]
 }
 
 // gatherCounter reads one labelled counter from the gateway's registry.
 func gatherCounter(tb testing.TB, g *Gateway, name, label, value string) float64 {
+	tb.Helper()
+	if m := gatherMetric(tb, g, name, label, value); m != nil {
+		return m.GetCounter().GetValue()
+	}
+	return 0 // a labelled counter appears once first counted
+}
+
+// gatherMetric finds one labelled metric (label "": an unlabelled one) in
+// the gateway's registry, nil if it has not been observed yet.
+func gatherMetric(tb testing.TB, g *Gateway, name, label, value string) *dto.Metric {
 	tb.Helper()
 	mfs, err := g.Registry.Gather()
 	if err != nil {
@@ -228,12 +352,15 @@ func gatherCounter(tb testing.TB, g *Gateway, name, label, value string) float64
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m // an unlabelled metric
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
+					return m
 				}
 			}
 		}
 	}
-	return 0 // a labelled counter appears once first counted
+	return nil
 }
