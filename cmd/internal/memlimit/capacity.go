@@ -56,8 +56,8 @@ type Capacity struct {
 // HubCapacity derives the default --max-hubs from the soft memory limit in
 // force for a gateway on this store (the operator's GOMEMLIMIT, else
 // what Set chooses): GuardShare of it over HubCost. On this project's machines
-// (23.5 GiB of RAM, a 12.4 GiB limit with the embedded store) that is
-// about 307,000 hubs, above the 300,000 of national scale.
+// (23.5 GiB of RAM, a 14.8 GiB limit with the embedded store) that is
+// about 365,000 hubs, above the 300,000 of national scale.
 func HubCapacity(embeddedStore bool) Capacity {
 	limit := int64(math.MaxInt64)
 	if os.Getenv("GOMEMLIMIT") != "" {

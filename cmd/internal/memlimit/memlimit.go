@@ -24,18 +24,18 @@ import (
 )
 
 // Share is the part of the memory available (RAM, or the cgroup's limit)
-// a gateway process takes: a little over half. The rest is the kernel's and
-// its page cache's (the SQLite file's pages, the journal's), PostgreSQL's
-// when a small deployment runs it on the same machine, and the margin that
-// keeps a node standing when its hubs cost more than measured. At 300,000
-// hubs the hubs hold ~10 GB that the collector cannot free (goroutine
-// stacks 20.5 KiB and live heap ~12.6 KB per hub, HubCost); what is left of
-// the limit is the room the heap has to grow between collections, and so
-// sets how often the collector runs. Half (11.3 GiB on this project's
-// machines) left too little: the memory guard would refuse hubs before
-// 300,000 and the collector ran every ~30 s (docs/performance.md, "National
-// load at 300,000 homes").
-const Share = 0.55
+// a gateway process takes. The rest is the kernel's and its page cache's
+// (the SQLite file's pages, the journal's), PostgreSQL's when a small
+// deployment runs it on the same machine, and margin. At 300,000 hubs the
+// hubs hold ~9.8 GB the collector cannot free (goroutine stacks 20.5 KiB
+// and live heap ~12 KB per hub, HubCost); what is left of the limit is the
+// room the heap has to grow between collections, and so how often the
+// collector runs and how much the hubs' own goroutines must help it. Under
+// 55% (12.4 GiB on this project's machines) a collection came every ~30 s
+// and the connect wave's ran into the limit: 2.2 s of mutator assists and
+// PUBACKs waiting seconds; 65% leaves the heap ~6 GB of room
+// (docs/performance.md, "National load at 300,000 homes").
+const Share = 0.65
 
 // sqliteCaches is the memory the embedded store takes outside Go's
 // accounting: SQLite's page caches (store/sqlite.go), ~0.5 GB at 300,000
