@@ -33,9 +33,9 @@ type capacity struct {
 	// The load guard: busyWait is how long a hub's message may wait between
 	// its read and its handling (Config.BusyWait; <= 0: no guard). handled
 	// and late count the handed-off messages since the last check and
-	// those that waited longer; when more than one in a hundred did, the
-	// node is past what its CPU (or its journal) carries now, and new hubs
-	// are refused for busyHold after the last such second.
+	// those that waited longer; when more than lateShare did, the node is
+	// past what its CPU (or its journal) carries now, and new hubs are
+	// refused for busyHold after the last such second.
 	busyWait      time.Duration
 	busyHold      time.Duration
 	handled, late atomic.Int64
@@ -64,6 +64,16 @@ const (
 // which messages waited too long: new hubs come back only once the node
 // has kept up for a while, not in the first quiet second of a struggle.
 const busyHold = 10 * time.Second
+
+// lateShare is the share of a second's messages that may wait longer than
+// BusyWait before the load guard turns on: one in twenty. A reconnect wave
+// after a restart, whose hubs flush what they kept, leaves ~1% of the
+// messages waiting 0.5-0.7 s (PUBACK p99 491 ms, p99.9 688 ms at 300,000
+// hubs) and must not be refused for it: the hubs refused then keep their
+// emergencies (a guard at 1% over 250 ms refused 330,000 CONNECTs in that
+// wave and the SOS kept by the refused hubs waited up to 84 s). A node
+// falling over is far past it: a1's PUBACK p50 was 7 s.
+const lateShare = 20
 
 // minLateSample is the fewest messages in a second that the load guard
 // judges: below it one slow message is not a trend.
@@ -147,7 +157,7 @@ func (c *capacity) checkLoad(now time.Time) bool {
 		return false
 	}
 	n, late := c.handled.Swap(0), c.late.Swap(0)
-	if n >= minLateSample && late*100 > n {
+	if n >= minLateSample && late*lateShare > n {
 		c.busyUntil = now.Add(c.busyHold)
 	}
 	busy := now.Before(c.busyUntil)

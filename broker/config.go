@@ -81,10 +81,10 @@ type Config struct {
 	// to back and every hub's latency suffers. Sampled once a second; with
 	// no memory limit in force there is no guard.
 	MemoryHighWater float64
-	// BusyWait is the load guard: when more than one in a hundred of the
+	// BusyWait is the load guard: when more than one in twenty of the
 	// hubs' messages in a second waited longer than this between being read
 	// and being handled, new hubs are refused the same way until the node
-	// has kept up for 10 s (default 250 ms; negative: no guard). The wait is
+	// has kept up for 10 s (default 1 s; negative: no guard). The wait is
 	// what the CPU, the collector and the journal together leave the hubs
 	// already connected; admitting more then would cost every one of them,
 	// until PUBACKs time out and hubs reconnect in a storm. Connected hubs
@@ -181,7 +181,7 @@ func (c Config) withDefaults() Config {
 	if c.MemoryHighWater == 0 {
 		c.MemoryHighWater = 0.8
 	}
-	def(&c.BusyWait, 250*time.Millisecond)
+	def(&c.BusyWait, time.Second)
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)
