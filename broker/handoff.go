@@ -27,8 +27,8 @@ import (
 // itself through Client.WritePacket. What processPublish did besides calling
 // OnPublish is not needed for these topics: nobody subscribes to upstream
 // topics (hubs may subscribe only to their cmd and rejects), nothing but the
-// status is retained (it stays on mochi's path), and QoS 2, topic aliases
-// and malformed publishes stay on mochi's path too. One thing it did is
+// status is retained (mochi handles it, on the worker: see OnPacketRead),
+// and QoS 2 stays on mochi's path. One thing it did is
 // wrong and left out: mochi keeps inbound and outbound packet ids in one
 // inflight map, so a hub's publish with id N deleted the gateway's command
 // in flight with id N (TestHubPublishKeepsCommandInflight).
@@ -436,10 +436,12 @@ func (h *handoff) handle(p *publish) {
 		return
 	}
 	if p.mochi != nil {
-		// mochi's read loop processes nothing after its connection closed;
-		// a SUBSCRIBE processed then would subscribe a client mochi has
-		// already cleaned up after.
-		if !p.cl.Closed() {
+		// mochi's read loop would have processed it before anything read
+		// after it, a DISCONNECT included: a status or a SUBSCRIBE (kept
+		// in a persistent session) just before a hub leaves still counts.
+		// Unless mochi is done with the client (taken over, or its session
+		// ended): a SUBSCRIBE then would subscribe a client nobody holds.
+		if cur, ok := s.mq.Clients.Get(p.cl.ID); ok && cur == p.cl {
 			s.inject(p.cl, *p.mochi)
 		}
 		return
@@ -459,6 +461,9 @@ func (h *handoff) handle(p *publish) {
 func (s *Server) inject(cl *mqtt.Client, pk packets.Packet) {
 	err := s.mq.InjectPacket(cl, pk)
 	if err == nil {
+		return
+	}
+	if cl.Closed() { // its answer could not be written: nothing to tell
 		return
 	}
 	if code, ok := err.(packets.Code); ok && cl.Properties.ProtocolVersion == 5 && code.Code >= packets.ErrUnspecifiedError.Code {

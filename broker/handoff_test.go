@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -380,4 +381,41 @@ func (e *env) quietHubs(n int, v byte) ([]*rawClient, []devices.HubID) {
 		clients[i] = c
 	}
 	return clients, hubs
+}
+
+// A SUBSCRIBE a hub sends just before its DISCONNECT counts, as it did when
+// mochi's read loop processed it before reading the DISCONNECT: a hub with
+// a persistent session finds its subscription when it comes back.
+func TestSubscribeBeforeDisconnectKeptInSession(t *testing.T) {
+	e := startEnv(t, Config{})
+	const n = 20
+	for i := range n {
+		hub := devices.HubID(fmt.Sprintf("hub-%03d", i))
+		e.dir.set(hub, "s", false)
+		conn, err := e.pipe.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ack := connectSync(t, conn, connectOpts{v: 4, id: string(hub), user: string(hub), pass: "s"})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("connect: %#x", ack.ReasonCode)
+		}
+		var frames bytes.Buffer
+		sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1, ProtocolVersion: 4,
+			Filters: packets.Subscriptions{{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1}}}
+		disc := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 4}
+		if err := sub.SubscribeEncode(&frames); err != nil {
+			t.Fatal(err)
+		}
+		if err := disc.DisconnectEncode(&frames); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = conn.Write(frames.Bytes()) }() // one write, as a hub leaving at once does
+		_, _ = c.read()                                   // the SUBACK, or the end of the connection
+		conn.Close()
+	}
+	for i := range n {
+		cmd := devices.Topic(devices.HubID(fmt.Sprintf("hub-%03d", i)), devices.ChanCmd)
+		waitFor(t, func() bool { return len(e.s.mq.Topics.Subscribers(cmd).Subscriptions) == 1 })
+	}
 }

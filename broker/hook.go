@@ -384,12 +384,14 @@ type publish struct {
 	id   uint16
 	qos  byte
 	// read is when the hub's read goroutine took it (the handoff; zero on
-	// mochi's path, where it is handled at once): its receive time, so that
-	// a message read before the hub's disconnect and handled after it is
-	// not taken for a sign of life (detectors' health monitor).
+	// mochi's path through OnPublish, which then takes the time it is
+	// handled: for what mochi handles on a worker, the status, a little
+	// later than it was read): its receive time, so that a message read
+	// before the hub's disconnect and handled after it is not taken for a
+	// sign of life (detectors' health monitor).
 	read time.Time
-	// mochi is a packet the worker hands to mochi (OnPacketRead), the
-	// fields above but cl and read unset.
+	// mochi is a packet the worker hands to mochi (OnPacketRead); of the
+	// fields above only cl and read are set then.
 	mochi *packets.Packet
 }
 
@@ -463,9 +465,10 @@ func (s *Server) failPublish(p *publish, ch devices.Channel, err error) outcome 
 	return outcome{verdict: notTaken}
 }
 
-// OnPublish runs on the hub's read goroutine before the PUBACK, for what
-// the handoff leaves to mochi (the retained status, QoS 2, another hub's
-// topic, ...): what it returns nil for is acknowledged, so it returns nil
+// OnPublish runs before the PUBACK for what the handoff leaves to mochi's
+// processPublish (the retained status, another hub's topic, a topic alias,
+// on the hub's worker; QoS 2 and what comes while intake stops, on its read
+// goroutine): what it returns nil for is acknowledged, so it returns nil
 // only once the journal has the message.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {

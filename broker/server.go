@@ -22,9 +22,11 @@
 // and write the PUBACK themselves (handoff.go), so that the read goroutine,
 // one per hub, stays at 16 KiB of stack instead of growing to 32 KiB on
 // every publish, and an event waiting for its fsync does not stop the hub's
-// connection from being read. The rest (the retained status, QoS 2, another
-// hub's topic, protocol errors) takes mochi's path through OnPublish, which
-// shares the handling (takePublish).
+// connection from being read. The rest (the retained status, another hub's
+// topic, topic aliases, protocol errors, and SUBSCRIBE and UNSUBSCRIBE)
+// mochi processes on the same workers (Server.InjectPacket), its publishes
+// through OnPublish, which shares the handling (takePublish); only QoS 2
+// stays on the read goroutine.
 package broker
 
 import (

@@ -21,8 +21,8 @@ import (
 // (subscribe_), then the runtime collects twice (subscribe_gc_), then every
 // hub publishes a readings batch and an SOS at QoS 1 (publish_), and the
 // runtime collects twice again (publish_gc_); then each hub sends a PINGREQ
-// (ping_) and publishes its retained status (status_), both on mochi's
-// path. Whether a collection shrinks
+// (ping_; on the read goroutine) and publishes its retained status
+// (status_; mochi's processPublish, on the hub's worker). Whether a collection shrinks
 // the stacks depends on GODEBUG=gcshrinkstackoff
 // (cmd/internal/memlimit/stacks.go): run it both ways. Run one path per
 // process (-bench 'HubStacks/path=handoff'): stacks freed by one run are

@@ -205,10 +205,24 @@ func (l *lanes[O]) parkingEvents() <-chan queued[O] {
 	return l.events
 }
 
-// unpark ends a load that parked events too: the backlog is put back in
-// the order the ops were handed on (their seq), so each event is applied
-// after its own hub's older inputs, as if it had been taken in its turn.
+// unpark ends a load that parked events too. The ordinary ops still in
+// their channel, which may be older than an event already parked, join the
+// backlog first; then the backlog is put in the order the ops were handed
+// on (their seq), so each event is applied after its own hub's older
+// inputs, as if it had been taken in its turn, and the backlog is in seq
+// order again, as takeEvent needs. (An ordinary op whose putter waits for
+// room in a full channel is not there yet: only when the parking limit was
+// reached can an event pass it.)
 func (l *lanes[O]) unpark() {
+	for {
+		select {
+		case q := <-l.ordinary:
+			l.backlog = append(l.backlog, q)
+			continue
+		default:
+		}
+		break
+	}
 	parked := l.backlog[l.head:]
 	slices.SortStableFunc(parked, func(a, b queued[O]) int { return cmp.Compare(a.seq, b.seq) })
 }

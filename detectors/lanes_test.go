@@ -234,11 +234,13 @@ func TestUnparkPutsEventsInTheirTurn(t *testing.T) {
 	}{{laneOp{"a", "a1"}, false}, {laneOp{"a", "a-sos"}, true}, {laneOp{"b", "b1"}, false}, {laneOp{"b", "b-fall"}, true}, {laneOp{"a", "a2"}, false}} {
 		l.put(o.laneOp, o.event, nil, &waits)
 	}
-	// A loading shard's select takes whichever lane is ready: events first here.
+	// A loading shard's select takes whichever lane is ready: events first
+	// here, and the load ends with a2 still in the ordinary channel, older
+	// than nothing parked but newer than both events.
 	for range 2 {
 		l.park(<-l.parkingEvents())
 	}
-	for range 3 {
+	for range 2 {
 		l.park(<-l.parking())
 	}
 	l.unpark()
@@ -246,6 +248,19 @@ func TestUnparkPutsEventsInTheirTurn(t *testing.T) {
 	l.drain(func(o laneOp) { got = append(got, o.name) })
 	if want := []string{"a1", "a-sos", "b1", "b-fall", "a2"}; !slices.Equal(got, want) {
 		t.Fatalf("applied %v, want %v", got, want)
+	}
+
+	// The load ends with a hub's reading still in the channel and its
+	// later event parked: the reading goes first.
+	l = newLanes(8, laneHub)
+	l.put(laneOp{"a", "a1"}, false, nil, &waits)
+	l.put(laneOp{"a", "a-sos"}, true, nil, &waits)
+	l.park(<-l.parkingEvents())
+	l.unpark()
+	got = nil
+	l.drain(func(o laneOp) { got = append(got, o.name) })
+	if want := []string{"a1", "a-sos"}; !slices.Equal(got, want) {
+		t.Fatalf("a reading left in the channel at the end of the load: applied %v, want %v", got, want)
 	}
 }
 

@@ -85,7 +85,7 @@ func TestHubCapacity(t *testing.T) {
 		}
 	}
 	// This project's machines (MemTotal 23.5 GiB) must carry the nation on
-	// either store, within half their memory.
+	// either store, within Share of their memory.
 	for _, embedded := range []bool{true, false} {
 		if got := capacityOf(Limit(24683772<<10, embedded)).Hubs; got < 300000 {
 			t.Errorf("capacity of a 23.5 GiB machine (embedded store %v) = %d, below the national 300,000", embedded, got)
