@@ -84,7 +84,8 @@ type Config struct {
 	// BusyWait is the load guard: when more than one in twenty of the
 	// hubs' messages in a second waited longer than this between being read
 	// and being handled, new hubs are refused the same way until the node
-	// has kept up for 10 s (default 1 s; negative: no guard). The wait is
+	// has kept up for 10 s (0 or negative: no guard, the default; see
+	// docs/performance.md, "After a restart", for why it is not on yet). The wait is
 	// what the CPU, the collector and the journal together leave the hubs
 	// already connected; admitting more then would cost every one of them,
 	// until PUBACKs time out and hubs reconnect in a storm. Connected hubs
@@ -181,7 +182,6 @@ func (c Config) withDefaults() Config {
 	if c.MemoryHighWater == 0 {
 		c.MemoryHighWater = 0.8
 	}
-	def(&c.BusyWait, time.Second)
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)
 	def(&c.MaxKeepalive, 10*time.Minute)

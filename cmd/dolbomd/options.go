@@ -162,7 +162,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 		highWater = f
 	}
 	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
-	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", time.Second), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled, and for 10 s after; 0: no guard (DOLBOM_BUSY_WAIT)")
+	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", 0), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled (1s is a sensible value), and for 10 s after; 0: no guard, the default: after a restart it holds back hubs that keep emergencies (DOLBOM_BUSY_WAIT)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
