@@ -139,13 +139,14 @@ func (c *capacity) checkMemory() bool {
 }
 
 // observeWait counts a handed-off message and how long it waited to be
-// handled (the handoff's workers call it for every message).
-func (c *capacity) observeWait(d time.Duration) {
+// handled since it was read (the handoff's workers call it for every
+// message; with no guard it does not even read the clock).
+func (c *capacity) observeWait(read time.Time) {
 	if c.busyWait <= 0 {
 		return
 	}
 	c.handled.Add(1)
-	if d > c.busyWait {
+	if time.Since(read) > c.busyWait {
 		c.late.Add(1)
 	}
 }

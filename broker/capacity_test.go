@@ -226,11 +226,11 @@ func TestLoadGuardJudgesASample(t *testing.T) {
 	now := time.Now()
 	feed := func(n, late int) bool {
 		for i := range n {
-			d := time.Millisecond
+			read := time.Now().Add(-time.Millisecond)
 			if i < late {
-				d = time.Second
+				read = time.Now().Add(-time.Second)
 			}
-			c.observeWait(d)
+			c.observeWait(read)
 		}
 		now = now.Add(time.Second)
 		return c.checkLoad(now)

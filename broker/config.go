@@ -215,16 +215,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// LoadGuard turns an operator's busy wait (dolbomd and dolbom-sim
-// --busy-wait, 0 for no guard) into Config.BusyWait, whose 0 means the
-// default.
-func LoadGuard(wait time.Duration) time.Duration {
-	if wait <= 0 {
-		return -1
-	}
-	return wait
-}
-
 // MemoryGuard turns an operator's memory high water (dolbomd and dolbom-sim
 // --memory-high-water: a share of the memory limit, 0 for no guard) into
 // Config.MemoryHighWater, whose 0 means the default.

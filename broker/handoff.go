@@ -424,7 +424,7 @@ func (h *handoff) handle(p *publish) {
 			s.poisoned("handoff", p.cl, p, r)
 		}
 	}()
-	s.capacity.observeWait(time.Since(p.read))
+	s.capacity.observeWait(p.read)
 	if tc, _ := p.cl.Net.Conn.(*trackedConn); tc != nil && tc.kicked.Load() {
 		// We ended this connection (a journal failure, poison, a refusal
 		// flood) after it was read: mochi would have read no further, and

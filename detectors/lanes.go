@@ -214,14 +214,8 @@ func (l *lanes[O]) parkingEvents() <-chan queued[O] {
 // room in a full channel is not there yet: only when the parking limit was
 // reached can an event pass it.)
 func (l *lanes[O]) unpark() {
-	for {
-		select {
-		case q := <-l.ordinary:
-			l.backlog = append(l.backlog, q)
-			continue
-		default:
-		}
-		break
+	for len(l.ordinary) > 0 { // only the shard's goroutine receives
+		l.backlog = append(l.backlog, <-l.ordinary)
 	}
 	parked := l.backlog[l.head:]
 	slices.SortStableFunc(parked, func(a, b queued[O]) int { return cmp.Compare(a.seq, b.seq) })

@@ -445,7 +445,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("--memory-high-water %w", err)
 	}
-	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard, BusyWait: broker.LoadGuard(*busyWait)}
+	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard, BusyWait: *busyWait}
 	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, bc, true)
 	if err != nil {
 		return err

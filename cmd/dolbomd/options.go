@@ -338,7 +338,7 @@ func (o Options) gateway() gateway.Options {
 		},
 	}
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
-	g.Broker.BusyWait = broker.LoadGuard(o.BusyWait)
+	g.Broker.BusyWait = o.BusyWait                                      // validated: 0 is no guard
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
 		// seconds later and press 1 (on my way), then 20# (20 minutes).

@@ -245,10 +245,10 @@ func TestBusyWaitOption(t *testing.T) {
 		want time.Duration // in broker.Config
 		bad  bool
 	}{
-		{nil, "", -1, false}, // off unless asked for
+		{nil, "", 0, false}, // off unless asked for
 		{nil, "1s", time.Second, false},
 		{nil, "250ms", 250 * time.Millisecond, false},
-		{[]string{"--busy-wait", "0"}, "", -1, false}, // no guard
+		{[]string{"--busy-wait", "0"}, "", 0, false}, // no guard
 		{[]string{"--busy-wait", "-1s"}, "", 0, true},
 		{nil, "soon", 0, true},
 	} {
