@@ -44,8 +44,11 @@ type capacity struct {
 
 	// Refusals since the last log line (see logRefusals).
 	refusedFull, refusedMemory, refusedLoad atomic.Int64
-	lastLog                                 time.Time // Run's goroutine only
-	lastUsed, lastLimit                     uint64    // Run's goroutine only: the latest sample, for the log
+	// passedLoad counts hubs the load guard let in because the node served
+	// them (take's served), until Run moves it to the metric.
+	passedLoad          atomic.Int64
+	lastLog             time.Time // Run's goroutine only
+	lastUsed, lastLimit uint64    // Run's goroutine only: the latest sample, for the log
 }
 
 func newCapacity(cfg Config) *capacity {
@@ -83,9 +86,12 @@ const minLateSample = 20
 // the hub already holds one through an earlier connection (a reconnect or a
 // takeover: its old session still counts, and it must always get back in).
 // The place is taken even then, so that the count stays one per
-// connection: the old connection gives its own back when it ends. reason is
-// "" when admitted.
-func (c *capacity) take(hubHeld bool) (reason string) {
+// connection: the old connection gives its own back when it ends. served
+// says the node served the hub already (a kept session, or held before its
+// restart: heldHubs): it is part of the load the node carries, not new
+// load, so the load guard lets it in (the cap and the memory guard do not).
+// reason is "" when admitted.
+func (c *capacity) take(hubHeld, served bool) (reason string) {
 	n := c.held.Add(1)
 	if hubHeld {
 		return ""
@@ -99,6 +105,8 @@ func (c *capacity) take(hubHeld bool) (reason string) {
 		c.held.Add(-1)
 		c.refusedMemory.Add(1)
 		return refuseMemory
+	case c.loadBusy.Load() && served:
+		c.passedLoad.Add(1)
 	case c.loadBusy.Load():
 		c.held.Add(-1)
 		c.refusedLoad.Add(1)

@@ -2,11 +2,20 @@ package broker
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
 )
+
+// DefaultBusyWait is the load guard's wait that dolbomd and dolbom-sim's
+// in-process gateway use unless told otherwise (Config.BusyWait). A
+// restart's reconnect wave at 300,000 hubs left ~1% of a second's messages
+// waiting 0.5-0.7 s and a node falling over had a PUBACK p50 of 7 s
+// (docs/performance.md): 1 s, for more than one message in twenty, is
+// between the two.
+const DefaultBusyWait = time.Second
 
 // ListenerOff disables a listener whose address would otherwise default.
 const ListenerOff = "off"
@@ -84,13 +93,19 @@ type Config struct {
 	// BusyWait is the load guard: when more than one in twenty of the
 	// hubs' messages in a second waited longer than this between being read
 	// and being handled, new hubs are refused the same way until the node
-	// has kept up for 10 s (0 or negative: no guard, the default; see
-	// docs/performance.md, "After a restart", for why it is not on yet). The wait is
+	// has kept up for 10 s (0 or negative: no guard; dolbomd and dolbom-sim
+	// set DefaultBusyWait). The wait is
 	// what the CPU, the collector and the journal together leave the hubs
 	// already connected; admitting more then would cost every one of them,
-	// until PUBACKs time out and hubs reconnect in a storm. Connected hubs
-	// and hubs the node already serves are never refused by it.
+	// until PUBACKs time out and hubs reconnect in a storm. Connected hubs,
+	// hubs whose session the node keeps and the hubs it held before its
+	// restart (HeldHubs) are never refused by it.
 	BusyWait time.Duration
+	// Node names this broker node's row of held hubs in the store (the
+	// hubs it let back in past the load guard after a restart: see
+	// HeldHubs; default: the host name). Gateways sharing a PostgreSQL
+	// database need different names.
+	Node string
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on
@@ -181,6 +196,9 @@ func (c Config) withDefaults() Config {
 	def(&c.AdmitWait, 5*time.Second)
 	if c.MemoryHighWater == 0 {
 		c.MemoryHighWater = 0.8
+	}
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
 	}
 	def(&c.ConnectTimeout, 10*time.Second)
 	def(&c.SessionExpiry, time.Hour)

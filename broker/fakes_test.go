@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -60,6 +61,37 @@ func (d *fakeDir) setLegacy(hub devices.HubID, secret string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.creds[hub] = devices.HubCredential{Hub: hub, SecretHash: devices.HashSecret(secret, devices.SecretParams{Time: 1, Memory: 8, Threads: 1})}
+}
+
+// fakeHeld is an in-memory HeldHubs, one set per node.
+type fakeHeld struct {
+	mu    sync.Mutex
+	sets  map[string][]uint64
+	at    map[string]time.Time
+	saves int
+}
+
+func (h *fakeHeld) SaveHeldHubs(_ context.Context, node string, at time.Time, hubs []uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sets == nil {
+		h.sets, h.at = map[string][]uint64{}, map[string]time.Time{}
+	}
+	h.sets[node], h.at[node] = slices.Clone(hubs), at
+	h.saves++
+	return nil
+}
+
+func (h *fakeHeld) LoadHeldHubs(_ context.Context, node string) ([]uint64, time.Time, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.sets[node]), h.at[node], nil
+}
+
+// heldDir is a directory with the HeldHubs capability, as the store is.
+type heldDir struct {
+	*fakeDir
+	*fakeHeld
 }
 
 // fakeJournal records what it is given, stores each (hub, event id) once,
@@ -286,13 +318,25 @@ func startEnvOn(t testing.TB, cfg Config, path publishPath) *env {
 // startEnvTuned is startEnv with tune run on the server before it serves.
 func startEnvTuned(t testing.TB, cfg Config, tune func(*Server)) *env {
 	t.Helper()
+	return startEnvHeld(t, cfg, nil, tune)
+}
+
+// startEnvHeld is startEnvTuned with a store of held hubs (nil: none, as a
+// directory without the HeldHubs capability): envs sharing one are a node
+// and the same node after a restart.
+func startEnvHeld(t testing.TB, cfg Config, held *fakeHeld, tune func(*Server)) *env {
+	t.Helper()
 	if cfg.TCPAddr == "" {
 		cfg.TCPAddr = ListenerOff
 	}
 	e := &env{t: t, dir: &fakeDir{creds: map[devices.HubID]devices.HubCredential{}}, journal: newFakeJournal(), ingest: &fakeIngester{}}
 	e.dir.set(hubA, secretA, false)
 	e.dir.set(hubB, secretB, false)
-	s, err := New(cfg, e.journal, e.ingest, e.dir, zerolog.Nop(), nil)
+	var dir HubDirectory = e.dir
+	if held != nil {
+		dir = heldDir{e.dir, held}
+	}
+	s, err := New(cfg, e.journal, e.ingest, dir, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,14 +74,16 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 		return s.refuseConnect(cl, refuseRate, packets.ErrConnectionRateExceeded, v3Unavailable)
 	}
 	// Before the CONNECT slot: a hub the node has no place for must not
-	// wait up to AdmitWait to be told so. Whether it holds a place already
-	// is asked by its claimed id; a false claim gains nothing, as the
-	// credentials are checked next.
-	held := false
+	// wait up to AdmitWait to be told so. Whether it holds a place already,
+	// or was served by this node (a kept session, or held before a restart:
+	// see heldHubs), is asked by its claimed id; a false claim gains
+	// nothing, as the credentials are checked next.
+	held, served := false, s.held.heldBefore(cl.ID, now)
 	if st := s.states.get(cl.ID); st != nil {
 		held = st.places.Load() > 0
+		served = served || st.sessionKept()
 	}
-	if reason := s.capacity.take(held); reason != "" {
+	if reason := s.capacity.take(held, served); reason != "" {
 		return s.refuseConnect(cl, reason, packets.ErrServerBusy, v3Unavailable)
 	}
 	tc.placed = true

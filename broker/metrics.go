@@ -41,6 +41,7 @@ type metrics struct {
 	hubsHeld         prometheus.Gauge
 	memoryGuard      prometheus.Gauge
 	loadGuard        prometheus.Gauge
+	loadGuardPassed  prometheus.Counter
 	received         map[devices.Channel]prometheus.Counter
 	refused          *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
@@ -79,6 +80,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the memory guard refuses new hubs (live heap and stacks above the high water of the memory limit)."}),
 		loadGuard: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "load_guard",
 			Help: "1 while the load guard refuses new hubs (hubs' messages waited longer than --busy-wait to be handled)."}),
+		loadGuardPassed: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "load_guard_passed_total",
+			Help: "CONNECTs the load guard let in while on because this node served the hub: a kept session, or held before the restart."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
 			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",

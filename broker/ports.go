@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -41,4 +42,16 @@ type Ingester interface {
 // error wrapping devices.ErrNotFound for an unknown hub.
 type HubDirectory interface {
 	HubCredential(ctx context.Context, hub devices.HubID) (devices.HubCredential, error)
+}
+
+// HeldHubs keeps the set of hubs a broker node holds across its restarts:
+// an optional capability of the HubDirectory given to New (the store has
+// it). After a restart every hub is new to mochi, but the hubs the node held
+// before it are the load it carried, not more: the load guard lets them back
+// in (see heldHubs). hubs are 64-bit hashes of hub ids (hubHash), sorted.
+type HeldHubs interface {
+	SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs []uint64) error
+	// LoadHeldHubs returns the node's last saved set and when it was saved;
+	// none and a zero time when it never saved one.
+	LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, at time.Time, err error)
 }

@@ -77,6 +77,7 @@ type Server struct {
 	verify     *verifier
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
 	capacity   *capacity     // places for hubs (MaxHubs) and the memory guard
+	held       heldHubs      // the hubs held before the restart, let past the load guard
 	ipLimit    *ipLimiter
 	states     *hubStates
 	expiry     expiryQueue
@@ -89,6 +90,10 @@ type Server struct {
 	direct  bool
 	running atomic.Bool
 	ready   atomic.Bool
+	// heldLoaded: Run has read the held hubs back, so a save holds them
+	// (a gateway stopped before its broker ran must not save an empty set
+	// over them).
+	heldLoaded atomic.Bool
 	// closing: the gateway is stopping (StopIntake): no connection is
 	// accepted and nothing hubs send is taken, while they stay connected
 	// until Run's disconnect pass.
@@ -125,6 +130,10 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		states:   newHubStates(),
 	}
 	s.m.maxHubs.Set(float64(max(cfg.MaxHubs, 0)))
+	s.held.node = cfg.Node
+	if hs, ok := dir.(HeldHubs); ok {
+		s.held.store = hs
+	}
 	s.pool = newHandoff(s)
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
 	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
@@ -368,6 +377,15 @@ func (s *Server) Run(ctx context.Context) error {
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	var workers sync.WaitGroup
 	s.verify.run(workersCtx, s.cfg.VerifyWorkers, &workers)
+	// Before the listeners serve: the first CONNECTs of a reconnect wave are
+	// the hubs the load guard must know.
+	s.loadHeld(ctx, time.Now())
+	s.heldLoaded.Store(true)
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		s.saveHeldLoop(workersCtx)
+	}()
 	defer func() {
 		stopWorkers()
 		workers.Wait()
@@ -392,6 +410,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.sweepExpired(now)
 			s.m.memoryGuard.Set(b2f(s.capacity.checkMemory()))
 			s.m.loadGuard.Set(b2f(s.capacity.checkLoad(now)))
+			s.m.loadGuardPassed.Add(float64(s.capacity.passedLoad.Swap(0)))
 			s.capacity.logRefusals(s.log, now)
 		}
 	}
@@ -420,6 +439,11 @@ func (s *Server) StopIntake(ctx context.Context) error {
 		}
 		st.mu.Unlock()
 	})
+	if s.heldLoaded.Load() {
+		// While the hubs are still connected: the set the next start lets
+		// back in past the load guard.
+		s.saveHeld(ctx)
+	}
 	if !s.awaitPublishes(ctx) {
 		// Out of time: the publishes still waiting (a held emergency token,
 		// a journal queue) give up without a PUBACK, so their hubs resend

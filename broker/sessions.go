@@ -55,6 +55,15 @@ type hubState struct {
 	lanes atomic.Pointer[hubLanes]
 }
 
+// sessionKept reports whether the hub has a session in mochi (connected, or
+// away and not yet expired): the node serves it, and its reconnect is not
+// new load.
+func (st *hubState) sessionKept() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.client != nil
+}
+
 // scheduleExpiryLocked arranges for the sweeper to expire the hub's session
 // at `at`. The caller holds st.mu (lock order: st.mu, then the queue's).
 func (s *Server) scheduleExpiryLocked(st *hubState, at time.Time) {

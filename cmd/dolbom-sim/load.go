@@ -409,7 +409,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	restartAt := fs.Duration("restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	client := fs.String("client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	drain := fs.Duration("drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
-	busyWait := fs.Duration("busy-wait", 0, "in-process gateway: its load guard (as dolbomd --busy-wait); 0: no guard")
+	busyWait := fs.Duration("busy-wait", broker.DefaultBusyWait, "in-process gateway: its load guard (as dolbomd --busy-wait); 0: no guard")
 	highWater := fs.Float64("memory-high-water", 0.8, "in-process gateway: its memory guard (as dolbomd --memory-high-water; it counts the simulator's memory too); 0: no guard")
 	maxHubsFlag := fs.String("max-hubs", memlimit.MaxHubsAuto, "in-process gateway: hubs it carries, refusing the rest at CONNECT (as dolbomd --max-hubs): a number, unlimited, or auto (derived from memory)")
 	if err := fs.Parse(args); err != nil {

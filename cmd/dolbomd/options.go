@@ -63,6 +63,8 @@ type Options struct {
 	MemoryHighWater float64
 	// BusyWait is the load guard (broker.Config.BusyWait); 0 turns it off.
 	BusyWait time.Duration
+	// Node names this gateway's row of held hubs (broker.Config.Node).
+	Node string
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -162,7 +164,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 		highWater = f
 	}
 	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
-	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", 0), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled (1s is a sensible value), and for 10 s after; 0: no guard, the default: after a restart it holds back hubs that keep emergencies (DOLBOM_BUSY_WAIT)")
+	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", broker.DefaultBusyWait), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled, and for 10 s after (hubs this node served, before its restart too, are let in); 0: no guard (DOLBOM_BUSY_WAIT)")
+	fs.StringVar(&o.Node, "node", env("DOLBOM_NODE", ""), "this gateway's name among gateways sharing a database, under which it keeps the hubs it serves for its next start (its load guard lets them in); default: the host name, which a container re-created gets anew (DOLBOM_NODE)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
@@ -339,6 +342,7 @@ func (o Options) gateway() gateway.Options {
 	}
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
 	g.Broker.BusyWait = o.BusyWait                                      // validated: 0 is no guard
+	g.Broker.Node = o.Node                                              // "": the host name
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
 		// seconds later and press 1 (on my way), then 20# (20 minutes).

@@ -245,7 +245,7 @@ func TestBusyWaitOption(t *testing.T) {
 		want time.Duration // in broker.Config
 		bad  bool
 	}{
-		{nil, "", 0, false}, // off unless asked for
+		{nil, "", time.Second, false}, // on by default: the hubs a node served are let in after its restart
 		{nil, "1s", time.Second, false},
 		{nil, "250ms", 250 * time.Millisecond, false},
 		{[]string{"--busy-wait", "0"}, "", 0, false}, // no guard

@@ -36,6 +36,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventsConcurrent", testEventsConcurrent},
 		{"JournalPositions", testJournalPositions},
 		{"Poison", testPoison},
+		{"HeldHubs", testHeldHubs},
 		{"ReadingsAndRollups", testRollups},
 		{"RetentionKeepsEvidence", testRetention},
 		{"Health", testHealth},

@@ -45,6 +45,10 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
+// The broker keeps the hubs it holds across a restart in the store (its
+// directory), which its load guard lets back in.
+var _ broker.HeldHubs = (*store.Store)(nil)
+
 // registry is the one registry adapter of the admin API and the admin
 // pages: every change reaches the health monitor and dispatch's cache.
 func (g *Gateway) registry() registry {
