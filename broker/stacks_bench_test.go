@@ -22,8 +22,11 @@ import (
 // hub publishes a readings batch and an SOS at QoS 1 (publish_), and the
 // runtime collects twice again (publish_gc_); then each hub sends a PINGREQ
 // (ping_; on the read goroutine) and publishes its retained status
-// (status_; mochi's processPublish, on the hub's worker). Whether a collection shrinks
-// the stacks depends on GODEBUG=gcshrinkstackoff
+// (status_; mochi's processPublish, on the hub's worker); then every hub
+// disconnects and connects again with its session kept, subscribes and
+// sends its status (reconnect_gc_, after two collections). Whether a collection shrinks
+// the stacks, and how big new goroutines start, depend on
+// GODEBUG=gcshrinkstackoff and adaptivestackstart
 // (cmd/internal/memlimit/stacks.go): run it both ways. Run one path per
 // process (-bench 'HubStacks/path=handoff'): stacks freed by one run are
 // reused by the next.
@@ -49,34 +52,10 @@ func hubStacks(b *testing.B, n int, path publishPath) {
 	base := stackInuse()
 	perHub := func() float64 { return float64(stackInuse()-base) / float64(n) }
 
-	clients := make([]*rawClient, n)
-	conns := make([]net.Conn, n)
-	for i := range n {
-		conn, err := pl.Dial()
-		if err != nil {
-			b.Fatal(err)
-		}
-		id := fmt.Sprintf("hub-%06d", i)
-		c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s"})
-		if ack.ReasonCode != 0 {
-			b.Fatalf("connect %s: %#x", id, ack.ReasonCode)
-		}
-		clients[i], conns[i] = c, conn
-	}
-	waitConnected(b, s, n)
+	clients, conns := connectHubs(b, s, pl, n, false)
 	b.ReportMetric(perHub(), "connect_stack_B/hub")
 
-	for i, c := range clients {
-		hub := devices.HubID(fmt.Sprintf("hub-%06d", i))
-		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
-			Filters: packets.Subscriptions{
-				{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1},
-				{Filter: devices.Topic(hub, devices.ChanRejects), Qos: 1},
-			}})
-		if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Suback {
-			b.Fatalf("suback: %v", err)
-		}
-	}
+	subscribeHubs(b, clients)
 	b.ReportMetric(perHub(), "subscribe_stack_B/hub")
 	runtime.GC()
 	runtime.GC()
@@ -114,6 +93,70 @@ func hubStacks(b *testing.B, n int, path publishPath) {
 		}
 	}
 	b.ReportMetric(perHub(), "ping_stack_B/hub")
+	statusHubs(b, clients)
+	b.ReportMetric(perHub(), "status_stack_B/hub")
+
+	// A reconnect wave (a restart, a regional power cut): every hub comes
+	// back with its session kept (mochi inherits it: SessionPresent),
+	// subscribes and sends its status again. Its two goroutines are new,
+	// started after collections that saw every hub's read goroutine at
+	// 16 KiB: how big they start is the runtime's choice (GODEBUG
+	// adaptivestackstart; cmd/internal/memlimit turns it off). No collection
+	// between the old goroutines' end and the new ones' start, as in a
+	// restart's wave.
+	for _, c := range conns {
+		c.Close()
+	}
+	waitConnected(b, s, 0)
+	clients, conns = connectHubs(b, s, pl, n, true)
+	subscribeHubs(b, clients)
+	statusHubs(b, clients)
+	runtime.GC()
+	runtime.GC()
+	b.ReportMetric(perHub(), "reconnect_gc_stack_B/hub")
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// connectHubs connects n hubs (hub-000000 ...) and waits until the broker
+// counts them; sessionPresent is what each CONNACK must say.
+func connectHubs(b *testing.B, s *Server, pl *PipeListener, n int, sessionPresent bool) ([]*rawClient, []net.Conn) {
+	clients := make([]*rawClient, n)
+	conns := make([]net.Conn, n)
+	for i := range n {
+		conn, err := pl.Dial()
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := fmt.Sprintf("hub-%06d", i)
+		c, ack := connectSync(b, conn, connectOpts{v: 4, id: id, user: id, pass: "s"})
+		if ack.ReasonCode != 0 || ack.SessionPresent != sessionPresent {
+			b.Fatalf("connect %s: %#x, session present %v, want %v", id, ack.ReasonCode, ack.SessionPresent, sessionPresent)
+		}
+		clients[i], conns[i] = c, conn
+	}
+	waitConnected(b, s, n)
+	return clients, conns
+}
+
+// subscribeHubs subscribes each hub to its cmd and rejects.
+func subscribeHubs(b *testing.B, clients []*rawClient) {
+	for i, c := range clients {
+		hub := devices.HubID(fmt.Sprintf("hub-%06d", i))
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+			Filters: packets.Subscriptions{
+				{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1},
+				{Filter: devices.Topic(hub, devices.ChanRejects), Qos: 1},
+			}})
+		if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Suback {
+			b.Fatalf("suback: %v", err)
+		}
+	}
+}
+
+// statusHubs has each hub publish its retained online status.
+func statusHubs(b *testing.B, clients []*rawClient) {
 	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
 	for i, c := range clients {
 		hub := devices.HubID(fmt.Sprintf("hub-%06d", i))
@@ -122,10 +165,6 @@ func hubStacks(b *testing.B, n int, path publishPath) {
 		if pk, err := c.read(); err != nil || pk.FixedHeader.Type != packets.Puback {
 			b.Fatalf("puback: %v", err)
 		}
-	}
-	b.ReportMetric(perHub(), "status_stack_B/hub")
-	for _, c := range conns {
-		c.Close()
 	}
 }
 
