@@ -1,0 +1,36 @@
+package gateway
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestGatewayKeepsHeldHubsAcrossRestart: a gateway that stops with a hub
+// connected leaves the set of hubs it held in its store (one, under its
+// node's name: the host name by default) for the next start, whose load
+// guard lets them in (broker.HeldHubs; the broker's own tests cover the
+// admission).
+func TestGatewayKeepsHeldHubsAcrossRestart(t *testing.T) {
+	node, err := os.Hostname()
+	if err != nil {
+		t.Skipf("no host name: %v", err)
+	}
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) {
+			sc := cfg(t)
+			c := startChain(t, sc, 2*time.Second)
+			c.connect(t)
+			c.stop()
+
+			next, _, cancel := newChain(t, sc, 2*time.Second, nil)
+			defer cancel()
+			defer next.g.Store.Close()
+			hubs, at, err := next.g.Store.LoadHeldHubs(context.Background(), node)
+			if err != nil || len(hubs) != 1 || at.IsZero() {
+				t.Fatalf("held hubs after the stop = %d, saved %v, %v; want the one hub connected at the stop", len(hubs), at, err)
+			}
+		})
+	}
+}
