@@ -20,12 +20,13 @@ import (
 // subscribedTo reports whether the hub's session holds a subscription to
 // its channel ch.
 func (e *env) subscribedTo(hub devices.HubID, ch devices.Channel) bool {
-	cl, ok := e.s.mq.Clients.Get(string(hub))
-	if !ok {
+	st := e.s.states.get(string(hub))
+	if st == nil {
 		return false
 	}
-	_, ok = cl.State.Subscriptions.Get(devices.Topic(hub, ch))
-	return ok
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.subs.of(ch).on
 }
 
 func (c *rawClient) subscribeWith(pk packets.Packet) packets.Packet {
@@ -302,5 +303,50 @@ func TestCommandQueuedInSession(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// Hubs' subscriptions cost mochi nothing: no entry in the client's map,
+// no path in the topic index (~3.6 KB per hub, docs/performance.md).
+func TestSubscriptionsOutOfMochi(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.hub(5, hubA, secretA)
+	defer c.conn.Close()
+	c.subscribe(1, devices.Topic(hubA, devices.ChanCmd), devices.Topic(hubA, devices.ChanRejects))
+	cl, _ := e.s.mq.Clients.Get(string(hubA))
+	if n := cl.State.Subscriptions.Len(); n != 0 {
+		t.Errorf("mochi's client holds %d subscriptions", n)
+	}
+	for _, ch := range []devices.Channel{devices.ChanCmd, devices.ChanRejects} {
+		if subs := e.s.mq.Topics.Subscribers(devices.Topic(hubA, ch)); len(subs.Subscriptions) != 0 {
+			t.Errorf("mochi's topic index holds %d subscribers to %s", len(subs.Subscriptions), ch)
+		}
+	}
+	if !e.subscribedTo(hubA, devices.ChanCmd) || !e.subscribedTo(hubA, devices.ChanRejects) {
+		t.Error("the broker's record misses a subscription")
+	}
+}
+
+func TestHubSubsPacking(t *testing.T) {
+	var h hubSubs
+	cmd := downstreamSub{on: true, qos: 1, id: 268435455}
+	rej := downstreamSub{on: true, qos: 0, id: 7}
+	h.set(devices.ChanCmd, cmd)
+	h.set(devices.ChanRejects, rej)
+	if got := h.of(devices.ChanCmd); got != cmd {
+		t.Errorf("cmd %+v, want %+v", got, cmd)
+	}
+	if got := h.of(devices.ChanRejects); got != rej {
+		t.Errorf("rejects %+v, want %+v", got, rej)
+	}
+	h.set(devices.ChanCmd, downstreamSub{})
+	if got := h.of(devices.ChanCmd); got.on || got.id != 0 {
+		t.Errorf("cmd after clearing %+v", got)
+	}
+	if got := h.of(devices.ChanRejects); got != rej {
+		t.Errorf("rejects after clearing cmd %+v, want %+v", got, rej)
+	}
+	if got := h.of(devices.ChanEvents); got.on {
+		t.Errorf("events %+v", got)
 	}
 }
