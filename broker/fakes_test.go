@@ -355,6 +355,7 @@ type connectOpts struct {
 	willPayload  []byte
 	willNoRetain bool
 	willQoS      byte
+	receiveMax   uint16 // MQTT 5 receive maximum, 0 for none
 }
 
 func (e *env) dialRaw(o connectOpts) (*rawClient, packets.Packet) {
@@ -409,6 +410,7 @@ func connectPacket(o connectOpts) packets.Packet {
 		pk.Properties.SessionExpiryInterval = 3600
 		pk.Properties.SessionExpiryIntervalFlag = true
 	}
+	pk.Properties.ReceiveMaximum = o.receiveMax
 	if o.will != "" {
 		pk.Connect.WillFlag = true
 		pk.Connect.WillTopic = o.will

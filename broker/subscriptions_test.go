@@ -350,3 +350,58 @@ func TestHubSubsPacking(t *testing.T) {
 		t.Errorf("events %+v", got)
 	}
 }
+
+// An MQTT 5 hub's receive maximum: past it a command waits in the session
+// and goes out when the hub acknowledges one before it.
+func TestCommandsWithinReceiveMaximum(t *testing.T) {
+	e := startEnv(t, Config{})
+	c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, receiveMax: 1})
+	if ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %#x", ack.ReasonCode)
+	}
+	defer c.conn.Close()
+	c.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
+	for _, id := range []devices.CommandID{"c1", "c2"} {
+		if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: id, Type: devices.CmdCheckIn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := c.expect(packets.Publish)
+	if got, _ := devices.DecodeCommand(first.Payload); got.ID != "c1" {
+		t.Fatalf("first command %s", first.Payload)
+	}
+	c.ping()
+	c.expect(packets.Pingresp)
+	select {
+	case pk := <-c.in:
+		t.Fatalf("past the receive maximum: got %s %s", packets.PacketNames[pk.FixedHeader.Type], pk.Payload)
+	default:
+	}
+	c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: first.PacketID})
+	second := c.expect(packets.Publish)
+	if got, _ := devices.DecodeCommand(second.Payload); got.ID != "c2" || second.PacketID == 0 {
+		t.Errorf("second command %s id %d", second.Payload, second.PacketID)
+	}
+}
+
+// A 3.1.1 hub's clean session taken over by a connection asking to keep
+// its session: mochi hands nothing over (the old one was clean).
+func TestCleanSessionTakenOverKeepsNothing(t *testing.T) {
+	e := startEnv(t, Config{})
+	opts := connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA, clean: true}
+	first, _ := e.dialRaw(opts)
+	defer first.conn.Close()
+	first.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
+	opts.clean = false
+	second, ack := e.dialRaw(opts)
+	defer second.conn.Close()
+	if ack.SessionPresent {
+		t.Error("session present")
+	}
+	if e.subscribedTo(hubA, devices.ChanCmd) {
+		t.Error("subscription handed over from a clean session")
+	}
+	if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: "c1", Type: devices.CmdCheckIn}); !errors.Is(err, ErrNotSubscribed) {
+		t.Errorf("command: %v, want ErrNotSubscribed", err)
+	}
+}
