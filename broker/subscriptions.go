@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -264,17 +265,9 @@ func (s *Server) prepare(hub devices.HubID, ch devices.Channel, payload []byte, 
 	if sub.id > 0 {
 		pk.Properties.SubscriptionIdentifier = []int{int(sub.id)}
 	}
-	if cl.Properties.Props.TopicAliasMaximum > 0 {
-		alias, known := cl.State.TopicAliases.Outbound.Set(pk.TopicName)
-		if alias > 0 {
-			pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = alias, true
-			if known {
-				pk.TopicName = ""
-			}
-		}
-	}
 	out := outbound{cl: cl, pk: pk, now: !cl.Closed() && cl.Net.Conn != nil}
 	if pk.FixedHeader.Qos == 0 {
+		useAlias(cl, &out.pk)
 		return out, nil
 	}
 	inflight := cl.State.Inflight.Len()
@@ -294,9 +287,28 @@ func (s *Server) prepare(hub devices.HubID, ch devices.Channel, payload []byte, 
 		out.pk.Expiry = -1
 		out.now = false
 	}
-	cl.State.Inflight.Set(out.pk)
+	useAlias(cl, &out.pk)
+	if cl.State.Inflight.Set(out.pk) {
+		atomic.AddInt64(&s.mq.Info.Inflight, 1) // mochi's count, which its PUBACK and expiry take back
+	}
 	cl.State.Inflight.DecreaseSendQuota()
 	return out, nil
+}
+
+// useAlias gives pk the hub's outbound topic alias, if the hub (MQTT 5)
+// allows aliases, as mochi does; only once the message is going out, so
+// that a refused one does not leave the hub an alias it never learnt.
+func useAlias(cl *mqtt.Client, pk *packets.Packet) {
+	if cl.Properties.Props.TopicAliasMaximum == 0 {
+		return
+	}
+	alias, known := cl.State.TopicAliases.Outbound.Set(pk.TopicName)
+	if alias > 0 {
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = alias, true
+		if known {
+			pk.TopicName = ""
+		}
+	}
 }
 
 // write sends a prepared message, if it is to be sent now. A QoS 1

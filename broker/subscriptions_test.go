@@ -355,12 +355,8 @@ func TestHubSubsPacking(t *testing.T) {
 // and goes out when the hub acknowledges one before it.
 func TestCommandsWithinReceiveMaximum(t *testing.T) {
 	e := startEnv(t, Config{})
-	c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, receiveMax: 1})
-	if ack.ReasonCode != 0 {
-		t.Fatalf("CONNACK %#x", ack.ReasonCode)
-	}
+	c := e.cmdSubscriber(connectOpts{receiveMax: 1})
 	defer c.conn.Close()
-	c.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
 	for _, id := range []devices.CommandID{"c1", "c2"} {
 		if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: id, Type: devices.CmdCheckIn}); err != nil {
 			t.Fatal(err)
@@ -404,4 +400,38 @@ func TestCleanSessionTakenOverKeepsNothing(t *testing.T) {
 	if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: "c1", Type: devices.CmdCheckIn}); !errors.Is(err, ErrNotSubscribed) {
 		t.Errorf("command: %v, want ErrNotSubscribed", err)
 	}
+}
+
+// An MQTT 5 hub that accepts topic aliases gets its cmd topic once, then
+// the alias alone.
+func TestCommandsUseTheHubsTopicAlias(t *testing.T) {
+	e := startEnv(t, Config{})
+	c := e.cmdSubscriber(connectOpts{aliasMax: 4})
+	defer c.conn.Close()
+	var got []packets.Packet
+	for _, id := range []devices.CommandID{"c1", "c2"} {
+		if err := e.s.SendCommand(context.Background(), hubA, devices.Command{ID: id, Type: devices.CmdCheckIn}); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c.expect(packets.Publish))
+	}
+	if got[0].TopicName != devices.Topic(hubA, devices.ChanCmd) || got[0].Properties.TopicAlias != 1 {
+		t.Errorf("first command on %q alias %d, want the topic and alias 1", got[0].TopicName, got[0].Properties.TopicAlias)
+	}
+	if got[1].TopicName != "" || got[1].Properties.TopicAlias != 1 {
+		t.Errorf("second command on %q alias %d, want alias 1 alone", got[1].TopicName, got[1].Properties.TopicAlias)
+	}
+}
+
+// cmdSubscriber connects hub A over MQTT 5 with o's extra options and
+// subscribes it to its commands.
+func (e *env) cmdSubscriber(o connectOpts) *rawClient {
+	e.t.Helper()
+	o.v, o.id, o.user, o.pass = 5, string(hubA), string(hubA), secretA
+	c, ack := e.dialRaw(o)
+	if ack.ReasonCode != 0 {
+		e.t.Fatalf("CONNACK %#x", ack.ReasonCode)
+	}
+	c.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
+	return c
 }
