@@ -55,7 +55,7 @@ const (
 	subID   = 2 // the id's shift
 )
 
-// shift returns where channel ch's half is, false for a channel hubs may
+// subShift returns where channel ch's half is, false for a channel hubs may
 // not subscribe to.
 func subShift(ch devices.Channel) (uint, bool) {
 	switch ch {
@@ -77,9 +77,13 @@ func (h hubSubs) of(ch devices.Channel) downstreamSub {
 	return downstreamSub{on: half&subOn != 0, qos: byte(half&subQoS1) >> 1, id: half >> subID}
 }
 
-// set records the subscription to channel ch (ch must be downstream).
+// set records the subscription to channel ch; nothing for a channel hubs
+// may not subscribe to.
 func (h *hubSubs) set(ch devices.Channel, sub downstreamSub) {
-	sh, _ := subShift(ch)
+	sh, ok := subShift(ch)
+	if !ok {
+		return
+	}
 	var half uint32
 	if sub.on {
 		half = subOn | uint32(min(sub.qos, 1))<<1 | sub.id<<subID

@@ -346,8 +346,12 @@ func TestHubSubsPacking(t *testing.T) {
 	if got := h.of(devices.ChanRejects); got != rej {
 		t.Errorf("rejects after clearing cmd %+v, want %+v", got, rej)
 	}
+	h.set(devices.ChanEvents, cmd)
 	if got := h.of(devices.ChanEvents); got.on {
 		t.Errorf("events %+v", got)
+	}
+	if got := h.of(devices.ChanCmd); got.on {
+		t.Errorf("setting events changed cmd: %+v", got)
 	}
 }
 
