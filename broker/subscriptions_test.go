@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -438,4 +439,52 @@ func (e *env) cmdSubscriber(o connectOpts) *rawClient {
 	}
 	c.subscribe(1, devices.Topic(hubA, devices.ChanCmd))
 	return c
+}
+
+// A reject or a command is written by the goroutine that sends it (the
+// hub's worker, SendCommand), not by mochi's write loop, whose encode grew
+// each hub's write goroutine from 4 to 8 KiB for good (stacks are not
+// shrunk: memlimit.KeepStacks).
+func TestRejectsAndCommandsKeepWriteStack(t *testing.T) {
+	const n = 200
+	e := startEnv(t, Config{})
+	clients, hubs := e.quietHubs(n, 4)
+	bad := []byte(`{"v":1,`)
+	readN := func(c *rawClient, k int) {
+		t.Helper()
+		for range k {
+			if _, err := c.read(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, c := range clients {
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+			Filters: packets.Subscriptions{{Filter: devices.Topic(hubs[i], devices.ChanCmd), Qos: 1}, {Filter: devices.Topic(hubs[i], devices.ChanRejects), Qos: 1}}})
+		readN(c, 1)
+	}
+	// The workers' stacks grow to what the handling needs.
+	clients[0].publish(devices.Topic(hubs[0], devices.ChanReadings), bad, 1, 2)
+	readN(clients[0], 2)
+	runtime.GC()
+	runtime.GC()
+	before := stackInuse()
+	for i, c := range clients[1:] {
+		hub := hubs[i+1]
+		c.publish(devices.Topic(hub, devices.ChanReadings), bad, 1, 2)
+		readN(c, 2) // the PUBACK and the reject
+		// A pipe's write waits for its reader: the hub reads while the
+		// command is sent, as a TCP hub's kernel buffer would take it.
+		sent := make(chan error, 1)
+		go func() {
+			sent <- e.s.SendCommand(context.Background(), hub, devices.Command{ID: "c1", Type: devices.CmdCheckIn})
+		}()
+		readN(c, 1)
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grown := (int64(stackInuse()) - int64(before)) / (n - 1); grown > 2048 {
+		t.Errorf("stacks grew by %d B per hub on a reject and a command, want the write goroutine to stay as it was", grown)
+	}
 }
