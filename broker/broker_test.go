@@ -588,7 +588,7 @@ func TestSessionExpiry(t *testing.T) {
 		if _, ok := e.s.mq.Clients.Get("hub-a"); ok {
 			t.Error("session kept past its expiry")
 		}
-		if subs := e.s.mq.Topics.Subscribers(devices.Topic(hubA, devices.ChanCmd)); len(subs.Subscriptions) != 0 {
+		if e.subscribedTo(hubA, devices.ChanCmd) {
 			t.Error("expired session still subscribed")
 		}
 		if got := value(e.s.m.sessionsExpired); got != 1 {

@@ -399,6 +399,8 @@ type connectOpts struct {
 	willPayload  []byte
 	willNoRetain bool
 	willQoS      byte
+	receiveMax   uint16 // MQTT 5 receive maximum, 0 for none
+	aliasMax     uint16 // MQTT 5 topic alias maximum, 0 for none
 }
 
 func (e *env) dialRaw(o connectOpts) (*rawClient, packets.Packet) {
@@ -453,6 +455,8 @@ func connectPacket(o connectOpts) packets.Packet {
 		pk.Properties.SessionExpiryInterval = 3600
 		pk.Properties.SessionExpiryIntervalFlag = true
 	}
+	pk.Properties.ReceiveMaximum = o.receiveMax
+	pk.Properties.TopicAliasMaximum = o.aliasMax
 	if o.will != "" {
 		pk.Connect.WillFlag = true
 		pk.Connect.WillTopic = o.will

@@ -143,8 +143,9 @@ func (st *hubState) laneFor(ch devices.Channel) *lane {
 	return nil
 }
 
-// mochiLane is the lane of the packets mochi handles on a worker: the
-// rest lane, so that a SUBSCRIBE and the publishes after it keep their order.
+// mochiLane is the lane of the packets mochi handles on a worker, and of
+// SUBSCRIBE and UNSUBSCRIBE: the rest lane, so that a SUBSCRIBE and the
+// publishes after it keep their order.
 func (st *hubState) mochiLane() *lane { return &st.hubLanes().rest }
 
 func (st *hubState) hubLanes() *hubLanes {
@@ -193,14 +194,15 @@ var noopPacket = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.P
 // packet, so nothing is copied) and leaves everything else to mochi.
 //
 // A publish on one of the hub's own upstream channels the workers take
-// themselves (takePublish). Everything else they hand to mochi through
-// Server.InjectPacket, which processes a packet exactly as the read loop
-// would have (processSubscribe, processPublish for the retained status, a
-// refused channel, a topic alias): those paths write their SUBACK or PUBACK
-// from mochi's frames too and grew the read goroutine to 32 KiB once per
-// connection, and stacks are not shrunk (memlimit.KeepStacks), so that was
-// 16 KiB per hub for good (BenchmarkHubStacks). PINGREQ, PUBACK and
-// DISCONNECT stay on the read goroutine: their paths stay under 16 KiB.
+// themselves (takePublish), and a SUBSCRIBE or UNSUBSCRIBE they answer
+// themselves (Server.subscription). Everything else they hand to mochi
+// through Server.InjectPacket, which processes a packet exactly as the read
+// loop would have (processPublish for the retained status, a refused
+// channel, a topic alias): those paths write their PUBACK (and mochi's
+// SUBACK did) from mochi's frames too and grew the read goroutine to 32 KiB
+// once per connection, and stacks are not shrunk (memlimit.KeepStacks), so
+// that was 16 KiB per hub for good (BenchmarkHubStacks). PINGREQ, PUBACK
+// and DISCONNECT stay on the read goroutine: their paths stay under 16 KiB.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
 	s := h.s
 	defer func() {
@@ -210,12 +212,12 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 			out, err = pk, packets.ErrRejectPacket
 		}
 	}()
-	if s.direct || cl.Net.Inline {
+	if cl.Net.Inline {
 		return pk, nil
 	}
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
-		if pk.FixedHeader.Qos > 1 { // hubs publish at most QoS 1; QoS 2's exchange stays with mochi
+		if s.direct || pk.FixedHeader.Qos > 1 { // hubs publish at most QoS 1; QoS 2's exchange stays with mochi
 			return pk, nil
 		}
 	case packets.Subscribe, packets.Unsubscribe:
@@ -225,7 +227,12 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 	tc, _ := cl.Net.Conn.(*trackedConn)
 	// Only an established session's packets (mochi reads CONNECT through
 	// here too); tc.hub is set by then (OnConnect).
-	if tc == nil || !tc.established || tc.hub == nil || s.closing.Load() {
+	if s.direct || tc == nil || !tc.established || tc.hub == nil || s.closing.Load() {
+		if pk.FixedHeader.Type != packets.Publish {
+			// Subscriptions are the broker's, never mochi's (subscriptions.go).
+			s.subscription(cl, &pk)
+			return noopPacket, nil
+		}
 		return pk, nil
 	}
 	p := publish{cl: cl, read: time.Now()}
@@ -440,8 +447,12 @@ func (h *handoff) handle(p *publish) {
 		// after it, a DISCONNECT included: a status or a SUBSCRIBE (kept
 		// in a persistent session) just before a hub leaves still counts.
 		// Unless mochi is done with the client (taken over, or its session
-		// ended): a SUBSCRIBE then would subscribe a client nobody holds.
-		if cur, ok := s.mq.Clients.Get(p.cl.ID); ok && cur == p.cl {
+		// ended): a SUBSCRIBE then would subscribe a session nobody holds.
+		switch cur, ok := s.mq.Clients.Get(p.cl.ID); {
+		case !ok || cur != p.cl:
+		case p.mochi.FixedHeader.Type == packets.Subscribe || p.mochi.FixedHeader.Type == packets.Unsubscribe:
+			s.subscription(p.cl, p.mochi)
+		default:
 			s.inject(p.cl, *p.mochi)
 		}
 		return
@@ -459,7 +470,12 @@ func (h *handoff) handle(p *publish) {
 // with an error what the read loop does (Server.receivePacket): an MQTT 5
 // hub is told the reason, and the connection ends.
 func (s *Server) inject(cl *mqtt.Client, pk packets.Packet) {
-	err := s.mq.InjectPacket(cl, pk)
+	s.packetFailed(cl, pk.FixedHeader.Type, s.mq.InjectPacket(cl, pk))
+}
+
+// packetFailed does what mochi's read loop does with an error processing
+// a packet of type typ, if err is one.
+func (s *Server) packetFailed(cl *mqtt.Client, typ byte, err error) {
 	if err == nil {
 		return
 	}
@@ -469,7 +485,7 @@ func (s *Server) inject(cl *mqtt.Client, pk packets.Packet) {
 	if code, ok := err.(packets.Code); ok && cl.Properties.ProtocolVersion == 5 && code.Code >= packets.ErrUnspecifiedError.Code {
 		_ = s.mq.DisconnectClient(cl, code)
 	}
-	s.log.Warn().Err(err).Str("hub_id", cl.ID).Str("packet", packets.PacketNames[pk.FixedHeader.Type]).Msg("error processing packet")
+	s.log.Warn().Err(err).Str("hub_id", cl.ID).Str("packet", packets.PacketNames[typ]).Msg("error processing packet")
 	cl.Stop(err)
 }
 

@@ -182,7 +182,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 
 // OnSessionEstablish runs after authentication and before mochi takes over
 // the hub's previous session. The new client becomes the hub's current one.
-func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+func (h *hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	s := h.s
 	defer func() {
 		if r := recover(); r != nil {
@@ -198,6 +198,9 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	prev := st.client
 	st.client = cl
 	st.expireAt = 0 // its session is taken over, not expired
+	if !s.sessionInherited(cl.ID, &pk) {
+		st.clearSubsLocked()
+	}
 	// Checked under st.mu, where Revoke bumps gen and reads st.client: either
 	// Revoke saw this client (and kicks it), or we see the new generation.
 	tc.revoked = st.gen.Load() != tc.gen
@@ -280,6 +283,7 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 		switch {
 		case current && expire && !neverEstablished:
 			st.client = nil // mochi deletes a clean session itself
+			st.clearSubsLocked()
 		case current && expire:
 			s.scheduleExpiryLocked(st, now)
 		case current:
@@ -319,8 +323,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) (allowed bo
 			allowed = false
 		}
 	}()
-	ch, own := ownChannel(topic, cl.ID)
 	if write {
+		_, own := ownChannel(topic, cl.ID)
 		// Any of its own topics: OnPublish refuses the channels a hub may
 		// not publish on with a PUBACK and a reject, which a 3.1.1 hub
 		// understands better than mochi's disconnect.
@@ -336,18 +340,20 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) (allowed bo
 		}
 		return false
 	}
-	if own && ch.Downstream() {
-		return true
-	}
-	h.s.m.aclDenied.WithLabelValues("subscribe").Inc()
-	return false
+	_, ok := h.s.mayReceive(cl, topic)
+	return ok
 }
 
+// sendReject tells the hub why a message was refused, at QoS 0, if it
+// subscribed to its rejects topic. Written by the caller (the hub's
+// worker, like its PUBACK), not queued for mochi's write loop.
 func (s *Server) sendReject(hub devices.HubID, topic string, code devices.ErrorCode, msg string, id devices.EventID) {
-	payload := devices.EncodeReject(devices.Reject{At: time.Now(), Topic: topic, EventID: id, Code: code, Error: msg})
-	if err := s.mq.Publish(devices.Topic(hub, devices.ChanRejects), payload, false, 0); err != nil {
-		s.log.Debug().Err(err).Str("hub_id", string(hub)).Msg("publish reject")
+	out, err := s.prepare(hub, devices.ChanRejects, nil, 0)
+	if err != nil {
+		return // no session or not subscribed: nobody to tell
 	}
+	out.pk.Payload = devices.EncodeReject(devices.Reject{At: time.Now(), Topic: topic, EventID: id, Code: code, Error: msg})
+	s.write(out)
 }
 
 // refused counts a refused message and tells the hub why on its rejects

@@ -22,11 +22,13 @@
 // and write the PUBACK themselves (handoff.go), so that the read goroutine,
 // one per hub, stays at 16 KiB of stack instead of growing to 32 KiB on
 // every publish, and an event waiting for its fsync does not stop the hub's
-// connection from being read. The rest (the retained status, another hub's
-// topic, topic aliases, protocol errors, and SUBSCRIBE and UNSUBSCRIBE)
-// mochi processes on the same workers (Server.InjectPacket), its publishes
-// through OnPublish, which shares the handling (takePublish); only QoS 2
-// stays on the read goroutine.
+// connection from being read. SUBSCRIBE and UNSUBSCRIBE the broker answers
+// on the same workers itself: it keeps hubs' subscriptions and writes them
+// commands and rejects without mochi's topic index (subscriptions.go). The
+// rest (the retained status, another hub's topic, topic aliases, protocol
+// errors) mochi processes on the same workers (Server.InjectPacket), its
+// publishes through OnPublish, which shares the handling (takePublish);
+// only QoS 2 stays on the read goroutine.
 package broker
 
 import (
@@ -579,12 +581,10 @@ func (s *Server) sweepExpired(now time.Time) {
 				if cur, ok := s.mq.Clients.Get(cl.ID); ok && cur == cl {
 					s.mq.Clients.Delete(cl.ID)
 					cl.ClearInflights()
-					// mochi's own expiry forgets this: the topic index would
-					// keep the subscriptions of every hub that ever left.
-					s.mq.UnsubscribeClient(cl)
 					s.m.sessionsExpired.Inc()
 				}
 				st.client = nil
+				st.clearSubsLocked()
 			}
 		}
 		st.mu.Unlock()
@@ -625,8 +625,11 @@ func (s *Server) Disconnect(hub devices.HubID) {
 	}
 }
 
-// SendCommand publishes c on the hub's cmd topic at QoS 1. A hub that is
-// briefly away receives it when it reconnects (its session is kept).
+// SendCommand sends c on the hub's cmd topic at QoS 1 (or the QoS 0 the
+// hub subscribed with). A hub that is briefly away receives it when it
+// reconnects (its session is kept). It returns once the command is written
+// or ctx ends, whichever comes first; the command is in the session's
+// inflight either way.
 func (s *Server) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("broker: send command to %s: %w", hub, err)
@@ -634,23 +637,14 @@ func (s *Server) SendCommand(ctx context.Context, hub devices.HubID, c devices.C
 	if !s.running.Load() || s.closing.Load() {
 		return ErrNotRunning
 	}
-	topic := devices.Topic(hub, devices.ChanCmd)
-	cl, ok := s.mq.Clients.Get(string(hub))
-	if !ok || cl.Net.Inline {
-		return fmt.Errorf("broker: send command to %s: %w", hub, ErrNoSession)
-	}
-	if _, ok := cl.State.Subscriptions.Get(topic); !ok {
-		return fmt.Errorf("broker: send command to %s: %w", hub, ErrNotSubscribed)
-	}
-	if cl.State.Inflight.Len() >= s.cfg.MaxInflight {
-		return fmt.Errorf("broker: send command to %s: %w", hub, ErrCommandQueueFull)
-	}
 	if c.At.IsZero() {
 		c.At = time.Now()
 	}
-	if err := s.mq.Publish(topic, devices.EncodeCommand(c), false, 1); err != nil {
+	out, err := s.prepare(hub, devices.ChanCmd, devices.EncodeCommand(c), 1)
+	if err != nil {
 		return fmt.Errorf("broker: send command to %s: %w", hub, err)
 	}
+	s.writeBounded(ctx, out)
 	return nil
 }
 

@@ -33,7 +33,8 @@ type hubState struct {
 	// when it finds the deadline moved). Unix nanoseconds, 0 = none: 8 bytes
 	// without a pointer instead of a time.Time's 24 with one, kept per hub.
 	expireAt int64
-	queued   bool
+	// subs are the subscriptions of the hub's session (subscriptions.go).
+	subs     hubSubs
 	readings bucket // every upstream message but events, taken before decoding
 	events   bucket
 	// refusals pays for telling the hub why a message was refused (a reject
@@ -42,6 +43,7 @@ type hubState struct {
 	// MaxSilentRefusals the hub is disconnected.
 	refusals    bucket
 	silentInRow atomic.Int32
+	queued      bool // see expireAt (here it fits in silentInRow's padding)
 	// poison are digests of payloads whose handling panicked (poison.go),
 	// refused at once when the hub sends them again; hasPoison keeps the
 	// look-up off the path of every other hub.
