@@ -12,13 +12,13 @@ import (
 // HubCost is the memory one connected hub holds in a gateway process that
 // the collector cannot free, all owners together: goroutine stacks 20.5 KiB
 // (mochi's read goroutine 16 KiB, kept there by the broker's handoff; its
-// write goroutine 4 KiB) and live heap 12.6 KB (mochi's client, buffers and
-// topic index 6.5 KB, its two goroutine records 0.95 KB, the detectors 2.9
-// KB, the broker 0.7 KB, the store 0.1 KB; in-memory links of the
-// simulator's transport 1.4 KB), measured by BenchmarkGatewayMemoryPerHub
-// (docs/performance.md, "Issue 14: memory per hub"). Lower it as the
-// per-hub cost comes down.
-const HubCost = 34 << 10
+// write goroutine 4 KiB) and live heap ~9 KB (mochi's client and buffers
+// 2.9 KB, its two goroutine records 0.95 KB, the detectors 2.9 KB, the
+// broker with the hub's subscriptions 0.7 KB, the store 0.1 KB; in-memory
+// links of the simulator's transport 1.4 KB), measured by
+// BenchmarkGatewayMemoryPerHub (docs/performance.md, "Issue 14: memory per
+// hub"). Lower it as the per-hub cost comes down.
+const HubCost = 31 << 10
 
 // GuardShare is the share of the soft memory limit the hubs may hold before
 // the broker's memory guard refuses new ones (broker.Config.MemoryHighWater,
@@ -56,8 +56,8 @@ type Capacity struct {
 // HubCapacity derives the default --max-hubs from the soft memory limit in
 // force for a gateway on this store (the operator's GOMEMLIMIT, else
 // what Set chooses): GuardShare of it over HubCost. On this project's machines
-// (23.5 GiB of RAM, a 14.8 GiB limit with the embedded store) that is
-// about 365,000 hubs, above the 300,000 of national scale.
+// (23.5 GiB of RAM, a 12.2 GiB limit with the embedded store) that is
+// about 330,000 hubs, above the 300,000 of national scale.
 func HubCapacity(embeddedStore bool) Capacity {
 	limit := int64(math.MaxInt64)
 	if os.Getenv("GOMEMLIMIT") != "" {

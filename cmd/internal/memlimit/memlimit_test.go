@@ -60,8 +60,8 @@ func TestLimit(t *testing.T) {
 		embedded bool
 		want     int64
 	}{
-		{20 * gib, false, 13 * gib},
-		{20 * gib, true, 13*gib - sqliteCaches}, // SQLite's caches are outside Go's count
+		{50 * gib, false, 27 * gib},
+		{50 * gib, true, 27*gib - sqliteCaches}, // SQLite's caches are outside Go's count
 		{512 << 20, true, 64 << 20},             // a tiny machine still gets a usable limit
 	} {
 		if got := Limit(tc.mem, tc.embedded); got != tc.want {
@@ -77,7 +77,7 @@ func TestHubCapacity(t *testing.T) {
 	}{
 		{0, 0},             // unknown: no cap
 		{math.MaxInt64, 0}, // no limit: no cap
-		{12 << 30, 296068}, // 80% of 12 GiB / 34 KiB
+		{12 << 30, 324720}, // 80% of 12 GiB / 31 KiB
 		{16 << 10, 1},      // below one hub's cost: one hub, not none
 	} {
 		if got := capacityOf(tc.limit).Hubs; got != tc.want {
