@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -26,8 +25,36 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnPublish, mqtt.OnPacketRead,
+		mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnWill,
 	}, b) >= 0
+}
+
+// OnWill decides, on the goroutine that is about to send it, whether a
+// connection's will ("offline", retained on the hub's status topic) goes
+// out: not while the gateway stops (a gateway stopping is not a hub going
+// offline), and not for a connection the hub has replaced (it would
+// overwrite the new connection's retained "online"). mochi sends what this
+// returns, so an empty will (no topic, not retained) reaches nobody.
+// Deciding here replaces clearing Will.Flag from other goroutines, which
+// raced with mochi's own plain writes of the will (a DISCONNECT clears it).
+func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if !h.s.willGoesOut(cl) {
+		return mqtt.Will{}, nil
+	}
+	return will, nil
+}
+
+// willGoesOut says whether cl's will is to be published (see OnWill).
+func (s *Server) willGoesOut(cl *mqtt.Client) bool {
+	if s.closing.Load() || cl.IsTakenOver() {
+		return false
+	}
+	if st := s.states.get(cl.ID); st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.client == nil || st.client == cl
+	}
+	return true
 }
 
 // MQTT 3.1.1 CONNACK return codes. mochi's V5CodesToV3 maps 0x86 to 0x05 and
@@ -208,9 +235,7 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	tc.cl = cl
 	if prev != nil && prev != cl {
 		// The hub is online again through cl: the old connection's will
-		// ("offline") must not be published when mochi closes it, or it
-		// would overwrite the retained status after the new "online".
-		atomic.StoreUint32(&prev.Properties.Will.Flag, 0)
+		// ("offline") is not sent when mochi closes it (OnWill).
 		// Drop commands that outlived their expiry before mochi resends them.
 		prev.ClearExpiredInflights(time.Now().Unix(), s.mq.Options.Capabilities.MaximumMessageExpiryInterval)
 	}
@@ -235,9 +260,8 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	s.m.connected.Inc()
 	if s.closing.Load() {
 		// Authenticated while the gateway was stopping, after StopIntake
-		// cleared the wills or Run's disconnect pass: no will either, and
-		// nothing for the detectors.
-		atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+		// or Run's disconnect pass: no will (OnWill), and nothing for the
+		// detectors.
 		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
 		return
 	}

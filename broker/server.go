@@ -312,7 +312,7 @@ func (s *Server) establish(listener string, c net.Conn) error {
 		// Its session (possibly taken over from the previous connection) is
 		// in mochi's client map and the hub's state points at it: report the
 		// hub gone and let the sweeper expire the session.
-		if w := tc.cl.Properties.Will; w.Flag > 0 {
+		if w := tc.cl.Properties.Will; w.Flag > 0 && s.willGoesOut(tc.cl) {
 			_ = s.mq.Publish(w.TopicName, w.Payload, w.Retain, w.Qos)
 		}
 		expire := (tc.cl.Properties.ProtocolVersion == 5 && tc.cl.Properties.Props.SessionExpiryInterval == 0) ||
@@ -434,13 +434,6 @@ func (s *Server) StopIntake(ctx context.Context) error {
 	s.closing.Store(true)
 	s.listenerMu.Unlock()
 	s.closeListeners()
-	s.states.each(func(st *hubState) {
-		st.mu.Lock()
-		if cl := st.client; cl != nil {
-			atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
-		}
-		st.mu.Unlock()
-	})
 	if s.heldLoaded.Load() {
 		// While the hubs are still connected: the set the next start lets
 		// back in past the load guard.
