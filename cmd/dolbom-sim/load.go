@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +65,13 @@ type LoadReport struct {
 	Notified119            *int64                                 `json:"notified_119"`
 	Detections             *DetectionCounts                       `json:"detections,omitempty"`
 	Restart                *RestartReport                         `json:"restart,omitempty"`
-	SteadyCPU              *SteadyCPU                             `json:"steady_cpu,omitempty"`
+	// SlowestIncidents are the slowest SOS to reach their incident (not
+	// those buffered by hubs while the gateway was down), slowest first,
+	// with the second they were published at counted from the process's
+	// start: GODEBUG=gctrace=1 counts its "@s" from there too, so a tail
+	// can be put beside the collection it fell in.
+	SlowestIncidents []SlowIncident `json:"slowest_incidents,omitempty"`
+	SteadyCPU        *SteadyCPU     `json:"steady_cpu,omitempty"`
 	// MemoryByOwner is the live heap by owner and the goroutine stacks at
 	// the moment of --memprofile (issue 14: memory per hub by owner).
 	MemoryByOwner *memowner.Table   `json:"memory_by_owner,omitempty"`
@@ -213,10 +221,35 @@ type emergencyTracker struct {
 	incOnline    firmwaresim.Histogram // SOS published after every home was online
 	allOnline    bool                  // every home has been online (set once)
 	incBuffered  firmwaresim.Histogram
+	slowest      []SlowIncident
 	lastSeq      int64
 	sentAtOfInc  map[string]int64 // incident id -> wall ns of its injected event (for notify)
 	bufferedInc  map[string]bool
 	incDelivered int64
+}
+
+// SlowIncident is one SOS of LoadReport.SlowestIncidents.
+type SlowIncident struct {
+	AtS float64 `json:"at_s"` // published, seconds since the process started
+	MS  float64 `json:"ms"`   // publish -> incident
+}
+
+// slowestKept is how many SlowestIncidents the report lists.
+const slowestKept = 8
+
+// processStart is taken when the program's packages initialise, within a
+// few milliseconds of the runtime's own start (gctrace's zero).
+var processStart = time.Now()
+
+// keepSlowest adds one incident latency to the slowest list (slowest first,
+// at most slowestKept).
+func keepSlowest(list []SlowIncident, s SlowIncident) []SlowIncident {
+	i, _ := slices.BinarySearchFunc(list, s, func(a, b SlowIncident) int { return cmp.Compare(b.MS, a.MS) })
+	if i >= slowestKept {
+		return list
+	}
+	list = slices.Insert(list, i, s)
+	return list[:min(len(list), slowestKept)]
 }
 
 type sentEmergency struct {
@@ -273,6 +306,8 @@ func (t *emergencyTracker) incident(inc dispatch.Incident) {
 			t.incBuffered.Record(time.Duration(now - s.at))
 		} else {
 			t.incSteady.Record(time.Duration(now - s.at))
+			t.slowest = keepSlowest(t.slowest, SlowIncident{
+				AtS: time.Unix(0, s.at).Sub(processStart).Seconds(), MS: float64(now-s.at) / 1e6})
 			if s.online {
 				t.incOnline.Record(time.Duration(now - s.at))
 			}
@@ -696,6 +731,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rep.LatencyMS["incident"] = &inc
 	incOnline := track.incOnline.Summary()
 	rep.LatencyMS["incident_all_online"] = &incOnline
+	rep.SlowestIncidents = slices.Clone(track.slowest)
 	rep.Lost, rep.EmergenciesRefusedHubs = lost, ofRefused
 	opened, dups := track.incOpened, track.incDups
 	rep.Detections = &DetectionCounts{Episodes: track.opened, Updates: track.updates, Refired: track.refired,
