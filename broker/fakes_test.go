@@ -106,8 +106,10 @@ type fakeJournal struct {
 	// stallReadings, when non-nil, holds readings appends only.
 	stallReadings chan struct{}
 	entered       chan struct{} // signalled when an append starts (if non-nil)
-	fail          error
-	poison        []devices.Poison
+	// onEvent, when set, runs in AppendEvent before the event is stored.
+	onEvent func(ctx context.Context, e *devices.Event) error
+	fail    error
+	poison  []devices.Poison
 }
 
 func newFakeJournal() *fakeJournal { return &fakeJournal{events: map[string]*devices.Event{}} }
@@ -135,6 +137,14 @@ func (j *fakeJournal) gate(ctx context.Context) error {
 func (j *fakeJournal) AppendEvent(ctx context.Context, e *devices.Event) (bool, error) {
 	if err := j.gate(ctx); err != nil {
 		return false, err
+	}
+	j.mu.Lock()
+	onEvent := j.onEvent
+	j.mu.Unlock()
+	if onEvent != nil {
+		if err := onEvent(ctx, e); err != nil {
+			return false, err
+		}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()

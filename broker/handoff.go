@@ -360,9 +360,10 @@ func (h *handoff) worker(l *lane) {
 	defer func() { h.s.m.handoffWorkers.Set(float64(h.workers.Add(-1))) }()
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	acks := &ackBatch{s: h.s}
 	for {
 		for l != nil {
-			l = h.drain(l)
+			l = h.drain(l, acks)
 		}
 		idle.Reset(workerIdle)
 		select {
@@ -378,11 +379,20 @@ func (h *handoff) worker(l *lane) {
 
 // drain handles l's publishes in order until it is empty (events), or
 // empty or its turn is over while other lanes wait (the rest), and returns
-// the next lane for this worker, if any.
-func (h *handoff) drain(l *lane) *lane {
+// the next lane for this worker, if any. The PUBACKs of a run go out
+// together (ackBatch), always before l is let go.
+func (h *handoff) drain(l *lane, acks *ackBatch) *lane {
 	for taken := 1; ; taken++ {
 		l.mu.Lock()
 		if l.n == 0 {
+			if acks.n > 0 {
+				// Before the lane is let go: a worker taking it next
+				// must not write a later PUBACK first.
+				l.mu.Unlock()
+				acks.flush()
+				taken--
+				continue
+			}
 			l.running = false
 			l.release()
 			l.mu.Unlock()
@@ -394,8 +404,13 @@ func (h *handoff) drain(l *lane) *lane {
 			l.space = nil
 		}
 		l.mu.Unlock()
-		h.handle(&p)
-		if !l.events && taken%readingTurn == 0 {
+		h.handle(&p, acks)
+		if l.events {
+			acks.flush() // as soon as it is durable, not after a later event's fsync
+			continue
+		}
+		if taken%readingTurn == 0 {
+			acks.flush() // l may go to another worker below
 			h.mu.Lock()
 			next := h.popWaitLocked()
 			if next != nil { // its turn is over: to the back of the list
@@ -419,11 +434,16 @@ func (h *handoff) drain(l *lane) *lane {
 	return next
 }
 
-// handle takes one handed-off publish and acknowledges it as mochi would
-// have.
-func (h *handoff) handle(p *publish) {
+// handle takes one handed-off publish and adds the PUBACK mochi would have
+// written to acks.
+func (h *handoff) handle(p *publish, acks *ackBatch) {
 	s := h.s
-	defer s.publishing.Add(-1)
+	acked := false // then acks lets it go from s.publishing once written
+	defer func() {
+		if !acked {
+			s.publishing.Add(-1)
+		}
+	}()
 	defer func() {
 		// The workers are our goroutines: a panic past takePublish's own
 		// recover (writing the PUBACK) must not end the process.
@@ -448,6 +468,7 @@ func (h *handoff) handle(p *publish) {
 		// in a persistent session) just before a hub leaves still counts.
 		// Unless mochi is done with the client (taken over, or its session
 		// ended): a SUBSCRIBE then would subscribe a session nobody holds.
+		acks.flush() // mochi's answer (a SUBACK) after the PUBACKs before it
 		switch cur, ok := s.mq.Clients.Get(p.cl.ID); {
 		case !ok || cur != p.cl:
 		case p.mochi.FixedHeader.Type == packets.Subscribe || p.mochi.FixedHeader.Type == packets.Unsubscribe:
@@ -461,9 +482,7 @@ func (h *handoff) handle(p *publish) {
 	if p.qos == 0 || out.verdict == notTaken {
 		return
 	}
-	if err := p.cl.WritePacket(ackFor(p, out)); err != nil {
-		s.log.Debug().Err(err).Str("hub_id", p.cl.ID).Msg("write PUBACK")
-	}
+	acked = acks.add(p.cl, ackFor(p, out))
 }
 
 // inject has mochi process a packet its read loop handed over, and does
