@@ -494,6 +494,19 @@ const (
 // the statement, small enough for SQLite's parameter limit.
 const sqliteInsertChunk = 128
 
+// The flush's plain inserts say OR ROLLBACK: a multi-row INSERT whose NOT
+// NULL checks may abort the statement alone (SQLite's default, OR ABORT)
+// makes SQLite copy every page the statement changes into a statement
+// journal first, so that it can undo that one statement: ~4 KiB copied per
+// row into the (hub_id, from_us) index's leaves, 16% of the writer's CPU
+// under the flood (docs/performance.md, "Flood"). A failed flush is rolled
+// back whole anyway (txClass), so undoing one statement buys nothing
+// (TestFlushInsertsNeedNoStatementJournal).
+const (
+	sqliteInsertBatches = `INSERT OR ROLLBACK INTO reading_batches (hub_id, from_us, to_us, n, received_us, data) VALUES `
+	sqliteInsertAccel   = `INSERT OR ROLLBACK INTO accel (hub_id, sensor_id, ts_us, received_us, rate_hz, samples) VALUES `
+)
+
 // writeSamples writes a flush in one transaction: one row per batch (per
 // hour of a batch), the chunks, the markers of late rows and the merge of
 // very old ones (sampleBatch.planLate). The writer holds the gate, and one
@@ -506,14 +519,14 @@ const sqliteInsertChunk = 128
 // each held the writer, and every emergency behind it, for an fsync.
 func (b *sqliteBackend) writeSamples(ctx context.Context, w *sampleBatch) error {
 	return b.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error {
-		if err := insertChunked(ctx, tx, `INSERT INTO reading_batches (hub_id, from_us, to_us, n, received_us, data) VALUES `, ``,
+		if err := insertChunked(ctx, tx, sqliteInsertBatches, ``,
 			6, len(w.batches), func(i int, args []any) []any {
 				r := &w.batches[i]
 				return append(args, string(r.hub), r.fromUS, r.toUS, r.n, r.receivedUS, w.data(r))
 			}); err != nil {
 			return fmt.Errorf("reading batches: %w", err)
 		}
-		if err := insertChunked(ctx, tx, `INSERT INTO accel (hub_id, sensor_id, ts_us, received_us, rate_hz, samples) VALUES `, ``,
+		if err := insertChunked(ctx, tx, sqliteInsertAccel, ``,
 			6, len(w.accel), func(i int, args []any) []any {
 				return append(args, accelArgs(w.accel[i])...)
 			}); err != nil {
