@@ -17,8 +17,9 @@ import (
 // gateway's CPU under the flood (docs/performance.md, "Flood"). mochi has no
 // call that writes several packets at once, so the batch encodes them as
 // WritePacket does and writes the bytes under the client's lock, the lock
-// WritePacket holds for its own write: mochi's writes (its write loop's
-// commands, a SUBACK) and ours never interleave within a packet. mochi's
+// WritePacket holds for its own write: the other writes to the hub
+// (commands, a SUBACK, mochi's write loop) and ours never interleave within
+// a packet. mochi's
 // buffered bytes (Net.outbuf, filled only while its outbound queue is not
 // empty) may be written after ours: MQTT orders a PUBACK only against the
 // hub's PUBLISHes, never against the server's own packets.

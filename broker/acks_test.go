@@ -140,8 +140,8 @@ func TestEventPubackNotHeldForTheNextEvent(t *testing.T) {
 	}
 }
 
-// mochi's own writes to a hub (commands, from its write loop) and the
-// batched PUBACKs share the connection: the hub reads a clean stream of
+// The other writes to a hub (commands) and the batched PUBACKs share the
+// connection: the hub reads a clean stream of
 // whole packets, every PUBACK in order and every command. Run with -race.
 func TestPubackBatchesAndMochiWritesShareTheConnection(t *testing.T) {
 	const readings, commands = 400, 150

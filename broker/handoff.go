@@ -24,7 +24,7 @@ import (
 // connection.
 //
 // The worker does what OnPublish does (takePublish) and writes the PUBACK
-// itself through Client.WritePacket. What processPublish did besides calling
+// itself, those of a run through its lane together (ackBatch). What processPublish did besides calling
 // OnPublish is not needed for these topics: nobody subscribes to upstream
 // topics (hubs may subscribe only to their cmd and rejects), nothing but the
 // status is retained (mochi handles it, on the worker: see OnPacketRead),
