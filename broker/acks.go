@@ -86,16 +86,29 @@ func (b *ackBatch) flush() {
 		return
 	}
 	cl, n := b.cl, b.n
+	defer func() {
+		// Written outside handle's recover: a panic in a connection's
+		// Write must not end the process either.
+		if r := recover(); r != nil {
+			b.s.poisoned("PUBACK write", cl, nil, r)
+			b.reset()
+			b.s.publishing.Add(-n)
+		}
+	}()
 	if err := b.write(cl); err != nil {
 		b.s.log.Debug().Err(err).Str("hub_id", cl.ID).Int64("pubacks", n).Msg("write PUBACK")
 	}
+	b.reset()
+	b.s.publishing.Add(-n)
+}
+
+func (b *ackBatch) reset() {
 	b.n = 0
 	if b.buf.Cap() > ackBatchKeep {
 		b.buf = bytes.Buffer{}
 	} else {
 		b.buf.Reset()
 	}
-	b.s.publishing.Add(-n)
 }
 
 func (b *ackBatch) write(cl *mqtt.Client) error {
@@ -105,9 +118,11 @@ func (b *ackBatch) write(cl *mqtt.Client) error {
 	if cl.Net.Conn == nil {
 		return nil
 	}
-	cl.Lock()
-	written, err := cl.Net.Conn.Write(b.buf.Bytes())
-	cl.Unlock()
+	written, err := func() (int, error) {
+		cl.Lock()
+		defer cl.Unlock()
+		return cl.Net.Conn.Write(b.buf.Bytes())
+	}()
 	// mochi's counters, as WritePacket keeps them ($SYS).
 	atomic.AddInt64(&b.s.mq.Info.BytesSent, int64(written))
 	if err == nil {

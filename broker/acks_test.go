@@ -16,19 +16,21 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// countingListener counts the writes the broker makes to its connections.
-type countingListener struct {
+// wrapListener hands the broker its connections wrapped.
+type wrapListener struct {
 	*PipeListener
-	writes *atomic.Int64
+	wrap func(net.Conn) net.Conn
 }
 
-func (l countingListener) Accept() (net.Conn, error) {
+func (l wrapListener) Accept() (net.Conn, error) {
 	c, err := l.PipeListener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return countingConn{Conn: c, writes: l.writes}, nil
+	return l.wrap(c), nil
 }
+
+// countingConn counts the writes the broker makes to a connection.
 
 type countingConn struct {
 	net.Conn
@@ -47,7 +49,8 @@ func startCountingEnv(t *testing.T, cfg Config) (*env, *PipeListener, *atomic.In
 	writes := new(atomic.Int64)
 	pl := NewPipeListener()
 	e := startEnvTuned(t, cfg, func(s *Server) {
-		if err := s.AddListener(countingListener{PipeListener: pl, writes: writes}); err != nil {
+		wrap := func(c net.Conn) net.Conn { return countingConn{Conn: c, writes: writes} }
+		if err := s.AddListener(wrapListener{PipeListener: pl, wrap: wrap}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -242,4 +245,40 @@ func TestAckBatchOnClosedConnection(t *testing.T) {
 	if err := b.write(cl); !errors.Is(err, mqtt.ErrConnectionClosed) {
 		t.Errorf("write: %v, want ErrConnectionClosed", err)
 	}
+}
+
+// panicConn panics on Write once told to, as a broken connection type might.
+type panicConn struct {
+	net.Conn
+	panicking *atomic.Bool
+}
+
+func (c panicConn) Write(b []byte) (int, error) {
+	if c.panicking.Load() {
+		panic("write on a broken connection")
+	}
+	return c.Conn.Write(b)
+}
+
+// The batch is written outside handle's recover: a panic in the write is
+// recovered there too, and its publishes no longer count as in progress.
+func TestAckBatchWritePanicRecovered(t *testing.T) {
+	panicking := new(atomic.Bool)
+	pl := NewPipeListener()
+	e := startEnvTuned(t, Config{}, func(s *Server) {
+		wrap := func(c net.Conn) net.Conn { return panicConn{Conn: c, panicking: panicking} }
+		if err := s.AddListener(wrapListener{PipeListener: pl, wrap: wrap}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	conn, err := pl.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := connectRaw(t, conn, connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA})
+	defer c.conn.Close()
+	panicking.Store(true)
+	c.publish(devices.Topic(hubA, devices.ChanReadings), readingsPayload(), 1, 1)
+	waitFor(t, func() bool { return value(e.s.m.panics) == 1 })
+	waitFor(t, func() bool { return e.s.publishing.Load() == 0 })
 }

@@ -24,7 +24,7 @@ import (
 // connection.
 //
 // The worker does what OnPublish does (takePublish) and writes the PUBACK
-// itself, those of a run through its lane together (ackBatch). What processPublish did besides calling
+// itself, a run's together (ackBatch). What processPublish did besides calling
 // OnPublish is not needed for these topics: nobody subscribes to upstream
 // topics (hubs may subscribe only to their cmd and rejects), nothing but the
 // status is retained (mochi handles it, on the worker: see OnPacketRead),
@@ -446,7 +446,7 @@ func (h *handoff) handle(p *publish, acks *ackBatch) {
 	}()
 	defer func() {
 		// The workers are our goroutines: a panic past takePublish's own
-		// recover (writing the PUBACK) must not end the process.
+		// recover (encoding the PUBACK) must not end the process.
 		if r := recover(); r != nil {
 			s.poisoned("handoff", p.cl, p, r)
 		}

@@ -498,7 +498,7 @@ const sqliteInsertChunk = 128
 // NULL checks may abort the statement alone (SQLite's default, OR ABORT)
 // makes SQLite copy every page the statement changes into a statement
 // journal first, so that it can undo that one statement: ~4 KiB copied per
-// row into the (hub_id, from_us) index's leaves, 16% of the writer's CPU
+// row into the (hub_id, from_us) index's leaves, 10-16% of the writer's CPU
 // under the flood (docs/performance.md, "Flood"). A failed flush is rolled
 // back whole anyway (txClass), so undoing one statement buys nothing
 // (TestFlushInsertsNeedNoStatementJournal).
