@@ -339,6 +339,9 @@ type sampleBatch struct {
 	// allocated per received batch (garbage per message, which the
 	// collector pays for at national scale over a multi-GB heap).
 	blobs []byte
+	// hourScratch holds the readings of one hour of a batch that spans
+	// several while addReadings splits it (addPiece copies them out).
+	hourScratch []devices.Reading
 }
 
 // maxKeptBlobs bounds the blobs buffer kept between flushes: a backlog's
@@ -427,19 +430,33 @@ func (w *sampleBatch) addReadings(b *devices.ReadingBatch) {
 		w.addPiece(b, rs)
 		return
 	}
-	byHour := make(map[int64][]devices.Reading)
-	var hours []int64
-	for _, r := range rs {
-		h := floorDiv(toUS(r.At), usPerHour)
-		if _, ok := byHour[h]; !ok {
-			hours = append(hours, h)
+	// One row per hour, hours in order. A minute batch spans two hours
+	// once an hour per hub (1 batch in 60, all hubs in the same minute),
+	// so the split reuses one scratch slice kept with the batch, a pass
+	// per hour, instead of a map and a slice per hour (~420 B and 4
+	// allocations per split batch; docs/performance.md, "Per-message
+	// costs").
+	for h, more := minHourFrom(rs, math.MinInt64); more; h, more = minHourFrom(rs, h) {
+		w.hourScratch = w.hourScratch[:0]
+		for _, r := range rs {
+			if floorDiv(toUS(r.At), usPerHour) == h {
+				w.hourScratch = append(w.hourScratch, r)
+			}
 		}
-		byHour[h] = append(byHour[h], r)
+		w.addPiece(b, w.hourScratch)
 	}
-	slices.Sort(hours)
-	for _, h := range hours {
-		w.addPiece(b, byHour[h])
+	clear(w.hourScratch) // drop the sensor ids for the collector
+}
+
+// minHourFrom returns the earliest hour of rs after hour after, and false
+// when there is none.
+func minHourFrom(rs []devices.Reading, after int64) (hour int64, ok bool) {
+	for _, r := range rs {
+		if h := floorDiv(toUS(r.At), usPerHour); h > after && (!ok || h < hour) {
+			hour, ok = h, true
+		}
 	}
+	return hour, ok
 }
 
 // addPiece adds readings of b that all fall in one hour.
