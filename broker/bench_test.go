@@ -37,13 +37,13 @@ type dirFunc func(context.Context, devices.HubID) (devices.HubCredential, error)
 // startBench runs a broker with no-op ports; every hub's secret is "s",
 // hashed with cheap parameters so that connecting 300,000 hubs measures the
 // broker, not argon2id.
-func startBench(b *testing.B, cfg Config) (*Server, *PipeListener, func()) {
+func startBench(b testing.TB, cfg Config) (*Server, *PipeListener, func()) {
 	b.Helper()
 	return startBenchOn(b, cfg, handoffPath)
 }
 
 // startBenchOn is startBench with publishes handled on the given path.
-func startBenchOn(b *testing.B, cfg Config, path publishPath) (*Server, *PipeListener, func()) {
+func startBenchOn(b testing.TB, cfg Config, path publishPath) (*Server, *PipeListener, func()) {
 	b.Helper()
 	hash := devices.HashSecret("s", devices.SecretParams{Time: 1, Memory: 8, Threads: 1})
 	dir := dirFunc(func(_ context.Context, h devices.HubID) (devices.HubCredential, error) {

@@ -166,3 +166,91 @@ func waitConnected(b *testing.B, s *Server, n int) {
 		}
 	}
 }
+
+// BenchmarkReconnect is one hub's whole connect as docs/protocol.md 2.3
+// has it (CONNECT with its will, SUBSCRIBE to its command and reject
+// topics, the retained online status at QoS 1), then the connection lost
+// and the will published, one hub at a time, each hub known to the verify
+// cache: what a reconnect wave costs per hub. B/op is the process's, most
+// of it mochi's and the pipe's (docs/performance.md, "Per-message costs").
+func BenchmarkReconnect(b *testing.B) {
+	s, pl, stop := startBench(b, Config{})
+	defer stop()
+	reconnect := reconnecter(b, s, pl)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		reconnect(i)
+		i++
+	}
+}
+
+// reconnecter returns a function that reconnects hub i (of 256, each
+// connected once already, so that the verify cache answers) and waits for
+// the broker to have seen it leave. The hub side writes frames encoded
+// beforehand and reads the answers into a fixed array, so that what it
+// allocates is its pipe only.
+func reconnecter(tb testing.TB, s *Server, pl *PipeListener) func(i int) {
+	type hubFrames struct{ connect, subscribe, online []byte }
+	hubs := make([]hubFrames, 256)
+	encode := func(pk packets.Packet) []byte {
+		var buf bytes.Buffer
+		pk.ProtocolVersion = 4
+		var err error
+		switch pk.FixedHeader.Type {
+		case packets.Connect:
+			err = pk.ConnectEncode(&buf)
+		case packets.Subscribe:
+			err = pk.SubscribeEncode(&buf)
+		default:
+			err = pk.PublishEncode(&buf)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now(), Firmware: "2.4.1", Model: "DBH-200"})
+	for i := range hubs {
+		id := fmt.Sprintf("hub-%06d", i)
+		hub := devices.HubID(id)
+		status := devices.Topic(hub, devices.ChanStatus)
+		hubs[i] = hubFrames{
+			connect: encode(connectPacket(connectOpts{v: 4, id: id, user: id, pass: "s", will: status})),
+			subscribe: encode(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+				Filters: packets.Subscriptions{
+					{Filter: devices.Topic(hub, devices.ChanCmd), Qos: 1},
+					{Filter: devices.Topic(hub, devices.ChanRejects), Qos: 0},
+				}}),
+			online: encode(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+				TopicName: status, Payload: online, PacketID: 2}),
+		}
+	}
+	var answer [6]byte
+	exchange := func(conn net.Conn, frame []byte, n int, want byte) {
+		if _, err := conn.Write(frame); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, answer[:n]); err != nil || answer[0] != want<<4 || answer[n-1] >= 0x80 {
+			tb.Fatalf("want packet type %d, got % x: %v", want, answer[:n], err)
+		}
+	}
+	reconnect := func(i int) {
+		h := &hubs[i%len(hubs)]
+		conn, err := pl.Dial()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		exchange(conn, h.connect, 4, packets.Connack)  // 0x20 0x02 flags code
+		exchange(conn, h.subscribe, 6, packets.Suback) // 0x90 0x04 id id qos qos
+		exchange(conn, h.online, 4, packets.Puback)    // 0x40 0x02 id id
+		conn.Close()
+		for s.Connected() != 0 {
+			runtime.Gosched()
+		}
+	}
+	for i := range hubs { // first connects: argon2id, then cached
+		reconnect(i)
+	}
+	return reconnect
+}

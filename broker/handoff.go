@@ -247,7 +247,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 	if l != nil {
 		p.topic, p.payload, p.user, p.id, p.qos = pk.TopicName, pk.Payload, pk.Properties.User, pk.PacketID, pk.FixedHeader.Qos
 	} else {
-		l, p.mochi = tc.hub.mochiLane(), new(packets.Packet)
+		l, p.mochi = tc.hub.mochiLane(), mochiPackets.Get().(*packets.Packet)
 		*p.mochi = pk // a copy: &pk would move every packet read to the heap
 	}
 	switch s.pool.enqueue(l, &p) {
@@ -263,6 +263,22 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 	default: // intake stopped while waiting: mochi's path refuses it (OnPublish)
 		return pk, nil
 	}
+}
+
+// mochiPackets recycles the copies of the packets the workers hand to
+// mochi (a hub's SUBSCRIBE and retained status on every connect, ~850 B
+// each: most of what our hooks allocated per CONNECT; docs/performance.md,
+// "Per-message costs"). A copy is the worker's alone from OnPacketRead on:
+// mochi gets it by value (InjectPacket), so once that returns nothing
+// refers to it. One whose handling panicked is not put back (the poison
+// report may hold it): the collector takes it.
+var mochiPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
+
+// putMochiPacket returns a handled copy, emptied so that the pool keeps no
+// payload, topic or filters alive.
+func putMochiPacket(pk *packets.Packet) {
+	*pk = packets.Packet{}
+	mochiPackets.Put(pk)
 }
 
 type enqueueResult uint8
@@ -460,6 +476,9 @@ func (h *handoff) handle(p *publish, acks *ackBatch) {
 			s.m.eventsDropped.Inc()
 			s.log.Warn().Str("hub_id", p.cl.ID).Msg("QoS 0 event dropped: its connection was closed by the gateway")
 		}
+		if p.mochi != nil {
+			putMochiPacket(p.mochi)
+		}
 		return
 	}
 	if p.mochi != nil {
@@ -476,6 +495,7 @@ func (h *handoff) handle(p *publish, acks *ackBatch) {
 		default:
 			s.inject(p.cl, *p.mochi)
 		}
+		putMochiPacket(p.mochi)
 		return
 	}
 	out := s.takePublish(p)

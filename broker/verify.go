@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
 	"sync"
 
 	"github.com/dolbom/dolbom/devices"
@@ -25,6 +26,7 @@ type verifier struct {
 	jobs  chan verifyJob
 	mu    sync.RWMutex
 	cache map[devices.HubID][sha256.Size]byte
+	macs  sync.Pool // of *macState keyed with key
 }
 
 type verifyJob struct {
@@ -62,13 +64,28 @@ func (v *verifier) run(ctx context.Context, n int, wg *sync.WaitGroup) {
 	}
 }
 
+// macState is one keyed HMAC and its input buffer, reused from reconnect
+// to reconnect: a fresh HMAC and its input cost ~600 B per CONNECT
+// (docs/performance.md, "Per-message costs").
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
+}
+
 func (v *verifier) mac(hash, secret string) [sha256.Size]byte {
-	h := hmac.New(sha256.New, v.key)
-	h.Write([]byte(hash))
-	h.Write([]byte{0})
-	h.Write([]byte(secret))
+	st, _ := v.macs.Get().(*macState)
+	if st == nil {
+		st = &macState{h: hmac.New(sha256.New, v.key)}
+	}
+	st.h.Reset() // back to the keyed state
+	st.in = append(append(append(st.in[:0], hash...), 0), secret...)
+	st.h.Write(st.in)
+	st.sum = st.h.Sum(st.sum[:0])
 	var out [sha256.Size]byte
-	h.Sum(out[:0])
+	copy(out[:], st.sum)
+	clear(st.in) // the secret does not stay in the pool
+	v.macs.Put(st)
 	return out
 }
 
