@@ -581,10 +581,15 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 	}
 	var msg devices.Message
 	var err error
-	if own {
+	switch {
+	case own && s.shared:
+		// A readings batch from the pool, held by this call until the
+		// ports have taken it (Released below).
+		msg, err = s.cfg.Limits.DecodeShared(devices.HubID(cl.ID), ch, p.payload, start)
+	case own:
 		// The connection's id, not a piece of the topic: see DecodeFrom.
 		msg, err = s.cfg.Limits.DecodeFrom(devices.HubID(cl.ID), ch, p.payload, start)
-	} else {
+	default:
 		msg, err = s.cfg.Limits.Decode(p.topic, p.payload, start)
 	}
 	if err != nil {
@@ -607,6 +612,9 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		}
 		s.m.journalLatencyBy[msg.Channel].Observe(time.Since(start).Seconds())
 		if err != nil {
+			if msg.Readings != nil {
+				msg.Readings.Release() // not taken: nobody else holds it
+			}
 			if p.qos > 0 {
 				return s.failPublish(p, msg.Channel, err)
 			}
@@ -618,6 +626,9 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 	}
 	accepted(st)
 	s.ingest.Ingest(&msg)
+	if msg.Readings != nil {
+		msg.Readings.Release() // the journal and the ingester retained what they keep
+	}
 	return outcome{verdict: taken}
 }
 

@@ -38,6 +38,23 @@ type Ingester interface {
 	Connection(c devices.ConnectionEvent)
 }
 
+// BatchSharer is implemented by a Journal or an Ingester that Retains a
+// readings batch it keeps past the call that hands it over and Releases it
+// once done (devices.ReadingBatch.Retain). When both ports say so, the
+// broker decodes batches from a pool (devices.Limits.DecodeShared): the
+// largest allocation per message of the gateway's own otherwise
+// (docs/performance.md, "Per-message costs"). A port that keeps batches
+// without retaining them (a test's recorder) must not say so: it would
+// read a batch after it went to another hub.
+type BatchSharer interface {
+	SharesReadingBatches() bool
+}
+
+func sharesBatches(port any) bool {
+	s, ok := port.(BatchSharer)
+	return ok && s.SharesReadingBatches()
+}
+
 // HubDirectory looks up hub credentials for authentication. It returns an
 // error wrapping devices.ErrNotFound for an unknown hub.
 type HubDirectory interface {

@@ -72,9 +72,12 @@ type Server struct {
 	mq      *mqtt.Server
 	journal Journal
 	ingest  Ingester
-	dir     HubDirectory
-	log     zerolog.Logger
-	m       *metrics
+	// shared: both ports share decoded readings batches (BatchSharer), so
+	// takePublish decodes them from the pool.
+	shared bool
+	dir    HubDirectory
+	log    zerolog.Logger
+	m      *metrics
 
 	verify     *verifier
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
@@ -122,6 +125,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		cfg:      cfg,
 		journal:  j,
 		ingest:   in,
+		shared:   sharesBatches(j) && sharesBatches(in),
 		dir:      dir,
 		log:      log.With().Str("component", "broker").Logger(),
 		m:        newMetrics(reg),

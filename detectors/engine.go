@@ -203,8 +203,16 @@ func (e *Engine) Ingest(m *devices.Message) {
 	if m.Event != nil && m.Event.Kind.IsEmergency() {
 		o.queued = time.Now() // for lateEmergency
 	}
+	if m.Readings != nil {
+		m.Readings.Retain() // until handled (devices.DecodeShared)
+	}
 	e.shardOf(m.Hub).put(o, m.Event != nil)
 }
+
+// SharesReadingBatches reports that Ingest retains a readings batch until
+// its shard has handled it (devices.ReadingBatch.Retain): the rules keep
+// copies of what they need, never the batch.
+func (e *Engine) SharesReadingBatches() bool { return true }
 
 // Connection queues a hub's connect or disconnect.
 func (e *Engine) Connection(c devices.ConnectionEvent) {
@@ -522,6 +530,9 @@ func newEngineShard(e *Engine) *engineShard {
 func (s *engineShard) put(o engineOp, event bool) {
 	if !s.lanes.put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
 		s.e.stats.dropped.Add(1)
+		if o.msg != nil && o.msg.Readings != nil {
+			o.msg.Readings.Release()
+		}
 	}
 }
 
@@ -793,6 +804,11 @@ func (s *engineShard) handle(o engineOp) {
 			s.lateEmergency(o)
 		}
 		s.message(o.msg)
+		if o.msg.Readings != nil {
+			// The rules copied what they keep; not after a panic, whose
+			// report may still read it (the collector takes it then).
+			o.msg.Readings.Release()
+		}
 	}
 }
 

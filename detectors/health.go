@@ -191,8 +191,15 @@ func (m *HealthMonitor) shardOf(hub devices.HubID) *shard {
 // Ingest queues a message the broker accepted. m must not be modified
 // afterwards. It blocks while the hub's shard queue is full.
 func (m *HealthMonitor) Ingest(msg *devices.Message) {
+	if msg.Readings != nil {
+		msg.Readings.Retain() // until handled (devices.DecodeShared)
+	}
 	m.shardOf(msg.Hub).put(m, op{kind: opMessage, msg: msg})
 }
+
+// SharesReadingBatches reports that Ingest retains a readings batch until
+// its shard has handled it, as the Engine does.
+func (m *HealthMonitor) SharesReadingBatches() bool { return true }
 
 // Connection queues a hub's connect or disconnect.
 func (m *HealthMonitor) Connection(c devices.ConnectionEvent) {
@@ -375,6 +382,9 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 func (s *shard) put(m *HealthMonitor, o op) {
 	if !s.lanes.put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
 		m.stats.dropped.Add(1)
+		if o.kind == opMessage && o.msg.Readings != nil {
+			o.msg.Readings.Release()
+		}
 	}
 }
 

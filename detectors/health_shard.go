@@ -289,6 +289,9 @@ func (s *shard) handle(o op) {
 	switch o.kind {
 	case opMessage:
 		s.ingest(o.msg)
+		if o.msg.Readings != nil {
+			o.msg.Readings.Release() // as the engine does (engineShard.handle)
+		}
 	case opConnection:
 		s.connection(o.conn)
 	case opRefresh:

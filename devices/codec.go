@@ -72,6 +72,12 @@ func (l Limits) Decode(topic string, payload []byte, now time.Time) (Message, er
 // (cache misses per message at national scale; docs/performance.md,
 // "Per-message costs").
 func (l Limits) DecodeFrom(hub HubID, ch Channel, payload []byte, now time.Time) (Message, error) {
+	return l.decodeFrom(hub, ch, payload, now, false)
+}
+
+// decodeFrom is DecodeFrom, with a readings batch from the pool when shared
+// (DecodeShared).
+func (l Limits) decodeFrom(hub HubID, ch Channel, payload []byte, now time.Time, shared bool) (Message, error) {
 	if !ch.Upstream() && !ch.Downstream() {
 		return Message{}, &DecodeError{Code: ErrTopic, Msg: "unknown channel " + quote(string(ch))}
 	}
@@ -85,7 +91,7 @@ func (l Limits) DecodeFrom(hub HubID, ch Channel, payload []byte, now time.Time)
 	m := Message{Hub: hub, Channel: ch}
 	switch ch {
 	case ChanReadings:
-		m.Readings, err = l.decodeReadings(hub, payload, now)
+		m.Readings, err = l.decodeReadings(hub, payload, now, shared)
 	case ChanEvents:
 		m.Event, err = l.decodeEvent(hub, payload, now)
 	case ChanAccel:
@@ -317,7 +323,7 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // into it, then copied into the ReadingBatch handed on.
 var readingsPool = sync.Pool{New: func() any { return new(wireReadingsIn) }}
 
-func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*ReadingBatch, error) {
+func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time, shared bool) (*ReadingBatch, error) {
 	w := readingsPool.Get().(*wireReadingsIn)
 	defer func() {
 		if cap(w.Readings) <= l.MaxReadings {
@@ -341,9 +347,11 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time) (*Readi
 	if len(w.Readings) > l.MaxReadings {
 		return nil, errf(ErrTooMany, fmt.Sprintf("%d readings in one batch, limit %d", len(w.Readings), l.MaxReadings))
 	}
-	b := &ReadingBatch{Hub: hub, SentAt: sent, Received: now, Readings: make([]Reading, len(w.Readings))}
+	b := newBatch(len(w.Readings), shared)
+	b.Hub, b.SentAt, b.Received = hub, sent, now
 	for i := range w.Readings {
 		if err := l.reading(&w.Readings[i], &b.Readings[i], now); err != nil {
+			b.Release() // nobody else has seen it
 			return nil, errf(CodeOf(err), "readings["+strconv.Itoa(i)+"]: "+err.(*DecodeError).Msg)
 		}
 		// A hub names a sensor in several readings in a row: share the

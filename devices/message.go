@@ -22,6 +22,11 @@ type ReadingBatch struct {
 	SentAt   time.Time // the hub's clock when it sent the batch
 	Received time.Time // the gateway's clock when it decoded the batch
 	Readings []Reading
+
+	// holders counts who still reads a batch DecodeShared took from the
+	// pool (see Retain); 0 and unused for every other batch.
+	holders int32
+	shared  bool
 }
 
 // Event is something that happened once, identified by (Hub, ID).

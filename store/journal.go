@@ -238,8 +238,20 @@ func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) err
 	if b == nil || b.Hub == "" {
 		return fmt.Errorf("store: %w: reading batch needs a hub", ErrInvalid)
 	}
-	return s.enqueueSample(ctx, sampleItem{readings: b})
+	// Held until the writer has copied it into its flush (a batch from
+	// devices.DecodeShared is reused after its last holder is done).
+	b.Retain()
+	if err := s.enqueueSample(ctx, sampleItem{readings: b}); err != nil {
+		b.Release()
+		return err
+	}
+	return nil
 }
+
+// SharesReadingBatches reports that AppendReadings retains the batches it
+// queues (devices.ReadingBatch.Retain) and releases them once copied into
+// a flush, so that the broker may decode them from a pool.
+func (s *Store) SharesReadingBatches() bool { return true }
 
 // AppendAccel queues c like AppendReadings.
 func (s *Store) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
@@ -406,6 +418,7 @@ func (w *sampleBatch) add(it sampleItem) {
 	switch {
 	case it.readings != nil:
 		w.addReadings(it.readings)
+		it.readings.Release() // copied into the blobs (AppendReadings)
 	case it.accel != nil:
 		w.accel = append(w.accel, it.accel)
 	case it.flushed != nil:

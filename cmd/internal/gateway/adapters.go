@@ -199,6 +199,17 @@ func (f fanout) Ingest(m *devices.Message) {
 	}
 }
 
+// SharesReadingBatches: a batch may come from the pool only if every
+// stage retains what it keeps.
+func (f fanout) SharesReadingBatches() bool {
+	for _, in := range f {
+		if s, ok := in.(broker.BatchSharer); !ok || !s.SharesReadingBatches() {
+			return false
+		}
+	}
+	return true
+}
+
 func (f fanout) Connection(c devices.ConnectionEvent) {
 	for _, in := range f {
 		in.Connection(c)
