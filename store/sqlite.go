@@ -596,8 +596,13 @@ func (b *sqliteBackend) mergeOldHours(ctx context.Context, tx *sql.Tx, w *sample
 
 // insertChunked inserts n rows with prepared multi-row INSERTs.
 func insertChunked(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n int, appendRow func(i int, args []any) []any) error {
+	if n == 0 {
+		return nil // most flushes carry no accel chunks or markers
+	}
 	var full *sql.Stmt
-	args := make([]any, 0, sqliteInsertChunk*width)
+	// Sized for this flush: a 128-row chunk's 12 KB per table and flush
+	// was the writer's largest allocation after database/sql's own.
+	args := make([]any, 0, min(n, sqliteInsertChunk)*width)
 	for start := 0; start < n; start += sqliteInsertChunk {
 		end := min(start+sqliteInsertChunk, n)
 		args = args[:0]
