@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,8 +142,10 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	// record we are about to read stale.
 	gen := s.states.gen(id)
 
-	ctx, cancel := context.WithTimeout(s.hookCtx, s.cfg.AckTimeout)
-	defer cancel()
+	// The publishes' shared deadline (same parent, same bound, up to a
+	// slice longer): a context and timer of its own cost each CONNECT
+	// ~290 B and 4 allocations, 300,000 of them in a reconnect wave.
+	ctx := s.ackCtx.ctx(now)
 	cred, err := s.dir.HubCredential(ctx, hub)
 	switch {
 	case errors.Is(err, devices.ErrNotFound):
