@@ -62,6 +62,20 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 	}
+	// The broker's way in the gateway: the batch from the pool, released
+	// once the stages are done with it (DecodeShared).
+	b.Run("kind=readings/sim=17/shared", func(b *testing.B) {
+		payload := bytes.TrimSpace(sim)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			m, err := DefaultLimits.DecodeShared(testHub, ChanReadings, payload, simMinuteReceived)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Readings.Release()
+		}
+	})
 }
 
 // simMinuteReceived is 1 s after testdata/sim-minute.json was sent (its
