@@ -40,6 +40,7 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	if !h.s.willGoesOut(cl) {
 		return mqtt.Will{}, nil
 	}
+	will.Retain = false // not stored, as the status is not (OnPublish)
 	return will, nil
 }
 
@@ -512,11 +513,13 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	defer s.publishing.Add(-1)
 	p := publish{cl: cl, topic: pk.TopicName, payload: pk.Payload, qos: pk.FixedHeader.Qos}
 	out := s.takePublish(&p)
-	// Only the status is retained: a retained batch per hub would hold up to
-	// MaxPayload per hub in memory.
-	if ch, _ := ownChannel(pk.TopicName, cl.ID); ch != devices.ChanStatus {
-		pk.FixedHeader.Retain = false
-	}
+	// Nothing is retained, the hubs' retained status included: nobody can
+	// read a retained message here (retainedDropper), and mochi storing
+	// each status only for the dropper to delete it built and trimmed the
+	// status topic's path in its index every time (~3.5 KB per status and
+	// per will since hubs' subscriptions no longer keep that path;
+	// docs/performance.md, "Per-message costs").
+	pk.FixedHeader.Retain = false
 	return pk, out.forMochi()
 }
 

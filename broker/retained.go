@@ -14,8 +14,10 @@ import (
 // index's path to the status topic and the PUBLISH buffer its topic name
 // points into (docs/performance.md, "Issue 14: memory per hub").
 //
-// It is a hook of its own rather than a change to OnPublish so that wills,
-// which mochi publishes without OnPublish, are forgotten the same way.
+// The status and the will reach mochi without their retain flag now
+// (OnPublish, OnWill): storing them only to delete them here built and
+// trimmed the status topic's path in mochi's index on every connect. This
+// hook stays as the net for any other way a retained message could come in.
 type retainedDropper struct {
 	mqtt.HookBase
 	topics *mqtt.TopicsIndex

@@ -317,7 +317,7 @@ func (s *Server) establish(listener string, c net.Conn) error {
 		// in mochi's client map and the hub's state points at it: report the
 		// hub gone and let the sweeper expire the session.
 		if w := tc.cl.Properties.Will; w.Flag > 0 && s.willGoesOut(tc.cl) {
-			_ = s.mq.Publish(w.TopicName, w.Payload, w.Retain, w.Qos)
+			_ = s.mq.Publish(w.TopicName, w.Payload, false, w.Qos) // not retained: see OnWill
 		}
 		expire := (tc.cl.Properties.ProtocolVersion == 5 && tc.cl.Properties.Props.SessionExpiryInterval == 0) ||
 			(tc.cl.Properties.ProtocolVersion < 5 && tc.cl.Properties.Clean)
