@@ -131,13 +131,16 @@ type hubLanes struct {
 }
 
 // laneFor returns the hub's lane for a channel the workers take
-// themselves, nil for the others: the status (retained), downstream and
-// unknown channels, which mochi handles (on the rest lane: see mochiLane).
+// themselves, nil for the others: downstream and unknown channels, which
+// mochi handles (on the rest lane: see mochiLane). The status is the
+// workers' too since nothing is retained (OnPublish): mochi's handling of
+// it added a copy of the packet and the client's inflight map (~1.9 KB per
+// connect; docs/performance.md, "Per-message costs").
 func (st *hubState) laneFor(ch devices.Channel) *lane {
 	switch ch {
 	case devices.ChanEvents:
 		return &st.hubLanes().events
-	case devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat, devices.ChanCmdAck:
+	case devices.ChanReadings, devices.ChanAccel, devices.ChanHeartbeat, devices.ChanCmdAck, devices.ChanStatus:
 		return &st.hubLanes().rest
 	}
 	return nil
@@ -197,11 +200,11 @@ var noopPacket = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.P
 // themselves (takePublish), and a SUBSCRIBE or UNSUBSCRIBE they answer
 // themselves (Server.subscription). Everything else they hand to mochi
 // through Server.InjectPacket, which processes a packet exactly as the read
-// loop would have (processPublish for the retained status, a refused
-// channel, a topic alias): those paths write their PUBACK (and mochi's
-// SUBACK did) from mochi's frames too and grew the read goroutine to 32 KiB
-// once per connection, and stacks are not shrunk (memlimit.KeepStacks), so
-// that was 16 KiB per hub for good (BenchmarkHubStacks). PINGREQ, PUBACK
+// loop would have (processPublish for a refused channel, a topic alias):
+// those paths write their PUBACK (and mochi's SUBACK did) from mochi's
+// frames too and grew the read goroutine to 32 KiB once per connection,
+// and stacks are not shrunk (memlimit.KeepStacks), so that was 16 KiB per
+// hub for good (BenchmarkHubStacks). PINGREQ, PUBACK
 // and DISCONNECT stay on the read goroutine: their paths stay under 16 KiB.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Packet, err error) {
 	s := h.s
@@ -265,12 +268,12 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (out packets.Pac
 	}
 }
 
-// mochiPackets recycles the copies of the packets the workers hand to
-// mochi (a hub's SUBSCRIBE and retained status on every connect, ~850 B
-// each: most of what our hooks allocated per CONNECT; docs/performance.md,
-// "Per-message costs"). A copy is the worker's alone from OnPacketRead on:
-// mochi gets it by value (InjectPacket), so once that returns nothing
-// refers to it. One whose handling panicked is not put back (the poison
+// mochiPackets recycles the copies of the packets the workers answer
+// whole (a hub's SUBSCRIBE on every connect, ~850 B: the largest of what
+// our hooks allocated per CONNECT; docs/performance.md, "Per-message
+// costs") or hand to mochi. A copy is the worker's alone from OnPacketRead
+// on: Server.subscription reads it only while it runs, and mochi gets it
+// by value (InjectPacket), so once those return nothing refers to it. One whose handling panicked is not put back (the poison
 // report may hold it): the collector takes it.
 var mochiPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
 

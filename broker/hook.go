@@ -419,8 +419,8 @@ type publish struct {
 	qos  byte
 	// read is when the hub's read goroutine took it (the handoff; zero on
 	// mochi's path through OnPublish, which then takes the time it is
-	// handled: for what mochi handles on a worker, the status, a little
-	// later than it was read): its receive time, so that a message read
+	// handled: for what mochi handles on a worker, a little later than it
+	// was read): its receive time, so that a message read
 	// before the hub's disconnect and handled after it is not taken for a
 	// sign of life (detectors' health monitor).
 	read time.Time
@@ -500,7 +500,7 @@ func (s *Server) failPublish(p *publish, ch devices.Channel, err error) outcome 
 }
 
 // OnPublish runs before the PUBACK for what the handoff leaves to mochi's
-// processPublish (the retained status, another hub's topic, a topic alias,
+// processPublish (another hub's topic, a topic alias,
 // on the hub's worker; QoS 2 and what comes while intake stops, on its read
 // goroutine): what it returns nil for is acknowledged, so it returns nil
 // only once the journal has the message.
