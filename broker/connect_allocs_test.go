@@ -74,11 +74,11 @@ func TestReconnectAllocations(t *testing.T) {
 	}
 }
 
-// The copies of packets handed to mochi are recycled once mochi has
-// processed them: hubs publishing statuses and subscribing in parallel,
-// reconnecting between rounds, each see every status of their own reach
-// the ingester intact and in order, and every SUBSCRIBE answered (run with
-// -race: a copy reused while mochi still read it would show here).
+// The workers' copies of SUBSCRIBEs (and of what they hand to mochi) are
+// recycled once answered: hubs subscribing and publishing statuses in
+// parallel, reconnecting between rounds, each get every SUBSCRIBE answered
+// and see every status of their own reach the ingester intact and in order
+// (run with -race: a copy reused while still read would show here).
 func TestRecycledMochiPacketsStayTheirs(t *testing.T) {
 	e := startEnv(t, Config{})
 	const hubs, rounds, perRound = 8, 5, 4
