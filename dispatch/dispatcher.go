@@ -185,8 +185,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if !d.running.CompareAndSwap(false, true) {
 		return errors.New("dispatch: Run called twice")
 	}
-	saved, err := d.cfg.Store.Policies(ctx)
-	if err != nil {
+	var saved map[detectors.Cause]Policy
+	if err := d.retryStore(ctx, "load policies", func() (err error) {
+		saved, err = d.cfg.Store.Policies(ctx)
+		return err
+	}); err != nil {
 		return fmt.Errorf("dispatch: load policies: %w", err)
 	}
 	if len(saved) > 0 {
@@ -201,8 +204,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.policies.Store(p)
 	}
 	if r, ok := d.cfg.Store.(ClaimReleaser); ok && d.groupClaims != nil {
-		n, err := r.ReleaseClaims(ctx)
-		if err != nil {
+		var n int64
+		if err := d.retryStore(ctx, "release claims", func() (err error) {
+			n, err = r.ReleaseClaims(ctx)
+			return err
+		}); err != nil {
 			return fmt.Errorf("dispatch: %w", err)
 		}
 		if n > 0 {
@@ -244,6 +250,36 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-writerDone
 	d.feed.closeAll()
 	return nil
+}
+
+// retryStore runs one of Run's first reads until it succeeds or ctx ends.
+// A database that does not answer at that moment (restarting, failing
+// over, hanging) must not stop the gateway: dispatch can do nothing
+// without it anyway, and the rest of the gateway tells hubs and /readyz
+// that the store is unavailable. It waits 250 ms, doubling to 5 s.
+func (d *Dispatcher) retryStore(ctx context.Context, what string, f func() error) error {
+	wait := 250 * time.Millisecond
+	for failures := 0; ; failures++ {
+		err := f()
+		if err == nil {
+			if failures > 0 {
+				d.log.Info().Int("failures", failures).Msg("dispatch: " + what + ": done after the store answered")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if failures == 0 {
+			d.log.Warn().Err(err).Msg("dispatch: " + what + ": the store does not answer; retrying until it does")
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // signal wakes the claim loop without blocking.

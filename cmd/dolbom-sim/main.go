@@ -29,6 +29,7 @@ import (
 
 func main() {
 	memlimit.KeepStacks() // first: it may start the process again
+	memlimit.StartPacer()
 	// The in-process gateway and the simulated fleet share this process:
 	// the soft memory limit of dolbomd with PostgreSQL until the gateway
 	// starts (startInproc sets it for its store).

@@ -24,6 +24,7 @@ import (
 
 func main() {
 	memlimit.KeepStacks() // first: it may start the process again
+	memlimit.StartPacer()
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout))
 }
 

@@ -72,16 +72,12 @@ const gcPercentUnderLimit = 400
 // memory.limit_in_bytes) when there is one, else the machine's RAM. It does
 // nothing when GOMEMLIMIT is set (the operator decided) or nothing can be
 // read. With a limit in force it also sets the GC percentage to
-// gcPercentUnderLimit, unless GOGC is set. It starts the pacer (pacer.go)
-// unless DOLBOM_GC_PACER=off. It returns the limit in force (math.MaxInt64:
-// none).
+// gcPercentUnderLimit, unless GOGC is set. It returns the limit in force
+// (math.MaxInt64: none).
 func Set(embeddedStore bool) int64 {
 	limit := setLimit(embeddedStore)
 	if limit < math.MaxInt64 && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercentUnderLimit)
-	}
-	if os.Getenv("DOLBOM_GC_PACER") != "off" {
-		startPacer()
 	}
 	return limit
 }

@@ -1,6 +1,7 @@
 package memlimit
 
 import (
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -40,8 +41,13 @@ const paceEvery = 100 * time.Millisecond
 
 var paceOnce sync.Once
 
-// startPacer runs the pacer for the life of the process (once).
-func startPacer() {
+// StartPacer runs the pacer for the life of the process (once), unless
+// DOLBOM_GC_PACER=off. The binaries call it from main, outside anything a
+// test may run them in (a synctest bubble would wait for its ticker).
+func StartPacer() {
+	if os.Getenv("DOLBOM_GC_PACER") == "off" {
+		return
+	}
 	paceOnce.Do(func() { go pace(paceEvery, nil) })
 }
 
