@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -42,13 +43,16 @@ func TestWriteGateUrgentFirst(t *testing.T) {
 		queue("sos-2", urgentWrite)
 		g.unlock()
 		time.Sleep(time.Second) // every queued writer's commit
+		mu.Lock()
+		got := slices.Clone(order)
+		mu.Unlock()
 		want := []string{"sos-1", "sos-2", "save-1", "flush-2"}
-		if len(order) != len(want) {
-			t.Fatalf("order %v, want %v", order, want)
+		if len(got) != len(want) {
+			t.Fatalf("order %v, want %v", got, want)
 		}
 		for i := range want {
-			if order[i] != want[i] {
-				t.Fatalf("order %v, want %v", order, want)
+			if got[i] != want[i] {
+				t.Fatalf("order %v, want %v", got, want)
 			}
 		}
 		// Free again: the next writer gets it at once.
