@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -148,6 +149,11 @@ func TestLoadSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load run")
 	}
+	// The heap profile samples one allocation per 512 KB by default: the
+	// 200 simulated hubs' ~100 KB could go unsampled and the simulator
+	// missing from memory by owner. Sample finely for this run.
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1024
 	var out, errb bytes.Buffer
 	heap := filepath.Join(t.TempDir(), "mid.heap")
 	err := cmdLoad(context.Background(), []string{"--homes", "200", "--duration", "5s", "--speed", "60", "--connect-rate", "1000",
