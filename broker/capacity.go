@@ -93,26 +93,55 @@ const minLateSample = 20
 // reason is "" when admitted.
 func (c *capacity) take(hubHeld, served bool) (reason string) {
 	n := c.held.Add(1)
-	if hubHeld {
-		return ""
-	}
-	switch {
-	case c.max > 0 && n > c.max:
+	if reason = c.judge(hubHeld, served, n); reason != "" {
 		c.held.Add(-1)
-		c.refusedFull.Add(1)
+		c.countRefusal(reason)
+		return reason
+	}
+	if !hubHeld && served && c.loadBusy.Load() {
+		c.passedLoad.Add(1)
+	}
+	return ""
+}
+
+// judge is take's verdict for a connection that would make n places held,
+// its own included: "" admits.
+func (c *capacity) judge(hubHeld, served bool, n int64) string {
+	switch {
+	case hubHeld:
+		return ""
+	case c.max > 0 && n > c.max:
 		return refuseCapacity
 	case c.memFull.Load():
-		c.held.Add(-1)
-		c.refusedMemory.Add(1)
 		return refuseMemory
-	case c.loadBusy.Load() && served:
-		c.passedLoad.Add(1)
-	case c.loadBusy.Load():
-		c.held.Add(-1)
-		c.refusedLoad.Add(1)
+	case c.loadBusy.Load() && !served:
 		return refuseLoad
 	}
 	return ""
+}
+
+// refusing reports whether take could refuse a new hub now: the door
+// (refuse.go) reads a CONNECT itself only then, so that a node with room
+// pays nothing for it.
+func (c *capacity) refusing() bool {
+	return (c.max > 0 && c.held.Load() >= c.max) || c.memFull.Load() || c.loadBusy.Load()
+}
+
+// wouldRefuse is take's verdict without taking a place, for the door's
+// early refusal (refuse.go), which counts what it refuses (countRefusal).
+func (c *capacity) wouldRefuse(hubHeld, served bool) (reason string) {
+	return c.judge(hubHeld, served, c.held.Load()+1)
+}
+
+func (c *capacity) countRefusal(reason string) {
+	switch reason {
+	case refuseCapacity:
+		c.refusedFull.Add(1)
+	case refuseMemory:
+		c.refusedMemory.Add(1)
+	case refuseLoad:
+		c.refusedLoad.Add(1)
+	}
 }
 
 func (c *capacity) release() { c.held.Add(-1) }

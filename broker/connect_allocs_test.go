@@ -132,3 +132,39 @@ func TestRecycledMochiPacketsStayTheirs(t *testing.T) {
 		}
 	}
 }
+
+// refusedBudget is what one CONNECT refused at a full node may allocate in
+// the whole process (BenchmarkRefusedConnect's): about 1.8 KB now, of
+// which ~1.75 KB is the test's pipe and its deadline timer (a TCP
+// connection's are the kernel's). Through mochi it was 4.4 KB and 45
+// allocations: mochi's client (read buffer, outbound channel, maps, a
+// context), the decoded CONNECT, its write loop and the refusal's errors.
+const refusedBudget = 2400
+
+func TestRefusedConnectAllocations(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("counts allocations (not under -race)")
+	}
+	for _, v := range []byte{4, 5} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			s, pl, stop := startBench(t, Config{MaxHubs: 1})
+			defer stop()
+			refuse := refuser(t, s, pl, v)
+			for range 100 { // warm the pools
+				refuse()
+			}
+			const n = 1000
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range n {
+				refuse()
+			}
+			runtime.ReadMemStats(&after)
+			if per := (after.TotalAlloc - before.TotalAlloc) / n; per > refusedBudget {
+				t.Errorf("a refused CONNECT allocates %d B in the process, budget %d B", per, refusedBudget)
+			} else {
+				t.Logf("a refused CONNECT allocates %d B, %d allocations", per, (after.Mallocs-before.Mallocs)/n)
+			}
+		})
+	}
+}

@@ -254,3 +254,91 @@ func reconnecter(tb testing.TB, s *Server, pl *PipeListener) func(i int) {
 	}
 	return reconnect
 }
+
+// BenchmarkRefusedConnect is one CONNECT of a new hub refused because the
+// node is full (MaxHubs hubs connected), over the pipe listener: the hub
+// writes its CONNECT, reads the busy CONNACK and sees the connection
+// closed. B/op is the process's: what a refused hub costs the gateway each
+// time it tries again (docs/performance.md, "Overload refused cheaply").
+// Past capacity this is the only thing refused hubs cost the node, and its
+// garbage is what makes the admitted hubs' collector run more often.
+func BenchmarkRefusedConnect(b *testing.B) {
+	for _, v := range []byte{4, 5} {
+		b.Run("mqtt="+strconv.Itoa(int(v)), func(b *testing.B) {
+			s, pl, stop := startBench(b, Config{MaxHubs: 1})
+			defer stop()
+			refuse := refuser(b, s, pl, v)
+			b.ReportAllocs()
+			for b.Loop() {
+				refuse()
+			}
+		})
+	}
+}
+
+// refuser fills the node (MaxHubs 1: one hub connected and kept) and
+// returns a function that makes another hub try, expects the busy CONNACK
+// for version v and waits until the broker has closed the connection. The
+// hub side writes a frame encoded beforehand and reads into a fixed array,
+// so that what it allocates is its pipe only.
+func refuser(tb testing.TB, s *Server, pl *PipeListener, v byte) func() {
+	tb.Helper()
+	frame := func(id string) []byte {
+		var buf bytes.Buffer
+		pk := connectPacket(connectOpts{v: v, id: id, user: id, pass: "s",
+			will: devices.Topic(devices.HubID(id), devices.ChanStatus)})
+		pk.ProtocolVersion = v
+		if err := pk.ConnectEncode(&buf); err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	kept, err := pl.Dial()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { kept.Close() })
+	var answer [64]byte
+	if _, err := kept.Write(frame("hub-kept")); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.ReadAtLeast(kept, answer[:], 4); err != nil || answer[0] != packets.Connack<<4 {
+		tb.Fatalf("first hub: % x: %v", answer[:4], err)
+	}
+	go func() { // drain whatever the kept hub is sent
+		var sink [64]byte
+		for {
+			if _, err := kept.Read(sink[:]); err != nil {
+				return
+			}
+		}
+	}()
+	refused := frame("hub-refused")
+	want := busyCode(v)
+	return func() {
+		conn, err := pl.Dial()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write(refused); err != nil {
+			tb.Fatal(err)
+		}
+		// The CONNACK: 0x20, remaining length (< 128 here), flags, code,
+		// and on MQTT 5 its properties; then the broker closes.
+		n, err := io.ReadAtLeast(conn, answer[:], 4)
+		if err != nil || answer[0] != packets.Connack<<4 || answer[3] != want {
+			tb.Fatalf("refused hub: CONNACK % x, want code %#x: %v", answer[:n], want, err)
+		}
+		for total := int(answer[1]) + 2; n < total; {
+			m, err := conn.Read(answer[:])
+			if err != nil {
+				tb.Fatalf("refused hub: CONNACK cut short: %v", err)
+			}
+			n += m
+		}
+		if _, err := conn.Read(answer[:]); err != io.EOF && err != io.ErrClosedPipe {
+			tb.Fatalf("refused hub: connection not closed after the CONNACK: %v", err)
+		}
+	}
+}

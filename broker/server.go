@@ -82,6 +82,7 @@ type Server struct {
 	verify     *verifier
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
 	capacity   *capacity     // places for hubs (MaxHubs) and the memory guard
+	door       *door         // a full node's early refusals (refuse.go)
 	held       heldHubs      // the hubs held before the restart, let past the load guard
 	ipLimit    *ipLimiter
 	states     *hubStates
@@ -136,6 +137,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 		states:   newHubStates(),
 	}
 	s.m.maxHubs.Set(float64(max(cfg.MaxHubs, 0)))
+	s.door = newDoor(laneCap, s.m.refused) // laneCap: the receive maximum mochi is given below
 	s.held.node = cfg.Node
 	if hs, ok := dir.(HeldHubs); ok {
 		s.held.store = hs
@@ -289,6 +291,24 @@ type trackedConn struct {
 	// kicked: the gateway ended this connection (kick); its publishes still
 	// queued for the handoff are dropped, as mochi would have read no further.
 	kicked atomic.Bool
+	// peeked is what the door (refuse.go) read of the CONNECT of a hub it
+	// let through, in peekBuf (pooled): Read gives it to mochi first. Only
+	// mochi's read goroutine reads, so no lock.
+	peeked  []byte
+	peekBuf *[connectPeek]byte
+}
+
+// Read replays what the door read, then reads the connection.
+func (tc *trackedConn) Read(p []byte) (int, error) {
+	if tc.peekBuf == nil {
+		return tc.Conn.Read(p)
+	}
+	n := copy(p, tc.peeked)
+	if tc.peeked = tc.peeked[n:]; len(tc.peeked) == 0 {
+		peekPool.Put(tc.peekBuf)
+		tc.peeked, tc.peekBuf = nil, nil
+	}
+	return n, nil
 }
 
 // establish serves one accepted connection through mochi, then accounts for
@@ -297,9 +317,22 @@ type trackedConn struct {
 // OnSessionEstablished (a CONNACK that could not be written), which never
 // reach OnDisconnect.
 func (s *Server) establish(listener string, c net.Conn) error {
-	tc := &trackedConn{Conn: c}
+	var peeked []byte
+	var peekBuf *[connectPeek]byte
+	if s.capacity.refusing() {
+		var refused bool
+		if refused, peeked, peekBuf = s.refuseAtDoor(c); refused {
+			// Answered and counted: nothing for mochi's listener to log.
+			return nil
+		}
+	}
+	tc := &trackedConn{Conn: c, peeked: peeked, peekBuf: peekBuf}
 	err := s.mq.EstablishConnection(listener, tc)
 	tc.release()
+	if tc.peekBuf != nil { // mochi stopped before reading all the door read
+		peekPool.Put(tc.peekBuf)
+		tc.peekBuf = nil
+	}
 	// mochi returns only when it is done with the connection, whatever
 	// happened: the one place where its capacity is given back.
 	if tc.placed {
