@@ -38,12 +38,12 @@ func (l *lockedBuffer) String() string {
 // TestFullNodeRefusesAtTheDoor: at capacity, a new hub is refused with the
 // busy CONNACK of its protocol (3.1.1 0x03; MQTT 5 0x89 with the reason
 // string and the receive maximum mochi would send) over the pipe, over
-// TCP and to a paho client; every refusal is counted and logged (one line
+// TCP, over WebSocket and to a paho client; every refusal is counted and logged (one line
 // per period, not per refusal), and the connected hub is kept and served.
 func TestFullNodeRefusesAtTheDoor(t *testing.T) {
 	versions(t, func(t *testing.T, v byte) {
 		var logged lockedBuffer
-		e := startEnvTuned(t, Config{MaxHubs: 1, TCPAddr: "127.0.0.1:0"}, func(s *Server) {
+		e := startEnvTuned(t, Config{MaxHubs: 1, TCPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0"}, func(s *Server) {
 			s.log = zerolog.New(&logged)
 		})
 		a := e.hub(v, hubA, secretA)
@@ -73,7 +73,14 @@ func TestFullNodeRefusesAtTheDoor(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Error("tcp: connection left open after the refusal")
 		}
-		refusals := 2.0
+		ws, _, err := dialWS(t, e, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ack = connectRaw(t, ws, connectOpts{v: v, id: string(hubB), user: string(hubB), pass: secretB})
+		c.conn.Close()
+		check("websocket", ack)
+		refusals := 3.0
 		if v == 4 {
 			opts := paho.NewClientOptions().AddBroker("tcp://" + e.s.Addr("tcp")).SetClientID(string(hubB)).
 				SetUsername(string(hubB)).SetPassword(secretB).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false)
