@@ -71,7 +71,11 @@ type LoadReport struct {
 	// start: GODEBUG=gctrace=1 counts its "@s" from there too, so a tail
 	// can be put beside the collection it fell in.
 	SlowestIncidents []SlowIncident `json:"slowest_incidents,omitempty"`
-	SteadyCPU        *SteadyCPU     `json:"steady_cpu,omitempty"`
+	// StagesMS is each stage of SOSStages (puback, detect, incident,
+	// alert_119) over every SOS not buffered by a hub, with all its moments
+	// seen: where the incident latency goes.
+	StagesMS  map[string]*firmwaresim.LatencySummary `json:"stages_ms,omitempty"`
+	SteadyCPU *SteadyCPU                             `json:"steady_cpu,omitempty"`
 	// MemoryByOwner is the live heap by owner and the goroutine stacks at
 	// the moment of --memprofile (issue 14: memory per hub by owner).
 	MemoryByOwner *memowner.Table   `json:"memory_by_owner,omitempty"`
@@ -226,12 +230,18 @@ type emergencyTracker struct {
 	sentAtOfInc  map[string]int64 // incident id -> wall ns of its injected event (for notify)
 	bufferedInc  map[string]bool
 	incDelivered int64
+	// times is each injected SOS's moments on its way (load_stages.go).
+	times map[devices.EventID]*sosTimes
 }
 
 // SlowIncident is one SOS of LoadReport.SlowestIncidents.
 type SlowIncident struct {
-	AtS float64 `json:"at_s"` // published, seconds since the process started
-	MS  float64 `json:"ms"`   // publish -> incident
+	AtS     float64         `json:"at_s"` // published, seconds since the process started
+	MS      float64         `json:"ms"`   // publish -> incident
+	EventID devices.EventID `json:"event_id"`
+	// Stages splits MS (nil when a moment was not seen: the paho client
+	// reports no PUBACK per event).
+	Stages *SOSStages `json:"stages,omitempty"`
 }
 
 // slowestKept is how many SlowestIncidents the report lists.
@@ -265,7 +275,8 @@ type sentEmergency struct {
 func newEmergencyTracker() *emergencyTracker {
 	return &emergencyTracker{pending: map[devices.EventID]sentEmergency{}, episodes: map[devices.EventID]string{}, firing: map[string]int{},
 		pendingInc: map[devices.EventID]sentEmergency{}, incidentOf: map[devices.EventID]string{}, incidents: map[string]bool{},
-		fpIncident: map[string]string{}, sentAtOfInc: map[string]int64{}, bufferedInc: map[string]bool{}}
+		fpIncident: map[string]string{}, sentAtOfInc: map[string]int64{}, bufferedInc: map[string]bool{},
+		times: map[devices.EventID]*sosTimes{}}
 }
 
 // incident takes one change from dispatch's incident feed.
@@ -300,6 +311,9 @@ func (t *emergencyTracker) incident(inc dispatch.Incident) {
 		delete(t.pendingInc, id)
 		t.incidentOf[id] = inc.ID
 		t.sentAtOfInc[inc.ID] = s.at
+		if tm := t.times[id]; tm != nil {
+			tm.incident = now
+		}
 		t.incDelivered++
 		if s.buffered {
 			t.bufferedInc[inc.ID] = true
@@ -307,7 +321,7 @@ func (t *emergencyTracker) incident(inc dispatch.Incident) {
 		} else {
 			t.incSteady.Record(time.Duration(now - s.at))
 			t.slowest = keepSlowest(t.slowest, SlowIncident{
-				AtS: time.Unix(0, s.at).Sub(processStart).Seconds(), MS: float64(now-s.at) / 1e6})
+				AtS: time.Unix(0, s.at).Sub(processStart).Seconds(), MS: float64(now-s.at) / 1e6, EventID: id})
 			if s.online {
 				t.incOnline.Record(time.Duration(now - s.at))
 			}
@@ -344,11 +358,55 @@ func (t *emergencyTracker) sentOne(id devices.EventID, hub int, buffered bool) {
 	t.mu.Lock()
 	t.pending[id] = sentEmergency{at: time.Now().UnixNano(), hub: hub, buffered: buffered, online: t.allOnline}
 	t.pendingInc[id] = t.pending[id]
+	t.times[id] = &sosTimes{sent: t.pending[id].at}
 	t.sent++
 	if buffered {
 		t.bufferedSent++
 	}
 	t.mu.Unlock()
+}
+
+// acked notes the moment a hub read the PUBACK of an injected SOS (the
+// fleet's Observe, which runs with the hub locked: the tracker's lock is
+// taken under a hub's, never the other way round).
+func (t *emergencyTracker) acked(id devices.EventID, at int64) {
+	t.mu.Lock()
+	if tm := t.times[id]; tm != nil && tm.puback == 0 {
+		tm.puback = at
+	}
+	t.mu.Unlock()
+}
+
+// stages fills the slowest list's stages and returns every steady SOS's
+// (not those buffered by hubs while the gateway was down); firstAlert is
+// the mock 119's first alert per incident. Called with t.mu held.
+func (t *emergencyTracker) stages(firstAlert map[string]time.Time) []SOSStages {
+	of := func(id devices.EventID) (SOSStages, bool) {
+		tm := t.times[id]
+		if tm == nil {
+			return SOSStages{}, false
+		}
+		var alert int64
+		if a, ok := firstAlert[t.incidentOf[id]]; ok {
+			alert = a.UnixNano()
+		}
+		return stagesOf(*tm, alert)
+	}
+	var all []SOSStages
+	for id := range t.times {
+		if inc, ok := t.incidentOf[id]; !ok || t.bufferedInc[inc] {
+			continue
+		}
+		if s, ok := of(id); ok {
+			all = append(all, s)
+		}
+	}
+	for i := range t.slowest {
+		if s, ok := of(t.slowest[i].EventID); ok {
+			t.slowest[i].Stages = &s
+		}
+	}
+	return all
 }
 
 // detection is the gateway's OnDetection tap; it runs on the detectors'
@@ -383,6 +441,9 @@ func (t *emergencyTracker) detection(d detectors.Detection) {
 		delete(t.pending, id)
 		t.episodes[id] = d.Fingerprint
 		t.detected++
+		if tm := t.times[id]; tm != nil {
+			tm.detect = now
+		}
 		if s.buffered {
 			t.bufferedDelivered++
 			t.buffered.Record(time.Duration(now - s.at))
@@ -527,8 +588,11 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		f := firmwaresim.NewFleet(firmwaresim.Options{Transport: tr, Clock: clock, Seed: c.seed, Version: c.version(),
 			MaxConnecting: *maxConnecting, IDPrefix: fmt.Sprintf("L%x-", time.Now().Unix()), Logger: log,
 			Observe: func(e firmwaresim.HubEvent) {
-				if e.Kind == firmwaresim.EvDisconnected && gatewayDown.Load() {
+				switch {
+				case e.Kind == firmwaresim.EvDisconnected && gatewayDown.Load():
 					firstDrop.CompareAndSwap(0, time.Now().UnixNano())
+				case e.Kind == firmwaresim.EvAcked && e.EventID != "":
+					track.acked(e.EventID, time.Now().UnixNano())
 				}
 			}})
 		start := time.Now()
@@ -723,7 +787,20 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rep.Fleet = st
 	pb := st.Puback
 	rep.LatencyMS["puback"] = &pb
+	// The mock 119's first alert per incident (notify, and the stages'
+	// last leg).
+	first := map[string]time.Time{}
+	if env != nil {
+		for _, a := range env.mock119Alerts() {
+			if t, ok := first[a.IncidentID]; a.IncidentID != "" && (!ok || a.ReceivedAt.Before(t)) {
+				first[a.IncidentID] = a.ReceivedAt
+			}
+		}
+	}
 	track.mu.Lock()
+	if env != nil {
+		rep.StagesMS = stageSummaries(track.stages(first))
+	}
 	rep.EmergenciesSent = track.sent
 	det := track.steady.Summary()
 	rep.LatencyMS["detection"] = &det
@@ -758,12 +835,6 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// notify: the injected event's publish until the mock 119 received
 		// the incident's first CAP Alert.
 		var notify firmwaresim.Histogram
-		first := map[string]time.Time{}
-		for _, a := range env.mock119Alerts() {
-			if t, ok := first[a.IncidentID]; a.IncidentID != "" && (!ok || a.ReceivedAt.Before(t)) {
-				first[a.IncidentID] = a.ReceivedAt
-			}
-		}
 		var notified int64
 		for id, at := range sentAt {
 			if r, ok := first[id]; ok && !buffered[id] {
@@ -778,7 +849,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rep.Notified119 = &notified
 		rep.Notes = append(rep.Notes,
 			"latencies run from the hub's publish call; incident covers every SOS not buffered by a hub while the gateway was down, incident_all_online only those published after every home was online (the steady profile, without the connect wave); detection to the gateway's OnDetection tap, incident to the incident's first change on dispatch's feed (Dispatcher.Subscribe), notify to the mock 119 receiving the incident's CAP alert (SOS goes to 119 at once; simulated residents have no guardians, so Twilio is not reached)",
-			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain, but for those of homes refused at CONNECT (fleet.refused_hubs, still refused at the end), which emergencies_refused_hubs counts: their hubs hold them")
+			"incidents_opened counts emergency incidents, the generated days' own included; duplicates counts an injected emergency or an episode fingerprint landing in a second incident; lost counts injected SOS events with no incident after the drain, but for those of homes refused at CONNECT (fleet.refused_hubs, still refused at the end), which emergencies_refused_hubs counts: their hubs hold them",
+			"stages_ms and slowest_incidents[].stages split publish -> incident: puback (the hub read its PUBACK), detect (the detection tap), incident (dispatch's feed), then alert_119 (the mock 119's receipt after the incident); a stage that overlapped the one before (they run on different goroutines) counts 0, so the first three add up to the incident latency")
 	}
 	if env != nil {
 		rep.GatewayRefused = connectRefusals(env.gateway())
@@ -802,8 +874,25 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "refused at CONNECT (busy): %d homes, %d attempts; their emergencies: %d (held by their hubs, not lost)\n",
 			st.RefusedHubs, st.RefusedConnects, rep.EmergenciesRefusedHubs)
 	}
+	if sm := rep.StagesMS; sm != nil && sm["puback"].N > 0 {
+		fmt.Fprintf(stdout, "SOS stages p50/p99 ms: publish->puback %.1f/%.1f, puback->detection %.1f/%.1f, detection->incident %.1f/%.1f, incident->119 %.1f/%.1f\n",
+			sm["puback"].P50, sm["puback"].P99, sm["detect"].P50, sm["detect"].P99, sm["incident"].P50, sm["incident"].P99, sm["alert_119"].P50, sm["alert_119"].P99)
+	}
+	for _, si := range rep.SlowestIncidents {
+		if s := si.Stages; s != nil {
+			fmt.Fprintf(stdout, "slow SOS at %.1f s: %.1f ms = puback %.1f + detection %.1f + incident %.1f ms%s\n",
+				si.AtS, si.MS, s.PubackMS, s.DetectMS, s.IncidentMS, alertText(s.Alert119MS))
+		}
+	}
 	fmt.Fprintln(stdout, rep.Machine)
 	return nil
+}
+
+func alertText(ms *float64) string {
+	if ms == nil {
+		return ", no 119 alert"
+	}
+	return fmt.Sprintf(", then 119 %.1f ms", *ms)
 }
 
 // connectRefusals reads the gateway's connect_refused_total by reason.

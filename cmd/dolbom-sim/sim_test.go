@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -193,6 +194,35 @@ func TestLoadSmall(t *testing.T) {
 	}
 	if rep.EmergenciesSent == 0 {
 		t.Error("no emergencies injected")
+	}
+	checkStages(t, rep)
+}
+
+// checkStages: the report splits every slow SOS's publish -> incident into
+// stages that are non-negative and add up to it, and gives each stage's
+// percentiles over all SOS.
+func checkStages(t *testing.T, rep LoadReport) {
+	t.Helper()
+	for _, name := range []string{"puback", "detect", "incident", "alert_119"} {
+		if s := rep.StagesMS[name]; s == nil || s.N == 0 || s.P50 < 0 || s.P99 < s.P50 {
+			t.Errorf("stages_ms[%q] = %+v, want SOS counted with 0 <= p50 <= p99", name, s)
+		}
+	}
+	if len(rep.SlowestIncidents) == 0 {
+		t.Fatal("no slowest_incidents")
+	}
+	for _, si := range rep.SlowestIncidents {
+		s := si.Stages
+		if s == nil {
+			t.Errorf("slow SOS %s (%.1f ms) has no stages", si.EventID, si.MS)
+			continue
+		}
+		if s.PubackMS < 0 || s.DetectMS < 0 || s.IncidentMS < 0 || s.Alert119MS == nil || *s.Alert119MS < 0 {
+			t.Errorf("slow SOS %s: a stage is negative or missing: %+v", si.EventID, s)
+		}
+		if sum := s.PubackMS + s.DetectMS + s.IncidentMS; math.Abs(sum-si.MS) > 0.001 {
+			t.Errorf("slow SOS %s: stages add up to %.4f ms, its incident took %.4f ms", si.EventID, sum, si.MS)
+		}
 	}
 }
 
