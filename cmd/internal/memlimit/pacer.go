@@ -88,14 +88,9 @@ func due(r heapReading, sinceCycle uint64) bool {
 }
 
 // pace reads the heap every tick and runs a collection when due. stop ends
-// it (nil: never). The bytes allocated since a cycle are counted from the
-// first reading after its end, so they are late by at most one tick.
+// it (nil: never).
 func pace(every time.Duration, stop <-chan struct{}) {
-	s := make([]metrics.Sample, len(paceSamples))
-	for i, name := range paceSamples {
-		s[i].Name = name
-	}
-	last := readHeap(s)
+	p := newPacer()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -104,18 +99,43 @@ func pace(every time.Duration, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		r := readHeap(s)
-		if r.cycles != last.cycles {
-			last = r // a cycle ended since the last tick: count from here
-			continue
-		}
-		if due(r, r.allocs-last.allocs) {
-			// Blocks until the cycle's marking and sweeping are done. The
-			// runtime's own trigger lies past 70% of the gap, so it has
-			// not started one; if it did in this instant, GC waits for it
-			// and runs one more (a cycle's cost, once).
-			runtime.GC()
-			last = readHeap(s)
-		}
+		p.step()
 	}
+}
+
+// pacer is the state between two readings: the reading the bytes allocated
+// since the last cycle are counted from.
+type pacer struct {
+	s    []metrics.Sample
+	last heapReading
+}
+
+func newPacer() *pacer {
+	p := &pacer{s: make([]metrics.Sample, len(paceSamples))}
+	for i, name := range paceSamples {
+		p.s[i].Name = name
+	}
+	p.last = readHeap(p.s)
+	return p
+}
+
+// step reads the heap once and runs a collection if one is due; it reports
+// whether it did. The bytes allocated since a cycle are counted from the
+// first reading after its end, so they are late by at most one step.
+func (p *pacer) step() (collected bool) {
+	r := readHeap(p.s)
+	if r.cycles != p.last.cycles {
+		p.last = r // a cycle ended since the last step: count from here
+		return false
+	}
+	if !due(r, r.allocs-p.last.allocs) {
+		return false
+	}
+	// Blocks until the cycle's marking and sweeping are done. The
+	// runtime's own trigger lies past 70% of the gap, so it has not
+	// started one; if it did in this instant, GC waits for it and runs one
+	// more (a cycle's cost, once).
+	runtime.GC()
+	p.last = readHeap(p.s)
+	return true
 }

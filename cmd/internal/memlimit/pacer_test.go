@@ -5,7 +5,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
-	"time"
 )
 
 func TestDue(t *testing.T) {
@@ -34,9 +33,13 @@ func TestDue(t *testing.T) {
 }
 
 // TestPacerStartsTheCollectionEarly lets the heap grow toward a goal set by
-// a memory limit and checks that the pacer, not the runtime, started the
-// collection: the runtime's own trigger lies past 70% of the gap, the
-// pacer's at 60%.
+// a memory limit, 1 MB of garbage per pacer step, and checks that the
+// pacer started a collection before the runtime started its own: no
+// automatic cycle ran, and the heap when the pacer collected was below the
+// goal. The runtime's own trigger lies past 70% of the gap, the pacer's at
+// 60%, and each step is driven here, not by a ticker, so the order does not
+// depend on how the machine schedules the pacer. A pacer that does nothing
+// fails: the runtime collects first.
 func TestPacerStartsTheCollectionEarly(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	runtime.GC()
@@ -44,33 +47,46 @@ func TestPacerStartsTheCollectionEarly(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(ms.Sys) + 1<<30))
 
-	forced := func() uint64 {
-		s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	cycles := func(name string) uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/" + name + ":gc-cycles"}}
 		metrics.Read(s)
 		return s[0].Value.Uint64()
 	}
-	before := forced()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { pace(time.Millisecond, stop); close(done) }()
-	defer func() { close(stop); <-done }()
-
+	automatic, forced := cycles("automatic"), cycles("forced")
+	p := newPacer()
+	heap := make([]metrics.Sample, len(paceSamples))
+	for i, name := range paceSamples {
+		heap[i].Name = name
+	}
 	var sink [][]byte
-	deadline := time.Now().Add(30 * time.Second)
-	for forced() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("no collection started by the pacer after 30 s of allocating toward the goal")
+	for step := 0; ; step++ {
+		if step > 8<<10 { // 8 GB of garbage against a goal ~1 GB away
+			t.Fatal("no collection after 8 GB allocated toward the goal")
 		}
-		// Garbage at a pace the 1 ms tick sees in steps of ~1 MB.
-		sink = append(sink, make([]byte, 256<<10))
+		for range 4 {
+			sink = append(sink, make([]byte, 256<<10))
+		}
 		if len(sink) > 8 {
 			sink = sink[:0]
 		}
-		time.Sleep(250 * time.Microsecond)
+		if n := cycles("automatic"); n != automatic {
+			r := readHeap(heap)
+			t.Fatalf("the runtime started its own collection first (%d automatic cycles, heap goal %d MB, kept %d MB) after %d MB of garbage: the pacer did not start one at %.0f%% of the gap",
+				n-automatic, r.goal>>20, r.kept>>20, step, 100*earlyShare)
+		}
+		before := readHeap(heap)
+		allocated := before.allocs - p.last.allocs
+		if !p.step() {
+			continue
+		}
+		if cycles("forced") == forced {
+			t.Fatal("the pacer says it collected, but no forced cycle ran")
+		}
+		if heapAt := before.kept + allocated; heapAt >= before.goal {
+			t.Errorf("the pacer collected at a heap of %d MB, past the goal of %d MB", heapAt>>20, before.goal>>20)
+		}
+		t.Logf("the pacer collected after %d MB of garbage, at %d MB of a %d MB goal (%d MB kept)",
+			step, (before.kept+allocated)>>20, before.goal>>20, before.kept>>20)
+		return
 	}
-	var unforced uint64
-	s := []metrics.Sample{{Name: "/gc/cycles/automatic:gc-cycles"}}
-	metrics.Read(s)
-	unforced = s[0].Value.Uint64()
-	t.Logf("forced cycles %d, automatic %d", forced()-before, unforced)
 }
