@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -96,16 +98,107 @@ func TestHeldNow(t *testing.T) {
 	waitFor(t, func() bool { return e.s.Connected() == 1 })
 	want := []uint64{hubHash("hub-gone"), hubHash(string(hubA)), hubHash(string(hubB))}
 	slices.Sort(want)
-	if got := e.s.heldNow(now); !slices.Equal(got, want) {
+	if got, _ := e.s.heldNow(now); !slices.Equal(got, want) {
 		t.Errorf("heldNow = %x, want %x", got, want)
 	}
 	later := now.Add(2 * time.Minute) // hub-gone's session would have expired
 	want = []uint64{hubHash(string(hubA)), hubHash(string(hubB))}
 	slices.Sort(want)
-	if got := e.s.heldNow(later); !slices.Equal(got, want) {
+	if got, _ := e.s.heldNow(later); !slices.Equal(got, want) {
 		t.Errorf("heldNow after the restored sessions expired = %x, want %x", got, want)
 	}
 	if e.s.held.heldBefore("hub-gone", later) || !e.s.held.heldBefore("hub-gone", now) || e.s.held.heldBefore("hub-new", now) {
 		t.Error("heldBefore: want hub-gone until its session would expire, and no hub that was not held")
+	}
+}
+
+// TestHeldSetFollowsSessions: the set held now follows the hubs' sessions as
+// they come and go, with no walk of the hubs' states: a hub is in it while
+// connected or while mochi keeps its session, and leaves it when a clean
+// session ends or a kept one expires.
+func TestHeldSetFollowsSessions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := startEnv(t, Config{SessionExpiry: time.Minute})
+		defer e.stop()
+		held := func() []uint64 {
+			synctest.Wait()
+			got, _ := e.s.heldNow(time.Now())
+			return got
+		}
+		both := []uint64{hubHash(string(hubA)), hubHash(string(hubB))}
+		slices.Sort(both)
+		a, _ := e.dialRaw(connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA})
+		b, _ := e.dialRaw(connectOpts{v: 4, id: string(hubB), user: string(hubB), pass: secretB, clean: true})
+		if got := held(); !slices.Equal(got, both) {
+			t.Fatalf("held with A and B connected = %x, want %x", got, both)
+		}
+		b.conn.Close() // a clean session ends with its connection
+		if got := held(); !slices.Equal(got, []uint64{hubHash(string(hubA))}) {
+			t.Errorf("held after B's clean session ended = %x, want A's only", got)
+		}
+		a.conn.Close() // A's session is kept for SessionExpiry
+		if got := held(); !slices.Equal(got, []uint64{hubHash(string(hubA))}) {
+			t.Errorf("held while A's session is kept = %x, want A's", got)
+		}
+		time.Sleep(61 * time.Second)
+		if got := held(); len(got) != 0 {
+			t.Errorf("held after A's session expired = %x, want none", got)
+		}
+		a2, _ := e.dialRaw(connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA})
+		defer a2.conn.Close()
+		if got := held(); !slices.Equal(got, []uint64{hubHash(string(hubA))}) {
+			t.Errorf("held after A came back = %x, want A's", got)
+		}
+	})
+}
+
+// TestHeldSavedOnlyWhenChanged: a periodic save of a set that has not
+// changed writes nothing (at 300,000 hubs it wrote 2.4 MB every minute);
+// a change, a set last written half a session expiry ago, and the save at
+// stop are written.
+func TestHeldSavedOnlyWhenChanged(t *testing.T) {
+	store := &fakeHeld{}
+	e := startEnvHeld(t, Config{}, store, nil)
+	ctx := context.Background()
+	saves := func() int {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.saves
+	}
+	a := e.hub(4, hubA, secretA)
+	defer a.conn.Close()
+	e.s.saveHeld(ctx, false)
+	n := saves()
+	e.s.saveHeld(ctx, false)
+	if saves() != n {
+		t.Errorf("an unchanged set was written again: %d saves, want %d", saves(), n)
+	}
+	if got := value(e.s.m.heldSaves.WithLabelValues("unchanged")); got != 1 {
+		t.Errorf("held_hubs_saves_total{outcome=unchanged} = %v, want 1", got)
+	}
+	b := e.hub(4, hubB, secretB)
+	defer b.conn.Close()
+	e.s.saveHeld(ctx, false)
+	if saves() != n+1 {
+		t.Errorf("a changed set (B connected) was not written: %d saves, want %d", saves(), n+1)
+	}
+	store.mu.Lock()
+	got := store.sets[e.s.held.node]
+	store.mu.Unlock()
+	want := []uint64{hubHash(string(hubA)), hubHash(string(hubB))}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("saved %x, want %x", got, want)
+	}
+	e.s.held.saveMu.Lock()
+	e.s.held.last.at = e.s.held.last.at.Add(-e.s.cfg.SessionExpiry / heldRefreshShare)
+	e.s.held.saveMu.Unlock()
+	e.s.saveHeld(ctx, false)
+	if saves() != n+2 {
+		t.Errorf("an unchanged set saved half a session expiry ago was not written again: %d saves, want %d", saves(), n+2)
+	}
+	e.s.saveHeld(ctx, true)
+	if saves() != n+3 {
+		t.Errorf("the save at stop was skipped: %d saves, want %d", saves(), n+3)
 	}
 }

@@ -226,6 +226,9 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, pk packets.Packet) {
 	st.mu.Lock()
 	prev := st.client
 	st.client = cl
+	if prev == nil {
+		s.held.holding(cl.ID)
+	}
 	st.expireAt = 0 // its session is taken over, not expired
 	if !s.sessionInherited(cl.ID, &pk) {
 		st.clearSubsLocked()
@@ -309,6 +312,7 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 		switch {
 		case current && expire && !neverEstablished:
 			st.client = nil // mochi deletes a clean session itself
+			s.held.released(cl.ID)
 			st.clearSubsLocked()
 		case current && expire:
 			s.scheduleExpiryLocked(st, now)

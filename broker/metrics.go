@@ -53,6 +53,7 @@ type metrics struct {
 	storeFailures    *prometheus.CounterVec
 	emergencyQoS0    prometheus.Counter
 	sessionsExpired  prometheus.Counter
+	heldSaves        *prometheus.CounterVec
 	journalLatency   *prometheus.HistogramVec
 	verifyCacheHits  prometheus.Counter
 	verifySlow       prometheus.Counter
@@ -102,6 +103,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Emergency events sent at QoS 0 (accepted, and the hub warned)."}),
 		sessionsExpired: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_expired_total",
 			Help: "Disconnected hub sessions deleted after their expiry."}),
+		heldSaves: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "held_hubs_saves_total",
+			Help: "Saves of the set of hubs the node holds, by outcome: saved, unchanged (skipped), failed."}, []string{"outcome"}),
 		journalLatency: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "publish_journal_seconds",
 			Help:    "Time from a publish's arrival to the journal's answer.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5}}, []string{"channel"}),

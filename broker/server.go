@@ -474,7 +474,7 @@ func (s *Server) StopIntake(ctx context.Context) error {
 	if s.heldLoaded.Load() {
 		// While the hubs are still connected: the set the next start lets
 		// back in past the load guard.
-		s.saveHeld(ctx)
+		s.saveHeld(ctx, true)
 	}
 	if !s.awaitPublishes(ctx) {
 		// Out of time: the publishes still waiting (a held emergency token,
@@ -614,6 +614,7 @@ func (s *Server) sweepExpired(now time.Time) {
 					s.m.sessionsExpired.Inc()
 				}
 				st.client = nil
+				s.held.released(cl.ID)
 				st.clearSubsLocked()
 			}
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -10,18 +11,39 @@ import (
 // SaveHeldHubs replaces the set of hubs that broker node `node` holds
 // (broker.HeldHubs): hubs are the broker's 64-bit hashes of the hub ids, kept
 // as they come, 8 bytes each, in one row per node. At 300,000 hubs the row
-// is 2.4 MB, written about once a minute: one row is far cheaper to write
-// and to read back at start than 300,000.
+// is 2.4 MB, written when the set changed (the broker skips unchanged
+// ones): one row is far cheaper to write and to read back at start than
+// 300,000.
+//
+// It is a background write: on SQLite it waits behind the urgent writers
+// (events, incidents) at the write gate like the other saves, and its
+// commit does not wait for the disk (relaxed, as readings flushes are), so
+// an SOS that comes after it waits for the row's copy into the WAL, not for
+// an fsync of 2.4 MB; on PostgreSQL it commits with synchronous_commit off.
+// Losing the last save in a power cut is harmless: the set only lets the
+// node's own hubs past the load guard after a restart, and the save before
+// it stays.
 func (s *Store) SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs []uint64) error {
 	blob := make([]byte, 8*len(hubs))
 	for i, h := range hubs {
 		binary.BigEndian.PutUint64(blob[8*i:], h)
 	}
-	err := s.be.inTx(ctx, func(q querier) error {
+	save := func(q querier) error {
+		if s.isPostgres() {
+			if _, err := q.exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+		}
 		_, err := q.exec(ctx, `INSERT INTO held_hubs (node, saved_us, hubs) VALUES ($1, $2, $3)
 			ON CONFLICT (node) DO UPDATE SET saved_us = excluded.saved_us, hubs = excluded.hubs`, node, toUS(at), blob)
 		return err
-	})
+	}
+	var err error
+	if sb, ok := s.be.(*sqliteBackend); ok {
+		err = sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return save(sqlQuerier{tx}) })
+	} else {
+		err = s.be.inTx(ctx, save)
+	}
 	if err != nil {
 		return fmt.Errorf("store: save held hubs of node %q: %w", node, err)
 	}
