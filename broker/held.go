@@ -168,6 +168,17 @@ func (h *heldHubs) released(id string) {
 func (s *Server) heldNow(now time.Time) (hubs []uint64, withRestored bool) {
 	r := s.held.restored.Load()
 	withRestored = r != nil && now.Before(r.until)
+	n := 0
+	for i := range s.held.current {
+		sh := &s.held.current[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	if withRestored {
+		n += len(r.hashes)
+	}
+	hubs = make([]uint64, 0, n+n/64) // room for the few that arrive meanwhile
 	if withRestored {
 		hubs = append(hubs, r.hashes...)
 	}

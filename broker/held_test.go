@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -200,5 +201,22 @@ func TestHeldSavedOnlyWhenChanged(t *testing.T) {
 	e.s.saveHeld(ctx, true)
 	if saves() != n+3 {
 		t.Errorf("the save at stop was skipped: %d saves, want %d", saves(), n+3)
+	}
+}
+
+// BenchmarkHeldNow is the set one save writes, at national scale: read from
+// the set kept as hubs come and go, sorted (before, every save walked each
+// hub's state under its lock as well).
+func BenchmarkHeldNow(b *testing.B) {
+	s := &Server{}
+	for i := range 300_000 {
+		s.held.holding(fmt.Sprintf("hub-%07d", i))
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if hubs, _ := s.heldNow(now); len(hubs) != 300_000 {
+			b.Fatalf("%d hubs, want 300000", len(hubs))
+		}
 	}
 }
