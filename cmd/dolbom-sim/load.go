@@ -986,15 +986,24 @@ func provisionHomes(ctx context.Context, prov provisioner, homes, offset int, wi
 // not used before (a second SOS in an open episode updates it rather than
 // opening one, so it could not be told from a loss). While the gateway is
 // down the hubs buffer them (store and forward).
+//
+// The gaps are random (exponential, mean 1/rate, from the seed), as real
+// emergencies come: SOS on a fixed tick kept one phase against the
+// gateway's own periodic work (the detectors' saves every 5 s), so a run's
+// tail depended on that phase: one run had its eight slowest SOS all on the
+// saves' tick, the next none (docs/performance.md, "Where a slow SOS spends
+// its time").
 func injectEmergencies(ctx context.Context, hubs []loadHub, rate float64, seed uint64, start time.Time,
 	clock firmwaresim.Clock, track *emergencyTracker, gatewayDown *atomic.Bool) {
 	if rate <= 0 {
 		return
 	}
-	order := rand.New(rand.NewPCG(seed, 99)).Perm(len(hubs))
-	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	rng := rand.New(rand.NewPCG(seed, 99))
+	order := rng.Perm(len(hubs))
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for n := 0; n < len(order); n++ {
+		t.Reset(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
 		select {
 		case <-ctx.Done():
 			return
