@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -74,8 +75,11 @@ type LoadReport struct {
 	// StagesMS is each stage of SOSStages (puback, detect, incident,
 	// alert_119) over every SOS not buffered by a hub, with all its moments
 	// seen: where the incident latency goes.
-	StagesMS  map[string]*firmwaresim.LatencySummary `json:"stages_ms,omitempty"`
-	SteadyCPU *SteadyCPU                             `json:"steady_cpu,omitempty"`
+	StagesMS map[string]*firmwaresim.LatencySummary `json:"stages_ms,omitempty"`
+	// GatewayStagesMS is the in-process gateway's own stage histograms
+	// (gatewayStageMetrics): where in the gateway a slow PUBACK waited.
+	GatewayStagesMS map[string]GatewayHistogram `json:"gateway_stages_ms,omitempty"`
+	SteadyCPU       *SteadyCPU                  `json:"steady_cpu,omitempty"`
 	// MemoryByOwner is the live heap by owner and the goroutine stacks at
 	// the moment of --memprofile (issue 14: memory per hub by owner).
 	MemoryByOwner *memowner.Table   `json:"memory_by_owner,omitempty"`
@@ -854,6 +858,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if env != nil {
 		rep.GatewayRefused = connectRefusals(env.gateway())
+		rep.GatewayStagesMS = gatewayStages(env.gateway())
 		rep.SimRSS = int64(rep.SimBytesPerHome * float64(*homes))
 		rep.GatewayRSS = rep.ProcessRSS - rep.SimRSS
 		rep.Notes = append(rep.Notes, "in-process: gateway and simulator share one process; sim_rss_bytes is sim_bytes_per_home (live heap and stacks the fleet holds for its hubs, measured after GC before they connect) times homes; the connected cost is BenchmarkFleetConnected in firmware-sim; gateway_rss_bytes is the rest of the process RSS")
@@ -895,19 +900,30 @@ func alertText(ms *float64) string {
 	return fmt.Sprintf(", then 119 %.1f ms", *ms)
 }
 
+// gatewayMetrics calls fn with each of the in-process gateway's metric
+// families (nothing when there is no gateway or its registry fails).
+func gatewayMetrics(g *gateway.Gateway, fn func(*dto.MetricFamily)) {
+	if g == nil {
+		return
+	}
+	mfs, err := g.Registry.Gather()
+	if err != nil {
+		return
+	}
+	for _, mf := range mfs {
+		fn(mf)
+	}
+}
+
 // connectRefusals reads the gateway's connect_refused_total by reason.
 func connectRefusals(g *gateway.Gateway) map[string]int64 {
 	if g == nil {
 		return nil
 	}
-	mfs, err := g.Registry.Gather()
-	if err != nil {
-		return nil
-	}
 	out := map[string]int64{}
-	for _, mf := range mfs {
+	gatewayMetrics(g, func(mf *dto.MetricFamily) {
 		if mf.GetName() != "dolbom_broker_connect_refused_total" {
-			continue
+			return
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
@@ -916,7 +932,7 @@ func connectRefusals(g *gateway.Gateway) map[string]int64 {
 				}
 			}
 		}
-	}
+	})
 	return out
 }
 

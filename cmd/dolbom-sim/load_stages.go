@@ -1,8 +1,11 @@
 package main
 
 import (
+	dto "github.com/prometheus/client_model/go"
+	"math"
 	"time"
 
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
@@ -80,3 +83,74 @@ func stageSummaries(all []SOSStages) map[string]*firmwaresim.LatencySummary {
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+// GatewayHistogram is one of the in-process gateway's latency histograms
+// (Prometheus, read at the end of the run), in milliseconds; quantiles are
+// the upper bounds of their buckets.
+type GatewayHistogram struct {
+	N      uint64  `json:"n"`
+	P50    float64 `json:"p50"`
+	P99    float64 `json:"p99"`
+	P999   float64 `json:"p999"`
+	Over50 uint64  `json:"over_50ms"` // observations above 50 ms (to the bucket)
+}
+
+// gatewayStageMetrics are the gateway's own stage timings that place a
+// stall of the PUBACK stage: each event's wait in the journal (queue, lock:
+// SQLite's one writer or a PostgreSQL connection, commit) and how long each
+// WAL checkpoint held the writers back.
+var gatewayStageMetrics = map[string]string{
+	"dolbom_store_event_stage_seconds":         "journal_",
+	"dolbom_store_wal_checkpoint_held_seconds": "wal_checkpoint_held",
+	"dolbom_store_commit_seconds":              "store_commit_",
+	"dolbom_broker_publish_journal_seconds":    "broker_journal_",
+}
+
+// gatewayStages reads gatewayStageMetrics from the gateway's registry.
+func gatewayStages(g *gateway.Gateway) map[string]GatewayHistogram {
+	if g == nil {
+		return nil
+	}
+	out := map[string]GatewayHistogram{}
+	gatewayMetrics(g, func(mf *dto.MetricFamily) {
+		prefix, ok := gatewayStageMetrics[mf.GetName()]
+		if !ok {
+			return
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h == nil || h.GetSampleCount() == 0 {
+				continue
+			}
+			name := prefix
+			for _, l := range m.GetLabel() {
+				name += l.GetValue()
+			}
+			gh := GatewayHistogram{N: h.GetSampleCount()}
+			quantile := func(q float64) float64 {
+				want := uint64(math.Ceil(q * float64(gh.N)))
+				for _, b := range h.GetBucket() {
+					if b.GetCumulativeCount() >= want {
+						return b.GetUpperBound() * 1e3
+					}
+				}
+				return math.Inf(1)
+			}
+			gh.P50, gh.P99, gh.P999 = quantile(0.5), quantile(0.99), quantile(0.999)
+			var under uint64
+			for _, b := range h.GetBucket() {
+				if b.GetUpperBound() <= 0.05 {
+					under = b.GetCumulativeCount()
+				}
+			}
+			gh.Over50 = gh.N - under
+			for _, v := range []*float64{&gh.P50, &gh.P99, &gh.P999} {
+				if math.IsInf(*v, 1) {
+					*v = -1 // past the last bucket
+				}
+			}
+			out[name] = gh
+		}
+	})
+	return out
+}

@@ -208,6 +208,9 @@ func checkStages(t *testing.T, rep LoadReport) {
 			t.Errorf("stages_ms[%q] = %+v, want SOS counted with 0 <= p50 <= p99", name, s)
 		}
 	}
+	if g := rep.GatewayStagesMS["journal_lock"]; g.N == 0 || g.P99 < g.P50 {
+		t.Errorf("gateway_stages_ms[journal_lock] = %+v, want the journal's lock waits", g)
+	}
 	if len(rep.SlowestIncidents) == 0 {
 		t.Fatal("no slowest_incidents")
 	}
