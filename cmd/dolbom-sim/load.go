@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	dto "github.com/prometheus/client_model/go"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -32,6 +31,8 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 	"github.com/dolbom/dolbom/internal/memowner"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // LoadReport is the final JSON of `dolbom-sim load`.

@@ -1,12 +1,13 @@
 package main
 
 import (
-	dto "github.com/prometheus/client_model/go"
 	"math"
 	"time"
 
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Where a slow SOS spends its time (issue 14): the load run takes the
