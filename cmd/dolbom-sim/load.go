@@ -884,6 +884,11 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "SOS stages p50/p99 ms: publish->puback %.1f/%.1f, puback->detection %.1f/%.1f, detection->incident %.1f/%.1f, incident->119 %.1f/%.1f\n",
 			sm["puback"].P50, sm["puback"].P99, sm["detect"].P50, sm["detect"].P99, sm["incident"].P50, sm["incident"].P99, sm["alert_119"].P50, sm["alert_119"].P99)
 	}
+	if gs := rep.GatewayStagesMS; gs != nil {
+		lock, held := gs["journal_lock"], gs["wal_checkpoint_held"]
+		fmt.Fprintf(stdout, "gateway: journal lock wait p99 %.1f ms (%d events over 50 ms), WAL checkpoint held p99 %.1f ms (%d of %d passes over 50 ms)\n",
+			lock.P99, lock.Over50, held.P99, held.Over50, held.N)
+	}
 	for _, si := range rep.SlowestIncidents {
 		if s := si.Stages; s != nil {
 			fmt.Fprintf(stdout, "slow SOS at %.1f s: %.1f ms = puback %.1f + detection %.1f + incident %.1f ms%s\n",
