@@ -161,8 +161,8 @@ const queuedRun = 64
 // (the backlog's oldest first, as the select's cases would), and reports
 // whether it did; after queuedRun in a row it declines once. A shard's
 // select over six channels and its ticker cost about as much as its work
-// on a small readings batch (docs/performance.md, "CPU per message: fourth
-// round"); an op already queued needs none of it.
+// on a small readings batch (docs/performance.md, "CPU per message by owner
+// (branch cpu3)"); an op already queued needs none of it.
 func (l *lanes[O]) next(apply func(O)) bool {
 	if l.run++; l.run > queuedRun {
 		l.run = 0
