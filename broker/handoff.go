@@ -80,7 +80,12 @@ type lane struct {
 	// minute, so its lane is almost always empty: 300,000 idle rings would
 	// be ~50 MB kept and scanned for nothing, and one allocated per message
 	// would be garbage per message.
-	small   *[2]publish
+	small *[2]publish
+	// full is ring's array once more than two wait, borrowed from
+	// fullRings in the same way: a hub with a window of messages in flight
+	// (a flood, a store-and-forward backlog) grew its ring 2 -> 4 -> 8 -> 16
+	// and dropped it on every run, ~3 KB of garbage per 16 messages.
+	full    *[laneCap]publish
 	head, n int
 	space   chan struct{} // closed when a job leaves a full lane; nil if nobody waits
 	next    *lane         // in the readings wait list
@@ -88,7 +93,10 @@ type lane struct {
 	events  bool
 }
 
-var smallRings = sync.Pool{New: func() any { return new([2]publish) }}
+var (
+	smallRings = sync.Pool{New: func() any { return new([2]publish) }}
+	fullRings  = sync.Pool{New: func() any { return new([laneCap]publish) }}
+)
 
 func (l *lane) push(p *publish) {
 	switch {
@@ -96,12 +104,14 @@ func (l *lane) push(p *publish) {
 		l.small = smallRings.Get().(*[2]publish)
 		l.ring, l.head = l.small[:], 0
 	case l.n == len(l.ring):
-		grown := make([]publish, min(2*len(l.ring), laneCap))
+		// Only the small ring fills: the full one holds laneCap, and
+		// enqueue waits before pushing into a full lane.
+		full := fullRings.Get().(*[laneCap]publish)
 		for i := range l.n {
-			grown[i] = l.ring[(l.head+i)%len(l.ring)]
+			full[i] = l.ring[(l.head+i)%len(l.ring)]
 		}
 		l.release()
-		l.ring, l.head = grown, 0
+		l.full, l.ring, l.head = full, full[:], 0
 	}
 	l.ring[(l.head+l.n)%len(l.ring)] = *p
 	l.n++
@@ -113,6 +123,12 @@ func (l *lane) release() {
 		*l.small = [2]publish{}
 		smallRings.Put(l.small)
 		l.small = nil
+	}
+	if l.full != nil {
+		// pop cleared every slot it took, and the lane is empty or its
+		// publishes were moved: nothing is left to clear.
+		fullRings.Put(l.full)
+		l.full = nil
 	}
 	l.ring = nil
 }

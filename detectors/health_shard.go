@@ -226,6 +226,9 @@ func (s *shard) run(ctx context.Context) {
 		if s.lanes.event(nil, s.handleSafely) {
 			continue // events first, each after its own hub's older inputs
 		}
+		if s.lanes.next(s.handleSafely) {
+			continue // queued already: no select (see next)
+		}
 		in, backlog := s.lanes.ordinaryReady()
 		select {
 		case <-ctx.Done():

@@ -49,6 +49,7 @@ type lanes[O any] struct {
 	// home reconnect wave's connects and first batches during a 10 s load.
 	parkLimit  int
 	readyClose chan struct{} // closed: returned by ready while backlog has ops
+	run        int           // ops next took in a row
 }
 
 type queued[O any] struct {
@@ -149,6 +150,36 @@ func (l *lanes[O]) ordinaryReady() (in <-chan queued[O], backlog <-chan struct{}
 		return nil, l.readyClose
 	}
 	return l.ordinary, nil
+}
+
+// queuedRun bounds the ordinary ops a shard takes in a row with next,
+// without its select: then next declines once and the select runs, so
+// that ticks, saves, queries and a stop are served while a backlog lasts.
+const queuedRun = 64
+
+// next hands apply the next ordinary op without waiting, if one is queued
+// (the backlog's oldest first, as the select's cases would), and reports
+// whether it did; after queuedRun in a row it declines once. A shard's
+// select over six channels and its ticker cost about as much as its work
+// on a small readings batch (docs/performance.md, "CPU per message by owner
+// (branch cpu3)"); an op already queued needs none of it.
+func (l *lanes[O]) next(apply func(O)) bool {
+	if l.run++; l.run > queuedRun {
+		l.run = 0
+		return false
+	}
+	if o, ok := l.popBacklog(); ok {
+		apply(o)
+		return true
+	}
+	select {
+	case q := <-l.ordinary:
+		apply(q.op)
+		return true
+	default:
+		l.run = 0
+		return false
+	}
 }
 
 // popBacklog returns the oldest backlog op not yet applied.

@@ -297,3 +297,51 @@ func TestHealthTakesEventsWhileItsStateLoads(t *testing.T) {
 		}
 	})
 }
+
+// next takes what the shard's select would take next, in the same order:
+// the backlog's oldest op not yet applied, then the ordinary channel's,
+// and nothing (without waiting) when neither holds one.
+func TestLanesNextTakesQueuedOpsInOrder(t *testing.T) {
+	l := newLanes(8, laneHub)
+	var waits atomic.Uint64
+	for _, o := range []laneOp{{"a", "a1"}, {"b", "b1"}, {"b", "b2"}, {"a", "a2"}} {
+		l.put(o, false, nil, &waits)
+	}
+	l.put(laneOp{"a", "a-sos"}, true, nil, &waits) // moves a1, b1, b2, a2 to the backlog
+	l.put(laneOp{"c", "c1"}, false, nil, &waits)
+	var got []string
+	apply := func(o laneOp) { got = append(got, o.name) }
+	if !l.event(nil, apply) {
+		t.Fatal("no event taken")
+	}
+	got = nil
+	for l.next(apply) {
+	}
+	if want := []string{"b1", "b2", "c1"}; !slices.Equal(got, want) {
+		t.Fatalf("next took %v, want %v (backlog first, applied ops skipped, then the channel)", got, want)
+	}
+	if l.next(apply) {
+		t.Fatal("next took an op from empty lanes")
+	}
+}
+
+// next takes at most queuedRun ops in a row, then declines once with ops
+// still queued, so that the shard's select serves its ticks, saves,
+// queries and stop while a backlog lasts.
+func TestLanesNextLetsTheSelectRunDuringABacklog(t *testing.T) {
+	l := newLanes(4*queuedRun, laneHub)
+	var waits atomic.Uint64
+	for i := range 3 * queuedRun {
+		l.put(laneOp{"a", fmt.Sprint(i)}, false, nil, &waits)
+	}
+	taken := 0
+	apply := func(laneOp) { taken++ }
+	for l.next(apply) {
+	}
+	if taken != queuedRun || len(l.ordinary) != 2*queuedRun {
+		t.Fatalf("next took %d ops in a row (%d left), want %d", taken, len(l.ordinary), queuedRun)
+	}
+	if !l.next(apply) || taken != queuedRun+1 {
+		t.Fatal("next declined twice in a row with ops queued")
+	}
+}

@@ -49,6 +49,8 @@ func BenchmarkDecode(b *testing.B) {
 		{"kind=readings/sim=17", ChanReadings, bytes.TrimSpace(sim), simMinuteReceived},
 		{"kind=event", ChanEvents, EncodeEvent(event), testNow},
 		{"kind=accel/samples=200", ChanAccel, EncodeAccel(chunk), testNow},
+		// One hub in six each minute at national scale (every 5 minutes).
+		{"kind=heartbeat", ChanHeartbeat, EncodeHeartbeat(Heartbeat{At: at, Uptime: 86400 * time.Second, RSSI: -61, Queued: 2}), testNow},
 	}
 	for _, c := range cases {
 		topic := Topic(testHub, c.channel)
