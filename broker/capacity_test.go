@@ -139,6 +139,9 @@ func TestCapacityBurstDoesNotOvershoot(t *testing.T) {
 	if admitted.Load() != places || busy.Load() != hubs-places {
 		t.Errorf("admitted %d, busy %d; want %d and %d", admitted.Load(), busy.Load(), places, hubs-places)
 	}
+	// mochi writes the CONNACK before OnSessionEstablished counts the
+	// session, so the count may lag the last CONNACK the clients read.
+	waitFor(t, func() bool { return e.s.Connected() >= places })
 	if n := e.s.Connected(); n != places {
 		t.Errorf("connected %d, want %d", n, places)
 	}
