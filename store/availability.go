@@ -26,6 +26,8 @@ const (
 	pathEvents     = "events"
 	pathReadings   = "readings"
 	pathCheckpoint = "wal_checkpoint"
+	// pathReadingsCheckpoint: readings.db's WAL (the embedded store).
+	pathReadingsCheckpoint = "readings_wal_checkpoint"
 )
 
 // availability is what the store knows of its database's health, for

@@ -70,6 +70,11 @@ type backend interface {
 	values(rowCount, width int) string
 	// rowID names the physical row address used to delete in chunks.
 	rowID() string
+	// readings is the back end of the readings tables (raw batches, accel,
+	// hourly rollups and their markers): the embedded store keeps them in a
+	// file of their own, with its own write lock; PostgreSQL in the same
+	// database (itself).
+	readings() backend
 	close()
 }
 

@@ -50,14 +50,14 @@ func SetAfterDirtyDelete(s *Store, f func()) { s.afterDirtyDelete = f }
 // RollupState returns the sealed hour, the number of late-data markers and
 // every stored hourly blob by "hub@bucket".
 func RollupState(ctx context.Context, s *Store) (sealed time.Time, markers int, blobs map[string][]byte, err error) {
-	sb, err := sealedBefore(ctx, s.be)
+	sb, err := sealedBefore(ctx, s.rd)
 	if err != nil {
 		return time.Time{}, 0, nil, err
 	}
-	if err := s.be.queryRow(ctx, `SELECT COUNT(*) FROM rollup_dirty`).Scan(&markers); err != nil {
+	if err := s.rd.queryRow(ctx, `SELECT COUNT(*) FROM rollup_dirty`).Scan(&markers); err != nil {
 		return time.Time{}, 0, nil, err
 	}
-	rows, err := s.be.query(ctx, `SELECT hub_id, bucket_us, data FROM rollup_hub_1h`)
+	rows, err := s.rd.query(ctx, `SELECT hub_id, bucket_us, data FROM rollup_hub_1h`)
 	if err != nil {
 		return time.Time{}, 0, nil, err
 	}

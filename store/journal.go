@@ -559,7 +559,7 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 			// (a hung connection, a long wait for the writer) is abandoned
 			// and planned again.
 			actx, cancel := context.WithTimeout(ctx, s.cfg.SealMargin/2)
-			err := s.be.writeSamples(actx, w)
+			err := s.rd.writeSamples(actx, w)
 			cancel()
 			s.avail.wrote(pathReadings, err)
 			if err == nil {

@@ -57,7 +57,7 @@ const retentionChunk = 5000
 // Run calls it periodically.
 func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResult, error) {
 	var res RetentionResult
-	rid := s.be.rowID()
+	rid := s.rd.rowID()
 	for _, job := range []struct {
 		table, cond string
 		keep        time.Duration
@@ -81,7 +81,7 @@ func (s *Store) RunRetention(ctx context.Context, now time.Time) (RetentionResul
 		cutoff := toUS(now.Add(-job.keep))
 		for {
 			var rowsDeleted, n int64
-			err := s.be.inTx(ctx, func(q querier) error {
+			err := s.rd.inTx(ctx, func(q querier) error {
 				rowsDeleted, n = 0, 0
 				rows, err := q.query(ctx, query, cutoff)
 				if err != nil {
@@ -169,7 +169,7 @@ func (s *Store) Evidence(ctx context.Context, incidentID string) (Evidence, erro
 		return ev, fmt.Errorf("store: evidence readings: %w", err)
 	}
 	sortEvidence(ev.Readings)
-	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
+	arows, err := s.rd.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
 		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us`, hub, from, to)
 	if err != nil {
 		return ev, fmt.Errorf("store: evidence accel: %w", err)

@@ -25,7 +25,7 @@ func (s *Store) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS i
 	// at or after loUS's hour: the index range is bounded on both sides.
 	// Ordered to the last tie (batchOrder), as the sealer reads them: float
 	// sums folded in another order could differ in the last bit.
-	rows, err := s.be.query(ctx, `SELECT data FROM reading_batches
+	rows, err := s.rd.query(ctx, `SELECT data FROM reading_batches
 		WHERE hub_id = $1 AND from_us >= $2 AND from_us <= $3 AND to_us >= $4 ORDER BY `+batchOrder,
 		string(hub), floorDiv(loUS, usPerHour)*usPerHour, hiUS, loUS)
 	if err != nil {
@@ -131,14 +131,14 @@ func rollupOf(bucketUS int64, a rollupAgg) Rollup {
 // in [from, to): the sealed hours from their blobs, the later ones from the
 // raw readings (rollup_seal.go).
 func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	sb, err := blobsBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
 	}
 	fromUS, toUS := toUS(from), toUS(to)
 	var out []Rollup
 	if fromUS < sb {
-		rows, err := s.be.query(ctx, `SELECT bucket_us, data FROM rollup_hub_1h
+		rows, err := s.rd.query(ctx, `SELECT bucket_us, data FROM rollup_hub_1h
 			WHERE hub_id = $1 AND bucket_us >= $2 AND bucket_us < $3 ORDER BY bucket_us`,
 			string(hub), fromUS, min(toUS, sb))
 		if err != nil {

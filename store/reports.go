@@ -144,7 +144,7 @@ func (s *Store) EvidenceWindow(ctx context.Context, hub devices.HubID, from, to 
 	sortEvidence(rs)
 	ev.Readings = rs[:min(len(rs), maxWindowReadings)]
 	// A chunk that started shortly before from still covers it.
-	arows, err := s.be.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
+	arows, err := s.rd.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
 		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us LIMIT 5000`, string(hub), toUS(from.Add(-10*time.Second)), toUS(to))
 	if err != nil {
 		return ev, fmt.Errorf("store: evidence window accel: %w", err)

@@ -69,7 +69,7 @@ func (s *Store) sealRollups(ctx context.Context) error {
 		return nil
 	}
 	defer s.sealMu.Unlock()
-	unlock, ok, err := s.be.trySealLock(ctx)
+	unlock, ok, err := s.rd.trySealLock(ctx)
 	if err != nil {
 		return fmt.Errorf("store: seal lock: %w", err)
 	}
@@ -78,7 +78,7 @@ func (s *Store) sealRollups(ctx context.Context) error {
 	}
 	defer unlock()
 	for {
-		sb, err := sealedBefore(ctx, s.be)
+		sb, err := sealedBefore(ctx, s.rd)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Store) sealRollups(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: seal hour %s: %w", fromUS(sb), err)
 		}
-		if _, err := s.be.exec(ctx, `UPDATE rollup_seal SET sealed_before_us = $1 WHERE id = 1 AND sealed_before_us = $2`,
+		if _, err := s.rd.exec(ctx, `UPDATE rollup_seal SET sealed_before_us = $1 WHERE id = 1 AND sealed_before_us = $2`,
 			sb+usPerHour, sb); err != nil {
 			return fmt.Errorf("store: seal hour %s: %w", fromUS(sb), err)
 		}
@@ -138,7 +138,7 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 	// probe of the to_us index (BRIN on PostgreSQL): a row's to_us lies in
 	// its hour.
 	var found int
-	err := s.be.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM reading_batches
+	err := s.rd.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM reading_batches
 		WHERE to_us >= $1 AND to_us < $2 LIMIT 1) AS x`, hour, hour+usPerHour).Scan(&found)
 	if err != nil {
 		return 0, fmt.Errorf("probe hour: %w", err)
@@ -156,11 +156,11 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 		if len(hubs) == 0 {
 			return total, nil
 		}
-		blobs, err := hourBlobsFromRaw(ctx, s.be, s.be, hubs, hour, s.undecodableRow(hour))
+		blobs, err := hourBlobsFromRaw(ctx, s.rd, s.rd, hubs, hour, s.undecodableRow(hour))
 		if err != nil {
 			return total, err
 		}
-		if err := s.be.inTx(ctx, func(q querier) error { return upsertHourBlobs(ctx, q, s.be, blobs) }); err != nil {
+		if err := s.rd.inTx(ctx, func(q querier) error { return upsertHourBlobs(ctx, q, s.rd, blobs) }); err != nil {
 			return total, fmt.Errorf("write hourly rollups: %w", err)
 		}
 		total += len(blobs)
@@ -189,7 +189,7 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 // from_us), one index probe per hub, rather than a scan of the registry,
 // so that rows of a hub no longer (or not yet) registered are sealed too.
 func (s *Store) nextHubs(ctx context.Context, after string, n int) ([]string, error) {
-	rows, err := s.be.query(ctx, `WITH RECURSIVE h(id, n) AS (
+	rows, err := s.rd.query(ctx, `WITH RECURSIVE h(id, n) AS (
 			SELECT (SELECT hub_id FROM reading_batches WHERE hub_id > $1 ORDER BY hub_id LIMIT 1), 1
 			UNION ALL
 			SELECT (SELECT hub_id FROM reading_batches WHERE hub_id > h.id ORDER BY hub_id LIMIT 1), h.n + 1
@@ -315,10 +315,10 @@ func upsertHourBlobs(ctx context.Context, q querier, be backend, blobs []hourBlo
 // recomputeDirty takes the markers dirtyChunk at a time and recomputes
 // their blobs from the raw rows, in the transaction that deleted them.
 func (s *Store) recomputeDirty(ctx context.Context) error {
-	rid := s.be.rowID()
+	rid := s.rd.rowID()
 	for {
 		var keys []hourKey
-		err := s.be.inTx(ctx, func(q querier) error {
+		err := s.rd.inTx(ctx, func(q querier) error {
 			keys = keys[:0]
 			rows, err := q.query(ctx, takeMarkersSQL(rid, dirtyChunk))
 			if err != nil {
@@ -356,14 +356,14 @@ func (s *Store) recomputeDirty(ctx context.Context) error {
 					hubs = append(hubs, string(keys[end].hub))
 					end++
 				}
-				more, err := hourBlobsFromRaw(ctx, q, s.be, hubs, keys[start].bucket, s.undecodableRow(keys[start].bucket))
+				more, err := hourBlobsFromRaw(ctx, q, s.rd, hubs, keys[start].bucket, s.undecodableRow(keys[start].bucket))
 				if err != nil {
 					return err
 				}
 				blobs = append(blobs, more...)
 				start = end
 			}
-			return upsertHourBlobs(ctx, q, s.be, blobs)
+			return upsertHourBlobs(ctx, q, s.rd, blobs)
 		})
 		if err != nil {
 			return fmt.Errorf("store: recompute late hourly rollups: %w", err)

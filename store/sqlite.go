@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // SQLiteFile is the database file's name in the data directory.
@@ -24,16 +24,41 @@ const SQLiteFile = "dolbom.db"
 // SQLitePath returns the path of the embedded database under dataDir.
 func SQLitePath(dataDir string) string { return filepath.Join(dataDir, SQLiteFile) }
 
+// ReadingsFile is the readings database's name in the data directory:
+// raw reading batches, accelerometer chunks and the hourly rollups live in
+// a file of their own (see openSQLite).
+const ReadingsFile = "readings.db"
+
+// ReadingsPath returns the path of the embedded readings database under
+// dataDir.
+func ReadingsPath(dataDir string) string { return filepath.Join(dataDir, ReadingsFile) }
+
+// readingsTables are the tables kept in ReadingsFile: only the readings
+// writer, the sealer, the readings queries and retention touch them.
+var readingsTables = []string{"reading_batches", "accel", "rollup_hub_1h", "rollup_dirty", "rollup_seal"}
+
 // sqliteBackend is the embedded back end. SQLite has one writer at a time;
 // gate makes writers queue in Go instead of in SQLite's busy handler,
 // which sleeps in steps of milliseconds and would ruin commit latency, and
 // lets the emergency path's commits go before the bulk writes.
+//
+// The store is two database files, each a sqliteBackend with its own write
+// lock, gate and WAL: dolbom.db (everything an emergency commits to) and,
+// in rd, readings.db (readingsTables). In one file an SOS's commit waited
+// for the readings flush holding the lock (tens of milliseconds at
+// national scale) and for that flush's WAL to be checkpointed; now the
+// readings writer never holds anything an event needs.
 type sqliteBackend struct {
 	sqlQuerier
 	db      *sql.DB
 	gate    writeGate
 	stmts   stmtCache
 	walPath string
+	// rd is the readings database; nil in the readings database itself.
+	rd *sqliteBackend
+	// samplesLocked, when set (tests only), runs inside writeSamples's
+	// transaction once its rows are written, the write lock held.
+	samplesLocked func()
 }
 
 func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
@@ -43,12 +68,34 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
+	b, err := openSQLiteFile(ctx, SQLitePath(dataDir), "")
+	if err != nil {
+		return nil, err
+	}
+	// The readings database's connections attach dolbom.db as "core",
+	// read only in practice, for the few queries that join readings with
+	// hubs or evidence; unqualified names resolve there when readings.db
+	// has no such table. Its transactions begin DEFERRED, so that a flush
+	// takes readings.db's write lock only (BEGIN IMMEDIATE would take every
+	// attached file's), never dolbom.db's.
+	rd, err := openSQLiteFile(ctx, ReadingsPath(dataDir), SQLitePath(dataDir))
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.rd = rd
+	return b, nil
+}
+
+// openSQLiteFile opens one database file of the embedded store; with core
+// set, every connection attaches that file as "core".
+func openSQLiteFile(ctx context.Context, path, core string) (*sqliteBackend, error) {
 	// SQLite would create the database 0644 (less the umask), and its -wal
 	// and -shm files take the database's mode: names, phones, addresses and
 	// medical notes readable by every local user. An empty file is an empty
 	// database to SQLite.
-	if f, err := os.OpenFile(SQLitePath(dataDir), os.O_RDONLY|os.O_CREATE, 0o600); err != nil {
-		return nil, fmt.Errorf("store: create %s: %w", SQLitePath(dataDir), err)
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", path, err)
 	} else {
 		f.Close()
 	}
@@ -68,21 +115,46 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 		"cache_size(-262144)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + SQLitePath(dataDir) + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	var db *sql.DB
+	if core == "" {
+		q.Set("_txlock", "immediate")
+		var err error
+		if db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode()); err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+	} else {
+		db = sql.OpenDB(attachConnector{dsn: "file:" + path + "?" + q.Encode(), core: core})
 	}
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: open sqlite %s: %w", SQLitePath(dataDir), err)
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &sqliteBackend{sqlQuerier: sqlQuerier{db}, db: db, walPath: SQLitePath(dataDir) + "-wal"}, nil
+	return &sqliteBackend{sqlQuerier: sqlQuerier{db}, db: db, walPath: path + "-wal"}, nil
 }
+
+// attachConnector opens connections to dsn with the file core attached as
+// "core".
+type attachConnector struct {
+	dsn, core string
+}
+
+func (c attachConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Driver().Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.(driver.ExecerContext).ExecContext(ctx, `ATTACH DATABASE ? AS core`,
+		[]driver.NamedValue{{Ordinal: 1, Value: c.core}}); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("attach %s: %w", c.core, err)
+	}
+	return conn, nil
+}
+
+func (attachConnector) Driver() driver.Driver { return &sqlite.Driver{} }
 
 func (b *sqliteBackend) name() string                                  { return "sqlite" }
 func (b *sqliteBackend) migrations() fs.FS                             { return mustSub("migrations/sqlite") }
@@ -91,7 +163,18 @@ func (b *sqliteBackend) least() string                                 { return 
 func (b *sqliteBackend) greatest() string                              { return "max" }
 func (b *sqliteBackend) values(rows, width int) string                 { return anonPlaceholders(rows, width) }
 func (b *sqliteBackend) rowID() string                                 { return "rowid" }
+
+// readings is the readings database (itself, in the readings database).
+func (b *sqliteBackend) readings() backend {
+	if b.rd == nil {
+		return b
+	}
+	return b.rd
+}
 func (b *sqliteBackend) close() {
+	if b.rd != nil {
+		b.rd.close()
+	}
 	b.stmts.mu.Lock()
 	for _, st := range b.stmts.m {
 		_ = st.Close()
@@ -205,7 +288,7 @@ func (b *sqliteBackend) passiveCheckpoint(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (logFrames, copied int, err error) {
 	var busy int
-	if err := q.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
+	if err := q.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
 		return 0, 0, fmt.Errorf("store: wal checkpoint: %w", err)
 	}
 	return logFrames, copied, nil
@@ -258,7 +341,7 @@ func (b *sqliteBackend) resetWAL(ctx context.Context) (held time.Duration, err e
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA busy_timeout=10000")
 	var busy, logPages, done int
-	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil && !isBusy(err) {
+	if err := conn.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil && !isBusy(err) {
 		return 0, fmt.Errorf("store: wal reset: %w", err)
 	}
 	return 0, nil
@@ -537,6 +620,9 @@ func (b *sqliteBackend) writeSamples(ctx context.Context, w *sampleBatch) error 
 				return append(args, string(w.dirty[i].hub), w.dirty[i].bucket)
 			}); err != nil {
 			return fmt.Errorf("rollup markers: %w", err)
+		}
+		if b.samplesLocked != nil {
+			b.samplesLocked()
 		}
 		if len(w.old) > 0 {
 			if err := b.mergeOldHours(ctx, tx, w); err != nil {

@@ -13,7 +13,7 @@ import (
 // HaltIfNull with its conflict resolution in P2 (OE_Abort = 2).
 func TestFlushInsertsNeedNoStatementJournal(t *testing.T) {
 	s := openEmbedded(t, Config{})
-	b := s.be.(*sqliteBackend)
+	b := s.rd.(*sqliteBackend)
 	mayAbort := func(prefix string, width int) bool {
 		t.Helper()
 		rows, err := b.db.QueryContext(context.Background(), `EXPLAIN `+prefix+anonPlaceholders(2, width), make([]any, 2*width)...)

@@ -152,9 +152,12 @@ func (c *Config) setDefaults() {
 // Store is the persistence of one gateway. Its methods are safe for
 // concurrent use.
 type Store struct {
-	cfg     Config
-	log     zerolog.Logger
-	be      backend
+	cfg Config
+	log zerolog.Logger
+	be  backend
+	// rd holds the readings tables (backend.readings): be itself on
+	// PostgreSQL, readings.db on the embedded store.
+	rd      backend
 	sealer  *sealer
 	metrics *metrics
 
@@ -210,8 +213,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		be.close()
 		return nil, err
 	}
+	if sb, ok := be.(*sqliteBackend); ok {
+		if err := sb.splitReadings(ctx, log); err != nil {
+			be.close()
+			return nil, err
+		}
+	}
 	s := &Store{
-		cfg: cfg, log: log, be: be, sealer: sl,
+		cfg: cfg, log: log, be: be, rd: be.readings(), sealer: sl,
 		eventQ:  make(chan *eventReq, cfg.EventQueue),
 		sampleQ: make(chan sampleItem, cfg.SampleQueue),
 	}
@@ -269,13 +278,21 @@ func (s *Store) Run(ctx context.Context) error {
 	monitorDone := make(chan struct{})
 	go func() { defer close(monitorDone); s.runMonitor(monitorCtx) }()
 	defer func() { stopMonitor(); <-monitorDone }()
-	if cp, ok := s.be.(interface {
+	type checkpointer interface {
 		checkpointLoop(ctx context.Context, report func(checkpointOutcome, error))
-	}); ok {
+	}
+	for _, f := range []struct {
+		be   backend
+		path string
+	}{{s.be, pathCheckpoint}, {s.rd, pathReadingsCheckpoint}} {
+		cp, ok := f.be.(checkpointer)
+		if !ok || (f.path == pathReadingsCheckpoint && s.rd == s.be) {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cp.checkpointLoop(ctx, s.checkpointed)
+			cp.checkpointLoop(ctx, func(out checkpointOutcome, err error) { s.checkpointed(f.path, out, err) })
 		}()
 	}
 	<-ctx.Done()
@@ -285,9 +302,10 @@ func (s *Store) Run(ctx context.Context) error {
 	return nil
 }
 
-// checkpointed records one pass of the WAL checkpoint loop.
-func (s *Store) checkpointed(out checkpointOutcome, err error) {
-	s.avail.wrote(pathCheckpoint, err)
+// checkpointed records one pass of a WAL checkpoint loop (path names the
+// file's: dolbom.db's or readings.db's).
+func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
+	s.avail.wrote(path, err)
 	if out.Held > 0 {
 		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
 	}

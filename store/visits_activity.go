@@ -20,7 +20,7 @@ import (
 // of the resident's hubs whose bucket starts in [from, to), in time order.
 // Count and Sum add up across sensors; Min and Max are over all of them.
 func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
-	sb, err := blobsBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID
 	byBucket := map[int64]rollupAgg{}
 	add := func(bucket int64, a rollupAgg) { byBucket[bucket] = mergeAgg(byBucket[bucket], a) }
 	if fromUS < sb {
-		rows, err := s.be.query(ctx, `SELECT r.bucket_us, r.data
+		rows, err := s.rd.query(ctx, `SELECT r.bucket_us, r.data
 			FROM rollup_hub_1h r JOIN hubs h ON h.id = r.hub_id
 			WHERE h.resident_id = $1 AND r.bucket_us >= $2 AND r.bucket_us < $3`, string(resident), fromUS, min(toUS, sb))
 		if err != nil {
@@ -111,7 +111,7 @@ type ActivityWindow struct {
 // motion data, the motion in [split, to) (recent) and in [from, split)
 // (baseline). One grouped query for the whole caseload.
 func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]ActivityWindow, error) {
-	sb, err := blobsBefore(ctx, s.be)
+	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, fro
 		w.hours[bucket] = true
 	}
 	if fromUS < sb {
-		rows, err := s.be.query(ctx, `SELECT h.resident_id, r.bucket_us, r.data
+		rows, err := s.rd.query(ctx, `SELECT h.resident_id, r.bucket_us, r.data
 			FROM residents res
 			JOIN hubs h ON h.resident_id = res.id
 			JOIN rollup_hub_1h r ON r.hub_id = h.id
