@@ -126,11 +126,126 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 	}
 }
 
+// The readings database (readings.db) on a disk that fills up: its flushes
+// fail, Ping (/readyz) says so (the readings path, then its WAL's
+// checkpoints), and once space returns the readings accepted meanwhile are
+// written (none lost), Ping is ready again and readings.db's WAL is reset
+// again by its own checkpoints.
+func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
+	dir := storetest.Tmpfs(t, 24<<20)
+	const walReset = 512 << 10
+	defer store.SetWALResetBytes(walReset)()
+	cfg := storetest.SQLite(t)
+	cfg.DataDir = dir
+	ctx := context.Background()
+	s, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { s.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stop(); <-ran })
+
+	t0 := time.Now().Truncate(time.Minute)
+	n := 0 // batches sent: hub-1's, one a second of readings
+	send := func(count int) {
+		t.Helper()
+		for range count {
+			b := &devices.ReadingBatch{Hub: "hub-1", Received: time.Now()}
+			for i := range 50 {
+				b.Readings = append(b.Readings, devices.Reading{Sensor: devices.SensorID(fmt.Sprintf("s-%02d", i)),
+					Metric: devices.MetricTemperature, At: t0.Add(time.Duration(n) * time.Millisecond), Value: float64(n), Quality: -1})
+			}
+			n++
+			actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			err := s.AppendReadings(actx, b)
+			cancel()
+			if err != nil {
+				t.Fatalf("append readings %d: %v", n, err)
+			}
+		}
+	}
+	flush := func() error {
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return s.Flush(fctx)
+	}
+	send(10)
+	if err := flush(); err != nil {
+		t.Fatalf("flush before the disk filled: %v", err)
+	}
+
+	reader := holdSnapshotOf(t, store.ReadingsPath(dir), "reading_batches")
+	free := storetest.FillDisk(t, dir, 1<<20)
+	if !waitUntil(60*time.Second, func() bool {
+		send(20)
+		err := s.Ping(ctx)
+		return err != nil && strings.Contains(err.Error(), "readings since") && strings.Contains(err.Error(), "full")
+	}) {
+		t.Fatalf("Ping (/readyz) says %v after %d batches on a full disk; want the readings path failing, disk full", s.Ping(ctx), n)
+	}
+	reader()
+	if !waitUntil(30*time.Second, func() bool {
+		err := s.Ping(ctx)
+		return err != nil && strings.Contains(err.Error(), "readings_wal_checkpoint")
+	}) {
+		t.Errorf("readings.db's checkpoints never failed on the full disk: %v", s.Ping(ctx))
+	}
+	t.Logf("not ready: %v", s.Ping(ctx))
+
+	free()
+	if !waitUntil(60*time.Second, func() bool { return s.Ping(ctx) == nil }) {
+		t.Errorf("still not ready 60s after space returned: %v", s.Ping(ctx))
+	}
+	if err := flush(); err != nil {
+		t.Fatalf("flush after space returned: %v", err)
+	}
+	got, err := s.Readings(ctx, "hub-1", "s-00", devices.MetricTemperature, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d of the %d readings accepted are stored after the disk was full; want every one", len(got), n)
+	}
+
+	wal := store.ReadingsPath(dir) + "-wal"
+	walSize := func() int64 {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	grow := time.Now().Add(60 * time.Second)
+	for walSize() < 3*walReset {
+		if time.Now().After(grow) {
+			t.Fatalf("readings.db's WAL is %d KiB after a minute of flushes: the readings are not in readings.db", walSize()>>10)
+		}
+		send(50)
+		if err := flush(); err != nil {
+			t.Fatalf("flush after space returned: %v", err)
+		}
+	}
+	if !waitUntil(30*time.Second, func() bool { return walSize() <= walReset }) {
+		t.Fatalf("readings.db's WAL is %d KiB 30s after growing past the %d KiB reset size: its checkpoints did not resume after the disk was full",
+			walSize()>>10, walReset>>10)
+	}
+}
+
 // holdSnapshot opens a read transaction on the embedded database in dir
 // and returns the function that ends it.
 func holdSnapshot(t *testing.T, dir string) (release func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+store.SQLitePath(dir))
+	return holdSnapshotOf(t, store.SQLitePath(dir), "events")
+}
+
+// holdSnapshotOf opens a read transaction on the SQLite file at path
+// (reading table) and returns the function that ends it.
+func holdSnapshotOf(t *testing.T, path, table string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +255,7 @@ func holdSnapshot(t *testing.T, dir string) (release func()) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := tx.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+	if err := tx.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return func() {

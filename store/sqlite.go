@@ -289,7 +289,7 @@ func (b *sqliteBackend) passiveCheckpoint(ctx context.Context, q interface {
 }) (logFrames, copied int, err error) {
 	var busy int
 	if err := q.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied); err != nil {
-		return 0, 0, fmt.Errorf("store: wal checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("store: wal checkpoint of %s: %w", b.fileName(), err)
 	}
 	return logFrames, copied, nil
 }
@@ -301,7 +301,7 @@ func (b *sqliteBackend) rewindWAL(ctx context.Context) (bool, time.Duration, err
 	// The connection first, so that the gate is held only for the pass.
 	conn, err := b.db.Conn(ctx)
 	if err != nil {
-		return false, 0, fmt.Errorf("store: wal checkpoint: %w", err)
+		return false, 0, fmt.Errorf("store: wal checkpoint of %s: %w", b.fileName(), err)
 	}
 	defer conn.Close()
 	unlock := b.holdGate()
@@ -311,6 +311,11 @@ func (b *sqliteBackend) rewindWAL(ctx context.Context) (bool, time.Duration, err
 		return false, held, err
 	}
 	return copied == logFrames, held, nil
+}
+
+// fileName is the database file's name, for errors.
+func (b *sqliteBackend) fileName() string {
+	return filepath.Base(strings.TrimSuffix(b.walPath, "-wal"))
 }
 
 // holdGate holds the writers back at the gate (as a bulk writer) until the
@@ -331,18 +336,18 @@ func (b *sqliteBackend) holdGate() (unlock func() time.Duration) {
 func (b *sqliteBackend) resetWAL(ctx context.Context) (held time.Duration, err error) {
 	conn, err := b.db.Conn(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset of %s: %w", b.fileName(), err)
 	}
 	defer conn.Close()
 	unlock := b.holdGate()
 	defer func() { held = unlock() }()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", walResetBusy.Milliseconds())); err != nil {
-		return 0, fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset of %s: %w", b.fileName(), err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA busy_timeout=10000")
 	var busy, logPages, done int
 	if err := conn.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil && !isBusy(err) {
-		return 0, fmt.Errorf("store: wal reset: %w", err)
+		return 0, fmt.Errorf("store: wal reset of %s: %w", b.fileName(), err)
 	}
 	return 0, nil
 }
