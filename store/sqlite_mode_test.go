@@ -9,14 +9,16 @@ import (
 )
 
 // The embedded database holds residents' names, phones, addresses and
-// medical notes: it and SQLite's -wal and -shm files are created 0600,
-// never 0644 as SQLite would under the usual umask.
+// medical notes: it, the readings database (residents' heart rate,
+// breathing and movement) and SQLite's -wal and -shm files are created
+// 0600, never 0644 as SQLite would under the usual umask.
 func TestSQLiteFilesArePrivate(t *testing.T) {
 	old := syscall.Umask(0o022)
 	t.Cleanup(func() { syscall.Umask(old) })
 	dir := t.TempDir()
 	openEmbedded(t, Config{DataDir: dir})
-	for _, path := range []string{SQLitePath(dir), SQLitePath(dir) + "-wal", SQLitePath(dir) + "-shm"} {
+	for _, path := range []string{SQLitePath(dir), SQLitePath(dir) + "-wal", SQLitePath(dir) + "-shm",
+		ReadingsPath(dir), ReadingsPath(dir) + "-wal", ReadingsPath(dir) + "-shm"} {
 		info, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)

@@ -13,11 +13,11 @@ import (
 
 // dataFiles are the files the gateway keeps in its data folder: the
 // embedded database (residents' names, phones, addresses, medical notes)
-// with SQLite's companions, the key that seals door codes, the admin token
+// and its readings database, with SQLite's companions, the key that seals door codes, the admin token
 // and the first admin password, 119's answer token, the demo hub's secret.
 func dataFiles(dir string) []string {
-	db := store.SQLitePath(dir)
-	return []string{db, db + "-wal", db + "-shm", db + "-journal",
+	db, rd := store.SQLitePath(dir), store.ReadingsPath(dir)
+	return []string{db, db + "-wal", db + "-shm", db + "-journal", rd, rd + "-wal", rd + "-shm", rd + "-journal",
 		filepath.Join(dir, store.KeyFile), console.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
 		filepath.Join(dir, capAnswerTokenFile), filepath.Join(dir, demoFile)}
 }
