@@ -495,8 +495,9 @@ func (b *sqliteBackend) tx(ctx context.Context, fn func(tx *sql.Tx) error) error
 // (synchronous=NORMAL for this transaction only): for writes whose loss in
 // a power cut is harmless (dispatch.Mutation.Relaxed, readings flushes).
 // WAL frames are written in order, so the next ordinary commit's fsync
-// makes them durable too, and a process crash loses nothing (they are in
-// the OS's cache).
+// in the same file makes them durable too (in readings.db, where every
+// commit is relaxed, the next checkpoint's, within about a second), and a
+// process crash loses nothing (they are in the OS's cache).
 func (b *sqliteBackend) txClass(ctx context.Context, class writeClass, relaxed bool, fn func(tx *sql.Tx) error) error {
 	b.gate.lock(class)
 	defer b.gate.unlock()
