@@ -306,7 +306,9 @@ func (s *Store) Run(ctx context.Context) error {
 // file's: dolbom.db's or readings.db's).
 func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
 	s.avail.wrote(path, err)
-	if out.Held > 0 {
+	// Held is what events waited for: dolbom.db's checkpoint only
+	// (readings.db's holds back the readings writer alone).
+	if out.Held > 0 && path == pathCheckpoint {
 		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
 	}
 	switch {
@@ -412,12 +414,12 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 		}, []string{"what"}),
 		checkpointHeld: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dolbom_store_wal_checkpoint_held_seconds",
-			Help:    "How long each SQLite WAL checkpoint pass held the writers back (its second pass, and a truncation): every event arriving meanwhile waits for it.",
+			Help:    "How long each dolbom.db WAL checkpoint pass held the writers back (its second pass, and a truncation): every event arriving meanwhile waits for it.",
 			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 12),
 		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
-			Help: "SQLite WAL checkpoint passes (one a second): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
+			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
 		}, []string{"result"}),
 	}
 	if reg != nil {
