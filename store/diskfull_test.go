@@ -21,21 +21,8 @@ import (
 // failed is fresh when resent, and WAL checkpoints have resumed, so the
 // WAL is reset again instead of growing for ever.
 func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
-	dir := storetest.Tmpfs(t, 24<<20)
-	const walReset = 512 << 10
-	defer store.SetWALResetBytes(walReset)()
-	cfg := storetest.SQLite(t)
-	cfg.DataDir = dir
+	s, dir := runOnTmpfs(t, 24<<20)
 	ctx := context.Background()
-	s, err := store.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan struct{})
-	go func() { s.Run(runCtx); close(ran) }()
-	t.Cleanup(func() { stop(); <-ran })
 
 	n := 0
 	event := func() *devices.Event {
@@ -107,14 +94,7 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 
 	// Checkpoints must have resumed: write well past the reset size, then
 	// the WAL must come back under it.
-	wal := store.SQLitePath(dir) + "-wal"
-	walSize := func() int64 {
-		fi, err := os.Stat(wal)
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
+	walSize := func() int64 { return fileSize(store.SQLitePath(dir) + "-wal") }
 	for walSize() < 3*walReset {
 		if _, err := appendEvent(event()); err != nil {
 			t.Fatalf("commit after space returned: %v", err)
@@ -132,21 +112,8 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 // written (none lost), Ping is ready again and readings.db's WAL is reset
 // again by its own checkpoints.
 func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
-	dir := storetest.Tmpfs(t, 24<<20)
-	const walReset = 512 << 10
-	defer store.SetWALResetBytes(walReset)()
-	cfg := storetest.SQLite(t)
-	cfg.DataDir = dir
+	s, dir := runOnTmpfs(t, 24<<20)
 	ctx := context.Background()
-	s, err := store.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	runCtx, stop := context.WithCancel(ctx)
-	ran := make(chan struct{})
-	go func() { s.Run(runCtx); close(ran) }()
-	t.Cleanup(func() { stop(); <-ran })
 
 	t0 := time.Now().Truncate(time.Minute)
 	n := 0 // batches sent: hub-1's, one a second of readings
@@ -210,14 +177,7 @@ func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
 		t.Fatalf("%d of the %d readings accepted are stored after the disk was full; want every one", len(got), n)
 	}
 
-	wal := store.ReadingsPath(dir) + "-wal"
-	walSize := func() int64 {
-		fi, err := os.Stat(wal)
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
+	walSize := func() int64 { return fileSize(store.ReadingsPath(dir) + "-wal") }
 	grow := time.Now().Add(60 * time.Second)
 	for walSize() < 3*walReset {
 		if time.Now().After(grow) {
@@ -232,6 +192,39 @@ func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
 		t.Fatalf("readings.db's WAL is %d KiB 30s after growing past the %d KiB reset size: its checkpoints did not resume after the disk was full",
 			walSize()>>10, walReset>>10)
 	}
+}
+
+// walReset is the WAL reset size of the disk-full tests: small, so that a
+// few seconds of writes cross it.
+const walReset = 512 << 10
+
+// runOnTmpfs opens an embedded store on a tmpfs of size bytes, with WAL
+// resets at walReset, and runs it until the test ends.
+func runOnTmpfs(t *testing.T, size int64) (*store.Store, string) {
+	t.Helper()
+	dir := storetest.Tmpfs(t, size)
+	t.Cleanup(store.SetWALResetBytes(walReset))
+	cfg := storetest.SQLite(t)
+	cfg.DataDir = dir
+	s, err := store.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(runCtx); close(ran) }()
+	t.Cleanup(func() { stop(); <-ran })
+	return s, dir
+}
+
+// fileSize is the size of the file at path, 0 when there is none.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // holdSnapshot opens a read transaction on the embedded database in dir
