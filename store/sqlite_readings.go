@@ -47,7 +47,18 @@ func (b *sqliteBackend) splitReadings(ctx context.Context, log zerolog.Logger) e
 		return fmt.Errorf("store: readings tables: %w", err)
 	}
 	if len(left) == 0 {
-		return nil // moved already
+		// Moved already, so readings.db must hold them: a folder whose
+		// readings.db was deleted or replaced would otherwise start and
+		// fail every flush and readings query.
+		var n int
+		if err := b.rd.queryRow(ctx, `SELECT COUNT(*) FROM main.sqlite_master WHERE type = 'table' AND name IN `+inList, args...).Scan(&n); err != nil {
+			return fmt.Errorf("store: readings tables in %s: %w", ReadingsFile, err)
+		}
+		if n != len(readingsTables) {
+			return fmt.Errorf("store: %w: %s has %d of the %d readings tables and %s none: the readings file of this data folder is missing or not its own",
+				ErrInvalid, ReadingsFile, n, len(readingsTables), SQLiteFile)
+		}
+		return nil
 	}
 	moved := map[string]int64{}
 	err = b.rd.tx(ctx, func(tx *sql.Tx) error {

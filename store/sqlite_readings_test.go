@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,5 +230,26 @@ func TestMigrateReadingsToTheirOwnFile(t *testing.T) {
 	check(s)
 	if tablesIn(t, SQLitePath(dir))["reading_batches"] {
 		t.Error("reading_batches still in dolbom.db after the start that followed a crash between copy and drop")
+	}
+}
+
+// A data folder whose readings.db is gone (deleted, not copied with the
+// rest) does not start as if it were empty: Open says what is missing.
+func TestOpenRefusesAMissingReadingsFile(t *testing.T) {
+	dir := t.TempDir()
+	openEmbedded(t, Config{DataDir: dir}).Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(ReadingsPath(dir) + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{DataDir: dir, SecretKey: make([]byte, 32), Logger: zerolog.Nop()}
+	s, err := Open(context.Background(), cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a data folder without its readings.db succeeded; want an error naming readings.db")
+	}
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), ReadingsFile) {
+		t.Fatalf("Open without readings.db: %v; want ErrInvalid naming %s", err, ReadingsFile)
 	}
 }
