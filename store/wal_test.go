@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,5 +220,57 @@ func TestEventCommitReusesItsStatement(t *testing.T) {
 		if b.stmts.m[q] == nil {
 			t.Errorf("statement not kept in the cache: %.40s...", q)
 		}
+	}
+}
+
+// The gated second pass must not copy a large remainder with every event
+// waiting: when the passes beside the writers leave more than
+// rewindMaxFrames behind (here a reader pins a snapshot older than ~2 MiB
+// of commits), the checkpoint holds nobody back and rewinds next time.
+func TestCheckpointDoesNotHoldWritersForALargeRemainder(t *testing.T) {
+	s := openEmbedded(t, Config{DataDir: t.TempDir()})
+	b := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	reader, err := b.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // before reader.Close, which waits for an open transaction
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	// ~2 MiB of new pages the reader's snapshot does not see: events with
+	// large, distinct details.
+	for i := range 40 {
+		var batch []*devices.Event
+		for j := range 25 {
+			batch = append(batch, &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d-%d", i, j)), Kind: devices.EventMotion,
+				At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0), Detail: json.RawMessage(`{"pad":"` + strings.Repeat(fmt.Sprint(i, j), 800) + `"}`)})
+		}
+		if _, _, err := b.insertEvents(ctx, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := walFrames(t, b); f <= 2*rewindMaxFrames {
+		t.Fatalf("only %d frames in the WAL: the test needs more than %d", f, 2*rewindMaxFrames)
+	}
+	out, err := b.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Held != 0 || !out.Deferred || out.Rewound {
+		t.Fatalf("checkpoint with a large remainder: %+v; want the writers not held back and the rewind deferred", out)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = b.checkpoint(ctx); err != nil || !out.Rewound || out.Deferred {
+		t.Fatalf("checkpoint after the reader ended: %+v, %v; want the WAL rewound", out, err)
 	}
 }
