@@ -168,19 +168,7 @@ func TestCheckpointDoesNotWaitForAReader(t *testing.T) {
 		}
 	}
 	insert("before-the-reader")
-	reader, err := b.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	tx := oldSnapshot(t, b)
 	insert("after-the-reader") // a frame the reader's snapshot does not see
 	out, err := b.checkpoint(ctx)
 	if err != nil {
@@ -231,20 +219,7 @@ func TestCheckpointDoesNotHoldWritersForALargeRemainder(t *testing.T) {
 	s := openEmbedded(t, Config{DataDir: t.TempDir()})
 	b := s.be.(*sqliteBackend)
 	ctx := context.Background()
-	reader, err := b.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback() // before reader.Close, which waits for an open transaction
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	tx := oldSnapshot(t, b)
 	// ~2 MiB of new pages the reader's snapshot does not see: events with
 	// large, distinct details.
 	for i := range 40 {
@@ -273,4 +248,30 @@ func TestCheckpointDoesNotHoldWritersForALargeRemainder(t *testing.T) {
 	if out, err = b.checkpoint(ctx); err != nil || !out.Rewound || out.Deferred {
 		t.Fatalf("checkpoint after the reader ended: %+v, %v; want the WAL rewound", out, err)
 	}
+}
+
+// oldSnapshot opens a read transaction that has read the events table, so
+// that it pins the WAL at this moment until it ends (rolled back at the
+// test's end if the test does not).
+func oldSnapshot(t *testing.T, b *sqliteBackend) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	reader, err := b.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		reader.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = tx.Rollback() // before reader.Close, which waits for an open transaction
+		reader.Close()
+	})
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
