@@ -354,7 +354,16 @@ type sampleBatch struct {
 	// hourScratch holds the readings of one hour of a batch that spans
 	// several while addReadings splits it (addPiece copies them out).
 	hourScratch []devices.Reading
+	// For coalesce, kept from flush to flush: the open row of each (hub,
+	// minute), the next row merged into each row (-1: none), and the blobs
+	// buffer the merged rows are copied into (swapped with blobs).
+	groups map[hourKey]rowGroup
+	next   []int
+	spare  []byte
 }
+
+// rowGroup is a row coalesce is building: its first and last batch rows.
+type rowGroup struct{ head, tail int }
 
 // maxKeptBlobs bounds the blobs buffer kept between flushes: a backlog's
 // flush may grow it far past the usual size, which must not stay.
@@ -370,7 +379,80 @@ func newSampleBatch(rows int) *sampleBatch {
 	return &sampleBatch{
 		batches: make([]batchRow, 0, rows/8),
 		old:     make(map[hourKey][]hourSeries),
+		groups:  make(map[hourKey]rowGroup),
 	}
+}
+
+// coalesce makes each hub's rows of one minute a single row when each
+// starts after the one before it ends (a hub's batches in arrival order, as
+// a flooding or chatty hub sends them): the blobs back to back
+// (readings_codec.go), n summed, from_us and received_us of the first row
+// (received_us only orders rows), to_us of the last. A row and its two
+// index entries per batch was most of the writer's cost: the (hub_id,
+// from_us) index takes a leaf page write per row when the hubs of a flush
+// outnumber its rows per hub (docs/performance.md, "The readings writer at
+// half its cost").
+//
+// The minute bounds what retention keeps: it deletes whole rows and keeps
+// every row an incident's evidence window overlaps, so a merged row kept
+// for the window keeps at most its minute (a hub sending a batch a minute
+// keeps its rows as they were). Queries read the same readings in the same
+// order: the rows merged follow each other in from_us, the order
+// batchOrder reads them in, so only a stored row of the same hub starting
+// inside the merged span (data sent twice, or store-and-forward
+// overlapping it) could come between them before, and then only readings
+// at the same microsecond change places. Called once per flush, before the
+// first attempt.
+func (w *sampleBatch) coalesce() {
+	if len(w.batches) < 2 {
+		return
+	}
+	clear(w.groups)
+	w.next = slices.Grow(w.next[:0], len(w.batches))[:len(w.batches)]
+	merged := false
+	for i := range w.batches {
+		w.next[i] = -1
+		r := &w.batches[i]
+		minute := floorDiv(r.fromUS, usPerMinute)
+		k := hourKey{hub: r.hub, bucket: minute * usPerMinute}
+		if g, ok := w.groups[k]; ok && r.fromUS > w.batches[g.tail].toUS && floorDiv(r.toUS, usPerMinute) == minute {
+			w.next[g.tail] = i
+			w.groups[k] = rowGroup{head: g.head, tail: i}
+			merged = true
+			continue
+		}
+		w.groups[k] = rowGroup{head: i, tail: i} // a new row; the old one stays closed
+	}
+	if !merged {
+		return // nothing to copy
+	}
+	// A row that is merged into an earlier one comes after its head, so
+	// writing the heads in place over w.batches[:k] (k <= the head's
+	// index) never overwrites a row still to be read.
+	blobs := w.spare[:0]
+	out := 0
+	for i := range w.batches {
+		if w.batches[i].off < 0 {
+			continue // merged into an earlier row
+		}
+		head := w.batches[i]
+		head.off = len(blobs)
+		for j := i; j >= 0; j = w.next[j] {
+			m := &w.batches[j]
+			blobs = append(blobs, w.data(m)...)
+			if j != i {
+				head.n += m.n
+				head.toUS = m.toUS
+				m.off = -1
+			}
+		}
+		head.end = len(blobs)
+		w.batches[out] = head
+		out++
+	}
+	clear(w.batches[out:]) // drop references to the hubs' ids
+	w.batches = w.batches[:out]
+	w.spare, w.blobs = w.blobs[:0], blobs
 }
 
 // planLate sorts w's rows by the age of their hour as of now (Unix µs):
@@ -504,6 +586,9 @@ func (w *sampleBatch) reset() {
 	if cap(w.blobs) > maxKeptBlobs {
 		w.blobs = nil
 	}
+	if cap(w.spare) > maxKeptBlobs {
+		w.spare = nil
+	}
 	w.readings = 0
 	clear(w.accel)
 	w.accel = w.accel[:0]
@@ -546,6 +631,7 @@ func (s *Store) runSampleWriter(ctx context.Context) {
 // up after DrainTimeout and counts the readings as dropped.
 func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 	if w.rows() > 0 {
+		w.coalesce()
 		backoff := 100 * time.Millisecond
 		var giveUp time.Time
 		for attempt := 1; ; attempt++ {

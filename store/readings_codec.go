@@ -31,6 +31,12 @@ import (
 //
 // A typical reading (heart rate 72, temperature 21.5, quality -1) takes 5 to
 // 7 bytes; any float64 value, NaN included, round-trips bit for bit.
+//
+// A row's data may be several such blobs back to back (each says how many
+// readings it holds, so it ends where the next begins): the writer stores a
+// hub's batches of one flush and hour as one row (sampleBatch.coalesce) by
+// concatenating their blobs, without decoding them. It decodes as the rows
+// it replaces did, one after the other.
 
 const readingsBlobVersion = 1
 
@@ -219,9 +225,21 @@ func readReadingsHeader(r *blobReader) readingsBlobHeader {
 }
 
 // decodeReadingsBlob appends to dst the readings of b whose (sensor, metric)
-// keep accepts (every one when keep is nil), in the blob's order.
+// keep accepts (every one when keep is nil), in the blob's order; b may be
+// several blobs back to back (see above), decoded in turn.
 func decodeReadingsBlob(b []byte, dst []devices.Reading, keep func(devices.SensorID, devices.Metric) bool) ([]devices.Reading, error) {
 	r := &blobReader{b: b}
+	for {
+		var err error
+		if dst, err = decodeOneReadingsBlob(r, dst, keep); err != nil || len(r.b) == 0 {
+			return dst, err
+		}
+	}
+}
+
+// decodeOneReadingsBlob decodes the blob at the start of r's bytes and
+// leaves r after it.
+func decodeOneReadingsBlob(r *blobReader, dst []devices.Reading, keep func(devices.SensorID, devices.Metric) bool) ([]devices.Reading, error) {
 	h := readReadingsHeader(r)
 	if r.err != nil {
 		return dst, r.err
@@ -263,9 +281,6 @@ func decodeReadingsBlob(b []byte, dst []devices.Reading, keep func(devices.Senso
 			p := h.pairs[pi]
 			dst = append(dst, devices.Reading{Sensor: p.sensor, Metric: p.metric, At: fromUS(prev), Value: v, Quality: q})
 		}
-	}
-	if len(r.b) != 0 {
-		return dst, fmt.Errorf("%w: %d trailing bytes", errBadReadingsBlob, len(r.b))
 	}
 	return dst, nil
 }

@@ -58,10 +58,15 @@ type Config struct {
 	MaintenanceInterval time.Duration // how often retention runs, default 10m
 
 	FlushInterval time.Duration // readings flush period, default 200ms
-	FlushRows     int           // readings (not batches) per flush transaction, default 5000
-	SampleQueue   int           // queued reading batches and chunks, default 4096
-	EventQueue    int           // queued events waiting for a commit, default 8192
-	EventBatch    int           // most events in one commit, default 1024
+	// FlushRows is readings (not batches) per flush transaction, default
+	// 50,000. Each flush rewrites a (hub_id, from_us) index leaf per hub it
+	// holds, so larger flushes write fewer pages per reading; the readings
+	// have their own file and write lock (readings.db), so a longer flush
+	// holds no event's commit back.
+	FlushRows   int
+	SampleQueue int // queued reading batches and chunks, default 4096
+	EventQueue  int // queued events waiting for a commit, default 8192
+	EventBatch  int // most events in one commit, default 1024
 	// EventWriters is how many event groups may be in flight at once,
 	// default 1. On PostgreSQL a group arriving while another commits can
 	// then go on its own connection instead of waiting for that commit;
@@ -139,7 +144,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.SealPause, time.Second)
 	defInt(&c.SealChunk, 1000)
-	defInt(&c.FlushRows, 5000)
+	defInt(&c.FlushRows, 50000)
 	defInt(&c.SampleQueue, 4096)
 	defInt(&c.EventQueue, 8192)
 	defInt(&c.EventBatch, 1024)
