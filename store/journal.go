@@ -384,8 +384,9 @@ func newSampleBatch(rows int) *sampleBatch {
 }
 
 // coalesce makes each hub's rows of one minute a single row when each
-// starts after the one before it ends (a hub's batches in arrival order, as
-// a flooding or chatty hub sends them): the blobs back to back
+// starts no earlier than the one before it ends (a hub's batches in arrival
+// order, as a flooding or chatty hub sends them; a flood's batches all
+// carry the same time): the blobs back to back
 // (readings_codec.go), n summed, from_us and received_us of the first row
 // (received_us only orders rows), to_us of the last. A row and its two
 // index entries per batch was most of the writer's cost: the (hub_id,
@@ -398,7 +399,8 @@ func newSampleBatch(rows int) *sampleBatch {
 // for the window keeps at most its minute (a hub sending a batch a minute
 // keeps its rows as they were). Queries read the same readings in the same
 // order: the rows merged follow each other in from_us, the order
-// batchOrder reads them in, so only a stored row of the same hub starting
+// batchOrder reads them in (rows starting at the same microsecond in
+// received_us: arrival order), so only a stored row of the same hub starting
 // inside the merged span (data sent twice, or store-and-forward
 // overlapping it) could come between them before, and then only readings
 // at the same microsecond change places. Called once per flush, before the
@@ -415,7 +417,7 @@ func (w *sampleBatch) coalesce() {
 		r := &w.batches[i]
 		minute := floorDiv(r.fromUS, usPerMinute)
 		k := hourKey{hub: r.hub, bucket: minute * usPerMinute}
-		if g, ok := w.groups[k]; ok && r.fromUS > w.batches[g.tail].toUS && floorDiv(r.toUS, usPerMinute) == minute {
+		if g, ok := w.groups[k]; ok && r.fromUS >= w.batches[g.tail].toUS && floorDiv(r.toUS, usPerMinute) == minute {
 			w.next[g.tail] = i
 			w.groups[k] = rowGroup{head: g.head, tail: i}
 			merged = true

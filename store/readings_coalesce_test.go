@@ -46,8 +46,10 @@ func TestCoalesceOneRowPerHubMinute(t *testing.T) {
 		readingsBatch("hub-1", at(1, 20), 5),
 		readingsBatch("hub-1", at(1, 22), 5), // overlaps the one before: a new row
 		readingsBatch("hub-1", at(1, 30), 5), // follows the new row
+		readingsBatch("hub-1", at(1, 34), 1), // starts where the one before ends
 		readingsBatch("hub-1", at(1, 58), 5), // ends in the next minute: its own row
-		readingsBatch("hub-1", at(2, 10), 5), // the next minute
+		readingsBatch("hub-1", at(2, 10), 1), // the next minute
+		readingsBatch("hub-1", at(2, 10), 1), // the same batch again (a flood's)
 		readingsBatch("hub-1", at(61, 0), 5), // the next hour
 	}
 	for _, b := range in {
@@ -63,10 +65,10 @@ func TestCoalesceOneRowPerHubMinute(t *testing.T) {
 	want := []row{
 		{"hub-1", at(1, 0), at(1, 24), 15, []int{0, 2, 4}},
 		{"hub-2", at(1, 0), at(1, 14), 10, []int{1, 3}},
-		{"hub-1", at(1, 22), at(1, 34), 10, []int{5, 6}},
-		{"hub-1", at(1, 58), at(2, 2), 5, []int{7}},
-		{"hub-1", at(2, 10), at(2, 14), 5, []int{8}},
-		{"hub-1", at(61, 0), at(61, 4), 5, []int{9}},
+		{"hub-1", at(1, 22), at(1, 34), 11, []int{5, 6, 7}},
+		{"hub-1", at(1, 58), at(2, 2), 5, []int{8}},
+		{"hub-1", at(2, 10), at(2, 10), 2, []int{9, 10}},
+		{"hub-1", at(61, 0), at(61, 4), 5, []int{11}},
 	}
 	if len(w.batches) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(w.batches), len(want), w.batches)
