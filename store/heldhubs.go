@@ -28,22 +28,11 @@ func (s *Store) SaveHeldHubs(ctx context.Context, node string, at time.Time, hub
 	for i, h := range hubs {
 		binary.BigEndian.PutUint64(blob[8*i:], h)
 	}
-	save := func(q querier) error {
-		if s.isPostgres() {
-			if _, err := q.exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-				return err
-			}
-		}
+	err := s.inRelaxedTx(ctx, func(q querier) error {
 		_, err := q.exec(ctx, `INSERT INTO held_hubs (node, saved_us, hubs) VALUES ($1, $2, $3)
 			ON CONFLICT (node) DO UPDATE SET saved_us = excluded.saved_us, hubs = excluded.hubs`, node, toUS(at), blob)
 		return err
-	}
-	var err error
-	if sb, ok := s.be.(*sqliteBackend); ok {
-		err = sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return save(sqlQuerier{tx}) })
-	} else {
-		err = s.be.inTx(ctx, save)
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("store: save held hubs of node %q: %w", node, err)
 	}
@@ -69,4 +58,26 @@ func (s *Store) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, a
 		hubs[i] = binary.BigEndian.Uint64(blob[8*i:])
 	}
 	return hubs, fromUS(savedUS), nil
+}
+
+// inRelaxedTx runs fn in a background write transaction whose commit does
+// not wait for the disk: on SQLite behind the urgent writers at the gate,
+// with synchronous=NORMAL; on PostgreSQL with synchronous_commit off. For
+// writes that a power cut may lose without harm because they can be
+// rebuilt or are superseded. Order is kept on both: SQLite's WAL frames
+// carry cumulative checksums and PostgreSQL flushes its WAL in order, so a
+// later durable commit (an event, a journal position) is never on disk
+// without them.
+func (s *Store) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
+	if sb, ok := s.be.(*sqliteBackend); ok {
+		return sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
+	}
+	return s.be.inTx(ctx, func(q querier) error {
+		if s.isPostgres() {
+			if _, err := q.exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+		}
+		return fn(q)
+	})
 }

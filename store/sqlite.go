@@ -59,7 +59,19 @@ type sqliteBackend struct {
 	// samplesLocked, when set (tests only), runs inside writeSamples's
 	// transaction once its rows are written, the write lock held.
 	samplesLocked func()
+	// rewindFrom is the WAL size, in frames, from which a checkpoint
+	// rewinds it (defaultRewindFrom; tests set 0 to rewind every time).
+	rewindFrom int
 }
+
+// defaultRewindFrom: the WAL is rewound (checkpoint's gated second pass)
+// only once it holds 4,096 frames, 16 MiB of 4 KiB pages. Every rewind
+// holds the writers back for an fsync of the WAL and one of the database
+// file, which on a disk busy with the readings and state saves took over
+// 50 ms several times per 300,000-home run (every event and incident
+// arriving meanwhile waits); a 16 MiB WAL costs nothing but its space, and
+// the passes beside the writers keep copying it every second.
+const defaultRewindFrom = 4096
 
 func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 	if dataDir == "" {
@@ -132,7 +144,7 @@ func openSQLiteFile(ctx context.Context, path, core string) (*sqliteBackend, err
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &sqliteBackend{sqlQuerier: sqlQuerier{db}, db: db, walPath: path + "-wal"}, nil
+	return &sqliteBackend{sqlQuerier: sqlQuerier{db}, db: db, walPath: path + "-wal", rewindFrom: defaultRewindFrom}, nil
 }
 
 // attachConnector opens connections to dsn with the file core attached as
@@ -215,6 +227,9 @@ type checkpointOutcome struct {
 	// Held is how long the writers were held back at the gate (the second
 	// pass and any truncation): every event arriving meanwhile waits.
 	Held time.Duration
+	// Small: the WAL held fewer than rewindFrom frames; it was copied
+	// beside the writers and not rewound.
+	Small bool
 	// Deferred: the passes beside the writers left more than
 	// rewindMaxFrames behind, so the writers were not held back at all and
 	// the rewind waits for the next checkpoint.
@@ -277,7 +292,8 @@ func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(checkpoi
 // it then simply tries again next time.
 //
 // The second pass holds the writers back for as long as it copies and
-// syncs, so it runs only when the first left little behind: after a state
+// syncs, so it runs only once the WAL is big enough to be worth it
+// (rewindFrom), and only when the first left little behind: after a state
 // save round (tens of megabytes committed while the first pass ran) it
 // copied the whole round with every event waiting (held 128 ms at p99, up
 // to half a second, at 50,000 homes: docs/performance.md). Then more
@@ -290,6 +306,10 @@ func (b *sqliteBackend) checkpoint(ctx context.Context) (checkpointOutcome, erro
 		logFrames, copied, err := b.passiveCheckpoint(ctx, b.db)
 		if err != nil {
 			return out, err
+		}
+		if logFrames < b.rewindFrom && !b.walOversize() {
+			out.Small = true // not worth holding the writers back yet
+			return out, nil
 		}
 		if logFrames-copied <= rewindMaxFrames {
 			break
@@ -305,13 +325,21 @@ func (b *sqliteBackend) checkpoint(ctx context.Context) (checkpointOutcome, erro
 		return out, err
 	}
 	out.Rewound = rewound
-	if fi, err := os.Stat(b.walPath); err == nil && fi.Size() > walResetBytes {
+	if b.walOversize() {
 		out.Truncated = true
 		held, err := b.resetWAL(ctx)
 		out.Held += held
 		return out, err
 	}
 	return out, nil
+}
+
+// walOversize reports whether the WAL file has grown past walResetBytes
+// (a reader kept an old snapshot, or the disk was full): it is then
+// rewound and truncated whatever its frames.
+func (b *sqliteBackend) walOversize() bool {
+	fi, err := os.Stat(b.walPath)
+	return err == nil && fi.Size() > walResetBytes
 }
 
 // passiveCheckpoint copies what it can of the WAL into the database without

@@ -323,6 +323,8 @@ func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
 		s.metrics.checkpoints.WithLabelValues("rewound").Inc()
 	case out.Deferred:
 		s.metrics.checkpoints.WithLabelValues("deferred").Inc()
+	case out.Small:
+		s.metrics.checkpoints.WithLabelValues("copied").Inc()
 	default:
 		s.metrics.checkpoints.WithLabelValues("not_rewound").Inc()
 	}
@@ -426,7 +428,7 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
-			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
+			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): copied (the WAL, under 16 MiB, was copied beside the writers and left to grow), rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
 		}, []string{"result"}),
 	}
 	if reg != nil {

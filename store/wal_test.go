@@ -95,6 +95,7 @@ func walFrames(t *testing.T, b *sqliteBackend) int {
 func TestCheckpointStartsTheWALOverUnderSteadyCommits(t *testing.T) {
 	s := openEmbedded(t, Config{})
 	b := s.be.(*sqliteBackend)
+	b.rewindFrom = 0 // rewind at every checkpoint
 	ctx := context.Background()
 	const perRound, rounds = 150, 8
 	var committed atomic.Int64
@@ -159,6 +160,7 @@ func TestCheckpointDoesNotWaitForAReader(t *testing.T) {
 	dir := t.TempDir()
 	s := openEmbedded(t, Config{DataDir: dir})
 	b := s.be.(*sqliteBackend)
+	b.rewindFrom = 0 // rewind at every checkpoint
 	ctx := context.Background()
 	insert := func(id string) {
 		t.Helper()
@@ -218,6 +220,7 @@ func TestEventCommitReusesItsStatement(t *testing.T) {
 func TestCheckpointDoesNotHoldWritersForALargeRemainder(t *testing.T) {
 	s := openEmbedded(t, Config{DataDir: t.TempDir()})
 	b := s.be.(*sqliteBackend)
+	b.rewindFrom = 0 // rewind at every checkpoint
 	ctx := context.Background()
 	tx := oldSnapshot(t, b)
 	// ~2 MiB of new pages the reader's snapshot does not see: events with
@@ -274,4 +277,39 @@ func oldSnapshot(t *testing.T, b *sqliteBackend) *sql.Tx {
 		t.Fatal(err)
 	}
 	return tx
+}
+
+// A WAL under rewindFrom frames is only copied beside the writers (it
+// starts over by itself when a commit finds it all copied): the rewind's
+// hold (two fsyncs with every writer waiting) is paid once per rewindFrom
+// frames under steady commits, not every second.
+func TestCheckpointLetsASmallWALGrow(t *testing.T) {
+	s := openEmbedded(t, Config{DataDir: t.TempDir()})
+	b := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	insert := func(n int) {
+		t.Helper()
+		for i := range n {
+			e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d-%d", n, i)), Kind: devices.EventMotion,
+				At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+			if _, _, err := b.insertEvents(ctx, []*devices.Event{e}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(20)
+	before := walFrames(t, b)
+	b.rewindFrom = before + 1000
+	out, err := b.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Small || out.Held != 0 || out.Rewound {
+		t.Fatalf("checkpoint of a %d-frame WAL under rewindFrom %d: %+v; want it copied beside the writers, nobody held back", before, b.rewindFrom, out)
+	}
+	insert(5)
+	b.rewindFrom = 1
+	if out, err = b.checkpoint(ctx); err != nil || !out.Rewound || out.Held <= 0 {
+		t.Fatalf("checkpoint past rewindFrom: %+v, %v; want the WAL rewound, the writers held back for it", out, err)
+	}
 }
