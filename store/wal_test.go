@@ -313,3 +313,66 @@ func TestCheckpointLetsASmallWALGrow(t *testing.T) {
 		t.Fatalf("checkpoint past rewindFrom: %+v, %v; want the WAL rewound, the writers held back for it", out, err)
 	}
 }
+
+// A WAL past its reset size is rewound and truncated even when commits keep
+// every pass beside the writers more than rewindMaxFrames behind: deferring
+// the rewind then, as for a small WAL, let it grow for as long as the
+// commits went on. Each pass here runs while a reader holds the snapshot
+// from before ~1.5 MiB of new commits (readers and writers that never
+// pause, made deterministic).
+func TestCheckpointTruncatesAnOversizeWALUnderSteadyCommits(t *testing.T) {
+	defer SetWALResetBytes(1 << 20)()
+	s := openEmbedded(t, Config{DataDir: t.TempDir()})
+	b := s.be.(*sqliteBackend)
+	ctx := context.Background()
+	round := 0
+	commit := func() { // ~1.5 MiB of new pages
+		t.Helper()
+		round++
+		for i := range 30 {
+			var batch []*devices.Event
+			for j := range 25 {
+				batch = append(batch, &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d-%d-%d", round, i, j)), Kind: devices.EventMotion,
+					At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0), Detail: json.RawMessage(`{"pad":"` + strings.Repeat(fmt.Sprint(round, i, j), 600) + `"}`)})
+			}
+			if _, _, err := b.insertEvents(ctx, batch, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commit()
+	if fi, err := os.Stat(b.walPath); err != nil || fi.Size() <= walResetBytes {
+		t.Fatalf("WAL %v, %v: the test needs it past %d bytes", fi.Size(), err, walResetBytes)
+	}
+	b.aroundPass = func() func() {
+		reader, err := b.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		commit()
+		return func() {
+			_ = tx.Rollback()
+			reader.Close()
+		}
+	}
+	out, err := b.checkpoint(ctx)
+	b.aroundPass = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(b.walPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Deferred || !out.Truncated || fi.Size() > walResetBytes {
+		t.Fatalf("checkpoint of a WAL past its reset size under steady commits: %+v, WAL %d bytes; want it rewound and truncated, not deferred", out, fi.Size())
+	}
+}
