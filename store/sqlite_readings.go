@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -111,6 +113,15 @@ func (b *sqliteBackend) splitReadings(ctx context.Context, log zerolog.Logger) e
 		return nil
 	})
 	if err != nil {
+		var sqliteErr interface{ Code() int }
+		if errors.As(err, &sqliteErr) && sqliteErr.Code()&0xff == 13 { // SQLITE_FULL
+			// The one-time move copies every reading before dropping them
+			// from dolbom.db (whose pages it only marks free): it needs
+			// about twice the readings' size free, once.
+			return fmt.Errorf("store: move readings to %s (once, at the first start of this version): the disk is full: "+
+				"it needs free space of about twice the readings' size in %s; free space and start again (nothing was lost): %w",
+				ReadingsFile, filepath.Dir(b.walPath), err)
+		}
 		return fmt.Errorf("store: move readings to %s: %w", ReadingsFile, err)
 	}
 	err = b.tx(ctx, func(tx *sql.Tx) error {
