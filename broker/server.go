@@ -546,6 +546,18 @@ func (s *Server) shutdown() {
 	ev.Int64("connected", s.connected.Load()).Dur("took", time.Since(start)).Msg("broker stopped")
 }
 
+// Close releases the listeners of a server that will not run (a gateway
+// whose construction failed after the broker's): New opens them, and only
+// Run's shutdown would close them otherwise. After Run it does nothing more.
+func (s *Server) Close() {
+	s.listenerMu.Lock()
+	s.ready.Store(false)
+	s.closing.Store(true)
+	s.listenerMu.Unlock()
+	s.closeListeners()
+	s.hookCancel()
+}
+
 // closeListeners stops accepting. It never uses mochi's Close or
 // closeListenerClients: Clients.GetByListener read-locks the client map
 // twice and deadlocks when a connect or disconnect waits for the write lock

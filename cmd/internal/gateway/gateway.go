@@ -147,10 +147,13 @@ type Gateway struct {
 	adminCreated  bool
 	ready         readiness
 	httpListener  net.Listener
+	// open is what New opened, released at an error return or when Run
+	// returns.
+	open cleanups
 }
 
 // New opens the store and builds every stage; Run starts them.
-func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
+func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data dir: %w", err)
 	}
@@ -167,6 +170,12 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		o.ShutdownTimeout = 20 * time.Second
 	}
 	g := &Gateway{opts: o, log: log, Registry: prometheus.NewRegistry()}
+	// Every error return below releases what was opened before it.
+	defer func() {
+		if err != nil {
+			g.open.unwind()
+		}
+	}()
 	reg := g.Registry
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -191,20 +200,20 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	st := g.Store
+	g.open.push(st.Close)
 	log.Info().Str("backend", st.Backend()).Str("data_dir", o.DataDir).Msg("store open")
 
 	g.Token, g.tokenCreated, err = console.LoadOrCreateAdminToken(o.DataDir, o.AdminToken)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 
 	if o.HTTPAddr != "" {
 		g.httpListener, err = net.Listen("tcp", o.HTTPAddr)
 		if err != nil {
-			st.Close()
 			return nil, fmt.Errorf("gateway: http listen: %w", err)
 		}
+		g.open.push(func() { g.httpListener.Close() })
 	}
 	publicBase := "http://127.0.0.1"
 	if g.httpListener != nil {
@@ -212,15 +221,16 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.channels, err = newChannels(o.Channels, publicBase, g.httpListener != nil, log)
 	if err != nil {
-		g.closeOnError()
 		return nil, err
+	}
+	if ln := g.channels.fakeLn; ln != nil {
+		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
 	g.channels.sensors = st
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
-			g.closeOnError()
 			return nil, err
 		}
 	}
@@ -235,7 +245,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.Dispatch, err = dispatch.New(dc)
 	if err != nil {
-		g.closeOnError()
 		return nil, err
 	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -246,7 +255,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// which also unlocks residents' records and door codes.
 	answerToken, err := capAnswerToken(o)
 	if err != nil {
-		g.closeOnError()
 		return nil, err
 	}
 	g.channels.wire(g.Dispatch, answerToken, log)
@@ -291,7 +299,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.Health, err = detectors.NewHealthMonitor(hc)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
@@ -309,7 +316,6 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.Engine, err = detectors.NewEngine(ec)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 
@@ -324,12 +330,12 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	// full of parked inputs).
 	g.Broker, err = broker.New(bc, st, fanout{g.Engine, g.Health}, st, log, reg)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	g.open.push(g.Broker.Close)
 	if o.Listener != nil {
 		if err := g.Broker.AddListener(o.Listener); err != nil {
-			st.Close()
+			o.Listener.Close() // the broker closes it only once added
 			return nil, err
 		}
 	}
@@ -344,13 +350,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
 	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
 		st, health, ports, log)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
 	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, webconsole.Ports(st).Accounts, o.DataDir)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	return g, nil
@@ -392,7 +396,7 @@ func (g *Gateway) Ready(ctx context.Context) error {
 // final saves (seconds at national scale), so that no hub starts backing
 // off while they run.
 func (g *Gateway) Run(ctx context.Context) error {
-	defer g.Store.Close()
+	defer g.open.unwind()
 	log := g.log
 	stages := newStages(log)
 	stages.start("store", g.Store.Run)
@@ -583,16 +587,9 @@ func secretKey(o Options, log zerolog.Logger) ([]byte, error) {
 	return store.LoadOrCreateKey(o.DataDir)
 }
 
-// closeOnError releases what New opened before it failed.
-func (g *Gateway) closeOnError() {
-	if g.httpListener != nil {
-		g.httpListener.Close()
-	}
-	if g.channels != nil && g.channels.fakeLn != nil {
-		g.channels.fakeLn.Close()
-	}
-	g.Store.Close()
-}
+// closeOnError releases what New opened, for a gateway that will not run
+// (tests that only build one).
+func (g *Gateway) closeOnError() { g.open.unwind() }
 
 // hubCommander lets dispatch ask a resident "are you all right?" through
 // the hub, via the broker built after dispatch.
