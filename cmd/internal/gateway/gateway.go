@@ -183,14 +183,11 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 	if err != nil {
 		return nil, err
 	}
-	// The shutdown budget is shared in the order stages stop: intake, the
-	// detectors' final saves, the broker's disconnect pass, then the
-	// store's drain.
-	budget := o.ShutdownTimeout
+	budget := newShutdownBudget(o.ShutdownTimeout)
 	sc := store.Config{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
-		DrainTimeout: budget * 3 / 10,
+		DrainTimeout: budget.store,
 	}
 	if o.TuneStore != nil {
 		o.TuneStore(&sc)
@@ -288,7 +285,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 		log: log.With().Str("component", "detections").Logger()}
 	hc := detectors.HealthConfig{
 		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
-		ShutdownTimeout: budget * 15 / 100,
+		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
 		// a restart re-arms deadlines with a grace anyway.
@@ -304,7 +301,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 	ec := detectors.EngineConfig{
 		Sink: sink, Fleet: fleet{st}, Store: st, Journal: st, OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
-		ShutdownTimeout: budget * 15 / 100,
+		ShutdownTimeout: budget.detectors,
 		// Homes whose only change is their activity clock are saved every
 		// 5 minutes: at most 5 minutes of activity is forgotten by a crash,
 		// against welfare limits of hours; episodes are saved within
@@ -324,7 +321,7 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 	if bc.TCPAddr == "" {
 		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
 	}
-	bc.ShutdownTimeout = budget * 3 / 10
+	bc.ShutdownTimeout = budget.broker
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
@@ -399,16 +396,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer g.open.unwind()
 	log := g.log
 	stages := newStages(log)
-	stages.start("store", g.Store.Run)
-	stages.start("device_health", g.Health.Run)
-	stages.start("engine", g.Engine.Run)
-	stages.start("dispatch", g.Dispatch.Run)
-	stages.start("channels", g.channels.run)
-	stages.start("evidence", g.keepEvidence)
+	budget := newShutdownBudget(g.opts.ShutdownTimeout)
+	stages.start(stageStore, g.Store.Run)
+	stages.start(stageHealth, g.Health.Run)
+	stages.start(stageEngine, g.Engine.Run)
+	stages.start(stageDispatch, g.Dispatch.Run)
+	stages.start(stageChannels, g.channels.run)
+	stages.start(stageEvidence, g.keepEvidence)
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.
-	stages.start("broker", func(ctx context.Context) error {
+	stages.start(stageBroker, func(ctx context.Context) error {
 		for _, replayed := range []<-chan struct{}{g.Engine.Replayed(), g.Health.Replayed()} {
 			select {
 			case <-replayed:
@@ -418,13 +416,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		return g.Broker.Run(ctx)
 	})
-	stages.start("web", g.web.Run)
+	stages.start(stageWeb, g.web.Run)
 	// The first step of a shutdown: hubs stay connected, nothing more is
 	// taken from them, and the broker's disconnect pass waits until the
 	// detectors have saved (see broker.Server.StopIntake).
-	stages.start("intake", func(ctx context.Context) error {
+	stages.start(stageIntake, func(ctx context.Context) error {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), g.opts.ShutdownTimeout*15/100)
+		sctx, cancel := context.WithTimeout(context.Background(), budget.intake)
 		defer cancel()
 		return g.Broker.StopIntake(sctx)
 	})
@@ -432,10 +430,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 		l := g.opts.HTTP.withDefaults()
 		srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
 			WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout}
-		stages.start("http", func(ctx context.Context) error {
+		stages.start(stageHTTP, func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				sctx, cancel := context.WithTimeout(context.Background(), budget.http)
 				defer cancel()
 				srv.Shutdown(sctx)
 			}()
@@ -480,9 +478,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-stages.failed:
 		log.Error().Err(err).Msg("a stage failed: shutting down")
 	}
-	// The web console stops after HTTP (no more sign-ins to audit) and
-	// before the store (its last audit rows are written then).
-	return stages.stop(g.opts.ShutdownTimeout, "http", "intake", "engine+device_health", "broker", "evidence", "dispatch", "channels", "web", "store")
+	return stages.stop(g.opts.ShutdownTimeout, stopOrder)
 }
 
 // detectionSink hands every detection to dispatch, where it becomes (or

@@ -1,7 +1,11 @@
 package gateway
 
 // The gateway's lifecycle: what New opens is released in one place, last
-// in first out, whether New fails half way or Run stops.
+// in first out, whether New fails half way or Run stops; Run stops the
+// stages in the order the data flows, each within its share of the
+// shutdown budget.
+
+import "time"
 
 // cleanups is what New has opened so far (files, listeners, the store),
 // each with the function that releases it. New registers each resource as
@@ -23,4 +27,72 @@ func (c *cleanups) unwind() {
 		c.undo[i]()
 	}
 	c.undo = nil
+}
+
+// stageName names one long-lived part of a running gateway (see Run).
+type stageName string
+
+const (
+	stageHTTP     stageName = "http"
+	stageIntake   stageName = "intake" // the broker stops taking hubs' messages
+	stageEngine   stageName = "engine"
+	stageHealth   stageName = "device_health"
+	stageBroker   stageName = "broker" // its disconnect pass
+	stageEvidence stageName = "evidence"
+	stageDispatch stageName = "dispatch"
+	stageChannels stageName = "channels"
+	stageWeb      stageName = "web"
+	stageStore    stageName = "store"
+)
+
+// stopOrder is the order Run stops the stages in, one step after another;
+// the stages of one step stop together. It follows the data: nothing more
+// is taken in (HTTP, then the hubs' messages), the detectors hand on and
+// save what they hold, only then are the hubs disconnected (so that none
+// starts backing off during the detectors' final saves, seconds at national
+// scale), then dispatch and the channels finish their sends, the web
+// console its last audit rows, and the store, last, writes everything
+// accepted.
+var stopOrder = [][]stageName{
+	{stageHTTP},
+	{stageIntake},
+	// Engine and health do not depend on each other: their final saves
+	// overlap, every second of which the hubs wait.
+	{stageEngine, stageHealth},
+	{stageBroker},
+	{stageEvidence},
+	{stageDispatch},
+	{stageChannels},
+	{stageWeb},
+	{stageStore},
+}
+
+// shutdownBudget shares Options.ShutdownTimeout between the steps of a
+// stop that can take long, each bounded by its share, so that a step that
+// overruns leaves the later ones their time (the store's drain, last, is
+// what keeps acknowledged messages). The shares add up to 90 %: the rest
+// is for the quick steps (evidence, dispatch, channels, web).
+type shutdownBudget struct {
+	// intake: the publishes under way handed on (a journal commit or two).
+	intake time.Duration
+	// detectors: the engine's and the health monitor's final saves, each
+	// bounded by this (they run together).
+	detectors time.Duration
+	// broker: the disconnect pass over every connected hub.
+	broker time.Duration
+	// store: the drain of everything accepted into the database.
+	store time.Duration
+	// http is fixed, not a share: requests are short, and the incident
+	// streams end with the server.
+	http time.Duration
+}
+
+func newShutdownBudget(total time.Duration) shutdownBudget {
+	return shutdownBudget{
+		intake:    total * 15 / 100,
+		detectors: total * 15 / 100,
+		broker:    total * 30 / 100,
+		store:     total * 30 / 100,
+		http:      5 * time.Second,
+	}
 }

@@ -1,11 +1,18 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -92,5 +99,64 @@ func TestNewReleasesOnEveryFailure(t *testing.T) {
 				l.Close()
 			}
 		})
+	}
+}
+
+// lockedBuffer is a log sink the gateway's goroutines write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRunStopsInDataFlowOrder: a running gateway stops its stages in the
+// order the data flows (intake first, the hubs disconnected only after the
+// detectors' final saves, the store last), as its log of stopped stages
+// shows, and each stage exactly once.
+func TestRunStopsInDataFlowOrder(t *testing.T) {
+	logs := &lockedBuffer{}
+	g, err := New(context.Background(), Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: broker.ListenerOff,
+		Listener: broker.NewPipeListener(), Channels: ChannelOptions{FakeTwilio: true}}, zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	for g.Ready(ctx) != nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before it was ready: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	var stopped []stageName
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
+	for sc.Scan() {
+		var line struct{ Stage, Message string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "stopped" {
+			stopped = append(stopped, stageName(line.Stage))
+		}
+	}
+	want := []stageName{stageHTTP, stageIntake, stageEngine, stageHealth, stageBroker, stageEvidence,
+		stageDispatch, stageChannels, stageWeb, stageStore}
+	if !slices.Equal(stopped, want) {
+		t.Errorf("stages stopped in order\n%v\nwant\n%v", stopped, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,7 +15,7 @@ import (
 // exits.
 type stages struct {
 	log    zerolog.Logger
-	byName map[string]*stage
+	byName map[stageName]*stage
 	failed chan error
 }
 
@@ -26,10 +25,10 @@ type stage struct {
 }
 
 func newStages(log zerolog.Logger) *stages {
-	return &stages{log: log, byName: map[string]*stage{}, failed: make(chan error, 8)}
+	return &stages{log: log, byName: map[stageName]*stage{}, failed: make(chan error, 8)}
 }
 
-func (s *stages) start(name string, run func(context.Context) error) {
+func (s *stages) start(name stageName, run func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &stage{cancel: cancel, done: make(chan error, 1)}
 	s.byName[name] = st
@@ -43,17 +42,17 @@ func (s *stages) start(name string, run func(context.Context) error) {
 }
 
 // stop cancels the stages step by step, waiting for each step to return,
-// all within timeout. A step names one stage, or several joined by "+"
-// that do not depend on each other and stop together (their final saves
-// then overlap: at national scale each takes seconds, and hubs are
-// disconnected meanwhile, so every second of it lengthens their backoff).
-func (s *stages) stop(timeout time.Duration, order ...string) error {
+// all within timeout. A step names one stage, or several that do not
+// depend on each other and stop together (their final saves then overlap:
+// at national scale each takes seconds, and hubs are disconnected
+// meanwhile, so every second of it lengthens their backoff).
+func (s *stages) stop(timeout time.Duration, order [][]stageName) error {
 	deadline := time.After(timeout)
 	var errs []error
 	for k, step := range order {
 		began := time.Now()
-		var names []string
-		for _, name := range strings.Split(step, "+") {
+		var names []stageName
+		for _, name := range step {
 			if st, ok := s.byName[name]; ok {
 				st.cancel()
 				names = append(names, name)
@@ -65,7 +64,7 @@ func (s *stages) stop(timeout time.Duration, order ...string) error {
 				if err != nil && !errors.Is(err, context.Canceled) {
 					errs = append(errs, fmt.Errorf("%s: %w", name, err))
 				}
-				s.log.Info().Str("stage", name).Dur("took", time.Since(began)).Msg("stopped")
+				s.log.Info().Str("stage", string(name)).Dur("took", time.Since(began)).Msg("stopped")
 			case <-deadline:
 				// Out of time: still stop every later stage (the store last
 				// among them) and give each a moment, rather than closing the
@@ -84,10 +83,10 @@ const shutdownGrace = time.Second
 
 // abandon gives the stages of the step that ran out of time, then those of
 // the later steps, shutdownGrace each to stop.
-func (s *stages) abandon(current []string, later []string) {
+func (s *stages) abandon(current []stageName, later [][]stageName) {
 	names := current
 	for _, step := range later {
-		names = append(names, strings.Split(step, "+")...)
+		names = append(names, step...)
 	}
 	for _, name := range names {
 		st, ok := s.byName[name]
@@ -98,7 +97,7 @@ func (s *stages) abandon(current []string, later []string) {
 		select {
 		case <-st.done:
 		case <-time.After(shutdownGrace):
-			s.log.Error().Str("stage", name).Msg("did not stop within the shutdown grace")
+			s.log.Error().Str("stage", string(name)).Msg("did not stop within the shutdown grace")
 		}
 	}
 }

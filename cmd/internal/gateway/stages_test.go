@@ -10,7 +10,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// TestStopStepsTogether: the stages of a "+" step are cancelled together
+// TestStopStepsTogether: the stages of one step are cancelled together
 // (a waits to see b cancelled, which a one-at-a-time stop never does while
 // a runs), and the next step starts only once both returned.
 func TestStopStepsTogether(t *testing.T) {
@@ -45,7 +45,7 @@ func TestStopStepsTogether(t *testing.T) {
 		done("c")
 		return nil
 	})
-	if err := s.stop(10*time.Second, "a+b", "c"); err != nil {
+	if err := s.stop(10*time.Second, [][]stageName{{"a", "b"}, {"c"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(returned) != 3 || returned[2] != "c" {
@@ -62,7 +62,7 @@ func TestStopTimeoutStopsLaterSteps(t *testing.T) {
 	s.start("slow", func(ctx context.Context) error { <-release; return nil })
 	stopped := make(chan struct{})
 	s.start("store", func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil })
-	if err := s.stop(50*time.Millisecond, "slow+none", "store"); err == nil {
+	if err := s.stop(50*time.Millisecond, [][]stageName{{"slow", "none"}, {"store"}}); err == nil {
 		t.Fatal("stop returned no error although a stage overran the deadline")
 	}
 	select {
