@@ -154,6 +154,9 @@ type Gateway struct {
 
 // New opens the store and builds every stage; Run starts them.
 func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data dir: %w", err)
 	}
