@@ -101,16 +101,16 @@ func (e *inproc) start(ctx context.Context) error {
 	if e.mqttAddr != "" {
 		mqttAddr = e.mqttAddr
 	}
-	g, err := gateway.New(ctx, gateway.Options{DataDir: e.dir, DatabaseURL: e.databaseURL, MQTTAddr: mqttAddr, Listener: mem, Broker: e.bc,
-		TuneStore: func(c *store.Config) {
-			if e.flushRows > 0 {
-				c.FlushRows = e.flushRows
-			}
-		},
+	g, err := gateway.NewTuned(ctx, gateway.Options{DataDir: e.dir, DatabaseURL: e.databaseURL, MQTTAddr: mqttAddr, Listener: mem, Broker: e.bc,
 		// Simulated homes have no real guardians: the fake Twilio, chosen.
 		Channels: gateway.ChannelOptions{CAPURLs: []string{mock119URL}, CAPTransport: memhttp.Transport{Handler: e.mock119.Handler()},
 			CallInterval: 10 * time.Millisecond, FakeTwilio: true},
-		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect}, e.log)
+		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect},
+		gateway.Tuning{Store: func(c *store.Config) {
+			if e.flushRows > 0 {
+				c.FlushRows = e.flushRows
+			}
+		}}, e.log)
 	if err != nil {
 		return fmt.Errorf("sim: gateway: %w", err)
 	}

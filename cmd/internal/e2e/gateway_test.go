@@ -83,21 +83,22 @@ func startSite(t *testing.T) *site {
 	policies.Causes[detectors.CauseFall] = fall
 
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, gateway.Options{
+	g, err := gateway.NewTuned(ctx, gateway.Options{
 		DataDir: s.dataDir, MQTTAddr: broker.ListenerOff, Listener: s.pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, HeartbeatTimeout: 10 * time.Minute,
 		ShutdownTimeout: 5 * time.Second,
 		Channels: gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true,
 			CAPAnswerToken: answerToken119},
-		TuneEngine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
-		TuneDispatch: func(c *dispatch.Config) {
-			c.Policies = policies
-			c.PollInterval = 50 * time.Millisecond
-		},
 		OnDetection: func(d detectors.Detection) {
 			s.mu.Lock()
 			s.detections = append(s.detections, detected{d, time.Now()})
 			s.mu.Unlock()
+		},
+	}, gateway.Tuning{
+		Engine: func(c *detectors.EngineConfig) { c.Thresholds.FallCancelWindow = fallWindow },
+		Dispatch: func(c *dispatch.Config) {
+			c.Policies = policies
+			c.PollInterval = 50 * time.Millisecond
 		},
 	}, log)
 	if err != nil {

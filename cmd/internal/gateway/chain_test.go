@@ -85,17 +85,18 @@ func newChain(t *testing.T, sc store.Config, fallWindow time.Duration, tune func
 		dataDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, Options{
+	g, err := NewTuned(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: "chain-test-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute,
 		Channels: ChannelOptions{CAPURLs: []string{srv.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true},
-		TuneEngine: func(c *detectors.EngineConfig) {
+	}, Tuning{
+		Engine: func(c *detectors.EngineConfig) {
 			c.Thresholds.FallCancelWindow = fallWindow
 			if tune != nil {
 				tune(c)
 			}
 		},
-		TuneDispatch: func(c *dispatch.Config) {
+		Dispatch: func(c *dispatch.Config) {
 			c.Policies = policies
 			c.PollInterval = 50 * time.Millisecond
 		},

@@ -35,10 +35,11 @@ func TestDemoKeepsItsHubOnline(t *testing.T) {
 	const grace = 2 * time.Second
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, Options{
+	g, err := NewTuned(ctx, Options{
 		DataDir: dataDir, MQTTAddr: mqttAddr, HTTPAddr: "127.0.0.1:0", AdminToken: "demo-test-admin-token-0123456789",
 		Demo: true, Channels: ChannelOptions{FakeTwilio: true, CallInterval: 10 * time.Millisecond},
-		TuneHealth: func(c *detectors.HealthConfig) { c.OfflineGrace, c.OnlineHold, c.RestartGrace = grace, grace, grace },
+	}, Tuning{
+		Health: func(c *detectors.HealthConfig) { c.OfflineGrace, c.OnlineHold, c.RestartGrace = grace, grace, grace },
 	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)

@@ -79,18 +79,25 @@ type Options struct {
 	// DispatchPolicy is a JSON escalation policy file overriding the
 	// built-in defaults (docs/dispatch.md); empty: the defaults.
 	DispatchPolicy string
-	// TuneDispatch adjusts dispatch's settings (tests shorten its timers).
-	TuneDispatch func(*dispatch.Config)
 
 	// OnDetection, when set, sees every detection the detectors hand on
 	// (the simulator measures detection latency and SisFall results).
 	OnDetection func(detectors.Detection)
-	// TuneHealth and TuneEngine adjust the detectors' settings before they
-	// start (tests and the simulator shorten windows with them).
-	TuneHealth func(*detectors.HealthConfig)
-	TuneEngine func(*detectors.EngineConfig)
-	// TuneStore adjusts the store's settings (flush sizes for load runs).
-	TuneStore func(*store.Config)
+}
+
+// Tuning adjusts the stages' settings beyond what an operator sets: tests
+// shorten timers and windows, the simulator sizes the store's flushes for
+// load runs. It is not part of Options, which cmd/dolbomd fills from flags:
+// no flag or variable reaches these, and a production gateway is built by
+// New, without them.
+type Tuning struct {
+	// Dispatch adjusts dispatch's settings (tests shorten its timers).
+	Dispatch func(*dispatch.Config)
+	// Health and Engine adjust the detectors' settings before they start.
+	Health func(*detectors.HealthConfig)
+	Engine func(*detectors.EngineConfig)
+	// Store adjusts the store's settings (flush sizes for load runs).
+	Store func(*store.Config)
 }
 
 // HTTPLimits bounds the time a request may take on the HTTP server (see
@@ -153,7 +160,13 @@ type Gateway struct {
 }
 
 // New opens the store and builds every stage; Run starts them.
-func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err error) {
+func New(ctx context.Context, o Options, log zerolog.Logger) (*Gateway, error) {
+	return NewTuned(ctx, o, Tuning{}, log)
+}
+
+// NewTuned is New with the stages' settings adjusted (tests, the
+// simulator).
+func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (_ *Gateway, err error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -192,8 +205,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
 		DrainTimeout: budget.store,
 	}
-	if o.TuneStore != nil {
-		o.TuneStore(&sc)
+	if tune.Store != nil {
+		tune.Store(&sc)
 	}
 	g.Store, err = store.Open(ctx, sc)
 	if err != nil {
@@ -240,8 +253,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 		// must outlast one send (15 s), and be short enough that a
 		// restarted gateway resumes its 119 alerts within a minute.
 		Lease: 30 * time.Second}
-	if o.TuneDispatch != nil {
-		o.TuneDispatch(&dc)
+	if tune.Dispatch != nil {
+		tune.Dispatch(&dc)
 	}
 	g.Dispatch, err = dispatch.New(dc)
 	if err != nil {
@@ -294,8 +307,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 		// a restart re-arms deadlines with a grace anyway.
 		SeenSaveInterval: 10 * time.Minute,
 	}
-	if o.TuneHealth != nil {
-		o.TuneHealth(&hc)
+	if tune.Health != nil {
+		tune.Health(&hc)
 	}
 	g.Health, err = detectors.NewHealthMonitor(hc)
 	if err != nil {
@@ -311,8 +324,8 @@ func New(ctx context.Context, o Options, log zerolog.Logger) (_ *Gateway, err er
 		// seconds as before.
 		SeenInterval: 5 * time.Minute,
 	}
-	if o.TuneEngine != nil {
-		o.TuneEngine(&ec)
+	if tune.Engine != nil {
+		tune.Engine(&ec)
 	}
 	g.Engine, err = detectors.NewEngine(ec)
 	if err != nil {

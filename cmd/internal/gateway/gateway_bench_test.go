@@ -39,11 +39,12 @@ func startInProcessBroker(tb testing.TB, sc store.Config, bc broker.Config) (*Ga
 		dataDir = tb.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, Options{
+	g, err := NewTuned(ctx, Options{
 		DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff, Listener: pipe,
 		AdminToken: "benchmark-admin-token-0123456789", HeartbeatTimeout: 10 * time.Minute, ShutdownTimeout: 20 * time.Second,
 		Channels: ChannelOptions{FakeTwilio: true}, Broker: bc,
-		TuneStore: func(c *store.Config) { c.EventWriters = sc.EventWriters },
+	}, Tuning{
+		Store: func(c *store.Config) { c.EventWriters = sc.EventWriters },
 	}, zerolog.Nop())
 	if err != nil {
 		tb.Fatal(err)

@@ -43,20 +43,20 @@ func TestNewReleasesOnEveryFailure(t *testing.T) {
 		name string
 		// set breaks one step of New, after the HTTP listener and (for the
 		// later steps) the MQTT listener are open.
-		set func(t *testing.T, o *Options)
+		set func(t *testing.T, o *Options, tune *Tuning)
 	}{
-		{"channels", func(t *testing.T, o *Options) { o.Channels = realTwilio }},
-		{"dispatch policy", func(t *testing.T, o *Options) {
+		{"channels", func(t *testing.T, o *Options, _ *Tuning) { o.Channels = realTwilio }},
+		{"dispatch policy", func(t *testing.T, o *Options, _ *Tuning) {
 			o.DispatchPolicy = filepath.Join(t.TempDir(), "missing.json")
 		}},
-		{"119 answer token", func(t *testing.T, o *Options) { o.Channels.CAPAnswerToken = "short" }},
-		{"device health", func(t *testing.T, o *Options) {
-			o.TuneHealth = func(c *detectors.HealthConfig) { c.BatteryLow, c.BatteryOK = 50, 40 }
+		{"119 answer token", func(t *testing.T, o *Options, _ *Tuning) { o.Channels.CAPAnswerToken = "short" }},
+		{"device health", func(t *testing.T, o *Options, tune *Tuning) {
+			tune.Health = func(c *detectors.HealthConfig) { c.BatteryLow, c.BatteryOK = 50, 40 }
 		}},
-		{"engine", func(t *testing.T, o *Options) {
-			o.TuneEngine = func(c *detectors.EngineConfig) { c.Sink = nil }
+		{"engine", func(t *testing.T, o *Options, tune *Tuning) {
+			tune.Engine = func(c *detectors.EngineConfig) { c.Sink = nil }
 		}},
-		{"broker", func(t *testing.T, o *Options) {
+		{"broker", func(t *testing.T, o *Options, _ *Tuning) {
 			taken, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +64,7 @@ func TestNewReleasesOnEveryFailure(t *testing.T) {
 			t.Cleanup(func() { taken.Close() })
 			o.WSAddr = taken.Addr().String()
 		}},
-		{"first console account", func(t *testing.T, o *Options) {
+		{"first console account", func(t *testing.T, o *Options, _ *Tuning) {
 			// The password file cannot be written: a folder is in its way.
 			if err := os.Mkdir(console.BootstrapPasswordFile(o.DataDir), 0o700); err != nil {
 				t.Fatal(err)
@@ -74,10 +74,11 @@ func TestNewReleasesOnEveryFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{DataDir: t.TempDir(), HTTPAddr: freeAddr(t), MQTTAddr: freeAddr(t),
 				Channels: ChannelOptions{FakeTwilio: true}}
-			tc.set(t, &o)
+			var tune Tuning
+			tc.set(t, &o, &tune)
 			open := func() error {
 				o.Listener = broker.NewPipeListener()
-				g, err := New(context.Background(), o, zerolog.Nop())
+				g, err := NewTuned(context.Background(), o, tune, zerolog.Nop())
 				if err == nil {
 					g.closeOnError()
 					t.Fatal("New did not fail")
