@@ -164,7 +164,7 @@ func TestCrossHubPublishAndSubscribeRefused(t *testing.T) {
 		if ack.ReasonCode != packets.ErrNotAuthorized.Code {
 			t.Errorf("PUBACK %#x, want not authorized", ack.ReasonCode)
 		}
-		if rej, _ := devices.DecodeReject(r.Payload); rej.Code != devices.ErrNotPermitted {
+		if rej, _ := devices.DecodeReject(r.Payload); rej.Code != devices.CodeNotPermitted {
 			t.Errorf("reject code %q", rej.Code)
 		}
 	})
@@ -308,11 +308,11 @@ func TestBadPayloadsRejectedHubStaysConnected(t *testing.T) {
 				payload string
 				code    devices.ErrorCode
 			}{
-				{"not json", events, `{"v":1,`, devices.ErrSyntax},
-				{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.ErrUnknownKind},
-				{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.ErrOutOfRange},
-				{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"door_open"}`, devices.ErrFuture},
-				{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.ErrNotPermitted},
+				{"not json", events, `{"v":1,`, devices.CodeSyntax},
+				{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.CodeUnknownKind},
+				{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.CodeOutOfRange},
+				{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"door_open"}`, devices.CodeFuture},
+				{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.CodeNotPermitted},
 			}
 			for _, v := range []byte{4, 5} {
 				c := e.hub(v, hubA, secretA)
@@ -327,7 +327,7 @@ func TestBadPayloadsRejectedHubStaysConnected(t *testing.T) {
 						wantAck := byte(0)
 						if v == 5 {
 							wantAck = packets.ErrPayloadFormatInvalid.Code
-							if tc.code == devices.ErrNotPermitted {
+							if tc.code == devices.CodeNotPermitted {
 								wantAck = packets.ErrNotAuthorized.Code
 							}
 						}
@@ -404,7 +404,7 @@ func TestRateLimits(t *testing.T) {
 				if got := value(e.s.m.acksHeld); got != 1 {
 					t.Errorf("acks_held = %v, want 1", got)
 				}
-				if got := value(e.s.m.rejected.WithLabelValues(string(devices.ErrRateLimited))); got != 2 {
+				if got := value(e.s.m.rejected.WithLabelValues(string(devices.CodeRateLimited))); got != 2 {
 					t.Errorf("rejected{rate_limited} = %v, want 2", got)
 				}
 				c.conn.Close()
@@ -422,7 +422,7 @@ func TestEmergencyAtQoS0AcceptedAndWarned(t *testing.T) {
 			c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
 			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-q0", devices.EventSOS), 0, 0)
 			r, _ := devices.DecodeReject(c.expect(packets.Publish).Payload)
-			if r.Code != devices.ErrQoS || r.EventID != "sos-q0" {
+			if r.Code != devices.CodeQoS || r.EventID != "sos-q0" {
 				t.Errorf("reject %+v, want qos warning for sos-q0", r)
 			}
 			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
@@ -445,7 +445,7 @@ func TestEmergencyWithBadClockAcceptedAndWarned(t *testing.T) {
 			if ack.ReasonCode != 0 {
 				t.Errorf("PUBACK %#x: an emergency must be accepted", ack.ReasonCode)
 			}
-			if r, _ := devices.DecodeReject(rej.Payload); r.Code != devices.ErrTooOld || r.EventID != "sos-1970" {
+			if r, _ := devices.DecodeReject(rej.Payload); r.Code != devices.CodeTooOld || r.EventID != "sos-1970" {
 				t.Errorf("warning %+v, want ts_too_old for sos-1970", r)
 			}
 			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })

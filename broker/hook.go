@@ -366,7 +366,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) (allowed bo
 		// or disconnects (3.1.1); the rejects topic tells the hub why, within
 		// its refusals budget.
 		if st := h.s.states.get(cl.ID); st != nil {
-			h.s.refused(cl, st, topic, devices.ErrNotPermitted, "hubs publish only on their own upstream topics", "")
+			h.s.refused(cl, st, topic, devices.CodeNotPermitted, "hubs publish only on their own upstream topics", "")
 		}
 		return false
 	}
@@ -482,9 +482,9 @@ func (s *Server) refusePublish(p *publish, st *hubState, code devices.ErrorCode,
 	}
 	if p.cl.Properties.ProtocolVersion >= 5 && p.qos > 0 {
 		switch code {
-		case devices.ErrRateLimited:
+		case devices.CodeRateLimited:
 			return outcome{refusedCode, packets.ErrQuotaExceeded}
-		case devices.ErrNotPermitted:
+		case devices.CodeNotPermitted:
 			return outcome{refusedCode, packets.ErrNotAuthorized}
 		default:
 			return outcome{refusedCode, packets.ErrPayloadFormatInvalid}
@@ -573,7 +573,7 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		if ch == devices.ChanEvents {
 			id = devices.PeekEventID(p.payload)
 		}
-		return s.refusePublish(p, st, devices.ErrPoison, "the gateway failed handling this message before; it is kept for an engineer: do not resend it", id)
+		return s.refusePublish(p, st, devices.CodePoison, "the gateway failed handling this message before; it is kept for an engineer: do not resend it", id)
 	}
 	if ch != devices.ChanEvents {
 		// The token is taken before decoding: a hub looping on garbage pays
@@ -583,7 +583,7 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		allowed := st.readings.take(s.cfg.ReadingsRate, s.cfg.ReadingsBurst, start)
 		st.mu.Unlock()
 		if !allowed {
-			return s.refusePublish(p, st, devices.ErrRateLimited,
+			return s.refusePublish(p, st, devices.CodeRateLimited,
 				fmt.Sprintf("more than %g messages per second besides events", s.cfg.ReadingsRate), "")
 		}
 	}
@@ -628,7 +628,7 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 			}
 			s.m.readingsDropped.Inc()
 			s.m.storeFailures.WithLabelValues(string(msg.Channel)).Inc()
-			s.sendReject(msg.Hub, p.topic, devices.ErrUnavailable, "the gateway could not store it in time", "")
+			s.sendReject(msg.Hub, p.topic, devices.CodeUnavailable, "the gateway could not store it in time", "")
 			return outcome{verdict: ignored}
 		}
 	}
@@ -670,7 +670,7 @@ func (s *Server) publishEvent(p *publish, st *hubState, msg *devices.Message, st
 	st.mu.Unlock()
 	if !allowed {
 		if !emergency {
-			return s.refusePublish(p, st, devices.ErrRateLimited,
+			return s.refusePublish(p, st, devices.CodeRateLimited,
 				fmt.Sprintf("more than %g events per second", s.cfg.EventsRate), e.ID)
 		}
 		// Never refuse an emergency: hold its PUBACK until the hub's bucket
@@ -688,7 +688,7 @@ func (s *Server) publishEvent(p *publish, st *hubState, msg *devices.Message, st
 	}
 	if emergency && p.qos == 0 {
 		s.m.emergencyQoS0.Inc()
-		s.sendReject(msg.Hub, p.topic, devices.ErrQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
+		s.sendReject(msg.Hub, p.topic, devices.CodeQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
 	}
 
 	// Bounded by AckTimeout (plus at most a deadline slice, see

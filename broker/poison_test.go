@@ -59,8 +59,8 @@ func TestPanicInPublishIsPoisonNotACrash(t *testing.T) {
 			if ack.PacketID != 2 {
 				t.Fatalf("PUBACK for %d, want 2", ack.PacketID)
 			}
-			if r, err := devices.DecodeReject(rej.Payload); err != nil || r.Code != devices.ErrPoison || r.EventID != "boom" {
-				t.Errorf("reject for the resent poison = %+v, %v; want code %s", r, err, devices.ErrPoison)
+			if r, err := devices.DecodeReject(rej.Payload); err != nil || r.Code != devices.CodePoison || r.EventID != "boom" {
+				t.Errorf("reject for the resent poison = %+v, %v; want code %s", r, err, devices.CodePoison)
 			}
 			a.publish(events, eventPayload("sos-a", devices.EventSOS), 1, 3)
 			if ack := a.expect(packets.Puback); ack.PacketID != 3 {

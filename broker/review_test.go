@@ -154,8 +154,8 @@ func TestReadingsTokenTakenBeforeDecoding(t *testing.T) {
 			e := startEnvOn(t, Config{ReadingsRate: 0.001, ReadingsBurst: 2}, path)
 			c := e.hub(4, hubA, secretA)
 			defer c.conn.Close()
-			syntax := e.s.m.rejected.WithLabelValues(string(devices.ErrSyntax))
-			limited := e.s.m.rejected.WithLabelValues(string(devices.ErrRateLimited))
+			syntax := e.s.m.rejected.WithLabelValues(string(devices.CodeSyntax))
+			limited := e.s.m.rejected.WithLabelValues(string(devices.CodeRateLimited))
 			for i := uint16(1); i <= 3; i++ {
 				c.publish(devices.Topic(hubA, devices.ChanReadings), []byte("garbage"), 1, i)
 				c.expect(packets.Puback)

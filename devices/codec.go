@@ -79,13 +79,13 @@ func (l Limits) DecodeFrom(hub HubID, ch Channel, payload []byte, now time.Time)
 // (DecodeShared).
 func (l Limits) decodeFrom(hub HubID, ch Channel, payload []byte, now time.Time, shared bool) (Message, error) {
 	if !ch.Upstream() && !ch.Downstream() {
-		return Message{}, &DecodeError{Code: ErrTopic, Msg: "unknown channel " + quote(string(ch))}
+		return Message{}, &DecodeError{Code: CodeTopic, Msg: "unknown channel " + quote(string(ch))}
 	}
 	if !ch.Upstream() {
-		return Message{}, errf(ErrNotPermitted, "hubs do not publish on "+string(ch))
+		return Message{}, errf(CodeNotPermitted, "hubs do not publish on "+string(ch))
 	}
 	if len(payload) > l.MaxPayload {
-		return Message{}, errf(ErrTooLarge, fmt.Sprintf("payload %d bytes, limit %d", len(payload), l.MaxPayload))
+		return Message{}, errf(CodeTooLarge, fmt.Sprintf("payload %d bytes, limit %d", len(payload), l.MaxPayload))
 	}
 	var err error
 	m := Message{Hub: hub, Channel: ch}
@@ -195,17 +195,17 @@ type wireReject struct {
 // unmarshal decodes a hub's payload (json/v2 semantics, see the import).
 func unmarshal(payload []byte, v any) error {
 	if err := jsonv2.Unmarshal(payload, v); err != nil {
-		return errf(ErrSyntax, truncate(err.Error()))
+		return errf(CodeSyntax, truncate(err.Error()))
 	}
 	return nil
 }
 
 func checkVersion(h wireHeader) error {
 	if h.V == nil {
-		return errf(ErrMissing, `"v" (protocol version) is required`)
+		return errf(CodeMissing, `"v" (protocol version) is required`)
 	}
 	if *h.V != Version {
-		return errf(ErrVersion, fmt.Sprintf(`"v" is %d; this gateway speaks %d`, *h.V, Version))
+		return errf(CodeVersion, fmt.Sprintf(`"v" is %d; this gateway speaks %d`, *h.V, Version))
 	}
 	return nil
 }
@@ -213,15 +213,15 @@ func checkVersion(h wireHeader) error {
 // timestamp converts a hub timestamp (Unix milliseconds) and bounds it.
 func (l Limits) timestamp(field string, ts *int64, now time.Time) (time.Time, error) {
 	if ts == nil {
-		return time.Time{}, errf(ErrMissing, quote(field)+" (Unix milliseconds) is required")
+		return time.Time{}, errf(CodeMissing, quote(field)+" (Unix milliseconds) is required")
 	}
 	t := time.UnixMilli(*ts)
 	if t.After(now.Add(l.MaxFuture)) {
-		return time.Time{}, errf(ErrFuture, fmt.Sprintf("%s %d is %s ahead of the gateway clock (limit %s)",
+		return time.Time{}, errf(CodeFuture, fmt.Sprintf("%s %d is %s ahead of the gateway clock (limit %s)",
 			field, *ts, t.Sub(now).Round(time.Second), l.MaxFuture))
 	}
 	if t.Before(now.Add(-l.MaxPast)) {
-		return time.Time{}, errf(ErrTooOld, fmt.Sprintf("%s %d is %s old (limit %s)",
+		return time.Time{}, errf(CodeTooOld, fmt.Sprintf("%s %d is %s old (limit %s)",
 			field, *ts, now.Sub(t).Round(time.Second), l.MaxPast))
 	}
 	return t, nil
@@ -300,9 +300,9 @@ func (o *optNumber) int() (int64, error) {
 	n, err := strconv.ParseInt(unsafeString(o.bytes()), 10, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		return 0, errf(ErrSyntax, "JSON number "+string(o.bytes())+" out of range")
+		return 0, errf(CodeSyntax, "JSON number "+string(o.bytes())+" out of range")
 	case err != nil:
-		return 0, errf(ErrSyntax, "cannot unmarshal JSON number "+string(o.bytes())+" into an integer")
+		return 0, errf(CodeSyntax, "cannot unmarshal JSON number "+string(o.bytes())+" into an integer")
 	}
 	return n, nil
 }
@@ -311,7 +311,7 @@ func (o *optNumber) int() (int64, error) {
 func (o *optNumber) float() (float64, error) {
 	f, err := strconv.ParseFloat(unsafeString(o.bytes()), 64)
 	if err != nil {
-		return 0, errf(ErrSyntax, "JSON number "+string(o.bytes())+" out of range")
+		return 0, errf(CodeSyntax, "JSON number "+string(o.bytes())+" out of range")
 	}
 	return f, nil
 }
@@ -342,10 +342,10 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time, shared 
 		return nil, err
 	}
 	if len(w.Readings) == 0 {
-		return nil, errf(ErrMissing, `"readings" must hold at least one reading`)
+		return nil, errf(CodeMissing, `"readings" must hold at least one reading`)
 	}
 	if len(w.Readings) > l.MaxReadings {
-		return nil, errf(ErrTooMany, fmt.Sprintf("%d readings in one batch, limit %d", len(w.Readings), l.MaxReadings))
+		return nil, errf(CodeTooMany, fmt.Sprintf("%d readings in one batch, limit %d", len(w.Readings), l.MaxReadings))
 	}
 	b := newBatch(len(w.Readings), shared)
 	b.Hub, b.SentAt, b.Received = hub, sent, now
@@ -365,12 +365,12 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time, shared 
 
 func (l Limits) reading(w *wireReadingIn, r *Reading, now time.Time) error {
 	if !ValidToken(w.Sensor) {
-		return errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+		return errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	m := Metric(w.Metric)
 	spec, ok := Metrics[m]
 	if !ok {
-		return errf(ErrUnknownKind, "unknown metric "+quote(w.Metric))
+		return errf(CodeUnknownKind, "unknown metric "+quote(w.Metric))
 	}
 	var ts *int64
 	if w.TS.set {
@@ -385,26 +385,26 @@ func (l Limits) reading(w *wireReadingIn, r *Reading, now time.Time) error {
 		return err
 	}
 	if !w.Value.set {
-		return errf(ErrMissing, `"value" is required`)
+		return errf(CodeMissing, `"value" is required`)
 	}
 	v, err := w.Value.float()
 	if err != nil {
 		return err
 	}
 	if v < spec.Min || v > spec.Max || (spec.Binary && v != 0 && v != 1) {
-		return errf(ErrOutOfRange, fmt.Sprintf("%s %g %s outside %g-%g", m, v, spec.Unit, spec.Min, spec.Max))
+		return errf(CodeOutOfRange, fmt.Sprintf("%s %g %s outside %g-%g", m, v, spec.Unit, spec.Min, spec.Max))
 	}
 	q := float32(-1)
 	if spec.NeedsQuality {
 		if !w.Quality.set {
-			return errf(ErrMissing, fmt.Sprintf(`%s needs "quality" (0-1)`, m))
+			return errf(CodeMissing, fmt.Sprintf(`%s needs "quality" (0-1)`, m))
 		}
 		wq, err := w.Quality.float()
 		if err != nil {
 			return err
 		}
 		if wq < 0 || wq > 1 {
-			return errf(ErrOutOfRange, fmt.Sprintf("quality %g outside 0-1", wq))
+			return errf(CodeOutOfRange, fmt.Sprintf("quality %g outside 0-1", wq))
 		}
 		q = float32(wq)
 	}
@@ -421,14 +421,14 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 		return nil, err
 	}
 	if !ValidToken(w.ID) {
-		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
+		return nil, errf(CodeBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	k := EventKind(w.Kind)
 	if k.Class() == "" {
-		return nil, errf(ErrUnknownKind, "unknown event kind "+quote(w.Kind))
+		return nil, errf(CodeUnknownKind, "unknown event kind "+quote(w.Kind))
 	}
 	if w.Sensor != "" && !ValidToken(w.Sensor) {
-		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+		return nil, errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	clockErr := ErrorCode("")
@@ -444,21 +444,21 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 	e := &Event{Hub: hub, ID: EventID(w.ID), Kind: k, Sensor: SensorID(w.Sensor), At: at, Received: now, ClockError: clockErr}
 	if w.Value != nil {
 		if math.Abs(*w.Value) > 1e6 {
-			return nil, errf(ErrOutOfRange, fmt.Sprintf("value %g is not plausible", *w.Value))
+			return nil, errf(CodeOutOfRange, fmt.Sprintf("value %g is not plausible", *w.Value))
 		}
 		e.Value, e.HasValue = *w.Value, true
 	}
 	if len(w.Detail) > 0 && !bytes.Equal(w.Detail, []byte("null")) {
 		if len(w.Detail) > l.MaxDetail {
-			return nil, errf(ErrTooLarge, fmt.Sprintf(`"detail" is %d bytes, limit %d`, len(w.Detail), l.MaxDetail))
+			return nil, errf(CodeTooLarge, fmt.Sprintf(`"detail" is %d bytes, limit %d`, len(w.Detail), l.MaxDetail))
 		}
 		if w.Detail[0] != '{' {
-			return nil, errf(ErrSyntax, `"detail" must be a JSON object`)
+			return nil, errf(CodeSyntax, `"detail" must be a JSON object`)
 		}
 		// Kept verbatim as evidence, so it must be storable everywhere:
 		// PostgreSQL's jsonb refuses invalid UTF-8 and the \u0000 escape.
 		if !utf8.Valid(w.Detail) || bytes.Contains(w.Detail, []byte(`\u0000`)) {
-			return nil, errf(ErrSyntax, `"detail" must be valid UTF-8 without \u0000`)
+			return nil, errf(CodeSyntax, `"detail" must be valid UTF-8 without \u0000`)
 		}
 		e.Detail = bytes.Clone(w.Detail)
 	}
@@ -474,29 +474,29 @@ func (l Limits) decodeAccel(hub HubID, payload []byte, now time.Time) (*AccelChu
 		return nil, err
 	}
 	if !ValidToken(w.Sensor) {
-		return nil, errf(ErrBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+		return nil, errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	if err != nil {
 		return nil, err
 	}
 	if w.Hz < 1 || w.Hz > 400 {
-		return nil, errf(ErrOutOfRange, fmt.Sprintf(`"hz" %d outside 1-400`, w.Hz))
+		return nil, errf(CodeOutOfRange, fmt.Sprintf(`"hz" %d outside 1-400`, w.Hz))
 	}
 	n := len(w.X)
 	if n == 0 {
-		return nil, errf(ErrMissing, `"x", "y" and "z" must hold samples`)
+		return nil, errf(CodeMissing, `"x", "y" and "z" must hold samples`)
 	}
 	if len(w.Y) != n || len(w.Z) != n {
-		return nil, errf(ErrSyntax, fmt.Sprintf(`"x", "y", "z" lengths differ: %d, %d, %d`, n, len(w.Y), len(w.Z)))
+		return nil, errf(CodeSyntax, fmt.Sprintf(`"x", "y", "z" lengths differ: %d, %d, %d`, n, len(w.Y), len(w.Z)))
 	}
 	if n > l.MaxSamples {
-		return nil, errf(ErrTooMany, fmt.Sprintf("%d samples per axis, limit %d", n, l.MaxSamples))
+		return nil, errf(CodeTooMany, fmt.Sprintf("%d samples per axis, limit %d", n, l.MaxSamples))
 	}
 	for _, axis := range [3][]float32{w.X, w.Y, w.Z} {
 		for i, v := range axis {
 			if math.Abs(float64(v)) > l.MaxG {
-				return nil, errf(ErrOutOfRange, fmt.Sprintf("sample %d is %g g, limit ±%g g", i, v, l.MaxG))
+				return nil, errf(CodeOutOfRange, fmt.Sprintf("sample %d is %g g, limit ±%g g", i, v, l.MaxG))
 			}
 		}
 	}
@@ -522,10 +522,10 @@ func (l Limits) decodeStatus(hub HubID, payload []byte, now time.Time) (*Status,
 	case HubOffline:
 		// A last will is composed at connect time: its ts, if any, is old.
 	default:
-		return nil, errf(ErrUnknownKind, `"state" must be "online" or "offline", got `+quote(w.State))
+		return nil, errf(CodeUnknownKind, `"state" must be "online" or "offline", got `+quote(w.State))
 	}
 	if w.HeartbeatS < 0 || w.HeartbeatS > 3600 {
-		return nil, errf(ErrOutOfRange, fmt.Sprintf(`"heartbeat_s" %d outside 0-3600`, w.HeartbeatS))
+		return nil, errf(CodeOutOfRange, fmt.Sprintf(`"heartbeat_s" %d outside 0-3600`, w.HeartbeatS))
 	}
 	s.HeartbeatInterval = time.Duration(w.HeartbeatS) * time.Second
 	return s, nil
@@ -546,7 +546,7 @@ func (l Limits) decodeHeartbeat(hub HubID, payload []byte, now time.Time) (*Hear
 	// uptime_s is bounded to what a 32-bit seconds counter holds; beyond
 	// ~292 years it would overflow the time.Duration it is kept in.
 	if w.UptimeS < 0 || w.UptimeS > math.MaxUint32 || w.Queued < 0 || w.RSSI > 0 || w.RSSI < -200 {
-		return nil, errf(ErrOutOfRange, "uptime_s must be in 0..4294967295, queued >= 0, rssi in -200..0 dBm")
+		return nil, errf(CodeOutOfRange, "uptime_s must be in 0..4294967295, queued >= 0, rssi in -200..0 dBm")
 	}
 	return &Heartbeat{Hub: hub, At: at, Received: now, Uptime: time.Duration(w.UptimeS) * time.Second, RSSI: w.RSSI, Queued: w.Queued}, nil
 }
@@ -560,7 +560,7 @@ func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*Command
 		return nil, err
 	}
 	if !ValidToken(w.ID) {
-		return nil, errf(ErrBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
+		return nil, errf(CodeBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	if err != nil {
@@ -570,7 +570,7 @@ func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*Command
 	switch st {
 	case AckAccepted, AckDone, AckFailed, AckUnsupported:
 	default:
-		return nil, errf(ErrUnknownKind, "unknown ack status "+quote(w.Status))
+		return nil, errf(CodeUnknownKind, "unknown ack status "+quote(w.Status))
 	}
 	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: cleanText(w.Detail), At: at, Received: now}, nil
 }
@@ -648,15 +648,15 @@ func DecodeCommand(payload []byte) (Command, error) {
 		return Command{}, err
 	}
 	if w.V != Version {
-		return Command{}, errf(ErrVersion, fmt.Sprintf(`"v" is %d; expected %d`, w.V, Version))
+		return Command{}, errf(CodeVersion, fmt.Sprintf(`"v" is %d; expected %d`, w.V, Version))
 	}
 	if !ValidToken(w.ID) {
-		return Command{}, errf(ErrBadID, "bad command id "+quote(w.ID))
+		return Command{}, errf(CodeBadID, "bad command id "+quote(w.ID))
 	}
 	switch CommandType(w.Type) {
 	case CmdCheckIn, CmdSilence, CmdSetHeartbeat:
 	default:
-		return Command{}, errf(ErrUnknownKind, "unknown command type "+quote(w.Type))
+		return Command{}, errf(CodeUnknownKind, "unknown command type "+quote(w.Type))
 	}
 	return Command{ID: CommandID(w.ID), At: time.UnixMilli(w.TS), Type: CommandType(w.Type), Args: w.Args}, nil
 }

@@ -34,13 +34,13 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		payload string
 		want    ErrorCode
 	}{
-		{`{"v":1,"id":"c-1","ts":1,"type":"reboot"}`, ErrUnknownKind},
-		{`{"v":2,"id":"c-1","ts":1,"type":"check_in"}`, ErrVersion},
-		{`{"id":"c-1","ts":1,"type":"check_in"}`, ErrVersion},
-		{`{"v":1,"id":"c 1","ts":1,"type":"check_in"}`, ErrBadID},
-		{`{"v":1,"ts":1,"type":"check_in"}`, ErrBadID},
-		{`{"v":1,"id":"c-1","ts":"now","type":"check_in"}`, ErrSyntax},
-		{`not json`, ErrSyntax},
+		{`{"v":1,"id":"c-1","ts":1,"type":"reboot"}`, CodeUnknownKind},
+		{`{"v":2,"id":"c-1","ts":1,"type":"check_in"}`, CodeVersion},
+		{`{"id":"c-1","ts":1,"type":"check_in"}`, CodeVersion},
+		{`{"v":1,"id":"c 1","ts":1,"type":"check_in"}`, CodeBadID},
+		{`{"v":1,"ts":1,"type":"check_in"}`, CodeBadID},
+		{`{"v":1,"id":"c-1","ts":"now","type":"check_in"}`, CodeSyntax},
+		{`not json`, CodeSyntax},
 	}
 	for _, tt := range tests {
 		_, err := DecodeCommand([]byte(tt.payload))
@@ -69,12 +69,12 @@ func TestCommandAckRoundTrip(t *testing.T) {
 
 func TestRejectRoundTrip(t *testing.T) {
 	tests := []Reject{
-		{At: testNow, Topic: "dolbom/v1/hub-0001/readings", Code: ErrOutOfRange, Error: "readings[2]: heart_rate 900 bpm outside 0-300"},
-		{At: testNow, Topic: "dolbom/v1/hub-0001/events", EventID: "e-000192", Code: ErrRateLimited, Error: "send again later"},
+		{At: testNow, Topic: "dolbom/v1/hub-0001/readings", Code: CodeOutOfRange, Error: "readings[2]: heart_rate 900 bpm outside 0-300"},
+		{At: testNow, Topic: "dolbom/v1/hub-0001/events", EventID: "e-000192", Code: CodeRateLimited, Error: "send again later"},
 		// The longest topic a hub can publish on must come back whole: the
 		// hub needs its channel to know which message was refused.
 		{At: testNow, Topic: Topic(HubID("kr-11680-"+strings.Repeat("0", MaxIDLen-9)), ChanHeartbeat),
-			Code: ErrSyntax, Error: "bad json"},
+			Code: CodeSyntax, Error: "bad json"},
 	}
 	for _, r := range tests {
 		got, err := DecodeReject(EncodeReject(r))
@@ -143,9 +143,9 @@ func TestEmergencyEventWithBadClockIsAccepted(t *testing.T) {
 		kind    string
 		wantErr ErrorCode // for the non-emergency variant
 	}{
-		{"clock reset to 1970", `"ts":1000,`, "sos", ErrTooOld},
-		{"clock a day ahead", `"ts":1748908800000,`, "fall", ErrFuture},
-		{"no timestamp", ``, "smoke_alarm", ErrMissing},
+		{"clock reset to 1970", `"ts":1000,`, "sos", CodeTooOld},
+		{"clock a day ahead", `"ts":1748908800000,`, "fall", CodeFuture},
+		{"no timestamp", ``, "smoke_alarm", CodeMissing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -175,8 +175,8 @@ func TestDecodedTextIsStorable(t *testing.T) {
 	now := time.UnixMilli(1748822400000)
 	for _, detail := range []string{`{"x":"\u0000"}`, "{\"x\":\"\xff\xfe\"}"} {
 		payload := []byte(`{"v":1,"id":"e-1","ts":1748822400000,"kind":"sos","detail":` + detail + `}`)
-		if _, err := Decode("dolbom/v1/hub-1/events", payload, now); CodeOf(err) != ErrSyntax {
-			t.Errorf("detail %q: error %v, want %s", detail, err, ErrSyntax)
+		if _, err := Decode("dolbom/v1/hub-1/events", payload, now); CodeOf(err) != CodeSyntax {
+			t.Errorf("detail %q: error %v, want %s", detail, err, CodeSyntax)
 		}
 	}
 	m, err := Decode("dolbom/v1/hub-1/status", []byte(`{"v":1,"ts":1748822400000,"state":"online","fw":"1.2\u0000.3\n","model":"허브\u0007"}`), now)
@@ -194,11 +194,11 @@ func TestDecodedTextIsStorable(t *testing.T) {
 func TestStrictJSON(t *testing.T) {
 	now := time.UnixMilli(1748822400000)
 	dup := []byte(`{"v":1,"id":"e-1","ts":1748822399000,"kind":"motion","kind":"sos","sensor":"s1"}`)
-	if _, err := Decode("dolbom/v1/hub-1/events", dup, now); CodeOf(err) != ErrSyntax {
-		t.Errorf("duplicate member: error %v, want %q", err, ErrSyntax)
+	if _, err := Decode("dolbom/v1/hub-1/events", dup, now); CodeOf(err) != CodeSyntax {
+		t.Errorf("duplicate member: error %v, want %q", err, CodeSyntax)
 	}
 	upper := []byte(`{"v":1,"id":"e-1","ts":1748822399000,"Kind":"sos","sensor":"s1"}`)
-	if _, err := Decode("dolbom/v1/hub-1/events", upper, now); CodeOf(err) != ErrUnknownKind {
-		t.Errorf(`"Kind" for "kind": error %v, want %q`, err, ErrUnknownKind)
+	if _, err := Decode("dolbom/v1/hub-1/events", upper, now); CodeOf(err) != CodeUnknownKind {
+		t.Errorf(`"Kind" for "kind": error %v, want %q`, err, CodeUnknownKind)
 	}
 }

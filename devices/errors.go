@@ -10,22 +10,22 @@ import (
 type ErrorCode string
 
 const (
-	ErrTopic        ErrorCode = "bad_topic"         // not a topic of this protocol
-	ErrTooLarge     ErrorCode = "too_large"         // payload over MaxPayload
-	ErrSyntax       ErrorCode = "bad_json"          // not JSON, or the wrong JSON types
-	ErrVersion      ErrorCode = "bad_version"       // "v" is not 1
-	ErrMissing      ErrorCode = "missing_field"     // a required field is absent
-	ErrUnknownKind  ErrorCode = "unknown_kind"      // metric, event kind or state not in the protocol
-	ErrOutOfRange   ErrorCode = "out_of_range"      // a value outside what is physically possible
-	ErrBadID        ErrorCode = "bad_id"            // sensor, event or command id malformed
-	ErrFuture       ErrorCode = "ts_in_future"      // timestamp too far ahead of the gateway clock
-	ErrTooOld       ErrorCode = "ts_too_old"        // timestamp older than the store-and-forward limit
-	ErrTooMany      ErrorCode = "too_many"          // more readings or samples than allowed
-	ErrQoS          ErrorCode = "qos_too_low"       // an emergency event sent at QoS 0
-	ErrNotPermitted ErrorCode = "not_permitted"     // a topic the hub may not use
-	ErrRateLimited  ErrorCode = "rate_limited"      // the hub sends faster than its sensors can
-	ErrUnavailable  ErrorCode = "store_unavailable" // the gateway could not make it durable in time
-	ErrPoison       ErrorCode = "unprocessable"     // the gateway failed handling it; kept for an engineer, do not resend
+	CodeTopic        ErrorCode = "bad_topic"         // not a topic of this protocol
+	CodeTooLarge     ErrorCode = "too_large"         // payload over MaxPayload
+	CodeSyntax       ErrorCode = "bad_json"          // not JSON, or the wrong JSON types
+	CodeVersion      ErrorCode = "bad_version"       // "v" is not 1
+	CodeMissing      ErrorCode = "missing_field"     // a required field is absent
+	CodeUnknownKind  ErrorCode = "unknown_kind"      // metric, event kind or state not in the protocol
+	CodeOutOfRange   ErrorCode = "out_of_range"      // a value outside what is physically possible
+	CodeBadID        ErrorCode = "bad_id"            // sensor, event or command id malformed
+	CodeFuture       ErrorCode = "ts_in_future"      // timestamp too far ahead of the gateway clock
+	CodeTooOld       ErrorCode = "ts_too_old"        // timestamp older than the store-and-forward limit
+	CodeTooMany      ErrorCode = "too_many"          // more readings or samples than allowed
+	CodeQoS          ErrorCode = "qos_too_low"       // an emergency event sent at QoS 0
+	CodeNotPermitted ErrorCode = "not_permitted"     // a topic the hub may not use
+	CodeRateLimited  ErrorCode = "rate_limited"      // the hub sends faster than its sensors can
+	CodeUnavailable  ErrorCode = "store_unavailable" // the gateway could not make it durable in time
+	CodePoison       ErrorCode = "unprocessable"     // the gateway failed handling it; kept for an engineer, do not resend
 )
 
 // DecodeError is a refusal of one message, with a code and a human-readable

@@ -26,7 +26,7 @@ func FuzzParseTopic(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string) {
 		hub, ch, err := ParseTopic(topic)
 		if err != nil {
-			if CodeOf(err) != ErrTopic {
+			if CodeOf(err) != CodeTopic {
 				t.Fatalf("ParseTopic(%q): %v is not a bad_topic DecodeError", topic, err)
 			}
 			return

@@ -43,7 +43,7 @@ type Event struct {
 	// Detail is optional vendor detail, a JSON object kept as evidence.
 	Detail json.RawMessage
 	// ClockError is set when an emergency event's timestamp was missing or
-	// out of bounds (ErrMissing, ErrFuture, ErrTooOld): the event was
+	// out of bounds (CodeMissing, CodeFuture, CodeTooOld): the event was
 	// accepted all the same, with At set to the receive time, and the hub
 	// is to be warned. Empty for every other event.
 	ClockError ErrorCode

@@ -44,18 +44,18 @@ func Topic(hub HubID, ch Channel) string {
 func ParseTopic(topic string) (HubID, Channel, error) {
 	rest, ok := strings.CutPrefix(topic, TopicRoot)
 	if !ok {
-		return "", "", &DecodeError{Code: ErrTopic, Msg: "topic must start with " + TopicRoot}
+		return "", "", &DecodeError{Code: CodeTopic, Msg: "topic must start with " + TopicRoot}
 	}
 	hub, ch, ok := strings.Cut(rest, "/")
 	if !ok {
-		return "", "", &DecodeError{Code: ErrTopic, Msg: "topic has no channel after the hub id"}
+		return "", "", &DecodeError{Code: CodeTopic, Msg: "topic has no channel after the hub id"}
 	}
 	if err := ValidateHubID(hub); err != nil {
-		return "", "", &DecodeError{Code: ErrTopic, Msg: err.Error()}
+		return "", "", &DecodeError{Code: CodeTopic, Msg: err.Error()}
 	}
 	c := Channel(ch)
 	if !c.Upstream() && !c.Downstream() {
-		return "", "", &DecodeError{Code: ErrTopic, Msg: "unknown channel " + quote(ch)}
+		return "", "", &DecodeError{Code: CodeTopic, Msg: "unknown channel " + quote(ch)}
 	}
 	return HubID(hub), c, nil
 }

@@ -60,8 +60,8 @@ func TestParseTopic(t *testing.T) {
 		if tt.err {
 			if err == nil {
 				t.Errorf("ParseTopic(%q) = %q, %q; want an error", tt.topic, hub, ch)
-			} else if CodeOf(err) != ErrTopic {
-				t.Errorf("ParseTopic(%q): code %q, want %q", tt.topic, CodeOf(err), ErrTopic)
+			} else if CodeOf(err) != CodeTopic {
+				t.Errorf("ParseTopic(%q): code %q, want %q", tt.topic, CodeOf(err), CodeTopic)
 			}
 			continue
 		}
