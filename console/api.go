@@ -38,12 +38,10 @@ type ListQuery struct {
 
 // Registry is the resident, hub and sensor register the admin API edits.
 //
-// Errors: a missing record wraps devices.ErrNotFound (404). An error for
-// which errors.As finds an implementation of `interface{ Conflict() bool }`
-// returning true is a conflict (409: the id exists already, a unique field is
-// taken). One implementing `interface{ Invalid() bool }` returning true is
-// the caller's mistake (400); if it also implements `interface{ Field()
-// string }` the field is named in the answer. The messages of conflict and
+// Errors: a missing record wraps devices.ErrNotFound (404), a conflict
+// devices.ErrConflict (409: the id exists already, a unique field is taken),
+// the caller's mistake devices.ErrInvalid (400); if an invalid error also
+// implements `interface{ Field() string }` the field is named in the answer. The messages of conflict and
 // invalid errors are shown to the API client; every other error is logged and
 // answered with a bare 500.
 type Registry interface {
@@ -80,13 +78,14 @@ type Registry interface {
 	GetAccount(ctx context.Context, id string) (Account, error)
 }
 
-// MarkConflict wraps err so that the API answers it with 409 and err's
-// message (the Conflict() bool convention of Registry). cmd/dolbomd uses it
-// to translate a store's own sentinel errors.
+// MarkConflict wraps err so that it also is devices.ErrConflict: the API
+// answers it with 409 and err's message. The incident API uses it for
+// dispatch's own errors.
 func MarkConflict(err error) error { return &markedError{err: err, conflict: true} }
 
-// MarkInvalid wraps err so that the API answers it with 400, err's message
-// and, when field is not empty, the field's name.
+// MarkInvalid wraps err so that it also is devices.ErrInvalid: the API
+// answers it with 400, err's message and, when field is not empty, the
+// field's name.
 func MarkInvalid(err error, field string) error {
 	return &markedError{err: err, invalid: true, field: field}
 }
@@ -97,11 +96,14 @@ type markedError struct {
 	field             string
 }
 
-func (e *markedError) Error() string  { return e.err.Error() }
-func (e *markedError) Unwrap() error  { return e.err }
-func (e *markedError) Conflict() bool { return e.conflict }
-func (e *markedError) Invalid() bool  { return e.invalid }
-func (e *markedError) Field() string  { return e.field }
+func (e *markedError) Error() string { return e.err.Error() }
+func (e *markedError) Unwrap() error { return e.err }
+func (e *markedError) Field() string { return e.field }
+
+// Is makes the mark one of the registry's sentinels for errors.Is.
+func (e *markedError) Is(target error) bool {
+	return e.conflict && target == devices.ErrConflict || e.invalid && target == devices.ErrInvalid
+}
 
 // HealthReader gives the device health of a hub. It returns an error
 // wrapping devices.ErrNotFound for a hub the gateway has never heard from.
@@ -300,8 +302,6 @@ func (a *adminAPI) status(w http.ResponseWriter, r *http.Request) {
 // request was about, for the 404 message.
 func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error, what string) {
 	var ae *apiError
-	var conflict interface{ Conflict() bool }
-	var invalid interface{ Invalid() bool }
 	switch {
 	case errors.As(err, &ae):
 		writeError(w, ae)
@@ -310,9 +310,9 @@ func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error, what 
 			what = "the record"
 		}
 		writeError(w, &apiError{status: http.StatusNotFound, Msg: what + " not found"})
-	case errors.As(err, &conflict) && conflict.Conflict():
+	case isConflict(err):
 		writeError(w, &apiError{status: http.StatusConflict, Msg: err.Error()})
-	case errors.As(err, &invalid) && invalid.Invalid():
+	case isInvalid(err):
 		e := &apiError{status: http.StatusBadRequest, Msg: err.Error()}
 		var f interface{ Field() string }
 		if errors.As(err, &f) {

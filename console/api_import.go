@@ -211,8 +211,6 @@ func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
 	imp := importer{registrar: a.registrar(), opts: opts, cols: cols, workers: map[string]error{}}
 	for _, row := range rows {
 		id, updated, err := imp.row(ctx, row)
-		var conflict interface{ Conflict() bool }
-		var invalid interface{ Invalid() bool }
 		var ae *apiError
 		switch {
 		case err == nil && updated:
@@ -221,7 +219,7 @@ func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
 			result.Created = append(result.Created, importCreated{Line: row.line, ID: id})
 		case errors.As(err, &ae):
 			result.Errors = append(result.Errors, importError{Line: row.line, Column: columnOf(ae.Field), Error: ae.Msg})
-		case errors.As(err, &conflict) && conflict.Conflict(), errors.As(err, &invalid) && invalid.Invalid():
+		case isConflict(err), isInvalid(err):
 			result.Errors = append(result.Errors, importError{Line: row.line, Error: err.Error()})
 		default:
 			a.log.Error().Err(err).Int("line", row.line).Msg("resident import stopped")

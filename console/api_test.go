@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -375,6 +376,10 @@ func TestRegistryErrorMapping(t *testing.T) {
 		{"invalid", &consoletest.Error{Msg: "store: bad social worker", IsInvalid: true, InvalidField: "social_worker_id"}, 400, "social_worker_id", "bad social worker"},
 		{"marked conflict", console.MarkConflict(errors.New("store: already exists: resident r-1")), 409, "", "already exists"},
 		{"marked invalid", console.MarkInvalid(errors.New("store: invalid: bad postcode"), "address.postcode"), 400, "address.postcode", "bad postcode"},
+		// A store's own wrapped sentinels, with no mark: one sentinel per
+		// meaning across store and console.
+		{"wrapped conflict", fmt.Errorf("store: %w: resident r-1", devices.ErrConflict), 409, "", "already exists: resident r-1"},
+		{"wrapped invalid", fmt.Errorf("store: %w: bad postcode", devices.ErrInvalid), 400, "", "invalid: bad postcode"},
 		{"other", errors.New("store: disk on fire at /var/lib/secret"), 500, "", "internal error"},
 	}
 	for _, tc := range tests {

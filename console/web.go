@@ -69,8 +69,7 @@ type Session struct {
 }
 
 // AccountStore keeps accounts and sessions. Missing records wrap
-// devices.ErrNotFound; a taken id is an error for which errors.As finds
-// `interface{ Conflict() bool }` returning true (see MarkConflict).
+// devices.ErrNotFound; a taken id wraps devices.ErrConflict.
 type AccountStore interface {
 	CreateAccount(ctx context.Context, a Account) error
 	GetAccount(ctx context.Context, id string) (Account, error)
@@ -508,12 +507,6 @@ func (w *web) audit(ctx context.Context, rc *reqCtx, action string, resident dev
 
 func isNotFound(err error) bool { return errors.Is(err, devices.ErrNotFound) }
 
-func isConflict(err error) bool {
-	var c interface{ Conflict() bool }
-	return errors.As(err, &c) && c.Conflict()
-}
+func isConflict(err error) bool { return errors.Is(err, devices.ErrConflict) }
 
-func isInvalid(err error) bool {
-	var c interface{ Invalid() bool }
-	return errors.As(err, &c) && c.Invalid()
-}
+func isInvalid(err error) bool { return errors.Is(err, devices.ErrInvalid) }

@@ -9,6 +9,17 @@ import (
 // a resident, hub or sensor that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// The registry's other two answers, one sentinel each for every layer: the
+// store wraps them, the console answers them (409, 400), and errors.Is
+// finds them across the layers.
+var (
+	// ErrConflict: a record with the same id (or unique field) exists.
+	ErrConflict = errors.New("already exists")
+	// ErrInvalid is wrapped by errors for input that is refused; the
+	// message says which field and why.
+	ErrInvalid = errors.New("invalid")
+)
+
 // Resident is a person the service looks after, with what a 119 dispatcher
 // needs to know about them.
 type Resident struct {

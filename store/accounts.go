@@ -64,7 +64,7 @@ func validAccountID(id string) bool {
 }
 
 // CreateAccount stores a new account and returns it as stored. An existing
-// id is ErrConflict.
+// id is devices.ErrConflict.
 func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
 	switch {
 	case !validAccountID(a.ID):
@@ -82,7 +82,7 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	if n == 0 {
-		return Account{}, fmt.Errorf("%w: account %s", ErrConflict, a.ID)
+		return Account{}, fmt.Errorf("store: %w: account %s", devices.ErrConflict, a.ID)
 	}
 	return a, nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // KeyFile is the name of the secret key file LoadOrCreateKey keeps in the
@@ -67,7 +69,7 @@ const sealVersion = 1
 
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != 32 {
-		return nil, fmt.Errorf("store: %w: SecretKey must be 32 bytes, got %d", ErrInvalid, len(key))
+		return nil, fmt.Errorf("store: %w: SecretKey must be 32 bytes, got %d", devices.ErrInvalid, len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -200,7 +200,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 	case m.Fingerprint != "":
 		inc, err = s.incidentOfFingerprint(ctx, q, m, lock)
 	default:
-		res.Err = fmt.Errorf("store: %w: mutation names no incident", ErrInvalid)
+		res.Err = fmt.Errorf("store: %w: mutation names no incident", devices.ErrInvalid)
 		return nil
 	}
 	switch {

@@ -49,7 +49,7 @@ const (
 // with ErrUnavailable.
 func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
-		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", ErrInvalid)
+		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", devices.ErrInvalid)
 	}
 	if err := s.avail.unavailable(); err != nil {
 		return false, err
@@ -236,7 +236,7 @@ type sampleItem struct {
 // the database does not answer; nothing is dropped.
 func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
 	if b == nil || b.Hub == "" {
-		return fmt.Errorf("store: %w: reading batch needs a hub", ErrInvalid)
+		return fmt.Errorf("store: %w: reading batch needs a hub", devices.ErrInvalid)
 	}
 	// Held until the writer has copied it into its flush (a batch from
 	// devices.DecodeShared is reused after its last holder is done).
@@ -256,7 +256,7 @@ func (s *Store) SharesReadingBatches() bool { return true }
 // AppendAccel queues c like AppendReadings.
 func (s *Store) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
 	if c == nil || c.Hub == "" || c.RateHz <= 0 || len(c.Y) != len(c.X) || len(c.Z) != len(c.X) {
-		return fmt.Errorf("store: %w: accel chunk needs a hub, a rate and equal x, y, z", ErrInvalid)
+		return fmt.Errorf("store: %w: accel chunk needs a hub, a rate and equal x, y, z", devices.ErrInvalid)
 	}
 	return s.enqueueSample(ctx, sampleItem{accel: c})
 }

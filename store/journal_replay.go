@@ -187,7 +187,7 @@ func (s *Store) JournalApplied(ctx context.Context, consumer string, seqs []int6
 	cur := s.cursors.by[consumer]
 	if cur == nil {
 		s.cursors.mu.Unlock()
-		return fmt.Errorf("store: %w: journal consumer %q never asked for its position", ErrInvalid, consumer)
+		return fmt.Errorf("store: %w: journal consumer %q never asked for its position", devices.ErrInvalid, consumer)
 	}
 	for _, seq := range seqs {
 		delete(cur.pending, seq)

@@ -124,7 +124,7 @@ type Evidence struct {
 // them. It marks a window rather than copying rows, so readings still in the
 // write queue, or store-and-forwarded later by the hub, are kept too.
 // Calling it again for the same incident widens the window; an incident
-// belongs to one hub (another hub is ErrConflict).
+// belongs to one hub (another hub is devices.ErrConflict).
 func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices.HubID, from, to time.Time) error {
 	if incidentID == "" || len(incidentID) > 128 || hub == "" {
 		return invalid("evidence needs an incident id (at most 128 characters) and a hub")
@@ -146,7 +146,7 @@ func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices
 			return fmt.Errorf("store: keep evidence: %w", err)
 		}
 		if stored != string(hub) {
-			return fmt.Errorf("%w: incident %s keeps evidence of hub %s, not %s", ErrConflict, incidentID, stored, hub)
+			return fmt.Errorf("store: %w: incident %s keeps evidence of hub %s, not %s", devices.ErrConflict, incidentID, stored, hub)
 		}
 		return nil
 	})

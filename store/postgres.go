@@ -70,7 +70,7 @@ const pgUserTimeout = 30 * time.Second
 func openPostgres(ctx context.Context, databaseURL string) (*postgresBackend, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w: database URL: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("store: %w: database URL: %v", devices.ErrInvalid, err)
 	}
 	if !strings.Contains(databaseURL, "pool_max_conns") {
 		// pgxpool's default is max(4, CPUs): 4 here, shared by the readings,

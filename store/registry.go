@@ -48,7 +48,7 @@ func newID(prefix string) string {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("store: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return fmt.Errorf("store: %w: %s", devices.ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -199,7 +199,7 @@ func (s *Store) CreateResident(ctx context.Context, r devices.Resident) (devices
 			return fmt.Errorf("store: create resident: %w", err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: resident %s", ErrConflict, r.ID)
+			return fmt.Errorf("store: %w: resident %s", devices.ErrConflict, r.ID)
 		}
 		return nil
 	})
@@ -395,7 +395,7 @@ func residentMustExist(ctx context.Context, q querier, id devices.ResidentID) er
 	var one int
 	err := q.queryRow(ctx, `SELECT 1 FROM residents WHERE id = $1`, string(id)).Scan(&one)
 	if isNoRows(err) {
-		return fmt.Errorf("store: %w: resident %s: %w", ErrInvalid, id, devices.ErrNotFound)
+		return fmt.Errorf("store: %w: resident %s: %w", devices.ErrInvalid, id, devices.ErrNotFound)
 	}
 	return err
 }
@@ -422,7 +422,7 @@ func (s *Store) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, erro
 			return fmt.Errorf("store: create hub: %w", err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: hub %s", ErrConflict, h.ID)
+			return fmt.Errorf("store: %w: hub %s", devices.ErrConflict, h.ID)
 		}
 		return nil
 	})
@@ -648,7 +648,7 @@ func (s *Store) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Se
 		var one int
 		err := q.queryRow(ctx, `SELECT 1 FROM hubs WHERE id = $1`, string(sn.Hub)).Scan(&one)
 		if isNoRows(err) {
-			return fmt.Errorf("store: %w: hub %s: %w", ErrInvalid, sn.Hub, devices.ErrNotFound)
+			return fmt.Errorf("store: %w: hub %s: %w", devices.ErrInvalid, sn.Hub, devices.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("store: create sensor: %w", err)
@@ -659,7 +659,7 @@ func (s *Store) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Se
 			return fmt.Errorf("store: create sensor: %w", err)
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: sensor %s/%s", ErrConflict, sn.Hub, sn.ID)
+			return fmt.Errorf("store: %w: sensor %s/%s", devices.ErrConflict, sn.Hub, sn.ID)
 		}
 		return nil
 	})

@@ -78,7 +78,7 @@ const defaultRewindFrom = 4096
 
 func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 	if dataDir == "" {
-		return nil, fmt.Errorf("store: %w: DataDir or DatabaseURL is required", ErrInvalid)
+		return nil, fmt.Errorf("store: %w: DataDir or DatabaseURL is required", devices.ErrInvalid)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)

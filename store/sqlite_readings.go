@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // splitReadings moves readingsTables out of dolbom.db into readings.db:
@@ -58,7 +60,7 @@ func (b *sqliteBackend) splitReadings(ctx context.Context, log zerolog.Logger) e
 		}
 		if n != len(readingsTables) {
 			return fmt.Errorf("store: %w: %s has %d of the %d readings tables and %s none: the readings file of this data folder is missing or not its own",
-				ErrInvalid, ReadingsFile, n, len(readingsTables), SQLiteFile)
+				devices.ErrInvalid, ReadingsFile, n, len(readingsTables), SQLiteFile)
 		}
 		return nil
 	}

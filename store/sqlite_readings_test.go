@@ -249,7 +249,7 @@ func TestOpenRefusesAMissingReadingsFile(t *testing.T) {
 		s.Close()
 		t.Fatal("Open of a data folder without its readings.db succeeded; want an error naming readings.db")
 	}
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), ReadingsFile) {
-		t.Fatalf("Open without readings.db: %v; want ErrInvalid naming %s", err, ReadingsFile)
+	if !errors.Is(err, devices.ErrInvalid) || !strings.Contains(err.Error(), ReadingsFile) {
+		t.Fatalf("Open without readings.db: %v; want devices.ErrInvalid naming %s", err, ReadingsFile)
 	}
 }

@@ -29,11 +29,6 @@ import (
 )
 
 var (
-	// ErrConflict is returned when a record with the same id already exists.
-	ErrConflict = errors.New("store: already exists")
-	// ErrInvalid is wrapped by errors for input the store refuses; the
-	// message says which field and why.
-	ErrInvalid = errors.New("store: invalid")
 	// ErrSchemaTooNew means the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrClosed is returned by appends after Run stopped taking new work.

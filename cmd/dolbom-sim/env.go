@@ -324,11 +324,11 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	g := p.e.gateway()
 	st := g.Store
 	res := devices.ResidentID("r-" + string(id))
-	if _, err := st.CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := st.CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, devices.ErrConflict) {
 		return "", err
 	}
 	hub, err := st.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, devices.ErrConflict) {
 		hub, err = st.GetHub(ctx, id)
 		if err == nil && (!p.reused || hub.SecretHash != p.hash) {
 			if err := st.SetHubSecretHash(ctx, id, p.hash); err != nil {
@@ -345,7 +345,7 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 		for _, s := range firmwaresim.Layout() {
 			s.Hub = id
 			sn, err := st.CreateSensor(ctx, s)
-			if err != nil && !errors.Is(err, store.ErrConflict) {
+			if err != nil && !errors.Is(err, devices.ErrConflict) {
 				return "", err
 			}
 			if err == nil {

@@ -24,10 +24,14 @@ type Error struct {
 	InvalidField string
 }
 
-func (e *Error) Error() string  { return e.Msg }
-func (e *Error) Conflict() bool { return e.IsConflict }
-func (e *Error) Invalid() bool  { return e.IsInvalid }
-func (e *Error) Field() string  { return e.InvalidField }
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Field() string { return e.InvalidField }
+
+// Is answers errors.Is for the registry's sentinels, as a real store's
+// wrapped errors do.
+func (e *Error) Is(target error) bool {
+	return e.IsConflict && target == devices.ErrConflict || e.IsInvalid && target == devices.ErrInvalid
+}
 
 type sensorKey struct {
 	hub devices.HubID

@@ -41,7 +41,7 @@ func testAccounts(t *testing.T, fresh Fresh) {
 		t.Fatalf("CreateAccount: %v", err)
 	}
 	_, err = s.CreateAccount(ctx, store.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
-	wantErr(t, "duplicate account", err, store.ErrConflict)
+	wantErr(t, "duplicate account", err, devices.ErrConflict)
 	for _, bad := range []store.Account{
 		{ID: "Upper", Role: "admin", PasswordHash: "h"},
 		{ID: "", Role: "admin", PasswordHash: "h"},
@@ -49,7 +49,7 @@ func testAccounts(t *testing.T, fresh Fresh) {
 		{ID: "ok", Role: "admin", PasswordHash: ""},
 	} {
 		_, err := s.CreateAccount(ctx, bad)
-		wantErr(t, "invalid account "+bad.ID, err, store.ErrInvalid)
+		wantErr(t, "invalid account "+bad.ID, err, devices.ErrInvalid)
 	}
 	got, err := s.GetAccount(ctx, "sw-kim")
 	if err != nil || got != a {
@@ -152,7 +152,7 @@ func testAudit(t *testing.T, fresh Fresh) {
 			t.Fatal(err)
 		}
 	}
-	wantErr(t, "audit without account", s.AppendAudit(ctx, store.AuditEntry{Action: "x"}), store.ErrInvalid)
+	wantErr(t, "audit without account", s.AppendAudit(ctx, store.AuditEntry{Action: "x"}), devices.ErrInvalid)
 	all, err := s.ListAudit(ctx, store.AuditQuery{})
 	if err != nil || len(all) != 3 {
 		t.Fatalf("ListAudit = %+v, %v", all, err)
@@ -187,7 +187,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
 	add(theirs.ID, "visit", base, time.Time{})
 	_, err := s.AddVisit(ctx, store.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
-	wantErr(t, "visit kind letter", err, store.ErrInvalid)
+	wantErr(t, "visit kind letter", err, devices.ErrInvalid)
 
 	list, err := s.ListVisits(ctx, mine.ID, 10)
 	if err != nil || len(list) != 3 || list[0].Kind != "call" || list[0].Notes != "잘 지내심" || !list[0].Next.Equal(base.AddDate(0, 0, 20)) {

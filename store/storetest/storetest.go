@@ -185,7 +185,7 @@ func testResidents(t *testing.T, fresh Fresh) {
 		t.Fatalf("CreateResident(res-b): %v", err)
 	}
 	_, err = s.CreateResident(ctx, other)
-	wantErr(t, "duplicate resident", err, store.ErrConflict)
+	wantErr(t, "duplicate resident", err, devices.ErrConflict)
 
 	for _, bad := range []func(*devices.Resident){
 		func(r *devices.Resident) { r.Name = " " },
@@ -198,7 +198,7 @@ func testResidents(t *testing.T, fresh Fresh) {
 		b := sampleResident()
 		bad(&b)
 		_, err := s.CreateResident(ctx, b)
-		wantErr(t, fmt.Sprintf("invalid resident %+v", b.ID), err, store.ErrInvalid)
+		wantErr(t, fmt.Sprintf("invalid resident %+v", b.ID), err, devices.ErrInvalid)
 	}
 
 	_, err = s.GetResident(ctx, "res-none")
@@ -284,11 +284,11 @@ func testHubs(t *testing.T, fresh Fresh) {
 		t.Errorf("GetHub = %+v, %v; want %+v", got, err, h)
 	}
 	_, err = s.CreateHub(ctx, devices.Hub{ID: h.ID})
-	wantErr(t, "duplicate hub", err, store.ErrConflict)
+	wantErr(t, "duplicate hub", err, devices.ErrConflict)
 	_, err = s.CreateHub(ctx, devices.Hub{ID: "hub-x", ResidentID: "res-none"})
-	wantErr(t, "hub of a missing resident", err, store.ErrInvalid, devices.ErrNotFound)
+	wantErr(t, "hub of a missing resident", err, devices.ErrInvalid, devices.ErrNotFound)
 	_, err = s.CreateHub(ctx, devices.Hub{ID: "Hub/1"})
-	wantErr(t, "bad hub id", err, store.ErrInvalid)
+	wantErr(t, "bad hub id", err, devices.ErrInvalid)
 	stock, err := s.CreateHub(ctx, devices.Hub{ID: "hub-stock"})
 	if err != nil {
 		t.Fatalf("CreateHub(stock): %v", err)
@@ -371,11 +371,11 @@ func testSensors(t *testing.T, fresh Fresh) {
 		sn   devices.Sensor
 		errs []error
 	}{
-		{"duplicate", sn, []error{store.ErrConflict}},
-		{"unknown kind", devices.Sensor{Hub: "hub-1", ID: "x", Kind: "laser", Location: devices.LocKitchen}, []error{store.ErrInvalid}},
-		{"unknown location", devices.Sensor{Hub: "hub-1", ID: "x", Kind: devices.SensorDoor, Location: "garage"}, []error{store.ErrInvalid}},
-		{"bad id", devices.Sensor{Hub: "hub-1", ID: "a b", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{store.ErrInvalid}},
-		{"missing hub", devices.Sensor{Hub: "hub-none", ID: "x", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{store.ErrInvalid, devices.ErrNotFound}},
+		{"duplicate", sn, []error{devices.ErrConflict}},
+		{"unknown kind", devices.Sensor{Hub: "hub-1", ID: "x", Kind: "laser", Location: devices.LocKitchen}, []error{devices.ErrInvalid}},
+		{"unknown location", devices.Sensor{Hub: "hub-1", ID: "x", Kind: devices.SensorDoor, Location: "garage"}, []error{devices.ErrInvalid}},
+		{"bad id", devices.Sensor{Hub: "hub-1", ID: "a b", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{devices.ErrInvalid}},
+		{"missing hub", devices.Sensor{Hub: "hub-none", ID: "x", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{devices.ErrInvalid, devices.ErrNotFound}},
 	} {
 		_, err := s.CreateSensor(ctx, tc.sn)
 		wantErr(t, tc.name, err, tc.errs...)
@@ -500,7 +500,7 @@ func testEventDedup(t *testing.T, fresh Fresh) {
 		t.Errorf("ListEvents(since later) = %v", evs)
 	}
 	_, err = s.AppendEvent(ctx, &devices.Event{Hub: "hub-1"})
-	wantErr(t, "event without id", err, store.ErrInvalid)
+	wantErr(t, "event without id", err, devices.ErrInvalid)
 }
 
 // testEventDedupOneCommit queues copies of one event before the writer
@@ -626,7 +626,7 @@ func testRollups(t *testing.T, fresh Fresh) {
 		t.Errorf("hour rollups\n got %+v\nwant %+v", hours, wantHour)
 	}
 	_, err = s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
-	wantErr(t, "rollups at 1s", err, store.ErrInvalid)
+	wantErr(t, "rollups at 1s", err, devices.ErrInvalid)
 }
 
 // RollupsEqual reports whether two rollup series are equal, sums and
@@ -683,7 +683,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 	if err := s.KeepEvidence(ctx, "inc-1", "hub-a", incident.Add(-2*time.Minute), incident.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "evidence of another hub", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), store.ErrConflict)
+	wantErr(t, "evidence of another hub", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,7 @@ import (
 )
 
 // registry adapts *store.Store to console.Registry: pointer-filling
-// creates, console's query type, and the store's sentinel errors turned into
-// the API's conflict/invalid marks.
+// creates, console's query type, and the change notifications.
 type registry struct {
 	st *store.Store
 	// changed is told about every successful change to a hub or its
@@ -33,14 +32,14 @@ func (r registry) residentNotify(err error) error {
 	if err == nil && r.residentChanged != nil {
 		r.residentChanged()
 	}
-	return apiError(err)
+	return err
 }
 
 func (r registry) notify(ctx context.Context, hub devices.HubID, err error) error {
 	if err == nil && r.changed != nil {
 		r.changed(ctx, hub)
 	}
-	return apiError(err)
+	return err
 }
 
 var _ console.Registry = registry{}
@@ -55,9 +54,6 @@ func (g *Gateway) registry() registry {
 	return registry{st: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
 }
 
-// apiError marks the store's sentinel errors for the API (409, 400).
-func apiError(err error) error { return webconsole.ConsoleError(err) }
-
 func listQuery(q console.ListQuery) store.ListQuery {
 	return store.ListQuery{Limit: q.Limit, After: q.After, Search: q.Search, SocialWorkerID: q.SocialWorkerID, IncludeDisabled: q.IncludeDisabled}
 }
@@ -67,17 +63,17 @@ func (r registry) CreateResident(ctx context.Context, res *devices.Resident) err
 	if err == nil {
 		*res = out
 	}
-	return apiError(err)
+	return err
 }
 
 func (r registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
 	res, err := r.st.GetResident(ctx, id)
-	return res, apiError(err)
+	return res, err
 }
 
 func (r registry) ListResidents(ctx context.Context, q console.ListQuery) ([]devices.Resident, error) {
 	list, err := r.st.ListResidents(ctx, listQuery(q))
-	return list, apiError(err)
+	return list, err
 }
 
 func (r registry) UpdateResident(ctx context.Context, res devices.Resident) error {
@@ -99,12 +95,12 @@ func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {
 
 func (r registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
 	h, err := r.st.GetHub(ctx, id)
-	return h, apiError(err)
+	return h, err
 }
 
 func (r registry) ListHubs(ctx context.Context, q console.ListQuery) ([]devices.Hub, error) {
 	list, err := r.st.ListHubs(ctx, store.HubQuery{ListQuery: listQuery(q), ResidentID: q.ResidentID})
-	return list, apiError(err)
+	return list, err
 }
 
 func (r registry) UpdateHub(ctx context.Context, h devices.Hub) error {
@@ -113,7 +109,7 @@ func (r registry) UpdateHub(ctx context.Context, h devices.Hub) error {
 }
 
 func (r registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
-	return apiError(r.st.SetHubSecretHash(ctx, id, hash))
+	return r.st.SetHubSecretHash(ctx, id, hash)
 }
 
 func (r registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
@@ -130,12 +126,12 @@ func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
 
 func (r registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
 	s, err := r.st.GetSensor(ctx, hub, id)
-	return s, apiError(err)
+	return s, err
 }
 
 func (r registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
 	list, err := r.st.ListSensors(ctx, hub)
-	return list, apiError(err)
+	return list, err
 }
 
 func (r registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {

@@ -644,7 +644,7 @@ func (g *Gateway) keepEvidence(ctx context.Context) error {
 				continue
 			}
 			if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
-				!errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+				!errors.Is(err, devices.ErrConflict) && ctx.Err() == nil {
 				g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
 			}
 		}

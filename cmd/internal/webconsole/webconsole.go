@@ -5,7 +5,6 @@ package webconsole
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,27 +47,13 @@ func (h StoreHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.
 
 type adapter struct{ st *store.Store }
 
-// ConsoleError marks the store's sentinel errors the way the console's
-// ports expect them (Conflict() / Invalid()).
-func ConsoleError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrConflict):
-		return console.MarkConflict(err)
-	case errors.Is(err, store.ErrInvalid):
-		return console.MarkInvalid(err, "")
-	}
-	return err
-}
-
 func toAccount(a store.Account) console.Account {
 	return console.Account{ID: a.ID, Name: a.Name, Role: console.Role(a.Role), PasswordHash: a.PasswordHash, Disabled: a.Disabled, CreatedAt: a.CreatedAt}
 }
 
 func (a adapter) CreateAccount(ctx context.Context, acc console.Account) error {
 	_, err := a.st.CreateAccount(ctx, store.Account{ID: acc.ID, Name: acc.Name, Role: string(acc.Role), PasswordHash: acc.PasswordHash, Disabled: acc.Disabled})
-	return ConsoleError(err)
+	return err
 }
 
 func (a adapter) GetAccount(ctx context.Context, id string) (console.Account, error) {
@@ -92,7 +77,7 @@ func (a adapter) SetAccountDisabled(ctx context.Context, id string, disabled boo
 }
 
 func (a adapter) SetAccountPassword(ctx context.Context, id, hash string) error {
-	return ConsoleError(a.st.SetAccountPassword(ctx, id, hash))
+	return a.st.SetAccountPassword(ctx, id, hash)
 }
 
 func (a adapter) CreateSession(ctx context.Context, s console.Session) error {
@@ -130,7 +115,7 @@ func (a adapter) AddVisit(ctx context.Context, v *console.Visit) error {
 	if err == nil {
 		v.ID, v.At, v.Next = out.ID, out.At, out.Next
 	}
-	return ConsoleError(err)
+	return err
 }
 
 func (a adapter) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
