@@ -9,42 +9,22 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Account is a person who signs in to the consoles. ID is the login name
-// and what devices.Resident.SocialWorkerID names.
-type Account struct {
-	ID           string
-	Name         string
-	Role         string // dispatcher, social_worker, admin
-	PasswordHash string
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
-// Session is one signed-in browser. TokenHash is a hash of the cookie's
-// token, never the token itself.
-type Session struct {
-	TokenHash string
-	AccountID string
-	CSRFToken string
-	Remote    string
-	CreatedAt time.Time
-	LastSeen  time.Time
-	ExpiresAt time.Time
-}
+// The records are the console's (console.Account, console.Session): the
+// store implements its AccountStore port and keeps updated_us for itself.
 
 const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us`
 
-func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
-	var a Account
+func scanAccount(sc interface{ Scan(...any) error }) (console.Account, error) {
+	var a console.Account
 	var created, updated int64
 	if err := sc.Scan(&a.ID, &a.Name, &a.Role, &a.PasswordHash, &a.Disabled, &created, &updated); err != nil {
 		return a, err
 	}
-	a.CreatedAt, a.UpdatedAt = fromUS(created), fromUS(updated)
+	a.CreatedAt = fromUS(created)
 	return a, nil
 }
 
@@ -63,32 +43,31 @@ func validAccountID(id string) bool {
 	return true
 }
 
-// CreateAccount stores a new account and returns it as stored. An existing
-// id is devices.ErrConflict.
-func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
+// CreateAccount stores a new account, its creation time the store's clock.
+// An existing id is devices.ErrConflict.
+func (s *Store) CreateAccount(ctx context.Context, a console.Account) error {
 	switch {
 	case !validAccountID(a.ID):
-		return Account{}, invalid("account id %q: 1-64 characters of a-z, 0-9, '.', '-', '_'", a.ID)
+		return invalid("account id %q: 1-64 characters of a-z, 0-9, '.', '-', '_'", a.ID)
 	case a.Role == "":
-		return Account{}, invalid("account %s: role is required", a.ID)
+		return invalid("account %s: role is required", a.ID)
 	case a.PasswordHash == "":
-		return Account{}, invalid("account %s: password hash is required", a.ID)
+		return invalid("account %s: password hash is required", a.ID)
 	}
 	a.CreatedAt = s.now()
-	a.UpdatedAt = a.CreatedAt
 	n, err := s.be.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (id) DO NOTHING`, a.ID, a.Name, a.Role, a.PasswordHash, a.Disabled, toUS(a.CreatedAt), toUS(a.UpdatedAt))
+		ON CONFLICT (id) DO NOTHING`, a.ID, a.Name, a.Role, a.PasswordHash, a.Disabled, toUS(a.CreatedAt), toUS(a.CreatedAt))
 	if err != nil {
-		return Account{}, fmt.Errorf("store: create account: %w", err)
+		return fmt.Errorf("store: create account: %w", err)
 	}
 	if n == 0 {
-		return Account{}, fmt.Errorf("store: %w: account %s", devices.ErrConflict, a.ID)
+		return fmt.Errorf("store: %w: account %s", devices.ErrConflict, a.ID)
 	}
-	return a, nil
+	return nil
 }
 
 // GetAccount returns one account, or an error wrapping devices.ErrNotFound.
-func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
+func (s *Store) GetAccount(ctx context.Context, id string) (console.Account, error) {
 	a, err := scanAccount(s.be.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
 	if isNoRows(err) {
 		return a, fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
@@ -101,13 +80,13 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 
 // ListAccounts returns every account in id order. Accounts are people, a
 // few thousand at most, so there is no paging.
-func (s *Store) ListAccounts(ctx context.Context) ([]Account, error) {
+func (s *Store) ListAccounts(ctx context.Context) ([]console.Account, error) {
 	rows, err := s.be.query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
 	defer rows.Close()
-	var out []Account
+	var out []console.Account
 	for rows.Next() {
 		a, err := scanAccount(rows)
 		if err != nil {
@@ -172,7 +151,7 @@ func (s *Store) SetAccountPassword(ctx context.Context, id, hash string) error {
 }
 
 // CreateSession stores a new session.
-func (s *Store) CreateSession(ctx context.Context, se Session) error {
+func (s *Store) CreateSession(ctx context.Context, se console.Session) error {
 	if se.TokenHash == "" || se.AccountID == "" || se.ExpiresAt.IsZero() {
 		return invalid("session: token hash, account and expiry are required")
 	}
@@ -188,8 +167,8 @@ func (s *Store) CreateSession(ctx context.Context, se Session) error {
 // GetSession returns the session with the token hash, expired or not (the
 // caller compares ExpiresAt with its clock), or an error wrapping
 // devices.ErrNotFound.
-func (s *Store) GetSession(ctx context.Context, tokenHash string) (Session, error) {
-	var se Session
+func (s *Store) GetSession(ctx context.Context, tokenHash string) (console.Session, error) {
+	var se console.Session
 	var created, seen, expires int64
 	err := s.be.queryRow(ctx, `SELECT token_hash, account_id, csrf_token, remote, created_us, last_seen_us, expires_us
 		FROM sessions WHERE token_hash = $1`, tokenHash).Scan(&se.TokenHash, &se.AccountID, &se.CSRFToken, &se.Remote, &created, &seen, &expires)

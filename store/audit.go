@@ -3,32 +3,17 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/dolbom/dolbom/console"
 )
 
-// AuditEntry is one line of the audit log: who saw or did what, when, to
-// which resident or incident, and from where. The log is append-only.
-type AuditEntry struct {
-	Seq        int64 // assigned by the store, increasing
-	At         time.Time
-	AccountID  string
-	Action     string // "resident.view", "visit.add", "login", ...
-	ResidentID string
-	IncidentID string
-	Remote     string
-	Detail     string
-}
-
-// AuditQuery selects audit entries, newest first.
-type AuditQuery struct {
-	ResidentID string // "" for all
-	AccountID  string // "" for all
-	Before     int64  // cursor: entries with Seq below this; 0 for the newest
-	Limit      int    // default 100, at most 1000
-}
+// The audit log keeps the console's records (console.AuditEntry, queried
+// by console.AuditQuery: default 100 entries, at most 1000): the store
+// implements its AuditLog port. Seq is assigned here, increasing; the log is
+// append-only.
 
 // AppendAudit adds an entry. At defaults to the store's clock.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+func (s *Store) AppendAudit(ctx context.Context, e console.AuditEntry) error {
 	if e.AccountID == "" || e.Action == "" {
 		return invalid("audit entry: account and action are required")
 	}
@@ -44,7 +29,7 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 }
 
 // ListAudit returns audit entries newest first.
-func (s *Store) ListAudit(ctx context.Context, aq AuditQuery) ([]AuditEntry, error) {
+func (s *Store) ListAudit(ctx context.Context, aq console.AuditQuery) ([]console.AuditEntry, error) {
 	limit := aq.Limit
 	switch {
 	case limit <= 0:
@@ -68,9 +53,9 @@ func (s *Store) ListAudit(ctx context.Context, aq AuditQuery) ([]AuditEntry, err
 		return nil, fmt.Errorf("store: list audit: %w", err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []console.AuditEntry
 	for rows.Next() {
-		var e AuditEntry
+		var e console.AuditEntry
 		var at int64
 		if err := rows.Scan(&e.Seq, &at, &e.AccountID, &e.Action, &e.ResidentID, &e.IncidentID, &e.Remote, &e.Detail); err != nil {
 			return nil, fmt.Errorf("store: list audit: %w", err)

@@ -3,8 +3,21 @@ package store_test
 import (
 	"testing"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
+)
+
+// The store implements the console's ports with the console's own records:
+// no adapter copies them between twin types.
+var (
+	_ console.AccountStore   = (*store.Store)(nil)
+	_ console.AuditLog       = (*store.Store)(nil)
+	_ console.VisitLog       = (*store.Store)(nil)
+	_ console.Wellbeing      = (*store.Store)(nil)
+	_ console.CaseloadReader = (*store.Store)(nil)
+	_ console.ReportSource   = (*store.Store)(nil)
+	_ console.SensorReader   = (*store.Store)(nil)
 )
 
 func TestConsoleSQLite(t *testing.T) {

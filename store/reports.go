@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
@@ -25,32 +26,25 @@ func (s *Store) IncidentsOfResident(ctx context.Context, resident devices.Reside
 		ORDER BY opened_us DESC, id LIMIT $2`, string(resident), int64(limit))
 }
 
-// ReportIncident is one incident of a report period, with the notification
-// (if any) whose recipient acknowledged it.
-type ReportIncident struct {
-	Incident dispatch.Incident
-	// AckRow is the notification whose answer acknowledged the incident;
-	// nil when it was acknowledged on the console or by 119 (even if a
-	// guardian pressed 1 afterwards), or not at all.
-	AckRow *dispatch.OutboxRow
-}
-
 // reportPage is how many incidents a report reads at a time.
 const reportPage = 1000
 
 // ReportIncidents yields the incidents opened in [from, to), the oldest
 // first, reading them a page at a time (an index range after the last one
 // read), so that a report over a year of national incidents holds one page,
-// not the year. An error is yielded once, last.
-func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[ReportIncident, error] {
-	return func(yield func(ReportIncident, error) bool) {
+// not the year. An error is yielded once, last. AckStep and AckChannel
+// are those of the notification whose answer acknowledged the incident;
+// AckStep is -1 when it was acknowledged on the console or by 119 (even if a
+// guardian pressed 1 afterwards), or not at all (console.ReportSource).
+func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
+	return func(yield func(console.ReportIncident, error) bool) {
 		afterUS, afterID := toUS(from)-1, ""
 		for {
 			page, err := s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents
 				WHERE opened_us >= $1 AND opened_us < $2 AND (opened_us, id) > ($3, $4)
 				ORDER BY opened_us, id LIMIT $5`, toUS(from), toUS(to), afterUS, afterID, int64(reportPage))
 			if err != nil {
-				yield(ReportIncident{}, fmt.Errorf("store: report incidents: %w", err))
+				yield(console.ReportIncident{}, fmt.Errorf("store: report incidents: %w", err))
 				return
 			}
 			if len(page) == 0 {
@@ -59,18 +53,18 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Se
 			last := page[len(page)-1]
 			acked, err := s.reportAcks(ctx, afterUS, afterID, toUS(last.OpenedAt), last.ID)
 			if err != nil {
-				yield(ReportIncident{}, err)
+				yield(console.ReportIncident{}, err)
 				return
 			}
 			for _, inc := range page {
-				var ackRow *dispatch.OutboxRow
+				ri := console.ReportIncident{Incident: inc, AckStep: -1}
 				for i := range acked[inc.ID] {
-					if inc.AcknowledgedThrough(&acked[inc.ID][i]) {
-						ackRow = &acked[inc.ID][i]
+					if row := &acked[inc.ID][i]; inc.AcknowledgedThrough(row) {
+						ri.AckStep, ri.AckChannel = row.Step, row.Channel
 						break
 					}
 				}
-				if !yield(ReportIncident{Incident: inc, AckRow: ackRow}, nil) {
+				if !yield(ri, nil) {
 					return
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
@@ -86,15 +87,15 @@ func TestReportIncidentsInBoundedMemory(t *testing.T) {
 			before := liveHeap()
 			var grew uint64
 			i := 100
-			err = walkReport(s, from, to, func(ri store.ReportIncident) {
+			err = walkReport(s, from, to, func(ri console.ReportIncident) {
 				if want := fmt.Sprintf("inc-%06d", i); ri.Incident.ID != want {
 					t.Fatalf("incident %s, want %s (the oldest first)", ri.Incident.ID, want)
 				}
-				switch acked := ri.AckRow != nil; {
+				switch acked := ri.AckStep >= 0; {
 				case acked != (i%10 == 0):
-					t.Fatalf("%s: acknowledgement row %+v", ri.Incident.ID, ri.AckRow)
-				case acked && ri.AckRow.Step != 1:
-					t.Fatalf("%s: acknowledged at step %d, want 1", ri.Incident.ID, ri.AckRow.Step)
+					t.Fatalf("%s: acknowledged at step %d by %q", ri.Incident.ID, ri.AckStep, ri.AckChannel)
+				case acked && ri.AckStep != 1:
+					t.Fatalf("%s: acknowledged at step %d, want 1", ri.Incident.ID, ri.AckStep)
 				}
 				if i%2000 == 0 {
 					if h := liveHeap(); h > before {
@@ -119,7 +120,7 @@ func TestReportIncidentsInBoundedMemory(t *testing.T) {
 }
 
 // walkReport calls each for every incident of the report, in order.
-func walkReport(s *store.Store, from, to time.Time, each func(store.ReportIncident)) error {
+func walkReport(s *store.Store, from, to time.Time, each func(console.ReportIncident)) error {
 	for ri, err := range s.ReportIncidents(context.Background(), from, to) {
 		if err != nil {
 			return err

@@ -5,64 +5,57 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Visit is one contact of a social worker with a resident: a home visit or
-// a phone call, with notes and the next contact scheduled.
-type Visit struct {
-	ID         string
-	ResidentID devices.ResidentID
-	Kind       string // "visit" or "call"
-	At         time.Time
-	AccountID  string
-	Notes      string
-	Next       time.Time // zero when nothing is scheduled
-	CreatedAt  time.Time
-}
+// The visit log keeps the console's records (console.Visit,
+// console.VisitSummary): the store implements its VisitLog port and keeps
+// created_us for itself.
 
 const visitColumns = `id, resident_id, kind, at_us, account_id, notes, next_us, created_us`
 
-func scanVisit(sc interface{ Scan(...any) error }) (Visit, error) {
-	var v Visit
+func scanVisit(sc interface{ Scan(...any) error }) (console.Visit, error) {
+	var v console.Visit
 	var resident string
 	var at, next, created int64
 	if err := sc.Scan(&v.ID, &resident, &v.Kind, &at, &v.AccountID, &v.Notes, &next, &created); err != nil {
 		return v, err
 	}
-	v.ResidentID, v.At, v.Next, v.CreatedAt = devices.ResidentID(resident), fromUS(at), fromUS(next), fromUS(created)
+	v.ResidentID, v.At, v.Next = devices.ResidentID(resident), fromUS(at), fromUS(next)
 	return v, nil
 }
 
 // AddVisit stores a visit or call, giving it an id ("vis-...") if it has
-// none, and returns it as stored.
-func (s *Store) AddVisit(ctx context.Context, v Visit) (Visit, error) {
+// none, and sets v to what was stored (times in UTC to the microsecond).
+func (s *Store) AddVisit(ctx context.Context, vp *console.Visit) error {
+	v := *vp
 	if v.ID == "" {
 		v.ID = newID("vis-")
 	}
 	switch {
-	case v.Kind != "visit" && v.Kind != "call":
-		return Visit{}, invalid("visit kind %q: want visit or call", v.Kind)
+	case v.Kind != console.VisitHome && v.Kind != console.VisitCall:
+		return invalid("visit kind %q: want visit or call", v.Kind)
 	case v.ResidentID == "" || v.AccountID == "":
-		return Visit{}, invalid("visit: resident and account are required")
+		return invalid("visit: resident and account are required")
 	case v.At.IsZero():
-		return Visit{}, invalid("visit: time is required")
+		return invalid("visit: time is required")
 	case len(v.Notes) > 10000:
-		return Visit{}, invalid("visit notes: %d bytes, at most 10000", len(v.Notes))
+		return invalid("visit notes: %d bytes, at most 10000", len(v.Notes))
 	}
-	v.CreatedAt = s.now()
 	v.At = v.At.UTC().Truncate(time.Microsecond)
 	v.Next = v.Next.UTC().Truncate(time.Microsecond)
 	_, err := s.be.exec(ctx, `INSERT INTO visits (`+visitColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		v.ID, string(v.ResidentID), v.Kind, toUS(v.At), v.AccountID, v.Notes, toUS(v.Next), toUS(v.CreatedAt))
+		v.ID, string(v.ResidentID), v.Kind, toUS(v.At), v.AccountID, v.Notes, toUS(v.Next), toUS(s.now()))
 	if err != nil {
-		return Visit{}, fmt.Errorf("store: add visit: %w", err)
+		return fmt.Errorf("store: add visit: %w", err)
 	}
-	return v, nil
+	*vp = v
+	return nil
 }
 
 // ListVisits returns a resident's visits and calls, the latest first.
-func (s *Store) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]Visit, error) {
+func (s *Store) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -74,9 +67,9 @@ func (s *Store) ListVisits(ctx context.Context, resident devices.ResidentID, lim
 	return collectVisits(rows)
 }
 
-func collectVisits(rows rows) ([]Visit, error) {
+func collectVisits(rows rows) ([]console.Visit, error) {
 	defer rows.Close()
-	var out []Visit
+	var out []console.Visit
 	for rows.Next() {
 		v, err := scanVisit(rows)
 		if err != nil {
@@ -90,18 +83,11 @@ func collectVisits(rows rows) ([]Visit, error) {
 	return out, nil
 }
 
-// VisitSummary is, for one resident, the latest visit and call and the
-// next contact scheduled (by the latest record that scheduled one).
-type VisitSummary struct {
-	ResidentID devices.ResidentID
-	LastVisit  time.Time // zero: never
-	LastCall   time.Time
-	Next       time.Time
-}
-
+// A VisitSummary's Next is the next contact scheduled by the latest record
+// that scheduled one.
 // VisitSummaries summarises the visits of every resident of one social
 // worker: one grouped query for the whole caseload (~360 residents).
-func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]VisitSummary, error) {
+func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]console.VisitSummary, error) {
 	rows, err := s.be.query(ctx, `SELECT v.resident_id,
 			MAX(CASE WHEN v.kind = 'visit' THEN v.at_us ELSE 0 END),
 			MAX(CASE WHEN v.kind = 'call' THEN v.at_us ELSE 0 END),
@@ -113,9 +99,9 @@ func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]Vi
 		return nil, fmt.Errorf("store: visit summaries: %w", err)
 	}
 	defer rows.Close()
-	var out []VisitSummary
+	var out []console.VisitSummary
 	for rows.Next() {
-		var vs VisitSummary
+		var vs console.VisitSummary
 		var resident string
 		var visit, call, next int64
 		if err := rows.Scan(&resident, &visit, &call, &next); err != nil {
@@ -133,7 +119,7 @@ func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]Vi
 // CaseloadVisits returns the visits and calls of one social worker's
 // residents made in [from, to), the oldest first (the monthly caseload
 // report).
-func (s *Store) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]Visit, error) {
+func (s *Store) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]console.Visit, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("v.", visitColumns)+` FROM visits v JOIN residents r ON r.id = v.resident_id
 		WHERE r.social_worker_id = $1 AND v.at_us >= $2 AND v.at_us < $3 ORDER BY v.at_us, v.id`, socialWorkerID, toUS(from), toUS(to))
 	if err != nil {

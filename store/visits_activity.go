@@ -13,13 +13,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// ResidentRollups returns hourly summaries of one metric over every sensor
-// of the resident's hubs whose bucket starts in [from, to), in time order.
-// Count and Sum add up across sensors; Min and Max are over all of them.
-func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
+// ResidentHourly returns hourly summaries of one metric over every sensor
+// of the resident's hubs whose hour starts in [from, to), in time order
+// (console.Wellbeing). Count and Sum add up across sensors; Min and Max are
+// over all of them.
+func (s *Store) ResidentHourly(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]console.HourlyPoint, error) {
 	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
@@ -64,11 +66,12 @@ func (s *Store) ResidentRollups(ctx context.Context, resident devices.ResidentID
 			}
 		}
 	}
-	out := make([]Rollup, 0, len(byBucket))
+	out := make([]console.HourlyPoint, 0, len(byBucket))
 	for b, a := range byBucket {
-		out = append(out, rollupOf(b, a))
+		r := rollupOf(b, a)
+		out = append(out, console.HourlyPoint{Hour: r.Bucket, Count: r.Count, Sum: r.Sum, Min: r.Min, Max: r.Max, Avg: r.Avg})
 	}
-	slices.SortFunc(out, func(a, b Rollup) int { return a.Bucket.Compare(b.Bucket) })
+	slices.SortFunc(out, func(a, b console.HourlyPoint) int { return a.Hour.Compare(b.Hour) })
 	return out, nil
 }
 
@@ -95,36 +98,28 @@ func (s *Store) residentHubs(ctx context.Context, query string, args ...any) ([]
 	return out, rows.Err()
 }
 
-// ActivityWindow is one resident's motion in a recent window and in the
-// baseline window before it: the sum of motion counts and the number of
-// hours that have any motion data at all (an hour without data is a quiet
-// hub, not a quiet resident).
-type ActivityWindow struct {
-	ResidentID    devices.ResidentID
-	RecentSum     float64
-	RecentHours   int
-	BaselineSum   float64
-	BaselineHours int
-}
+// The console's ActivityWindow counts, for each window, the hours that
+// have any motion data at all: an hour without data is a quiet hub, not a
+// quiet resident.
 
 // CaseloadActivity returns, for every resident of one social worker with
 // motion data, the motion in [split, to) (recent) and in [from, split)
 // (baseline). One grouped query for the whole caseload.
-func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]ActivityWindow, error) {
+func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]console.ActivityWindow, error) {
 	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
 	}
 	fromUS, toUS, splitUS := toUS(from), toUS(to), toUS(split)
 	type window struct {
-		ActivityWindow
+		console.ActivityWindow
 		hours map[int64]bool // hours with motion data, over all the resident's hubs
 	}
 	byResident := map[string]*window{}
 	add := func(resident string, bucket int64, sum float64) {
 		w := byResident[resident]
 		if w == nil {
-			w = &window{ActivityWindow: ActivityWindow{ResidentID: devices.ResidentID(resident)}, hours: map[int64]bool{}}
+			w = &window{ActivityWindow: console.ActivityWindow{ResidentID: devices.ResidentID(resident)}, hours: map[int64]bool{}}
 			byResident[resident] = w
 		}
 		if bucket >= splitUS {
@@ -177,7 +172,7 @@ func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, fro
 			}
 		}
 	}
-	out := make([]ActivityWindow, 0, len(byResident))
+	out := make([]console.ActivityWindow, 0, len(byResident))
 	for _, w := range byResident {
 		for b := range w.hours {
 			if b >= splitUS {
@@ -188,6 +183,6 @@ func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, fro
 		}
 		out = append(out, w.ActivityWindow)
 	}
-	slices.SortFunc(out, func(a, b ActivityWindow) int { return cmp.Compare(a.ResidentID, b.ResidentID) })
+	slices.SortFunc(out, func(a, b console.ActivityWindow) int { return cmp.Compare(a.ResidentID, b.ResidentID) })
 	return out, nil
 }

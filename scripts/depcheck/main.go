@@ -20,11 +20,14 @@ const module = "github.com/dolbom/dolbom/"
 // import. A package may always import packages under its own folder.
 // cmd and scripts wire everything together and may import anything.
 var allowed = map[string][]string{
-	"devices":      {"internal"},
-	"broker":       {"devices", "internal"},
-	"detectors":    {"devices", "internal"},
-	"dispatch":     {"devices", "detectors", "internal"},
-	"store":        {"devices", "detectors", "dispatch", "internal"},
+	"devices":   {"internal"},
+	"broker":    {"devices", "internal"},
+	"detectors": {"devices", "internal"},
+	"dispatch":  {"devices", "detectors", "internal"},
+	// store keeps the data of the packages it serves, in their own types:
+	// the console's accounts, sessions, audit log and visits included (it
+	// implements the console's ports directly; console never imports store).
+	"store":        {"devices", "detectors", "dispatch", "console", "internal"},
 	"console":      {"devices", "detectors", "dispatch"},
 	"firmware-sim": {"devices"},
 	// internal holds tools beside the data's way (crash points for the

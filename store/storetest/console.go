@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -36,23 +37,24 @@ func testAccounts(t *testing.T, fresh Fresh) {
 	if n, err := s.CountAccounts(ctx); err != nil || n != 0 {
 		t.Fatalf("CountAccounts on empty = %d, %v", n, err)
 	}
-	a, err := s.CreateAccount(ctx, store.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"})
-	if err != nil {
+	a := console.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"}
+	if err := s.CreateAccount(ctx, a); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
-	_, err = s.CreateAccount(ctx, store.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
+	err := s.CreateAccount(ctx, console.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
 	wantErr(t, "duplicate account", err, devices.ErrConflict)
-	for _, bad := range []store.Account{
+	for _, bad := range []console.Account{
 		{ID: "Upper", Role: "admin", PasswordHash: "h"},
 		{ID: "", Role: "admin", PasswordHash: "h"},
 		{ID: "ok", Role: "", PasswordHash: "h"},
 		{ID: "ok", Role: "admin", PasswordHash: ""},
 	} {
-		_, err := s.CreateAccount(ctx, bad)
+		err := s.CreateAccount(ctx, bad)
 		wantErr(t, "invalid account "+bad.ID, err, devices.ErrInvalid)
 	}
 	got, err := s.GetAccount(ctx, "sw-kim")
-	if err != nil || got != a {
+	a.CreatedAt = got.CreatedAt // the store's clock
+	if err != nil || got != a || got.CreatedAt.IsZero() {
 		t.Errorf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
 	_, err = s.GetAccount(ctx, "nobody")
@@ -71,7 +73,7 @@ func testAccounts(t *testing.T, fresh Fresh) {
 	wantErr(t, "disable nobody", s.SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
 	wantErr(t, "password of nobody", s.SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
 
-	if _, err := s.CreateAccount(ctx, store.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
+	if err := s.CreateAccount(ctx, console.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.ListAccounts(ctx)
@@ -86,10 +88,10 @@ func testAccounts(t *testing.T, fresh Fresh) {
 func testSessions(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if _, err := s.CreateAccount(ctx, store.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
+	if err := s.CreateAccount(ctx, console.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	se := store.Session{TokenHash: "th1", AccountID: "d1", CSRFToken: "c1", Remote: "10.0.0.1",
+	se := console.Session{TokenHash: "th1", AccountID: "d1", CSRFToken: "c1", Remote: "10.0.0.1",
 		CreatedAt: base, LastSeen: base, ExpiresAt: base.Add(time.Hour)}
 	if err := s.CreateSession(ctx, se); err != nil {
 		t.Fatal(err)
@@ -142,7 +144,7 @@ func testSessions(t *testing.T, fresh Fresh) {
 func testAudit(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	entries := []store.AuditEntry{
+	entries := []console.AuditEntry{
 		{At: base, AccountID: "sw-1", Action: "resident.view", ResidentID: "res-a", Remote: "10.0.0.1"},
 		{At: base.Add(time.Second), AccountID: "d-1", Action: "incident.ack", IncidentID: "inc-1", ResidentID: "res-b", Detail: "ok"},
 		{At: base.Add(2 * time.Second), AccountID: "sw-1", Action: "visit.add", ResidentID: "res-a"},
@@ -152,8 +154,8 @@ func testAudit(t *testing.T, fresh Fresh) {
 			t.Fatal(err)
 		}
 	}
-	wantErr(t, "audit without account", s.AppendAudit(ctx, store.AuditEntry{Action: "x"}), devices.ErrInvalid)
-	all, err := s.ListAudit(ctx, store.AuditQuery{})
+	wantErr(t, "audit without account", s.AppendAudit(ctx, console.AuditEntry{Action: "x"}), devices.ErrInvalid)
+	all, err := s.ListAudit(ctx, console.AuditQuery{})
 	if err != nil || len(all) != 3 {
 		t.Fatalf("ListAudit = %+v, %v", all, err)
 	}
@@ -164,9 +166,9 @@ func testAudit(t *testing.T, fresh Fresh) {
 	if e.AccountID != "d-1" || e.IncidentID != "inc-1" || e.ResidentID != "res-b" || e.Detail != "ok" || !e.At.Equal(base.Add(time.Second)) {
 		t.Errorf("entry = %+v", e)
 	}
-	byResident, _ := s.ListAudit(ctx, store.AuditQuery{ResidentID: "res-a"})
-	byAccount, _ := s.ListAudit(ctx, store.AuditQuery{AccountID: "d-1"})
-	page, _ := s.ListAudit(ctx, store.AuditQuery{Before: all[0].Seq, Limit: 1})
+	byResident, _ := s.ListAudit(ctx, console.AuditQuery{ResidentID: "res-a"})
+	byAccount, _ := s.ListAudit(ctx, console.AuditQuery{AccountID: "d-1"})
+	page, _ := s.ListAudit(ctx, console.AuditQuery{Before: all[0].Seq, Limit: 1})
 	if len(byResident) != 2 || len(byAccount) != 1 || len(page) != 1 || page[0].Seq != all[1].Seq {
 		t.Errorf("filters: resident %d, account %d, page %+v", len(byResident), len(byAccount), page)
 	}
@@ -178,7 +180,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	mine, theirs := twoCaseloads(t, s)
 	add := func(res devices.ResidentID, kind string, at, next time.Time) {
 		t.Helper()
-		if _, err := s.AddVisit(ctx, store.Visit{ResidentID: res, Kind: kind, At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
+		if err := s.AddVisit(ctx, &console.Visit{ResidentID: res, Kind: console.VisitKind(kind), At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +188,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	add(mine.ID, "call", base.AddDate(0, 0, -3), base.AddDate(0, 0, 20))
 	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
 	add(theirs.ID, "visit", base, time.Time{})
-	_, err := s.AddVisit(ctx, store.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
+	err := s.AddVisit(ctx, &console.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
 	wantErr(t, "visit kind letter", err, devices.ErrInvalid)
 
 	list, err := s.ListVisits(ctx, mine.ID, 10)
@@ -197,7 +199,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("VisitSummaries = %+v, %v", sums, err)
 	}
-	want := store.VisitSummary{ResidentID: mine.ID, LastVisit: base.AddDate(0, 0, -40), LastCall: base.AddDate(0, 0, -3), Next: base.AddDate(0, 0, 20)}
+	want := console.VisitSummary{ResidentID: mine.ID, LastVisit: base.AddDate(0, 0, -40), LastCall: base.AddDate(0, 0, -3), Next: base.AddDate(0, 0, 20)}
 	if got := sums[0]; got.ResidentID != want.ResidentID || !got.LastVisit.Equal(want.LastVisit) || !got.LastCall.Equal(want.LastCall) || !got.Next.Equal(want.Next) {
 		t.Errorf("VisitSummaries[0] = %+v, want %+v", got, want)
 	}
@@ -250,14 +252,14 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.ActivityWindow{{ResidentID: mine.ID, RecentSum: 5, RecentHours: 1, BaselineSum: 30, BaselineHours: 2}}
+	want := []console.ActivityWindow{{ResidentID: mine.ID, RecentSum: 5, RecentHours: 1, BaselineSum: 30, BaselineHours: 2}}
 	if len(got) != 1 || got[0] != want[0] {
 		t.Errorf("CaseloadActivity = %+v, want %+v", got, want)
 	}
 
-	hr, err := s.ResidentRollups(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
+	hr, err := s.ResidentHourly(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
 	if err != nil || len(hr) != 1 || hr[0].Count != 2 || hr[0].Sum != 5 || hr[0].Min != 1 || hr[0].Max != 4 || hr[0].Avg != 2.5 {
-		t.Errorf("ResidentRollups = %+v, %v", hr, err)
+		t.Errorf("ResidentHourly = %+v, %v", hr, err)
 	}
 }
 
@@ -268,7 +270,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	mine, theirs := twoCaseloads(t, s)
 	from, to := base.AddDate(0, 0, -10), base
-	for _, v := range []store.Visit{
+	for _, v := range []console.Visit{
 		{ResidentID: mine.ID, Kind: "visit", At: from.Add(-time.Hour)}, // before
 		{ResidentID: mine.ID, Kind: "visit", At: from},
 		{ResidentID: mine.ID, Kind: "call", At: to.Add(-time.Hour)},
@@ -276,7 +278,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 		{ResidentID: theirs.ID, Kind: "visit", At: from.Add(time.Hour)},
 	} {
 		v.AccountID = "sw-1"
-		if _, err := s.AddVisit(ctx, v); err != nil {
+		if err := s.AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -20,9 +20,9 @@ import (
 func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	s := startSite(t)
 	bg := context.Background()
-	for _, a := range []store.Account{{ID: "root", Name: "관리자", Role: "admin"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
+	for _, a := range []console.Account{{ID: "root", Name: "관리자", Role: "admin"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
 		a.PasswordHash = console.HashPassword(password)
-		if _, err := s.st.CreateAccount(bg, a); err != nil {
+		if err := s.st.CreateAccount(bg, a); err != nil {
 			t.Fatal(err)
 		}
 	}

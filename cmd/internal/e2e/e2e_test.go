@@ -19,7 +19,6 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
-	"github.com/dolbom/dolbom/store"
 )
 
 const (
@@ -81,12 +80,12 @@ type seeded struct {
 func seed(t *testing.T, s *site) seeded {
 	t.Helper()
 	ctx := context.Background()
-	for _, a := range []store.Account{
+	for _, a := range []console.Account{
 		{ID: "sw-kim", Name: "김민지", Role: "social_worker"},
 		{ID: "sw-lee", Name: "이서준", Role: "social_worker"},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if _, err := s.st.CreateAccount(ctx, a); err != nil {
+		if err := s.st.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +161,7 @@ func seed(t *testing.T, s *site) seeded {
 	if err := s.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.st.AddVisit(ctx, store.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
+	if err := s.st.AddVisit(ctx, &console.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
 		t.Fatal(err)
 	}
 	return out

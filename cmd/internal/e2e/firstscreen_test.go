@@ -15,7 +15,6 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/store"
 )
 
 // firstScreen are the facts a dispatcher must see on the incident page at
@@ -56,9 +55,9 @@ func boxes(t *testing.T, ctx context.Context, sels []string) []box {
 func TestDispatcherFirstScreen(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
-	for _, a := range []store.Account{{ID: "d-park", Name: "박상황", Role: "dispatcher"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
+	for _, a := range []console.Account{{ID: "d-park", Name: "박상황", Role: "dispatcher"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
 		a.PasswordHash = console.HashPassword(password)
-		if _, err := s.st.CreateAccount(ctx, a); err != nil {
+		if err := s.st.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}

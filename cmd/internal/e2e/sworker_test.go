@@ -17,7 +17,6 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/store"
 )
 
 // caseloadHome registers a resident of sw-park, with a hub that has
@@ -62,8 +61,8 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 func TestSocialWorkerToday(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
-	a := store.Account{ID: "sw-park", Name: "박복지", Role: "social_worker", PasswordHash: console.HashPassword(password)}
-	if _, err := s.st.CreateAccount(ctx, a); err != nil {
+	a := console.Account{ID: "sw-park", Name: "박복지", Role: "social_worker", PasswordHash: console.HashPassword(password)}
+	if err := s.st.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	steady := func(int) float64 { return 8 }
@@ -80,12 +79,12 @@ func TestSocialWorkerToday(t *testing.T) {
 	if err := s.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []store.Visit{
+	for _, v := range []console.Visit{
 		{ResidentID: calm.ID, Kind: "visit", At: time.Now().Add(-3 * 24 * time.Hour), Notes: "잘 지내심"},
 		{ResidentID: busy.ID, Kind: "visit", At: time.Now().Add(-10 * 24 * time.Hour)},
 	} {
 		v.AccountID = "sw-park"
-		if _, err := s.st.AddVisit(ctx, v); err != nil {
+		if err := s.st.AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/broker"
-	"github.com/dolbom/dolbom/cmd/internal/webconsole"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -146,7 +145,7 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 // GetAccount answers the social worker check of a resident's
 // social_worker_id from the console's accounts.
 func (r registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
-	return webconsole.Ports(r.st).Accounts.GetAccount(ctx, id)
+	return r.st.GetAccount(ctx, id)
 }
 
 // fleet adapts the store's paged hub inventory to detectors.Fleet.

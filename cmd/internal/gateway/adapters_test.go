@@ -37,7 +37,7 @@ func TestRegistryChecksSocialWorkersInTheStore(t *testing.T) {
 	if rec := post(); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `no account \"sw-park\"`) {
 		t.Fatalf("unknown social worker: %d %s", rec.Code, rec.Body)
 	}
-	if _, err := st.CreateAccount(ctx, store.Account{ID: "sw-park", Name: "박복지", Role: string(console.RoleSocialWorker), PasswordHash: "x"}); err != nil {
+	if err := st.CreateAccount(ctx, console.Account{ID: "sw-park", Name: "박복지", Role: console.RoleSocialWorker, PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if rec := post(); rec.Code != http.StatusCreated {

@@ -10,7 +10,6 @@ import (
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/console/consoletest"
 	"github.com/dolbom/dolbom/devices"
-	"github.com/dolbom/dolbom/store"
 )
 
 // adminEnv is the console with the admin pages of the registry, over the
@@ -91,7 +90,7 @@ func TestAdminCreatesAndEditsResident(t *testing.T) {
 	}
 
 	var actions []string
-	for _, a := range e.audit(store.AuditQuery{AccountID: "root"}) {
+	for _, a := range e.audit(console.AuditQuery{AccountID: "root"}) {
 		if a.ResidentID == "r-form" {
 			actions = append(actions, a.Action)
 		}
@@ -208,7 +207,7 @@ func TestAdminHubsAndSensors(t *testing.T) {
 	}
 
 	var actions []string
-	for _, a := range e.audit(store.AuditQuery{AccountID: "root"}) {
+	for _, a := range e.audit(console.AuditQuery{AccountID: "root"}) {
 		if strings.HasPrefix(a.Action, "hub.") || strings.HasPrefix(a.Action, "sensor.") {
 			actions = append(actions, a.Action)
 		}
@@ -309,7 +308,7 @@ func TestAdminDisablesAndReplacesSecrets(t *testing.T) {
 		t.Errorf("after the steps: hub disabled %v (want enabled again), sensor %v, resident %v", h.Disabled, s.Disabled, res.Disabled)
 	}
 	var actions []string
-	for _, a := range e.audit(store.AuditQuery{AccountID: "root"}) {
+	for _, a := range e.audit(console.AuditQuery{AccountID: "root"}) {
 		actions = append(actions, a.Action)
 	}
 	if got := strings.Join(actions, " "); !strings.HasPrefix(got, "resident.disable sensor.disable hub.enable hub.disable hub.secret_rotate") {

@@ -7,7 +7,6 @@ package webconsole
 
 import (
 	"context"
-	"iter"
 	"math"
 	"slices"
 	"time"
@@ -23,7 +22,7 @@ import (
 // and its store; pass them as New's extra.
 func DispatchPorts(desk *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 	d := dispatchAdapter{desk: desk, st: st}
-	return console.WebDeps{Incidents: d, History: d, OpenIncident: d, Desk: desk, Evidence: d, Reports: d}
+	return console.WebDeps{Incidents: d, History: d, OpenIncident: d, Desk: desk, Evidence: d, Reports: st}
 }
 
 type dispatchAdapter struct {
@@ -133,18 +132,4 @@ func (d dispatchAdapter) HubWindow(ctx context.Context, hub devices.HubID, from,
 		slices.SortStableFunc(out[i].Points, func(a, b console.EvidencePoint) int { return a.At.Compare(b.At) })
 	}
 	return out, nil
-}
-
-func (d dispatchAdapter) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
-	return func(yield func(console.ReportIncident, error) bool) {
-		for ri, err := range d.st.ReportIncidents(ctx, from, to) {
-			out := console.ReportIncident{Incident: ri.Incident, AckStep: -1}
-			if ri.AckRow != nil {
-				out.AckStep, out.AckChannel = ri.AckRow.Step, ri.AckRow.Channel
-			}
-			if !yield(out, err) || err != nil {
-				return
-			}
-		}
-	}
 }

@@ -76,7 +76,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := (adapter{st}).CreateAccount(ctx, a); err != nil {
+		if err := st.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestDispatcherQueueAndIncidentPage(t *testing.T) {
 			t.Errorf("incident page misses %q", want)
 		}
 	}
-	audits := e.audit(store.AuditQuery{AccountID: "d-park"})
+	audits := e.audit(console.AuditQuery{AccountID: "d-park"})
 	if len(audits) == 0 || audits[0].Action != "incident.view" || audits[0].IncidentID != sos.ID ||
 		audits[0].ResidentID != string(r.ID) || audits[0].Detail != "sensitive=shown" {
 		t.Errorf("incident view audit: %+v", audits)
@@ -271,7 +271,7 @@ func TestIncidentActions(t *testing.T) {
 		t.Errorf("note missing from the timeline: %+v", tl)
 	}
 	var actions []string
-	for _, a := range e.audit(store.AuditQuery{AccountID: "d-park", Limit: 50}) {
+	for _, a := range e.audit(console.AuditQuery{AccountID: "d-park", Limit: 50}) {
 		if a.IncidentID == sos.ID && a.Action != "incident.view" {
 			if a.ResidentID != string(r.ID) {
 				t.Errorf("audit %s without the resident", a.Action)
@@ -325,7 +325,7 @@ func TestCancelFalseAlarmTells119(t *testing.T) {
 		}
 		return false
 	})
-	a := e.audit(store.AuditQuery{AccountID: "d-park"})
+	a := e.audit(console.AuditQuery{AccountID: "d-park"})
 	if a[0].Action != "incident.cancel" || !strings.Contains(a[0].Detail, "false_alarm: 요리 연기") {
 		t.Errorf("cancel audit: %+v", a[0])
 	}
@@ -490,7 +490,7 @@ func TestReports(t *testing.T) {
 	if !strings.Contains(body, "device,smoke_unconfirmed,"+string(hubB)+",kitchen-smoke,,2,2,100.0") {
 		t.Errorf("false csv: %s", body)
 	}
-	if a := e.audit(store.AuditQuery{AccountID: "d-park"}); a[0].Action != "report.export" {
+	if a := e.audit(console.AuditQuery{AccountID: "d-park"}); a[0].Action != "report.export" {
 		t.Errorf("export not audited: %+v", a[0])
 	}
 	// A social worker's report counts only their residents.

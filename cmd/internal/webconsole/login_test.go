@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/console"
-	"github.com/dolbom/dolbom/store"
 )
 
 // Sign-in under attack: the lockout, the per-source limit behind a proxy,
@@ -190,7 +189,7 @@ func TestLoginSourceLimit(t *testing.T) {
 func TestLoginAuditsTheClientAddress(t *testing.T) {
 	e := newEnv(t, behindProxy())
 	e.clientFrom("192.0.2.9, 2001:db8::7").login("sw-kim", password)
-	rows := e.audit(store.AuditQuery{AccountID: "sw-kim"})
+	rows := e.audit(console.AuditQuery{AccountID: "sw-kim"})
 	if len(rows) != 1 || rows[0].Action != "login" || rows[0].Remote != "2001:db8::7" {
 		t.Errorf("audit = %+v, want one login from 2001:db8::7", rows)
 	}
@@ -225,7 +224,7 @@ func TestRefusedLoginsWriteBoundedAudit(t *testing.T) {
 				}
 			}
 			e.stopWeb() // the last counts are written when the console stops
-			rows := e.audit(store.AuditQuery{Limit: 1000})
+			rows := e.audit(console.AuditQuery{Limit: 1000})
 			perMinute := map[time.Time]int{}
 			total := 0
 			uncounted := 0

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/store"
 )
 
 // The incident page's responders and "send to 119 now": a dispatcher
@@ -93,7 +93,7 @@ func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 		}
 	}
 	var audited []string
-	for _, a := range e.audit(store.AuditQuery{Limit: 50}) {
+	for _, a := range e.audit(console.AuditQuery{Limit: 50}) {
 		if a.IncidentID == fall.ID && a.Action != "incident.view" {
 			audited = append([]string{a.AccountID + " " + a.Action}, audited...)
 		}

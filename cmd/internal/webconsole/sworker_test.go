@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/store"
 )
 
 // guardianHome registers a resident with a guardian and a hub.
@@ -157,13 +157,13 @@ func TestTodayRanksByNeed(t *testing.T) {
 	}
 
 	e.motion(busyHub, 30*24, steady)
-	if _, err := e.st.AddVisit(ctx, store.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, calmHub := e.home("평온한", "sw-kim")
 	e.motion(calmHub, 30*24, steady)
 	calm := e.residentByHub(calmHub)
-	if _, err := e.st.AddVisit(ctx, store.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, newHub := e.home("새집", "sw-kim")
@@ -241,13 +241,13 @@ func TestCaseloadReport(t *testing.T) {
 	if _, err := e.st.UpdateResident(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []store.Visit{
+	for _, v := range []console.Visit{
 		{ResidentID: a.ID, Kind: "visit", At: e.clock().AddDate(0, 0, -1)},
 		{ResidentID: a.ID, Kind: "call", At: e.clock().AddDate(0, 0, -2)},
 		{ResidentID: b.ID, Kind: "call", At: e.clock().AddDate(0, 0, -20)}, // April
 	} {
 		v.AccountID = "sw-kim"
-		if _, err := e.st.AddVisit(ctx, v); err != nil {
+		if err := e.st.AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -327,7 +327,7 @@ func TestCaseloadReport(t *testing.T) {
 	if !strings.Contains(body, ",박순자,false,0,1,true,0,,0,0,0,") {
 		t.Errorf("April: %s", body)
 	}
-	if a := e.audit(store.AuditQuery{AccountID: "sw-kim"}); a[0].Action != "report.export" || a[0].Detail != "caseload 2026-04" {
+	if a := e.audit(console.AuditQuery{AccountID: "sw-kim"}); a[0].Action != "report.export" || a[0].Detail != "caseload 2026-04" {
 		t.Errorf("export not audited: %+v", a[0])
 	}
 	status, body, _ = c.do("GET", "/reports/caseload.csv?month=2026-13", nil, nil)

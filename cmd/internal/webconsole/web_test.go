@@ -97,7 +97,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := (adapter{st}).CreateAccount(ctx, a); err != nil {
+		if err := st.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +202,7 @@ func (c *client) postJSON(path, body string, withCSRF bool) (int, string) {
 	return status, b
 }
 
-func (e *env) audit(q store.AuditQuery) []store.AuditEntry {
+func (e *env) audit(q console.AuditQuery) []console.AuditEntry {
 	e.t.Helper()
 	list, err := e.st.ListAudit(context.Background(), q)
 	if err != nil {
@@ -237,7 +237,7 @@ func TestLoginLogout(t *testing.T) {
 		t.Errorf("GET /today after logout: %d, want a redirect to /login", status)
 	}
 	var actions []string
-	for _, a := range e.audit(store.AuditQuery{}) {
+	for _, a := range e.audit(console.AuditQuery{}) {
 		actions = append(actions, a.AccountID+" "+a.Action)
 	}
 	want := "sw-kim logout|sw-kim login|nobody login.failed|sw-kim login.failed"
@@ -364,7 +364,7 @@ func TestAuditOnView(t *testing.T) {
 	c.login("sw-kim", password)
 	c.get("/residents/" + string(r.ID))
 	c.get("/console/api/residents/" + string(r.ID))
-	views := e.audit(store.AuditQuery{ResidentID: string(r.ID)})
+	views := e.audit(console.AuditQuery{ResidentID: string(r.ID)})
 	if len(views) != 2 {
 		t.Fatalf("audit of resident %s: %+v, want 2 views", r.ID, views)
 	}
@@ -418,7 +418,7 @@ func TestCSRF(t *testing.T) {
 	if status, b := c.postJSON(api, body, true); status != 201 {
 		t.Errorf("API with X-CSRF-Token: %d %s", status, b)
 	}
-	if n := len(e.audit(store.AuditQuery{ResidentID: string(r.ID)})); n != 2 {
+	if n := len(e.audit(console.AuditQuery{ResidentID: string(r.ID)})); n != 2 {
 		t.Errorf("visit.add audit entries: %d, want 2", n)
 	}
 }
@@ -594,7 +594,7 @@ func TestToday(t *testing.T) {
 		Hub: devices.HubID("hub-" + string(busy.ID)[4:]), Online: true, PowerKnown: true, Battery: 80, Faults: []devices.Fault{devices.FaultPowerLost}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.AddVisit(ctx, store.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.client()
@@ -620,7 +620,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Accounts exist: nothing happens.
-	if _, created, err := console.BootstrapAdmin(ctx, adapter{e.st}, dir); err != nil || created {
+	if _, created, err := console.BootstrapAdmin(ctx, e.st, dir); err != nil || created {
 		t.Fatalf("with accounts: created %v, %v", created, err)
 	}
 	st, err := store.Open(ctx, storetest.SQLite(t))
@@ -628,7 +628,7 @@ func TestBootstrapAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	pw, created, err := console.BootstrapAdmin(ctx, adapter{st}, dir)
+	pw, created, err := console.BootstrapAdmin(ctx, st, dir)
 	if err != nil || !created || len(pw) < 20 {
 		t.Fatalf("first start: %q %v %v", pw, created, err)
 	}
@@ -647,7 +647,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	if ok, _ := devices.VerifySecret(a.PasswordHash, pw); !ok {
 		t.Errorf("the printed password does not match the stored hash")
 	}
-	if _, created, _ := console.BootstrapAdmin(ctx, adapter{st}, dir); created {
+	if _, created, _ := console.BootstrapAdmin(ctx, st, dir); created {
 		t.Errorf("second start created another admin")
 	}
 }
