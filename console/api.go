@@ -19,9 +19,8 @@ import (
 // routes carry the prefix, so no http.StripPrefix is needed.
 const APIPrefix = "/api/v1/"
 
-// ListQuery selects one page of residents or hubs. The store has its own
-// query type; cmd/dolbomd adapts between them so that console does not
-// import store.
+// ListQuery selects one page of residents or hubs. The store takes it as it
+// is (store imports console's records; console never imports store).
 type ListQuery struct {
 	// Limit is the most records to return. The API asks one more than the
 	// page it answers (2-1001) to learn whether another page exists; a

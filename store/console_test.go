@@ -18,6 +18,7 @@ var (
 	_ console.CaseloadReader = (*store.Store)(nil)
 	_ console.ReportSource   = (*store.Store)(nil)
 	_ console.SensorReader   = (*store.Store)(nil)
+	_ console.ResidentReader = (*store.Store)(nil)
 )
 
 func TestConsoleSQLite(t *testing.T) {

@@ -9,28 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 )
 
 // The registry: residents, hubs and sensors.
 
-// ListQuery pages through a list in id order: pass the last id of one page
-// as After to get the next.
-type ListQuery struct {
-	Limit           int    // default 100, at most 1000
-	After           string // cursor: ids greater than this
-	Search          string // residents: devices.ParseResidentSearch (name, address, phone, exact id); hubs: part of the id
-	SocialWorkerID  string // residents of one social worker
-	IncludeDisabled bool
-}
+// Lists page in id order with the console's query (console.ListQuery): the
+// last id of one page as After gives the next. Search is, for residents,
+// devices.ParseResidentSearch (name, address, phone, exact id), for hubs part
+// of the id; SocialWorkerID selects residents, ResidentID hubs.
 
-// HubQuery lists hubs, optionally of one resident.
-type HubQuery struct {
-	ListQuery
-	ResidentID devices.ResidentID
-}
-
-func (q ListQuery) limit() int {
+// pageLimit is the page size asked for: default 100, at most 1000.
+func pageLimit(q console.ListQuery) int {
 	switch {
 	case q.Limit <= 0:
 		return 100
@@ -222,7 +213,7 @@ func (s *Store) GetResident(ctx context.Context, id devices.ResidentID) (devices
 }
 
 // ListResidents returns a page of residents in id order.
-func (s *Store) ListResidents(ctx context.Context, lq ListQuery) ([]devices.Resident, error) {
+func (s *Store) ListResidents(ctx context.Context, lq console.ListQuery) ([]devices.Resident, error) {
 	w := where{}
 	w.add("id > ?", lq.After)
 	if !lq.IncludeDisabled {
@@ -235,7 +226,7 @@ func (s *Store) ListResidents(ctx context.Context, lq ListQuery) ([]devices.Resi
 		w.residentSearch(q)
 	}
 	rows, err := s.be.query(ctx, `SELECT `+residentColumns+` FROM residents`+w.sql()+
-		fmt.Sprintf(` ORDER BY id LIMIT %d`, lq.limit()), w.args...)
+		fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(lq)), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list residents: %w", err)
 	}
@@ -445,7 +436,7 @@ func (s *Store) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, erro
 }
 
 // ListHubs returns a page of hubs in id order.
-func (s *Store) ListHubs(ctx context.Context, hq HubQuery) ([]devices.Hub, error) {
+func (s *Store) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices.Hub, error) {
 	w := where{}
 	w.add("id > ?", hq.After)
 	if !hq.IncludeDisabled {
@@ -457,7 +448,7 @@ func (s *Store) ListHubs(ctx context.Context, hq HubQuery) ([]devices.Hub, error
 	if hq.Search != "" {
 		w.add(`id LIKE ? ESCAPE '\'`, likePattern(hq.Search))
 	}
-	rows, err := s.be.query(ctx, `SELECT `+hubColumns+` FROM hubs`+w.sql()+fmt.Sprintf(` ORDER BY id LIMIT %d`, hq.limit()), w.args...)
+	rows, err := s.be.query(ctx, `SELECT `+hubColumns+` FROM hubs`+w.sql()+fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(hq)), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list hubs: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
 )
@@ -144,7 +145,7 @@ func testResidentSearch(t *testing.T, fresh Fresh) {
 		"105동":             nil,
 		"50%":              nil,
 	} {
-		rs, err := s.ListResidents(ctx, store.ListQuery{Search: q})
+		rs, err := s.ListResidents(ctx, console.ListQuery{Search: q})
 		if err != nil {
 			t.Fatalf("ListResidents(%q): %v", q, err)
 		}
@@ -204,7 +205,7 @@ func testResidents(t *testing.T, fresh Fresh) {
 	_, err = s.GetResident(ctx, "res-none")
 	wantErr(t, "GetResident(missing)", err, devices.ErrNotFound)
 
-	list := func(q store.ListQuery) []devices.ResidentID {
+	list := func(q console.ListQuery) []devices.ResidentID {
 		t.Helper()
 		rs, err := s.ListResidents(ctx, q)
 		if err != nil {
@@ -218,16 +219,16 @@ func testResidents(t *testing.T, fresh Fresh) {
 	}
 	first, second := min(r.ID, "res-b"), max(r.ID, "res-b")
 	for _, tc := range []struct {
-		q    store.ListQuery
+		q    console.ListQuery
 		want []devices.ResidentID
 	}{
-		{store.ListQuery{}, []devices.ResidentID{first, second}},
-		{store.ListQuery{Limit: 1}, []devices.ResidentID{first}},
-		{store.ListQuery{After: string(first)}, []devices.ResidentID{second}},
-		{store.ListQuery{Search: "park"}, []devices.ResidentID{"res-b"}},
-		{store.ListQuery{Search: "%"}, nil},
-		{store.ListQuery{Search: "+821055554444"}, []devices.ResidentID{"res-b"}},
-		{store.ListQuery{SocialWorkerID: "sw-7"}, []devices.ResidentID{r.ID}},
+		{console.ListQuery{}, []devices.ResidentID{first, second}},
+		{console.ListQuery{Limit: 1}, []devices.ResidentID{first}},
+		{console.ListQuery{After: string(first)}, []devices.ResidentID{second}},
+		{console.ListQuery{Search: "park"}, []devices.ResidentID{"res-b"}},
+		{console.ListQuery{Search: "%"}, nil},
+		{console.ListQuery{Search: "+821055554444"}, []devices.ResidentID{"res-b"}},
+		{console.ListQuery{SocialWorkerID: "sw-7"}, []devices.ResidentID{r.ID}},
 	} {
 		if got := list(tc.q); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ListResidents(%+v) = %v, want %v", tc.q, got, tc.want)
@@ -252,10 +253,10 @@ func testResidents(t *testing.T, fresh Fresh) {
 	if err := s.SetResidentDisabled(ctx, "res-b", true); err != nil {
 		t.Fatalf("SetResidentDisabled: %v", err)
 	}
-	if got := list(store.ListQuery{}); !reflect.DeepEqual(got, []devices.ResidentID{r.ID}) {
+	if got := list(console.ListQuery{}); !reflect.DeepEqual(got, []devices.ResidentID{r.ID}) {
 		t.Errorf("list without disabled = %v", got)
 	}
-	if got := list(store.ListQuery{IncludeDisabled: true}); len(got) != 2 {
+	if got := list(console.ListQuery{IncludeDisabled: true}); len(got) != 2 {
 		t.Errorf("list with disabled = %v", got)
 	}
 	wantErr(t, "SetResidentDisabled(missing)", s.SetResidentDisabled(ctx, "res-none", true), devices.ErrNotFound)
@@ -294,11 +295,11 @@ func testHubs(t *testing.T, fresh Fresh) {
 		t.Fatalf("CreateHub(stock): %v", err)
 	}
 
-	hubs, err := s.ListHubs(ctx, store.HubQuery{ResidentID: r.ID})
+	hubs, err := s.ListHubs(ctx, console.ListQuery{ResidentID: r.ID})
 	if err != nil || len(hubs) != 1 || hubs[0].ID != h.ID {
 		t.Errorf("ListHubs(resident) = %v, %v", hubs, err)
 	}
-	hubs, err = s.ListHubs(ctx, store.HubQuery{})
+	hubs, err = s.ListHubs(ctx, console.ListQuery{})
 	if err != nil || len(hubs) != 2 {
 		t.Errorf("ListHubs() = %v, %v", hubs, err)
 	}
@@ -346,7 +347,7 @@ func testHubs(t *testing.T, fresh Fresh) {
 	}
 	wg.Wait()
 	wantErr(t, "SetHubDisabled(missing)", s.SetHubDisabled(ctx, "hub-none", true), devices.ErrNotFound)
-	if hubs, _ := s.ListHubs(ctx, store.HubQuery{}); len(hubs) != 1 {
+	if hubs, _ := s.ListHubs(ctx, console.ListQuery{}); len(hubs) != 1 {
 		t.Errorf("disabled hub listed: %v", hubs)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
-	"github.com/dolbom/dolbom/store"
 )
 
 // TestAdminRegistersAResidentAndAHub: an admin creates a resident (a typo
@@ -80,7 +79,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	)
 	screenshot(t, ctx, "admin-03-resident-created")
 
-	list, err := s.st.ListResidents(bg, store.ListQuery{Search: "한말순"})
+	list, err := s.st.ListResidents(bg, console.ListQuery{Search: "한말순"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("the resident is not stored: %v %v", list, err)
 	}

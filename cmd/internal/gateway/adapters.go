@@ -15,15 +15,14 @@ import (
 	"github.com/dolbom/dolbom/store"
 )
 
-// registry adapts *store.Store to console.Registry: pointer-filling
-// creates, console's query type, and the change notifications.
+// registry is the store as console.Registry, telling the stages that
+// cache the registry about every successful change: the health monitor
+// follows hubs and sensors, dispatch drops its cached residents (guardians,
+// consent, address). Reads are the store's own; creates fill in what the
+// store assigned (ids, times), as the port asks.
 type registry struct {
-	st *store.Store
-	// changed is told about every successful change to a hub or its
-	// sensors, so the health monitor follows the registry.
-	changed func(ctx context.Context, hub devices.HubID)
-	// residentChanged is told about every change to a resident, so that
-	// dispatch stops using a cached copy (guardians, consent, address).
+	*store.Store
+	changed         func(ctx context.Context, hub devices.HubID)
 	residentChanged func()
 }
 
@@ -47,105 +46,61 @@ var _ console.Registry = registry{}
 // directory), which its load guard lets back in.
 var _ broker.HeldHubs = (*store.Store)(nil)
 
-// registry is the one registry adapter of the admin API and the admin
-// pages: every change reaches the health monitor and dispatch's cache.
+// registry is the one registry of the admin API and the admin pages: every
+// change reaches the health monitor and dispatch's cache.
 func (g *Gateway) registry() registry {
-	return registry{st: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
-}
-
-func listQuery(q console.ListQuery) store.ListQuery {
-	return store.ListQuery{Limit: q.Limit, After: q.After, Search: q.Search, SocialWorkerID: q.SocialWorkerID, IncludeDisabled: q.IncludeDisabled}
+	return registry{Store: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
 }
 
 func (r registry) CreateResident(ctx context.Context, res *devices.Resident) error {
-	out, err := r.st.CreateResident(ctx, *res)
+	out, err := r.Store.CreateResident(ctx, *res)
 	if err == nil {
 		*res = out
 	}
 	return err
 }
 
-func (r registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
-	res, err := r.st.GetResident(ctx, id)
-	return res, err
-}
-
-func (r registry) ListResidents(ctx context.Context, q console.ListQuery) ([]devices.Resident, error) {
-	list, err := r.st.ListResidents(ctx, listQuery(q))
-	return list, err
-}
-
 func (r registry) UpdateResident(ctx context.Context, res devices.Resident) error {
-	_, err := r.st.UpdateResident(ctx, res)
+	_, err := r.Store.UpdateResident(ctx, res)
 	return r.residentNotify(err)
 }
 
 func (r registry) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
-	return r.residentNotify(r.st.SetResidentDisabled(ctx, id, disabled))
+	return r.residentNotify(r.Store.SetResidentDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {
-	out, err := r.st.CreateHub(ctx, *h)
+	out, err := r.Store.CreateHub(ctx, *h)
 	if err == nil {
 		*h = out
 	}
 	return r.notify(ctx, h.ID, err)
 }
 
-func (r registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
-	h, err := r.st.GetHub(ctx, id)
-	return h, err
-}
-
-func (r registry) ListHubs(ctx context.Context, q console.ListQuery) ([]devices.Hub, error) {
-	list, err := r.st.ListHubs(ctx, store.HubQuery{ListQuery: listQuery(q), ResidentID: q.ResidentID})
-	return list, err
-}
-
 func (r registry) UpdateHub(ctx context.Context, h devices.Hub) error {
-	_, err := r.st.UpdateHub(ctx, h)
+	_, err := r.Store.UpdateHub(ctx, h)
 	return r.notify(ctx, h.ID, err)
 }
 
-func (r registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
-	return r.st.SetHubSecretHash(ctx, id, hash)
-}
-
 func (r registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
-	return r.notify(ctx, id, r.st.SetHubDisabled(ctx, id, disabled))
+	return r.notify(ctx, id, r.Store.SetHubDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
-	out, err := r.st.CreateSensor(ctx, *s)
+	out, err := r.Store.CreateSensor(ctx, *s)
 	if err == nil {
 		*s = out
 	}
 	return r.notify(ctx, s.Hub, err)
 }
 
-func (r registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
-	s, err := r.st.GetSensor(ctx, hub, id)
-	return s, err
-}
-
-func (r registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
-	list, err := r.st.ListSensors(ctx, hub)
-	return list, err
-}
-
 func (r registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {
-	_, err := r.st.UpdateSensor(ctx, s)
+	_, err := r.Store.UpdateSensor(ctx, s)
 	return r.notify(ctx, s.Hub, err)
 }
 
 func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
-	return r.notify(ctx, hub, r.st.SetSensorDisabled(ctx, hub, id, disabled))
-}
-
-// GetAccount answers the social worker check of a resident's
-// social_worker_id from the console's accounts.
-func (r registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
-	return r.st.GetAccount(ctx, id)
+	return r.notify(ctx, hub, r.Store.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
 // fleet adapts the store's paged hub inventory to detectors.Fleet.

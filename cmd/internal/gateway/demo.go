@@ -46,7 +46,7 @@ func demo(ctx context.Context, o Options, httpAddr, token, fakeTwilio string, st
 			return fmt.Errorf("demo: %s: %w", path, err)
 		}
 	} else if errors.Is(err, os.ErrNotExist) {
-		existing, err := st.ListResidents(ctx, store.ListQuery{Limit: 1, IncludeDisabled: true})
+		existing, err := st.ListResidents(ctx, console.ListQuery{Limit: 1, IncludeDisabled: true})
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 // most of them itself. Health, incidents and the open-incident check come
 // from elsewhere (the health monitor, dispatch) and are set by the caller.
 func Ports(st *store.Store) console.WebDeps {
-	return console.WebDeps{Accounts: st, Audit: st, Residents: adapter{st}, Visits: st, Wellbeing: st, Caseload: st}
+	return console.WebDeps{Accounts: st, Audit: st, Residents: st, Visits: st, Wellbeing: st, Caseload: st}
 }
 
 // New returns the web console over st, with health (may be nil) and the
@@ -41,18 +41,4 @@ type StoreHealth struct{ St *store.Store }
 func (h StoreHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
 	rec, err := h.St.GetHubHealth(ctx, hub)
 	return rec.HubHealth, err
-}
-
-type adapter struct{ st *store.Store }
-
-func (a adapter) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
-	return a.st.GetResident(ctx, id)
-}
-
-func (a adapter) ListResidents(ctx context.Context, q console.ListQuery) ([]devices.Resident, error) {
-	return a.st.ListResidents(ctx, store.ListQuery{Limit: q.Limit, After: q.After, Search: q.Search, SocialWorkerID: q.SocialWorkerID, IncludeDisabled: q.IncludeDisabled})
-}
-
-func (a adapter) ListHubs(ctx context.Context, q console.ListQuery) ([]devices.Hub, error) {
-	return a.st.ListHubs(ctx, store.HubQuery{ListQuery: store.ListQuery{Limit: q.Limit, After: q.After, IncludeDisabled: q.IncludeDisabled}, ResidentID: q.ResidentID})
 }
