@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 //go:embed web/templates/*.html web/static/*
@@ -207,7 +208,7 @@ type IncidentLister interface {
 
 // IncidentHistory lists a resident's incidents, newest first.
 type IncidentHistory interface {
-	IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]IncidentSummary, error)
+	IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]dispatch.Incident, error)
 }
 
 // OpenIncidentChecker tells whether a resident has an open incident now:

@@ -37,9 +37,10 @@ type EvidenceSeries struct {
 const MetricAccel devices.Metric = "accel_g"
 
 // EvidenceReader reads what a hub's sensors recorded in [from, to]: every
-// reading and the accelerometer magnitude.
+// raw reading and accelerometer chunk, each in time order (the chart draws
+// the accelerometer as its magnitude in g).
 type EvidenceReader interface {
-	HubWindow(ctx context.Context, hub devices.HubID, from, to time.Time) ([]EvidenceSeries, error)
+	HubSamples(ctx context.Context, hub devices.HubID, from, to time.Time) ([]devices.Reading, []devices.AccelChunk, error)
 }
 
 // evidencePlan is what to draw for a cause, and over which window around
@@ -115,9 +116,12 @@ func (w *web) evidence(ctx context.Context, lang string, inc dispatch.Incident, 
 	var series []EvidenceSeries
 	if w.deps.Evidence != nil && inc.Hub != "" {
 		var err error
-		if series, err = w.deps.Evidence.HubWindow(ctx, inc.Hub, v.From, v.To); err != nil {
+		readings, accel, err := w.deps.Evidence.HubSamples(ctx, inc.Hub, v.From, v.To)
+		if err != nil {
 			w.log.Error().Err(err).Str("incident_id", inc.ID).Msg("evidence read failed")
 			v.Failed = true
+		} else {
+			series = hubSeries(readings, accel, v.From, v.To)
 		}
 	}
 	if len(series) == 0 {
@@ -169,6 +173,39 @@ func detectionSeries(readings []devices.Reading) []EvidenceSeries {
 	}
 	for i := range out {
 		slices.SortFunc(out[i].Points, func(a, b EvidencePoint) int { return a.At.Compare(b.At) })
+	}
+	return out
+}
+
+// hubSeries turns a hub's raw samples into series: one per sensor and
+// metric, and the accelerometer as its magnitude in g within [from, to],
+// each in time order.
+func hubSeries(readings []devices.Reading, accel []devices.AccelChunk, from, to time.Time) []EvidenceSeries {
+	out := detectionSeries(readings)
+	idx := map[devices.SensorID]int{}
+	for i := range accel {
+		c := &accel[i]
+		if c.RateHz <= 0 {
+			continue
+		}
+		k, ok := idx[c.Sensor]
+		if !ok {
+			k = len(out)
+			idx[c.Sensor] = k
+			out = append(out, EvidenceSeries{Sensor: c.Sensor, Metric: MetricAccel})
+		}
+		n := min(len(c.X), len(c.Y), len(c.Z))
+		for j := 0; j < n; j++ {
+			t := c.SampleTime(j)
+			if t.Before(from) || t.After(to) {
+				continue
+			}
+			x, y, z := float64(c.X[j]), float64(c.Y[j]), float64(c.Z[j])
+			out[k].Points = append(out[k].Points, EvidencePoint{At: t, Value: math.Sqrt(x*x + y*y + z*z)})
+		}
+	}
+	for i := range out {
+		slices.SortStableFunc(out[i].Points, func(a, b EvidencePoint) int { return a.At.Compare(b.At) })
 	}
 	return out
 }

@@ -317,9 +317,14 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.Hubs = append(d.Hubs, hv)
 	}
 	if w.deps.History != nil {
-		if d.Incidents, err = w.deps.History.IncidentsOfResident(ctx, res.ID, 20); err != nil {
+		incs, err := w.deps.History.IncidentsOfResident(ctx, res.ID, 20)
+		if err != nil {
 			w.fail(rw, r, rc, err)
 			return
+		}
+		d.Incidents = make([]IncidentSummary, len(incs))
+		for i, inc := range incs {
+			d.Incidents[i] = summaryOf(inc)
 		}
 	}
 	if w.deps.Visits != nil && rc.account.Role == RoleSocialWorker {

@@ -237,8 +237,7 @@ func ours(rel, file string) string {
 		if strings.HasPrefix(rel, "cmd/dolbom-sim") {
 			return Simulator
 		}
-		if strings.HasPrefix(rel, "cmd/internal/") && !strings.HasPrefix(rel, "cmd/internal/gateway") &&
-			!strings.HasPrefix(rel, "cmd/internal/webconsole") {
+		if strings.HasPrefix(rel, "cmd/internal/") && !strings.HasPrefix(rel, "cmd/internal/gateway") {
 			return "" // memlimit, svclog: helpers
 		}
 		return Wiring

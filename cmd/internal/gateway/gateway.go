@@ -23,7 +23,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
-	"github.com/dolbom/dolbom/cmd/internal/webconsole"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -354,19 +353,21 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 
 	health := healthReader{g.Health, st}
+	// The store serves the console's ports itself, in the console's records.
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
-	ports := webconsole.DispatchPorts(g.Dispatch, st)
-	ports.Registry = g.registry() // the admin pages edit the registry as the admin API does
-	ports.Hubs = g.Broker
-	g.web, err = webconsole.New(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg},
-		st, health, ports, log)
+	desk := console.DeskIncidents{Desk: g.Dispatch}
+	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
+		console.WebDeps{Accounts: st, Audit: st, Residents: st, Visits: st, Caseload: st, Wellbeing: st, Health: health,
+			Incidents: desk, History: st, OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st,
+			Registry: g.registry(), // the admin pages edit the registry as the admin API does
+			Hubs:     g.Broker})
 	if err != nil {
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
-	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, webconsole.Ports(st).Accounts, o.DataDir)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st, o.DataDir)
 	if err != nil {
 		return nil, err
 	}

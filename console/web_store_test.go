@@ -1,4 +1,4 @@
-package webconsole
+package console_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
 )
@@ -53,6 +54,33 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 	return o.e.open[id]
 }
 
+// newStoreWeb is the console over a real store, which serves its ports
+// itself as the gateway wires it (cmd/internal/gateway), with device health
+// as the monitor last saved it; extra adds the other ports.
+func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
+	deps := extra
+	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st, st, st, st, st, st
+	deps.Health = storeHealth{st}
+	cfg.Logger = log
+	return console.NewWeb(cfg, deps)
+}
+
+// dispatchDeps are the incident ports over a running dispatcher and its
+// store, as the gateway wires them.
+func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
+	desk := console.DeskIncidents{Desk: d}
+	return console.WebDeps{Incidents: desk, History: st, OpenIncident: desk, Desk: d, Evidence: st, Reports: st}
+}
+
+// storeHealth reads device health from what the monitor last saved (no
+// live monitor runs in these tests).
+type storeHealth struct{ st *store.Store }
+
+func (h storeHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
+	rec, err := h.st.GetHubHealth(ctx, hub)
+	return rec.HubHealth, err
+}
+
 // newEnv starts the console over a fresh store; tune adjusts its
 // configuration.
 func newEnv(t *testing.T, tune ...func(*console.WebConfig)) *env {
@@ -79,7 +107,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 		f(&cfg)
 	}
 	deps.OpenIncident = openIncidents{e}
-	h, err := New(cfg, st, StoreHealth{st}, deps, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	h, err := newStoreWeb(cfg, st, deps, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

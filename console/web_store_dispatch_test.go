@@ -1,4 +1,4 @@
-package webconsole
+package console_test
 
 import (
 	"bufio"
@@ -64,7 +64,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	go func() { _ = d.Run(dCtx); close(dDone) }()
 	t.Cleanup(func() { stopD(); <-dDone; cancel(); <-stDone; st.Close() })
 	e.st, de.d = st, d
-	h, err := New(console.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, StoreHealth{st}, DispatchPorts(d, st), log)
+	h, err := newStoreWeb(console.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, dispatchDeps(d, st), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package webconsole
+package console_test
 
 import (
 	"context"
