@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
 )
@@ -19,6 +20,9 @@ var (
 	_ console.ReportSource   = (*store.Store)(nil)
 	_ console.SensorReader   = (*store.Store)(nil)
 	_ console.ResidentReader = (*store.Store)(nil)
+	_ console.EvidenceReader = (*store.Store)(nil)
+	_ console.EventLog       = (*store.Store)(nil)
+	_ detectors.Fleet        = (*store.Store)(nil)
 )
 
 func TestConsoleSQLite(t *testing.T) {

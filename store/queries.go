@@ -16,6 +16,12 @@ type EventQuery struct {
 	Limit int           // default 100, at most 10000
 }
 
+// HubEvents returns the hub's events received at or after since, oldest
+// first (console.EventLog).
+func (s *Store) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
+	return s.ListEvents(ctx, EventQuery{Hub: hub, Since: since, Limit: limit})
+}
+
 // ListEvents returns events in the order the gateway received them.
 func (s *Store) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event, error) {
 	limit := eq.Limit

@@ -517,22 +517,21 @@ func (s *Store) HubCredential(ctx context.Context, id devices.HubID) (devices.Hu
 	return s.creds.get(ctx, id)
 }
 
-// HubInventory is what the device-health monitor loads for one hub.
-type HubInventory struct {
-	Hub        devices.HubID
-	ResidentID devices.ResidentID
-	EndOfLife  time.Time
-	Disabled   bool
-	Sensors    []devices.Sensor // disabled ones included, flagged
+// hubInventory is what the device-health monitor loads for one hub: its id,
+// resident, end of life and disabled flag, and its sensors (disabled ones
+// included, flagged).
+type hubInventory struct {
+	hub     devices.Hub
+	sensors []devices.Sensor
 }
 
-// inventoryPage is hubs read per round trip by EachHub.
+// inventoryPage is hubs read per round trip by FleetSnapshot.
 const inventoryPage = 2000
 
-// EachHub calls fn for every hub, in id order, with its sensors. It reads a
-// page at a time, so 300,000 hubs never sit in memory at once. An error from
-// fn stops the walk and is returned.
-func (s *Store) EachHub(ctx context.Context, fn func(HubInventory) error) error {
+// FleetSnapshot calls visit for every hub, in id order, with its sensors
+// (detectors.Fleet). It reads a page at a time, so 300,000 hubs never sit in
+// memory at once. An error from visit stops the walk and is returned.
+func (s *Store) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
 	after := ""
 	for {
 		page, err := s.inventoryPage(ctx, after)
@@ -540,35 +539,35 @@ func (s *Store) EachHub(ctx context.Context, fn func(HubInventory) error) error 
 			return err
 		}
 		for _, inv := range page {
-			if err := fn(inv); err != nil {
+			if err := visit(inv.hub, inv.sensors); err != nil {
 				return err
 			}
 		}
 		if len(page) < inventoryPage {
 			return nil
 		}
-		after = string(page[len(page)-1].Hub)
+		after = string(page[len(page)-1].hub.ID)
 	}
 }
 
-func (s *Store) inventoryPage(ctx context.Context, after string) ([]HubInventory, error) {
+func (s *Store) inventoryPage(ctx context.Context, after string) ([]hubInventory, error) {
 	rows, err := s.be.query(ctx, `SELECT id, resident_id, end_of_life_us, disabled FROM hubs WHERE id > $1 ORDER BY id LIMIT $2`,
 		after, inventoryPage)
 	if err != nil {
 		return nil, fmt.Errorf("store: hub inventory: %w", err)
 	}
-	var page []HubInventory
+	var page []hubInventory
 	index := map[devices.HubID]int{}
 	for rows.Next() {
-		var inv HubInventory
+		var inv hubInventory
 		var id, resident string
 		var eol int64
-		if err := rows.Scan(&id, &resident, &eol, &inv.Disabled); err != nil {
+		if err := rows.Scan(&id, &resident, &eol, &inv.hub.Disabled); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: hub inventory: %w", err)
 		}
-		inv.Hub, inv.ResidentID, inv.EndOfLife = devices.HubID(id), devices.ResidentID(resident), fromUS(eol)
-		index[inv.Hub] = len(page)
+		inv.hub.ID, inv.hub.ResidentID, inv.hub.EndOfLife = devices.HubID(id), devices.ResidentID(resident), fromUS(eol)
+		index[inv.hub.ID] = len(page)
 		page = append(page, inv)
 	}
 	rows.Close()
@@ -576,7 +575,7 @@ func (s *Store) inventoryPage(ctx context.Context, after string) ([]HubInventory
 		return page, err
 	}
 	srows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id > $1 AND hub_id <= $2 ORDER BY hub_id, id`,
-		after, string(page[len(page)-1].Hub))
+		after, string(page[len(page)-1].hub.ID))
 	if err != nil {
 		return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
 	}
@@ -587,7 +586,7 @@ func (s *Store) inventoryPage(ctx context.Context, after string) ([]HubInventory
 			return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
 		}
 		if i, ok := index[sn.Hub]; ok {
-			page[i].Sensors = append(page[i].Sensors, sn)
+			page[i].sensors = append(page[i].sensors, sn)
 		}
 	}
 	return page, srows.Err()

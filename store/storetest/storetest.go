@@ -417,21 +417,21 @@ func testInventory(t *testing.T, fresh Fresh) {
 		}
 	}
 	var seen []string
-	err := s.EachHub(ctx, func(inv store.HubInventory) error {
-		seen = append(seen, fmt.Sprintf("%s:%d:%v", inv.Hub, len(inv.Sensors), inv.Disabled))
-		if inv.EndOfLife.IsZero() {
-			t.Errorf("%s: no end of life", inv.Hub)
+	err := s.FleetSnapshot(ctx, func(h devices.Hub, sensors []devices.Sensor) error {
+		seen = append(seen, fmt.Sprintf("%s:%d:%v", h.ID, len(sensors), h.Disabled))
+		if h.EndOfLife.IsZero() {
+			t.Errorf("%s: no end of life", h.ID)
 		}
-		for j, sn := range inv.Sensors {
-			if sn.Hub != inv.Hub || sn.ReportSeconds != 60*(j+1) {
-				t.Errorf("%s: sensor %+v", inv.Hub, sn)
+		for j, sn := range sensors {
+			if sn.Hub != h.ID || sn.ReportSeconds != 60*(j+1) {
+				t.Errorf("%s: sensor %+v", h.ID, sn)
 			}
 		}
 		return nil
 	})
 	want := []string{"hub-0:0:false", "hub-1:1:false", "hub-2:2:true", "hub-3:3:false", "hub-4:4:false"}
 	if err != nil || !reflect.DeepEqual(seen, want) {
-		t.Errorf("EachHub saw %v, %v; want %v", seen, err, want)
+		t.Errorf("FleetSnapshot saw %v, %v; want %v", seen, err, want)
 	}
 }
 

@@ -23,11 +23,11 @@ import (
 // battery value. Run with -race: a batch reused while the writer or a
 // detector shard still read it would show here.
 func TestSharedReadingBatchesReachEveryStage(t *testing.T) {
-	if !(fanout{}).SharesReadingBatches() {
-		t.Fatal("an empty fanout does not share")
+	if !(broker.Fanout{}).SharesReadingBatches() {
+		t.Fatal("an empty broker.Fanout does not share")
 	}
 	g, pipe := startInProcessBroker(t, storetest.SQLite(t), broker.Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 30})
-	if !(fanout{g.Engine, g.Health}).SharesReadingBatches() || !g.Store.SharesReadingBatches() {
+	if !(broker.Fanout{g.Engine, g.Health}).SharesReadingBatches() || !g.Store.SharesReadingBatches() {
 		t.Fatal("the gateway's ports do not share readings batches: the broker would not pool them")
 	}
 	const hubs, rounds = 6, 40

@@ -1,12 +1,13 @@
 package gateway
 
-// Adapters between the store's concrete API and the ports the other stages
-// declare. Only cmd knows both sides.
+// What the admin API and pages read and change of the fleet: the store as
+// the registry, telling the stages that cache it about each change, and
+// device health from the live monitor. The store serves every other port
+// itself.
 
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console"
@@ -103,15 +104,6 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 	return r.notify(ctx, hub, r.Store.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
-// fleet adapts the store's paged hub inventory to detectors.Fleet.
-type fleet struct{ st *store.Store }
-
-func (f fleet) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
-	return f.st.EachHub(ctx, func(inv store.HubInventory) error {
-		return visit(devices.Hub{ID: inv.Hub, ResidentID: inv.ResidentID, EndOfLife: inv.EndOfLife, Disabled: inv.Disabled}, inv.Sensors)
-	})
-}
-
 // healthReader answers the API from the live monitor, falling back to the
 // stored record for a hub the monitor has not seen since the start.
 type healthReader struct {
@@ -131,37 +123,4 @@ func (h healthReader) HubHealth(ctx context.Context, hub devices.HubID) (devices
 		return devices.HubHealth{Hub: hub, Battery: -1, Faults: []devices.Fault{}, Sensors: []devices.SensorHealth{}}, nil
 	}
 	return rec.HubHealth, err
-}
-
-// eventLog serves the API's event list from the journal.
-type eventLog struct{ st *store.Store }
-
-func (e eventLog) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
-	return e.st.ListEvents(ctx, store.EventQuery{Hub: hub, Since: since, Limit: limit})
-}
-
-// fanout hands what the broker accepted to every detector stage.
-type fanout []broker.Ingester
-
-func (f fanout) Ingest(m *devices.Message) {
-	for _, in := range f {
-		in.Ingest(m)
-	}
-}
-
-// SharesReadingBatches: a batch may come from the pool only if every
-// stage retains what it keeps.
-func (f fanout) SharesReadingBatches() bool {
-	for _, in := range f {
-		if s, ok := in.(broker.BatchSharer); !ok || !s.SharesReadingBatches() {
-			return false
-		}
-	}
-	return true
-}
-
-func (f fanout) Connection(c devices.ConnectionEvent) {
-	for _, in := range f {
-		in.Connection(c)
-	}
 }
