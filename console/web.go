@@ -153,8 +153,8 @@ type VisitLog interface {
 	VisitSummaries(ctx context.Context, socialWorkerID string) ([]VisitSummary, error)
 }
 
-// ResidentReader is the part of Registry the pages read; the adapter of
-// the admin API's Registry satisfies it.
+// ResidentReader is the part of Registry the pages read; the store (and so
+// the gateway's registry over it) satisfies it.
 type ResidentReader interface {
 	GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error)
 	ListResidents(ctx context.Context, q ListQuery) ([]devices.Resident, error)

@@ -13,7 +13,7 @@ import (
 )
 
 // adminEnv is the console with the admin pages of the registry, over the
-// in-memory registry (the gateway passes its store adapter; the browser
+// in-memory registry (the gateway passes its registry over the store; the browser
 // test in cmd/internal/e2e covers that path).
 func adminEnv(t *testing.T) (*env, *consoletest.Registry, *client) {
 	e, reg, _, admin := adminEnvHubs(t)

@@ -380,7 +380,7 @@ func TestIncidentRights(t *testing.T) {
 	if status := admin.post("/incidents/"+incMine.ID+"/acknowledge", url.Values{"csrf": {admin.csrf}}); status != 404 {
 		t.Errorf("admin acknowledges: %d, want 404", status)
 	}
-	// Dispatcher: the open-incident rule, through the dispatch adapter.
+	// Dispatcher: the open-incident rule, through console.DeskIncidents.
 	d := e.client()
 	d.login("d-park", password)
 	if _, page := d.get("/residents/" + string(e.incident(incMine.ID).ResidentID)); !strings.Contains(page, "심방세동") {
