@@ -24,7 +24,7 @@ type capNotifier struct{ sender *cap.Sender }
 
 func (c capNotifier) Notify(ctx context.Context, n dispatch.Notification) (string, bool, error) {
 	id, body, err := cap.Build(cap.Message{IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub),
-		Sender: "gw@dolbom.test", Sent: time.Now(), Cause: cap.CauseSOS, Priority: int(n.Incident.Priority),
+		Sender: "gw@dolbom.test", Sent: time.Now(), Cause: dispatch.CategorySOS, Priority: int(n.Incident.Priority),
 		SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En})
 	if err != nil {
 		return "", false, err

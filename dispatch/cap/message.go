@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 // Namespace is the CAP 1.2 XML namespace.
@@ -46,21 +48,6 @@ const (
 	CertaintyLikely   Certainty = "Likely"   // p > ~50%: a detector fired, nobody cancelled
 	CertaintyPossible Certainty = "Possible" // worth checking: inactivity, single sensor
 	CertaintyUnlikely Certainty = "Unlikely" // used on Cancel
-)
-
-// Cause is what the incident is about; it picks the CAP category, event
-// name and default urgency/severity.
-type Cause string
-
-const (
-	CauseFall       Cause = "fall"
-	CauseFire       Cause = "fire"
-	CauseSOS        Cause = "sos"
-	CauseHeart      Cause = "heart"
-	CauseBreathing  Cause = "breathing"
-	CauseInactivity Cause = "inactivity"
-	CauseGas        Cause = "gas"
-	CauseDevice     Cause = "device"
 )
 
 // ErrInvalid is wrapped by every Build error: the input cannot become a
@@ -150,7 +137,9 @@ type Message struct {
 	// References lists every earlier message of the incident (Update, Cancel).
 	References []Reference
 
-	Cause     Cause
+	// Category is what the incident is about; it picks the CAP category,
+	// event name and default urgency/severity.
+	Cause     dispatch.Category
 	Priority  int // 1 (most urgent) to 4
 	Certainty Certainty
 	// SummaryKO and SummaryEN describe what happened, e.g. the detector's
@@ -245,22 +234,22 @@ type causeInfo struct {
 	instrKO, instrEN  string
 }
 
-var causes = map[Cause]causeInfo{
-	CauseFall: {"Rescue", "독거노인 낙상", "Fall of a senior living alone", "Immediate", "Severe",
+var causes = map[dispatch.Category]causeInfo{
+	dispatch.CategoryFall: {"Rescue", "독거노인 낙상", "Fall of a senior living alone", "Immediate", "Severe",
 		"구급대 출동 요망. 거주자가 스스로 일어나지 못할 수 있음.", "Send an ambulance; the resident may be unable to get up."},
-	CauseFire: {"Fire", "독거노인 주택 화재 감지", "Fire detected in a senior's home", "Immediate", "Extreme",
+	dispatch.CategoryFire: {"Fire", "독거노인 주택 화재 감지", "Fire detected in a senior's home", "Immediate", "Extreme",
 		"화재 출동 요망. 거동이 불편한 노인이 혼자 거주함.", "Send fire and rescue; a frail senior lives alone here."},
-	CauseGas: {"Safety", "독거노인 주택 가스/일산화탄소 감지", "Gas or CO detected in a senior's home", "Immediate", "Severe",
+	dispatch.CategoryGas: {"Safety", "독거노인 주택 가스/일산화탄소 감지", "Gas or CO detected in a senior's home", "Immediate", "Severe",
 		"가스 누출 대응 및 구급 요망.", "Respond to a gas leak; send an ambulance."},
-	CauseSOS: {"Rescue", "독거노인 응급호출(SOS)", "Emergency button pressed by a senior", "Immediate", "Severe",
+	dispatch.CategorySOS: {"Rescue", "독거노인 응급호출(SOS)", "Emergency button pressed by a senior", "Immediate", "Severe",
 		"구급대 출동 요망. 거주자가 응급호출 버튼을 눌렀음.", "Send an ambulance; the resident pressed the emergency button."},
-	CauseHeart: {"Health", "독거노인 심장 이상", "Cardiac emergency of a senior", "Immediate", "Extreme",
+	dispatch.CategoryHeart: {"Health", "독거노인 심장 이상", "Cardiac emergency of a senior", "Immediate", "Extreme",
 		"구급대 즉시 출동 요망. 심정지 가능성.", "Send an ambulance at once; possible cardiac arrest."},
-	CauseBreathing: {"Health", "독거노인 호흡 이상", "Breathing emergency of a senior", "Immediate", "Extreme",
+	dispatch.CategoryBreathing: {"Health", "독거노인 호흡 이상", "Breathing emergency of a senior", "Immediate", "Extreme",
 		"구급대 즉시 출동 요망. 호흡 이상 감지.", "Send an ambulance at once; abnormal breathing detected."},
-	CauseInactivity: {"Health", "독거노인 장시간 무활동", "Prolonged inactivity of a senior living alone", "Expected", "Moderate",
+	dispatch.CategoryInactivity: {"Health", "독거노인 장시간 무활동", "Prolonged inactivity of a senior living alone", "Expected", "Moderate",
 		"안부 확인을 위한 출동 요망.", "Welfare check needed."},
-	CauseDevice: {"Safety", "독거노인 안전장비 이상", "Safety device fault in a senior's home", "Future", "Minor",
+	dispatch.CategoryDevice: {"Safety", "독거노인 안전장비 이상", "Safety device fault in a senior's home", "Future", "Minor",
 		"정보 제공용.", "For information."},
 }
 

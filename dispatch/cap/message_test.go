@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -38,7 +40,7 @@ func sampleMessage() Message {
 		HubID:      "hub-000042",
 		Sender:     "gateway@dolbom.example.kr",
 		Sent:       sent,
-		Cause:      CauseFall,
+		Cause:      dispatch.CategoryFall,
 		Priority:   1,
 		Certainty:  CertaintyLikely,
 		SummaryKO:  "손목 착용기기가 낙상을 감지했고 30초 확인 창 동안 응답이 없었습니다.",
@@ -77,8 +79,8 @@ func TestBuildGoldenAndSchema(t *testing.T) {
 	cancel.CancelReason = "resident cancelled on the hub: 괜찮아요"
 	cancel.References = []Reference{alert.Ref(), upd.Ref()}
 	fire := sampleMessage()
-	fire.IncidentID, fire.Cause, fire.Status, fire.Certainty = "inc-0002", CauseFire, StatusExercise, CertaintyObserved
-	bare := Message{IncidentID: "inc-0003", Sender: "gw@x", Sent: alert.Sent, Cause: CauseInactivity, Status: StatusTest}
+	fire.IncidentID, fire.Cause, fire.Status, fire.Certainty = "inc-0002", dispatch.CategoryFire, StatusExercise, CertaintyObserved
+	bare := Message{IncidentID: "inc-0003", Sender: "gw@x", Sent: alert.Sent, Cause: dispatch.CategoryInactivity, Status: StatusTest}
 
 	tests := []struct {
 		name string
@@ -238,7 +240,7 @@ func TestScopeAndRoom(t *testing.T) {
 			t.Errorf("alert misses %q", want)
 		}
 	}
-	onlyMedical := Message{IncidentID: "inc-9", Sender: "gw@x", Sent: alert.Sent, Cause: CauseHeart,
+	onlyMedical := Message{IncidentID: "inc-9", Sender: "gw@x", Sent: alert.Sent, Cause: dispatch.CategoryHeart,
 		Resident: Resident{MedicalNotes: "심방세동"}}
 	_, body, _ = Build(onlyMedical)
 	if !strings.Contains(string(body), "<scope>Restricted</scope>") || !strings.Contains(string(body), "<restriction>"+DefaultAddressee+" 전용") {
@@ -246,7 +248,7 @@ func TestScopeAndRoom(t *testing.T) {
 	}
 	cancel := alert
 	cancel.Sequence, cancel.MsgType, cancel.References = 1, MsgCancel, []Reference{alert.Ref()}
-	bare := Message{IncidentID: "inc-3", Sender: "gw@x", Sent: alert.Sent, Cause: CauseInactivity, Status: StatusTest}
+	bare := Message{IncidentID: "inc-3", Sender: "gw@x", Sent: alert.Sent, Cause: dispatch.CategoryInactivity, Status: StatusTest}
 	for name, m := range map[string]Message{"cancel": cancel, "bare": bare} {
 		_, body, err := Build(m)
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 	twclient "github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 // Config configures a Client. The env names are the configuration.
@@ -52,7 +54,7 @@ type Notice struct {
 	Ref          string
 	To           string // E.164, e.g. +821012345678
 	Lang         Lang
-	Cause        Cause
+	Cause        dispatch.Category
 	Priority     int // 1 (first) to 4; orders the voice queue
 	ResidentName string
 	Address      string

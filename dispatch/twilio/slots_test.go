@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
@@ -25,7 +26,7 @@ func TestCallGivesUpQuicklyWhenSlotsAreBusy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.Run(ctx)
-	n := twilio.Notice{Ref: "r1", To: "+821012345678", Lang: "ko", Cause: twilio.CauseSOS, Priority: 1}
+	n := twilio.Notice{Ref: "r1", To: "+821012345678", Lang: "ko", Cause: dispatch.CategorySOS, Priority: 1}
 	if _, _, err := c.Call(ctx, n); err != nil { // takes the hour's only slot
 		t.Fatalf("first call: %v", err)
 	}

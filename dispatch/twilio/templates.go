@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 // Lang is the recipient's language.
@@ -31,19 +33,9 @@ func (l Lang) sayLanguage() string {
 	return "ko-KR"
 }
 
-// Cause is what the incident is about (the same words as cap.Cause).
-type Cause string
-
-const (
-	CauseFall       Cause = "fall"
-	CauseFire       Cause = "fire"
-	CauseSOS        Cause = "sos"
-	CauseHeart      Cause = "heart"
-	CauseBreathing  Cause = "breathing"
-	CauseInactivity Cause = "inactivity"
-	CauseGas        Cause = "gas"
-	CauseDevice     Cause = "device"
-)
+// cause is what the incident is about, in dispatch's one vocabulary; its
+// methods give the words of the SMS and the call.
+type cause dispatch.Category
 
 type phrase struct{ ko, en string }
 
@@ -56,25 +48,27 @@ func (p phrase) in(l Lang) string {
 }
 
 // what happened, as the end of a sentence.
-var happened = map[Cause]phrase{
-	CauseFall:       {"낙상이 감지되었습니다", "a fall was detected"},
-	CauseFire:       {"화재가 감지되었습니다", "a fire was detected"},
-	CauseSOS:        {"응급 호출 버튼이 눌렸습니다", "the emergency button was pressed"},
-	CauseHeart:      {"심장 이상이 감지되었습니다", "a heart emergency was detected"},
-	CauseBreathing:  {"호흡 이상이 감지되었습니다", "abnormal breathing was detected"},
-	CauseInactivity: {"오랫동안 움직임이 없습니다", "there has been no movement for a long time"},
-	CauseGas:        {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
-	CauseDevice:     {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
+var happened = map[cause]phrase{
+	cause(dispatch.CategoryFall):       {"낙상이 감지되었습니다", "a fall was detected"},
+	cause(dispatch.CategoryFire):       {"화재가 감지되었습니다", "a fire was detected"},
+	cause(dispatch.CategorySOS):        {"응급 호출 버튼이 눌렸습니다", "the emergency button was pressed"},
+	cause(dispatch.CategoryHeart):      {"심장 이상이 감지되었습니다", "a heart emergency was detected"},
+	cause(dispatch.CategoryBreathing):  {"호흡 이상이 감지되었습니다", "abnormal breathing was detected"},
+	cause(dispatch.CategoryInactivity): {"오랫동안 움직임이 없습니다", "there has been no movement for a long time"},
+	cause(dispatch.CategoryGas):        {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
+	cause(dispatch.CategoryDevice):     {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
 }
 
-func (c Cause) urgent() bool { return c != CauseInactivity && c != CauseDevice }
+func (c cause) urgent() bool {
+	return c != cause(dispatch.CategoryInactivity) && c != cause(dispatch.CategoryDevice)
+}
 
-func (c Cause) happened(l Lang) string {
+func (c cause) happened(l Lang) string {
 	return c.phrase(happened, phrase{"긴급 상황이 발생했습니다", "an emergency was reported"}, l)
 }
 
 // phrase is c's entry of table in l, or other's for a cause not in it.
-func (c Cause) phrase(table map[Cause]phrase, other phrase, l Lang) string {
+func (c cause) phrase(table map[cause]phrase, other phrase, l Lang) string {
 	if p, ok := table[c]; ok {
 		return p.in(l)
 	}
@@ -82,18 +76,18 @@ func (c Cause) phrase(table map[Cause]phrase, other phrase, l Lang) string {
 }
 
 // what the incident is, as a noun ("the fall"), for the "119 has it" SMS.
-var what = map[Cause]phrase{
-	CauseFall:       {"낙상", "fall"},
-	CauseFire:       {"화재", "fire"},
-	CauseSOS:        {"응급 호출", "emergency call"},
-	CauseHeart:      {"심장 이상", "heart emergency"},
-	CauseBreathing:  {"호흡 이상", "breathing emergency"},
-	CauseInactivity: {"장시간 움직임 없음", "long inactivity"},
-	CauseGas:        {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
-	CauseDevice:     {"안전 장비 이상", "safety device fault"},
+var what = map[cause]phrase{
+	cause(dispatch.CategoryFall):       {"낙상", "fall"},
+	cause(dispatch.CategoryFire):       {"화재", "fire"},
+	cause(dispatch.CategorySOS):        {"응급 호출", "emergency call"},
+	cause(dispatch.CategoryHeart):      {"심장 이상", "heart emergency"},
+	cause(dispatch.CategoryBreathing):  {"호흡 이상", "breathing emergency"},
+	cause(dispatch.CategoryInactivity): {"장시간 움직임 없음", "long inactivity"},
+	cause(dispatch.CategoryGas):        {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
+	cause(dispatch.CategoryDevice):     {"안전 장비 이상", "safety device fault"},
 }
 
-func (c Cause) what(l Lang) string { return c.phrase(what, phrase{"긴급 상황", "emergency"}, l) }
+func (c cause) what(l Lang) string { return c.phrase(what, phrase{"긴급 상황", "emergency"}, l) }
 
 // with119 is how far 119 is, by its answer, as the end of a sentence.
 var with119 = map[string]phrase{
@@ -110,11 +104,11 @@ func with119Text(n Notice) string {
 		stage = with119["accepted"]
 	}
 	if n.Lang.norm() == English {
-		return "[Dolbom notice] " + n.Cause.what(English) + " at the home of " + orSome(n.ResidentName, "the resident", "") +
+		return "[Dolbom notice] " + cause(n.Cause).what(English) + " at the home of " + orSome(n.ResidentName, "the resident", "") +
 			place(n.Address, " (", ")") + ": " + stage.en + "."
 	}
 	return "[돌봄 알림] " + orSome(n.ResidentName, "어르신", "님") + " 댁" + place(n.Address, "(", ")") + " " +
-		n.Cause.what(Korean) + " 상황: " + stage.ko + "."
+		cause(n.Cause).what(Korean) + " 상황: " + stage.ko + "."
 }
 
 // SMSText is the text message for n.
@@ -126,27 +120,27 @@ func SMSText(n Notice) string {
 	if n.Recovered {
 		if n.Lang.norm() == English {
 			return "[Dolbom notice] At the home of " + orSome(name, "the resident", "") + place(addr, " (", ")") + ", " +
-				n.Cause.happened(English) + ", and they answered that they are all right. 119 was not called. " +
+				cause(n.Cause).happened(English) + ", and they answered that they are all right. 119 was not called. " +
 				"Please check on them when you can."
 		}
 		return "[돌봄 알림] " + orSome(name, "어르신", "님") + " 댁" + place(addr, "(", ")") + "에서 " +
-			strings.TrimSuffix(n.Cause.happened(Korean), "습니다") + "으나 괜찮다고 응답하셨습니다. 119에는 신고하지 않았습니다. " +
+			strings.TrimSuffix(cause(n.Cause).happened(Korean), "습니다") + "으나 괜찮다고 응답하셨습니다. 119에는 신고하지 않았습니다. " +
 			"시간이 되실 때 안부를 확인해 주세요."
 	}
 	if n.Lang.norm() == English {
 		tag := "[Dolbom ALERT]"
-		if !n.Cause.urgent() {
+		if !cause(n.Cause).urgent() {
 			tag = "[Dolbom notice]"
 		}
 		return tag + " At the home of " + orSome(name, "the resident", "") + place(addr, " (", ")") +
-			", " + n.Cause.happened(English) + ". " + replyMenuEN
+			", " + cause(n.Cause).happened(English) + ". " + replyMenuEN
 	}
 	tag := "[돌봄 긴급]"
-	if !n.Cause.urgent() {
+	if !cause(n.Cause).urgent() {
 		tag = "[돌봄 알림]"
 	}
 	return tag + " " + orSome(name, "어르신", "님") + " 댁" + place(addr, "(", ")") + "에서 " +
-		n.Cause.happened(Korean) + ". " + replyMenuKO
+		cause(n.Cause).happened(Korean) + ". " + replyMenuKO
 }
 
 // The reply menu of the SMS: what each answer means to the dispatch core
@@ -183,7 +177,7 @@ func lines(n Notice) voiceLines {
 	if n.Lang.norm() == English {
 		return voiceLines{
 			intro: "This is the Dolbom safety service. At the home of " + orSome(n.ResidentName, "the resident", "") +
-				", " + n.Cause.happened(English) + "." + place(n.Address, " The address is ", "."),
+				", " + cause(n.Cause).happened(English) + "." + place(n.Address, " The address is ", "."),
 			menu: "Press 1 if you are on your way, 2 if you are with them now, 3 if they are safe, 9 to call 119 now. " +
 				"Any other key records that you got this message.",
 			goodbye: "We did not get your answer, so we will keep calling others and emergency services. Goodbye.",
@@ -201,7 +195,7 @@ func lines(n Notice) voiceLines {
 	}
 	return voiceLines{
 		intro: "돌봄 안전 서비스입니다. " + orSome(n.ResidentName, "어르신", "님") + " 댁에서 " +
-			n.Cause.happened(Korean) + "." + place(n.Address, " 주소는 ", "입니다."),
+			cause(n.Cause).happened(Korean) + "." + place(n.Address, " 주소는 ", "입니다."),
 		menu: "지금 가실 수 있으면 1번, 어르신 곁에 계시면 2번, 어르신이 무사하시면 3번, 119에 바로 신고하려면 9번을 눌러 주세요. " +
 			"다른 번호는 확인으로 기록됩니다.",
 		goodbye: "응답이 없어 다른 보호자와 119에 계속 연락하겠습니다. 안녕히 계세요.",

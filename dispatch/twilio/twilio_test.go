@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 )
@@ -98,7 +99,7 @@ func newRig(t *testing.T) *rig {
 }
 
 func notice(ref string, lang twilio.Lang) twilio.Notice {
-	return twilio.Notice{Ref: ref, To: daughter, Lang: lang, Cause: twilio.CauseFall, Priority: 1,
+	return twilio.Notice{Ref: ref, To: daughter, Lang: lang, Cause: dispatch.CategoryFall, Priority: 1,
 		ResidentName: "김순자", Address: "서울 강남구 테헤란로 123 302호"}
 }
 
@@ -122,7 +123,7 @@ func TestSMSThroughRealClient(t *testing.T) {
 		t.Errorf("message = %+v", m)
 	}
 	en := notice("out-2", twilio.English)
-	en.Cause = twilio.CauseInactivity
+	en.Cause = dispatch.CategoryInactivity
 	if _, _, err := r.client.SendSMS(context.Background(), en); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
@@ -306,9 +305,12 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 	}
 	m := cap.Message{
 		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.capSender,
-		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: capCause(n.Incident.Cause), Priority: int(n.Incident.Priority),
-		Certainty: certainty(n.Incident.Cause), SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
+		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: dispatch.CategoryOf(n.Incident.Cause), Priority: int(n.Incident.Priority),
+		Certainty: cap.CertaintyLikely, SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
 		Contact: c.contact, Addressee: c.addressee,
+	}
+	if dispatch.Observed(n.Incident.Cause) {
+		m.Certainty = cap.CertaintyObserved
 	}
 	for _, t := range n.Tried {
 		m.TriedKO, m.TriedEN = append(m.TriedKO, t.Ko), append(m.TriedEN, t.En)
@@ -365,7 +367,7 @@ func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (stri
 
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
 	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
-		Cause: twilio.Cause(capCause(n.Incident.Cause)), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
+		Cause: dispatch.CategoryOf(n.Incident.Cause), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
 	if n.Type == dispatch.MsgWith119 {
 		no.With119 = n.Incident.Status119
 	}
@@ -476,34 +478,6 @@ func (e twilioEvents) latestTo(ctx context.Context, phone string) string {
 		}
 	}
 	return best.Key
-}
-
-func capCause(c detectors.Cause) cap.Cause {
-	switch c {
-	case detectors.CauseFall:
-		return cap.CauseFall
-	case detectors.CauseFireConfirmed, detectors.CauseSmokeUnconfirmed:
-		return cap.CauseFire
-	case detectors.CauseSOS:
-		return cap.CauseSOS
-	case detectors.CauseBradycardia, detectors.CauseTachycardia, detectors.CauseAsystole:
-		return cap.CauseHeart
-	case detectors.CauseApnoea, detectors.CauseBreathingRate:
-		return cap.CauseBreathing
-	case detectors.CauseInactivity:
-		return cap.CauseInactivity
-	case detectors.CauseCO, detectors.CauseGas:
-		return cap.CauseGas
-	}
-	return cap.CauseDevice
-}
-
-func certainty(c detectors.Cause) cap.Certainty {
-	switch c {
-	case detectors.CauseSOS, detectors.CauseFireConfirmed:
-		return cap.CertaintyObserved
-	}
-	return cap.CertaintyLikely
 }
 
 // age in whole years from a YYYY-MM-DD birth date; 0 when unknown.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
 )
 
@@ -23,7 +24,7 @@ const xsdPath = "../../../../shared/spec/CAP-v1.2.xsd"
 
 func message(seq int, typ cap.MsgType) cap.Message {
 	m := cap.Message{IncidentID: "inc-7", HubID: "hub-1", Sender: "gw@dolbom.test", Sequence: seq, MsgType: typ,
-		Sent: time.Date(2026, 3, 14, 10, 0, seq, 0, time.UTC), Cause: cap.CauseSOS, Priority: 1,
+		Sent: time.Date(2026, 3, 14, 10, 0, seq, 0, time.UTC), Cause: dispatch.CategorySOS, Priority: 1,
 		Resident: cap.Resident{Name: "홍길순", Age: 90}, Location: cap.Location{Address: "부산 해운대구 1", Lat: 35.16, Lon: 129.16}}
 	if seq > 0 {
 		first := m
