@@ -1,7 +1,8 @@
 // Package cap hands incidents to 119 as OASIS CAP 1.2 messages over HTTPS
-// and takes 119's answers back. It knows nothing of the dispatch core: the
-// core fills a Message, Build turns it into XML with a stable identifier, a
-// Sender posts it, and AnswerHandler reports what 119 says about it.
+// and takes 119's answers back. Notifier is the dispatch core's channel to
+// 119: it decides what 119 may see of a notification and fills a Message;
+// Build turns it into XML with a stable identifier (built and parsed only
+// here), a Sender posts it, and Answers applies what 119 says about it.
 package cap
 
 import (
@@ -129,11 +130,14 @@ type Guardian struct {
 type Message struct {
 	IncidentID string // the dispatch core's incident id
 	Sequence   int    // 0 for the first Alert, 1, 2, ... for each later message
-	HubID      string
-	Sender     string // CAP sender, e.g. "gateway@dolbom.example.kr"; no spaces or commas
-	Sent       time.Time
-	Status     Status  // empty means Actual
-	MsgType    MsgType // empty means Alert
+	// Key, when set, names the message instead of Sequence: the dispatch
+	// core's stable notification key (KeyedIdentifier).
+	Key     string
+	HubID   string
+	Sender  string // CAP sender, e.g. "gateway@dolbom.example.kr"; no spaces or commas
+	Sent    time.Time
+	Status  Status  // empty means Actual
+	MsgType MsgType // empty means Alert
 	// References lists every earlier message of the incident (Update, Cancel).
 	References []Reference
 
@@ -176,9 +180,53 @@ func Identifier(sender, incidentID string, seq int) string {
 	return "dolbom." + host + "." + incidentID + "." + strconv.Itoa(seq)
 }
 
+// KeyedIdentifier is the identifier of a message named by the dispatch
+// core's notification key rather than a sequence: the incident's first
+// alert's identifier, a dot and the key with every character CAP's
+// identifier may not hold (space, comma, "/" ...) turned into "-". The key
+// is stable, so a retry or a resend after a crash carries the same
+// identifier and the receiver de-duplicates by it.
+func KeyedIdentifier(sender, incidentID, key string) string {
+	suffix := make([]byte, 0, len(key))
+	for i := 0; i < len(key); i++ {
+		b := key[i]
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.' {
+			suffix = append(suffix, b)
+		} else {
+			suffix = append(suffix, '-')
+		}
+	}
+	return Identifier(sender, incidentID, 0) + "." + string(suffix)
+}
+
+// IncidentOf recovers the incident id from one of our identifiers
+// ("dolbom.<host>.<incident>.0[.<key>]"), for a 119 answer that names only
+// the identifier; empty when it is not one of ours.
+func IncidentOf(identifier string) string {
+	rest, ok := strings.CutPrefix(identifier, "dolbom.")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(rest, ".")
+	for i := len(parts) - 1; i > 0; i-- {
+		if parts[i] == "0" {
+			return parts[i-1]
+		}
+	}
+	return ""
+}
+
+// identifier is m's: by its Key when it has one, else by its Sequence.
+func (m Message) identifier() string {
+	if m.Key != "" {
+		return KeyedIdentifier(m.Sender, m.IncidentID, m.Key)
+	}
+	return Identifier(m.Sender, m.IncidentID, m.Sequence)
+}
+
 // Ref returns the Reference later messages use to point at m.
 func (m Message) Ref() Reference {
-	return Reference{Sender: m.Sender, Identifier: Identifier(m.Sender, m.IncidentID, m.Sequence), Sent: m.Sent}
+	return Reference{Sender: m.Sender, Identifier: m.identifier(), Sent: m.Sent}
 }
 
 // XML shape, in the schema's element order.
@@ -268,7 +316,7 @@ func Build(m Message) (identifier string, body []byte, err error) {
 		msgType = MsgAlert
 	}
 	ci := causes[m.Cause]
-	identifier = Identifier(m.Sender, m.IncidentID, m.Sequence)
+	identifier = m.identifier()
 	a := alertXML{
 		Identifier: identifier,
 		Sender:     m.Sender,

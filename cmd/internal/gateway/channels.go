@@ -85,8 +85,8 @@ type channels struct {
 	contact   string
 	addressee string
 	// sensors finds the alarm's sensor, for its room (set by the gateway
-	// once the store is open; nil sends no room).
-	sensors    sensorGetter
+	// once the store is open, before notifiers; nil sends no room).
+	sensors    cap.SensorGetter
 	twilio     *twilio.Client
 	fakeTwilio *fake.Server
 	fakeServer *http.Server // the fake's control API, when served
@@ -202,48 +202,16 @@ func checkTwilio(o ChannelOptions) error {
 // the dispatcher.
 func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.Logger) {
 	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, twilioEvents{d}, log))
-	c.answers = cap.AnswerHandler(cap.AnswerAuth{BearerToken: answerToken}, func(ctx context.Context, a cap.Answer) error {
-		id := a.IncidentID
-		if id == "" {
-			id = incidentOfIdentifier(a.Identifier)
-		}
-		if id == "" {
-			return cap.ErrUnknownIncident
-		}
-		_, err := d.Apply119(ctx, dispatch.Answer119{IncidentID: id, Status: dispatch.Answer119Status(a.Status), Reason: a.Reason,
-			Disposition: dispatch.Disposition(a.Disposition), By: strings.TrimSpace("119 " + a.Unit)})
-		if errors.Is(err, devices.ErrNotFound) {
-			return cap.ErrUnknownIncident
-		}
-		return err
-	})
-}
-
-// sensorGetter is the registry's sensor look-up (*store.Store).
-type sensorGetter interface {
-	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
-}
-
-// room is where in the home the incident's sensor is, in Korean and
-// English ("주방 연기감지기"); empty when it is not known. A failed look-up
-// sends the alert without it rather than holding the alert back.
-func (c *channels) room(ctx context.Context, inc dispatch.IncidentSnapshot) (ko, en string) {
-	if c.sensors == nil || inc.Sensor == "" {
-		return "", ""
-	}
-	s, err := c.sensors.GetSensor(ctx, inc.Hub, inc.Sensor)
-	if err != nil {
-		return "", ""
-	}
-	return s.Place("ko"), s.Place("en")
+	c.answers = cap.Answers(cap.AnswerAuth{BearerToken: answerToken}, d)
 }
 
 // notifiers returns dispatch's channels by name.
 func (c *channels) notifiers() map[string]dispatch.Notifier {
 	return map[string]dispatch.Notifier{
-		dispatch.Channel119: dispatch.NotifierFunc(c.notifyCAP),
-		"sms":               dispatch.NotifierFunc(c.notifySMS),
-		"voice":             dispatch.NotifierFunc(c.notifyVoice),
+		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Sender: c.cap, SenderID: c.capSender, Contact: c.contact,
+			Addressee: c.addressee, Sensors: c.sensors}),
+		"sms":   dispatch.NotifierFunc(c.notifySMS),
+		"voice": dispatch.NotifierFunc(c.notifyVoice),
 		// The consoles show every incident live from the feed; a console
 		// step is recorded on the timeline, nothing is sent.
 		"console": dispatch.NotifierFunc(func(context.Context, dispatch.Notification) (string, bool, error) {
@@ -260,109 +228,6 @@ func (c *channels) run(ctx context.Context) error {
 		defer c.fakeServer.Close()
 	}
 	return c.twilio.Run(ctx)
-}
-
-// capIdentifier is the stable CAP identifier of a notification: retries and
-// a restart after a crash send the same one, and the receiver
-// de-duplicates by it. The first alert of an incident is always
-// ".../<incident>.alert", which later Updates and Cancels reference.
-func (c *channels) capIdentifier(n dispatch.Notification) string {
-	if n.Type == dispatch.MsgAlert {
-		return cap.Identifier(c.capSender, n.Incident.ID, 0)
-	}
-	suffix := make([]byte, 0, len(n.Key))
-	for i := 0; i < len(n.Key); i++ {
-		b := n.Key[i]
-		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.' {
-			suffix = append(suffix, b)
-		} else {
-			suffix = append(suffix, '-')
-		}
-	}
-	return cap.Identifier(c.capSender, n.Incident.ID, 0) + "." + string(suffix)
-}
-
-// incidentOfIdentifier recovers the incident id from one of our CAP
-// identifiers ("dolbom.<host>.<incident>.0[.<key>]"), for a 119 answer that
-// names only the identifier.
-func incidentOfIdentifier(id string) string {
-	rest, ok := strings.CutPrefix(id, "dolbom.")
-	if !ok {
-		return ""
-	}
-	parts := strings.Split(rest, ".")
-	for i := len(parts) - 1; i > 0; i-- {
-		if parts[i] == "0" {
-			return parts[i-1]
-		}
-	}
-	return ""
-}
-
-func (c *channels) notifyCAP(ctx context.Context, n dispatch.Notification) (string, bool, error) {
-	if c.cap == nil {
-		return "", true, errors.New("no 119 endpoint configured (--cap-url)")
-	}
-	m := cap.Message{
-		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.capSender,
-		Sent: time.Now(), MsgType: cap.MsgAlert, Cause: dispatch.CategoryOf(n.Incident.Cause), Priority: int(n.Incident.Priority),
-		Certainty: cap.CertaintyLikely, SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
-		Contact: c.contact, Addressee: c.addressee,
-	}
-	if dispatch.Observed(n.Incident.Cause) {
-		m.Certainty = cap.CertaintyObserved
-	}
-	for _, t := range n.Tried {
-		m.TriedKO, m.TriedEN = append(m.TriedKO, t.Ko), append(m.TriedEN, t.En)
-	}
-	alert := cap.Reference{Sender: c.capSender, Identifier: cap.Identifier(c.capSender, n.Incident.ID, 0), Sent: n.Incident.OpenedAt}
-	switch n.Type {
-	case dispatch.MsgAlert:
-		// The alert's sent time is the incident's opening, so that a resend
-		// after a crash is the same message and later ones can reference it.
-		m.Sent = n.Incident.OpenedAt
-	case dispatch.MsgUpdate:
-		m.MsgType, m.References = cap.MsgUpdate, []cap.Reference{alert}
-	case dispatch.MsgCancel:
-		// A Cancel names the incident and why it is cancelled, nothing
-		// about the resident's health: the explanation stays out.
-		m.MsgType, m.References = cap.MsgCancel, []cap.Reference{alert}
-		m.CancelReason = cancelReason(n.Incident.State, n.Incident.Disposition)
-		m.SummaryKO, m.SummaryEN = "", ""
-	}
-	if n.HasResident && n.Type != dispatch.MsgCancel {
-		r := n.Resident
-		m.Resident = cap.Resident{Name: r.Name, Age: age(r.BirthDate, time.Now()), Phone: r.Phone}
-		if r.Consent.ShareMedicalWith119 {
-			// Medical details go to 119 only with the resident's consent.
-			m.Resident.MedicalNotes, m.Resident.Medications, m.Resident.Allergies = r.MedicalNotes, r.Medications, r.Allergies
-		}
-		m.Access = cap.Access{KeyHolder: r.Access.KeyHolder, KeySafe: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode, Notes: r.Access.Notes}
-		// Floor and unit as responders read them: "7층", "703호".
-		a := r.Address
-		m.Location = cap.Location{Address: a.Line1, Building: a.BuildingKorean(), Floor: a.FloorKorean(), Unit: a.UnitKorean(),
-			Lat: a.Lat, Lon: a.Lon, RadiusKm: 0.05}
-		m.Location.RoomKO, m.Location.RoomEN = c.room(ctx, n.Incident)
-		for _, g := range r.Guardians {
-			m.Guardians = append(m.Guardians, cap.Guardian{Name: g.Name, Relation: g.Relation, Phone: g.Phone})
-		}
-	}
-	_, body, err := cap.Build(m)
-	if err != nil {
-		return "", false, err
-	}
-	id := c.capIdentifier(n)
-	if id != cap.Identifier(c.capSender, n.Incident.ID, 0) {
-		// Build names the message by incident and sequence; an Update or
-		// Cancel carries its own stable identifier instead.
-		body = []byte(strings.Replace(string(body), "<identifier>"+cap.Identifier(c.capSender, n.Incident.ID, 0)+"</identifier>",
-			"<identifier>"+id+"</identifier>", 1))
-	}
-	retry, err := c.cap.Send(ctx, id, body)
-	if err != nil {
-		return "", retry, err
-	}
-	return id, false, nil
 }
 
 func (c *channels) notice(n dispatch.Notification) twilio.Notice {
@@ -478,35 +343,6 @@ func (e twilioEvents) latestTo(ctx context.Context, phone string) string {
 		}
 	}
 	return best.Key
-}
-
-// age in whole years from a YYYY-MM-DD birth date; 0 when unknown.
-func age(birth string, now time.Time) int {
-	t, err := time.Parse("2006-01-02", birth)
-	if err != nil {
-		return 0
-	}
-	years := now.Year() - t.Year()
-	if now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day()) {
-		years--
-	}
-	return years
-}
-
-// cancelReason is the fixed wording of a CAP Cancel's reason, from how the
-// incident ended: never free text that could carry personal data.
-func cancelReason(s dispatch.State, d dispatch.Disposition) string {
-	switch {
-	case s == dispatch.StateCancelled:
-		return "거주자 취소 (resident cancelled)"
-	case s == dispatch.StateResolved && d == dispatch.DispositionTest:
-		return "시험 신호 (test)"
-	case s == dispatch.StateResolved && d == dispatch.DispositionDuplicate:
-		return "중복 신고 (duplicate)"
-	case s == dispatch.StateResolved:
-		return "오경보 확인 (verified false alarm)"
-	}
-	return "취소 (cancelled)"
 }
 
 func randomHex(n int) string {

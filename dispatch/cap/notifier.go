@@ -1,0 +1,195 @@
+package cap
+
+// The dispatch core's channel to 119: Notifier decides what 119 receives
+// of a notification (the resident's medical details only with consent, a
+// Cancel with no health data and fixed wording, the certainty by cause)
+// and posts it; Answers takes 119's answers back to the core. The rules of
+// what 119 may see live here, beside the message they shape.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+)
+
+// SensorGetter is the registry's sensor look-up, for the room of the
+// alarm's sensor.
+type SensorGetter interface {
+	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
+}
+
+// NotifierOptions configures a Notifier.
+type NotifierOptions struct {
+	// Sender posts the messages; nil when no 119 endpoint is configured:
+	// every notification then fails, retryable, and waits in the outbox.
+	Sender *Sender
+	// SenderID is the CAP sender ("gateway@dolbom.example.kr").
+	SenderID string
+	// Contact is the monitoring centre's phone, given to 119.
+	Contact string
+	// Addressee is the 119 centre the messages are for (Message.Addressee).
+	Addressee string
+	// Sensors finds the alarm's sensor, for its room; nil sends no room.
+	Sensors SensorGetter
+	// Now is the clock (default time.Now): the sent time of Updates and
+	// Cancels, and the resident's age.
+	Now func() time.Time
+}
+
+// Notifier is dispatch's channel to 119 (dispatch.Channel119).
+type Notifier struct{ o NotifierOptions }
+
+// NewNotifier returns the 119 channel.
+func NewNotifier(o NotifierOptions) *Notifier {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Notifier{o: o}
+}
+
+var _ dispatch.Notifier = (*Notifier)(nil)
+
+// Notify builds n's CAP message and posts it; the reference is its
+// identifier.
+func (c *Notifier) Notify(ctx context.Context, n dispatch.Notification) (string, bool, error) {
+	if c.o.Sender == nil {
+		return "", true, errors.New("no 119 endpoint configured (--cap-url)")
+	}
+	id, body, err := Build(c.message(ctx, n))
+	if err != nil {
+		return "", false, err
+	}
+	retry, err := c.o.Sender.Send(ctx, id, body)
+	if err != nil {
+		return "", retry, err
+	}
+	return id, false, nil
+}
+
+// message is what 119 receives of n.
+func (c *Notifier) message(ctx context.Context, n dispatch.Notification) Message {
+	now := c.o.Now()
+	m := Message{
+		IncidentID: n.Incident.ID, HubID: string(n.Incident.Hub), Sender: c.o.SenderID,
+		Sent: now, MsgType: MsgAlert, Cause: dispatch.CategoryOf(n.Incident.Cause), Priority: int(n.Incident.Priority),
+		Certainty: CertaintyLikely, SummaryKO: n.Incident.Explanation.Ko, SummaryEN: n.Incident.Explanation.En,
+		Contact: c.o.Contact, Addressee: c.o.Addressee,
+	}
+	if dispatch.Observed(n.Incident.Cause) {
+		m.Certainty = CertaintyObserved
+	}
+	for _, t := range n.Tried {
+		m.TriedKO, m.TriedEN = append(m.TriedKO, t.Ko), append(m.TriedEN, t.En)
+	}
+	// The first alert of an incident is always ".../<incident>.0", which
+	// later Updates and Cancels reference; they are named by their stable
+	// notification keys, so that a retry carries the same identifier.
+	alert := Reference{Sender: c.o.SenderID, Identifier: Identifier(c.o.SenderID, n.Incident.ID, 0), Sent: n.Incident.OpenedAt}
+	switch n.Type {
+	case dispatch.MsgAlert:
+		// The alert's sent time is the incident's opening, so that a resend
+		// after a crash is the same message and later ones can reference it.
+		m.Sent = n.Incident.OpenedAt
+	case dispatch.MsgUpdate:
+		m.MsgType, m.References, m.Key = MsgUpdate, []Reference{alert}, n.Key
+	case dispatch.MsgCancel:
+		// A Cancel names the incident and why it is cancelled, nothing
+		// about the resident's health: the explanation stays out.
+		m.MsgType, m.References, m.Key = MsgCancel, []Reference{alert}, n.Key
+		m.CancelReason = cancelReason(n.Incident.State, n.Incident.Disposition)
+		m.SummaryKO, m.SummaryEN = "", ""
+	default:
+		m.Key = n.Key
+	}
+	if n.HasResident && n.Type != dispatch.MsgCancel {
+		r := n.Resident
+		m.Resident = Resident{Name: r.Name, Age: age(r.BirthDate, now), Phone: r.Phone}
+		if r.Consent.ShareMedicalWith119 {
+			// Medical details go to 119 only with the resident's consent.
+			m.Resident.MedicalNotes, m.Resident.Medications, m.Resident.Allergies = r.MedicalNotes, r.Medications, r.Allergies
+		}
+		m.Access = Access{KeyHolder: r.Access.KeyHolder, KeySafe: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode, Notes: r.Access.Notes}
+		// Floor and unit as responders read them: "7층", "703호".
+		a := r.Address
+		m.Location = Location{Address: a.Line1, Building: a.BuildingKorean(), Floor: a.FloorKorean(), Unit: a.UnitKorean(),
+			Lat: a.Lat, Lon: a.Lon, RadiusKm: 0.05}
+		m.Location.RoomKO, m.Location.RoomEN = c.room(ctx, n.Incident)
+		for _, g := range r.Guardians {
+			m.Guardians = append(m.Guardians, Guardian{Name: g.Name, Relation: g.Relation, Phone: g.Phone})
+		}
+	}
+	return m
+}
+
+// room is where in the home the incident's sensor is, in Korean and
+// English ("주방 연기감지기"); empty when it is not known. A failed look-up
+// sends the alert without it rather than holding the alert back.
+func (c *Notifier) room(ctx context.Context, inc dispatch.IncidentSnapshot) (ko, en string) {
+	if c.o.Sensors == nil || inc.Sensor == "" {
+		return "", ""
+	}
+	s, err := c.o.Sensors.GetSensor(ctx, inc.Hub, inc.Sensor)
+	if err != nil {
+		return "", ""
+	}
+	return s.Place("ko"), s.Place("en")
+}
+
+// age in whole years from a YYYY-MM-DD birth date; 0 when unknown.
+func age(birth string, now time.Time) int {
+	t, err := time.Parse("2006-01-02", birth)
+	if err != nil {
+		return 0
+	}
+	years := now.Year() - t.Year()
+	if now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day()) {
+		years--
+	}
+	return years
+}
+
+// cancelReason is the fixed wording of a CAP Cancel's reason, from how the
+// incident ended: never free text that could carry personal data.
+func cancelReason(s dispatch.State, d dispatch.Disposition) string {
+	switch {
+	case s == dispatch.StateCancelled:
+		return "거주자 취소 (resident cancelled)"
+	case s == dispatch.StateResolved && d == dispatch.DispositionTest:
+		return "시험 신호 (test)"
+	case s == dispatch.StateResolved && d == dispatch.DispositionDuplicate:
+		return "중복 신고 (duplicate)"
+	case s == dispatch.StateResolved:
+		return "오경보 확인 (verified false alarm)"
+	}
+	return "취소 (cancelled)"
+}
+
+// Applier moves an incident on 119's answer (*dispatch.Dispatcher).
+type Applier interface {
+	Apply119(ctx context.Context, a dispatch.Answer119) (dispatch.Incident, error)
+}
+
+// Answers is the endpoint 119 answers on: each answer, about an incident
+// by its id or one of our identifiers, is applied to the incident.
+func Answers(auth AnswerAuth, to Applier) http.Handler {
+	return AnswerHandler(auth, func(ctx context.Context, a Answer) error {
+		id := a.IncidentID
+		if id == "" {
+			id = IncidentOf(a.Identifier)
+		}
+		if id == "" {
+			return ErrUnknownIncident
+		}
+		_, err := to.Apply119(ctx, dispatch.Answer119{IncidentID: id, Status: dispatch.Answer119Status(a.Status), Reason: a.Reason,
+			Disposition: dispatch.Disposition(a.Disposition), By: strings.TrimSpace("119 " + a.Unit)})
+		if errors.Is(err, devices.ErrNotFound) {
+			return ErrUnknownIncident
+		}
+		return err
+	})
+}
