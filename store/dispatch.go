@@ -726,3 +726,45 @@ func (s *Store) ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.R
 	}
 	return s.GetResident(ctx, h.ResidentID)
 }
+
+// LatestNotificationTo implements twilio.Latest: the newest notification
+// row on one of channels to phone, of an incident in one of states (an SMS
+// reply names only the number it came from). One query over the open
+// incidents' rows: the phone sits in the row's JSON, so the database
+// narrows by a substring and the exact match is checked here.
+func (s *Store) LatestNotificationTo(ctx context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
+	if phone == "" || len(channels) == 0 || len(states) == 0 {
+		return dispatch.OutboxRow{}, false, nil
+	}
+	args := []any{string(dispatch.KindNotify), "%" + likeEscaper.Replace(phone) + "%"}
+	ph := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	chs := make([]string, len(channels))
+	for i, c := range channels {
+		chs[i] = ph(c)
+	}
+	sts := make([]string, len(states))
+	for i, st := range states {
+		sts[i] = ph(string(st))
+	}
+	rows, err := s.be.query(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox WHERE kind = $1 AND data LIKE $2 ESCAPE '\'
+		AND channel IN (`+strings.Join(chs, ", ")+`)
+		AND incident_id IN (SELECT id FROM incidents WHERE state IN (`+strings.Join(sts, ", ")+`))
+		ORDER BY created_us DESC, row_key DESC`, args...)
+	if err != nil {
+		return dispatch.OutboxRow{}, false, fmt.Errorf("store: latest notification: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanOutbox(rows)
+		if err != nil {
+			return dispatch.OutboxRow{}, false, err
+		}
+		if r.Recipient.Phone == phone {
+			return r, true, nil
+		}
+	}
+	return dispatch.OutboxRow{}, false, rows.Err()
+}

@@ -32,6 +32,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"ApplyAndClaim", testApplyAndClaim},
 		{"Policies", testPolicies},
 		{"CancelRecipients", testCancelRecipients},
+		{"LatestNotificationTo", testLatestNotificationTo},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -534,5 +535,52 @@ func testCancelRecipients(t *testing.T, fresh Fresh) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d rows, want %d", len(got), len(want))
+	}
+}
+
+// An SMS reply names only its number: LatestNotificationTo finds the newest
+// SMS or call to that number of an open incident, by the exact number, in
+// one query.
+func testLatestNotificationTo(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	const daughter, son = "+821011112222", "+821033334444"
+	row := func(inc, ch, phone string, step int) dispatch.OutboxRow {
+		return dispatch.OutboxRow{Key: dispatch.NotificationKey(inc, step, "g-"+phone, ch, 1), Kind: dispatch.KindNotify, Channel: ch,
+			Attempt: 1, Step: step, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: "g-" + phone, Phone: phone},
+			MsgType: dispatch.MsgAlert, DueAt: dispatchT0, Deadline: dispatchT0.Add(time.Hour)}
+	}
+	openInc := func(id string, state dispatch.State, rows ...dispatch.OutboxRow) {
+		apply(t, s, dispatch.Mutation{Fingerprint: "fp-" + id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: "fp-" + id, Hub: "hub-1", Cause: detectors.CauseFall,
+				Class: detectors.ClassEmergency, Priority: 2, State: state, OpenedAt: dispatchT0, UpdatedAt: dispatchT0}, Enqueue: rows}, nil
+		}})
+	}
+	enqueue := func(id string, rows ...dispatch.OutboxRow) {
+		apply(t, s, dispatch.Mutation{IncidentID: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+			return dispatch.Change{Enqueue: rows}, nil
+		}})
+	}
+	person := []string{"sms", "voice"}
+	live := []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+	openInc("inc-a", dispatch.StateNotified, row("inc-a", "sms", daughter, 0), row("inc-a", "voice", son, 0))
+	enqueue("inc-a", row("inc-a", "voice", daughter, 1))
+	enqueue("inc-a", row("inc-a", "console", daughter, 2))
+	openInc("inc-z", dispatch.StateResolved, row("inc-z", "sms", daughter, 0))
+
+	got, found, err := s.LatestNotificationTo(ctx, daughter, person, live)
+	if err != nil || !found || got.Key != dispatch.NotificationKey("inc-a", 1, "g-"+daughter, "voice", 1) {
+		t.Errorf("daughter's latest = %q, %v, %v; want the voice call of step 1 (not the console row, not the closed incident)", got.Key, found, err)
+	}
+	if got, found, _ := s.LatestNotificationTo(ctx, son, person, live); !found || got.Recipient.Phone != son || got.Channel != "voice" {
+		t.Errorf("son's latest = %+v, %v", got, found)
+	}
+	for _, phone := range []string{"+8210", "+821011112", "+821099990000", ""} {
+		if got, found, err := s.LatestNotificationTo(ctx, phone, person, live); found || err != nil {
+			t.Errorf("%q matched %q (%v): only the exact number may", phone, got.Key, err)
+		}
+	}
+	if _, found, _ := s.LatestNotificationTo(ctx, daughter, person, []dispatch.State{dispatch.StateResolved}); !found {
+		t.Error("the states asked for are not honoured")
 	}
 }
