@@ -19,7 +19,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
@@ -86,7 +85,10 @@ type channels struct {
 	addressee string
 	// sensors finds the alarm's sensor, for its room (set by the gateway
 	// once the store is open, before notifiers; nil sends no room).
-	sensors    cap.SensorGetter
+	sensors cap.SensorGetter
+	// latest finds the notification a bare SMS reply answers (the store,
+	// set with sensors).
+	latest     twilio.Latest
 	twilio     *twilio.Client
 	fakeTwilio *fake.Server
 	fakeServer *http.Server // the fake's control API, when served
@@ -201,7 +203,7 @@ func checkTwilio(o ChannelOptions) error {
 // wire connects the inbound paths (Twilio's callbacks, 119's answers) to
 // the dispatcher.
 func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.Logger) {
-	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, twilioEvents{d}, log))
+	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, twilio.DispatchEvents{Mover: d, Latest: c.latest}, log))
 	c.answers = cap.Answers(cap.AnswerAuth{BearerToken: answerToken}, d)
 }
 
@@ -210,8 +212,8 @@ func (c *channels) notifiers() map[string]dispatch.Notifier {
 	return map[string]dispatch.Notifier{
 		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Sender: c.cap, SenderID: c.capSender, Contact: c.contact,
 			Addressee: c.addressee, Sensors: c.sensors}),
-		"sms":   dispatch.NotifierFunc(c.notifySMS),
-		"voice": dispatch.NotifierFunc(c.notifyVoice),
+		string(twilio.ChannelSMS):   twilio.SMSNotifier{Client: c.twilio},
+		string(twilio.ChannelVoice): twilio.VoiceNotifier{Client: c.twilio},
 		// The consoles show every incident live from the feed; a console
 		// step is recorded on the timeline, nothing is sent.
 		"console": dispatch.NotifierFunc(func(context.Context, dispatch.Notification) (string, bool, error) {
@@ -228,121 +230,6 @@ func (c *channels) run(ctx context.Context) error {
 		defer c.fakeServer.Close()
 	}
 	return c.twilio.Run(ctx)
-}
-
-func (c *channels) notice(n dispatch.Notification) twilio.Notice {
-	no := twilio.Notice{Ref: n.Key, To: n.Recipient.Phone, Lang: twilio.Lang(n.Recipient.Language),
-		Cause: dispatch.CategoryOf(n.Incident.Cause), Priority: int(n.Incident.Priority), Recovered: n.Type == dispatch.MsgRecovered}
-	if n.Type == dispatch.MsgWith119 {
-		no.With119 = n.Incident.Status119
-	}
-	if n.HasResident {
-		no.ResidentName = n.Resident.Name
-		// The same address as on the console and in the CAP: to the unit,
-		// "... 103동 7층 703호".
-		no.Address = n.Resident.Address.Korean()
-	}
-	return no
-}
-
-func (c *channels) notifySMS(ctx context.Context, n dispatch.Notification) (string, bool, error) {
-	if n.Recipient.Phone == "" {
-		return "", false, errors.New("recipient has no phone number")
-	}
-	return c.twilio.SendSMS(ctx, c.notice(n))
-}
-
-func (c *channels) notifyVoice(ctx context.Context, n dispatch.Notification) (string, bool, error) {
-	if n.Recipient.Phone == "" {
-		return "", false, errors.New("recipient has no phone number")
-	}
-	return c.twilio.Call(ctx, c.notice(n))
-}
-
-// twilioEvents moves incidents on from Twilio's callbacks.
-type twilioEvents struct{ d *dispatch.Dispatcher }
-
-func (e twilioEvents) Status(ctx context.Context, r twilio.Report) error {
-	ref := r.Ref
-	if ref == "" {
-		ref = r.SID
-	}
-	var err error
-	switch r.Status {
-	case twilio.StatusDelivered, twilio.StatusAnswered:
-		err = e.d.Delivered(ctx, ref, string(r.Status))
-	case twilio.StatusVoicemail:
-		// A machine took the call: recorded, never an acknowledgement.
-		err = e.d.Delivered(ctx, ref, "voicemail")
-	case twilio.StatusFailed, twilio.StatusBusy, twilio.StatusNoAnswer, twilio.StatusCanceled:
-		err = e.d.Failed(ctx, ref, string(r.Status))
-	}
-	if errors.Is(err, devices.ErrNotFound) {
-		return nil // a callback about a row we no longer know: nothing to move
-	}
-	return err
-}
-
-func (e twilioEvents) Acknowledged(ctx context.Context, a twilio.Ack) error {
-	ref := a.Ref
-	if ref == "" {
-		// An SMS reply names only the number it came from: it answers the
-		// newest notification of an open incident sent to that number.
-		ref = e.latestTo(ctx, a.By)
-		if ref == "" {
-			return twilio.ErrNoOpenAlert
-		}
-	}
-	inc, err := e.d.ReplyToNotification(ctx, ref, replyOf(a))
-	switch {
-	case errors.Is(err, devices.ErrNotFound) || errors.Is(err, dispatch.ErrInvalid):
-		// A row we no longer know, or one that is not a person's: Twilio
-		// repeating the callback would not change that.
-		return twilio.ErrNoOpenAlert
-	case err != nil:
-		return err
-	case inc.State.Closed():
-		return twilio.ErrNoOpenAlert // recorded on the timeline, acted on by nobody
-	}
-	return nil
-}
-
-// replyOf maps a person's answer on Twilio onto the dispatch core's.
-func replyOf(a twilio.Ack) dispatch.Reply {
-	r := dispatch.Reply{State: dispatch.ResponderAcknowledged, Text: a.Payload}
-	switch a.Answer {
-	case twilio.AnswerOnTheWay:
-		r.State, r.ETAMinutes = dispatch.ResponderOnTheWay, a.ETAMinutes
-	case twilio.AnswerOnScene:
-		r.State = dispatch.ResponderOnScene
-	case twilio.AnswerSafe:
-		r.State = dispatch.ResponderResidentSafe
-	case twilio.AnswerCall119:
-		r.Call119 = true
-	}
-	return r
-}
-
-func (e twilioEvents) latestTo(ctx context.Context, phone string) string {
-	open, err := e.d.ListIncidents(ctx, dispatch.IncidentQuery{
-		// Acknowledged too: "2, I am with them" after "1" still counts.
-		States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}, Limit: 200})
-	if err != nil {
-		return ""
-	}
-	var best dispatch.OutboxRow
-	for _, inc := range open {
-		rows, err := e.d.Notifications(ctx, inc.ID)
-		if err != nil {
-			continue
-		}
-		for _, r := range rows {
-			if r.Recipient.Phone == phone && (r.Channel == "sms" || r.Channel == "voice") && r.CreatedAt.After(best.CreatedAt) {
-				best = r
-			}
-		}
-	}
-	return best.Key
 }
 
 func randomHex(n int) string {

@@ -239,7 +239,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
-	g.channels.sensors = st
+	g.channels.sensors, g.channels.latest = st, st
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
