@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
@@ -146,7 +147,7 @@ func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices
 			return fmt.Errorf("store: keep evidence: %w", err)
 		}
 		if stored != string(hub) {
-			return fmt.Errorf("store: %w: incident %s keeps evidence of hub %s, not %s", devices.ErrConflict, incidentID, stored, hub)
+			return fmt.Errorf("store: %w: %w: incident %s of hub %s, not %s", devices.ErrConflict, dispatch.ErrEvidenceOfAnotherHub, incidentID, stored, hub)
 		}
 		return nil
 	})

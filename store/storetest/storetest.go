@@ -14,6 +14,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -685,6 +686,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 		t.Fatal(err)
 	}
 	wantErr(t, "evidence of another hub", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
+	wantErr(t, "evidence of another hub, in dispatch's words", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), dispatch.ErrEvidenceOfAnotherHub)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -419,7 +419,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start(stageEngine, g.Engine.Run)
 	stages.start(stageDispatch, g.Dispatch.Run)
 	stages.start(stageChannels, g.channels.run)
-	stages.start(stageEvidence, g.keepEvidence)
+	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store) })
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.
@@ -610,96 +610,6 @@ type hubCommander struct{ g *Gateway }
 
 func (h hubCommander) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
 	return h.g.Broker.SendCommand(ctx, hub, c)
-}
-
-// evidenceWindow is how much of a hub's raw data around an incident is kept
-// past the raw-data retention, as the incident's evidence.
-const evidenceWindow = 10 * time.Minute
-
-// keepEvidence marks the raw readings around every new incident as its
-// evidence, so that retention keeps them for the consoles and reviews. The
-// feed closes a subscriber that falls behind (a burst of incidents): it
-// resumes after the last change it saw.
-func (g *Gateway) keepEvidence(ctx context.Context) error {
-	last := g.latestIncidentSeq(ctx)
-	// KeepEvidence is idempotent: remembering the incidents already kept
-	// only spares a write per later change of the same incident, so a
-	// bounded memory of the latest ones does.
-	kept := newRecentIDs(keptIncidents)
-	for ctx.Err() == nil {
-		changes, err := g.Dispatch.Subscribe(ctx, last)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			g.log.Warn().Err(err).Msg("evidence keeper: incident feed unavailable; retrying")
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		for inc := range changes {
-			last = max(last, inc.Seq)
-			if !kept.add(inc.ID) {
-				continue
-			}
-			if err := g.Store.KeepEvidence(ctx, inc.ID, inc.Hub, inc.Episode.Add(-evidenceWindow), inc.Episode.Add(evidenceWindow)); err != nil &&
-				!errors.Is(err, devices.ErrConflict) && ctx.Err() == nil {
-				g.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("evidence not kept")
-			}
-		}
-	}
-	return nil
-}
-
-// keptIncidents is how many incidents the evidence keeper remembers having
-// kept: far more than change at once on a bad day.
-const keptIncidents = 8192
-
-// latestIncidentSeq is where the evidence keeper starts: the latest
-// incident change committed (incidents opened before this start were
-// handled by the previous run). It waits for the store to answer, until
-// ctx ends: starting from 0 would go through every incident ever.
-func (g *Gateway) latestIncidentSeq(ctx context.Context) int64 {
-	for {
-		seq, err := g.Store.LastIncidentSeq(ctx)
-		if err == nil || ctx.Err() != nil {
-			return seq
-		}
-		g.log.Warn().Err(err).Msg("evidence keeper: cannot read the latest incident change; retrying")
-		select {
-		case <-ctx.Done():
-			return 0
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// recentIDs is a set that remembers only the last n ids added.
-type recentIDs struct {
-	set  map[string]struct{}
-	ring []string
-	next int
-}
-
-func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{set: make(map[string]struct{}, n), ring: make([]string, n)}
-}
-
-// add reports whether id is new, remembering it and forgetting the oldest
-// id when n are remembered.
-func (r *recentIDs) add(id string) bool {
-	if _, ok := r.set[id]; ok {
-		return false
-	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.set, old)
-	}
-	r.ring[r.next] = id
-	r.next = (r.next + 1) % len(r.ring)
-	r.set[id] = struct{}{}
-	return true
 }
 
 // capAnswerTokenFile keeps the credential 119 uses on the answer endpoint

@@ -1,36 +1,18 @@
-package gateway
+package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
+	"github.com/dolbom/dolbom/store/storetest"
 )
-
-// newIdleGateway builds a gateway on sc without running it and without
-// listeners.
-func newIdleGateway(t *testing.T, sc store.Config) *Gateway {
-	t.Helper()
-	dataDir := sc.DataDir
-	if dataDir == "" {
-		dataDir = t.TempDir()
-	}
-	g, err := New(context.Background(), Options{DataDir: dataDir, DatabaseURL: sc.DatabaseURL, MQTTAddr: broker.ListenerOff,
-		AdminToken: "idle-test-admin-token-0123456789", Channels: ChannelOptions{FakeTwilio: true}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Store.Close)
-	return g
-}
 
 // openIncidents opens n incidents of priority prio on hub in one
 // transaction and returns the highest change number.
@@ -60,39 +42,36 @@ func openIncidents(t *testing.T, st *store.Store, hub devices.HubID, prio detect
 	return top
 }
 
+func evidenceBackends() map[string]func(testing.TB) store.Config {
+	return map[string]func(testing.TB) store.Config{"sqlite": storetest.SQLite, "postgres": storetest.Postgres}
+}
+
 // The evidence keeper starts after the latest incident change, not after
 // the latest of the 1,000 most urgent incidents: otherwise every restart
 // replays the newer, less urgent ones (and, with 1,000 urgent incidents
-// that never close, all changes since).
+// that never close, all changes since). An incident's evidence is of one
+// hub: the store says so in the words the keeper knows.
 func TestEvidenceKeeperStartsAtTheLatestChange(t *testing.T) {
-	for name, cfg := range chainBackends() {
+	for name, cfg := range evidenceBackends() {
 		t.Run(name, func(t *testing.T) {
-			g := newIdleGateway(t, cfg(t))
-			openIncidents(t, g.Store, "hub-urgent", detectors.PriorityCritical, 1000)
-			latest := openIncidents(t, g.Store, "hub-minor", detectors.Priority(4), 1)
-			if got := g.latestIncidentSeq(context.Background()); got != latest {
+			ctx := context.Background()
+			st, err := store.Open(ctx, cfg(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Close)
+			openIncidents(t, st, "hub-urgent", detectors.PriorityCritical, 1000)
+			latest := openIncidents(t, st, "hub-minor", detectors.Priority(4), 1)
+			if got := dispatch.EvidenceStart(ctx, st); got != latest {
 				t.Fatalf("evidence keeper starts after change %d; the latest is %d", got, latest)
 			}
+			at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			if err := st.KeepEvidence(ctx, "inc-x", "hub-1", at, at.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.KeepEvidence(ctx, "inc-x", "hub-2", at, at.Add(time.Minute)); !errors.Is(err, dispatch.ErrEvidenceOfAnotherHub) {
+				t.Errorf("another hub's evidence: %v, want ErrEvidenceOfAnotherHub", err)
+			}
 		})
-	}
-}
-
-// The evidence keeper's memory of kept incidents is bounded: it forgets the
-// oldest (a later change of one costs an idempotent write, nothing more).
-func TestEvidenceKeeperMemoryIsBounded(t *testing.T) {
-	r := newRecentIDs(3)
-	for i := range 10 {
-		if !r.add(fmt.Sprint(i)) {
-			t.Fatalf("%d taken for seen", i)
-		}
-		if r.add(fmt.Sprint(i)) {
-			t.Fatalf("%d not remembered", i)
-		}
-	}
-	if len(r.set) != 3 {
-		t.Fatalf("remembers %d ids, want 3", len(r.set))
-	}
-	if !r.add("0") || r.add("9") {
-		t.Error("forgot the newest or remembered the oldest")
 	}
 }
