@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -338,7 +339,7 @@ func (p Policy) validate(cause detectors.Cause) error {
 		if t.To == Role119 || t.Via == Channel119 {
 			return bad("recovered[%d]: 119 is never told of a recovery (nothing was sent to it)", i)
 		}
-		if t.Via != "sms" && t.Via != "console" {
+		if t.Via != "sms" && t.Via != ChannelConsole {
 			return bad("recovered[%d].via: sms or console (a call would ask to acknowledge an alarm)", i)
 		}
 	}
@@ -358,6 +359,19 @@ func (p Policy) validate(cause detectors.Cause) error {
 
 // Channel119 is the channel name of the 119 hand-off (CAP over HTTPS).
 const Channel119 = "cap"
+
+// ChannelConsole is the channel of a step shown on the consoles.
+const ChannelConsole = "console"
+
+// ConsoleNotifier is the ChannelConsole channel: the consoles show every
+// incident live from the feed, so a console step is recorded on the
+// timeline and nothing is sent.
+type ConsoleNotifier struct{}
+
+// Notify records nothing beyond the timeline; the reference is "console".
+func (ConsoleNotifier) Notify(context.Context, Notification) (string, bool, error) {
+	return ChannelConsole, false, nil
+}
 
 func (r Role) valid() bool {
 	switch r {

@@ -214,11 +214,7 @@ func (c *channels) notifiers() map[string]dispatch.Notifier {
 			Addressee: c.addressee, Sensors: c.sensors}),
 		string(twilio.ChannelSMS):   twilio.SMSNotifier{Client: c.twilio},
 		string(twilio.ChannelVoice): twilio.VoiceNotifier{Client: c.twilio},
-		// The consoles show every incident live from the feed; a console
-		// step is recorded on the timeline, nothing is sent.
-		"console": dispatch.NotifierFunc(func(context.Context, dispatch.Notification) (string, bool, error) {
-			return "console", false, nil
-		}),
+		dispatch.ChannelConsole:     dispatch.ConsoleNotifier{},
 	}
 }
 
