@@ -311,6 +311,9 @@ func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
 	if out.Held > 0 && path == pathCheckpoint {
 		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
 	}
+	if out.Presync > 0 && path == pathCheckpoint {
+		s.metrics.checkpointPresync.Observe(out.Presync.Seconds())
+	}
 	switch {
 	case err != nil:
 		s.metrics.checkpoints.WithLabelValues("failed").Inc()
@@ -374,6 +377,9 @@ type metrics struct {
 	checkpoints *prometheus.CounterVec
 	// checkpointHeld is how long each pass held SQLite's writers back.
 	checkpointHeld prometheus.Histogram
+	// checkpointPresync is how long each rewind's syncs took beside the
+	// writers, before the gate.
+	checkpointPresync prometheus.Histogram
 }
 
 // newMetrics reads the queue depths and readiness only when scraped, so
@@ -421,6 +427,11 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Help:    "How long each dolbom.db WAL checkpoint pass held the writers back (its second pass, and a truncation): every event arriving meanwhile waits for it.",
 			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 12),
 		}),
+		checkpointPresync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dolbom_store_wal_checkpoint_presync_seconds",
+			Help:    "How long each dolbom.db rewind's syncs of the database file and the WAL took beside the writers, before its gated pass: what that pass no longer syncs with every writer held back.",
+			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 12),
+		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
 			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): copied (the WAL, under 16 MiB, was copied beside the writers and left to grow), rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
@@ -431,7 +442,7 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_ready",
 			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
 		}, ready)
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld, m.checkpointPresync} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,5 +376,50 @@ func TestCheckpointTruncatesAnOversizeWALUnderSteadyCommits(t *testing.T) {
 	}
 	if out.Deferred || !out.Truncated || fi.Size() > walResetBytes {
 		t.Fatalf("checkpoint of a WAL past its reset size under steady commits: %+v, WAL %d bytes; want it rewound and truncated, not deferred", out, fi.Size())
+	}
+}
+
+// The rewind's syncs happen beside the writers: a pass that leaves any of
+// the WAL uncopied does not sync the database, so the gated pass's fsync
+// used to write every page copied since the last rewind (up to 16 MiB)
+// with every event waiting at the gate. Both files must be synced with
+// the gate free, before the gated pass, and a pass beside the writers must
+// copy what came in during those syncs.
+func TestCheckpointSyncsBesideTheWritersBeforeTheGate(t *testing.T) {
+	s := openEmbedded(t, Config{DataDir: t.TempDir()})
+	b := s.be.(*sqliteBackend)
+	b.rewindFrom = 0 // rewind at every checkpoint
+	ctx := context.Background()
+	insert := func(tag string) {
+		t.Helper()
+		e := &devices.Event{Hub: "hub-1", ID: devices.EventID("e-" + tag), Kind: devices.EventMotion,
+			At: time.Unix(1_700_000_000, 0), Received: time.Unix(1_700_000_000, 0)}
+		if _, _, err := b.insertEvents(ctx, []*devices.Event{e}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("before")
+	var steps []string
+	b.syncFile = func(f *os.File) error {
+		b.gate.mu.Lock()
+		held := b.gate.held
+		b.gate.mu.Unlock()
+		steps = append(steps, fmt.Sprintf("sync %s held=%v", filepath.Base(f.Name()), held))
+		if strings.HasSuffix(f.Name(), "-wal") {
+			insert("during-sync") // a commit beside the syncs
+		}
+		return f.Sync()
+	}
+	b.aroundPass = func() func() {
+		steps = append(steps, "pass")
+		return nil
+	}
+	out, err := b.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pass", "sync dolbom.db held=false", "sync dolbom.db-wal held=false", "pass"}
+	if !slices.Equal(steps, want) || !out.Rewound || out.Presync <= 0 {
+		t.Fatalf("checkpoint steps %q, outcome %+v; want %q, then the WAL rewound", steps, out, want)
 	}
 }

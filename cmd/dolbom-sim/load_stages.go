@@ -101,10 +101,11 @@ type GatewayHistogram struct {
 // SQLite's one writer or a PostgreSQL connection, commit) and how long each
 // WAL checkpoint held the writers back.
 var gatewayStageMetrics = map[string]string{
-	"dolbom_store_event_stage_seconds":         "journal_",
-	"dolbom_store_wal_checkpoint_held_seconds": "wal_checkpoint_held",
-	"dolbom_store_commit_seconds":              "store_commit_",
-	"dolbom_broker_publish_journal_seconds":    "broker_journal_",
+	"dolbom_store_event_stage_seconds":            "journal_",
+	"dolbom_store_wal_checkpoint_held_seconds":    "wal_checkpoint_held",
+	"dolbom_store_wal_checkpoint_presync_seconds": "wal_checkpoint_presync",
+	"dolbom_store_commit_seconds":                 "store_commit_",
+	"dolbom_broker_publish_journal_seconds":       "broker_journal_",
 }
 
 // gatewayStages reads gatewayStageMetrics from the gateway's registry.
