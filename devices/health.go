@@ -14,6 +14,10 @@ type ConnectionEvent struct {
 	// (a new connection with the same client id), "kicked" (revoked),
 	// "shutdown".
 	Reason string
+	// Epoch is the hub's ownership epoch claimed at this CONNECT (0 on a
+	// single gateway, and on disconnects): the detectors fence the home's
+	// writes with it.
+	Epoch Epoch
 }
 
 // Fault is a device-health condition of a hub or one of its sensors.

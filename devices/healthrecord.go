@@ -19,4 +19,9 @@ type HubHealthRecord struct {
 	// JournalApplied is the newest journal position (devices.Event.Seq)
 	// the monitor applied to this hub.
 	JournalApplied int64 `json:"journal_applied,omitempty"`
+	// Epoch is the ownership epoch the record was written under (0 on a
+	// single gateway): a save of an older epoch never replaces it. The
+	// store keeps it in a column of its own (hub_health.epoch), where the
+	// save's fence compares it, not in the record's JSON.
+	Epoch Epoch `json:"-"`
 }

@@ -58,6 +58,10 @@ type Event struct {
 	// only when it is beyond the home's applied position. A fresh event is
 	// always applied.
 	Replayed bool
+	// Epoch is the ownership epoch of the session the event came on (0 on
+	// a single gateway). It is not stored: the journal keeps the event,
+	// the epoch only fences what is written because of it.
+	Epoch Epoch
 }
 
 // AccelChunk is a run of wearable accelerometer samples in g, evenly spaced

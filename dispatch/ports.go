@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/dolbom/dolbom/detectors"
@@ -162,7 +163,25 @@ type Mutation struct {
 	// becomes durable with the next ordinary commit, which every claim
 	// (and so every send) is. A process crash loses nothing either way.
 	Relaxed bool
+	// Fence, when its Hub is set, makes the mutation a per-home write of
+	// the detectors under an ownership epoch (docs/cluster.md): the store
+	// applies it only while Fence.Epoch is the hub's current epoch, and
+	// otherwise skips it with MutationResult.Err = ErrStaleEpoch. Mutations
+	// from 119, the console, callbacks and timers carry none.
+	Fence Fence
 }
+
+// Fence is the hub and ownership epoch a per-home write was made under.
+// The zero Fence fences nothing (the single gateway).
+type Fence struct {
+	Hub   devices.HubID
+	Epoch devices.Epoch
+}
+
+// ErrStaleEpoch is the MutationResult.Err of a fenced mutation whose epoch
+// is no longer the hub's: the home moved to another gateway, which applies
+// the detection itself from the journal.
+var ErrStaleEpoch = errors.New("dispatch: the home moved to another gateway (stale ownership epoch)")
 
 // MutationResult is the outcome of one mutation.
 type MutationResult struct {

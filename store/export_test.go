@@ -90,3 +90,8 @@ func SetWALResetBytes(n int64) (restore func()) {
 	walResetBytes = n
 	return func() { walResetBytes = old }
 }
+
+// QueryRow runs a query on s's database (core tables) and scans its one row.
+func QueryRow(ctx context.Context, s *Store, query string, args []any, dest ...any) error {
+	return s.be.queryRow(ctx, query, args...).Scan(dest...)
+}

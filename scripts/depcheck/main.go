@@ -24,10 +24,16 @@ var allowed = map[string][]string{
 	"broker":    {"devices", "internal"},
 	"detectors": {"devices", "internal"},
 	"dispatch":  {"devices", "detectors", "internal"},
+	// cluster is a runtime beside the broker, not a stage on the data's
+	// way: it decides which gateway owns which home and hands out epochs.
+	// The broker and the detectors declare the ports they call and cmd
+	// wires cluster into them, so it needs only the leaf domain, and no
+	// stage imports it.
+	"cluster": {"devices", "internal"},
 	// store keeps the data of the packages it serves, in their own types:
 	// the console's accounts, sessions, audit log and visits included (it
 	// implements the console's ports directly; console never imports store).
-	"store":        {"devices", "detectors", "dispatch", "console", "internal"},
+	"store":        {"devices", "detectors", "dispatch", "console", "cluster", "internal"},
 	"console":      {"devices", "detectors", "dispatch"},
 	"firmware-sim": {"devices"},
 	// internal holds tools beside the data's way (crash points for the
