@@ -106,6 +106,9 @@ type Config struct {
 	// HeldHubs; default: the host name). Gateways sharing a PostgreSQL
 	// database need different names.
 	Node string
+	// Owners, in a cluster, claims each hub's home for this node at its
+	// CONNECT (see Owners); nil on a single gateway.
+	Owners Owners
 
 	// VerifyWorkers is how many argon2id verifications run at once (default
 	// GOMAXPROCS). The pool bounds the argon2 memory and keeps its stacks on

@@ -49,6 +49,9 @@ func (s *Server) willGoesOut(cl *mqtt.Client) bool {
 	if s.closing.Load() || cl.IsTakenOver() {
 		return false
 	}
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok && tc.moved.Load() {
+		return false // its home moved to another node (Release): not offline
+	}
 	if st := s.states.get(cl.ID); st != nil {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -167,6 +170,15 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	case !ok:
 		return s.refuseConnect(cl, refuseBadPassword, packets.ErrBadUsernameOrPassword, v3BadPassword)
 	}
+	// Only now, the password known good: a CONNECT with a wrong one must
+	// never move a home from the node that owns it.
+	var epoch devices.Epoch
+	if s.cfg.Owners != nil {
+		if epoch, err = s.cfg.Owners.Claim(ctx, hub); err != nil {
+			s.log.Warn().Err(err).Str("hub_id", id).Msg("hub's home not claimed for this node; CONNECT refused")
+			return s.refuseConnect(cl, refuseOwnership, packets.ErrServerUnavailable, v3Unavailable)
+		}
+	}
 	switch {
 	case cached:
 		s.m.verifyCacheHits.Inc()
@@ -189,7 +201,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	if st.gen.Load() != gen {
 		return s.refuseConnect(cl, refuseRevoked, packets.ErrNotAuthorized, v3NotAuthorize)
 	}
-	tc.authed, tc.gen = true, gen
+	tc.authed, tc.gen, tc.epoch = true, gen, epoch
 	tc.hub = st
 	st.places.Add(1)
 	return nil
@@ -270,7 +282,11 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		s.disconnect(cl, packets.ErrServerShuttingDown, time.Now().Add(kickWriteTimeout))
 		return
 	}
-	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote})
+	var epoch devices.Epoch
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		epoch = tc.epoch
+	}
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote, Epoch: epoch})
 }
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
@@ -691,10 +707,22 @@ func (s *Server) publishEvent(p *publish, st *hubState, msg *devices.Message, st
 		s.sendReject(msg.Hub, p.topic, devices.CodeQoS, "emergency events must be sent at QoS 1; accepted this time", e.ID)
 	}
 
+	if tc, ok := p.cl.Net.Conn.(*trackedConn); ok {
+		e.Epoch = tc.epoch // fences what is written because of it
+	}
 	// Bounded by AckTimeout (plus at most a deadline slice, see
 	// ackDeadlines) and by shutdown, without a context per message.
 	fresh, err := s.journal.AppendEvent(s.ackCtx.ctx(time.Now()), e)
 	s.m.journalLatencyBy[devices.ChanEvents].Observe(time.Since(start).Seconds())
+	if errors.Is(err, devices.ErrNotOwner) {
+		// The home moved to another node while this session lasted (the
+		// hub reconnected there, or its node was paused past its lease):
+		// not journaled here, so not acknowledged; the session ends
+		// without its will, and the hub sends the event again to the
+		// node that owns its home now.
+		s.release(p.cl)
+		return outcome{verdict: notTaken}
+	}
 	if err != nil {
 		return s.eventNotTaken(p, e, err)
 	}

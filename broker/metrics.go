@@ -20,6 +20,7 @@ const (
 	refuseShutdown    = "shutdown"
 	refuseAdmit       = "admission_wait" // no CONNECT slot within AdmitWait: refused as busy
 	refuseRevoked     = "revoked"        // Revoke ran while the CONNECT was being checked
+	refuseOwnership   = "ownership"      // the cluster could not give this node the hub's home (database or lease)
 	// refuseCapacity and refuseMemory: see capacity.go.
 
 	// Connections that never reached our OnConnect: mochi ended them itself.
@@ -53,6 +54,7 @@ type metrics struct {
 	storeFailures    *prometheus.CounterVec
 	emergencyQoS0    prometheus.Counter
 	sessionsExpired  prometheus.Counter
+	released         prometheus.Counter
 	heldSaves        *prometheus.CounterVec
 	journalLatency   *prometheus.HistogramVec
 	verifyCacheHits  prometheus.Counter
@@ -83,6 +85,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the load guard refuses new hubs (hubs' messages waited longer than --busy-wait to be handled)."}),
 		loadGuardPassed: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "load_guard_passed_total",
 			Help: "CONNECTs the load guard let in while on because this node served the hub: a kept session, or held before the restart."}),
+		released: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_released_total",
+			Help: "Hub connections ended because the hub's home moved to another gateway of the cluster (no will published)."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
 			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",

@@ -55,6 +55,17 @@ func sharesBatches(port any) bool {
 	return ok && s.SharesReadingBatches()
 }
 
+// Owners gives the ownership epoch under which this node holds a hub's
+// home, in a cluster of gateways (docs/cluster.md): asked at each CONNECT
+// after the hub's password is checked, so that a wrong password can never
+// move a home, and before the CONNACK. An error refuses the CONNECT with
+// "server unavailable", like a failed credential lookup: the hub backs off
+// and tries again, possibly through the load balancer to another node.
+// Config.Owners nil is the single gateway: epoch 0, nothing asked.
+type Owners interface {
+	Claim(ctx context.Context, hub devices.HubID) (devices.Epoch, error)
+}
+
 // HubDirectory looks up hub credentials for authentication. It returns an
 // error wrapping devices.ErrNotFound for an unknown hub.
 type HubDirectory interface {

@@ -285,12 +285,16 @@ type trackedConn struct {
 	reached     bool          // OnConnect ran
 	authed      bool          // OnConnect accepted the hub
 	gen         uint64        // the hub's generation when its record was read
+	epoch       devices.Epoch // the hub's ownership epoch claimed at its CONNECT (0 on a single gateway)
 	revoked     bool          // Revoke ran between the read and OnSessionEstablish
 	cl          *mqtt.Client
 	established bool // OnSessionEstablished ran
 	// kicked: the gateway ended this connection (kick); its publishes still
 	// queued for the handoff are dropped, as mochi would have read no further.
 	kicked atomic.Bool
+	// moved: the hub's home moved to another node of the cluster (Release):
+	// the session ends without its will, as the hub is not offline.
+	moved atomic.Bool
 	// peeked is what the door (refuse.go) read of the CONNECT of a hub it
 	// let through, in peekBuf (pooled): Read gives it to mochi first. Only
 	// mochi's read goroutine reads, so no lock.
@@ -656,16 +660,44 @@ func (s *Server) Revoke(hub devices.HubID) {
 // Disconnect drops the hub's live connection, if any, with reason "poison":
 // a later stage could not handle its message (the hub may reconnect).
 func (s *Server) Disconnect(hub devices.HubID) {
+	if cl := s.liveClient(hub); cl != nil {
+		s.kick(cl, "poison", packets.ErrImplementationSpecificError)
+	}
+}
+
+// Release ends the hub's connection to this node because its home moved to
+// another node of the cluster: without its will (the hub is not offline,
+// and the status topic would say it is), with the v5 reason "use another
+// server". Call it once the detectors have let the home go, so that the
+// disconnect raises nothing.
+func (s *Server) Release(hub devices.HubID) {
+	if cl := s.liveClient(hub); cl != nil {
+		s.release(cl)
+	}
+}
+
+// release ends cl's connection as moved (see Release).
+func (s *Server) release(cl *mqtt.Client) {
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		tc.moved.Store(true)
+	}
+	s.m.released.Inc()
+	s.kick(cl, "moved", packets.ErrUseAnotherServer)
+}
+
+// liveClient is the hub's current connection, or nil when it has none open.
+func (s *Server) liveClient(hub devices.HubID) *mqtt.Client {
 	st := s.states.get(string(hub))
 	if st == nil {
-		return
+		return nil
 	}
 	st.mu.Lock()
 	cl := st.client
 	st.mu.Unlock()
-	if cl != nil && !cl.Closed() {
-		s.kick(cl, "poison", packets.ErrImplementationSpecificError)
+	if cl == nil || cl.Closed() {
+		return nil
 	}
+	return cl
 }
 
 // SendCommand sends c on the hub's cmd topic at QoS 1 (or the QoS 0 the

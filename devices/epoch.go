@@ -1,5 +1,7 @@
 package devices
 
+import "errors"
+
 // Epoch numbers the ownership of one hub's home by a gateway of a cluster
 // (docs/cluster.md, "Design: ownership, leases and fencing"). It grows each
 // time the home moves to another gateway (or to a new incarnation of the
@@ -12,3 +14,9 @@ package devices
 // 0 means "not fenced": the single gateway, which owns every home, writes
 // with epoch 0 and nothing is checked. Epochs given by a cluster start at 1.
 type Epoch uint64
+
+// ErrNotOwner is a per-home write refused because this gateway no longer
+// owns the home (its epoch is not the hub's current one): an event so
+// refused was not journaled, so it is not acknowledged, and the hub's
+// session here is ended; the hub sends it again to its new owner.
+var ErrNotOwner = errors.New("the hub's home is owned by another gateway now")

@@ -65,3 +65,20 @@ func TestRefusedHubBacksOffPerProtocol(t *testing.T) {
 		})
 	}
 }
+
+// A hub told to use another server (its home moved to another gateway of a
+// cluster) is back after the minimum pause, whatever its backoff was:
+// the move is not a failure, and its unacknowledged SOS waits meanwhile.
+func TestHubToldToUseAnotherServerReconnectsAtOnce(t *testing.T) {
+	f := NewFleet(Options{Transport: NewMemListener(), Seed: 7})
+	h := f.Add("sim-000001", "secret", 1)
+	now := time.Unix(1_800_000_000, 0).UnixNano()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state, h.attempt, h.upAt = stOnline, 9, now // a backoff of up to 2^9 s after a drop
+	f.stats.online.Add(1)
+	h.handle(now, &packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: packets.ErrUseAnotherServer.Code})
+	if wait := time.Duration(h.retryAt - now); wait != minReconnect || h.attempt != 0 {
+		t.Fatalf("after DISCONNECT 0x9C: reconnects in %v with attempt %d; want %v and the backoff started over", wait, h.attempt, minReconnect)
+	}
+}

@@ -578,6 +578,13 @@ func (h *Hub) handle(now int64, pk *packets.Packet) {
 		h.onPublish(now, pk)
 	case packets.Disconnect:
 		h.drop(now, "disconnect 0x"+strconv.FormatUint(uint64(pk.ReasonCode), 16))
+		if pk.ReasonCode == packets.ErrUseAnotherServer.Code {
+			// The hub's home moved to another gateway (protocol 13.2): not
+			// a failure, so back at once, through the load balancer, with
+			// the backoff starting over.
+			h.attempt = 0
+			h.retryAt = max(now+int64(minReconnect), h.downTill)
+		}
 		f.scheduleLocked(h, h.retryAt)
 	}
 }
