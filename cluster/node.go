@@ -1,0 +1,322 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// Homes is what a node does with the homes it gains and loses; the gateway
+// wires it to the detectors and the broker.
+type Homes interface {
+	// Release lets go a home that moved to another member: the detectors
+	// first (no save, its timers stop), then the broker's session (no will),
+	// so that the disconnect which follows raises nothing.
+	Release(hub devices.HubID)
+	// Adopt takes homes whose owner died while their hubs were silent: they
+	// are loaded and watched from now on, their deadlines restarted with a
+	// grace as after a restart.
+	Adopt(homes []Owned)
+	// ReleaseAll lets every home go: the lease was lost, and any other
+	// member may own any of them by now.
+	ReleaseAll()
+}
+
+// Config is a node's name and timing. The zero durations take the
+// defaults below; tests shorten them.
+type Config struct {
+	Node string // --node: the member's name, stable across restarts
+	Addr string // where the node serves, shown to operators
+	// Renew is how often the lease is renewed (default 2 s); TTL how long
+	// a renewal lasts (default 10 s, at least 3 x Renew).
+	Renew, TTL time.Duration
+	// Scan is how often the node looks for dead members' silent homes to
+	// adopt (default 5 s).
+	Scan time.Duration
+	// MovedEvery is how often the node reads the homes taken from it even
+	// without a notification (default 10 s): a safety net for a listener
+	// that is down.
+	MovedEvery time.Duration
+	// MaxSkew is the largest difference between this node's clock and the
+	// database's it starts with (default 2 s): detections and due times are
+	// stamped with the node's clock, leases with the database's.
+	MaxSkew time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Renew <= 0 {
+		c.Renew = 2 * time.Second
+	}
+	if c.TTL <= 0 {
+		c.TTL = 10 * time.Second
+	}
+	if c.Scan <= 0 {
+		c.Scan = 5 * time.Second
+	}
+	if c.MovedEvery <= 0 {
+		c.MovedEvery = 10 * time.Second
+	}
+	if c.MaxSkew <= 0 {
+		c.MaxSkew = 2 * time.Second
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Node == "":
+		return errors.New("cluster: a node name is required (--node): a container's host name changes between starts")
+	case c.TTL < 3*c.Renew:
+		return fmt.Errorf("cluster: lease TTL %v must be at least 3 renewals (%v)", c.TTL, 3*c.Renew)
+	}
+	return nil
+}
+
+// ownersChannel is the notification channel a claim that moves a home
+// signals (the store sends it in the claim's transaction).
+const ownersChannel = "dolbom_owners"
+
+// Node is one gateway's membership of a cluster: it holds the lease,
+// claims homes at CONNECT (Owners), lets go the homes other members take,
+// adopts dead members' silent homes, and starts over as a new incarnation
+// when its lease is lost.
+type Node struct {
+	cfg   Config
+	st    Store
+	homes Homes
+	log   zerolog.Logger
+
+	mu     sync.Mutex
+	member Member // zero until joined, and while rejoining
+	// healthySince is when the current run of good renewals began (zero
+	// while renewals fail): adoption waits for 2 x TTL of them, so that
+	// after a database outage every member renews before any adopts.
+	healthySince time.Time
+	// movedAfter is the database time up to which moves were handled.
+	movedAfter time.Time
+	notReady   string
+	skew       time.Duration
+
+	moved chan struct{} // a notification: read the moves now
+}
+
+// NewNode returns a node; Run joins and keeps it a member.
+func NewNode(cfg Config, st Store, homes Homes, log zerolog.Logger) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, st: st, homes: homes, log: log.With().Str("component", "cluster").Str("node", cfg.Node).Logger(),
+		notReady: "cluster: joining", moved: make(chan struct{}, 1)}, nil
+}
+
+// Claim takes hub's home for this node at its CONNECT (the broker's
+// Owners port).
+func (n *Node) Claim(ctx context.Context, hub devices.HubID) (devices.Epoch, error) {
+	n.mu.Lock()
+	m := n.member
+	n.mu.Unlock()
+	if m.Node == "" {
+		return 0, ErrNotMember
+	}
+	o, err := n.st.Claim(ctx, m, hub)
+	if err != nil {
+		return 0, err
+	}
+	return o.Epoch, nil
+}
+
+// Ready says whether the node may serve hubs, and if not why (for /readyz).
+func (n *Node) Ready() (bool, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.notReady == "", n.notReady
+}
+
+// Member is the incarnation the node runs as now (zero while joining).
+func (n *Node) Member() Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.member
+}
+
+// Skew is the database's clock minus this node's at the last renewal.
+func (n *Node) Skew() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.skew
+}
+
+// Run joins the cluster and keeps the node a member until ctx ends. It
+// returns an error only for what an operator must fix: a node name in use
+// by a live gateway is waited out, but a clock too far from the database's
+// is refused.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.join(ctx); err != nil {
+		return err
+	}
+	go n.listen(ctx)
+	renew := time.NewTicker(n.cfg.Renew)
+	defer renew.Stop()
+	scan := time.NewTicker(n.cfg.Scan)
+	defer scan.Stop()
+	safety := time.NewTicker(n.cfg.MovedEvery)
+	defer safety.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-renew.C:
+			if err := n.renew(ctx); err != nil {
+				return err
+			}
+		case <-scan.C:
+			n.adopt(ctx)
+		case <-safety.C:
+			n.releaseMoved(ctx)
+		case <-n.moved:
+			n.releaseMoved(ctx)
+		}
+	}
+}
+
+// join makes the node a member as a new incarnation, retrying while the
+// database is unreachable or the node's previous incarnation is still live
+// (a restart within its TTL).
+func (n *Node) join(ctx context.Context) error {
+	wait := n.cfg.Renew
+	for {
+		lease, err := n.st.Join(ctx, n.cfg.Node, n.cfg.Addr, n.cfg.TTL, false)
+		if err == nil {
+			if d := lease.Skew; d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
+				return fmt.Errorf("cluster: this machine's clock is %v off the database's (at most %v): fix its time synchronisation (NTP) and start again", d, n.cfg.MaxSkew)
+			}
+			n.mu.Lock()
+			n.member, n.skew = lease.Member, lease.Skew
+			n.healthySince = lease.Renewed
+			n.movedAfter = lease.Renewed
+			n.notReady = ""
+			n.mu.Unlock()
+			n.log.Info().Int64("incarnation", lease.Incarnation).Dur("skew", lease.Skew).Msg("joined the cluster")
+			return nil
+		}
+		if errors.Is(err, ErrSoloConflict) {
+			return err // an operator's set-up error: a single gateway shares the database
+		}
+		n.log.Warn().Err(err).Dur("retry_in", wait).Msg("cluster join failed")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// renew extends the lease. A lease found lost makes the node let every
+// home go and join again as a new incarnation; a failed renewal (the
+// database unreachable) only ends the run of good renewals.
+func (n *Node) renew(ctx context.Context) error {
+	m := n.Member()
+	lease, err := n.st.Renew(ctx, m, n.cfg.TTL)
+	switch {
+	case err == nil:
+		n.mu.Lock()
+		if n.healthySince.IsZero() {
+			n.healthySince = lease.Renewed
+		}
+		n.skew = lease.Skew
+		if d := lease.Skew; d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
+			n.log.Warn().Dur("skew", d).Msg("this machine's clock drifted from the database's")
+		}
+		n.mu.Unlock()
+		return nil
+	case errors.Is(err, ErrNotMember):
+		n.log.Error().Str("member", m.String()).Msg("cluster lease lost: every home let go; joining again")
+		n.mu.Lock()
+		n.member = Member{}
+		n.notReady = "cluster lease lost"
+		n.mu.Unlock()
+		n.homes.ReleaseAll()
+		return n.join(ctx)
+	default:
+		n.log.Warn().Err(err).Msg("cluster lease not renewed")
+		n.mu.Lock()
+		n.healthySince = time.Time{}
+		n.mu.Unlock()
+		return nil
+	}
+}
+
+// adopt takes this node's share of dead members' silent homes, once the
+// node has renewed well for 2 x TTL (judged on the database's clock, by
+// the last renewal).
+func (n *Node) adopt(ctx context.Context) {
+	n.mu.Lock()
+	m, since := n.member, n.healthySince
+	n.mu.Unlock()
+	if m.Node == "" || since.IsZero() {
+		return
+	}
+	lease, err := n.st.Renew(ctx, m, n.cfg.TTL)
+	if err != nil {
+		return // the renew loop handles it
+	}
+	if lease.Renewed.Sub(since) < 2*n.cfg.TTL {
+		return
+	}
+	homes, err := n.st.Adopt(ctx, m, n.cfg.TTL)
+	if err != nil {
+		n.log.Warn().Err(err).Msg("adoption scan failed")
+		return
+	}
+	if len(homes) > 0 {
+		n.log.Info().Int("homes", len(homes)).Msg("adopted homes of dead members")
+		n.homes.Adopt(homes)
+	}
+}
+
+// releaseMoved lets go the homes other members took since the last look.
+func (n *Node) releaseMoved(ctx context.Context) {
+	n.mu.Lock()
+	m, after := n.member, n.movedAfter
+	n.mu.Unlock()
+	if m.Node == "" {
+		return
+	}
+	moves, err := n.st.MovedSince(ctx, m, after)
+	if err != nil {
+		n.log.Warn().Err(err).Msg("reading the homes that moved failed")
+		return
+	}
+	for _, mv := range moves {
+		n.homes.Release(mv.Hub)
+		if mv.At.After(after) {
+			after = mv.At
+		}
+	}
+	n.mu.Lock()
+	if n.member == m {
+		n.movedAfter = after
+	}
+	n.mu.Unlock()
+}
+
+// listen wakes releaseMoved on each claim that moves a home, on one
+// connection the store keeps (and after each reconnect).
+func (n *Node) listen(ctx context.Context) {
+	err := n.st.Listen(ctx, map[string]func(){ownersChannel: func() {
+		select {
+		case n.moved <- struct{}{}:
+		default:
+		}
+	}})
+	if err != nil && ctx.Err() == nil {
+		n.log.Warn().Err(err).Msg("ownership notifications stopped; the moves are read every few seconds")
+	}
+}

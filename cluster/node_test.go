@@ -1,0 +1,295 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
+)
+
+// fakeStore is the database's side of one node: leases on a clock of its
+// own (the bubble's, shifted by dbAhead), failures on demand.
+type fakeStore struct {
+	mu          sync.Mutex
+	dbAhead     time.Duration // the database's clock minus the node's
+	incarnation int64
+	dead        bool  // the current incarnation was marked dead
+	renewErr    error // renewals fail with it (the database unreachable)
+	joins       int
+	adopts      []time.Time // when Adopt was called (node clock)
+	orphans     []Owned     // what the next Adopt returns
+	moves       []Move
+	claims      []Member
+	listening   map[string]func()
+}
+
+func (f *fakeStore) now() time.Time { return time.Now().Add(f.dbAhead) }
+
+func (f *fakeStore) Join(_ context.Context, node, _ string, ttl time.Duration, _ bool) (Lease, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.joins++
+	f.incarnation++
+	f.dead = false
+	now := f.now()
+	return Lease{Member: Member{Node: node, Incarnation: f.incarnation}, Renewed: now, Expires: now.Add(ttl), Skew: f.dbAhead}, nil
+}
+
+func (f *fakeStore) Renew(_ context.Context, m Member, ttl time.Duration) (Lease, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.renewErr != nil {
+		return Lease{}, f.renewErr
+	}
+	if f.dead || m.Incarnation != f.incarnation {
+		return Lease{}, ErrNotMember
+	}
+	now := f.now()
+	return Lease{Member: m, Renewed: now, Expires: now.Add(ttl), Skew: f.dbAhead}, nil
+}
+
+func (f *fakeStore) Claim(_ context.Context, m Member, hub devices.HubID) (Owned, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead || m.Incarnation != f.incarnation {
+		return Owned{}, ErrNotMember
+	}
+	f.claims = append(f.claims, m)
+	return Owned{Hub: hub, Epoch: devices.Epoch(40 + m.Incarnation)}, nil
+}
+
+func (f *fakeStore) Adopt(_ context.Context, _ Member, _ time.Duration) ([]Owned, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adopts = append(f.adopts, time.Now())
+	out := f.orphans
+	f.orphans = nil
+	return out, nil
+}
+
+func (f *fakeStore) MovedSince(_ context.Context, _ Member, since time.Time) ([]Move, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Move
+	for _, m := range f.moves {
+		if m.At.After(since) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) AgreeSettings(context.Context, string, []Setting) error { return nil }
+
+func (f *fakeStore) RegistryChanges(context.Context, int64, int) ([]RegistryChange, error) {
+	return nil, nil
+}
+
+func (f *fakeStore) Listen(ctx context.Context, handlers map[string]func()) error {
+	f.mu.Lock()
+	f.listening = handlers
+	f.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+// notify sends a notification on channel, as the database would at a
+// claim's commit.
+func (f *fakeStore) notify(channel string) {
+	f.mu.Lock()
+	h := f.listening[channel]
+	f.mu.Unlock()
+	if h != nil {
+		h()
+	}
+}
+
+// fakeHomes records what the node told the detectors and the broker.
+type fakeHomes struct {
+	mu         sync.Mutex
+	released   []devices.HubID
+	adopted    []devices.HubID
+	releaseAll int
+}
+
+func (h *fakeHomes) Release(hub devices.HubID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.released = append(h.released, hub)
+}
+
+func (h *fakeHomes) Adopt(homes []Owned) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range homes {
+		h.adopted = append(h.adopted, o.Hub)
+	}
+}
+
+func (h *fakeHomes) ReleaseAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.releaseAll++
+}
+
+// testConfig: renew 1 s, TTL 3 s, scan 1 s, moves read every 5 s.
+var testConfig = Config{Node: "n1", Renew: time.Second, TTL: 3 * time.Second, Scan: time.Second, MovedEvery: 5 * time.Second}
+
+func startNode(t *testing.T, st *fakeStore, homes *fakeHomes) (*Node, context.CancelFunc, chan error) {
+	t.Helper()
+	n, err := NewNode(testConfig, st, homes, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	return n, cancel, done
+}
+
+// A node whose lease was lost (marked dead while it was paused, or cut off
+// from the database longer than the grace) lets every home go, is not
+// ready meanwhile, and joins again as a new incarnation: claims from then
+// on carry the new incarnation, never the old one.
+func TestLostLeaseReleasesEveryHomeAndRejoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, homes := &fakeStore{}, &fakeHomes{}
+		n, cancel, done := startNode(t, st, homes)
+		defer func() { cancel(); <-done }()
+		time.Sleep(1500 * time.Millisecond)
+		if ok, why := n.Ready(); !ok {
+			t.Fatalf("not ready after joining: %s", why)
+		}
+		if _, err := n.Claim(context.Background(), "hub-a"); err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		st.dead = true // another member marked it dead
+		st.mu.Unlock()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		homes.mu.Lock()
+		all := homes.releaseAll
+		homes.mu.Unlock()
+		st.mu.Lock()
+		joins, claims := st.joins, slices.Clone(st.claims)
+		st.mu.Unlock()
+		if all != 1 || joins != 2 {
+			t.Fatalf("after the lease was lost: %d release-alls, %d joins; want 1 and 2", all, joins)
+		}
+		if m := n.Member(); m.Incarnation != 2 {
+			t.Errorf("running as %v, want incarnation 2", m)
+		}
+		if ok, why := n.Ready(); !ok {
+			t.Errorf("not ready after joining again: %s", why)
+		}
+		epoch, err := n.Claim(context.Background(), "hub-a")
+		if err != nil || epoch != 42 {
+			t.Errorf("claim after rejoining: epoch %d, %v; want 42 (incarnation 2)", epoch, err)
+		}
+		if len(claims) != 1 || claims[0].Incarnation != 1 {
+			t.Errorf("claims before the loss: %v", claims)
+		}
+	})
+}
+
+// After a database outage no member may adopt another's homes before
+// every member had the time to renew: adoption waits for 2 x TTL of good
+// renewals, counted again from the first one after the outage.
+func TestNoAdoptionWithinTwoTTLsOfAnOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, homes := &fakeStore{}, &fakeHomes{}
+		st.orphans = []Owned{{Hub: "hub-z", Epoch: 9, Adopted: true}}
+		_, cancel, done := startNode(t, st, homes)
+		defer func() { cancel(); <-done }()
+		start := time.Now()
+		st.mu.Lock()
+		st.renewErr = errors.New("connection refused")
+		st.mu.Unlock()
+		time.Sleep(4 * time.Second) // the outage
+		st.mu.Lock()
+		st.renewErr = nil
+		st.mu.Unlock()
+		back := time.Now()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		st.mu.Lock()
+		adopts := slices.Clone(st.adopts)
+		st.mu.Unlock()
+		if len(adopts) == 0 {
+			t.Fatal("never adopted after the outage")
+		}
+		// The first good renewal after the outage is at most one renewal
+		// after it ended; adoption must wait 2 x TTL from there.
+		if first := adopts[0]; first.Sub(back) < 2*testConfig.TTL-testConfig.Renew {
+			t.Errorf("adopted %v after the outage ended (%v after start); want at least %v", first.Sub(back), first.Sub(start), 2*testConfig.TTL-testConfig.Renew)
+		}
+		homes.mu.Lock()
+		defer homes.mu.Unlock()
+		if !slices.Equal(homes.adopted, []devices.HubID{"hub-z"}) {
+			t.Errorf("adopted %v, want [hub-z]", homes.adopted)
+		}
+	})
+}
+
+// A home another member took is let go when its claim is notified, and
+// only once: the cursor moves past it.
+func TestMovedHomesReleasedOnNotificationOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, homes := &fakeStore{}, &fakeHomes{}
+		_, cancel, done := startNode(t, st, homes)
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		st.mu.Lock()
+		st.moves = append(st.moves, Move{Hub: "hub-a", Epoch: 5, At: st.now().Add(time.Millisecond)})
+		st.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		st.notify(ownersChannel)
+		synctest.Wait()
+		homes.mu.Lock()
+		got := slices.Clone(homes.released)
+		homes.mu.Unlock()
+		if !slices.Equal(got, []devices.HubID{"hub-a"}) {
+			t.Fatalf("released %v after the notification, want [hub-a]", got)
+		}
+		st.notify(ownersChannel)
+		time.Sleep(11 * time.Second) // the safety net reads twice more
+		synctest.Wait()
+		homes.mu.Lock()
+		defer homes.mu.Unlock()
+		if len(homes.released) != 1 {
+			t.Errorf("released %v; want hub-a once", homes.released)
+		}
+	})
+}
+
+// A machine whose clock is far from the database's does not join: its
+// detections and due times would be off by as much.
+func TestClockSkewRefusesToJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{dbAhead: 5 * time.Second}
+		_, cancel, done := startNode(t, st, &fakeHomes{})
+		defer cancel()
+		err := <-done
+		if err == nil || !strings.Contains(err.Error(), "clock") {
+			t.Fatalf("Run = %v; want a clock skew refusal", err)
+		}
+	})
+}
+
+func TestNodeConfigNeedsANameAndALongEnoughTTL(t *testing.T) {
+	if _, err := NewNode(Config{}, &fakeStore{}, &fakeHomes{}, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "--node") {
+		t.Errorf("no node name: %v", err)
+	}
+	if _, err := NewNode(Config{Node: "n1", Renew: 2 * time.Second, TTL: 5 * time.Second}, &fakeStore{}, &fakeHomes{}, zerolog.Nop()); err == nil {
+		t.Error("TTL of 2.5 renewals accepted")
+	}
+}
