@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -148,7 +149,7 @@ type HealthMonitor struct {
 	cfg     HealthConfig
 	log     zerolog.Logger
 	seed    maphash.Seed
-	shards  []*shard
+	shards  []*hubShard
 	running atomic.Bool
 	stopped chan struct{} // closed once the shards have exited
 	// replayed is closed once the journal beyond the saved health has been
@@ -172,9 +173,9 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 		replayed: make(chan struct{}),
 		loaded:   make(chan struct{}),
 	}
-	m.shards = make([]*shard, cfg.Shards)
+	m.shards = make([]*hubShard, cfg.Shards)
 	for i := range m.shards {
-		m.shards[i] = newShard(m)
+		m.shards[i] = newHubShard(m)
 	}
 	if cfg.Registerer != nil {
 		if err := m.stats.register(cfg.Registerer); err != nil {
@@ -184,7 +185,7 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 	return m, nil
 }
 
-func (m *HealthMonitor) shardOf(hub devices.HubID) *shard {
+func (m *HealthMonitor) shardOf(hub devices.HubID) *hubShard {
 	return m.shards[maphash.String(m.seed, string(hub))%uint64(len(m.shards))]
 }
 
@@ -277,7 +278,7 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	hubs := 0
 	for _, s := range m.shards {
 		s.startup(start)
-		hubs += int(s.hubs.len())
+		hubs += int(s.hubs.Len())
 		close(s.begin)
 	}
 	close(m.loaded)
@@ -285,28 +286,31 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 		Dur("took", time.Since(start)).Msg("health monitor started")
 	m.running.Store(true)
 
-	p := &persister[devices.HubHealthRecord]{sink: m.cfg.Sink, journal: m.cfg.Journal, consumer: consumerHealth, log: m.log, what: "hub health"}
+	p := &shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumerHealth, Log: m.log, What: "hub health"}
+	if f, ok := m.cfg.Sink.(SinkFlusher); ok {
+		p.Flush = f.Flush
+	}
 	if m.cfg.Store != nil {
-		p.store = m.cfg.Store.SaveHubHealth
+		p.Store = m.cfg.Store.SaveHubHealth
 	}
 	hubOf := func(r devices.HubHealthRecord) devices.HubID { return r.Hub }
-	round := newSaveRound[devices.HubHealthRecord]()
-	saves := make([]chan saveReq[devices.HubHealthRecord], len(m.shards))
+	round := shard.NewSaveRound[devices.HubHealthRecord]()
+	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
 		saves[i] = s.saves
 	}
-	runSaves(ctx, m.cfg.SaveInterval, seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.save)
+	shard.RunSaves(ctx, m.cfg.SaveInterval, shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.Save)
 
 	wg.Wait()
 	m.running.Store(false)
 	close(m.stopped)
 	for _, s := range m.shards { // the shard goroutines have exited
-		records, _ := s.collect(everySlot, 0)
-		round.add(saveReply[devices.HubHealthRecord]{items: records, applied: s.pos.drain()}, hubOf)
+		records, _ := s.collect(shard.EverySlot, 0)
+		round.Add(shard.SaveReply[devices.HubHealthRecord]{Items: records, Applied: s.pos.Drain()}, hubOf)
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := p.save(saveCtx, round); err != nil {
+	if err := p.Save(saveCtx, round); err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}
 	m.log.Info().Msg("health monitor stopped")
@@ -325,7 +329,7 @@ func (m *HealthMonitor) Loaded() <-chan struct{} { return m.loaded }
 // shards' replay lists, applied before any input, and closes replayed.
 func (m *HealthMonitor) takeJournal(ctx context.Context) error {
 	if m.cfg.Journal != nil {
-		_, err := replayJournal(ctx, m.cfg.Journal, consumerHealth, func(msg *devices.Message) {
+		_, err := shard.ReplayJournal(ctx, m.cfg.Journal, consumerHealth, func(msg *devices.Message) {
 			s := m.shardOf(msg.Hub)
 			s.replay = append(s.replay, msg)
 		}, m.log)
@@ -358,7 +362,7 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 		s := m.shardOf(hub.ID)
 		i := s.hubIndex(hub.ID)
 		s.applyRegistry(i, hub, sensors, start)
-		s.hubs.at(i).flags |= fRegistered
+		s.hubs.At(i).flags |= fRegistered
 		return nil
 	})
 	if err != nil {
@@ -367,9 +371,9 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 	// A saved hub the registry no longer has is kept for the API but
 	// watched no more.
 	for _, s := range m.shards {
-		for i := range s.hubs.len() {
-			if s.hubs.at(i).flags&fRegistered == 0 {
-				s.hubs.at(i).flags |= fDisabled
+		for i := range s.hubs.Len() {
+			if s.hubs.At(i).flags&fRegistered == 0 {
+				s.hubs.At(i).flags |= fDisabled
 			}
 		}
 	}
@@ -379,8 +383,8 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 // put enqueues o, waiting while the queue is full: device health is not
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
-func (s *shard) put(m *HealthMonitor, o op) {
-	if !s.lanes.put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
+func (s *hubShard) put(m *HealthMonitor, o op) {
+	if !s.lanes.Put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
 		m.stats.dropped.Add(1)
 		if o.kind == opMessage && o.msg.Readings != nil {
 			o.msg.Readings.Release()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -36,7 +37,7 @@ func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range m.shards {
-		s.collect(everySlot, 0) // as the first save would
+		s.collect(shard.EverySlot, 0) // as the first save would
 	}
 	return m, ids
 }
@@ -137,10 +138,11 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.Fatal(err)
 	}
 	done := make(chan struct{})
+	in, _ := m.shards[0].lanes.OrdinaryReady() // the ordinary channel: nothing is backlogged
 	go func() {
 		for {
 			select {
-			case <-m.shards[0].lanes.ordinary:
+			case <-in:
 			case <-done:
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
 )
@@ -53,7 +54,7 @@ type healthReply struct {
 	ok     bool
 }
 
-// Hub-level faults, as bit positions of hubState.faults.
+// Hub-level faults, as bit shard.Positions of hubState.faults.
 const (
 	hubOffline = iota
 	hubPowerLost
@@ -63,7 +64,7 @@ const (
 	hubFaultCount
 )
 
-// Sensor-level faults, as bit positions of sensorState.faults.
+// Sensor-level faults, as bit shard.Positions of sensorState.faults.
 const (
 	sensorBatteryLow = iota
 	sensorSilent
@@ -121,8 +122,8 @@ type hubState struct {
 	since          [hubFaultCount]int64
 	firmware       string
 	sensors        []sensorState
-	own            ownIDs // ids of sensors the shared table had no room for
-	applied        int64  // newest journal position applied (see Journal)
+	own            shard.OwnIDs // ids of sensors the shared table had no room for
+	applied        int64        // newest journal position applied (see Journal)
 }
 
 type sensorFlags uint8
@@ -134,7 +135,7 @@ const (
 )
 
 // sensorState is one sensor's health: 64 bytes without a pointer (the id is
-// a sensorName, see hubState.sensorID), so a hub's list is never scanned by
+// a shard.Name, see hubState.sensorID), so a hub's list is never scanned by
 // the collector and 13 sensors fit an 896-byte allocation (issue 14).
 type sensorState struct {
 	lastSeen  int64
@@ -143,13 +144,13 @@ type sensorState struct {
 	since     [sensorFaultCount]int64
 	reportS   int32
 	battery   float32
-	name      sensorName
+	name      shard.Name
 	faults    uint8
 	flags     sensorFlags
 }
 
 // sensorID is the id of the hub's sensor k.
-func (h *hubState) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
+func (h *hubState) sensorID(k int) devices.SensorID { return h.own.ID(h.sensors[k].name) }
 
 func (h *hubState) has(f int) bool     { return h.faults&(1<<f) != 0 }
 func (s *sensorState) has(f int) bool  { return s.faults&(1<<f) != 0 }
@@ -162,20 +163,20 @@ func (h *hubState) set(f hubFlags, on bool) {
 	}
 }
 
-// shard owns the state of the hubs that hash to it. Only its goroutine
+// hubShard owns the state of the hubs that hash to it. Only its goroutine
 // touches it once Run has started.
-type shard struct {
+type hubShard struct {
 	m       *HealthMonitor
-	lanes   *lanes[op]
+	lanes   *shard.Lanes[op]
 	begin   chan struct{} // closed once the saved state is loaded (HealthMonitor.Run)
 	queries chan healthQuery
-	saves   chan saveReq[devices.HubHealthRecord]
+	saves   chan shard.SaveReq[devices.HubHealthRecord]
 
 	index map[devices.HubID]int32
-	hubs  chunked[hubState]
+	hubs  shard.Chunked[hubState]
 	wheel *wheel.Wheel
-	dirty saveQueue // hubs changed since saved
-	pos   positions // journal positions applied since handed to the save loop
+	dirty shard.SaveQueue // hubs changed since saved
+	pos   shard.Positions // journal shard.Positions applied since handed to the save loop
 	// replay is the journal's tail, applied before any input (takeJournal).
 	replay []*devices.Message
 
@@ -185,21 +186,21 @@ type shard struct {
 	onExpired    func(key uint64, t wheel.Timer)
 }
 
-func newShard(m *HealthMonitor) *shard {
-	s := &shard{
+func newHubShard(m *HealthMonitor) *hubShard {
+	s := &hubShard{
 		m:       m,
-		lanes:   newLanes(m.cfg.QueueSize, (*op).hub),
+		lanes:   shard.NewLanes(m.cfg.QueueSize, (*op).hub),
 		begin:   make(chan struct{}),
 		queries: make(chan healthQuery),
-		saves:   make(chan saveReq[devices.HubHealthRecord]),
+		saves:   make(chan shard.SaveReq[devices.HubHealthRecord]),
 		index:   map[devices.HubID]int32{},
-		dirty:   newSaveQueue(seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
+		dirty:   shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
 }
 
-func (s *shard) run(ctx context.Context) {
+func (s *hubShard) run(ctx context.Context) {
 	// Park while the state loads, events too (they are signs of life
 	// here, nothing to act on at once), then take everything parked in the
 	// order it was handed on.
@@ -209,13 +210,13 @@ func (s *shard) run(ctx context.Context) {
 			return
 		case <-s.begin:
 			loading = false
-		case q := <-s.lanes.parking():
-			s.lanes.park(q)
-		case q := <-s.lanes.parkingEvents():
-			s.lanes.park(q)
+		case q := <-s.lanes.Parking():
+			s.lanes.Park(q)
+		case q := <-s.lanes.ParkingEvents():
+			s.lanes.Park(q)
 		}
 	}
-	s.lanes.unpark()
+	s.lanes.Unpark()
 	for _, m := range s.replay {
 		s.handleSafely(op{kind: opMessage, msg: m})
 	}
@@ -223,23 +224,23 @@ func (s *shard) run(ctx context.Context) {
 	tick := time.NewTicker(s.m.cfg.Tick)
 	defer tick.Stop()
 	for {
-		if s.lanes.event(nil, s.handleSafely) {
+		if s.lanes.Event(nil, s.handleSafely) {
 			continue // events first, each after its own hub's older inputs
 		}
-		if s.lanes.next(s.handleSafely) {
+		if s.lanes.Next(s.handleSafely) {
 			continue // queued already: no select (see next)
 		}
-		in, backlog := s.lanes.ordinaryReady()
+		in, backlog := s.lanes.OrdinaryReady()
 		select {
 		case <-ctx.Done():
-			s.lanes.drain(s.handleSafely)
+			s.lanes.Drain(s.handleSafely)
 			return
-		case q := <-s.lanes.events:
-			s.lanes.takeEvent(q, nil, s.handleSafely)
+		case q := <-s.lanes.Events():
+			s.lanes.TakeEvent(q, nil, s.handleSafely)
 		case q := <-in:
-			s.handleSafely(q.op)
+			s.handleSafely(q.Op)
 		case <-backlog:
-			if o, ok := s.lanes.popBacklog(); ok {
+			if o, ok := s.lanes.PopBacklog(); ok {
 				s.handleSafely(o)
 			}
 		case q := <-s.queries:
@@ -248,10 +249,10 @@ func (s *shard) run(ctx context.Context) {
 				q.reply <- healthReply{}
 				continue
 			}
-			q.reply <- healthReply{health: s.hubHealth(s.hubs.at(i)), ok: true}
+			q.reply <- healthReply{health: s.hubHealth(s.hubs.At(i)), ok: true}
 		case r := <-s.saves:
-			records, more := s.collect(r.slot, r.limit)
-			r.reply <- replyWith(records, more, &s.pos)
+			records, more := s.collect(r.Slot, r.Limit)
+			r.Reply <- shard.ReplyWith(records, more, &s.pos)
 		case <-tick.C:
 			s.tickSafely(time.Now())
 		}
@@ -260,7 +261,7 @@ func (s *shard) run(ctx context.Context) {
 
 // handleSafely is handle with a panic recovered: one input that trips a bug
 // must not stop the shard's other hubs (nor, replayed, every restart).
-func (s *shard) handleSafely(o op) {
+func (s *hubShard) handleSafely(o op) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.recovered(o.msg, r)
@@ -269,7 +270,7 @@ func (s *shard) handleSafely(o op) {
 	s.handle(o)
 }
 
-func (s *shard) tickSafely(now time.Time) {
+func (s *hubShard) tickSafely(now time.Time) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.recovered(nil, r)
@@ -279,16 +280,16 @@ func (s *shard) tickSafely(now time.Time) {
 }
 
 // recovered counts, logs and hands on an input whose handling panicked.
-func (s *shard) recovered(m *devices.Message, r any) {
+func (s *hubShard) recovered(m *devices.Message, r any) {
 	s.m.stats.poisoned.Add(1)
-	p := poisonOf(consumerHealth, m, r)
-	logPoison(s.m.log, p)
+	p := shard.PoisonOf(consumerHealth, m, r)
+	shard.LogPoison(s.m.log, p)
 	if s.m.cfg.OnPoison != nil && m != nil {
 		s.m.cfg.OnPoison(p)
 	}
 }
 
-func (s *shard) handle(o op) {
+func (s *hubShard) handle(o op) {
 	switch o.kind {
 	case opMessage:
 		s.ingest(o.msg)
@@ -299,39 +300,39 @@ func (s *shard) handle(o op) {
 		s.connection(o.conn)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
-		s.hubs.at(i).flags |= fRegistered
+		s.hubs.At(i).flags |= fRegistered
 		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
 	}
 }
 
-func (s *shard) startup(start time.Time) {
+func (s *hubShard) startup(start time.Time) {
 	s.restartFloor = start.Add(s.m.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.m.cfg.Tick, wheel.DefaultSlots, start)
 	s.nextEOLCheck = start.Add(s.m.cfg.EndOfLifeCheck)
-	for i := range s.hubs.len() {
-		s.checkEndOfLife(s.hubs.at(i), start)
+	for i := range s.hubs.Len() {
+		s.checkEndOfLife(s.hubs.At(i), start)
 		s.rearm(int32(i))
 	}
 }
 
-func (s *shard) tick(now time.Time) {
+func (s *hubShard) tick(now time.Time) {
 	s.now = now
 	s.wheel.Advance(now, s.onExpired)
 	if !now.Before(s.nextEOLCheck) {
-		for i := range s.hubs.len() {
-			s.checkEndOfLife(s.hubs.at(i), now)
+		for i := range s.hubs.Len() {
+			s.checkEndOfLife(s.hubs.At(i), now)
 		}
 		s.nextEOLCheck = now.Add(s.m.cfg.EndOfLifeCheck)
 	}
 }
 
 // hubIndex finds or creates a hub's state.
-func (s *shard) hubIndex(id devices.HubID) int32 {
+func (s *hubShard) hubIndex(id devices.HubID) int32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
 	// Kept as it came, not cloned: see engineShard.homeIndex.
-	i := s.hubs.add(hubState{id: id, battery: -1})
+	i := s.hubs.Add(hubState{id: id, battery: -1})
 	s.index[id] = i
 	return i
 }
@@ -352,19 +353,19 @@ func sensorIndex(h *hubState, id devices.SensorID) int {
 	if len(h.sensors) >= maxSensorsPerHub {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(id), battery: -1})
+	h.sensors = shard.AppendTight(h.sensors, sensorState{name: h.own.Name(id), battery: -1})
 	return len(h.sensors) - 1
 }
 
 // markDirty queues hub i for saving: a state change in the next round, a
 // last-seen-only change in the round of its seen slot.
-func (s *shard) markDirty(i int32, state bool) { s.dirty.mark(i, state) }
+func (s *hubShard) markDirty(i int32, state bool) { s.dirty.Mark(i, state) }
 
 // collect returns records of the hubs changed since they were last saved
-// that are due in the round of seen slot slot (everySlot: all of them), at
+// that are due in the round of seen slot slot (shard.EverySlot: all of them), at
 // most limit of them (0: all). more says hubs may be left for the next call.
-func (s *shard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
-	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.at(i)) })
+func (s *hubShard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
+	return shard.CollectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.At(i)) })
 }
 
 func received(m *devices.Message) time.Time {
@@ -385,11 +386,11 @@ func received(m *devices.Message) time.Time {
 	return time.Now()
 }
 
-func (s *shard) ingest(m *devices.Message) {
+func (s *hubShard) ingest(m *devices.Message) {
 	i := s.hubIndex(m.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	if m.Event != nil {
-		if !s.pos.take(m.Event, &h.applied) {
+		if !s.pos.Take(m.Event, &h.applied) {
 			return // applied before the health was saved
 		}
 		s.markDirty(i, false) // the position is saved with the hub
@@ -413,7 +414,7 @@ func (s *shard) ingest(m *devices.Message) {
 	// broker's workers and its disconnect report run side by side): not a
 	// sign of life, or the hub would look online again until its heartbeat
 	// was missed.
-	h = s.hubs.at(i)
+	h = s.hubs.At(i)
 	if hub, r, ok := m.HubClock(); ok {
 		s.clock(i, hub.Sub(r), r)
 	}
@@ -474,9 +475,9 @@ func (s *shard) ingest(m *devices.Message) {
 	s.rearm(i)
 }
 
-func (s *shard) connection(c devices.ConnectionEvent) {
+func (s *hubShard) connection(c devices.ConnectionEvent) {
 	i := s.hubIndex(c.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	if h.is(fDisabled) {
 		return
 	}
@@ -501,8 +502,8 @@ func (s *shard) connection(c devices.ConnectionEvent) {
 }
 
 // seen records proof of life at t (gateway clock).
-func (s *shard) seen(i int32, t time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) seen(i int32, t time.Time) {
+	h := s.hubs.At(i)
 	ms := t.UnixMilli()
 	firstEver := h.lastSeen == 0
 	if ms > h.lastSeen {
@@ -525,7 +526,7 @@ func (s *shard) seen(i int32, t time.Time) {
 	}
 }
 
-func (s *shard) setOnline(h *hubState, on bool) {
+func (s *hubShard) setOnline(h *hubState, on bool) {
 	if h.is(fOnline) == on {
 		return
 	}
@@ -539,8 +540,8 @@ func (s *shard) setOnline(h *hubState, on bool) {
 
 // goOffline starts the grace period of a disconnect; hub_offline fires when
 // it ends without a reconnect.
-func (s *shard) goOffline(i int32, t time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) goOffline(i int32, t time.Time) {
+	h := s.hubs.At(i)
 	ms := t.UnixMilli()
 	if h.is(fOnline) {
 		h.lastDisconnect = ms
@@ -555,8 +556,8 @@ func (s *shard) goOffline(i int32, t time.Time) {
 
 // sensorSeen records a sensor's sign of life at its own time at (already on
 // the gateway clock), capped at the receive time; it clears sensor_silent.
-func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
-	h := s.hubs.at(i)
+func (s *hubShard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
+	h := s.hubs.At(i)
 	k := sensorIndex(h, id)
 	if k < 0 {
 		return -1
@@ -577,8 +578,8 @@ func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int
 	return k
 }
 
-func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) clock(i int32, skew time.Duration, at time.Time) {
+	h := s.hubs.At(i)
 	ms := skew.Milliseconds()
 	if ms != h.skewMs {
 		h.skewMs = ms
@@ -597,8 +598,8 @@ func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
 
 // power applies a mains state at event time at, ignoring one older than the
 // last applied (a late or store-and-forwarded message).
-func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
-	h := s.hubs.at(i)
+func (s *hubShard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
+	h := s.hubs.At(i)
 	ms := at.UnixMilli()
 	if ms < h.powerAt {
 		return
@@ -627,8 +628,8 @@ func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID
 
 // battery applies a battery reading of sensor k with hysteresis. The hub's
 // own battery (a sensor of kind hub) is a hub-level fault.
-func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
-	h := s.hubs.at(i)
+func (s *hubShard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	ms := at.UnixMilli()
 	if ms < sn.batteryAt {
@@ -657,8 +658,8 @@ func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.
 
 // batteryEvent is a device's own low-battery report; only a battery reading
 // at or above BatteryOK resolves it.
-func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
-	h := s.hubs.at(i)
+func (s *hubShard) batteryEvent(i int32, k int, e *devices.Event) {
+	h := s.hubs.At(i)
 	value := -1.0
 	if e.HasValue {
 		value = e.Value
@@ -682,18 +683,18 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 	}
 }
 
-func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
-	sn := &s.hubs.at(i).sensors[k]
+func (s *hubShard) sensorFault(i int32, k int, e *devices.Event) {
+	sn := &s.hubs.At(i).sensors[k]
 	// faultAt is not saved (a restart takes the episode start), so a fault
 	// repeated by a sensor already faulty changes nothing a restart needs;
 	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
 	if !sn.has(sensorFaulty) {
-		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.at(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.At(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
 	}
 }
 
-func (s *shard) checkEndOfLife(h *hubState, now time.Time) {
+func (s *hubShard) checkEndOfLife(h *hubState, now time.Time) {
 	i := s.index[h.id]
 	if h.is(fDisabled) {
 		return
@@ -710,7 +711,7 @@ func (s *shard) checkEndOfLife(h *hubState, now time.Time) {
 }
 
 // heartbeatTimeout is how long h may be silent.
-func (s *shard) heartbeatTimeout(h *hubState) time.Duration {
+func (s *hubShard) heartbeatTimeout(h *hubState) time.Duration {
 	if h.heartbeatS > 0 {
 		return time.Duration(float64(time.Duration(h.heartbeatS)*time.Second) * s.m.cfg.HeartbeatFactor)
 	}
@@ -718,14 +719,14 @@ func (s *shard) heartbeatTimeout(h *hubState) time.Duration {
 }
 
 // heartbeatDeadline is 0 for a hub never seen: nothing can be said of it.
-func (s *shard) heartbeatDeadline(h *hubState) int64 {
+func (s *hubShard) heartbeatDeadline(h *hubState) int64 {
 	if h.lastSeen == 0 {
 		return 0
 	}
 	return max(h.lastSeen+s.heartbeatTimeout(h).Milliseconds(), s.restartFloor)
 }
 
-func (s *shard) supervisionWindow(sn *sensorState) int64 {
+func (s *hubShard) supervisionWindow(sn *sensorState) int64 {
 	w := time.Duration(s.m.cfg.SupervisionFactor * float64(time.Duration(sn.reportS)*time.Second))
 	return max(w, s.m.cfg.SupervisionFloor).Milliseconds()
 }
@@ -742,7 +743,7 @@ func up(h *hubState) bool {
 
 // nextDeadline is the earliest moment evaluate has something to decide for
 // h, or 0 for none.
-func (s *shard) nextDeadline(h *hubState) int64 {
+func (s *hubShard) nextDeadline(h *hubState) int64 {
 	if h.is(fDisabled) {
 		return 0
 	}
@@ -771,11 +772,11 @@ func (s *shard) nextDeadline(h *hubState) int64 {
 	return next
 }
 
-func (s *shard) rearm(i int32) {
+func (s *hubShard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every hub
 	}
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	d := s.nextDeadline(h)
 	switch {
 	case d == 0:
@@ -788,8 +789,8 @@ func (s *shard) rearm(i int32) {
 }
 
 // evaluate decides h's deadlines that have passed at now.
-func (s *shard) evaluate(i int32, now time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) evaluate(i int32, now time.Time) {
+	h := s.hubs.At(i)
 	ms := now.UnixMilli()
 	if !h.has(hubOffline) {
 		hb := s.heartbeatDeadline(h)
@@ -813,7 +814,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 		back := time.UnixMilli(h.onlineSince)
 		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
 	}
-	h = s.hubs.at(i)
+	h = s.hubs.At(i)
 	if up(h) {
 		for k := range h.sensors {
 			sn := &h.sensors[k]
@@ -834,8 +835,8 @@ func (s *shard) evaluate(i int32, now time.Time) {
 }
 
 // applyRegistry takes what the registry says of a hub and its sensors.
-func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
+	h := s.hubs.At(i)
 	h.endOfLife = 0
 	if !hub.EndOfLife.IsZero() {
 		h.endOfLife = hub.EndOfLife.UnixMilli()
@@ -851,7 +852,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	if hub.Disabled && !h.is(fDisabled) {
 		s.resolveAll(i, now, explainDisabled())
-		h = s.hubs.at(i)
+		h = s.hubs.At(i)
 		s.setOnline(h, false)
 		h.flags |= fDisabled
 	} else if !hub.Disabled {
@@ -878,7 +879,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), Evidence{})
 				}
 			}
-			h = s.hubs.at(i)
+			h = s.hubs.At(i)
 			if reg == nil {
 				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
 				changed = true
@@ -894,7 +895,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			changed = true // a sensor the saved record does not list yet
 		}
 		if k < 0 { // registered sensors are always tracked
-			h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(reg.ID), battery: -1})
+			h.sensors = shard.AppendTight(h.sensors, sensorState{name: h.own.Name(reg.ID), battery: -1})
 			k = len(h.sensors) - 1
 		}
 		sn := &h.sensors[k]
@@ -914,8 +915,8 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	s.rearm(i)
 }
 
-func (s *shard) resolveAll(i int32, now time.Time, why Explanation) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveAll(i int32, now time.Time, why Explanation) {
+	h := s.hubs.At(i)
 	for f := range hubFaultCount {
 		if h.has(f) {
 			s.resolveHub(i, f, now, why, Evidence{})
@@ -941,16 +942,16 @@ func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
 	return ev
 }
 
-func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
+	h := s.hubs.At(i)
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
 	s.emit(h.id, "", hubFaultCauses[f], Firing, episode, at, why, ev)
 }
 
-func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
+	h := s.hubs.At(i)
 	h.faults &^= 1 << f
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
@@ -958,8 +959,8 @@ func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evi
 	s.emit(h.id, "", hubFaultCauses[f], Resolved, episode, at, why, ev)
 }
 
-func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
@@ -967,8 +968,8 @@ func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explana
 	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Firing, episode, at, why, ev)
 }
 
-func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults &^= 1 << f
 	episode := time.UnixMilli(sn.since[f])
@@ -977,7 +978,7 @@ func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, 
 	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Resolved, episode, at, why, ev)
 }
 
-func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
+func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
 	d := Detection{
 		Fingerprint: Fingerprint(hub, cause, sensor, episode),
 		Hub:         hub,
@@ -1011,7 +1012,7 @@ func msTime(ms int64) time.Time {
 }
 
 // hubHealth is h as the API shows it.
-func (s *shard) hubHealth(h *hubState) devices.HubHealth {
+func (s *hubShard) hubHealth(h *hubState) devices.HubHealth {
 	hh := devices.HubHealth{
 		Hub:               h.id,
 		Online:            h.is(fOnline),
@@ -1047,7 +1048,7 @@ func (s *shard) hubHealth(h *hubState) devices.HubHealth {
 }
 
 // record is h as it is saved: its health and its open episodes.
-func (s *shard) record(h *hubState) devices.HubHealthRecord {
+func (s *hubShard) record(h *hubState) devices.HubHealthRecord {
 	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h), JournalApplied: h.applied}
 	for f := range hubFaultCount {
 		if h.has(f) {
@@ -1067,9 +1068,9 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 
 // restore loads a saved record at start. Faults come back with their
 // episodes, so they are neither forgotten nor fired again.
-func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
+func (s *hubShard) restore(r *devices.HubHealthRecord, start time.Time) {
 	i := s.hubIndex(r.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	msOf := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0

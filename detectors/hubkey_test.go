@@ -16,7 +16,7 @@ func TestHubKeysAreTheCallersString(t *testing.T) {
 	want := unsafe.StringData(string(id))
 	es := &engineShard{e: &Engine{}, index: map[devices.HubID]int32{}}
 	i := es.homeIndex(id)
-	if unsafe.StringData(string(es.homes.at(i).id)) != want {
+	if unsafe.StringData(string(es.homes.At(i).id)) != want {
 		t.Error("engine: the home's id is a copy")
 	}
 	for k := range es.index {
@@ -24,9 +24,9 @@ func TestHubKeysAreTheCallersString(t *testing.T) {
 			t.Error("engine: the index key is a copy")
 		}
 	}
-	hs := &shard{index: map[devices.HubID]int32{}}
+	hs := &hubShard{index: map[devices.HubID]int32{}}
 	j := hs.hubIndex(id)
-	if unsafe.StringData(string(hs.hubs.at(j).id)) != want {
+	if unsafe.StringData(string(hs.hubs.At(j).id)) != want {
 		t.Error("health: the hub's id is a copy")
 	}
 	for k := range hs.index {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -87,10 +88,10 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 			msgs[n] = msg
 		}
 		for _, s := range e.shards {
-			s.collect(everySlot, 0)
+			s.collect(shard.EverySlot, 0)
 		}
 		for _, s := range m.shards {
-			s.collect(everySlot, 0)
+			s.collect(shard.EverySlot, 0)
 		}
 		b.ReportAllocs()
 		i := 0

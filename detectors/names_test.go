@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -57,7 +58,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 	var first unsafe.Pointer
 	for _, id := range ids {
 		s := e.shardOf(id)
-		h := s.homes.at(s.index[id])
+		h := s.homes.At(s.index[id])
 		if len(h.sensors) != 10 || cap(h.sensors) != len(h.sensors) { // battery-only sensors are the monitor's
 			t.Errorf("engine %s: %d sensors in a capacity of %d", id, len(h.sensors), cap(h.sensors))
 		}
@@ -65,7 +66,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 			t.Errorf("engine %s: %d tracks in a capacity of %d", id, len(h.tracks), cap(h.tracks))
 		}
 		ms := m.shardOf(id)
-		hs := ms.hubs.at(ms.index[id])
+		hs := ms.hubs.At(ms.index[id])
 		if len(hs.sensors) != 13 || cap(hs.sensors) != len(hs.sensors) {
 			t.Errorf("health %s: %d sensors in a capacity of %d", id, len(hs.sensors), cap(hs.sensors))
 		}
@@ -90,7 +91,7 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 				e, m, _ := feedThirteen(b, n)
 				after := heapInUse()
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
-				if e.shards[0].homes.len() == 0 || m.shards[0].hubs.len() == 0 {
+				if e.shards[0].homes.Len() == 0 || m.shards[0].hubs.Len() == 0 {
 					b.Fatal("no homes")
 				}
 			}
@@ -126,14 +127,14 @@ func TestSensorListsHoldNoPointers(t *testing.T) {
 // TestOwnSensorIDs: an id that found the shared table full is kept in the
 // home's own list and found again there, by the engine and the monitor.
 func TestOwnSensorIDs(t *testing.T) {
-	h := &home{own: ownIDs{"smoke-8f3a21"}, sensors: []sensorInfo{{name: ownName, loc: codeOf(devices.LocKitchen)}}}
+	h := &home{own: shard.OwnIDs{"smoke-8f3a21"}, sensors: []sensorInfo{{name: shard.OwnName, loc: codeOf(devices.LocKitchen)}}}
 	if k := h.sensorIdx("smoke-8f3a21"); k != 0 || len(h.sensors) != 1 {
 		t.Errorf("engine: sensorIdx = %d with %d sensors, want 0 with 1", k, len(h.sensors))
 	}
 	if got := h.sensorID(0); got != "smoke-8f3a21" {
 		t.Errorf("engine: sensorID(0) = %q", got)
 	}
-	hs := &hubState{own: ownIDs{"x", "co-77"}, sensors: []sensorState{{name: ownName + 1}}}
+	hs := &hubState{own: shard.OwnIDs{"x", "co-77"}, sensors: []sensorState{{name: shard.OwnName + 1}}}
 	if k := sensorIndex(hs, "co-77"); k != 0 || len(hs.sensors) != 1 {
 		t.Errorf("health: sensorIndex = %d with %d sensors, want 0 with 1", k, len(hs.sensors))
 	}

@@ -40,7 +40,7 @@ func BenchmarkShardQueued(b *testing.B) {
 				msgs[i] = heartbeat(devices.HubID(fmt.Sprintf("hub-%07d", i)))
 			}
 			drained := func() bool {
-				return len(m.shards[0].lanes.ordinary) == 0 && len(e.shards[0].lanes.ordinary) == 0
+				return m.shards[0].lanes.Len() == 0 && e.shards[0].lanes.Len() == 0
 			}
 			// Every hub known to both before measuring.
 			for _, msg := range msgs {

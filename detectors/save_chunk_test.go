@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -26,7 +27,7 @@ func TestCollectInChunks(t *testing.T) {
 	seen := map[devices.HubID]int{}
 	for _, s := range e.shards {
 		for step := 0; ; step++ {
-			got, more := s.collect(everySlot, limit)
+			got, more := s.collect(shard.EverySlot, limit)
 			if len(got) > limit {
 				t.Fatalf("engine shard gave %d homes in one step, limit %d", len(got), limit)
 			}
@@ -50,7 +51,7 @@ func TestCollectInChunks(t *testing.T) {
 	clear(seen)
 	for _, s := range m.shards {
 		for step := 0; ; step++ {
-			got, more := s.collect(everySlot, limit)
+			got, more := s.collect(shard.EverySlot, limit)
 			if len(got) > limit {
 				t.Fatalf("health shard gave %d hubs in one step, limit %d", len(got), limit)
 			}

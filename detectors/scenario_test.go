@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -87,7 +88,7 @@ func (sr *scenarioRun) build(snaps []HomeSnapshot) {
 	}
 	sr.e, sr.s = e, e.shards[0]
 	for hub, ss := range sr.sensors {
-		sr.s.applySensors(sr.s.homes.at(sr.s.homeIndex(hub)), ss)
+		sr.s.applySensors(sr.s.homes.At(sr.s.homeIndex(hub)), ss)
 	}
 	sr.s.startup(sr.wall)
 }
@@ -133,7 +134,7 @@ func (sr *scenarioRun) line(no int, text string) {
 	case "sensor":
 		hub := devices.HubID(f[1])
 		sr.sensors[hub] = append(sr.sensors[hub], devices.Sensor{Hub: hub, ID: devices.SensorID(f[2]), Location: devices.Location(f[3])})
-		sr.s.applySensors(sr.s.homes.at(sr.s.homeIndex(hub)), sr.sensors[hub])
+		sr.s.applySensors(sr.s.homes.At(sr.s.homeIndex(hub)), sr.sensors[hub])
 		return
 	case "at":
 	default:
@@ -153,10 +154,10 @@ func (sr *scenarioRun) line(no int, text string) {
 	case "tick":
 		return
 	case "restart":
-		snaps, _ := sr.s.collect(everySlot, 0)
-		for i := range sr.s.homes.len() { // homes saved earlier are unchanged since; save them all
-			if !slices.ContainsFunc(snaps, func(x HomeSnapshot) bool { return x.Hub == sr.s.homes.at(i).id }) {
-				snaps = append(snaps, HomeSnapshot{Hub: sr.s.homes.at(i).id, Data: encodeHome(sr.s.homes.at(i))})
+		snaps, _ := sr.s.collect(shard.EverySlot, 0)
+		for i := range sr.s.homes.Len() { // homes saved earlier are unchanged since; save them all
+			if !slices.ContainsFunc(snaps, func(x HomeSnapshot) bool { return x.Hub == sr.s.homes.At(i).id }) {
+				snaps = append(snaps, HomeSnapshot{Hub: sr.s.homes.At(i).id, Data: encodeHome(sr.s.homes.At(i))})
 			}
 		}
 		sr.build(snaps)

@@ -27,7 +27,7 @@ func TestClassify(t *testing.T) {
 		{"health monitor", frames("strings.Clone clone.go", "github.com/dolbom/dolbom/detectors.sensorIndex health_shard.go"), Health},
 		{"engine", frames("github.com/dolbom/dolbom/detectors.(*home).sensorIdx home.go"), Engine},
 		{"wheel works for its caller", frames("github.com/dolbom/dolbom/detectors/wheel.(*Wheel).Schedule wheel.go", "github.com/dolbom/dolbom/detectors.(*shard).arm health_shard.go"), Health},
-		{"list helpers work for their caller", frames("github.com/dolbom/dolbom/detectors.appendTight[...] names.go", "github.com/dolbom/dolbom/detectors.sensorIndex health_shard.go"), Health},
+		{"list helpers work for their caller", frames("github.com/dolbom/dolbom/detectors/internal/shard.AppendTight[...] names.go", "github.com/dolbom/dolbom/detectors.sensorIndex health_shard.go"), Health},
 		{"decoder works for its caller", frames("github.com/dolbom/dolbom/devices.Limits.Decode codec.go", "github.com/dolbom/dolbom/store.(*Store).AppendReadings journal.go"), Store},
 		{"simulator", frames("github.com/dolbom/dolbom/firmware-sim.(*Fleet).Add fleet.go"), Simulator},
 		{"pipe listener", frames("net.Pipe pipe.go", "github.com/dolbom/dolbom/broker.(*PipeListener).Dial pipe.go"), Transport},
