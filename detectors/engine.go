@@ -743,12 +743,12 @@ func (s *engineShard) reemitHome(h *home) {
 func explainRestored(cause Cause, state State, age, left time.Duration) Explanation {
 	name := causeNames[cause]
 	x := Explanation{
-		Ko: fmt.Sprintf("%s: 게이트웨이 재시작 후 다시 보냄, %s 전 시작", name.Ko, durKo(age)),
-		En: fmt.Sprintf("%s: re-sent after a gateway restart, began %s ago", name.En, durEn(age)),
+		Ko: fmt.Sprintf("%s: 게이트웨이 재시작 후 다시 보냄, %s 전 시작", name.Ko, DurKo(age)),
+		En: fmt.Sprintf("%s: re-sent after a gateway restart, began %s ago", name.En, DurEn(age)),
 	}
 	if state == Pending {
-		x.Ko += fmt.Sprintf(", 취소 대기 %s 남음", durKo(left))
-		x.En += fmt.Sprintf(", %s left in the cancel window", durEn(left))
+		x.Ko += fmt.Sprintf(", 취소 대기 %s 남음", DurKo(left))
+		x.En += fmt.Sprintf(", %s left in the cancel window", DurEn(left))
 	}
 	return x
 }

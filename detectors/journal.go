@@ -20,8 +20,6 @@ type SinkFlusher interface {
 	Flush(ctx context.Context) error
 }
 
-// Journal consumer names, as saved in the store.
-const (
-	consumerEngine = "engine"
-	consumerHealth = "device_health"
-)
+// consumerEngine is the engine's journal consumer name, as saved in the
+// store (the health monitor's is health's).
+const consumerEngine = "engine"

@@ -218,7 +218,7 @@ func ours(rel, file string) string {
 		if rel == "detectors/wheel" || strings.HasPrefix(rel, "detectors/internal/") {
 			return "" // the timing wheel, the shard runtime and its per-home list helpers
 		}
-		if strings.HasPrefix(file, "health") {
+		if rel == "detectors/health" {
 			return Health
 		}
 		return Engine

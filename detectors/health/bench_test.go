@@ -1,4 +1,4 @@
-package detectors
+package health
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
@@ -15,7 +16,7 @@ import (
 // loadedMonitor builds a monitor's shard state for hubs hubs with four
 // supervised sensors each, connected and reporting, without starting Run:
 // the shards are driven directly, as their goroutines would.
-func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
+func loadedMonitor(tb testing.TB, hubs int) (*Monitor, []devices.HubID) {
 	m, now := startedMonitor(tb)
 	ids := make([]devices.HubID, hubs)
 	kinds := []devices.SensorKind{devices.SensorHub, devices.SensorMotion, devices.SensorDoor, devices.SensorSmoke}
@@ -44,8 +45,8 @@ func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
 
 // startedMonitor is a monitor of four shards, started but not running: a
 // test drives them directly.
-func startedMonitor(tb testing.TB) (*HealthMonitor, time.Time) {
-	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 4, Logger: zerolog.Nop()})
+func startedMonitor(tb testing.TB) (*Monitor, time.Time) {
+	m, err := New(Config{Sink: detectors.SinkFunc(func(detectors.Detection) {}), Shards: 4, Logger: zerolog.Nop()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func BenchmarkIngestReadings(b *testing.B) {
 // BenchmarkEnqueue is Ingest's cost to the broker's goroutine: hash the hub
 // and queue (a consumer drains the queue concurrently).
 func BenchmarkEnqueue(b *testing.B) {
-	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 1, Logger: zerolog.Nop()})
+	m, err := New(Config{Sink: detectors.SinkFunc(func(detectors.Detection) {}), Shards: 1, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-package detectors
+package health
 
 import (
 	"context"
 	"math"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
@@ -72,15 +73,15 @@ const (
 	sensorFaultCount
 )
 
-var hubFaultCauses = [hubFaultCount]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseClockSkew, CauseEndOfLife}
+var hubFaultCauses = [hubFaultCount]detectors.Cause{detectors.CauseHubOffline, detectors.CausePowerLost, detectors.CauseBatteryLow, detectors.CauseClockSkew, detectors.CauseEndOfLife}
 var hubFaultKinds = [hubFaultCount]devices.Fault{devices.FaultOffline, devices.FaultPowerLost, devices.FaultBatteryLow, devices.FaultClockSkew, devices.FaultEndOfLife}
-var sensorFaultCauses = [sensorFaultCount]Cause{CauseBatteryLow, CauseSensorSilent, CauseSensorFault}
+var sensorFaultCauses = [sensorFaultCount]detectors.Cause{detectors.CauseBatteryLow, detectors.CauseSensorSilent, detectors.CauseSensorFault}
 var sensorFaultKinds = [sensorFaultCount]devices.Fault{devices.FaultBatteryLow, devices.FaultSensorSilent, devices.FaultSensorFault}
 
 // healthCauses indexes the per-cause counters.
-var healthCauses = [...]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseSensorSilent, CauseSensorFault, CauseEndOfLife, CauseClockSkew}
+var healthCauses = [...]detectors.Cause{detectors.CauseHubOffline, detectors.CausePowerLost, detectors.CauseBatteryLow, detectors.CauseSensorSilent, detectors.CauseSensorFault, detectors.CauseEndOfLife, detectors.CauseClockSkew}
 
-func causeIndex(c Cause) int {
+func causeIndex(c detectors.Cause) int {
 	for i, x := range healthCauses {
 		if x == c {
 			return i
@@ -166,9 +167,9 @@ func (h *hubState) set(f hubFlags, on bool) {
 // hubShard owns the state of the hubs that hash to it. Only its goroutine
 // touches it once Run has started.
 type hubShard struct {
-	m       *HealthMonitor
+	m       *Monitor
 	lanes   *shard.Lanes[op]
-	begin   chan struct{} // closed once the saved state is loaded (HealthMonitor.Run)
+	begin   chan struct{} // closed once the saved state is loaded (Monitor.Run)
 	queries chan healthQuery
 	saves   chan shard.SaveReq[devices.HubHealthRecord]
 
@@ -186,7 +187,7 @@ type hubShard struct {
 	onExpired    func(key uint64, t wheel.Timer)
 }
 
-func newHubShard(m *HealthMonitor) *hubShard {
+func newHubShard(m *Monitor) *hubShard {
 	s := &hubShard{
 		m:       m,
 		lanes:   shard.NewLanes(m.cfg.QueueSize, (*op).hub),
@@ -282,7 +283,7 @@ func (s *hubShard) tickSafely(now time.Time) {
 // recovered counts, logs and hands on an input whose handling panicked.
 func (s *hubShard) recovered(m *devices.Message, r any) {
 	s.m.stats.poisoned.Add(1)
-	p := shard.PoisonOf(consumerHealth, m, r)
+	p := shard.PoisonOf(consumer, m, r)
 	shard.LogPoison(s.m.log, p)
 	if s.m.cfg.OnPoison != nil && m != nil {
 		s.m.cfg.OnPoison(p)
@@ -570,10 +571,10 @@ func (s *hubShard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) 
 	}
 	if sn.has(sensorSilent) {
 		silent := time.Duration(ms-sn.since[sensorSilent]) * time.Millisecond
-		s.resolveSensor(i, k, sensorSilent, time.UnixMilli(ms), explainSensorBack(id, silent), Evidence{})
+		s.resolveSensor(i, k, sensorSilent, time.UnixMilli(ms), explainSensorBack(id, silent), detectors.Evidence{})
 	}
 	if sn.has(sensorFaulty) && ms-sn.faultAt >= s.m.cfg.SensorFaultClear.Milliseconds() {
-		s.resolveSensor(i, k, sensorFaulty, time.UnixMilli(ms), explainSensorFaultCleared(id, s.m.cfg.SensorFaultClear), Evidence{})
+		s.resolveSensor(i, k, sensorFaulty, time.UnixMilli(ms), explainSensorFaultCleared(id, s.m.cfg.SensorFaultClear), detectors.Evidence{})
 	}
 	return k
 }
@@ -589,10 +590,10 @@ func (s *hubShard) clock(i int32, skew time.Duration, at time.Time) {
 	abs := skew.Abs()
 	switch {
 	case abs > tol && !h.has(hubClockSkew):
-		s.fireHub(i, hubClockSkew, at, at, explainClockSkew(skew, tol), Evidence{Facts: []Fact{
+		s.fireHub(i, hubClockSkew, at, at, explainClockSkew(skew, tol), detectors.Evidence{Facts: []detectors.Fact{
 			{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}, {Name: "tolerance", Value: tol.Seconds(), Unit: "s"}}})
 	case abs <= tol/2 && h.has(hubClockSkew):
-		s.resolveHub(i, hubClockSkew, at, explainClockOK(skew), Evidence{Facts: []Fact{{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}}})
+		s.resolveHub(i, hubClockSkew, at, explainClockOK(skew), detectors.Evidence{Facts: []detectors.Fact{{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}}})
 	}
 }
 
@@ -664,7 +665,7 @@ func (s *hubShard) batteryEvent(i int32, k int, e *devices.Event) {
 	if e.HasValue {
 		value = e.Value
 	}
-	ev := Evidence{Events: []devices.EventID{e.ID}}
+	ev := detectors.Evidence{Events: []devices.EventID{e.ID}}
 	if k < 0 || h.sensors[k].flags&sIsHub != 0 {
 		if !h.has(hubBatteryLow) {
 			if value >= 0 {
@@ -690,7 +691,7 @@ func (s *hubShard) sensorFault(i int32, k int, e *devices.Event) {
 	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
 	if !sn.has(sensorFaulty) {
-		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.At(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.At(i).sensorID(k), e.Kind), detectors.Evidence{Events: []devices.EventID{e.ID}})
 	}
 }
 
@@ -701,7 +702,7 @@ func (s *hubShard) checkEndOfLife(h *hubState, now time.Time) {
 	}
 	past := h.endOfLife != 0 && now.UnixMilli() >= h.endOfLife
 	eol := time.UnixMilli(h.endOfLife)
-	ev := Evidence{Facts: []Fact{{Name: "end_of_life", Value: float64(eol.Unix()), Unit: "unix_s"}}}
+	ev := detectors.Evidence{Facts: []detectors.Fact{{Name: "end_of_life", Value: float64(eol.Unix()), Unit: "unix_s"}}}
 	switch {
 	case past && !h.has(hubEndOfLife):
 		s.fireHub(i, hubEndOfLife, eol, now, explainEndOfLife(eol), ev)
@@ -798,21 +799,21 @@ func (s *hubShard) evaluate(i int32, now time.Time) {
 		case h.is(fOfflinePending) && ms >= h.offlineSince+s.m.cfg.OfflineGrace.Milliseconds():
 			since := time.UnixMilli(h.offlineSince)
 			h.flags &^= fOfflinePending
-			s.fireHub(i, hubOffline, since, now, explainDisconnected(now.Sub(since)), Evidence{Facts: []Fact{
+			s.fireHub(i, hubOffline, since, now, explainDisconnected(now.Sub(since)), detectors.Evidence{Facts: []detectors.Fact{
 				{Name: "disconnected_at", Value: float64(since.Unix()), Unit: "unix_s"},
 				{Name: "offline_for", Value: now.Sub(since).Seconds(), Unit: "s"}}})
 		case hb != 0 && ms >= hb:
 			last := time.UnixMilli(h.lastSeen)
 			h.flags &^= fOfflinePending
 			s.setOnline(h, false)
-			s.fireHub(i, hubOffline, last, now, explainNoHeartbeat(now.Sub(last)), Evidence{Facts: []Fact{
+			s.fireHub(i, hubOffline, last, now, explainNoHeartbeat(now.Sub(last)), detectors.Evidence{Facts: []detectors.Fact{
 				{Name: "last_seen", Value: float64(last.Unix()), Unit: "unix_s"},
 				{Name: "silent_for", Value: now.Sub(last).Seconds(), Unit: "s"},
 				{Name: "heartbeat_timeout", Value: s.heartbeatTimeout(h).Seconds(), Unit: "s"}}})
 		}
 	} else if h.is(fOnline) && ms >= h.onlineSince+s.m.cfg.OnlineHold.Milliseconds() {
 		back := time.UnixMilli(h.onlineSince)
-		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
+		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), detectors.Evidence{})
 	}
 	h = s.hubs.At(i)
 	if up(h) {
@@ -825,7 +826,7 @@ func (s *hubShard) evaluate(i int32, now time.Time) {
 			if ms >= base+s.supervisionWindow(sn) {
 				s.fireSensor(i, k, sensorSilent, time.UnixMilli(base), now,
 					explainSensorSilent(h.sensorID(k), now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
-					Evidence{Facts: []Fact{
+					detectors.Evidence{Facts: []detectors.Fact{
 						{Name: "last_seen", Value: float64(time.UnixMilli(sn.lastSeen).Unix()), Unit: "unix_s"},
 						{Name: "report_interval", Value: float64(sn.reportS), Unit: "s"}}})
 			}
@@ -876,7 +877,7 @@ func (s *hubShard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sen
 		if sn.flags&sRegistered != 0 && (reg == nil || reg.Disabled) {
 			for f := range sensorFaultCount {
 				if sn.has(f) {
-					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), Evidence{})
+					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), detectors.Evidence{})
 				}
 			}
 			h = s.hubs.At(i)
@@ -915,24 +916,24 @@ func (s *hubShard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sen
 	s.rearm(i)
 }
 
-func (s *hubShard) resolveAll(i int32, now time.Time, why Explanation) {
+func (s *hubShard) resolveAll(i int32, now time.Time, why detectors.Explanation) {
 	h := s.hubs.At(i)
 	for f := range hubFaultCount {
 		if h.has(f) {
-			s.resolveHub(i, f, now, why, Evidence{})
+			s.resolveHub(i, f, now, why, detectors.Evidence{})
 		}
 	}
 	for k := range h.sensors {
 		for f := range sensorFaultCount {
 			if h.sensors[k].has(f) {
-				s.resolveSensor(i, k, f, now, why, Evidence{})
+				s.resolveSensor(i, k, f, now, why, detectors.Evidence{})
 			}
 		}
 	}
 }
 
-func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
-	var ev Evidence
+func evidenceOf(event devices.EventID, r *devices.Reading) detectors.Evidence {
+	var ev detectors.Evidence
 	if event != "" {
 		ev.Events = []devices.EventID{event}
 	}
@@ -942,50 +943,50 @@ func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
 	return ev
 }
 
-func (s *hubShard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
+func (s *hubShard) fireHub(i int32, f int, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
 	h := s.hubs.At(i)
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, "", hubFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
-func (s *hubShard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
+func (s *hubShard) resolveHub(i int32, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
 	h := s.hubs.At(i)
 	h.faults &^= 1 << f
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, "", hubFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
-func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
+func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
 	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
-func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
+func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
 	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults &^= 1 << f
 	episode := time.UnixMilli(sn.since[f])
 	sn.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
-func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
-	d := Detection{
-		Fingerprint: Fingerprint(hub, cause, sensor, episode),
+func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause detectors.Cause, state detectors.State, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	d := detectors.Detection{
+		Fingerprint: detectors.Fingerprint(hub, cause, sensor, episode),
 		Hub:         hub,
 		Sensor:      sensor,
-		Class:       ClassDeviceHealth,
+		Class:       detectors.ClassDeviceHealth,
 		Cause:       cause,
-		Priority:    PriorityLow,
+		Priority:    detectors.PriorityLow,
 		State:       state,
 		Episode:     episode.UTC(),
 		At:          at.UTC(),
@@ -994,7 +995,7 @@ func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause,
 	}
 	st := &s.m.stats
 	st.detections.Add(1)
-	if state == Firing {
+	if state == detectors.Firing {
 		st.faultsActive[causeIndex(cause)].Add(1)
 	} else {
 		st.faultsActive[causeIndex(cause)].Add(-1)
