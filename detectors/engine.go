@@ -276,7 +276,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	round := shard.NewSaveRound[HomeSnapshot]()
 	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
-		saves[i] = s.saves
+		saves[i] = s.rt.Saves
 	}
 	shard.RunSaves(ctx, e.cfg.SaveInterval, shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval), saves,
 		func(h HomeSnapshot) devices.HubID { return h.Hub }, round, p.Save)
@@ -418,7 +418,7 @@ func (s *engineShard) finishLoad() int {
 	s.reemitRestored()
 	for _, m := range s.replay {
 		if m != nil {
-			s.handleSafely(engineOp{msg: m})
+			s.rt.Apply(engineOp{msg: m})
 		}
 	}
 	s.replay, s.early, s.loading = nil, nil, nil
@@ -471,7 +471,7 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 	for k, m := range s.replay {
 		if m != nil && m.Hub == hub {
 			s.replay[k] = nil
-			s.handleSafely(engineOp{msg: m})
+			s.rt.Apply(engineOp{msg: m})
 		}
 	}
 }
@@ -499,9 +499,8 @@ func (o *engineOp) hub() devices.HubID {
 // engineShard owns the homes that hash to it; only its goroutine touches
 // them once Run has started.
 type engineShard struct {
-	e     *Engine
-	lanes *shard.Lanes[engineOp]
-	saves chan shard.SaveReq[HomeSnapshot]
+	e  *Engine
+	rt *shard.Shard[engineOp, HomeSnapshot] // its intake and loop
 	// restores hands the shard its saved state; restored answers with the
 	// number of homes once it is applied. Until then the shard is early.
 	restores chan shardLoad
@@ -523,16 +522,17 @@ type engineShard struct {
 }
 
 func newEngineShard(e *Engine) *engineShard {
-	s := &engineShard{e: e, lanes: shard.NewLanes(e.cfg.QueueSize, (*engineOp).hub), saves: make(chan shard.SaveReq[HomeSnapshot]),
+	s := &engineShard{e: e,
 		restores: make(chan shardLoad, 1), restored: make(chan int, 1), early: map[devices.HubID]struct{}{},
 		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
+	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
 }
 
 func (s *engineShard) put(o engineOp, event bool) {
-	if !s.lanes.Put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
+	if !s.rt.Lanes.Put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
 		s.e.stats.dropped.Add(1)
 		if o.msg != nil && o.msg.Readings != nil {
 			o.msg.Readings.Release()
@@ -544,35 +544,7 @@ func (s *engineShard) run(ctx context.Context) {
 	if !s.runEarly(ctx) {
 		return
 	}
-	tick := time.NewTicker(s.e.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if s.lanes.Event(nil, s.handleSafely) {
-			continue // events first, each after its own hub's older inputs
-		}
-		if s.lanes.Next(s.handleSafely) {
-			continue // queued already: no select (see next)
-		}
-		in, backlog := s.lanes.OrdinaryReady()
-		select {
-		case <-ctx.Done():
-			s.lanes.Drain(s.handleSafely)
-			return
-		case q := <-s.lanes.Events():
-			s.lanes.TakeEvent(q, nil, s.handleSafely)
-		case q := <-in:
-			s.handleSafely(q.Op)
-		case <-backlog:
-			if o, ok := s.lanes.PopBacklog(); ok {
-				s.handleSafely(o)
-			}
-		case r := <-s.saves:
-			homes, more := s.collect(r.Slot, r.Limit)
-			r.Reply <- shard.ReplyWith(homes, more, &s.pos)
-		case now := <-tick.C:
-			s.tickSafely(now)
-		}
-	}
+	s.rt.Run(ctx, s.e.cfg.Tick)
 }
 
 // runEarly serves the shard while its saved state loads: events are applied
@@ -586,15 +558,15 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 			return false
 		case l := <-s.restores:
 			s.loading = &l
-		case q := <-s.lanes.Events():
-			s.lanes.TakeEvent(q, s.loadEarly, s.handleSafely)
-		case q := <-s.lanes.Parking():
-			s.lanes.Park(q)
+		case q := <-s.rt.Lanes.Events():
+			s.rt.Lanes.TakeEvent(q, s.loadEarly, s.rt.Apply)
+		case q := <-s.rt.Lanes.Parking():
+			s.rt.Lanes.Park(q)
 		}
 	}
 	// Restoring: a chunk at a time, events and parking in between.
 	for {
-		if s.lanes.Event(s.loadEarly, s.handleSafely) {
+		if s.rt.Lanes.Event(s.loadEarly, s.rt.Apply) {
 			continue
 		}
 		select {
@@ -604,8 +576,8 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 		}
 		for parked := true; parked; {
 			select {
-			case q := <-s.lanes.Parking():
-				s.lanes.Park(q)
+			case q := <-s.rt.Lanes.Parking():
+				s.rt.Lanes.Park(q)
 			default:
 				parked = false
 			}
@@ -617,30 +589,14 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 	}
 }
 
-// handleSafely is handle with a panic recovered: one input that trips a bug
-// must not stop the shard's other homes (nor, replayed, every restart).
-func (s *engineShard) handleSafely(o engineOp) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(o.msg, r)
-		}
-	}()
-	s.handle(o)
-}
-
-func (s *engineShard) tickSafely(now time.Time) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(nil, r)
-		}
-	}()
-	s.tick(now)
-}
-
-// recovered handles a panic while handling m (nil: a deadline): what the
+// Recovered handles a panic while handling o (nil: a deadline): what the
 // rules half produced is dropped, the input is counted, logged and handed to
 // OnPoison, and an emergency event still reaches people at face value.
-func (s *engineShard) recovered(m *devices.Message, r any) {
+func (s *engineShard) Recovered(o *engineOp, r any) {
+	var m *devices.Message
+	if o != nil {
+		m = o.msg
+	}
 	for k := range s.rc.out {
 		s.rc.out[k] = emit{}
 	}
@@ -786,7 +742,8 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	}
 }
 
-func (s *engineShard) handle(o engineOp) {
+// Handle applies one input (shard.Machine).
+func (s *engineShard) Handle(o engineOp) {
 	switch {
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
@@ -1020,8 +977,8 @@ func moving(c *devices.AccelChunk) bool {
 	return false
 }
 
-// tick advances the wheel to the wall clock.
-func (s *engineShard) tick(now time.Time) {
+// Tick advances the wheel to the wall clock (shard.Machine).
+func (s *engineShard) Tick(now time.Time) {
 	s.wallNow = now.UnixMilli()
 	s.wheel.Advance(now, s.onExpired)
 }
@@ -1101,6 +1058,12 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 // limit of them (0: all). more says homes may be left for the next call.
 func (s *engineShard) collect(slot, limit int) (out []HomeSnapshot, more bool) {
 	return shard.CollectQueued(&s.dirty, slot, limit, s.snapshot)
+}
+
+// Save answers the save loop (shard.Machine).
+func (s *engineShard) Save(slot, limit int) shard.SaveReply[HomeSnapshot] {
+	homes, more := s.collect(slot, limit)
+	return shard.ReplyWith(homes, more, &s.pos)
 }
 
 func (s *engineShard) snapshot(i int32) HomeSnapshot {

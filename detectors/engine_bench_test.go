@@ -49,7 +49,7 @@ func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTracker
 			{Sensor: "radar", Metric: devices.MetricHeartRate, At: now, Value: 70, Quality: 0.9},
 			{Sensor: "radar", Metric: devices.MetricRespiration, At: now, Value: 14, Quality: 0.9},
 		}
-		e.shardOf(id).handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
+		e.shardOf(id).Handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range e.shards {
@@ -76,7 +76,7 @@ func BenchmarkEngineScalarReading(b *testing.B) {
 				m := msgs[i%len(msgs)]
 				at := now.Add(time.Duration(i/len(msgs)+1) * time.Second)
 				m.Readings.SentAt, m.Readings.Received, m.Readings.Readings[0].At = at, at, at
-				e.shardOf(m.Hub).handle(engineOp{msg: m})
+				e.shardOf(m.Hub).Handle(engineOp{msg: m})
 				i++
 			}
 		})
@@ -101,7 +101,7 @@ func BenchmarkEngineAccelChunk(b *testing.B) {
 		i++
 		c.At = now.Add(time.Duration(i) * time.Second)
 		c.Received = c.SampleTime(199)
-		s.handle(engineOp{msg: m})
+		s.Handle(engineOp{msg: m})
 	}
 }
 

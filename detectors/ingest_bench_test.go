@@ -59,7 +59,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		for n := range hubs {
 			id := devices.HubID(fmt.Sprintf("hub-%07d", n))
 			msg := simMinute(b, id)
-			e.shardOf(id).handle(engineOp{msg: msg})
+			e.shardOf(id).Handle(engineOp{msg: msg})
 			msgs[n] = msg
 		}
 		for _, s := range e.shards {
@@ -70,7 +70,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		for b.Loop() {
 			msg := msgs[(i*7919)%hubs]
 			shiftMinute(msg.Readings, time.Minute)
-			e.shardOf(msg.Hub).handle(engineOp{msg: msg})
+			e.shardOf(msg.Hub).Handle(engineOp{msg: msg})
 			i++
 		}
 	})

@@ -43,7 +43,7 @@ func feedThirteen(tb testing.TB, homes int) (*Engine, []devices.HubID) {
 			rs[k].Sensor = devices.SensorID(string([]byte(rs[k].Sensor))) // not shared by the caller
 		}
 		msg := &devices.Message{Hub: id, Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}
-		e.shardOf(id).handle(engineOp{msg: msg})
+		e.shardOf(id).Handle(engineOp{msg: msg})
 	}
 	return e, ids
 }

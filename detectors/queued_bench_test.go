@@ -35,7 +35,7 @@ func BenchmarkShardQueued(b *testing.B) {
 			for i := range msgs {
 				msgs[i] = heartbeat(devices.HubID(fmt.Sprintf("hub-%07d", i)))
 			}
-			drained := func() bool { return e.shards[0].lanes.Len() == 0 }
+			drained := func() bool { return e.shards[0].rt.Lanes.Len() == 0 }
 			// Every hub known before measuring.
 			for _, msg := range msgs {
 				e.Ingest(msg)

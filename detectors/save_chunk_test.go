@@ -15,7 +15,7 @@ func TestCollectInChunks(t *testing.T) {
 	e, ids, now := loadedEngine(t, homes, nil)
 	// Change every home and hub again after the loaders' own collect.
 	for _, id := range ids {
-		e.shardOf(id).handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanEvents,
+		e.shardOf(id).Handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanEvents,
 			Event: &devices.Event{Hub: id, ID: "door-1", Kind: devices.EventDoorOpen, Sensor: "door", At: now, Received: now}}})
 	}
 	seen := map[devices.HubID]int{}

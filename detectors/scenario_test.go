@@ -120,7 +120,7 @@ func (sr *scenarioRun) advance(to time.Time) {
 		sr.t.Fatalf("%s: time goes backwards", sr.name)
 	}
 	sr.wall = to
-	sr.s.tick(to)
+	sr.s.Tick(to)
 }
 
 func (sr *scenarioRun) line(no int, text string) {
@@ -223,13 +223,13 @@ func (sr *scenarioRun) line(no int, text string) {
 		msg.Channel = devices.ChanAccel
 		msg.Accel = accelChunk(hub, sensor, now.Add(-time.Second), rest[2] != "still")
 	case "offline", "online":
-		sr.s.handle(engineOp{isConn: true, conn: devices.ConnectionEvent{Hub: hub, Connected: rest[0] == "online", At: now}})
+		sr.s.Handle(engineOp{isConn: true, conn: devices.ConnectionEvent{Hub: hub, Connected: rest[0] == "online", At: now}})
 		sr.s.finish(sr.s.homeIndex(hub))
 		return
 	default:
 		fail("unknown input %q", rest[0])
 	}
-	sr.s.handle(engineOp{msg: msg})
+	sr.s.Handle(engineOp{msg: msg})
 }
 
 // accelChunk is one second at 200 Hz, at rest or with one swing.

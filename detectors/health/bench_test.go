@@ -28,13 +28,13 @@ func loadedMonitor(tb testing.TB, hubs int) (*Monitor, []devices.HubID) {
 			sensors[k] = sensor(id, devices.SensorID(fmt.Sprintf("%s-%d", kind, k)), kind, 60)
 		}
 		s := m.shardOf(id)
-		s.handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, Firmware: "1.2.3", EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
-		s.handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
+		s.Handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, Firmware: "1.2.3", EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
+		s.Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
 		rs := make([]devices.Reading, len(kinds))
 		for k := range kinds {
 			rs[k] = devices.Reading{Sensor: sensors[k].ID, Metric: devices.MetricBattery, At: now, Value: 90, Quality: -1}
 		}
-		s.handle(op{kind: opMessage, msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
+		s.Handle(op{kind: opMessage, msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range m.shards {
@@ -124,7 +124,7 @@ func BenchmarkIngestReadings(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				msg := msgs[i%len(msgs)]
-				m.shardOf(msg.Hub).handle(op{kind: opMessage, msg: msg})
+				m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg})
 				i++
 			}
 		})
@@ -139,7 +139,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.Fatal(err)
 	}
 	done := make(chan struct{})
-	in, _ := m.shards[0].lanes.OrdinaryReady() // the ordinary channel: nothing is backlogged
+	in, _ := m.shards[0].rt.Lanes.OrdinaryReady() // the ordinary channel: nothing is backlogged
 	go func() {
 		for {
 			select {

@@ -75,10 +75,10 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 				sensors = append(sensors, devices.Sensor{Hub: id, ID: sid, Kind: kind, ReportSeconds: 60})
 			}
 			hs := m.shardOf(id)
-			hs.handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
-			hs.handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
+			hs.Handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
+			hs.Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
 			msg := simMinute(b, id)
-			hs.handle(op{kind: opMessage, msg: msg})
+			hs.Handle(op{kind: opMessage, msg: msg})
 			msgs[n] = msg
 		}
 		for _, s := range m.shards {
@@ -89,7 +89,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		for b.Loop() {
 			msg := msgs[(i*7919)%hubs]
 			shiftMinute(msg.Readings, time.Minute)
-			m.shardOf(msg.Hub).handle(op{kind: opMessage, msg: msg})
+			m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg})
 			i++
 		}
 	})

@@ -207,13 +207,22 @@ func (m *Monitor) Health(hub devices.HubID) (devices.HubHealth, bool) {
 	if !m.running.Load() {
 		return devices.HubHealth{}, false
 	}
-	q := healthQuery{hub: hub, reply: make(chan healthReply, 1)}
+	s := m.shardOf(hub)
+	reply := make(chan healthReply, 1)
+	q := func() { // on the shard's goroutine
+		i, ok := s.index[hub]
+		if !ok {
+			reply <- healthReply{}
+			return
+		}
+		reply <- healthReply{health: s.hubHealth(s.hubs.At(i)), ok: true}
+	}
 	select {
-	case m.shardOf(hub).queries <- q:
+	case s.rt.Queries <- q:
 	case <-m.stopped:
 		return devices.HubHealth{}, false
 	}
-	r := <-q.reply
+	r := <-reply
 	return r.health, r.ok
 }
 
@@ -284,7 +293,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	round := shard.NewSaveRound[devices.HubHealthRecord]()
 	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
-		saves[i] = s.saves
+		saves[i] = s.rt.Saves
 	}
 	shard.RunSaves(ctx, m.cfg.SaveInterval, shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.Save)
 
@@ -371,7 +380,7 @@ func (m *Monitor) load(ctx context.Context, start time.Time) (restored int, err 
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
 func (s *hubShard) put(m *Monitor, o op) {
-	if !s.lanes.Put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
+	if !s.rt.Lanes.Put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
 		m.stats.dropped.Add(1)
 		if o.kind == opMessage && o.msg.Readings != nil {
 			o.msg.Readings.Release()

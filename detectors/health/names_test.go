@@ -43,7 +43,7 @@ func feedThirteen(tb testing.TB, homes int) (*Monitor, []devices.HubID) {
 			rs[k].Sensor = devices.SensorID(string([]byte(rs[k].Sensor))) // not shared by the caller
 		}
 		msg := &devices.Message{Hub: id, Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}
-		m.shardOf(id).handle(op{kind: opMessage, msg: msg})
+		m.shardOf(id).Handle(op{kind: opMessage, msg: msg})
 	}
 	return m, ids
 }

@@ -17,7 +17,7 @@ func TestCollectInChunks(t *testing.T) {
 	now := time.Now()
 	// Change every hub again after the loader's own collect.
 	for _, id := range hubIDs {
-		m.shardOf(id).handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: false, At: now.Add(time.Second), Reason: "lost"}})
+		m.shardOf(id).Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: false, At: now.Add(time.Second), Reason: "lost"}})
 	}
 
 	seen := map[devices.HubID]int{}

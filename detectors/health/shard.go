@@ -45,11 +45,6 @@ type registryEntry struct {
 	sensors []devices.Sensor
 }
 
-type healthQuery struct {
-	hub   devices.HubID
-	reply chan healthReply
-}
-
 type healthReply struct {
 	health devices.HubHealth
 	ok     bool
@@ -167,17 +162,15 @@ func (h *hubState) set(f hubFlags, on bool) {
 // hubShard owns the state of the hubs that hash to it. Only its goroutine
 // touches it once Run has started.
 type hubShard struct {
-	m       *Monitor
-	lanes   *shard.Lanes[op]
-	begin   chan struct{} // closed once the saved state is loaded (Monitor.Run)
-	queries chan healthQuery
-	saves   chan shard.SaveReq[devices.HubHealthRecord]
+	m     *Monitor
+	rt    *shard.Shard[op, devices.HubHealthRecord] // its intake and loop; serves Health's queries
+	begin chan struct{}                             // closed once the saved state is loaded (Monitor.Run)
 
 	index map[devices.HubID]int32
 	hubs  shard.Chunked[hubState]
 	wheel *wheel.Wheel
 	dirty shard.SaveQueue // hubs changed since saved
-	pos   shard.Positions // journal shard.Positions applied since handed to the save loop
+	pos   shard.Positions // journal positions applied since handed to the save loop
 	// replay is the journal's tail, applied before any input (takeJournal).
 	replay []*devices.Message
 
@@ -189,14 +182,12 @@ type hubShard struct {
 
 func newHubShard(m *Monitor) *hubShard {
 	s := &hubShard{
-		m:       m,
-		lanes:   shard.NewLanes(m.cfg.QueueSize, (*op).hub),
-		begin:   make(chan struct{}),
-		queries: make(chan healthQuery),
-		saves:   make(chan shard.SaveReq[devices.HubHealthRecord]),
-		index:   map[devices.HubID]int32{},
-		dirty:   shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
+		m:     m,
+		begin: make(chan struct{}),
+		index: map[devices.HubID]int32{},
+		dirty: shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
+	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, true)
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
 }
@@ -211,77 +202,27 @@ func (s *hubShard) run(ctx context.Context) {
 			return
 		case <-s.begin:
 			loading = false
-		case q := <-s.lanes.Parking():
-			s.lanes.Park(q)
-		case q := <-s.lanes.ParkingEvents():
-			s.lanes.Park(q)
+		case q := <-s.rt.Lanes.Parking():
+			s.rt.Lanes.Park(q)
+		case q := <-s.rt.Lanes.ParkingEvents():
+			s.rt.Lanes.Park(q)
 		}
 	}
-	s.lanes.Unpark()
+	s.rt.Lanes.Unpark()
 	for _, m := range s.replay {
-		s.handleSafely(op{kind: opMessage, msg: m})
+		s.rt.Apply(op{kind: opMessage, msg: m})
 	}
 	s.replay = nil
-	tick := time.NewTicker(s.m.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if s.lanes.Event(nil, s.handleSafely) {
-			continue // events first, each after its own hub's older inputs
-		}
-		if s.lanes.Next(s.handleSafely) {
-			continue // queued already: no select (see next)
-		}
-		in, backlog := s.lanes.OrdinaryReady()
-		select {
-		case <-ctx.Done():
-			s.lanes.Drain(s.handleSafely)
-			return
-		case q := <-s.lanes.Events():
-			s.lanes.TakeEvent(q, nil, s.handleSafely)
-		case q := <-in:
-			s.handleSafely(q.Op)
-		case <-backlog:
-			if o, ok := s.lanes.PopBacklog(); ok {
-				s.handleSafely(o)
-			}
-		case q := <-s.queries:
-			i, ok := s.index[q.hub]
-			if !ok {
-				q.reply <- healthReply{}
-				continue
-			}
-			q.reply <- healthReply{health: s.hubHealth(s.hubs.At(i)), ok: true}
-		case r := <-s.saves:
-			records, more := s.collect(r.Slot, r.Limit)
-			r.Reply <- shard.ReplyWith(records, more, &s.pos)
-		case <-tick.C:
-			s.tickSafely(time.Now())
-		}
+	s.rt.Run(ctx, s.m.cfg.Tick)
+}
+
+// Recovered counts, logs and hands on an input whose handling panicked
+// (shard.Machine; o nil: a tick).
+func (s *hubShard) Recovered(o *op, r any) {
+	var m *devices.Message
+	if o != nil {
+		m = o.msg
 	}
-}
-
-// handleSafely is handle with a panic recovered: one input that trips a bug
-// must not stop the shard's other hubs (nor, replayed, every restart).
-func (s *hubShard) handleSafely(o op) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(o.msg, r)
-		}
-	}()
-	s.handle(o)
-}
-
-func (s *hubShard) tickSafely(now time.Time) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(nil, r)
-		}
-	}()
-	s.tick(now)
-}
-
-// recovered counts, logs and hands on an input whose handling panicked.
-func (s *hubShard) recovered(m *devices.Message, r any) {
 	s.m.stats.poisoned.Add(1)
 	p := shard.PoisonOf(consumer, m, r)
 	shard.LogPoison(s.m.log, p)
@@ -290,7 +231,8 @@ func (s *hubShard) recovered(m *devices.Message, r any) {
 	}
 }
 
-func (s *hubShard) handle(o op) {
+// Handle applies one input (shard.Machine).
+func (s *hubShard) Handle(o op) {
 	switch o.kind {
 	case opMessage:
 		s.ingest(o.msg)
@@ -315,6 +257,10 @@ func (s *hubShard) startup(start time.Time) {
 		s.rearm(int32(i))
 	}
 }
+
+// Tick advances the wheel (shard.Machine) to the wall clock as the tick is
+// handled rather than as the ticker sent it, as the monitor always has.
+func (s *hubShard) Tick(time.Time) { s.tick(time.Now()) }
 
 func (s *hubShard) tick(now time.Time) {
 	s.now = now
@@ -367,6 +313,12 @@ func (s *hubShard) markDirty(i int32, state bool) { s.dirty.Mark(i, state) }
 // most limit of them (0: all). more says hubs may be left for the next call.
 func (s *hubShard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
 	return shard.CollectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.At(i)) })
+}
+
+// Save answers the save loop (shard.Machine).
+func (s *hubShard) Save(slot, limit int) shard.SaveReply[devices.HubHealthRecord] {
+	records, more := s.collect(slot, limit)
+	return shard.ReplyWith(records, more, &s.pos)
 }
 
 func received(m *devices.Message) time.Time {
