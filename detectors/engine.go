@@ -272,34 +272,33 @@ func (e *Engine) Run(ctx context.Context) error {
 		close(e.loaded)
 		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(start)).Msg("engine started")
 	}
-	p := e.persister()
-	round := shard.NewSaveRound[HomeSnapshot]()
 	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
 		saves[i] = s.rt.Saves
 	}
-	shard.RunSaves(ctx, e.cfg.SaveInterval, shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval), saves,
-		func(h HomeSnapshot) devices.HubID { return h.Hub }, round, p.Save)
-	wg.Wait()
-	close(e.stopped)
-	for _, s := range e.shards {
-		if !s.whole {
-			continue // stopped while loading: its saved state stands, the journal replays the rest
+	err := e.saver().Run(ctx, saves, func() (final []shard.SaveReply[HomeSnapshot]) {
+		wg.Wait()
+		close(e.stopped)
+		for _, s := range e.shards {
+			if s.whole { // else stopped while loading: its saved state stands, the journal replays the rest
+				final = append(final, s.Save(shard.EverySlot, 0))
+			}
 		}
-		homes, _ := s.collect(shard.EverySlot, 0)
-		round.Add(shard.SaveReply[HomeSnapshot]{Items: homes, Applied: s.pos.Drain()}, func(h HomeSnapshot) devices.HubID { return h.Hub })
-	}
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := p.Save(saveCtx, round); err != nil {
+		return final
+	})
+	if err != nil {
 		return fmt.Errorf("detectors: final engine save: %w", err)
 	}
 	e.log.Info().Msg("engine stopped")
 	return nil
 }
 
-func (e *Engine) persister() *shard.Persister[HomeSnapshot] {
-	p := &shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state"}
+func (e *Engine) saver() *shard.Saver[HomeSnapshot] {
+	p := &shard.Saver[HomeSnapshot]{
+		Persister: shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state"},
+		Interval:  e.cfg.SaveInterval, SeenInterval: e.cfg.SeenInterval, ShutdownTimeout: e.cfg.ShutdownTimeout,
+		HubOf: func(h HomeSnapshot) devices.HubID { return h.Hub },
+	}
 	if f, ok := e.cfg.Sink.(SinkFlusher); ok {
 		p.Flush = f.Flush
 	}
@@ -313,17 +312,10 @@ func (e *Engine) persister() *shard.Persister[HomeSnapshot] {
 // shards' replay lists, which each shard applies (after its restored
 // episodes) before any input, and closes replayed.
 func (e *Engine) takeJournal(ctx context.Context) error {
-	if e.cfg.Journal != nil {
-		_, err := shard.ReplayJournal(ctx, e.cfg.Journal, consumerEngine, func(m *devices.Message) {
-			s := e.shardOf(m.Hub)
-			s.replay = append(s.replay, m)
-		}, e.log)
-		if err != nil {
-			return err
-		}
-	}
-	close(e.replayed)
-	return nil
+	return shard.TakeJournal(ctx, e.cfg.Journal, consumerEngine, e.log, func(m *devices.Message) {
+		s := e.shardOf(m.Hub)
+		s.replay = append(s.replay, m)
+	}, e.replayed)
 }
 
 // load reads saved homes and the registry's sensor locations and hands

@@ -282,31 +282,31 @@ func (m *Monitor) Run(ctx context.Context) error {
 		Dur("took", time.Since(start)).Msg("health monitor started")
 	m.running.Store(true)
 
-	p := &shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health"}
+	sv := &shard.Saver[devices.HubHealthRecord]{
+		Persister: shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health"},
+		Interval:  m.cfg.SaveInterval, SeenInterval: m.cfg.SeenSaveInterval, ShutdownTimeout: m.cfg.ShutdownTimeout,
+		HubOf: func(r devices.HubHealthRecord) devices.HubID { return r.Hub },
+	}
 	if f, ok := m.cfg.Sink.(detectors.SinkFlusher); ok {
-		p.Flush = f.Flush
+		sv.Flush = f.Flush
 	}
 	if m.cfg.Store != nil {
-		p.Store = m.cfg.Store.SaveHubHealth
+		sv.Store = m.cfg.Store.SaveHubHealth
 	}
-	hubOf := func(r devices.HubHealthRecord) devices.HubID { return r.Hub }
-	round := shard.NewSaveRound[devices.HubHealthRecord]()
 	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
 		saves[i] = s.rt.Saves
 	}
-	shard.RunSaves(ctx, m.cfg.SaveInterval, shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.Save)
-
-	wg.Wait()
-	m.running.Store(false)
-	close(m.stopped)
-	for _, s := range m.shards { // the shard goroutines have exited
-		records, _ := s.collect(shard.EverySlot, 0)
-		round.Add(shard.SaveReply[devices.HubHealthRecord]{Items: records, Applied: s.pos.Drain()}, hubOf)
-	}
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := p.Save(saveCtx, round); err != nil {
+	err = sv.Run(ctx, saves, func() (final []shard.SaveReply[devices.HubHealthRecord]) {
+		wg.Wait()
+		m.running.Store(false)
+		close(m.stopped)
+		for _, s := range m.shards { // the shard goroutines have exited
+			final = append(final, s.Save(shard.EverySlot, 0))
+		}
+		return final
+	})
+	if err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}
 	m.log.Info().Msg("health monitor stopped")
@@ -324,17 +324,10 @@ func (m *Monitor) Loaded() <-chan struct{} { return m.loaded }
 // takeJournal reads the journal beyond the consumer's watermark into the
 // shards' replay lists, applied before any input, and closes replayed.
 func (m *Monitor) takeJournal(ctx context.Context) error {
-	if m.cfg.Journal != nil {
-		_, err := shard.ReplayJournal(ctx, m.cfg.Journal, consumer, func(msg *devices.Message) {
-			s := m.shardOf(msg.Hub)
-			s.replay = append(s.replay, msg)
-		}, m.log)
-		if err != nil {
-			return err
-		}
-	}
-	close(m.replayed)
-	return nil
+	return shard.TakeJournal(ctx, m.cfg.Journal, consumer, m.log, func(msg *devices.Message) {
+		s := m.shardOf(msg.Hub)
+		s.replay = append(s.replay, msg)
+	}, m.replayed)
 }
 
 // load restores saved health, then applies the registry. It runs before

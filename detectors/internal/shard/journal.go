@@ -174,3 +174,15 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TakeJournal hands put the journal's events beyond the consumer's
+// watermark (ReplayJournal; none without a journal), then closes replayed.
+func TakeJournal(ctx context.Context, j Journal, consumer string, log zerolog.Logger, put func(*devices.Message), replayed chan struct{}) error {
+	if j != nil {
+		if _, err := ReplayJournal(ctx, j, consumer, put, log); err != nil {
+			return err
+		}
+	}
+	close(replayed)
+	return nil
+}

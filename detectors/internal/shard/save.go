@@ -253,3 +253,28 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	clear(pending)
 	return nil
 }
+
+// Saver is a runtime's save loop and its final save.
+type Saver[R any] struct {
+	Persister[R]
+	// Interval: state changes are saved this often; SeenInterval:
+	// activity-only ones (see RunSaves); ShutdownTimeout bounds the final
+	// save.
+	Interval, SeenInterval, ShutdownTimeout time.Duration
+	HubOf                                   func(R) devices.HubID
+}
+
+// Run runs the save rounds over the shards' save channels until ctx ends,
+// then calls stop, which returns once the shard goroutines have exited with
+// each shard's final reply (all it holds: Machine.Save(EverySlot, 0)), and
+// saves what is left, within ShutdownTimeout.
+func (s *Saver[R]) Run(ctx context.Context, shards []chan SaveReq[R], stop func() []SaveReply[R]) error {
+	round := NewSaveRound[R]()
+	RunSaves(ctx, s.Interval, SeenRounds(s.Interval, s.SeenInterval), shards, s.HubOf, round, s.Save)
+	for _, r := range stop() {
+		round.Add(r, s.HubOf)
+	}
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ShutdownTimeout)
+	defer cancel()
+	return s.Save(saveCtx, round)
+}
