@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -110,9 +111,9 @@ func BenchmarkEngineMemory(b *testing.B) {
 	for _, n := range []int{300000} {
 		b.Run(fmt.Sprintf("homes=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				before := heapInUse()
+				before := shardtest.HeapInUse()
 				e, _, _ := loadedEngine(b, n, nil)
-				after := heapInUse()
+				after := shardtest.HeapInUse()
 				snap := 0
 				for _, s := range e.shards {
 					for i := range s.homes.Len() {

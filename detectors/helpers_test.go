@@ -2,7 +2,6 @@ package detectors
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -41,14 +40,6 @@ func event(hub devices.HubID, kind devices.EventKind, sensor devices.SensorID, a
 	eventSeq++
 	return &devices.Message{Hub: hub, Channel: devices.ChanEvents, Event: &devices.Event{
 		Hub: hub, ID: devices.EventID(fmt.Sprintf("e%d", eventSeq)), Kind: kind, Sensor: sensor, At: at, Received: time.Now()}}
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 // readings is a batch sent now by a hub whose clock is off by skew.

@@ -4,30 +4,12 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
-
-// thirteenSensors is a reading from each sensor of the simulator's home
-// (firmware-sim/home.go): fifteen tracks on thirteen sensors.
-func thirteenSensors(now time.Time) []devices.Reading {
-	r := func(s devices.SensorID, m devices.Metric, v float64) devices.Reading {
-		return devices.Reading{Sensor: s, Metric: m, At: now, Value: v, Quality: -1}
-	}
-	return []devices.Reading{
-		r("kitchen-smoke", devices.MetricSmoke, 0.1), r("kitchen-smoke", devices.MetricTemperature, 23),
-		r("hallway-smoke", devices.MetricSmoke, 0.1), r("kitchen-heat", devices.MetricTemperature, 23),
-		r("utility-co", devices.MetricCO, 1), r("motion-living", devices.MetricMotion, 0),
-		r("motion-kitchen", devices.MetricMotion, 0), r("motion-bedroom", devices.MetricMotion, 0),
-		r("motion-bathroom", devices.MetricMotion, 0), r("entrance-door", devices.MetricDoor, 0),
-		r("bedroom-radar", devices.MetricPresence, 1), r("bedroom-radar", devices.MetricRespiration, 14),
-		r("wearable-1", devices.MetricBattery, 80), r("pendant-1", devices.MetricBattery, 80),
-		r("hub", devices.MetricBattery, 100),
-	}
-}
 
 // feedThirteen sends each of homes hubs one batch from thirteen sensors
 // (each reading's id a fresh string, as decoding makes them), to the
@@ -38,10 +20,7 @@ func feedThirteen(tb testing.TB, homes int) (*Engine, []devices.HubID) {
 	for n := range homes {
 		id := devices.HubID(fmt.Sprintf("hub-%07d", n))
 		ids[n] = id
-		rs := thirteenSensors(now)
-		for k := range rs {
-			rs[k].Sensor = devices.SensorID(string([]byte(rs[k].Sensor))) // not shared by the caller
-		}
+		rs := shardtest.ThirteenSensors(now)
 		msg := &devices.Message{Hub: id, Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}
 		e.shardOf(id).Handle(engineOp{msg: msg})
 	}
@@ -82,9 +61,9 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 	for _, n := range []int{100_000} {
 		b.Run(fmt.Sprintf("homes=%d/sensors=13", n), func(b *testing.B) {
 			for b.Loop() {
-				before := heapInUse()
+				before := shardtest.HeapInUse()
 				e, _ := feedThirteen(b, n)
-				after := heapInUse()
+				after := shardtest.HeapInUse()
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
 				if e.shards[0].homes.Len() == 0 {
 					b.Fatal("no homes")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -57,14 +58,6 @@ func startedMonitor(tb testing.TB) (*Monitor, time.Time) {
 	return m, now
 }
 
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // BenchmarkHealthMemory reports the monitor's heap per hub (four sensors
 // each): map entry, state, sensor slice and wheel node.
 func BenchmarkHealthMemory(b *testing.B) {
@@ -72,10 +65,10 @@ func BenchmarkHealthMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("hubs=%d/sensors=4", hubs), func(b *testing.B) {
 			var perHub float64
 			for b.Loop() {
-				before := heapInUse()
+				before := shardtest.HeapInUse()
 				m, ids := loadedMonitor(b, hubs)
 				ids = nil
-				after := heapInUse()
+				after := shardtest.HeapInUse()
 				perHub = float64(after-before) / float64(hubs)
 				runtime.KeepAlive(m)
 				runtime.KeepAlive(ids)
@@ -92,9 +85,9 @@ func TestHealthMemoryPerHub(t *testing.T) {
 		t.Skip("builds 30,000 hubs")
 	}
 	const hubs = 30_000
-	before := heapInUse()
+	before := shardtest.HeapInUse()
 	m, _ := loadedMonitor(t, hubs)
-	perHub := float64(heapInUse()-before) / hubs
+	perHub := float64(shardtest.HeapInUse()-before) / hubs
 	runtime.KeepAlive(m)
 	t.Logf("%.0f bytes per hub with 4 sensors", perHub)
 	if perHub > 1024 {

@@ -1,9 +1,7 @@
 package health
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,32 +10,9 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
-
-// simMinute decodes the simulator's 17-reading night minute
-// (devices/testdata/sim-minute.json, written by firmware-sim's
-// TestSimMinuteFixture) as hub's, received 1 s after it was sent.
-func simMinute(tb testing.TB, hub devices.HubID) *devices.Message {
-	tb.Helper()
-	payload, err := os.ReadFile("../../devices/testdata/sim-minute.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := devices.Decode(devices.Topic(hub, devices.ChanReadings), bytes.TrimSpace(payload), time.UnixMilli(1796062080000+1000))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &m
-}
-
-// shiftMinute moves every time of batch b forward by d.
-func shiftMinute(b *devices.ReadingBatch, d time.Duration) {
-	b.SentAt, b.Received = b.SentAt.Add(d), b.Received.Add(d)
-	for i := range b.Readings {
-		b.Readings[i].At = b.Readings[i].At.Add(d)
-	}
-}
 
 // BenchmarkIngestSimMinute is the monitor's work for one hub's minute batch
 // (the simulator's 17 readings), without its queue: the monitor's part of
@@ -52,7 +27,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tmpl := simMinute(b, "hub-0000000")
+		tmpl := shardtest.SimMinute(b, "hub-0000000")
 		now := tmpl.Readings.Received
 		for _, s := range m.shards {
 			s.startup(now)
@@ -77,7 +52,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 			hs := m.shardOf(id)
 			hs.Handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
 			hs.Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
-			msg := simMinute(b, id)
+			msg := shardtest.SimMinute(b, id)
 			hs.Handle(op{kind: opMessage, msg: msg})
 			msgs[n] = msg
 		}
@@ -88,7 +63,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			msg := msgs[(i*7919)%hubs]
-			shiftMinute(msg.Readings, time.Minute)
+			shardtest.ShiftMinute(msg.Readings, time.Minute)
 			m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg})
 			i++
 		}

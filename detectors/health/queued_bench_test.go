@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -45,7 +45,7 @@ func BenchmarkShardQueued(b *testing.B) {
 				runtime.Gosched()
 			}
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := shardtest.CPUTime()
 			i := 0
 			for b.Loop() {
 				m.Ingest(msgs[i%len(msgs)])
@@ -55,13 +55,7 @@ func BenchmarkShardQueued(b *testing.B) {
 					}
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu_ns/op")
+			b.ReportMetric(float64(shardtest.CPUTime()-cpu0)/float64(b.N), "cpu_ns/op")
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
