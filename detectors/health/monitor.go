@@ -250,7 +250,7 @@ func (m *Monitor) Stats() Stats {
 // shard until ctx ends; it saves changed hubs every SaveInterval and once
 // more after the shards have drained their queues. The shard goroutines
 // start first and park what hubs send while the state loads (see
-// shard.run), so that no hub, and no emergency behind it in the engine, is
+// hubShard.run), so that no hub, and no emergency behind it in the engine, is
 // held up by the load.
 func (m *Monitor) Run(ctx context.Context) error {
 	start := time.Now()

@@ -237,7 +237,7 @@ func (s *hubShard) Handle(o op) {
 	case opMessage:
 		s.ingest(o.msg)
 		if o.msg.Readings != nil {
-			o.msg.Readings.Release() // as the engine does (engineShard.handle)
+			o.msg.Readings.Release() // as the engine does (engineShard.Handle)
 		}
 	case opConnection:
 		s.connection(o.conn)

@@ -83,7 +83,7 @@ func NewSaveRound[T any]() *SaveRound[T] {
 	return &SaveRound[T]{pending: map[devices.HubID]T{}}
 }
 
-// persister saves one runtime's records: the sink is flushed first (the
+// Persister saves one runtime's records: the sink is flushed first (the
 // records may say an emergency was raised), then the records, then the
 // journal learns which positions they applied.
 type Persister[T any] struct {

@@ -14,7 +14,7 @@ import (
 // taken before the ordinary one (readings, accelerometer chunks, status,
 // connections, registry changes), so that an emergency never waits behind a
 // backlog of readings in a shard queue, nor behind a state load (a queue
-// filled while the saved state loads is parked, see park).
+// filled while the saved state loads is parked, see Park).
 //
 // Each hub's inputs stay in the order the broker handed them on (its
 // workers hand on a hub's readings and its events from two lanes, and its
@@ -22,7 +22,7 @@ import (
 // not the order they were read; the health monitor compares receive times
 // where it matters, see seen): an
 // event taken ahead of the ordinary queue first pulls forward the older
-// ordinary inputs of its own hub (see urgent), and only those. So no rule
+// ordinary inputs of its own hub (see TakeEvent), and only those. So no rule
 // has to reason about an event applied before an older reading of the same
 // home; only homes' relative order changes, and homes share nothing but
 // the shard's goroutine. Inputs of one hub handed on concurrently by two
