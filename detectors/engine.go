@@ -207,7 +207,7 @@ func (e *Engine) Ingest(m *devices.Message) {
 	if m.Readings != nil {
 		m.Readings.Retain() // until handled (devices.DecodeShared)
 	}
-	e.shardOf(m.Hub).put(o, m.Event != nil)
+	e.shardOf(m.Hub).put(o)
 }
 
 // SharesReadingBatches reports that Ingest retains a readings batch until
@@ -217,13 +217,13 @@ func (e *Engine) SharesReadingBatches() bool { return true }
 
 // Connection queues a hub's connect or disconnect.
 func (e *Engine) Connection(c devices.ConnectionEvent) {
-	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true}, false)
+	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true})
 }
 
 // Refresh hands on a registry change: the hub's full sensor list, for
 // sensor locations.
 func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
-	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}}, false)
+	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}})
 }
 
 // Run reads the journal's tail, starts one goroutine per shard, loads saved
@@ -517,19 +517,14 @@ func newEngineShard(e *Engine) *engineShard {
 	s := &engineShard{e: e,
 		restores: make(chan shardLoad, 1), restored: make(chan int, 1), early: map[devices.HubID]struct{}{},
 		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
-	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
+	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, func(o *engineOp) *devices.Message { return o.msg }, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
 }
 
-func (s *engineShard) put(o engineOp, event bool) {
-	if !s.rt.Lanes.Put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
-		s.e.stats.dropped.Add(1)
-		if o.msg != nil && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-	}
+func (s *engineShard) put(o engineOp) {
+	s.rt.Put(o, s.e.stopped, &s.e.stats.queueWaits, &s.e.stats.dropped)
 }
 
 func (s *engineShard) run(ctx context.Context) {

@@ -373,12 +373,7 @@ func (m *Monitor) load(ctx context.Context, start time.Time) (restored int, err 
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
 func (s *hubShard) put(m *Monitor, o op) {
-	if !s.rt.Lanes.Put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
-		m.stats.dropped.Add(1)
-		if o.kind == opMessage && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-	}
+	s.rt.Put(o, m.stopped, &m.stats.queueWaits, &m.stats.dropped)
 }
 
 // stats are updated by the shards with atomics (no locks) and read by

@@ -40,6 +40,15 @@ func (o *op) hub() devices.HubID {
 	return ""
 }
 
+// message is the hub message o carries, nil for a connection or a registry
+// change.
+func (o *op) message() *devices.Message {
+	if o.kind == opMessage {
+		return o.msg
+	}
+	return nil
+}
+
 type registryEntry struct {
 	hub     devices.Hub
 	sensors []devices.Sensor
@@ -187,7 +196,7 @@ func newHubShard(m *Monitor) *hubShard {
 		index: map[devices.HubID]int32{},
 		dirty: shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
-	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, true)
+	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, (*op).message, true)
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
 }

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -37,18 +38,34 @@ type Shard[O, R any] struct {
 	Queries chan func()
 
 	m     Machine[O, R]
-	apply func(O) // Apply, made once: a method value passed per input would be made per input
+	msgOf func(*O) *devices.Message // the hub message o carries, nil for none
+	apply func(O)                   // Apply, made once: a method value passed per input would be made per input
 }
 
 // NewShard makes a shard of machine m with lanes of queueSize (see
-// NewLanes); queries says whether it serves Queries.
-func NewShard[O, R any](m Machine[O, R], queueSize int, hubOf func(*O) devices.HubID, queries bool) *Shard[O, R] {
-	s := &Shard[O, R]{Lanes: NewLanes(queueSize, hubOf), Saves: make(chan SaveReq[R]), m: m}
+// NewLanes); msgOf returns the hub message an input carries (nil for a
+// connection or a registry change); queries says whether it serves Queries.
+func NewShard[O, R any](m Machine[O, R], queueSize int, hubOf func(*O) devices.HubID, msgOf func(*O) *devices.Message, queries bool) *Shard[O, R] {
+	s := &Shard[O, R]{Lanes: NewLanes(queueSize, hubOf), Saves: make(chan SaveReq[R]), m: m, msgOf: msgOf}
 	if queries {
 		s.Queries = make(chan func())
 	}
 	s.apply = s.Apply
 	return s
+}
+
+// Put queues o, in the event lane if it carries an event, waiting while
+// the lane is full (an emergency is not to be dropped, nor a disconnect;
+// waits counts such waits) unless stopped is closed: then o is counted in
+// dropped and its readings batch, retained for the shard, released.
+func (s *Shard[O, R]) Put(o O, stopped <-chan struct{}, waits, dropped *atomic.Uint64) {
+	m := s.msgOf(&o)
+	if !s.Lanes.Put(o, m != nil && m.Event != nil, stopped, waits) {
+		dropped.Add(1)
+		if m != nil && m.Readings != nil {
+			m.Readings.Release()
+		}
+	}
 }
 
 // Apply hands o to the machine with a panic recovered: one input that trips

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // recordingMachine records what its shard's loop handed it; an op named
@@ -45,7 +47,7 @@ func (m *recordingMachine) Recovered(o *laneOp, r any) {
 func TestShardLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &recordingMachine{}
-		s := NewShard(Machine[laneOp, string](m), 8, laneHub, true)
+		s := NewShard(Machine[laneOp, string](m), 8, laneHub, func(*laneOp) *devices.Message { return nil }, true)
 		var waits atomic.Uint64
 		for _, o := range []laneOp{{"a", "a1"}, {"b", "boom"}, {"b", "b1"}} {
 			s.Lanes.Put(o, false, nil, &waits)
