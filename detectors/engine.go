@@ -517,14 +517,14 @@ func newEngineShard(e *Engine) *engineShard {
 	s := &engineShard{e: e,
 		restores: make(chan shardLoad, 1), restored: make(chan int, 1), early: map[devices.HubID]struct{}{},
 		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
-	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, func(o *engineOp) *devices.Message { return o.msg }, false)
+	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
 }
 
 func (s *engineShard) put(o engineOp) {
-	s.rt.Put(o, s.e.stopped, &s.e.stats.queueWaits, &s.e.stats.dropped)
+	s.rt.Put(o, o.msg, s.e.stopped, &s.e.stats.queueWaits, &s.e.stats.dropped)
 }
 
 func (s *engineShard) run(ctx context.Context) {
@@ -576,14 +576,12 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 	}
 }
 
-// Recovered handles a panic while handling o (nil: a deadline): what the
-// rules half produced is dropped, the input is counted, logged and handed to
-// OnPoison, and an emergency event still reaches people at face value.
-func (s *engineShard) Recovered(o *engineOp, r any) {
-	var m *devices.Message
-	if o != nil {
-		m = o.msg
-	}
+// Recovered handles a panic while handling o (the zero op: a deadline):
+// what the rules half produced is dropped, the input is counted, logged and
+// handed to OnPoison, and an emergency event still reaches people at face
+// value.
+func (s *engineShard) Recovered(o engineOp, r any) {
+	m := o.msg
 	for k := range s.rc.out {
 		s.rc.out[k] = emit{}
 	}

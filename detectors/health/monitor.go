@@ -373,7 +373,7 @@ func (m *Monitor) load(ctx context.Context, start time.Time) (restored int, err 
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
 func (s *hubShard) put(m *Monitor, o op) {
-	s.rt.Put(o, m.stopped, &m.stats.queueWaits, &m.stats.dropped)
+	s.rt.Put(o, o.msg, m.stopped, &m.stats.queueWaits, &m.stats.dropped)
 }
 
 // stats are updated by the shards with atomics (no locks) and read by

@@ -40,15 +40,6 @@ func (o *op) hub() devices.HubID {
 	return ""
 }
 
-// message is the hub message o carries, nil for a connection or a registry
-// change.
-func (o *op) message() *devices.Message {
-	if o.kind == opMessage {
-		return o.msg
-	}
-	return nil
-}
-
 type registryEntry struct {
 	hub     devices.Hub
 	sensors []devices.Sensor
@@ -196,7 +187,7 @@ func newHubShard(m *Monitor) *hubShard {
 		index: map[devices.HubID]int32{},
 		dirty: shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
-	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, (*op).message, true)
+	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, true)
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
 }
@@ -226,12 +217,9 @@ func (s *hubShard) run(ctx context.Context) {
 }
 
 // Recovered counts, logs and hands on an input whose handling panicked
-// (shard.Machine; o nil: a tick).
-func (s *hubShard) Recovered(o *op, r any) {
-	var m *devices.Message
-	if o != nil {
-		m = o.msg
-	}
+// (shard.Machine; the zero op: a tick).
+func (s *hubShard) Recovered(o op, r any) {
+	m := o.msg
 	s.m.stats.poisoned.Add(1)
 	p := shard.PoisonOf(consumer, m, r)
 	shard.LogPoison(s.m.log, p)

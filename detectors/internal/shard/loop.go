@@ -20,8 +20,10 @@ type Machine[O, R any] interface {
 	// one that are due in the round of seen slot slot, at most limit of
 	// them (see ReplyWith).
 	Save(slot, limit int) SaveReply[R]
-	// Recovered reports a panic while handling o (nil: while ticking).
-	Recovered(o *O, panicked any)
+	// Recovered reports a panic while handling o (the zero O: while
+	// ticking). o is passed by value: a pointer would move every input to
+	// the heap.
+	Recovered(o O, panicked any)
 }
 
 // Shard is one shard's intake and loop: its lanes, the save loop's
@@ -38,15 +40,13 @@ type Shard[O, R any] struct {
 	Queries chan func()
 
 	m     Machine[O, R]
-	msgOf func(*O) *devices.Message // the hub message o carries, nil for none
-	apply func(O)                   // Apply, made once: a method value passed per input would be made per input
+	apply func(O) // Apply, made once: a method value passed per input would be made per input
 }
 
 // NewShard makes a shard of machine m with lanes of queueSize (see
-// NewLanes); msgOf returns the hub message an input carries (nil for a
-// connection or a registry change); queries says whether it serves Queries.
-func NewShard[O, R any](m Machine[O, R], queueSize int, hubOf func(*O) devices.HubID, msgOf func(*O) *devices.Message, queries bool) *Shard[O, R] {
-	s := &Shard[O, R]{Lanes: NewLanes(queueSize, hubOf), Saves: make(chan SaveReq[R]), m: m, msgOf: msgOf}
+// NewLanes); queries says whether it serves Queries.
+func NewShard[O, R any](m Machine[O, R], queueSize int, hubOf func(*O) devices.HubID, queries bool) *Shard[O, R] {
+	s := &Shard[O, R]{Lanes: NewLanes(queueSize, hubOf), Saves: make(chan SaveReq[R]), m: m}
 	if queries {
 		s.Queries = make(chan func())
 	}
@@ -54,12 +54,12 @@ func NewShard[O, R any](m Machine[O, R], queueSize int, hubOf func(*O) devices.H
 	return s
 }
 
-// Put queues o, in the event lane if it carries an event, waiting while
-// the lane is full (an emergency is not to be dropped, nor a disconnect;
-// waits counts such waits) unless stopped is closed: then o is counted in
-// dropped and its readings batch, retained for the shard, released.
-func (s *Shard[O, R]) Put(o O, stopped <-chan struct{}, waits, dropped *atomic.Uint64) {
-	m := s.msgOf(&o)
+// Put queues o, which carries hub message m (nil for a connection or a
+// registry change), in the event lane if m is an event, waiting while the
+// lane is full (an emergency is not to be dropped, nor a disconnect; waits
+// counts such waits) unless stopped is closed: then o is counted in dropped
+// and m's readings batch, retained for the shard, released.
+func (s *Shard[O, R]) Put(o O, m *devices.Message, stopped <-chan struct{}, waits, dropped *atomic.Uint64) {
 	if !s.Lanes.Put(o, m != nil && m.Event != nil, stopped, waits) {
 		dropped.Add(1)
 		if m != nil && m.Readings != nil {
@@ -74,7 +74,7 @@ func (s *Shard[O, R]) Put(o O, stopped <-chan struct{}, waits, dropped *atomic.U
 func (s *Shard[O, R]) Apply(o O) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.m.Recovered(&o, r)
+			s.m.Recovered(o, r)
 		}
 	}()
 	s.m.Handle(o)
@@ -83,7 +83,8 @@ func (s *Shard[O, R]) Apply(o O) {
 func (s *Shard[O, R]) tick(now time.Time) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.m.Recovered(nil, r)
+			var none O
+			s.m.Recovered(none, r)
 		}
 	}()
 	s.m.Tick(now)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/dolbom/dolbom/devices"
 )
 
 // recordingMachine records what its shard's loop handed it; an op named
@@ -32,12 +30,8 @@ func (m *recordingMachine) Save(slot, limit int) SaveReply[string] {
 	return SaveReply[string]{Items: slices.Clone(m.handled)}
 }
 
-func (m *recordingMachine) Recovered(o *laneOp, r any) {
-	name := ""
-	if o != nil {
-		name = o.name
-	}
-	m.recovered = append(m.recovered, name)
+func (m *recordingMachine) Recovered(o laneOp, r any) {
+	m.recovered = append(m.recovered, o.name)
 }
 
 // TestShardLoop: the loop applies events ahead of ordinary inputs, keeps
@@ -47,7 +41,7 @@ func (m *recordingMachine) Recovered(o *laneOp, r any) {
 func TestShardLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &recordingMachine{}
-		s := NewShard(Machine[laneOp, string](m), 8, laneHub, func(*laneOp) *devices.Message { return nil }, true)
+		s := NewShard(Machine[laneOp, string](m), 8, laneHub, true)
 		var waits atomic.Uint64
 		for _, o := range []laneOp{{"a", "a1"}, {"b", "boom"}, {"b", "b1"}} {
 			s.Lanes.Put(o, false, nil, &waits)
