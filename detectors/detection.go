@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -167,3 +168,32 @@ type SinkFunc func(Detection)
 
 // Detect calls f(d).
 func (f SinkFunc) Detect(d Detection) { f(d) }
+
+// DurKo and DurEn say a duration the way people do: "12분", "1시간 5분";
+// "12 min", "1 h 5 min"; every explanation
+// words its durations with them.
+func DurKo(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d초", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d분", int(d.Minutes()))
+	case d%time.Hour < time.Minute:
+		return fmt.Sprintf("%d시간", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d시간 %d분", int(d.Hours()), int((d % time.Hour).Minutes()))
+}
+
+func DurEn(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d%time.Hour < time.Minute:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d h %d min", int(d.Hours()), int((d % time.Hour).Minutes()))
+}

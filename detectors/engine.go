@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/internal/crashpoint"
@@ -206,7 +207,7 @@ func (e *Engine) Ingest(m *devices.Message) {
 	if m.Readings != nil {
 		m.Readings.Retain() // until handled (devices.DecodeShared)
 	}
-	e.shardOf(m.Hub).put(o, m.Event != nil)
+	e.shardOf(m.Hub).put(o)
 }
 
 // SharesReadingBatches reports that Ingest retains a readings batch until
@@ -216,13 +217,13 @@ func (e *Engine) SharesReadingBatches() bool { return true }
 
 // Connection queues a hub's connect or disconnect.
 func (e *Engine) Connection(c devices.ConnectionEvent) {
-	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true}, false)
+	e.shardOf(c.Hub).put(engineOp{conn: c, isConn: true})
 }
 
 // Refresh hands on a registry change: the hub's full sensor list, for
 // sensor locations.
 func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
-	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}}, false)
+	e.shardOf(hub).put(engineOp{refresh: &registryEntry{hub: devices.Hub{ID: hub}, sensors: sensors}})
 }
 
 // Run reads the journal's tail, starts one goroutine per shard, loads saved
@@ -271,36 +272,38 @@ func (e *Engine) Run(ctx context.Context) error {
 		close(e.loaded)
 		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(start)).Msg("engine started")
 	}
-	p := e.persister()
-	round := newSaveRound[HomeSnapshot]()
-	saves := make([]chan saveReq[HomeSnapshot], len(e.shards))
+	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
-		saves[i] = s.saves
+		saves[i] = s.rt.Saves
 	}
-	runSaves(ctx, e.cfg.SaveInterval, seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval), saves,
-		func(h HomeSnapshot) devices.HubID { return h.Hub }, round, p.save)
-	wg.Wait()
-	close(e.stopped)
-	for _, s := range e.shards {
-		if !s.whole {
-			continue // stopped while loading: its saved state stands, the journal replays the rest
+	err := e.saver().Run(ctx, saves, func() (final []shard.SaveReply[HomeSnapshot]) {
+		wg.Wait()
+		close(e.stopped)
+		for _, s := range e.shards {
+			if s.whole { // else stopped while loading: its saved state stands, the journal replays the rest
+				final = append(final, s.Save(shard.EverySlot, 0))
+			}
 		}
-		homes, _ := s.collect(everySlot, 0)
-		round.add(saveReply[HomeSnapshot]{items: homes, applied: s.pos.drain()}, func(h HomeSnapshot) devices.HubID { return h.Hub })
-	}
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := p.save(saveCtx, round); err != nil {
+		return final
+	})
+	if err != nil {
 		return fmt.Errorf("detectors: final engine save: %w", err)
 	}
 	e.log.Info().Msg("engine stopped")
 	return nil
 }
 
-func (e *Engine) persister() *persister[HomeSnapshot] {
-	p := &persister[HomeSnapshot]{sink: e.cfg.Sink, journal: e.cfg.Journal, consumer: consumerEngine, log: e.log, what: "engine state"}
+func (e *Engine) saver() *shard.Saver[HomeSnapshot] {
+	p := &shard.Saver[HomeSnapshot]{
+		Persister: shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state"},
+		Interval:  e.cfg.SaveInterval, SeenInterval: e.cfg.SeenInterval, ShutdownTimeout: e.cfg.ShutdownTimeout,
+		HubOf: func(h HomeSnapshot) devices.HubID { return h.Hub },
+	}
+	if f, ok := e.cfg.Sink.(SinkFlusher); ok {
+		p.Flush = f.Flush
+	}
 	if e.cfg.Store != nil {
-		p.store = e.cfg.Store.SaveHomes
+		p.Store = e.cfg.Store.SaveHomes
 	}
 	return p
 }
@@ -309,17 +312,10 @@ func (e *Engine) persister() *persister[HomeSnapshot] {
 // shards' replay lists, which each shard applies (after its restored
 // episodes) before any input, and closes replayed.
 func (e *Engine) takeJournal(ctx context.Context) error {
-	if e.cfg.Journal != nil {
-		_, err := replayJournal(ctx, e.cfg.Journal, consumerEngine, func(m *devices.Message) {
-			s := e.shardOf(m.Hub)
-			s.replay = append(s.replay, m)
-		}, e.log)
-		if err != nil {
-			return err
-		}
-	}
-	close(e.replayed)
-	return nil
+	return shard.TakeJournal(ctx, e.cfg.Journal, consumerEngine, e.log, func(m *devices.Message) {
+		s := e.shardOf(m.Hub)
+		s.replay = append(s.replay, m)
+	}, e.replayed)
 }
 
 // load reads saved homes and the registry's sensor locations and hands
@@ -374,7 +370,7 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 			Msg("engine snapshot unreadable; the home starts from scratch")
 		return false
 	}
-	h := s.homes.at(s.homeIndex(sn.Hub))
+	h := s.homes.At(s.homeIndex(sn.Hub))
 	h.core, h.sensors, h.own, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.own, scratch.tracks, scratch.applied
 	return true
 }
@@ -408,18 +404,18 @@ func (s *engineShard) finishLoad() int {
 		s.e.log.Error().Int("corrupt", l.corrupt).Int("snapshots", len(l.snaps)).Msg("some engine snapshots were unreadable")
 	}
 	for _, r := range l.fleet {
-		s.applySensors(s.homes.at(s.homeIndex(r.hub.ID)), r.sensors)
+		s.applySensors(s.homes.At(s.homeIndex(r.hub.ID)), r.sensors)
 	}
 	s.startup(l.start)
 	s.reemitRestored()
 	for _, m := range s.replay {
 		if m != nil {
-			s.handleSafely(engineOp{msg: m})
+			s.rt.Apply(engineOp{msg: m})
 		}
 	}
 	s.replay, s.early, s.loading = nil, nil, nil
 	s.whole = true
-	return int(s.homes.len())
+	return int(s.homes.Len())
 }
 
 // loadEarly makes a home ready for an event that comes while the shard's
@@ -462,12 +458,12 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 		}
 	}
 	i := s.homeIndex(hub)
-	s.early[s.homes.at(i).id] = struct{}{}
-	s.reemitHome(s.homes.at(i))
+	s.early[s.homes.At(i).id] = struct{}{}
+	s.reemitHome(s.homes.At(i))
 	for k, m := range s.replay {
 		if m != nil && m.Hub == hub {
 			s.replay[k] = nil
-			s.handleSafely(engineOp{msg: m})
+			s.rt.Apply(engineOp{msg: m})
 		}
 	}
 }
@@ -495,9 +491,8 @@ func (o *engineOp) hub() devices.HubID {
 // engineShard owns the homes that hash to it; only its goroutine touches
 // them once Run has started.
 type engineShard struct {
-	e     *Engine
-	lanes *lanes[engineOp]
-	saves chan saveReq[HomeSnapshot]
+	e  *Engine
+	rt *shard.Shard[engineOp, HomeSnapshot] // its intake and loop
 	// restores hands the shard its saved state; restored answers with the
 	// number of homes once it is applied. Until then the shard is early.
 	restores chan shardLoad
@@ -507,11 +502,11 @@ type engineShard struct {
 	whole    bool                       // the saved state is applied
 
 	index        map[devices.HubID]int32
-	homes        chunked[home]
+	homes        shard.Chunked[home]
 	wheel        *wheel.Wheel
 	rc           ruleCtx
-	dirty        saveQueue          // homes changed since saved
-	pos          positions          // journal positions applied since handed to the save loop
+	dirty        shard.SaveQueue    // homes changed since saved
+	pos          shard.Positions    // journal shard.Positions applied since handed to the save loop
 	replay       []*devices.Message // the journal's tail, applied first (takeJournal)
 	restartFloor int64              // wall ms before which restored inactivity does not fire
 	wallNow      int64
@@ -519,56 +514,24 @@ type engineShard struct {
 }
 
 func newEngineShard(e *Engine) *engineShard {
-	s := &engineShard{e: e, lanes: newLanes(e.cfg.QueueSize, (*engineOp).hub), saves: make(chan saveReq[HomeSnapshot]),
+	s := &engineShard{e: e,
 		restores: make(chan shardLoad, 1), restored: make(chan int, 1), early: map[devices.HubID]struct{}{},
-		index: map[devices.HubID]int32{}, dirty: newSaveQueue(seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
+		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
+	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
 	return s
 }
 
-func (s *engineShard) put(o engineOp, event bool) {
-	if !s.lanes.put(o, event, s.e.stopped, &s.e.stats.queueWaits) {
-		s.e.stats.dropped.Add(1)
-		if o.msg != nil && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-	}
+func (s *engineShard) put(o engineOp) {
+	s.rt.Put(o, o.msg, s.e.stopped, &s.e.stats.queueWaits, &s.e.stats.dropped)
 }
 
 func (s *engineShard) run(ctx context.Context) {
 	if !s.runEarly(ctx) {
 		return
 	}
-	tick := time.NewTicker(s.e.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if s.lanes.event(nil, s.handleSafely) {
-			continue // events first, each after its own hub's older inputs
-		}
-		if s.lanes.next(s.handleSafely) {
-			continue // queued already: no select (see next)
-		}
-		in, backlog := s.lanes.ordinaryReady()
-		select {
-		case <-ctx.Done():
-			s.lanes.drain(s.handleSafely)
-			return
-		case q := <-s.lanes.events:
-			s.lanes.takeEvent(q, nil, s.handleSafely)
-		case q := <-in:
-			s.handleSafely(q.op)
-		case <-backlog:
-			if o, ok := s.lanes.popBacklog(); ok {
-				s.handleSafely(o)
-			}
-		case r := <-s.saves:
-			homes, more := s.collect(r.slot, r.limit)
-			r.reply <- replyWith(homes, more, &s.pos)
-		case now := <-tick.C:
-			s.tickSafely(now)
-		}
-	}
+	s.rt.Run(ctx, s.e.cfg.Tick)
 }
 
 // runEarly serves the shard while its saved state loads: events are applied
@@ -582,15 +545,15 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 			return false
 		case l := <-s.restores:
 			s.loading = &l
-		case q := <-s.lanes.events:
-			s.lanes.takeEvent(q, s.loadEarly, s.handleSafely)
-		case q := <-s.lanes.parking():
-			s.lanes.park(q)
+		case q := <-s.rt.Lanes.Events():
+			s.rt.Lanes.TakeEvent(q, s.loadEarly, s.rt.Apply)
+		case q := <-s.rt.Lanes.Parking():
+			s.rt.Lanes.Park(q)
 		}
 	}
 	// Restoring: a chunk at a time, events and parking in between.
 	for {
-		if s.lanes.event(s.loadEarly, s.handleSafely) {
+		if s.rt.Lanes.Event(s.loadEarly, s.rt.Apply) {
 			continue
 		}
 		select {
@@ -600,8 +563,8 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 		}
 		for parked := true; parked; {
 			select {
-			case q := <-s.lanes.parking():
-				s.lanes.park(q)
+			case q := <-s.rt.Lanes.Parking():
+				s.rt.Lanes.Park(q)
 			default:
 				parked = false
 			}
@@ -613,37 +576,19 @@ func (s *engineShard) runEarly(ctx context.Context) bool {
 	}
 }
 
-// handleSafely is handle with a panic recovered: one input that trips a bug
-// must not stop the shard's other homes (nor, replayed, every restart).
-func (s *engineShard) handleSafely(o engineOp) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(o.msg, r)
-		}
-	}()
-	s.handle(o)
-}
-
-func (s *engineShard) tickSafely(now time.Time) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(nil, r)
-		}
-	}()
-	s.tick(now)
-}
-
-// recovered handles a panic while handling m (nil: a deadline): what the
-// rules half produced is dropped, the input is counted, logged and handed to
-// OnPoison, and an emergency event still reaches people at face value.
-func (s *engineShard) recovered(m *devices.Message, r any) {
+// Recovered handles a panic while handling o (the zero op: a deadline):
+// what the rules half produced is dropped, the input is counted, logged and
+// handed to OnPoison, and an emergency event still reaches people at face
+// value.
+func (s *engineShard) Recovered(o engineOp, r any) {
+	m := o.msg
 	for k := range s.rc.out {
 		s.rc.out[k] = emit{}
 	}
 	s.rc.out = s.rc.out[:0]
 	s.e.stats.poisoned.Add(1)
-	p := poisonOf(consumerEngine, m, r)
-	logPoison(s.e.log, p)
+	p := shard.PoisonOf(consumerEngine, m, r)
+	shard.LogPoison(s.e.log, p)
 	if s.e.cfg.OnPoison != nil && m != nil {
 		s.e.cfg.OnPoison(p)
 	}
@@ -665,8 +610,8 @@ func (s *engineShard) startup(start time.Time) {
 	s.wallNow = start.UnixMilli()
 	s.restartFloor = start.Add(s.e.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.e.cfg.Tick, wheel.DefaultSlots, start)
-	for i := range s.homes.len() {
-		h := s.homes.at(i)
+	for i := range s.homes.Len() {
+		h := s.homes.At(i)
 		h.welfareMs = h.welfareLimit(&s.rc, h.core.LastActivity).Milliseconds()
 		h.next = h.nextDeadline(s.floor(h))
 		s.rearm(int32(i))
@@ -686,9 +631,9 @@ func (s *engineShard) startup(start time.Time) {
 // wheel's first tick sends it Firing. Closed (resolved or cancelled)
 // episodes are not in the state at all, so they are never re-sent.
 func (s *engineShard) reemitRestored() {
-	for i := range s.homes.len() {
-		if _, ok := s.early[s.homes.at(i).id]; !ok {
-			s.reemitHome(s.homes.at(i))
+	for i := range s.homes.Len() {
+		if _, ok := s.early[s.homes.At(i).id]; !ok {
+			s.reemitHome(s.homes.At(i))
 		}
 	}
 }
@@ -739,12 +684,12 @@ func (s *engineShard) reemitHome(h *home) {
 func explainRestored(cause Cause, state State, age, left time.Duration) Explanation {
 	name := causeNames[cause]
 	x := Explanation{
-		Ko: fmt.Sprintf("%s: 게이트웨이 재시작 후 다시 보냄, %s 전 시작", name.Ko, durKo(age)),
-		En: fmt.Sprintf("%s: re-sent after a gateway restart, began %s ago", name.En, durEn(age)),
+		Ko: fmt.Sprintf("%s: 게이트웨이 재시작 후 다시 보냄, %s 전 시작", name.Ko, DurKo(age)),
+		En: fmt.Sprintf("%s: re-sent after a gateway restart, began %s ago", name.En, DurEn(age)),
 	}
 	if state == Pending {
-		x.Ko += fmt.Sprintf(", 취소 대기 %s 남음", durKo(left))
-		x.En += fmt.Sprintf(", %s left in the cancel window", durEn(left))
+		x.Ko += fmt.Sprintf(", 취소 대기 %s 남음", DurKo(left))
+		x.En += fmt.Sprintf(", %s left in the cancel window", DurEn(left))
 	}
 	return x
 }
@@ -768,8 +713,8 @@ func (s *engineShard) homeIndex(id devices.HubID) int32 {
 			th = o
 		}
 	}
-	i := s.homes.add(home{id: id, th: th})
-	s.homes.at(i).core.Present = -1
+	i := s.homes.Add(home{id: id, th: th})
+	s.homes.At(i).core.Present = -1
 	s.index[id] = i
 	return i
 }
@@ -782,14 +727,15 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 	}
 }
 
-func (s *engineShard) handle(o engineOp) {
+// Handle applies one input (shard.Machine).
+func (s *engineShard) Handle(o engineOp) {
 	switch {
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
-		s.applySensors(s.homes.at(i), o.refresh.sensors)
+		s.applySensors(s.homes.At(i), o.refresh.sensors)
 	case o.isConn:
 		i := s.homeIndex(o.conn.Hub)
-		h := s.homes.at(i)
+		h := s.homes.At(i)
 		now := max(h.core.Clock, o.conn.At.UnixMilli()+h.core.Offset)
 		if o.conn.Connected {
 			if h.core.HubOffline {
@@ -836,7 +782,7 @@ func (s *engineShard) lateEmergency(o engineOp) {
 // message routes one hub message to the rules.
 func (s *engineShard) message(m *devices.Message) {
 	i := s.homeIndex(m.Hub)
-	h := s.homes.at(i)
+	h := s.homes.At(i)
 	r := &s.rc
 	floor := s.floor(h)
 	switch {
@@ -846,7 +792,7 @@ func (s *engineShard) message(m *devices.Message) {
 			s.reading(h, &m.Readings.Readings[k], recv, floor)
 		}
 	case m.Event != nil:
-		if !s.pos.take(m.Event, &h.applied) {
+		if !s.pos.Take(m.Event, &h.applied) {
 			return // applied before the state was saved
 		}
 		h.dirty |= dirtySeen // the position is saved with the home
@@ -1016,8 +962,8 @@ func moving(c *devices.AccelChunk) bool {
 	return false
 }
 
-// tick advances the wheel to the wall clock.
-func (s *engineShard) tick(now time.Time) {
+// Tick advances the wheel to the wall clock (shard.Machine).
+func (s *engineShard) Tick(now time.Time) {
 	s.wallNow = now.UnixMilli()
 	s.wheel.Advance(now, s.onExpired)
 }
@@ -1025,7 +971,7 @@ func (s *engineShard) tick(now time.Time) {
 // expire runs a home's deadline: its event clock moves on with the wall
 // clock (translated by its offset), since the hub has sent nothing newer.
 func (s *engineShard) expire(i int32) {
-	h := s.homes.at(i)
+	h := s.homes.At(i)
 	now := max(h.core.Clock, s.wallNow+h.core.Offset)
 	h.tick(&s.rc, now, s.floor(h))
 	s.finish(i)
@@ -1034,7 +980,7 @@ func (s *engineShard) expire(i int32) {
 // finish emits what the rules produced, recomputes the home's deadline,
 // and marks it for saving.
 func (s *engineShard) finish(i int32) {
-	h := s.homes.at(i)
+	h := s.homes.At(i)
 	r := &s.rc
 	if r.lateIgnored != 0 || r.lateApplied != 0 {
 		s.e.stats.lateIgnored.Add(r.lateIgnored)
@@ -1054,7 +1000,7 @@ func (s *engineShard) finish(i int32) {
 		s.rearm(i) // it fired, and the next deadline happens to be the same
 	}
 	if h.dirty != 0 { // the rules' marks since the last step, handed to the queue
-		s.dirty.mark(i, h.dirty&dirtyState != 0)
+		s.dirty.Mark(i, h.dirty&dirtyState != 0)
 		h.dirty = 0
 	}
 }
@@ -1063,7 +1009,7 @@ func (s *engineShard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every home
 	}
-	h := s.homes.at(i)
+	h := s.homes.At(i)
 	switch {
 	case h.next == 0:
 		s.wheel.Stop(h.timer)
@@ -1093,14 +1039,20 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 }
 
 // collect encodes the homes changed since they were last saved that are
-// due in the round of seen slot slot (everySlot: all of them), at most
+// due in the round of seen slot slot (shard.EverySlot: all of them), at most
 // limit of them (0: all). more says homes may be left for the next call.
 func (s *engineShard) collect(slot, limit int) (out []HomeSnapshot, more bool) {
-	return collectQueued(&s.dirty, slot, limit, s.snapshot)
+	return shard.CollectQueued(&s.dirty, slot, limit, s.snapshot)
+}
+
+// Save answers the save loop (shard.Machine).
+func (s *engineShard) Save(slot, limit int) shard.SaveReply[HomeSnapshot] {
+	homes, more := s.collect(slot, limit)
+	return shard.ReplyWith(homes, more, &s.pos)
 }
 
 func (s *engineShard) snapshot(i int32) HomeSnapshot {
-	h := s.homes.at(i)
+	h := s.homes.At(i)
 	return HomeSnapshot{Hub: h.id, Data: encodeHome(h)}
 }
 

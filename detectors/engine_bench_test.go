@@ -7,6 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -48,11 +50,11 @@ func loadedEngineShards(tb testing.TB, homes, shards int, tracker NewFallTracker
 			{Sensor: "radar", Metric: devices.MetricHeartRate, At: now, Value: 70, Quality: 0.9},
 			{Sensor: "radar", Metric: devices.MetricRespiration, At: now, Value: 14, Quality: 0.9},
 		}
-		e.shardOf(id).handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
+		e.shardOf(id).Handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range e.shards {
-		s.collect(everySlot, 0)
+		s.collect(shard.EverySlot, 0)
 	}
 	return e, ids, now
 }
@@ -75,7 +77,7 @@ func BenchmarkEngineScalarReading(b *testing.B) {
 				m := msgs[i%len(msgs)]
 				at := now.Add(time.Duration(i/len(msgs)+1) * time.Second)
 				m.Readings.SentAt, m.Readings.Received, m.Readings.Readings[0].At = at, at, at
-				e.shardOf(m.Hub).handle(engineOp{msg: m})
+				e.shardOf(m.Hub).Handle(engineOp{msg: m})
 				i++
 			}
 		})
@@ -100,7 +102,7 @@ func BenchmarkEngineAccelChunk(b *testing.B) {
 		i++
 		c.At = now.Add(time.Duration(i) * time.Second)
 		c.Received = c.SampleTime(199)
-		s.handle(engineOp{msg: m})
+		s.Handle(engineOp{msg: m})
 	}
 }
 
@@ -109,18 +111,18 @@ func BenchmarkEngineMemory(b *testing.B) {
 	for _, n := range []int{300000} {
 		b.Run(fmt.Sprintf("homes=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				before := heapInUse()
+				before := shardtest.HeapInUse()
 				e, _, _ := loadedEngine(b, n, nil)
-				after := heapInUse()
+				after := shardtest.HeapInUse()
 				snap := 0
 				for _, s := range e.shards {
-					for i := range s.homes.len() {
-						snap += len(encodeHome(s.homes.at(i)))
+					for i := range s.homes.Len() {
+						snap += len(encodeHome(s.homes.At(i)))
 					}
 				}
 				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
 				b.ReportMetric(float64(snap)/float64(n), "snapshot_B/home")
-				if e.shards[0].homes.len() == 0 {
+				if e.shards[0].homes.Len() == 0 {
 					b.Fatal("no homes")
 				}
 			}
@@ -137,21 +139,21 @@ func BenchmarkCollectSeenCycle(b *testing.B) {
 		b.Run(fmt.Sprintf("homes=%d", n), func(b *testing.B) {
 			e, _, _ := loadedEngineShards(b, n, 1, nil)
 			s := e.shards[0]
-			rounds := seenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval)
+			rounds := shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval)
 			maxRound := 0
 			b.ReportAllocs()
 			for b.Loop() {
-				for i := range s.homes.len() {
-					s.dirty.mark(int32(i), false)
+				for i := range s.homes.Len() {
+					s.dirty.Mark(int32(i), false)
 				}
 				for r := 1; r <= rounds; r++ {
-					for k := r; k < int(s.homes.len()); k += 100 {
-						s.dirty.mark(int32(k), true)
+					for k := r; k < int(s.homes.Len()); k += 100 {
+						s.dirty.Mark(int32(k), true)
 					}
 					got := 0
 					for more := true; more; {
 						var out []HomeSnapshot
-						out, more = s.collect(r%rounds, saveChunk)
+						out, more = s.collect(r%rounds, shard.SaveChunk)
 						got += len(out)
 					}
 					maxRound = max(maxRound, got)

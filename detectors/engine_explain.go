@@ -55,22 +55,22 @@ func signalEn(q float32) string {
 
 func explainHeart(cause Cause, bpm float32, d time.Duration, still bool, q float32) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("심박수 %.0f회/분, %s간 지속, %s, %s", bpm, durKo(d), movementKo(still), signalKo(q)),
-		En: fmt.Sprintf("Heart rate %.0f bpm for %s, %s, %s", bpm, durEn(d), movementEn(still), signalEn(q)),
+		Ko: fmt.Sprintf("심박수 %.0f회/분, %s간 지속, %s, %s", bpm, DurKo(d), movementKo(still), signalKo(q)),
+		En: fmt.Sprintf("Heart rate %.0f bpm for %s, %s, %s", bpm, DurEn(d), movementEn(still), signalEn(q)),
 	}
 }
 
 func explainAsystole(d time.Duration, q float32) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("심박 없음 %s간, 움직임 없음, %s", durKo(d), signalKo(q)),
-		En: fmt.Sprintf("No heartbeat for %s, no movement, %s", durEn(d), signalEn(q)),
+		Ko: fmt.Sprintf("심박 없음 %s간, 움직임 없음, %s", DurKo(d), signalKo(q)),
+		En: fmt.Sprintf("No heartbeat for %s, no movement, %s", DurEn(d), signalEn(q)),
 	}
 }
 
 func explainAsystoleSilent(zero, silent time.Duration, q float32) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("심박 없음 %s간(%s), 이후 센서가 %s간 응답 없음", durKo(zero), signalKo(q), durKo(silent)),
-		En: fmt.Sprintf("No heartbeat for %s (%s), then the sensor fell silent for %s", durEn(zero), signalEn(q), durEn(silent)),
+		Ko: fmt.Sprintf("심박 없음 %s간(%s), 이후 센서가 %s간 응답 없음", DurKo(zero), signalKo(q), DurKo(silent)),
+		En: fmt.Sprintf("No heartbeat for %s (%s), then the sensor fell silent for %s", DurEn(zero), signalEn(q), DurEn(silent)),
 	}
 }
 
@@ -80,8 +80,8 @@ func explainSignalLost(tr *track, q float32, moving bool, d time.Duration) Expla
 		why, whyEn = "움직이는 중", "resident moving"
 	}
 	return Explanation{
-		Ko: fmt.Sprintf("생체 센서 0 측정 %s간 (%s, 품질 %.0f%%): 센서 이탈, 응급 아님", durKo(d), why, q*100),
-		En: fmt.Sprintf("Vital-sign sensor reads 0 for %s (%s, quality %.0f%%): sensor off, not a medical emergency", durEn(d), whyEn, q*100),
+		Ko: fmt.Sprintf("생체 센서 0 측정 %s간 (%s, 품질 %.0f%%): 센서 이탈, 응급 아님", DurKo(d), why, q*100),
+		En: fmt.Sprintf("Vital-sign sensor reads 0 for %s (%s, quality %.0f%%): sensor off, not a medical emergency", DurEn(d), whyEn, q*100),
 	}
 }
 
@@ -95,15 +95,15 @@ func explainHeartNormal(v float32) Explanation {
 
 func explainApnoea(d time.Duration, q float32) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("호흡 없음 %s간, 재실 중, 움직임 없음, %s", durKo(d), signalKo(q)),
-		En: fmt.Sprintf("No breathing for %s, present and still, %s", durEn(d), signalEn(q)),
+		Ko: fmt.Sprintf("호흡 없음 %s간, 재실 중, 움직임 없음, %s", DurKo(d), signalKo(q)),
+		En: fmt.Sprintf("No breathing for %s, present and still, %s", DurEn(d), signalEn(q)),
 	}
 }
 
 func explainBreathingRate(lo, hi, v float32, d time.Duration) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("호흡수 %.0f회/분 (%.0f-%.0f), %s간 지속", v, lo, hi, durKo(d)),
-		En: fmt.Sprintf("Breathing rate %.0f/min (%.0f-%.0f) for %s", v, lo, hi, durEn(d)),
+		Ko: fmt.Sprintf("호흡수 %.0f회/분 (%.0f-%.0f), %s간 지속", v, lo, hi, DurKo(d)),
+		En: fmt.Sprintf("Breathing rate %.0f/min (%.0f-%.0f) for %s", v, lo, hi, DurEn(d)),
 	}
 }
 
@@ -145,8 +145,8 @@ func explainSmoke(smoke int, heat bool, rate float32, d time.Duration) Explanati
 		ko, en = fmt.Sprintf("온도 급상승 %.1f°C/분, 연기 없음", rate), fmt.Sprintf("Heat rising %.1f °C/min, no smoke", rate)
 	}
 	if d > 0 {
-		ko += ", " + durKo(d) + "간 지속, 거주자 응답 없음"
-		en += ", for " + durEn(d) + ", resident did not answer"
+		ko += ", " + DurKo(d) + "간 지속, 거주자 응답 없음"
+		en += ", for " + DurEn(d) + ", resident did not answer"
 	} else {
 		ko += ", 거주자 확인 중"
 		en += ", asking the resident"
@@ -169,8 +169,8 @@ func explainCleared(c Cause) Explanation {
 
 func explainCO(ppm, dose float32, d time.Duration) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("일산화탄소 %.0fppm, 누적 노출 %.0fppm·분 (약 %s)", ppm, dose, durKo(d)),
-		En: fmt.Sprintf("Carbon monoxide %.0f ppm, accumulated dose %.0f ppm·min (about %s)", ppm, dose, durEn(d)),
+		Ko: fmt.Sprintf("일산화탄소 %.0fppm, 누적 노출 %.0fppm·분 (약 %s)", ppm, dose, DurKo(d)),
+		En: fmt.Sprintf("Carbon monoxide %.0f ppm, accumulated dose %.0f ppm·min (about %s)", ppm, dose, DurEn(d)),
 	}
 }
 
@@ -185,14 +185,14 @@ func explainAlarmEvent(c Cause) Explanation {
 
 func explainFallPending(peak float32, window time.Duration) Explanation {
 	return Explanation{
-		Ko: fmt.Sprintf("낙상 감지 (충격 %.1fg), %s간 거주자 취소 대기", peak, durKo(window)),
-		En: fmt.Sprintf("Fall detected (impact %.1f g), waiting %s for the resident to cancel", peak, durEn(window)),
+		Ko: fmt.Sprintf("낙상 감지 (충격 %.1fg), %s간 거주자 취소 대기", peak, DurKo(window)),
+		En: fmt.Sprintf("Fall detected (impact %.1f g), waiting %s for the resident to cancel", peak, DurEn(window)),
 	}
 }
 
 func explainFall(peak float32, d time.Duration, radar bool) Explanation {
-	ko := fmt.Sprintf("낙상 (충격 %.1fg), %s간 취소·기상 없음", peak, durKo(d))
-	en := fmt.Sprintf("Fall (impact %.1f g), no cancel and not up for %s", peak, durEn(d))
+	ko := fmt.Sprintf("낙상 (충격 %.1fg), %s간 취소·기상 없음", peak, DurKo(d))
+	en := fmt.Sprintf("Fall (impact %.1f g), no cancel and not up for %s", peak, DurEn(d))
 	if radar {
 		ko += ", 레이더: 재실, 움직임 없음"
 		en += ", radar: present and still"
@@ -201,7 +201,7 @@ func explainFall(peak float32, d time.Duration, radar bool) Explanation {
 }
 
 func explainGotUp(d time.Duration) Explanation {
-	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 일어남", durKo(d)), En: fmt.Sprintf("Got up %s after the fall", durEn(d))}
+	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 일어남", DurKo(d)), En: fmt.Sprintf("Got up %s after the fall", DurEn(d))}
 }
 
 func explainSOS(again bool) Explanation {
@@ -228,13 +228,13 @@ func explainInactivity(quiet, limit time.Duration, learned, emergency bool) Expl
 		basis, basisEn = "최대 허용", "hard limit"
 	}
 	return Explanation{
-		Ko: fmt.Sprintf("%s간 활동 없음 (%s %s), 외출 아님", durKo(quiet), basis, durKo(limit)),
-		En: fmt.Sprintf("No activity for %s (%s %s), not out of the house", durEn(quiet), basisEn, durEn(limit)),
+		Ko: fmt.Sprintf("%s간 활동 없음 (%s %s), 외출 아님", DurKo(quiet), basis, DurKo(limit)),
+		En: fmt.Sprintf("No activity for %s (%s %s), not out of the house", DurEn(quiet), basisEn, DurEn(limit)),
 	}
 }
 
 func explainActivityResumed(d time.Duration) Explanation {
-	return Explanation{Ko: fmt.Sprintf("활동 재개 (%s 만에)", durKo(d)), En: fmt.Sprintf("Activity resumed after %s", durEn(d))}
+	return Explanation{Ko: fmt.Sprintf("활동 재개 (%s 만에)", DurKo(d)), En: fmt.Sprintf("Activity resumed after %s", DurEn(d))}
 }
 
 func explainOfflineEscalation(c Cause, wasPending bool) Explanation {

@@ -258,7 +258,7 @@ func TestRestoreCorruptSnapshots(t *testing.T) {
 			}
 			for _, hub := range []devices.HubID{"good-1", "good-2"} {
 				i, ok := s.index[hub]
-				if !ok || s.homes.at(i).core != good.core || len(s.homes.at(i).tracks) != len(good.tracks) {
+				if !ok || s.homes.At(i).core != good.core || len(s.homes.At(i).tracks) != len(good.tracks) {
 					t.Errorf("%s not restored", hub)
 				}
 			}
@@ -274,7 +274,7 @@ func manyTracksHome(sensors, metrics int) *home {
 	h.core.Eps[kFall] = Episode{Start: 1_767_225_590_000, Deadline: 1_767_225_620_000, State: epPending, Prio: 2, Sensor: 1}
 	h.core.Gap[7] = 95.5
 	for s := range sensors {
-		h.sensors = append(h.sensors, sensorInfo{name: h.own.name(devices.SensorID(fmt.Sprintf("sensor-%03d", s))), loc: codeOf(devices.LocKitchen)})
+		h.sensors = append(h.sensors, sensorInfo{name: h.own.Name(devices.SensorID(fmt.Sprintf("sensor-%03d", s))), loc: codeOf(devices.LocKitchen)})
 		for m := range metrics {
 			h.tracks = append(h.tracks, track{At: int64(s*1000 + m), Value: float32(s) + float32(m)/100,
 				Base: float32(m), Quality: 0.9, Sensor: uint8(s), Metric: uint8(m%10 + 1)})
@@ -325,7 +325,7 @@ func sameHome(t *testing.T, want, got *home) {
 // bytes) survive the round trip, which single-byte counts did not.
 func TestSnapshotManyTracks(t *testing.T) {
 	h := manyTracksHome(30, 10) // 300 tracks
-	h.sensors[29].name = h.own.name(devices.SensorID(strings.Repeat("x", 300)))
+	h.sensors[29].name = h.own.Name(devices.SensorID(strings.Repeat("x", 300)))
 	var back home
 	if err := decodeHome(&back, encodeHome(h)); err != nil {
 		t.Fatal(err)

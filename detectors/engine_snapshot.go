@@ -110,7 +110,7 @@ func decodeHome(h *home, b []byte) error {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%w: sensor", errSnapshot)
 		}
-		h.sensors = append(h.sensors, sensorInfo{name: h.own.name(devices.SensorID(id)), loc: codeOf(devices.Location(loc))})
+		h.sensors = append(h.sensors, sensorInfo{name: h.own.Name(devices.SensorID(id)), loc: codeOf(devices.Location(loc))})
 	}
 	nt, ok := r.count(trackSize)
 	if !ok {

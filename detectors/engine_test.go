@@ -175,7 +175,7 @@ func TestEngineLoopSilentHome(t *testing.T) {
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	sr := runScenario(t, "testdata/scenarios/inactivity-learned.txt")
-	h := sr.s.homes.at(0)
+	h := sr.s.homes.At(0)
 	var back home
 	if err := decodeHome(&back, encodeHome(h)); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
 )
@@ -175,12 +176,12 @@ func (t *track) reading(h *home) devices.Reading {
 // sensorInfo is one sensor of a home: four bytes without a pointer (its id
 // through the home's sensorID).
 type sensorInfo struct {
-	name sensorName
+	name shard.Name
 	loc  locCode
 }
 
 type fallTrackerSlot struct {
-	sensor  sensorName
+	sensor  shard.Name
 	tracker FallTracker
 }
 
@@ -194,7 +195,7 @@ type home struct {
 	welfareMs int64 // welfare limit for the current gap, cached
 	dirty     uint8
 	sensors   []sensorInfo
-	own       ownIDs // ids of sensors the shared table had no room for
+	own       shard.OwnIDs // ids of sensors the shared table had no room for
 	tracks    []track
 	trackers  []fallTrackerSlot // only homes with a wearable
 	// applied is the newest journal position applied to the home (saved
@@ -225,12 +226,12 @@ func (h *home) sensorIdx(id devices.SensorID) int {
 	if len(h.sensors) >= maxEngineSensors {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorInfo{name: h.own.name(id), loc: codeOf(guessLocation(id))})
+	h.sensors = shard.AppendTight(h.sensors, sensorInfo{name: h.own.Name(id), loc: codeOf(guessLocation(id))})
 	return len(h.sensors) - 1
 }
 
 // sensorID is the id of the home's sensor k.
-func (h *home) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
+func (h *home) sensorID(k int) devices.SensorID { return h.own.ID(h.sensors[k].name) }
 
 // guessLocation reads a room from a sensor id ("kitchen-smoke") until the
 // registry says where the sensor is: hubs are installed with such names,
@@ -262,7 +263,7 @@ func (h *home) trackIdx(sensor int, metric uint8) int {
 			return k
 		}
 	}
-	h.tracks = appendTight(h.tracks, track{Sensor: uint8(sensor), Metric: metric})
+	h.tracks = shard.AppendTight(h.tracks, track{Sensor: uint8(sensor), Metric: metric})
 	return len(h.tracks) - 1
 }
 

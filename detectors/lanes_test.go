@@ -3,8 +3,6 @@ package detectors
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,39 +11,6 @@ import (
 
 	"github.com/dolbom/dolbom/devices"
 )
-
-// laneOp is a test op: a hub and a name.
-type laneOp struct{ hub, name string }
-
-func laneHub(o *laneOp) devices.HubID { return devices.HubID(o.hub) }
-
-// An event is taken ahead of the ordinary queue, after its own hub's older
-// ordinary ops and before everything else, its hub's newer ops included.
-func TestLanesEventPullsOnlyItsHubsOlderOps(t *testing.T) {
-	l := newLanes(8, laneHub)
-	var waits atomic.Uint64
-	for _, o := range []laneOp{{"a", "a1"}, {"b", "b1"}, {"a", "a2"}} {
-		l.put(o, false, nil, &waits)
-	}
-	l.put(laneOp{"a", "a-sos"}, true, nil, &waits)
-	l.put(laneOp{"a", "a3"}, false, nil, &waits) // after the event
-	var got []string
-	apply := func(o laneOp) { got = append(got, o.name) }
-	if !l.event(nil, apply) {
-		t.Fatal("no event taken")
-	}
-	if want := []string{"a1", "a2", "a-sos"}; !slices.Equal(got, want) {
-		t.Fatalf("applied %v, want %v", got, want)
-	}
-	got = nil
-	l.drain(apply)
-	if want := []string{"b1", "a3"}; !slices.Equal(got, want) {
-		t.Fatalf("then %v, want %v", got, want)
-	}
-	if waits.Load() != 0 {
-		t.Errorf("%d waits counted with room in both lanes", waits.Load())
-	}
-}
 
 // An SOS queued behind a large backlog of other homes' readings in the
 // same shard is detected before that backlog is applied, and after the
@@ -63,8 +28,8 @@ func TestSOSNotBehindReadingsBacklog(t *testing.T) {
 			}
 			if d.Hub == "hub-sos" && d.Cause == CauseSOS {
 				s := e.shards[0] // on the shard's goroutine
-				homesAtSOS = int(s.homes.len())
-				h := s.homes.at(s.index["hub-sos"])
+				homesAtSOS = int(s.homes.Len())
+				h := s.homes.At(s.index["hub-sos"])
 				sosSawOwnMotion = h.core.LastMotion != 0
 			}
 		})
@@ -96,7 +61,7 @@ func TestSOSNotBehindReadingsBacklog(t *testing.T) {
 		if !sosSawOwnMotion {
 			t.Error("the SOS was applied before its own home's older reading")
 		}
-		if got := int(e.shards[0].homes.len()); got != backlog+2 {
+		if got := int(e.shards[0].homes.Len()); got != backlog+2 {
 			t.Errorf("%d homes after the drain, want %d: readings were lost", got, backlog+2)
 		}
 	})
@@ -144,7 +109,7 @@ func TestSOSDuringStateLoad(t *testing.T) {
 		synctest.Wait()
 		<-e.Loaded()
 		s := e.shardOf("hub-1")
-		h := s.homes.at(s.index["hub-1"])
+		h := s.homes.At(s.index["hub-1"])
 		if !h.core.Eps[kSOS].open() {
 			t.Error("the bulk load overwrote the home loaded early: its SOS episode is gone")
 		}
@@ -152,7 +117,7 @@ func TestSOSDuringStateLoad(t *testing.T) {
 			t.Error("the home loaded early lost its saved activity")
 		}
 		s2 := e.shardOf("hub-2")
-		if h2 := s2.homes.at(s2.index["hub-2"]); h2.core.LastMotion != later.UnixMilli() {
+		if h2 := s2.homes.At(s2.index["hub-2"]); h2.core.LastMotion != later.UnixMilli() {
 			t.Errorf("hub-2's parked reading not applied after its saved state: last motion %d, want %d",
 				h2.core.LastMotion, later.UnixMilli())
 		}
@@ -194,7 +159,7 @@ func TestSOSNotBehindRestore(t *testing.T) {
 			homesAtSOS := -1
 			sink := SinkFunc(func(d Detection) {
 				if d.Hub == "hub-00007" {
-					homesAtSOS = int(e.shards[0].homes.len()) // on the shard's goroutine
+					homesAtSOS = int(e.shards[0].homes.Len()) // on the shard's goroutine
 				}
 			})
 			store := blockingHomeStore{memEngineStore: &memEngineStore{homes: saved.homes, hold: make(chan struct{})},
@@ -219,129 +184,5 @@ func TestSOSNotBehindRestore(t *testing.T) {
 					try, homesAtSOS, restoreChunkSize)
 			}
 		})
-	}
-}
-
-// Events parked while a state loads are put back in their turn: after the
-// load everything parked is taken in the order it was handed on, so each
-// event still comes after its own hub's older inputs.
-func TestUnparkPutsEventsInTheirTurn(t *testing.T) {
-	l := newLanes(8, laneHub)
-	var waits atomic.Uint64
-	for _, o := range []struct {
-		laneOp
-		event bool
-	}{{laneOp{"a", "a1"}, false}, {laneOp{"a", "a-sos"}, true}, {laneOp{"b", "b1"}, false}, {laneOp{"b", "b-fall"}, true}, {laneOp{"a", "a2"}, false}} {
-		l.put(o.laneOp, o.event, nil, &waits)
-	}
-	// A loading shard's select takes whichever lane is ready: events first
-	// here, and the load ends with a2 still in the ordinary channel, older
-	// than nothing parked but newer than both events.
-	for range 2 {
-		l.park(<-l.parkingEvents())
-	}
-	for range 2 {
-		l.park(<-l.parking())
-	}
-	l.unpark()
-	var got []string
-	l.drain(func(o laneOp) { got = append(got, o.name) })
-	if want := []string{"a1", "a-sos", "b1", "b-fall", "a2"}; !slices.Equal(got, want) {
-		t.Fatalf("applied %v, want %v", got, want)
-	}
-
-	// The load ends with a hub's reading still in the channel and its
-	// later event parked: the reading goes first.
-	l = newLanes(8, laneHub)
-	l.put(laneOp{"a", "a1"}, false, nil, &waits)
-	l.put(laneOp{"a", "a-sos"}, true, nil, &waits)
-	l.park(<-l.parkingEvents())
-	l.unpark()
-	got = nil
-	l.drain(func(o laneOp) { got = append(got, o.name) })
-	if want := []string{"a1", "a-sos"}; !slices.Equal(got, want) {
-		t.Fatalf("a reading left in the channel at the end of the load: applied %v, want %v", got, want)
-	}
-}
-
-// While the health monitor's saved state loads, its shards take events off
-// their lane too (parked with the rest), so a hub's event does not wait for
-// the load, and with it the PUBACK of the broker worker handing it on.
-func TestHealthTakesEventsWhileItsStateLoads(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		gate := make(chan struct{})
-		fleet := FleetFunc(func(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
-			<-gate
-			return nil
-		})
-		const queue = 4
-		h := startMonitor(t, HealthConfig{Fleet: fleet, Shards: 1, QueueSize: queue})
-		defer h.stop()
-		now := time.Now()
-		var handed atomic.Int64
-		go func() {
-			for i := range 3 * queue {
-				h.m.Ingest(event("hub-1", devices.EventMotion, "hall-pir", now.Add(time.Duration(i)*time.Second)))
-				handed.Add(1)
-			}
-		}()
-		synctest.Wait()
-		if n := handed.Load(); n != 3*queue {
-			t.Fatalf("%d of %d events handed on while the state loads: the event lane was not read", n, 3*queue)
-		}
-		close(gate)
-		synctest.Wait()
-		hh, ok := h.m.Health("hub-1")
-		if !ok || hh.LastSeen.IsZero() {
-			t.Errorf("after the load: hub-1 %+v %v; want it seen through its parked events", hh, ok)
-		}
-	})
-}
-
-// next takes what the shard's select would take next, in the same order:
-// the backlog's oldest op not yet applied, then the ordinary channel's,
-// and nothing (without waiting) when neither holds one.
-func TestLanesNextTakesQueuedOpsInOrder(t *testing.T) {
-	l := newLanes(8, laneHub)
-	var waits atomic.Uint64
-	for _, o := range []laneOp{{"a", "a1"}, {"b", "b1"}, {"b", "b2"}, {"a", "a2"}} {
-		l.put(o, false, nil, &waits)
-	}
-	l.put(laneOp{"a", "a-sos"}, true, nil, &waits) // moves a1, b1, b2, a2 to the backlog
-	l.put(laneOp{"c", "c1"}, false, nil, &waits)
-	var got []string
-	apply := func(o laneOp) { got = append(got, o.name) }
-	if !l.event(nil, apply) {
-		t.Fatal("no event taken")
-	}
-	got = nil
-	for l.next(apply) {
-	}
-	if want := []string{"b1", "b2", "c1"}; !slices.Equal(got, want) {
-		t.Fatalf("next took %v, want %v (backlog first, applied ops skipped, then the channel)", got, want)
-	}
-	if l.next(apply) {
-		t.Fatal("next took an op from empty lanes")
-	}
-}
-
-// next takes at most queuedRun ops in a row, then declines once with ops
-// still queued, so that the shard's select serves its ticks, saves,
-// queries and stop while a backlog lasts.
-func TestLanesNextLetsTheSelectRunDuringABacklog(t *testing.T) {
-	l := newLanes(4*queuedRun, laneHub)
-	var waits atomic.Uint64
-	for i := range 3 * queuedRun {
-		l.put(laneOp{"a", fmt.Sprint(i)}, false, nil, &waits)
-	}
-	taken := 0
-	apply := func(laneOp) { taken++ }
-	for l.next(apply) {
-	}
-	if taken != queuedRun || len(l.ordinary) != 2*queuedRun {
-		t.Fatalf("next took %d ops in a row (%d left), want %d", taken, len(l.ordinary), queuedRun)
-	}
-	if !l.next(apply) || taken != queuedRun+1 {
-		t.Fatal("next declined twice in a row with ops queued")
 	}
 }

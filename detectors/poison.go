@@ -2,10 +2,6 @@ package detectors
 
 import (
 	"fmt"
-	"runtime/debug"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -14,28 +10,6 @@ import (
 // devices.Poison): the gateway keeps it and disconnects the hub. It is
 // called on the shard's goroutine and must not block.
 type PoisonFunc func(devices.Poison)
-
-// poisonOf describes the message a shard was handling when it panicked.
-func poisonOf(stage string, m *devices.Message, r any) devices.Poison {
-	p := devices.Poison{Stage: stage, Panic: fmt.Sprint(r), Stack: string(debug.Stack()), At: time.Now()}
-	if m == nil {
-		return p
-	}
-	p.Hub, p.Channel = m.Hub, m.Channel
-	if m.Event != nil {
-		p.EventID, p.Seq = m.Event.ID, m.Event.Seq
-		p.Input = devices.EncodeEvent(*m.Event)
-	} else {
-		p.Input = fmt.Appendf(nil, "%+v", *m)
-	}
-	return p
-}
-
-// logPoison logs a recovered panic with the hub and the message.
-func logPoison(log zerolog.Logger, p devices.Poison) {
-	log.Error().Str("hub_id", string(p.Hub)).Str("channel", string(p.Channel)).Str("event_id", string(p.EventID)).
-		Int64("seq", p.Seq).Str("panic", p.Panic).Msg("panic in a shard recovered; input kept as poison, hub disconnected")
-}
 
 // fallbackCause is what an emergency event means when the rules could not
 // evaluate it: people are still told, at the event's face value.

@@ -6,7 +6,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Falls, SOS and the resident's cancel.
+// Falls.
 //
 // A fall (the wearable's own event, or the fall tracker on its
 // accelerometer stream) opens a Pending window of FallCancelWindow from the
@@ -16,18 +16,9 @@ import (
 // present and still since the impact corroborates: P1 instead of P2. The
 // wearable event and the tracker usually report the same fall: findings
 // within fallMerge of an open episode's impact are one fall.
-//
-// SOS fires at once (P1), without a window; presses within sosMerge of an
-// open SOS update it. A cancel (or a check-in "I am all right") ends a
-// pending fall or unconfirmed smoke, and calls off a firing SOS or fall
-// (Cancelled, same fingerprint); a confirmed fire, CO or gas is not the
-// resident's to cancel. A cancel older than an episode's start (late, from
-// the hub's buffer) does not cancel that episode.
+// The resident's cancel of a pending fall is in rule_sos.go.
 
-const (
-	fallMerge = time.Minute
-	sosMerge  = 2 * time.Minute
-)
+const fallMerge = time.Minute
 
 // FallFinding is what a fall tracker reports from an accelerometer chunk.
 type FallFinding struct {
@@ -101,36 +92,6 @@ func (h *home) fallRecovered(r *ruleCtx, impact, at int64) {
 	e := &h.core.Eps[kFall]
 	if e.State == epPending && at >= e.Start {
 		h.transition(r, kFall, Cancelled, Priority(e.Prio), at, explainGotUp(time.Duration(at-e.Start)*time.Millisecond), nil, nil, nil)
-	}
-}
-
-// sos fires at once.
-func (h *home) sos(r *ruleCtx, t int64, si int, id devices.EventID) {
-	e := &h.core.Eps[kSOS]
-	if e.open() && t >= e.Start && t-e.Start <= sosMerge.Milliseconds() {
-		h.transition(r, kSOS, Firing, Priority(e.Prio), t, explainSOS(true), nil, nil, []devices.EventID{id})
-		return
-	}
-	h.openEpisode(kSOS, t, si)
-	h.transition(r, kSOS, Firing, PriorityCritical, t, explainSOS(false), nil, nil, []devices.EventID{id})
-}
-
-// cancel is the resident's cancel or check-in at t.
-func (h *home) cancel(r *ruleCtx, t int64, id devices.EventID, checkIn bool) {
-	c := &h.core
-	for _, k := range [...]epKind{kFall, kSmokeUnconfirmed, kSOS} {
-		e := &c.Eps[k]
-		if !e.open() || t < e.Start {
-			continue
-		}
-		if checkIn && k == kSOS {
-			continue // "I am all right" answers a question; it does not withdraw a button press
-		}
-		if k == kSmokeUnconfirmed {
-			c.FireQuiet = true
-		}
-		h.transition(r, k, Cancelled, Priority(e.Prio), t, explainCancelled(kindCause[k], e.State == epFiring),
-			nil, nil, []devices.EventID{id})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -87,7 +88,7 @@ func (sr *scenarioRun) build(snaps []HomeSnapshot) {
 	}
 	sr.e, sr.s = e, e.shards[0]
 	for hub, ss := range sr.sensors {
-		sr.s.applySensors(sr.s.homes.at(sr.s.homeIndex(hub)), ss)
+		sr.s.applySensors(sr.s.homes.At(sr.s.homeIndex(hub)), ss)
 	}
 	sr.s.startup(sr.wall)
 }
@@ -119,7 +120,7 @@ func (sr *scenarioRun) advance(to time.Time) {
 		sr.t.Fatalf("%s: time goes backwards", sr.name)
 	}
 	sr.wall = to
-	sr.s.tick(to)
+	sr.s.Tick(to)
 }
 
 func (sr *scenarioRun) line(no int, text string) {
@@ -133,7 +134,7 @@ func (sr *scenarioRun) line(no int, text string) {
 	case "sensor":
 		hub := devices.HubID(f[1])
 		sr.sensors[hub] = append(sr.sensors[hub], devices.Sensor{Hub: hub, ID: devices.SensorID(f[2]), Location: devices.Location(f[3])})
-		sr.s.applySensors(sr.s.homes.at(sr.s.homeIndex(hub)), sr.sensors[hub])
+		sr.s.applySensors(sr.s.homes.At(sr.s.homeIndex(hub)), sr.sensors[hub])
 		return
 	case "at":
 	default:
@@ -153,10 +154,10 @@ func (sr *scenarioRun) line(no int, text string) {
 	case "tick":
 		return
 	case "restart":
-		snaps, _ := sr.s.collect(everySlot, 0)
-		for i := range sr.s.homes.len() { // homes saved earlier are unchanged since; save them all
-			if !slices.ContainsFunc(snaps, func(x HomeSnapshot) bool { return x.Hub == sr.s.homes.at(i).id }) {
-				snaps = append(snaps, HomeSnapshot{Hub: sr.s.homes.at(i).id, Data: encodeHome(sr.s.homes.at(i))})
+		snaps, _ := sr.s.collect(shard.EverySlot, 0)
+		for i := range sr.s.homes.Len() { // homes saved earlier are unchanged since; save them all
+			if !slices.ContainsFunc(snaps, func(x HomeSnapshot) bool { return x.Hub == sr.s.homes.At(i).id }) {
+				snaps = append(snaps, HomeSnapshot{Hub: sr.s.homes.At(i).id, Data: encodeHome(sr.s.homes.At(i))})
 			}
 		}
 		sr.build(snaps)
@@ -222,13 +223,13 @@ func (sr *scenarioRun) line(no int, text string) {
 		msg.Channel = devices.ChanAccel
 		msg.Accel = accelChunk(hub, sensor, now.Add(-time.Second), rest[2] != "still")
 	case "offline", "online":
-		sr.s.handle(engineOp{isConn: true, conn: devices.ConnectionEvent{Hub: hub, Connected: rest[0] == "online", At: now}})
+		sr.s.Handle(engineOp{isConn: true, conn: devices.ConnectionEvent{Hub: hub, Connected: rest[0] == "online", At: now}})
 		sr.s.finish(sr.s.homeIndex(hub))
 		return
 	default:
 		fail("unknown input %q", rest[0])
 	}
-	sr.s.handle(engineOp{msg: msg})
+	sr.s.Handle(engineOp{msg: msg})
 }
 
 // accelChunk is one second at 200 Hz, at rest or with one swing.

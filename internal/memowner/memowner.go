@@ -215,10 +215,10 @@ func ours(rel, file string) string {
 		}
 		return Broker
 	case "detectors":
-		if rel == "detectors/wheel" || file == "names.go" {
-			return "" // the timing wheel, the shared per-home list helpers
+		if rel == "detectors/wheel" || strings.HasPrefix(rel, "detectors/internal/") {
+			return "" // the timing wheel, the shard runtime and its per-home list helpers
 		}
-		if strings.HasPrefix(file, "health") {
+		if rel == "detectors/health" {
 			return Health
 		}
 		return Engine

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
@@ -39,7 +40,7 @@ func TestDemoKeepsItsHubOnline(t *testing.T) {
 		DataDir: dataDir, MQTTAddr: mqttAddr, HTTPAddr: "127.0.0.1:0", AdminToken: "demo-test-admin-token-0123456789",
 		Demo: true, Channels: ChannelOptions{FakeTwilio: true, CallInterval: 10 * time.Millisecond},
 	}, Tuning{
-		Health: func(c *detectors.HealthConfig) { c.OfflineGrace, c.OnlineHold, c.RestartGrace = grace, grace, grace },
+		Health: func(c *health.Config) { c.OfflineGrace, c.OnlineHold, c.RestartGrace = grace, grace, grace },
 	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)

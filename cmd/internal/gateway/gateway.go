@@ -25,6 +25,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
@@ -93,7 +94,7 @@ type Tuning struct {
 	// Dispatch adjusts dispatch's settings (tests shorten its timers).
 	Dispatch func(*dispatch.Config)
 	// Health and Engine adjust the detectors' settings before they start.
-	Health func(*detectors.HealthConfig)
+	Health func(*health.Config)
 	Engine func(*detectors.EngineConfig)
 	// Store adjusts the store's settings (flush sizes for load runs).
 	Store func(*store.Config)
@@ -136,7 +137,7 @@ type Gateway struct {
 	Registry *prometheus.Registry
 	Store    *store.Store
 	Broker   *broker.Server
-	Health   *detectors.HealthMonitor
+	Health   *health.Monitor
 	Engine   *detectors.Engine
 	Dispatch *dispatch.Dispatcher
 	// FakeTwilio is the built-in Twilio stand-in when no account is
@@ -298,7 +299,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
-	hc := detectors.HealthConfig{
+	hc := health.Config{
 		Sink: sink, Fleet: st, Store: st, Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
@@ -309,7 +310,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if tune.Health != nil {
 		tune.Health(&hc)
 	}
-	g.Health, err = detectors.NewHealthMonitor(hc)
+	g.Health, err = health.New(hc)
 	if err != nil {
 		return nil, err
 	}
@@ -570,7 +571,7 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // reportStats logs a one-line summary every minute: rates belong in
 // /metrics, but an operator tailing the log should see the gateway work.
-func reportStats(ctx context.Context, log zerolog.Logger, brk *broker.Server, health *detectors.HealthMonitor) {
+func reportStats(ctx context.Context, log zerolog.Logger, brk *broker.Server, health *health.Monitor) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

@@ -19,6 +19,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/health"
 )
 
 // openFDs counts this process's open file descriptors (Linux).
@@ -51,7 +52,7 @@ func TestNewReleasesOnEveryFailure(t *testing.T) {
 		}},
 		{"119 answer token", func(t *testing.T, o *Options, _ *Tuning) { o.Channels.CAPAnswerToken = "short" }},
 		{"device health", func(t *testing.T, o *Options, tune *Tuning) {
-			tune.Health = func(c *detectors.HealthConfig) { c.BatteryLow, c.BatteryOK = 50, 40 }
+			tune.Health = func(c *health.Config) { c.BatteryLow, c.BatteryOK = 50, 40 }
 		}},
 		{"engine", func(t *testing.T, o *Options, tune *Tuning) {
 			tune.Engine = func(c *detectors.EngineConfig) { c.Sink = nil }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console"
-	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
 )
@@ -107,7 +107,7 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 // healthReader answers the API from the live monitor, falling back to the
 // stored record for a hub the monitor has not seen since the start.
 type healthReader struct {
-	live *detectors.HealthMonitor
+	live *health.Monitor
 	st   *store.Store
 }
 

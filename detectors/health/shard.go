@@ -1,10 +1,12 @@
-package detectors
+package health
 
 import (
 	"context"
 	"math"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
 )
@@ -43,17 +45,12 @@ type registryEntry struct {
 	sensors []devices.Sensor
 }
 
-type healthQuery struct {
-	hub   devices.HubID
-	reply chan healthReply
-}
-
 type healthReply struct {
 	health devices.HubHealth
 	ok     bool
 }
 
-// Hub-level faults, as bit positions of hubState.faults.
+// Hub-level faults, as bit shard.Positions of hubState.faults.
 const (
 	hubOffline = iota
 	hubPowerLost
@@ -63,7 +60,7 @@ const (
 	hubFaultCount
 )
 
-// Sensor-level faults, as bit positions of sensorState.faults.
+// Sensor-level faults, as bit shard.Positions of sensorState.faults.
 const (
 	sensorBatteryLow = iota
 	sensorSilent
@@ -71,15 +68,15 @@ const (
 	sensorFaultCount
 )
 
-var hubFaultCauses = [hubFaultCount]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseClockSkew, CauseEndOfLife}
+var hubFaultCauses = [hubFaultCount]detectors.Cause{detectors.CauseHubOffline, detectors.CausePowerLost, detectors.CauseBatteryLow, detectors.CauseClockSkew, detectors.CauseEndOfLife}
 var hubFaultKinds = [hubFaultCount]devices.Fault{devices.FaultOffline, devices.FaultPowerLost, devices.FaultBatteryLow, devices.FaultClockSkew, devices.FaultEndOfLife}
-var sensorFaultCauses = [sensorFaultCount]Cause{CauseBatteryLow, CauseSensorSilent, CauseSensorFault}
+var sensorFaultCauses = [sensorFaultCount]detectors.Cause{detectors.CauseBatteryLow, detectors.CauseSensorSilent, detectors.CauseSensorFault}
 var sensorFaultKinds = [sensorFaultCount]devices.Fault{devices.FaultBatteryLow, devices.FaultSensorSilent, devices.FaultSensorFault}
 
 // healthCauses indexes the per-cause counters.
-var healthCauses = [...]Cause{CauseHubOffline, CausePowerLost, CauseBatteryLow, CauseSensorSilent, CauseSensorFault, CauseEndOfLife, CauseClockSkew}
+var healthCauses = [...]detectors.Cause{detectors.CauseHubOffline, detectors.CausePowerLost, detectors.CauseBatteryLow, detectors.CauseSensorSilent, detectors.CauseSensorFault, detectors.CauseEndOfLife, detectors.CauseClockSkew}
 
-func causeIndex(c Cause) int {
+func causeIndex(c detectors.Cause) int {
 	for i, x := range healthCauses {
 		if x == c {
 			return i
@@ -121,8 +118,8 @@ type hubState struct {
 	since          [hubFaultCount]int64
 	firmware       string
 	sensors        []sensorState
-	own            ownIDs // ids of sensors the shared table had no room for
-	applied        int64  // newest journal position applied (see Journal)
+	own            shard.OwnIDs // ids of sensors the shared table had no room for
+	applied        int64        // newest journal position applied (see Journal)
 }
 
 type sensorFlags uint8
@@ -134,7 +131,7 @@ const (
 )
 
 // sensorState is one sensor's health: 64 bytes without a pointer (the id is
-// a sensorName, see hubState.sensorID), so a hub's list is never scanned by
+// a shard.Name, see hubState.sensorID), so a hub's list is never scanned by
 // the collector and 13 sensors fit an 896-byte allocation (issue 14).
 type sensorState struct {
 	lastSeen  int64
@@ -143,13 +140,13 @@ type sensorState struct {
 	since     [sensorFaultCount]int64
 	reportS   int32
 	battery   float32
-	name      sensorName
+	name      shard.Name
 	faults    uint8
 	flags     sensorFlags
 }
 
 // sensorID is the id of the hub's sensor k.
-func (h *hubState) sensorID(k int) devices.SensorID { return h.own.id(h.sensors[k].name) }
+func (h *hubState) sensorID(k int) devices.SensorID { return h.own.ID(h.sensors[k].name) }
 
 func (h *hubState) has(f int) bool     { return h.faults&(1<<f) != 0 }
 func (s *sensorState) has(f int) bool  { return s.faults&(1<<f) != 0 }
@@ -162,20 +159,18 @@ func (h *hubState) set(f hubFlags, on bool) {
 	}
 }
 
-// shard owns the state of the hubs that hash to it. Only its goroutine
+// hubShard owns the state of the hubs that hash to it. Only its goroutine
 // touches it once Run has started.
-type shard struct {
-	m       *HealthMonitor
-	lanes   *lanes[op]
-	begin   chan struct{} // closed once the saved state is loaded (HealthMonitor.Run)
-	queries chan healthQuery
-	saves   chan saveReq[devices.HubHealthRecord]
+type hubShard struct {
+	m     *Monitor
+	rt    *shard.Shard[op, devices.HubHealthRecord] // its intake and loop; serves Health's queries
+	begin chan struct{}                             // closed once the saved state is loaded (Monitor.Run)
 
 	index map[devices.HubID]int32
-	hubs  chunked[hubState]
+	hubs  shard.Chunked[hubState]
 	wheel *wheel.Wheel
-	dirty saveQueue // hubs changed since saved
-	pos   positions // journal positions applied since handed to the save loop
+	dirty shard.SaveQueue // hubs changed since saved
+	pos   shard.Positions // journal positions applied since handed to the save loop
 	// replay is the journal's tail, applied before any input (takeJournal).
 	replay []*devices.Message
 
@@ -185,21 +180,19 @@ type shard struct {
 	onExpired    func(key uint64, t wheel.Timer)
 }
 
-func newShard(m *HealthMonitor) *shard {
-	s := &shard{
-		m:       m,
-		lanes:   newLanes(m.cfg.QueueSize, (*op).hub),
-		begin:   make(chan struct{}),
-		queries: make(chan healthQuery),
-		saves:   make(chan saveReq[devices.HubHealthRecord]),
-		index:   map[devices.HubID]int32{},
-		dirty:   newSaveQueue(seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
+func newHubShard(m *Monitor) *hubShard {
+	s := &hubShard{
+		m:     m,
+		begin: make(chan struct{}),
+		index: map[devices.HubID]int32{},
+		dirty: shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
+	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, true)
 	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
 	return s
 }
 
-func (s *shard) run(ctx context.Context) {
+func (s *hubShard) run(ctx context.Context) {
 	// Park while the state loads, events too (they are signs of life
 	// here, nothing to act on at once), then take everything parked in the
 	// order it was handed on.
@@ -209,129 +202,81 @@ func (s *shard) run(ctx context.Context) {
 			return
 		case <-s.begin:
 			loading = false
-		case q := <-s.lanes.parking():
-			s.lanes.park(q)
-		case q := <-s.lanes.parkingEvents():
-			s.lanes.park(q)
+		case q := <-s.rt.Lanes.Parking():
+			s.rt.Lanes.Park(q)
+		case q := <-s.rt.Lanes.ParkingEvents():
+			s.rt.Lanes.Park(q)
 		}
 	}
-	s.lanes.unpark()
+	s.rt.Lanes.Unpark()
 	for _, m := range s.replay {
-		s.handleSafely(op{kind: opMessage, msg: m})
+		s.rt.Apply(op{kind: opMessage, msg: m})
 	}
 	s.replay = nil
-	tick := time.NewTicker(s.m.cfg.Tick)
-	defer tick.Stop()
-	for {
-		if s.lanes.event(nil, s.handleSafely) {
-			continue // events first, each after its own hub's older inputs
-		}
-		if s.lanes.next(s.handleSafely) {
-			continue // queued already: no select (see next)
-		}
-		in, backlog := s.lanes.ordinaryReady()
-		select {
-		case <-ctx.Done():
-			s.lanes.drain(s.handleSafely)
-			return
-		case q := <-s.lanes.events:
-			s.lanes.takeEvent(q, nil, s.handleSafely)
-		case q := <-in:
-			s.handleSafely(q.op)
-		case <-backlog:
-			if o, ok := s.lanes.popBacklog(); ok {
-				s.handleSafely(o)
-			}
-		case q := <-s.queries:
-			i, ok := s.index[q.hub]
-			if !ok {
-				q.reply <- healthReply{}
-				continue
-			}
-			q.reply <- healthReply{health: s.hubHealth(s.hubs.at(i)), ok: true}
-		case r := <-s.saves:
-			records, more := s.collect(r.slot, r.limit)
-			r.reply <- replyWith(records, more, &s.pos)
-		case <-tick.C:
-			s.tickSafely(time.Now())
-		}
-	}
+	s.rt.Run(ctx, s.m.cfg.Tick)
 }
 
-// handleSafely is handle with a panic recovered: one input that trips a bug
-// must not stop the shard's other hubs (nor, replayed, every restart).
-func (s *shard) handleSafely(o op) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(o.msg, r)
-		}
-	}()
-	s.handle(o)
-}
-
-func (s *shard) tickSafely(now time.Time) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(nil, r)
-		}
-	}()
-	s.tick(now)
-}
-
-// recovered counts, logs and hands on an input whose handling panicked.
-func (s *shard) recovered(m *devices.Message, r any) {
+// Recovered counts, logs and hands on an input whose handling panicked
+// (shard.Machine; the zero op: a tick).
+func (s *hubShard) Recovered(o op, r any) {
+	m := o.msg
 	s.m.stats.poisoned.Add(1)
-	p := poisonOf(consumerHealth, m, r)
-	logPoison(s.m.log, p)
+	p := shard.PoisonOf(consumer, m, r)
+	shard.LogPoison(s.m.log, p)
 	if s.m.cfg.OnPoison != nil && m != nil {
 		s.m.cfg.OnPoison(p)
 	}
 }
 
-func (s *shard) handle(o op) {
+// Handle applies one input (shard.Machine).
+func (s *hubShard) Handle(o op) {
 	switch o.kind {
 	case opMessage:
 		s.ingest(o.msg)
 		if o.msg.Readings != nil {
-			o.msg.Readings.Release() // as the engine does (engineShard.handle)
+			o.msg.Readings.Release() // as the engine does (engineShard.Handle)
 		}
 	case opConnection:
 		s.connection(o.conn)
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
-		s.hubs.at(i).flags |= fRegistered
+		s.hubs.At(i).flags |= fRegistered
 		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
 	}
 }
 
-func (s *shard) startup(start time.Time) {
+func (s *hubShard) startup(start time.Time) {
 	s.restartFloor = start.Add(s.m.cfg.RestartGrace).UnixMilli()
 	s.wheel = wheel.New(s.m.cfg.Tick, wheel.DefaultSlots, start)
 	s.nextEOLCheck = start.Add(s.m.cfg.EndOfLifeCheck)
-	for i := range s.hubs.len() {
-		s.checkEndOfLife(s.hubs.at(i), start)
+	for i := range s.hubs.Len() {
+		s.checkEndOfLife(s.hubs.At(i), start)
 		s.rearm(int32(i))
 	}
 }
 
-func (s *shard) tick(now time.Time) {
+// Tick advances the wheel (shard.Machine) to the wall clock as the tick is
+// handled rather than as the ticker sent it, as the monitor always has.
+func (s *hubShard) Tick(time.Time) { s.tick(time.Now()) }
+
+func (s *hubShard) tick(now time.Time) {
 	s.now = now
 	s.wheel.Advance(now, s.onExpired)
 	if !now.Before(s.nextEOLCheck) {
-		for i := range s.hubs.len() {
-			s.checkEndOfLife(s.hubs.at(i), now)
+		for i := range s.hubs.Len() {
+			s.checkEndOfLife(s.hubs.At(i), now)
 		}
 		s.nextEOLCheck = now.Add(s.m.cfg.EndOfLifeCheck)
 	}
 }
 
 // hubIndex finds or creates a hub's state.
-func (s *shard) hubIndex(id devices.HubID) int32 {
+func (s *hubShard) hubIndex(id devices.HubID) int32 {
 	if i, ok := s.index[id]; ok {
 		return i
 	}
 	// Kept as it came, not cloned: see engineShard.homeIndex.
-	i := s.hubs.add(hubState{id: id, battery: -1})
+	i := s.hubs.Add(hubState{id: id, battery: -1})
 	s.index[id] = i
 	return i
 }
@@ -352,19 +297,25 @@ func sensorIndex(h *hubState, id devices.SensorID) int {
 	if len(h.sensors) >= maxSensorsPerHub {
 		return -1
 	}
-	h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(id), battery: -1})
+	h.sensors = shard.AppendTight(h.sensors, sensorState{name: h.own.Name(id), battery: -1})
 	return len(h.sensors) - 1
 }
 
 // markDirty queues hub i for saving: a state change in the next round, a
 // last-seen-only change in the round of its seen slot.
-func (s *shard) markDirty(i int32, state bool) { s.dirty.mark(i, state) }
+func (s *hubShard) markDirty(i int32, state bool) { s.dirty.Mark(i, state) }
 
 // collect returns records of the hubs changed since they were last saved
-// that are due in the round of seen slot slot (everySlot: all of them), at
+// that are due in the round of seen slot slot (shard.EverySlot: all of them), at
 // most limit of them (0: all). more says hubs may be left for the next call.
-func (s *shard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
-	return collectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.at(i)) })
+func (s *hubShard) collect(slot, limit int) (out []devices.HubHealthRecord, more bool) {
+	return shard.CollectQueued(&s.dirty, slot, limit, func(i int32) devices.HubHealthRecord { return s.record(s.hubs.At(i)) })
+}
+
+// Save answers the save loop (shard.Machine).
+func (s *hubShard) Save(slot, limit int) shard.SaveReply[devices.HubHealthRecord] {
+	records, more := s.collect(slot, limit)
+	return shard.ReplyWith(records, more, &s.pos)
 }
 
 func received(m *devices.Message) time.Time {
@@ -385,11 +336,11 @@ func received(m *devices.Message) time.Time {
 	return time.Now()
 }
 
-func (s *shard) ingest(m *devices.Message) {
+func (s *hubShard) ingest(m *devices.Message) {
 	i := s.hubIndex(m.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	if m.Event != nil {
-		if !s.pos.take(m.Event, &h.applied) {
+		if !s.pos.Take(m.Event, &h.applied) {
 			return // applied before the health was saved
 		}
 		s.markDirty(i, false) // the position is saved with the hub
@@ -413,7 +364,7 @@ func (s *shard) ingest(m *devices.Message) {
 	// broker's workers and its disconnect report run side by side): not a
 	// sign of life, or the hub would look online again until its heartbeat
 	// was missed.
-	h = s.hubs.at(i)
+	h = s.hubs.At(i)
 	if hub, r, ok := m.HubClock(); ok {
 		s.clock(i, hub.Sub(r), r)
 	}
@@ -474,9 +425,9 @@ func (s *shard) ingest(m *devices.Message) {
 	s.rearm(i)
 }
 
-func (s *shard) connection(c devices.ConnectionEvent) {
+func (s *hubShard) connection(c devices.ConnectionEvent) {
 	i := s.hubIndex(c.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	if h.is(fDisabled) {
 		return
 	}
@@ -501,8 +452,8 @@ func (s *shard) connection(c devices.ConnectionEvent) {
 }
 
 // seen records proof of life at t (gateway clock).
-func (s *shard) seen(i int32, t time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) seen(i int32, t time.Time) {
+	h := s.hubs.At(i)
 	ms := t.UnixMilli()
 	firstEver := h.lastSeen == 0
 	if ms > h.lastSeen {
@@ -525,7 +476,7 @@ func (s *shard) seen(i int32, t time.Time) {
 	}
 }
 
-func (s *shard) setOnline(h *hubState, on bool) {
+func (s *hubShard) setOnline(h *hubState, on bool) {
 	if h.is(fOnline) == on {
 		return
 	}
@@ -539,8 +490,8 @@ func (s *shard) setOnline(h *hubState, on bool) {
 
 // goOffline starts the grace period of a disconnect; hub_offline fires when
 // it ends without a reconnect.
-func (s *shard) goOffline(i int32, t time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) goOffline(i int32, t time.Time) {
+	h := s.hubs.At(i)
 	ms := t.UnixMilli()
 	if h.is(fOnline) {
 		h.lastDisconnect = ms
@@ -555,8 +506,8 @@ func (s *shard) goOffline(i int32, t time.Time) {
 
 // sensorSeen records a sensor's sign of life at its own time at (already on
 // the gateway clock), capped at the receive time; it clears sensor_silent.
-func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
-	h := s.hubs.at(i)
+func (s *hubShard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int {
+	h := s.hubs.At(i)
 	k := sensorIndex(h, id)
 	if k < 0 {
 		return -1
@@ -569,16 +520,16 @@ func (s *shard) sensorSeen(i int32, id devices.SensorID, at, recv time.Time) int
 	}
 	if sn.has(sensorSilent) {
 		silent := time.Duration(ms-sn.since[sensorSilent]) * time.Millisecond
-		s.resolveSensor(i, k, sensorSilent, time.UnixMilli(ms), explainSensorBack(id, silent), Evidence{})
+		s.resolveSensor(i, k, sensorSilent, time.UnixMilli(ms), explainSensorBack(id, silent), detectors.Evidence{})
 	}
 	if sn.has(sensorFaulty) && ms-sn.faultAt >= s.m.cfg.SensorFaultClear.Milliseconds() {
-		s.resolveSensor(i, k, sensorFaulty, time.UnixMilli(ms), explainSensorFaultCleared(id, s.m.cfg.SensorFaultClear), Evidence{})
+		s.resolveSensor(i, k, sensorFaulty, time.UnixMilli(ms), explainSensorFaultCleared(id, s.m.cfg.SensorFaultClear), detectors.Evidence{})
 	}
 	return k
 }
 
-func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) clock(i int32, skew time.Duration, at time.Time) {
+	h := s.hubs.At(i)
 	ms := skew.Milliseconds()
 	if ms != h.skewMs {
 		h.skewMs = ms
@@ -588,17 +539,17 @@ func (s *shard) clock(i int32, skew time.Duration, at time.Time) {
 	abs := skew.Abs()
 	switch {
 	case abs > tol && !h.has(hubClockSkew):
-		s.fireHub(i, hubClockSkew, at, at, explainClockSkew(skew, tol), Evidence{Facts: []Fact{
+		s.fireHub(i, hubClockSkew, at, at, explainClockSkew(skew, tol), detectors.Evidence{Facts: []detectors.Fact{
 			{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}, {Name: "tolerance", Value: tol.Seconds(), Unit: "s"}}})
 	case abs <= tol/2 && h.has(hubClockSkew):
-		s.resolveHub(i, hubClockSkew, at, explainClockOK(skew), Evidence{Facts: []Fact{{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}}})
+		s.resolveHub(i, hubClockSkew, at, explainClockOK(skew), detectors.Evidence{Facts: []detectors.Fact{{Name: "clock_skew", Value: skew.Seconds(), Unit: "s"}}})
 	}
 }
 
 // power applies a mains state at event time at, ignoring one older than the
 // last applied (a late or store-and-forwarded message).
-func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
-	h := s.hubs.at(i)
+func (s *hubShard) power(i int32, onMains bool, at time.Time, event devices.EventID, r *devices.Reading) {
+	h := s.hubs.At(i)
 	ms := at.UnixMilli()
 	if ms < h.powerAt {
 		return
@@ -627,8 +578,8 @@ func (s *shard) power(i int32, onMains bool, at time.Time, event devices.EventID
 
 // battery applies a battery reading of sensor k with hysteresis. The hub's
 // own battery (a sensor of kind hub) is a hub-level fault.
-func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
-	h := s.hubs.at(i)
+func (s *hubShard) battery(i int32, k int, value float64, at time.Time, r *devices.Reading) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	ms := at.UnixMilli()
 	if ms < sn.batteryAt {
@@ -657,13 +608,13 @@ func (s *shard) battery(i int32, k int, value float64, at time.Time, r *devices.
 
 // batteryEvent is a device's own low-battery report; only a battery reading
 // at or above BatteryOK resolves it.
-func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
-	h := s.hubs.at(i)
+func (s *hubShard) batteryEvent(i int32, k int, e *devices.Event) {
+	h := s.hubs.At(i)
 	value := -1.0
 	if e.HasValue {
 		value = e.Value
 	}
-	ev := Evidence{Events: []devices.EventID{e.ID}}
+	ev := detectors.Evidence{Events: []devices.EventID{e.ID}}
 	if k < 0 || h.sensors[k].flags&sIsHub != 0 {
 		if !h.has(hubBatteryLow) {
 			if value >= 0 {
@@ -682,25 +633,25 @@ func (s *shard) batteryEvent(i int32, k int, e *devices.Event) {
 	}
 }
 
-func (s *shard) sensorFault(i int32, k int, e *devices.Event) {
-	sn := &s.hubs.at(i).sensors[k]
+func (s *hubShard) sensorFault(i int32, k int, e *devices.Event) {
+	sn := &s.hubs.At(i).sensors[k]
 	// faultAt is not saved (a restart takes the episode start), so a fault
 	// repeated by a sensor already faulty changes nothing a restart needs;
 	// fireSensor marks the hub when the fault is new.
 	sn.faultAt = max(sn.faultAt, e.At.UnixMilli())
 	if !sn.has(sensorFaulty) {
-		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.at(i).sensorID(k), e.Kind), Evidence{Events: []devices.EventID{e.ID}})
+		s.fireSensor(i, k, sensorFaulty, e.At, e.At, explainSensorFault(s.hubs.At(i).sensorID(k), e.Kind), detectors.Evidence{Events: []devices.EventID{e.ID}})
 	}
 }
 
-func (s *shard) checkEndOfLife(h *hubState, now time.Time) {
+func (s *hubShard) checkEndOfLife(h *hubState, now time.Time) {
 	i := s.index[h.id]
 	if h.is(fDisabled) {
 		return
 	}
 	past := h.endOfLife != 0 && now.UnixMilli() >= h.endOfLife
 	eol := time.UnixMilli(h.endOfLife)
-	ev := Evidence{Facts: []Fact{{Name: "end_of_life", Value: float64(eol.Unix()), Unit: "unix_s"}}}
+	ev := detectors.Evidence{Facts: []detectors.Fact{{Name: "end_of_life", Value: float64(eol.Unix()), Unit: "unix_s"}}}
 	switch {
 	case past && !h.has(hubEndOfLife):
 		s.fireHub(i, hubEndOfLife, eol, now, explainEndOfLife(eol), ev)
@@ -710,7 +661,7 @@ func (s *shard) checkEndOfLife(h *hubState, now time.Time) {
 }
 
 // heartbeatTimeout is how long h may be silent.
-func (s *shard) heartbeatTimeout(h *hubState) time.Duration {
+func (s *hubShard) heartbeatTimeout(h *hubState) time.Duration {
 	if h.heartbeatS > 0 {
 		return time.Duration(float64(time.Duration(h.heartbeatS)*time.Second) * s.m.cfg.HeartbeatFactor)
 	}
@@ -718,14 +669,14 @@ func (s *shard) heartbeatTimeout(h *hubState) time.Duration {
 }
 
 // heartbeatDeadline is 0 for a hub never seen: nothing can be said of it.
-func (s *shard) heartbeatDeadline(h *hubState) int64 {
+func (s *hubShard) heartbeatDeadline(h *hubState) int64 {
 	if h.lastSeen == 0 {
 		return 0
 	}
 	return max(h.lastSeen+s.heartbeatTimeout(h).Milliseconds(), s.restartFloor)
 }
 
-func (s *shard) supervisionWindow(sn *sensorState) int64 {
+func (s *hubShard) supervisionWindow(sn *sensorState) int64 {
 	w := time.Duration(s.m.cfg.SupervisionFactor * float64(time.Duration(sn.reportS)*time.Second))
 	return max(w, s.m.cfg.SupervisionFloor).Milliseconds()
 }
@@ -742,7 +693,7 @@ func up(h *hubState) bool {
 
 // nextDeadline is the earliest moment evaluate has something to decide for
 // h, or 0 for none.
-func (s *shard) nextDeadline(h *hubState) int64 {
+func (s *hubShard) nextDeadline(h *hubState) int64 {
 	if h.is(fDisabled) {
 		return 0
 	}
@@ -771,11 +722,11 @@ func (s *shard) nextDeadline(h *hubState) int64 {
 	return next
 }
 
-func (s *shard) rearm(i int32) {
+func (s *hubShard) rearm(i int32) {
 	if s.wheel == nil {
 		return // still loading; startup arms every hub
 	}
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	d := s.nextDeadline(h)
 	switch {
 	case d == 0:
@@ -788,8 +739,8 @@ func (s *shard) rearm(i int32) {
 }
 
 // evaluate decides h's deadlines that have passed at now.
-func (s *shard) evaluate(i int32, now time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) evaluate(i int32, now time.Time) {
+	h := s.hubs.At(i)
 	ms := now.UnixMilli()
 	if !h.has(hubOffline) {
 		hb := s.heartbeatDeadline(h)
@@ -797,23 +748,23 @@ func (s *shard) evaluate(i int32, now time.Time) {
 		case h.is(fOfflinePending) && ms >= h.offlineSince+s.m.cfg.OfflineGrace.Milliseconds():
 			since := time.UnixMilli(h.offlineSince)
 			h.flags &^= fOfflinePending
-			s.fireHub(i, hubOffline, since, now, explainDisconnected(now.Sub(since)), Evidence{Facts: []Fact{
+			s.fireHub(i, hubOffline, since, now, explainDisconnected(now.Sub(since)), detectors.Evidence{Facts: []detectors.Fact{
 				{Name: "disconnected_at", Value: float64(since.Unix()), Unit: "unix_s"},
 				{Name: "offline_for", Value: now.Sub(since).Seconds(), Unit: "s"}}})
 		case hb != 0 && ms >= hb:
 			last := time.UnixMilli(h.lastSeen)
 			h.flags &^= fOfflinePending
 			s.setOnline(h, false)
-			s.fireHub(i, hubOffline, last, now, explainNoHeartbeat(now.Sub(last)), Evidence{Facts: []Fact{
+			s.fireHub(i, hubOffline, last, now, explainNoHeartbeat(now.Sub(last)), detectors.Evidence{Facts: []detectors.Fact{
 				{Name: "last_seen", Value: float64(last.Unix()), Unit: "unix_s"},
 				{Name: "silent_for", Value: now.Sub(last).Seconds(), Unit: "s"},
 				{Name: "heartbeat_timeout", Value: s.heartbeatTimeout(h).Seconds(), Unit: "s"}}})
 		}
 	} else if h.is(fOnline) && ms >= h.onlineSince+s.m.cfg.OnlineHold.Milliseconds() {
 		back := time.UnixMilli(h.onlineSince)
-		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), Evidence{})
+		s.resolveHub(i, hubOffline, back, explainBackOnline(back.Sub(time.UnixMilli(h.since[hubOffline]))), detectors.Evidence{})
 	}
-	h = s.hubs.at(i)
+	h = s.hubs.At(i)
 	if up(h) {
 		for k := range h.sensors {
 			sn := &h.sensors[k]
@@ -824,7 +775,7 @@ func (s *shard) evaluate(i int32, now time.Time) {
 			if ms >= base+s.supervisionWindow(sn) {
 				s.fireSensor(i, k, sensorSilent, time.UnixMilli(base), now,
 					explainSensorSilent(h.sensorID(k), now.Sub(time.UnixMilli(base)), time.Duration(sn.reportS)*time.Second),
-					Evidence{Facts: []Fact{
+					detectors.Evidence{Facts: []detectors.Fact{
 						{Name: "last_seen", Value: float64(time.UnixMilli(sn.lastSeen).Unix()), Unit: "unix_s"},
 						{Name: "report_interval", Value: float64(sn.reportS), Unit: "s"}}})
 			}
@@ -834,8 +785,8 @@ func (s *shard) evaluate(i int32, now time.Time) {
 }
 
 // applyRegistry takes what the registry says of a hub and its sensors.
-func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
-	h := s.hubs.at(i)
+func (s *hubShard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor, now time.Time) {
+	h := s.hubs.At(i)
 	h.endOfLife = 0
 	if !hub.EndOfLife.IsZero() {
 		h.endOfLife = hub.EndOfLife.UnixMilli()
@@ -851,7 +802,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	}
 	if hub.Disabled && !h.is(fDisabled) {
 		s.resolveAll(i, now, explainDisabled())
-		h = s.hubs.at(i)
+		h = s.hubs.At(i)
 		s.setOnline(h, false)
 		h.flags |= fDisabled
 	} else if !hub.Disabled {
@@ -875,10 +826,10 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 		if sn.flags&sRegistered != 0 && (reg == nil || reg.Disabled) {
 			for f := range sensorFaultCount {
 				if sn.has(f) {
-					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), Evidence{})
+					s.resolveSensor(i, k, f, now, explainSensorRemoved(h.sensorID(k)), detectors.Evidence{})
 				}
 			}
-			h = s.hubs.at(i)
+			h = s.hubs.At(i)
 			if reg == nil {
 				h.sensors = append(h.sensors[:k], h.sensors[k+1:]...)
 				changed = true
@@ -894,7 +845,7 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 			changed = true // a sensor the saved record does not list yet
 		}
 		if k < 0 { // registered sensors are always tracked
-			h.sensors = appendTight(h.sensors, sensorState{name: h.own.name(reg.ID), battery: -1})
+			h.sensors = shard.AppendTight(h.sensors, sensorState{name: h.own.Name(reg.ID), battery: -1})
 			k = len(h.sensors) - 1
 		}
 		sn := &h.sensors[k]
@@ -914,24 +865,24 @@ func (s *shard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sensor
 	s.rearm(i)
 }
 
-func (s *shard) resolveAll(i int32, now time.Time, why Explanation) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveAll(i int32, now time.Time, why detectors.Explanation) {
+	h := s.hubs.At(i)
 	for f := range hubFaultCount {
 		if h.has(f) {
-			s.resolveHub(i, f, now, why, Evidence{})
+			s.resolveHub(i, f, now, why, detectors.Evidence{})
 		}
 	}
 	for k := range h.sensors {
 		for f := range sensorFaultCount {
 			if h.sensors[k].has(f) {
-				s.resolveSensor(i, k, f, now, why, Evidence{})
+				s.resolveSensor(i, k, f, now, why, detectors.Evidence{})
 			}
 		}
 	}
 }
 
-func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
-	var ev Evidence
+func evidenceOf(event devices.EventID, r *devices.Reading) detectors.Evidence {
+	var ev detectors.Evidence
 	if event != "" {
 		ev.Events = []devices.EventID{event}
 	}
@@ -941,50 +892,50 @@ func evidenceOf(event devices.EventID, r *devices.Reading) Evidence {
 	return ev
 }
 
-func (s *shard) fireHub(i int32, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) fireHub(i int32, f int, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	h := s.hubs.At(i)
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, "", hubFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
-func (s *shard) resolveHub(i int32, f int, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveHub(i int32, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	h := s.hubs.At(i)
 	h.faults &^= 1 << f
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, "", hubFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
-func (s *shard) fireSensor(i int32, k, f int, episode, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Firing, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
-func (s *shard) resolveSensor(i int32, k, f int, at time.Time, why Explanation, ev Evidence) {
-	h := s.hubs.at(i)
+func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	h := s.hubs.At(i)
 	sn := &h.sensors[k]
 	sn.faults &^= 1 << f
 	episode := time.UnixMilli(sn.since[f])
 	sn.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], Resolved, episode, at, why, ev)
+	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
-func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, state State, episode, at time.Time, why Explanation, ev Evidence) {
-	d := Detection{
-		Fingerprint: Fingerprint(hub, cause, sensor, episode),
+func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause detectors.Cause, state detectors.State, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	d := detectors.Detection{
+		Fingerprint: detectors.Fingerprint(hub, cause, sensor, episode),
 		Hub:         hub,
 		Sensor:      sensor,
-		Class:       ClassDeviceHealth,
+		Class:       detectors.ClassDeviceHealth,
 		Cause:       cause,
-		Priority:    PriorityLow,
+		Priority:    detectors.PriorityLow,
 		State:       state,
 		Episode:     episode.UTC(),
 		At:          at.UTC(),
@@ -993,7 +944,7 @@ func (s *shard) emit(hub devices.HubID, sensor devices.SensorID, cause Cause, st
 	}
 	st := &s.m.stats
 	st.detections.Add(1)
-	if state == Firing {
+	if state == detectors.Firing {
 		st.faultsActive[causeIndex(cause)].Add(1)
 	} else {
 		st.faultsActive[causeIndex(cause)].Add(-1)
@@ -1011,7 +962,7 @@ func msTime(ms int64) time.Time {
 }
 
 // hubHealth is h as the API shows it.
-func (s *shard) hubHealth(h *hubState) devices.HubHealth {
+func (s *hubShard) hubHealth(h *hubState) devices.HubHealth {
 	hh := devices.HubHealth{
 		Hub:               h.id,
 		Online:            h.is(fOnline),
@@ -1047,7 +998,7 @@ func (s *shard) hubHealth(h *hubState) devices.HubHealth {
 }
 
 // record is h as it is saved: its health and its open episodes.
-func (s *shard) record(h *hubState) devices.HubHealthRecord {
+func (s *hubShard) record(h *hubState) devices.HubHealthRecord {
 	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h), JournalApplied: h.applied}
 	for f := range hubFaultCount {
 		if h.has(f) {
@@ -1067,9 +1018,9 @@ func (s *shard) record(h *hubState) devices.HubHealthRecord {
 
 // restore loads a saved record at start. Faults come back with their
 // episodes, so they are neither forgotten nor fired again.
-func (s *shard) restore(r *devices.HubHealthRecord, start time.Time) {
+func (s *hubShard) restore(r *devices.HubHealthRecord, start time.Time) {
 	i := s.hubIndex(r.Hub)
-	h := s.hubs.at(i)
+	h := s.hubs.At(i)
 	msOf := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0

@@ -1,4 +1,4 @@
-package detectors
+package health
 
 import (
 	"fmt"
@@ -8,13 +8,16 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
 // loadedMonitor builds a monitor's shard state for hubs hubs with four
 // supervised sensors each, connected and reporting, without starting Run:
 // the shards are driven directly, as their goroutines would.
-func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
+func loadedMonitor(tb testing.TB, hubs int) (*Monitor, []devices.HubID) {
 	m, now := startedMonitor(tb)
 	ids := make([]devices.HubID, hubs)
 	kinds := []devices.SensorKind{devices.SensorHub, devices.SensorMotion, devices.SensorDoor, devices.SensorSmoke}
@@ -26,25 +29,25 @@ func loadedMonitor(tb testing.TB, hubs int) (*HealthMonitor, []devices.HubID) {
 			sensors[k] = sensor(id, devices.SensorID(fmt.Sprintf("%s-%d", kind, k)), kind, 60)
 		}
 		s := m.shardOf(id)
-		s.handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, Firmware: "1.2.3", EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
-		s.handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
+		s.Handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, Firmware: "1.2.3", EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
+		s.Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
 		rs := make([]devices.Reading, len(kinds))
 		for k := range kinds {
 			rs[k] = devices.Reading{Sensor: sensors[k].ID, Metric: devices.MetricBattery, At: now, Value: 90, Quality: -1}
 		}
-		s.handle(op{kind: opMessage, msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
+		s.Handle(op{kind: opMessage, msg: &devices.Message{Hub: id, Channel: devices.ChanReadings,
 			Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}})
 	}
 	for _, s := range m.shards {
-		s.collect(everySlot, 0) // as the first save would
+		s.collect(shard.EverySlot, 0) // as the first save would
 	}
 	return m, ids
 }
 
 // startedMonitor is a monitor of four shards, started but not running: a
 // test drives them directly.
-func startedMonitor(tb testing.TB) (*HealthMonitor, time.Time) {
-	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 4, Logger: zerolog.Nop()})
+func startedMonitor(tb testing.TB) (*Monitor, time.Time) {
+	m, err := New(Config{Sink: detectors.SinkFunc(func(detectors.Detection) {}), Shards: 4, Logger: zerolog.Nop()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,14 +58,6 @@ func startedMonitor(tb testing.TB) (*HealthMonitor, time.Time) {
 	return m, now
 }
 
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // BenchmarkHealthMemory reports the monitor's heap per hub (four sensors
 // each): map entry, state, sensor slice and wheel node.
 func BenchmarkHealthMemory(b *testing.B) {
@@ -70,10 +65,10 @@ func BenchmarkHealthMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("hubs=%d/sensors=4", hubs), func(b *testing.B) {
 			var perHub float64
 			for b.Loop() {
-				before := heapInUse()
+				before := shardtest.HeapInUse()
 				m, ids := loadedMonitor(b, hubs)
 				ids = nil
-				after := heapInUse()
+				after := shardtest.HeapInUse()
 				perHub = float64(after-before) / float64(hubs)
 				runtime.KeepAlive(m)
 				runtime.KeepAlive(ids)
@@ -90,9 +85,9 @@ func TestHealthMemoryPerHub(t *testing.T) {
 		t.Skip("builds 30,000 hubs")
 	}
 	const hubs = 30_000
-	before := heapInUse()
+	before := shardtest.HeapInUse()
 	m, _ := loadedMonitor(t, hubs)
-	perHub := float64(heapInUse()-before) / hubs
+	perHub := float64(shardtest.HeapInUse()-before) / hubs
 	runtime.KeepAlive(m)
 	t.Logf("%.0f bytes per hub with 4 sensors", perHub)
 	if perHub > 1024 {
@@ -122,7 +117,7 @@ func BenchmarkIngestReadings(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				msg := msgs[i%len(msgs)]
-				m.shardOf(msg.Hub).handle(op{kind: opMessage, msg: msg})
+				m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg})
 				i++
 			}
 		})
@@ -132,15 +127,16 @@ func BenchmarkIngestReadings(b *testing.B) {
 // BenchmarkEnqueue is Ingest's cost to the broker's goroutine: hash the hub
 // and queue (a consumer drains the queue concurrently).
 func BenchmarkEnqueue(b *testing.B) {
-	m, err := NewHealthMonitor(HealthConfig{Sink: SinkFunc(func(Detection) {}), Shards: 1, Logger: zerolog.Nop()})
+	m, err := New(Config{Sink: detectors.SinkFunc(func(detectors.Detection) {}), Shards: 1, Logger: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	done := make(chan struct{})
+	in, _ := m.shards[0].rt.Lanes.OrdinaryReady() // the ordinary channel: nothing is backlogged
 	go func() {
 		for {
 			select {
-			case <-m.shards[0].lanes.ordinary:
+			case <-in:
 			case <-done:
 				return
 			}

@@ -1,4 +1,4 @@
-package detectors
+package health
 
 import (
 	"context"
@@ -11,23 +11,24 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 )
 
 // recorder is an in-memory Sink.
 type recorder struct {
 	mu  sync.Mutex
-	got []Detection
+	got []detectors.Detection
 }
 
-func (r *recorder) Detect(d Detection) {
+func (r *recorder) Detect(d detectors.Detection) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, d)
 }
 
 // take returns and forgets what was detected so far.
-func (r *recorder) take() []Detection {
+func (r *recorder) take() []detectors.Detection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	got := r.got
@@ -35,7 +36,7 @@ func (r *recorder) take() []Detection {
 	return got
 }
 
-// memStore is an in-memory HealthStore.
+// memStore is an in-memory Store.
 type memStore struct {
 	mu      sync.Mutex
 	records map[devices.HubID]devices.HubHealthRecord
@@ -64,8 +65,8 @@ func (s *memStore) LoadHubHealth(context.Context) ([]devices.HubHealthRecord, er
 }
 
 // fleetOf is a registry of hubs, each with its sensors.
-func fleetOf(hubs ...registryEntry) Fleet {
-	return FleetFunc(func(_ context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
+func fleetOf(hubs ...registryEntry) detectors.Fleet {
+	return detectors.FleetFunc(func(_ context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
 		for _, e := range hubs {
 			if err := visit(e.hub, e.sensors); err != nil {
 				return err
@@ -82,12 +83,12 @@ func sensor(hub devices.HubID, id devices.SensorID, kind devices.SensorKind, rep
 // harness runs a monitor inside the current synctest bubble.
 type harness struct {
 	t    *testing.T
-	m    *HealthMonitor
+	m    *Monitor
 	sink *recorder
 	stop func()
 }
 
-func startMonitor(t *testing.T, cfg HealthConfig) *harness {
+func startMonitor(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: &recorder{}}
 	if cfg.Sink == nil {
@@ -97,7 +98,7 @@ func startMonitor(t *testing.T, cfg HealthConfig) *harness {
 		cfg.Shards = 2
 	}
 	cfg.Logger = zerolog.Nop()
-	m, err := NewHealthMonitor(cfg)
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func event(hub devices.HubID, kind devices.EventKind, sensor devices.SensorID, a
 }
 
 // summary is a detection reduced to what the tests compare.
-func summary(ds []Detection) []string {
+func summary(ds []detectors.Detection) []string {
 	var out []string
 	for _, d := range ds {
 		s := fmt.Sprintf("%s %s", d.State, d.Cause)
@@ -183,13 +184,13 @@ func summary(ds []Detection) []string {
 	return out
 }
 
-func expect(t *testing.T, when string, got []Detection, want ...string) {
+func expect(t *testing.T, when string, got []detectors.Detection, want ...string) {
 	t.Helper()
 	if g := summary(got); !slices.Equal(g, want) {
 		t.Fatalf("%s: detections %q, want %q", when, g, want)
 	}
 	for _, d := range got {
-		if d.Class != ClassDeviceHealth || d.Priority != PriorityLow {
+		if d.Class != detectors.ClassDeviceHealth || d.Priority != detectors.PriorityLow {
 			t.Fatalf("%s: %s has class %q priority %d, want device_health 4", when, d.Cause, d.Class, d.Priority)
 		}
 		if d.Explanation.Ko == "" || d.Explanation.En == "" {
@@ -200,7 +201,7 @@ func expect(t *testing.T, when string, got []Detection, want ...string) {
 
 func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.connect("hub-1", true, "")
 		h.ingest(heartbeat("hub-1"))
@@ -212,7 +213,7 @@ func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
 		h.after(2 * time.Second)
 		got := h.sink.take()
 		expect(t, "at the deadline", got, "firing hub_offline")
-		if want := Fingerprint("hub-1", CauseHubOffline, "", lastSeen); got[0].Fingerprint != want {
+		if want := detectors.Fingerprint("hub-1", detectors.CauseHubOffline, "", lastSeen); got[0].Fingerprint != want {
 			t.Fatalf("fingerprint %q, want %q", got[0].Fingerprint, want)
 		}
 		if got[0].Explanation.En != "Hub offline, no heartbeat for 10 min" {
@@ -237,7 +238,7 @@ func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
 
 func TestAnnouncedHeartbeatInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		now := time.Now()
 		h.ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanStatus, Status: &devices.Status{
@@ -274,7 +275,7 @@ func TestDisconnects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := startMonitor(t, HealthConfig{})
+				h := startMonitor(t, Config{})
 				defer h.stop()
 				start := time.Now()
 				for _, s := range tt.steps {
@@ -294,7 +295,7 @@ func TestDisconnects(t *testing.T) {
 
 func TestLastWill(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		will := func() *devices.Message {
 			return &devices.Message{Hub: "hub-1", Channel: devices.ChanStatus,
@@ -318,7 +319,7 @@ func TestLastWill(t *testing.T) {
 
 func TestPower(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.connect("hub-1", true, "")
 		lostAt := time.Now()
@@ -360,7 +361,7 @@ func TestBatteryHysteresis(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := startMonitor(t, HealthConfig{Fleet: fleetOf(registryEntry{
+				h := startMonitor(t, Config{Fleet: fleetOf(registryEntry{
 					hub:     devices.Hub{ID: "hub-1"},
 					sensors: []devices.Sensor{sensor("hub-1", "hub", devices.SensorHub, 0), sensor("hub-1", "door-1", devices.SensorDoor, 0)},
 				})})
@@ -377,7 +378,7 @@ func TestBatteryHysteresis(t *testing.T) {
 
 func TestBatteryLowEvent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
@@ -389,7 +390,7 @@ func TestBatteryLowEvent(t *testing.T) {
 
 func TestSensorSupervision(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{Fleet: fleetOf(registryEntry{
+		h := startMonitor(t, Config{Fleet: fleetOf(registryEntry{
 			hub: devices.Hub{ID: "hub-1"},
 			sensors: []devices.Sensor{
 				sensor("hub-1", "motion-1", devices.SensorMotion, 60),
@@ -418,7 +419,7 @@ func TestSensorSupervision(t *testing.T) {
 
 func TestSensorsOfAnOfflineHubAreNotSilent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{Fleet: fleetOf(registryEntry{
+		h := startMonitor(t, Config{Fleet: fleetOf(registryEntry{
 			hub:     devices.Hub{ID: "hub-1"},
 			sensors: []devices.Sensor{sensor("hub-1", "motion-1", devices.SensorMotion, 60)},
 		})})
@@ -433,7 +434,7 @@ func TestSensorsOfAnOfflineHubAreNotSilent(t *testing.T) {
 
 func TestSensorFault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.ingest(event("hub-1", devices.EventTamper, "door-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventSensorFault, "door-1", time.Now()))
@@ -449,7 +450,7 @@ func TestSensorFault(t *testing.T) {
 func TestEndOfLife(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Now()
-		h := startMonitor(t, HealthConfig{Fleet: fleetOf(
+		h := startMonitor(t, Config{Fleet: fleetOf(
 			registryEntry{hub: devices.Hub{ID: "old-hub", EndOfLife: now.Add(-24 * time.Hour)}},
 			registryEntry{hub: devices.Hub{ID: "hub-2", EndOfLife: now.Add(30 * time.Hour)}},
 			registryEntry{hub: devices.Hub{ID: "new-hub", EndOfLife: now.AddDate(5, 0, 0)}},
@@ -473,7 +474,7 @@ func TestEndOfLife(t *testing.T) {
 
 func TestClockSkew(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		steps := []struct {
 			skew time.Duration
@@ -504,9 +505,9 @@ func TestRestartKeepsOpenFaults(t *testing.T) {
 		registryEntry{hub: devices.Hub{ID: "hub-2"}},
 		registryEntry{hub: devices.Hub{ID: "hub-3"}},
 	)
-	var firing []Detection
+	var firing []detectors.Detection
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{Store: store, Fleet: fleet})
+		h := startMonitor(t, Config{Store: store, Fleet: fleet})
 		defer h.stop()
 		h.ingest(heartbeat("hub-1")) // will go offline
 		h.ingest(event("hub-2", devices.EventPowerLost, "", time.Now()))
@@ -522,7 +523,7 @@ func TestRestartKeepsOpenFaults(t *testing.T) {
 		// Every bubble starts at the same fake instant: let the gateway's
 		// downtime pass first, long enough for hub-3's saved deadline.
 		time.Sleep(30 * time.Minute)
-		h := startMonitor(t, HealthConfig{Store: store, Fleet: fleet})
+		h := startMonitor(t, Config{Store: store, Fleet: fleet})
 		defer h.stop()
 		h.connect("hub-2", true, "")
 		h.after(time.Minute)
@@ -550,14 +551,14 @@ func TestQueueBackPressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
 		var mu sync.Mutex
-		var got []Detection
-		sink := SinkFunc(func(d Detection) {
+		var got []detectors.Detection
+		sink := detectors.SinkFunc(func(d detectors.Detection) {
 			<-gate // dispatch is stuck
 			mu.Lock()
 			got = append(got, d)
 			mu.Unlock()
 		})
-		h := startMonitor(t, HealthConfig{Sink: sink, Shards: 1, QueueSize: 4})
+		h := startMonitor(t, Config{Sink: sink, Shards: 1, QueueSize: 4})
 		defer h.stop()
 
 		const hubs = 20
@@ -593,7 +594,7 @@ func TestQueueBackPressure(t *testing.T) {
 
 func TestHealthQuery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		if _, ok := h.m.Health("nobody"); ok {
 			t.Fatal("unknown hub reported")
@@ -612,7 +613,7 @@ func TestHealthQuery(t *testing.T) {
 
 func TestDisabledHubResolvesItsFaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.ingest(event("hub-1", devices.EventPowerLost, "", time.Now()))
 		h.m.Refresh(devices.Hub{ID: "hub-1", Disabled: true}, nil)
@@ -623,40 +624,13 @@ func TestDisabledHubResolvesItsFaults(t *testing.T) {
 	})
 }
 
-func TestFingerprint(t *testing.T) {
-	at := time.Unix(1767225600, 0)
-	if got := Fingerprint("hub-1", CauseHubOffline, "", at); got != "hub-1/hub_offline/1767225600" {
-		t.Fatal(got)
-	}
-	if got := Fingerprint("hub-1", CauseBatteryLow, "door-1", at); got != "hub-1/battery_low/door-1/1767225600" {
-		t.Fatal(got)
-	}
-}
-
-func TestDurations(t *testing.T) {
-	tests := []struct {
-		d      time.Duration
-		ko, en string
-	}{
-		{45 * time.Second, "45초", "45 s"},
-		{12 * time.Minute, "12분", "12 min"},
-		{2 * time.Hour, "2시간", "2 h"},
-		{65 * time.Minute, "1시간 5분", "1 h 5 min"},
-	}
-	for _, tt := range tests {
-		if durKo(tt.d) != tt.ko || durEn(tt.d) != tt.en {
-			t.Errorf("%s: %q %q, want %q %q", tt.d, durKo(tt.d), durEn(tt.d), tt.ko, tt.en)
-		}
-	}
-}
-
 // A batch the broker read before the hub's connection dropped can reach the
 // monitor after the disconnect (the broker's workers and its disconnect
 // report run side by side): it is not a sign of life, so the hub still goes
 // offline after the grace.
 func TestMessageReadBeforeDisconnectIsNotASignOfLife(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, HealthConfig{})
+		h := startMonitor(t, Config{})
 		defer h.stop()
 		h.connect("hub-1", true, "")
 		h.after(10 * time.Second)

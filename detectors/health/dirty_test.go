@@ -1,4 +1,4 @@
-package detectors
+package health
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// savesStore is a HealthStore that counts the records saved per hub.
+// savesStore is a Store that counts the records saved per hub.
 type savesStore struct {
 	memStore
 	mu    sync.Mutex
@@ -103,7 +103,7 @@ func TestSteadyTrafficSavesNoState(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				st := &savesStore{}
-				h := startMonitor(t, HealthConfig{Store: st, Fleet: fleetOf(reg), SeenSaveInterval: 2 * time.Hour})
+				h := startMonitor(t, Config{Store: st, Fleet: fleetOf(reg), SeenSaveInterval: 2 * time.Hour})
 				defer h.stop()
 				// Settle: connect, announce, a first round of everything
 				// (power becomes known, the tamper fault opens).
@@ -141,7 +141,7 @@ func TestRestartWithUnchangedRegistrySavesNothing(t *testing.T) {
 				sensors: []devices.Sensor{sensor(id, "door", devices.SensorDoor, 300)}})
 		}
 		st := &savesStore{}
-		h := startMonitor(t, HealthConfig{Store: st, Fleet: fleetOf(hubs...)})
+		h := startMonitor(t, Config{Store: st, Fleet: fleetOf(hubs...)})
 		for _, e := range hubs {
 			h.ingest(steadyBatch(e.hub.ID, 1))
 		}
@@ -149,7 +149,7 @@ func TestRestartWithUnchangedRegistrySavesNothing(t *testing.T) {
 		h.stop()
 		st.saved = nil
 
-		h = startMonitor(t, HealthConfig{Store: st, Fleet: fleetOf(hubs...)})
+		h = startMonitor(t, Config{Store: st, Fleet: fleetOf(hubs...)})
 		defer h.stop()
 		h.after(30 * time.Second)
 		if n := len(st.saved); n != 0 {
@@ -178,7 +178,7 @@ func TestFirstKnowledgeIsNotUrgent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const hub devices.HubID = "hub-1"
 		st := &savesStore{}
-		h := startMonitor(t, HealthConfig{Store: st, Fleet: fleetOf(registryEntry{hub: devices.Hub{ID: hub}}),
+		h := startMonitor(t, Config{Store: st, Fleet: fleetOf(registryEntry{hub: devices.Hub{ID: hub}}),
 			SeenSaveInterval: 2 * time.Hour})
 		defer h.stop()
 		h.connect(hub, true, "")

@@ -1,4 +1,4 @@
-package detectors
+package health
 
 import (
 	"context"
@@ -13,46 +13,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Fleet is the registry as the health monitor needs it: which hubs exist,
-// their end of life and whether they are disabled, and each sensor's
-// reporting interval for supervision.
-type Fleet interface {
-	// FleetSnapshot calls visit once per hub with its sensors. An error
-	// from visit stops the walk and is returned.
-	FleetSnapshot(ctx context.Context, visit func(hub devices.Hub, sensors []devices.Sensor) error) error
-}
+// consumer is the monitor's journal consumer name, as saved in the store.
+const consumer = "device_health"
 
-// FleetFunc adapts a function to Fleet.
-type FleetFunc func(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error
-
-// FleetSnapshot calls f.
-func (f FleetFunc) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
-	return f(ctx, visit)
-}
-
-// HealthStore keeps hub health across restarts, with the open fault
+// Store keeps hub health across restarts, with the open fault
 // episodes, so that a restart neither forgets an open fault nor raises it
 // again under a new fingerprint.
-type HealthStore interface {
+type Store interface {
 	// SaveHubHealth upserts the records by hub id.
 	SaveHubHealth(ctx context.Context, records []devices.HubHealthRecord) error
 	LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error)
 }
 
-// HealthConfig configures a HealthMonitor. Zero durations and thresholds
+// Config configures a Monitor. Zero durations and thresholds
 // take the defaults named on each field.
-type HealthConfig struct {
-	Sink  Sink        // required
-	Fleet Fleet       // optional: registry knowledge loaded at start
-	Store HealthStore // optional: persistence
+type Config struct {
+	Sink  detectors.Sink  // required
+	Fleet detectors.Fleet // optional: registry knowledge loaded at start
+	Store Store           // optional: persistence
 	// Journal, optional, is replayed at start from where the saved health
 	// left it (see Journal); Replayed tells when that is done.
-	Journal Journal
+	Journal detectors.Journal
 	// OnPoison, optional, receives an input whose handling panicked.
-	OnPoison   PoisonFunc
+	OnPoison   detectors.PoisonFunc
 	Logger     zerolog.Logger // a "component" field is added
 	Registerer prometheus.Registerer
 
@@ -99,7 +87,7 @@ type HealthConfig struct {
 	Tick             time.Duration // wheel resolution (default 1 s)
 }
 
-func (c *HealthConfig) setDefaults() error {
+func (c *Config) setDefaults() error {
 	if c.Sink == nil {
 		return errors.New("detectors: health monitor needs a sink")
 	}
@@ -141,30 +129,30 @@ func (c *HealthConfig) setDefaults() error {
 	return nil
 }
 
-// HealthMonitor keeps the device health of every hub and emits a
+// Monitor keeps the device health of every hub and emits a
 // DeviceHealth detection whenever a fault starts or ends. It has the shape of
 // broker.Ingester: Ingest and Connection only queue, and return.
-type HealthMonitor struct {
-	cfg     HealthConfig
+type Monitor struct {
+	cfg     Config
 	log     zerolog.Logger
 	seed    maphash.Seed
-	shards  []*shard
+	shards  []*hubShard
 	running atomic.Bool
 	stopped chan struct{} // closed once the shards have exited
 	// replayed is closed once the journal beyond the saved health has been
 	// applied (or at start without a journal).
 	replayed chan struct{}
 	loaded   chan struct{} // see Loaded
-	stats    healthStats
+	stats    stats
 }
 
-// NewHealthMonitor validates cfg and builds the monitor; Run starts it.
+// New validates cfg and builds the monitor; Run starts it.
 // Ingest and Connection may be called before Run: they queue.
-func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
+func New(cfg Config) (*Monitor, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	m := &HealthMonitor{
+	m := &Monitor{
 		cfg:      cfg,
 		log:      cfg.Logger.With().Str("component", "health").Logger(),
 		seed:     maphash.MakeSeed(),
@@ -172,9 +160,9 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 		replayed: make(chan struct{}),
 		loaded:   make(chan struct{}),
 	}
-	m.shards = make([]*shard, cfg.Shards)
+	m.shards = make([]*hubShard, cfg.Shards)
 	for i := range m.shards {
-		m.shards[i] = newShard(m)
+		m.shards[i] = newHubShard(m)
 	}
 	if cfg.Registerer != nil {
 		if err := m.stats.register(cfg.Registerer); err != nil {
@@ -184,13 +172,13 @@ func NewHealthMonitor(cfg HealthConfig) (*HealthMonitor, error) {
 	return m, nil
 }
 
-func (m *HealthMonitor) shardOf(hub devices.HubID) *shard {
+func (m *Monitor) shardOf(hub devices.HubID) *hubShard {
 	return m.shards[maphash.String(m.seed, string(hub))%uint64(len(m.shards))]
 }
 
 // Ingest queues a message the broker accepted. m must not be modified
 // afterwards. It blocks while the hub's shard queue is full.
-func (m *HealthMonitor) Ingest(msg *devices.Message) {
+func (m *Monitor) Ingest(msg *devices.Message) {
 	if msg.Readings != nil {
 		msg.Readings.Retain() // until handled (devices.DecodeShared)
 	}
@@ -199,33 +187,42 @@ func (m *HealthMonitor) Ingest(msg *devices.Message) {
 
 // SharesReadingBatches reports that Ingest retains a readings batch until
 // its shard has handled it, as the Engine does.
-func (m *HealthMonitor) SharesReadingBatches() bool { return true }
+func (m *Monitor) SharesReadingBatches() bool { return true }
 
 // Connection queues a hub's connect or disconnect.
-func (m *HealthMonitor) Connection(c devices.ConnectionEvent) {
+func (m *Monitor) Connection(c devices.ConnectionEvent) {
 	m.shardOf(c.Hub).put(m, op{kind: opConnection, conn: c})
 }
 
 // Refresh hands on a registry change: a hub added, changed (end of life,
 // disabled) or its sensors changed. sensors is the hub's full list.
-func (m *HealthMonitor) Refresh(hub devices.Hub, sensors []devices.Sensor) {
+func (m *Monitor) Refresh(hub devices.Hub, sensors []devices.Sensor) {
 	m.shardOf(hub.ID).put(m, op{kind: opRefresh, refresh: &registryEntry{hub: hub, sensors: sensors}})
 }
 
 // Health returns what the monitor knows of a hub. It is safe to call from
 // any goroutine; it asks the hub's shard, ahead of its ingest queue. It
 // reports false for an unknown hub or when the monitor is not running.
-func (m *HealthMonitor) Health(hub devices.HubID) (devices.HubHealth, bool) {
+func (m *Monitor) Health(hub devices.HubID) (devices.HubHealth, bool) {
 	if !m.running.Load() {
 		return devices.HubHealth{}, false
 	}
-	q := healthQuery{hub: hub, reply: make(chan healthReply, 1)}
+	s := m.shardOf(hub)
+	reply := make(chan healthReply, 1)
+	q := func() { // on the shard's goroutine
+		i, ok := s.index[hub]
+		if !ok {
+			reply <- healthReply{}
+			return
+		}
+		reply <- healthReply{health: s.hubHealth(s.hubs.At(i)), ok: true}
+	}
 	select {
-	case m.shardOf(hub).queries <- q:
+	case s.rt.Queries <- q:
 	case <-m.stopped:
 		return devices.HubHealth{}, false
 	}
-	r := <-q.reply
+	r := <-reply
 	return r.health, r.ok
 }
 
@@ -240,7 +237,7 @@ type Stats struct {
 }
 
 // Stats returns the monitor's counters.
-func (m *HealthMonitor) Stats() Stats {
+func (m *Monitor) Stats() Stats {
 	return Stats{
 		HubsOnline: m.stats.hubsOnline.Load(),
 		QueueWaits: m.stats.queueWaits.Load(),
@@ -253,9 +250,9 @@ func (m *HealthMonitor) Stats() Stats {
 // shard until ctx ends; it saves changed hubs every SaveInterval and once
 // more after the shards have drained their queues. The shard goroutines
 // start first and park what hubs send while the state loads (see
-// shard.run), so that no hub, and no emergency behind it in the engine, is
+// hubShard.run), so that no hub, and no emergency behind it in the engine, is
 // held up by the load.
-func (m *HealthMonitor) Run(ctx context.Context) error {
+func (m *Monitor) Run(ctx context.Context) error {
 	start := time.Now()
 	// The journal's tail first (see Engine.Run).
 	if err := m.takeJournal(ctx); err != nil {
@@ -277,7 +274,7 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 	hubs := 0
 	for _, s := range m.shards {
 		s.startup(start)
-		hubs += int(s.hubs.len())
+		hubs += int(s.hubs.Len())
 		close(s.begin)
 	}
 	close(m.loaded)
@@ -285,28 +282,31 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 		Dur("took", time.Since(start)).Msg("health monitor started")
 	m.running.Store(true)
 
-	p := &persister[devices.HubHealthRecord]{sink: m.cfg.Sink, journal: m.cfg.Journal, consumer: consumerHealth, log: m.log, what: "hub health"}
+	sv := &shard.Saver[devices.HubHealthRecord]{
+		Persister: shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health"},
+		Interval:  m.cfg.SaveInterval, SeenInterval: m.cfg.SeenSaveInterval, ShutdownTimeout: m.cfg.ShutdownTimeout,
+		HubOf: func(r devices.HubHealthRecord) devices.HubID { return r.Hub },
+	}
+	if f, ok := m.cfg.Sink.(detectors.SinkFlusher); ok {
+		sv.Flush = f.Flush
+	}
 	if m.cfg.Store != nil {
-		p.store = m.cfg.Store.SaveHubHealth
+		sv.Store = m.cfg.Store.SaveHubHealth
 	}
-	hubOf := func(r devices.HubHealthRecord) devices.HubID { return r.Hub }
-	round := newSaveRound[devices.HubHealthRecord]()
-	saves := make([]chan saveReq[devices.HubHealthRecord], len(m.shards))
+	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
-		saves[i] = s.saves
+		saves[i] = s.rt.Saves
 	}
-	runSaves(ctx, m.cfg.SaveInterval, seenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval), saves, hubOf, round, p.save)
-
-	wg.Wait()
-	m.running.Store(false)
-	close(m.stopped)
-	for _, s := range m.shards { // the shard goroutines have exited
-		records, _ := s.collect(everySlot, 0)
-		round.add(saveReply[devices.HubHealthRecord]{items: records, applied: s.pos.drain()}, hubOf)
-	}
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := p.save(saveCtx, round); err != nil {
+	err = sv.Run(ctx, saves, func() (final []shard.SaveReply[devices.HubHealthRecord]) {
+		wg.Wait()
+		m.running.Store(false)
+		close(m.stopped)
+		for _, s := range m.shards { // the shard goroutines have exited
+			final = append(final, s.Save(shard.EverySlot, 0))
+		}
+		return final
+	})
+	if err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}
 	m.log.Info().Msg("health monitor stopped")
@@ -315,32 +315,25 @@ func (m *HealthMonitor) Run(ctx context.Context) error {
 
 // Replayed is closed once Run has queued the journal's events beyond the
 // saved health ahead of any new input.
-func (m *HealthMonitor) Replayed() <-chan struct{} { return m.replayed }
+func (m *Monitor) Replayed() <-chan struct{} { return m.replayed }
 
 // Loaded is closed once the saved health is loaded and the shards apply
 // what hubs send (parked until then).
-func (m *HealthMonitor) Loaded() <-chan struct{} { return m.loaded }
+func (m *Monitor) Loaded() <-chan struct{} { return m.loaded }
 
 // takeJournal reads the journal beyond the consumer's watermark into the
 // shards' replay lists, applied before any input, and closes replayed.
-func (m *HealthMonitor) takeJournal(ctx context.Context) error {
-	if m.cfg.Journal != nil {
-		_, err := replayJournal(ctx, m.cfg.Journal, consumerHealth, func(msg *devices.Message) {
-			s := m.shardOf(msg.Hub)
-			s.replay = append(s.replay, msg)
-		}, m.log)
-		if err != nil {
-			return err
-		}
-	}
-	close(m.replayed)
-	return nil
+func (m *Monitor) takeJournal(ctx context.Context) error {
+	return shard.TakeJournal(ctx, m.cfg.Journal, consumer, m.log, func(msg *devices.Message) {
+		s := m.shardOf(msg.Hub)
+		s.replay = append(s.replay, msg)
+	}, m.replayed)
 }
 
 // load restores saved health, then applies the registry. It runs before
 // the shard goroutines begin (they only park inputs), so it may touch shard
 // state directly.
-func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int, err error) {
+func (m *Monitor) load(ctx context.Context, start time.Time) (restored int, err error) {
 	if m.cfg.Store != nil {
 		records, err := m.cfg.Store.LoadHubHealth(ctx)
 		if err != nil {
@@ -358,7 +351,7 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 		s := m.shardOf(hub.ID)
 		i := s.hubIndex(hub.ID)
 		s.applyRegistry(i, hub, sensors, start)
-		s.hubs.at(i).flags |= fRegistered
+		s.hubs.At(i).flags |= fRegistered
 		return nil
 	})
 	if err != nil {
@@ -367,9 +360,9 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 	// A saved hub the registry no longer has is kept for the API but
 	// watched no more.
 	for _, s := range m.shards {
-		for i := range s.hubs.len() {
-			if s.hubs.at(i).flags&fRegistered == 0 {
-				s.hubs.at(i).flags |= fDisabled
+		for i := range s.hubs.Len() {
+			if s.hubs.At(i).flags&fRegistered == 0 {
+				s.hubs.At(i).flags |= fDisabled
 			}
 		}
 	}
@@ -379,18 +372,13 @@ func (m *HealthMonitor) load(ctx context.Context, start time.Time) (restored int
 // put enqueues o, waiting while the queue is full: device health is not
 // worth dropping a disconnect for, and a full queue means the shard is
 // behind, which the wait counter shows.
-func (s *shard) put(m *HealthMonitor, o op) {
-	if !s.lanes.put(o, o.kind == opMessage && o.msg.Event != nil, m.stopped, &m.stats.queueWaits) {
-		m.stats.dropped.Add(1)
-		if o.kind == opMessage && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-	}
+func (s *hubShard) put(m *Monitor, o op) {
+	s.rt.Put(o, o.msg, m.stopped, &m.stats.queueWaits, &m.stats.dropped)
 }
 
-// healthStats are updated by the shards with atomics (no locks) and read by
+// stats are updated by the shards with atomics (no locks) and read by
 // Stats and Prometheus.
-type healthStats struct {
+type stats struct {
 	hubsOnline   atomic.Int64
 	queueWaits   atomic.Uint64
 	dropped      atomic.Uint64
@@ -399,7 +387,7 @@ type healthStats struct {
 	faultsActive [len(healthCauses)]atomic.Int64
 }
 
-func (st *healthStats) register(reg prometheus.Registerer) error {
+func (st *stats) register(reg prometheus.Registerer) error {
 	cs := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dolbom_health_hubs_online", Help: "Hubs the health monitor considers online."},
 			func() float64 { return float64(st.hubsOnline.Load()) }),

@@ -1,4 +1,4 @@
-package detectors
+package shard
 
 import (
 	"context"
@@ -9,41 +9,41 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// saveReq asks a shard's goroutine for the records it changed since the last
+// SaveReq asks a shard's goroutine for the records it changed since the last
 // ask, at most limit of them (0: all): every state change, and the
-// activity-only changes of the homes or hubs in seen slot slot (everySlot:
+// activity-only changes of the homes or hubs in seen slot slot (EverySlot:
 // of all of them).
-type saveReq[T any] struct {
-	slot  int
-	limit int
-	reply chan saveReply[T]
+type SaveReq[T any] struct {
+	Slot  int
+	Limit int
+	Reply chan SaveReply[T]
 }
 
-type saveReply[T any] struct {
-	items []T
-	more  bool // the shard has more to give for this round
-	// applied are the journal positions the shard applied since its last
-	// reply without more: every record they changed is in this round.
-	applied []int64
+type SaveReply[T any] struct {
+	Items []T
+	More  bool // the shard has more to give for this round
+	// Applied are the journal positions the shard applied since its last
+	// reply without More: every record they changed is in this round.
+	Applied []int64
 }
 
-// saveChunk is how many homes or hubs a shard encodes for a save in one step
+// SaveChunk is how many homes or hubs a shard encodes for a save in one step
 // of its loop (about a millisecond): at 300,000 homes a shard holds 150,000,
 // and encoding them all in one step would hold its detections back for a
 // few hundred milliseconds.
-const saveChunk = 1000
+const SaveChunk = 1000
 
-// everySlot asks for the activity-only changes of every slot at once: the
+// EverySlot asks for the activity-only changes of every slot at once: the
 // final save at shutdown, which must leave nothing behind.
-const everySlot = -1
+const EverySlot = -1
 
-// seenRounds is how many save rounds an activity-only change may wait: the
+// SeenRounds is how many save rounds an activity-only change may wait: the
 // number of seen slots a shard spreads its homes or hubs over.
-func seenRounds(saveInterval, seenInterval time.Duration) int {
+func SeenRounds(saveInterval, seenInterval time.Duration) int {
 	return max(1, int(seenInterval/saveInterval))
 }
 
-// runSaves is the save loop of the engine and of the health monitor: every
+// RunSaves is the save loop of the engine and of the health monitor: every
 // interval it collects what each shard changed, a chunk at a time, and hands
 // it to save. State changes go out every round. Activity-only changes go
 // out in the round of their seen slot, round%seenEvery: at national scale
@@ -54,8 +54,8 @@ func seenRounds(saveInterval, seenInterval time.Duration) int {
 // rounds. A failed save keeps its records (and the journal positions they
 // applied) in round for the next round (newer records replace older). It
 // returns when ctx ends; round then holds what was not saved.
-func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan saveReq[T],
-	hub func(T) devices.HubID, round *saveRound[T], save func(context.Context, *saveRound[T]) error) {
+func RunSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan SaveReq[T],
+	hub func(T) devices.HubID, round *SaveRound[T], save func(context.Context, *SaveRound[T]) error) {
 	every := time.NewTicker(interval)
 	defer every.Stop()
 	for n := 1; ctx.Err() == nil; n++ {
@@ -66,12 +66,12 @@ func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 		}
 		for _, saves := range shards {
 			for more := true; more && ctx.Err() == nil; {
-				req := saveReq[T]{slot: n % seenEvery, limit: saveChunk, reply: make(chan saveReply[T], 1)}
+				req := SaveReq[T]{Slot: n % seenEvery, Limit: SaveChunk, Reply: make(chan SaveReply[T], 1)}
 				select {
 				case saves <- req:
-					r := <-req.reply
-					round.add(r, hub)
-					more = r.more
+					r := <-req.Reply
+					round.Add(r, hub)
+					more = r.More
 				case <-ctx.Done():
 				}
 			}
@@ -80,22 +80,22 @@ func runSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 	}
 }
 
-// add takes a shard's reply into the round.
-func (r *saveRound[T]) add(rep saveReply[T], hub func(T) devices.HubID) {
-	for _, it := range rep.items {
+// Add takes a shard's reply into the round.
+func (r *SaveRound[T]) Add(rep SaveReply[T], hub func(T) devices.HubID) {
+	for _, it := range rep.Items {
 		r.pending[hub(it)] = it
 	}
-	r.applied = append(r.applied, rep.applied...)
+	r.applied = append(r.applied, rep.Applied...)
 }
 
-// saveQueue is a shard's record of which homes or hubs (by index) changed
+// SaveQueue is a shard's record of which homes or hubs (by index) changed
 // since they were last saved, in the order the save loop wants them: one
 // list of state changes, drained every round, and one list of
 // activity-only changes per seen slot (index % slots), drained in that
 // slot's round. Per-slot lists let a round take its share without scanning
 // the rest of the fleet: a shard holds up to 150,000 homes, nearly all
-// seen-dirty, and is asked once per chunk of saveChunk.
-type saveQueue struct {
+// seen-dirty, and is asked once per chunk of SaveChunk.
+type SaveQueue struct {
 	marks  []uint8 // per index: qDirty*, qIn*
 	state  indexList
 	seen   []indexList // by seen slot
@@ -109,14 +109,14 @@ const (
 	qInSeen                       // in its slot's seen list
 )
 
-func newSaveQueue(slots int) saveQueue {
-	return saveQueue{seen: make([]indexList, max(1, slots))}
+func NewSaveQueue(slots int) SaveQueue {
+	return SaveQueue{seen: make([]indexList, max(1, slots))}
 }
 
-// mark records a change of index i: state changes are taken in the next
+// Mark records a change of index i: state changes are taken in the next
 // round, activity-only ones in the round of i's slot. An index is in each
 // list at most once, so the lists stay no longer than the shard.
-func (q *saveQueue) mark(i int32, state bool) {
+func (q *SaveQueue) Mark(i int32, state bool) {
 	if int(i) >= len(q.marks) {
 		q.marks = append(q.marks, make([]uint8, int(i)+1-len(q.marks))...)
 	}
@@ -142,10 +142,10 @@ func (q *saveQueue) mark(i int32, state bool) {
 	}
 }
 
-// next returns an index due for saving in the round of slot (everySlot: any
+// next returns an index due for saving in the round of slot (EverySlot: any
 // slot), state changes first, and counts it saved. Entries whose index was
 // saved meanwhile from the other list are skipped.
-func (q *saveQueue) next(slot int) (int32, bool) {
+func (q *SaveQueue) next(slot int) (int32, bool) {
 	for {
 		i, ok := q.state.pop()
 		if !ok {
@@ -160,7 +160,7 @@ func (q *saveQueue) next(slot int) (int32, bool) {
 		}
 	}
 	lo, hi := slot, slot+1
-	if slot == everySlot {
+	if slot == EverySlot {
 		lo, hi = 0, len(q.seen)
 	}
 	for k := lo; k < hi; k++ {
@@ -183,17 +183,17 @@ func (q *saveQueue) next(slot int) (int32, bool) {
 
 // due is how many entries the round of slot has left to look at (some
 // perhaps saved already from the other list).
-func (q *saveQueue) due(slot int) int {
-	if slot == everySlot {
+func (q *SaveQueue) due(slot int) int {
+	if slot == EverySlot {
 		return q.queued
 	}
 	return q.state.len() + q.seen[slot].len()
 }
 
-// collectQueued takes up to limit (0: all) records due in the round of
+// CollectQueued takes up to limit (0: all) records due in the round of
 // slot from q, made by record; more says some may be left for the next
 // call of the round.
-func collectQueued[T any](q *saveQueue, slot, limit int, record func(int32) T) (out []T, more bool) {
+func CollectQueued[T any](q *SaveQueue, slot, limit int, record func(int32) T) (out []T, more bool) {
 	if limit > 0 {
 		out = make([]T, 0, min(limit, q.due(slot)))
 	}
@@ -252,4 +252,29 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	log.Debug().Int("records", len(batch)).Dur("took", time.Since(began)).Msg("saved " + what)
 	clear(pending)
 	return nil
+}
+
+// Saver is a runtime's save loop and its final save.
+type Saver[R any] struct {
+	Persister[R]
+	// Interval: state changes are saved this often; SeenInterval:
+	// activity-only ones (see RunSaves); ShutdownTimeout bounds the final
+	// save.
+	Interval, SeenInterval, ShutdownTimeout time.Duration
+	HubOf                                   func(R) devices.HubID
+}
+
+// Run runs the save rounds over the shards' save channels until ctx ends,
+// then calls stop, which returns once the shard goroutines have exited with
+// each shard's final reply (all it holds: Machine.Save(EverySlot, 0)), and
+// saves what is left, within ShutdownTimeout.
+func (s *Saver[R]) Run(ctx context.Context, shards []chan SaveReq[R], stop func() []SaveReply[R]) error {
+	round := NewSaveRound[R]()
+	RunSaves(ctx, s.Interval, SeenRounds(s.Interval, s.SeenInterval), shards, s.HubOf, round, s.Save)
+	for _, r := range stop() {
+		round.Add(r, s.HubOf)
+	}
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ShutdownTimeout)
+	defer cancel()
+	return s.Save(saveCtx, round)
 }
