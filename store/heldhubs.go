@@ -68,7 +68,7 @@ func (s *Store) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, a
 // carry cumulative checksums and PostgreSQL flushes its WAL in order, so a
 // later durable commit (an event, a journal position) is never on disk
 // without them.
-func (s *Store) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
+func (s *database) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
 	if sb, ok := s.be.(*sqliteBackend); ok {
 		return sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
 	}

@@ -42,7 +42,7 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("store: %w: %s", devices.ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+func (s *database) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // likePattern escapes s for LIKE ... ESCAPE '\'.
 func likePattern(s string) string {
@@ -124,7 +124,7 @@ const residentColumns = `id, name, birth_date, phone, language, address, medical
 
 // residentArgs returns the column values in residentColumns order; the
 // access codes are sealed, never stored in the clear.
-func (s *Store) residentArgs(r *devices.Resident) []any {
+func (s *database) residentArgs(r *devices.Resident) []any {
 	secrets, _ := json.Marshal(accessSecrets{KeySafeCode: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode})
 	return []any{string(r.ID), r.Name, r.BirthDate, r.Phone, r.Language, mustJSON(r.Address), r.MedicalNotes,
 		mustJSON(r.Medications), mustJSON(r.Allergies), r.Access.KeyHolder, r.Access.Notes,
@@ -140,7 +140,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func (s *Store) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
+func (s *database) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
 	var r devices.Resident
 	var id, address, medications, allergies, guardians, consent string
 	var sealed []byte
@@ -280,7 +280,7 @@ func (s *Store) SetResidentDisabled(ctx context.Context, id devices.ResidentID, 
 		string(id), disabled, toUS(s.now()))
 }
 
-func (s *Store) setFlag(ctx context.Context, what, query string, args ...any) error {
+func (s *database) setFlag(ctx context.Context, what, query string, args ...any) error {
 	return s.be.inTx(ctx, func(q querier) error {
 		n, err := q.exec(ctx, query, args...)
 		if err != nil {
@@ -360,7 +360,7 @@ func scanHub(sc interface{ Scan(...any) error }) (devices.Hub, error) {
 // ServiceLife is a hub's default service life from installation.
 const ServiceLife = 5 // years
 
-func (s *Store) prepareHub(h *devices.Hub) error {
+func (s *database) prepareHub(h *devices.Hub) error {
 	if err := devices.ValidateHubID(string(h.ID)); err != nil {
 		return invalid("%v", err)
 	}
@@ -550,7 +550,7 @@ func (s *Store) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []dev
 	}
 }
 
-func (s *Store) inventoryPage(ctx context.Context, after string) ([]hubInventory, error) {
+func (s *database) inventoryPage(ctx context.Context, after string) ([]hubInventory, error) {
 	rows, err := s.be.query(ctx, `SELECT id, resident_id, end_of_life_us, disabled FROM hubs WHERE id > $1 ORDER BY id LIMIT $2`,
 		after, inventoryPage)
 	if err != nil {
@@ -609,7 +609,7 @@ func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
 // maxReportSeconds bounds a sensor's supervision interval (one week).
 const maxReportSeconds = 7 * 24 * 3600
 
-func (s *Store) prepareSensor(sn *devices.Sensor) error {
+func (s *database) prepareSensor(sn *devices.Sensor) error {
 	if !devices.ValidToken(string(sn.ID)) {
 		return invalid("sensor id %q: want 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'", sn.ID)
 	}

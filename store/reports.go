@@ -80,7 +80,7 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Se
 // reportAcks returns, by incident, the acknowledged notifications of the
 // incidents after (afterUS, afterID) up to (lastUS, lastID) in opening
 // order (one page of a report), the earliest first.
-func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string][]dispatch.OutboxRow, error) {
+func (s *database) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string][]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("o.", outboxCols)+` FROM dispatch_outbox o JOIN incidents i ON i.id = o.incident_id
 		WHERE o.state = 'acknowledged' AND (i.opened_us, i.id) > ($1, $2) AND (i.opened_us, i.id) <= ($3, $4)`,
 		afterUS, afterID, lastUS, lastID)

@@ -81,7 +81,7 @@ type residentHub struct {
 }
 
 // residentHubs runs query, which selects (resident id, hub id) pairs.
-func (s *Store) residentHubs(ctx context.Context, query string, args ...any) ([]residentHub, error) {
+func (s *database) residentHubs(ctx context.Context, query string, args ...any) ([]residentHub, error) {
 	rows, err := s.be.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
