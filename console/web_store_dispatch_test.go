@@ -76,7 +76,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}

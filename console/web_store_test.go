@@ -59,7 +59,7 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // as the monitor last saved it; extra adds the other ports.
 func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
 	deps := extra
-	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st, st, st, st, st, st
+	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st, st, st, st
 	deps.Health = storeHealth{st}
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
@@ -125,7 +125,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -232,7 +232,7 @@ func (c *client) postJSON(path, body string, withCSRF bool) (int, string) {
 
 func (e *env) audit(q console.AuditQuery) []console.AuditEntry {
 	e.t.Helper()
-	list, err := e.st.ListAudit(context.Background(), q)
+	list, err := e.st.Accounts().ListAudit(context.Background(), q)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -648,7 +648,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Accounts exist: nothing happens.
-	if _, created, err := console.BootstrapAdmin(ctx, e.st, dir); err != nil || created {
+	if _, created, err := console.BootstrapAdmin(ctx, e.st.Accounts(), dir); err != nil || created {
 		t.Fatalf("with accounts: created %v, %v", created, err)
 	}
 	st, err := store.Open(ctx, storetest.SQLite(t))
@@ -656,7 +656,7 @@ func TestBootstrapAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	pw, created, err := console.BootstrapAdmin(ctx, st, dir)
+	pw, created, err := console.BootstrapAdmin(ctx, st.Accounts(), dir)
 	if err != nil || !created || len(pw) < 20 {
 		t.Fatalf("first start: %q %v %v", pw, created, err)
 	}
@@ -668,14 +668,14 @@ func TestBootstrapAdmin(t *testing.T) {
 	if strings.TrimSpace(string(b)) != pw {
 		t.Errorf("file holds %q, want the password", b)
 	}
-	a, err := st.GetAccount(ctx, console.BootstrapAdminID)
+	a, err := st.Accounts().GetAccount(ctx, console.BootstrapAdminID)
 	if err != nil || a.Role != "admin" {
 		t.Errorf("admin account: %+v %v", a, err)
 	}
 	if ok, _ := devices.VerifySecret(a.PasswordHash, pw); !ok {
 		t.Errorf("the printed password does not match the stored hash")
 	}
-	if _, created, _ := console.BootstrapAdmin(ctx, st, dir); created {
+	if _, created, _ := console.BootstrapAdmin(ctx, st.Accounts(), dir); created {
 		t.Errorf("second start created another admin")
 	}
 }

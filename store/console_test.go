@@ -12,8 +12,8 @@ import (
 // The store implements the console's ports with the console's own records:
 // no adapter copies them between twin types.
 var (
-	_ console.AccountStore   = (*store.Store)(nil)
-	_ console.AuditLog       = (*store.Store)(nil)
+	_ console.AccountStore   = store.Accounts{}
+	_ console.AuditLog       = store.Accounts{}
 	_ console.VisitLog       = (*store.Store)(nil)
 	_ console.Wellbeing      = (*store.Store)(nil)
 	_ console.CaseloadReader = (*store.Store)(nil)

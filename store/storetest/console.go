@@ -34,14 +34,14 @@ func RunConsole(t *testing.T, fresh Fresh) {
 func testAccounts(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if n, err := s.CountAccounts(ctx); err != nil || n != 0 {
+	if n, err := s.Accounts().CountAccounts(ctx); err != nil || n != 0 {
 		t.Fatalf("CountAccounts on empty = %d, %v", n, err)
 	}
 	a := console.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"}
-	if err := s.CreateAccount(ctx, a); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, a); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
-	err := s.CreateAccount(ctx, console.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
+	err := s.Accounts().CreateAccount(ctx, console.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
 	wantErr(t, "duplicate account", err, devices.ErrConflict)
 	for _, bad := range []console.Account{
 		{ID: "Upper", Role: "admin", PasswordHash: "h"},
@@ -49,38 +49,38 @@ func testAccounts(t *testing.T, fresh Fresh) {
 		{ID: "ok", Role: "", PasswordHash: "h"},
 		{ID: "ok", Role: "admin", PasswordHash: ""},
 	} {
-		err := s.CreateAccount(ctx, bad)
+		err := s.Accounts().CreateAccount(ctx, bad)
 		wantErr(t, "invalid account "+bad.ID, err, devices.ErrInvalid)
 	}
-	got, err := s.GetAccount(ctx, "sw-kim")
+	got, err := s.Accounts().GetAccount(ctx, "sw-kim")
 	a.CreatedAt = got.CreatedAt // the store's clock
 	if err != nil || got != a || got.CreatedAt.IsZero() {
 		t.Errorf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
-	_, err = s.GetAccount(ctx, "nobody")
+	_, err = s.Accounts().GetAccount(ctx, "nobody")
 	wantErr(t, "GetAccount(nobody)", err, devices.ErrNotFound)
 
-	if err := s.SetAccountPassword(ctx, "sw-kim", "$argon2id$b"); err != nil {
+	if err := s.Accounts().SetAccountPassword(ctx, "sw-kim", "$argon2id$b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetAccountDisabled(ctx, "sw-kim", true); err != nil {
+	if err := s.Accounts().SetAccountDisabled(ctx, "sw-kim", true); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.GetAccount(ctx, "sw-kim")
+	got, _ = s.Accounts().GetAccount(ctx, "sw-kim")
 	if got.PasswordHash != "$argon2id$b" || !got.Disabled {
 		t.Errorf("after password reset and disable: %+v", got)
 	}
-	wantErr(t, "disable nobody", s.SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
-	wantErr(t, "password of nobody", s.SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
+	wantErr(t, "disable nobody", s.Accounts().SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
+	wantErr(t, "password of nobody", s.Accounts().SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
 
-	if err := s.CreateAccount(ctx, console.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, console.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListAccounts(ctx)
+	list, err := s.Accounts().ListAccounts(ctx)
 	if err != nil || len(list) != 2 || list[0].ID != "admin" || list[1].ID != "sw-kim" {
 		t.Errorf("ListAccounts = %+v, %v", list, err)
 	}
-	if n, _ := s.CountAccounts(ctx); n != 2 {
+	if n, _ := s.Accounts().CountAccounts(ctx); n != 2 {
 		t.Errorf("CountAccounts = %d, want 2", n)
 	}
 }
@@ -88,54 +88,54 @@ func testAccounts(t *testing.T, fresh Fresh) {
 func testSessions(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if err := s.CreateAccount(ctx, console.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, console.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
 	se := console.Session{TokenHash: "th1", AccountID: "d1", CSRFToken: "c1", Remote: "10.0.0.1",
 		CreatedAt: base, LastSeen: base, ExpiresAt: base.Add(time.Hour)}
-	if err := s.CreateSession(ctx, se); err != nil {
+	if err := s.Accounts().CreateSession(ctx, se); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetSession(ctx, "th1")
+	got, err := s.Accounts().GetSession(ctx, "th1")
 	if err != nil || got != se {
 		t.Errorf("GetSession = %+v, %v; want %+v", got, err, se)
 	}
-	if err := s.TouchSession(ctx, "th1", base.Add(time.Minute), base.Add(2*time.Hour)); err != nil {
+	if err := s.Accounts().TouchSession(ctx, "th1", base.Add(time.Minute), base.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.GetSession(ctx, "th1")
+	got, _ = s.Accounts().GetSession(ctx, "th1")
 	if !got.ExpiresAt.Equal(base.Add(2*time.Hour)) || !got.LastSeen.Equal(base.Add(time.Minute)) {
 		t.Errorf("after touch: %+v", got)
 	}
-	wantErr(t, "touch missing", s.TouchSession(ctx, "nope", base, base), devices.ErrNotFound)
+	wantErr(t, "touch missing", s.Accounts().TouchSession(ctx, "nope", base, base), devices.ErrNotFound)
 
 	old := se
 	old.TokenHash, old.ExpiresAt = "th-old", base.Add(-time.Second)
-	if err := s.CreateSession(ctx, old); err != nil {
+	if err := s.Accounts().CreateSession(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.DeleteExpiredSessions(ctx, base); err != nil || n != 1 {
+	if n, err := s.Accounts().DeleteExpiredSessions(ctx, base); err != nil || n != 1 {
 		t.Errorf("DeleteExpiredSessions = %d, %v; want 1", n, err)
 	}
-	if err := s.DeleteSession(ctx, "th1"); err != nil {
+	if err := s.Accounts().DeleteSession(ctx, "th1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.GetSession(ctx, "th1")
+	_, err = s.Accounts().GetSession(ctx, "th1")
 	wantErr(t, "deleted session", err, devices.ErrNotFound)
 
 	// A password reset and a disable both sign the account out everywhere.
 	for i, end := range []func() error{
-		func() error { return s.SetAccountPassword(ctx, "d1", "h2") },
-		func() error { return s.SetAccountDisabled(ctx, "d1", true) },
+		func() error { return s.Accounts().SetAccountPassword(ctx, "d1", "h2") },
+		func() error { return s.Accounts().SetAccountDisabled(ctx, "d1", true) },
 	} {
 		se.TokenHash = "th-end"
-		if err := s.CreateSession(ctx, se); err != nil {
+		if err := s.Accounts().CreateSession(ctx, se); err != nil {
 			t.Fatal(err)
 		}
 		if err := end(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetSession(ctx, "th-end"); !errors.Is(err, devices.ErrNotFound) {
+		if _, err := s.Accounts().GetSession(ctx, "th-end"); !errors.Is(err, devices.ErrNotFound) {
 			t.Errorf("case %d: session survived: %v", i, err)
 		}
 	}
@@ -150,12 +150,12 @@ func testAudit(t *testing.T, fresh Fresh) {
 		{At: base.Add(2 * time.Second), AccountID: "sw-1", Action: "visit.add", ResidentID: "res-a"},
 	}
 	for _, e := range entries {
-		if err := s.AppendAudit(ctx, e); err != nil {
+		if err := s.Accounts().AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantErr(t, "audit without account", s.AppendAudit(ctx, console.AuditEntry{Action: "x"}), devices.ErrInvalid)
-	all, err := s.ListAudit(ctx, console.AuditQuery{})
+	wantErr(t, "audit without account", s.Accounts().AppendAudit(ctx, console.AuditEntry{Action: "x"}), devices.ErrInvalid)
+	all, err := s.Accounts().ListAudit(ctx, console.AuditQuery{})
 	if err != nil || len(all) != 3 {
 		t.Fatalf("ListAudit = %+v, %v", all, err)
 	}
@@ -166,9 +166,9 @@ func testAudit(t *testing.T, fresh Fresh) {
 	if e.AccountID != "d-1" || e.IncidentID != "inc-1" || e.ResidentID != "res-b" || e.Detail != "ok" || !e.At.Equal(base.Add(time.Second)) {
 		t.Errorf("entry = %+v", e)
 	}
-	byResident, _ := s.ListAudit(ctx, console.AuditQuery{ResidentID: "res-a"})
-	byAccount, _ := s.ListAudit(ctx, console.AuditQuery{AccountID: "d-1"})
-	page, _ := s.ListAudit(ctx, console.AuditQuery{Before: all[0].Seq, Limit: 1})
+	byResident, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{ResidentID: "res-a"})
+	byAccount, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{AccountID: "d-1"})
+	page, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{Before: all[0].Seq, Limit: 1})
 	if len(byResident) != 2 || len(byAccount) != 1 || len(page) != 1 || page[0].Seq != all[1].Seq {
 		t.Errorf("filters: resident %d, account %d, page %+v", len(byResident), len(byAccount), page)
 	}

@@ -21,7 +21,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	bg := context.Background()
 	for _, a := range []console.Account{{ID: "root", Name: "관리자", Role: "admin"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.CreateAccount(bg, a); err != nil {
+		if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -85,7 +85,7 @@ func seed(t *testing.T, s *site) seeded {
 		{ID: "sw-lee", Name: "이서준", Role: "social_worker"},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.CreateAccount(ctx, a); err != nil {
+		if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -62,7 +62,7 @@ func TestSocialWorkerToday(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
 	a := console.Account{ID: "sw-park", Name: "박복지", Role: "social_worker", PasswordHash: console.HashPassword(password)}
-	if err := s.st.CreateAccount(ctx, a); err != nil {
+	if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	steady := func(int) float64 { return 8 }

@@ -359,7 +359,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// other's forms.
 	desk := console.DeskIncidents{Desk: g.Dispatch}
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: st, Audit: st, Residents: st, Visits: st, Caseload: st, Wellbeing: st, Health: health,
+		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st, Visits: st, Caseload: st, Wellbeing: st, Health: health,
 			Incidents: desk, History: st, OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
@@ -367,7 +367,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
-	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st, o.DataDir)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st.Accounts(), o.DataDir)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 // store assigned (ids, times), as the port asks.
 type registry struct {
 	*store.Store
+	store.Accounts  // GetAccount: a resident's social worker must have an account
 	changed         func(ctx context.Context, hub devices.HubID)
 	residentChanged func()
 }
@@ -50,7 +51,7 @@ var _ broker.HeldHubs = (*store.Store)(nil)
 // registry is the one registry of the admin API and the admin pages: every
 // change reaches the health monitor and dispatch's cache.
 func (g *Gateway) registry() registry {
-	return registry{Store: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
+	return registry{Store: g.Store, Accounts: g.Store.Accounts(), changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
 }
 
 func (r registry) CreateResident(ctx context.Context, res *devices.Resident) error {
