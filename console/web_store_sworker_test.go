@@ -157,13 +157,13 @@ func TestTodayRanksByNeed(t *testing.T) {
 	}
 
 	e.motion(busyHub, 30*24, steady)
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, calmHub := e.home("평온한", "sw-kim")
 	e.motion(calmHub, 30*24, steady)
 	calm := e.residentByHub(calmHub)
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, newHub := e.home("새집", "sw-kim")
@@ -247,7 +247,7 @@ func TestCaseloadReport(t *testing.T) {
 		{ResidentID: b.ID, Kind: "call", At: e.clock().AddDate(0, 0, -20)}, // April
 	} {
 		v.AccountID = "sw-kim"
-		if err := e.st.AddVisit(ctx, &v); err != nil {
+		if err := e.st.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -59,7 +59,7 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // as the monitor last saved it; extra adds the other ports.
 func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
 	deps := extra
-	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st, st, st, st
+	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st, st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
@@ -69,7 +69,7 @@ func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, 
 // store, as the gateway wires them.
 func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 	desk := console.DeskIncidents{Desk: d}
-	return console.WebDeps{Incidents: desk, History: st, OpenIncident: desk, Desk: d, Evidence: st, Reports: st}
+	return console.WebDeps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st, Reports: st.Casework()}
 }
 
 // storeHealth reads device health from what the monitor last saved (no
@@ -434,7 +434,7 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("%s csrf: %d, want %d", tc.name, status, tc.want)
 		}
 	}
-	visits, _ := e.st.ListVisits(context.Background(), r.ID, 10)
+	visits, _ := e.st.Casework().ListVisits(context.Background(), r.ID, 10)
 	if len(visits) != 1 || visits[0].Kind != "call" || visits[0].Notes != "안부 확인" {
 		t.Errorf("visits = %+v, want the one call", visits)
 	}
@@ -622,7 +622,7 @@ func TestToday(t *testing.T) {
 		Hub: devices.HubID("hub-" + string(busy.ID)[4:]), Online: true, PowerKnown: true, Battery: 80, Faults: []devices.Fault{devices.FaultPowerLost}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.client()

@@ -14,10 +14,10 @@ import (
 var (
 	_ console.AccountStore   = store.Accounts{}
 	_ console.AuditLog       = store.Accounts{}
-	_ console.VisitLog       = (*store.Store)(nil)
-	_ console.Wellbeing      = (*store.Store)(nil)
-	_ console.CaseloadReader = (*store.Store)(nil)
-	_ console.ReportSource   = (*store.Store)(nil)
+	_ console.VisitLog       = store.Casework{}
+	_ console.Wellbeing      = store.Casework{}
+	_ console.CaseloadReader = store.Casework{}
+	_ console.ReportSource   = store.Casework{}
 	_ console.SensorReader   = (*store.Store)(nil)
 	_ console.ResidentReader = (*store.Store)(nil)
 	_ console.EvidenceReader = (*store.Store)(nil)

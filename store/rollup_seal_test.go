@@ -116,14 +116,14 @@ func viewRollups(t *testing.T, s *store.Store, hubs []devices.HubID, resident de
 			v.hourly[fmt.Sprintf("%s/%s/%s", hub, sm.sensor, sm.metric)] = rs
 		}
 	}
-	hourly, err := s.ResidentHourly(ctx, resident, devices.MetricMotion, from, to)
+	hourly, err := s.Casework().ResidentHourly(ctx, resident, devices.MetricMotion, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range hourly { // compared as rollups, with their tolerance
 		v.resident = append(v.resident, store.Rollup{Bucket: p.Hour, Count: p.Count, Sum: p.Sum, Min: p.Min, Max: p.Max, Avg: p.Avg})
 	}
-	if v.caseload, err = s.CaseloadActivity(ctx, "sw-seal", from, sealHour0.Add(time.Hour), to); err != nil {
+	if v.caseload, err = s.Casework().CaseloadActivity(ctx, "sw-seal", from, sealHour0.Add(time.Hour), to); err != nil {
 		t.Fatal(err)
 	}
 	return v

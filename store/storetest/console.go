@@ -180,7 +180,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	mine, theirs := twoCaseloads(t, s)
 	add := func(res devices.ResidentID, kind string, at, next time.Time) {
 		t.Helper()
-		if err := s.AddVisit(ctx, &console.Visit{ResidentID: res, Kind: console.VisitKind(kind), At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
+		if err := s.Casework().AddVisit(ctx, &console.Visit{ResidentID: res, Kind: console.VisitKind(kind), At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -188,14 +188,14 @@ func testVisits(t *testing.T, fresh Fresh) {
 	add(mine.ID, "call", base.AddDate(0, 0, -3), base.AddDate(0, 0, 20))
 	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
 	add(theirs.ID, "visit", base, time.Time{})
-	err := s.AddVisit(ctx, &console.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
+	err := s.Casework().AddVisit(ctx, &console.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
 	wantErr(t, "visit kind letter", err, devices.ErrInvalid)
 
-	list, err := s.ListVisits(ctx, mine.ID, 10)
+	list, err := s.Casework().ListVisits(ctx, mine.ID, 10)
 	if err != nil || len(list) != 3 || list[0].Kind != "call" || list[0].Notes != "잘 지내심" || !list[0].Next.Equal(base.AddDate(0, 0, 20)) {
 		t.Errorf("ListVisits = %+v, %v", list, err)
 	}
-	sums, err := s.VisitSummaries(ctx, "sw-1")
+	sums, err := s.Casework().VisitSummaries(ctx, "sw-1")
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("VisitSummaries = %+v, %v", sums, err)
 	}
@@ -248,7 +248,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.CaseloadActivity(ctx, "sw-1", from, split, now)
+	got, err := s.Casework().CaseloadActivity(ctx, "sw-1", from, split, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 		t.Errorf("CaseloadActivity = %+v, want %+v", got, want)
 	}
 
-	hr, err := s.ResidentHourly(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
+	hr, err := s.Casework().ResidentHourly(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
 	if err != nil || len(hr) != 1 || hr[0].Count != 2 || hr[0].Sum != 5 || hr[0].Min != 1 || hr[0].Max != 4 || hr[0].Avg != 2.5 {
 		t.Errorf("ResidentHourly = %+v, %v", hr, err)
 	}
@@ -278,11 +278,11 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 		{ResidentID: theirs.ID, Kind: "visit", At: from.Add(time.Hour)},
 	} {
 		v.AccountID = "sw-1"
-		if err := s.AddVisit(ctx, &v); err != nil {
+		if err := s.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	visits, err := s.CaseloadVisits(ctx, "sw-1", from, to)
+	visits, err := s.Casework().CaseloadVisits(ctx, "sw-1", from, to)
 	if err != nil || len(visits) != 2 || visits[0].Kind != "visit" || !visits[0].At.Equal(from) || visits[1].Kind != "call" {
 		t.Errorf("CaseloadVisits = %+v, %v; want the visit at the start and the call before the end", visits, err)
 	}
@@ -316,7 +316,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 			t.Fatal(r.Err)
 		}
 	}
-	incs, err := s.CaseloadIncidents(ctx, "sw-1", from, to)
+	incs, err := s.Casework().CaseloadIncidents(ctx, "sw-1", from, to)
 	if err != nil || len(incs) != 2 || incs[0].ID != "inc-fall" || incs[1].ID != "inc-offline" {
 		t.Errorf("CaseloadIncidents = %+v, %v; want inc-fall and inc-offline", incs, err)
 	}

@@ -161,7 +161,7 @@ func seed(t *testing.T, s *site) seeded {
 	if err := s.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.st.AddVisit(ctx, &console.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
+	if err := s.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
 		t.Fatal(err)
 	}
 	return out

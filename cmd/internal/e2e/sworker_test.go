@@ -84,7 +84,7 @@ func TestSocialWorkerToday(t *testing.T) {
 		{ResidentID: busy.ID, Kind: "visit", At: time.Now().Add(-10 * 24 * time.Hour)},
 	} {
 		v.AccountID = "sw-park"
-		if err := s.st.AddVisit(ctx, &v); err != nil {
+		if err := s.st.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -359,8 +359,8 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// other's forms.
 	desk := console.DeskIncidents{Desk: g.Dispatch}
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st, Visits: st, Caseload: st, Wellbeing: st, Health: health,
-			Incidents: desk, History: st, OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st,
+		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st, Visits: st.Casework(), Caseload: st.Casework(), Wellbeing: st.Casework(), Health: health,
+			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st.Casework(),
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
 	if err != nil {
