@@ -111,7 +111,7 @@ func (de *deskEnv) motion(hub devices.HubID, hours int, value func(h int) float6
 	if err := de.st.Flush(ctx); err != nil {
 		de.t.Fatal(err)
 	}
-	if err := de.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
+	if err := de.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
 		PowerKnown: true, OnMains: true, Battery: 90, Faults: []devices.Fault{}}}}); err != nil {
 		de.t.Fatal(err)
 	}

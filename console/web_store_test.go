@@ -77,7 +77,7 @@ func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 type storeHealth struct{ st *store.Store }
 
 func (h storeHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
-	rec, err := h.st.GetHubHealth(ctx, hub)
+	rec, err := h.st.State().GetHubHealth(ctx, hub)
 	return rec.HubHealth, err
 }
 
@@ -618,7 +618,7 @@ func TestToday(t *testing.T) {
 	if err := e.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{
+	if err := e.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{
 		Hub: devices.HubID("hub-" + string(busy.ID)[4:]), Online: true, PowerKnown: true, Battery: 80, Faults: []devices.Fault{devices.FaultPowerLost}}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -743,10 +743,10 @@ func testHealth(t *testing.T, fresh Fresh) {
 		{HubHealth: devices.HubHealth{Hub: "hub-2", Battery: -1, LastDisconnect: base, Faults: []devices.Fault{devices.FaultOffline}},
 			Episodes: []devices.FaultEpisode{{Fault: devices.FaultOffline, Since: base}}},
 	}
-	if err := s.SaveHubHealth(ctx, hs); err != nil {
+	if err := s.State().SaveHubHealth(ctx, hs); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LoadHubHealth(ctx)
+	got, err := s.State().LoadHubHealth(ctx)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("LoadHubHealth = %v, %v", got, err)
 	}
@@ -756,14 +756,14 @@ func testHealth(t *testing.T, fresh Fresh) {
 		}
 	}
 	hs[1].Online, hs[1].Faults = true, nil
-	if err := s.SaveHubHealth(ctx, hs[1:]); err != nil {
+	if err := s.State().SaveHubHealth(ctx, hs[1:]); err != nil {
 		t.Fatal(err)
 	}
-	h2, err := s.GetHubHealth(ctx, "hub-2")
+	h2, err := s.State().GetHubHealth(ctx, "hub-2")
 	if err != nil || !h2.Online || len(h2.Faults) != 0 {
 		t.Errorf("GetHubHealth after upsert = %+v, %v", h2, err)
 	}
-	_, err = s.GetHubHealth(ctx, "hub-none")
+	_, err = s.State().GetHubHealth(ctx, "hub-none")
 	wantErr(t, "GetHubHealth(missing)", err, devices.ErrNotFound)
 }
 

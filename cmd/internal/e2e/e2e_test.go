@@ -154,7 +154,7 @@ func seed(t *testing.T, s *site) seeded {
 		if p.onBattery {
 			health.OnMains, health.Battery, health.Faults = false, 41, []devices.Fault{devices.FaultPowerLost}
 		}
-		if err := s.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: health}}); err != nil {
+		if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: health}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -46,7 +46,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	if err := s.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
+	if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
 		PowerKnown: true, OnMains: true, Battery: 95, Faults: []devices.Fault{}}}}); err != nil {
 		t.Fatal(err)
 	}

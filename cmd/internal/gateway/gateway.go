@@ -299,7 +299,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
 	hc := detectors.HealthConfig{
-		Sink: sink, Fleet: st, Store: st, Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: st, Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -314,7 +314,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: st, Store: st, Journal: st, OnPoison: onPoison, Logger: log,
+		Sink: sink, Fleet: st, Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget.detectors,
 		// Homes whose only change is their activity clock are saved every
@@ -340,7 +340,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
-	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, st, log, reg)
+	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, brokerDirectory{st, st.State()}, log, reg)
 	if err != nil {
 		return nil, err
 	}

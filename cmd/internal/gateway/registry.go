@@ -44,9 +44,15 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
-// The broker keeps the hubs it holds across a restart in the store (its
-// directory), which its load guard lets back in.
-var _ broker.HeldHubs = (*store.Store)(nil)
+// brokerDirectory is the broker's directory: the hubs' credentials, and the
+// hubs it holds kept across a restart (store.State), which its load guard
+// lets back in.
+type brokerDirectory struct {
+	*store.Store
+	store.State
+}
+
+var _ broker.HeldHubs = brokerDirectory{}
 
 // registry is the one registry of the admin API and the admin pages: every
 // change reaches the health monitor and dispatch's cache.
@@ -119,7 +125,7 @@ func (h healthReader) HubHealth(ctx context.Context, hub devices.HubID) (devices
 	if _, err := h.st.GetHub(ctx, hub); err != nil {
 		return devices.HubHealth{}, err
 	}
-	rec, err := h.st.GetHubHealth(ctx, hub)
+	rec, err := h.st.State().GetHubHealth(ctx, hub)
 	if errors.Is(err, devices.ErrNotFound) {
 		return devices.HubHealth{Hub: hub, Battery: -1, Faults: []devices.Fault{}, Sensors: []devices.SensorHealth{}}, nil
 	}
