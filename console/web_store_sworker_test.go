@@ -19,7 +19,7 @@ import (
 func (de *deskEnv) guardianHome(name, worker string) (devices.Resident, devices.HubID) {
 	de.t.Helper()
 	ctx := context.Background()
-	r, err := de.st.CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-02-03", Phone: "+821012345678", Language: "ko",
+	r, err := de.st.Registry().CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-02-03", Phone: "+821012345678", Language: "ko",
 		Address: devices.Address{Line1: "서울특별시 종로구 세종대로 209", Unit: "302", Floor: "3"}, SocialWorkerID: worker,
 		Consent:   devices.Consent{NotifyGuardians: true},
 		Guardians: []devices.Guardian{{Name: "최영희", Relation: "딸", Phone: "+821033334444", Order: 1}}})
@@ -27,7 +27,7 @@ func (de *deskEnv) guardianHome(name, worker string) (devices.Resident, devices.
 		de.t.Fatal(err)
 	}
 	hub := devices.HubID("hub-" + string(r.ID))
-	if _, err := de.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
+	if _, err := de.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
 		Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 		de.t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestTodayRanksByNeed(t *testing.T) {
 
 func (de *deskEnv) residentByHub(hub devices.HubID) devices.ResidentID {
 	de.t.Helper()
-	h, err := de.st.GetHub(context.Background(), hub)
+	h, err := de.st.Registry().GetHub(context.Background(), hub)
 	if err != nil {
 		de.t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestCaseloadReport(t *testing.T) {
 	b, hubB := e.home("박순자", "sw-kim")
 	_, hubC := e.home("정다른", "sw-lee")
 	a.Priority = true
-	if _, err := e.st.UpdateResident(ctx, a); err != nil {
+	if _, err := e.st.Registry().UpdateResident(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []console.Visit{

@@ -59,7 +59,7 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // as the monitor last saved it; extra adds the other ports.
 func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
 	deps := extra
-	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st, st.Casework(), st.Casework(), st.Casework()
+	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
@@ -134,7 +134,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 
 func (e *env) resident(name, worker string, priority bool) devices.Resident {
 	e.t.Helper()
-	r, err := e.st.CreateResident(context.Background(), devices.Resident{
+	r, err := e.st.Registry().CreateResident(context.Background(), devices.Resident{
 		Name: name, BirthDate: "1940-02-03", Phone: "+821012345678", Language: "ko",
 		Address:      devices.Address{Line1: "서울특별시 종로구 세종대로 209", Unit: "302", Floor: "3"},
 		MedicalNotes: "심방세동", Medications: []string{"와파린"}, Access: devices.Access{DoorCode: "*8812#"},
@@ -600,7 +600,7 @@ func TestToday(t *testing.T) {
 	now := e.clock()
 	for _, res := range []devices.Resident{quiet, busy} {
 		hub := devices.HubID("hub-" + string(res.ID)[4:])
-		if _, err := e.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: res.ID, InstalledAt: now.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
+		if _, err := e.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: res.ID, InstalledAt: now.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
 			t.Fatal(err)
 		}
 		var rs []devices.Reading

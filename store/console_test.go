@@ -18,11 +18,11 @@ var (
 	_ console.Wellbeing      = store.Casework{}
 	_ console.CaseloadReader = store.Casework{}
 	_ console.ReportSource   = store.Casework{}
-	_ console.SensorReader   = (*store.Store)(nil)
-	_ console.ResidentReader = (*store.Store)(nil)
+	_ console.SensorReader   = store.Registry{}
+	_ console.ResidentReader = store.Registry{}
 	_ console.EvidenceReader = (*store.Store)(nil)
 	_ console.EventLog       = (*store.Store)(nil)
-	_ detectors.Fleet        = (*store.Store)(nil)
+	_ detectors.Fleet        = store.Registry{}
 )
 
 func TestConsoleSQLite(t *testing.T) {

@@ -715,18 +715,6 @@ func (s *Store) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatc
 	return nil
 }
 
-// ResidentOfHub implements dispatch.Directory.
-func (s *Store) ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.Resident, error) {
-	h, err := s.GetHub(ctx, hub)
-	if err != nil {
-		return devices.Resident{}, err
-	}
-	if h.ResidentID == "" {
-		return devices.Resident{}, fmt.Errorf("store: hub %s has no resident: %w", hub, devices.ErrNotFound)
-	}
-	return s.GetResident(ctx, h.ResidentID)
-}
-
 // LatestNotificationTo implements twilio.Latest: the newest notification
 // row on one of channels to phone, of an incident in one of states (an SMS
 // reply names only the number it came from). One query over the open

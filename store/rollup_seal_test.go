@@ -147,14 +147,14 @@ func equalViews(t *testing.T, what string, got, want rollupView) {
 func createResidentHubs(t *testing.T, s *store.Store, hubs ...devices.HubID) devices.ResidentID {
 	t.Helper()
 	ctx := context.Background()
-	r, err := s.CreateResident(ctx, devices.Resident{Name: "김영희", BirthDate: "1941-03-02", Phone: "+821012345678", Language: "ko",
+	r, err := s.Registry().CreateResident(ctx, devices.Resident{Name: "김영희", BirthDate: "1941-03-02", Phone: "+821012345678", Language: "ko",
 		Address:        devices.Address{Line1: "서울특별시 종로구 세종대로 209", District: "종로구", Lat: 37.57, Lon: 126.97},
 		SocialWorkerID: "sw-seal"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range hubs {
-		if _, err := s.CreateHub(ctx, devices.Hub{ID: h, ResidentID: r.ID, InstalledAt: sealHour0.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: h, ResidentID: r.ID, InstalledAt: sealHour0.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
 			t.Fatal(err)
 		}
 	}

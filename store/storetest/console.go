@@ -211,18 +211,18 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	r := sampleResident()
 	r.SocialWorkerID = "sw-1"
-	mine, err := s.CreateResident(ctx, r)
+	mine, err := s.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.SocialWorkerID = "sw-2"
-	theirs, err := s.CreateResident(ctx, r)
+	theirs, err := s.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range []devices.Hub{{ID: "hub-mine", ResidentID: mine.ID}, {ID: "hub-theirs", ResidentID: theirs.ID}} {
 		h.InstalledAt, h.SecretHash = base.AddDate(-1, 0, 0), "$argon2id$x"
-		if _, err := s.CreateHub(ctx, h); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -327,12 +327,12 @@ func twoCaseloads(t *testing.T, s *store.Store) (mine, theirs devices.Resident) 
 	t.Helper()
 	r := sampleResident()
 	r.SocialWorkerID = "sw-1"
-	mine, err := s.CreateResident(ctxT(t), r)
+	mine, err := s.Registry().CreateResident(ctxT(t), r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.SocialWorkerID = "sw-2"
-	if theirs, err = s.CreateResident(ctxT(t), r); err != nil {
+	if theirs, err = s.Registry().CreateResident(ctxT(t), r); err != nil {
 		t.Fatal(err)
 	}
 	return mine, theirs

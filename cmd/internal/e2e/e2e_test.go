@@ -103,7 +103,7 @@ func seed(t *testing.T, s *site) seeded {
 	now := time.Now()
 	var out seeded
 	for i, p := range people {
-		r, err := s.st.CreateResident(ctx, devices.Resident{
+		r, err := s.st.Registry().CreateResident(ctx, devices.Resident{
 			Name: p.name, BirthDate: fmt.Sprintf("194%d-0%d-1%d", i, i+1, i), Phone: "+8210" + fmt.Sprintf("%08d", 12345670+i), Language: "ko",
 			Address:      devices.Address{Line1: "서울특별시 종로구 세종대로 " + fmt.Sprint(200+i), Building: "101동", Floor: "3", Unit: "30" + fmt.Sprint(i), District: "종로구"},
 			MedicalNotes: "고혈압", Medications: []string{"암로디핀"},
@@ -118,7 +118,7 @@ func seed(t *testing.T, s *site) seeded {
 			out.theirs = r
 		}
 		hub := devices.HubID(fmt.Sprintf("hub-e2e-%d", i))
-		if _, err := s.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(-1, 0, 0), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
+		if _, err := s.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(-1, 0, 0), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 			t.Fatal(err)
 		}
 		var rs []devices.Reading

@@ -25,7 +25,7 @@ import (
 func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h int) float64) devices.Resident {
 	t.Helper()
 	ctx := context.Background()
-	r, err := s.st.CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-04-02", Phone: "+821055556666", Language: "ko",
+	r, err := s.st.Registry().CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-04-02", Phone: "+821055556666", Language: "ko",
 		Address:        devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "101동", Floor: "7", Unit: "703", District: "종로구"},
 		SocialWorkerID: "sw-park"})
 	if err != nil {
@@ -36,7 +36,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	}
 	hub := devices.HubID("hub-" + string(r.ID))
 	now := time.Now()
-	if _, err := s.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(0, 0, -hours/24-1), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
+	if _, err := s.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(0, 0, -hours/24-1), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 		t.Fatal(err)
 	}
 	var rs []devices.Reading
