@@ -44,7 +44,7 @@ func newIncidentEnvWith(t *testing.T, cfg console.IncidentAPIConfig, tune func(*
 		t.Fatal(err)
 	}
 	// No notifiers: rows fail at once, which is all these tests need.
-	d, err := dispatch.New(dispatch.Config{Store: s, Directory: s, Logger: zerolog.Nop(), PollInterval: 50 * time.Millisecond})
+	d, err := dispatch.New(dispatch.Config{Store: s, Directory: s.Registry(), Logger: zerolog.Nop(), PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,13 +22,13 @@ const guardiansFirstFall = `{"steps": [
 func (e *incidentEnv) home(t *testing.T, hub devices.HubID) {
 	t.Helper()
 	ctx := context.Background()
-	r, err := e.s.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko",
+	r, err := e.s.Registry().CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko",
 		Guardians: []devices.Guardian{{Name: "최영희", Relation: "딸", Phone: "+821033334444", Order: 1}},
 		Consent:   devices.Consent{NotifyGuardians: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: time.Now(), SecretHash: "$argon2id$unused"}); err != nil {
+	if _, err := e.s.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: time.Now(), SecretHash: "$argon2id$unused"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -52,7 +52,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 			return channel + "-" + n.Key, false, nil
 		}
 	}
-	d, err := dispatch.New(dispatch.Config{Store: st, Directory: st, Logger: log, Now: e.clock, PollInterval: 20 * time.Millisecond,
+	d, err := dispatch.New(dispatch.Config{Store: st, Directory: st.Registry(), Logger: log, Now: e.clock, PollInterval: 20 * time.Millisecond,
 		Notifiers: map[string]dispatch.Notifier{"cap": accept("cap"), "sms": accept("sms"), "voice": accept("voice"), "console": accept("console")}})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,7 @@ func (de *deskEnv) home(name, worker string) (devices.Resident, devices.HubID) {
 	de.t.Helper()
 	r := de.resident(name, worker, false)
 	hub := devices.HubID("hub-" + string(r.ID))
-	if _, err := de.st.CreateHub(context.Background(), devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
+	if _, err := de.st.Registry().CreateHub(context.Background(), devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
 		Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 		de.t.Fatal(err)
 	}

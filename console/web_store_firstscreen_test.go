@@ -118,10 +118,10 @@ func TestIncidentFirstScreen(t *testing.T) {
 	r.Guardians = []devices.Guardian{{Name: "최영희", Relation: "딸", Phone: "+821087654321", Order: 1}}
 	r.Consent.NotifyGuardians = true
 	r.Address.Building = "103"
-	if _, err := e.st.UpdateResident(ctx, r); err != nil {
+	if _, err := e.st.Registry().UpdateResident(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.CreateSensor(ctx, devices.Sensor{Hub: hub, ID: "smoke-kitchen", Kind: devices.SensorSmoke, Location: devices.LocKitchen,
+	if _, err := e.st.Registry().CreateSensor(ctx, devices.Sensor{Hub: hub, ID: "smoke-kitchen", Kind: devices.SensorSmoke, Location: devices.LocKitchen,
 		InstalledAt: e.clock().AddDate(-1, 0, 0), ReportSeconds: 3600}); err != nil {
 		t.Fatal(err)
 	}

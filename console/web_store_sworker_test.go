@@ -19,7 +19,7 @@ import (
 func (de *deskEnv) guardianHome(name, worker string) (devices.Resident, devices.HubID) {
 	de.t.Helper()
 	ctx := context.Background()
-	r, err := de.st.CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-02-03", Phone: "+821012345678", Language: "ko",
+	r, err := de.st.Registry().CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-02-03", Phone: "+821012345678", Language: "ko",
 		Address: devices.Address{Line1: "서울특별시 종로구 세종대로 209", Unit: "302", Floor: "3"}, SocialWorkerID: worker,
 		Consent:   devices.Consent{NotifyGuardians: true},
 		Guardians: []devices.Guardian{{Name: "최영희", Relation: "딸", Phone: "+821033334444", Order: 1}}})
@@ -27,7 +27,7 @@ func (de *deskEnv) guardianHome(name, worker string) (devices.Resident, devices.
 		de.t.Fatal(err)
 	}
 	hub := devices.HubID("hub-" + string(r.ID))
-	if _, err := de.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
+	if _, err := de.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: de.clock().AddDate(-1, 0, 0),
 		Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 		de.t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func (de *deskEnv) motion(hub devices.HubID, hours int, value func(h int) float6
 	if err := de.st.Flush(ctx); err != nil {
 		de.t.Fatal(err)
 	}
-	if err := de.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
+	if err := de.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
 		PowerKnown: true, OnMains: true, Battery: 90, Faults: []devices.Fault{}}}}); err != nil {
 		de.t.Fatal(err)
 	}
@@ -157,13 +157,13 @@ func TestTodayRanksByNeed(t *testing.T) {
 	}
 
 	e.motion(busyHub, 30*24, steady)
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: e.residentByHub(busyHub), Kind: "visit", At: e.clock().AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, calmHub := e.home("평온한", "sw-kim")
 	e.motion(calmHub, 30*24, steady)
 	calm := e.residentByHub(calmHub)
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: calm, Kind: "visit", At: e.clock().AddDate(0, 0, -3), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	_, newHub := e.home("새집", "sw-kim")
@@ -220,7 +220,7 @@ func TestTodayRanksByNeed(t *testing.T) {
 
 func (de *deskEnv) residentByHub(hub devices.HubID) devices.ResidentID {
 	de.t.Helper()
-	h, err := de.st.GetHub(context.Background(), hub)
+	h, err := de.st.Registry().GetHub(context.Background(), hub)
 	if err != nil {
 		de.t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestCaseloadReport(t *testing.T) {
 	b, hubB := e.home("박순자", "sw-kim")
 	_, hubC := e.home("정다른", "sw-lee")
 	a.Priority = true
-	if _, err := e.st.UpdateResident(ctx, a); err != nil {
+	if _, err := e.st.Registry().UpdateResident(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []console.Visit{
@@ -247,7 +247,7 @@ func TestCaseloadReport(t *testing.T) {
 		{ResidentID: b.ID, Kind: "call", At: e.clock().AddDate(0, 0, -20)}, // April
 	} {
 		v.AccountID = "sw-kim"
-		if err := e.st.AddVisit(ctx, &v); err != nil {
+		if err := e.st.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

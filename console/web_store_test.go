@@ -59,7 +59,7 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // as the monitor last saved it; extra adds the other ports.
 func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, log zerolog.Logger) (*console.Web, error) {
 	deps := extra
-	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st, st, st, st, st, st
+	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
 	cfg.Logger = log
 	return console.NewWeb(cfg, deps)
@@ -69,7 +69,7 @@ func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, 
 // store, as the gateway wires them.
 func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 	desk := console.DeskIncidents{Desk: d}
-	return console.WebDeps{Incidents: desk, History: st, OpenIncident: desk, Desk: d, Evidence: st, Reports: st}
+	return console.WebDeps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st, Reports: st.Casework()}
 }
 
 // storeHealth reads device health from what the monitor last saved (no
@@ -77,7 +77,7 @@ func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 type storeHealth struct{ st *store.Store }
 
 func (h storeHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
-	rec, err := h.st.GetHubHealth(ctx, hub)
+	rec, err := h.st.State().GetHubHealth(ctx, hub)
 	return rec.HubHealth, err
 }
 
@@ -125,7 +125,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +134,7 @@ func newEnvDeps(t *testing.T, deps console.WebDeps, tune ...func(*console.WebCon
 
 func (e *env) resident(name, worker string, priority bool) devices.Resident {
 	e.t.Helper()
-	r, err := e.st.CreateResident(context.Background(), devices.Resident{
+	r, err := e.st.Registry().CreateResident(context.Background(), devices.Resident{
 		Name: name, BirthDate: "1940-02-03", Phone: "+821012345678", Language: "ko",
 		Address:      devices.Address{Line1: "서울특별시 종로구 세종대로 209", Unit: "302", Floor: "3"},
 		MedicalNotes: "심방세동", Medications: []string{"와파린"}, Access: devices.Access{DoorCode: "*8812#"},
@@ -232,7 +232,7 @@ func (c *client) postJSON(path, body string, withCSRF bool) (int, string) {
 
 func (e *env) audit(q console.AuditQuery) []console.AuditEntry {
 	e.t.Helper()
-	list, err := e.st.ListAudit(context.Background(), q)
+	list, err := e.st.Accounts().ListAudit(context.Background(), q)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestCSRF(t *testing.T) {
 			t.Errorf("%s csrf: %d, want %d", tc.name, status, tc.want)
 		}
 	}
-	visits, _ := e.st.ListVisits(context.Background(), r.ID, 10)
+	visits, _ := e.st.Casework().ListVisits(context.Background(), r.ID, 10)
 	if len(visits) != 1 || visits[0].Kind != "call" || visits[0].Notes != "안부 확인" {
 		t.Errorf("visits = %+v, want the one call", visits)
 	}
@@ -600,7 +600,7 @@ func TestToday(t *testing.T) {
 	now := e.clock()
 	for _, res := range []devices.Resident{quiet, busy} {
 		hub := devices.HubID("hub-" + string(res.ID)[4:])
-		if _, err := e.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: res.ID, InstalledAt: now.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
+		if _, err := e.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: res.ID, InstalledAt: now.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
 			t.Fatal(err)
 		}
 		var rs []devices.Reading
@@ -618,11 +618,11 @@ func TestToday(t *testing.T) {
 	if err := e.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{
+	if err := e.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{
 		Hub: devices.HubID("hub-" + string(busy.ID)[4:]), Online: true, PowerKnown: true, Battery: 80, Faults: []devices.Fault{devices.FaultPowerLost}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
+	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.client()
@@ -648,7 +648,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Accounts exist: nothing happens.
-	if _, created, err := console.BootstrapAdmin(ctx, e.st, dir); err != nil || created {
+	if _, created, err := console.BootstrapAdmin(ctx, e.st.Accounts(), dir); err != nil || created {
 		t.Fatalf("with accounts: created %v, %v", created, err)
 	}
 	st, err := store.Open(ctx, storetest.SQLite(t))
@@ -656,7 +656,7 @@ func TestBootstrapAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	pw, created, err := console.BootstrapAdmin(ctx, st, dir)
+	pw, created, err := console.BootstrapAdmin(ctx, st.Accounts(), dir)
 	if err != nil || !created || len(pw) < 20 {
 		t.Fatalf("first start: %q %v %v", pw, created, err)
 	}
@@ -668,14 +668,14 @@ func TestBootstrapAdmin(t *testing.T) {
 	if strings.TrimSpace(string(b)) != pw {
 		t.Errorf("file holds %q, want the password", b)
 	}
-	a, err := st.GetAccount(ctx, console.BootstrapAdminID)
+	a, err := st.Accounts().GetAccount(ctx, console.BootstrapAdminID)
 	if err != nil || a.Role != "admin" {
 		t.Errorf("admin account: %+v %v", a, err)
 	}
 	if ok, _ := devices.VerifySecret(a.PasswordHash, pw); !ok {
 		t.Errorf("the printed password does not match the stored hash")
 	}
-	if _, created, _ := console.BootstrapAdmin(ctx, st, dir); created {
+	if _, created, _ := console.BootstrapAdmin(ctx, st.Accounts(), dir); created {
 		t.Errorf("second start created another admin")
 	}
 }

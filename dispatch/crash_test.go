@@ -163,14 +163,14 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetHub(ctx, "hub-1"); err != nil {
+	if _, err := s.Registry().GetHub(ctx, "hub-1"); err != nil {
 		seedHome(t, s, "hub-1")
 	}
 	pol, err := dispatch.ParsePolicies([]byte(crashPolicies))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dispatch.New(dispatch.Config{Store: s, Directory: homes{s}, Policies: pol,
+	d, err := dispatch.New(dispatch.Config{Store: s, Directory: homes{s.Registry()}, Policies: pol,
 		Notifiers: map[string]dispatch.Notifier{"cap": httpNotifier{url: os.Getenv(envCrashURL)}},
 		Lease:     500 * time.Millisecond, Logger: zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)})
 	if err != nil {

@@ -113,7 +113,7 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 	}
 	rec := &recorder{}
 	dc := dispatch.Config{
-		Store: s, Directory: s, Policies: pol,
+		Store: s, Directory: s.Registry(), Policies: pol,
 		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notifiers: map[string]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
 		Hubs: commanderFunc(func(ctx context.Context, hub devices.HubID, cmd devices.Command) error {
@@ -145,14 +145,14 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 
 func seedHome(t testing.TB, s *store.Store, hub devices.HubID) {
 	ctx := context.Background()
-	r, err := s.CreateResident(ctx, devices.Resident{Name: "김영희", Language: "ko", Phone: "+821012345678",
+	r, err := s.Registry().CreateResident(ctx, devices.Resident{Name: "김영희", Language: "ko", Phone: "+821012345678",
 		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 209", Lat: 37.57, Lon: 126.97},
 		Guardians: []devices.Guardian{{Name: "김민수", Relation: "son", Phone: "+821098765432", Order: 1}},
 		Consent:   devices.Consent{NotifyGuardians: true, ShareMedicalWith119: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: time.Now()}); err != nil {
+	if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 }

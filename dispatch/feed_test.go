@@ -97,7 +97,7 @@ func startPeer(t *testing.T, cfg store.Config, policies string, tweak func(*disp
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc := dispatch.Config{Store: s, Directory: s, Policies: pol,
+	dc := dispatch.Config{Store: s, Directory: s.Registry(), Policies: pol,
 		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		PollInterval: 50 * time.Millisecond}
 	if tweak != nil {

@@ -13,8 +13,14 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// The records are the console's (console.Account, console.Session): the
-// store implements its AccountStore port and keeps updated_us for itself.
+// Accounts is the sub-store of the console's people: accounts, sessions
+// and the audit log (console.AccountStore and console.AuditLog). The
+// records are the console's (console.Account, console.Session); the store
+// keeps updated_us for itself.
+type Accounts struct{ *database }
+
+// Accounts returns the sub-store of accounts, sessions and the audit log.
+func (s *Store) Accounts() Accounts { return Accounts{s.database} }
 
 const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us`
 
@@ -45,7 +51,7 @@ func validAccountID(id string) bool {
 
 // CreateAccount stores a new account, its creation time the store's clock.
 // An existing id is devices.ErrConflict.
-func (s *Store) CreateAccount(ctx context.Context, a console.Account) error {
+func (s Accounts) CreateAccount(ctx context.Context, a console.Account) error {
 	switch {
 	case !validAccountID(a.ID):
 		return invalid("account id %q: 1-64 characters of a-z, 0-9, '.', '-', '_'", a.ID)
@@ -67,7 +73,7 @@ func (s *Store) CreateAccount(ctx context.Context, a console.Account) error {
 }
 
 // GetAccount returns one account, or an error wrapping devices.ErrNotFound.
-func (s *Store) GetAccount(ctx context.Context, id string) (console.Account, error) {
+func (s Accounts) GetAccount(ctx context.Context, id string) (console.Account, error) {
 	a, err := scanAccount(s.be.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
 	if isNoRows(err) {
 		return a, fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
@@ -80,7 +86,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (console.Account, err
 
 // ListAccounts returns every account in id order. Accounts are people, a
 // few thousand at most, so there is no paging.
-func (s *Store) ListAccounts(ctx context.Context) ([]console.Account, error) {
+func (s Accounts) ListAccounts(ctx context.Context) ([]console.Account, error) {
 	rows, err := s.be.query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
@@ -101,7 +107,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]console.Account, error) {
 }
 
 // CountAccounts returns how many accounts exist, disabled ones included.
-func (s *Store) CountAccounts(ctx context.Context) (int, error) {
+func (s Accounts) CountAccounts(ctx context.Context) (int, error) {
 	var n int
 	if err := s.be.queryRow(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count accounts: %w", err)
@@ -111,7 +117,7 @@ func (s *Store) CountAccounts(ctx context.Context) (int, error) {
 
 // SetAccountDisabled disables or re-enables an account. Disabling also ends
 // its sessions, in the same transaction.
-func (s *Store) SetAccountDisabled(ctx context.Context, id string, disabled bool) error {
+func (s Accounts) SetAccountDisabled(ctx context.Context, id string, disabled bool) error {
 	return s.be.inTx(ctx, func(q querier) error {
 		n, err := q.exec(ctx, `UPDATE accounts SET disabled = $2, updated_us = $3 WHERE id = $1`, id, disabled, toUS(s.now()))
 		if err != nil {
@@ -131,7 +137,7 @@ func (s *Store) SetAccountDisabled(ctx context.Context, id string, disabled bool
 
 // SetAccountPassword replaces an account's password hash and ends every
 // session of the account: whoever knew the old password is signed out.
-func (s *Store) SetAccountPassword(ctx context.Context, id, hash string) error {
+func (s Accounts) SetAccountPassword(ctx context.Context, id, hash string) error {
 	if hash == "" {
 		return invalid("account %s: password hash is required", id)
 	}
@@ -151,7 +157,7 @@ func (s *Store) SetAccountPassword(ctx context.Context, id, hash string) error {
 }
 
 // CreateSession stores a new session.
-func (s *Store) CreateSession(ctx context.Context, se console.Session) error {
+func (s Accounts) CreateSession(ctx context.Context, se console.Session) error {
 	if se.TokenHash == "" || se.AccountID == "" || se.ExpiresAt.IsZero() {
 		return invalid("session: token hash, account and expiry are required")
 	}
@@ -167,7 +173,7 @@ func (s *Store) CreateSession(ctx context.Context, se console.Session) error {
 // GetSession returns the session with the token hash, expired or not (the
 // caller compares ExpiresAt with its clock), or an error wrapping
 // devices.ErrNotFound.
-func (s *Store) GetSession(ctx context.Context, tokenHash string) (console.Session, error) {
+func (s Accounts) GetSession(ctx context.Context, tokenHash string) (console.Session, error) {
 	var se console.Session
 	var created, seen, expires int64
 	err := s.be.queryRow(ctx, `SELECT token_hash, account_id, csrf_token, remote, created_us, last_seen_us, expires_us
@@ -183,7 +189,7 @@ func (s *Store) GetSession(ctx context.Context, tokenHash string) (console.Sessi
 }
 
 // TouchSession records activity on a session and moves its expiry.
-func (s *Store) TouchSession(ctx context.Context, tokenHash string, lastSeen, expires time.Time) error {
+func (s Accounts) TouchSession(ctx context.Context, tokenHash string, lastSeen, expires time.Time) error {
 	n, err := s.be.exec(ctx, `UPDATE sessions SET last_seen_us = $2, expires_us = $3 WHERE token_hash = $1`,
 		tokenHash, toUS(lastSeen), toUS(expires))
 	if err != nil {
@@ -197,7 +203,7 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash string, lastSeen, ex
 
 // DeleteSession ends one session (sign-out). Ending a session that does not
 // exist is not an error.
-func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+func (s Accounts) DeleteSession(ctx context.Context, tokenHash string) error {
 	if _, err := s.be.exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
@@ -206,7 +212,7 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 
 // DeleteExpiredSessions removes sessions that expired before now and
 // returns how many.
-func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+func (s Accounts) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.be.exec(ctx, `DELETE FROM sessions WHERE expires_us < $1`, toUS(now))
 	if err != nil {
 		return 0, fmt.Errorf("store: delete expired sessions: %w", err)

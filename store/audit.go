@@ -13,7 +13,7 @@ import (
 // append-only.
 
 // AppendAudit adds an entry. At defaults to the store's clock.
-func (s *Store) AppendAudit(ctx context.Context, e console.AuditEntry) error {
+func (s Accounts) AppendAudit(ctx context.Context, e console.AuditEntry) error {
 	if e.AccountID == "" || e.Action == "" {
 		return invalid("audit entry: account and action are required")
 	}
@@ -29,7 +29,7 @@ func (s *Store) AppendAudit(ctx context.Context, e console.AuditEntry) error {
 }
 
 // ListAudit returns audit entries newest first.
-func (s *Store) ListAudit(ctx context.Context, aq console.AuditQuery) ([]console.AuditEntry, error) {
+func (s Accounts) ListAudit(ctx context.Context, aq console.AuditQuery) ([]console.AuditEntry, error) {
 	limit := aq.Limit
 	switch {
 	case limit <= 0:

@@ -150,7 +150,7 @@ func (a *availability) err() error {
 // store itself is logged once per outage (availability.wrote) and at debug
 // level each time, since a full disk fails every commit (and a log on the
 // same disk would only fill it faster); a refusal of the data is a warning.
-func (s *Store) failureLog(err error) *zerolog.Event {
+func (s *database) failureLog(err error) *zerolog.Event {
 	if storeFault(err) {
 		return s.log.Debug()
 	}
@@ -160,7 +160,7 @@ func (s *Store) failureLog(err error) *zerolog.Event {
 // runMonitor pings the database every HealthInterval, each ping bounded by
 // PingTimeout, and probes with a small write while event commits fail,
 // until ctx ends.
-func (s *Store) runMonitor(ctx context.Context) {
+func (s *database) runMonitor(ctx context.Context) {
 	s.avail.monitored.Store(true)
 	defer s.avail.monitored.Store(false)
 	tick := time.NewTicker(s.cfg.HealthInterval)

@@ -173,7 +173,7 @@ func BenchmarkLoadHome(b *testing.B) {
 			for j := i; j < i+1000; j++ {
 				batch = append(batch, detectors.HomeSnapshot{Hub: devices.HubID(fmt.Sprintf("hub-%06d", j)), Data: blob})
 			}
-			if err := s.SaveHomes(ctx, batch); err != nil {
+			if err := s.State().SaveHomes(ctx, batch); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -191,7 +191,7 @@ func BenchmarkLoadHome(b *testing.B) {
 								return
 							default:
 							}
-							snaps, err := s.LoadHomes(ctx)
+							snaps, err := s.State().LoadHomes(ctx)
 							if err != nil {
 								b.Error(err)
 								return
@@ -203,7 +203,7 @@ func BenchmarkLoadHome(b *testing.B) {
 				i := 0
 				for b.Loop() {
 					hub := devices.HubID(fmt.Sprintf("hub-%06d", (i*7919)%homes))
-					if _, ok, err := s.LoadHome(ctx, hub); err != nil || !ok {
+					if _, ok, err := s.State().LoadHome(ctx, hub); err != nil || !ok {
 						b.Fatalf("LoadHome(%s) = %v, %v", hub, ok, err)
 					}
 					i++

@@ -12,17 +12,17 @@ import (
 // The store implements the console's ports with the console's own records:
 // no adapter copies them between twin types.
 var (
-	_ console.AccountStore   = (*store.Store)(nil)
-	_ console.AuditLog       = (*store.Store)(nil)
-	_ console.VisitLog       = (*store.Store)(nil)
-	_ console.Wellbeing      = (*store.Store)(nil)
-	_ console.CaseloadReader = (*store.Store)(nil)
-	_ console.ReportSource   = (*store.Store)(nil)
-	_ console.SensorReader   = (*store.Store)(nil)
-	_ console.ResidentReader = (*store.Store)(nil)
+	_ console.AccountStore   = store.Accounts{}
+	_ console.AuditLog       = store.Accounts{}
+	_ console.VisitLog       = store.Casework{}
+	_ console.Wellbeing      = store.Casework{}
+	_ console.CaseloadReader = store.Casework{}
+	_ console.ReportSource   = store.Casework{}
+	_ console.SensorReader   = store.Registry{}
+	_ console.ResidentReader = store.Registry{}
 	_ console.EvidenceReader = (*store.Store)(nil)
 	_ console.EventLog       = (*store.Store)(nil)
-	_ detectors.Fleet        = (*store.Store)(nil)
+	_ detectors.Fleet        = store.Registry{}
 )
 
 func TestConsoleSQLite(t *testing.T) {

@@ -105,7 +105,7 @@ func (b *credentialBatcher) run() {
 
 // hubCredentials reads the credentials of ids in one query (missing ids
 // are absent from the map).
-func (s *Store) hubCredentials(ctx context.Context, ids []string) (map[devices.HubID]devices.HubCredential, error) {
+func (s *database) hubCredentials(ctx context.Context, ids []string) (map[devices.HubID]devices.HubCredential, error) {
 	var (
 		q    string
 		args []any

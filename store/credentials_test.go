@@ -20,10 +20,10 @@ func TestCredentialLookupsShareQueries(t *testing.T) {
 	const hubs = 500
 	for i := range hubs {
 		id := devices.HubID(fmt.Sprintf("hub-%03d", i))
-		if _, err := s.CreateHub(ctx, devices.Hub{ID: id}); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: id}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetHubSecretHash(ctx, id, devices.HashHubSecret(string(id))); err != nil {
+		if err := s.Registry().SetHubSecretHash(ctx, id, devices.HashHubSecret(string(id))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func TestCredentialLookupsShareQueries(t *testing.T) {
 	for i := range hubs {
 		wg.Go(func() {
 			id := devices.HubID(fmt.Sprintf("hub-%03d", i))
-			c, err := s.HubCredential(ctx, id)
+			c, err := s.Registry().HubCredential(ctx, id)
 			if err != nil || c.Hub != id || c.SecretHash != devices.HashHubSecret(string(id)) {
 				t.Errorf("HubCredential(%s) = %+v, %v", id, c, err)
 			}

@@ -28,7 +28,7 @@ const outboxChannel = "dolbom_outbox"
 // listener reads IncidentsChangedSince).
 const incidentChannel = "dolbom_incidents"
 
-func (s *Store) isPostgres() bool { return s.be.name() == "postgres" }
+func (s *database) isPostgres() bool { return s.be.name() == "postgres" }
 
 // ApplyIncidents implements dispatch.Store: every mutation in one
 // transaction, in order, so a group of detections costs one commit.
@@ -80,7 +80,7 @@ func (s *Store) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Muta
 // relaxed transaction's commit does not wait for the disk (see
 // dispatch.Mutation.Relaxed); on PostgreSQL fn sets that up itself (SET
 // LOCAL, sent with its first batch).
-func (s *Store) dispatchTx(ctx context.Context, relaxed bool, fn func(q querier) error) error {
+func (s *database) dispatchTx(ctx context.Context, relaxed bool, fn func(q querier) error) error {
 	if sb, ok := s.be.(*sqliteBackend); ok {
 		return sb.inTxCached(ctx, relaxed, fn)
 	}
@@ -105,7 +105,7 @@ func relaxedGroup(muts []dispatch.Mutation, c *dispatch.Claim) bool {
 	return true
 }
 
-func (s *Store) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, c *dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
+func (s *database) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, c *dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
 	results := make([]dispatch.MutationResult, len(muts))
 	var claimed []dispatch.OutboxRow
 	relaxed := relaxedGroup(muts, c)
@@ -168,7 +168,7 @@ func (c *changeSeq) take(ctx context.Context, q querier) (int64, error) {
 // applyOne reads what m needs, calls Apply and queues its writes on w
 // (sent on PostgreSQL in one round trip before the next read or at the
 // end; run at once on SQLite). res is filled in as the writes complete.
-func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *changeSeq, m dispatch.Mutation, res *dispatch.MutationResult) error {
+func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *changeSeq, m dispatch.Mutation, res *dispatch.MutationResult) error {
 	// A read must see the writes of the mutations before it.
 	if err := w.flush(ctx); err != nil {
 		return err
@@ -355,7 +355,7 @@ func (s *Store) applyOne(ctx context.Context, q querier, w *txWriter, seq *chang
 // (an alias), else, when the mutation may fold, the open incident of its
 // home that m.Fold picks. A miss costs two indexed look-ups and the home's
 // open incidents, once per new episode.
-func (s *Store) incidentOfFingerprint(ctx context.Context, q querier, m dispatch.Mutation, lock string) (dispatch.Incident, error) {
+func (s *database) incidentOfFingerprint(ctx context.Context, q querier, m dispatch.Mutation, lock string) (dispatch.Incident, error) {
 	own, err := scanIncident(q.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE fingerprint = $1`+lock, m.Fingerprint))
 	switch {
 	case err == nil && !own.State.Closed():
@@ -467,7 +467,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.O
 }
 
 // claimIn claims within the transaction q.
-func (s *Store) claimIn(ctx context.Context, q querier, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
+func (s *database) claimIn(ctx context.Context, q querier, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
 	now, until := toUS(c.Now), toUS(c.Now.Add(c.Lease))
 	skip := ""
 	if s.isPostgres() {
@@ -657,7 +657,7 @@ func (s *Store) LastIncidentSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-func (s *Store) queryIncidents(ctx context.Context, query string, args ...any) ([]dispatch.Incident, error) {
+func (s *database) queryIncidents(ctx context.Context, query string, args ...any) ([]dispatch.Incident, error) {
 	rs, err := s.be.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: incidents: %w", err)
@@ -713,18 +713,6 @@ func (s *Store) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatc
 		return fmt.Errorf("store: save policy: %w", err)
 	}
 	return nil
-}
-
-// ResidentOfHub implements dispatch.Directory.
-func (s *Store) ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.Resident, error) {
-	h, err := s.GetHub(ctx, hub)
-	if err != nil {
-		return devices.Resident{}, err
-	}
-	if h.ResidentID == "" {
-		return devices.Resident{}, fmt.Errorf("store: hub %s has no resident: %w", hub, devices.ErrNotFound)
-	}
-	return s.GetResident(ctx, h.ResidentID)
 }
 
 // LatestNotificationTo implements twilio.Latest: the newest notification

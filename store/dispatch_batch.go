@@ -32,7 +32,7 @@ type txWriter struct {
 	changes bool
 }
 
-func (s *Store) newTxWriter(ctx context.Context, q querier) *txWriter {
+func (s *database) newTxWriter(ctx context.Context, q querier) *txWriter {
 	w := &txWriter{ctx: ctx, q: q}
 	if pq, ok := q.(pgxQuerier); ok {
 		if tx, ok := pq.db.(pgx.Tx); ok {

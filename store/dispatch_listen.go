@@ -33,7 +33,7 @@ var processToken = func() string {
 // notifyOrigin names this Store in the payload of its incident NOTIFYs, so
 // that its own listener can skip them: its dispatcher has published those
 // changes already.
-func (s *Store) notifyOrigin() string { return fmt.Sprintf("%s-%p", processToken, s) }
+func (s *database) notifyOrigin() string { return fmt.Sprintf("%s-%p", processToken, s) }
 
 // ListenIncidents implements dispatch.IncidentListener: wake is called
 // whenever any gateway on the database committed incident changes (and
@@ -47,7 +47,7 @@ func (s *Store) ListenIncidents(ctx context.Context, wake func()) error {
 // listen holds a dedicated connection LISTENing on channel (see
 // ListenOutbox) until ctx ends; notifications whose payload is self are
 // skipped.
-func (s *Store) listen(ctx context.Context, channel, self string, wake func()) error {
+func (s *database) listen(ctx context.Context, channel, self string, wake func()) error {
 	if !s.isPostgres() {
 		return nil
 	}
@@ -68,7 +68,7 @@ func (s *Store) listen(ctx context.Context, channel, self string, wake func()) e
 	return nil
 }
 
-func (s *Store) listenOnce(ctx context.Context, channel, self string, wake func(), backoff *time.Duration) error {
+func (s *database) listenOnce(ctx context.Context, channel, self string, wake func(), backoff *time.Duration) error {
 	conn, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("store: listen: connect: %w", err)

@@ -8,12 +8,20 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// The rule engine's saved per-home state: opaque bytes that the detectors
-// package encodes and decodes. It implements detectors.EngineStore.
+// State is the sub-store of what the detectors and the broker save to
+// survive a restart: the rule engine's per-home state
+// (detectors.EngineStore: opaque bytes that the detectors package encodes
+// and decodes), device health (detectors.HealthStore) and the hubs a node
+// held (broker.HeldHubs).
+type State struct{ *database }
+
+// State returns the sub-store of saved home state, device health and held
+// hubs.
+func (s *Store) State() State { return State{s.database} }
 
 // SaveHomes upserts the snapshots of many homes (see upsertByHub).
-func (s *Store) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) error {
-	err := upsertByHub(ctx, s, "home_state", homes,
+func (s State) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) error {
+	err := upsertByHub(ctx, s.database, "home_state", homes,
 		func(h detectors.HomeSnapshot) devices.HubID { return h.Hub },
 		func(h detectors.HomeSnapshot) (any, error) { return h.Data, nil })
 	if err != nil {
@@ -23,7 +31,7 @@ func (s *Store) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) e
 }
 
 // LoadHomes returns every saved home snapshot, for the engine to start from.
-func (s *Store) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error) {
+func (s State) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error) {
 	rows, err := s.be.query(ctx, `SELECT hub_id, data FROM home_state ORDER BY hub_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: load home state: %w", err)
@@ -46,7 +54,7 @@ func (s *Store) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error)
 
 // LoadHome returns one home's saved snapshot, if any: the engine reads a
 // home on its own when an event comes while LoadHomes is still running.
-func (s *Store) LoadHome(ctx context.Context, hub devices.HubID) (detectors.HomeSnapshot, bool, error) {
+func (s State) LoadHome(ctx context.Context, hub devices.HubID) (detectors.HomeSnapshot, bool, error) {
 	var data []byte
 	err := s.be.queryRow(ctx, `SELECT data FROM home_state WHERE hub_id = $1`, string(hub)).Scan(&data)
 	if isNoRows(err) {

@@ -19,24 +19,24 @@ func TestHomeStateRoundTrip(t *testing.T) {
 			}
 			defer s.Close()
 			ctx := context.Background()
-			if err := s.SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte{1, 2, 0, 3}}, {Hub: "hub-2", Data: []byte("x")}}); err != nil {
+			if err := s.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte{1, 2, 0, 3}}, {Hub: "hub-2", Data: []byte("x")}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-2", Data: []byte("newer")}}); err != nil {
+			if err := s.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-2", Data: []byte("newer")}}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.LoadHomes(ctx)
+			got, err := s.State().LoadHomes(ctx)
 			if err != nil || len(got) != 2 {
 				t.Fatalf("LoadHomes = %v, %v", got, err)
 			}
 			if got[0].Hub != "hub-1" || !bytes.Equal(got[0].Data, []byte{1, 2, 0, 3}) || string(got[1].Data) != "newer" {
 				t.Errorf("LoadHomes = %+v", got)
 			}
-			one, ok, err := s.LoadHome(ctx, "hub-2")
+			one, ok, err := s.State().LoadHome(ctx, "hub-2")
 			if err != nil || !ok || one.Hub != "hub-2" || string(one.Data) != "newer" {
 				t.Errorf("LoadHome(hub-2) = %+v, %v, %v", one, ok, err)
 			}
-			if one, ok, err := s.LoadHome(ctx, "hub-none"); err != nil || ok {
+			if one, ok, err := s.State().LoadHome(ctx, "hub-none"); err != nil || ok {
 				t.Errorf("LoadHome(hub-none) = %+v, %v, %v; want none", one, ok, err)
 			}
 		})

@@ -24,9 +24,9 @@ type healthRecord struct {
 // record is encoded into one buffer reused for the whole call: at national
 // scale a save round holds thousands of hubs, and json.Marshal cost ~5 KB
 // of garbage per record.
-func (s *Store) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) error {
+func (s State) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) error {
 	var enc healthEncoder
-	err := upsertByHub(ctx, s, "hub_health", hs,
+	err := upsertByHub(ctx, s.database, "hub_health", hs,
 		func(h devices.HubHealthRecord) devices.HubID { return h.Hub },
 		func(h devices.HubHealthRecord) (any, error) { return enc.encode(&h) })
 	if err != nil {
@@ -52,7 +52,7 @@ const hubChunk = 500
 // the journal position a consumer saves after its state is a later commit,
 // never on disk without the state before it, and the events beyond the
 // position on disk are replayed (docs/faults.md, "The journal").
-func upsertByHub[T any](ctx context.Context, s *Store, table string, recs []T, hub func(T) devices.HubID, data func(T) (any, error)) error {
+func upsertByHub[T any](ctx context.Context, s *database, table string, recs []T, hub func(T) devices.HubID, data func(T) (any, error)) error {
 	now := toUS(s.now())
 	for start := 0; start < len(recs); start += hubChunk {
 		chunk := recs[start:min(start+hubChunk, len(recs))]
@@ -117,7 +117,7 @@ func decodeHealth(data string) (devices.HubHealthRecord, error) {
 
 // LoadHubHealth returns the stored health of every hub, for the monitor to
 // start from after a restart.
-func (s *Store) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error) {
+func (s State) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error) {
 	rows, err := s.be.query(ctx, `SELECT data FROM hub_health ORDER BY hub_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: load hub health: %w", err)
@@ -142,7 +142,7 @@ func (s *Store) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, e
 }
 
 // GetHubHealth returns one hub's stored health.
-func (s *Store) GetHubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealthRecord, error) {
+func (s State) GetHubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealthRecord, error) {
 	var data string
 	err := s.be.queryRow(ctx, `SELECT data FROM hub_health WHERE hub_id = $1`, string(hub)).Scan(&data)
 	if isNoRows(err) {

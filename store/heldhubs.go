@@ -23,7 +23,7 @@ import (
 // Losing the last save in a power cut is harmless: the set only lets the
 // node's own hubs past the load guard after a restart, and the save before
 // it stays.
-func (s *Store) SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs []uint64) error {
+func (s State) SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs []uint64) error {
 	blob := make([]byte, 8*len(hubs))
 	for i, h := range hubs {
 		binary.BigEndian.PutUint64(blob[8*i:], h)
@@ -41,7 +41,7 @@ func (s *Store) SaveHeldHubs(ctx context.Context, node string, at time.Time, hub
 
 // LoadHeldHubs returns what SaveHeldHubs last saved for node and when; no
 // hubs and a zero time when nothing was saved for it.
-func (s *Store) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, at time.Time, err error) {
+func (s State) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, at time.Time, err error) {
 	var blob []byte
 	var savedUS int64
 	err = s.be.queryRow(ctx, `SELECT saved_us, hubs FROM held_hubs WHERE node = $1`, node).Scan(&savedUS, &blob)
@@ -68,7 +68,7 @@ func (s *Store) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, a
 // carry cumulative checksums and PostgreSQL flushes its WAL in order, so a
 // later durable commit (an event, a journal position) is never on disk
 // without them.
-func (s *Store) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
+func (s *database) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
 	if sb, ok := s.be.(*sqliteBackend); ok {
 		return sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
 	}

@@ -32,7 +32,7 @@ func BenchmarkSaveHeldHubs(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				at = at.Add(time.Minute)
-				if err := s.SaveHeldHubs(ctx, "node-a", at, set); err != nil {
+				if err := s.State().SaveHeldHubs(ctx, "node-a", at, set); err != nil {
 					b.Fatal(err)
 				}
 			}

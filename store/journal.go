@@ -82,7 +82,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, 
 // them together. Under load the queue fills while a commit runs, so batches
 // grow with the load and no event waits for a timer. Several of them may
 // run (Config.EventWriters), each with a group in flight.
-func (s *Store) runEventWriter(ctx context.Context) {
+func (s *database) runEventWriter(ctx context.Context) {
 	batch := make([]*eventReq, 0, s.cfg.EventBatch)
 	evs := make([]*devices.Event, 0, s.cfg.EventBatch)
 	for {
@@ -108,7 +108,7 @@ func (s *Store) runEventWriter(ctx context.Context) {
 	}
 }
 
-func (s *Store) collectEvents(batch []*eventReq) []*eventReq {
+func (s *database) collectEvents(batch []*eventReq) []*eventReq {
 	for len(batch) < s.cfg.EventBatch {
 		select {
 		case r := <-s.eventQ:
@@ -120,7 +120,7 @@ func (s *Store) collectEvents(batch []*eventReq) []*eventReq {
 	return batch
 }
 
-func (s *Store) commitEvents(ctx context.Context, batch []*eventReq, evs []*devices.Event) {
+func (s *database) commitEvents(ctx context.Context, batch []*eventReq, evs []*devices.Event) {
 	// Take each request from its caller; withdrawn ones are left out.
 	taken := batch[:0]
 	for _, r := range batch {
@@ -276,7 +276,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
-func (s *Store) enqueueSample(ctx context.Context, it sampleItem) error {
+func (s *database) enqueueSample(ctx context.Context, it sampleItem) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -602,7 +602,7 @@ func (w *sampleBatch) reset() {
 
 // runSampleWriter flushes queued readings and accel chunks every
 // FlushInterval, or sooner once FlushRows are pending.
-func (s *Store) runSampleWriter(ctx context.Context) {
+func (s *database) runSampleWriter(ctx context.Context) {
 	w := newSampleBatch(s.cfg.FlushRows + devices.DefaultLimits.MaxReadings)
 	tick := time.NewTicker(s.cfg.FlushInterval)
 	defer tick.Stop()
@@ -631,7 +631,7 @@ func (s *Store) runSampleWriter(ctx context.Context) {
 // flushSamples writes w, retrying a failed write: while running, the queue
 // then fills and pushes back on the hubs; once intake has stopped, it gives
 // up after DrainTimeout and counts the readings as dropped.
-func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
+func (s *database) flushSamples(ctx context.Context, w *sampleBatch) {
 	if w.rows() > 0 {
 		w.coalesce()
 		backoff := 100 * time.Millisecond
@@ -682,7 +682,7 @@ func (s *Store) flushSamples(ctx context.Context, w *sampleBatch) {
 	w.reset()
 }
 
-func (s *Store) draining() bool {
+func (s *database) draining() bool {
 	s.intake.Lock()
 	defer s.intake.Unlock()
 	return s.intake.closed

@@ -17,7 +17,7 @@ import (
 // hubReadings returns hub's readings with loUS <= time <= hiUS whose
 // (sensor, metric) keep accepts (all when nil), in time order; readings at
 // the same time keep their stored order.
-func (s *Store) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS int64, keep func(devices.SensorID, devices.Metric) bool) ([]devices.Reading, error) {
+func (s *database) hubReadings(ctx context.Context, hub devices.HubID, loUS, hiUS int64, keep func(devices.SensorID, devices.Metric) bool) ([]devices.Reading, error) {
 	if hiUS < loUS {
 		return nil, nil
 	}
@@ -78,14 +78,14 @@ func sortEvidence(rs []devices.Reading) {
 
 // minuteRollups aggregates one series' raw readings per minute, for the
 // buckets starting in [from, to).
-func (s *Store) minuteRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
+func (s *database) minuteRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
 	return s.rawRollups(ctx, hub, sensor, metric, toUS(from), toUS(to), usPerMinute)
 }
 
 // rawRollups aggregates one series' raw readings per bucket of unit µs,
 // for the buckets starting in [fromUS, toUS): the minute rollups, and the
 // hourly ones of hours not sealed yet.
-func (s *Store) rawRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, fromUS, toUS, unit int64) ([]Rollup, error) {
+func (s *database) rawRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, fromUS, toUS, unit int64) ([]Rollup, error) {
 	lo, hi := ceilTo(fromUS, unit), ceilTo(toUS, unit)
 	rs, err := s.hubReadings(ctx, hub, lo, hi-1, oneSeries(sensor, metric))
 	if err != nil {
@@ -130,7 +130,7 @@ func rollupOf(bucketUS int64, a rollupAgg) Rollup {
 // hourRollups returns one series' hourly rollups of hub whose bucket starts
 // in [from, to): the sealed hours from their blobs, the later ones from the
 // raw readings (rollup_seal.go).
-func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
+func (s *database) hourRollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]Rollup, error) {
 	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func (s *Store) hourRollups(ctx context.Context, hub devices.HubID, sensor devic
 // rawHourly calls fn with the hourly aggregates of metric of each sensor of
 // hub, from the raw readings, for the hours starting in [fromUS, toUS):
 // sensor by sensor in sensor order, as a sealed blob holds them.
-func (s *Store) rawHourly(ctx context.Context, hub devices.HubID, metric devices.Metric, fromUS, toUS int64, fn func(bucket int64, a rollupAgg)) error {
+func (s *database) rawHourly(ctx context.Context, hub devices.HubID, metric devices.Metric, fromUS, toUS int64, fn func(bucket int64, a rollupAgg)) error {
 	lo, hi := ceilTo(fromUS, usPerHour), ceilTo(toUS, usPerHour)
 	if lo >= hi {
 		return nil

@@ -13,7 +13,15 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// The registry: residents, hubs and sensors.
+// Registry is the sub-store of residents, hubs, sensors and the hubs'
+// credentials: the broker's directory (broker.HubDirectory), dispatch's
+// (dispatch.Directory), the health monitor's fleet (detectors.Fleet) and
+// the console's registry and resident pages.
+type Registry struct{ *database }
+
+// Registry returns the sub-store of residents, hubs, sensors and
+// credentials.
+func (s *Store) Registry() Registry { return Registry{s.database} }
 
 // Lists page in id order with the console's query (console.ListQuery): the
 // last id of one page as After gives the next. Search is, for residents,
@@ -42,7 +50,7 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("store: %w: %s", devices.ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-func (s *Store) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+func (s *database) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // likePattern escapes s for LIKE ... ESCAPE '\'.
 func likePattern(s string) string {
@@ -124,7 +132,7 @@ const residentColumns = `id, name, birth_date, phone, language, address, medical
 
 // residentArgs returns the column values in residentColumns order; the
 // access codes are sealed, never stored in the clear.
-func (s *Store) residentArgs(r *devices.Resident) []any {
+func (s *database) residentArgs(r *devices.Resident) []any {
 	secrets, _ := json.Marshal(accessSecrets{KeySafeCode: r.Access.KeySafeCode, DoorCode: r.Access.DoorCode})
 	return []any{string(r.ID), r.Name, r.BirthDate, r.Phone, r.Language, mustJSON(r.Address), r.MedicalNotes,
 		mustJSON(r.Medications), mustJSON(r.Allergies), r.Access.KeyHolder, r.Access.Notes,
@@ -140,7 +148,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func (s *Store) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
+func (s *database) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
 	var r devices.Resident
 	var id, address, medications, allergies, guardians, consent string
 	var sealed []byte
@@ -174,7 +182,7 @@ func (s *Store) scanResident(sc interface{ Scan(...any) error }) (devices.Reside
 
 // CreateResident stores a new resident, giving it an id ("res-...") if it
 // has none, and returns it as stored.
-func (s *Store) CreateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
+func (s Registry) CreateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
 	if r.ID == "" {
 		r.ID = devices.ResidentID(newID("res-"))
 	}
@@ -201,7 +209,7 @@ func (s *Store) CreateResident(ctx context.Context, r devices.Resident) (devices
 }
 
 // GetResident returns a resident with its access codes decrypted.
-func (s *Store) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
+func (s Registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
 	r, err := s.scanResident(s.be.queryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, string(id)))
 	if isNoRows(err) {
 		return r, fmt.Errorf("store: resident %s: %w", id, devices.ErrNotFound)
@@ -213,7 +221,7 @@ func (s *Store) GetResident(ctx context.Context, id devices.ResidentID) (devices
 }
 
 // ListResidents returns a page of residents in id order.
-func (s *Store) ListResidents(ctx context.Context, lq console.ListQuery) ([]devices.Resident, error) {
+func (s Registry) ListResidents(ctx context.Context, lq console.ListQuery) ([]devices.Resident, error) {
 	w := where{}
 	w.add("id > ?", lq.After)
 	if !lq.IncludeDisabled {
@@ -247,7 +255,7 @@ func (s *Store) ListResidents(ctx context.Context, lq console.ListQuery) ([]devi
 
 // UpdateResident replaces every field of a stored resident except its id,
 // CreatedAt and Disabled (see SetResidentDisabled), and returns it as stored.
-func (s *Store) UpdateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
+func (s Registry) UpdateResident(ctx context.Context, r devices.Resident) (devices.Resident, error) {
 	if err := validateResident(&r); err != nil {
 		return devices.Resident{}, err
 	}
@@ -275,12 +283,12 @@ func (s *Store) UpdateResident(ctx context.Context, r devices.Resident) (devices
 }
 
 // SetResidentDisabled disables or re-enables a resident.
-func (s *Store) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
+func (s Registry) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
 	return s.setFlag(ctx, "resident", `UPDATE residents SET disabled = $2, updated_us = $3 WHERE id = $1`,
 		string(id), disabled, toUS(s.now()))
 }
 
-func (s *Store) setFlag(ctx context.Context, what, query string, args ...any) error {
+func (s *database) setFlag(ctx context.Context, what, query string, args ...any) error {
 	return s.be.inTx(ctx, func(q querier) error {
 		n, err := q.exec(ctx, query, args...)
 		if err != nil {
@@ -360,7 +368,7 @@ func scanHub(sc interface{ Scan(...any) error }) (devices.Hub, error) {
 // ServiceLife is a hub's default service life from installation.
 const ServiceLife = 5 // years
 
-func (s *Store) prepareHub(h *devices.Hub) error {
+func (s *database) prepareHub(h *devices.Hub) error {
 	if err := devices.ValidateHubID(string(h.ID)); err != nil {
 		return invalid("%v", err)
 	}
@@ -393,7 +401,7 @@ func residentMustExist(ctx context.Context, q querier, id devices.ResidentID) er
 
 // CreateHub stores a new hub, giving it an id ("hub-...") if it has none.
 // InstalledAt defaults to now and EndOfLife to five years after it.
-func (s *Store) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
+func (s Registry) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
 	if h.ID == "" {
 		h.ID = devices.HubID(newID("hub-"))
 	}
@@ -424,7 +432,7 @@ func (s *Store) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, erro
 }
 
 // GetHub returns a hub, its secret hash included.
-func (s *Store) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
+func (s Registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
 	h, err := scanHub(s.be.queryRow(ctx, `SELECT `+hubColumns+` FROM hubs WHERE id = $1`, string(id)))
 	if isNoRows(err) {
 		return h, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
@@ -436,7 +444,7 @@ func (s *Store) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, erro
 }
 
 // ListHubs returns a page of hubs in id order.
-func (s *Store) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices.Hub, error) {
+func (s Registry) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices.Hub, error) {
 	w := where{}
 	w.add("id > ?", hq.After)
 	if !hq.IncludeDisabled {
@@ -469,7 +477,7 @@ func (s *Store) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices.H
 
 // UpdateHub changes a hub's resident, firmware, model, installation and end
 // of life; its secret and disabled flag have their own methods.
-func (s *Store) UpdateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
+func (s Registry) UpdateHub(ctx context.Context, h devices.Hub) (devices.Hub, error) {
 	if err := s.prepareHub(&h); err != nil {
 		return devices.Hub{}, err
 	}
@@ -495,19 +503,19 @@ func (s *Store) UpdateHub(ctx context.Context, h devices.Hub) (devices.Hub, erro
 }
 
 // SetHubSecretHash replaces a hub's secret hash (devices.HashSecret).
-func (s *Store) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
+func (s Registry) SetHubSecretHash(ctx context.Context, id devices.HubID, hash string) error {
 	return s.setFlag(ctx, "hub", `UPDATE hubs SET secret_hash = $2, updated_us = $3 WHERE id = $1`, string(id), hash, toUS(s.now()))
 }
 
 // SetHubDisabled disables or re-enables a hub; a disabled hub is refused at
 // CONNECT.
-func (s *Store) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
+func (s Registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
 	return s.setFlag(ctx, "hub", `UPDATE hubs SET disabled = $2, updated_us = $3 WHERE id = $1`, string(id), disabled, toUS(s.now()))
 }
 
 // HubCredential implements broker.HubDirectory. Concurrent lookups share
 // one query (credentialBatcher).
-func (s *Store) HubCredential(ctx context.Context, id devices.HubID) (devices.HubCredential, error) {
+func (s Registry) HubCredential(ctx context.Context, id devices.HubID) (devices.HubCredential, error) {
 	if err := s.avail.unavailable(); err != nil {
 		// At once: a CONNECT is refused (server unavailable) without
 		// holding one of the broker's connect slots for a lookup that
@@ -531,7 +539,7 @@ const inventoryPage = 2000
 // FleetSnapshot calls visit for every hub, in id order, with its sensors
 // (detectors.Fleet). It reads a page at a time, so 300,000 hubs never sit in
 // memory at once. An error from visit stops the walk and is returned.
-func (s *Store) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
+func (s Registry) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
 	after := ""
 	for {
 		page, err := s.inventoryPage(ctx, after)
@@ -550,7 +558,7 @@ func (s *Store) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []dev
 	}
 }
 
-func (s *Store) inventoryPage(ctx context.Context, after string) ([]hubInventory, error) {
+func (s *database) inventoryPage(ctx context.Context, after string) ([]hubInventory, error) {
 	rows, err := s.be.query(ctx, `SELECT id, resident_id, end_of_life_us, disabled FROM hubs WHERE id > $1 ORDER BY id LIMIT $2`,
 		after, inventoryPage)
 	if err != nil {
@@ -609,7 +617,7 @@ func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
 // maxReportSeconds bounds a sensor's supervision interval (one week).
 const maxReportSeconds = 7 * 24 * 3600
 
-func (s *Store) prepareSensor(sn *devices.Sensor) error {
+func (s *database) prepareSensor(sn *devices.Sensor) error {
 	if !devices.ValidToken(string(sn.ID)) {
 		return invalid("sensor id %q: want 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'", sn.ID)
 	}
@@ -630,7 +638,7 @@ func (s *Store) prepareSensor(sn *devices.Sensor) error {
 }
 
 // CreateSensor adds a sensor to an existing hub.
-func (s *Store) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
+func (s Registry) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
 	if err := s.prepareSensor(&sn); err != nil {
 		return devices.Sensor{}, err
 	}
@@ -660,7 +668,7 @@ func (s *Store) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.Se
 }
 
 // GetSensor returns one sensor of a hub.
-func (s *Store) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
+func (s Registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
 	sn, err := scanSensor(s.be.queryRow(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 AND id = $2`, string(hub), string(id)))
 	if isNoRows(err) {
 		return sn, fmt.Errorf("store: sensor %s/%s: %w", hub, id, devices.ErrNotFound)
@@ -672,7 +680,7 @@ func (s *Store) GetSensor(ctx context.Context, hub devices.HubID, id devices.Sen
 }
 
 // ListSensors returns a hub's sensors, disabled ones included, in id order.
-func (s *Store) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
+func (s Registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
 	rows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 ORDER BY id`, string(hub))
 	if err != nil {
 		return nil, fmt.Errorf("store: list sensors: %w", err)
@@ -694,7 +702,7 @@ func (s *Store) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.S
 
 // UpdateSensor changes a sensor's kind, location, installation time and
 // reporting interval.
-func (s *Store) UpdateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
+func (s Registry) UpdateSensor(ctx context.Context, sn devices.Sensor) (devices.Sensor, error) {
 	if err := s.prepareSensor(&sn); err != nil {
 		return devices.Sensor{}, err
 	}
@@ -709,6 +717,18 @@ func (s *Store) UpdateSensor(ctx context.Context, sn devices.Sensor) (devices.Se
 
 // SetSensorDisabled disables or re-enables a sensor (a disabled sensor is
 // not supervised).
-func (s *Store) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
+func (s Registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
 	return s.setFlag(ctx, "sensor", `UPDATE sensors SET disabled = $3 WHERE hub_id = $1 AND id = $2`, string(hub), string(id), disabled)
+}
+
+// ResidentOfHub implements dispatch.Directory.
+func (s Registry) ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.Resident, error) {
+	h, err := s.GetHub(ctx, hub)
+	if err != nil {
+		return devices.Resident{}, err
+	}
+	if h.ResidentID == "" {
+		return devices.Resident{}, fmt.Errorf("store: hub %s has no resident: %w", hub, devices.ErrNotFound)
+	}
+	return s.GetResident(ctx, h.ResidentID)
 }

@@ -19,7 +19,7 @@ import (
 
 // IncidentsOfResident returns a resident's incidents, the newest first
 // (console.IncidentHistory).
-func (s *Store) IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]dispatch.Incident, error) {
+func (s Casework) IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]dispatch.Incident, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -37,7 +37,7 @@ const reportPage = 1000
 // are those of the notification whose answer acknowledged the incident;
 // AckStep is -1 when it was acknowledged on the console or by 119 (even if a
 // guardian pressed 1 afterwards), or not at all (console.ReportSource).
-func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
+func (s Casework) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
 	return func(yield func(console.ReportIncident, error) bool) {
 		afterUS, afterID := toUS(from)-1, ""
 		for {
@@ -80,7 +80,7 @@ func (s *Store) ReportIncidents(ctx context.Context, from, to time.Time) iter.Se
 // reportAcks returns, by incident, the acknowledged notifications of the
 // incidents after (afterUS, afterID) up to (lastUS, lastID) in opening
 // order (one page of a report), the earliest first.
-func (s *Store) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string][]dispatch.OutboxRow, error) {
+func (s *database) reportAcks(ctx context.Context, afterUS int64, afterID string, lastUS int64, lastID string) (map[string][]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("o.", outboxCols)+` FROM dispatch_outbox o JOIN incidents i ON i.id = o.incident_id
 		WHERE o.state = 'acknowledged' AND (i.opened_us, i.id) > ($1, $2) AND (i.opened_us, i.id) <= ($3, $4)`,
 		afterUS, afterID, lastUS, lastID)
@@ -170,7 +170,7 @@ const maxCaseloadIncidents = 20000
 // CaseloadIncidents returns the incidents of one social worker's residents
 // opened in [from, to), the oldest first (Today's ranking and the monthly
 // caseload report). The period is an index range on the opening time.
-func (s *Store) CaseloadIncidents(ctx context.Context, socialWorkerID string, from, to time.Time) ([]dispatch.Incident, error) {
+func (s Casework) CaseloadIncidents(ctx context.Context, socialWorkerID string, from, to time.Time) ([]dispatch.Incident, error) {
 	incs, err := s.queryIncidents(ctx, `SELECT i.data, i.change_seq FROM incidents i JOIN residents r ON r.id = i.resident_id
 		WHERE r.social_worker_id = $1 AND i.opened_us >= $2 AND i.opened_us < $3
 		ORDER BY i.opened_us, i.id LIMIT $4`, socialWorkerID, toUS(from), toUS(to), int64(maxCaseloadIncidents))

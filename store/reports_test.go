@@ -121,7 +121,7 @@ func TestReportIncidentsInBoundedMemory(t *testing.T) {
 
 // walkReport calls each for every incident of the report, in order.
 func walkReport(s *store.Store, from, to time.Time, each func(console.ReportIncident)) error {
-	for ri, err := range s.ReportIncidents(context.Background(), from, to) {
+	for ri, err := range s.Casework().ReportIncidents(context.Background(), from, to) {
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,7 @@ const blobUpsertRows = 250
 
 // runSealer seals due hours and recomputes marked ones at start (catching
 // up after downtime) and every SealInterval until ctx ends.
-func (s *Store) runSealer(ctx context.Context) {
+func (s *database) runSealer(ctx context.Context) {
 	if s.cfg.SealInterval < 0 {
 		return
 	}
@@ -64,7 +64,7 @@ func (s *Store) runSealer(ctx context.Context) {
 }
 
 // sealRollups seals every due hour, then recomputes the marked ones.
-func (s *Store) sealRollups(ctx context.Context) error {
+func (s *database) sealRollups(ctx context.Context) error {
 	if !s.sealMu.TryLock() {
 		return nil
 	}
@@ -133,7 +133,7 @@ func blobsBefore(ctx context.Context, q querier) (int64, error) {
 // sealHour writes the blobs of hour (Unix µs of its start) of every hub
 // with raw rows in it, SealChunk hubs per transaction with SealPause
 // between, and returns how many hubs had rows.
-func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
+func (s *database) sealHour(ctx context.Context, hour int64) (int, error) {
 	// An hour without rows (downtime being caught up) is skipped with one
 	// probe of the to_us index (BRIN on PostgreSQL): a row's to_us lies in
 	// its hour.
@@ -188,7 +188,7 @@ func (s *Store) sealHour(ctx context.Context, hour int64) (int, error) {
 // with any raw rows: a loose index scan of reading_batches (hub_id,
 // from_us), one index probe per hub, rather than a scan of the registry,
 // so that rows of a hub no longer (or not yet) registered are sealed too.
-func (s *Store) nextHubs(ctx context.Context, after string, n int) ([]string, error) {
+func (s *database) nextHubs(ctx context.Context, after string, n int) ([]string, error) {
 	rows, err := s.rd.query(ctx, `WITH RECURSIVE h(id, n) AS (
 			SELECT (SELECT hub_id FROM reading_batches WHERE hub_id > $1 ORDER BY hub_id LIMIT 1), 1
 			UNION ALL
@@ -224,7 +224,7 @@ func takeMarkersSQL(rid string, n int) string {
 }
 
 // undecodableRow reports a raw row of hour that hourBlobsFromRaw skipped.
-func (s *Store) undecodableRow(hour int64) func(hub string, err error) {
+func (s *database) undecodableRow(hour int64) func(hub string, err error) {
 	return func(hub string, err error) {
 		s.metrics.rollupSeal.WithLabelValues("undecodable").Inc()
 		s.log.Error().Err(err).Str("hub_id", hub).Time("hour", fromUS(hour)).Msg("reading batch does not decode; left out of its hourly rollup")
@@ -314,7 +314,7 @@ func upsertHourBlobs(ctx context.Context, q querier, be backend, blobs []hourBlo
 
 // recomputeDirty takes the markers dirtyChunk at a time and recomputes
 // their blobs from the raw rows, in the transaction that deleted them.
-func (s *Store) recomputeDirty(ctx context.Context) error {
+func (s *database) recomputeDirty(ctx context.Context) error {
 	rid := s.rd.rowID()
 	for {
 		var keys []hourKey

@@ -116,14 +116,14 @@ func viewRollups(t *testing.T, s *store.Store, hubs []devices.HubID, resident de
 			v.hourly[fmt.Sprintf("%s/%s/%s", hub, sm.sensor, sm.metric)] = rs
 		}
 	}
-	hourly, err := s.ResidentHourly(ctx, resident, devices.MetricMotion, from, to)
+	hourly, err := s.Casework().ResidentHourly(ctx, resident, devices.MetricMotion, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range hourly { // compared as rollups, with their tolerance
 		v.resident = append(v.resident, store.Rollup{Bucket: p.Hour, Count: p.Count, Sum: p.Sum, Min: p.Min, Max: p.Max, Avg: p.Avg})
 	}
-	if v.caseload, err = s.CaseloadActivity(ctx, "sw-seal", from, sealHour0.Add(time.Hour), to); err != nil {
+	if v.caseload, err = s.Casework().CaseloadActivity(ctx, "sw-seal", from, sealHour0.Add(time.Hour), to); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -147,14 +147,14 @@ func equalViews(t *testing.T, what string, got, want rollupView) {
 func createResidentHubs(t *testing.T, s *store.Store, hubs ...devices.HubID) devices.ResidentID {
 	t.Helper()
 	ctx := context.Background()
-	r, err := s.CreateResident(ctx, devices.Resident{Name: "김영희", BirthDate: "1941-03-02", Phone: "+821012345678", Language: "ko",
+	r, err := s.Registry().CreateResident(ctx, devices.Resident{Name: "김영희", BirthDate: "1941-03-02", Phone: "+821012345678", Language: "ko",
 		Address:        devices.Address{Line1: "서울특별시 종로구 세종대로 209", District: "종로구", Lat: 37.57, Lon: 126.97},
 		SocialWorkerID: "sw-seal"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range hubs {
-		if _, err := s.CreateHub(ctx, devices.Hub{ID: h, ResidentID: r.ID, InstalledAt: sealHour0.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: h, ResidentID: r.ID, InstalledAt: sealHour0.AddDate(-1, 0, 0), SecretHash: "$argon2id$x"}); err != nil {
 			t.Fatal(err)
 		}
 	}

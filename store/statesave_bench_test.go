@@ -29,7 +29,7 @@ func BenchmarkSOSDuringStateSaves(b *testing.B) {
 			for i := range homes {
 				homes[i] = detectors.HomeSnapshot{Hub: devices.HubID(fmt.Sprintf("hub-%06d", i)), Data: blob}
 			}
-			if err := s.SaveHomes(ctx, homes); err != nil {
+			if err := s.State().SaveHomes(ctx, homes); err != nil {
 				b.Fatal(err)
 			}
 			// The checkpoints copy the 80 MB just written back (and
@@ -54,7 +54,7 @@ func BenchmarkSOSDuringStateSaves(b *testing.B) {
 						case <-t.C:
 						}
 						part := homes[(round*4200)%45_000:][:4200]
-						if err := s.SaveHomes(sctx, part); err != nil && sctx.Err() == nil {
+						if err := s.State().SaveHomes(sctx, part); err != nil && sctx.Err() == nil {
 							b.Error(err)
 						}
 					}

@@ -149,9 +149,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Store is the persistence of one gateway. Its methods are safe for
-// concurrent use.
+// Store is the persistence of one gateway: one database, whose methods
+// are split by concern into sub-stores that share it. Its methods are safe
+// for concurrent use.
 type Store struct {
+	*database
+}
+
+// database is the one backend (and its pools, queues and writers) that the
+// Store and every sub-store share. It has no exported methods, so that each
+// exported method lives on exactly one type.
+type database struct {
 	cfg Config
 	log zerolog.Logger
 	be  backend
@@ -219,7 +227,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{
+	s := &database{
 		cfg: cfg, log: log, be: be, rd: be.readings(), sealer: sl,
 		eventQ:  make(chan *eventReq, cfg.EventQueue),
 		sampleQ: make(chan sampleItem, cfg.SampleQueue),
@@ -241,7 +249,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	log.Info().Str("backend", be.name()).Msg("store opened")
-	return s, nil
+	return &Store{database: s}, nil
 }
 
 // Backend returns "sqlite" or "postgres".
@@ -304,7 +312,7 @@ func (s *Store) Run(ctx context.Context) error {
 
 // checkpointed records one pass of a WAL checkpoint loop (path names the
 // file's: dolbom.db's or readings.db's).
-func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
+func (s *database) checkpointed(path string, out checkpointOutcome, err error) {
 	s.avail.wrote(path, err)
 	// Held is what events waited for: dolbom.db's checkpoint only
 	// (readings.db's holds back the readings writer alone).
@@ -332,7 +340,7 @@ func (s *Store) checkpointed(path string, out checkpointOutcome, err error) {
 }
 
 // enter registers a sender on the queues; it fails once intake stopped.
-func (s *Store) enter() error {
+func (s *database) enter() error {
 	s.intake.Lock()
 	defer s.intake.Unlock()
 	if s.intake.closed {
@@ -342,7 +350,7 @@ func (s *Store) enter() error {
 	return nil
 }
 
-func (s *Store) leave() {
+func (s *database) leave() {
 	s.intake.Lock()
 	defer s.intake.Unlock()
 	s.intake.senders--
@@ -351,7 +359,7 @@ func (s *Store) leave() {
 	}
 }
 
-func (s *Store) stopIntake() {
+func (s *database) stopIntake() {
 	s.intake.Lock()
 	defer s.intake.Unlock()
 	if s.intake.closed {

@@ -9,9 +9,16 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// The visit log keeps the console's records (console.Visit,
-// console.VisitSummary): the store implements its VisitLog port and keeps
-// created_us for itself.
+// Casework is the sub-store of what the social workers' pages read and
+// write: the visit log (console.VisitLog), a caseload's incidents, visits
+// and activity (console.CaseloadReader, console.Wellbeing), a resident's
+// incident history (console.IncidentHistory) and the incident report
+// (console.ReportSource). The visit log keeps the console's records
+// (console.Visit, console.VisitSummary) and created_us for itself.
+type Casework struct{ *database }
+
+// Casework returns the sub-store of visits, caseloads and reports.
+func (s *Store) Casework() Casework { return Casework{s.database} }
 
 const visitColumns = `id, resident_id, kind, at_us, account_id, notes, next_us, created_us`
 
@@ -28,7 +35,7 @@ func scanVisit(sc interface{ Scan(...any) error }) (console.Visit, error) {
 
 // AddVisit stores a visit or call, giving it an id ("vis-...") if it has
 // none, and sets v to what was stored (times in UTC to the microsecond).
-func (s *Store) AddVisit(ctx context.Context, vp *console.Visit) error {
+func (s Casework) AddVisit(ctx context.Context, vp *console.Visit) error {
 	v := *vp
 	if v.ID == "" {
 		v.ID = newID("vis-")
@@ -55,7 +62,7 @@ func (s *Store) AddVisit(ctx context.Context, vp *console.Visit) error {
 }
 
 // ListVisits returns a resident's visits and calls, the latest first.
-func (s *Store) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
+func (s Casework) ListVisits(ctx context.Context, resident devices.ResidentID, limit int) ([]console.Visit, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -87,7 +94,7 @@ func collectVisits(rows rows) ([]console.Visit, error) {
 // that scheduled one.
 // VisitSummaries summarises the visits of every resident of one social
 // worker: one grouped query for the whole caseload (~360 residents).
-func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]console.VisitSummary, error) {
+func (s Casework) VisitSummaries(ctx context.Context, socialWorkerID string) ([]console.VisitSummary, error) {
 	rows, err := s.be.query(ctx, `SELECT v.resident_id,
 			MAX(CASE WHEN v.kind = 'visit' THEN v.at_us ELSE 0 END),
 			MAX(CASE WHEN v.kind = 'call' THEN v.at_us ELSE 0 END),
@@ -119,7 +126,7 @@ func (s *Store) VisitSummaries(ctx context.Context, socialWorkerID string) ([]co
 // CaseloadVisits returns the visits and calls of one social worker's
 // residents made in [from, to), the oldest first (the monthly caseload
 // report).
-func (s *Store) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]console.Visit, error) {
+func (s Casework) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]console.Visit, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("v.", visitColumns)+` FROM visits v JOIN residents r ON r.id = v.resident_id
 		WHERE r.social_worker_id = $1 AND v.at_us >= $2 AND v.at_us < $3 ORDER BY v.at_us, v.id`, socialWorkerID, toUS(from), toUS(to))
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // of the resident's hubs whose hour starts in [from, to), in time order
 // (console.Wellbeing). Count and Sum add up across sensors; Min and Max are
 // over all of them.
-func (s *Store) ResidentHourly(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]console.HourlyPoint, error) {
+func (s Casework) ResidentHourly(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]console.HourlyPoint, error) {
 	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ type residentHub struct {
 }
 
 // residentHubs runs query, which selects (resident id, hub id) pairs.
-func (s *Store) residentHubs(ctx context.Context, query string, args ...any) ([]residentHub, error) {
+func (s *database) residentHubs(ctx context.Context, query string, args ...any) ([]residentHub, error) {
 	rows, err := s.be.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (s *Store) residentHubs(ctx context.Context, query string, args ...any) ([]
 // CaseloadActivity returns, for every resident of one social worker with
 // motion data, the motion in [split, to) (recent) and in [from, split)
 // (baseline). One grouped query for the whole caseload.
-func (s *Store) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]console.ActivityWindow, error) {
+func (s Casework) CaseloadActivity(ctx context.Context, socialWorkerID string, from, split, to time.Time) ([]console.ActivityWindow, error) {
 	sb, err := blobsBefore(ctx, s.rd)
 	if err != nil {
 		return nil, err

@@ -324,14 +324,14 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	g := p.e.gateway()
 	st := g.Store
 	res := devices.ResidentID("r-" + string(id))
-	if _, err := st.CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, devices.ErrConflict) {
+	if _, err := st.Registry().CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, devices.ErrConflict) {
 		return "", err
 	}
-	hub, err := st.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
+	hub, err := st.Registry().CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
 	if errors.Is(err, devices.ErrConflict) {
-		hub, err = st.GetHub(ctx, id)
+		hub, err = st.Registry().GetHub(ctx, id)
 		if err == nil && (!p.reused || hub.SecretHash != p.hash) {
-			if err := st.SetHubSecretHash(ctx, id, p.hash); err != nil {
+			if err := st.Registry().SetHubSecretHash(ctx, id, p.hash); err != nil {
 				return "", err
 			}
 			hub.SecretHash = p.hash
@@ -344,7 +344,7 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	if sensors {
 		for _, s := range firmwaresim.Layout() {
 			s.Hub = id
-			sn, err := st.CreateSensor(ctx, s)
+			sn, err := st.Registry().CreateSensor(ctx, s)
 			if err != nil && !errors.Is(err, devices.ErrConflict) {
 				return "", err
 			}
@@ -353,7 +353,7 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 			}
 		}
 		if len(list) < len(firmwaresim.Layout()) {
-			list, _ = st.ListSensors(ctx, id)
+			list, _ = st.Registry().ListSensors(ctx, id)
 		}
 	}
 	g.Health.Refresh(hub, list)

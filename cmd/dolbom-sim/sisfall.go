@@ -141,7 +141,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	// Every trial starts an hour ago in event time: each wearable is its
 	// own home, so they do not overlap.
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
-	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "SisFall", Language: "ko"})
+	res, err := g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "SisFall", Language: "ko"})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 		if err := devices.ValidateHubID(string(id)); err != nil {
 			return nil, err
 		}
-		if _, err := g.Store.CreateHub(ctx, devices.Hub{ID: id, ResidentID: res.ID, SecretHash: hash, InstalledAt: base}); err != nil {
+		if _, err := g.Store.Registry().CreateHub(ctx, devices.Hub{ID: id, ResidentID: res.ID, SecretHash: hash, InstalledAt: base}); err != nil {
 			return nil, err
 		}
 		g.Engine.Refresh(id, []devices.Sensor{{Hub: id, ID: "wearable-1", Kind: devices.SensorWearable, Location: devices.LocWorn}})

@@ -34,14 +34,14 @@ func RunConsole(t *testing.T, fresh Fresh) {
 func testAccounts(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if n, err := s.CountAccounts(ctx); err != nil || n != 0 {
+	if n, err := s.Accounts().CountAccounts(ctx); err != nil || n != 0 {
 		t.Fatalf("CountAccounts on empty = %d, %v", n, err)
 	}
 	a := console.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"}
-	if err := s.CreateAccount(ctx, a); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, a); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
-	err := s.CreateAccount(ctx, console.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
+	err := s.Accounts().CreateAccount(ctx, console.Account{ID: "sw-kim", Name: "x", Role: "admin", PasswordHash: "h"})
 	wantErr(t, "duplicate account", err, devices.ErrConflict)
 	for _, bad := range []console.Account{
 		{ID: "Upper", Role: "admin", PasswordHash: "h"},
@@ -49,38 +49,38 @@ func testAccounts(t *testing.T, fresh Fresh) {
 		{ID: "ok", Role: "", PasswordHash: "h"},
 		{ID: "ok", Role: "admin", PasswordHash: ""},
 	} {
-		err := s.CreateAccount(ctx, bad)
+		err := s.Accounts().CreateAccount(ctx, bad)
 		wantErr(t, "invalid account "+bad.ID, err, devices.ErrInvalid)
 	}
-	got, err := s.GetAccount(ctx, "sw-kim")
+	got, err := s.Accounts().GetAccount(ctx, "sw-kim")
 	a.CreatedAt = got.CreatedAt // the store's clock
 	if err != nil || got != a || got.CreatedAt.IsZero() {
 		t.Errorf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
-	_, err = s.GetAccount(ctx, "nobody")
+	_, err = s.Accounts().GetAccount(ctx, "nobody")
 	wantErr(t, "GetAccount(nobody)", err, devices.ErrNotFound)
 
-	if err := s.SetAccountPassword(ctx, "sw-kim", "$argon2id$b"); err != nil {
+	if err := s.Accounts().SetAccountPassword(ctx, "sw-kim", "$argon2id$b"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetAccountDisabled(ctx, "sw-kim", true); err != nil {
+	if err := s.Accounts().SetAccountDisabled(ctx, "sw-kim", true); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.GetAccount(ctx, "sw-kim")
+	got, _ = s.Accounts().GetAccount(ctx, "sw-kim")
 	if got.PasswordHash != "$argon2id$b" || !got.Disabled {
 		t.Errorf("after password reset and disable: %+v", got)
 	}
-	wantErr(t, "disable nobody", s.SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
-	wantErr(t, "password of nobody", s.SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
+	wantErr(t, "disable nobody", s.Accounts().SetAccountDisabled(ctx, "nobody", true), devices.ErrNotFound)
+	wantErr(t, "password of nobody", s.Accounts().SetAccountPassword(ctx, "nobody", "h"), devices.ErrNotFound)
 
-	if err := s.CreateAccount(ctx, console.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, console.Account{ID: "admin", Role: "admin", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListAccounts(ctx)
+	list, err := s.Accounts().ListAccounts(ctx)
 	if err != nil || len(list) != 2 || list[0].ID != "admin" || list[1].ID != "sw-kim" {
 		t.Errorf("ListAccounts = %+v, %v", list, err)
 	}
-	if n, _ := s.CountAccounts(ctx); n != 2 {
+	if n, _ := s.Accounts().CountAccounts(ctx); n != 2 {
 		t.Errorf("CountAccounts = %d, want 2", n)
 	}
 }
@@ -88,54 +88,54 @@ func testAccounts(t *testing.T, fresh Fresh) {
 func testSessions(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if err := s.CreateAccount(ctx, console.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
+	if err := s.Accounts().CreateAccount(ctx, console.Account{ID: "d1", Role: "dispatcher", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
 	se := console.Session{TokenHash: "th1", AccountID: "d1", CSRFToken: "c1", Remote: "10.0.0.1",
 		CreatedAt: base, LastSeen: base, ExpiresAt: base.Add(time.Hour)}
-	if err := s.CreateSession(ctx, se); err != nil {
+	if err := s.Accounts().CreateSession(ctx, se); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetSession(ctx, "th1")
+	got, err := s.Accounts().GetSession(ctx, "th1")
 	if err != nil || got != se {
 		t.Errorf("GetSession = %+v, %v; want %+v", got, err, se)
 	}
-	if err := s.TouchSession(ctx, "th1", base.Add(time.Minute), base.Add(2*time.Hour)); err != nil {
+	if err := s.Accounts().TouchSession(ctx, "th1", base.Add(time.Minute), base.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.GetSession(ctx, "th1")
+	got, _ = s.Accounts().GetSession(ctx, "th1")
 	if !got.ExpiresAt.Equal(base.Add(2*time.Hour)) || !got.LastSeen.Equal(base.Add(time.Minute)) {
 		t.Errorf("after touch: %+v", got)
 	}
-	wantErr(t, "touch missing", s.TouchSession(ctx, "nope", base, base), devices.ErrNotFound)
+	wantErr(t, "touch missing", s.Accounts().TouchSession(ctx, "nope", base, base), devices.ErrNotFound)
 
 	old := se
 	old.TokenHash, old.ExpiresAt = "th-old", base.Add(-time.Second)
-	if err := s.CreateSession(ctx, old); err != nil {
+	if err := s.Accounts().CreateSession(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.DeleteExpiredSessions(ctx, base); err != nil || n != 1 {
+	if n, err := s.Accounts().DeleteExpiredSessions(ctx, base); err != nil || n != 1 {
 		t.Errorf("DeleteExpiredSessions = %d, %v; want 1", n, err)
 	}
-	if err := s.DeleteSession(ctx, "th1"); err != nil {
+	if err := s.Accounts().DeleteSession(ctx, "th1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.GetSession(ctx, "th1")
+	_, err = s.Accounts().GetSession(ctx, "th1")
 	wantErr(t, "deleted session", err, devices.ErrNotFound)
 
 	// A password reset and a disable both sign the account out everywhere.
 	for i, end := range []func() error{
-		func() error { return s.SetAccountPassword(ctx, "d1", "h2") },
-		func() error { return s.SetAccountDisabled(ctx, "d1", true) },
+		func() error { return s.Accounts().SetAccountPassword(ctx, "d1", "h2") },
+		func() error { return s.Accounts().SetAccountDisabled(ctx, "d1", true) },
 	} {
 		se.TokenHash = "th-end"
-		if err := s.CreateSession(ctx, se); err != nil {
+		if err := s.Accounts().CreateSession(ctx, se); err != nil {
 			t.Fatal(err)
 		}
 		if err := end(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetSession(ctx, "th-end"); !errors.Is(err, devices.ErrNotFound) {
+		if _, err := s.Accounts().GetSession(ctx, "th-end"); !errors.Is(err, devices.ErrNotFound) {
 			t.Errorf("case %d: session survived: %v", i, err)
 		}
 	}
@@ -150,12 +150,12 @@ func testAudit(t *testing.T, fresh Fresh) {
 		{At: base.Add(2 * time.Second), AccountID: "sw-1", Action: "visit.add", ResidentID: "res-a"},
 	}
 	for _, e := range entries {
-		if err := s.AppendAudit(ctx, e); err != nil {
+		if err := s.Accounts().AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantErr(t, "audit without account", s.AppendAudit(ctx, console.AuditEntry{Action: "x"}), devices.ErrInvalid)
-	all, err := s.ListAudit(ctx, console.AuditQuery{})
+	wantErr(t, "audit without account", s.Accounts().AppendAudit(ctx, console.AuditEntry{Action: "x"}), devices.ErrInvalid)
+	all, err := s.Accounts().ListAudit(ctx, console.AuditQuery{})
 	if err != nil || len(all) != 3 {
 		t.Fatalf("ListAudit = %+v, %v", all, err)
 	}
@@ -166,9 +166,9 @@ func testAudit(t *testing.T, fresh Fresh) {
 	if e.AccountID != "d-1" || e.IncidentID != "inc-1" || e.ResidentID != "res-b" || e.Detail != "ok" || !e.At.Equal(base.Add(time.Second)) {
 		t.Errorf("entry = %+v", e)
 	}
-	byResident, _ := s.ListAudit(ctx, console.AuditQuery{ResidentID: "res-a"})
-	byAccount, _ := s.ListAudit(ctx, console.AuditQuery{AccountID: "d-1"})
-	page, _ := s.ListAudit(ctx, console.AuditQuery{Before: all[0].Seq, Limit: 1})
+	byResident, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{ResidentID: "res-a"})
+	byAccount, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{AccountID: "d-1"})
+	page, _ := s.Accounts().ListAudit(ctx, console.AuditQuery{Before: all[0].Seq, Limit: 1})
 	if len(byResident) != 2 || len(byAccount) != 1 || len(page) != 1 || page[0].Seq != all[1].Seq {
 		t.Errorf("filters: resident %d, account %d, page %+v", len(byResident), len(byAccount), page)
 	}
@@ -180,7 +180,7 @@ func testVisits(t *testing.T, fresh Fresh) {
 	mine, theirs := twoCaseloads(t, s)
 	add := func(res devices.ResidentID, kind string, at, next time.Time) {
 		t.Helper()
-		if err := s.AddVisit(ctx, &console.Visit{ResidentID: res, Kind: console.VisitKind(kind), At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
+		if err := s.Casework().AddVisit(ctx, &console.Visit{ResidentID: res, Kind: console.VisitKind(kind), At: at, AccountID: "sw-1", Notes: "잘 지내심", Next: next}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -188,14 +188,14 @@ func testVisits(t *testing.T, fresh Fresh) {
 	add(mine.ID, "call", base.AddDate(0, 0, -3), base.AddDate(0, 0, 20))
 	add(mine.ID, "visit", base.AddDate(0, 0, -40), time.Time{})
 	add(theirs.ID, "visit", base, time.Time{})
-	err := s.AddVisit(ctx, &console.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
+	err := s.Casework().AddVisit(ctx, &console.Visit{ResidentID: mine.ID, Kind: "letter", At: base, AccountID: "sw-1"})
 	wantErr(t, "visit kind letter", err, devices.ErrInvalid)
 
-	list, err := s.ListVisits(ctx, mine.ID, 10)
+	list, err := s.Casework().ListVisits(ctx, mine.ID, 10)
 	if err != nil || len(list) != 3 || list[0].Kind != "call" || list[0].Notes != "잘 지내심" || !list[0].Next.Equal(base.AddDate(0, 0, 20)) {
 		t.Errorf("ListVisits = %+v, %v", list, err)
 	}
-	sums, err := s.VisitSummaries(ctx, "sw-1")
+	sums, err := s.Casework().VisitSummaries(ctx, "sw-1")
 	if err != nil || len(sums) != 1 {
 		t.Fatalf("VisitSummaries = %+v, %v", sums, err)
 	}
@@ -211,18 +211,18 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	r := sampleResident()
 	r.SocialWorkerID = "sw-1"
-	mine, err := s.CreateResident(ctx, r)
+	mine, err := s.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.SocialWorkerID = "sw-2"
-	theirs, err := s.CreateResident(ctx, r)
+	theirs, err := s.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range []devices.Hub{{ID: "hub-mine", ResidentID: mine.ID}, {ID: "hub-theirs", ResidentID: theirs.ID}} {
 		h.InstalledAt, h.SecretHash = base.AddDate(-1, 0, 0), "$argon2id$x"
-		if _, err := s.CreateHub(ctx, h); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +248,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.CaseloadActivity(ctx, "sw-1", from, split, now)
+	got, err := s.Casework().CaseloadActivity(ctx, "sw-1", from, split, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 		t.Errorf("CaseloadActivity = %+v, want %+v", got, want)
 	}
 
-	hr, err := s.ResidentHourly(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
+	hr, err := s.Casework().ResidentHourly(ctx, mine.ID, devices.MetricMotion, split.Add(-time.Hour), now)
 	if err != nil || len(hr) != 1 || hr[0].Count != 2 || hr[0].Sum != 5 || hr[0].Min != 1 || hr[0].Max != 4 || hr[0].Avg != 2.5 {
 		t.Errorf("ResidentHourly = %+v, %v", hr, err)
 	}
@@ -278,11 +278,11 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 		{ResidentID: theirs.ID, Kind: "visit", At: from.Add(time.Hour)},
 	} {
 		v.AccountID = "sw-1"
-		if err := s.AddVisit(ctx, &v); err != nil {
+		if err := s.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	visits, err := s.CaseloadVisits(ctx, "sw-1", from, to)
+	visits, err := s.Casework().CaseloadVisits(ctx, "sw-1", from, to)
 	if err != nil || len(visits) != 2 || visits[0].Kind != "visit" || !visits[0].At.Equal(from) || visits[1].Kind != "call" {
 		t.Errorf("CaseloadVisits = %+v, %v; want the visit at the start and the call before the end", visits, err)
 	}
@@ -316,7 +316,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 			t.Fatal(r.Err)
 		}
 	}
-	incs, err := s.CaseloadIncidents(ctx, "sw-1", from, to)
+	incs, err := s.Casework().CaseloadIncidents(ctx, "sw-1", from, to)
 	if err != nil || len(incs) != 2 || incs[0].ID != "inc-fall" || incs[1].ID != "inc-offline" {
 		t.Errorf("CaseloadIncidents = %+v, %v; want inc-fall and inc-offline", incs, err)
 	}
@@ -327,12 +327,12 @@ func twoCaseloads(t *testing.T, s *store.Store) (mine, theirs devices.Resident) 
 	t.Helper()
 	r := sampleResident()
 	r.SocialWorkerID = "sw-1"
-	mine, err := s.CreateResident(ctxT(t), r)
+	mine, err := s.Registry().CreateResident(ctxT(t), r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.SocialWorkerID = "sw-2"
-	if theirs, err = s.CreateResident(ctxT(t), r); err != nil {
+	if theirs, err = s.Registry().CreateResident(ctxT(t), r); err != nil {
 		t.Fatal(err)
 	}
 	return mine, theirs

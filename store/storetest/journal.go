@@ -137,30 +137,30 @@ func testHeldHubs(t *testing.T, fresh Fresh) {
 	cfg := fresh(t)
 	s := open(t, cfg)
 	ctx := ctxT(t)
-	if hubs, at, err := s.LoadHeldHubs(ctx, "node-a"); err != nil || hubs != nil || !at.IsZero() {
+	if hubs, at, err := s.State().LoadHeldHubs(ctx, "node-a"); err != nil || hubs != nil || !at.IsZero() {
 		t.Fatalf("LoadHeldHubs before any save = %v, %v, %v; want none", hubs, at, err)
 	}
 	set := make([]uint64, 300_000) // the national scale, in one row
 	for i := range set {
 		set[i] = uint64(i)*0x9E3779B97F4A7C15 | 1<<63
 	}
-	if err := s.SaveHeldHubs(ctx, "node-a", base, []uint64{1, 2}); err != nil {
+	if err := s.State().SaveHeldHubs(ctx, "node-a", base, []uint64{1, 2}); err != nil {
 		t.Fatalf("SaveHeldHubs: %v", err)
 	}
-	if err := s.SaveHeldHubs(ctx, "node-a", base.Add(time.Minute), set); err != nil {
+	if err := s.State().SaveHeldHubs(ctx, "node-a", base.Add(time.Minute), set); err != nil {
 		t.Fatalf("SaveHeldHubs again: %v", err)
 	}
-	if err := s.SaveHeldHubs(ctx, "node-b", base, []uint64{7}); err != nil {
+	if err := s.State().SaveHeldHubs(ctx, "node-b", base, []uint64{7}); err != nil {
 		t.Fatalf("SaveHeldHubs of another node: %v", err)
 	}
 	s.Close()
 	s = open(t, cfg)
-	hubs, at, err := s.LoadHeldHubs(ctx, "node-a")
+	hubs, at, err := s.State().LoadHeldHubs(ctx, "node-a")
 	if err != nil || !slices.Equal(hubs, set) || !at.Equal(base.Add(time.Minute)) {
 		t.Errorf("LoadHeldHubs(node-a) = %d hubs (equal %v), %v, %v; want the later save's %d at %v",
 			len(hubs), slices.Equal(hubs, set), at, err, len(set), base.Add(time.Minute))
 	}
-	if hubs, _, err := s.LoadHeldHubs(ctx, "node-b"); err != nil || !slices.Equal(hubs, []uint64{7}) {
+	if hubs, _, err := s.State().LoadHeldHubs(ctx, "node-b"); err != nil || !slices.Equal(hubs, []uint64{7}) {
 		t.Errorf("LoadHeldHubs(node-b) = %v, %v; want [7]", hubs, err)
 	}
 }

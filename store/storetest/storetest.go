@@ -123,7 +123,7 @@ func testResidentSearch(t *testing.T, fresh Fresh) {
 	b.ID, b.Name, b.Phone = "res-b", "Park Minho", "+821055556666"
 	b.Address = devices.Address{Line1: "부산광역시 해운대구 해운대로 1", Building: "104동", Unit: "1502호"}
 	for _, r := range []devices.Resident{a, b} {
-		if _, err := s.CreateResident(ctx, r); err != nil {
+		if _, err := s.Registry().CreateResident(ctx, r); err != nil {
 			t.Fatalf("CreateResident(%s): %v", r.ID, err)
 		}
 	}
@@ -146,7 +146,7 @@ func testResidentSearch(t *testing.T, fresh Fresh) {
 		"105동":             nil,
 		"50%":              nil,
 	} {
-		rs, err := s.ListResidents(ctx, console.ListQuery{Search: q})
+		rs, err := s.Registry().ListResidents(ctx, console.ListQuery{Search: q})
 		if err != nil {
 			t.Fatalf("ListResidents(%q): %v", q, err)
 		}
@@ -163,7 +163,7 @@ func testResidentSearch(t *testing.T, fresh Fresh) {
 func testResidents(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	r, err := s.CreateResident(ctx, sampleResident())
+	r, err := s.Registry().CreateResident(ctx, sampleResident())
 	if err != nil {
 		t.Fatalf("CreateResident: %v", err)
 	}
@@ -173,7 +173,7 @@ func testResidents(t *testing.T, fresh Fresh) {
 	if r.Guardians[0].Language != "ko" {
 		t.Errorf("guardian language not defaulted: %q", r.Guardians[0].Language)
 	}
-	got, err := s.GetResident(ctx, r.ID)
+	got, err := s.Registry().GetResident(ctx, r.ID)
 	if err != nil {
 		t.Fatalf("GetResident: %v", err)
 	}
@@ -183,10 +183,10 @@ func testResidents(t *testing.T, fresh Fresh) {
 
 	other := sampleResident()
 	other.ID, other.Name, other.SocialWorkerID, other.Phone = "res-b", "Park Minho", "sw-9", "+821055554444"
-	if _, err := s.CreateResident(ctx, other); err != nil {
+	if _, err := s.Registry().CreateResident(ctx, other); err != nil {
 		t.Fatalf("CreateResident(res-b): %v", err)
 	}
-	_, err = s.CreateResident(ctx, other)
+	_, err = s.Registry().CreateResident(ctx, other)
 	wantErr(t, "duplicate resident", err, devices.ErrConflict)
 
 	for _, bad := range []func(*devices.Resident){
@@ -199,16 +199,16 @@ func testResidents(t *testing.T, fresh Fresh) {
 	} {
 		b := sampleResident()
 		bad(&b)
-		_, err := s.CreateResident(ctx, b)
+		_, err := s.Registry().CreateResident(ctx, b)
 		wantErr(t, fmt.Sprintf("invalid resident %+v", b.ID), err, devices.ErrInvalid)
 	}
 
-	_, err = s.GetResident(ctx, "res-none")
+	_, err = s.Registry().GetResident(ctx, "res-none")
 	wantErr(t, "GetResident(missing)", err, devices.ErrNotFound)
 
 	list := func(q console.ListQuery) []devices.ResidentID {
 		t.Helper()
-		rs, err := s.ListResidents(ctx, q)
+		rs, err := s.Registry().ListResidents(ctx, q)
 		if err != nil {
 			t.Fatalf("ListResidents(%+v): %v", q, err)
 		}
@@ -239,7 +239,7 @@ func testResidents(t *testing.T, fresh Fresh) {
 	upd := r
 	upd.Name, upd.Access.DoorCode, upd.Medications = "김영희 (updated)", "0000", nil
 	upd.CreatedAt = time.Time{} // ignored: kept from creation
-	got, err = s.UpdateResident(ctx, upd)
+	got, err = s.Registry().UpdateResident(ctx, upd)
 	if err != nil {
 		t.Fatalf("UpdateResident: %v", err)
 	}
@@ -248,10 +248,10 @@ func testResidents(t *testing.T, fresh Fresh) {
 	}
 	missing := sampleResident()
 	missing.ID = "res-none"
-	_, err = s.UpdateResident(ctx, missing)
+	_, err = s.Registry().UpdateResident(ctx, missing)
 	wantErr(t, "UpdateResident(missing)", err, devices.ErrNotFound)
 
-	if err := s.SetResidentDisabled(ctx, "res-b", true); err != nil {
+	if err := s.Registry().SetResidentDisabled(ctx, "res-b", true); err != nil {
 		t.Fatalf("SetResidentDisabled: %v", err)
 	}
 	if got := list(console.ListQuery{}); !reflect.DeepEqual(got, []devices.ResidentID{r.ID}) {
@@ -260,18 +260,18 @@ func testResidents(t *testing.T, fresh Fresh) {
 	if got := list(console.ListQuery{IncludeDisabled: true}); len(got) != 2 {
 		t.Errorf("list with disabled = %v", got)
 	}
-	wantErr(t, "SetResidentDisabled(missing)", s.SetResidentDisabled(ctx, "res-none", true), devices.ErrNotFound)
+	wantErr(t, "SetResidentDisabled(missing)", s.Registry().SetResidentDisabled(ctx, "res-none", true), devices.ErrNotFound)
 }
 
 func testHubs(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	r, err := s.CreateResident(ctx, sampleResident())
+	r, err := s.Registry().CreateResident(ctx, sampleResident())
 	if err != nil {
 		t.Fatal(err)
 	}
 	installed := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
-	h, err := s.CreateHub(ctx, devices.Hub{ResidentID: r.ID, InstalledAt: installed, Firmware: "1.2.0", SecretHash: "$argon2id$x"})
+	h, err := s.Registry().CreateHub(ctx, devices.Hub{ResidentID: r.ID, InstalledAt: installed, Firmware: "1.2.0", SecretHash: "$argon2id$x"})
 	if err != nil {
 		t.Fatalf("CreateHub: %v", err)
 	}
@@ -281,50 +281,50 @@ func testHubs(t *testing.T, fresh Fresh) {
 	if want := installed.AddDate(5, 0, 0); !h.EndOfLife.Equal(want) {
 		t.Errorf("EndOfLife = %v, want %v", h.EndOfLife, want)
 	}
-	got, err := s.GetHub(ctx, h.ID)
+	got, err := s.Registry().GetHub(ctx, h.ID)
 	if err != nil || !reflect.DeepEqual(got, h) {
 		t.Errorf("GetHub = %+v, %v; want %+v", got, err, h)
 	}
-	_, err = s.CreateHub(ctx, devices.Hub{ID: h.ID})
+	_, err = s.Registry().CreateHub(ctx, devices.Hub{ID: h.ID})
 	wantErr(t, "duplicate hub", err, devices.ErrConflict)
-	_, err = s.CreateHub(ctx, devices.Hub{ID: "hub-x", ResidentID: "res-none"})
+	_, err = s.Registry().CreateHub(ctx, devices.Hub{ID: "hub-x", ResidentID: "res-none"})
 	wantErr(t, "hub of a missing resident", err, devices.ErrInvalid, devices.ErrNotFound)
-	_, err = s.CreateHub(ctx, devices.Hub{ID: "Hub/1"})
+	_, err = s.Registry().CreateHub(ctx, devices.Hub{ID: "Hub/1"})
 	wantErr(t, "bad hub id", err, devices.ErrInvalid)
-	stock, err := s.CreateHub(ctx, devices.Hub{ID: "hub-stock"})
+	stock, err := s.Registry().CreateHub(ctx, devices.Hub{ID: "hub-stock"})
 	if err != nil {
 		t.Fatalf("CreateHub(stock): %v", err)
 	}
 
-	hubs, err := s.ListHubs(ctx, console.ListQuery{ResidentID: r.ID})
+	hubs, err := s.Registry().ListHubs(ctx, console.ListQuery{ResidentID: r.ID})
 	if err != nil || len(hubs) != 1 || hubs[0].ID != h.ID {
 		t.Errorf("ListHubs(resident) = %v, %v", hubs, err)
 	}
-	hubs, err = s.ListHubs(ctx, console.ListQuery{})
+	hubs, err = s.Registry().ListHubs(ctx, console.ListQuery{})
 	if err != nil || len(hubs) != 2 {
 		t.Errorf("ListHubs() = %v, %v", hubs, err)
 	}
 
 	stock.ResidentID, stock.Firmware = r.ID, "2.0.0"
-	upd, err := s.UpdateHub(ctx, stock)
+	upd, err := s.Registry().UpdateHub(ctx, stock)
 	if err != nil || upd.ResidentID != r.ID || upd.Firmware != "2.0.0" {
 		t.Errorf("UpdateHub = %+v, %v", upd, err)
 	}
-	_, err = s.UpdateHub(ctx, devices.Hub{ID: "hub-none"})
+	_, err = s.Registry().UpdateHub(ctx, devices.Hub{ID: "hub-none"})
 	wantErr(t, "UpdateHub(missing)", err, devices.ErrNotFound)
 
 	hash := devices.HashHubSecret("s3cret")
-	if err := s.SetHubSecretHash(ctx, h.ID, hash); err != nil {
+	if err := s.Registry().SetHubSecretHash(ctx, h.ID, hash); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetHubDisabled(ctx, h.ID, true); err != nil {
+	if err := s.Registry().SetHubDisabled(ctx, h.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	cred, err := s.HubCredential(ctx, h.ID)
+	cred, err := s.Registry().HubCredential(ctx, h.ID)
 	if err != nil || cred.SecretHash != hash || !cred.Disabled || cred.Hub != h.ID {
 		t.Errorf("HubCredential = %+v, %v", cred, err)
 	}
-	_, err = s.HubCredential(ctx, "hub-none")
+	_, err = s.Registry().HubCredential(ctx, "hub-none")
 	wantErr(t, "HubCredential(missing)", err, devices.ErrNotFound)
 	// A connect wave: concurrent lookups share queries, each gets its own
 	// answer.
@@ -333,22 +333,22 @@ func testHubs(t *testing.T, fresh Fresh) {
 		wg.Go(func() {
 			switch i % 3 {
 			case 0:
-				if c, err := s.HubCredential(ctx, h.ID); err != nil || c.Hub != h.ID || c.SecretHash != hash || !c.Disabled {
+				if c, err := s.Registry().HubCredential(ctx, h.ID); err != nil || c.Hub != h.ID || c.SecretHash != hash || !c.Disabled {
 					t.Errorf("concurrent HubCredential(%s) = %+v, %v", h.ID, c, err)
 				}
 			case 1:
-				if c, err := s.HubCredential(ctx, stock.ID); err != nil || c.Hub != stock.ID || c.Disabled {
+				if c, err := s.Registry().HubCredential(ctx, stock.ID); err != nil || c.Hub != stock.ID || c.Disabled {
 					t.Errorf("concurrent HubCredential(%s) = %+v, %v", stock.ID, c, err)
 				}
 			default:
-				_, err := s.HubCredential(ctx, devices.HubID(fmt.Sprintf("hub-none-%d", i)))
+				_, err := s.Registry().HubCredential(ctx, devices.HubID(fmt.Sprintf("hub-none-%d", i)))
 				wantErr(t, "concurrent HubCredential(missing)", err, devices.ErrNotFound)
 			}
 		})
 	}
 	wg.Wait()
-	wantErr(t, "SetHubDisabled(missing)", s.SetHubDisabled(ctx, "hub-none", true), devices.ErrNotFound)
-	if hubs, _ := s.ListHubs(ctx, console.ListQuery{}); len(hubs) != 1 {
+	wantErr(t, "SetHubDisabled(missing)", s.Registry().SetHubDisabled(ctx, "hub-none", true), devices.ErrNotFound)
+	if hubs, _ := s.Registry().ListHubs(ctx, console.ListQuery{}); len(hubs) != 1 {
 		t.Errorf("disabled hub listed: %v", hubs)
 	}
 }
@@ -356,15 +356,15 @@ func testHubs(t *testing.T, fresh Fresh) {
 func testSensors(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	if _, err := s.CreateHub(ctx, devices.Hub{ID: "hub-1"}); err != nil {
+	if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: "hub-1"}); err != nil {
 		t.Fatal(err)
 	}
 	sn := devices.Sensor{Hub: "hub-1", ID: "kitchen-smoke", Kind: devices.SensorSmoke, Location: devices.LocKitchen, ReportSeconds: 3600,
 		InstalledAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
-	if _, err := s.CreateSensor(ctx, sn); err != nil {
+	if _, err := s.Registry().CreateSensor(ctx, sn); err != nil {
 		t.Fatalf("CreateSensor: %v", err)
 	}
-	got, err := s.GetSensor(ctx, "hub-1", "kitchen-smoke")
+	got, err := s.Registry().GetSensor(ctx, "hub-1", "kitchen-smoke")
 	if err != nil || !reflect.DeepEqual(got, sn) {
 		t.Errorf("GetSensor = %+v, %v; want %+v", got, err, sn)
 	}
@@ -379,27 +379,27 @@ func testSensors(t *testing.T, fresh Fresh) {
 		{"bad id", devices.Sensor{Hub: "hub-1", ID: "a b", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{devices.ErrInvalid}},
 		{"missing hub", devices.Sensor{Hub: "hub-none", ID: "x", Kind: devices.SensorDoor, Location: devices.LocEntrance}, []error{devices.ErrInvalid, devices.ErrNotFound}},
 	} {
-		_, err := s.CreateSensor(ctx, tc.sn)
+		_, err := s.Registry().CreateSensor(ctx, tc.sn)
 		wantErr(t, tc.name, err, tc.errs...)
 	}
 	door := devices.Sensor{Hub: "hub-1", ID: "door", Kind: devices.SensorDoor, Location: devices.LocEntrance, ReportSeconds: 600}
-	if _, err := s.CreateSensor(ctx, door); err != nil {
+	if _, err := s.Registry().CreateSensor(ctx, door); err != nil {
 		t.Fatal(err)
 	}
 	door.Location, door.ReportSeconds = devices.LocHallway, 900
-	if got, err := s.UpdateSensor(ctx, door); err != nil || got.Location != devices.LocHallway || got.ReportSeconds != 900 {
+	if got, err := s.Registry().UpdateSensor(ctx, door); err != nil || got.Location != devices.LocHallway || got.ReportSeconds != 900 {
 		t.Errorf("UpdateSensor = %+v, %v", got, err)
 	}
-	if err := s.SetSensorDisabled(ctx, "hub-1", "door", true); err != nil {
+	if err := s.Registry().SetSensorDisabled(ctx, "hub-1", "door", true); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListSensors(ctx, "hub-1")
+	list, err := s.Registry().ListSensors(ctx, "hub-1")
 	if err != nil || len(list) != 2 || list[0].ID != "door" || !list[0].Disabled {
 		t.Errorf("ListSensors = %+v, %v", list, err)
 	}
-	_, err = s.GetSensor(ctx, "hub-1", "none")
+	_, err = s.Registry().GetSensor(ctx, "hub-1", "none")
 	wantErr(t, "GetSensor(missing)", err, devices.ErrNotFound)
-	wantErr(t, "SetSensorDisabled(missing)", s.SetSensorDisabled(ctx, "hub-1", "none", true), devices.ErrNotFound)
+	wantErr(t, "SetSensorDisabled(missing)", s.Registry().SetSensorDisabled(ctx, "hub-1", "none", true), devices.ErrNotFound)
 }
 
 func testInventory(t *testing.T, fresh Fresh) {
@@ -407,18 +407,18 @@ func testInventory(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	for i := range 5 {
 		hub := devices.HubID(fmt.Sprintf("hub-%d", i))
-		if _, err := s.CreateHub(ctx, devices.Hub{ID: hub, Disabled: i == 2}); err != nil {
+		if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: hub, Disabled: i == 2}); err != nil {
 			t.Fatal(err)
 		}
 		for j := range i {
-			if _, err := s.CreateSensor(ctx, devices.Sensor{Hub: hub, ID: devices.SensorID(fmt.Sprintf("s%d", j)),
+			if _, err := s.Registry().CreateSensor(ctx, devices.Sensor{Hub: hub, ID: devices.SensorID(fmt.Sprintf("s%d", j)),
 				Kind: devices.SensorMotion, Location: devices.LocBedroom, ReportSeconds: 60 * (j + 1)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	var seen []string
-	err := s.FleetSnapshot(ctx, func(h devices.Hub, sensors []devices.Sensor) error {
+	err := s.Registry().FleetSnapshot(ctx, func(h devices.Hub, sensors []devices.Sensor) error {
 		seen = append(seen, fmt.Sprintf("%s:%d:%v", h.ID, len(sensors), h.Disabled))
 		if h.EndOfLife.IsZero() {
 			t.Errorf("%s: no end of life", h.ID)
@@ -442,7 +442,7 @@ func testEncryption(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	r := sampleResident()
 	r.Access.DoorCode, r.Access.KeySafeCode = "DOOR-739164", "SAFE-553201"
-	r, err := s.CreateResident(ctx, r)
+	r, err := s.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,12 +458,12 @@ func testEncryption(t *testing.T, fresh Fresh) {
 	wrongKey := cfg
 	wrongKey.SecretKey = bytes.Repeat([]byte{7}, 32)
 	s2 := open(t, wrongKey)
-	if _, err := s2.GetResident(ctx, r.ID); err == nil {
+	if _, err := s2.Registry().GetResident(ctx, r.ID); err == nil {
 		t.Error("resident read with the wrong key")
 	}
 	s2.Close()
 	s3 := open(t, cfg)
-	if got, err := s3.GetResident(ctx, r.ID); err != nil || got.Access.DoorCode != "DOOR-739164" {
+	if got, err := s3.Registry().GetResident(ctx, r.ID); err != nil || got.Access.DoorCode != "DOOR-739164" {
 		t.Errorf("GetResident after reopen = %+v, %v", got.Access, err)
 	}
 }
@@ -743,10 +743,10 @@ func testHealth(t *testing.T, fresh Fresh) {
 		{HubHealth: devices.HubHealth{Hub: "hub-2", Battery: -1, LastDisconnect: base, Faults: []devices.Fault{devices.FaultOffline}},
 			Episodes: []devices.FaultEpisode{{Fault: devices.FaultOffline, Since: base}}},
 	}
-	if err := s.SaveHubHealth(ctx, hs); err != nil {
+	if err := s.State().SaveHubHealth(ctx, hs); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LoadHubHealth(ctx)
+	got, err := s.State().LoadHubHealth(ctx)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("LoadHubHealth = %v, %v", got, err)
 	}
@@ -756,14 +756,14 @@ func testHealth(t *testing.T, fresh Fresh) {
 		}
 	}
 	hs[1].Online, hs[1].Faults = true, nil
-	if err := s.SaveHubHealth(ctx, hs[1:]); err != nil {
+	if err := s.State().SaveHubHealth(ctx, hs[1:]); err != nil {
 		t.Fatal(err)
 	}
-	h2, err := s.GetHubHealth(ctx, "hub-2")
+	h2, err := s.State().GetHubHealth(ctx, "hub-2")
 	if err != nil || !h2.Online || len(h2.Faults) != 0 {
 		t.Errorf("GetHubHealth after upsert = %+v, %v", h2, err)
 	}
-	_, err = s.GetHubHealth(ctx, "hub-none")
+	_, err = s.State().GetHubHealth(ctx, "hub-none")
 	wantErr(t, "GetHubHealth(missing)", err, devices.ErrNotFound)
 }
 

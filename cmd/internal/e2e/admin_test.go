@@ -21,7 +21,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	bg := context.Background()
 	for _, a := range []console.Account{{ID: "root", Name: "관리자", Role: "admin"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.CreateAccount(bg, a); err != nil {
+		if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +79,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	)
 	screenshot(t, ctx, "admin-03-resident-created")
 
-	list, err := s.st.ListResidents(bg, console.ListQuery{Search: "한말순"})
+	list, err := s.st.Registry().ListResidents(bg, console.ListQuery{Search: "한말순"})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("the resident is not stored: %v %v", list, err)
 	}
@@ -96,7 +96,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	)
 	secret := text(`#hub-secret`)
 	screenshot(t, ctx, "admin-04-hub-created")
-	h, err := s.st.GetHub(bg, "hub-admin-1")
+	h, err := s.st.Registry().GetHub(bg, "hub-admin-1")
 	if err != nil || h.ResidentID != r.ID {
 		t.Fatalf("stored hub %+v (%v)", h, err)
 	}
@@ -112,7 +112,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 		chromedp.WaitVisible(`form[action="/admin/hubs/hub-admin-1/sensors/kitchen-smoke"]`),
 	)
 	screenshot(t, ctx, "admin-05-hub-sensors")
-	if s, err := s.st.GetSensor(bg, "hub-admin-1", "kitchen-smoke"); err != nil || s.Kind != devices.SensorSmoke || s.Location != devices.LocKitchen {
+	if s, err := s.st.Registry().GetSensor(bg, "hub-admin-1", "kitchen-smoke"); err != nil || s.Kind != devices.SensorSmoke || s.Location != devices.LocKitchen {
 		t.Errorf("stored sensor %+v (%v)", s, err)
 	}
 	if strings.Contains(text(`main`), strings.TrimSpace(secret)) {

@@ -85,7 +85,7 @@ func seed(t *testing.T, s *site) seeded {
 		{ID: "sw-lee", Name: "이서준", Role: "social_worker"},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.CreateAccount(ctx, a); err != nil {
+		if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func seed(t *testing.T, s *site) seeded {
 	now := time.Now()
 	var out seeded
 	for i, p := range people {
-		r, err := s.st.CreateResident(ctx, devices.Resident{
+		r, err := s.st.Registry().CreateResident(ctx, devices.Resident{
 			Name: p.name, BirthDate: fmt.Sprintf("194%d-0%d-1%d", i, i+1, i), Phone: "+8210" + fmt.Sprintf("%08d", 12345670+i), Language: "ko",
 			Address:      devices.Address{Line1: "서울특별시 종로구 세종대로 " + fmt.Sprint(200+i), Building: "101동", Floor: "3", Unit: "30" + fmt.Sprint(i), District: "종로구"},
 			MedicalNotes: "고혈압", Medications: []string{"암로디핀"},
@@ -118,7 +118,7 @@ func seed(t *testing.T, s *site) seeded {
 			out.theirs = r
 		}
 		hub := devices.HubID(fmt.Sprintf("hub-e2e-%d", i))
-		if _, err := s.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(-1, 0, 0), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
+		if _, err := s.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(-1, 0, 0), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 			t.Fatal(err)
 		}
 		var rs []devices.Reading
@@ -154,14 +154,14 @@ func seed(t *testing.T, s *site) seeded {
 		if p.onBattery {
 			health.OnMains, health.Battery, health.Faults = false, 41, []devices.Fault{devices.FaultPowerLost}
 		}
-		if err := s.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: health}}); err != nil {
+		if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: health}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.st.AddVisit(ctx, &console.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
+	if err := s.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: out.mine[0].ID, Kind: "visit", At: now.AddDate(0, 0, -12), AccountID: "sw-kim", Notes: "건강 양호, 식사 잘 하심", Next: now.AddDate(0, 0, 18)}); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -57,7 +57,7 @@ func TestDispatcherFirstScreen(t *testing.T) {
 	ctx := context.Background()
 	for _, a := range []console.Account{{ID: "d-park", Name: "박상황", Role: "dispatcher"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.CreateAccount(ctx, a); err != nil {
+		if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -179,12 +179,12 @@ type home struct {
 func (s *site) provision(t *testing.T, r devices.Resident, sensors ...devices.Sensor) home {
 	t.Helper()
 	ctx := context.Background()
-	r, err := s.st.CreateResident(ctx, r)
+	r, err := s.st.Registry().CreateResident(ctx, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := home{resident: r, secret: devices.NewSecret()}
-	hub, err := s.st.CreateHub(ctx, devices.Hub{ResidentID: r.ID, Model: "DG-200", InstalledAt: time.Now().AddDate(-1, 0, 0),
+	hub, err := s.st.Registry().CreateHub(ctx, devices.Hub{ResidentID: r.ID, Model: "DG-200", InstalledAt: time.Now().AddDate(-1, 0, 0),
 		SecretHash: devices.HashHubSecret(h.secret)})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func (s *site) provision(t *testing.T, r devices.Resident, sensors ...devices.Se
 	h.hub = hub.ID
 	for _, sn := range sensors {
 		sn.Hub, sn.InstalledAt = hub.ID, hub.InstalledAt
-		if _, err := s.st.CreateSensor(ctx, sn); err != nil {
+		if _, err := s.st.Registry().CreateSensor(ctx, sn); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -25,7 +25,7 @@ import (
 func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h int) float64) devices.Resident {
 	t.Helper()
 	ctx := context.Background()
-	r, err := s.st.CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-04-02", Phone: "+821055556666", Language: "ko",
+	r, err := s.st.Registry().CreateResident(ctx, devices.Resident{Name: name, BirthDate: "1936-04-02", Phone: "+821055556666", Language: "ko",
 		Address:        devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "101동", Floor: "7", Unit: "703", District: "종로구"},
 		SocialWorkerID: "sw-park"})
 	if err != nil {
@@ -36,7 +36,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	}
 	hub := devices.HubID("hub-" + string(r.ID))
 	now := time.Now()
-	if _, err := s.st.CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(0, 0, -hours/24-1), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
+	if _, err := s.st.Registry().CreateHub(ctx, devices.Hub{ID: hub, ResidentID: r.ID, InstalledAt: now.AddDate(0, 0, -hours/24-1), Model: "DG-200", SecretHash: "$argon2id$unused"}); err != nil {
 		t.Fatal(err)
 	}
 	var rs []devices.Reading
@@ -46,7 +46,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	if err := s.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.st.SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
+	if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
 		PowerKnown: true, OnMains: true, Battery: 95, Faults: []devices.Fault{}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestSocialWorkerToday(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
 	a := console.Account{ID: "sw-park", Name: "박복지", Role: "social_worker", PasswordHash: console.HashPassword(password)}
-	if err := s.st.CreateAccount(ctx, a); err != nil {
+	if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	steady := func(int) float64 { return 8 }
@@ -84,7 +84,7 @@ func TestSocialWorkerToday(t *testing.T) {
 		{ResidentID: busy.ID, Kind: "visit", At: time.Now().Add(-10 * 24 * time.Hour)},
 	} {
 		v.AccountID = "sw-park"
-		if err := s.st.AddVisit(ctx, &v); err != nil {
+		if err := s.st.Casework().AddVisit(ctx, &v); err != nil {
 			t.Fatal(err)
 		}
 	}

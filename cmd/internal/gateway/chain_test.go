@@ -50,7 +50,7 @@ func startChainTuned(t *testing.T, sc store.Config, fallWindow time.Duration, tu
 	t.Helper()
 	c, ctx, cancel := newChain(t, sc, fallWindow, tune)
 	c.stop = runGateway(t, ctx, cancel, c.g, 10*time.Second)
-	res, err := c.g.Store.CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
+	res, err := c.g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko", BirthDate: "1941-03-02",
 		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Floor: "3", Unit: "301", Lat: 37.5725, Lon: 126.9769},
 		Guardians: []devices.Guardian{{Name: "박민수", Relation: "아들", Phone: guardianPhone, Language: "ko", Order: 1}},
 		Consent:   devices.Consent{ShareMedicalWith119: true, NotifyGuardians: true}})
@@ -58,7 +58,7 @@ func startChainTuned(t *testing.T, sc store.Config, fallWindow time.Duration, tu
 		t.Fatal(err)
 	}
 	c.secret = devices.NewSecret()
-	h, err := c.g.Store.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(c.secret), InstalledAt: time.Now()})
+	h, err := c.g.Store.Registry().CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(c.secret), InstalledAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func demo(ctx context.Context, o Options, httpAddr, token, fakeTwilio string, st
 			return fmt.Errorf("demo: %s: %w", path, err)
 		}
 	} else if errors.Is(err, os.ErrNotExist) {
-		existing, err := st.ListResidents(ctx, console.ListQuery{Limit: 1, IncludeDisabled: true})
+		existing, err := st.Registry().ListResidents(ctx, console.ListQuery{Limit: 1, IncludeDisabled: true})
 		if err != nil {
 			return err
 		}
@@ -149,7 +149,7 @@ func demoHome(ctx context.Context, mqtt string, d demoHub, log zerolog.Logger) {
 // data folder from an older demo had others, which the simulated home
 // does not feed (they would be reported silent), so those are disabled.
 func ensureDemoSensors(ctx context.Context, st *store.Store, hub devices.HubID) error {
-	have, err := st.ListSensors(ctx, hub)
+	have, err := st.Registry().ListSensors(ctx, hub)
 	if err != nil {
 		return err
 	}
@@ -160,13 +160,13 @@ func ensureDemoSensors(ctx context.Context, st *store.Store, hub devices.HubID) 
 			continue
 		}
 		s.Hub, s.InstalledAt = hub, time.Now()
-		if _, err := st.CreateSensor(ctx, s); err != nil {
+		if _, err := st.Registry().CreateSensor(ctx, s); err != nil {
 			return err
 		}
 	}
 	for _, s := range have {
 		if !want[s.ID] && !s.Disabled {
-			if err := st.SetSensorDisabled(ctx, hub, s.ID, true); err != nil {
+			if err := st.Registry().SetSensorDisabled(ctx, hub, s.ID, true); err != nil {
 				return err
 			}
 		}
@@ -175,7 +175,7 @@ func ensureDemoSensors(ctx context.Context, st *store.Store, hub devices.HubID) 
 }
 
 func provisionDemo(ctx context.Context, st *store.Store) (demoHub, error) {
-	res, err := st.CreateResident(ctx, devices.Resident{
+	res, err := st.Registry().CreateResident(ctx, devices.Resident{
 		Name: "김순자", BirthDate: "1941-03-02", Phone: "+821012345678", Language: "ko",
 		Address: devices.Address{Line1: "서울특별시 종로구 세종대로 175", Building: "행복아파트 101동", Floor: "3", Unit: "301",
 			District: "종로구", Postcode: "03154", Lat: 37.5725, Lon: 126.9769},
@@ -188,7 +188,7 @@ func provisionDemo(ctx context.Context, st *store.Store) (demoHub, error) {
 		return demoHub{}, err
 	}
 	secret := devices.NewSecret()
-	hub, err := st.CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret),
+	hub, err := st.Registry().CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret),
 		Model: "demo", InstalledAt: time.Now()})
 	if err != nil {
 		return demoHub{}, err

@@ -240,14 +240,14 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
-	g.channels.sensors, g.channels.latest = st, st
+	g.channels.sensors, g.channels.latest = st.Registry(), st
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
 			return nil, err
 		}
 	}
-	dc := dispatch.Config{Store: st, Directory: st, Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
+	dc := dispatch.Config{Store: st, Directory: st.Registry(), Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
 		Policies: policies, Logger: log,
 		// A row held by a gateway that died is retaken after the lease: it
 		// must outlast one send (15 s), and be short enough that a
@@ -300,7 +300,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
 	hc := health.Config{
-		Sink: sink, Fleet: st, Store: st, Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -315,7 +315,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: st, Store: st, Journal: st, OnPoison: onPoison, Logger: log,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget.detectors,
 		// Homes whose only change is their activity clock are saved every
@@ -341,7 +341,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
-	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, st, log, reg)
+	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -360,15 +360,15 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// other's forms.
 	desk := console.DeskIncidents{Desk: g.Dispatch}
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: st, Audit: st, Residents: st, Visits: st, Caseload: st, Wellbeing: st, Health: health,
-			Incidents: desk, History: st, OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st,
+		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st.Registry(), Visits: st.Casework(), Caseload: st.Casework(), Wellbeing: st.Casework(), Health: health,
+			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st.Casework(),
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
 	if err != nil {
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
-	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st, o.DataDir)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st.Accounts(), o.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -386,11 +386,11 @@ func (g *Gateway) HTTPAddr() string {
 // refreshHub tells the health monitor about a registry change of one hub
 // (created, disabled, sensors added), so supervision follows the registry.
 func (g *Gateway) refreshHub(ctx context.Context, id devices.HubID) {
-	hub, err := g.Store.GetHub(ctx, id)
+	hub, err := g.Store.Registry().GetHub(ctx, id)
 	if err != nil {
 		return
 	}
-	sensors, err := g.Store.ListSensors(ctx, id)
+	sensors, err := g.Store.Registry().ListSensors(ctx, id)
 	if err != nil {
 		return
 	}

@@ -71,14 +71,14 @@ func startInProcessBroker(tb testing.TB, sc store.Config, bc broker.Config) (*Ga
 func provisionHubs(tb testing.TB, g *Gateway, n int) map[devices.HubID]string {
 	tb.Helper()
 	ctx := context.Background()
-	res, err := g.Store.CreateResident(ctx, devices.Resident{Name: "벤치마크", Language: "ko"})
+	res, err := g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "벤치마크", Language: "ko"})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	secrets := make(map[devices.HubID]string, n)
 	for i := range n {
 		secret := devices.NewSecret()
-		h, err := g.Store.CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("bench-%04d", i)), ResidentID: res.ID,
+		h, err := g.Store.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("bench-%04d", i)), ResidentID: res.ID,
 			SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
 		if err != nil {
 			tb.Fatal(err)

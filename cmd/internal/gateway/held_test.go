@@ -27,7 +27,7 @@ func TestGatewayKeepsHeldHubsAcrossRestart(t *testing.T) {
 			next, _, cancel := newChain(t, sc, 2*time.Second, nil)
 			defer cancel()
 			defer next.g.Store.Close()
-			hubs, at, err := next.g.Store.LoadHeldHubs(context.Background(), node)
+			hubs, at, err := next.g.Store.State().LoadHeldHubs(context.Background(), node)
 			if err != nil || len(hubs) != 1 || at.IsZero() {
 				t.Fatalf("held hubs after the stop = %d, saved %v, %v; want the one hub connected at the stop", len(hubs), at, err)
 			}

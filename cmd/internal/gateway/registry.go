@@ -22,7 +22,8 @@ import (
 // consent, address). Reads are the store's own; creates fill in what the
 // store assigned (ids, times), as the port asks.
 type registry struct {
-	*store.Store
+	store.Registry
+	store.Accounts  // GetAccount: a resident's social worker must have an account
 	changed         func(ctx context.Context, hub devices.HubID)
 	residentChanged func()
 }
@@ -43,18 +44,24 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 
 var _ console.Registry = registry{}
 
-// The broker keeps the hubs it holds across a restart in the store (its
-// directory), which its load guard lets back in.
-var _ broker.HeldHubs = (*store.Store)(nil)
+// brokerDirectory is the broker's directory: the hubs' credentials, and the
+// hubs it holds kept across a restart (store.State), which its load guard
+// lets back in.
+type brokerDirectory struct {
+	store.Registry
+	store.State
+}
+
+var _ broker.HeldHubs = brokerDirectory{}
 
 // registry is the one registry of the admin API and the admin pages: every
 // change reaches the health monitor and dispatch's cache.
 func (g *Gateway) registry() registry {
-	return registry{Store: g.Store, changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
+	return registry{Registry: g.Store.Registry(), Accounts: g.Store.Accounts(), changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
 }
 
 func (r registry) CreateResident(ctx context.Context, res *devices.Resident) error {
-	out, err := r.Store.CreateResident(ctx, *res)
+	out, err := r.Registry.CreateResident(ctx, *res)
 	if err == nil {
 		*res = out
 	}
@@ -62,16 +69,16 @@ func (r registry) CreateResident(ctx context.Context, res *devices.Resident) err
 }
 
 func (r registry) UpdateResident(ctx context.Context, res devices.Resident) error {
-	_, err := r.Store.UpdateResident(ctx, res)
+	_, err := r.Registry.UpdateResident(ctx, res)
 	return r.residentNotify(err)
 }
 
 func (r registry) SetResidentDisabled(ctx context.Context, id devices.ResidentID, disabled bool) error {
-	return r.residentNotify(r.Store.SetResidentDisabled(ctx, id, disabled))
+	return r.residentNotify(r.Registry.SetResidentDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {
-	out, err := r.Store.CreateHub(ctx, *h)
+	out, err := r.Registry.CreateHub(ctx, *h)
 	if err == nil {
 		*h = out
 	}
@@ -79,16 +86,16 @@ func (r registry) CreateHub(ctx context.Context, h *devices.Hub) error {
 }
 
 func (r registry) UpdateHub(ctx context.Context, h devices.Hub) error {
-	_, err := r.Store.UpdateHub(ctx, h)
+	_, err := r.Registry.UpdateHub(ctx, h)
 	return r.notify(ctx, h.ID, err)
 }
 
 func (r registry) SetHubDisabled(ctx context.Context, id devices.HubID, disabled bool) error {
-	return r.notify(ctx, id, r.Store.SetHubDisabled(ctx, id, disabled))
+	return r.notify(ctx, id, r.Registry.SetHubDisabled(ctx, id, disabled))
 }
 
 func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
-	out, err := r.Store.CreateSensor(ctx, *s)
+	out, err := r.Registry.CreateSensor(ctx, *s)
 	if err == nil {
 		*s = out
 	}
@@ -96,12 +103,12 @@ func (r registry) CreateSensor(ctx context.Context, s *devices.Sensor) error {
 }
 
 func (r registry) UpdateSensor(ctx context.Context, s devices.Sensor) error {
-	_, err := r.Store.UpdateSensor(ctx, s)
+	_, err := r.Registry.UpdateSensor(ctx, s)
 	return r.notify(ctx, s.Hub, err)
 }
 
 func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id devices.SensorID, disabled bool) error {
-	return r.notify(ctx, hub, r.Store.SetSensorDisabled(ctx, hub, id, disabled))
+	return r.notify(ctx, hub, r.Registry.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
 // healthReader answers the API from the live monitor, falling back to the
@@ -115,10 +122,10 @@ func (h healthReader) HubHealth(ctx context.Context, hub devices.HubID) (devices
 	if hh, ok := h.live.Health(hub); ok {
 		return hh, nil
 	}
-	if _, err := h.st.GetHub(ctx, hub); err != nil {
+	if _, err := h.st.Registry().GetHub(ctx, hub); err != nil {
 		return devices.HubHealth{}, err
 	}
-	rec, err := h.st.GetHubHealth(ctx, hub)
+	rec, err := h.st.State().GetHubHealth(ctx, hub)
 	if errors.Is(err, devices.ErrNotFound) {
 		return devices.HubHealth{Hub: hub, Battery: -1, Faults: []devices.Fault{}, Sensors: []devices.SensorHealth{}}, nil
 	}

@@ -26,7 +26,7 @@ func TestRegistryChecksSocialWorkersInTheStore(t *testing.T) {
 	}
 	t.Cleanup(st.Close)
 	const token = "adapter-test-token-0123456789"
-	api := console.NewAdminAPI(console.AdminConfig{Token: token}, registry{Store: st}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
+	api := console.NewAdminAPI(console.AdminConfig{Token: token}, registry{Registry: st.Registry(), Accounts: st.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
 	post := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/api/v1/residents", strings.NewReader(`{"name": "김영희", "social_worker_id": "sw-park"}`))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -37,7 +37,7 @@ func TestRegistryChecksSocialWorkersInTheStore(t *testing.T) {
 	if rec := post(); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `no account \"sw-park\"`) {
 		t.Fatalf("unknown social worker: %d %s", rec.Code, rec.Body)
 	}
-	if err := st.CreateAccount(ctx, console.Account{ID: "sw-park", Name: "박복지", Role: console.RoleSocialWorker, PasswordHash: "x"}); err != nil {
+	if err := st.Accounts().CreateAccount(ctx, console.Account{ID: "sw-park", Name: "박복지", Role: console.RoleSocialWorker, PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if rec := post(); rec.Code != http.StatusCreated {
