@@ -52,7 +52,7 @@ func testClusterNeedsPostgres(t *testing.T, cfg store.Config) {
 	wantErr(t, "Renew", err, cluster.ErrNeedsPostgres)
 	_, err = c.Claim(ctx, m, "hub-1")
 	wantErr(t, "Claim", err, cluster.ErrNeedsPostgres)
-	_, err = c.Adopt(ctx, m, time.Second)
+	_, err = c.Adopt(ctx, m, time.Second, true)
 	wantErr(t, "Adopt", err, cluster.ErrNeedsPostgres)
 	_, err = c.MovedSince(ctx, m, time.Time{})
 	wantErr(t, "MovedSince", err, cluster.ErrNeedsPostgres)
@@ -134,7 +134,7 @@ func testLeaseUsesDatabaseClock(t *testing.T, fresh Fresh) {
 	}
 	// The node an hour behind sees n1's lease live and takes nothing from it,
 	// even with no grace at all.
-	if adopted, err := b.Cluster().Adopt(ctx, lb.Member, 0); err != nil || len(adopted) != 0 {
+	if adopted, err := b.Cluster().Adopt(ctx, lb.Member, 0, true); err != nil || len(adopted) != 0 {
 		t.Errorf("Adopt by a node an hour behind = %v, %v; want nothing (n1 is live)", adopted, err)
 	}
 	// The node an hour ahead renews and claims as usual.
@@ -261,7 +261,7 @@ func testClaimRefusedWhenLeaseLost(t *testing.T, fresh Fresh) {
 	}
 	expireLease(t, raw, n1, time.Second)
 	n2 := join(t, s, "n2", 10*time.Second)
-	adopted, err := c.Adopt(ctx, n2, 0)
+	adopted, err := c.Adopt(ctx, n2, 0, true)
 	if err != nil || len(adopted) != 1 || adopted[0].Hub != "hub-1" || adopted[0].Epoch != 2 || !adopted[0].Adopted {
 		t.Fatalf("Adopt by n2 = %+v, %v; want hub-1 at epoch 2", adopted, err)
 	}
@@ -300,9 +300,12 @@ func testAdopt(t *testing.T, fresh Fresh) {
 	}
 	n2, n3 := join(t, a, "n2", 10*time.Second), join(t, b, "n3", 10*time.Second)
 	expireLease(t, raw, n1, 5*time.Second)
-	adopted, err := a.Cluster().Adopt(ctx, n2, time.Minute)
-	if err != nil {
-		t.Fatal(err)
+	if adopted, err := a.Cluster().Adopt(ctx, n2, time.Minute, false); err != nil || len(adopted) != 0 {
+		t.Fatalf("Adopt within the grace, registry not asked = %+v, %v; want nothing", adopted, err)
+	}
+	adopted, err := a.Cluster().Adopt(ctx, n2, time.Minute, true)
+	if err != nil || len(adopted) != 1 || adopted[0].Hub[:4] != "reg-" {
+		t.Fatalf("Adopt within the grace, registry asked = %+v, %v; want n2's share (1) of the 2 hubs with no owner", adopted, err)
 	}
 	for _, o := range adopted {
 		if o.Hub[:4] == "hub-" {
@@ -334,7 +337,7 @@ func testAdopt(t *testing.T, fresh Fresh) {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	adopted, err = a.Cluster().Adopt(wctx, n2, time.Second)
+	adopted, err = a.Cluster().Adopt(wctx, n2, time.Second, true)
 	cancel()
 	if err != nil {
 		t.Fatalf("Adopt beside a locked share (must skip, not wait): %v", err)
@@ -367,7 +370,7 @@ func testAdopt(t *testing.T, fresh Fresh) {
 			m cluster.Member
 		}{{a, n2}, {b, n3}} {
 			wg.Go(func() {
-				os, err := x.s.Cluster().Adopt(ctx, x.m, time.Second)
+				os, err := x.s.Cluster().Adopt(ctx, x.m, time.Second, round%2 == 0)
 				if err != nil {
 					t.Errorf("Adopt(%s): %v", x.m, err)
 				}
@@ -384,7 +387,7 @@ func testAdopt(t *testing.T, fresh Fresh) {
 	if moves, err := a.Cluster().MovedSince(ctx, n1, time.Time{}); err != nil || len(moves) != 100 {
 		t.Errorf("MovedSince(n1) = %d moves, %v; want its 100 homes", len(moves), err)
 	}
-	if again, err := b.Cluster().Adopt(ctx, n3, time.Second); err != nil || len(again) != 0 {
+	if again, err := b.Cluster().Adopt(ctx, n3, time.Second, true); err != nil || len(again) != 0 {
 		t.Errorf("a scan with no orphans left adopted %+v, %v", again, err)
 	}
 }
