@@ -104,7 +104,12 @@ type Node struct {
 	skew       time.Duration
 
 	moved chan struct{} // a notification: read the moves now
+	scans int           // adoption scans made (Run's goroutine only)
 }
+
+// unownedEvery is how many adoption scans pass between two looks for hubs
+// with no owner at all (about a minute at the default scan of 5 s).
+const unownedEvery = 12
 
 // NewNode returns a node; Run joins and keeps it a member.
 func NewNode(cfg Config, st Store, homes Homes, log zerolog.Logger) (*Node, error) {
@@ -270,7 +275,12 @@ func (n *Node) adopt(ctx context.Context) {
 	if lease.Renewed.Sub(since) < 2*n.cfg.TTL {
 		return
 	}
-	homes, err := n.st.Adopt(ctx, m, n.cfg.TTL)
+	// Hubs with no owner at all (registered but never connected since the
+	// cluster began) take a scan of the whole registry: at the first
+	// adoption scan, then every unownedEvery scans.
+	unowned := n.scans%unownedEvery == 0
+	n.scans++
+	homes, err := n.st.Adopt(ctx, m, n.cfg.TTL, unowned)
 	if err != nil {
 		n.log.Warn().Err(err).Msg("adoption scan failed")
 		return

@@ -66,7 +66,7 @@ func (f *fakeStore) Claim(_ context.Context, m Member, hub devices.HubID) (Owned
 	return Owned{Hub: hub, Epoch: devices.Epoch(40 + m.Incarnation)}, nil
 }
 
-func (f *fakeStore) Adopt(_ context.Context, _ Member, _ time.Duration) ([]Owned, error) {
+func (f *fakeStore) Adopt(_ context.Context, _ Member, _ time.Duration, _ bool) ([]Owned, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.adopts = append(f.adopts, time.Now())

@@ -119,8 +119,10 @@ type Store interface {
 	// claims): the epoch is kept when m owns it already, bumped otherwise.
 	Claim(ctx context.Context, m Member, hub devices.HubID) (Owned, error)
 	// Adopt marks members whose lease expired more than grace ago dead and
-	// takes m's share of their homes (and of hubs with no owner yet).
-	Adopt(ctx context.Context, m Member, grace time.Duration) ([]Owned, error)
+	// takes m's share of their homes, and with unowned also of registered
+	// hubs with no owner yet (a scan of the whole registry: the runtime
+	// asks for it at its first scan and then now and then, not every time).
+	Adopt(ctx context.Context, m Member, grace time.Duration, unowned bool) ([]Owned, error)
 	// MovedSince lists the hubs taken from m since a time (database clock).
 	MovedSince(ctx context.Context, m Member, since time.Time) ([]Move, error)
 	// AgreeSettings records settings the first time and compares them

@@ -60,9 +60,10 @@ type backend interface {
 	// probeWrite makes a small durable write (a commit that must reach the
 	// disk) and changes no data, to learn that writes work again.
 	probeWrite(ctx context.Context) error
-	// trySealLock takes the sealer's lock if no other gateway holds it;
-	// unlock releases it. ok is false when another gateway seals.
-	trySealLock(ctx context.Context) (unlock func(), ok bool, err error)
+	// tryLock takes the lock key (sealLockKey, retentionLockKey) if no
+	// other gateway holds it; unlock releases it. ok is false when another
+	// gateway holds it.
+	tryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 	// least and greatest are the two-argument min and max functions.
 	least() string
 	greatest() string

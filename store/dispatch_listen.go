@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +22,7 @@ import (
 // On SQLite one process owns the database and the in-process wake-up is
 // enough: it returns nil at once.
 func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
-	return s.listen(ctx, outboxChannel, "", wake)
+	return s.listen(ctx, map[string]channelHandler{outboxChannel: {wake: wake}})
 }
 
 // processToken tells this process's stores from other processes'.
@@ -41,23 +43,33 @@ func (s *database) notifyOrigin() string { return fmt.Sprintf("%s-%p", processTo
 // the database and not only its own writer. On SQLite it returns nil at
 // once: one process owns the file.
 func (s *Store) ListenIncidents(ctx context.Context, wake func()) error {
-	return s.listen(ctx, incidentChannel, s.notifyOrigin(), wake)
+	return s.listen(ctx, map[string]channelHandler{incidentChannel: {self: s.notifyOrigin(), wake: wake}})
 }
 
-// listen holds a dedicated connection LISTENing on channel (see
-// ListenOutbox) until ctx ends; notifications whose payload is self are
-// skipped.
-func (s *database) listen(ctx context.Context, channel, self string, wake func()) error {
+// channelHandler is what a listener does with one channel's
+// notifications: wake, except for those whose payload is self (the
+// listener's own store sent them) when self is not empty.
+type channelHandler struct {
+	self string
+	wake func()
+}
+
+// listen holds one dedicated connection LISTENing on every channel of
+// handlers (see ListenOutbox) until ctx ends, and hands each notification
+// to its channel's handler: one connection for any number of channels, not
+// one each. After each (re)connect every handler's wake is called once.
+func (s *database) listen(ctx context.Context, handlers map[string]channelHandler) error {
 	if !s.isPostgres() {
 		return nil
 	}
+	channels := slices.Sorted(maps.Keys(handlers))
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, channel, self, wake, &backoff)
+		err := s.listenOnce(ctx, channels, handlers, &backoff)
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.log.Warn().Err(err).Str("channel", channel).Dur("retry_in", backoff).Msg("listener lost its connection; reconnecting")
+		s.log.Warn().Err(err).Strs("channels", channels).Dur("retry_in", backoff).Msg("listener lost its connection; reconnecting")
 		select {
 		case <-ctx.Done():
 			return nil
@@ -68,7 +80,7 @@ func (s *database) listen(ctx context.Context, channel, self string, wake func()
 	return nil
 }
 
-func (s *database) listenOnce(ctx context.Context, channel, self string, wake func(), backoff *time.Duration) error {
+func (s *database) listenOnce(ctx context.Context, channels []string, handlers map[string]channelHandler, backoff *time.Duration) error {
 	conn, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("store: listen: connect: %w", err)
@@ -80,19 +92,24 @@ func (s *database) listenOnce(ctx context.Context, channel, self string, wake fu
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return fmt.Errorf("store: listen: %w", err)
+	for _, channel := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+			return fmt.Errorf("store: listen on %s: %w", channel, err)
+		}
 	}
 	*backoff = 100 * time.Millisecond
-	wake()
+	for _, channel := range channels {
+		handlers[channel].wake()
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("store: listen: %w", err)
 		}
-		if self != "" && n.Payload == self {
+		h, ok := handlers[n.Channel]
+		if !ok || (h.self != "" && n.Payload == h.self) {
 			continue
 		}
-		wake()
+		h.wake()
 	}
 }

@@ -21,11 +21,15 @@ func (s *Store) runMaintenance(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			res, err := s.RunRetention(ctx, s.cfg.Now())
+			res, ran, err := s.RunRetentionAlone(ctx, s.cfg.Now())
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn().Err(err).Msg("retention failed; will retry")
 				}
+				continue
+			}
+			if !ran {
+				s.log.Debug().Msg("retention skipped: another gateway of the database runs it")
 				continue
 			}
 			s.log.Debug().Int64("readings", res.Readings).Int64("accel", res.Accel).

@@ -185,19 +185,23 @@ func (b *postgresBackend) lockMigrations(ctx context.Context, q querier) error {
 	return err
 }
 
-// sealLockKey is the advisory lock of the rollup sealer (rollup_seal.go).
-const sealLockKey = 7242017
+// Advisory lock keys of the jobs that one gateway of a database runs at a
+// time (7242016 is the migrations' transaction lock).
+const (
+	sealLockKey      = 7242017 // the rollup sealer (rollup_seal.go)
+	retentionLockKey = 7242018 // retention (retention_lock.go)
+)
 
-// trySealLock takes a session-level advisory lock on a connection kept out
+// tryLock takes a session-level advisory lock on a connection kept out
 // of the pool until unlock; if the connection dies, PostgreSQL releases
 // the lock with the session and another gateway takes over.
-func (b *postgresBackend) trySealLock(ctx context.Context) (func(), bool, error) {
+func (b *postgresBackend) tryLock(ctx context.Context, key int64) (func(), bool, error) {
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, sealLockKey).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
 		return nil, false, err
 	}
@@ -205,7 +209,7 @@ func (b *postgresBackend) trySealLock(ctx context.Context) (func(), bool, error)
 		// Bounded: a hung database must not hold Store.Run at shutdown.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, sealLockKey); err != nil {
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
 			// Never hand a connection that may still hold the lock back
 			// to the pool: closing the session releases it.
 			_ = conn.Conn().Close(uctx)

@@ -69,7 +69,7 @@ func (s *database) sealRollups(ctx context.Context) error {
 		return nil
 	}
 	defer s.sealMu.Unlock()
-	unlock, ok, err := s.rd.trySealLock(ctx)
+	unlock, ok, err := s.rd.tryLock(ctx, sealLockKey)
 	if err != nil {
 		return fmt.Errorf("store: seal lock: %w", err)
 	}

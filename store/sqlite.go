@@ -537,9 +537,9 @@ func isBusy(err error) bool {
 	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") || strings.Contains(msg, "busy")
 }
 
-// trySealLock: one process owns the file; Store.sealMu keeps its sealer
-// alone.
-func (b *sqliteBackend) trySealLock(context.Context) (func(), bool, error) {
+// tryLock: one process owns the file; its own mutexes (Store.sealMu) keep
+// each job alone.
+func (b *sqliteBackend) tryLock(context.Context, int64) (func(), bool, error) {
 	return func() {}, true, nil
 }
 

@@ -176,6 +176,10 @@ type database struct {
 	cursors cursors
 	creds   credentialBatcher
 
+	// cluster is the cluster side (Cluster), made at its first use.
+	clusterOnce sync.Once
+	cluster     *ClusterStore
+
 	avail availability
 
 	// intake guards the queues' senders so that Run can stop intake and
@@ -234,7 +238,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.intake.idle = make(chan struct{})
 	s.avail.log = log
-	s.creds.lookup = s.hubCredentials
+	s.creds = newCredentialBatcher(s.hubCredentials)
 	s.metrics, err = newMetrics(cfg.Registerer,
 		func() float64 { return float64(len(s.eventQ)) },
 		func() float64 { return float64(len(s.sampleQ)) },

@@ -46,6 +46,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"DrainOnRunExit", testDrain},
 		{"PushBackWhenFull", testPushBack},
 		{"Dispatch", testDispatch},
+		{"Cluster", testCluster},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })

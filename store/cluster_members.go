@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dolbom/dolbom/cluster"
+)
+
+// ClusterStore is the store's side of a cluster of gateways on one
+// PostgreSQL database: node leases, hub ownership and adoption, the shared
+// settings, the voice rate, the registry feed and the listener
+// (cluster.Store; docs/cluster.md, "Design: ownership, leases and
+// fencing"). On the embedded store every method fails with
+// cluster.ErrNeedsPostgres: one process owns the file, there is nothing to
+// share, and the single gateway never calls them (cluster.Solo).
+//
+// Every lease, expiry and claim time is the database's clock
+// (clock_timestamp()), the one clock the nodes share: no node compares
+// its own clock with a lease, so a node whose clock is off by an hour
+// joins, renews and adopts exactly like the others.
+type ClusterStore struct {
+	s *Store
+
+	// claims batches the claims of one member (ownership.go); a new
+	// incarnation gets a new batcher.
+	claimsMu sync.Mutex
+	claims   map[cluster.Member]*hubBatcher[cluster.Owned]
+}
+
+// Cluster returns the store's cluster side (the same one on every call).
+func (s *Store) Cluster() *ClusterStore {
+	s.clusterOnce.Do(func() { s.cluster = &ClusterStore{s: s} })
+	return s.cluster
+}
+
+// dbNowUS is the database's clock in Unix microseconds, read anew by each
+// use (clock_timestamp, not the transaction's start: a lease granted late
+// in a transaction is measured from then).
+const dbNowUS = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint`
+
+// need refuses every cluster operation of the embedded store.
+func (c *ClusterStore) need(what string) error {
+	if !c.s.isPostgres() {
+		return fmt.Errorf("store: %s: %w", what, cluster.ErrNeedsPostgres)
+	}
+	return nil
+}
+
+// joinLockKey serialises joins (advisory transaction lock): the checks of
+// live members and the insert of the new one are then one step, so two
+// gateways started with the same --node cannot both join.
+const joinLockKey = 7242019
+
+// maxNodeName bounds a node's name (it is written into every owner row).
+const maxNodeName = 64
+
+// Join makes node a member as a new incarnation with a lease of ttl from
+// now (database clock). It refuses, with cluster.ErrNodeLive, a node name
+// that a live member has (another gateway runs with this --node), and
+// with cluster.ErrSoloConflict a single gateway (solo) beside any live
+// member, or a cluster node beside a live single gateway. Earlier
+// incarnations of node whose leases expired are marked dead: the name is
+// this process's now, and their homes go to adoption.
+func (c *ClusterStore) Join(ctx context.Context, node, addr string, ttl time.Duration, solo bool) (cluster.Lease, error) {
+	if err := c.need("join the cluster"); err != nil {
+		return cluster.Lease{}, err
+	}
+	if node == "" || len(node) > maxNodeName {
+		return cluster.Lease{}, invalid("a node needs a name of 1 to %d characters (--node), got %q", maxNodeName, node)
+	}
+	if ttl <= 0 {
+		return cluster.Lease{}, invalid("the lease of node %s needs a positive duration, got %s", node, ttl)
+	}
+	local := c.s.cfg.Now()
+	var lease cluster.Lease
+	err := c.s.be.inTx(ctx, func(q querier) error {
+		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, joinLockKey); err != nil {
+			return err
+		}
+		rs, err := q.query(ctx, `SELECT node, incarnation, addr, solo, `+dbNowUS+` - renewed_us FROM cluster_members
+			WHERE NOT dead AND expires_us > `+dbNowUS+` ORDER BY node, incarnation`)
+		if err != nil {
+			return err
+		}
+		var refusal error
+		for rs.Next() {
+			var other cluster.Member
+			var otherAddr string
+			var otherSolo bool
+			var agoUS int64
+			if err := rs.Scan(&other.Node, &other.Incarnation, &otherAddr, &otherSolo, &agoUS); err != nil {
+				rs.Close()
+				return err
+			}
+			if refusal != nil {
+				continue
+			}
+			ago := usDuration(agoUS).Round(100 * time.Millisecond)
+			switch {
+			case other.Node == node:
+				refusal = fmt.Errorf("%w: node %s is live (renewed %s ago, %s): another dolbomd has this --node", cluster.ErrNodeLive, node, ago, otherAddr)
+			case solo && otherSolo:
+				refusal = fmt.Errorf("%w: the single gateway %s is live on this database (renewed %s ago, %s): two gateways need --cluster", cluster.ErrSoloConflict, other.Node, ago, otherAddr)
+			case solo:
+				refusal = fmt.Errorf("%w: cluster node %s is live on this database (renewed %s ago, %s): start this gateway with --cluster", cluster.ErrSoloConflict, other.Node, ago, otherAddr)
+			case otherSolo:
+				refusal = fmt.Errorf("%w: the single gateway %s is live on this database (renewed %s ago, %s): stop it, or start it with --cluster", cluster.ErrSoloConflict, other.Node, ago, otherAddr)
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		if refusal != nil {
+			return refusal
+		}
+		if _, err := q.exec(ctx, `UPDATE cluster_members SET dead = true WHERE node = $1 AND NOT dead`, node); err != nil {
+			return err
+		}
+		lease.Node = node
+		var renewed, expires int64
+		if err := q.queryRow(ctx, `INSERT INTO cluster_members (node, incarnation, addr, started_us, renewed_us, expires_us, solo)
+			SELECT $1, COALESCE((SELECT max(incarnation) FROM cluster_members WHERE node = $1), 0) + 1, $2, n.us, n.us, n.us + $3, $4
+			FROM (SELECT `+dbNowUS+` AS us) n
+			RETURNING incarnation, renewed_us, expires_us`, node, addr, ttl.Microseconds(), solo).Scan(&lease.Incarnation, &renewed, &expires); err != nil {
+			return err
+		}
+		lease.Renewed, lease.Expires = fromUS(renewed), fromUS(expires)
+		return nil
+	})
+	if err != nil {
+		return cluster.Lease{}, fmt.Errorf("store: join the cluster as %s: %w", node, err)
+	}
+	lease.Skew = lease.Renewed.Sub(local)
+	return lease, nil
+}
+
+// Renew extends m's lease to ttl from now (database clock). A renewal is
+// accepted late, after the lease expired, as long as no other node marked
+// m dead: after a PostgreSQL failover every node renews late at once, and
+// none of them has lost anything. When m was marked dead it fails with
+// cluster.ErrNotMember: m's homes are being adopted, and the node must
+// release them all and join again.
+func (c *ClusterStore) Renew(ctx context.Context, m cluster.Member, ttl time.Duration) (cluster.Lease, error) {
+	if err := c.need("renew the lease"); err != nil {
+		return cluster.Lease{}, err
+	}
+	if ttl <= 0 {
+		return cluster.Lease{}, invalid("the lease of %s needs a positive duration, got %s", m, ttl)
+	}
+	local := c.s.cfg.Now()
+	var renewed, expires int64
+	err := c.s.be.queryRow(ctx, `UPDATE cluster_members SET renewed_us = n.us, expires_us = n.us + $3
+		FROM (SELECT `+dbNowUS+` AS us) n
+		WHERE node = $1 AND incarnation = $2 AND NOT dead
+		RETURNING renewed_us, expires_us`, m.Node, m.Incarnation, ttl.Microseconds()).Scan(&renewed, &expires)
+	switch {
+	case isNoRows(err):
+		return cluster.Lease{}, fmt.Errorf("store: renew %s: %w (marked dead by another node)", m, cluster.ErrNotMember)
+	case err != nil:
+		return cluster.Lease{}, fmt.Errorf("store: renew %s: %w", m, err)
+	}
+	lease := cluster.Lease{Member: m, Renewed: fromUS(renewed), Expires: fromUS(expires)}
+	lease.Skew = lease.Renewed.Sub(local)
+	return lease, nil
+}
+
+// checkLive fails with cluster.ErrNotMember unless m's lease is live now
+// (database clock): not marked dead and not expired. A claim or an
+// adoption made on an expired lease could race the adoption of m's own
+// homes. The member row stays share-locked until the transaction ends, so
+// a scan marking m dead waits for it and then sees (and adopts) what it
+// claimed.
+func checkLive(ctx context.Context, q querier, m cluster.Member) error {
+	var live bool
+	err := q.queryRow(ctx, `SELECT NOT dead AND expires_us > `+dbNowUS+` FROM cluster_members
+		WHERE node = $1 AND incarnation = $2 FOR SHARE`, m.Node, m.Incarnation).Scan(&live)
+	switch {
+	case isNoRows(err):
+		return fmt.Errorf("%w: %s never joined", cluster.ErrNotMember, m)
+	case err != nil:
+		return err
+	case !live:
+		return fmt.Errorf("%w: the lease of %s expired", cluster.ErrNotMember, m)
+	}
+	return nil
+}
+
+// markDead marks the members whose lease expired more than grace ago
+// dead; their homes are then orphans, for the live members to adopt.
+func markDead(ctx context.Context, q querier, grace time.Duration) error {
+	_, err := q.exec(ctx, `UPDATE cluster_members SET dead = true
+		WHERE NOT dead AND expires_us < `+dbNowUS+` - $1`, grace.Microseconds())
+	return err
+}
