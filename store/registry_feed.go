@@ -33,9 +33,20 @@ func (c *ClusterStore) NoteRegistryChange(ctx context.Context, hub devices.HubID
 	return nil
 }
 
+// registryFeedLockKey serialises the writers of registry_changes (an
+// advisory transaction lock, held until commit): rows then commit in seq
+// order, so a reader that has seen seq n has seen every row before it, and
+// a cursor never skips a row whose transaction was still open. Registry
+// changes are operators' edits, a few a minute at most: waiting for each
+// other costs nothing.
+const registryFeedLockKey = 7242020
+
 // noteRegistryChange writes the change inside a registry write's own
 // transaction, so that the change and its record commit together.
 func noteRegistryChange(ctx context.Context, q querier, hub devices.HubID, kind cluster.ChangeKind, origin string) error {
+	if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, registryFeedLockKey); err != nil {
+		return err
+	}
 	if _, err := q.exec(ctx, `INSERT INTO registry_changes (hub_id, kind, origin, at_us) VALUES ($1, $2, $3, `+dbNowUS+`)`,
 		string(hub), string(kind), origin); err != nil {
 		return err
@@ -44,12 +55,9 @@ func noteRegistryChange(ctx context.Context, q querier, hub devices.HubID, kind 
 	return err
 }
 
-// RegistryChanges returns up to limit changes after seq, in order. A
-// change whose transaction commits after a later-numbered one may be
-// missed by a reader that moved its cursor past that number meanwhile;
-// registry changes are rare and a node also re-reads its last minute of
-// changes (the caller's choice of after) when it wakes up, so the runtime
-// keeps a cursor a little behind its newest row.
+// RegistryChanges returns up to limit changes after seq, in order. The
+// writers commit in seq order (registryFeedLockKey), so the newest seq
+// read is a safe cursor: no row below it can appear later.
 func (c *ClusterStore) RegistryChanges(ctx context.Context, after int64, limit int) ([]cluster.RegistryChange, error) {
 	if err := c.need("read the registry feed"); err != nil {
 		return nil, err

@@ -577,6 +577,38 @@ func testRegistryFeed(t *testing.T, fresh Fresh) {
 	}
 	wantErr(t, "unknown change kind", a.Cluster().NoteRegistryChange(ctx, "hub-1", "reboot", "n1"), devices.ErrInvalid)
 
+	// Writers commit in seq order: while another writer's change is
+	// uncommitted, a later one waits for it, so a reader's cursor never
+	// passes a row that is still to come. (7242020 is the store's lock of
+	// the feed's writers; the raw connection writes as another node would.)
+	raw := openRaw(t, cfg)
+	for _, q := range []string{`BEGIN`, `SELECT pg_advisory_xact_lock(7242020)`,
+		`INSERT INTO registry_changes (hub_id, kind, origin, at_us) VALUES ('hub-9', 'revoke', 'n9', 1)`} {
+		if err := raw.exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := make(chan error, 1)
+	go func() { later <- b.Cluster().NoteRegistryChange(ctx, "hub-8", cluster.ChangeRevoke, "n2") }()
+	select {
+	case err := <-later:
+		t.Errorf("a registry change committed beside an earlier uncommitted one (%v): a cursor could pass that one", err)
+		later <- nil
+	case <-time.After(300 * time.Millisecond):
+	}
+	if seen, err := a.Cluster().RegistryChanges(ctx, all[2].Seq, 10); err != nil || len(seen) != 0 {
+		t.Errorf("RegistryChanges while the earlier change is uncommitted = %+v, %v; want none", seen, err)
+	}
+	if err := raw.exec(`COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-later; err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Cluster().RegistryChanges(ctx, all[2].Seq, 10); err != nil || len(got) != 2 || got[0].Hub != "hub-9" || got[1].Hub != "hub-8" {
+		t.Errorf("RegistryChanges after both committed = %+v, %v; want hub-9 then hub-8", got, err)
+	}
+
 	// A hub moving from n1 to n2 wakes the owners channel.
 	n1, n2 := join(t, a, "n1", 10*time.Second), join(t, a, "n2", 10*time.Second)
 	if _, err := a.Cluster().Claim(ctx, n1, "hub-1"); err != nil {
