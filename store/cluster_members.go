@@ -9,31 +9,28 @@ import (
 	"github.com/dolbom/dolbom/cluster"
 )
 
-// ClusterStore is the store's side of a cluster of gateways on one
-// PostgreSQL database: node leases, hub ownership and adoption, the shared
-// settings, the voice rate, the registry feed and the listener
-// (cluster.Store; docs/cluster.md, "Design: ownership, leases and
-// fencing"). On the embedded store every method fails with
-// cluster.ErrNeedsPostgres: one process owns the file, there is nothing to
-// share, and the single gateway never calls them (cluster.Solo).
+// Cluster is the sub-store of a cluster of gateways on one PostgreSQL
+// database: node leases, hub ownership and adoption, the shared settings,
+// the voice rate, the registry feed and the listener (cluster.Store;
+// docs/cluster.md, "Design: ownership, leases and fencing"). On the
+// embedded store every method fails with cluster.ErrNeedsPostgres: one
+// process owns the file, there is nothing to share, and the single gateway
+// never calls them (cluster.Solo).
 //
 // Every lease, expiry and claim time is the database's clock
 // (clock_timestamp()), the one clock the nodes share: no node compares
 // its own clock with a lease, so a node whose clock is off by an hour
 // joins, renews and adopts exactly like the others.
-type ClusterStore struct {
-	s *Store
+type Cluster struct{ *database }
 
-	// claims batches the claims of one member (ownership.go); a new
-	// incarnation gets a new batcher.
-	claimsMu sync.Mutex
-	claims   map[cluster.Member]*hubBatcher[cluster.Owned]
-}
+// Cluster returns the cluster sub-store.
+func (s *Store) Cluster() Cluster { return Cluster{s.database} }
 
-// Cluster returns the store's cluster side (the same one on every call).
-func (s *Store) Cluster() *ClusterStore {
-	s.clusterOnce.Do(func() { s.cluster = &ClusterStore{s: s} })
-	return s.cluster
+// clusterClaims batches the claims of one member (ownership.go); a new
+// incarnation gets a new batcher.
+type clusterClaims struct {
+	mu       sync.Mutex
+	batchers map[cluster.Member]*hubBatcher[cluster.Owned]
 }
 
 // dbNowUS is the database's clock in Unix microseconds, read anew by each
@@ -42,8 +39,8 @@ func (s *Store) Cluster() *ClusterStore {
 const dbNowUS = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint`
 
 // need refuses every cluster operation of the embedded store.
-func (c *ClusterStore) need(what string) error {
-	if !c.s.isPostgres() {
+func (c Cluster) need(what string) error {
+	if !c.isPostgres() {
 		return fmt.Errorf("store: %s: %w", what, cluster.ErrNeedsPostgres)
 	}
 	return nil
@@ -64,7 +61,7 @@ const maxNodeName = 64
 // member, or a cluster node beside a live single gateway. Earlier
 // incarnations of node whose leases expired are marked dead: the name is
 // this process's now, and their homes go to adoption.
-func (c *ClusterStore) Join(ctx context.Context, node, addr string, ttl time.Duration, solo bool) (cluster.Lease, error) {
+func (c Cluster) Join(ctx context.Context, node, addr string, ttl time.Duration, solo bool) (cluster.Lease, error) {
 	if err := c.need("join the cluster"); err != nil {
 		return cluster.Lease{}, err
 	}
@@ -74,9 +71,9 @@ func (c *ClusterStore) Join(ctx context.Context, node, addr string, ttl time.Dur
 	if ttl <= 0 {
 		return cluster.Lease{}, invalid("the lease of node %s needs a positive duration, got %s", node, ttl)
 	}
-	local := c.s.cfg.Now()
+	local := c.cfg.Now()
 	var lease cluster.Lease
-	err := c.s.be.inTx(ctx, func(q querier) error {
+	err := c.be.inTx(ctx, func(q querier) error {
 		if _, err := q.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, joinLockKey); err != nil {
 			return err
 		}
@@ -144,16 +141,16 @@ func (c *ClusterStore) Join(ctx context.Context, node, addr string, ttl time.Dur
 // none of them has lost anything. When m was marked dead it fails with
 // cluster.ErrNotMember: m's homes are being adopted, and the node must
 // release them all and join again.
-func (c *ClusterStore) Renew(ctx context.Context, m cluster.Member, ttl time.Duration) (cluster.Lease, error) {
+func (c Cluster) Renew(ctx context.Context, m cluster.Member, ttl time.Duration) (cluster.Lease, error) {
 	if err := c.need("renew the lease"); err != nil {
 		return cluster.Lease{}, err
 	}
 	if ttl <= 0 {
 		return cluster.Lease{}, invalid("the lease of %s needs a positive duration, got %s", m, ttl)
 	}
-	local := c.s.cfg.Now()
+	local := c.cfg.Now()
 	var renewed, expires int64
-	err := c.s.be.queryRow(ctx, `UPDATE cluster_members SET renewed_us = n.us, expires_us = n.us + $3
+	err := c.be.queryRow(ctx, `UPDATE cluster_members SET renewed_us = n.us, expires_us = n.us + $3
 		FROM (SELECT `+dbNowUS+` AS us) n
 		WHERE node = $1 AND incarnation = $2 AND NOT dead
 		RETURNING renewed_us, expires_us`, m.Node, m.Incarnation, ttl.Microseconds()).Scan(&renewed, &expires)

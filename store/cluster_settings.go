@@ -16,7 +16,7 @@ import (
 // message that says what to fix. A cluster whose nodes disagree would
 // sign CAP alerts under two identifiers for one incident, or refuse the
 // other nodes' tokens.
-func (c *ClusterStore) AgreeSettings(ctx context.Context, node string, settings []cluster.Setting) error {
+func (c Cluster) AgreeSettings(ctx context.Context, node string, settings []cluster.Setting) error {
 	if err := c.need("check the shared settings"); err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (c *ClusterStore) AgreeSettings(ctx context.Context, node string, settings 
 		}
 	}
 	var mismatch *cluster.SettingMismatchError
-	err := c.s.be.inTx(ctx, func(q querier) error {
+	err := c.be.inTx(ctx, func(q querier) error {
 		mismatch = nil
 		for _, st := range settings {
 			var digest, setBy string
@@ -58,11 +58,11 @@ func (c *ClusterStore) AgreeSettings(ctx context.Context, node string, settings 
 
 // ResetSetting forgets a shared setting, so that the next node to start
 // records its own (after the operator changed it on every node).
-func (c *ClusterStore) ResetSetting(ctx context.Context, name string) error {
+func (c Cluster) ResetSetting(ctx context.Context, name string) error {
 	if err := c.need("reset a shared setting"); err != nil {
 		return err
 	}
-	if _, err := c.s.be.exec(ctx, `DELETE FROM cluster_settings WHERE name = $1`, name); err != nil {
+	if _, err := c.be.exec(ctx, `DELETE FROM cluster_settings WHERE name = $1`, name); err != nil {
 		return fmt.Errorf("store: reset shared setting %s: %w", name, err)
 	}
 	return nil

@@ -21,20 +21,20 @@ const OwnersChannel = "dolbom_owners"
 // region costs a round trip per thousand hubs, and a lone CONNECT waits
 // for no timer. It fails with cluster.ErrNotMember when m's lease is not
 // live: the CONNECT is then refused as a failed credential lookup is.
-func (c *ClusterStore) Claim(ctx context.Context, m cluster.Member, hub devices.HubID) (cluster.Owned, error) {
+func (c Cluster) Claim(ctx context.Context, m cluster.Member, hub devices.HubID) (cluster.Owned, error) {
 	if err := c.need("claim a hub"); err != nil {
 		return cluster.Owned{Hub: hub}, err
 	}
-	if err := c.s.avail.unavailable(); err != nil {
+	if err := c.avail.unavailable(); err != nil {
 		return cluster.Owned{Hub: hub}, fmt.Errorf("store: claim hub %s: %w", hub, err)
 	}
 	return c.claimBatcher(m).get(ctx, hub)
 }
 
-func (c *ClusterStore) claimBatcher(m cluster.Member) *hubBatcher[cluster.Owned] {
-	c.claimsMu.Lock()
-	defer c.claimsMu.Unlock()
-	if b := c.claims[m]; b != nil {
+func (c Cluster) claimBatcher(m cluster.Member) *hubBatcher[cluster.Owned] {
+	c.claims.mu.Lock()
+	defer c.claims.mu.Unlock()
+	if b := c.claims.batchers[m]; b != nil {
 		return b
 	}
 	// One member at a time: an earlier incarnation's batcher finishes
@@ -46,12 +46,12 @@ func (c *ClusterStore) claimBatcher(m cluster.Member) *hubBatcher[cluster.Owned]
 		},
 		blank: func(hub devices.HubID) cluster.Owned { return cluster.Owned{Hub: hub} },
 	}
-	c.claims = map[cluster.Member]*hubBatcher[cluster.Owned]{m: b}
+	c.claims.batchers = map[cluster.Member]*hubBatcher[cluster.Owned]{m: b}
 	return b
 }
 
 // ClaimHubs claims hubs for m in one transaction (Claim batches into it).
-func (c *ClusterStore) ClaimHubs(ctx context.Context, m cluster.Member, hubs []devices.HubID) (map[devices.HubID]cluster.Owned, error) {
+func (c Cluster) ClaimHubs(ctx context.Context, m cluster.Member, hubs []devices.HubID) (map[devices.HubID]cluster.Owned, error) {
 	if err := c.need("claim hubs"); err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ SELECT hub_id, epoch, floor_seq, prev_node, moved,
 	CASE WHEN moved THEN pg_notify('` + OwnersChannel + `', '') END IS NULL
 FROM moved`
 
-func (c *ClusterStore) claimHubs(ctx context.Context, m cluster.Member, ids []string) (map[devices.HubID]cluster.Owned, error) {
+func (c Cluster) claimHubs(ctx context.Context, m cluster.Member, ids []string) (map[devices.HubID]cluster.Owned, error) {
 	slices.Sort(ids) // rows come back in any order; the lock order is the statement's
 	out := make(map[devices.HubID]cluster.Owned, len(ids))
-	rs, err := c.s.be.query(ctx, claimSQL, ids, m.Node, m.Incarnation)
+	rs, err := c.be.query(ctx, claimSQL, ids, m.Node, m.Incarnation)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (c *ClusterStore) claimHubs(ctx context.Context, m cluster.Member, ids []st
 // runtime acquires them with a restart grace on their deadlines. m must be
 // live itself (cluster.ErrNotMember). Whether m has renewed long enough to
 // be trusted to adopt (after a database outage) is the runtime's rule.
-func (c *ClusterStore) Adopt(ctx context.Context, m cluster.Member, grace time.Duration, unowned bool) ([]cluster.Owned, error) {
+func (c Cluster) Adopt(ctx context.Context, m cluster.Member, grace time.Duration, unowned bool) ([]cluster.Owned, error) {
 	if err := c.need("adopt homes"); err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (c *ClusterStore) Adopt(ctx context.Context, m cluster.Member, grace time.D
 		return nil, invalid("the adoption grace cannot be negative, got %s", grace)
 	}
 	var out []cluster.Owned
-	err := c.s.be.inTx(ctx, func(q querier) error {
+	err := c.be.inTx(ctx, func(q querier) error {
 		out = out[:0]
 		if err := checkLive(ctx, q, m); err != nil {
 			return err
@@ -237,11 +237,11 @@ func (c *ClusterStore) Adopt(ctx context.Context, m cluster.Member, grace time.D
 // (database clock, as Move.At), oldest first: m releases them (its
 // detectors drop the homes unsaved, its broker the sessions without a
 // will). The caller keeps the newest At as its next since.
-func (c *ClusterStore) MovedSince(ctx context.Context, m cluster.Member, since time.Time) ([]cluster.Move, error) {
+func (c Cluster) MovedSince(ctx context.Context, m cluster.Member, since time.Time) ([]cluster.Move, error) {
 	if err := c.need("list moved hubs"); err != nil {
 		return nil, err
 	}
-	rs, err := c.s.be.query(ctx, `SELECT hub_id, epoch, claimed_us FROM hub_owners
+	rs, err := c.be.query(ctx, `SELECT hub_id, epoch, claimed_us FROM hub_owners
 		WHERE prev_node = $1 AND prev_incarnation = $2 AND claimed_us >= $3
 		AND NOT (node = $1 AND incarnation = $2)
 		ORDER BY claimed_us, hub_id`, m.Node, m.Incarnation, toUS(since))

@@ -18,7 +18,7 @@ const RegistryChannel = "dolbom_registry"
 // every node must act on (cluster.ChangeKind: drop sessions of a revoked
 // or disabled hub, forget a resident, refresh sensors), by node origin,
 // and wakes the other nodes, in one transaction.
-func (c *ClusterStore) NoteRegistryChange(ctx context.Context, hub devices.HubID, kind cluster.ChangeKind, origin string) error {
+func (c Cluster) NoteRegistryChange(ctx context.Context, hub devices.HubID, kind cluster.ChangeKind, origin string) error {
 	if err := c.need("record a registry change"); err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (c *ClusterStore) NoteRegistryChange(ctx context.Context, hub devices.HubID
 		return invalid("unknown registry change %q (want %s, %s, %s or %s)", kind,
 			cluster.ChangeRevoke, cluster.ChangeDisable, cluster.ChangeResident, cluster.ChangeSensors)
 	}
-	err := c.s.be.inTx(ctx, func(q querier) error { return noteRegistryChange(ctx, q, hub, kind, origin) })
+	err := c.be.inTx(ctx, func(q querier) error { return noteRegistryChange(ctx, q, hub, kind, origin) })
 	if err != nil {
 		return fmt.Errorf("store: record registry change %s of hub %s: %w", kind, hub, err)
 	}
@@ -58,14 +58,14 @@ func noteRegistryChange(ctx context.Context, q querier, hub devices.HubID, kind 
 // RegistryChanges returns up to limit changes after seq, in order. The
 // writers commit in seq order (registryFeedLockKey), so the newest seq
 // read is a safe cursor: no row below it can appear later.
-func (c *ClusterStore) RegistryChanges(ctx context.Context, after int64, limit int) ([]cluster.RegistryChange, error) {
+func (c Cluster) RegistryChanges(ctx context.Context, after int64, limit int) ([]cluster.RegistryChange, error) {
 	if err := c.need("read the registry feed"); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
 		return nil, invalid("the registry feed needs a positive limit, got %d", limit)
 	}
-	rs, err := c.s.be.query(ctx, `SELECT seq, hub_id, kind, origin, at_us FROM registry_changes
+	rs, err := c.be.query(ctx, `SELECT seq, hub_id, kind, origin, at_us FROM registry_changes
 		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: registry feed: %w", err)
@@ -93,7 +93,7 @@ func (c *ClusterStore) RegistryChanges(ctx context.Context, after int64, limit i
 // each of its notifications, and every handler after each (re)connect,
 // until ctx ends (then it returns nil). A lost connection is made again
 // within a second or two.
-func (c *ClusterStore) Listen(ctx context.Context, handlers map[string]func()) error {
+func (c Cluster) Listen(ctx context.Context, handlers map[string]func()) error {
 	if err := c.need("listen for cluster changes"); err != nil {
 		return err
 	}
@@ -107,5 +107,5 @@ func (c *ClusterStore) Listen(ctx context.Context, handlers map[string]func()) e
 		}
 		hs[ch] = channelHandler{wake: wake}
 	}
-	return c.s.listen(ctx, hs)
+	return c.listen(ctx, hs)
 }

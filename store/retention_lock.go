@@ -47,7 +47,7 @@ const (
 // it, and returns its unlock; ok is false when another one holds it. The
 // lock belongs to a connection kept out of the pool: if that connection or
 // the whole gateway dies, PostgreSQL releases it.
-func (c *ClusterStore) TryLock(ctx context.Context, name LockName) (unlock func(), ok bool, err error) {
+func (c Cluster) TryLock(ctx context.Context, name LockName) (unlock func(), ok bool, err error) {
 	if err := c.need("take a cluster lock"); err != nil {
 		return nil, false, err
 	}
@@ -58,7 +58,7 @@ func (c *ClusterStore) TryLock(ctx context.Context, name LockName) (unlock func(
 	default:
 		return nil, false, invalid("unknown cluster lock %d", name)
 	}
-	unlock, ok, err = c.s.be.tryLock(ctx, key)
+	unlock, ok, err = c.be.tryLock(ctx, key)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: cluster lock: %w", err)
 	}

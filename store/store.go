@@ -176,9 +176,8 @@ type database struct {
 	cursors cursors
 	creds   credentialBatcher
 
-	// cluster is the cluster side (Cluster), made at its first use.
-	clusterOnce sync.Once
-	cluster     *ClusterStore
+	// claims batches a cluster member's hub claims (Cluster.Claim).
+	claims clusterClaims
 
 	avail availability
 

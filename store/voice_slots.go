@@ -19,7 +19,7 @@ import (
 // its own MaxSlotWait passes), so a queue of calls never holds slots far
 // ahead that a more urgent call would need. Each node still orders its
 // own calls by priority before it reserves.
-func (c *ClusterStore) ReserveVoiceSlot(ctx context.Context, account string, interval, maxWait time.Duration) (slot cluster.VoiceSlot, ok bool, err error) {
+func (c Cluster) ReserveVoiceSlot(ctx context.Context, account string, interval, maxWait time.Duration) (slot cluster.VoiceSlot, ok bool, err error) {
 	if err := c.need("reserve a voice slot"); err != nil {
 		return cluster.VoiceSlot{}, false, err
 	}
@@ -27,7 +27,7 @@ func (c *ClusterStore) ReserveVoiceSlot(ctx context.Context, account string, int
 		return cluster.VoiceSlot{}, false, invalid("a voice slot needs an account, a positive interval and a wait of 0 or more, got %q, %s, %s", account, interval, maxWait)
 	}
 	var atUS, nowUS int64
-	err = c.s.be.inTx(ctx, func(q querier) error {
+	err = c.be.inTx(ctx, func(q querier) error {
 		// The row exists before the update locks it: the first call of an
 		// account creates it free now.
 		if _, err := q.exec(ctx, `INSERT INTO voice_rate (account, next_us) VALUES ($1, 0) ON CONFLICT (account) DO NOTHING`, account); err != nil {

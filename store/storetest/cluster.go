@@ -73,7 +73,7 @@ func testClusterNeedsPostgres(t *testing.T, cfg store.Config) {
 
 // clusterFixture opens a fresh database's store, its cluster side, a raw
 // connection below it and the test's context.
-func clusterFixture(t *testing.T, fresh Fresh) (*store.Store, *store.ClusterStore, rawDB, context.Context) {
+func clusterFixture(t *testing.T, fresh Fresh) (*store.Store, store.Cluster, rawDB, context.Context) {
 	cfg := fresh(t)
 	s := open(t, cfg)
 	return s, s.Cluster(), openRaw(t, cfg), ctxT(t)
