@@ -23,6 +23,9 @@ import (
 // joins, renews and adopts exactly like the others.
 type Cluster struct{ *database }
 
+// The cluster runtime's port (cluster.Node) is served by this sub-store.
+var _ cluster.Store = Cluster{}
+
 // Cluster returns the cluster sub-store.
 func (s *Store) Cluster() Cluster { return Cluster{s.database} }
 
