@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFlood(ctx, args[1:], stdout, stderr)
 	case "sisfall":
 		err = cmdSisFall(ctx, args[1:], stdout, stderr)
+	case "cluster": // several dolbomd behind HAProxy, one killed and one paused (cluster.go)
+		failed, err = cmdCluster(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2

@@ -1,0 +1,515 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/dispatch/cap/receiver"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+)
+
+// ClusterReport is the JSON of `dolbom-sim cluster` (issue 16's contract;
+// docs/cluster.md explains each field). A figure the gateways cannot give
+// yet is null, never 0.
+type ClusterReport struct {
+	Nodes     int `json:"nodes"`
+	Homes     int `json:"homes"`
+	Connected int `json:"connected"` // hubs online at the end of --duration
+	// FailoverS runs from the SIGKILL of n2 until every hub that lost its
+	// session then was online again; null: some never came back, or no kill.
+	FailoverS   *float64 `json:"failover_s"`
+	MovedAtKill int      `json:"moved_at_kill"`
+	// PauseFailoverS is the same from the SIGSTOP of n3 (HAProxy marks it
+	// down and shuts its sessions).
+	PauseFailoverS *float64 `json:"pause_failover_s"`
+	MovedAtPause   int      `json:"moved_at_pause"`
+	// AdoptedS needs hub ownership (hub_owners): null before it exists.
+	AdoptedS   *float64          `json:"adopted_s"`
+	SOS        clusterSOS        `json:"sos"`
+	Lost       int               `json:"lost"`
+	Duplicates clusterDuplicates `json:"duplicates"`
+	// FalseAlarms counts incidents no injected SOS explains: hub offline,
+	// welfare, or an emergency of another cause (or an SOS incident of a
+	// hub that sent none); FalseAlarmsByCause splits them.
+	FalseAlarms        int            `json:"false_alarms"`
+	FalseAlarmsByCause map[string]int `json:"false_alarms_by_cause"`
+	// StaleWritesRejected sums dolbom_cluster_stale_writes_rejected_total
+	// over the live nodes; null when no node exports it (before fencing).
+	StaleWritesRejected *int64 `json:"stale_writes_rejected"`
+	StateBackwards      *int64 `json:"state_backwards"`
+	// LatencyMS: incident (every SOS, publish to the incident's opening),
+	// incident_failover (SOS published in the 60 s after the kill by hubs
+	// that kept their session at the kill).
+	LatencyMS   map[string]firmwaresim.LatencySummary `json:"latency_ms"`
+	Settings    map[string]any                        `json:"settings"`
+	Processes   []clusterProc                         `json:"processes"`
+	PostgresDir string                                `json:"postgres_dir,omitempty"`
+	Machine     Machine                               `json:"machine"`
+	Command     string                                `json:"command"`
+	Notes       []string                              `json:"notes"`
+}
+
+type clusterSOS struct {
+	Sent     int `json:"sent"`
+	Acked    int `json:"acked"`
+	Buffered int `json:"buffered"` // published while the hub had no session
+	// Folded: the SOS landed in an incident opened before it (a hub
+	// offline incident of the same home): no latency is counted for it.
+	Folded int `json:"folded"`
+}
+
+type clusterDuplicates struct {
+	Incidents  int `json:"incidents"`   // SOS incidents of a home beyond its first
+	CAP        int `json:"cap"`         // CAP Alert identifiers of an incident beyond one
+	CAPRepeats int `json:"cap_repeats"` // the same identifier sent again (119 knows it)
+}
+
+type clusterProc struct {
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+}
+
+// fleetTracker gathers the simulator children's lines.
+type fleetTracker struct {
+	mu     sync.Mutex
+	on     []bool
+	trans  [][]fleetLine // per hub: its on and off lines in order
+	sos    map[string]*sosRecord
+	sosIDs []string
+}
+
+type sosRecord struct {
+	hub      int
+	at, ack  int64
+	buffered bool
+}
+
+func newFleetTracker(homes int) *fleetTracker {
+	return &fleetTracker{on: make([]bool, homes), trans: make([][]fleetLine, homes), sos: map[string]*sosRecord{}}
+}
+
+func (t *fleetTracker) add(l fleetLine) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l.Hub < 0 || l.Hub >= len(t.on) {
+		return
+	}
+	switch l.Kind {
+	case "on", "off":
+		t.on[l.Hub] = l.Kind == "on"
+		t.trans[l.Hub] = append(t.trans[l.Hub], l)
+	case "sos":
+		t.sos[l.ID] = &sosRecord{hub: l.Hub, at: l.At, buffered: !l.Online}
+		t.sosIDs = append(t.sosIDs, l.ID)
+	case "ack":
+		if s := t.sos[l.ID]; s != nil && s.ack == 0 {
+			s.ack = l.At
+		}
+	}
+}
+
+func (t *fleetTracker) online() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, on := range t.on {
+		if on {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *fleetTracker) sosCounts() (sent, acked int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.sos {
+		sent++
+		if s.ack != 0 {
+			acked++
+		}
+	}
+	return sent, acked
+}
+
+// onlineAt says whether hub held a session at moment at.
+func (t *fleetTracker) onlineAt(hub int, at int64) bool {
+	on := false
+	for _, l := range t.trans[hub] {
+		if l.At > at {
+			break
+		}
+		on = l.Kind == "on"
+	}
+	return on
+}
+
+// moved returns the hubs online just before at that lost their session
+// within window after it (the node they were on died or was marked down),
+// and the seconds from at until the last of them was online again (nil if
+// one never was).
+func (t *fleetTracker) moved(at time.Time, window time.Duration) (int, *float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	from, to := at.UnixNano(), at.Add(window).UnixNano()
+	count := 0
+	var worst int64
+	for hub := range t.trans {
+		if !t.onlineAt(hub, from) {
+			continue
+		}
+		var off, back int64
+		for _, l := range t.trans[hub] {
+			if off == 0 && l.Kind == "off" && l.At >= from && l.At <= to {
+				off = l.At
+			} else if off != 0 && l.Kind == "on" && l.At > off {
+				back = l.At
+				break
+			}
+		}
+		if off == 0 {
+			continue
+		}
+		count++
+		if back == 0 {
+			return count, nil
+		}
+		worst = max(worst, back-from)
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	s := float64(worst) / 1e9
+	return count, &s
+}
+
+// lineWriter calls fn for each JSON line written to it (a child's stdout).
+type lineWriter struct {
+	buf []byte
+	fn  func(fleetLine)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		var l fleetLine
+		if json.Unmarshal(w.buf[:i], &l) == nil {
+			w.fn(l)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// clusterIncident is an incidents row of this run.
+type clusterIncident struct {
+	id, hub, cause string
+	opened         int64 // Unix µs
+}
+
+// measure reads the incidents, 119's alerts and the nodes' metrics, and
+// builds the report.
+func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents) (*ClusterReport, error) {
+	incs, err := r.incidents(ctx, start)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := r.alerts119(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ClusterReport{
+		Nodes: r.o.nodes, Homes: r.o.homes, Connected: ev.connectedAtEnd,
+		FalseAlarmsByCause: map[string]int{}, LatencyMS: map[string]firmwaresim.LatencySummary{},
+		Command: "dolbom-sim cluster " + strings.Join(r.o.args, " "),
+		Settings: map[string]any{
+			"nodes": r.o.nodes, "homes": r.o.homes, "duration": r.o.duration.String(), "kill_at": r.o.killAt.String(),
+			"pause_at": r.o.pauseAt.String(), "pause_for": r.o.pauseFor.String(), "drain": r.o.drain.String(),
+			"sos_rate": r.o.sosRate, "haproxies": len(r.haproxies), "max_hubs": r.o.maxHubs,
+			"heartbeat_timeout": r.o.heartbeatTimeout.String(), "own_postgres": r.o.databaseURL == "",
+		},
+		Machine: thisMachine(r.o.maxHubs, "--max-hubs of each node"),
+	}
+	if !ev.kill.IsZero() {
+		rep.MovedAtKill, rep.FailoverS = r.track.moved(ev.kill, 5*time.Second)
+	}
+	if !ev.pause.IsZero() {
+		rep.MovedAtPause, rep.PauseFailoverS = r.track.moved(ev.pause, 10*time.Second)
+	}
+
+	// Incidents by home, and which homes sent an SOS.
+	byHub := map[int][]clusterIncident{}
+	for _, in := range incs {
+		i, ok := hubIndex(in.hub)
+		if !ok || i >= r.o.homes {
+			continue
+		}
+		byHub[i] = append(byHub[i], in)
+	}
+	r.track.mu.Lock()
+	sosOf := map[int]*sosRecord{}
+	for _, id := range r.track.sosIDs {
+		sosOf[r.track.sos[id].hub] = r.track.sos[id]
+	}
+	var all, failover firmwaresim.Histogram
+	for _, id := range r.track.sosIDs {
+		s := r.track.sos[id]
+		rep.SOS.Sent++
+		if s.ack != 0 {
+			rep.SOS.Acked++
+		}
+		if s.buffered {
+			rep.SOS.Buffered++
+		}
+		var first *clusterIncident
+		n := 0
+		for k, in := range byHub[s.hub] {
+			if in.cause == string(detectors.CauseSOS) {
+				n++
+				if first == nil || in.opened < first.opened {
+					first = &byHub[s.hub][k]
+				}
+			}
+		}
+		if n == 0 {
+			rep.Lost++
+			continue
+		}
+		rep.Duplicates.Incidents += n - 1
+		lat := time.Duration(first.opened*1000 - s.at)
+		if lat < 0 {
+			rep.SOS.Folded++
+			continue
+		}
+		all.Record(lat)
+		if !ev.kill.IsZero() && s.at >= ev.kill.UnixNano() && s.at < ev.kill.Add(time.Minute).UnixNano() &&
+			r.track.onlineAt(s.hub, ev.kill.UnixNano()) && !r.track.lostSessionNear(s.hub, ev.kill, 5*time.Second) {
+			failover.Record(lat)
+		}
+	}
+	r.track.mu.Unlock()
+	for hub, list := range byHub {
+		for _, in := range list {
+			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil {
+				continue
+			}
+			rep.FalseAlarms++
+			rep.FalseAlarmsByCause[in.cause]++
+		}
+	}
+	rep.LatencyMS["incident"] = all.Summary()
+	rep.LatencyMS["incident_failover"] = failover.Summary()
+
+	// 119: distinct Alert identifiers per incident, and repeats.
+	idsOf := map[string]map[string]bool{}
+	for _, a := range alerts {
+		rep.Duplicates.CAPRepeats += a.Duplicates
+		if a.IncidentID == "" || a.MsgType != "Alert" {
+			continue
+		}
+		if idsOf[a.IncidentID] == nil {
+			idsOf[a.IncidentID] = map[string]bool{}
+		}
+		idsOf[a.IncidentID][a.Identifier] = true
+	}
+	for _, ids := range idsOf {
+		rep.Duplicates.CAP += len(ids) - 1
+	}
+
+	rep.StaleWritesRejected = r.staleWrites(ctx)
+	rep.Notes = append(rep.Notes,
+		"every process ran on this machine (shared with other work: timings are noisy); times are its clock",
+		"failover_s and pause_failover_s: hubs that had a session at the signal and lost it within 5 s (kill) or 10 s (pause: HAProxy's health check marks the node down first) are the moved hubs; the figure is when the last of them was online again through HAProxy",
+		"lost: SOS sent (acknowledged or buffered by a hub) with no sos incident for its home by the end of --drain; each SOS goes to a home not used before",
+		"latency_ms.incident: the SOS publish to its incident's opened time (opened_us, the gateway's clock); an SOS folded into an incident opened earlier counts in sos.folded, not in the latency",
+		"adopted_s and state_backwards need hub ownership (issue 16: hub_owners and epochs); before it they are null",
+	)
+	if rep.StaleWritesRejected == nil {
+		rep.Notes = append(rep.Notes, "stale_writes_rejected: no node exports dolbom_cluster_stale_writes_rejected_total (no fencing yet)")
+	}
+	for _, n := range r.nodes {
+		if n.p.exited() && !n.killed {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("node %s exited by itself during the run: %v (see %s.log)", n.name, n.p.err, n.name))
+		}
+	}
+	return rep, nil
+}
+
+// lostSessionNear says whether hub lost its session within window after at.
+// Called with t.mu held.
+func (t *fleetTracker) lostSessionNear(hub int, at time.Time, window time.Duration) bool {
+	from, to := at.UnixNano(), at.Add(window).UnixNano()
+	for _, l := range t.trans[hub] {
+		if l.Kind == "off" && l.At >= from && l.At <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// hubIndex parses the index out of a provisioned hub id ("sim-0000042").
+func hubIndex(id string) (int, bool) {
+	s, ok := strings.CutPrefix(id, "sim-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
+}
+
+func (r *clusterRun) incidents(ctx context.Context, start time.Time) ([]clusterIncident, error) {
+	conn, err := pgx.Connect(ctx, r.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// Incidents opened since provisioning: a --database-url used before
+	// keeps older ones.
+	rows, err := conn.Query(ctx, `SELECT id, hub_id, cause, opened_us FROM incidents WHERE opened_us >= $1`,
+		start.Add(-10*time.Minute).UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	var out []clusterIncident
+	for rows.Next() {
+		var in clusterIncident
+		if err := rows.Scan(&in.id, &in.hub, &in.cause, &in.opened); err != nil {
+			return nil, fmt.Errorf("read incidents: %w", err)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+func (r *clusterRun) alerts119(ctx context.Context) ([]receiver.Alert, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", r.mock119+"/alerts", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("mock 119 alerts: %w", err)
+	}
+	defer resp.Body.Close()
+	var alerts []receiver.Alert
+	if err := json.NewDecoder(resp.Body).Decode(&alerts); err != nil {
+		return nil, fmt.Errorf("mock 119 alerts: %w", err)
+	}
+	return alerts, nil
+}
+
+// staleWrites sums the fencing refusals the live nodes counted.
+func (r *clusterRun) staleWrites(ctx context.Context) *int64 {
+	const metric = "dolbom_cluster_stale_writes_rejected_total"
+	var sum float64
+	found := false
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, n := range r.nodes {
+		if n.p.exited() {
+			continue
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+n.http+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, metric) {
+				continue
+			}
+			f := strings.Fields(line)
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				sum += v
+				found = true
+			}
+		}
+		resp.Body.Close()
+	}
+	if !found {
+		return nil
+	}
+	v := int64(math.Round(sum))
+	return &v
+}
+
+// misses lists the targets of issue 16 this run missed.
+func (rep *ClusterReport) misses(o *clusterOptions) []string {
+	var m []string
+	if o.killAt > 0 {
+		switch {
+		case rep.FailoverS == nil:
+			m = append(m, "failover_s: the hubs of the killed node did not all come back")
+		case *rep.FailoverS > 30:
+			m = append(m, fmt.Sprintf("failover_s %.1f > 30", *rep.FailoverS))
+		}
+		if p := rep.LatencyMS["incident_failover"]; p.N > 0 && p.P99 > 1000 {
+			m = append(m, fmt.Sprintf("latency_ms.incident_failover.p99 %.0f > 1000", p.P99))
+		}
+	}
+	if rep.Lost > 0 {
+		m = append(m, fmt.Sprintf("lost %d > 0", rep.Lost))
+	}
+	if rep.Duplicates.Incidents > 0 || rep.Duplicates.CAP > 0 {
+		m = append(m, fmt.Sprintf("duplicates: %d incidents, %d CAP identifiers > 0", rep.Duplicates.Incidents, rep.Duplicates.CAP))
+	}
+	if rep.FalseAlarms > 0 {
+		m = append(m, fmt.Sprintf("false_alarms %d > 0 (%v)", rep.FalseAlarms, rep.FalseAlarmsByCause))
+	}
+	if o.pauseAt > 0 && (rep.StaleWritesRejected == nil || *rep.StaleWritesRejected == 0) {
+		m = append(m, "stale_writes_rejected: none after the pause (no fencing)")
+	}
+	if rep.StateBackwards != nil && *rep.StateBackwards > 0 {
+		m = append(m, fmt.Sprintf("state_backwards %d > 0", *rep.StateBackwards))
+	}
+	if p := rep.LatencyMS["incident"]; p.N > 0 && p.P99 > 100 {
+		m = append(m, fmt.Sprintf("latency_ms.incident.p99 %.0f > 100", p.P99))
+	}
+	if rep.Connected < rep.Homes {
+		m = append(m, fmt.Sprintf("connected %d < homes %d", rep.Connected, rep.Homes))
+	}
+	sort.Strings(m)
+	return m
+}
+
+func (rep *ClusterReport) print(w io.Writer) {
+	f := func(p *float64) string {
+		if p == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f s", *p)
+	}
+	fmt.Fprintf(w, "nodes %d, homes %d, connected %d\n", rep.Nodes, rep.Homes, rep.Connected)
+	fmt.Fprintf(w, "failover %s (%d hubs moved at the kill), after the pause %s (%d moved)\n", f(rep.FailoverS), rep.MovedAtKill, f(rep.PauseFailoverS), rep.MovedAtPause)
+	fmt.Fprintf(w, "SOS sent %d, acked %d, buffered %d, lost %d; duplicates: %d incidents, %d CAP (%d repeats)\n",
+		rep.SOS.Sent, rep.SOS.Acked, rep.SOS.Buffered, rep.Lost, rep.Duplicates.Incidents, rep.Duplicates.CAP, rep.Duplicates.CAPRepeats)
+	fmt.Fprintf(w, "false alarms %d %v\n", rep.FalseAlarms, rep.FalseAlarmsByCause)
+	for _, k := range []string{"incident", "incident_failover"} {
+		s := rep.LatencyMS[k]
+		fmt.Fprintf(w, "latency %s: n=%d p50 %.1f ms p99 %.1f ms\n", k, s.N, s.P50, s.P99)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
