@@ -121,7 +121,11 @@ func (s composeService) published(t *testing.T) []publishedPort {
 // module, and the test adds none).
 func loadCompose(t *testing.T) (composeFile, string) {
 	t.Helper()
-	const path = "../../deploy/compose.yaml"
+	return loadComposeFile(t, "../../deploy/compose.yaml")
+}
+
+func loadComposeFile(t *testing.T, path string) (composeFile, string) {
+	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +166,20 @@ var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}`)
 // no plain or weak PostgreSQL, and every secret from a file.
 func TestComposeIsSecureByDefault(t *testing.T) {
 	c, raw := loadCompose(t)
+	checkComposeSecure(t, c, raw)
+	checkComposePostgres(t, c)
+
+	gw, ok := c.Services["dolbomd"]
+	if !ok {
+		t.Fatal("no dolbomd service")
+	}
+	checkGatewaySecure(t, "dolbomd", gw)
+}
+
+// checkComposeSecure: only MQTT over TLS is published beyond this machine,
+// and every secret comes from a file.
+func checkComposeSecure(t *testing.T, c composeFile, raw string) {
+	t.Helper()
 	if strings.Contains(raw, "sslmode=disable") {
 		t.Error("sslmode=disable in the compose file")
 	}
@@ -187,7 +205,11 @@ func TestComposeIsSecureByDefault(t *testing.T) {
 			}
 		}
 	}
+}
 
+// checkComposePostgres: PostgreSQL with a password from a file and TLS on.
+func checkComposePostgres(t *testing.T, c composeFile) {
+	t.Helper()
 	pg, ok := c.Services["postgres"]
 	if !ok {
 		t.Fatal("no postgres service")
@@ -205,11 +227,12 @@ func TestComposeIsSecureByDefault(t *testing.T) {
 	if start := fmt.Sprint(pg.Entrypoint, pg.Command); !strings.Contains(start, "ssl=on") {
 		t.Errorf("PostgreSQL is not started with ssl=on: %s", start)
 	}
+}
 
-	gw, ok := c.Services["dolbomd"]
-	if !ok {
-		t.Fatal("no dolbomd service")
-	}
+// checkGatewaySecure: a gateway reaches PostgreSQL over checked TLS with
+// its password and key from files, and speaks MQTT over TLS only.
+func checkGatewaySecure(t *testing.T, name string, gw composeService) {
+	t.Helper()
 	env := gw.env(t)
 	u, err := url.Parse(env["DOLBOM_DATABASE_URL"])
 	if err != nil || u.Host == "" {
@@ -227,13 +250,13 @@ func TestComposeIsSecureByDefault(t *testing.T) {
 	default:
 		t.Errorf("DOLBOM_DATABASE_URL sslmode=%q: want verify-full (or require)", mode)
 	}
-	for _, name := range []string{"DOLBOM_SECRET_KEY_FILE", "DOLBOM_DATABASE_PASSWORD_FILE", "DOLBOM_TLS_CERT", "DOLBOM_TLS_KEY"} {
-		if env[name] == "" {
-			t.Errorf("dolbomd: no %s", name)
+	for _, v := range []string{"DOLBOM_SECRET_KEY_FILE", "DOLBOM_DATABASE_PASSWORD_FILE", "DOLBOM_TLS_CERT", "DOLBOM_TLS_KEY"} {
+		if env[v] == "" {
+			t.Errorf("%s: no %s", name, v)
 		}
 	}
 	if env["DOLBOM_MQTT_ADDR"] != "off" {
-		t.Errorf("DOLBOM_MQTT_ADDR=%q: plain MQTT must be off (TLS only)", env["DOLBOM_MQTT_ADDR"])
+		t.Errorf("%s: DOLBOM_MQTT_ADDR=%q: plain MQTT must be off (TLS only)", name, env["DOLBOM_MQTT_ADDR"])
 	}
 }
 
@@ -252,7 +275,30 @@ func secretName(name string) bool {
 // that the options are the secure ones.
 func TestComposeEnvironmentIsAccepted(t *testing.T) {
 	c, _ := loadCompose(t)
-	gw := c.Services["dolbomd"]
+	o := composeGatewayOptions(t, c.Services["dolbomd"])
+	if o.SecretKey != strings.Repeat("ab", 32) {
+		t.Errorf("secret key %q: not the secret file's", o.SecretKey)
+	}
+	u, err := url.Parse(o.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, _ := u.User.Password(); !strings.HasPrefix(pw, "secret-of-") {
+		t.Errorf("database password %q: not the secret file's", pw)
+	}
+	if o.MQTTAddr != "off" || o.CertFile == "" || o.KeyFile == "" {
+		t.Errorf("MQTT: plain %q, TLS cert %q key %q: want TLS only", o.MQTTAddr, o.CertFile, o.KeyFile)
+	}
+	if o.AdminToken == "" {
+		t.Error("no admin token from its secret file")
+	}
+}
+
+// composeGatewayOptions parses a gateway service's environment as dolbomd
+// does, with each of its secret files in place (the secret key 64 hex
+// digits "ab...", the others "secret-of-NAME-..."; no Twilio account).
+func composeGatewayOptions(t *testing.T, gw composeService) Options {
+	t.Helper()
 	dir := t.TempDir()
 	content := map[string]string{}
 	for path, name := range gw.secretPaths(t) {
@@ -283,22 +329,7 @@ func TestComposeEnvironmentIsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dolbomd refuses the compose environment: %v", err)
 	}
-	if o.SecretKey != strings.Repeat("ab", 32) {
-		t.Errorf("secret key %q: not the secret file's", o.SecretKey)
-	}
-	u, err := url.Parse(o.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pw, _ := u.User.Password(); !strings.HasPrefix(pw, "secret-of-") {
-		t.Errorf("database password %q: not the secret file's", pw)
-	}
-	if o.MQTTAddr != "off" || o.CertFile == "" || o.KeyFile == "" {
-		t.Errorf("MQTT: plain %q, TLS cert %q key %q: want TLS only", o.MQTTAddr, o.CertFile, o.KeyFile)
-	}
-	if o.AdminToken == "" {
-		t.Error("no admin token from its secret file")
-	}
+	return o
 }
 
 // TestContainerDataFolderIsPrivate reads deploy/Containerfile: the image's
