@@ -31,6 +31,7 @@ type clusterOptions struct {
 	nodes, homes                        int
 	duration, killAt, pauseAt, pauseFor time.Duration
 	drain, heartbeatTimeout, maxBackoff time.Duration
+	restartKilled                       time.Duration
 	databaseURL, dir, pgtest            string
 	dolbomd, mock119, haproxy           string
 	asJSON, check, keep                 bool
@@ -53,6 +54,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.killAt, "kill-at", 0, "SIGKILL node 2 this long after the fleet's start (0: never)")
 	fs.DurationVar(&o.pauseAt, "pause-at", 0, "SIGSTOP node 3 this long after the fleet's start (0: never)")
 	fs.DurationVar(&o.pauseFor, "pause-for", 45*time.Second, "SIGCONT node 3 this long after --pause-at")
+	fs.DurationVar(&o.restartKilled, "restart-killed", 0, "start node 2 again this long after its kill, as systemd's Restart=always would (0: never)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after --duration, wait this long for the last SOS to become incidents")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", 0, "gateways' --heartbeat-timeout; hubs then heartbeat at a third of it (0: dolbomd's default, hubs every 300 s)")
 	fs.DurationVar(&o.maxBackoff, "hub-max-backoff", 0, "cap of the hubs' reconnect backoff (0: the firmware's 300 s)")
@@ -96,6 +98,9 @@ func (o *clusterOptions) validate() error {
 	}
 	if o.killAt >= o.duration && o.killAt > 0 {
 		errs = append(errs, fmt.Errorf("--kill-at %s is not within --duration %s", o.killAt, o.duration))
+	}
+	if o.restartKilled < 0 || o.restartKilled > 0 && (o.killAt == 0 || o.killAt+o.restartKilled >= o.duration) {
+		errs = append(errs, fmt.Errorf("--restart-killed %s: needs --kill-at, and the restart within --duration", o.restartKilled))
 	}
 	if o.pauseAt > 0 && o.pauseAt+o.pauseFor > o.duration {
 		errs = append(errs, fmt.Errorf("--pause-at %s + --pause-for %s ends after --duration %s", o.pauseAt, o.pauseFor, o.duration))
@@ -169,6 +174,8 @@ type clusterNode struct {
 	mqtt, http string
 	p          *proc
 	killed     bool
+	// env and args start it again (--restart-killed).
+	env, args []string
 }
 
 type clusterHAProxy struct {
@@ -263,6 +270,7 @@ func (r *clusterRun) start(name string, env []string, stdout io.Writer, bin stri
 		return nil, err
 	}
 	r.procs = append(r.procs, p)
+	fmt.Fprintf(r.log, "cluster: started %s pid %d\n", name, p.pid())
 	return p, nil
 }
 
@@ -312,7 +320,7 @@ func (r *clusterRun) startNodes(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		n := &clusterNode{name: name, mqtt: mqtt, http: httpAddr, p: p}
+		n := &clusterNode{name: name, mqtt: mqtt, http: httpAddr, p: p, env: env, args: args}
 		r.nodes = append(r.nodes, n)
 		if i == 1 {
 			if err := waitHTTP(ctx, p, "http://"+httpAddr+"/readyz", 2*time.Minute); err != nil {
@@ -423,8 +431,8 @@ func (r *clusterRun) startFleet(ctx context.Context, self string, hubIDs []devic
 
 // runEvents is when the harness signalled which node.
 type runEvents struct {
-	kill, pause, resume, end time.Time
-	connectedAtEnd           int
+	kill, restart, pause, resume, end time.Time
+	connectedAtEnd                    int
 }
 
 // schedule kills and pauses on time, prints progress, and returns at the
@@ -442,6 +450,20 @@ func (r *clusterRun) schedule(ctx context.Context, start time.Time) (runEvents, 
 			ev.kill = now
 			r.nodes[1].killed = true
 			return r.nodes[1].p.signal(syscall.SIGKILL)
+		}})
+	}
+	if r.o.restartKilled > 0 {
+		// The same node name, data folder and addresses: a systemd
+		// restart. HAProxy sends it new sessions once /readyz answers.
+		steps = append(steps, step{r.o.killAt + r.o.restartKilled, "restart n2", func(now time.Time) error {
+			ev.restart = now
+			n := r.nodes[1]
+			p, err := r.start(n.name+"-restarted", n.env, nil, r.o.dolbomd, n.args...)
+			if err != nil {
+				return err
+			}
+			n.p, n.killed = p, false
+			return nil
 		}})
 	}
 	if r.o.pauseAt > 0 {

@@ -122,7 +122,7 @@ func deployHAProxy() haproxyConfig {
 		Header: `HAProxy in front of several dolbomd gateways on one PostgreSQL (docs/cluster.md).
 Generated from the template of "dolbom-sim cluster" (cmd/dolbom-sim/cluster_haproxy.go);
 TestDeployHAProxyIsTheTemplate keeps the two the same: change the template, then run
-  go test ./cmd/dolbom-sim -run TestDeployHAProxyIsTheTemplate -update
+  go test ./cmd/dolbom-sim -run TestDeployHAProxyIsTheTemplate -update-deploy
 Check it with: haproxy -c -f deploy/haproxy.cfg
 MQTT over TLS passes through (TCP mode): the gateways hold the certificate.
 HTTP (API, consoles, Twilio's callbacks) is on :8080 for an HTTPS proxy on

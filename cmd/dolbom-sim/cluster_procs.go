@@ -80,7 +80,10 @@ func startProc(undo *undoStack, name, logPath string, env []string, stdout io.Wr
 	if stdout != nil {
 		cmd.Stdout = stdout
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: a Ctrl-C at the terminal reaches the harness
+	// alone, which then ends its processes in order (the simulators before
+	// HAProxy before the gateways).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		if logf != nil {
 			logf.Close()

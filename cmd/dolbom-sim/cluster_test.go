@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var updateDeploy = flag.Bool("update", false, "TestDeployHAProxyIsTheTemplate: rewrite deploy/haproxy.cfg from the template")
+var updateDeploy = flag.Bool("update-deploy", false, "TestDeployHAProxyIsTheTemplate: rewrite deploy/haproxy.cfg from the template")
 
 const deployHAProxyPath = "../../deploy/haproxy.cfg"
 
@@ -53,7 +53,7 @@ func TestDeployHAProxyIsTheTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the template (cmd/dolbom-sim/cluster_haproxy.go): run go test ./cmd/dolbom-sim -run TestDeployHAProxyIsTheTemplate -update", deployHAProxyPath)
+		t.Errorf("%s differs from the template (cmd/dolbom-sim/cluster_haproxy.go): run go test ./cmd/dolbom-sim -run TestDeployHAProxyIsTheTemplate -update-deploy", deployHAProxyPath)
 	}
 }
 
@@ -109,6 +109,8 @@ func TestClusterOptionsRefuseBadInput(t *testing.T) {
 		{"kill after the end", func(o *clusterOptions) { o.killAt = 2 * time.Minute }, "is not within --duration"},
 		{"pause past the end", func(o *clusterOptions) { o.pauseFor = time.Minute }, "ends after --duration"},
 		{"haproxy descriptors", func(o *clusterOptions) { o.perHAProxy = 10000 }, "--per-haproxy 10000"},
+		{"restart without a kill", func(o *clusterOptions) { o.killAt = 0; o.restartKilled = time.Second }, "--restart-killed 1s: needs --kill-at"},
+		{"restart after the end", func(o *clusterOptions) { o.restartKilled = time.Minute }, "the restart within --duration"},
 	} {
 		o := ok
 		tc.edit(&o)
@@ -182,30 +184,17 @@ func TestFleetTrackerMoved(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// clusterBinaries builds dolbomd, dolbom-119 and dolbom-sim once: the
-// harness runs them as processes (the simulator children too).
+// clusterBinaries builds dolbomd, dolbom-119 and dolbom-sim into the
+// test's own folder (the second test's build is the cache's link step):
+// the harness runs them as processes, the simulator children too.
 func clusterBinaries(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "dolbom-cluster-bin")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "../dolbomd", "../dolbom-119", ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build binaries: %v", buildErr)
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../dolbomd", "../dolbom-119", ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build binaries: %v\n%s", err, out)
 	}
-	return buildDir
+	return dir
 }
 
 // TestClusterSmall runs the cluster harness as issue 16's small test does:
@@ -223,7 +212,6 @@ func TestClusterSmall(t *testing.T) {
 		t.Skip("no PostgreSQL server binaries (make test installs them)")
 	}
 	bin := clusterBinaries(t)
-	t.Cleanup(func() { os.RemoveAll(bin) })
 	dir := filepath.Join(t.TempDir(), "run")
 	cmd := exec.Command(filepath.Join(bin, "dolbom-sim"), "cluster", "--nodes", "3", "--homes", "300",
 		"--duration", "60s", "--kill-at", "15s", "--pause-at", "35s", "--pause-for", "8s", "--drain", "10s",
@@ -298,4 +286,112 @@ func TestClusterSmall(t *testing.T) {
 			t.Errorf("process %s still runs from the run's folder: %q", e.Name(), bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 		}
 	}
+}
+
+// startedPids reads the harness's "cluster: started NAME pid N" lines.
+func startedPids(t *testing.T, stderr string) map[string]int {
+	t.Helper()
+	pids := map[string]int{}
+	for _, l := range strings.Split(stderr, "\n") {
+		var name string
+		var pid int
+		if n, _ := fmt.Sscanf(l, "cluster: started %s pid %d", &name, &pid); n == 2 {
+			pids[name] = pid
+		}
+	}
+	return pids
+}
+
+func assertEnded(t *testing.T, pids map[string]int) {
+	t.Helper()
+	for name, pid := range pids {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+			t.Errorf("%s (pid %d) still runs after the harness exited", name, pid)
+		}
+	}
+}
+
+// TestClusterCleansUpOnErrorAndInterrupt: a gateway that cannot start, and
+// a Ctrl-C in the middle of a run, both end every process the harness
+// started and stop its PostgreSQL.
+func TestClusterCleansUpOnErrorAndInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes and PostgreSQL")
+	}
+	needTool(t, "haproxy")
+	if _, err := os.Stat("/usr/lib/postgresql"); err != nil && os.Getenv("DOLBOM_REQUIRE_POSTGRES") != "1" {
+		t.Skip("no PostgreSQL server binaries (make test installs them)")
+	}
+	bin := clusterBinaries(t)
+	run := func(t *testing.T, dolbomd string, interruptAfter string) (string, error) {
+		dir := filepath.Join(t.TempDir(), "run")
+		cmd := exec.Command(filepath.Join(bin, "dolbom-sim"), "cluster", "--nodes", "2", "--homes", "20",
+			"--duration", "5m", "--dolbomd", dolbomd, "--dolbom-119", filepath.Join(bin, "dolbom-119"), "--dir", dir)
+		// Its stderr goes to a file (written by the harness, read here while
+		// it runs).
+		logFile := filepath.Join(t.TempDir(), "stderr")
+		f, err := os.Create(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stderr = f
+		stderr := fileText(logFile)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if interruptAfter != "" {
+			deadline := time.After(3 * time.Minute)
+		wait:
+			for !strings.Contains(stderr.String(), interruptAfter) {
+				select {
+				case err := <-done:
+					t.Fatalf("harness ended before %q: %v\n%s", interruptAfter, err, stderr.String())
+				case <-deadline:
+					cmd.Process.Kill()
+					t.Fatalf("no %q within 3 min:\n%s", interruptAfter, stderr.String())
+				case <-time.After(100 * time.Millisecond):
+					continue wait
+				}
+			}
+			cmd.Process.Signal(os.Interrupt)
+		}
+		err = <-done
+		out := stderr.String()
+		pids := startedPids(t, out)
+		if len(pids) == 0 {
+			t.Fatalf("no process reported started:\n%s", out)
+		}
+		assertEnded(t, pids)
+		if _, err := os.Stat(filepath.Join(dir, "pgtest.state")); err == nil {
+			t.Errorf("PostgreSQL left running (pgtest.state):\n%s", out)
+		}
+		return out, err
+	}
+	t.Run("gateway fails to start", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "dolbomd")
+		if err := os.WriteFile(bad, []byte("#!/bin/sh\necho cannot start >&2\nexit 3\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := run(t, bad, "")
+		if err == nil || !strings.Contains(out, "n1 exited while starting") {
+			t.Errorf("want exit 1 naming n1: %v\n%s", err, out)
+		}
+	})
+	t.Run("Ctrl-C during the run", func(t *testing.T) {
+		out, err := run(t, filepath.Join(bin, "dolbomd"), "cluster: started fleet-1")
+		if err == nil {
+			t.Errorf("interrupted harness exited 0:\n%s", out)
+		}
+	})
+}
+
+// fileText reads a file as it is at each call.
+type fileText string
+
+func (f fileText) String() string {
+	b, _ := os.ReadFile(string(f))
+	return string(b)
 }
