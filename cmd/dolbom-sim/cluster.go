@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,7 +32,8 @@ type clusterOptions struct {
 	nodes, homes                        int
 	duration, killAt, pauseAt, pauseFor time.Duration
 	drain, heartbeatTimeout, maxBackoff time.Duration
-	restartKilled                       time.Duration
+	restartKilled, silentFor            time.Duration
+	silent                              float64
 	databaseURL, dir, pgtest            string
 	dolbomd, mock119, haproxy           string
 	asJSON, check, keep                 bool
@@ -55,6 +57,8 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.pauseAt, "pause-at", 0, "SIGSTOP node 3 this long after the fleet's start (0: never)")
 	fs.DurationVar(&o.pauseFor, "pause-for", 45*time.Second, "SIGCONT node 3 this long after --pause-at")
 	fs.DurationVar(&o.restartKilled, "restart-killed", 0, "start node 2 again this long after its kill, as systemd's Restart=always would (0: never)")
+	fs.Float64Var(&o.silent, "silent", 0.01, "share of the killed (and paused) node's hubs switched off at its signal: homes another node must adopt (read from hub_owners; none before ownership)")
+	fs.DurationVar(&o.silentFor, "silent-for", 0, "how long the silent hubs stay off (0: until the end)")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after --duration, wait this long for the last SOS to become incidents")
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", 0, "gateways' --heartbeat-timeout; hubs then heartbeat at a third of it (0: dolbomd's default, hubs every 300 s)")
 	fs.DurationVar(&o.maxBackoff, "hub-max-backoff", 0, "cap of the hubs' reconnect backoff (0: the firmware's 300 s)")
@@ -108,6 +112,9 @@ func (o *clusterOptions) validate() error {
 	if o.perHAProxy < 1 || o.perHAProxy > 9500 {
 		errs = append(errs, fmt.Errorf("--per-haproxy %d: want 1 to 9,500 (2 descriptors per session, 20,000 per process)", o.perHAProxy))
 	}
+	if o.silent < 0 || o.silent > 1 || o.silentFor < 0 {
+		errs = append(errs, fmt.Errorf("--silent %g: want a share from 0 to 1, and --silent-for not negative", o.silent))
+	}
 	if o.sosRate < 0 || o.connectRate <= 0 {
 		errs = append(errs, errors.New("--sos-rate must not be negative and --connect-rate must be positive"))
 	}
@@ -126,7 +133,7 @@ func cmdCluster(ctx context.Context, args []string, stdout, stderr io.Writer) (f
 		return false, err
 	}
 	if o.fleetChild != "" {
-		return false, runFleetChild(ctx, o.fleetChild, stdout)
+		return false, runFleetChild(ctx, o.fleetChild, os.Stdin, stdout)
 	}
 	if err := o.validate(); err != nil {
 		return false, err
@@ -167,6 +174,13 @@ type clusterRun struct {
 	procs     []*proc
 	track     *fleetTracker
 	log       io.Writer
+	// fleet is the simulator children, perFleet homes each in index order.
+	fleet    []*proc
+	perFleet int
+	// watches follow ownership after each signal (cluster_owners.go).
+	watches        []*ownerWatch
+	watchWG        sync.WaitGroup
+	stateBackwards *int64 // set when the watches end
 }
 
 type clusterNode struct {
@@ -402,6 +416,7 @@ func (r *clusterRun) startFleet(ctx context.Context, self string, hubIDs []devic
 		ids[i] = string(h)
 	}
 	per := (len(ids) + len(r.haproxies) - 1) / len(r.haproxies)
+	r.perFleet = per
 	runID := fmt.Sprintf("c%x-", time.Now().Unix())
 	for j, h := range r.haproxies {
 		lo, hi := j*per, min((j+1)*per, len(ids))
@@ -422,9 +437,11 @@ func (r *clusterRun) startFleet(ctx context.Context, self string, hubIDs []devic
 		if err := os.WriteFile(file, raw, 0o600); err != nil {
 			return err
 		}
-		if _, err := r.start(fmt.Sprintf("fleet-%d", j+1), nil, &lineWriter{fn: r.track.add}, self, "cluster", "--fleet-child", file); err != nil {
+		p, err := r.start(fmt.Sprintf("fleet-%d", j+1), nil, &lineWriter{fn: r.track.add}, self, "cluster", "--fleet-child", file)
+		if err != nil {
 			return err
 		}
+		r.fleet = append(r.fleet, p)
 	}
 	return nil
 }
@@ -439,6 +456,16 @@ type runEvents struct {
 // end of --duration plus --drain.
 func (r *clusterRun) schedule(ctx context.Context, start time.Time) (runEvents, error) {
 	var ev runEvents
+	// Ownership and saved states are followed until the end of the drain.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer func() { stopWatching(); r.watchWG.Wait() }()
+	r.watchWG.Go(func() {
+		n, err := watchState(watchCtx, r.dbURL)
+		if err != nil {
+			fmt.Fprintf(r.log, "cluster: watching home_state: %v\n", err)
+		}
+		r.stateBackwards = n
+	})
 	type step struct {
 		at   time.Duration
 		name string
@@ -448,6 +475,9 @@ func (r *clusterRun) schedule(ctx context.Context, start time.Time) (runEvents, 
 	if r.o.killAt > 0 {
 		steps = append(steps, step{r.o.killAt, "SIGKILL n2", func(now time.Time) error {
 			ev.kill = now
+			if err := r.watchNode(watchCtx, "n2", now); err != nil {
+				return err
+			}
 			r.nodes[1].killed = true
 			return r.nodes[1].p.signal(syscall.SIGKILL)
 		}})
@@ -469,6 +499,9 @@ func (r *clusterRun) schedule(ctx context.Context, start time.Time) (runEvents, 
 	if r.o.pauseAt > 0 {
 		steps = append(steps, step{r.o.pauseAt, "SIGSTOP n3", func(now time.Time) error {
 			ev.pause = now
+			if err := r.watchNode(watchCtx, "n3", now); err != nil {
+				return err
+			}
 			return r.nodes[2].p.signal(syscall.SIGSTOP)
 		}}, step{r.o.pauseAt + r.o.pauseFor, "SIGCONT n3", func(now time.Time) error {
 			ev.resume = now

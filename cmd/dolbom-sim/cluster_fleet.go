@@ -52,8 +52,11 @@ type fleetLine struct {
 }
 
 // runFleetChild is `dolbom-sim cluster --fleet-child FILE`: the homes of
-// spec over TCP until ctx ends (the parent's SIGTERM).
-func runFleetChild(ctx context.Context, file string, stdout io.Writer) error {
+// spec over TCP until ctx ends (the parent's SIGTERM). It takes orders on
+// stdin, one a line: "silence INDEX DURATION" cuts that hub off the
+// network for that long (a home gone silent, which another gateway must
+// adopt) and sends no SOS from it.
+func runFleetChild(ctx context.Context, file string, stdin io.Reader, stdout io.Writer) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -133,7 +136,14 @@ func runFleetChild(ctx context.Context, file string, stdout io.Writer) error {
 	defer cancel()
 	fleetDone := make(chan struct{})
 	go func() { fleet.Run(runCtx); close(fleetDone) }()
-	injectClusterSOS(runCtx, spec, hubs, fleet.Clock(), &sosIDs, lines)
+	var silenced sync.Map // hub index -> true
+	go readOrders(stdin, func(idx int, d time.Duration) {
+		if i := idx - spec.First; i >= 0 && i < len(hubs) {
+			silenced.Store(idx, true)
+			hubs[i].CutLink(d)
+		}
+	})
+	injectClusterSOS(runCtx, spec, hubs, fleet.Clock(), &sosIDs, &silenced, lines)
 	<-ctx.Done()
 	cancel()
 	<-fleetDone
@@ -145,7 +155,7 @@ func runFleetChild(ctx context.Context, file string, stdout io.Writer) error {
 // injectClusterSOS publishes SOS events at spec.SOSRate (random gaps, as
 // real emergencies come), each on a home not used before, so that a second
 // incident for a home can only be a duplicate.
-func injectClusterSOS(ctx context.Context, spec fleetSpec, hubs []*firmwaresim.Hub, clock firmwaresim.Clock, ids *sync.Map, lines chan<- fleetLine) {
+func injectClusterSOS(ctx context.Context, spec fleetSpec, hubs []*firmwaresim.Hub, clock firmwaresim.Clock, ids, silenced *sync.Map, lines chan<- fleetLine) {
 	if spec.SOSRate <= 0 || len(hubs) == 0 {
 		return
 	}
@@ -164,11 +174,31 @@ func injectClusterSOS(ctx context.Context, spec fleetSpec, hubs []*firmwaresim.H
 		if time.Now().After(end) {
 			return
 		}
+		if _, off := silenced.Load(spec.First + order[n]); off {
+			continue // its SOS could only wait until the end
+		}
 		h := hubs[order[n]]
 		id := devices.EventID(fmt.Sprintf("%ssos-%d", spec.IDPrefix, spec.First+order[n]))
 		ids.Store(id, true)
 		online := h.Online()
 		lines <- fleetLine{Kind: "sos", Hub: spec.First + order[n], ID: string(id), At: time.Now().UnixNano(), Online: online}
 		h.Publish(devices.Event{ID: id, Kind: devices.EventSOS, Sensor: firmwaresim.SensorPendant, At: clock.Sim(time.Now())})
+	}
+}
+
+// readOrders reads the parent's orders until stdin closes; a line it does
+// not understand is reported on stderr and skipped.
+func readOrders(stdin io.Reader, silence func(idx int, d time.Duration)) {
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		var idx int
+		var dur string
+		if n, _ := fmt.Sscanf(sc.Text(), "silence %d %s", &idx, &dur); n == 2 {
+			if d, err := time.ParseDuration(dur); err == nil {
+				silence(idx, d)
+				continue
+			}
+		}
+		fmt.Fprintf(os.Stderr, "fleet child: unknown order %q\n", sc.Text())
 	}
 }

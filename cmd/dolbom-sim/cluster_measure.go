@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"sort"
@@ -30,18 +31,26 @@ type ClusterReport struct {
 	Homes     int `json:"homes"`
 	Connected int `json:"connected"` // hubs online at the end of --duration
 	// FailoverS runs from the SIGKILL of n2 until every hub that lost its
-	// session then was online again; null: some never came back, or no kill.
+	// session then was online again and, once the gateways claim
+	// ownership, every hub n2 owned is owned by another node; null: some
+	// never came back, or no kill.
 	FailoverS   *float64 `json:"failover_s"`
 	MovedAtKill int      `json:"moved_at_kill"`
 	// PauseFailoverS is the same from the SIGSTOP of n3 (HAProxy marks it
 	// down and shuts its sessions).
 	PauseFailoverS *float64 `json:"pause_failover_s"`
 	MovedAtPause   int      `json:"moved_at_pause"`
-	// AdoptedS needs hub ownership (hub_owners): null before it exists.
-	AdoptedS   *float64          `json:"adopted_s"`
-	SOS        clusterSOS        `json:"sos"`
-	Lost       int               `json:"lost"`
-	Duplicates clusterDuplicates `json:"duplicates"`
+	// AdoptedS runs from the signal until every silent home (Silent: hubs
+	// switched off at the kill or pause, --silent of the node's, read from
+	// hub_owners) is owned by another node with adopted set; the max over
+	// the kill and the pause. Null when the node owned no hub (before the
+	// gateways claim ownership) or a silent home was never adopted.
+	AdoptedS    *float64 `json:"adopted_s"`
+	Silent      int      `json:"silent"`
+	adoptMissed bool
+	SOS         clusterSOS        `json:"sos"`
+	Lost        int               `json:"lost"`
+	Duplicates  clusterDuplicates `json:"duplicates"`
 	// FalseAlarms counts incidents no injected SOS explains: hub offline,
 	// welfare, or an emergency of another cause (or an SOS incident of a
 	// hub that sent none); FalseAlarmsByCause splits them.
@@ -90,6 +99,9 @@ type fleetTracker struct {
 	trans  [][]fleetLine // per hub: its on and off lines in order
 	sos    map[string]*sosRecord
 	sosIDs []string
+	// silent are the hubs the harness switched off (homes to adopt):
+	// their disconnection is the point, not a failover or a false alarm.
+	silent map[int]bool
 }
 
 type sosRecord struct {
@@ -99,7 +111,7 @@ type sosRecord struct {
 }
 
 func newFleetTracker(homes int) *fleetTracker {
-	return &fleetTracker{on: make([]bool, homes), trans: make([][]fleetLine, homes), sos: map[string]*sosRecord{}}
+	return &fleetTracker{on: make([]bool, homes), trans: make([][]fleetLine, homes), sos: map[string]*sosRecord{}, silent: map[int]bool{}}
 }
 
 func (t *fleetTracker) add(l fleetLine) {
@@ -120,6 +132,18 @@ func (t *fleetTracker) add(l fleetLine) {
 			s.ack = l.At
 		}
 	}
+}
+
+func (t *fleetTracker) silence(hub int) {
+	t.mu.Lock()
+	t.silent[hub] = true
+	t.mu.Unlock()
+}
+
+func (t *fleetTracker) silentCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.silent)
 }
 
 func (t *fleetTracker) online() int {
@@ -169,7 +193,7 @@ func (t *fleetTracker) moved(at time.Time, window time.Duration) (int, *float64)
 	count := 0
 	var worst int64
 	for hub := range t.trans {
-		if !t.onlineAt(hub, from) {
+		if t.silent[hub] || !t.onlineAt(hub, from) {
 			continue
 		}
 		var off, back int64
@@ -266,6 +290,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		byHub[i] = append(byHub[i], in)
 	}
 	r.track.mu.Lock()
+	silent := maps.Clone(r.track.silent)
 	sosOf := map[int]*sosRecord{}
 	for _, id := range r.track.sosIDs {
 		sosOf[r.track.sos[id].hub] = r.track.sos[id]
@@ -309,11 +334,31 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	r.track.mu.Unlock()
 	for hub, list := range byHub {
 		for _, in := range list {
-			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil {
+			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil || silent[hub] {
 				continue
 			}
 			rep.FalseAlarms++
 			rep.FalseAlarmsByCause[in.cause]++
+		}
+	}
+	rep.Silent = len(silent)
+	// Ownership: the hubs of a signalled node owned elsewhere, and its
+	// silent homes adopted (null before the gateways claim ownership).
+	for _, w := range r.watches {
+		moved, adopted := w.figures()
+		if moved != nil && w.node == "n2" && rep.FailoverS != nil {
+			rep.FailoverS = ptr(max(*rep.FailoverS, *moved))
+		} else if w.node == "n2" && len(w.hubs) > 0 {
+			rep.FailoverS = nil // some hub never owned elsewhere
+		}
+		if adopted != nil && (rep.AdoptedS == nil || *adopted > *rep.AdoptedS) {
+			rep.AdoptedS = adopted
+		} else if adopted == nil && len(w.silent) > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("adopted_s: %d silent homes of %s were not all adopted by the end", len(w.silent), w.node))
+			rep.adoptMissed = true
+		}
+		if len(w.hubs) == 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("hub_owners had no hub of %s at its signal: ownership is not claimed yet, so no silent homes and no ownership figures", w.node))
 		}
 	}
 	rep.LatencyMS["incident"] = all.Summary()
@@ -336,12 +381,14 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	}
 
 	rep.StaleWritesRejected = r.staleWrites(ctx)
+	rep.StateBackwards = r.stateBackwards
 	rep.Notes = append(rep.Notes,
 		"every process ran on this machine (shared with other work: timings are noisy); times are its clock",
 		"failover_s and pause_failover_s: hubs that had a session at the signal and lost it within 5 s (kill) or 10 s (pause: HAProxy's health check marks the node down first) are the moved hubs; the figure is when the last of them was online again through HAProxy",
 		"lost: SOS sent (acknowledged or buffered by a hub) with no sos incident for its home by the end of --drain; each SOS goes to a home not used before",
 		"latency_ms.incident: the SOS publish to its incident's opened time (opened_us, the gateway's clock); an SOS folded into an incident opened earlier counts in sos.folded, not in the latency",
-		"adopted_s and state_backwards need hub ownership (issue 16: hub_owners and epochs); before it they are null",
+		"failover_s also waits, once hub_owners has rows, for every hub the killed node owned to be owned by another node; adopted_s: --silent of the node's owned hubs are switched off at the signal and must be adopted",
+		"state_backwards: home_state read every second from the fleet's start to the end of the drain; a home's epoch lower than read before, or the same epoch with an older updated_us, counts one (null without the epoch column)",
 	)
 	if rep.StaleWritesRejected == nil {
 		rep.Notes = append(rep.Notes, "stale_writes_rejected: no node exports dolbom_cluster_stale_writes_rejected_total (no fencing yet)")
@@ -487,8 +534,13 @@ func (rep *ClusterReport) misses(o *clusterOptions) []string {
 	if p := rep.LatencyMS["incident"]; p.N > 0 && p.P99 > 100 {
 		m = append(m, fmt.Sprintf("latency_ms.incident.p99 %.0f > 100", p.P99))
 	}
-	if rep.Connected < rep.Homes {
-		m = append(m, fmt.Sprintf("connected %d < homes %d", rep.Connected, rep.Homes))
+	if rep.Connected < rep.Homes-rep.Silent {
+		m = append(m, fmt.Sprintf("connected %d < homes %d less %d silent", rep.Connected, rep.Homes, rep.Silent))
+	}
+	if rep.adoptMissed || o.killAt > 0 && o.silent > 0 && rep.AdoptedS == nil {
+		m = append(m, "adopted_s: the silent homes were not adopted (or no ownership to adopt)")
+	} else if rep.AdoptedS != nil && *rep.AdoptedS > 60 {
+		m = append(m, fmt.Sprintf("adopted_s %.1f > 60", *rep.AdoptedS))
 	}
 	sort.Strings(m)
 	return m

@@ -58,6 +58,18 @@ type proc struct {
 	err     error // Wait's result, once done is closed
 	stopped bool  // SIGSTOPped by the harness (the pause)
 	mu      sync.Mutex
+	in      io.WriteCloser // the child's stdin, for a simulator
+}
+
+// tell writes one line to the child's stdin.
+func (p *proc) tell(line string) error {
+	if p.in == nil {
+		return fmt.Errorf("%s takes no orders", p.name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := io.WriteString(p.in, line+"\n")
+	return err
 }
 
 // startProc starts bin with its output in logPath and registers its end.
@@ -77,8 +89,16 @@ func startProc(undo *undoStack, name, logPath string, env []string, stdout io.Wr
 		cmd.Stderr = f
 		cmd.Stdout = f
 	}
+	var in io.WriteCloser
 	if stdout != nil {
+		// A child the harness talks to (a simulator): its report lines
+		// come on stdout, the harness's orders go to its stdin.
 		cmd.Stdout = stdout
+		pipe, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		in = pipe
 	}
 	// Its own process group: a Ctrl-C at the terminal reaches the harness
 	// alone, which then ends its processes in order (the simulators before
@@ -90,7 +110,7 @@ func startProc(undo *undoStack, name, logPath string, env []string, stdout io.Wr
 		}
 		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), in: in}
 	go func() {
 		p.err = cmd.Wait()
 		if logf != nil {
