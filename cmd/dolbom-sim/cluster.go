@@ -42,6 +42,7 @@ type clusterOptions struct {
 	nodeMemLimit                        string
 	seed                                uint64
 	fleetChild                          string
+	dolbomdArgs                         []string
 	args                                []string
 }
 
@@ -77,6 +78,10 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.perHAProxy, "per-haproxy", 7500, "homes per HAProxy process (2 descriptors per session under the 20,000 limit)")
 	fs.StringVar(&o.nodeMemLimit, "node-memlimit", "3GiB", "each gateway's GOMEMLIMIT")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the SOS schedule")
+	fs.Func("dolbomd-arg", "an extra argument for every gateway, repeatable (e.g. --dolbomd-arg=--cluster)", func(v string) error {
+		o.dolbomdArgs = append(o.dolbomdArgs, v)
+		return nil
+	})
 	fs.StringVar(&o.fleetChild, "fleet-child", "", "internal: run the simulator child described by this file")
 }
 
@@ -330,6 +335,7 @@ func (r *clusterRun) startNodes(ctx context.Context) error {
 		if r.o.heartbeatTimeout > 0 {
 			args = append(args, "--heartbeat-timeout", r.o.heartbeatTimeout.String())
 		}
+		args = append(args, r.o.dolbomdArgs...)
 		p, err := r.start(name, env, nil, r.o.dolbomd, args...)
 		if err != nil {
 			return err

@@ -23,6 +23,10 @@ import (
 	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
+// bufferedLimit is issue 16's bound on a buffered SOS: an incident within
+// 35 s of its publish, however its hub moved meanwhile.
+const bufferedLimit = 35 * time.Second
+
 // ClusterReport is the JSON of `dolbom-sim cluster` (issue 16's contract;
 // docs/cluster.md explains each field). A figure the gateways cannot give
 // yet is null, never 0.
@@ -76,6 +80,9 @@ type clusterSOS struct {
 	Sent     int `json:"sent"`
 	Acked    int `json:"acked"`
 	Buffered int `json:"buffered"` // published while the hub had no session
+	// BufferedLate counts buffered SOS whose incident came more than 35 s
+	// after the publish (issue 16: a moved hub's buffered SOS within 35 s).
+	BufferedLate int `json:"buffered_late"`
 	// Folded: the SOS landed in an incident opened before it (a hub
 	// offline incident of the same home): no latency is counted for it.
 	Folded int `json:"folded"`
@@ -269,7 +276,8 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 			"pause_at": r.o.pauseAt.String(), "pause_for": r.o.pauseFor.String(), "drain": r.o.drain.String(),
 			"sos_rate": r.o.sosRate, "haproxies": len(r.haproxies), "max_hubs": r.o.maxHubs,
 			"heartbeat_timeout": r.o.heartbeatTimeout.String(), "own_postgres": r.o.databaseURL == "",
-			"restart_killed": r.o.restartKilled.String(),
+			"restart_killed": r.o.restartKilled.String(), "dolbomd_args": r.o.dolbomdArgs,
+			"silent": r.o.silent, "silent_for": r.o.silentFor.String(),
 		},
 		Machine: thisMachine(r.o.maxHubs, "--max-hubs of each node"),
 	}
@@ -295,7 +303,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	for _, id := range r.track.sosIDs {
 		sosOf[r.track.sos[id].hub] = r.track.sos[id]
 	}
-	var all, failover firmwaresim.Histogram
+	var all, failover, buffered firmwaresim.Histogram
 	for _, id := range r.track.sosIDs {
 		s := r.track.sos[id]
 		rep.SOS.Sent++
@@ -326,6 +334,12 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 			continue
 		}
 		all.Record(lat)
+		if s.buffered {
+			buffered.Record(lat)
+			if lat > bufferedLimit {
+				rep.SOS.BufferedLate++
+			}
+		}
 		if !ev.kill.IsZero() && s.at >= ev.kill.UnixNano() && s.at < ev.kill.Add(time.Minute).UnixNano() &&
 			r.track.onlineAt(s.hub, ev.kill.UnixNano()) && !r.track.lostSessionNear(s.hub, ev.kill, 5*time.Second) {
 			failover.Record(lat)
@@ -363,6 +377,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	}
 	rep.LatencyMS["incident"] = all.Summary()
 	rep.LatencyMS["incident_failover"] = failover.Summary()
+	rep.LatencyMS["incident_buffered"] = buffered.Summary()
 
 	// 119: distinct Alert identifiers per incident, and repeats.
 	idsOf := map[string]map[string]bool{}
@@ -516,6 +531,9 @@ func (rep *ClusterReport) misses(o *clusterOptions) []string {
 			m = append(m, fmt.Sprintf("latency_ms.incident_failover.p99 %.0f > 1000", p.P99))
 		}
 	}
+	if rep.SOS.BufferedLate > 0 {
+		m = append(m, fmt.Sprintf("sos.buffered_late %d: buffered SOS whose incident came more than %s after the publish", rep.SOS.BufferedLate, bufferedLimit))
+	}
 	if rep.Lost > 0 {
 		m = append(m, fmt.Sprintf("lost %d > 0", rep.Lost))
 	}
@@ -558,7 +576,7 @@ func (rep *ClusterReport) print(w io.Writer) {
 	fmt.Fprintf(w, "SOS sent %d, acked %d, buffered %d, lost %d; duplicates: %d incidents, %d CAP (%d repeats)\n",
 		rep.SOS.Sent, rep.SOS.Acked, rep.SOS.Buffered, rep.Lost, rep.Duplicates.Incidents, rep.Duplicates.CAP, rep.Duplicates.CAPRepeats)
 	fmt.Fprintf(w, "false alarms %d %v\n", rep.FalseAlarms, rep.FalseAlarmsByCause)
-	for _, k := range []string{"incident", "incident_failover"} {
+	for _, k := range []string{"incident", "incident_failover", "incident_buffered"} {
 		s := rep.LatencyMS[k]
 		fmt.Fprintf(w, "latency %s: n=%d p50 %.1f ms p99 %.1f ms\n", k, s.N, s.P50, s.P99)
 	}

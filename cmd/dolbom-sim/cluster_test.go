@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
 )
 
 var updateDeploy = flag.Bool("update-deploy", false, "TestDeployHAProxyIsTheTemplate: rewrite deploy/haproxy.cfg from the template")
@@ -394,4 +396,43 @@ type fileText string
 func (f fileText) String() string {
 	b, _ := os.ReadFile(string(f))
 	return string(b)
+}
+
+// TestCheckNamesEachMissedTarget: --check fails a run on each target of
+// issue 16, and passes one that meets them all.
+func TestCheckNamesEachMissedTarget(t *testing.T) {
+	o := &clusterOptions{killAt: time.Minute, pauseAt: 2 * time.Minute, silent: 0.01}
+	good := func() *ClusterReport {
+		return &ClusterReport{Homes: 300, Connected: 297, Silent: 3, FailoverS: ptr(8), AdoptedS: ptr(40),
+			StaleWritesRejected: new(int64(5)), StateBackwards: new(int64(0)),
+			LatencyMS: map[string]firmwaresim.LatencySummary{"incident": {N: 10, P99: 80}, "incident_failover": {N: 5, P99: 900}}}
+	}
+	if m := good().misses(o); len(m) != 0 {
+		t.Fatalf("a run meeting every target: %v", m)
+	}
+	for _, tc := range []struct {
+		edit func(*ClusterReport)
+		want string
+	}{
+		{func(r *ClusterReport) { r.FailoverS = nil }, "did not all come back"},
+		{func(r *ClusterReport) { r.FailoverS = ptr(31) }, "failover_s 31.0 > 30"},
+		{func(r *ClusterReport) { r.AdoptedS = nil }, "adopted_s"},
+		{func(r *ClusterReport) { r.AdoptedS = ptr(61) }, "adopted_s 61.0 > 60"},
+		{func(r *ClusterReport) { r.Lost = 1 }, "lost 1"},
+		{func(r *ClusterReport) { r.Duplicates.CAP = 1 }, "1 CAP identifiers"},
+		{func(r *ClusterReport) { r.FalseAlarms = 2 }, "false_alarms 2"},
+		{func(r *ClusterReport) { r.StaleWritesRejected = nil }, "stale_writes_rejected"},
+		{func(r *ClusterReport) { *r.StateBackwards = 1 }, "state_backwards 1"},
+		{func(r *ClusterReport) { r.SOS.BufferedLate = 1 }, "sos.buffered_late 1"},
+		{func(r *ClusterReport) { r.LatencyMS["incident"] = firmwaresim.LatencySummary{N: 1, P99: 101} }, "incident.p99 101"},
+		{func(r *ClusterReport) { r.LatencyMS["incident_failover"] = firmwaresim.LatencySummary{N: 1, P99: 1001} }, "incident_failover.p99 1001"},
+		{func(r *ClusterReport) { r.Connected = 296 }, "connected 296"},
+	} {
+		r := good()
+		tc.edit(r)
+		m := strings.Join(r.misses(o), "; ")
+		if !strings.Contains(m, tc.want) {
+			t.Errorf("want a miss with %q, got %q", tc.want, m)
+		}
+	}
 }
