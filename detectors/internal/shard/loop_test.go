@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // recordingMachine records what its shard's loop handed it; an op named
@@ -80,4 +82,37 @@ func TestShardLoop(t *testing.T) {
 			t.Errorf("stopped with c1 not applied: %v", m.handled)
 		}
 	})
+}
+
+// bigOp is an input the size of the runtimes' (a message, a connection
+// event, a time): too big to pass without copying.
+type bigOp struct {
+	msg  *devices.Message
+	hub  devices.HubID
+	pad  [6]int64
+	name string
+}
+
+type countingMachine struct{ handled int }
+
+func (m *countingMachine) Handle(bigOp)                    { m.handled++ }
+func (m *countingMachine) Tick(time.Time)                  {}
+func (m *countingMachine) Save(int, int) SaveReply[string] { return SaveReply[string]{} }
+func (m *countingMachine) Recovered(bigOp, any)            {}
+
+// TestShardInputAllocatesNothing: queueing an input and applying it
+// allocates nothing (a pointer to the input handed to the machine or to a
+// function would move every input to the heap).
+func TestShardInputAllocatesNothing(t *testing.T) {
+	m := &countingMachine{}
+	s := NewShard(Machine[bigOp, string](m), 8, func(o *bigOp) devices.HubID { return o.hub }, false)
+	msg := &devices.Message{Hub: "hub-1"}
+	var waits, dropped atomic.Uint64
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.Put(bigOp{msg: msg, hub: "hub-1", name: "x"}, msg, nil, &waits, &dropped)
+		s.Lanes.Drain(s.apply)
+	})
+	if allocs != 0 || m.handled == 0 {
+		t.Fatalf("%v allocations per input (%d handled), want 0", allocs, m.handled)
+	}
 }
