@@ -943,7 +943,7 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	}
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {
-			h.fallRecovered(r, f.Impact.UnixMilli(), f.Detected.UnixMilli())
+			h.fallRecovered(r, f, si)
 			continue
 		}
 		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), si, nil, now)
@@ -1022,8 +1022,11 @@ func (s *engineShard) rearm(i int32) {
 
 func (s *engineShard) emitDetection(h *home, e *emit) {
 	cause := kindCause[e.kind]
+	if e.cause != "" {
+		cause = e.cause
+	}
 	fpSensor := devices.SensorID("")
-	if e.kind == kSignalLost {
+	if e.cause == "" && e.kind == kSignalLost {
 		fpSensor = e.sensor
 	}
 	d := Detection{

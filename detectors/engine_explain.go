@@ -200,6 +200,15 @@ func explainFall(peak float32, d time.Duration, radar bool) Explanation {
 	return Explanation{Ko: ko, En: en}
 }
 
+func explainFellGotUp(d time.Duration, fromLying bool) Explanation {
+	if fromLying {
+		return Explanation{Ko: fmt.Sprintf("누운 자세에서 낙상 (침대 등), %s 후 스스로 일어남: 안부 확인 필요", DurKo(d)),
+			En: fmt.Sprintf("Fell from lying (out of bed or similar) and got up after %s: welfare check", DurEn(d))}
+	}
+	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 스스로 일어남: 안부 확인 필요", DurKo(d)),
+		En: fmt.Sprintf("Fell and got up after %s: welfare check", DurEn(d))}
+}
+
 func explainGotUp(d time.Duration) Explanation {
 	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 일어남", DurKo(d)), En: fmt.Sprintf("Got up %s after the fall", DurEn(d))}
 }

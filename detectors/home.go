@@ -270,7 +270,10 @@ func (h *home) trackIdx(sensor int, metric uint8) int {
 // emit is one transition a rule produced; the shard turns it into a
 // Detection.
 type emit struct {
-	kind     epKind
+	kind epKind
+	// cause, when set, is a one-shot detection that keeps no episode (a
+	// fall got up from): kind is then meaningless.
+	cause    Cause
 	state    State
 	class    Class
 	prio     Priority

@@ -26,8 +26,12 @@ type FallFinding struct {
 	Detected time.Time // when the tracker was sure (after the post-impact stillness)
 	PeakG    float64
 	// Recovered reports instead that the wearer got up again after the fall
-	// whose impact was Impact; Detected is when.
+	// whose impact was Impact; Detected is when. The fall may have been
+	// reported before (its pending window is cancelled) or not (the wearer
+	// kept moving on the floor until they got up).
 	Recovered bool
+	// FromLying marks a fall that started lying (out of bed, off a sofa).
+	FromLying bool
 }
 
 // FallTracker turns a wearable's accelerometer chunks into findings. One
@@ -87,12 +91,28 @@ func (h *home) fallTick(r *ruleCtx, now int64) {
 	}
 }
 
-// fallRecovered: the tracker saw the wearer get up.
-func (h *home) fallRecovered(r *ruleCtx, impact, at int64) {
+// fallRecovered: the tracker saw the wearer get up after a fall. A fall
+// still in its cancel window is no 119 emergency any more (Cancelled); a
+// fall already firing stays an emergency (someone may be on the way and
+// only a responder on scene stands it down). Either way, unless the fall
+// fired, the social worker hears "fell and got up" (CauseFallRecovered,
+// welfare): one detection per fall, its episode the impact.
+func (h *home) fallRecovered(r *ruleCtx, f FallFinding, si int) {
+	impact, at := f.Impact.UnixMilli(), f.Detected.UnixMilli()
 	e := &h.core.Eps[kFall]
+	if e.State == epFiring && abs64(impact-e.Start) <= fallMerge.Milliseconds() {
+		return
+	}
 	if e.State == epPending && at >= e.Start {
 		h.transition(r, kFall, Cancelled, Priority(e.Prio), at, explainGotUp(time.Duration(at-e.Start)*time.Millisecond), nil, nil, nil)
 	}
+	var sensor devices.SensorID
+	if si >= 0 {
+		sensor = h.sensorID(si)
+	}
+	r.add(emit{cause: CauseFallRecovered, state: Firing, class: ClassWelfare, prio: PriorityMedium, episode: impact, at: at, sensor: sensor,
+		why:   explainFellGotUp(time.Duration(at-impact)*time.Millisecond, f.FromLying),
+		facts: []Fact{{Name: "peak", Value: f.PeakG, Unit: "g"}, {Name: "from_lying", Value: b2f(f.FromLying)}}})
 }
 
 func abs64(x int64) int64 {

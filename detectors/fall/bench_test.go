@@ -17,7 +17,7 @@ func BenchmarkFeed(b *testing.B) {
 	}{{200, time.Second}, {50, time.Second}, {400, time.Second}, {200, 250 * time.Millisecond}} {
 		b.Run(fmt.Sprintf("rate=%d/chunk=%v", bc.rate, bc.chunk), func(b *testing.B) {
 			s := newSignal(bc.rate).walk(20*time.Second, 1.2)
-			chunks := s.trial().Chunks(synthStart, bc.chunk, "wearable-1")
+			chunks := s.chunks(synthStart, bc.chunk)
 			tr := NewTracker(nil)
 			step := time.Duration(len(chunks)) * bc.chunk
 			b.ReportAllocs()
