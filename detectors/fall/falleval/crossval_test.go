@@ -112,9 +112,13 @@ func crossValidate(t *testing.T, name string, trials []Trial, folds [][]string, 
 				continue
 			}
 			r := Summarize(results)
-			fmt.Fprintf(&table, "| %d | %s | %.1f g / %.1f g / %.2f g / %.0f° | %.3f / %.3f | %.3f | %.3f (%.3f) | %d / %d | %.2f | %.2f s / %.2f s |\n",
+			sens := "no falls"
+			if r.Falls > 0 {
+				sens = fmt.Sprintf("%.3f", r.Sensitivity)
+			}
+			fmt.Fprintf(&table, "| %d | %s | %.1f g / %.1f g / %.2f g / %.0f° | %.3f / %.3f | %s | %.3f (%.3f) | %d / %d | %.2f | %.2f s / %.2f s |\n",
 				i+1, strings.Join(fold, " "), best.ImpactG, best.BedImpactG, best.HorizontalStdG, best.LyingTiltDeg,
-				bestReport.Sensitivity, bestReport.Specificity, r.Sensitivity, r.Specificity, r.EmergencySpecificity,
+				bestReport.Sensitivity, bestReport.Specificity, sens, r.Specificity, r.EmergencySpecificity,
 				r.Emergencies, r.Welfares, r.FalseAlarmsPerHour, r.LatencyP50.Seconds(), r.LatencyP99.Seconds())
 			for _, res := range results {
 				if res.IsFall != res.Detected() {
