@@ -902,7 +902,7 @@ func (s *engineShard) event(h *home, ev *devices.Event, floor int64) {
 		if ev.HasValue {
 			peak = float32(ev.Value)
 		}
-		h.fall(r, t, t, peak, si, []devices.EventID{ev.ID}, now)
+		h.fall(r, t, t, peak, false, si, []devices.EventID{ev.ID}, now)
 	case devices.EventSmokeAlarm, devices.EventHeatAlarm, devices.EventCOAlarm, devices.EventGasAlarm:
 		h.alarmEvent(r, ev, si, t, now)
 	case devices.EventMotion:
@@ -946,7 +946,7 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 			h.fallRecovered(r, f, si)
 			continue
 		}
-		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), si, nil, now)
+		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), f.FromLying, si, nil, now)
 	}
 }
 

@@ -183,7 +183,13 @@ func explainAlarmEvent(c Cause) Explanation {
 	return Explanation{Ko: n.Ko + ": 감지기 자체 경보", En: n.En + ": the detector's own alarm"}
 }
 
-func explainFallPending(peak float32, window time.Duration) Explanation {
+func explainFallPending(peak float32, window time.Duration, fromLying bool) Explanation {
+	if fromLying {
+		return Explanation{
+			Ko: fmt.Sprintf("누운 자세에서 낙상 감지 (침대 등, 충격 %.1fg), %s간 거주자 취소 대기", peak, DurKo(window)),
+			En: fmt.Sprintf("Fall from lying detected (out of bed or similar, impact %.1f g), waiting %s for the resident to cancel", peak, DurEn(window)),
+		}
+	}
 	return Explanation{
 		Ko: fmt.Sprintf("낙상 감지 (충격 %.1fg), %s간 거주자 취소 대기", peak, DurKo(window)),
 		En: fmt.Sprintf("Fall detected (impact %.1f g), waiting %s for the resident to cancel", peak, DurEn(window)),

@@ -45,8 +45,10 @@ type FallTracker interface {
 // one from package fall.
 type NewFallTrackerFunc func(hub devices.HubID, sensor devices.SensorID) FallTracker
 
-// fall applies a fall finding or a wearable's fall event.
-func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, si int, events []devices.EventID, now int64) {
+// fall applies a fall finding or a wearable's fall event. fromLying (a fall
+// out of bed) is said in the pending detection's words and facts, for the
+// people asked; it changes nothing else.
+func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, fromLying bool, si int, events []devices.EventID, now int64) {
 	c := &h.core
 	e := &c.Eps[kFall]
 	if e.open() && abs64(impact-e.Start) <= fallMerge.Milliseconds() {
@@ -60,8 +62,8 @@ func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, si int, ev
 	e.Deadline = detected + h.th.FallCancelWindow.Milliseconds()
 	c.FallPeak = peak
 	var rs []devices.Reading
-	h.transition(r, kFall, Pending, PriorityHigh, max(detected, impact), explainFallPending(peak, h.th.FallCancelWindow),
-		[]Fact{{Name: "peak", Value: float64(peak), Unit: "g"}}, rs, events)
+	h.transition(r, kFall, Pending, PriorityHigh, max(detected, impact), explainFallPending(peak, h.th.FallCancelWindow, fromLying),
+		[]Fact{{Name: "peak", Value: float64(peak), Unit: "g"}, {Name: "from_lying", Value: b2f(fromLying)}}, rs, events)
 	h.fallTick(r, now) // a late report whose window has passed fires now
 }
 
