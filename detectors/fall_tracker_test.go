@@ -16,12 +16,8 @@ import (
 func TestWearableFallTrackerReportsFallThenRecovery(t *testing.T) {
 	const hz = 50
 	start := time.Unix(1_800_000_000, 0)
-	var x, y, z []float32
-	add := func(seconds float64, ax, ay, az float64) {
-		for range int(seconds * hz) {
-			x, y, z = append(x, float32(ax)), append(y, float32(ay)), append(z, float32(az))
-		}
-	}
+	var tr trace
+	add := func(seconds float64, ax, ay, az float64) { tr.add(hz, seconds, ax, ay, az) }
 	add(4, 0, -1, 0)         // upright (SisFall: y is vertical)
 	add(0.3, 0.5, -0.2, 0.3) // falling
 	add(0.1, 2.5, -2.0, 1.5) // impact
@@ -29,6 +25,7 @@ func TestWearableFallTrackerReportsFallThenRecovery(t *testing.T) {
 	add(4, 0, -1, 0)         // up again
 	tk := WearableFallTrackers(nil)("hub-1", "wearable-1")
 	var falls, recoveries int
+	x, y, z := tr.x, tr.y, tr.z
 	for i := 0; i < len(x); i += hz {
 		j := min(i+hz, len(x))
 		c := &devices.AccelChunk{Hub: "hub-1", Sensor: "wearable-1", At: start.Add(time.Duration(i) * time.Second / hz), RateHz: hz,
@@ -56,12 +53,8 @@ func TestWearableFallTrackerReportsFallThenRecovery(t *testing.T) {
 func TestFallFromLyingThroughTheEngine(t *testing.T) {
 	const hz = 50
 	start := time.Unix(1_800_000_000, 0)
-	var x, y, z []float32
-	add := func(seconds float64, ax, ay, az float64) {
-		for range int(seconds * hz) {
-			x, y, z = append(x, float32(ax)), append(y, float32(ay)), append(z, float32(az))
-		}
-	}
+	var tr trace
+	add := func(seconds float64, ax, ay, az float64) { tr.add(hz, seconds, ax, ay, az) }
 	add(6, 0, -0.1, 1)       // lying on the back in bed (gravity on z)
 	add(0.3, 0.5, -0.1, 0.3) // rolling off, dropping
 	add(0.2, 3.5, -0.8, 1.5) // landing on the floor
@@ -75,6 +68,7 @@ func TestFallFromLyingThroughTheEngine(t *testing.T) {
 	s := e.shards[0]
 	s.applySensors(s.homes.At(s.homeIndex("hub-1")), []devices.Sensor{{Hub: "hub-1", ID: "wearable-1", Kind: devices.SensorWearable, Location: devices.LocWorn}})
 	s.startup(start)
+	x, y, z := tr.x, tr.y, tr.z
 	for i := 0; i < len(x); i += hz {
 		j := min(i+hz, len(x))
 		at := start.Add(time.Duration(i) * time.Second / hz)
@@ -92,5 +86,15 @@ func TestFallFromLyingThroughTheEngine(t *testing.T) {
 	}
 	if !slices.Contains(d.Evidence.Facts, Fact{Name: "from_lying", Value: 1}) {
 		t.Errorf("facts %+v lack from_lying", d.Evidence.Facts)
+	}
+}
+
+// trace is a waist accelerometer trace built from segments of constant
+// acceleration (g; y along the trunk).
+type trace struct{ x, y, z []float32 }
+
+func (tr *trace) add(hz int, seconds, ax, ay, az float64) {
+	for range int(seconds * float64(hz)) {
+		tr.x, tr.y, tr.z = append(tr.x, float32(ax)), append(tr.y, float32(ay)), append(tr.z, float32(az))
 	}
 }
