@@ -196,12 +196,16 @@ func explainFallPending(peak float32, window time.Duration, fromLying bool) Expl
 	}
 }
 
-func explainFall(peak float32, d time.Duration, radar bool) Explanation {
+func explainFall(peak float32, d time.Duration, radar, nightBed bool) Explanation {
 	ko := fmt.Sprintf("낙상 (충격 %.1fg), %s간 취소·기상 없음", peak, DurKo(d))
 	en := fmt.Sprintf("Fall (impact %.1f g), no cancel and not up for %s", peak, DurEn(d))
 	if radar {
 		ko += ", 레이더: 재실, 움직임 없음"
 		en += ", radar: present and still"
+	}
+	if nightBed {
+		ko += ", 야간 침대 낙상 후 움직임 없음"
+		en += ", fell out of bed at night and nothing has moved since"
 	}
 	return Explanation{Ko: ko, En: en}
 }

@@ -58,7 +58,7 @@ type Episode struct {
 	Deadline int64 // end of a pending window
 	State    uint8
 	Prio     uint8
-	Level    uint8 // inactivity: 1 welfare, 2 emergency
+	Level    uint8 // inactivity: 1 welfare, 2 emergency; fall: 1 from lying (fallFromLying)
 	Raised   bool  // already escalated for a hub going offline
 	Sensor   uint8 // index+1 into the home's sensors, 0 for home-level
 }

@@ -18,7 +18,16 @@ import (
 // within fallMerge of an open episode's impact are one fall.
 // The resident's cancel of a pending fall is in rule_sos.go.
 
-const fallMerge = time.Minute
+const (
+	fallMerge = time.Minute
+	// fallFromLying in a fall episode's Level marks a fall that started
+	// lying (out of bed): kept in the persisted episode, which has the room.
+	fallFromLying = 1
+	// nightFrom and nightTo bound the local hours of the night (22:00 to
+	// 06:59) in which a fall from lying with nothing moving since is a
+	// person on the floor with nobody about until morning.
+	nightFrom, nightTo = 22, 6
+)
 
 // FallFinding is what a fall tracker reports from an accelerometer chunk.
 type FallFinding struct {
@@ -60,6 +69,9 @@ func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, fromLying 
 	}
 	e = h.openEpisode(kFall, impact, si)
 	e.Deadline = detected + h.th.FallCancelWindow.Milliseconds()
+	if fromLying {
+		e.Level = fallFromLying
+	}
 	c.FallPeak = peak
 	var rs []devices.Reading
 	h.transition(r, kFall, Pending, PriorityHigh, max(detected, impact), explainFallPending(peak, h.th.FallCancelWindow, fromLying),
@@ -75,19 +87,25 @@ func (h *home) fallTick(r *ruleCtx, now int64) {
 		return
 	}
 	// Radar presence with no movement since the fall was detected (the
-	// impact itself moves the wearable) corroborates.
+	// impact itself moves the wearable) corroborates. So does, for a fall
+	// out of bed at night, nothing moving since (no motion sensor, no
+	// wearable movement, no radar motion): nobody is about until morning,
+	// and a long lie is what hurts people living alone most (DOMAIN.md 3).
 	detected := e.Deadline - h.th.FallCancelWindow.Milliseconds()
-	radar := c.Present == 1 && c.LastMotion <= detected
+	still := c.LastMotion <= detected
+	radar := c.Present == 1 && still
+	hour := h.hourOf(r, detected)
+	nightBed := e.Level == fallFromLying && still && (hour >= nightFrom || hour <= nightTo)
 	prio := PriorityHigh
-	if radar {
+	if radar || nightBed {
 		prio = PriorityCritical
 	}
 	at := e.Deadline
 	if now < at {
 		at = now // the hub went offline: nobody can be asked any more
 	}
-	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar),
-		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}}, nil, nil)
+	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar, nightBed),
+		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}, {Name: "night_bed_still", Value: b2f(nightBed)}}, nil, nil)
 	if c.HubOffline {
 		e.Raised = true
 	}
