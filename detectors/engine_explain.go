@@ -210,13 +210,26 @@ func explainFall(peak float32, d time.Duration, radar, nightBed bool) Explanatio
 	return Explanation{Ko: ko, En: en}
 }
 
-func explainFellGotUp(d time.Duration, fromLying bool) Explanation {
+func explainFellGotUp(d time.Duration, fromLying bool, window time.Duration) Explanation {
 	if fromLying {
-		return Explanation{Ko: fmt.Sprintf("누운 자세에서 낙상 (침대 등), %s 후 스스로 일어남: 안부 확인 필요", DurKo(d)),
-			En: fmt.Sprintf("Fell from lying (out of bed or similar) and got up after %s: welfare check", DurEn(d))}
+		return Explanation{Ko: fmt.Sprintf("누운 자세에서 낙상 (침대 등), %s 후 스스로 일어남: %s간 거주자에게 확인 중", DurKo(d), DurKo(window)),
+			En: fmt.Sprintf("Fell from lying (out of bed or similar) and got up after %s: asking the resident for %s", DurEn(d), DurEn(window))}
 	}
-	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 스스로 일어남: 안부 확인 필요", DurKo(d)),
-		En: fmt.Sprintf("Fell and got up after %s: welfare check", DurEn(d))}
+	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 스스로 일어남: %s간 거주자에게 확인 중", DurKo(d), DurKo(window)),
+		En: fmt.Sprintf("Fell and got up after %s: asking the resident for %s", DurEn(d), DurEn(window))}
+}
+
+// explainGotUpAsked is the end of the ask about a fall the resident got
+// up from: their answer, or none.
+func explainGotUpAsked(fromLying, answered bool) Explanation {
+	ko, en := "낙상 후 스스로 일어남", "Fell and got up"
+	if fromLying {
+		ko, en = "누운 자세에서 낙상 후 스스로 일어남", "Fell from lying and got up"
+	}
+	if answered {
+		return Explanation{Ko: ko + ", 거주자가 괜찮다고 응답: 안부 확인 필요", En: en + "; the resident answered they are all right: welfare check"}
+	}
+	return Explanation{Ko: ko + ", 거주자 응답 없음: 안부 확인 필요", En: en + "; no answer from the resident: welfare check"}
 }
 
 func explainGotUp(d time.Duration) Explanation {

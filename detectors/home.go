@@ -183,6 +183,7 @@ type sensorInfo struct {
 type fallTrackerSlot struct {
 	sensor  shard.Name
 	tracker FallTracker
+	ask     gotUpAsk // a "fell and got up" the resident is being asked about (rule_fall_ask.go)
 }
 
 // home is one home's state, owned by one shard.
@@ -385,6 +386,7 @@ func (h *home) tick(r *ruleCtx, now int64, floor int64) {
 		h.core.Clock = now
 	}
 	h.fallTick(r, now)
+	h.gotUpTick(r, now)
 	h.heartSilentTick(r, now)
 	if h.core.Eps[kFireConfirmed].open() || h.core.Eps[kSmokeUnconfirmed].open() {
 		h.fireEval(r, now)
@@ -415,6 +417,7 @@ func (h *home) nextDeadline(floor int64) int64 {
 	if d := h.heartSilentDeadline(); d != 0 {
 		at(d)
 	}
+	at(h.gotUpDeadline())
 	if c.Eps[kFireConfirmed].open() || c.Eps[kSmokeUnconfirmed].open() {
 		at(max(c.FireSignalAt, c.Clock) + h.th.SmokeStale.Milliseconds()/4 + 1)
 	}

@@ -116,7 +116,8 @@ func (h *home) fallTick(r *ruleCtx, now int64) {
 // fall already firing stays an emergency (someone may be on the way and
 // only a responder on scene stands it down). Either way, unless the fall
 // fired, the social worker hears "fell and got up" (CauseFallRecovered,
-// welfare): one detection per fall, its episode the impact.
+// welfare): one detection per fall, its episode the impact, first Pending
+// while the resident is asked through the hub (rule_fall_ask.go).
 func (h *home) fallRecovered(r *ruleCtx, f FallFinding, si int) {
 	impact, at := f.Impact.UnixMilli(), f.Detected.UnixMilli()
 	e := &h.core.Eps[kFall]
@@ -126,13 +127,7 @@ func (h *home) fallRecovered(r *ruleCtx, f FallFinding, si int) {
 	if e.State == epPending && at >= e.Start {
 		h.transition(r, kFall, Cancelled, Priority(e.Prio), at, explainGotUp(time.Duration(at-e.Start)*time.Millisecond), nil, nil, nil)
 	}
-	var sensor devices.SensorID
-	if si >= 0 {
-		sensor = h.sensorID(si)
-	}
-	r.add(emit{cause: CauseFallRecovered, state: Firing, class: ClassWelfare, prio: PriorityMedium, episode: impact, at: at, sensor: sensor,
-		why:   explainFellGotUp(time.Duration(at-impact)*time.Millisecond, f.FromLying),
-		facts: []Fact{{Name: "peak", Value: f.PeakG, Unit: "g"}, {Name: "from_lying", Value: b2f(f.FromLying)}}})
+	h.askGotUp(r, f, si)
 }
 
 func abs64(x int64) int64 {

@@ -156,7 +156,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel, rate int, clip
 				outcomes[d.Hub] = o
 			}
 			switch {
-			case d.Cause == detectors.CauseFallRecovered && d.State == detectors.Firing && o.welfare.IsZero():
+			case d.Cause == detectors.CauseFallRecovered && (d.State == detectors.Pending || d.State == detectors.Firing) && o.welfare.IsZero():
 				o.welfare = d.At
 			case d.Cause == detectors.CauseFall && (d.State == detectors.Pending || d.State == detectors.Firing) && o.fall.IsZero():
 				o.fall = d.At

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store/storetest"
 )
 
@@ -15,7 +17,8 @@ import (
 // falls, lies still (the fall's cancel window opens and the hub is asked
 // "괜찮으세요?"), then gets up within the window. The fall emergency is
 // cancelled and never reaches 119; a "fell and got up" welfare incident
-// (fall_recovered, P3) is opened for the social worker instead.
+// (fall_recovered, P3) is opened for the social worker instead, the
+// resident asked about it, and their answer recorded on it.
 func TestChainFellAndGotUpIsWelfareNot119(t *testing.T) {
 	c := startChain(t, storetest.SQLite(t), 20*time.Second)
 	c.g.Engine.Refresh(c.hub, []devices.Sensor{{Hub: c.hub, ID: "wearable-1", Kind: devices.SensorWearable, Location: devices.LocWorn}})
@@ -36,14 +39,7 @@ func TestChainFellAndGotUpIsWelfareNot119(t *testing.T) {
 	add(5, 0, -1, 0) // up again
 	start := time.Now().Add(-9 * time.Second).Truncate(time.Second)
 	publishAccel(t, c, cl, start, hz, x[:down], y[:down], z[:down])
-	select {
-	case cmd := <-c.commands:
-		if cmd.Type != devices.CmdCheckIn {
-			t.Errorf("command %q, want check_in (the resident asked during the window)", cmd.Type)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the hub was not asked to check in with the resident during the fall's window")
-	}
+	c.expectCheckIn(t, "during the fall's window")
 	publishAccel(t, c, cl, start.Add(time.Duration(down)*time.Second/hz), hz, x[down:], y[down:], z[down:])
 
 	waitFor(t, 10*time.Second, "the fell-and-got-up welfare incident", func() bool {
@@ -51,9 +47,17 @@ func TestChainFellAndGotUpIsWelfareNot119(t *testing.T) {
 		return ok
 	})
 	welfare, _ := c.incident(t, detectors.CauseFallRecovered)
-	if welfare.Class != detectors.ClassWelfare || welfare.Priority != detectors.PriorityMedium || welfare.State.Closed() {
-		t.Errorf("fell and got up: %s P%d %s, want an open welfare incident at P3", welfare.Class, welfare.Priority, welfare.State)
+	if welfare.Class != detectors.ClassWelfare || welfare.Priority != detectors.PriorityMedium || welfare.State != dispatch.StateVerifying {
+		t.Errorf("fell and got up: %s P%d %s, want a welfare incident at P3 asking the resident", welfare.Class, welfare.Priority, welfare.State)
 	}
+	// The resident is asked again, about the fall they got up from, and
+	// answers: the answer is recorded and the social worker's step runs.
+	c.expectCheckIn(t, "about the fall they got up from")
+	c.publishEvent(t, cl, devices.Event{ID: "answer-1", Kind: devices.EventCheckIn, At: time.Now()})
+	waitFor(t, 10*time.Second, "the answer recorded on the welfare incident", func() bool {
+		inc, _ := c.incident(t, detectors.CauseFallRecovered)
+		return inc.State != dispatch.StateVerifying && slices.Contains(inc.Evidence.Events, devices.EventID("answer-1"))
+	})
 	waitFor(t, 10*time.Second, "the fall emergency cancelled", func() bool {
 		inc, ok := c.incident(t, detectors.CauseFall)
 		return ok && inc.State.Closed()
@@ -75,5 +79,18 @@ func publishAccel(t *testing.T, c *chain, cl mqtt.Client, start time.Time, hz in
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish accel: %v", tok.Error())
 		}
+	}
+}
+
+// expectCheckIn waits for the hub to be asked to check in with the resident.
+func (c *chain) expectCheckIn(t *testing.T, when string) {
+	t.Helper()
+	select {
+	case cmd := <-c.commands:
+		if cmd.Type != devices.CmdCheckIn {
+			t.Errorf("command %q, want check_in %s", cmd.Type, when)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the hub was not asked to check in with the resident %s", when)
 	}
 }
