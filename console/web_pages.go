@@ -254,6 +254,7 @@ type residentData struct {
 	// Next is the next contact due by Today's cadence (web_today.go).
 	Next     visitDue
 	HasNext  bool
+	Falls    fallCount // the last 30 days' falls, as Today counts them
 	activity activityCheck
 }
 

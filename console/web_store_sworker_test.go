@@ -190,7 +190,7 @@ func TestTodayRanksByNeed(t *testing.T) {
 	if pos("평온한") >= 0 || !(0 <= pos("화재낙상") && pos("화재낙상") < pos("조용한") && pos("조용한") < pos("허브없는") && pos("허브없는") < pos("새집")) {
 		t.Errorf("ranked %v; want 화재낙상, 조용한, 허브없는, 새집 in that order and not 평온한:\n%s", order, ranked)
 	}
-	for _, want := range []string{"오늘 응급상황 3건", "이번 달 낙상 2회 (반복 낙상)", "활동량 평소의 25% (최근 2일)", "허브 없음", "활동량: 아직 데이터 부족 (20시간치, 3일 이상 필요)"} {
+	for _, want := range []string{"오늘 응급상황 3건", "최근 30일 낙상 2회 (반복 낙상)", "활동량 평소의 25% (최근 2일)", "허브 없음", "활동량: 아직 데이터 부족 (20시간치, 3일 이상 필요)"} {
 		if !strings.Contains(ranked, want) {
 			t.Errorf("ranked list misses %q", want)
 		}
@@ -211,7 +211,7 @@ func TestTodayRanksByNeed(t *testing.T) {
 	}
 	_, en := c.get("/today?lang=en")
 	ranked = section(t, en, "ranked")
-	for _, want := range []string{"3 incidents today", "2 falls this month (repeated falls)", "No hub installed", "not enough data yet"} {
+	for _, want := range []string{"3 incidents today", "2 falls in the last 30 days (repeated falls)", "No hub installed", "not enough data yet"} {
 		if !strings.Contains(ranked, want) {
 			t.Errorf("English ranked list misses %q", want)
 		}

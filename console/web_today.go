@@ -99,11 +99,14 @@ func (w *web) nextContact(ctx context.Context, rc *reqCtx, d *residentData, now 
 	sig := visitSignals{ActivityDrop: d.activity.Judged && d.activity.Dropped}
 	if w.deps.Caseload != nil {
 		today := startOfDay(now.In(w.cfg.Location))
-		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, rc.account.ID, today.AddDate(0, 0, -incidentLookbackDays), now.Add(time.Second))
+		incs, err := w.deps.Caseload.CaseloadIncidents(ctx, rc.account.ID, today.AddDate(0, 0, -fallWindowDays), now.Add(time.Second))
 		if err != nil {
 			return err
 		}
-		sig.LastEvent = lastFollowUp(slices.DeleteFunc(incs, func(inc dispatch.Incident) bool { return inc.ResidentID != d.Resident.ID }))
+		incs = slices.DeleteFunc(incs, func(inc dispatch.Incident) bool { return inc.ResidentID != d.Resident.ID })
+		sig.LastEvent = lastFollowUp(incs, today)
+		sig.Falls = countFalls(incs, now)
+		d.Falls = sig.Falls
 	}
 	d.Next, d.HasNext = planVisit(d.Resident, s, sig, now, w.cfg.Location), true
 	return nil
@@ -131,8 +134,8 @@ const (
 	pointsTodayP1         = 50  // per incident opened today (open or closed), priority 1
 	pointsTodayOther      = 30  // per incident opened today, lower priority
 	pointsTodayFalse      = 10  // per false alarm today
-	pointsPerFall         = 15  // per fall this month
-	pointsRepeatedFalls   = 20  // two or more falls this month (fall-prevention screening)
+	pointsPerFall         = 15  // per fall in the last 30 days, got-up falls included
+	pointsRepeatedFalls   = 20  // two or more falls in 30 days (fall-prevention screening)
 	pointsActivitySevere  = 45
 	pointsActivityDrop    = 35
 	pointsActivityLow     = 10
@@ -172,7 +175,7 @@ func needsFollowUp(inc dispatch.Incident) bool {
 type visitDue struct {
 	Kind     VisitKind
 	Due      time.Time // a local day
-	Why      string    // regular, followup, activity, scheduled
+	Why      string    // regular, followup, falls, activity, scheduled
 	Last     time.Time // the latest visit (or call, for a call)
 	Next     time.Time // scheduled by the last record
 	Overdue  bool
@@ -183,6 +186,9 @@ type visitDue struct {
 type visitSignals struct {
 	LastEvent    time.Time // the latest incident that calls for a follow-up visit
 	ActivityDrop bool
+	// Falls: the second fall within 30 days (got-up ones included) calls
+	// for a home visit the day after the latest, unless one followed it.
+	Falls fallCount
 }
 
 // planVisit applies the visit cadence (docs/console.md): priority
@@ -222,6 +228,9 @@ func planVisit(res devices.Resident, s VisitSummary, sig visitSignals, now time.
 	}
 	if !sig.LastEvent.IsZero() && s.LastVisit.Before(sig.LastEvent) {
 		add(VisitHome, day(sig.LastEvent).AddDate(0, 0, 1), "followup", s.LastVisit)
+	}
+	if sig.Falls.Repeated() && s.LastVisit.Before(sig.Falls.Latest) {
+		add(VisitHome, day(sig.Falls.Latest).AddDate(0, 0, 1), "falls", s.LastVisit)
 	}
 	if sig.ActivityDrop && lastContact.Before(now.Add(-activityRecent)) {
 		add(VisitCall, today, "activity", lastContact)
@@ -298,7 +307,6 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 		n.Score += r.Points
 	}
 	today := startOfDay(now.In(loc))
-	month := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, loc)
 
 	var open []detectors.Cause
 	openPts := 0
@@ -313,7 +321,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 		add(reason{Kind: "open", Points: openPts, N: len(open), Causes: open})
 	}
 	var todays, falses []detectors.Cause
-	todayPts, falls := 0, 0
+	todayPts := 0
 	for _, inc := range in.Recent {
 		if inc.Class == detectors.ClassDeviceHealth || isDeviceCause(inc.Cause) {
 			continue
@@ -327,15 +335,12 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 				todayPts += cond(inc.Priority <= 1, pointsTodayP1, pointsTodayOther)
 			}
 		}
-		if inc.Had(detectors.CauseFall) && !inc.OpenedAt.Before(month) && !isFalseAlarm(inc) {
-			falls++
-		}
 	}
 	if len(todays)+len(falses) > 0 {
 		add(reason{Kind: "today", Points: todayPts, N: len(todays) + len(falses), Causes: append(todays, falses...)})
 	}
-	if falls > 0 {
-		add(reason{Kind: "falls", Points: falls*pointsPerFall + cond(falls >= 2, pointsRepeatedFalls, 0), N: falls})
+	if falls := countFalls(in.Recent, now); falls.N > 0 {
+		add(reason{Kind: "falls", Points: falls.N*pointsPerFall + cond(falls.Repeated(), pointsRepeatedFalls, 0), N: falls.N})
 	}
 	switch a := in.Activity; {
 	case !in.HasHub:
@@ -490,7 +495,8 @@ func (w *web) gatherToday(ctx context.Context, socialWorkerID string, now time.T
 		if sums != nil {
 			s := sums[res.ID]
 			s.ResidentID = res.ID
-			sig := visitSignals{LastEvent: lastFollowUp(n.Recent), ActivityDrop: n.Activity.Judged && n.Activity.Dropped}
+			sig := visitSignals{LastEvent: lastFollowUp(n.Recent, today), ActivityDrop: n.Activity.Judged && n.Activity.Dropped,
+				Falls: countFalls(n.Recent, now)}
 			n.Visit = planVisit(res, s, sig, now, loc)
 			if !n.Visit.Due.After(today.AddDate(0, 0, visitHorizon)) {
 				d.Visits = append(d.Visits, visitRow{Resident: res, visitDue: n.Visit})
@@ -528,11 +534,11 @@ func (w *web) gatherToday(ctx context.Context, socialWorkerID string, now time.T
 }
 
 // todayIncidents fills each resident's incidents of the look-back window
-// (this month and the last two weeks, with their class) and the open ones,
-// older ones included.
+// (this month and the last 30 days, for falls, with their class) and the
+// open ones, older ones included.
 func (w *web) todayIncidents(ctx context.Context, socialWorkerID string, in map[devices.ResidentID]*needInputs, today, now time.Time) error {
 	from := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, today.Location())
-	if back := today.AddDate(0, 0, -incidentLookbackDays); back.Before(from) {
+	if back := today.AddDate(0, 0, -max(incidentLookbackDays, fallWindowDays)); back.Before(from) {
 		from = back
 	}
 	seen := map[string]bool{}
@@ -615,11 +621,13 @@ func (w *web) todayDevices(ctx context.Context, mine []devices.Resident, in map[
 }
 
 // lastFollowUp is when the latest incident that calls for a follow-up
-// visit opened (zero: none).
-func lastFollowUp(incs []dispatch.Incident) time.Time {
+// visit opened (zero: none); only incidents of the incidentLookbackDays
+// before today do.
+func lastFollowUp(incs []dispatch.Incident, today time.Time) time.Time {
 	var last time.Time
+	since := today.AddDate(0, 0, -incidentLookbackDays)
 	for _, inc := range incs {
-		if needsFollowUp(inc) && inc.OpenedAt.After(last) {
+		if needsFollowUp(inc) && !inc.OpenedAt.Before(since) && inc.OpenedAt.After(last) {
 			last = inc.OpenedAt
 		}
 	}

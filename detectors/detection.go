@@ -54,6 +54,11 @@ const (
 	// (ClassWelfare) after the learned limit, then an emergency after the
 	// hard limit, re-emitted under the same fingerprint.
 	CauseInactivity Cause = "inactivity"
+	// CauseFallRecovered is a fall the wearer got up from (ClassWelfare): no
+	// emergency, but earlier falls are the strongest predictor of the next,
+	// so the social worker hears of it. One detection per fall, Firing only:
+	// the social worker closes it.
+	CauseFallRecovered Cause = "fall_recovered"
 )
 
 // Priority orders detections for responders: 1 is the most urgent.

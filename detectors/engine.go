@@ -902,7 +902,7 @@ func (s *engineShard) event(h *home, ev *devices.Event, floor int64) {
 		if ev.HasValue {
 			peak = float32(ev.Value)
 		}
-		h.fall(r, t, t, peak, si, []devices.EventID{ev.ID}, now)
+		h.fall(r, t, t, peak, false, si, []devices.EventID{ev.ID}, now)
 	case devices.EventSmokeAlarm, devices.EventHeatAlarm, devices.EventCOAlarm, devices.EventGasAlarm:
 		h.alarmEvent(r, ev, si, t, now)
 	case devices.EventMotion:
@@ -943,10 +943,10 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	}
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {
-			h.fallRecovered(r, f.Impact.UnixMilli(), f.Detected.UnixMilli())
+			h.fallRecovered(r, f, si)
 			continue
 		}
-		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), si, nil, now)
+		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), f.FromLying, si, nil, now)
 	}
 }
 
@@ -1022,8 +1022,11 @@ func (s *engineShard) rearm(i int32) {
 
 func (s *engineShard) emitDetection(h *home, e *emit) {
 	cause := kindCause[e.kind]
+	if e.cause != "" {
+		cause = e.cause
+	}
 	fpSensor := devices.SensorID("")
-	if e.kind == kSignalLost {
+	if e.cause == "" && e.kind == kSignalLost {
 		fpSensor = e.sensor
 	}
 	d := Detection{

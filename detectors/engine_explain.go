@@ -183,21 +183,53 @@ func explainAlarmEvent(c Cause) Explanation {
 	return Explanation{Ko: n.Ko + ": 감지기 자체 경보", En: n.En + ": the detector's own alarm"}
 }
 
-func explainFallPending(peak float32, window time.Duration) Explanation {
+func explainFallPending(peak float32, window time.Duration, fromLying bool) Explanation {
+	if fromLying {
+		return Explanation{
+			Ko: fmt.Sprintf("누운 자세에서 낙상 감지 (침대 등, 충격 %.1fg), %s간 거주자 취소 대기", peak, DurKo(window)),
+			En: fmt.Sprintf("Fall from lying detected (out of bed or similar, impact %.1f g), waiting %s for the resident to cancel", peak, DurEn(window)),
+		}
+	}
 	return Explanation{
 		Ko: fmt.Sprintf("낙상 감지 (충격 %.1fg), %s간 거주자 취소 대기", peak, DurKo(window)),
 		En: fmt.Sprintf("Fall detected (impact %.1f g), waiting %s for the resident to cancel", peak, DurEn(window)),
 	}
 }
 
-func explainFall(peak float32, d time.Duration, radar bool) Explanation {
+func explainFall(peak float32, d time.Duration, radar, nightBed bool) Explanation {
 	ko := fmt.Sprintf("낙상 (충격 %.1fg), %s간 취소·기상 없음", peak, DurKo(d))
 	en := fmt.Sprintf("Fall (impact %.1f g), no cancel and not up for %s", peak, DurEn(d))
 	if radar {
 		ko += ", 레이더: 재실, 움직임 없음"
 		en += ", radar: present and still"
 	}
+	if nightBed {
+		ko += ", 야간 침대 낙상 후 움직임 없음"
+		en += ", fell out of bed at night and nothing has moved since"
+	}
 	return Explanation{Ko: ko, En: en}
+}
+
+func explainFellGotUp(d time.Duration, fromLying bool, window time.Duration) Explanation {
+	if fromLying {
+		return Explanation{Ko: fmt.Sprintf("누운 자세에서 낙상 (침대 등), %s 후 스스로 일어남: %s간 거주자에게 확인 중", DurKo(d), DurKo(window)),
+			En: fmt.Sprintf("Fell from lying (out of bed or similar) and got up after %s: asking the resident for %s", DurEn(d), DurEn(window))}
+	}
+	return Explanation{Ko: fmt.Sprintf("낙상 후 %s 만에 스스로 일어남: %s간 거주자에게 확인 중", DurKo(d), DurKo(window)),
+		En: fmt.Sprintf("Fell and got up after %s: asking the resident for %s", DurEn(d), DurEn(window))}
+}
+
+// explainGotUpAsked is the end of the ask about a fall the resident got
+// up from: their answer, or none.
+func explainGotUpAsked(fromLying, answered bool) Explanation {
+	ko, en := "낙상 후 스스로 일어남", "Fell and got up"
+	if fromLying {
+		ko, en = "누운 자세에서 낙상 후 스스로 일어남", "Fell from lying and got up"
+	}
+	if answered {
+		return Explanation{Ko: ko + ", 거주자가 괜찮다고 응답: 안부 확인 필요", En: en + "; the resident answered they are all right: welfare check"}
+	}
+	return Explanation{Ko: ko + ", 거주자 응답 없음: 안부 확인 필요", En: en + "; no answer from the resident: welfare check"}
 }
 
 func explainGotUp(d time.Duration) Explanation {

@@ -58,7 +58,7 @@ type Episode struct {
 	Deadline int64 // end of a pending window
 	State    uint8
 	Prio     uint8
-	Level    uint8 // inactivity: 1 welfare, 2 emergency
+	Level    uint8 // inactivity: 1 welfare, 2 emergency; fall: 1 from lying (fallFromLying)
 	Raised   bool  // already escalated for a hub going offline
 	Sensor   uint8 // index+1 into the home's sensors, 0 for home-level
 }
@@ -183,6 +183,7 @@ type sensorInfo struct {
 type fallTrackerSlot struct {
 	sensor  shard.Name
 	tracker FallTracker
+	ask     gotUpAsk // a "fell and got up" the resident is being asked about (rule_fall_ask.go)
 }
 
 // home is one home's state, owned by one shard.
@@ -270,7 +271,10 @@ func (h *home) trackIdx(sensor int, metric uint8) int {
 // emit is one transition a rule produced; the shard turns it into a
 // Detection.
 type emit struct {
-	kind     epKind
+	kind epKind
+	// cause, when set, is a one-shot detection that keeps no episode (a
+	// fall got up from): kind is then meaningless.
+	cause    Cause
 	state    State
 	class    Class
 	prio     Priority
@@ -382,6 +386,7 @@ func (h *home) tick(r *ruleCtx, now int64, floor int64) {
 		h.core.Clock = now
 	}
 	h.fallTick(r, now)
+	h.gotUpTick(r, now)
 	h.heartSilentTick(r, now)
 	if h.core.Eps[kFireConfirmed].open() || h.core.Eps[kSmokeUnconfirmed].open() {
 		h.fireEval(r, now)
@@ -412,6 +417,7 @@ func (h *home) nextDeadline(floor int64) int64 {
 	if d := h.heartSilentDeadline(); d != 0 {
 		at(d)
 	}
+	at(h.gotUpDeadline())
 	if c.Eps[kFireConfirmed].open() || c.Eps[kSmokeUnconfirmed].open() {
 		at(max(c.FireSignalAt, c.Clock) + h.th.SmokeStale.Milliseconds()/4 + 1)
 	}

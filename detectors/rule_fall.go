@@ -18,7 +18,16 @@ import (
 // within fallMerge of an open episode's impact are one fall.
 // The resident's cancel of a pending fall is in rule_sos.go.
 
-const fallMerge = time.Minute
+const (
+	fallMerge = time.Minute
+	// fallFromLying in a fall episode's Level marks a fall that started
+	// lying (out of bed): kept in the persisted episode, which has the room.
+	fallFromLying = 1
+	// nightFrom and nightTo bound the local hours of the night (22:00 to
+	// 06:59) in which a fall from lying with nothing moving since is a
+	// person on the floor with nobody about until morning.
+	nightFrom, nightTo = 22, 6
+)
 
 // FallFinding is what a fall tracker reports from an accelerometer chunk.
 type FallFinding struct {
@@ -26,8 +35,12 @@ type FallFinding struct {
 	Detected time.Time // when the tracker was sure (after the post-impact stillness)
 	PeakG    float64
 	// Recovered reports instead that the wearer got up again after the fall
-	// whose impact was Impact; Detected is when.
+	// whose impact was Impact; Detected is when. The fall may have been
+	// reported before (its pending window is cancelled) or not (the wearer
+	// kept moving on the floor until they got up).
 	Recovered bool
+	// FromLying marks a fall that started lying (out of bed, off a sofa).
+	FromLying bool
 }
 
 // FallTracker turns a wearable's accelerometer chunks into findings. One
@@ -41,8 +54,10 @@ type FallTracker interface {
 // one from package fall.
 type NewFallTrackerFunc func(hub devices.HubID, sensor devices.SensorID) FallTracker
 
-// fall applies a fall finding or a wearable's fall event.
-func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, si int, events []devices.EventID, now int64) {
+// fall applies a fall finding or a wearable's fall event. fromLying (a fall
+// out of bed) is said in the pending detection's words and facts, for the
+// people asked; it changes nothing else.
+func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, fromLying bool, si int, events []devices.EventID, now int64) {
 	c := &h.core
 	e := &c.Eps[kFall]
 	if e.open() && abs64(impact-e.Start) <= fallMerge.Milliseconds() {
@@ -54,10 +69,13 @@ func (h *home) fall(r *ruleCtx, impact, detected int64, peak float32, si int, ev
 	}
 	e = h.openEpisode(kFall, impact, si)
 	e.Deadline = detected + h.th.FallCancelWindow.Milliseconds()
+	if fromLying {
+		e.Level = fallFromLying
+	}
 	c.FallPeak = peak
 	var rs []devices.Reading
-	h.transition(r, kFall, Pending, PriorityHigh, max(detected, impact), explainFallPending(peak, h.th.FallCancelWindow),
-		[]Fact{{Name: "peak", Value: float64(peak), Unit: "g"}}, rs, events)
+	h.transition(r, kFall, Pending, PriorityHigh, max(detected, impact), explainFallPending(peak, h.th.FallCancelWindow, fromLying),
+		[]Fact{{Name: "peak", Value: float64(peak), Unit: "g"}, {Name: "from_lying", Value: b2f(fromLying)}}, rs, events)
 	h.fallTick(r, now) // a late report whose window has passed fires now
 }
 
@@ -69,30 +87,47 @@ func (h *home) fallTick(r *ruleCtx, now int64) {
 		return
 	}
 	// Radar presence with no movement since the fall was detected (the
-	// impact itself moves the wearable) corroborates.
+	// impact itself moves the wearable) corroborates. So does, for a fall
+	// out of bed at night, nothing moving since (no motion sensor, no
+	// wearable movement, no radar motion): nobody is about until morning,
+	// and a long lie is what hurts people living alone most (DOMAIN.md 3).
 	detected := e.Deadline - h.th.FallCancelWindow.Milliseconds()
-	radar := c.Present == 1 && c.LastMotion <= detected
+	still := c.LastMotion <= detected
+	radar := c.Present == 1 && still
+	hour := h.hourOf(r, detected)
+	nightBed := e.Level == fallFromLying && still && (hour >= nightFrom || hour <= nightTo)
 	prio := PriorityHigh
-	if radar {
+	if radar || nightBed {
 		prio = PriorityCritical
 	}
 	at := e.Deadline
 	if now < at {
 		at = now // the hub went offline: nobody can be asked any more
 	}
-	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar),
-		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}}, nil, nil)
+	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar, nightBed),
+		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}, {Name: "night_bed_still", Value: b2f(nightBed)}}, nil, nil)
 	if c.HubOffline {
 		e.Raised = true
 	}
 }
 
-// fallRecovered: the tracker saw the wearer get up.
-func (h *home) fallRecovered(r *ruleCtx, impact, at int64) {
+// fallRecovered: the tracker saw the wearer get up after a fall. A fall
+// still in its cancel window is no 119 emergency any more (Cancelled); a
+// fall already firing stays an emergency (someone may be on the way and
+// only a responder on scene stands it down). Either way, unless the fall
+// fired, the social worker hears "fell and got up" (CauseFallRecovered,
+// welfare): one detection per fall, its episode the impact, first Pending
+// while the resident is asked through the hub (rule_fall_ask.go).
+func (h *home) fallRecovered(r *ruleCtx, f FallFinding, si int) {
+	impact, at := f.Impact.UnixMilli(), f.Detected.UnixMilli()
 	e := &h.core.Eps[kFall]
+	if e.State == epFiring && abs64(impact-e.Start) <= fallMerge.Milliseconds() {
+		return
+	}
 	if e.State == epPending && at >= e.Start {
 		h.transition(r, kFall, Cancelled, Priority(e.Prio), at, explainGotUp(time.Duration(at-e.Start)*time.Millisecond), nil, nil, nil)
 	}
+	h.askGotUp(r, f, si)
 }
 
 func abs64(x int64) int64 {

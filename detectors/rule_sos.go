@@ -28,8 +28,10 @@ func (h *home) sos(r *ruleCtx, t int64, si int, id devices.EventID) {
 	h.transition(r, kSOS, Firing, PriorityCritical, t, explainSOS(false), nil, nil, []devices.EventID{id})
 }
 
-// cancel is the resident's cancel or check-in at t.
+// cancel is the resident's cancel or check-in at t. It also answers a
+// pending "fell and got up" question (answerGotUp, rule_fall_ask.go).
 func (h *home) cancel(r *ruleCtx, t int64, id devices.EventID, checkIn bool) {
+	h.answerGotUp(r, t, id)
 	c := &h.core
 	for _, k := range [...]epKind{kFall, kSmokeUnconfirmed, kSOS} {
 		e := &c.Eps[k]

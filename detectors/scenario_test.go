@@ -30,6 +30,7 @@ import (
 //	at 0s hub-1 event sos [sensor] [value=3.1] [at=...]
 //	at 5s hub-1 accel wearable-1 fall impact=4s peak=3.5   a chunk on which the fake tracker reports a fall
 //	at 9s hub-1 accel wearable-1 getup impact=4s           ... reports the wearer got up
+//	at 5s hub-1 accel wearable-1 fall impact=4s from=lying  ... a fall that started lying (out of bed)
 //	at 9s hub-1 accel wearable-1 still|move                ... reports nothing
 //	at 20s hub-1 offline | online                          the broker's connection events
 //	at 60s tick                                            only time passes
@@ -214,11 +215,12 @@ func (sr *scenarioRun) line(no int, text string) {
 			impact = scenarioBase.Add(d)
 		}
 		peak, _ := strconv.ParseFloat(opts["peak"], 64)
+		lying := opts["from"] == "lying"
 		switch rest[2] {
 		case "fall":
-			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak}}
+			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak, FromLying: lying}}
 		case "getup":
-			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, Recovered: true}}
+			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak, Recovered: true, FromLying: lying}}
 		}
 		msg.Channel = devices.ChanAccel
 		msg.Accel = accelChunk(hub, sensor, now.Add(-time.Second), rest[2] != "still")
@@ -371,7 +373,7 @@ var groupCauses = map[string][]Cause{
 	"heart":      {CauseBradycardia, CauseTachycardia, CauseAsystole},
 	"breathing":  {CauseApnoea, CauseBreathingRate},
 	"inactivity": {CauseInactivity},
-	"fall":       {CauseFall},
+	"fall":       {CauseFall, CauseFallRecovered},
 	"sos":        {CauseSOS},
 }
 

@@ -16,8 +16,11 @@ const (
 	CategoryHeart      Category = "heart"
 	CategoryBreathing  Category = "breathing"
 	CategoryInactivity Category = "inactivity"
-	CategoryGas        Category = "gas"
-	CategoryDevice     Category = "device"
+	// CategoryFallRecovered is a fall the resident got up from: a welfare
+	// concern, told as such (never "an emergency").
+	CategoryFallRecovered Category = "fall_recovered"
+	CategoryGas           Category = "gas"
+	CategoryDevice        Category = "device"
 )
 
 // CategoryOf maps a detector's cause onto its category; a cause not named
@@ -36,6 +39,8 @@ func CategoryOf(c detectors.Cause) Category {
 		return CategoryBreathing
 	case detectors.CauseInactivity:
 		return CategoryInactivity
+	case detectors.CauseFallRecovered:
+		return CategoryFallRecovered
 	case detectors.CauseCO, detectors.CauseGas:
 		return CategoryGas
 	}

@@ -13,7 +13,7 @@ func TestCategoryOfEveryCause(t *testing.T) {
 		detectors.CauseFireConfirmed: dispatch.CategoryFire, detectors.CauseSOS: dispatch.CategorySOS,
 		detectors.CauseAsystole: dispatch.CategoryHeart, detectors.CauseApnoea: dispatch.CategoryBreathing,
 		detectors.CauseInactivity: dispatch.CategoryInactivity, detectors.CauseCO: dispatch.CategoryGas,
-		detectors.CauseHubOffline: dispatch.CategoryDevice,
+		detectors.CauseHubOffline: dispatch.CategoryDevice, detectors.CauseFallRecovered: dispatch.CategoryFallRecovered,
 	} {
 		if got := dispatch.CategoryOf(cause); got != want {
 			t.Errorf("CategoryOf(%s) = %s, want %s", cause, got, want)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,32 +23,53 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/detectors"
-	"github.com/dolbom/dolbom/detectors/fall"
+	"github.com/dolbom/dolbom/detectors/fall/falleval"
 	"github.com/dolbom/dolbom/devices"
 )
 
 // SisFallReport is the JSON of `dolbom-sim sisfall`: every trial replayed
 // through the real path (a wearable publishing its accelerometer over MQTT
 // to an in-process gateway, the broker, the rule engine and its fall
-// tracker) and classified by whether a fall detection came back.
+// tracker) and classified by what came back: a fall emergency (a `fall`
+// detection the wearer did not get up from before the trial ended) and a
+// welfare "fell and got up" (`fall_recovered`) are counted apart, and a trial
+// counts as detected when either came.
 type SisFallReport struct {
-	Trials             int                       `json:"trials"`
-	Falls              int                       `json:"falls"`
-	ADLs               int                       `json:"adls"`
-	ChunksSent         int64                     `json:"chunks_sent"`
-	Sensitivity        float64                   `json:"sensitivity"`
-	Specificity        float64                   `json:"specificity"`
-	Accuracy           float64                   `json:"accuracy"`
-	FalseAlarmsPerHour float64                   `json:"false_alarms_per_hour"`
-	LatencyMSP50       float64                   `json:"latency_ms_p50"`
-	LatencyMSP99       float64                   `json:"latency_ms_p99"`
-	PerActivity        map[string]*activityScore `json:"per_activity"`
-	WallSeconds        float64                   `json:"wall_seconds"`
+	Trials     int     `json:"trials"`
+	Falls      int     `json:"falls"`
+	ADLs       int     `json:"adls"`
+	RateHz     int     `json:"rate_hz"`          // the rate the trials were sent at
+	ClipG      float64 `json:"clip_g,omitempty"` // each axis clipped to ±clip_g
+	ChunksSent int64   `json:"chunks_sent"`
+	// Sensitivity and Specificity count either detection; the _emergency
+	// and _welfare counts split them.
+	Sensitivity          float64                   `json:"sensitivity"`
+	Specificity          float64                   `json:"specificity"`
+	SpecificityEmergency float64                   `json:"specificity_emergency"` // counting only emergencies as false alarms
+	FallsEmergency       int                       `json:"falls_emergency"`
+	FallsWelfare         int                       `json:"falls_welfare"`
+	ADLsEmergency        int                       `json:"adls_emergency"`
+	ADLsWelfare          int                       `json:"adls_welfare"`
+	Accuracy             float64                   `json:"accuracy"`
+	FalseAlarmsPerHour   float64                   `json:"false_alarms_per_hour"`
+	LatencyMSP50         float64                   `json:"latency_ms_p50"`
+	LatencyMSP99         float64                   `json:"latency_ms_p99"`
+	PerActivity          map[string]*activityScore `json:"per_activity"`
+	WallSeconds          float64                   `json:"wall_seconds"`
 }
 
 type activityScore struct {
-	Trials   int `json:"trials"`
-	Detected int `json:"detected"`
+	Trials    int `json:"trials"`
+	Detected  int `json:"detected"`  // emergency or welfare
+	Emergency int `json:"emergency"` // a fall not got up from
+	Welfare   int `json:"welfare"`   // fell and got up
+}
+
+// trialOutcome is what came back for one trial's wearable, in event time.
+type trialOutcome struct {
+	fall      time.Time // first fall detection (pending or firing)
+	cancelled bool      // ... then cancelled: the wearer got up
+	welfare   time.Time // first fall_recovered
 }
 
 // chunkSeconds is how much a wearable sends per message: 1 s, as a
@@ -60,14 +82,19 @@ func cmdSisFall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	data := fs.String("data", "", "a folder in SisFall's layout (subject folders SA01 ... with Dxx_/Fxx_ trial files)")
 	limit := fs.Int("limit", 0, "replay at most this many trials (0: all)")
 	parallel := fs.Int("parallel", 8, "trials replayed at once (one wearable each)")
+	rate := fs.Int("rate", 0, "send the trials resampled to this rate, a divisor of theirs (20, 50, 100; 0: as recorded)")
+	clip := fs.Float64("clip", 0, "clip each axis to ±clip g, as a smaller sensor range would (0: none)")
 	_ = fs.Bool("json", true, "print the report as JSON (always)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *rate < 0 || *clip < 0 {
+		return fmt.Errorf("sisfall: --rate %d and --clip %g must not be negative", *rate, *clip)
+	}
 	if *data == "" {
 		return errors.New("sisfall: --data DIR is required (e.g. the unpacked ../shared/data/sisfall)")
 	}
-	paths, err := fall.ListTrials(*data)
+	paths, err := falleval.ListTrials(*data)
 	if err != nil {
 		return fmt.Errorf("sisfall: %w", err)
 	}
@@ -78,7 +105,7 @@ func cmdSisFall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("sisfall: no trials under %s", *data)
 	}
 	began := time.Now()
-	rep, err := replaySisFall(ctx, paths, *parallel, stderr)
+	rep, err := replaySisFall(ctx, paths, *parallel, *rate, *clip, stderr)
 	if err != nil {
 		return err
 	}
@@ -91,14 +118,14 @@ func cmdSisFall(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // trialRun is one trial on its own wearable (hub), so that each trial's
 // detections are its own.
 type trialRun struct {
-	trial  fall.Trial
+	trial  falleval.Trial
 	hub    devices.HubID
 	secret string
 	start  time.Time // event time of the first sample
 	impact time.Time // the largest acceleration magnitude: a fall's impact peak
 }
 
-func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.Writer) (*SisFallReport, error) {
+func replaySisFall(ctx context.Context, paths []string, parallel, rate int, clip float64, stderr io.Writer) (*SisFallReport, error) {
 	dir, err := os.MkdirTemp("", "dolbom-sisfall")
 	if err != nil {
 		return nil, err
@@ -106,7 +133,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	defer os.RemoveAll(dir)
 
 	var mu sync.Mutex
-	detected := map[devices.HubID]time.Time{} // first fall detection's event time
+	outcomes := map[devices.HubID]*trialOutcome{}
 	pipe := broker.NewPipeListener()
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -118,14 +145,24 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 		// rate limit that protects a live gateway from a looping hub.
 		Broker: broker.Config{ReadingsRate: 100000, ReadingsBurst: 100000},
 		OnDetection: func(d detectors.Detection) {
-			if d.Cause != detectors.CauseFall || (d.State != detectors.Pending && d.State != detectors.Firing) {
+			if d.Cause != detectors.CauseFall && d.Cause != detectors.CauseFallRecovered {
 				return
 			}
 			mu.Lock()
-			if _, seen := detected[d.Hub]; !seen {
-				detected[d.Hub] = d.At
+			defer mu.Unlock()
+			o := outcomes[d.Hub]
+			if o == nil {
+				o = &trialOutcome{}
+				outcomes[d.Hub] = o
 			}
-			mu.Unlock()
+			switch {
+			case d.Cause == detectors.CauseFallRecovered && (d.State == detectors.Pending || d.State == detectors.Firing) && o.welfare.IsZero():
+				o.welfare = d.At
+			case d.Cause == detectors.CauseFall && (d.State == detectors.Pending || d.State == detectors.Firing) && o.fall.IsZero():
+				o.fall = d.At
+			case d.Cause == detectors.CauseFall && d.State == detectors.Cancelled:
+				o.cancelled = true
+			}
 		},
 	}, zerolog.New(stderr).Level(zerolog.ErrorLevel))
 	if err != nil {
@@ -149,9 +186,14 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	hash := devices.HashHubSecret(secret)
 	runs := make([]*trialRun, 0, len(paths))
 	for _, p := range paths {
-		t, err := fall.ReadSisFallTrial(p)
+		t, err := falleval.ReadSisFallTrial(p)
 		if err != nil {
 			return nil, err
+		}
+		if rate > 0 || clip > 0 {
+			if t, err = t.Resampled(cmp.Or(rate, t.RateHz), clip); err != nil {
+				return nil, fmt.Errorf("sisfall: %w", err)
+			}
 		}
 		id := devices.HubID(strings.ToLower(fmt.Sprintf("sisfall-%s-%s-r%02d", t.Subject, t.Activity, t.Run)))
 		if err := devices.ValidateHubID(string(id)); err != nil {
@@ -208,7 +250,10 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	// engine's queues: let them drain.
 	time.Sleep(2 * time.Second)
 
-	rep := &SisFallReport{PerActivity: map[string]*activityScore{}, ChunksSent: chunks}
+	rep := &SisFallReport{PerActivity: map[string]*activityScore{}, ChunksSent: chunks, RateHz: rate, ClipG: clip}
+	if len(runs) > 0 && rate == 0 {
+		rep.RateHz = runs[0].trial.RateHz
+	}
 	var tp, fn, tn, fp int
 	var adlSeconds float64
 	var latencies []float64
@@ -216,7 +261,16 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	defer mu.Unlock()
 	for _, r := range runs {
 		t := r.trial
-		at, hit := detected[r.hub]
+		o := outcomes[r.hub]
+		if o == nil {
+			o = &trialOutcome{}
+		}
+		emergency, welfare := !o.fall.IsZero() && !o.cancelled, !o.welfare.IsZero()
+		hit := emergency || welfare
+		at := o.fall
+		if at.IsZero() || (!o.welfare.IsZero() && o.welfare.Before(at)) {
+			at = o.welfare
+		}
 		a := rep.PerActivity[t.Activity]
 		if a == nil {
 			a = &activityScore{}
@@ -225,6 +279,19 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 		a.Trials++
 		if hit {
 			a.Detected++
+		}
+		if emergency {
+			a.Emergency++
+		}
+		if welfare {
+			a.Welfare++
+		}
+		if t.IsFall {
+			rep.FallsEmergency += b2i(emergency)
+			rep.FallsWelfare += b2i(welfare)
+		} else {
+			rep.ADLsEmergency += b2i(emergency)
+			rep.ADLsWelfare += b2i(welfare)
 		}
 		rep.Trials++
 		switch {
@@ -247,6 +314,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel int, stderr io.
 	}
 	rep.Sensitivity = ratio(tp, tp+fn)
 	rep.Specificity = ratio(tn, tn+fp)
+	rep.SpecificityEmergency = ratio(rep.ADLs-rep.ADLsEmergency, rep.ADLs)
 	rep.Accuracy = ratio(tp+tn, rep.Trials)
 	if adlSeconds > 0 {
 		rep.FalseAlarmsPerHour = float64(fp) / (adlSeconds / 3600)
@@ -289,7 +357,7 @@ func replayTrial(pipe *broker.PipeListener, r *trialRun) (int64, error) {
 }
 
 // peakOffset is the time of the largest acceleration magnitude in the trial.
-func peakOffset(t fall.Trial) time.Duration {
+func peakOffset(t falleval.Trial) time.Duration {
 	best, at := 0.0, 0
 	for i := range t.X {
 		m := math.Sqrt(float64(t.X[i]*t.X[i] + t.Y[i]*t.Y[i] + t.Z[i]*t.Z[i]))
@@ -298,6 +366,13 @@ func peakOffset(t fall.Trial) time.Duration {
 		}
 	}
 	return time.Duration(at) * time.Second / time.Duration(t.RateHz)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func ratio(a, b int) float64 {

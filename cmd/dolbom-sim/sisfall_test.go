@@ -54,6 +54,41 @@ func TestSisFallReplaySynthetic(t *testing.T) {
 	}
 }
 
+// A fall the wearer gets up from is a welfare detection, not an emergency,
+// and still counts as detected; per_activity splits the two. The same
+// trials sent at 20 Hz and clipped to ±2 g (--rate, --clip) are still
+// classified the same way.
+func TestSisFallReplayEmergencyAndWelfare(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "SX01")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fall := [][4]float64{{4, 0, -1, 0}, {0.3, 0.5, -0.2, 0.3}, {0.1, 2.5, -2.0, 1.5}}
+	writeTrial(t, dir, "F01_SX01_R01.txt", append(fall, [4]float64{8, 0, 0, -1})...)
+	writeTrial(t, dir, "F02_SX01_R01.txt", append(fall, [4]float64{4, 0, 0, -1}, [4]float64{1, 0, -0.7, -0.7}, [4]float64{6, 0, -1, 0})...)
+	writeTrial(t, dir, "D01_SX01_R01.txt", [4]float64{12, 0, -1, 0})
+	for _, args := range [][]string{nil, {"--rate", "20", "--clip", "2"}} {
+		var out, errs bytes.Buffer
+		if err := cmdSisFall(context.Background(), append([]string{"--data", filepath.Dir(dir), "--json"}, args...), &out, &errs); err != nil {
+			t.Fatalf("sisfall %v: %v\n%s", args, err, errs.String())
+		}
+		var rep SisFallReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+		}
+		f1, f2 := rep.PerActivity["F01"], rep.PerActivity["F02"]
+		if f1 == nil || f2 == nil || f1.Emergency != 1 || f1.Welfare != 0 || f2.Emergency != 0 || f2.Welfare != 1 {
+			t.Fatalf("%v: per_activity F01 %+v F02 %+v: want F01 an emergency, F02 fell and got up", args, f1, f2)
+		}
+		if rep.Sensitivity != 1 || rep.FallsEmergency != 1 || rep.FallsWelfare != 1 || rep.Specificity != 1 {
+			t.Errorf("%v: report %+v: want both falls detected, one each way", args, rep)
+		}
+		if len(args) > 0 && (rep.RateHz != 20 || rep.ClipG != 2) {
+			t.Errorf("%v: report says rate %d clip %g", args, rep.RateHz, rep.ClipG)
+		}
+	}
+}
+
 // On the real SisFall data (one subject, from ../shared), the replay through
 // the gateway classifies trials as the detector's own evaluation does.
 func TestSisFallReplayRealData(t *testing.T) {

@@ -51,6 +51,14 @@ type Config struct {
 	UprightTiltDeg  float64
 	UprightLookback time.Duration
 
+	// BedImpactG and BedTurnDeg are what a fall that starts lying (out of
+	// bed, off a sofa) needs instead of the upright start: a harder impact
+	// than turning over on a mattress, and the trunk turned by at least
+	// BedTurnDeg. Tuned by subject-wise CV on FallAllD (falls from bed and
+	// turning while lying; docs/detection.md).
+	BedImpactG float64
+	BedTurnDeg float64
+
 	// LyingTiltDeg is the least angle between the body's long axis (the
 	// protocol's y) and vertical after the episode: the wearer ends lying or
 	// half-lying, as after every SisFall fall, not standing or sitting up.
@@ -97,7 +105,7 @@ type Config struct {
 func DefaultConfig() *Config {
 	return &Config{
 		CutoffHz:             5,
-		ImpactG:              2.0,
+		ImpactG:              1.5,
 		HorizontalStdG:       0.3,
 		HorizontalSpan:       time.Second,
 		PostWindow:           2500 * time.Millisecond,
@@ -107,6 +115,8 @@ func DefaultConfig() *Config {
 		UprightTiltDeg:       60,
 		UprightLookback:      2300 * time.Millisecond,
 		LyingTiltDeg:         50,
+		BedImpactG:           2.0,
+		BedTurnDeg:           60,
 		OrientationChangeDeg: 30,
 		StillG:               0.2,
 		MaxEpisode:           1500 * time.Millisecond,

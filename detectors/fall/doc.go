@@ -4,22 +4,28 @@
 // A Tracker holds one wearable's streaming state. It is fed chunks in order
 // and answers with the falls it decided on, each with the features that
 // decided it, so the rule engine can explain the detection and run its cancel
-// window. The detector has three stages, chosen from what the SisFall data
-// (Sucerquia et al., Sensors 2017) supports:
+// window, and with GotUp reports when the wearer is up again after a fall.
+// An impact episode is judged on:
 //
-//  1. impact: a sample-vector magnitude peak of at least Config.ImpactG, after
-//     a moment within Config.UprightTiltDeg of vertical in the
-//     Config.UprightLookback before it (a fall starts standing or sitting;
-//     turning over in bed starts and ends lying);
+//  1. impact: a peak of the lightly smoothed magnitude of at least
+//     Config.ImpactG (the smoothing makes a peak read the same from 20 Hz to
+//     400 Hz);
 //  2. violence: the horizontal-plane standard deviation sqrt(var(x)+var(z))
 //     of the 5 Hz low-passed signal over 1 s around the impact, SisFall's best
-//     single feature, at least Config.HorizontalStdG;
-//  3. aftermath, PostWindow after the last impact: the trunk lies at least
-//     Config.LyingTiltDeg from vertical, has turned at least
-//     Config.OrientationChangeDeg from before the fall, and the wearer is still
-//     (activity at most Config.StillG).
+//     single feature (Sucerquia et al., Sensors 2017), at least
+//     Config.HorizontalStdG;
+//  3. down, PostWindow after the last impact: the trunk lies at least
+//     Config.LyingTiltDeg from vertical and has turned at least
+//     Config.OrientationChangeDeg from before the fall;
+//  4. start: upright (a moment within Config.UprightTiltDeg of vertical in
+//     the Config.UprightLookback before the impact), or lying (a fall out of
+//     bed: an impact of at least Config.BedImpactG and a turn of at least
+//     Config.BedTurnDeg, which turning over on a mattress does not reach);
+//  5. outcome: still (a fall, reported now), or moving on the floor: then a
+//     fall once the wearer lies still, or GotUp without a fall once they are
+//     up ("fell and got up", a welfare concern, not a 119 emergency).
 //
-// Peak-only rules fire on jogging, stumbles and sitting down hard; the second
-// and third stages reject those. The evaluation harness (ReadSisFallTrial,
-// EvaluateDir) replays SisFall trials through the same Tracker.
+// Peak-only rules fire on jogging, stumbles and sitting down hard; the later
+// stages reject those. The evaluation harness (package falleval) replays the
+// SisFall and FallAllD trials through the same Tracker.
 package fall

@@ -19,6 +19,10 @@ const (
 	ringLen = 320
 	// uprightWin ticks (0.5 s) average the posture before an impact.
 	uprightWin = 25
+	// impactTau is the time constant of the smoothing the impact peak is
+	// read on: about what a 20 Hz accelerometer's own averaging leaves of a
+	// spike, so thresholds hold from 20 Hz to 400 Hz.
+	impactTau = 50 * time.Millisecond
 )
 
 // Fall is one detected fall.
@@ -32,6 +36,16 @@ type Fall struct {
 	PeakG float64
 	// Features are the values the decision was made on.
 	Features Features
+	// FromLying marks a fall that started lying or half-lying (out of bed,
+	// off a sofa): judged on a harder impact and a turn of the trunk, since
+	// the pre-event posture cannot tell it from someone who lies on.
+	FromLying bool
+	// GotUp marks instead a report that the wearer is up again after the
+	// fall whose Impact this is: Detected is when. It follows either a fall
+	// reported before (the engine cancels that emergency) or a fall never
+	// reported because the wearer kept moving on the floor until they got up
+	// ("fell and got up": a welfare concern, not a 119 emergency).
+	GotUp bool
 }
 
 // Features are what one impact episode was judged on; each is compared with
@@ -43,6 +57,7 @@ type Features struct {
 	PostActivityG        float64       // vs Config.StillG
 	PostTiltDeg          float64       // trunk from vertical after, vs Config.LyingTiltDeg
 	PreTiltDeg           float64       // most upright trunk tilt before the impact, vs Config.UprightTiltDeg
+	DownTiltDeg          float64       // least upright trunk tilt from the first impact to the decision
 	MinG                 float64       // least low-passed magnitude in the second before the first peak
 	Episode              time.Duration // first to last impact peak
 }
@@ -107,8 +122,14 @@ type Tracker struct {
 	next    int64 // index of the next sample expected
 
 	fx, fy, fz biquad
-	prevOff    int64
-	prev       [3]float64 // low-passed value of the previous sample
+	// impact is a light per-axis smoothing (impactTau) of the raw samples
+	// whose magnitude is the impact peak: it makes a peak read about the same
+	// at 20 Hz as at 200 Hz, where the raw spike would be several times
+	// higher (docs/detection.md, sensor rates).
+	impactAvg   [3]float64
+	impactAlpha float64
+	prevOff     int64
+	prev        [3]float64 // low-passed value of the previous sample
 
 	ring    [ringLen]tick
 	ticks   int64 // ticks emitted since the reset; tick k is at offset k*tickDur
@@ -128,6 +149,15 @@ type Tracker struct {
 	upright      [3]float64 // gravity direction before the fall
 	uprightSince time.Time
 	recoveredAt  time.Time
+	// fromLying: the fall started lying, so "up" is the trunk near vertical
+	// rather than back to its pre-fall direction.
+	fromLying bool
+	// unreported: the fall went down but the wearer kept moving, so nothing
+	// was reported yet; it becomes a fall once they lie still, or a GotUp
+	// report once they are up. impact and impactPeak are kept for either.
+	unreported bool
+	impact     time.Time
+	impactPeak float64
 
 	cosRecover float64
 	out        []Fall
@@ -241,6 +271,8 @@ func (t *Tracker) reset(c *devices.AccelChunk) {
 	t.fy.settle(y)
 	t.fz.settle(z)
 	t.prev = [3]float64{x, y, z}
+	t.impactAvg = t.prev
+	t.impactAlpha = 1 - math.Exp(-float64(time.Second)/float64(c.RateHz)/float64(impactTau))
 	t.prevOff = 0
 	t.posture = t.prev
 	t.ticks = 0
@@ -253,7 +285,11 @@ func (t *Tracker) sample(x, y, z float64) {
 	off := t.offset(t.next)
 	t.next++
 	f := [3]float64{t.fx.step(x), t.fy.step(y), t.fz.step(z)}
-	mag := float32(math.Sqrt(x*x + y*y + z*z))
+	a := &t.impactAvg
+	a[0] += t.impactAlpha * (x - a[0])
+	a[1] += t.impactAlpha * (y - a[1])
+	a[2] += t.impactAlpha * (z - a[2])
+	mag := float32(math.Sqrt(a[0]*a[0] + a[1]*a[1] + a[2]*a[2]))
 	counted := false
 	for {
 		tickOff := t.ticks * int64(tickDur)
@@ -307,7 +343,7 @@ func (t *Tracker) tick(v [3]float64, off int64) {
 	}
 	now := t.origin.Add(time.Duration(off))
 	if t.fallen {
-		t.watchRecovery(now)
+		t.watchRecovery(k, now)
 	}
 
 	if peak >= float32(t.cfg.ImpactG) && !t.suppressed(now) {
@@ -327,7 +363,7 @@ func (t *Tracker) tick(v [3]float64, off int64) {
 func ticksOf(d time.Duration) int64 { return int64(d / tickDur) }
 
 func (t *Tracker) suppressed(now time.Time) bool {
-	return t.fallen && t.recoveredAt.IsZero() && now.Sub(t.fallAt) < t.cfg.Refractory
+	return t.fallen && t.recoveredAt.IsZero() && (t.unreported || now.Sub(t.fallAt) < t.cfg.Refractory)
 }
 
 // mean returns the average low-passed vector over ticks [from, to) and the
@@ -395,13 +431,16 @@ func (t *Tracker) judge(k int64, now time.Time) {
 	post, activity, _ := t.mean(k+1-ticksOf(cfg.PostMeasure), k+1)
 	span := ticksOf(cfg.HorizontalSpan)
 	peak, impactOff := t.largestPeak(t.first-span, t.last+1)
+	preTilt, _ := t.tiltRange(t.first-ticksOf(cfg.UprightLookback), t.first)
+	_, downTilt := t.tiltRange(t.first, k+1)
 	feat := Features{
+		PreTiltDeg:           preTilt,
+		DownTiltDeg:          downTilt,
 		PeakG:                peak,
 		HorizontalStdG:       t.horizontalStd(t.first-span, t.last+span),
 		OrientationChangeDeg: angleDeg(pre, post),
 		PostActivityG:        activity,
 		Episode:              time.Duration(t.last-t.first) * tickDur,
-		PreTiltDeg:           t.uprightTiltDeg(t.first-ticksOf(cfg.UprightLookback), t.first),
 		PostTiltDeg:          tiltDeg(post),
 		MinG:                 t.minMagnitude(t.first-int64(ticksPS), t.first+1),
 	}
@@ -411,33 +450,53 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		PeakG:    feat.PeakG,
 		Features: feat,
 	}
-	isFall := feat.PeakG >= cfg.ImpactG &&
-		feat.PreTiltDeg <= cfg.UprightTiltDeg &&
+	down := feat.PeakG >= cfg.ImpactG &&
 		feat.HorizontalStdG >= cfg.HorizontalStdG &&
 		feat.PostTiltDeg >= cfg.LyingTiltDeg &&
-		feat.OrientationChangeDeg >= cfg.OrientationChangeDeg &&
-		feat.PostActivityG <= cfg.StillG
+		feat.OrientationChangeDeg >= cfg.OrientationChangeDeg
+	upright := feat.PreTiltDeg <= cfg.UprightTiltDeg
+	// A fall from lying needs the history to show that the wearer lay
+	// before it (not a stream that began mid-fall), a harder impact than
+	// turning over in bed and a turn of the trunk.
+	f.FromLying = !upright && t.first >= ticksOf(cfg.UprightLookback) &&
+		feat.PeakG >= cfg.BedImpactG && feat.OrientationChangeDeg >= cfg.BedTurnDeg
+	still := feat.PostActivityG <= cfg.StillG
+	isFall := down && still && (upright || f.FromLying)
 	t.stats.Episodes++
 	if t.onEpisode != nil {
 		t.onEpisode(f, isFall)
 	}
-	if !isFall {
+	if !down || !(upright || f.FromLying) {
 		return
 	}
-	t.stats.Falls++
-	t.out = append(t.out, f)
-	t.fallen, t.fallAt, t.upright = true, now, pre
+	// Down, and either lying still (a fall, reported now) or still moving
+	// on the floor (kept unreported until they lie still or get up).
+	t.fallen, t.fallAt, t.upright, t.fromLying = true, now, pre, f.FromLying
 	t.uprightSince, t.recoveredAt = time.Time{}, time.Time{}
+	t.impact, t.impactPeak, t.unreported = f.Impact, f.PeakG, !isFall
+	if isFall {
+		t.stats.Falls++
+		t.out = append(t.out, f)
+	}
 }
 
 // watchRecovery ends a fall once the trunk has been back near its pre-fall
-// direction for RecoverHold.
-func (t *Tracker) watchRecovery(now time.Time) {
+// direction (near vertical after a fall from lying) for RecoverHold, and
+// reports it. A fall not yet reported because the wearer kept moving is
+// reported once they lie still, and forgotten after Refractory.
+func (t *Tracker) watchRecovery(k int64, now time.Time) {
 	if !t.recoveredAt.IsZero() {
 		return
 	}
-	if cosAngle(t.posture, t.upright) < t.cosRecover {
+	up := cosAngle(t.posture, t.upright) >= t.cosRecover
+	if t.fromLying {
+		up = tiltDeg(t.posture) <= t.cfg.RecoverAngleDeg
+	}
+	if !up {
 		t.uprightSince = time.Time{}
+		if t.unreported {
+			t.watchStill(k, now)
+		}
 		return
 	}
 	if t.uprightSince.IsZero() {
@@ -445,7 +504,30 @@ func (t *Tracker) watchRecovery(now time.Time) {
 	}
 	if now.Sub(t.uprightSince) >= t.cfg.RecoverHold {
 		t.recoveredAt = now
+		t.unreported = false
+		t.out = append(t.out, Fall{Impact: t.impact, Detected: now, PeakG: t.impactPeak, FromLying: t.fromLying, GotUp: true})
 	}
+}
+
+// watchStill turns a fall the wearer kept moving after into a reported one
+// once they lie still for PostMeasure, checked every stillEvery ticks.
+func (t *Tracker) watchStill(k int64, now time.Time) {
+	const stillEvery = 10
+	if now.Sub(t.fallAt) >= t.cfg.Refractory {
+		t.fallen, t.unreported = false, false
+		return
+	}
+	if k%stillEvery != 0 {
+		return
+	}
+	post, activity, _ := t.mean(k+1-ticksOf(t.cfg.PostMeasure), k+1)
+	if activity > t.cfg.StillG || tiltDeg(post) < t.cfg.LyingTiltDeg {
+		return
+	}
+	t.unreported = false
+	t.fallAt = now
+	t.stats.Falls++
+	t.out = append(t.out, Fall{Impact: t.impact, Detected: now, PeakG: t.impactPeak, FromLying: t.fromLying})
 }
 
 func cosAngle(a, b [3]float64) float64 {
@@ -498,12 +580,13 @@ func (t *Tracker) largestPeak(from, to int64) (float64, int64) {
 	return float64(best), bestOff
 }
 
-// uprightTiltDeg returns the least trunk tilt from vertical among the
-// uprightWin-tick averages of the low-passed vector that fit in ticks
+// tiltRange returns the least and the largest trunk tilt from vertical among
+// the uprightWin-tick averages of the low-passed vector that fit in ticks
 // [from, to): how upright the wearer was at the most upright moment before
-// an impact. Averaging over uprightWin keeps the dynamic acceleration of the
-// fall itself from passing for a posture.
-func (t *Tracker) uprightTiltDeg(from, to int64) float64 {
+// an impact, and how far down they got after it. Averaging over uprightWin
+// keeps the dynamic acceleration of the fall itself from passing for a
+// posture.
+func (t *Tracker) tiltRange(from, to int64) (least, most float64) {
 	from = max(from, t.ticks-ringLen, 0)
 	to = min(to, t.ticks)
 	if to-from < uprightWin {
@@ -511,10 +594,10 @@ func (t *Tracker) uprightTiltDeg(from, to int64) float64 {
 		if !ok {
 			m, _, _ = t.mean(0, 1)
 		}
-		return tiltDeg(m)
+		return tiltDeg(m), tiltDeg(m)
 	}
 	var s [3]float64
-	best := math.Inf(1)
+	least, most = math.Inf(1), 0
 	for k := from; k < to; k++ {
 		e := &t.ring[k%ringLen]
 		s[0], s[1], s[2] = s[0]+float64(e.x), s[1]+float64(e.y), s[2]+float64(e.z)
@@ -523,8 +606,9 @@ func (t *Tracker) uprightTiltDeg(from, to int64) float64 {
 			s[0], s[1], s[2] = s[0]-float64(o.x), s[1]-float64(o.y), s[2]-float64(o.z)
 		}
 		if k-from+1 >= uprightWin {
-			best = min(best, tiltDeg(s))
+			tilt := tiltDeg(s)
+			least, most = min(least, tilt), max(most, tilt)
 		}
 	}
-	return best
+	return least, most
 }

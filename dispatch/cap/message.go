@@ -297,6 +297,8 @@ var causes = map[dispatch.Category]causeInfo{
 		"구급대 즉시 출동 요망. 호흡 이상 감지.", "Send an ambulance at once; abnormal breathing detected."},
 	dispatch.CategoryInactivity: {"Health", "독거노인 장시간 무활동", "Prolonged inactivity of a senior living alone", "Expected", "Moderate",
 		"안부 확인을 위한 출동 요망.", "Welfare check needed."},
+	dispatch.CategoryFallRecovered: {"Health", "독거노인 낙상 후 스스로 일어남", "A senior living alone fell and got up", "Expected", "Minor",
+		"안부 확인 요망. 거주자가 낙상 후 스스로 일어났음.", "Welfare check needed; the resident fell and got up by themselves."},
 	dispatch.CategoryDevice: {"Safety", "독거노인 안전장비 이상", "Safety device fault in a senior's home", "Future", "Minor",
 		"정보 제공용.", "For information."},
 }

@@ -55,12 +55,14 @@ var happened = map[cause]phrase{
 	cause(dispatch.CategoryHeart):      {"심장 이상이 감지되었습니다", "a heart emergency was detected"},
 	cause(dispatch.CategoryBreathing):  {"호흡 이상이 감지되었습니다", "abnormal breathing was detected"},
 	cause(dispatch.CategoryInactivity): {"오랫동안 움직임이 없습니다", "there has been no movement for a long time"},
-	cause(dispatch.CategoryGas):        {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
-	cause(dispatch.CategoryDevice):     {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
+	cause(dispatch.CategoryFallRecovered): {"넘어지셨다가 스스로 일어나셨습니다 (안부 확인 요청)",
+		"they fell and got up by themselves (please check on them)"},
+	cause(dispatch.CategoryGas):    {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
+	cause(dispatch.CategoryDevice): {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
 }
 
 func (c cause) urgent() bool {
-	return c != cause(dispatch.CategoryInactivity) && c != cause(dispatch.CategoryDevice)
+	return c != cause(dispatch.CategoryInactivity) && c != cause(dispatch.CategoryDevice) && c != cause(dispatch.CategoryFallRecovered)
 }
 
 func (c cause) happened(l Lang) string {
@@ -77,14 +79,15 @@ func (c cause) phrase(table map[cause]phrase, other phrase, l Lang) string {
 
 // what the incident is, as a noun ("the fall"), for the "119 has it" SMS.
 var what = map[cause]phrase{
-	cause(dispatch.CategoryFall):       {"낙상", "fall"},
-	cause(dispatch.CategoryFire):       {"화재", "fire"},
-	cause(dispatch.CategorySOS):        {"응급 호출", "emergency call"},
-	cause(dispatch.CategoryHeart):      {"심장 이상", "heart emergency"},
-	cause(dispatch.CategoryBreathing):  {"호흡 이상", "breathing emergency"},
-	cause(dispatch.CategoryInactivity): {"장시간 움직임 없음", "long inactivity"},
-	cause(dispatch.CategoryGas):        {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
-	cause(dispatch.CategoryDevice):     {"안전 장비 이상", "safety device fault"},
+	cause(dispatch.CategoryFall):          {"낙상", "fall"},
+	cause(dispatch.CategoryFire):          {"화재", "fire"},
+	cause(dispatch.CategorySOS):           {"응급 호출", "emergency call"},
+	cause(dispatch.CategoryHeart):         {"심장 이상", "heart emergency"},
+	cause(dispatch.CategoryBreathing):     {"호흡 이상", "breathing emergency"},
+	cause(dispatch.CategoryInactivity):    {"장시간 움직임 없음", "long inactivity"},
+	cause(dispatch.CategoryFallRecovered): {"낙상 후 회복", "fall they got up from"},
+	cause(dispatch.CategoryGas):           {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
+	cause(dispatch.CategoryDevice):        {"안전 장비 이상", "safety device fault"},
 }
 
 func (c cause) what(l Lang) string { return c.phrase(what, phrase{"긴급 상황", "emergency"}, l) }

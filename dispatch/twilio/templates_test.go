@@ -42,3 +42,16 @@ func TestWith119SMS(t *testing.T) {
 		}
 	}
 }
+
+// "Fell and got up" reaches the social worker as a notice, in words that
+// say what happened, never as an emergency alert.
+func TestSMSTextFallRecovered(t *testing.T) {
+	ko := twilio.SMSText(twilio.Notice{Lang: twilio.Korean, Cause: dispatch.CategoryFallRecovered, ResidentName: "박영수"})
+	en := twilio.SMSText(twilio.Notice{Lang: twilio.English, Cause: dispatch.CategoryFallRecovered, ResidentName: "Park"})
+	if !strings.HasPrefix(ko, "[돌봄 알림] 박영수님 댁에서 넘어지셨다가 스스로 일어나셨습니다") || strings.Contains(ko, "긴급") {
+		t.Errorf("Korean: %q", ko)
+	}
+	if !strings.HasPrefix(en, "[Dolbom notice] At the home of Park, they fell and got up by themselves") {
+		t.Errorf("English: %q", en)
+	}
+}

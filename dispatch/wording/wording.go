@@ -40,6 +40,7 @@ var words = map[string][2]string{
 	"cause.apnoea":             {"무호흡", "Apnoea"},
 	"cause.breathing_rate":     {"호흡수 이상", "Abnormal breathing rate"},
 	"cause.inactivity":         {"장시간 활동 없음", "No activity"},
+	"cause.fall_recovered":     {"낙상 후 스스로 일어남", "Fell and got up"},
 	"cause.hub_offline":        {"허브 연결 끊김", "Hub offline"},
 	"cause.power_lost":         {"정전", "Power lost"},
 	"cause.battery_low":        {"배터리 부족", "Battery low"},

@@ -1,4 +1,4 @@
-package fall
+package falleval
 
 import (
 	"bytes"

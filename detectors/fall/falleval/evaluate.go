@@ -1,8 +1,9 @@
-package fall
+package falleval
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/dolbom/dolbom/detectors/fall"
 	"runtime"
 	"slices"
 	"sort"
@@ -24,18 +25,40 @@ type TrialResult struct {
 	Subject  string
 	IsFall   bool
 	Duration time.Duration
-	Falls    []Fall // every fall reported while the trial was fed
+	Falls    []fall.Fall // every fall and GotUp report while the trial was fed
 }
 
-// Detected reports whether any fall was reported during the trial.
+// Emergency reports whether a fall was reported during the trial that the
+// wearer did not get up from before it ended (the engine's cancel window,
+// 30 s, outlasts every trial's remainder): what would reach 119.
+func (r TrialResult) Emergency() bool {
+	for i, f := range r.Falls {
+		if f.GotUp {
+			continue
+		}
+		if !slices.ContainsFunc(r.Falls[i+1:], func(g fall.Fall) bool { return g.GotUp && g.Impact.Equal(f.Impact) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// Welfare reports whether the wearer was seen getting up after a fall
+// during the trial: "fell and got up", a welfare detection.
+func (r TrialResult) Welfare() bool {
+	return slices.ContainsFunc(r.Falls, func(f fall.Fall) bool { return f.GotUp })
+}
+
+// Detected reports whether either an emergency or a welfare fall came of
+// the trial.
 func (r TrialResult) Detected() bool { return len(r.Falls) > 0 }
 
-// EvaluateTrial feeds a trial through a fresh Tracker in EvalChunk chunks.
-func EvaluateTrial(tr *Trial, cfg *Config) TrialResult {
-	return evaluateTrial(tr, NewTracker(cfg))
+// EvaluateTrial feeds a trial through a fresh fall.Tracker in EvalChunk chunks.
+func EvaluateTrial(tr *Trial, cfg *fall.Config) TrialResult {
+	return evaluateTrial(tr, fall.NewTracker(cfg))
 }
 
-func evaluateTrial(tr *Trial, t *Tracker) TrialResult {
+func evaluateTrial(tr *Trial, t *fall.Tracker) TrialResult {
 	res := TrialResult{Path: tr.Path, Activity: tr.Activity, Subject: tr.Subject, IsFall: tr.IsFall, Duration: tr.Duration()}
 	chunks := tr.Chunks(evalStart, EvalChunk, "sisfall")
 	for i := range chunks {
@@ -46,8 +69,10 @@ func evaluateTrial(tr *Trial, t *Tracker) TrialResult {
 
 // ActivityStats counts one activity code's trials and detections.
 type ActivityStats struct {
-	Trials   int `json:"trials"`
-	Detected int `json:"detected"`
+	Trials    int `json:"trials"`
+	Detected  int `json:"detected"`  // emergency or welfare
+	Emergency int `json:"emergency"` // a fall not got up from
+	Welfare   int `json:"welfare"`   // fell and got up
 }
 
 // Report summarises a set of trials. A fall trial counts as detected, and a
@@ -58,11 +83,17 @@ type Report struct {
 	TruePositives       int
 	FalsePositives      int // daily-activity trials with a fall reported
 	FalseAlarms         int // falls reported in daily-activity trials
-	ADLDuration         time.Duration
-	Sensitivity         float64
-	Specificity         float64
-	Accuracy            float64
-	FalseAlarmsPerHour  float64 // FalseAlarms over ADLDuration
+	// Emergencies and Welfares count fall trials by outcome; the
+	// EmergencyFalsePositives and WelfareFalsePositives daily-activity trials
+	// by the worst they caused (an ADL can cause both).
+	Emergencies, Welfares                          int
+	EmergencyFalsePositives, WelfareFalsePositives int
+	EmergencySpecificity                           float64 // counting only emergencies as false alarms
+	ADLDuration                                    time.Duration
+	Sensitivity                                    float64
+	Specificity                                    float64
+	Accuracy                                       float64
+	FalseAlarmsPerHour                             float64 // FalseAlarms over ADLDuration
 	// LatencyP50 and LatencyP99 run from the impact peak to the decision, over
 	// the first fall reported in each detected fall trial.
 	LatencyP50, LatencyP99 time.Duration
@@ -78,6 +109,11 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		TruePositives      int                      `json:"true_positives"`
 		FalsePositives     int                      `json:"false_positives"`
 		FalseAlarms        int                      `json:"false_alarms"`
+		Emergencies        int                      `json:"falls_emergency"`
+		Welfares           int                      `json:"falls_welfare"`
+		EmergencyFP        int                      `json:"adls_emergency"`
+		WelfareFP          int                      `json:"adls_welfare"`
+		EmergencySpec      float64                  `json:"specificity_emergency"`
 		ADLHours           float64                  `json:"adl_hours"`
 		Sensitivity        float64                  `json:"sensitivity"`
 		Specificity        float64                  `json:"specificity"`
@@ -87,7 +123,8 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		LatencyP99         float64                  `json:"latency_ms_p99"`
 		PerActivity        map[string]ActivityStats `json:"per_activity"`
 	}{
-		r.Trials, r.Falls, r.ADLs, r.TruePositives, r.FalsePositives, r.FalseAlarms, r.ADLDuration.Hours(),
+		r.Trials, r.Falls, r.ADLs, r.TruePositives, r.FalsePositives, r.FalseAlarms,
+		r.Emergencies, r.Welfares, r.EmergencyFalsePositives, r.WelfareFalsePositives, r.EmergencySpecificity, r.ADLDuration.Hours(),
 		r.Sensitivity, r.Specificity, r.Accuracy, r.FalseAlarmsPerHour,
 		float64(r.LatencyP50) / float64(time.Millisecond), float64(r.LatencyP99) / float64(time.Millisecond),
 		r.PerActivity,
@@ -102,12 +139,25 @@ func Summarize(results []TrialResult) Report {
 		r.Trials++
 		a := r.PerActivity[res.Activity]
 		a.Trials++
+		emergency, welfare := res.Emergency(), res.Welfare()
 		if res.Detected() {
 			a.Detected++
+		}
+		if emergency {
+			a.Emergency++
+		}
+		if welfare {
+			a.Welfare++
 		}
 		r.PerActivity[res.Activity] = a
 		if res.IsFall {
 			r.Falls++
+			if emergency {
+				r.Emergencies++
+			}
+			if welfare {
+				r.Welfares++
+			}
 			if res.Detected() {
 				r.TruePositives++
 				latencies = append(latencies, res.Falls[0].Detected.Sub(res.Falls[0].Impact))
@@ -116,13 +166,24 @@ func Summarize(results []TrialResult) Report {
 		}
 		r.ADLs++
 		r.ADLDuration += res.Duration
-		r.FalseAlarms += len(res.Falls)
+		for _, f := range res.Falls {
+			if !f.GotUp {
+				r.FalseAlarms++
+			}
+		}
 		if res.Detected() {
 			r.FalsePositives++
+		}
+		if emergency {
+			r.EmergencyFalsePositives++
+		}
+		if welfare {
+			r.WelfareFalsePositives++
 		}
 	}
 	r.Sensitivity = ratio(r.TruePositives, r.Falls)
 	r.Specificity = ratio(r.ADLs-r.FalsePositives, r.ADLs)
+	r.EmergencySpecificity = ratio(r.ADLs-r.EmergencyFalsePositives, r.ADLs)
 	r.Accuracy = ratio(r.TruePositives+r.ADLs-r.FalsePositives, r.Trials)
 	if h := r.ADLDuration.Hours(); h > 0 {
 		r.FalseAlarmsPerHour = float64(r.FalseAlarms) / h
@@ -152,9 +213,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // subject folders of <CODE>_<SUBJECT>_R<NN>.txt files, any folder names)
 // through the detector and reports. Files are read and judged one at a time
 // per CPU, so memory stays small whatever the number of subjects.
-func EvaluateDir(dir string, cfg *Config) (Report, error) {
+func EvaluateDir(dir string, cfg *fall.Config) (Report, error) {
 	if cfg == nil {
-		cfg = DefaultConfig()
+		cfg = fall.DefaultConfig()
 	}
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -203,7 +264,7 @@ func LoadDir(dir string) ([]Trial, error) {
 }
 
 // EvaluateTrials judges trials already in memory.
-func EvaluateTrials(trials []Trial, cfg *Config) Report {
+func EvaluateTrials(trials []Trial, cfg *fall.Config) Report {
 	results := make([]TrialResult, len(trials))
 	forEach(len(trials), func(i int) { results[i] = EvaluateTrial(&trials[i], cfg) })
 	return Summarize(results)
@@ -239,6 +300,7 @@ func (r Report) Activities() []string {
 
 // Summary is the report on one line.
 func (r Report) Summary() string {
-	return fmt.Sprintf("trials=%d falls=%d adls=%d sensitivity=%.4f specificity=%.4f accuracy=%.4f false_alarms_per_hour=%.2f latency_p50=%v latency_p99=%v",
-		r.Trials, r.Falls, r.ADLs, r.Sensitivity, r.Specificity, r.Accuracy, r.FalseAlarmsPerHour, r.LatencyP50, r.LatencyP99)
+	return fmt.Sprintf("trials=%d falls=%d adls=%d sensitivity=%.4f specificity=%.4f (emergency only %.4f) accuracy=%.4f false_alarms_per_hour=%.2f falls emergency/welfare=%d/%d adls emergency/welfare=%d/%d latency_p50=%v latency_p99=%v",
+		r.Trials, r.Falls, r.ADLs, r.Sensitivity, r.Specificity, r.EmergencySpecificity, r.Accuracy, r.FalseAlarmsPerHour,
+		r.Emergencies, r.Welfares, r.EmergencyFalsePositives, r.WelfareFalsePositives, r.LatencyP50, r.LatencyP99)
 }

@@ -1,4 +1,4 @@
-package fall
+package falleval
 
 import (
 	"bufio"
@@ -184,4 +184,36 @@ func ListTrials(dir string) ([]string, error) {
 		return nil, fmt.Errorf("fall: list trials: %w", err)
 	}
 	return paths, nil
+}
+
+// Resampled returns a copy of the trial as a wearable with another sensor
+// would have recorded it: at rateHz (a divisor of the trial's rate), each
+// output sample the mean of the input samples of its period (an
+// accelerometer's own low-pass at its output rate), and each axis clipped to
+// ±clipG (0: no clipping). It answers "would the detector still work with
+// the hub's sensor" without other data (docs/detection.md, sensor rates).
+func (tr *Trial) Resampled(rateHz int, clipG float64) (Trial, error) {
+	if rateHz <= 0 || tr.RateHz%rateHz != 0 {
+		return Trial{}, fmt.Errorf("fall: resample %s from %d Hz to %d Hz: not a divisor", tr.Path, tr.RateHz, rateHz)
+	}
+	step := tr.RateHz / rateHz
+	out := *tr
+	out.RateHz = rateHz
+	n := len(tr.X) / step
+	out.X, out.Y, out.Z = make([]float32, n), make([]float32, n), make([]float32, n)
+	for axis, src := range [3][]float32{tr.X, tr.Y, tr.Z} {
+		dst := [3][]float32{out.X, out.Y, out.Z}[axis]
+		for i := range n {
+			var sum float64
+			for _, v := range src[i*step : (i+1)*step] {
+				sum += float64(v)
+			}
+			v := sum / float64(step)
+			if clipG > 0 {
+				v = max(-clipG, min(clipG, v))
+			}
+			dst[i] = float32(v)
+		}
+	}
+	return out, nil
 }
