@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -59,7 +60,8 @@ const maxNodeName = 64
 
 // Join makes node a member as a new incarnation with a lease of ttl from
 // now (database clock). It refuses, with cluster.ErrNodeLive, a node name
-// that a live member has (another gateway runs with this --node), and
+// that another live process holds (another gateway runs with this --node:
+// see nameLocks), and
 // with cluster.ErrSoloConflict a single gateway (solo) beside any live
 // member, or a cluster node beside a live single gateway. Earlier
 // incarnations of node whose leases expired are marked dead: the name is
@@ -73,6 +75,12 @@ func (c Cluster) Join(ctx context.Context, node, addr string, ttl time.Duration,
 	}
 	if ttl <= 0 {
 		return cluster.Lease{}, invalid("the lease of node %s needs a positive duration, got %s", node, ttl)
+	}
+	// The name's lock first: holding it proves that no other live process
+	// runs as node, so a live lease of node is a dead process's (killed
+	// before it expired) and is taken over at once (cluster_names.go).
+	if err := c.holdName(ctx, node); err != nil {
+		return cluster.Lease{}, fmt.Errorf("store: join the cluster as %s: %w", node, err)
 	}
 	local := c.cfg.Now()
 	var lease cluster.Lease
@@ -101,7 +109,7 @@ func (c Cluster) Join(ctx context.Context, node, addr string, ttl time.Duration,
 			ago := usDuration(agoUS).Round(100 * time.Millisecond)
 			switch {
 			case other.Node == node:
-				refusal = fmt.Errorf("%w: node %s is live (renewed %s ago, %s): another dolbomd has this --node", cluster.ErrNodeLive, node, ago, otherAddr)
+				// Its process is gone: this one holds the name's lock.
 			case solo && otherSolo:
 				refusal = fmt.Errorf("%w: the single gateway %s is live on this database (renewed %s ago, %s): two gateways need --cluster", cluster.ErrSoloConflict, other.Node, ago, otherAddr)
 			case solo:
@@ -150,6 +158,14 @@ func (c Cluster) Renew(ctx context.Context, m cluster.Member, ttl time.Duration)
 	}
 	if ttl <= 0 {
 		return cluster.Lease{}, invalid("the lease of %s needs a positive duration, got %s", m, ttl)
+	}
+	// A name lock lost with its connection (the database restarted) is
+	// taken again; taken by another process meanwhile, the lease is lost.
+	if err := c.holdName(ctx, m.Node); err != nil {
+		if errors.Is(err, cluster.ErrNodeLive) {
+			return cluster.Lease{}, fmt.Errorf("store: renew %s: %w (%v)", m, cluster.ErrNotMember, err)
+		}
+		return cluster.Lease{}, fmt.Errorf("store: renew %s: %w", m, err)
 	}
 	local := c.cfg.Now()
 	var renewed, expires int64

@@ -178,6 +178,9 @@ type database struct {
 
 	// claims batches a cluster member's hub claims (Cluster.Claim).
 	claims clusterClaims
+	// names are the cluster node names this process runs as, each held
+	// by a session lock (cluster_names.go).
+	names nameLocks
 
 	avail availability
 
@@ -262,6 +265,7 @@ func (s *Store) Backend() string { return s.be.name() }
 // for Run to return first, or queued work is lost.
 func (s *Store) Close() {
 	s.stopIntake()
+	s.names.releaseNames()
 	s.be.close()
 }
 

@@ -29,6 +29,7 @@ func testCluster(t *testing.T, fresh Fresh) {
 	}{
 		{"LeaseUsesDatabaseClock", testLeaseUsesDatabaseClock},
 		{"JoinRefusesLiveNameAndSoloMix", testJoinRefusals},
+		{"RestartAfterKillJoinsAtOnce", testRestartAfterKill},
 		{"ClaimKeepsEpochForSameOwnerBumpsOnMove", testClaimEpochs},
 		{"ClaimRefusedWhenLeaseLost", testClaimRefusedWhenLeaseLost},
 		{"AdoptOnlyAfterGraceAndSkipLocked", testAdopt},
@@ -147,12 +148,16 @@ func testLeaseUsesDatabaseClock(t *testing.T, fresh Fresh) {
 	}
 }
 
-// testJoinRefusals: a live node name cannot join twice; a single gateway
-// (solo) and cluster nodes refuse each other on one database.
+// testJoinRefusals: a node name a live gateway runs as cannot join from
+// another; a single gateway (solo) and cluster nodes refuse each other on
+// one database.
 func testJoinRefusals(t *testing.T, fresh Fresh) {
-	s, c, raw, ctx := clusterFixture(t, fresh)
+	cfg := fresh(t)
+	s := open(t, cfg)
+	c, raw, ctx := s.Cluster(), openRaw(t, cfg), ctxT(t)
 	n1 := join(t, s, "n1", 10*time.Second)
-	_, err := c.Join(ctx, "n1", "127.0.0.9", 10*time.Second, false)
+	other := open(t, cfg) // another gateway's process
+	_, err := other.Cluster().Join(ctx, "n1", "127.0.0.9", 10*time.Second, false)
 	wantErr(t, "second live n1", err, cluster.ErrNodeLive)
 	_, err = c.Join(ctx, "solo", "", 10*time.Second, true)
 	wantErr(t, "solo beside a cluster", err, cluster.ErrSoloConflict)
@@ -618,4 +623,45 @@ func testRegistryFeed(t *testing.T, fresh Fresh) {
 		t.Fatal(err)
 	}
 	waitWake(store.OwnersChannel, "after hub-1 moved")
+}
+
+// testRestartAfterKill: a gateway killed (SIGKILL: no goodbye, its lease
+// still live for most of its TTL) and started again with the same --node
+// joins at once, not a TTL later: every hub and SOS would wait that long.
+// Its old incarnation is dead from then on. Closing the first store's
+// connections is what the kernel does to a killed process's sockets.
+func testRestartAfterKill(t *testing.T, fresh Fresh) {
+	cfg := fresh(t)
+	ctx := ctxT(t)
+	killed, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := killed.Cluster().Join(ctx, "n2", "127.0.0.3", time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed.Close()
+	restarted := open(t, cfg)
+	var lease cluster.Lease
+	deadline := time.Now().Add(5 * time.Second) // the server drops a closed session's locks within moments
+	for {
+		lease, err = restarted.Cluster().Join(ctx, "n2", "127.0.0.3", time.Hour, false)
+		if err == nil || !errors.Is(err, cluster.ErrNodeLive) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("restart of a killed n2 whose lease runs for an hour more: %v; want it joined at once", err)
+	}
+	if lease.Incarnation != old.Incarnation+1 {
+		t.Errorf("joined as incarnation %d, want %d", lease.Incarnation, old.Incarnation+1)
+	}
+	_, err = restarted.Cluster().Renew(ctx, old.Member, time.Hour)
+	wantErr(t, "renew of the killed incarnation", err, cluster.ErrNotMember)
+	// While the restarted gateway lives, a third process cannot take n2.
+	third := open(t, cfg)
+	_, err = third.Cluster().Join(ctx, "n2", "127.0.0.4", time.Hour, false)
+	wantErr(t, "n2 while the restarted gateway lives", err, cluster.ErrNodeLive)
 }
