@@ -39,8 +39,7 @@ type HomeSnapshot struct {
 	// Epoch is the hub's ownership epoch the state was made under (0 on a
 	// single gateway). A cluster store saves it only while it is the hub's
 	// current epoch and never over a state of a newer one (a *StaleError
-	// names the homes refused); LoadHome returns the epoch it was saved
-	// under. docs/cluster.md, "Fencing".
+	// names the homes refused). docs/cluster.md, "Fencing".
 	Epoch devices.Epoch
 }
 
