@@ -1,0 +1,174 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/cluster"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
+)
+
+// testFencing: in cluster mode every per-home write carries its ownership
+// epoch and is refused when it is not the hub's current one
+// (docs/cluster.md, "Fencing"). PostgreSQL only: the embedded store
+// refuses cluster mode at Open.
+func testFencing(t *testing.T, fresh Fresh) {
+	cfg := fresh(t)
+	if cfg.DatabaseURL == "" {
+		cfg.Cluster = true
+		if _, err := store.Open(ctxT(t), cfg); !errors.Is(err, cluster.ErrNeedsPostgres) {
+			t.Errorf("Open(Cluster) on the embedded store = %v, want %v", err, cluster.ErrNeedsPostgres)
+		}
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, fresh Fresh)
+	}{
+		{"StaleSaveRefusedAndStateNeverGoesBack", testStaleSaveRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
+	}
+}
+
+// fencedPair opens two cluster-mode stores on one fresh database, joined
+// as nodes n1 and n2.
+func fencedPair(t *testing.T, fresh Fresh) (a, b *store.Store, ma, mb cluster.Member, raw rawDB) {
+	cfg := fresh(t)
+	cfg.Cluster = true
+	a, b = open(t, cfg), open(t, cfg)
+	return a, b, join(t, a, "n1", time.Minute), join(t, b, "n2", time.Minute), openRaw(t, cfg)
+}
+
+// claim claims hubs for m through s and returns their epochs.
+func claim(t *testing.T, s *store.Store, m cluster.Member, hubs ...devices.HubID) map[devices.HubID]devices.Epoch {
+	t.Helper()
+	owned, err := s.Cluster().ClaimHubs(ctxT(t), m, hubs)
+	if err != nil {
+		t.Fatalf("ClaimHubs(%s, %v): %v", m, hubs, err)
+	}
+	out := make(map[devices.HubID]devices.Epoch, len(owned))
+	for h, o := range owned {
+		out[h] = o.Epoch
+	}
+	return out
+}
+
+// wantStale checks that err is a *detectors.StaleError naming exactly hubs.
+func wantStale(t *testing.T, what string, err error, hubs ...devices.HubID) {
+	t.Helper()
+	var st *detectors.StaleError
+	if !errors.As(err, &st) {
+		t.Errorf("%s: error %v, want a *detectors.StaleError naming %v", what, err, hubs)
+		return
+	}
+	got := slices.Clone(st.Hubs)
+	slices.Sort(got)
+	if !slices.Equal(got, hubs) {
+		t.Errorf("%s: refused %v, want %v", what, got, hubs)
+	}
+	if !errors.Is(err, devices.ErrNotOwner) {
+		t.Errorf("%s: %v is not devices.ErrNotOwner", what, err)
+	}
+}
+
+// health is a hub's health record with a firmware to tell saves apart.
+func health(hub devices.HubID, firmware string, epoch devices.Epoch) devices.HubHealthRecord {
+	return devices.HubHealthRecord{HubHealth: devices.HubHealth{Hub: hub, Firmware: firmware, Battery: -1}, Epoch: epoch}
+}
+
+// testStaleSaveRefused: a node that lost a home can no longer save its
+// engine state or its health; the other homes of the same save are
+// written; a stored state of a newer epoch is never replaced by an older
+// one; a save without an epoch is refused outright (ErrUnfenced).
+func testStaleSaveRefused(t *testing.T, fresh Fresh) {
+	a, b, ma, mb, raw := fencedPair(t, fresh)
+	ctx := ctxT(t)
+	ea := claim(t, a, ma, "hub-1", "hub-2")
+	homeData := func(s *store.Store, hub devices.HubID) string {
+		t.Helper()
+		snap, ok, err := s.State().LoadHome(ctx, hub)
+		if err != nil || !ok {
+			t.Fatalf("LoadHome(%s) = %v, %v", hub, ok, err)
+		}
+		return string(snap.Data)
+	}
+	if err := a.State().SaveHomes(ctx, []detectors.HomeSnapshot{
+		{Hub: "hub-1", Data: []byte("a1"), Epoch: ea["hub-1"]},
+		{Hub: "hub-2", Data: []byte("a2"), Epoch: ea["hub-2"]},
+	}); err != nil {
+		t.Fatalf("SaveHomes by the owner: %v", err)
+	}
+	if err := a.State().SaveHubHealth(ctx, []devices.HubHealthRecord{health("hub-1", "a", ea["hub-1"])}); err != nil {
+		t.Fatalf("SaveHubHealth by the owner: %v", err)
+	}
+
+	eb := claim(t, b, mb, "hub-1") // hub-1 moves to n2
+	if eb["hub-1"] <= ea["hub-1"] {
+		t.Fatalf("epoch after the move = %d, want above %d", eb["hub-1"], ea["hub-1"])
+	}
+	err := a.State().SaveHomes(ctx, []detectors.HomeSnapshot{
+		{Hub: "hub-1", Data: []byte("a1-late"), Epoch: ea["hub-1"]},
+		{Hub: "hub-2", Data: []byte("a2-new"), Epoch: ea["hub-2"]},
+	})
+	wantStale(t, "SaveHomes by the old owner", err, "hub-1")
+	if got := homeData(a, "hub-1"); got != "a1" {
+		t.Errorf("hub-1 state after the refused save = %q, want %q", got, "a1")
+	}
+	if got := homeData(a, "hub-2"); got != "a2-new" {
+		t.Errorf("hub-2 (still n1's) state = %q, want %q: the same call's other homes are saved", got, "a2-new")
+	}
+	err = a.State().SaveHubHealth(ctx, []devices.HubHealthRecord{health("hub-1", "a-late", ea["hub-1"])})
+	wantStale(t, "SaveHubHealth by the old owner", err, "hub-1")
+	if h, err := a.State().GetHubHealth(ctx, "hub-1"); err != nil || h.Firmware != "a" {
+		t.Errorf("hub-1 health after the refused save = %+v, %v; want firmware a", h, err)
+	}
+
+	// The new owner saves; the old one still cannot.
+	if err := b.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte("b1"), Epoch: eb["hub-1"]}}); err != nil {
+		t.Fatalf("SaveHomes by the new owner: %v", err)
+	}
+	if err := b.State().SaveHubHealth(ctx, []devices.HubHealthRecord{health("hub-1", "b", eb["hub-1"])}); err != nil {
+		t.Fatalf("SaveHubHealth by the new owner: %v", err)
+	}
+	wantStale(t, "SaveHomes by the old owner after the new one's",
+		a.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte("a1-later"), Epoch: ea["hub-1"]}}), "hub-1")
+	if got := homeData(b, "hub-1"); got != "b1" {
+		t.Errorf("hub-1 state = %q, want the new owner's %q", got, "b1")
+	}
+
+	// State never goes backwards: even were the owner row's epoch set back
+	// (it never is: claims only bump it), a state saved under a newer
+	// epoch is not replaced.
+	if err := raw.exec(`UPDATE hub_owners SET epoch = $2 WHERE hub_id = $1`, "hub-1", int64(ea["hub-1"])); err != nil {
+		t.Fatal(err)
+	}
+	wantStale(t, "SaveHomes of an older epoch over a newer state",
+		a.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte("a1-back"), Epoch: ea["hub-1"]}}), "hub-1")
+	wantStale(t, "SaveHubHealth of an older epoch over a newer record",
+		a.State().SaveHubHealth(ctx, []devices.HubHealthRecord{health("hub-1", "a-back", ea["hub-1"])}), "hub-1")
+	if got := homeData(b, "hub-1"); got != "b1" {
+		t.Errorf("hub-1 state = %q, want %q: state went backwards", got, "b1")
+	}
+	var epoch int64
+	if err := raw.queryRow(`SELECT epoch FROM home_state WHERE hub_id = $1`, []any{"hub-1"}, &epoch); err != nil || epoch != int64(eb["hub-1"]) {
+		t.Errorf("home_state.epoch of hub-1 = %d, %v; want %d", epoch, err, eb["hub-1"])
+	}
+
+	// A hub no node claimed has no owner row: nothing of it is saved.
+	wantStale(t, "SaveHomes of an unclaimed hub",
+		a.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-9", Data: []byte("x"), Epoch: 1}}), "hub-9")
+
+	// Without an epoch: a wiring bug, refused before anything is written.
+	err = b.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte("b1-unfenced")}})
+	wantErr(t, "SaveHomes without an epoch", err, store.ErrUnfenced)
+	err = b.State().SaveHubHealth(ctx, []devices.HubHealthRecord{health("hub-1", "unfenced", 0)})
+	wantErr(t, "SaveHubHealth without an epoch", err, store.ErrUnfenced)
+	if got := homeData(b, "hub-1"); got != "b1" {
+		t.Errorf("hub-1 state = %q after an unfenced save, want %q", got, "b1")
+	}
+}
