@@ -237,6 +237,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pg, ok := be.(*postgresBackend); ok {
+		pg.fenced = cfg.Cluster
+	}
 	if err := migrate(ctx, be, log, cfg.Now()); err != nil {
 		be.close()
 		return nil, err

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,7 @@ func testFencing(t *testing.T, fresh Fresh) {
 		fn   func(t *testing.T, fresh Fresh)
 	}{
 		{"StaleSaveRefusedAndStateNeverGoesBack", testStaleSaveRefused},
+		{"EventInsertRacingAClaim", testEventInsertRacingAClaim},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -171,4 +174,82 @@ func testStaleSaveRefused(t *testing.T, fresh Fresh) {
 	if got := homeData(b, "hub-1"); got != "b1" {
 		t.Errorf("hub-1 state = %q after an unfenced save, want %q", got, "b1")
 	}
+}
+
+// testEventInsertRacingAClaim: the old owner journals an event while the
+// new owner claims the hub and then reads the hub's journal (the replay at
+// takeover), 200 times. Each time the event is either seen by that replay
+// read or refused to the old owner (devices.ErrNotOwner: no PUBACK, the
+// hub resends to the new owner): never acknowledged and missed, which
+// would lose an SOS. A refused event is not stored either.
+func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
+	a, b, ma, mb, _ := fencedPair(t, fresh)
+	start(t, a)
+	ctx := ctxT(t)
+	const rounds = 200
+	var seen, refused int
+	for round := range rounds {
+		hub := devices.HubID(fmt.Sprintf("hub-%03d", round))
+		epoch := claim(t, a, ma, hub)[hub]
+		ev := &devices.Event{Hub: hub, ID: "sos-1", Kind: devices.EventSOS, At: time.Now(), Received: time.Now(), Epoch: epoch}
+		var appendErr, claimErr, replayErr error
+		var replayed []devices.EventID
+		var wg sync.WaitGroup
+		go_ := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-go_
+			_, appendErr = a.AppendEvent(ctx, ev)
+		}()
+		go func() {
+			defer wg.Done()
+			<-go_
+			if _, claimErr = b.Cluster().ClaimHubs(ctx, mb, []devices.HubID{hub}); claimErr != nil {
+				return
+			}
+			replayErr = b.ReplayEvents(ctx, "", hub, 0, func(e *devices.Event) error {
+				replayed = append(replayed, e.ID)
+				return nil
+			})
+		}()
+		close(go_)
+		wg.Wait()
+		if claimErr != nil || replayErr != nil {
+			t.Fatalf("round %d: claim %v, replay %v", round, claimErr, replayErr)
+		}
+		stored := slices.Contains(replayed, ev.ID)
+		switch {
+		case appendErr == nil && stored:
+			seen++
+		case errors.Is(appendErr, devices.ErrNotOwner) && !stored:
+			refused++
+		case appendErr == nil:
+			t.Fatalf("round %d: the event was acknowledged to the old owner but the new owner's replay after its claim missed it", round)
+		default:
+			t.Fatalf("round %d: append = %v, replayed by the new owner %v", round, appendErr, replayed)
+		}
+		// The hub's redelivery to the old owner: a stored event is a
+		// duplicate (durable, acknowledged), a refused one refused again.
+		again := *ev
+		fresh, err := a.AppendEvent(ctx, &again)
+		if stored && (err != nil || fresh) || !stored && !errors.Is(err, devices.ErrNotOwner) {
+			t.Fatalf("round %d: redelivery to the old owner = fresh %v, %v; stored before: %v", round, fresh, err, stored)
+		}
+	}
+	unfenced := &devices.Event{Hub: "hub-000", ID: "sos-2", Kind: devices.EventSOS, At: time.Now()}
+	_, err := a.AppendEvent(ctx, unfenced)
+	wantErr(t, "AppendEvent without an epoch", err, store.ErrUnfenced)
+	// And a refused event was not stored behind the replay's back.
+	var late int
+	for round := range rounds {
+		hub := devices.HubID(fmt.Sprintf("hub-%03d", round))
+		if err := b.ReplayEvents(ctx, "", hub, 0, func(*devices.Event) error { late++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if late != seen {
+		t.Errorf("%d events stored in the end, want the %d the replays saw", late, seen)
+	}
+	t.Logf("%d rounds: %d events seen by the new owner's replay, %d refused to the old owner", rounds, seen, refused)
 }
