@@ -112,12 +112,24 @@ func (s *database) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, 
 	err := s.dispatchTx(ctx, relaxed, func(q querier) error {
 		clear(results)
 		claimed = nil
+		var epochs map[devices.HubID]devices.Epoch
+		if s.fenced() {
+			var err error
+			if epochs, err = lockFences(ctx, q, muts); err != nil {
+				return err
+			}
+		}
 		w := s.newTxWriter(ctx, q)
 		if relaxed && s.isPostgres() {
 			w.exec(`SET LOCAL synchronous_commit = off`, nil, nil)
 		}
 		seq := &changeSeq{}
 		for i, m := range muts {
+			if epochs != nil {
+				if results[i].Err = fenceRefusal(m.Fence, epochs); results[i].Err != nil {
+					continue
+				}
+			}
 			if err := s.applyOne(ctx, q, w, seq, m, &results[i]); err != nil {
 				return err
 			}
@@ -145,6 +157,7 @@ func (s *database) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, 
 	if err != nil {
 		return nil, nil, err
 	}
+	s.countStaleMutations(results)
 	return results, claimed, nil
 }
 

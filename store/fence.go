@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 // Fencing (cluster mode, PostgreSQL; docs/cluster.md, "Fencing"): every
@@ -142,4 +144,71 @@ func upsertFenced[T any](ctx context.Context, s *database, table string, recs []
 	}
 	s.metrics.staleRejected.WithLabelValues(table).Add(float64(len(stale)))
 	return &detectors.StaleError{Hubs: stale}
+}
+
+// lockFences starts a dispatch transaction in cluster mode: the owner rows
+// of the hubs that muts are fenced by, share-locked in hub_id order before
+// any incident or outbox row, so that the epochs read hold until the
+// commit (a claim moving one of the hubs waits for it). It returns each
+// hub's current epoch (a hub without an owner row is missing: epoch 0).
+// It is nil when no mutation is fenced, and reads nothing.
+func lockFences(ctx context.Context, q querier, muts []dispatch.Mutation) (map[devices.HubID]devices.Epoch, error) {
+	var hubs []string
+	for _, m := range muts {
+		if m.Fence.Hub != "" && m.Fence.Epoch != 0 {
+			hubs = append(hubs, string(m.Fence.Hub))
+		}
+	}
+	epochs := map[devices.HubID]devices.Epoch{}
+	if len(hubs) == 0 {
+		return epochs, nil
+	}
+	slices.Sort(hubs)
+	rs, err := q.query(ctx, `WITH `+ownersForShare+` SELECT hub_id, epoch FROM own`, slices.Compact(hubs))
+	if err != nil {
+		return nil, fmt.Errorf("lock hub owners: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var hub string
+		var epoch int64
+		if err := rs.Scan(&hub, &epoch); err != nil {
+			return nil, fmt.Errorf("lock hub owners: %w", err)
+		}
+		epochs[devices.HubID(hub)] = devices.Epoch(epoch)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("lock hub owners: %w", err)
+	}
+	return epochs, nil
+}
+
+// fenceRefusal is why a mutation fenced by f may not be applied (nil: it
+// may): f's epoch is not its hub's current one (dispatch.ErrStaleEpoch),
+// or f names a hub without an epoch (ErrUnfenced). An unfenced mutation
+// (119, the console, callbacks, timers) always may.
+func fenceRefusal(f dispatch.Fence, epochs map[devices.HubID]devices.Epoch) error {
+	switch {
+	case f.Hub == "":
+		return nil
+	case f.Epoch == 0:
+		return fmt.Errorf("%w: detection of hub %s", ErrUnfenced, f.Hub)
+	case epochs[f.Hub] != f.Epoch:
+		return fmt.Errorf("store: detection of hub %s at epoch %d, now %d: %w", f.Hub, f.Epoch, epochs[f.Hub], dispatch.ErrStaleEpoch)
+	}
+	return nil
+}
+
+// countStaleMutations counts the committed group's mutations refused as
+// stale (once per commit, not per attempt of its transaction).
+func (s *database) countStaleMutations(results []dispatch.MutationResult) {
+	n := 0
+	for _, r := range results {
+		if r.Err != nil && errors.Is(r.Err, dispatch.ErrStaleEpoch) {
+			n++
+		}
+	}
+	if n > 0 {
+		s.metrics.staleRejected.WithLabelValues("detection").Add(float64(n))
+	}
 }

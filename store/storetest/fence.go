@@ -11,6 +11,7 @@ import (
 	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -33,6 +34,7 @@ func testFencing(t *testing.T, fresh Fresh) {
 	}{
 		{"StaleSaveRefusedAndStateNeverGoesBack", testStaleSaveRefused},
 		{"EventInsertRacingAClaim", testEventInsertRacingAClaim},
+		{"StaleDetectionDoesNotOpenIncident", testStaleDetection},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -252,4 +254,45 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 		t.Errorf("%d events stored in the end, want the %d the replays saw", late, seen)
 	}
 	t.Logf("%d rounds: %d events seen by the new owner's replay, %d refused to the old owner", rounds, seen, refused)
+}
+
+// testStaleDetection: in one group, a detection fenced by an old epoch is
+// skipped with dispatch.ErrStaleEpoch and opens nothing, while the
+// current owner's detection and an unfenced change (119, the console)
+// are applied.
+func testStaleDetection(t *testing.T, fresh Fresh) {
+	a, b, ma, mb, _ := fencedPair(t, fresh)
+	ctx := ctxT(t)
+	old := claim(t, a, ma, "hub-1")["hub-1"]
+	cur := claim(t, b, mb, "hub-1")["hub-1"]
+	apply(t, b, fenced(newIncident("inc-0", "fp-0", 1, 0, dispatchT0), cur)) // to be changed unfenced below
+	res := apply(t, a,
+		fenced(newIncident("inc-stale", "fp-stale", 1, 2, dispatchT0), old),
+		fenced(newIncident("inc-cur", "fp-cur", 1, 2, dispatchT0), cur),
+		dispatch.Mutation{IncidentID: "inc-0", Apply: func(c *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
+			inc := *c
+			inc.State = dispatch.StateAcknowledged
+			return dispatch.Change{Incident: &inc}, nil
+		}},
+	)
+	if !errors.Is(res[0].Err, dispatch.ErrStaleEpoch) || res[0].Changed || res[0].Enqueued != 0 {
+		t.Errorf("stale detection = %+v, want skipped with %v", res[0], dispatch.ErrStaleEpoch)
+	}
+	if res[1].Err != nil || !res[1].Changed || res[1].Enqueued != 2 {
+		t.Errorf("the current owner's detection = %+v, want applied", res[1])
+	}
+	if res[2].Err != nil || !res[2].Changed {
+		t.Errorf("unfenced change = %+v, want applied", res[2])
+	}
+	if _, err := a.Incident(ctx, "inc-stale"); !errors.Is(err, devices.ErrNotFound) {
+		t.Errorf("incident of the stale detection: %v, want none (%v)", err, devices.ErrNotFound)
+	}
+	res = apply(t, a, fenced(newIncident("inc-x", "fp-x", 1, 0, dispatchT0), 0))
+	wantErr(t, "detection without an epoch", res[0].Err, store.ErrUnfenced)
+}
+
+// fenced makes m a detection of hub-1 under epoch.
+func fenced(m dispatch.Mutation, epoch devices.Epoch) dispatch.Mutation {
+	m.Fence = dispatch.Fence{Hub: "hub-1", Epoch: epoch}
+	return m
 }
