@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -211,4 +212,52 @@ func (s *database) countStaleMutations(results []dispatch.MutationResult) {
 	if n > 0 {
 		s.metrics.staleRejected.WithLabelValues("detection").Add(float64(n))
 	}
+}
+
+// outboxClaim is what claimIn's statement varies by: the two selections
+// ($1 the claim's now; abandoned rows, then due rows), the claimed rows'
+// lease expiry (its SQL and the argument bound as $3) and arguments from
+// $5 on.
+type outboxClaim struct {
+	sels     []string
+	until    string
+	untilArg any
+	more     []any
+}
+
+// clusterOutboxClaim is the claim in cluster mode:
+//   - leases on the database's clock ($3 is the lease's length): a node
+//     whose clock is behind would otherwise see another node's live lease
+//     as over and send the row again, and one ahead would hand out leases
+//     that last longer than meant. Due times keep the claim's now: the
+//     planner's times, off by at most the clock skew the node checks at
+//     start;
+//   - command rows only of hubs member owns ($5, $6): a check-in command
+//     claimed by a node that lost the hub would go into a stale session
+//     and be recorded as sent. A store that has not joined (member nil)
+//     claims no command row.
+func clusterOutboxClaim(c dispatch.Claim, member *cluster.Member) outboxClaim {
+	m := cluster.Member{}
+	if member != nil {
+		m = *member
+	}
+	const owned = ` AND (kind <> 'command' OR hub_id IN (SELECT hub_id FROM hub_owners WHERE node = $5 AND incarnation = $6))`
+	return outboxClaim{
+		sels: []string{
+			`state = 'sending' AND claimed_until_us <= ` + dbNowUS + owned,
+			`state = 'pending' AND due_us <= $1` + owned,
+		},
+		until:    dbNowUS + ` + $3`,
+		untilArg: c.Lease.Microseconds(),
+		more:     []any{m.Node, m.Incarnation},
+	}
+}
+
+// commandHub is the hub_id written with an outbox row: its incident's hub
+// for a command, none for the others (only commands are claimed by owner).
+func commandHub(r *dispatch.OutboxRow, hub devices.HubID) devices.HubID {
+	if r.Kind != dispatch.KindCommand {
+		return ""
+	}
+	return hub
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -192,6 +193,10 @@ type database struct {
 	// names are the cluster node names this process runs as, each held
 	// by a session lock (cluster_names.go).
 	names nameLocks
+	// member is the cluster member this store's gateway joined as (the
+	// newest Join): in cluster mode its outbox claims take only the
+	// command rows of hubs it owns (fence.go).
+	member atomic.Pointer[cluster.Member]
 
 	avail availability
 

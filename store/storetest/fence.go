@@ -35,6 +35,8 @@ func testFencing(t *testing.T, fresh Fresh) {
 		{"StaleSaveRefusedAndStateNeverGoesBack", testStaleSaveRefused},
 		{"EventInsertRacingAClaim", testEventInsertRacingAClaim},
 		{"StaleDetectionDoesNotOpenIncident", testStaleDetection},
+		{"CommandRowsOnlyToOwner", testCommandRowsOnlyToOwner},
+		{"LeaseClockIsDatabase", testOutboxLeaseClock},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -295,4 +297,109 @@ func testStaleDetection(t *testing.T, fresh Fresh) {
 func fenced(m dispatch.Mutation, epoch devices.Epoch) dispatch.Mutation {
 	m.Fence = dispatch.Fence{Hub: "hub-1", Epoch: epoch}
 	return m
+}
+
+// withCommand opens incident id of hub-1 with a notification row and a
+// check-in command row, due at dispatchT0.
+func withCommand(id string) dispatch.Mutation {
+	m := newIncident(id, "fp-"+id, 1, 1, dispatchT0)
+	open := m.Apply
+	m.Apply = func(cur *dispatch.Incident, row *dispatch.OutboxRow) (dispatch.Change, error) {
+		ch, err := open(cur, row)
+		ch.Enqueue = append(ch.Enqueue, dispatch.OutboxRow{Key: id + "/cmd", Kind: dispatch.KindCommand, Channel: "hub",
+			Attempt: 1, Priority: 1, DueAt: dispatchT0, Deadline: dispatchT0.Add(time.Hour)})
+		return ch, err
+	}
+	return m
+}
+
+// claimedKinds claims every due row through s and returns their kinds by key.
+func claimedKinds(t *testing.T, s *store.Store, id string) map[string]dispatch.OutboxKind {
+	t.Helper()
+	rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 10})
+	if err != nil {
+		t.Fatalf("ClaimOutbox(%s): %v", id, err)
+	}
+	out := map[string]dispatch.OutboxKind{}
+	for _, r := range rows {
+		out[r.Key] = r.Kind
+	}
+	return out
+}
+
+// testCommandRowsOnlyToOwner: a check-in command goes only to the node
+// that owns its hub (the one holding the hub's session); notifications go
+// to any node.
+func testCommandRowsOnlyToOwner(t *testing.T, fresh Fresh) {
+	a, b, ma, mb, raw := fencedPair(t, fresh)
+	epoch := claim(t, a, ma, "hub-1")["hub-1"]
+	apply(t, a, fenced(withCommand("inc-1"), epoch))
+	var hub string
+	if err := raw.queryRow(`SELECT hub_id FROM dispatch_outbox WHERE row_key = $1`, []any{"inc-1/cmd"}, &hub); err != nil || hub != "hub-1" {
+		t.Errorf("hub_id of the command row = %q, %v; want hub-1", hub, err)
+	}
+	if got := claimedKinds(t, b, "b-1"); len(got) != 1 || got["inc-1/cmd"] != "" {
+		t.Errorf("n2 (not the owner) claimed %v, want the notification only", got)
+	}
+	if got := claimedKinds(t, a, "a-1"); len(got) != 1 || got["inc-1/cmd"] != dispatch.KindCommand {
+		t.Errorf("n1 (the owner) claimed %v, want the command", got)
+	}
+	// The hub moves to n2: the next command is n2's.
+	epoch = claim(t, b, mb, "hub-1")["hub-1"]
+	apply(t, b, fenced(withCommand("inc-2"), epoch))
+	if got := claimedKinds(t, a, "a-2"); got["inc-2/cmd"] != "" {
+		t.Errorf("n1 claimed %v after the hub moved, want no command", got)
+	}
+	if got := claimedKinds(t, b, "b-2"); got["inc-2/cmd"] != dispatch.KindCommand {
+		t.Errorf("n2 (the owner now) claimed %v, want the command", got)
+	}
+	// A command row whose claim lapsed is taken back by the owner only.
+	if err := raw.exec(`UPDATE dispatch_outbox SET claimed_until_us = 0 WHERE row_key = $1`, "inc-2/cmd"); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimedKinds(t, a, "a-3"); got["inc-2/cmd"] != "" {
+		t.Errorf("n1 took back %v, want no command of a hub it lost", got)
+	}
+	if got := claimedKinds(t, b, "b-3"); got["inc-2/cmd"] != dispatch.KindCommand {
+		t.Errorf("n2 took back %v, want its command", got)
+	}
+}
+
+// testOutboxLeaseClock: outbox leases run on the database's clock. A node
+// whose clock is an hour ahead does not take a row another node claimed a
+// moment ago, and one whose clock is an hour behind takes a row whose
+// lease is over.
+func testOutboxLeaseClock(t *testing.T, fresh Fresh) {
+	a, b, _, _, raw := fencedPair(t, fresh)
+	apply(t, a, newIncident("inc-1", "fp-1", 1, 1, dispatchT0))
+	claimAt := func(s *store.Store, id string, clock time.Duration) []dispatch.OutboxRow {
+		t.Helper()
+		rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: time.Now().Add(clock), Lease: 30 * time.Second, Limit: 10})
+		if err != nil {
+			t.Fatalf("ClaimOutbox(%s): %v", id, err)
+		}
+		return rows
+	}
+	before := time.Now()
+	if rows := claimAt(a, "behind", -time.Hour); len(rows) != 1 {
+		t.Fatalf("first claim took %d rows, want 1", len(rows))
+	}
+	after := time.Now()
+	var until int64
+	if err := raw.queryRow(`SELECT claimed_until_us FROM dispatch_outbox`, nil, &until); err != nil {
+		t.Fatal(err)
+	}
+	// The test's database runs on this machine: its clock is time.Now.
+	if u := time.UnixMicro(until); u.Before(before.Add(29*time.Second)) || u.After(after.Add(31*time.Second)) {
+		t.Errorf("lease of a node an hour behind ends at %s, want 30s after the database's now (%s)", u, before)
+	}
+	if rows := claimAt(b, "ahead", time.Hour); len(rows) != 0 {
+		t.Errorf("a node an hour ahead took %d rows under a live lease, want none", len(rows))
+	}
+	if err := raw.exec(`UPDATE dispatch_outbox SET claimed_until_us = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint - 1000000`); err != nil {
+		t.Fatal(err)
+	}
+	if rows := claimAt(b, "behind-too", -time.Hour); len(rows) != 1 || !rows[0].Recovered {
+		t.Errorf("a node an hour behind took %+v after the lease ended, want the row, recovered", rows)
+	}
 }
