@@ -72,6 +72,36 @@ func (r sqlRecorder) inTx(ctx context.Context, fn func(q querier) error) error {
 	return r.backend.inTx(ctx, func(q querier) error { return fn(recordingQuerier{q, r}) })
 }
 
+// pgSchema creates a schema of its own for t in the database at url,
+// dropped when t ends, and returns the URL that uses it.
+func pgSchema(t testing.TB, url, prefix string) string {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := prefix + "_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
+
 // TestSoloSQLUnchanged (PostgreSQL): a store opened without Config.Cluster
 // runs exactly the statements the single gateway ran before fencing
 // existed, byte for byte: state and health saves, a detection's incident
@@ -84,24 +114,7 @@ func TestSoloSQLUnchanged(t *testing.T) {
 		t.Skip("DOLBOM_TEST_DATABASE_URL not set")
 	}
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "solosql_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	key := make([]byte, 32)
-	s, err := Open(ctx, Config{DatabaseURL: url + sep + "search_path=" + schema, SecretKey: key,
+	s, err := Open(ctx, Config{DatabaseURL: pgSchema(t, url, "solosql"), SecretKey: make([]byte, 32),
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 	if err != nil {
 		t.Fatal(err)
