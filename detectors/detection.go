@@ -128,6 +128,10 @@ type Detection struct {
 	At          time.Time
 	Explanation Explanation
 	Evidence    Evidence
+	// Epoch is the ownership epoch of the home when it was detected (0 on
+	// a single gateway): dispatch fences the incident change with it, so a
+	// gateway that lost the home cannot raise an incident for it.
+	Epoch devices.Epoch
 }
 
 // Fingerprint builds the stable identity of an episode:

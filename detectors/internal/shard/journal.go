@@ -95,6 +95,9 @@ type Persister[T any] struct {
 	Consumer string
 	Log      zerolog.Logger
 	What     string
+	// OnStale, in a cluster, lets go the homes whose records the store
+	// refused as stale (StaleError): they moved to another gateway.
+	OnStale func(hubs []devices.HubID)
 }
 
 // Save writes the round: the sink first, then the records, then the
@@ -114,7 +117,17 @@ func (p *Persister[T]) Save(ctx context.Context, r *SaveRound[T]) error {
 	if p.Store == nil {
 		clear(r.pending)
 	} else if err := savePending(ctx, r.pending, p.Store, p.Log, p.What); err != nil {
-		return err
+		hubs, stale := StaleHubs(err)
+		if !stale {
+			return err
+		}
+		// The others were written; the refused ones are not retried (they
+		// never would be accepted): their homes are let go.
+		p.Log.Warn().Int("homes", len(hubs)).Str("hub_id", string(first(hubs))).Msg(p.What + " refused as stale: the homes moved to another gateway; let go here")
+		clear(r.pending)
+		if p.OnStale != nil {
+			p.OnStale(hubs)
+		}
 	}
 	if p.Journal != nil && len(r.applied) > 0 {
 		if err := p.Journal.JournalApplied(ctx, p.Consumer, r.applied); err != nil && ctx.Err() == nil {

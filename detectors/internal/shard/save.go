@@ -244,7 +244,7 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	}
 	began := time.Now()
 	if err := store(ctx, batch); err != nil {
-		if ctx.Err() == nil {
+		if _, stale := StaleHubs(err); !stale && ctx.Err() == nil {
 			log.Warn().Err(err).Int("records", len(batch)).Msg("saving " + what + " failed; will retry")
 		}
 		return err

@@ -1,0 +1,314 @@
+package detectors
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/devices"
+)
+
+// In a cluster each gateway watches only the homes it owns (docs/cluster.md,
+// "How a node watches only what it owns"). A home is acquired when its hub
+// connects here under a newer epoch (ConnectionEvent.Epoch, or an event's) or
+// when this node adopts it (Acquire); it is released when it moves away
+// (Release) or when the store refuses one of its writes as stale. The single
+// gateway's start is the same acquisition for every home at epoch 0, done in
+// bulk (Run, loadEarly).
+
+// Acquired is a home this gateway now owns, from a claim or an adoption.
+type Acquired = shard.Acquire
+
+// StaleError is a per-home write refused by the store because the home's
+// epoch is no longer the one it was made under (see shard.StaleError).
+type StaleError = shard.StaleError
+
+// HomesOfLoader is the batched form of EngineStore.LoadHome, for homes
+// acquired in a cluster: the saved snapshots of hubs (those with none are
+// left out), each with the epoch it was saved under.
+type HomesOfLoader interface {
+	LoadHomesOf(ctx context.Context, hubs []devices.HubID) ([]HomeSnapshot, error)
+}
+
+// HubsReplayer is the batched form of Journal.ReplayEvents for acquired
+// homes: the events of each hub after its position (and after the floor the
+// store keeps for the hub, if any), in journal order, marked Replayed.
+type HubsReplayer interface {
+	ReplayHubs(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error
+}
+
+// savedHome is an acquired home's snapshot, decoded by the loader (off the
+// shard's goroutine) for its saved journal position.
+type savedHome struct {
+	hub     devices.HubID
+	epoch   devices.Epoch
+	dec     home
+	corrupt bool
+}
+
+// engineCtl is a cluster's control input to a shard: an acquisition asked
+// for, a load to apply, or a release.
+type engineCtl struct {
+	acquire *Acquired
+	loaded  *shard.Loaded[savedHome]
+	release devices.HubID
+	stale   bool // the release follows a refused write
+}
+
+func (c *engineCtl) hub() devices.HubID {
+	switch {
+	case c.acquire != nil:
+		return c.acquire.Hub
+	case c.loaded != nil:
+		return c.loaded.Hub
+	}
+	return c.release
+}
+
+// Acquire takes homes this gateway adopted (or claimed) into their shards:
+// each is loaded, its open episodes sent again, its journal after the saved
+// position (and Floor) replayed, then the inputs that came meanwhile applied.
+// An adopted home's deadlines restart from now with RestartGrace.
+func (e *Engine) Acquire(homes []Acquired) {
+	for _, a := range homes {
+		e.shardOf(a.Hub).put(engineOp{ctl: &engineCtl{acquire: &a}})
+	}
+}
+
+// Release lets hub's home go: it moved to another gateway. It leaves its
+// shard unsaved, its deadline stops, and what comes for it afterwards (the
+// disconnect of its session here) raises nothing.
+func (e *Engine) Release(hub devices.HubID) {
+	e.shardOf(hub).put(engineOp{ctl: &engineCtl{release: hub}})
+}
+
+// ReleaseStale lets go homes whose detection or save was refused as stale
+// (dispatch.ErrStaleEpoch, StaleError), and counts them.
+func (e *Engine) ReleaseStale(hubs []devices.HubID) {
+	for _, hub := range hubs {
+		e.stats.staleReleased.Add(1)
+		e.shardOf(hub).put(engineOp{ctl: &engineCtl{release: hub, stale: true}})
+	}
+}
+
+// ReleaseAll lets every home go (the node lost its lease).
+func (e *Engine) ReleaseAll() {
+	for _, s := range e.shards {
+		s.put(engineOp{ctl: &engineCtl{release: ""}})
+	}
+}
+
+// newLoader builds the engine's loader of acquired homes.
+func (e *Engine) newLoader() *shard.Loader[savedHome] {
+	l := &shard.Loader[savedHome]{
+		Log:     e.log,
+		HubOf:   func(r *savedHome) devices.HubID { return r.hub },
+		Applied: func(r *savedHome) int64 { return r.dec.applied },
+		Deliver: func(ld shard.Loaded[savedHome]) { e.shardOf(ld.Hub).put(engineOp{ctl: &engineCtl{loaded: &ld}}) },
+		Load: func(ctx context.Context, hubs []devices.HubID) ([]savedHome, error) {
+			st, ok := e.cfg.Store.(HomesOfLoader)
+			if !ok {
+				return nil, nil // no saved state: every home starts from scratch
+			}
+			snaps, err := st.LoadHomesOf(ctx, hubs)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]savedHome, len(snaps))
+			for k, sn := range snaps {
+				out[k] = savedHome{hub: sn.Hub, epoch: sn.Epoch}
+				if err := decodeHome(&out[k].dec, sn.Data); err != nil {
+					out[k].corrupt = true
+					e.log.Error().Err(err).Str("hub_id", string(sn.Hub)).Msg("engine snapshot unreadable; the acquired home starts from scratch")
+				}
+			}
+			return out, nil
+		},
+	}
+	if r, ok := e.cfg.Journal.(HubsReplayer); ok {
+		l.Replay = r.ReplayHubs
+	}
+	return l
+}
+
+// owned decides, in a cluster, whether input o is for a home this shard
+// holds; if not, it starts acquiring the home when o shows the hub
+// connected here under a newer epoch (o is parked for it), or drops o
+// (a released home's late input). Single gateway: always true.
+func (s *engineShard) owned(o *engineOp) bool {
+	if !s.e.cfg.Cluster {
+		return true
+	}
+	hub := o.hub()
+	var epoch devices.Epoch
+	switch {
+	case o.isConn && o.conn.Connected:
+		epoch = o.conn.Epoch
+	case o.msg != nil && o.msg.Event != nil:
+		epoch = o.msg.Event.Epoch
+	}
+	i, held := s.index[hub]
+	if held && (epoch == 0 || s.homes.At(i).epoch >= epoch) {
+		return true
+	}
+	if epoch == 0 {
+		s.e.stats.unowned.Add(1)
+		if o.msg != nil && o.msg.Readings != nil {
+			o.msg.Readings.Release()
+		}
+		return false
+	}
+	s.beginAcquire(Acquired{Hub: hub, Epoch: epoch})
+	s.acq.Park(hub, *o)
+	return false
+}
+
+// beginAcquire starts loading a home (once per epoch); a home held under an
+// older epoch is let go first: what this node knew of it is stale.
+func (s *engineShard) beginAcquire(a Acquired) {
+	if ep, ok := s.acq.Pending(a.Hub); ok && ep >= a.Epoch {
+		return
+	}
+	if i, ok := s.index[a.Hub]; ok {
+		if s.homes.At(i).epoch >= a.Epoch {
+			return
+		}
+		s.drop(a.Hub)
+	}
+	s.e.loader.Request(s.acq.Begin(a))
+}
+
+// control applies a cluster's control input.
+func (s *engineShard) control(c *engineCtl) {
+	switch {
+	case c.acquire != nil:
+		s.beginAcquire(*c.acquire)
+	case c.loaded != nil:
+		parked, ok := s.acq.Done(c.loaded.Acquire)
+		if !ok {
+			return // released, or asked for again since
+		}
+		s.applyLoad(c.loaded)
+		for _, o := range parked {
+			// The journal had the event before it was handed on (the broker
+			// appends it before the PUBACK): the replay applied it already.
+			if o.msg != nil && o.msg.Event != nil && replayed(c.loaded.Events, o.msg.Event.Seq) {
+				continue
+			}
+			s.rt.Apply(o)
+		}
+	case c.release == "":
+		for _, hub := range s.acq.Hubs() {
+			s.release(hub)
+		}
+		for hub := range s.index {
+			s.release(hub)
+		}
+	default:
+		s.release(c.release)
+	}
+}
+
+// replayed reports whether position seq is among events (a few: one
+// home's journal beyond its saved position).
+func replayed(events []*devices.Event, seq int64) bool {
+	if seq == 0 {
+		return false
+	}
+	for _, ev := range events {
+		if ev.Seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// applyLoad takes an acquired home's load into the shard (acquireHome).
+func (s *engineShard) applyLoad(ld *shard.Loaded[savedHome]) {
+	var dec *home
+	if ld.Found && !ld.Rec.corrupt {
+		dec = &ld.Rec.dec
+	} else if ld.Found {
+		s.e.stats.corruptSnapshots.Add(1)
+	}
+	events := make([]*devices.Message, len(ld.Events))
+	for k, ev := range ld.Events {
+		events[k] = &devices.Message{Hub: ev.Hub, Channel: devices.ChanEvents, Event: ev}
+	}
+	s.acquireHome(ld.Hub, dec, ld.Epoch, s.wallNow+s.e.cfg.RestartGrace.Milliseconds(), events)
+	s.e.stats.acquired.Add(1)
+}
+
+// acquireHome makes hub's home ready in the shard: its saved state (dec,
+// nil for none or already restored), its epoch and restart floor (wall ms;
+// 0: the shard's), its deadline armed, its restored open episodes sent
+// again (the Sink folds them by fingerprint), then its journal events beyond
+// the saved position applied. The single gateway's loadEarly and a
+// cluster's acquisition both come here.
+func (s *engineShard) acquireHome(hub devices.HubID, dec *home, epoch devices.Epoch, floorMs int64, replay []*devices.Message) {
+	i := s.homeIndex(hub)
+	h := s.homes.At(i)
+	if dec != nil {
+		h.core, h.sensors, h.own, h.tracks, h.applied = dec.core, dec.sensors, dec.own, dec.tracks, dec.applied
+	}
+	h.epoch, h.floorMs = epoch, floorMs
+	if s.wheel != nil { // running: arm it as startup arms every home
+		h.welfareMs = h.welfareLimit(&s.rc, h.core.LastActivity).Milliseconds()
+		h.next = h.nextDeadline(s.floor(h))
+		s.rearm(i)
+	}
+	s.reemitHome(h)
+	for _, m := range replay {
+		if m != nil {
+			s.rt.Apply(engineOp{msg: m})
+		}
+	}
+}
+
+// release lets hub's home go, unsaved (see Engine.Release).
+func (s *engineShard) release(hub devices.HubID) {
+	for _, o := range s.acq.Drop(hub) {
+		if o.msg != nil && o.msg.Readings != nil {
+			o.msg.Readings.Release()
+		}
+	}
+	if _, ok := s.index[hub]; ok {
+		s.drop(hub)
+		s.e.stats.released.Add(1)
+	}
+}
+
+// drop removes a held home from the shard: its timer is cancelled, its save
+// forgotten, its index freed under a new generation.
+func (s *engineShard) drop(hub devices.HubID) {
+	i := s.index[hub]
+	h := s.homes.At(i)
+	if s.wheel != nil {
+		s.wheel.Cancel(h.timer)
+	}
+	s.dirty.Forget(i)
+	delete(s.index, hub)
+	*h = home{}
+	s.slots.Free(i)
+}
+
+// clusterStart is Run's start in a cluster: no bulk load, no global replay
+// or watermark; every shard starts empty and homes come by acquisition.
+func (e *Engine) clusterStart(ctx context.Context, start time.Time) error {
+	if e.cfg.Store != nil {
+		if _, ok := e.cfg.Store.(HomesOfLoader); !ok {
+			return fmt.Errorf("detectors: a cluster's engine store must load homes by hub (LoadHomesOf)")
+		}
+	}
+	if e.cfg.Journal != nil {
+		if _, ok := e.cfg.Journal.(HubsReplayer); !ok {
+			return fmt.Errorf("detectors: a cluster's journal must replay by hub (ReplayHubs)")
+		}
+	}
+	close(e.replayed)
+	for _, s := range e.shards {
+		s.restores <- shardLoad{start: start}
+	}
+	return nil
+}
