@@ -47,24 +47,8 @@ type savedHome struct {
 	corrupt bool
 }
 
-// engineCtl is a cluster's control input to a shard: an acquisition asked
-// for, a load to apply, or a release.
-type engineCtl struct {
-	acquire *Acquired
-	loaded  *shard.Loaded[savedHome]
-	release devices.HubID
-	stale   bool // the release follows a refused write
-}
-
-func (c *engineCtl) hub() devices.HubID {
-	switch {
-	case c.acquire != nil:
-		return c.acquire.Hub
-	case c.loaded != nil:
-		return c.loaded.Hub
-	}
-	return c.release
-}
+// engineCtl is a cluster's control input to a shard.
+type engineCtl = shard.Control[savedHome]
 
 // Acquire takes homes this gateway adopted (or claimed) into their shards:
 // each is loaded, its open episodes sent again, its journal after the saved
@@ -72,7 +56,7 @@ func (c *engineCtl) hub() devices.HubID {
 // An adopted home's deadlines restart from now with RestartGrace.
 func (e *Engine) Acquire(homes []Acquired) {
 	for _, a := range homes {
-		e.shardOf(a.Hub).put(engineOp{ctl: &engineCtl{acquire: &a}})
+		e.shardOf(a.Hub).put(engineOp{ctl: &engineCtl{Acquire: &a}})
 	}
 }
 
@@ -80,7 +64,7 @@ func (e *Engine) Acquire(homes []Acquired) {
 // shard unsaved, its deadline stops, and what comes for it afterwards (the
 // disconnect of its session here) raises nothing.
 func (e *Engine) Release(hub devices.HubID) {
-	e.shardOf(hub).put(engineOp{ctl: &engineCtl{release: hub}})
+	e.shardOf(hub).put(engineOp{ctl: &engineCtl{Release: hub}})
 }
 
 // ReleaseStale lets go homes whose detection or save was refused as stale
@@ -88,14 +72,14 @@ func (e *Engine) Release(hub devices.HubID) {
 func (e *Engine) ReleaseStale(hubs []devices.HubID) {
 	for _, hub := range hubs {
 		e.stats.staleReleased.Add(1)
-		e.shardOf(hub).put(engineOp{ctl: &engineCtl{release: hub, stale: true}})
+		e.shardOf(hub).put(engineOp{ctl: &engineCtl{Release: hub}})
 	}
 }
 
 // ReleaseAll lets every home go (the node lost its lease).
 func (e *Engine) ReleaseAll() {
 	for _, s := range e.shards {
-		s.put(engineOp{ctl: &engineCtl{release: ""}})
+		s.put(engineOp{ctl: &engineCtl{}})
 	}
 }
 
@@ -105,7 +89,7 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 		Log:     e.log,
 		HubOf:   func(r *savedHome) devices.HubID { return r.hub },
 		Applied: func(r *savedHome) int64 { return r.dec.applied },
-		Deliver: func(ld shard.Loaded[savedHome]) { e.shardOf(ld.Hub).put(engineOp{ctl: &engineCtl{loaded: &ld}}) },
+		Deliver: func(ld shard.Loaded[savedHome]) { e.shardOf(ld.Hub).put(engineOp{ctl: &engineCtl{Loaded: &ld}}) },
 		Load: func(ctx context.Context, hubs []devices.HubID) ([]savedHome, error) {
 			st, ok := e.cfg.Store.(HomesOfLoader)
 			if !ok {
@@ -132,97 +116,47 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 	return l
 }
 
-// owned decides, in a cluster, whether input o is for a home this shard
-// holds; if not, it starts acquiring the home when o shows the hub
-// connected here under a newer epoch (o is parked for it), or drops o
-// (a released home's late input). Single gateway: always true.
-func (s *engineShard) owned(o *engineOp) bool {
-	if !s.e.cfg.Cluster {
-		return true
+// holder makes the shard's side of the cluster (shard.Holder).
+func (s *engineShard) holder() shard.Holder[engineOp] {
+	return shard.Holder[engineOp]{
+		Cluster: s.e.cfg.Cluster,
+		HubOf:   (*engineOp).hub,
+		EpochOf: func(o *engineOp) devices.Epoch {
+			switch {
+			case o.isConn && o.conn.Connected:
+				return o.conn.Epoch
+			case o.msg != nil && o.msg.Event != nil:
+				return o.msg.Event.Epoch
+			}
+			return 0
+		},
+		SeqOf: func(o *engineOp) int64 {
+			if o.msg != nil && o.msg.Event != nil {
+				return o.msg.Event.Seq
+			}
+			return 0
+		},
+		Discard: func(o *engineOp) {
+			if o.msg != nil && o.msg.Readings != nil {
+				o.msg.Readings.Release()
+			}
+		},
+		Held: func(hub devices.HubID) (devices.Epoch, bool) {
+			i, ok := s.index[hub]
+			if !ok {
+				return 0, false
+			}
+			return s.homes.At(i).epoch, true
+		},
+		Drop:     s.drop,
+		Request:  func(a Acquired) { s.e.loader.Request(a) }, // the loader is made after the shards
+		Unowned:  &s.e.stats.unowned,
+		Released: &s.e.stats.released,
 	}
-	hub := o.hub()
-	var epoch devices.Epoch
-	switch {
-	case o.isConn && o.conn.Connected:
-		epoch = o.conn.Epoch
-	case o.msg != nil && o.msg.Event != nil:
-		epoch = o.msg.Event.Epoch
-	}
-	i, held := s.index[hub]
-	if held && (epoch == 0 || s.homes.At(i).epoch >= epoch) {
-		return true
-	}
-	if epoch == 0 {
-		s.e.stats.unowned.Add(1)
-		if o.msg != nil && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-		return false
-	}
-	s.beginAcquire(Acquired{Hub: hub, Epoch: epoch})
-	s.acq.Park(hub, *o)
-	return false
-}
-
-// beginAcquire starts loading a home (once per epoch); a home held under an
-// older epoch is let go first: what this node knew of it is stale.
-func (s *engineShard) beginAcquire(a Acquired) {
-	if ep, ok := s.acq.Pending(a.Hub); ok && ep >= a.Epoch {
-		return
-	}
-	if i, ok := s.index[a.Hub]; ok {
-		if s.homes.At(i).epoch >= a.Epoch {
-			return
-		}
-		s.drop(a.Hub)
-	}
-	s.e.loader.Request(s.acq.Begin(a))
 }
 
 // control applies a cluster's control input.
-func (s *engineShard) control(c *engineCtl) {
-	switch {
-	case c.acquire != nil:
-		s.beginAcquire(*c.acquire)
-	case c.loaded != nil:
-		parked, ok := s.acq.Done(c.loaded.Acquire)
-		if !ok {
-			return // released, or asked for again since
-		}
-		s.applyLoad(c.loaded)
-		for _, o := range parked {
-			// The journal had the event before it was handed on (the broker
-			// appends it before the PUBACK): the replay applied it already.
-			if o.msg != nil && o.msg.Event != nil && replayed(c.loaded.Events, o.msg.Event.Seq) {
-				continue
-			}
-			s.rt.Apply(o)
-		}
-	case c.release == "":
-		for _, hub := range s.acq.Hubs() {
-			s.release(hub)
-		}
-		for hub := range s.index {
-			s.release(hub)
-		}
-	default:
-		s.release(c.release)
-	}
-}
-
-// replayed reports whether position seq is among events (a few: one
-// home's journal beyond its saved position).
-func replayed(events []*devices.Event, seq int64) bool {
-	if seq == 0 {
-		return false
-	}
-	for _, ev := range events {
-		if ev.Seq == seq {
-			return true
-		}
-	}
-	return false
-}
+func (s *engineShard) control(c *engineCtl) { shard.Apply(&s.acq, c, s.applyLoad, s.rt.Apply, s.index) }
 
 // applyLoad takes an acquired home's load into the shard (acquireHome).
 func (s *engineShard) applyLoad(ld *shard.Loaded[savedHome]) {
@@ -263,19 +197,6 @@ func (s *engineShard) acquireHome(hub devices.HubID, dec *home, epoch devices.Ep
 		if m != nil {
 			s.rt.Apply(engineOp{msg: m})
 		}
-	}
-}
-
-// release lets hub's home go, unsaved (see Engine.Release).
-func (s *engineShard) release(hub devices.HubID) {
-	for _, o := range s.acq.Drop(hub) {
-		if o.msg != nil && o.msg.Readings != nil {
-			o.msg.Readings.Release()
-		}
-	}
-	if _, ok := s.index[hub]; ok {
-		s.drop(hub)
-		s.e.stats.released.Add(1)
 	}
 }
 

@@ -522,7 +522,7 @@ func (o *engineOp) hub() devices.HubID {
 	case o.refresh != nil:
 		return o.refresh.hub.ID
 	case o.ctl != nil:
-		return o.ctl.hub()
+		return o.ctl.Hub()
 	}
 	return ""
 }
@@ -542,8 +542,8 @@ type engineShard struct {
 
 	index        map[devices.HubID]int32
 	homes        shard.Chunked[home]
-	slots        shard.Slots               // indexes of released homes, for reuse
-	acq          shard.Acquiring[engineOp] // homes being acquired, with their parked inputs
+	slots        shard.Slots            // indexes of released homes, for reuse
+	acq          shard.Holder[engineOp] // a cluster's homes being acquired, with their parked inputs
 	wheel        *wheel.Wheel
 	rc           ruleCtx
 	dirty        shard.SaveQueue    // homes changed since saved
@@ -560,6 +560,7 @@ func newEngineShard(e *Engine) *engineShard {
 		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
 	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
+	s.acq = s.holder()
 	s.onExpired = func(key uint64, _ wheel.Timer) {
 		if i, live := s.slots.Live(key); live {
 			s.expire(i)
@@ -784,11 +785,8 @@ func (s *engineShard) Handle(o engineOp) {
 		s.control(o.ctl)
 		return
 	}
-	if s.acq.Len() > 0 && s.acq.Park(o.hub(), o) {
-		return // applied once its home is loaded
-	}
-	if !s.owned(&o) {
-		return
+	if !s.acq.Admit(&o) {
+		return // parked until its home is loaded, or not held here
 	}
 	switch {
 	case o.refresh != nil:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -282,8 +284,8 @@ func (a *Acquiring[O]) Done(req Acquire) (parked []O, ok bool) {
 	return p.parked, true
 }
 
-// Drop ends hub's acquisition, if any, and returns what it parked.
-func (a *Acquiring[O]) Drop(hub devices.HubID) []O {
+// Abandon ends hub's acquisition, if any, and returns what it parked.
+func (a *Acquiring[O]) Abandon(hub devices.HubID) []O {
 	p := a.homes[hub]
 	if p == nil {
 		return nil
@@ -353,5 +355,148 @@ func (s *Slots) Live(key uint64) (int32, bool) {
 func (q *SaveQueue) Forget(i int32) {
 	if int(i) < len(q.marks) {
 		q.marks[i] &^= qDirtyState | qDirtySeen
+	}
+}
+
+// Holder is a shard's side of the cluster, the same for both runtimes:
+// which inputs are for homes it holds, acquisitions under way with their
+// parked inputs, releases. Its funcs name the machine's part. On a single
+// gateway (Cluster false) it admits every input and costs one test.
+type Holder[O any] struct {
+	Acquiring[O]
+	Cluster bool
+	// HubOf, EpochOf and SeqOf read an input's hub, the ownership epoch it
+	// shows (a claim's connect, an event's session; 0: none) and its
+	// journal position (0: none).
+	HubOf   func(*O) devices.HubID
+	EpochOf func(*O) devices.Epoch
+	SeqOf   func(*O) int64
+	// Discard lets go an input that will never be applied (a readings
+	// batch retained for the shard).
+	Discard func(*O)
+	// Held returns the epoch a held home is held under.
+	Held func(hub devices.HubID) (devices.Epoch, bool)
+	// Drop removes a held home from the machine, unsaved.
+	Drop func(hub devices.HubID)
+	// Request hands an acquisition to the loader.
+	Request func(Acquire)
+	// Unowned counts inputs for homes not held here, dropped; Released,
+	// homes let go.
+	Unowned, Released *atomic.Uint64
+}
+
+// Admit reports whether o is to be applied now. An input of a home being
+// acquired is parked; in a cluster, an input showing a newer epoch than the
+// one its home is held under (or for a home not held) starts the home's
+// acquisition and is parked, and any other input of a home not held here
+// (a released home's late disconnect) is dropped, counted.
+func (c *Holder[O]) Admit(o *O) bool {
+	if c.Len() == 0 && !c.Cluster {
+		return true
+	}
+	hub := c.HubOf(o)
+	if c.Park(hub, *o) {
+		return false
+	}
+	if !c.Cluster {
+		return true
+	}
+	epoch := c.EpochOf(o)
+	if held, ok := c.Held(hub); ok && (epoch == 0 || held >= epoch) {
+		return true
+	}
+	if epoch == 0 {
+		c.Unowned.Add(1)
+		c.Discard(o)
+		return false
+	}
+	c.Acquire(Acquire{Hub: hub, Epoch: epoch})
+	c.Park(hub, *o)
+	return false
+}
+
+// Acquire starts loading a home, once per epoch; a home held under an older
+// epoch is dropped first: what this node knew of it is stale.
+func (c *Holder[O]) Acquire(a Acquire) {
+	if ep, ok := c.Pending(a.Hub); ok && ep >= a.Epoch {
+		return
+	}
+	if held, ok := c.Held(a.Hub); ok {
+		if held >= a.Epoch {
+			return
+		}
+		c.Drop(a.Hub)
+	}
+	c.Request(c.Begin(a))
+}
+
+// Loaded applies an acquisition's load: take puts the home into the machine
+// (its state, its replayed events), then the inputs parked meanwhile go
+// through apply, except events the replay applied already (the journal has
+// an event before it is handed on). A load no longer wanted is ignored.
+func (c *Holder[O]) Loaded(req Acquire, events []*devices.Event, take func(), apply func(O)) {
+	parked, ok := c.Done(req)
+	if !ok {
+		return
+	}
+	take()
+	for k := range parked {
+		if seq := c.SeqOf(&parked[k]); seq != 0 && slices.ContainsFunc(events, func(e *devices.Event) bool { return e.Seq == seq }) {
+			continue
+		}
+		apply(parked[k])
+	}
+}
+
+// Release lets hub's home go: its acquisition, if any, with what it
+// parked, and the held home, unsaved.
+func (c *Holder[O]) Release(hub devices.HubID) {
+	parked := c.Abandon(hub)
+	for k := range parked {
+		c.Discard(&parked[k])
+	}
+	if _, ok := c.Held(hub); ok {
+		c.Drop(hub)
+		c.Released.Add(1)
+	}
+}
+
+// Control is a cluster's control input to a shard, queued like any input:
+// an acquisition asked for, a load to apply, or a release (Release "" with
+// neither of the others: every home).
+type Control[R any] struct {
+	Acquire *Acquire
+	Loaded  *Loaded[R]
+	Release devices.HubID
+}
+
+// Hub is the home c is about ("" for every home).
+func (c *Control[R]) Hub() devices.HubID {
+	switch {
+	case c.Acquire != nil:
+		return c.Acquire.Hub
+	case c.Loaded != nil:
+		return c.Loaded.Hub
+	}
+	return c.Release
+}
+
+// Apply applies c: take puts a load's home into the machine, apply applies
+// the inputs it parked, held lists the homes the machine holds.
+func Apply[O, R any](h *Holder[O], c *Control[R], take func(*Loaded[R]), apply func(O), held map[devices.HubID]int32) {
+	switch {
+	case c.Acquire != nil:
+		h.Acquire(*c.Acquire)
+	case c.Loaded != nil:
+		h.Loaded(c.Loaded.Acquire, c.Loaded.Events, func() { take(c.Loaded) }, apply)
+	case c.Release == "":
+		for _, hub := range h.Hubs() {
+			h.Release(hub)
+		}
+		for hub := range held {
+			h.Release(hub)
+		}
+	default:
+		h.Release(c.Release)
 	}
 }
