@@ -37,6 +37,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventDedupInOneCommit", testEventDedupOneCommit},
 		{"EventsConcurrent", testEventsConcurrent},
 		{"JournalPositions", testJournalPositions},
+		{"AcquireLoadsByHub", testAcquireLoads},
 		{"Poison", testPoison},
 		{"HeldHubs", testHeldHubs},
 		{"ReadingsAndRollups", testRollups},
