@@ -120,8 +120,8 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 func (s *engineShard) holder() shard.Holder[engineOp] {
 	return shard.Holder[engineOp]{
 		Cluster: s.e.cfg.Cluster,
-		HubOf:   (*engineOp).hub,
-		EpochOf: func(o *engineOp) devices.Epoch {
+		HubOf:   func(o engineOp) devices.HubID { return o.hub() },
+		EpochOf: func(o engineOp) devices.Epoch {
 			switch {
 			case o.isConn && o.conn.Connected:
 				return o.conn.Epoch
@@ -130,13 +130,13 @@ func (s *engineShard) holder() shard.Holder[engineOp] {
 			}
 			return 0
 		},
-		SeqOf: func(o *engineOp) int64 {
+		SeqOf: func(o engineOp) int64 {
 			if o.msg != nil && o.msg.Event != nil {
 				return o.msg.Event.Seq
 			}
 			return 0
 		},
-		Discard: func(o *engineOp) {
+		Discard: func(o engineOp) {
 			if o.msg != nil && o.msg.Readings != nil {
 				o.msg.Readings.Release()
 			}

@@ -785,7 +785,7 @@ func (s *engineShard) Handle(o engineOp) {
 		s.control(o.ctl)
 		return
 	}
-	if !s.acq.Admit(&o) {
+	if !s.acq.Admit(o) {
 		return // parked until its home is loaded, or not held here
 	}
 	switch {

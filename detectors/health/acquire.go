@@ -95,8 +95,8 @@ func (m *Monitor) clusterCheck() error {
 func (s *hubShard) holder() shard.Holder[op] {
 	return shard.Holder[op]{
 		Cluster: s.m.cfg.Cluster,
-		HubOf:   (*op).hub,
-		EpochOf: func(o *op) devices.Epoch {
+		HubOf:   func(o op) devices.HubID { return o.hub() },
+		EpochOf: func(o op) devices.Epoch {
 			switch {
 			case o.kind == opConnection && o.conn.Connected:
 				return o.conn.Epoch
@@ -105,13 +105,13 @@ func (s *hubShard) holder() shard.Holder[op] {
 			}
 			return 0
 		},
-		SeqOf: func(o *op) int64 {
+		SeqOf: func(o op) int64 {
 			if o.kind == opMessage && o.msg.Event != nil {
 				return o.msg.Event.Seq
 			}
 			return 0
 		},
-		Discard: func(o *op) {
+		Discard: func(o op) {
 			if o.kind == opMessage && o.msg.Readings != nil {
 				o.msg.Readings.Release()
 			}

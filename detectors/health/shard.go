@@ -250,7 +250,7 @@ func (s *hubShard) Handle(o op) {
 		s.control(o.ctl)
 		return
 	}
-	if !s.acq.Admit(&o) {
+	if !s.acq.Admit(o) {
 		return // parked until its hub is loaded, or not held here
 	}
 	switch o.kind {

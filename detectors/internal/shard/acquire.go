@@ -368,12 +368,12 @@ type Holder[O any] struct {
 	// HubOf, EpochOf and SeqOf read an input's hub, the ownership epoch it
 	// shows (a claim's connect, an event's session; 0: none) and its
 	// journal position (0: none).
-	HubOf   func(*O) devices.HubID
-	EpochOf func(*O) devices.Epoch
-	SeqOf   func(*O) int64
+	HubOf   func(O) devices.HubID
+	EpochOf func(O) devices.Epoch
+	SeqOf   func(O) int64
 	// Discard lets go an input that will never be applied (a readings
 	// batch retained for the shard).
-	Discard func(*O)
+	Discard func(O)
 	// Held returns the epoch a held home is held under.
 	Held func(hub devices.HubID) (devices.Epoch, bool)
 	// Drop removes a held home from the machine, unsaved.
@@ -389,13 +389,15 @@ type Holder[O any] struct {
 // acquired is parked; in a cluster, an input showing a newer epoch than the
 // one its home is held under (or for a home not held) starts the home's
 // acquisition and is parked, and any other input of a home not held here
-// (a released home's late disconnect) is dropped, counted.
-func (c *Holder[O]) Admit(o *O) bool {
+// (a released home's late disconnect) is dropped, counted. o and the funcs'
+// arguments are values: a pointer passed to a func value would move every
+// input to the heap, on a single gateway too.
+func (c *Holder[O]) Admit(o O) bool {
 	if c.Len() == 0 && !c.Cluster {
 		return true
 	}
 	hub := c.HubOf(o)
-	if c.Park(hub, *o) {
+	if c.Park(hub, o) {
 		return false
 	}
 	if !c.Cluster {
@@ -411,7 +413,7 @@ func (c *Holder[O]) Admit(o *O) bool {
 		return false
 	}
 	c.Acquire(Acquire{Hub: hub, Epoch: epoch})
-	c.Park(hub, *o)
+	c.Park(hub, o)
 	return false
 }
 
@@ -441,7 +443,7 @@ func (c *Holder[O]) Loaded(req Acquire, events []*devices.Event, take func(), ap
 	}
 	take()
 	for k := range parked {
-		if seq := c.SeqOf(&parked[k]); seq != 0 && slices.ContainsFunc(events, func(e *devices.Event) bool { return e.Seq == seq }) {
+		if seq := c.SeqOf(parked[k]); seq != 0 && slices.ContainsFunc(events, func(e *devices.Event) bool { return e.Seq == seq }) {
 			continue
 		}
 		apply(parked[k])
@@ -453,7 +455,7 @@ func (c *Holder[O]) Loaded(req Acquire, events []*devices.Event, take func(), ap
 func (c *Holder[O]) Release(hub devices.HubID) {
 	parked := c.Abandon(hub)
 	for k := range parked {
-		c.Discard(&parked[k])
+		c.Discard(parked[k])
 	}
 	if _, ok := c.Held(hub); ok {
 		c.Drop(hub)
