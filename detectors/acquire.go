@@ -56,7 +56,7 @@ type engineCtl = shard.Control[savedHome]
 // An adopted home's deadlines restart from now with RestartGrace.
 func (e *Engine) Acquire(homes []Acquired) {
 	for _, a := range homes {
-		e.shardOf(a.Hub).put(engineOp{ctl: &engineCtl{Acquire: &a}})
+		e.shardOf(a.Hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Acquire: &a}}})
 	}
 }
 
@@ -64,7 +64,7 @@ func (e *Engine) Acquire(homes []Acquired) {
 // shard unsaved, its deadline stops, and what comes for it afterwards (the
 // disconnect of its session here) raises nothing.
 func (e *Engine) Release(hub devices.HubID) {
-	e.shardOf(hub).put(engineOp{ctl: &engineCtl{Release: hub}})
+	e.shardOf(hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Release: hub}}})
 }
 
 // ReleaseStale lets go homes whose detection or save was refused as stale
@@ -72,14 +72,14 @@ func (e *Engine) Release(hub devices.HubID) {
 func (e *Engine) ReleaseStale(hubs []devices.HubID) {
 	for _, hub := range hubs {
 		e.stats.staleReleased.Add(1)
-		e.shardOf(hub).put(engineOp{ctl: &engineCtl{Release: hub}})
+		e.shardOf(hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Release: hub}}})
 	}
 }
 
 // ReleaseAll lets every home go (the node lost its lease).
 func (e *Engine) ReleaseAll() {
 	for _, s := range e.shards {
-		s.put(engineOp{ctl: &engineCtl{}})
+		s.put(engineOp{refresh: &registryEntry{ctl: &engineCtl{}}})
 	}
 }
 
@@ -89,7 +89,9 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 		Log:     e.log,
 		HubOf:   func(r *savedHome) devices.HubID { return r.hub },
 		Applied: func(r *savedHome) int64 { return r.dec.applied },
-		Deliver: func(ld shard.Loaded[savedHome]) { e.shardOf(ld.Hub).put(engineOp{ctl: &engineCtl{Loaded: &ld}}) },
+		Deliver: func(ld shard.Loaded[savedHome]) {
+			e.shardOf(ld.Hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Loaded: &ld}}})
+		},
 		Load: func(ctx context.Context, hubs []devices.HubID) ([]savedHome, error) {
 			st, ok := e.cfg.Store.(HomesOfLoader)
 			if !ok {

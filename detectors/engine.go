@@ -509,8 +509,7 @@ type engineOp struct {
 	conn    devices.ConnectionEvent
 	isConn  bool
 	refresh *registryEntry
-	queued  time.Time  // an emergency's hand-over to the engine
-	ctl     *engineCtl // a cluster's acquisition or release
+	queued  time.Time // an emergency's hand-over to the engine
 }
 
 func (o *engineOp) hub() devices.HubID {
@@ -519,10 +518,10 @@ func (o *engineOp) hub() devices.HubID {
 		return o.msg.Hub
 	case o.isConn:
 		return o.conn.Hub
+	case o.refresh != nil && o.refresh.ctl != nil:
+		return o.refresh.ctl.Hub()
 	case o.refresh != nil:
 		return o.refresh.hub.ID
-	case o.ctl != nil:
-		return o.ctl.Hub()
 	}
 	return ""
 }
@@ -781,11 +780,11 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 
 // Handle applies one input (shard.Machine).
 func (s *engineShard) Handle(o engineOp) {
-	if o.ctl != nil {
-		s.control(o.ctl)
+	if o.refresh != nil && o.refresh.ctl != nil {
+		s.control(o.refresh.ctl)
 		return
 	}
-	if !s.acq.Admit(o) {
+	if s.acq.Busy() && !s.acq.Admit(o) {
 		return // parked until its home is loaded, or not held here
 	}
 	switch {

@@ -31,7 +31,7 @@ type healthCtl = shard.Control[devices.HubHealthRecord]
 // to come back after its gateway died is not offline yet.
 func (m *Monitor) Acquire(hubs []detectors.Acquired) {
 	for _, a := range hubs {
-		m.shardOf(a.Hub).put(m, op{kind: opControl, ctl: &healthCtl{Acquire: &a}})
+		m.shardOf(a.Hub).put(m, op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{Acquire: &a}}})
 	}
 }
 
@@ -39,7 +39,7 @@ func (m *Monitor) Acquire(hubs []detectors.Acquired) {
 // unsaved, its deadline stops, and its session's disconnect here raises
 // nothing.
 func (m *Monitor) Release(hub devices.HubID) {
-	m.shardOf(hub).put(m, op{kind: opControl, ctl: &healthCtl{Release: hub}})
+	m.shardOf(hub).put(m, op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{Release: hub}}})
 }
 
 // ReleaseStale lets go hubs whose detection or save was refused as stale,
@@ -54,7 +54,7 @@ func (m *Monitor) ReleaseStale(hubs []devices.HubID) {
 // ReleaseAll lets every hub go (the node lost its lease).
 func (m *Monitor) ReleaseAll() {
 	for _, s := range m.shards {
-		s.put(m, op{kind: opControl, ctl: &healthCtl{}})
+		s.put(m, op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{}}})
 	}
 }
 
@@ -64,7 +64,7 @@ func (m *Monitor) newLoader() *shard.Loader[devices.HubHealthRecord] {
 		HubOf:   func(r *devices.HubHealthRecord) devices.HubID { return r.Hub },
 		Applied: func(r *devices.HubHealthRecord) int64 { return r.JournalApplied },
 		Deliver: func(ld shard.Loaded[devices.HubHealthRecord]) {
-			m.shardOf(ld.Hub).put(m, op{kind: opControl, ctl: &healthCtl{Loaded: &ld}})
+			m.shardOf(ld.Hub).put(m, op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{Loaded: &ld}}})
 		},
 		Load: func(ctx context.Context, hubs []devices.HubID) ([]devices.HubHealthRecord, error) {
 			if st, ok := m.cfg.Store.(HubsOfLoader); ok {

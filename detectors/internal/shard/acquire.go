@@ -385,6 +385,11 @@ type Holder[O any] struct {
 	Unowned, Released *atomic.Uint64
 }
 
+// Busy reports whether Admit has anything to decide: in a cluster, or
+// while a home is being acquired. A single gateway's shard asks only this
+// (inlined), not Admit, which copies the input.
+func (c *Holder[O]) Busy() bool { return c.Cluster || c.Len() > 0 }
+
 // Admit reports whether o is to be applied now. An input of a home being
 // acquired is parked; in a cluster, an input showing a newer epoch than the
 // one its home is held under (or for a home not held) starts the home's
@@ -393,9 +398,6 @@ type Holder[O any] struct {
 // arguments are values: a pointer passed to a func value would move every
 // input to the heap, on a single gateway too.
 func (c *Holder[O]) Admit(o O) bool {
-	if c.Len() == 0 && !c.Cluster {
-		return true
-	}
 	hub := c.HubOf(o)
 	if c.Park(hub, o) {
 		return false
