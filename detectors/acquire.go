@@ -89,8 +89,9 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 		Log:     e.log,
 		HubOf:   func(r *savedHome) devices.HubID { return r.hub },
 		Applied: func(r *savedHome) int64 { return r.dec.applied },
-		Deliver: func(ld shard.Loaded[savedHome]) {
-			e.shardOf(ld.Hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Loaded: &ld}}})
+		Deliver: func(ctx context.Context, ld shard.Loaded[savedHome]) {
+			o := engineOp{refresh: &registryEntry{ctl: &engineCtl{Loaded: &ld}}}
+			e.shardOf(ld.Hub).rt.Put(o, nil, ctx.Done(), &e.stats.queueWaits, &e.stats.dropped)
 		},
 		Load: func(ctx context.Context, hubs []devices.HubID) ([]savedHome, error) {
 			st, ok := e.cfg.Store.(HomesOfLoader)

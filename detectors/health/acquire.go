@@ -63,8 +63,9 @@ func (m *Monitor) newLoader() *shard.Loader[devices.HubHealthRecord] {
 		Log:     m.log,
 		HubOf:   func(r *devices.HubHealthRecord) devices.HubID { return r.Hub },
 		Applied: func(r *devices.HubHealthRecord) int64 { return r.JournalApplied },
-		Deliver: func(ld shard.Loaded[devices.HubHealthRecord]) {
-			m.shardOf(ld.Hub).put(m, op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{Loaded: &ld}}})
+		Deliver: func(ctx context.Context, ld shard.Loaded[devices.HubHealthRecord]) {
+			o := op{kind: opControl, refresh: &registryEntry{ctl: &healthCtl{Loaded: &ld}}}
+			m.shardOf(ld.Hub).rt.Put(o, nil, ctx.Done(), &m.stats.queueWaits, &m.stats.dropped)
 		},
 		Load: func(ctx context.Context, hubs []devices.HubID) ([]devices.HubHealthRecord, error) {
 			if st, ok := m.cfg.Store.(HubsOfLoader); ok {

@@ -90,8 +90,9 @@ type Loader[R any] struct {
 	// Replay, nil without a journal, calls fn for each event of the hubs
 	// after their positions, in journal order.
 	Replay func(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error
-	// Deliver hands one home's load to its shard.
-	Deliver func(Loaded[R])
+	// Deliver hands one home's load to its shard; it must give up when
+	// ctx ends (the shard may have stopped with its queue full).
+	Deliver func(ctx context.Context, ld Loaded[R])
 	Log     zerolog.Logger
 
 	mu      sync.Mutex
@@ -215,7 +216,7 @@ func (l *Loader[R]) loadOnce(ctx context.Context, batch []Acquire) error {
 		if k, ok := byHub[a.Hub]; ok {
 			ld.Rec, ld.Found = recs[k], true
 		}
-		l.Deliver(ld)
+		l.Deliver(ctx, ld)
 	}
 	return nil
 }

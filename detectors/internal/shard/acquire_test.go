@@ -1,10 +1,18 @@
 package shard
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dolbom/dolbom/detectors/wheel"
+	"github.com/dolbom/dolbom/devices"
 )
 
 // TestReleasedSlotTimerDoesNotFire: a deadline armed for a record that is
@@ -42,4 +50,86 @@ func TestReleasedSlotTimerDoesNotFire(t *testing.T) {
 	if _, ok := s.Reuse(); ok {
 		t.Error("an index handed out twice")
 	}
+}
+
+// TestLoaderBatchesAndRetries: acquisitions asked for while loads run are
+// read in batches of at most loadBatch hubs, at most loadsInFlight at once;
+// a failed load is retried (the homes stay parked) and each request gets
+// its own delivery with the events after its saved position and floor.
+func TestLoaderBatchesAndRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sizes []int
+		inFlight, most, failures := 0, 0, 1
+		release := make(chan struct{})
+		delivered := map[devices.HubID]Loaded[int64]{}
+		l := &Loader[int64]{
+			Log:     zerolog.Nop(),
+			HubOf:   func(r *int64) devices.HubID { return devices.HubID(fmt.Sprintf("hub-%d", *r)) },
+			Applied: func(r *int64) int64 { return *r },
+			Load: func(_ context.Context, hubs []devices.HubID) ([]int64, error) {
+				mu.Lock()
+				inFlight++
+				most = max(most, inFlight)
+				fail := failures > 0
+				failures--
+				sizes = append(sizes, len(hubs))
+				mu.Unlock()
+				<-release
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				if fail {
+					return nil, errors.New("database away")
+				}
+				return []int64{7}, nil // hub-7's saved record, position 7
+			},
+			Replay: func(_ context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error {
+				for _, seq := range []int64{5, 8} {
+					if seq > after["hub-7"] {
+						if err := fn(&devices.Event{Hub: "hub-7", Seq: seq}); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			},
+			Deliver: func(_ context.Context, ld Loaded[int64]) {
+				mu.Lock()
+				delivered[ld.Hub] = ld
+				mu.Unlock()
+			},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go l.Run(ctx)
+		for i := range 2500 {
+			l.Request(Acquire{Hub: devices.HubID(fmt.Sprintf("hub-%d", i)), Epoch: 3})
+		}
+		for range 10 {
+			synctest.Wait()
+			close(release)
+			release = make(chan struct{})
+			time.Sleep(time.Second)
+		}
+		close(release)
+		synctest.Wait()
+		if most > loadsInFlight {
+			t.Errorf("%d loads at once, want at most %d", most, loadsInFlight)
+		}
+		for _, n := range sizes {
+			if n > loadBatch {
+				t.Errorf("a batch of %d hubs, want at most %d", n, loadBatch)
+			}
+		}
+		if len(delivered) != 2500 {
+			t.Fatalf("%d homes delivered, want 2500 (the failed batch retried)", len(delivered))
+		}
+		if ld := delivered["hub-7"]; !ld.Found || ld.Rec != 7 || len(ld.Events) != 1 || ld.Events[0].Seq != 8 || ld.Epoch != 3 {
+			t.Errorf("hub-7's load %+v; want its record and only the event after its position", ld)
+		}
+		if ld := delivered["hub-8"]; ld.Found {
+			t.Errorf("hub-8 has no saved record, got %+v", ld)
+		}
+	})
 }
