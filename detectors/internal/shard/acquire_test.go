@@ -74,8 +74,9 @@ func TestLoaderBatchesAndRetries(t *testing.T) {
 				fail := failures > 0
 				failures--
 				sizes = append(sizes, len(hubs))
+				wait := release
 				mu.Unlock()
-				<-release
+				<-wait
 				mu.Lock()
 				inFlight--
 				mu.Unlock()
@@ -108,11 +109,15 @@ func TestLoaderBatchesAndRetries(t *testing.T) {
 		}
 		for range 10 {
 			synctest.Wait()
+			mu.Lock()
 			close(release)
 			release = make(chan struct{})
+			mu.Unlock()
 			time.Sleep(time.Second)
 		}
+		mu.Lock()
 		close(release)
+		mu.Unlock()
 		synctest.Wait()
 		if most > loadsInFlight {
 			t.Errorf("%d loads at once, want at most %d", most, loadsInFlight)
