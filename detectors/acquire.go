@@ -38,6 +38,12 @@ type HubsReplayer interface {
 	ReplayHubs(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error
 }
 
+// FleetOf is the batched form of Fleet for acquired homes: visit is called
+// once for each registered hub of hubs, with its sensors.
+type FleetOf interface {
+	FleetOf(ctx context.Context, hubs []devices.HubID, visit func(devices.Hub, []devices.Sensor) error) error
+}
+
 // savedHome is an acquired home's snapshot, decoded by the loader (off the
 // shard's goroutine) for its saved journal position.
 type savedHome struct {
@@ -116,6 +122,9 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 	if r, ok := e.cfg.Journal.(HubsReplayer); ok {
 		l.Replay = r.ReplayHubs
 	}
+	if f, ok := e.cfg.Fleet.(FleetOf); ok {
+		l.Fleet = f.FleetOf
+	}
 	return l
 }
 
@@ -173,22 +182,28 @@ func (s *engineShard) applyLoad(ld *shard.Loaded[savedHome]) {
 	for k, ev := range ld.Events {
 		events[k] = &devices.Message{Hub: ev.Hub, Channel: devices.ChanEvents, Event: ev}
 	}
-	s.acquireHome(ld.Hub, dec, ld.Epoch, s.wallNow+s.e.cfg.RestartGrace.Milliseconds(), events)
+	var sensors []devices.Sensor
+	if ld.Registry != nil {
+		sensors = ld.Registry.Sensors
+	}
+	s.acquireHome(ld.Hub, dec, sensors, ld.Epoch, s.wallNow+s.e.cfg.RestartGrace.Milliseconds(), events)
 	s.e.stats.acquired.Add(1)
 }
 
 // acquireHome makes hub's home ready in the shard: its saved state (dec,
-// nil for none or already restored), its epoch and restart floor (wall ms;
+// nil for none or already restored), its sensors' locations (nil: known
+// already), its epoch and restart floor (wall ms;
 // 0: the shard's), its deadline armed, its restored open episodes sent
 // again (the Sink folds them by fingerprint), then its journal events beyond
 // the saved position applied. The single gateway's loadEarly and a
 // cluster's acquisition both come here.
-func (s *engineShard) acquireHome(hub devices.HubID, dec *home, epoch devices.Epoch, floorMs int64, replay []*devices.Message) {
+func (s *engineShard) acquireHome(hub devices.HubID, dec *home, sensors []devices.Sensor, epoch devices.Epoch, floorMs int64, replay []*devices.Message) {
 	i := s.homeIndex(hub)
 	h := s.homes.At(i)
 	if dec != nil {
 		h.core, h.sensors, h.own, h.tracks, h.applied = dec.core, dec.sensors, dec.own, dec.tracks, dec.applied
 	}
+	s.applySensors(h, sensors)
 	h.epoch, h.floorMs = epoch, floorMs
 	if s.wheel != nil { // running: arm it as startup arms every home
 		h.welfareMs = h.welfareLimit(&s.rc, h.core.LastActivity).Milliseconds()
@@ -228,6 +243,11 @@ func (e *Engine) clusterStart(ctx context.Context, start time.Time) error {
 	if e.cfg.Journal != nil {
 		if _, ok := e.cfg.Journal.(HubsReplayer); !ok {
 			return fmt.Errorf("detectors: a cluster's journal must replay by hub (ReplayHubs)")
+		}
+	}
+	if e.cfg.Fleet != nil {
+		if _, ok := e.cfg.Fleet.(FleetOf); !ok {
+			return fmt.Errorf("detectors: a cluster's fleet must be read by hub (FleetOf)")
 		}
 	}
 	close(e.replayed)

@@ -501,7 +501,7 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 	}
 	h := s.homes.At(s.homeIndex(hub))
 	s.early[h.id] = struct{}{}
-	s.acquireHome(hub, nil, h.epoch, 0, replay)
+	s.acquireHome(hub, nil, nil, h.epoch, 0, replay)
 }
 
 type engineOp struct {

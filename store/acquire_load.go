@@ -20,6 +20,7 @@ import (
 var (
 	_ detectors.HomesOfLoader = State{}
 	_ detectors.HubsReplayer  = (*Store)(nil)
+	_ detectors.FleetOf       = Registry{}
 )
 
 // acquireChunk bounds the hubs per query, as the detectors' loader does.
@@ -167,6 +168,39 @@ func (s *Store) ReplayHubs(ctx context.Context, after map[devices.HubID]int64, f
 		if err := fn(e); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// FleetOf calls visit once for each registered hub of hubs with its
+// sensors, as FleetSnapshot does for every hub (detectors.FleetOf): an
+// acquired home's sensor locations, reporting intervals and end of life.
+func (s Registry) FleetOf(ctx context.Context, hubs []devices.HubID, visit func(devices.Hub, []devices.Sensor) error) error {
+	err := s.byHubs(hubs, func(inList string, args []any) error {
+		rows, err := s.be.query(ctx, `SELECT id, resident_id, end_of_life_us, disabled FROM hubs WHERE id IN `+inList+` ORDER BY id`, args...)
+		if err != nil {
+			return err
+		}
+		page, err := scanInventory(rows)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		srows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id IN `+inList+` ORDER BY hub_id, id`, args...)
+		if err != nil {
+			return err
+		}
+		if err := addSensors(srows, page); err != nil {
+			return err
+		}
+		for _, inv := range page {
+			if err := visit(inv.hub, inv.sensors); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: registry of %d hubs: %w", len(hubs), err)
 	}
 	return nil
 }

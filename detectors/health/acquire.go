@@ -77,6 +77,9 @@ func (m *Monitor) newLoader() *shard.Loader[devices.HubHealthRecord] {
 	if r, ok := m.cfg.Journal.(detectors.HubsReplayer); ok {
 		l.Replay = r.ReplayHubs
 	}
+	if f, ok := m.cfg.Fleet.(detectors.FleetOf); ok {
+		l.Fleet = f.FleetOf
+	}
 	return l
 }
 
@@ -88,6 +91,9 @@ func (m *Monitor) clusterCheck() error {
 	}
 	if _, ok := m.cfg.Journal.(detectors.HubsReplayer); m.cfg.Journal != nil && !ok {
 		return errors.New("detectors: a cluster's journal must replay by hub (ReplayHubs)")
+	}
+	if _, ok := m.cfg.Fleet.(detectors.FleetOf); m.cfg.Fleet != nil && !ok {
+		return errors.New("detectors: a cluster's fleet must be read by hub (FleetOf)")
 	}
 	return nil
 }
@@ -134,16 +140,26 @@ func (s *hubShard) holder() shard.Holder[op] {
 func (s *hubShard) control(c *healthCtl) { shard.Apply(&s.acq, c, s.applyLoad, s.rt.Apply, s.index) }
 
 // applyLoad takes an acquired hub's load into the shard: its saved health
-// (as at a restart: online since now if it was), its epoch and restart
-// floor, its deadline, then its journal events beyond the saved position.
+// (as at a restart: online since now if it was), what the registry says of
+// it and its sensors (reporting intervals for supervision, end of life), its
+// epoch and restart floor, its deadline, then its journal events beyond the saved position.
 func (s *hubShard) applyLoad(ld *shard.Loaded[devices.HubHealthRecord]) {
 	now := time.Now()
 	if ld.Found {
 		s.restore(&ld.Rec, now)
 	}
 	i := s.hubIndex(ld.Hub)
+	switch {
+	case ld.Registry != nil:
+		s.hubs.At(i).flags |= fRegistered
+		s.applyRegistry(i, ld.Registry.Hub, ld.Registry.Sensors, now)
+		s.checkEndOfLife(s.hubs.At(i), now)
+	case s.m.cfg.Fleet == nil:
+		s.hubs.At(i).flags |= fRegistered // nothing to ask: watched as it comes
+	default:
+		s.hubs.At(i).flags |= fDisabled // removed from the registry: kept for the API, watched no more (as at start)
+	}
 	h := s.hubs.At(i)
-	h.flags |= fRegistered // it authenticated, or the registry listed it for adoption
 	h.epoch, h.floorMs = ld.Epoch, now.Add(s.m.cfg.RestartGrace).UnixMilli()
 	s.rearm(i)
 	for _, ev := range ld.Events {

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -85,6 +86,55 @@ func TestReleasedHubRaisesNothingOnDisconnect(t *testing.T) {
 		}
 		if s := h.m.Stats(); s.HubsOnline != 0 || s.Released != 1 {
 			t.Errorf("HubsOnline = %d, Released = %d; want 0, 1", s.HubsOnline, s.Released)
+		}
+	})
+}
+
+// fleetByHub is a registry read by hub, as a cluster's monitor reads it.
+type fleetByHub []registryEntry
+
+func (f fleetByHub) FleetSnapshot(context.Context, func(devices.Hub, []devices.Sensor) error) error {
+	panic("a cluster's monitor reads no registry in bulk")
+}
+
+func (f fleetByHub) FleetOf(_ context.Context, hubs []devices.HubID, visit func(devices.Hub, []devices.Sensor) error) error {
+	for _, e := range f {
+		if slices.Contains(hubs, e.hub.ID) {
+			if err := visit(e.hub, e.sensors); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TestAcquiredHubSensorsSupervised: a hub acquired when it connects here is
+// read from the registry with its load: its sensors' reporting intervals
+// are supervised as on a single gateway (a silent door sensor is raised
+// after its window); a connected hub the registry no longer has is kept
+// but not watched.
+func TestAcquiredHubSensorsSupervised(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fleet := fleetByHub{{hub: devices.Hub{ID: "hub-1"}, sensors: []devices.Sensor{
+			sensor("hub-1", "motion-1", devices.SensorMotion, 60),
+			sensor("hub-1", "door-1", devices.SensorDoor, 60), // silent
+		}}}
+		h := startMonitor(t, Config{Store: &clusterStore{}, Fleet: fleet, Cluster: true})
+		defer h.stop()
+		for _, hub := range []devices.HubID{"hub-1", "hub-gone"} {
+			h.m.Connection(devices.ConnectionEvent{Hub: hub, Connected: true, At: time.Now(), Epoch: 1})
+		}
+		for range 8 {
+			h.ingest(readings("hub-1", 0, devices.Reading{Sensor: "motion-1", Metric: devices.MetricMotion, Value: 1}))
+			h.after(time.Minute)
+		}
+		expect(t, "8 min", h.sink.take(), "firing sensor_silent door-1")
+		h.connect("hub-gone", false, "lost")
+		h.after(time.Hour)
+		for _, d := range h.sink.take() {
+			if d.Hub == "hub-gone" {
+				t.Errorf("a hub the registry no longer has was watched: %+v", d)
+			}
 		}
 	})
 }

@@ -79,3 +79,33 @@ func testAcquireLoads(t *testing.T, fresh Fresh) {
 		t.Fatalf("ReplayHubs after hub-0's claim = %v; want %v (hub-0's events before its floor left out)", got, want)
 	}
 }
+
+// testFleetOf: the registry of the hubs asked for, with their sensors, and
+// nothing of other hubs or of ids the registry does not have.
+func testFleetOf(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	reg := s.Registry()
+	for _, hub := range []devices.HubID{"hub-a", "hub-b", "hub-c"} {
+		if _, err := reg.CreateHub(ctx, devices.Hub{ID: hub}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []devices.SensorID{"door-1", "smoke-1"} {
+			sn := devices.Sensor{Hub: hub, ID: id, Kind: devices.SensorDoor, Location: devices.LocKitchen, ReportSeconds: 60}
+			if _, err := reg.CreateSensor(ctx, sn); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := map[devices.HubID][]devices.SensorID{}
+	err := reg.FleetOf(ctx, []devices.HubID{"hub-c", "hub-a", "hub-unknown"}, func(h devices.Hub, sensors []devices.Sensor) error {
+		for _, sn := range sensors {
+			got[h.ID] = append(got[h.ID], sn.ID)
+		}
+		return nil
+	})
+	want := map[devices.HubID][]devices.SensorID{"hub-a": {"door-1", "smoke-1"}, "hub-c": {"door-1", "smoke-1"}}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("FleetOf(hub-c, hub-a, hub-unknown) = %v, %v; want %v", got, err, want)
+	}
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventsConcurrent", testEventsConcurrent},
 		{"JournalPositions", testJournalPositions},
 		{"AcquireLoadsByHub", testAcquireLoads},
+		{"FleetOf", testFleetOf},
 		{"Poison", testPoison},
 		{"HeldHubs", testHeldHubs},
 		{"ReadingsAndRollups", testRollups},

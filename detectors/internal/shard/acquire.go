@@ -44,6 +44,15 @@ type Loaded[R any] struct {
 	Rec    R
 	Found  bool
 	Events []*devices.Event
+	// Registry is what the registry says of the hub and its sensors (nil:
+	// not registered, or no registry to ask).
+	Registry *Registered
+}
+
+// Registered is one hub as the registry has it.
+type Registered struct {
+	Hub     devices.Hub
+	Sensors []devices.Sensor
 }
 
 // StaleError is a per-home write the store refused because the home's
@@ -90,6 +99,9 @@ type Loader[R any] struct {
 	// Replay, nil without a journal, calls fn for each event of the hubs
 	// after their positions, in journal order.
 	Replay func(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error
+	// Fleet, nil without a registry, calls visit for each registered hub
+	// of hubs with its sensors.
+	Fleet func(ctx context.Context, hubs []devices.HubID, visit func(devices.Hub, []devices.Sensor) error) error
 	// Deliver hands one home's load to its shard; it must give up when
 	// ctx ends (the shard may have stopped with its queue full).
 	Deliver func(ctx context.Context, ld Loaded[R])
@@ -211,8 +223,18 @@ func (l *Loader[R]) loadOnce(ctx context.Context, batch []Acquire) error {
 			return fmt.Errorf("replay the journal: %w", err)
 		}
 	}
+	registry := map[devices.HubID]*Registered{}
+	if l.Fleet != nil {
+		err := l.Fleet(ctx, hubs, func(hub devices.Hub, sensors []devices.Sensor) error {
+			registry[hub.ID] = &Registered{Hub: hub, Sensors: sensors}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the registry: %w", err)
+		}
+	}
 	for _, a := range batch {
-		ld := Loaded[R]{Acquire: a, Events: events[a.Hub]}
+		ld := Loaded[R]{Acquire: a, Events: events[a.Hub], Registry: registry[a.Hub]}
 		if k, ok := byHub[a.Hub]; ok {
 			ld.Rec, ld.Found = recs[k], true
 		}
