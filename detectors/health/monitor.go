@@ -433,6 +433,12 @@ func (st *stats) register(reg prometheus.Registerer) error {
 			func() float64 { return float64(st.detections.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_panics_total", Help: "Inputs whose handling panicked (recovered, kept as poison). Must stay 0."},
 			func() float64 { return float64(st.poisoned.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_acquired_total", Help: "Hubs taken into the monitor in a cluster (claimed here or adopted)."},
+			func() float64 { return float64(st.acquired.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_released_total", Help: "Hubs let go in a cluster (moved to another gateway, or a write refused as stale)."},
+			func() float64 { return float64(st.released.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_stale_released_total", Help: "Hubs let go because the store refused a write of theirs as stale."},
+			func() float64 { return float64(st.staleReleased.Load()) }),
 	}
 	for i, c := range healthCauses {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
