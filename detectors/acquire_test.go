@@ -380,3 +380,42 @@ func TestReleasedSlotReusedByNextHome(t *testing.T) {
 		}
 	})
 }
+
+// TestAdoptedHomeWaitsGraceBeforeWelfare: the engine's side of an adoption.
+// Gateway A saved a home whose resident was last active at t0 and died; 12
+// hours and 10 minutes later B adopts it, long after B's own restart grace.
+// The welfare deadline (12 h) has passed, but it runs from the adoption with
+// the restart grace, as after a restart: nothing for two minutes, then
+// welfare under B's epoch.
+func TestAdoptedHomeWaitsGraceBeforeWelfare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFencedStore()
+		sink := &fencedSink{store: st}
+		a, stopA := startClusterEngine(t, st, sink)
+		b, stopB := startClusterEngine(t, st, sink)
+		defer stopB()
+		ep := st.claim("hub-1")
+		a.Connection(connect("hub-1", ep))
+		a.Ingest(st.journal("hub-1", "m1", devices.EventMotion, "motion-1", time.Now(), ep))
+		time.Sleep(6 * time.Second)
+		stopA() // its final save stands
+		time.Sleep(12*time.Hour + 10*time.Minute)
+		b.Acquire([]Acquired{{Hub: "hub-1", Epoch: st.claim("hub-1"), Adopted: true}})
+		time.Sleep(110 * time.Second)
+		synctest.Wait()
+		if incidents, refused := sink.snapshot(); len(incidents) != 0 || len(refused) != 0 {
+			t.Fatalf("within the grace: %v, refused %v; want nothing", incidents, refused)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		incidents, _ := sink.snapshot()
+		if len(incidents) != 1 {
+			t.Fatalf("past the grace: %v; want the welfare check", incidents)
+		}
+		for _, ds := range incidents {
+			if ds[0].Cause != CauseInactivity || ds[0].Epoch != 2 {
+				t.Errorf("raised %s under epoch %d; want inactivity under B's epoch 2", ds[0].Cause, ds[0].Epoch)
+			}
+		}
+	})
+}
