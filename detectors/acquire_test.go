@@ -271,54 +271,62 @@ func TestReleasedHomeRaisesNothingOnDisconnect(t *testing.T) {
 }
 
 // TestMovedHomeOneIncident: two gateways on one database; a hub presses SOS
-// on A and moves to B a second later, before A saved anything. B loads no
-// state, replays the SOS from the journal under its epoch and raises it
-// under the same fingerprint; the hub presses again on B (the same
-// episode). A, never told of the move, raises the escalation of the lost
-// session under the old epoch: refused, and A lets the home go (before its
-// first save, which would have been refused too). One incident.
+// on A and moves to B, either a second later, before A saved anything (B
+// loads no state and replays the SOS from the journal), or after A's save
+// (B loads A's state and sends its open SOS again). Either way B raises it
+// under the same fingerprint and its epoch, and the hub's second press on B
+// is the same episode. A, never told of the move, raises the escalation of
+// the lost session under the old epoch: refused, and A lets the home go. One
+// incident.
 func TestMovedHomeOneIncident(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := newFencedStore()
-		sink := &fencedSink{store: st}
-		a, stopA := startClusterEngine(t, st, sink)
-		defer stopA()
-		b, stopB := startClusterEngine(t, st, sink)
-		defer stopB()
-		sink.onStale = func(hubs []devices.HubID) { a.ReleaseStale(hubs) } // only A is ever stale here
+	for _, c := range []struct {
+		name  string
+		moved time.Duration // after the SOS
+	}{{"before A saved", time.Second}, {"after A saved", 6 * time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := newFencedStore()
+				sink := &fencedSink{store: st}
+				a, stopA := startClusterEngine(t, st, sink)
+				defer stopA()
+				b, stopB := startClusterEngine(t, st, sink)
+				defer stopB()
+				sink.onStale = func(hubs []devices.HubID) { a.ReleaseStale(hubs) } // only A is ever stale here
 
-		ep := st.claim("hub-1")
-		a.Connection(connect("hub-1", ep))
-		a.Ingest(st.journal("hub-1", "s1", devices.EventSOS, "pendant", time.Now(), ep))
-		time.Sleep(time.Second)
-		ep = st.claim("hub-1")
-		b.Connection(connect("hub-1", ep))
-		a.Connection(devices.ConnectionEvent{Hub: "hub-1", At: time.Now(), Reason: "lost"})
-		synctest.Wait()
-		time.Sleep(10 * time.Second)
-		b.Ingest(st.journal("hub-1", "s2", devices.EventSOS, "pendant", time.Now(), ep))
-		time.Sleep(time.Minute)
-		synctest.Wait()
+				ep := st.claim("hub-1")
+				a.Connection(connect("hub-1", ep))
+				a.Ingest(st.journal("hub-1", "s1", devices.EventSOS, "pendant", time.Now(), ep))
+				time.Sleep(c.moved)
+				ep = st.claim("hub-1")
+				b.Connection(connect("hub-1", ep))
+				a.Connection(devices.ConnectionEvent{Hub: "hub-1", At: time.Now(), Reason: "lost"})
+				synctest.Wait()
+				time.Sleep(10 * time.Second)
+				b.Ingest(st.journal("hub-1", "s2", devices.EventSOS, "pendant", time.Now(), ep))
+				time.Sleep(time.Minute)
+				synctest.Wait()
 
-		incidents, refused := sink.snapshot()
-		if len(incidents) != 1 {
-			t.Fatalf("incidents %v; want one", incidents)
-		}
-		for fp, ds := range incidents {
-			if ds[0].Cause != CauseSOS || ds[0].Epoch != 1 || ds[len(ds)-1].Epoch != 2 {
-				t.Errorf("incident %s: %+v; want A's SOS then B's under epoch 2", fp, ds)
-			}
-		}
-		if len(refused) == 0 {
-			t.Error("A's stale detection was not refused")
-		}
-		if s := a.Stats(); s.StaleReleased != 1 || s.Released != 1 {
-			t.Errorf("A: StaleReleased = %d, Released = %d; want 1, 1", s.StaleReleased, s.Released)
-		}
-		if sn, ok := st.homes["hub-1"]; !ok || sn.Epoch != 2 {
-			t.Errorf("saved %+v; want B's state under epoch 2", sn)
-		}
-	})
+				incidents, refused := sink.snapshot()
+				if len(incidents) != 1 {
+					t.Fatalf("incidents %v; want one", incidents)
+				}
+				for fp, ds := range incidents {
+					if len(ds) < 3 || ds[0].Cause != CauseSOS || ds[0].Epoch != 1 || ds[1].Epoch != 2 || ds[len(ds)-1].Epoch != 2 {
+						t.Errorf("incident %s: %+v; want A's SOS, B's taking it over and B's second press, under epoch 2", fp, ds)
+					}
+				}
+				if len(refused) == 0 {
+					t.Error("A's stale detection was not refused")
+				}
+				if s := a.Stats(); s.StaleReleased != 1 || s.Released != 1 {
+					t.Errorf("A: StaleReleased = %d, Released = %d; want 1, 1", s.StaleReleased, s.Released)
+				}
+				if sn, ok := st.homes["hub-1"]; !ok || sn.Epoch != 2 {
+					t.Errorf("saved %+v; want B's state under epoch 2", sn)
+				}
+			})
+		})
+	}
 }
 
 // TestStaleSaveReleasesHome: a gateway that lost a home without knowing it
