@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,9 +21,16 @@ import (
 // Acquired is a home this gateway now owns, from a claim or an adoption.
 type Acquired = shard.Acquire
 
-// StaleError is a per-home write refused by the store because the home's
-// epoch is no longer the one it was made under (see shard.StaleError).
-type StaleError = shard.StaleError
+// StaleHubs returns the homes err refused as stale, if it is (or wraps) a
+// *StaleError: the save loops of the engine and the health monitor let
+// them go.
+func StaleHubs(err error) ([]devices.HubID, bool) {
+	var st *StaleError
+	if errors.As(err, &st) {
+		return st.Hubs, true
+	}
+	return nil, false
+}
 
 // HomesOfLoader is the batched form of EngineStore.LoadHome, for homes
 // acquired in a cluster: the saved snapshots of hubs (those with none are

@@ -128,9 +128,10 @@ type Detection struct {
 	At          time.Time
 	Explanation Explanation
 	Evidence    Evidence
-	// Epoch is the ownership epoch of the home when it was detected (0 on
-	// a single gateway): dispatch fences the incident change with it, so a
-	// gateway that lost the home cannot raise an incident for it.
+	// Epoch is the ownership epoch of the hub's home when the detection
+	// was made (0 on a single gateway): dispatch fences the incident
+	// change with it (dispatch.Mutation.Fence), so that a gateway that
+	// lost the home can no longer open or change its incidents.
 	Epoch devices.Epoch
 }
 

@@ -36,9 +36,10 @@ type EngineStore interface {
 type HomeSnapshot struct {
 	Hub  devices.HubID
 	Data []byte
-	// Epoch is the ownership epoch the state was saved under (0 on a
-	// single gateway): the store refuses a save of an epoch that is no
-	// longer the home's (StaleError) and keeps it beside the bytes.
+	// Epoch is the hub's ownership epoch the state was made under (0 on a
+	// single gateway). A cluster store saves it only while it is the hub's
+	// current epoch and never over a state of a newer one (a *StaleError
+	// names the homes refused). docs/cluster.md, "Fencing".
 	Epoch devices.Epoch
 }
 
@@ -324,7 +325,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) saver() *shard.Saver[HomeSnapshot] {
 	p := &shard.Saver[HomeSnapshot]{
 		Persister: shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state",
-			OnStale: e.ReleaseStale},
+			Stale: StaleHubs, OnStale: e.ReleaseStale},
 		Interval: e.cfg.SaveInterval, SeenInterval: e.cfg.SeenInterval, ShutdownTimeout: e.cfg.ShutdownTimeout,
 		HubOf: func(h HomeSnapshot) devices.HubID { return h.Hub },
 	}

@@ -310,7 +310,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 	sv := &shard.Saver[devices.HubHealthRecord]{
 		Persister: shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health",
-			OnStale: m.ReleaseStale},
+			Stale: detectors.StaleHubs, OnStale: m.ReleaseStale},
 		Interval: m.cfg.SaveInterval, SeenInterval: m.cfg.SeenSaveInterval, ShutdownTimeout: m.cfg.ShutdownTimeout,
 		HubOf: func(r devices.HubHealthRecord) devices.HubID { return r.Hub },
 	}

@@ -2,7 +2,6 @@ package shard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -53,36 +52,6 @@ type Loaded[R any] struct {
 type Registered struct {
 	Hub     devices.Hub
 	Sensors []devices.Sensor
-}
-
-// StaleError is a per-home write the store refused because the home's
-// ownership epoch is no longer the one it was made under: the home moved to
-// another gateway of the cluster. The runtime that made the write lets those
-// homes go (declared here, beside the save loop that meets it; the
-// detectors package names it detectors.StaleError for the store).
-type StaleError struct{ Hubs []devices.HubID }
-
-func (e *StaleError) Error() string {
-	return fmt.Sprintf("stale ownership epoch for %d hub(s), first %s: owned by another gateway now", len(e.Hubs), first(e.Hubs))
-}
-
-func first(hubs []devices.HubID) devices.HubID {
-	if len(hubs) == 0 {
-		return ""
-	}
-	return hubs[0]
-}
-
-// Is makes errors.Is(err, devices.ErrNotOwner) true for a StaleError.
-func (e *StaleError) Is(target error) bool { return target == devices.ErrNotOwner }
-
-// StaleHubs returns the hubs err refused as stale, if it is a StaleError.
-func StaleHubs(err error) ([]devices.HubID, bool) {
-	var st *StaleError
-	if errors.As(err, &st) {
-		return st.Hubs, true
-	}
-	return nil, false
 }
 
 // Loader loads acquired homes in batches on its own goroutine, as the

@@ -95,8 +95,10 @@ type Persister[T any] struct {
 	Consumer string
 	Log      zerolog.Logger
 	What     string
-	// OnStale, in a cluster, lets go the homes whose records the store
-	// refused as stale (StaleError): they moved to another gateway.
+	// Stale, in a cluster, names the homes a failed save refused as stale
+	// (detectors.StaleError: they moved to another gateway), and OnStale
+	// lets them go.
+	Stale   func(err error) ([]devices.HubID, bool)
 	OnStale func(hubs []devices.HubID)
 }
 
@@ -116,14 +118,14 @@ func (p *Persister[T]) Save(ctx context.Context, r *SaveRound[T]) error {
 	}
 	if p.Store == nil {
 		clear(r.pending)
-	} else if err := savePending(ctx, r.pending, p.Store, p.Log, p.What); err != nil {
-		hubs, stale := StaleHubs(err)
+	} else if err := savePending(ctx, r.pending, p.Store, p.Log, p.What, p.Stale); err != nil {
+		hubs, stale := staleOf(p.Stale, err)
 		if !stale {
 			return err
 		}
 		// The others were written; the refused ones are not retried (they
 		// never would be accepted): their homes are let go.
-		p.Log.Warn().Int("homes", len(hubs)).Str("hub_id", string(first(hubs))).Msg(p.What + " refused as stale: the homes moved to another gateway; let go here")
+		p.Log.Warn().Err(err).Int("homes", len(hubs)).Msg(p.What + " refused as stale: the homes moved to another gateway; let go here")
 		clear(r.pending)
 		if p.OnStale != nil {
 			p.OnStale(hubs)
