@@ -56,7 +56,6 @@ type FleetOf interface {
 // shard's goroutine) for its saved journal position.
 type savedHome struct {
 	hub     devices.HubID
-	epoch   devices.Epoch
 	dec     home
 	corrupt bool
 }
@@ -118,7 +117,7 @@ func (e *Engine) newLoader() *shard.Loader[savedHome] {
 			}
 			out := make([]savedHome, len(snaps))
 			for k, sn := range snaps {
-				out[k] = savedHome{hub: sn.Hub, epoch: sn.Epoch}
+				out[k] = savedHome{hub: sn.Hub}
 				if err := decodeHome(&out[k].dec, sn.Data); err != nil {
 					out[k].corrupt = true
 					e.log.Error().Err(err).Str("hub_id", string(sn.Hub)).Msg("engine snapshot unreadable; the acquired home starts from scratch")
