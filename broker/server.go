@@ -676,6 +676,23 @@ func (s *Server) Release(hub devices.HubID) {
 	}
 }
 
+// ReleaseAll ends every hub's connection as moved (see Release): the
+// node lost its cluster lease, and each hub must claim its home again,
+// here or on another node, before it is watched again.
+func (s *Server) ReleaseAll() {
+	var live []*mqtt.Client
+	s.states.each(func(st *hubState) {
+		st.mu.Lock()
+		if cl := st.client; cl != nil && !cl.Closed() {
+			live = append(live, cl)
+		}
+		st.mu.Unlock()
+	})
+	for _, cl := range live {
+		s.release(cl)
+	}
+}
+
 // release ends cl's connection as moved (see Release).
 func (s *Server) release(cl *mqtt.Client) {
 	if tc, ok := cl.Net.Conn.(*trackedConn); ok {

@@ -104,7 +104,11 @@ type Node struct {
 	skew       time.Duration
 
 	moved chan struct{} // a notification: read the moves now
-	scans int           // adoption scans made (Run's goroutine only)
+	// joined is closed once the node first joined: hubs are served only
+	// from then on (a claim needs the member).
+	joined     chan struct{}
+	joinedOnce sync.Once
+	scans      int // adoption scans made (Run's goroutine only)
 }
 
 // unownedEvery is how many adoption scans pass between two looks for hubs
@@ -118,7 +122,7 @@ func NewNode(cfg Config, st Store, homes Homes, log zerolog.Logger) (*Node, erro
 		return nil, err
 	}
 	return &Node{cfg: cfg, st: st, homes: homes, log: log.With().Str("component", "cluster").Str("node", cfg.Node).Logger(),
-		notReady: "cluster: joining", moved: make(chan struct{}, 1)}, nil
+		notReady: "cluster: joining", moved: make(chan struct{}, 1), joined: make(chan struct{})}, nil
 }
 
 // Claim takes hub's home for this node at its CONNECT (the broker's
@@ -136,6 +140,9 @@ func (n *Node) Claim(ctx context.Context, hub devices.HubID) (devices.Epoch, err
 	}
 	return o.Epoch, nil
 }
+
+// Joined is closed once the node first joined the cluster.
+func (n *Node) Joined() <-chan struct{} { return n.joined }
 
 // Ready says whether the node may serve hubs, and if not why (for /readyz).
 func (n *Node) Ready() (bool, string) {
@@ -209,6 +216,7 @@ func (n *Node) join(ctx context.Context) error {
 			n.notReady = ""
 			n.mu.Unlock()
 			n.log.Info().Int64("incarnation", lease.Incarnation).Dur("skew", lease.Skew).Msg("joined the cluster")
+			n.joinedOnce.Do(func() { close(n.joined) })
 			return nil
 		}
 		if errors.Is(err, ErrSoloConflict) {

@@ -63,8 +63,13 @@ type Options struct {
 	MemoryHighWater float64
 	// BusyWait is the load guard (broker.Config.BusyWait); 0 turns it off.
 	BusyWait time.Duration
-	// Node names this gateway's row of held hubs (broker.Config.Node).
+	// Node names this gateway's row of held hubs (broker.Config.Node),
+	// and in a cluster the node (gateway.ClusterOptions).
 	Node string
+	// Cluster makes this gateway one node of a cluster (--cluster), with
+	// its lease's timing.
+	Cluster                               bool
+	ClusterRenew, ClusterTTL, ClusterScan time.Duration
 
 	CAPURLs        string // comma-separated
 	CAPSender      string
@@ -165,6 +170,10 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	}
 	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
 	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", broker.DefaultBusyWait), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled, and for 10 s after (hubs this node served, before its restart too, are let in); 0: no guard (DOLBOM_BUSY_WAIT)")
+	fs.BoolVar(&o.Cluster, "cluster", envBool("DOLBOM_CLUSTER"), "run as one gateway of a cluster sharing the PostgreSQL database (docs/cluster.md): needs --database-url, --node and the shared secrets DOLBOM_SECRET_KEY, DOLBOM_ADMIN_TOKEN, DOLBOM_CAP_ANSWER_TOKEN (DOLBOM_CLUSTER)")
+	fs.DurationVar(&o.ClusterRenew, "cluster-renew", envDur("DOLBOM_CLUSTER_RENEW", 2*time.Second), "cluster: how often the node renews its lease (DOLBOM_CLUSTER_RENEW)")
+	fs.DurationVar(&o.ClusterTTL, "cluster-ttl", envDur("DOLBOM_CLUSTER_TTL", 10*time.Second), "cluster: how long a renewal lasts, at least 3 renewals; a node silent this long plus as long again loses its silent homes to the others (DOLBOM_CLUSTER_TTL)")
+	fs.DurationVar(&o.ClusterScan, "cluster-scan", envDur("DOLBOM_CLUSTER_SCAN", 5*time.Second), "cluster: how often the node looks for dead nodes' silent homes (DOLBOM_CLUSTER_SCAN)")
 	fs.StringVar(&o.Node, "node", env("DOLBOM_NODE", ""), "this gateway's name among gateways sharing a database, under which it keeps the hubs it serves for its next start (its load guard lets them in); default: the host name, which a container re-created gets anew (DOLBOM_NODE)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
@@ -343,6 +352,7 @@ func (o Options) gateway() gateway.Options {
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
 	g.Broker.BusyWait = o.BusyWait                                      // validated: 0 is no guard
 	g.Broker.Node = o.Node                                              // "": the host name
+	g.Cluster = gateway.ClusterOptions{Enabled: o.Cluster, Renew: o.ClusterRenew, TTL: o.ClusterTTL, Scan: o.ClusterScan}
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
 		// seconds later and press 1 (on my way), then 20# (20 minutes).

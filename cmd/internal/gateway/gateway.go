@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/health"
@@ -83,6 +84,10 @@ type Options struct {
 	// OnDetection, when set, sees every detection the detectors hand on
 	// (the simulator measures detection latency and SisFall results).
 	OnDetection func(detectors.Detection)
+
+	// Cluster makes the gateway one node of a cluster on one PostgreSQL
+	// database (docs/cluster.md); off, it is the single gateway.
+	Cluster ClusterOptions
 }
 
 // Tuning adjusts the stages' settings beyond what an operator sets: tests
@@ -140,6 +145,9 @@ type Gateway struct {
 	Health   *health.Monitor
 	Engine   *detectors.Engine
 	Dispatch *dispatch.Dispatcher
+	// Node is the gateway's membership of its cluster (nil: the single
+	// gateway).
+	Node *cluster.Node
 	// FakeTwilio is the built-in Twilio stand-in when no account is
 	// configured (tests script the people it plays).
 	FakeTwilio *fake.Server
@@ -203,7 +211,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	sc := store.Config{
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
-		DrainTimeout: budget.store,
+		DrainTimeout: budget.store, Cluster: o.Cluster.Enabled,
 	}
 	if tune.Store != nil {
 		tune.Store(&sc)
@@ -307,6 +315,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		// a restart re-arms deadlines with a grace anyway.
 		SeenSaveInterval: 10 * time.Minute,
 	}
+	hc.Cluster = o.Cluster.Enabled // homes come and go with ownership
 	if tune.Health != nil {
 		tune.Health(&hc)
 	}
@@ -324,6 +333,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		// seconds as before.
 		SeenInterval: 5 * time.Minute,
 	}
+	ec.Cluster = o.Cluster.Enabled
 	if tune.Engine != nil {
 		tune.Engine(&ec)
 	}
@@ -338,6 +348,12 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
 	}
 	bc.ShutdownTimeout = budget.broker
+	if o.Cluster.Enabled {
+		if g.Node, err = g.joinCluster(ctx, key); err != nil {
+			return nil, err
+		}
+		bc.Owners = g.Node
+	}
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
@@ -424,8 +440,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.
+	ready := []<-chan struct{}{g.Engine.Replayed(), g.Health.Replayed()}
+	if g.Node != nil {
+		// A claim needs the member: hubs are served once the node joined.
+		stages.start(stageCluster, g.Node.Run)
+		ready = append(ready, g.Node.Joined())
+	}
 	stages.start(stageBroker, func(ctx context.Context) error {
-		for _, replayed := range []<-chan struct{}{g.Engine.Replayed(), g.Health.Replayed()} {
+		for _, replayed := range ready {
 			select {
 			case <-replayed:
 			case <-ctx.Done():
@@ -464,6 +486,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.ready.set(func(ctx context.Context) error {
 		if !g.Broker.Ready() {
 			return errors.New("broker not listening")
+		}
+		if g.Node != nil {
+			if ok, why := g.Node.Ready(); !ok {
+				return errors.New(why)
+			}
 		}
 		// Hubs are served while the detectors load their saved state
 		// (events at once, the rest parked), but inactivity clocks and

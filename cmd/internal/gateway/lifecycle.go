@@ -43,6 +43,7 @@ const (
 	stageChannels stageName = "channels"
 	stageWeb      stageName = "web"
 	stageStore    stageName = "store"
+	stageCluster  stageName = "cluster" // the node's lease (a cluster's gateway only)
 )
 
 // stopOrder is the order Run stops the stages in, one step after another;
@@ -60,6 +61,10 @@ var stopOrder = [][]stageName{
 	// overlap, every second of which the hubs wait.
 	{stageEngine, stageHealth},
 	{stageBroker},
+	// The lease is kept until the detectors have saved and the hubs are
+	// gone: given up earlier, another node could adopt a home whose final
+	// save is still to come.
+	{stageCluster},
 	{stageEvidence},
 	{stageDispatch},
 	{stageChannels},

@@ -58,6 +58,7 @@ func (o Options) validate() error {
 		}
 		seen[l.addr] = l.name
 	}
+	errs = append(errs, o.clusterProblems()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dolbom/dolbom/cluster"
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+)
+
+// ClusterOptions makes the gateway one node of a cluster of gateways on one
+// PostgreSQL database, any one of which may die (docs/cluster.md). Off (the
+// zero value), the gateway is the single gateway: it owns every home at
+// epoch 0 and its statements are those it ran before clusters existed.
+type ClusterOptions struct {
+	Enabled bool
+	// Renew, TTL and Scan time the node's lease and its adoption scans
+	// (cluster.Config; zero: 2 s, 10 s, 5 s). Tests shorten them.
+	Renew, TTL, Scan time.Duration
+}
+
+// clusterProblems lists what a cluster node needs and o lacks. Every
+// secret is given, never generated per data folder: a key or token one
+// gateway made for itself would differ on the next, and the other nodes
+// would refuse the first's consoles, door codes and 119's answers.
+func (o Options) clusterProblems() []error {
+	if !o.Cluster.Enabled {
+		return nil
+	}
+	var errs []error
+	if o.DatabaseURL == "" {
+		errs = append(errs, errors.New("a cluster's gateways share one PostgreSQL database: give it (Options.DatabaseURL, --database-url)"))
+	}
+	if o.Broker.Node == "" {
+		errs = append(errs, errors.New("a cluster node needs its name (Options.Broker.Node, --node): the host name, the default of a single gateway, changes when a container is made anew"))
+	}
+	for _, s := range []struct{ name, v string }{
+		{"DOLBOM_SECRET_KEY (Options.SecretKey)", o.SecretKey},
+		{"DOLBOM_ADMIN_TOKEN (Options.AdminToken)", o.AdminToken},
+		{"DOLBOM_CAP_ANSWER_TOKEN (Options.Channels.CAPAnswerToken)", o.Channels.CAPAnswerToken},
+	} {
+		if s.v == "" {
+			errs = append(errs, fmt.Errorf("every gateway of a cluster needs the same %s: none is made per data folder in a cluster", s.name))
+		}
+	}
+	return errs
+}
+
+// clusterSettings are the values every gateway of the database must share,
+// as the digests AgreeSettings compares (secrets never leave the node: a
+// keyed digest of each is recorded).
+func clusterSettings(o Options, key []byte, capSender string) []cluster.Setting {
+	return []cluster.Setting{
+		{Name: "secret_key", Digest: cluster.KeyCheckValue(key)},
+		{Name: "admin_token", Digest: cluster.SecretDigest(key, "admin_token", o.AdminToken)},
+		{Name: "cap_answer_token", Digest: cluster.SecretDigest(key, "cap_answer_token", o.Channels.CAPAnswerToken)},
+		// The CAP identifier is built from the sender: two senders would
+		// give one incident two identifiers at 119.
+		{Name: "cap_sender", Digest: capSender},
+		// Twilio signs its callbacks for the exact URL it was given.
+		{Name: "public_url", Digest: orNone(o.Channels.PublicURL)},
+	}
+}
+
+// orNone records an unset value as such: agreeing on "not set" is a
+// setting too (one node with a public URL, one without, answer Twilio
+// differently).
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
+
+// joinCluster agrees the shared settings with the other gateways of the
+// database and makes the node that will hold this gateway's lease; the
+// broker claims each hub's home through it.
+func (g *Gateway) joinCluster(ctx context.Context, key []byte) (*cluster.Node, error) {
+	o := g.opts
+	if err := g.Store.Cluster().AgreeSettings(ctx, o.Broker.Node, clusterSettings(o, key, g.channels.capSender)); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return cluster.NewNode(cluster.Config{Node: o.Broker.Node, Addr: o.MQTTAddr,
+		Renew: o.Cluster.Renew, TTL: o.Cluster.TTL, Scan: o.Cluster.Scan},
+		g.Store.Cluster(), clusterHomes{g}, g.log)
+}
+
+// clusterHomes is what the node does with the homes it gains and loses:
+// the detectors first, then the broker (cluster.Homes).
+type clusterHomes struct{ g *Gateway }
+
+// Release lets go a home another node took: the detectors drop it unsaved,
+// then the hub's session here ends without its will (the hub is online on
+// the other node), so that the disconnect raises nothing.
+func (h clusterHomes) Release(hub devices.HubID) {
+	h.g.Engine.Release(hub)
+	h.g.Health.Release(hub)
+	h.g.Broker.Release(hub)
+}
+
+// Adopt takes the homes of a dead node whose hubs are silent: the detectors
+// load and watch them, with the restart grace on their deadlines.
+func (h clusterHomes) Adopt(homes []cluster.Owned) {
+	acq := make([]detectors.Acquired, len(homes))
+	for i, o := range homes {
+		acq[i] = detectors.Acquired{Hub: o.Hub, Epoch: o.Epoch, Floor: o.FloorSeq, Adopted: true}
+	}
+	h.g.Engine.Acquire(acq)
+	h.g.Health.Acquire(acq)
+}
+
+// ReleaseAll lets every home go: the lease was lost, and any of them may be
+// another node's now. Every session ends too, so that each hub claims its
+// home again (here or elsewhere) before it is watched again.
+func (h clusterHomes) ReleaseAll() {
+	h.g.Engine.ReleaseAll()
+	h.g.Health.ReleaseAll()
+	h.g.Broker.ReleaseAll()
+}
