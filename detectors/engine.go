@@ -71,6 +71,8 @@ type EngineConfig struct {
 	SeenInterval    time.Duration // activity-clock-only changes this often (default 1 min)
 	ShutdownTimeout time.Duration // bound on the final save (default 10 s)
 	Tick            time.Duration // wheel resolution (default 1 s)
+	// Clock replaces the wall clock (see Clock); nil: the wall clock.
+	Clock Clock
 	// RestartGrace holds back inactivity deadlines after the gateway
 	// restarts (default 2 min): its own downtime is not the resident's.
 	RestartGrace time.Duration
@@ -202,12 +204,21 @@ func (e *Engine) Loaded() <-chan struct{} { return e.loaded }
 func (e *Engine) Ingest(m *devices.Message) {
 	o := engineOp{msg: m}
 	if m.Event != nil && m.Event.Kind.IsEmergency() {
-		o.queued = time.Now() // for lateEmergency
+		o.queued = e.cfg.Clock.Now() // for lateEmergency
 	}
 	if m.Readings != nil {
 		m.Readings.Retain() // until handled (devices.DecodeShared)
 	}
 	e.shardOf(m.Hub).put(o)
+}
+
+// Advance moves the time of an engine with a Clock to now: each shard runs
+// its deadlines up to now after the inputs queued before this call, as
+// its wall ticker would. Call it as the Clock moves on, never backwards.
+func (e *Engine) Advance(now time.Time) {
+	for _, s := range e.shards {
+		s.put(engineOp{advance: now})
+	}
 }
 
 // SharesReadingBatches reports that Ingest retains a readings batch until
@@ -239,7 +250,8 @@ func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
 // early), and other inputs wait parked, so that no emergency waits for the
 // load and no hub is held up by it.
 func (e *Engine) Run(ctx context.Context) error {
-	start := time.Now()
+	start := e.cfg.Clock.Now()
+	began := time.Now() // "took" is wall time, whatever the Clock
 	// The journal's tail is read before the (slower) state: once it is
 	// queued for the shards, ahead of anything new, hubs may be served.
 	if err := e.takeJournal(ctx); err != nil {
@@ -270,7 +282,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if ctx.Err() == nil {
 		close(e.loaded)
-		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(start)).Msg("engine started")
+		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(began)).Msg("engine started")
 	}
 	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
@@ -474,6 +486,7 @@ type engineOp struct {
 	isConn  bool
 	refresh *registryEntry
 	queued  time.Time // an emergency's hand-over to the engine
+	advance time.Time // Advance: time moves on (Clock set)
 }
 
 func (o *engineOp) hub() devices.HubID {
@@ -531,7 +544,7 @@ func (s *engineShard) run(ctx context.Context) {
 	if !s.runEarly(ctx) {
 		return
 	}
-	s.rt.Run(ctx, s.e.cfg.Tick)
+	s.rt.Run(ctx, s.e.cfg.Clock.TickEvery(s.e.cfg.Tick))
 }
 
 // runEarly serves the shard while its saved state loads: events are applied
@@ -730,6 +743,8 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 // Handle applies one input (shard.Machine).
 func (s *engineShard) Handle(o engineOp) {
 	switch {
+	case !o.advance.IsZero():
+		s.Tick(o.advance)
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
 		s.applySensors(s.homes.At(i), o.refresh.sensors)
@@ -767,7 +782,7 @@ func (s *engineShard) Handle(o engineOp) {
 const lateEmergencyAfter = 100 * time.Millisecond
 
 func (s *engineShard) lateEmergency(o engineOp) {
-	now := time.Now()
+	now := s.e.cfg.Clock.Now()
 	ev := o.msg.Event
 	if ev.Replayed || ev.Received.IsZero() || now.Sub(ev.Received) < lateEmergencyAfter {
 		return

@@ -80,6 +80,10 @@ type Config struct {
 	// clock_skew fires (default 2 min); it resolves within half of it.
 	ClockSkewTolerance time.Duration
 
+	// Clock replaces the wall clock (see detectors.Clock); nil: the wall
+	// clock.
+	Clock detectors.Clock
+
 	SaveInterval     time.Duration // state changes are saved this often (default 5 s)
 	SeenSaveInterval time.Duration // last-seen-only changes this often (default 1 min)
 	EndOfLifeCheck   time.Duration // end of life is checked this often (default 24 h)
@@ -185,6 +189,14 @@ func (m *Monitor) Ingest(msg *devices.Message) {
 	m.shardOf(msg.Hub).put(m, op{kind: opMessage, msg: msg})
 }
 
+// Advance moves the time of a monitor with a Clock to now, in order with
+// the inputs queued before (see detectors.Engine.Advance).
+func (m *Monitor) Advance(now time.Time) {
+	for _, s := range m.shards {
+		s.put(m, op{kind: opAdvance, at: now})
+	}
+}
+
 // SharesReadingBatches reports that Ingest retains a readings batch until
 // its shard has handled it, as the Engine does.
 func (m *Monitor) SharesReadingBatches() bool { return true }
@@ -253,7 +265,8 @@ func (m *Monitor) Stats() Stats {
 // hubShard.run), so that no hub, and no emergency behind it in the engine, is
 // held up by the load.
 func (m *Monitor) Run(ctx context.Context) error {
-	start := time.Now()
+	start := m.cfg.Clock.Now()
+	began := time.Now() // "took" is wall time, whatever the Clock
 	// The journal's tail first (see Engine.Run).
 	if err := m.takeJournal(ctx); err != nil {
 		return err
@@ -279,7 +292,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	close(m.loaded)
 	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).
-		Dur("took", time.Since(start)).Msg("health monitor started")
+		Dur("took", time.Since(began)).Msg("health monitor started")
 	m.running.Store(true)
 
 	sv := &shard.Saver[devices.HubHealthRecord]{
