@@ -441,7 +441,7 @@ func (h *Home) Events(dst []devices.Event, t time.Time) []devices.Event {
 	inj := h.active(t)
 	still := inj != nil && inj.Kind.emergency()
 	door := func(s span, seq int) {
-		if !still && m == int(s.start) || m == int(s.end)-1 {
+		if !still && (m == int(s.start) || m == int(s.end)-1) {
 			add(devices.EventDoorOpen, SensorDoor, seq)
 			add(devices.EventDoorClose, SensorDoor, seq+1)
 		}

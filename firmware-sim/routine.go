@@ -84,17 +84,18 @@ var lasting = map[InjectKind]time.Duration{
 // start (local midnight) for days days: each day an emergency with
 // probability emergencyRate and a fault with faultRate, at a time when it
 // can happen (cardiac and breathing at night in bed; the others while the
-// resident is up and at home), never overlapping the previous one. It
+// resident is up and at home), never overlapping the previous one, and
+// each over before the last day ends (so that it can be found). It
 // depends only on the seed and the home's index, and sets h.Injected.
 func (h *Home) PlanInjections(start time.Time, days int, emergencyRate, faultRate float64) []Injection {
 	r := rand.New(rand.NewPCG(h.Seed^0x5eed_50a4, uint64(h.Index)))
 	var out []Injection
-	free := start
+	free, end := start, start.Add(time.Duration(days)*24*time.Hour)
 	for d := range days {
 		dayStart := start.Add(time.Duration(d) * 24 * time.Hour)
 		if r.Float64() < emergencyRate {
 			k := Emergencies[r.IntN(len(Emergencies))]
-			if at, ok := h.placeAt(dayStart, k, r); ok && !at.Before(free) {
+			if at, ok := h.placeAt(dayStart, k, r); ok && !at.Before(free) && !at.Add(lasting[k]).After(end) {
 				out = append(out, Injection{Kind: k, At: at, End: at.Add(lasting[k])})
 				free = at.Add(lasting[k] + time.Hour)
 			}
@@ -102,7 +103,7 @@ func (h *Home) PlanInjections(start time.Time, days int, emergencyRate, faultRat
 		if r.Float64() < faultRate {
 			k := Faults[r.IntN(len(Faults))]
 			at := dayStart.Add(time.Duration(480+r.IntN(600))*time.Minute + time.Duration(r.IntN(60))*time.Second)
-			if !at.Before(free) {
+			if !at.Before(free) && !at.Add(lasting[k]).After(end) {
 				out = append(out, Injection{Kind: k, At: at, End: at.Add(lasting[k])})
 				free = at.Add(lasting[k] + time.Hour)
 			}

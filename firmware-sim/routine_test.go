@@ -20,6 +20,9 @@ func TestPlanInjectionsDeterministicAndPlaced(t *testing.T) {
 		}
 		for j, in := range ia {
 			kinds[in.Kind]++
+			if in.End.After(routineStart.Add(30 * 24 * time.Hour)) {
+				t.Errorf("home %d: %s lasts past the last day (%s)", i, in.Kind, in.End)
+			}
 			if j > 0 && in.At.Before(ia[j-1].End) {
 				t.Errorf("home %d: %s at %s overlaps the previous injection", i, in.Kind, in.At)
 			}
@@ -118,4 +121,22 @@ func count(rs []devices.Reading, s devices.SensorID, m devices.Metric, ok func(f
 		}
 	}
 	return n
+}
+
+// A resident who stopped moving opens no door and trips no PIR until help
+// comes, whatever the day's plan had (home 11 expected a visitor at 17:21).
+func TestStillMeansStill(t *testing.T) {
+	at := routineStart.Add(33*time.Hour + 13*time.Minute)
+	h := &Home{Seed: 1, Index: 11, VitalsEvery: 6 * time.Second,
+		Injected: []Injection{{Kind: InjectStill, At: at, End: at.Add(26 * time.Hour)}}}
+	for m := at.Truncate(time.Minute).Add(time.Minute); m.Before(at.Add(26 * time.Hour)); m = m.Add(time.Minute) {
+		for _, r := range h.Readings(nil, m) {
+			if (r.Metric == devices.MetricMotion || r.Metric == devices.MetricDoor) && r.Value > 0 {
+				t.Fatalf("%s: %+v", m.In(kst), r)
+			}
+		}
+		if es := h.Events(nil, m); len(es) > 0 {
+			t.Fatalf("%s: events %+v", m.In(kst), es)
+		}
+	}
 }
