@@ -36,7 +36,7 @@ type SoakReport struct {
 	Detected             map[string]int     `json:"detected"`
 	LatencySeconds       map[string]latency `json:"detection_latency_s"`
 	Missed               []soakMiss         `json:"missed"`
-	// FalseFirst lists the first false incidents (up to 5 a cause), to look into.
+	// FalseFirst lists the earliest false incidents (up to 5 a cause), to look into.
 	FalseFirst             []soakFalse        `json:"false_first"`
 	Targets                map[string]float64 `json:"targets"`
 	Failures               []string           `json:"failures"`
@@ -173,6 +173,11 @@ func soakReport(o soakOptions, hubs []devices.HubID, injected [][]firmwaresim.In
 		index[h] = i
 	}
 	incidents := foldIncidents(all)
+	// Shards emit in no fixed order between homes: sort, so that a run's
+	// report (false_first too) depends on its flags only.
+	slices.SortFunc(incidents, func(a, b *soakIncident) int {
+		return cmp.Or(a.first.Compare(b.first), cmp.Compare(a.hub, b.hub), cmp.Compare(a.cause, b.cause))
+	})
 	byHub := map[devices.HubID][]*soakIncident{}
 	policies := dispatch.DefaultPolicies()
 	for _, c := range incidents {

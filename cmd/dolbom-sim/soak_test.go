@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -83,6 +84,30 @@ func TestSoakReportFailures(t *testing.T) {
 	}
 	if len(rep.Failures) != 3 {
 		t.Errorf("failures %q, want the emergency rate, 119 and the miss", rep.Failures)
+	}
+}
+
+// A run depends on its flags only: two runs give the same report, wall
+// times aside.
+func TestSoakDeterministic(t *testing.T) {
+	run := func() SoakReport {
+		var out, errs bytes.Buffer
+		if _, err := cmdSoak(context.Background(), []string{"--homes", "20", "--days", "2", "--emergency-rate", "0.5", "--fault-rate", "0.5", "--seed", "7"}, &out, &errs); err != nil {
+			t.Fatalf("soak: %v\n%s", err, errs.String())
+		}
+		var rep SoakReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		rep.WallSeconds, rep.SimulatedPerWallSecond = 0, 0
+		return rep
+	}
+	a, b := run(), run()
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("two runs differ:\n%+v\n%+v", a, b)
+	}
+	if len(a.Injected) == 0 {
+		t.Errorf("nothing injected: %+v", a)
 	}
 }
 
