@@ -203,7 +203,7 @@ func TestFallEvidenceChart(t *testing.T) {
 		}
 		chunk.X, chunk.Y, chunk.Z = append(chunk.X, x), append(chunk.Y, y), append(chunk.Z, z)
 	}
-	if err := e.st.AppendAccel(ctx, &chunk); err != nil {
+	if err := e.st.Journal().AppendAccel(ctx, &chunk); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.Flush(ctx); err != nil {

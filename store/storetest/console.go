@@ -241,7 +241,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	}}
 	other := &devices.ReadingBatch{Hub: "hub-theirs", Readings: []devices.Reading{reading("pir-1", devices.MetricMotion, split.Add(time.Hour), 7)}}
 	for _, b := range []*devices.ReadingBatch{batch, other} {
-		if err := s.AppendReadings(ctx, b); err != nil {
+		if err := s.Journal().AppendReadings(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}

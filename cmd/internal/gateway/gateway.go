@@ -289,7 +289,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := st.KeepPoison(ctx, p); err != nil {
+			if err := st.Journal().KeepPoison(ctx, p); err != nil {
 				log.Error().Err(err).Str("hub_id", string(p.Hub)).Msg("poison input not kept")
 			}
 			if p.Hub != "" && g.Broker != nil {
@@ -300,7 +300,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
 	hc := health.Config{
-		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st.Journal(), OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -315,7 +315,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st.Journal(), OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget.detectors,
 		// Homes whose only change is their activity clock are saved every
@@ -341,7 +341,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
-	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
+	g.Broker, err = broker.New(bc, st.Journal(), broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +361,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	desk := console.DeskIncidents{Desk: g.Dispatch}
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
 		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st.Registry(), Visits: st.Casework(), Caseload: st.Casework(), Wellbeing: st.Casework(), Health: health,
-			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st.Casework(),
+			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: st.Casework(),
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
 	if err != nil {
