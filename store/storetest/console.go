@@ -307,7 +307,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 			return dispatch.Change{Incident: &inc}, nil
 		}})
 	}
-	res, err := s.ApplyIncidents(ctx, muts)
+	res, err := s.Incidents().ApplyIncidents(ctx, muts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -683,11 +683,11 @@ func testRetention(t *testing.T, fresh Fresh) {
 	}
 	// Keep hub-a's 5 minutes around the incident, before the flush: the
 	// readings may still be queued when an incident is opened.
-	if err := s.KeepEvidence(ctx, "inc-1", "hub-a", incident.Add(-2*time.Minute), incident.Add(2*time.Minute)); err != nil {
+	if err := s.Incidents().KeepEvidence(ctx, "inc-1", "hub-a", incident.Add(-2*time.Minute), incident.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "evidence of another hub", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
-	wantErr(t, "evidence of another hub, in dispatch's words", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), dispatch.ErrEvidenceOfAnotherHub)
+	wantErr(t, "evidence of another hub", s.Incidents().KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
+	wantErr(t, "evidence of another hub, in dispatch's words", s.Incidents().KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), dispatch.ErrEvidenceOfAnotherHub)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -709,7 +709,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 	if a, b := count("hub-a"), count("hub-b"); a != 5+1 || b != 1 {
 		t.Errorf("after retention hub-a has %d readings (want 6), hub-b %d (want 1)", a, b)
 	}
-	ev, err := s.Evidence(ctx, "inc-1")
+	ev, err := s.Incidents().Evidence(ctx, "inc-1")
 	if err != nil {
 		t.Fatalf("Evidence: %v", err)
 	}
@@ -727,7 +727,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 	if minutes, _ := s.Journal().Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Minute, ancient.Add(-time.Hour), now); len(minutes) != 0 {
 		t.Errorf("minute rollup of 100 days ago: %v, want gone", minutes)
 	}
-	_, err = s.Evidence(ctx, "inc-none")
+	_, err = s.Incidents().Evidence(ctx, "inc-none")
 	wantErr(t, "Evidence(missing)", err, devices.ErrNotFound)
 }
 

@@ -240,14 +240,14 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
-	g.channels.sensors, g.channels.latest = st.Registry(), st
+	g.channels.sensors, g.channels.latest = st.Registry(), st.Incidents()
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
 			return nil, err
 		}
 	}
-	dc := dispatch.Config{Store: st, Directory: st.Registry(), Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
+	dc := dispatch.Config{Store: st.Incidents(), Directory: st.Registry(), Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
 		Policies: policies, Logger: log,
 		// A row held by a gateway that died is retaken after the lease: it
 		// must outlast one send (15 s), and be short enough that a
@@ -420,7 +420,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start(stageEngine, g.Engine.Run)
 	stages.start(stageDispatch, g.Dispatch.Run)
 	stages.start(stageChannels, g.channels.run)
-	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store) })
+	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store.Incidents()) })
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.
