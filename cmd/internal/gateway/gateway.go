@@ -354,21 +354,22 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 
 	health := healthReader{g.Health, st}
-	// The store serves the console's ports itself, in the console's records.
+	// The store's sub-stores serve the console's ports, in the console's records.
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
 	desk := console.DeskIncidents{Desk: g.Dispatch}
+	accounts, casework := st.Accounts(), st.Casework()
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st.Registry(), Visits: st.Casework(), Caseload: st.Casework(), Wellbeing: st.Casework(), Health: health,
-			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: st.Casework(),
+		console.WebDeps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
+			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
 	if err != nil {
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
-	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st.Accounts(), o.DataDir)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, accounts, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
