@@ -43,7 +43,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	for h := 1; h <= hours; h++ {
 		rs = append(rs, devices.Reading{Sensor: "pir-living", Metric: devices.MetricMotion, At: now.Add(-time.Duration(h) * time.Hour), Value: value(h), Quality: -1})
 	}
-	if err := s.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
+	if err := s.st.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
