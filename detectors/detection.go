@@ -128,6 +128,11 @@ type Detection struct {
 	At          time.Time
 	Explanation Explanation
 	Evidence    Evidence
+	// Epoch is the ownership epoch of the hub's home when the detection
+	// was made (0 on a single gateway): dispatch fences the incident
+	// change with it (dispatch.Mutation.Fence), so that a gateway that
+	// lost the home can no longer open or change its incidents.
+	Epoch devices.Epoch
 }
 
 // Fingerprint builds the stable identity of an episode:

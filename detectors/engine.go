@@ -36,6 +36,11 @@ type EngineStore interface {
 type HomeSnapshot struct {
 	Hub  devices.HubID
 	Data []byte
+	// Epoch is the hub's ownership epoch the state was made under (0 on a
+	// single gateway). A cluster store saves it only while it is the hub's
+	// current epoch and never over a state of a newer one (a *StaleError
+	// names the homes refused). docs/cluster.md, "Fencing".
+	Epoch devices.Epoch
 }
 
 // EngineConfig configures an Engine. Zero values take the defaults named

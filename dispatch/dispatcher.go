@@ -338,7 +338,10 @@ func (d *Dispatcher) HandleDetection(ctx context.Context, det detectors.Detectio
 }
 
 func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
-	m := Mutation{Fingerprint: det.Fingerprint}
+	// Fenced by the epoch it was made under: a gateway that lost the home
+	// can no longer change its incidents (the new owner detects from the
+	// journal). On a single gateway the epoch is 0 and nothing is checked.
+	m := Mutation{Fingerprint: det.Fingerprint, Fence: Fence{Hub: det.Hub, Epoch: det.Epoch}}
 	if !isDeviceHealth(det.Cause, det.Class) && (det.State == detectors.Firing || det.State == detectors.Pending) {
 		// Only these may join an open incident of the home (foldTarget):
 		// the store skips listing the home's incidents for the others (a
@@ -532,7 +535,13 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 		} else {
 			r.res = results[i]
 			i++
-			if r.res.Err != nil && !errors.Is(r.res.Err, errNoChange) && r.done == nil {
+			switch {
+			case r.res.Err == nil || errors.Is(r.res.Err, errNoChange) || r.done != nil:
+			case errors.Is(r.res.Err, ErrStaleEpoch):
+				// The home moved to another gateway: routine in a
+				// cluster, counted by the store.
+				d.log.Debug().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused: the home moved")
+			default:
 				d.log.Warn().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused")
 			}
 			if r.res.Changed {

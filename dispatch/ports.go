@@ -172,7 +172,9 @@ type Mutation struct {
 }
 
 // Fence is the hub and ownership epoch a per-home write was made under.
-// The zero Fence fences nothing (the single gateway).
+// A single gateway's store checks nothing (its epochs are 0); a cluster
+// store refuses a Fence naming a hub with epoch 0 (a wiring bug), and
+// the zero Fence fences nothing.
 type Fence struct {
 	Hub   devices.HubID
 	Epoch devices.Epoch

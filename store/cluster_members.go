@@ -143,6 +143,10 @@ func (c Cluster) Join(ctx context.Context, node, addr string, ttl time.Duration,
 		return cluster.Lease{}, fmt.Errorf("store: join the cluster as %s: %w", node, err)
 	}
 	lease.Skew = lease.Renewed.Sub(local)
+	// The gateway is this member now: its outbox claims take the command
+	// rows of the hubs this member owns (fence.go).
+	m := lease.Member
+	c.member.Store(&m)
 	return lease, nil
 }
 

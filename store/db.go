@@ -50,7 +50,9 @@ type backend interface {
 	// for one that was not; a (hub, id) repeated within evs is new once.
 	// locked, if not nil, is called once the writer holds what the commit
 	// needs (SQLite's write lock, a PostgreSQL connection), so that the
-	// journal can tell waiting for it from committing.
+	// journal can tell waiting for it from committing. A seq of 0 marks an
+	// event refused because its epoch is not its hub's current one
+	// (PostgreSQL in cluster mode only, fence.go).
 	insertEvents(ctx context.Context, evs []*devices.Event, locked func()) (fresh []bool, seqs []int64, err error)
 	// writeSamples appends readings and accelerometer chunks, the markers
 	// of late rows and the merge of very old ones, all in one transaction.

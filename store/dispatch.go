@@ -127,12 +127,24 @@ func (s *database) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, 
 	err := s.dispatchTx(ctx, relaxed, func(q querier) error {
 		clear(results)
 		claimed = nil
+		var epochs map[devices.HubID]devices.Epoch
+		if s.fenced() {
+			var err error
+			if epochs, err = lockFences(ctx, q, muts); err != nil {
+				return err
+			}
+		}
 		w := s.newTxWriter(ctx, q)
 		if relaxed && s.isPostgres() {
 			w.exec(`SET LOCAL synchronous_commit = off`, nil, nil)
 		}
 		seq := &changeSeq{}
 		for i, m := range muts {
+			if epochs != nil {
+				if results[i].Err = fenceRefusal(m.Fence, epochs); results[i].Err != nil {
+					continue
+				}
+			}
 			if err := s.applyOne(ctx, q, w, seq, m, &results[i]); err != nil {
 				return err
 			}
@@ -160,6 +172,7 @@ func (s *database) applyAndClaim(ctx context.Context, muts []dispatch.Mutation, 
 	if err != nil {
 		return nil, nil, err
 	}
+	s.countStaleMutations(results)
 	return results, claimed, nil
 }
 
@@ -327,8 +340,12 @@ func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *ch
 	// and to send (PostgreSQL).
 	for chunk := range slices.Chunk(ch.Enqueue, insertChunkRows) {
 		var sb strings.Builder
+		hubCol := ""
+		if s.fenced() {
+			hubCol = ", hub_id" // only the hub's owner claims its commands
+		}
 		sb.WriteString(`INSERT INTO dispatch_outbox (row_key, incident_id, kind, channel, state, priority,
-			due_us, deadline_us, created_us, updated_us, data) VALUES `)
+			due_us, deadline_us, created_us, updated_us, data` + hubCol + `) VALUES `)
 		args := make([]any, 0, len(chunk)*10)
 		for i := range chunk {
 			r := &chunk[i]
@@ -340,10 +357,15 @@ func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *ch
 				sb.WriteString(", ")
 			}
 			n := len(args)
-			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d",
 				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+9, n+10)
 			args = append(args, r.Key, id, string(r.Kind), r.Channel, string(cmp.Or(r.State, dispatch.OutboxPending)),
 				int64(r.Priority), toUS(r.DueAt), toUS(r.Deadline), toUS(now), string(data))
+			if hubCol != "" {
+				fmt.Fprintf(&sb, ", $%d", n+11)
+				args = append(args, string(commandHub(r, res.Incident.Hub)))
+			}
+			sb.WriteByte(')')
 		}
 		sb.WriteString(" ON CONFLICT (row_key) DO NOTHING")
 		w.exec(sb.String(), args, func(n int64) { res.Enqueued += int(n) })
@@ -488,20 +510,24 @@ func (s *database) claimIn(ctx context.Context, q querier, c dispatch.Claim) ([]
 	if s.isPostgres() {
 		skip = " FOR UPDATE SKIP LOCKED"
 	}
+	cl := outboxClaim{
+		sels:  []string{`state = 'sending' AND claimed_until_us <= $1`, `state = 'pending' AND due_us <= $1`},
+		until: "$3", untilArg: until,
+	}
+	if s.fenced() {
+		cl = clusterOutboxClaim(c, s.member.Load())
+	}
 	var out []dispatch.OutboxRow
-	for _, sel := range []string{
-		`state = 'sending' AND claimed_until_us <= $1`,
-		`state = 'pending' AND due_us <= $1`,
-	} {
+	for _, sel := range cl.sels {
 		limit := c.Limit - len(out)
 		if limit <= 0 {
 			break
 		}
-		rows, err := q.query(ctx, `UPDATE dispatch_outbox SET state = 'sending', claim_id = $2, claimed_until_us = $3,
+		rows, err := q.query(ctx, `UPDATE dispatch_outbox SET state = 'sending', claim_id = $2, claimed_until_us = `+cl.until+`,
 			tries = tries + 1, updated_us = $1, recovered = CASE WHEN state = 'sending' THEN 1 ELSE 0 END
 			WHERE row_key IN (SELECT row_key FROM dispatch_outbox WHERE `+sel+`
 				ORDER BY priority, due_us LIMIT $4`+skip+`)
-			RETURNING `+outboxCols, now, c.ID, until, limit)
+			RETURNING `+outboxCols, append([]any{now, c.ID, cl.untilArg, limit}, cl.more...)...)
 		if err != nil {
 			return nil, fmt.Errorf("claim: %w", err)
 		}

@@ -23,6 +23,7 @@ func (s *Store) State() State { return State{s.database} }
 func (s State) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) error {
 	err := upsertByHub(ctx, s.database, "home_state", homes,
 		func(h detectors.HomeSnapshot) devices.HubID { return h.Hub },
+		func(h detectors.HomeSnapshot) devices.Epoch { return h.Epoch },
 		func(h detectors.HomeSnapshot) (any, error) { return h.Data, nil })
 	if err != nil {
 		return fmt.Errorf("store: save home state: %w", err)

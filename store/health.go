@@ -28,6 +28,7 @@ func (s State) SaveHubHealth(ctx context.Context, hs []devices.HubHealthRecord) 
 	var enc healthEncoder
 	err := upsertByHub(ctx, s.database, "hub_health", hs,
 		func(h devices.HubHealthRecord) devices.HubID { return h.Hub },
+		func(h devices.HubHealthRecord) devices.Epoch { return h.Epoch },
 		func(h devices.HubHealthRecord) (any, error) { return enc.encode(&h) })
 	if err != nil {
 		return fmt.Errorf("store: save hub health: %w", err)
@@ -52,23 +53,23 @@ const hubChunk = 500
 // the journal position a consumer saves after its state is a later commit,
 // never on disk without the state before it, and the events beyond the
 // position on disk are replayed (docs/faults.md, "The journal").
-func upsertByHub[T any](ctx context.Context, s *database, table string, recs []T, hub func(T) devices.HubID, data func(T) (any, error)) error {
+//
+// In cluster mode each record is written only under its hub's current
+// ownership epoch (upsertFenced); the single gateway ignores epoch.
+func upsertByHub[T any](ctx context.Context, s *database, table string, recs []T, hub func(T) devices.HubID, epoch func(T) devices.Epoch, data func(T) (any, error)) error {
+	if s.fenced() {
+		return upsertFenced(ctx, s, table, recs, hub, epoch, data)
+	}
 	now := toUS(s.now())
 	for start := 0; start < len(recs); start += hubChunk {
 		chunk := recs[start:min(start+hubChunk, len(recs))]
 		args := make([]any, 0, 3*len(chunk))
-		seen := make(map[devices.HubID]bool, len(chunk))
-		for i := len(chunk) - 1; i >= 0; i-- {
-			id := hub(chunk[i])
-			if id == "" || seen[id] {
-				continue
-			}
-			seen[id] = true
+		for _, i := range lastOfEachHub(chunk, hub) {
 			d, err := data(chunk[i])
 			if err != nil {
 				return err
 			}
-			args = append(args, string(id), d, now)
+			args = append(args, string(hub(chunk[i])), d, now)
 		}
 		if len(args) == 0 {
 			continue
@@ -83,6 +84,21 @@ func upsertByHub[T any](ctx context.Context, s *database, table string, recs []T
 		}
 	}
 	return nil
+}
+
+// lastOfEachHub returns the indexes of the records of chunk to write, from
+// the last: the last record of a repeated hub wins, and records without a
+// hub are skipped.
+func lastOfEachHub[T any](chunk []T, hub func(T) devices.HubID) []int {
+	out := make([]int, 0, len(chunk))
+	seen := make(map[devices.HubID]bool, len(chunk))
+	for i := len(chunk) - 1; i >= 0; i-- {
+		if id := hub(chunk[i]); id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // healthEncoder writes health records as encoding/json wrote them (the

@@ -61,6 +61,9 @@ func (s Journal) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool,
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", devices.ErrInvalid)
 	}
+	if s.fenced() && e.Epoch == 0 {
+		return false, fmt.Errorf("%w: event %s of hub %s", ErrUnfenced, e.ID, e.Hub)
+	}
 	if err := s.avail.unavailable(); err != nil {
 		return false, err
 	}
@@ -192,7 +195,7 @@ func (s *database) commitEvents(ctx context.Context, batch []*eventReq, evs []*d
 		s.failureLog(err).Err(err).Str("hub_id", string(batch[0].ev.Hub)).Str("event_id", string(batch[0].ev.ID)).
 			Int("events", len(batch)).Msg("event commit failed; the hub will resend")
 	}
-	written := 0
+	written, refused := 0, 0
 	if err == nil {
 		// Every consumer tracks the new positions before any event is
 		// handed on, so that none saves a position past an event it has
@@ -209,9 +212,15 @@ func (s *database) commitEvents(ctx context.Context, batch []*eventReq, evs []*d
 		}
 	}
 	for i, r := range batch {
-		if err != nil {
+		switch {
+		case err != nil:
 			r.err = err
-		} else {
+		case seqs[i] == 0:
+			// Refused by the fence (cluster mode): the home moved to
+			// another gateway. No PUBACK; the hub sends it to the owner.
+			r.err = fmt.Errorf("store: event %s of hub %s at epoch %d: %w", r.ev.ID, r.ev.Hub, r.ev.Epoch, devices.ErrNotOwner)
+			refused++
+		default:
 			r.fresh = fresh[i]
 			r.ev.Seq = seqs[i]
 			if r.fresh {
@@ -221,6 +230,9 @@ func (s *database) commitEvents(ctx context.Context, batch []*eventReq, evs []*d
 		close(r.done)
 	}
 	s.metrics.rowsWritten.WithLabelValues("events").Add(float64(written))
+	if refused > 0 {
+		s.metrics.staleRejected.WithLabelValues("event").Add(float64(refused))
+	}
 }
 
 func eventArgs(e *devices.Event) []any {

@@ -21,6 +21,9 @@ import (
 type postgresBackend struct {
 	pgxQuerier
 	pool *pgxpool.Pool
+	// fenced: events are journaled only under their hub's current
+	// ownership epoch (Config.Cluster, fence.go).
+	fenced bool
 
 	// pinger is the monitor's own connection, outside the pool: a ping
 	// measures the server, not a pool busy with a burst of work.
@@ -224,11 +227,43 @@ func (b *postgresBackend) inTx(ctx context.Context, fn func(q querier) error) er
 	})
 }
 
+// insertEventsSQL inserts a group of events given as column arrays.
+const insertEventsSQL = `INSERT INTO events
+		(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
+		SELECT h, i, k, s, t, r, v, hv, d::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+		            $7::float8[], $8::bool[], $9::text[]) AS u(h, i, k, s, t, r, v, hv, d)
+		ON CONFLICT (hub_id, event_id) DO NOTHING
+		RETURNING hub_id, event_id, seq`
+
+// insertEventsFencedSQL is insertEventsSQL in cluster mode: $10 holds
+// each event's epoch, and an event is inserted only while that is its
+// hub's current epoch (fence.go). Without the fence an event of the old
+// owner's group could commit after the new owner read its replay: missed
+// by the new owner, refused as a detection of the old one, and if the
+// PUBACK went out, never resent (a lost SOS). With it, the insert commits
+// before the claim (the replay sees it) or is refused (no PUBACK). The
+// rows keep the group's order (ORDINALITY), as their positions did.
+const insertEventsFencedSQL = `WITH ` + ownersForShare + `
+	INSERT INTO events
+		(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
+		SELECT h, i, k, s, t, r, v, hv, d::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+		            $7::float8[], $8::bool[], $9::text[], $10::bigint[]) WITH ORDINALITY AS u(h, i, k, s, t, r, v, hv, d, ep, n)
+		JOIN own ON own.hub_id = u.h AND own.epoch = u.ep
+		ORDER BY u.n
+		ON CONFLICT (hub_id, event_id) DO NOTHING
+		RETURNING hub_id, event_id, seq`
+
 // insertEvents inserts the whole group with one statement: unnest turns the
 // column arrays into rows, ON CONFLICT DO NOTHING skips stored ids (and a
 // repeat within the group), RETURNING names the rows that were new and their
 // journal positions. Redeliveries' positions are read back in one more
-// query, only when the group has any.
+// query, only when the group has any. Fenced (cluster mode), an event
+// neither inserted nor stored was refused by the fence: its seq stays 0.
+// The read-back tells the two apart: a redelivery that is stored is
+// acknowledged whatever its epoch (it is durable, and the new owner's
+// replay reads it), one that is not was refused.
 func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event, locked func()) ([]bool, []int64, error) {
 	n := len(evs)
 	hubs, ids, kinds, sensors := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -258,14 +293,15 @@ func (b *postgresBackend) insertEvents(ctx context.Context, evs []*devices.Event
 	if locked != nil {
 		locked()
 	}
-	rows, err := conn.Query(ctx, `INSERT INTO events
-		(hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail)
-		SELECT h, i, k, s, t, r, v, hv, d::jsonb
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
-		            $7::float8[], $8::bool[], $9::text[]) AS u(h, i, k, s, t, r, v, hv, d)
-		ON CONFLICT (hub_id, event_id) DO NOTHING
-		RETURNING hub_id, event_id, seq`,
-		hubs, ids, kinds, sensors, ts, received, values, hasValues, details)
+	query, args := insertEventsSQL, []any{hubs, ids, kinds, sensors, ts, received, values, hasValues, details}
+	if b.fenced {
+		epochs := make([]int64, n)
+		for i, e := range evs {
+			epochs[i] = int64(e.Epoch)
+		}
+		query, args = insertEventsFencedSQL, append(args, epochs)
+	}
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, err
 	}

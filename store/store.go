@@ -22,10 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/cluster"
 )
 
 var (
@@ -110,6 +113,15 @@ type Config struct {
 
 	// Now is the clock for CreatedAt and retention; default time.Now.
 	Now func() time.Time
+
+	// Cluster opens the store for one gateway of a cluster on PostgreSQL
+	// (refused on the embedded store): every per-home write (state and
+	// health saves, event appends, detections' incident changes) is fenced
+	// by its ownership epoch, outbox leases run on the database's clock
+	// and check-in commands go only to the hub's owner (fence.go;
+	// docs/cluster.md). Off, the single gateway's statements are exactly
+	// those it ran before clusters existed.
+	Cluster bool
 }
 
 func (c *Config) setDefaults() {
@@ -181,6 +193,10 @@ type database struct {
 	// names are the cluster node names this process runs as, each held
 	// by a session lock (cluster_names.go).
 	names nameLocks
+	// member is the cluster member this store's gateway joined as (the
+	// newest Join): in cluster mode its outbox claims take only the
+	// command rows of hubs it owns (fence.go).
+	member atomic.Pointer[cluster.Member]
 
 	avail availability
 
@@ -209,6 +225,9 @@ type database struct {
 // returns a Store. Call Run to start its writers and Close when done.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg.setDefaults()
+	if cfg.Cluster && cfg.DatabaseURL == "" {
+		return nil, fmt.Errorf("store: %w", cluster.ErrNeedsPostgres)
+	}
 	sl, err := newSealer(cfg.SecretKey)
 	if err != nil {
 		return nil, err
@@ -222,6 +241,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if pg, ok := be.(*postgresBackend); ok {
+		pg.fenced = cfg.Cluster
 	}
 	if err := migrate(ctx, be, log, cfg.Now()); err != nil {
 		be.close()
@@ -395,6 +417,9 @@ type metrics struct {
 	// checkpointPresync is how long each rewind's syncs took beside the
 	// writers, before the gate.
 	checkpointPresync prometheus.Histogram
+	// staleRejected counts per-home writes refused because their epoch is
+	// no longer the hub's (cluster mode, fence.go).
+	staleRejected *prometheus.CounterVec
 }
 
 // newMetrics reads the queue depths and readiness only when scraped, so
@@ -451,13 +476,17 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 			Name: "dolbom_store_wal_checkpoints_total",
 			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): copied (the WAL, under 16 MiB, was copied beside the writers and left to grow), rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
 		}, []string{"result"}),
+		staleRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dolbom_cluster_stale_writes_rejected_total",
+			Help: "Per-home writes refused because the hub's home moved to another gateway (a stale ownership epoch): home_state and hub_health saves (per home), events (the hub gets no PUBACK and resends to the owner), detections (incident changes). 0 on a single gateway.",
+		}, []string{"what"}),
 	}
 	if reg != nil {
 		readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dolbom_store_ready",
 			Help: "1 while the store's database answers and its writes succeed, 0 while not (the reason is on /readyz and in the log).",
 		}, ready)
-		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld, m.checkpointPresync} {
+		for _, c := range []prometheus.Collector{depth("events", eventDepth), depth("samples", sampleDepth), readyGauge, m.commitSeconds, m.rowsWritten, m.dropped, m.eventBatch, m.eventStage, m.rollupSeal, m.checkpoints, m.checkpointHeld, m.checkpointPresync, m.staleRejected} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("store: register metrics: %w", err)
 			}

@@ -47,6 +47,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"PushBackWhenFull", testPushBack},
 		{"Dispatch", testDispatch},
 		{"Cluster", testCluster},
+		{"Fencing", testFencing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
