@@ -45,7 +45,7 @@ func TestStaleDetectionDoesNotOpenIncident(t *testing.T) {
 	if inc, err := h.d.HandleDetection(ctx, sos); !errors.Is(err, dispatch.ErrStaleEpoch) {
 		t.Fatalf("detection under the old epoch %d = %+v, %v; want %v", sos.Epoch, inc, err, dispatch.ErrStaleEpoch)
 	}
-	if incs, err := h.s.ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"}); err != nil || len(incs) != 0 {
+	if incs, err := h.s.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"}); err != nil || len(incs) != 0 {
 		t.Fatalf("incidents of hub-1 after a stale detection = %+v, %v; want none", incs, err)
 	}
 	unfenced := sos

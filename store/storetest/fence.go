@@ -205,7 +205,7 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 		go func() {
 			defer wg.Done()
 			<-go_
-			_, appendErr = a.AppendEvent(ctx, ev)
+			_, appendErr = a.Journal().AppendEvent(ctx, ev)
 		}()
 		go func() {
 			defer wg.Done()
@@ -213,7 +213,7 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 			if _, claimErr = b.Cluster().ClaimHubs(ctx, mb, []devices.HubID{hub}); claimErr != nil {
 				return
 			}
-			replayErr = b.ReplayEvents(ctx, "", hub, 0, func(e *devices.Event) error {
+			replayErr = b.Journal().ReplayEvents(ctx, "", hub, 0, func(e *devices.Event) error {
 				replayed = append(replayed, e.ID)
 				return nil
 			})
@@ -237,19 +237,19 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 		// The hub's redelivery to the old owner: a stored event is a
 		// duplicate (durable, acknowledged), a refused one refused again.
 		again := *ev
-		fresh, err := a.AppendEvent(ctx, &again)
+		fresh, err := a.Journal().AppendEvent(ctx, &again)
 		if stored && (err != nil || fresh) || !stored && !errors.Is(err, devices.ErrNotOwner) {
 			t.Fatalf("round %d: redelivery to the old owner = fresh %v, %v; stored before: %v", round, fresh, err, stored)
 		}
 	}
 	unfenced := &devices.Event{Hub: "hub-000", ID: "sos-2", Kind: devices.EventSOS, At: time.Now()}
-	_, err := a.AppendEvent(ctx, unfenced)
+	_, err := a.Journal().AppendEvent(ctx, unfenced)
 	wantErr(t, "AppendEvent without an epoch", err, store.ErrUnfenced)
 	// And a refused event was not stored behind the replay's back.
 	var late int
 	for round := range rounds {
 		hub := devices.HubID(fmt.Sprintf("hub-%03d", round))
-		if err := b.ReplayEvents(ctx, "", hub, 0, func(*devices.Event) error { late++; return nil }); err != nil {
+		if err := b.Journal().ReplayEvents(ctx, "", hub, 0, func(*devices.Event) error { late++; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -287,7 +287,7 @@ func testStaleDetection(t *testing.T, fresh Fresh) {
 	if res[2].Err != nil || !res[2].Changed {
 		t.Errorf("unfenced change = %+v, want applied", res[2])
 	}
-	if _, err := a.Incident(ctx, "inc-stale"); !errors.Is(err, devices.ErrNotFound) {
+	if _, err := a.Incidents().Incident(ctx, "inc-stale"); !errors.Is(err, devices.ErrNotFound) {
 		t.Errorf("incident of the stale detection: %v, want none (%v)", err, devices.ErrNotFound)
 	}
 	res = apply(t, a, fenced(newIncident("inc-x", "fp-x", 1, 0, dispatchT0), 0))
@@ -317,7 +317,7 @@ func withCommand(id string) dispatch.Mutation {
 // claimedKinds claims every due row through s and returns their kinds by key.
 func claimedKinds(t *testing.T, s *store.Store, id string) map[string]dispatch.OutboxKind {
 	t.Helper()
-	rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 10})
+	rows, err := s.Incidents().ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 10})
 	if err != nil {
 		t.Fatalf("ClaimOutbox(%s): %v", id, err)
 	}
@@ -375,7 +375,7 @@ func testOutboxLeaseClock(t *testing.T, fresh Fresh) {
 	apply(t, a, newIncident("inc-1", "fp-1", 1, 1, dispatchT0))
 	claimAt := func(s *store.Store, id string, clock time.Duration) []dispatch.OutboxRow {
 		t.Helper()
-		rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: time.Now().Add(clock), Lease: 30 * time.Second, Limit: 10})
+		rows, err := s.Incidents().ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: time.Now().Add(clock), Lease: 30 * time.Second, Limit: 10})
 		if err != nil {
 			t.Fatalf("ClaimOutbox(%s): %v", id, err)
 		}
@@ -482,7 +482,7 @@ func testNoDeadlock(t *testing.T, fresh Fresh) {
 					m.Fence = dispatch.Fence{Hub: h, Epoch: epochOf(h)}
 					muts = append(muts, m)
 				}
-				res, err := s.ApplyIncidents(ctx, muts)
+				res, err := s.Incidents().ApplyIncidents(ctx, muts)
 				fail("apply incidents", err)
 				for _, x := range res {
 					fail("detection", x.Err)
@@ -495,7 +495,7 @@ func testNoDeadlock(t *testing.T, fresh Fresh) {
 			var inner sync.WaitGroup
 			for _, h := range hubs {
 				inner.Go(func() {
-					_, err := a.AppendEvent(ctx, &devices.Event{Hub: h, ID: devices.EventID(fmt.Sprintf("e-%d", r)),
+					_, err := a.Journal().AppendEvent(ctx, &devices.Event{Hub: h, ID: devices.EventID(fmt.Sprintf("e-%d", r)),
 						Kind: devices.EventMotion, At: dispatchT0, Epoch: epochOf(h)})
 					fail("append event", err)
 				})
