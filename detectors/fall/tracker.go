@@ -59,7 +59,7 @@ type Features struct {
 	PreTiltDeg           float64       // most upright trunk tilt before the impact, vs Config.UprightTiltDeg
 	DownTiltDeg          float64       // least upright trunk tilt from the first impact to the decision
 	MinG                 float64       // least low-passed magnitude in the second before the first peak
-	ImpactMS             float64       // speed the impact took away, m/s: vs Config.ControlledImpactMS and Config.BedImpactMS
+	ImpactMS             float64       // speed the impact took away, m/s, vs Config.ControlledImpactMS and Config.BedImpactMS; only measured (else 0) for an episode that went down
 	Episode              time.Duration // first to last impact peak
 }
 
@@ -445,7 +445,6 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		PostTiltDeg:          tiltDeg(post),
 		MinG:                 t.minMagnitude(t.first-int64(ticksPS), t.first+1),
 	}
-	feat.ImpactMS = t.impactSpeed(t.first-impactBefore, t.last+impactAfter)
 	f := Fall{
 		Impact:   t.origin.Add(time.Duration(impactOff)),
 		Detected: now,
@@ -457,6 +456,12 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		feat.PostTiltDeg >= cfg.LyingTiltDeg &&
 		feat.OrientationChangeDeg >= cfg.OrientationChangeDeg
 	upright := feat.PreTiltDeg <= cfg.UprightTiltDeg
+	if down {
+		// Only an episode that went down needs it: walking and running,
+		// the common episodes, never do, and skip the scan.
+		feat.ImpactMS = t.impactSpeed(t.first-impactBefore, t.last+impactAfter)
+		f.Features.ImpactMS = feat.ImpactMS
+	}
 	// A fall from lying needs the history to show that the wearer lay
 	// before it (not a stream that began mid-fall), a harder impact than
 	// turning over in bed and a turn of the trunk.
