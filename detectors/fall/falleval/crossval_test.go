@@ -166,23 +166,7 @@ func crossValidate(t *testing.T, name string, trials []Trial, folds [][]string, 
 		fmt.Fprintln(&table, "| sensor | falls, no recovery, not from bed | from bed (no recovery) | with recovery: reported (welfare / emergency) |")
 		fmt.Fprintln(&table, "| --- | --- | --- | --- |")
 		for _, v := range sensorVariants {
-			var n, hit [3]int
-			var welfare, emergency int
-			for _, res := range pooled[v] {
-				if !res.IsFall {
-					continue
-				}
-				k := map[string]int{"": 0, "bed": 1, "recovery": 2}[kinds[res.Activity]]
-				n[k]++
-				if res.Detected() {
-					hit[k]++
-				}
-				if k == 2 && res.Welfare() {
-					welfare++
-				} else if k == 2 && res.Emergency() {
-					emergency++
-				}
-			}
+			n, hit, welfare, emergency := byKind(pooled[v], kinds)
 			fmt.Fprintf(&table, "| %s | %d/%d = %.3f | %d/%d = %.3f | %d/%d = %.3f (%d / %d) |\n", v,
 				hit[0], n[0], ratio(hit[0], n[0]), hit[1], n[1], ratio(hit[1], n[1]), hit[2], n[2], ratio(hit[2], n[2]), welfare, emergency)
 		}
@@ -228,6 +212,28 @@ func TestCrossValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// byKind counts fall trials by kind (0 no recovery and not from bed, 1 from
+// bed, 2 with recovery; see fallKinds) and those reported, and the falls with
+// recovery reported as welfare and as emergencies.
+func byKind(results []TrialResult, kinds map[string]string) (n, hit [3]int, welfare, emergency int) {
+	for _, res := range results {
+		if !res.IsFall {
+			continue
+		}
+		k := map[string]int{"": 0, "bed": 1, "recovery": 2}[kinds[res.Activity]]
+		n[k]++
+		if res.Detected() {
+			hit[k]++
+		}
+		if k == 2 && res.Welfare() {
+			welfare++
+		} else if k == 2 && res.Emergency() {
+			emergency++
+		}
+	}
+	return n, hit, welfare, emergency
 }
 
 // fallKinds reads a data set's activities.tsv (FallAllD's: code, label,
