@@ -119,7 +119,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the thresholds chosen by subject-wise
-// cross-validation on SisFall SA01-SA12 (docs/detection.md, "Falls").
+// cross-validation on SisFall SA01-SA12 and FallAllD FA01-FA08
+// (docs/detection.md, "Falls").
 func DefaultConfig() *Config {
 	return &Config{
 		CutoffHz:             5,
