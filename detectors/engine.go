@@ -80,7 +80,14 @@ type EngineConfig struct {
 	Clock Clock
 	// RestartGrace holds back inactivity deadlines after the gateway
 	// restarts (default 2 min): its own downtime is not the resident's.
+	// In a cluster it holds back those of each acquired home likewise.
 	RestartGrace time.Duration
+	// Cluster starts the engine empty: no bulk load, no global replay or
+	// watermark; it watches only the homes this gateway owns, acquired
+	// when their hubs connect here under a newer epoch or adopted
+	// (Acquire), let go when they move (Release). Store must then load by
+	// hub (HomesOfLoader) and Journal replay by hub (HubsReplayer).
+	Cluster bool
 }
 
 func (c *EngineConfig) setDefaults() error {
@@ -135,11 +142,14 @@ type Engine struct {
 	// loaded is closed once every shard has its saved state.
 	loaded chan struct{}
 	stats  engineStats
+	// loader loads the homes acquired in a cluster.
+	loader *shard.Loader[savedHome]
 }
 
 type engineStats struct {
 	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
 	corruptSnapshots, reemitted, poisoned, lateEmergencies    atomic.Uint64
+	acquired, released, staleReleased, unowned, parkOverflow  atomic.Uint64
 }
 
 // EngineStats are the engine's counters.
@@ -162,6 +172,12 @@ type EngineStats struct {
 	// LateEmergencies counts emergency events applied more than 100 ms
 	// after they were decoded (each is logged with where it waited).
 	LateEmergencies uint64
+	// In a cluster: homes acquired and released; StaleReleased counts
+	// homes let go because a write of theirs was refused as stale (also in
+	// Released); Unowned counts inputs for homes not held here, dropped;
+	// ParkOverflow, readings of a home being acquired past its parking
+	// bound, dropped (its load retried long: the database away).
+	Acquired, Released, StaleReleased, Unowned, ParkOverflow uint64
 }
 
 // NewEngine validates cfg and builds the engine; Run starts it.
@@ -175,6 +191,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	for i := range e.shards {
 		e.shards[i] = newEngineShard(e)
 	}
+	e.loader = e.newLoader()
 	return e, nil
 }
 
@@ -183,7 +200,9 @@ func (e *Engine) Stats() EngineStats {
 	return EngineStats{QueueWaits: e.stats.queueWaits.Load(), Dropped: e.stats.dropped.Load(),
 		Detections: e.stats.detections.Load(), LateIgnored: e.stats.lateIgnored.Load(), LateApplied: e.stats.lateApplied.Load(),
 		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load(), Poisoned: e.stats.poisoned.Load(),
-		LateEmergencies: e.stats.lateEmergencies.Load()}
+		LateEmergencies: e.stats.lateEmergencies.Load(),
+		Acquired:        e.stats.acquired.Load(), Released: e.stats.released.Load(), StaleReleased: e.stats.staleReleased.Load(),
+		Unowned: e.stats.unowned.Load(), ParkOverflow: e.stats.parkOverflow.Load()}
 }
 
 func (e *Engine) shardOf(hub devices.HubID) *engineShard { return e.shards[e.shardIndex(hub)] }
@@ -259,10 +278,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	began := time.Now() // "took" is wall time, whatever the Clock
 	// The journal's tail is read before the (slower) state: once it is
 	// queued for the shards, ahead of anything new, hubs may be served.
-	if err := e.takeJournal(ctx); err != nil {
-		// Without it, acknowledged events could be left unapplied: the
-		// gateway must not take hubs' messages.
-		return err
+	if !e.cfg.Cluster {
+		if err := e.takeJournal(ctx); err != nil {
+			// Without it, acknowledged events could be left unapplied: the
+			// gateway must not take hubs' messages.
+			return err
+		}
 	}
 	shardCtx, stopShards := context.WithCancel(ctx)
 	defer stopShards()
@@ -272,7 +293,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		s.restartFloor = start.Add(e.cfg.RestartGrace).UnixMilli()
 		wg.Go(func() { s.run(shardCtx) })
 	}
-	if err := e.load(ctx, start); err != nil {
+	load := e.load
+	if e.cfg.Cluster {
+		load = e.clusterStart
+		wg.Go(func() { e.loader.Run(shardCtx) })
+	}
+	if err := load(ctx, start); err != nil {
 		stopShards()
 		wg.Wait()
 		return err
@@ -312,8 +338,9 @@ func (e *Engine) Run(ctx context.Context) error {
 
 func (e *Engine) saver() *shard.Saver[HomeSnapshot] {
 	p := &shard.Saver[HomeSnapshot]{
-		Persister: shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state"},
-		Interval:  e.cfg.SaveInterval, SeenInterval: e.cfg.SeenInterval, ShutdownTimeout: e.cfg.ShutdownTimeout,
+		Persister: shard.Persister[HomeSnapshot]{Journal: e.cfg.Journal, Consumer: consumerEngine, Log: e.log, What: "engine state",
+			Stale: StaleHubs, OnStale: e.ReleaseStale},
+		Interval: e.cfg.SaveInterval, SeenInterval: e.cfg.SeenInterval, ShutdownTimeout: e.cfg.ShutdownTimeout,
 		HubOf: func(h HomeSnapshot) devices.HubID { return h.Hub },
 	}
 	if f, ok := e.cfg.Sink.(SinkFlusher); ok {
@@ -321,6 +348,11 @@ func (e *Engine) saver() *shard.Saver[HomeSnapshot] {
 	}
 	if e.cfg.Store != nil {
 		p.Store = e.cfg.Store.SaveHomes
+	}
+	if e.cfg.Cluster {
+		// No global watermark: it is one row per consumer, and each node
+		// replays only its own homes' events after their saved positions.
+		p.Journal = nil
 	}
 	return p
 }
@@ -389,6 +421,7 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 	}
 	h := s.homes.At(s.homeIndex(sn.Hub))
 	h.core, h.sensors, h.own, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.own, scratch.tracks, scratch.applied
+	h.epoch = sn.Epoch
 	return true
 }
 
@@ -440,7 +473,7 @@ func (s *engineShard) finishLoad() int {
 // restored episodes sent again and its part of the journal's tail applied,
 // as finishLoad does for every other home. Once per home.
 func (s *engineShard) loadEarly(hub devices.HubID) {
-	if s.whole {
+	if s.whole || s.e.cfg.Cluster { // a cluster starts empty: homes come by acquisition
 		return
 	}
 	if _, ok := s.early[hub]; ok {
@@ -474,15 +507,16 @@ func (s *engineShard) loadEarly(hub devices.HubID) {
 			s.restore(sn)
 		}
 	}
-	i := s.homeIndex(hub)
-	s.early[s.homes.At(i).id] = struct{}{}
-	s.reemitHome(s.homes.At(i))
+	var replay []*devices.Message
 	for k, m := range s.replay {
 		if m != nil && m.Hub == hub {
 			s.replay[k] = nil
-			s.rt.Apply(engineOp{msg: m})
+			replay = append(replay, m)
 		}
 	}
+	h := s.homes.At(s.homeIndex(hub))
+	s.early[h.id] = struct{}{}
+	s.acquireHome(hub, nil, nil, h.epoch, 0, replay)
 }
 
 type engineOp struct {
@@ -500,6 +534,8 @@ func (o *engineOp) hub() devices.HubID {
 		return o.msg.Hub
 	case o.isConn:
 		return o.conn.Hub
+	case o.refresh != nil && o.refresh.ctl != nil:
+		return o.refresh.ctl.Hub()
 	case o.refresh != nil:
 		return o.refresh.hub.ID
 	}
@@ -521,6 +557,8 @@ type engineShard struct {
 
 	index        map[devices.HubID]int32
 	homes        shard.Chunked[home]
+	slots        shard.Slots            // indexes of released homes, for reuse
+	acq          shard.Holder[engineOp] // a cluster's homes being acquired, with their parked inputs
 	wheel        *wheel.Wheel
 	rc           ruleCtx
 	dirty        shard.SaveQueue    // homes changed since saved
@@ -537,7 +575,12 @@ func newEngineShard(e *Engine) *engineShard {
 		index: map[devices.HubID]int32{}, dirty: shard.NewSaveQueue(shard.SeenRounds(e.cfg.SaveInterval, e.cfg.SeenInterval))}
 	s.rt = shard.NewShard(shard.Machine[engineOp, HomeSnapshot](s), e.cfg.QueueSize, (*engineOp).hub, false)
 	s.rc.tzOffsetMs = e.cfg.TZOffset.Milliseconds()
-	s.onExpired = func(key uint64, _ wheel.Timer) { s.expire(int32(key)) }
+	s.acq = s.holder()
+	s.onExpired = func(key uint64, _ wheel.Timer) {
+		if i, live := s.slots.Live(key); live {
+			s.expire(i)
+		} // else armed for a released home whose index is reused
+	}
 	return s
 }
 
@@ -712,8 +755,9 @@ func explainRestored(cause Cause, state State, age, left time.Duration) Explanat
 	return x
 }
 
-// floor is the restart floor in h's event time.
-func (s *engineShard) floor(h *home) int64 { return s.restartFloor + h.core.Offset }
+// floor is the restart floor in h's event time: the gateway's, or the
+// home's own when it was acquired later (a cluster).
+func (s *engineShard) floor(h *home) int64 { return max(s.restartFloor, h.floorMs) + h.core.Offset }
 
 func (s *engineShard) homeIndex(id devices.HubID) int32 {
 	if i, ok := s.index[id]; ok {
@@ -731,7 +775,12 @@ func (s *engineShard) homeIndex(id devices.HubID) int32 {
 			th = o
 		}
 	}
-	i := s.homes.Add(home{id: id, th: th})
+	i, reused := s.slots.Reuse()
+	if reused {
+		*s.homes.At(i) = home{id: id, th: th}
+	} else {
+		i = s.homes.Add(home{id: id, th: th})
+	}
 	s.homes.At(i).core.Present = -1
 	s.index[id] = i
 	return i
@@ -747,6 +796,13 @@ func (s *engineShard) applySensors(h *home, sensors []devices.Sensor) {
 
 // Handle applies one input (shard.Machine).
 func (s *engineShard) Handle(o engineOp) {
+	if o.refresh != nil && o.refresh.ctl != nil {
+		s.control(o.refresh.ctl)
+		return
+	}
+	if s.acq.Busy() && !s.acq.Admit(o) {
+		return // parked until its home is loaded, or not held here
+	}
 	switch {
 	case !o.advance.IsZero():
 		s.Tick(o.advance)
@@ -1034,7 +1090,7 @@ func (s *engineShard) rearm(i int32) {
 	case h.next == 0:
 		s.wheel.Stop(h.timer)
 	case h.timer == 0:
-		h.timer = s.wheel.Schedule(uint64(i), time.UnixMilli(h.next-h.core.Offset))
+		h.timer = s.wheel.Schedule(s.slots.Key(i), time.UnixMilli(h.next-h.core.Offset))
 	default:
 		s.wheel.Reschedule(h.timer, time.UnixMilli(h.next-h.core.Offset))
 	}
@@ -1053,7 +1109,7 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 		Fingerprint: Fingerprint(h.id, cause, fpSensor, time.UnixMilli(e.episode)),
 		Hub:         h.id, Sensor: e.sensor, Class: e.class, Cause: cause, Priority: e.prio, State: e.state,
 		Episode: time.UnixMilli(e.episode).UTC(), At: time.UnixMilli(e.at).UTC(), Explanation: e.why,
-		Evidence: Evidence{Readings: e.readings, Events: e.events, Facts: e.facts},
+		Evidence: Evidence{Readings: e.readings, Events: e.events, Facts: e.facts}, Epoch: h.epoch,
 	}
 	s.e.stats.detections.Add(1)
 	s.e.log.Debug().Str("hub_id", string(h.id)).Str("cause", string(cause)).Str("state", string(d.State)).
@@ -1076,7 +1132,7 @@ func (s *engineShard) Save(slot, limit int) shard.SaveReply[HomeSnapshot] {
 
 func (s *engineShard) snapshot(i int32) HomeSnapshot {
 	h := s.homes.At(i)
-	return HomeSnapshot{Hub: h.id, Data: encodeHome(h)}
+	return HomeSnapshot{Hub: h.id, Data: encodeHome(h), Epoch: h.epoch}
 }
 
 // lostContact reports whether a disconnect means the home can no longer be

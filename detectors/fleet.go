@@ -28,4 +28,10 @@ func (f FleetFunc) FleetSnapshot(ctx context.Context, visit func(devices.Hub, []
 type registryEntry struct {
 	hub     devices.Hub
 	sensors []devices.Sensor
+	// ctl is a cluster's acquisition or release, queued to the engine's
+	// shard as a registry change is. It rides here rather than in
+	// engineOp, which every input copies through the shard's channel (the
+	// health monitor's op measurably slowed by a field more; see its
+	// registryEntry).
+	ctl *engineCtl
 }

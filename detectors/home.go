@@ -202,6 +202,11 @@ type home struct {
 	// applied is the newest journal position applied to the home (saved
 	// with it): a replayed event at or below it is not applied again.
 	applied int64
+	// epoch is the ownership epoch this gateway holds the home under (0 on
+	// a single gateway); its detections and saves carry it. floorMs is the
+	// home's own restart floor (wall ms), set when a cluster acquires it.
+	epoch   devices.Epoch
+	floorMs int64
 }
 
 // Dirty levels: episodes are saved on the next round, activity clocks and

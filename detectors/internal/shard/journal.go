@@ -95,6 +95,11 @@ type Persister[T any] struct {
 	Consumer string
 	Log      zerolog.Logger
 	What     string
+	// Stale, in a cluster, names the homes a failed save refused as stale
+	// (detectors.StaleError: they moved to another gateway), and OnStale
+	// lets them go.
+	Stale   func(err error) ([]devices.HubID, bool)
+	OnStale func(hubs []devices.HubID)
 }
 
 // Save writes the round: the sink first, then the records, then the
@@ -113,8 +118,18 @@ func (p *Persister[T]) Save(ctx context.Context, r *SaveRound[T]) error {
 	}
 	if p.Store == nil {
 		clear(r.pending)
-	} else if err := savePending(ctx, r.pending, p.Store, p.Log, p.What); err != nil {
-		return err
+	} else if err := savePending(ctx, r.pending, p.Store, p.Log, p.What, p.Stale); err != nil {
+		hubs, stale := staleOf(p.Stale, err)
+		if !stale {
+			return err
+		}
+		// The others were written; the refused ones are not retried (they
+		// never would be accepted): their homes are let go.
+		p.Log.Warn().Err(err).Int("homes", len(hubs)).Msg(p.What + " refused as stale: the homes moved to another gateway; let go here")
+		clear(r.pending)
+		if p.OnStale != nil {
+			p.OnStale(hubs)
+		}
 	}
 	if p.Journal != nil && len(r.applied) > 0 {
 		if err := p.Journal.JournalApplied(ctx, p.Consumer, r.applied); err != nil && ctx.Err() == nil {

@@ -234,7 +234,7 @@ func (l *indexList) pop() (int32, bool) {
 // records stay pending for the next round (newer versions replacing older
 // ones) and the failure is logged, naming what failed to save.
 func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store func(context.Context, []T) error,
-	log zerolog.Logger, what string) error {
+	log zerolog.Logger, what string, stale func(error) ([]devices.HubID, bool)) error {
 	if len(pending) == 0 {
 		return nil
 	}
@@ -244,7 +244,7 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	}
 	began := time.Now()
 	if err := store(ctx, batch); err != nil {
-		if ctx.Err() == nil {
+		if _, isStale := staleOf(stale, err); !isStale && ctx.Err() == nil {
 			log.Warn().Err(err).Int("records", len(batch)).Msg("saving " + what + " failed; will retry")
 		}
 		return err
@@ -252,6 +252,14 @@ func savePending[T any](ctx context.Context, pending map[devices.HubID]T, store 
 	log.Debug().Int("records", len(batch)).Dur("took", time.Since(began)).Msg("saved " + what)
 	clear(pending)
 	return nil
+}
+
+// staleOf applies stale (nil: never stale) to err.
+func staleOf(stale func(error) ([]devices.HubID, bool), err error) ([]devices.HubID, bool) {
+	if stale == nil {
+		return nil, false
+	}
+	return stale(err)
 }
 
 // Saver is a runtime's save loop and its final save.
