@@ -89,6 +89,13 @@ type Config struct {
 	EndOfLifeCheck   time.Duration // end of life is checked this often (default 24 h)
 	ShutdownTimeout  time.Duration // bound on the final save (default 10 s)
 	Tick             time.Duration // wheel resolution (default 1 s)
+
+	// Cluster starts the monitor empty, as the engine's Cluster does: no
+	// bulk load of health or registry, no global replay or watermark; it
+	// watches only the hubs this gateway owns (Acquire, Release). Store
+	// must then load by hub (HubsOfLoader) and Journal replay by hub
+	// (detectors.HubsReplayer).
+	Cluster bool
 }
 
 func (c *Config) setDefaults() error {
@@ -148,6 +155,8 @@ type Monitor struct {
 	replayed chan struct{}
 	loaded   chan struct{} // see Loaded
 	stats    stats
+	// loader loads the hubs acquired in a cluster.
+	loader *shard.Loader[devices.HubHealthRecord]
 }
 
 // New validates cfg and builds the monitor; Run starts it.
@@ -168,6 +177,7 @@ func New(cfg Config) (*Monitor, error) {
 	for i := range m.shards {
 		m.shards[i] = newHubShard(m)
 	}
+	m.loader = m.newLoader()
 	if cfg.Registerer != nil {
 		if err := m.stats.register(cfg.Registerer); err != nil {
 			return nil, fmt.Errorf("detectors: register metrics: %w", err)
@@ -246,6 +256,11 @@ type Stats struct {
 	// Dropped counts messages that arrived after the monitor stopped.
 	Dropped    uint64
 	Detections uint64
+	// In a cluster: hubs acquired and released; StaleReleased counts hubs
+	// let go after a refused write (also in Released); Unowned counts
+	// inputs for hubs not held here, dropped; ParkOverflow, inputs of a hub
+	// being acquired past its parking bound, dropped.
+	Acquired, Released, StaleReleased, Unowned, ParkOverflow uint64
 }
 
 // Stats returns the monitor's counters.
@@ -255,6 +270,8 @@ func (m *Monitor) Stats() Stats {
 		QueueWaits: m.stats.queueWaits.Load(),
 		Dropped:    m.stats.dropped.Load(),
 		Detections: m.stats.detections.Load(),
+		Acquired:   m.stats.acquired.Load(), Released: m.stats.released.Load(),
+		StaleReleased: m.stats.staleReleased.Load(), Unowned: m.stats.unowned.Load(), ParkOverflow: m.stats.parkOverflow.Load(),
 	}
 }
 
@@ -267,8 +284,15 @@ func (m *Monitor) Stats() Stats {
 func (m *Monitor) Run(ctx context.Context) error {
 	start := m.cfg.Clock.Now()
 	began := time.Now() // "took" is wall time, whatever the Clock
-	// The journal's tail first (see Engine.Run).
-	if err := m.takeJournal(ctx); err != nil {
+	load := m.load
+	if m.cfg.Cluster {
+		// Empty: hubs come by acquisition (Acquire).
+		if err := m.clusterCheck(); err != nil {
+			return err
+		}
+		close(m.replayed)
+		load = func(context.Context, time.Time) (int, error) { return 0, nil }
+	} else if err := m.takeJournal(ctx); err != nil { // the journal's tail first (see Engine.Run)
 		return err
 	}
 	shardCtx, stopShards := context.WithCancel(ctx)
@@ -277,8 +301,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 	for _, s := range m.shards {
 		wg.Go(func() { s.run(shardCtx) })
 	}
+	if m.cfg.Cluster {
+		wg.Go(func() { m.loader.Run(shardCtx) })
+	}
 	// The shard goroutines touch only their lanes until begin is closed.
-	restored, err := m.load(ctx, start)
+	restored, err := load(ctx, start)
 	if err != nil {
 		stopShards()
 		wg.Wait()
@@ -296,8 +323,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.running.Store(true)
 
 	sv := &shard.Saver[devices.HubHealthRecord]{
-		Persister: shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health"},
-		Interval:  m.cfg.SaveInterval, SeenInterval: m.cfg.SeenSaveInterval, ShutdownTimeout: m.cfg.ShutdownTimeout,
+		Persister: shard.Persister[devices.HubHealthRecord]{Journal: m.cfg.Journal, Consumer: consumer, Log: m.log, What: "hub health",
+			Stale: detectors.StaleHubs, OnStale: m.ReleaseStale},
+		Interval: m.cfg.SaveInterval, SeenInterval: m.cfg.SeenSaveInterval, ShutdownTimeout: m.cfg.ShutdownTimeout,
 		HubOf: func(r devices.HubHealthRecord) devices.HubID { return r.Hub },
 	}
 	if f, ok := m.cfg.Sink.(detectors.SinkFlusher); ok {
@@ -305,6 +333,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	if m.cfg.Store != nil {
 		sv.Store = m.cfg.Store.SaveHubHealth
+	}
+	if m.cfg.Cluster {
+		sv.Journal = nil // no global watermark (see the engine's saver)
 	}
 	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
@@ -392,12 +423,17 @@ func (s *hubShard) put(m *Monitor, o op) {
 // stats are updated by the shards with atomics (no locks) and read by
 // Stats and Prometheus.
 type stats struct {
-	hubsOnline   atomic.Int64
-	queueWaits   atomic.Uint64
-	dropped      atomic.Uint64
-	detections   atomic.Uint64
-	poisoned     atomic.Uint64
-	faultsActive [len(healthCauses)]atomic.Int64
+	hubsOnline    atomic.Int64
+	queueWaits    atomic.Uint64
+	dropped       atomic.Uint64
+	detections    atomic.Uint64
+	poisoned      atomic.Uint64
+	acquired      atomic.Uint64
+	released      atomic.Uint64
+	staleReleased atomic.Uint64
+	unowned       atomic.Uint64
+	parkOverflow  atomic.Uint64
+	faultsActive  [len(healthCauses)]atomic.Int64
 }
 
 func (st *stats) register(reg prometheus.Registerer) error {
@@ -412,6 +448,12 @@ func (st *stats) register(reg prometheus.Registerer) error {
 			func() float64 { return float64(st.detections.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_panics_total", Help: "Inputs whose handling panicked (recovered, kept as poison). Must stay 0."},
 			func() float64 { return float64(st.poisoned.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_acquired_total", Help: "Hubs taken into the monitor in a cluster (claimed here or adopted)."},
+			func() float64 { return float64(st.acquired.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_released_total", Help: "Hubs let go in a cluster (moved to another gateway, or a write refused as stale)."},
+			func() float64 { return float64(st.released.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dolbom_health_stale_released_total", Help: "Hubs let go because the store refused a write of theirs as stale."},
+			func() float64 { return float64(st.staleReleased.Load()) }),
 	}
 	for i, c := range healthCauses {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -18,6 +18,7 @@ const (
 	opConnection
 	opRefresh
 	opAdvance // Monitor.Advance: time moves on (Config.Clock set)
+	opControl
 )
 
 // op is one unit of work for a shard, passed by value so that queueing
@@ -26,8 +27,8 @@ type op struct {
 	kind    opKind
 	msg     *devices.Message
 	conn    devices.ConnectionEvent
-	refresh *registryEntry
-	at      time.Time // opAdvance
+	refresh *registryEntry // opRefresh, and opControl's ctl (not a field of op: see registryEntry)
+	at      time.Time      // opAdvance
 }
 
 func (o *op) hub() devices.HubID {
@@ -38,6 +39,8 @@ func (o *op) hub() devices.HubID {
 		return o.conn.Hub
 	case opRefresh:
 		return o.refresh.hub.ID
+	case opControl:
+		return o.refresh.ctl.Hub()
 	}
 	return ""
 }
@@ -45,6 +48,11 @@ func (o *op) hub() devices.HubID {
 type registryEntry struct {
 	hub     devices.Hub
 	sensors []devices.Sensor
+	// ctl is a cluster's acquisition or release (opControl). It rides
+	// here, not in op, which every input copies through the shard's
+	// channel: a field more there cost the monitor's queued path ~35 ns of
+	// CPU per input (BenchmarkShardQueued, three alternated runs).
+	ctl *healthCtl
 }
 
 type healthReply struct {
@@ -122,6 +130,11 @@ type hubState struct {
 	sensors        []sensorState
 	own            shard.OwnIDs // ids of sensors the shared table had no room for
 	applied        int64        // newest journal position applied (see Journal)
+	// epoch is the ownership epoch this gateway holds the hub under (0 on
+	// a single gateway); floorMs is its own restart floor (wall ms), set
+	// when a cluster acquires it.
+	epoch   devices.Epoch
+	floorMs int64
 }
 
 type sensorFlags uint8
@@ -170,6 +183,8 @@ type hubShard struct {
 
 	index map[devices.HubID]int32
 	hubs  shard.Chunked[hubState]
+	slots shard.Slots      // indexes of released hubs, for reuse
+	acq   shard.Holder[op] // a cluster's hubs being acquired, with their parked inputs
 	wheel *wheel.Wheel
 	dirty shard.SaveQueue // hubs changed since saved
 	pos   shard.Positions // journal positions applied since handed to the save loop
@@ -190,7 +205,12 @@ func newHubShard(m *Monitor) *hubShard {
 		dirty: shard.NewSaveQueue(shard.SeenRounds(m.cfg.SaveInterval, m.cfg.SeenSaveInterval)),
 	}
 	s.rt = shard.NewShard(shard.Machine[op, devices.HubHealthRecord](s), m.cfg.QueueSize, (*op).hub, true)
-	s.onExpired = func(key uint64, _ wheel.Timer) { s.evaluate(int32(key), s.now) }
+	s.acq = s.holder()
+	s.onExpired = func(key uint64, _ wheel.Timer) {
+		if i, live := s.slots.Live(key); live {
+			s.evaluate(i, s.now)
+		} // else armed for a released hub whose index is reused
+	}
 	return s
 }
 
@@ -232,6 +252,13 @@ func (s *hubShard) Recovered(o op, r any) {
 
 // Handle applies one input (shard.Machine).
 func (s *hubShard) Handle(o op) {
+	if o.kind == opControl {
+		s.control(o.refresh.ctl)
+		return
+	}
+	if s.acq.Busy() && !s.acq.Admit(o) {
+		return // parked until its hub is loaded, or not held here
+	}
 	switch o.kind {
 	case opMessage:
 		s.ingest(o.msg)
@@ -281,7 +308,12 @@ func (s *hubShard) hubIndex(id devices.HubID) int32 {
 		return i
 	}
 	// Kept as it came, not cloned: see engineShard.homeIndex.
-	i := s.hubs.Add(hubState{id: id, battery: -1})
+	i, reused := s.slots.Reuse()
+	if reused {
+		*s.hubs.At(i) = hubState{id: id, battery: -1}
+	} else {
+		i = s.hubs.Add(hubState{id: id, battery: -1})
+	}
 	s.index[id] = i
 	return i
 }
@@ -678,7 +710,7 @@ func (s *hubShard) heartbeatDeadline(h *hubState) int64 {
 	if h.lastSeen == 0 {
 		return 0
 	}
-	return max(h.lastSeen+s.heartbeatTimeout(h).Milliseconds(), s.restartFloor)
+	return max(h.lastSeen+s.heartbeatTimeout(h).Milliseconds(), s.restartFloor, h.floorMs)
 }
 
 func (s *hubShard) supervisionWindow(sn *sensorState) int64 {
@@ -737,7 +769,7 @@ func (s *hubShard) rearm(i int32) {
 	case d == 0:
 		s.wheel.Stop(h.timer)
 	case h.timer == 0:
-		h.timer = s.wheel.Schedule(uint64(i), time.UnixMilli(d))
+		h.timer = s.wheel.Schedule(s.slots.Key(i), time.UnixMilli(d))
 	default:
 		s.wheel.Reschedule(h.timer, time.UnixMilli(d))
 	}
@@ -902,7 +934,7 @@ func (s *hubShard) fireHub(i int32, f int, episode, at time.Time, why detectors.
 	h.faults |= 1 << f
 	h.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], detectors.Firing, episode, at, why, ev)
+	s.emit(h, "", hubFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
 func (s *hubShard) resolveHub(i int32, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
@@ -911,7 +943,7 @@ func (s *hubShard) resolveHub(i int32, f int, at time.Time, why detectors.Explan
 	episode := time.UnixMilli(h.since[f])
 	h.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, "", hubFaultCauses[f], detectors.Resolved, episode, at, why, ev)
+	s.emit(h, "", hubFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
 func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
@@ -920,7 +952,7 @@ func (s *hubShard) fireSensor(i int32, k, f int, episode, at time.Time, why dete
 	sn.faults |= 1 << f
 	sn.since[f] = episode.UnixMilli()
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Firing, episode, at, why, ev)
+	s.emit(h, h.sensorID(k), sensorFaultCauses[f], detectors.Firing, episode, at, why, ev)
 }
 
 func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
@@ -930,11 +962,13 @@ func (s *hubShard) resolveSensor(i int32, k, f int, at time.Time, why detectors.
 	episode := time.UnixMilli(sn.since[f])
 	sn.since[f] = 0
 	s.markDirty(i, true)
-	s.emit(h.id, h.sensorID(k), sensorFaultCauses[f], detectors.Resolved, episode, at, why, ev)
+	s.emit(h, h.sensorID(k), sensorFaultCauses[f], detectors.Resolved, episode, at, why, ev)
 }
 
-func (s *hubShard) emit(hub devices.HubID, sensor devices.SensorID, cause detectors.Cause, state detectors.State, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+func (s *hubShard) emit(h *hubState, sensor devices.SensorID, cause detectors.Cause, state detectors.State, episode, at time.Time, why detectors.Explanation, ev detectors.Evidence) {
+	hub := h.id
 	d := detectors.Detection{
+		Epoch:       h.epoch,
 		Fingerprint: detectors.Fingerprint(hub, cause, sensor, episode),
 		Hub:         hub,
 		Sensor:      sensor,
@@ -1004,7 +1038,7 @@ func (s *hubShard) hubHealth(h *hubState) devices.HubHealth {
 
 // record is h as it is saved: its health and its open episodes.
 func (s *hubShard) record(h *hubState) devices.HubHealthRecord {
-	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h), JournalApplied: h.applied}
+	r := devices.HubHealthRecord{HubHealth: s.hubHealth(h), JournalApplied: h.applied, Epoch: h.epoch}
 	for f := range hubFaultCount {
 		if h.has(f) {
 			r.Episodes = append(r.Episodes, devices.FaultEpisode{Fault: hubFaultKinds[f], Since: msTime(h.since[f])})
@@ -1040,6 +1074,7 @@ func (s *hubShard) restore(r *devices.HubHealthRecord, start time.Time) {
 	h.skewMs = r.ClockSkewMillis
 	h.firmware = r.Firmware
 	h.applied = r.JournalApplied
+	h.epoch = r.Epoch
 	episode := func(f devices.Fault, sensor devices.SensorID) int64 {
 		for _, e := range r.Episodes {
 			if e.Fault == f && e.Sensor == sensor && !e.Since.IsZero() {
