@@ -138,25 +138,7 @@ func (s Journal) ReplayEvents(ctx context.Context, consumer string, hub devices.
 	}
 	// Read them all first: fn feeds the detectors, whose saves need the
 	// database (SQLite has one writer and the read would hold a snapshot).
-	var evs []*devices.Event
-	for rows.Next() {
-		e := &devices.Event{Replayed: true}
-		var hubID, id, kind, sensor string
-		var ts, received int64
-		var detail *string
-		if err := rows.Scan(&e.Seq, &hubID, &id, &kind, &sensor, &ts, &received, &e.Value, &e.HasValue, &detail); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: replay events: %w", err)
-		}
-		e.Hub, e.ID, e.Kind, e.Sensor = devices.HubID(hubID), devices.EventID(id), devices.EventKind(kind), devices.SensorID(sensor)
-		e.At, e.Received = fromUS(ts), fromUS(received)
-		if detail != nil {
-			e.Detail = json.RawMessage(*detail)
-		}
-		evs = append(evs, e)
-	}
-	err = rows.Err()
-	rows.Close()
+	evs, err := readReplayed(rows)
 	if err != nil {
 		return fmt.Errorf("store: replay events: %w", err)
 	}
@@ -177,6 +159,30 @@ func (s Journal) ReplayEvents(ctx context.Context, consumer string, hub devices.
 		}
 	}
 	return nil
+}
+
+// readReplayed reads and closes rows of replayed events (columns seq,
+// hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value,
+// detail), each marked Replayed.
+func readReplayed(rows rows) ([]*devices.Event, error) {
+	defer rows.Close()
+	var evs []*devices.Event
+	for rows.Next() {
+		e := &devices.Event{Replayed: true}
+		var hubID, id, kind, sensor string
+		var ts, received int64
+		var detail *string
+		if err := rows.Scan(&e.Seq, &hubID, &id, &kind, &sensor, &ts, &received, &e.Value, &e.HasValue, &detail); err != nil {
+			return nil, err
+		}
+		e.Hub, e.ID, e.Kind, e.Sensor = devices.HubID(hubID), devices.EventID(id), devices.EventKind(kind), devices.SensorID(sensor)
+		e.At, e.Received = fromUS(ts), fromUS(received)
+		if detail != nil {
+			e.Detail = json.RawMessage(*detail)
+		}
+		evs = append(evs, e)
+	}
+	return evs, rows.Err()
 }
 
 // JournalApplied records that consumer has applied the events at seqs and

@@ -564,22 +564,8 @@ func (s *database) inventoryPage(ctx context.Context, after string) ([]hubInvent
 	if err != nil {
 		return nil, fmt.Errorf("store: hub inventory: %w", err)
 	}
-	var page []hubInventory
-	index := map[devices.HubID]int{}
-	for rows.Next() {
-		var inv hubInventory
-		var id, resident string
-		var eol int64
-		if err := rows.Scan(&id, &resident, &eol, &inv.hub.Disabled); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: hub inventory: %w", err)
-		}
-		inv.hub.ID, inv.hub.ResidentID, inv.hub.EndOfLife = devices.HubID(id), devices.ResidentID(resident), fromUS(eol)
-		index[inv.hub.ID] = len(page)
-		page = append(page, inv)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(page) == 0 {
+	page, err := scanInventory(rows)
+	if err != nil || len(page) == 0 {
 		return page, err
 	}
 	srows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id > $1 AND hub_id <= $2 ORDER BY hub_id, id`,
@@ -587,17 +573,48 @@ func (s *database) inventoryPage(ctx context.Context, after string) ([]hubInvent
 	if err != nil {
 		return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
 	}
+	return page, addSensors(srows, page)
+}
+
+// scanInventory reads and closes rows of hubs (id, resident_id,
+// end_of_life_us, disabled).
+func scanInventory(rows rows) ([]hubInventory, error) {
+	defer rows.Close()
+	var page []hubInventory
+	for rows.Next() {
+		var inv hubInventory
+		var id, resident string
+		var eol int64
+		if err := rows.Scan(&id, &resident, &eol, &inv.hub.Disabled); err != nil {
+			return nil, fmt.Errorf("store: hub inventory: %w", err)
+		}
+		inv.hub.ID, inv.hub.ResidentID, inv.hub.EndOfLife = devices.HubID(id), devices.ResidentID(resident), fromUS(eol)
+		page = append(page, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: hub inventory: %w", err)
+	}
+	return page, nil
+}
+
+// addSensors reads and closes rows of sensors (sensorColumns) into the
+// hubs of page.
+func addSensors(srows rows, page []hubInventory) error {
 	defer srows.Close()
+	index := make(map[devices.HubID]int, len(page))
+	for i := range page {
+		index[page[i].hub.ID] = i
+	}
 	for srows.Next() {
 		sn, err := scanSensor(srows)
 		if err != nil {
-			return nil, fmt.Errorf("store: hub inventory sensors: %w", err)
+			return fmt.Errorf("store: hub inventory sensors: %w", err)
 		}
 		if i, ok := index[sn.Hub]; ok {
 			page[i].sensors = append(page[i].sensors, sn)
 		}
 	}
-	return page, srows.Err()
+	return srows.Err()
 }
 
 // ---- sensors ----

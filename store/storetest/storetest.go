@@ -37,6 +37,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"EventDedupInOneCommit", testEventDedupOneCommit},
 		{"EventsConcurrent", testEventsConcurrent},
 		{"JournalPositions", testJournalPositions},
+		{"AcquireLoadsByHub", testAcquireLoads},
+		{"FleetOf", testFleetOf},
 		{"Poison", testPoison},
 		{"HeldHubs", testHeldHubs},
 		{"ReadingsAndRollups", testRollups},
