@@ -44,7 +44,7 @@ func newIncidentEnvWith(t *testing.T, cfg console.IncidentAPIConfig, tune func(*
 		t.Fatal(err)
 	}
 	// No notifiers: rows fail at once, which is all these tests need.
-	d, err := dispatch.New(dispatch.Config{Store: s, Directory: s.Registry(), Logger: zerolog.Nop(), PollInterval: 50 * time.Millisecond})
+	d, err := dispatch.New(dispatch.Config{Store: s.Incidents(), Directory: s.Registry(), Logger: zerolog.Nop(), PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func (e *incidentEnv) closeMany(t *testing.T, n int) {
 				Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at.Add(time.Minute)}}, nil
 		}}
 	}
-	res, err := e.s.ApplyIncidents(context.Background(), muts)
+	res, err := e.s.Incidents().ApplyIncidents(context.Background(), muts)
 	if err != nil {
 		t.Fatal(err)
 	}

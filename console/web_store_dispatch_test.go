@@ -52,7 +52,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 			return channel + "-" + n.Key, false, nil
 		}
 	}
-	d, err := dispatch.New(dispatch.Config{Store: st, Directory: st.Registry(), Logger: log, Now: e.clock, PollInterval: 20 * time.Millisecond,
+	d, err := dispatch.New(dispatch.Config{Store: st.Incidents(), Directory: st.Registry(), Logger: log, Now: e.clock, PollInterval: 20 * time.Millisecond,
 		Notifiers: map[string]dispatch.Notifier{"cap": accept("cap"), "sms": accept("sms"), "voice": accept("voice"), "console": accept("console")}})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestFallEvidenceChart(t *testing.T) {
 		}
 		chunk.X, chunk.Y, chunk.Z = append(chunk.X, x), append(chunk.Y, y), append(chunk.Z, z)
 	}
-	if err := e.st.AppendAccel(ctx, &chunk); err != nil {
+	if err := e.st.Journal().AppendAccel(ctx, &chunk); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.Flush(ctx); err != nil {
@@ -532,7 +532,7 @@ func TestPagesStartTheirStreamAtTheLatestChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	top, err := e.st.LastIncidentSeq(context.Background())
+	top, err := e.st.Incidents().LastIncidentSeq(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +556,7 @@ func TestPagesStartTheirStreamAtTheLatestChange(t *testing.T) {
 	if _, err := e.d.Note(context.Background(), later.ID, "d-park", "called back"); err != nil {
 		t.Fatal(err)
 	}
-	if top, err = e.st.LastIncidentSeq(context.Background()); err != nil || top <= open.Seq {
+	if top, err = e.st.Incidents().LastIncidentSeq(context.Background()); err != nil || top <= open.Seq {
 		t.Fatalf("LastIncidentSeq = %d, %v", top, err)
 	}
 	if _, page := c.get("/incidents/" + open.ID); pageSeq(page) < top {

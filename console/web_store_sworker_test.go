@@ -105,7 +105,7 @@ func (de *deskEnv) motion(hub devices.HubID, hours int, value func(h int) float6
 	for h := 1; h <= hours; h++ {
 		rs = append(rs, devices.Reading{Sensor: "pir-1", Metric: devices.MetricMotion, At: now.Add(-time.Duration(h) * time.Hour), Value: value(h), Quality: -1})
 	}
-	if err := de.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
+	if err := de.st.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
 		de.t.Fatal(err)
 	}
 	if err := de.st.Flush(ctx); err != nil {

@@ -69,7 +69,7 @@ func newStoreWeb(cfg console.WebConfig, st *store.Store, extra console.WebDeps, 
 // store, as the gateway wires them.
 func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) console.WebDeps {
 	desk := console.DeskIncidents{Desk: d}
-	return console.WebDeps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st, Reports: st.Casework()}
+	return console.WebDeps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st.Journal(), Reports: st.Casework()}
 }
 
 // storeHealth reads device health from what the monitor last saved (no
@@ -611,7 +611,7 @@ func TestToday(t *testing.T) {
 			}
 			rs = append(rs, devices.Reading{Sensor: "pir-1", Metric: devices.MetricMotion, At: now.Add(-time.Duration(h) * time.Hour), Value: v, Quality: -1})
 		}
-		if err := e.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
+		if err := e.st.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -66,7 +66,8 @@ type engineCtl = shard.Control[savedHome]
 // Acquire takes homes this gateway adopted (or claimed) into their shards:
 // each is loaded, its open episodes sent again, its journal after the saved
 // position (and Floor) replayed, then the inputs that came meanwhile applied.
-// An adopted home's deadlines restart from now with RestartGrace.
+// Its deadlines run no earlier than RestartGrace from now, as after a
+// restart: a hub still backing off before it reconnects is not offline.
 func (e *Engine) Acquire(homes []Acquired) {
 	for _, a := range homes {
 		e.shardOf(a.Hub).put(engineOp{refresh: &registryEntry{ctl: &engineCtl{Acquire: &a}}})
@@ -171,6 +172,7 @@ func (s *engineShard) holder() shard.Holder[engineOp] {
 		Request:  func(a Acquired) { s.e.loader.Request(a) }, // the loader is made after the shards
 		Unowned:  &s.e.stats.unowned,
 		Released: &s.e.stats.released,
+		Overflow: &s.e.stats.parkOverflow,
 	}
 }
 
@@ -195,6 +197,8 @@ func (s *engineShard) applyLoad(ld *shard.Loaded[savedHome]) {
 	}
 	s.acquireHome(ld.Hub, dec, sensors, ld.Epoch, s.wallNow+s.e.cfg.RestartGrace.Milliseconds(), events)
 	s.e.stats.acquired.Add(1)
+	s.e.log.Debug().Str("hub_id", string(ld.Hub)).Uint64("epoch", uint64(ld.Epoch)).Bool("adopted", ld.Adopted).
+		Bool("saved", dec != nil).Int("replayed", len(events)).Msg("home acquired")
 }
 
 // acquireHome makes hub's home ready in the shard: its saved state (dec,

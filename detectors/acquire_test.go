@@ -427,3 +427,41 @@ func TestAdoptedHomeWaitsGraceBeforeWelfare(t *testing.T) {
 		}
 	})
 }
+
+// TestReleaseAllLetsEveryHomeGo: a node that lost its lease lets every home
+// go (any other member may own them by now): nothing is raised for them
+// afterwards, nothing saved, and a hub that connects again under a new
+// epoch is acquired afresh from what the store has.
+func TestReleaseAllLetsEveryHomeGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, sink, e, stop, _ := holdWithSOS(t)
+		defer stop()
+		ep2 := st.claim("hub-2")
+		e.Connection(connect("hub-2", ep2))
+		e.Ingest(st.journal("hub-2", "f2", devices.EventFall, "wearable-1", time.Now(), ep2))
+		synctest.Wait()
+		first := byHub(t, sink.take())["hub-1"]
+		e.ReleaseAll()
+		for _, hub := range []devices.HubID{"hub-1", "hub-2"} {
+			e.Connection(devices.ConnectionEvent{Hub: hub, At: time.Now(), Reason: "lost"})
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if got := sink.take(); len(got) != 0 {
+			t.Fatalf("after ReleaseAll: %+v; want nothing (the fall's window, the lost sessions)", got)
+		}
+		if s := e.Stats(); s.Released != 2 || len(st.homes) != 0 {
+			t.Fatalf("Released = %d, saved %d homes; want 2 and none", s.Released, len(st.homes))
+		}
+		ep := st.claim("hub-1")
+		e.Connection(connect("hub-1", ep))
+		e.Ingest(st.journal("hub-1", "s3", devices.EventSOS, "pendant", time.Now(), ep))
+		synctest.Wait()
+		// Its state was never saved: the journal gives the first SOS again
+		// (the same fingerprint, so the same incident), then the new one.
+		got := sink.take()
+		if len(got) != 2 || got[0].Fingerprint != first.Fingerprint || got[1].Evidence.Events[0] != "s3" || got[1].Epoch != ep {
+			t.Fatalf("after the hub came back: %+v; want the replayed SOS under %s, then s3, under epoch %d", got, first.Fingerprint, ep)
+		}
+	})
+}

@@ -76,6 +76,8 @@ type EngineConfig struct {
 	SeenInterval    time.Duration // activity-clock-only changes this often (default 1 min)
 	ShutdownTimeout time.Duration // bound on the final save (default 10 s)
 	Tick            time.Duration // wheel resolution (default 1 s)
+	// Clock replaces the wall clock (see Clock); nil: the wall clock.
+	Clock Clock
 	// RestartGrace holds back inactivity deadlines after the gateway
 	// restarts (default 2 min): its own downtime is not the resident's.
 	// In a cluster it holds back those of each acquired home likewise.
@@ -147,7 +149,7 @@ type Engine struct {
 type engineStats struct {
 	queueWaits, dropped, detections, lateIgnored, lateApplied atomic.Uint64
 	corruptSnapshots, reemitted, poisoned, lateEmergencies    atomic.Uint64
-	acquired, released, staleReleased, unowned                atomic.Uint64
+	acquired, released, staleReleased, unowned, parkOverflow  atomic.Uint64
 }
 
 // EngineStats are the engine's counters.
@@ -172,8 +174,10 @@ type EngineStats struct {
 	LateEmergencies uint64
 	// In a cluster: homes acquired and released; StaleReleased counts
 	// homes let go because a write of theirs was refused as stale (also in
-	// Released); Unowned counts inputs for homes not held here, dropped.
-	Acquired, Released, StaleReleased, Unowned uint64
+	// Released); Unowned counts inputs for homes not held here, dropped;
+	// ParkOverflow, readings of a home being acquired past its parking
+	// bound, dropped (its load retried long: the database away).
+	Acquired, Released, StaleReleased, Unowned, ParkOverflow uint64
 }
 
 // NewEngine validates cfg and builds the engine; Run starts it.
@@ -198,7 +202,7 @@ func (e *Engine) Stats() EngineStats {
 		CorruptSnapshots: e.stats.corruptSnapshots.Load(), Reemitted: e.stats.reemitted.Load(), Poisoned: e.stats.poisoned.Load(),
 		LateEmergencies: e.stats.lateEmergencies.Load(),
 		Acquired:        e.stats.acquired.Load(), Released: e.stats.released.Load(), StaleReleased: e.stats.staleReleased.Load(),
-		Unowned: e.stats.unowned.Load()}
+		Unowned: e.stats.unowned.Load(), ParkOverflow: e.stats.parkOverflow.Load()}
 }
 
 func (e *Engine) shardOf(hub devices.HubID) *engineShard { return e.shards[e.shardIndex(hub)] }
@@ -224,12 +228,21 @@ func (e *Engine) Loaded() <-chan struct{} { return e.loaded }
 func (e *Engine) Ingest(m *devices.Message) {
 	o := engineOp{msg: m}
 	if m.Event != nil && m.Event.Kind.IsEmergency() {
-		o.queued = time.Now() // for lateEmergency
+		o.queued = e.cfg.Clock.Now() // for lateEmergency
 	}
 	if m.Readings != nil {
 		m.Readings.Retain() // until handled (devices.DecodeShared)
 	}
 	e.shardOf(m.Hub).put(o)
+}
+
+// Advance moves the time of an engine with a Clock to now: each shard runs
+// its deadlines up to now after the inputs queued before this call, as
+// its wall ticker would. Call it as the Clock moves on, never backwards.
+func (e *Engine) Advance(now time.Time) {
+	for _, s := range e.shards {
+		s.put(engineOp{advance: now})
+	}
 }
 
 // SharesReadingBatches reports that Ingest retains a readings batch until
@@ -261,7 +274,8 @@ func (e *Engine) Refresh(hub devices.HubID, sensors []devices.Sensor) {
 // early), and other inputs wait parked, so that no emergency waits for the
 // load and no hub is held up by it.
 func (e *Engine) Run(ctx context.Context) error {
-	start := time.Now()
+	start := e.cfg.Clock.Now()
+	began := time.Now() // "took" is wall time, whatever the Clock
 	// The journal's tail is read before the (slower) state: once it is
 	// queued for the shards, ahead of anything new, hubs may be served.
 	if !e.cfg.Cluster {
@@ -299,7 +313,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	if ctx.Err() == nil {
 		close(e.loaded)
-		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(start)).Msg("engine started")
+		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(began)).Msg("engine started")
 	}
 	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
@@ -511,6 +525,7 @@ type engineOp struct {
 	isConn  bool
 	refresh *registryEntry
 	queued  time.Time // an emergency's hand-over to the engine
+	advance time.Time // Advance: time moves on (Clock set)
 }
 
 func (o *engineOp) hub() devices.HubID {
@@ -577,7 +592,7 @@ func (s *engineShard) run(ctx context.Context) {
 	if !s.runEarly(ctx) {
 		return
 	}
-	s.rt.Run(ctx, s.e.cfg.Tick)
+	s.rt.Run(ctx, s.e.cfg.Clock.TickEvery(s.e.cfg.Tick))
 }
 
 // runEarly serves the shard while its saved state loads: events are applied
@@ -789,6 +804,8 @@ func (s *engineShard) Handle(o engineOp) {
 		return // parked until its home is loaded, or not held here
 	}
 	switch {
+	case !o.advance.IsZero():
+		s.Tick(o.advance)
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
 		s.applySensors(s.homes.At(i), o.refresh.sensors)
@@ -826,7 +843,7 @@ func (s *engineShard) Handle(o engineOp) {
 const lateEmergencyAfter = 100 * time.Millisecond
 
 func (s *engineShard) lateEmergency(o engineOp) {
-	now := time.Now()
+	now := s.e.cfg.Clock.Now()
 	ev := o.msg.Event
 	if ev.Replayed || ev.Received.IsZero() || now.Sub(ev.Received) < lateEmergencyAfter {
 		return

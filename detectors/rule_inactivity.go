@@ -17,6 +17,14 @@ import "time"
 // LeaveGrace, the resident walking out) is "out of the house": no clock
 // runs. A hub offline is device health, not inactivity: no new level is
 // raised while it is offline.
+//
+// In bed and breathing normally, as the bedroom radar measures it (see
+// inBedBreathing), the welfare limit is WelfareMax: a sleeper lies still
+// for hours between PIR triggers, and a learned night limit (1.5 x the
+// usual longest gap, 2 h at least) is passed on some nights by chance
+// alone (the soak: 16 welfare checks per 1,000 home-days, every one a
+// sleeping resident). Someone in bed is watched by the breathing and heart
+// rules meanwhile, and the hard limit is unchanged.
 
 const learnWeight = 0.25 // weight of the newest day in the learned gap
 
@@ -128,6 +136,9 @@ func (h *home) inactivityTick(r *ruleCtx, now int64) {
 		return
 	}
 	h.welfareMs = h.welfareLimit(r, c.LastActivity).Milliseconds()
+	if h.inBedBreathing(now) {
+		h.welfareMs = max(h.welfareMs, th.WelfareMax.Milliseconds())
+	}
 	e := &c.Eps[kInactivity]
 	quiet := now - c.LastActivity
 	if e.Level == 0 && quiet >= h.welfareMs {
@@ -144,4 +155,17 @@ func (h *home) inactivityTick(r *ruleCtx, now int64) {
 			explainInactivity(ms(quiet), th.InactivityHard, true, true),
 			[]Fact{{Name: "inactive", Value: ms(quiet).Minutes(), Unit: "min"}, {Name: "limit", Value: th.InactivityHard.Minutes(), Unit: "min"}}, nil, nil)
 	}
+}
+
+// inBedBreathRecent is how fresh the radar's last breathing reading must be
+// for inBedBreathing: past a one-minute batch, with a minute to spare.
+const inBedBreathRecent = 2 * time.Minute
+
+// inBedBreathing reports whether the radar sees the resident present, has
+// measured breathing within inBedBreathRecent of now, and no run of
+// abnormal breathing (none, or out of band) is under way.
+func (h *home) inBedBreathing(now int64) bool {
+	c := &h.core
+	return c.Present == 1 && c.BreathLast != 0 && now-c.BreathLast <= inBedBreathRecent.Milliseconds() &&
+		c.BreathZeroSince == 0 && c.BreathOutSince == 0
 }

@@ -42,6 +42,13 @@ type Config struct {
 	Now func() time.Time
 	// Jitter returns a random duration in [0, n) for backoff (tests pin it).
 	Jitter func(n time.Duration) time.Duration
+	// OnStale, in a cluster, is told the hubs whose detections the store
+	// refused as stale (ErrStaleEpoch: the home moved to another gateway),
+	// once per commit, so that the detectors let those homes go
+	// (detectors.Engine.ReleaseStale). It is called on a goroutine of its
+	// own: the detectors' shards may be waiting on this writer to queue a
+	// detection.
+	OnStale func(hubs []devices.HubID)
 }
 
 func (c *Config) setDefaults() {
@@ -520,6 +527,7 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	wake := false
+	var stale []devices.HubID
 	i := 0
 	for _, r := range batch {
 		if r.barrier {
@@ -541,6 +549,7 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 				// The home moved to another gateway: routine in a
 				// cluster, counted by the store.
 				d.log.Debug().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused: the home moved")
+				stale = append(stale, r.mut.Fence.Hub)
 			default:
 				d.log.Warn().Err(r.res.Err).Str("fingerprint", r.mut.Fingerprint).Msg("detection refused")
 			}
@@ -557,6 +566,9 @@ func (d *Dispatcher) commit(ctx context.Context, batch []*mutReq, muts []Mutatio
 	}
 	if wake {
 		d.signal()
+	}
+	if len(stale) > 0 && d.cfg.OnStale != nil {
+		go d.cfg.OnStale(stale)
 	}
 }
 

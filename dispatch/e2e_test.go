@@ -113,7 +113,7 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 	}
 	rec := &recorder{}
 	dc := dispatch.Config{
-		Store: s, Directory: s.Registry(), Policies: pol,
+		Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notifiers: map[string]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
 		Hubs: commanderFunc(func(ctx context.Context, hub devices.HubID, cmd devices.Command) error {

@@ -24,7 +24,7 @@ var ErrEvidenceOfAnotherHub = errors.New("dispatch: the incident keeps evidence 
 
 // EvidenceStore marks a hub's raw data of a span as an incident's evidence
 // (idempotent; a second call widens the window) and tells the latest
-// incident change committed (*store.Store).
+// incident change committed (store.Incidents).
 type EvidenceStore interface {
 	KeepEvidence(ctx context.Context, incidentID string, hub devices.HubID, from, to time.Time) error
 	LastIncidentSeq(ctx context.Context) (int64, error)

@@ -28,7 +28,7 @@ func openIncidents(t *testing.T, st *store.Store, hub devices.HubID, prio detect
 				Episode: at, OpenedAt: at.Add(time.Duration(i) * time.Second), UpdatedAt: at}}, nil
 		}}
 	}
-	res, err := st.ApplyIncidents(context.Background(), muts)
+	res, err := st.Incidents().ApplyIncidents(context.Background(), muts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +62,14 @@ func TestEvidenceKeeperStartsAtTheLatestChange(t *testing.T) {
 			t.Cleanup(st.Close)
 			openIncidents(t, st, "hub-urgent", detectors.PriorityCritical, 1000)
 			latest := openIncidents(t, st, "hub-minor", detectors.Priority(4), 1)
-			if got := dispatch.EvidenceStart(ctx, st); got != latest {
+			if got := dispatch.EvidenceStart(ctx, st.Incidents()); got != latest {
 				t.Fatalf("evidence keeper starts after change %d; the latest is %d", got, latest)
 			}
 			at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-			if err := st.KeepEvidence(ctx, "inc-x", "hub-1", at, at.Add(time.Minute)); err != nil {
+			if err := st.Incidents().KeepEvidence(ctx, "inc-x", "hub-1", at, at.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.KeepEvidence(ctx, "inc-x", "hub-2", at, at.Add(time.Minute)); !errors.Is(err, dispatch.ErrEvidenceOfAnotherHub) {
+			if err := st.Incidents().KeepEvidence(ctx, "inc-x", "hub-2", at, at.Add(time.Minute)); !errors.Is(err, dispatch.ErrEvidenceOfAnotherHub) {
 				t.Errorf("another hub's evidence: %v, want ErrEvidenceOfAnotherHub", err)
 			}
 		})

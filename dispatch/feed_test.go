@@ -97,7 +97,7 @@ func startPeer(t *testing.T, cfg store.Config, policies string, tweak func(*disp
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc := dispatch.Config{Store: s, Directory: s.Registry(), Policies: pol,
+	dc := dispatch.Config{Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		PollInterval: 50 * time.Millisecond}
 	if tweak != nil {
@@ -132,7 +132,7 @@ func closeMany(t *testing.T, s *store.Store, n int) {
 				Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at}}, nil
 		}}
 	}
-	res, err := s.ApplyIncidents(context.Background(), muts)
+	res, err := s.Incidents().ApplyIncidents(context.Background(), muts)
 	if err != nil {
 		t.Fatal(err)
 	}

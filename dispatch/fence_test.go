@@ -45,7 +45,7 @@ func TestStaleDetectionDoesNotOpenIncident(t *testing.T) {
 	if inc, err := h.d.HandleDetection(ctx, sos); !errors.Is(err, dispatch.ErrStaleEpoch) {
 		t.Fatalf("detection under the old epoch %d = %+v, %v; want %v", sos.Epoch, inc, err, dispatch.ErrStaleEpoch)
 	}
-	if incs, err := h.s.ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"}); err != nil || len(incs) != 0 {
+	if incs, err := h.s.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"}); err != nil || len(incs) != 0 {
 		t.Fatalf("incidents of hub-1 after a stale detection = %+v, %v; want none", incs, err)
 	}
 	unfenced := sos
@@ -57,5 +57,46 @@ func TestStaleDetectionDoesNotOpenIncident(t *testing.T) {
 	inc, err := h.d.HandleDetection(ctx, sos)
 	if err != nil || inc.Hub != "hub-1" || inc.Fingerprint != sos.Fingerprint {
 		t.Fatalf("detection under the current epoch = %+v, %v; want its incident opened", inc, err)
+	}
+}
+
+// TestStaleDetectionReleasesHome: a detection queued by the detectors (the
+// Sink path) under an old epoch is refused, and the gateway is told the hub
+// (Config.OnStale) so that its detectors let the home go.
+func TestStaleDetectionReleasesHome(t *testing.T) {
+	cfg := storetest.Postgres(t)
+	cfg.Cluster = true
+	told := make(chan []devices.HubID, 1)
+	h := start(t, cfg, fastPolicies, func(c *dispatch.Config) { c.OnStale = func(hubs []devices.HubID) { told <- hubs } })
+	ctx := context.Background()
+	c := h.s.Cluster()
+	n1, err := c.Join(ctx, "n1", "", time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := c.Join(ctx, "n2", "", time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.ClaimHubs(ctx, n1.Member, []devices.HubID{"hub-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ClaimHubs(ctx, n2.Member, []devices.HubID{"hub-1"}); err != nil { // the home moves to n2
+		t.Fatal(err)
+	}
+	sos := det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second))
+	sos.Epoch = old["hub-1"].Epoch
+	h.d.Detect(sos)
+	if err := h.d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case hubs := <-told:
+		if len(hubs) != 1 || hubs[0] != "hub-1" {
+			t.Fatalf("OnStale(%v), want hub-1", hubs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnStale was not called for a stale detection")
 	}
 }

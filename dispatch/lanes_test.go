@@ -17,7 +17,7 @@ import (
 // orderStore holds the first commit until gate is closed and records the
 // fingerprints in the order they are committed.
 type orderStore struct {
-	*store.Store
+	store.Incidents
 	gate  chan struct{}
 	once  *sync.Once
 	mu    *sync.Mutex
@@ -37,12 +37,12 @@ func (o orderStore) note(muts []dispatch.Mutation) {
 
 func (o orderStore) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
 	o.note(muts)
-	return o.Store.ApplyIncidents(ctx, muts)
+	return o.Incidents.ApplyIncidents(ctx, muts)
 }
 
 func (o orderStore) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
 	o.note(muts)
-	return o.Store.ApplyIncidentsAndClaim(ctx, muts, c)
+	return o.Incidents.ApplyIncidentsAndClaim(ctx, muts, c)
 }
 
 // An SOS detected while the writer is behind a mass hub-offline (a power
@@ -53,7 +53,7 @@ func TestEmergencyNotBehindDeviceHealth(t *testing.T) {
 		var mu sync.Mutex
 		var order []string
 		h := start(t, cfg, fastPolicies, func(dc *dispatch.Config) {
-			dc.Store = orderStore{Store: dc.Store.(*store.Store), gate: gate, once: &sync.Once{}, mu: &mu, order: &order}
+			dc.Store = orderStore{Incidents: dc.Store.(store.Incidents), gate: gate, once: &sync.Once{}, mu: &mu, order: &order}
 		})
 		episode := time.Now().Truncate(time.Second)
 		offline := func(i int) detectors.Detection {

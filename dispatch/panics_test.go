@@ -14,7 +14,7 @@ import (
 // panickyStore panics while committing any group that holds a mutation of
 // the poisoned fingerprint, as a bug in one incident's change would.
 type panickyStore struct {
-	*store.Store
+	store.Incidents
 	poisoned string
 }
 
@@ -28,12 +28,12 @@ func (p panickyStore) check(muts []dispatch.Mutation) {
 
 func (p panickyStore) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
 	p.check(muts)
-	return p.Store.ApplyIncidents(ctx, muts)
+	return p.Incidents.ApplyIncidents(ctx, muts)
 }
 
 func (p panickyStore) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
 	p.check(muts)
-	return p.Store.ApplyIncidentsAndClaim(ctx, muts, c)
+	return p.Incidents.ApplyIncidentsAndClaim(ctx, muts, c)
 }
 
 // A panic in dispatch costs one incident's change or one notification, not
@@ -45,7 +45,7 @@ func TestDispatchRecoversPanics(t *testing.T) {
 		episode := time.Now().Truncate(time.Second)
 		bad := det("hub-1", detectors.CauseFall, 1, detectors.Firing, episode)
 		h := start(t, cfg, fastPolicies, func(dc *dispatch.Config) {
-			dc.Store = panickyStore{Store: dc.Store.(*store.Store), poisoned: bad.Fingerprint}
+			dc.Store = panickyStore{Incidents: dc.Store.(store.Incidents), poisoned: bad.Fingerprint}
 		})
 		h.rec.fail = func(n dispatch.Notification) (bool, error) {
 			if n.Channel == "sms" {

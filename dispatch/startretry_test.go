@@ -15,7 +15,7 @@ import (
 // unansweredStart is a store that does not answer dispatch's first reads
 // (a database restarting or hanging as the gateway starts).
 type unansweredStart struct {
-	*store.Store
+	store.Incidents
 	policies, claims *atomic.Int32 // calls left to fail
 }
 
@@ -25,14 +25,14 @@ func (u unansweredStart) Policies(ctx context.Context) (map[detectors.Cause]disp
 	if u.policies.Add(-1) >= 0 {
 		return nil, errNoAnswer
 	}
-	return u.Store.Policies(ctx)
+	return u.Incidents.Policies(ctx)
 }
 
 func (u unansweredStart) ReleaseClaims(ctx context.Context) (int64, error) {
 	if u.claims.Add(-1) >= 0 {
 		return 0, errNoAnswer
 	}
-	return u.Store.ReleaseClaims(ctx)
+	return u.Incidents.ReleaseClaims(ctx)
 }
 
 // A database that does not answer when dispatch starts delays dispatch
@@ -45,7 +45,7 @@ func TestRunWaitsForTheStoreAtStart(t *testing.T) {
 		policies.Store(2)
 		claims.Store(2)
 		h := start(t, cfg, fastPolicies, func(dc *dispatch.Config) {
-			dc.Store = unansweredStart{Store: dc.Store.(*store.Store), policies: &policies, claims: &claims}
+			dc.Store = unansweredStart{Incidents: dc.Store.(store.Incidents), policies: &policies, claims: &claims}
 		})
 		h.d.Detect(det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second)))
 		eventually(t, "the SOS at 119 once the store answers", func() bool {

@@ -74,6 +74,7 @@ type dayPlan struct {
 	outing       span
 	visitor      span
 	nightBath    span
+	nap          span // an afternoon nap on the sofa: still, and not in bed
 	baseHR       float32
 	sleepBreaths float32
 }
@@ -96,6 +97,12 @@ type Home struct {
 	WearableOff  bool
 	BatteryDrain float32 // % per minute taken off the pendant's battery
 	pendantDrain float32
+	// VitalsEvery, when set, streams the radar's and the wearable's vital
+	// signs at this interval (the soak: 6 s) instead of one a minute.
+	VitalsEvery time.Duration
+	// Injected are emergencies and device faults placed at known times
+	// (see PlanInjections), oldest first; the soak finds them again.
+	Injected []Injection
 }
 
 // kst is the residents' local time: routines follow the local day.
@@ -145,8 +152,33 @@ func (h *Home) planFor(day int64) *dayPlan {
 		n := in(120, 240)
 		p.nightBath = span{n, n + in(3, 8)}
 	}
+	for _, busy := range [...]span{p.shower, p.outing, p.visitor} {
+		p.cookAfter(busy)
+	}
+	// Drawn last, so that the rest of a day is what it was before naps.
+	if r.Float64() < 0.5 {
+		n := in(840, 900)
+		p.nap = span{n, n + in(30, 120)}
+		for _, meal := range p.meals {
+			if meal.start < p.nap.end && meal.end > p.nap.start {
+				p.nap = span{} // lunch came late: no nap today
+			}
+		}
+	}
 	h.plan, h.planned = p, true
 	return &h.plan
+}
+
+// cookAfter moves a meal that overlaps busy (a shower, an outing, a visit) to just
+// after it: cooking starts when the resident does, so the kitchen warms
+// from cold instead of jumping to mid-meal heat in one minute (a jump the
+// heat rate-of-rise rule rightly takes for a fire).
+func (p *dayPlan) cookAfter(busy span) {
+	for i, meal := range p.meals {
+		if meal.start < busy.end && meal.end > busy.start {
+			p.meals[i] = span{busy.end + 5, busy.end + 5 + meal.end - meal.start}
+		}
+	}
 }
 
 // activity is what the resident is doing in one minute.
@@ -161,6 +193,8 @@ const (
 	actBath
 	actOut
 	actVisitor
+	actNap
+	actStill // an injected emergency: lying still (see Injection)
 )
 
 func (p *dayPlan) at(m int) (activity, int) {
@@ -175,6 +209,8 @@ func (p *dayPlan) at(m int) (activity, int) {
 		return actShower, -1
 	case p.visitor.has(m):
 		return actVisitor, -1
+	case p.nap.has(m):
+		return actNap, -1
 	}
 	for i, meal := range p.meals {
 		if meal.has(m) {
@@ -210,9 +246,13 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 	day, m := dayAndMinute(t)
 	p := h.planFor(day)
 	act, meal := p.at(m)
+	inj := h.active(t)
+	if inj != nil && inj.Kind.emergency() {
+		act = actStill
+	}
 	r := h.rng(day, 1+uint64(m)<<1)
 	add := func(id devices.SensorID, metric devices.Metric, v float64, q float32) {
-		if h.silenced(id) {
+		if h.silenced(id) || inj.silences(id) {
 			return
 		}
 		dst = append(dst, devices.Reading{Sensor: id, Metric: metric, At: t.Add(time.Duration(r.IntN(59000)) * time.Millisecond),
@@ -231,6 +271,13 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 		if p.smoky[meal] && pr > 0.4 && pr < 0.8 {
 			smoke = 0.2 + 0.2*r.Float64()
 		}
+	}
+	if inj != nil && inj.Kind == InjectFire {
+		// A pan left on the stove: smoke in the alarm band, heat rising
+		// past the fixed limit within ten minutes.
+		since := t.Sub(inj.At).Minutes()
+		smoke = 2.5 + 0.1*r.Float64()
+		temp = math.Min(90, 30+6*since)
 	}
 	add(SensorKitchenSmoke, devices.MetricSmoke, smoke, -1)
 	add(SensorKitchenSmoke, devices.MetricTemperature, temp, -1)
@@ -260,6 +307,10 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 		motion[1] = float64(3 + r.IntN(8))
 	case actShower, actBath:
 		motion[3] = float64(1 + r.IntN(4))
+	case actNap:
+		if r.Float64() < 0.1 { // turning over on the sofa
+			motion[0] = 1
+		}
 	case actVisitor:
 		motion[0] = float64(4 + r.IntN(10))
 	}
@@ -268,7 +319,7 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 	add(SensorMotionBedroom, devices.MetricMotion, motion[2], -1)
 	add(SensorMotionBath, devices.MetricMotion, motion[3], -1)
 	door := 0.0
-	if p.outing.has(m) && (m == int(p.outing.start) || m == int(p.outing.end)-1) {
+	if act != actStill && p.outing.has(m) && (m == int(p.outing.start) || m == int(p.outing.end)-1) {
 		door = 1
 	}
 	add(SensorDoor, devices.MetricDoor, door, -1)
@@ -284,15 +335,58 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 		hr += 15
 	}
 	hr += noise(2)
-	if act == actSleep {
-		add(SensorRadar, devices.MetricPresence, 1, -1)
-		add(SensorRadar, devices.MetricHeartRate, hr, float32(0.75+0.2*r.Float64()))
-		add(SensorRadar, devices.MetricRespiration, float64(p.sleepBreaths)+noise(0.5), float32(0.7+0.25*r.Float64()))
-	} else {
-		add(SensorRadar, devices.MetricPresence, 0, -1)
+	inBed := act == actSleep || act == actStill && inj.inBed()
+	if inj != nil && inj.Kind == InjectCardiac {
+		hr = 30 + noise(1) // extreme bradycardia
 	}
-	if act != actOut && !h.WearableOff {
-		add(SensorWearable, devices.MetricHeartRate, hr+noise(1), float32(0.8+0.15*r.Float64()))
+	if act == actNap {
+		hr -= 4
+	}
+	if h.VitalsEvery > 0 {
+		// Streamed, one every VitalsEvery in time order: the rules break
+		// a run at a 10 s gap, so only a stream can show one sustained.
+		vital := func(id devices.SensorID, metric devices.Metric, k int, v float64, q float32) {
+			if h.silenced(id) {
+				return
+			}
+			dst = append(dst, devices.Reading{Sensor: id, Metric: metric, At: t.Add(time.Duration(k)*h.VitalsEvery + time.Duration(r.IntN(900))*time.Millisecond),
+				Value: math.Round(v*10) / 10, Quality: q})
+		}
+		wearable := act != actOut && !h.WearableOff
+		onTable := inj != nil && inj.Kind == FaultWearableOnTable
+		if inBed {
+			add(SensorRadar, devices.MetricPresence, 1, -1)
+		} else {
+			add(SensorRadar, devices.MetricPresence, 0, -1)
+		}
+		for k := range int(time.Minute / h.VitalsEvery) {
+			if inBed {
+				vital(SensorRadar, devices.MetricHeartRate, k, hr+noise(1), float32(0.75+0.2*r.Float64()))
+				breaths := float64(p.sleepBreaths) + noise(0.5)
+				if inj != nil && inj.Kind == InjectBreathing {
+					breaths = 5 + noise(0.3) // NEWS2: <= 8 a minute
+				}
+				vital(SensorRadar, devices.MetricRespiration, k, breaths, float32(0.7+0.25*r.Float64()))
+			}
+			switch {
+			case onTable:
+				// No skin under it: a zero of poor quality, as cheap wearables send.
+				vital(SensorWearable, devices.MetricHeartRate, k, 0, float32(0.1+0.1*r.Float64()))
+			case wearable:
+				vital(SensorWearable, devices.MetricHeartRate, k, hr+noise(1), float32(0.8+0.15*r.Float64()))
+			}
+		}
+	} else {
+		if inBed {
+			add(SensorRadar, devices.MetricPresence, 1, -1)
+			add(SensorRadar, devices.MetricHeartRate, hr, float32(0.75+0.2*r.Float64()))
+			add(SensorRadar, devices.MetricRespiration, float64(p.sleepBreaths)+noise(0.5), float32(0.7+0.25*r.Float64()))
+		} else {
+			add(SensorRadar, devices.MetricPresence, 0, -1)
+		}
+		if act != actOut && !h.WearableOff {
+			add(SensorWearable, devices.MetricHeartRate, hr+noise(1), float32(0.8+0.15*r.Float64()))
+		}
 	}
 
 	// Batteries and mains: once an hour, and the hub's every 10 minutes.
@@ -308,7 +402,11 @@ func (h *Home) Readings(dst []devices.Reading, t time.Time) []devices.Reading {
 		h.pendantDrain += h.BatteryDrain
 	}
 	if m%60 == 0 || h.BatteryDrain > 0 {
-		add(SensorPendant, devices.MetricBattery, math.Max(0, 95-float64(h.pendantDrain)), -1)
+		level := math.Max(0, 95-float64(h.pendantDrain))
+		if inj != nil && inj.Kind == FaultBatteryLow {
+			level = 12 // the pendant's cell is running out until replaced
+		}
+		add(SensorPendant, devices.MetricBattery, level, -1)
 	}
 	if m%10 == 0 || h.MainsOff {
 		mains, batt := 1.0, 100.0
@@ -340,8 +438,10 @@ func (h *Home) Events(dst []devices.Event, t time.Time) []devices.Event {
 			At: t.Add(time.Duration(seq*12000+r.IntN(10000)) * time.Millisecond)})
 	}
 	// seq keeps ids unique when an outing and a visit touch one minute.
+	inj := h.active(t)
+	still := inj != nil && inj.Kind.emergency()
 	door := func(s span, seq int) {
-		if m == int(s.start) || m == int(s.end)-1 {
+		if !still && (m == int(s.start) || m == int(s.end)-1) {
 			add(devices.EventDoorOpen, SensorDoor, seq)
 			add(devices.EventDoorClose, SensorDoor, seq+1)
 		}
@@ -352,8 +452,18 @@ func (h *Home) Events(dst []devices.Event, t time.Time) []devices.Event {
 	if p.visitor.end > p.visitor.start {
 		door(p.visitor, 2)
 	}
-	if m == int(p.wake) {
+	if m == int(p.wake) && !still {
 		add(devices.EventMotion, SensorMotionBedroom, 0)
+	}
+	if inj != nil && t.Equal(inj.At.Truncate(time.Minute)) {
+		switch inj.Kind {
+		case InjectFall:
+			dst = append(dst, devices.Event{ID: devices.EventID(fmt.Sprintf("%sd%d-%d-fall", h.IDPrefix, day, m)), Kind: devices.EventFall,
+				Sensor: SensorWearable, At: inj.At, Value: 3.4, HasValue: true})
+		case InjectSOS:
+			dst = append(dst, devices.Event{ID: devices.EventID(fmt.Sprintf("%sd%d-%d-sos", h.IDPrefix, day, m)), Kind: devices.EventSOS,
+				Sensor: SensorPendant, At: inj.At})
+		}
 	}
 	return dst
 }

@@ -19,7 +19,7 @@ import (
 // LoadHubHealthOf's shape; store does not import the monitor's package).
 var (
 	_ detectors.HomesOfLoader = State{}
-	_ detectors.HubsReplayer  = (*Store)(nil)
+	_ detectors.HubsReplayer  = Journal{}
 	_ detectors.FleetOf       = Registry{}
 )
 
@@ -119,7 +119,7 @@ func (s State) LoadHubHealthOf(ctx context.Context, hubs []devices.HubID) ([]dev
 // Replayed and carrying its position (detectors.HubsReplayer). No consumer
 // tracks them: a cluster keeps no global watermark. On PostgreSQL the
 // events_hub_seq index serves each hub's range.
-func (s *Store) ReplayHubs(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error {
+func (s Journal) ReplayHubs(ctx context.Context, after map[devices.HubID]int64, fn func(*devices.Event) error) error {
 	hubs := make([]devices.HubID, 0, len(after))
 	for h := range after {
 		hubs = append(hubs, h)

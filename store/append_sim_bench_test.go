@@ -52,7 +52,7 @@ func BenchmarkAppendReadingsSim(b *testing.B) {
 				src := batches[i%hubs]
 				rb := *src
 				rb.Readings = append([]devices.Reading(nil), src.Readings...)
-				if err := s.AppendReadings(ctx, &rb); err != nil {
+				if err := s.Journal().AppendReadings(ctx, &rb); err != nil {
 					b.Fatal(err)
 				}
 				if i++; i%1000 == 0 {

@@ -50,7 +50,7 @@ func BenchmarkEventCommitBesideReadings(b *testing.B) {
 								case <-tick.C:
 								}
 								for range readingsRate / 100 {
-									if err := s.AppendReadings(ctx, nationalBatch(r, t0, sent%homes, sent/homes)); err != nil {
+									if err := s.Journal().AppendReadings(ctx, nationalBatch(r, t0, sent%homes, sent/homes)); err != nil {
 										b.Error(err)
 										return
 									}
@@ -69,7 +69,7 @@ func BenchmarkEventCommitBesideReadings(b *testing.B) {
 									ID:   devices.EventID(fmt.Sprintf("sos-%d", time.Now().UnixNano())),
 									Kind: devices.EventSOS, Sensor: "pendant", At: time.Now(), Received: time.Now()}
 								start := time.Now()
-								if _, err := s.AppendEvent(ctx, e); err != nil {
+								if _, err := s.Journal().AppendEvent(ctx, e); err != nil {
 									b.Error(err)
 								}
 								local = append(local, time.Since(start))

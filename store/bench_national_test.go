@@ -92,7 +92,7 @@ func BenchmarkReadingsNational(b *testing.B) {
 					wg.Go(func() {
 						r := rand.New(rand.NewPCG(uint64(start), uint64(p)))
 						for i := start + p; i < start+n; i += producers {
-							if err := s.AppendReadings(ctx, nationalBatch(r, t0, order[i%hubs], i/hubs)); err != nil {
+							if err := s.Journal().AppendReadings(ctx, nationalBatch(r, t0, order[i%hubs], i/hubs)); err != nil {
 								b.Error(err)
 								return
 							}

@@ -71,7 +71,7 @@ func BenchmarkReadings(b *testing.B) {
 				for h := range hubs {
 					wg.Go(func() {
 						for k := range perHub {
-							if err := s.AppendReadings(ctx, batches[h*perHub+k]); err != nil {
+							if err := s.Journal().AppendReadings(ctx, batches[h*perHub+k]); err != nil {
 								b.Error(err)
 							}
 						}
@@ -115,7 +115,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 								e := &devices.Event{Hub: devices.HubID(fmt.Sprintf("hub-%06d", h)), ID: devices.EventID(fmt.Sprintf("e-%d", n)),
 									Kind: devices.EventSOS, At: time.Now(), Received: time.Now()}
 								t0 := time.Now()
-								if _, err := s.AppendEvent(ctx, e); err != nil {
+								if _, err := s.Journal().AppendEvent(ctx, e); err != nil {
 									b.Error(err)
 								}
 								local = append(local, time.Since(t0))

@@ -20,8 +20,8 @@ var (
 	_ console.ReportSource   = store.Casework{}
 	_ console.SensorReader   = store.Registry{}
 	_ console.ResidentReader = store.Registry{}
-	_ console.EvidenceReader = (*store.Store)(nil)
-	_ console.EventLog       = (*store.Store)(nil)
+	_ console.EvidenceReader = store.Journal{}
+	_ console.EventLog       = store.Journal{}
 	_ detectors.Fleet        = store.Registry{}
 )
 

@@ -34,7 +34,7 @@ func TestSQLiteDiskFullNotReadyThenRecovers(t *testing.T) {
 	appendEvent := func(e *devices.Event) (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		return s.AppendEvent(actx, e)
+		return s.Journal().AppendEvent(actx, e)
 	}
 	if _, err := appendEvent(event()); err != nil {
 		t.Fatalf("commit before the disk filled: %v", err)
@@ -127,7 +127,7 @@ func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
 			}
 			n++
 			actx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err := s.AppendReadings(actx, b)
+			err := s.Journal().AppendReadings(actx, b)
 			cancel()
 			if err != nil {
 				t.Fatalf("append readings %d: %v", n, err)
@@ -169,7 +169,7 @@ func TestSQLiteDiskFullReadingsFileNotReadyThenRecovers(t *testing.T) {
 	if err := flush(); err != nil {
 		t.Fatalf("flush after space returned: %v", err)
 	}
-	got, err := s.Readings(ctx, "hub-1", "s-00", devices.MetricTemperature, t0, t0.Add(time.Hour))
+	got, err := s.Journal().Readings(ctx, "hub-1", "s-00", devices.MetricTemperature, t0, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

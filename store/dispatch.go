@@ -14,10 +14,25 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 )
 
-// The store side of dispatch: it implements dispatch.Store (incidents,
-// timelines, the durable outbox and policies) and dispatch.Directory.
+// Incidents is the sub-store of dispatch: incidents, timelines, the
+// durable outbox and policies (dispatch.Store with its optional
+// capabilities: GroupClaimer, ClaimReleaser, OutboxListener,
+// IncidentListener, which dispatch finds on the same value), the evidence
+// windows it keeps (dispatch.EvidenceStore) and the notification a bare SMS
+// reply answers (twilio.Latest).
+type Incidents struct{ *database }
 
-var _ dispatch.Store = (*Store)(nil)
+// Incidents returns the sub-store of incidents, the outbox and evidence.
+func (s *Store) Incidents() Incidents { return Incidents{s.database} }
+
+var (
+	_ dispatch.Store            = Incidents{}
+	_ dispatch.GroupClaimer     = Incidents{}
+	_ dispatch.ClaimReleaser    = Incidents{}
+	_ dispatch.OutboxListener   = Incidents{}
+	_ dispatch.IncidentListener = Incidents{}
+	_ dispatch.EvidenceStore    = Incidents{}
+)
 
 // outboxChannel is the PostgreSQL NOTIFY channel that wakes the outbox
 // workers of every gateway on the database.
@@ -32,7 +47,7 @@ func (s *database) isPostgres() bool { return s.be.name() == "postgres" }
 
 // ApplyIncidents implements dispatch.Store: every mutation in one
 // transaction, in order, so a group of detections costs one commit.
-func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
+func (s Incidents) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
 	results, _, err := s.applyAndClaim(ctx, muts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: apply incidents: %w", err)
@@ -43,12 +58,12 @@ func (s *Store) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([
 // SingleWriter implements dispatch.GroupClaimer: SQLite has one writer at
 // a time, so a claim is best folded into the dispatch writer's group
 // commit; PostgreSQL's claims run beside it (SKIP LOCKED).
-func (s *Store) SingleWriter() bool { return !s.isPostgres() }
+func (s Incidents) SingleWriter() bool { return !s.isPostgres() }
 
 // ReleaseClaims implements dispatch.ClaimReleaser where one process owns the
 // database (the embedded store); with PostgreSQL other gateways' claims are
 // alive, and it releases nothing.
-func (s *Store) ReleaseClaims(ctx context.Context) (int64, error) {
+func (s Incidents) ReleaseClaims(ctx context.Context) (int64, error) {
 	if !s.SingleWriter() {
 		return 0, nil
 	}
@@ -66,7 +81,7 @@ func (s *Store) ReleaseClaims(ctx context.Context) (int64, error) {
 
 // ApplyIncidentsAndClaim implements dispatch.GroupClaimer: the mutations,
 // then the claim, in one transaction (one commit, one fsync).
-func (s *Store) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
+func (s Incidents) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
 	results, claimed, err := s.applyAndClaim(ctx, muts, &c)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: apply incidents and claim: %w", err)
@@ -471,7 +486,7 @@ func scanIncident(sc interface{ Scan(...any) error }) (dispatch.Incident, error)
 // FOR UPDATE SKIP LOCKED lets concurrent claimers, in any number of
 // gateways, pass over each other's rows instead of waiting or taking them
 // twice; on SQLite the single writer makes the UPDATE atomic by itself.
-func (s *Store) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
+func (s Incidents) ClaimOutbox(ctx context.Context, c dispatch.Claim) ([]dispatch.OutboxRow, error) {
 	if c.Limit <= 0 {
 		return nil, nil
 	}
@@ -539,7 +554,7 @@ func sortClaimed(rows []dispatch.OutboxRow) {
 }
 
 // NextOutboxDue implements dispatch.Store.
-func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
+func (s Incidents) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
 	var pending, lease *int64
 	err := s.be.queryRow(ctx, `SELECT
 		(SELECT MIN(due_us) FROM dispatch_outbox WHERE state = 'pending'),
@@ -559,7 +574,7 @@ func (s *Store) NextOutboxDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // Incident implements dispatch.Store.
-func (s *Store) Incident(ctx context.Context, id string) (dispatch.Incident, error) {
+func (s Incidents) Incident(ctx context.Context, id string) (dispatch.Incident, error) {
 	inc, err := scanIncident(s.be.queryRow(ctx, `SELECT data, change_seq FROM incidents WHERE id = $1`, id))
 	if isNoRows(err) {
 		return inc, fmt.Errorf("store: incident %q: %w", id, devices.ErrNotFound)
@@ -571,7 +586,7 @@ func (s *Store) Incident(ctx context.Context, id string) (dispatch.Incident, err
 }
 
 // Timeline implements dispatch.Store.
-func (s *Store) Timeline(ctx context.Context, id string) ([]dispatch.TimelineEntry, error) {
+func (s Incidents) Timeline(ctx context.Context, id string) ([]dispatch.TimelineEntry, error) {
 	rows, err := s.be.query(ctx, `SELECT at_us, actor, action, channel, detail FROM incident_timeline
 		WHERE incident_id = $1 ORDER BY seq`, id)
 	if err != nil {
@@ -592,7 +607,7 @@ func (s *Store) Timeline(ctx context.Context, id string) ([]dispatch.TimelineEnt
 }
 
 // Outbox implements dispatch.Store.
-func (s *Store) Outbox(ctx context.Context, incidentID string) ([]dispatch.OutboxRow, error) {
+func (s Incidents) Outbox(ctx context.Context, incidentID string) ([]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox WHERE incident_id = $1
 		ORDER BY created_us, row_key`, incidentID)
 	if err != nil {
@@ -611,7 +626,7 @@ func (s *Store) Outbox(ctx context.Context, incidentID string) ([]dispatch.Outbo
 }
 
 // ListIncidents implements dispatch.Store.
-func (s *Store) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery) ([]dispatch.Incident, error) {
+func (s Incidents) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery) ([]dispatch.Incident, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -649,14 +664,14 @@ func (s *Store) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery) ([
 }
 
 // IncidentsChangedSince implements dispatch.Store.
-func (s *Store) IncidentsChangedSince(ctx context.Context, seq int64, limit int) ([]dispatch.Incident, error) {
+func (s Incidents) IncidentsChangedSince(ctx context.Context, seq int64, limit int) ([]dispatch.Incident, error) {
 	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE change_seq > $1
 		ORDER BY change_seq LIMIT $2`, seq, int64(cmp.Or(limit, 500)))
 }
 
 // IncidentsChangedAt implements dispatch.IncidentListener: incidents whose
 // change number is one of seqs or greater than after, in change order.
-func (s *Store) IncidentsChangedAt(ctx context.Context, seqs []int64, after int64, limit int) ([]dispatch.Incident, error) {
+func (s Incidents) IncidentsChangedAt(ctx context.Context, seqs []int64, after int64, limit int) ([]dispatch.Incident, error) {
 	if len(seqs) == 0 {
 		return s.IncidentsChangedSince(ctx, after, limit)
 	}
@@ -675,7 +690,7 @@ func (s *Store) IncidentsChangedAt(ctx context.Context, seqs []int64, after int6
 }
 
 // LastIncidentSeq implements dispatch.IncidentListener.
-func (s *Store) LastIncidentSeq(ctx context.Context) (int64, error) {
+func (s Incidents) LastIncidentSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := s.be.queryRow(ctx, `SELECT COALESCE(MAX(change_seq), 0) FROM incidents`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("store: last incident seq: %w", err)
@@ -706,7 +721,7 @@ func scanIncidents(rs rows) ([]dispatch.Incident, error) {
 }
 
 // Policies implements dispatch.Store.
-func (s *Store) Policies(ctx context.Context) (map[detectors.Cause]dispatch.Policy, error) {
+func (s Incidents) Policies(ctx context.Context) (map[detectors.Cause]dispatch.Policy, error) {
 	rows, err := s.be.query(ctx, `SELECT cause, data FROM dispatch_policies`)
 	if err != nil {
 		return nil, fmt.Errorf("store: policies: %w", err)
@@ -728,7 +743,7 @@ func (s *Store) Policies(ctx context.Context) (map[detectors.Cause]dispatch.Poli
 }
 
 // SavePolicy implements dispatch.Store.
-func (s *Store) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatch.Policy, at time.Time) error {
+func (s Incidents) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatch.Policy, at time.Time) error {
 	data, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -746,7 +761,7 @@ func (s *Store) SavePolicy(ctx context.Context, cause detectors.Cause, p dispatc
 // reply names only the number it came from). One query over the open
 // incidents' rows: the phone sits in the row's JSON, so the database
 // narrows by a substring and the exact match is checked here.
-func (s *Store) LatestNotificationTo(ctx context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
+func (s Incidents) LatestNotificationTo(ctx context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
 	if phone == "" || len(channels) == 0 || len(states) == 0 {
 		return dispatch.OutboxRow{}, false, nil
 	}

@@ -21,7 +21,7 @@ import (
 // (re)connect it calls wake once, since what was notified meanwhile is lost.
 // On SQLite one process owns the database and the in-process wake-up is
 // enough: it returns nil at once.
-func (s *Store) ListenOutbox(ctx context.Context, wake func()) error {
+func (s Incidents) ListenOutbox(ctx context.Context, wake func()) error {
 	return s.listen(ctx, map[string]channelHandler{outboxChannel: {wake: wake}})
 }
 
@@ -42,7 +42,7 @@ func (s *database) notifyOrigin() string { return fmt.Sprintf("%s-%p", processTo
 // once after each (re)connect), so that every gateway's live feed follows
 // the database and not only its own writer. On SQLite it returns nil at
 // once: one process owns the file.
-func (s *Store) ListenIncidents(ctx context.Context, wake func()) error {
+func (s Incidents) ListenIncidents(ctx context.Context, wake func()) error {
 	return s.listen(ctx, map[string]channelHandler{incidentChannel: {self: s.notifyOrigin(), wake: wake}})
 }
 

@@ -38,6 +38,16 @@ const (
 	reqAbandoned
 )
 
+// Journal is the sub-store of what hubs send: events, readings and
+// accelerometer chunks appended on the ingest path (broker.Journal), the
+// journal's replay positions (detectors.Journal), inputs kept as poison,
+// and the queries over events, readings, rollups and a hub's raw samples
+// (console.EventLog, console.EvidenceReader).
+type Journal struct{ *database }
+
+// Journal returns the sub-store of events, readings and their queries.
+func (s *Store) Journal() Journal { return Journal{s.database} }
+
 // AppendEvent returns once e is committed (fsynced in SQLite), grouped with
 // whatever other events were waiting into one transaction. fresh is false
 // when (hub, event id) was stored before. While the writer is behind it
@@ -47,7 +57,7 @@ const (
 // commit, AppendEvent waits for that commit's outcome (at most
 // CommitTimeout). While the database does not answer it fails at once
 // with ErrUnavailable.
-func (s *Store) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
+func (s Journal) AppendEvent(ctx context.Context, e *devices.Event) (fresh bool, err error) {
 	if e == nil || e.Hub == "" || e.ID == "" || e.Kind == "" {
 		return false, fmt.Errorf("store: %w: event needs a hub, an id and a kind", devices.ErrInvalid)
 	}
@@ -246,7 +256,7 @@ type sampleItem struct {
 // changed afterwards. When the queue is full it blocks (push back) until
 // there is room or ctx ends, or fails at once with ErrUnavailable while
 // the database does not answer; nothing is dropped.
-func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
+func (s Journal) AppendReadings(ctx context.Context, b *devices.ReadingBatch) error {
 	if b == nil || b.Hub == "" {
 		return fmt.Errorf("store: %w: reading batch needs a hub", devices.ErrInvalid)
 	}
@@ -263,10 +273,10 @@ func (s *Store) AppendReadings(ctx context.Context, b *devices.ReadingBatch) err
 // SharesReadingBatches reports that AppendReadings retains the batches it
 // queues (devices.ReadingBatch.Retain) and releases them once copied into
 // a flush, so that the broker may decode them from a pool.
-func (s *Store) SharesReadingBatches() bool { return true }
+func (s Journal) SharesReadingBatches() bool { return true }
 
 // AppendAccel queues c like AppendReadings.
-func (s *Store) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
+func (s Journal) AppendAccel(ctx context.Context, c *devices.AccelChunk) error {
 	if c == nil || c.Hub == "" || c.RateHz <= 0 || len(c.Y) != len(c.X) || len(c.Z) != len(c.X) {
 		return fmt.Errorf("store: %w: accel chunk needs a hub, a rate and equal x, y, z", devices.ErrInvalid)
 	}

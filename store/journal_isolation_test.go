@@ -32,7 +32,7 @@ func TestBadEventFailsAloneInGroupCommit(t *testing.T) {
 						if i == 0 {
 							e.Detail = []byte(`{"x":"\u0000"}`)
 						}
-						_, errs[i] = s.AppendEvent(ctx, e)
+						_, errs[i] = s.Journal().AppendEvent(ctx, e)
 					}()
 				}
 				wg.Wait()

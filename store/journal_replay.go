@@ -99,7 +99,7 @@ func (c *cursors) watermark(cur *cursor) int64 {
 // JournalPosition returns consumer's saved position (0 when it has none)
 // and starts tracking what is committed from now on for it. A consumer asks
 // once, before the broker takes events.
-func (s *Store) JournalPosition(ctx context.Context, consumer string) (int64, error) {
+func (s Journal) JournalPosition(ctx context.Context, consumer string) (int64, error) {
 	var seq int64
 	err := s.be.queryRow(ctx, `SELECT seq FROM journal_positions WHERE consumer = $1`, consumer).Scan(&seq)
 	if err != nil && !isNoRows(err) {
@@ -125,7 +125,7 @@ func (s *Store) JournalPosition(ctx context.Context, consumer string) (int64, er
 // and carries its position. For a consumer that registered with
 // JournalPosition, the positions are tracked until it reports them saved.
 // fn may stop the replay by returning an error, which is returned.
-func (s *Store) ReplayEvents(ctx context.Context, consumer string, hub devices.HubID, after int64, fn func(*devices.Event) error) error {
+func (s Journal) ReplayEvents(ctx context.Context, consumer string, hub devices.HubID, after int64, fn func(*devices.Event) error) error {
 	w := where{}
 	w.add("seq > ?", after)
 	if hub != "" {
@@ -188,7 +188,7 @@ func readReplayed(rows rows) ([]*devices.Event, error) {
 // JournalApplied records that consumer has applied the events at seqs and
 // saved their effects, and saves its position when that moves it forward.
 // Positions it was never handed are ignored.
-func (s *Store) JournalApplied(ctx context.Context, consumer string, seqs []int64) error {
+func (s Journal) JournalApplied(ctx context.Context, consumer string, seqs []int64) error {
 	s.cursors.mu.Lock()
 	cur := s.cursors.by[consumer]
 	if cur == nil {

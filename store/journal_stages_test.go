@@ -26,7 +26,7 @@ func TestEventStagesObservedPerEvent(t *testing.T) {
 			now := time.Now()
 			for i := range events {
 				e := &devices.Event{Hub: "hub-1", ID: devices.EventID(fmt.Sprintf("e-%d", i)), Kind: devices.EventSOS, At: now, Received: now}
-				if _, err := s.AppendEvent(ctx, e); err != nil {
+				if _, err := s.Journal().AppendEvent(ctx, e); err != nil {
 					t.Fatal(err)
 				}
 			}

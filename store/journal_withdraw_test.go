@@ -29,7 +29,7 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 	firstCtx, cancelFirst := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelFirst()
 	go func() {
-		fresh, err := s.AppendEvent(firstCtx, inCommit)
+		fresh, err := s.Journal().AppendEvent(firstCtx, inCommit)
 		if err == nil && !fresh {
 			t.Error("first event not fresh")
 		}
@@ -37,7 +37,7 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond) // the writer takes it and blocks on the lock
 	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := s.AppendEvent(short, queued)
+	_, err := s.Journal().AppendEvent(short, queued)
 	cancelShort()
 	if err == nil {
 		t.Fatal("an event still queued when its context ended was reported written")
@@ -52,11 +52,11 @@ func TestAppendEventWithdrawnOrAwaited(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("event in the commit: %v, want the commit's outcome (success)", err)
 	}
-	fresh, err := s.AppendEvent(context.Background(), queued)
+	fresh, err := s.Journal().AppendEvent(context.Background(), queued)
 	if err != nil || !fresh {
 		t.Fatalf("redelivery of the withdrawn event: fresh=%v err=%v, want a fresh insert", fresh, err)
 	}
-	fresh, err = s.AppendEvent(context.Background(), inCommit)
+	fresh, err = s.Journal().AppendEvent(context.Background(), inCommit)
 	if err != nil || fresh {
 		t.Fatalf("redelivery of the committed event: fresh=%v err=%v, want a duplicate", fresh, err)
 	}

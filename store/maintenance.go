@@ -130,7 +130,7 @@ type Evidence struct {
 // write queue, or store-and-forwarded later by the hub, are kept too.
 // Calling it again for the same incident widens the window; an incident
 // belongs to one hub (another hub is devices.ErrConflict).
-func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices.HubID, from, to time.Time) error {
+func (s Incidents) KeepEvidence(ctx context.Context, incidentID string, hub devices.HubID, from, to time.Time) error {
 	if incidentID == "" || len(incidentID) > 128 || hub == "" {
 		return invalid("evidence needs an incident id (at most 128 characters) and a hub")
 	}
@@ -158,7 +158,7 @@ func (s *Store) KeepEvidence(ctx context.Context, incidentID string, hub devices
 }
 
 // Evidence returns what KeepEvidence kept for an incident.
-func (s *Store) Evidence(ctx context.Context, incidentID string) (Evidence, error) {
+func (s Incidents) Evidence(ctx context.Context, incidentID string) (Evidence, error) {
 	ev := Evidence{IncidentID: incidentID}
 	var hub string
 	var from, to int64

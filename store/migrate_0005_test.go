@@ -83,16 +83,16 @@ func TestMigrateReadings0005(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			rs, err := s.Readings(ctx, "hub-1", "k", devices.MetricTemperature, base, base.Add(2*time.Hour))
+			rs, err := s.Journal().Readings(ctx, "hub-1", "k", devices.MetricTemperature, base, base.Add(2*time.Hour))
 			if err != nil || len(rs) != 4 || rs[0].Value != 20 || rs[1].Value != 22.5 || rs[3].Value != 10 ||
 				!rs[3].At.Equal(base.Add(61*time.Minute)) || rs[0].Quality != -1 {
 				t.Errorf("Readings = %+v, %v", rs, err)
 			}
-			hr, err := s.Readings(ctx, "hub-1", "radar", devices.MetricHeartRate, base, base.Add(2*time.Hour))
+			hr, err := s.Journal().Readings(ctx, "hub-1", "radar", devices.MetricHeartRate, base, base.Add(2*time.Hour))
 			if err != nil || len(hr) != 1 || hr[0].Value != 71 || hr[0].Quality != 0.875 {
 				t.Errorf("heart rate = %+v, %v", hr, err)
 			}
-			minutes, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
+			minutes, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestMigrateReadings0005(t *testing.T) {
 			if !storetest.RollupsEqual(minutes, wantMin) {
 				t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
 			}
-			hoursGot, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base.Add(-31*24*time.Hour), base.Add(2*time.Hour))
+			hoursGot, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base.Add(-31*24*time.Hour), base.Add(2*time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestMigrateReadings0005(t *testing.T) {
 			if !storetest.RollupsEqual(hoursGot, wantHour) {
 				t.Errorf("hour rollups\n got %+v\nwant %+v", hoursGot, wantHour)
 			}
-			other, err := s.Readings(ctx, "hub-2", "k", devices.MetricTemperature, base, base.Add(time.Hour))
+			other, err := s.Journal().Readings(ctx, "hub-2", "k", devices.MetricTemperature, base, base.Add(time.Hour))
 			if err != nil || len(other) != 1 || other[0].Value != 18 {
 				t.Errorf("hub-2 readings = %+v, %v", other, err)
 			}

@@ -41,12 +41,12 @@ func TestMigrateJournalPositions0007(t *testing.T) {
 			}
 			defer s.Close()
 			for _, consumer := range []string{"engine", "device_health"} {
-				pos, err := s.JournalPosition(ctx, consumer)
+				pos, err := s.Journal().JournalPosition(ctx, consumer)
 				if err != nil {
 					t.Fatal(err)
 				}
 				replayed := 0
-				if err := s.ReplayEvents(ctx, consumer, "", pos, func(_ *devices.Event) error { replayed++; return nil }); err != nil {
+				if err := s.Journal().ReplayEvents(ctx, consumer, "", pos, func(_ *devices.Event) error { replayed++; return nil }); err != nil {
 					t.Fatal(err)
 				}
 				if pos == 0 || replayed != 0 {

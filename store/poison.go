@@ -18,7 +18,7 @@ const (
 )
 
 // KeepPoison stores p.
-func (s *Store) KeepPoison(ctx context.Context, p devices.Poison) error {
+func (s Journal) KeepPoison(ctx context.Context, p devices.Poison) error {
 	input, stack := p.Input, p.Stack
 	if len(input) > poisonMaxInput {
 		input = input[:poisonMaxInput]
@@ -43,7 +43,7 @@ func (s *Store) KeepPoison(ctx context.Context, p devices.Poison) error {
 
 // ListPoison returns the newest poison inputs, newest first, at most limit
 // (default 100).
-func (s *Store) ListPoison(ctx context.Context, limit int) ([]devices.Poison, error) {
+func (s Journal) ListPoison(ctx context.Context, limit int) ([]devices.Poison, error) {
 	if limit <= 0 || limit > poisonKept {
 		limit = 100
 	}

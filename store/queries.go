@@ -18,12 +18,12 @@ type EventQuery struct {
 
 // HubEvents returns the hub's events received at or after since, oldest
 // first (console.EventLog).
-func (s *Store) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
+func (s Journal) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
 	return s.ListEvents(ctx, EventQuery{Hub: hub, Since: since, Limit: limit})
 }
 
 // ListEvents returns events in the order the gateway received them.
-func (s *Store) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event, error) {
+func (s Journal) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event, error) {
 	limit := eq.Limit
 	if limit <= 0 {
 		limit = 100
@@ -65,7 +65,7 @@ func (s *Store) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event,
 // Readings returns the raw readings of one sensor's metric with from <= At <
 // to, in time order. Raw readings are kept for RawRetention (a batch is
 // deleted once its newest reading is past it).
-func (s *Store) Readings(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]devices.Reading, error) {
+func (s Journal) Readings(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, from, to time.Time) ([]devices.Reading, error) {
 	rs, err := s.hubReadings(ctx, hub, toUS(from), toUS(to)-1, oneSeries(sensor, metric))
 	if err != nil {
 		return nil, fmt.Errorf("store: readings: %w", err)
@@ -87,7 +87,7 @@ type Rollup struct {
 // hub and hour, sealed from the raw readings once the hour is over:
 // rollup_seal.go) for HourRollupRetention, and computed from the raw
 // readings for the hours not sealed yet.
-func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, resolution time.Duration, from, to time.Time) ([]Rollup, error) {
+func (s Journal) Rollups(ctx context.Context, hub devices.HubID, sensor devices.SensorID, metric devices.Metric, resolution time.Duration, from, to time.Time) ([]Rollup, error) {
 	var out []Rollup
 	var err error
 	switch resolution {
@@ -102,4 +102,43 @@ func (s *Store) Rollups(ctx context.Context, hub devices.HubID, sensor devices.S
 		return nil, fmt.Errorf("store: rollups: %w", err)
 	}
 	return out, nil
+}
+
+// maxWindowReadings bounds HubSamples' readings.
+const maxWindowReadings = 200000
+
+// HubSamples returns every raw reading and accelerometer chunk of a hub
+// with from <= time <= to, as Evidence does for a kept window
+// (console.EvidenceReader). The consoles read it around an incident whether
+// or not KeepEvidence was called (raw samples live for RawRetention).
+func (s Journal) HubSamples(ctx context.Context, hub devices.HubID, from, to time.Time) ([]devices.Reading, []devices.AccelChunk, error) {
+	var ev Evidence
+	rs, err := s.hubReadings(ctx, hub, toUS(from), toUS(to), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: evidence window readings: %w", err)
+	}
+	sortEvidence(rs)
+	ev.Readings = rs[:min(len(rs), maxWindowReadings)]
+	// A chunk that started shortly before from still covers it.
+	arows, err := s.rd.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
+		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us LIMIT 5000`, string(hub), toUS(from.Add(-10*time.Second)), toUS(to))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: evidence window accel: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		c := devices.AccelChunk{Hub: hub}
+		var sensor string
+		var ts, received int64
+		var samples []byte
+		if err := arows.Scan(&sensor, &ts, &received, &c.RateHz, &samples); err != nil {
+			return nil, nil, fmt.Errorf("store: evidence window accel: %w", err)
+		}
+		c.Sensor, c.At, c.Received = devices.SensorID(sensor), fromUS(ts), fromUS(received)
+		if err := decodeSamples(samples, &c); err != nil {
+			return nil, nil, err
+		}
+		ev.Accel = append(ev.Accel, c)
+	}
+	return ev.Readings, ev.Accel, arows.Err()
 }

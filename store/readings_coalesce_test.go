@@ -114,7 +114,7 @@ func TestFlushWritesOneRowPerHubMinute(t *testing.T) {
 			hub := devices.HubID("hub-" + string(rune('a'+h)))
 			b := readingsBatch(hub, hour.Add(time.Duration(m)*6*time.Second), 5)
 			want[h] = append(want[h], b.Readings...)
-			if err := s.AppendReadings(ctx, b); err != nil {
+			if err := s.Journal().AppendReadings(ctx, b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -131,7 +131,7 @@ func TestFlushWritesOneRowPerHubMinute(t *testing.T) {
 	}
 	for h := range 20 {
 		hub := devices.HubID("hub-" + string(rune('a'+h)))
-		got, err := s.Readings(ctx, hub, "radar", devices.MetricHeartRate, hour, hour.Add(time.Hour))
+		got, err := s.Journal().Readings(ctx, hub, "radar", devices.MetricHeartRate, hour, hour.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -123,45 +123,6 @@ func prefixCols(prefix, cols string) string {
 	return string(out)
 }
 
-// maxWindowReadings bounds HubSamples' readings.
-const maxWindowReadings = 200000
-
-// HubSamples returns every raw reading and accelerometer chunk of a hub
-// with from <= time <= to, as Evidence does for a kept window
-// (console.EvidenceReader). The consoles read it around an incident whether
-// or not KeepEvidence was called (raw samples live for RawRetention).
-func (s *Store) HubSamples(ctx context.Context, hub devices.HubID, from, to time.Time) ([]devices.Reading, []devices.AccelChunk, error) {
-	var ev Evidence
-	rs, err := s.hubReadings(ctx, hub, toUS(from), toUS(to), nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("store: evidence window readings: %w", err)
-	}
-	sortEvidence(rs)
-	ev.Readings = rs[:min(len(rs), maxWindowReadings)]
-	// A chunk that started shortly before from still covers it.
-	arows, err := s.rd.query(ctx, `SELECT sensor_id, ts_us, received_us, rate_hz, samples FROM accel
-		WHERE hub_id = $1 AND ts_us BETWEEN $2 AND $3 ORDER BY ts_us LIMIT 5000`, string(hub), toUS(from.Add(-10*time.Second)), toUS(to))
-	if err != nil {
-		return nil, nil, fmt.Errorf("store: evidence window accel: %w", err)
-	}
-	defer arows.Close()
-	for arows.Next() {
-		c := devices.AccelChunk{Hub: hub}
-		var sensor string
-		var ts, received int64
-		var samples []byte
-		if err := arows.Scan(&sensor, &ts, &received, &c.RateHz, &samples); err != nil {
-			return nil, nil, fmt.Errorf("store: evidence window accel: %w", err)
-		}
-		c.Sensor, c.At, c.Received = devices.SensorID(sensor), fromUS(ts), fromUS(received)
-		if err := decodeSamples(samples, &c); err != nil {
-			return nil, nil, err
-		}
-		ev.Accel = append(ev.Accel, c)
-	}
-	return ev.Readings, ev.Accel, arows.Err()
-}
-
 // maxCaseloadIncidents bounds CaseloadIncidents: a month of one caseload
 // (~360 homes) is a few hundred incidents; a flood of device faults is cut
 // here rather than loaded without end.

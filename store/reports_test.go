@@ -54,7 +54,7 @@ func seedReport(t *testing.T, s *store.Store, t0 time.Time, n int) {
 			}})
 		}
 		for _, muts := range [][]dispatch.Mutation{opens, acks} {
-			res, err := s.ApplyIncidents(ctx, muts)
+			res, err := s.Incidents().ApplyIncidents(ctx, muts)
 			if err != nil {
 				t.Fatal(err)
 			}

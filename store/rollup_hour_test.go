@@ -47,7 +47,7 @@ func TestHourRollupsTwoGateways(t *testing.T) {
 				for h := range hubs {
 					b := &devices.ReadingBatch{Hub: devices.HubID(fmt.Sprintf("hub-%02d", h)), Readings: []devices.Reading{
 						{Sensor: "m", Metric: devices.MetricMotion, At: base.Add(time.Duration(r*2+i) * time.Second), Value: 1, Quality: -1}}}
-					if err := s.AppendReadings(ctx, b); err != nil {
+					if err := s.Journal().AppendReadings(ctx, b); err != nil {
 						t.Error(err)
 						return
 					}
@@ -61,7 +61,7 @@ func TestHourRollupsTwoGateways(t *testing.T) {
 	}
 	wg.Wait()
 	for h := range hubs {
-		got, err := stores[0].Rollups(ctx, devices.HubID(fmt.Sprintf("hub-%02d", h)), "m", devices.MetricMotion, time.Hour, base, base.Add(time.Hour))
+		got, err := stores[0].Journal().Rollups(ctx, devices.HubID(fmt.Sprintf("hub-%02d", h)), "m", devices.MetricMotion, time.Hour, base, base.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func appendFlush(t *testing.T, s *store.Store, batches ...*devices.ReadingBatch)
 func tryAppendFlush(s *store.Store, batches ...*devices.ReadingBatch) error {
 	ctx := context.Background()
 	for _, b := range batches {
-		if err := s.AppendReadings(ctx, b); err != nil {
+		if err := s.Journal().AppendReadings(ctx, b); err != nil {
 			return err
 		}
 	}
@@ -109,7 +109,7 @@ func viewRollups(t *testing.T, s *store.Store, hubs []devices.HubID, resident de
 			sensor devices.SensorID
 			metric devices.Metric
 		}{{"pir-1", devices.MetricMotion}, {"pir-2", devices.MetricMotion}, {"k", devices.MetricTemperature}} {
-			rs, err := s.Rollups(ctx, hub, sm.sensor, sm.metric, time.Hour, from, to)
+			rs, err := s.Journal().Rollups(ctx, hub, sm.sensor, sm.metric, time.Hour, from, to)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +237,7 @@ func TestSealLateData(t *testing.T) {
 			}
 			count := func() int64 {
 				t.Helper()
-				rs, err := s.Rollups(ctx, "hub-a", "pir-2", devices.MetricMotion, time.Hour, sealHour0, sealHour0.Add(time.Hour))
+				rs, err := s.Journal().Rollups(ctx, "hub-a", "pir-2", devices.MetricMotion, time.Hour, sealHour0, sealHour0.Add(time.Hour))
 				if err != nil || len(rs) != 1 {
 					t.Fatalf("hourly rollup = %+v, %v", rs, err)
 				}
@@ -408,7 +408,7 @@ func TestSealRetentionKeepsUnsealedRaw(t *testing.T) {
 			if res, err = s.RunRetention(ctx, sealHour0.Add(100*time.Hour)); err != nil || res.Readings != 4*3 {
 				t.Fatalf("retention of a sealed hour deleted %d readings, %v; want 12", res.Readings, err)
 			}
-			rs, err := s.Rollups(ctx, "hub-a", "pir-2", devices.MetricMotion, time.Hour, sealHour0, sealHour0.Add(time.Hour))
+			rs, err := s.Journal().Rollups(ctx, "hub-a", "pir-2", devices.MetricMotion, time.Hour, sealHour0, sealHour0.Add(time.Hour))
 			if err != nil || len(rs) != 1 || rs[0].Count != 4 {
 				t.Fatalf("hourly rollup after retention = %+v, %v; want count 4", rs, err)
 			}
@@ -459,7 +459,7 @@ func TestMigrateSeal0006(t *testing.T) {
 			}
 			check := func(what string, sealedWant time.Time) {
 				t.Helper()
-				got, err := s.Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Hour, old.Add(-time.Hour), sealHour0.Add(time.Hour))
+				got, err := s.Journal().Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Hour, old.Add(-time.Hour), sealHour0.Add(time.Hour))
 				if err != nil || !storetest.RollupsEqual(got, want) {
 					t.Errorf("%s: hourly rollups\n got %+v, %v\nwant %+v", what, got, err, want)
 				}

@@ -141,10 +141,10 @@ func TestSoloSQLUnchanged(t *testing.T) {
 				{Key: "inc-1/cap", Kind: dispatch.KindNotify, Channel: "cap", Priority: 1, DueAt: t0, Deadline: t0.Add(time.Hour)},
 			}}, nil
 		}}
-	if res, err := s.ApplyIncidents(ctx, []dispatch.Mutation{open}); err != nil || res[0].Err != nil {
+	if res, err := s.Incidents().ApplyIncidents(ctx, []dispatch.Mutation{open}); err != nil || res[0].Err != nil {
 		t.Fatalf("ApplyIncidents = %+v, %v", res, err)
 	}
-	if rows, err := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: t0, Lease: time.Minute, Limit: 1}); err != nil || len(rows) != 1 {
+	if rows, err := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: t0, Lease: time.Minute, Limit: 1}); err != nil || len(rows) != 1 {
 		t.Fatalf("ClaimOutbox = %v, %v", rows, err)
 	}
 	again := open
@@ -153,7 +153,7 @@ func TestSoloSQLUnchanged(t *testing.T) {
 		inc.Count++
 		return dispatch.Change{Incident: &inc}, nil
 	}
-	if _, _, err := s.ApplyIncidentsAndClaim(ctx, []dispatch.Mutation{again}, dispatch.Claim{ID: "c2", Now: t0, Lease: time.Minute, Limit: 5}); err != nil {
+	if _, _, err := s.Incidents().ApplyIncidentsAndClaim(ctx, []dispatch.Mutation{again}, dispatch.Claim{ID: "c2", Now: t0, Lease: time.Minute, Limit: 5}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -54,7 +54,7 @@ func TestEventCommitsWhileReadingsWriteHeld(t *testing.T) {
 		t.Helper()
 		done := make(chan error, 1)
 		go func() {
-			fresh, err := s.AppendEvent(ctx, &devices.Event{Hub: "hub-1", ID: devices.EventID(id), Kind: devices.EventSOS,
+			fresh, err := s.Journal().AppendEvent(ctx, &devices.Event{Hub: "hub-1", ID: devices.EventID(id), Kind: devices.EventSOS,
 				Sensor: "pendant", At: time.Now(), Received: time.Now()})
 			if err == nil && !fresh {
 				err = errors.New("stored already")
@@ -78,7 +78,7 @@ func TestEventCommitsWhileReadingsWriteHeld(t *testing.T) {
 			close(held)
 			<-release
 		}
-		if err := s.AppendReadings(ctx, readingsBatch("hub-1", time.Now().Truncate(time.Minute), 17)); err != nil {
+		if err := s.Journal().AppendReadings(ctx, readingsBatch("hub-1", time.Now().Truncate(time.Minute), 17)); err != nil {
 			t.Fatal(err)
 		}
 		flushed := make(chan error, 1)
@@ -171,7 +171,7 @@ func TestMigrateReadingsToTheirOwnFile(t *testing.T) {
 	ctx := context.Background()
 	check := func(s *Store) {
 		t.Helper()
-		got, err := s.Readings(ctx, "hub-1", "radar", devices.MetricHeartRate, at, at.Add(2*time.Minute))
+		got, err := s.Journal().Readings(ctx, "hub-1", "radar", devices.MetricHeartRate, at, at.Add(2*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,7 +66,7 @@ func BenchmarkSOSDuringStateSaves(b *testing.B) {
 					e := &devices.Event{Hub: devices.HubID(fmt.Sprintf("hub-%06d", n%50_000)), ID: devices.EventID(fmt.Sprintf("sos-%d", n)),
 						Kind: devices.EventSOS, At: time.Now(), Received: time.Now()}
 					t0 := time.Now()
-					if _, err := s.AppendEvent(ctx, e); err != nil {
+					if _, err := s.Journal().AppendEvent(ctx, e); err != nil {
 						b.Fatal(err)
 					}
 					lat = append(lat, time.Since(t0))

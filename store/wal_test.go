@@ -45,7 +45,7 @@ func TestWALStaysBoundedUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				_, _ = s.ListEvents(ctx, EventQuery{Hub: "hub-1", Limit: 10})
+				_, _ = s.Journal().ListEvents(ctx, EventQuery{Hub: "hub-1", Limit: 10})
 			}
 		}()
 	}
@@ -58,7 +58,7 @@ func TestWALStaysBoundedUnderLoad(t *testing.T) {
 			b.Readings = append(b.Readings, devices.Reading{Sensor: "s1", Metric: devices.MetricTemperature,
 				At: now.Add(time.Duration(i*50+k) * time.Millisecond), Value: 21, Quality: -1})
 		}
-		if err := s.AppendReadings(ctx, b); err != nil {
+		if err := s.Journal().AppendReadings(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 		if fi, err := os.Stat(SQLitePath(dir) + "-wal"); err == nil && fi.Size() > maxWAL {

@@ -42,7 +42,8 @@ commands:
   scenarios  run the acceptance suite (--json, --only A,B, --target, --server, --token)
   load       N homes on the national profile (--homes, --duration, --speed, --connect-rate)
   flood      publish as fast as acknowledgements allow (--target, --conns, --qos); --baseline and --rounds compare with another broker
-  sisfall    replay SisFall trials through a simulated wearable (--data)`
+  sisfall    replay SisFall trials through a simulated wearable (--data)
+  soak       whole simulated days of N homes on the simulated clock: false alarms and injected emergencies (--homes, --days, --check)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSisFall(ctx, args[1:], stdout, stderr)
 	case "cluster": // several dolbomd behind HAProxy, one killed and one paused (cluster.go)
 		failed, err = cmdCluster(ctx, args[1:], stdout, stderr)
+	case "soak":
+		failed, err = cmdSoak(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2

@@ -334,7 +334,7 @@ func TestHubAnswersGatewayCheckIn(t *testing.T) {
 			}
 			want := devices.EventID(tc.wantEvent + string(cmd.ID))
 			waitUntil(t, "the answer in the journal", func() bool {
-				evs, err := g.Store.ListEvents(ctx, store.EventQuery{Hub: hub})
+				evs, err := g.Store.Journal().ListEvents(ctx, store.EventQuery{Hub: hub})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -58,6 +58,24 @@ type Config struct {
 	// turning while lying; docs/detection.md).
 	BedImpactG float64
 	BedTurnDeg float64
+	// BedImpactMS, when positive, is another way for a fall from lying to
+	// pass the impact test: the speed the impact took away (Features.ImpactMS,
+	// the low-passed magnitude above 1 g integrated) at least this. A sensor
+	// clipping at ±2 g or sampling at 20 Hz reads a fall out of bed's peak
+	// under BedImpactG; its integral survives (docs/detection.md).
+	BedImpactMS float64
+
+	// ControlledMinG, ControlledImpactMS and ControlledPeakG describe a
+	// controlled descent from upright (lying down, sitting down heavily,
+	// failing to stand and sitting back), which is not a fall: no free-fall
+	// phase (the least low-passed magnitude in the second before the impact,
+	// Features.MinG, at least ControlledMinG), a soft landing (ImpactMS under
+	// ControlledImpactMS) and a low peak (under ControlledPeakG). All three
+	// must hold. ControlledMinG 0 turns the rule off. Tuned by subject-wise
+	// CV on FallAllD and SisFall (docs/detection.md).
+	ControlledMinG     float64
+	ControlledImpactMS float64
+	ControlledPeakG    float64
 
 	// LyingTiltDeg is the least angle between the body's long axis (the
 	// protocol's y) and vertical after the episode: the wearer ends lying or
@@ -101,7 +119,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the thresholds chosen by subject-wise
-// cross-validation on SisFall SA01-SA12 (docs/detection.md, "Falls").
+// cross-validation on SisFall SA01-SA12 and FallAllD FA01-FA08
+// (docs/detection.md, "Falls").
 func DefaultConfig() *Config {
 	return &Config{
 		CutoffHz:             5,
@@ -117,6 +136,10 @@ func DefaultConfig() *Config {
 		LyingTiltDeg:         50,
 		BedImpactG:           2.0,
 		BedTurnDeg:           60,
+		BedImpactMS:          1.2,
+		ControlledMinG:       0.75,
+		ControlledImpactMS:   0.9,
+		ControlledPeakG:      1.8,
 		OrientationChangeDeg: 30,
 		StillG:               0.2,
 		MaxEpisode:           1500 * time.Millisecond,

@@ -19,8 +19,12 @@
 //     Config.OrientationChangeDeg from before the fall;
 //  4. start: upright (a moment within Config.UprightTiltDeg of vertical in
 //     the Config.UprightLookback before the impact), or lying (a fall out of
-//     bed: an impact of at least Config.BedImpactG and a turn of at least
+//     bed: an impact of at least Config.BedImpactG, or one that took away at
+//     least Config.BedImpactMS of speed, and a turn of at least
 //     Config.BedTurnDeg, which turning over on a mattress does not reach);
+//     from upright, a controlled descent (no free-fall phase, a soft landing
+//     and a low peak: lying down, sitting down heavily, failing to stand) is
+//     not a fall (Config.ControlledMinG);
 //  5. outcome: still (a fall, reported now), or moving on the floor: then a
 //     fall once the wearer lies still, or GotUp without a fall once they are
 //     up ("fell and got up", a welfare concern, not a 119 emergency).

@@ -52,13 +52,7 @@ func (s *signal) walk(d time.Duration, amplitude float64) *signal {
 // fall: the trunk turns from upright to tiltTo degrees over 0.6 s while the
 // body drops (magnitude falls towards 0.3 g), then a damped impact of peak g.
 func (s *signal) fall(peak, tiltTo float64) *signal {
-	n := s.samples(600 * time.Millisecond)
-	for i := range n {
-		f := float64(i) / float64(n)
-		a := f * tiltTo * math.Pi / 180
-		m := 1 - 0.7*math.Sin(math.Pi*f)
-		s.add(0.2*math.Sin(3*math.Pi*f), -m*math.Cos(a), m*math.Sin(a))
-	}
+	s.turnDown(600*time.Millisecond, tiltTo, 0.7)
 	a := tiltTo * math.Pi / 180
 	for i := range s.samples(400 * time.Millisecond) {
 		t := float64(i) / float64(s.rate)
@@ -66,6 +60,19 @@ func (s *signal) fall(peak, tiltTo float64) *signal {
 		s.add(0.5*ring, -math.Cos(a)*(1+0.3*ring), math.Sin(a)*(1+ring))
 	}
 	return s
+}
+
+// turnDown turns the trunk from upright to tiltTo degrees over d while the
+// magnitude dips by dip g at the middle (0.7: a fall's free-fall phase; 0.15:
+// someone lowering themself), with some sideways sway.
+func (s *signal) turnDown(d time.Duration, tiltTo, dip float64) {
+	n := s.samples(d)
+	for i := range n {
+		f := float64(i) / float64(n)
+		a := f * tiltTo * math.Pi / 180
+		m := 1 - dip*math.Sin(math.Pi*f)
+		s.add(0.2*math.Sin(3*math.Pi*f), -m*math.Cos(a), m*math.Sin(a))
+	}
 }
 
 // bump is a short vertical jolt of peak g (sitting down hard, landing a jump),
@@ -374,6 +381,7 @@ func (s *signal) struggle(d time.Duration) *signal {
 func TestTurningOverInBedIsNotAFall(t *testing.T) {
 	lifted := DefaultConfig()
 	lifted.UprightTiltDeg, lifted.ImpactG = 90, 1.3
+	lifted.ControlledMinG = 0 // a roll has no free-fall phase either
 	for _, tt := range []struct {
 		name   string
 		cfg    *Config
@@ -398,7 +406,7 @@ func TestTurningOverInBedIsNotAFall(t *testing.T) {
 // as before.
 func TestFallFromBed(t *testing.T) {
 	off := DefaultConfig()
-	off.BedImpactG = 100
+	off.BedImpactG, off.BedImpactMS = 100, 0
 	for _, rate := range []int{20, 50, 100, 200, 400} {
 		sig := func() *signal { return newSignal(rate).hold(6*time.Second, 88).dropFromBed(6) }
 		falls := feed(NewTracker(nil), sig().lieOnSide(10*time.Second), time.Second)

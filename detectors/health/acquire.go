@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
@@ -134,6 +133,7 @@ func (s *hubShard) holder() shard.Holder[op] {
 		Request:  func(a detectors.Acquired) { s.m.loader.Request(a) }, // the loader is made after the shards
 		Unowned:  &s.m.stats.unowned,
 		Released: &s.m.stats.released,
+		Overflow: &s.m.stats.parkOverflow,
 	}
 }
 
@@ -144,7 +144,7 @@ func (s *hubShard) control(c *healthCtl) { shard.Apply(&s.acq, c, s.applyLoad, s
 // it and its sensors (reporting intervals for supervision, end of life), its
 // epoch and restart floor, its deadline, then its journal events beyond the saved position.
 func (s *hubShard) applyLoad(ld *shard.Loaded[devices.HubHealthRecord]) {
-	now := time.Now()
+	now := s.m.cfg.Clock.Now()
 	if ld.Found {
 		s.restore(&ld.Rec, now)
 	}
@@ -166,6 +166,8 @@ func (s *hubShard) applyLoad(ld *shard.Loaded[devices.HubHealthRecord]) {
 		s.rt.Apply(op{kind: opMessage, msg: &devices.Message{Hub: ev.Hub, Channel: devices.ChanEvents, Event: ev}})
 	}
 	s.m.stats.acquired.Add(1)
+	s.m.log.Debug().Str("hub_id", string(ld.Hub)).Uint64("epoch", uint64(ld.Epoch)).Bool("adopted", ld.Adopted).
+		Bool("saved", ld.Found).Int("replayed", len(ld.Events)).Msg("hub acquired")
 }
 
 // drop removes a held hub from the shard, unsaved: its timer is cancelled,

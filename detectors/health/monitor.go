@@ -80,6 +80,10 @@ type Config struct {
 	// clock_skew fires (default 2 min); it resolves within half of it.
 	ClockSkewTolerance time.Duration
 
+	// Clock replaces the wall clock (see detectors.Clock); nil: the wall
+	// clock.
+	Clock detectors.Clock
+
 	SaveInterval     time.Duration // state changes are saved this often (default 5 s)
 	SeenSaveInterval time.Duration // last-seen-only changes this often (default 1 min)
 	EndOfLifeCheck   time.Duration // end of life is checked this often (default 24 h)
@@ -195,6 +199,14 @@ func (m *Monitor) Ingest(msg *devices.Message) {
 	m.shardOf(msg.Hub).put(m, op{kind: opMessage, msg: msg})
 }
 
+// Advance moves the time of a monitor with a Clock to now, in order with
+// the inputs queued before (see detectors.Engine.Advance).
+func (m *Monitor) Advance(now time.Time) {
+	for _, s := range m.shards {
+		s.put(m, op{kind: opAdvance, at: now})
+	}
+}
+
 // SharesReadingBatches reports that Ingest retains a readings batch until
 // its shard has handled it, as the Engine does.
 func (m *Monitor) SharesReadingBatches() bool { return true }
@@ -246,8 +258,9 @@ type Stats struct {
 	Detections uint64
 	// In a cluster: hubs acquired and released; StaleReleased counts hubs
 	// let go after a refused write (also in Released); Unowned counts
-	// inputs for hubs not held here, dropped.
-	Acquired, Released, StaleReleased, Unowned uint64
+	// inputs for hubs not held here, dropped; ParkOverflow, inputs of a hub
+	// being acquired past its parking bound, dropped.
+	Acquired, Released, StaleReleased, Unowned, ParkOverflow uint64
 }
 
 // Stats returns the monitor's counters.
@@ -258,7 +271,7 @@ func (m *Monitor) Stats() Stats {
 		Dropped:    m.stats.dropped.Load(),
 		Detections: m.stats.detections.Load(),
 		Acquired:   m.stats.acquired.Load(), Released: m.stats.released.Load(),
-		StaleReleased: m.stats.staleReleased.Load(), Unowned: m.stats.unowned.Load(),
+		StaleReleased: m.stats.staleReleased.Load(), Unowned: m.stats.unowned.Load(), ParkOverflow: m.stats.parkOverflow.Load(),
 	}
 }
 
@@ -269,7 +282,8 @@ func (m *Monitor) Stats() Stats {
 // hubShard.run), so that no hub, and no emergency behind it in the engine, is
 // held up by the load.
 func (m *Monitor) Run(ctx context.Context) error {
-	start := time.Now()
+	start := m.cfg.Clock.Now()
+	began := time.Now() // "took" is wall time, whatever the Clock
 	load := m.load
 	if m.cfg.Cluster {
 		// Empty: hubs come by acquisition (Acquire).
@@ -305,7 +319,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	close(m.loaded)
 	m.log.Info().Int("hubs", hubs).Int("restored", restored).Int("shards", len(m.shards)).
-		Dur("took", time.Since(start)).Msg("health monitor started")
+		Dur("took", time.Since(began)).Msg("health monitor started")
 	m.running.Store(true)
 
 	sv := &shard.Saver[devices.HubHealthRecord]{
@@ -418,6 +432,7 @@ type stats struct {
 	released      atomic.Uint64
 	staleReleased atomic.Uint64
 	unowned       atomic.Uint64
+	parkOverflow  atomic.Uint64
 	faultsActive  [len(healthCauses)]atomic.Int64
 }
 

@@ -17,6 +17,7 @@ const (
 	opMessage opKind = iota + 1
 	opConnection
 	opRefresh
+	opAdvance // Monitor.Advance: time moves on (Config.Clock set)
 	opControl
 )
 
@@ -27,6 +28,7 @@ type op struct {
 	msg     *devices.Message
 	conn    devices.ConnectionEvent
 	refresh *registryEntry // opRefresh, and opControl's ctl (not a field of op: see registryEntry)
+	at      time.Time      // opAdvance
 }
 
 func (o *op) hub() devices.HubID {
@@ -233,7 +235,7 @@ func (s *hubShard) run(ctx context.Context) {
 		s.rt.Apply(op{kind: opMessage, msg: m})
 	}
 	s.replay = nil
-	s.rt.Run(ctx, s.m.cfg.Tick)
+	s.rt.Run(ctx, s.m.cfg.Clock.TickEvery(s.m.cfg.Tick))
 }
 
 // Recovered counts, logs and hands on an input whose handling panicked
@@ -268,7 +270,9 @@ func (s *hubShard) Handle(o op) {
 	case opRefresh:
 		i := s.hubIndex(o.refresh.hub.ID)
 		s.hubs.At(i).flags |= fRegistered
-		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, time.Now())
+		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, s.m.cfg.Clock.Now())
+	case opAdvance:
+		s.tick(o.at)
 	}
 }
 
@@ -284,7 +288,8 @@ func (s *hubShard) startup(start time.Time) {
 
 // Tick advances the wheel (shard.Machine) to the wall clock as the tick is
 // handled rather than as the ticker sent it, as the monitor always has.
-func (s *hubShard) Tick(time.Time) { s.tick(time.Now()) }
+// (With a Clock no ticker runs: Advance's inputs move the wheel.)
+func (s *hubShard) Tick(time.Time) { s.tick(s.m.cfg.Clock.Now()) }
 
 func (s *hubShard) tick(now time.Time) {
 	s.now = now

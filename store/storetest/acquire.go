@@ -41,7 +41,7 @@ func testAcquireLoads(t *testing.T, fresh Fresh) {
 		for range n {
 			i := len(evs)
 			e := event(devices.HubID(fmt.Sprintf("hub-%d", i%3)), fmt.Sprintf("e-%d", i), base)
-			if _, err := s.AppendEvent(ctx, e); err != nil {
+			if _, err := s.Journal().AppendEvent(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			evs = append(evs, e)
@@ -49,7 +49,7 @@ func testAcquireLoads(t *testing.T, fresh Fresh) {
 	}
 	replay := func(after map[devices.HubID]int64) []string {
 		var got []string
-		err := s.ReplayHubs(ctx, after, func(e *devices.Event) error {
+		err := s.Journal().ReplayHubs(ctx, after, func(e *devices.Event) error {
 			if !e.Replayed || e.Seq == 0 || e.Kind != devices.EventSOS {
 				t.Errorf("replayed %+v", e)
 			}

@@ -241,7 +241,7 @@ func testCaseloadActivity(t *testing.T, fresh Fresh) {
 	}}
 	other := &devices.ReadingBatch{Hub: "hub-theirs", Readings: []devices.Reading{reading("pir-1", devices.MetricMotion, split.Add(time.Hour), 7)}}
 	for _, b := range []*devices.ReadingBatch{batch, other} {
-		if err := s.AppendReadings(ctx, b); err != nil {
+		if err := s.Journal().AppendReadings(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,7 +307,7 @@ func testCaseloadMonth(t *testing.T, fresh Fresh) {
 			return dispatch.Change{Incident: &inc}, nil
 		}})
 	}
-	res, err := s.ApplyIncidents(ctx, muts)
+	res, err := s.Incidents().ApplyIncidents(ctx, muts)
 	if err != nil {
 		t.Fatal(err)
 	}

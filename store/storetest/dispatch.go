@@ -63,7 +63,7 @@ func newIncident(id, fingerprint string, prio detectors.Priority, rows int, due 
 
 func apply(t *testing.T, s *store.Store, muts ...dispatch.Mutation) []dispatch.MutationResult {
 	t.Helper()
-	res, err := s.ApplyIncidents(ctxT(t), muts)
+	res, err := s.Incidents().ApplyIncidents(ctxT(t), muts)
 	if err != nil {
 		t.Fatalf("ApplyIncidents: %v", err)
 	}
@@ -77,7 +77,7 @@ func testIncidentAtomic(t *testing.T, fresh Fresh) {
 	if !res[0].Changed || res[0].Enqueued != 3 || res[0].Incident.Seq == 0 {
 		t.Fatalf("first apply: %+v", res[0])
 	}
-	rows, err := s.Outbox(ctx, "inc-a")
+	rows, err := s.Incidents().Outbox(ctx, "inc-a")
 	if err != nil || len(rows) != 3 {
 		t.Fatalf("Outbox: %d rows, %v", len(rows), err)
 	}
@@ -86,17 +86,17 @@ func testIncidentAtomic(t *testing.T, fresh Fresh) {
 	}
 	// A group whose second mutation fails in the database (the id is taken
 	// under another fingerprint) commits nothing, not even the first.
-	_, err = s.ApplyIncidents(ctx, []dispatch.Mutation{
+	_, err = s.Incidents().ApplyIncidents(ctx, []dispatch.Mutation{
 		newIncident("inc-b", "fp-b", 1, 2, dispatchT0),
 		newIncident("inc-a", "fp-other", 1, 2, dispatchT0),
 	})
 	if err == nil {
 		t.Fatal("duplicate incident id committed")
 	}
-	if _, err := s.Incident(ctx, "inc-b"); !errors.Is(err, devices.ErrNotFound) {
+	if _, err := s.Incidents().Incident(ctx, "inc-b"); !errors.Is(err, devices.ErrNotFound) {
 		t.Errorf("inc-b after a failed group: %v, want not found", err)
 	}
-	if rows, _ := s.Outbox(ctx, "inc-b"); len(rows) != 0 {
+	if rows, _ := s.Incidents().Outbox(ctx, "inc-b"); len(rows) != 0 {
 		t.Errorf("inc-b has %d outbox rows after a failed group", len(rows))
 	}
 	// An Apply error skips only its mutation.
@@ -112,7 +112,7 @@ func testIncidentAtomic(t *testing.T, fresh Fresh) {
 		!errors.Is(res[2].Err, devices.ErrNotFound) {
 		t.Errorf("results: %+v", res)
 	}
-	tl, err := s.Timeline(ctx, "inc-a")
+	tl, err := s.Incidents().Timeline(ctx, "inc-a")
 	if err != nil || len(tl) != 1 || tl[0].Action != "opened" {
 		t.Errorf("timeline: %+v %v", tl, err)
 	}
@@ -127,11 +127,11 @@ func testFingerprint(t *testing.T, fresh Fresh) {
 	if res[1].Incident.ID != "inc-1" {
 		t.Errorf("second trigger made incident %s", res[1].Incident.ID)
 	}
-	inc, err := s.Incident(ctx, "inc-1")
+	inc, err := s.Incidents().Incident(ctx, "inc-1")
 	if err != nil || inc.Count != 3 {
 		t.Errorf("incident: count %d, %v", inc.Count, err)
 	}
-	all, _ := s.ListIncidents(ctx, dispatch.IncidentQuery{Limit: 10})
+	all, _ := s.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Limit: 10})
 	if len(all) != 1 {
 		t.Errorf("%d incidents, want 1", len(all))
 	}
@@ -208,7 +208,7 @@ func testFoldAlias(t *testing.T, fresh Fresh) {
 	if res[0].Err != nil || len(offered) != 0 {
 		t.Errorf("no open incident: %+v, offered %v", res[0], offered)
 	}
-	if inc, err := s.Incident(ctx, "inc-a"); err != nil || inc.Fingerprint != "fp-a" {
+	if inc, err := s.Incidents().Incident(ctx, "inc-a"); err != nil || inc.Fingerprint != "fp-a" {
 		t.Errorf("inc-a: %+v %v", inc, err)
 	}
 }
@@ -219,7 +219,7 @@ func testOutboxRowOps(t *testing.T, fresh Fresh) {
 	apply(t, s, newIncident("inc-a", "fp-a", 1, 3, dispatchT0))
 	keys := []string{dispatch.NotificationKey("inc-a", 0, "r0", "cap", 1), dispatch.NotificationKey("inc-a", 0, "r1", "cap", 1),
 		dispatch.NotificationKey("inc-a", 0, "r2", "cap", 1)}
-	claimed, err := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Minute, Limit: 1})
+	claimed, err := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Minute, Limit: 1})
 	if err != nil || len(claimed) != 1 || claimed[0].ClaimID != "c1" || claimed[0].Tries != 1 || claimed[0].State != dispatch.OutboxSending {
 		t.Fatalf("claim: %+v %v", claimed, err)
 	}
@@ -256,7 +256,7 @@ func testOutboxRowOps(t *testing.T, fresh Fresh) {
 		DueAt: later, Deadline: later}}})
 	change(dispatch.Change{Reschedule: []dispatch.Reschedule{{Key: "inc-a/sms", DueAt: dispatchT0}}})
 	change(dispatch.Change{CancelPending: true, Keep: []string{"cap"}})
-	rows, _ := s.Outbox(ctx, "inc-a")
+	rows, _ := s.Incidents().Outbox(ctx, "inc-a")
 	states := map[string]dispatch.OutboxRow{}
 	for _, r := range rows {
 		states[r.Key] = r
@@ -270,7 +270,7 @@ func testOutboxRowOps(t *testing.T, fresh Fresh) {
 	if r := states["inc-a/sms"]; r.State != dispatch.OutboxCancelled || !r.DueAt.Equal(dispatchT0) {
 		t.Errorf("cancelled sms row: %+v", r)
 	}
-	due, ok, err := s.NextOutboxDue(ctx)
+	due, ok, err := s.Incidents().NextOutboxDue(ctx)
 	if err != nil || !ok || !due.Equal(dispatchT0) {
 		t.Errorf("NextOutboxDue = %v %v %v", due, ok, err)
 	}
@@ -302,7 +302,7 @@ func testClaimOnce(t *testing.T, fresh Fresh) {
 			st := stores[w%len(stores)]
 			for n := 0; ; n++ {
 				id := fmt.Sprintf("w%d-%d", w, n)
-				rows, err := st.ClaimOutbox(context.Background(), dispatch.Claim{ID: id, Now: dispatchT0, Lease: time.Hour, Limit: 7})
+				rows, err := st.Incidents().ClaimOutbox(context.Background(), dispatch.Claim{ID: id, Now: dispatchT0, Lease: time.Hour, Limit: 7})
 				if err != nil {
 					t.Errorf("claim: %v", err)
 					return
@@ -330,7 +330,7 @@ func testClaimOnce(t *testing.T, fresh Fresh) {
 	}
 	// Most urgent first.
 	apply(t, s, newIncident("inc-p4", "fp-p4", 4, 1, dispatchT0), newIncident("inc-p1", "fp-p1", 1, 1, dispatchT0.Add(time.Second)))
-	rows, _ := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: "order", Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 1})
+	rows, _ := s.Incidents().ClaimOutbox(ctxT(t), dispatch.Claim{ID: "order", Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 1})
 	if len(rows) != 1 || rows[0].IncidentID != "inc-p1" {
 		t.Errorf("first claimed row %+v, want the P1 one", rows)
 	}
@@ -340,15 +340,15 @@ func testClaimRecovers(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
 	apply(t, s, newIncident("inc-a", "fp-a", 1, 1, dispatchT0))
-	first, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: 10 * time.Second, Limit: 5})
+	first, _ := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: 10 * time.Second, Limit: 5})
 	if len(first) != 1 || first[0].Recovered {
 		t.Fatalf("first claim: %+v", first)
 	}
-	if again, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c2", Now: dispatchT0.Add(5 * time.Second), Lease: 10 * time.Second, Limit: 5}); len(again) != 0 {
+	if again, _ := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c2", Now: dispatchT0.Add(5 * time.Second), Lease: 10 * time.Second, Limit: 5}); len(again) != 0 {
 		t.Errorf("claimed within the lease: %+v", again)
 	}
 	// The lease ran out (the worker died): the row comes back, in doubt.
-	rec, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c3", Now: dispatchT0.Add(11 * time.Second), Lease: 10 * time.Second, Limit: 5})
+	rec, _ := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c3", Now: dispatchT0.Add(11 * time.Second), Lease: 10 * time.Second, Limit: 5})
 	if len(rec) != 1 || !rec[0].Recovered || rec[0].Tries != 2 || rec[0].ClaimID != "c3" {
 		t.Fatalf("recovered claim: %+v", rec)
 	}
@@ -356,7 +356,7 @@ func testClaimRecovers(t *testing.T, fresh Fresh) {
 	apply(t, s, dispatch.Mutation{IncidentID: "inc-a", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
 		return dispatch.Change{Row: &dispatch.RowUpdate{Key: rec[0].Key, ClaimID: "c1", State: dispatch.OutboxFailed}}, nil
 	}})
-	rows, _ := s.Outbox(ctx, "inc-a")
+	rows, _ := s.Incidents().Outbox(ctx, "inc-a")
 	if rows[0].State != dispatch.OutboxSending || rows[0].ClaimID != "c3" {
 		t.Errorf("row after a stale completion: %+v", rows[0])
 	}
@@ -370,15 +370,15 @@ func testReleaseClaims(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
 	apply(t, s, newIncident("inc-a", "fp-a", 1, 1, dispatchT0))
-	if first, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Hour, Limit: 5}); len(first) != 1 {
+	if first, _ := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Hour, Limit: 5}); len(first) != 1 {
 		t.Fatalf("first claim: %+v", first)
 	}
-	n, err := s.ReleaseClaims(ctx)
+	n, err := s.Incidents().ReleaseClaims(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := s.ClaimOutbox(ctx, dispatch.Claim{ID: "c2", Now: dispatchT0.Add(time.Second), Lease: time.Hour, Limit: 5})
-	if !s.SingleWriter() {
+	again, _ := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c2", Now: dispatchT0.Add(time.Second), Lease: time.Hour, Limit: 5})
+	if !s.Incidents().SingleWriter() {
 		if n != 0 || len(again) != 0 {
 			t.Errorf("PostgreSQL released %d claims (claimed again: %+v): another gateway's lease must hold", n, again)
 		}
@@ -396,7 +396,7 @@ func testListIncidents(t *testing.T, fresh Fresh) {
 		newIncident("inc-old-p2", "fp-1", 2, 0, dispatchT0),
 		newIncident("inc-new-p1", "fp-2", 1, 0, dispatchT0.Add(time.Hour)),
 		newIncident("inc-old-p1", "fp-3", 1, 0, dispatchT0.Add(time.Minute)))
-	all, err := s.ListIncidents(ctx, dispatch.IncidentQuery{Limit: 10})
+	all, err := s.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,12 +418,12 @@ func testListIncidents(t *testing.T, fresh Fresh) {
 		{dispatch.IncidentQuery{Hub: "hub-2"}, 0},
 		{dispatch.IncidentQuery{Cause: detectors.CauseSOS, Limit: 1}, 1},
 	} {
-		got, err := s.ListIncidents(ctx, tc.q)
+		got, err := s.Incidents().ListIncidents(ctx, tc.q)
 		if err != nil || len(got) != tc.want {
 			t.Errorf("ListIncidents(%+v) = %d, %v; want %d", tc.q, len(got), err, tc.want)
 		}
 	}
-	changed, err := s.IncidentsChangedSince(ctx, all[2].Seq, 10)
+	changed, err := s.Incidents().IncidentsChangedSince(ctx, all[2].Seq, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,11 +432,11 @@ func testListIncidents(t *testing.T, fresh Fresh) {
 			t.Errorf("changed since %d returned seq %d", all[2].Seq, inc.Seq)
 		}
 	}
-	first, _ := s.IncidentsChangedSince(ctx, 0, 10)
+	first, _ := s.Incidents().IncidentsChangedSince(ctx, 0, 10)
 	if len(first) != 3 || first[0].Seq >= first[1].Seq || first[1].Seq >= first[2].Seq {
 		t.Errorf("changes since 0: %+v", first)
 	}
-	if last, err := s.LastIncidentSeq(ctx); err != nil || len(first) == 3 && last != first[2].Seq {
+	if last, err := s.Incidents().LastIncidentSeq(ctx); err != nil || len(first) == 3 && last != first[2].Seq {
 		t.Errorf("LastIncidentSeq = %d, %v; want %d", last, err, first[len(first)-1].Seq)
 	}
 }
@@ -445,7 +445,7 @@ func testListIncidents(t *testing.T, fresh Fresh) {
 // sees the rows the mutations queued.
 func testApplyAndClaim(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
-	res, claimed, err := s.ApplyIncidentsAndClaim(ctxT(t), []dispatch.Mutation{newIncident("inc-c", "fp-c", 1, 2, dispatchT0)},
+	res, claimed, err := s.Incidents().ApplyIncidentsAndClaim(ctxT(t), []dispatch.Mutation{newIncident("inc-c", "fp-c", 1, 2, dispatchT0)},
 		dispatch.Claim{ID: "claim-1", Now: dispatchT0, Lease: time.Minute, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +459,7 @@ func testApplyAndClaim(t *testing.T, fresh Fresh) {
 		}
 	}
 	// Nothing is left to claim, and a claim alone is a valid group.
-	_, again, err := s.ApplyIncidentsAndClaim(ctxT(t), nil, dispatch.Claim{ID: "claim-2", Now: dispatchT0, Lease: time.Minute, Limit: 10})
+	_, again, err := s.Incidents().ApplyIncidentsAndClaim(ctxT(t), nil, dispatch.Claim{ID: "claim-2", Now: dispatchT0, Lease: time.Minute, Limit: 10})
 	if err != nil || len(again) != 0 {
 		t.Errorf("second claim: %d rows, %v", len(again), err)
 	}
@@ -470,14 +470,14 @@ func testPolicies(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	p := dispatch.Policy{Steps: []dispatch.Step{{After: dispatch.Duration(time.Minute),
 		Notify: []dispatch.Target{{To: dispatch.RoleGuardian, Via: "sms"}}}}}
-	if err := s.SavePolicy(ctx, "fall", p, dispatchT0); err != nil {
+	if err := s.Incidents().SavePolicy(ctx, "fall", p, dispatchT0); err != nil {
 		t.Fatal(err)
 	}
 	p.Steps[0].After = dispatch.Duration(2 * time.Minute)
-	if err := s.SavePolicy(ctx, "fall", p, dispatchT0); err != nil {
+	if err := s.Incidents().SavePolicy(ctx, "fall", p, dispatchT0); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Policies(ctx)
+	got, err := s.Incidents().Policies(ctx)
 	if err != nil || len(got) != 1 || got["fall"].Steps[0].After.D() != 2*time.Minute {
 		t.Errorf("Policies = %+v, %v", got, err)
 	}
@@ -518,7 +518,7 @@ func testCancelRecipients(t *testing.T, fresh Fresh) {
 	apply(t, s, dispatch.Mutation{IncidentID: "inc-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
 		return dispatch.Change{CancelRecipients: []string{"guardian-1", "social_worker-1"}}, nil
 	}})
-	got, err := s.Outbox(ctx, "inc-r")
+	got, err := s.Incidents().Outbox(ctx, "inc-r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,19 +568,19 @@ func testLatestNotificationTo(t *testing.T, fresh Fresh) {
 	enqueue("inc-a", row("inc-a", "console", daughter, 2))
 	openInc("inc-z", dispatch.StateResolved, row("inc-z", "sms", daughter, 0))
 
-	got, found, err := s.LatestNotificationTo(ctx, daughter, person, live)
+	got, found, err := s.Incidents().LatestNotificationTo(ctx, daughter, person, live)
 	if err != nil || !found || got.Key != dispatch.NotificationKey("inc-a", 1, "g-"+daughter, "voice", 1) {
 		t.Errorf("daughter's latest = %q, %v, %v; want the voice call of step 1 (not the console row, not the closed incident)", got.Key, found, err)
 	}
-	if got, found, _ := s.LatestNotificationTo(ctx, son, person, live); !found || got.Recipient.Phone != son || got.Channel != "voice" {
+	if got, found, _ := s.Incidents().LatestNotificationTo(ctx, son, person, live); !found || got.Recipient.Phone != son || got.Channel != "voice" {
 		t.Errorf("son's latest = %+v, %v", got, found)
 	}
 	for _, phone := range []string{"+8210", "+821011112", "+821099990000", ""} {
-		if got, found, err := s.LatestNotificationTo(ctx, phone, person, live); found || err != nil {
+		if got, found, err := s.Incidents().LatestNotificationTo(ctx, phone, person, live); found || err != nil {
 			t.Errorf("%q matched %q (%v): only the exact number may", phone, got.Key, err)
 		}
 	}
-	if _, found, _ := s.LatestNotificationTo(ctx, daughter, person, []dispatch.State{dispatch.StateResolved}); !found {
+	if _, found, _ := s.Incidents().LatestNotificationTo(ctx, daughter, person, []dispatch.State{dispatch.StateResolved}); !found {
 		t.Error("the states asked for are not honoured")
 	}
 }

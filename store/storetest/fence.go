@@ -37,6 +37,7 @@ func testFencing(t *testing.T, fresh Fresh) {
 		{"StaleDetectionDoesNotOpenIncident", testStaleDetection},
 		{"CommandRowsOnlyToOwner", testCommandRowsOnlyToOwner},
 		{"LeaseClockIsDatabase", testOutboxLeaseClock},
+		{"NoDeadlockUnderMovesAndWrites", testNoDeadlock},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
 	}
@@ -204,7 +205,7 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 		go func() {
 			defer wg.Done()
 			<-go_
-			_, appendErr = a.AppendEvent(ctx, ev)
+			_, appendErr = a.Journal().AppendEvent(ctx, ev)
 		}()
 		go func() {
 			defer wg.Done()
@@ -212,7 +213,7 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 			if _, claimErr = b.Cluster().ClaimHubs(ctx, mb, []devices.HubID{hub}); claimErr != nil {
 				return
 			}
-			replayErr = b.ReplayEvents(ctx, "", hub, 0, func(e *devices.Event) error {
+			replayErr = b.Journal().ReplayEvents(ctx, "", hub, 0, func(e *devices.Event) error {
 				replayed = append(replayed, e.ID)
 				return nil
 			})
@@ -236,19 +237,19 @@ func testEventInsertRacingAClaim(t *testing.T, fresh Fresh) {
 		// The hub's redelivery to the old owner: a stored event is a
 		// duplicate (durable, acknowledged), a refused one refused again.
 		again := *ev
-		fresh, err := a.AppendEvent(ctx, &again)
+		fresh, err := a.Journal().AppendEvent(ctx, &again)
 		if stored && (err != nil || fresh) || !stored && !errors.Is(err, devices.ErrNotOwner) {
 			t.Fatalf("round %d: redelivery to the old owner = fresh %v, %v; stored before: %v", round, fresh, err, stored)
 		}
 	}
 	unfenced := &devices.Event{Hub: "hub-000", ID: "sos-2", Kind: devices.EventSOS, At: time.Now()}
-	_, err := a.AppendEvent(ctx, unfenced)
+	_, err := a.Journal().AppendEvent(ctx, unfenced)
 	wantErr(t, "AppendEvent without an epoch", err, store.ErrUnfenced)
 	// And a refused event was not stored behind the replay's back.
 	var late int
 	for round := range rounds {
 		hub := devices.HubID(fmt.Sprintf("hub-%03d", round))
-		if err := b.ReplayEvents(ctx, "", hub, 0, func(*devices.Event) error { late++; return nil }); err != nil {
+		if err := b.Journal().ReplayEvents(ctx, "", hub, 0, func(*devices.Event) error { late++; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,7 +287,7 @@ func testStaleDetection(t *testing.T, fresh Fresh) {
 	if res[2].Err != nil || !res[2].Changed {
 		t.Errorf("unfenced change = %+v, want applied", res[2])
 	}
-	if _, err := a.Incident(ctx, "inc-stale"); !errors.Is(err, devices.ErrNotFound) {
+	if _, err := a.Incidents().Incident(ctx, "inc-stale"); !errors.Is(err, devices.ErrNotFound) {
 		t.Errorf("incident of the stale detection: %v, want none (%v)", err, devices.ErrNotFound)
 	}
 	res = apply(t, a, fenced(newIncident("inc-x", "fp-x", 1, 0, dispatchT0), 0))
@@ -316,7 +317,7 @@ func withCommand(id string) dispatch.Mutation {
 // claimedKinds claims every due row through s and returns their kinds by key.
 func claimedKinds(t *testing.T, s *store.Store, id string) map[string]dispatch.OutboxKind {
 	t.Helper()
-	rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 10})
+	rows, err := s.Incidents().ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: dispatchT0.Add(time.Minute), Lease: time.Hour, Limit: 10})
 	if err != nil {
 		t.Fatalf("ClaimOutbox(%s): %v", id, err)
 	}
@@ -374,7 +375,7 @@ func testOutboxLeaseClock(t *testing.T, fresh Fresh) {
 	apply(t, a, newIncident("inc-1", "fp-1", 1, 1, dispatchT0))
 	claimAt := func(s *store.Store, id string, clock time.Duration) []dispatch.OutboxRow {
 		t.Helper()
-		rows, err := s.ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: time.Now().Add(clock), Lease: 30 * time.Second, Limit: 10})
+		rows, err := s.Incidents().ClaimOutbox(ctxT(t), dispatch.Claim{ID: id, Now: time.Now().Add(clock), Lease: 30 * time.Second, Limit: 10})
 		if err != nil {
 			t.Fatalf("ClaimOutbox(%s): %v", id, err)
 		}
@@ -402,4 +403,109 @@ func testOutboxLeaseClock(t *testing.T, fresh Fresh) {
 	if rows := claimAt(b, "behind-too", -time.Hour); len(rows) != 1 || !rows[0].Recovered {
 		t.Errorf("a node an hour behind took %+v after the lease ended, want the row, recovered", rows)
 	}
+}
+
+// testNoDeadlock: claims moving hubs back and forth between two nodes,
+// fenced saves, event appends and detection groups, all on the same hubs
+// at once and each given its hubs in reverse order, never deadlock: every
+// writer locks hub_owners rows first, in hub_id order, then its data rows.
+// Each write either succeeds or is refused as stale; nothing else fails.
+func testNoDeadlock(t *testing.T, fresh Fresh) {
+	a, b, ma, mb, _ := fencedPair(t, fresh)
+	start(t, a)
+	ctx := ctxT(t)
+	const nHubs, rounds = 40, 25
+	hubs := make([]devices.HubID, nHubs)
+	for i := range hubs {
+		hubs[nHubs-1-i] = devices.HubID(fmt.Sprintf("hub-%02d", i)) // reverse order
+	}
+	claim(t, a, ma, hubs...)
+	var mu sync.Mutex
+	epochs := map[devices.HubID]devices.Epoch{}
+	note := func(owned map[devices.HubID]devices.Epoch) {
+		mu.Lock()
+		defer mu.Unlock()
+		for h, e := range owned {
+			epochs[h] = max(epochs[h], e)
+		}
+	}
+	epochOf := func(h devices.HubID) devices.Epoch {
+		mu.Lock()
+		defer mu.Unlock()
+		return max(epochs[h], 1)
+	}
+	var errs []error
+	outcomes := map[string]int{}
+	fail := func(what string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			outcomes[what+" ok"]++
+		case errors.Is(err, devices.ErrNotOwner) || errors.Is(err, dispatch.ErrStaleEpoch):
+			outcomes[what+" stale"]++
+		default:
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	var wg sync.WaitGroup
+	for w, s := range []*store.Store{a, b} {
+		m := []cluster.Member{ma, mb}[w]
+		wg.Go(func() { // claims, in alternating halves
+			for r := range rounds {
+				owned, err := s.Cluster().ClaimHubs(ctx, m, hubs[(r%2)*nHubs/2:][:nHubs/2])
+				fail("claim", err)
+				got := map[devices.HubID]devices.Epoch{}
+				for h, o := range owned {
+					got[h] = o.Epoch
+				}
+				note(got)
+			}
+		})
+		wg.Go(func() { // state saves
+			for r := range rounds {
+				snaps := make([]detectors.HomeSnapshot, 0, nHubs)
+				recs := make([]devices.HubHealthRecord, 0, nHubs)
+				for _, h := range hubs {
+					snaps = append(snaps, detectors.HomeSnapshot{Hub: h, Data: []byte{byte(r)}, Epoch: epochOf(h)})
+					recs = append(recs, health(h, "fw", epochOf(h)))
+				}
+				fail("save homes", s.State().SaveHomes(ctx, snaps))
+				fail("save health", s.State().SaveHubHealth(ctx, recs))
+			}
+		})
+		wg.Go(func() { // detection groups
+			for r := range rounds {
+				var muts []dispatch.Mutation
+				for i, h := range hubs[:10] {
+					m := newIncident(fmt.Sprintf("inc-%d-%d-%d", w, r, i), fmt.Sprintf("fp-%d-%d-%d", w, r, i), 1, 1, dispatchT0)
+					m.Fence = dispatch.Fence{Hub: h, Epoch: epochOf(h)}
+					muts = append(muts, m)
+				}
+				res, err := s.Incidents().ApplyIncidents(ctx, muts)
+				fail("apply incidents", err)
+				for _, x := range res {
+					fail("detection", x.Err)
+				}
+			}
+		})
+	}
+	wg.Go(func() { // event appends through the journal's group commit
+		for r := range rounds {
+			var inner sync.WaitGroup
+			for _, h := range hubs {
+				inner.Go(func() {
+					_, err := a.Journal().AppendEvent(ctx, &devices.Event{Hub: h, ID: devices.EventID(fmt.Sprintf("e-%d", r)),
+						Kind: devices.EventMotion, At: dispatchT0, Epoch: epochOf(h)})
+					fail("append event", err)
+				})
+			}
+			inner.Wait()
+		}
+	})
+	wg.Wait()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	t.Logf("outcomes: %v", outcomes)
 }

@@ -18,14 +18,14 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 	s := open(t, cfg)
 	stop := start(t, s)
 	ctx := ctxT(t)
-	if pos, err := s.JournalPosition(ctx, "engine"); err != nil || pos != 0 {
+	if pos, err := s.Journal().JournalPosition(ctx, "engine"); err != nil || pos != 0 {
 		t.Fatalf("position of a new consumer = %d, %v; want 0", pos, err)
 	}
 	var evs []*devices.Event
 	for i := range 6 {
 		hub := devices.HubID(fmt.Sprintf("hub-%d", i%2))
 		e := event(hub, fmt.Sprintf("e-%d", i), base)
-		if fresh, err := s.AppendEvent(ctx, e); err != nil || !fresh || e.Seq == 0 {
+		if fresh, err := s.Journal().AppendEvent(ctx, e); err != nil || !fresh || e.Seq == 0 {
 			t.Fatalf("append %d: fresh %v, seq %d, %v", i, fresh, e.Seq, err)
 		}
 		if i > 0 && e.Seq <= evs[i-1].Seq {
@@ -34,7 +34,7 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 		evs = append(evs, e)
 	}
 	again := event(evs[2].Hub, string(evs[2].ID), base)
-	if fresh, err := s.AppendEvent(ctx, again); err != nil || fresh || again.Seq != evs[2].Seq {
+	if fresh, err := s.Journal().AppendEvent(ctx, again); err != nil || fresh || again.Seq != evs[2].Seq {
 		t.Fatalf("redelivery: fresh %v, seq %d, %v; want not fresh with position %d", fresh, again.Seq, err, evs[2].Seq)
 	}
 
@@ -46,10 +46,10 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 		}
 		return out
 	}
-	if err := s.JournalApplied(ctx, "engine", seqs(0, 1, 3, 4)); err != nil {
+	if err := s.Journal().JournalApplied(ctx, "engine", seqs(0, 1, 3, 4)); err != nil {
 		t.Fatalf("JournalApplied: %v", err)
 	}
-	if err := s.JournalApplied(ctx, "never-asked", seqs(0)); err == nil {
+	if err := s.Journal().JournalApplied(ctx, "never-asked", seqs(0)); err == nil {
 		t.Error("a consumer that never asked for its position could report")
 	}
 	stop()
@@ -57,12 +57,12 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 
 	s = open(t, cfg)
 	start(t, s)
-	pos, err := s.JournalPosition(ctx, "engine")
+	pos, err := s.Journal().JournalPosition(ctx, "engine")
 	if err != nil || pos != evs[1].Seq {
 		t.Fatalf("saved position = %d, %v; want %d (event 3 was never reported applied)", pos, err, evs[1].Seq)
 	}
 	var replayed []int64
-	err = s.ReplayEvents(ctx, "engine", "", pos, func(e *devices.Event) error {
+	err = s.Journal().ReplayEvents(ctx, "engine", "", pos, func(e *devices.Event) error {
 		if !e.Replayed || e.Hub == "" || e.ID == "" || e.Kind != devices.EventSOS || !e.At.Equal(base) {
 			t.Errorf("replayed event %+v", e)
 		}
@@ -74,7 +74,7 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 	}
 	// One hub's events after a position: what a hub moving to this gateway needs.
 	replayed = replayed[:0]
-	err = s.ReplayEvents(ctx, "engine", evs[3].Hub, evs[1].Seq, func(e *devices.Event) error {
+	err = s.Journal().ReplayEvents(ctx, "engine", evs[3].Hub, evs[1].Seq, func(e *devices.Event) error {
 		replayed = append(replayed, e.Seq)
 		return nil
 	})
@@ -83,7 +83,7 @@ func testJournalPositions(t *testing.T, fresh Fresh) {
 	}
 	// Replayed positions are tracked: once all are reported, the watermark
 	// reaches the newest.
-	if err := s.JournalApplied(ctx, "engine", seqs(2, 3, 4, 5)); err != nil {
+	if err := s.Journal().JournalApplied(ctx, "engine", seqs(2, 3, 4, 5)); err != nil {
 		t.Fatal(err)
 	}
 	if pos, _ := readPosition(t, cfg, "engine"); pos != evs[5].Seq {
@@ -97,7 +97,7 @@ func readPosition(t *testing.T, cfg store.Config, consumer string) (int64, error
 	t.Helper()
 	s := open(t, cfg)
 	defer s.Close()
-	return s.JournalPosition(ctxT(t), consumer)
+	return s.Journal().JournalPosition(ctxT(t), consumer)
 }
 
 // testPoison: inputs whose handling panicked are kept whole (within bounds)
@@ -108,15 +108,15 @@ func testPoison(t *testing.T, fresh Fresh) {
 	for i := range 3 {
 		p := devices.Poison{Hub: "hub-1", Stage: "engine", Channel: devices.ChanEvents, EventID: devices.EventID(fmt.Sprintf("e-%d", i)),
 			Seq: int64(10 + i), Input: []byte(`{"v":1,"kind":"sos"}`), Panic: "index out of range", Stack: "goroutine 1", At: base.Add(time.Duration(i) * time.Second)}
-		if err := s.KeepPoison(ctx, p); err != nil {
+		if err := s.Journal().KeepPoison(ctx, p); err != nil {
 			t.Fatalf("KeepPoison: %v", err)
 		}
 	}
 	huge := devices.Poison{Hub: "hub-2", Stage: "broker", Input: make([]byte, 1<<20), Panic: "x", At: base}
-	if err := s.KeepPoison(ctx, huge); err != nil {
+	if err := s.Journal().KeepPoison(ctx, huge); err != nil {
 		t.Fatalf("KeepPoison of a 1 MiB input: %v", err)
 	}
-	list, err := s.ListPoison(ctx, 10)
+	list, err := s.Journal().ListPoison(ctx, 10)
 	if err != nil || len(list) != 4 {
 		t.Fatalf("ListPoison = %d, %v; want 4", len(list), err)
 	}

@@ -485,15 +485,15 @@ func testEventDedup(t *testing.T, fresh Fresh) {
 	e := event("hub-1", "e-1", base)
 	e.Value, e.HasValue, e.Detail = 2.5, true, []byte(`{"peak_g":2.5}`)
 	for i, want := range []bool{true, false} {
-		fresh, err := s.AppendEvent(ctx, e)
+		fresh, err := s.Journal().AppendEvent(ctx, e)
 		if err != nil || fresh != want {
 			t.Fatalf("append #%d: fresh %v, %v; want %v", i+1, fresh, err, want)
 		}
 	}
-	if fresh, err := s.AppendEvent(ctx, event("hub-2", "e-1", base)); err != nil || !fresh {
+	if fresh, err := s.Journal().AppendEvent(ctx, event("hub-2", "e-1", base)); err != nil || !fresh {
 		t.Errorf("same id from another hub: fresh %v, %v", fresh, err)
 	}
-	evs, err := s.ListEvents(ctx, store.EventQuery{Hub: "hub-1"})
+	evs, err := s.Journal().ListEvents(ctx, store.EventQuery{Hub: "hub-1"})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("ListEvents = %v, %v", evs, err)
 	}
@@ -502,10 +502,10 @@ func testEventDedup(t *testing.T, fresh Fresh) {
 		got.Value != 2.5 || !got.HasValue || string(got.Detail) != `{"peak_g":2.5}` && string(got.Detail) != `{"peak_g": 2.5}` {
 		t.Errorf("stored event %+v, want %+v", got, e)
 	}
-	if evs, _ := s.ListEvents(ctx, store.EventQuery{Since: base.Add(time.Hour)}); len(evs) != 0 {
+	if evs, _ := s.Journal().ListEvents(ctx, store.EventQuery{Since: base.Add(time.Hour)}); len(evs) != 0 {
 		t.Errorf("ListEvents(since later) = %v", evs)
 	}
-	_, err = s.AppendEvent(ctx, &devices.Event{Hub: "hub-1"})
+	_, err = s.Journal().AppendEvent(ctx, &devices.Event{Hub: "hub-1"})
 	wantErr(t, "event without id", err, devices.ErrInvalid)
 }
 
@@ -519,7 +519,7 @@ func testEventDedupOneCommit(t *testing.T, fresh Fresh) {
 	var wg sync.WaitGroup
 	for range copies {
 		wg.Go(func() {
-			fresh, err := s.AppendEvent(ctx, event("hub-1", "dup", base))
+			fresh, err := s.Journal().AppendEvent(ctx, event("hub-1", "dup", base))
 			if err != nil {
 				t.Errorf("AppendEvent: %v", err)
 			}
@@ -534,7 +534,7 @@ func testEventDedupOneCommit(t *testing.T, fresh Fresh) {
 	if n := freshCount.Load(); n != 1 {
 		t.Errorf("%d copies reported fresh, want 1", n)
 	}
-	if evs, _ := s.ListEvents(ctx, store.EventQuery{}); len(evs) != 1 {
+	if evs, _ := s.Journal().ListEvents(ctx, store.EventQuery{}); len(evs) != 1 {
 		t.Errorf("%d events stored, want 1", len(evs))
 	}
 }
@@ -552,7 +552,7 @@ func testEventsConcurrent(t *testing.T, fresh Fresh) {
 			for i := range each {
 				e := event(hub, fmt.Sprintf("e-%d", i), base.Add(time.Duration(i)*time.Second))
 				for range 2 { // every event is redelivered once
-					fresh, err := s.AppendEvent(ctx, e)
+					fresh, err := s.Journal().AppendEvent(ctx, e)
 					if err != nil {
 						t.Errorf("AppendEvent: %v", err)
 						return
@@ -568,7 +568,7 @@ func testEventsConcurrent(t *testing.T, fresh Fresh) {
 	if n := freshCount.Load(); n != goroutines*each {
 		t.Errorf("%d fresh, want %d", n, goroutines*each)
 	}
-	evs, err := s.ListEvents(ctx, store.EventQuery{Limit: 10000})
+	evs, err := s.Journal().ListEvents(ctx, store.EventQuery{Limit: 10000})
 	if err != nil || len(evs) != goroutines*each {
 		t.Errorf("%d events stored (%v), want %d", len(evs), err, goroutines*each)
 	}
@@ -597,18 +597,18 @@ func testRollups(t *testing.T, fresh Fresh) {
 		}},
 	}
 	for _, b := range batches {
-		if err := s.AppendReadings(ctx, b); err != nil {
+		if err := s.Journal().AppendReadings(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rs, err := s.Readings(ctx, "hub-1", "k", devices.MetricTemperature, base, base.Add(2*time.Hour))
+	rs, err := s.Journal().Readings(ctx, "hub-1", "k", devices.MetricTemperature, base, base.Add(2*time.Hour))
 	if err != nil || len(rs) != 5 || rs[0].Value != 20 || rs[4].Value != 10 || !rs[1].At.Equal(base.Add(25*time.Second)) || rs[0].Quality != -1 {
 		t.Errorf("Readings = %+v, %v", rs, err)
 	}
-	minutes, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
+	minutes, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +620,7 @@ func testRollups(t *testing.T, fresh Fresh) {
 	if !RollupsEqual(minutes, wantMin) {
 		t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
 	}
-	hours, err := s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base, base.Add(2*time.Hour))
+	hours, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base, base.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -631,7 +631,7 @@ func testRollups(t *testing.T, fresh Fresh) {
 	if !RollupsEqual(hours, wantHour) {
 		t.Errorf("hour rollups\n got %+v\nwant %+v", hours, wantHour)
 	}
-	_, err = s.Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
+	_, err = s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
 	wantErr(t, "rollups at 1s", err, devices.ErrInvalid)
 }
 
@@ -666,14 +666,14 @@ func testRetention(t *testing.T, fresh Fresh) {
 	batches = append(batches, []devices.Reading{reading("radar", devices.MetricHeartRate, now.Add(-time.Hour), 70)})
 	for _, hub := range []devices.HubID{"hub-a", "hub-b"} {
 		for _, rs := range batches {
-			if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
+			if err := s.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Readings: rs}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for _, at := range []time.Time{incident, old} {
 			chunk := &devices.AccelChunk{Hub: hub, Sensor: "wearable", At: at, Received: at, RateHz: 50,
 				X: []float32{0.1, 2.5}, Y: []float32{-1, 0}, Z: []float32{0.98, 3.25}}
-			if err := s.AppendAccel(ctx, chunk); err != nil {
+			if err := s.Journal().AppendAccel(ctx, chunk); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -681,16 +681,16 @@ func testRetention(t *testing.T, fresh Fresh) {
 	// A reading older than 90 days goes with its minute summary (computed
 	// from the raw readings); its hourly rollup stays.
 	ancient := now.Add(-100 * 24 * time.Hour)
-	if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: "hub-a", Readings: []devices.Reading{reading("k", devices.MetricTemperature, ancient, 21)}}); err != nil {
+	if err := s.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: "hub-a", Readings: []devices.Reading{reading("k", devices.MetricTemperature, ancient, 21)}}); err != nil {
 		t.Fatal(err)
 	}
 	// Keep hub-a's 5 minutes around the incident, before the flush: the
 	// readings may still be queued when an incident is opened.
-	if err := s.KeepEvidence(ctx, "inc-1", "hub-a", incident.Add(-2*time.Minute), incident.Add(2*time.Minute)); err != nil {
+	if err := s.Incidents().KeepEvidence(ctx, "inc-1", "hub-a", incident.Add(-2*time.Minute), incident.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "evidence of another hub", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
-	wantErr(t, "evidence of another hub, in dispatch's words", s.KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), dispatch.ErrEvidenceOfAnotherHub)
+	wantErr(t, "evidence of another hub", s.Incidents().KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), devices.ErrConflict)
+	wantErr(t, "evidence of another hub, in dispatch's words", s.Incidents().KeepEvidence(ctx, "inc-1", "hub-b", incident, incident), dispatch.ErrEvidenceOfAnotherHub)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -703,7 +703,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 		t.Errorf("RunRetention deleted %+v, want %+v", res, want)
 	}
 	count := func(hub devices.HubID) int {
-		rs, err := s.Readings(ctx, hub, "radar", devices.MetricHeartRate, old.Add(-time.Hour), now)
+		rs, err := s.Journal().Readings(ctx, hub, "radar", devices.MetricHeartRate, old.Add(-time.Hour), now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -712,7 +712,7 @@ func testRetention(t *testing.T, fresh Fresh) {
 	if a, b := count("hub-a"), count("hub-b"); a != 5+1 || b != 1 {
 		t.Errorf("after retention hub-a has %d readings (want 6), hub-b %d (want 1)", a, b)
 	}
-	ev, err := s.Evidence(ctx, "inc-1")
+	ev, err := s.Incidents().Evidence(ctx, "inc-1")
 	if err != nil {
 		t.Fatalf("Evidence: %v", err)
 	}
@@ -724,13 +724,13 @@ func testRetention(t *testing.T, fresh Fresh) {
 		!reflect.DeepEqual(c.Y, []float32{-1, 0}) || !reflect.DeepEqual(c.Z, []float32{0.98, 3.25}) {
 		t.Errorf("evidence chunk %+v", c)
 	}
-	if hours, _ := s.Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Hour, ancient.Add(-time.Hour), now); len(hours) != 1 {
+	if hours, _ := s.Journal().Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Hour, ancient.Add(-time.Hour), now); len(hours) != 1 {
 		t.Errorf("hourly rollup of 100 days ago: %v, want kept", hours)
 	}
-	if minutes, _ := s.Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Minute, ancient.Add(-time.Hour), now); len(minutes) != 0 {
+	if minutes, _ := s.Journal().Rollups(ctx, "hub-a", "k", devices.MetricTemperature, time.Minute, ancient.Add(-time.Hour), now); len(minutes) != 0 {
 		t.Errorf("minute rollup of 100 days ago: %v, want gone", minutes)
 	}
-	_, err = s.Evidence(ctx, "inc-none")
+	_, err = s.Incidents().Evidence(ctx, "inc-none")
 	wantErr(t, "Evidence(missing)", err, devices.ErrNotFound)
 }
 
@@ -824,7 +824,7 @@ func testDrain(t *testing.T, fresh Fresh) {
 				for i := range perBatch {
 					rb.Readings = append(rb.Readings, reading("m", devices.MetricMotion, base.Add(time.Duration(b*perBatch+i)*time.Second), 1))
 				}
-				if err := s.AppendReadings(ctx, rb); err != nil {
+				if err := s.Journal().AppendReadings(ctx, rb); err != nil {
 					t.Errorf("AppendReadings: %v", err)
 				}
 			}
@@ -832,17 +832,17 @@ func testDrain(t *testing.T, fresh Fresh) {
 	}
 	wg.Wait()
 	stop()
-	if err := s.AppendReadings(ctx, &devices.ReadingBatch{Hub: "hub-late"}); !errors.Is(err, store.ErrClosed) {
+	if err := s.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: "hub-late"}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("AppendReadings after Run returned: %v, want ErrClosed", err)
 	}
-	if _, err := s.AppendEvent(ctx, event("hub-late", "e", base)); !errors.Is(err, store.ErrClosed) {
+	if _, err := s.Journal().AppendEvent(ctx, event("hub-late", "e", base)); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("AppendEvent after Run returned: %v, want ErrClosed", err)
 	}
 	s.Close()
 	s2 := open(t, cfg)
 	total := 0
 	for p := range producers {
-		rs, err := s2.Readings(ctx, devices.HubID(fmt.Sprintf("hub-%02d", p)), "m", devices.MetricMotion, base, base.Add(time.Hour))
+		rs, err := s2.Journal().Readings(ctx, devices.HubID(fmt.Sprintf("hub-%02d", p)), "m", devices.MetricMotion, base, base.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -859,17 +859,17 @@ func testPushBack(t *testing.T, fresh Fresh) {
 	s := open(t, cfg) // Run not started: nothing leaves the queue
 	b := &devices.ReadingBatch{Hub: "hub-1", Readings: []devices.Reading{reading("m", devices.MetricMotion, base, 1)}}
 	for i := range 2 {
-		if err := s.AppendReadings(context.Background(), b); err != nil {
+		if err := s.Journal().AppendReadings(context.Background(), b); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := s.AppendReadings(ctx, b); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.Journal().AppendReadings(ctx, b); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("append to a full queue: %v, want it to block until the deadline", err)
 	}
 	start(t, s)
-	if err := s.AppendReadings(ctxT(t), b); err != nil {
+	if err := s.Journal().AppendReadings(ctxT(t), b); err != nil {
 		t.Errorf("append once the writer runs: %v", err)
 	}
 }

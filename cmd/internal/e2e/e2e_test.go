@@ -147,7 +147,7 @@ func seed(t *testing.T, s *site) seeded {
 				devices.Reading{Sensor: "radar-bed", Metric: devices.MetricRespiration, At: at, Value: math.Round(15 + 2*math.Cos(float64(h)/13)), Quality: 0.9},
 			)
 		}
-		if err := s.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
+		if err := s.st.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
 			t.Fatal(err)
 		}
 		health := devices.HubHealth{Hub: hub, Online: true, LastSeen: now.Add(-time.Minute), PowerKnown: true, OnMains: true, Battery: 95, Faults: []devices.Fault{}}

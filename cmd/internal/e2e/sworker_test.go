@@ -43,7 +43,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 	for h := 1; h <= hours; h++ {
 		rs = append(rs, devices.Reading{Sensor: "pir-living", Metric: devices.MetricMotion, At: now.Add(-time.Duration(h) * time.Hour), Value: value(h), Quality: -1})
 	}
-	if err := s.st.AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
+	if err := s.st.Journal().AppendReadings(ctx, &devices.ReadingBatch{Hub: hub, Received: now, Readings: rs}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.st.State().SaveHubHealth(ctx, []devices.HubHealthRecord{{HubHealth: devices.HubHealth{Hub: hub, Online: true, LastSeen: now,
@@ -119,7 +119,7 @@ func TestSocialWorkerToday(t *testing.T) {
 	if names != "한화재,오조용,무허브,신새집" {
 		t.Errorf("Today's order: %s, want 한화재,오조용,무허브,신새집 (정평온 has nothing to report)", names)
 	}
-	for _, want := range []string{"오늘 응급상황 3건", "이번 달 낙상 2회", "활동량 평소의 25% (최근 2일)", "허브 없음", "아직 데이터 부족 (20시간치", "긴급"} {
+	for _, want := range []string{"오늘 응급상황 3건", "최근 30일 낙상 2회 (반복 낙상)", "활동량 평소의 25% (최근 2일)", "허브 없음", "아직 데이터 부족 (20시간치", "긴급"} {
 		if !strings.Contains(ranked, want) {
 			t.Errorf("Today's reasons miss %q: %s", want, ranked)
 		}
@@ -137,7 +137,7 @@ func TestSocialWorkerToday(t *testing.T) {
 	navigate(t, b, s.URL+"/today?lang=en")
 	ranked = text(t, b, `#ranked`)
 	screenshot(t, b, "sw-02-today-ranked-en")
-	for _, want := range []string{"3 incidents today", "2 falls this month", "Activity 25% of usual", "No hub installed", "not enough data yet", "urgent"} {
+	for _, want := range []string{"3 incidents today", "2 falls in the last 30 days (repeated falls)", "Activity 25% of usual", "No hub installed", "not enough data yet", "urgent"} {
 		if !strings.Contains(ranked, want) {
 			t.Errorf("Today in English misses %q: %s", want, ranked)
 		}

@@ -71,7 +71,7 @@ func TestDemoKeepsItsHubOnline(t *testing.T) {
 	cl.Disconnect(100)
 
 	incidents := func(cause detectors.Cause) []dispatch.Incident {
-		list, err := g.Store.ListIncidents(ctx, dispatch.IncidentQuery{Hub: d.HubID, Cause: cause})
+		list, err := g.Store.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Hub: d.HubID, Cause: cause})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestDemoKeepsItsHubOnline(t *testing.T) {
 	if h, _ := g.Health.Health(d.HubID); !h.Online || len(h.Faults) != 0 {
 		t.Errorf("demo hub health %+v", h)
 	}
-	all, err := g.Store.ListIncidents(ctx, dispatch.IncidentQuery{Hub: d.HubID})
+	all, err := g.Store.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Hub: d.HubID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -248,14 +248,14 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
-	g.channels.sensors, g.channels.latest = st.Registry(), st
+	g.channels.sensors, g.channels.latest = st.Registry(), st.Incidents()
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
 			return nil, err
 		}
 	}
-	dc := dispatch.Config{Store: st, Directory: st.Registry(), Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
+	dc := dispatch.Config{Store: st.Incidents(), Directory: st.Registry(), Hubs: hubCommander{g}, Notifiers: g.channels.notifiers(),
 		Policies: policies, Logger: log,
 		// A row held by a gateway that died is retaken after the lease: it
 		// must outlast one send (15 s), and be short enough that a
@@ -297,7 +297,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := st.KeepPoison(ctx, p); err != nil {
+			if err := st.Journal().KeepPoison(ctx, p); err != nil {
 				log.Error().Err(err).Str("hub_id", string(p.Hub)).Msg("poison input not kept")
 			}
 			if p.Hub != "" && g.Broker != nil {
@@ -308,7 +308,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	sink := &detectionSink{dispatch: g.Dispatch, counts: detections, onDetection: o.OnDetection,
 		log: log.With().Str("component", "detections").Logger()}
 	hc := health.Config{
-		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st.Journal(), OnPoison: onPoison, Logger: log, Registerer: reg, HeartbeatTimeout: o.HeartbeatTimeout,
 		ShutdownTimeout: budget.detectors,
 		// Last-seen times alone are saved every 10 minutes, not every
 		// minute: at national scale every hub is "seen" every minute, and
@@ -324,7 +324,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	ec := detectors.EngineConfig{
-		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st, OnPoison: onPoison, Logger: log,
+		Sink: sink, Fleet: st.Registry(), Store: st.State(), Journal: st.Journal(), OnPoison: onPoison, Logger: log,
 		NewFallTracker:  detectors.WearableFallTrackers(nil),
 		ShutdownTimeout: budget.detectors,
 		// Homes whose only change is their activity clock are saved every
@@ -357,7 +357,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
-	g.Broker, err = broker.New(bc, st, broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
+	g.Broker, err = broker.New(bc, st.Journal(), broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -370,21 +370,22 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 
 	health := healthReader{g.Health, st}
-	// The store serves the console's ports itself, in the console's records.
+	// The store's sub-stores serve the console's ports, in the console's records.
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
 	desk := console.DeskIncidents{Desk: g.Dispatch}
+	accounts, casework := st.Accounts(), st.Casework()
 	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: st.Accounts(), Audit: st.Accounts(), Residents: st.Registry(), Visits: st.Casework(), Caseload: st.Casework(), Wellbeing: st.Casework(), Health: health,
-			Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: g.Dispatch, Evidence: st, Reports: st.Casework(),
+		console.WebDeps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
+			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
 	if err != nil {
 		return nil, err
 	}
 	g.Handler = g.routes(g.web)
-	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, st.Accounts(), o.DataDir)
+	g.adminPassword, g.adminCreated, err = console.BootstrapAdmin(ctx, accounts, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +437,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start(stageEngine, g.Engine.Run)
 	stages.start(stageDispatch, g.Dispatch.Run)
 	stages.start(stageChannels, g.channels.run)
-	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store) })
+	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store.Incidents()) })
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.

@@ -81,7 +81,7 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("POST /api/v1/119/answers", callback, g.channels.answers)
 	handle("/twilio/", callback, g.channels.webhooks)
 
-	admin := console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: st, MaxImportBytes: importBodyBytes},
+	admin := console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes},
 		g.registry(), healthReader{g.Health, st}, g.Broker, log)
 	handle(console.APIPrefix, plain, admin)
 	handle("POST "+console.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)

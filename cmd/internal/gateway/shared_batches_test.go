@@ -27,7 +27,7 @@ func TestSharedReadingBatchesReachEveryStage(t *testing.T) {
 		t.Fatal("an empty broker.Fanout does not share")
 	}
 	g, pipe := startInProcessBroker(t, storetest.SQLite(t), broker.Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 30})
-	if !(broker.Fanout{g.Engine, g.Health}).SharesReadingBatches() || !g.Store.SharesReadingBatches() {
+	if !(broker.Fanout{g.Engine, g.Health}).SharesReadingBatches() || !g.Store.Journal().SharesReadingBatches() {
 		t.Fatal("the gateway's ports do not share readings batches: the broker would not pool them")
 	}
 	const hubs, rounds = 6, 40
@@ -66,7 +66,7 @@ func TestSharedReadingBatchesReachEveryStage(t *testing.T) {
 	}
 	for h := range hubs {
 		hub := devices.HubID(fmt.Sprintf("bench-%04d", h))
-		rs, err := g.Store.Readings(ctx, hub, "temp-1", devices.MetricTemperature, start.Add(-time.Second), start.Add(rounds*time.Second))
+		rs, err := g.Store.Journal().Readings(ctx, hub, "temp-1", devices.MetricTemperature, start.Add(-time.Second), start.Add(rounds*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

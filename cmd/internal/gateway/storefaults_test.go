@@ -267,7 +267,7 @@ func TestPostgresHangHubsToldBusyThenRecover(t *testing.T) {
 		t.Fatalf("resent SOS after the server continued: %v", err)
 	}
 	waitFor(t, 30*time.Second, "the SOS incident", func() bool { _, ok := c.incident(t, detectors.CauseSOS); return ok })
-	events, err := c.g.Store.ListEvents(context.Background(), store.EventQuery{Hub: c.hub, Limit: 100})
+	events, err := c.g.Store.Journal().ListEvents(context.Background(), store.EventQuery{Hub: c.hub, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,8 @@ type Acquire struct {
 	// it and the saved position. (The store also applies the floor it
 	// keeps, which a claim at CONNECT does not hand on.)
 	Floor int64
-	// Adopted: taken because its owner died while the hub was silent.
+	// Adopted: taken because its owner died while the hub was silent
+	// (logged; every acquired home's deadlines get the restart grace).
 	Adopted bool
 	// ticket numbers the shard's request, so that a load that arrives after
 	// its home was released or asked for again is not applied.
@@ -223,7 +224,14 @@ type Acquiring[O any] struct {
 type acquiring[O any] struct {
 	req    Acquire
 	parked []O
+	other  int // parked inputs that are not journaled events
 }
+
+// parkOthers bounds the inputs other than journaled events a home parks
+// while its load is retried (the database away): an hour of a hub's
+// minute batches. Events are always kept (an emergency is never dropped);
+// readings past the bound are let go, counted.
+const parkOthers = 64
 
 // Len is how many homes are being acquired (0 on the hot path: one test).
 func (a *Acquiring[O]) Len() int { return len(a.homes) }
@@ -254,14 +262,22 @@ func (a *Acquiring[O]) Pending(hub devices.HubID) (devices.Epoch, bool) {
 	return p.req.Epoch, true
 }
 
-// Park keeps o if its hub is being acquired, and reports whether it did.
-func (a *Acquiring[O]) Park(hub devices.HubID, o O) bool {
+// Park keeps o if its hub is being acquired (event: a journaled event),
+// and reports whether its hub is; full reports that o, not an event, was
+// not kept: its home has parked parkOthers such inputs already.
+func (a *Acquiring[O]) Park(hub devices.HubID, o O, event bool) (parked, full bool) {
 	p := a.homes[hub]
 	if p == nil {
-		return false
+		return false, false
+	}
+	if !event {
+		if p.other >= parkOthers {
+			return true, true
+		}
+		p.other++
 	}
 	p.parked = append(p.parked, o)
-	return true
+	return true, false
 }
 
 // Done ends the acquisition that ld answers and returns what its home
@@ -373,8 +389,8 @@ type Holder[O any] struct {
 	// Request hands an acquisition to the loader.
 	Request func(Acquire)
 	// Unowned counts inputs for homes not held here, dropped; Released,
-	// homes let go.
-	Unowned, Released *atomic.Uint64
+	// homes let go; Overflow, inputs past a home's parking bound, dropped.
+	Unowned, Released, Overflow *atomic.Uint64
 }
 
 // Busy reports whether Admit has anything to decide: in a cluster, or
@@ -391,7 +407,10 @@ func (c *Holder[O]) Busy() bool { return c.Cluster || c.Len() > 0 }
 // input to the heap, on a single gateway too.
 func (c *Holder[O]) Admit(o O) bool {
 	hub := c.HubOf(o)
-	if c.Park(hub, o) {
+	if hub == "" {
+		return true // no home's input (time moving on, Advance)
+	}
+	if c.park(hub, o) {
 		return false
 	}
 	if !c.Cluster {
@@ -407,8 +426,19 @@ func (c *Holder[O]) Admit(o O) bool {
 		return false
 	}
 	c.Acquire(Acquire{Hub: hub, Epoch: epoch})
-	c.Park(hub, o)
+	c.park(hub, o)
 	return false
+}
+
+// park parks o if its hub is being acquired, letting it go (counted) past
+// the bound, and reports whether its hub is.
+func (c *Holder[O]) park(hub devices.HubID, o O) bool {
+	parked, full := c.Park(hub, o, c.SeqOf(o) != 0)
+	if full {
+		c.Overflow.Add(1)
+		c.Discard(o)
+	}
+	return parked
 }
 
 // Acquire starts loading a home, once per epoch; a home held under an older

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -137,4 +138,74 @@ func TestLoaderBatchesAndRetries(t *testing.T) {
 			t.Errorf("hub-8 has no saved record, got %+v", ld)
 		}
 	})
+}
+
+// input is a test's shard input: a hub's reading (seq 0) or journaled event.
+type input struct {
+	hub   devices.HubID
+	epoch devices.Epoch
+	seq   int64
+}
+
+// TestHolderParksUntilLoaded: a cluster shard parks a home's inputs while
+// its load runs, every event but at most parkOthers readings (the rest let
+// go, counted), then applies them in order after the load, without the
+// events the load's replay applied; an input of a home not held is dropped.
+func TestHolderParksUntilLoaded(t *testing.T) {
+	var unowned, released, overflow atomic.Uint64
+	var requested []Acquire
+	discarded := 0
+	held := map[devices.HubID]devices.Epoch{}
+	h := Holder[input]{
+		Cluster: true,
+		HubOf:   func(o input) devices.HubID { return o.hub },
+		EpochOf: func(o input) devices.Epoch { return o.epoch },
+		SeqOf:   func(o input) int64 { return o.seq },
+		Discard: func(input) { discarded++ },
+		Held: func(hub devices.HubID) (devices.Epoch, bool) {
+			ep, ok := held[hub]
+			return ep, ok
+		},
+		Drop:    func(hub devices.HubID) { delete(held, hub) },
+		Request: func(a Acquire) { requested = append(requested, a) },
+		Unowned: &unowned, Released: &released, Overflow: &overflow,
+	}
+	if h.Admit(input{hub: "hub-1"}) || unowned.Load() != 1 || discarded != 1 {
+		t.Fatalf("a reading of a home not held was admitted (unowned %d)", unowned.Load())
+	}
+	if h.Admit(input{hub: "hub-1", epoch: 2, seq: 1}) || len(requested) != 1 || requested[0].Epoch != 2 {
+		t.Fatalf("an event under a new epoch did not start the acquisition: %+v", requested)
+	}
+	for i := range 100 {
+		h.Admit(input{hub: "hub-1"})
+		if i%20 == 0 {
+			h.Admit(input{hub: "hub-1", seq: int64(10 + i)})
+		}
+	}
+	if overflow.Load() != 100-parkOthers {
+		t.Errorf("overflow %d, want %d readings let go", overflow.Load(), 100-parkOthers)
+	}
+	var applied []input
+	h.Loaded(requested[0], []*devices.Event{{Hub: "hub-1", Seq: 1}}, func() { held["hub-1"] = 2 }, func(o input) { applied = append(applied, o) })
+	events, readings := 0, 0
+	for _, o := range applied {
+		if o.seq == 1 {
+			t.Error("the event the replay applied was applied again")
+		}
+		if o.seq != 0 {
+			events++
+		} else {
+			readings++
+		}
+	}
+	if events != 5 || readings != parkOthers {
+		t.Errorf("applied %d events and %d readings; want 5 and %d", events, readings, parkOthers)
+	}
+	if !h.Admit(input{hub: "hub-1"}) {
+		t.Error("a reading of the held home was not admitted")
+	}
+	h.Release("hub-1")
+	if released.Load() != 1 || h.Admit(input{hub: "hub-1"}) {
+		t.Errorf("released %d; a released home's reading admitted", released.Load())
+	}
 }

@@ -94,10 +94,16 @@ func (s *Shard[O, R]) tick(now time.Time) {
 // what is still queued. Events go first, each after its own hub's older
 // inputs (Lanes); ordinary inputs already queued are taken without the
 // select (Lanes.Next); the select serves the rest, the save requests, the
-// queries and the wheel's ticker, every tick.
+// queries and the wheel's ticker, every tick. With tick 0 no ticker runs:
+// the owner moves the wheel with inputs of its own (a simulated clock's
+// steps, in order with the other inputs).
 func (s *Shard[O, R]) Run(ctx context.Context, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
+	var ticks <-chan time.Time
+	if tick > 0 {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		ticks = t.C
+	}
 	apply := s.apply
 	for {
 		if s.Lanes.Event(nil, apply) {
@@ -123,7 +129,7 @@ func (s *Shard[O, R]) Run(ctx context.Context, tick time.Duration) {
 			q()
 		case r := <-s.Saves:
 			r.Reply <- s.m.Save(r.Slot, r.Limit)
-		case now := <-t.C:
+		case now := <-ticks:
 			s.tick(now)
 		}
 	}

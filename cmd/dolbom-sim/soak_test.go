@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
+	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+)
+
+// A small soak: 50 homes for 3 simulated days, with emergencies injected
+// often enough that every kind occurs. The detectors run on the simulated
+// clock, nine months before the wall clock of the day this was written:
+// were any of them to read the wall clock, every hub would look skewed
+// (clock_skew) and deadlines would run on the wrong time.
+func TestSoakSmall(t *testing.T) {
+	if wall := time.Now(); wall.Sub(soakStart) < 24*time.Hour {
+		t.Fatalf("the wall clock (%s) must be well past the simulated start for this test to tell them apart", wall)
+	}
+	var out, errs bytes.Buffer
+	failed, err := cmdSoak(context.Background(), []string{"--homes", "50", "--days", "3", "--emergency-rate", "0.4", "--fault-rate", "0.3", "--json"}, &out, &errs)
+	if err != nil {
+		t.Fatalf("soak: %v\n%s", err, errs.String())
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(out.Bytes(), &keys); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"homes", "days", "false_per_1000_home_days", "false_by_cause", "false_to_119", "injected", "detected", "detection_latency_s", "missed"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("no %q in the report", k)
+		}
+	}
+	var rep SoakReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Homes != 50 || rep.Days != 3 || rep.HomeDays != 150 {
+		t.Errorf("homes %d days %d home-days %d, want 50, 3, 150", rep.Homes, rep.Days, rep.HomeDays)
+	}
+	for _, class := range []string{"emergency", "welfare", "device"} {
+		if _, ok := rep.FalsePer1000HomeDays[class]; !ok {
+			t.Errorf("false_per_1000_home_days has no %q", class)
+		}
+	}
+	for _, k := range firmwaresim.Emergencies {
+		if rep.Injected[string(k)] == 0 {
+			t.Errorf("no %s injected: raise the rate or change the seed", k)
+		}
+		if rep.Detected[string(k)] != rep.Injected[string(k)] {
+			t.Errorf("%s: %d of %d injected detected", k, rep.Detected[string(k)], rep.Injected[string(k)])
+		}
+	}
+	if len(rep.Missed) != 0 {
+		t.Errorf("missed: %+v", rep.Missed)
+	}
+	if n := rep.FalseByCause["clock_skew"] + rep.FalseByCause["hub_offline"]; n != 0 {
+		t.Errorf("%d clock_skew or hub_offline incidents: a detector read the wall clock (%v)", n, rep.FalseByCause)
+	}
+	if failed {
+		t.Errorf("--check not given, yet the run failed")
+	}
+}
+
+// A miss, a false emergency and one that reached 119 are each a failure,
+// which --check turns into a non-zero exit.
+func TestSoakReportFailures(t *testing.T) {
+	at := soakStart.Add(10 * time.Hour)
+	hubs := []devices.HubID{"soak-00000"}
+	injected := [][]firmwaresim.Injection{{{Kind: firmwaresim.InjectSOS, At: at, End: at.Add(time.Hour)}}}
+	false119 := detectors.Detection{Fingerprint: "soak-00000/fire_confirmed/1", Hub: "soak-00000", Class: detectors.ClassEmergency,
+		Cause: detectors.CauseFireConfirmed, Priority: detectors.PriorityCritical, State: detectors.Firing, At: at.Add(5 * time.Hour)}
+	rep := soakReport(soakOptions{homes: 1, days: 1, check: true}, hubs, injected, []detectors.Detection{false119})
+	if len(rep.Missed) != 1 || rep.Missed[0].Kind != "sos" {
+		t.Errorf("missed %+v, want the SOS", rep.Missed)
+	}
+	if rep.FalseTo119 != 1 || rep.FalseByCause["fire_confirmed"] != 1 {
+		t.Errorf("false_to_119 %d, by cause %v: want the fire", rep.FalseTo119, rep.FalseByCause)
+	}
+	if len(rep.Failures) != 3 {
+		t.Errorf("failures %q, want the emergency rate, 119 and the miss", rep.Failures)
+	}
+}
+
+// A run depends on its flags only: two runs give the same report, wall
+// times aside.
+func TestSoakDeterministic(t *testing.T) {
+	run := func() SoakReport {
+		var out, errs bytes.Buffer
+		if _, err := cmdSoak(context.Background(), []string{"--homes", "20", "--days", "2", "--emergency-rate", "0.5", "--fault-rate", "0.5", "--seed", "7"}, &out, &errs); err != nil {
+			t.Fatalf("soak: %v\n%s", err, errs.String())
+		}
+		var rep SoakReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		rep.WallSeconds, rep.SimulatedPerWallSecond = 0, 0
+		return rep
+	}
+	a, b := run(), run()
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("two runs differ:\n%+v\n%+v", a, b)
+	}
+	if len(a.Injected) == 0 {
+		t.Errorf("nothing injected: %+v", a)
+	}
+}
+
+// Bad flags are refused with what to give.
+func TestSoakFlags(t *testing.T) {
+	for _, args := range [][]string{{"--homes", "0"}, {"--days", "-1"}, {"--emergency-rate", "2"}} {
+		var out, errs bytes.Buffer
+		if _, err := cmdSoak(context.Background(), args, &out, &errs); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
