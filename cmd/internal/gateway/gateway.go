@@ -261,6 +261,14 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		// must outlast one send (15 s), and be short enough that a
 		// restarted gateway resumes its 119 alerts within a minute.
 		Lease: 30 * time.Second}
+	if o.Cluster.Enabled {
+		// A detection refused because its home moved: the detectors let
+		// the home go (the new owner replays it from the journal).
+		dc.OnStale = func(hubs []devices.HubID) {
+			g.Engine.ReleaseStale(hubs)
+			g.Health.ReleaseStale(hubs)
+		}
+	}
 	if tune.Dispatch != nil {
 		tune.Dispatch(&dc)
 	}
