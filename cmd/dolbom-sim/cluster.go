@@ -43,6 +43,7 @@ type clusterOptions struct {
 	seed                                uint64
 	fleetChild                          string
 	dolbomdArgs                         []string
+	noOwnership                         bool
 	args                                []string
 }
 
@@ -78,6 +79,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.perHAProxy, "per-haproxy", 7500, "homes per HAProxy process (2 descriptors per session under the 20,000 limit)")
 	fs.StringVar(&o.nodeMemLimit, "node-memlimit", "3GiB", "each gateway's GOMEMLIMIT")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the SOS schedule")
+	fs.BoolVar(&o.noOwnership, "no-ownership", false, "run the gateways without --cluster (each watches every home it loaded): the baseline of docs/performance.md, before ownership")
 	fs.Func("dolbomd-arg", "an extra argument for every gateway, repeatable (e.g. --dolbomd-arg=--cluster)", func(v string) error {
 		o.dolbomdArgs = append(o.dolbomdArgs, v)
 		return nil
@@ -334,6 +336,9 @@ func (r *clusterRun) startNodes(ctx context.Context) error {
 			"--log-format", "json", "--log-level", "info", "--max-hubs", fmt.Sprint(r.o.maxHubs)}
 		if r.o.heartbeatTimeout > 0 {
 			args = append(args, "--heartbeat-timeout", r.o.heartbeatTimeout.String())
+		}
+		if !r.o.noOwnership {
+			args = append(args, "--cluster") // ownership, leases and fencing (docs/cluster.md)
 		}
 		args = append(args, r.o.dolbomdArgs...)
 		p, err := r.start(name, env, nil, r.o.dolbomd, args...)

@@ -276,7 +276,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 			"pause_at": r.o.pauseAt.String(), "pause_for": r.o.pauseFor.String(), "drain": r.o.drain.String(),
 			"sos_rate": r.o.sosRate, "haproxies": len(r.haproxies), "max_hubs": r.o.maxHubs,
 			"heartbeat_timeout": r.o.heartbeatTimeout.String(), "own_postgres": r.o.databaseURL == "",
-			"restart_killed": r.o.restartKilled.String(), "dolbomd_args": r.o.dolbomdArgs,
+			"restart_killed": r.o.restartKilled.String(), "dolbomd_args": r.o.dolbomdArgs, "ownership": !r.o.noOwnership,
 			"silent": r.o.silent, "silent_for": r.o.silentFor.String(),
 		},
 		Machine: thisMachine(r.o.maxHubs, "--max-hubs of each node"),

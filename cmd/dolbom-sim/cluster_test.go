@@ -219,9 +219,9 @@ func TestClusterSmall(t *testing.T) {
 		"--duration", "60s", "--kill-at", "15s", "--pause-at", "35s", "--pause-for", "8s", "--drain", "10s",
 		"--dolbomd", filepath.Join(bin, "dolbomd"), "--dolbom-119", filepath.Join(bin, "dolbom-119"),
 		"--dir", dir, "--keep", "--json",
-		// Gateways with ownership (issue 16), on short leases so that the
-		// killed node's silent homes are adopted within the run.
-		"--dolbomd-arg=--cluster", "--dolbomd-arg=--cluster-renew=1s", "--dolbomd-arg=--cluster-ttl=3s", "--dolbomd-arg=--cluster-scan=1s")
+		// Short leases, so that the killed node's silent homes are
+		// adopted within the run.
+		"--dolbomd-arg=--cluster-renew=1s", "--dolbomd-arg=--cluster-ttl=3s", "--dolbomd-arg=--cluster-scan=1s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	t0 := time.Now()
