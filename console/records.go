@@ -1,10 +1,12 @@
+// Package console holds what the console's two doors share: the records
+// the store keeps for them, declared once (accounts and sessions, the audit
+// log, visits, hourly rollups, report rows, list queries), the ports both
+// call (AccountStore, HealthReader, HubControl), tokens and the first
+// admin. console/api is the bearer-token JSON API (docs/api.md),
+// console/web the pages and sign-in (docs/console.md). The store imports
+// these types and implements the ports directly; console imports neither
+// door.
 package console
-
-// The records the console's two doors (console/api, console/web) and the
-// store share, declared once: accounts and sessions, the audit log, visits,
-// the hourly rollups and report rows the store keeps, and the shared ports.
-// The store imports these types and implements the ports directly;
-// console imports neither console/api nor console/web.
 
 import (
 	"context"

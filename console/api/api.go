@@ -1,3 +1,8 @@
+// Package api is the console's bearer-token JSON API (docs/api.md): the
+// admin API (residents, hubs, sensors, the CSV import, hub health and
+// events), the incident API with its live feed and the policies, the admin
+// token file, and the Registrar whose checks the admin pages (console/web)
+// use too, so that a form and a JSON body make the same change.
 package api
 
 import (
@@ -16,7 +21,7 @@ import (
 )
 
 // APIPrefix is where cmd/dolbomd mounts the admin API:
-// mux.Handle(console.APIPrefix, console.NewAdminAPI(...)). The handler's own
+// mux.Handle(api.APIPrefix, api.NewAdminAPI(...)). The handler's own
 // routes carry the prefix, so no http.StripPrefix is needed.
 const APIPrefix = "/api/v1/"
 

@@ -1,8 +1,13 @@
+// Package web is the web console: server-rendered pages for social
+// workers, dispatchers and admins, and the browser's JSON API under
+// /console/api/ behind the same sign-in and rights (docs/console.md). Mount
+// New at "/"; the bearer-token APIs are console/api's.
+//
+// Sign-in lives here, not in console: sessions, CSRF tokens, the login
+// limits, the refused-login audit and the client address serve only the
+// browser (the APIs of console/api take a bearer token). What the store
+// keeps of them (Account, Session, AuditEntry) is console's.
 package web
-
-// The web console: server-rendered pages for social workers, dispatchers
-// and admins, and the JSON API behind the same sign-in and rights. Mount
-// NewWeb at "/"; the admin API (APIPrefix) keeps its own bearer token.
 
 import (
 	"context"
@@ -29,11 +34,11 @@ import (
 //go:embed templates/*.html static/*
 var webFiles embed.FS
 
-// WebDeps are the ports of the web console. Accounts, Audit, Residents
+// Deps are the ports of the web console. Accounts, Audit, Residents
 // are required; a nil incident port shows empty lists (and never reveals
 // medical details to a dispatcher); a nil Health, Wellbeing or Visits hides
 // that part of the pages.
-type WebDeps struct {
+type Deps struct {
 	Accounts     console.AccountStore
 	Audit        AuditLog
 	Residents    ResidentReader
@@ -44,14 +49,14 @@ type WebDeps struct {
 	Incidents    IncidentLister
 	History      IncidentHistory
 	OpenIncident OpenIncidentChecker
-	// The dispatcher's console and the reports (web_dispatch.go,
-	// web_reports.go): a nil Desk hides the queue and incident pages, a nil
+	// The dispatcher's console and the reports (dispatch.go,
+	// reports.go): a nil Desk hides the queue and incident pages, a nil
 	// Evidence draws no evidence chart, a nil Reports shows no reports.
-	Desk     WebDesk
+	Desk     Desk
 	Evidence EvidenceReader
 	Reports  ReportSource
 	// api.Registry, when set, lets admins create and edit residents, hubs and
-	// sensors in the pages (web_registry.go), through the same checks as
+	// sensors in the pages (registry.go), through the same checks as
 	// the admin API; nil: the registry is edited through the API only.
 	Registry api.Registry
 	// Hubs, when set with api.Registry, lets the pages disable a hub and
@@ -59,9 +64,9 @@ type WebDeps struct {
 	Hubs console.HubControl
 }
 
-// WebConfig configures the web console. Zero values take the defaults
+// Config configures the web console. Zero values take the defaults
 // noted.
-type WebConfig struct {
+type Config struct {
 	Logger zerolog.Logger
 	// SecureCookies sets the Secure flag on cookies: on whenever the pages
 	// are served over TLS (directly or behind a TLS proxy).
@@ -100,7 +105,7 @@ type WebConfig struct {
 	Now func() time.Time
 }
 
-func (c *WebConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.SessionIdle <= 0 {
 		c.SessionIdle = 8 * time.Hour
 	}
@@ -132,8 +137,8 @@ func (c *WebConfig) setDefaults() {
 }
 
 type web struct {
-	cfg      WebConfig
-	deps     WebDeps
+	cfg      Config
+	deps     Deps
 	log      zerolog.Logger
 	pages    map[string]*template.Template
 	static   http.Handler
@@ -148,13 +153,13 @@ type web struct {
 	mux       *http.ServeMux
 }
 
-// Web is the web console: mount it at "/" and run Run while it serves.
-type Web struct {
+// Console is the web console: mount it at "/" and run Run while it serves.
+type Console struct {
 	w       *web
 	handler http.Handler
 }
 
-func (h *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(rw, r) }
+func (h *Console) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(rw, r) }
 
 // auditTick is how often Run looks for refused sign-ins to summarise; the
 // rows are due once a minute.
@@ -162,7 +167,7 @@ const auditTick = 5 * time.Second
 
 // Run writes the audit rows of refused sign-ins that are summed per
 // minute (LoginAuditRowsPerMinute), and what is left when ctx ends.
-func (h *Web) Run(ctx context.Context) error {
+func (h *Console) Run(ctx context.Context) error {
 	t := time.NewTicker(auditTick)
 	defer t.Stop()
 	for {
@@ -176,11 +181,11 @@ func (h *Web) Run(ctx context.Context) error {
 	}
 }
 
-// NewWeb returns the web console, to mount at "/". Its routes: /login,
+// New returns the web console, to mount at "/". Its routes: /login,
 // /logout, /today, /residents, /residents/{id}, /reports, /admin/accounts,
 // /admin/audit, /static/, and the JSON API under /console/api/
 // (docs/console.md).
-func NewWeb(cfg WebConfig, deps WebDeps) (*Web, error) {
+func New(cfg Config, deps Deps) (*Console, error) {
 	cfg.setDefaults()
 	if deps.Accounts == nil || deps.Audit == nil || deps.Residents == nil {
 		return nil, errors.New("console: web: Accounts, Audit and Residents are required")
@@ -214,7 +219,7 @@ func NewWeb(cfg WebConfig, deps WebDeps) (*Web, error) {
 	}
 	w.static = http.StripPrefix("/static/", http.FileServerFS(static))
 	w.routes()
-	return &Web{w: w, handler: securityHeaders(w.mux)}, nil
+	return &Console{w: w, handler: securityHeaders(w.mux)}, nil
 }
 
 // deriveKey gives each use of the signing key its own key, so that one

@@ -54,7 +54,7 @@ type Options struct {
 	// directly or behind a proxy).
 	SecureCookies bool
 	// TrustedProxies are the reverse proxies in front of the HTTP listener
-	// whose X-Forwarded-For the console believes (web.WebConfig).
+	// whose X-Forwarded-For the console believes (web.Config).
 	TrustedProxies []netip.Prefix
 	// SecretKey is the 64-hex-digit AES-256 key for secrets at rest (door
 	// codes). Every gateway on one PostgreSQL must share it; empty: a key
@@ -155,7 +155,7 @@ type Gateway struct {
 	FakeTwilio *fake.Server
 
 	channels *channels
-	web      *web.Web
+	web      *web.Console
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -386,8 +386,8 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// other's forms.
 	desk := web.DeskIncidents{Desk: g.Dispatch}
 	accounts, casework := st.Accounts(), st.Casework()
-	g.web, err = web.NewWeb(web.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		web.WebDeps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
+	g.web, err = web.New(web.Config{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
+		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})

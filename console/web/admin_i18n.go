@@ -1,6 +1,6 @@
 package web
 
-// The admin pages of the registry (web_registry.go) in Korean and English,
+// The admin pages of the registry (registry.go) in Korean and English,
 // merged into webText at start. form.field.* names a field (by the API's
 // JSON path, indices dropped); form.err.* says in Korean what is wrong with
 // it (English pages show the API's own message).

@@ -253,7 +253,7 @@ type residentData struct {
 	Today         string
 	NextDefault   string
 	HasWellbeing  bool
-	// Next is the next contact due by Today's cadence (web_today.go).
+	// Next is the next contact due by Today's cadence (today.go).
 	Next     visitDue
 	HasNext  bool
 	Falls    fallCount // the last 30 days' falls, as Today counts them

@@ -62,8 +62,8 @@ var csrfValue = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 func TestRunWritesRefusalsEachMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		audit := &memAudit{}
-		web, err := NewWeb(WebConfig{Logger: zerolog.Nop(), PasswordParams: devices.SecretParams{Time: 1, Memory: 64, Threads: 1}},
-			WebDeps{Accounts: noAccounts{}, Audit: audit, Residents: noResidents{}})
+		web, err := New(Config{Logger: zerolog.Nop(), PasswordParams: devices.SecretParams{Time: 1, Memory: 64, Threads: 1}},
+			Deps{Accounts: noAccounts{}, Audit: audit, Residents: noResidents{}})
 		if err != nil {
 			t.Fatal(err)
 		}

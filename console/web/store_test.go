@@ -58,19 +58,19 @@ func (o openIncidents) OpenIncident(_ context.Context, id devices.ResidentID) bo
 // newStoreWeb is the console over a real store, which serves its ports
 // itself as the gateway wires it (cmd/internal/gateway), with device health
 // as the monitor last saved it; extra adds the other ports.
-func newStoreWeb(cfg web.WebConfig, st *store.Store, extra web.WebDeps, log zerolog.Logger) (*web.Web, error) {
+func newStoreWeb(cfg web.Config, st *store.Store, extra web.Deps, log zerolog.Logger) (*web.Console, error) {
 	deps := extra
 	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
 	cfg.Logger = log
-	return web.NewWeb(cfg, deps)
+	return web.New(cfg, deps)
 }
 
 // dispatchDeps are the incident ports over a running dispatcher and its
 // store, as the gateway wires them.
-func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) web.WebDeps {
+func dispatchDeps(d *dispatch.Dispatcher, st *store.Store) web.Deps {
 	desk := web.DeskIncidents{Desk: d}
-	return web.WebDeps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st.Journal(), Reports: st.Casework()}
+	return web.Deps{Incidents: desk, History: st.Casework(), OpenIncident: desk, Desk: d, Evidence: st.Journal(), Reports: st.Casework()}
 }
 
 // storeHealth reads device health from what the monitor last saved (no
@@ -84,13 +84,13 @@ func (h storeHealth) HubHealth(ctx context.Context, hub devices.HubID) (devices.
 
 // newEnv starts the console over a fresh store; tune adjusts its
 // configuration.
-func newEnv(t *testing.T, tune ...func(*web.WebConfig)) *env {
+func newEnv(t *testing.T, tune ...func(*web.Config)) *env {
 	t.Helper()
-	return newEnvDeps(t, web.WebDeps{}, tune...)
+	return newEnvDeps(t, web.Deps{}, tune...)
 }
 
 // newEnvDeps is newEnv with extra ports (the admin pages' Registry).
-func newEnvDeps(t *testing.T, deps web.WebDeps, tune ...func(*web.WebConfig)) *env {
+func newEnvDeps(t *testing.T, deps web.Deps, tune ...func(*web.Config)) *env {
 	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), open: map[devices.ResidentID]bool{}, reg: prometheus.NewRegistry()}
 	ctx := context.Background()
@@ -103,7 +103,7 @@ func newEnvDeps(t *testing.T, deps web.WebDeps, tune ...func(*web.WebConfig)) *e
 	go func() { _ = st.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; st.Close() })
 	e.st = st
-	cfg := web.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour, Registerer: e.reg}
+	cfg := web.Config{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour, Registerer: e.reg}
 	for _, f := range tune {
 		f(&cfg)
 	}

@@ -22,8 +22,8 @@ import (
 // behindProxy makes the test server's own address (127.0.0.1, where every
 // test request comes from) a trusted proxy, so that X-Forwarded-For names
 // the browser.
-func behindProxy(extra ...string) func(*web.WebConfig) {
-	return func(c *web.WebConfig) {
+func behindProxy(extra ...string) func(*web.Config) {
+	return func(c *web.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 		for _, p := range extra {
 			c.TrustedProxies = append(c.TrustedProxies, netip.MustParsePrefix(p))
@@ -123,21 +123,21 @@ func TestLoginLockoutIsNotAWeapon(t *testing.T) {
 func TestLoginSourceLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		tune    []func(*web.WebConfig)
+		tune    []func(*web.Config)
 		failing func(i int) string // X-Forwarded-For of the i-th failure
 		refused []string           // later sources refused (429) with the right password
 		allowed []string           // later sources that sign in
 	}{
 		{
 			name:    "IPv6 grouped by /64",
-			tune:    []func(*web.WebConfig){behindProxy()},
+			tune:    []func(*web.Config){behindProxy()},
 			failing: func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) },
 			refused: []string{"2001:db8:1:2:ffff:ffff:ffff:ffff"},
 			allowed: []string{"2001:db8:1:3::1", "203.0.113.7"},
 		},
 		{
 			name:    "IPv4 by address",
-			tune:    []func(*web.WebConfig){behindProxy()},
+			tune:    []func(*web.Config){behindProxy()},
 			failing: func(int) string { return "203.0.113.7" },
 			refused: []string{"203.0.113.7", "::ffff:203.0.113.7"},
 			allowed: []string{"203.0.113.8"},
@@ -149,14 +149,14 @@ func TestLoginSourceLimit(t *testing.T) {
 		},
 		{
 			name:    "right-most untrusted hop: what the client wrote itself does not count",
-			tune:    []func(*web.WebConfig){behindProxy()},
+			tune:    []func(*web.Config){behindProxy()},
 			failing: func(i int) string { return fmt.Sprintf("10.9.9.%d, 203.0.113.7", i) },
 			refused: []string{"192.0.2.1, 203.0.113.7"},
 			allowed: []string{"203.0.113.7, 198.51.100.1"},
 		},
 		{
 			name:    "a chain of trusted proxies",
-			tune:    []func(*web.WebConfig){behindProxy("10.0.0.0/8")},
+			tune:    []func(*web.Config){behindProxy("10.0.0.0/8")},
 			failing: func(int) string { return "203.0.113.7, 10.0.0.2" },
 			refused: []string{"203.0.113.7, 10.9.9.9"},
 			allowed: []string{"198.51.100.1, 10.0.0.2"},
@@ -165,7 +165,7 @@ func TestLoginSourceLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Five failures per address (the default is 20) keep the test
 			// short: each costs a password hash.
-			e := newEnv(t, append(tc.tune, func(c *web.WebConfig) { c.AddressFailures = 5 })...)
+			e := newEnv(t, append(tc.tune, func(c *web.Config) { c.AddressFailures = 5 })...)
 			for i := range 5 {
 				if status := e.clientFrom(tc.failing(i)).login(fmt.Sprintf("guess-%d", i), "not the password"); status != http.StatusUnauthorized {
 					t.Fatalf("failure %d: %d, want 401", i+1, status)

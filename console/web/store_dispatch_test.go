@@ -65,7 +65,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	go func() { _ = d.Run(dCtx); close(dDone) }()
 	t.Cleanup(func() { stopD(); <-dDone; cancel(); <-stDone; st.Close() })
 	e.st, de.d = st, d
-	h, err := newStoreWeb(web.WebConfig{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, dispatchDeps(d, st), log)
+	h, err := newStoreWeb(web.Config{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, dispatchDeps(d, st), log)
 	if err != nil {
 		t.Fatal(err)
 	}

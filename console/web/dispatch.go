@@ -28,10 +28,10 @@ import (
 	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
-// WebDesk is what the dispatcher's pages call: the incident API's desk and
+// Desk is what the dispatcher's pages call: the incident API's desk and
 // 119's status round trip as a dispatcher records it (a 119 call-taker on
 // the phone says "dispatched"). *dispatch.Dispatcher implements it.
-type WebDesk interface {
+type Desk interface {
 	api.IncidentDesk
 	Apply119(ctx context.Context, a dispatch.Answer119) (dispatch.Incident, error)
 }

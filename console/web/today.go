@@ -3,7 +3,7 @@ package web
 // Today: the social worker's caseload ranked by need, each resident with
 // the reasons in words (docs/console.md, "Today"). The rules are pure
 // functions of what the store returned and of now, tested in
-// web_today_test.go; the handler only gathers their inputs.
+// today_test.go; the handler only gathers their inputs.
 
 import (
 	"cmp"

@@ -27,7 +27,7 @@ func adminEnvHubs(t *testing.T) (*env, *consoletest.Registry, *consoletest.Hubs,
 	reg.AddSocialWorker("sw-kim")
 	reg.AddAccount(console.Account{ID: "d-park", Name: "박상황", Role: console.RoleDispatcher})
 	hubs := &consoletest.Hubs{}
-	e := newEnvDeps(t, web.WebDeps{Registry: reg, Hubs: hubs})
+	e := newEnvDeps(t, web.Deps{Registry: reg, Hubs: hubs})
 	admin := e.client()
 	if status := admin.login("root", password); status != http.StatusSeeOther {
 		t.Fatalf("admin login: %d", status)
