@@ -2,9 +2,12 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // BootstrapAdminID is the account created at first start.
@@ -31,7 +34,7 @@ func BootstrapAdmin(ctx context.Context, accounts AccountStore, dataDir string) 
 		return "", false, nil
 	}
 	// 18 random bytes: 24 characters, easy to copy, 144 bits.
-	password = randomToken()[:24]
+	password = RandomToken()[:24]
 	file := BootstrapPasswordFile(dataDir)
 	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("console: bootstrap admin: %w", err)
@@ -42,7 +45,7 @@ func BootstrapAdmin(ctx context.Context, accounts AccountStore, dataDir string) 
 	err = accounts.CreateAccount(ctx, Account{ID: BootstrapAdminID, Name: "Administrator", Role: RoleAdmin, PasswordHash: HashPassword(password)})
 	if err != nil {
 		_ = os.Remove(file)
-		if isConflict(err) { // another gateway on the same database was first
+		if errors.Is(err, devices.ErrConflict) { // another gateway on the same database was first
 			return "", false, nil
 		}
 		return "", false, fmt.Errorf("console: bootstrap admin: %w", err)

@@ -14,7 +14,7 @@ import (
 )
 
 // Accounts is the sub-store of the console's people: accounts, sessions
-// and the audit log (console.AccountStore and console.AuditLog). The
+// and the audit log (console.AccountStore and web.AuditLog). The
 // records are the console's (console.Account, console.Session); the store
 // keeps updated_us for itself.
 type Accounts struct{ *database }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
+	"github.com/dolbom/dolbom/console/web"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
@@ -12,17 +14,17 @@ import (
 // The store implements the console's ports with the console's own records:
 // no adapter copies them between twin types.
 var (
-	_ console.AccountStore   = store.Accounts{}
-	_ console.AuditLog       = store.Accounts{}
-	_ console.VisitLog       = store.Casework{}
-	_ console.Wellbeing      = store.Casework{}
-	_ console.CaseloadReader = store.Casework{}
-	_ console.ReportSource   = store.Casework{}
-	_ console.SensorReader   = store.Registry{}
-	_ console.ResidentReader = store.Registry{}
-	_ console.EvidenceReader = store.Journal{}
-	_ console.EventLog       = store.Journal{}
-	_ detectors.Fleet        = store.Registry{}
+	_ console.AccountStore = store.Accounts{}
+	_ web.AuditLog         = store.Accounts{}
+	_ web.VisitLog         = store.Casework{}
+	_ web.Wellbeing        = store.Casework{}
+	_ web.CaseloadReader   = store.Casework{}
+	_ web.ReportSource     = store.Casework{}
+	_ web.SensorReader     = store.Registry{}
+	_ web.ResidentReader   = store.Registry{}
+	_ web.EvidenceReader   = store.Journal{}
+	_ api.EventLog         = store.Journal{}
+	_ detectors.Fleet      = store.Registry{}
 )
 
 func TestConsoleSQLite(t *testing.T) {

@@ -42,7 +42,7 @@ const (
 // accelerometer chunks appended on the ingest path (broker.Journal), the
 // journal's replay positions (detectors.Journal), inputs kept as poison,
 // and the queries over events, readings, rollups and a hub's raw samples
-// (console.EventLog, console.EvidenceReader).
+// (api.EventLog, web.EvidenceReader).
 type Journal struct{ *database }
 
 // Journal returns the sub-store of events, readings and their queries.

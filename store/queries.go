@@ -17,7 +17,7 @@ type EventQuery struct {
 }
 
 // HubEvents returns the hub's events received at or after since, oldest
-// first (console.EventLog).
+// first (api.EventLog).
 func (s Journal) HubEvents(ctx context.Context, hub devices.HubID, since time.Time, limit int) ([]devices.Event, error) {
 	return s.ListEvents(ctx, EventQuery{Hub: hub, Since: since, Limit: limit})
 }
@@ -109,7 +109,7 @@ const maxWindowReadings = 200000
 
 // HubSamples returns every raw reading and accelerometer chunk of a hub
 // with from <= time <= to, as Evidence does for a kept window
-// (console.EvidenceReader). The consoles read it around an incident whether
+// (web.EvidenceReader). The consoles read it around an incident whether
 // or not KeepEvidence was called (raw samples live for RawRetention).
 func (s Journal) HubSamples(ctx context.Context, hub devices.HubID, from, to time.Time) ([]devices.Reading, []devices.AccelChunk, error) {
 	var ev Evidence

@@ -18,7 +18,7 @@ import (
 )
 
 // IncidentsOfResident returns a resident's incidents, the newest first
-// (console.IncidentHistory).
+// (web.IncidentHistory).
 func (s Casework) IncidentsOfResident(ctx context.Context, resident devices.ResidentID, limit int) ([]dispatch.Incident, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
@@ -36,7 +36,7 @@ const reportPage = 1000
 // not the year. An error is yielded once, last. AckStep and AckChannel
 // are those of the notification whose answer acknowledged the incident;
 // AckStep is -1 when it was acknowledged on the console or by 119 (even if a
-// guardian pressed 1 afterwards), or not at all (console.ReportSource).
+// guardian pressed 1 afterwards), or not at all (web.ReportSource).
 func (s Casework) ReportIncidents(ctx context.Context, from, to time.Time) iter.Seq2[console.ReportIncident, error] {
 	return func(yield func(console.ReportIncident, error) bool) {
 		afterUS, afterID := toUS(from)-1, ""

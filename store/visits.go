@@ -10,10 +10,10 @@ import (
 )
 
 // Casework is the sub-store of what the social workers' pages read and
-// write: the visit log (console.VisitLog), a caseload's incidents, visits
-// and activity (console.CaseloadReader, console.Wellbeing), a resident's
-// incident history (console.IncidentHistory) and the incident report
-// (console.ReportSource). The visit log keeps the console's records
+// write: the visit log (web.VisitLog), a caseload's incidents, visits
+// and activity (web.CaseloadReader, web.Wellbeing), a resident's
+// incident history (web.IncidentHistory) and the incident report
+// (web.ReportSource). The visit log keeps the console's records
 // (console.Visit, console.VisitSummary) and created_us for itself.
 type Casework struct{ *database }
 

@@ -19,7 +19,7 @@ import (
 
 // ResidentHourly returns hourly summaries of one metric over every sensor
 // of the resident's hubs whose hour starts in [from, to), in time order
-// (console.Wellbeing). Count and Sum add up across sensors; Min and Max are
+// (web.Wellbeing). Count and Sum add up across sensors; Min and Max are
 // over all of them.
 func (s Casework) ResidentHourly(ctx context.Context, resident devices.ResidentID, metric devices.Metric, from, to time.Time) ([]console.HourlyPoint, error) {
 	sb, err := blobsBefore(ctx, s.rd)

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 )
 
 const usageText = `usage: dolbomctl [global flags] <command> [flags]
@@ -273,7 +273,7 @@ func (c *cli) client() (*client, error) {
 	if !isLoopback(cl.base.Hostname()) {
 		return nil, usageErrorf("no admin token for %s: pass --token or set DOLBOM_ADMIN_TOKEN", c.server)
 	}
-	token, err = console.ReadAdminToken(c.dataDir)
+	token, err = api.ReadAdminToken(c.dataDir)
 	if err != nil {
 		return nil, usageErrorf("no admin token: pass --token, set DOLBOM_ADMIN_TOKEN, or point --data-dir / DOLBOM_DATA_DIR at the gateway's data folder (%v)", err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/console/consoletest"
 	"github.com/dolbom/dolbom/devices"
 )
@@ -34,7 +34,7 @@ func newGateway(t *testing.T) *gateway {
 	g := &gateway{reg: consoletest.NewRegistry(), hubs: &consoletest.Hubs{ConnectedHubs: 3}}
 	g.reg.AddSocialWorker("sw-1") // the social worker the tests assign
 	mux := http.NewServeMux()
-	mux.Handle(console.APIPrefix, console.NewAdminAPI(console.AdminConfig{Token: testToken}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop()))
+	mux.Handle(api.APIPrefix, api.NewAdminAPI(api.AdminConfig{Token: testToken}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop()))
 	g.srv = httptest.NewServer(mux)
 	t.Cleanup(g.srv.Close)
 	g.env = map[string]string{"DOLBOM_SERVER": g.srv.URL, "DOLBOM_ADMIN_TOKEN": testToken, "DOLBOM_DATA_DIR": t.TempDir()}
@@ -301,11 +301,11 @@ func TestFailures(t *testing.T) {
 func TestTokenAndServerSources(t *testing.T) {
 	g := newGateway(t)
 	dataDir := t.TempDir()
-	token, _, err := console.LoadOrCreateAdminToken(dataDir, "")
+	token, _, err := api.LoadOrCreateAdminToken(dataDir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := console.NewAdminAPI(console.AdminConfig{Token: token}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop())
+	api := api.NewAdminAPI(api.AdminConfig{Token: token}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop())
 	local := httptest.NewServer(api)
 	defer local.Close()
 

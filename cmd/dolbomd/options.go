@@ -14,7 +14,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/cmd/internal/memlimit"
-	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/web"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
@@ -190,7 +190,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 		return o, err
 	}
 	var err error
-	if o.TrustedProxies, err = console.ParseTrustedProxies(proxies); err != nil {
+	if o.TrustedProxies, err = web.ParseTrustedProxies(proxies); err != nil {
 		envErrs = append(envErrs, fmt.Errorf("--trusted-proxies / DOLBOM_TRUSTED_PROXIES: %w", err))
 	}
 	// Secrets come from the environment, never a flag (flags show in

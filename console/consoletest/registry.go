@@ -1,5 +1,5 @@
 // Package consoletest provides in-memory implementations of the admin API's
-// ports (console.Registry, console.HealthReader, console.HubControl) for
+// ports (api.Registry, console.HealthReader, console.HubControl) for
 // tests of the API and of its clients. It is not for production: nothing
 // is persisted.
 package consoletest
@@ -12,11 +12,12 @@ import (
 	"sync"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/devices"
 )
 
 // Error is how a store tells the API what kind of failure it had (see
-// console.Registry); the fake uses it as the real stores will.
+// api.Registry); the fake uses it as the real stores will.
 type Error struct {
 	Msg          string
 	IsConflict   bool
@@ -38,7 +39,7 @@ type sensorKey struct {
 	id  devices.SensorID
 }
 
-// Registry is an in-memory console.Registry. Lists are ordered by id.
+// Registry is an in-memory api.Registry. Lists are ordered by id.
 type Registry struct {
 	mu        sync.Mutex
 	residents map[devices.ResidentID]devices.Resident
@@ -345,7 +346,7 @@ func (f *Hubs) Revoked() []devices.HubID {
 }
 
 var (
-	_ console.Registry     = (*Registry)(nil)
+	_ api.Registry         = (*Registry)(nil)
 	_ console.HealthReader = Health(nil)
 	_ console.HubControl   = (*Hubs)(nil)
 )

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -18,7 +19,7 @@ import (
 func dataFiles(dir string) []string {
 	db, rd := store.SQLitePath(dir), store.ReadingsPath(dir)
 	return []string{db, db + "-wal", db + "-shm", db + "-journal", rd, rd + "-wal", rd + "-shm", rd + "-journal",
-		filepath.Join(dir, store.KeyFile), console.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
+		filepath.Join(dir, store.KeyFile), api.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
 		filepath.Join(dir, capAnswerTokenFile), filepath.Join(dir, demoFile)}
 }
 

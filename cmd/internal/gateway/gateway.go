@@ -25,6 +25,8 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
+	"github.com/dolbom/dolbom/console/web"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
@@ -52,7 +54,7 @@ type Options struct {
 	// directly or behind a proxy).
 	SecureCookies bool
 	// TrustedProxies are the reverse proxies in front of the HTTP listener
-	// whose X-Forwarded-For the console believes (console.WebConfig).
+	// whose X-Forwarded-For the console believes (web.Config).
 	TrustedProxies []netip.Prefix
 	// SecretKey is the 64-hex-digit AES-256 key for secrets at rest (door
 	// codes). Every gateway on one PostgreSQL must share it; empty: a key
@@ -153,7 +155,7 @@ type Gateway struct {
 	FakeTwilio *fake.Server
 
 	channels *channels
-	web      *console.Web
+	web      *web.Console
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -224,7 +226,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	g.open.push(st.Close)
 	log.Info().Str("backend", st.Backend()).Str("data_dir", o.DataDir).Msg("store open")
 
-	g.Token, g.tokenCreated, err = console.LoadOrCreateAdminToken(o.DataDir, o.AdminToken)
+	g.Token, g.tokenCreated, err = api.LoadOrCreateAdminToken(o.DataDir, o.AdminToken)
 	if err != nil {
 		return nil, err
 	}
@@ -382,10 +384,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
 	// other's forms.
-	desk := console.DeskIncidents{Desk: g.Dispatch}
+	desk := web.DeskIncidents{Desk: g.Dispatch}
 	accounts, casework := st.Accounts(), st.Casework()
-	g.web, err = console.NewWeb(console.WebConfig{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
-		console.WebDeps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
+	g.web, err = web.New(web.Config{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
+		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.Broker})
@@ -513,7 +515,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	})
 	log.Info().Str("mqtt", g.opts.MQTTAddr).Str("http", g.HTTPAddr()).Msg("dolbomd ready")
 	if g.tokenCreated {
-		log.Warn().Str("token_file", console.AdminTokenFile(g.opts.DataDir)).Msg("generated an admin token at first start")
+		log.Warn().Str("token_file", api.AdminTokenFile(g.opts.DataDir)).Msg("generated an admin token at first start")
 	}
 	if g.adminCreated {
 		log.Warn().Str("account", "admin").Str("password_file", console.BootstrapPasswordFile(g.opts.DataDir)).

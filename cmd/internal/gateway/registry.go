@@ -10,13 +10,13 @@ import (
 	"errors"
 
 	"github.com/dolbom/dolbom/broker"
-	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
 )
 
-// registry is the store as console.Registry, telling the stages that
+// registry is the store as api.Registry, telling the stages that
 // cache the registry about every successful change: the health monitor
 // follows hubs and sensors, dispatch drops its cached residents (guardians,
 // consent, address). Reads are the store's own; creates fill in what the
@@ -42,7 +42,7 @@ func (r registry) notify(ctx context.Context, hub devices.HubID, err error) erro
 	return err
 }
 
-var _ console.Registry = registry{}
+var _ api.Registry = registry{}
 
 // brokerDirectory is the broker's directory: the hubs' credentials, and the
 // hubs it holds kept across a restart (store.State), which its load guard

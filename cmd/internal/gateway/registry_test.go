@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/console/consoletest"
 	"github.com/dolbom/dolbom/store"
 	"github.com/dolbom/dolbom/store/storetest"
@@ -26,7 +27,7 @@ func TestRegistryChecksSocialWorkersInTheStore(t *testing.T) {
 	}
 	t.Cleanup(st.Close)
 	const token = "adapter-test-token-0123456789"
-	api := console.NewAdminAPI(console.AdminConfig{Token: token}, registry{Registry: st.Registry(), Accounts: st.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
+	api := api.NewAdminAPI(api.AdminConfig{Token: token}, registry{Registry: st.Registry(), Accounts: st.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
 	post := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/api/v1/residents", strings.NewReader(`{"name": "김영희", "social_worker_id": "sw-park"}`))
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 )
 
 // What each route may send and how long it may take. The server bounds
@@ -37,7 +37,7 @@ const (
 // bounds are one route's limits: its body, and the time from now to read
 // the rest of the request (0: the server's ReadTimeout) and to answer (0:
 // the server's WriteTimeout). The incident streams set their own
-// deadlines (one per write, console.IncidentAPIConfig.StreamWriteTimeout).
+// deadlines (one per write, api.IncidentAPIConfig.StreamWriteTimeout).
 type bounds struct {
 	body        int64
 	read, write time.Duration
@@ -72,7 +72,7 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("GET /readyz", plain, &g.ready)
 	handle("GET /metrics", plain, promhttp.HandlerFor(g.Registry, promhttp.HandlerOpts{Registry: g.Registry}))
 
-	incidents := console.NewIncidentAPI(console.IncidentAPIConfig{Token: g.Token}, g.Dispatch, log)
+	incidents := api.NewIncidentAPI(api.IncidentAPIConfig{Token: g.Token}, g.Dispatch, log)
 	handle("/api/v1/incidents", plain, incidents)
 	handle("/api/v1/incidents/", plain, incidents) // the stream included: it sets its own deadlines
 	handle("/api/v1/policies/", plain, incidents)
@@ -81,10 +81,10 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("POST /api/v1/119/answers", callback, g.channels.answers)
 	handle("/twilio/", callback, g.channels.webhooks)
 
-	admin := console.NewAdminAPI(console.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes},
+	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes},
 		g.registry(), healthReader{g.Health, st}, g.Broker, log)
-	handle(console.APIPrefix, plain, admin)
-	handle("POST "+console.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
+	handle(api.APIPrefix, plain, admin)
+	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
 
 	handle("/", plain, web)
 	handle("POST /login", bounds{body: loginBodyBytes}, web)
