@@ -40,11 +40,23 @@ type Config struct {
 	// answers "busy, retry later" (default 2 s): a burst of calls must not
 	// hold the dispatcher's workers while 119 alerts wait behind them.
 	MaxSlotWait time.Duration
+	// Slots, when set, spaces the calls of every gateway sharing the
+	// account (a cluster, docs/cluster.md): Twilio's rate is the account's,
+	// and gateways that each paced only their own calls would together
+	// exceed it. Nil: this gateway's calls alone are paced.
+	Slots VoiceSlots
 	// Timeout bounds one API request (twilio-go does not take a context). 0 means 10 s.
 	Timeout time.Duration
 	// Transport is the base HTTP transport (tests); nil means the default.
 	Transport http.RoundTripper
 	Logger    zerolog.Logger
+}
+
+// VoiceSlots reserves the start of one call of an account on a schedule
+// every gateway shares: it returns how long to wait for the reserved
+// start, or ok false when none is free within maxWait (busy, try later).
+type VoiceSlots interface {
+	ReserveVoiceSlot(ctx context.Context, account string, interval, maxWait time.Duration) (wait time.Duration, ok bool, err error)
 }
 
 // Notice is one SMS or call about an incident to one person.
@@ -76,6 +88,8 @@ type Client struct {
 	from         string
 	base         string
 	voice        *voiceQueue
+	slots        VoiceSlots
+	account      string
 	log          zerolog.Logger
 	timeout      time.Duration
 }
@@ -130,6 +144,8 @@ func New(cfg Config) (*Client, error) {
 		from:         cfg.From,
 		base:         strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		voice:        newVoiceQueue(interval),
+		slots:        cfg.Slots,
+		account:      cfg.AccountSID,
 		log:          cfg.Logger.With().Str("component", "twilio").Logger(),
 		timeout:      timeout,
 	}, nil
@@ -188,6 +204,11 @@ func (c *Client) Call(ctx context.Context, n Notice) (sid string, retry bool, er
 		return "", true, fmt.Errorf("twilio: call %s: no voice slot free within %s (account rate %s per call): %w",
 			n.Ref, c.maxSlotWait, c.callInterval, err)
 	}
+	// This gateway's most urgent call goes next; the account's slot is
+	// then taken on the schedule all gateways share.
+	if err := c.sharedSlot(ctx, n.Ref); err != nil {
+		return "", true, err
+	}
 	p := &api.CreateCallParams{}
 	p.SetTo(n.To).SetFrom(c.from).
 		SetTwiml(CallTwiML(n, c.callbackURL(PathGather, n.Ref, n.Lang))).
@@ -206,6 +227,33 @@ func (c *Client) Call(ctx context.Context, n Notice) (sid string, retry bool, er
 	}
 	c.log.Debug().Str("ref", n.Ref).Str("sid", *call.Sid).Int("priority", n.Priority).Msg("call queued")
 	return *call.Sid, false, nil
+}
+
+// sharedSlot waits for a start reserved on the gateways' shared schedule
+// (Config.Slots), if any.
+func (c *Client) sharedSlot(ctx context.Context, ref string) error {
+	if c.slots == nil {
+		return nil
+	}
+	wait, ok, err := c.slots.ReserveVoiceSlot(ctx, c.account, c.callInterval, c.maxSlotWait)
+	switch {
+	case err != nil:
+		return fmt.Errorf("twilio: call %s: reserving the account's voice slot: %w", ref, err)
+	case !ok:
+		return fmt.Errorf("twilio: call %s: the gateways sharing the account have no voice slot free within %s (account rate %s per call)",
+			ref, c.maxSlotWait, c.callInterval)
+	}
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("twilio: call %s: %w", ref, ctx.Err())
+	}
 }
 
 // Run hands out voice slots until ctx ends.

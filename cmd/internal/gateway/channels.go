@@ -102,7 +102,10 @@ type channels struct {
 // serveFake opens a port for the fake Twilio's control API (a gateway with
 // an HTTP server: a person may be trying it out); the in-process gateway of
 // the simulator opens none, so that nothing in it waits on a socket.
-func newChannels(o ChannelOptions, publicBase string, serveFake bool, log zerolog.Logger) (*channels, error) {
+//
+// slots, in a cluster, is the voice schedule the gateways sharing the
+// Twilio account reserve call starts on (nil: this gateway's calls alone).
+func newChannels(o ChannelOptions, publicBase string, serveFake bool, slots twilio.VoiceSlots, log zerolog.Logger) (*channels, error) {
 	c := &channels{capSender: o.CAPSender, contact: o.Contact, addressee: o.CAPAddressee}
 	if c.capSender == "" {
 		c.capSender = "gateway@dolbom.local"
@@ -126,7 +129,7 @@ func newChannels(o ChannelOptions, publicBase string, serveFake bool, log zerolo
 	twilioBase := publicBase + "/twilio"
 	tc := twilio.Config{
 		AccountSID: o.TwilioAccountSID, AuthToken: o.TwilioAuthToken, From: o.TwilioFrom, APIURL: o.TwilioAPIURL,
-		PublicBaseURL: twilioBase, CallInterval: o.CallInterval, Logger: log,
+		PublicBaseURL: twilioBase, CallInterval: o.CallInterval, Slots: slots, Logger: log,
 	}
 	if o.FakeTwilio {
 		// The fake answers like Twilio and plays the callbacks back to our

@@ -9,6 +9,7 @@ import (
 	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/store"
 )
 
 // ClusterOptions makes the gateway one node of a cluster of gateways on one
@@ -86,6 +87,15 @@ func (g *Gateway) joinCluster(ctx context.Context, key []byte) (*cluster.Node, e
 	return cluster.NewNode(cluster.Config{Node: o.Broker.Node, Addr: o.MQTTAddr,
 		Renew: o.Cluster.Renew, TTL: o.Cluster.TTL, Scan: o.Cluster.Scan},
 		g.Store.Cluster(), clusterHomes{g}, g.log)
+}
+
+// clusterVoiceSlots reserves voice calls on the schedule every gateway of
+// the database shares (twilio.VoiceSlots over the store's).
+type clusterVoiceSlots struct{ st store.Cluster }
+
+func (s clusterVoiceSlots) ReserveVoiceSlot(ctx context.Context, account string, interval, maxWait time.Duration) (time.Duration, bool, error) {
+	slot, ok, err := s.st.ReserveVoiceSlot(ctx, account, interval, maxWait)
+	return slot.Wait, ok, err
 }
 
 // clusterHomes is what the node does with the homes it gains and loses:

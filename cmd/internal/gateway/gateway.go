@@ -31,6 +31,7 @@ import (
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 	"github.com/dolbom/dolbom/store"
 )
@@ -242,7 +243,11 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if g.httpListener != nil {
 		publicBase = "http://" + g.httpListener.Addr().String()
 	}
-	g.channels, err = newChannels(o.Channels, publicBase, g.httpListener != nil, log)
+	var slots twilio.VoiceSlots
+	if o.Cluster.Enabled {
+		slots = clusterVoiceSlots{st.Cluster()}
+	}
+	g.channels, err = newChannels(o.Channels, publicBase, g.httpListener != nil, slots, log)
 	if err != nil {
 		return nil, err
 	}
