@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // fleetSpec is what one simulator child of `dolbom-sim cluster` runs: its

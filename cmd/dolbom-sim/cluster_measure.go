@@ -20,7 +20,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // bufferedLimit is issue 16's bound on a buffered SOS: an incident within

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 var updateDeploy = flag.Bool("update-deploy", false, "TestDeployHAProxyIsTheTemplate: rewrite deploy/haproxy.cfg from the template")

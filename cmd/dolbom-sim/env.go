@@ -23,7 +23,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 	"github.com/dolbom/dolbom/internal/memhttp"
 	"github.com/dolbom/dolbom/store"
 )

@@ -24,7 +24,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // FloodReport is the JSON of `dolbom-sim flood`: one FloodRun per target

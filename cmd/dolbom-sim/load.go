@@ -29,7 +29,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 	"github.com/dolbom/dolbom/internal/memowner"
 
 	dto "github.com/prometheus/client_model/go"

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/cmd/internal/gateway"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 
 	dto "github.com/prometheus/client_model/go"
 )

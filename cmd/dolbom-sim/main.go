@@ -24,7 +24,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cmd/internal/memlimit"
 	"github.com/dolbom/dolbom/detectors"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/cap"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // Scenario is one case of the end-to-end acceptance suite: what a home does

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // A small soak: 50 homes for 3 simulated days, with emergencies injected

@@ -37,7 +37,7 @@ func TestSplitByOwner(t *testing.T) {
 			{Value: []int64{1, 3000}, Location: stack("encoding/json.x", "github.com/dolbom/dolbom/devices.Limits.decodeFrom",
 				"github.com/dolbom/dolbom/broker.(*Server).takePublish", "github.com/dolbom/dolbom/broker.(*handoff).worker")},
 			{Value: []int64{1, 1000}, Location: stack("runtime.futex", "github.com/dolbom/dolbom/broker.(*handoff).worker")},
-			{Value: []int64{1, 5000}, Location: stack("runtime.memmove", "github.com/dolbom/dolbom/firmware-sim.x"),
+			{Value: []int64{1, 5000}, Location: stack("runtime.memmove", "github.com/dolbom/dolbom/firmware-sim/firmwaresim.x"),
 				Label: map[string][]string{"part": {"simulator"}}},
 			{Value: []int64{1, 2000}, Location: stack("runtime.futex", "runtime.findRunnable", "runtime.schedule", "runtime.mcall")},
 		},

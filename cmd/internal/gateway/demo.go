@@ -17,7 +17,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 	"github.com/dolbom/dolbom/store"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 	"github.com/dolbom/dolbom/internal/memowner"
 	"github.com/dolbom/dolbom/store"
 )

@@ -16,7 +16,7 @@ var updateSimMinute = flag.Bool("update-sim-minute", false, "rewrite devices/tes
 // readings: smoke, heat, CO, four PIRs, the door, the radar and the
 // wearable), kept where the hot path's benchmarks read it: devices decodes
 // it, and the store, detectors and gateway benchmarks use the decoded batch.
-const simMinutePath = "../devices/testdata/sim-minute.json"
+const simMinutePath = "../../devices/testdata/sim-minute.json"
 
 // simMinuteAt is the minute of that batch (03:07 KST, asleep).
 var simMinuteAt = time.Date(2026, 12, 1, 3, 7, 0, 0, kst)
@@ -38,6 +38,6 @@ func TestSimMinuteFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(append(got, '\n'), want) {
-		t.Fatalf("%s is not the simulator's batch any more: go test ./firmware-sim -run SimMinute -update-sim-minute", simMinutePath)
+		t.Fatalf("%s is not the simulator's batch any more: go test ./firmware-sim/firmwaresim -run SimMinute -update-sim-minute", simMinutePath)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/devices"
-	firmwaresim "github.com/dolbom/dolbom/firmware-sim"
+	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
 // countingJournal takes everything at once and counts the readings it got.
