@@ -384,7 +384,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		}
 	}
 
-	health := healthReader{g.Health, st}
+	health := newHealthReader(g.Health, st)
 	// The store's sub-stores serve the console's ports, in the console's records.
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each

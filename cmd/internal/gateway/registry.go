@@ -112,20 +112,27 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 }
 
 // healthReader answers the API from the live monitor, falling back to the
-// stored record for a hub the monitor has not seen since the start.
+// stored record for a hub the monitor has not seen since the start. It
+// holds only the two sub-stores it reads: the hub directory (an unknown hub
+// is not found) and the saved device health.
 type healthReader struct {
-	live *health.Monitor
-	st   *store.Store
+	live  *health.Monitor
+	hubs  store.Registry
+	saved store.State
+}
+
+func newHealthReader(live *health.Monitor, st *store.Store) healthReader {
+	return healthReader{live: live, hubs: st.Registry(), saved: st.State()}
 }
 
 func (h healthReader) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
 	if hh, ok := h.live.Health(hub); ok {
 		return hh, nil
 	}
-	if _, err := h.st.Registry().GetHub(ctx, hub); err != nil {
+	if _, err := h.hubs.GetHub(ctx, hub); err != nil {
 		return devices.HubHealth{}, err
 	}
-	rec, err := h.st.State().GetHubHealth(ctx, hub)
+	rec, err := h.saved.GetHubHealth(ctx, hub)
 	if errors.Is(err, devices.ErrNotFound) {
 		return devices.HubHealth{Hub: hub, Battery: -1, Faults: []devices.Fault{}, Sensors: []devices.SensorHealth{}}, nil
 	}
