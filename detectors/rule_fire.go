@@ -168,82 +168,131 @@ func (h *home) humidRising(si uint8, now int64) bool {
 	return false
 }
 
-// fireEval decides the fire episodes at now from the current signals.
+// fireEval decides the fire episodes at now from the current signals: it
+// gathers them, lets a confirmed fire take over (and resolve), and otherwise
+// moves the unconfirmed-smoke episode through its verification window.
 func (h *home) fireEval(r *ruleCtx, now int64) {
+	s := h.smokeSignals(now)
+	h.steamThatLasts(&s, now)
+	h.heatAndCO(&s, now)
+	if h.confirmedFire(r, &s, now) {
+		return
+	}
+	h.unconfirmedSmoke(r, &s, now)
+}
+
+// fireSignals are the fire signals at one evaluation. A plain value on the
+// stack: fireEval runs on the hot path and allocates nothing of its own.
+type fireSignals struct {
+	smoke, steam, plain     int    // smoke sensors at or above the limit; those read as steam; the rest
+	rooms                   uint16 // rooms (locBit) with plain smoke
+	newest                  int    // the track of the newest smoke reading, -1 for none
+	heat, heatFixed, coRise bool   // within Corroboration of now
+}
+
+// confirmed: the fixed heat limit alone, smoke with heat or a CO rise, steam
+// with heat (not a CO rise: gas stoves make some), or smoke at two sensors or
+// in two rooms.
+func (s *fireSignals) confirmed() bool {
+	return s.heatFixed || (s.plain > 0 && (s.heat || s.coRise)) || (s.steam > 0 && s.heat) ||
+		s.plain >= 2 || bits.OnesCount16(s.rooms) >= 2
+}
+
+// single is one uncorroborated fire signal: unconfirmed smoke.
+func (s *fireSignals) single() bool { return s.plain > 0 || s.heat }
+
+// any is any signal at all: while one lasts, no fire episode clears.
+func (s *fireSignals) any() bool { return s.smoke > 0 || s.heat || s.coRise }
+
+// smokeSignals counts the fresh smoke readings at or above the limit, tells
+// steam (a kitchen or bathroom sensor with humidity rising) from plain
+// smoke, and notes the rooms and the newest reading.
+func (h *home) smokeSignals(now int64) fireSignals {
 	c, th := &h.core, h.th
 	stale := th.SmokeStale.Milliseconds()
-	var smoke, steam, plain int
-	var rooms uint16
-	var newest = -1
+	s := fireSignals{newest: -1}
 	for k := range h.tracks {
 		tr := &h.tracks[k]
 		if tr.Metric != mSmoke || float64(tr.Value) < th.SmokeObscuration || now-tr.At > stale {
 			continue
 		}
-		smoke++
+		s.smoke++
 		c.FireSignalAt = max(c.FireSignalAt, tr.At)
-		if newest < 0 || tr.At > h.tracks[newest].At {
-			newest = k
+		if s.newest < 0 || tr.At > h.tracks[s.newest].At {
+			s.newest = k
 		}
 		if steamy(h.sensors[tr.Sensor].loc.location()) && h.humidRising(tr.Sensor, now) {
-			steam++
+			s.steam++
 			continue
 		}
-		plain++
-		rooms |= 1 << locBit(h.sensors[tr.Sensor].loc.location())
+		s.plain++
+		s.rooms |= 1 << locBit(h.sensors[tr.Sensor].loc.location())
 	}
+	return s
+}
+
+// steamThatLasts keeps when steam alone began; steam that goes on beyond
+// SteamMax counts as plain smoke after all.
+func (h *home) steamThatLasts(s *fireSignals, now int64) {
+	c := &h.core
 	switch {
-	case steam == 0 || plain > 0:
+	case s.steam == 0 || s.plain > 0:
 		c.SteamSince = 0
 	case c.SteamSince == 0:
 		c.SteamSince = now
-	case now-c.SteamSince >= th.SteamMax.Milliseconds():
-		plain, steam = steam, 0 // steam that does not stop is smoke after all
+	case now-c.SteamSince >= h.th.SteamMax.Milliseconds():
+		s.plain, s.steam = s.steam, 0 // steam that does not stop is smoke after all
 	}
-	corr := th.Corroboration.Milliseconds()
+}
+
+// heatAndCO adds the heat and CO-rise signals seen within Corroboration.
+func (h *home) heatAndCO(s *fireSignals, now int64) {
+	c := &h.core
+	corr := h.th.Corroboration.Milliseconds()
 	recent := func(t int64) bool { return t != 0 && now-t <= corr && t <= now }
-	heat, heatFixed, coRise := recent(c.HeatAt), recent(c.HeatFixedAt), recent(c.CORiseAt)
-	if heat || coRise {
+	s.heat, s.heatFixed, s.coRise = recent(c.HeatAt), recent(c.HeatFixedAt), recent(c.CORiseAt)
+	if s.heat || s.coRise {
 		c.FireSignalAt = max(c.FireSignalAt, c.HeatAt, c.CORiseAt)
 	}
-	confirmed := heatFixed || (plain > 0 && (heat || coRise)) || (steam > 0 && heat) ||
-		plain >= 2 || bits.OnesCount16(rooms) >= 2
-	single := plain > 0 || heat
-	anySignal := smoke > 0 || heat || coRise
+}
 
+// confirmedFire opens the confirmed-fire episode (taking over an open
+// unconfirmed one and its start) and resolves it once every signal has been
+// gone for FireClear. It reports whether a confirmed fire is open: then the
+// unconfirmed episode is not decided.
+func (h *home) confirmedFire(r *ruleCtx, s *fireSignals, now int64) bool {
+	c := &h.core
 	conf, unc := &c.Eps[kFireConfirmed], &c.Eps[kSmokeUnconfirmed]
-	facts := func() []Fact {
-		return []Fact{{Name: "smoke_sensors", Value: float64(plain)}, {Name: "steam_sensors", Value: float64(steam)},
-			{Name: "heat", Value: b2f(heat)}, {Name: "co_rise", Value: b2f(coRise)}}
-	}
-	evidence := func() []devices.Reading {
-		var rs []devices.Reading
-		for k := range h.tracks {
-			tr := &h.tracks[k]
-			if (tr.Metric == mSmoke || tr.Metric == mTemperature || tr.Metric == mCO) && now-tr.At <= stale && len(rs) < 4 &&
-				(tr.Metric != mSmoke || float64(tr.Value) >= th.SmokeObscuration) {
-				rs = append(rs, tr.reading(h))
-			}
-		}
-		return rs
-	}
-	if confirmed && !conf.open() {
+	if s.confirmed() && !conf.open() {
 		start := now
 		if unc.open() {
 			start = unc.Start
 		}
 		h.openEpisode(kFireConfirmed, start, -1)
-		h.transition(r, kFireConfirmed, Firing, PriorityCritical, now, explainFire(plain, steam, bits.OnesCount16(rooms), heat, heatFixed, coRise, c.HeatRate), facts(), evidence(), nil)
+		h.transition(r, kFireConfirmed, Firing, PriorityCritical, now,
+			explainFire(s.plain, s.steam, bits.OnesCount16(s.rooms), s.heat, s.heatFixed, s.coRise, c.HeatRate),
+			s.facts(), h.fireEvidence(now), nil)
 		if unc.open() {
 			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainSuperseded(), nil, nil, nil)
 		}
 	}
-	if conf.open() {
-		if !anySignal && now-c.FireSignalAt >= th.FireClear.Milliseconds() {
-			h.transition(r, kFireConfirmed, Resolved, Priority(conf.Prio), now, explainCleared(CauseFireConfirmed), nil, nil, nil)
-		}
-		return
+	if !conf.open() {
+		return false
 	}
+	if !s.any() && now-c.FireSignalAt >= h.th.FireClear.Milliseconds() {
+		h.transition(r, kFireConfirmed, Resolved, Priority(conf.Prio), now, explainCleared(CauseFireConfirmed), nil, nil, nil)
+	}
+	return true
+}
+
+// unconfirmedSmoke moves the unconfirmed-smoke episode: opened Pending on a
+// single signal (unless the resident cancelled it and it has not cleared),
+// resolved when it clears within the window, Firing when it outlasts it,
+// resolved once every signal has been gone for FireClear.
+func (h *home) unconfirmedSmoke(r *ruleCtx, s *fireSignals, now int64) {
+	c, th := &h.core, h.th
+	unc := &c.Eps[kSmokeUnconfirmed]
+	single := s.single()
 	if c.FireQuiet && !single {
 		c.FireQuiet = false // what the resident cancelled has cleared
 	}
@@ -254,23 +303,45 @@ func (h *home) fireEval(r *ruleCtx, now int64) {
 			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainClearedInWindow(), nil, nil, nil)
 		case now >= unc.Deadline:
 			h.transition(r, kSmokeUnconfirmed, Firing, PriorityHigh, unc.Deadline,
-				explainSmoke(plain, heat, c.HeatRate, time.Duration(now-unc.Start)*time.Millisecond), facts(), evidence(), nil)
+				explainSmoke(s.plain, s.heat, c.HeatRate, time.Duration(now-unc.Start)*time.Millisecond), s.facts(), h.fireEvidence(now), nil)
 		}
 	case epFiring:
-		if !anySignal && now-c.FireSignalAt >= th.FireClear.Milliseconds() {
+		if !s.any() && now-c.FireSignalAt >= th.FireClear.Milliseconds() {
 			h.transition(r, kSmokeUnconfirmed, Resolved, Priority(unc.Prio), now, explainCleared(CauseSmokeUnconfirmed), nil, nil, nil)
 		}
 	default:
 		if single && !c.FireQuiet {
 			sensor := -1
-			if newest >= 0 && plain > 0 {
-				sensor = int(h.tracks[newest].Sensor)
+			if s.newest >= 0 && s.plain > 0 {
+				sensor = int(h.tracks[s.newest].Sensor)
 			}
 			e := h.openEpisode(kSmokeUnconfirmed, now, sensor)
 			e.Deadline = now + th.SmokeVerify.Milliseconds()
-			h.transition(r, kSmokeUnconfirmed, Pending, PriorityHigh, now, explainSmoke(plain, heat, c.HeatRate, 0), facts(), evidence(), nil)
+			h.transition(r, kSmokeUnconfirmed, Pending, PriorityHigh, now, explainSmoke(s.plain, s.heat, c.HeatRate, 0), s.facts(), h.fireEvidence(now), nil)
 		}
 	}
+}
+
+// facts are the signals as the detection's facts.
+func (s *fireSignals) facts() []Fact {
+	return []Fact{{Name: "smoke_sensors", Value: float64(s.plain)}, {Name: "steam_sensors", Value: float64(s.steam)},
+		{Name: "heat", Value: b2f(s.heat)}, {Name: "co_rise", Value: b2f(s.coRise)}}
+}
+
+// fireEvidence is up to four fresh smoke (at or above the limit),
+// temperature and CO readings, the detection's evidence.
+func (h *home) fireEvidence(now int64) []devices.Reading {
+	th := h.th
+	stale := th.SmokeStale.Milliseconds()
+	var rs []devices.Reading
+	for k := range h.tracks {
+		tr := &h.tracks[k]
+		if (tr.Metric == mSmoke || tr.Metric == mTemperature || tr.Metric == mCO) && now-tr.At <= stale && len(rs) < 4 &&
+			(tr.Metric != mSmoke || float64(tr.Value) >= th.SmokeObscuration) {
+			rs = append(rs, tr.reading(h))
+		}
+	}
+	return rs
 }
 
 func b2f(b bool) float64 {
