@@ -22,11 +22,12 @@ func (d *Dispatcher) onIncident(ctx context.Context, id string, fn func(p planne
 // Acknowledge records that a person in the console or the API took the
 // incident on (a dispatcher's or social worker's decision): the escalation
 // stops (pending notifications and timers are cancelled; 119 rows stay).
-// by is who ("김민수", a console user), via the channel ("voice", "sms",
-// "console"). Acknowledging twice is not an error.
+// by is who ("김민수", a console user), via the channel (ChannelVoice,
+// ChannelSMS, ChannelConsole: the API's "via" word as it came, hence a
+// string here). Acknowledging twice is not an error.
 func (d *Dispatcher) Acknowledge(ctx context.Context, incidentID, by, via string) (Incident, error) {
 	return d.onIncident(ctx, incidentID, func(p planner, cur *Incident) (Change, error) {
-		return p.acknowledge(cur, by, via)
+		return p.acknowledge(cur, by, Channel(via))
 	})
 }
 
@@ -80,7 +81,7 @@ func (d *Dispatcher) Resolve(ctx context.Context, incidentID string, disp Dispos
 // alerted.
 func (d *Dispatcher) Cancel(ctx context.Context, incidentID, by, reason string) (Incident, error) {
 	return d.onIncident(ctx, incidentID, func(p planner, cur *Incident) (Change, error) {
-		return p.cancel(cur, by, "console", reason)
+		return p.cancel(cur, by, ChannelConsole, reason)
 	})
 }
 

@@ -117,7 +117,7 @@ func (d *Dispatcher) newClaimID() string {
 // is committed even when ctx ends meanwhile: a send that happened must be
 // recorded, or it would be repeated after the lease.
 func (d *Dispatcher) deliver(ctx context.Context, row OutboxRow) {
-	log := d.log.With().Str("incident_id", row.IncidentID).Str("key", row.Key).Str("channel", row.Channel).Logger()
+	log := d.log.With().Str("incident_id", row.IncidentID).Str("key", row.Key).Str("channel", string(row.Channel)).Logger()
 	commitCtx := context.WithoutCancel(ctx)
 	var err error
 	switch row.Kind {

@@ -21,9 +21,9 @@ type Config struct {
 	Store     Store
 	Directory Directory    // nil: incidents carry no resident, guardians are not reached
 	Hubs      HubCommander // nil: check-ins are recorded as failed and the window runs out
-	// Notifiers by channel name ("cap", "sms", "voice", "console"). A row
+	// Notifiers by channel (Channel119, ChannelSMS, ChannelVoice, ChannelConsole). A row
 	// on a channel without a notifier fails at once (and is logged).
-	Notifiers map[string]Notifier
+	Notifiers map[Channel]Notifier
 	Policies  *Policies // default DefaultPolicies()
 	Logger    zerolog.Logger
 

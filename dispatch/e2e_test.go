@@ -70,7 +70,7 @@ func (r *recorder) keys() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, n := range r.sent {
-		out = append(out, n.Channel+" "+string(n.Type)+" "+n.Recipient.ID+" #"+fmt.Sprint(n.Attempt))
+		out = append(out, string(n.Channel)+" "+string(n.Type)+" "+n.Recipient.ID+" #"+fmt.Sprint(n.Attempt))
 	}
 	return out
 }
@@ -115,7 +115,7 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 	dc := dispatch.Config{
 		Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		Notifiers: map[string]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
+		Notifiers: map[dispatch.Channel]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
 		Hubs: commanderFunc(func(ctx context.Context, hub devices.HubID, cmd devices.Command) error {
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
@@ -313,7 +313,7 @@ func TestFallCancelledInWindowAlertsNobody(t *testing.T) {
 func Test119DownThenBack(t *testing.T) {
 	backends(t, func(t *testing.T, cfg store.Config) {
 		var down sync.Map
-		down.Store("cap", true)
+		down.Store(dispatch.Channel119, true)
 		attempts := 0
 		h := start(t, cfg, fastPolicies, nil)
 		h.rec.fail = func(n dispatch.Notification) (bool, error) {
@@ -340,7 +340,7 @@ func Test119DownThenBack(t *testing.T) {
 		if tried < 2 {
 			t.Errorf("119 tried %d times while down", tried)
 		}
-		down.Delete("cap")
+		down.Delete(dispatch.Channel119)
 		eventually(t, "119 once it is back", func() bool { return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 })
 		time.Sleep(300 * time.Millisecond)
 		if c := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }); c != 1 {

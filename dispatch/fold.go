@@ -252,7 +252,7 @@ func (p planner) onEpisode(inc *Incident, i int, d detectors.Detection) (Change,
 			return ch, nil
 		}
 		if d.State == detectors.Cancelled {
-			return p.cancel(inc, actorResident, "hub", "cancelled by the resident")
+			return p.cancel(inc, actorResident, ChannelHub, "cancelled by the resident")
 		}
 		return p.cleared(inc, d)
 	}
@@ -452,7 +452,7 @@ func (p planner) alert119Now(inc *Incident, ch *Change, pol Policy) {
 		ch.Enqueue = append(ch.Enqueue, OutboxRow{Key: NotificationKey(planID(inc)+"/now", 0, "119", t.Via, 1), IncidentID: inc.ID,
 			Kind: KindNotify, Channel: t.Via, Attempt: 1, Recipient: Recipient{Role: Role119, ID: "119", Name: "119"}, MsgType: MsgAlert,
 			Priority: inc.Priority, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.Retry119For.D())})
-		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActEscalated, "", "step 0: 119 119 via "+t.Via))
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActEscalated, "", "step 0: 119 119 via "+string(t.Via)))
 		return
 	}
 }

@@ -87,7 +87,7 @@ func rows(ch Change, now time.Time) []string {
 		case r.Kind == KindCommand:
 			out = append(out, "check_in")
 		case r.Attempt == 1:
-			out = append(out, r.Channel+" "+string(r.Recipient.Role)+":"+r.Recipient.ID+" "+string(r.MsgType))
+			out = append(out, string(r.Channel)+" "+string(r.Recipient.Role)+":"+r.Recipient.ID+" "+string(r.MsgType))
 		}
 	}
 	return out

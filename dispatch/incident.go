@@ -84,7 +84,7 @@ type Incident struct {
 	ClosedAt  time.Time `json:"closed_at,omitzero"`
 
 	AcknowledgedBy  string      `json:"acknowledged_by,omitempty"`
-	AcknowledgedVia string      `json:"acknowledged_via,omitempty"`
+	AcknowledgedVia Channel     `json:"acknowledged_via,omitempty"`
 	AcknowledgedAt  time.Time   `json:"acknowledged_at,omitzero"`
 	AssignedTo      string      `json:"assigned_to,omitempty"`
 	Disposition     Disposition `json:"disposition,omitempty"`
@@ -139,10 +139,10 @@ type TimelineEntry struct {
 	At         time.Time `json:"at"`
 	// Actor is who or what acted: "system", "resident", "119", a user name,
 	// "guardian:김민수".
-	Actor   string `json:"actor"`
-	Action  string `json:"action"`
-	Channel string `json:"channel,omitempty"`
-	Detail  string `json:"detail,omitempty"`
+	Actor   string  `json:"actor"`
+	Action  string  `json:"action"`
+	Channel Channel `json:"channel,omitempty"`
+	Detail  string  `json:"detail,omitempty"`
 }
 
 // Timeline actions.

@@ -55,7 +55,7 @@ func NewIncidentID(now time.Time) string {
 
 var cryptoRead = crand.Read
 
-func (p planner) entry(inc *Incident, actor, action, channel, detail string) TimelineEntry {
+func (p planner) entry(inc *Incident, actor, action string, channel Channel, detail string) TimelineEntry {
 	return TimelineEntry{IncidentID: inc.ID, At: p.now, Actor: actor, Action: action, Channel: channel, Detail: detail}
 }
 
@@ -259,11 +259,11 @@ func (p planner) open(d detectors.Detection) (Change, error) {
 		}
 		inc.State = StateVerifying
 		ch.Enqueue = append(ch.Enqueue,
-			OutboxRow{Key: commandKey(inc.ID, 1), IncidentID: inc.ID, Kind: KindCommand, Channel: "hub",
+			OutboxRow{Key: commandKey(inc.ID, 1), IncidentID: inc.ID, Kind: KindCommand, Channel: ChannelHub,
 				Attempt: 1, Priority: prio, State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(window)},
 			OutboxRow{Key: timerKey(inc.ID, TimerVerify, 0), IncidentID: inc.ID, Kind: KindTimer, Timer: TimerVerify,
 				Priority: prio, State: OutboxPending, DueAt: p.now.Add(window), Deadline: p.now.Add(window + 24*time.Hour)})
-		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActCheckIn, "hub",
+		ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActCheckIn, ChannelHub,
 			fmt.Sprintf("asking the resident through the hub; cancel window %s", window)))
 		return ch, nil
 	}
@@ -308,33 +308,33 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 			continue
 		}
 		attempts := 1
-		if t.Via == "sms" || t.Via == "voice" {
+		if t.Via == ChannelSMS || t.Via == ChannelVoice {
 			attempts = p.pol.Attempts
 		}
 		for _, r := range recipients {
 			if retold && role != Role119 && slices.Contains(toldBefore, toldKey(r)) {
 				// Told already: one SMS with the news (a console desk sees
 				// it on its console), never a second round of calls.
-				via := "sms"
-				if t.Via == "console" {
-					via = "console"
+				via := ChannelSMS
+				if t.Via == ChannelConsole {
+					via = ChannelConsole
 				}
-				if seen[r.ID+"/news/"+via] || via == "sms" && r.Phone == "" {
+				if seen[r.ID+"/news/"+string(via)] || via == ChannelSMS && r.Phone == "" {
 					continue
 				}
-				seen[r.ID+"/news/"+via] = true
+				seen[r.ID+"/news/"+string(via)] = true
 				ch.Enqueue = append(ch.Enqueue, OutboxRow{
 					Key: NotificationKey(planID(inc), n, r.ID, via, 1), IncidentID: inc.ID, Kind: KindNotify,
 					Channel: via, Step: n, Attempt: 1, Recipient: r, MsgType: MsgUpdate, Priority: inc.Priority,
 					State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, via)),
 				})
-				targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+via)
+				targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+string(via))
 				continue
 			}
-			if seen[r.ID+"/"+t.Via] {
+			if seen[r.ID+"/"+string(t.Via)] {
 				continue
 			}
-			seen[r.ID+"/"+t.Via] = true
+			seen[r.ID+"/"+string(t.Via)] = true
 			if prev, ok := inc.Responder(r.ID); ok && prev.State.answered() {
 				// They answered already (on the way, say): not contacted again.
 				ch.Timeline = append(ch.Timeline, p.entry(inc, actorSystem, ActSkipped, t.Via,
@@ -350,7 +350,7 @@ func (p planner) runSteps(inc *Incident, pol Policy, n int, ch *Change, retold b
 					State: OutboxPending, DueAt: due, Deadline: due.Add(p.pol.retryFor(pol, t.Via)),
 				})
 			}
-			targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+t.Via)
+			targets = append(targets, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+string(t.Via))
 			if role == Role119 {
 				inc.Alerted119 = true
 			} else if k := toldKey(r); !slices.Contains(inc.Told, k) {
@@ -393,7 +393,7 @@ func (p planner) notifyRecovered(inc *Incident, pol Policy, ch *Change) {
 				Attempt: 1, Recipient: r, MsgType: MsgRecovered, Priority: detectors.PriorityMedium,
 				State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, t.Via)),
 			})
-			told = append(told, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+t.Via)
+			told = append(told, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via "+string(t.Via))
 		}
 	}
 	if len(told) > 0 {
@@ -436,9 +436,9 @@ func (p planner) tellWith119(inc *Incident, ch *Change) {
 				continue
 			}
 			ch.Enqueue = append(ch.Enqueue, OutboxRow{
-				Key: with119Key(inc.ID, r.ID, "sms"), IncidentID: inc.ID, Kind: KindNotify, Channel: "sms",
+				Key: with119Key(inc.ID, r.ID, ChannelSMS), IncidentID: inc.ID, Kind: KindNotify, Channel: ChannelSMS,
 				Attempt: 1, Recipient: r, MsgType: MsgWith119, Priority: inc.Priority,
-				State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, "sms")),
+				State: OutboxPending, DueAt: p.now, Deadline: p.now.Add(p.pol.retryFor(pol, ChannelSMS)),
 			})
 			told = append(told, string(r.Role)+" "+cmp.Or(r.Name, r.ID)+" via sms")
 		}
@@ -503,7 +503,7 @@ func (p planner) onTimer(cur *Incident, row *OutboxRow) (Change, error) {
 		inc.State = StateOpen
 		inc.UpdatedAt = p.now
 		ch.Incident = &inc
-		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActVerifyTimeout, "hub",
+		ch.Timeline = append(ch.Timeline, p.entry(&inc, actorSystem, ActVerifyTimeout, ChannelHub,
 			"the resident did not cancel within the window"))
 		window := 30 * time.Second
 		if pol.Verify != nil {
@@ -626,7 +626,7 @@ func (p planner) onStatus(cur *Incident, row *OutboxRow, delivered bool, detail 
 
 // acknowledge stops the escalation: pending timers and notifications are
 // cancelled, except 119 rows (119 still gets what it was sent).
-func (p planner) acknowledge(cur *Incident, by, via string) (Change, error) {
+func (p planner) acknowledge(cur *Incident, by string, via Channel) (Change, error) {
 	if cur.State.Closed() {
 		return Change{}, ErrClosed
 	}
@@ -638,14 +638,14 @@ func (p planner) acknowledge(cur *Incident, by, via string) (Change, error) {
 	}
 	inc := *cur
 	inc.State, inc.AcknowledgedBy, inc.AcknowledgedVia, inc.AcknowledgedAt, inc.UpdatedAt = StateAcknowledged, by, via, p.now, p.now
-	ch := Change{Incident: &inc, CancelPending: true, Keep: []string{Channel119}}
+	ch := Change{Incident: &inc, CancelPending: true, Keep: []Channel{Channel119}}
 	ch.Timeline = append(ch.Timeline, p.entry(&inc, by, ActAcknowledged, via, "escalation stopped"))
 	return ch, nil
 }
 
 // cancel closes the incident as cancelled (by the resident, or a
 // dispatcher's false alarm) and tells 119 if it was alerted.
-func (p planner) cancel(cur *Incident, by, via, reason string) (Change, error) {
+func (p planner) cancel(cur *Incident, by string, via Channel, reason string) (Change, error) {
 	if cur.State.Closed() {
 		return Change{}, ErrClosed
 	}

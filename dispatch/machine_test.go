@@ -41,7 +41,7 @@ func summarize(rows []OutboxRow, now time.Time) []string {
 		case KindCommand:
 			s += "check_in"
 		default:
-			s += r.Channel + " " + string(r.Recipient.Role) + ":" + r.Recipient.ID + " #" + string(rune('0'+r.Attempt))
+			s += string(r.Channel) + " " + string(r.Recipient.Role) + ":" + r.Recipient.ID + " #" + string(rune('0'+r.Attempt))
 		}
 		s += "@" + r.DueAt.Sub(now).String()
 		out = append(out, s)
@@ -304,7 +304,7 @@ func TestBackoffBoundedByDeadline(t *testing.T) {
 }
 
 func TestPolicyValidation(t *testing.T) {
-	step := func(to Role, via string) []Step { return []Step{{Notify: []Target{{To: to, Via: via}}}} }
+	step := func(to Role, via Channel) []Step { return []Step{{Notify: []Target{{To: to, Via: via}}}} }
 	tests := []struct {
 		cause detectors.Cause
 		p     Policy

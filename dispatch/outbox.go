@@ -90,7 +90,7 @@ type OutboxRow struct {
 	Key        string             `json:"key"`
 	IncidentID string             `json:"incident_id"`
 	Kind       OutboxKind         `json:"kind"`
-	Channel    string             `json:"channel,omitempty"`
+	Channel    Channel            `json:"channel,omitempty"`
 	Step       int                `json:"step"`
 	Attempt    int                `json:"attempt"`
 	Recipient  Recipient          `json:"recipient"`
@@ -113,19 +113,19 @@ type OutboxRow struct {
 }
 
 // NotificationKey is the stable key of a notification.
-func NotificationKey(incidentID string, step int, recipientID, channel string, attempt int) string {
+func NotificationKey(incidentID string, step int, recipientID string, channel Channel, attempt int) string {
 	return fmt.Sprintf("%s/s%d/%s/%s/%d", incidentID, step, recipientID, channel, attempt)
 }
 
 // recoveredKey is the row key of the "resident recovered" notice to one
 // recipient on one channel: one per incident, never retried as a new row.
-func recoveredKey(incidentID, recipientID, channel string) string {
+func recoveredKey(incidentID, recipientID string, channel Channel) string {
 	return fmt.Sprintf("%s/recovered/%s/%s", incidentID, recipientID, channel)
 }
 
 // with119Key is the row key of the "119 has it" notice to one recipient:
 // one per incident, whatever 119 answers next and however often.
-func with119Key(incidentID, recipientID, channel string) string {
+func with119Key(incidentID, recipientID string, channel Channel) string {
 	return fmt.Sprintf("%s/with119/%s/%s", incidentID, recipientID, channel)
 }
 
@@ -137,7 +137,7 @@ func commandKey(incidentID string, n int) string {
 	return fmt.Sprintf("%s/cmd/check_in/%d", incidentID, n)
 }
 
-func cancelKey(incidentID string, channel string) string {
+func cancelKey(incidentID string, channel Channel) string {
 	return fmt.Sprintf("%s/cancel/119/%s", incidentID, channel)
 }
 
@@ -175,7 +175,7 @@ type Notification struct {
 	HasResident bool             `json:"has_resident"`
 	Type        MessageType      `json:"type"`
 	Recipient   Recipient        `json:"recipient"`
-	Channel     string           `json:"channel"`
+	Channel     Channel          `json:"channel"`
 	Step        int              `json:"step"`
 	Attempt     int              `json:"attempt"`
 	// Tried says what has been done so far, oldest first, one line each in

@@ -48,7 +48,7 @@ func (d *Dispatcher) deliverSafely(ctx context.Context, row OutboxRow) {
 			return
 		}
 		d.panics.Add(1)
-		d.log.Error().Str("incident_id", row.IncidentID).Str("key", row.Key).Str("channel", row.Channel).
+		d.log.Error().Str("incident_id", row.IncidentID).Str("key", row.Key).Str("channel", string(row.Channel)).
 			Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).Msg("panic while delivering recovered; the notification is recorded failed")
 		err := &panicError{value: r}
 		if rerr := d.record(context.WithoutCancel(ctx), row, "", err, false); rerr != nil {

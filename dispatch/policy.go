@@ -41,8 +41,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Target is one recipient group reached on one channel in a step.
 type Target struct {
-	To  Role   `json:"to"`
-	Via string `json:"via"` // the Notifier's channel name: cap, sms, voice, console
+	To  Role    `json:"to"`
+	Via Channel `json:"via"` // the Notifier's channel: cap, sms, voice, console
 }
 
 // Step is one escalation step: After the previous step (the first: after
@@ -339,7 +339,7 @@ func (p Policy) validate(cause detectors.Cause) error {
 		if t.To == Role119 || t.Via == Channel119 {
 			return bad("recovered[%d]: 119 is never told of a recovery (nothing was sent to it)", i)
 		}
-		if t.Via != "sms" && t.Via != ChannelConsole {
+		if t.Via != ChannelSMS && t.Via != ChannelConsole {
 			return bad("recovered[%d].via: sms or console (a call would ask to acknowledge an alarm)", i)
 		}
 	}
@@ -357,12 +357,6 @@ func (p Policy) validate(cause detectors.Cause) error {
 	return nil
 }
 
-// Channel119 is the channel name of the 119 hand-off (CAP over HTTPS).
-const Channel119 = "cap"
-
-// ChannelConsole is the channel of a step shown on the consoles.
-const ChannelConsole = "console"
-
 // ConsoleNotifier is the ChannelConsole channel: the consoles show every
 // incident live from the feed, so a console step is recorded on the
 // timeline and nothing is sent.
@@ -370,7 +364,7 @@ type ConsoleNotifier struct{}
 
 // Notify records nothing beyond the timeline; the reference is "console".
 func (ConsoleNotifier) Notify(context.Context, Notification) (string, bool, error) {
-	return ChannelConsole, false, nil
+	return string(ChannelConsole), false, nil
 }
 
 func (r Role) valid() bool {
@@ -421,7 +415,7 @@ func (p *Policies) route(role Role, now time.Time) Role {
 }
 
 // retryFor is the retry deadline of a row on a channel.
-func (p *Policies) retryFor(pol Policy, channel string) time.Duration {
+func (p *Policies) retryFor(pol Policy, channel Channel) time.Duration {
 	if channel == Channel119 {
 		return p.Retry119For.D()
 	}

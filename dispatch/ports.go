@@ -9,7 +9,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// Notifier delivers notifications on one channel ("cap", "sms", "voice",
+// Notifier delivers notifications on one Channel (Channel119, ChannelSMS,
 // ...). It returns the provider's reference (a CAP identifier, a Twilio
 // SID) on success; on failure retry says whether trying again later can
 // help (an endpoint down: yes; a number that does not exist: no). Notify
@@ -205,7 +205,7 @@ type Change struct {
 	// CancelPending cancels the incident's pending rows except those on
 	// the channels in Keep (pending 119 alerts survive an acknowledgement).
 	CancelPending bool
-	Keep          []string
+	Keep          []Channel
 	// CancelKeys cancels these rows if still pending (a superseded timer).
 	CancelKeys []string
 	// CancelRecipients cancels the incident's pending notifications to

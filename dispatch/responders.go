@@ -70,7 +70,7 @@ type Responder struct {
 	ETA        time.Time `json:"eta,omitzero"`
 	// At is when State was last set, Via how (sms, voice, console).
 	At  time.Time `json:"at"`
-	Via string    `json:"via,omitempty"`
+	Via Channel   `json:"via,omitempty"`
 	// SetBy is the console user who recorded it (a guardian phoned the
 	// dispatcher); empty when the responder answered themselves.
 	SetBy string `json:"set_by,omitempty"`
@@ -133,7 +133,7 @@ func setResponder(inc *Incident, r Responder) {
 
 // contacted records a recipient a step reaches: a new responder starts as
 // contacted; one who answered already keeps their answer.
-func (p planner) contacted(inc *Incident, r Recipient, via string) {
+func (p planner) contacted(inc *Incident, r Recipient, via Channel) {
 	if r.Role == Role119 {
 		return
 	}
@@ -197,7 +197,7 @@ func (p planner) onReply(cur *Incident, row *OutboxRow, r Reply) (Change, error)
 //
 // actor is who acted on the timeline, setBy the console user when a
 // dispatcher recorded it for the responder.
-func (p planner) respond(cur *Incident, who Responder, r Reply, actor, via, setBy string) (Change, error) {
+func (p planner) respond(cur *Incident, who Responder, r Reply, actor string, via Channel, setBy string) (Change, error) {
 	if err := r.check(); err != nil {
 		return Change{}, err
 	}
@@ -242,7 +242,7 @@ func (p planner) respond(cur *Incident, who Responder, r Reply, actor, via, setB
 		// Stood down already: recorded, nothing to stop.
 	case state.StandsDown() || inc.AckStandsDown() && !r.Call119:
 		inc.State, inc.AcknowledgedBy, inc.AcknowledgedVia, inc.AcknowledgedAt = StateAcknowledged, actor, via, p.now
-		ch.CancelPending, ch.Keep = true, []string{Channel119}
+		ch.CancelPending, ch.Keep = true, []Channel{Channel119}
 		ch.Timeline = append(ch.Timeline, p.entry(&inc, actor, ActAcknowledged, via, "escalation stopped"))
 	default:
 		ch.CancelRecipients = append(ch.CancelRecipients, who.ID)
@@ -272,7 +272,7 @@ func responderDetail(r Responder, text string) string {
 
 // send119 is a person's "send to 119 now" (a dispatcher, a social worker,
 // a guardian's keypad 9), at any state of an open incident.
-func (p planner) send119(cur *Incident, by, via, reason string) (Change, error) {
+func (p planner) send119(cur *Incident, by string, via Channel, reason string) (Change, error) {
 	if strings.TrimSpace(by) == "" {
 		return Change{}, fmt.Errorf("%w: sent to 119 by whom?", ErrInvalid)
 	}
@@ -302,7 +302,7 @@ func (p planner) send119(cur *Incident, by, via, reason string) (Change, error) 
 // queue119 queues the 119 alert now, unless 119 was alerted already: 119
 // never gets two alerts for one incident; a second request is recorded.
 // Device health too: a person decided it, and no policy forbids a person.
-func (p planner) queue119(inc *Incident, ch *Change, by, via, reason string) {
+func (p planner) queue119(inc *Incident, ch *Change, by string, via Channel, reason string) {
 	if inc.Alerted119 {
 		ch.Timeline = append(ch.Timeline, p.entry(inc, by, ActSend119, via, joinDetail("119 already alerted; not sent again", reason)))
 		return
@@ -314,7 +314,9 @@ func (p planner) queue119(inc *Incident, ch *Change, by, via, reason string) {
 	ch.Timeline = append(ch.Timeline, p.entry(inc, by, ActSend119, via, joinDetail("alert to 119 queued", reason)))
 }
 
-func send119Key(incidentID string) string { return incidentID + "/send119/119/" + Channel119 + "/1" }
+func send119Key(incidentID string) string {
+	return incidentID + "/send119/119/" + string(Channel119) + "/1"
+}
 
 // setResponder is a dispatcher or social worker recording a responder's
 // state (the guardian phoned them). responder names one of the incident's
@@ -337,7 +339,7 @@ func (p planner) setResponder(cur *Incident, by, responder string, r Reply) (Cha
 	if cur.State.Closed() {
 		return Change{}, ErrClosed
 	}
-	return p.respond(cur, who, r, by, "console", by)
+	return p.respond(cur, who, r, by, ChannelConsole, by)
 }
 
 func (p planner) findResponder(inc *Incident, name string) (Responder, error) {
@@ -434,6 +436,6 @@ func (d *Dispatcher) Send119(ctx context.Context, incidentID, by, reason string)
 	return d.onIncident(ctx, incidentID, func(p planner, cur *Incident) (Change, error) {
 		// Ending a check-in window runs the first step: its guardians.
 		p.resident = d.lookupResident(cur.Hub)
-		return p.send119(cur, by, "console", reason)
+		return p.send119(cur, by, ChannelConsole, reason)
 	})
 }

@@ -33,7 +33,7 @@ func guardiansFirst(p planner) planner {
 
 // opened returns the incident a firing detection opens and the row of its
 // first attempt to reach recipient id on channel.
-func opened(t *testing.T, p planner, d detectors.Detection, id, channel string) (Incident, OutboxRow) {
+func opened(t *testing.T, p planner, d detectors.Detection, id string, channel Channel) (Incident, OutboxRow) {
 	t.Helper()
 	ch, err := p.onDetection(nil, d)
 	if err != nil {
@@ -58,7 +58,7 @@ func TestReplyStandsDownOnlyWhenSomeoneIsThere(t *testing.T) {
 		class    detectors.Class
 		prio     detectors.Priority
 		who      string
-		channel  string
+		channel  Channel
 		reply    Reply
 		standsDn bool
 	}{
@@ -100,7 +100,7 @@ func TestReplyStandsDownOnlyWhenSomeoneIsThere(t *testing.T) {
 				t.Errorf("eta %d %v", r.ETAMinutes, r.ETA)
 			}
 			if tt.standsDn {
-				if got.State != StateAcknowledged || !ch.CancelPending || !slices.Equal(ch.Keep, []string{Channel119}) {
+				if got.State != StateAcknowledged || !ch.CancelPending || !slices.Equal(ch.Keep, []Channel{Channel119}) {
 					t.Errorf("not stood down: state %s cancel %v keep %v", got.State, ch.CancelPending, ch.Keep)
 				}
 				return

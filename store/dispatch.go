@@ -296,7 +296,7 @@ func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *ch
 			ph := make([]string, len(ch.Keep))
 			for i, c := range ch.Keep {
 				ph[i] = fmt.Sprintf("$%d", len(args)+1)
-				args = append(args, c)
+				args = append(args, string(c))
 			}
 			query += ` AND channel NOT IN (` + strings.Join(ph, ", ") + `)`
 		}
@@ -359,7 +359,7 @@ func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *ch
 			n := len(args)
 			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d",
 				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+9, n+10)
-			args = append(args, r.Key, id, string(r.Kind), r.Channel, string(cmp.Or(r.State, dispatch.OutboxPending)),
+			args = append(args, r.Key, id, string(r.Kind), string(r.Channel), string(cmp.Or(r.State, dispatch.OutboxPending)),
 				int64(r.Priority), toUS(r.DueAt), toUS(r.Deadline), toUS(now), string(data))
 			if hubCol != "" {
 				fmt.Fprintf(&sb, ", $%d", n+11)
@@ -380,7 +380,7 @@ func (s *database) applyOne(ctx context.Context, q querier, w *txWriter, seq *ch
 			}
 			n := len(args)
 			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
-			args = append(args, id, toUS(e.At), e.Actor, e.Action, e.Channel, e.Detail)
+			args = append(args, id, toUS(e.At), e.Actor, e.Action, string(e.Channel), e.Detail)
 		}
 		w.exec(sb.String(), args, nil)
 	}
@@ -761,7 +761,7 @@ func (s Incidents) SavePolicy(ctx context.Context, cause detectors.Cause, p disp
 // reply names only the number it came from). One query over the open
 // incidents' rows: the phone sits in the row's JSON, so the database
 // narrows by a substring and the exact match is checked here.
-func (s Incidents) LatestNotificationTo(ctx context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
+func (s Incidents) LatestNotificationTo(ctx context.Context, phone string, channels []dispatch.Channel, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
 	if phone == "" || len(channels) == 0 || len(states) == 0 {
 		return dispatch.OutboxRow{}, false, nil
 	}
@@ -772,7 +772,7 @@ func (s Incidents) LatestNotificationTo(ctx context.Context, phone string, chann
 	}
 	chs := make([]string, len(channels))
 	for i, c := range channels {
-		chs[i] = ph(c)
+		chs[i] = ph(string(c))
 	}
 	sts := make([]string, len(states))
 	for i, st := range states {

@@ -61,7 +61,7 @@ func (s Casework) ReportIncidents(ctx context.Context, from, to time.Time) iter.
 				ri := console.ReportIncident{Incident: inc, AckStep: -1}
 				for i := range acked[inc.ID] {
 					if row := &acked[inc.ID][i]; inc.AcknowledgedThrough(row) {
-						ri.AckStep, ri.AckChannel = row.Step, row.Channel
+						ri.AckStep, ri.AckChannel = row.Step, string(row.Channel)
 						break
 					}
 				}

@@ -37,13 +37,13 @@ func seedReport(t *testing.T, s *store.Store, t0 time.Time, n int) {
 			var rows []dispatch.OutboxRow
 			if i%10 == 0 {
 				for step := range 2 {
-					rows = append(rows, dispatch.OutboxRow{Key: dispatch.NotificationKey(id, step, "g1", "voice", 1), Kind: dispatch.KindNotify,
-						Channel: "voice", Step: step, Attempt: 1, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: "g1"},
+					rows = append(rows, dispatch.OutboxRow{Key: dispatch.NotificationKey(id, step, "g1", dispatch.ChannelVoice, 1), Kind: dispatch.KindNotify,
+						Channel: dispatch.ChannelVoice, Step: step, Attempt: 1, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: "g1"},
 						MsgType: dispatch.MsgAlert, Priority: 1, DueAt: at, Deadline: at.Add(time.Hour)})
 				}
 				acks = append(acks, dispatch.Mutation{IncidentID: id, Apply: func(cur *dispatch.Incident, _ *dispatch.OutboxRow) (dispatch.Change, error) {
 					inc := *cur
-					inc.State, inc.AcknowledgedAt, inc.AcknowledgedVia, inc.AcknowledgedBy = dispatch.StateAcknowledged, at.Add(time.Minute), "voice", dispatch.AckActor(rows[1].Recipient)
+					inc.State, inc.AcknowledgedAt, inc.AcknowledgedVia, inc.AcknowledgedBy = dispatch.StateAcknowledged, at.Add(time.Minute), dispatch.ChannelVoice, dispatch.AckActor(rows[1].Recipient)
 					return dispatch.Change{Incident: &inc, Row: &dispatch.RowUpdate{Key: rows[1].Key, State: dispatch.OutboxAcknowledged}}, nil
 				}})
 			}

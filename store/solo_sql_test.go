@@ -137,8 +137,8 @@ func TestSoloSQLUnchanged(t *testing.T) {
 			inc := &dispatch.Incident{ID: "inc-1", Fingerprint: "fp-1", Hub: "hub-1", Cause: detectors.CauseSOS,
 				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateOpen, OpenedAt: t0, UpdatedAt: t0}
 			return dispatch.Change{Incident: inc, Enqueue: []dispatch.OutboxRow{
-				{Key: "inc-1/cmd", Kind: dispatch.KindCommand, Channel: "hub", Priority: 1, DueAt: t0, Deadline: t0.Add(time.Hour)},
-				{Key: "inc-1/cap", Kind: dispatch.KindNotify, Channel: "cap", Priority: 1, DueAt: t0, Deadline: t0.Add(time.Hour)},
+				{Key: "inc-1/cmd", Kind: dispatch.KindCommand, Channel: dispatch.ChannelHub, Priority: 1, DueAt: t0, Deadline: t0.Add(time.Hour)},
+				{Key: "inc-1/cap", Kind: dispatch.KindNotify, Channel: dispatch.Channel119, Priority: 1, DueAt: t0, Deadline: t0.Add(time.Hour)},
 			}}, nil
 		}}
 	if res, err := s.Incidents().ApplyIncidents(ctx, []dispatch.Mutation{open}); err != nil || res[0].Err != nil {

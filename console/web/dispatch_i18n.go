@@ -190,7 +190,7 @@ var (
 func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 	l := timelineLine{Actor: p.actor(e.Actor), Action: translateOr(p.Lang, "act."+e.Action, e.Action), Detail: e.Detail}
 	if e.Channel != "" {
-		l.Channel = translateOr(p.Lang, "chan."+e.Channel, e.Channel)
+		l.Channel = translateOr(p.Lang, "chan."+string(e.Channel), string(e.Channel))
 	}
 	d := e.Detail
 	switch e.Action {

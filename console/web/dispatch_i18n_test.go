@@ -82,7 +82,7 @@ func TestTimelineLine(t *testing.T) {
 func TestGuardianStates(t *testing.T) {
 	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	gs := []devices.Guardian{{Name: "최영희", Phone: "+821012345678"}, {Name: "최민수", Phone: "+821098765432"}, {Name: "이정호", Phone: "+821033334444"}}
-	row := func(phone, channel string, state dispatch.OutboxState, after time.Duration, lastErr string) dispatch.OutboxRow {
+	row := func(phone string, channel dispatch.Channel, state dispatch.OutboxState, after time.Duration, lastErr string) dispatch.OutboxRow {
 		return dispatch.OutboxRow{Kind: dispatch.KindNotify, Channel: channel, State: state, UpdatedAt: at.Add(after), LastError: lastErr,
 			Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, Phone: phone}}
 	}

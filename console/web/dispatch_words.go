@@ -185,14 +185,14 @@ func guardianStates(gs []devices.Guardian, rows []dispatch.OutboxRow, inc dispat
 			if r.State != dispatch.OutboxAcknowledged && !v.At.IsZero() && r.UpdatedAt.Before(v.At) {
 				continue
 			}
-			v.State, v.Channel, v.At, v.Error = "out."+string(r.State), r.Channel, r.UpdatedAt, r.LastError
+			v.State, v.Channel, v.At, v.Error = "out."+string(r.State), string(r.Channel), r.UpdatedAt, r.LastError
 			v.Acked = r.State == dispatch.OutboxAcknowledged
 		}
 		if r, ok := guardianResponder(inc.Responders, g); ok && r.State != dispatch.ResponderContacted {
-			v.State, v.Channel, v.At, v.Error, v.Acked = "rs."+string(r.State), r.Via, r.At, "", true
+			v.State, v.Channel, v.At, v.Error, v.Acked = "rs."+string(r.State), string(r.Via), r.At, "", true
 			v.ETAMinutes, v.ETA, v.SetBy = r.ETAMinutes, r.ETA, r.SetBy
 		} else if inc.AcknowledgedBy == string(dispatch.RoleGuardian)+":"+g.Name {
-			v.State, v.Acked, v.At, v.Channel = "out.acknowledged", true, inc.AcknowledgedAt, inc.AcknowledgedVia
+			v.State, v.Acked, v.At, v.Channel = "out.acknowledged", true, inc.AcknowledgedAt, string(inc.AcknowledgedVia)
 		}
 		out = append(out, v)
 	}

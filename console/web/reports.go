@@ -148,7 +148,7 @@ func ackStep(ri console.ReportIncident) string {
 	if ri.AckStep >= 0 {
 		return strconv.Itoa(ri.AckStep + 1)
 	}
-	if _, via := handledAt(ri.Incident); via == dispatch.Channel119 {
+	if _, via := handledAt(ri.Incident); via == string(dispatch.Channel119) {
 		return "119"
 	}
 	return "console"
@@ -160,9 +160,9 @@ func ackStep(ri console.ReportIncident) string {
 func handledAt(inc dispatch.Incident) (time.Time, string) {
 	switch {
 	case !inc.AcknowledgedAt.IsZero():
-		return inc.AcknowledgedAt, inc.AcknowledgedVia
+		return inc.AcknowledgedAt, string(inc.AcknowledgedVia)
 	case inc.State == dispatch.StateResolved && inc.Status119 == string(dispatch.Answer119Closed):
-		return inc.ClosedAt, dispatch.Channel119
+		return inc.ClosedAt, string(dispatch.Channel119)
 	case inc.State == dispatch.StateResolved:
 		return inc.ClosedAt, "console"
 	}
@@ -549,7 +549,7 @@ func (w *web) reportsCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			}
 			_ = cw.Write([]string{inc.ID, ts(inc.OpenedAt), string(inc.Class), string(inc.Cause), strconv.Itoa(int(inc.Priority)), string(inc.Hub),
 				string(inc.Sensor), string(inc.ResidentID), string(inc.State), string(inc.Disposition), ts(inc.AcknowledgedAt), ack, step,
-				cmp.Or(ri.AckChannel, inc.AcknowledgedVia), inc.AcknowledgedBy, inc.Status119, ts(inc.ClosedAt), strconv.FormatBool(isFalseAlarm(inc))})
+				cmp.Or(ri.AckChannel, string(inc.AcknowledgedVia)), inc.AcknowledgedBy, inc.Status119, ts(inc.ClosedAt), strconv.FormatBool(isFalseAlarm(inc))})
 		}
 		begin(header...) // an empty period
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestAckReport(t *testing.T) {
 	t0 := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
-	inc := func(ack time.Duration, via string, state dispatch.State) dispatch.Incident {
+	inc := func(ack time.Duration, via dispatch.Channel, state dispatch.State) dispatch.Incident {
 		i := dispatch.Incident{OpenedAt: t0, State: state, AcknowledgedVia: via}
 		if ack > 0 {
 			i.AcknowledgedAt = t0.Add(ack)

@@ -54,7 +54,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		}
 	}
 	d, err := dispatch.New(dispatch.Config{Store: st.Incidents(), Directory: st.Registry(), Logger: log, Now: e.clock, PollInterval: 20 * time.Millisecond,
-		Notifiers: map[string]dispatch.Notifier{"cap": accept("cap"), "sms": accept("sms"), "voice": accept("voice"), "console": accept("console")}})
+		Notifiers: map[dispatch.Channel]dispatch.Notifier{"cap": accept("cap"), "sms": accept("sms"), "voice": accept("voice"), "console": accept("console")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func NoticeOf(n dispatch.Notification) Notice {
 	return no
 }
 
-// SMSNotifier is the ChannelSMS channel.
+// SMSNotifier is the dispatch.ChannelSMS channel.
 type SMSNotifier struct{ Client *Client }
 
 // Notify sends n's SMS; the reference is Twilio's message SID.
@@ -40,7 +40,7 @@ func (s SMSNotifier) Notify(ctx context.Context, n dispatch.Notification) (strin
 	return s.Client.SendSMS(ctx, NoticeOf(n))
 }
 
-// VoiceNotifier is the ChannelVoice channel.
+// VoiceNotifier is the dispatch.ChannelVoice channel.
 type VoiceNotifier struct{ Client *Client }
 
 // Notify places n's call; the reference is Twilio's call SID.
@@ -61,7 +61,7 @@ type Mover interface {
 // Latest finds the newest notification row on one of channels to phone of
 // an incident in one of states (*store.Store).
 type Latest interface {
-	LatestNotificationTo(ctx context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error)
+	LatestNotificationTo(ctx context.Context, phone string, channels []dispatch.Channel, states []dispatch.State) (dispatch.OutboxRow, bool, error)
 }
 
 // DispatchEvents moves incidents on from Twilio's callbacks.
@@ -128,7 +128,7 @@ func (e DispatchEvents) latestTo(ctx context.Context, phone string) string {
 	if e.Latest == nil || phone == "" {
 		return ""
 	}
-	r, found, err := e.Latest.LatestNotificationTo(ctx, phone, []string{string(ChannelSMS), string(ChannelVoice)}, answerable)
+	r, found, err := e.Latest.LatestNotificationTo(ctx, phone, []dispatch.Channel{dispatch.ChannelSMS, dispatch.ChannelVoice}, answerable)
 	if err != nil || !found {
 		return ""
 	}

@@ -27,9 +27,9 @@ func TestNoticeAddressToTheUnit(t *testing.T) {
 	}
 }
 
-type latestFunc func(phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error)
+type latestFunc func(phone string, channels []dispatch.Channel, states []dispatch.State) (dispatch.OutboxRow, bool, error)
 
-func (f latestFunc) LatestNotificationTo(_ context.Context, phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
+func (f latestFunc) LatestNotificationTo(_ context.Context, phone string, channels []dispatch.Channel, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
 	return f(phone, channels, states)
 }
 
@@ -51,7 +51,7 @@ func (m *mover) ReplyToNotification(_ context.Context, ref string, r dispatch.Re
 func TestSMSReplyAnswersTheLatestNotificationToItsNumber(t *testing.T) {
 	m := &mover{inc: dispatch.Incident{State: dispatch.StateAcknowledged}}
 	var asked []string
-	e := twilio.DispatchEvents{Mover: m, Latest: latestFunc(func(phone string, channels []string, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
+	e := twilio.DispatchEvents{Mover: m, Latest: latestFunc(func(phone string, channels []dispatch.Channel, states []dispatch.State) (dispatch.OutboxRow, bool, error) {
 		asked = append(asked, phone)
 		if len(channels) != 2 || len(states) == 0 {
 			t.Errorf("asked for channels %v, states %v", channels, states)

@@ -200,30 +200,30 @@ func TestScriptedOutcomes(t *testing.T) {
 		call      bool
 		status    twilio.Status
 		answers   []answer
-		via       twilio.Channel
+		via       dispatch.Channel
 		said      string // in the last TwiML or SMS our webhook answered with
 	}{
 		{"voicemail is not an answer", fake.Behaviour{CallOutcome: "machine", Digits: "1"}, true, twilio.StatusVoicemail, nil, "", ""},
 		{"keypad 1 then the minutes", fake.Behaviour{CallOutcome: "human", Digits: "1", Then: "20#", After: 20 * time.Millisecond}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerOnTheWay, 0}, {twilio.AnswerOnTheWay, 20}}, twilio.ChannelVoice, "도착 예정 20분"},
+			[]answer{{twilio.AnswerOnTheWay, 0}, {twilio.AnswerOnTheWay, 20}}, dispatch.ChannelVoice, "도착 예정 20분"},
 		{"keypad 1, no minutes", fake.Behaviour{CallOutcome: "human", Digits: "1"}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerOnTheWay, 0}}, twilio.ChannelVoice, "몇 분"},
+			[]answer{{twilio.AnswerOnTheWay, 0}}, dispatch.ChannelVoice, "몇 분"},
 		{"keypad 2: with them", fake.Behaviour{CallOutcome: "human", Digits: "2"}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerOnScene, 0}}, twilio.ChannelVoice, "곁에 계신 것으로"},
+			[]answer{{twilio.AnswerOnScene, 0}}, dispatch.ChannelVoice, "곁에 계신 것으로"},
 		{"keypad 3: safe", fake.Behaviour{CallOutcome: "human", Digits: "3"}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerSafe, 0}}, twilio.ChannelVoice, "무사하신 것으로"},
+			[]answer{{twilio.AnswerSafe, 0}}, dispatch.ChannelVoice, "무사하신 것으로"},
 		{"keypad 9: call 119", fake.Behaviour{CallOutcome: "human", Digits: "9"}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerCall119, 0}}, twilio.ChannelVoice, "119에 바로"},
+			[]answer{{twilio.AnswerCall119, 0}}, dispatch.ChannelVoice, "119에 바로"},
 		{"another key acknowledges, the menu again", fake.Behaviour{CallOutcome: "human", Digits: "5", Then: "2"}, true, twilio.StatusAnswered,
-			[]answer{{twilio.AnswerAcknowledged, 0}, {twilio.AnswerOnScene, 0}}, twilio.ChannelVoice, "곁에 계신 것으로"},
+			[]answer{{twilio.AnswerAcknowledged, 0}, {twilio.AnswerOnScene, 0}}, dispatch.ChannelVoice, "곁에 계신 것으로"},
 		{"busy", fake.Behaviour{CallOutcome: "busy"}, true, twilio.StatusBusy, nil, "", ""},
 		{"no answer", fake.Behaviour{CallOutcome: "no-answer"}, true, twilio.StatusNoAnswer, nil, "", ""},
 		{"sms 확인", fake.Behaviour{SMSStatus: "delivered", Reply: "확인"}, false, twilio.StatusDelivered,
-			[]answer{{twilio.AnswerAcknowledged, 0}}, twilio.ChannelSMS, ""},
+			[]answer{{twilio.AnswerAcknowledged, 0}}, dispatch.ChannelSMS, ""},
 		{"sms 1 20", fake.Behaviour{SMSStatus: "delivered", Reply: "1 20"}, false, twilio.StatusDelivered,
-			[]answer{{twilio.AnswerOnTheWay, 20}}, twilio.ChannelSMS, ""},
+			[]answer{{twilio.AnswerOnTheWay, 20}}, dispatch.ChannelSMS, ""},
 		{"sms reply not understood is an acknowledgement", fake.Behaviour{SMSStatus: "delivered", Reply: "누구세요?"}, false, twilio.StatusDelivered,
-			[]answer{{twilio.AnswerAcknowledged, 0}}, twilio.ChannelSMS, ""},
+			[]answer{{twilio.AnswerAcknowledged, 0}}, dispatch.ChannelSMS, ""},
 		{"sms failed", fake.Behaviour{SMSStatus: "undelivered"}, false, twilio.StatusFailed, nil, "", ""},
 	}
 	for _, tt := range tests {
@@ -251,7 +251,7 @@ func TestScriptedOutcomes(t *testing.T) {
 				if a.Answer != tt.answers[i].a || a.ETAMinutes != tt.answers[i].eta || a.Via != tt.via || a.By != daughter {
 					t.Errorf("answer %d = %+v, want %+v via %s", i, a, tt.answers[i], tt.via)
 				}
-				if tt.via == twilio.ChannelVoice && (a.Ref != "ref-9" || a.SID != sid) {
+				if tt.via == dispatch.ChannelVoice && (a.Ref != "ref-9" || a.SID != sid) {
 					t.Errorf("voice answer = %+v", a)
 				}
 			}

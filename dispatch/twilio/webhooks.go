@@ -8,16 +8,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/rs/zerolog"
 	twclient "github.com/twilio/twilio-go/client"
-)
-
-// Channel is how a notice travelled.
-type Channel string
-
-const (
-	ChannelSMS   Channel = "sms"
-	ChannelVoice Channel = "voice"
 )
 
 // Status is a delivery outcome as the dispatch core cares about it.
@@ -41,7 +34,7 @@ const (
 type Report struct {
 	Ref        string // Notice.Ref
 	SID        string
-	Channel    Channel
+	Channel    dispatch.Channel
 	Status     Status
 	Raw        string // Twilio's own status word
 	AnsweredBy string // calls: human, machine_start, machine_end_beep, ... (empty without detection)
@@ -55,10 +48,10 @@ type Ack struct {
 	// Ref is the notice answered; empty for an SMS reply, which Twilio
 	// cannot tie to one message: the core matches From to its open notices.
 	Ref     string
-	SID     string  // the call SID, or the inbound message SID
-	By      string  // the person's number
-	Via     Channel // voice (keypad) or sms (reply)
-	Payload string  // the digits or the reply text
+	SID     string           // the call SID, or the inbound message SID
+	By      string           // the person's number
+	Via     dispatch.Channel // voice (keypad) or sms (reply)
+	Payload string           // the digits or the reply text
 	Answer  Answer
 	// ETAMinutes goes with AnswerOnTheWay (0: not said).
 	ETAMinutes int
@@ -169,7 +162,7 @@ func (h *webhooks) messageStatus(w http.ResponseWriter, r *http.Request, f url.V
 	if raw == "" {
 		raw = f.Get("SmsStatus")
 	}
-	h.report(w, r, Report{Ref: r.URL.Query().Get("ref"), SID: f.Get("MessageSid"), Channel: ChannelSMS,
+	h.report(w, r, Report{Ref: r.URL.Query().Get("ref"), SID: f.Get("MessageSid"), Channel: dispatch.ChannelSMS,
 		Status: messageStatus(raw), Raw: raw, ErrorCode: f.Get("ErrorCode"), To: f.Get("To")})
 }
 
@@ -191,7 +184,7 @@ func messageStatus(raw string) Status {
 
 func (h *webhooks) callStatus(w http.ResponseWriter, r *http.Request, f url.Values) {
 	raw, by := f.Get("CallStatus"), f.Get("AnsweredBy")
-	h.report(w, r, Report{Ref: r.URL.Query().Get("ref"), SID: f.Get("CallSid"), Channel: ChannelVoice,
+	h.report(w, r, Report{Ref: r.URL.Query().Get("ref"), SID: f.Get("CallSid"), Channel: dispatch.ChannelVoice,
 		Status: callStatus(raw, by), Raw: raw, AnsweredBy: by, ErrorCode: f.Get("ErrorCode"), To: f.Get("To")})
 }
 
@@ -240,7 +233,7 @@ func (h *webhooks) gather(w http.ResponseWriter, r *http.Request, f url.Values) 
 		a, eta = AnswerOnTheWay, minutes(strings.TrimSuffix(digits, "#"))
 	}
 	if !machine && (digits != "" || eta > 0) {
-		ack := Ack{Ref: q.Get("ref"), SID: f.Get("CallSid"), By: f.Get("To"), Via: ChannelVoice, Payload: digits, Answer: a, ETAMinutes: eta}
+		ack := Ack{Ref: q.Get("ref"), SID: f.Get("CallSid"), By: f.Get("To"), Via: dispatch.ChannelVoice, Payload: digits, Answer: a, ETAMinutes: eta}
 		err := h.events.Acknowledged(r.Context(), ack)
 		if errors.Is(err, ErrNoOpenAlert) {
 			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
@@ -270,7 +263,7 @@ func (h *webhooks) gather(w http.ResponseWriter, r *http.Request, f url.Values) 
 func (h *webhooks) inboundSMS(w http.ResponseWriter, r *http.Request, f url.Values) {
 	body := f.Get("Body")
 	answer, eta, known := ParseReply(body)
-	a := Ack{SID: f.Get("MessageSid"), By: f.Get("From"), Via: ChannelSMS, Payload: body, Answer: answer, ETAMinutes: eta}
+	a := Ack{SID: f.Get("MessageSid"), By: f.Get("From"), Via: dispatch.ChannelSMS, Payload: body, Answer: answer, ETAMinutes: eta}
 	err := h.events.Acknowledged(r.Context(), a)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	if errors.Is(err, ErrNoOpenAlert) {

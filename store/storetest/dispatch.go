@@ -53,7 +53,7 @@ func newIncident(id, fingerprint string, prio detectors.Priority, rows int, due 
 		ch := dispatch.Change{Incident: inc, Timeline: []dispatch.TimelineEntry{{At: due, Actor: "detector", Action: "opened"}}}
 		for i := range rows {
 			ch.Enqueue = append(ch.Enqueue, dispatch.OutboxRow{
-				Key: dispatch.NotificationKey(id, 0, fmt.Sprintf("r%d", i), "cap", 1), Kind: dispatch.KindNotify, Channel: "cap",
+				Key: dispatch.NotificationKey(id, 0, fmt.Sprintf("r%d", i), dispatch.Channel119, 1), Kind: dispatch.KindNotify, Channel: dispatch.Channel119,
 				Attempt: 1, Recipient: dispatch.Recipient{Role: dispatch.Role119, ID: fmt.Sprintf("r%d", i)}, MsgType: dispatch.MsgAlert,
 				Priority: prio, DueAt: due, Deadline: due.Add(time.Hour)})
 		}
@@ -137,8 +137,8 @@ func testFingerprint(t *testing.T, fresh Fresh) {
 	}
 	// Enqueuing an existing key again is ignored.
 	res = apply(t, s, dispatch.Mutation{IncidentID: "inc-1", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
-		return dispatch.Change{Enqueue: []dispatch.OutboxRow{{Key: dispatch.NotificationKey("inc-1", 0, "r0", "cap", 1),
-			Kind: dispatch.KindNotify, Channel: "cap", DueAt: dispatchT0, Deadline: dispatchT0}}}, nil
+		return dispatch.Change{Enqueue: []dispatch.OutboxRow{{Key: dispatch.NotificationKey("inc-1", 0, "r0", dispatch.Channel119, 1),
+			Kind: dispatch.KindNotify, Channel: dispatch.Channel119, DueAt: dispatchT0, Deadline: dispatchT0}}}, nil
 	}})
 	if res[0].Enqueued != 0 {
 		t.Errorf("a repeated key was enqueued again")
@@ -217,8 +217,8 @@ func testOutboxRowOps(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
 	apply(t, s, newIncident("inc-a", "fp-a", 1, 3, dispatchT0))
-	keys := []string{dispatch.NotificationKey("inc-a", 0, "r0", "cap", 1), dispatch.NotificationKey("inc-a", 0, "r1", "cap", 1),
-		dispatch.NotificationKey("inc-a", 0, "r2", "cap", 1)}
+	keys := []string{dispatch.NotificationKey("inc-a", 0, "r0", dispatch.Channel119, 1), dispatch.NotificationKey("inc-a", 0, "r1", dispatch.Channel119, 1),
+		dispatch.NotificationKey("inc-a", 0, "r2", dispatch.Channel119, 1)}
 	claimed, err := s.Incidents().ClaimOutbox(ctx, dispatch.Claim{ID: "c1", Now: dispatchT0, Lease: time.Minute, Limit: 1})
 	if err != nil || len(claimed) != 1 || claimed[0].ClaimID != "c1" || claimed[0].Tries != 1 || claimed[0].State != dispatch.OutboxSending {
 		t.Fatalf("claim: %+v %v", claimed, err)
@@ -252,10 +252,10 @@ func testOutboxRowOps(t *testing.T, fresh Fresh) {
 	// the channels asked for.
 	later := dispatchT0.Add(time.Hour)
 	change(dispatch.Change{Reschedule: []dispatch.Reschedule{{Key: keys[1], DueAt: later}}})
-	change(dispatch.Change{Enqueue: []dispatch.OutboxRow{{Key: "inc-a/sms", Kind: dispatch.KindNotify, Channel: "sms",
+	change(dispatch.Change{Enqueue: []dispatch.OutboxRow{{Key: "inc-a/sms", Kind: dispatch.KindNotify, Channel: dispatch.ChannelSMS,
 		DueAt: later, Deadline: later}}})
 	change(dispatch.Change{Reschedule: []dispatch.Reschedule{{Key: "inc-a/sms", DueAt: dispatchT0}}})
-	change(dispatch.Change{CancelPending: true, Keep: []string{"cap"}})
+	change(dispatch.Change{CancelPending: true, Keep: []dispatch.Channel{dispatch.Channel119}})
 	rows, _ := s.Incidents().Outbox(ctx, "inc-a")
 	states := map[string]dispatch.OutboxRow{}
 	for _, r := range rows {
@@ -469,7 +469,7 @@ func testPolicies(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
 	p := dispatch.Policy{Steps: []dispatch.Step{{After: dispatch.Duration(time.Minute),
-		Notify: []dispatch.Target{{To: dispatch.RoleGuardian, Via: "sms"}}}}}
+		Notify: []dispatch.Target{{To: dispatch.RoleGuardian, Via: dispatch.ChannelSMS}}}}}
 	if err := s.Incidents().SavePolicy(ctx, "fall", p, dispatchT0); err != nil {
 		t.Fatal(err)
 	}
@@ -490,16 +490,17 @@ func testPolicies(t *testing.T, fresh Fresh) {
 func testCancelRecipients(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
-	key := func(step int, rid, channel string, attempt int) string {
+	key := func(step int, rid string, channel dispatch.Channel, attempt int) string {
 		return dispatch.NotificationKey("inc-r", step, rid, channel, attempt)
 	}
 	var rows []dispatch.OutboxRow
 	for _, k := range []struct {
 		step    int
-		rid, ch string
+		rid     string
+		ch      dispatch.Channel
 		attempt int
-	}{{0, "guardian-1", "sms", 1}, {0, "guardian-1", "voice", 2}, {2, "guardian-1", "sms", 1}, {0, "guardian-10", "sms", 1},
-		{0, "social_worker-1", "voice", 1}, {0, "socialXworker-1", "voice", 1}} {
+	}{{0, "guardian-1", dispatch.ChannelSMS, 1}, {0, "guardian-1", dispatch.ChannelVoice, 2}, {2, "guardian-1", dispatch.ChannelSMS, 1}, {0, "guardian-10", dispatch.ChannelSMS, 1},
+		{0, "social_worker-1", dispatch.ChannelVoice, 1}, {0, "socialXworker-1", dispatch.ChannelVoice, 1}} {
 		rows = append(rows, dispatch.OutboxRow{Key: key(k.step, k.rid, k.ch, k.attempt), Kind: dispatch.KindNotify, Channel: k.ch,
 			Attempt: k.attempt, Step: k.step, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: k.rid}, MsgType: dispatch.MsgAlert,
 			DueAt: dispatchT0.Add(time.Hour), Deadline: dispatchT0.Add(2 * time.Hour)})
@@ -513,7 +514,7 @@ func testCancelRecipients(t *testing.T, fresh Fresh) {
 	}})
 	// guardian-1's first SMS went out already.
 	apply(t, s, dispatch.Mutation{IncidentID: "inc-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
-		return dispatch.Change{Row: &dispatch.RowUpdate{Key: key(0, "guardian-1", "sms", 1), State: dispatch.OutboxSent}}, nil
+		return dispatch.Change{Row: &dispatch.RowUpdate{Key: key(0, "guardian-1", dispatch.ChannelSMS, 1), State: dispatch.OutboxSent}}, nil
 	}})
 	apply(t, s, dispatch.Mutation{IncidentID: "inc-r", Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
 		return dispatch.Change{CancelRecipients: []string{"guardian-1", "social_worker-1"}}, nil
@@ -523,9 +524,9 @@ func testCancelRecipients(t *testing.T, fresh Fresh) {
 		t.Fatal(err)
 	}
 	want := map[string]dispatch.OutboxState{
-		key(0, "guardian-1", "sms", 1): dispatch.OutboxSent, key(0, "guardian-1", "voice", 2): dispatch.OutboxCancelled,
-		key(2, "guardian-1", "sms", 1): dispatch.OutboxCancelled, key(0, "guardian-10", "sms", 1): dispatch.OutboxPending,
-		key(0, "social_worker-1", "voice", 1): dispatch.OutboxCancelled, key(0, "socialXworker-1", "voice", 1): dispatch.OutboxPending,
+		key(0, "guardian-1", dispatch.ChannelSMS, 1): dispatch.OutboxSent, key(0, "guardian-1", dispatch.ChannelVoice, 2): dispatch.OutboxCancelled,
+		key(2, "guardian-1", dispatch.ChannelSMS, 1): dispatch.OutboxCancelled, key(0, "guardian-10", dispatch.ChannelSMS, 1): dispatch.OutboxPending,
+		key(0, "social_worker-1", dispatch.ChannelVoice, 1): dispatch.OutboxCancelled, key(0, "socialXworker-1", dispatch.ChannelVoice, 1): dispatch.OutboxPending,
 		"inc-r/t/escalate/1": dispatch.OutboxPending,
 	}
 	for _, r := range got {
@@ -545,7 +546,7 @@ func testLatestNotificationTo(t *testing.T, fresh Fresh) {
 	s := open(t, fresh(t))
 	ctx := ctxT(t)
 	const daughter, son = "+821011112222", "+821033334444"
-	row := func(inc, ch, phone string, step int) dispatch.OutboxRow {
+	row := func(inc string, ch dispatch.Channel, phone string, step int) dispatch.OutboxRow {
 		return dispatch.OutboxRow{Key: dispatch.NotificationKey(inc, step, "g-"+phone, ch, 1), Kind: dispatch.KindNotify, Channel: ch,
 			Attempt: 1, Step: step, Recipient: dispatch.Recipient{Role: dispatch.RoleGuardian, ID: "g-" + phone, Phone: phone},
 			MsgType: dispatch.MsgAlert, DueAt: dispatchT0, Deadline: dispatchT0.Add(time.Hour)}
@@ -561,18 +562,18 @@ func testLatestNotificationTo(t *testing.T, fresh Fresh) {
 			return dispatch.Change{Enqueue: rows}, nil
 		}})
 	}
-	person := []string{"sms", "voice"}
+	person := []dispatch.Channel{dispatch.ChannelSMS, dispatch.ChannelVoice}
 	live := []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
-	openInc("inc-a", dispatch.StateNotified, row("inc-a", "sms", daughter, 0), row("inc-a", "voice", son, 0))
-	enqueue("inc-a", row("inc-a", "voice", daughter, 1))
-	enqueue("inc-a", row("inc-a", "console", daughter, 2))
-	openInc("inc-z", dispatch.StateResolved, row("inc-z", "sms", daughter, 0))
+	openInc("inc-a", dispatch.StateNotified, row("inc-a", dispatch.ChannelSMS, daughter, 0), row("inc-a", dispatch.ChannelVoice, son, 0))
+	enqueue("inc-a", row("inc-a", dispatch.ChannelVoice, daughter, 1))
+	enqueue("inc-a", row("inc-a", dispatch.ChannelConsole, daughter, 2))
+	openInc("inc-z", dispatch.StateResolved, row("inc-z", dispatch.ChannelSMS, daughter, 0))
 
 	got, found, err := s.Incidents().LatestNotificationTo(ctx, daughter, person, live)
-	if err != nil || !found || got.Key != dispatch.NotificationKey("inc-a", 1, "g-"+daughter, "voice", 1) {
+	if err != nil || !found || got.Key != dispatch.NotificationKey("inc-a", 1, "g-"+daughter, dispatch.ChannelVoice, 1) {
 		t.Errorf("daughter's latest = %q, %v, %v; want the voice call of step 1 (not the console row, not the closed incident)", got.Key, found, err)
 	}
-	if got, found, _ := s.Incidents().LatestNotificationTo(ctx, son, person, live); !found || got.Recipient.Phone != son || got.Channel != "voice" {
+	if got, found, _ := s.Incidents().LatestNotificationTo(ctx, son, person, live); !found || got.Recipient.Phone != son || got.Channel != dispatch.ChannelVoice {
 		t.Errorf("son's latest = %+v, %v", got, found)
 	}
 	for _, phone := range []string{"+8210", "+821011112", "+821099990000", ""} {

@@ -307,7 +307,7 @@ func withCommand(id string) dispatch.Mutation {
 	open := m.Apply
 	m.Apply = func(cur *dispatch.Incident, row *dispatch.OutboxRow) (dispatch.Change, error) {
 		ch, err := open(cur, row)
-		ch.Enqueue = append(ch.Enqueue, dispatch.OutboxRow{Key: id + "/cmd", Kind: dispatch.KindCommand, Channel: "hub",
+		ch.Enqueue = append(ch.Enqueue, dispatch.OutboxRow{Key: id + "/cmd", Kind: dispatch.KindCommand, Channel: dispatch.ChannelHub,
 			Attempt: 1, Priority: 1, DueAt: dispatchT0, Deadline: dispatchT0.Add(time.Hour)})
 		return ch, err
 	}

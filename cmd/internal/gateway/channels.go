@@ -211,13 +211,13 @@ func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.
 }
 
 // notifiers returns dispatch's channels by name.
-func (c *channels) notifiers() map[string]dispatch.Notifier {
-	return map[string]dispatch.Notifier{
+func (c *channels) notifiers() map[dispatch.Channel]dispatch.Notifier {
+	return map[dispatch.Channel]dispatch.Notifier{
 		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Sender: c.cap, SenderID: c.capSender, Contact: c.contact,
 			Addressee: c.addressee, Sensors: c.sensors}),
-		string(twilio.ChannelSMS):   twilio.SMSNotifier{Client: c.twilio},
-		string(twilio.ChannelVoice): twilio.VoiceNotifier{Client: c.twilio},
-		dispatch.ChannelConsole:     dispatch.ConsoleNotifier{},
+		dispatch.ChannelSMS:     twilio.SMSNotifier{Client: c.twilio},
+		dispatch.ChannelVoice:   twilio.VoiceNotifier{Client: c.twilio},
+		dispatch.ChannelConsole: dispatch.ConsoleNotifier{},
 	}
 }
 
