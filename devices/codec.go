@@ -200,6 +200,30 @@ func unmarshal(payload []byte, v any) error {
 	return nil
 }
 
+// versioned is a wire form that carries the protocol header: every message
+// a hub sends.
+type versioned interface{ header() wireHeader }
+
+func (h wireHeader) header() wireHeader { return h }
+
+// unmarshalV1 is every hub message decoder's first step: the payload into
+// w, then its protocol version.
+func unmarshalV1(payload []byte, w versioned) error {
+	if err := unmarshal(payload, w); err != nil {
+		return err
+	}
+	return checkVersion(w.header())
+}
+
+// checkToken refuses an identifier field that is not a token (ValidToken),
+// naming the field.
+func checkToken(field, v string) error {
+	if !ValidToken(v) {
+		return errf(CodeBadID, `"`+field+`" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(v))
+	}
+	return nil
+}
+
 func checkVersion(h wireHeader) error {
 	if h.V == nil {
 		return errf(CodeMissing, `"v" (protocol version) is required`)
@@ -331,10 +355,7 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time, shared 
 			readingsPool.Put(w)
 		}
 	}()
-	if err := unmarshal(payload, w); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := unmarshalV1(payload, w); err != nil {
 		return nil, err
 	}
 	sent, err := l.timestamp("sent", w.Sent, now)
@@ -364,8 +385,8 @@ func (l Limits) decodeReadings(hub HubID, payload []byte, now time.Time, shared 
 }
 
 func (l Limits) reading(w *wireReadingIn, r *Reading, now time.Time) error {
-	if !ValidToken(w.Sensor) {
-		return errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+	if err := checkToken("sensor", w.Sensor); err != nil {
+		return err
 	}
 	m := Metric(w.Metric)
 	spec, ok := Metrics[m]
@@ -414,21 +435,20 @@ func (l Limits) reading(w *wireReadingIn, r *Reading, now time.Time) error {
 
 func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, error) {
 	var w wireEvent
-	if err := unmarshal(payload, &w); err != nil {
+	if err := unmarshalV1(payload, &w); err != nil {
 		return nil, err
 	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := checkToken("id", w.ID); err != nil {
 		return nil, err
-	}
-	if !ValidToken(w.ID) {
-		return nil, errf(CodeBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	k := EventKind(w.Kind)
 	if k.Class() == "" {
 		return nil, errf(CodeUnknownKind, "unknown event kind "+quote(w.Kind))
 	}
-	if w.Sensor != "" && !ValidToken(w.Sensor) {
-		return nil, errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
+	if w.Sensor != "" {
+		if err := checkToken("sensor", w.Sensor); err != nil {
+			return nil, err
+		}
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	clockErr := ErrorCode("")
@@ -467,14 +487,11 @@ func (l Limits) decodeEvent(hub HubID, payload []byte, now time.Time) (*Event, e
 
 func (l Limits) decodeAccel(hub HubID, payload []byte, now time.Time) (*AccelChunk, error) {
 	var w wireAccel
-	if err := unmarshal(payload, &w); err != nil {
+	if err := unmarshalV1(payload, &w); err != nil {
 		return nil, err
 	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := checkToken("sensor", w.Sensor); err != nil {
 		return nil, err
-	}
-	if !ValidToken(w.Sensor) {
-		return nil, errf(CodeBadID, `"sensor" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.Sensor))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	if err != nil {
@@ -505,10 +522,7 @@ func (l Limits) decodeAccel(hub HubID, payload []byte, now time.Time) (*AccelChu
 
 func (l Limits) decodeStatus(hub HubID, payload []byte, now time.Time) (*Status, error) {
 	var w wireStatus
-	if err := unmarshal(payload, &w); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := unmarshalV1(payload, &w); err != nil {
 		return nil, err
 	}
 	s := &Status{Hub: hub, State: HubState(w.State), Received: now, Firmware: cleanText(w.Firmware), Model: cleanText(w.Model)}
@@ -533,10 +547,7 @@ func (l Limits) decodeStatus(hub HubID, payload []byte, now time.Time) (*Status,
 
 func (l Limits) decodeHeartbeat(hub HubID, payload []byte, now time.Time) (*Heartbeat, error) {
 	var w wireHeartbeat
-	if err := unmarshal(payload, &w); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := unmarshalV1(payload, &w); err != nil {
 		return nil, err
 	}
 	at, err := l.timestamp("ts", w.TS, now)
@@ -553,14 +564,11 @@ func (l Limits) decodeHeartbeat(hub HubID, payload []byte, now time.Time) (*Hear
 
 func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*CommandAck, error) {
 	var w wireCmdAck
-	if err := unmarshal(payload, &w); err != nil {
+	if err := unmarshalV1(payload, &w); err != nil {
 		return nil, err
 	}
-	if err := checkVersion(w.wireHeader); err != nil {
+	if err := checkToken("id", w.ID); err != nil {
 		return nil, err
-	}
-	if !ValidToken(w.ID) {
-		return nil, errf(CodeBadID, `"id" must be 1-64 characters of [A-Za-z0-9._:-], got `+quote(w.ID))
 	}
 	at, err := l.timestamp("ts", w.TS, now)
 	if err != nil {
