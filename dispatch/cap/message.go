@@ -515,39 +515,48 @@ func (m Message) headlineEN(ci causeInfo) string {
 }
 
 func (m Message) describeKO() string {
+	return describe(descriptionKO, m.SummaryKO, m.placeOf(), m.Location.RoomKO, m.TriedKO)
+}
+
+func (m Message) describeEN() string {
+	return describe(descriptionEN, m.SummaryEN, m.placeOf(), m.Location.RoomEN, m.TriedEN)
+}
+
+// descriptionWords are the labels of a description in one language.
+type descriptionWords struct{ address, room, tried string }
+
+var (
+	descriptionKO = descriptionWords{address: "주소", room: "감지 위치", tried: "조치 내역"}
+	descriptionEN = descriptionWords{address: "Address", room: "Alarm from", tried: "Already tried"}
+)
+
+// describe is a description in one language: the summary, the address
+// (when there is one), the room of the alarm, what was tried already.
+func describe(w descriptionWords, summary, place, room string, tried []string) string {
 	var b strings.Builder
-	if m.SummaryKO != "" {
-		b.WriteString(m.SummaryKO)
+	if summary != "" {
+		b.WriteString(summary)
 		b.WriteString(" ")
 	}
-	if m.Location.Address != "" {
-		fmt.Fprintf(&b, "주소: %s. ", m.placeString())
+	if place != "" {
+		fmt.Fprintf(&b, "%s: %s. ", w.address, place)
 	}
-	if m.Location.RoomKO != "" {
-		fmt.Fprintf(&b, "감지 위치: %s. ", m.Location.RoomKO)
+	if room != "" {
+		fmt.Fprintf(&b, "%s: %s. ", w.room, room)
 	}
-	if len(m.TriedKO) > 0 {
-		fmt.Fprintf(&b, "조치 내역: %s.", strings.Join(m.TriedKO, "; "))
+	if len(tried) > 0 {
+		fmt.Fprintf(&b, "%s: %s.", w.tried, strings.Join(tried, "; "))
 	}
 	return strings.TrimSpace(b.String())
 }
 
-func (m Message) describeEN() string {
-	var b strings.Builder
-	if m.SummaryEN != "" {
-		b.WriteString(m.SummaryEN)
-		b.WriteString(" ")
+// placeOf is the address as read in Korea, "" when the resident has no
+// address on record (the building and door alone do not make one).
+func (m Message) placeOf() string {
+	if m.Location.Address == "" {
+		return ""
 	}
-	if m.Location.Address != "" {
-		fmt.Fprintf(&b, "Address: %s. ", m.placeString())
-	}
-	if m.Location.RoomEN != "" {
-		fmt.Fprintf(&b, "Alarm from: %s. ", m.Location.RoomEN)
-	}
-	if len(m.TriedEN) > 0 {
-		fmt.Fprintf(&b, "Already tried: %s.", strings.Join(m.TriedEN, "; "))
-	}
-	return strings.TrimSpace(b.String())
+	return m.placeString()
 }
 
 // placeString is the address as it is read in Korea, road address first
