@@ -151,18 +151,13 @@ func (r *blobReader) fail(what string) {
 	r.b = nil
 }
 
-func (r *blobReader) uvarint(what string) uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *blobReader) uvarint(what string) uint64 { return readVarint(r, what, binary.Uvarint) }
 
-func (r *blobReader) varint(what string) int64 {
-	v, n := binary.Varint(r.b)
+func (r *blobReader) varint(what string) int64 { return readVarint(r, what, binary.Varint) }
+
+// readVarint reads one varint with read (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *blobReader, what string, read func([]byte) (T, int)) T {
+	v, n := read(r.b)
 	if n <= 0 {
 		r.fail(what)
 		return 0
