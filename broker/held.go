@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dolbom/dolbom/internal/every"
 )
 
 // heldHubs is the node's memory of the hubs it held before its restart.
@@ -233,14 +235,5 @@ func (s *Server) saveHeldLoop(ctx context.Context) {
 	if s.held.store == nil {
 		return
 	}
-	t := time.NewTicker(heldSaveEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.saveHeld(ctx, false)
-		}
-	}
+	every.Tick(ctx, heldSaveEvery, func() { s.saveHeld(ctx, false) })
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/internal/every"
 )
 
 // ErrUnavailable is wrapped by the errors of a store whose database does
@@ -163,14 +165,7 @@ func (s *database) failureLog(err error) *zerolog.Event {
 func (s *database) runMonitor(ctx context.Context) {
 	s.avail.monitored.Store(true)
 	defer s.avail.monitored.Store(false)
-	tick := time.NewTicker(s.cfg.HealthInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every.Tick(ctx, s.cfg.HealthInterval, func() {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
 		err := s.be.ping(pctx)
 		cancel()
@@ -187,7 +182,7 @@ func (s *database) runMonitor(ctx context.Context) {
 			}
 			s.avail.wrote(pathEvents, err)
 		}
-	}
+	})
 }
 
 // storeFault reports whether err is the store's own failure (the database

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/internal/every"
 )
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
@@ -14,28 +15,21 @@ func usDuration(us int64) time.Duration { return time.Duration(us) * time.Micros
 
 // runMaintenance runs retention every MaintenanceInterval until ctx ends.
 func (s *Store) runMaintenance(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.MaintenanceInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every.Tick(ctx, s.cfg.MaintenanceInterval, func() {
+		res, ran, err := s.RunRetentionAlone(ctx, s.cfg.Now())
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("retention failed; will retry")
+			}
 			return
-		case <-tick.C:
-			res, ran, err := s.RunRetentionAlone(ctx, s.cfg.Now())
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn().Err(err).Msg("retention failed; will retry")
-				}
-				continue
-			}
-			if !ran {
-				s.log.Debug().Msg("retention skipped: another gateway of the database runs it")
-				continue
-			}
-			s.log.Debug().Int64("readings", res.Readings).Int64("accel", res.Accel).
-				Int64("rollups_1h", res.HourRollups).Msg("retention done")
 		}
-	}
+		if !ran {
+			s.log.Debug().Msg("retention skipped: another gateway of the database runs it")
+			return
+		}
+		s.log.Debug().Int64("readings", res.Readings).Int64("accel", res.Accel).
+			Int64("rollups_1h", res.HourRollups).Msg("retention done")
+	})
 }
 
 // RetentionResult counts what one retention pass deleted: Readings counts

@@ -33,6 +33,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/internal/every"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -615,16 +616,9 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // reportStats logs a one-line summary every minute: rates belong in
 // /metrics, but an operator tailing the log should see the gateway work.
 func reportStats(ctx context.Context, log zerolog.Logger, brk *broker.Server, health *health.Monitor) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			log.Info().Int("hubs_connected", brk.Connected()).Interface("device_health", health.Stats()).Msg("stats")
-		}
-	}
+	every.Tick(ctx, time.Minute, func() {
+		log.Info().Int("hubs_connected", brk.Connected()).Interface("device_health", health.Stats()).Msg("stats")
+	})
 }
 
 // secretKey returns the key that seals secrets at rest: the configured one,
