@@ -342,6 +342,21 @@ type hourKey struct {
 	bucket int64 // Unix microseconds of the hour's start
 }
 
+// scanHourKey reads a row's (hub_id, bucket_us), and the hour's blob after
+// them into data when data is not nil.
+func scanHourKey(sc row, data *[]byte) (hourKey, error) {
+	var hub string
+	var k hourKey
+	var err error
+	if data == nil {
+		err = sc.Scan(&hub, &k.bucket)
+	} else {
+		err = sc.Scan(&hub, &k.bucket, data)
+	}
+	k.hub = devices.HubID(hub)
+	return k, err
+}
+
 type rollupAgg struct {
 	count         int64
 	sum, min, max float64

@@ -432,13 +432,11 @@ func mergeOldHoursPG(ctx context.Context, tx pgx.Tx, w *sampleBatch) error {
 			}
 			inserted := make(map[hourKey]bool, len(ins))
 			for rows.Next() {
-				var hub string
-				var k hourKey
-				if err := rows.Scan(&hub, &k.bucket); err != nil {
+				k, err := scanHourKey(rows, nil)
+				if err != nil {
 					rows.Close()
 					return err
 				}
-				k.hub = devices.HubID(hub)
 				inserted[k] = true
 			}
 			rows.Close()
@@ -499,13 +497,11 @@ func lockHoursPG(ctx context.Context, tx pgx.Tx, keys []hourKey) (map[hourKey][]
 	defer rows.Close()
 	old := make(map[hourKey][]byte, len(keys))
 	for rows.Next() {
-		var hub string
-		var k hourKey
 		var data []byte
-		if err := rows.Scan(&hub, &k.bucket, &data); err != nil {
+		k, err := scanHourKey(rows, &data)
+		if err != nil {
 			return nil, err
 		}
-		k.hub = devices.HubID(hub)
 		old[k] = data
 	}
 	return old, rows.Err()

@@ -71,6 +71,14 @@ type sensorMetric struct {
 	metric devices.Metric
 }
 
+// append writes the pair as the blobs keep it: each name after its length.
+func (p sensorMetric) append(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(p.sensor)))
+	dst = append(dst, p.sensor...)
+	dst = binary.AppendUvarint(dst, uint64(len(p.metric)))
+	return append(dst, p.metric...)
+}
+
 // maxReadingBytes bounds one reading's encoding: pair index (a uvarint of
 // at most devices.DefaultLimits.MaxReadings, 2 bytes), tag, time delta
 // (varint, 10), value (varint or float64 bits, 10) and quality (4).
@@ -107,10 +115,7 @@ func appendReadingsBlob(dst []byte, rs []devices.Reading) []byte {
 	dst = append(dst, readingsBlobVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(pairs)))
 	for _, p := range pairs {
-		dst = binary.AppendUvarint(dst, uint64(len(p.sensor)))
-		dst = append(dst, p.sensor...)
-		dst = binary.AppendUvarint(dst, uint64(len(p.metric)))
-		dst = append(dst, p.metric...)
+		dst = p.append(dst)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(rs)))
 	dst = binary.AppendVarint(dst, base)
@@ -308,10 +313,7 @@ func appendHourBlob(dst []byte, series []hourSeries) []byte {
 	dst = append(dst, hourBlobVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(series)))
 	for _, s := range series {
-		dst = binary.AppendUvarint(dst, uint64(len(s.sensor)))
-		dst = append(dst, s.sensor...)
-		dst = binary.AppendUvarint(dst, uint64(len(s.metric)))
-		dst = append(dst, s.metric...)
+		dst = s.sensorMetric.append(dst)
 		dst = binary.AppendUvarint(dst, uint64(s.count))
 		for _, f := range [3]float64{s.sum, s.min, s.max} {
 			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))

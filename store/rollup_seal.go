@@ -325,13 +325,11 @@ func (s *database) recomputeDirty(ctx context.Context) error {
 				return err
 			}
 			for rows.Next() {
-				var hub string
-				var k hourKey
-				if err := rows.Scan(&hub, &k.bucket); err != nil {
+				k, err := scanHourKey(rows, nil)
+				if err != nil {
 					rows.Close()
 					return err
 				}
-				k.hub = devices.HubID(hub)
 				keys = append(keys, k)
 			}
 			rows.Close()

@@ -805,14 +805,12 @@ func (b *sqliteBackend) mergeOldHours(ctx context.Context, tx *sql.Tx, w *sample
 		}
 		old := make(map[hourKey][]byte, len(chunk))
 		for rows.Next() {
-			var hub string
-			var k hourKey
 			var data []byte
-			if err := rows.Scan(&hub, &k.bucket, &data); err != nil {
+			k, err := scanHourKey(rows, &data)
+			if err != nil {
 				_ = rows.Close()
 				return err
 			}
-			k.hub = devices.HubID(hub)
 			old[k] = data
 		}
 		if err := rows.Close(); err != nil {
