@@ -304,18 +304,10 @@ func (t *emergencyTracker) incident(inc dispatch.Incident) {
 		}
 	}
 	for _, id := range inc.Evidence.Events {
-		if other, ok := t.incidentOf[id]; ok {
-			if other != inc.ID {
-				t.incDups++ // one emergency, two incidents
-			}
-			continue
-		}
-		s, ok := t.pendingInc[id]
+		s, ok := arrived(id, inc.ID, t.pendingInc, t.incidentOf, &t.incDups) // a dup: one emergency, two incidents
 		if !ok {
 			continue
 		}
-		delete(t.pendingInc, id)
-		t.incidentOf[id] = inc.ID
 		t.sentAtOfInc[inc.ID] = s.at
 		if tm := t.times[id]; tm != nil {
 			tm.incident = now
@@ -434,18 +426,10 @@ func (t *emergencyTracker) detection(d detectors.Detection) {
 		t.refired++
 	}
 	for _, id := range d.Evidence.Events {
-		if fp, ok := t.episodes[id]; ok {
-			if fp != d.Fingerprint {
-				t.duplicates++
-			}
-			continue
-		}
-		s, ok := t.pending[id]
+		s, ok := arrived(id, d.Fingerprint, t.pending, t.episodes, &t.duplicates) // a dup: one emergency, two episodes
 		if !ok {
 			continue
 		}
-		delete(t.pending, id)
-		t.episodes[id] = d.Fingerprint
 		t.detected++
 		if tm := t.times[id]; tm != nil {
 			tm.detect = now
@@ -457,6 +441,26 @@ func (t *emergencyTracker) detection(d detectors.Detection) {
 			t.steady.Record(time.Duration(now - s.at))
 		}
 	}
+}
+
+// arrived moves the injected event id from pending to landed, where it
+// landed in at (an incident, an episode), and returns how it was sent: ok
+// is false when id was not injected or has landed already, counting a
+// duplicate in dups when that was somewhere else.
+func arrived(id devices.EventID, at string, pending map[devices.EventID]sentEmergency, landed map[devices.EventID]string, dups *int64) (sentEmergency, bool) {
+	if before, ok := landed[id]; ok {
+		if before != at {
+			*dups++
+		}
+		return sentEmergency{}, false
+	}
+	s, ok := pending[id]
+	if !ok {
+		return sentEmergency{}, false
+	}
+	delete(pending, id)
+	landed[id] = at
+	return s, true
 }
 
 // outstanding splits the injected emergencies not yet arrived (at an
