@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // DefaultBusyWait is the load guard's wait that dolbomd and dolbom-sim's
@@ -178,16 +179,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
+	def := defaults.Set[time.Duration]
+	defInt := defaults.Set[int]
 	if c.TCPAddr == "" {
 		c.TCPAddr = ":1883"
 	}

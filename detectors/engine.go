@@ -16,6 +16,7 @@ import (
 	"github.com/dolbom/dolbom/detectors/wheel"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/internal/crashpoint"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // EngineStore keeps the emergency engine's per-home state across restarts:
@@ -105,11 +106,7 @@ func (c *EngineConfig) setDefaults() error {
 		kst := 9 * time.Hour
 		c.TZOffset = &kst
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
+	def := defaults.Set[time.Duration]
 	def(&c.SaveInterval, 5*time.Second)
 	def(&c.SeenInterval, time.Minute)
 	def(&c.ShutdownTimeout, 10*time.Second)

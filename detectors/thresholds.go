@@ -1,6 +1,10 @@
 package detectors
 
-import "time"
+import (
+	"time"
+
+	"github.com/dolbom/dolbom/internal/defaults"
+)
 
 // Thresholds are the emergency rules' limits for one resident. Zero fields
 // take the defaults (DOMAIN.md sections 3 and 4) named on each field; a
@@ -62,16 +66,8 @@ func DefaultThresholds() Thresholds {
 
 // fill sets every zero field to its default.
 func (t *Thresholds) fill() {
-	f := func(v *float64, d float64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	d := func(v *time.Duration, x time.Duration) {
-		if *v <= 0 {
-			*v = x
-		}
-	}
+	f := defaults.Set[float64]
+	d := defaults.Set[time.Duration]
 	f(&t.SmokeObscuration, 1.0)
 	d(&t.SmokeStale, 2*time.Minute)
 	f(&t.HeatFixed, 57)

@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/cluster"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 var (
@@ -125,16 +126,8 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	defInt := func(n *int, v int) {
-		if *n <= 0 {
-			*n = v
-		}
-	}
+	def := defaults.Set[time.Duration]
+	defInt := defaults.Set[int]
 	def(&c.RawRetention, 72*time.Hour)
 	def(&c.HourRollupRetention, 2*365*24*time.Hour)
 	def(&c.AccelRetention, 24*time.Hour)

@@ -16,6 +16,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // consumer is the monitor's journal consumer name, as saved in the store.
@@ -102,16 +103,8 @@ func (c *Config) setDefaults() error {
 	if c.Sink == nil {
 		return errors.New("detectors: health monitor needs a sink")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	deff := func(f *float64, v float64) {
-		if *f <= 0 {
-			*f = v
-		}
-	}
+	def := defaults.Set[time.Duration]
+	deff := defaults.Set[float64]
 	if c.Shards <= 0 {
 		c.Shards = runtime.GOMAXPROCS(0)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/internal/defaults"
 	"github.com/dolbom/dolbom/internal/every"
 	"github.com/dolbom/dolbom/store"
 )
@@ -127,11 +128,7 @@ type HTTPLimits struct {
 }
 
 func (l HTTPLimits) withDefaults() HTTPLimits {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
+	def := defaults.Set[time.Duration]
 	def(&l.ReadHeaderTimeout, 5*time.Second)
 	def(&l.ReadTimeout, 10*time.Second)
 	def(&l.WriteTimeout, 30*time.Second)
