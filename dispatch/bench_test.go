@@ -67,7 +67,7 @@ func BenchmarkBurst(b *testing.B) {
 		rc := &receiver{count: map[string]int{}}
 		srv := httptest.NewServer(rc)
 		h := start(b, storetest.SQLite(b), crashPolicies, func(c *dispatch.Config) {
-			c.Notifiers = map[dispatch.Channel]dispatch.Notifier{"cap": httpNotifier{url: srv.URL}}
+			c.Notifiers = map[dispatch.Channel]dispatch.Notifier{dispatch.Channel119: httpNotifier{url: srv.URL}}
 		})
 		episode := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 		begin := time.Now()

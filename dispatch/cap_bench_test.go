@@ -70,7 +70,7 @@ func BenchmarkCommittedToCAP(b *testing.B) {
 			b.Fatal(err)
 		}
 		h := start(b, cfg, crashPolicies, func(c *dispatch.Config) {
-			c.Notifiers = map[dispatch.Channel]dispatch.Notifier{"cap": capNotifier{sender: sender}}
+			c.Notifiers = map[dispatch.Channel]dispatch.Notifier{dispatch.Channel119: capNotifier{sender: sender}}
 			c.PollInterval = time.Second // the wake-up, not the poll, must carry the latency
 		})
 		ctx := context.Background()

@@ -171,7 +171,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := dispatch.New(dispatch.Config{Store: s.Incidents(), Directory: homes{s.Registry()}, Policies: pol,
-		Notifiers: map[dispatch.Channel]dispatch.Notifier{"cap": httpNotifier{url: os.Getenv(envCrashURL)}},
+		Notifiers: map[dispatch.Channel]dispatch.Notifier{dispatch.Channel119: httpNotifier{url: os.Getenv(envCrashURL)}},
 		Lease:     500 * time.Millisecond, Logger: zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func TestInDoubtAlertOfACancelledIncidentIsCancelledAt119(t *testing.T) {
 			return "ref-" + n.Key, false, nil
 		})
 		h := start(t, cfg, onlyCAP, func(c *dispatch.Config) {
-			c.Notifiers["cap"] = capNotifier
+			c.Notifiers[dispatch.Channel119] = capNotifier
 			c.Lease = time.Second
 			c.SendTimeout = 10 * time.Second
 		})

@@ -45,7 +45,7 @@ type recorder struct {
 	fail func(n dispatch.Notification) (retry bool, err error)
 }
 
-func (r *recorder) notifier(channel string) dispatch.NotifierFunc {
+func (r *recorder) notifier(channel dispatch.Channel) dispatch.NotifierFunc {
 	return func(ctx context.Context, n dispatch.Notification) (string, bool, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -55,7 +55,7 @@ func (r *recorder) notifier(channel string) dispatch.NotifierFunc {
 			}
 		}
 		r.sent = append(r.sent, n)
-		return channel + "-ref-" + n.Key, false, nil
+		return string(channel) + "-ref-" + n.Key, false, nil
 	}
 }
 
@@ -115,7 +115,7 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 	dc := dispatch.Config{
 		Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		Notifiers: map[dispatch.Channel]dispatch.Notifier{"cap": rec.notifier("cap"), "sms": rec.notifier("sms"), "voice": rec.notifier("voice"), "console": rec.notifier("console")},
+		Notifiers: map[dispatch.Channel]dispatch.Notifier{dispatch.Channel119: rec.notifier(dispatch.Channel119), dispatch.ChannelSMS: rec.notifier(dispatch.ChannelSMS), dispatch.ChannelVoice: rec.notifier(dispatch.ChannelVoice), dispatch.ChannelConsole: rec.notifier(dispatch.ChannelConsole)},
 		Hubs: commanderFunc(func(ctx context.Context, hub devices.HubID, cmd devices.Command) error {
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
@@ -262,14 +262,16 @@ func TestFallVerifiesThenEscalates(t *testing.T) {
 		// Nobody cancels: guardian call, then (voicemail, not an
 		// acknowledgement) the second attempt and 119.
 		eventually(t, "guardian call", func() bool {
-			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" }) == 1
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.ChannelVoice }) == 1
 		})
-		if err := h.d.Delivered(ctx, "voice-ref-"+dispatch.NotificationKey(inc.ID, 0, "guardian-1", "voice", 1), "voicemail"); err != nil {
+		if err := h.d.Delivered(ctx, "voice-ref-"+dispatch.NotificationKey(inc.ID, 0, "guardian-1", dispatch.ChannelVoice, 1), "voicemail"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "119 after the step delay", func() bool { return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 })
+		eventually(t, "119 after the step delay", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) == 1
+		})
 		eventually(t, "second call attempt", func() bool {
-			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" && n.Attempt == 2 }) == 1
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.ChannelVoice && n.Attempt == 2 }) == 1
 		})
 		got, tl, _ := h.d.Incident(ctx, inc.ID)
 		if got.State != dispatch.StateNotified || !hasAction(tl, dispatch.ActVerifyTimeout) || !hasAction(tl, dispatch.ActDelivered) {
@@ -280,7 +282,9 @@ func TestFallVerifiesThenEscalates(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "cancel to 119", func() bool {
-			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgCancel }) == 1
+			return h.rec.count(func(n dispatch.Notification) bool {
+				return n.Channel == dispatch.Channel119 && n.Type == dispatch.MsgCancel
+			}) == 1
 		})
 		h.rec.mu.Lock()
 		for _, n := range h.rec.sent {
@@ -331,7 +335,7 @@ func Test119DownThenBack(t *testing.T) {
 		eventually(t, "the social worker step while 119 is down", func() bool {
 			return h.rec.count(func(n dispatch.Notification) bool { return n.Recipient.Role == dispatch.RoleSocialWorker }) == 1
 		})
-		if h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) != 0 {
+		if h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) != 0 {
 			t.Fatal("119 received while down")
 		}
 		h.rec.mu.Lock()
@@ -341,9 +345,11 @@ func Test119DownThenBack(t *testing.T) {
 			t.Errorf("119 tried %d times while down", tried)
 		}
 		down.Delete(dispatch.Channel119)
-		eventually(t, "119 once it is back", func() bool { return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 })
+		eventually(t, "119 once it is back", func() bool {
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) == 1
+		})
 		time.Sleep(300 * time.Millisecond)
-		if c := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }); c != 1 {
+		if c := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }); c != 1 {
 			t.Errorf("119 received %d times", c)
 		}
 		_, tl, _ := h.d.Incident(ctx, inc.ID)
@@ -351,7 +357,7 @@ func Test119DownThenBack(t *testing.T) {
 			t.Errorf("no retry on the timeline: %+v", tl)
 		}
 		for _, n := range h.rec.sent {
-			if n.Channel == "cap" && !containsLine(n.Tried, "SMS") {
+			if n.Channel == dispatch.Channel119 && !containsLine(n.Tried, "SMS") {
 				t.Errorf("119 not told what was tried: %v", n.Tried)
 			}
 		}
@@ -432,10 +438,14 @@ func TestFoldThroughTheStore(t *testing.T) {
 			t.Fatalf("the SOS replayed after the close: %+v %v", inc, err)
 		}
 		time.Sleep(500 * time.Millisecond)
-		if n := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgAlert }); n != 1 {
+		if n := h.rec.count(func(n dispatch.Notification) bool {
+			return n.Channel == dispatch.Channel119 && n.Type == dispatch.MsgAlert
+		}); n != 1 {
 			t.Errorf("119 got %d alerts, want 1", n)
 		}
-		if n := h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" && n.Type == dispatch.MsgUpdate }); n != 0 {
+		if n := h.rec.count(func(n dispatch.Notification) bool {
+			return n.Channel == dispatch.Channel119 && n.Type == dispatch.MsgUpdate
+		}); n != 0 {
 			t.Errorf("119 got %d updates, want none", n)
 		}
 		list, err := h.d.ListIncidents(ctx, dispatch.IncidentQuery{Hub: "hub-1"})
@@ -467,8 +477,8 @@ func TestSend119DuringCheckInTellsTheGuardians(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "119 and the guardian's call", func() bool {
-		return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) == 1 &&
-			h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "voice" && n.Step == 0 }) == 1
+		return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) == 1 &&
+			h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.ChannelVoice && n.Step == 0 }) == 1
 	})
 	got, _, _ := h.d.Incident(ctx, inc.ID)
 	if got.State == dispatch.StateVerifying {

@@ -28,7 +28,7 @@ var stuckCAP = dispatch.NotifierFunc(func(ctx context.Context, n dispatch.Notifi
 })
 
 func quiet(c *dispatch.Config) {
-	c.Notifiers = map[dispatch.Channel]dispatch.Notifier{"cap": stuckCAP}
+	c.Notifiers = map[dispatch.Channel]dispatch.Notifier{dispatch.Channel119: stuckCAP}
 	c.SendTimeout = time.Minute
 }
 

@@ -210,8 +210,8 @@ func TestFoldFallThenSOS(t *testing.T) {
 func guardiansFirstFall(p planner) planner {
 	pol := p.pol.Causes[detectors.CauseFall]
 	pol.Steps = []Step{
-		{Notify: []Target{{To: RoleGuardian, Via: "voice"}, {To: RoleGuardian, Via: "sms"}, {To: RoleSocialWorker, Via: "sms"}}},
-		{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: "console"}}},
+		{Notify: []Target{{To: RoleGuardian, Via: ChannelVoice}, {To: RoleGuardian, Via: ChannelSMS}, {To: RoleSocialWorker, Via: ChannelSMS}}},
+		{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: ChannelConsole}}},
 	}
 	p.pol.Causes[detectors.CauseFall] = pol
 	return p

@@ -213,7 +213,7 @@ func TestInactivity119OnlyThroughUrgentStep(t *testing.T) {
 func TestApply119Answers(t *testing.T) {
 	p := testPlanner(t0)
 	sos := alertSent(t, p, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing))
-	cancelled := *func() Change { c, _ := p.cancel(&sos, "op", "console", "false alarm"); return c }().Incident
+	cancelled := *func() Change { c, _ := p.cancel(&sos, "op", ChannelConsole, "false alarm"); return c }().Incident
 	fallOpened, _ := p.onDetection(nil, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending))
 	fall := *fallOpened.Incident
 
@@ -365,11 +365,17 @@ func TestCancel119OnlyForASentAlert(t *testing.T) {
 		wantLater bool // a Cancel queued when the in-flight alert completes
 	}{
 		{"cancelled after the alert was sent", true, false,
-			func(p planner, inc *Incident) (Change, error) { return p.cancel(inc, "resident", "hub", "cancelled") }, true, false},
+			func(p planner, inc *Incident) (Change, error) {
+				return p.cancel(inc, "resident", ChannelHub, "cancelled")
+			}, true, false},
 		{"cancelled while 119 is unreachable", false, false,
-			func(p planner, inc *Incident) (Change, error) { return p.cancel(inc, "resident", "hub", "cancelled") }, false, false},
+			func(p planner, inc *Incident) (Change, error) {
+				return p.cancel(inc, "resident", ChannelHub, "cancelled")
+			}, false, false},
 		{"cancelled while the alert was in flight", false, true,
-			func(p planner, inc *Incident) (Change, error) { return p.cancel(inc, "resident", "hub", "cancelled") }, false, true},
+			func(p planner, inc *Incident) (Change, error) {
+				return p.cancel(inc, "resident", ChannelHub, "cancelled")
+			}, false, true},
 		{"false alarm before the alert was sent", false, false,
 			func(p planner, inc *Incident) (Change, error) {
 				return p.resolve(inc, DispositionFalseAlarm, "op", "")
@@ -409,7 +415,7 @@ func TestCancel119OnlyForASentAlert(t *testing.T) {
 
 func TestPolicyValidationReview(t *testing.T) {
 	two := func(last Step) []Step {
-		return []Step{{Notify: []Target{{To: RoleGuardian, Via: "sms"}}}, last}
+		return []Step{{Notify: []Target{{To: RoleGuardian, Via: ChannelSMS}}}, last}
 	}
 	urgent := func(n int) *int { return &n }
 	tests := []struct {
@@ -498,7 +504,7 @@ func TestCancelAcknowledgedAnswerIsApplied(t *testing.T) {
 	p := testPlanner(t0)
 	ch, _ := p.onDetection(nil, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing))
 	inc := *ch.Incident
-	c, _ := p.cancel(&inc, "op", "console", "false alarm")
+	c, _ := p.cancel(&inc, "op", ChannelConsole, "false alarm")
 	inc = *c.Incident
 	if _, err := p.apply119(&inc, Answer119{IncidentID: inc.ID, Status: "cancel_acknowledged"}); err != nil {
 		t.Fatalf("119 acknowledging our Cancel: %v", err)
@@ -524,7 +530,7 @@ func TestAnsweredWelfareCheckStillReaches119PastTheHardLimit(t *testing.T) {
 			ch, _ := p.onDetection(nil, welfare)
 			inc := *ch.Incident
 			p.now = t0.Add(10 * time.Minute)
-			ack, err := p.acknowledge(&inc, "sw-kim", "console")
+			ack, err := p.acknowledge(&inc, "sw-kim", ChannelConsole)
 			if err != nil || ack.Incident.State != StateAcknowledged {
 				t.Fatalf("acknowledge: %v %+v", err, ack.Incident)
 			}

@@ -157,7 +157,7 @@ func TestVerifyWindow(t *testing.T) {
 		}
 	})
 	t.Run("cancelled by a dispatcher", func(t *testing.T) {
-		ch, err := p.cancel(&inc, "op", "console", "test")
+		ch, err := p.cancel(&inc, "op", ChannelConsole, "test")
 		if err != nil || len(ch.Enqueue) != 0 {
 			t.Errorf("a dispatcher's cancel told someone the resident is all right: %+v %v", ch, err)
 		}
@@ -188,7 +188,7 @@ func TestAcknowledgeStopsEscalation(t *testing.T) {
 	p := testPlanner(t0)
 	ch, _ := p.onDetection(nil, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing))
 	inc := *ch.Incident
-	ack, err := p.acknowledge(&inc, "김민수", "voice")
+	ack, err := p.acknowledge(&inc, "김민수", ChannelVoice)
 	if err != nil || ack.Incident.State != StateAcknowledged || !ack.CancelPending || len(ack.Keep) != 1 || ack.Keep[0] != Channel119 {
 		t.Fatalf("ack: %+v %v", ack, err)
 	}
@@ -198,18 +198,18 @@ func TestAcknowledgeStopsEscalation(t *testing.T) {
 	if late, _ := p.onTimer(&acked, &timer); late.Incident != nil || len(late.Enqueue) != 0 {
 		t.Errorf("timer after ack: %+v", late)
 	}
-	if _, err := p.acknowledge(&acked, "x", "sms"); !errors.Is(err, errNoChange) {
+	if _, err := p.acknowledge(&acked, "x", ChannelSMS); !errors.Is(err, errNoChange) {
 		t.Errorf("second ack: %v", err)
 	}
 	// Voicemail is delivered, not acknowledged: the second attempt stays.
-	row := OutboxRow{Key: "k", IncidentID: inc.ID, Kind: KindNotify, Channel: "voice", Attempt: 1, Recipient: Recipient{ID: "guardian-1"}}
+	row := OutboxRow{Key: "k", IncidentID: inc.ID, Kind: KindNotify, Channel: ChannelVoice, Attempt: 1, Recipient: Recipient{ID: "guardian-1"}}
 	st := p.onStatus(&inc, &row, true, "voicemail")
 	if st.Incident.State != StateOpen || st.Row.State != OutboxDelivered || st.Reschedule != nil {
 		t.Errorf("voicemail: %+v", st)
 	}
 	// A busy line brings the second attempt forward.
 	st = p.onStatus(&inc, &row, false, "busy")
-	if len(st.Reschedule) != 1 || st.Reschedule[0].Key != NotificationKey(inc.ID, 0, "guardian-1", "voice", 2) {
+	if len(st.Reschedule) != 1 || st.Reschedule[0].Key != NotificationKey(inc.ID, 0, "guardian-1", ChannelVoice, 2) {
 		t.Errorf("busy: %+v", st.Reschedule)
 	}
 }
@@ -226,7 +226,7 @@ func TestResolveAndCancelTell119(t *testing.T) {
 	}{
 		{"false alarm", func() (Change, error) { return p.resolve(&inc, DispositionFalseAlarm, "op", "") }, StateResolved, true},
 		{"real emergency", func() (Change, error) { return p.resolve(&inc, DispositionRealEmergency, "op", "") }, StateResolved, false},
-		{"cancel", func() (Change, error) { return p.cancel(&inc, "op", "console", "pressed by mistake") }, StateCancelled, true},
+		{"cancel", func() (Change, error) { return p.cancel(&inc, "op", ChannelConsole, "pressed by mistake") }, StateCancelled, true},
 		{"119 closed", func() (Change, error) {
 			return p.apply119(&inc, Answer119{IncidentID: inc.ID, Status: Answer119Closed, Disposition: DispositionRealEmergency})
 		}, StateResolved, false},
@@ -244,7 +244,7 @@ func TestResolveAndCancelTell119(t *testing.T) {
 	}
 	closed := inc
 	closed.State = StateResolved
-	if _, err := p.acknowledge(&closed, "x", "sms"); !errors.Is(err, ErrClosed) {
+	if _, err := p.acknowledge(&closed, "x", ChannelSMS); !errors.Is(err, ErrClosed) {
 		t.Errorf("ack of a closed incident: %v", err)
 	}
 	if _, err := p.resolve(&inc, "maybe", "op", ""); !errors.Is(err, ErrInvalid) {
@@ -310,17 +310,17 @@ func TestPolicyValidation(t *testing.T) {
 		p     Policy
 		ok    bool
 	}{
-		{"fall", Policy{Steps: step(RoleGuardian, "sms")}, true},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS)}, true},
 		{"fall", Policy{}, false},
 		{detectors.CauseBatteryLow, Policy{Steps: step(Role119, Channel119)}, false},
-		{"fall", Policy{Steps: step(Role119, "sms")}, false},
-		{"fall", Policy{Steps: step("neighbour", "sms")}, false},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Repeat: Repeat{Count: 2}}, false},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Hour)}}, false},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, true},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: Role119, Via: Channel119}}}, false},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: "voice"}}}, false},
-		{"fall", Policy{Steps: step(RoleGuardian, "sms"), Recovered: []Target{{To: RoleGuardian, Via: "sms"}}}, false},
+		{"fall", Policy{Steps: step(Role119, ChannelSMS)}, false},
+		{"fall", Policy{Steps: step("neighbour", ChannelSMS)}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Repeat: Repeat{Count: 2}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Verify: &Verify{Window: Duration(time.Hour)}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: ChannelSMS}}}, true},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: Role119, Via: Channel119}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Verify: &Verify{Window: Duration(time.Minute)}, Recovered: []Target{{To: RoleGuardian, Via: ChannelVoice}}}, false},
+		{"fall", Policy{Steps: step(RoleGuardian, ChannelSMS), Recovered: []Target{{To: RoleGuardian, Via: ChannelSMS}}}, false},
 	}
 	for _, tt := range tests {
 		err := ValidatePolicy(tt.cause, tt.p)

@@ -48,7 +48,7 @@ func TestDispatchRecoversPanics(t *testing.T) {
 			dc.Store = panickyStore{Incidents: dc.Store.(store.Incidents), poisoned: bad.Fingerprint}
 		})
 		h.rec.fail = func(n dispatch.Notification) (bool, error) {
-			if n.Channel == "sms" {
+			if n.Channel == dispatch.ChannelSMS {
 				panic("sms notifier tripped on " + n.Key)
 			}
 			return false, nil
@@ -70,7 +70,7 @@ func TestDispatchRecoversPanics(t *testing.T) {
 			t.Errorf("the panicking change alone: %v, want the panic as an error", err)
 		}
 		eventually(t, "the SOS at 119 although the SMS notifier panics", func() bool {
-			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) >= 1
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) >= 1
 		})
 		eventually(t, "the SMS recorded failed", func() bool {
 			rows, err := h.d.Notifications(context.Background(), list[0].ID)
@@ -78,7 +78,7 @@ func TestDispatchRecoversPanics(t *testing.T) {
 				return false
 			}
 			for _, r := range rows {
-				if r.Channel == "sms" && r.State == dispatch.OutboxFailed {
+				if r.Channel == dispatch.ChannelSMS && r.State == dispatch.OutboxFailed {
 					return true
 				}
 			}

@@ -22,8 +22,8 @@ func guardiansFirst(p planner) planner {
 	pol.Causes[detectors.CauseFall] = Policy{
 		Verify: &Verify{Window: Duration(30 * time.Second)},
 		Steps: []Step{
-			{After: 0, Notify: []Target{{To: RoleGuardian, Via: "voice"}, {To: RoleGuardian, Via: "sms"}, {To: RoleSocialWorker, Via: "sms"}}},
-			{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: "console"}}},
+			{After: 0, Notify: []Target{{To: RoleGuardian, Via: ChannelVoice}, {To: RoleGuardian, Via: ChannelSMS}, {To: RoleSocialWorker, Via: ChannelSMS}}},
+			{After: Duration(3 * time.Minute), Notify: []Target{{To: Role119, Via: Channel119}, {To: RoleMonitoringCentre, Via: ChannelConsole}}},
 		},
 		Repeat: Repeat{Count: 1, After: Duration(10 * time.Minute)}, UrgentStep: &urgent,
 	}
@@ -62,21 +62,21 @@ func TestReplyStandsDownOnlyWhenSomeoneIsThere(t *testing.T) {
 		reply    Reply
 		standsDn bool
 	}{
-		{"fall, guardian acknowledges", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"fall, guardian on the way", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", "sms", Reply{State: ResponderOnTheWay, ETAMinutes: 20}, false},
-		{"fall, guardian on scene", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", "voice", Reply{State: ResponderOnScene}, true},
-		{"sos, guardian acknowledges", detectors.CauseSOS, detectors.ClassEmergency, 1, "guardian-2", "sms", Reply{}, false},
-		{"sos, resident safe", detectors.CauseSOS, detectors.ClassEmergency, 1, "guardian-2", "voice", Reply{State: ResponderResidentSafe}, true},
-		{"fire, acknowledged", detectors.CauseFireConfirmed, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"smoke, on the way", detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, 2, "guardian-1", "voice", Reply{State: ResponderOnTheWay}, false},
-		{"co, acknowledged", detectors.CauseCO, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"gas, acknowledged", detectors.CauseGas, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"bradycardia, acknowledged", detectors.CauseBradycardia, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"asystole, on the way", detectors.CauseAsystole, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderOnTheWay}, false},
-		{"apnoea, acknowledged", detectors.CauseApnoea, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"breathing rate, acknowledged", detectors.CauseBreathingRate, detectors.ClassEmergency, 1, "guardian-1", "voice", Reply{State: ResponderAcknowledged}, false},
-		{"inactivity (welfare), acknowledged", detectors.CauseInactivity, detectors.ClassWelfare, 3, "social_worker-1", "voice", Reply{State: ResponderAcknowledged}, true},
-		{"hub offline, acknowledged", detectors.CauseHubOffline, detectors.ClassDeviceHealth, 4, "technician-1", "sms", Reply{State: ResponderAcknowledged}, true},
+		{"fall, guardian acknowledges", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"fall, guardian on the way", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", ChannelSMS, Reply{State: ResponderOnTheWay, ETAMinutes: 20}, false},
+		{"fall, guardian on scene", detectors.CauseFall, detectors.ClassEmergency, 2, "guardian-1", ChannelVoice, Reply{State: ResponderOnScene}, true},
+		{"sos, guardian acknowledges", detectors.CauseSOS, detectors.ClassEmergency, 1, "guardian-2", ChannelSMS, Reply{}, false},
+		{"sos, resident safe", detectors.CauseSOS, detectors.ClassEmergency, 1, "guardian-2", ChannelVoice, Reply{State: ResponderResidentSafe}, true},
+		{"fire, acknowledged", detectors.CauseFireConfirmed, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"smoke, on the way", detectors.CauseSmokeUnconfirmed, detectors.ClassEmergency, 2, "guardian-1", ChannelVoice, Reply{State: ResponderOnTheWay}, false},
+		{"co, acknowledged", detectors.CauseCO, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"gas, acknowledged", detectors.CauseGas, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"bradycardia, acknowledged", detectors.CauseBradycardia, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"asystole, on the way", detectors.CauseAsystole, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderOnTheWay}, false},
+		{"apnoea, acknowledged", detectors.CauseApnoea, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"breathing rate, acknowledged", detectors.CauseBreathingRate, detectors.ClassEmergency, 1, "guardian-1", ChannelVoice, Reply{State: ResponderAcknowledged}, false},
+		{"inactivity (welfare), acknowledged", detectors.CauseInactivity, detectors.ClassWelfare, 3, "social_worker-1", ChannelVoice, Reply{State: ResponderAcknowledged}, true},
+		{"hub offline, acknowledged", detectors.CauseHubOffline, detectors.ClassDeviceHealth, 4, "technician-1", ChannelSMS, Reply{State: ResponderAcknowledged}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func cmpOr(a, b ResponderState) ResponderState {
 // calls the other.
 func TestOnTheWayDoesNotStop119(t *testing.T) {
 	p := guardiansFirst(testPlanner(t0))
-	inc, row := opened(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing), "guardian-1", "voice")
+	inc, row := opened(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing), "guardian-1", ChannelVoice)
 	p.now = t0.Add(time.Minute)
 	ch, err := p.onReply(&inc, &row, Reply{State: ResponderOnTheWay, Text: "1"})
 	if err != nil {
@@ -168,7 +168,7 @@ func TestOnTheWayDoesNotStop119(t *testing.T) {
 // ETA, new minutes replace it; a later "on scene" clears it.
 func TestAcknowledgementNeverLowersAnAnswer(t *testing.T) {
 	p := testPlanner(t0)
-	inc, row := opened(t, p, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing), "guardian-1", "sms")
+	inc, row := opened(t, p, detection(detectors.CauseSOS, detectors.ClassEmergency, 1, detectors.Firing), "guardian-1", ChannelSMS)
 	steps := []struct {
 		reply Reply
 		want  ResponderState
@@ -215,7 +215,7 @@ func TestCall119Reply(t *testing.T) {
 				now = t0.Add(13 * time.Hour) // 23:00 KST
 			}
 			p := guardiansFirst(testPlanner(now))
-			inc, row := opened(t, p, tc.d, tc.who, "voice")
+			inc, row := opened(t, p, tc.d, tc.who, ChannelVoice)
 			if inc.Alerted119 {
 				t.Fatal("119 alerted at opening")
 			}
@@ -243,14 +243,14 @@ func TestSend119(t *testing.T) {
 	p := guardiansFirst(testPlanner(t0))
 	verifying := *mustOpen(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Pending))
 	firing := *mustOpen(t, p, detection(detectors.CauseFall, detectors.ClassEmergency, 2, detectors.Firing))
-	acked, _ := p.acknowledge(&firing, "d-park", "console")
+	acked, _ := p.acknowledge(&firing, "d-park", ChannelConsole)
 	closed, _ := p.resolve(&firing, DispositionFalseAlarm, "d-park", "")
 	for _, tc := range []struct {
 		name string
 		inc  Incident
 	}{{"verifying", verifying}, {"notified", firing}, {"stood down", *acked.Incident}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch, err := p.send119(&tc.inc, "d-park", "console", "resident not answering the phone")
+			ch, err := p.send119(&tc.inc, "d-park", ChannelConsole, "resident not answering the phone")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,17 +267,17 @@ func TestSend119(t *testing.T) {
 			if got := rows119(ch.Enqueue); len(got) != 1 || !ch.Incident.Alerted119 || ch.Incident.State != wantState {
 				t.Fatalf("rows %v incident %+v", summarize(ch.Enqueue, t0), ch.Incident)
 			}
-			again, err := p.send119(ch.Incident, "d-kim", "console", "again")
+			again, err := p.send119(ch.Incident, "d-kim", ChannelConsole, "again")
 			if err != nil || len(again.Enqueue) != 0 || !hasTimeline(again, ActSend119, "119 already alerted; not sent again: again") {
 				t.Errorf("second press: %v %v %+v", err, again.Enqueue, again.Timeline)
 			}
 		})
 	}
-	if _, err := p.send119(closed.Incident, "d-park", "console", "x"); !errors.Is(err, ErrClosed) {
+	if _, err := p.send119(closed.Incident, "d-park", ChannelConsole, "x"); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed: %v", err)
 	}
 	for _, bad := range [][2]string{{"", "why"}, {"d-park", " "}} {
-		if _, err := p.send119(&firing, bad[0], "console", bad[1]); !errors.Is(err, ErrInvalid) {
+		if _, err := p.send119(&firing, bad[0], ChannelConsole, bad[1]); !errors.Is(err, ErrInvalid) {
 			t.Errorf("send119(%q, %q): %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}
@@ -331,7 +331,7 @@ func TestSetResponder(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, ok := ch.Incident.Responder(tt.wantID)
-			if !ok || r.State != tt.reply.State || r.SetBy != "d-park" || r.Via != "console" || r.Phone == "" || strings.Contains(r.Phone, "9876") {
+			if !ok || r.State != tt.reply.State || r.SetBy != "d-park" || r.Via != ChannelConsole || r.Phone == "" || strings.Contains(r.Phone, "9876") {
 				t.Errorf("responder %+v", r)
 			}
 			if (ch.Incident.State == StateAcknowledged) != tt.standsDn {

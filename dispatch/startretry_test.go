@@ -49,7 +49,7 @@ func TestRunWaitsForTheStoreAtStart(t *testing.T) {
 		})
 		h.d.Detect(det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second)))
 		eventually(t, "the SOS at 119 once the store answers", func() bool {
-			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == "cap" }) >= 1
+			return h.rec.count(func(n dispatch.Notification) bool { return n.Channel == dispatch.Channel119 }) >= 1
 		})
 		if policies.Load() >= 0 {
 			t.Errorf("policies read %d more times than expected: the failures were not retried", -policies.Load())

@@ -63,10 +63,10 @@ func TestTriedHasNoInternalWords(t *testing.T) {
 	}
 	for i, r := range rows {
 		inc = keep(p.onSent(inc, &r, "SM0123456789abcdef0123456789abcd"[:30+i%2]))
-		if r.Channel == "voice" {
+		if r.Channel == ChannelVoice {
 			inc = keep(p.onStatus(inc, &r, true, "answered"))
 		}
-		if r.Channel == "sms" && r.Recipient.ID == "guardian-2" {
+		if r.Channel == ChannelSMS && r.Recipient.ID == "guardian-2" {
 			inc = keep(p.onStatus(inc, &r, false, "undelivered: 30003 Unreachable destination handset"))
 		}
 	}
@@ -82,7 +82,7 @@ func TestTriedHasNoInternalWords(t *testing.T) {
 		t.Fatal(err)
 	}
 	inc = keep(accepted)
-	again, err := p.send119(inc, "d-park", "console", "dispatcher decision")
+	again, err := p.send119(inc, "d-park", ChannelConsole, "dispatcher decision")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestTriedHasNoInternalWords(t *testing.T) {
 // responder details through package wording: its parsers must read what
 // dispatch writes.
 func TestWordingReadsDispatchFormats(t *testing.T) {
-	row := OutboxRow{Kind: KindNotify, Channel: "voice", MsgType: MsgAlert, Step: 2, Attempt: 1,
+	row := OutboxRow{Kind: KindNotify, Channel: ChannelVoice, MsgType: MsgAlert, Step: 2, Attempt: 1,
 		Recipient: Recipient{Role: RoleGuardian, ID: "guardian-1", Name: "최영희 (딸)"}}
 	r, rest, ok := wording.ParseRow(rowLabel(&row) + ": busy")
 	if !ok || r != (wording.Row{Channel: "voice", Msg: "alert", Role: "guardian", Who: "최영희 (딸)", Step: 2, Attempt: 1}) || rest != ": busy" {

@@ -40,7 +40,7 @@ func TestWith119TellsGuardiansOnce(t *testing.T) {
 		t.Fatalf("told that 119 has it: %v, want %v", got, want)
 	}
 	for _, r := range ch.Enqueue {
-		if r.MsgType != MsgWith119 || r.Key != with119Key(inc.ID, r.Recipient.ID, "sms") {
+		if r.MsgType != MsgWith119 || r.Key != with119Key(inc.ID, r.Recipient.ID, ChannelSMS) {
 			t.Errorf("row %s is a %s", r.Key, r.MsgType)
 		}
 	}

@@ -49,7 +49,7 @@ func sentCAPWith(t *testing.T, n dispatch.Notification, sensors SensorGetter) st
 }
 
 func capNotification(typ dispatch.MessageType, consent devices.Consent) dispatch.Notification {
-	return dispatch.Notification{Key: "inc-1/s0/119/cap/1", Type: typ, Channel: "cap",
+	return dispatch.Notification{Key: "inc-1/s0/119/cap/1", Type: typ, Channel: dispatch.Channel119,
 		Incident: dispatch.IncidentSnapshot{ID: "inc-1", Hub: "hub-1", Cause: detectors.CauseBradycardia, Priority: 1,
 			Explanation: detectors.Explanation{Ko: "심박수 32회/분, 45초간 지속, 움직임 없음", En: "Heart rate 32 bpm for 45 s"},
 			OpenedAt:    time.Now()},
