@@ -28,6 +28,14 @@ type Homes interface {
 	ReleaseAll()
 }
 
+// Changes is what a node does with the registry changes other nodes made
+// (a hub revoked or disabled, a resident edited, a hub's sensors changed):
+// the gateway drops the hub's sessions here, forgets cached residents,
+// refreshes what the detectors know.
+type Changes interface {
+	Apply(c RegistryChange)
+}
+
 // Config is a node's name and timing. The zero durations take the
 // defaults below; tests shorten them.
 type Config struct {
@@ -43,6 +51,9 @@ type Config struct {
 	// without a notification (default 10 s): a safety net for a listener
 	// that is down.
 	MovedEvery time.Duration
+	// Changes, when set, is told the registry changes other nodes made,
+	// in order, from the moment the node first joined.
+	Changes Changes
 	// MaxSkew is the largest difference between this node's clock and the
 	// database's it starts with (default 2 s): detections and due times are
 	// stamped with the node's clock, leases with the database's.
@@ -82,6 +93,13 @@ func (c Config) validate() error {
 // signals (the store sends it in the claim's transaction).
 const ownersChannel = "dolbom_owners"
 
+// registryChannel is the notification channel of the registry feed (the
+// store sends it with each change it records).
+const registryChannel = "dolbom_registry"
+
+// changesPage is how many registry changes one read takes.
+const changesPage = 500
+
 // Node is one gateway's membership of a cluster: it holds the lease,
 // claims homes at CONNECT (Owners), lets go the homes other members take,
 // adopts dead members' silent homes, and starts over as a new incarnation
@@ -109,6 +127,13 @@ type Node struct {
 	joined     chan struct{}
 	joinedOnce sync.Once
 	scans      int // adoption scans made (Run's goroutine only)
+	// changed is a registry notification: read the changes now.
+	changed chan struct{}
+	// changesAfter is the registry feed's cursor (Run's goroutine only);
+	// changesRead says it was set, at the first join, to the feed's head:
+	// what was changed before this node ran is in what it loads.
+	changesAfter int64
+	changesRead  bool
 }
 
 // unownedEvery is how many adoption scans pass between two looks for hubs
@@ -122,7 +147,7 @@ func NewNode(cfg Config, st Store, homes Homes, log zerolog.Logger) (*Node, erro
 		return nil, err
 	}
 	return &Node{cfg: cfg, st: st, homes: homes, log: log.With().Str("component", "cluster").Str("node", cfg.Node).Logger(),
-		notReady: "cluster: joining", moved: make(chan struct{}, 1), joined: make(chan struct{})}, nil
+		notReady: "cluster: joining", moved: make(chan struct{}, 1), changed: make(chan struct{}, 1), joined: make(chan struct{})}, nil
 }
 
 // Claim takes hub's home for this node at its CONNECT (the broker's
@@ -173,6 +198,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.join(ctx); err != nil {
 		return err
 	}
+	n.skipPastChanges(ctx)
 	go n.listen(ctx)
 	renew := time.NewTicker(n.cfg.Renew)
 	defer renew.Stop()
@@ -192,8 +218,11 @@ func (n *Node) Run(ctx context.Context) error {
 			n.adopt(ctx)
 		case <-safety.C:
 			n.releaseMoved(ctx)
+			n.applyChanges(ctx)
 		case <-n.moved:
 			n.releaseMoved(ctx)
+		case <-n.changed:
+			n.applyChanges(ctx)
 		}
 	}
 }
@@ -325,15 +354,72 @@ func (n *Node) releaseMoved(ctx context.Context) {
 	n.mu.Unlock()
 }
 
-// listen wakes releaseMoved on each claim that moves a home, on one
-// connection the store keeps (and after each reconnect).
-func (n *Node) listen(ctx context.Context) {
-	err := n.st.Listen(ctx, map[string]func(){ownersChannel: func() {
-		select {
-		case n.moved <- struct{}{}:
-		default:
+// skipPastChanges sets the registry feed's cursor to its head: the
+// changes made before this node ran are in what it loads. Retried by
+// applyChanges while the database does not answer.
+func (n *Node) skipPastChanges(ctx context.Context) {
+	if n.cfg.Changes == nil || n.changesRead {
+		return
+	}
+	for {
+		page, err := n.st.RegistryChanges(ctx, n.changesAfter, changesPage)
+		if err != nil {
+			n.log.Warn().Err(err).Msg("reading the registry feed's head failed; tried again")
+			return
 		}
-	}})
+		if len(page) > 0 {
+			n.changesAfter = page[len(page)-1].Seq
+		}
+		if len(page) < changesPage {
+			n.changesRead = true
+			return
+		}
+	}
+}
+
+// applyChanges hands the registry changes other nodes made since the
+// cursor to Changes, in order. This node's own are skipped: it acted on
+// them when it made them (a second revocation would drop the hub's new,
+// good session).
+func (n *Node) applyChanges(ctx context.Context) {
+	if n.cfg.Changes == nil {
+		return
+	}
+	if !n.changesRead {
+		n.skipPastChanges(ctx)
+		return
+	}
+	for {
+		page, err := n.st.RegistryChanges(ctx, n.changesAfter, changesPage)
+		if err != nil {
+			n.log.Warn().Err(err).Msg("reading the registry feed failed; read again at the next notification or within seconds")
+			return
+		}
+		for _, c := range page {
+			if c.Origin != n.cfg.Node {
+				n.cfg.Changes.Apply(c)
+			}
+			n.changesAfter = c.Seq
+		}
+		if len(page) < changesPage {
+			return
+		}
+	}
+}
+
+// listen wakes releaseMoved on each claim that moves a home, and
+// applyChanges on each registry change, on one connection the store keeps
+// (and after each reconnect, when what was notified meanwhile is lost).
+func (n *Node) listen(ctx context.Context) {
+	wake := func(ch chan struct{}) func() {
+		return func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	err := n.st.Listen(ctx, map[string]func(){ownersChannel: wake(n.moved), registryChannel: wake(n.changed)})
 	if err != nil && ctx.Err() == nil {
 		n.log.Warn().Err(err).Msg("ownership notifications stopped; the moves are read every few seconds")
 	}

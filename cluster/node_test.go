@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type fakeStore struct {
 	moves       []Move
 	claims      []Member
 	listening   map[string]func()
+	changes     []RegistryChange // the registry feed, in Seq order
 }
 
 func (f *fakeStore) now() time.Time { return time.Now().Add(f.dbAhead) }
@@ -89,8 +91,23 @@ func (f *fakeStore) MovedSince(_ context.Context, _ Member, since time.Time) ([]
 
 func (f *fakeStore) AgreeSettings(context.Context, string, []Setting) error { return nil }
 
-func (f *fakeStore) RegistryChanges(context.Context, int64, int) ([]RegistryChange, error) {
-	return nil, nil
+func (f *fakeStore) RegistryChanges(_ context.Context, after int64, limit int) ([]RegistryChange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []RegistryChange
+	for _, c := range f.changes {
+		if c.Seq > after && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// change appends a registry change to the feed.
+func (f *fakeStore) change(hub devices.HubID, kind ChangeKind, origin string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changes = append(f.changes, RegistryChange{Seq: int64(len(f.changes) + 1), Hub: hub, Kind: kind, Origin: origin})
 }
 
 func (f *fakeStore) Listen(ctx context.Context, handlers map[string]func()) error {
@@ -292,4 +309,61 @@ func TestNodeConfigNeedsANameAndALongEnoughTTL(t *testing.T) {
 	if _, err := NewNode(Config{Node: "n1", Renew: 2 * time.Second, TTL: 5 * time.Second}, &fakeStore{}, &fakeHomes{}, zerolog.Nop()); err == nil {
 		t.Error("TTL of 2.5 renewals accepted")
 	}
+}
+
+// appliedChanges records the registry changes a node hands on.
+type appliedChanges struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (a *appliedChanges) Apply(c RegistryChange) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen = append(a.seen, string(c.Kind)+" "+string(c.Hub))
+}
+
+// A hub revoked or disabled through another gateway must lose its session
+// here too, and a resident edited there must not be served stale from
+// here: the node hands on, in order, the registry changes other nodes make
+// from the moment it joined (what came before is in what it loaded), on
+// their notification, and skips its own (it acted on them already).
+func TestRegistryChangesOfOtherNodesHandedOnInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{}
+		for i := range changesPage + 3 { // a history longer than one page
+			st.change(devices.HubID(fmt.Sprintf("old-%d", i)), ChangeSensors, "n2")
+		}
+		applied := &appliedChanges{}
+		cfg := testConfig
+		cfg.Changes = applied
+		n, err := NewNode(cfg, st, &fakeHomes{}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		st.change("hub-a", ChangeRevoke, "n2")
+		st.change("hub-b", ChangeDisable, "n1") // this node's own
+		st.change("", ChangeResident, "n3")
+		st.notify(registryChannel)
+		synctest.Wait()
+		applied.mu.Lock()
+		got := slices.Clone(applied.seen)
+		applied.mu.Unlock()
+		want := []string{"revoke hub-a", "resident "}
+		if !slices.Equal(got, want) {
+			t.Fatalf("changes handed on %q, want %q (none from before the join, none of its own)", got, want)
+		}
+		time.Sleep(11 * time.Second) // the safety net reads again: nothing twice
+		synctest.Wait()
+		applied.mu.Lock()
+		defer applied.mu.Unlock()
+		if len(applied.seen) != 2 {
+			t.Errorf("changes handed on %q after the safety net; want each once", applied.seen)
+		}
+	})
 }

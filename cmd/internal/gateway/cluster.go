@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/cluster"
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
@@ -85,8 +86,64 @@ func (g *Gateway) joinCluster(ctx context.Context, key []byte) (*cluster.Node, e
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return cluster.NewNode(cluster.Config{Node: o.Broker.Node, Addr: o.MQTTAddr,
-		Renew: o.Cluster.Renew, TTL: o.Cluster.TTL, Scan: o.Cluster.Scan},
+		Renew: o.Cluster.Renew, TTL: o.Cluster.TTL, Scan: o.Cluster.Scan, Changes: clusterChanges{g}},
 		g.Store.Cluster(), clusterHomes{g}, g.log)
+}
+
+// clusterChanges acts here on the registry changes made through another
+// gateway of the cluster (cluster.Changes).
+type clusterChanges struct{ g *Gateway }
+
+func (c clusterChanges) Apply(ch cluster.RegistryChange) {
+	g := c.g
+	switch ch.Kind {
+	case cluster.ChangeRevoke, cluster.ChangeDisable:
+		// The hub's old secret, or the hub itself, stops working here too:
+		// its cached verification goes and its session here is dropped.
+		g.Broker.Revoke(ch.Hub)
+	case cluster.ChangeResident:
+		g.Dispatch.InvalidateResidents()
+	case cluster.ChangeSensors:
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.refreshHub(ctx, ch.Hub)
+	}
+}
+
+// noteChange records a registry change made through this gateway for the
+// others (nothing on the single gateway). A change that cannot be recorded
+// is logged: the others then catch up when their cached copy expires, or
+// at the hub's next CONNECT.
+func (g *Gateway) noteChange(ctx context.Context, hub devices.HubID, kind cluster.ChangeKind) {
+	if g.Node == nil {
+		return
+	}
+	if err := g.Store.Cluster().NoteRegistryChange(ctx, hub, kind, g.opts.Broker.Node); err != nil {
+		g.log.Error().Err(err).Str("hub_id", string(hub)).Str("kind", string(kind)).Msg("registry change not recorded for the other gateways")
+	}
+}
+
+// clusterHubControl is the broker as the consoles' hub control, telling the
+// other gateways of each revocation (the hub may hold a session on any).
+type clusterHubControl struct {
+	g *Gateway
+}
+
+func (h clusterHubControl) Revoke(hub devices.HubID) {
+	h.g.Broker.Revoke(hub)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.g.noteChange(ctx, hub, cluster.ChangeRevoke)
+}
+
+func (h clusterHubControl) Connected() int { return h.g.Broker.Connected() }
+
+// hubControl is what the consoles revoke hubs through.
+func (g *Gateway) hubControl() console.HubControl {
+	if g.Node == nil {
+		return g.Broker
+	}
+	return clusterHubControl{g}
 }
 
 // clusterVoiceSlots reserves voice calls on the schedule every gateway of

@@ -136,3 +136,33 @@ func TestClusterMovedHubOneIncidentOneAlert(t *testing.T) {
 		t.Errorf("mock 119 received %d alerts (%+v), want 1", st.Received, st)
 	}
 }
+
+// A hub disabled through gateway A while its session is on gateway B is
+// dropped by B too, at once: the registry feed tells every gateway, and B
+// revokes the hub's cached verification and session as A did.
+func TestClusterRevokeOnAReachesB(t *testing.T) {
+	sc := storetest.Postgres(t)
+	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
+	srv := httptest.NewServer(mock.Handler())
+	t.Cleanup(srv.Close)
+	a := startClusterNode(t, "n1", sc.DatabaseURL, srv.URL+"/cap")
+	b := startClusterNode(t, "n2", sc.DatabaseURL, srv.URL+"/cap")
+	ctx := context.Background()
+	res, err := a.g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "이영수", Language: "ko"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := devices.NewSecret()
+	h, err := a.g.Store.Registry().CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB := b.connectHub(t, h.ID, secret)
+	// The admin disables the hub through A, as the registrar does: the
+	// registry first, then the revocation.
+	if err := a.g.registry().SetHubDisabled(ctx, h.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	a.g.hubControl().Revoke(h.ID)
+	waitFor(t, 10*time.Second, "B drops the disabled hub's session", func() bool { return !onB.IsConnectionOpen() })
+}

@@ -393,7 +393,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
-			Hubs:     g.Broker})
+			Hubs:     g.hubControl()})
 	if err != nil {
 		return nil, err
 	}
@@ -416,6 +416,15 @@ func (g *Gateway) HTTPAddr() string {
 // refreshHub tells the health monitor about a registry change of one hub
 // (created, disabled, sensors added), so supervision follows the registry.
 func (g *Gateway) refreshHub(ctx context.Context, id devices.HubID) {
+	if g.Node != nil {
+		// In a cluster only the gateway that owns the home watches it: a
+		// refresh here would start supervising a hub that is online on
+		// another gateway (and raise it offline).
+		if _, owned := g.Health.Health(id); !owned {
+			g.Dispatch.InvalidateResidents(id)
+			return
+		}
+	}
 	hub, err := g.Store.Registry().GetHub(ctx, id)
 	if err != nil {
 		return

@@ -10,6 +10,7 @@ import (
 	"errors"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
@@ -57,7 +58,15 @@ var _ broker.HeldHubs = brokerDirectory{}
 // registry is the one registry of the admin API and the admin pages: every
 // change reaches the health monitor and dispatch's cache.
 func (g *Gateway) registry() registry {
-	return registry{Registry: g.Store.Registry(), Accounts: g.Store.Accounts(), changed: g.refreshHub, residentChanged: func() { g.Dispatch.InvalidateResidents() }}
+	return registry{Registry: g.Store.Registry(), Accounts: g.Store.Accounts(),
+		changed: func(ctx context.Context, hub devices.HubID) {
+			g.refreshHub(ctx, hub)
+			g.noteChange(ctx, hub, cluster.ChangeSensors) // the gateway that owns the home refreshes it
+		},
+		residentChanged: func() {
+			g.Dispatch.InvalidateResidents()
+			g.noteChange(context.Background(), "", cluster.ChangeResident)
+		}}
 }
 
 func (r registry) CreateResident(ctx context.Context, res *devices.Resident) error {
