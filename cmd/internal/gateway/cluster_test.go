@@ -69,6 +69,34 @@ func (n *clusterNode) connectHub(t *testing.T, hub devices.HubID, secret string)
 	return cl
 }
 
+// twoClusterNodes runs gateways n1 and n2 of a cluster on one fresh
+// PostgreSQL database, both alerting one mock 119.
+func twoClusterNodes(t *testing.T) (a, b *clusterNode, mock *receiver.Receiver) {
+	t.Helper()
+	sc := storetest.Postgres(t)
+	mock = receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
+	srv := httptest.NewServer(mock.Handler())
+	t.Cleanup(srv.Close)
+	return startClusterNode(t, "n1", sc.DatabaseURL, srv.URL+"/cap"), startClusterNode(t, "n2", sc.DatabaseURL, srv.URL+"/cap"), mock
+}
+
+// newClusterHub registers res and a hub of theirs through n, and returns
+// the hub and its secret.
+func newClusterHub(t *testing.T, n *clusterNode, res devices.Resident) (devices.HubID, string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := n.g.Store.Registry().CreateResident(ctx, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := devices.NewSecret()
+	h, err := n.g.Store.Registry().CreateHub(ctx, devices.Hub{ResidentID: r.ID, SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.ID, secret
+}
+
 func publishSOS(t *testing.T, cl mqtt.Client, hub devices.HubID, e devices.Event) {
 	t.Helper()
 	tok := cl.Publish(devices.Topic(hub, devices.ChanEvents), 1, false, devices.EncodeEvent(e))
@@ -84,25 +112,13 @@ func publishSOS(t *testing.T, cl mqtt.Client, hub devices.HubID, e devices.Event
 // go without raising the hub offline, and the hub's session at A ends
 // without its will.
 func TestClusterMovedHubOneIncidentOneAlert(t *testing.T) {
-	sc := storetest.Postgres(t)
-	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
-	srv := httptest.NewServer(mock.Handler())
-	t.Cleanup(srv.Close)
-	a := startClusterNode(t, "n1", sc.DatabaseURL, srv.URL+"/cap")
-	b := startClusterNode(t, "n2", sc.DatabaseURL, srv.URL+"/cap")
+	a, b, mock := twoClusterNodes(t)
 	ctx := context.Background()
-	res, err := a.g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "김순자", Language: "ko",
+	hub, secret := newClusterHub(t, a, devices.Resident{Name: "김순자", Language: "ko",
 		Address:   devices.Address{Line1: "서울특별시 종로구 세종대로 175", Unit: "301"},
 		Guardians: []devices.Guardian{{Name: "박민수", Relation: "아들", Phone: guardianPhone, Language: "ko", Order: 1}},
 		Consent:   devices.Consent{NotifyGuardians: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := devices.NewSecret()
-	h, err := a.g.Store.Registry().CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := devices.Hub{ID: hub}
 	onA := a.connectHub(t, h.ID, secret)
 	sos := devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()}
 	publishSOS(t, onA, h.ID, sos)
@@ -141,22 +157,10 @@ func TestClusterMovedHubOneIncidentOneAlert(t *testing.T) {
 // dropped by B too, at once: the registry feed tells every gateway, and B
 // revokes the hub's cached verification and session as A did.
 func TestClusterRevokeOnAReachesB(t *testing.T) {
-	sc := storetest.Postgres(t)
-	mock := receiver.New(receiver.Options{XSDPath: "../../../../shared/spec/CAP-v1.2.xsd", Logger: zerolog.Nop()})
-	srv := httptest.NewServer(mock.Handler())
-	t.Cleanup(srv.Close)
-	a := startClusterNode(t, "n1", sc.DatabaseURL, srv.URL+"/cap")
-	b := startClusterNode(t, "n2", sc.DatabaseURL, srv.URL+"/cap")
+	a, b, _ := twoClusterNodes(t)
 	ctx := context.Background()
-	res, err := a.g.Store.Registry().CreateResident(ctx, devices.Resident{Name: "이영수", Language: "ko"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := devices.NewSecret()
-	h, err := a.g.Store.Registry().CreateHub(ctx, devices.Hub{ResidentID: res.ID, SecretHash: devices.HashHubSecret(secret), InstalledAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hub, secret := newClusterHub(t, a, devices.Resident{Name: "이영수", Language: "ko"})
+	h := devices.Hub{ID: hub}
 	onB := b.connectHub(t, h.ID, secret)
 	// The admin disables the hub through A, as the registrar does: the
 	// registry first, then the revocation.
