@@ -23,11 +23,10 @@ func (d *Dispatcher) onIncident(ctx context.Context, id string, fn func(p planne
 // incident on (a dispatcher's or social worker's decision): the escalation
 // stops (pending notifications and timers are cancelled; 119 rows stay).
 // by is who ("김민수", a console user), via the channel (ChannelVoice,
-// ChannelSMS, ChannelConsole: the API's "via" word as it came, hence a
-// string here). Acknowledging twice is not an error.
-func (d *Dispatcher) Acknowledge(ctx context.Context, incidentID, by, via string) (Incident, error) {
+// ChannelSMS, ChannelConsole). Acknowledging twice is not an error.
+func (d *Dispatcher) Acknowledge(ctx context.Context, incidentID, by string, via Channel) (Incident, error) {
 	return d.onIncident(ctx, incidentID, func(p planner, cur *Incident) (Change, error) {
-		return p.acknowledge(cur, by, Channel(via))
+		return p.acknowledge(cur, by, via)
 	})
 }
 

@@ -220,7 +220,7 @@ func TestSOSGoesTo119AndGuardiansAtOnce(t *testing.T) {
 		})
 		// Acknowledging stops the escalation: no social worker call, no
 		// second SMS attempt.
-		if _, err := h.d.Acknowledge(ctx, inc.ID, "김민수", "sms"); err != nil {
+		if _, err := h.d.Acknowledge(ctx, inc.ID, "김민수", dispatch.ChannelSMS); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(600 * time.Millisecond)

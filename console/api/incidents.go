@@ -25,7 +25,7 @@ type IncidentDesk interface {
 	ListIncidents(ctx context.Context, q dispatch.IncidentQuery) ([]dispatch.Incident, error)
 	Incident(ctx context.Context, id string) (dispatch.Incident, []dispatch.TimelineEntry, error)
 	Notifications(ctx context.Context, id string) ([]dispatch.OutboxRow, error)
-	Acknowledge(ctx context.Context, id, by, via string) (dispatch.Incident, error)
+	Acknowledge(ctx context.Context, id, by string, via dispatch.Channel) (dispatch.Incident, error)
 	Assign(ctx context.Context, id, assignee, by string) (dispatch.Incident, error)
 	Note(ctx context.Context, id, by, text string) (dispatch.Incident, error)
 	Resolve(ctx context.Context, id string, disp dispatch.Disposition, by, note string) (dispatch.Incident, error)
@@ -203,7 +203,7 @@ func (a *incidentAPI) get(w http.ResponseWriter, r *http.Request) {
 // actionBody is the body of every POST action; each uses its own fields.
 type actionBody struct {
 	By          string               `json:"by"`
-	Via         string               `json:"via,omitempty"`
+	Via         dispatch.Channel     `json:"via,omitempty"`
 	Assignee    string               `json:"assignee,omitempty"`
 	Text        string               `json:"text,omitempty"`
 	Disposition dispatch.Disposition `json:"disposition,omitempty"`
@@ -231,7 +231,7 @@ func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
 	switch r.PathValue("action") {
 	case "acknowledge":
 		if b.Via == "" {
-			b.Via = "console"
+			b.Via = dispatch.ChannelConsole
 		}
 		inc, err = a.desk.Acknowledge(ctx, id, b.By, b.Via)
 	case "assign":

@@ -556,7 +556,7 @@ func (w *web) incidentAction(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	detail := ""
 	switch action {
 	case "acknowledge":
-		_, err = w.deps.Desk.Acknowledge(ctx, inc.ID, by, "console")
+		_, err = w.deps.Desk.Acknowledge(ctx, inc.ID, by, dispatch.ChannelConsole)
 	case "assign":
 		assignee := strings.TrimSpace(r.PostFormValue("assignee"))
 		if assignee == "" && r.PostFormValue("self") == "1" {

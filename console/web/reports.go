@@ -164,7 +164,7 @@ func handledAt(inc dispatch.Incident) (time.Time, string) {
 	case inc.State == dispatch.StateResolved && inc.Status119 == string(dispatch.Answer119Closed):
 		return inc.ClosedAt, string(dispatch.Channel119)
 	case inc.State == dispatch.StateResolved:
-		return inc.ClosedAt, "console"
+		return inc.ClosedAt, string(dispatch.ChannelConsole)
 	}
 	return time.Time{}, ""
 }

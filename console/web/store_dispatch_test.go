@@ -445,7 +445,7 @@ func TestReports(t *testing.T) {
 	for i, wait := range []time.Duration{30 * time.Second, 90 * time.Second, 400 * time.Second} {
 		inc := e.detect(hubA, detectors.CauseSOS, detectors.PriorityCritical, devices.SensorID(fmt.Sprint("button-", i)))
 		e.advance(wait)
-		if _, err := e.d.Acknowledge(ctx, inc.ID, "d-park", "console"); err != nil {
+		if _, err := e.d.Acknowledge(ctx, inc.ID, "d-park", dispatch.ChannelConsole); err != nil {
 			t.Fatal(err)
 		}
 		e.advance(time.Hour)

@@ -45,7 +45,7 @@ func TestQueueOrderTabsAndNames(t *testing.T) {
 	e.advance(30 * time.Second)
 	offline := e.detectAt(hubC, detectors.ClassDeviceHealth, detectors.CauseHubOffline, detectors.PriorityHigh, "", 0)
 	inact := e.detectAt(hubA, detectors.ClassWelfare, detectors.CauseInactivity, detectors.PriorityMedium, "", 0)
-	if _, err := e.d.Acknowledge(ctx, sos.ID, "d-park", "console"); err != nil {
+	if _, err := e.d.Acknowledge(ctx, sos.ID, "d-park", dispatch.ChannelConsole); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(10 * time.Second)

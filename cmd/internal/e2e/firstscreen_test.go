@@ -86,7 +86,7 @@ func TestDispatcherFirstScreen(t *testing.T) {
 	publish(t, s.connect(t, sos), sos.hub, devices.ChanEvents, devices.EncodeEvent(devices.Event{
 		ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant", At: time.Now().Add(-40 * time.Second)}))
 	sosInc := s.waitIncident(t, sos.hub, detectors.CauseSOS)
-	if _, err := s.g.Dispatch.Acknowledge(ctx, sosInc.ID, "d-park", "console"); err != nil {
+	if _, err := s.g.Dispatch.Acknowledge(ctx, sosInc.ID, "d-park", dispatch.ChannelConsole); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, s.connect(t, fire), fire.hub, devices.ChanEvents, devices.EncodeEvent(devices.Event{
