@@ -359,6 +359,11 @@ func (b *sqliteBackend) checkpoint(ctx context.Context) (checkpointOutcome, erro
 				return out, err
 			}
 			presynced = true
+			// What was committed during the syncs is copied by fresh
+			// passes: the syncs must not use up the passes the rewind
+			// gets (under steady commits on a busy disk it was then
+			// deferred, and the WAL grew).
+			pass = 0
 			continue
 		}
 		if pass >= checkpointPasses {
