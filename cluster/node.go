@@ -116,6 +116,8 @@ type Node struct {
 	// while renewals fail): adoption waits for 2 x TTL of them, so that
 	// after a database outage every member renews before any adopts.
 	healthySince time.Time
+	// lastRenewed is the database time of the last good renewal.
+	lastRenewed time.Time
 	// movedAfter is the database time up to which moves were handled.
 	movedAfter time.Time
 	notReady   string
@@ -240,7 +242,7 @@ func (n *Node) join(ctx context.Context) error {
 			}
 			n.mu.Lock()
 			n.member, n.skew = lease.Member, lease.Skew
-			n.healthySince = lease.Renewed
+			n.healthySince, n.lastRenewed = lease.Renewed, lease.Renewed
 			n.movedAfter = lease.Renewed
 			n.notReady = ""
 			n.mu.Unlock()
@@ -272,6 +274,7 @@ func (n *Node) renew(ctx context.Context) error {
 		if n.healthySince.IsZero() {
 			n.healthySince = lease.Renewed
 		}
+		n.lastRenewed = lease.Renewed
 		n.skew = lease.Skew
 		if d := lease.Skew; d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
 			n.log.Warn().Dur("skew", d).Msg("this machine's clock drifted from the database's")
@@ -297,19 +300,12 @@ func (n *Node) renew(ctx context.Context) error {
 
 // adopt takes this node's share of dead members' silent homes, once the
 // node has renewed well for 2 x TTL (judged on the database's clock, by
-// the last renewal).
+// the renew loop's last renewal: the scan writes no renewal of its own).
 func (n *Node) adopt(ctx context.Context) {
 	n.mu.Lock()
-	m, since := n.member, n.healthySince
+	m, since, last := n.member, n.healthySince, n.lastRenewed
 	n.mu.Unlock()
-	if m.Node == "" || since.IsZero() {
-		return
-	}
-	lease, err := n.st.Renew(ctx, m, n.cfg.TTL)
-	if err != nil {
-		return // the renew loop handles it
-	}
-	if lease.Renewed.Sub(since) < 2*n.cfg.TTL {
+	if m.Node == "" || since.IsZero() || last.Sub(since) < 2*n.cfg.TTL {
 		return
 	}
 	// Hubs with no owner at all (registered but never connected since the
