@@ -313,7 +313,12 @@ func (n *Node) adopt(ctx context.Context) {
 	// adoption scan, then every unownedEvery scans.
 	unowned := n.scans%unownedEvery == 0
 	n.scans++
-	homes, err := n.st.Adopt(ctx, m, n.cfg.TTL, unowned)
+	// A member is dead one renewal after its lease expired. A longer grace
+	// protects nothing: after a database outage every node renews late
+	// before any may adopt (the 2 x TTL above), and a stalled node's writes
+	// are fenced by the epoch. It only kept the silent homes of a killed
+	// node unwatched a TTL longer (10 s of the failover).
+	homes, err := n.st.Adopt(ctx, m, n.cfg.Renew, unowned)
 	if err != nil {
 		n.log.Warn().Err(err).Msg("adoption scan failed")
 		return

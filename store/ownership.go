@@ -132,10 +132,19 @@ func (c Cluster) claimHubs(ctx context.Context, m cluster.Member, ids []string) 
 	return out, nil
 }
 
+// adoptAtLeast is the least share of orphans one adoption scan takes. The
+// live members scan in turn, each taking its share of what is left, so a
+// plain share (half, with two live members) left the last silent homes of a
+// dead node to a trickle of scans five seconds apart: 50, 13, 3, 1 homes,
+// 20 s more before the last was watched again (the 30,000-home cluster run,
+// docs/performance.md). A few hundred homes are adopted in one statement;
+// only a large death is split between the live members.
+const adoptAtLeast = 256
+
 // Adopt runs one adoption scan for m, in one transaction:
 //  1. members whose lease expired more than grace ago are marked dead;
-//  2. m takes its share (orphans divided by live members, rounded up) of
-//     the homes of dead members, skipping rows that another adopter has
+//  2. m takes its share (orphans divided by live members, rounded up, and
+//     at least adoptAtLeast) of the homes of dead members, skipping rows that another adopter has
 //     locked (SKIP LOCKED): two nodes scanning at once split the orphans
 //     without overlap and without waiting for each other;
 //  3. with unowned, m takes its share of registered, enabled hubs that
@@ -180,7 +189,7 @@ func (c Cluster) Adopt(ctx context.Context, m cluster.Member, grace time.Duratio
 				return err
 			}
 		}
-		share := func(n int64) int64 { return (n + live - 1) / max(live, 1) }
+		share := func(n int64) int64 { return max((n+live-1)/max(live, 1), adoptAtLeast) }
 		collect := func(r rows, err error) error {
 			if err != nil {
 				return err

@@ -186,6 +186,33 @@ func TestFleetTrackerMoved(t *testing.T) {
 	}
 }
 
+// TestFleetTrackerCarriedSOS: an SOS published into a session that ended
+// before its PUBACK was carried to the next session, as a buffered one
+// is; one acknowledged before the session ended was served.
+func TestFleetTrackerCarriedSOS(t *testing.T) {
+	at := func(s float64) int64 { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))).UnixNano() }
+	tr := newFleetTracker(2)
+	for _, l := range []fleetLine{
+		{Kind: "on", Hub: 0, At: at(0)}, {Kind: "on", Hub: 1, At: at(0)},
+		{Kind: "sos", Hub: 0, At: at(1), ID: "a", Online: true}, {Kind: "ack", Hub: 0, At: at(1.01), ID: "a"},
+		{Kind: "sos", Hub: 1, At: at(1), ID: "b", Online: true}, {Kind: "off", Hub: 1, At: at(1.5)},
+		{Kind: "on", Hub: 1, At: at(4)}, {Kind: "ack", Hub: 1, At: at(4.1), ID: "b"},
+		{Kind: "off", Hub: 0, At: at(2)},
+	} {
+		tr.add(l)
+	}
+	a, b := tr.sos["a"], tr.sos["b"]
+	if tr.lostSessionBefore(a.hub, a.at, a.ack) {
+		t.Error("an SOS acknowledged before its session ended counted as carried")
+	}
+	if !tr.lostSessionBefore(b.hub, b.at, b.ack) {
+		t.Error("an SOS whose session ended before its PUBACK not counted as carried")
+	}
+	if !tr.lostSessionBefore(b.hub, b.at, 0) {
+		t.Error("an SOS never acknowledged, its session ended, not counted as carried")
+	}
+}
+
 // clusterBinaries builds dolbomd, dolbom-119 and dolbom-sim into the
 // test's own folder (the second test's build is the cache's link step):
 // the harness runs them as processes, the simulator children too.

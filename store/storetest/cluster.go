@@ -289,8 +289,11 @@ func testAdopt(t *testing.T, fresh Fresh) {
 	ctx := ctxT(t)
 	n1 := join(t, a, "n1", 10*time.Second)
 	var hubs []devices.HubID
-	for i := range 100 {
-		hubs = append(hubs, devices.HubID(fmt.Sprintf("hub-%03d", i)))
+	// More orphans than two shares of the least a scan takes, so that
+	// the split is seen.
+	const orphanCount = 1000
+	for i := range orphanCount {
+		hubs = append(hubs, devices.HubID(fmt.Sprintf("hub-%04d", i)))
 	}
 	if _, err := a.Cluster().ClaimHubs(ctx, n1, hubs); err != nil {
 		t.Fatal(err)
@@ -309,8 +312,8 @@ func testAdopt(t *testing.T, fresh Fresh) {
 		t.Fatalf("Adopt within the grace, registry not asked = %+v, %v; want nothing", adopted, err)
 	}
 	adopted, err := a.Cluster().Adopt(ctx, n2, time.Minute, true)
-	if err != nil || len(adopted) != 1 || adopted[0].Hub[:4] != "reg-" {
-		t.Fatalf("Adopt within the grace, registry asked = %+v, %v; want n2's share (1) of the 2 hubs with no owner", adopted, err)
+	if err != nil || len(adopted) != 2 || adopted[0].Hub[:4] != "reg-" || adopted[1].Hub[:4] != "reg-" {
+		t.Fatalf("Adopt within the grace, registry asked = %+v, %v; want both hubs with no owner (fewer than the least share)", adopted, err)
 	}
 	for _, o := range adopted {
 		if o.Hub[:4] == "hub-" {
@@ -334,7 +337,7 @@ func testAdopt(t *testing.T, fresh Fresh) {
 		}
 	}
 	note(n2, adopted)
-	// Another adopter holds hub-000..hub-009 in its transaction.
+	// Another adopter holds hub-0000..hub-0009 in its transaction.
 	if err := locker.exec(`BEGIN`); err != nil {
 		t.Fatal(err)
 	}
@@ -356,17 +359,20 @@ func testAdopt(t *testing.T, fresh Fresh) {
 			orphans++
 		}
 	}
-	if orphans != 50 {
-		t.Errorf("n2 adopted %d of 100 orphans with 2 live members, want its share of 50", orphans)
+	if orphans != orphanCount/2 {
+		t.Errorf("n2 adopted %d of %d orphans with 2 live members, want its share of %d", orphans, orphanCount, orphanCount/2)
 	}
 	note(n2, adopted)
 	if err := locker.exec(`ROLLBACK`); err != nil {
 		t.Fatal(err)
 	}
-	// n2 and n3 scan at once, on two stores, until nothing is left.
-	for round := 0; len(owned) < 102; round++ {
+	// n2 and n3 scan at once, on two stores, until nothing is left: what
+	// is left (500 homes) is less than two least shares (256 each), so one
+	// round of scans takes it all, not a trickle of halves.
+	round := 0
+	for ; len(owned) < orphanCount+2; round++ {
 		if round > 20 {
-			t.Fatalf("after 20 rounds %d of 102 homes adopted", len(owned))
+			t.Fatalf("after 20 rounds %d of %d homes adopted", len(owned), orphanCount+2)
 		}
 		var wg sync.WaitGroup
 		var res [2][]cluster.Owned
@@ -386,11 +392,14 @@ func testAdopt(t *testing.T, fresh Fresh) {
 		note(n2, res[0])
 		note(n3, res[1])
 	}
+	if round != 1 {
+		t.Errorf("the last orphans took %d rounds of scans, want 1", round)
+	}
 	if _, ok := owned["reg-off"]; ok {
 		t.Error("a disabled hub was adopted")
 	}
-	if moves, err := a.Cluster().MovedSince(ctx, n1, time.Time{}); err != nil || len(moves) != 100 {
-		t.Errorf("MovedSince(n1) = %d moves, %v; want its 100 homes", len(moves), err)
+	if moves, err := a.Cluster().MovedSince(ctx, n1, time.Time{}); err != nil || len(moves) != orphanCount {
+		t.Errorf("MovedSince(n1) = %d moves, %v; want its %d homes", len(moves), err, orphanCount)
 	}
 	if again, err := b.Cluster().Adopt(ctx, n3, time.Second, true); err != nil || len(again) != 0 {
 		t.Errorf("a scan with no orphans left adopted %+v, %v", again, err)
