@@ -77,8 +77,8 @@ type ClusterReport struct {
 }
 
 type clusterSOS struct {
-	Sent     int `json:"sent"`
-	Acked    int `json:"acked"`
+	Sent  int `json:"sent"`
+	Acked int `json:"acked"`
 	// Buffered: published while the hub had no session, or into one that
 	// ended before the PUBACK (the hub resent it after reconnecting).
 	Buffered int `json:"buffered"`

@@ -190,7 +190,9 @@ func TestFleetTrackerMoved(t *testing.T) {
 // before its PUBACK was carried to the next session, as a buffered one
 // is; one acknowledged before the session ended was served.
 func TestFleetTrackerCarriedSOS(t *testing.T) {
-	at := func(s float64) int64 { return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))).UnixNano() }
+	at := func(s float64) int64 {
+		return time.Unix(1000, 0).Add(time.Duration(s * float64(time.Second))).UnixNano()
+	}
 	tr := newFleetTracker(2)
 	for _, l := range []fleetLine{
 		{Kind: "on", Hub: 0, At: at(0)}, {Kind: "on", Hub: 1, At: at(0)},
