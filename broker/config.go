@@ -133,6 +133,14 @@ type Config struct {
 	ConnectBurst  int
 	MaxTrackedIPs int
 
+	// ProxyFrom lists the load balancers (addresses or CIDR ranges) in
+	// front of the MQTT TCP and TLS listeners that send the PROXY protocol
+	// (HAProxy's send-proxy-v2). Set, those listeners take connections only
+	// from them, each with its header, and see the hub's own address in it
+	// (the ConnectRate limit, logs); others are closed at once. Empty: no
+	// PROXY protocol, connections come straight from the hubs.
+	ProxyFrom []string
+
 	// ReadingsRate/ReadingsBurst bound every upstream message but events
 	// (readings, accel, heartbeat, status, cmd/ack and anything unknown) per
 	// hub, taken before the payload is decoded (default 5/s, burst 300 for

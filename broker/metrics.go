@@ -29,6 +29,8 @@ const (
 	refuseMalformed      = "malformed_connect" // first packet not a CONNECT, or undecodable
 	refuseInvalid        = "invalid_connect"   // mochi refused it with a CONNACK (protocol version, will QoS 2, ...)
 	refuseOrigin         = "ws_origin"         // a WebSocket upgrade from a browser origin not allowed (no connection made)
+	refuseProxyUntrusted = "proxy_untrusted"   // with ProxyFrom: a connection from an address that is not a trusted balancer (closed at once)
+	refuseProxyHeader    = "proxy_header"      // with ProxyFrom: a trusted balancer's connection without a valid PROXY header
 )
 
 // Not counted anywhere: a TLS handshake that fails (Go's TLS server does it

@@ -185,7 +185,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 
 func (s *Server) openListeners() error {
 	if s.cfg.TCPAddr != ListenerOff {
-		l, err := net.Listen("tcp", s.cfg.TCPAddr)
+		l, err := s.listenTCP(s.cfg.TCPAddr)
 		if err != nil {
 			return fmt.Errorf("broker: listen tcp: %w", err)
 		}
@@ -199,10 +199,12 @@ func (s *Server) openListeners() error {
 		if err != nil {
 			return fmt.Errorf("broker: tls key pair: %w", err)
 		}
-		l, err := tls.Listen("tcp", s.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		raw, err := s.listenTCP(s.cfg.TLSAddr)
 		if err != nil {
 			return fmt.Errorf("broker: listen tls: %w", err)
 		}
+		// The PROXY header comes before the TLS handshake: under it.
+		l := tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		if err := s.addNet("tls", l); err != nil {
 			l.Close()
 			return err
@@ -219,6 +221,21 @@ func (s *Server) openListeners() error {
 		}
 	}
 	return nil
+}
+
+// listenTCP listens on addr, behind the PROXY protocol when ProxyFrom is
+// set (proxyproto.go).
+func (s *Server) listenTCP(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil || len(s.cfg.ProxyFrom) == 0 {
+		return l, err
+	}
+	pl, err := s.proxyListener(l, s.cfg.ProxyFrom)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return pl, nil
 }
 
 func (s *Server) addNet(id string, l net.Listener) error {
@@ -397,6 +414,8 @@ func preConnectReason(err error) string {
 	var code packets.Code
 	var ne net.Error
 	switch {
+	case isProxyHeaderError(err):
+		return refuseProxyHeader
 	case errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout(): // gorilla's WebSocket hides the deadline error behind its own
 		return refuseConnectTimeout

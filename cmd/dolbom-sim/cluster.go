@@ -38,7 +38,7 @@ type clusterOptions struct {
 	dolbomd, mock119, haproxy           string
 	asJSON, check, keep                 bool
 	sosRate, connectRate                float64
-	maxHubs, perHAProxy                 int
+	maxHubs, perHAProxy, hubsPerAddress int
 	nodeMemLimit                        string
 	seed                                uint64
 	fleetChild                          string
@@ -76,6 +76,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.sosRate, "sos-rate", 1, "SOS events per second across the fleet, each on a home not used before")
 	fs.Float64Var(&o.connectRate, "connect-rate", 500, "hubs started per second at the beginning")
 	fs.IntVar(&o.maxHubs, "max-hubs", 19000, "each gateway's --max-hubs (auto would size every node from the whole machine)")
+	fs.IntVar(&o.hubsPerAddress, "hubs-per-address", 50, "simulated hubs sharing one source address (a home's broadband line has its own; LTE hubs behind a carrier's NAT share one): the gateways see these addresses through HAProxy's PROXY protocol and apply their per-address CONNECT limit to them")
 	fs.IntVar(&o.perHAProxy, "per-haproxy", 7500, "homes per HAProxy process (2 descriptors per session under the 20,000 limit)")
 	fs.StringVar(&o.nodeMemLimit, "node-memlimit", "3GiB", "each gateway's GOMEMLIMIT")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the SOS schedule")
@@ -115,6 +116,9 @@ func (o *clusterOptions) validate() error {
 	}
 	if o.pauseAt > 0 && o.pauseAt+o.pauseFor > o.duration {
 		errs = append(errs, fmt.Errorf("--pause-at %s + --pause-for %s ends after --duration %s", o.pauseAt, o.pauseFor, o.duration))
+	}
+	if o.hubsPerAddress < 1 {
+		errs = append(errs, fmt.Errorf("--hubs-per-address %d: want 1 or more", o.hubsPerAddress))
 	}
 	if o.perHAProxy < 1 || o.perHAProxy > 9500 {
 		errs = append(errs, fmt.Errorf("--per-haproxy %d: want 1 to 9,500 (2 descriptors per session, 20,000 per process)", o.perHAProxy))
@@ -333,7 +337,10 @@ func (r *clusterRun) startNodes(ctx context.Context) error {
 		name := fmt.Sprintf("n%d", i)
 		args := []string{"--node", name, "--data-dir", filepath.Join(r.dir, name), "--database-url", r.dbURL,
 			"--mqtt-addr", mqtt, "--http-addr", httpAddr, "--twilio", "fake", "--cap-url", r.mock119 + "/cap",
-			"--log-format", "json", "--log-level", "info", "--max-hubs", fmt.Sprint(r.o.maxHubs)}
+			"--log-format", "json", "--log-level", "info", "--max-hubs", fmt.Sprint(r.o.maxHubs),
+			// HAProxy connects from 127.0.2.J and sends each hub's own
+			// address (send-proxy-v2), as deploy/haproxy.cfg does.
+			"--mqtt-proxy-from", haproxySources}
 		if r.o.heartbeatTimeout > 0 {
 			args = append(args, "--heartbeat-timeout", r.o.heartbeatTimeout.String())
 		}
@@ -419,6 +426,22 @@ func (r *clusterRun) startHAProxies(ctx context.Context) error {
 	return nil
 }
 
+// haproxySources are the addresses the harness's HAProxies connect to the
+// gateways from (127.0.2.J): the gateways take the PROXY protocol from them.
+const haproxySources = "127.0.2.0/24"
+
+// fleetSources are simulator child j's source addresses, one per
+// perAddress of its hubs: 127.(16+j).X.Y, apart from every other child's and
+// from HAProxy's.
+func fleetSources(j, hubs, perAddress int) []string {
+	n := max((hubs+perAddress-1)/perAddress, 1)
+	out := make([]string, n)
+	for k := range out {
+		out[k] = fmt.Sprintf("127.%d.%d.%d", 16+j, k/250, k%250+1)
+	}
+	return out
+}
+
 // startFleet starts one simulator child per HAProxy with its share of the
 // homes; their lines go to the tracker.
 func (r *clusterRun) startFleet(ctx context.Context, self string, hubIDs []devices.HubID, secrets []string) error {
@@ -432,7 +455,7 @@ func (r *clusterRun) startFleet(ctx context.Context, self string, hubIDs []devic
 	for j, h := range r.haproxies {
 		lo, hi := j*per, min((j+1)*per, len(ids))
 		spec := fleetSpec{
-			Target: h.mqtt, Sources: []string{fmt.Sprintf("127.0.3.%d", j+1)}, First: lo,
+			Target: h.mqtt, Sources: fleetSources(j, hi-lo, r.o.hubsPerAddress), First: lo,
 			Hubs: ids[lo:hi], Secrets: secrets[lo:hi], Seed: r.o.seed + uint64(j),
 			SOSRate: r.o.sosRate * float64(hi-lo) / float64(len(ids)), SOSFor: r.o.duration,
 			MaxBackoff: r.o.maxBackoff, IDPrefix: runID, ConnectRate: r.o.connectRate / float64(len(r.haproxies)),

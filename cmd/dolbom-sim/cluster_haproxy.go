@@ -32,6 +32,12 @@ type haproxyServer struct {
 	HTTPPort int // where /readyz answers
 }
 
+// The MQTT back end sends each hub's own address to the gateway first
+// (send-proxy-v2, the PROXY protocol; dolbomd --mqtt-proxy-from names this
+// HAProxy): without it every hub behind one HAProxy shared one address,
+// and the gateway's per-address CONNECT limit throttled them all together
+// after a node's death. The health check goes to the HTTP port, without it.
+//
 // The health check asks each gateway's /readyz (200 only once its
 // detectors have loaded and while it is not draining): a node that stops
 // answering it (dead, SIGSTOPped, draining at SIGTERM) is marked down after
@@ -69,7 +75,7 @@ frontend http
 backend gateways_mqtt
 {{- template "checked" .}}
 {{- range .Servers}}
-    server {{.Name}} {{.Host}}:{{.MQTTPort}} check port {{.HTTPPort}} maxconn {{$.ServerConn}}
+    server {{.Name}} {{.Host}}:{{.MQTTPort}} check port {{.HTTPPort}} maxconn {{$.ServerConn}} send-proxy-v2
 {{- end}}
 
 backend gateways_http
@@ -125,6 +131,8 @@ TestDeployHAProxyIsTheTemplate keeps the two the same: change the template, then
   go test ./cmd/dolbom-sim -run TestDeployHAProxyIsTheTemplate -update-deploy
 Check it with: haproxy -c -f deploy/haproxy.cfg
 MQTT over TLS passes through (TCP mode): the gateways hold the certificate.
+Each MQTT connection starts with the hub's own address (send-proxy-v2): start
+the gateways with DOLBOM_MQTT_PROXY_FROM set to this HAProxy's address.
 HTTP (API, consoles, Twilio's callbacks) is on :8080 for an HTTPS proxy on
 this machine: publish it on loopback only (deploy/compose.cluster.yaml does).
 One HAProxy process carries about 9,500 hubs (2 descriptors each under a

@@ -96,7 +96,7 @@ func TestHAProxyConfigValid(t *testing.T) {
 
 func TestClusterOptionsRefuseBadInput(t *testing.T) {
 	ok := clusterOptions{nodes: 3, homes: 300, duration: time.Minute, killAt: 15 * time.Second, pauseAt: 35 * time.Second,
-		pauseFor: 8 * time.Second, perHAProxy: 7500, connectRate: 500, maxHubs: 19000}
+		pauseFor: 8 * time.Second, perHAProxy: 7500, connectRate: 500, maxHubs: 19000, hubsPerAddress: 50}
 	if err := ok.validate(); err != nil {
 		t.Fatalf("good options refused: %v", err)
 	}
@@ -111,6 +111,7 @@ func TestClusterOptionsRefuseBadInput(t *testing.T) {
 		{"kill after the end", func(o *clusterOptions) { o.killAt = 2 * time.Minute }, "is not within --duration"},
 		{"pause past the end", func(o *clusterOptions) { o.pauseFor = time.Minute }, "ends after --duration"},
 		{"haproxy descriptors", func(o *clusterOptions) { o.perHAProxy = 10000 }, "--per-haproxy 10000"},
+		{"no hub per address", func(o *clusterOptions) { o.hubsPerAddress = 0 }, "--hubs-per-address 0"},
 		{"restart without a kill", func(o *clusterOptions) { o.killAt = 0; o.restartKilled = time.Second }, "--restart-killed 1s: needs --kill-at"},
 		{"restart after the end", func(o *clusterOptions) { o.restartKilled = time.Minute }, "the restart within --duration"},
 	} {

@@ -46,6 +46,9 @@ type Options struct {
 	Demo bool
 	// SecureCookies marks console cookies Secure (pages served over TLS).
 	SecureCookies bool
+	// MQTTProxyFrom is --mqtt-proxy-from as given: the balancers that
+	// send the PROXY protocol to the MQTT listeners (broker.Config.ProxyFrom).
+	MQTTProxyFrom string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
 	// console believes.
 	TrustedProxies []netip.Prefix
@@ -174,6 +177,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.ClusterRenew, "cluster-renew", envDur("DOLBOM_CLUSTER_RENEW", 2*time.Second), "cluster: how often the node renews its lease (DOLBOM_CLUSTER_RENEW)")
 	fs.DurationVar(&o.ClusterTTL, "cluster-ttl", envDur("DOLBOM_CLUSTER_TTL", 10*time.Second), "cluster: how long a renewal lasts, at least 3 renewals; a node silent this long plus as long again loses its silent homes to the others (DOLBOM_CLUSTER_TTL)")
 	fs.DurationVar(&o.ClusterScan, "cluster-scan", envDur("DOLBOM_CLUSTER_SCAN", 5*time.Second), "cluster: how often the node looks for dead nodes' silent homes (DOLBOM_CLUSTER_SCAN)")
+	fs.StringVar(&o.MQTTProxyFrom, "mqtt-proxy-from", env("DOLBOM_MQTT_PROXY_FROM", ""), "load balancers in front of the MQTT TCP and TLS listeners that send the PROXY protocol (HAProxy send-proxy-v2), addresses or CIDR prefixes separated by commas: those listeners then take connections only from them and see each hub's own address (per-address CONNECT limit, logs); empty: hubs connect directly (DOLBOM_MQTT_PROXY_FROM)")
 	fs.StringVar(&o.Node, "node", env("DOLBOM_NODE", ""), "this gateway's name among gateways sharing a database, under which it keeps the hubs it serves for its next start (its load guard lets them in); default: the host name, which a container re-created gets anew (DOLBOM_NODE)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
@@ -342,7 +346,7 @@ func (o Options) gateway() gateway.Options {
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
 		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies,
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst,
-			WSAllowedOrigins: splitList(o.WSOrigins)},
+			WSAllowedOrigins: splitList(o.WSOrigins), ProxyFrom: splitList(o.MQTTProxyFrom)},
 		Channels: gateway.ChannelOptions{
 			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact, CAPAddressee: o.CAPAddressee,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
