@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,16 +66,20 @@ type ClusterReport struct {
 	// over the live nodes; null when no node exports it (before fencing).
 	StaleWritesRejected *int64 `json:"stale_writes_rejected"`
 	StateBackwards      *int64 `json:"state_backwards"`
-	// LatencyMS: incident (every SOS, publish to the incident's opening),
-	// incident_failover (SOS published in the 60 s after the kill by hubs
-	// that kept their session at the kill).
-	LatencyMS   map[string]firmwaresim.LatencySummary `json:"latency_ms"`
-	Settings    map[string]any                        `json:"settings"`
-	Processes   []clusterProc                         `json:"processes"`
-	PostgresDir string                                `json:"postgres_dir,omitempty"`
-	Machine     Machine                               `json:"machine"`
-	Command     string                                `json:"command"`
-	Notes       []string                              `json:"notes"`
+	// LatencyMS: incident (SOS served over the session they were
+	// published on, publish to the incident's opening), incident_buffered
+	// (the others), incident_all, incident_failover (SOS published in the
+	// 60 s after the kill by hubs that kept their session at the kill).
+	LatencyMS map[string]firmwaresim.LatencySummary `json:"latency_ms"`
+	// SlowestBuffered are the five slowest buffered SOS, with the hub's
+	// session around them: where the time went.
+	SlowestBuffered []slowSOS      `json:"slowest_buffered"`
+	Settings        map[string]any `json:"settings"`
+	Processes       []clusterProc  `json:"processes"`
+	PostgresDir     string         `json:"postgres_dir,omitempty"`
+	Machine         Machine        `json:"machine"`
+	Command         string         `json:"command"`
+	Notes           []string       `json:"notes"`
 }
 
 type clusterSOS struct {
@@ -253,6 +259,19 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 // clusterIncident is an incidents row of this run.
+// slowSOS is one buffered SOS's way to its incident, in seconds from the
+// fleet's start: published, its session ended (0: it had none), the next
+// session began, the PUBACK, the incident.
+type slowSOS struct {
+	Hub        int     `json:"hub"`
+	Published  float64 `json:"published_s"`
+	Online     bool    `json:"online"`
+	SessionEnd float64 `json:"session_end_s,omitempty"`
+	Reconnect  float64 `json:"reconnect_s,omitempty"`
+	Ack        float64 `json:"ack_s,omitempty"`
+	Incident   float64 `json:"incident_s"`
+}
+
 type clusterIncident struct {
 	id, hub, cause string
 	opened         int64 // Unix µs
@@ -306,6 +325,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		sosOf[r.track.sos[id].hub] = r.track.sos[id]
 	}
 	var all, served, failover, buffered firmwaresim.Histogram
+	var slow []slowSOS
 	for _, id := range r.track.sosIDs {
 		s := r.track.sos[id]
 		rep.SOS.Sent++
@@ -345,6 +365,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 			served.Record(lat)
 		}
 		if carried {
+			slow = append(slow, r.track.slowSOS(s, first.opened*1000, start))
 			buffered.Record(lat)
 			if lat > bufferedLimit {
 				rep.SOS.BufferedLate++
@@ -356,6 +377,8 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		}
 	}
 	r.track.mu.Unlock()
+	slices.SortFunc(slow, func(a, b slowSOS) int { return cmp.Compare(b.Incident-b.Published, a.Incident-a.Published) })
+	rep.SlowestBuffered = slow[:min(len(slow), 5)]
 	for hub, list := range byHub {
 		for _, in := range list {
 			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil || silent[hub] {
@@ -429,6 +452,28 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 
 // lostSessionNear says whether hub lost its session within window after at.
 // Called with t.mu held.
+// slowSOS describes s, whose incident opened at incident (Unix ns), in
+// seconds from start. The caller holds t.mu.
+func (t *fleetTracker) slowSOS(s *sosRecord, incident int64, start time.Time) slowSOS {
+	sec := func(ns int64) float64 {
+		if ns == 0 {
+			return 0
+		}
+		return time.Duration(ns - start.UnixNano()).Seconds()
+	}
+	out := slowSOS{Hub: s.hub, Published: sec(s.at), Online: !s.buffered, Ack: sec(s.ack), Incident: sec(incident)}
+	for _, l := range t.trans[s.hub] {
+		switch {
+		case l.At < s.at:
+		case l.Kind == "off" && out.SessionEnd == 0 && out.Reconnect == 0:
+			out.SessionEnd = sec(l.At)
+		case l.Kind == "on" && out.Reconnect == 0:
+			out.Reconnect = sec(l.At)
+		}
+	}
+	return out
+}
+
 // lostSessionBefore says whether hub's session ended after at and before
 // the PUBACK at ack (0: never acknowledged): what it published then was
 // carried over to its next session. The caller holds t.mu.
