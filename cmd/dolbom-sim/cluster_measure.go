@@ -91,6 +91,9 @@ type clusterSOS struct {
 	// BufferedLate counts buffered SOS whose incident came more than 35 s
 	// after the publish (issue 16: a moved hub's buffered SOS within 35 s).
 	BufferedLate int `json:"buffered_late"`
+	// BeforeFirstSession: published by a hub that had not connected yet
+	// since the fleet started (counted in latency_ms.incident_all only).
+	BeforeFirstSession int `json:"before_first_session"`
 	// Folded: the SOS landed in an incident opened before it (a hub
 	// offline incident of the same home): no latency is counted for it.
 	Folded int `json:"folded"`
@@ -337,16 +340,23 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		// it reconnects elsewhere, as one published offline is: both wait
 		// for the move, and the issue gives them 35 s, not 100 ms.
 		carried := s.buffered || r.track.lostSessionBefore(s.hub, s.at, s.ack)
-		if carried {
+		// A hub that never had a session yet (the fleet comes up over a
+		// minute) buffers its SOS until its first CONNECT: that is not a
+		// moved hub, which the 35 s target is for.
+		first := s.buffered && !r.track.hadSessionBefore(s.hub, s.at)
+		switch {
+		case first:
+			rep.SOS.BeforeFirstSession++
+		case carried:
 			rep.SOS.Buffered++
 		}
-		var first *clusterIncident
+		var inc *clusterIncident
 		n := 0
 		for k, in := range byHub[s.hub] {
 			if in.cause == string(detectors.CauseSOS) {
 				n++
-				if first == nil || in.opened < first.opened {
-					first = &byHub[s.hub][k]
+				if inc == nil || in.opened < inc.opened {
+					inc = &byHub[s.hub][k]
 				}
 			}
 		}
@@ -355,17 +365,18 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 			continue
 		}
 		rep.Duplicates.Incidents += n - 1
-		lat := time.Duration(first.opened*1000 - s.at)
+		lat := time.Duration(inc.opened*1000 - s.at)
 		if lat < 0 {
 			rep.SOS.Folded++
 			continue
 		}
 		all.Record(lat)
-		if !carried {
+		switch {
+		case first:
+		case !carried:
 			served.Record(lat)
-		}
-		if carried {
-			slow = append(slow, r.track.slowSOS(s, first.opened*1000, start))
+		default:
+			slow = append(slow, r.track.slowSOS(s, inc.opened*1000, start))
 			buffered.Record(lat)
 			if lat > bufferedLimit {
 				rep.SOS.BufferedLate++
@@ -452,6 +463,20 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 
 // lostSessionNear says whether hub lost its session within window after at.
 // Called with t.mu held.
+// hadSessionBefore says whether hub held a session at any moment before at.
+// The caller holds t.mu.
+func (t *fleetTracker) hadSessionBefore(hub int, at int64) bool {
+	for _, l := range t.trans[hub] {
+		if l.At >= at {
+			break
+		}
+		if l.Kind == "on" {
+			return true
+		}
+	}
+	return false
+}
+
 // slowSOS describes s, whose incident opened at incident (Unix ns), in
 // seconds from start. The caller holds t.mu.
 func (t *fleetTracker) slowSOS(s *sosRecord, incident int64, start time.Time) slowSOS {

@@ -214,6 +214,9 @@ func TestFleetTrackerCarriedSOS(t *testing.T) {
 	if !tr.lostSessionBefore(b.hub, b.at, 0) {
 		t.Error("an SOS never acknowledged, its session ended, not counted as carried")
 	}
+	if tr.hadSessionBefore(0, at(0)) || !tr.hadSessionBefore(0, at(0.5)) {
+		t.Error("hadSessionBefore: want false at the first CONNECT's moment, true after it")
+	}
 }
 
 // clusterBinaries builds dolbomd, dolbom-119 and dolbom-sim into the
