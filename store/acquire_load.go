@@ -59,7 +59,7 @@ func (s *database) byHubs(hubs []devices.HubID, read func(inList string, args []
 func (s State) LoadHomesOf(ctx context.Context, hubs []devices.HubID) ([]detectors.HomeSnapshot, error) {
 	var out []detectors.HomeSnapshot
 	err := s.byHubs(hubs, func(inList string, args []any) error {
-		rows, err := s.be.query(ctx, `SELECT hub_id, data, epoch FROM home_state WHERE hub_id IN `+inList, args...)
+		rows, err := s.st.query(ctx, `SELECT hub_id, data, epoch FROM home_state WHERE hub_id IN `+inList, args...)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (s State) LoadHomesOf(ctx context.Context, hubs []devices.HubID) ([]detecto
 func (s State) LoadHubHealthOf(ctx context.Context, hubs []devices.HubID) ([]devices.HubHealthRecord, error) {
 	var out []devices.HubHealthRecord
 	err := s.byHubs(hubs, func(inList string, args []any) error {
-		rows, err := s.be.query(ctx, `SELECT data, epoch FROM hub_health WHERE hub_id IN `+inList, args...)
+		rows, err := s.st.query(ctx, `SELECT data, epoch FROM hub_health WHERE hub_id IN `+inList, args...)
 		if err != nil {
 			return err
 		}

@@ -30,6 +30,8 @@ const (
 	pathCheckpoint = "wal_checkpoint"
 	// pathReadingsCheckpoint: readings.db's WAL (the embedded store).
 	pathReadingsCheckpoint = "readings_wal_checkpoint"
+	// pathStateCheckpoint: state.db's WAL (the embedded store).
+	pathStateCheckpoint = "state_wal_checkpoint"
 )
 
 // availability is what the store knows of its database's health, for

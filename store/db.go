@@ -78,6 +78,10 @@ type backend interface {
 	// file of their own, with its own write lock; PostgreSQL in the same
 	// database (itself).
 	readings() backend
+	// state is the back end of the State sub-store's tables and the
+	// journal positions: on the embedded store a file of their own (see
+	// stateTables), on PostgreSQL the same database (itself).
+	state() backend
 	close()
 }
 

@@ -12,7 +12,8 @@ import (
 // survive a restart: the rule engine's per-home state
 // (detectors.EngineStore: opaque bytes that the detectors package encodes
 // and decodes), device health (detectors.HealthStore) and the hubs a node
-// held (broker.HeldHubs).
+// held (broker.HeldHubs). Its tables are the database's st (state.db on
+// the embedded store, see stateTables).
 type State struct{ *database }
 
 // State returns the sub-store of saved home state, device health and held
@@ -33,7 +34,7 @@ func (s State) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) er
 
 // LoadHomes returns every saved home snapshot, for the engine to start from.
 func (s State) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error) {
-	rows, err := s.be.query(ctx, `SELECT hub_id, data FROM home_state ORDER BY hub_id`)
+	rows, err := s.st.query(ctx, `SELECT hub_id, data FROM home_state ORDER BY hub_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: load home state: %w", err)
 	}
@@ -57,7 +58,7 @@ func (s State) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error) 
 // home on its own when an event comes while LoadHomes is still running.
 func (s State) LoadHome(ctx context.Context, hub devices.HubID) (detectors.HomeSnapshot, bool, error) {
 	var data []byte
-	err := s.be.queryRow(ctx, `SELECT data FROM home_state WHERE hub_id = $1`, string(hub)).Scan(&data)
+	err := s.st.queryRow(ctx, `SELECT data FROM home_state WHERE hub_id = $1`, string(hub)).Scan(&data)
 	if isNoRows(err) {
 		return detectors.HomeSnapshot{}, false, nil
 	}

@@ -95,3 +95,9 @@ func SetWALResetBytes(n int64) (restore func()) {
 func QueryRow(ctx context.Context, s *Store, query string, args []any, dest ...any) error {
 	return s.be.queryRow(ctx, query, args...).Scan(dest...)
 }
+
+// QueryStateRow runs a query on the database of s's saved state (state.db
+// on the embedded store, see stateTables) and scans its one row.
+func QueryStateRow(ctx context.Context, s *Store, query string, args []any, dest ...any) error {
+	return s.st.queryRow(ctx, query, args...).Scan(dest...)
+}

@@ -119,7 +119,7 @@ func upsertFenced[T any](ctx context.Context, s *database, table string, recs []
 			arg = blobs
 		}
 		saved := make(map[string]bool, len(hubs))
-		err := s.inRelaxedTx(ctx, func(q querier) error {
+		err := s.inRelaxedTx(ctx, s.st, func(q querier) error {
 			clear(saved)
 			rs, err := q.query(ctx, query, hubs, arg, epochs, now)
 			if err != nil {

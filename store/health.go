@@ -42,17 +42,19 @@ const hubChunk = 500
 // upsertByHub writes one (hub_id, data, updated_us) row per record into
 // table, replacing a hub's earlier row; the last of a repeated hub wins.
 // Each chunk of a few hundred hubs is its own transaction: at national scale
-// a save holds thousands of hubs, and the single SQLite writer must be free
-// between chunks for the emergencies that wait on it.
+// a save holds thousands of hubs, and the writer must be free between
+// chunks for the other saves and the journal positions (on PostgreSQL and,
+// before state.db, on SQLite: for the emergencies too).
 //
 // The chunks commit relaxed (inRelaxedTx): an fsync per chunk held the
 // writer for as long as the disk took, ~50 chunks of the engine's and as
-// many of the health monitor's every 5 s at 300,000 homes, and an SOS
-// waited for the chunk in progress (the incident stage's tail at national
-// load). A power cut may lose the newest saved state, which is harmless:
-// the journal position a consumer saves after its state is a later commit,
-// never on disk without the state before it, and the events beyond the
-// position on disk are replayed (docs/faults.md, "The journal").
+// many of the health monitor's every 5 s at 300,000 homes (when they were
+// in dolbom.db, an SOS waited for the chunk in progress). A power cut may
+// lose the newest saved state, which is harmless: the journal position a
+// consumer saves after its state is a later commit of the same file
+// (stateTables), never on disk without the state before it, and the
+// events beyond the position on disk are replayed (docs/faults.md, "The
+// journal").
 //
 // In cluster mode each record is written only under its hub's current
 // ownership epoch (upsertFenced); the single gateway ignores epoch.
@@ -74,8 +76,8 @@ func upsertByHub[T any](ctx context.Context, s *database, table string, recs []T
 		if len(args) == 0 {
 			continue
 		}
-		err := s.inRelaxedTx(ctx, func(q querier) error {
-			_, err := q.exec(ctx, `INSERT INTO `+table+` (hub_id, data, updated_us) VALUES `+s.be.values(len(args)/3, 3)+
+		err := s.inRelaxedTx(ctx, s.st, func(q querier) error {
+			_, err := q.exec(ctx, `INSERT INTO `+table+` (hub_id, data, updated_us) VALUES `+s.st.values(len(args)/3, 3)+
 				` ON CONFLICT (hub_id) DO UPDATE SET data = excluded.data, updated_us = excluded.updated_us`, args...)
 			return err
 		})
@@ -134,7 +136,7 @@ func decodeHealth(data string) (devices.HubHealthRecord, error) {
 // LoadHubHealth returns the stored health of every hub, for the monitor to
 // start from after a restart.
 func (s State) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error) {
-	rows, err := s.be.query(ctx, `SELECT data FROM hub_health ORDER BY hub_id`)
+	rows, err := s.st.query(ctx, `SELECT data FROM hub_health ORDER BY hub_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: load hub health: %w", err)
 	}
@@ -160,7 +162,7 @@ func (s State) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, er
 // GetHubHealth returns one hub's stored health.
 func (s State) GetHubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealthRecord, error) {
 	var data string
-	err := s.be.queryRow(ctx, `SELECT data FROM hub_health WHERE hub_id = $1`, string(hub)).Scan(&data)
+	err := s.st.queryRow(ctx, `SELECT data FROM hub_health WHERE hub_id = $1`, string(hub)).Scan(&data)
 	if isNoRows(err) {
 		return devices.HubHealthRecord{}, fmt.Errorf("store: health of hub %s: %w", hub, devices.ErrNotFound)
 	}

@@ -28,7 +28,7 @@ func (s State) SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs
 	for i, h := range hubs {
 		binary.BigEndian.PutUint64(blob[8*i:], h)
 	}
-	err := s.inRelaxedTx(ctx, func(q querier) error {
+	err := s.inRelaxedTx(ctx, s.st, func(q querier) error {
 		_, err := q.exec(ctx, `INSERT INTO held_hubs (node, saved_us, hubs) VALUES ($1, $2, $3)
 			ON CONFLICT (node) DO UPDATE SET saved_us = excluded.saved_us, hubs = excluded.hubs`, node, toUS(at), blob)
 		return err
@@ -44,7 +44,7 @@ func (s State) SaveHeldHubs(ctx context.Context, node string, at time.Time, hubs
 func (s State) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, at time.Time, err error) {
 	var blob []byte
 	var savedUS int64
-	err = s.be.queryRow(ctx, `SELECT saved_us, hubs FROM held_hubs WHERE node = $1`, node).Scan(&savedUS, &blob)
+	err = s.st.queryRow(ctx, `SELECT saved_us, hubs FROM held_hubs WHERE node = $1`, node).Scan(&savedUS, &blob)
 	switch {
 	case isNoRows(err):
 		return nil, time.Time{}, nil
@@ -60,19 +60,21 @@ func (s State) LoadHeldHubs(ctx context.Context, node string) (hubs []uint64, at
 	return hubs, fromUS(savedUS), nil
 }
 
-// inRelaxedTx runs fn in a background write transaction whose commit does
-// not wait for the disk: on SQLite behind the urgent writers at the gate,
-// with synchronous=NORMAL; on PostgreSQL with synchronous_commit off. For
-// writes that a power cut may lose without harm because they can be
-// rebuilt or are superseded. Order is kept on both: SQLite's WAL frames
-// carry cumulative checksums and PostgreSQL flushes its WAL in order, so a
-// later durable commit (an event, a journal position) is never on disk
-// without them.
-func (s *database) inRelaxedTx(ctx context.Context, fn func(q querier) error) error {
-	if sb, ok := s.be.(*sqliteBackend); ok {
+// inRelaxedTx runs fn in a background write transaction of be whose
+// commit does not wait for the disk: on SQLite behind the urgent writers
+// at the gate, with synchronous=NORMAL; on PostgreSQL with
+// synchronous_commit off. For writes that a power cut may lose without
+// harm because they can be rebuilt or are superseded. Order is kept on
+// both: SQLite's WAL frames carry cumulative checksums and PostgreSQL
+// flushes its WAL in order, so a later durable commit (a journal position)
+// is never on disk without them. On SQLite that order holds within one
+// file only: what must follow them durably lives in the same file
+// (stateTables).
+func (s *database) inRelaxedTx(ctx context.Context, be backend, fn func(q querier) error) error {
+	if sb, ok := be.(*sqliteBackend); ok {
 		return sb.txClass(ctx, bulkWrite, true, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
 	}
-	return s.be.inTx(ctx, func(q querier) error {
+	return be.inTx(ctx, func(q querier) error {
 		if s.isPostgres() {
 			if _, err := q.exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err

@@ -101,7 +101,7 @@ func (c *cursors) watermark(cur *cursor) int64 {
 // once, before the broker takes events.
 func (s Journal) JournalPosition(ctx context.Context, consumer string) (int64, error) {
 	var seq int64
-	err := s.be.queryRow(ctx, `SELECT seq FROM journal_positions WHERE consumer = $1`, consumer).Scan(&seq)
+	err := s.st.queryRow(ctx, `SELECT seq FROM journal_positions WHERE consumer = $1`, consumer).Scan(&seq)
 	if err != nil && !isNoRows(err) {
 		return 0, fmt.Errorf("store: journal position of %s: %w", consumer, err)
 	}
@@ -204,9 +204,10 @@ func (s Journal) JournalApplied(ctx context.Context, consumer string, seqs []int
 	if !due {
 		return nil
 	}
-	// Through inTx: on SQLite it waits behind the urgent writers (events,
-	// incidents) like the other saves.
-	err := s.be.inTx(ctx, func(q querier) error {
+	// Through inTx: on SQLite it waits behind the other saves at state.db's
+	// gate. A durable commit in the state's own file, so that it is never
+	// on disk without the relaxed state saves before it (stateTables).
+	err := s.st.inTx(ctx, func(q querier) error {
 		_, err := q.exec(ctx, `INSERT INTO journal_positions (consumer, seq, updated_us) VALUES ($1, $2, $3)
 			ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_us = excluded.updated_us
 			WHERE journal_positions.seq < excluded.seq`, consumer, w, toUS(s.now()))

@@ -166,6 +166,7 @@ func (b *postgresBackend) ping(ctx context.Context) error {
 // readings: one database; its writers take row locks, not the database's,
 // so a readings flush does not hold an event's commit back.
 func (b *postgresBackend) readings() backend { return b }
+func (b *postgresBackend) state() backend    { return b }
 
 // probeWrite commits a transaction that has been given an id, which
 // writes and flushes a commit record to the WAL, and touches no table.

@@ -123,6 +123,7 @@ func TestSoloSQLUnchanged(t *testing.T) {
 	var mu sync.Mutex
 	var log []string
 	s.be = sqlRecorder{backend: s.be, mu: &mu, log: &log}
+	s.st = s.be // the saved state is in the same PostgreSQL database
 
 	if err := s.State().SaveHomes(ctx, []detectors.HomeSnapshot{{Hub: "hub-1", Data: []byte("a")}, {Hub: "hub-2", Data: []byte("b")}}); err != nil {
 		t.Fatal(err)

@@ -37,25 +37,68 @@ func ReadingsPath(dataDir string) string { return filepath.Join(dataDir, Reading
 // writer, the sealer, the readings queries and retention touch them.
 var readingsTables = []string{"reading_batches", "accel", "rollup_hub_1h", "rollup_dirty", "rollup_seal"}
 
+// StateFile is the saved state's database in the data directory: the
+// State sub-store's tables and the journal positions (stateTables).
+const StateFile = "state.db"
+
+// StatePath returns the path of the embedded state database under dataDir.
+func StatePath(dataDir string) string { return filepath.Join(dataDir, StateFile) }
+
+// stateTables are the tables kept in StateFile.
+//
+// Why a file of their own: the state saves are the one steady stream of
+// commits left in dolbom.db (tens of megabytes in 500-home chunks every
+// 5 s at national scale), and a WAL starts over only when a writer begins
+// with every frame of it copied back; with the saves' chunks back to back
+// no checkpoint beside the writers ever finished first, so dolbom.db's WAL
+// started over only through the checkpoint's gated pass, which held every
+// event and incident commit back for two fsyncs on a disk busy with those
+// same saves (over 50 ms, 1 to 4 times a 300,000-home run). Without them
+// dolbom.db takes a trickle of commits (events, incidents, outbox), a
+// checkpoint beside the writers copies its WAL whole between two of them,
+// and the next commit starts it over by itself: no gate
+// (TestEventsWALStartsOverWithoutTheGateUnderStateSaves). state.db's
+// commits never pause, so it keeps the gated rewind, where only the save
+// loop waits.
+//
+// journal_positions must live here, with the state: a consumer's position
+// vouches for the state saved before it, and the state commits relaxed (no
+// fsync), which is safe only because a later durable commit to the same
+// WAL file (the position's) is never on disk without every frame before it.
+// Two files give no such order: a position in dolbom.db could reach the
+// disk while the state it vouches for, in state.db, did not. What else a
+// position vouches for, the detections' incident changes, are durable
+// commits of dolbom.db made before the state is saved (the save loop
+// flushes the detections first, detectors/internal/shard.Persister), so
+// the position needs no order across files. No transaction and no query
+// spans the state tables and dolbom.db's: each State and journal-position
+// statement touches one state table, and the events a position counts are
+// read on their own. Migrations after the move must not touch stateTables
+// in dolbom.db.
+var stateTables = []string{"home_state", "hub_health", "held_hubs", "journal_positions"}
+
 // sqliteBackend is the embedded back end. SQLite has one writer at a time;
 // gate makes writers queue in Go instead of in SQLite's busy handler,
 // which sleeps in steps of milliseconds and would ruin commit latency, and
 // lets the emergency path's commits go before the bulk writes.
 //
-// The store is two database files, each a sqliteBackend with its own write
-// lock, gate and WAL: dolbom.db (everything an emergency commits to) and,
-// in rd, readings.db (readingsTables). In one file an SOS's commit waited
-// for the readings flush holding the lock (tens of milliseconds at
-// national scale) and for that flush's WAL to be checkpointed; now the
-// readings writer never holds anything an event needs.
+// The store is three database files, each a sqliteBackend with its own
+// write lock, gate and WAL: dolbom.db (everything an emergency commits to),
+// in rd, readings.db (readingsTables) and, in st, state.db (stateTables).
+// In one file an SOS's commit waited for the readings flush holding the
+// lock (tens of milliseconds at national scale) and for that flush's WAL
+// to be checkpointed, and the state saves kept the WAL from starting over
+// without the gate (stateTables); now neither writer holds anything an
+// event needs.
 type sqliteBackend struct {
 	sqlQuerier
 	db      *sql.DB
 	gate    writeGate
 	stmts   stmtCache
 	walPath string
-	// rd is the readings database; nil in the readings database itself.
-	rd *sqliteBackend
+	// rd is the readings database and st the state database; both nil in
+	// those databases themselves.
+	rd, st *sqliteBackend
 	// samplesLocked, when set (tests only), runs inside writeSamples's
 	// transaction once its rows are written, the write lock held.
 	samplesLocked func()
@@ -106,6 +149,15 @@ func openSQLite(ctx context.Context, dataDir string) (*sqliteBackend, error) {
 		return nil, err
 	}
 	b.rd = rd
+	// state.db likewise (DEFERRED, never dolbom.db's write lock); its
+	// "core" serves only the move of its tables out of dolbom.db
+	// (splitFiles): no state statement reads dolbom.db.
+	st, err := openSQLiteFile(ctx, StatePath(dataDir), SQLitePath(dataDir))
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	b.st = st
 	return b, nil
 }
 
@@ -198,9 +250,20 @@ func (b *sqliteBackend) readings() backend {
 	}
 	return b.rd
 }
+
+// state is the state database (itself, in the state database).
+func (b *sqliteBackend) state() backend {
+	if b.st == nil {
+		return b
+	}
+	return b.st
+}
+
 func (b *sqliteBackend) close() {
-	if b.rd != nil {
-		b.rd.close()
+	for _, sub := range []*sqliteBackend{b.rd, b.st} {
+		if sub != nil {
+			sub.close()
+		}
 	}
 	b.stmts.mu.Lock()
 	for _, st := range b.stmts.m {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,10 +99,10 @@ func TestEventCommitsWhileReadingsWriteHeld(t *testing.T) {
 	})
 }
 
-// oldLayoutDB builds, in dir, the embedded database as a binary before
-// readings.db left it: the readings tables in dolbom.db, with rows written
-// by the readings writer, and no readings.db.
-func oldLayoutDB(t *testing.T, dir string, batches []*devices.ReadingBatch, chunk *devices.AccelChunk) {
+// migratedUnsplit opens the embedded database in dir and migrates it
+// without moving any table out of dolbom.db, as binaries before the split
+// files left it; the caller closes it.
+func migratedUnsplit(t *testing.T, dir string) *sqliteBackend {
 	t.Helper()
 	ctx := context.Background()
 	be, err := openSQLite(ctx, dir)
@@ -109,8 +110,19 @@ func oldLayoutDB(t *testing.T, dir string, batches []*devices.ReadingBatch, chun
 		t.Fatal(err)
 	}
 	if err := migrate(ctx, be, zerolog.Nop(), time.Now()); err != nil {
+		be.close()
 		t.Fatal(err)
 	}
+	return be
+}
+
+// oldLayoutDB builds, in dir, the embedded database as a binary before
+// readings.db left it: the readings tables in dolbom.db, with rows written
+// by the readings writer, and no readings.db.
+func oldLayoutDB(t *testing.T, dir string, batches []*devices.ReadingBatch, chunk *devices.AccelChunk) {
+	t.Helper()
+	ctx := context.Background()
+	be := migratedUnsplit(t, dir)
 	var cfg Config
 	cfg.setDefaults()
 	w := newSampleBatch(64)
@@ -124,15 +136,11 @@ func oldLayoutDB(t *testing.T, dir string, batches []*devices.ReadingBatch, chun
 		t.Fatal(err)
 	}
 	be.close()
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(ReadingsPath(dir) + suffix); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-	}
+	removeDB(t, ReadingsPath(dir))
 }
 
-// tablesIn lists which of readingsTables the file at path holds.
-func tablesIn(t *testing.T, path string) map[string]bool {
+// tablesIn lists which of tables the file at path holds.
+func tablesIn(t *testing.T, path string, tables []string) map[string]bool {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -140,7 +148,7 @@ func tablesIn(t *testing.T, path string) map[string]bool {
 	}
 	defer db.Close()
 	got := map[string]bool{}
-	for _, name := range readingsTables {
+	for _, name := range tables {
 		var n int
 		if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, name).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -162,7 +170,7 @@ func TestMigrateReadingsToTheirOwnFile(t *testing.T) {
 	chunk := &devices.AccelChunk{Hub: "hub-1", Sensor: "wearable", At: at, Received: at, RateHz: 50,
 		X: []float32{0, 1}, Y: []float32{0, 1}, Z: []float32{1, 1}}
 	oldLayoutDB(t, dir, batches, chunk)
-	for name, in := range tablesIn(t, SQLitePath(dir)) {
+	for name, in := range tablesIn(t, SQLitePath(dir), readingsTables) {
 		if !in {
 			t.Fatalf("the old layout has no %s in %s", name, SQLiteFile)
 		}
@@ -203,12 +211,12 @@ func TestMigrateReadingsToTheirOwnFile(t *testing.T) {
 	s := openEmbedded(t, Config{DataDir: dir})
 	check(s)
 	s.Close()
-	for name, in := range tablesIn(t, SQLitePath(dir)) {
+	for name, in := range tablesIn(t, SQLitePath(dir), readingsTables) {
 		if in {
 			t.Errorf("%s still in %s after the move", name, SQLiteFile)
 		}
 	}
-	for name, in := range tablesIn(t, ReadingsPath(dir)) {
+	for name, in := range tablesIn(t, ReadingsPath(dir), readingsTables) {
 		if !in {
 			t.Errorf("%s not in %s after the move", name, ReadingsFile)
 		}
@@ -228,28 +236,40 @@ func TestMigrateReadingsToTheirOwnFile(t *testing.T) {
 	db.Close()
 	s = openEmbedded(t, Config{DataDir: dir})
 	check(s)
-	if tablesIn(t, SQLitePath(dir))["reading_batches"] {
+	if tablesIn(t, SQLitePath(dir), readingsTables)["reading_batches"] {
 		t.Error("reading_batches still in dolbom.db after the start that followed a crash between copy and drop")
 	}
 }
 
-// A data folder whose readings.db is gone (deleted, not copied with the
-// rest) does not start as if it were empty: Open says what is missing.
-func TestOpenRefusesAMissingReadingsFile(t *testing.T) {
-	dir := t.TempDir()
-	openEmbedded(t, Config{DataDir: dir}).Close()
+// removeDB removes the SQLite file at path and its companions.
+func removeDB(t *testing.T, path string) {
+	t.Helper()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(ReadingsPath(dir) + suffix); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 	}
-	cfg := Config{DataDir: dir, SecretKey: make([]byte, 32), Logger: zerolog.Nop()}
-	s, err := Open(context.Background(), cfg)
-	if err == nil {
-		s.Close()
-		t.Fatal("Open of a data folder without its readings.db succeeded; want an error naming readings.db")
-	}
-	if !errors.Is(err, devices.ErrInvalid) || !strings.Contains(err.Error(), ReadingsFile) {
-		t.Fatalf("Open without readings.db: %v; want devices.ErrInvalid naming %s", err, ReadingsFile)
+}
+
+// A data folder whose readings.db or state.db is gone (deleted, not copied
+// with the rest) does not start as if it were empty (without its state and
+// journal positions, the whole journal would be replayed): Open says what
+// is missing.
+func TestOpenRefusesAMissingFile(t *testing.T) {
+	for _, file := range []string{ReadingsFile, StateFile} {
+		t.Run(file, func(t *testing.T) {
+			dir := t.TempDir()
+			openEmbedded(t, Config{DataDir: dir}).Close()
+			removeDB(t, filepath.Join(dir, file))
+			cfg := Config{DataDir: dir, SecretKey: make([]byte, 32), Logger: zerolog.Nop()}
+			s, err := Open(context.Background(), cfg)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open of a data folder without its %s succeeded; want an error naming it", file)
+			}
+			if !errors.Is(err, devices.ErrInvalid) || !strings.Contains(err.Error(), file) {
+				t.Fatalf("Open without %s: %v; want devices.ErrInvalid naming it", file, err)
+			}
+		})
 	}
 }

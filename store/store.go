@@ -41,7 +41,8 @@ var (
 
 // Config configures Open. Zero durations and sizes take the defaults noted.
 type Config struct {
-	// DataDir holds the SQLite database (dolbom.db) when DatabaseURL is empty.
+	// DataDir holds the SQLite databases (dolbom.db, readings.db, state.db)
+	// when DatabaseURL is empty.
 	DataDir string
 	// DatabaseURL selects PostgreSQL (postgres://...).
 	DatabaseURL string
@@ -170,7 +171,11 @@ type database struct {
 	be  backend
 	// rd holds the readings tables (backend.readings): be itself on
 	// PostgreSQL, readings.db on the embedded store.
-	rd      backend
+	rd backend
+	// st holds the State sub-store's tables and the journal positions
+	// (backend.state): be itself on PostgreSQL, state.db on the embedded
+	// store.
+	st      backend
 	sealer  *sealer
 	metrics *metrics
 
@@ -243,13 +248,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if sb, ok := be.(*sqliteBackend); ok {
-		if err := sb.splitReadings(ctx, log); err != nil {
+		if err := sb.splitFiles(ctx, log); err != nil {
 			be.close()
 			return nil, err
 		}
 	}
 	s := &database{
-		cfg: cfg, log: log, be: be, rd: be.readings(), sealer: sl,
+		cfg: cfg, log: log, be: be, rd: be.readings(), st: be.state(), sealer: sl,
 		eventQ:  make(chan *eventReq, cfg.EventQueue),
 		sampleQ: make(chan sampleItem, cfg.SampleQueue),
 	}
@@ -314,9 +319,9 @@ func (s *Store) Run(ctx context.Context) error {
 	for _, f := range []struct {
 		be   backend
 		path string
-	}{{s.be, pathCheckpoint}, {s.rd, pathReadingsCheckpoint}} {
+	}{{s.be, pathCheckpoint}, {s.rd, pathReadingsCheckpoint}, {s.st, pathStateCheckpoint}} {
 		cp, ok := f.be.(checkpointer)
-		if !ok || (f.path == pathReadingsCheckpoint && s.rd == s.be) {
+		if !ok || (f.path != pathCheckpoint && f.be == s.be) {
 			continue
 		}
 		wg.Add(1)
@@ -333,11 +338,12 @@ func (s *Store) Run(ctx context.Context) error {
 }
 
 // checkpointed records one pass of a WAL checkpoint loop (path names the
-// file's: dolbom.db's or readings.db's).
+// file's: dolbom.db's, readings.db's or state.db's).
 func (s *database) checkpointed(path string, out checkpointOutcome, err error) {
 	s.avail.wrote(path, err)
 	// Held is what events waited for: dolbom.db's checkpoint only
-	// (readings.db's holds back the readings writer alone).
+	// (readings.db's holds back the readings writer alone, state.db's the
+	// state saves and journal positions).
 	if out.Held > 0 && path == pathCheckpoint {
 		s.metrics.checkpointHeld.Observe(out.Held.Seconds())
 	}
@@ -467,7 +473,7 @@ func newMetrics(reg prometheus.Registerer, eventDepth, sampleDepth, ready func()
 		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_store_wal_checkpoints_total",
-			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db and readings.db): copied (the WAL, under 16 MiB, was copied beside the writers and left to grow), rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
+			Help: "SQLite WAL checkpoint passes (one a second per database file, dolbom.db, readings.db and state.db): copied (the WAL, under 16 MiB, was copied beside the writers and left to grow), rewound (the WAL starts over at the next commit), not_rewound (a reader's older snapshot kept part of it; tried again next time), deferred (more than 1 MiB was still to copy after three passes beside the writers: they were not held back, tried again next time), failed; truncated counts the passes that also truncated a WAL grown past its reset size, holding the writers back meanwhile.",
 		}, []string{"result"}),
 		staleRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dolbom_cluster_stale_writes_rejected_total",

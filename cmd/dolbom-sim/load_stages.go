@@ -108,51 +108,75 @@ var gatewayStageMetrics = map[string]string{
 	"dolbom_broker_publish_journal_seconds":       "broker_journal_",
 }
 
-// gatewayStages reads gatewayStageMetrics from the gateway's registry.
-func gatewayStages(g *gateway.Gateway) map[string]GatewayHistogram {
-	if g == nil {
-		return nil
-	}
-	out := map[string]GatewayHistogram{}
+// gatewayHistograms reads gatewayStageMetrics from the gateway's registry,
+// by report name (prefix and label values).
+func gatewayHistograms(g *gateway.Gateway) map[string]*dto.Histogram {
+	out := map[string]*dto.Histogram{}
 	gatewayMetrics(g, func(mf *dto.MetricFamily) {
 		prefix, ok := gatewayStageMetrics[mf.GetName()]
 		if !ok {
 			return
 		}
 		for _, m := range mf.GetMetric() {
-			h := m.GetHistogram()
-			if h == nil || h.GetSampleCount() == 0 {
-				continue
-			}
-			name := prefix
-			for _, l := range m.GetLabel() {
-				name += l.GetValue()
-			}
-			gh := GatewayHistogram{N: h.GetSampleCount()}
-			quantile := func(q float64) float64 {
-				want := uint64(math.Ceil(q * float64(gh.N)))
-				for _, b := range h.GetBucket() {
-					if b.GetCumulativeCount() >= want {
-						return b.GetUpperBound() * 1e3
-					}
+			if h := m.GetHistogram(); h != nil {
+				name := prefix
+				for _, l := range m.GetLabel() {
+					name += l.GetValue()
 				}
-				return math.Inf(1)
+				out[name] = h
 			}
-			gh.P50, gh.P99, gh.P999 = quantile(0.5), quantile(0.99), quantile(0.999)
-			var under uint64
-			for _, b := range h.GetBucket() {
-				if b.GetUpperBound() <= 0.05 {
-					under = b.GetCumulativeCount()
-				}
-			}
-			gh.Over50 = gh.N - under
-			for _, v := range []*float64{&gh.P50, &gh.P99, &gh.P999} {
-				if math.IsInf(*v, 1) {
-					*v = -1 // past the last bucket
-				}
-			}
-			out[name] = gh
 		}
 	})
+	return out
+}
+
+// gatewayStages summarises gatewayStageMetrics from the gateway's registry,
+// less what base (gatewayHistograms of the same gateway, earlier; nil for
+// none) had counted.
+func gatewayStages(g *gateway.Gateway, base map[string]*dto.Histogram) map[string]GatewayHistogram {
+	if g == nil {
+		return nil
+	}
+	out := map[string]GatewayHistogram{}
+	for name, h := range gatewayHistograms(g) {
+		bounds := make([]float64, len(h.GetBucket()))
+		counts := make([]uint64, len(h.GetBucket())) // cumulative
+		for i, b := range h.GetBucket() {
+			bounds[i], counts[i] = b.GetUpperBound(), b.GetCumulativeCount()
+		}
+		gh := GatewayHistogram{N: h.GetSampleCount()}
+		if was := base[name]; was != nil && len(was.GetBucket()) == len(counts) {
+			gh.N -= was.GetSampleCount()
+			for i, b := range was.GetBucket() {
+				counts[i] -= b.GetCumulativeCount()
+			}
+		}
+		if gh.N == 0 {
+			continue
+		}
+		quantile := func(q float64) float64 {
+			want := uint64(math.Ceil(q * float64(gh.N)))
+			for i, c := range counts {
+				if c >= want {
+					return bounds[i] * 1e3
+				}
+			}
+			return math.Inf(1)
+		}
+		gh.P50, gh.P99, gh.P999 = quantile(0.5), quantile(0.99), quantile(0.999)
+		var under uint64
+		for i, c := range counts {
+			if bounds[i] <= 0.05 {
+				under = c
+			}
+		}
+		gh.Over50 = gh.N - under
+		for _, v := range []*float64{&gh.P50, &gh.P99, &gh.P999} {
+			if math.IsInf(*v, 1) {
+				*v = -1 // past the last bucket
+			}
+		}
+		out[name] = gh
+	}
 	return out
 }

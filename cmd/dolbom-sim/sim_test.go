@@ -211,6 +211,16 @@ func checkStages(t *testing.T, rep LoadReport) {
 	if g := rep.GatewayStagesMS["journal_lock"]; g.N == 0 || g.P99 < g.P50 {
 		t.Errorf("gateway_stages_ms[journal_lock] = %+v, want the journal's lock waits", g)
 	}
+	// From the first connect: every event came after it, and no stage counts
+	// more than over the whole run.
+	if run, all := rep.GatewayStagesRunMS["journal_lock"], rep.GatewayStagesMS["journal_lock"]; run != all {
+		t.Errorf("gateway_stages_run_ms[journal_lock] = %+v, want the whole run's %+v: no event comes before the first connect", run, all)
+	}
+	for name, run := range rep.GatewayStagesRunMS {
+		if all := rep.GatewayStagesMS[name]; run.N > all.N {
+			t.Errorf("gateway_stages_run_ms[%s] counts %d, the whole run's %d", name, run.N, all.N)
+		}
+	}
 	if len(rep.SlowestIncidents) == 0 {
 		t.Fatal("no slowest_incidents")
 	}

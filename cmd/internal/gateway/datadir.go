@@ -13,14 +13,17 @@ import (
 )
 
 // dataFiles are the files the gateway keeps in its data folder: the
-// embedded database (residents' names, phones, addresses, medical notes)
-// and its readings database, with SQLite's companions, the key that seals door codes, the admin token
-// and the first admin password, 119's answer token, the demo hub's secret.
+// embedded database (residents' names, phones, addresses, medical notes),
+// its readings and saved-state databases, with SQLite's companions, the key
+// that seals door codes, the admin token and the first admin password,
+// 119's answer token, the demo hub's secret.
 func dataFiles(dir string) []string {
-	db, rd := store.SQLitePath(dir), store.ReadingsPath(dir)
-	return []string{db, db + "-wal", db + "-shm", db + "-journal", rd, rd + "-wal", rd + "-shm", rd + "-journal",
-		filepath.Join(dir, store.KeyFile), api.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
-		filepath.Join(dir, capAnswerTokenFile), filepath.Join(dir, demoFile)}
+	var files []string
+	for _, db := range []string{store.SQLitePath(dir), store.ReadingsPath(dir), store.StatePath(dir)} {
+		files = append(files, db, db+"-wal", db+"-shm", db+"-journal")
+	}
+	return append(files, filepath.Join(dir, store.KeyFile), api.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
+		filepath.Join(dir, capAnswerTokenFile), filepath.Join(dir, demoFile))
 }
 
 // privateDataDir takes every permission for group and others off the data

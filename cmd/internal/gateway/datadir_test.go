@@ -41,7 +41,7 @@ func TestDataFolderIsPrivateAfterStart(t *testing.T) {
 		}
 		// Stat while the store is open: SQLite's -wal and -shm exist then.
 		assertPrivate(t, dir)
-		for _, name := range []string{"dolbom.db", "dolbom.db-wal", "dolbom.db-shm", "readings.db", "readings.db-wal", "readings.db-shm", "secret.key", "admin-token", "admin-password.txt", "cap-answer-token"} {
+		for _, name := range []string{"dolbom.db", "dolbom.db-wal", "dolbom.db-shm", "readings.db", "readings.db-wal", "readings.db-shm", "state.db", "state.db-wal", "state.db-shm", "secret.key", "admin-token", "admin-password.txt", "cap-answer-token"} {
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				t.Errorf("%s: %v (the test expects the gateway to keep it here)", name, err)
 			}
@@ -70,7 +70,7 @@ func TestDataFolderIsPrivateAfterStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	log = start()
-	for _, name := range []string{"data", "dolbom.db", "readings.db", "secret.key", "admin-token", "admin-password.txt", "cap-answer-token"} {
+	for _, name := range []string{"data", "dolbom.db", "readings.db", "state.db", "secret.key", "admin-token", "admin-password.txt", "cap-answer-token"} {
 		if !strings.Contains(log, name) {
 			t.Errorf("the log does not name %s as tightened:\n%s", name, log)
 		}
