@@ -88,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		loadGuardPassed: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "load_guard_passed_total",
 			Help: "CONNECTs the load guard let in while on because this node served the hub: a kept session, or held before the restart."}),
 		released: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_released_total",
-			Help: "Hub connections ended because the hub's home moved to another gateway of the cluster (no will published)."}),
+			Help: "Hub connections ended because the hub's home moved to another gateway of the cluster, or this gateway left the cluster at a graceful stop (no will published)."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",
 			Help: "CONNECTs refused, by reason."}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_total",

@@ -19,6 +19,8 @@
 // locks, SKIP LOCKED, advisory locks), not ours.
 //
 // The single gateway (the embedded store, or PostgreSQL without
-// --cluster) uses Solo: every claim is epoch 0 at once, nothing is
-// written, and nothing is ever released.
+// --cluster) uses Solo: every claim is epoch 0 at once, and nothing is
+// ever released. On PostgreSQL it also holds a solo member's lease (a Node
+// with Config.Solo, which claims and adopts nothing), so that a second
+// gateway on its database is refused instead of watching every home again.
 package cluster

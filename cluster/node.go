@@ -58,6 +58,14 @@ type Config struct {
 	// database's it starts with (default 2 s): detections and due times are
 	// stamped with the node's clock, leases with the database's.
 	MaxSkew time.Duration
+	// Solo makes the node the single gateway of its PostgreSQL database
+	// (started without --cluster). It holds a lease as a solo member, so
+	// that a second gateway on the database, single or a cluster node, is
+	// refused (ErrSoloConflict) instead of watching every home a second
+	// time; but it claims nothing, adopts nothing and follows no moves:
+	// every home is its own at epoch 0, as before clusters. Its Homes may
+	// be nil.
+	Solo bool
 }
 
 func (c Config) withDefaults() Config {
@@ -153,8 +161,11 @@ func NewNode(cfg Config, st Store, homes Homes, log zerolog.Logger) (*Node, erro
 }
 
 // Claim takes hub's home for this node at its CONNECT (the broker's
-// Owners port).
+// Owners port). A single gateway (Solo) owns every home at epoch 0.
 func (n *Node) Claim(ctx context.Context, hub devices.HubID) (devices.Epoch, error) {
+	if n.cfg.Solo {
+		return 0, nil
+	}
 	n.mu.Lock()
 	m := n.member
 	n.mu.Unlock()
@@ -192,18 +203,31 @@ func (n *Node) Skew() time.Duration {
 	return n.skew
 }
 
-// Run joins the cluster and keeps the node a member until ctx ends. It
-// returns an error only for what an operator must fix: a node name in use
-// by a live gateway is waited out, but a clock too far from the database's
-// is refused.
+// Join makes the node a member now, before Run, retrying as Run would
+// until ctx ends (then the store's last refusal says why): a single gateway
+// joins before it serves, so that a conflict refuses its start. Run then
+// keeps the lease.
+func (n *Node) Join(ctx context.Context) error { return n.join(ctx) }
+
+// Run joins the cluster (unless Join did) and keeps the node a member
+// until ctx ends. It returns an error only for what an operator must fix:
+// a node name in use by a live gateway is waited out, but a clock too far
+// from the database's, or a single gateway beside a cluster, is refused.
+// It does not leave: a graceful stop calls Leave once the node's hubs and
+// homes are let go.
 func (n *Node) Run(ctx context.Context) error {
-	if err := n.join(ctx); err != nil {
-		return err
+	if n.Member().Node == "" {
+		if err := n.join(ctx); err != nil {
+			return err
+		}
+	}
+	renew := time.NewTicker(n.cfg.Renew)
+	defer renew.Stop()
+	if n.cfg.Solo {
+		return n.keepSoloLease(ctx, renew.C)
 	}
 	n.skipPastChanges(ctx)
 	go n.listen(ctx)
-	renew := time.NewTicker(n.cfg.Renew)
-	defer renew.Stop()
 	scan := time.NewTicker(n.cfg.Scan)
 	defer scan.Stop()
 	safety := time.NewTicker(n.cfg.MovedEvery)
@@ -229,16 +253,58 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 }
 
+// keepSoloLease is a single gateway's Run: its lease renewed, nothing else
+// (it owns every home, so there is nothing to claim, adopt or let go).
+func (n *Node) keepSoloLease(ctx context.Context, renew <-chan time.Time) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-renew:
+			if err := n.renew(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Leave gives the lease up at a graceful stop, after Run returned and once
+// the node's hubs and homes are let go: the member is marked dead at once,
+// so that the other nodes adopt what it still owns at their next scan
+// instead of a TTL and a grace later, and a single gateway started next
+// need not wait for the lease to run out. Claims are refused from then on.
+// A node that never joined, or lost its lease, has nothing to give up.
+func (n *Node) Leave(ctx context.Context) error {
+	n.mu.Lock()
+	m := n.member
+	n.member, n.notReady = Member{}, "cluster: left"
+	n.mu.Unlock()
+	if m.Node == "" {
+		return nil
+	}
+	if err := n.st.Leave(ctx, m); err != nil {
+		return fmt.Errorf("cluster: leave as %s: %w (the other nodes adopt its homes once its lease expires)", m, err)
+	}
+	n.log.Info().Str("member", m.String()).Msg("lease given up: marked dead for the other nodes")
+	return nil
+}
+
 // join makes the node a member as a new incarnation, retrying while the
 // database is unreachable or the node's previous incarnation is still live
-// (a restart within its TTL).
+// (a restart within its TTL). When ctx ends first, the last refusal is in
+// the error, which also matches ctx's.
 func (n *Node) join(ctx context.Context) error {
 	wait := n.cfg.Renew
 	for {
-		lease, err := n.st.Join(ctx, n.cfg.Node, n.cfg.Addr, n.cfg.TTL, false)
+		lease, err := n.st.Join(ctx, n.cfg.Node, n.cfg.Addr, n.cfg.TTL, n.cfg.Solo)
 		if err == nil {
 			if d := lease.Skew; d > n.cfg.MaxSkew || d < -n.cfg.MaxSkew {
-				return fmt.Errorf("cluster: this machine's clock is %v off the database's (at most %v): fix its time synchronisation (NTP) and start again", d, n.cfg.MaxSkew)
+				if !n.cfg.Solo {
+					return fmt.Errorf("cluster: this machine's clock is %v off the database's (at most %v): fix its time synchronisation (NTP) and start again", d, n.cfg.MaxSkew)
+				}
+				// A single gateway compares its clock with no other
+				// gateway's: it runs, as it did before it held a lease.
+				n.log.Warn().Dur("skew", d).Msg("this machine's clock is off the database's: fix its time synchronisation (NTP)")
 			}
 			n.mu.Lock()
 			n.member, n.skew = lease.Member, lease.Skew
@@ -246,7 +312,7 @@ func (n *Node) join(ctx context.Context) error {
 			n.movedAfter = lease.Renewed
 			n.notReady = ""
 			n.mu.Unlock()
-			n.log.Info().Int64("incarnation", lease.Incarnation).Dur("skew", lease.Skew).Msg("joined the cluster")
+			n.log.Info().Int64("incarnation", lease.Incarnation).Dur("skew", lease.Skew).Bool("solo", n.cfg.Solo).Msg("joined the cluster")
 			n.joinedOnce.Do(func() { close(n.joined) })
 			return nil
 		}
@@ -256,7 +322,7 @@ func (n *Node) join(ctx context.Context) error {
 		n.log.Warn().Err(err).Dur("retry_in", wait).Msg("cluster join failed")
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("cluster: not joined as %s: %w (%w)", n.cfg.Node, err, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
@@ -282,11 +348,17 @@ func (n *Node) renew(ctx context.Context) error {
 		n.mu.Unlock()
 		return nil
 	case errors.Is(err, ErrNotMember):
-		n.log.Error().Str("member", m.String()).Msg("cluster lease lost: every home let go; joining again")
 		n.mu.Lock()
 		n.member = Member{}
 		n.notReady = "cluster lease lost"
 		n.mu.Unlock()
+		if n.cfg.Solo {
+			// Its homes are its own whatever happens: joining again is
+			// all, refused if a cluster node is live by now.
+			n.log.Warn().Err(err).Str("member", m.String()).Msg("single gateway's lease lost; joining again")
+			return n.join(ctx)
+		}
+		n.log.Error().Str("member", m.String()).Msg("cluster lease lost: every home let go; joining again")
 		n.homes.ReleaseAll()
 		return n.join(ctx)
 	default:

@@ -24,7 +24,11 @@ type fakeStore struct {
 	incarnation int64
 	dead        bool  // the current incarnation was marked dead
 	renewErr    error // renewals fail with it (the database unreachable)
+	joinErr     error // joins fail with it
 	joins       int
+	solo        []bool // each join's solo
+	renewals    int
+	left        []Member
 	adopts      []time.Time // when Adopt was called (node clock)
 	orphans     []Owned     // what the next Adopt returns
 	moves       []Move
@@ -35,10 +39,14 @@ type fakeStore struct {
 
 func (f *fakeStore) now() time.Time { return time.Now().Add(f.dbAhead) }
 
-func (f *fakeStore) Join(_ context.Context, node, _ string, ttl time.Duration, _ bool) (Lease, error) {
+func (f *fakeStore) Join(_ context.Context, node, _ string, ttl time.Duration, solo bool) (Lease, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.joinErr != nil {
+		return Lease{}, f.joinErr
+	}
 	f.joins++
+	f.solo = append(f.solo, solo)
 	f.incarnation++
 	f.dead = false
 	now := f.now()
@@ -54,8 +62,19 @@ func (f *fakeStore) Renew(_ context.Context, m Member, ttl time.Duration) (Lease
 	if f.dead || m.Incarnation != f.incarnation {
 		return Lease{}, ErrNotMember
 	}
+	f.renewals++
 	now := f.now()
 	return Lease{Member: m, Renewed: now, Expires: now.Add(ttl), Skew: f.dbAhead}, nil
+}
+
+func (f *fakeStore) Leave(_ context.Context, m Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.left = append(f.left, m)
+	if m.Incarnation == f.incarnation {
+		f.dead = true
+	}
+	return nil
 }
 
 func (f *fakeStore) Claim(_ context.Context, m Member, hub devices.HubID) (Owned, error) {
@@ -364,6 +383,109 @@ func TestRegistryChangesOfOtherNodesHandedOnInOrder(t *testing.T) {
 		defer applied.mu.Unlock()
 		if len(applied.seen) != 2 {
 			t.Errorf("changes handed on %q after the safety net; want each once", applied.seen)
+		}
+	})
+}
+
+// stopAndLeave ends n's Run as a graceful stop does, then gives its lease
+// up.
+func stopAndLeave(t *testing.T, n *Node, cancel context.CancelFunc, done chan error) {
+	t.Helper()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A graceful stop gives the lease up once Run has returned: the member is
+// marked dead for the other nodes to adopt its homes at once, the node is
+// no longer ready, its claims are refused, and a second Leave asks the
+// store nothing.
+func TestLeaveMarksTheMemberDead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, homes := &fakeStore{}, &fakeHomes{}
+		n, cancel, done := startNode(t, st, homes)
+		synctest.Wait()
+		stopAndLeave(t, n, cancel, done)
+		if err := n.Leave(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		left := slices.Clone(st.left)
+		st.mu.Unlock()
+		if !slices.Equal(left, []Member{{Node: "n1", Incarnation: 1}}) {
+			t.Errorf("left as %v, want [n1#1] once", left)
+		}
+		if ok, why := n.Ready(); ok || why != "cluster: left" {
+			t.Errorf("Ready after leaving = %v %q", ok, why)
+		}
+		if _, err := n.Claim(context.Background(), "hub-a"); !errors.Is(err, ErrNotMember) {
+			t.Errorf("claim after leaving: %v, want ErrNotMember", err)
+		}
+	})
+}
+
+// A single gateway on PostgreSQL joins as a solo member before it serves
+// and keeps its lease, and does nothing else: no claim goes to the store
+// (every home is its own at epoch 0), no adoption scan, no moves or
+// registry feed followed. Its graceful stop gives the lease up.
+func TestSoloNodeOnlyKeepsItsLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{orphans: []Owned{{Hub: "hub-z", Epoch: 9, Adopted: true}}}
+		cfg := testConfig
+		cfg.Solo = true
+		n, err := NewNode(cfg, st, nil, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		if epoch, err := n.Claim(ctx, "hub-a"); err != nil || epoch != 0 {
+			t.Errorf("a single gateway's claim = %d, %v; want epoch 0 at once", epoch, err)
+		}
+		time.Sleep(30 * time.Second)
+		st.mu.Lock()
+		st.dead = true // a cluster node marked it dead (it was paused past its lease)
+		st.mu.Unlock()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		stopAndLeave(t, n, cancel, done)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !slices.Equal(st.solo, []bool{true, true}) {
+			t.Errorf("joins as solo: %v; want two solo joins (the start, and after the lease was lost)", st.solo)
+		}
+		if st.renewals < 20 || len(st.adopts) != 0 || len(st.claims) != 0 || st.listening != nil {
+			t.Errorf("a single gateway renewed %d times, scanned %d times, claimed %d hubs, listened %v; want renewals only",
+				st.renewals, len(st.adopts), len(st.claims), st.listening)
+		}
+		if len(st.left) != 1 || st.left[0].Incarnation != 2 {
+			t.Errorf("left as %v, want the second incarnation", st.left)
+		}
+	})
+}
+
+// A join that cannot succeed before ctx ends says why: the store's last
+// refusal (a single gateway refused at start names what it found live).
+func TestJoinGivesUpWithTheStoresReason(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &fakeStore{joinErr: fmt.Errorf("store: join the cluster as n1: %w: another dolbomd runs with --node n1", ErrNodeLive)}
+		n, err := NewNode(testConfig, st, &fakeHomes{}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = n.Join(ctx)
+		if !errors.Is(err, ErrNodeLive) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "--node n1") {
+			t.Errorf("Join = %v; want the store's refusal and the deadline", err)
 		}
 	})
 }

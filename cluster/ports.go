@@ -115,6 +115,9 @@ type Store interface {
 	// Renew extends m's lease by ttl from now (database clock); ErrNotMember
 	// when m was marked dead.
 	Renew(ctx context.Context, m Member, ttl time.Duration) (Lease, error)
+	// Leave marks m dead at a graceful stop: the other members adopt what
+	// it still owns at their next scan.
+	Leave(ctx context.Context, m Member) error
 	// Claim takes hub's home for m at a CONNECT (batched with concurrent
 	// claims): the epoch is kept when m owns it already, bumped otherwise.
 	Claim(ctx context.Context, m Member, hub devices.HubID) (Owned, error)

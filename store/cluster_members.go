@@ -188,6 +188,24 @@ func (c Cluster) Renew(ctx context.Context, m cluster.Member, ttl time.Duration)
 	return lease, nil
 }
 
+// Leave marks m dead at once: its gateway stops gracefully, having let its
+// hubs go to the other nodes and saved its homes (fenced by their epochs).
+// The live members then adopt what m still owns (homes whose hubs are
+// offline or still reconnecting) at their next scan, instead of a TTL and
+// the grace later as after a crash; and a single gateway started next on
+// the database does not wait for m's lease to run out. Leaving twice, or
+// after another node marked m dead, does nothing.
+func (c Cluster) Leave(ctx context.Context, m cluster.Member) error {
+	if err := c.need("leave the cluster"); err != nil {
+		return err
+	}
+	if _, err := c.be.exec(ctx, `UPDATE cluster_members SET dead = true, expires_us = LEAST(expires_us, `+dbNowUS+`)
+		WHERE node = $1 AND incarnation = $2 AND NOT dead`, m.Node, m.Incarnation); err != nil {
+		return fmt.Errorf("store: leave %s: %w", m, err)
+	}
+	return nil
+}
+
 // checkLive fails with cluster.ErrNotMember unless m's lease is live now
 // (database clock): not marked dead and not expired. A claim or an
 // adoption made on an expired lease could race the adoption of m's own

@@ -31,8 +31,12 @@ type nameLocks struct {
 
 // nameLockSQL takes the session advisory lock of a node name. The key is
 // PostgreSQL's own 64-bit hash of the name (hashtextextended), in a
-// namespace of its own.
-const nameLockSQL = `SELECT pg_try_advisory_lock(hashtextextended('dolbom-node:' || $1, 0))`
+// namespace of its own, and of the schema the gateway's tables are in:
+// advisory locks belong to the whole database, but a deployment is its
+// schema (search_path), and two deployments in two schemas of one
+// database (the tests' throwaway schemas among them) may each run a
+// gateway named after the host.
+const nameLockSQL = `SELECT pg_try_advisory_lock(hashtextextended('dolbom-node:' || coalesce(current_schema(), '') || ':' || $1, 0))`
 
 // holdName makes sure this process holds node's name lock: it keeps the
 // lock it holds on a connection that still answers, and takes it again

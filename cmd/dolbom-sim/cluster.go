@@ -31,6 +31,7 @@ import (
 type clusterOptions struct {
 	nodes, homes                        int
 	duration, killAt, pauseAt, pauseFor time.Duration
+	stopAt                              time.Duration
 	drain, heartbeatTimeout, maxBackoff time.Duration
 	restartKilled, silentFor            time.Duration
 	silent                              float64
@@ -43,7 +44,6 @@ type clusterOptions struct {
 	seed                                uint64
 	fleetChild                          string
 	dolbomdArgs                         []string
-	noOwnership                         bool
 	args                                []string
 }
 
@@ -56,6 +56,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.homes, "homes", 300, fmt.Sprintf("simulated homes (at most %d)", clusterMaxHomes))
 	fs.DurationVar(&o.duration, "duration", time.Minute, "run time, from the fleet's start")
 	fs.DurationVar(&o.killAt, "kill-at", 0, "SIGKILL node 2 this long after the fleet's start (0: never)")
+	fs.DurationVar(&o.stopAt, "stop-at", 0, "SIGTERM node 2 this long after the fleet's start instead of killing it: a graceful stop, in which it leaves the cluster; measured as a kill is (0: never)")
 	fs.DurationVar(&o.pauseAt, "pause-at", 0, "SIGSTOP node 3 this long after the fleet's start (0: never)")
 	fs.DurationVar(&o.pauseFor, "pause-for", 45*time.Second, "SIGCONT node 3 this long after --pause-at")
 	fs.DurationVar(&o.restartKilled, "restart-killed", 0, "start node 2 again this long after its kill, as systemd's Restart=always would (0: never)")
@@ -80,8 +81,7 @@ func (o *clusterOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.perHAProxy, "per-haproxy", 7500, "homes per HAProxy process (2 descriptors per session under the 20,000 limit)")
 	fs.StringVar(&o.nodeMemLimit, "node-memlimit", "3GiB", "each gateway's GOMEMLIMIT")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the SOS schedule")
-	fs.BoolVar(&o.noOwnership, "no-ownership", false, "run the gateways without --cluster (each watches every home it loaded): the baseline of docs/performance.md, before ownership")
-	fs.Func("dolbomd-arg", "an extra argument for every gateway, repeatable (e.g. --dolbomd-arg=--cluster)", func(v string) error {
+	fs.Func("dolbomd-arg", "an extra argument for every gateway, repeatable (e.g. --dolbomd-arg=--cluster-ttl=3s)", func(v string) error {
 		o.dolbomdArgs = append(o.dolbomdArgs, v)
 		return nil
 	})
@@ -99,11 +99,17 @@ func (o *clusterOptions) validate() error {
 	if o.duration <= 0 {
 		errs = append(errs, fmt.Errorf("--duration %s: want a positive duration", o.duration))
 	}
-	if o.killAt < 0 || o.pauseAt < 0 || o.pauseFor < 0 || o.drain < 0 {
-		errs = append(errs, errors.New("--kill-at, --pause-at, --pause-for and --drain must not be negative"))
+	if o.killAt < 0 || o.stopAt < 0 || o.pauseAt < 0 || o.pauseFor < 0 || o.drain < 0 {
+		errs = append(errs, errors.New("--kill-at, --stop-at, --pause-at, --pause-for and --drain must not be negative"))
 	}
 	if o.killAt > 0 && o.nodes < 2 {
 		errs = append(errs, fmt.Errorf("--kill-at kills node 2: needs --nodes 2 or more, not %d", o.nodes))
+	}
+	if o.stopAt > 0 && o.nodes < 2 {
+		errs = append(errs, fmt.Errorf("--stop-at stops node 2: needs --nodes 2 or more, not %d", o.nodes))
+	}
+	if o.stopAt > 0 && o.killAt > 0 {
+		errs = append(errs, errors.New("--kill-at and --stop-at both end node 2: give one"))
 	}
 	if o.pauseAt > 0 && o.nodes < 3 {
 		errs = append(errs, fmt.Errorf("--pause-at pauses node 3: needs --nodes 3 or more, not %d", o.nodes))
@@ -111,8 +117,11 @@ func (o *clusterOptions) validate() error {
 	if o.killAt >= o.duration && o.killAt > 0 {
 		errs = append(errs, fmt.Errorf("--kill-at %s is not within --duration %s", o.killAt, o.duration))
 	}
-	if o.restartKilled < 0 || o.restartKilled > 0 && (o.killAt == 0 || o.killAt+o.restartKilled >= o.duration) {
-		errs = append(errs, fmt.Errorf("--restart-killed %s: needs --kill-at, and the restart within --duration", o.restartKilled))
+	if o.stopAt >= o.duration && o.stopAt > 0 {
+		errs = append(errs, fmt.Errorf("--stop-at %s is not within --duration %s", o.stopAt, o.duration))
+	}
+	if ended := o.n2Ends(); o.restartKilled < 0 || o.restartKilled > 0 && (ended == 0 || ended+o.restartKilled >= o.duration) {
+		errs = append(errs, fmt.Errorf("--restart-killed %s: needs --kill-at (or --stop-at), and the restart within --duration", o.restartKilled))
 	}
 	if o.pauseAt > 0 && o.pauseAt+o.pauseFor > o.duration {
 		errs = append(errs, fmt.Errorf("--pause-at %s + --pause-for %s ends after --duration %s", o.pauseAt, o.pauseFor, o.duration))
@@ -134,6 +143,9 @@ func (o *clusterOptions) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// n2Ends is when node 2 is killed or stopped (0: never).
+func (o *clusterOptions) n2Ends() time.Duration { return max(o.killAt, o.stopAt) }
 
 func cmdCluster(ctx context.Context, args []string, stdout, stderr io.Writer) (failed bool, err error) {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
@@ -340,12 +352,13 @@ func (r *clusterRun) startNodes(ctx context.Context) error {
 			"--log-format", "json", "--log-level", "info", "--max-hubs", fmt.Sprint(r.o.maxHubs),
 			// HAProxy connects from 127.0.2.J and sends each hub's own
 			// address (send-proxy-v2), as deploy/haproxy.cfg does.
-			"--mqtt-proxy-from", haproxySources}
+			"--mqtt-proxy-from", haproxySources,
+			// Ownership, leases and fencing (docs/cluster.md). There is no
+			// run without: gateways without --cluster refuse each other on
+			// one database (the solo guard).
+			"--cluster"}
 		if r.o.heartbeatTimeout > 0 {
 			args = append(args, "--heartbeat-timeout", r.o.heartbeatTimeout.String())
-		}
-		if !r.o.noOwnership {
-			args = append(args, "--cluster") // ownership, leases and fencing (docs/cluster.md)
 		}
 		args = append(args, r.o.dolbomdArgs...)
 		p, err := r.start(name, env, nil, r.o.dolbomd, args...)
@@ -506,20 +519,29 @@ func (r *clusterRun) schedule(ctx context.Context, start time.Time) (runEvents, 
 		do   func(now time.Time) error
 	}
 	var steps []step
-	if r.o.killAt > 0 {
-		steps = append(steps, step{r.o.killAt, "SIGKILL n2", func(now time.Time) error {
+	// endN2 kills node 2, or stops it gracefully (SIGTERM, as systemd's
+	// stop or a rolling upgrade: the node leaves the cluster); the figures
+	// of either are the kill's.
+	endN2 := func(sig syscall.Signal) func(now time.Time) error {
+		return func(now time.Time) error {
 			ev.kill = now
 			if err := r.watchNode(watchCtx, "n2", now); err != nil {
 				return err
 			}
 			r.nodes[1].killed = true
-			return r.nodes[1].p.signal(syscall.SIGKILL)
-		}})
+			return r.nodes[1].p.signal(sig)
+		}
+	}
+	if r.o.killAt > 0 {
+		steps = append(steps, step{r.o.killAt, "SIGKILL n2", endN2(syscall.SIGKILL)})
+	}
+	if r.o.stopAt > 0 {
+		steps = append(steps, step{r.o.stopAt, "SIGTERM n2", endN2(syscall.SIGTERM)})
 	}
 	if r.o.restartKilled > 0 {
 		// The same node name, data folder and addresses: a systemd
 		// restart. HAProxy sends it new sessions once /readyz answers.
-		steps = append(steps, step{r.o.killAt + r.o.restartKilled, "restart n2", func(now time.Time) error {
+		steps = append(steps, step{r.o.n2Ends() + r.o.restartKilled, "restart n2", func(now time.Time) error {
 			ev.restart = now
 			n := r.nodes[1]
 			p, err := r.start(n.name+"-restarted", n.env, nil, r.o.dolbomd, n.args...)

@@ -100,6 +100,11 @@ func TestClusterOptionsRefuseBadInput(t *testing.T) {
 	if err := ok.validate(); err != nil {
 		t.Fatalf("good options refused: %v", err)
 	}
+	stop := ok
+	stop.killAt, stop.stopAt, stop.restartKilled = 0, 15*time.Second, 10*time.Second
+	if err := stop.validate(); err != nil {
+		t.Fatalf("a graceful stop of node 2, restarted later, refused: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*clusterOptions)
@@ -114,6 +119,9 @@ func TestClusterOptionsRefuseBadInput(t *testing.T) {
 		{"no hub per address", func(o *clusterOptions) { o.hubsPerAddress = 0 }, "--hubs-per-address 0"},
 		{"restart without a kill", func(o *clusterOptions) { o.killAt = 0; o.restartKilled = time.Second }, "--restart-killed 1s: needs --kill-at"},
 		{"restart after the end", func(o *clusterOptions) { o.restartKilled = time.Minute }, "the restart within --duration"},
+		{"kill and stop", func(o *clusterOptions) { o.stopAt = 20 * time.Second }, "give one"},
+		{"stop after the end", func(o *clusterOptions) { o.killAt, o.stopAt = 0, 2*time.Minute }, "--stop-at 2m0s is not within"},
+		{"stop needs node 2", func(o *clusterOptions) { o.nodes, o.pauseAt, o.killAt, o.stopAt = 1, 0, 0, time.Second }, "--stop-at stops node 2"},
 	} {
 		o := ok
 		tc.edit(&o)

@@ -30,6 +30,8 @@ func testCluster(t *testing.T, fresh Fresh) {
 		{"LeaseUsesDatabaseClock", testLeaseUsesDatabaseClock},
 		{"JoinRefusesLiveNameAndSoloMix", testJoinRefusals},
 		{"RestartAfterKillJoinsAtOnce", testRestartAfterKill},
+		{"NameLockedWithinItsSchema", testNameLockPerSchema},
+		{"LeaveMarksDeadAtOnce", testLeave},
 		{"ClaimKeepsEpochForSameOwnerBumpsOnMove", testClaimEpochs},
 		{"ClaimRefusedWhenLeaseLost", testClaimRefusedWhenLeaseLost},
 		{"AdoptOnlyAfterGraceAndSkipLocked", testAdopt},
@@ -51,6 +53,7 @@ func testClusterNeedsPostgres(t *testing.T, cfg store.Config) {
 	wantErr(t, "Join", err, cluster.ErrNeedsPostgres)
 	_, err = c.Renew(ctx, m, time.Second)
 	wantErr(t, "Renew", err, cluster.ErrNeedsPostgres)
+	wantErr(t, "Leave", c.Leave(ctx, m), cluster.ErrNeedsPostgres)
 	_, err = c.Claim(ctx, m, "hub-1")
 	wantErr(t, "Claim", err, cluster.ErrNeedsPostgres)
 	_, err = c.Adopt(ctx, m, time.Second, true)
@@ -673,4 +676,60 @@ func testRestartAfterKill(t *testing.T, fresh Fresh) {
 	third := open(t, cfg)
 	_, err = third.Cluster().Join(ctx, "n2", "127.0.0.4", time.Hour, false)
 	wantErr(t, "n2 while the restarted gateway lives", err, cluster.ErrNodeLive)
+}
+
+// testNameLockPerSchema: a node's name is locked within its deployment (its
+// schema), not across the whole database, where advisory locks live: two
+// gateways named after the same host, in two schemas of one database, both
+// join.
+func testNameLockPerSchema(t *testing.T, fresh Fresh) {
+	a, b := open(t, fresh(t)), open(t, fresh(t))
+	ctx := ctxT(t)
+	if _, err := a.Cluster().Join(ctx, "host-1", "", time.Hour, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Cluster().Join(ctx, "host-1", "", time.Hour, true); err != nil {
+		t.Errorf("the same node name in another schema of the database: %v; want it joined", err)
+	}
+}
+
+// testLeave: a gateway stopping gracefully leaves: it is dead at once, so
+// the other members adopt its homes at their next scan although its lease
+// would run for an hour more, and its renewals fail from then on. Leaving
+// again does nothing. A single gateway that left makes way for the next at
+// once.
+func testLeave(t *testing.T, fresh Fresh) {
+	s, c, _, ctx := clusterFixture(t, fresh)
+	n1, n2 := join(t, s, "n1", time.Hour), join(t, s, "n2", time.Hour)
+	if _, err := c.Claim(ctx, n1, "hub-1"); err != nil {
+		t.Fatal(err)
+	}
+	if adopted, err := c.Adopt(ctx, n2, 10*time.Second, false); err != nil || len(adopted) != 0 {
+		t.Fatalf("Adopt while n1 is live = %+v, %v; want nothing", adopted, err)
+	}
+	if err := c.Leave(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := c.Adopt(ctx, n2, 10*time.Second, false)
+	if err != nil || len(adopted) != 1 || adopted[0].Hub != "hub-1" || !adopted[0].Adopted || adopted[0].Epoch != 2 {
+		t.Errorf("Adopt after n1 left = %+v, %v; want hub-1 adopted at epoch 2, without waiting for n1's lease", adopted, err)
+	}
+	_, err = c.Renew(ctx, n1, time.Hour)
+	wantErr(t, "renew after leaving", err, cluster.ErrNotMember)
+	if err := c.Leave(ctx, n1); err != nil {
+		t.Errorf("leaving again: %v", err)
+	}
+	if err := c.Leave(ctx, n2); err != nil {
+		t.Fatal(err)
+	}
+	solo, err := c.Join(ctx, "solo-a", "", time.Hour, true)
+	if err != nil {
+		t.Fatalf("a single gateway once every node left: %v", err)
+	}
+	if err := c.Leave(ctx, solo.Member); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, "solo-b", "", time.Hour, true); err != nil {
+		t.Errorf("a second single gateway once the first left: %v; want it joined at once", err)
+	}
 }

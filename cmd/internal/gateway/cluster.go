@@ -16,11 +16,14 @@ import (
 // ClusterOptions makes the gateway one node of a cluster of gateways on one
 // PostgreSQL database, any one of which may die (docs/cluster.md). Off (the
 // zero value), the gateway is the single gateway: it owns every home at
-// epoch 0 and its statements are those it ran before clusters existed.
+// epoch 0 and its statements are those it ran before clusters existed; on
+// PostgreSQL it also holds a solo member's lease, so that a second gateway
+// on the database is refused (joinSolo).
 type ClusterOptions struct {
 	Enabled bool
 	// Renew, TTL and Scan time the node's lease and its adoption scans
-	// (cluster.Config; zero: 2 s, 10 s, 5 s). Tests shorten them.
+	// (cluster.Config; zero: 2 s, 10 s, 5 s); Renew and TTL also a single
+	// gateway's lease on PostgreSQL. Tests shorten them.
 	Renew, TTL, Scan time.Duration
 }
 
@@ -88,6 +91,80 @@ func (g *Gateway) joinCluster(ctx context.Context, key []byte) (*cluster.Node, e
 	return cluster.NewNode(cluster.Config{Node: o.Broker.Node, Addr: o.MQTTAddr,
 		Renew: o.Cluster.Renew, TTL: o.Cluster.TTL, Scan: o.Cluster.Scan, Changes: clusterChanges{g}},
 		g.Store.Cluster(), clusterHomes{g}, g.log)
+}
+
+// soloJoinWait bounds a single gateway's join at its start: long enough
+// for PostgreSQL to drop the name lock of a predecessor killed a moment
+// ago (its backend sees the closed socket within moments), short enough
+// that a second gateway with the same name is told soon.
+const soloJoinWait = 10 * time.Second
+
+// joinSolo makes a single gateway on PostgreSQL a solo member of its
+// database before it serves: the solo guard. Two gateways without
+// --cluster on one database, or one beside cluster nodes, would each watch
+// every home and raise hub-offline, then welfare and 119 alarms, for the
+// hubs connected to the other (issue 16). The store's refusal names the
+// live gateway; New returns it, and the gateway does not start. The lease
+// is timed like a cluster node's (Options.Cluster's Renew and TTL).
+func (g *Gateway) joinSolo(ctx context.Context, node string) (*cluster.Node, error) {
+	n, err := cluster.NewNode(cluster.Config{Node: node, Addr: g.opts.MQTTAddr, Renew: g.opts.Cluster.Renew, TTL: g.opts.Cluster.TTL, Solo: true},
+		g.Store.Cluster(), nil, g.log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	jctx, cancel := context.WithTimeout(ctx, soloJoinWait)
+	defer cancel()
+	if err := n.Join(jctx); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return n, nil
+}
+
+// keepLease is the cluster stage: the node's lease kept until the stop
+// reaches this step (the hubs gone, the detectors' saves done), then given
+// up, within leave, so that the other gateways adopt the homes left at
+// their next scan (a single gateway: so that the next may start at once).
+func (g *Gateway) keepLease(n *cluster.Node, leave time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := n.Run(ctx)
+		g.leave(n, leave)
+		return err
+	}
+}
+
+// leave gives n's lease up within d. A failure only costs time, so it is
+// logged, not returned: the other gateways adopt the homes once the lease
+// expires, and a single gateway's successor waits as long.
+func (g *Gateway) leave(n *cluster.Node, d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := n.Leave(ctx); err != nil {
+		g.log.Warn().Err(err).Msg("cluster lease not given up")
+	}
+}
+
+// releaseHubs is a cluster gateway's first step of a stop after intake:
+// every hub's session ends as moved ("use another server", no will), so
+// that each reconnects to another gateway at once instead of waiting for
+// this one's final saves, which are fenced: a home its hub claimed
+// elsewhere meanwhile is refused and let go, never overwritten. The stop
+// waits for the DISCONNECTs at most release, then goes on while the rest
+// are written.
+func (g *Gateway) releaseHubs(release time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		<-ctx.Done()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			g.Broker.ReleaseAll()
+		}()
+		select {
+		case <-done:
+		case <-time.After(release):
+			g.log.Warn().Dur("waited", release).Msg("hubs still being released to the other gateways; the stop goes on")
+		}
+		return nil
+	}
 }
 
 // clusterChanges acts here on the registry changes made through another

@@ -32,6 +32,13 @@ type clusterNode struct {
 // alerting the mock 119 at capURL; the cluster's timings are short.
 func startClusterNode(t *testing.T, node, dbURL, capURL string) *clusterNode {
 	t.Helper()
+	return startClusterNodeWith(t, node, dbURL, capURL, nil)
+}
+
+// startClusterNodeWith is startClusterNode with its options and tuning
+// changed by adjust (nil: none).
+func startClusterNodeWith(t *testing.T, node, dbURL, capURL string, adjust func(*Options, *Tuning)) *clusterNode {
+	t.Helper()
 	pipe := broker.NewPipeListener()
 	ctx, cancel := context.WithCancel(context.Background())
 	o := Options{
@@ -42,7 +49,11 @@ func startClusterNode(t *testing.T, node, dbURL, capURL string) *clusterNode {
 		Broker:    broker.Config{Node: node},
 		Cluster:   ClusterOptions{Enabled: true, Renew: 200 * time.Millisecond, TTL: time.Second, Scan: 300 * time.Millisecond},
 	}
-	g, err := NewTuned(ctx, o, Tuning{Dispatch: func(c *dispatch.Config) { c.PollInterval = 50 * time.Millisecond }},
+	tune := Tuning{Dispatch: func(c *dispatch.Config) { c.PollInterval = 50 * time.Millisecond }}
+	if adjust != nil {
+		adjust(&o, &tune)
+	}
+	g, err := NewTuned(ctx, o, tune,
 		zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("node", node).Logger())
 	if err != nil {
 		cancel()
@@ -57,13 +68,22 @@ func startClusterNode(t *testing.T, node, dbURL, capURL string) *clusterNode {
 // hubs do) and returns the client.
 func (n *clusterNode) connectHub(t *testing.T, hub devices.HubID, secret string) mqtt.Client {
 	t.Helper()
+	return connectVia(t, n.g.opts.Broker.Node, hub, secret, n.pipe.Dial, false)
+}
+
+// connectVia connects hub with paho (clean session false, as hubs do)
+// through dial. With reconnect, paho dials again whenever the session
+// ends, as a hub behind HAProxy does, and resends what was not
+// acknowledged.
+func connectVia(t *testing.T, where string, hub devices.HubID, secret string, dial func() (net.Conn, error), reconnect bool) mqtt.Client {
+	t.Helper()
 	opts := mqtt.NewClientOptions().AddBroker("tcp://pipe:1883").
 		SetClientID(string(hub)).SetUsername(string(hub)).SetPassword(secret).
-		SetCleanSession(false).SetAutoReconnect(false).
-		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) { return n.pipe.Dial() })
+		SetCleanSession(false).SetAutoReconnect(reconnect).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) { return dial() })
 	cl := mqtt.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect to %s: %v", n.g.opts.Broker.Node, tok.Error())
+		t.Fatalf("connect to %s: %v", where, tok.Error())
 	}
 	t.Cleanup(func() { cl.Disconnect(100) })
 	return cl

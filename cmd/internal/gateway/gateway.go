@@ -149,6 +149,9 @@ type Gateway struct {
 	// Node is the gateway's membership of its cluster (nil: the single
 	// gateway).
 	Node *cluster.Node
+	// solo is a single gateway's lease on PostgreSQL (the solo guard; nil
+	// on the embedded store and in a cluster).
+	solo *cluster.Node
 	// FakeTwilio is the built-in Twilio stand-in when no account is
 	// configured (tests script the people it plays).
 	FakeTwilio *fake.Server
@@ -361,11 +364,24 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
 	}
 	bc.ShutdownTimeout = budget.broker
-	if o.Cluster.Enabled {
+	if bc.Node == "" {
+		// The broker's default, made here: a single gateway's lease on
+		// PostgreSQL carries the same name as its held hubs.
+		bc.Node, _ = os.Hostname()
+	}
+	switch {
+	case o.Cluster.Enabled:
 		if g.Node, err = g.joinCluster(ctx, key); err != nil {
 			return nil, err
 		}
 		bc.Owners = g.Node
+	case o.DatabaseURL != "":
+		if g.solo, err = g.joinSolo(ctx, bc.Node); err != nil {
+			return nil, err
+		}
+		// A New that fails later gives the lease up at once, rather than
+		// keep a restart with another name waiting for it to expire.
+		g.open.push(func() { g.leave(g.solo, budget.leave) })
 	}
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
@@ -464,10 +480,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.
 	ready := []<-chan struct{}{g.Engine.Replayed(), g.Health.Replayed()}
-	if g.Node != nil {
+	switch {
+	case g.Node != nil:
 		// A claim needs the member: hubs are served once the node joined.
-		stages.start(stageCluster, g.Node.Run)
+		stages.start(stageCluster, g.keepLease(g.Node, budget.leave))
 		ready = append(ready, g.Node.Joined())
+		// At a stop, right after intake: the hubs go to the other gateways
+		// at once (see stopOrder).
+		stages.start(stageRelease, g.releaseHubs(budget.release))
+	case g.solo != nil:
+		stages.start(stageCluster, g.keepLease(g.solo, budget.leave))
 	}
 	stages.start(stageBroker, func(ctx context.Context) error {
 		for _, replayed := range ready {

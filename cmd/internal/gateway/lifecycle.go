@@ -34,7 +34,8 @@ type stageName string
 
 const (
 	stageHTTP     stageName = "http"
-	stageIntake   stageName = "intake" // the broker stops taking hubs' messages
+	stageIntake   stageName = "intake"  // the broker stops taking hubs' messages
+	stageRelease  stageName = "release" // a cluster's gateway: its hubs sent to the others
 	stageEngine   stageName = "engine"
 	stageHealth   stageName = "device_health"
 	stageBroker   stageName = "broker" // its disconnect pass
@@ -43,7 +44,7 @@ const (
 	stageChannels stageName = "channels"
 	stageWeb      stageName = "web"
 	stageStore    stageName = "store"
-	stageCluster  stageName = "cluster" // the node's lease (a cluster's gateway only)
+	stageCluster  stageName = "cluster" // the lease: a cluster node's, or a single gateway's on PostgreSQL
 )
 
 // stopOrder is the order Run stops the stages in, one step after another;
@@ -54,16 +55,26 @@ const (
 // scale), then dispatch and the channels finish their sends, the web
 // console its last audit rows, and the store, last, writes everything
 // accepted.
+//
+// A cluster's gateway leaves instead: right after intake its hubs are
+// released ("use another server", no will) and reconnect to the other
+// gateways at once, since they have somewhere to go and an SOS not
+// acknowledged since intake stopped waits for that; the detectors' final
+// saves follow, fenced (a home claimed elsewhere meanwhile is refused and
+// let go, never overwritten); then the lease is given up, so that the
+// others adopt the homes whose hubs are offline at their next scan.
 var stopOrder = [][]stageName{
 	{stageHTTP},
 	{stageIntake},
+	{stageRelease}, // a cluster's gateway only
 	// Engine and health do not depend on each other: their final saves
 	// overlap, every second of which the hubs wait.
 	{stageEngine, stageHealth},
 	{stageBroker},
 	// The lease is kept until the detectors have saved and the hubs are
 	// gone: given up earlier, another node could adopt a home whose final
-	// save is still to come.
+	// save is still to come. Then it is given up at once (the member
+	// marked dead), not left to expire.
 	{stageCluster},
 	{stageEvidence},
 	{stageDispatch},
@@ -90,6 +101,10 @@ type shutdownBudget struct {
 	// http is fixed, not a share: requests are short, and the incident
 	// streams end with the server.
 	http time.Duration
+	// release (a cluster's gateway) is how long the stop waits for the
+	// hubs' DISCONNECTs before the detectors' saves start beside the rest;
+	// leave bounds the lease's one statement. Both fixed, like http.
+	release, leave time.Duration
 }
 
 func newShutdownBudget(total time.Duration) shutdownBudget {
@@ -99,5 +114,7 @@ func newShutdownBudget(total time.Duration) shutdownBudget {
 		broker:    total * 30 / 100,
 		store:     total * 30 / 100,
 		http:      5 * time.Second,
+		release:   time.Second,
+		leave:     2 * time.Second,
 	}
 }
