@@ -19,10 +19,30 @@ import (
 // position as a uvarint. Versions 1 (single-byte counts) and 2 are still
 // read, so a gateway upgraded in place keeps its homes (with no position:
 // its replay applies only what lies beyond the journal watermark).
+//
+// Version 4 writes, after the version byte, how many episode kinds the core
+// holds (a uvarint), so that adding a cause does not cost every home its
+// saved state: a new kind is appended to the kinds (home.go), a snapshot
+// saved before reads with that episode closed, and one saved by a newer
+// gateway, read by an older one, drops the episodes of kinds it does not
+// know. Versions 1 to 3 hold kindsBeforeV4.
 const (
 	snapshotV1      = 1
 	snapshotV2      = 2
-	snapshotVersion = 3
+	snapshotV4      = 4
+	snapshotVersion = snapshotV4
+)
+
+// kindsBeforeV4 is how many episode kinds the snapshots before version 4
+// hold, unwritten: kFireConfirmed to kInactivity.
+const kindsBeforeV4 = 13
+
+var (
+	coreSize    = binary.Size(homeCore{})
+	episodeSize = binary.Size(Episode{})
+	// epsOffset is where the episodes start in the encoded core, after
+	// Clock and Offset (TestSnapshotCoreLayout).
+	epsOffset = binary.Size(struct{ Clock, Offset int64 }{})
 )
 
 var errSnapshot = errors.New("malformed snapshot")
@@ -30,8 +50,9 @@ var errSnapshot = errors.New("malformed snapshot")
 var trackSize = binary.Size(track{})
 
 func encodeHome(h *home) []byte {
-	b := make([]byte, 0, 1+binary.Size(&h.core)+len(h.sensors)*24+binary.MaxVarintLen32+len(h.tracks)*trackSize)
+	b := make([]byte, 0, 2+coreSize+len(h.sensors)*24+binary.MaxVarintLen32+len(h.tracks)*trackSize)
 	b = append(b, snapshotVersion)
+	b = binary.AppendUvarint(b, uint64(numKinds))
 	b, _ = binary.Append(b, binary.LittleEndian, &h.core)
 	b = binary.AppendUvarint(b, uint64(len(h.sensors)))
 	for k, s := range h.sensors {
@@ -87,6 +108,26 @@ func (r *snapshotReader) str() (string, bool) {
 	return s, true
 }
 
+// coreOf returns the core saved at the start of b with kinds episode kinds
+// in today's layout (numKinds episodes: those of kinds added since the save
+// closed, those of kinds this gateway does not know dropped), and how many
+// bytes of b it took.
+func coreOf(b []byte, kinds int) (core []byte, used int, err error) {
+	used = coreSize + (kinds-int(numKinds))*episodeSize
+	if len(b) < used {
+		return nil, 0, fmt.Errorf("%w: core", errSnapshot)
+	}
+	if kinds == int(numKinds) {
+		return b[:used], used, nil
+	}
+	keep := min(kinds, int(numKinds))
+	core = make([]byte, 0, coreSize)
+	core = append(core, b[:epsOffset+keep*episodeSize]...)
+	core = append(core, make([]byte, (int(numKinds)-keep)*episodeSize)...) // closed
+	core = append(core, b[epsOffset+kinds*episodeSize:used]...)
+	return core, used, nil
+}
+
 // decodeHome reads a snapshot into h. On error h may be half filled: decode
 // into a scratch home and keep it only on success.
 func decodeHome(h *home, b []byte) error {
@@ -94,11 +135,22 @@ func decodeHome(h *home, b []byte) error {
 		return fmt.Errorf("%w: version", errSnapshot)
 	}
 	r := snapshotReader{varint: b[0] >= 2}
-	n, err := binary.Decode(b[1:], binary.LittleEndian, &h.core)
+	rest, kinds := b[1:], kindsBeforeV4
+	if b[0] >= snapshotV4 {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n == 0 || n > 255 {
+			return fmt.Errorf("%w: episode kinds", errSnapshot)
+		}
+		rest, kinds = rest[k:], int(n)
+	}
+	core, used, err := coreOf(rest, kinds)
 	if err != nil {
+		return err
+	}
+	if _, err := binary.Decode(core, binary.LittleEndian, &h.core); err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}
-	r.b = b[1+n:]
+	r.b = rest[used:]
 	ns, ok := r.count(2) // an empty id and an empty location take a byte each
 	if !ok || ns > maxEngineSensors {
 		return fmt.Errorf("%w: sensors", errSnapshot)
@@ -117,7 +169,7 @@ func decodeHome(h *home, b []byte) error {
 		return fmt.Errorf("%w: tracks", errSnapshot)
 	}
 	h.tracks = make([]track, nt)
-	n, err = binary.Decode(r.b, binary.LittleEndian, h.tracks)
+	n, err := binary.Decode(r.b, binary.LittleEndian, h.tracks)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapshot, err)
 	}

@@ -18,7 +18,10 @@ import (
 // Times inside the state are Unix milliseconds of the hub's clock (event
 // time); 0 means "never".
 
-// epKind indexes a home's episodes, one per cause.
+// epKind indexes a home's episodes, one per cause. A new cause's kind is
+// appended before numKinds, never inserted or reordered: the snapshots keep
+// the episodes in this order and read older ones by their count
+// (engine_snapshot.go).
 type epKind uint8
 
 const (

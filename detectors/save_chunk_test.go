@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -18,27 +19,9 @@ func TestCollectInChunks(t *testing.T) {
 		e.shardOf(id).Handle(engineOp{msg: &devices.Message{Hub: id, Channel: devices.ChanEvents,
 			Event: &devices.Event{Hub: id, ID: "door-1", Kind: devices.EventDoorOpen, Sensor: "door", At: now, Received: now}}})
 	}
-	seen := map[devices.HubID]int{}
+	var steps []func(int) ([]HomeSnapshot, bool)
 	for _, s := range e.shards {
-		for step := 0; ; step++ {
-			got, more := s.collect(shard.EverySlot, limit)
-			if len(got) > limit {
-				t.Fatalf("engine shard gave %d homes in one step, limit %d", len(got), limit)
-			}
-			for _, h := range got {
-				seen[h.Hub]++
-			}
-			if !more {
-				break
-			}
-			if step > homes {
-				t.Fatal("engine shard never ran out")
-			}
-		}
+		steps = append(steps, func(limit int) ([]HomeSnapshot, bool) { return s.collect(shard.EverySlot, limit) })
 	}
-	for _, id := range ids {
-		if seen[id] != 1 {
-			t.Fatalf("home %s collected %d times, want 1", id, seen[id])
-		}
-	}
+	shardtest.CollectsOnceInChunks(t, "engine", steps, func(h HomeSnapshot) devices.HubID { return h.Hub }, ids, limit)
 }

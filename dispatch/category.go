@@ -47,6 +47,13 @@ func CategoryOf(c detectors.Cause) Category {
 	return CategoryDevice
 }
 
+// Urgent tells whether the category is an alert to the people who know the
+// resident ("[돌봄 긴급]"), rather than a notice (a welfare check, a device):
+// the channels to people tag their messages by it.
+func (c Category) Urgent() bool {
+	return c != CategoryInactivity && c != CategoryDevice && c != CategoryFallRecovered
+}
+
 // Observed tells whether the cause is seen for certain (a button pressed, a
 // fire corroborated) rather than inferred by a detector: 119 is told so.
 func Observed(c detectors.Cause) bool {

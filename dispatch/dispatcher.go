@@ -102,7 +102,7 @@ type Dispatcher struct {
 	// healthReqs are device-health detections: the writer takes them only
 	// when reqs is empty, so that an emergency is not committed after a
 	// mass hub-offline (a power cut: tens of thousands of detections).
-	// They never share an incident with the rest (see isDeviceHealth), so
+	// They never share an incident with the rest (see IsDeviceHealth), so
 	// the two lanes need no order between them.
 	healthReqs chan *mutReq
 	wake       chan struct{} // buffered 1: "rows may be due now"
@@ -302,7 +302,7 @@ func (d *Dispatcher) signal() {
 // blocks (push back) rather than drop an emergency.
 func (d *Dispatcher) Detect(det detectors.Detection) {
 	r := &mutReq{mut: d.detectionMutation(det), hub: det.Hub}
-	if isDeviceHealth(det.Cause, det.Class) {
+	if IsDeviceHealth(det.Cause, det.Class) {
 		d.healthReqs <- r
 		return
 	}
@@ -349,7 +349,7 @@ func (d *Dispatcher) detectionMutation(det detectors.Detection) Mutation {
 	// can no longer change its incidents (the new owner detects from the
 	// journal). On a single gateway the epoch is 0 and nothing is checked.
 	m := Mutation{Fingerprint: det.Fingerprint, Fence: Fence{Hub: det.Hub, Epoch: det.Epoch}}
-	if !isDeviceHealth(det.Cause, det.Class) && (det.State == detectors.Firing || det.State == detectors.Pending) {
+	if !IsDeviceHealth(det.Cause, det.Class) && (det.State == detectors.Firing || det.State == detectors.Pending) {
 		// Only these may join an open incident of the home (foldTarget):
 		// the store skips listing the home's incidents for the others (a
 		// mass hub-offline after a power cut).

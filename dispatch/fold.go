@@ -127,7 +127,12 @@ func causeRank(c detectors.Cause, class detectors.Class) int {
 	return 2*len(causeOrder) + 3
 }
 
-func isDeviceHealth(cause detectors.Cause, class detectors.Class) bool {
+// IsDeviceHealth reports whether an incident or detection of cause and
+// class is about the equipment, not the resident: it has its own
+// responders, never goes to 119 and never folds with the resident's
+// incidents. The consoles sort by it too, so that a new device cause is
+// named once (deviceHealthCauses), here.
+func IsDeviceHealth(cause detectors.Cause, class detectors.Class) bool {
 	return class == detectors.ClassDeviceHealth || deviceHealthCauses[cause]
 }
 
@@ -138,13 +143,13 @@ func isDeviceHealth(cause detectors.Cause, class detectors.Class) bool {
 // episode no incident has is nothing to fold. Of several candidates (kept
 // from before folding) the most urgent, then the oldest, is the emergency.
 func foldTarget(open []Incident, d detectors.Detection, now time.Time) *Incident {
-	if isDeviceHealth(d.Cause, d.Class) || (d.State != detectors.Firing && d.State != detectors.Pending) {
+	if IsDeviceHealth(d.Cause, d.Class) || (d.State != detectors.Firing && d.State != detectors.Pending) {
 		return nil
 	}
 	var best *Incident
 	for i := range open {
 		c := &open[i]
-		if c.State.Closed() || c.Hub != d.Hub || isDeviceHealth(c.Cause, c.Class) || now.Sub(lastDetection(c)) > foldWindow {
+		if c.State.Closed() || c.Hub != d.Hub || IsDeviceHealth(c.Cause, c.Class) || now.Sub(lastDetection(c)) > foldWindow {
 			continue
 		}
 		if best == nil || c.Priority < best.Priority || c.Priority == best.Priority && c.OpenedAt.Before(best.OpenedAt) {
@@ -303,7 +308,7 @@ func (p planner) fold(inc *Incident, d detectors.Detection) (Change, error) {
 	if d.State != detectors.Firing && d.State != detectors.Pending {
 		return Change{}, errNoChange // the ending of an episode nobody has
 	}
-	if isDeviceHealth(d.Cause, d.Class) != isDeviceHealth(inc.Cause, inc.Class) || d.Hub != inc.Hub {
+	if IsDeviceHealth(d.Cause, d.Class) != IsDeviceHealth(inc.Cause, inc.Class) || d.Hub != inc.Hub {
 		return Change{}, fmt.Errorf("%w: %s of hub %s cannot join incident %s (%s of hub %s)", ErrInvalid,
 			d.Cause, d.Hub, inc.ID, inc.Cause, inc.Hub)
 	}
@@ -440,7 +445,7 @@ func (p planner) afterDetection(inc *Incident, ch *Change, d detectors.Detection
 // folded into an incident whose policy waits (unconfirmed smoke nobody
 // cancelled, during a fall's escalation) must not wait for it.
 func (p planner) alert119Now(inc *Incident, ch *Change, pol Policy) {
-	if inc.Alerted119 || isDeviceHealth(inc.Cause, inc.Class) || inc.State.Closed() {
+	if inc.Alerted119 || IsDeviceHealth(inc.Cause, inc.Class) || inc.State.Closed() {
 		return
 	}
 	step, _ := pol.step(0)

@@ -14,6 +14,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// The two back ends' migrations are parallel by design: one schema, written
+// in each database's dialect (types, upserts, indexes), numbered alike so
+// that a version means the same tables on both. Their likeness is not
+// duplication to fold: a shared text would have to be templated into two
+// dialects, and every migration is frozen once released.
+//
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 

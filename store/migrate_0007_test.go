@@ -8,7 +8,6 @@ import (
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/store"
-	"github.com/dolbom/dolbom/store/storetest"
 )
 
 // TestMigrateJournalPositions0007: a database from before the journal
@@ -16,43 +15,27 @@ import (
 // of this version does not replay the whole history (handled by the version
 // that wrote it).
 func TestMigrateJournalPositions0007(t *testing.T) {
-	for _, be := range []struct {
-		name  string
-		fresh func(testing.TB) store.Config
-	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
-		t.Run(be.name, func(t *testing.T) {
-			ctx := context.Background()
-			cfg := be.fresh(t)
-			exec, closeDB, err := store.OpenAtVersion(ctx, cfg, 6)
+	migrateFrom(t, 6, func(t *testing.T, exec func(string, ...any) error) {
+		at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC).UnixMicro()
+		for i := range 5 {
+			if err := exec(`INSERT INTO events (hub_id, event_id, kind, ts_us, received_us) VALUES ($1, $2, 'sos', $3, $3)`,
+				"hub-1", fmt.Sprintf("e-%d", i), at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, func(t *testing.T, ctx context.Context, s *store.Store, _ string) {
+		for _, consumer := range []string{"engine", "device_health"} {
+			pos, err := s.Journal().JournalPosition(ctx, consumer)
 			if err != nil {
 				t.Fatal(err)
 			}
-			at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC).UnixMicro()
-			for i := range 5 {
-				if err := exec(`INSERT INTO events (hub_id, event_id, kind, ts_us, received_us) VALUES ($1, $2, 'sos', $3, $3)`,
-					"hub-1", fmt.Sprintf("e-%d", i), at); err != nil {
-					t.Fatal(err)
-				}
-			}
-			closeDB()
-			s, err := store.Open(ctx, cfg)
-			if err != nil {
+			replayed := 0
+			if err := s.Journal().ReplayEvents(ctx, consumer, "", pos, func(_ *devices.Event) error { replayed++; return nil }); err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
-			for _, consumer := range []string{"engine", "device_health"} {
-				pos, err := s.Journal().JournalPosition(ctx, consumer)
-				if err != nil {
-					t.Fatal(err)
-				}
-				replayed := 0
-				if err := s.Journal().ReplayEvents(ctx, consumer, "", pos, func(_ *devices.Event) error { replayed++; return nil }); err != nil {
-					t.Fatal(err)
-				}
-				if pos == 0 || replayed != 0 {
-					t.Errorf("%s starts at %d and would replay %d events of the old version's history, want none", consumer, pos, replayed)
-				}
+			if pos == 0 || replayed != 0 {
+				t.Errorf("%s starts at %d and would replay %d events of the old version's history, want none", consumer, pos, replayed)
 			}
-		})
-	}
+		}
+	})
 }

@@ -106,7 +106,7 @@ func tallyCaseload(residents []devices.Resident, incidents []dispatch.Incident, 
 			continue
 		}
 		r := &rows[i]
-		if inc.Class == detectors.ClassDeviceHealth || isDeviceCause(inc.Cause) {
+		if dispatch.IsDeviceHealth(inc.Cause, inc.Class) {
 			r.Devices++
 			count(&r.DeviceCause, inc.Cause)
 			count(&total.DeviceCause, inc.Cause)

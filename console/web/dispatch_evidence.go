@@ -33,44 +33,15 @@ type EvidenceSeries struct {
 	Points []EvidencePoint
 }
 
-// MetricAccel names accelerometer magnitude series.
-const MetricAccel devices.Metric = "accel_g"
+// MetricAccel names accelerometer magnitude series (dispatch's name for
+// them among an evidence plan's metrics).
+const MetricAccel = dispatch.EvidenceAccel
 
 // EvidenceReader reads what a hub's sensors recorded in [from, to]: every
 // raw reading and accelerometer chunk, each in time order (the chart draws
 // the accelerometer as its magnitude in g).
 type EvidenceReader interface {
 	HubSamples(ctx context.Context, hub devices.HubID, from, to time.Time) ([]devices.Reading, []devices.AccelChunk, error)
-}
-
-// evidencePlan is what to draw for a cause, and over which window around
-// the start of the condition.
-type evidencePlan struct {
-	metrics       []devices.Metric
-	before, after time.Duration
-}
-
-func planFor(c detectors.Cause) (evidencePlan, bool) {
-	switch c {
-	case detectors.CauseFall:
-		// The impact, and the 30 s the resident had to get up.
-		return evidencePlan{[]devices.Metric{MetricAccel, devices.MetricHeartRate}, 15 * time.Second, 45 * time.Second}, true
-	case detectors.CauseFireConfirmed, detectors.CauseSmokeUnconfirmed:
-		return evidencePlan{[]devices.Metric{devices.MetricTemperature, devices.MetricSmoke, devices.MetricCO, devices.MetricHumidity}, 15 * time.Minute, 5 * time.Minute}, true
-	case detectors.CauseCO:
-		return evidencePlan{[]devices.Metric{devices.MetricCO, devices.MetricTemperature}, 30 * time.Minute, 5 * time.Minute}, true
-	case detectors.CauseGas:
-		return evidencePlan{[]devices.Metric{devices.MetricGas}, 30 * time.Minute, 5 * time.Minute}, true
-	case detectors.CauseBradycardia, detectors.CauseTachycardia, detectors.CauseAsystole:
-		return evidencePlan{[]devices.Metric{devices.MetricHeartRate, devices.MetricRespiration}, 15 * time.Minute, 5 * time.Minute}, true
-	case detectors.CauseApnoea, detectors.CauseBreathingRate:
-		return evidencePlan{[]devices.Metric{devices.MetricRespiration, devices.MetricHeartRate}, 15 * time.Minute, 5 * time.Minute}, true
-	case detectors.CauseInactivity:
-		return evidencePlan{[]devices.Metric{devices.MetricMotion, devices.MetricDoor}, 12 * time.Hour, time.Hour}, true
-	case detectors.CauseSOS:
-		return evidencePlan{[]devices.Metric{devices.MetricHeartRate, devices.MetricMotion, MetricAccel}, 10 * time.Minute, 5 * time.Minute}, true
-	}
-	return evidencePlan{}, false
 }
 
 // referenceLines are the published limits drawn on a metric's chart
@@ -100,7 +71,7 @@ type evidenceView struct {
 // on the page rather than failing it: the dispatcher needs the rest.
 func (w *web) evidence(ctx context.Context, lang string, inc dispatch.Incident, now time.Time) evidenceView {
 	v := evidenceView{Facts: inc.Evidence.Facts}
-	plan, ok := planFor(inc.Cause)
+	plan, ok := dispatch.EvidenceOf(inc.Cause)
 	if !ok {
 		return v
 	}
@@ -109,7 +80,7 @@ func (w *web) evidence(ctx context.Context, lang string, inc dispatch.Incident, 
 	if anchor.IsZero() {
 		anchor = inc.OpenedAt
 	}
-	v.From, v.To = anchor.Add(-plan.before), anchor.Add(plan.after)
+	v.From, v.To = anchor.Add(-plan.Before), anchor.Add(plan.After)
 	if v.To.After(now) {
 		v.To = now
 	}
@@ -128,7 +99,7 @@ func (w *web) evidence(ctx context.Context, lang string, inc dispatch.Incident, 
 		series = detectionSeries(inc.Evidence.Readings) // what the detector kept, at least
 	}
 	names := map[devices.SensorID]string{} // the series' sensors by room and kind
-	for _, m := range plan.metrics {
+	for _, m := range plan.Metrics {
 		var of []EvidenceSeries
 		for _, s := range series {
 			if s.Metric == m && len(s.Points) > 0 {

@@ -61,6 +61,14 @@ type pageData struct {
 
 func (p *pageData) T(key string) string { return translate(p.Lang, key) }
 
+// KindName is a sensor kind as the admin forms list it: the console's own
+// description where it has one (adm.kind.*, e.g. what a radar measures),
+// else the kind's name in the hub's vocabulary (devices), so that a kind
+// added to the protocol is never listed as a bare key.
+func (p *pageData) KindName(k devices.SensorKind) string {
+	return translateOr(p.Lang, "adm.kind."+string(k), k.Name(p.Lang))
+}
+
 func (p *pageData) Date(t time.Time) string {
 	if t.IsZero() {
 		return translate(p.Lang, "visit.never")

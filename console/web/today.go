@@ -156,21 +156,10 @@ var faultPoints = map[devices.Fault]int{
 	devices.FaultBatteryLow: 10, devices.FaultEndOfLife: 10, devices.FaultClockSkew: 5,
 }
 
-// isDeviceCause says whether a cause is the equipment's, not the
-// resident's (for incidents known only by their summary).
-func isDeviceCause(c detectors.Cause) bool {
-	switch c {
-	case detectors.CauseHubOffline, detectors.CausePowerLost, detectors.CauseBatteryLow, detectors.CauseSensorSilent,
-		detectors.CauseSensorFault, detectors.CauseEndOfLife, detectors.CauseClockSkew, detectors.CauseSensorSignalLost:
-		return true
-	}
-	return false
-}
-
 // needsFollowUp says whether an incident calls for a follow-up visit: an
 // emergency or welfare incident that was not a false alarm.
 func needsFollowUp(inc dispatch.Incident) bool {
-	return inc.Class != detectors.ClassDeviceHealth && !isDeviceCause(inc.Cause) && !isFalseAlarm(inc)
+	return !dispatch.IsDeviceHealth(inc.Cause, inc.Class) && !isFalseAlarm(inc)
 }
 
 // visitDue is a resident's next contact due: what, by when, and why.
@@ -313,7 +302,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 	var open []detectors.Cause
 	openPts := 0
 	for _, inc := range in.Open {
-		if inc.Class == detectors.ClassDeviceHealth || isDeviceCause(inc.Cause) {
+		if dispatch.IsDeviceHealth(inc.Cause, inc.Class) {
 			continue // device faults are ranked below, from the hubs' health
 		}
 		open = append(open, inc.Cause)
@@ -325,7 +314,7 @@ func assessNeed(in needInputs, now time.Time, loc *time.Location) residentNeed {
 	var todays, falses []detectors.Cause
 	todayPts := 0
 	for _, inc := range in.Recent {
-		if inc.Class == detectors.ClassDeviceHealth || isDeviceCause(inc.Cause) {
+		if dispatch.IsDeviceHealth(inc.Cause, inc.Class) {
 			continue
 		}
 		if !inc.OpenedAt.Before(today) {
@@ -520,7 +509,7 @@ func (w *web) gatherToday(ctx context.Context, socialWorkerID string, now time.T
 	d.Ranked = rankNeeds(all)
 	d.Calm = len(mine) - len(d.Ranked)
 	d.Incidents = slices.DeleteFunc(d.Incidents, func(r incidentRow) bool {
-		return r.Class == detectors.ClassDeviceHealth || isDeviceCause(r.Cause)
+		return dispatch.IsDeviceHealth(r.Cause, r.Class)
 	})
 	slices.SortFunc(d.Incidents, func(a, b incidentRow) int {
 		return cmp.Or(cmp.Compare(boolInt(a.State.Closed()), boolInt(b.State.Closed())), cmp.Compare(a.Priority, b.Priority), b.OpenedAt.Compare(a.OpenedAt))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
@@ -20,27 +21,9 @@ func TestCollectInChunks(t *testing.T) {
 		m.shardOf(id).Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: false, At: now.Add(time.Second), Reason: "lost"}})
 	}
 
-	seen := map[devices.HubID]int{}
+	var steps []func(int) ([]devices.HubHealthRecord, bool)
 	for _, s := range m.shards {
-		for step := 0; ; step++ {
-			got, more := s.collect(shard.EverySlot, limit)
-			if len(got) > limit {
-				t.Fatalf("health shard gave %d hubs in one step, limit %d", len(got), limit)
-			}
-			for _, r := range got {
-				seen[r.Hub]++
-			}
-			if !more {
-				break
-			}
-			if step > homes {
-				t.Fatal("health shard never ran out")
-			}
-		}
+		steps = append(steps, func(limit int) ([]devices.HubHealthRecord, bool) { return s.collect(shard.EverySlot, limit) })
 	}
-	for _, id := range hubIDs {
-		if seen[id] != 1 {
-			t.Fatalf("hub %s collected %d times, want 1", id, seen[id])
-		}
-	}
+	shardtest.CollectsOnceInChunks(t, "health", steps, func(r devices.HubHealthRecord) devices.HubID { return r.Hub }, hubIDs, limit)
 }

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
 // Lang is the recipient's language.
@@ -39,58 +40,21 @@ type cause dispatch.Category
 
 type phrase struct{ ko, en string }
 
-// in is the phrase in l.
-func (p phrase) in(l Lang) string {
-	if l.norm() == English {
-		return p.en
-	}
-	return p.ko
-}
+func (c cause) urgent() bool { return dispatch.Category(c).Urgent() }
 
-// what happened, as the end of a sentence.
-var happened = map[cause]phrase{
-	cause(dispatch.CategoryFall):       {"낙상이 감지되었습니다", "a fall was detected"},
-	cause(dispatch.CategoryFire):       {"화재가 감지되었습니다", "a fire was detected"},
-	cause(dispatch.CategorySOS):        {"응급 호출 버튼이 눌렸습니다", "the emergency button was pressed"},
-	cause(dispatch.CategoryHeart):      {"심장 이상이 감지되었습니다", "a heart emergency was detected"},
-	cause(dispatch.CategoryBreathing):  {"호흡 이상이 감지되었습니다", "abnormal breathing was detected"},
-	cause(dispatch.CategoryInactivity): {"오랫동안 움직임이 없습니다", "there has been no movement for a long time"},
-	cause(dispatch.CategoryFallRecovered): {"넘어지셨다가 스스로 일어나셨습니다 (안부 확인 요청)",
-		"they fell and got up by themselves (please check on them)"},
-	cause(dispatch.CategoryGas):    {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
-	cause(dispatch.CategoryDevice): {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
-}
+// happened is what happened, as the end of a sentence, and what the
+// incident is, as a noun ("the fall", for the "119 has it" SMS): the words
+// every channel to people shares (dispatch/wording), so that a new category
+// is worded once.
+func (c cause) happened(l Lang) string { return c.words("happened.", l) }
 
-func (c cause) urgent() bool {
-	return c != cause(dispatch.CategoryInactivity) && c != cause(dispatch.CategoryDevice) && c != cause(dispatch.CategoryFallRecovered)
-}
+func (c cause) what(l Lang) string { return c.words("what.", l) }
 
-func (c cause) happened(l Lang) string {
-	return c.phrase(happened, phrase{"긴급 상황이 발생했습니다", "an emergency was reported"}, l)
+// words is c's words under prefix in l, or the words for any other
+// category.
+func (c cause) words(prefix string, l Lang) string {
+	return wording.Or(string(l.norm()), prefix+string(c), wording.Text(string(l.norm()), prefix+"other"))
 }
-
-// phrase is c's entry of table in l, or other's for a cause not in it.
-func (c cause) phrase(table map[cause]phrase, other phrase, l Lang) string {
-	if p, ok := table[c]; ok {
-		return p.in(l)
-	}
-	return other.in(l)
-}
-
-// what the incident is, as a noun ("the fall"), for the "119 has it" SMS.
-var what = map[cause]phrase{
-	cause(dispatch.CategoryFall):          {"낙상", "fall"},
-	cause(dispatch.CategoryFire):          {"화재", "fire"},
-	cause(dispatch.CategorySOS):           {"응급 호출", "emergency call"},
-	cause(dispatch.CategoryHeart):         {"심장 이상", "heart emergency"},
-	cause(dispatch.CategoryBreathing):     {"호흡 이상", "breathing emergency"},
-	cause(dispatch.CategoryInactivity):    {"장시간 움직임 없음", "long inactivity"},
-	cause(dispatch.CategoryFallRecovered): {"낙상 후 회복", "fall they got up from"},
-	cause(dispatch.CategoryGas):           {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
-	cause(dispatch.CategoryDevice):        {"안전 장비 이상", "safety device fault"},
-}
-
-func (c cause) what(l Lang) string { return c.phrase(what, phrase{"긴급 상황", "emergency"}, l) }
 
 // with119 is how far 119 is, by its answer, as the end of a sentence.
 var with119 = map[string]phrase{

@@ -1,6 +1,7 @@
 // Package wording is the words for what dispatch records: causes, states,
 // message types, recipients, channels, timeline actions, 119's answers,
-// providers' statuses and channels' errors, in Korean and English. Dispatch
+// providers' statuses and channels' errors, and what the people who know
+// the resident are told happened, in Korean and English. Dispatch
 // records its timeline in English for the audit; the console's pages and
 // the CAP description's "조치 내역" (what was tried) both say it to people,
 // so both read this one table. It imports nothing of the project: the
@@ -221,6 +222,31 @@ var words = map[string][2]string{
 	"funit.bpm":         {"회/분", "bpm"},
 	"funit.breaths/min": {"회/분", "per minute"},
 	"funit.ppm·min":     {"ppm·분", "ppm·min"},
+
+	// What the people who know the resident are told, by dispatch's
+	// category: what happened, as the end of a sentence, and what the
+	// incident is, as a noun. Every channel to people (SMS, voice) says
+	// them, so that a new category is worded here once.
+	"happened.fall":           {"낙상이 감지되었습니다", "a fall was detected"},
+	"happened.fire":           {"화재가 감지되었습니다", "a fire was detected"},
+	"happened.sos":            {"응급 호출 버튼이 눌렸습니다", "the emergency button was pressed"},
+	"happened.heart":          {"심장 이상이 감지되었습니다", "a heart emergency was detected"},
+	"happened.breathing":      {"호흡 이상이 감지되었습니다", "abnormal breathing was detected"},
+	"happened.inactivity":     {"오랫동안 움직임이 없습니다", "there has been no movement for a long time"},
+	"happened.fall_recovered": {"넘어지셨다가 스스로 일어나셨습니다 (안부 확인 요청)", "they fell and got up by themselves (please check on them)"},
+	"happened.gas":            {"가스 또는 일산화탄소가 감지되었습니다", "gas or carbon monoxide was detected"},
+	"happened.device":         {"안전 장비에 이상이 있습니다", "a safety device needs attention"},
+	"happened.other":          {"긴급 상황이 발생했습니다", "an emergency was reported"},
+	"what.fall":               {"낙상", "fall"},
+	"what.fire":               {"화재", "fire"},
+	"what.sos":                {"응급 호출", "emergency call"},
+	"what.heart":              {"심장 이상", "heart emergency"},
+	"what.breathing":          {"호흡 이상", "breathing emergency"},
+	"what.inactivity":         {"장시간 움직임 없음", "long inactivity"},
+	"what.fall_recovered":     {"낙상 후 회복", "fall they got up from"},
+	"what.gas":                {"가스·일산화탄소 감지", "gas or carbon monoxide alarm"},
+	"what.device":             {"안전 장비 이상", "safety device fault"},
+	"what.other":              {"긴급 상황", "emergency"},
 }
 
 // tried are the words of the CAP description's "조치 내역" (what was tried,

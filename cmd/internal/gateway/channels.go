@@ -1,9 +1,10 @@
 package gateway
 
-// The outbound channels: CAP to 119, SMS and voice through Twilio, and the
-// console; plus the inbound paths that move incidents on (119's answers,
-// Twilio's callbacks). The channel packages speak their own types; the
-// adapters here translate dispatch's notifications into them.
+// The outbound channels built from the configuration: CAP to 119, SMS and
+// voice through Twilio (or its fake), and the console; plus the inbound
+// paths that move incidents on (119's answers, Twilio's callbacks). The
+// channel packages implement dispatch.Notifier themselves and decide what
+// each person is told; this file only constructs them and hands them over.
 
 import (
 	"context"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/console/api"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -23,7 +24,7 @@ func dataFiles(dir string) []string {
 		files = append(files, db, db+"-wal", db+"-shm", db+"-journal")
 	}
 	return append(files, filepath.Join(dir, store.KeyFile), api.AdminTokenFile(dir), console.BootstrapPasswordFile(dir),
-		filepath.Join(dir, capAnswerTokenFile), filepath.Join(dir, demoFile))
+		cap.AnswerTokenFile(dir), filepath.Join(dir, demoFile))
 }
 
 // privateDataDir takes every permission for group and others off the data

@@ -37,7 +37,7 @@ type demoHub struct {
 // and where the guardian's SMS and calls and the 119 messages are seen.
 // It is what `make run` shows a new user.
 // changed tells the health monitor and dispatch about the demo hub's
-// registry changes, as the admin API's adapter does.
+// registry changes, as the registry's notifications do (registry.go).
 func demo(ctx context.Context, o Options, httpAddr, token, fakeTwilio string, st *store.Store, changed func(context.Context, devices.HubID), log zerolog.Logger) error {
 	path := filepath.Join(o.DataDir, demoFile)
 	var d demoHub

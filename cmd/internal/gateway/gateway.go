@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
 	"github.com/dolbom/dolbom/internal/defaults"
@@ -290,7 +289,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}, func() float64 { return float64(g.Dispatch.Panics()) }))
 	// 119's answers carry a credential of their own: never the admin token,
 	// which also unlocks residents' records and door codes.
-	answerToken, err := capAnswerToken(o)
+	answerToken, err := cap.LoadOrCreateAnswerToken(o.DataDir, o.Channels.CAPAnswerToken)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +397,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		}
 	}
 
-	health := newHealthReader(g.Health, st)
+	health := g.healthReader()
 	// The store's sub-stores serve the console's ports, in the console's records.
 	// The secret key also signs the console's login forms (it derives its
 	// own key from it), so that gateways sharing a database accept each
@@ -676,26 +675,4 @@ type hubCommander struct{ g *Gateway }
 
 func (h hubCommander) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
 	return h.g.Broker.SendCommand(ctx, hub, c)
-}
-
-// capAnswerTokenFile keeps the credential 119 uses on the answer endpoint
-// when none is configured.
-const capAnswerTokenFile = "cap-answer-token"
-
-func capAnswerToken(o Options) (string, error) {
-	if t := o.Channels.CAPAnswerToken; t != "" {
-		if len(t) < 16 {
-			return "", errors.New("gateway: the 119 answer token must be at least 16 characters")
-		}
-		return t, nil
-	}
-	path := filepath.Join(o.DataDir, capAnswerTokenFile)
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	t := randomHex(24)
-	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("gateway: 119 answer token: %w", err)
-	}
-	return t, nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/store/storetest"
 )
 
@@ -80,7 +80,7 @@ func TestHTTPStalledBodyIsDropped(t *testing.T) {
 // callbacks a few kilobytes, the admin API's CSV import megabytes.
 func TestHTTPBodyLimitsPerRoute(t *testing.T) {
 	g, addr := startHTTP(t, HTTPLimits{})
-	answerToken, err := os.ReadFile(filepath.Join(g.opts.DataDir, capAnswerTokenFile))
+	answerToken, err := os.ReadFile(cap.AnswerTokenFile(g.opts.DataDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
 package gateway
 
-// What the admin API and pages read and change of the fleet: the store as
-// the registry, telling the stages that cache it about each change, and
-// device health from the live monitor. The store serves every other port
-// itself.
+// What the admin API and pages change of the fleet: the store as the
+// registry, telling the stages that cache it about each change. The store
+// serves every other port itself; device health is health.Reader.
 
 import (
 	"context"
-	"errors"
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/cluster"
@@ -120,30 +118,9 @@ func (r registry) SetSensorDisabled(ctx context.Context, hub devices.HubID, id d
 	return r.notify(ctx, hub, r.Registry.SetSensorDisabled(ctx, hub, id, disabled))
 }
 
-// healthReader answers the API from the live monitor, falling back to the
-// stored record for a hub the monitor has not seen since the start. It
-// holds only the two sub-stores it reads: the hub directory (an unknown hub
-// is not found) and the saved device health.
-type healthReader struct {
-	live  *health.Monitor
-	hubs  store.Registry
-	saved store.State
-}
-
-func newHealthReader(live *health.Monitor, st *store.Store) healthReader {
-	return healthReader{live: live, hubs: st.Registry(), saved: st.State()}
-}
-
-func (h healthReader) HubHealth(ctx context.Context, hub devices.HubID) (devices.HubHealth, error) {
-	if hh, ok := h.live.Health(hub); ok {
-		return hh, nil
-	}
-	if _, err := h.hubs.GetHub(ctx, hub); err != nil {
-		return devices.HubHealth{}, err
-	}
-	rec, err := h.saved.GetHubHealth(ctx, hub)
-	if errors.Is(err, devices.ErrNotFound) {
-		return devices.HubHealth{Hub: hub, Battery: -1, Faults: []devices.Fault{}, Sensors: []devices.SensorHealth{}}, nil
-	}
-	return rec.HubHealth, err
+// healthReader is device health as the consoles and the admin API read it:
+// the live monitor, then the saved record (store.State), for a hub the
+// registry knows.
+func (g *Gateway) healthReader() health.Reader {
+	return health.Reader{Live: g.Health, Hubs: g.Store.Registry(), Saved: g.Store.State()}
 }
