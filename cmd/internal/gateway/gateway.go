@@ -256,6 +256,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
 	g.channels.sensors, g.channels.latest = st.Registry(), st.Incidents()
+	if _, err := settleDistricts(ctx, st, reg, log); err != nil {
+		return nil, err
+	}
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
