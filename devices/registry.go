@@ -29,6 +29,13 @@ type Resident struct {
 	Phone     string     `json:"phone,omitempty"`      // E.164, +82...
 	Language  string     `json:"language"`             // "ko" or "en"
 	Address   Address    `json:"address"`
+	// DistrictCode is the 시군구 the resident lives in (devices/region: 5
+	// digits of the 법정동코드, "26350" for 부산광역시 해운대구), derived
+	// from the address when not given. Its first two digits are the 시도
+	// whose 119 receives the resident's emergencies. Empty only for a
+	// resident registered without an address (or before the district was
+	// kept: the gateway derives it at start where it can).
+	DistrictCode string `json:"district_code,omitempty"`
 
 	MedicalNotes string   `json:"medical_notes,omitempty"`
 	Medications  []string `json:"medications,omitempty"`

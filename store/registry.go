@@ -95,6 +95,9 @@ func validateResident(r *devices.Resident) error {
 	if r.Phone != "" && !validPhone(r.Phone) {
 		return invalid("phone %q: want E.164 (+82...)", r.Phone)
 	}
+	if err := settleDistrict(r); err != nil {
+		return err
+	}
 	for i := range r.Guardians {
 		g := &r.Guardians[i]
 		if strings.TrimSpace(g.Name) == "" || !validPhone(g.Phone) {
@@ -128,7 +131,7 @@ func sealAD(id devices.ResidentID) string { return "resident:" + string(id) }
 
 const residentColumns = `id, name, birth_date, phone, language, address, medical_notes, medications, allergies,
 	key_holder, access_notes, access_sealed, guardians, social_worker_id, priority, consent, disabled,
-	created_us, updated_us`
+	created_us, updated_us, district_code`
 
 // residentArgs returns the column values in residentColumns order; the
 // access codes are sealed, never stored in the clear.
@@ -137,7 +140,7 @@ func (s *database) residentArgs(r *devices.Resident) []any {
 	return []any{string(r.ID), r.Name, r.BirthDate, r.Phone, r.Language, mustJSON(r.Address), r.MedicalNotes,
 		mustJSON(r.Medications), mustJSON(r.Allergies), r.Access.KeyHolder, r.Access.Notes,
 		s.sealer.seal(secrets, sealAD(r.ID)), mustJSON(r.Guardians), r.SocialWorkerID, r.Priority,
-		mustJSON(r.Consent), r.Disabled, toUS(r.CreatedAt), toUS(r.UpdatedAt)}
+		mustJSON(r.Consent), r.Disabled, toUS(r.CreatedAt), toUS(r.UpdatedAt), r.DistrictCode}
 }
 
 func mustJSON(v any) string {
@@ -155,7 +158,7 @@ func (s *database) scanResident(sc interface{ Scan(...any) error }) (devices.Res
 	var created, updated int64
 	err := sc.Scan(&id, &r.Name, &r.BirthDate, &r.Phone, &r.Language, &address, &r.MedicalNotes, &medications,
 		&allergies, &r.Access.KeyHolder, &r.Access.Notes, &sealed, &guardians, &r.SocialWorkerID, &r.Priority,
-		&consent, &r.Disabled, &created, &updated)
+		&consent, &r.Disabled, &created, &updated, &r.DistrictCode)
 	if err != nil {
 		return r, err
 	}
@@ -192,7 +195,7 @@ func (s Registry) CreateResident(ctx context.Context, r devices.Resident) (devic
 	r.CreatedAt = s.now()
 	r.UpdatedAt = r.CreatedAt
 	err := s.be.inTx(ctx, func(q querier) error {
-		n, err := q.exec(ctx, `INSERT INTO residents (`+residentColumns+`) VALUES `+placeholders(1, 19)+
+		n, err := q.exec(ctx, `INSERT INTO residents (`+residentColumns+`) VALUES `+placeholders(1, 20)+
 			` ON CONFLICT (id) DO NOTHING`, s.residentArgs(&r)...)
 		if err != nil {
 			return fmt.Errorf("store: create resident: %w", err)
@@ -265,9 +268,9 @@ func (s Registry) UpdateResident(ctx context.Context, r devices.Resident) (devic
 		n, err := q.exec(ctx, `UPDATE residents SET name = $2, birth_date = $3, phone = $4, language = $5,
 			address = $6, medical_notes = $7, medications = $8, allergies = $9, key_holder = $10,
 			access_notes = $11, access_sealed = $12, guardians = $13, social_worker_id = $14, priority = $15,
-			consent = $16, updated_us = $17 WHERE id = $1`,
+			consent = $16, updated_us = $17, district_code = $18 WHERE id = $1`,
 			args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10],
-			args[11], args[12], args[13], args[14], args[15], args[18])
+			args[11], args[12], args[13], args[14], args[15], args[18], args[19])
 		if err != nil {
 			return fmt.Errorf("store: update resident: %w", err)
 		}

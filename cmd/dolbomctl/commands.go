@@ -34,6 +34,7 @@ func commands(c *cli) map[string]map[string]handler {
 			"disable": c.setDisabled("hub", "hubs", true), "enable": c.setDisabled("hub", "hubs", false),
 			"rotate-secret": c.hubRotateSecret, "health": c.hubHealth, "events": c.hubEvents,
 		},
+		"region": {"route": c.regionRoute, "list": c.regionList},
 		"sensor": {
 			"add": c.sensorAdd, "list": c.sensorList, "get": c.sensorGet, "update": c.sensorUpdate,
 			"disable": c.sensorSetDisabled(true), "enable": c.sensorSetDisabled(false),
@@ -146,7 +147,8 @@ func residentFlags(fs *flag.FlagSet, withID bool) *bodyBuilder {
 	b.str("building", "address.building", "building name")
 	b.str("floor", "address.floor", "floor")
 	b.str("unit", "address.unit", "unit (호)")
-	b.str("district", "address.district", "district (시군구)")
+	b.str("district", "address.district", "district (시군구) as written in the address")
+	b.str("district-code", "district_code", "the 시군구's code (dolbomctl region list; default: derived from --address)")
 	b.str("postcode", "address.postcode", "postcode")
 	b.float("lat", "address.lat", "latitude")
 	b.float("lon", "address.lon", "longitude")

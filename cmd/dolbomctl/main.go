@@ -42,6 +42,10 @@ Commands:
   sensor list --hub H
   sensor get|disable|enable --hub H S
   sensor update --hub H S [--kind K] [--location L] [--interval D]
+  region list                            the 시도 and 시군구 with their codes
+  region route list                      each 시도's 119 route and where it comes from
+  region route set SIDO --endpoint URL [--endpoint URL2] [--token-file F]
+  region route delete SIDO               (SIDO: code or name, e.g. 11 or 서울)
   import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)

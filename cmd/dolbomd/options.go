@@ -179,7 +179,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.DurationVar(&o.ClusterScan, "cluster-scan", envDur("DOLBOM_CLUSTER_SCAN", 5*time.Second), "cluster: how often the node looks for dead nodes' silent homes (DOLBOM_CLUSTER_SCAN)")
 	fs.StringVar(&o.MQTTProxyFrom, "mqtt-proxy-from", env("DOLBOM_MQTT_PROXY_FROM", ""), "load balancers in front of the MQTT TCP and TLS listeners that send the PROXY protocol (HAProxy send-proxy-v2), addresses or CIDR prefixes separated by commas: those listeners then take connections only from them and see each hub's own address (per-address CONNECT limit, logs); empty: hubs connect directly (DOLBOM_MQTT_PROXY_FROM)")
 	fs.StringVar(&o.Node, "node", env("DOLBOM_NODE", ""), "this gateway's name among gateways sharing a database, under which it keeps the hubs it serves for its next start (its load guard lets them in); default: the host name, which a container re-created gets anew (DOLBOM_NODE)")
-	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated (DOLBOM_CAP_URL)")
+	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated: the route of every 시도 that has none of its own (dolbomctl region route; docs/operations.md) (DOLBOM_CAP_URL)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
 		"the 119 centre CAP messages are for, named in their restriction (DOLBOM_CAP_ADDRESSEE; default "+cap.DefaultAddressee+")")

@@ -109,6 +109,9 @@ type AdminConfig struct {
 	Now func() time.Time
 	// Events, when set, serves GET /hubs/{id}/events from the journal.
 	Events EventLog
+	// Routes, when set, serves the 119 routing table
+	// (/api/v1/regions/routes).
+	Routes RouteAdmin
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -188,6 +191,11 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("POST "+p+"/hubs/{id}/enable", a.setHubDisabled(false))
 	m.HandleFunc("GET "+p+"/hubs/{id}/health", a.hubHealth)
 	m.HandleFunc("GET "+p+"/hubs/{id}/events", a.hubEvents)
+
+	m.HandleFunc("GET "+p+"/regions", a.listRegions)
+	m.HandleFunc("GET "+p+"/regions/routes", a.listRoutes)
+	m.HandleFunc("PUT "+p+"/regions/routes/{sido}", a.putRoute)
+	m.HandleFunc("DELETE "+p+"/regions/routes/{sido}", a.deleteRoute)
 
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors", a.createSensor)
 	m.HandleFunc("GET "+p+"/hubs/{id}/sensors", a.listSensors)

@@ -89,6 +89,7 @@ func buildImportColumns() []csvColumn {
 		column("floor", "address.floor", func(r *R) *string { return &r.Address.Floor }, text),
 		column("unit", "address.unit", func(r *R) *string { return &r.Address.Unit }, text),
 		column("district", "address.district", func(r *R) *string { return &r.Address.District }, text),
+		column("district_code", "district_code", func(r *R) *string { return &r.DistrictCode }, text),
 		column("postcode", "address.postcode", func(r *R) *string { return &r.Address.Postcode }, text),
 		column("lat", "address.lat", func(r *R) *float64 { return &r.Address.Lat }, number),
 		column("lon", "address.lon", func(r *R) *float64 { return &r.Address.Lon }, number),
@@ -286,6 +287,7 @@ func (im *importer) row(ctx context.Context, row importRow) (id devices.Resident
 			c.copy(&next, &res)
 		}
 		if im.opts.dryRun {
+			movedAddress(cur, &next)
 			return res.ID, true, validateResident(&next, im.now())
 		}
 		_, err := im.UpdateResident(ctx, cur, next)

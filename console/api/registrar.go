@@ -83,6 +83,7 @@ func (g Registrar) UpdateResident(ctx context.Context, cur, next devices.Residen
 	if next.Access.DoorCode == accessMask {
 		next.Access.DoorCode = cur.Access.DoorCode
 	}
+	movedAddress(cur, &next)
 	now := g.now()
 	if err := validateResident(&next, now); err != nil {
 		return next, err

@@ -106,6 +106,9 @@ func validateResident(r *devices.Resident, now time.Time) error {
 	if err := checkCoordinates(r.Address.Lat, r.Address.Lon); err != nil {
 		return err
 	}
+	if err := settleDistrict(r); err != nil {
+		return err
+	}
 	for _, list := range []struct {
 		field string
 		items []string

@@ -25,7 +25,7 @@ func TestImportColumnsMapValidatorFields(t *testing.T) {
 	columns := ImportColumns()
 	for _, field := range []string{"name", "phone", "birth_date", "language", "address.line1", "address.lat", "address.lon",
 		"address.postcode", "guardians[0].phone", "guardians[2].language", "access.door_code", "access.notes",
-		"medications[3]", "allergies[0]", "social_worker_id", "consent.notify_guardians"} {
+		"medications[3]", "allergies[0]", "social_worker_id", "consent.notify_guardians", "district_code"} {
 		if col := columnOf(field); !slices.Contains(columns, col) {
 			t.Errorf("validator field %q maps to %q, not a CSV column", field, col)
 		}

@@ -9,6 +9,7 @@ package cap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -23,10 +24,26 @@ type SensorGetter interface {
 	GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error)
 }
 
+// ResidentLookup is the registry's resident of a hub: the district of a
+// resident whose record a notification does not carry (a Cancel after the
+// incident closed tells 119 nothing about the resident, but must reach the
+// same 시도's centre).
+type ResidentLookup interface {
+	ResidentOfHub(ctx context.Context, hub devices.HubID) (devices.Resident, error)
+}
+
 // NotifierOptions configures a Notifier.
 type NotifierOptions struct {
-	// Sender posts the messages; nil when no 119 endpoint is configured:
-	// every notification then fails, retryable, and waits in the outbox.
+	// Routes chooses the 119 centre of each message by the resident's 시도
+	// (route.go). When nil, Sender posts every message.
+	Routes *Router
+	// Residents finds the resident of a message that carries none; nil
+	// routes such a message as a resident without a district.
+	Residents ResidentLookup
+	// Sender posts the messages when Routes is nil (one receiver for
+	// everything: tests and tools); nil as well when no 119 endpoint is
+	// configured: every notification then fails, retryable, and waits in
+	// the outbox.
 	Sender *Sender
 	// SenderID is the CAP sender ("gateway@dolbom.example.kr").
 	SenderID string
@@ -57,18 +74,47 @@ var _ dispatch.Notifier = (*Notifier)(nil)
 // Notify builds n's CAP message and posts it; the reference is its
 // identifier.
 func (c *Notifier) Notify(ctx context.Context, n dispatch.Notification) (string, bool, error) {
-	if c.o.Sender == nil {
-		return "", true, errors.New("no 119 endpoint configured (--cap-url)")
+	sender, err := c.sender(ctx, n)
+	if err != nil {
+		// Retryable: the message waits in the outbox, its error on the
+		// incident's timeline, until a route (or the resident's district)
+		// is set.
+		return "", true, err
 	}
 	id, body, err := Build(c.message(ctx, n))
 	if err != nil {
 		return "", false, err
 	}
-	retry, err := c.o.Sender.Send(ctx, id, body)
+	retry, err := sender.Send(ctx, id, body)
 	if err != nil {
 		return "", retry, err
 	}
 	return id, false, nil
+}
+
+// sender is the 119 centre n goes to: the route of the resident's 시도.
+func (c *Notifier) sender(ctx context.Context, n dispatch.Notification) (*Sender, error) {
+	if c.o.Routes == nil {
+		if c.o.Sender == nil {
+			return nil, errors.New("no 119 endpoint configured (--cap-url, or dolbomctl region route set)")
+		}
+		return c.o.Sender, nil
+	}
+	res := n.Resident
+	if !n.HasResident && c.o.Residents != nil {
+		r, err := c.o.Residents.ResidentOfHub(ctx, n.Incident.Hub)
+		switch {
+		case err == nil:
+			res = r
+		case !errors.Is(err, devices.ErrNotFound):
+			return nil, fmt.Errorf("cap: the resident of hub %s, for the 119 route: %w", n.Incident.Hub, err)
+		}
+	}
+	rt, err := c.o.Routes.RouteOf(ctx, res.ID, res.DistrictCode)
+	if err != nil {
+		return nil, err
+	}
+	return c.o.Routes.SenderFor(rt)
 }
 
 // message is what 119 receives of n.

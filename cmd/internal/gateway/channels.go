@@ -29,7 +29,9 @@ import (
 
 // ChannelOptions configures the channels.
 type ChannelOptions struct {
-	// CAPURLs are the 119 endpoints CAP alerts are POSTed to.
+	// CAPURLs are the 119 endpoints CAP alerts are POSTed to: the route of
+	// every 시도 that has no stored route of its own (the single-endpoint
+	// set-up; docs/operations.md).
 	CAPURLs []string
 	// CAPTransport, when set, carries the requests to CAPURLs instead of
 	// the default HTTPS transport (a proxy's, or the simulator's in-memory
@@ -80,13 +82,18 @@ func (c *channels) fakeURL() string {
 
 // channels holds the channel clients and the fake Twilio when one runs.
 type channels struct {
-	cap       *cap.Sender
+	// capOpts builds routes (routeWith), once the store is open.
+	capOpts   cap.RouterOptions
+	routes    *cap.Router
 	capSender string
 	contact   string
 	addressee string
 	// sensors finds the alarm's sensor, for its room (set by the gateway
 	// once the store is open, before notifiers; nil sends no room).
 	sensors cap.SensorGetter
+	// residents finds the resident (their district: the 119 route) of a
+	// CAP message that carries none (set with sensors).
+	residents cap.ResidentLookup
 	// latest finds the notification a bare SMS reply answers (the store,
 	// set with sensors).
 	latest     twilio.Latest
@@ -112,13 +119,12 @@ func newChannels(o ChannelOptions, publicBase string, serveFake bool, slots twil
 		c.capSender = "gateway@dolbom.local"
 	}
 	var err error
+	c.capOpts = cap.RouterOptions{Fallback: o.CAPURLs, Transport: o.CAPTransport, Logger: log}
 	if len(o.CAPURLs) > 0 {
-		c.cap, err = cap.NewSender(cap.SenderOptions{Endpoints: o.CAPURLs, Transport: o.CAPTransport, Logger: log})
-		if err != nil {
+		// Checked now, before anything else is opened.
+		if _, err := cap.NewSender(cap.SenderOptions{Endpoints: o.CAPURLs, Transport: o.CAPTransport}); err != nil {
 			return nil, err
 		}
-	} else {
-		log.Warn().Msg("no 119 endpoint (--cap-url): CAP alerts wait in the outbox until one is configured")
 	}
 
 	if err := checkTwilio(o); err != nil {
@@ -211,11 +217,20 @@ func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.
 	c.answers = cap.Answers(cap.AnswerAuth{BearerToken: answerToken}, d)
 }
 
+// routeWith builds the 119 router on the stored routing table.
+func (c *channels) routeWith(src cap.RouteSource) error {
+	o := c.capOpts
+	o.Source = src
+	var err error
+	c.routes, err = cap.NewRouter(o)
+	return err
+}
+
 // notifiers returns dispatch's channels by name.
 func (c *channels) notifiers() map[dispatch.Channel]dispatch.Notifier {
 	return map[dispatch.Channel]dispatch.Notifier{
-		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Sender: c.cap, SenderID: c.capSender, Contact: c.contact,
-			Addressee: c.addressee, Sensors: c.sensors}),
+		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Routes: c.routes, Residents: c.residents, SenderID: c.capSender,
+			Contact: c.contact, Addressee: c.addressee, Sensors: c.sensors}),
 		dispatch.ChannelSMS:     twilio.SMSNotifier{Client: c.twilio},
 		dispatch.ChannelVoice:   twilio.VoiceNotifier{Client: c.twilio},
 		dispatch.ChannelConsole: dispatch.ConsoleNotifier{},

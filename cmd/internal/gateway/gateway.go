@@ -255,7 +255,17 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
-	g.channels.sensors, g.channels.latest = st.Registry(), st.Incidents()
+	g.channels.sensors, g.channels.latest, g.channels.residents = st.Registry(), st.Incidents(), st.Registry()
+	if err := g.channels.routeWith(st.Routes()); err != nil {
+		return nil, err
+	}
+	residentsBySido, err := settleDistricts(ctx, st, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoutes(ctx, g.channels.routes, residentsBySido, log); err != nil {
+		return nil, err
+	}
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {

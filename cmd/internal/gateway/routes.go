@@ -81,7 +81,8 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("POST /api/v1/119/answers", callback, g.channels.answers)
 	handle("/twilio/", callback, g.channels.webhooks)
 
-	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes},
+	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes,
+		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}},
 		g.registry(), g.healthReader(), g.hubControl(), log)
 	handle(api.APIPrefix, plain, admin)
 	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)

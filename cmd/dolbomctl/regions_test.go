@@ -1,0 +1,61 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/console/api"
+	"github.com/dolbom/dolbom/console/consoletest"
+)
+
+// dolbomctl region route set|list|delete against the real admin API.
+func TestRegionRouteCommands(t *testing.T) {
+	g := newGateway(t)
+	routes := consoletest.NewRoutes("http://127.0.0.1:8119/cap") // make run's --cap-url
+	routes.SetResidents("11", 2)
+	mux := http.NewServeMux()
+	mux.Handle(api.APIPrefix, api.NewAdminAPI(api.AdminConfig{Token: testToken, Routes: routes}, g.reg, consoletest.Health{}, g.hubs, zerolog.Nop()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	g.env["DOLBOM_SERVER"] = srv.URL
+
+	token := filepath.Join(t.TempDir(), "seoul.token")
+	if err := os.WriteFile(token, []byte("centre-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := g.ok(t, "region", "route", "set", "서울", "--endpoint", "https://119.seoul.example.kr/cap", "--token-file", token)
+	if sido, _ := set["sido"].(map[string]any); sido["code"] != "11" || set["has_token"] != true || set["source"] != "stored" {
+		t.Errorf("route set printed %v", set)
+	}
+	if rt, _, _ := routes.CAPRoute(t.Context(), "11"); rt.BearerToken != "centre-secret" {
+		t.Errorf("stored token %q, want the file's content", rt.BearerToken)
+	}
+	list := g.ok(t, "region", "route", "list")
+	rs, _ := list["routes"].([]any)
+	if len(rs) != 17 {
+		t.Fatalf("route list: %d routes, want 17", len(rs))
+	}
+	first, second := rs[0].(map[string]any), rs[1].(map[string]any)
+	if first["source"] != "stored" || second["source"] != "fallback" {
+		t.Errorf("서울 %v, 부산 %v: want stored and fallback", first["source"], second["source"])
+	}
+	if r := g.ctl(t, "region", "route", "list"); strings.Contains(r.stdout, "centre-secret") {
+		t.Error("route list prints the token")
+	}
+	// The fallback takes 서울's place: the delete is allowed.
+	if r := g.ctl(t, "region", "route", "delete", "11"); r.code != 0 {
+		t.Errorf("route delete: exit %d, %s", r.code, r.stderr)
+	}
+	if r := g.ctl(t, "region", "route", "set", "Seoul", "--endpoint", "https://x.example"); r.code != 1 || !strings.Contains(r.stderr, "서울특별시 (11)") {
+		t.Errorf("route set Seoul: exit %d, %s; want a refusal listing the 시도", r.code, r.stderr)
+	}
+	if r := g.ctl(t, "region", "route", "set", "11"); r.code != 2 || !strings.Contains(r.stderr, "--endpoint") {
+		t.Errorf("route set without --endpoint: exit %d, %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,58 @@
+package gateway
+
+// 119 routing at start: a 시도 whose residents have no route stops the
+// gateway before it serves (docs/operations.md).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/store"
+)
+
+// checkRoutes refuses a routing table that leaves residents of a 시도
+// without a route, naming each such 시도 and how many residents live there
+// (counts: enabled residents per 시도). No route at all is today's "no 119
+// configured" (a loud warning; alerts wait in the outbox), not an error.
+func checkRoutes(ctx context.Context, routes *cap.Router, counts map[string]int, log zerolog.Logger) error {
+	empty, err := routes.Empty(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: 119 routes: %w", err)
+	}
+	if empty {
+		log.Warn().Msg("no 119 route (--cap-url, or dolbomctl region route set): CAP alerts wait in the outbox until one is configured")
+		return nil
+	}
+	table, err := routes.Table(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: 119 routes: %w", err)
+	}
+	var missing []string
+	for _, e := range table {
+		if n := counts[string(e.Sido.Code)]; e.Source == cap.RouteNone && n > 0 {
+			missing = append(missing, fmt.Sprintf("%s: 대상자 %d명 (%d residents)", e.Sido, n, n))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("gateway: 119 경로가 없는 시도에 대상자가 있습니다 (residents live in a 시도 without a 119 route): %s; "+
+			"set each route (dolbomctl region route set SIDO --endpoint URL, on a gateway started with --cap-url meanwhile) "+
+			"or give --cap-url, the route of every 시도 without one", strings.Join(missing, "; "))
+	}
+	return nil
+}
+
+// routeAdmin is the admin API's routing table: the effective routes from
+// the router, the stored ones from the store.
+type routeAdmin struct {
+	*cap.Router
+	store.Routes
+	residents store.Registry
+}
+
+func (r routeAdmin) ResidentsBySido(ctx context.Context) (map[string]int, error) {
+	return r.residents.ResidentsBySido(ctx)
+}

@@ -1,0 +1,51 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/store"
+)
+
+// The routing table keeps one route per 시도, its token sealed at rest.
+func TestCAPRoutesStored(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		rs := s.Routes()
+		if _, ok, err := rs.CAPRoute(ctx, "11"); ok || err != nil {
+			t.Fatalf("CAPRoute on an empty table: %v, %v", ok, err)
+		}
+		put, err := rs.PutCAPRoute(ctx, cap.Route{Sido: "서울", Endpoints: []string{"https://119.seoul.example.kr/cap"}, BearerToken: "centre-secret"})
+		if err != nil || put.Sido != "11" {
+			t.Fatalf("PutCAPRoute: %+v, %v", put, err)
+		}
+		if _, err := rs.PutCAPRoute(ctx, cap.Route{Sido: "26", Endpoints: []string{"https://119.busan.example.kr/cap"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rs.PutCAPRoute(ctx, cap.Route{Sido: "99", Endpoints: []string{"https://x.example"}}); !errors.Is(err, devices.ErrInvalid) {
+			t.Errorf("PutCAPRoute(99): %v, want ErrInvalid", err)
+		}
+		got, ok, err := rs.CAPRoute(ctx, "11")
+		if err != nil || !ok || got.BearerToken != "centre-secret" || !slices.Equal(got.Endpoints, put.Endpoints) {
+			t.Errorf("CAPRoute(11) = %+v, %v, %v", got, ok, err)
+		}
+		var sealed []byte
+		if err := store.QueryRow(ctx, s, `SELECT token_sealed FROM cap_routes WHERE sido = '11'`, nil, &sealed); err != nil || bytes.Contains(sealed, []byte("centre-secret")) {
+			t.Errorf("the token at rest: %v; want it sealed", err)
+		}
+		all, err := rs.CAPRoutes(ctx)
+		if err != nil || len(all) != 2 || all[0].Sido != "11" || all[1].Sido != "26" || all[1].BearerToken != "" {
+			t.Errorf("CAPRoutes = %+v, %v", all, err)
+		}
+		if err := rs.DeleteCAPRoute(ctx, "26"); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.DeleteCAPRoute(ctx, "26"); !errors.Is(err, devices.ErrNotFound) {
+			t.Errorf("a second delete: %v, want ErrNotFound", err)
+		}
+	})
+}
