@@ -18,6 +18,14 @@ import (
 // between the two.
 const DefaultBusyWait = time.Second
 
+// DefaultConnectYieldAt is the wait for a core past which new CONNECTs
+// wait at the door (Config.ConnectYieldAt) in dolbomd and dolbom-sim's
+// in-process gateway. A goroutine runs for up to 10 ms before the
+// scheduler may preempt it, so a p99 wait above that means the runnable
+// goroutines queue for the cores; with the hubs online, the quiet rounds'
+// SOS took 13-25 ms at p99 from publish to incident across five such hops.
+const DefaultConnectYieldAt = 10 * time.Millisecond
+
 // ListenerOff disables a listener whose address would otherwise default.
 const ListenerOff = "off"
 
@@ -102,6 +110,14 @@ type Config struct {
 	// hubs whose session the node keeps and the hubs it held before its
 	// restart (HeldHubs) are never refused by it.
 	BusyWait time.Duration
+	// ConnectYieldAt holds new CONNECTs at the door (for up to 2 s each)
+	// while more than one in a hundred of the node's runnable goroutines
+	// waited longer than this for a core (0 or negative: never; dolbomd and
+	// dolbom-sim set DefaultConnectYieldAt). A connect wave then gives the
+	// cores back to the hubs already connected, whose emergencies cannot
+	// wait, instead of queuing them behind CONNECTs that can: see
+	// congestion.
+	ConnectYieldAt time.Duration
 	// Node names this broker node's row of held hubs in the store (the
 	// hubs it let back in past the load guard after a restart: see
 	// HeldHubs; default: the host name). Gateways sharing a PostgreSQL

@@ -121,6 +121,11 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) (err error) {
 	// The slot is taken once the CONNECT has arrived, not at accept: a
 	// socket that stays silent must not hold one (64 idle sockets would
 	// otherwise lock every hub out until ConnectTimeout).
+	// A connect wave yields the cores to the hubs already connected
+	// before it costs anything (see congestion).
+	if s.congestion.yield() {
+		s.m.connectsYielded.Inc()
+	}
 	if !s.admitConnect() {
 		return s.refuseConnect(cl, refuseAdmit, packets.ErrServerBusy, v3Unavailable)
 	}

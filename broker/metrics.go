@@ -45,6 +45,8 @@ type metrics struct {
 	memoryGuard      prometheus.Gauge
 	loadGuard        prometheus.Gauge
 	loadGuardPassed  prometheus.Counter
+	connectDoorShut  prometheus.Gauge
+	connectsYielded  prometheus.Counter
 	received         map[devices.Channel]prometheus.Counter
 	refused          *prometheus.CounterVec
 	rejected         *prometheus.CounterVec
@@ -87,6 +89,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the load guard refuses new hubs (hubs' messages waited longer than --busy-wait to be handled)."}),
 		loadGuardPassed: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "load_guard_passed_total",
 			Help: "CONNECTs the load guard let in while on because this node served the hub: a kept session, or held before the restart."}),
+		connectDoorShut: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "connect_door_shut",
+			Help: "1 while new CONNECTs wait for the cores to clear (runnable goroutines' wait p99 above --connect-yield-at)."}),
+		connectsYielded: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connects_yielded_total",
+			Help: "CONNECTs that waited at the door (up to 2 s each) for the cores to clear before being processed."}),
 		released: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sessions_released_total",
 			Help: "Hub connections ended because the hub's home moved to another gateway of the cluster, or this gateway left the cluster at a graceful stop (no will published)."}),
 		refused: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "connect_refused_total",

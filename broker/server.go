@@ -81,6 +81,7 @@ type Server struct {
 
 	verify     *verifier
 	admit      chan struct{} // a slot per CONNECT being processed (MaxConnecting)
+	congestion *congestion   // holds CONNECTs while the cores are saturated (ConnectYieldAt)
 	capacity   *capacity     // places for hubs (MaxHubs) and the memory guard
 	door       *door         // a full node's early refusals (refuse.go)
 	held       heldHubs      // the hubs held before the restart, let past the load guard
@@ -145,6 +146,7 @@ func New(cfg Config, j Journal, in Ingester, dir HubDirectory, log zerolog.Logge
 	s.pool = newHandoff(s)
 	s.hookCtx, s.hookCancel = context.WithCancel(context.Background())
 	s.ackCtx = newAckDeadlines(s.hookCtx, cfg.AckTimeout)
+	s.congestion = newCongestion(cfg.ConnectYieldAt, s.hookCtx.Done(), func(shut bool) { s.m.connectDoorShut.Set(b2f(shut)) })
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = int32(cfg.WritesPending)

@@ -97,6 +97,9 @@ type LoadReport struct {
 	// reason (capacity, memory, admission_wait, ...): which guard refused
 	// the fleet's refused_connects. Since the last start with --restart-at.
 	GatewayRefused map[string]int64 `json:"gateway_connect_refused,omitempty"`
+	// GatewayYielded is how many CONNECTs waited at the in-process
+	// gateway's door for its cores to clear (--connect-yield-at).
+	GatewayYielded int64 `json:"gateway_connects_yielded"`
 	Notes          []string         `json:"notes"`
 	Command        string           `json:"command"`
 }
@@ -517,7 +520,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("--memory-high-water %w", err)
 	}
-	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard, BusyWait: f.busyWait}
+	bc := broker.Config{MaxHubs: max(maxHubs, 0), MemoryHighWater: guard, BusyWait: f.busyWait, ConnectYieldAt: f.connectYieldAt}
 	tr, prov, _, env, cleanup, err := c.setup(ctx, stderr, bc, true)
 	if err != nil {
 		return err
@@ -601,7 +604,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type loadFlags struct {
 	homes, maxConnecting, offset            int
 	duration, memProfileAt, restartAt       time.Duration
-	drain, busyWait                         time.Duration
+	drain, busyWait, connectYieldAt         time.Duration
 	speed, rate, emergRate, highWater       float64
 	asJSON, cpuProfileSteady                bool
 	sensors, cpuProfile, memProfile, client string
@@ -636,6 +639,7 @@ func parseLoadFlags(args []string, c *common) (loadFlags, error) {
 	fs.StringVar(&f.client, "client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
 	fs.DurationVar(&f.busyWait, "busy-wait", broker.DefaultBusyWait, "in-process gateway: its load guard (as dolbomd --busy-wait); 0: no guard")
+	fs.DurationVar(&f.connectYieldAt, "connect-yield-at", broker.DefaultConnectYieldAt, "in-process gateway: new CONNECTs wait while the cores are saturated (as dolbomd --connect-yield-at); 0: never")
 	fs.Float64Var(&f.highWater, "memory-high-water", 0.8, "in-process gateway: its memory guard (as dolbomd --memory-high-water; it counts the simulator's memory too); 0: no guard")
 	fs.StringVar(&f.maxHubs, "max-hubs", memlimit.MaxHubsAuto, "in-process gateway: hubs it carries, refusing the rest at CONNECT (as dolbomd --max-hubs): a number, unlimited, or auto (derived from memory)")
 	return f, fs.Parse(args)
@@ -978,6 +982,7 @@ func (r *loadRun) fillReport(rep *LoadReport, st firmwaresim.Stats, elapsed floa
 	}
 	if env != nil {
 		rep.GatewayRefused = connectRefusals(env.gateway())
+		rep.GatewayYielded = connectsYielded(env.gateway())
 		g := env.gateway()
 		rep.GatewayStagesMS = gatewayStages(g, nil)
 		// After a restart the gateway is a new one, started after the
@@ -1090,6 +1095,21 @@ func connectRefusals(g *gateway.Gateway) map[string]int64 {
 		}
 	})
 	return out
+}
+
+// connectsYielded reads the gateway's connects_yielded_total.
+func connectsYielded(g *gateway.Gateway) (n int64) {
+	if g == nil {
+		return 0
+	}
+	gatewayMetrics(g, func(mf *dto.MetricFamily) {
+		if mf.GetName() == "dolbom_broker_connects_yielded_total" {
+			for _, m := range mf.GetMetric() {
+				n += int64(m.GetCounter().GetValue())
+			}
+		}
+	})
+	return n
 }
 
 // loadFleet and loadHub are what load needs of either kind of fleet.

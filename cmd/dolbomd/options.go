@@ -66,6 +66,8 @@ type Options struct {
 	MemoryHighWater float64
 	// BusyWait is the load guard (broker.Config.BusyWait); 0 turns it off.
 	BusyWait time.Duration
+	// ConnectYieldAt is broker.Config.ConnectYieldAt; 0 turns it off.
+	ConnectYieldAt time.Duration
 	// Node names this gateway's row of held hubs (broker.Config.Node),
 	// and in a cluster the node (gateway.ClusterOptions).
 	Node string
@@ -173,6 +175,7 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	}
 	fs.Float64Var(&o.MemoryHighWater, "memory-high-water", highWater, "memory guard: new hubs are refused as server busy while the live heap plus goroutine stacks pass this share of the soft memory limit; 0: no guard (DOLBOM_MEMORY_HIGH_WATER)")
 	fs.DurationVar(&o.BusyWait, "busy-wait", envDur("DOLBOM_BUSY_WAIT", broker.DefaultBusyWait), "load guard: new hubs are refused as server busy while more than 5% of the hubs' messages wait longer than this to be handled, and for 10 s after (hubs this node served, before its restart too, are let in); 0: no guard (DOLBOM_BUSY_WAIT)")
+	fs.DurationVar(&o.ConnectYieldAt, "connect-yield-at", envDur("DOLBOM_CONNECT_YIELD_AT", broker.DefaultConnectYieldAt), "new CONNECTs wait (up to 2 s each) while more than 1% of runnable goroutines waited longer than this for a core, so a connect wave never takes the cores from connected hubs' emergencies; 0: never (DOLBOM_CONNECT_YIELD_AT)")
 	fs.BoolVar(&o.Cluster, "cluster", envBool("DOLBOM_CLUSTER"), "run as one gateway of a cluster sharing the PostgreSQL database (docs/cluster.md): needs --database-url, --node and the shared secrets DOLBOM_SECRET_KEY, DOLBOM_ADMIN_TOKEN, DOLBOM_CAP_ANSWER_TOKEN (DOLBOM_CLUSTER)")
 	fs.DurationVar(&o.ClusterRenew, "cluster-renew", envDur("DOLBOM_CLUSTER_RENEW", 2*time.Second), "cluster: how often the node renews its lease; also a single gateway's on PostgreSQL, which refuses a second gateway on its database (DOLBOM_CLUSTER_RENEW)")
 	fs.DurationVar(&o.ClusterTTL, "cluster-ttl", envDur("DOLBOM_CLUSTER_TTL", 10*time.Second), "cluster: how long a renewal lasts, at least 3 renewals; a node silent this long plus as long again loses its silent homes to the others (a node stopped with SIGTERM gives its lease up at once); also a single gateway's lease on PostgreSQL (DOLBOM_CLUSTER_TTL)")
@@ -285,6 +288,9 @@ func (o Options) validate() error {
 	if _, _, err := memlimit.ParseMaxHubs(o.MaxHubs); err != nil {
 		errs = append(errs, fmt.Errorf("--max-hubs / DOLBOM_MAX_HUBS %w", err))
 	}
+	if o.ConnectYieldAt < 0 {
+		errs = append(errs, errors.New("--connect-yield-at must be positive, or 0 for never"))
+	}
 	if o.BusyWait < 0 {
 		errs = append(errs, errors.New("--busy-wait must be positive, or 0 for no load guard"))
 	}
@@ -354,6 +360,7 @@ func (o Options) gateway() gateway.Options {
 		},
 	}
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
+	g.Broker.ConnectYieldAt = o.ConnectYieldAt
 	g.Broker.BusyWait = o.BusyWait                                      // validated: 0 is no guard
 	g.Broker.Node = o.Node                                              // "": the host name
 	g.Cluster = gateway.ClusterOptions{Enabled: o.Cluster, Renew: o.ClusterRenew, TTL: o.ClusterTTL, Scan: o.ClusterScan}
