@@ -99,9 +99,9 @@ type LoadReport struct {
 	GatewayRefused map[string]int64 `json:"gateway_connect_refused,omitempty"`
 	// GatewayYielded is how many CONNECTs waited at the in-process
 	// gateway's door for its cores to clear (--connect-yield-at).
-	GatewayYielded int64 `json:"gateway_connects_yielded"`
-	Notes          []string         `json:"notes"`
-	Command        string           `json:"command"`
+	GatewayYielded int64    `json:"gateway_connects_yielded"`
+	Notes          []string `json:"notes"`
+	Command        string   `json:"command"`
 }
 
 // SteadyCPU is this process's CPU (gateway and simulator; a PostgreSQL

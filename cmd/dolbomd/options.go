@@ -360,9 +360,9 @@ func (o Options) gateway() gateway.Options {
 		},
 	}
 	g.Broker.MemoryHighWater, _ = broker.MemoryGuard(o.MemoryHighWater) // validated
-	g.Broker.ConnectYieldAt = o.ConnectYieldAt
 	g.Broker.BusyWait = o.BusyWait                                      // validated: 0 is no guard
 	g.Broker.Node = o.Node                                              // "": the host name
+	g.Broker.ConnectYieldAt = o.ConnectYieldAt                          // validated: 0 is never
 	g.Cluster = gateway.ClusterOptions{Enabled: o.Cluster, Renew: o.ClusterRenew, TTL: o.ClusterTTL, Scan: o.ClusterScan}
 	if o.Demo && g.Channels.FakeTwilio {
 		// The demo's people: guardians get the SMS, answer the call five
