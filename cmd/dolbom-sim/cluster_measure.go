@@ -74,6 +74,9 @@ type ClusterReport struct {
 	// SlowestBuffered are the five slowest buffered SOS, with the hub's
 	// session around them: where the time went.
 	SlowestBuffered []slowSOS      `json:"slowest_buffered"`
+	// SlowestServed are the five slowest served SOS (latency_ms.incident's
+	// tail), placed against the kill and the pause by their times.
+	SlowestServed []slowSOS `json:"slowest_served"`
 	Settings        map[string]any `json:"settings"`
 	Processes       []clusterProc  `json:"processes"`
 	PostgresDir     string         `json:"postgres_dir,omitempty"`
@@ -265,6 +268,12 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // slowSOS is one buffered SOS's way to its incident, in seconds from the
 // fleet's start: published, its session ended (0: it had none), the next
 // session began, the PUBACK, the incident.
+// slowest returns the n slowest of list, slowest first.
+func slowest(list []slowSOS, n int) []slowSOS {
+	slices.SortFunc(list, func(a, b slowSOS) int { return cmp.Compare(b.Incident-b.Published, a.Incident-a.Published) })
+	return list[:min(len(list), n)]
+}
+
 type slowSOS struct {
 	Hub        int     `json:"hub"`
 	Published  float64 `json:"published_s"`
@@ -328,7 +337,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		sosOf[r.track.sos[id].hub] = r.track.sos[id]
 	}
 	var all, served, failover, buffered firmwaresim.Histogram
-	var slow []slowSOS
+	var slow, slowServed []slowSOS
 	for _, id := range r.track.sosIDs {
 		s := r.track.sos[id]
 		rep.SOS.Sent++
@@ -375,6 +384,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		case first:
 		case !carried:
 			served.Record(lat)
+			slowServed = append(slowServed, r.track.slowSOS(s, inc.opened*1000, start))
 		default:
 			slow = append(slow, r.track.slowSOS(s, inc.opened*1000, start))
 			buffered.Record(lat)
@@ -388,8 +398,8 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		}
 	}
 	r.track.mu.Unlock()
-	slices.SortFunc(slow, func(a, b slowSOS) int { return cmp.Compare(b.Incident-b.Published, a.Incident-a.Published) })
-	rep.SlowestBuffered = slow[:min(len(slow), 5)]
+	rep.SlowestBuffered = slowest(slow, 5)
+	rep.SlowestServed = slowest(slowServed, 5)
 	for hub, list := range byHub {
 		for _, in := range list {
 			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil || silent[hub] {
