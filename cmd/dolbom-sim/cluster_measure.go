@@ -73,16 +73,16 @@ type ClusterReport struct {
 	LatencyMS map[string]firmwaresim.LatencySummary `json:"latency_ms"`
 	// SlowestBuffered are the five slowest buffered SOS, with the hub's
 	// session around them: where the time went.
-	SlowestBuffered []slowSOS      `json:"slowest_buffered"`
+	SlowestBuffered []slowSOS `json:"slowest_buffered"`
 	// SlowestServed are the five slowest served SOS (latency_ms.incident's
 	// tail), placed against the kill and the pause by their times.
-	SlowestServed []slowSOS `json:"slowest_served"`
-	Settings        map[string]any `json:"settings"`
-	Processes       []clusterProc  `json:"processes"`
-	PostgresDir     string         `json:"postgres_dir,omitempty"`
-	Machine         Machine        `json:"machine"`
-	Command         string         `json:"command"`
-	Notes           []string       `json:"notes"`
+	SlowestServed []slowSOS      `json:"slowest_served"`
+	Settings      map[string]any `json:"settings"`
+	Processes     []clusterProc  `json:"processes"`
+	PostgresDir   string         `json:"postgres_dir,omitempty"`
+	Machine       Machine        `json:"machine"`
+	Command       string         `json:"command"`
+	Notes         []string       `json:"notes"`
 }
 
 type clusterSOS struct {
