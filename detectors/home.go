@@ -124,7 +124,7 @@ const (
 	mPresence
 	mHeart
 	mRespiration
-	mBed // kept in its track only: the fall rule reads it (rule_fall.go)
+	mBed // the fall rule reads it (rule_fall.go)
 )
 
 func metricCode(m devices.Metric) uint8 {
@@ -190,6 +190,7 @@ type fallTrackerSlot struct {
 	sensor  shard.Name
 	tracker FallTracker
 	ask     gotUpAsk // a "fell and got up" the resident is being asked about (rule_fall_ask.go)
+	weak    weakFall // a weak fall from lying waiting for the bed zone (rule_fall.go)
 }
 
 // home is one home's state, owned by one shard.

@@ -41,6 +41,11 @@ type FallFinding struct {
 	Recovered bool
 	// FromLying marks a fall that started lying (out of bed, off a sofa).
 	FromLying bool
+	// Weak marks a turn out of lying, down and still after, with no impact
+	// the wearable trusts alone (fall.Fall.Weak): held, and raised as a
+	// fall from lying only if the radar's bed zone reads empty within
+	// FallCancelWindow of it (weakFall).
+	Weak bool
 }
 
 // FallTracker turns a wearable's accelerometer chunks into findings. One
@@ -136,6 +141,45 @@ func (h *home) bedSince(t int64) (inBed, known bool) {
 		}
 	}
 	return inBed, known
+}
+
+// weakFall is a weak finding held on its wearable's slot; deadline 0 means
+// none.
+type weakFall struct {
+	impact, detected, deadline int64
+	peak                       float32
+}
+
+// holdWeak keeps a weak finding until the bed zone speaks or the window
+// passes. Nothing is emitted: without a bed zone it is a turn in bed.
+func (h *home) holdWeak(f FallFinding, si int) {
+	if slot := h.trackerSlot(si); slot != nil {
+		at := f.Detected.UnixMilli()
+		slot.weak = weakFall{impact: f.Impact.UnixMilli(), detected: at, deadline: at + h.th.FallCancelWindow.Milliseconds(), peak: float32(f.PeakG)}
+	}
+}
+
+// bedReading applies a bed zone's reading at t to the held weak findings:
+// the bed empty after one raises it as a fall from lying, detected now (so
+// the resident gets the whole window to cancel; fallTick then finds the
+// bed empty and fires at P1); somebody in the bed drops it.
+func (h *home) bedReading(r *ruleCtx, v float32, t, now int64) {
+	for i := range h.trackers {
+		w := &h.trackers[i].weak
+		if w.deadline == 0 || t < w.detected {
+			continue
+		}
+		if v == 0 && t <= w.deadline {
+			si := -1
+			for k := range h.sensors {
+				if h.sensors[k].name == h.trackers[i].sensor {
+					si = k
+				}
+			}
+			h.fall(r, w.impact, t, w.peak, true, si, nil, now)
+		}
+		*w = weakFall{}
+	}
 }
 
 // fallRecovered: the tracker saw the wearer get up after a fall. A fall

@@ -46,6 +46,13 @@ type Fall struct {
 	// reported because the wearer kept moving on the floor until they got up
 	// ("fell and got up": a welfare concern, not a 119 emergency).
 	GotUp bool
+	// Weak marks instead a turn out of lying that ended down and still but
+	// whose impact passed neither Config.BedImpactG nor Config.BedImpactMS
+	// (a sensor clipping at ±2 g reads a fall out of bed so): not a fall on
+	// the wearable's word, since turning over in bed looks the same to it.
+	// The engine raises it only when the radar's bed zone then reads empty.
+	// The tracker keeps no state for it (no recovery is watched).
+	Weak bool
 }
 
 // Features are what one impact episode was judged on; each is compared with
@@ -470,9 +477,9 @@ func (t *Tracker) judge(k int64, now time.Time) {
 	// A fall from lying needs the history to show that the wearer lay
 	// before it (not a stream that began mid-fall), a harder impact than
 	// turning over in bed and a turn of the trunk.
-	f.FromLying = !upright && t.first >= ticksOf(cfg.UprightLookback) &&
-		(feat.PeakG >= cfg.BedImpactG || (cfg.BedImpactMS > 0 && feat.ImpactMS >= cfg.BedImpactMS)) &&
-		feat.OrientationChangeDeg >= cfg.BedTurnDeg
+	lyingTurn := !upright && t.first >= ticksOf(cfg.UprightLookback) && feat.OrientationChangeDeg >= cfg.BedTurnDeg
+	f.FromLying = lyingTurn &&
+		(feat.PeakG >= cfg.BedImpactG || (cfg.BedImpactMS > 0 && feat.ImpactMS >= cfg.BedImpactMS))
 	// A controlled descent (lying down, sitting down heavily, failing to
 	// stand and sitting back): from upright, but no free-fall phase before
 	// the impact and a soft landing. Someone who lowers themself keeps
@@ -493,6 +500,11 @@ func (t *Tracker) judge(k int64, now time.Time) {
 	t.stats.Episodes++
 	if t.onEpisode != nil {
 		t.onEpisode(f, isFall)
+	}
+	if down && still && lyingTurn && !f.FromLying {
+		f.FromLying, f.Weak = true, true
+		t.out = append(t.out, f)
+		return
 	}
 	if !down || !(upright || f.FromLying) {
 		return
