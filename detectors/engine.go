@@ -948,6 +948,8 @@ func (s *engineShard) reading(h *home, rd *devices.Reading, recv, floor int64) {
 		}
 	case mPresence:
 		h.presence(v, t)
+	case mBed:
+		h.bedReading(r, v, t, now)
 	case mHeart:
 		h.heart(r, tr, v, rd.Quality, t)
 	case mRespiration:
@@ -1017,6 +1019,10 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {
 			h.fallRecovered(r, f, si)
+			continue
+		}
+		if f.Weak {
+			h.holdWeak(f, si)
 			continue
 		}
 		h.fall(r, f.Impact.UnixMilli(), f.Detected.UnixMilli(), float32(f.PeakG), f.FromLying, si, nil, now)

@@ -196,7 +196,7 @@ func explainFallPending(peak float32, window time.Duration, fromLying bool) Expl
 	}
 }
 
-func explainFall(peak float32, d time.Duration, radar, nightBed bool) Explanation {
+func explainFall(peak float32, d time.Duration, radar, nightBed, bedEmpty bool) Explanation {
 	ko := fmt.Sprintf("낙상 (충격 %.1fg), %s간 취소·기상 없음", peak, DurKo(d))
 	en := fmt.Sprintf("Fall (impact %.1f g), no cancel and not up for %s", peak, DurEn(d))
 	if radar {
@@ -207,7 +207,18 @@ func explainFall(peak float32, d time.Duration, radar, nightBed bool) Explanatio
 		ko += ", 야간 침대 낙상 후 움직임 없음"
 		en += ", fell out of bed at night and nothing has moved since"
 	}
+	if bedEmpty {
+		ko += ", 침대 재실 센서: 침대 비어 있음"
+		en += ", bed sensor: the bed is empty"
+	}
 	return Explanation{Ko: ko, En: en}
+}
+
+// explainFallInBed: a fall from upright after which the radar's bed zone
+// shows the resident in bed: lying down, not sent on.
+func explainFallInBed(peak float32) Explanation {
+	return Explanation{Ko: fmt.Sprintf("낙상 감지 (충격 %.1fg) 후 침대 재실 센서가 침대에 누워 있음을 보여 줌: 침대에 누운 것으로 판단, 출동 요청 안 함", peak),
+		En: fmt.Sprintf("Fall detected (impact %.1f g), then the bed sensor shows the resident in bed: taken for lying down, nobody sent", peak)}
 }
 
 func explainFellGotUp(d time.Duration, fromLying bool, window time.Duration) Explanation {

@@ -24,7 +24,7 @@ type wearableTracker struct {
 func (w *wearableTracker) Feed(c *devices.AccelChunk) []FallFinding {
 	w.out = w.out[:0]
 	for _, f := range w.t.Feed(c) {
-		w.out = append(w.out, FallFinding{Impact: f.Impact, Detected: f.Detected, PeakG: f.PeakG, Recovered: f.GotUp, FromLying: f.FromLying})
+		w.out = append(w.out, FallFinding{Impact: f.Impact, Detected: f.Detected, PeakG: f.PeakG, Recovered: f.GotUp, FromLying: f.FromLying, Weak: f.Weak})
 	}
 	return w.out
 }

@@ -124,6 +124,7 @@ const (
 	mPresence
 	mHeart
 	mRespiration
+	mBed // the fall rule reads it (rule_fall.go)
 )
 
 func metricCode(m devices.Metric) uint8 {
@@ -148,6 +149,8 @@ func metricCode(m devices.Metric) uint8 {
 		return mHeart
 	case devices.MetricRespiration:
 		return mRespiration
+	case devices.MetricBed:
+		return mBed
 	}
 	return mOther
 }
@@ -155,7 +158,7 @@ func metricCode(m devices.Metric) uint8 {
 var codeMetric = [...]devices.Metric{mSmoke: devices.MetricSmoke, mTemperature: devices.MetricTemperature,
 	mCO: devices.MetricCO, mGas: devices.MetricGas, mHumidity: devices.MetricHumidity, mMotion: devices.MetricMotion,
 	mDoor: devices.MetricDoor, mPresence: devices.MetricPresence, mHeart: devices.MetricHeartRate,
-	mRespiration: devices.MetricRespiration}
+	mRespiration: devices.MetricRespiration, mBed: devices.MetricBed}
 
 // track is the latest value of one metric of one sensor: its high-water
 // mark (At) decides what is late, and a slow baseline tells a rise.
@@ -187,6 +190,7 @@ type fallTrackerSlot struct {
 	sensor  shard.Name
 	tracker FallTracker
 	ask     gotUpAsk // a "fell and got up" the resident is being asked about (rule_fall_ask.go)
+	weak    weakFall // a weak fall from lying waiting for the bed zone (rule_fall.go)
 }
 
 // home is one home's state, owned by one shard.

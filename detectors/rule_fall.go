@@ -41,6 +41,11 @@ type FallFinding struct {
 	Recovered bool
 	// FromLying marks a fall that started lying (out of bed, off a sofa).
 	FromLying bool
+	// Weak marks a turn out of lying, down and still after, with no impact
+	// the wearable trusts alone (fall.Fall.Weak): held, and raised as a
+	// fall from lying only if the radar's bed zone reads empty within
+	// FallCancelWindow of it (weakFall).
+	Weak bool
 }
 
 // FallTracker turns a wearable's accelerometer chunks into findings. One
@@ -92,22 +97,88 @@ func (h *home) fallTick(r *ruleCtx, now int64) {
 	// wearable movement, no radar motion): nobody is about until morning,
 	// and a long lie is what hurts people living alone most (DOMAIN.md 3).
 	detected := e.Deadline - h.th.FallCancelWindow.Milliseconds()
+	at := e.Deadline
+	if now < at {
+		at = now // the hub went offline: nobody can be asked any more
+	}
+	// The radar's bed zone, where the home has one, says where the wearer
+	// ended. In bed after a fall from upright: the wearer lay down on the
+	// bed (to the waist a mattress is a soft floor, docs/detection.md), not
+	// a fall to the floor. Out of bed after a fall from lying: they left
+	// the bed with the impact, which corroborates a fall out of bed.
+	inBed, bedKnown := h.bedSince(detected)
+	if inBed && e.Level != fallFromLying {
+		h.transition(r, kFall, Cancelled, Priority(e.Prio), at, explainFallInBed(c.FallPeak),
+			[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "in_bed", Value: 1}}, nil, nil)
+		return
+	}
+	bedEmpty := bedKnown && !inBed && e.Level == fallFromLying
 	still := c.LastMotion <= detected
 	radar := c.Present == 1 && still
 	hour := h.hourOf(r, detected)
 	nightBed := e.Level == fallFromLying && still && (hour >= nightFrom || hour <= nightTo)
 	prio := PriorityHigh
-	if radar || nightBed {
+	if radar || nightBed || bedEmpty {
 		prio = PriorityCritical
 	}
-	at := e.Deadline
-	if now < at {
-		at = now // the hub went offline: nobody can be asked any more
-	}
-	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar, nightBed),
-		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}, {Name: "night_bed_still", Value: b2f(nightBed)}}, nil, nil)
+	h.transition(r, kFall, Firing, prio, at, explainFall(c.FallPeak, time.Duration(at-e.Start)*time.Millisecond, radar, nightBed, bedEmpty),
+		[]Fact{{Name: "peak", Value: float64(c.FallPeak), Unit: "g"}, {Name: "radar_still", Value: b2f(radar)}, {Name: "night_bed_still", Value: b2f(nightBed)}, {Name: "bed_empty", Value: b2f(bedEmpty)}}, nil, nil)
 	if c.HubOffline {
 		e.Raised = true
+	}
+}
+
+// bedSince reports what the radars' bed zones said at or after t: whether
+// any said somebody is in the bed, and whether any said anything. A
+// reading still in the hub's batch when the window ends is not seen; the
+// fall then fires as it would without a bed zone.
+func (h *home) bedSince(t int64) (inBed, known bool) {
+	for k := range h.tracks {
+		tr := &h.tracks[k]
+		if tr.Metric == mBed && tr.At >= t {
+			known = true
+			inBed = inBed || tr.Value == 1
+		}
+	}
+	return inBed, known
+}
+
+// weakFall is a weak finding held on its wearable's slot; deadline 0 means
+// none.
+type weakFall struct {
+	impact, detected, deadline int64
+	peak                       float32
+}
+
+// holdWeak keeps a weak finding until the bed zone speaks or the window
+// passes. Nothing is emitted: without a bed zone it is a turn in bed.
+func (h *home) holdWeak(f FallFinding, si int) {
+	if slot := h.trackerSlot(si); slot != nil {
+		at := f.Detected.UnixMilli()
+		slot.weak = weakFall{impact: f.Impact.UnixMilli(), detected: at, deadline: at + h.th.FallCancelWindow.Milliseconds(), peak: float32(f.PeakG)}
+	}
+}
+
+// bedReading applies a bed zone's reading at t to the held weak findings:
+// the bed empty after one raises it as a fall from lying, detected now (so
+// the resident gets the whole window to cancel; fallTick then finds the
+// bed empty and fires at P1); somebody in the bed drops it.
+func (h *home) bedReading(r *ruleCtx, v float32, t, now int64) {
+	for i := range h.trackers {
+		w := &h.trackers[i].weak
+		if w.deadline == 0 || t < w.detected {
+			continue
+		}
+		if v == 0 && t <= w.deadline {
+			si := -1
+			for k := range h.sensors {
+				if h.sensors[k].name == h.trackers[i].sensor {
+					si = k
+				}
+			}
+			h.fall(r, w.impact, t, w.peak, true, si, nil, now)
+		}
+		*w = weakFall{}
 	}
 }
 

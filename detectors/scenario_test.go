@@ -218,7 +218,7 @@ func (sr *scenarioRun) line(no int, text string) {
 		lying := opts["from"] == "lying"
 		switch rest[2] {
 		case "fall":
-			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak, FromLying: lying}}
+			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak, FromLying: lying, Weak: opts["weak"] == "1"}}
 		case "getup":
 			sr.trackers[k].next = []FallFinding{{Impact: impact, Detected: now, PeakG: peak, Recovered: true, FromLying: lying}}
 		}

@@ -13,6 +13,7 @@ const (
 	MetricMotion      Metric = "motion"      // PIR triggers counted since the previous reading
 	MetricDoor        Metric = "door"        // 0 closed, 1 open
 	MetricPresence    Metric = "presence"    // radar: 0 nobody, 1 somebody in range
+	MetricBed         Metric = "bed"         // radar's bed zone: 0 the bed empty, 1 somebody in it
 	MetricHeartRate   Metric = "heart_rate"  // beats per minute; quality required
 	MetricRespiration Metric = "respiration" // breaths per minute; quality required
 	MetricBattery     Metric = "battery"     // state of charge, %
@@ -42,6 +43,7 @@ var Metrics = map[Metric]MetricSpec{
 	MetricMotion:      {Unit: "count", Min: 0, Max: 10000},
 	MetricDoor:        {Unit: "state", Min: 0, Max: 1, Binary: true},
 	MetricPresence:    {Unit: "state", Min: 0, Max: 1, Binary: true},
+	MetricBed:         {Unit: "state", Min: 0, Max: 1, Binary: true},
 	MetricHeartRate:   {Unit: "bpm", Min: 0, Max: 300, NeedsQuality: true},
 	MetricRespiration: {Unit: "breaths/min", Min: 0, Max: 100, NeedsQuality: true},
 	MetricBattery:     {Unit: "%", Min: 0, Max: 100},
@@ -132,7 +134,7 @@ var SensorKinds = map[SensorKind][]Metric{
 	SensorGas:       {MetricGas},
 	SensorMotion:    {MetricMotion, MetricBattery},
 	SensorDoor:      {MetricDoor, MetricBattery},
-	SensorRadar:     {MetricPresence, MetricHeartRate, MetricRespiration},
+	SensorRadar:     {MetricPresence, MetricBed, MetricHeartRate, MetricRespiration},
 	SensorWearable:  {MetricHeartRate, MetricBattery},
 	SensorSOSButton: {MetricBattery},
 	SensorHub:       {MetricBattery, MetricMains},

@@ -114,6 +114,7 @@ var dispatchText = map[string][2]string{
 	"metric.accel_g":     {"가속도 크기 (g)", "Acceleration magnitude (g)"},
 	"metric.heart_rate":  {"심박수 (회/분)", "Heart rate (bpm)"},
 	"metric.respiration": {"호흡수 (회/분)", "Breathing (per minute)"},
+	"metric.bed":         {"침대 재실 (0 비어 있음, 1 누워 있음)", "In bed (0 empty, 1 occupied)"},
 	"metric.temperature": {"온도 (°C)", "Temperature (°C)"},
 	"metric.smoke":       {"연기 농도 (%/ft)", "Smoke (%/ft)"},
 	"metric.co":          {"일산화탄소 (ppm)", "Carbon monoxide (ppm)"},

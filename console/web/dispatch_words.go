@@ -109,7 +109,7 @@ func (p *pageData) Address(a devices.Address) string { return a.Korean() }
 type factText struct{ Name, Value string }
 
 // boolFacts are facts whose value is yes (1) or no (0).
-var boolFacts = map[string]bool{"radar_still": true, "heat": true, "co_rise": true, "moving": true, "hub_online": true,
+var boolFacts = map[string]bool{"radar_still": true, "night_bed_still": true, "bed_empty": true, "in_bed": true, "from_lying": true, "heat": true, "co_rise": true, "moving": true, "hub_online": true,
 	"gateway_restart": true, "evaluation_failed": true}
 
 // Fact words a detector's fact: "충격 최대값 3.4 g", "레이더: 움직임 없음 예".

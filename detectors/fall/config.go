@@ -77,6 +77,16 @@ type Config struct {
 	ControlledImpactMS float64
 	ControlledPeakG    float64
 
+	// BackWhereBeganDeg, when positive: an episode from upright that ends
+	// within this angle of the still posture the wearer held just before it
+	// (the latest still half second in the UprightLookback, Features.BackDeg)
+	// is not a fall: someone who tried to stand up from a chair and dropped
+	// back into it ends where they began (FallAllD's "fail to stand up"
+	// ends 2° from it; falls end 28° or more from any still posture before
+	// them). Tuned by subject-wise CV among off, 20° and 30°
+	// (docs/detection.md).
+	BackWhereBeganDeg float64
+
 	// LyingTiltDeg is the least angle between the body's long axis (the
 	// protocol's y) and vertical after the episode: the wearer ends lying or
 	// half-lying, as after every SisFall fall, not standing or sitting up.
@@ -140,6 +150,7 @@ func DefaultConfig() *Config {
 		ControlledMinG:       0.75,
 		ControlledImpactMS:   0.9,
 		ControlledPeakG:      1.8,
+		BackWhereBeganDeg:    20,
 		OrientationChangeDeg: 30,
 		StillG:               0.2,
 		MaxEpisode:           1500 * time.Millisecond,

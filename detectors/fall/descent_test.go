@@ -91,6 +91,13 @@ func TestFallFromBedClipped(t *testing.T) {
 		if falls := feed(NewTracker(peakOnly), sig(), time.Second); len(falls) != 0 {
 			t.Errorf("%d Hz, peak only: falls %+v, want none", rate, falls)
 		}
+		// With no impact the wearable trusts alone, the turn out of bed and
+		// the stillness after are still reported, as weak: the engine raises
+		// it if the bed zone then reads empty (TestScenarios,
+		// fall-from-bed-weak-*.txt).
+		if weak := feedWeak(NewTracker(peakOnly), sig(), time.Second); len(weak) != 1 || !weak[0].FromLying {
+			t.Errorf("%d Hz, peak only: weak reports %+v, want one from lying", rate, weak)
+		}
 	}
 }
 

@@ -110,14 +110,32 @@ func (s *signal) chunks(start time.Time, every time.Duration) []devices.AccelChu
 	return out
 }
 
-// feed runs the signal through a fresh tracker in chunks of the given length.
+// feed runs the signal through a fresh tracker in chunks of the given length
+// and returns what the wearable reports on its own word: weak reports
+// (Fall.Weak, which alarm only with a bed zone) are left out; feedWeak
+// returns those.
 func feed(t *Tracker, s *signal, every time.Duration) []Fall {
-	var falls []Fall
+	falls, _ := feedAll(t, s, every)
+	return falls
+}
+
+func feedWeak(t *Tracker, s *signal, every time.Duration) []Fall {
+	_, weak := feedAll(t, s, every)
+	return weak
+}
+
+func feedAll(t *Tracker, s *signal, every time.Duration) (falls, weak []Fall) {
 	chunks := s.chunks(synthStart, every)
 	for i := range chunks {
-		falls = append(falls, t.Feed(&chunks[i])...)
+		for _, f := range t.Feed(&chunks[i]) {
+			if f.Weak {
+				weak = append(weak, f)
+			} else {
+				falls = append(falls, f)
+			}
+		}
 	}
-	return falls
+	return falls, weak
 }
 
 func TestSyntheticActivities(t *testing.T) {

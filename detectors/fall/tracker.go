@@ -46,6 +46,13 @@ type Fall struct {
 	// reported because the wearer kept moving on the floor until they got up
 	// ("fell and got up": a welfare concern, not a 119 emergency).
 	GotUp bool
+	// Weak marks instead a turn out of lying that ended down and still but
+	// whose impact passed neither Config.BedImpactG nor Config.BedImpactMS
+	// (a sensor clipping at ±2 g reads a fall out of bed so): not a fall on
+	// the wearable's word, since turning over in bed looks the same to it.
+	// The engine raises it only when the radar's bed zone then reads empty.
+	// The tracker keeps no state for it (no recovery is watched).
+	Weak bool
 }
 
 // Features are what one impact episode was judged on; each is compared with
@@ -60,6 +67,7 @@ type Features struct {
 	DownTiltDeg          float64       // least upright trunk tilt from the first impact to the decision
 	MinG                 float64       // least low-passed magnitude in the second before the first peak
 	ImpactMS             float64       // speed the impact took away, m/s, vs Config.ControlledImpactMS and Config.BedImpactMS; only measured (else 0) for an episode that went down
+	BackDeg              float64       // posture after vs the last still posture in the UprightLookback before the first peak, vs Config.BackWhereBeganDeg; -1 when there was none (or not measured: only for an episode that went down)
 	Episode              time.Duration // first to last impact peak
 }
 
@@ -115,7 +123,6 @@ func (f *biquad) step(x float64) float64 {
 type Tracker struct {
 	cfg Config
 
-	started bool
 	origin  time.Time // time of offset 0; every offset below is from it
 	rateHz  int
 	baseOff int64 // offset of sample baseIdx, ns
@@ -145,7 +152,6 @@ type Tracker struct {
 	first, last int64
 
 	// after a fall, until the wearer is up again
-	fallen       bool
 	fallAt       time.Time
 	upright      [3]float64 // gravity direction before the fall
 	uprightSince time.Time
@@ -153,6 +159,8 @@ type Tracker struct {
 	// fromLying: the fall started lying, so "up" is the trunk near vertical
 	// rather than back to its pre-fall direction.
 	fromLying bool
+	fallen    bool // after a fall, until the wearer is up again
+	started   bool // the flags sit together so that they share one word
 	// unreported: the fall went down but the wearer kept moving, so nothing
 	// was reported yet; it becomes a fall once they lie still, or a GotUp
 	// report once they are up. impact and impactPeak are kept for either.
@@ -445,6 +453,7 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		PostTiltDeg:          tiltDeg(post),
 		MinG:                 t.minMagnitude(t.first-int64(ticksPS), t.first+1),
 	}
+	feat.BackDeg = -1
 	f := Fall{
 		Impact:   t.origin.Add(time.Duration(impactOff)),
 		Detected: now,
@@ -460,14 +469,17 @@ func (t *Tracker) judge(k int64, now time.Time) {
 		// Only an episode that went down needs it: walking and running,
 		// the common episodes, never do, and skip the scan.
 		feat.ImpactMS = t.impactSpeed(t.first-impactBefore, t.last+impactAfter)
-		f.Features.ImpactMS = feat.ImpactMS
+		if rest, ok := t.lastStill(t.first-ticksOf(cfg.UprightLookback), t.first); ok {
+			feat.BackDeg = angleDeg(rest, post)
+		}
+		f.Features.ImpactMS, f.Features.BackDeg = feat.ImpactMS, feat.BackDeg
 	}
 	// A fall from lying needs the history to show that the wearer lay
 	// before it (not a stream that began mid-fall), a harder impact than
 	// turning over in bed and a turn of the trunk.
-	f.FromLying = !upright && t.first >= ticksOf(cfg.UprightLookback) &&
-		(feat.PeakG >= cfg.BedImpactG || (cfg.BedImpactMS > 0 && feat.ImpactMS >= cfg.BedImpactMS)) &&
-		feat.OrientationChangeDeg >= cfg.BedTurnDeg
+	lyingTurn := !upright && t.first >= ticksOf(cfg.UprightLookback) && feat.OrientationChangeDeg >= cfg.BedTurnDeg
+	f.FromLying = lyingTurn &&
+		(feat.PeakG >= cfg.BedImpactG || (cfg.BedImpactMS > 0 && feat.ImpactMS >= cfg.BedImpactMS))
 	// A controlled descent (lying down, sitting down heavily, failing to
 	// stand and sitting back): from upright, but no free-fall phase before
 	// the impact and a soft landing. Someone who lowers themself keeps
@@ -475,12 +487,24 @@ func (t *Tracker) judge(k int64, now time.Time) {
 	// below 1 g, and the landing takes little speed away.
 	controlled := upright && cfg.ControlledMinG > 0 && feat.MinG >= cfg.ControlledMinG &&
 		feat.ImpactMS < cfg.ControlledImpactMS && feat.PeakG < cfg.ControlledPeakG
-	down = down && !controlled
+	// Back where it began: from a still posture held just before (sitting,
+	// reclined in a chair), the wearer moved and ended within
+	// RecoverAngleDeg of it: a failed attempt to stand up that dropped back
+	// into the seat, not a fall. The still posture is looked for only in the
+	// UprightLookback (2.3 s) before the impact: nobody gets up from a bed,
+	// stands and falls back onto it in that time.
+	backWhereBegan := upright && cfg.BackWhereBeganDeg > 0 && feat.BackDeg >= 0 && feat.BackDeg <= cfg.BackWhereBeganDeg
+	down = down && !controlled && !backWhereBegan
 	still := feat.PostActivityG <= cfg.StillG
 	isFall := down && still && (upright || f.FromLying)
 	t.stats.Episodes++
 	if t.onEpisode != nil {
 		t.onEpisode(f, isFall)
+	}
+	if down && still && lyingTurn && !f.FromLying {
+		f.FromLying, f.Weak = true, true
+		t.out = append(t.out, f)
+		return
 	}
 	if !down || !(upright || f.FromLying) {
 		return
@@ -627,6 +651,53 @@ func (t *Tracker) tiltRange(from, to int64) (least, most float64) {
 		}
 	}
 	return least, most
+}
+
+// stillSpreadG is "still" for lastStill: sitting or standing still reads
+// 0.01-0.03 g over half a second of the low-passed signal, the motion of
+// a fall or of getting up far more.
+const stillSpreadG = 0.05
+
+// lastStill returns the mean low-passed vector of the latest uprightWin
+// ticks within [from, to) whose spread (sqrt of the summed per-axis
+// variances) is at most stillSpreadG: the posture the wearer last held
+// still before an impact.
+func (t *Tracker) lastStill(from, to int64) ([3]float64, bool) {
+	from = max(from, t.ticks-ringLen, 0)
+	to = min(to, t.ticks)
+	var s, s2 [3]float64
+	var found [3]float64
+	ok := false
+	const n = float64(uprightWin)
+	for k := from; k < to; k++ {
+		e := &t.ring[k%ringLen]
+		v := [3]float64{float64(e.x), float64(e.y), float64(e.z)}
+		for a := range v {
+			s[a] += v[a]
+			s2[a] += v[a] * v[a]
+		}
+		if old := k - uprightWin; old >= from {
+			o := &t.ring[old%ringLen]
+			w := [3]float64{float64(o.x), float64(o.y), float64(o.z)}
+			for a := range w {
+				s[a] -= w[a]
+				s2[a] -= w[a] * w[a]
+			}
+		}
+		if k-from+1 < uprightWin {
+			continue
+		}
+		var variance float64
+		var m [3]float64
+		for a := range m {
+			m[a] = s[a] / n
+			variance += max(s2[a]/n-m[a]*m[a], 0)
+		}
+		if variance <= stillSpreadG*stillSpreadG {
+			found, ok = m, true
+		}
+	}
+	return found, ok
 }
 
 const (

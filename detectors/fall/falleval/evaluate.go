@@ -26,6 +26,10 @@ type TrialResult struct {
 	IsFall   bool
 	Duration time.Duration
 	Falls    []fall.Fall // every fall and GotUp report while the trial was fed
+	// Weak counts the weak reports (fall.Fall.Weak: a turn out of lying
+	// with no impact the wearable trusts alone), kept out of Falls: they
+	// alarm only with a bed zone, which the data sets lack.
+	Weak int
 }
 
 // Emergency reports whether a fall was reported during the trial that the
@@ -62,7 +66,13 @@ func evaluateTrial(tr *Trial, t *fall.Tracker) TrialResult {
 	res := TrialResult{Path: tr.Path, Activity: tr.Activity, Subject: tr.Subject, IsFall: tr.IsFall, Duration: tr.Duration()}
 	chunks := tr.Chunks(evalStart, EvalChunk, "sisfall")
 	for i := range chunks {
-		res.Falls = append(res.Falls, t.Feed(&chunks[i])...)
+		for _, f := range t.Feed(&chunks[i]) {
+			if f.Weak {
+				res.Weak++
+				continue
+			}
+			res.Falls = append(res.Falls, f)
+		}
 	}
 	return res
 }
