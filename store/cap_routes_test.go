@@ -49,3 +49,23 @@ func TestCAPRoutesStored(t *testing.T) {
 		}
 	})
 }
+
+// An incident's 119 route is pinned by its first message; the first pin
+// wins.
+func TestIncidentRoutePinned(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		rs := s.Routes()
+		if _, ok, err := rs.PinnedRoute(ctx, "inc-1"); ok || err != nil {
+			t.Fatalf("PinnedRoute before any pin: %v, %v", ok, err)
+		}
+		if err := rs.PinRoute(ctx, "inc-1", "11", []string{"https://119.seoul.example.kr/cap"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.PinRoute(ctx, "inc-1", "26", []string{"https://119.busan.example.kr/cap"}); err != nil {
+			t.Fatal(err)
+		}
+		if sido, ok, err := rs.PinnedRoute(ctx, "inc-1"); sido != "11" || !ok || err != nil {
+			t.Errorf("PinnedRoute = %q, %v, %v; want the first pin, 11", sido, ok, err)
+		}
+	})
+}

@@ -256,6 +256,8 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
 	g.channels.sensors, g.channels.latest, g.channels.residents = st.Registry(), st.Incidents(), st.Registry()
+	g.channels.pins = st.Routes()
+	registerNoRoute(reg, g.channels.stuck)
 	if err := g.channels.routeWith(st.Routes()); err != nil {
 		return nil, err
 	}

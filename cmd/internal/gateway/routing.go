@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/dispatch/cap"
@@ -55,4 +56,18 @@ type routeAdmin struct {
 
 func (r routeAdmin) ResidentsBySido(ctx context.Context) (map[string]int, error) {
 	return r.residents.ResidentsBySido(ctx)
+}
+
+// registerNoRoute exports the 119 messages without a route: an alert
+// rule on dolbom_cap_no_route_incidents > 0 pages the operator, beside the
+// dispatcher's banner.
+func registerNoRoute(reg prometheus.Registerer, stuck *cap.Stuck) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dolbom_cap_no_route_incidents",
+		Help: "Incidents whose 119 (CAP) message waits in the outbox because it has no route (119 경로 없음): a 시도 without a route, or a resident without a district while routes differ by 시도.",
+	}, func() float64 { return float64(stuck.Len()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dolbom_cap_no_route_total",
+		Help: "Attempts to send a 119 (CAP) message that found no route, retries included.",
+	}, func() float64 { return float64(stuck.Total()) }))
 }
