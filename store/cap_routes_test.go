@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/store"
 )
@@ -66,6 +70,37 @@ func TestIncidentRoutePinned(t *testing.T) {
 		}
 		if sido, ok, err := rs.PinnedRoute(ctx, "inc-1"); sido != "11" || !ok || err != nil {
 			t.Errorf("PinnedRoute = %q, %v, %v; want the first pin, 11", sido, ok, err)
+		}
+	})
+}
+
+// Open incidents count under the 시도 their Alert was routed to, else
+// their resident's; closed ones not at all.
+func TestOpenIncidentsBySido(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		busan, err := s.Registry().CreateResident(ctx, devices.Resident{Name: "부산 대상자", Language: "ko", Address: devices.Address{Line1: "부산광역시 해운대구 해운대로 1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now()
+		var muts []dispatch.Mutation
+		for i, st := range []dispatch.State{dispatch.StateNotified, dispatch.StateAcknowledged, dispatch.StateResolved} {
+			id := fmt.Sprintf("inc-%d", i)
+			muts = append(muts, dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
+				return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-1", ResidentID: busan.ID, Cause: detectors.CauseSOS,
+					Class: detectors.ClassEmergency, Priority: 1, State: st, Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at}}, nil
+			}})
+		}
+		if _, err := s.Incidents().ApplyIncidents(ctx, muts); err != nil {
+			t.Fatal(err)
+		}
+		// inc-0's Alert went to 서울 before the resident moved to 부산.
+		if err := s.Routes().PinRoute(ctx, "inc-0", "11", []string{"https://119.seoul.example.kr/cap"}); err != nil {
+			t.Fatal(err)
+		}
+		counts, err := s.Routes().OpenIncidentsBySido(ctx)
+		if err != nil || counts["11"] != 1 || counts["26"] != 1 || len(counts) != 2 {
+			t.Errorf("OpenIncidentsBySido = %v, %v; want 11: 1 (pinned), 26: 1 (the resident's), the resolved one not counted", counts, err)
 		}
 	})
 }

@@ -33,3 +33,14 @@ func (s Routes) PinRoute(ctx context.Context, incident, sido string, endpoints [
 	}
 	return nil
 }
+
+// OpenIncidentsBySido counts the open incidents per 시도: the 시도 their
+// 119 Alert was routed to, else their resident's district's (an incident
+// not yet sent to 119); "" for neither.
+func (s Routes) OpenIncidentsBySido(ctx context.Context) (map[string]int, error) {
+	return countBy(ctx, s.database, "open incidents by 시도", `SELECT COALESCE(ir.sido, substr(r.district_code, 1, 2), ''), count(*)
+		FROM incidents i
+		LEFT JOIN incident_routes ir ON ir.incident_id = i.id
+		LEFT JOIN residents r ON r.id = i.resident_id
+		WHERE i.state NOT IN ('resolved', 'cancelled') GROUP BY 1`)
+}

@@ -48,6 +48,13 @@ func TestRegionRouteCommands(t *testing.T) {
 	if r := g.ctl(t, "region", "route", "list"); strings.Contains(r.stdout, "centre-secret") {
 		t.Error("route list prints the token")
 	}
+	// An open incident of 서울 holds its route even with a fallback: its
+	// Cancel must reach the centre that holds its Alert.
+	routes.SetOpenIncidents("11", 1)
+	if r := g.ctl(t, "region", "route", "delete", "11"); r.code != 1 || !strings.Contains(r.stderr, "대상자 2명, 진행 중 사건 1건") {
+		t.Errorf("route delete with an open incident: exit %d, %s; want a refusal with the counts", r.code, r.stderr)
+	}
+	routes.SetOpenIncidents("11", 0)
 	// The fallback takes 서울's place: the delete is allowed.
 	if r := g.ctl(t, "region", "route", "delete", "11"); r.code != 0 {
 		t.Errorf("route delete: exit %d, %s", r.code, r.stderr)

@@ -33,6 +33,11 @@ type ChannelOptions struct {
 	// every 시도 that has no stored route of its own (the single-endpoint
 	// set-up; docs/operations.md).
 	CAPURLs []string
+	// AllowNoDistrict starts the gateway although enabled residents have
+	// no district while the 119 routes differ by 시도 (their CAP messages
+	// then wait in the outbox, loud, until their district is set): the way
+	// out of that refusal, to set the districts through the admin API.
+	AllowNoDistrict bool
 	// CAPTransport, when set, carries the requests to CAPURLs instead of
 	// the default HTTPS transport (a proxy's, or the simulator's in-memory
 	// mock 119, which lets a whole gateway run in a synctest bubble).

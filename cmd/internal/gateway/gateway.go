@@ -268,6 +268,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if err := checkRoutes(ctx, g.channels.routes, residentsBySido, log); err != nil {
 		return nil, err
 	}
+	if err := checkNoDistrict(ctx, g.channels.routes, residentsBySido[""], st.Registry(), o.Channels.AllowNoDistrict, log); err != nil {
+		return nil, err
+	}
 	policies := dispatch.DefaultPolicies()
 	if o.DispatchPolicy != "" {
 		if policies, err = dispatch.LoadPolicies(o.DispatchPolicy); err != nil {
@@ -420,7 +423,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
-			Hubs:     g.hubControl()})
+			Hubs:     g.hubControl(),
+			// Scoping by region and the "119 경로 없음" banner.
+			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes()})
 	if err != nil {
 		return nil, err
 	}
