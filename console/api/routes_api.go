@@ -143,40 +143,43 @@ func (a *adminAPI) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	table, err := a.cfg.Routes.Table(r.Context())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	fallback := false
-	for _, e := range table {
-		if e.Sido.Code == sido.Code && e.Source != cap.RouteStored {
-			a.fail(w, r, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("%s has no stored 119 route (its route: %s)", sido, e.Source)}, "")
-			return
-		}
-		// Another 시도 on the fallback means there is one for this too.
-		fallback = fallback || e.Source == cap.RouteFallback
-	}
-	counts, err := a.cfg.Routes.ResidentsBySido(r.Context())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	open, err := a.cfg.Routes.OpenIncidentsBySido(r.Context())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if err := routeDeleteRefusal(sido, counts[string(sido.Code)], open[string(sido.Code)], fallback); err != nil {
-		a.fail(w, r, MarkConflict(err), "")
-		return
-	}
-	if err := a.cfg.Routes.DeleteCAPRoute(r.Context(), string(sido.Code)); err != nil {
+	if err := DeleteCAPRoute(r.Context(), a.cfg.Routes, sido); err != nil {
 		a.fail(w, r, err, "the 119 route of "+sido.String())
 		return
 	}
 	a.log.Info().Str("sido", string(sido.Code)).Msg("119 route deleted")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeleteCAPRoute deletes the stored route of a 시도 unless something
+// depends on it (routeDeleteRefusal: a conflict naming the counts); a 시도
+// without a stored route is an *Error with 404. The admin API and the
+// console's regions page both delete through it.
+func DeleteCAPRoute(ctx context.Context, routes RouteAdmin, sido region.Region) error {
+	table, err := routes.Table(ctx)
+	if err != nil {
+		return err
+	}
+	fallback := false
+	for _, e := range table {
+		if e.Sido.Code == sido.Code && e.Source != cap.RouteStored {
+			return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("%s has no stored 119 route (its route: %s)", sido, e.Source)}
+		}
+		// Another 시도 on the fallback means there is one for this too.
+		fallback = fallback || e.Source == cap.RouteFallback
+	}
+	counts, err := routes.ResidentsBySido(ctx)
+	if err != nil {
+		return err
+	}
+	open, err := routes.OpenIncidentsBySido(ctx)
+	if err != nil {
+		return err
+	}
+	if err := routeDeleteRefusal(sido, counts[string(sido.Code)], open[string(sido.Code)], fallback); err != nil {
+		return MarkConflict(err)
+	}
+	return routes.DeleteCAPRoute(ctx, string(sido.Code))
 }
 
 // routeDeleteRefusal is why a 시도's stored route may not be deleted, nil

@@ -121,6 +121,9 @@ type queueRow struct {
 	// above; Others counts them on the home's first row.
 	Grouped bool
 	Others  int
+	// Sido is the code of the incident's 시도: the one its 119 Alert went
+	// to, else its resident's ("" unknown).
+	Sido string
 }
 
 type queueData struct {
@@ -195,6 +198,9 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queue
 			}
 		}
 		row.Room = rooms.of(ctx, inc)
+		if code, err := desk.s.regionOf(ctx, inc); err == nil && len(code) >= 2 {
+			row.Sido = code[:2]
+		}
 		d.Rows = append(d.Rows, row)
 		if row.Alarm {
 			d.Alarms++

@@ -40,6 +40,7 @@ var dispatchText = map[string][2]string{
 	"queue.live":               {"실시간 연결됨", "Live"},
 	"queue.offline":            {"연결 끊김 · 다시 연결 중", "Disconnected · reconnecting"},
 	"queue.p1":                 {"P1 긴급 상황이 접수되었습니다", "P1 emergency waiting"},
+	"queue.sido":               {"시도", "Province"},
 	"queue.noroute":            {"119 경로 없음:", "No 119 route:"},
 	"queue.noroute.help":       {"아래 사건의 119 신고가 보낼 곳이 없어 대기 중입니다. 119에 전화로 알리고, 관리자에게 경로(또는 대상자의 시군구) 설정을 요청하세요.", "the 119 alerts of these incidents have nowhere to go and are waiting. Phone 119, and ask an admin to set the route (or the resident's district)."},
 	"queue.noroute.nodistrict": {"시군구 없는 대상자", "resident without a district"},

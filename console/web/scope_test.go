@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/consoletest"
 	"github.com/dolbom/dolbom/console/web"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -84,6 +85,7 @@ func newScopeWorld(t *testing.T) *scopeWorld {
 	w.de = newDeskEnv(t, func(d *web.Deps, st *store.Store) {
 		d.Registry = storeRegistry{Registry: st.Registry(), accounts: st.Accounts()}
 		d.IncidentRegions = st.Routes()
+		d.Routes = consoletest.NewRoutes()
 		d.NoRoutes = stuckList{
 			{Incident: "inc-stuck-seoul", Sido: sido("11"), Since: time.Now()},
 			{Incident: "inc-stuck-busan", Sido: sido("26"), Since: time.Now()},
@@ -151,7 +153,7 @@ func (w *scopeWorld) expand(pattern string) (method string, paths []string) {
 	case strings.Contains(p, "/accounts/"):
 		id = "d-seoul"
 	}
-	p = strings.NewReplacer("{id}", url.PathEscape(id), "{sensor}", string(w.seoulSensor), "{$}", "").Replace(p)
+	p = strings.NewReplacer("{id}", url.PathEscape(id), "{sensor}", string(w.seoulSensor), "{sido}", "11", "{$}", "").Replace(p)
 	if strings.Contains(p, "{action}") {
 		for _, a := range []string{"acknowledge", "assign", "note", "status119", "resolve", "cancel", "send119", "responder"} {
 			paths = append(paths, strings.Replace(p, "{action}", a, 1))
@@ -170,7 +172,7 @@ func (w *scopeWorld) form(c *client) url.Values {
 		"responder": {"g1"}, "state": {"on_scene"}, "disabled": {"true"}, "password": {"busan-took-over-1234"}, "regions": {"11"},
 		"id": {"d-new-seoul"}, "name": {"새 계정"}, "role": {"dispatcher"}, "resident_id": {string(w.seoul.ID)},
 		"line1": {"서울특별시 종로구 세종대로 1"}, "address_line1": {"서울특별시 종로구 세종대로 1"}, "phone": {"+821011112222"},
-		"language": {"ko"}, "model": {"DG-200"}, "kind": {"smoke"}, "room": {"kitchen"}, "installed_at": {"2025-01-01"}}
+		"language": {"ko"}, "endpoints": {"https://119.elsewhere.example/cap"}, "model": {"DG-200"}, "kind": {"smoke"}, "room": {"kitchen"}, "installed_at": {"2025-01-01"}}
 }
 
 // jsonBody is what a POST to the browser's JSON API sends.
@@ -269,7 +271,7 @@ func TestBusanCannotReachSeoulThroughAnyRoute(t *testing.T) {
 	c := de.client()
 	c.login("d-busan", password)
 	_, q := c.get("/queue")
-	if !strings.Contains(q, w.busanInc.ID) || !strings.Contains(q, "inc-stuck-busan") || !strings.Contains(q, "부산광역시") {
+	if !strings.Contains(q, w.busanInc.ID) || !strings.Contains(q, "inc-stuck-busan") || !strings.Contains(q, `<td class="q-sido">부산광역시 (26)</td>`) {
 		t.Errorf("the Busan dispatcher's queue lacks Busan's incident, its 시도 or its no-route banner")
 	}
 	if status, _ := c.get("/incidents/" + w.busanInc.ID); status != http.StatusOK {

@@ -63,6 +63,9 @@ type Deps struct {
 	// Hubs, when set with api.Registry, lets the pages disable a hub and
 	// replace its secret (each ends the hub's live session).
 	Hubs console.HubControl
+	// Routes, when set, serves the admin's regions and routes page
+	// (regions.go); nil hides it.
+	Routes api.RouteAdmin
 	// NoRoutes lists the incidents whose 119 message has no route (the
 	// queue's "119 경로 없음" banner); nil shows none.
 	NoRoutes NoRouteList
@@ -275,6 +278,7 @@ func (w *web) routes() {
 	w.dispatchRoutes()
 	w.reportRoutes()
 	w.registryRoutes()
+	w.regionRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))
