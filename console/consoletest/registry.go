@@ -77,6 +77,31 @@ func (f *Registry) GetAccount(ctx context.Context, id string) (console.Account, 
 	return locked(f, func() (console.Account, error) { return lookup(f.accounts, id, "account "+id) })
 }
 
+// ListAccounts returns the accounts in id order.
+func (f *Registry) ListAccounts(context.Context) ([]console.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]console.Account, 0, len(f.accounts))
+	for _, a := range f.accounts {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b console.Account) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SetAccountRegions replaces an account's regions.
+func (f *Registry) SetAccountRegions(_ context.Context, id string, regions []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.accounts[id]
+	if !ok {
+		return notFound("account " + id)
+	}
+	a.Regions = regions
+	f.accounts[id] = a
+	return nil
+}
+
 func notFound(what string) error { return fmt.Errorf("consoletest: %s: %w", what, devices.ErrNotFound) }
 
 // FailNext makes the next call return err instead of doing anything, for
