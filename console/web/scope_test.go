@@ -160,6 +160,9 @@ func (w *scopeWorld) expand(pattern string) (method string, paths []string) {
 		}
 		return method, paths
 	}
+	if p == "/reports/export.csv" {
+		return method, []string{p, p + "?kind=incidents", p + "?kind=false"}
+	}
 	if strings.Contains(p, "{") {
 		return method, []string{"UNEXPANDED " + p}
 	}
@@ -264,6 +267,14 @@ func TestBusanCannotReachSeoulThroughAnyRoute(t *testing.T) {
 	}
 	if _, err := de.st.Accounts().GetAccount(ctx, "d-new-seoul"); err == nil {
 		t.Error("a Busan admin created an account of Seoul")
+	}
+
+	// The national admin's export does list Seoul's incident: the check
+	// above is not blind.
+	root := de.client()
+	root.login("root", password)
+	if _, csv := root.get("/reports/export.csv?kind=incidents"); !strings.Contains(csv, w.seoulInc.ID) {
+		t.Fatalf("the national incidents export lacks Seoul's incident")
 	}
 
 	// Busan's own: the dispatcher's queue shows it, with its 시도, and
