@@ -102,5 +102,29 @@ func TestOpenIncidentsBySido(t *testing.T) {
 		if err != nil || counts["11"] != 1 || counts["26"] != 1 || len(counts) != 2 {
 			t.Errorf("OpenIncidentsBySido = %v, %v; want 11: 1 (pinned), 26: 1 (the resident's), the resolved one not counted", counts, err)
 		}
+		// A regional dispatcher's page: Seoul's is the one whose Alert went
+		// there; Busan's are its resident's (the store's page may hold the
+		// pinned one too: the console checks each again).
+		ids := func(regions ...string) []string {
+			incs, err := s.Incidents().ListIncidents(ctx, dispatch.IncidentQuery{Regions: regions, States: []dispatch.State{dispatch.StateNotified, dispatch.StateAcknowledged}, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, inc := range incs {
+				out = append(out, inc.ID)
+			}
+			slices.Sort(out)
+			return out
+		}
+		if got := ids("11"); !slices.Equal(got, []string{"inc-0"}) {
+			t.Errorf("incidents of 11: %v; want inc-0 (its Alert went to Seoul)", got)
+		}
+		if got := ids("26350"); !slices.Contains(got, "inc-1") || slices.Contains(got, "inc-2") {
+			t.Errorf("open incidents of 26350: %v; want inc-1 and not the resolved inc-2", got)
+		}
+		if got := ids("27"); len(got) != 0 {
+			t.Errorf("incidents of 27: %v; want none", got)
+		}
 	})
 }

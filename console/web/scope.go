@@ -157,6 +157,7 @@ func (d scopedDesk) Watch(ctx context.Context, after int64) (<-chan dispatch.Inc
 }
 
 func (d scopedDesk) ListIncidents(ctx context.Context, q dispatch.IncidentQuery) ([]dispatch.Incident, error) {
+	q.Regions = d.s.regions() // the store narrows the page first; each is checked below
 	all, err := d.Desk.ListIncidents(ctx, q)
 	if err != nil || d.s.national() {
 		return all, err
