@@ -128,3 +128,23 @@ func TestOpenIncidentsBySido(t *testing.T) {
 		}
 	})
 }
+
+// The pinned 시도 of many incidents in one query, past a chunk's size.
+func TestPinnedRoutesMany(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		var ids []string
+		for i := range 620 {
+			id := fmt.Sprintf("inc-%04d", i)
+			ids = append(ids, id)
+			if i%3 == 0 {
+				if err := s.Routes().PinRoute(ctx, id, "26", []string{"https://119.busan.example.kr/cap"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got, err := s.Routes().PinnedRoutes(ctx, ids)
+		if err != nil || len(got) != 207 || got["inc-0600"] != "26" || got["inc-0601"] != "" {
+			t.Errorf("PinnedRoutes: %d pinned, %v; want 207 (every third of 620)", len(got), err)
+		}
+	})
+}

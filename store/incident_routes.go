@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/dolbom/dolbom/dispatch/cap"
 )
@@ -43,4 +44,37 @@ func (s Routes) OpenIncidentsBySido(ctx context.Context) (map[string]int, error)
 		LEFT JOIN incident_routes ir ON ir.incident_id = i.id
 		LEFT JOIN residents r ON r.id = i.resident_id
 		WHERE i.state NOT IN ('resolved', 'cancelled') GROUP BY 1`)
+}
+
+// PinnedRoutes returns the 시도 of each of the incidents that has one (the
+// console's queue: one query for a page of incidents, not one each).
+func (s Routes) PinnedRoutes(ctx context.Context, incidents []string) (map[string]string, error) {
+	out := make(map[string]string, len(incidents))
+	for len(incidents) > 0 {
+		chunk := incidents[:min(len(incidents), 500)]
+		incidents = incidents[len(chunk):]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			ph[i], args[i] = fmt.Sprintf("$%d", i+1), id
+		}
+		rs, err := s.be.query(ctx, `SELECT incident_id, sido FROM incident_routes WHERE incident_id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: incidents' 119 routes: %w", err)
+		}
+		for rs.Next() {
+			var id, sido string
+			if err := rs.Scan(&id, &sido); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: incidents' 119 routes: %w", err)
+			}
+			out[id] = sido
+		}
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: incidents' 119 routes: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -166,6 +166,10 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queue
 	if err != nil {
 		return d, err
 	}
+	// The rows' 시도: one query for the page's pinned routes.
+	if err := desk.s.prefetch(ctx, incs); err != nil {
+		return d, err
+	}
 	now := w.cfg.Now()
 	residents := map[devices.ResidentID]*devices.Resident{}
 	rooms := roomCache{w: w, lang: lang, known: map[[2]string]string{}}
@@ -195,6 +199,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queue
 			}
 			if res != nil {
 				row.Resident, row.HasResident = *res, true
+				desk.s.knowDistrict(res.ID, res.DistrictCode)
 			}
 		}
 		row.Room = rooms.of(ctx, inc)

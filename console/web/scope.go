@@ -23,7 +23,8 @@ import (
 // (store.Routes): an incident stays with the 시도 that received it when
 // its resident moves.
 type IncidentRegions interface {
-	PinnedRoute(ctx context.Context, incident string) (sido string, ok bool, err error)
+	// PinnedRoutes returns the 시도 code of each incident that has one.
+	PinnedRoutes(ctx context.Context, incidents []string) (map[string]string, error)
 }
 
 // scope answers, for one request, whether its account may see an incident
@@ -35,10 +36,11 @@ type scope struct {
 
 	mu        sync.Mutex
 	districts map[devices.ResidentID]string
+	pins      map[string]string // incident -> 시도; "" when it has none
 }
 
 func (w *web) scopeOf(rc *reqCtx) *scope {
-	return &scope{w: w, acct: rc.account, districts: map[devices.ResidentID]string{}}
+	return &scope{w: w, acct: rc.account, districts: map[devices.ResidentID]string{}, pins: map[string]string{}}
 }
 
 // national: nothing to check. A social worker's scope is their caseload
@@ -80,20 +82,24 @@ func (s *scope) district(ctx context.Context, id devices.ResidentID) (string, er
 	return r.DistrictCode, nil
 }
 
+// knowDistrict records a resident's district read elsewhere (the queue
+// reads each resident anyway).
+func (s *scope) knowDistrict(id devices.ResidentID, district string) {
+	s.mu.Lock()
+	s.districts[id] = district
+	s.mu.Unlock()
+}
+
 // regionOf is an incident's region: the 시도 its 119 Alert went to, or
 // the resident's district; the district when it lies in that 시도 (so a
 // 시군구 account sees its incidents too).
 func (s *scope) regionOf(ctx context.Context, inc dispatch.Incident) (string, error) {
-	pinned := ""
-	if s.w.deps.IncidentRegions != nil {
-		sido, ok, err := s.w.deps.IncidentRegions.PinnedRoute(ctx, inc.ID)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			pinned = sido
-		}
+	if err := s.prefetch(ctx, []dispatch.Incident{inc}); err != nil {
+		return "", err
 	}
+	s.mu.Lock()
+	pinned := s.pins[inc.ID]
+	s.mu.Unlock()
 	district := ""
 	if inc.ResidentID != "" {
 		d, err := s.district(ctx, inc.ResidentID)
@@ -106,6 +112,35 @@ func (s *scope) regionOf(ctx context.Context, inc dispatch.Incident) (string, er
 		return pinned, nil
 	}
 	return district, nil
+}
+
+// prefetch reads the pinned 시도 of the incidents not known yet, in one
+// query (a queue page of 500 incidents).
+func (s *scope) prefetch(ctx context.Context, incs []dispatch.Incident) error {
+	if s.w.deps.IncidentRegions == nil {
+		return nil
+	}
+	var ids []string
+	s.mu.Lock()
+	for _, inc := range incs {
+		if _, ok := s.pins[inc.ID]; !ok {
+			ids = append(ids, inc.ID)
+		}
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	got, err := s.w.deps.IncidentRegions.PinnedRoutes(ctx, ids)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, id := range ids {
+		s.pins[id] = got[id]
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // incident reports whether the account may see an incident.
@@ -161,6 +196,9 @@ func (d scopedDesk) ListIncidents(ctx context.Context, q dispatch.IncidentQuery)
 	all, err := d.Desk.ListIncidents(ctx, q)
 	if err != nil || d.s.national() {
 		return all, err
+	}
+	if err := d.s.prefetch(ctx, all); err != nil {
+		return nil, err
 	}
 	out := all[:0:0]
 	for _, inc := range all {
