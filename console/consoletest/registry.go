@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/dolbom/dolbom/console"
@@ -232,6 +233,7 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 			return afterCursor(r.ID, q.After) &&
 				(!r.Disabled || q.IncludeDisabled) &&
 				(q.SocialWorkerID == "" || r.SocialWorkerID == q.SocialWorkerID) &&
+				inRegions(r.DistrictCode, q.Regions) &&
 				devices.ParseResidentSearch(q.Search).Matches(r)
 		})
 		out = out[:min(len(out), q.Limit)]
@@ -240,6 +242,12 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 		}
 		return out, nil
 	})
+}
+
+// inRegions is the store's region filter: no regions keep all, else a
+// district that starts with one of them.
+func inRegions(district string, regions []string) bool {
+	return len(regions) == 0 || slices.ContainsFunc(regions, func(r string) bool { return strings.HasPrefix(district, r) })
 }
 
 func (f *Registry) UpdateResident(ctx context.Context, r devices.Resident) error {
