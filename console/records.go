@@ -37,12 +37,15 @@ func (r Role) Valid() bool { return r == RoleDispatcher || r == RoleSocialWorker
 // Account is a person who signs in. ID is the login name, and what
 // devices.Resident.SocialWorkerID names.
 type Account struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Role         Role      `json:"role"`
-	PasswordHash string    `json:"-"`
-	Disabled     bool      `json:"disabled"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Role         Role   `json:"role"`
+	PasswordHash string `json:"-"`
+	Disabled     bool   `json:"disabled"`
+	// Regions limit what the account sees and acts on (scope.go): none is
+	// national.
+	Regions   []string  `json:"regions"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Session is one signed-in browser. Only a hash of the cookie's token is
@@ -65,6 +68,9 @@ type AccountStore interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	CountAccounts(ctx context.Context) (int, error)
 	SetAccountDisabled(ctx context.Context, id string, disabled bool) error
+	// SetAccountRegions replaces the account's regions (checked and
+	// normalized by the caller: NormalizeRegions); none makes it national.
+	SetAccountRegions(ctx context.Context, id string, regions []string) error
 	// SetAccountPassword also ends every session of the account.
 	SetAccountPassword(ctx context.Context, id, hash string) error
 
@@ -171,9 +177,13 @@ type ListQuery struct {
 	After string // cursor: the id of the last record of the previous page; records are ordered by id
 	// Search matches residents by name, phone or address (case-insensitive
 	// substring); empty matches all.
-	Search          string
-	SocialWorkerID  string             // residents of this social worker only
-	ResidentID      devices.ResidentID // hubs of this resident only
+	Search         string
+	SocialWorkerID string             // residents of this social worker only
+	ResidentID     devices.ResidentID // hubs of this resident only
+	// Regions, when set, keeps the residents (and the hubs of residents)
+	// whose district lies in one of these region codes (a regional
+	// account's scope: Account.Regions).
+	Regions         []string
 	IncludeDisabled bool
 }
 

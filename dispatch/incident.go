@@ -181,4 +181,10 @@ type IncidentQuery struct {
 	ResidentID devices.ResidentID
 	Since      time.Time // opened at or after
 	Limit      int       // default 100, at most 1000
+	// Regions, when set, keeps the incidents of these region codes (a
+	// 시도's 2 digits or a 시군구's 5): those whose 119 Alert went to the
+	// 시도, or whose resident's district lies in one (a regional
+	// dispatcher's queue). A store may return more; the console checks
+	// each incident again.
+	Regions []string
 }

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -22,13 +23,17 @@ type Accounts struct{ *database }
 // Accounts returns the sub-store of accounts, sessions and the audit log.
 func (s *Store) Accounts() Accounts { return Accounts{s.database} }
 
-const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us`
+const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us, regions`
 
 func scanAccount(sc interface{ Scan(...any) error }) (console.Account, error) {
 	var a console.Account
 	var created, updated int64
-	if err := sc.Scan(&a.ID, &a.Name, &a.Role, &a.PasswordHash, &a.Disabled, &created, &updated); err != nil {
+	var regions string
+	if err := sc.Scan(&a.ID, &a.Name, &a.Role, &a.PasswordHash, &a.Disabled, &created, &updated, &regions); err != nil {
 		return a, err
+	}
+	if err := json.Unmarshal([]byte(regions), &a.Regions); err != nil {
+		return a, fmt.Errorf("account %s: regions: %w", a.ID, err)
 	}
 	a.CreatedAt = fromUS(created)
 	return a, nil
@@ -61,8 +66,8 @@ func (s Accounts) CreateAccount(ctx context.Context, a console.Account) error {
 		return invalid("account %s: password hash is required", a.ID)
 	}
 	a.CreatedAt = s.now()
-	n, err := s.be.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (id) DO NOTHING`, a.ID, a.Name, a.Role, a.PasswordHash, a.Disabled, toUS(a.CreatedAt), toUS(a.CreatedAt))
+	n, err := s.be.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO NOTHING`, a.ID, a.Name, a.Role, a.PasswordHash, a.Disabled, toUS(a.CreatedAt), toUS(a.CreatedAt), regionsJSON(a.Regions))
 	if err != nil {
 		return fmt.Errorf("store: create account: %w", err)
 	}
@@ -133,6 +138,26 @@ func (s Accounts) SetAccountDisabled(ctx context.Context, id string, disabled bo
 		}
 		return nil
 	})
+}
+
+// SetAccountRegions replaces an account's regions (none: national). Its
+// sessions stay: each request reads the account anew.
+func (s Accounts) SetAccountRegions(ctx context.Context, id string, regions []string) error {
+	n, err := s.be.exec(ctx, `UPDATE accounts SET regions = $2, updated_us = $3 WHERE id = $1`, id, regionsJSON(regions), toUS(s.now()))
+	if err != nil {
+		return fmt.Errorf("store: update account regions: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
+	}
+	return nil
+}
+
+func regionsJSON(regions []string) string {
+	if len(regions) == 0 {
+		return "[]"
+	}
+	return mustJSON(regions)
 }
 
 // SetAccountPassword replaces an account's password hash and ends every

@@ -655,6 +655,18 @@ func (s Incidents) ListIncidents(ctx context.Context, iq dispatch.IncidentQuery)
 	if !iq.Since.IsZero() {
 		where = append(where, "opened_us >= "+arg(toUS(iq.Since)))
 	}
+	if len(iq.Regions) > 0 {
+		// The 시도 its Alert was routed to, or its resident's district
+		// (store/incident_routes.go).
+		var anyOf []string
+		for _, r := range iq.Regions {
+			if len(r) >= 2 {
+				anyOf = append(anyOf, "EXISTS (SELECT 1 FROM incident_routes ir WHERE ir.incident_id = incidents.id AND ir.sido = "+arg(r[:2])+")")
+			}
+			anyOf = append(anyOf, "resident_id IN (SELECT id FROM residents WHERE district_code LIKE "+arg(r+"%")+")")
+		}
+		where = append(where, "("+strings.Join(anyOf, " OR ")+")")
+	}
 	query := `SELECT data, change_seq FROM incidents`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

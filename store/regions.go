@@ -101,19 +101,43 @@ func (s Registry) BackfillDistricts(ctx context.Context, derive func(devices.Add
 // ResidentsBySido counts the enabled residents per 시도 (the first two
 // digits of their district); those without a district count under "".
 func (s Registry) ResidentsBySido(ctx context.Context) (map[string]int, error) {
-	rs, err := s.be.query(ctx, `SELECT substr(district_code, 1, 2), count(*) FROM residents WHERE NOT disabled GROUP BY 1`)
+	return countBy(ctx, s.database, "residents by 시도", `SELECT substr(district_code, 1, 2), count(*) FROM residents WHERE NOT disabled GROUP BY 1`)
+}
+
+// countBy runs a "SELECT key, count(*) ... GROUP BY 1" query into a map.
+func countBy(ctx context.Context, db *database, what, query string) (map[string]int, error) {
+	rs, err := db.be.query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("store: residents by 시도: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rs.Close()
 	out := map[string]int{}
 	for rs.Next() {
-		var sido string
+		var key string
 		var n int
-		if err := rs.Scan(&sido, &n); err != nil {
-			return nil, fmt.Errorf("store: residents by 시도: %w", err)
+		if err := rs.Scan(&key, &n); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
-		out[sido] += n
+		out[key] += n
+	}
+	return out, rs.Err()
+}
+
+// ResidentsWithoutDistrict returns up to limit enabled residents without a
+// district, in id order (the gateway names them when it refuses to start).
+func (s Registry) ResidentsWithoutDistrict(ctx context.Context, limit int) ([]devices.ResidentID, error) {
+	rs, err := s.be.query(ctx, `SELECT id FROM residents WHERE NOT disabled AND district_code = '' ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: residents without a district: %w", err)
+	}
+	defer rs.Close()
+	var out []devices.ResidentID
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: residents without a district: %w", err)
+		}
+		out = append(out, devices.ResidentID(id))
 	}
 	return out, rs.Err()
 }

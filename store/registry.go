@@ -233,6 +233,7 @@ func (s Registry) ListResidents(ctx context.Context, lq console.ListQuery) ([]de
 	if lq.SocialWorkerID != "" {
 		w.add("social_worker_id = ?", lq.SocialWorkerID)
 	}
+	w.inRegions("district_code", lq.Regions)
 	if q := devices.ParseResidentSearch(lq.Search); q.Raw != "" {
 		w.residentSearch(q)
 	}
@@ -347,6 +348,20 @@ func (w *where) residentSearch(q devices.ResidentSearch) {
 
 func (w *where) raw(cond string) { w.parts = append(w.parts, cond) }
 
+// inRegions keeps rows whose district column lies in one of the region
+// codes (a 시도's 2 digits or a 시군구's 5: a prefix); none keeps all.
+func (w *where) inRegions(column string, regions []string) {
+	if len(regions) == 0 {
+		return
+	}
+	conds := make([]string, len(regions))
+	for i, r := range regions {
+		w.args = append(w.args, r+"%")
+		conds[i] = fmt.Sprintf("%s LIKE $%d", column, len(w.args))
+	}
+	w.raw("(" + strings.Join(conds, " OR ") + ")")
+}
+
 func (w *where) sql() string {
 	if len(w.parts) == 0 {
 		return ""
@@ -455,6 +470,13 @@ func (s Registry) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices
 	}
 	if hq.ResidentID != "" {
 		w.add("resident_id = ?", string(hq.ResidentID))
+	}
+	if len(hq.Regions) > 0 {
+		// A regional admin's hubs: those of their region's residents.
+		sub := where{args: w.args}
+		sub.inRegions("district_code", hq.Regions)
+		w.args = sub.args
+		w.raw("resident_id IN (SELECT id FROM residents WHERE " + strings.Join(sub.parts, " AND ") + ")")
 	}
 	if hq.Search != "" {
 		w.add(`id LIKE ? ESCAPE '\'`, likePattern(hq.Search))

@@ -45,7 +45,9 @@ Commands:
   region list                            the 시도 and 시군구 with their codes
   region route list                      each 시도's 119 route and where it comes from
   region route set SIDO --endpoint URL [--endpoint URL2] [--token-file F]
-  region route delete SIDO               (SIDO: code or name, e.g. 11 or 서울)
+  region route delete SIDO               (SIDO: code or name, e.g. 11 or 서울); refused while residents or open incidents depend on it
+  account list                           the console's accounts and their regions
+  account regions ID --region R [--region R2] | --national   (R: 시도 or 시군구, code or name)
   import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)

@@ -76,14 +76,15 @@ type Options struct {
 	Cluster                               bool
 	ClusterRenew, ClusterTTL, ClusterScan time.Duration
 
-	CAPURLs        string // comma-separated
-	CAPSender      string
-	CAPAnswerToken string
-	Contact        string
-	CAPAddressee   string
-	PublicURL      string
-	DispatchPolicy string
-	Twilio         struct{ AccountSID, AuthToken, From, APIURL string }
+	CAPURLs         string // comma-separated
+	AllowNoDistrict bool
+	CAPSender       string
+	CAPAnswerToken  string
+	Contact         string
+	CAPAddressee    string
+	PublicURL       string
+	DispatchPolicy  string
+	Twilio          struct{ AccountSID, AuthToken, From, APIURL string }
 	// TwilioMode is "" or "real" (the account in TWILIO_*), or "fake": the
 	// built-in fake Twilio, which reaches nobody. --demo without an account
 	// means fake.
@@ -183,6 +184,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.MQTTProxyFrom, "mqtt-proxy-from", env("DOLBOM_MQTT_PROXY_FROM", ""), "load balancers in front of the MQTT TCP and TLS listeners that send the PROXY protocol (HAProxy send-proxy-v2), addresses or CIDR prefixes separated by commas: those listeners then take connections only from them and see each hub's own address (per-address CONNECT limit, logs); empty: hubs connect directly (DOLBOM_MQTT_PROXY_FROM)")
 	fs.StringVar(&o.Node, "node", env("DOLBOM_NODE", ""), "this gateway's name among gateways sharing a database, under which it keeps the hubs it serves for its next start (its load guard lets them in); default: the host name, which a container re-created gets anew (DOLBOM_NODE)")
 	fs.StringVar(&o.CAPURLs, "cap-url", env("DOLBOM_CAP_URL", ""), "119 endpoint(s) for CAP 1.2 alerts, comma-separated: the route of every 시도 that has none of its own (dolbomctl region route; docs/operations.md) (DOLBOM_CAP_URL)")
+	fs.BoolVar(&o.AllowNoDistrict, "allow-residents-without-district", envBool("DOLBOM_ALLOW_RESIDENTS_WITHOUT_DISTRICT"),
+		"start although enabled residents have no district (시군구) while the 119 routes differ by 시도; their CAP messages wait in the outbox until it is set (docs/operations.md) (DOLBOM_ALLOW_RESIDENTS_WITHOUT_DISTRICT)")
 	fs.StringVar(&o.CAPSender, "cap-sender", env("DOLBOM_CAP_SENDER", "gateway@dolbom.local"), "CAP sender id (DOLBOM_CAP_SENDER)")
 	fs.StringVar(&o.CAPAddressee, "cap-addressee", env("DOLBOM_CAP_ADDRESSEE", ""),
 		"the 119 centre CAP messages are for, named in their restriction (DOLBOM_CAP_ADDRESSEE; default "+cap.DefaultAddressee+")")
@@ -354,7 +357,7 @@ func (o Options) gateway() gateway.Options {
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst,
 			WSAllowedOrigins: splitList(o.WSOrigins), ProxyFrom: splitList(o.MQTTProxyFrom)},
 		Channels: gateway.ChannelOptions{
-			CAPURLs: splitList(o.CAPURLs), CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact, CAPAddressee: o.CAPAddressee,
+			CAPURLs: splitList(o.CAPURLs), AllowNoDistrict: o.AllowNoDistrict, CAPSender: o.CAPSender, CAPAnswerToken: o.CAPAnswerToken, Contact: o.Contact, CAPAddressee: o.CAPAddressee,
 			TwilioAccountSID: o.Twilio.AccountSID, TwilioAuthToken: o.Twilio.AuthToken, TwilioFrom: o.Twilio.From,
 			TwilioAPIURL: o.Twilio.APIURL, PublicURL: o.PublicURL, FakeTwilio: o.fakeTwilio(),
 		},

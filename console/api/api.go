@@ -112,6 +112,9 @@ type AdminConfig struct {
 	// Routes, when set, serves the 119 routing table
 	// (/api/v1/regions/routes).
 	Routes RouteAdmin
+	// Accounts, when set, serves the accounts' regions
+	// (/api/v1/accounts, accounts_api.go).
+	Accounts AccountRegions
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -193,6 +196,8 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("GET "+p+"/hubs/{id}/events", a.hubEvents)
 
 	m.HandleFunc("GET "+p+"/regions", a.listRegions)
+	m.HandleFunc("GET "+p+"/accounts", a.listAccounts)
+	m.HandleFunc("PUT "+p+"/accounts/{id}/regions", a.setAccountRegions)
 	m.HandleFunc("GET "+p+"/regions/routes", a.listRoutes)
 	m.HandleFunc("PUT "+p+"/regions/routes/{sido}", a.putRoute)
 	m.HandleFunc("DELETE "+p+"/regions/routes/{sido}", a.deleteRoute)

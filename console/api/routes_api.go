@@ -23,6 +23,9 @@ type RouteAdmin interface {
 	DeleteCAPRoute(ctx context.Context, sido string) error
 	// ResidentsBySido counts the enabled residents per 시도 code.
 	ResidentsBySido(ctx context.Context) (map[string]int, error)
+	// OpenIncidentsBySido counts the open incidents per 시도 (the 시도
+	// their 119 Alert went to, else their resident's).
+	OpenIncidentsBySido(ctx context.Context) (map[string]int, error)
 }
 
 // sidoTree is a 시도 and its 시군구, as GET /api/v1/regions lists them.
@@ -46,6 +49,7 @@ type routeView struct {
 	Endpoints []string      `json:"endpoints"`
 	HasToken  bool          `json:"has_token"`
 	Residents int           `json:"residents"`
+	Open      int           `json:"open_incidents"`
 	UpdatedAt string        `json:"updated_at,omitempty"`
 }
 
@@ -85,10 +89,15 @@ func (a *adminAPI) listRoutes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
+	open, err := a.cfg.Routes.OpenIncidentsBySido(r.Context())
+	if err != nil {
+		a.fail(w, r, err, "")
+		return
+	}
 	out := make([]routeView, 0, len(table))
 	for _, e := range table {
 		v := routeView{Sido: e.Sido, Source: e.Source, Endpoints: e.Route.Endpoints, HasToken: e.Route.BearerToken != "",
-			Residents: counts[string(e.Sido.Code)]}
+			Residents: counts[string(e.Sido.Code)], Open: open[string(e.Sido.Code)]}
 		if v.Endpoints == nil {
 			v.Endpoints = []string{}
 		}
@@ -134,34 +143,54 @@ func (a *adminAPI) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	table, err := a.cfg.Routes.Table(r.Context())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	fallback := false
-	for _, e := range table {
-		if e.Sido.Code == sido.Code && e.Source != cap.RouteStored {
-			a.fail(w, r, &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("%s has no stored 119 route (its route: %s)", sido, e.Source)}, "")
-			return
-		}
-		// Another 시도 on the fallback means there is one for this too.
-		fallback = fallback || e.Source == cap.RouteFallback
-	}
-	counts, err := a.cfg.Routes.ResidentsBySido(r.Context())
-	if err != nil {
-		a.fail(w, r, err, "")
-		return
-	}
-	if n := counts[string(sido.Code)]; n > 0 && !fallback {
-		a.fail(w, r, MarkConflict(fmt.Errorf("%s에 대상자 %d명이 있어 119 경로를 지울 수 없습니다 (%s has %d residents: "+
-			"their emergencies would have nowhere to go); set another route instead", sido.Name, n, sido, n)), "")
-		return
-	}
-	if err := a.cfg.Routes.DeleteCAPRoute(r.Context(), string(sido.Code)); err != nil {
+	if err := DeleteCAPRoute(r.Context(), a.cfg.Routes, sido); err != nil {
 		a.fail(w, r, err, "the 119 route of "+sido.String())
 		return
 	}
 	a.log.Info().Str("sido", string(sido.Code)).Msg("119 route deleted")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeleteCAPRoute deletes the stored route of a 시도 unless something
+// depends on it (routeDeleteRefusal: a conflict naming the counts); a 시도
+// without a stored route is an *Error with 404. The admin API and the
+// console's regions page both delete through it.
+func DeleteCAPRoute(ctx context.Context, routes RouteAdmin, sido region.Region) error {
+	table, err := routes.Table(ctx)
+	if err != nil {
+		return err
+	}
+	fallback := false
+	for _, e := range table {
+		if e.Sido.Code == sido.Code && e.Source != cap.RouteStored {
+			return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("%s has no stored 119 route (its route: %s)", sido, e.Source)}
+		}
+		// Another 시도 on the fallback means there is one for this too.
+		fallback = fallback || e.Source == cap.RouteFallback
+	}
+	counts, err := routes.ResidentsBySido(ctx)
+	if err != nil {
+		return err
+	}
+	open, err := routes.OpenIncidentsBySido(ctx)
+	if err != nil {
+		return err
+	}
+	if err := routeDeleteRefusal(sido, counts[string(sido.Code)], open[string(sido.Code)], fallback); err != nil {
+		return MarkConflict(err)
+	}
+	return routes.DeleteCAPRoute(ctx, string(sido.Code))
+}
+
+// routeDeleteRefusal is why a 시도's stored route may not be deleted, nil
+// when it may: its residents would have nowhere to go (no --cap-url to
+// take its place), or its open incidents' Updates and Cancel would leave
+// the centre that holds their Alert (even for the --cap-url one).
+func routeDeleteRefusal(sido region.Region, residents, open int, fallback bool) error {
+	if open == 0 && (residents == 0 || fallback) {
+		return nil
+	}
+	return fmt.Errorf("%s의 119 경로를 지울 수 없습니다: 대상자 %d명, 진행 중 사건 %d건이 이 경로를 씁니다 "+
+		"(cannot delete the 119 route of %s: %d residents and %d open incidents depend on it); "+
+		"set another route instead, or close the open incidents first", sido.Name, residents, open, sido, residents, open)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/dolbom/dolbom/console"
@@ -75,6 +76,31 @@ func (f *Registry) AddAccount(a console.Account) {
 
 func (f *Registry) GetAccount(ctx context.Context, id string) (console.Account, error) {
 	return locked(f, func() (console.Account, error) { return lookup(f.accounts, id, "account "+id) })
+}
+
+// ListAccounts returns the accounts in id order.
+func (f *Registry) ListAccounts(context.Context) ([]console.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]console.Account, 0, len(f.accounts))
+	for _, a := range f.accounts {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b console.Account) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SetAccountRegions replaces an account's regions.
+func (f *Registry) SetAccountRegions(_ context.Context, id string, regions []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.accounts[id]
+	if !ok {
+		return notFound("account " + id)
+	}
+	a.Regions = regions
+	f.accounts[id] = a
+	return nil
 }
 
 func notFound(what string) error { return fmt.Errorf("consoletest: %s: %w", what, devices.ErrNotFound) }
@@ -207,6 +233,7 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 			return afterCursor(r.ID, q.After) &&
 				(!r.Disabled || q.IncludeDisabled) &&
 				(q.SocialWorkerID == "" || r.SocialWorkerID == q.SocialWorkerID) &&
+				inRegions(r.DistrictCode, q.Regions) &&
 				devices.ParseResidentSearch(q.Search).Matches(r)
 		})
 		out = out[:min(len(out), q.Limit)]
@@ -215,6 +242,12 @@ func (f *Registry) ListResidents(ctx context.Context, q console.ListQuery) ([]de
 		}
 		return out, nil
 	})
+}
+
+// inRegions is the store's region filter: no regions keep all, else a
+// district that starts with one of them.
+func inRegions(district string, regions []string) bool {
+	return len(regions) == 0 || slices.ContainsFunc(regions, func(r string) bool { return strings.HasPrefix(district, r) })
 }
 
 func (f *Registry) UpdateResident(ctx context.Context, r devices.Resident) error {

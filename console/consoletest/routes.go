@@ -2,6 +2,7 @@ package consoletest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,12 +25,13 @@ type Routes struct {
 	mu     sync.Mutex
 	stored map[string]cap.Route
 	counts map[string]int
+	open   map[string]int
 }
 
 // NewRoutes returns an empty table; fallback, when given, is the route of
 // every 시도 without a stored one (--cap-url).
 func NewRoutes(fallback ...string) *Routes {
-	r := &Routes{Now: time.Now, stored: map[string]cap.Route{}, counts: map[string]int{}}
+	r := &Routes{Now: time.Now, stored: map[string]cap.Route{}, counts: map[string]int{}, open: map[string]int{}}
 	router, err := cap.NewRouter(cap.RouterOptions{Source: r, Fallback: fallback})
 	if err != nil {
 		panic(err) // a test's mistake
@@ -43,6 +45,19 @@ func (r *Routes) SetResidents(sido string, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts[sido] = n
+}
+
+// SetOpenIncidents sets how many open incidents a 시도 has.
+func (r *Routes) SetOpenIncidents(sido string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.open[sido] = n
+}
+
+func (r *Routes) OpenIncidentsBySido(context.Context) (map[string]int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.open), nil
 }
 
 func (r *Routes) CAPRoute(_ context.Context, sido string) (cap.Route, bool, error) {
@@ -87,9 +102,5 @@ func (r *Routes) DeleteCAPRoute(_ context.Context, sido string) error {
 func (r *Routes) ResidentsBySido(context.Context) (map[string]int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.counts))
-	for k, v := range r.counts {
-		out[k] = v
-	}
-	return out, nil
+	return maps.Clone(r.counts), nil
 }

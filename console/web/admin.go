@@ -13,6 +13,7 @@ import (
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/devices/region"
 )
 
 const minPasswordLen = 12
@@ -22,6 +23,11 @@ type accountInput struct {
 	Name     string       `json:"name"`
 	Role     console.Role `json:"role"`
 	Password string       `json:"password"`
+	// Regions scope the account (console/scope.go): codes or names of
+	// 시도 or 시군구; none is national.
+	Regions []string `json:"regions,omitempty"`
+	// regionErr is why Regions were refused, with the valid choices.
+	regionErr error
 }
 
 // validate returns the name of the first bad field, or "".
@@ -38,14 +44,26 @@ func (in *accountInput) validate() string {
 	case utf8.RuneCountInString(in.Password) < minPasswordLen || len(in.Password) > 1024:
 		return "password"
 	}
+	regions, err := console.NormalizeRegions(in.Role, in.Regions)
+	if err != nil {
+		in.regionErr = err
+		return "regions"
+	}
+	in.Regions = regions
 	return ""
 }
 
-func (w *web) createAccount(r *http.Request, rc *reqCtx, in accountInput) (status int, field string) {
+func (w *web) createAccount(r *http.Request, rc *reqCtx, in *accountInput) (status int, field string) {
 	if f := in.validate(); f != "" {
 		return http.StatusBadRequest, f
 	}
-	a := console.Account{ID: in.ID, Name: in.Name, Role: in.Role, PasswordHash: devices.HashSecret(in.Password, w.cfg.PasswordParams)}
+	a := console.Account{ID: in.ID, Name: in.Name, Role: in.Role, Regions: in.Regions}
+	if !rc.account.CoversAccount(a) {
+		// A regional admin makes accounts of their regions only.
+		in.regionErr = errOutsideRegions(rc.account)
+		return http.StatusForbidden, "regions"
+	}
+	a.PasswordHash = devices.HashSecret(in.Password, w.cfg.PasswordParams)
 	if err := w.deps.Accounts.CreateAccount(r.Context(), a); err != nil {
 		switch {
 		case errors.Is(err, devices.ErrConflict):
@@ -56,13 +74,16 @@ func (w *web) createAccount(r *http.Request, rc *reqCtx, in accountInput) (statu
 		w.log.Error().Err(err).Msg("create account")
 		return http.StatusInternalServerError, ""
 	}
-	_ = w.audit(r.Context(), rc, "account.create", "", "", a.ID+" "+string(a.Role))
+	_ = w.audit(r.Context(), rc, "account.create", "", "", a.ID+" "+string(a.Role)+regionsDetail(a.Regions))
 	return http.StatusCreated, ""
 }
 
 func (w *web) setDisabled(r *http.Request, rc *reqCtx, id string, disabled bool) int {
 	if id == rc.account.ID && disabled {
 		return http.StatusBadRequest // an admin does not lock themselves out
+	}
+	if status := w.managedAccount(r, rc, id); status != http.StatusOK {
+		return status
 	}
 	if err := w.deps.Accounts.SetAccountDisabled(r.Context(), id, disabled); err != nil {
 		if errors.Is(err, devices.ErrNotFound) {
@@ -83,6 +104,9 @@ func (w *web) resetPassword(r *http.Request, rc *reqCtx, id, password string) in
 	if utf8.RuneCountInString(password) < minPasswordLen || len(password) > 1024 {
 		return http.StatusBadRequest
 	}
+	if status := w.managedAccount(r, rc, id); status != http.StatusOK {
+		return status
+	}
 	if err := w.deps.Accounts.SetAccountPassword(r.Context(), id, devices.HashSecret(password, w.cfg.PasswordParams)); err != nil {
 		if errors.Is(err, devices.ErrNotFound) {
 			return http.StatusNotFound
@@ -101,20 +125,34 @@ func (w *web) accountsPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 }
 
 func (w *web) renderAccounts(rw http.ResponseWriter, r *http.Request, rc *reqCtx, status int, done bool, badField string) {
-	list, err := w.deps.Accounts.ListAccounts(r.Context())
+	w.renderAccountsPage(rw, r, rc, status, done, badField, "")
+}
+
+// renderAccountsProblem shows the page again with why a field was refused.
+func (w *web) renderAccountsProblem(rw http.ResponseWriter, r *http.Request, rc *reqCtx, status int, field string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	w.renderAccountsPage(rw, r, rc, status, false, field, msg)
+}
+
+func (w *web) renderAccountsPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx, status int, done bool, badField, problem string) {
+	list, err := w.managedAccounts(r, rc)
 	if err != nil {
 		w.fail(rw, r, rc, err)
 		return
 	}
-	w.render(rw, r, "accounts", status, rc, map[string]any{"Accounts": list, "Done": done, "Bad": badField,
-		"Roles": []console.Role{console.RoleSocialWorker, console.RoleDispatcher, console.RoleAdmin}})
+	w.render(rw, r, "accounts", status, rc, map[string]any{"Accounts": list, "Done": done, "Bad": badField, "Problem": problem,
+		"Sidos": region.Sidos(), "Roles": []console.Role{console.RoleSocialWorker, console.RoleDispatcher, console.RoleAdmin}})
 }
 
 func (w *web) createAccountForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	in := accountInput{ID: r.PostFormValue("id"), Name: r.PostFormValue("name"), Role: console.Role(r.PostFormValue("role")), Password: r.PostFormValue("password")}
-	status, field := w.createAccount(r, rc, in)
+	in := accountInput{ID: r.PostFormValue("id"), Name: r.PostFormValue("name"), Role: console.Role(r.PostFormValue("role")), Password: r.PostFormValue("password"),
+		Regions: splitRegions(r.PostForm["regions"])}
+	status, field := w.createAccount(r, rc, &in)
 	if status != http.StatusCreated {
-		w.renderAccounts(rw, r, rc, status, false, field)
+		w.renderAccountsProblem(rw, r, rc, status, field, in.regionErr)
 		return
 	}
 	http.Redirect(rw, r, "/admin/accounts?done=1", http.StatusSeeOther)
@@ -157,6 +195,10 @@ func (w *web) auditPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if len(list) == aq.Limit {
 		older = list[len(list)-1].Seq
 	}
+	if list, err = w.auditInScope(r.Context(), rc, list); err != nil {
+		w.fail(rw, r, rc, err)
+		return
+	}
 	w.render(rw, r, "audit", http.StatusOK, rc, map[string]any{"Entries": list, "Query": aq, "Older": older})
 }
 
@@ -173,7 +215,7 @@ func (w *web) apiMe(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 }
 
 func (w *web) apiAccounts(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	list, err := w.deps.Accounts.ListAccounts(r.Context())
+	list, err := w.managedAccounts(r, rc)
 	if err != nil {
 		w.log.Error().Err(err).Msg("list accounts")
 		api.WriteError(rw, &api.Error{Status: http.StatusInternalServerError, Msg: "internal error"})
@@ -188,7 +230,12 @@ func (w *web) apiCreateAccount(rw http.ResponseWriter, r *http.Request, rc *reqC
 		api.WriteError(rw, api.BadRequest("", "body must be a JSON object with id, name, role, password"))
 		return
 	}
-	status, field := w.createAccount(r, rc, in)
+	in.Regions = splitRegions(in.Regions)
+	status, field := w.createAccount(r, rc, &in)
+	if field == "regions" && in.regionErr != nil {
+		api.WriteError(rw, &api.Error{Status: status, Field: "regions", Msg: in.regionErr.Error()})
+		return
+	}
 	switch status {
 	case http.StatusCreated:
 		a, _ := w.deps.Accounts.GetAccount(r.Context(), in.ID)
@@ -234,6 +281,9 @@ func (w *web) apiResetPassword(rw http.ResponseWriter, r *http.Request, rc *reqC
 
 func (w *web) apiAudit(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	list, err := w.deps.Audit.ListAudit(r.Context(), auditQuery(r))
+	if err == nil {
+		list, err = w.auditInScope(r.Context(), rc, list)
+	}
 	if err != nil {
 		w.log.Error().Err(err).Msg("list audit")
 		api.WriteError(rw, &api.Error{Status: http.StatusInternalServerError, Msg: "internal error"})

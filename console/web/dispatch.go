@@ -25,6 +25,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
@@ -120,6 +121,9 @@ type queueRow struct {
 	// above; Others counts them on the home's first row.
 	Grouped bool
 	Others  int
+	// Sido is the code of the incident's 시도: the one its 119 Alert went
+	// to, else its resident's ("" unknown).
+	Sido string
 }
 
 type queueData struct {
@@ -132,6 +136,9 @@ type queueData struct {
 	// Emergencies and DeviceCount are the sizes of the two tabs.
 	Emergencies, DeviceCount int
 	Names                    map[string]string // account id -> name
+	// NoRoutes are the incidents whose 119 message has no route (the
+	// "119 경로 없음" banner), of the account's regions.
+	NoRoutes []cap.StuckMessage
 }
 
 // began is when an incident's emergency began: the detectors' episode
@@ -148,13 +155,19 @@ func began(inc dispatch.Incident) time.Time {
 // stream misses nothing rendered too late and replays nothing rendered
 // already (the rows' own changes may be long past: starting after them
 // replayed the history).
-func (w *web) loadQueue(ctx context.Context, f queueFilter, lang string) (d queueData, err error) {
+func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queueData, err error) {
+	lang := rc.lang
+	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc)}
 	d.Connected, d.Filter = true, f
 	if d.Seq, err = w.deps.Desk.LastIncidentSeq(ctx); err != nil {
 		return d, err
 	}
-	incs, err := w.deps.Desk.ListIncidents(ctx, dispatch.IncidentQuery{States: f.States, Priority: detectors.Priority(f.Priority), Limit: queueLimit})
+	incs, err := desk.ListIncidents(ctx, dispatch.IncidentQuery{States: f.States, Priority: detectors.Priority(f.Priority), Limit: queueLimit})
 	if err != nil {
+		return d, err
+	}
+	// The rows' 시도: one query for the page's pinned routes.
+	if err := desk.s.prefetch(ctx, incs); err != nil {
 		return d, err
 	}
 	now := w.cfg.Now()
@@ -186,9 +199,13 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, lang string) (d queu
 			}
 			if res != nil {
 				row.Resident, row.HasResident = *res, true
+				desk.s.knowDistrict(res.ID, res.DistrictCode)
 			}
 		}
 		row.Room = rooms.of(ctx, inc)
+		if code, err := desk.s.regionOf(ctx, inc); err == nil && len(code) >= 2 {
+			row.Sido = code[:2]
+		}
 		d.Rows = append(d.Rows, row)
 		if row.Alarm {
 			d.Alarms++
@@ -196,6 +213,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, lang string) (d queu
 	}
 	d.Rows = orderQueue(d.Rows)
 	d.Names = w.accountNames(ctx)
+	d.NoRoutes = w.noRoutes(rc)
 	return d, nil
 }
 
@@ -246,7 +264,7 @@ func (w *web) queue(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	d := queueData{Filter: parseQueueFilter(r.URL.Query())}
 	if w.deps.Desk != nil {
 		var err error
-		if d, err = w.loadQueue(r.Context(), d.Filter, rc.lang); err != nil {
+		if d, err = w.loadQueue(r.Context(), d.Filter, rc); err != nil {
 			w.fail(rw, r, rc, err)
 			return
 		}
@@ -262,7 +280,7 @@ func (w *web) queueRows(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return
 	}
-	d, err := w.loadQueue(r.Context(), parseQueueFilter(r.URL.Query()), rc.lang)
+	d, err := w.loadQueue(r.Context(), parseQueueFilter(r.URL.Query()), rc)
 	if err != nil {
 		w.log.Error().Err(err).Msg("queue rows")
 		http.Error(rw, "internal error", http.StatusInternalServerError)
@@ -293,7 +311,9 @@ func (w *web) queueStream(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return
 	}
-	api.NewIncidentStream(api.IncidentAPIConfig{Heartbeat: w.streamHeartbeat()}, w.deps.Desk, w.log).ServeHTTP(rw, r)
+	// A regional dispatcher's stream carries their regions' incidents only.
+	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc)}
+	api.NewIncidentStream(api.IncidentAPIConfig{Heartbeat: w.streamHeartbeat()}, desk, w.log).ServeHTTP(rw, r)
 }
 
 func (w *web) streamHeartbeat() time.Duration { return 15 * time.Second }
@@ -363,6 +383,12 @@ func (w *web) incidentFor(ctx context.Context, rc *reqCtx, id string) (dispatch.
 		}
 	}
 	if rc.account.Role == console.RoleSocialWorker && (res == nil || res.SocialWorkerID != rc.account.ID) {
+		return dispatch.Incident{}, nil, nil, devices.ErrNotFound
+	}
+	// Another region's incident is not found either, for every role.
+	if ok, err := w.scopeOf(rc).incident(ctx, inc); err != nil {
+		return dispatch.Incident{}, nil, nil, err
+	} else if !ok {
 		return dispatch.Incident{}, nil, nil, devices.ErrNotFound
 	}
 	return inc, tl, res, nil

@@ -173,6 +173,10 @@ func (w *web) resident(ctx context.Context, rc *reqCtx, id devices.ResidentID) (
 	if rc.account.Role == console.RoleSocialWorker && res.SocialWorkerID != rc.account.ID {
 		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
 	}
+	// Another region's resident is not found, like a missing one.
+	if !w.scopeOf(rc).resident(res) {
+		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
+	}
 	return res, nil
 }
 
@@ -210,7 +214,7 @@ func (w *web) fail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, err erro
 const residentsPerPage = 50
 
 func (w *web) listVisible(ctx context.Context, rc *reqCtx, search, after string) ([]devices.Resident, bool, error) {
-	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1}
+	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1, Regions: w.scopeOf(rc).regions()}
 	if rc.account.Role == console.RoleSocialWorker {
 		q.SocialWorkerID = rc.account.ID
 	}

@@ -27,7 +27,10 @@ import (
 
 func (w *web) registryRoutes() {
 	m := w.mux
-	admin := func(h pageHandler) http.HandlerFunc { return w.signedIn(w.withRegistry(h), console.RoleAdmin) }
+	// A regional admin's pages: their regions' residents and hubs only.
+	admin := func(h pageHandler) http.HandlerFunc {
+		return w.signedIn(w.withRegistry(w.registryInScope(h)), console.RoleAdmin)
+	}
 	m.HandleFunc("GET /admin/residents/new", admin(w.newResidentPage))
 	m.HandleFunc("POST /admin/residents", admin(w.createResidentForm))
 	m.HandleFunc("GET /admin/residents/{id}", admin(w.editResidentPage))
@@ -261,6 +264,9 @@ func (w *web) createResidentForm(rw http.ResponseWriter, r *http.Request, rc *re
 	res := devices.Resident{ID: devices.ResidentID(strings.TrimSpace(r.PostFormValue("id")))}
 	err := residentFromForm(r, &res)
 	if err == nil {
+		err = residentRegionRefusal(w.scopeOf(rc), res)
+	}
+	if err == nil {
 		err = w.registrar().CreateResident(r.Context(), &res)
 	}
 	if err != nil {
@@ -282,6 +288,12 @@ func (w *web) updateResidentForm(rw http.ResponseWriter, r *http.Request, rc *re
 	}
 	next := api.Editable(cur)
 	err = residentFromForm(r, &next)
+	if err == nil && next.Address.Line1 != cur.Address.Line1 && next.DistrictCode == cur.DistrictCode {
+		next.DistrictCode = "" // a new address brings its own district (api.Registrar), checked below
+	}
+	if err == nil {
+		err = residentRegionRefusal(w.scopeOf(rc), next)
+	}
 	if err == nil {
 		next, err = w.registrar().UpdateResident(ctx, cur, next)
 	}

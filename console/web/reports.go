@@ -362,7 +362,27 @@ func (w *web) period(r *http.Request) reportPeriod {
 func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) (iter.Seq2[console.ReportIncident, error], error) {
 	all := w.deps.Reports.ReportIncidents(ctx, p.From, p.To)
 	if rc.account.Role != console.RoleSocialWorker {
-		return all, nil
+		s := w.scopeOf(rc)
+		if s.national() {
+			return all, nil
+		}
+		// A regional account's report counts its regions' incidents.
+		return func(yield func(console.ReportIncident, error) bool) {
+			for ri, err := range all {
+				if err != nil {
+					yield(ri, err)
+					return
+				}
+				ok, err := s.incident(ctx, ri.Incident)
+				if err != nil {
+					yield(ri, err)
+					return
+				}
+				if ok && !yield(ri, nil) {
+					return
+				}
+			}
+		}, nil
 	}
 	mine, err := w.myResidents(ctx, rc.account.ID)
 	if err != nil {

@@ -33,9 +33,11 @@ type deskEnv struct {
 	d    *dispatch.Dispatcher
 	mu   sync.Mutex
 	sent []dispatch.Notification
+	// routes are the console's route patterns (web.Console.Routes).
+	routes []string
 }
 
-func newDeskEnv(t *testing.T) *deskEnv {
+func newDeskEnv(t *testing.T, tune ...func(*web.Deps, *store.Store)) *deskEnv {
 	t.Helper()
 	e := &env{t: t, now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), open: map[devices.ResidentID]bool{}}
 	de := &deskEnv{env: e}
@@ -65,11 +67,16 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	go func() { _ = d.Run(dCtx); close(dDone) }()
 	t.Cleanup(func() { stopD(); <-dDone; cancel(); <-stDone; st.Close() })
 	e.st, de.d = st, d
-	h, err := newStoreWeb(web.Config{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, dispatchDeps(d, st), log)
+	deps := dispatchDeps(d, st)
+	for _, f := range tune {
+		f(&deps, st)
+	}
+	h, err := newStoreWeb(web.Config{Now: e.clock, SessionIdle: time.Hour, SessionMax: 4 * time.Hour}, st, deps, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	startServer(e, h)
+	de.routes = h.Routes()
 	for _, a := range []console.Account{
 		{ID: "sw-kim", Name: "김복지", Role: console.RoleSocialWorker},
 		{ID: "sw-lee", Name: "이복지", Role: console.RoleSocialWorker},

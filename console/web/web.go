@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,16 @@ type Deps struct {
 	// Hubs, when set with api.Registry, lets the pages disable a hub and
 	// replace its secret (each ends the hub's live session).
 	Hubs console.HubControl
+	// Routes, when set, serves the admin's regions and routes page
+	// (regions.go); nil hides it.
+	Routes api.RouteAdmin
+	// NoRoutes lists the incidents whose 119 message has no route (the
+	// queue's "119 경로 없음" banner); nil shows none.
+	NoRoutes NoRouteList
+	// IncidentRegions tells the 시도 an incident's 119 Alert went to (the
+	// region a dispatcher's scope is checked against; scope.go); nil: the
+	// resident's district alone.
+	IncidentRegions IncidentRegions
 }
 
 // Config configures the web console. Zero values take the defaults
@@ -150,7 +161,7 @@ type web struct {
 	// flood of logins must not exhaust memory.
 	hashSlots chan struct{}
 	dummyHash string
-	mux       *http.ServeMux
+	mux       *routeMux
 }
 
 // Console is the web console: mount it at "/" and run Run while it serves.
@@ -160,6 +171,27 @@ type Console struct {
 }
 
 func (h *Console) ServeHTTP(rw http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(rw, r) }
+
+// Routes lists the console's route patterns ("GET /queue", ...), in the
+// order they were registered: the scoping test walks every one of them, so
+// that a route added without the region check fails it.
+func (h *Console) Routes() []string { return slices.Clone(h.w.mux.patterns) }
+
+// routeMux is the console's ServeMux, keeping the patterns it was given.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
 
 // auditTick is how often Run looks for refused sign-ins to summarise; the
 // rows are due once a minute.
@@ -204,7 +236,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		refusals:  newLoginAudit(),
 		loginKey:  deriveKey(secret, "dolbom console: login form token v1"),
 		hashSlots: make(chan struct{}, 2),
-		mux:       http.NewServeMux(),
+		mux:       &routeMux{ServeMux: http.NewServeMux()},
 	}
 	// Unknown accounts are checked against this hash so that a failed login
 	// takes as long whether or not the account exists.
@@ -246,11 +278,13 @@ func (w *web) routes() {
 	w.dispatchRoutes()
 	w.reportRoutes()
 	w.registryRoutes()
+	w.regionRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts/{id}/disabled", w.signedIn(w.setDisabledForm, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts/{id}/password", w.signedIn(w.resetPasswordForm, console.RoleAdmin))
+	m.HandleFunc("POST /admin/accounts/{id}/regions", w.signedIn(w.setRegionsForm, console.RoleAdmin))
 	m.HandleFunc("GET /admin/audit", w.signedIn(w.auditPage, console.RoleAdmin))
 
 	const api = "/console/api"
@@ -264,6 +298,7 @@ func (w *web) routes() {
 	m.HandleFunc("POST "+api+"/accounts", w.signedInAPI(w.apiCreateAccount, console.RoleAdmin))
 	m.HandleFunc("POST "+api+"/accounts/{id}/disabled", w.signedInAPI(w.apiSetDisabled, console.RoleAdmin))
 	m.HandleFunc("POST "+api+"/accounts/{id}/password", w.signedInAPI(w.apiResetPassword, console.RoleAdmin))
+	m.HandleFunc("POST "+api+"/accounts/{id}/regions", w.signedInAPI(w.apiSetRegions, console.RoleAdmin))
 	m.HandleFunc("GET "+api+"/audit", w.signedInAPI(w.apiAudit, console.RoleAdmin))
 }
 

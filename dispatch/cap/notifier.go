@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 )
@@ -53,6 +55,16 @@ type NotifierOptions struct {
 	Addressee string
 	// Sensors finds the alarm's sensor, for its room; nil sends no room.
 	Sensors SensorGetter
+	// Pins keeps the 시도 of each incident's first message, so that its
+	// Updates and Cancel reach the same centre (pin.go); nil routes every
+	// message by the resident's district as it is then.
+	Pins RoutePins
+	// Stuck lists the incidents whose message found no route (the
+	// dispatcher's banner, a gauge); nil keeps none.
+	Stuck *Stuck
+	// Logger logs a message without a route at error level, once per
+	// incident until it goes out.
+	Logger zerolog.Logger
 	// Now is the clock (default time.Now): the sent time of Updates and
 	// Cancels, and the resident's age.
 	Now func() time.Time
@@ -78,7 +90,8 @@ func (c *Notifier) Notify(ctx context.Context, n dispatch.Notification) (string,
 	if err != nil {
 		// Retryable: the message waits in the outbox, its error on the
 		// incident's timeline, until a route (or the resident's district)
-		// is set.
+		// is set; never dropped, and loud while it waits.
+		c.noRoute(n, err)
 		return "", true, err
 	}
 	id, body, err := Build(c.message(ctx, n))
@@ -89,7 +102,32 @@ func (c *Notifier) Notify(ctx context.Context, n dispatch.Notification) (string,
 	if err != nil {
 		return "", retry, err
 	}
+	if c.o.Stuck != nil {
+		c.o.Stuck.clear(n.Incident.ID)
+	}
 	return id, false, nil
+}
+
+// noRoute makes a message without a route loud: an error log naming the
+// 시도 and the incident (once per incident while it waits; its retries at
+// debug level) and an entry in the stuck list.
+func (c *Notifier) noRoute(n dispatch.Notification, err error) {
+	var nr *NoRouteError
+	if !errors.As(err, &nr) {
+		return
+	}
+	m := StuckMessage{Incident: n.Incident.ID, Sido: nr.Sido, Resident: string(nr.Resident), Since: c.o.Now(), Reason: nr.Error()}
+	first := true
+	if c.o.Stuck != nil {
+		first = c.o.Stuck.add(m)
+	}
+	ev := c.o.Logger.Debug()
+	if first {
+		ev = c.o.Logger.Error()
+	}
+	ev.Str("incident_id", n.Incident.ID).Str("sido", string(nr.Sido.Code)).Str("sido_name", nr.Sido.Name).
+		Str("resident_id", string(nr.Resident)).Str("msg_type", string(n.Type)).Err(err).
+		Msg("119 경로 없음 (no 119 route): the CAP message waits in the outbox until the route is set")
 }
 
 // sender is the 119 centre n goes to: the route of the resident's 시도.
@@ -99,6 +137,19 @@ func (c *Notifier) sender(ctx context.Context, n dispatch.Notification) (*Sender
 			return nil, errors.New("no 119 endpoint configured (--cap-url, or dolbomctl region route set)")
 		}
 		return c.o.Sender, nil
+	}
+	if c.o.Pins != nil {
+		sido, ok, err := c.o.Pins.PinnedRoute(ctx, n.Incident.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cap: the 119 route of incident %s: %w", n.Incident.ID, err)
+		}
+		if ok {
+			rt, err := c.o.Routes.RouteOfSido(ctx, sido)
+			if err != nil {
+				return nil, err
+			}
+			return c.o.Routes.SenderFor(rt)
+		}
 	}
 	res := n.Resident
 	if !n.HasResident && c.o.Residents != nil {
@@ -113,6 +164,14 @@ func (c *Notifier) sender(ctx context.Context, n dispatch.Notification) (*Sender
 	rt, err := c.o.Routes.RouteOf(ctx, res.ID, res.DistrictCode)
 	if err != nil {
 		return nil, err
+	}
+	// The first message fixes the incident's 시도 (normally the Alert). A
+	// resident without a district, reaching the one route of every 시도,
+	// pins nothing: the 시도 is not known.
+	if c.o.Pins != nil && rt.Sido != "" {
+		if err := c.o.Pins.PinRoute(ctx, n.Incident.ID, rt.Sido, rt.Endpoints); err != nil {
+			return nil, fmt.Errorf("cap: pin the 119 route of incident %s: %w", n.Incident.ID, err)
+		}
 	}
 	return c.o.Routes.SenderFor(rt)
 }

@@ -249,7 +249,10 @@ func (r *Router) RouteOf(ctx context.Context, resident devices.ResidentID, distr
 			return Route{}, &NoRouteError{Resident: resident}
 		}
 	}
-	return first.Route, nil
+	// The one route of every 시도, for no 시도 in particular.
+	rt := first.Route
+	rt.Sido = ""
+	return rt, nil
 }
 
 // SenderFor returns the sender of a route, one per distinct route.

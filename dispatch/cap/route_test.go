@@ -55,10 +55,11 @@ func alertFor(res devices.Resident, id string) dispatch.Notification {
 		HasResident: true, Resident: res}
 }
 
-// A Seoul fire reaches the Seoul centre only: two real receivers, the real
-// CAP client, routed by the resident's 시도.
-func TestSeoulFireReachesOnlySeoul(t *testing.T) {
-	seoul, busan := newCentre(t), newCentre(t)
+// seoulAndBusan is two real mock-119 centres and a router sending 서울's
+// messages to the first, 부산's to the second.
+func seoulAndBusan(t *testing.T) (seoul, busan centre, router *cap.Router) {
+	t.Helper()
+	seoul, busan = newCentre(t), newCentre(t)
 	router, err := cap.NewRouter(cap.RouterOptions{Source: routeTable{
 		"11": {Sido: "11", Endpoints: []string{seoul.url}},
 		"26": {Sido: "26", Endpoints: []string{busan.url}},
@@ -66,6 +67,13 @@ func TestSeoulFireReachesOnlySeoul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return seoul, busan, router
+}
+
+// A Seoul fire reaches the Seoul centre only: two real receivers, the real
+// CAP client, routed by the resident's 시도.
+func TestSeoulFireReachesOnlySeoul(t *testing.T) {
+	seoul, busan, router := seoulAndBusan(t)
 	n := cap.NewNotifier(cap.NotifierOptions{Routes: router, SenderID: "gateway@dolbom.local"})
 	ctx := context.Background()
 	res := devices.Resident{ID: "res-1", Name: "김영희", DistrictCode: "11110",

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func testAccounts(t *testing.T, fresh Fresh) {
 	if n, err := s.Accounts().CountAccounts(ctx); err != nil || n != 0 {
 		t.Fatalf("CountAccounts on empty = %d, %v", n, err)
 	}
-	a := console.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a"}
+	a := console.Account{ID: "sw-kim", Name: "김사회", Role: "social_worker", PasswordHash: "$argon2id$a", Regions: []string{"26350"}}
 	if err := s.Accounts().CreateAccount(ctx, a); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}
@@ -54,9 +55,21 @@ func testAccounts(t *testing.T, fresh Fresh) {
 	}
 	got, err := s.Accounts().GetAccount(ctx, "sw-kim")
 	a.CreatedAt = got.CreatedAt // the store's clock
-	if err != nil || got != a || got.CreatedAt.IsZero() {
+	if err != nil || !reflect.DeepEqual(got, a) || got.CreatedAt.IsZero() {
 		t.Errorf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
+	// Regions are replaced; none is national (what the migration gives
+	// every existing account).
+	if err := s.Accounts().SetAccountRegions(ctx, "sw-kim", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Accounts().GetAccount(ctx, "sw-kim"); err != nil || !got.National() {
+		t.Errorf("after SetAccountRegions(nil): %+v, %v; want national", got, err)
+	}
+	if err := s.Accounts().SetAccountRegions(ctx, "sw-kim", []string{"26350"}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "SetAccountRegions(nobody)", s.Accounts().SetAccountRegions(ctx, "nobody", []string{"26"}), devices.ErrNotFound)
 	_, err = s.Accounts().GetAccount(ctx, "nobody")
 	wantErr(t, "GetAccount(nobody)", err, devices.ErrNotFound)
 

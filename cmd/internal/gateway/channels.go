@@ -33,6 +33,11 @@ type ChannelOptions struct {
 	// every 시도 that has no stored route of its own (the single-endpoint
 	// set-up; docs/operations.md).
 	CAPURLs []string
+	// AllowNoDistrict starts the gateway although enabled residents have
+	// no district while the 119 routes differ by 시도 (their CAP messages
+	// then wait in the outbox, loud, until their district is set): the way
+	// out of that refusal, to set the districts through the admin API.
+	AllowNoDistrict bool
 	// CAPTransport, when set, carries the requests to CAPURLs instead of
 	// the default HTTPS transport (a proxy's, or the simulator's in-memory
 	// mock 119, which lets a whole gateway run in a synctest bubble).
@@ -94,6 +99,12 @@ type channels struct {
 	// residents finds the resident (their district: the 119 route) of a
 	// CAP message that carries none (set with sensors).
 	residents cap.ResidentLookup
+	// pins keeps each incident's 119 시도 (the store, set with sensors);
+	// stuck lists the incidents whose CAP message has no route (the
+	// dispatcher's banner, dolbom_cap_no_route_incidents).
+	pins  cap.RoutePins
+	stuck *cap.Stuck
+	log   zerolog.Logger
 	// latest finds the notification a bare SMS reply answers (the store,
 	// set with sensors).
 	latest     twilio.Latest
@@ -114,7 +125,7 @@ type channels struct {
 // slots, in a cluster, is the voice schedule the gateways sharing the
 // Twilio account reserve call starts on (nil: this gateway's calls alone).
 func newChannels(o ChannelOptions, publicBase string, serveFake bool, slots twilio.VoiceSlots, log zerolog.Logger) (*channels, error) {
-	c := &channels{capSender: o.CAPSender, contact: o.Contact, addressee: o.CAPAddressee}
+	c := &channels{capSender: o.CAPSender, contact: o.Contact, addressee: o.CAPAddressee, stuck: cap.NewStuck(), log: log}
 	if c.capSender == "" {
 		c.capSender = "gateway@dolbom.local"
 	}
@@ -230,7 +241,7 @@ func (c *channels) routeWith(src cap.RouteSource) error {
 func (c *channels) notifiers() map[dispatch.Channel]dispatch.Notifier {
 	return map[dispatch.Channel]dispatch.Notifier{
 		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Routes: c.routes, Residents: c.residents, SenderID: c.capSender,
-			Contact: c.contact, Addressee: c.addressee, Sensors: c.sensors}),
+			Contact: c.contact, Addressee: c.addressee, Sensors: c.sensors, Pins: c.pins, Stuck: c.stuck, Logger: c.log.With().Str("channel", "119").Logger()}),
 		dispatch.ChannelSMS:     twilio.SMSNotifier{Client: c.twilio},
 		dispatch.ChannelVoice:   twilio.VoiceNotifier{Client: c.twilio},
 		dispatch.ChannelConsole: dispatch.ConsoleNotifier{},

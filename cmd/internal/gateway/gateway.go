@@ -256,6 +256,8 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
 	g.channels.sensors, g.channels.latest, g.channels.residents = st.Registry(), st.Incidents(), st.Registry()
+	g.channels.pins = st.Routes()
+	registerNoRoute(reg, g.channels.stuck)
 	if err := g.channels.routeWith(st.Routes()); err != nil {
 		return nil, err
 	}
@@ -264,6 +266,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	if err := checkRoutes(ctx, g.channels.routes, residentsBySido, log); err != nil {
+		return nil, err
+	}
+	if err := checkNoDistrict(ctx, g.channels.routes, residentsBySido[""], st.Registry(), o.Channels.AllowNoDistrict, log); err != nil {
 		return nil, err
 	}
 	policies := dispatch.DefaultPolicies()
@@ -418,7 +423,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
-			Hubs:     g.hubControl()})
+			Hubs:     g.hubControl(),
+			// Scoping by region and the "119 경로 없음" banner.
+			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(),
+			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}})
 	if err != nil {
 		return nil, err
 	}

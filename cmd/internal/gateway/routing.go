@@ -5,9 +5,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/dispatch/cap"
@@ -55,4 +57,54 @@ type routeAdmin struct {
 
 func (r routeAdmin) ResidentsBySido(ctx context.Context) (map[string]int, error) {
 	return r.residents.ResidentsBySido(ctx)
+}
+
+// registerNoRoute exports the 119 messages without a route: an alert
+// rule on dolbom_cap_no_route_incidents > 0 pages the operator, beside the
+// dispatcher's banner.
+func registerNoRoute(reg prometheus.Registerer, stuck *cap.Stuck) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dolbom_cap_no_route_incidents",
+		Help: "Incidents whose 119 (CAP) message waits in the outbox because it has no route (119 경로 없음): a 시도 without a route, or a resident without a district while routes differ by 시도.",
+	}, func() float64 { return float64(stuck.Len()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dolbom_cap_no_route_total",
+		Help: "Attempts to send a 119 (CAP) message that found no route, retries included.",
+	}, func() float64 { return float64(stuck.Total()) }))
+}
+
+// checkNoDistrict refuses to start while enabled residents have no
+// district and the routes are not one route for every 시도: their 119
+// messages would have nowhere to go. It names up to ten of them. allow
+// (--allow-residents-without-district) starts anyway, with an error log:
+// the way to set their districts through the admin API.
+func checkNoDistrict(ctx context.Context, routes *cap.Router, without int, reg store.Registry, allow bool, log zerolog.Logger) error {
+	if without == 0 {
+		return nil
+	}
+	if empty, err := routes.Empty(ctx); err != nil || empty {
+		return err // no 119 at all: checkRoutes warned
+	}
+	if _, err := routes.RouteOf(ctx, "", ""); err == nil {
+		return nil // one route for every 시도 reaches them
+	} else if !errors.As(err, new(*cap.NoRouteError)) {
+		return fmt.Errorf("gateway: 119 routes: %w", err)
+	}
+	ids, err := reg.ResidentsWithoutDistrict(ctx, 10)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = string(id)
+	}
+	msg := fmt.Sprintf("시군구가 없는 대상자 %d명: 119 경로가 시도마다 달라 보낼 곳이 없습니다 (%d residents without a district, and the 119 routes differ by 시도): %s",
+		without, without, strings.Join(names, ", "))
+	if allow {
+		log.Error().Int("residents", without).Strs("sample", names).
+			Msg(msg + "; started with --allow-residents-without-district: their 119 messages wait in the outbox until their district is set")
+		return nil
+	}
+	return fmt.Errorf("gateway: %s; set each one's district (dolbomctl resident update ID --district-code CODE) on a gateway started "+
+		"with --allow-residents-without-district meanwhile", msg)
 }
