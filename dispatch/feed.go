@@ -23,6 +23,7 @@ type feed struct {
 	mu     sync.Mutex
 	subs   map[chan Incident]struct{}
 	recent recentChanges
+	closed bool // the dispatcher stopped: no change will come
 }
 
 // subscriberBuffer is how many changes a subscriber may lag behind.
@@ -82,10 +83,18 @@ func (f *feed) publish(inc Incident) {
 	}
 }
 
+// add registers a subscriber. After closeAll its channel comes closed: a
+// subscriber of a stopped dispatcher (a console's stream opened during a
+// shutdown, a follower of the gateway that a restart replaced) ends at
+// once, rather than wait for changes that will never come.
 func (f *feed) add() chan Incident {
 	ch := make(chan Incident, subscriberBuffer)
 	f.mu.Lock()
-	f.subs[ch] = struct{}{}
+	if f.closed {
+		close(ch)
+	} else {
+		f.subs[ch] = struct{}{}
+	}
 	f.mu.Unlock()
 	return ch
 }
@@ -102,6 +111,7 @@ func (f *feed) remove(ch chan Incident) {
 func (f *feed) closeAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.closed = true
 	for ch := range f.subs {
 		delete(f.subs, ch)
 		close(ch)
