@@ -330,19 +330,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.cfg.Cluster {
 		sv.Journal = nil // no global watermark (see the engine's saver)
 	}
-	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
+	rts := make([]*shard.Shard[op, devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
-		saves[i] = s.rt.Saves
+		rts[i] = s.rt
 	}
-	err = sv.Run(ctx, saves, func() (final []shard.SaveReply[devices.HubHealthRecord]) {
+	err = shard.Run(ctx, sv, rts, func() {
 		wg.Wait()
 		m.running.Store(false)
 		close(m.stopped)
-		for _, s := range m.shards { // the shard goroutines have exited
-			final = append(final, s.Save(shard.EverySlot, 0))
-		}
-		return final
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}
