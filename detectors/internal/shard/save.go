@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/every"
 )
 
 // SaveReq asks a shard's goroutine for the records it changed since the last
@@ -56,14 +57,9 @@ func SeenRounds(saveInterval, seenInterval time.Duration) int {
 // returns when ctx ends; round then holds what was not saved.
 func RunSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan SaveReq[T],
 	hub func(T) devices.HubID, round *SaveRound[T], save func(context.Context, *SaveRound[T]) error) {
-	every := time.NewTicker(interval)
-	defer every.Stop()
-	for n := 1; ctx.Err() == nil; n++ {
-		select {
-		case <-ctx.Done():
-			continue
-		case <-every.C:
-		}
+	n := 0
+	every.Tick(ctx, interval, func() {
+		n++
 		for _, saves := range shards {
 			for more := true; more && ctx.Err() == nil; {
 				req := SaveReq[T]{Slot: n % seenEvery, Limit: SaveChunk, Reply: make(chan SaveReply[T], 1)}
@@ -77,7 +73,7 @@ func RunSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 			}
 		}
 		_ = save(ctx, round) // save logs its own failures
-	}
+	})
 }
 
 // Add takes a shard's reply into the round.
