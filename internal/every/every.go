@@ -16,13 +16,8 @@ import (
 func Tick(ctx context.Context, d time.Duration, fn func()) {
 	t := time.NewTicker(d)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
+	for fired(ctx, t.C) {
+		fn()
 	}
 }
 
@@ -34,17 +29,22 @@ func Backoff(ctx context.Context, d, max time.Duration, fn func() error) {
 	wait := d
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for fired(ctx, t.C) {
 		if fn() != nil {
 			wait = min(2*wait, max)
 		} else {
 			wait = d
 		}
 		t.Reset(wait)
+	}
+}
+
+// fired waits for c to fire or ctx to end, and reports which.
+func fired(ctx context.Context, c <-chan time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c:
+		return true
 	}
 }
