@@ -17,10 +17,7 @@ import (
 // The dispatch contract: incidents, timeline, outbox and policies.
 
 func testDispatch(t *testing.T, fresh Fresh) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	suite{
 		{"IncidentAndOutboxAtomic", testIncidentAtomic},
 		{"OneIncidentPerFingerprint", testFingerprint},
 		{"FoldedFingerprintFindsItsIncident", testFoldAlias},
@@ -33,9 +30,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"Policies", testPolicies},
 		{"CancelRecipients", testCancelRecipients},
 		{"LatestNotificationTo", testLatestNotificationTo},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	}.run(t, fresh)
 }
 
 var dispatchT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

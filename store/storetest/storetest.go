@@ -21,12 +21,22 @@ import (
 // Fresh returns the Config of a new, empty database (SQLite or Postgres).
 type Fresh func(t *testing.T) store.Config
 
+// suite is a list of named contract tests, each run as a subtest on a
+// fresh store of the back end under test.
+type suite []struct {
+	name string
+	fn   func(t *testing.T, fresh Fresh)
+}
+
+func (s suite) run(t *testing.T, fresh Fresh) {
+	for _, tc := range s {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
+	}
+}
+
 // Run runs the contract suite against the back end that fresh configures.
 func Run(t *testing.T, fresh Fresh) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	tests := suite{
 		{"Residents", testResidents},
 		{"ResidentSearch", testResidentSearch},
 		{"Hubs", testHubs},
@@ -51,9 +61,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Cluster", testCluster},
 		{"Fencing", testFencing},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	tests.run(t, fresh)
 }
 
 func open(t *testing.T, cfg store.Config) *store.Store {
