@@ -96,12 +96,8 @@ func (c *EngineConfig) setDefaults() error {
 		return errors.New("detectors: engine needs a sink")
 	}
 	c.Thresholds.fill()
-	if c.Shards <= 0 {
-		c.Shards = runtime.GOMAXPROCS(0)
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = 4096
-	}
+	defaults.Set(&c.Shards, runtime.GOMAXPROCS(0))
+	defaults.Set(&c.QueueSize, 4096)
 	if c.TZOffset == nil {
 		kst := 9 * time.Hour
 		c.TZOffset = &kst

@@ -105,12 +105,8 @@ func (c *Config) setDefaults() error {
 	}
 	def := defaults.Set[time.Duration]
 	deff := defaults.Set[float64]
-	if c.Shards <= 0 {
-		c.Shards = runtime.GOMAXPROCS(0)
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = 4096
-	}
+	defaults.Set(&c.Shards, runtime.GOMAXPROCS(0))
+	defaults.Set(&c.QueueSize, 4096)
 	def(&c.HeartbeatTimeout, 10*time.Minute)
 	deff(&c.HeartbeatFactor, 2.5)
 	def(&c.OfflineGrace, time.Minute)
