@@ -619,3 +619,12 @@ func (c *rawClient) expect(typ byte) packets.Packet {
 func ioReadFull(r *bufio.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// onBothPaths runs test as a subtest on each publish path, with an env of
+// cfg started on that path: most broker tests must hold on both.
+func onBothPaths(t *testing.T, cfg Config, test func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, path := range bothPaths {
+		t.Run(path.name, func(t *testing.T) { test(t, startEnvOn(t, cfg, path)) })
+	}
+}
