@@ -77,17 +77,7 @@ func newDeskEnv(t *testing.T, tune ...func(*web.Deps, *store.Store)) *deskEnv {
 	}
 	startServer(e, h)
 	de.routes = h.Routes()
-	for _, a := range []console.Account{
-		{ID: "sw-kim", Name: "김복지", Role: console.RoleSocialWorker},
-		{ID: "sw-lee", Name: "이복지", Role: console.RoleSocialWorker},
-		{ID: "d-park", Name: "박상황", Role: console.RoleDispatcher},
-		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
-	} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createAccounts(t, st)
 	return de
 }
 

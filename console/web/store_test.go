@@ -119,6 +119,14 @@ func newEnvDeps(t *testing.T, deps web.Deps, tune ...func(*web.Config)) *env {
 	t.Cleanup(e.stopWeb) // before the store closes (cleanups run last in, first out)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
+	createAccounts(t, st)
+	return e
+}
+
+// createAccounts makes the console's accounts of the tests: two social
+// workers, a dispatcher and an admin, all with password.
+func createAccounts(t *testing.T, st *store.Store) {
+	t.Helper()
 	for _, a := range []console.Account{
 		{ID: "sw-kim", Name: "김복지", Role: console.RoleSocialWorker},
 		{ID: "sw-lee", Name: "이복지", Role: console.RoleSocialWorker},
@@ -126,11 +134,10 @@ func newEnvDeps(t *testing.T, deps web.Deps, tune ...func(*web.Config)) *env {
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return e
 }
 
 func (e *env) resident(name, worker string, priority bool) devices.Resident {
