@@ -334,31 +334,6 @@ func TestIncidentAPIStream(t *testing.T) {
 	}
 }
 
-// closeMany opens and resolves n incidents in one transaction (history: a
-// busy year, shortened).
-func (e *incidentEnv) closeMany(t *testing.T, n int) {
-	t.Helper()
-	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	muts := make([]dispatch.Mutation, n)
-	for i := range muts {
-		id := fmt.Sprintf("old-%05d", i)
-		muts[i] = dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
-			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-old", Cause: detectors.CauseSOS,
-				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateResolved, Disposition: dispatch.DispositionFalseAlarm,
-				Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at.Add(time.Minute)}}, nil
-		}}
-	}
-	res, err := e.s.Incidents().ApplyIncidents(context.Background(), muts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-}
-
 // untilSeq reads incident events until the change seq arrives and returns
 // those before it, and the other events (by name) seen on the way.
 func untilSeq(t *testing.T, events <-chan sseEvent, seq int64) (before []dispatch.Incident, other []string) {
@@ -398,7 +373,7 @@ func TestIncidentAPIStreamStartIsBounded(t *testing.T) {
 	e := newIncidentEnv(t)
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	first := e.open(t, "hub-first", detectors.CauseSOS, 2, t0)
-	e.closeMany(t, 1500)
+	storetest.CloseMany(t, e.s, 1500)
 	var open []dispatch.Incident
 	for i, hub := range []devices.HubID{"hub-a", "hub-b", "hub-c"} {
 		open = append(open, e.open(t, hub, detectors.CauseSOS, 1, t0.Add(time.Duration(i)*time.Minute)))
