@@ -99,23 +99,7 @@ func startPeer(t *testing.T, cfg store.Config, policies string, tweak func(*disp
 	dc := dispatch.Config{Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		PollInterval: 50 * time.Millisecond}
-	if tweak != nil {
-		tweak(&dc)
-	}
-	d, err := dispatch.New(dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	})
-	return d
+	return runDispatcher(t, ctx, cancel, s, dc, tweak)
 }
 
 // untilChange reads feed until the change marker arrives and returns what
