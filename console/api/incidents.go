@@ -135,7 +135,7 @@ func (a *incidentAPI) list(w http.ResponseWriter, r *http.Request) {
 		if st := dispatch.State(s); st.Valid() {
 			q.States = append(q.States, st)
 		} else if s == "active" {
-			q.States = append(q.States, dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged)
+			q.States = append(q.States, dispatch.ActiveStates()...)
 		} else {
 			WriteError(w, BadRequest("state", "unknown state %q", s))
 			return

@@ -558,7 +558,7 @@ func testLatestNotificationTo(t *testing.T, fresh Fresh) {
 		}})
 	}
 	person := []dispatch.Channel{dispatch.ChannelSMS, dispatch.ChannelVoice}
-	live := []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+	live := dispatch.ActiveStates()
 	openInc("inc-a", dispatch.StateNotified, row("inc-a", dispatch.ChannelSMS, daughter, 0), row("inc-a", dispatch.ChannelVoice, son, 0))
 	enqueue("inc-a", row("inc-a", dispatch.ChannelVoice, daughter, 1))
 	enqueue("inc-a", row("inc-a", dispatch.ChannelConsole, daughter, 2))

@@ -242,8 +242,7 @@ func TestChainSOSAgainAfterClosedIsANewIncident(t *testing.T) {
 		if got := c.tally().alerts; got != 2 {
 			t.Errorf("%d Alerts, want 2 (one per press)", got)
 		}
-		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
-			States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
+		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub, States: dispatch.ActiveStates()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,8 +275,7 @@ func TestChainFireAlarmAfterClosedIsANewIncident(t *testing.T) {
 		}
 		c.publishEvent(t, cl, event("smoke-2", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
 		waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
-		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
-			States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
+		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub, States: dispatch.ActiveStates()})
 		if err != nil {
 			t.Fatal(err)
 		}
