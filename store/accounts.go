@@ -93,22 +93,7 @@ func (s Accounts) GetAccount(ctx context.Context, id string) (console.Account, e
 // few thousand at most, so there is no paging.
 func (s Accounts) ListAccounts(ctx context.Context) ([]console.Account, error) {
 	rows, err := s.be.query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []console.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list accounts", scanAccount)
 }
 
 // CountAccounts returns how many accounts exist, disabled ones included.

@@ -610,19 +610,7 @@ func (s Incidents) Timeline(ctx context.Context, id string) ([]dispatch.Timeline
 func (s Incidents) Outbox(ctx context.Context, incidentID string) ([]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox WHERE incident_id = $1
 		ORDER BY created_us, row_key`, incidentID)
-	if err != nil {
-		return nil, fmt.Errorf("store: outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []dispatch.OutboxRow
-	for rows.Next() {
-		r, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "outbox", scanOutbox)
 }
 
 // ListIncidents implements dispatch.Store.

@@ -482,22 +482,7 @@ func (s Registry) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices
 		w.add(`id LIKE ? ESCAPE '\'`, likePattern(hq.Search))
 	}
 	rows, err := s.be.query(ctx, `SELECT `+hubColumns+` FROM hubs`+w.sql()+fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(hq)), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list hubs: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Hub
-	for rows.Next() {
-		h, err := scanHub(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list hubs: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list hubs: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list hubs", scanHub)
 }
 
 // UpdateHub changes a hub's resident, firmware, model, installation and end
@@ -724,22 +709,7 @@ func (s Registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.S
 // ListSensors returns a hub's sensors, disabled ones included, in id order.
 func (s Registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
 	rows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 ORDER BY id`, string(hub))
-	if err != nil {
-		return nil, fmt.Errorf("store: list sensors: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Sensor
-	for rows.Next() {
-		sn, err := scanSensor(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list sensors: %w", err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list sensors: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list sensors", scanSensor)
 }
 
 // UpdateSensor changes a sensor's kind, location, installation time and
