@@ -25,7 +25,7 @@ func (s *Store) Accounts() Accounts { return Accounts{s.database} }
 
 const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us, regions`
 
-func scanAccount(sc interface{ Scan(...any) error }) (console.Account, error) {
+func scanAccount(sc row) (console.Account, error) {
 	var a console.Account
 	var created, updated int64
 	var regions string

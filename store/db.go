@@ -194,7 +194,7 @@ func (q pgxQuerier) queryRow(ctx context.Context, query string, args ...any) row
 // collect reads every row of a query (rs, or the query's error err) with
 // scan, the store's list methods' one loop: each error, the query's, a
 // row's or the iteration's, is wrapped as "store: what: ...".
-func collect[T any](rs rows, err error, what string, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+func collect[T any](rs rows, err error, what string, scan func(row) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}

@@ -447,7 +447,7 @@ type outboxData struct {
 const outboxCols = `row_key, incident_id, kind, channel, state, priority, due_us, deadline_us, tries, provider_ref,
 	claim_id, recovered, last_error, created_us, updated_us, data`
 
-func scanOutbox(sc interface{ Scan(...any) error }) (dispatch.OutboxRow, error) {
+func scanOutbox(sc row) (dispatch.OutboxRow, error) {
 	var r dispatch.OutboxRow
 	var kind, state, data string
 	var prio, tries, recovered int64

@@ -373,7 +373,7 @@ func (w *where) sql() string {
 
 const hubColumns = `id, resident_id, secret_hash, firmware, model, installed_us, end_of_life_us, disabled, created_us, updated_us`
 
-func scanHub(sc interface{ Scan(...any) error }) (devices.Hub, error) {
+func scanHub(sc row) (devices.Hub, error) {
 	var h devices.Hub
 	var id, resident string
 	var installed, eol, created, updated int64
@@ -631,7 +631,7 @@ func addSensors(srows rows, page []hubInventory) error {
 
 const sensorColumns = `hub_id, id, kind, location, installed_us, report_seconds, disabled`
 
-func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
+func scanSensor(sc row) (devices.Sensor, error) {
 	var sn devices.Sensor
 	var hub, id, kind, loc string
 	var installed int64
