@@ -151,7 +151,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func (s *database) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
+func (s *database) scanResident(sc row) (devices.Resident, error) {
 	var r devices.Resident
 	var id, address, medications, allergies, guardians, consent string
 	var sealed []byte
@@ -239,22 +239,7 @@ func (s Registry) ListResidents(ctx context.Context, lq console.ListQuery) ([]de
 	}
 	rows, err := s.be.query(ctx, `SELECT `+residentColumns+` FROM residents`+w.sql()+
 		fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(lq)), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list residents: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Resident
-	for rows.Next() {
-		r, err := s.scanResident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list residents: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list residents: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list residents", s.scanResident)
 }
 
 // UpdateResident replaces every field of a stored resident except its id,
