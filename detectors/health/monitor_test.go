@@ -88,6 +88,17 @@ type harness struct {
 	stop func()
 }
 
+// inMonitor runs test in a synctest bubble with a monitor of cfg started,
+// and stops the monitor when test returns.
+func inMonitor(t *testing.T, cfg Config, test func(t *testing.T, h *harness)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		h := startMonitor(t, cfg)
+		defer h.stop()
+		test(t, h)
+	})
+}
+
 func startMonitor(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: &recorder{}}
@@ -200,9 +211,7 @@ func expect(t *testing.T, when string, got []detectors.Detection, want ...string
 }
 
 func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		h.ingest(heartbeat("hub-1"))
 		lastSeen := time.Now()
@@ -237,9 +246,7 @@ func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
 }
 
 func TestAnnouncedHeartbeatInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		now := time.Now()
 		h.ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanStatus, Status: &devices.Status{
 			Hub: "hub-1", State: devices.HubOnline, At: now, Received: now, HeartbeatInterval: time.Minute}})
@@ -274,9 +281,7 @@ func TestDisconnects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				h := startMonitor(t, Config{})
-				defer h.stop()
+			inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 				start := time.Now()
 				for _, s := range tt.steps {
 					h.after(start.Add(s.at).Sub(time.Now()))
@@ -294,9 +299,7 @@ func TestDisconnects(t *testing.T) {
 }
 
 func TestLastWill(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		will := func() *devices.Message {
 			return &devices.Message{Hub: "hub-1", Channel: devices.ChanStatus,
 				Status: &devices.Status{Hub: "hub-1", State: devices.HubOffline, Received: time.Now()}}
@@ -318,9 +321,7 @@ func TestLastWill(t *testing.T) {
 }
 
 func TestPower(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		lostAt := time.Now()
 		h.ingest(event("hub-1", devices.EventPowerLost, "", lostAt))
@@ -377,9 +378,7 @@ func TestBatteryHysteresis(t *testing.T) {
 }
 
 func TestBatteryLowEvent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
 		expect(t, "two low events", h.sink.take(), "firing battery_low smoke-1")
@@ -433,9 +432,7 @@ func TestSensorsOfAnOfflineHubAreNotSilent(t *testing.T) {
 }
 
 func TestSensorFault(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventTamper, "door-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventSensorFault, "door-1", time.Now()))
 		expect(t, "tamper and fault", h.sink.take(), "firing sensor_fault door-1")
@@ -473,9 +470,7 @@ func TestEndOfLife(t *testing.T) {
 }
 
 func TestClockSkew(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		steps := []struct {
 			skew time.Duration
 			want []string
@@ -506,9 +501,7 @@ func TestRestartKeepsOpenFaults(t *testing.T) {
 		registryEntry{hub: devices.Hub{ID: "hub-3"}},
 	)
 	var firing []detectors.Detection
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{Store: store, Fleet: fleet})
-		defer h.stop()
+	inMonitor(t, Config{Store: store, Fleet: fleet}, func(t *testing.T, h *harness) {
 		h.ingest(heartbeat("hub-1")) // will go offline
 		h.ingest(event("hub-2", devices.EventPowerLost, "", time.Now()))
 		h.alive(11*time.Minute, "hub-2", "hub-3") // hub-3 healthy until the restart
@@ -593,9 +586,7 @@ func TestQueueBackPressure(t *testing.T) {
 }
 
 func TestHealthQuery(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		if _, ok := h.m.Health("nobody"); ok {
 			t.Fatal("unknown hub reported")
 		}
@@ -612,9 +603,7 @@ func TestHealthQuery(t *testing.T) {
 }
 
 func TestDisabledHubResolvesItsFaults(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventPowerLost, "", time.Now()))
 		h.m.Refresh(devices.Hub{ID: "hub-1", Disabled: true}, nil)
 		synctest.Wait()
@@ -629,9 +618,7 @@ func TestDisabledHubResolvesItsFaults(t *testing.T) {
 // report run side by side): it is not a sign of life, so the hub still goes
 // offline after the grace.
 func TestMessageReadBeforeDisconnectIsNotASignOfLife(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		h.after(10 * time.Second)
 		late := readings("hub-1", 0, devices.Reading{Sensor: "temp-1", Metric: devices.MetricTemperature, Value: 21})
