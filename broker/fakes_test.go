@@ -358,19 +358,26 @@ func startEnvHeld(t testing.TB, cfg Config, held *fakeHeld, tune func(*Server)) 
 	if err := s.mq.AddHook(e.wills, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.pipe = NewPipeListener()
-	if err := s.AddListener(e.pipe); err != nil {
-		t.Fatal(err)
+	e.pipe, e.cancel, e.done = servePiped(t, s)
+	t.Cleanup(e.stop)
+	return e
+}
+
+// servePiped runs s on a new in-memory listener until cancel is called
+// (Run's result then arrives on done), and returns once s is ready.
+func servePiped(tb testing.TB, s *Server) (pl *PipeListener, cancel context.CancelFunc, done chan error) {
+	tb.Helper()
+	pl = NewPipeListener()
+	if err := s.AddListener(pl); err != nil {
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	e.done = make(chan error, 1)
-	go func() { e.done <- s.Run(ctx) }()
-	t.Cleanup(e.stop)
+	done = make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
 	for !s.Ready() {
 		time.Sleep(time.Millisecond)
 	}
-	return e
+	return pl, cancel, done
 }
 
 func (e *env) stop() {
