@@ -273,23 +273,37 @@ func nextIncident(t *testing.T, events <-chan sseEvent) (sseEvent, dispatch.Inci
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatal("stream ended")
-			}
-			if ev.event != "incident" {
-				continue
-			}
-			var inc dispatch.Incident
-			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
-				t.Fatal(err)
-			}
-			return ev, inc
-		case <-timeout:
-			t.Fatal("no incident event")
+		ev := nextEvent(t, events, timeout, func() string { return "no incident event" })
+		if ev.event == "incident" {
+			return ev, incidentOf(t, ev)
 		}
 	}
+}
+
+// nextEvent returns the stream's next event, failing t when the stream ends
+// or timeout fires first (saying why with waiting).
+func nextEvent(t *testing.T, events <-chan sseEvent, timeout <-chan time.Time, waiting func() string) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		return ev
+	case <-timeout:
+		t.Fatal(waiting())
+	}
+	return sseEvent{}
+}
+
+// incidentOf decodes an incident event's data.
+func incidentOf(t *testing.T, ev sseEvent) dispatch.Incident {
+	t.Helper()
+	var inc dispatch.Incident
+	if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
+		t.Fatal(err)
+	}
+	return inc
 }
 
 func TestIncidentAPIStream(t *testing.T) {
@@ -340,28 +354,20 @@ func untilSeq(t *testing.T, events <-chan sseEvent, seq int64) (before []dispatc
 	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatal("stream ended")
+		ev := nextEvent(t, events, timeout, func() string {
+			return fmt.Sprintf("change %d never came; %d incident events before", seq, len(before))
+		})
+		if ev.event != "incident" {
+			if !strings.HasPrefix(ev.event, "comment") {
+				other = append(other, ev.event)
 			}
-			if ev.event != "incident" {
-				if !strings.HasPrefix(ev.event, "comment") {
-					other = append(other, ev.event)
-				}
-				continue
-			}
-			var inc dispatch.Incident
-			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
-				t.Fatal(err)
-			}
-			if inc.Seq == seq {
-				return before, other
-			}
-			before = append(before, inc)
-		case <-timeout:
-			t.Fatalf("change %d never came; %d incident events before", seq, len(before))
+			continue
 		}
+		inc := incidentOf(t, ev)
+		if inc.Seq == seq {
+			return before, other
+		}
+		before = append(before, inc)
 	}
 }
 
