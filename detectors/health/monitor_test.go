@@ -12,7 +12,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
+)
+
+// The hub messages both runtimes' tests send (shardtest).
+var (
+	heartbeat = shardtest.Heartbeat
+	event     = shardtest.Event
+	readings  = shardtest.Readings
 )
 
 // recorder is an in-memory Sink.
@@ -154,32 +162,6 @@ func (h *harness) ingest(m *devices.Message) {
 func (h *harness) connect(hub devices.HubID, connected bool, reason string) {
 	h.m.Connection(devices.ConnectionEvent{Hub: hub, Connected: connected, At: time.Now(), Reason: reason})
 	synctest.Wait()
-}
-
-func heartbeat(hub devices.HubID) *devices.Message {
-	now := time.Now()
-	return &devices.Message{Hub: hub, Channel: devices.ChanHeartbeat, Heartbeat: &devices.Heartbeat{Hub: hub, At: now, Received: now}}
-}
-
-// readings is a batch sent now by a hub whose clock is off by skew.
-func readings(hub devices.HubID, skew time.Duration, rs ...devices.Reading) *devices.Message {
-	now := time.Now()
-	for i := range rs {
-		if rs[i].At.IsZero() {
-			rs[i].At = now.Add(skew)
-		}
-		rs[i].Quality = -1
-	}
-	return &devices.Message{Hub: hub, Channel: devices.ChanReadings,
-		Readings: &devices.ReadingBatch{Hub: hub, SentAt: now.Add(skew), Received: now, Readings: rs}}
-}
-
-var eventSeq int
-
-func event(hub devices.HubID, kind devices.EventKind, sensor devices.SensorID, at time.Time) *devices.Message {
-	eventSeq++
-	return &devices.Message{Hub: hub, Channel: devices.ChanEvents, Event: &devices.Event{
-		Hub: hub, ID: devices.EventID(fmt.Sprintf("e%d", eventSeq)), Kind: kind, Sensor: sensor, At: at, Received: time.Now()}}
 }
 
 // summary is a detection reduced to what the tests compare.
