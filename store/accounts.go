@@ -80,13 +80,7 @@ func (s Accounts) CreateAccount(ctx context.Context, a console.Account) error {
 // GetAccount returns one account, or an error wrapping devices.ErrNotFound.
 func (s Accounts) GetAccount(ctx context.Context, id string) (console.Account, error) {
 	a, err := scanAccount(s.be.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
-	if isNoRows(err) {
-		return a, fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("store: get account: %w", err)
-	}
-	return a, nil
+	return one(a, err, "account", id)
 }
 
 // ListAccounts returns every account in id order. Accounts are people, a

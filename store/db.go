@@ -212,3 +212,16 @@ func collect[T any](rs rows, err error, what string, scan func(row) (T, error)) 
 	}
 	return out, nil
 }
+
+// one is the result of a read of one record by its id: devices.ErrNotFound,
+// naming the record, when no row came back; any other error wrapped as
+// "store: get what".
+func one[T any](v T, err error, what string, id any) (T, error) {
+	if isNoRows(err) {
+		return v, fmt.Errorf("store: %s %v: %w", what, id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("store: get %s: %w", what, err)
+	}
+	return v, nil
+}

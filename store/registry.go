@@ -214,13 +214,7 @@ func (s Registry) CreateResident(ctx context.Context, r devices.Resident) (devic
 // GetResident returns a resident with its access codes decrypted.
 func (s Registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
 	r, err := s.scanResident(s.be.queryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, string(id)))
-	if isNoRows(err) {
-		return r, fmt.Errorf("store: resident %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return r, fmt.Errorf("store: get resident: %w", err)
-	}
-	return r, nil
+	return one(r, err, "resident", id)
 }
 
 // ListResidents returns a page of residents in id order.
@@ -437,13 +431,7 @@ func (s Registry) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, er
 // GetHub returns a hub, its secret hash included.
 func (s Registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
 	h, err := scanHub(s.be.queryRow(ctx, `SELECT `+hubColumns+` FROM hubs WHERE id = $1`, string(id)))
-	if isNoRows(err) {
-		return h, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return h, fmt.Errorf("store: get hub: %w", err)
-	}
-	return h, nil
+	return one(h, err, "hub", id)
 }
 
 // ListHubs returns a page of hubs in id order.
@@ -682,13 +670,7 @@ func (s Registry) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.
 // GetSensor returns one sensor of a hub.
 func (s Registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
 	sn, err := scanSensor(s.be.queryRow(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 AND id = $2`, string(hub), string(id)))
-	if isNoRows(err) {
-		return sn, fmt.Errorf("store: sensor %s/%s: %w", hub, id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return sn, fmt.Errorf("store: get sensor: %w", err)
-	}
-	return sn, nil
+	return one(sn, err, "sensor", string(hub)+"/"+string(id))
 }
 
 // ListSensors returns a hub's sensors, disabled ones included, in id order.
