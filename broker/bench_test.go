@@ -55,16 +55,7 @@ func startBenchOn(b testing.TB, cfg Config, path publishPath) (*Server, *PipeLis
 		b.Fatal(err)
 	}
 	s.direct = path.direct
-	pl := NewPipeListener()
-	if err := s.AddListener(pl); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	for !s.Ready() {
-		time.Sleep(time.Millisecond)
-	}
+	pl, cancel, done := servePiped(b, s)
 	return s, pl, func() { cancel(); <-done }
 }
 

@@ -268,99 +268,93 @@ func TestJournalFailureNoAckAndDisconnect(t *testing.T) {
 // stored journal position: the detectors skip it when they applied it, and
 // apply it when a crash came between its commit and their applying it.
 func TestDuplicateEventAckedAndHandedOnAsReplayed(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			p := eventPayload("sos-dup", devices.EventSOS)
-			for id := uint16(1); id <= 2; id++ {
-				c.publish(devices.Topic(hubA, devices.ChanEvents), p, 1, id)
-				if ack := c.expect(packets.Puback); ack.PacketID != id {
-					t.Fatalf("PUBACK for %d, want %d", ack.PacketID, id)
-				}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		p := eventPayload("sos-dup", devices.EventSOS)
+		for id := uint16(1); id <= 2; id++ {
+			c.publish(devices.Topic(hubA, devices.ChanEvents), p, 1, id)
+			if ack := c.expect(packets.Puback); ack.PacketID != id {
+				t.Fatalf("PUBACK for %d, want %d", ack.PacketID, id)
 			}
-			stored, appends, _ := e.journal.counts()
-			if stored != 1 || appends != 2 {
-				t.Errorf("journal stored %d of %d appends, want 1 of 2", stored, appends)
-			}
-			evs := e.ingest.events()
-			if len(evs) != 2 {
-				t.Fatalf("handed on %d times, want twice (fresh, then the redelivery)", len(evs))
-			}
-			first, again := evs[0].Event, evs[1].Event
-			if first.Replayed || !again.Replayed || first.Seq == 0 || again.Seq != first.Seq {
-				t.Errorf("handed on %+v then %+v; want fresh then Replayed, both with the stored position", first, again)
-			}
-		})
-	}
+		}
+		stored, appends, _ := e.journal.counts()
+		if stored != 1 || appends != 2 {
+			t.Errorf("journal stored %d of %d appends, want 1 of 2", stored, appends)
+		}
+		evs := e.ingest.events()
+		if len(evs) != 2 {
+			t.Fatalf("handed on %d times, want twice (fresh, then the redelivery)", len(evs))
+		}
+		first, again := evs[0].Event, evs[1].Event
+		if first.Replayed || !again.Replayed || first.Seq == 0 || again.Seq != first.Seq {
+			t.Errorf("handed on %+v then %+v; want fresh then Replayed, both with the stored position", first, again)
+		}
+	})
 }
 
 func TestBadPayloadsRejectedHubStaysConnected(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			events := devices.Topic(hubA, devices.ChanEvents)
-			readings := devices.Topic(hubA, devices.ChanReadings)
-			tests := []struct {
-				name    string
-				topic   string
-				payload string
-				code    devices.ErrorCode
-			}{
-				{"not json", events, `{"v":1,`, devices.CodeSyntax},
-				{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.CodeUnknownKind},
-				{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.CodeOutOfRange},
-				{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"door_open"}`, devices.CodeFuture},
-				{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.CodeNotPermitted},
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		events := devices.Topic(hubA, devices.ChanEvents)
+		readings := devices.Topic(hubA, devices.ChanReadings)
+		tests := []struct {
+			name    string
+			topic   string
+			payload string
+			code    devices.ErrorCode
+		}{
+			{"not json", events, `{"v":1,`, devices.CodeSyntax},
+			{"unknown kind", events, `{"v":1,"id":"e1","ts":` + ms(time.Now()) + `,"kind":"meteor"}`, devices.CodeUnknownKind},
+			{"heart rate 900", readings, `{"v":1,"sent":` + ms(time.Now()) + `,"readings":[{"sensor":"r","metric":"heart_rate","ts":` + ms(time.Now()) + `,"value":900,"quality":1}]}`, devices.CodeOutOfRange},
+			{"far future", events, `{"v":1,"id":"e2","ts":` + ms(time.Now().Add(time.Hour)) + `,"kind":"door_open"}`, devices.CodeFuture},
+			{"unknown channel", devices.Topic(hubA, "cmd"), `{}`, devices.CodeNotPermitted},
+		}
+		for _, v := range []byte{4, 5} {
+			c := e.hub(v, hubA, secretA)
+			other := e.hub(v, hubB, secretB)
+			c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+			for i, tc := range tests {
+				t.Run(tc.name+"/v"+string('0'+v), func(t *testing.T) {
+					before := value(e.s.m.rejected.WithLabelValues(string(tc.code)))
+					id := uint16(10 + i)
+					c.publish(tc.topic, []byte(tc.payload), 1, id)
+					ack, rej := c.ackAndReject()
+					wantAck := byte(0)
+					if v == 5 {
+						wantAck = packets.ErrPayloadFormatInvalid.Code
+						if tc.code == devices.CodeNotPermitted {
+							wantAck = packets.ErrNotAuthorized.Code
+						}
+					}
+					if ack.PacketID != id || ack.ReasonCode != wantAck {
+						t.Errorf("PUBACK id %d code %#x, want %d %#x", ack.PacketID, ack.ReasonCode, id, wantAck)
+					}
+					r, err := devices.DecodeReject(rej.Payload)
+					if err != nil || r.Code != tc.code || r.Topic != tc.topic {
+						t.Errorf("reject %+v (%v), want code %s", r, err, tc.code)
+					}
+					if got := value(e.s.m.rejected.WithLabelValues(string(tc.code))); got != before+1 {
+						t.Errorf("rejected{%s} %v -> %v", tc.code, before, got)
+					}
+					// The other hub is unaffected.
+					other.publish(devices.Topic(hubB, devices.ChanReadings), readingsPayload(), 1, id)
+					if a := other.expect(packets.Puback); a.ReasonCode >= 0x80 {
+						t.Errorf("other hub's PUBACK %#x", a.ReasonCode)
+					}
+				})
 			}
-			for _, v := range []byte{4, 5} {
-				c := e.hub(v, hubA, secretA)
-				other := e.hub(v, hubB, secretB)
-				c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
-				for i, tc := range tests {
-					t.Run(tc.name+"/v"+string('0'+v), func(t *testing.T) {
-						before := value(e.s.m.rejected.WithLabelValues(string(tc.code)))
-						id := uint16(10 + i)
-						c.publish(tc.topic, []byte(tc.payload), 1, id)
-						ack, rej := c.ackAndReject()
-						wantAck := byte(0)
-						if v == 5 {
-							wantAck = packets.ErrPayloadFormatInvalid.Code
-							if tc.code == devices.CodeNotPermitted {
-								wantAck = packets.ErrNotAuthorized.Code
-							}
-						}
-						if ack.PacketID != id || ack.ReasonCode != wantAck {
-							t.Errorf("PUBACK id %d code %#x, want %d %#x", ack.PacketID, ack.ReasonCode, id, wantAck)
-						}
-						r, err := devices.DecodeReject(rej.Payload)
-						if err != nil || r.Code != tc.code || r.Topic != tc.topic {
-							t.Errorf("reject %+v (%v), want code %s", r, err, tc.code)
-						}
-						if got := value(e.s.m.rejected.WithLabelValues(string(tc.code))); got != before+1 {
-							t.Errorf("rejected{%s} %v -> %v", tc.code, before, got)
-						}
-						// The other hub is unaffected.
-						other.publish(devices.Topic(hubB, devices.ChanReadings), readingsPayload(), 1, id)
-						if a := other.expect(packets.Puback); a.ReasonCode >= 0x80 {
-							t.Errorf("other hub's PUBACK %#x", a.ReasonCode)
-						}
-					})
-				}
-				// Still connected, and a good message goes through.
-				c.publish(events, eventPayload("good-"+string('0'+v), devices.EventSOS), 1, 99)
-				if ack := c.expect(packets.Puback); ack.ReasonCode >= 0x80 {
-					t.Errorf("v%d: good event after bad ones: PUBACK %#x", v, ack.ReasonCode)
-				}
-				c.conn.Close()
-				other.conn.Close()
+			// Still connected, and a good message goes through.
+			c.publish(events, eventPayload("good-"+string('0'+v), devices.EventSOS), 1, 99)
+			if ack := c.expect(packets.Puback); ack.ReasonCode >= 0x80 {
+				t.Errorf("v%d: good event after bad ones: PUBACK %#x", v, ack.ReasonCode)
 			}
-			if n := value(e.s.m.refused.WithLabelValues(refuseClientID)); n != 0 {
-				t.Errorf("connect refusals: %v", n)
-			}
-		})
-	}
+			c.conn.Close()
+			other.conn.Close()
+		}
+		if n := value(e.s.m.refused.WithLabelValues(refuseClientID)); n != 0 {
+			t.Errorf("connect refusals: %v", n)
+		}
+	})
 }
 
 func TestRateLimits(t *testing.T) {
@@ -414,43 +408,37 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestEmergencyAtQoS0AcceptedAndWarned(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-q0", devices.EventSOS), 0, 0)
-			r, _ := devices.DecodeReject(c.expect(packets.Publish).Payload)
-			if r.Code != devices.CodeQoS || r.EventID != "sos-q0" {
-				t.Errorf("reject %+v, want qos warning for sos-q0", r)
-			}
-			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
-			if got := value(e.s.m.emergencyQoS0); got != 1 {
-				t.Errorf("emergency_qos0 = %v", got)
-			}
-		})
-	}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-q0", devices.EventSOS), 0, 0)
+		r, _ := devices.DecodeReject(c.expect(packets.Publish).Payload)
+		if r.Code != devices.CodeQoS || r.EventID != "sos-q0" {
+			t.Errorf("reject %+v, want qos warning for sos-q0", r)
+		}
+		waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+		if got := value(e.s.m.emergencyQoS0); got != 1 {
+			t.Errorf("emergency_qos0 = %v", got)
+		}
+	})
 }
 
 func TestEmergencyWithBadClockAcceptedAndWarned(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			c := e.hub(5, hubA, secretA)
-			defer c.conn.Close()
-			c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
-			c.publish(devices.Topic(hubA, devices.ChanEvents), []byte(`{"v":1,"id":"sos-1970","ts":1000,"kind":"sos"}`), 1, 2)
-			ack, rej := c.ackAndReject()
-			if ack.ReasonCode != 0 {
-				t.Errorf("PUBACK %#x: an emergency must be accepted", ack.ReasonCode)
-			}
-			if r, _ := devices.DecodeReject(rej.Payload); r.Code != devices.CodeTooOld || r.EventID != "sos-1970" {
-				t.Errorf("warning %+v, want ts_too_old for sos-1970", r)
-			}
-			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
-		})
-	}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+		c.publish(devices.Topic(hubA, devices.ChanEvents), []byte(`{"v":1,"id":"sos-1970","ts":1000,"kind":"sos"}`), 1, 2)
+		ack, rej := c.ackAndReject()
+		if ack.ReasonCode != 0 {
+			t.Errorf("PUBACK %#x: an emergency must be accepted", ack.ReasonCode)
+		}
+		if r, _ := devices.DecodeReject(rej.Payload); r.Code != devices.CodeTooOld || r.EventID != "sos-1970" {
+			t.Errorf("warning %+v, want ts_too_old for sos-1970", r)
+		}
+		waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+	})
 }
 
 func TestRevoke(t *testing.T) {
@@ -598,40 +586,37 @@ func TestSessionExpiry(t *testing.T) {
 }
 
 func TestShutdownDrainsInFlightPublish(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			release := make(chan struct{})
-			e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-late", devices.EventSOS), 1, 1)
-			<-e.journal.entered
-			stopped := make(chan struct{})
-			go func() { e.stop(); close(stopped) }()
-			select {
-			case <-stopped:
-				t.Fatal("Run returned while a publish was being made durable")
-			case <-time.After(100 * time.Millisecond):
-			}
-			if e.s.Ready() {
-				t.Error("Ready during shutdown")
-			}
-			close(release)
-			<-stopped
-			if n, _, _ := e.journal.counts(); n != 1 {
-				t.Errorf("journal has %d events, want the in-flight one", n)
-			}
-			// A gateway stopping is not a hub going offline: the detectors hear
-			// nothing of it (they stop before the hubs are disconnected).
-			if conns := e.ingest.connections(hubA); len(conns) != 1 || !conns[0].Connected {
-				t.Errorf("connection events %+v, want only the connect", conns)
-			}
-			if _, err := e.pipe.Dial(); err == nil {
-				t.Error("listener still accepting after shutdown")
-			}
-		})
-	}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		release := make(chan struct{})
+		e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-late", devices.EventSOS), 1, 1)
+		<-e.journal.entered
+		stopped := make(chan struct{})
+		go func() { e.stop(); close(stopped) }()
+		select {
+		case <-stopped:
+			t.Fatal("Run returned while a publish was being made durable")
+		case <-time.After(100 * time.Millisecond):
+		}
+		if e.s.Ready() {
+			t.Error("Ready during shutdown")
+		}
+		close(release)
+		<-stopped
+		if n, _, _ := e.journal.counts(); n != 1 {
+			t.Errorf("journal has %d events, want the in-flight one", n)
+		}
+		// A gateway stopping is not a hub going offline: the detectors hear
+		// nothing of it (they stop before the hubs are disconnected).
+		if conns := e.ingest.connections(hubA); len(conns) != 1 || !conns[0].Connected {
+			t.Errorf("connection events %+v, want only the connect", conns)
+		}
+		if _, err := e.pipe.Dial(); err == nil {
+			t.Error("listener still accepting after shutdown")
+		}
+	})
 }
 
 // TestStopIntakeKeepsHubsConnected: the first step of a shutdown stops
@@ -640,65 +625,62 @@ func TestShutdownDrainsInFlightPublish(t *testing.T) {
 // detectors save, so that none starts its reconnect backoff yet; Run's
 // disconnect pass then closes them without publishing their wills.
 func TestStopIntakeKeepsHubsConnected(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			status := devices.Topic(hubA, devices.ChanStatus)
-			c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, will: status})
-			if ack.ReasonCode != 0 {
-				t.Fatalf("connect: %#x", ack.ReasonCode)
-			}
-			defer c.conn.Close()
-			online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
-			c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 1})
-			c.expect(packets.Puback)
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		status := devices.Topic(hubA, devices.ChanStatus)
+		c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubA), user: string(hubA), pass: secretA, will: status})
+		if ack.ReasonCode != 0 {
+			t.Fatalf("connect: %#x", ack.ReasonCode)
+		}
+		defer c.conn.Close()
+		online := devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: time.Now()})
+		c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, TopicName: status, Payload: online, PacketID: 1})
+		c.expect(packets.Puback)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := e.s.StopIntake(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if e.s.Ready() {
-				t.Error("Ready after intake stopped")
-			}
-			if _, err := e.pipe.Dial(); err == nil {
-				t.Error("listener still accepting after intake stopped")
-			}
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-after", devices.EventSOS), 1, 2)
-			if _, err := c.conn.Write([]byte{packets.Pingreq << 4, 0}); err != nil {
-				t.Fatal(err)
-			}
-			if pk := c.expect(packets.Pingresp); pk.FixedHeader.Type != packets.Pingresp {
-				t.Fatal("no PINGRESP: the hub was disconnected")
-			}
-			if n, _, _ := e.journal.counts(); n != 0 {
-				t.Errorf("journal took %d events after intake stopped, want 0", n)
-			}
-			if got := value(e.s.m.notTaken); got != 1 {
-				t.Errorf("not_taken_at_shutdown_total = %g, want 1", got)
-			}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.s.StopIntake(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e.s.Ready() {
+			t.Error("Ready after intake stopped")
+		}
+		if _, err := e.pipe.Dial(); err == nil {
+			t.Error("listener still accepting after intake stopped")
+		}
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-after", devices.EventSOS), 1, 2)
+		if _, err := c.conn.Write([]byte{packets.Pingreq << 4, 0}); err != nil {
+			t.Fatal(err)
+		}
+		if pk := c.expect(packets.Pingresp); pk.FixedHeader.Type != packets.Pingresp {
+			t.Fatal("no PINGRESP: the hub was disconnected")
+		}
+		if n, _, _ := e.journal.counts(); n != 0 {
+			t.Errorf("journal took %d events after intake stopped, want 0", n)
+		}
+		if got := value(e.s.m.notTaken); got != 1 {
+			t.Errorf("not_taken_at_shutdown_total = %g, want 1", got)
+		}
 
-			e.stop()
-			for {
-				pk, err := c.readTimeout(5 * time.Second)
-				if err != nil {
-					break // closed by the disconnect pass
-				}
-				if pk.FixedHeader.Type == packets.Puback {
-					t.Fatalf("PUBACK %d for a message sent after intake stopped", pk.PacketID)
-				}
-				if pk.FixedHeader.Type == packets.Disconnect {
-					break
-				}
+		e.stop()
+		for {
+			pk, err := c.readTimeout(5 * time.Second)
+			if err != nil {
+				break // closed by the disconnect pass
 			}
-			if w := e.wills.of(status); len(w) != 0 {
-				t.Errorf("will published at shutdown: %s", w[0].Payload)
+			if pk.FixedHeader.Type == packets.Puback {
+				t.Fatalf("PUBACK %d for a message sent after intake stopped", pk.PacketID)
 			}
-			if conns := e.ingest.connections(hubA); len(conns) != 1 {
-				t.Errorf("connection events %+v, want only the connect", conns)
+			if pk.FixedHeader.Type == packets.Disconnect {
+				break
 			}
-		})
-	}
+		}
+		if w := e.wills.of(status); len(w) != 0 {
+			t.Errorf("will published at shutdown: %s", w[0].Payload)
+		}
+		if conns := e.ingest.connections(hubA); len(conns) != 1 {
+			t.Errorf("connection events %+v, want only the connect", conns)
+		}
+	})
 }
 
 // ackAndReject reads a PUBACK and a PUBLISH (the reject), in whichever
@@ -797,33 +779,30 @@ func TestAdmission(t *testing.T) {
 // resends it after reconnecting; none is acknowledged later, after the
 // detectors have stopped, where it would be lost.
 func TestStopIntakeOutOfTime(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			release := make(chan struct{})
-			defer close(release)
-			e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
-			c := e.hub(5, hubA, secretA)
-			defer c.conn.Close()
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-held", devices.EventSOS), 1, 1)
-			<-e.journal.entered
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		release := make(chan struct{})
+		defer close(release)
+		e.journal.stall, e.journal.entered = release, make(chan struct{}, 1)
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-held", devices.EventSOS), 1, 1)
+		<-e.journal.entered
 
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-			defer cancel()
-			if err := e.s.StopIntake(ctx); err != nil {
-				t.Fatalf("StopIntake: %v (the held publish should have given up)", err)
-			}
-			if n := e.s.publishing.Load(); n != 0 {
-				t.Fatalf("%d publishes under way after StopIntake returned", n)
-			}
-			if n, _, _ := e.journal.counts(); n != 0 {
-				t.Errorf("journal has %d events, want 0", n)
-			}
-			if pk, err := c.readTimeout(200 * time.Millisecond); err == nil && pk.FixedHeader.Type == packets.Puback {
-				t.Errorf("PUBACK %d for a publish that gave up", pk.PacketID)
-			}
-		})
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := e.s.StopIntake(ctx); err != nil {
+			t.Fatalf("StopIntake: %v (the held publish should have given up)", err)
+		}
+		if n := e.s.publishing.Load(); n != 0 {
+			t.Fatalf("%d publishes under way after StopIntake returned", n)
+		}
+		if n, _, _ := e.journal.counts(); n != 0 {
+			t.Errorf("journal has %d events, want 0", n)
+		}
+		if pk, err := c.readTimeout(200 * time.Millisecond); err == nil && pk.FixedHeader.Type == packets.Puback {
+			t.Errorf("PUBACK %d for a publish that gave up", pk.PacketID)
+		}
+	})
 }
 
 // TestRetainedStatusNotKept: a hub's retained status and its will are
@@ -907,24 +886,21 @@ func TestBatchLargerThanReadBuffer(t *testing.T) {
 // connection's client id), not a fresh piece of each topic, so that the
 // detectors' per-hub maps match them by pointer.
 func TestMessagesCarryTheConnectionsHubString(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 7)
-			c.expect(packets.Puback)
-			waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
-			e.ingest.mu.Lock()
-			defer e.ingest.mu.Unlock()
-			if len(e.ingest.conns) == 0 || !e.ingest.conns[0].Connected {
-				t.Fatalf("no connect report: %+v", e.ingest.conns)
-			}
-			want := unsafe.StringData(string(e.ingest.conns[0].Hub))
-			m := e.ingest.msgs[0]
-			if m.Hub != hubA || unsafe.StringData(string(m.Hub)) != want || unsafe.StringData(string(m.Event.Hub)) != want {
-				t.Errorf("message's hub %q is not the connection's string", m.Hub)
-			}
-		})
-	}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 7)
+		c.expect(packets.Puback)
+		waitFor(t, func() bool { return len(e.ingest.events()) == 1 })
+		e.ingest.mu.Lock()
+		defer e.ingest.mu.Unlock()
+		if len(e.ingest.conns) == 0 || !e.ingest.conns[0].Connected {
+			t.Fatalf("no connect report: %+v", e.ingest.conns)
+		}
+		want := unsafe.StringData(string(e.ingest.conns[0].Hub))
+		m := e.ingest.msgs[0]
+		if m.Hub != hubA || unsafe.StringData(string(m.Hub)) != want || unsafe.StringData(string(m.Event.Hub)) != want {
+			t.Errorf("message's hub %q is not the connection's string", m.Hub)
+		}
+	})
 }

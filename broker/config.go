@@ -230,17 +230,11 @@ func (c Config) withDefaults() Config {
 	}
 	defInt(&c.ConnectBurst, 500)
 	defInt(&c.MaxTrackedIPs, 1<<16)
-	if c.ReadingsRate <= 0 {
-		c.ReadingsRate = 5
-	}
+	defaults.Set(&c.ReadingsRate, 5)
 	defInt(&c.ReadingsBurst, 300)
-	if c.EventsRate <= 0 {
-		c.EventsRate = 10
-	}
+	defaults.Set(&c.EventsRate, 10)
 	defInt(&c.EventsBurst, 200)
-	if c.RefusalsRate <= 0 {
-		c.RefusalsRate = 1
-	}
+	defaults.Set(&c.RefusalsRate, 1)
 	defInt(&c.RefusalsBurst, 20)
 	defInt(&c.MaxSilentRefusals, 50)
 	defInt(&c.ReadBufferSize, 512)

@@ -73,16 +73,7 @@ func BenchmarkConnect(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				pl := NewPipeListener()
-				if err := s.AddListener(pl); err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- s.Run(ctx) }()
-				for !s.Ready() {
-					time.Sleep(time.Millisecond)
-				}
+				pl, cancel, done := servePiped(b, s)
 				if mode == "cached" {
 					closeAll(connectMany(b, pl, ids, secrets))
 					waitConnected(b, s, 0)

@@ -358,19 +358,26 @@ func startEnvHeld(t testing.TB, cfg Config, held *fakeHeld, tune func(*Server)) 
 	if err := s.mq.AddHook(e.wills, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.pipe = NewPipeListener()
-	if err := s.AddListener(e.pipe); err != nil {
-		t.Fatal(err)
+	e.pipe, e.cancel, e.done = servePiped(t, s)
+	t.Cleanup(e.stop)
+	return e
+}
+
+// servePiped runs s on a new in-memory listener until cancel is called
+// (Run's result then arrives on done), and returns once s is ready.
+func servePiped(tb testing.TB, s *Server) (pl *PipeListener, cancel context.CancelFunc, done chan error) {
+	tb.Helper()
+	pl = NewPipeListener()
+	if err := s.AddListener(pl); err != nil {
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	e.done = make(chan error, 1)
-	go func() { e.done <- s.Run(ctx) }()
-	t.Cleanup(e.stop)
+	done = make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
 	for !s.Ready() {
 		time.Sleep(time.Millisecond)
 	}
-	return e
+	return pl, cancel, done
 }
 
 func (e *env) stop() {
@@ -619,3 +626,12 @@ func (c *rawClient) expect(typ byte) packets.Packet {
 func ioReadFull(r *bufio.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// onBothPaths runs test as a subtest on each publish path, with an env of
+// cfg started on that path: most broker tests must hold on both.
+func onBothPaths(t *testing.T, cfg Config, test func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, path := range bothPaths {
+		t.Run(path.name, func(t *testing.T) { test(t, startEnvOn(t, cfg, path)) })
+	}
+}

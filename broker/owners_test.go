@@ -124,42 +124,39 @@ func TestReleaseEndsTheSessionWithoutItsWill(t *testing.T) {
 // is not acknowledged and the session is released: the hub sends it again
 // to the node that owns its home now.
 func TestEventRefusedAsNotOwnerIsNotAckedAndReleases(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{Owners: &fakeOwners{epoch: 3}}, path)
-			e.journal.fail = devices.ErrNotOwner
-			status := devices.Topic(hubA, devices.ChanStatus)
-			c, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, will: status})
-			defer c.conn.Close()
-			if ack.ReasonCode != 0 {
-				t.Fatalf("connect: %#x", ack.ReasonCode)
-			}
-			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 4)
-			for {
-				pk, err := c.readTimeout(5 * time.Second)
-				if err != nil {
-					if errors.Is(err, errTimeout) {
-						t.Fatal("still connected after the journal said the home moved")
-					}
-					break
+	onBothPaths(t, Config{Owners: &fakeOwners{epoch: 3}}, func(t *testing.T, e *env) {
+		e.journal.fail = devices.ErrNotOwner
+		status := devices.Topic(hubA, devices.ChanStatus)
+		c, ack := e.dialRaw(connectOpts{v: 5, id: "hub-a", user: "hub-a", pass: secretA, will: status})
+		defer c.conn.Close()
+		if ack.ReasonCode != 0 {
+			t.Fatalf("connect: %#x", ack.ReasonCode)
+		}
+		c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("sos-1", devices.EventSOS), 1, 4)
+		for {
+			pk, err := c.readTimeout(5 * time.Second)
+			if err != nil {
+				if errors.Is(err, errTimeout) {
+					t.Fatal("still connected after the journal said the home moved")
 				}
-				if pk.FixedHeader.Type == packets.Puback {
-					t.Fatal("PUBACK for an event of a home this node no longer owns")
-				}
-				if pk.FixedHeader.Type == packets.Disconnect && pk.ReasonCode != packets.ErrUseAnotherServer.Code {
-					t.Errorf("DISCONNECT %#x, want use another server", pk.ReasonCode)
-				}
+				break
 			}
-			waitFor(t, func() bool { return len(e.ingest.connections(hubA)) == 2 })
-			if r := e.ingest.connections(hubA)[1].Reason; r != "moved" {
-				t.Errorf("disconnect reason %q, want moved", r)
+			if pk.FixedHeader.Type == packets.Puback {
+				t.Fatal("PUBACK for an event of a home this node no longer owns")
 			}
-			if len(e.ingest.events()) != 0 {
-				t.Error("an event the journal refused was handed on")
+			if pk.FixedHeader.Type == packets.Disconnect && pk.ReasonCode != packets.ErrUseAnotherServer.Code {
+				t.Errorf("DISCONNECT %#x, want use another server", pk.ReasonCode)
 			}
-			if w := e.wills.of(status); len(w) != 0 {
-				t.Errorf("will published for a hub whose home moved: %s", w[0].Payload)
-			}
-		})
-	}
+		}
+		waitFor(t, func() bool { return len(e.ingest.connections(hubA)) == 2 })
+		if r := e.ingest.connections(hubA)[1].Reason; r != "moved" {
+			t.Errorf("disconnect reason %q, want moved", r)
+		}
+		if len(e.ingest.events()) != 0 {
+			t.Error("an event the journal refused was handed on")
+		}
+		if w := e.wills.of(status); len(w) != 0 {
+			t.Errorf("will published for a hub whose home moved: %s", w[0].Payload)
+		}
+	})
 }

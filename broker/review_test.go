@@ -80,129 +80,114 @@ func TestSessionExpiryFollowsLastDisconnect(t *testing.T) {
 }
 
 func TestGarbageFloodIsSilencedThenDisconnected(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{RefusalsRate: 0.001, RefusalsBurst: 2, MaxSilentRefusals: 3}, path)
-			c := e.hub(5, hubA, secretA)
-			defer c.conn.Close()
-			c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
-			events := devices.Topic(hubA, devices.ChanEvents)
-			id := uint16(10)
-			garbage := func() packets.Packet {
-				t.Helper()
-				id++
-				c.publish(events, []byte(`{"v":1,`), 1, id)
-				return c.expect(packets.Puback)
-			}
-			for range 2 { // within the refusals budget: explained
-				id++
-				c.publish(events, []byte(`{"v":1,`), 1, id)
-				if ack, _ := c.ackAndReject(); ack.ReasonCode != packets.ErrPayloadFormatInvalid.Code {
-					t.Errorf("PUBACK %#x", ack.ReasonCode)
-				}
-			}
-			for range 2 { // past it: silent, still acknowledged
-				if ack := garbage(); ack.ReasonCode != packets.ErrPayloadFormatInvalid.Code {
-					t.Errorf("PUBACK %#x", ack.ReasonCode)
-				}
-			}
-			if got := value(e.s.m.rejectsSilenced); got != 2 {
-				t.Errorf("rejects_silenced = %v, want 2", got)
-			}
-			// The garbage spent no event tokens: a real emergency goes through at
-			// once, and ends the run of refusals.
-			c.publish(events, eventPayload("sos-real", devices.EventSOS), 1, 99)
-			if ack := c.expect(packets.Puback); ack.ReasonCode != 0 {
-				t.Fatalf("emergency after garbage: PUBACK %#x", ack.ReasonCode)
-			}
-			garbage()
-			garbage()
+	onBothPaths(t, Config{RefusalsRate: 0.001, RefusalsBurst: 2, MaxSilentRefusals: 3}, func(t *testing.T, e *env) {
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		c.subscribe(1, devices.Topic(hubA, devices.ChanRejects))
+		events := devices.Topic(hubA, devices.ChanEvents)
+		id := uint16(10)
+		garbage := func() packets.Packet {
+			t.Helper()
 			id++
-			c.publish(events, []byte(`{"v":1,`), 1, id) // the third silent refusal in a row
-			if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrQuotaExceeded.Code {
-				t.Errorf("DISCONNECT %#x, want quota exceeded", d.ReasonCode)
+			c.publish(events, []byte(`{"v":1,`), 1, id)
+			return c.expect(packets.Puback)
+		}
+		for range 2 { // within the refusals budget: explained
+			id++
+			c.publish(events, []byte(`{"v":1,`), 1, id)
+			if ack, _ := c.ackAndReject(); ack.ReasonCode != packets.ErrPayloadFormatInvalid.Code {
+				t.Errorf("PUBACK %#x", ack.ReasonCode)
 			}
-			if got := value(e.s.m.refusalKicks); got != 1 {
-				t.Errorf("refusal_disconnects = %v, want 1", got)
+		}
+		for range 2 { // past it: silent, still acknowledged
+			if ack := garbage(); ack.ReasonCode != packets.ErrPayloadFormatInvalid.Code {
+				t.Errorf("PUBACK %#x", ack.ReasonCode)
 			}
-			if n := len(e.ingest.events()); n != 1 {
-				t.Errorf("ingested %d events, want the emergency", n)
-			}
-		})
-	}
+		}
+		if got := value(e.s.m.rejectsSilenced); got != 2 {
+			t.Errorf("rejects_silenced = %v, want 2", got)
+		}
+		// The garbage spent no event tokens: a real emergency goes through at
+		// once, and ends the run of refusals.
+		c.publish(events, eventPayload("sos-real", devices.EventSOS), 1, 99)
+		if ack := c.expect(packets.Puback); ack.ReasonCode != 0 {
+			t.Fatalf("emergency after garbage: PUBACK %#x", ack.ReasonCode)
+		}
+		garbage()
+		garbage()
+		id++
+		c.publish(events, []byte(`{"v":1,`), 1, id) // the third silent refusal in a row
+		if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrQuotaExceeded.Code {
+			t.Errorf("DISCONNECT %#x, want quota exceeded", d.ReasonCode)
+		}
+		if got := value(e.s.m.refusalKicks); got != 1 {
+			t.Errorf("refusal_disconnects = %v, want 1", got)
+		}
+		if n := len(e.ingest.events()); n != 1 {
+			t.Errorf("ingested %d events, want the emergency", n)
+		}
+	})
 }
 
 func TestForeignTopicFloodIsDisconnected(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{RefusalsRate: 0.001, RefusalsBurst: 1, MaxSilentRefusals: 2}, path)
-			c := e.hub(5, hubA, secretA)
-			defer c.conn.Close()
-			for i := uint16(1); i <= 3; i++ {
-				c.publish(devices.Topic(hubB, devices.ChanEvents), eventPayload("x", devices.EventMotion), 1, i)
-			}
-			if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrQuotaExceeded.Code {
-				t.Errorf("DISCONNECT %#x, want quota exceeded", d.ReasonCode)
-			}
-		})
-	}
+	onBothPaths(t, Config{RefusalsRate: 0.001, RefusalsBurst: 1, MaxSilentRefusals: 2}, func(t *testing.T, e *env) {
+		c := e.hub(5, hubA, secretA)
+		defer c.conn.Close()
+		for i := uint16(1); i <= 3; i++ {
+			c.publish(devices.Topic(hubB, devices.ChanEvents), eventPayload("x", devices.EventMotion), 1, i)
+		}
+		if d := c.expect(packets.Disconnect); d.ReasonCode != packets.ErrQuotaExceeded.Code {
+			t.Errorf("DISCONNECT %#x, want quota exceeded", d.ReasonCode)
+		}
+	})
 }
 
 func TestReadingsTokenTakenBeforeDecoding(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{ReadingsRate: 0.001, ReadingsBurst: 2}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			syntax := e.s.m.rejected.WithLabelValues(string(devices.CodeSyntax))
-			limited := e.s.m.rejected.WithLabelValues(string(devices.CodeRateLimited))
-			for i := uint16(1); i <= 3; i++ {
-				c.publish(devices.Topic(hubA, devices.ChanReadings), []byte("garbage"), 1, i)
-				c.expect(packets.Puback)
-			}
-			if s, l := value(syntax), value(limited); s != 2 || l != 1 {
-				t.Errorf("rejected syntax %v, rate_limited %v; want 2 and 1 (the third not decoded)", s, l)
-			}
-		})
-	}
+	onBothPaths(t, Config{ReadingsRate: 0.001, ReadingsBurst: 2}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		syntax := e.s.m.rejected.WithLabelValues(string(devices.CodeSyntax))
+		limited := e.s.m.rejected.WithLabelValues(string(devices.CodeRateLimited))
+		for i := uint16(1); i <= 3; i++ {
+			c.publish(devices.Topic(hubA, devices.ChanReadings), []byte("garbage"), 1, i)
+			c.expect(packets.Puback)
+		}
+		if s, l := value(syntax), value(limited); s != 2 || l != 1 {
+			t.Errorf("rejected syntax %v, rate_limited %v; want 2 and 1 (the third not decoded)", s, l)
+		}
+	})
 }
 
 func TestEventsReceivedByKind(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			for i, k := range []devices.EventKind{devices.EventSOS, devices.EventMotion, devices.EventMotion} {
-				c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("e"+itoa(int64(i)), k), 1, uint16(i+1))
-				c.expect(packets.Puback)
-			}
-			if s, m := value(e.s.m.eventsReceived[devices.EventSOS]), value(e.s.m.eventsReceived[devices.EventMotion]); s != 1 || m != 2 {
-				t.Errorf("events_received sos %v motion %v, want 1 and 2", s, m)
-			}
-			if len(e.s.m.eventsReceived) != len(devices.EventKinds) {
-				t.Errorf("%d kinds resolved, want all %d", len(e.s.m.eventsReceived), len(devices.EventKinds))
-			}
-		})
-	}
+	onBothPaths(t, Config{}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		for i, k := range []devices.EventKind{devices.EventSOS, devices.EventMotion, devices.EventMotion} {
+			c.publish(devices.Topic(hubA, devices.ChanEvents), eventPayload("e"+itoa(int64(i)), k), 1, uint16(i+1))
+			c.expect(packets.Puback)
+		}
+		if s, m := value(e.s.m.eventsReceived[devices.EventSOS]), value(e.s.m.eventsReceived[devices.EventMotion]); s != 1 || m != 2 {
+			t.Errorf("events_received sos %v motion %v, want 1 and 2", s, m)
+		}
+		if len(e.s.m.eventsReceived) != len(devices.EventKinds) {
+			t.Errorf("%d kinds resolved, want all %d", len(e.s.m.eventsReceived), len(devices.EventKinds))
+		}
+	})
 }
 
 // An emergency at QoS 0 whose PUBACK is held for the rate limit when the
 // broker shuts down is lost: nobody will send it again.
 func TestHeldQoS0EmergencyLostAtShutdownIsCounted(t *testing.T) {
-	for _, path := range bothPaths {
-		t.Run(path.name, func(t *testing.T) {
-			e := startEnvOn(t, Config{EventsRate: 0.001, EventsBurst: 1, ShutdownTimeout: 100 * time.Millisecond}, path)
-			c := e.hub(4, hubA, secretA)
-			defer c.conn.Close()
-			events := devices.Topic(hubA, devices.ChanEvents)
-			c.publish(events, eventPayload("sos-1", devices.EventSOS), 0, 0)
-			c.publish(events, eventPayload("sos-2", devices.EventSOS), 0, 0)
-			waitFor(t, func() bool { return value(e.s.m.acksHeld) == 1 })
-			e.stop()
-			waitFor(t, func() bool { return value(e.s.m.eventsDropped) == 1 })
-		})
-	}
+	onBothPaths(t, Config{EventsRate: 0.001, EventsBurst: 1, ShutdownTimeout: 100 * time.Millisecond}, func(t *testing.T, e *env) {
+		c := e.hub(4, hubA, secretA)
+		defer c.conn.Close()
+		events := devices.Topic(hubA, devices.ChanEvents)
+		c.publish(events, eventPayload("sos-1", devices.EventSOS), 0, 0)
+		c.publish(events, eventPayload("sos-2", devices.EventSOS), 0, 0)
+		waitFor(t, func() bool { return value(e.s.m.acksHeld) == 1 })
+		e.stop()
+		waitFor(t, func() bool { return value(e.s.m.eventsDropped) == 1 })
+	})
 }
 
 func TestMaximumQoS1(t *testing.T) {

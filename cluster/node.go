@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // Homes is what a node does with the homes it gains and loses; the gateway
@@ -69,21 +70,11 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Renew <= 0 {
-		c.Renew = 2 * time.Second
-	}
-	if c.TTL <= 0 {
-		c.TTL = 10 * time.Second
-	}
-	if c.Scan <= 0 {
-		c.Scan = 5 * time.Second
-	}
-	if c.MovedEvery <= 0 {
-		c.MovedEvery = 10 * time.Second
-	}
-	if c.MaxSkew <= 0 {
-		c.MaxSkew = 2 * time.Second
-	}
+	defaults.Set(&c.Renew, 2*time.Second)
+	defaults.Set(&c.TTL, 10*time.Second)
+	defaults.Set(&c.Scan, 5*time.Second)
+	defaults.Set(&c.MovedEvery, 10*time.Second)
+	defaults.Set(&c.MaxSkew, 2*time.Second)
 	return c
 }
 

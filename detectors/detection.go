@@ -182,28 +182,23 @@ func (f SinkFunc) Detect(d Detection) { f(d) }
 // DurKo and DurEn say a duration the way people do: "12분", "1시간 5분";
 // "12 min", "1 h 5 min"; every explanation
 // words its durations with them.
-func DurKo(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d초", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d분", int(d.Minutes()))
-	case d%time.Hour < time.Minute:
-		return fmt.Sprintf("%d시간", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d시간 %d분", int(d.Hours()), int((d % time.Hour).Minutes()))
-}
+func DurKo(d time.Duration) string { return durIn(d, "%d초", "%d분", "%d시간", "%d시간 %d분") }
 
-func DurEn(d time.Duration) string {
+// DurEn is DurKo in English.
+func DurEn(d time.Duration) string { return durIn(d, "%d s", "%d min", "%d h", "%d h %d min") }
+
+// durIn words d, rounded to the second, in the largest unit that says it
+// whole: seconds under a minute, minutes under an hour, hours, or hours and
+// minutes; one rule for both languages, only the words differ.
+func durIn(d time.Duration, sec, minute, hour, hourMinute string) string {
 	d = d.Round(time.Second)
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d.Seconds()))
+		return fmt.Sprintf(sec, int(d.Seconds()))
 	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
+		return fmt.Sprintf(minute, int(d.Minutes()))
 	case d%time.Hour < time.Minute:
-		return fmt.Sprintf("%d h", int(d.Hours()))
+		return fmt.Sprintf(hour, int(d.Hours()))
 	}
-	return fmt.Sprintf("%d h %d min", int(d.Hours()), int((d % time.Hour).Minutes()))
+	return fmt.Sprintf(hourMinute, int(d.Hours()), int((d % time.Hour).Minutes()))
 }

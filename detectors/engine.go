@@ -96,12 +96,8 @@ func (c *EngineConfig) setDefaults() error {
 		return errors.New("detectors: engine needs a sink")
 	}
 	c.Thresholds.fill()
-	if c.Shards <= 0 {
-		c.Shards = runtime.GOMAXPROCS(0)
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = 4096
-	}
+	defaults.Set(&c.Shards, runtime.GOMAXPROCS(0))
+	defaults.Set(&c.QueueSize, 4096)
 	if c.TZOffset == nil {
 		kst := 9 * time.Hour
 		c.TZOffset = &kst
@@ -312,19 +308,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		close(e.loaded)
 		e.log.Info().Int("homes", homes).Int("shards", len(e.shards)).Dur("took", time.Since(began)).Msg("engine started")
 	}
-	saves := make([]chan shard.SaveReq[HomeSnapshot], len(e.shards))
+	rts := make([]*shard.Shard[engineOp, HomeSnapshot], len(e.shards))
 	for i, s := range e.shards {
-		saves[i] = s.rt.Saves
+		rts[i] = s.rt
 	}
-	err := e.saver().Run(ctx, saves, func() (final []shard.SaveReply[HomeSnapshot]) {
+	err := shard.Run(ctx, e.saver(), rts, func() {
 		wg.Wait()
 		close(e.stopped)
-		for _, s := range e.shards {
-			if s.whole { // else stopped while loading: its saved state stands, the journal replays the rest
-				final = append(final, s.Save(shard.EverySlot, 0))
-			}
-		}
-		return final
+	}, func(i int) bool {
+		// A shard stopped while loading keeps its saved state; the
+		// journal replays the rest.
+		return e.shards[i].whole
 	})
 	if err != nil {
 		return fmt.Errorf("detectors: final engine save: %w", err)

@@ -250,24 +250,29 @@ func (h *home) sensorID(k int) devices.SensorID { return h.own.ID(h.sensors[k].n
 // registry says where the sensor is: hubs are installed with such names,
 // and a steam rule that knows no room would treat kitchen steam as smoke.
 func guessLocation(id devices.SensorID) devices.Location {
-	s := string(id)
-	switch {
-	case strings.Contains(s, "kitchen"):
-		return devices.LocKitchen
-	case strings.Contains(s, "bath"), strings.Contains(s, "shower"):
-		return devices.LocBathroom
-	case strings.Contains(s, "bed"):
-		return devices.LocBedroom
-	case strings.Contains(s, "living"):
-		return devices.LocLivingRoom
-	case strings.Contains(s, "entrance"), strings.Contains(s, "door"):
-		return devices.LocEntrance
-	case strings.Contains(s, "hall"):
-		return devices.LocHallway
-	case strings.Contains(s, "wear"), strings.Contains(s, "pendant"):
-		return devices.LocWorn
+	for _, g := range locationWords {
+		for _, w := range g.words {
+			if strings.Contains(string(id), w) {
+				return g.loc
+			}
+		}
 	}
 	return devices.LocOther
+}
+
+// locationWords are the words guessLocation looks for, in order: the first
+// group with a word in the id names the room ("bath" before "bed").
+var locationWords = []struct {
+	words []string
+	loc   devices.Location
+}{
+	{[]string{"kitchen"}, devices.LocKitchen},
+	{[]string{"bath", "shower"}, devices.LocBathroom},
+	{[]string{"bed"}, devices.LocBedroom},
+	{[]string{"living"}, devices.LocLivingRoom},
+	{[]string{"entrance", "door"}, devices.LocEntrance},
+	{[]string{"hall"}, devices.LocHallway},
+	{[]string{"wear", "pendant"}, devices.LocWorn},
 }
 
 func (h *home) trackIdx(sensor int, metric uint8) int {

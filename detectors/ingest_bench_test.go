@@ -3,7 +3,6 @@ package detectors
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -30,23 +29,12 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 		for _, s := range e.shards {
 			s.startup(now)
 		}
-		msgs := make([]*devices.Message, hubs)
-		for n := range hubs {
-			id := devices.HubID(fmt.Sprintf("hub-%07d", n))
-			msg := shardtest.SimMinute(b, id)
-			e.shardOf(id).Handle(engineOp{msg: msg})
-			msgs[n] = msg
-		}
-		for _, s := range e.shards {
-			s.collect(shard.EverySlot, 0)
-		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			msg := msgs[(i*7919)%hubs]
-			shardtest.ShiftMinute(msg.Readings, time.Minute)
-			e.shardOf(msg.Hub).Handle(engineOp{msg: msg})
-			i++
-		}
+		shardtest.BenchIngest(b, hubs, func(id devices.HubID, first *devices.Message) {
+			e.shardOf(id).Handle(engineOp{msg: first})
+		}, func() {
+			for _, s := range e.shards {
+				s.collect(shard.EverySlot, 0)
+			}
+		}, func(msg *devices.Message) { e.shardOf(msg.Hub).Handle(engineOp{msg: msg}) })
 	})
 }

@@ -1,37 +1,19 @@
 package detectors
 
 import (
-	"fmt"
-	"reflect"
 	"testing"
-	"unsafe"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// feedThirteen sends each of homes hubs one batch from thirteen sensors
-// (each reading's id a fresh string, as decoding makes them), to the
+// feedThirteen feeds homes hubs thirteen sensors' readings each, to the
 // engine's shards directly.
 func feedThirteen(tb testing.TB, homes int) (*Engine, []devices.HubID) {
 	e, now := startedEngine(tb, 4, nil)
-	ids := make([]devices.HubID, homes)
-	for n := range homes {
-		id := devices.HubID(fmt.Sprintf("hub-%07d", n))
-		ids[n] = id
-		rs := shardtest.ThirteenSensors(now)
-		msg := &devices.Message{Hub: id, Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}
-		e.shardOf(id).Handle(engineOp{msg: msg})
-	}
+	ids := shardtest.FeedThirteen(homes, now, func(m *devices.Message) { e.shardOf(m.Hub).Handle(engineOp{msg: m}) })
 	return e, ids
-}
-
-// sharedID is the shared table's own copy of id: every home's (and, in
-// package health, every hub's) sensor id of that name is this string.
-func sharedID(id devices.SensorID) unsafe.Pointer {
-	var o shard.OwnIDs
-	return unsafe.Pointer(unsafe.StringData(string(o.ID(o.Name(id)))))
 }
 
 // TestPerHomeListsAreTight: a home's sensor and track lists hold no unused
@@ -49,7 +31,7 @@ func TestPerHomeListsAreTight(t *testing.T) {
 		if len(h.tracks) != 12 || cap(h.tracks) != len(h.tracks) {
 			t.Errorf("engine %s: %d tracks in a capacity of %d", id, len(h.tracks), cap(h.tracks))
 		}
-		if unsafe.Pointer(unsafe.StringData(string(h.sensorID(0)))) != sharedID(h.sensorID(0)) {
+		if !shardtest.Shared(h.sensorID(0)) {
 			t.Errorf("%s: sensor id %q is a copy of its own", id, h.sensorID(0))
 		}
 	}
@@ -58,19 +40,10 @@ func TestPerHomeListsAreTight(t *testing.T) {
 // BenchmarkThirteenSensorMemory: heap per home of the engine with the
 // simulator's thirteen sensors (package health measures the monitor's).
 func BenchmarkThirteenSensorMemory(b *testing.B) {
-	for _, n := range []int{100_000} {
-		b.Run(fmt.Sprintf("homes=%d/sensors=13", n), func(b *testing.B) {
-			for b.Loop() {
-				before := shardtest.HeapInUse()
-				e, _ := feedThirteen(b, n)
-				after := shardtest.HeapInUse()
-				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
-				if e.shards[0].homes.Len() == 0 {
-					b.Fatal("no homes")
-				}
-			}
-		})
-	}
+	shardtest.BenchHeapPerHome(b, 100_000, func(tb testing.TB, homes int) func() bool {
+		e, _ := feedThirteen(tb, homes)
+		return func() bool { return e.shards[0].homes.Len() > 0 }
+	})
 }
 
 // TestSensorListsHoldNoPointers: a home's sensor list is small and
@@ -78,16 +51,7 @@ func BenchmarkThirteenSensorMemory(b *testing.B) {
 // the collector never scans (issue 14); the ids are found through the
 // shared table or the home's own ids. Package health checks a hub's.
 func TestSensorListsHoldNoPointers(t *testing.T) {
-	typ := reflect.TypeFor[sensorInfo]()
-	if size, want := unsafe.Sizeof(sensorInfo{}), uintptr(4); size > want {
-		t.Errorf("sensorInfo is %d bytes, want <= %d", size, want)
-	}
-	for f := range typ.Fields() {
-		switch f.Type.Kind() {
-		case reflect.String, reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
-			t.Errorf("sensorInfo.%s is a %s: the collector scans it", f.Name, f.Type.Kind())
-		}
-	}
+	shardtest.PointerFree[sensorInfo](t, 4)
 }
 
 // TestOwnSensorIDs: an id that found the shared table full is kept in the

@@ -44,10 +44,7 @@ func (h *home) heart(r *ruleCtx, tr *track, v, q float32, t int64) {
 		c.HeartLowSince, c.HeartHighSince, c.HeartNormalSince = 0, 0, 0
 		if float64(q) >= th.AsystoleMinQuality && still {
 			c.HeartLostSince = 0
-			if c.HeartZeroSince == 0 {
-				c.HeartZeroSince = t
-			}
-			if d := t - c.HeartZeroSince; d >= th.AsystoleFor.Milliseconds() && !c.Eps[kAsystole].open() {
+			if d := holding(&c.HeartZeroSince, t); d >= th.AsystoleFor.Milliseconds() && !c.Eps[kAsystole].open() {
 				h.openEpisode(kAsystole, c.HeartZeroSince, si)
 				h.transition(r, kAsystole, Firing, PriorityCritical, t, explainAsystole(ms(d), q),
 					[]Fact{{Name: "no_beat", Value: ms(d).Seconds(), Unit: "s"}, {Name: "quality", Value: float64(q)}}, ev(), nil)
@@ -55,10 +52,7 @@ func (h *home) heart(r *ruleCtx, tr *track, v, q float32, t int64) {
 			return
 		}
 		c.HeartZeroSince = 0
-		if c.HeartLostSince == 0 {
-			c.HeartLostSince = t
-		}
-		if d := t - c.HeartLostSince; d >= th.SignalLostFor.Milliseconds() && !c.Eps[kSignalLost].open() {
+		if d := holding(&c.HeartLostSince, t); d >= th.SignalLostFor.Milliseconds() && !c.Eps[kSignalLost].open() {
 			h.openEpisode(kSignalLost, c.HeartLostSince, si)
 			h.transition(r, kSignalLost, Firing, PriorityLow, t, explainSignalLost(tr, q, !still, ms(d)),
 				[]Fact{{Name: "quality", Value: float64(q)}, {Name: "moving", Value: b2f(!still)}}, ev(), nil)
@@ -101,10 +95,7 @@ func (h *home) heart(r *ruleCtx, tr *track, v, q float32, t int64) {
 		}
 	default:
 		c.HeartLowSince, c.HeartHighSince = 0, 0
-		if c.HeartNormalSince == 0 {
-			c.HeartNormalSince = t
-		}
-		if t-c.HeartNormalSince >= vitalsResolve.Milliseconds() {
+		if holding(&c.HeartNormalSince, t) >= vitalsResolve.Milliseconds() {
 			for _, k := range [...]epKind{kBradycardia, kTachycardia, kAsystole} {
 				if e := &c.Eps[k]; e.open() {
 					h.transition(r, k, Resolved, Priority(e.Prio), t, explainHeartNormal(v), nil, ev(), nil)
@@ -181,10 +172,7 @@ func (h *home) respiration(r *ruleCtx, tr *track, v, q float32, t int64) {
 			c.BreathZeroSince = 0
 			return
 		}
-		if c.BreathZeroSince == 0 {
-			c.BreathZeroSince = t
-		}
-		if d := t - c.BreathZeroSince; d >= th.ApnoeaFor.Milliseconds() && !c.Eps[kApnoea].open() {
+		if d := holding(&c.BreathZeroSince, t); d >= th.ApnoeaFor.Milliseconds() && !c.Eps[kApnoea].open() {
 			h.openEpisode(kApnoea, c.BreathZeroSince, si)
 			h.transition(r, kApnoea, Firing, PriorityCritical, t, explainApnoea(ms(d), q),
 				[]Fact{{Name: "no_breathing", Value: ms(d).Seconds(), Unit: "s"}, {Name: "quality", Value: float64(q)}}, ev(), nil)
@@ -211,3 +199,14 @@ func (h *home) respiration(r *ruleCtx, tr *track, v, q float32, t int64) {
 }
 
 func ms(d int64) time.Duration { return time.Duration(d) * time.Millisecond }
+
+// holding returns how long a condition has held at t, the time it started
+// held in *since: a condition not yet holding (0) starts at t. The vitals
+// rules time their hold periods (asystole, signal lost, apnoea, back to
+// normal) with it.
+func holding(since *int64, t int64) int64 {
+	if *since == 0 {
+		*since = t
+	}
+	return t - *since
+}

@@ -101,9 +101,7 @@ func (t *Thresholds) fill() {
 	f(&t.WelfareFactor, 1.5)
 	d(&t.WelfareMin, 2*time.Hour)
 	d(&t.WelfareMax, 16*time.Hour)
-	if t.LearnDays <= 0 {
-		t.LearnDays = 7
-	}
+	defaults.Set(&t.LearnDays, 7)
 	d(&t.InactivityHard, 24*time.Hour)
 	d(&t.LeaveGrace, 2*time.Minute)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/internal/crashpoint"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // Config configures a Dispatcher. Store is required; zero sizes and
@@ -55,33 +56,19 @@ func (c *Config) setDefaults() {
 	if c.Policies == nil {
 		c.Policies = DefaultPolicies()
 	}
-	if c.Queue <= 0 {
-		c.Queue = 4096
-	}
-	if c.Batch <= 0 {
-		c.Batch = 256
-	}
-	if c.Workers <= 0 {
-		c.Workers = 16
-	}
-	if c.Lease <= 0 {
-		c.Lease = 2 * time.Minute
-	}
-	if c.SendTimeout <= 0 {
-		c.SendTimeout = 15 * time.Second
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
-	}
+	defaults.Set(&c.Queue, 4096)
+	defaults.Set(&c.Batch, 256)
+	defaults.Set(&c.Workers, 16)
+	defaults.Set(&c.Lease, 2*time.Minute)
+	defaults.Set(&c.SendTimeout, 15*time.Second)
+	defaults.Set(&c.PollInterval, time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.ResidentTTL == 0 {
 		c.ResidentTTL = time.Minute
 	}
-	if c.ResidentCacheSize <= 0 {
-		c.ResidentCacheSize = 20_000
-	}
+	defaults.Set(&c.ResidentCacheSize, 20_000)
 	if c.Jitter == nil {
 		c.Jitter = randJitter
 	}

@@ -124,6 +124,13 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 		}),
 		PollInterval: 50 * time.Millisecond,
 	}
+	return &harness{d: runDispatcher(t, ctx, cancel, s, dc, tweak), s: s, rec: rec}
+}
+
+// runDispatcher makes the dispatcher of dc, changed by tweak if not nil, and
+// runs it with ctx until the test ends: then cancel stops it and s closes.
+func runDispatcher(t testing.TB, ctx context.Context, cancel func(), s *store.Store, dc dispatch.Config, tweak func(*dispatch.Config)) *dispatch.Dispatcher {
+	t.Helper()
 	if tweak != nil {
 		tweak(&dc)
 	}
@@ -140,7 +147,7 @@ func start(t testing.TB, cfg store.Config, policies string, tweak func(*dispatch
 		}
 		s.Close()
 	})
-	return &harness{d: d, s: s, rec: rec}
+	return d
 }
 
 func seedHome(t testing.TB, s *store.Store, hub devices.HubID) {

@@ -186,9 +186,6 @@ const (
 	WatchRecent = 100
 )
 
-// activeStates are the states of the incidents on a dispatcher's queue.
-var activeStates = []State{StateOpen, StateVerifying, StateNotified, StateAcknowledged}
-
 // Watch is Subscribe for a console: live changes after a bounded start
 // (see FeedStart and the Watch* bounds). A snapshot is sent in Seq order,
 // each incident once, so that the last event's Seq is where a reconnect
@@ -216,7 +213,7 @@ func (d *Dispatcher) watchStart(ctx context.Context, after int64) ([]Incident, F
 			return changed, FeedCatchUp, nil
 		}
 	}
-	active, err := d.cfg.Store.ListIncidents(ctx, IncidentQuery{States: activeStates, Limit: WatchActive})
+	active, err := d.cfg.Store.ListIncidents(ctx, IncidentQuery{States: ActiveStates(), Limit: WatchActive})
 	if err != nil {
 		return nil, 0, err
 	}

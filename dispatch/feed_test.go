@@ -2,7 +2,6 @@ package dispatch_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -100,47 +99,7 @@ func startPeer(t *testing.T, cfg store.Config, policies string, tweak func(*disp
 	dc := dispatch.Config{Store: s.Incidents(), Directory: s.Registry(), Policies: pol,
 		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		PollInterval: 50 * time.Millisecond}
-	if tweak != nil {
-		tweak(&dc)
-	}
-	d, err := dispatch.New(dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	})
-	return d
-}
-
-// closeMany opens and resolves n incidents in one transaction.
-func closeMany(t *testing.T, s *store.Store, n int) {
-	t.Helper()
-	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	muts := make([]dispatch.Mutation, n)
-	for i := range muts {
-		id := fmt.Sprintf("old-%05d", i)
-		muts[i] = dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
-			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-old", Cause: detectors.CauseSOS,
-				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateCancelled, Count: 1,
-				Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at}}, nil
-		}}
-	}
-	res, err := s.Incidents().ApplyIncidents(context.Background(), muts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
+	return runDispatcher(t, ctx, cancel, s, dc, tweak)
 }
 
 // untilChange reads feed until the change marker arrives and returns what
@@ -179,7 +138,7 @@ func TestWatchStartIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		const history = dispatch.WatchCatchUp + dispatch.WatchRecent + 100
-		closeMany(t, h.s, history)
+		storetest.CloseMany(t, h.s, history)
 		top, err := h.d.LastIncidentSeq(ctx)
 		if err != nil || top < int64(history) {
 			t.Fatalf("LastIncidentSeq = %d, %v", top, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/cluster"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -22,23 +23,7 @@ func TestStaleDetectionDoesNotOpenIncident(t *testing.T) {
 	cfg.Cluster = true
 	h := start(t, cfg, fastPolicies, nil)
 	ctx := context.Background()
-	c := h.s.Cluster()
-	n1, err := c.Join(ctx, "n1", "", time.Minute, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n2, err := c.Join(ctx, "n2", "", time.Minute, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := c.ClaimHubs(ctx, n1.Member, []devices.HubID{"hub-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now, err := c.ClaimHubs(ctx, n2.Member, []devices.HubID{"hub-1"}) // the home moves to n2
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, now := moveHub(t, h.s)
 	episode := time.Now().Truncate(time.Second)
 	sos := det("hub-1", detectors.CauseSOS, 1, detectors.Firing, episode)
 	sos.Epoch = old["hub-1"].Epoch
@@ -69,22 +54,7 @@ func TestStaleDetectionReleasesHome(t *testing.T) {
 	told := make(chan []devices.HubID, 1)
 	h := start(t, cfg, fastPolicies, func(c *dispatch.Config) { c.OnStale = func(hubs []devices.HubID) { told <- hubs } })
 	ctx := context.Background()
-	c := h.s.Cluster()
-	n1, err := c.Join(ctx, "n1", "", time.Minute, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n2, err := c.Join(ctx, "n2", "", time.Minute, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := c.ClaimHubs(ctx, n1.Member, []devices.HubID{"hub-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.ClaimHubs(ctx, n2.Member, []devices.HubID{"hub-1"}); err != nil { // the home moves to n2
-		t.Fatal(err)
-	}
+	old, _ := moveHub(t, h.s)
 	sos := det("hub-1", detectors.CauseSOS, 1, detectors.Firing, time.Now().Truncate(time.Second))
 	sos.Epoch = old["hub-1"].Epoch
 	h.d.Detect(sos)
@@ -99,4 +69,27 @@ func TestStaleDetectionReleasesHome(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnStale was not called for a stale detection")
 	}
+}
+
+// moveHub joins two nodes to the cluster of s and has n1, then n2, claim
+// hub-1: the home moved, and old holds the epoch it no longer has.
+func moveHub(t *testing.T, s *store.Store) (old, now map[devices.HubID]cluster.Owned) {
+	t.Helper()
+	ctx := context.Background()
+	c := s.Cluster()
+	n1, err := c.Join(ctx, "n1", "", time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, err := c.Join(ctx, "n2", "", time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old, err = c.ClaimHubs(ctx, n1.Member, []devices.HubID{"hub-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if now, err = c.ClaimHubs(ctx, n2.Member, []devices.HubID{"hub-1"}); err != nil {
+		t.Fatal(err)
+	}
+	return old, now
 }

@@ -28,6 +28,14 @@ const (
 // Closed reports whether the incident is over (resolved or cancelled).
 func (s State) Closed() bool { return s == StateResolved || s == StateCancelled }
 
+// ActiveStates are the states of an incident that is not over (not
+// Closed), for the queries of the open ones: the console's queue, the
+// API's "active" filter, the incidents a guardian's reply may answer. A
+// fresh slice each call, so that a query may append to it.
+func ActiveStates() []State {
+	return []State{StateOpen, StateVerifying, StateNotified, StateAcknowledged}
+}
+
 // Valid reports whether s is one of the states above.
 func (s State) Valid() bool {
 	switch s {

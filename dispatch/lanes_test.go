@@ -15,9 +15,9 @@ import (
 )
 
 // orderStore holds the first commit until gate is closed and records the
-// fingerprints in the order they are committed.
+// fingerprints in the order they are committed (its note is a
+// seeingStore's see).
 type orderStore struct {
-	store.Incidents
 	gate  chan struct{}
 	once  *sync.Once
 	mu    *sync.Mutex
@@ -35,16 +35,6 @@ func (o orderStore) note(muts []dispatch.Mutation) {
 	}
 }
 
-func (o orderStore) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
-	o.note(muts)
-	return o.Incidents.ApplyIncidents(ctx, muts)
-}
-
-func (o orderStore) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
-	o.note(muts)
-	return o.Incidents.ApplyIncidentsAndClaim(ctx, muts, c)
-}
-
 // An SOS detected while the writer is behind a mass hub-offline (a power
 // cut: device-health detections by the thousand) is committed before them.
 func TestEmergencyNotBehindDeviceHealth(t *testing.T) {
@@ -53,7 +43,7 @@ func TestEmergencyNotBehindDeviceHealth(t *testing.T) {
 		var mu sync.Mutex
 		var order []string
 		h := start(t, cfg, fastPolicies, func(dc *dispatch.Config) {
-			dc.Store = orderStore{Incidents: dc.Store.(store.Incidents), gate: gate, once: &sync.Once{}, mu: &mu, order: &order}
+			dc.Store = seeingStore{dc.Store.(store.Incidents), orderStore{gate: gate, once: &sync.Once{}, mu: &mu, order: &order}.note}
 		})
 		episode := time.Now().Truncate(time.Second)
 		offline := func(i int) detectors.Detection {

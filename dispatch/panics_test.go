@@ -11,29 +11,19 @@ import (
 	"github.com/dolbom/dolbom/store"
 )
 
-// panickyStore panics while committing any group that holds a mutation of
-// the poisoned fingerprint, as a bug in one incident's change would.
-type panickyStore struct {
-	store.Incidents
+// panicky panics while committing any group that holds a mutation of the
+// poisoned fingerprint, as a bug in one incident's change would (a
+// seeingStore's see).
+type panicky struct {
 	poisoned string
 }
 
-func (p panickyStore) check(muts []dispatch.Mutation) {
+func (p panicky) check(muts []dispatch.Mutation) {
 	for _, m := range muts {
 		if m.Fingerprint == p.poisoned {
 			panic("cannot plan " + m.Fingerprint)
 		}
 	}
-}
-
-func (p panickyStore) ApplyIncidents(ctx context.Context, muts []dispatch.Mutation) ([]dispatch.MutationResult, error) {
-	p.check(muts)
-	return p.Incidents.ApplyIncidents(ctx, muts)
-}
-
-func (p panickyStore) ApplyIncidentsAndClaim(ctx context.Context, muts []dispatch.Mutation, c dispatch.Claim) ([]dispatch.MutationResult, []dispatch.OutboxRow, error) {
-	p.check(muts)
-	return p.Incidents.ApplyIncidentsAndClaim(ctx, muts, c)
 }
 
 // A panic in dispatch costs one incident's change or one notification, not
@@ -45,7 +35,7 @@ func TestDispatchRecoversPanics(t *testing.T) {
 		episode := time.Now().Truncate(time.Second)
 		bad := det("hub-1", detectors.CauseFall, 1, detectors.Firing, episode)
 		h := start(t, cfg, fastPolicies, func(dc *dispatch.Config) {
-			dc.Store = panickyStore{Incidents: dc.Store.(store.Incidents), poisoned: bad.Fingerprint}
+			dc.Store = seeingStore{dc.Store.(store.Incidents), panicky{poisoned: bad.Fingerprint}.check}
 		})
 		h.rec.fail = func(n dispatch.Notification) (bool, error) {
 			if n.Channel == dispatch.ChannelSMS {

@@ -25,7 +25,7 @@ func (s *Store) Accounts() Accounts { return Accounts{s.database} }
 
 const accountColumns = `id, name, role, password_hash, disabled, created_us, updated_us, regions`
 
-func scanAccount(sc interface{ Scan(...any) error }) (console.Account, error) {
+func scanAccount(sc row) (console.Account, error) {
 	var a console.Account
 	var created, updated int64
 	var regions string
@@ -80,35 +80,14 @@ func (s Accounts) CreateAccount(ctx context.Context, a console.Account) error {
 // GetAccount returns one account, or an error wrapping devices.ErrNotFound.
 func (s Accounts) GetAccount(ctx context.Context, id string) (console.Account, error) {
 	a, err := scanAccount(s.be.queryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
-	if isNoRows(err) {
-		return a, fmt.Errorf("store: account %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return a, fmt.Errorf("store: get account: %w", err)
-	}
-	return a, nil
+	return one(a, err, "account", id)
 }
 
 // ListAccounts returns every account in id order. Accounts are people, a
 // few thousand at most, so there is no paging.
 func (s Accounts) ListAccounts(ctx context.Context) ([]console.Account, error) {
 	rows, err := s.be.query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []console.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list accounts", scanAccount)
 }
 
 // CountAccounts returns how many accounts exist, disabled ones included.

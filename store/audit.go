@@ -49,22 +49,13 @@ func (s Accounts) ListAudit(ctx context.Context, aq console.AuditQuery) ([]conso
 	}
 	rows, err := s.be.query(ctx, `SELECT seq, at_us, account_id, action, resident_id, incident_id, remote, detail
 		FROM audit_log`+w.sql()+fmt.Sprintf(` ORDER BY seq DESC LIMIT %d`, limit), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list audit: %w", err)
-	}
-	defer rows.Close()
-	var out []console.AuditEntry
-	for rows.Next() {
+	return collect(rows, err, "list audit", func(sc row) (console.AuditEntry, error) {
 		var e console.AuditEntry
 		var at int64
-		if err := rows.Scan(&e.Seq, &at, &e.AccountID, &e.Action, &e.ResidentID, &e.IncidentID, &e.Remote, &e.Detail); err != nil {
-			return nil, fmt.Errorf("store: list audit: %w", err)
+		if err := sc.Scan(&e.Seq, &at, &e.AccountID, &e.Action, &e.ResidentID, &e.IncidentID, &e.Remote, &e.Detail); err != nil {
+			return console.AuditEntry{}, err
 		}
 		e.At = fromUS(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list audit: %w", err)
-	}
-	return out, nil
+		return e, nil
+	})
 }

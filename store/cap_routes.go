@@ -20,7 +20,7 @@ var _ cap.RouteSource = Routes{}
 
 func routeAD(sido string) string { return "cap_route:" + sido }
 
-func (s Routes) scanRoute(sc interface{ Scan(...any) error }) (cap.Route, error) {
+func (s Routes) scanRoute(sc row) (cap.Route, error) {
 	var r cap.Route
 	var endpoints string
 	var sealed []byte
@@ -54,19 +54,7 @@ func (s Routes) CAPRoute(ctx context.Context, sido string) (cap.Route, bool, err
 // CAPRoutes returns every stored route in 시도 order.
 func (s Routes) CAPRoutes(ctx context.Context) ([]cap.Route, error) {
 	rs, err := s.be.query(ctx, `SELECT sido, endpoints, token_sealed, updated_us FROM cap_routes ORDER BY sido`)
-	if err != nil {
-		return nil, fmt.Errorf("store: 119 routes: %w", err)
-	}
-	defer rs.Close()
-	var out []cap.Route
-	for rs.Next() {
-		r, err := s.scanRoute(rs)
-		if err != nil {
-			return nil, fmt.Errorf("store: 119 routes: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rs.Err()
+	return collect(rs, err, "119 routes", s.scanRoute)
 }
 
 // PutCAPRoute creates or replaces the route of r.Sido (checked with

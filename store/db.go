@@ -190,3 +190,38 @@ func (q pgxQuerier) query(ctx context.Context, query string, args ...any) (rows,
 func (q pgxQuerier) queryRow(ctx context.Context, query string, args ...any) row {
 	return q.db.QueryRow(ctx, query, args...)
 }
+
+// collect reads every row of a query (rs, or the query's error err) with
+// scan, the store's list methods' one loop: each error, the query's, a
+// row's or the iteration's, is wrapped as "store: what: ...".
+func collect[T any](rs rows, err error, what string, scan func(row) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer rs.Close()
+	var out []T
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// one is the result of a read of one record by its id: devices.ErrNotFound,
+// naming the record, when no row came back; any other error wrapped as
+// "store: get what".
+func one[T any](v T, err error, what string, id any) (T, error) {
+	if isNoRows(err) {
+		return v, fmt.Errorf("store: %s %v: %w", what, id, devices.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("store: get %s: %w", what, err)
+	}
+	return v, nil
+}

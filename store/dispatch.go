@@ -447,7 +447,7 @@ type outboxData struct {
 const outboxCols = `row_key, incident_id, kind, channel, state, priority, due_us, deadline_us, tries, provider_ref,
 	claim_id, recovered, last_error, created_us, updated_us, data`
 
-func scanOutbox(sc interface{ Scan(...any) error }) (dispatch.OutboxRow, error) {
+func scanOutbox(sc row) (dispatch.OutboxRow, error) {
 	var r dispatch.OutboxRow
 	var kind, state, data string
 	var prio, tries, recovered int64
@@ -610,19 +610,7 @@ func (s Incidents) Timeline(ctx context.Context, id string) ([]dispatch.Timeline
 func (s Incidents) Outbox(ctx context.Context, incidentID string) ([]dispatch.OutboxRow, error) {
 	rows, err := s.be.query(ctx, `SELECT `+outboxCols+` FROM dispatch_outbox WHERE incident_id = $1
 		ORDER BY created_us, row_key`, incidentID)
-	if err != nil {
-		return nil, fmt.Errorf("store: outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []dispatch.OutboxRow
-	for rows.Next() {
-		r, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "outbox", scanOutbox)
 }
 
 // ListIncidents implements dispatch.Store.

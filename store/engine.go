@@ -35,23 +35,12 @@ func (s State) SaveHomes(ctx context.Context, homes []detectors.HomeSnapshot) er
 // LoadHomes returns every saved home snapshot, for the engine to start from.
 func (s State) LoadHomes(ctx context.Context) ([]detectors.HomeSnapshot, error) {
 	rows, err := s.st.query(ctx, `SELECT hub_id, data FROM home_state ORDER BY hub_id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: load home state: %w", err)
-	}
-	defer rows.Close()
-	var out []detectors.HomeSnapshot
-	for rows.Next() {
+	return collect(rows, err, "load home state", func(sc row) (detectors.HomeSnapshot, error) {
 		var hub string
 		var data []byte
-		if err := rows.Scan(&hub, &data); err != nil {
-			return nil, fmt.Errorf("store: load home state: %w", err)
-		}
-		out = append(out, detectors.HomeSnapshot{Hub: devices.HubID(hub), Data: data})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: load home state: %w", err)
-	}
-	return out, nil
+		err := sc.Scan(&hub, &data)
+		return detectors.HomeSnapshot{Hub: devices.HubID(hub), Data: data}, err
+	})
 }
 
 // LoadHome returns one home's saved snapshot, if any: the engine reads a

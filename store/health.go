@@ -137,26 +137,13 @@ func decodeHealth(data string) (devices.HubHealthRecord, error) {
 // start from after a restart.
 func (s State) LoadHubHealth(ctx context.Context) ([]devices.HubHealthRecord, error) {
 	rows, err := s.st.query(ctx, `SELECT data FROM hub_health ORDER BY hub_id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: load hub health: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.HubHealthRecord
-	for rows.Next() {
+	return collect(rows, err, "load hub health", func(sc row) (devices.HubHealthRecord, error) {
 		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("store: load hub health: %w", err)
+		if err := sc.Scan(&data); err != nil {
+			return devices.HubHealthRecord{}, err
 		}
-		h, err := decodeHealth(data)
-		if err != nil {
-			return nil, fmt.Errorf("store: load hub health: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: load hub health: %w", err)
-	}
-	return out, nil
+		return decodeHealth(data)
+	})
 }
 
 // GetHubHealth returns one hub's stored health.

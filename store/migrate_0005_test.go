@@ -76,30 +76,16 @@ func TestMigrateReadings0005(t *testing.T) {
 		if err != nil || len(hr) != 1 || hr[0].Value != 71 || hr[0].Quality != 0.875 {
 			t.Errorf("heart rate = %+v, %v", hr, err)
 		}
-		minutes, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantMin := []store.Rollup{
+		storetest.WantRollups(t, s, time.Minute, base, base.Add(2*time.Hour), []store.Rollup{
 			{Bucket: base, Count: 2, Sum: 42.5, Min: 20, Max: 22.5, Avg: 21.25},
 			{Bucket: base.Add(time.Minute), Count: 1, Sum: 30, Min: 30, Max: 30, Avg: 30},
 			{Bucket: base.Add(61 * time.Minute), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
-		}
-		if !storetest.RollupsEqual(minutes, wantMin) {
-			t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
-		}
-		hoursGot, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base.Add(-31*24*time.Hour), base.Add(2*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantHour := []store.Rollup{
+		})
+		storetest.WantRollups(t, s, time.Hour, base.Add(-31*24*time.Hour), base.Add(2*time.Hour), []store.Rollup{
 			{Bucket: base.Add(-30 * 24 * time.Hour), Count: 4, Sum: 80, Min: 19, Max: 21, Avg: 20},
 			{Bucket: base, Count: 3, Sum: 72.5, Min: 20, Max: 30, Avg: 72.5 / 3},
 			{Bucket: base.Add(time.Hour), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
-		}
-		if !storetest.RollupsEqual(hoursGot, wantHour) {
-			t.Errorf("hour rollups\n got %+v\nwant %+v", hoursGot, wantHour)
-		}
+		})
 		other, err := s.Journal().Readings(ctx, "hub-2", "k", devices.MetricTemperature, base, base.Add(time.Hour))
 		if err != nil || len(other) != 1 || other[0].Value != 18 {
 			t.Errorf("hub-2 readings = %+v, %v", other, err)

@@ -49,23 +49,14 @@ func (s Journal) ListPoison(ctx context.Context, limit int) ([]devices.Poison, e
 	}
 	rows, err := s.be.query(ctx, `SELECT hub_id, stage, channel, event_id, seq, input, panic, stack, at_us
 		FROM poison ORDER BY id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list poison: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Poison
-	for rows.Next() {
+	return collect(rows, err, "list poison", func(sc row) (devices.Poison, error) {
 		var p devices.Poison
 		var hub, channel, event string
 		var at int64
-		if err := rows.Scan(&hub, &p.Stage, &channel, &event, &p.Seq, &p.Input, &p.Panic, &p.Stack, &at); err != nil {
-			return nil, fmt.Errorf("store: list poison: %w", err)
+		if err := sc.Scan(&hub, &p.Stage, &channel, &event, &p.Seq, &p.Input, &p.Panic, &p.Stack, &at); err != nil {
+			return devices.Poison{}, err
 		}
 		p.Hub, p.Channel, p.EventID, p.At = devices.HubID(hub), devices.Channel(channel), devices.EventID(event), fromUS(at)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list poison: %w", err)
-	}
-	return out, nil
+		return p, nil
+	})
 }

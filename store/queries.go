@@ -36,30 +36,21 @@ func (s Journal) ListEvents(ctx context.Context, eq EventQuery) ([]devices.Event
 	}
 	rows, err := s.be.query(ctx, `SELECT hub_id, event_id, kind, sensor_id, ts_us, received_us, value, has_value, detail
 		FROM events`+w.sql()+fmt.Sprintf(` ORDER BY received_us, seq LIMIT %d`, limit), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Event
-	for rows.Next() {
+	return collect(rows, err, "list events", func(sc row) (devices.Event, error) {
 		var e devices.Event
 		var hub, id, kind, sensor string
 		var ts, received int64
 		var detail *string
-		if err := rows.Scan(&hub, &id, &kind, &sensor, &ts, &received, &e.Value, &e.HasValue, &detail); err != nil {
-			return nil, fmt.Errorf("store: list events: %w", err)
+		if err := sc.Scan(&hub, &id, &kind, &sensor, &ts, &received, &e.Value, &e.HasValue, &detail); err != nil {
+			return devices.Event{}, err
 		}
 		e.Hub, e.ID, e.Kind, e.Sensor = devices.HubID(hub), devices.EventID(id), devices.EventKind(kind), devices.SensorID(sensor)
 		e.At, e.Received = fromUS(ts), fromUS(received)
 		if detail != nil {
 			e.Detail = json.RawMessage(*detail)
 		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
-	}
-	return out, nil
+		return e, nil
+	})
 }
 
 // Readings returns the raw readings of one sensor's metric with from <= At <

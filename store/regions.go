@@ -127,17 +127,9 @@ func countBy(ctx context.Context, db *database, what, query string) (map[string]
 // district, in id order (the gateway names them when it refuses to start).
 func (s Registry) ResidentsWithoutDistrict(ctx context.Context, limit int) ([]devices.ResidentID, error) {
 	rs, err := s.be.query(ctx, `SELECT id FROM residents WHERE NOT disabled AND district_code = '' ORDER BY id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: residents without a district: %w", err)
-	}
-	defer rs.Close()
-	var out []devices.ResidentID
-	for rs.Next() {
+	return collect(rs, err, "residents without a district", func(sc row) (devices.ResidentID, error) {
 		var id string
-		if err := rs.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: residents without a district: %w", err)
-		}
-		out = append(out, devices.ResidentID(id))
-	}
-	return out, rs.Err()
+		err := sc.Scan(&id)
+		return devices.ResidentID(id), err
+	})
 }

@@ -151,7 +151,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func (s *database) scanResident(sc interface{ Scan(...any) error }) (devices.Resident, error) {
+func (s *database) scanResident(sc row) (devices.Resident, error) {
 	var r devices.Resident
 	var id, address, medications, allergies, guardians, consent string
 	var sealed []byte
@@ -214,13 +214,7 @@ func (s Registry) CreateResident(ctx context.Context, r devices.Resident) (devic
 // GetResident returns a resident with its access codes decrypted.
 func (s Registry) GetResident(ctx context.Context, id devices.ResidentID) (devices.Resident, error) {
 	r, err := s.scanResident(s.be.queryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, string(id)))
-	if isNoRows(err) {
-		return r, fmt.Errorf("store: resident %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return r, fmt.Errorf("store: get resident: %w", err)
-	}
-	return r, nil
+	return one(r, err, "resident", id)
 }
 
 // ListResidents returns a page of residents in id order.
@@ -239,22 +233,7 @@ func (s Registry) ListResidents(ctx context.Context, lq console.ListQuery) ([]de
 	}
 	rows, err := s.be.query(ctx, `SELECT `+residentColumns+` FROM residents`+w.sql()+
 		fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(lq)), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list residents: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Resident
-	for rows.Next() {
-		r, err := s.scanResident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list residents: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list residents: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list residents", s.scanResident)
 }
 
 // UpdateResident replaces every field of a stored resident except its id,
@@ -373,7 +352,7 @@ func (w *where) sql() string {
 
 const hubColumns = `id, resident_id, secret_hash, firmware, model, installed_us, end_of_life_us, disabled, created_us, updated_us`
 
-func scanHub(sc interface{ Scan(...any) error }) (devices.Hub, error) {
+func scanHub(sc row) (devices.Hub, error) {
 	var h devices.Hub
 	var id, resident string
 	var installed, eol, created, updated int64
@@ -452,13 +431,7 @@ func (s Registry) CreateHub(ctx context.Context, h devices.Hub) (devices.Hub, er
 // GetHub returns a hub, its secret hash included.
 func (s Registry) GetHub(ctx context.Context, id devices.HubID) (devices.Hub, error) {
 	h, err := scanHub(s.be.queryRow(ctx, `SELECT `+hubColumns+` FROM hubs WHERE id = $1`, string(id)))
-	if isNoRows(err) {
-		return h, fmt.Errorf("store: hub %s: %w", id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return h, fmt.Errorf("store: get hub: %w", err)
-	}
-	return h, nil
+	return one(h, err, "hub", id)
 }
 
 // ListHubs returns a page of hubs in id order.
@@ -482,22 +455,7 @@ func (s Registry) ListHubs(ctx context.Context, hq console.ListQuery) ([]devices
 		w.add(`id LIKE ? ESCAPE '\'`, likePattern(hq.Search))
 	}
 	rows, err := s.be.query(ctx, `SELECT `+hubColumns+` FROM hubs`+w.sql()+fmt.Sprintf(` ORDER BY id LIMIT %d`, pageLimit(hq)), w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list hubs: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Hub
-	for rows.Next() {
-		h, err := scanHub(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list hubs: %w", err)
-		}
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list hubs: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list hubs", scanHub)
 }
 
 // UpdateHub changes a hub's resident, firmware, model, installation and end
@@ -646,7 +604,7 @@ func addSensors(srows rows, page []hubInventory) error {
 
 const sensorColumns = `hub_id, id, kind, location, installed_us, report_seconds, disabled`
 
-func scanSensor(sc interface{ Scan(...any) error }) (devices.Sensor, error) {
+func scanSensor(sc row) (devices.Sensor, error) {
 	var sn devices.Sensor
 	var hub, id, kind, loc string
 	var installed int64
@@ -712,34 +670,13 @@ func (s Registry) CreateSensor(ctx context.Context, sn devices.Sensor) (devices.
 // GetSensor returns one sensor of a hub.
 func (s Registry) GetSensor(ctx context.Context, hub devices.HubID, id devices.SensorID) (devices.Sensor, error) {
 	sn, err := scanSensor(s.be.queryRow(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 AND id = $2`, string(hub), string(id)))
-	if isNoRows(err) {
-		return sn, fmt.Errorf("store: sensor %s/%s: %w", hub, id, devices.ErrNotFound)
-	}
-	if err != nil {
-		return sn, fmt.Errorf("store: get sensor: %w", err)
-	}
-	return sn, nil
+	return one(sn, err, "sensor", string(hub)+"/"+string(id))
 }
 
 // ListSensors returns a hub's sensors, disabled ones included, in id order.
 func (s Registry) ListSensors(ctx context.Context, hub devices.HubID) ([]devices.Sensor, error) {
 	rows, err := s.be.query(ctx, `SELECT `+sensorColumns+` FROM sensors WHERE hub_id = $1 ORDER BY id`, string(hub))
-	if err != nil {
-		return nil, fmt.Errorf("store: list sensors: %w", err)
-	}
-	defer rows.Close()
-	var out []devices.Sensor
-	for rows.Next() {
-		sn, err := scanSensor(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list sensors: %w", err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list sensors: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list sensors", scanSensor)
 }
 
 // UpdateSensor changes a sensor's kind, location, installation time and

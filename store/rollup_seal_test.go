@@ -199,16 +199,12 @@ func TestSealUnsealedEqualsSealed(t *testing.T) {
 			}
 
 			// Not due yet: hour 0 is sealed at 1 h + SealGrace (10 min).
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			if sealed, _, _, _ := store.RollupState(ctx, s); !sealed.Equal(sealHour0) {
 				t.Errorf("sealed before %s, want %s (hour -1 only)", sealed, sealHour0)
 			}
 			clock.set(sealHour0.Add(time.Hour + 10*time.Minute))
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			sealed, markers, blobs, err = store.RollupState(ctx, s)
 			if err != nil {
 				t.Fatal(err)
@@ -232,9 +228,7 @@ func TestSealLateData(t *testing.T) {
 			ctx := context.Background()
 			appendFlush(t, s, hubMinutes("hub-a", sealHour0, 30, 1)...)
 			clock.set(sealHour0.Add(time.Hour + 10*time.Minute))
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			count := func() int64 {
 				t.Helper()
 				rs, err := s.Journal().Rollups(ctx, "hub-a", "pir-2", devices.MetricMotion, time.Hour, sealHour0, sealHour0.Add(time.Hour))
@@ -262,9 +256,7 @@ func TestSealLateData(t *testing.T) {
 			if n := markers(); n != 1 {
 				t.Fatalf("%d markers after a late batch, want 1", n)
 			}
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			if c, n := count(), markers(); c != 35 || n != 0 {
 				t.Fatalf("after recomputing: count %d, %d markers; want 35, 0", c, n)
 			}
@@ -281,9 +273,7 @@ func TestSealLateData(t *testing.T) {
 					}()
 				}
 			})
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			if err := <-flushed; err != nil {
 				t.Fatal(err)
 			}
@@ -291,9 +281,7 @@ func TestSealLateData(t *testing.T) {
 			if n := markers(); n != 1 {
 				t.Fatalf("%d markers after a flush during the recomputation, want 1 (left for the next round)", n)
 			}
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			if c, n := count(), markers(); c != 37 || n != 0 {
 				t.Fatalf("after the next round: count %d, %d markers; want 37, 0", c, n)
 			}
@@ -318,9 +306,7 @@ func TestSealResumesAndIsIdempotent(t *testing.T) {
 			}
 			resident := createResidentHubs(t, s, "hub-1")
 			before := viewRollups(t, s, hubs, resident)
-			if err := store.SealRollups(ctx, s); err != nil { // the hour before, empty
-				t.Fatal(err)
-			}
+			seal(t, ctx, s) // the hour before, empty
 			clock.set(sealHour0.Add(2 * time.Hour))
 
 			crash := errors.New("crash")
@@ -343,9 +329,7 @@ func TestSealResumesAndIsIdempotent(t *testing.T) {
 			equalViews(t, "half sealed", viewRollups(t, s, hubs, resident), before)
 
 			store.SetSealInterrupt(s, nil)
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			sealed, _, first, err := store.RollupState(ctx, s)
 			if err != nil {
 				t.Fatal(err)
@@ -393,18 +377,14 @@ func TestSealRetentionKeepsUnsealedRaw(t *testing.T) {
 				t.Fatalf("retention deleted %d readings of an unsealed hour", res.Readings)
 			}
 			clock.set(sealHour0.Add(time.Hour + 10*time.Minute))
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			// A late batch marks the hour: kept until recomputed.
 			clock.set(sealHour0.Add(2 * time.Hour))
 			appendFlush(t, s, hubMinutes("hub-a", sealHour0.Add(30*time.Minute), 1, 2)...)
 			if res, err = s.RunRetention(ctx, sealHour0.Add(100*time.Hour)); err != nil || res.Readings != 0 {
 				t.Fatalf("retention of a marked hour deleted %d readings, %v; want 0", res.Readings, err)
 			}
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			if res, err = s.RunRetention(ctx, sealHour0.Add(100*time.Hour)); err != nil || res.Readings != 4*3 {
 				t.Fatalf("retention of a sealed hour deleted %d readings, %v; want 12", res.Readings, err)
 			}
@@ -468,10 +448,16 @@ func TestMigrateSeal0006(t *testing.T) {
 				}
 			}
 			check("migrated", prev)
-			if err := store.SealRollups(ctx, s); err != nil {
-				t.Fatal(err)
-			}
+			seal(t, ctx, s)
 			check("sealed again", sealHour0)
 		})
+	}
+}
+
+// seal runs one round of the rollup sealer, failing t on an error.
+func seal(t *testing.T, ctx context.Context, s *store.Store) {
+	t.Helper()
+	if err := store.SealRollups(ctx, s); err != nil {
+		t.Fatal(err)
 	}
 }

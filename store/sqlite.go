@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/every"
 	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
@@ -333,27 +334,14 @@ const checkpointPasses = 3
 // attempt's outcome. A failed attempt is retried after a pause that
 // doubles up to checkpointMaxBackoff.
 func (b *sqliteBackend) checkpointLoop(ctx context.Context, report func(checkpointOutcome, error)) {
-	wait := checkpointEvery
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every.Backoff(ctx, checkpointEvery, checkpointMaxBackoff, func() error {
 		out, err := b.checkpoint(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil // stopping: not an outcome to report
 		}
 		report(out, err)
-		if err != nil {
-			wait = min(2*wait, checkpointMaxBackoff)
-		} else {
-			wait = checkpointEvery
-		}
-		t.Reset(wait)
-	}
+		return err
+	})
 }
 
 // checkpoint copies the WAL back into the database in two passes, so that

@@ -22,7 +22,7 @@ func (s *Store) Casework() Casework { return Casework{s.database} }
 
 const visitColumns = `id, resident_id, kind, at_us, account_id, notes, next_us, created_us`
 
-func scanVisit(sc interface{ Scan(...any) error }) (console.Visit, error) {
+func scanVisit(sc row) (console.Visit, error) {
 	var v console.Visit
 	var resident string
 	var at, next, created int64
@@ -68,26 +68,7 @@ func (s Casework) ListVisits(ctx context.Context, resident devices.ResidentID, l
 	}
 	rows, err := s.be.query(ctx, `SELECT `+visitColumns+` FROM visits WHERE resident_id = $1
 		ORDER BY at_us DESC, id DESC LIMIT `+fmt.Sprint(limit), string(resident))
-	if err != nil {
-		return nil, fmt.Errorf("store: list visits: %w", err)
-	}
-	return collectVisits(rows)
-}
-
-func collectVisits(rows rows) ([]console.Visit, error) {
-	defer rows.Close()
-	var out []console.Visit
-	for rows.Next() {
-		v, err := scanVisit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list visits: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list visits: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list visits", scanVisit)
 }
 
 // A VisitSummary's Next is the next contact scheduled by the latest record
@@ -102,25 +83,16 @@ func (s Casework) VisitSummaries(ctx context.Context, socialWorkerID string) ([]
 		FROM visits v JOIN residents r ON r.id = v.resident_id
 		WHERE r.social_worker_id = $1
 		GROUP BY v.resident_id ORDER BY v.resident_id`, socialWorkerID)
-	if err != nil {
-		return nil, fmt.Errorf("store: visit summaries: %w", err)
-	}
-	defer rows.Close()
-	var out []console.VisitSummary
-	for rows.Next() {
+	return collect(rows, err, "visit summaries", func(sc row) (console.VisitSummary, error) {
 		var vs console.VisitSummary
 		var resident string
 		var visit, call, next int64
-		if err := rows.Scan(&resident, &visit, &call, &next); err != nil {
-			return nil, fmt.Errorf("store: visit summaries: %w", err)
+		if err := sc.Scan(&resident, &visit, &call, &next); err != nil {
+			return console.VisitSummary{}, err
 		}
 		vs.ResidentID, vs.LastVisit, vs.LastCall, vs.Next = devices.ResidentID(resident), fromUS(visit), fromUS(call), fromUS(next)
-		out = append(out, vs)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: visit summaries: %w", err)
-	}
-	return out, nil
+		return vs, nil
+	})
 }
 
 // CaseloadVisits returns the visits and calls of one social worker's
@@ -129,8 +101,5 @@ func (s Casework) VisitSummaries(ctx context.Context, socialWorkerID string) ([]
 func (s Casework) CaseloadVisits(ctx context.Context, socialWorkerID string, from, to time.Time) ([]console.Visit, error) {
 	rows, err := s.be.query(ctx, `SELECT `+prefixCols("v.", visitColumns)+` FROM visits v JOIN residents r ON r.id = v.resident_id
 		WHERE r.social_worker_id = $1 AND v.at_us >= $2 AND v.at_us < $3 ORDER BY v.at_us, v.id`, socialWorkerID, toUS(from), toUS(to))
-	if err != nil {
-		return nil, fmt.Errorf("store: caseload visits: %w", err)
-	}
-	return collectVisits(rows)
+	return collect(rows, err, "caseload visits", scanVisit)
 }

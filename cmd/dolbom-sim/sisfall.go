@@ -43,26 +43,19 @@ type SisFallReport struct {
 	ChunksSent int64   `json:"chunks_sent"`
 	// Sensitivity and Specificity count either detection; the _emergency
 	// and _welfare counts split them.
-	Sensitivity          float64                   `json:"sensitivity"`
-	Specificity          float64                   `json:"specificity"`
-	SpecificityEmergency float64                   `json:"specificity_emergency"` // counting only emergencies as false alarms
-	FallsEmergency       int                       `json:"falls_emergency"`
-	FallsWelfare         int                       `json:"falls_welfare"`
-	ADLsEmergency        int                       `json:"adls_emergency"`
-	ADLsWelfare          int                       `json:"adls_welfare"`
-	Accuracy             float64                   `json:"accuracy"`
-	FalseAlarmsPerHour   float64                   `json:"false_alarms_per_hour"`
-	LatencyMSP50         float64                   `json:"latency_ms_p50"`
-	LatencyMSP99         float64                   `json:"latency_ms_p99"`
-	PerActivity          map[string]*activityScore `json:"per_activity"`
-	WallSeconds          float64                   `json:"wall_seconds"`
-}
-
-type activityScore struct {
-	Trials    int `json:"trials"`
-	Detected  int `json:"detected"`  // emergency or welfare
-	Emergency int `json:"emergency"` // a fall not got up from
-	Welfare   int `json:"welfare"`   // fell and got up
+	Sensitivity          float64                           `json:"sensitivity"`
+	Specificity          float64                           `json:"specificity"`
+	SpecificityEmergency float64                           `json:"specificity_emergency"` // counting only emergencies as false alarms
+	FallsEmergency       int                               `json:"falls_emergency"`
+	FallsWelfare         int                               `json:"falls_welfare"`
+	ADLsEmergency        int                               `json:"adls_emergency"`
+	ADLsWelfare          int                               `json:"adls_welfare"`
+	Accuracy             float64                           `json:"accuracy"`
+	FalseAlarmsPerHour   float64                           `json:"false_alarms_per_hour"`
+	LatencyMSP50         float64                           `json:"latency_ms_p50"`
+	LatencyMSP99         float64                           `json:"latency_ms_p99"`
+	PerActivity          map[string]falleval.ActivityStats `json:"per_activity"`
+	WallSeconds          float64                           `json:"wall_seconds"`
 }
 
 // trialOutcome is what came back for one trial's wearable, in event time.
@@ -250,7 +243,7 @@ func replaySisFall(ctx context.Context, paths []string, parallel, rate int, clip
 	// engine's queues: let them drain.
 	time.Sleep(2 * time.Second)
 
-	rep := &SisFallReport{PerActivity: map[string]*activityScore{}, ChunksSent: chunks, RateHz: rate, ClipG: clip}
+	rep := &SisFallReport{PerActivity: map[string]falleval.ActivityStats{}, ChunksSent: chunks, RateHz: rate, ClipG: clip}
 	if len(runs) > 0 && rate == 0 {
 		rep.RateHz = runs[0].trial.RateHz
 	}
@@ -272,20 +265,8 @@ func replaySisFall(ctx context.Context, paths []string, parallel, rate int, clip
 			at = o.welfare
 		}
 		a := rep.PerActivity[t.Activity]
-		if a == nil {
-			a = &activityScore{}
-			rep.PerActivity[t.Activity] = a
-		}
-		a.Trials++
-		if hit {
-			a.Detected++
-		}
-		if emergency {
-			a.Emergency++
-		}
-		if welfare {
-			a.Welfare++
-		}
+		a.Add(emergency, welfare)
+		rep.PerActivity[t.Activity] = a
 		if t.IsFall {
 			rep.FallsEmergency += b2i(emergency)
 			rep.FallsWelfare += b2i(welfare)

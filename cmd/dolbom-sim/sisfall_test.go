@@ -77,7 +77,7 @@ func TestSisFallReplayEmergencyAndWelfare(t *testing.T) {
 			t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 		}
 		f1, f2 := rep.PerActivity["F01"], rep.PerActivity["F02"]
-		if f1 == nil || f2 == nil || f1.Emergency != 1 || f1.Welfare != 0 || f2.Emergency != 0 || f2.Welfare != 1 {
+		if f1.Trials == 0 || f2.Trials == 0 || f1.Emergency != 1 || f1.Welfare != 0 || f2.Emergency != 0 || f2.Welfare != 1 {
 			t.Fatalf("%v: per_activity F01 %+v F02 %+v: want F01 an emergency, F02 fell and got up", args, f1, f2)
 		}
 		if rep.Sensitivity != 1 || rep.FallsEmergency != 1 || rep.FallsWelfare != 1 || rep.Specificity != 1 {

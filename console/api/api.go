@@ -18,6 +18,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // APIPrefix is where cmd/dolbomd mounts the admin API:
@@ -125,15 +126,9 @@ type EventLog interface {
 }
 
 func (c *AdminConfig) setDefaults() {
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 64 << 10
-	}
-	if c.MaxImportBytes <= 0 {
-		c.MaxImportBytes = 32 << 20
-	}
-	if c.MaxImportRows <= 0 {
-		c.MaxImportRows = 100_000
-	}
+	defaults.Set(&c.MaxBodyBytes, 64<<10)
+	defaults.Set(&c.MaxImportBytes, 32<<20)
+	defaults.Set(&c.MaxImportRows, 100_000)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

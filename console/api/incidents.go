@@ -17,6 +17,7 @@ import (
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 // IncidentDesk is what the incident API calls (dispatch.Dispatcher
@@ -66,15 +67,9 @@ type incidentAPI struct {
 // /api/v1/incidents and /api/v1/policies (docs/api.md). Mount it on those
 // two prefixes beside the admin API.
 func NewIncidentAPI(cfg IncidentAPIConfig, desk IncidentDesk, log zerolog.Logger) http.Handler {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 10
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 15 * time.Second
-	}
-	if cfg.StreamWriteTimeout <= 0 {
-		cfg.StreamWriteTimeout = 30 * time.Second
-	}
+	defaults.Set(&cfg.MaxBodyBytes, 64<<10)
+	defaults.Set(&cfg.Heartbeat, 15*time.Second)
+	defaults.Set(&cfg.StreamWriteTimeout, 30*time.Second)
 	a := &incidentAPI{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), desk: desk,
 		log: log.With().Str("component", "incident_api").Logger(), mux: http.NewServeMux()}
 	a.admin = &adminAPI{cfg: AdminConfig{MaxBodyBytes: cfg.MaxBodyBytes}, log: a.log, mux: a.mux}
@@ -140,7 +135,7 @@ func (a *incidentAPI) list(w http.ResponseWriter, r *http.Request) {
 		if st := dispatch.State(s); st.Valid() {
 			q.States = append(q.States, st)
 		} else if s == "active" {
-			q.States = append(q.States, dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged)
+			q.States = append(q.States, dispatch.ActiveStates()...)
 		} else {
 			WriteError(w, BadRequest("state", "unknown state %q", s))
 			return

@@ -273,23 +273,37 @@ func nextIncident(t *testing.T, events <-chan sseEvent) (sseEvent, dispatch.Inci
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatal("stream ended")
-			}
-			if ev.event != "incident" {
-				continue
-			}
-			var inc dispatch.Incident
-			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
-				t.Fatal(err)
-			}
-			return ev, inc
-		case <-timeout:
-			t.Fatal("no incident event")
+		ev := nextEvent(t, events, timeout, func() string { return "no incident event" })
+		if ev.event == "incident" {
+			return ev, incidentOf(t, ev)
 		}
 	}
+}
+
+// nextEvent returns the stream's next event, failing t when the stream ends
+// or timeout fires first (saying why with waiting).
+func nextEvent(t *testing.T, events <-chan sseEvent, timeout <-chan time.Time, waiting func() string) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		return ev
+	case <-timeout:
+		t.Fatal(waiting())
+	}
+	return sseEvent{}
+}
+
+// incidentOf decodes an incident event's data.
+func incidentOf(t *testing.T, ev sseEvent) dispatch.Incident {
+	t.Helper()
+	var inc dispatch.Incident
+	if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
+		t.Fatal(err)
+	}
+	return inc
 }
 
 func TestIncidentAPIStream(t *testing.T) {
@@ -334,59 +348,26 @@ func TestIncidentAPIStream(t *testing.T) {
 	}
 }
 
-// closeMany opens and resolves n incidents in one transaction (history: a
-// busy year, shortened).
-func (e *incidentEnv) closeMany(t *testing.T, n int) {
-	t.Helper()
-	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	muts := make([]dispatch.Mutation, n)
-	for i := range muts {
-		id := fmt.Sprintf("old-%05d", i)
-		muts[i] = dispatch.Mutation{Fingerprint: id, Apply: func(*dispatch.Incident, *dispatch.OutboxRow) (dispatch.Change, error) {
-			return dispatch.Change{Incident: &dispatch.Incident{ID: id, Fingerprint: id, Hub: "hub-old", Cause: detectors.CauseSOS,
-				Class: detectors.ClassEmergency, Priority: 1, State: dispatch.StateResolved, Disposition: dispatch.DispositionFalseAlarm,
-				Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at, ClosedAt: at.Add(time.Minute)}}, nil
-		}}
-	}
-	res, err := e.s.Incidents().ApplyIncidents(context.Background(), muts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-}
-
 // untilSeq reads incident events until the change seq arrives and returns
 // those before it, and the other events (by name) seen on the way.
 func untilSeq(t *testing.T, events <-chan sseEvent, seq int64) (before []dispatch.Incident, other []string) {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatal("stream ended")
+		ev := nextEvent(t, events, timeout, func() string {
+			return fmt.Sprintf("change %d never came; %d incident events before", seq, len(before))
+		})
+		if ev.event != "incident" {
+			if !strings.HasPrefix(ev.event, "comment") {
+				other = append(other, ev.event)
 			}
-			if ev.event != "incident" {
-				if !strings.HasPrefix(ev.event, "comment") {
-					other = append(other, ev.event)
-				}
-				continue
-			}
-			var inc dispatch.Incident
-			if err := json.Unmarshal([]byte(ev.data), &inc); err != nil {
-				t.Fatal(err)
-			}
-			if inc.Seq == seq {
-				return before, other
-			}
-			before = append(before, inc)
-		case <-timeout:
-			t.Fatalf("change %d never came; %d incident events before", seq, len(before))
+			continue
 		}
+		inc := incidentOf(t, ev)
+		if inc.Seq == seq {
+			return before, other
+		}
+		before = append(before, inc)
 	}
 }
 
@@ -398,7 +379,7 @@ func TestIncidentAPIStreamStartIsBounded(t *testing.T) {
 	e := newIncidentEnv(t)
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	first := e.open(t, "hub-first", detectors.CauseSOS, 2, t0)
-	e.closeMany(t, 1500)
+	storetest.CloseMany(t, e.s, 1500)
 	var open []dispatch.Incident
 	for i, hub := range []devices.HubID{"hub-a", "hub-b", "hub-c"} {
 		open = append(open, e.open(t, hub, detectors.CauseSOS, 1, t0.Add(time.Duration(i)*time.Minute)))

@@ -38,7 +38,7 @@ type Desk interface {
 }
 
 // activeStates are the states the queue shows.
-var activeStates = []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+var activeStates = dispatch.ActiveStates()
 
 // queueLimit bounds the queue: more than this many open incidents at once
 // is a disaster, and the filters narrow it.

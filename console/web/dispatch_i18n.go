@@ -201,14 +201,14 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 	switch e.Action {
 	case dispatch.ActOpened:
 		if m := openedRe.FindStringSubmatch(d); m != nil {
-			l.Detail = joinWords(" · ", "P"+m[1]+" "+p.Cause(detectors.Cause(m[2])), p.Label("det."+m[3], m[3]), p.facts(m[4]))
+			l.Detail = wording.Join(" · ", "P"+m[1]+" "+p.Cause(detectors.Cause(m[2])), p.Label("det."+m[3], m[3]), p.facts(m[4]))
 		}
 	case dispatch.ActRepeated:
 		if m := closedRe.FindStringSubmatch(d); m != nil {
 			l.Detail = fmt.Sprintf(p.T("tl.repeat.closed"), p.Label("det."+m[1], m[1]))
 		} else if m := repeatedRe.FindStringSubmatch(d); m != nil {
 			n, _ := strconv.Atoi(m[2])
-			l.Detail = joinWords(" · ", fmt.Sprintf(p.T("tl.repeat"), p.Label("det."+m[1], m[1]), n), p.facts(m[3]))
+			l.Detail = wording.Join(" · ", fmt.Sprintf(p.T("tl.repeat"), p.Label("det."+m[1], m[1]), n), p.facts(m[3]))
 		}
 	case dispatch.ActFolded:
 		if m := foldedRe.FindStringSubmatch(d); m != nil {
@@ -221,7 +221,7 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 			if err == nil {
 				when = p.Clock(at)
 			}
-			l.Detail = joinWords(" · ", p.Cause(detectors.Cause(m[1])), p.Label("det."+m[2], m[2]), sensor, when, p.facts(m[5]))
+			l.Detail = wording.Join(" · ", p.Cause(detectors.Cause(m[1])), p.Label("det."+m[2], m[2]), sensor, when, p.facts(m[5]))
 		}
 	case dispatch.ActCauseRaised:
 		if m := raisedRe.FindStringSubmatch(d); m != nil {
@@ -277,7 +277,7 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 			note = p.T("tl.cleared")
 		}
 		if label := translateOr(p.Lang, "disp."+code, ""); label != "" {
-			l.Detail = joinWords(": ", label, note)
+			l.Detail = wording.Join(": ", label, note)
 		}
 	case dispatch.ActResponder, dispatch.ActSend119:
 		l.Detail = p.responderDetail(e.Action, d)
@@ -288,7 +288,7 @@ func (p *pageData) TimelineLine(e dispatch.TimelineEntry) timelineLine {
 	case dispatch.Act119:
 		status, reason, _ := strings.Cut(d, ": ")
 		if label := translateOr(p.Lang, "status119."+status, ""); label != "" {
-			l.Detail = joinWords(": ", label, reason)
+			l.Detail = wording.Join(": ", label, reason)
 		}
 	case dispatch.ActSkipped:
 		if line, ok := p.skippedAnswered(d); ok {
@@ -356,7 +356,7 @@ func (p *pageData) targets(list string) string {
 			out = append(out, p.Label("chan."+m[3], m[3]))
 			continue
 		}
-		who := joinWords(" ", p.Label("who."+m[1], m[1]), m[2])
+		who := wording.Join(" ", p.Label("who."+m[1], m[1]), m[2])
 		out = append(out, who+" ("+p.Label("chan."+m[3], m[3])+")")
 	}
 	return strings.Join(out, ", ")
@@ -392,15 +392,4 @@ func (p *pageData) duration(s string) string {
 		return s
 	}
 	return p.Waited(d)
-}
-
-// joinWords joins the parts that are not empty.
-func joinWords(sep string, parts ...string) string {
-	var out []string
-	for _, s := range parts {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return strings.Join(out, sep)
 }

@@ -66,7 +66,7 @@ func (p *pageData) Person(who string) string {
 	}
 	if role, name, ok := strings.Cut(who, ":"); ok {
 		if label := translateOr(p.Lang, "who."+role, ""); label != "" {
-			return joinWords(" ", label, p.accountOr(name))
+			return wording.Join(" ", label, p.accountOr(name))
 		}
 	}
 	if label := translateOr(p.Lang, "actor."+who, ""); label != "" {

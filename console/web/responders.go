@@ -73,7 +73,7 @@ func (p *pageData) responderDetail(action, d string) string {
 					reason = fmt.Sprintf(p.T("tl.send119.asked"), p.who(role, name))
 				}
 			}
-			return joinWords(": ", p.T(key), reason)
+			return wording.Join(": ", p.T(key), reason)
 		}
 		return d
 	}
@@ -93,7 +93,7 @@ func (p *pageData) responderDetail(action, d string) string {
 	if late {
 		parts = append(parts, p.T("tl.late"))
 	}
-	return joinWords(" · ", parts...)
+	return wording.Join(" · ", parts...)
 }
 
 // skippedAnswered words runStep's skip of a responder who answered

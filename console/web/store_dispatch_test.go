@@ -77,17 +77,7 @@ func newDeskEnv(t *testing.T, tune ...func(*web.Deps, *store.Store)) *deskEnv {
 	}
 	startServer(e, h)
 	de.routes = h.Routes()
-	for _, a := range []console.Account{
-		{ID: "sw-kim", Name: "김복지", Role: console.RoleSocialWorker},
-		{ID: "sw-lee", Name: "이복지", Role: console.RoleSocialWorker},
-		{ID: "d-park", Name: "박상황", Role: console.RoleDispatcher},
-		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
-	} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createAccounts(t, st)
 	return de
 }
 
@@ -135,8 +125,7 @@ func TestDispatcherQueueAndIncidentPage(t *testing.T) {
 	inact := e.detect(other, detectors.CauseInactivity, detectors.PriorityMedium, "")
 	e.advance(30 * time.Second)
 
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	status, page := c.get("/queue")
 	if status != 200 {
 		t.Fatalf("GET /queue: %d", status)
@@ -219,8 +208,7 @@ func TestFallEvidenceChart(t *testing.T) {
 	}
 	fall := e.detect(hub, detectors.CauseFall, detectors.PriorityHigh, "wearable-1")
 	e.advance(10 * time.Second)
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, page := c.get("/incidents/" + fall.ID)
 	if !strings.Contains(page, `class="chart evidence" data-metric="accel_g"`) || !strings.Contains(page, ">3.4<") {
 		t.Errorf("fall incident lacks the accelerometer chart with its 3.4 g peak")
@@ -234,8 +222,7 @@ func TestIncidentActions(t *testing.T) {
 	e := newDeskEnv(t)
 	r, hub := e.home("김영희", "sw-kim")
 	sos := e.detect(hub, detectors.CauseSOS, detectors.PriorityCritical, "")
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	path := "/incidents/" + sos.ID
 
 	if status := c.post(path+"/acknowledge", url.Values{}); status != http.StatusForbidden {
@@ -315,8 +302,7 @@ func TestCancelFalseAlarmTells119(t *testing.T) {
 	if !e.incident(fire.ID).Alerted119 {
 		t.Fatalf("fire did not alert 119")
 	}
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	if status := c.post("/incidents/"+fire.ID+"/cancel", url.Values{"csrf": {c.csrf}, "text": {"요리 연기"}}); status != http.StatusSeeOther {
 		t.Fatalf("cancel: %d", status)
 	}
@@ -346,8 +332,7 @@ func TestIncidentRights(t *testing.T) {
 	incMine := e.detect(mine, detectors.CauseSOS, detectors.PriorityCritical, "")
 	incTheirs := e.detect(theirs, detectors.CauseSOS, detectors.PriorityCritical, "")
 
-	sw := e.client()
-	sw.login("sw-kim", password)
+	sw := e.signedIn("sw-kim")
 	for _, tc := range []struct {
 		path string
 		want int
@@ -377,8 +362,7 @@ func TestIncidentRights(t *testing.T) {
 		t.Errorf("resident page lacks the incident history")
 	}
 
-	admin := e.client()
-	admin.login("root", password)
+	admin := e.signedIn("root")
 	if status, _ := admin.get("/queue"); status != 200 {
 		t.Errorf("admin GET /queue: %d", status)
 	}
@@ -389,8 +373,7 @@ func TestIncidentRights(t *testing.T) {
 		t.Errorf("admin acknowledges: %d, want 404", status)
 	}
 	// Dispatcher: the open-incident rule, through web.DeskIncidents.
-	d := e.client()
-	d.login("d-park", password)
+	d := e.signedIn("d-park")
 	if _, page := d.get("/residents/" + string(e.incident(incMine.ID).ResidentID)); !strings.Contains(page, "심방세동") {
 		t.Errorf("dispatcher does not see medical details during an open incident")
 	}
@@ -407,8 +390,7 @@ func TestQueueStream(t *testing.T) {
 	e := newDeskEnv(t)
 	_, hub := e.home("김영희", "sw-kim")
 	first := e.detect(hub, detectors.CauseInactivity, detectors.PriorityMedium, "")
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/queue/stream?last_event_id="+fmt.Sprint(first.Seq), nil)
@@ -470,8 +452,7 @@ func TestReports(t *testing.T) {
 	}
 	e.detect(hubB, detectors.CauseFall, detectors.PriorityHigh, "wearable-1")
 
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	status, page := c.get("/reports")
 	if status != 200 {
 		t.Fatalf("reports: %d", status)
@@ -502,8 +483,7 @@ func TestReports(t *testing.T) {
 		t.Errorf("export not audited: %+v", a[0])
 	}
 	// A social worker's report counts only their residents.
-	sw := e.client()
-	sw.login("sw-kim", password)
+	sw := e.signedIn("sw-kim")
 	_, body, _ = sw.do("GET", "/reports/export.csv?kind=incidents", nil, nil)
 	if strings.Contains(body, string(hubB)) || !strings.Contains(body, string(hubA)) {
 		t.Errorf("social worker's export has another worker's homes")
@@ -544,8 +524,7 @@ func TestPagesStartTheirStreamAtTheLatestChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	// pageSeq is where a page's stream starts; the dispatcher may change
 	// incidents after top was read (deliveries), never before.
 	pageSeq := func(page string) int64 {

@@ -50,8 +50,7 @@ func TestQueueOrderTabsAndNames(t *testing.T) {
 	}
 	e.advance(10 * time.Second)
 
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, page := c.get("/queue")
 	var got []string
 	for _, m := range rowIDs.FindAllStringSubmatch(page, -1) {
@@ -135,8 +134,7 @@ func TestIncidentFirstScreen(t *testing.T) {
 		}
 		return false
 	})
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, page := c.get("/incidents/" + inc.ID)
 	for _, want := range []string{"서울특별시 종로구 세종대로 209 103동 3층 302호", "주방 연기감지기", "010-1234-5678", "최영희", "010-8765-4321",
 		`id="guardians"`, "보냄 (응답 없음)", `id="ack"`, `id="resolve"`, `id="cancel"`, "심방세동", "와파린", "*8812#"} {
@@ -165,8 +163,7 @@ func TestQueueNamesEveryCause(t *testing.T) {
 	if sos.ID != fall.ID || len(sos.Causes) < 2 {
 		t.Skipf("the SOS did not fold into the fall (%s, %s, causes %v)", fall.ID, sos.ID, sos.Causes)
 	}
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, page := c.get("/queue")
 	_, inc := c.get("/incidents/" + sos.ID)
 	for name, body := range map[string]string{"queue": page, "incident": inc} {

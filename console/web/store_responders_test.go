@@ -35,8 +35,7 @@ func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 	}
 	path := "/incidents/" + fall.ID
 
-	d := e.client()
-	d.login("d-park", password)
+	d := e.signedIn("d-park")
 	form := url.Values{"csrf": {d.csrf}, "responder": {"social_worker-1"}, "state": {"on_the_way"}, "eta_minutes": {"15"}}
 	if status := d.post(path+"/responder", form); status != http.StatusSeeOther {
 		t.Fatalf("responder: %d", status)
@@ -48,13 +47,11 @@ func TestSend119AndResponderFromTheIncidentPage(t *testing.T) {
 		t.Errorf("unknown responder: %d %s", status, h.Get("Location"))
 	}
 
-	other := e.client()
-	other.login("sw-lee", password)
+	other := e.signedIn("sw-lee")
 	if status := other.post(path+"/send119", url.Values{"csrf": {other.csrf}, "text": {"x"}}); status != http.StatusNotFound {
 		t.Errorf("another social worker's send119: %d, want 404", status)
 	}
-	sw := e.client()
-	sw.login("sw-kim", password)
+	sw := e.signedIn("sw-kim")
 	_, page := sw.get(path)
 	for _, want := range []string{`action="/incidents/` + fall.ID + `/send119"`, "119 즉시 신고", "가는 중", "도착 예정 15분", "박상황 기록"} {
 		if !strings.Contains(page, want) {

@@ -66,8 +66,7 @@ func TestReports119AnswerIsItsOwnChannel(t *testing.T) {
 		t.Fatalf("incident acknowledged by %q via %q, want 119 via cap", got.AcknowledgedBy, got.AcknowledgedVia)
 	}
 
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, body, _ := c.do("GET", "/reports/export.csv?kind=incidents", nil, nil)
 	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "\uFEFF"))).ReadAll()
 	if err != nil {
@@ -176,8 +175,7 @@ func TestTodayRanksByNeed(t *testing.T) {
 		return 10
 	})
 	e.resident("허브없는", "sw-kim", false)
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	_, body := c.get("/today")
 	ranked := section(t, body, "ranked")
 	var order []string
@@ -282,8 +280,7 @@ func TestCaseloadReport(t *testing.T) {
 		e.advance(time.Hour)
 	}
 
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	status, page := c.get("/reports/caseload?month=2026-05")
 	if status != 200 {
 		t.Fatalf("caseload report: %d", status)
@@ -350,8 +347,7 @@ func TestCaseloadReport(t *testing.T) {
 		}
 	}
 	// Dispatchers have no caseload.
-	d := e.client()
-	d.login("d-park", password)
+	d := e.signedIn("d-park")
 	if status, _ := d.get("/reports/caseload"); status != 404 {
 		t.Errorf("dispatcher: %d, want 404", status)
 	}

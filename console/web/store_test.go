@@ -119,6 +119,14 @@ func newEnvDeps(t *testing.T, deps web.Deps, tune ...func(*web.Config)) *env {
 	t.Cleanup(e.stopWeb) // before the store closes (cleanups run last in, first out)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
+	createAccounts(t, st)
+	return e
+}
+
+// createAccounts makes the console's accounts of the tests: two social
+// workers, a dispatcher and an admin, all with password.
+func createAccounts(t *testing.T, st *store.Store) {
+	t.Helper()
 	for _, a := range []console.Account{
 		{ID: "sw-kim", Name: "김복지", Role: console.RoleSocialWorker},
 		{ID: "sw-lee", Name: "이복지", Role: console.RoleSocialWorker},
@@ -126,11 +134,10 @@ func newEnvDeps(t *testing.T, deps web.Deps, tune ...func(*web.Config)) *env {
 		{ID: "root", Name: "관리자", Role: console.RoleAdmin},
 	} {
 		a.PasswordHash = console.HashPassword(password)
-		if err := st.Accounts().CreateAccount(ctx, a); err != nil {
+		if err := st.Accounts().CreateAccount(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return e
 }
 
 func (e *env) resident(name, worker string, priority bool) devices.Resident {
@@ -155,6 +162,15 @@ type client struct {
 	// forwardedFor, when set, is sent as X-Forwarded-For: the browser seen
 	// through a proxy at 127.0.0.1 (which the console trusts or not).
 	forwardedFor string
+}
+
+// signedIn is a new client signed in as account id (with the tests'
+// password).
+func (e *env) signedIn(id string) *client {
+	e.t.Helper()
+	c := e.client()
+	c.login(id, password)
+	return c
 }
 
 func (e *env) client() *client {
@@ -312,8 +328,7 @@ func TestLoginRateLimit(t *testing.T) {
 
 func TestSessionExpiry(t *testing.T) {
 	e := newEnv(t)
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	e.advance(50 * time.Minute)
 	if status, _ := c.get("/today"); status != http.StatusOK {
 		t.Fatalf("within the idle time: %d", status)
@@ -329,8 +344,7 @@ func TestSessionExpiry(t *testing.T) {
 		t.Errorf("idle for 61 minutes: %d, want a redirect to /login", status)
 	}
 	// The absolute limit holds however active the session is.
-	c2 := e.client()
-	c2.login("sw-kim", password)
+	c2 := e.signedIn("sw-kim")
 	for range 8 {
 		e.advance(30 * time.Minute)
 		c2.get("/today")
@@ -344,8 +358,7 @@ func TestSocialWorkerSeesOnlyTheirResidents(t *testing.T) {
 	e := newEnv(t)
 	mine := e.resident("김영희", "sw-kim", true)
 	theirs := e.resident("박철수", "sw-lee", false)
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	for _, tc := range []struct {
 		path string
 		want int
@@ -389,8 +402,7 @@ func TestSocialWorkerSeesOnlyTheirResidents(t *testing.T) {
 func TestAuditOnView(t *testing.T) {
 	e := newEnv(t)
 	r := e.resident("김영희", "sw-kim", false)
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	c.get("/residents/" + string(r.ID))
 	c.get("/console/api/residents/" + string(r.ID))
 	views := e.audit(console.AuditQuery{ResidentID: string(r.ID)})
@@ -407,8 +419,7 @@ func TestAuditOnView(t *testing.T) {
 func TestCSRF(t *testing.T) {
 	e := newEnv(t)
 	r := e.resident("김영희", "sw-kim", false)
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	path := "/residents/" + string(r.ID) + "/visits"
 	form := func(csrf string) url.Values {
 		v := url.Values{"kind": {"call"}, "date": {"2026-05-03"}, "notes": {"안부 확인"}, "next": {"2026-06-03"}}
@@ -455,8 +466,7 @@ func TestCSRF(t *testing.T) {
 func TestDispatcherSeesMedicalOnlyDuringIncident(t *testing.T) {
 	e := newEnv(t)
 	r := e.resident("김영희", "sw-kim", false)
-	c := e.client()
-	c.login("d-park", password)
+	c := e.signedIn("d-park")
 	_, page := c.get("/residents/" + string(r.ID))
 	if strings.Contains(page, "심방세동") || strings.Contains(page, "8812") {
 		t.Errorf("dispatcher sees medical details without an open incident")
@@ -472,8 +482,7 @@ func TestDispatcherSeesMedicalOnlyDuringIncident(t *testing.T) {
 	if !strings.Contains(page, "심방세동") || !strings.Contains(page, "*8812#") {
 		t.Errorf("dispatcher does not see medical details during an open incident")
 	}
-	c2 := e.client()
-	c2.login("root", password)
+	c2 := e.signedIn("root")
 	if _, page := c2.get("/residents/" + string(r.ID)); strings.Contains(page, "심방세동") {
 		t.Errorf("admin sees medical details")
 	}
@@ -481,10 +490,8 @@ func TestDispatcherSeesMedicalOnlyDuringIncident(t *testing.T) {
 
 func TestAdminManagesAccounts(t *testing.T) {
 	e := newEnv(t)
-	admin := e.client()
-	admin.login("root", password)
-	worker := e.client()
-	worker.login("sw-kim", password)
+	admin := e.signedIn("root")
+	worker := e.signedIn("sw-kim")
 
 	if status := admin.post("/admin/accounts", url.Values{"csrf": {admin.csrf}, "id": {"sw-new"}, "name": {"새직원"}, "role": {"social_worker"}, "password": {"short"}}); status != 400 {
 		t.Errorf("short password: %d, want 400", status)
@@ -512,8 +519,7 @@ func TestAdminManagesAccounts(t *testing.T) {
 		t.Errorf("disabled account signs in: %d", status)
 	}
 	// A reset password signs the account out and only the new one works.
-	lee := e.client()
-	lee.login("sw-lee", password)
+	lee := e.signedIn("sw-lee")
 	if status, b := admin.postJSON("/console/api/accounts/sw-lee/password", `{"password":"a brand new passphrase"}`, true); status != 200 {
 		t.Errorf("reset password: %d %s", status, b)
 	}
@@ -626,8 +632,7 @@ func TestToday(t *testing.T) {
 	if err := e.st.Casework().AddVisit(ctx, &console.Visit{ResidentID: busy.ID, Kind: "visit", At: now.AddDate(0, 0, -10), AccountID: "sw-kim"}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.client()
-	c.login("sw-kim", password)
+	c := e.signedIn("sw-kim")
 	_, body := c.get("/today")
 	if s := section(t, body, "activity"); !strings.Contains(s, "조용한") || strings.Contains(s, "활발한") || !strings.Contains(s, "20%") {
 		t.Errorf("activity section: %s", s)

@@ -30,6 +30,7 @@ import (
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/defaults"
 )
 
 //go:embed templates/*.html static/*
@@ -117,24 +118,14 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.SessionIdle <= 0 {
-		c.SessionIdle = 8 * time.Hour
-	}
-	if c.SessionMax <= 0 {
-		c.SessionMax = 12 * time.Hour
-	}
+	defaults.Set(&c.SessionIdle, 8*time.Hour)
+	defaults.Set(&c.SessionMax, 12*time.Hour)
 	if c.PasswordParams == (devices.SecretParams{}) {
 		c.PasswordParams = console.PasswordParams
 	}
-	if c.AccountFailures <= 0 {
-		c.AccountFailures = 5
-	}
-	if c.AddressFailures <= 0 {
-		c.AddressFailures = 20
-	}
-	if c.LoginWindow <= 0 {
-		c.LoginWindow = 15 * time.Minute
-	}
+	defaults.Set(&c.AccountFailures, 5)
+	defaults.Set(&c.AddressFailures, 20)
+	defaults.Set(&c.LoginWindow, 15*time.Minute)
 	if c.Location == nil {
 		loc, err := time.LoadLocation("Asia/Seoul")
 		if err != nil { // no tzdata on the host: Korea has no daylight saving

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -42,9 +41,7 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 				}
 			}
 		}
-		msgs := make([]*devices.Message, hubs)
-		for n := range hubs {
-			id := devices.HubID(fmt.Sprintf("hub-%07d", n))
+		shardtest.BenchIngest(b, hubs, func(id devices.HubID, first *devices.Message) {
 			var sensors []devices.Sensor
 			for sid, kind := range kinds {
 				sensors = append(sensors, devices.Sensor{Hub: id, ID: sid, Kind: kind, ReportSeconds: 60})
@@ -52,20 +49,11 @@ func BenchmarkIngestSimMinute(b *testing.B) {
 			hs := m.shardOf(id)
 			hs.Handle(op{kind: opRefresh, refresh: &registryEntry{hub: devices.Hub{ID: id, EndOfLife: now.AddDate(5, 0, 0)}, sensors: sensors}})
 			hs.Handle(op{kind: opConnection, conn: devices.ConnectionEvent{Hub: id, Connected: true, At: now}})
-			msg := shardtest.SimMinute(b, id)
-			hs.Handle(op{kind: opMessage, msg: msg})
-			msgs[n] = msg
-		}
-		for _, s := range m.shards {
-			s.collect(shard.EverySlot, 0)
-		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			msg := msgs[(i*7919)%hubs]
-			shardtest.ShiftMinute(msg.Readings, time.Minute)
-			m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg})
-			i++
-		}
+			hs.Handle(op{kind: opMessage, msg: first})
+		}, func() {
+			for _, s := range m.shards {
+				s.collect(shard.EverySlot, 0)
+			}
+		}, func(msg *devices.Message) { m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg}) })
 	})
 }

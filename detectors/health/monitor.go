@@ -105,12 +105,8 @@ func (c *Config) setDefaults() error {
 	}
 	def := defaults.Set[time.Duration]
 	deff := defaults.Set[float64]
-	if c.Shards <= 0 {
-		c.Shards = runtime.GOMAXPROCS(0)
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = 4096
-	}
+	defaults.Set(&c.Shards, runtime.GOMAXPROCS(0))
+	defaults.Set(&c.QueueSize, 4096)
 	def(&c.HeartbeatTimeout, 10*time.Minute)
 	deff(&c.HeartbeatFactor, 2.5)
 	def(&c.OfflineGrace, time.Minute)
@@ -330,19 +326,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.cfg.Cluster {
 		sv.Journal = nil // no global watermark (see the engine's saver)
 	}
-	saves := make([]chan shard.SaveReq[devices.HubHealthRecord], len(m.shards))
+	rts := make([]*shard.Shard[op, devices.HubHealthRecord], len(m.shards))
 	for i, s := range m.shards {
-		saves[i] = s.rt.Saves
+		rts[i] = s.rt
 	}
-	err = sv.Run(ctx, saves, func() (final []shard.SaveReply[devices.HubHealthRecord]) {
+	err = shard.Run(ctx, sv, rts, func() {
 		wg.Wait()
 		m.running.Store(false)
 		close(m.stopped)
-		for _, s := range m.shards { // the shard goroutines have exited
-			final = append(final, s.Save(shard.EverySlot, 0))
-		}
-		return final
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("detectors: final health save: %w", err)
 	}

@@ -12,7 +12,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
+)
+
+// The hub messages both runtimes' tests send (shardtest).
+var (
+	heartbeat = shardtest.Heartbeat
+	event     = shardtest.Event
+	readings  = shardtest.Readings
 )
 
 // recorder is an in-memory Sink.
@@ -88,6 +96,17 @@ type harness struct {
 	stop func()
 }
 
+// inMonitor runs test in a synctest bubble with a monitor of cfg started,
+// and stops the monitor when test returns.
+func inMonitor(t *testing.T, cfg Config, test func(t *testing.T, h *harness)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		h := startMonitor(t, cfg)
+		defer h.stop()
+		test(t, h)
+	})
+}
+
 func startMonitor(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: &recorder{}}
@@ -145,32 +164,6 @@ func (h *harness) connect(hub devices.HubID, connected bool, reason string) {
 	synctest.Wait()
 }
 
-func heartbeat(hub devices.HubID) *devices.Message {
-	now := time.Now()
-	return &devices.Message{Hub: hub, Channel: devices.ChanHeartbeat, Heartbeat: &devices.Heartbeat{Hub: hub, At: now, Received: now}}
-}
-
-// readings is a batch sent now by a hub whose clock is off by skew.
-func readings(hub devices.HubID, skew time.Duration, rs ...devices.Reading) *devices.Message {
-	now := time.Now()
-	for i := range rs {
-		if rs[i].At.IsZero() {
-			rs[i].At = now.Add(skew)
-		}
-		rs[i].Quality = -1
-	}
-	return &devices.Message{Hub: hub, Channel: devices.ChanReadings,
-		Readings: &devices.ReadingBatch{Hub: hub, SentAt: now.Add(skew), Received: now, Readings: rs}}
-}
-
-var eventSeq int
-
-func event(hub devices.HubID, kind devices.EventKind, sensor devices.SensorID, at time.Time) *devices.Message {
-	eventSeq++
-	return &devices.Message{Hub: hub, Channel: devices.ChanEvents, Event: &devices.Event{
-		Hub: hub, ID: devices.EventID(fmt.Sprintf("e%d", eventSeq)), Kind: kind, Sensor: sensor, At: at, Received: time.Now()}}
-}
-
 // summary is a detection reduced to what the tests compare.
 func summary(ds []detectors.Detection) []string {
 	var out []string
@@ -200,9 +193,7 @@ func expect(t *testing.T, when string, got []detectors.Detection, want ...string
 }
 
 func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		h.ingest(heartbeat("hub-1"))
 		lastSeen := time.Now()
@@ -237,9 +228,7 @@ func TestHeartbeatDeadlineFiresOfflineOnce(t *testing.T) {
 }
 
 func TestAnnouncedHeartbeatInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		now := time.Now()
 		h.ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanStatus, Status: &devices.Status{
 			Hub: "hub-1", State: devices.HubOnline, At: now, Received: now, HeartbeatInterval: time.Minute}})
@@ -274,9 +263,7 @@ func TestDisconnects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				h := startMonitor(t, Config{})
-				defer h.stop()
+			inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 				start := time.Now()
 				for _, s := range tt.steps {
 					h.after(start.Add(s.at).Sub(time.Now()))
@@ -294,9 +281,7 @@ func TestDisconnects(t *testing.T) {
 }
 
 func TestLastWill(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		will := func() *devices.Message {
 			return &devices.Message{Hub: "hub-1", Channel: devices.ChanStatus,
 				Status: &devices.Status{Hub: "hub-1", State: devices.HubOffline, Received: time.Now()}}
@@ -318,9 +303,7 @@ func TestLastWill(t *testing.T) {
 }
 
 func TestPower(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		lostAt := time.Now()
 		h.ingest(event("hub-1", devices.EventPowerLost, "", lostAt))
@@ -377,9 +360,7 @@ func TestBatteryHysteresis(t *testing.T) {
 }
 
 func TestBatteryLowEvent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventBatteryLow, "smoke-1", time.Now()))
 		expect(t, "two low events", h.sink.take(), "firing battery_low smoke-1")
@@ -433,9 +414,7 @@ func TestSensorsOfAnOfflineHubAreNotSilent(t *testing.T) {
 }
 
 func TestSensorFault(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventTamper, "door-1", time.Now()))
 		h.ingest(event("hub-1", devices.EventSensorFault, "door-1", time.Now()))
 		expect(t, "tamper and fault", h.sink.take(), "firing sensor_fault door-1")
@@ -473,9 +452,7 @@ func TestEndOfLife(t *testing.T) {
 }
 
 func TestClockSkew(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		steps := []struct {
 			skew time.Duration
 			want []string
@@ -506,9 +483,7 @@ func TestRestartKeepsOpenFaults(t *testing.T) {
 		registryEntry{hub: devices.Hub{ID: "hub-3"}},
 	)
 	var firing []detectors.Detection
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{Store: store, Fleet: fleet})
-		defer h.stop()
+	inMonitor(t, Config{Store: store, Fleet: fleet}, func(t *testing.T, h *harness) {
 		h.ingest(heartbeat("hub-1")) // will go offline
 		h.ingest(event("hub-2", devices.EventPowerLost, "", time.Now()))
 		h.alive(11*time.Minute, "hub-2", "hub-3") // hub-3 healthy until the restart
@@ -593,9 +568,7 @@ func TestQueueBackPressure(t *testing.T) {
 }
 
 func TestHealthQuery(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		if _, ok := h.m.Health("nobody"); ok {
 			t.Fatal("unknown hub reported")
 		}
@@ -612,9 +585,7 @@ func TestHealthQuery(t *testing.T) {
 }
 
 func TestDisabledHubResolvesItsFaults(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.ingest(event("hub-1", devices.EventPowerLost, "", time.Now()))
 		h.m.Refresh(devices.Hub{ID: "hub-1", Disabled: true}, nil)
 		synctest.Wait()
@@ -629,9 +600,7 @@ func TestDisabledHubResolvesItsFaults(t *testing.T) {
 // report run side by side): it is not a sign of life, so the hub still goes
 // offline after the grace.
 func TestMessageReadBeforeDisconnectIsNotASignOfLife(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := startMonitor(t, Config{})
-		defer h.stop()
+	inMonitor(t, Config{}, func(t *testing.T, h *harness) {
 		h.connect("hub-1", true, "")
 		h.after(10 * time.Second)
 		late := readings("hub-1", 0, devices.Reading{Sensor: "temp-1", Metric: devices.MetricTemperature, Value: 21})

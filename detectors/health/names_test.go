@@ -1,29 +1,18 @@
 package health
 
 import (
-	"fmt"
-	"reflect"
 	"testing"
-	"unsafe"
 
 	"github.com/dolbom/dolbom/detectors/internal/shard"
 	"github.com/dolbom/dolbom/detectors/internal/shardtest"
 	"github.com/dolbom/dolbom/devices"
 )
 
-// feedThirteen sends each of homes hubs one batch from thirteen sensors
-// (each reading's id a fresh string, as decoding makes them), to the
+// feedThirteen feeds homes hubs thirteen sensors' readings each, to the
 // monitor's shards directly.
 func feedThirteen(tb testing.TB, homes int) (*Monitor, []devices.HubID) {
 	m, now := startedMonitor(tb)
-	ids := make([]devices.HubID, homes)
-	for n := range homes {
-		id := devices.HubID(fmt.Sprintf("hub-%07d", n))
-		ids[n] = id
-		rs := shardtest.ThirteenSensors(now)
-		msg := &devices.Message{Hub: id, Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: id, SentAt: now, Received: now, Readings: rs}}
-		m.shardOf(id).Handle(op{kind: opMessage, msg: msg})
-	}
+	ids := shardtest.FeedThirteen(homes, now, func(msg *devices.Message) { m.shardOf(msg.Hub).Handle(op{kind: opMessage, msg: msg}) })
 	return m, ids
 }
 
@@ -38,8 +27,7 @@ func TestPerHubListsAreTight(t *testing.T) {
 		if len(hs.sensors) != 13 || cap(hs.sensors) != len(hs.sensors) {
 			t.Errorf("health %s: %d sensors in a capacity of %d", id, len(hs.sensors), cap(hs.sensors))
 		}
-		var o shard.OwnIDs
-		if unsafe.StringData(string(hs.sensorID(0))) != unsafe.StringData(string(o.ID(o.Name(hs.sensorID(0))))) {
+		if !shardtest.Shared(hs.sensorID(0)) {
 			t.Errorf("%s: sensor id %q is a copy of its own", id, hs.sensorID(0))
 		}
 	}
@@ -49,34 +37,16 @@ func TestPerHubListsAreTight(t *testing.T) {
 // the simulator's thirteen sensors (package detectors measures the
 // engine's; the two together are a home's).
 func BenchmarkThirteenSensorMemory(b *testing.B) {
-	for _, n := range []int{100_000} {
-		b.Run(fmt.Sprintf("homes=%d/sensors=13", n), func(b *testing.B) {
-			for b.Loop() {
-				before := shardtest.HeapInUse()
-				m, _ := feedThirteen(b, n)
-				after := shardtest.HeapInUse()
-				b.ReportMetric(float64(after-before)/float64(n), "heap_B/home")
-				if m.shards[0].hubs.Len() == 0 {
-					b.Fatal("no hubs")
-				}
-			}
-		})
-	}
+	shardtest.BenchHeapPerHome(b, 100_000, func(tb testing.TB, homes int) func() bool {
+		m, _ := feedThirteen(tb, homes)
+		return func() bool { return m.shards[0].hubs.Len() > 0 }
+	})
 }
 
 // TestSensorListsHoldNoPointers: a hub's sensor list is small and
 // pointer-free (issue 14), as the engine's homes' are.
 func TestSensorListsHoldNoPointers(t *testing.T) {
-	typ := reflect.TypeFor[sensorState]()
-	if size, want := unsafe.Sizeof(sensorState{}), uintptr(64); size > want {
-		t.Errorf("sensorState is %d bytes, want <= %d", size, want)
-	}
-	for f := range typ.Fields() {
-		switch f.Type.Kind() {
-		case reflect.String, reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
-			t.Errorf("sensorState.%s is a %s: the collector scans it", f.Name, f.Type.Kind())
-		}
-	}
+	shardtest.PointerFree[sensorState](t, 64)
 }
 
 // TestOwnSensorIDs: an id that found the shared table full is kept in the

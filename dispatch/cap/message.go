@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/wording"
 )
 
 // Namespace is the CAP 1.2 XML namespace.
@@ -563,7 +564,7 @@ func (m Message) placeOf() string {
 // and the door last: "서울특별시 강남구 테헤란로 123 행복아파트 101동 3층 302호".
 func (m Message) placeString() string {
 	l := m.Location
-	return joinNonEmpty(" ", l.Address, l.Building, l.Floor, l.Unit)
+	return wording.Join(" ", l.Address, l.Building, l.Floor, l.Unit)
 }
 
 // parameters lists the structured facts; empty values are left out so the
@@ -599,7 +600,7 @@ func (m Message) parameters() []paramXML {
 	add("unit", m.Location.Unit)
 	for i, g := range m.Guardians {
 		n := strconv.Itoa(i + 1)
-		add("guardian_"+n, joinNonEmpty(" / ", g.Name, g.Relation, g.Phone))
+		add("guardian_"+n, wording.Join(" / ", g.Name, g.Relation, g.Phone))
 		add("guardian_"+n+"_told", g.Told)
 		add("guardian_"+n+"_answered", g.Answered)
 	}
@@ -639,16 +640,6 @@ func (m Message) area(room string) []areaXML {
 			strconv.FormatFloat(r, 'f', -1, 64)
 	}
 	return []areaXML{a}
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	var keep []string
-	for _, p := range parts {
-		if p != "" {
-			keep = append(keep, p)
-		}
-	}
-	return strings.Join(keep, sep)
 }
 
 func orDash(s string) string {

@@ -122,7 +122,7 @@ func (e DispatchEvents) Acknowledged(ctx context.Context, a Ack) error {
 
 // answerable are the states whose incidents a reply may still answer:
 // acknowledged too, since "2, I am with them" after "1" still counts.
-var answerable = []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+var answerable = dispatch.ActiveStates()
 
 func (e DispatchEvents) latestTo(ctx context.Context, phone string) string {
 	if e.Latest == nil || phone == "" {

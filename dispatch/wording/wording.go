@@ -365,6 +365,19 @@ func ErrorKey(s string) string {
 	return "err.other"
 }
 
+// Join joins the parts that are not empty with sep: a line of words some
+// of which may be missing (no unit, no floor), without doubled separators.
+// The console's timeline and the CAP description build their lines with it.
+func Join(sep string, parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, sep)
+}
+
 // Duration words d as 1분 30초 (1m 30s in English): hours and minutes,
 // minutes and seconds, or seconds.
 func Duration(lang string, d time.Duration) string {

@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	// the console's accounts, sessions, audit log and visits included (it
 	// implements the console's ports directly; console never imports store).
 	"store":        {"devices", "detectors", "dispatch", "console", "cluster", "internal"},
-	"console":      {"devices", "detectors", "dispatch"},
+	"console":      {"devices", "detectors", "dispatch", "internal"},
 	"firmware-sim": {"devices"},
 	// internal holds tools beside the data's way (crash points for the
 	// crash tests), importing nothing of the project.

@@ -23,10 +23,7 @@ func testCluster(t *testing.T, fresh Fresh) {
 		testClusterNeedsPostgres(t, cfg)
 		return
 	}
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	suite{
 		{"LeaseUsesDatabaseClock", testLeaseUsesDatabaseClock},
 		{"JoinRefusesLiveNameAndSoloMix", testJoinRefusals},
 		{"RestartAfterKillJoinsAtOnce", testRestartAfterKill},
@@ -39,9 +36,7 @@ func testCluster(t *testing.T, fresh Fresh) {
 		{"SettingsAgree", testSettingsAgree},
 		{"VoiceSlotsSpacedAcrossStores", testVoiceSlots},
 		{"RegistryFeedAfterCursor", testRegistryFeed},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	}.run(t, fresh)
 }
 
 func testClusterNeedsPostgres(t *testing.T, cfg store.Config) {

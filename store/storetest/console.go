@@ -16,10 +16,7 @@ import (
 // RunConsole runs the contract tests of what the consoles keep: accounts,
 // sessions, the audit log, visits and the dashboard's activity queries.
 func RunConsole(t *testing.T, fresh Fresh) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	tests := suite{
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
 		{"Audit", testAudit},
@@ -27,9 +24,7 @@ func RunConsole(t *testing.T, fresh Fresh) {
 		{"CaseloadActivity", testCaseloadActivity},
 		{"CaseloadMonth", testCaseloadMonth},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	tests.run(t, fresh)
 }
 
 func testAccounts(t *testing.T, fresh Fresh) {

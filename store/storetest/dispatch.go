@@ -17,10 +17,7 @@ import (
 // The dispatch contract: incidents, timeline, outbox and policies.
 
 func testDispatch(t *testing.T, fresh Fresh) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	suite{
 		{"IncidentAndOutboxAtomic", testIncidentAtomic},
 		{"OneIncidentPerFingerprint", testFingerprint},
 		{"FoldedFingerprintFindsItsIncident", testFoldAlias},
@@ -33,9 +30,7 @@ func testDispatch(t *testing.T, fresh Fresh) {
 		{"Policies", testPolicies},
 		{"CancelRecipients", testCancelRecipients},
 		{"LatestNotificationTo", testLatestNotificationTo},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	}.run(t, fresh)
 }
 
 var dispatchT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -563,7 +558,7 @@ func testLatestNotificationTo(t *testing.T, fresh Fresh) {
 		}})
 	}
 	person := []dispatch.Channel{dispatch.ChannelSMS, dispatch.ChannelVoice}
-	live := []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}
+	live := dispatch.ActiveStates()
 	openInc("inc-a", dispatch.StateNotified, row("inc-a", dispatch.ChannelSMS, daughter, 0), row("inc-a", dispatch.ChannelVoice, son, 0))
 	enqueue("inc-a", row("inc-a", dispatch.ChannelVoice, daughter, 1))
 	enqueue("inc-a", row("inc-a", dispatch.ChannelConsole, daughter, 2))

@@ -28,19 +28,14 @@ func testFencing(t *testing.T, fresh Fresh) {
 		}
 		return
 	}
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	suite{
 		{"StaleSaveRefusedAndStateNeverGoesBack", testStaleSaveRefused},
 		{"EventInsertRacingAClaim", testEventInsertRacingAClaim},
 		{"StaleDetectionDoesNotOpenIncident", testStaleDetection},
 		{"CommandRowsOnlyToOwner", testCommandRowsOnlyToOwner},
 		{"LeaseClockIsDatabase", testOutboxLeaseClock},
 		{"NoDeadlockUnderMovesAndWrites", testNoDeadlock},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	}.run(t, fresh)
 }
 
 // fencedPair opens two cluster-mode stores on one fresh database, joined

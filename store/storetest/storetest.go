@@ -21,12 +21,22 @@ import (
 // Fresh returns the Config of a new, empty database (SQLite or Postgres).
 type Fresh func(t *testing.T) store.Config
 
+// suite is a list of named contract tests, each run as a subtest on a
+// fresh store of the back end under test.
+type suite []struct {
+	name string
+	fn   func(t *testing.T, fresh Fresh)
+}
+
+func (s suite) run(t *testing.T, fresh Fresh) {
+	for _, tc := range s {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
+	}
+}
+
 // Run runs the contract suite against the back end that fresh configures.
 func Run(t *testing.T, fresh Fresh) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, fresh Fresh)
-	}{
+	tests := suite{
 		{"Residents", testResidents},
 		{"ResidentSearch", testResidentSearch},
 		{"Hubs", testHubs},
@@ -51,9 +61,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Cluster", testCluster},
 		{"Fencing", testFencing},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh) })
-	}
+	tests.run(t, fresh)
 }
 
 func open(t *testing.T, cfg store.Config) *store.Store {
@@ -608,31 +616,30 @@ func testRollups(t *testing.T, fresh Fresh) {
 	if err != nil || len(rs) != 5 || rs[0].Value != 20 || rs[4].Value != 10 || !rs[1].At.Equal(base.Add(25*time.Second)) || rs[0].Quality != -1 {
 		t.Errorf("Readings = %+v, %v", rs, err)
 	}
-	minutes, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Minute, base, base.Add(2*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantMin := []store.Rollup{
+	WantRollups(t, s, time.Minute, base, base.Add(2*time.Hour), []store.Rollup{
 		{Bucket: base, Count: 3, Sum: 66, Min: 20, Max: 24, Avg: 22},
 		{Bucket: base.Add(time.Minute), Count: 1, Sum: 30, Min: 30, Max: 30, Avg: 30},
 		{Bucket: base.Add(61 * time.Minute), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
-	}
-	if !RollupsEqual(minutes, wantMin) {
-		t.Errorf("minute rollups\n got %+v\nwant %+v", minutes, wantMin)
-	}
-	hours, err := s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Hour, base, base.Add(2*time.Hour))
+	})
+	WantRollups(t, s, time.Hour, base, base.Add(2*time.Hour), []store.Rollup{
+		{Bucket: base, Count: 4, Sum: 96, Min: 20, Max: 30, Avg: 24},
+		{Bucket: base.Add(time.Hour), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
+	})
+	_, err = s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
+	wantErr(t, "rollups at 1s", err, devices.ErrInvalid)
+}
+
+// WantRollups fails t unless the journal's rollups at step of hub-1's
+// sensor k (temperature) over [from, to) are want.
+func WantRollups(t *testing.T, s *store.Store, step time.Duration, from, to time.Time, want []store.Rollup) {
+	t.Helper()
+	got, err := s.Journal().Rollups(ctxT(t), "hub-1", "k", devices.MetricTemperature, step, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHour := []store.Rollup{
-		{Bucket: base, Count: 4, Sum: 96, Min: 20, Max: 30, Avg: 24},
-		{Bucket: base.Add(time.Hour), Count: 1, Sum: 10, Min: 10, Max: 10, Avg: 10},
+	if !RollupsEqual(got, want) {
+		t.Errorf("rollups at %v\n got %+v\nwant %+v", step, got, want)
 	}
-	if !RollupsEqual(hours, wantHour) {
-		t.Errorf("hour rollups\n got %+v\nwant %+v", hours, wantHour)
-	}
-	_, err = s.Journal().Rollups(ctx, "hub-1", "k", devices.MetricTemperature, time.Second, base, base.Add(time.Hour))
-	wantErr(t, "rollups at 1s", err, devices.ErrInvalid)
 }
 
 // RollupsEqual reports whether two rollup series are equal, sums and

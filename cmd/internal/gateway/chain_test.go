@@ -191,6 +191,14 @@ func chainBackends() map[string]func(testing.TB) store.Config {
 	return map[string]func(testing.TB) store.Config{"sqlite": storetest.SQLite, "postgres": storetest.Postgres}
 }
 
+// onChainBackends runs test as a subtest on each back end of chainBackends.
+func onChainBackends(t *testing.T, test func(t *testing.T, cfg func(testing.TB) store.Config)) {
+	t.Helper()
+	for name, cfg := range chainBackends() {
+		t.Run(name, func(t *testing.T) { test(t, cfg) })
+	}
+}
+
 // An SOS from a hub, published twice with one event id, reaches 119 as one
 // CAP alert that validates against the official schema, and the guardians
 // are called; 119's answer is not needed for that.
@@ -232,53 +240,51 @@ func TestChainSOSReaches119Once(t *testing.T) {
 // relative far away does not stand 119 down for a resident who could not
 // answer).
 func TestChainFallCancelWindowThen119AndKeypad(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			const window = 2 * time.Second
-			c := startChain(t, cfg(t), window)
-			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 200 * time.Millisecond})
-			cl := c.connect(t)
-			fall := devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true}
-			start := time.Now()
-			c.publishEvent(t, cl, fall)
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		const window = 2 * time.Second
+		c := startChain(t, cfg(t), window)
+		c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "1", After: 200 * time.Millisecond})
+		cl := c.connect(t)
+		fall := devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true}
+		start := time.Now()
+		c.publishEvent(t, cl, fall)
 
-			select {
-			case cmd := <-c.commands:
-				if cmd.Type != devices.CmdCheckIn {
-					t.Fatalf("first command %q, want check_in", cmd.Type)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the hub was not asked to check in with the resident during the cancel window")
+		select {
+		case cmd := <-c.commands:
+			if cmd.Type != devices.CmdCheckIn {
+				t.Fatalf("first command %q, want check_in", cmd.Type)
 			}
-			if calls := c.g.FakeTwilio.Calls(); len(calls) != 0 {
-				t.Fatalf("guardian called %d times inside the cancel window", len(calls))
-			}
-			waitFor(t, 15*time.Second, "the guardian's call after the window", func() bool { return len(c.g.FakeTwilio.Calls()) >= 1 })
-			if since := time.Since(start); since < window {
-				t.Fatalf("guardian called after %s, before the %s cancel window ended", since, window)
-			}
-			waitFor(t, 10*time.Second, "the guardian on the way by keypad 1", func() bool {
-				inc, ok := c.incident(t, detectors.CauseFall)
-				r, _ := inc.Responder("guardian-1")
-				return ok && r.State == dispatch.ResponderOnTheWay
-			})
-			inc, _ := c.incident(t, detectors.CauseFall)
-			if inc.State == dispatch.StateAcknowledged {
-				t.Errorf("keypad 1 (on my way) stood the fall down")
-			}
-			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rows {
-				if r.Channel == dispatch.Channel119 && r.State == dispatch.OutboxCancelled {
-					t.Errorf("119 step %s was cancelled by the guardian's acknowledgement", r.Key)
-				}
-			}
-			// One Alert; the guardian on the way may follow it as an Update.
-			waitFor(t, 10*time.Second, "119's alert", func() bool { return c.mock119.Stats().ByType["Alert"] == 1 })
+		case <-time.After(5 * time.Second):
+			t.Fatal("the hub was not asked to check in with the resident during the cancel window")
+		}
+		if calls := c.g.FakeTwilio.Calls(); len(calls) != 0 {
+			t.Fatalf("guardian called %d times inside the cancel window", len(calls))
+		}
+		waitFor(t, 15*time.Second, "the guardian's call after the window", func() bool { return len(c.g.FakeTwilio.Calls()) >= 1 })
+		if since := time.Since(start); since < window {
+			t.Fatalf("guardian called after %s, before the %s cancel window ended", since, window)
+		}
+		waitFor(t, 10*time.Second, "the guardian on the way by keypad 1", func() bool {
+			inc, ok := c.incident(t, detectors.CauseFall)
+			r, _ := inc.Responder("guardian-1")
+			return ok && r.State == dispatch.ResponderOnTheWay
 		})
-	}
+		inc, _ := c.incident(t, detectors.CauseFall)
+		if inc.State == dispatch.StateAcknowledged {
+			t.Errorf("keypad 1 (on my way) stood the fall down")
+		}
+		rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Channel == dispatch.Channel119 && r.State == dispatch.OutboxCancelled {
+				t.Errorf("119 step %s was cancelled by the guardian's acknowledgement", r.Key)
+			}
+		}
+		// One Alert; the guardian on the way may follow it as an Update.
+		waitFor(t, 10*time.Second, "119's alert", func() bool { return c.mock119.Stats().ByType["Alert"] == 1 })
+	})
 }
 
 // The same fall under a policy that tells the guardians first and 119 only
@@ -286,34 +292,32 @@ func TestChainFallCancelWindowThen119AndKeypad(t *testing.T) {
 // the escalation down before 119. (Pressing 1, "on my way", does not:
 // TestChainOnTheWayStill119.)
 func TestChainFallCancelWindowThenKeypadStopsEscalation(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			const window = 2 * time.Second
-			c := startChain(t, cfg(t), window)
-			guardiansFirst(t, c, 3*time.Minute)
-			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "2", After: 200 * time.Millisecond})
-			cl := c.connect(t)
-			c.publishEvent(t, cl, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true})
-			waitFor(t, 15*time.Second, "stood down by keypad 2", func() bool {
-				inc, ok := c.incident(t, detectors.CauseFall)
-				return ok && inc.State == dispatch.StateAcknowledged
-			})
-			inc, _ := c.incident(t, detectors.CauseFall)
-			if r, _ := inc.Responder("guardian-1"); inc.AcknowledgedVia != "voice" || r.State != dispatch.ResponderOnScene {
-				t.Errorf("acknowledged via %q, responder %+v; want voice, on scene", inc.AcknowledgedVia, r)
-			}
-			rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rows {
-				if r.Channel == dispatch.Channel119 && r.State != dispatch.OutboxCancelled {
-					t.Errorf("119 step %s is %s after the guardian was on scene; want it cancelled", r.Key, r.State)
-				}
-			}
-			if got := c.mock119.Stats().Received; got != 0 {
-				t.Errorf("119 received %d alerts for a fall stood down on scene", got)
-			}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		const window = 2 * time.Second
+		c := startChain(t, cfg(t), window)
+		guardiansFirst(t, c, 3*time.Minute)
+		c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human", Digits: "2", After: 200 * time.Millisecond})
+		cl := c.connect(t)
+		c.publishEvent(t, cl, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true})
+		waitFor(t, 15*time.Second, "stood down by keypad 2", func() bool {
+			inc, ok := c.incident(t, detectors.CauseFall)
+			return ok && inc.State == dispatch.StateAcknowledged
 		})
-	}
+		inc, _ := c.incident(t, detectors.CauseFall)
+		if r, _ := inc.Responder("guardian-1"); inc.AcknowledgedVia != "voice" || r.State != dispatch.ResponderOnScene {
+			t.Errorf("acknowledged via %q, responder %+v; want voice, on scene", inc.AcknowledgedVia, r)
+		}
+		rows, err := c.g.Dispatch.Notifications(context.Background(), inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Channel == dispatch.Channel119 && r.State != dispatch.OutboxCancelled {
+				t.Errorf("119 step %s is %s after the guardian was on scene; want it cancelled", r.Key, r.State)
+			}
+		}
+		if got := c.mock119.Stats().Received; got != 0 {
+			t.Errorf("119 received %d alerts for a fall stood down on scene", got)
+		}
+	})
 }

@@ -114,25 +114,23 @@ func event(id string, kind devices.EventKind, sensor devices.SensorID, at time.T
 // Smoke in the kitchen (the resident is asked), then the heat detector: one
 // incident, now a confirmed fire, and one Alert to 119 with the fire.
 func TestFoldChainSmokeThenHeat(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c, cl := startFold(t, cfg, nil)
-			c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
-			c.checkedIn(t)
-			c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
-			inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFireConfirmed)
-			if !slices.Equal(inc.Causes, []detectors.Cause{detectors.CauseSmokeUnconfirmed, detectors.CauseFireConfirmed}) || inc.State.Closed() {
-				t.Errorf("incident causes %v, state %s", inc.Causes, inc.State)
-			}
-			_, tl, err := c.g.Dispatch.Incident(context.Background(), inc.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.ContainsFunc(tl, func(e dispatch.TimelineEntry) bool { return e.Action == dispatch.ActFolded }) {
-				t.Errorf("the timeline does not record the folded detection: %+v", tl)
-			}
-		})
-	}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c, cl := startFold(t, cfg, nil)
+		c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+		c.checkedIn(t)
+		c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
+		inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFireConfirmed)
+		if !slices.Equal(inc.Causes, []detectors.Cause{detectors.CauseSmokeUnconfirmed, detectors.CauseFireConfirmed}) || inc.State.Closed() {
+			t.Errorf("incident causes %v, state %s", inc.Causes, inc.State)
+		}
+		_, tl, err := c.g.Dispatch.Incident(context.Background(), inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(tl, func(e dispatch.TimelineEntry) bool { return e.Action == dispatch.ActFolded }) {
+			t.Errorf("the timeline does not record the folded detection: %+v", tl)
+		}
+	})
 }
 
 // Smoke while the hub goes offline: nobody can be asked, so smoke goes to
@@ -140,28 +138,26 @@ func TestFoldChainSmokeThenHeat(t *testing.T) {
 // one CAP Update of the same alert and one SMS to the guardian, no second
 // call, no second incident.
 func TestFoldChainSmokeHubOfflineThenConfirmed(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c, cl := startFold(t, cfg, nil)
-			c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
-			c.checkedIn(t)
-			tok := cl.Publish(devices.Topic(c.hub, devices.ChanStatus), 1, false,
-				devices.EncodeStatus(devices.Status{State: devices.HubOffline, At: time.Now()}))
-			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("publish offline: %v", tok.Error())
-			}
-			c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSmokeUnconfirmed)
-			waitFor(t, 10*time.Second, "119's endpoint took the alert", func() bool {
-				inc, _ := c.emergency(t)
-				return inc.Sent119
-			})
-			c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
-			inc := c.expect(t, tally{alerts: 1, updates: 1, sms: 2, calls: 1}, detectors.CauseFireConfirmed)
-			if inc.Priority != detectors.PriorityCritical || inc.Updates119 != 1 {
-				t.Errorf("incident %+v", inc)
-			}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c, cl := startFold(t, cfg, nil)
+		c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+		c.checkedIn(t)
+		tok := cl.Publish(devices.Topic(c.hub, devices.ChanStatus), 1, false,
+			devices.EncodeStatus(devices.Status{State: devices.HubOffline, At: time.Now()}))
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish offline: %v", tok.Error())
+		}
+		c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSmokeUnconfirmed)
+		waitFor(t, 10*time.Second, "119's endpoint took the alert", func() bool {
+			inc, _ := c.emergency(t)
+			return inc.Sent119
 		})
-	}
+		c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
+		inc := c.expect(t, tally{alerts: 1, updates: 1, sms: 2, calls: 1}, detectors.CauseFireConfirmed)
+		if inc.Priority != detectors.PriorityCritical || inc.Updates119 != 1 {
+			t.Errorf("incident %+v", inc)
+		}
+	})
 }
 
 // A fall in its cancel window, then the SOS button: one incident, one Alert
@@ -230,39 +226,36 @@ func TestFoldChainFallThenInactivity(t *testing.T) {
 // one (seen from outside: "repeated firing after the incident was closed;
 // no action"). A redelivery of the first press opens nothing.
 func TestChainSOSAgainAfterClosedIsANewIncident(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c, cl := startFold(t, cfg, nil)
-			first := event("sos-1", devices.EventSOS, "pendant-1", time.Now())
-			c.publishEvent(t, cl, first)
-			inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSOS)
-			ctx := context.Background()
-			if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionTest, "d-park", "test call"); err != nil {
-				t.Fatal(err)
-			}
-			c.publishEvent(t, cl, first) // a redelivery: not a new press
-			c.publishEvent(t, cl, event("sos-2", devices.EventSOS, "pendant-1", time.Now()))
-			waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
-			time.Sleep(700 * time.Millisecond) // room for a third to show up
-			if got := c.tally().alerts; got != 2 {
-				t.Errorf("%d Alerts, want 2 (one per press)", got)
-			}
-			open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
-				States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseSOS {
-				t.Fatalf("after the second press: %+v, want one new open SOS incident (the first was %s)", open, inc.ID)
-			}
-			// The episode's next detection finds the new incident.
-			c.publishEvent(t, cl, event("sos-3", devices.EventSOS, "pendant-1", time.Now()))
-			time.Sleep(700 * time.Millisecond)
-			if got := c.tally().alerts; got != 2 {
-				t.Errorf("%d Alerts after a third press on the open incident, want 2", got)
-			}
-		})
-	}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c, cl := startFold(t, cfg, nil)
+		first := event("sos-1", devices.EventSOS, "pendant-1", time.Now())
+		c.publishEvent(t, cl, first)
+		inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseSOS)
+		ctx := context.Background()
+		if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionTest, "d-park", "test call"); err != nil {
+			t.Fatal(err)
+		}
+		c.publishEvent(t, cl, first) // a redelivery: not a new press
+		c.publishEvent(t, cl, event("sos-2", devices.EventSOS, "pendant-1", time.Now()))
+		waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
+		time.Sleep(700 * time.Millisecond) // room for a third to show up
+		if got := c.tally().alerts; got != 2 {
+			t.Errorf("%d Alerts, want 2 (one per press)", got)
+		}
+		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub, States: dispatch.ActiveStates()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseSOS {
+			t.Fatalf("after the second press: %+v, want one new open SOS incident (the first was %s)", open, inc.ID)
+		}
+		// The episode's next detection finds the new incident.
+		c.publishEvent(t, cl, event("sos-3", devices.EventSOS, "pendant-1", time.Now()))
+		time.Sleep(700 * time.Millisecond)
+		if got := c.tally().alerts; got != 2 {
+			t.Errorf("%d Alerts after a third press on the open incident, want 2", got)
+		}
+	})
 }
 
 // A confirmed fire a person closed too early, while the detectors' fire
@@ -270,27 +263,24 @@ func TestChainSOSAgainAfterClosedIsANewIncident(t *testing.T) {
 // new Alert (seen from outside: a new smoke and heat alarm after the
 // resolve produced nothing for 12 minutes).
 func TestChainFireAlarmAfterClosedIsANewIncident(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c, cl := startFold(t, cfg, nil)
-			c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
-			c.checkedIn(t)
-			c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
-			inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFireConfirmed)
-			ctx := context.Background()
-			if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionRealEmergency, "d-park", "fire out"); err != nil {
-				t.Fatal(err)
-			}
-			c.publishEvent(t, cl, event("smoke-2", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
-			waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
-			open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub,
-				States: []dispatch.State{dispatch.StateOpen, dispatch.StateVerifying, dispatch.StateNotified, dispatch.StateAcknowledged}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseFireConfirmed {
-				t.Fatalf("after the new alarm: %+v, want one new open fire incident (the first was %s)", open, inc.ID)
-			}
-		})
-	}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c, cl := startFold(t, cfg, nil)
+		c.publishEvent(t, cl, event("smoke-1", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+		c.checkedIn(t)
+		c.publishEvent(t, cl, event("heat-1", devices.EventHeatAlarm, "kitchen-heat", time.Now()))
+		inc := c.expect(t, tally{alerts: 1, sms: 1, calls: 1}, detectors.CauseFireConfirmed)
+		ctx := context.Background()
+		if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionRealEmergency, "d-park", "fire out"); err != nil {
+			t.Fatal(err)
+		}
+		c.publishEvent(t, cl, event("smoke-2", devices.EventSmokeAlarm, "kitchen-smoke", time.Now()))
+		waitFor(t, 15*time.Second, "a second Alert", func() bool { return c.tally().alerts >= 2 })
+		open, err := c.g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{Hub: c.hub, States: dispatch.ActiveStates()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) != 1 || open[0].ID == inc.ID || open[0].Cause != detectors.CauseFireConfirmed {
+			t.Fatalf("after the new alarm: %+v, want one new open fire incident (the first was %s)", open, inc.ID)
+		}
+	})
 }

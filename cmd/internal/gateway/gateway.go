@@ -193,9 +193,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 20 * time.Second
-	}
+	defaults.Set(&o.ShutdownTimeout, 20*time.Second)
 	g := &Gateway{opts: o, log: log, Registry: prometheus.NewRegistry()}
 	// Every error return below releases what was opened before it.
 	defer func() {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/dolbom/dolbom/store"
 )
 
 // TestGatewayKeepsHeldHubsAcrossRestart: a gateway that stops with a hub
@@ -17,20 +19,18 @@ func TestGatewayKeepsHeldHubsAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Skipf("no host name: %v", err)
 	}
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			sc := cfg(t)
-			c := startChain(t, sc, 2*time.Second)
-			c.connect(t)
-			c.stop()
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		sc := cfg(t)
+		c := startChain(t, sc, 2*time.Second)
+		c.connect(t)
+		c.stop()
 
-			next, _, cancel := newChain(t, sc, 2*time.Second, nil)
-			defer cancel()
-			defer next.g.Store.Close()
-			hubs, at, err := next.g.Store.State().LoadHeldHubs(context.Background(), node)
-			if err != nil || len(hubs) != 1 || at.IsZero() {
-				t.Fatalf("held hubs after the stop = %d, saved %v, %v; want the one hub connected at the stop", len(hubs), at, err)
-			}
-		})
-	}
+		next, _, cancel := newChain(t, sc, 2*time.Second, nil)
+		defer cancel()
+		defer next.g.Store.Close()
+		hubs, at, err := next.g.Store.State().LoadHeldHubs(context.Background(), node)
+		if err != nil || len(hubs) != 1 || at.IsZero() {
+			t.Fatalf("held hubs after the stop = %d, saved %v, %v; want the one hub connected at the stop", len(hubs), at, err)
+		}
+	})
 }

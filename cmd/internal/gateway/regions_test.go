@@ -18,6 +18,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
+	"github.com/dolbom/dolbom/store"
 )
 
 // newCentre is a real mock 119 (dolbom-119's receiver) on a real HTTP
@@ -36,53 +37,51 @@ func newCentre(t *testing.T) (*receiver.Receiver, string) {
 // (the address alone: the district follows), and the next emergency
 // reaches the Busan centre only.
 func TestChainRoutesBySido(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c := startChain(t, cfg(t), 2*time.Second)
-			seoul, seoulURL := newCentre(t)
-			busan, busanURL := newCentre(t)
-			ctx := context.Background()
-			for sido, url := range map[string]string{"11": seoulURL, "26": busanURL} {
-				if _, err := c.g.Store.Routes().PutCAPRoute(ctx, cap.Route{Sido: sido, Endpoints: []string{url}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			res, err := c.g.Store.Registry().ResidentOfHub(ctx, c.hub)
-			if err != nil || res.DistrictCode != "11110" {
-				t.Fatalf("resident's district %q, %v; want 11110 (서울 종로구) from the address", res.DistrictCode, err)
-			}
-			cl := c.connect(t)
-			c.publishEvent(t, cl, devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
-			waitFor(t, 10*time.Second, "the alert at the Seoul 119", func() bool { return seoul.Stats().Received >= 1 })
-			inc, _ := c.incident(t, detectors.CauseSOS)
-			if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionTest, "admin", "시험"); err != nil {
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c := startChain(t, cfg(t), 2*time.Second)
+		seoul, seoulURL := newCentre(t)
+		busan, busanURL := newCentre(t)
+		ctx := context.Background()
+		for sido, url := range map[string]string{"11": seoulURL, "26": busanURL} {
+			if _, err := c.g.Store.Routes().PutCAPRoute(ctx, cap.Route{Sido: sido, Endpoints: []string{url}}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "the Cancel at the Seoul 119", func() bool { return seoul.Stats().Received >= 2 })
+		}
+		res, err := c.g.Store.Registry().ResidentOfHub(ctx, c.hub)
+		if err != nil || res.DistrictCode != "11110" {
+			t.Fatalf("resident's district %q, %v; want 11110 (서울 종로구) from the address", res.DistrictCode, err)
+		}
+		cl := c.connect(t)
+		c.publishEvent(t, cl, devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
+		waitFor(t, 10*time.Second, "the alert at the Seoul 119", func() bool { return seoul.Stats().Received >= 1 })
+		inc, _ := c.incident(t, detectors.CauseSOS)
+		if _, err := c.g.Dispatch.Resolve(ctx, inc.ID, dispatch.DispositionTest, "admin", "시험"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the Cancel at the Seoul 119", func() bool { return seoul.Stats().Received >= 2 })
 
-			// The move, as an admin makes it.
-			moved := adminPatch(t, c.g, "residents/"+string(res.ID), `{"address": {"line1": "부산광역시 해운대구 해운대로 1", "floor": "2"}}`)
-			if moved["district_code"] != "26350" {
-				t.Fatalf("after the move the district is %v, want 26350 (부산 해운대구)", moved["district_code"])
+		// The move, as an admin makes it.
+		moved := adminPatch(t, c.g, "residents/"+string(res.ID), `{"address": {"line1": "부산광역시 해운대구 해운대로 1", "floor": "2"}}`)
+		if moved["district_code"] != "26350" {
+			t.Fatalf("after the move the district is %v, want 26350 (부산 해운대구)", moved["district_code"])
+		}
+		c.publishEvent(t, cl, devices.Event{ID: "sos-2", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
+		waitFor(t, 10*time.Second, "the alert at the Busan 119", func() bool { return busan.Stats().Received >= 1 })
+		time.Sleep(300 * time.Millisecond) // room for a stray message to show up
+		for _, a := range seoul.Alerts() {
+			if a.IncidentID != inc.ID {
+				t.Errorf("the Seoul 119 got %s %s of incident %s, after the resident moved to 부산", a.MsgType, a.Identifier, a.IncidentID)
 			}
-			c.publishEvent(t, cl, devices.Event{ID: "sos-2", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
-			waitFor(t, 10*time.Second, "the alert at the Busan 119", func() bool { return busan.Stats().Received >= 1 })
-			time.Sleep(300 * time.Millisecond) // room for a stray message to show up
-			for _, a := range seoul.Alerts() {
-				if a.IncidentID != inc.ID {
-					t.Errorf("the Seoul 119 got %s %s of incident %s, after the resident moved to 부산", a.MsgType, a.Identifier, a.IncidentID)
-				}
+		}
+		for _, a := range busan.Alerts() {
+			if a.IncidentID == inc.ID {
+				t.Errorf("the Busan 119 got %s %s of the Seoul incident %s", a.MsgType, a.Identifier, a.IncidentID)
 			}
-			for _, a := range busan.Alerts() {
-				if a.IncidentID == inc.ID {
-					t.Errorf("the Busan 119 got %s %s of the Seoul incident %s", a.MsgType, a.Identifier, a.IncidentID)
-				}
-			}
-			if n := c.mock119.Stats().Received; n != 0 {
-				t.Errorf("the --cap-url centre got %d messages; every 시도 with residents has its own route", n)
-			}
-		})
-	}
+		}
+		if n := c.mock119.Stats().Received; n != 0 {
+			t.Errorf("the --cap-url centre got %d messages; every 시도 with residents has its own route", n)
+		}
+	})
 }
 
 // adminPatch sends PATCH /api/v1/<path> to g's admin API and returns the

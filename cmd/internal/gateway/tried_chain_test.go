@@ -12,6 +12,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/store"
 )
 
 // capInternal are words of the timeline and the channels that a 119
@@ -55,46 +56,44 @@ func capTexts(t *testing.T, body string) []string {
 // with an internal word, and the fall's description no longer says it
 // waits for the resident to cancel.
 func TestChainCAPDescriptionHasNoInternalWords(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			c := startChain(t, cfg(t), time.Second)
-			c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human",
-				Digits: "1", Then: "20#", After: 100 * time.Millisecond})
-			cl := c.connect(t)
-			c.publishEvent(t, cl, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true})
-			waitFor(t, 20*time.Second, "the guardian on the way", func() bool {
-				inc, ok := c.incident(t, detectors.CauseFall)
-				r, _ := inc.Responder("guardian-1")
-				return ok && r.State == dispatch.ResponderOnTheWay && r.ETAMinutes == 20
-			})
-			inc, _ := c.incident(t, detectors.CauseFall)
-			if _, err := c.g.Dispatch.Apply119(context.Background(), dispatch.Answer119{IncidentID: inc.ID, Status: dispatch.Answer119Accepted}); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 20*time.Second, "an Alert and an Update at the mock 119", func() bool {
-				st := c.mock119.Stats()
-				return st.ByType["Alert"] == 1 && st.ByType["Update"] >= 1
-			})
-			if st := c.mock119.Stats(); st.Invalid != 0 {
-				t.Errorf("mock 119 %+v: invalid messages", st)
-			}
-			tried := 0
-			for _, a := range c.mock119.Alerts() {
-				if a.Checked == "schema" && (a.Valid == nil || !*a.Valid) {
-					t.Errorf("%s not valid against the schema", a.Identifier)
-				}
-				for _, s := range capTexts(t, a.XML) {
-					if w := capInternal.FindString(s); w != "" {
-						t.Errorf("%s %s: internal word %q in %q", a.MsgType, a.Identifier, w, s)
-					}
-					if strings.Contains(s, "조치 내역") {
-						tried++
-					}
-				}
-			}
-			if tried == 0 {
-				t.Error("no CAP message told 119 what was tried")
-			}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		c := startChain(t, cfg(t), time.Second)
+		c.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{SMSStatus: "delivered", CallOutcome: "human",
+			Digits: "1", Then: "20#", After: 100 * time.Millisecond})
+		cl := c.connect(t)
+		c.publishEvent(t, cl, devices.Event{ID: "fall-1", Kind: devices.EventFall, Sensor: "wearable-1", At: time.Now(), Value: 3.1, HasValue: true})
+		waitFor(t, 20*time.Second, "the guardian on the way", func() bool {
+			inc, ok := c.incident(t, detectors.CauseFall)
+			r, _ := inc.Responder("guardian-1")
+			return ok && r.State == dispatch.ResponderOnTheWay && r.ETAMinutes == 20
 		})
-	}
+		inc, _ := c.incident(t, detectors.CauseFall)
+		if _, err := c.g.Dispatch.Apply119(context.Background(), dispatch.Answer119{IncidentID: inc.ID, Status: dispatch.Answer119Accepted}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "an Alert and an Update at the mock 119", func() bool {
+			st := c.mock119.Stats()
+			return st.ByType["Alert"] == 1 && st.ByType["Update"] >= 1
+		})
+		if st := c.mock119.Stats(); st.Invalid != 0 {
+			t.Errorf("mock 119 %+v: invalid messages", st)
+		}
+		tried := 0
+		for _, a := range c.mock119.Alerts() {
+			if a.Checked == "schema" && (a.Valid == nil || !*a.Valid) {
+				t.Errorf("%s not valid against the schema", a.Identifier)
+			}
+			for _, s := range capTexts(t, a.XML) {
+				if w := capInternal.FindString(s); w != "" {
+					t.Errorf("%s %s: internal word %q in %q", a.MsgType, a.Identifier, w, s)
+				}
+				if strings.Contains(s, "조치 내역") {
+					tried++
+				}
+			}
+		}
+		if tried == 0 {
+			t.Error("no CAP message told 119 what was tried")
+		}
+	})
 }

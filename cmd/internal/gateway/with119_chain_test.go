@@ -10,6 +10,7 @@ import (
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/store"
 )
 
 // with119SMS are the SMS to the guardian saying that 119 has the incident.
@@ -126,55 +127,53 @@ func TestChainRecoveredFallSMSNamesTheResident(t *testing.T) {
 // answer (as it does until it hears 204) and its next answer send the
 // guardian nothing more; the outbox row told once stays the only one.
 func TestChainWith119NotRepeatedAfterRestart(t *testing.T) {
-	for name, cfg := range chainBackends() {
-		t.Run(name, func(t *testing.T) {
-			sc := cfg(t)
-			first := startChain(t, sc, 2*time.Second)
-			first.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{})
-			cl := first.connect(t)
-			first.publishEvent(t, cl, devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
-			waitFor(t, 10*time.Second, "the SOS incident alerted to 119", func() bool {
-				inc, ok := first.incident(t, detectors.CauseSOS)
-				return ok && inc.Alerted119 && first.mock119.Stats().Received >= 1
-			})
-			inc, _ := first.incident(t, detectors.CauseSOS)
-			ctx := context.Background()
-			if _, err := first.g.Dispatch.Apply119(ctx, dispatch.Answer119{IncidentID: inc.ID, Status: dispatch.Answer119Accepted}); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, 10*time.Second, "the guardian's SMS that 119 has it", func() bool { return len(first.with119SMS()) == 1 })
-			cl.Disconnect(100)
-			first.stop()
-
-			c, runCtx, cancel := newChain(t, sc, 2*time.Second, nil)
-			c.hub, c.secret = first.hub, first.secret
-			c.stop = runGateway(t, runCtx, cancel, c.g, 10*time.Second)
-			for _, status := range []dispatch.Answer119Status{dispatch.Answer119Accepted, dispatch.Answer119Dispatched} {
-				if _, err := c.g.Dispatch.Apply119(ctx, dispatch.Answer119{IncidentID: inc.ID, Status: status}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			time.Sleep(500 * time.Millisecond) // room for a repeat to show up
-			if got := c.with119SMS(); len(got) != 0 {
-				t.Errorf("after the restart the guardian was told again: %+v", got)
-			}
-			rows, err := c.g.Dispatch.Notifications(ctx, inc.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			told := map[string]int{}
-			for _, r := range rows {
-				if r.MsgType == dispatch.MsgWith119 {
-					told[r.Recipient.ID]++
-					if r.State != dispatch.OutboxSent && r.State != dispatch.OutboxDelivered {
-						t.Errorf("%s is %s", r.Key, r.State)
-					}
-				}
-			}
-			// The guardian, and the social worker the SOS's escalation names.
-			if len(told) != 2 || told["guardian-1"] != 1 || told["social_worker-1"] != 1 {
-				t.Errorf("rows telling that 119 has it, by recipient: %v; want one each for guardian-1 and social_worker-1", told)
-			}
+	onChainBackends(t, func(t *testing.T, cfg func(testing.TB) store.Config) {
+		sc := cfg(t)
+		first := startChain(t, sc, 2*time.Second)
+		first.g.FakeTwilio.SetBehaviour(guardianPhone, fake.Behaviour{})
+		cl := first.connect(t)
+		first.publishEvent(t, cl, devices.Event{ID: "sos-1", Kind: devices.EventSOS, Sensor: "pendant-1", At: time.Now()})
+		waitFor(t, 10*time.Second, "the SOS incident alerted to 119", func() bool {
+			inc, ok := first.incident(t, detectors.CauseSOS)
+			return ok && inc.Alerted119 && first.mock119.Stats().Received >= 1
 		})
-	}
+		inc, _ := first.incident(t, detectors.CauseSOS)
+		ctx := context.Background()
+		if _, err := first.g.Dispatch.Apply119(ctx, dispatch.Answer119{IncidentID: inc.ID, Status: dispatch.Answer119Accepted}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the guardian's SMS that 119 has it", func() bool { return len(first.with119SMS()) == 1 })
+		cl.Disconnect(100)
+		first.stop()
+
+		c, runCtx, cancel := newChain(t, sc, 2*time.Second, nil)
+		c.hub, c.secret = first.hub, first.secret
+		c.stop = runGateway(t, runCtx, cancel, c.g, 10*time.Second)
+		for _, status := range []dispatch.Answer119Status{dispatch.Answer119Accepted, dispatch.Answer119Dispatched} {
+			if _, err := c.g.Dispatch.Apply119(ctx, dispatch.Answer119{IncidentID: inc.ID, Status: status}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond) // room for a repeat to show up
+		if got := c.with119SMS(); len(got) != 0 {
+			t.Errorf("after the restart the guardian was told again: %+v", got)
+		}
+		rows, err := c.g.Dispatch.Notifications(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		told := map[string]int{}
+		for _, r := range rows {
+			if r.MsgType == dispatch.MsgWith119 {
+				told[r.Recipient.ID]++
+				if r.State != dispatch.OutboxSent && r.State != dispatch.OutboxDelivered {
+					t.Errorf("%s is %s", r.Key, r.State)
+				}
+			}
+		}
+		// The guardian, and the social worker the SOS's escalation names.
+		if len(told) != 2 || told["guardian-1"] != 1 || told["social_worker-1"] != 1 {
+			t.Errorf("rows telling that 119 has it, by recipient: %v; want one each for guardian-1 and social_worker-1", told)
+		}
+	})
 }

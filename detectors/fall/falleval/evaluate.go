@@ -85,6 +85,22 @@ type ActivityStats struct {
 	Welfare   int `json:"welfare"`   // fell and got up
 }
 
+// Add counts one trial of the activity by what came of it: a fall
+// emergency, a welfare "fell and got up", both or neither. The offline
+// evaluation and `dolbom-sim sisfall` (the whole gateway) count alike.
+func (a *ActivityStats) Add(emergency, welfare bool) {
+	a.Trials++
+	if emergency || welfare {
+		a.Detected++
+	}
+	if emergency {
+		a.Emergency++
+	}
+	if welfare {
+		a.Welfare++
+	}
+}
+
 // Report summarises a set of trials. A fall trial counts as detected, and a
 // daily-activity trial as a false alarm, when any fall was reported while it
 // was fed.
@@ -148,17 +164,8 @@ func Summarize(results []TrialResult) Report {
 	for _, res := range results {
 		r.Trials++
 		a := r.PerActivity[res.Activity]
-		a.Trials++
 		emergency, welfare := res.Emergency(), res.Welfare()
-		if res.Detected() {
-			a.Detected++
-		}
-		if emergency {
-			a.Emergency++
-		}
-		if welfare {
-			a.Welfare++
-		}
+		a.Add(emergency, welfare) // Detected() is emergency or welfare
 		r.PerActivity[res.Activity] = a
 		if res.IsFall {
 			r.Falls++

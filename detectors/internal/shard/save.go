@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/internal/every"
 )
 
 // SaveReq asks a shard's goroutine for the records it changed since the last
@@ -56,14 +57,9 @@ func SeenRounds(saveInterval, seenInterval time.Duration) int {
 // returns when ctx ends; round then holds what was not saved.
 func RunSaves[T any](ctx context.Context, interval time.Duration, seenEvery int, shards []chan SaveReq[T],
 	hub func(T) devices.HubID, round *SaveRound[T], save func(context.Context, *SaveRound[T]) error) {
-	every := time.NewTicker(interval)
-	defer every.Stop()
-	for n := 1; ctx.Err() == nil; n++ {
-		select {
-		case <-ctx.Done():
-			continue
-		case <-every.C:
-		}
+	n := 0
+	every.Tick(ctx, interval, func() {
+		n++
 		for _, saves := range shards {
 			for more := true; more && ctx.Err() == nil; {
 				req := SaveReq[T]{Slot: n % seenEvery, Limit: SaveChunk, Reply: make(chan SaveReply[T], 1)}
@@ -77,7 +73,7 @@ func RunSaves[T any](ctx context.Context, interval time.Duration, seenEvery int,
 			}
 		}
 		_ = save(ctx, round) // save logs its own failures
-	}
+	})
 }
 
 // Add takes a shard's reply into the round.
@@ -273,14 +269,23 @@ type Saver[R any] struct {
 }
 
 // Run runs the save rounds over the shards' save channels until ctx ends,
-// then calls stop, which returns once the shard goroutines have exited with
-// each shard's final reply (all it holds: Machine.Save(EverySlot, 0)), and
-// saves what is left, within ShutdownTimeout.
-func (s *Saver[R]) Run(ctx context.Context, shards []chan SaveReq[R], stop func() []SaveReply[R]) error {
+// then calls stop, which returns once the shard goroutines have exited, and
+// saves what is left: each shard's final reply (all its machine holds:
+// Machine.Save(EverySlot, 0)), except of the shards keep refuses (nil keeps
+// all), within ShutdownTimeout. The engine and the health monitor both end
+// this way: one place says how a runtime's last state reaches the store.
+func Run[O, R any](ctx context.Context, s *Saver[R], shards []*Shard[O, R], stop func(), keep func(i int) bool) error {
+	saves := make([]chan SaveReq[R], len(shards))
+	for i, sh := range shards {
+		saves[i] = sh.Saves
+	}
 	round := NewSaveRound[R]()
-	RunSaves(ctx, s.Interval, SeenRounds(s.Interval, s.SeenInterval), shards, s.HubOf, round, s.Save)
-	for _, r := range stop() {
-		round.Add(r, s.HubOf)
+	RunSaves(ctx, s.Interval, SeenRounds(s.Interval, s.SeenInterval), saves, s.HubOf, round, s.Save)
+	stop()
+	for i, sh := range shards {
+		if keep == nil || keep(i) {
+			round.Add(sh.m.Save(EverySlot, 0), s.HubOf)
+		}
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ShutdownTimeout)
 	defer cancel()
