@@ -4,8 +4,9 @@ package gateway
 // clock where time decides something: the broker's receive stamps (the
 // hubs' clock checks, clock_skew, the 7-day horizon), the detectors'
 // deadlines (no wall ticker runs; Step moves them), dispatch's escalation
-// steps and outbox leases, the store's stamps and retention. What stays on
-// the wall clock decides nothing a soak measures:
+// steps and outbox leases, the store's stamps and retention, the sent
+// times and the resident's age that 119 is told. What stays on the wall
+// clock decides nothing a soak measures:
 //   - mochi's own clocks: keepalives (a hub that sends nothing for 1.5
 //     keepalives of wall time is dropped; the soak's hubs connect with
 //     keepalive 0, and publish every step anyway), the inflight and
@@ -15,7 +16,10 @@ package gateway
 //     ticker, dispatch's poll interval, the fake Twilio's call pacing: they
 //     guard the machine's CPU and bound waits, and each step waits for
 //     their work to finish (Step) instead of for time to pass;
-//   - latency metrics and log durations, which measure the machine.
+//   - latency metrics and log durations, which measure the machine;
+//   - the time 119's answers carry when they carry none, and the check of
+//     their signatures' age: answers come from a real centre on real time
+//     (the soak's mock 119 answers nothing).
 
 import (
 	"context"

@@ -266,6 +266,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
+	g.channels.now = tune.Clock
 	g.channels.sensors, g.channels.latest, g.channels.residents = st.Registry(), st.Incidents(), st.Registry()
 	g.channels.pins = st.Routes()
 	registerNoRoute(reg, g.channels.stuck)
