@@ -29,7 +29,8 @@ type soakOptions struct {
 	emergencyRate float64 // injected emergencies per home-day
 	faultRate     float64 // injected device faults per home-day
 	check         bool
-	dataDir       string // where the gateway's temporary data folder goes ("": the system's)
+	dataDir       string    // where the gateway's temporary data folder goes ("": the system's)
+	progress      io.Writer // a line per simulated day
 	log           zerolog.Logger
 }
 
@@ -65,6 +66,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	if err != nil {
 		return false, fmt.Errorf("soak: --log-level: %w", err)
 	}
+	o.progress = stderr
 	o.log = zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
 	rep, err := runSoak(ctx, o)
 	if err != nil {
@@ -218,6 +220,9 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 		}
 		if err := closer.close(ctx, g.Dispatch, sent); err != nil {
 			return nil, err
+		}
+		if (m+1)%(24*60) == 0 && o.progress != nil {
+			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s\n", (m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds())
 		}
 	}
 	rep = soakReport(o, ids, injected, sink.snapshot())
