@@ -46,11 +46,14 @@ type inproc struct {
 	mock119 *receiver.Receiver
 	// clock, when set, is the gateway's and the mock 119's time (the
 	// soak's simulated clock, gateway.Tuning.Clock); nil: the wall clock.
-	clock  func() time.Time
-	mu     sync.Mutex
-	g      *gateway.Gateway
-	cancel context.CancelFunc
-	done   chan error
+	clock func() time.Time
+	// rawRetention, when set, shortens the store's raw readings retention
+	// (the soak: the disk is shared, and nothing it measures reads them).
+	rawRetention time.Duration
+	mu           sync.Mutex
+	g            *gateway.Gateway
+	cancel       context.CancelFunc
+	done         chan error
 }
 
 // switchTransport dials the current in-memory listener, so that hubs find
@@ -112,6 +115,9 @@ func (e *inproc) start(ctx context.Context) error {
 		gateway.Tuning{Clock: e.clock, Store: func(c *store.Config) {
 			if e.flushRows > 0 {
 				c.FlushRows = e.flushRows
+			}
+			if e.rawRetention > 0 {
+				c.RawRetention = e.rawRetention
 			}
 		}}, e.log)
 	if err != nil {

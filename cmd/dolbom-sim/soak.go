@@ -138,7 +138,9 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	// soak's hub sends a simulated minute's messages within milliseconds,
 	// which they would refuse. Lifted, they decide nothing here.
 	bc := broker.Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 20, EventsRate: 1e9, EventsBurst: 1 << 20}
-	gw := &inproc{dir: dir, log: o.log, bc: bc, detect: sink.Detect, tr: &switchTransport{}, clock: clock.now}
+	// Raw readings are kept 6 simulated hours, not 72: a home writes
+	// ~0.7 MB of them a day, and the machine's disk is shared.
+	gw := &inproc{dir: dir, log: o.log, bc: bc, detect: sink.Detect, tr: &switchTransport{}, clock: clock.now, rawRetention: 6 * time.Hour}
 	if err := gw.start(ctx); err != nil {
 		return nil, fmt.Errorf("soak: %w", err)
 	}

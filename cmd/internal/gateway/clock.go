@@ -13,7 +13,8 @@ package gateway
 //     session expiry sweeps (no session expires while its hub is
 //     connected), the message expiry of outbound commands;
 //   - the broker's rate limits and journal timeouts, the store's flush
-//     ticker, dispatch's poll interval, the fake Twilio's call pacing: they
+//     and rollup seal tickers (the sealer seals every hour the clock has
+//     passed), dispatch's poll interval, the fake Twilio's call pacing: they
 //     guard the machine's CPU and bound waits, and each step waits for
 //     their work to finish (Step) instead of for time to pass;
 //   - latency metrics and log durations, which measure the machine;
@@ -25,13 +26,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
+
+// retentionEvery is how often, in simulated time, Step runs the store's
+// retention: its own loop ticks on the wall clock (every 10 minutes), so a
+// soak would keep days of raw readings between two passes.
+const retentionEvery = 10 * time.Minute
 
 // Step makes the gateway catch up with its Tuning.Clock's present time:
 // each detector shard applies every input queued before the call and runs
 // its deadlines up to now, then dispatch commits the detections and
 // delivers every notification due by now (the escalation steps that fall
-// due, 119's CAP alerts). The clock's owner calls it each time it moves the
+// due, 119's CAP alerts), and every 10 simulated minutes the store's
+// retention runs as of now. The clock's owner calls it each time it moves the
 // clock, after the hubs' messages of the step are acknowledged, so that a
 // run's results do not depend on the machine's speed.
 func (g *Gateway) Step(ctx context.Context) error {
@@ -47,6 +55,12 @@ func (g *Gateway) Step(ctx context.Context) error {
 	}
 	if err := g.Dispatch.Settle(ctx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if now.Sub(g.retainedAt) >= retentionEvery {
+		g.retainedAt = now
+		if _, _, err := g.Store.RunRetentionAlone(ctx, now); err != nil {
+			return fmt.Errorf("gateway: retention: %w", err)
+		}
 	}
 	return nil
 }

@@ -173,6 +173,7 @@ type Gateway struct {
 	ready         readiness
 	httpListener  net.Listener
 	clock         func() time.Time // Tuning.Clock: nil on the wall clock
+	retainedAt    time.Time        // Step's last retention pass (simulated)
 	// open is what New opened, released at an error return or when Run
 	// returns.
 	open cleanups
