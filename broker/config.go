@@ -200,6 +200,15 @@ type Config struct {
 
 	// Limits are the payload decoder's limits (default devices.DefaultLimits).
 	Limits devices.Limits
+
+	// Now, when set, is the time messages are received at and connections
+	// begin (nil: the wall clock). It decides what the hubs' timestamps are
+	// checked against (the 10-minute lead, the 7-day horizon, clock_skew)
+	// and what the detectors are told: a gateway on a simulated clock
+	// (dolbom-sim soak) sets it with its detectors' and dispatch's. Rate
+	// limits, timeouts and latency metrics stay on the wall clock: they
+	// guard the machine's CPU and the hubs' patience, which run on it.
+	Now func() time.Time
 }
 
 func (c Config) withDefaults() Config {

@@ -291,7 +291,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
 		epoch = tc.epoch
 	}
-	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: time.Now(), Remote: cl.Net.Remote, Epoch: epoch})
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), Connected: true, At: s.received(time.Time{}), Remote: cl.Net.Remote, Epoch: epoch})
 }
 
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
@@ -352,7 +352,7 @@ func (s *Server) sessionEnded(cl *mqtt.Client, err error, expire, neverEstablish
 	if s.closing.Load() {
 		return // the gateway is stopping, see StopIntake
 	}
-	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: now, Remote: cl.Net.Remote, Reason: reason})
+	s.ingest.Connection(devices.ConnectionEvent{Hub: devices.HubID(cl.ID), At: s.received(now), Remote: cl.Net.Remote, Reason: reason})
 }
 
 // ownChannel returns the channel of topic when it is one of the hub's own
@@ -403,7 +403,7 @@ func (s *Server) sendReject(hub devices.HubID, topic string, code devices.ErrorC
 	if err != nil {
 		return // no session or not subscribed: nobody to tell
 	}
-	out.pk.Payload = devices.EncodeReject(devices.Reject{At: time.Now(), Topic: topic, EventID: id, Code: code, Error: msg})
+	out.pk.Payload = devices.EncodeReject(devices.Reject{At: s.received(time.Time{}), Topic: topic, EventID: id, Code: code, Error: msg})
 	s.write(out)
 }
 
@@ -573,10 +573,11 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 		}
 		return outcome{verdict: notTaken} // the hub resends it later
 	}
-	start := p.read
+	start := p.read // wall: the bucket and the journal's latency
 	if start.IsZero() {
 		start = time.Now()
 	}
+	received := s.received(start)
 
 	st := hubStateOf(cl)
 	if st == nil {
@@ -614,12 +615,12 @@ func (s *Server) takePublish(p *publish) (out outcome) {
 	case own && s.shared:
 		// A readings batch from the pool, held by this call until the
 		// ports have taken it (Released below).
-		msg, err = s.cfg.Limits.DecodeShared(devices.HubID(cl.ID), ch, p.payload, start)
+		msg, err = s.cfg.Limits.DecodeShared(devices.HubID(cl.ID), ch, p.payload, received)
 	case own:
 		// The connection's id, not a piece of the topic: see DecodeFrom.
-		msg, err = s.cfg.Limits.DecodeFrom(devices.HubID(cl.ID), ch, p.payload, start)
+		msg, err = s.cfg.Limits.DecodeFrom(devices.HubID(cl.ID), ch, p.payload, received)
 	default:
-		msg, err = s.cfg.Limits.Decode(p.topic, p.payload, start)
+		msg, err = s.cfg.Limits.Decode(p.topic, p.payload, received)
 	}
 	if err != nil {
 		var id devices.EventID

@@ -751,7 +751,7 @@ func (s *Server) SendCommand(ctx context.Context, hub devices.HubID, c devices.C
 		return ErrNotRunning
 	}
 	if c.At.IsZero() {
-		c.At = time.Now()
+		c.At = s.received(time.Time{})
 	}
 	out, err := s.prepare(hub, devices.ChanCmd, devices.EncodeCommand(c), 1)
 	if err != nil {

@@ -56,3 +56,25 @@ func TestEngineClockAdvance(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineStep: Step returns only once every shard has applied what was
+// queued before it and run its deadlines, so its owner needs no other wait
+// (the soak steps a whole gateway this way): the fall's firing is in the
+// sink when Step returns, with no synctest.Wait between.
+func TestEngineStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := simStart()
+		c, sink := newSimClock(start), &recorder{}
+		e, stop := startEngineConfig(t, EngineConfig{Sink: sink, Shards: 4, Logger: zerolog.Nop(), Clock: c.clock()})
+		defer stop()
+		e.Ingest(fallEvent("hub-1", start))
+		c.set(start.Add(31 * time.Second))
+		if err := e.Step(t.Context(), c.now()); err != nil {
+			t.Fatal(err)
+		}
+		got := sink.take()
+		if len(got) != 2 || got[0].State != Pending || got[1].State != Firing {
+			t.Fatalf("want the fall pending then firing when Step returns, got %+v", got)
+		}
+	})
+}

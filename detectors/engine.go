@@ -238,6 +238,22 @@ func (e *Engine) Advance(now time.Time) {
 	}
 }
 
+// Step is Advance, returning once every shard has taken the step: every
+// input queued before the call is applied and its detections are handed to
+// the Sink. A simulated clock's owner steps with it so that what it
+// measures does not depend on the machine's speed (dolbom-sim soak).
+func (e *Engine) Step(ctx context.Context, now time.Time) error {
+	var steps sync.WaitGroup
+	steps.Add(len(e.shards))
+	for _, s := range e.shards {
+		s.put(engineOp{advance: now, stepped: &steps})
+	}
+	if err := shard.Await(ctx, &steps); err != nil {
+		return fmt.Errorf("detectors: step to %s: %w", now.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
 // SharesReadingBatches reports that Ingest retains a readings batch until
 // its shard has handled it (devices.ReadingBatch.Retain): the rules keep
 // copies of what they need, never the batch.
@@ -515,8 +531,9 @@ type engineOp struct {
 	conn    devices.ConnectionEvent
 	isConn  bool
 	refresh *registryEntry
-	queued  time.Time // an emergency's hand-over to the engine
-	advance time.Time // Advance: time moves on (Clock set)
+	queued  time.Time       // an emergency's hand-over to the engine
+	advance time.Time       // Advance: time moves on (Clock set)
+	stepped *sync.WaitGroup // Step: told once the shard took the step
 }
 
 func (o *engineOp) hub() devices.HubID {
@@ -797,6 +814,9 @@ func (s *engineShard) Handle(o engineOp) {
 	switch {
 	case !o.advance.IsZero():
 		s.Tick(o.advance)
+		if o.stepped != nil {
+			o.stepped.Done()
+		}
 	case o.refresh != nil:
 		i := s.homeIndex(o.refresh.hub.ID)
 		s.applySensors(s.homes.At(i), o.refresh.sensors)

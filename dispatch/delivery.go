@@ -28,6 +28,7 @@ func (d *Dispatcher) runDelivery(ctx context.Context) {
 				select {
 				case row := <-work:
 					d.deliverSafely(ctx, row)
+					d.delivering.Add(-1)
 					slots <- struct{}{}
 				case <-done:
 					return
@@ -49,7 +50,10 @@ func (d *Dispatcher) runDelivery(ctx context.Context) {
 		free := len(slots)
 		if free > 0 {
 			claimID := d.newClaimID()
+			d.claims.Add(1)
+			d.delivering.Add(1) // the claim, until its rows are counted (Settle)
 			rows, err := d.claim(ctx, Claim{ID: claimID, Now: d.cfg.Now(), Lease: d.cfg.Lease, Limit: free})
+			d.delivering.Add(int64(len(rows)) - 1)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("outbox claim failed")
 			}

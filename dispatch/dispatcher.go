@@ -109,8 +109,12 @@ type Dispatcher struct {
 	residents *residentCache // nil without a Directory
 
 	claimSeq atomic.Uint64
-	running  atomic.Bool
-	panics   atomic.Uint64 // recovered (panics.go)
+	// claims counts the claim loop's claims and delivering the claims and
+	// rows under way, so that Settle can tell when nothing due is left.
+	claims     atomic.Uint64
+	delivering atomic.Int64
+	running    atomic.Bool
+	panics     atomic.Uint64 // recovered (panics.go)
 }
 
 // mutReq is one mutation waiting for the writer; done is nil for fire and

@@ -44,10 +44,16 @@ type inproc struct {
 	// and reached in memory (no socket, so the suite runs in a synctest
 	// bubble).
 	mock119 *receiver.Receiver
-	mu      sync.Mutex
-	g       *gateway.Gateway
-	cancel  context.CancelFunc
-	done    chan error
+	// clock, when set, is the gateway's and the mock 119's time (the
+	// soak's simulated clock, gateway.Tuning.Clock); nil: the wall clock.
+	clock func() time.Time
+	// rawRetention, when set, shortens the store's raw readings retention
+	// (the soak: the disk is shared, and nothing it measures reads them).
+	rawRetention time.Duration
+	mu           sync.Mutex
+	g            *gateway.Gateway
+	cancel       context.CancelFunc
+	done         chan error
 }
 
 // switchTransport dials the current in-memory listener, so that hubs find
@@ -95,7 +101,7 @@ func (e *inproc) start(ctx context.Context) error {
 	if e.mock119 == nil {
 		// The 119 centre the in-process gateway alerts: the mock receiver,
 		// validating CAP against the schema when it is at hand.
-		e.mock119 = receiver.New(receiver.Options{XSDPath: capSchema(), Logger: e.log})
+		e.mock119 = receiver.New(receiver.Options{XSDPath: capSchema(), Logger: e.log, Now: e.clock})
 	}
 	mqttAddr := broker.ListenerOff
 	if e.mqttAddr != "" {
@@ -106,9 +112,12 @@ func (e *inproc) start(ctx context.Context) error {
 		Channels: gateway.ChannelOptions{CAPURLs: []string{mock119URL}, CAPTransport: memhttp.Transport{Handler: e.mock119.Handler()},
 			CallInterval: 10 * time.Millisecond, FakeTwilio: true},
 		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect},
-		gateway.Tuning{Store: func(c *store.Config) {
+		gateway.Tuning{Clock: e.clock, Store: func(c *store.Config) {
 			if e.flushRows > 0 {
 				c.FlushRows = e.flushRows
+			}
+			if e.rawRetention > 0 {
+				c.RawRetention = e.rawRetention
 			}
 		}}, e.log)
 	if err != nil {

@@ -43,7 +43,7 @@ commands:
   load       N homes on the national profile (--homes, --duration, --speed, --connect-rate)
   flood      publish as fast as acknowledgements allow (--target, --conns, --qos); --baseline and --rounds compare with another broker
   sisfall    replay SisFall trials through a simulated wearable (--data)
-  soak       whole simulated days of N homes on the simulated clock: false alarms and injected emergencies (--homes, --days, --check)`
+  soak       whole simulated days of N homes through an in-process gateway on the simulated clock: false alarms, injected emergencies, what reached 119 (--homes, --days, --check)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {

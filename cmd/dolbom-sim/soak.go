@@ -7,16 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/detectors"
-	"github.com/dolbom/dolbom/detectors/health"
-	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
@@ -27,6 +29,8 @@ type soakOptions struct {
 	emergencyRate float64 // injected emergencies per home-day
 	faultRate     float64 // injected device faults per home-day
 	check         bool
+	dataDir       string    // where the gateway's temporary data folder goes ("": the system's)
+	progress      io.Writer // a line per simulated day
 	log           zerolog.Logger
 }
 
@@ -45,7 +49,8 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	fs.Float64Var(&o.faultRate, "fault-rate", 0.02, "injected device faults per home-day (battery low, sensor silent, wearable left on the table)")
 	fs.BoolVar(&o.check, "check", false, "exit non-zero when a target is missed (an injected emergency undetected, false alarms over the limits, any to 119)")
 	_ = fs.Bool("json", true, "print the report as JSON (always)")
-	logLevel := fs.String("log-level", "error", "detectors' log level")
+	fs.StringVar(&o.dataDir, "data-dir", "", "folder for the gateway's temporary data folder, deleted at the end (default: the system's temporary folder)")
+	logLevel := fs.String("log-level", "error", "the gateway's log level")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -61,6 +66,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	if err != nil {
 		return false, fmt.Errorf("soak: --log-level: %w", err)
 	}
+	o.progress = stderr
 	o.log = zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
 	rep, err := runSoak(ctx, o)
 	if err != nil {
@@ -74,8 +80,9 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	return o.check && len(rep.Failures) > 0, nil
 }
 
-// soakClock is the simulated time the detectors read (detectors.Clock):
-// the soak moves it minute by minute, as fast as the machine allows.
+// soakClock is the simulated time of the whole gateway
+// (gateway.Tuning.Clock): the soak moves it minute by minute, as fast as
+// the machine allows.
 type soakClock struct{ ms atomic.Int64 }
 
 func (c *soakClock) now() time.Time  { return time.UnixMilli(c.ms.Load()) }
@@ -94,127 +101,143 @@ func (l *detectionLog) Detect(d detectors.Detection) {
 	l.mu.Unlock()
 }
 
-// runSoak runs o.homes homes for o.days simulated days through the rule
-// engine and the health monitor, both on the simulated clock, and reports.
+func (l *detectionLog) snapshot() []detectors.Detection {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
+// stepAckLimit bounds the wall time a step waits for its PUBACKs: far more
+// than a loaded machine needs, so that only a lost link trips it.
+const stepAckLimit = 5 * time.Minute
+
+// runSoak runs o.homes homes for o.days simulated days through a whole
+// in-process gateway (broker, journal, embedded store, detectors,
+// dispatch, the CAP client to a mock 119, the fake Twilio) whose one clock
+// is the simulated clock, and reports.
 //
-// The homes' messages go to the detectors directly, as the broker hands
-// them on (decoded, stamped received at the simulated time they were
-// sent): the broker, the journal and the store keep the wall clock (mochi's
-// keepalives, token buckets, the protocol's 7-day horizon), and a month of
-// simulated time cannot pass through them in minutes. What decides false
-// alarms is the detectors; what reaches 119 is then read off dispatch's
-// policies (see reaches119).
-func runSoak(ctx context.Context, o soakOptions) (*SoakReport, error) {
+// Each simulated minute: every home publishes the minute's events and its
+// readings batch over MQTT (stamped in simulated time), the soak waits for
+// every PUBACK, moves the clock to the end of the minute and steps the
+// gateway (gateway.Step: the detectors apply what they were handed and run
+// their deadlines, dispatch commits and delivers what fell due). So a run
+// is the same at any speed. The soak plays the people who close incidents:
+// the responders once an injected emergency is over (help came), the desk
+// an hour after an incident no injection explains (a false alarm checked).
+func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	began := time.Now()
 	clock := &soakClock{}
 	clock.set(soakStart)
+	dir, err := os.MkdirTemp(o.dataDir, "dolbom-soak-")
+	if err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	sink := &detectionLog{}
+	// The hubs' rate limits count per wall second (they guard the CPU): a
+	// soak's hub sends a simulated minute's messages within milliseconds,
+	// which they would refuse. Lifted, they decide nothing here.
+	bc := broker.Config{ReadingsRate: 1e9, ReadingsBurst: 1 << 20, EventsRate: 1e9, EventsBurst: 1 << 20}
+	// Raw readings are kept 6 simulated hours, not 72: a home writes
+	// ~0.7 MB of them a day, and the machine's disk is shared.
+	gw := &inproc{dir: dir, log: o.log, bc: bc, detect: sink.Detect, tr: &switchTransport{}, clock: clock.now, rawRetention: 6 * time.Hour}
+	if err := gw.start(ctx); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	defer func() {
+		if serr := gw.stop(); serr != nil && err == nil {
+			err = fmt.Errorf("soak: gateway: %w", serr)
+		}
+	}()
+	ids, secrets, err := provisionHomes(ctx, newStoreProvisioner(gw), o.homes, 0, true, io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	// Restarted, the gateway loads the homes and their sensors from the
+	// registry as a production gateway does.
+	if err := gw.restart(ctx); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	if err := gw.loaded(ctx); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	g := gw.gateway()
+
 	homes := make([]firmwaresim.Home, o.homes)
-	hubs := make([]devices.HubID, o.homes)
 	injected := make([][]firmwaresim.Injection, o.homes)
+	acks := newSoakAcks()
+	hubs := make([]*soakHub, o.homes)
 	for i := range homes {
 		homes[i] = firmwaresim.Home{Seed: o.seed, Index: uint32(i), HubBattery: 100, IDPrefix: "s", VitalsEvery: 6 * time.Second}
-		hubs[i] = devices.HubID(fmt.Sprintf("soak-%05d", i))
 		injected[i] = homes[i].PlanInjections(soakStart, o.days, o.emergencyRate, o.faultRate)
-	}
-	layout := firmwaresim.Layout()
-	fleet := detectors.FleetFunc(func(_ context.Context, visit func(devices.Hub, []devices.Sensor) error) error {
-		for _, hub := range hubs {
-			ss := make([]devices.Sensor, len(layout))
-			for i, s := range layout {
-				s.Hub = hub
-				ss[i] = s
-			}
-			if err := visit(devices.Hub{ID: hub}, ss); err != nil {
-				return err
-			}
+		hubs[i] = &soakHub{id: ids[i], acks: acks}
+		if err := hubs[i].connect(ctx, gw.tr, secrets[i]); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	sink := &detectionLog{}
-	engine, err := detectors.NewEngine(detectors.EngineConfig{Sink: sink, Fleet: fleet, Logger: o.log, Clock: clock.now,
-		NewFallTracker: detectors.WearableFallTrackers(nil)})
-	if err != nil {
+	}
+	if err := g.Step(ctx); err != nil {
 		return nil, fmt.Errorf("soak: %w", err)
 	}
-	monitor, err := health.New(health.Config{Sink: sink, Fleet: fleet, Logger: o.log, Clock: clock.now})
-	if err != nil {
-		return nil, fmt.Errorf("soak: %w", err)
-	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Go(func() { errs <- engine.Run(runCtx) })
-	wg.Go(func() { errs <- monitor.Run(runCtx) })
-	stopAll := func() error {
-		stop()
-		wg.Wait()
-		close(errs)
-		var all []error
-		for err := range errs {
-			all = append(all, err)
-		}
-		return errors.Join(all...)
-	}
-	for _, ch := range []<-chan struct{}{engine.Loaded(), monitor.Loaded()} {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			_ = stopAll()
-			return nil, ctx.Err()
-		}
-	}
-	for _, hub := range hubs {
-		c := devices.ConnectionEvent{Hub: hub, Connected: true, At: soakStart, Remote: "soak"}
-		engine.Connection(c)
-		monitor.Connection(c)
-	}
+	closer := newSoakCloser(ids, injected)
 
-	// One generator per core, each with its own homes (so each hub's
-	// messages stay in order); a minute's messages are all queued before
-	// the detectors' time moves past it.
+	// One publisher per core, each with its own homes (each hub's messages
+	// stay in order).
 	gens := runtime.GOMAXPROCS(0)
 	minutes := o.days * 24 * 60
 	var messages atomic.Int64
+	errs := make([]error, gens)
 	for m := range minutes {
-		if m%60 == 0 && ctx.Err() != nil {
-			_ = stopAll()
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		t := soakStart.Add(time.Duration(m) * time.Minute)
 		sent := t.Add(time.Minute)
-		var gw sync.WaitGroup
-		for g := range gens {
-			gw.Go(func() {
+		// The minute's messages are received at its end, as a batch is:
+		// an event is at most a minute older than its receipt, never ahead.
+		clock.set(sent)
+		var pw sync.WaitGroup
+		for gi := range gens {
+			pw.Go(func() {
 				n := 0
-				for i := g; i < len(homes); i += gens {
-					h, hub := &homes[i], hubs[i]
-					for _, e := range h.Events(nil, t) {
-						e.Hub, e.Received = hub, e.At
-						msg := &devices.Message{Hub: hub, Channel: devices.ChanEvents, Event: &e}
-						engine.Ingest(msg)
-						monitor.Ingest(msg)
-						n++
+				for i := gi; i < len(homes); i += gens {
+					k, err := hubs[i].step(&homes[i], t, sent)
+					if err != nil {
+						errs[gi] = err
+						return
 					}
-					rs := h.Readings(nil, t)
-					msg := &devices.Message{Hub: hub, Channel: devices.ChanReadings,
-						Readings: &devices.ReadingBatch{Hub: hub, SentAt: sent, Received: sent, Readings: rs}}
-					engine.Ingest(msg)
-					monitor.Ingest(msg)
-					n++
+					n += k
 				}
 				messages.Add(int64(n))
 			})
 		}
-		gw.Wait()
-		clock.set(sent)
-		engine.Advance(sent)
-		monitor.Advance(sent)
+		pw.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		if err := acks.wait(ctx, stepAckLimit); err != nil {
+			return nil, err
+		}
+		if err := g.Step(ctx); err != nil {
+			return nil, fmt.Errorf("soak: %w", err)
+		}
+		if err := closer.close(ctx, g.Dispatch, sent); err != nil {
+			return nil, err
+		}
+		if (m+1)%(24*60) == 0 && o.progress != nil {
+			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s\n", (m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds())
+		}
 	}
-	if err := stopAll(); err != nil { // drains every queue first
-		return nil, fmt.Errorf("soak: %w", err)
+	rep = soakReport(o, ids, injected, sink.snapshot())
+	lookup := func(ctx context.Context, id string) (dispatch.Incident, error) {
+		inc, _, err := g.Dispatch.Incident(ctx, id)
+		return inc, err
 	}
-	rep := soakReport(o, hubs, injected, sink.all)
+	if err := rep.count119(ctx, lookup, gw.mock119Alerts(), closer); err != nil {
+		return nil, err
+	}
+	rep.judge()
 	rep.Messages = messages.Load()
+	rep.Refused = acks.refused.Load()
 	rep.WallSeconds = time.Since(began).Seconds()
 	rep.SimulatedPerWallSecond = float64(minutes*60) / rep.WallSeconds
 	return rep, nil

@@ -10,20 +10,26 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/dispatch/cap/receiver"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
-// A small soak: 50 homes for 3 simulated days, with emergencies injected
-// often enough that every kind occurs. The detectors run on the simulated
-// clock, nine months before the wall clock of the day this was written:
-// were any of them to read the wall clock, every hub would look skewed
-// (clock_skew) and deadlines would run on the wrong time.
+// A small soak through the whole gateway: 50 homes for 2 simulated days,
+// with emergencies injected often enough that every kind occurs. The
+// gateway runs on the simulated clock, nine months before the wall clock
+// of the day this was written: were its broker to stamp receipts with the
+// wall clock, every hub would look skewed (clock_skew, as `load --speed
+// 16` showed) and its events be refused or re-stamped; were dispatch or
+// the detectors to read it, deadlines and escalations would run on the
+// wrong time and injected emergencies would not reach 119 in the run.
 func TestSoakSmall(t *testing.T) {
 	if wall := time.Now(); wall.Sub(soakStart) < 24*time.Hour {
 		t.Fatalf("the wall clock (%s) must be well past the simulated start for this test to tell them apart", wall)
 	}
 	var out, errs bytes.Buffer
-	failed, err := cmdSoak(context.Background(), []string{"--homes", "50", "--days", "3", "--emergency-rate", "0.4", "--fault-rate", "0.3", "--json"}, &out, &errs)
+	failed, err := cmdSoak(context.Background(), []string{"--homes", "50", "--days", "2", "--emergency-rate", "0.4", "--fault-rate", "0.3", "--json"}, &out, &errs)
 	if err != nil {
 		t.Fatalf("soak: %v\n%s", err, errs.String())
 	}
@@ -31,7 +37,7 @@ func TestSoakSmall(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &keys); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
 	}
-	for _, k := range []string{"homes", "days", "false_per_1000_home_days", "false_by_cause", "false_to_119", "injected", "detected", "detection_latency_s", "missed"} {
+	for _, k := range []string{"homes", "days", "false_per_1000_home_days", "false_by_cause", "false_to_119", "injected", "detected", "detection_latency_s", "missed", "reached_119", "refused"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("no %q in the report", k)
 		}
@@ -40,8 +46,8 @@ func TestSoakSmall(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Homes != 50 || rep.Days != 3 || rep.HomeDays != 150 {
-		t.Errorf("homes %d days %d home-days %d, want 50, 3, 150", rep.Homes, rep.Days, rep.HomeDays)
+	if rep.Homes != 50 || rep.Days != 2 || rep.HomeDays != 100 {
+		t.Errorf("homes %d days %d home-days %d, want 50, 2, 100", rep.Homes, rep.Days, rep.HomeDays)
 	}
 	for _, class := range []string{"emergency", "welfare", "device"} {
 		if _, ok := rep.FalsePer1000HomeDays[class]; !ok {
@@ -55,6 +61,17 @@ func TestSoakSmall(t *testing.T) {
 		if rep.Detected[string(k)] != rep.Injected[string(k)] {
 			t.Errorf("%s: %d of %d injected detected", k, rep.Detected[string(k)], rep.Injected[string(k)])
 		}
+		// Nobody answers the guardian's SMS and call, so each escalates
+		// to 119, through the CAP client to the mock 119, once.
+		if rep.Reached119[string(k)] != rep.Injected[string(k)] {
+			t.Errorf("%s: %d of %d injected reached 119", k, rep.Reached119[string(k)], rep.Injected[string(k)])
+		}
+	}
+	if rep.Repeated119 != 0 || rep.FalseTo119 != 0 {
+		t.Errorf("%d injected emergencies alerted 119 more than once, %d false alarms reached it", rep.Repeated119, rep.FalseTo119)
+	}
+	if rep.Refused != 0 {
+		t.Errorf("the gateway refused %d messages (a clock check?)", rep.Refused)
 	}
 	if len(rep.Missed) != 0 {
 		t.Errorf("missed: %+v", rep.Missed)
@@ -76,11 +93,19 @@ func TestSoakReportFailures(t *testing.T) {
 	false119 := detectors.Detection{Fingerprint: "soak-00000/fire_confirmed/1", Hub: "soak-00000", Class: detectors.ClassEmergency,
 		Cause: detectors.CauseFireConfirmed, Priority: detectors.PriorityCritical, State: detectors.Firing, At: at.Add(5 * time.Hour)}
 	rep := soakReport(soakOptions{homes: 1, days: 1, check: true}, hubs, injected, []detectors.Detection{false119})
+	lookup := func(_ context.Context, id string) (dispatch.Incident, error) {
+		return dispatch.Incident{ID: id, Hub: "soak-00000", Class: detectors.ClassEmergency, Cause: detectors.CauseFireConfirmed, OpenedAt: false119.At}, nil
+	}
+	alerts := []receiver.Alert{{Identifier: "a1", IncidentID: "inc-1", MsgType: cap.MsgAlert}, {Identifier: "a2", IncidentID: "inc-1", MsgType: cap.MsgCancel}}
+	if err := rep.count119(context.Background(), lookup, alerts, newSoakCloser(hubs, injected)); err != nil {
+		t.Fatal(err)
+	}
+	rep.judge()
 	if len(rep.Missed) != 1 || rep.Missed[0].Kind != "sos" {
 		t.Errorf("missed %+v, want the SOS", rep.Missed)
 	}
-	if rep.FalseTo119 != 1 || rep.FalseByCause["fire_confirmed"] != 1 {
-		t.Errorf("false_to_119 %d, by cause %v: want the fire", rep.FalseTo119, rep.FalseByCause)
+	if rep.FalseTo119 != 1 || rep.Alerts119 != 1 || rep.FalseByCause["fire_confirmed"] != 1 {
+		t.Errorf("false_to_119 %d of %d alerts, by cause %v: want the fire", rep.FalseTo119, rep.Alerts119, rep.FalseByCause)
 	}
 	if len(rep.Failures) != 3 {
 		t.Errorf("failures %q, want the emergency rate, 119 and the miss", rep.Failures)
@@ -92,7 +117,7 @@ func TestSoakReportFailures(t *testing.T) {
 func TestSoakDeterministic(t *testing.T) {
 	run := func() SoakReport {
 		var out, errs bytes.Buffer
-		if _, err := cmdSoak(context.Background(), []string{"--homes", "20", "--days", "2", "--emergency-rate", "0.5", "--fault-rate", "0.5", "--seed", "7"}, &out, &errs); err != nil {
+		if _, err := cmdSoak(context.Background(), []string{"--homes", "10", "--days", "2", "--emergency-rate", "0.5", "--fault-rate", "0.5", "--seed", "7"}, &out, &errs); err != nil {
 			t.Fatalf("soak: %v\n%s", err, errs.String())
 		}
 		var rep SoakReport

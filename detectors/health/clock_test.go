@@ -50,3 +50,29 @@ func TestHealthClockAdvance(t *testing.T) {
 		}
 	})
 }
+
+// TestHealthStep: Step returns once the readings queued before it are
+// applied and the deadlines run, with no other wait.
+func TestHealthStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+		c := &simClock{}
+		c.set(start)
+		h := startMonitor(t, Config{Clock: detectors.Clock(c.now), Fleet: fleetOf(registryEntry{
+			hub:     devices.Hub{ID: "hub-1"},
+			sensors: []devices.Sensor{sensor("hub-1", "motion-1", devices.SensorMotion, 60), sensor("hub-1", "door-1", devices.SensorDoor, 60)},
+		})})
+		defer h.stop()
+		h.m.Connection(devices.ConnectionEvent{Hub: "hub-1", Connected: true, At: start})
+		for range 8 {
+			now := c.now()
+			h.m.Ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: "hub-1", SentAt: now, Received: now,
+				Readings: []devices.Reading{{Sensor: "motion-1", Metric: devices.MetricMotion, Value: 1, At: now, Quality: -1}}}})
+			c.set(now.Add(time.Minute))
+			if err := h.m.Step(t.Context(), c.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expect(t, "8 simulated min", h.sink.take(), "firing sensor_silent door-1")
+	})
+}

@@ -196,6 +196,20 @@ func (m *Monitor) Advance(now time.Time) {
 	}
 }
 
+// Step is Advance, returning once every shard has taken the step (see
+// detectors.Engine.Step).
+func (m *Monitor) Step(ctx context.Context, now time.Time) error {
+	var steps sync.WaitGroup
+	steps.Add(len(m.shards))
+	for _, s := range m.shards {
+		s.put(m, op{kind: opAdvance, at: now, stepped: &steps})
+	}
+	if err := shard.Await(ctx, &steps); err != nil {
+		return fmt.Errorf("health: step to %s: %w", now.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
 // SharesReadingBatches reports that Ingest retains a readings batch until
 // its shard has handled it, as the Engine does.
 func (m *Monitor) SharesReadingBatches() bool { return true }

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/dolbom/dolbom/detectors"
@@ -27,8 +28,9 @@ type op struct {
 	kind    opKind
 	msg     *devices.Message
 	conn    devices.ConnectionEvent
-	refresh *registryEntry // opRefresh, and opControl's ctl (not a field of op: see registryEntry)
-	at      time.Time      // opAdvance
+	refresh *registryEntry  // opRefresh, and opControl's ctl (not a field of op: see registryEntry)
+	at      time.Time       // opAdvance
+	stepped *sync.WaitGroup // opAdvance from Step: told once taken
 }
 
 func (o *op) hub() devices.HubID {
@@ -273,6 +275,9 @@ func (s *hubShard) Handle(o op) {
 		s.applyRegistry(i, o.refresh.hub, o.refresh.sensors, s.m.cfg.Clock.Now())
 	case opAdvance:
 		s.tick(o.at)
+		if o.stepped != nil {
+			o.stepped.Done()
+		}
 	}
 }
 

@@ -87,6 +87,9 @@ func (c *channels) fakeURL() string {
 
 // channels holds the channel clients and the fake Twilio when one runs.
 type channels struct {
+	// now is the gateway's clock for what 119 is told (Tuning.Clock; nil:
+	// the wall clock).
+	now func() time.Time
 	// capOpts builds routes (routeWith), once the store is open.
 	capOpts   cap.RouterOptions
 	routes    *cap.Router
@@ -241,7 +244,8 @@ func (c *channels) routeWith(src cap.RouteSource) error {
 func (c *channels) notifiers() map[dispatch.Channel]dispatch.Notifier {
 	return map[dispatch.Channel]dispatch.Notifier{
 		dispatch.Channel119: cap.NewNotifier(cap.NotifierOptions{Routes: c.routes, Residents: c.residents, SenderID: c.capSender,
-			Contact: c.contact, Addressee: c.addressee, Sensors: c.sensors, Pins: c.pins, Stuck: c.stuck, Logger: c.log.With().Str("channel", "119").Logger()}),
+			Contact: c.contact, Addressee: c.addressee, Sensors: c.sensors, Pins: c.pins, Stuck: c.stuck, Now: c.now,
+			Logger: c.log.With().Str("channel", "119").Logger()}),
 		dispatch.ChannelSMS:     twilio.SMSNotifier{Client: c.twilio},
 		dispatch.ChannelVoice:   twilio.VoiceNotifier{Client: c.twilio},
 		dispatch.ChannelConsole: dispatch.ConsoleNotifier{},

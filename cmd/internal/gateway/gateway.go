@@ -107,6 +107,13 @@ type Tuning struct {
 	Engine func(*detectors.EngineConfig)
 	// Store adjusts the store's settings (flush sizes for load runs).
 	Store func(*store.Config)
+	// Clock, when set, is the one time of the whole gateway: the broker's
+	// receive stamps, the detectors' deadlines, dispatch's escalation and
+	// outbox, the store's stamps and retention (see clock.go). Nil: the
+	// wall clock. It is here, not in Options, because no operator sets it:
+	// the simulator's soak runs simulated days through a gateway, moving
+	// the clock with Gateway.Step.
+	Clock func() time.Time
 }
 
 // HTTPLimits bounds the time a request may take on the HTTP server (see
@@ -165,6 +172,8 @@ type Gateway struct {
 	adminCreated  bool
 	ready         readiness
 	httpListener  net.Listener
+	clock         func() time.Time // Tuning.Clock: nil on the wall clock
+	retainedAt    time.Time        // Step's last retention pass (simulated)
 	// open is what New opened, released at an error return or when Run
 	// returns.
 	open cleanups
@@ -194,7 +203,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		return nil, err
 	}
 	defaults.Set(&o.ShutdownTimeout, 20*time.Second)
-	g := &Gateway{opts: o, log: log, Registry: prometheus.NewRegistry()}
+	g := &Gateway{opts: o, log: log, Registry: prometheus.NewRegistry(), clock: tune.Clock}
 	// Every error return below releases what was opened before it.
 	defer func() {
 		if err != nil {
@@ -213,6 +222,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, SecretKey: key,
 		Logger: log, Registerer: reg, RawRetention: o.RawRetention,
 		DrainTimeout: budget.store, Cluster: o.Cluster.Enabled,
+	}
+	if tune.Clock != nil {
+		sc.Now = tune.Clock
 	}
 	if tune.Store != nil {
 		tune.Store(&sc)
@@ -253,6 +265,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		g.open.push(func() { ln.Close() })
 	}
 	g.FakeTwilio = g.channels.fakeTwilio
+	g.channels.now = tune.Clock
 	g.channels.sensors, g.channels.latest, g.channels.residents = st.Registry(), st.Incidents(), st.Registry()
 	g.channels.pins = st.Routes()
 	registerNoRoute(reg, g.channels.stuck)
@@ -288,6 +301,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 			g.Engine.ReleaseStale(hubs)
 			g.Health.ReleaseStale(hubs)
 		}
+	}
+	if tune.Clock != nil {
+		dc.Now = tune.Clock
 	}
 	if tune.Dispatch != nil {
 		tune.Dispatch(&dc)
@@ -344,6 +360,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		SeenSaveInterval: 10 * time.Minute,
 	}
 	hc.Cluster = o.Cluster.Enabled // homes come and go with ownership
+	hc.Clock = tune.Clock
 	if tune.Health != nil {
 		tune.Health(&hc)
 	}
@@ -362,6 +379,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		SeenInterval: 5 * time.Minute,
 	}
 	ec.Cluster = o.Cluster.Enabled
+	ec.Clock = tune.Clock
 	if tune.Engine != nil {
 		tune.Engine(&ec)
 	}
@@ -376,6 +394,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		bc.TCPAddr = broker.ListenerOff // "" means no plain MQTT (TLS only), never the default port
 	}
 	bc.ShutdownTimeout = budget.broker
+	bc.Now = tune.Clock
 	if bc.Node == "" {
 		// The broker's default, made here: a single gateway's lease on
 		// PostgreSQL carries the same name as its held hubs.
