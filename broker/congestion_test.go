@@ -229,3 +229,71 @@ func TestConnectWaitsForTheCores(t *testing.T) {
 	c := off.hub(5, hubB, secretB)
 	c.conn.Close()
 }
+
+// TestServedHubsPassTheDoor: while the door is shut, a hub this node served
+// (held before a restart, or with a kept session) connects at once, as in a
+// reconnect wave; a hub never served waits.
+func TestServedHubsPassTheDoor(t *testing.T) {
+	cpu := &scriptedCPU{over: true}
+	e := startEnvTuned(t, Config{ConnectYieldAt: time.Millisecond}, func(s *Server) {
+		s.congestion.measure = cpu.measure
+		s.congestion.maxWait = time.Hour
+	})
+	e.s.held.restored.Store(&restoredHubs{hashes: []uint64{hubHash(string(hubA))}, until: time.Now().Add(time.Hour)})
+	e.s.congestion.door(time.Now()) // baseline
+	time.Sleep(congestionWindow)
+
+	// A hub never served meets the shut door.
+	waiting := make(chan packets.Packet, 1)
+	go func() {
+		c, ack := e.dialRaw(connectOpts{v: 5, id: string(hubB), user: string(hubB), pass: secretB, clean: true})
+		defer c.conn.Close()
+		waiting <- ack
+	}()
+	waitFor(t, func() bool { return value(e.s.m.connectDoorShut) == 1 })
+
+	// The hub held before the restart passes it (a dial that met the door
+	// would wait for the hour).
+	dial := func(o connectOpts) (*rawClient, packets.Packet) {
+		t.Helper()
+		type dialed struct {
+			c   *rawClient
+			ack packets.Packet
+		}
+		done := make(chan dialed, 1)
+		go func() { c, ack := e.dialRaw(o); done <- dialed{c, ack} }()
+		select {
+		case d := <-done:
+			return d.c, d.ack
+		case <-time.After(10 * time.Second):
+			t.Fatalf("hub %s held at the shut door", o.id)
+			return nil, packets.Packet{}
+		}
+	}
+	a, ack := dial(connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA})
+	if ack.ReasonCode != 0 {
+		t.Fatalf("hub held before the restart: CONNACK %#x", ack.ReasonCode)
+	}
+	// And so does it again with its session kept (3.1.1, not clean), the
+	// restored set aside.
+	a.conn.Close()
+	e.s.held.restored.Store(nil)
+	waitFor(t, func() bool { st := e.s.states.get(string(hubA)); return st != nil && st.sessionKept() })
+	a2, ack := dial(connectOpts{v: 4, id: string(hubA), user: string(hubA), pass: secretA})
+	defer a2.conn.Close()
+	if ack.ReasonCode != 0 {
+		t.Fatalf("hub with a kept session: CONNACK %#x", ack.ReasonCode)
+	}
+	if n := value(e.s.m.connectsYielded); n != 0 {
+		t.Errorf("connects_yielded_total %v while only the new hub waits, want 0", n)
+	}
+	select {
+	case ack := <-waiting:
+		t.Fatalf("the new hub passed the shut door: CONNACK %#x", ack.ReasonCode)
+	default:
+	}
+	cpu.set(false)
+	if ack := <-waiting; ack.ReasonCode != 0 {
+		t.Fatalf("new hub after the door opened: CONNACK %#x", ack.ReasonCode)
+	}
+}
