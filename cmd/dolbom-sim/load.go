@@ -607,6 +607,7 @@ type loadFlags struct {
 	drain, busyWait, connectYieldAt         time.Duration
 	speed, rate, emergRate, highWater       float64
 	asJSON, cpuProfileSteady                bool
+	memProfileSteady                        bool
 	sensors, cpuProfile, memProfile, client string
 	maxHubs                                 string
 }
@@ -635,6 +636,9 @@ func parseLoadFlags(args []string, c *common) (loadFlags, error) {
 	// A profile at the end shows what the run allocated in all; one taken
 	// at a chosen moment shows what a burst holds while it lasts.
 	fs.DurationVar(&f.memProfileAt, "memprofile-at", 0, "with --memprofile: write the heap profile at this run time instead of at the end")
+	// What the steady state allocates sets how often the collector runs
+	// there, and so most of steady_cpu's swings between runs.
+	fs.BoolVar(&f.memProfileSteady, "memprofile-steady", false, "with --memprofile: also write FILE.steady-base at the start of the steady window; `go tool pprof -sample_index=alloc_space -base FILE.steady-base FILE` shows what the steady window allocated")
 	fs.DurationVar(&f.restartAt, "restart-at", 0, "in-process: stop the gateway at this run time and start it again on the same data dir")
 	fs.StringVar(&f.client, "client", "raw", "hub client: raw (cheap MQTT frames, national scale) or paho (Eclipse paho, ~33 KB per hub: small realistic runs)")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "after the run, how long to wait for emergencies still on their way")
@@ -856,6 +860,15 @@ func (r *loadRun) watch(ctx context.Context, restartDone <-chan error, rep *Load
 			r.steadyCPU, r.steadyMsgs, r.steadyWall = cpuTime(), st.Published, now
 			if r.steadyProfPath != "" || (f.cpuProfile == "" && r.c.target == "") {
 				r.steadyProf.start()
+			}
+			if f.memProfile != "" && f.memProfileSteady {
+				// The heap profile's allocations count from the process's
+				// start; this one, subtracted, leaves the steady window's.
+				// No collection is forced for it (it would be the
+				// window's CPU): it counts up to the last one.
+				if err := writeHeapProfileAsIs(f.memProfile + ".steady-base"); err != nil {
+					return err
+				}
 			}
 		}
 		if r.restarted && r.restart.BackS == nil && st.Online >= r.expected {
@@ -1221,11 +1234,16 @@ func memoryByOwner(stderr io.Writer, homes int) *memowner.Table {
 
 // writeHeapProfile writes the live heap (after a GC) to file.
 func writeHeapProfile(file string) error {
+	runtime.GC()
+	return writeHeapProfileAsIs(file)
+}
+
+// writeHeapProfileAsIs writes the heap profile as of the last collection.
+func writeHeapProfileAsIs(file string) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	runtime.GC()
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		f.Close()
 		return err
