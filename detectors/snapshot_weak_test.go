@@ -3,6 +3,12 @@ package detectors
 import (
 	"bytes"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // weakHome is a home whose wearable (its sensor 2) holds a weak fall from
@@ -63,4 +69,50 @@ func TestSnapshotKeepsWeakFall(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// TestEngineSavesWeakFallPromptly runs the real loops on fake time: a weak
+// fall is saved with the next periodic save (SaveInterval, 5 s), like an
+// episode, not with the minute's activity-clock saves, so that a crash
+// inside its 30 s window keeps it; and an engine started from that save
+// raises it when the bed then reads empty.
+func TestEngineSavesWeakFallPromptly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, sink := &memEngineStore{}, &recorder{}
+		tk := &fakeTracker{}
+		cfg := EngineConfig{Sink: sink, Store: store, Shards: 2, Logger: zerolog.Nop(),
+			NewFallTracker: func(devices.HubID, devices.SensorID) FallTracker { return tk }}
+		e, stop := startEngineConfig(t, cfg)
+		now := time.Now()
+		tk.next = []FallFinding{{Impact: now.Add(-3 * time.Second), Detected: now, PeakG: 1.7, FromLying: true, Weak: true}}
+		c := accelChunk("hub-1", "wearable-1", now.Add(-time.Second), false)
+		e.Ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanAccel, Accel: c})
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		store.mu.Lock()
+		saved := store.homes["hub-1"]
+		store.mu.Unlock()
+		var dec home
+		if err := decodeHome(&dec, saved); err != nil || len(dec.trackers) != 1 || dec.trackers[0].weak.deadline == 0 {
+			stop()
+			t.Fatalf("6 s after a weak fall the saved home holds %+v (%v), want the weak fall", dec.trackers, err)
+		}
+		if got := sink.take(); len(got) != 0 {
+			t.Errorf("a weak fall emitted %+v", got)
+		}
+		stop()
+
+		tk2 := &fakeTracker{}
+		cfg.NewFallTracker = func(devices.HubID, devices.SensorID) FallTracker { return tk2 }
+		e, stop = startEngineConfig(t, cfg)
+		defer stop()
+		at := time.Now()
+		e.Ingest(&devices.Message{Hub: "hub-1", Channel: devices.ChanReadings, Readings: &devices.ReadingBatch{Hub: "hub-1", SentAt: at, Received: at,
+			Readings: []devices.Reading{{Sensor: "radar-1", Metric: devices.MetricBed, At: at, Value: 0, Quality: 1}}}})
+		synctest.Wait()
+		got := sink.take()
+		if len(got) != 1 || got[0].Cause != CauseFall || got[0].State != Pending {
+			t.Fatalf("the bed empty after the restart: want a pending fall, got %+v", got)
+		}
+	})
 }
