@@ -212,7 +212,7 @@ func (s *engineShard) acquireHome(hub devices.HubID, dec *home, sensors []device
 	i := s.homeIndex(hub)
 	h := s.homes.At(i)
 	if dec != nil {
-		h.core, h.sensors, h.own, h.tracks, h.applied = dec.core, dec.sensors, dec.own, dec.tracks, dec.applied
+		h.takeSaved(dec)
 	}
 	s.applySensors(h, sensors)
 	h.epoch, h.floorMs = epoch, floorMs

@@ -427,7 +427,7 @@ func (s *engineShard) restore(sn HomeSnapshot) bool {
 		return false
 	}
 	h := s.homes.At(s.homeIndex(sn.Hub))
-	h.core, h.sensors, h.own, h.tracks, h.applied = scratch.core, scratch.sensors, scratch.own, scratch.tracks, scratch.applied
+	h.takeSaved(&scratch)
 	h.epoch = sn.Epoch
 	return true
 }
@@ -1020,16 +1020,15 @@ func (s *engineShard) accel(h *home, c *devices.AccelChunk, floor int64) {
 	if s.e.cfg.NewFallTracker == nil || si < 0 {
 		return
 	}
-	var tk FallTracker
-	for k := range h.trackers {
-		if h.trackers[k].sensor == h.sensors[si].name {
-			tk = h.trackers[k].tracker
-		}
+	slot := h.trackerSlot(si)
+	if slot == nil {
+		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].name})
+		slot = &h.trackers[len(h.trackers)-1]
 	}
-	if tk == nil {
-		tk = s.e.cfg.NewFallTracker(h.id, h.sensorID(si))
-		h.trackers = append(h.trackers, fallTrackerSlot{sensor: h.sensors[si].name, tracker: tk})
+	if slot.tracker == nil { // new, or restored from a snapshot with only its weak finding
+		slot.tracker = s.e.cfg.NewFallTracker(h.id, h.sensorID(si))
 	}
+	tk := slot.tracker
 	for _, f := range tk.Feed(c) {
 		if f.Recovered {
 			h.fallRecovered(r, f, si)

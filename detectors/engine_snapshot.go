@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/dolbom/dolbom/devices"
 )
@@ -26,12 +28,25 @@ import (
 // saved before reads with that episode closed, and one saved by a newer
 // gateway, read by an older one, drops the episodes of kinds it does not
 // know. Versions 1 to 3 hold kindsBeforeV4.
+//
+// Version 5 adds, after the journal position, the weak falls held for the
+// bed zone (rule_fall.go, weakFall): a uvarint count, then for each the
+// wearable's sensor index (uvarint), the impact, detection and deadline
+// (varints, ms) and the peak (float32). A weak finding waits up to
+// FallCancelWindow for the bed to read empty; without it in the snapshot a
+// restart in that window lost a fall out of bed the bed zone would have
+// confirmed. Version 4 is still read, with no weak finding held.
 const (
 	snapshotV1      = 1
 	snapshotV2      = 2
 	snapshotV4      = 4
-	snapshotVersion = snapshotV4
+	snapshotV5      = 5
+	snapshotVersion = snapshotV5
 )
+
+// weakSize is the least an encoded weak finding takes (four one-byte
+// varints and the float32), for bounding a corrupt count.
+const weakSize = 4 + 4
 
 // kindsBeforeV4 is how many episode kinds the snapshots before version 4
 // hold, unwritten: kFireConfirmed to kInactivity.
@@ -65,7 +80,71 @@ func encodeHome(h *home) []byte {
 	b = binary.AppendUvarint(b, uint64(len(h.tracks)))
 	b, _ = binary.Append(b, binary.LittleEndian, h.tracks)
 	b = binary.AppendUvarint(b, uint64(h.applied))
+	return appendWeak(b, h)
+}
+
+// appendWeak writes the weak findings held (version 5).
+func appendWeak(b []byte, h *home) []byte {
+	n := 0
+	for i := range h.trackers {
+		if h.trackers[i].weak.deadline != 0 {
+			n++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range h.trackers {
+		w := &h.trackers[i].weak
+		if w.deadline == 0 {
+			continue
+		}
+		si := slices.IndexFunc(h.sensors, func(s sensorInfo) bool { return s.name == h.trackers[i].sensor })
+		b = binary.AppendUvarint(b, uint64(si)) // the slot's sensor is one of the home's: holdWeak found it there
+		b = binary.AppendVarint(b, w.impact)
+		b = binary.AppendVarint(b, w.detected)
+		b = binary.AppendVarint(b, w.deadline)
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(w.peak))
+	}
 	return b
+}
+
+// readWeak reads the weak findings of a version 5 snapshot into slots of
+// h.trackers (with no tracker yet: the wearable's next chunk makes one).
+func (r *snapshotReader) readWeak(h *home) error {
+	n, ok := r.count(weakSize)
+	if !ok || n > len(h.sensors) {
+		return fmt.Errorf("%w: weak falls", errSnapshot)
+	}
+	h.trackers = nil
+	for range n {
+		var v [4]int64
+		for k := range v {
+			var m int
+			if k == 0 {
+				u, c := binary.Uvarint(r.b)
+				v[k], m = int64(u), c
+				if u >= uint64(len(h.sensors)) {
+					m = 0
+				}
+			} else {
+				v[k], m = binary.Varint(r.b)
+			}
+			if m <= 0 {
+				return fmt.Errorf("%w: weak fall", errSnapshot)
+			}
+			r.b = r.b[m:]
+		}
+		if len(r.b) < 4 || v[3] == 0 {
+			return fmt.Errorf("%w: weak fall", errSnapshot)
+		}
+		name := h.sensors[v[0]].name
+		if slices.ContainsFunc(h.trackers, func(s fallTrackerSlot) bool { return s.sensor == name }) {
+			return fmt.Errorf("%w: weak fall: sensor twice", errSnapshot)
+		}
+		w := weakFall{impact: v[1], detected: v[2], deadline: v[3], peak: math.Float32frombits(binary.LittleEndian.Uint32(r.b))}
+		r.b = r.b[4:]
+		h.trackers = append(h.trackers, fallTrackerSlot{sensor: name, weak: w})
+	}
+	return nil
 }
 
 // snapshotReader reads the variable part of a snapshot; a count or length
@@ -180,6 +259,12 @@ func decodeHome(h *home, b []byte) error {
 			return fmt.Errorf("%w: journal position", errSnapshot)
 		}
 		h.applied = int64(applied)
+		r.b = r.b[k:]
+	}
+	if b[0] >= snapshotV5 {
+		if err := r.readWeak(h); err != nil {
+			return err
+		}
 	}
 	for _, t := range h.tracks {
 		if int(t.Sensor) >= len(h.sensors) {

@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -479,3 +480,18 @@ func (h *home) hubOffline(r *ruleCtx, now int64) {
 const staleEmergency = time.Hour
 
 const dayMs = int64(24 * time.Hour / time.Millisecond)
+
+// takeSaved takes a decoded snapshot's state into h. The weak falls it
+// held go onto the wearables' slots (a slot restored without a tracker
+// gets one with the wearable's next chunk).
+func (h *home) takeSaved(dec *home) {
+	h.core, h.sensors, h.own, h.tracks, h.applied = dec.core, dec.sensors, dec.own, dec.tracks, dec.applied
+	for _, saved := range dec.trackers {
+		k := slices.IndexFunc(h.trackers, func(s fallTrackerSlot) bool { return s.sensor == saved.sensor })
+		if k < 0 {
+			h.trackers = append(h.trackers, saved)
+			continue
+		}
+		h.trackers[k].weak = saved.weak
+	}
+}

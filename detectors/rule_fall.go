@@ -156,6 +156,7 @@ func (h *home) holdWeak(f FallFinding, si int) {
 	if slot := h.trackerSlot(si); slot != nil {
 		at := f.Detected.UnixMilli()
 		slot.weak = weakFall{impact: f.Impact.UnixMilli(), detected: at, deadline: at + h.th.FallCancelWindow.Milliseconds(), peak: float32(f.PeakG)}
+		h.dirty |= dirtyState // saved with the home (snapshot version 5), so a restart keeps it
 	}
 }
 
@@ -179,6 +180,7 @@ func (h *home) bedReading(r *ruleCtx, v float32, t, now int64) {
 			h.fall(r, w.impact, t, w.peak, true, si, nil, now)
 		}
 		*w = weakFall{}
+		h.dirty |= dirtyState
 	}
 }
 

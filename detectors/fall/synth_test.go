@@ -463,3 +463,39 @@ func TestFellAndGotUp(t *testing.T) {
 		}
 	}
 }
+
+// pushThenTurn: someone lying on their back (gravity on z) pushes off the
+// mattress (a jolt of peak g, still on their back), then turns over onto
+// their front over 1 s and lies still: the jolt comes before the turn.
+func (s *signal) pushThenTurn(peak float64) *signal {
+	for i := range s.samples(300 * time.Millisecond) {
+		t := float64(i) / float64(s.rate)
+		ring := (peak - 1) * math.Exp(-t/0.1) * math.Cos(2*math.Pi*4*t)
+		s.add(0.3*ring, -0.03, 1+ring)
+	}
+	n := s.samples(time.Second)
+	for i := range n {
+		a := float64(i) / float64(n) * math.Pi
+		s.add(math.Sin(a), -0.03, math.Cos(a))
+	}
+	for range s.samples(10 * time.Second) {
+		s.add(0, -0.03, -1)
+	}
+	return s
+}
+
+// TestTurnAfterTheImpactIsNotAFallFromLying: a fall out of bed ends on the
+// floor, so its impact is the trunk's last big turn; an impact hard enough
+// for a fall from lying followed by more than a quarter turn into a still
+// posture (turning over in bed after a push: FallAllD's D05 FA05 R05) is
+// not trusted alone, only reported weak, at every rate. The drop from bed,
+// which lands at the end of its turn, is still a fall (TestFallFromBed).
+func TestTurnAfterTheImpactIsNotAFallFromLying(t *testing.T) {
+	for _, rate := range []int{20, 50, 200} {
+		sig := newSignal(rate).hold(6*time.Second, 88).pushThenTurn(5)
+		falls, weak := feedAll(NewTracker(nil), sig, time.Second)
+		if len(falls) != 0 || len(weak) != 1 || !weak[0].FromLying {
+			t.Errorf("%d Hz: falls %+v, weak %+v, want one weak report and no fall (features %+v)", rate, falls, weak, episodeFeatures(nil, sig))
+		}
+	}
+}

@@ -480,6 +480,15 @@ func (t *Tracker) judge(k int64, now time.Time) {
 	lyingTurn := !upright && t.first >= ticksOf(cfg.UprightLookback) && feat.OrientationChangeDeg >= cfg.BedTurnDeg
 	f.FromLying = lyingTurn &&
 		(feat.PeakG >= cfg.BedImpactG || (cfg.BedImpactMS > 0 && feat.ImpactMS >= cfg.BedImpactMS))
+	// A fall out of bed ends on the floor: the landing is the trunk's last
+	// big turn before it lies still. An impact followed by more than a
+	// quarter turn into a still posture was not the landing (turning over in
+	// bed: a push or an arm's swing, then the turn), so it is not trusted
+	// alone: at most a weak report, which the bed zone decides. A wearer
+	// still moving (trying to get up) has no resting posture to compare.
+	if f.FromLying && down && feat.PostActivityG <= cfg.StillG && t.turnAfter(impactOff, post) > landTurnDeg {
+		f.FromLying = false
+	}
 	// A controlled descent (lying down, sitting down heavily, failing to
 	// stand and sitting back): from upright, but no free-fall phase before
 	// the impact and a soft landing. Someone who lowers themself keeps
@@ -601,6 +610,23 @@ func (t *Tracker) minMagnitude(from, to int64) float64 {
 		return 1
 	}
 	return least
+}
+
+// landTurnDeg is the most the trunk turns after the impact of a fall from
+// lying: a quarter turn. FallAllD's falls from bed turn 3-71° after their
+// peak (a roll onto the back once down), its turning over in bed that
+// passes the impact test 125° (docs/detection.md, round 4).
+const landTurnDeg = 90
+
+// turnAfter is the angle between the trunk's direction around the impact
+// (0.22 s, 11 ticks, centred on it) and post, the posture after.
+func (t *Tracker) turnAfter(impactOff int64, post [3]float64) float64 {
+	k := impactOff / int64(tickDur)
+	at, _, ok := t.mean(k-5, k+6)
+	if !ok {
+		return 0
+	}
+	return angleDeg(at, post)
 }
 
 // largestPeak returns the largest raw magnitude over ticks [from, to) and its
