@@ -175,9 +175,15 @@ func (e *inproc) loaded(ctx context.Context) error {
 	return nil
 }
 
+// gatewayStopped, when set (tests), is told of every gateway stopped.
+var gatewayStopped func(*gateway.Gateway)
+
 func (e *inproc) stop() error {
 	e.tr.set(nil)
 	e.mu.Lock()
+	if gatewayStopped != nil && e.g != nil {
+		gatewayStopped(e.g)
+	}
 	cancel, done := e.cancel, e.done
 	e.mu.Unlock()
 	if cancel == nil {
