@@ -30,6 +30,7 @@ type soakOptions struct {
 	faultRate     float64 // injected device faults per home-day
 	check         bool
 	dataDir       string    // where the gateway's temporary data folder goes ("": the system's)
+	cpuProfile    string    // a CPU profile of the simulated days to this file ("": none)
 	progress      io.Writer // a line per simulated day
 	log           zerolog.Logger
 }
@@ -50,6 +51,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	fs.BoolVar(&o.check, "check", false, "exit non-zero when a target is missed (an injected emergency undetected, false alarms over the limits, any to 119)")
 	_ = fs.Bool("json", true, "print the report as JSON (always)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder for the gateway's temporary data folder, deleted at the end (default: the system's temporary folder)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the simulated days (the gateway's start and the provisioning excluded) to this file")
 	logLevel := fs.String("log-level", "error", "the gateway's log level")
 	if err := fs.Parse(args); err != nil {
 		return false, err
@@ -183,6 +185,13 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	// One publisher per core, each with its own homes (each hub's messages
 	// stay in order).
 	gens := runtime.GOMAXPROCS(0)
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("soak: --cpuprofile: %w", err)
+		}
+		defer stop()
+	}
 	minutes := o.days * 24 * 60
 	var messages atomic.Int64
 	errs := make([]error, gens)

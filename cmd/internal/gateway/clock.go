@@ -13,8 +13,7 @@ package gateway
 //     session expiry sweeps (no session expires while its hub is
 //     connected), the message expiry of outbound commands;
 //   - the broker's rate limits and journal timeouts, the store's flush
-//     and rollup seal tickers (the sealer seals every hour the clock has
-//     passed), dispatch's poll interval, the fake Twilio's call pacing: they
+//     ticker (Step flushes before it seals), dispatch's poll interval, the fake Twilio's call pacing: they
 //     guard the machine's CPU and bound waits, and each step waits for
 //     their work to finish (Step) instead of for time to pass;
 //   - latency metrics and log durations, which measure the machine;
@@ -58,6 +57,16 @@ func (g *Gateway) Step(ctx context.Context) error {
 	}
 	if now.Sub(g.retainedAt) >= retentionEvery {
 		g.retainedAt = now
+		// The readings received so far are written, then the hours due as
+		// of now are sealed, before retention: it keeps the raw rows of
+		// every unsealed hour, and with the sealer on the wall clock it
+		// kept (and rescanned, every pass) half a simulated day of them.
+		if err := g.Store.Flush(ctx); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		if err := g.Store.SealDue(ctx); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
 		if _, _, err := g.Store.RunRetentionAlone(ctx, now); err != nil {
 			return fmt.Errorf("gateway: retention: %w", err)
 		}
