@@ -194,6 +194,9 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	}
 	minutes := o.days * 24 * 60
 	var messages atomic.Int64
+	// Wall time by phase of the steps, for the progress lines: where a
+	// slow run spends it (publishing, waiting for PUBACKs, Step, closing).
+	var wallPub, wallAck, wallStep, wallClose time.Duration
 	errs := make([]error, gens)
 	for m := range minutes {
 		if ctx.Err() != nil {
@@ -204,6 +207,7 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 		// The minute's messages are received at its end, as a batch is:
 		// an event is at most a minute older than its receipt, never ahead.
 		clock.set(sent)
+		t0 := time.Now()
 		var pw sync.WaitGroup
 		for gi := range gens {
 			pw.Go(func() {
@@ -223,17 +227,24 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
+		t1 := time.Now()
 		if err := acks.wait(ctx, stepAckLimit); err != nil {
 			return nil, err
 		}
+		t2 := time.Now()
 		if err := g.Step(ctx); err != nil {
 			return nil, fmt.Errorf("soak: %w", err)
 		}
+		t3 := time.Now()
 		if err := closer.close(ctx, g.Dispatch, sent); err != nil {
 			return nil, err
 		}
+		t4 := time.Now()
+		wallPub, wallAck, wallStep, wallClose = wallPub+t1.Sub(t0), wallAck+t2.Sub(t1), wallStep+t3.Sub(t2), wallClose+t4.Sub(t3)
 		if (m+1)%(24*60) == 0 && o.progress != nil {
-			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s\n", (m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds())
+			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s (publishing %.0f s, PUBACKs %.0f s, Step %.0f s, closing %.0f s)\n",
+				(m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds(),
+				wallPub.Seconds(), wallAck.Seconds(), wallStep.Seconds(), wallClose.Seconds())
 		}
 	}
 	rep = soakReport(o, ids, injected, sink.snapshot())
