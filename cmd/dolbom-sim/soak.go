@@ -17,7 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
@@ -32,6 +34,9 @@ type soakOptions struct {
 	dataDir       string    // where the gateway's temporary data folder goes ("": the system's)
 	cpuProfile    string    // a CPU profile of the simulated days to this file ("": none)
 	progress      io.Writer // a line per simulated day
+	// inspect, when set, reads the gateway once the last step's store pass
+	// is over, before the report (tests).
+	inspect func(ctx context.Context, g *gateway.Gateway, hubs []devices.HubID, now time.Time) error
 	log           zerolog.Logger
 }
 
@@ -182,7 +187,7 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	}
 	closer := newSoakCloser(ids, injected)
 
-	// One publisher per core, each with its own homes (each hub's messages
+	// One preparer per core, each with its own homes (each hub's messages
 	// stay in order).
 	gens := runtime.GOMAXPROCS(0)
 	if o.cpuProfile != "" {
@@ -197,35 +202,46 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	// Wall time by phase of the steps, for the progress lines: where a
 	// slow run spends it (publishing, waiting for PUBACKs, Step, closing).
 	var wallPub, wallAck, wallStep, wallClose time.Duration
-	errs := make([]error, gens)
+	minuteAt := func(m int) (t, sent time.Time) {
+		t = soakStart.Add(time.Duration(m) * time.Minute)
+		return t, t.Add(time.Minute)
+	}
+	// prepare encodes minute m of every home, one goroutine per core each
+	// with its own homes, while the gateway works on minute m-1.
+	prepare := func(m int) *sync.WaitGroup {
+		t, sent := minuteAt(m)
+		var pw sync.WaitGroup
+		for gi := range gens {
+			pw.Go(func() {
+				for i := gi; i < len(homes); i += gens {
+					hubs[i].prepare(&homes[i], t, sent)
+				}
+			})
+		}
+		return &pw
+	}
+	prepared := prepare(0)
 	for m := range minutes {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		t := soakStart.Add(time.Duration(m) * time.Minute)
-		sent := t.Add(time.Minute)
+		_, sent := minuteAt(m)
+		t0 := time.Now()
+		prepared.Wait()
 		// The minute's messages are received at its end, as a batch is:
 		// an event is at most a minute older than its receipt, never ahead.
 		clock.set(sent)
-		t0 := time.Now()
-		var pw sync.WaitGroup
-		for gi := range gens {
-			pw.Go(func() {
-				n := 0
-				for i := gi; i < len(homes); i += gens {
-					k, err := hubs[i].step(&homes[i], t, sent)
-					if err != nil {
-						errs[gi] = err
-						return
-					}
-					n += k
-				}
-				messages.Add(int64(n))
-			})
+		n := 0
+		for _, h := range hubs {
+			k, err := h.send()
+			if err != nil {
+				return nil, err
+			}
+			n += k
 		}
-		pw.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
+		messages.Add(int64(n))
+		if m+1 < minutes {
+			prepared = prepare(m + 1)
 		}
 		t1 := time.Now()
 		if err := acks.wait(ctx, stepAckLimit); err != nil {
@@ -245,6 +261,14 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s (publishing %.0f s, PUBACKs %.0f s, Step %.0f s, closing %.0f s)\n",
 				(m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds(),
 				wallPub.Seconds(), wallAck.Seconds(), wallStep.Seconds(), wallClose.Seconds())
+		}
+	}
+	if err := g.StepsDone(ctx); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	if o.inspect != nil {
+		if err := o.inspect(ctx, g, ids, clock.now()); err != nil {
+			return nil, err
 		}
 	}
 	rep = soakReport(o, ids, injected, sink.snapshot())

@@ -174,6 +174,7 @@ type Gateway struct {
 	httpListener  net.Listener
 	clock         func() time.Time // Tuning.Clock: nil on the wall clock
 	retainedAt    time.Time        // Step's last retention pass (simulated)
+	maintaining   chan error       // Step's store pass under way, nil when none
 	// open is what New opened, released at an error return or when Run
 	// returns.
 	open cleanups
