@@ -37,7 +37,7 @@ type soakOptions struct {
 	// inspect, when set, reads the gateway once the last step's store pass
 	// is over, before the report (tests).
 	inspect func(ctx context.Context, g *gateway.Gateway, hubs []devices.HubID, now time.Time) error
-	log           zerolog.Logger
+	log     zerolog.Logger
 }
 
 // soakStart is the first simulated midnight (KST): fixed, so that a run
