@@ -81,6 +81,7 @@ type soakHub struct {
 	pid     uint16
 	out     bytes.Buffer // the frames of one step, written at once
 	queued  int          // messages in out
+	payload []byte       // the readings batch being encoded
 	events  []devices.Event
 	rs      []devices.Reading
 }
@@ -177,7 +178,11 @@ func (h *soakHub) prepare(home *firmwaresim.Home, t, sent time.Time) {
 		h.publish(devices.ChanEvents, devices.EncodeEvent(e))
 	}
 	h.rs = home.Readings(h.rs[:0], t)
-	h.publish(devices.ChanReadings, devices.EncodeReadings(devices.ReadingBatch{SentAt: sent, Readings: h.rs}))
+	// The hub's own encoding (its CPU, not the gateway's): the appender
+	// writes what devices.EncodeReadings does, byte for byte, at a
+	// fraction of its cost (10% of a soak's CPU with EncodeReadings).
+	h.payload = firmwaresim.AppendReadings(h.payload[:0], devices.ReadingBatch{SentAt: sent, Readings: h.rs})
+	h.publish(devices.ChanReadings, h.payload)
 }
 
 // send writes the prepared minute at once and counts its PUBACKs to come.
