@@ -17,7 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/broker"
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/detectors"
+	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
@@ -30,8 +32,12 @@ type soakOptions struct {
 	faultRate     float64 // injected device faults per home-day
 	check         bool
 	dataDir       string    // where the gateway's temporary data folder goes ("": the system's)
+	cpuProfile    string    // a CPU profile of the simulated days to this file ("": none)
 	progress      io.Writer // a line per simulated day
-	log           zerolog.Logger
+	// inspect, when set, reads the gateway once the last step's store pass
+	// is over, before the report (tests).
+	inspect func(ctx context.Context, g *gateway.Gateway, hubs []devices.HubID, now time.Time) error
+	log     zerolog.Logger
 }
 
 // soakStart is the first simulated midnight (KST): fixed, so that a run
@@ -50,6 +56,7 @@ func cmdSoak(ctx context.Context, args []string, stdout, stderr io.Writer) (fail
 	fs.BoolVar(&o.check, "check", false, "exit non-zero when a target is missed (an injected emergency undetected, false alarms over the limits, any to 119)")
 	_ = fs.Bool("json", true, "print the report as JSON (always)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder for the gateway's temporary data folder, deleted at the end (default: the system's temporary folder)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the simulated days (the gateway's start and the provisioning excluded) to this file")
 	logLevel := fs.String("log-level", "error", "the gateway's log level")
 	if err := fs.Parse(args); err != nil {
 		return false, err
@@ -180,51 +187,88 @@ func runSoak(ctx context.Context, o soakOptions) (rep *SoakReport, err error) {
 	}
 	closer := newSoakCloser(ids, injected)
 
-	// One publisher per core, each with its own homes (each hub's messages
+	// One preparer per core, each with its own homes (each hub's messages
 	// stay in order).
 	gens := runtime.GOMAXPROCS(0)
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("soak: --cpuprofile: %w", err)
+		}
+		defer stop()
+	}
 	minutes := o.days * 24 * 60
 	var messages atomic.Int64
-	errs := make([]error, gens)
+	// Wall time by phase of the steps, for the progress lines: where a
+	// slow run spends it (publishing, waiting for PUBACKs, Step, closing).
+	var wallPub, wallAck, wallStep, wallClose time.Duration
+	minuteAt := func(m int) (t, sent time.Time) {
+		t = soakStart.Add(time.Duration(m) * time.Minute)
+		return t, t.Add(time.Minute)
+	}
+	// prepare encodes minute m of every home, one goroutine per core each
+	// with its own homes, while the gateway works on minute m-1.
+	prepare := func(m int) *sync.WaitGroup {
+		t, sent := minuteAt(m)
+		var pw sync.WaitGroup
+		for gi := range gens {
+			pw.Go(func() {
+				for i := gi; i < len(homes); i += gens {
+					hubs[i].prepare(&homes[i], t, sent)
+				}
+			})
+		}
+		return &pw
+	}
+	prepared := prepare(0)
 	for m := range minutes {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		t := soakStart.Add(time.Duration(m) * time.Minute)
-		sent := t.Add(time.Minute)
+		_, sent := minuteAt(m)
+		t0 := time.Now()
+		prepared.Wait()
 		// The minute's messages are received at its end, as a batch is:
 		// an event is at most a minute older than its receipt, never ahead.
 		clock.set(sent)
-		var pw sync.WaitGroup
-		for gi := range gens {
-			pw.Go(func() {
-				n := 0
-				for i := gi; i < len(homes); i += gens {
-					k, err := hubs[i].step(&homes[i], t, sent)
-					if err != nil {
-						errs[gi] = err
-						return
-					}
-					n += k
-				}
-				messages.Add(int64(n))
-			})
+		n := 0
+		for _, h := range hubs {
+			k, err := h.send()
+			if err != nil {
+				return nil, err
+			}
+			n += k
 		}
-		pw.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
+		messages.Add(int64(n))
+		if m+1 < minutes {
+			prepared = prepare(m + 1)
 		}
+		t1 := time.Now()
 		if err := acks.wait(ctx, stepAckLimit); err != nil {
 			return nil, err
 		}
+		t2 := time.Now()
 		if err := g.Step(ctx); err != nil {
 			return nil, fmt.Errorf("soak: %w", err)
 		}
+		t3 := time.Now()
 		if err := closer.close(ctx, g.Dispatch, sent); err != nil {
 			return nil, err
 		}
+		t4 := time.Now()
+		wallPub, wallAck, wallStep, wallClose = wallPub+t1.Sub(t0), wallAck+t2.Sub(t1), wallStep+t3.Sub(t2), wallClose+t4.Sub(t3)
 		if (m+1)%(24*60) == 0 && o.progress != nil {
-			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s\n", (m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds())
+			fmt.Fprintf(o.progress, "soak: day %d of %d done, %d messages, %.0f s (publishing %.0f s, PUBACKs %.0f s, Step %.0f s, closing %.0f s)\n",
+				(m+1)/(24*60), o.days, messages.Load(), time.Since(began).Seconds(),
+				wallPub.Seconds(), wallAck.Seconds(), wallStep.Seconds(), wallClose.Seconds())
+		}
+	}
+	if err := g.StepsDone(ctx); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	if o.inspect != nil {
+		if err := o.inspect(ctx, g, ids, clock.now()); err != nil {
+			return nil, err
 		}
 	}
 	rep = soakReport(o, ids, injected, sink.snapshot())

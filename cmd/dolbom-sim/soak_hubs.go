@@ -80,6 +80,8 @@ type soakHub struct {
 	partial []byte
 	pid     uint16
 	out     bytes.Buffer // the frames of one step, written at once
+	queued  int          // messages in out
+	payload []byte       // the readings batch being encoded
 	events  []devices.Event
 	rs      []devices.Reading
 }
@@ -152,29 +154,42 @@ func (h *soakHub) connect(ctx context.Context, tr firmwaresim.Transport, secret 
 	}
 }
 
-// publish queues one QoS 1 message for the step's write.
+// publish appends one QoS 1 message to the step's frames.
 func (h *soakHub) publish(ch devices.Channel, payload []byte) {
 	h.pid++
 	if h.pid == 0 {
 		h.pid = 1
 	}
-	h.acks.pending.Add(1)
+	h.queued++
 	_ = firmwaresim.AppendPublish(&h.out, 5, devices.Topic(h.id, ch), payload, 1, h.pid, false, false)
 }
 
-// step sends what home produced in the minute from t: its events, then
-// the minute's readings batch, stamped sent (the end of the minute).
-func (h *soakHub) step(home *firmwaresim.Home, t, sent time.Time) (int, error) {
+// prepare encodes what home produced in the minute from t: its events,
+// then the minute's readings batch, stamped sent (the end of the minute).
+// Nothing is sent: the soak prepares a minute while the gateway works on
+// the one before (a home's routine does not depend on the gateway), and
+// sends it once the clock has moved.
+func (h *soakHub) prepare(home *firmwaresim.Home, t, sent time.Time) {
 	h.out.Reset()
+	h.queued = 0
 	h.events = home.Events(h.events[:0], t)
 	for _, e := range h.events {
 		e.Hub = h.id
 		h.publish(devices.ChanEvents, devices.EncodeEvent(e))
 	}
 	h.rs = home.Readings(h.rs[:0], t)
-	h.publish(devices.ChanReadings, devices.EncodeReadings(devices.ReadingBatch{SentAt: sent, Readings: h.rs}))
+	// The hub's own encoding (its CPU, not the gateway's): the appender
+	// writes what devices.EncodeReadings does, byte for byte, at a
+	// fraction of its cost (10% of a soak's CPU with EncodeReadings).
+	h.payload = firmwaresim.AppendReadings(h.payload[:0], devices.ReadingBatch{SentAt: sent, Readings: h.rs})
+	h.publish(devices.ChanReadings, h.payload)
+}
+
+// send writes the prepared minute at once and counts its PUBACKs to come.
+func (h *soakHub) send() (int, error) {
+	h.acks.pending.Add(h.queued)
 	if err := h.link.Write(h.out.Bytes()); err != nil {
 		return 0, fmt.Errorf("soak: %s: %w", h.id, err)
 	}
-	return len(h.events) + 1, nil
+	return h.queued, nil
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/dolbom/dolbom/cmd/internal/gateway"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -143,5 +146,101 @@ func TestSoakFlags(t *testing.T) {
 		if _, err := cmdSoak(context.Background(), args, &out, &errs); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+// The store keeps up with the simulated clock: the hours are sealed into
+// hourly rollups as they fall due and the raw readings past the soak's 6 h
+// retention are gone. With the sealer on the wall clock (every wall
+// minute), a soak's hours went unsealed for half a simulated day, and
+// retention, which keeps the raw rows of unsealed hours, kept them all and
+// rescanned them at every pass: most of the run's CPU.
+func TestSoakStoreKeepsUp(t *testing.T) {
+	o := soakOptions{homes: 3, days: 1, seed: 3, log: zerolog.Nop()}
+	var checked bool
+	o.inspect = func(ctx context.Context, g *gateway.Gateway, hubs []devices.HubID, now time.Time) error {
+		checked = true
+		if want := soakStart.Add(24 * time.Hour); !now.Equal(want) {
+			t.Errorf("the run ended at %s, want %s", now, want)
+		}
+		j := g.Store.Journal()
+		for _, hub := range hubs {
+			// Retention runs every 10 simulated minutes and keeps 6 h, and
+			// the last hour or two may wait for their seal.
+			rs, _, err := j.HubSamples(ctx, hub, soakStart, now.Add(-8*time.Hour))
+			if err != nil {
+				return err
+			}
+			if len(rs) != 0 {
+				t.Errorf("%s: %d raw readings older than 8 h kept (first at %s): retention did not run as of the simulated clock", hub, len(rs), rs[0].At)
+			}
+			// The kitchen's smoke sensor reports every minute: each sealed
+			// hour has its 60 readings.
+			hours, err := j.Rollups(ctx, hub, firmwaresim.SensorKitchenSmoke, devices.MetricSmoke, time.Hour, soakStart, now.Add(-2*time.Hour))
+			if err != nil {
+				return err
+			}
+			if len(hours) != 22 {
+				t.Errorf("%s: %d hourly rollups of the day's first 22 hours", hub, len(hours))
+			}
+			for _, h := range hours {
+				if h.Count != 60 {
+					t.Errorf("%s: hour %s has %d readings, want 60", hub, h.Bucket, h.Count)
+				}
+			}
+		}
+		return nil
+	}
+	rep, err := runSoak(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !checked {
+		t.Fatal("the soak never called inspect")
+	}
+	if rep.Refused != 0 {
+		t.Errorf("%d messages refused", rep.Refused)
+	}
+}
+
+// Each simulated minute is sent, and stepped through, once its clock has
+// come, though it is encoded while the gateway works on the minute
+// before: with an emergency per home-day, every injected emergency is
+// detected (a pendant's SOS and a wearable's fall at once), no message is
+// refused, and every minute's readings batch arrived (one message per home
+// and minute at least). A speedup that skipped minutes, or steps of the
+// detectors, would miss some of them.
+func TestSoakSendsEachMinuteAtItsTime(t *testing.T) {
+	var out, errs bytes.Buffer
+	if _, err := cmdSoak(context.Background(), []string{"--homes", "20", "--days", "1", "--emergency-rate", "1", "--fault-rate", "0", "--seed", "5"}, &out, &errs); err != nil {
+		t.Fatalf("soak: %v\n%s", err, errs.String())
+	}
+	var rep SoakReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if min := int64(20 * 24 * 60); rep.Messages < min {
+		t.Errorf("%d messages, want at least %d (a readings batch per home and minute)", rep.Messages, min)
+	}
+	total := 0
+	for k, n := range rep.Injected {
+		total += n
+		if rep.Detected[k] != n {
+			t.Errorf("%s: %d of %d injected detected", k, rep.Detected[k], n)
+		}
+	}
+	if total < 10 {
+		t.Fatalf("only %d emergencies injected: %+v", total, rep.Injected)
+	}
+	for _, k := range []firmwaresim.InjectKind{firmwaresim.InjectSOS, firmwaresim.InjectFall} {
+		if rep.Injected[string(k)] == 0 {
+			continue
+		}
+		if l := rep.LatencySeconds[string(k)]; l.Max != 0 {
+			t.Errorf("%s detected %v s after it happened, want at once", k, l.Max)
+		}
+	}
+	if rep.Refused != 0 || len(rep.Missed) != 0 {
+		t.Errorf("refused %d, missed %+v", rep.Refused, rep.Missed)
 	}
 }

@@ -290,7 +290,7 @@ var readingsPool = sync.Pool{New: func() any { s := make([]devices.Reading, 0, 3
 // buffer that the PUBACK gives back.
 func (h *Hub) enqueueReadings(now int64, sent time.Time, rs []devices.Reading) {
 	pb := getPayload()
-	payload := appendReadings(pb.b[:0], devices.ReadingBatch{SentAt: sent, Readings: rs})
+	payload := AppendReadings(pb.b[:0], devices.ReadingBatch{SentAt: sent, Readings: rs})
 	h.enqueue(now, outMsg{ch: devices.ChanReadings, payload: payload, buf: pb})
 }
 

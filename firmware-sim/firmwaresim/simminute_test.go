@@ -27,7 +27,7 @@ func TestSimMinuteFixture(t *testing.T) {
 	if len(rs) != 17 {
 		t.Fatalf("%d readings in the night minute, want 17", len(rs))
 	}
-	got := appendReadings(nil, devices.ReadingBatch{SentAt: simMinuteAt.Add(time.Minute), Readings: rs})
+	got := AppendReadings(nil, devices.ReadingBatch{SentAt: simMinuteAt.Add(time.Minute), Readings: rs})
 	if *updateSimMinute {
 		if err := os.WriteFile(simMinutePath, append(got, '\n'), 0o644); err != nil {
 			t.Fatal(err)

@@ -8,14 +8,14 @@ import (
 	"github.com/dolbom/dolbom/devices"
 )
 
-// appendReadings appends the readings payload of b to dst: byte for byte
+// AppendReadings appends the readings payload of b to dst: byte for byte
 // what devices.EncodeReadings writes (a test holds it to that), without its
 // reflection, wire structs and fresh buffer per batch. In a one-process load
 // run the simulator shares the gateway's garbage collector, and the minute
 // batches are most of what hubs send. A batch the fast path cannot write
 // exactly (a string that JSON would escape, a value that is not finite) is
 // left to devices.EncodeReadings.
-func appendReadings(dst []byte, b devices.ReadingBatch) []byte {
+func AppendReadings(dst []byte, b devices.ReadingBatch) []byte {
 	for _, r := range b.Readings {
 		if !plainJSON(string(r.Sensor)) || !plainJSON(string(r.Metric)) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) ||
 			math.IsInf(float64(r.Quality), 1) {

@@ -39,9 +39,9 @@ func TestAppendReadingsMatchesDevicesEncoder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := devices.ReadingBatch{SentAt: at.Add(time.Second), Readings: tc.rs}
 			want := devices.EncodeReadings(b)
-			got := appendReadings([]byte("prefix"), b)
+			got := AppendReadings([]byte("prefix"), b)
 			if !bytes.Equal(got, append([]byte("prefix"), want...)) {
-				t.Errorf("appendReadings\n got %s\nwant prefix%s", got, want)
+				t.Errorf("AppendReadings\n got %s\nwant prefix%s", got, want)
 			}
 		})
 	}
@@ -59,7 +59,7 @@ func TestAppendReadingsSimulatedDays(t *testing.T) {
 			t0 := start.Add(time.Duration(m) * time.Minute)
 			rs = h.Readings(rs[:0], t0)
 			b := devices.ReadingBatch{SentAt: t0.Add(time.Minute + 1234*time.Millisecond), Readings: rs}
-			buf = appendReadings(buf[:0], b)
+			buf = AppendReadings(buf[:0], b)
 			if want := devices.EncodeReadings(b); !bytes.Equal(buf, want) {
 				t.Fatalf("home %d minute %d:\n got %s\nwant %s", index, m, buf, want)
 			}
@@ -79,7 +79,7 @@ func FuzzAppendReadings(f *testing.F) {
 		}
 		b := devices.ReadingBatch{SentAt: time.UnixMilli(ts / 2), Readings: []devices.Reading{
 			{Sensor: devices.SensorID(sensor), Metric: devices.Metric(metric), At: time.UnixMilli(ts), Value: v, Quality: q}}}
-		if got, want := appendReadings(nil, b), devices.EncodeReadings(b); !bytes.Equal(got, want) {
+		if got, want := AppendReadings(nil, b), devices.EncodeReadings(b); !bytes.Equal(got, want) {
 			t.Fatalf("got %s\nwant %s", got, want)
 		}
 	})

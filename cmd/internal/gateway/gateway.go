@@ -174,6 +174,7 @@ type Gateway struct {
 	httpListener  net.Listener
 	clock         func() time.Time // Tuning.Clock: nil on the wall clock
 	retainedAt    time.Time        // Step's last retention pass (simulated)
+	maintaining   chan error       // Step's store pass under way, nil when none
 	// open is what New opened, released at an error return or when Run
 	// returns.
 	open cleanups
@@ -225,6 +226,11 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	if tune.Clock != nil {
 		sc.Now = tune.Clock
+		// Step seals the due hours as of the simulated clock (clock.go):
+		// the loop's wall ticker and its pause between chunks of hubs,
+		// which spread a national hour over five wall minutes, would leave
+		// the seal hours behind a clock that moves faster than the wall.
+		sc.SealInterval, sc.SealPause = -1, time.Nanosecond
 	}
 	if tune.Store != nil {
 		tune.Store(&sc)
