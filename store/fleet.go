@@ -123,16 +123,25 @@ func fleetLimit(n int) int {
 	return n
 }
 
+// fleetListSQL is the query of a fleet page.
+func (s *database) fleetListSQL(q console.FleetQuery) (string, []any, error) {
+	w, err := s.fleetWhere(q)
+	if err != nil {
+		return "", nil, err
+	}
+	w.add("h.id > ?", q.After)
+	return `SELECT h.id, h.resident_id, coalesce(r.district_code, ''), h.model, h.firmware,
+		h.installed_us, h.end_of_life_us, hh.hub_id IS NOT NULL, coalesce(hh.data, '{}')` + fleetFrom + w.sql() +
+		fmt.Sprintf(` ORDER BY h.id LIMIT %d`, fleetLimit(q.Limit)), w.args, nil
+}
+
 // FleetHubs returns a page of the fleet in hub id order (console.FleetReader).
 func (s State) FleetHubs(ctx context.Context, q console.FleetQuery) ([]console.FleetHub, error) {
-	w, err := s.fleetWhere(q)
+	query, args, err := s.fleetListSQL(q)
 	if err != nil {
 		return nil, err
 	}
-	w.add("h.id > ?", q.After)
-	rows, err := s.st.query(ctx, `SELECT h.id, h.resident_id, coalesce(r.district_code, ''), h.model, h.firmware,
-		h.installed_us, h.end_of_life_us, hh.hub_id IS NOT NULL, coalesce(hh.data, '{}')`+fleetFrom+w.sql()+
-		fmt.Sprintf(` ORDER BY h.id LIMIT %d`, fleetLimit(q.Limit)), w.args...)
+	rows, err := s.st.query(ctx, query, args...)
 	type fleetRow struct {
 		hub    console.FleetHub
 		health devices.HubHealthRecord
@@ -199,18 +208,11 @@ func (s State) FleetHubs(ctx context.Context, q console.FleetQuery) ([]console.F
 // aggregate query (console.FleetReader): the rows are bounded by districts
 // times models times firmwares, never by hubs.
 func (s State) FleetGroups(ctx context.Context, q console.FleetQuery) ([]console.FleetGroup, error) {
-	w, err := s.fleetWhere(q)
+	query, args, err := s.fleetGroupsSQL(q)
 	if err != nil {
 		return nil, err
 	}
-	f := s.fleetSQL()
-	w.args = append(w.args, float64(console.FleetLowBattery), toUS(q.Now))
-	low, now := len(w.args)-1, len(w.args)
-	rows, err := s.st.query(ctx, fmt.Sprintf(`SELECT coalesce(r.district_code, ''), h.model, %[1]s, count(*),
-		sum(CASE WHEN %[2]s THEN 1 ELSE 0 END),
-		sum(CASE WHEN %[3]s >= 0 AND %[3]s < $%[4]d THEN 1 ELSE 0 END),
-		sum(CASE WHEN h.end_of_life_us < $%[5]d THEN 1 ELSE 0 END)`, f.firmware, f.online, f.battery, low, now)+
-		fleetFrom+w.sql()+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, w.args...)
+	rows, err := s.st.query(ctx, query, args...)
 	return collect(rows, err, "fleet counts", func(sc row) (console.FleetGroup, error) {
 		var g console.FleetGroup
 		var hubs, online, lowN, past int64
@@ -218,4 +220,20 @@ func (s State) FleetGroups(ctx context.Context, q console.FleetQuery) ([]console
 		g.Hubs, g.Online, g.LowBattery, g.PastEndOfLife = int(hubs), int(online), int(lowN), int(past)
 		return g, err
 	})
+}
+
+// fleetGroupsSQL is the aggregate query of FleetGroups.
+func (s *database) fleetGroupsSQL(q console.FleetQuery) (string, []any, error) {
+	w, err := s.fleetWhere(q)
+	if err != nil {
+		return "", nil, err
+	}
+	f := s.fleetSQL()
+	w.args = append(w.args, float64(console.FleetLowBattery), toUS(q.Now))
+	low, now := len(w.args)-1, len(w.args)
+	return fmt.Sprintf(`SELECT coalesce(r.district_code, ''), h.model, %[1]s, count(*),
+		sum(CASE WHEN %[2]s THEN 1 ELSE 0 END),
+		sum(CASE WHEN %[3]s >= 0 AND %[3]s < $%[4]d THEN 1 ELSE 0 END),
+		sum(CASE WHEN h.end_of_life_us < $%[5]d THEN 1 ELSE 0 END)`, f.firmware, f.online, f.battery, low, now) +
+		fleetFrom + w.sql() + ` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, w.args, nil
 }
