@@ -48,28 +48,32 @@ func NewFleet(store console.FleetReader, now func() time.Time, reg prometheus.Re
 			Help: "Fleet requests (API, page, CSV) refused for a bad filter, by parameter."}, []string{"param"})}
 }
 
-// FleetPageSize is the default page; FleetMaxPage the largest a client
-// may ask for.
-const (
-	FleetPageSize = 100
-	FleetMaxPage  = 1000
-	// fleetMaxDays bounds the day filters (ten years: longer than any
-	// hub's life).
-	fleetMaxDays = 3650
-)
+// fleetMaxDays bounds the day filters (ten years: longer than any hub's
+// life).
+const fleetMaxDays = 3650
 
 // FleetParams are the query parameters a fleet request reads, for the
 // console's form and links.
 var FleetParams = []string{"region", "model", "firmware", "battery_below", "offline_days", "eol_within_days"}
 
 // Query reads a fleet request's filters (docs/api.md) within scope. A bad
-// one is a 400 naming the parameter and what it takes.
+// one, or an unknown parameter (a misspelt filter would otherwise list
+// everything), is a 400 naming the parameter and what it takes.
 func (f *Fleet) Query(v url.Values, scope []string) (console.FleetQuery, error) {
 	q := console.FleetQuery{Scope: scope, Now: f.now(), Model: strings.TrimSpace(v.Get("model")),
 		Firmware: strings.TrimSpace(v.Get("firmware")), After: v.Get("after")}
 	bad := func(param, format string, args ...any) (console.FleetQuery, error) {
 		f.badFilter.WithLabelValues(param).Inc()
 		return q, BadRequest(param, format, args...)
+	}
+	allowed := append(slices.Clone(FleetParams), "after", "limit")
+	for name := range v {
+		if !slices.Contains(allowed, name) {
+			// The label is "unknown", not the name: a client's typos must
+			// not grow the counter's series.
+			f.badFilter.WithLabelValues("unknown").Inc()
+			return q, BadRequest(name, "unknown query parameter %q; this route takes: %s", name, strings.Join(allowed, ", "))
+		}
 	}
 	if s := strings.TrimSpace(v.Get("region")); s != "" {
 		codes, err := console.NormalizeRegions(console.RoleAdmin, []string{s})
@@ -106,8 +110,8 @@ func (f *Fleet) Query(v url.Values, scope []string) (console.FleetQuery, error) 
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > FleetMaxPage {
-			return bad("limit", "limit %q: want 1 to %d", s, FleetMaxPage)
+		if err != nil || n < 1 || n > maxPageSize {
+			return bad("limit", "limit %q: want 1 to %d", s, maxPageSize)
 		}
 		q.Limit = n
 	}
@@ -121,7 +125,7 @@ func (f *Fleet) Query(v url.Values, scope []string) (console.FleetQuery, error) 
 func (f *Fleet) Page(ctx context.Context, q console.FleetQuery) ([]console.FleetHub, string, error) {
 	size := q.Limit
 	if size == 0 {
-		size = FleetPageSize
+		size = defaultPageSize
 	}
 	q.Limit = size + 1 // one more, to learn whether another page exists
 	hubs, err := f.store.FleetHubs(ctx, q)
@@ -224,7 +228,8 @@ func RegionName(code string) string {
 	return r.Name
 }
 
-// ServeList answers GET .../fleet: {"hubs": [...], "next": cursor}.
+// ServeList answers GET .../fleet as every list: {"items": [...],
+// "next_after": cursor}.
 func (f *Fleet) ServeList(w http.ResponseWriter, r *http.Request, scope []string, fail func(error)) {
 	q, err := f.Query(r.URL.Query(), scope)
 	if err != nil {
@@ -244,7 +249,7 @@ func (f *Fleet) ServeList(w http.ResponseWriter, r *http.Request, scope []string
 			hubs[i].Sensors = []console.FleetSensor{}
 		}
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"hubs": hubs, "next": next})
+	WriteJSON(w, http.StatusOK, page[console.FleetHub]{Items: hubs, NextAfter: next})
 }
 
 // ServeCounts answers GET .../fleet/counts.
@@ -267,7 +272,7 @@ var fleetCSVHeader = []string{"hub_id", "resident_id", "sido", "sigungu", "distr
 	"online", "last_seen", "installed_at", "end_of_life", "sensors", "sensor_batteries"}
 
 // ServeCSV answers GET .../fleet.csv: every matching hub, read a page at a
-// time (FleetMaxPage), as UTF-8 CSV with a byte order mark, so that Excel
+// time (maxPageSize), as UTF-8 CSV with a byte order mark, so that Excel
 // opens the Korean names right. A failure after the first row cannot
 // change the status any more: the file then ends with a row that says so.
 func (f *Fleet) ServeCSV(w http.ResponseWriter, r *http.Request, scope []string, fail func(error)) {
@@ -276,7 +281,7 @@ func (f *Fleet) ServeCSV(w http.ResponseWriter, r *http.Request, scope []string,
 		fail(err)
 		return
 	}
-	q.Limit = FleetMaxPage
+	q.Limit = maxPageSize
 	hubs, next, err := f.Page(r.Context(), q)
 	if err != nil {
 		fail(err)
@@ -296,7 +301,7 @@ func (f *Fleet) ServeCSV(w http.ResponseWriter, r *http.Request, scope []string,
 		if next == "" || cw.Error() != nil {
 			break
 		}
-		q.After, q.Limit = next, FleetMaxPage
+		q.After, q.Limit = next, maxPageSize
 		hubs, next, err = f.Page(r.Context(), q)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {

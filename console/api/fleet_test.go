@@ -61,14 +61,15 @@ func TestAdminAPIFleet(t *testing.T) {
 	if status, _ := get("/api/v1/fleet", ""); status != http.StatusUnauthorized {
 		t.Errorf("no token: %d", status)
 	}
-	var page struct {
+	type fleetPage struct {
 		Hubs []struct {
 			HubID string `json:"hub_id"`
-		} `json:"hubs"`
-		Next string `json:"next"`
+		} `json:"items"`
+		Next string `json:"next_after"`
 	}
 	var ids []string
 	for after, n := "", 0; n < 5; n++ {
+		var page fleetPage
 		status, body := get("/api/v1/fleet?limit=2&after="+after, "tok")
 		if status != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil {
 			t.Fatalf("page: %d %s", status, body)
@@ -95,7 +96,7 @@ func TestAdminAPIFleet(t *testing.T) {
 	if status, body := get("/api/v1/fleet.csv?battery_below=20", "tok"); status != http.StatusOK || !strings.HasPrefix(body, "\uFEFFhub_id,") || strings.Count(body, "\n") != 2 || !strings.Contains(body, "hub-a,") {
 		t.Errorf("CSV battery_below=20: %d %q", status, body)
 	}
-	for _, bad := range []string{"limit=0", "limit=1001", "battery_below=0", "offline_days=x", "eol_within_days=99999", "region=Atlantis"} {
+	for _, bad := range []string{"limit=0", "limit=1001", "battery_below=0", "offline_days=x", "eol_within_days=99999", "region=Atlantis", "batery_below=20"} {
 		param, _, _ := strings.Cut(bad, "=")
 		status, body := get("/api/v1/fleet?"+bad, "tok")
 		if status != http.StatusBadRequest || !strings.Contains(body, `"field": "`+param+`"`) {

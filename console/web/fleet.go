@@ -140,7 +140,14 @@ func (w *web) fleetPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if len(filters) > 0 {
 		data["CSV"] = "/console/api/fleet.csv?" + filters.Encode()
 	}
-	q, err := w.deps.Fleet.Query(v, rc.account.Regions)
+	asked := url.Values{}
+	for k, vs := range filters {
+		asked[k] = vs
+	}
+	if a := v.Get("after"); a != "" {
+		asked.Set("after", a) // the page's other parameters (lang) are not the fleet's
+	}
+	q, err := w.deps.Fleet.Query(asked, rc.account.Regions)
 	if err != nil {
 		data["Problem"] = err.Error()
 		w.render(rw, r, "fleet", http.StatusBadRequest, rc, data)

@@ -99,8 +99,8 @@ func TestFleetScopedToRegion(t *testing.T) {
 	}
 	_, body = busan.get("/console/api/fleet")
 	var page struct {
-		Hubs []console.FleetHub `json:"hubs"`
-		Next string             `json:"next"`
+		Hubs []console.FleetHub `json:"items"`
+		Next string             `json:"next_after"`
 	}
 	if err := json.Unmarshal([]byte(body), &page); err != nil || len(page.Hubs) != 1 || page.Hubs[0].Hub != "hub-busan-1" || page.Hubs[0].Battery != 12 {
 		t.Errorf("Busan fleet = %+v, %v", page, err)
