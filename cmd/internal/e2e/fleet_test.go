@@ -50,18 +50,9 @@ func TestFleetPageInBrowser(t *testing.T) {
 	ctx := browser(t, 1366, 900)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		act(t, ctx, what, actions...)
 	}
-	run("sign in",
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.WaitVisible(`input[name=username]`),
-		chromedp.SendKeys(`input[name=username]`, "a-busan"),
-		chromedp.SendKeys(`input[name=password]`, password),
-		chromedp.Click(`button[type=submit]`),
-		chromedp.WaitVisible(`nav a[href="/admin/fleet"]`),
-	)
+	signInUntil(t, ctx, s.URL, "a-busan", `nav a[href="/admin/fleet"]`)
 	run("open 기기 현황", chromedp.Click(`nav a[href="/admin/fleet"]`), chromedp.WaitVisible(`#fleet-hubs`))
 	screenshot(t, ctx, "fleet-01-busan")
 	if got := text(t, ctx, `h1`); got != "기기 현황" {
