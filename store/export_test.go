@@ -2,6 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/dolbom/dolbom/console"
 
 	"github.com/dolbom/dolbom/devices"
 	"time"
@@ -100,4 +104,76 @@ func QueryRow(ctx context.Context, s *Store, query string, args []any, dest ...a
 // on the embedded store, see stateTables) and scans its one row.
 func QueryStateRow(ctx context.Context, s *Store, query string, args []any, dest ...any) error {
 	return s.st.queryRow(ctx, query, args...).Scan(dest...)
+}
+
+// FleetFill registers n residents (spread over 40 시도 of 7 시군구 each),
+// n hubs and n hubs' health rows straight into the tables, in multi-row
+// inserts, then runs ANALYZE so that both planners know the sizes: the
+// setting of TestFleetQueryPlan.
+func (s *Store) FleetFill(ctx context.Context, n int) error {
+	const chunk = 500
+	for start := 0; start < n; start += chunk {
+		rows := min(chunk, n-start)
+		var res, hubs, health []any
+		for i := start; i < start+rows; i++ {
+			id := fmt.Sprintf("%07d", i)
+			district := fmt.Sprintf("%02d%03d", 11+i%40, i%7)
+			res = append(res, "res-"+id, "x", []byte{}, int64(0), int64(0), district)
+			hubs = append(hubs, "hub-"+id, "res-"+id, "M-"+strconv.Itoa(i%3), int64(0), int64(1+i), int64(0), int64(0))
+			health = append(health, "hub-"+id, fmt.Sprintf(`{"hub_id":"hub-%s","online":%t,"battery":%d,"firmware":"1.%d","last_seen":"2026-12-01T00:00:00Z"}`, id, i%10 != 0, i%100, i%4), int64(0))
+		}
+		if _, err := s.be.exec(ctx, `INSERT INTO residents (id, name, access_sealed, created_us, updated_us, district_code) VALUES `+s.be.values(rows, 6), res...); err != nil {
+			return err
+		}
+		if _, err := s.be.exec(ctx, `INSERT INTO hubs (id, resident_id, model, installed_us, end_of_life_us, created_us, updated_us) VALUES `+s.be.values(rows, 7), hubs...); err != nil {
+			return err
+		}
+		if _, err := s.st.exec(ctx, `INSERT INTO hub_health (hub_id, data, updated_us) VALUES `+s.st.values(rows, 3), health...); err != nil {
+			return err
+		}
+	}
+	for _, b := range []backend{s.be, s.st} {
+		if _, err := b.exec(ctx, `ANALYZE`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FleetPlan returns the plan of the fleet list (or, with groups, of the
+// counts) for q: SQLite's EXPLAIN QUERY PLAN details or PostgreSQL's
+// EXPLAIN lines.
+func (s *Store) FleetPlan(ctx context.Context, q console.FleetQuery, groups bool) ([]string, error) {
+	build := s.fleetListSQL
+	if groups {
+		build = s.fleetGroupsSQL
+	}
+	query, args, err := build(q)
+	if err != nil {
+		return nil, err
+	}
+	explain := "EXPLAIN QUERY PLAN "
+	if s.isPostgres() {
+		explain = "EXPLAIN "
+	}
+	rs, err := s.st.query(ctx, explain+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var line string
+		if s.isPostgres() {
+			err = rs.Scan(&line)
+		} else {
+			var id, parent, unused int
+			err = rs.Scan(&id, &parent, &unused, &line)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, line)
+	}
+	return out, rs.Err()
 }

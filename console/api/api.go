@@ -116,6 +116,9 @@ type AdminConfig struct {
 	// Accounts, when set, serves the accounts' regions
 	// (/api/v1/accounts, accounts_api.go).
 	Accounts AccountRegions
+	// Fleet, when set, serves the fleet view (/api/v1/fleet, fleet.go),
+	// national: the token has no region.
+	Fleet *Fleet
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -189,6 +192,10 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("POST "+p+"/hubs/{id}/enable", a.setHubDisabled(false))
 	m.HandleFunc("GET "+p+"/hubs/{id}/health", a.hubHealth)
 	m.HandleFunc("GET "+p+"/hubs/{id}/events", a.hubEvents)
+
+	m.HandleFunc("GET "+p+"/fleet", a.fleet((*Fleet).ServeList))
+	m.HandleFunc("GET "+p+"/fleet/counts", a.fleet((*Fleet).ServeCounts))
+	m.HandleFunc("GET "+p+"/fleet.csv", a.fleet((*Fleet).ServeCSV))
 
 	m.HandleFunc("GET "+p+"/regions", a.listRegions)
 	m.HandleFunc("GET "+p+"/accounts", a.listAccounts)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -224,13 +225,8 @@ func (w *web) caseloadCSV(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 }
 
 // spreadsheetText keeps a typed name from being run as a formula when the
-// CSV is opened in a spreadsheet (a name that begins with =, +, - or @).
-func spreadsheetText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// CSV is opened in a spreadsheet (api.SpreadsheetText).
+func spreadsheetText(s string) string { return api.SpreadsheetText(s) }
 
 // MonthTitle is a month as a heading: "2026년 5월" / "May 2026".
 func (p *pageData) MonthTitle(t time.Time) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dolbom/dolbom/console"
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/console/web"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -62,6 +63,7 @@ func newStoreWeb(cfg web.Config, st *store.Store, extra web.Deps, log zerolog.Lo
 	deps := extra
 	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
+	deps.Fleet = api.NewFleet(st.State(), cfg.Now, cfg.Registerer)
 	cfg.Logger = log
 	return web.New(cfg, deps)
 }
@@ -575,7 +577,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	pages := map[string][]string{
 		"sw-kim": {"/today", "/residents", "/residents/" + string(r.ID), "/reports", "/reports/caseload"},
 		"d-park": {"/queue", "/residents", "/residents/" + string(r.ID), "/reports"},
-		"root":   {"/admin/accounts", "/admin/audit", "/residents", "/reports"},
+		"root":   {"/admin/accounts", "/admin/audit", "/admin/fleet", "/residents", "/reports"},
 	}
 	for who, paths := range pages {
 		c := e.client()

@@ -74,6 +74,9 @@ type Deps struct {
 	// region a dispatcher's scope is checked against; scope.go); nil: the
 	// resident's district alone.
 	IncidentRegions IncidentRegions
+	// Fleet, when set, serves the fleet page and its JSON and CSV
+	// (fleet.go) to admins, within their regions; nil hides them.
+	Fleet *api.Fleet
 }
 
 // Config configures the web console. Zero values take the defaults
@@ -270,6 +273,7 @@ func (w *web) routes() {
 	w.reportRoutes()
 	w.registryRoutes()
 	w.regionRoutes()
+	w.fleetRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))

@@ -49,6 +49,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"JournalPositions", testJournalPositions},
 		{"AcquireLoadsByHub", testAcquireLoads},
 		{"FleetOf", testFleetOf},
+		{"Fleet", testFleet},
 		{"Poison", testPoison},
 		{"HeldHubs", testHeldHubs},
 		{"ReadingsAndRollups", testRollups},

@@ -28,9 +28,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	ctx := browser(t, 1366, 900)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		act(t, ctx, what, actions...)
 	}
 	text := func(sel string) string {
 		t.Helper()
@@ -40,14 +38,7 @@ func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 		}
 		return s
 	}
-	run("sign in",
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.WaitVisible(`input[name=username]`),
-		chromedp.SendKeys(`input[name=username]`, "root"),
-		chromedp.SendKeys(`input[name=password]`, password),
-		chromedp.Click(`button[type=submit]`),
-		chromedp.WaitVisible(`a[href="/admin/residents/new"]`),
-	)
+	signInUntil(t, ctx, s.URL, "root", `a[href="/admin/residents/new"]`)
 	run("open the new resident form",
 		chromedp.Click(`nav a[href="/admin/residents/new"]`),
 		chromedp.WaitVisible(`form.admin-form input[name=name]`),

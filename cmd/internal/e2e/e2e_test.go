@@ -295,6 +295,29 @@ func TestSocialWorker(t *testing.T) {
 	screenshot(t, tablet, "05-today-tablet")
 }
 
+// act runs actions in the browser, failing the test with what they were
+// for.
+func act(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// signInUntil signs user in through the login form and waits for sel on
+// the page it lands on.
+func signInUntil(t *testing.T, ctx context.Context, url, user, sel string) {
+	t.Helper()
+	act(t, ctx, "sign in as "+user,
+		chromedp.Navigate(url+"/login"),
+		chromedp.WaitVisible(`input[name=username]`),
+		chromedp.SendKeys(`input[name=username]`, user),
+		chromedp.SendKeys(`input[name=password]`, password),
+		chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(sel),
+	)
+}
+
 func navigate(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {

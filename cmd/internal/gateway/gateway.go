@@ -164,6 +164,7 @@ type Gateway struct {
 
 	channels *channels
 	web      *web.Console
+	fleet    *api.Fleet
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
 
@@ -442,6 +443,9 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// other's forms.
 	desk := web.DeskIncidents{Desk: g.Dispatch}
 	accounts, casework := st.Accounts(), st.Casework()
+	// One fleet view for the admin API (national) and the console (within
+	// an admin's regions): one counter of bad filters.
+	g.fleet = api.NewFleet(st.State(), nil, reg)
 	g.web, err = web.New(web.Config{SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies, SigningKey: key, Registerer: reg, Logger: log},
 		web.Deps{Accounts: accounts, Audit: accounts, Residents: st.Registry(), Visits: casework, Caseload: casework, Wellbeing: casework, Health: health,
 			Incidents: desk, History: casework, OpenIncident: desk, Desk: g.Dispatch, Evidence: st.Journal(), Reports: casework,
@@ -449,7 +453,8 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 			Hubs:     g.hubControl(),
 			// Scoping by region and the "119 경로 없음" banner.
 			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(),
-			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}})
+			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()},
+			Fleet:  g.fleet})
 	if err != nil {
 		return nil, err
 	}

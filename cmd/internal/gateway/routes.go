@@ -82,7 +82,7 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("/twilio/", callback, g.channels.webhooks)
 
 	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes,
-		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts()},
+		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts(), Fleet: g.fleet},
 		g.registry(), g.healthReader(), g.hubControl(), log)
 	handle(api.APIPrefix, plain, admin)
 	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
@@ -91,5 +91,9 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("POST /login", bounds{body: loginBodyBytes}, web)
 	handle("GET /reports", bounds{write: reportWriteTimeout}, web)
 	handle("GET /reports/export.csv", bounds{write: reportWriteTimeout}, web)
+	// The fleet's CSV holds every matching hub (300,000 nationally): the
+	// reports' write bound.
+	handle("GET /console/api/fleet.csv", bounds{write: reportWriteTimeout}, web)
+	handle("GET "+api.APIPrefix+"fleet.csv", bounds{write: reportWriteTimeout}, admin)
 	return mux
 }
