@@ -35,7 +35,7 @@ func commands(c *cli) map[string]map[string]handler {
 			"rotate-secret": c.hubRotateSecret, "health": c.hubHealth, "events": c.hubEvents,
 		},
 		"region":  {"route": c.regionRoute, "list": c.regionList},
-		"account": {"list": c.accountList, "regions": c.accountRegions},
+		"account": {"list": c.accountList, "regions": c.accountRegions, "token": c.accountToken, "revoke": c.accountRevoke},
 		"sensor": {
 			"add": c.sensorAdd, "list": c.sensorList, "get": c.sensorGet, "update": c.sensorUpdate,
 			"disable": c.sensorSetDisabled(true), "enable": c.sensorSetDisabled(false),

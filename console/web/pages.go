@@ -174,7 +174,7 @@ func (w *web) resident(ctx context.Context, rc *reqCtx, id devices.ResidentID) (
 		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
 	}
 	// Another region's resident is not found, like a missing one.
-	if !w.scopeOf(rc).resident(res) {
+	if !w.scopeOf(rc).Resident(res) {
 		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
 	}
 	return res, nil
@@ -214,7 +214,7 @@ func (w *web) fail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, err erro
 const residentsPerPage = 50
 
 func (w *web) listVisible(ctx context.Context, rc *reqCtx, search, after string) ([]devices.Resident, bool, error) {
-	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1, Regions: w.scopeOf(rc).regions()}
+	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1, Regions: w.scopeOf(rc).Regions()}
 	if rc.account.Role == console.RoleSocialWorker {
 		q.SocialWorkerID = rc.account.ID
 	}
