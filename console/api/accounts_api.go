@@ -27,11 +27,16 @@ type AccountRegions interface {
 }
 
 func (a *adminAPI) accountsOff(w http.ResponseWriter) bool {
-	if a.cfg.Accounts == nil {
-		WriteError(w, &Error{Status: http.StatusNotImplemented, Msg: "this gateway serves no accounts"})
-		return true
+	return unserved(w, a.cfg.Accounts == nil, "this gateway serves no accounts")
+}
+
+// unserved answers 501 with msg when off: a part the gateway was built
+// without.
+func unserved(w http.ResponseWriter, off bool, msg string) bool {
+	if off {
+		WriteError(w, &Error{Status: http.StatusNotImplemented, Msg: msg})
 	}
-	return false
+	return off
 }
 
 func (a *adminAPI) listAccounts(w http.ResponseWriter, r *http.Request) {
@@ -110,11 +115,7 @@ func (a *adminAPI) accountInScope(r *http.Request, id string) (console.Account, 
 
 // tokensOff answers when the gateway keeps no accounts' tokens.
 func (a *adminAPI) tokensOff(w http.ResponseWriter) bool {
-	if a.cfg.Tokens == nil || a.cfg.Accounts == nil {
-		WriteError(w, &Error{Status: http.StatusNotImplemented, Msg: "this gateway issues no account tokens"})
-		return true
-	}
-	return false
+	return unserved(w, a.cfg.Tokens == nil || a.cfg.Accounts == nil, "this gateway issues no account tokens")
 }
 
 // createToken gives an admin or dispatcher account a new bearer token,

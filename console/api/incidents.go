@@ -115,13 +115,9 @@ func (a *incidentAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	acct, err := a.auth.account(r)
 	if err != nil {
-		if errors.Is(err, errNoToken) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dolbom"`)
-			WriteError(w, &Error{Status: http.StatusUnauthorized,
-				Msg: "missing or wrong token: send the header \"Authorization: Bearer <token>\""})
-			return
+		if !refuseToken(w, err, "missing or wrong token") {
+			a.fail(w, r, err)
 		}
-		a.fail(w, r, err)
 		return
 	}
 	if acct.Role != console.RoleAdmin && acct.Role != console.RoleDispatcher {

@@ -72,6 +72,18 @@ func (au authenticator) account(r *http.Request) (console.Account, error) {
 	return acct, nil
 }
 
+// refuseToken answers 401 for a missing or wrong token (errNoToken),
+// naming what was wanted; false for another error, which the caller
+// answers.
+func refuseToken(w http.ResponseWriter, err error, what string) bool {
+	if !errors.Is(err, errNoToken) {
+		return false
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="dolbom"`)
+	WriteError(w, &Error{Status: http.StatusUnauthorized, Msg: what + `: send the header "Authorization: Bearer <token>"`})
+	return true
+}
+
 type accountKey struct{}
 
 func withAccount(r *http.Request, acct console.Account) *http.Request {

@@ -21,6 +21,7 @@ func RunConsole(t *testing.T, fresh Fresh) {
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
+		{"WorkOrders", testWorkOrders},
 		{"Audit", testAudit},
 		{"Visits", testVisits},
 		{"CaseloadActivity", testCaseloadActivity},
