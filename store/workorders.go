@@ -167,4 +167,3 @@ func (s WorkOrders) ListTechnicians(ctx context.Context) ([]workorder.Technician
 		return t, err
 	})
 }
-
