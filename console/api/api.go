@@ -119,6 +119,9 @@ type AdminConfig struct {
 	// IncidentRegions tells the 시도 an incident was routed to (for the
 	// audit of a regional token; optional).
 	IncidentRegions console.IncidentRegions
+	// WorkOrders, when set, serves the maintenance work orders and
+	// technicians (workorders_api.go).
+	WorkOrders WorkOrders
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -220,6 +223,12 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("GET "+p+"/regions/routes", a.listRoutes)
 	m.HandleFunc("PUT "+p+"/regions/routes/{sido}", a.putRoute)
 	m.HandleFunc("DELETE "+p+"/regions/routes/{sido}", a.deleteRoute)
+
+	m.HandleFunc("GET "+p+"/workorders", a.listWorkOrders)
+	m.HandleFunc("GET "+p+"/workorders/{id}", a.getWorkOrder)
+	m.HandleFunc("POST "+p+"/workorders/{id}/close", a.closeWorkOrder)
+	m.HandleFunc("GET "+p+"/technicians", a.listTechnicians)
+	m.HandleFunc("PUT "+p+"/technicians/{id}", a.putTechnician)
 
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors", a.createSensor)
 	m.HandleFunc("GET "+p+"/hubs/{id}/sensors", a.listSensors)

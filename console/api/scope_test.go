@@ -17,6 +17,7 @@ import (
 	"github.com/dolbom/dolbom/console/consoletest"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -73,11 +74,12 @@ type regionEnv struct {
 	*incidentEnv
 	tokens   map[string]string // account id -> its bearer token
 	incident map[string]string // "seoul", "busan" -> incident id
+	order    map[string]string // "seoul", "busan" -> work order id
 }
 
 func newRegionEnv(t *testing.T) *regionEnv {
 	t.Helper()
-	e := &regionEnv{incidentEnv: newIncidentEnv(t), tokens: map[string]string{}, incident: map[string]string{}}
+	e := &regionEnv{incidentEnv: newIncidentEnv(t), tokens: map[string]string{}, incident: map[string]string{}, order: map[string]string{}}
 	e.srv.Close() // replaced by a server of both APIs
 	s := e.s
 	mux := http.NewServeMux()
@@ -88,7 +90,7 @@ func newRegionEnv(t *testing.T) *regionEnv {
 	mux.Handle("/api/v1/policies/", incidents)
 	routes := consoletest.NewRoutes("https://119.example/cap")
 	admin := api.NewAdminAPI(api.AdminConfig{Token: testToken, Events: s.Journal(), Routes: routes, Accounts: s.Accounts(),
-		Tokens: s.Accounts(), IncidentRegions: s.Routes()}, storeRegistry{s.Registry(), s.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
+		Tokens: s.Accounts(), IncidentRegions: s.Routes(), WorkOrders: s.WorkOrders()}, storeRegistry{s.Registry(), s.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
 	mux.Handle(api.APIPrefix, admin)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -113,6 +115,16 @@ func newRegionEnv(t *testing.T) *regionEnv {
 		e.mustCall(t, testToken, 201, "POST", "/api/v1/hubs/"+city+"-hub/sensors", `{"id": "`+city+`-s", "kind": "smoke", "location": "kitchen"}`)
 		inc := e.open(t, devices.HubID(city+"-hub"), detectors.CauseSOS, detectors.PriorityCritical, testNow)
 		e.incident[city] = inc.ID
+		o, _, err := s.WorkOrders().OpenOrder(ctx, workorder.Order{Hub: devices.HubID(city + "-hub"), ResidentID: devices.ResidentID(city + "-r"),
+			Fault: workorder.FaultBatteryLow, Region: map[string]string{"seoul": "11110", "busan": "26350"}[city], LastIncident: "x", OpenedAt: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.order[city] = o.ID
+		if err := s.WorkOrders().PutTechnician(ctx, workorder.Technician{ID: city + "-tech", Name: city, Phone: "+821011112222",
+			Region: map[string]string{"seoul": "11", "busan": "26"}[city]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return e
 }
@@ -141,7 +153,8 @@ func (e *regionEnv) seoulState(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range []string{"/api/v1/residents/seoul-r?reveal=access", "/api/v1/hubs/seoul-hub", "/api/v1/hubs/seoul-hub/sensors",
-		"/api/v1/residents?include_disabled=true", "/api/v1/accounts", "/api/v1/regions/routes", "/api/v1/policies/sos"} {
+		"/api/v1/residents?include_disabled=true", "/api/v1/accounts", "/api/v1/regions/routes", "/api/v1/policies/sos",
+		"/api/v1/workorders/" + e.order["seoul"], "/api/v1/technicians"} {
 		b.Write(e.mustCall(t, testToken, 200, "GET", p, ""))
 	}
 	inc, tl, err := e.d.Incident(context.Background(), e.incident["seoul"])
@@ -211,6 +224,13 @@ func TestBusanTokenCannotReachSeoul(t *testing.T) {
 		"GET /api/v1/policies/{cause}":                    nil, // the policies are national, the same for every region
 		"PUT /api/v1/policies/{cause}":                    {{"PUT", "/api/v1/policies/sos", `{"steps": []}`, []int{forbidden}}},
 	}
+	seoulOrder := e.order["seoul"]
+	cases["GET /api/v1/workorders"] = []tryCase{{"GET", "/api/v1/workorders", "", nil}, {"GET", "/api/v1/workorders?resident_id=seoul-r", "", nil}}
+	cases["GET /api/v1/workorders/{id}"] = []tryCase{{"GET", "/api/v1/workorders/" + seoulOrder, "", []int{notFound}}}
+	cases["POST /api/v1/workorders/{id}/close"] = []tryCase{{"POST", "/api/v1/workorders/" + seoulOrder + "/close", `{"by": "busan", "replaced": "battery"}`, []int{notFound}}}
+	cases["GET /api/v1/technicians"] = []tryCase{{"GET", "/api/v1/technicians", "", nil}}
+	cases["PUT /api/v1/technicians/{id}"] = []tryCase{{"PUT", "/api/v1/technicians/seoul-tech", `{"name": "x", "phone": "010-9999-8888", "region": "26"}`, []int{409}},
+		{"PUT", "/api/v1/technicians/new-tech", `{"name": "x", "phone": "010-9999-8888", "region": "11"}`, []int{invalid}}}
 	var actions []tryCase
 	for _, a := range []string{"acknowledge", "assign", "note", "resolve", "cancel", "send119", "responder"} {
 		actions = append(actions, tryCase{"POST", "/api/v1/incidents/" + seoulInc + "/" + a,
@@ -230,7 +250,7 @@ func TestBusanTokenCannotReachSeoul(t *testing.T) {
 	}
 
 	before := e.seoulState(t)
-	seoulIDs := []string{"seoul-r", "seoul-hub", "seoul-s", "seoul-admin", seoulInc, `"11"`, "서울"}
+	seoulIDs := []string{"seoul-r", "seoul-hub", "seoul-s", "seoul-admin", "seoul-tech", seoulInc, seoulOrder, `"11"`, "서울"}
 	for _, token := range []string{"busan-admin", "busan-disp"} {
 		for _, p := range e.routes {
 			for _, tc := range cases[p] {
@@ -263,7 +283,21 @@ func TestBusanTokenCannotReachSeoul(t *testing.T) {
 		e.mustCall(t, testToken, 404, "GET", p, "")
 	}
 
+	if b := e.mustCall(t, testToken, 200, "GET", "/api/v1/technicians", ""); strings.Contains(string(b), "new-tech") {
+		t.Errorf("a Busan token made a Seoul technician: %s", b)
+	}
+
 	// The tokens do work in Busan: the refusals above are the region's.
+	busanOrder := "/api/v1/workorders/" + e.order["busan"]
+	e.mustCall(t, e.tokens["busan-admin"], 400, "POST", busanOrder+"/close", `{"by": "busan-tech"}`)
+	if b := e.mustCall(t, e.tokens["busan-admin"], 200, "POST", busanOrder+"/close", `{"by": "busan-tech", "replaced": "battery CR123A"}`); !strings.Contains(string(b), `"closed"`) {
+		t.Errorf("close: %s", b)
+	}
+	e.mustCall(t, e.tokens["busan-admin"], 409, "POST", busanOrder+"/close", `{"by": "busan-tech", "replaced": "again"}`)
+	if b := e.mustCall(t, e.tokens["busan-admin"], 200, "GET", "/api/v1/workorders?resident_id=busan-r", ""); !strings.Contains(string(b), "battery CR123A") {
+		t.Errorf("the resident's history lacks the closed order: %s", b)
+	}
+	e.mustCall(t, e.tokens["busan-admin"], 200, "PUT", "/api/v1/technicians/haeundae-tech", `{"name": "해운대 기사", "phone": "010-5555-6666", "region": "부산 해운대구"}`)
 	e.mustCall(t, e.tokens["busan-admin"], 200, "GET", "/api/v1/residents/busan-r", "")
 	e.mustCall(t, e.tokens["busan-admin"], 200, "GET", "/api/v1/hubs/busan-hub/sensors/busan-s", "")
 	e.mustCall(t, e.tokens["busan-disp"], 200, "GET", "/api/v1/incidents/"+e.incident["busan"], "")

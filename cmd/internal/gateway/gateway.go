@@ -29,6 +29,7 @@ import (
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
@@ -163,6 +164,9 @@ type Gateway struct {
 	FakeTwilio *fake.Server
 
 	channels *channels
+	// workOrders opens maintenance work orders from device faults
+	// (dispatch/workorder) and texts the technicians.
+	workOrders *workorder.Desk
 	web      *web.Console
 	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
 	Token    string
@@ -310,6 +314,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	}
 	g.Dispatch, err = dispatch.New(dc)
 	if err != nil {
+		return nil, err
+	}
+	if g.workOrders, err = workorder.New(workorder.Config{Store: st.WorkOrders(), Feed: g.Dispatch, Residents: st.Registry(),
+		Sender: g.channels.twilio, Now: dc.Now, Logger: log}); err != nil {
 		return nil, err
 	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -510,6 +518,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start(stageDispatch, g.Dispatch.Run)
 	stages.start(stageChannels, g.channels.run)
 	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store.Incidents()) })
+	stages.start(stageWorkOrders, g.workOrders.Run)
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.

@@ -84,7 +84,7 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 
 	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes,
 		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts(),
-		Tokens: st.Accounts(), IncidentRegions: st.Routes()},
+		Tokens: st.Accounts(), IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders()},
 		g.registry(), g.healthReader(), g.hubControl(), log)
 	handle(api.APIPrefix, plain, admin)
 	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
