@@ -29,10 +29,10 @@ import (
 	"github.com/dolbom/dolbom/detectors/health"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/internal/defaults"
 	"github.com/dolbom/dolbom/internal/every"
 	"github.com/dolbom/dolbom/store"
@@ -167,9 +167,9 @@ type Gateway struct {
 	// workOrders opens maintenance work orders from device faults
 	// (dispatch/workorder) and texts the technicians.
 	workOrders *workorder.Desk
-	web      *web.Console
-	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
-	Token    string
+	web        *web.Console
+	Handler    http.Handler // /healthz, /readyz, /metrics, /api/v1/
+	Token      string
 
 	tokenCreated  bool
 	adminPassword string // the first console account's password, shown once
