@@ -14,6 +14,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 )
 
 // parsePages parses every page with the shared layout.
@@ -270,6 +271,8 @@ type residentData struct {
 	HasNext  bool
 	Falls    fallCount // the last 30 days' falls, as Today counts them
 	activity activityCheck
+	// WorkOrders is the resident's maintenance history, newest first.
+	WorkOrders []workorder.Order
 }
 
 func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -340,6 +343,12 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.Incidents = make([]IncidentSummary, len(incs))
 		for i, inc := range incs {
 			d.Incidents[i] = summaryOf(inc)
+		}
+	}
+	if w.deps.WorkOrders != nil {
+		if d.WorkOrders, err = w.deps.WorkOrders.ListOrders(ctx, workorder.Query{ResidentID: res.ID, Limit: 20}); err != nil {
+			w.fail(rw, r, rc, err)
+			return
 		}
 	}
 	if w.deps.Visits != nil && rc.account.Role == console.RoleSocialWorker {

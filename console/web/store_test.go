@@ -62,6 +62,7 @@ func newStoreWeb(cfg web.Config, st *store.Store, extra web.Deps, log zerolog.Lo
 	deps := extra
 	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
+	deps.WorkOrders = st.WorkOrders()
 	cfg.Logger = log
 	return web.New(cfg, deps)
 }
@@ -567,7 +568,7 @@ func TestSecurityHeadersAndCookies(t *testing.T) {
 	}
 }
 
-var untranslated = regexp.MustCompile(`>\s*(nav|today|res|visit|fault|dev|reports|caseload|targets|queue|accounts|audit|error|login|role)\.[a-z.0-9]+\s*<`)
+var untranslated = regexp.MustCompile(`>\s*(nav|wo|today|res|visit|fault|dev|reports|caseload|targets|queue|accounts|audit|error|login|role)\.[a-z.0-9]+\s*<`)
 
 func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	e := newEnv(t)
@@ -575,7 +576,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	pages := map[string][]string{
 		"sw-kim": {"/today", "/residents", "/residents/" + string(r.ID), "/reports", "/reports/caseload"},
 		"d-park": {"/queue", "/residents", "/residents/" + string(r.ID), "/reports"},
-		"root":   {"/admin/accounts", "/admin/audit", "/residents", "/reports"},
+		"root":   {"/admin/accounts", "/admin/audit", "/admin/workorders", "/residents", "/reports"},
 	}
 	for who, paths := range pages {
 		c := e.client()

@@ -74,6 +74,9 @@ type Deps struct {
 	// region a dispatcher's scope is checked against; scope.go); nil: the
 	// resident's district alone.
 	IncidentRegions IncidentRegions
+	// WorkOrders, when set, serves the admin's work orders page and the
+	// maintenance history on residents' pages (workorders.go).
+	WorkOrders WorkOrders
 }
 
 // Config configures the web console. Zero values take the defaults
@@ -270,6 +273,7 @@ func (w *web) routes() {
 	w.reportRoutes()
 	w.registryRoutes()
 	w.regionRoutes()
+	w.workOrderRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))

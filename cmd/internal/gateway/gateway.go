@@ -450,7 +450,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.hubControl(),
 			// Scoping by region and the "119 경로 없음" banner.
-			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(),
+			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders(),
 			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}})
 	if err != nil {
 		return nil, err
