@@ -16,8 +16,8 @@ import (
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/devices/region"
 	"github.com/dolbom/dolbom/dispatch"
-	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -76,7 +76,7 @@ type scopeWorld struct {
 	seoulHub, busanHub devices.HubID
 	seoulInc, busanInc dispatch.Incident
 	seoulSensor        devices.SensorID
-	seoulOrder         string // a work order of the Seoul hub
+	seoulOrder         string   // a work order of the Seoul hub
 	seoulMarkers       []string // what must never reach a Busan account
 }
 
