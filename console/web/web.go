@@ -75,8 +75,9 @@ type Deps struct {
 	// resident's district alone.
 	IncidentRegions IncidentRegions
 	// WorkOrders, when set, serves the admin's work orders page and the
-	// maintenance history on residents' pages (workorders.go).
-	WorkOrders WorkOrders
+	// maintenance history on residents' pages (workorders.go), through
+	// the admin API's port.
+	WorkOrders api.WorkOrders
 }
 
 // Config configures the web console. Zero values take the defaults

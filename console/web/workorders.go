@@ -7,24 +7,15 @@ package web
 // not found, as in the API.
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch/workorder"
 )
-
-// WorkOrders is the work-order store as the pages use it.
-type WorkOrders interface {
-	ListOrders(ctx context.Context, q workorder.Query) ([]workorder.Order, error)
-	GetOrder(ctx context.Context, id string) (workorder.Order, error)
-	CloseOrder(ctx context.Context, id, by, replaced string, at time.Time) (workorder.Order, error)
-}
 
 func init() {
 	for k, v := range workOrderText {
