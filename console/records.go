@@ -203,3 +203,15 @@ type HubControl interface {
 	// Connected is the number of hubs connected now.
 	Connected() int
 }
+
+// APITokens keeps the bearer tokens of the API that belong to accounts
+// (console/api): only a hash (HashToken) of each is stored. A missing
+// token wraps devices.ErrNotFound.
+type APITokens interface {
+	CreateAPIToken(ctx context.Context, tokenHash, accountID string) error
+	// APITokenAccount returns the account the token belongs to, disabled
+	// or not (the caller refuses a disabled one).
+	APITokenAccount(ctx context.Context, tokenHash string) (Account, error)
+	// DeleteAPITokens revokes every token of the account and says how many.
+	DeleteAPITokens(ctx context.Context, accountID string) (int64, error)
+}

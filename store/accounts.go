@@ -223,3 +223,36 @@ func (s Accounts) DeleteExpiredSessions(ctx context.Context, now time.Time) (int
 	}
 	return n, nil
 }
+
+// CreateAPIToken stores the hash of a new API token of an existing
+// account (devices.ErrNotFound for none).
+func (s Accounts) CreateAPIToken(ctx context.Context, tokenHash, accountID string) error {
+	if tokenHash == "" {
+		return invalid("api token: the hash is required")
+	}
+	n, err := s.be.exec(ctx, `INSERT INTO api_tokens (token_hash, account_id, created_us)
+		SELECT CAST($1 AS TEXT), id, CAST($3 AS BIGINT) FROM accounts WHERE id = $2`, tokenHash, accountID, toUS(s.now()))
+	if err != nil {
+		return fmt.Errorf("store: create api token: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: account %s: %w", accountID, devices.ErrNotFound)
+	}
+	return nil
+}
+
+// APITokenAccount returns the account an API token belongs to.
+func (s Accounts) APITokenAccount(ctx context.Context, tokenHash string) (console.Account, error) {
+	a, err := scanAccount(s.be.queryRow(ctx, `SELECT a.id, a.name, a.role, a.password_hash, a.disabled, a.created_us, a.updated_us, a.regions
+		FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1`, tokenHash))
+	return one(a, err, "api token", "")
+}
+
+// DeleteAPITokens revokes every API token of an account.
+func (s Accounts) DeleteAPITokens(ctx context.Context, accountID string) (int64, error) {
+	n, err := s.be.exec(ctx, `DELETE FROM api_tokens WHERE account_id = $1`, accountID)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete api tokens: %w", err)
+	}
+	return n, nil
+}

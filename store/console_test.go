@@ -24,6 +24,7 @@ var (
 	_ web.ResidentReader   = store.Registry{}
 	_ web.EvidenceReader   = store.Journal{}
 	_ api.EventLog         = store.Journal{}
+	_ console.APITokens    = store.Accounts{}
 	_ detectors.Fleet      = store.Registry{}
 )
 

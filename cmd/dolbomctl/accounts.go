@@ -32,3 +32,23 @@ func (c *cli) accountRegions(ctx context.Context, args []string) error {
 	}
 	return c.call(ctx, "PUT", pathEscape("accounts", pos[0], "regions"), nil, map[string]any{"regions": append([]string{}, regions...)})
 }
+
+// accountToken gives an admin or dispatcher account a bearer token of its
+// own, printed once: "account token ID". The token sees what the account
+// sees (its regions); use it as --token / DOLBOM_ADMIN_TOKEN.
+func (c *cli) accountToken(ctx context.Context, args []string) error {
+	pos, err := parse(c.flagSet("account token"), args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "POST", pathEscape("accounts", pos[0], "tokens"), nil, nil)
+}
+
+// accountRevoke ends every API token of an account: "account revoke ID".
+func (c *cli) accountRevoke(ctx context.Context, args []string) error {
+	pos, err := parse(c.flagSet("account revoke"), args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "DELETE", pathEscape("accounts", pos[0], "tokens"), nil, nil)
+}

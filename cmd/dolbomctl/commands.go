@@ -34,8 +34,10 @@ func commands(c *cli) map[string]map[string]handler {
 			"disable": c.setDisabled("hub", "hubs", true), "enable": c.setDisabled("hub", "hubs", false),
 			"rotate-secret": c.hubRotateSecret, "health": c.hubHealth, "events": c.hubEvents,
 		},
-		"region":  {"route": c.regionRoute, "list": c.regionList},
-		"account": {"list": c.accountList, "regions": c.accountRegions},
+		"region":     {"route": c.regionRoute, "list": c.regionList},
+		"workorder":  {"list": c.workOrderList, "close": c.workOrderClose},
+		"technician": {"set": c.technicianSet, "list": c.technicianList},
+		"account":    {"list": c.accountList, "regions": c.accountRegions, "token": c.accountToken, "revoke": c.accountRevoke},
 		"sensor": {
 			"add": c.sensorAdd, "list": c.sensorList, "get": c.sensorGet, "update": c.sensorUpdate,
 			"disable": c.sensorSetDisabled(true), "enable": c.sensorSetDisabled(false),

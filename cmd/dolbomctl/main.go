@@ -48,6 +48,12 @@ Commands:
   region route delete SIDO               (SIDO: code or name, e.g. 11 or 서울); refused while residents or open incidents depend on it
   account list                           the console's accounts and their regions
   account regions ID --region R [--region R2] | --national   (R: 시도 or 시군구, code or name)
+  account token ID                       a new API token of the account (shown once; sees its regions)
+  account revoke ID                      ends every API token of the account
+  workorder list [--status open|closed] [--resident ID] [--hub ID]
+  workorder close ID --by WHO --replaced WHAT
+  technician set ID --phone P --region R [--name N] [--lang en]
+  technician list
   import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)

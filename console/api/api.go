@@ -7,11 +7,8 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -119,6 +116,15 @@ type AdminConfig struct {
 	// Fleet, when set, serves the fleet view (/api/v1/fleet, fleet.go),
 	// national: the token has no region.
 	Fleet *Fleet
+	// Tokens, when set, accepts the bearer tokens of accounts (scope.go)
+	// besides Token, and serves /api/v1/accounts/{id}/tokens.
+	Tokens console.APITokens
+	// IncidentRegions tells the 시도 an incident was routed to (for the
+	// audit of a regional token; optional).
+	IncidentRegions console.IncidentRegions
+	// WorkOrders, when set, serves the maintenance work orders and
+	// technicians (workorders_api.go).
+	WorkOrders WorkOrders
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -138,13 +144,14 @@ func (c *AdminConfig) setDefaults() {
 }
 
 type adminAPI struct {
-	cfg       AdminConfig
-	tokenHash [sha256.Size]byte
-	reg       Registry
-	health    console.HealthReader
-	hubs      console.HubControl
-	log       zerolog.Logger
-	mux       *http.ServeMux
+	cfg      AdminConfig
+	auth     authenticator
+	patterns []string // every route, for Patterns
+	reg      Registry
+	health   console.HealthReader
+	hubs     console.HubControl
+	log      zerolog.Logger
+	mux      *http.ServeMux
 }
 
 // NewAdminAPI returns the admin JSON API. Its routes start with APIPrefix;
@@ -152,13 +159,13 @@ type adminAPI struct {
 func NewAdminAPI(cfg AdminConfig, reg Registry, health console.HealthReader, hubs console.HubControl, log zerolog.Logger) http.Handler {
 	cfg.setDefaults()
 	a := &adminAPI{
-		cfg:       cfg,
-		tokenHash: sha256.Sum256([]byte(cfg.Token)),
-		reg:       reg,
-		health:    health,
-		hubs:      hubs,
-		log:       log.With().Str("component", "admin_api").Logger(),
-		mux:       http.NewServeMux(),
+		cfg:    cfg,
+		auth:   newAuthenticator(cfg.Token, cfg.Tokens),
+		reg:    reg,
+		health: health,
+		hubs:   hubs,
+		log:    log.With().Str("component", "admin_api").Logger(),
+		mux:    http.NewServeMux(),
 	}
 	if cfg.Token == "" {
 		a.log.Error().Msg("admin API has no token: every request is refused")
@@ -167,11 +174,29 @@ func NewAdminAPI(cfg AdminConfig, reg Registry, health console.HealthReader, hub
 	return a
 }
 
-func (a *adminAPI) registrar() Registrar { return NewRegistrar(a.reg, a.hubs, a.cfg.Now) }
+// regOf is the registry as the request's account sees it (scope.go).
+func (a *adminAPI) regOf(r *http.Request) Registry {
+	return scopedRegistry{Registry: a.reg, s: console.NewScope(accountOf(r.Context()), a.reg, a.cfg.IncidentRegions)}
+}
+
+func (a *adminAPI) registrar(r *http.Request) Registrar {
+	return NewRegistrar(a.regOf(r), a.hubs, a.cfg.Now)
+}
+
+// routeMux registers routes and remembers their patterns (Patterns).
+type routeMux struct {
+	mux      *http.ServeMux
+	patterns *[]string
+}
+
+func (m routeMux) HandleFunc(pattern string, h http.HandlerFunc) {
+	*m.patterns = append(*m.patterns, pattern)
+	m.mux.HandleFunc(pattern, h)
+}
 
 func (a *adminAPI) routes() {
 	const p = "/api/v1"
-	m := a.mux
+	m := routeMux{a.mux, &a.patterns}
 	m.HandleFunc("GET "+p+"/status", a.status)
 
 	m.HandleFunc("POST "+p+"/residents", a.createResident)
@@ -200,9 +225,17 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("GET "+p+"/regions", a.listRegions)
 	m.HandleFunc("GET "+p+"/accounts", a.listAccounts)
 	m.HandleFunc("PUT "+p+"/accounts/{id}/regions", a.setAccountRegions)
+	m.HandleFunc("POST "+p+"/accounts/{id}/tokens", a.createToken)
+	m.HandleFunc("DELETE "+p+"/accounts/{id}/tokens", a.revokeTokens)
 	m.HandleFunc("GET "+p+"/regions/routes", a.listRoutes)
 	m.HandleFunc("PUT "+p+"/regions/routes/{sido}", a.putRoute)
 	m.HandleFunc("DELETE "+p+"/regions/routes/{sido}", a.deleteRoute)
+
+	m.HandleFunc("GET "+p+"/workorders", a.listWorkOrders)
+	m.HandleFunc("GET "+p+"/workorders/{id}", a.getWorkOrder)
+	m.HandleFunc("POST "+p+"/workorders/{id}/close", a.closeWorkOrder)
+	m.HandleFunc("GET "+p+"/technicians", a.listTechnicians)
+	m.HandleFunc("PUT "+p+"/technicians/{id}", a.putTechnician)
 
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors", a.createSensor)
 	m.HandleFunc("GET "+p+"/hubs/{id}/sensors", a.listSensors)
@@ -218,29 +251,24 @@ func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Msg: "the admin API has no token configured"})
 		return
 	}
-	if !a.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="dolbom"`)
-		WriteError(w, &Error{Status: http.StatusUnauthorized,
-			Msg: "missing or wrong admin token: send the header \"Authorization: Bearer <token>\""})
+	acct, err := a.auth.account(r)
+	if err != nil {
+		if !refuseToken(w, err, "missing or wrong admin token") {
+			a.fail(w, r, err, "")
+		}
 		return
 	}
+	if acct.Role != console.RoleAdmin {
+		WriteError(w, forbidden("the admin API is for admins; this token's account %s is a %s", acct.ID, acct.Role))
+		return
+	}
+	r = withAccount(r, acct)
 	a.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Msg("admin request")
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.noRoute(w, r)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
-}
-
-// authorized compares the token in constant time. Hashing both sides first
-// makes the comparison independent of the length of what was sent too.
-func (a *adminAPI) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) == 1
 }
 
 // noRoute answers in JSON what http.ServeMux would answer in plain text:

@@ -32,7 +32,7 @@ func (a *adminAPI) hubEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &Error{Status: http.StatusNotImplemented, Msg: "this gateway keeps no event log"})
 		return
 	}
-	if _, err := a.reg.GetHub(r.Context(), id); err != nil {
+	if _, err := a.regOf(r).GetHub(r.Context(), id); err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
 	}

@@ -39,7 +39,7 @@ func sensorLabel(hub devices.HubID, id devices.SensorID) string {
 // answered the request (404, or the registry's failure) and ok is false.
 func (a *adminAPI) hubOfPath(w http.ResponseWriter, r *http.Request) (id devices.HubID, h devices.Hub, ok bool) {
 	id = devices.HubID(r.PathValue("id"))
-	h, err := a.reg.GetHub(r.Context(), id)
+	h, err := a.regOf(r).GetHub(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return id, h, false
@@ -83,7 +83,7 @@ func (a *adminAPI) createHub(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	hs, err := a.registrar().CreateHub(r.Context(), req)
+	hs, err := a.registrar(r).CreateHub(r.Context(), req)
 	if err != nil {
 		a.fail(w, r, err, hubLabel(req.ID))
 		return
@@ -98,7 +98,7 @@ func (a *adminAPI) listHubs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	p, err := fetchPage(lq, func(q console.ListQuery) ([]devices.Hub, error) { return a.reg.ListHubs(r.Context(), q) },
+	p, err := fetchPage(lq, func(q console.ListQuery) ([]devices.Hub, error) { return a.regOf(r).ListHubs(r.Context(), q) },
 		func(h devices.Hub) string { return string(h.ID) })
 	if err != nil {
 		a.fail(w, r, err, "")
@@ -125,7 +125,7 @@ func (a *adminAPI) updateHub(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	next, err := a.registrar().UpdateHub(r.Context(), cur, next)
+	next, err := a.registrar(r).UpdateHub(r.Context(), cur, next)
 	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
@@ -142,7 +142,7 @@ func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	hs, err := a.registrar().RotateHubSecret(r.Context(), h)
+	hs, err := a.registrar(r).RotateHubSecret(r.Context(), h)
 	if err != nil {
 		a.fail(w, r, err, hubLabel(id))
 		return
@@ -154,12 +154,12 @@ func (a *adminAPI) rotateHubSecret(w http.ResponseWriter, r *http.Request) {
 func (a *adminAPI) setHubDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := devices.HubID(r.PathValue("id"))
-		if err := a.registrar().SetHubDisabled(r.Context(), id, disabled); err != nil {
+		if err := a.registrar(r).SetHubDisabled(r.Context(), id, disabled); err != nil {
 			a.fail(w, r, err, hubLabel(id))
 			return
 		}
 		a.log.Info().Str("hub_id", string(id)).Bool("disabled", disabled).Msg("hub disabled state set")
-		h, err := a.reg.GetHub(r.Context(), id)
+		h, err := a.regOf(r).GetHub(r.Context(), id)
 		if err != nil {
 			a.fail(w, r, err, hubLabel(id))
 			return
@@ -210,7 +210,7 @@ func (a *adminAPI) createSensor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Hub = hub
-	if err := a.registrar().CreateSensor(r.Context(), &s); err != nil {
+	if err := a.registrar(r).CreateSensor(r.Context(), &s); err != nil {
 		a.fail(w, r, err, sensorLabel(hub, s.ID))
 		return
 	}
@@ -223,7 +223,7 @@ func (a *adminAPI) listSensors(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sensors, err := a.reg.ListSensors(r.Context(), hub)
+	sensors, err := a.regOf(r).ListSensors(r.Context(), hub)
 	if err != nil {
 		a.fail(w, r, err, hubLabel(hub))
 		return
@@ -236,7 +236,7 @@ func (a *adminAPI) listSensors(w http.ResponseWriter, r *http.Request) {
 
 func (a *adminAPI) getSensor(w http.ResponseWriter, r *http.Request) {
 	hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
-	s, err := a.reg.GetSensor(r.Context(), hub, id)
+	s, err := a.regOf(r).GetSensor(r.Context(), hub, id)
 	if err != nil {
 		a.fail(w, r, err, sensorLabel(hub, id))
 		return
@@ -247,7 +247,7 @@ func (a *adminAPI) getSensor(w http.ResponseWriter, r *http.Request) {
 // updateSensor is a PATCH: kind, location, installed_at, report_interval_s.
 func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
 	hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
-	cur, err := a.reg.GetSensor(r.Context(), hub, id)
+	cur, err := a.regOf(r).GetSensor(r.Context(), hub, id)
 	if err != nil {
 		a.fail(w, r, err, sensorLabel(hub, id))
 		return
@@ -257,7 +257,7 @@ func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	next, err = a.registrar().UpdateSensor(r.Context(), cur, next)
+	next, err = a.registrar(r).UpdateSensor(r.Context(), cur, next)
 	if err != nil {
 		a.fail(w, r, err, sensorLabel(hub, id))
 		return
@@ -269,12 +269,12 @@ func (a *adminAPI) updateSensor(w http.ResponseWriter, r *http.Request) {
 func (a *adminAPI) setSensorDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		hub, id := devices.HubID(r.PathValue("id")), devices.SensorID(r.PathValue("sensor"))
-		if err := a.reg.SetSensorDisabled(r.Context(), hub, id, disabled); err != nil {
+		if err := a.regOf(r).SetSensorDisabled(r.Context(), hub, id, disabled); err != nil {
 			a.fail(w, r, err, sensorLabel(hub, id))
 			return
 		}
 		a.log.Info().Str("hub_id", string(hub)).Str("sensor_id", string(id)).Bool("disabled", disabled).Msg("sensor disabled state set")
-		s, err := a.reg.GetSensor(r.Context(), hub, id)
+		s, err := a.regOf(r).GetSensor(r.Context(), hub, id)
 		if err != nil {
 			a.fail(w, r, err, sensorLabel(hub, id))
 			return

@@ -209,7 +209,7 @@ func (a *adminAPI) importResidents(w http.ResponseWriter, r *http.Request) {
 	}
 	result.DryRun, result.Update = opts.dryRun, opts.update
 	ctx := context.WithoutCancel(r.Context())
-	imp := importer{Registrar: a.registrar(), opts: opts, cols: cols, workers: map[string]error{}}
+	imp := importer{Registrar: a.registrar(r), opts: opts, cols: cols, workers: map[string]error{}}
 	for _, row := range rows {
 		id, updated, err := imp.row(ctx, row)
 		var ae *Error

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -52,15 +51,22 @@ type IncidentAPIConfig struct {
 	// StreamWriteTimeout bounds each write of the stream (default 30 s): a
 	// client that reads nothing for that long is taken for gone.
 	StreamWriteTimeout time.Duration
+	// Tokens, when set with Residents, accepts the bearer tokens of
+	// admin and dispatcher accounts (scope.go): each sees the incidents
+	// of its regions. IncidentRegions tells where an incident was routed.
+	Tokens          console.APITokens
+	Residents       console.ResidentGetter
+	IncidentRegions console.IncidentRegions
 }
 
 type incidentAPI struct {
-	cfg       IncidentAPIConfig
-	tokenHash [sha256.Size]byte
-	desk      IncidentDesk
-	log       zerolog.Logger
-	mux       *http.ServeMux
-	admin     *adminAPI // for decodeJSON and fail
+	cfg      IncidentAPIConfig
+	auth     authenticator
+	patterns []string // every route, for Patterns
+	desk     IncidentDesk
+	log      zerolog.Logger
+	mux      *http.ServeMux
+	admin    *adminAPI // for decodeJSON and fail
 }
 
 // NewIncidentAPI returns the incident API and live feed, routes under
@@ -70,16 +76,25 @@ func NewIncidentAPI(cfg IncidentAPIConfig, desk IncidentDesk, log zerolog.Logger
 	defaults.Set(&cfg.MaxBodyBytes, 64<<10)
 	defaults.Set(&cfg.Heartbeat, 15*time.Second)
 	defaults.Set(&cfg.StreamWriteTimeout, 30*time.Second)
-	a := &incidentAPI{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), desk: desk,
+	a := &incidentAPI{cfg: cfg, desk: desk,
 		log: log.With().Str("component", "incident_api").Logger(), mux: http.NewServeMux()}
+	tokens := cfg.Tokens
+	if tokens != nil && cfg.Residents == nil {
+		// Without residents no incident's region can be read: a regional
+		// token would see nothing or everything. Only the admin token.
+		a.log.Error().Msg("incident API: account tokens need Residents; only the admin token is accepted")
+		tokens = nil
+	}
+	a.auth = newAuthenticator(cfg.Token, tokens)
 	a.admin = &adminAPI{cfg: AdminConfig{MaxBodyBytes: cfg.MaxBodyBytes}, log: a.log, mux: a.mux}
 	const p = "/api/v1"
-	a.mux.HandleFunc("GET "+p+"/incidents", a.list)
-	a.mux.HandleFunc("GET "+p+"/incidents/stream", a.stream)
-	a.mux.HandleFunc("GET "+p+"/incidents/{id}", a.get)
-	a.mux.HandleFunc("POST "+p+"/incidents/{id}/{action}", a.act)
-	a.mux.HandleFunc("GET "+p+"/policies/{cause}", a.getPolicy)
-	a.mux.HandleFunc("PUT "+p+"/policies/{cause}", a.putPolicy)
+	m := routeMux{a.mux, &a.patterns}
+	m.HandleFunc("GET "+p+"/incidents", a.list)
+	m.HandleFunc("GET "+p+"/incidents/stream", a.stream)
+	m.HandleFunc("GET "+p+"/incidents/{id}", a.get)
+	m.HandleFunc("POST "+p+"/incidents/{id}/{action}", a.act)
+	m.HandleFunc("GET "+p+"/policies/{cause}", a.getPolicy)
+	m.HandleFunc("PUT "+p+"/policies/{cause}", a.putPolicy)
 	return a
 }
 
@@ -98,19 +113,37 @@ func (a *incidentAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Msg: "the API has no token configured"})
 		return
 	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="dolbom"`)
-		WriteError(w, &Error{Status: http.StatusUnauthorized,
-			Msg: "missing or wrong token: send the header \"Authorization: Bearer <token>\""})
+	acct, err := a.auth.account(r)
+	if err != nil {
+		if !refuseToken(w, err, "missing or wrong token") {
+			a.fail(w, r, err)
+		}
 		return
 	}
+	if acct.Role != console.RoleAdmin && acct.Role != console.RoleDispatcher {
+		WriteError(w, forbidden("the incident API is for admins and dispatchers; this token's account %s is a %s", acct.ID, acct.Role))
+		return
+	}
+	r = withAccount(r, acct)
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.admin.noRoute(w, r)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// scope is the request's account's view of the incidents.
+func (a *incidentAPI) scope(r *http.Request) *console.Scope {
+	return console.NewScope(accountOf(r.Context()), a.cfg.Residents, a.cfg.IncidentRegions)
+}
+
+// inScope answers an incident of another region as not found.
+func (a *incidentAPI) inScope(r *http.Request, inc dispatch.Incident) error {
+	ok, err := a.scope(r).Incident(r.Context(), inc)
+	if err == nil && !ok {
+		err = outOfScope("incident " + strconv.Quote(inc.ID))
+	}
+	return err
 }
 
 // fail maps dispatch's errors onto the admin API's answers.
@@ -165,7 +198,12 @@ func (a *incidentAPI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
+	sc := a.scope(r)
+	q.Regions = sc.Regions() // the store narrows the page first; each is checked below
 	incs, err := a.desk.ListIncidents(r.Context(), q)
+	if err == nil {
+		incs, err = sc.Incidents(r.Context(), incs)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -183,6 +221,9 @@ func nonNil[T any](s []T) []T {
 func (a *incidentAPI) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	inc, tl, err := a.desk.Incident(r.Context(), id)
+	if err == nil {
+		err = a.inScope(r, inc)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -221,8 +262,14 @@ func (a *incidentAPI) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, ctx := r.PathValue("id"), r.Context()
-	var inc dispatch.Incident
-	var err error
+	inc, _, err := a.desk.Incident(ctx, id)
+	if err == nil {
+		err = a.inScope(r, inc)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	switch r.PathValue("action") {
 	case "acknowledge":
 		if b.Via == "" {
@@ -284,6 +331,9 @@ func (a *incidentAPI) stream(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	feed = a.scope(r).Watch(r.Context(), feed, func(inc dispatch.Incident, err error) {
+		a.log.Warn().Err(err).Str("incident_id", inc.ID).Msg("live stream: the incident's region")
+	})
 	// send writes one piece of the stream and flushes it within the
 	// deadline; false when the client is gone or too slow.
 	send := func(format string, args ...any) bool {
@@ -345,7 +395,17 @@ func (a *incidentAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, p)
 }
 
+// putPolicy: the escalation policies are every region's, so only the
+// national admin changes them.
 func (a *incidentAPI) putPolicy(w http.ResponseWriter, r *http.Request) {
+	if acct := accountOf(r.Context()); acct.Role != console.RoleAdmin {
+		a.fail(w, r, forbidden("policies are changed by an admin; this token's account %s is a %s", acct.ID, acct.Role))
+		return
+	}
+	if err := nationalOnly(r.Context(), "the escalation policies"); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	var p dispatch.Policy
 	if err := a.admin.decodeJSON(w, r, &p); err != nil {
 		a.fail(w, r, err)

@@ -27,6 +27,8 @@ type incidentEnv struct {
 	srv *httptest.Server
 	d   *dispatch.Dispatcher
 	s   *store.Store
+	// routes are the patterns of the APIs served (regionEnv).
+	routes []string
 }
 
 func newIncidentEnv(t *testing.T) *incidentEnv {

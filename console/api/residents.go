@@ -113,7 +113,7 @@ func (a *adminAPI) createResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	if err := a.registrar().CreateResident(r.Context(), &res); err != nil {
+	if err := a.registrar(r).CreateResident(r.Context(), &res); err != nil {
 		a.fail(w, r, err, residentLabel(res.ID))
 		return
 	}
@@ -127,7 +127,7 @@ func (a *adminAPI) listResidents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	p, err := fetchPage(lq, func(q console.ListQuery) ([]devices.Resident, error) { return a.reg.ListResidents(r.Context(), q) },
+	p, err := fetchPage(lq, func(q console.ListQuery) ([]devices.Resident, error) { return a.regOf(r).ListResidents(r.Context(), q) },
 		func(res devices.Resident) string { return string(res.ID) })
 	if err != nil {
 		a.fail(w, r, err, "")
@@ -160,7 +160,7 @@ func (a *adminAPI) getResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, BadRequest("reveal", "%q: the only value is \"access\"", v), "")
 		return
 	}
-	res, err := a.reg.GetResident(r.Context(), id)
+	res, err := a.regOf(r).GetResident(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err, residentLabel(id))
 		return
@@ -179,7 +179,7 @@ func (a *adminAPI) getResident(w http.ResponseWriter, r *http.Request) {
 // different id or disabled is refused.
 func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 	id := devices.ResidentID(r.PathValue("id"))
-	cur, err := a.reg.GetResident(r.Context(), id)
+	cur, err := a.regOf(r).GetResident(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err, residentLabel(id))
 		return
@@ -196,7 +196,7 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, "")
 		return
 	}
-	next, err = a.registrar().UpdateResident(r.Context(), cur, next)
+	next, err = a.registrar(r).UpdateResident(r.Context(), cur, next)
 	if err != nil {
 		a.fail(w, r, err, residentLabel(id))
 		return
@@ -208,12 +208,12 @@ func (a *adminAPI) updateResident(w http.ResponseWriter, r *http.Request) {
 func (a *adminAPI) setResidentDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := devices.ResidentID(r.PathValue("id"))
-		if err := a.reg.SetResidentDisabled(r.Context(), id, disabled); err != nil {
+		if err := a.regOf(r).SetResidentDisabled(r.Context(), id, disabled); err != nil {
 			a.fail(w, r, err, residentLabel(id))
 			return
 		}
 		a.log.Info().Str("resident_id", string(id)).Bool("disabled", disabled).Msg("resident disabled state set")
-		res, err := a.reg.GetResident(r.Context(), id)
+		res, err := a.regOf(r).GetResident(r.Context(), id)
 		if err != nil {
 			a.fail(w, r, err, residentLabel(id))
 			return

@@ -95,7 +95,11 @@ func (a *adminAPI) listRoutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]routeView, 0, len(table))
+	caller := accountOf(r.Context())
 	for _, e := range table {
+		if !caller.Covers(string(e.Sido.Code)) {
+			continue // another region's route: its endpoints are none of this token's business
+		}
 		v := routeView{Sido: e.Sido, Source: e.Source, Endpoints: e.Route.Endpoints, HasToken: e.Route.BearerToken != "",
 			Residents: counts[string(e.Sido.Code)], Open: open[string(e.Sido.Code)]}
 		if v.Endpoints == nil {
@@ -106,7 +110,11 @@ func (a *adminAPI) listRoutes(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"routes": out, "residents_without_district": counts[""]})
+	without := counts[""]
+	if !caller.National() {
+		without = 0 // residents of no district are the national admin's
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"routes": out, "residents_without_district": without})
 }
 
 // routeBody is what PUT /api/v1/regions/routes/{sido} takes.
@@ -118,6 +126,12 @@ type routeBody struct {
 func (a *adminAPI) putRoute(w http.ResponseWriter, r *http.Request) {
 	sido, ok := a.routeSido(w, r)
 	if !ok {
+		return
+	}
+	// A wrong route sends a 시도's emergencies to the wrong 119: only the
+	// national admin changes the table.
+	if err := nationalOnly(r.Context(), "the 119 routing table"); err != nil {
+		a.fail(w, r, err, "")
 		return
 	}
 	var body routeBody
@@ -141,6 +155,12 @@ func (a *adminAPI) putRoute(w http.ResponseWriter, r *http.Request) {
 func (a *adminAPI) deleteRoute(w http.ResponseWriter, r *http.Request) {
 	sido, ok := a.routeSido(w, r)
 	if !ok {
+		return
+	}
+	// A wrong route sends a 시도's emergencies to the wrong 119: only the
+	// national admin changes the table.
+	if err := nationalOnly(r.Context(), "the 119 routing table"); err != nil {
+		a.fail(w, r, err, "")
 		return
 	}
 	if err := DeleteCAPRoute(r.Context(), a.cfg.Routes, sido); err != nil {

@@ -137,7 +137,7 @@ func (w *web) apiSetRegions(rw http.ResponseWriter, r *http.Request, rc *reqCtx)
 func (w *web) registryInScope(h pageHandler) pageHandler {
 	return func(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s := w.scopeOf(rc)
-		if !s.national() {
+		if !s.National() {
 			ok, err := w.registryTargetInScope(r.Context(), s, r)
 			if err != nil && !errors.Is(err, devices.ErrNotFound) {
 				w.fail(rw, r, rc, err)
@@ -158,7 +158,7 @@ func (w *web) registryTargetInScope(ctx context.Context, s *scope, r *http.Reque
 		if err != nil {
 			return false, err
 		}
-		return s.resident(res), nil
+		return s.Resident(res), nil
 	}
 	id := r.PathValue("id")
 	switch {
@@ -180,7 +180,7 @@ func (w *web) registryTargetInScope(ctx context.Context, s *scope, r *http.Reque
 // or moves outside their regions (the district as given, or as derived
 // from the address); nil when it lies within.
 func residentRegionRefusal(s *scope, res devices.Resident) error {
-	if s.national() {
+	if s.National() {
 		return nil
 	}
 	code := res.DistrictCode
@@ -189,11 +189,11 @@ func residentRegionRefusal(s *scope, res devices.Resident) error {
 			code = string(d.Code)
 		}
 	}
-	if s.acct.Covers(code) {
+	if s.Account().Covers(code) {
 		return nil
 	}
 	return api.MarkInvalid(fmt.Errorf("관리 지역 밖의 대상자입니다 (the resident's district %q is outside your regions %s)",
-		code, strings.Join(s.acct.Regions, ", ")), "district_code")
+		code, strings.Join(s.Account().Regions, ", ")), "district_code")
 }
 
 // RegionName is a region code as people read it: "부산광역시 (26)",
@@ -220,7 +220,7 @@ func (p *pageData) RegionName(code string) string {
 // on by the last entry read.
 func (w *web) auditInScope(ctx context.Context, rc *reqCtx, list []console.AuditEntry) ([]console.AuditEntry, error) {
 	s := w.scopeOf(rc)
-	if s.national() {
+	if s.National() {
 		return list, nil
 	}
 	accounts := map[string]bool{}
@@ -229,18 +229,18 @@ func (w *web) auditInScope(ctx context.Context, rc *reqCtx, list []console.Audit
 		var ok bool
 		switch {
 		case e.ResidentID != "":
-			d, err := s.district(ctx, devices.ResidentID(e.ResidentID))
+			d, err := s.District(ctx, devices.ResidentID(e.ResidentID))
 			if err != nil {
 				return nil, err
 			}
-			ok = s.acct.Covers(d)
+			ok = s.Account().Covers(d)
 		case e.IncidentID != "" && w.deps.Desk != nil:
 			inc, _, err := w.deps.Desk.Incident(ctx, e.IncidentID)
 			if err != nil && !errors.Is(err, devices.ErrNotFound) {
 				return nil, err
 			}
 			if err == nil {
-				if ok, err = s.incident(ctx, inc); err != nil {
+				if ok, err = s.Incident(ctx, inc); err != nil {
 					return nil, err
 				}
 			}
@@ -248,7 +248,7 @@ func (w *web) auditInScope(ctx context.Context, rc *reqCtx, list []console.Audit
 			covered, seen := accounts[e.AccountID]
 			if !seen {
 				a, err := w.deps.Accounts.GetAccount(ctx, e.AccountID)
-				covered = err == nil && s.acct.CoversAccount(a)
+				covered = err == nil && s.Account().CoversAccount(a)
 				accounts[e.AccountID] = covered
 			}
 			ok = covered

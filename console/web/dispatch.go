@@ -157,7 +157,7 @@ func began(inc dispatch.Incident) time.Time {
 // replayed the history).
 func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queueData, err error) {
 	lang := rc.lang
-	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc)}
+	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc), log: w.log}
 	d.Connected, d.Filter = true, f
 	if d.Seq, err = w.deps.Desk.LastIncidentSeq(ctx); err != nil {
 		return d, err
@@ -167,7 +167,7 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queue
 		return d, err
 	}
 	// The rows' 시도: one query for the page's pinned routes.
-	if err := desk.s.prefetch(ctx, incs); err != nil {
+	if err := desk.s.Prefetch(ctx, incs); err != nil {
 		return d, err
 	}
 	now := w.cfg.Now()
@@ -199,11 +199,11 @@ func (w *web) loadQueue(ctx context.Context, f queueFilter, rc *reqCtx) (d queue
 			}
 			if res != nil {
 				row.Resident, row.HasResident = *res, true
-				desk.s.knowDistrict(res.ID, res.DistrictCode)
+				desk.s.KnowDistrict(res.ID, res.DistrictCode)
 			}
 		}
 		row.Room = rooms.of(ctx, inc)
-		if code, err := desk.s.regionOf(ctx, inc); err == nil && len(code) >= 2 {
+		if code, err := desk.s.RegionOf(ctx, inc); err == nil && len(code) >= 2 {
 			row.Sido = code[:2]
 		}
 		d.Rows = append(d.Rows, row)
@@ -312,7 +312,7 @@ func (w *web) queueStream(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	// A regional dispatcher's stream carries their regions' incidents only.
-	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc)}
+	desk := scopedDesk{Desk: w.deps.Desk, s: w.scopeOf(rc), log: w.log}
 	api.NewIncidentStream(api.IncidentAPIConfig{Heartbeat: w.streamHeartbeat()}, desk, w.log).ServeHTTP(rw, r)
 }
 
@@ -386,7 +386,7 @@ func (w *web) incidentFor(ctx context.Context, rc *reqCtx, id string) (dispatch.
 		return dispatch.Incident{}, nil, nil, devices.ErrNotFound
 	}
 	// Another region's incident is not found either, for every role.
-	if ok, err := w.scopeOf(rc).incident(ctx, inc); err != nil {
+	if ok, err := w.scopeOf(rc).Incident(ctx, inc); err != nil {
 		return dispatch.Incident{}, nil, nil, err
 	} else if !ok {
 		return dispatch.Incident{}, nil, nil, devices.ErrNotFound

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dolbom/dolbom/console"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 )
 
 // parsePages parses every page with the shared layout.
@@ -174,7 +175,7 @@ func (w *web) resident(ctx context.Context, rc *reqCtx, id devices.ResidentID) (
 		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
 	}
 	// Another region's resident is not found, like a missing one.
-	if !w.scopeOf(rc).resident(res) {
+	if !w.scopeOf(rc).Resident(res) {
 		return devices.Resident{}, fmt.Errorf("console: resident %s: %w", id, devices.ErrNotFound)
 	}
 	return res, nil
@@ -214,7 +215,7 @@ func (w *web) fail(rw http.ResponseWriter, r *http.Request, rc *reqCtx, err erro
 const residentsPerPage = 50
 
 func (w *web) listVisible(ctx context.Context, rc *reqCtx, search, after string) ([]devices.Resident, bool, error) {
-	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1, Regions: w.scopeOf(rc).regions()}
+	q := console.ListQuery{Search: search, After: after, Limit: residentsPerPage + 1, Regions: w.scopeOf(rc).Regions()}
 	if rc.account.Role == console.RoleSocialWorker {
 		q.SocialWorkerID = rc.account.ID
 	}
@@ -270,6 +271,8 @@ type residentData struct {
 	HasNext  bool
 	Falls    fallCount // the last 30 days' falls, as Today counts them
 	activity activityCheck
+	// WorkOrders is the resident's maintenance history, newest first.
+	WorkOrders []workorder.Order
 }
 
 func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -340,6 +343,12 @@ func (w *web) residentPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.Incidents = make([]IncidentSummary, len(incs))
 		for i, inc := range incs {
 			d.Incidents[i] = summaryOf(inc)
+		}
+	}
+	if w.deps.WorkOrders != nil {
+		if d.WorkOrders, err = w.deps.WorkOrders.ListOrders(ctx, workorder.Query{ResidentID: res.ID, Limit: 20}); err != nil {
+			w.fail(rw, r, rc, err)
+			return
 		}
 	}
 	if w.deps.Visits != nil && rc.account.Role == console.RoleSocialWorker {

@@ -363,7 +363,7 @@ func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) (
 	all := w.deps.Reports.ReportIncidents(ctx, p.From, p.To)
 	if rc.account.Role != console.RoleSocialWorker {
 		s := w.scopeOf(rc)
-		if s.national() {
+		if s.National() {
 			return all, nil
 		}
 		// A regional account's report counts its regions' incidents.
@@ -373,7 +373,7 @@ func (w *web) reportIncidents(ctx context.Context, rc *reqCtx, p reportPeriod) (
 					yield(ri, err)
 					return
 				}
-				ok, err := s.incident(ctx, ri.Incident)
+				ok, err := s.Incident(ctx, ri.Incident)
 				if err != nil {
 					yield(ri, err)
 					return

@@ -17,6 +17,7 @@ import (
 	"github.com/dolbom/dolbom/devices/region"
 	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/cap"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -75,6 +76,7 @@ type scopeWorld struct {
 	seoulHub, busanHub devices.HubID
 	seoulInc, busanInc dispatch.Incident
 	seoulSensor        devices.SensorID
+	seoulOrder         string   // a work order of the Seoul hub
 	seoulMarkers       []string // what must never reach a Busan account
 }
 
@@ -86,6 +88,7 @@ func newScopeWorld(t *testing.T) *scopeWorld {
 		d.Registry = storeRegistry{Registry: st.Registry(), accounts: st.Accounts()}
 		d.IncidentRegions = st.Routes()
 		d.Routes = consoletest.NewRoutes()
+		d.WorkOrders = st.WorkOrders()
 		d.NoRoutes = stuckList{
 			{Incident: "inc-stuck-seoul", Sido: sido("11"), Since: time.Now()},
 			{Incident: "inc-stuck-busan", Sido: sido("26"), Since: time.Now()},
@@ -113,6 +116,12 @@ func newScopeWorld(t *testing.T) *scopeWorld {
 	w.seoulSensor = s.ID
 	w.seoulInc = de.detect(w.seoulHub, detectors.CauseSOS, detectors.PriorityCritical, "")
 	w.busanInc = de.detect(w.busanHub, detectors.CauseSOS, detectors.PriorityCritical, "")
+	order, _, err := de.st.WorkOrders().OpenOrder(ctx, workorder.Order{Hub: w.seoulHub, ResidentID: w.seoul.ID, Fault: workorder.FaultBatteryLow,
+		Region: w.seoul.DistrictCode, LastIncident: "x", OpenedAt: de.clock(), Replaced: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.seoulOrder = order.ID
 	for _, a := range []console.Account{
 		{ID: "d-busan", Name: "부산상황", Role: console.RoleDispatcher, Regions: []string{"26"}},
 		{ID: "a-busan", Name: "부산관리", Role: console.RoleAdmin, Regions: []string{"26"}},
@@ -130,7 +139,7 @@ func newScopeWorld(t *testing.T) *scopeWorld {
 	if status, _ := root.get("/residents/" + string(w.seoul.ID)); status != http.StatusOK {
 		t.Fatalf("national admin, Seoul resident page: %d", status)
 	}
-	w.seoulMarkers = []string{w.seoulInc.ID, string(w.seoul.ID), "서울할머니", string(w.seoulHub), "d-seoul", "서울상황요원", "inc-stuck-seoul"}
+	w.seoulMarkers = []string{w.seoulInc.ID, string(w.seoul.ID), "서울할머니", string(w.seoulHub), "d-seoul", "서울상황요원", "inc-stuck-seoul", w.seoulOrder}
 	return w
 }
 
@@ -152,6 +161,8 @@ func (w *scopeWorld) expand(pattern string) (method string, paths []string) {
 		id = string(w.seoulHub)
 	case strings.Contains(p, "/accounts/"):
 		id = "d-seoul"
+	case strings.Contains(p, "/workorders/"):
+		id = w.seoulOrder
 	}
 	p = strings.NewReplacer("{id}", url.PathEscape(id), "{sensor}", string(w.seoulSensor), "{sido}", "11", "{$}", "").Replace(p)
 	if strings.Contains(p, "{action}") {
@@ -175,7 +186,7 @@ func (w *scopeWorld) form(c *client) url.Values {
 		"responder": {"g1"}, "state": {"on_scene"}, "disabled": {"true"}, "password": {"busan-took-over-1234"}, "regions": {"11"},
 		"id": {"d-new-seoul"}, "name": {"새 계정"}, "role": {"dispatcher"}, "resident_id": {string(w.seoul.ID)},
 		"line1": {"서울특별시 종로구 세종대로 1"}, "address_line1": {"서울특별시 종로구 세종대로 1"}, "phone": {"+821011112222"},
-		"language": {"ko"}, "endpoints": {"https://119.elsewhere.example/cap"}, "model": {"DG-200"}, "kind": {"smoke"}, "room": {"kitchen"}, "installed_at": {"2025-01-01"}}
+		"language": {"ko"}, "endpoints": {"https://119.elsewhere.example/cap"}, "model": {"DG-200"}, "kind": {"smoke"}, "room": {"kitchen"}, "installed_at": {"2025-01-01"}, "replaced": {"부산에서 교체"}}
 }
 
 // jsonBody is what a POST to the browser's JSON API sends.
@@ -264,6 +275,9 @@ func TestBusanCannotReachSeoulThroughAnyRoute(t *testing.T) {
 	if a, _ := de.st.Accounts().GetAccount(ctx, "d-seoul"); a.Disabled || len(a.Regions) != 1 || a.Regions[0] != "11" ||
 		!passwordIs(a.PasswordHash, password) {
 		t.Errorf("the Seoul account changed: %+v", a)
+	}
+	if o, _ := de.st.WorkOrders().GetOrder(ctx, w.seoulOrder); o.Status != workorder.StatusOpen {
+		t.Errorf("the Seoul work order changed: %+v", o)
 	}
 	if _, err := de.st.Accounts().GetAccount(ctx, "d-new-seoul"); err == nil {
 		t.Error("a Busan admin created an account of Seoul")

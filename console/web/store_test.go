@@ -64,6 +64,7 @@ func newStoreWeb(cfg web.Config, st *store.Store, extra web.Deps, log zerolog.Lo
 	deps.Accounts, deps.Audit, deps.Residents, deps.Visits, deps.Caseload, deps.Wellbeing = st.Accounts(), st.Accounts(), st.Registry(), st.Casework(), st.Casework(), st.Casework()
 	deps.Health = storeHealth{st}
 	deps.Fleet = api.NewFleet(st.State(), cfg.Now, cfg.Registerer)
+	deps.WorkOrders = st.WorkOrders()
 	cfg.Logger = log
 	return web.New(cfg, deps)
 }
@@ -569,7 +570,7 @@ func TestSecurityHeadersAndCookies(t *testing.T) {
 	}
 }
 
-var untranslated = regexp.MustCompile(`>\s*(nav|today|res|visit|fault|dev|reports|caseload|targets|queue|accounts|audit|error|login|role)\.[a-z.0-9]+\s*<`)
+var untranslated = regexp.MustCompile(`>\s*(nav|wo|today|res|visit|fault|dev|reports|caseload|targets|queue|accounts|audit|error|login|role)\.[a-z.0-9]+\s*<`)
 
 func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	e := newEnv(t)
@@ -577,7 +578,7 @@ func TestEveryPageRendersInBothLanguages(t *testing.T) {
 	pages := map[string][]string{
 		"sw-kim": {"/today", "/residents", "/residents/" + string(r.ID), "/reports", "/reports/caseload"},
 		"d-park": {"/queue", "/residents", "/residents/" + string(r.ID), "/reports"},
-		"root":   {"/admin/accounts", "/admin/audit", "/admin/fleet", "/residents", "/reports"},
+		"root":   {"/admin/accounts", "/admin/audit", "/admin/fleet", "/admin/workorders", "/residents", "/reports"},
 	}
 	for who, paths := range pages {
 		c := e.client()

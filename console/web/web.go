@@ -77,6 +77,10 @@ type Deps struct {
 	// Fleet, when set, serves the fleet page and its JSON and CSV
 	// (fleet.go) to admins, within their regions; nil hides them.
 	Fleet *api.Fleet
+	// WorkOrders, when set, serves the admin's work orders page and the
+	// maintenance history on residents' pages (workorders.go), through
+	// the admin API's port.
+	WorkOrders api.WorkOrders
 }
 
 // Config configures the web console. Zero values take the defaults
@@ -274,6 +278,7 @@ func (w *web) routes() {
 	w.registryRoutes()
 	w.regionRoutes()
 	w.fleetRoutes()
+	w.workOrderRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))

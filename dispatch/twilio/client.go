@@ -177,17 +177,33 @@ func (c *Client) SendSMS(ctx context.Context, n Notice) (sid string, retry bool,
 	if err := ctx.Err(); err != nil {
 		return "", true, err
 	}
+	return c.send(n.Ref, n.To, SMSText(n))
+}
+
+// SendText sends a text of the caller's own words (a technician's work
+// order, dispatch/workorder): ref comes back in the delivery callbacks.
+func (c *Client) SendText(ctx context.Context, ref, to, text string) (sid string, retry bool, err error) {
+	if err := (Notice{Ref: ref, To: to}).check(); err != nil {
+		return "", false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", true, err
+	}
+	return c.send(ref, to, text)
+}
+
+func (c *Client) send(ref, to, text string) (sid string, retry bool, err error) {
 	p := &api.CreateMessageParams{}
-	p.SetTo(n.To).SetFrom(c.from).SetBody(SMSText(n)).
-		SetStatusCallback(c.callbackURL(PathMessageStatus, n.Ref, ""))
+	p.SetTo(to).SetFrom(c.from).SetBody(text).
+		SetStatusCallback(c.callbackURL(PathMessageStatus, ref, ""))
 	m, err := c.api.CreateMessage(p)
 	if err != nil {
-		return "", retryable(err), fmt.Errorf("twilio: sms %s: %w", n.Ref, err)
+		return "", retryable(err), fmt.Errorf("twilio: sms %s: %w", ref, err)
 	}
 	if m.Sid == nil {
-		return "", true, fmt.Errorf("twilio: sms %s: answer without sid", n.Ref)
+		return "", true, fmt.Errorf("twilio: sms %s: answer without sid", ref)
 	}
-	c.log.Debug().Str("ref", n.Ref).Str("sid", *m.Sid).Msg("sms queued")
+	c.log.Debug().Str("ref", ref).Str("sid", *m.Sid).Msg("sms queued")
 	return *m.Sid, false, nil
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ func RunConsole(t *testing.T, fresh Fresh) {
 	tests := suite{
 		{"Accounts", testAccounts},
 		{"Sessions", testSessions},
+		{"APITokens", testAPITokens},
+		{"WorkOrders", testWorkOrders},
 		{"Audit", testAudit},
 		{"Visits", testVisits},
 		{"CaseloadActivity", testCaseloadActivity},
@@ -344,4 +347,34 @@ func twoCaseloads(t *testing.T, s *store.Store) (mine, theirs devices.Resident) 
 		t.Fatal(err)
 	}
 	return mine, theirs
+}
+
+// testAPITokens: a token names its account, read anew (regions set after
+// the token was made show), and is revoked with the account's others.
+func testAPITokens(t *testing.T, fresh Fresh) {
+	s := open(t, fresh(t))
+	ctx := ctxT(t)
+	if err := s.Accounts().CreateAccount(ctx, console.Account{ID: "busan-admin", Role: "admin", PasswordHash: "h", Regions: []string{"26"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "token of nobody", s.Accounts().CreateAPIToken(ctx, "tk-x", "nobody"), devices.ErrNotFound)
+	for _, h := range []string{"tk-1", "tk-2"} {
+		if err := s.Accounts().CreateAPIToken(ctx, h, "busan-admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Accounts().SetAccountRegions(ctx, "busan-admin", []string{"26350"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Accounts().APITokenAccount(ctx, "tk-2")
+	if err != nil || got.ID != "busan-admin" || got.Role != "admin" || !slices.Equal(got.Regions, []string{"26350"}) {
+		t.Errorf("APITokenAccount(tk-2) = %+v, %v", got, err)
+	}
+	_, err = s.Accounts().APITokenAccount(ctx, "tk-x")
+	wantErr(t, "unknown token", err, devices.ErrNotFound)
+	if n, err := s.Accounts().DeleteAPITokens(ctx, "busan-admin"); err != nil || n != 2 {
+		t.Errorf("DeleteAPITokens = %d, %v; want 2", n, err)
+	}
+	_, err = s.Accounts().APITokenAccount(ctx, "tk-1")
+	wantErr(t, "revoked token", err, devices.ErrNotFound)
 }

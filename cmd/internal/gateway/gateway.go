@@ -32,6 +32,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/internal/defaults"
 	"github.com/dolbom/dolbom/internal/every"
 	"github.com/dolbom/dolbom/store"
@@ -163,10 +164,13 @@ type Gateway struct {
 	FakeTwilio *fake.Server
 
 	channels *channels
-	web      *web.Console
-	fleet    *api.Fleet
-	Handler  http.Handler // /healthz, /readyz, /metrics, /api/v1/
-	Token    string
+	// workOrders opens maintenance work orders from device faults
+	// (dispatch/workorder) and texts the technicians.
+	workOrders *workorder.Desk
+	web        *web.Console
+	fleet      *api.Fleet
+	Handler    http.Handler // /healthz, /readyz, /metrics, /api/v1/
+	Token      string
 
 	tokenCreated  bool
 	adminPassword string // the first console account's password, shown once
@@ -319,6 +323,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	if g.workOrders, err = workorder.New(workorder.Config{Store: st.WorkOrders(), Feed: g.Dispatch, Residents: st.Registry(),
+		Sender: g.channels.twilio, Now: dc.Now, Logger: log}); err != nil {
+		return nil, err
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "dolbom_dispatch_panics_total",
 		Help: "Panics recovered in dispatch (an incident change refused, a notification recorded failed). Must stay 0.",
@@ -452,7 +460,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 			Registry: g.registry(), // the admin pages edit the registry as the admin API does
 			Hubs:     g.hubControl(),
 			// Scoping by region and the "119 경로 없음" banner.
-			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(),
+			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders(),
 			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()},
 			Fleet:  g.fleet})
 	if err != nil {
@@ -521,6 +529,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stages.start(stageDispatch, g.Dispatch.Run)
 	stages.start(stageChannels, g.channels.run)
 	stages.start(stageEvidence, func(ctx context.Context) error { return g.Dispatch.KeepEvidence(ctx, g.Store.Incidents()) })
+	stages.start(stageWorkOrders, g.workOrders.Run)
 	// Hubs' messages wait until the detectors have applied what the journal
 	// holds beyond their saved state, so that each home sees its events in
 	// order and nothing acknowledged before a crash is skipped.

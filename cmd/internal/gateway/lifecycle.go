@@ -33,18 +33,19 @@ func (c *cleanups) unwind() {
 type stageName string
 
 const (
-	stageHTTP     stageName = "http"
-	stageIntake   stageName = "intake"  // the broker stops taking hubs' messages
-	stageRelease  stageName = "release" // a cluster's gateway: its hubs sent to the others
-	stageEngine   stageName = "engine"
-	stageHealth   stageName = "device_health"
-	stageBroker   stageName = "broker" // its disconnect pass
-	stageEvidence stageName = "evidence"
-	stageDispatch stageName = "dispatch"
-	stageChannels stageName = "channels"
-	stageWeb      stageName = "web"
-	stageStore    stageName = "store"
-	stageCluster  stageName = "cluster" // the lease: a cluster node's, or a single gateway's on PostgreSQL
+	stageHTTP       stageName = "http"
+	stageIntake     stageName = "intake"  // the broker stops taking hubs' messages
+	stageRelease    stageName = "release" // a cluster's gateway: its hubs sent to the others
+	stageEngine     stageName = "engine"
+	stageHealth     stageName = "device_health"
+	stageBroker     stageName = "broker" // its disconnect pass
+	stageEvidence   stageName = "evidence"
+	stageWorkOrders stageName = "work_orders"
+	stageDispatch   stageName = "dispatch"
+	stageChannels   stageName = "channels"
+	stageWeb        stageName = "web"
+	stageStore      stageName = "store"
+	stageCluster    stageName = "cluster" // the lease: a cluster node's, or a single gateway's on PostgreSQL
 )
 
 // stopOrder is the order Run stops the stages in, one step after another;
@@ -77,6 +78,7 @@ var stopOrder = [][]stageName{
 	// marked dead), not left to expire.
 	{stageCluster},
 	{stageEvidence},
+	{stageWorkOrders}, // follows the dispatcher's feed: stops before it
 	{stageDispatch},
 	{stageChannels},
 	{stageWeb},

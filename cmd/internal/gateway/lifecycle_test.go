@@ -157,7 +157,7 @@ func TestRunStopsInDataFlowOrder(t *testing.T) {
 		}
 	}
 	want := []stageName{stageHTTP, stageIntake, stageEngine, stageHealth, stageBroker, stageEvidence,
-		stageDispatch, stageChannels, stageWeb, stageStore}
+		stageWorkOrders, stageDispatch, stageChannels, stageWeb, stageStore}
 	if !slices.Equal(stopped, want) {
 		t.Errorf("stages stopped in order\n%v\nwant\n%v", stopped, want)
 	}

@@ -72,7 +72,8 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("GET /readyz", plain, &g.ready)
 	handle("GET /metrics", plain, promhttp.HandlerFor(g.Registry, promhttp.HandlerOpts{Registry: g.Registry}))
 
-	incidents := api.NewIncidentAPI(api.IncidentAPIConfig{Token: g.Token}, g.Dispatch, log)
+	incidents := api.NewIncidentAPI(api.IncidentAPIConfig{Token: g.Token,
+		Tokens: st.Accounts(), Residents: st.Registry(), IncidentRegions: st.Routes()}, g.Dispatch, log)
 	handle("/api/v1/incidents", plain, incidents)
 	handle("/api/v1/incidents/", plain, incidents) // the stream included: it sets its own deadlines
 	handle("/api/v1/policies/", plain, incidents)
@@ -82,7 +83,8 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 	handle("/twilio/", callback, g.channels.webhooks)
 
 	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes,
-		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts(), Fleet: g.fleet},
+		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts(), Fleet: g.fleet,
+		Tokens: st.Accounts(), IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders()},
 		g.registry(), g.healthReader(), g.hubControl(), log)
 	handle(api.APIPrefix, plain, admin)
 	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
