@@ -360,14 +360,14 @@ func SpreadsheetText(s string) string {
 	return s
 }
 
-// fleet serves one of the fleet's answers to the admin token: national
-// (no scope).
+// fleet serves one of the fleet's answers within the token's account's
+// regions (none: the national admin's token, every hub).
 func (a *adminAPI) fleet(serve func(f *Fleet, w http.ResponseWriter, r *http.Request, scope []string, fail func(error))) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.Fleet == nil {
 			WriteError(w, &Error{Status: http.StatusNotImplemented, Msg: "this gateway serves no fleet view"})
 			return
 		}
-		serve(a.cfg.Fleet, w, r, nil, func(err error) { a.fail(w, r, err, "") })
+		serve(a.cfg.Fleet, w, r, accountOf(r.Context()).Regions, func(err error) { a.fail(w, r, err, "") })
 	}
 }

@@ -90,7 +90,7 @@ func newRegionEnv(t *testing.T) *regionEnv {
 	mux.Handle("/api/v1/policies/", incidents)
 	routes := consoletest.NewRoutes("https://119.example/cap")
 	admin := api.NewAdminAPI(api.AdminConfig{Token: testToken, Events: s.Journal(), Routes: routes, Accounts: s.Accounts(),
-		Tokens: s.Accounts(), IncidentRegions: s.Routes(), WorkOrders: s.WorkOrders()}, storeRegistry{s.Registry(), s.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
+		Tokens: s.Accounts(), IncidentRegions: s.Routes(), WorkOrders: s.WorkOrders(), Fleet: api.NewFleet(s.State(), nil, nil)}, storeRegistry{s.Registry(), s.Accounts()}, consoletest.Health{}, &consoletest.Hubs{}, zerolog.Nop())
 	mux.Handle(api.APIPrefix, admin)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -229,6 +229,10 @@ func TestBusanTokenCannotReachSeoul(t *testing.T) {
 	cases["GET /api/v1/workorders/{id}"] = []tryCase{{"GET", "/api/v1/workorders/" + seoulOrder, "", []int{notFound}}}
 	cases["POST /api/v1/workorders/{id}/close"] = []tryCase{{"POST", "/api/v1/workorders/" + seoulOrder + "/close", `{"by": "busan", "replaced": "battery"}`, []int{notFound}}}
 	cases["GET /api/v1/technicians"] = []tryCase{{"GET", "/api/v1/technicians", "", nil}}
+	// The fleet within the token's regions, whatever region is asked for.
+	cases["GET /api/v1/fleet"] = []tryCase{{"GET", "/api/v1/fleet", "", nil}, {"GET", "/api/v1/fleet?region=11", "", nil}}
+	cases["GET /api/v1/fleet/counts"] = []tryCase{{"GET", "/api/v1/fleet/counts", "", nil}, {"GET", "/api/v1/fleet/counts?region=11", "", nil}}
+	cases["GET /api/v1/fleet.csv"] = []tryCase{{"GET", "/api/v1/fleet.csv", "", nil}, {"GET", "/api/v1/fleet.csv?region=11", "", nil}}
 	cases["PUT /api/v1/technicians/{id}"] = []tryCase{{"PUT", "/api/v1/technicians/seoul-tech", `{"name": "x", "phone": "010-9999-8888", "region": "26"}`, []int{409}},
 		{"PUT", "/api/v1/technicians/new-tech", `{"name": "x", "phone": "010-9999-8888", "region": "11"}`, []int{invalid}}}
 	var actions []tryCase
