@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,27 @@ func TestReceiverSenderGoneDuringCheck(t *testing.T) {
 	rcv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/cap", strings.NewReader(string(body))))
 	if s := rcv.Stats(); w.Code != http.StatusCreated || s.Received != 1 || s.Duplicates != 0 || s.Invalid != 0 {
 		t.Fatalf("resend: %d, stats = %+v, want 201, received 1", w.Code, s)
+	}
+}
+
+// TestReceiverSchemaNotThere: a schema path that names no file (a clone
+// without ../shared beside it) checks the structure, as no schema does:
+// xmllint, if installed, could not compile it, and every Alert would be
+// answered "try again" for ever.
+func TestReceiverSchemaNotThere(t *testing.T) {
+	rcv := New(Options{XSDPath: filepath.Join(t.TempDir(), "CAP-v1.2.xsd"), Logger: zerolog.Nop()})
+	_, body, err := cap.Build(message(0, cap.MsgAlert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	rcv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/cap", strings.NewReader(string(body))))
+	if s := rcv.Stats(); w.Code != http.StatusCreated || s.Received != 1 {
+		t.Fatalf("Alert with the schema missing: %d %s, stats %+v; want 201, received 1", w.Code, w.Body, s)
+	}
+	w = httptest.NewRecorder()
+	rcv.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/cap", strings.NewReader("<alert/>")))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("a structureless Alert with the schema missing: %d, want 400 (the structure is still checked)", w.Code)
 	}
 }
