@@ -19,7 +19,8 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 const xsdPath = "../../../shared/spec/CAP-v1.2.xsd"
 
 // requireXMLLint skips without xmllint, or fails when the suite promised
-// every tool (make test sets DOLBOM_REQUIRE_TOOLS=1).
+// every tool (make test sets DOLBOM_REQUIRE_TOOLS=1); it skips without the
+// schema.
 func requireXMLLint(t *testing.T) {
 	t.Helper()
 	if err := ValidateXSD(context.Background(), xsdPath, []byte("<x/>")); errors.Is(err, ErrNoXMLLint) {
@@ -28,8 +29,10 @@ func requireXMLLint(t *testing.T) {
 		}
 		t.Skip("xmllint not installed (libxml2-utils)")
 	}
+	// The schema is OASIS's, beside the project (../shared), not in it: a
+	// clone without it runs the structure checks only, and says so.
 	if _, err := os.Stat(xsdPath); err != nil {
-		t.Fatalf("CAP schema missing: %v", err)
+		t.Skipf("CAP schema not here (%v): the schema checks need ../shared/spec beside the clone", err)
 	}
 }
 
