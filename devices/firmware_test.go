@@ -71,16 +71,16 @@ func TestDecodeFirmwareUpdateRefuses(t *testing.T) {
 		change func(*FirmwareUpdate)
 		code   ErrorCode
 	}{
-		"ftp url":        {func(u *FirmwareUpdate) { u.URL = "ftp://gw/fw" }, CodeOutOfRange},
-		"no host":        {func(u *FirmwareUpdate) { u.URL = "https:///fw" }, CodeOutOfRange},
-		"version space":  {func(u *FirmwareUpdate) { u.Version = "2.5 beta" }, CodeBadID},
-		"long version":   {func(u *FirmwareUpdate) { u.Version = string(make([]byte, 41)) }, CodeBadID},
-		"no model":       {func(u *FirmwareUpdate) { u.Model = "" }, CodeBadID},
-		"zero size":      {func(u *FirmwareUpdate) { u.Size = 0 }, CodeOutOfRange},
-		"huge size":      {func(u *FirmwareUpdate) { u.Size = MaxFirmwareSize + 1 }, CodeOutOfRange},
-		"upper hex":      {func(u *FirmwareUpdate) { u.SHA256 = "A78E29DC57D83A0C45A90ABD4CAB1BDA1DD4827B7B5FC6F7793161AA32764B52" }, CodeOutOfRange},
-		"short sig":      {func(u *FirmwareUpdate) { u.Signature = base64.StdEncoding.EncodeToString(make([]byte, 63)) }, CodeOutOfRange},
-		"url-safe sig":   {func(u *FirmwareUpdate) { u.Signature = base64.URLEncoding.EncodeToString(make([]byte, 64)) + "-" }, CodeOutOfRange},
+		"ftp url":       {func(u *FirmwareUpdate) { u.URL = "ftp://gw/fw" }, CodeOutOfRange},
+		"no host":       {func(u *FirmwareUpdate) { u.URL = "https:///fw" }, CodeOutOfRange},
+		"version space": {func(u *FirmwareUpdate) { u.Version = "2.5 beta" }, CodeBadID},
+		"long version":  {func(u *FirmwareUpdate) { u.Version = string(make([]byte, 41)) }, CodeBadID},
+		"no model":      {func(u *FirmwareUpdate) { u.Model = "" }, CodeBadID},
+		"zero size":     {func(u *FirmwareUpdate) { u.Size = 0 }, CodeOutOfRange},
+		"huge size":     {func(u *FirmwareUpdate) { u.Size = MaxFirmwareSize + 1 }, CodeOutOfRange},
+		"upper hex":     {func(u *FirmwareUpdate) { u.SHA256 = "A78E29DC57D83A0C45A90ABD4CAB1BDA1DD4827B7B5FC6F7793161AA32764B52" }, CodeOutOfRange},
+		"short sig":     {func(u *FirmwareUpdate) { u.Signature = base64.StdEncoding.EncodeToString(make([]byte, 63)) }, CodeOutOfRange},
+		"url-safe sig":  {func(u *FirmwareUpdate) { u.Signature = base64.URLEncoding.EncodeToString(make([]byte, 64)) + "-" }, CodeOutOfRange},
 	} {
 		u := good
 		tc.change(&u)
