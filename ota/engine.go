@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -32,8 +33,8 @@ type Config struct {
 	Store     Store
 	Fleet     Fleet
 	Commander Commander
-	// Open tells whether a hub has an incident open (nil: never).
-	Open OpenIncident
+	// Open lists the hubs with an incident open (nil: none).
+	Open OpenIncidents
 	// ImageURL returns the URL hubs download an image from.
 	ImageURL func(model, version string) string
 	// VendorKey, when set, is checked against every published image's
@@ -56,6 +57,9 @@ type Engine struct {
 	byStage [][]devices.HubID
 	dirty   map[devices.HubID]struct{}
 	loaded  bool
+	// running mirrors active.State == Running for Ingest, which must not
+	// take mu on the broker's path.
+	running atomic.Bool
 }
 
 // New returns an engine; Run loads the active rollout from the store.
@@ -67,7 +71,7 @@ func New(cfg Config) *Engine {
 		cfg.Tick = time.Second
 	}
 	if cfg.Open == nil {
-		cfg.Open = func(devices.HubID) bool { return false }
+		cfg.Open = func(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
 	}
 	// The ack queue is bounded: a flood of acks must not grow memory; a
 	// dropped step is harmless and a dropped final ack is made up for by
@@ -229,6 +233,7 @@ func (e *Engine) install(r Rollout, ts []Target) {
 		}
 	}
 	e.loaded = true
+	e.running.Store(r.State == Running)
 }
 
 // loadLocked reads the newest rollout from the store once (after a
@@ -265,6 +270,7 @@ func (e *Engine) Halt(ctx context.Context, reason string) (Rollout, error) {
 		return Rollout{}, ErrNoRollout
 	}
 	e.active.State, e.active.Reason, e.active.Updated = Halted, reason, e.cfg.Now()
+	e.running.Store(false)
 	return *e.active, e.cfg.Store.UpdateRollout(ctx, *e.active)
 }
 
@@ -525,6 +531,13 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 		e.cfg.Log.Error().Err(err).Bool("found", ok).Int64("rollout", r.ID).Msg("rollout image")
 		return
 	}
+	open, err := e.cfg.Open(ctx)
+	if err != nil {
+		// Fail closed: without knowing who has an emergency, nobody is
+		// rebooted this step.
+		e.cfg.Log.Error().Err(err).Int64("rollout", r.ID).Msg("rollout: open incidents")
+		return
+	}
 	cmd.Args = devices.FirmwareUpdateArgs(devices.FirmwareUpdate{URL: e.cfg.ImageURL(r.Model, r.Version), Version: img.Version, Model: img.Model, Size: img.Size, SHA256: img.SHA256, Signature: img.Signature})
 	for _, h := range e.byStage[r.Stage] {
 		t := e.targets[h]
@@ -532,7 +545,7 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 			continue
 		}
 		res := Sent
-		if e.cfg.Open(h) {
+		if open[h] {
 			res = Postponed
 		} else if err := e.cfg.Commander.SendCommand(ctx, h, cmd); err != nil {
 			res = Unreachable
@@ -551,6 +564,7 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 }
 
 func (e *Engine) flushLocked(ctx context.Context) error {
+	e.running.Store(e.active != nil && e.active.State == Running)
 	if len(e.dirty) == 0 || e.active == nil {
 		return nil
 	}
@@ -569,3 +583,25 @@ func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// Ingest takes the hubs' acknowledgements and online statuses from the
+// broker (broker.Ingester). While no rollout runs it looks at nothing.
+func (e *Engine) Ingest(m *devices.Message) {
+	if !e.running.Load() {
+		return
+	}
+	switch {
+	case m.CmdAck != nil:
+		e.Ack(*m.CmdAck)
+	case m.Status != nil && m.Status.State == devices.HubOnline:
+		e.Status(m.Hub, m.Status.Firmware)
+	}
+}
+
+// Connection is part of broker.Ingester; connections tell a rollout
+// nothing the statuses do not.
+func (e *Engine) Connection(devices.ConnectionEvent) {}
+
+// SharesReadingBatches: the engine keeps no readings batch, so the broker
+// may pool them (broker.BatchSharer).
+func (e *Engine) SharesReadingBatches() bool { return true }

@@ -102,9 +102,10 @@ type Commander interface {
 	SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error
 }
 
-// OpenIncident reports whether a hub's resident has an incident open: its
-// reboot waits until the incident is closed.
-type OpenIncident func(hub devices.HubID) bool
+// OpenIncidents returns the hubs whose resident has an emergency or welfare
+// incident open: their reboot waits until it is closed. It is asked once
+// per step (a few hundred open incidents, not one query per hub).
+type OpenIncidents func(ctx context.Context) (map[devices.HubID]bool, error)
 
 // CommanderFunc adapts a function to Commander.
 type CommanderFunc func(ctx context.Context, hub devices.HubID, c devices.Command) error

@@ -194,7 +194,7 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 		var log sentLog
 		open := map[devices.HubID]bool{}
 		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(log.send),
-			Open:     func(h devices.HubID) bool { return open[h] },
+			Open:     func(context.Context) (map[devices.HubID]bool, error) { return open, nil },
 			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
 		img, data := signedImage(key, "DBH-200", "2.5.0")
 		if _, err := e.Publish(ctx, img, data); err != nil {
