@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -18,14 +17,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Errors of the engine's operations.
+// Errors of the engine's operations. Each is also one of the registry's
+// sentinels (devices.ErrNotFound, ErrConflict, ErrInvalid), which the admin
+// API answers with 404, 409 and 400.
 var (
-	ErrNoImage       = errors.New("ota: no published image of that model and version")
-	ErrActive        = errors.New("ota: a rollout is already running")
-	ErrNoRollout     = errors.New("ota: no rollout")
-	ErrNotRollback   = errors.New("ota: nothing to roll back")
-	ErrBadSignature  = errors.New("ota: the image's signature does not verify with the vendor key")
-	ErrImageMismatch = errors.New("ota: the image does not match its size or SHA-256")
+	ErrNoImage       = fmt.Errorf("ota: no published image of that model and version: %w", devices.ErrNotFound)
+	ErrActive        = fmt.Errorf("ota: a rollout is already running: %w", devices.ErrConflict)
+	ErrNoRollout     = fmt.Errorf("ota: no rollout running: %w", devices.ErrNotFound)
+	ErrNotRollback   = fmt.Errorf("ota: nothing to roll back: %w", devices.ErrConflict)
+	ErrBadSignature  = fmt.Errorf("ota: the image's signature does not verify with the vendor key: %w", devices.ErrInvalid)
+	ErrImageMismatch = fmt.Errorf("ota: the image does not match its size or SHA-256: %w", devices.ErrInvalid)
 )
 
 // Config wires an Engine.
@@ -153,10 +154,17 @@ func (e *Engine) Start(ctx context.Context, model, version string, p Plan) (Roll
 	if err := p.Validate(); err != nil {
 		return Rollout{}, err
 	}
-	if _, ok, err := e.cfg.Store.FirmwareImage(ctx, model, version); err != nil {
+	img, ok, err := e.cfg.Store.FirmwareImage(ctx, model, version)
+	if err != nil {
 		return Rollout{}, err
 	} else if !ok {
 		return Rollout{}, fmt.Errorf("%w: %s %s", ErrNoImage, model, version)
+	}
+	// The command every hub will get must be valid before anyone gets it:
+	// a gateway without a download URL would send args hubs refuse.
+	if err := (devices.FirmwareUpdate{URL: e.cfg.ImageURL(model, version), Version: img.Version, Model: img.Model, Size: img.Size,
+		SHA256: img.SHA256, Signature: img.Signature}).Validate(); err != nil {
+		return Rollout{}, fmt.Errorf("ota: the firmware_update would be refused (is the gateway's firmware URL set?): %w: %w", devices.ErrInvalid, err)
 	}
 	hubs, err := e.cfg.Fleet.HubsOfModel(ctx, model)
 	if err != nil {

@@ -44,7 +44,12 @@ const DefaultStageTimeout = 30 * time.Minute
 // fills the defaults.
 func (p *Plan) Validate() error {
 	if len(p.Waves) == 0 {
-		p.Waves = DefaultWaves
+		// The default waves that the canary has not already covered.
+		for _, w := range DefaultWaves {
+			if w > p.Canary || w == 1 {
+				p.Waves = append(p.Waves, w)
+			}
+		}
 	}
 	if p.StageTimeout == 0 {
 		p.StageTimeout = DefaultStageTimeout

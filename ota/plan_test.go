@@ -30,6 +30,15 @@ func TestPlanStages(t *testing.T) {
 	}
 }
 
+func TestPlanDefaultWavesAfterTheCanary(t *testing.T) {
+	for canary, want := range map[float64]string{0.01: "[0.1 0.5 1]", 0.1: "[0.5 1]", 0.5: "[1]", 1: "[1]"} {
+		p := Plan{Canary: canary, HaltOn: 0.02}
+		if err := p.Validate(); err != nil || fmt.Sprint(p.Waves) != want {
+			t.Errorf("canary %v: waves %v, %v; want %s", canary, p.Waves, err, want)
+		}
+	}
+}
+
 func TestPlanValidate(t *testing.T) {
 	for _, p := range []Plan{
 		{Canary: 0, HaltOn: 0.02},

@@ -116,6 +116,9 @@ type AdminConfig struct {
 	// Accounts, when set, serves the accounts' regions
 	// (/api/v1/accounts, accounts_api.go).
 	Accounts AccountRegions
+	// Rollouts, when set, serves firmware publishing and rollouts
+	// (/api/v1/firmware, /api/v1/rollouts, rollouts_api.go).
+	Rollouts RolloutAdmin
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -203,6 +206,7 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("PATCH "+p+"/hubs/{id}/sensors/{sensor}", a.updateSensor)
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors/{sensor}/disable", a.setSensorDisabled(true))
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors/{sensor}/enable", a.setSensorDisabled(false))
+	a.rolloutRoutes()
 }
 
 func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,9 @@ type Options struct {
 	OTAFailureRate float64
 	// Reboot is how long a hub is away booting a new image (default 10 s).
 	Reboot time.Duration
+	// HTTPClient fetches firmware images (default: a client with a 30 s
+	// timeout); the in-process simulator reaches the gateway in memory.
+	HTTPClient *http.Client
 	// IDPrefix starts every generated event id (unique per run).
 	IDPrefix string
 	// Observe, when set, is told what hubs see. It runs with the hub locked:
@@ -157,6 +161,7 @@ func NewFleet(o Options) *Fleet {
 	f := &Fleet{opts: o, clock: o.Clock, dialWake: make(chan struct{}, 1), slots: make(chan struct{}, o.MaxConnecting),
 		started: time.Now().UnixNano(),
 		log:     o.Logger.With().Str("component", "firmware_sim").Logger()}
+	f.images.client = o.HTTPClient
 	for range o.Shards {
 		f.shards = append(f.shards, &shard{wake: make(chan struct{}, 1)})
 	}
