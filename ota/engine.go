@@ -61,6 +61,7 @@ type Engine struct {
 	// running mirrors active.State == Running for Ingest, which must not
 	// take mu on the broker's path.
 	running atomic.Bool
+	dropped atomic.Int64
 }
 
 // New returns an engine; Run loads the active rollout from the store.
@@ -108,12 +109,24 @@ func (e *Engine) Ack(a devices.CommandAck) bool {
 	if _, ok := rolloutOf(a.ID); !ok {
 		return false
 	}
+	// A step ("accepted") gives way to the outcomes when the queue is half
+	// full: while a large wave is being commanded, the first hubs' steps
+	// pile up, and a lost "done" would count a healthy hub as not back.
+	if a.Status == devices.AckAccepted && len(e.acks) > cap(e.acks)/2 {
+		e.dropped.Add(1)
+		return true
+	}
 	select {
 	case e.acks <- a:
 	default:
+		e.dropped.Add(1)
 	}
 	return true
 }
+
+// Dropped returns the acknowledgements and statuses dropped because the
+// queue was full (steps first).
+func (e *Engine) Dropped() int64 { return e.dropped.Load() }
 
 // Status hands the engine a hub's online status: a hub that comes back
 // with the rollout's version is running it even if its done ack was lost.

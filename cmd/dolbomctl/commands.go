@@ -34,8 +34,13 @@ func commands(c *cli) map[string]map[string]handler {
 			"disable": c.setDisabled("hub", "hubs", true), "enable": c.setDisabled("hub", "hubs", false),
 			"rotate-secret": c.hubRotateSecret, "health": c.hubHealth, "events": c.hubEvents,
 		},
-		"region":  {"route": c.regionRoute, "list": c.regionList},
-		"account": {"list": c.accountList, "regions": c.accountRegions},
+		"region":   {"route": c.regionRoute, "list": c.regionList},
+		"account":  {"list": c.accountList, "regions": c.accountRegions},
+		"firmware": {"publish": c.firmwarePublish},
+		"rollout": {
+			"start": c.rolloutStart, "status": c.rolloutSimple("GET", "status"),
+			"halt": c.rolloutSimple("POST", "halt"), "rollback": c.rolloutSimple("POST", "rollback"),
+		},
 		"sensor": {
 			"add": c.sensorAdd, "list": c.sensorList, "get": c.sensorGet, "update": c.sensorUpdate,
 			"disable": c.sensorSetDisabled(true), "enable": c.sensorSetDisabled(false),

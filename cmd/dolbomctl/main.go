@@ -48,6 +48,10 @@ Commands:
   region route delete SIDO               (SIDO: code or name, e.g. 11 or 서울); refused while residents or open incidents depend on it
   account list                           the console's accounts and their regions
   account regions ID --region R [--region R2] | --national   (R: 시도 or 시군구, code or name)
+  firmware publish IMAGE --model M --version V --signature-file SIG   (SIG: the vendor's ed25519 signature, raw or base64)
+  rollout start --model M --version V [--canary 1%] [--halt-on-failures 2%] [--stage-timeout 30m]
+  rollout status|rollback                the newest rollout, per stage; rollback re-sends the previous version
+  rollout halt [--reason TEXT]
   import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)

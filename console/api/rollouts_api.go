@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dolbom/dolbom/devices"
 )
 
 // RolloutAdmin runs firmware rollouts (the gateway's ota.Engine). Its
@@ -49,7 +51,7 @@ func (a *adminAPI) rollouts(w http.ResponseWriter) (RolloutAdmin, bool) {
 }
 
 // publishFirmware takes the image as the raw body, the signature in the
-// X-Firmware-Signature header (standard base64 of the ed25519 signature of
+// X-Firmware-Signature header or the signature query parameter (standard base64 of the ed25519 signature of
 // the manifest, docs/protocol.md section 11.3).
 func (a *adminAPI) publishFirmware(w http.ResponseWriter, r *http.Request) {
 	ro, ok := a.rollouts(w)
@@ -57,6 +59,9 @@ func (a *adminAPI) publishFirmware(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig := strings.TrimSpace(r.Header.Get("X-Firmware-Signature"))
+	if sig == "" {
+		sig = r.URL.Query().Get("signature")
+	}
 	if sig == "" {
 		WriteError(w, BadRequest("X-Firmware-Signature", "the image's signature is required (standard base64 of 64 bytes)"))
 		return
@@ -120,7 +125,7 @@ func (a *adminAPI) startRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := ro.StartRollout(r.Context(), body.Model, body.Version, body.Canary/100, body.HaltOnFailures/100, timeout)
 	if err != nil {
-		a.fail(w, r, err, "the image "+body.Model+" "+body.Version)
+		a.failRollout(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, out)
@@ -161,8 +166,18 @@ func (a *adminAPI) rollbackRollout(w http.ResponseWriter, r *http.Request) {
 
 func (a *adminAPI) answer(w http.ResponseWriter, r *http.Request, out any, err error) {
 	if err != nil {
-		a.fail(w, r, err, "a rollout")
+		a.failRollout(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// failRollout is fail, but a missing image or rollout is answered with the
+// engine's own words, which say which one and what to do.
+func (a *adminAPI) failRollout(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, devices.ErrNotFound) {
+		WriteError(w, &Error{Status: http.StatusNotFound, Msg: err.Error()})
+		return
+	}
+	a.fail(w, r, err, "")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/dispatch"
@@ -100,3 +101,7 @@ func (a rolloutAdmin) HaltRollout(ctx context.Context, reason string) (any, erro
 }
 
 func (a rolloutAdmin) RollbackRollout(ctx context.Context) (any, error) { return a.e.Rollback(ctx) }
+
+// RolloutAdmin serves the admin API's rollouts from an engine (the
+// gateway's own, or a test's).
+func RolloutAdmin(e *ota.Engine) api.RolloutAdmin { return rolloutAdmin{e} }
