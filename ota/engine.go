@@ -568,7 +568,7 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 		res := Sent
 		if open[h] {
 			res = Postponed
-		} else if err := e.cfg.Commander.SendCommand(ctx, h, cmd); err != nil {
+		} else if err := e.send(ctx, h, cmd); err != nil {
 			res = Unreachable
 			t.Detail = err.Error()
 		}
@@ -582,6 +582,17 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 			e.dirty[h] = struct{}{}
 		}
 	}
+}
+
+// sendTimeout bounds the write of one command: a hub whose connection is
+// stuck must not hold up a wave (the command stays in its session and is
+// delivered when it reads again).
+const sendTimeout = 5 * time.Second
+
+func (e *Engine) send(ctx context.Context, h devices.HubID, cmd devices.Command) error {
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	return e.cfg.Commander.SendCommand(sctx, h, cmd)
 }
 
 func (e *Engine) flushLocked(ctx context.Context) error {
