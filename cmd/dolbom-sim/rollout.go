@@ -49,6 +49,9 @@ type RolloutReport struct {
 	RunningVersion  int            `json:"hubs_running_version"`
 	Command         string         `json:"command"`
 	StoppedByTimout bool           `json:"stopped_by_timeout,omitempty"`
+	// RestartedAtStage is the stage at which the gateway was restarted
+	// (--restart-at-stage), 0 when it was not.
+	RestartedAtStage int `json:"restarted_at_stage,omitempty"`
 }
 
 type rolloutFlags struct {
@@ -57,6 +60,7 @@ type rolloutFlags struct {
 	rate                       float64
 	stageTimeout, reboot, wait time.Duration
 	badSignature, asJSON       bool
+	restartAtStage             int
 }
 
 // cmdRollout runs a firmware rollout to N simulated hubs through an
@@ -79,6 +83,7 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) (h
 	fs.DurationVar(&f.wait, "max-wait", 30*time.Minute, "give up after this long")
 	fs.BoolVar(&f.badSignature, "bad-signature", false, "publish an image signed with a key the hubs do not hold (the gateway is given that key)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
+	fs.IntVar(&f.restartAtStage, "restart-at-stage", 0, "stop and start the gateway once the rollout reaches this stage (0: never); it must carry on")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -100,7 +105,7 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) (h
 		e.firmware = gateway.FirmwareOptions{URL: "http://inproc", VendorKey: base64.StdEncoding.EncodeToString(gatewayKey)}
 		e.otaTick = 200 * time.Millisecond
 	})
-	tr, prov, a, _, cleanup, err := c.setup(ctx, stderr, broker.Config{}, true)
+	tr, prov, a, env, cleanup, err := c.setup(ctx, stderr, broker.Config{}, true)
 	if err != nil {
 		return false, err
 	}
@@ -152,6 +157,15 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) (h
 		}
 		if cur.State != ota.Running {
 			break
+		}
+		if f.restartAtStage > 0 && cur.Stage >= f.restartAtStage && rep.RestartedAtStage == 0 {
+			// Mid-rollout: the new gateway must load the rollout from the
+			// store and neither lose nor repeat what the old one did.
+			rep.RestartedAtStage = cur.Stage
+			if err := env.restart(ctx); err != nil {
+				return false, fmt.Errorf("restart: %w", err)
+			}
+			continue
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			rep.StoppedByTimout = true

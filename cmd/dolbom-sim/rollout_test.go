@@ -62,3 +62,14 @@ func TestRolloutBadSignatureRefusedByHubs(t *testing.T) {
 		t.Fatalf("%s at %d (%s), reasons %v, running %d, installed %d", rep.State, rep.StageReached, rep.Reason, rep.FailureReasons, rep.RunningVersion, rep.HubsInstalled)
 	}
 }
+
+// A gateway restarted mid-rollout carries on from the stored stage: every
+// hub ends on the new version and none is commanded twice (the hubs count
+// every command they receive).
+func TestRolloutSurvivesGatewayRestart(t *testing.T) {
+	rep := runRolloutJSON(t, "--homes", "300", "--canary", "10", "--ota-failure-rate", "0", "--stage-timeout", "1m", "--restart-at-stage", "1")
+	if rep.RestartedAtStage < 1 || rep.State != "done" || rep.RunningVersion != 300 || rep.HubsCommanded != 300 {
+		t.Fatalf("restarted at stage %d: state %s (%s), %d of 300 running the new version, %d commands received",
+			rep.RestartedAtStage, rep.State, rep.Reason, rep.RunningVersion, rep.HubsCommanded)
+	}
+}
