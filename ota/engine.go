@@ -58,9 +58,10 @@ type Engine struct {
 	byStage [][]devices.HubID
 	dirty   map[devices.HubID]struct{}
 	loaded  bool
-	// running mirrors active.State == Running for Ingest, which must not
+	// listening is set while the newest rollout runs or is halted (its
+	// commanded hubs still finish and report), for Ingest, which must not
 	// take mu on the broker's path.
-	running atomic.Bool
+	listening atomic.Bool
 	dropped atomic.Int64
 }
 
@@ -254,7 +255,7 @@ func (e *Engine) install(r Rollout, ts []Target) {
 		}
 	}
 	e.loaded = true
-	e.running.Store(r.State == Running)
+	e.listening.Store(listensIn(r.State))
 }
 
 // loadLocked reads the newest rollout from the store once (after a
@@ -291,7 +292,6 @@ func (e *Engine) Halt(ctx context.Context, reason string) (Rollout, error) {
 		return Rollout{}, ErrNoRollout
 	}
 	e.active.State, e.active.Reason, e.active.Updated = Halted, reason, e.cfg.Now()
-	e.running.Store(false)
 	return *e.active, e.cfg.Store.UpdateRollout(ctx, *e.active)
 }
 
@@ -596,7 +596,7 @@ func (e *Engine) send(ctx context.Context, h devices.HubID, cmd devices.Command)
 }
 
 func (e *Engine) flushLocked(ctx context.Context) error {
-	e.running.Store(e.active != nil && e.active.State == Running)
+	e.listening.Store(e.active != nil && listensIn(e.active.State))
 	if len(e.dirty) == 0 || e.active == nil {
 		return nil
 	}
@@ -619,7 +619,7 @@ func sha256Hex(b []byte) string {
 // Ingest takes the hubs' acknowledgements and online statuses from the
 // broker (broker.Ingester). While no rollout runs it looks at nothing.
 func (e *Engine) Ingest(m *devices.Message) {
-	if !e.running.Load() {
+	if !e.listening.Load() {
 		return
 	}
 	switch {
@@ -629,6 +629,10 @@ func (e *Engine) Ingest(m *devices.Message) {
 		e.Status(m.Hub, m.Status.Firmware)
 	}
 }
+
+// listensIn says whether acknowledgements still matter in state s: after a
+// halt the hubs already commanded finish, and status shows how they did.
+func listensIn(s State) bool { return s == Running || s == Halted }
 
 // Connection is part of broker.Ingester; connections tell a rollout
 // nothing the statuses do not.

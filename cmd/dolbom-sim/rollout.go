@@ -41,7 +41,7 @@ type RolloutReport struct {
 	FailureReasons  map[string]int `json:"failure_reasons"`
 	StageStartedS   []float64      `json:"stage_started_s"` // seconds after the rollout started
 	ConnectS        float64        `json:"connect_s"`       // fleet online, from the first dial
-	RolloutS        float64        `json:"rollout_s"`       // start to halt or done
+	RolloutS        float64        `json:"rollout_s"`       // start to halt or done (per_stage: once the hubs commanded before a halt have reported)
 	HubsCommanded   int64          `json:"hubs_commanded"`
 	HubsInstalled   int64          `json:"hubs_installed"`
 	HubsFailed      int64          `json:"hubs_failed"`
@@ -128,12 +128,24 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) (h
 	rep := RolloutReport{Homes: f.homes, Version: "sim-2", CanaryPercent: f.canary, HaltPercent: f.halt, OTAFailureRate: f.failRate,
 		BadSignature: f.badSignature, Command: "dolbom-sim rollout " + strings.Join(args, " ")}
 	deadline := time.Now().Add(f.wait)
-	for fleet.Stats().Online < int64(f.homes) {
+	// The rollout starts once every hub is online, or once the count has
+	// not grown for a minute (a few hubs refused or backing off must not
+	// stop a 300,000-hub run; they are unreachable to the rollout, and the
+	// report says how many were online).
+	best, since := int64(-1), time.Now()
+	for online := fleet.Stats().Online; online < int64(f.homes); online = fleet.Stats().Online {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false, fmt.Errorf("only %d of %d hubs online after %v", fleet.Stats().Online, f.homes, f.wait)
+			return false, fmt.Errorf("only %d of %d hubs online after %v", online, f.homes, f.wait)
+		}
+		if online > best {
+			best, since = online, time.Now()
+		} else if time.Since(since) > time.Minute && online > 0 {
+			fmt.Fprintf(stderr, "rollout: %d of %d hubs online, no more for a minute: starting\n", online, f.homes)
+			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	fmt.Fprintf(stderr, "rollout: %d hubs online in %.1fs\n", fleet.Stats().Online, time.Since(t0).Seconds())
 	rep.ConnectS = time.Since(t0).Seconds()
 	rep.Online = fleet.Stats().Online
 
@@ -174,6 +186,17 @@ func cmdRollout(ctx context.Context, args []string, stdout, stderr io.Writer) (h
 		time.Sleep(200 * time.Millisecond)
 	}
 	rep.RolloutS = time.Since(t1).Seconds()
+	// After a halt the hubs already commanded finish (reboot and report):
+	// the counts are taken once they have, or after twice the reboot time.
+	for settle := time.Now().Add(2*f.reboot + 5*time.Second); cur.State == ota.Halted && time.Now().Before(settle); {
+		if c := cur.PerStage[min(cur.Stage, len(cur.PerStage)-1)]; c.Sent == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		if err := a.do(ctx, "GET", "/api/v1/rollouts/current", nil, &cur); err != nil {
+			return false, err
+		}
+	}
 	rep.Stages, rep.StageReached, rep.State, rep.Reason = cur.Stages, min(cur.Stage, len(cur.Stages)-1), string(cur.State), cur.Reason
 	rep.Halted = cur.State == ota.Halted
 	rep.PerStage, rep.FailureReasons = cur.PerStage, cur.Reasons

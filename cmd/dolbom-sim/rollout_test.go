@@ -32,6 +32,10 @@ func TestRolloutHaltsAtTheCanary(t *testing.T) {
 	if rep.HubsCommanded != 20 || rep.FailureReasons["install"] == 0 {
 		t.Errorf("%d hubs commanded (want the canary's 20), failures %v", rep.HubsCommanded, rep.FailureReasons)
 	}
+	// The canary's hubs commanded before the halt finish and are counted.
+	if c := rep.PerStage[0]; c.Installed+c.Failed != 20 || c.Failed == 0 {
+		t.Errorf("the canary after the halt: %+v", c)
+	}
 	for s, c := range rep.PerStage[1:] {
 		if c.Total-c.Pending != 0 {
 			t.Errorf("stage %d touched after the halt: %+v", s+1, c)
