@@ -62,7 +62,7 @@ type Engine struct {
 	// commanded hubs still finish and report), for Ingest, which must not
 	// take mu on the broker's path.
 	listening atomic.Bool
-	dropped atomic.Int64
+	dropped   atomic.Int64
 }
 
 // New returns an engine; Run loads the active rollout from the store.
