@@ -173,6 +173,8 @@ type wireCmdAck struct {
 	TS     *int64 `json:"ts"`
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
+	Step   string `json:"step,omitempty"`
+	FW     string `json:"fw,omitempty"`
 }
 
 type wireCommand struct {
@@ -580,7 +582,27 @@ func (l Limits) decodeCmdAck(hub HubID, payload []byte, now time.Time) (*Command
 	default:
 		return nil, errf(CodeUnknownKind, "unknown ack status "+quote(w.Status))
 	}
-	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: cleanText(w.Detail), At: at, Received: now}, nil
+	// A step belongs to an accepted ack and the running version to a done
+	// one (section 11.3): elsewhere they would be read as progress or
+	// success that did not happen.
+	switch FirmwareStep(w.Step) {
+	case "":
+	case StepDownloading, StepVerified, StepInstalling, StepRebooting:
+		if st != AckAccepted {
+			return nil, errf(CodeOutOfRange, `"step" belongs only to an "accepted" ack, got status `+quote(w.Status))
+		}
+	default:
+		return nil, errf(CodeUnknownKind, "unknown firmware step "+quote(w.Step))
+	}
+	if w.FW != "" {
+		if st != AckDone {
+			return nil, errf(CodeOutOfRange, `"fw" belongs only to a "done" ack, got status `+quote(w.Status))
+		}
+		if !ValidVersion(w.FW) {
+			return nil, errf(CodeBadID, `"fw" must be 1-40 characters of [A-Za-z0-9._:-], got `+quote(w.FW))
+		}
+	}
+	return &CommandAck{Hub: hub, ID: CommandID(w.ID), Status: st, Detail: cleanText(w.Detail), Step: FirmwareStep(w.Step), Firmware: w.FW, At: at, Received: now}, nil
 }
 
 // Encoders: the hub side of the protocol (firmware-sim, tests) and the
@@ -641,7 +663,7 @@ func EncodeHeartbeat(h Heartbeat) []byte {
 
 // EncodeCmdAck writes a command acknowledgement payload.
 func EncodeCmdAck(a CommandAck) []byte {
-	return mustMarshal(wireCmdAck{wireHeader: v1(), ID: string(a.ID), TS: ms(a.At), Status: string(a.Status), Detail: a.Detail})
+	return mustMarshal(wireCmdAck{wireHeader: v1(), ID: string(a.ID), TS: ms(a.At), Status: string(a.Status), Detail: a.Detail, Step: string(a.Step), FW: a.Firmware})
 }
 
 // EncodeCommand writes a command payload for a hub's cmd topic.
@@ -662,7 +684,7 @@ func DecodeCommand(payload []byte) (Command, error) {
 		return Command{}, errf(CodeBadID, "bad command id "+quote(w.ID))
 	}
 	switch CommandType(w.Type) {
-	case CmdCheckIn, CmdSilence, CmdSetHeartbeat:
+	case CmdCheckIn, CmdSilence, CmdSetHeartbeat, CmdFirmwareUpdate:
 	default:
 		return Command{}, errf(CodeUnknownKind, "unknown command type "+quote(w.Type))
 	}

@@ -145,10 +145,16 @@ const (
 
 // CommandAck is a hub's acknowledgement of a command.
 type CommandAck struct {
-	Hub      HubID
-	ID       CommandID
-	Status   AckStatus
-	Detail   string
+	Hub    HubID
+	ID     CommandID
+	Status AckStatus
+	Detail string
+	// Step is the firmware_update step an "accepted" ack reports; empty
+	// for other acks and other commands.
+	Step FirmwareStep `json:",omitempty"`
+	// Firmware is the version a hub runs, in the "done" ack of a
+	// firmware_update (after it rebooted into the image); empty otherwise.
+	Firmware string `json:",omitempty"`
 	At       time.Time
 	Received time.Time
 }

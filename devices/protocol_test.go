@@ -110,6 +110,10 @@ var invalidCases = map[string]invalidCase{
 	"cmd-ack-unknown-status.json": {CodeUnknownKind, true},
 	"cmd-ack-bad-id.json":         {CodeBadID, true},
 	"cmd-ack-missing-ts.json":     {CodeMissing, true},
+	"cmd-ack-unknown-step.json":   {CodeUnknownKind, true},
+	"cmd-ack-step-on-done.json":   {CodeOutOfRange, true},
+	"cmd-ack-fw-on-failed.json":   {CodeOutOfRange, true},
+	"cmd-ack-bad-fw.json":         {CodeBadID, true},
 }
 
 // invalidChannel returns the channel an invalid file is published on, from

@@ -25,6 +25,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch/cap/receiver"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 	"github.com/dolbom/dolbom/internal/memhttp"
+	"github.com/dolbom/dolbom/ota"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -50,10 +51,13 @@ type inproc struct {
 	// rawRetention, when set, shortens the store's raw readings retention
 	// (the soak: the disk is shared, and nothing it measures reads them).
 	rawRetention time.Duration
-	mu           sync.Mutex
-	g            *gateway.Gateway
-	cancel       context.CancelFunc
-	done         chan error
+	// firmware and otaTick set up rollouts (dolbom-sim rollout).
+	firmware gateway.FirmwareOptions
+	otaTick  time.Duration
+	mu       sync.Mutex
+	g        *gateway.Gateway
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // switchTransport dials the current in-memory listener, so that hubs find
@@ -90,8 +94,11 @@ func (t *switchTransport) DialConn(ctx context.Context) (net.Conn, error) {
 	return l.DialConn(ctx)
 }
 
-func startInproc(ctx context.Context, dir, databaseURL string, flushRows int, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection)) (*inproc, error) {
+func startInproc(ctx context.Context, dir, databaseURL string, flushRows int, bc broker.Config, log zerolog.Logger, detect func(detectors.Detection), more ...func(*inproc)) (*inproc, error) {
 	e := &inproc{dir: dir, databaseURL: databaseURL, flushRows: flushRows, log: log, bc: bc, detect: detect, tr: &switchTransport{}}
+	for _, fn := range more {
+		fn(e)
+	}
 	memlimit.Set(databaseURL == "") // as dolbomd on the same store
 	return e, e.start(ctx)
 }
@@ -111,8 +118,12 @@ func (e *inproc) start(ctx context.Context) error {
 		// Simulated homes have no real guardians: the fake Twilio, chosen.
 		Channels: gateway.ChannelOptions{CAPURLs: []string{mock119URL}, CAPTransport: memhttp.Transport{Handler: e.mock119.Handler()},
 			CallInterval: 10 * time.Millisecond, FakeTwilio: true},
-		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect},
-		gateway.Tuning{Clock: e.clock, Store: func(c *store.Config) {
+		ShutdownTimeout: 20 * time.Second, OnDetection: e.detect, Firmware: e.firmware},
+		gateway.Tuning{Clock: e.clock, OTA: func(c *ota.Config) {
+			if e.otaTick > 0 {
+				c.Tick = e.otaTick
+			}
+		}, Store: func(c *store.Config) {
 			if e.flushRows > 0 {
 				c.FlushRows = e.flushRows
 			}
@@ -280,7 +291,7 @@ func (p apiProvisioner) provision(ctx context.Context, hub devices.HubID, sensor
 	var out struct {
 		Secret string `json:"secret"`
 	}
-	if err := p.a.do(ctx, "POST", "/api/v1/hubs", map[string]any{"id": hub, "resident_id": res}, &out); err != nil {
+	if err := p.a.do(ctx, "POST", "/api/v1/hubs", map[string]any{"id": hub, "resident_id": res, "model": firmwaresim.SimModel, "firmware": firmwaresim.SimFirmware}, &out); err != nil {
 		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 			if err := p.a.do(ctx, "POST", "/api/v1/hubs/"+string(hub)+"/secret", nil, &out); err != nil {
 				return "", err
@@ -342,7 +353,9 @@ func (p *storeProvisioner) provision(ctx context.Context, id devices.HubID, sens
 	if _, err := st.Registry().CreateResident(ctx, simResident(res, "Sim "+string(id))); err != nil && !errors.Is(err, devices.ErrConflict) {
 		return "", err
 	}
-	hub, err := st.Registry().CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash})
+	// Registered as an installer would: with the model and firmware the
+	// simulated hubs report (a rollout picks its hubs by model).
+	hub, err := st.Registry().CreateHub(ctx, devices.Hub{ID: id, ResidentID: res, SecretHash: p.hash, Model: firmwaresim.SimModel, Firmware: firmwaresim.SimFirmware})
 	if errors.Is(err, devices.ErrConflict) {
 		hub, err = st.Registry().GetHub(ctx, id)
 		if err == nil && (!p.reused || hub.SecretHash != p.hash) {

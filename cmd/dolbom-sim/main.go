@@ -43,6 +43,7 @@ commands:
   load       N homes on the national profile (--homes, --duration, --speed, --connect-rate)
   flood      publish as fast as acknowledgements allow (--target, --conns, --qos); --baseline and --rounds compare with another broker
   sisfall    replay SisFall trials through a simulated wearable (--data)
+  rollout    a firmware rollout to N hubs through an in-process gateway, with injected install failures (--homes, --canary, --halt-on-failures, --ota-failure-rate, --json)
   soak       whole simulated days of N homes through an in-process gateway on the simulated clock: false alarms, injected emergencies, what reached 119 (--homes, --days, --check)`
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		failed, err = cmdCluster(ctx, args[1:], stdout, stderr)
 	case "soak":
 		failed, err = cmdSoak(ctx, args[1:], stdout, stderr)
+	case "rollout": // a firmware rollout to N simulated hubs (rollout.go); halting is an outcome, not a failure
+		_, err = cmdRollout(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -90,6 +93,8 @@ type common struct {
 	mqtt5                                    bool
 	// onDetection taps the in-process gateway's detections.
 	onDetection func(detectors.Detection)
+	// inproc adjusts the in-process gateway before it starts.
+	inproc []func(*inproc)
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -150,7 +155,7 @@ func (c *common) setup(ctx context.Context, stderr io.Writer, bc broker.Config, 
 		}
 		dir, cleanup = d, func() { os.RemoveAll(d) }
 	}
-	env, err := startInproc(ctx, dir, c.databaseURL, c.flushRows, bc, c.logger(stderr), c.onDetection)
+	env, err := startInproc(ctx, dir, c.databaseURL, c.flushRows, bc, c.logger(stderr), c.onDetection, c.inproc...)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, nil, nil, err

@@ -38,6 +38,11 @@ func commands(c *cli) map[string]map[string]handler {
 		"workorder":  {"list": c.workOrderList, "close": c.workOrderClose},
 		"technician": {"set": c.technicianSet, "list": c.technicianList},
 		"account":    {"list": c.accountList, "regions": c.accountRegions, "token": c.accountToken, "revoke": c.accountRevoke},
+		"firmware":   {"publish": c.firmwarePublish},
+		"rollout": {
+			"start": c.rolloutStart, "status": c.rolloutSimple("GET", "status"),
+			"halt": c.rolloutSimple("POST", "halt"), "rollback": c.rolloutSimple("POST", "rollback"),
+		},
 		"sensor": {
 			"add": c.sensorAdd, "list": c.sensorList, "get": c.sensorGet, "update": c.sensorUpdate,
 			"disable": c.sensorSetDisabled(true), "enable": c.sensorSetDisabled(false),

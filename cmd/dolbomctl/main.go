@@ -54,6 +54,10 @@ Commands:
   workorder close ID --by WHO --replaced WHAT
   technician set ID --phone P --region R [--name N] [--lang en]
   technician list
+  firmware publish IMAGE --model M --version V --signature-file SIG   (SIG: the vendor's ed25519 signature, raw or base64)
+  rollout start --model M --version V [--canary 1%] [--halt-on-failures 2%] [--stage-timeout 30m]
+  rollout status|rollback                the newest rollout, per stage; rollback re-sends the previous version
+  rollout halt [--reason TEXT]
   import FILE.csv [--dry-run] [--update]
   status
   ready                                  exit 0 when the gateway is ready (/readyz)

@@ -34,6 +34,9 @@ type Options struct {
 	HTTPAddr    string
 	AdminToken  string
 	SecretKey   string
+	// FirmwareURL and FirmwareKey configure rollouts (gateway.FirmwareOptions).
+	FirmwareURL string
+	FirmwareKey string
 	LogLevel    string
 	LogFormat   string // json, console, or auto (console on a terminal)
 
@@ -129,6 +132,8 @@ func parseOptions(args []string, getenv func(string) string) (Options, error) {
 	fs.StringVar(&o.WSAddr, "mqtt-ws-addr", env("DOLBOM_MQTT_WS_ADDR", ""), "MQTT over WebSocket listen address; empty disables it (DOLBOM_MQTT_WS_ADDR)")
 	fs.StringVar(&o.WSOrigins, "mqtt-ws-origins", env("DOLBOM_MQTT_WS_ORIGINS", ""), "browser origins (comma-separated, e.g. https://console.example) allowed to open MQTT over WebSocket; upgrades without an Origin header (hubs) are always allowed (DOLBOM_MQTT_WS_ORIGINS)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", env("DOLBOM_HTTP_ADDR", ":8080"), "HTTP listen address for the API, consoles and metrics (DOLBOM_HTTP_ADDR)")
+	fs.StringVar(&o.FirmwareURL, "firmware-url", env("DOLBOM_FIRMWARE_URL", ""), "base URL hubs download firmware images from, this gateway's HTTP server as hubs reach it (https://gw.example.kr); empty: rollouts cannot start (DOLBOM_FIRMWARE_URL)")
+	fs.StringVar(&o.FirmwareKey, "firmware-vendor-key", env("DOLBOM_FIRMWARE_VENDOR_KEY", ""), "standard base64 of the vendor's ed25519 public key: published images must verify with it (DOLBOM_FIRMWARE_VENDOR_KEY)")
 	fs.StringVar(&o.LogLevel, "log-level", env("DOLBOM_LOG_LEVEL", "info"), "debug, info, warn or error (DOLBOM_LOG_LEVEL)")
 	fs.StringVar(&o.LogFormat, "log-format", env("DOLBOM_LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (DOLBOM_LOG_FORMAT)")
 	fs.DurationVar(&o.HeartbeatTimeout, "heartbeat-timeout", envDur("DOLBOM_HEARTBEAT_TIMEOUT", 10*time.Minute), "a hub silent this long is offline (DOLBOM_HEARTBEAT_TIMEOUT)")
@@ -352,6 +357,7 @@ func (o Options) gateway() gateway.Options {
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL,
 		MQTTAddr: o.MQTTAddr, TLSAddr: o.TLSAddr, CertFile: o.CertFile, KeyFile: o.KeyFile, WSAddr: o.WSAddr,
 		HTTPAddr: o.HTTPAddr, AdminToken: o.AdminToken, SecretKey: o.SecretKey,
+		Firmware:         gateway.FirmwareOptions{URL: o.FirmwareURL, VendorKey: o.FirmwareKey},
 		HeartbeatTimeout: o.HeartbeatTimeout, RawRetention: o.RawRetention, ShutdownTimeout: o.ShutdownTimeout,
 		Demo: o.Demo, DispatchPolicy: o.DispatchPolicy, SecureCookies: o.SecureCookies, TrustedProxies: o.TrustedProxies,
 		Broker: broker.Config{ReadingsRate: o.ReadingsRate, ReadingsBurst: o.ReadingsBurst, EventsRate: o.EventsRate, EventsBurst: o.EventsBurst,

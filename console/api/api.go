@@ -114,7 +114,7 @@ type AdminConfig struct {
 	// (/api/v1/accounts, accounts_api.go).
 	Accounts AccountRegions
 	// Fleet, when set, serves the fleet view (/api/v1/fleet, fleet.go),
-	// national: the token has no region.
+	// within the token's account's regions.
 	Fleet *Fleet
 	// Tokens, when set, accepts the bearer tokens of accounts (scope.go)
 	// besides Token, and serves /api/v1/accounts/{id}/tokens.
@@ -125,6 +125,9 @@ type AdminConfig struct {
 	// WorkOrders, when set, serves the maintenance work orders and
 	// technicians (workorders_api.go).
 	WorkOrders WorkOrders
+	// Rollouts, when set, serves firmware publishing and rollouts
+	// (/api/v1/firmware, /api/v1/rollouts, rollouts_api.go).
+	Rollouts RolloutAdmin
 }
 
 // EventLog reads back the events hubs sent, as stored (each exactly once).
@@ -243,6 +246,7 @@ func (a *adminAPI) routes() {
 	m.HandleFunc("PATCH "+p+"/hubs/{id}/sensors/{sensor}", a.updateSensor)
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors/{sensor}/disable", a.setSensorDisabled(true))
 	m.HandleFunc("POST "+p+"/hubs/{id}/sensors/{sensor}/enable", a.setSensorDisabled(false))
+	a.rolloutRoutes(m)
 }
 
 func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {

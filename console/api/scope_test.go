@@ -229,6 +229,12 @@ func TestBusanTokenCannotReachSeoul(t *testing.T) {
 	cases["GET /api/v1/workorders/{id}"] = []tryCase{{"GET", "/api/v1/workorders/" + seoulOrder, "", []int{notFound}}}
 	cases["POST /api/v1/workorders/{id}/close"] = []tryCase{{"POST", "/api/v1/workorders/" + seoulOrder + "/close", `{"by": "busan", "replaced": "battery"}`, []int{notFound}}}
 	cases["GET /api/v1/technicians"] = []tryCase{{"GET", "/api/v1/technicians", "", nil}}
+	// Firmware and rollouts reach every region's hubs: national only.
+	cases["POST /api/v1/firmware/{model}/{version}"] = []tryCase{{"POST", "/api/v1/firmware/DB-100/9.9", "image", []int{forbidden}}}
+	cases["POST /api/v1/rollouts"] = []tryCase{{"POST", "/api/v1/rollouts", `{"model": "DB-100", "version": "9.9"}`, []int{forbidden}}}
+	cases["GET /api/v1/rollouts/current"] = []tryCase{{"GET", "/api/v1/rollouts/current", "", []int{forbidden}}}
+	cases["POST /api/v1/rollouts/current/halt"] = []tryCase{{"POST", "/api/v1/rollouts/current/halt", "", []int{forbidden}}}
+	cases["POST /api/v1/rollouts/current/rollback"] = []tryCase{{"POST", "/api/v1/rollouts/current/rollback", "", []int{forbidden}}}
 	// The fleet within the token's regions, whatever region is asked for.
 	cases["GET /api/v1/fleet"] = []tryCase{{"GET", "/api/v1/fleet", "", nil}, {"GET", "/api/v1/fleet?region=11", "", nil}}
 	cases["GET /api/v1/fleet/counts"] = []tryCase{{"GET", "/api/v1/fleet/counts", "", nil}, {"GET", "/api/v1/fleet/counts?region=11", "", nil}}

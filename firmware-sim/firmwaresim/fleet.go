@@ -3,8 +3,10 @@ package firmwaresim
 import (
 	"container/heap"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,18 @@ type Options struct {
 	// the acceptance scenarios script every event themselves, and a
 	// routine door opening would take an inactivity scenario "out".
 	NoEvents bool
+	// VendorKey is the ed25519 key hubs verify firmware signatures with
+	// (nil: every signature is refused).
+	VendorKey ed25519.PublicKey
+	// OTAFailureRate is the share of firmware installs that fail
+	// (acknowledged failed "install"), spread evenly over the fleet's
+	// installs (Fleet.injectFailure).
+	OTAFailureRate float64
+	// Reboot is how long a hub is away booting a new image (default 10 s).
+	Reboot time.Duration
+	// HTTPClient fetches firmware images (default: a client with a 30 s
+	// timeout); the in-process simulator reaches the gateway in memory.
+	HTTPClient *http.Client
 	// IDPrefix starts every generated event id (unique per run).
 	IDPrefix string
 	// Observe, when set, is told what hubs see. It runs with the hub locked:
@@ -96,6 +110,7 @@ type Fleet struct {
 	slots    chan struct{}
 	started  int64
 	stats    fleetStats
+	images   imageCache
 	log      zerolog.Logger
 }
 
@@ -111,6 +126,7 @@ type fleetStats struct {
 	emergencies, rejects, commands                        atomic.Int64
 	droppedBatches, droppedEvents                         atomic.Int64
 	puback, emergencyPuback                               Histogram
+	installs, otaFailed, reboots                          atomic.Int64
 }
 
 // NewFleet returns an empty fleet.
@@ -145,6 +161,7 @@ func NewFleet(o Options) *Fleet {
 	f := &Fleet{opts: o, clock: o.Clock, dialWake: make(chan struct{}, 1), slots: make(chan struct{}, o.MaxConnecting),
 		started: time.Now().UnixNano(),
 		log:     o.Logger.With().Str("component", "firmware_sim").Logger()}
+	f.images.client = o.HTTPClient
 	for range o.Shards {
 		f.shards = append(f.shards, &shard{wake: make(chan struct{}, 1)})
 	}
@@ -398,6 +415,12 @@ type Stats struct {
 	DroppedEvents   int64          `json:"dropped_events"`
 	Puback          LatencySummary `json:"puback_ms"`
 	EmergencyPuback LatencySummary `json:"emergency_puback_ms"`
+	// Firmware updates: installs attempted (past verification), failed
+	// updates (any reason, injected ones included) and reboots into a new
+	// image.
+	OTAInstalls int64 `json:"ota_installs"`
+	OTAFailed   int64 `json:"ota_failed"`
+	OTAReboots  int64 `json:"ota_reboots"`
 }
 
 // Stats returns a snapshot.
@@ -408,7 +431,8 @@ func (f *Fleet) Stats() Stats {
 		DeniedConnects: s.deniedConnects.Load(), Published: s.published.Load(), Acked: s.acked.Load(),
 		Resent: s.resent.Load(), Refused: s.refused.Load(), Emergencies: s.emergencies.Load(), Rejects: s.rejects.Load(),
 		Commands: s.commands.Load(), DroppedBatches: s.droppedBatches.Load(), DroppedEvents: s.droppedEvents.Load(),
-		Puback: s.puback.Summary(), EmergencyPuback: s.emergencyPuback.Summary()}
+		Puback: s.puback.Summary(), EmergencyPuback: s.emergencyPuback.Summary(),
+		OTAInstalls: s.installs.Load(), OTAFailed: s.otaFailed.Load(), OTAReboots: s.reboots.Load()}
 }
 
 func (s Stats) String() string {

@@ -95,6 +95,7 @@ type Hub struct {
 	phase    int64 // sim ms after each minute when this hub sends its batch
 	partial  []byte
 	rnd      rand.PCG
+	ota      otaState
 }
 
 // hubRx ties a link's callbacks to one connection of a hub, so that a late
@@ -631,9 +632,16 @@ func (h *Hub) onConnack(now int64, pk *packets.Packet) {
 	AppendSubscribe(b, f.opts.Version, h.nextPID(), h.topic(devices.ChanCmd), h.topic(devices.ChanRejects))
 	sim := f.clock.Sim(time.Unix(0, now))
 	AppendPublish(b, f.opts.Version, h.topic(devices.ChanStatus), devices.EncodeStatus(devices.Status{State: devices.HubOnline, At: sim,
-		Firmware: "sim-1", Model: "SIM-1", HeartbeatInterval: time.Duration(h.heartS) * time.Second}), 1, h.nextPID(), false, true)
+		Firmware: h.firmware(), Model: SimModel, HeartbeatInterval: time.Duration(h.heartS) * time.Second}), 1, h.nextPID(), false, true)
 	if !h.write(now, b.Bytes()) {
 		return
+	}
+	if h.ota.doneCmd != "" {
+		// Back from the reboot into the new image: the firmware_update's
+		// last acknowledgement (protocol section 11.3), after the steps
+		// still in flight.
+		h.enqueue(now, outMsg{ch: devices.ChanCmdAck, payload: devices.EncodeCmdAck(devices.CommandAck{ID: h.ota.doneCmd, Status: devices.AckDone, Firmware: h.ota.fw, At: sim})})
+		h.ota.doneCmd = ""
 	}
 	// Unacknowledged messages first, with DUP and their packet ids, then
 	// the backlog oldest first (section 16).
@@ -674,6 +682,17 @@ func (h *Hub) onPublish(now int64, pk *packets.Packet) {
 		}
 		f.observe(HubEvent{Hub: h, Kind: EvCommand, Detail: string(cmd.Type), CommandID: cmd.ID})
 		sim := f.clock.Sim(time.Unix(0, now))
+		if cmd.Type == devices.CmdFirmwareUpdate {
+			acks, reboot := h.firmwareUpdate(now, cmd, sim)
+			for _, a := range acks {
+				h.enqueue(now, outMsg{ch: devices.ChanCmdAck, payload: devices.EncodeCmdAck(a)})
+			}
+			h.flush(now)
+			if reboot {
+				h.reboot(now)
+			}
+			return
+		}
 		acks, ev, hb := AnswerCommand(cmd, h.Answer, sim)
 		if hb > 0 {
 			h.heartS = hb

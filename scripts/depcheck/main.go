@@ -34,9 +34,13 @@ var allowed = map[string][]string{
 	// store keeps the data of the packages it serves, in their own types:
 	// the console's accounts, sessions, audit log and visits included (it
 	// implements the console's ports directly; console never imports store).
-	"store":        {"devices", "detectors", "dispatch", "console", "cluster", "internal"},
+	"store":        {"devices", "detectors", "dispatch", "console", "cluster", "ota", "internal"},
 	"console":      {"devices", "detectors", "dispatch", "internal"},
 	"firmware-sim": {"devices"},
+	// ota runs firmware rollouts beside the data's way, over the command
+	// channel: it declares its ports (Store, Fleet, Commander) and cmd wires
+	// the broker and the store into them.
+	"ota": {"devices", "internal"},
 	// internal holds tools beside the data's way (crash points for the
 	// crash tests), importing nothing of the project.
 	"internal": {},

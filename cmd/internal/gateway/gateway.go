@@ -35,6 +35,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/internal/defaults"
 	"github.com/dolbom/dolbom/internal/every"
+	"github.com/dolbom/dolbom/ota"
 	"github.com/dolbom/dolbom/store"
 )
 
@@ -93,6 +94,9 @@ type Options struct {
 	// Cluster makes the gateway one node of a cluster on one PostgreSQL
 	// database (docs/cluster.md); off, it is the single gateway.
 	Cluster ClusterOptions
+
+	// Firmware configures firmware rollouts (ota.go).
+	Firmware FirmwareOptions
 }
 
 // Tuning adjusts the stages' settings beyond what an operator sets: tests
@@ -115,6 +119,8 @@ type Tuning struct {
 	// the simulator's soak runs simulated days through a gateway, moving
 	// the clock with Gateway.Step.
 	Clock func() time.Time
+	// OTA adjusts the rollout engine's settings (tests shorten its tick).
+	OTA func(*ota.Config)
 }
 
 // HTTPLimits bounds the time a request may take on the HTTP server (see
@@ -153,6 +159,8 @@ type Gateway struct {
 	Health   *health.Monitor
 	Engine   *detectors.Engine
 	Dispatch *dispatch.Dispatcher
+	// OTA runs firmware rollouts (docs/operations.md, "Rollouts").
+	OTA *ota.Engine
 	// Node is the gateway's membership of its cluster (nil: the single
 	// gateway).
 	Node *cluster.Node
@@ -432,7 +440,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	// The rule engine first: an SOS reaches it without waiting for the
 	// health monitor's queue (which, while its saved state loads, may be
 	// full of parked inputs).
-	g.Broker, err = broker.New(bc, st.Journal(), broker.Fanout{g.Engine, g.Health}, brokerDirectory{st.Registry(), st.State()}, log, reg)
+	if g.OTA, err = g.newOTA(tune); err != nil {
+		return nil, err
+	}
+	g.Broker, err = broker.New(bc, st.Journal(), broker.Fanout{g.Engine, g.Health, g.OTA}, brokerDirectory{st.Registry(), st.State()}, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -556,6 +567,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return g.Broker.Run(ctx)
 	})
 	stages.start(stageWeb, g.web.Run)
+	stages.start(stageOTA, g.OTA.Run)
 	// The first step of a shutdown: hubs stay connected, nothing more is
 	// taken from them, and the broker's disconnect pass waits until the
 	// detectors have saved (see broker.Server.StopIntake).

@@ -34,6 +34,7 @@ type stageName string
 
 const (
 	stageHTTP       stageName = "http"
+	stageOTA        stageName = "ota"     // firmware rollouts: they command hubs through the broker
 	stageIntake     stageName = "intake"  // the broker stops taking hubs' messages
 	stageRelease    stageName = "release" // a cluster's gateway: its hubs sent to the others
 	stageEngine     stageName = "engine"
@@ -66,6 +67,7 @@ const (
 // others adopt the homes whose hubs are offline at their next scan.
 var stopOrder = [][]stageName{
 	{stageHTTP},
+	{stageOTA}, // no more commands once operators can no longer start one
 	{stageIntake},
 	{stageRelease}, // a cluster's gateway only
 	// Engine and health do not depend on each other: their final saves

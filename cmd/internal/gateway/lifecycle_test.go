@@ -156,7 +156,7 @@ func TestRunStopsInDataFlowOrder(t *testing.T) {
 			stopped = append(stopped, stageName(line.Stage))
 		}
 	}
-	want := []stageName{stageHTTP, stageIntake, stageEngine, stageHealth, stageBroker, stageEvidence,
+	want := []stageName{stageHTTP, stageOTA, stageIntake, stageEngine, stageHealth, stageBroker, stageEvidence,
 		stageWorkOrders, stageDispatch, stageChannels, stageWeb, stageStore}
 	if !slices.Equal(stopped, want) {
 		t.Errorf("stages stopped in order\n%v\nwant\n%v", stopped, want)

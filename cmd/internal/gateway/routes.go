@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dolbom/dolbom/console/api"
+	"github.com/dolbom/dolbom/ota"
 )
 
 // What each route may send and how long it may take. The server bounds
@@ -84,10 +85,15 @@ func (g *Gateway) routes(web http.Handler) http.Handler {
 
 	admin := api.NewAdminAPI(api.AdminConfig{Token: g.Token, Events: st.Journal(), MaxImportBytes: importBodyBytes,
 		Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()}, Accounts: st.Accounts(), Fleet: g.fleet,
-		Tokens: st.Accounts(), IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders()},
+		Tokens: st.Accounts(), IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders(), Rollouts: rolloutAdmin{g.OTA}},
 		g.registry(), g.healthReader(), g.hubControl(), log)
 	handle(api.APIPrefix, plain, admin)
 	handle("POST "+api.APIPrefix+"import/residents", bounds{body: importBodyBytes, read: importReadTimeout, write: importWriteTimeout}, admin)
+	// A firmware image is up to 64 MiB, published over an office line and
+	// fetched by hubs over theirs.
+	firmware := bounds{body: api.MaxFirmwareBytes + 1, read: importReadTimeout, write: importReadTimeout}
+	handle("POST "+api.APIPrefix+"firmware/", firmware, admin)
+	handle("GET /firmware/", bounds{write: importReadTimeout}, ota.ImageHandler(st.Rollouts()))
 
 	handle("/", plain, web)
 	handle("POST /login", bounds{body: loginBodyBytes}, web)

@@ -1,0 +1,643 @@
+package ota
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/rs/zerolog"
+)
+
+// Errors of the engine's operations. Each is also one of the registry's
+// sentinels (devices.ErrNotFound, ErrConflict, ErrInvalid), which the admin
+// API answers with 404, 409 and 400.
+var (
+	ErrNoImage       = fmt.Errorf("ota: no published image of that model and version: %w", devices.ErrNotFound)
+	ErrActive        = fmt.Errorf("ota: a rollout is already running: %w", devices.ErrConflict)
+	ErrNoRollout     = fmt.Errorf("ota: no rollout running: %w", devices.ErrNotFound)
+	ErrNotRollback   = fmt.Errorf("ota: nothing to roll back: %w", devices.ErrConflict)
+	ErrBadSignature  = fmt.Errorf("ota: the image's signature does not verify with the vendor key: %w", devices.ErrInvalid)
+	ErrImageMismatch = fmt.Errorf("ota: the image does not match its size or SHA-256: %w", devices.ErrInvalid)
+)
+
+// Config wires an Engine.
+type Config struct {
+	Store     Store
+	Fleet     Fleet
+	Commander Commander
+	// Open lists the hubs with an incident open (nil: none).
+	Open OpenIncidents
+	// ImageURL returns the URL hubs download an image from.
+	ImageURL func(model, version string) string
+	// VendorKey, when set, is checked against every published image's
+	// signature, so that the gateway never rolls out what hubs would refuse.
+	VendorKey ed25519.PublicKey
+	Now       func() time.Time
+	// Tick is how often the engine sends and judges (default 1 s).
+	Tick time.Duration
+	Log  zerolog.Logger
+}
+
+// Engine runs at most one rollout at a time.
+type Engine struct {
+	cfg  Config
+	acks chan devices.CommandAck
+
+	mu      sync.Mutex
+	active  *Rollout
+	targets map[devices.HubID]*Target
+	byStage [][]devices.HubID
+	dirty   map[devices.HubID]struct{}
+	loaded  bool
+	// listening is set while the newest rollout runs or is halted (its
+	// commanded hubs still finish and report), for Ingest, which must not
+	// take mu on the broker's path.
+	listening atomic.Bool
+	dropped   atomic.Int64
+}
+
+// New returns an engine; Run loads the active rollout from the store.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.Open == nil {
+		cfg.Open = func(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
+	}
+	// The ack queue is bounded: a flood of acks must not grow memory; a
+	// dropped step is harmless and a dropped final ack is made up for by
+	// the status the hub publishes when it comes back (Status).
+	return &Engine{cfg: cfg, acks: make(chan devices.CommandAck, 65536)}
+}
+
+// CommandID is the id of a rollout's firmware_update: the same for every
+// hub (the ack names the hub), new for each rollout.
+func CommandID(rollout int64) devices.CommandID {
+	return devices.CommandID("fw-r" + strconv.FormatInt(rollout, 10))
+}
+
+func rolloutOf(id devices.CommandID) (int64, bool) {
+	s, ok := cutPrefix(string(id), "fw-r")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) < len(p) || s[:len(p)] != p {
+		return "", false
+	}
+	return s[len(p):], true
+}
+
+// Ack hands the engine a hub's acknowledgement (from the ingest path; it
+// never blocks). It reports whether the ack belonged to a rollout.
+func (e *Engine) Ack(a devices.CommandAck) bool {
+	if _, ok := rolloutOf(a.ID); !ok {
+		return false
+	}
+	// A step ("accepted") gives way to the outcomes when the queue is half
+	// full: while a large wave is being commanded, the first hubs' steps
+	// pile up, and a lost "done" would count a healthy hub as not back.
+	if a.Status == devices.AckAccepted && len(e.acks) > cap(e.acks)/2 {
+		e.dropped.Add(1)
+		return true
+	}
+	select {
+	case e.acks <- a:
+	default:
+		e.dropped.Add(1)
+	}
+	return true
+}
+
+// Dropped returns the acknowledgements and statuses dropped because the
+// queue was full (steps first).
+func (e *Engine) Dropped() int64 { return e.dropped.Load() }
+
+// Status hands the engine a hub's online status: a hub that comes back
+// with the rollout's version is running it even if its done ack was lost.
+func (e *Engine) Status(hub devices.HubID, fw string) {
+	if fw == "" {
+		return
+	}
+	e.Ack(devices.CommandAck{Hub: hub, ID: "fw-r0", Status: devices.AckDone, Firmware: fw})
+}
+
+// Publish verifies and stores an image.
+func (e *Engine) Publish(ctx context.Context, img Image, data []byte) (Image, error) {
+	u := devices.FirmwareUpdate{URL: "https://x/", Version: img.Version, Model: img.Model, Size: int64(len(data)), SHA256: img.SHA256, Signature: img.Signature}
+	sum := sha256Hex(data)
+	if img.SHA256 == "" {
+		u.SHA256, img.SHA256 = sum, sum
+	}
+	if img.Size != 0 && img.Size != int64(len(data)) || u.SHA256 != sum {
+		return Image{}, ErrImageMismatch
+	}
+	img.Size = int64(len(data))
+	if err := u.Validate(); err != nil {
+		return Image{}, fmt.Errorf("ota: publish: %w: %w", devices.ErrInvalid, err)
+	}
+	if e.cfg.VendorKey != nil && !u.VerifySignature(e.cfg.VendorKey) {
+		return Image{}, ErrBadSignature
+	}
+	img.Published = e.cfg.Now()
+	if err := e.cfg.Store.PutFirmwareImage(ctx, img, data); err != nil {
+		return Image{}, err
+	}
+	return img, nil
+}
+
+// Start begins a rollout of a published version to every hub of its model
+// not already running it.
+func (e *Engine) Start(ctx context.Context, model, version string, p Plan) (Rollout, error) {
+	if err := p.Validate(); err != nil {
+		return Rollout{}, err
+	}
+	img, ok, err := e.cfg.Store.FirmwareImage(ctx, model, version)
+	if err != nil {
+		return Rollout{}, err
+	} else if !ok {
+		return Rollout{}, fmt.Errorf("%w: %s %s", ErrNoImage, model, version)
+	}
+	// The command every hub will get must be valid before anyone gets it:
+	// a gateway without a download URL would send args hubs refuse.
+	if err := (devices.FirmwareUpdate{URL: e.cfg.ImageURL(model, version), Version: img.Version, Model: img.Model, Size: img.Size,
+		SHA256: img.SHA256, Signature: img.Signature}).Validate(); err != nil {
+		return Rollout{}, fmt.Errorf("ota: the firmware_update would be refused (is the gateway's firmware URL set?): %w: %w", devices.ErrInvalid, err)
+	}
+	hubs, err := e.cfg.Fleet.HubsOfModel(ctx, model)
+	if err != nil {
+		return Rollout{}, err
+	}
+	hubs = slices.DeleteFunc(hubs, func(h HubFirmware) bool { return h.Firmware == version })
+	return e.begin(ctx, Rollout{Model: model, Version: version, Plan: p}, hubs)
+}
+
+func (e *Engine) begin(ctx context.Context, r Rollout, hubs []HubFirmware) (Rollout, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadLocked(ctx); err != nil {
+		return Rollout{}, err
+	}
+	if e.active != nil && e.active.State == Running {
+		return Rollout{}, fmt.Errorf("%w: %d (%s %s)", ErrActive, e.active.ID, e.active.Model, e.active.Version)
+	}
+	// The order is a hash of the hub id with the version: stable across a
+	// restart, different for each version so that the same hubs are not
+	// always the canary.
+	key := func(h devices.HubID) uint64 {
+		f := fnv.New64a()
+		f.Write([]byte(r.Version))
+		f.Write([]byte{0})
+		f.Write([]byte(h))
+		return f.Sum64()
+	}
+	slices.SortFunc(hubs, func(a, b HubFirmware) int { return cmpU64(key(a.Hub), key(b.Hub)) })
+	now := e.cfg.Now()
+	r.Stages = r.Plan.Stages(len(hubs))
+	r.State, r.Created, r.Updated, r.StageStarted = Running, now, now, now
+	if len(hubs) == 0 {
+		r.State = Done
+	}
+	ts := make([]Target, 0, len(hubs))
+	i := 0
+	for s, n := range r.Stages {
+		for range n {
+			ts = append(ts, Target{Hub: hubs[i].Hub, Stage: s, Result: Pending, Previous: hubs[i].Firmware, Updated: now})
+			i++
+		}
+	}
+	r, err := e.cfg.Store.CreateRollout(ctx, r, ts)
+	if err != nil {
+		return Rollout{}, err
+	}
+	e.install(r, ts)
+	e.cfg.Log.Info().Int64("rollout", r.ID).Str("model", r.Model).Str("version", r.Version).Ints("stages", r.Stages).Msg("rollout started")
+	return r, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// install makes r the engine's rollout (under mu).
+func (e *Engine) install(r Rollout, ts []Target) {
+	e.active = &r
+	e.targets = make(map[devices.HubID]*Target, len(ts))
+	e.byStage = make([][]devices.HubID, len(r.Stages))
+	e.dirty = map[devices.HubID]struct{}{}
+	for i := range ts {
+		t := &ts[i]
+		e.targets[t.Hub] = t
+		if t.Stage < len(e.byStage) {
+			e.byStage[t.Stage] = append(e.byStage[t.Stage], t.Hub)
+		}
+	}
+	e.loaded = true
+	e.listening.Store(listensIn(r.State))
+}
+
+// loadLocked reads the newest rollout from the store once (after a
+// restart): a running one carries on from its stored stage and targets.
+func (e *Engine) loadLocked(ctx context.Context) error {
+	if e.loaded {
+		return nil
+	}
+	rs, err := e.cfg.Store.Rollouts(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		e.loaded = true
+		return nil
+	}
+	ts, err := e.cfg.Store.RolloutTargets(ctx, rs[0].ID)
+	if err != nil {
+		return err
+	}
+	e.install(rs[0], ts)
+	return nil
+}
+
+// Halt stops the running rollout: no more commands are sent (those sent
+// are not recalled: a hub mid-install finishes).
+func (e *Engine) Halt(ctx context.Context, reason string) (Rollout, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadLocked(ctx); err != nil {
+		return Rollout{}, err
+	}
+	if e.active == nil || e.active.State != Running {
+		return Rollout{}, ErrNoRollout
+	}
+	e.active.State, e.active.Reason, e.active.Updated = Halted, reason, e.cfg.Now()
+	return *e.active, e.cfg.Store.UpdateRollout(ctx, *e.active)
+}
+
+// Rollback halts the current rollout if it runs and re-sends, to every hub
+// it commanded, the firmware that hub ran before, in one stage per
+// previous version... in practice one: a model's fleet runs one version.
+// Hubs that never got the command are left alone.
+func (e *Engine) Rollback(ctx context.Context) (Rollout, error) {
+	e.mu.Lock()
+	if err := e.loadLocked(ctx); err != nil {
+		e.mu.Unlock()
+		return Rollout{}, err
+	}
+	if e.active == nil || e.active.RollbackOf != 0 || e.active.State == RolledBack {
+		e.mu.Unlock()
+		return Rollout{}, ErrNotRollback
+	}
+	old := *e.active
+	byPrev := map[string][]HubFirmware{}
+	for _, t := range e.targets {
+		switch t.Result {
+		case Sent, Installed, Lost, Failed:
+			if t.Previous != "" && t.Previous != old.Version {
+				byPrev[t.Previous] = append(byPrev[t.Previous], HubFirmware{Hub: t.Hub, Firmware: old.Version})
+			}
+		}
+	}
+	e.mu.Unlock()
+	// The most common previous version is the one to go back to; hubs
+	// that came from another (rare: a fleet mid-way through an older
+	// rollout) are named in the log and left to a rollout of their own.
+	prev, hubs := "", []HubFirmware(nil)
+	for v, hs := range byPrev {
+		if len(hs) > len(hubs) || len(hs) == len(hubs) && v < prev {
+			prev, hubs = v, hs
+		}
+	}
+	if prev == "" {
+		return Rollout{}, ErrNotRollback
+	}
+	if _, ok, err := e.cfg.Store.FirmwareImage(ctx, old.Model, prev); err != nil {
+		return Rollout{}, err
+	} else if !ok {
+		return Rollout{}, fmt.Errorf("%w: %s %s (publish it to roll back)", ErrNoImage, old.Model, prev)
+	}
+	e.mu.Lock()
+	now := e.cfg.Now()
+	e.active.State, e.active.Updated = RolledBack, now
+	if e.active.Reason == "" {
+		e.active.Reason = "rolled back"
+	}
+	err := e.cfg.Store.UpdateRollout(ctx, *e.active)
+	e.loaded = true
+	e.mu.Unlock()
+	if err != nil {
+		return Rollout{}, err
+	}
+	// A rollback goes to everyone at once and does not halt: the version it
+	// sends is the one these hubs ran.
+	return e.begin(ctx, Rollout{Model: old.Model, Version: prev, RollbackOf: old.ID,
+		Plan: Plan{Canary: 1, HaltOn: 0.999999, Waves: []float64{1}, StageTimeout: old.Plan.StageTimeout}}, hubs)
+}
+
+// Report is a rollout with its hubs counted per stage.
+type Report struct {
+	Rollout
+	PerStage []Counts       `json:"per_stage"`
+	Reasons  map[string]int `json:"failure_reasons"`
+}
+
+// Current returns the newest rollout and its counts (ErrNoRollout when
+// there has been none).
+func (e *Engine) Current(ctx context.Context) (Report, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadLocked(ctx); err != nil {
+		return Report{}, err
+	}
+	if e.active == nil {
+		return Report{}, ErrNoRollout
+	}
+	rep := Report{Rollout: *e.active, PerStage: make([]Counts, len(e.active.Stages)), Reasons: map[string]int{}}
+	for s := range rep.PerStage {
+		rep.PerStage[s] = e.countLocked(s)
+	}
+	for _, t := range e.targets {
+		if t.Result == Failed {
+			rep.Reasons[t.Detail]++
+		} else if t.Result == Lost {
+			rep.Reasons["not_back"]++
+		}
+	}
+	return rep, nil
+}
+
+func (e *Engine) countLocked(stage int) Counts {
+	var c Counts
+	for _, h := range e.byStage[stage] {
+		t := e.targets[h]
+		if t.Stage != stage {
+			continue // moved on (postponed into a later stage)
+		}
+		c.Total++
+		switch t.Result {
+		case Pending:
+			c.Pending++
+		case Postponed:
+			c.Postponed++
+		case Sent:
+			c.Sent++
+		case Installed:
+			c.Installed++
+		case Failed:
+			c.Failed++
+		case Lost:
+			c.Lost++
+		case Unreachable:
+			c.Unreachable++
+		}
+	}
+	return c
+}
+
+// Run sends, judges and persists every Tick until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(e.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.mu.Lock()
+			err := e.flushLocked(context.WithoutCancel(ctx))
+			e.mu.Unlock()
+			return err
+		case a := <-e.acks:
+			e.mu.Lock()
+			e.applyLocked(a)
+			e.mu.Unlock()
+		case <-t.C:
+			if err := e.Step(ctx); err != nil {
+				e.cfg.Log.Error().Err(err).Msg("rollout step")
+			}
+		}
+	}
+}
+
+// applyLocked records an ack (or a status, whose ack id is fw-r0).
+func (e *Engine) applyLocked(a devices.CommandAck) {
+	r := e.active
+	if r == nil {
+		return
+	}
+	id, _ := rolloutOf(a.ID)
+	t := e.targets[a.Hub]
+	if t == nil || id != 0 && id != r.ID || t.Result != Sent && t.Result != Lost {
+		return
+	}
+	switch {
+	case a.Status == devices.AckDone && a.Firmware == r.Version:
+		t.Result, t.Step, t.Detail = Installed, "", ""
+	case a.Status == devices.AckDone && id == 0:
+		return // a status of the old version: the hub has not rebooted yet
+	case a.Status == devices.AckAccepted && a.Step != "":
+		t.Step = a.Step
+	case a.Status == devices.AckFailed, a.Status == devices.AckUnsupported, a.Status == devices.AckDone:
+		// done without our version is a failure too: the hub runs
+		// something else.
+		t.Result, t.Detail = Failed, a.Detail
+		if a.Status == devices.AckUnsupported {
+			t.Detail = "unsupported"
+		}
+	default:
+		return
+	}
+	t.Updated = e.cfg.Now()
+	e.dirty[t.Hub] = struct{}{}
+}
+
+// Step drains the acks waiting, sends the current stage's commands, judges
+// it and persists what changed. Run calls it every Tick; tests call it
+// directly.
+func (e *Engine) Step(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadLocked(ctx); err != nil {
+		return err
+	}
+	for drained := false; !drained; {
+		select {
+		case a := <-e.acks:
+			e.applyLocked(a)
+		default:
+			drained = true
+		}
+	}
+	r := e.active
+	if r == nil || r.State != Running {
+		return e.flushLocked(ctx)
+	}
+	now := e.cfg.Now()
+	for r.State == Running && r.Stage < len(r.Stages) {
+		e.sendLocked(ctx, now)
+		c := e.countLocked(r.Stage)
+		v, timedOut := Judge(c, r.Plan, now.Sub(r.StageStarted))
+		if timedOut {
+			for _, h := range e.byStage[r.Stage] {
+				if t := e.targets[h]; t.Stage == r.Stage && t.Result == Sent {
+					t.Result, t.Updated = Lost, now
+					e.dirty[h] = struct{}{}
+				}
+			}
+			c = e.countLocked(r.Stage)
+			if v, _ = Judge(c, r.Plan, now.Sub(r.StageStarted)); v == Wait {
+				v = Advance // only postponed hubs are left; they move on
+			}
+		}
+		switch v {
+		case Wait:
+			return e.flushLocked(ctx)
+		case Halt:
+			r.State = Halted
+			r.Reason = fmt.Sprintf("stage %d: %d of %d hubs failed or did not come back (limit %.4g%%)", r.Stage, c.Bad(), c.Total-c.Postponed-c.Unreachable, r.Plan.HaltOn*100)
+			e.cfg.Log.Warn().Int64("rollout", r.ID).Int("stage", r.Stage).Int("failed", c.Failed).Int("lost", c.Lost).Msg("rollout halted")
+		case Advance:
+			// Postponed hubs join the next stage; at the last stage the
+			// rollout stays open for them.
+			if c.Postponed > 0 && r.Stage == len(r.Stages)-1 {
+				return e.flushLocked(ctx)
+			}
+			for _, h := range e.byStage[r.Stage] {
+				if t := e.targets[h]; t.Stage == r.Stage && t.Result == Postponed {
+					t.Stage, t.Result = r.Stage+1, Pending
+					e.byStage[r.Stage+1] = append(e.byStage[r.Stage+1], h)
+					e.dirty[h] = struct{}{}
+				}
+			}
+			r.Stage++
+			r.StageStarted = now
+			if r.Stage == len(r.Stages) {
+				r.State = Done
+			}
+		}
+		r.Updated = now
+		if err := e.cfg.Store.UpdateRollout(ctx, *r); err != nil {
+			return err
+		}
+	}
+	return e.flushLocked(ctx)
+}
+
+// sendLocked commands the current stage's pending and postponed hubs,
+// holding back those with an incident open.
+func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
+	r := e.active
+	cmd := devices.Command{ID: CommandID(r.ID), At: now, Type: devices.CmdFirmwareUpdate}
+	img, ok, err := e.cfg.Store.FirmwareImage(ctx, r.Model, r.Version)
+	if err != nil || !ok {
+		e.cfg.Log.Error().Err(err).Bool("found", ok).Int64("rollout", r.ID).Msg("rollout image")
+		return
+	}
+	open, err := e.cfg.Open(ctx)
+	if err != nil {
+		// Fail closed: without knowing who has an emergency, nobody is
+		// rebooted this step.
+		e.cfg.Log.Error().Err(err).Int64("rollout", r.ID).Msg("rollout: open incidents")
+		return
+	}
+	cmd.Args = devices.FirmwareUpdateArgs(devices.FirmwareUpdate{URL: e.cfg.ImageURL(r.Model, r.Version), Version: img.Version, Model: img.Model, Size: img.Size, SHA256: img.SHA256, Signature: img.Signature})
+	for _, h := range e.byStage[r.Stage] {
+		t := e.targets[h]
+		if t.Stage != r.Stage || t.Result != Pending && t.Result != Postponed {
+			continue
+		}
+		res := Sent
+		if open[h] {
+			res = Postponed
+		} else if err := e.send(ctx, h, cmd); err != nil {
+			res = Unreachable
+			t.Detail = err.Error()
+		}
+		if t.Result == Postponed && res == Sent {
+			// A hub held back by an incident gets the stage's full time
+			// once it is commanded, or it would count as not back at once.
+			r.StageStarted = now
+		}
+		if res != t.Result {
+			t.Result, t.Updated = res, now
+			e.dirty[h] = struct{}{}
+		}
+	}
+}
+
+// sendTimeout bounds the write of one command: a hub whose connection is
+// stuck must not hold up a wave (the command stays in its session and is
+// delivered when it reads again).
+const sendTimeout = 5 * time.Second
+
+func (e *Engine) send(ctx context.Context, h devices.HubID, cmd devices.Command) error {
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	return e.cfg.Commander.SendCommand(sctx, h, cmd)
+}
+
+func (e *Engine) flushLocked(ctx context.Context) error {
+	e.listening.Store(e.active != nil && listensIn(e.active.State))
+	if len(e.dirty) == 0 || e.active == nil {
+		return nil
+	}
+	ts := make([]Target, 0, len(e.dirty))
+	for h := range e.dirty {
+		ts = append(ts, *e.targets[h])
+	}
+	if err := e.cfg.Store.UpdateTargets(ctx, e.active.ID, ts); err != nil {
+		return err
+	}
+	clear(e.dirty)
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Ingest takes the hubs' acknowledgements and online statuses from the
+// broker (broker.Ingester). While no rollout runs it looks at nothing.
+func (e *Engine) Ingest(m *devices.Message) {
+	if !e.listening.Load() {
+		return
+	}
+	switch {
+	case m.CmdAck != nil:
+		e.Ack(*m.CmdAck)
+	case m.Status != nil && m.Status.State == devices.HubOnline:
+		e.Status(m.Hub, m.Status.Firmware)
+	}
+}
+
+// listensIn says whether acknowledgements still matter in state s: after a
+// halt the hubs already commanded finish, and status shows how they did.
+func listensIn(s State) bool { return s == Running || s == Halted }
+
+// Connection is part of broker.Ingester; connections tell a rollout
+// nothing the statuses do not.
+func (e *Engine) Connection(devices.ConnectionEvent) {}
+
+// SharesReadingBatches: the engine keeps no readings batch, so the broker
+// may pool them (broker.BatchSharer).
+func (e *Engine) SharesReadingBatches() bool { return true }

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/ota"
+)
+
+// Rollouts is the sub-store of firmware images and rollouts (ota.Store)
+// and the registry's list of a model's hubs (ota.Fleet).
+type Rollouts struct{ *database }
+
+// Rollouts returns the sub-store of firmware images and rollouts.
+func (s *Store) Rollouts() Rollouts { return Rollouts{s.database} }
+
+var (
+	_ ota.Store = Rollouts{}
+	_ ota.Fleet = Rollouts{}
+)
+
+// PutFirmwareImage stores an image; publishing the same model and version
+// twice is refused (devices.ErrConflict): hubs may already have fetched it.
+func (s Rollouts) PutFirmwareImage(ctx context.Context, img ota.Image, data []byte) error {
+	n, err := s.be.exec(ctx, `INSERT INTO firmware_images (model, version, size, sha256, signature, data, published_us)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model, version) DO NOTHING`,
+		img.Model, img.Version, img.Size, img.SHA256, img.Signature, data, toUS(img.Published))
+	if err != nil {
+		return fmt.Errorf("store: put firmware %s %s: %w", img.Model, img.Version, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: firmware %s %s: %w", img.Model, img.Version, devices.ErrConflict)
+	}
+	return nil
+}
+
+// FirmwareImage returns a published image's description.
+func (s Rollouts) FirmwareImage(ctx context.Context, model, version string) (ota.Image, bool, error) {
+	var img ota.Image
+	var published int64
+	err := s.be.queryRow(ctx, `SELECT model, version, size, sha256, signature, published_us FROM firmware_images WHERE model = $1 AND version = $2`,
+		model, version).Scan(&img.Model, &img.Version, &img.Size, &img.SHA256, &img.Signature, &published)
+	if isNoRows(err) {
+		return ota.Image{}, false, nil
+	}
+	if err != nil {
+		return ota.Image{}, false, fmt.Errorf("store: firmware %s %s: %w", model, version, err)
+	}
+	img.Published = fromUS(published)
+	return img, true, nil
+}
+
+// FirmwareImageData returns a published image's bytes (devices.ErrNotFound
+// when there is none).
+func (s Rollouts) FirmwareImageData(ctx context.Context, model, version string) ([]byte, error) {
+	var data []byte
+	err := s.be.queryRow(ctx, `SELECT data FROM firmware_images WHERE model = $1 AND version = $2`, model, version).Scan(&data)
+	if isNoRows(err) {
+		return nil, fmt.Errorf("store: firmware %s %s: %w", model, version, devices.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: firmware %s %s: %w", model, version, err)
+	}
+	return data, nil
+}
+
+// targetsPerStatement keeps a multi-row insert under SQLite's limit of
+// bound variables (32766) with 8 per row.
+const targetsPerStatement = 1000
+
+// CreateRollout stores a rollout and its targets in one transaction.
+func (s Rollouts) CreateRollout(ctx context.Context, r ota.Rollout, ts []ota.Target) (ota.Rollout, error) {
+	err := s.be.inTx(ctx, func(q querier) error {
+		if err := q.queryRow(ctx, `INSERT INTO rollouts (model, version, rollback_of, plan, stages, stage, stage_started_us, state, reason, created_us, updated_us)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			r.Model, r.Version, r.RollbackOf, mustJSON(r.Plan), mustJSON(r.Stages), r.Stage, toUS(r.StageStarted), string(r.State), r.Reason,
+			toUS(r.Created), toUS(r.Updated)).Scan(&r.ID); err != nil {
+			return err
+		}
+		return s.upsertTargets(ctx, q, r.ID, ts)
+	})
+	if err != nil {
+		return ota.Rollout{}, fmt.Errorf("store: create rollout %s %s: %w", r.Model, r.Version, err)
+	}
+	return r, nil
+}
+
+func (s Rollouts) upsertTargets(ctx context.Context, q querier, id int64, ts []ota.Target) error {
+	for len(ts) > 0 {
+		chunk := ts[:min(len(ts), targetsPerStatement)]
+		ts = ts[len(chunk):]
+		args := make([]any, 0, 8*len(chunk))
+		for _, t := range chunk {
+			args = append(args, id, string(t.Hub), t.Stage, string(t.Result), string(t.Step), t.Detail, t.Previous, toUS(t.Updated))
+		}
+		if _, err := q.exec(ctx, `INSERT INTO rollout_targets (rollout_id, hub_id, stage, result, step, detail, previous, updated_us) VALUES `+
+			s.be.values(len(chunk), 8)+` ON CONFLICT (rollout_id, hub_id) DO UPDATE SET stage = excluded.stage, result = excluded.result,
+			step = excluded.step, detail = excluded.detail, updated_us = excluded.updated_us`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateRollout writes a rollout's stage and state.
+func (s Rollouts) UpdateRollout(ctx context.Context, r ota.Rollout) error {
+	_, err := s.be.exec(ctx, `UPDATE rollouts SET stage = $2, stage_started_us = $3, state = $4, reason = $5, updated_us = $6 WHERE id = $1`,
+		r.ID, r.Stage, toUS(r.StageStarted), string(r.State), r.Reason, toUS(r.Updated))
+	if err != nil {
+		return fmt.Errorf("store: update rollout %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// UpdateTargets writes the given targets' results.
+func (s Rollouts) UpdateTargets(ctx context.Context, id int64, ts []ota.Target) error {
+	if err := s.be.inTx(ctx, func(q querier) error { return s.upsertTargets(ctx, q, id, ts) }); err != nil {
+		return fmt.Errorf("store: rollout %d targets: %w", id, err)
+	}
+	return nil
+}
+
+const rolloutColumns = `id, model, version, rollback_of, plan, stages, stage, stage_started_us, state, reason, created_us, updated_us`
+
+func scanRollout(sc row) (ota.Rollout, error) {
+	var r ota.Rollout
+	var plan, stages, state string
+	var started, created, updated int64
+	if err := sc.Scan(&r.ID, &r.Model, &r.Version, &r.RollbackOf, &plan, &stages, &r.Stage, &started, &state, &r.Reason, &created, &updated); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(plan), &r.Plan); err != nil {
+		return r, fmt.Errorf("rollout %d plan: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(stages), &r.Stages); err != nil {
+		return r, fmt.Errorf("rollout %d stages: %w", r.ID, err)
+	}
+	r.State, r.StageStarted, r.Created, r.Updated = ota.State(state), fromUS(started), fromUS(created), fromUS(updated)
+	return r, nil
+}
+
+// Rollouts returns the latest rollouts, newest first.
+func (s Rollouts) Rollouts(ctx context.Context, limit int) ([]ota.Rollout, error) {
+	rs, err := s.be.query(ctx, `SELECT `+rolloutColumns+` FROM rollouts ORDER BY id DESC LIMIT $1`, limit)
+	return collect(rs, err, "rollouts", scanRollout)
+}
+
+// RolloutTargets returns every target of a rollout, by hub.
+func (s Rollouts) RolloutTargets(ctx context.Context, id int64) ([]ota.Target, error) {
+	rs, err := s.be.query(ctx, `SELECT hub_id, stage, result, step, detail, previous, updated_us FROM rollout_targets WHERE rollout_id = $1 ORDER BY hub_id`, id)
+	return collect(rs, err, "rollout targets", func(sc row) (ota.Target, error) {
+		var t ota.Target
+		var hub, result, step string
+		var updated int64
+		err := sc.Scan(&hub, &t.Stage, &result, &step, &t.Detail, &t.Previous, &updated)
+		t.Hub, t.Result, t.Step, t.Updated = devices.HubID(hub), ota.Result(result), devices.FirmwareStep(step), fromUS(updated)
+		return t, err
+	})
+}
+
+// HubsOfModel lists the enabled hubs of a model with the firmware they last
+// reported.
+func (s Rollouts) HubsOfModel(ctx context.Context, model string) ([]ota.HubFirmware, error) {
+	rs, err := s.be.query(ctx, `SELECT id, firmware FROM hubs WHERE model = $1 AND disabled = $2 ORDER BY id`, model, false)
+	return collect(rs, err, "hubs of model "+model, func(sc row) (ota.HubFirmware, error) {
+		var h ota.HubFirmware
+		var id string
+		err := sc.Scan(&id, &h.Firmware)
+		h.Hub = devices.HubID(id)
+		return h, err
+	})
+}
