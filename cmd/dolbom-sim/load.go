@@ -505,8 +505,10 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if f.memProfile != "" {
 		// One sample per 64 KiB instead of 512 KiB: the per-hub objects are
-		// ~100 B, and the owner table should be within a few percent.
-		runtime.MemProfileRate = 64 << 10
+		// ~100 B, and the owner table should be within a few percent. At
+		// most that: a finer rate already set stays (TestLoadSmall's 200
+		// hubs, ~100 KB, could go unsampled at 64 KiB).
+		runtime.MemProfileRate = min(runtime.MemProfileRate, 64<<10)
 	}
 	maxHubs, maxHubsHow, err := f.capacity(c)
 	if err != nil {
