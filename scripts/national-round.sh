@@ -4,7 +4,8 @@
 # with its JSON report, gctrace and profiles in OUTDIR. Run `make build` first, on a machine with
 # nothing else running (the figures are the machine's: see docs/performance.md on noise).
 # a3 = 3 x 300k/3m; o = overload 450k/max 300k; r = restart embedded; rp = restart on PostgreSQL;
-# r0 = restart embedded with --connect-yield-at 0; f = flood vs mosquitto; d = durable PUBACK bench (both stores)
+# r0 = restart embedded with --connect-yield-at 0; f = flood vs mosquitto; d = durable PUBACK bench (both stores);
+# ro = a firmware rollout to 300,000 hubs with 3% failures (issue 18); c1 c2 c3 = the cluster contract at 30,000 (issue 16)
 set -u
 OUT=$(realpath -m "$1"); shift; mkdir -p "$OUT"
 cd "$(dirname "$0")/.."
@@ -35,6 +36,13 @@ for step in "$@"; do
      for n in 1 2 3; do DOLBOM_TEST_DATABASE_URL="$url" go test -run '^$' -bench 'EventPublishToPuback/.*/mix=fleet' -benchtime 10000x ./cmd/internal/gateway/ > "$OUT/d-$n.txt" 2>&1
        grep "^Benchmark" "$OUT/d-$n.txt" | tee -a "$OUT/quiet.log"; done
      scripts/pgtest.sh stop 2>>"$OUT/pg.err"; unset DOLBOM_PGTEST_STATE ;;
+  ro) pre ro; rm -rf /tmp/simdata-ro
+     $SIM rollout --homes 300000 --canary 1 --halt-on-failures 2 --ota-failure-rate 0.03 --json --data-dir /tmp/simdata-ro > "$OUT/ro.json" 2> "$OUT/ro.err"
+     rm -rf /tmp/simdata-ro; head -c 1500 "$OUT/ro.json" | tee -a "$OUT/quiet.log"; echo | tee -a "$OUT/quiet.log" ;;
+  c1|c2|c3) pre $step
+     $SIM cluster --pgtest scripts/pgtest.sh --nodes 3 --homes 30000 --duration 5m --kill-at 2m \
+       --pause-at 3m --pause-for 45s --restart-killed 40s --json > "$OUT/$step.json" 2> "$OUT/$step.err"
+     head -c 1500 "$OUT/$step.json" | tee -a "$OUT/quiet.log"; echo | tee -a "$OUT/quiet.log" ;;
   *) log "unknown step $step" ;;
   esac
 done
