@@ -29,9 +29,10 @@ import (
 // national scale), as before: a connect or reconnect wave, allocating
 // ~300 MB a second, gets that. In the steady state (~40 MB a second at
 // 300,000 hubs, a 2-4 s marking) the runway is a few hundred megabytes,
-// so cycles come about a third less often than at a fixed 60% of the gap
-// (each one ~3 CPU-seconds: the steady CPU of a 3-minute run moved by a
-// tenth of a core with the number of cycles in its window).
+// so cycles should come about a third less often than at a fixed 60% of
+// the gap (each one ~3 CPU-seconds: the steady CPU of a 3-minute run
+// moved by a tenth of a core with the number of cycles in its window;
+// docs/performance.md, the quiet round at ca24d67).
 const earlyShare = 0.6
 
 // runwaySafety is how many times the last collection's duration the
