@@ -20,27 +20,14 @@ import (
 // of mutator assists in one cycle, PUBACKs and SOS waiting seconds
 // (docs/performance.md, "National load at 300,000 homes").
 //
-// So the pacer starts each collection itself (runtime.GC), leaving the
-// marking a runway sized for the worst case rather than the last: what the
-// hubs allocate now (the faster of the last step's rate and a few
-// seconds' average) over runwaySafety times as long as the last collection
-// the pacer ran took, which covers marking on the dedicated quarter of the
-// CPU alone. At most 1 - earlyShare of the gap (40%: over a gigabyte at
-// national scale), as before: a connect or reconnect wave, allocating
-// ~300 MB a second, gets that. In the steady state (~40 MB a second at
-// 300,000 hubs, a 2-4 s marking) the runway is a few hundred megabytes,
-// so cycles should come about a third less often than at a fixed 60% of
-// the gap (each one ~3 CPU-seconds: the steady CPU of a 3-minute run
-// moved by a tenth of a core with the number of cycles in its window;
-// docs/performance.md, the quiet round at ca24d67).
+// So the pacer starts each collection itself (runtime.GC) once the heap
+// has grown earlyShare of the way from what the last collection kept to
+// the goal: 40% of the gap (over a gigabyte at national scale, minutes of
+// steady allocation) is left for the marking, which the background workers
+// then finish on a quarter of the CPU without the hubs' help. The price is
+// more frequent cycles (about 1 / earlyShare as many as when the runtime
+// waits to the last moment), each costing the same marking.
 const earlyShare = 0.6
-
-// runwaySafety is how many times the last collection's duration the
-// runway must last at the current allocation rate.
-const runwaySafety = 4
-
-// minRunway is the least runway left: a burst between two readings.
-const minRunway = 256 << 20
 
 // paceMinGap is the smallest room between the kept heap and the goal for
 // which the pacer acts: below it (small fleets, tests) a cycle is cheap and
@@ -91,21 +78,13 @@ func readHeap(s []metrics.Sample) heapReading {
 }
 
 // due says whether a collection should start now: the bytes allocated
-// since the last one ended (sinceCycle) leave less than runway of the room
-// between what it kept and the goal. The runway is bounded to
-// [minRunway, 1 - earlyShare of the room]; 0 (nothing measured yet) is
-// the most.
-func due(r heapReading, sinceCycle, runway uint64) bool {
+// since the last one ended (sinceCycle) have used earlyShare of the room
+// between what it kept and the goal.
+func due(r heapReading, sinceCycle uint64) bool {
 	if r.goal <= r.kept || r.goal-r.kept < paceMinGap {
 		return false
 	}
-	gap := r.goal - r.kept
-	most := uint64((1 - earlyShare) * float64(gap))
-	if runway == 0 || runway > most {
-		runway = most
-	}
-	runway = max(runway, min(minRunway, most))
-	return sinceCycle+runway >= gap
+	return float64(sinceCycle) >= earlyShare*float64(r.goal-r.kept)
 }
 
 // pace reads the heap every tick and runs a collection when due. stop ends
@@ -125,71 +104,38 @@ func pace(every time.Duration, stop <-chan struct{}) {
 }
 
 // pacer is the state between two readings: the reading the bytes allocated
-// since the last cycle are counted from, and what sizes the runway.
+// since the last cycle are counted from.
 type pacer struct {
 	s    []metrics.Sample
 	last heapReading
-	// prev is the previous step's reading and when it was taken: the
-	// allocation rate between two steps.
-	prev   heapReading
-	prevAt time.Time
-	// rate is the allocation rate in bytes a second, averaged over a few
-	// seconds of steps; marked is how long the last collection the pacer
-	// ran took (0: none yet, and the runway is the most).
-	rate   float64
-	marked time.Duration
-	now    func() time.Time
 }
 
-// rateSmoothing is the weight of a new step's rate in the average: about
-// the last 2 s at one step every 100 ms.
-const rateSmoothing = 0.05
-
 func newPacer() *pacer {
-	p := &pacer{s: make([]metrics.Sample, len(paceSamples)), now: time.Now}
+	p := &pacer{s: make([]metrics.Sample, len(paceSamples))}
 	for i, name := range paceSamples {
 		p.s[i].Name = name
 	}
 	p.last = readHeap(p.s)
-	p.prev, p.prevAt = p.last, p.now()
 	return p
-}
-
-// runway is what the hubs would allocate, at the faster of the last step's
-// rate and the average, during runwaySafety times the last collection.
-func (p *pacer) runway(stepRate float64) uint64 {
-	if p.marked <= 0 {
-		return 0
-	}
-	return uint64(max(stepRate, p.rate) * p.marked.Seconds() * runwaySafety)
 }
 
 // step reads the heap once and runs a collection if one is due; it reports
 // whether it did. The bytes allocated since a cycle are counted from the
 // first reading after its end, so they are late by at most one step.
 func (p *pacer) step() (collected bool) {
-	r, at := readHeap(p.s), p.now()
-	var stepRate float64
-	if dt := at.Sub(p.prevAt).Seconds(); dt > 0 && r.allocs >= p.prev.allocs {
-		stepRate = float64(r.allocs-p.prev.allocs) / dt
-		p.rate += rateSmoothing * (stepRate - p.rate)
-	}
-	p.prev, p.prevAt = r, at
+	r := readHeap(p.s)
 	if r.cycles != p.last.cycles {
 		p.last = r // a cycle ended since the last step: count from here
 		return false
 	}
-	if !due(r, r.allocs-p.last.allocs, p.runway(stepRate)) {
+	if !due(r, r.allocs-p.last.allocs) {
 		return false
 	}
 	// Blocks until the cycle's marking and sweeping are done. The
-	// runtime's own trigger lies past 70% of the gap and the runway is
-	// sized so that it has not started one; if it did in this instant, GC
-	// waits for it and runs one more (a cycle's cost, once).
-	start := p.now()
+	// runtime's own trigger lies past 70% of the gap, so it has not
+	// started one; if it did in this instant, GC waits for it and runs one
+	// more (a cycle's cost, once).
 	runtime.GC()
-	p.marked = p.now().Sub(start)
 	p.last = readHeap(p.s)
-	p.prev, p.prevAt = p.last, p.now()
 	return true
 }

@@ -5,57 +5,30 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
-	"time"
 )
 
 func TestDue(t *testing.T) {
 	gb := uint64(1 << 30)
 	r := heapReading{goal: 6 * gb, kept: 3 * gb}
 	for _, c := range []struct {
-		since, runway uint64
-		want          bool
+		since uint64
+		want  bool
 	}{
-		{0, 0, false},
-		{gb, 0, false},          // a third of the 3 GB gap
-		{19 * gb / 10, 0, true}, // nothing measured: past 60%, the marking gets the other 40%
-		{3 * gb, 0, true},       // at the goal
-		// The steady state: 40 MB/s, a 2.5 s marking, x4 = 400 MB.
-		{19 * gb / 10, 400 << 20, false},
-		{26 * gb / 10, 400 << 20, false},
-		{27 * gb / 10, 400 << 20, true},
-		// A wave: more runway than 40% of the gap is 40% of the gap.
-		{19 * gb / 10, 4 * gb, true},
-		// Never less than minRunway.
-		{3*gb - 300<<20, 1 << 20, false},
-		{3*gb - 200<<20, 1 << 20, true},
+		{0, false},
+		{gb, false},          // a third of the 3 GB gap
+		{19 * gb / 10, true}, // past 60%: the marking gets the other 40%
+		{3 * gb, true},       // at the goal
 	} {
-		if got := due(r, c.since, c.runway); got != c.want {
-			t.Errorf("kept 3 GB, goal 6 GB, %d MB allocated since, runway %d MB: due %v, want %v", c.since>>20, c.runway>>20, got, c.want)
+		if got := due(r, c.since); got != c.want {
+			t.Errorf("kept 3 GB, goal 6 GB, %d MB allocated since: due %v, want %v", c.since>>20, got, c.want)
 		}
 	}
 	small := heapReading{goal: 200 << 20, kept: 50 << 20}
-	if due(small, 150<<20, 0) {
+	if due(small, 150<<20) {
 		t.Error("a gap under paceMinGap is left to the runtime")
 	}
-	if due(heapReading{goal: gb, kept: 2 * gb}, gb, 0) {
+	if due(heapReading{goal: gb, kept: 2 * gb}, gb) {
 		t.Error("kept above the goal (the runtime collects continuously): nothing to pace")
-	}
-}
-
-// TestRunwayFollowsTheRate: the runway is the faster of the last step's
-// rate and the average, over runwaySafety times the last collection; none
-// before a collection was timed.
-func TestRunwayFollowsTheRate(t *testing.T) {
-	p := &pacer{}
-	if got := p.runway(1e9); got != 0 {
-		t.Errorf("runway before any timed collection %d, want 0 (the most)", got)
-	}
-	p.marked, p.rate = 2500*time.Millisecond, 40e6
-	if got, want := p.runway(10e6), uint64(40e6*2.5*runwaySafety); got != want {
-		t.Errorf("steady runway %d MB, want %d MB (the average rate, the faster)", got>>20, want>>20)
-	}
-	if got, want := p.runway(300e6), uint64(300e6*2.5*runwaySafety); got != want {
-		t.Errorf("a wave's runway %d MB, want %d MB (the last step's rate, the faster)", got>>20, want>>20)
 	}
 }
 
