@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -569,6 +570,11 @@ func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
 		if open[h] {
 			res = Postponed
 		} else if err := e.send(ctx, h, cmd); err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrNotServing) {
+				// The gateway is stopping, or not serving yet: the rest
+				// of the wave waits for a later step (or the next start).
+				return
+			}
 			res = Unreachable
 			t.Detail = err.Error()
 		}

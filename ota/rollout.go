@@ -2,6 +2,7 @@ package ota
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
@@ -101,6 +102,12 @@ type Fleet interface {
 type Commander interface {
 	SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error
 }
+
+// ErrNotServing is what a Commander returns (wrapped) when no hub can be
+// reached now: the broker is not serving yet, or has stopped. Nothing was
+// said to the hub, so it stays as it was for a later step, not
+// Unreachable for the rest of the rollout.
+var ErrNotServing = errors.New("ota: the broker is not serving")
 
 // OpenIncidents returns the hubs whose resident has an emergency or welfare
 // incident open: their reboot waits until it is closed. It is asked once

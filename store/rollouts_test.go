@@ -246,3 +246,51 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 		}
 	})
 }
+
+// TestRolloutWaitsWhileTheBrokerDoesNotServe: a step while the broker does
+// not serve (before the journal's replay, or stopping) leaves the stage's
+// hubs for a later step; they were marked unreachable for the rest of the
+// rollout, never commanded.
+func TestRolloutWaitsWhileTheBrokerDoesNotServe(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		for i := range 3 {
+			if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, key, _ := ed25519.GenerateKey(nil)
+		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		var log sentLog
+		serving := false
+		send := func(ctx context.Context, hub devices.HubID, c devices.Command) error {
+			if !serving {
+				return fmt.Errorf("%w: broker: not running", ota.ErrNotServing)
+			}
+			return log.send(ctx, hub, c)
+		}
+		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(send),
+			Open:     func(context.Context) (map[devices.HubID]bool, error) { return nil, nil },
+			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
+		img, data := signedImage(key, "DBH-200", "2.5.0")
+		if _, err := e.Publish(ctx, img, data); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.Start(ctx, "DBH-200", "2.5.0", ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rep, _ := e.Current(ctx); rep.PerStage[0].Unreachable != 0 || rep.State != ota.Running {
+			t.Fatalf("after a step with the broker not serving: %+v", rep)
+		}
+		serving = true
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if sent := log.sent(); len(sent) != 3 || sent["hub-0"].ID != ota.CommandID(r.ID) {
+			t.Fatalf("once the broker serves, commanded %v; want all three", sent)
+		}
+	})
+}

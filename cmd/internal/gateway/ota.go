@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console/api"
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
@@ -57,7 +59,7 @@ func (g *Gateway) newOTA(tune Tuning) (*ota.Engine, error) {
 	if g.clock != nil {
 		now = g.clock
 	}
-	cfg := ota.Config{Store: g.Store.Rollouts(), Fleet: g.Store.Rollouts(), Commander: hubCommander{g}, Open: g.openIncidentHubs,
+	cfg := ota.Config{Store: g.Store.Rollouts(), Fleet: g.Store.Rollouts(), Commander: otaCommander{g}, Open: g.openIncidentHubs,
 		ImageURL: g.opts.Firmware.imageURL, VendorKey: key, Now: now, Log: g.log.With().Str("component", "ota").Logger()}
 	if tune.OTA != nil {
 		tune.OTA(&cfg)
@@ -105,3 +107,16 @@ func (a rolloutAdmin) RollbackRollout(ctx context.Context) (any, error) { return
 // RolloutAdmin serves the admin API's rollouts from an engine (the
 // gateway's own, or a test's).
 func RolloutAdmin(e *ota.Engine) api.RolloutAdmin { return rolloutAdmin{e} }
+
+// otaCommander sends a rollout's commands through the broker, saying
+// ota.ErrNotServing while the broker does not serve (before the journal's
+// replay, or once stopping), so that the hubs keep their turn.
+type otaCommander struct{ g *Gateway }
+
+func (o otaCommander) SendCommand(ctx context.Context, hub devices.HubID, c devices.Command) error {
+	err := o.g.Broker.SendCommand(ctx, hub, c)
+	if errors.Is(err, broker.ErrNotRunning) {
+		return fmt.Errorf("%w: %w", ota.ErrNotServing, err)
+	}
+	return err
+}
