@@ -310,6 +310,17 @@ func (e *Engine) Rollback(ctx context.Context) (Rollout, error) {
 		e.mu.Unlock()
 		return Rollout{}, ErrNotRollback
 	}
+	// Halted first, in the same hold of the lock as the list of hubs to
+	// take back: a step between this and the rollback's start would
+	// otherwise send the version being taken back to more hubs, which the
+	// list would not hold.
+	if e.active.State == Running {
+		e.active.State, e.active.Reason, e.active.Updated = Halted, "rolling back", e.cfg.Now()
+		if err := e.cfg.Store.UpdateRollout(ctx, *e.active); err != nil {
+			e.mu.Unlock()
+			return Rollout{}, err
+		}
+	}
 	old := *e.active
 	byPrev := map[string][]HubFirmware{}
 	for _, t := range e.targets {
@@ -341,7 +352,7 @@ func (e *Engine) Rollback(ctx context.Context) (Rollout, error) {
 	e.mu.Lock()
 	now := e.cfg.Now()
 	e.active.State, e.active.Updated = RolledBack, now
-	if e.active.Reason == "" {
+	if e.active.Reason == "" || e.active.Reason == "rolling back" {
 		e.active.Reason = "rolled back"
 	}
 	err := e.cfg.Store.UpdateRollout(ctx, *e.active)

@@ -294,3 +294,56 @@ func TestRolloutWaitsWhileTheBrokerDoesNotServe(t *testing.T) {
 		}
 	})
 }
+
+// TestRollbackHaltsFirst: a rollback halts the rollout before anything
+// else, so no step sends the version being taken back meanwhile; here the
+// rollback itself fails (the previous image is not published) and the
+// rollout must still have stopped sending.
+func TestRollbackHaltsFirst(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		for i := range 4 {
+			if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, key, _ := ed25519.GenerateKey(nil)
+		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		var log sentLog
+		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(log.send),
+			Open:     func(context.Context) (map[devices.HubID]bool, error) { return nil, nil },
+			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
+		img, data := signedImage(key, "DBH-200", "2.5.0")
+		if _, err := e.Publish(ctx, img, data); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.Start(ctx, "DBH-200", "2.5.0", ota.Plan{Canary: 0.25, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		canary := log.sent()
+		if len(canary) != 1 {
+			t.Fatalf("canary of 4 hubs at 25%%: commanded %v", canary)
+		}
+		for h := range canary {
+			e.Ack(devices.CommandAck{Hub: h, ID: ota.CommandID(r.ID), Status: devices.AckDone, Firmware: "2.5.0"})
+		}
+		if _, err := e.Rollback(ctx); err == nil {
+			t.Fatal("rollback to 2.4.1 with no 2.4.1 image published: no error")
+		}
+		for range 3 {
+			now = now.Add(time.Second)
+			if err := e.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sent := log.sent(); len(sent) != 1 {
+			t.Fatalf("after a rollback was asked for, 2.5.0 went on: %d hubs commanded in all, want the canary's 1", len(sent))
+		}
+		if rep, _ := e.Current(ctx); rep.State == ota.Running {
+			t.Fatalf("rollout still running after a rollback was asked for: %+v", rep.Rollout)
+		}
+	})
+}
