@@ -184,23 +184,11 @@ func TestRolloutSurvivesRestart(t *testing.T) {
 // stage timeout count as not back.
 func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
-		for i := range 4 {
-			if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, key, _ := ed25519.GenerateKey(nil)
-		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 		var log sentLog
 		open := map[devices.HubID]bool{}
-		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(log.send),
-			Open:     func(context.Context) (map[devices.HubID]bool, error) { return open, nil },
-			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
-		img, data := signedImage(key, "DBH-200", "2.5.0")
-		if _, err := e.Publish(ctx, img, data); err != nil {
-			t.Fatal(err)
-		}
-		r, err := e.Start(ctx, "DBH-200", "2.5.0", ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
+		e, r, now := startRollout(t, ctx, s, 4, log.send, func(context.Context) (map[devices.HubID]bool, error) { return open, nil },
+			ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
+		img, _, err := s.Rollouts().FirmwareImage(ctx, "DBH-200", "2.5.0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +207,7 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 		e.Ack(devices.CommandAck{Hub: "hub-0", ID: ota.CommandID(r.ID), Status: devices.AckAccepted, Step: devices.StepRebooting})
 		e.Status("hub-0", "2.5.0") // back with the new version, its done ack lost
 		e.Ack(devices.CommandAck{Hub: "hub-1", ID: ota.CommandID(r.ID), Status: devices.AckDone, Firmware: "2.5.0"})
-		now = now.Add(time.Minute) // hub-3 never answers
+		*now = now.Add(time.Minute) // hub-3 never answers
 		if err := e.Step(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -253,13 +241,6 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 // rollout, never commanded.
 func TestRolloutWaitsWhileTheBrokerDoesNotServe(t *testing.T) {
 	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
-		for i := range 3 {
-			if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, key, _ := ed25519.GenerateKey(nil)
-		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 		var log sentLog
 		serving := false
 		send := func(ctx context.Context, hub devices.HubID, c devices.Command) error {
@@ -268,17 +249,7 @@ func TestRolloutWaitsWhileTheBrokerDoesNotServe(t *testing.T) {
 			}
 			return log.send(ctx, hub, c)
 		}
-		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(send),
-			Open:     func(context.Context) (map[devices.HubID]bool, error) { return nil, nil },
-			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
-		img, data := signedImage(key, "DBH-200", "2.5.0")
-		if _, err := e.Publish(ctx, img, data); err != nil {
-			t.Fatal(err)
-		}
-		r, err := e.Start(ctx, "DBH-200", "2.5.0", ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, r, _ := startRollout(t, ctx, s, 3, send, noneOpen, ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
 		if err := e.Step(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -301,25 +272,8 @@ func TestRolloutWaitsWhileTheBrokerDoesNotServe(t *testing.T) {
 // rollout must still have stopped sending.
 func TestRollbackHaltsFirst(t *testing.T) {
 	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
-		for i := range 4 {
-			if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, key, _ := ed25519.GenerateKey(nil)
-		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 		var log sentLog
-		e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: ota.CommanderFunc(log.send),
-			Open:     func(context.Context) (map[devices.HubID]bool, error) { return nil, nil },
-			ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
-		img, data := signedImage(key, "DBH-200", "2.5.0")
-		if _, err := e.Publish(ctx, img, data); err != nil {
-			t.Fatal(err)
-		}
-		r, err := e.Start(ctx, "DBH-200", "2.5.0", ota.Plan{Canary: 0.25, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, r, now := startRollout(t, ctx, s, 4, log.send, noneOpen, ota.Plan{Canary: 0.25, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
 		if err := e.Step(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +288,7 @@ func TestRollbackHaltsFirst(t *testing.T) {
 			t.Fatal("rollback to 2.4.1 with no 2.4.1 image published: no error")
 		}
 		for range 3 {
-			now = now.Add(time.Second)
+			*now = now.Add(time.Second)
 			if err := e.Step(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -347,3 +301,33 @@ func TestRollbackHaltsFirst(t *testing.T) {
 		}
 	})
 }
+
+// startRollout registers hubs hubs of model DBH-200 running 2.4.1, makes an
+// engine over the store that commands through send and asks open for the
+// hubs with an incident open, publishes 2.5.0 and starts its rollout with
+// plan. The engine's clock reads *now.
+func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, send ota.CommanderFunc,
+	open ota.OpenIncidents, plan ota.Plan) (*ota.Engine, ota.Rollout, *time.Time) {
+	t.Helper()
+	for i := range hubs {
+		if _, err := s.Registry().CreateHub(ctx, devices.Hub{ID: devices.HubID(fmt.Sprintf("hub-%d", i)), Model: "DBH-200", Firmware: "2.4.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, key, _ := ed25519.GenerateKey(nil)
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: send, Open: open,
+		ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
+	img, data := signedImage(key, "DBH-200", "2.5.0")
+	if _, err := e.Publish(ctx, img, data); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Start(ctx, "DBH-200", "2.5.0", plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, r, &now
+}
+
+// noneOpen is an OpenIncidents with no incident open.
+func noneOpen(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
