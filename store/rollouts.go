@@ -216,24 +216,7 @@ func (s Rollouts) RolloutCounts(ctx context.Context, ids []int64) (map[int64][]o
 		for len(cs) <= stage {
 			cs = append(cs, ota.Counts{})
 		}
-		c := &cs[stage]
-		c.Total += n
-		switch ota.Result(result) {
-		case ota.Pending:
-			c.Pending += n
-		case ota.Postponed:
-			c.Postponed += n
-		case ota.Sent:
-			c.Sent += n
-		case ota.Installed:
-			c.Installed += n
-		case ota.Failed:
-			c.Failed += n
-		case ota.Lost:
-			c.Lost += n
-		case ota.Unreachable:
-			c.Unreachable += n
-		}
+		cs[stage].Add(ota.Result(result), n)
 		out[id] = cs
 	}
 	if err := rs.Err(); err != nil {

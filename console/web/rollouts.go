@@ -169,14 +169,7 @@ func newRolloutRow(r ota.Rollout, per []ota.Counts, current bool) rolloutRow {
 	row := rolloutRow{Rollout: r, Current: current, PerStage: make([]ota.Counts, len(r.Stages))}
 	copy(row.PerStage, per)
 	for _, c := range per {
-		row.All.Total += c.Total
-		row.All.Pending += c.Pending
-		row.All.Postponed += c.Postponed
-		row.All.Sent += c.Sent
-		row.All.Installed += c.Installed
-		row.All.Failed += c.Failed
-		row.All.Lost += c.Lost
-		row.All.Unreachable += c.Unreachable
+		row.All = row.All.Plus(c)
 	}
 	return row
 }
