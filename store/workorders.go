@@ -8,8 +8,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 

@@ -318,7 +318,9 @@ func (d *Desk) record(ctx context.Context, id string, r NoticeRecord) {
 // report repeated, or about an SMS since replaced, changes nothing.
 func (d *Desk) Undelivered(ctx context.Context, id, sid, reason string) error {
 	o, err := d.cfg.Store.GetOrder(ctx, id)
-	if err != nil {
+	if errors.Is(err, devices.ErrNotFound) {
+		return nil // an order we no longer know: Twilio repeating it changes nothing
+	} else if err != nil {
 		return err
 	}
 	if o.Notice != NoticeSent || o.NoticeSID != sid || o.Status != StatusOpen {

@@ -92,9 +92,9 @@ type Order struct {
 	NoticeUndelivered int         `json:"notice_undelivered,omitempty"`
 	NoticeDue         time.Time   `json:"notice_due,omitzero"`
 	NoticeError       string      `json:"notice_error,omitempty"`
-	ClosedAt   time.Time `json:"closed_at,omitzero"`
-	ClosedBy   string    `json:"closed_by,omitempty"`
-	Replaced   string    `json:"replaced,omitempty"` // what was replaced or done
+	ClosedAt          time.Time   `json:"closed_at,omitzero"`
+	ClosedBy          string      `json:"closed_by,omitempty"`
+	Replaced          string      `json:"replaced,omitempty"` // what was replaced or done
 }
 
 // NoticeState is where telling an order's technician stands.
