@@ -65,6 +65,10 @@ type Config struct {
 	Logger   zerolog.Logger
 }
 
+// reportWait bounds the wait of a delivery report for the SMS it names to
+// be recorded (Desk.Undelivered).
+const reportWait = 3 * time.Second
+
 // claimBatch is how many orders one claim takes.
 const claimBatch = 20
 
@@ -318,6 +322,17 @@ func (d *Desk) record(ctx context.Context, id string, r NoticeRecord) {
 // report repeated, or about an SMS since replaced, changes nothing.
 func (d *Desk) Undelivered(ctx context.Context, id, sid, reason string) error {
 	o, err := d.cfg.Store.GetOrder(ctx, id)
+	// Twilio may report a failure before the sender has recorded the SMS
+	// it accepted (a few milliseconds): an order still pending that does
+	// not know this sid is waited for, briefly.
+	for deadline := time.Now().Add(reportWait); err == nil && o.Notice == NoticePending && o.NoticeSID != sid && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		o, err = d.cfg.Store.GetOrder(ctx, id)
+	}
 	if errors.Is(err, devices.ErrNotFound) {
 		return nil // an order we no longer know: Twilio repeating it changes nothing
 	} else if err != nil {
