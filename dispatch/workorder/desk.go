@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,12 +133,26 @@ func New(cfg Config) (*Desk, error) {
 func (d *Desk) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sending := make(chan struct{})
-	go func() {
-		defer close(sending)
-		d.sendLoop(ctx)
-	}()
-	defer func() { <-sending }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { d.sendLoop(ctx) })
+	// The sweep runs beside the feed loop, which goes on reading: a sweep
+	// of thousands of faults must not make the desk the slow reader that
+	// the feed drops (and that would start another sweep). Observing an
+	// incident twice counts it once.
+	sweepWanted := make(chan struct{}, 1)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sweepWanted:
+			}
+			if err := d.sweep(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error().Err(err).Msg("active fault incidents; the feed's snapshot only")
+			}
+		}
+	})
 	var after int64
 	for first := true; ctx.Err() == nil; first = false {
 		if !first {
@@ -153,8 +168,9 @@ func (d *Desk) Run(ctx context.Context) error {
 			continue
 		}
 		if start != dispatch.FeedCatchUp {
-			if err := d.sweep(ctx); err != nil && ctx.Err() == nil {
-				d.log.Error().Err(err).Msg("active fault incidents; the feed's snapshot only")
+			select {
+			case sweepWanted <- struct{}{}:
+			default: // one is due already
 			}
 		}
 		for inc := range feed {
