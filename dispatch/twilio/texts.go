@@ -35,7 +35,8 @@ func (TextEvents) Acknowledged(context.Context, Ack) error { return nil }
 
 // RefPrefixes routes callbacks by the prefix of their ref: those whose ref
 // begins with a key of Routes go there, the rest (and every SMS reply,
-// which has no ref) to Rest.
+// which has no ref) to Rest. No prefix may begin another (which one wins
+// would be left to the map's order).
 type RefPrefixes struct {
 	Routes map[string]Events
 	Rest   Events
