@@ -73,14 +73,21 @@ func (s WorkOrders) OpenOrder(ctx context.Context, o workorder.Order) (workorder
 // the row the first committed, and skips it, instead of claiming it again
 // (SKIP LOCKED would need a dialect of its own; the wait is one short
 // transaction).
+//
+// It runs as a transaction so that on SQLite it queues at the writers' gate
+// like every other write.
 func (s WorkOrders) ClaimDue(ctx context.Context, by string, now time.Time, hold time.Duration, limit int) ([]workorder.Order, error) {
-	rows, err := s.be.query(ctx, `UPDATE work_orders SET claimed_by = $1, claim_until_us = $2
+	var orders []workorder.Order
+	err := s.be.inTx(ctx, func(q querier) error {
+		rows, err := q.query(ctx, `UPDATE work_orders SET claimed_by = $1, claim_until_us = $2
 		WHERE id IN (SELECT id FROM work_orders WHERE status = 'open' AND notice_state IN ('pending', 'parked')
 				AND notice_due_us <= $3 AND claim_until_us <= $3
 			ORDER BY notice_due_us, opened_us, id LIMIT $4)
 			AND status = 'open' AND notice_state IN ('pending', 'parked') AND notice_due_us <= $3 AND claim_until_us <= $3
 		RETURNING `+orderColumns, by, toUS(now.Add(hold)), toUS(now), limit)
-	orders, err := collect(rows, err, "claim work orders to tell", scanOrder)
+		orders, err = collect(rows, err, "claim work orders to tell", scanOrder)
+		return err
+	})
 	// RETURNING comes in no particular order: oldest due first.
 	slices.SortFunc(orders, func(a, b workorder.Order) int {
 		return cmp.Or(a.NoticeDue.Compare(b.NoticeDue), a.OpenedAt.Compare(b.OpenedAt), cmp.Compare(a.ID, b.ID))
