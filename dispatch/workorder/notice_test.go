@@ -290,3 +290,15 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(s.Close)
 	return s.URL
 }
+
+// Backoff doubles from the base to the ceiling, and never overflows.
+func TestBackoff(t *testing.T) {
+	for _, c := range []struct {
+		attempts int
+		want     time.Duration
+	}{{0, 30 * time.Second}, {1, 30 * time.Second}, {2, time.Minute}, {3, 2 * time.Minute}, {8, time.Hour}, {1000, time.Hour}} {
+		if got := workorder.Backoff(c.attempts, 30*time.Second, time.Hour); got != c.want {
+			t.Errorf("Backoff(%d) = %v, want %v", c.attempts, got, c.want)
+		}
+	}
+}
