@@ -5,13 +5,16 @@ package store
 // opening again adds to the open order in the same statement.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/dispatch/workorder"
 )
 
@@ -22,14 +25,19 @@ type WorkOrders struct{ *database }
 func (s *Store) WorkOrders() WorkOrders { return WorkOrders{s.database} }
 
 const orderColumns = `id, hub_id, resident_id, fault, region, technician_id, status, detections, last_incident,
-	opened_us, last_us, notified_us, notice_sid, closed_us, closed_by, replaced`
+	opened_us, last_us, notified_us, notice_sid, closed_us, closed_by, replaced,
+	notice_state, notice_attempts, notice_undelivered, notice_due_us, notice_error`
 
 func scanOrder(sc row) (workorder.Order, error) {
 	var o workorder.Order
-	var opened, last, notified, closed int64
+	var opened, last, notified, closed, due int64
 	err := sc.Scan(&o.ID, &o.Hub, &o.ResidentID, &o.Fault, &o.Region, &o.Technician, &o.Status, &o.Detections, &o.LastIncident,
-		&opened, &last, &notified, &o.NoticeSID, &closed, &o.ClosedBy, &o.Replaced)
+		&opened, &last, &notified, &o.NoticeSID, &closed, &o.ClosedBy, &o.Replaced,
+		&o.Notice, &o.NoticeAttempts, &o.NoticeUndelivered, &due, &o.NoticeError)
 	o.OpenedAt, o.LastAt = fromUS(opened), fromUS(last)
+	if due != 0 {
+		o.NoticeDue = fromUS(due)
+	}
 	if notified != 0 {
 		o.NotifiedAt = fromUS(notified)
 	}
@@ -45,7 +53,7 @@ func (s WorkOrders) OpenOrder(ctx context.Context, o workorder.Order) (workorder
 	if o.Hub == "" || o.Fault == "" {
 		return o, false, invalid("work order: hub and fault are required")
 	}
-	id := newID("wo-")
+	id := newID(workorder.IDPrefix)
 	got, err := scanOrder(s.be.queryRow(ctx, `INSERT INTO work_orders (id, hub_id, resident_id, fault, region, technician_id, status,
 			detections, last_incident, opened_us, last_us)
 		VALUES ($1, $2, $3, $4, $5, '', 'open', 1, $6, $7, $7)
@@ -59,16 +67,39 @@ func (s WorkOrders) OpenOrder(ctx context.Context, o workorder.Order) (workorder
 	return got, got.ID == id, nil
 }
 
-// Unnotified lists open orders whose technician was not told, oldest first.
-func (s WorkOrders) Unnotified(ctx context.Context, limit int) ([]workorder.Order, error) {
-	rows, err := s.be.query(ctx, `SELECT `+orderColumns+` FROM work_orders WHERE notified_us = 0 AND status = 'open'
-		ORDER BY opened_us, id LIMIT $1`, limit)
-	return collect(rows, err, "unnotified work orders", scanOrder)
+// ClaimDue claims the orders due to be told. The outer WHERE repeats the
+// conditions of the inner SELECT on purpose: on PostgreSQL a second
+// gateway's UPDATE that waited for the first's row lock re-checks them on
+// the row the first committed, and skips it, instead of claiming it again
+// (SKIP LOCKED would need a dialect of its own; the wait is one short
+// transaction).
+//
+// It runs as a transaction so that on SQLite it queues at the writers' gate
+// like every other write.
+func (s WorkOrders) ClaimDue(ctx context.Context, by string, now time.Time, hold time.Duration, limit int) ([]workorder.Order, error) {
+	var orders []workorder.Order
+	err := s.be.inTx(ctx, func(q querier) error {
+		rows, err := q.query(ctx, `UPDATE work_orders SET claimed_by = $1, claim_until_us = $2
+		WHERE id IN (SELECT id FROM work_orders WHERE status = 'open' AND notice_state IN ('pending', 'parked')
+				AND notice_due_us <= $3 AND claim_until_us <= $3
+			ORDER BY notice_due_us, opened_us, id LIMIT $4)
+			AND status = 'open' AND notice_state IN ('pending', 'parked') AND notice_due_us <= $3 AND claim_until_us <= $3
+		RETURNING `+orderColumns, by, toUS(now.Add(hold)), toUS(now), limit)
+		orders, err = collect(rows, err, "claim work orders to tell", scanOrder)
+		return err
+	})
+	// RETURNING comes in no particular order: oldest due first.
+	slices.SortFunc(orders, func(a, b workorder.Order) int {
+		return cmp.Or(a.NoticeDue.Compare(b.NoticeDue), a.OpenedAt.Compare(b.OpenedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return orders, err
 }
 
 // MarkNotified records which technician's SMS was accepted.
 func (s WorkOrders) MarkNotified(ctx context.Context, id, technician, sid string, at time.Time) error {
-	n, err := s.be.exec(ctx, `UPDATE work_orders SET notified_us = $2, notice_sid = $3, technician_id = $4 WHERE id = $1`, id, toUS(at), sid, technician)
+	n, err := s.be.exec(ctx, `UPDATE work_orders SET notified_us = $2, notice_sid = $3, technician_id = $4, notice_state = 'sent',
+			notice_attempts = notice_attempts + 1, notice_due_us = 0, notice_error = '', claimed_by = '', claim_until_us = 0
+		WHERE id = $1`, id, toUS(at), sid, technician)
 	if err != nil {
 		return fmt.Errorf("store: work order notified: %w", err)
 	}
@@ -76,6 +107,58 @@ func (s WorkOrders) MarkNotified(ctx context.Context, id, technician, sid string
 		return fmt.Errorf("store: work order %s: %w", id, devices.ErrNotFound)
 	}
 	return nil
+}
+
+// RecordNotice records a notice that was not accepted (or was, and then
+// not delivered) and releases the claim.
+func (s WorkOrders) RecordNotice(ctx context.Context, id string, r workorder.NoticeRecord) (bool, error) {
+	switch r.State {
+	case workorder.NoticePending, workorder.NoticeParked, workorder.NoticeFailed:
+	default:
+		return false, invalid("work order %s: notice state %q: pending, parked or failed", id, r.State)
+	}
+	b2i := func(b bool) int64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	sql := `UPDATE work_orders SET notice_state = $2, notice_due_us = $3, notice_error = $4,
+			notice_attempts = notice_attempts + $5, notice_undelivered = notice_undelivered + $6,
+			notified_us = 0, claimed_by = '', claim_until_us = 0
+		WHERE id = $1`
+	args := []any{id, string(r.State), toUS(r.Due), r.Error, b2i(r.Attempted), b2i(r.Undelivered)}
+	if r.IfSID != "" {
+		sql += ` AND notice_state = 'sent' AND notice_sid = $7`
+		args = append(args, r.IfSID)
+	}
+	n, err := s.be.exec(ctx, sql, args...)
+	if err != nil {
+		return false, fmt.Errorf("store: work order notice: %w", err)
+	}
+	if n == 0 && r.IfSID == "" {
+		return false, fmt.Errorf("store: work order %s: %w", id, devices.ErrNotFound)
+	}
+	return n > 0, nil
+}
+
+// ActiveFaultIncidents pages through the active incidents of the causes
+// that open orders, by id.
+func (s WorkOrders) ActiveFaultIncidents(ctx context.Context, after string, limit int) ([]dispatch.Incident, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var states, causes []string
+	for _, st := range dispatch.ActiveStates() {
+		states = append(states, arg(string(st)))
+	}
+	for _, c := range workorder.Faults() {
+		causes = append(causes, arg(string(c)))
+	}
+	return s.queryIncidents(ctx, `SELECT data, change_seq FROM incidents WHERE state IN (`+strings.Join(states, ", ")+`)
+		AND cause IN (`+strings.Join(causes, ", ")+`) AND id > `+arg(after)+` ORDER BY id LIMIT `+arg(int64(limit)), args...)
 }
 
 // CloseOrder closes an open order with what was replaced.
@@ -149,9 +232,18 @@ func (s WorkOrders) PutTechnician(ctx context.Context, t workorder.Technician) e
 	if t.Lang == "" {
 		t.Lang = "ko"
 	}
-	_, err := s.be.exec(ctx, `INSERT INTO technicians (id, name, phone, region, lang) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone, region = excluded.region, lang = excluded.lang`,
-		t.ID, t.Name, t.Phone, t.Region, t.Lang)
+	err := s.be.inTx(ctx, func(q querier) error {
+		if _, err := q.exec(ctx, `INSERT INTO technicians (id, name, phone, region, lang) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone, region = excluded.region, lang = excluded.lang`,
+			t.ID, t.Name, t.Phone, t.Region, t.Lang); err != nil {
+			return err
+		}
+		// The parked orders are due again: this technician may cover
+		// them (few: those of regions nobody covered).
+		_, err := q.exec(ctx, `UPDATE work_orders SET notice_state = 'pending', notice_due_us = 0
+			WHERE status = 'open' AND notice_state = 'parked'`)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: put technician: %w", err)
 	}

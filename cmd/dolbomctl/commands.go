@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -560,15 +559,6 @@ func (c *cli) importResidents(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
 	q := url.Values{}
 	if *dryRun {
 		q.Set("dry_run", "true")
@@ -576,7 +566,7 @@ func (c *cli) importResidents(ctx context.Context, args []string) error {
 	if *update {
 		q.Set("update", "true")
 	}
-	data, err := cl.do(ctx, "POST", "import/residents", q, "text/csv; charset=utf-8", f)
+	data, err := c.upload(ctx, "POST", "import/residents", pos[0], q, "text/csv; charset=utf-8")
 	if err != nil {
 		return err
 	}

@@ -318,6 +318,21 @@ func (c *cli) call(ctx context.Context, method, path string, query url.Values, b
 	return c.print(data)
 }
 
+// upload sends the file at path as the request's body and returns the
+// answer (firmware images, resident CSV files).
+func (c *cli) upload(ctx context.Context, method, apiPath, path string, query url.Values, contentType string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cl, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	return cl.do(ctx, method, apiPath, query, contentType, f)
+}
+
 // print writes a JSON answer indented, whatever indentation the server used.
 func (c *cli) print(data []byte) error {
 	var out bytes.Buffer

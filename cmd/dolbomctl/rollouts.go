@@ -33,16 +33,7 @@ func (c *cli) firmwarePublish(ctx context.Context, args []string) error {
 	if len(sig) == 64 { // raw bytes, as `openssl pkeyutl -sign` writes them
 		signature = base64.StdEncoding.EncodeToString(sig)
 	}
-	f, err := os.Open(pos[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	data, err := cl.do(ctx, "POST", pathEscape("firmware", *model, *version), url.Values{"signature": {signature}}, "application/octet-stream", f)
+	data, err := c.upload(ctx, "POST", pathEscape("firmware", *model, *version), pos[0], url.Values{"signature": {signature}}, "application/octet-stream")
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,23 @@ func TestWorkOrdersPage(t *testing.T) {
 		t.Errorf("English page lacks its words")
 	}
 
+	// An order whose SMS failed for good says so, in both languages.
+	failed, _, err := e.st.WorkOrders().OpenOrder(ctx, workorder.Order{Hub: "hub-wo", ResidentID: r.ID, Fault: workorder.FaultTamper,
+		Region: r.DistrictCode, LastIncident: "inc-y", OpenedAt: e.clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.WorkOrders().RecordNotice(ctx, failed.ID, workorder.NoticeRecord{State: workorder.NoticeFailed, Error: "21211 invalid number"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, page := root.get("/admin/workorders?lang=ko"); !strings.Contains(page, `data-notice="failed">문자 발송 실패: 기사에게 전화하세요`) ||
+		!strings.Contains(page, "21211 invalid number") || !strings.Contains(page, `data-notice="pending"`) {
+		t.Errorf("the page does not tell the failed SMS from the pending one:\n%s", page)
+	}
+	if _, en := root.get("/admin/workorders?lang=en"); !strings.Contains(en, "SMS failed: call the technician") {
+		t.Errorf("English page lacks the failed SMS")
+	}
+
 	busan := e.client()
 	busan.login("a-busan", password)
 	if _, page := busan.get("/admin/workorders"); strings.Contains(page, o.ID) {

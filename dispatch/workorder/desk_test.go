@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,15 +29,42 @@ const (
 )
 
 // rig is the desk over a real SQLite store and dispatcher, texting through
-// the real twilio-go client against the fake Twilio.
+// the real twilio-go client against the fake Twilio, whose delivery
+// reports come back through the real webhooks.
 type rig struct {
-	s    *store.Store
-	d    *dispatch.Dispatcher
-	fake *fake.Server
-	at   time.Time
+	s      *store.Store
+	d      *dispatch.Dispatcher
+	fake   *fake.Server
+	client *twilio.Client
+	desk   *workorder.Desk
+	at     time.Time
+	ctx    context.Context
+	done   chan struct{}
+	// texts gets the delivery reports of the orders' SMS: the desk, once
+	// started.
+	texts atomic.Pointer[workorder.Desk]
+}
+
+// rigOptions: api wraps the fake Twilio's API (a slow Twilio).
+type rigOptions struct {
+	api func(http.Handler) http.Handler
 }
 
 func newRig(t *testing.T) *rig {
+	r := newRigWith(t, rigOptions{})
+	r.startDesk(t, nil)
+	return r
+}
+
+func (r *rig) Undelivered(ctx context.Context, ref, sid, reason string) error {
+	if d := r.texts.Load(); d != nil {
+		return d.Undelivered(ctx, ref, sid, reason)
+	}
+	return nil
+}
+
+// newRigWith is the rig with its desk not started yet (startDesk).
+func newRigWith(t *testing.T, o rigOptions) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := store.Open(ctx, storetest.SQLite(t))
@@ -47,28 +75,33 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	public := httptest.NewServer(http.NotFoundHandler()) // delivery callbacks: not this test's business
-	f := fake.New(fake.Options{AccountSID: accountSID, AuthToken: authToken, Logger: zerolog.Nop()})
-	api := httptest.NewServer(f)
-	client, err := twilio.New(twilio.Config{AccountSID: accountSID, AuthToken: authToken, From: ourNumber,
-		APIURL: api.URL, PublicBaseURL: public.URL + "/twilio", Logger: zerolog.Nop()})
+	r := &rig{s: s, d: d, at: time.Now().Add(-time.Hour), ctx: ctx, done: make(chan struct{}, 2)}
+	var hooks http.Handler = http.NotFoundHandler()
+	public := httptest.NewServer(http.StripPrefix("/twilio", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { hooks.ServeHTTP(w, req) })))
+	r.fake = fake.New(fake.Options{AccountSID: accountSID, AuthToken: authToken, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	var api http.Handler = r.fake
+	if o.api != nil {
+		api = o.api(api)
+	}
+	apiServer := httptest.NewServer(api)
+	r.client, err = twilio.New(twilio.Config{AccountSID: accountSID, AuthToken: authToken, From: ourNumber,
+		APIURL: apiServer.URL, PublicBaseURL: public.URL + "/twilio", Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	desk, err := workorder.New(workorder.Config{Store: s.WorkOrders(), Feed: d, Residents: s.Registry(), Sender: client,
-		Interval: 50 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { _ = d.Run(ctx); done <- struct{}{} }()
-	go func() { _ = desk.Run(ctx); done <- struct{}{} }()
+	// As the gateway routes them: the orders' reports to the desk, the
+	// rest to dispatch (nobody here).
+	hooks = twilio.Webhooks(authToken, public.URL+"/twilio", twilio.RefPrefixes{Rest: twilio.EventFuncs{},
+		Routes: map[string]twilio.Events{workorder.IDPrefix: twilio.TextEvents{Texts: r}}}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	go func() { _ = d.Run(ctx); r.done <- struct{}{} }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
-		<-done
-		f.Wait()
-		api.Close()
+		<-r.done
+		if r.desk != nil {
+			<-r.done
+		}
+		r.fake.Wait()
+		apiServer.Close()
 		public.Close()
 		s.Close()
 	})
@@ -86,7 +119,24 @@ func newRig(t *testing.T) *rig {
 	if err := s.WorkOrders().PutTechnician(ctx, workorder.Technician{ID: "tech-seoul", Name: "박기사", Phone: techPhone, Region: "11"}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{s: s, d: d, fake: f, at: time.Now().Add(-time.Hour)}
+	return r
+}
+
+// startDesk runs the desk (short intervals), with tune's changes.
+func (r *rig) startDesk(t *testing.T, tune func(*workorder.Config)) {
+	t.Helper()
+	cfg := workorder.Config{Store: r.s.WorkOrders(), Feed: r.d, Residents: r.s.Registry(), Sender: r.client,
+		Interval: 50 * time.Millisecond, Backoff: 50 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t))}
+	if tune != nil {
+		tune(&cfg)
+	}
+	desk, err := workorder.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.desk = desk
+	r.texts.Store(desk)
+	go func() { _ = desk.Run(r.ctx); r.done <- struct{}{} }()
 }
 
 // detect feeds dispatch a device-health detection of a new episode.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 )
 
 // Fault is what a work order is about: the device-health cause that opened
@@ -46,6 +47,11 @@ func FaultOf(cause detectors.Cause) (Fault, bool) {
 		return f, true
 	}
 	return "", false
+}
+
+// Faults are the causes FaultOf opens orders for.
+func Faults() []detectors.Cause {
+	return []detectors.Cause{detectors.CauseBatteryLow, detectors.CauseSensorSilent, detectors.CauseSensorFault, detectors.CauseEndOfLife}
 }
 
 // Status of an order.
@@ -77,9 +83,57 @@ type Order struct {
 	// yet); NoticeSID is Twilio's id of it.
 	NotifiedAt time.Time `json:"notified_at,omitzero"`
 	NoticeSID  string    `json:"notice_sid,omitempty"`
-	ClosedAt   time.Time `json:"closed_at,omitzero"`
-	ClosedBy   string    `json:"closed_by,omitempty"`
-	Replaced   string    `json:"replaced,omitempty"` // what was replaced or done
+	// Notice is where telling the technician stands; NoticeAttempts counts
+	// the SMS tried, NoticeUndelivered those Twilio reported undelivered;
+	// NoticeDue is the next try (pending) or recheck (parked); NoticeError
+	// is the last failure.
+	Notice            NoticeState `json:"notice"`
+	NoticeAttempts    int         `json:"notice_attempts"`
+	NoticeUndelivered int         `json:"notice_undelivered,omitempty"`
+	NoticeDue         time.Time   `json:"notice_due,omitzero"`
+	NoticeError       string      `json:"notice_error,omitempty"`
+	ClosedAt          time.Time   `json:"closed_at,omitzero"`
+	ClosedBy          string      `json:"closed_by,omitempty"`
+	Replaced          string      `json:"replaced,omitempty"` // what was replaced or done
+}
+
+// NoticeState is where telling an order's technician stands.
+type NoticeState string
+
+const (
+	// NoticePending: to be texted at NoticeDue (at once when zero).
+	NoticePending NoticeState = "pending"
+	// NoticeParked: no technician covers the order's region. Adding or
+	// changing a technician puts it back to pending; it is rechecked at
+	// NoticeDue anyway (ParkFor).
+	NoticeParked NoticeState = "parked"
+	// NoticeSent: Twilio accepted the SMS. An undelivered report puts it
+	// back to pending, up to MaxUndelivered times.
+	NoticeSent NoticeState = "sent"
+	// NoticeFailed: given up (Twilio refused the SMS for good, or it was
+	// undelivered MaxUndelivered times): a person must call the
+	// technician. The console shows it; a metric counts it.
+	NoticeFailed NoticeState = "failed"
+)
+
+// IDPrefix begins every order's id: the delivery callbacks of an order's
+// SMS carry its id as their ref, and this tells them from dispatch's.
+const IDPrefix = "wo-"
+
+// IsOrderRef tells whether a callback's ref names a work order.
+func IsOrderRef(ref string) bool { return strings.HasPrefix(ref, IDPrefix) }
+
+// Notice outcomes a desk records for a claimed order (Store.RecordNotice).
+type NoticeRecord struct {
+	State NoticeState
+	Due   time.Time // pending or parked: when to try or check again
+	Error string
+	// Attempted counts one more SMS tried; Undelivered one more reported
+	// undelivered.
+	Attempted, Undelivered bool
+	// IfSID, when set, applies the record only to an order sent with this
+	// SMS (a delivery callback Twilio may repeat, or that comes late).
+	IfSID string
 }
 
 // Technician is a maintenance responder of a region (a 시도 or 시군구
@@ -112,17 +166,28 @@ type Store interface {
 	// created tells which. A detection of an incident the order counted
 	// already counts nothing.
 	OpenOrder(ctx context.Context, o Order) (got Order, created bool, err error)
-	// Unnotified lists the open orders whose technician has not been told
-	// yet (oldest first, at most limit).
-	Unnotified(ctx context.Context, limit int) ([]Order, error)
+	// ClaimDue claims for by, until now+hold, up to limit open orders
+	// pending or parked whose NoticeDue has come and that nobody holds a
+	// claim on (oldest due first): of several gateways on one database
+	// exactly one gets each order; the claim of one that died expires.
+	ClaimDue(ctx context.Context, by string, now time.Time, hold time.Duration, limit int) ([]Order, error)
 	// MarkNotified records that technician's SMS (Twilio's sid) was
-	// accepted.
+	// accepted, and releases the claim.
 	MarkNotified(ctx context.Context, id, technician, sid string, at time.Time) error
+	// RecordNotice records an outcome other than acceptance and releases
+	// the claim; false when IfSID did not match (nothing changed).
+	RecordNotice(ctx context.Context, id string, r NoticeRecord) (bool, error)
+	// ActiveFaultIncidents pages through every active incident of a
+	// fault's cause, by id after after (no cap: the feed's snapshot has
+	// one).
+	ActiveFaultIncidents(ctx context.Context, after string, limit int) ([]dispatch.Incident, error)
 	// CloseOrder closes an open order (ErrClosed when it is not).
 	CloseOrder(ctx context.Context, id, by, replaced string, at time.Time) (Order, error)
 	GetOrder(ctx context.Context, id string) (Order, error)
 	ListOrders(ctx context.Context, q Query) ([]Order, error)
 
+	// PutTechnician creates or replaces t and puts the parked orders back
+	// to pending: the new technician may cover them.
 	PutTechnician(ctx context.Context, t Technician) error
 	ListTechnicians(ctx context.Context) ([]Technician, error)
 }

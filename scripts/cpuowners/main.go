@@ -30,7 +30,7 @@ import (
 // owners are matched in order against every frame of a sample's stack.
 var owners = []struct{ name, re string }{
 	{"runtime: collector (background marking, assists, sweeping)", `^runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep|bgscavenge)`},
-	{"store: readings writer", `store\.\(\*Store\)\.runSampleWriter`},
+	{"store: readings writer", `store\.\(\*(Store|database)\)\.runSampleWriter`},
 	{"store: WAL checkpoints", `(?i)store\..*checkpoint`},
 	{"detectors: saves", `detectors/internal/shard\.(RunSaves|savePending|\(\*Persister)`},
 	{"broker: journal append (queueing for the writer)", `store\.\(\*Store\)\.Append`},

@@ -22,6 +22,7 @@ func RunConsole(t *testing.T, fresh Fresh) {
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
 		{"WorkOrders", testWorkOrders},
+		{"WorkOrderNotices", testWorkOrderNotices},
 		{"Audit", testAudit},
 		{"Visits", testVisits},
 		{"CaseloadActivity", testCaseloadActivity},

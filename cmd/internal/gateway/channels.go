@@ -24,6 +24,7 @@ import (
 	"github.com/dolbom/dolbom/dispatch/cap"
 	"github.com/dolbom/dolbom/dispatch/twilio"
 	"github.com/dolbom/dolbom/dispatch/twilio/fake"
+	"github.com/dolbom/dolbom/dispatch/workorder"
 	"github.com/dolbom/dolbom/internal/memhttp"
 )
 
@@ -225,9 +226,12 @@ func checkTwilio(o ChannelOptions) error {
 }
 
 // wire connects the inbound paths (Twilio's callbacks, 119's answers) to
-// the dispatcher.
-func (c *channels) wire(d *dispatch.Dispatcher, answerToken string, log zerolog.Logger) {
-	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, twilio.DispatchEvents{Mover: d, Latest: c.latest}, log))
+// the dispatcher, and the delivery reports of work orders' SMS to their
+// desk.
+func (c *channels) wire(d *dispatch.Dispatcher, orders twilio.Undelivered, answerToken string, log zerolog.Logger) {
+	events := twilio.RefPrefixes{Rest: twilio.DispatchEvents{Mover: d, Latest: c.latest},
+		Routes: map[string]twilio.Events{workorder.IDPrefix: twilio.TextEvents{Texts: orders}}}
+	c.webhooks = http.StripPrefix("/twilio", twilio.Webhooks(c.authToken, c.twilioBase, events, log))
 	c.answers = cap.Answers(cap.AnswerAuth{BearerToken: answerToken}, d)
 }
 

@@ -335,6 +335,25 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		Sender: g.channels.twilio, Now: dc.Now, Logger: log}); err != nil {
 		return nil, err
 	}
+	// One series per outcome of a work order's SMS; failed needs a person
+	// to call the technician (the console shows which orders).
+	for outcome, count := range map[string]func(workorder.Stats) int64{
+		"sent":        func(s workorder.Stats) int64 { return s.Sent },
+		"retried":     func(s workorder.Stats) int64 { return s.Retried },
+		"parked":      func(s workorder.Stats) int64 { return s.Parked },
+		"undelivered": func(s workorder.Stats) int64 { return s.Undelivered },
+		"failed":      func(s workorder.Stats) int64 { return s.Failed },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "dolbom_workorder_notices_total", ConstLabels: prometheus.Labels{"outcome": outcome},
+			Help: "Work orders' SMS to technicians by outcome: sent (accepted by Twilio), retried (not accepted, tried again after a backoff), " +
+				"parked (no technician covers the region), undelivered (reported so by Twilio, texted again), failed (given up: call the technician).",
+		}, func() float64 { return float64(count(g.workOrders.Stats())) }))
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dolbom_workorder_feed_resubscribed_total",
+		Help: "Times the work-order desk's incident feed ended under it (dropped as a slow reader). Should stay 0.",
+	}, func() float64 { return float64(g.workOrders.Stats().Resubscribed) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "dolbom_dispatch_panics_total",
 		Help: "Panics recovered in dispatch (an incident change refused, a notification recorded failed). Must stay 0.",
@@ -345,7 +364,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	g.channels.wire(g.Dispatch, answerToken, log)
+	g.channels.wire(g.Dispatch, g.workOrders, answerToken, log)
 
 	detections := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dolbom_detections_total",

@@ -49,6 +49,9 @@ type Options struct {
 
 // Behaviour scripts what the person at a number does.
 type Behaviour struct {
+	// Refuse answers an SMS to the number with Twilio's 400 "not a valid
+	// phone number" (21211): a failure no retry mends. Nothing is recorded.
+	Refuse bool
 	// SMSStatus is reported After an SMS is created: "delivered", "failed",
 	// "undelivered"; empty reports nothing.
 	SMSStatus string
@@ -234,8 +237,13 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	m := &Message{SID: newSID("SM"), To: to, From: r.PostForm.Get("From"), Body: body,
 		StatusCallback: r.PostForm.Get("StatusCallback"), Created: time.Now()}
 	s.mu.Lock()
-	s.messages = append(s.messages, m)
 	b := s.behaviourLocked(to)
+	if b.Refuse {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 21211, "message": "The 'To' number " + to + " is not a valid phone number.", "status": 400})
+		return
+	}
+	s.messages = append(s.messages, m)
 	s.mu.Unlock()
 	s.event().Str("sid", m.SID).Str("to", to).Str("body", body).Msg("가짜 Twilio 문자 / fake Twilio SMS")
 	writeJSON(w, http.StatusCreated, s.resource(m.SID, "Messages", map[string]any{
