@@ -105,6 +105,34 @@ type Counts struct {
 	Unreachable int `json:"unreachable"`
 }
 
+// Add counts n hubs whose result is r (the store counts a rollout's
+// saved targets with it).
+func (c *Counts) Add(r Result, n int) {
+	c.Total += n
+	switch r {
+	case Pending:
+		c.Pending += n
+	case Postponed:
+		c.Postponed += n
+	case Sent:
+		c.Sent += n
+	case Installed:
+		c.Installed += n
+	case Failed:
+		c.Failed += n
+	case Lost:
+		c.Lost += n
+	case Unreachable:
+		c.Unreachable += n
+	}
+}
+
+// Plus is c and o added up (a rollout's stages in all).
+func (c Counts) Plus(o Counts) Counts {
+	return Counts{Total: c.Total + o.Total, Pending: c.Pending + o.Pending, Postponed: c.Postponed + o.Postponed, Sent: c.Sent + o.Sent,
+		Installed: c.Installed + o.Installed, Failed: c.Failed + o.Failed, Lost: c.Lost + o.Lost, Unreachable: c.Unreachable + o.Unreachable}
+}
+
 // Bad is what the halt threshold counts: failed installs and hubs that did
 // not come back.
 func (c Counts) Bad() int { return c.Failed + c.Lost }

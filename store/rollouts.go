@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/dolbom/dolbom/devices"
 	"github.com/dolbom/dolbom/ota"
@@ -150,14 +151,16 @@ func (s Rollouts) Rollouts(ctx context.Context, limit int) ([]ota.Rollout, error
 // RolloutTargets returns every target of a rollout, by hub.
 func (s Rollouts) RolloutTargets(ctx context.Context, id int64) ([]ota.Target, error) {
 	rs, err := s.be.query(ctx, `SELECT hub_id, stage, result, step, detail, previous, updated_us FROM rollout_targets WHERE rollout_id = $1 ORDER BY hub_id`, id)
-	return collect(rs, err, "rollout targets", func(sc row) (ota.Target, error) {
-		var t ota.Target
-		var hub, result, step string
-		var updated int64
-		err := sc.Scan(&hub, &t.Stage, &result, &step, &t.Detail, &t.Previous, &updated)
-		t.Hub, t.Result, t.Step, t.Updated = devices.HubID(hub), ota.Result(result), devices.FirmwareStep(step), fromUS(updated)
-		return t, err
-	})
+	return collect(rs, err, "rollout targets", scanTarget)
+}
+
+func scanTarget(sc row) (ota.Target, error) {
+	var t ota.Target
+	var hub, result, step string
+	var updated int64
+	err := sc.Scan(&hub, &t.Stage, &result, &step, &t.Detail, &t.Previous, &updated)
+	t.Hub, t.Result, t.Step, t.Updated = devices.HubID(hub), ota.Result(result), devices.FirmwareStep(step), fromUS(updated)
+	return t, err
 }
 
 // HubsOfModel lists the enabled hubs of a model with the firmware they last
@@ -171,4 +174,62 @@ func (s Rollouts) HubsOfModel(ctx context.Context, model string) ([]ota.HubFirmw
 		h.Hub = devices.HubID(id)
 		return h, err
 	})
+}
+
+// Rollout returns one rollout (devices.ErrNotFound when there is none).
+func (s Rollouts) Rollout(ctx context.Context, id int64) (ota.Rollout, error) {
+	r, err := scanRollout(s.be.queryRow(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id))
+	return one(r, err, "rollout", id)
+}
+
+// RolloutCounts counts the hubs of some rollouts by stage and result, in
+// one grouped query (the console's rollouts page: a national rollout has
+// 300,000 targets, which are never read one by one for a count). Each
+// rollout's slice has one entry per stage that has hubs.
+func (s Rollouts) RolloutCounts(ctx context.Context, ids []int64) (map[int64][]ota.Counts, error) {
+	out := make(map[int64][]ota.Counts, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i], marks[i] = id, fmt.Sprintf("$%d", i+1)
+	}
+	rs, err := s.be.query(ctx, `SELECT rollout_id, stage, result, count(*) FROM rollout_targets WHERE rollout_id IN (`+
+		strings.Join(marks, ", ")+`) GROUP BY rollout_id, stage, result`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: rollout counts: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int64
+		var stage, n int
+		var result string
+		if err := rs.Scan(&id, &stage, &result, &n); err != nil {
+			return nil, fmt.Errorf("store: rollout counts: %w", err)
+		}
+		if stage < 0 {
+			continue
+		}
+		cs := out[id]
+		for len(cs) <= stage {
+			cs = append(cs, ota.Counts{})
+		}
+		cs[stage].Add(ota.Result(result), n)
+		out[id] = cs
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("store: rollout counts: %w", err)
+	}
+	return out, nil
+}
+
+// RolloutFailures returns up to limit hubs of a rollout that failed or did
+// not come back, by hub (the page lists them; their number is in the
+// counts).
+func (s Rollouts) RolloutFailures(ctx context.Context, id int64, limit int) ([]ota.Target, error) {
+	rs, err := s.be.query(ctx, `SELECT hub_id, stage, result, step, detail, previous, updated_us FROM rollout_targets
+		WHERE rollout_id = $1 AND result IN ($2, $3) ORDER BY hub_id LIMIT $4`, id, string(ota.Failed), string(ota.Lost), limit)
+	return collect(rs, err, "rollout failures", scanTarget)
 }

@@ -331,3 +331,54 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 
 // noneOpen is an OpenIncidents with no incident open.
 func noneOpen(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
+
+// The console's reads: a rollout by id, its hubs counted per stage and
+// result in one grouped query, and its failed hubs with their reasons.
+func TestRolloutCountsAndFailures(t *testing.T) {
+	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
+		var log sentLog
+		e, r, now := startRollout(t, ctx, s, 10, log.send, noneOpen, ota.Plan{Canary: 0.3, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		canary := log.sent()
+		if len(canary) != 3 {
+			t.Fatalf("canary of 10 hubs at 30%%: commanded %d", len(canary))
+		}
+		var failed devices.HubID
+		n := 0
+		for h := range canary {
+			switch n {
+			case 0:
+				failed = h
+				e.Ack(devices.CommandAck{Hub: h, ID: ota.CommandID(r.ID), Status: devices.AckFailed, Detail: "hash_mismatch"})
+			case 1:
+				e.Ack(devices.CommandAck{Hub: h, ID: ota.CommandID(r.ID), Status: devices.AckDone, Firmware: "2.5.0"})
+			}
+			n++
+		}
+		*now = now.Add(time.Second)
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Rollouts().Rollout(ctx, r.ID)
+		if err != nil || got.Version != "2.5.0" || fmt.Sprint(got.Stages) != "[3 7]" {
+			t.Errorf("Rollout(%d) = %+v, %v", r.ID, got, err)
+		}
+		if _, err := s.Rollouts().Rollout(ctx, r.ID+100); !errors.Is(err, devices.ErrNotFound) {
+			t.Errorf("a rollout that does not exist: %v, want ErrNotFound", err)
+		}
+		counts, err := s.Rollouts().RolloutCounts(ctx, []int64{r.ID, r.ID + 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ota.Counts{{Total: 3, Sent: 1, Installed: 1, Failed: 1}, {Total: 7, Pending: 7}}
+		if fmt.Sprint(counts[r.ID]) != fmt.Sprint(want) || len(counts) != 1 {
+			t.Errorf("counts %+v, want {%d: %+v}", counts, r.ID, want)
+		}
+		fails, err := s.Rollouts().RolloutFailures(ctx, r.ID, 10)
+		if err != nil || len(fails) != 1 || fails[0].Hub != failed || fails[0].Detail != "hash_mismatch" || fails[0].Previous != "2.4.1" {
+			t.Errorf("failures %+v, %v; want %s with hash_mismatch", fails, err, failed)
+		}
+	})
+}

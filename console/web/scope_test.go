@@ -163,6 +163,8 @@ func (w *scopeWorld) expand(pattern string) (method string, paths []string) {
 		id = "d-seoul"
 	case strings.Contains(p, "/workorders/"):
 		id = w.seoulOrder
+	case strings.Contains(p, "/rollouts/"):
+		id = "1" // a rollout is national: a regional account is refused any
 	}
 	p = strings.NewReplacer("{id}", url.PathEscape(id), "{sensor}", string(w.seoulSensor), "{sido}", "11", "{$}", "").Replace(p)
 	if strings.Contains(p, "{action}") {

@@ -65,6 +65,7 @@ func newStoreWeb(cfg web.Config, st *store.Store, extra web.Deps, log zerolog.Lo
 	deps.Health = storeHealth{st}
 	deps.Fleet = api.NewFleet(st.State(), cfg.Now, cfg.Registerer)
 	deps.WorkOrders = st.WorkOrders()
+	deps.Rollouts = st.Rollouts()
 	cfg.Logger = log
 	return web.New(cfg, deps)
 }

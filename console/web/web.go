@@ -81,6 +81,12 @@ type Deps struct {
 	// maintenance history on residents' pages (workorders.go), through
 	// the admin API's port.
 	WorkOrders api.WorkOrders
+	// Rollouts, when set, serves the firmware rollouts pages to national
+	// admins (rollouts.go), read from the store; RolloutControl (the
+	// gateway's ota engine) halts and rolls back from them, nil: the
+	// pages only show.
+	Rollouts       RolloutReader
+	RolloutControl RolloutControl
 }
 
 // Config configures the web console. Zero values take the defaults
@@ -279,6 +285,7 @@ func (w *web) routes() {
 	w.regionRoutes()
 	w.fleetRoutes()
 	w.workOrderRoutes()
+	w.rolloutRoutes()
 
 	m.HandleFunc("GET /admin/accounts", w.signedIn(w.accountsPage, console.RoleAdmin))
 	m.HandleFunc("POST /admin/accounts", w.signedIn(w.createAccountForm, console.RoleAdmin))

@@ -45,6 +45,10 @@ var workOrderText = map[string][2]string{
 	"wo.close":               {"종결", "Close"},
 	"wo.done":                {"작업지시를 종결했습니다.", "The work order is closed."},
 	"wo.history":             {"점검 이력", "Maintenance history"},
+	"wo.status":              {"상태", "Status"},
+	"wo.status.all":          {"전체", "All"},
+	"wo.filter":              {"조회", "Search"},
+	"wo.bad_status":          {"상태는 진행 중(open) 또는 종결(closed)만 고를 수 있습니다.", "Status is open or closed."},
 	"wo.fault.battery_low":   {"배터리 부족", "Battery low"},
 	"wo.fault.sensor_silent": {"감지기 응답 없음", "Sensor silent"},
 	"wo.fault.sensor_fault":  {"감지기 훼손·자가진단 실패", "Sensor tampered with or failed"},
@@ -61,26 +65,51 @@ func (w *web) workOrdersPage(rw http.ResponseWriter, r *http.Request, rc *reqCtx
 	w.renderWorkOrders(rw, r, rc, http.StatusOK, r.URL.Query().Get("done") != "", "")
 }
 
+// workOrderFilter is the page's filter form: a hub, a resident, open or
+// closed orders (the admin API's filters).
+type workOrderFilter struct {
+	Hub, Resident, Status string
+}
+
 func (w *web) renderWorkOrders(rw http.ResponseWriter, r *http.Request, rc *reqCtx, status int, done bool, problem string) {
 	if w.deps.WorkOrders == nil {
 		w.errorPage(rw, r, rc, http.StatusNotFound)
 		return
 	}
-	var regions []string
+	var f workOrderFilter
+	if r.Method == http.MethodGet {
+		v := r.URL.Query()
+		f = workOrderFilter{Hub: strings.TrimSpace(v.Get("hub")), Resident: strings.TrimSpace(v.Get("resident")), Status: v.Get("status")}
+	}
+	data := map[string]any{"Filter": f, "Done": done, "Problem": problem}
+	if f.Status != "" && f.Status != string(workorder.StatusOpen) && f.Status != string(workorder.StatusClosed) {
+		data["Problem"] = translate(rc.lang, "wo.bad_status")
+		w.render(rw, r, "workorders", http.StatusBadRequest, rc, data)
+		return
+	}
+	q := workorder.Query{Hub: devices.HubID(f.Hub), ResidentID: devices.ResidentID(f.Resident)}
 	if !rc.account.National() {
-		regions = rc.account.Regions
+		q.Regions = rc.account.Regions
 	}
-	open, err := w.deps.WorkOrders.ListOrders(r.Context(), workorder.Query{Status: workorder.StatusOpen, Regions: regions, Limit: 500})
-	if err != nil {
-		w.fail(rw, r, rc, err)
-		return
+	if f.Status != string(workorder.StatusClosed) {
+		q.Status, q.Limit = workorder.StatusOpen, 500
+		open, err := w.deps.WorkOrders.ListOrders(r.Context(), q)
+		if err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		data["Open"], data["ShowOpen"] = open, true
 	}
-	closed, err := w.deps.WorkOrders.ListOrders(r.Context(), workorder.Query{Status: workorder.StatusClosed, Regions: regions, Limit: 100})
-	if err != nil {
-		w.fail(rw, r, rc, err)
-		return
+	if f.Status != string(workorder.StatusOpen) {
+		q.Status, q.Limit = workorder.StatusClosed, 100
+		closed, err := w.deps.WorkOrders.ListOrders(r.Context(), q)
+		if err != nil {
+			w.fail(rw, r, rc, err)
+			return
+		}
+		data["Closed"], data["ShowClosed"] = closed, true
 	}
-	w.render(rw, r, "workorders", status, rc, map[string]any{"Open": open, "Closed": closed, "Done": done, "Problem": problem})
+	w.render(rw, r, "workorders", status, rc, data)
 }
 
 func (w *web) closeWorkOrderForm(rw http.ResponseWriter, r *http.Request, rc *reqCtx) {

@@ -34,8 +34,11 @@ var allowed = map[string][]string{
 	// store keeps the data of the packages it serves, in their own types:
 	// the console's accounts, sessions, audit log and visits included (it
 	// implements the console's ports directly; console never imports store).
-	"store":        {"devices", "detectors", "dispatch", "console", "cluster", "ota", "internal"},
-	"console":      {"devices", "detectors", "dispatch", "internal"},
+	"store": {"devices", "detectors", "dispatch", "console", "cluster", "ota", "internal"},
+	// console shows the domain's records in their own types: ota's
+	// rollouts and targets on the firmware rollouts page (ota imports
+	// only devices, so this adds no way back).
+	"console":      {"devices", "detectors", "dispatch", "ota", "internal"},
 	"firmware-sim": {"devices"},
 	// ota runs firmware rollouts beside the data's way, over the command
 	// channel: it declares its ports (Store, Fleet, Commander) and cmd wires

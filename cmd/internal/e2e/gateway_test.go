@@ -87,6 +87,9 @@ func startSite(t *testing.T) *site {
 		DataDir: s.dataDir, MQTTAddr: broker.ListenerOff, Listener: s.pipe,
 		HTTPAddr: "127.0.0.1:0", AdminToken: adminToken, HeartbeatTimeout: 10 * time.Minute,
 		ShutdownTimeout: 5 * time.Second,
+		// Rollouts need a download URL to command hubs (no hub here
+		// downloads: the rollouts test's hubs answer by hand).
+		Firmware: gateway.FirmwareOptions{URL: "https://gw.e2e.example"},
 		Channels: gateway.ChannelOptions{CAPURLs: []string{srv119.URL + "/cap"}, CallInterval: 10 * time.Millisecond, FakeTwilio: true,
 			CAPAnswerToken: answerToken119},
 		OnDetection: func(d detectors.Detection) {

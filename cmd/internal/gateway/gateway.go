@@ -492,7 +492,10 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 			// Scoping by region and the "119 경로 없음" banner.
 			NoRoutes: g.channels.stuck, IncidentRegions: st.Routes(), WorkOrders: st.WorkOrders(),
 			Routes: routeAdmin{Router: g.channels.routes, Routes: st.Routes(), residents: st.Registry()},
-			Fleet:  g.fleet})
+			Fleet:  g.fleet,
+			// 펌웨어 배포: read from the store, halted and rolled back
+			// through the engine.
+			Rollouts: st.Rollouts(), RolloutControl: g.OTA})
 	if err != nil {
 		return nil, err
 	}
