@@ -169,7 +169,18 @@ func seed(t *testing.T, s *site) seeded {
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// Bounded and tried again, as navigate: a capture that meets the
+	// page's own reload can wait for ever.
+	var buf []byte
+	var err error
+	for range 2 {
+		actx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		buf, err = chromedp.Run(actx, chromedp.FullScreenshot(100))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -318,9 +329,23 @@ func signInUntil(t *testing.T, ctx context.Context, url, user, sel string) {
 	)
 }
 
+// navigate loads url, trying again when a load fails or hangs: a page that
+// reloads itself while its incident changes (119 answering) can cut a
+// navigation short, and Chromium then may never send the load event the
+// navigation waits for, which spent the browser's whole budget.
 func navigate(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	var err error
+	for range 3 {
+		actx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		err = chromedp.Do(actx, chromedp.Navigate(url))
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatalf("navigate %s: %v", url, err)
 	}
 }

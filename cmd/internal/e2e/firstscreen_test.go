@@ -109,7 +109,7 @@ func TestDispatcherFirstScreen(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			// The incident page reloads itself while its incident changes
 			// (119 answering): a navigation may be cut short by it.
-			settledNavigate(t, b, s.URL+"/queue?lang="+lang)
+			navigate(t, b, s.URL+"/queue?lang="+lang)
 			checkQueue(t, b, lang, fireInc, sosInc, batInc)
 			screenshot(t, b, "11-queue-"+lang)
 
@@ -247,7 +247,7 @@ func guardianOnTheWayAndSend119(t *testing.T, s *site, b context.Context, id str
 		return err == nil && inc.Status119 == "dispatched"
 	})
 	s.settle(t, id)
-	settledNavigate(t, b, s.URL+"/incidents/"+id)
+	navigate(t, b, s.URL+"/incidents/"+id)
 }
 
 // settle waits until an incident has not changed for a second (its page
@@ -274,20 +274,6 @@ func until(t *testing.T, ctx context.Context, timeout time.Duration, what, cond 
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
 		return err == nil && ok
 	})
-}
-
-// settledNavigate navigates, again if the page's own reload cut the first
-// attempt short.
-func settledNavigate(t *testing.T, ctx context.Context, url string) {
-	t.Helper()
-	var err error
-	for range 3 {
-		if err = chromedp.Do(ctx, chromedp.Navigate(url)); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("navigate %s: %v", url, err)
 }
 
 // waitIncident waits for a hub's open incident (of a cause, or any).
