@@ -186,7 +186,7 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
 		var log sentLog
 		open := map[devices.HubID]bool{}
-		e, r, now := startRollout(t, ctx, s, 4, log.send, func(context.Context) (map[devices.HubID]bool, error) { return open, nil },
+		e, r, now := startRollout(t, ctx, s, 4, log.send, func(context.Context, []devices.HubID) (map[devices.HubID]bool, error) { return open, nil },
 			ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
 		img, _, err := s.Rollouts().FirmwareImage(ctx, "DBH-200", "2.5.0")
 		if err != nil {
@@ -330,4 +330,4 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 }
 
 // noneOpen is an OpenIncidents with no incident open.
-func noneOpen(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
+func noneOpen(context.Context, []devices.HubID) (map[devices.HubID]bool, error) { return nil, nil }
