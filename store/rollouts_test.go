@@ -316,8 +316,7 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 	}
 	_, key, _ := ed25519.GenerateKey(nil)
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: send, Open: open,
-		ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
+	e := rolloutEngine(s, send, open, &now)
 	img, data := signedImage(key, "DBH-200", "2.5.0")
 	if _, err := e.Publish(ctx, img, data); err != nil {
 		t.Fatal(err)
@@ -327,6 +326,13 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 		t.Fatal(err)
 	}
 	return e, r, &now
+}
+
+// rolloutEngine makes an engine over the store that commands through send
+// and asks open for the hubs with an incident open; its clock reads *now.
+func rolloutEngine(s *store.Store, send ota.CommanderFunc, open ota.OpenIncidents, now *time.Time) *ota.Engine {
+	return ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: send, Open: open,
+		ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return *now }, Log: zerolog.Nop()})
 }
 
 // noneOpen is an OpenIncidents with no incident open.
