@@ -651,8 +651,10 @@ func (e *Engine) waveLocked() (wave, bool) {
 // mid-wave commands none of them again after its restart. A kill in the
 // middle of a batch leaves at most this many hubs saved as sent whose
 // command never left; they count as not back at the stage timeout (the
-// safe side: the stage may halt; no hub is told to reboot twice). One
-// write per batch keeps a wave of 150,000 hubs to ~5,000 writes.
+// safe side: the stage may halt; no hub is told to reboot twice). A batch
+// costs a query (its hubs' open incidents) and a write (the claim), and
+// one more write when some of its hubs were not commanded after all: a
+// wave of 150,000 hubs is ~4,700 batches.
 const sendBatch = 32
 
 // openRecheck is how old the list of hubs with an incident open may be
@@ -702,40 +704,40 @@ func (e *Engine) sendBatch(ctx context.Context, w wave, cmd devices.Command, bat
 	if err != nil {
 		return false, err
 	}
+	// The claimed hubs not commanded after all, saved in one write at the
+	// end of the batch (or when the wave stops).
+	var notSent []outcome
+	stop := func(rest []Target) (bool, error) {
+		for _, c := range rest {
+			notSent = append(notSent, outcome{Target: c})
+		}
+		return false, e.settle(ctx, w, notSent)
+	}
 	for i, c := range claimed {
 		if e.sending.Load() != w.rollout {
-			return false, e.settle(ctx, w, claimed[i:], "", "")
+			return stop(claimed[i:])
 		}
 		if time.Since(readAt) >= openRecheck {
 			if open, err = e.cfg.Open(ctx, hubsOf(claimed[i:])); err != nil {
 				e.cfg.Log.Error().Err(err).Int64("rollout", w.rollout).Msg("rollout: open incidents")
-				return false, e.settle(ctx, w, claimed[i:], "", "")
+				return stop(claimed[i:])
 			}
 			readAt = time.Now()
 		}
 		if open[c.Hub] {
-			if err := e.settle(ctx, w, claimed[i:i+1], Postponed, ""); err != nil {
-				return false, err
-			}
+			notSent = append(notSent, outcome{Target: c, res: Postponed})
 			continue
 		}
 		if err := e.send(ctx, c.Hub, cmd); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrNotServing) {
 				// The gateway is stopping, or not serving yet: the rest
 				// of the wave waits for a later step (or the next start).
-				return false, e.settle(ctx, w, claimed[i:], "", "")
+				return stop(claimed[i:])
 			}
-			if err := e.settle(ctx, w, claimed[i:i+1], Unreachable, err.Error()); err != nil {
-				return false, err
-			}
+			notSent = append(notSent, outcome{Target: c, res: Unreachable, detail: err.Error()})
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.active == nil || e.active.ID != w.rollout {
-		return false, nil
-	}
-	return true, e.flushLocked(ctx)
+	return true, e.settle(ctx, w, notSent)
 }
 
 func hubsOf(ts []Target) []devices.HubID {
@@ -744,6 +746,15 @@ func hubsOf(ts []Target) []devices.HubID {
 		hubs[i] = t.Hub
 	}
 	return hubs
+}
+
+// outcome is a claimed hub not commanded after all: res (Postponed,
+// Unreachable) or, when res is "", back to what it was before the claim
+// (Target).
+type outcome struct {
+	Target
+	res    Result
+	detail string
 }
 
 // claim marks the hubs of batch still to command in w's stage as sent, and
@@ -794,11 +805,13 @@ func (e *Engine) claim(ctx context.Context, w wave, batch []devices.HubID, open 
 	return claimed, nil
 }
 
-// settle gives claimed hubs not commanded after all their result:
-// res, or back to what they were before the claim when res is "". It is
-// saved at once (even when ctx has ended: a gateway stopping must not
-// leave them saved as sent).
-func (e *Engine) settle(ctx context.Context, w wave, claimed []Target, res Result, detail string) error {
+// settle saves the outcomes of claimed hubs not commanded after all, at
+// once (even when ctx has ended: a gateway stopping must not leave them
+// saved as sent).
+func (e *Engine) settle(ctx context.Context, w wave, outs []outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
 	ctx = context.WithoutCancel(ctx)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -806,28 +819,29 @@ func (e *Engine) settle(ctx context.Context, w wave, claimed []Target, res Resul
 	if e.active == nil || e.active.ID != w.rollout {
 		// Rolled back meanwhile: the rollout's hubs are no longer held in
 		// memory; its stored record is corrected.
-		ts := make([]Target, 0, len(claimed))
-		for _, c := range claimed {
-			if res != "" {
-				c.Result, c.Detail = res, detail
+		ts := make([]Target, 0, len(outs))
+		for _, o := range outs {
+			t := o.Target
+			if o.res != "" {
+				t.Result, t.Detail = o.res, o.detail
 			}
-			c.Updated = now
-			ts = append(ts, c)
+			t.Updated = now
+			ts = append(ts, t)
 		}
 		return e.cfg.Store.UpdateTargets(ctx, w.rollout, ts)
 	}
-	for _, c := range claimed {
-		t := e.targets[c.Hub]
+	for _, o := range outs {
+		t := e.targets[o.Hub]
 		if t == nil || t.Result != Sent || t.Step != "" {
 			continue // it answered: it was commanded after all
 		}
-		if res == "" {
-			t.Result, t.Detail = c.Result, c.Detail
+		if o.res == "" {
+			t.Result, t.Detail = o.Result, o.Detail
 		} else {
-			t.Result, t.Detail = res, detail
+			t.Result, t.Detail = o.res, o.detail
 		}
 		t.Updated = now
-		e.dirty[c.Hub] = struct{}{}
+		e.dirty[o.Hub] = struct{}{}
 	}
 	return e.flushLocked(ctx)
 }

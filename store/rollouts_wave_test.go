@@ -216,62 +216,54 @@ var errKilled = errors.New("gateway killed")
 // twice. The hubs were saved as sent only at the end of the step, so the
 // restart commanded again the whole part of the wave already sent.
 func TestRolloutKilledMidWaveCommandsNoHubTwice(t *testing.T) {
-	for _, be := range regionBackends() {
-		t.Run(be.name, func(t *testing.T) {
-			ctx := context.Background()
-			cfg := be.fresh(t)
-			s, err := store.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
+	withEachStoreConfig(t, func(t *testing.T, ctx context.Context, cfg store.Config, s *store.Store) {
+		const hubs, killAt = 200, 100
+		var (
+			count  commandCount
+			killed atomic.Bool
+		)
+		send := func(_ context.Context, hub devices.HubID, _ devices.Command) error {
+			if killed.Load() {
+				return errKilled
 			}
-			const hubs, killAt = 200, 100
-			var (
-				count  commandCount
-				killed atomic.Bool
-			)
-			send := func(_ context.Context, hub devices.HubID, _ devices.Command) error {
-				if killed.Load() {
-					return errKilled
-				}
-				if count.add(hub) == killAt {
-					killed.Store(true)
-					s.Close() // kill -9: the command has left, nothing after it is saved
-				}
-				return nil
+			if count.add(hub) == killAt {
+				killed.Store(true)
+				s.Close() // kill -9: the command has left, nothing after it is saved
 			}
-			e, _, now := startRollout(t, ctx, s, hubs, send, noneOpen, oneStage)
-			if err := e.Step(ctx); err == nil {
-				t.Fatal("a step whose store closed under it reported no error")
-			}
-			_, before := count.twice()
+			return nil
+		}
+		e, _, now := startRollout(t, ctx, s, hubs, send, noneOpen, oneStage)
+		if err := e.Step(ctx); err == nil {
+			t.Fatal("a step whose store closed under it reported no error")
+		}
+		_, before := count.twice()
 
-			s, err = store.Open(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			killed.Store(false)
-			e = rolloutEngine(s, send, noneOpen, now)
-			if err := e.Step(ctx); err != nil {
-				t.Fatal(err)
-			}
-			twice, commanded := count.twice()
-			if len(twice) > 0 {
-				t.Fatalf("%d hubs commanded twice after the restart: %v", len(twice), twice)
-			}
-			// The batch being sent when the gateway died (ota's sendBatch,
-			// 32) was saved as sent before its commands left: the hubs of
-			// it after the kill are never commanded (they will count as not
-			// back), the price of never commanding a hub twice.
-			rep, err := e.Current(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c := rep.PerStage[0]; before != killAt || hubs-commanded > 32 || c.Sent != hubs || c.Pending != 0 {
-				t.Errorf("%d commanded before the kill, %d in all (%d never), stage %+v; want %d, at least %d, all sent", before, commanded, hubs-commanded, c, killAt, hubs-32)
-			}
-		})
-	}
+		s, err := store.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		killed.Store(false)
+		e = rolloutEngine(s, send, noneOpen, now)
+		if err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		twice, commanded := count.twice()
+		if len(twice) > 0 {
+			t.Fatalf("%d hubs commanded twice after the restart: %v", len(twice), twice)
+		}
+		// The batch being sent when the gateway died (ota's sendBatch,
+		// 32) was saved as sent before its commands left: the hubs of
+		// it after the kill are never commanded (they will count as not
+		// back), the price of never commanding a hub twice.
+		rep, err := e.Current(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := rep.PerStage[0]; before != killAt || hubs-commanded > 32 || c.Sent != hubs || c.Pending != 0 {
+			t.Errorf("%d commanded before the kill, %d in all (%d never), stage %+v; want %d, at least %d, all sent", before, commanded, hubs-commanded, c, killAt, hubs-32)
+		}
+	})
 }
 
 // TestRolloutStoppedMidWaveCommandsEachHubOnce: a gateway stopping in the
@@ -324,6 +316,12 @@ func openIncidents(t *testing.T, ctx context.Context, s *store.Store, hubs []dev
 				State: state, Count: 1, Episode: at, OpenedAt: at, UpdatedAt: at}}, nil
 		}})
 	}
+	applyIncidents(t, ctx, s, muts)
+}
+
+// applyIncidents applies muts and fails the test on any error.
+func applyIncidents(t *testing.T, ctx context.Context, s *store.Store, muts []dispatch.Mutation) {
+	t.Helper()
 	res, err := s.Incidents().ApplyIncidents(ctx, muts)
 	if err != nil {
 		t.Fatal(err)
