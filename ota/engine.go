@@ -35,7 +35,7 @@ type Config struct {
 	Store     Store
 	Fleet     Fleet
 	Commander Commander
-	// Open lists the hubs with an incident open (nil: none).
+	// Open tells which hubs have an incident open (nil: none).
 	Open OpenIncidents
 	// ImageURL returns the URL hubs download an image from.
 	ImageURL func(model, version string) string
@@ -53,6 +53,12 @@ type Engine struct {
 	cfg  Config
 	acks chan devices.CommandAck
 
+	// stepMu makes Steps take turns (Run's ticker, a test's call): two
+	// waves of one stage side by side would only contend for the same hubs.
+	stepMu sync.Mutex
+	// mu guards the rollout's state. It is never held while a command is
+	// sent (a wave of thousands of hubs takes seconds to minutes): halt,
+	// rollback, status and the acknowledgements take it between sends.
 	mu      sync.Mutex
 	active  *Rollout
 	targets map[devices.HubID]*Target
@@ -63,7 +69,11 @@ type Engine struct {
 	// commanded hubs still finish and report), for Ingest, which must not
 	// take mu on the broker's path.
 	listening atomic.Bool
-	dropped   atomic.Int64
+	// sending is the id of the rollout whose waves may command hubs (0:
+	// none). Halt and Rollback clear it, and a wave checks it before each
+	// hub, so that a halt stops the wave being sent at the next hub.
+	sending atomic.Int64
+	dropped atomic.Int64
 }
 
 // New returns an engine; Run loads the active rollout from the store.
@@ -75,7 +85,7 @@ func New(cfg Config) *Engine {
 		cfg.Tick = time.Second
 	}
 	if cfg.Open == nil {
-		cfg.Open = func(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
+		cfg.Open = func(context.Context, []devices.HubID) (map[devices.HubID]bool, error) { return nil, nil }
 	}
 	// The ack queue is bounded: a flood of acks must not grow memory; a
 	// dropped step is harmless and a dropped final ack is made up for by
@@ -257,6 +267,10 @@ func (e *Engine) install(r Rollout, ts []Target) {
 	}
 	e.loaded = true
 	e.listening.Store(listensIn(r.State))
+	e.sending.Store(0)
+	if r.State == Running {
+		e.sending.Store(r.ID)
+	}
 }
 
 // loadLocked reads the newest rollout from the store once (after a
@@ -292,6 +306,9 @@ func (e *Engine) Halt(ctx context.Context, reason string) (Rollout, error) {
 	if e.active == nil || e.active.State != Running {
 		return Rollout{}, ErrNoRollout
 	}
+	// The wave being sent (if any) stops before its next hub: mu is not
+	// held while a command is sent, so this is reached within one send.
+	e.sending.Store(0)
 	e.active.State, e.active.Reason, e.active.Updated = Halted, reason, e.cfg.Now()
 	return *e.active, e.cfg.Store.UpdateRollout(ctx, *e.active)
 }
@@ -315,6 +332,7 @@ func (e *Engine) Rollback(ctx context.Context) (Rollout, error) {
 	// otherwise send the version being taken back to more hubs, which the
 	// list would not hold.
 	if e.active.State == Running {
+		e.sending.Store(0)
 		e.active.State, e.active.Reason, e.active.Updated = Halted, "rolling back", e.cfg.Now()
 		if err := e.cfg.Store.UpdateRollout(ctx, *e.active); err != nil {
 			e.mu.Unlock()
@@ -427,25 +445,70 @@ func (e *Engine) countLocked(stage int) Counts {
 	return c
 }
 
-// Run sends, judges and persists every Tick until ctx ends.
+// Run sends, judges and persists every Tick until ctx ends. The hubs'
+// acknowledgements are applied as they come, in a goroutine of their own:
+// a wave being sent must neither delay them (a stage judged on stale
+// counts) nor let their queue fill up and drop them (a healthy hub's lost
+// "done" counts it as not back, and can halt a healthy rollout).
 func (e *Engine) Run(ctx context.Context) error {
+	acksDone := make(chan struct{})
+	go func() {
+		defer close(acksDone)
+		e.applyAcks(ctx)
+	}()
 	t := time.NewTicker(e.cfg.Tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			<-acksDone
 			e.mu.Lock()
-			err := e.flushLocked(context.WithoutCancel(ctx))
-			e.mu.Unlock()
-			return err
-		case a := <-e.acks:
-			e.mu.Lock()
-			e.applyLocked(a)
-			e.mu.Unlock()
+			defer e.mu.Unlock()
+			e.drainLocked()
+			return e.flushLocked(context.WithoutCancel(ctx))
 		case <-t.C:
 			if err := e.Step(ctx); err != nil {
 				e.cfg.Log.Error().Err(err).Msg("rollout step")
 			}
+		}
+	}
+}
+
+// acksPerHold bounds the acknowledgements applied in one hold of mu, so
+// that a flood of them does not keep a halt waiting.
+const acksPerHold = 256
+
+// applyAcks applies the acknowledgements as they arrive until ctx ends.
+func (e *Engine) applyAcks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-e.acks:
+			e.mu.Lock()
+			e.applyLocked(a)
+		more:
+			for range acksPerHold {
+				select {
+				case a := <-e.acks:
+					e.applyLocked(a)
+				default:
+					break more
+				}
+			}
+			e.mu.Unlock()
+		}
+	}
+}
+
+// drainLocked applies the acknowledgements waiting.
+func (e *Engine) drainLocked() {
+	for {
+		select {
+		case a := <-e.acks:
+			e.applyLocked(a)
+		default:
+			return
 		}
 	}
 }
@@ -486,26 +549,32 @@ func (e *Engine) applyLocked(a devices.CommandAck) {
 // it and persists what changed. Run calls it every Tick; tests call it
 // directly.
 func (e *Engine) Step(ctx context.Context) error {
+	e.stepMu.Lock()
+	defer e.stepMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.loadLocked(ctx); err != nil {
 		return err
 	}
-	for drained := false; !drained; {
-		select {
-		case a := <-e.acks:
-			e.applyLocked(a)
-		default:
-			drained = true
+	e.drainLocked()
+	for {
+		r := e.active
+		if r == nil || r.State != Running || r.Stage >= len(r.Stages) {
+			break
 		}
-	}
-	r := e.active
-	if r == nil || r.State != Running {
-		return e.flushLocked(ctx)
-	}
-	now := e.cfg.Now()
-	for r.State == Running && r.Stage < len(r.Stages) {
-		e.sendLocked(ctx, now)
+		if w, ok := e.waveLocked(); ok {
+			// mu is let go while the wave is sent: see sendWave.
+			e.mu.Unlock()
+			err := e.sendWave(ctx, w)
+			e.mu.Lock()
+			if err != nil {
+				return err
+			}
+			if r = e.active; r == nil || r.ID != w.rollout || r.State != Running {
+				break // halted or rolled back meanwhile
+			}
+		}
+		now := e.cfg.Now()
 		c := e.countLocked(r.Stage)
 		v, timedOut := Judge(c, r.Plan, now.Sub(r.StageStarted))
 		if timedOut {
@@ -546,6 +615,9 @@ func (e *Engine) Step(ctx context.Context) error {
 				r.State = Done
 			}
 		}
+		if r.State != Running {
+			e.sending.Store(0)
+		}
 		r.Updated = now
 		if err := e.cfg.Store.UpdateRollout(ctx, *r); err != nil {
 			return err
@@ -554,51 +626,224 @@ func (e *Engine) Step(ctx context.Context) error {
 	return e.flushLocked(ctx)
 }
 
-// sendLocked commands the current stage's pending and postponed hubs,
-// holding back those with an incident open.
-func (e *Engine) sendLocked(ctx context.Context, now time.Time) {
+// wave is a stage's hubs to command, listed under mu and sent without it.
+type wave struct {
+	rollout        int64
+	stage          int
+	model, version string
+	hubs           []devices.HubID
+}
+
+// waveLocked lists the current stage's pending and postponed hubs.
+func (e *Engine) waveLocked() (wave, bool) {
 	r := e.active
-	cmd := devices.Command{ID: CommandID(r.ID), At: now, Type: devices.CmdFirmwareUpdate}
-	img, ok, err := e.cfg.Store.FirmwareImage(ctx, r.Model, r.Version)
-	if err != nil || !ok {
-		e.cfg.Log.Error().Err(err).Bool("found", ok).Int64("rollout", r.ID).Msg("rollout image")
-		return
+	w := wave{rollout: r.ID, stage: r.Stage, model: r.Model, version: r.Version}
+	for _, h := range e.byStage[r.Stage] {
+		if t := e.targets[h]; t.Stage == r.Stage && (t.Result == Pending || t.Result == Postponed) {
+			w.hubs = append(w.hubs, h)
+		}
 	}
-	open, err := e.cfg.Open(ctx)
+	return w, len(w.hubs) > 0
+}
+
+// sendBatch is how many hubs of a wave are claimed at a time: marked sent
+// and saved before any of them is commanded, so that a gateway killed
+// mid-wave commands none of them again after its restart. A kill in the
+// middle of a batch leaves at most this many hubs saved as sent whose
+// command never left; they count as not back at the stage timeout (the
+// safe side: the stage may halt; no hub is told to reboot twice). A batch
+// costs a query (its hubs' open incidents) and a write (the claim), and
+// one more write when some of its hubs were not commanded after all: a
+// wave of 150,000 hubs is ~4,700 batches.
+const sendBatch = 32
+
+// openRecheck is how old the list of hubs with an incident open may be
+// when a hub is commanded: a slow wave reads it again for the rest of its
+// batch, so that an emergency opened mid-wave postpones the reboot.
+const openRecheck = time.Second
+
+// sendWave commands a wave's hubs a batch at a time, without holding mu
+// while a command is sent: a halt, a rollback, a status request and the
+// acknowledgements take it between two sends. Each batch asks which of
+// its hubs have an incident open right before commanding them (again
+// after openRecheck), and stops at the next hub once the rollout is halted.
+func (e *Engine) sendWave(ctx context.Context, w wave) error {
+	img, ok, err := e.cfg.Store.FirmwareImage(ctx, w.model, w.version)
+	if err != nil || !ok {
+		e.cfg.Log.Error().Err(err).Bool("found", ok).Int64("rollout", w.rollout).Msg("rollout image")
+		return nil
+	}
+	cmd := devices.Command{ID: CommandID(w.rollout), At: e.cfg.Now(), Type: devices.CmdFirmwareUpdate,
+		Args: devices.FirmwareUpdateArgs(devices.FirmwareUpdate{URL: e.cfg.ImageURL(w.model, w.version), Version: img.Version, Model: img.Model,
+			Size: img.Size, SHA256: img.SHA256, Signature: img.Signature})}
+	for hubs := w.hubs; len(hubs) > 0; {
+		batch := hubs[:min(len(hubs), sendBatch)]
+		hubs = hubs[len(batch):]
+		if more, err := e.sendBatch(ctx, w, cmd, batch); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendBatch claims and commands one batch; more says whether the wave
+// goes on.
+func (e *Engine) sendBatch(ctx context.Context, w wave, cmd devices.Command, batch []devices.HubID) (more bool, err error) {
+	if e.sending.Load() != w.rollout {
+		return false, nil
+	}
+	open, err := e.cfg.Open(ctx, batch)
 	if err != nil {
 		// Fail closed: without knowing who has an emergency, nobody is
-		// rebooted this step.
-		e.cfg.Log.Error().Err(err).Int64("rollout", r.ID).Msg("rollout: open incidents")
-		return
+		// rebooted; the rest of the wave waits for a later step.
+		e.cfg.Log.Error().Err(err).Int64("rollout", w.rollout).Msg("rollout: open incidents")
+		return false, nil
 	}
-	cmd.Args = devices.FirmwareUpdateArgs(devices.FirmwareUpdate{URL: e.cfg.ImageURL(r.Model, r.Version), Version: img.Version, Model: img.Model, Size: img.Size, SHA256: img.SHA256, Signature: img.Signature})
-	for _, h := range e.byStage[r.Stage] {
-		t := e.targets[h]
-		if t.Stage != r.Stage || t.Result != Pending && t.Result != Postponed {
+	readAt := time.Now()
+	claimed, err := e.claim(ctx, w, batch, open)
+	if err != nil {
+		return false, err
+	}
+	// The claimed hubs not commanded after all, saved in one write at the
+	// end of the batch (or when the wave stops).
+	var notSent []outcome
+	stop := func(rest []Target) (bool, error) {
+		for _, c := range rest {
+			notSent = append(notSent, outcome{Target: c})
+		}
+		return false, e.settle(ctx, w, notSent)
+	}
+	for i, c := range claimed {
+		if e.sending.Load() != w.rollout {
+			return stop(claimed[i:])
+		}
+		if time.Since(readAt) >= openRecheck {
+			if open, err = e.cfg.Open(ctx, hubsOf(claimed[i:])); err != nil {
+				e.cfg.Log.Error().Err(err).Int64("rollout", w.rollout).Msg("rollout: open incidents")
+				return stop(claimed[i:])
+			}
+			readAt = time.Now()
+		}
+		if open[c.Hub] {
+			notSent = append(notSent, outcome{Target: c, res: Postponed})
 			continue
 		}
-		res := Sent
-		if open[h] {
-			res = Postponed
-		} else if err := e.send(ctx, h, cmd); err != nil {
+		if err := e.send(ctx, c.Hub, cmd); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrNotServing) {
 				// The gateway is stopping, or not serving yet: the rest
 				// of the wave waits for a later step (or the next start).
-				return
+				return stop(claimed[i:])
 			}
-			res = Unreachable
-			t.Detail = err.Error()
-		}
-		if t.Result == Postponed && res == Sent {
-			// A hub held back by an incident gets the stage's full time
-			// once it is commanded, or it would count as not back at once.
-			r.StageStarted = now
-		}
-		if res != t.Result {
-			t.Result, t.Updated = res, now
-			e.dirty[h] = struct{}{}
+			notSent = append(notSent, outcome{Target: c, res: Unreachable, detail: err.Error()})
 		}
 	}
+	return true, e.settle(ctx, w, notSent)
+}
+
+func hubsOf(ts []Target) []devices.HubID {
+	hubs := make([]devices.HubID, len(ts))
+	for i, t := range ts {
+		hubs[i] = t.Hub
+	}
+	return hubs
+}
+
+// outcome is a claimed hub not commanded after all: res (Postponed,
+// Unreachable) or, when res is "", back to what it was before the claim
+// (Target).
+type outcome struct {
+	Target
+	res    Result
+	detail string
+}
+
+// claim marks the hubs of batch still to command in w's stage as sent, and
+// those with an incident open as postponed, and saves them before any is
+// commanded. It returns the claimed hubs as they were before.
+func (e *Engine) claim(ctx context.Context, w wave, batch []devices.HubID, open map[devices.HubID]bool) ([]Target, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.active
+	if r == nil || r.ID != w.rollout || r.State != Running || e.sending.Load() != w.rollout {
+		return nil, nil
+	}
+	now := e.cfg.Now()
+	var claimed []Target
+	wasPostponed := false
+	for _, h := range batch {
+		t := e.targets[h]
+		if t == nil || t.Stage != w.stage || t.Result != Pending && t.Result != Postponed {
+			continue
+		}
+		if open[h] {
+			if t.Result != Postponed {
+				t.Result, t.Updated = Postponed, now
+				e.dirty[h] = struct{}{}
+			}
+			continue
+		}
+		claimed = append(claimed, *t)
+		wasPostponed = wasPostponed || t.Result == Postponed
+		t.Result, t.Detail, t.Updated = Sent, "", now
+		e.dirty[h] = struct{}{}
+	}
+	err := e.flushLocked(ctx)
+	if err == nil && wasPostponed {
+		// A hub held back by an incident gets the stage's full time once
+		// it is commanded, or it would count as not back at once.
+		r.StageStarted, r.Updated = now, now
+		err = e.cfg.Store.UpdateRollout(ctx, *r)
+	}
+	if err != nil {
+		// Nothing was commanded: the hubs are as they were (the store may
+		// hold them as sent: see sendBatch).
+		for _, c := range claimed {
+			*e.targets[c.Hub] = c
+		}
+		return nil, err
+	}
+	return claimed, nil
+}
+
+// settle saves the outcomes of claimed hubs not commanded after all, at
+// once (even when ctx has ended: a gateway stopping must not leave them
+// saved as sent).
+func (e *Engine) settle(ctx context.Context, w wave, outs []outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.cfg.Now()
+	if e.active == nil || e.active.ID != w.rollout {
+		// Rolled back meanwhile: the rollout's hubs are no longer held in
+		// memory; its stored record is corrected.
+		ts := make([]Target, 0, len(outs))
+		for _, o := range outs {
+			t := o.Target
+			if o.res != "" {
+				t.Result, t.Detail = o.res, o.detail
+			}
+			t.Updated = now
+			ts = append(ts, t)
+		}
+		return e.cfg.Store.UpdateTargets(ctx, w.rollout, ts)
+	}
+	for _, o := range outs {
+		t := e.targets[o.Hub]
+		if t == nil || t.Result != Sent || t.Step != "" {
+			continue // it answered: it was commanded after all
+		}
+		if o.res == "" {
+			t.Result, t.Detail = o.Result, o.Detail
+		} else {
+			t.Result, t.Detail = o.res, o.detail
+		}
+		t.Updated = now
+		e.dirty[o.Hub] = struct{}{}
+	}
+	return e.flushLocked(ctx)
 }
 
 // sendTimeout bounds the write of one command: a hub whose connection is

@@ -109,10 +109,12 @@ type Commander interface {
 // Unreachable for the rest of the rollout.
 var ErrNotServing = errors.New("ota: the broker is not serving")
 
-// OpenIncidents returns the hubs whose resident has an emergency or welfare
-// incident open: their reboot waits until it is closed. It is asked once
-// per step (a few hundred open incidents, not one query per hub).
-type OpenIncidents func(ctx context.Context) (map[devices.HubID]bool, error)
+// OpenIncidents returns, of hubs, those whose resident has an emergency or
+// welfare incident open: their reboot waits until it is closed. A wave
+// asks it for each batch of hubs right before commanding them (and again
+// for the rest of a batch that takes longer than a second), so it must
+// answer for every hub asked, however many incidents are open.
+type OpenIncidents func(ctx context.Context, hubs []devices.HubID) (map[devices.HubID]bool, error)
 
 // CommanderFunc adapts a function to Commander.
 type CommanderFunc func(ctx context.Context, hub devices.HubID, c devices.Command) error

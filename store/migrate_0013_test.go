@@ -24,15 +24,25 @@ func regionBackends() []struct {
 
 // withEachStore runs fn on a fresh open store of each back end.
 func withEachStore(t *testing.T, fn func(t *testing.T, ctx context.Context, s *store.Store)) {
+	withEachStoreConfig(t, func(t *testing.T, ctx context.Context, _ store.Config, s *store.Store) {
+		defer s.Close()
+		fn(t, ctx, s)
+	})
+}
+
+// withEachStoreConfig runs fn on a fresh open store of each back end and
+// its configuration, for a test that closes the store (fn closes it) and
+// opens it again.
+func withEachStoreConfig(t *testing.T, fn func(t *testing.T, ctx context.Context, cfg store.Config, s *store.Store)) {
 	for _, be := range regionBackends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, be.fresh(t))
+			cfg := be.fresh(t)
+			s, err := store.Open(ctx, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
-			fn(t, ctx, s)
+			fn(t, ctx, cfg, s)
 		})
 	}
 }

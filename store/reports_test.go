@@ -54,15 +54,7 @@ func seedReport(t *testing.T, s *store.Store, t0 time.Time, n int) {
 			}})
 		}
 		for _, muts := range [][]dispatch.Mutation{opens, acks} {
-			res, err := s.Incidents().ApplyIncidents(ctx, muts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range res {
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
-			}
+			applyIncidents(t, ctx, s, muts)
 		}
 	}
 }

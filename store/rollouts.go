@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
+	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/ota"
 )
 
@@ -18,8 +20,9 @@ type Rollouts struct{ *database }
 func (s *Store) Rollouts() Rollouts { return Rollouts{s.database} }
 
 var (
-	_ ota.Store = Rollouts{}
-	_ ota.Fleet = Rollouts{}
+	_ ota.Store         = Rollouts{}
+	_ ota.Fleet         = Rollouts{}
+	_ ota.OpenIncidents = Rollouts{}.OpenIncidentHubs
 )
 
 // PutFirmwareImage stores an image; publishing the same model and version
@@ -232,4 +235,56 @@ func (s Rollouts) RolloutFailures(ctx context.Context, id int64, limit int) ([]o
 	rs, err := s.be.query(ctx, `SELECT hub_id, stage, result, step, detail, previous, updated_us FROM rollout_targets
 		WHERE rollout_id = $1 AND result IN ($2, $3) ORDER BY hub_id LIMIT $4`, id, string(ota.Failed), string(ota.Lost), limit)
 	return collect(rs, err, "rollout failures", scanTarget)
+}
+
+// hubsPerOpenQuery bounds the hubs named in one query of OpenIncidentHubs
+// (a wave asks for a batch of ota's sendBatch at a time).
+const hubsPerOpenQuery = 500
+
+// OpenIncidentHubs is ota.OpenIncidents: of hubs, those whose resident has
+// an emergency or welfare incident open. A device-health incident (a low
+// battery, a silent sensor) does not hold a hub back: an update may be its
+// cure (dispatch.IsDeviceHealth). It answers for every hub asked, however
+// many incidents are open elsewhere (no page limit), from the open
+// incidents' partial index (incidents_hub_open).
+func (s Rollouts) OpenIncidentHubs(ctx context.Context, hubs []devices.HubID) (map[devices.HubID]bool, error) {
+	type openIncident struct {
+		hub   devices.HubID
+		cause detectors.Cause
+		data  string
+	}
+	open := map[devices.HubID]bool{}
+	for len(hubs) > 0 {
+		chunk := hubs[:min(len(hubs), hubsPerOpenQuery)]
+		hubs = hubs[len(chunk):]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, h := range chunk {
+			ph[i], args[i] = fmt.Sprintf("$%d", i+1), string(h)
+		}
+		rs, err := s.be.query(ctx, `SELECT hub_id, cause, data FROM incidents
+			WHERE hub_id IN (`+strings.Join(ph, ", ")+`) AND state NOT IN ('resolved', 'cancelled')`, args...)
+		incs, err := collect(rs, err, "open incidents of hubs", func(sc row) (openIncident, error) {
+			var inc openIncident
+			var hub, cause string
+			err := sc.Scan(&hub, &cause, &inc.data)
+			inc.hub, inc.cause = devices.HubID(hub), detectors.Cause(cause)
+			return inc, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, inc := range incs {
+			var d struct {
+				Class detectors.Class `json:"class"`
+			}
+			if err := json.Unmarshal([]byte(inc.data), &d); err != nil {
+				return nil, fmt.Errorf("store: open incident of hub %s: %w", inc.hub, err)
+			}
+			if !dispatch.IsDeviceHealth(inc.cause, d.Class) {
+				open[inc.hub] = true
+			}
+		}
+	}
+	return open, nil
 }

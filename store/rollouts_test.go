@@ -186,7 +186,7 @@ func TestRolloutPostponesAnOpenIncident(t *testing.T) {
 	withEachStore(t, func(t *testing.T, ctx context.Context, s *store.Store) {
 		var log sentLog
 		open := map[devices.HubID]bool{}
-		e, r, now := startRollout(t, ctx, s, 4, log.send, func(context.Context) (map[devices.HubID]bool, error) { return open, nil },
+		e, r, now := startRollout(t, ctx, s, 4, log.send, func(context.Context, []devices.HubID) (map[devices.HubID]bool, error) { return open, nil },
 			ota.Plan{Canary: 1, HaltOn: 0.5, Waves: []float64{1}, StageTimeout: time.Minute})
 		img, _, err := s.Rollouts().FirmwareImage(ctx, "DBH-200", "2.5.0")
 		if err != nil {
@@ -316,8 +316,7 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 	}
 	_, key, _ := ed25519.GenerateKey(nil)
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: send, Open: open,
-		ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return now }, Log: zerolog.Nop()})
+	e := rolloutEngine(s, send, open, &now)
 	img, data := signedImage(key, "DBH-200", "2.5.0")
 	if _, err := e.Publish(ctx, img, data); err != nil {
 		t.Fatal(err)
@@ -329,8 +328,15 @@ func startRollout(t *testing.T, ctx context.Context, s *store.Store, hubs int, s
 	return e, r, &now
 }
 
+// rolloutEngine makes an engine over the store that commands through send
+// and asks open for the hubs with an incident open; its clock reads *now.
+func rolloutEngine(s *store.Store, send ota.CommanderFunc, open ota.OpenIncidents, now *time.Time) *ota.Engine {
+	return ota.New(ota.Config{Store: s.Rollouts(), Fleet: s.Rollouts(), Commander: send, Open: open,
+		ImageURL: func(m, v string) string { return "https://gw.example/f" }, Now: func() time.Time { return *now }, Log: zerolog.Nop()})
+}
+
 // noneOpen is an OpenIncidents with no incident open.
-func noneOpen(context.Context) (map[devices.HubID]bool, error) { return nil, nil }
+func noneOpen(context.Context, []devices.HubID) (map[devices.HubID]bool, error) { return nil, nil }
 
 // The console's reads: a rollout by id, its hubs counted per stage and
 // result in one grouped query, and its failed hubs with their reasons.

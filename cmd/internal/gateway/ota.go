@@ -12,9 +12,7 @@ import (
 
 	"github.com/dolbom/dolbom/broker"
 	"github.com/dolbom/dolbom/console/api"
-	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/devices"
-	"github.com/dolbom/dolbom/dispatch"
 	"github.com/dolbom/dolbom/ota"
 )
 
@@ -59,30 +57,15 @@ func (g *Gateway) newOTA(tune Tuning) (*ota.Engine, error) {
 	if g.clock != nil {
 		now = g.clock
 	}
-	cfg := ota.Config{Store: g.Store.Rollouts(), Fleet: g.Store.Rollouts(), Commander: otaCommander{g}, Open: g.openIncidentHubs,
+	cfg := ota.Config{Store: g.Store.Rollouts(), Fleet: g.Store.Rollouts(), Commander: otaCommander{g},
+		// Which of a batch's hubs have an emergency open, asked right before
+		// commanding them (the store's query, every open incident counted).
+		Open:     g.Store.Rollouts().OpenIncidentHubs,
 		ImageURL: g.opts.Firmware.imageURL, VendorKey: key, Now: now, Log: g.log.With().Str("component", "ota").Logger()}
 	if tune.OTA != nil {
 		tune.OTA(&cfg)
 	}
 	return ota.New(cfg), nil
-}
-
-// openIncidentHubs lists the hubs of the residents with an emergency or
-// welfare incident open: a rollout does not reboot them until it closes.
-// A device fault (a low battery) does not hold a hub back: an update may be
-// its cure.
-func (g *Gateway) openIncidentHubs(ctx context.Context) (map[devices.HubID]bool, error) {
-	incs, err := g.Dispatch.ListIncidents(ctx, dispatch.IncidentQuery{States: dispatch.ActiveStates(), Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	open := make(map[devices.HubID]bool, len(incs))
-	for _, inc := range incs {
-		if inc.Class != detectors.ClassDeviceHealth {
-			open[inc.Hub] = true
-		}
-	}
-	return open, nil
 }
 
 // rolloutAdmin serves the admin API's rollouts (api.RolloutAdmin).
