@@ -90,18 +90,23 @@ func TestHaltStopsAWaveBeingSent(t *testing.T) {
 		}
 		took := time.Since(start)
 		halted.Store(true)
+		_, atHalt := count.twice()
 		if err := <-stepped; err != nil {
 			t.Fatal(err)
 		}
-		if took > time.Second {
+		// The rest of the wave needs at least 190 x 25 ms of sends: a halt
+		// that waited for it took longer than that. (Not a tighter bound: a
+		// busy machine may stall this goroutine, and the sends go on
+		// meanwhile, which is why the counts below are relative to the halt.)
+		if took > 3*time.Second {
 			t.Errorf("halt took %v while a wave was sent; want it within one send", took)
 		}
 		if n := afterHalt.Load(); n > 0 {
 			t.Errorf("%d hubs commanded after the halt returned", n)
 		}
 		twice, commanded := count.twice()
-		if len(twice) > 0 || commanded > 11 {
-			t.Errorf("commanded %d hubs (twice: %v); want the 10 before the halt and at most the one in flight", commanded, twice)
+		if len(twice) > 0 || commanded > atHalt+1 || commanded >= hubs {
+			t.Errorf("commanded %d hubs (twice: %v), %d when the halt returned; want no more than the one in flight after it", commanded, twice, atHalt)
 		}
 		// The hubs claimed but not commanded are pending again, in memory
 		// and in the store.
