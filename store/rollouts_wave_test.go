@@ -144,7 +144,7 @@ func TestAcksAreCountedDuringALongWave(t *testing.T) {
 			e.Ack(devices.CommandAck{Hub: hub, ID: ota.CommandID(r.ID), Status: devices.AckDone, Firmware: "2.5.0"})
 			if n == hubs {
 				// Every hub before this one has answered done.
-				midWave <- waitFor(ctx, e, 3*time.Second, fmt.Sprint(hubs-1, " running"), func(rep ota.Report) bool { return installed(rep) >= hubs-1 })
+				midWave <- waitFor(ctx, e, 10*time.Second, fmt.Sprint(hubs-1, " running"), func(rep ota.Report) bool { return installed(rep) >= hubs-1 })
 			}
 			return nil
 		}
