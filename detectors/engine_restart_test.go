@@ -284,10 +284,15 @@ func manyTracksHome(sensors, metrics int) *home {
 }
 
 // encodeHomeV1 writes the version-1 format (single-byte counts), as
-// gateways before version 2 saved it.
+// gateways before version 2 saved it: a core of the kindsBeforeV4 episode
+// kinds of the time, whatever kinds have been added since (h's episodes of
+// later kinds are left out, and read back closed).
 func encodeHomeV1(h *home) []byte {
+	core, _ := binary.Append(nil, binary.LittleEndian, &h.core)
+	endEps := epsOffset + int(numKinds)*episodeSize
 	b := []byte{snapshotV1}
-	b, _ = binary.Append(b, binary.LittleEndian, &h.core)
+	b = append(b, core[:epsOffset+kindsBeforeV4*episodeSize]...)
+	b = append(b, core[endEps:]...)
 	b = append(b, byte(len(h.sensors)))
 	for k, s := range h.sensors {
 		id, loc := h.sensorID(k), s.loc.location()

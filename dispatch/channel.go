@@ -1,5 +1,7 @@
 package dispatch
 
+import "strings"
+
 // Channel names how a notification travels: the key of its Notifier in
 // Config.Notifiers, a policy target's "via", an outbox row's and a timeline
 // entry's channel, how a responder answered. The values are stored as they
@@ -20,3 +22,18 @@ const (
 	// what the resident did there (a check-in, a cancel).
 	ChannelHub Channel = "hub"
 )
+
+// policyChannels are the channels a policy may notify by (a target's
+// "via"): each is a Notifier the gateway builds. The hub is not one (it is
+// sent commands, not notifications). A new channel is appended here, so
+// that policy validation accepts it and its error names it.
+var policyChannels = []Channel{Channel119, ChannelSMS, ChannelVoice, ChannelConsole}
+
+// channelNames is policyChannels as the validation errors list them.
+func channelNames() string {
+	names := make([]string, len(policyChannels))
+	for i, c := range policyChannels {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
+}

@@ -328,6 +328,20 @@ func TestPolicyValidation(t *testing.T) {
 			t.Errorf("ValidatePolicy(%s, %+v) = %v, want ok=%v", tt.cause, tt.p, err, tt.ok)
 		}
 	}
+	// A channel no Notifier serves is refused, and the error lists the
+	// channels there are (policyChannels), a new one included.
+	for _, via := range []Channel{"pigeon", ChannelHub} {
+		err := ValidatePolicy("fall", Policy{Steps: step(RoleGuardian, via)})
+		if !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), string(via)) {
+			t.Errorf("via %s: %v, want refused naming it", via, err)
+			continue
+		}
+		for _, c := range policyChannels {
+			if !strings.Contains(err.Error(), string(c)) {
+				t.Errorf("via %s: %v does not list channel %s", via, err, c)
+			}
+		}
+	}
 	if _, err := ParsePolicies([]byte(`{"attempts": 0}`)); err == nil {
 		t.Error("attempts 0 accepted")
 	}

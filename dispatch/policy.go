@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Target is one recipient group reached on one channel in a step.
 type Target struct {
 	To  Role    `json:"to"`
-	Via Channel `json:"via"` // the Notifier's channel: cap, sms, voice, console
+	Via Channel `json:"via"` // the Notifier's channel, one of policyChannels (channel.go)
 }
 
 // Step is one escalation step: After the previous step (the first: after
@@ -322,7 +323,10 @@ func (p Policy) validate(cause detectors.Cause) error {
 				return bad("steps[%d].notify[%d].to: unknown role %q (119, guardian, social_worker, monitoring_centre, technician)", i, j, t.To)
 			}
 			if t.Via == "" {
-				return bad("steps[%d].notify[%d].via is required (cap, sms, voice, console)", i, j)
+				return bad("steps[%d].notify[%d].via is required (%s)", i, j, channelNames())
+			}
+			if !slices.Contains(policyChannels, t.Via) {
+				return bad("steps[%d].notify[%d].via: unknown channel %q (%s)", i, j, t.Via, channelNames())
 			}
 			if (t.To == Role119) != (t.Via == Channel119) {
 				return bad("steps[%d].notify[%d]: 119 is reached only via %q", i, j, Channel119)
