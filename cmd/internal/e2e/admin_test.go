@@ -19,12 +19,7 @@ import (
 func TestAdminRegistersAResidentAndAHub(t *testing.T) {
 	s := startSite(t)
 	bg := context.Background()
-	for _, a := range []console.Account{{ID: "root", Name: "관리자", Role: "admin"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.accounts(t, console.Account{ID: "root", Name: "관리자", Role: "admin"}, console.Account{ID: "sw-kim", Name: "김민지", Role: "social_worker"})
 	ctx := browser(t, 1366, 900)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

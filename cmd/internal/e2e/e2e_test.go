@@ -70,6 +70,17 @@ func browser(t *testing.T, width, height int) context.Context {
 	return ctx
 }
 
+// accounts creates console accounts that sign in with the tests' password.
+func (s *site) accounts(t *testing.T, as ...console.Account) {
+	t.Helper()
+	for _, a := range as {
+		a.PasswordHash = console.HashPassword(password)
+		if err := s.st.Accounts().CreateAccount(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 type seeded struct {
 	mine   []devices.Resident
 	theirs devices.Resident
@@ -80,15 +91,9 @@ type seeded struct {
 func seed(t *testing.T, s *site) seeded {
 	t.Helper()
 	ctx := context.Background()
-	for _, a := range []console.Account{
-		{ID: "sw-kim", Name: "김민지", Role: "social_worker"},
-		{ID: "sw-lee", Name: "이서준", Role: "social_worker"},
-	} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.accounts(t,
+		console.Account{ID: "sw-kim", Name: "김민지", Role: "social_worker"},
+		console.Account{ID: "sw-lee", Name: "이서준", Role: "social_worker"})
 	people := []struct {
 		name, worker string
 		priority     bool

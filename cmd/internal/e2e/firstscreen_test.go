@@ -55,12 +55,7 @@ func boxes(t *testing.T, ctx context.Context, sels []string) []box {
 func TestDispatcherFirstScreen(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
-	for _, a := range []console.Account{{ID: "d-park", Name: "박상황", Role: "dispatcher"}, {ID: "sw-kim", Name: "김민지", Role: "social_worker"}} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.accounts(t, console.Account{ID: "d-park", Name: "박상황", Role: "dispatcher"}, console.Account{ID: "sw-kim", Name: "김민지", Role: "social_worker"})
 	fire := s.provision(t, devices.Resident{
 		Name: "최순자", BirthDate: "1938-05-02", Phone: "+82221234567", Language: "ko",
 		Address:      devices.Address{Line1: "서울특별시 종로구 세종대로 209", Building: "행복아파트 103동", Floor: "7", Unit: "703", District: "종로구", Lat: 37.5725, Lon: 126.9769},

@@ -19,10 +19,7 @@ import (
 func TestFleetPageInBrowser(t *testing.T) {
 	s := startSite(t)
 	bg := context.Background()
-	a := console.Account{ID: "a-busan", Name: "부산관리", Role: console.RoleAdmin, Regions: []string{"26"}, PasswordHash: console.HashPassword(password)}
-	if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
-		t.Fatal(err)
-	}
+	s.accounts(t, console.Account{ID: "a-busan", Name: "부산관리", Role: console.RoleAdmin, Regions: []string{"26"}})
 	now := time.Now().UTC()
 	for _, h := range []struct {
 		district string

@@ -31,15 +31,9 @@ import (
 func TestRolloutsPageInBrowser(t *testing.T) {
 	s := startSite(t)
 	bg := context.Background()
-	for _, a := range []console.Account{
-		{ID: "a-nat", Name: "전국관리", Role: console.RoleAdmin},
-		{ID: "a-busan", Name: "부산관리", Role: console.RoleAdmin, Regions: []string{"26"}},
-	} {
-		a.PasswordHash = console.HashPassword(password)
-		if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.accounts(t,
+		console.Account{ID: "a-nat", Name: "전국관리", Role: console.RoleAdmin},
+		console.Account{ID: "a-busan", Name: "부산관리", Role: console.RoleAdmin, Regions: []string{"26"}})
 	const model = "DG-300"
 	clients := map[devices.HubID]mqtt.Client{}
 	for i := range 4 {

@@ -61,10 +61,7 @@ func caseloadHome(t *testing.T, s *site, name string, hours int, value func(h in
 func TestSocialWorkerToday(t *testing.T) {
 	s := startSite(t)
 	ctx := context.Background()
-	a := console.Account{ID: "sw-park", Name: "박복지", Role: "social_worker", PasswordHash: console.HashPassword(password)}
-	if err := s.st.Accounts().CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	s.accounts(t, console.Account{ID: "sw-park", Name: "박복지", Role: "social_worker"})
 	steady := func(int) float64 { return 8 }
 	busy := caseloadHome(t, s, "한화재", 30*24, steady)
 	caseloadHome(t, s, "오조용", 5*24, func(h int) float64 {

@@ -21,10 +21,7 @@ import (
 func TestWorkOrdersPageInBrowser(t *testing.T) {
 	s := startSite(t)
 	bg := context.Background()
-	a := console.Account{ID: "a-seoul", Name: "서울관리", Role: console.RoleAdmin, Regions: []string{"11"}, PasswordHash: console.HashPassword(password)}
-	if err := s.st.Accounts().CreateAccount(bg, a); err != nil {
-		t.Fatal(err)
-	}
+	s.accounts(t, console.Account{ID: "a-seoul", Name: "서울관리", Role: console.RoleAdmin, Regions: []string{"11"}})
 	now := time.Now().UTC()
 	orders := map[devices.HubID]workorder.Order{}
 	for _, o := range []struct {
