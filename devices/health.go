@@ -47,6 +47,12 @@ type HubHealth struct {
 	ClockSkew         time.Duration  `json:"-"`       // hub clock minus gateway clock
 	ClockSkewMillis   int64          `json:"clock_skew_ms"`
 	Firmware          string         `json:"firmware,omitempty"`
+	// FirmwareReported is when the hub first reported Firmware in its
+	// status (zero: Firmware is what the registry declared, not yet
+	// reported). A reported version beats the registry's (docs/operations.md
+	// "Firmware"); it is not renewed by a repeated status, which would cost
+	// a write per connect.
+	FirmwareReported time.Time `json:"firmware_reported,omitzero"`
 	Faults            []Fault        `json:"faults"`
 	Sensors           []SensorHealth `json:"sensors"`
 }
