@@ -460,11 +460,14 @@ func (s *hubShard) ingest(m *devices.Message) {
 			s.markDirty(i, h.heartbeatS != 0)
 			h.heartbeatS = hb
 		}
-		// The first report of a version the registry declared is saved
-		// once too: from then on it is the hub's word, not the registry's.
-		if m.Status.Firmware != "" && (m.Status.Firmware != h.firmware || h.firmwareAt == 0) {
-			s.markDirty(i, h.firmware != "")
-			h.firmware, h.firmwareAt = m.Status.Firmware, recv.UnixMilli()
+		// The first report of a version is saved once too, with when it
+		// came (from then on it is the hub's word, not the registry's), but
+		// only a changed version is urgent: a hub confirming what the
+		// registry declared waits for its seen round, so the first
+		// reconnect wave after an upgrade costs no extra round of writes.
+		if fw := m.Status.Firmware; fw != "" && (fw != h.firmware || h.firmwareAt == 0) {
+			s.markDirty(i, h.firmware != "" && fw != h.firmware)
+			h.firmware, h.firmwareAt = fw, recv.UnixMilli()
 		}
 	}
 	s.rearm(i)
