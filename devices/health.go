@@ -50,7 +50,7 @@ type HubHealth struct {
 	// FirmwareReported is when the hub first reported Firmware in its
 	// status (zero: Firmware is what the registry declared, not yet
 	// reported). A reported version beats the registry's (docs/operations.md
-	// "Firmware"); it is not renewed by a repeated status, which would cost
+	// "Fleet"); it is not renewed by a repeated status, which would cost
 	// a write per connect.
 	FirmwareReported time.Time      `json:"firmware_reported,omitzero"`
 	Faults           []Fault        `json:"faults"`

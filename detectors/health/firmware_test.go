@@ -21,7 +21,7 @@ func (s *savesStore) total() int {
 }
 
 // TestReportedFirmwareIsSavedOnceAndTimed: the health record is where the
-// store reads the firmware a hub runs (docs/operations.md "Firmware"). A
+// store reads the firmware a hub runs (docs/operations.md "Fleet"). A
 // hub's first status confirming the version the registry declared is saved
 // once, with when it was reported (from then on the hub's word beats the
 // registry's), and not urgently: with its seen round. A new version (a
