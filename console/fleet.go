@@ -46,19 +46,23 @@ type FleetQuery struct {
 // FleetHub is one hub of the fleet list. Health fields are zero (Battery
 // -1) when the gateway has never saved the hub's health.
 type FleetHub struct {
-	Hub        devices.HubID      `json:"hub_id"`
-	Resident   devices.ResidentID `json:"resident_id"`
-	District   string             `json:"district_code"` // 5-digit 시군구, "" for a hub in stock
-	Model      string             `json:"model"`
-	Firmware   string             `json:"firmware"`
-	PowerKnown bool               `json:"power_known"`
-	OnMains    bool               `json:"on_mains"`
-	Battery    float64            `json:"battery"` // %, -1 when unknown
-	Online     bool               `json:"online"`
-	LastSeen   time.Time          `json:"last_seen"`
-	Installed  time.Time          `json:"installed_at"`
-	EndOfLife  time.Time          `json:"end_of_life"`
-	Sensors    []FleetSensor      `json:"sensors"`
+	Hub      devices.HubID      `json:"hub_id"`
+	Resident devices.ResidentID `json:"resident_id"`
+	District string             `json:"district_code"` // 5-digit 시군구, "" for a hub in stock
+	Model    string             `json:"model"`
+	Firmware string             `json:"firmware"`
+	// FirmwareReported is when the hub first reported Firmware; zero (and
+	// left out of the JSON) while Firmware is the registry's declared
+	// version, not reported yet.
+	FirmwareReported time.Time     `json:"firmware_reported,omitzero"`
+	PowerKnown       bool          `json:"power_known"`
+	OnMains          bool          `json:"on_mains"`
+	Battery          float64       `json:"battery"` // %, -1 when unknown
+	Online           bool          `json:"online"`
+	LastSeen         time.Time     `json:"last_seen"`
+	Installed        time.Time     `json:"installed_at"`
+	EndOfLife        time.Time     `json:"end_of_life"`
+	Sensors          []FleetSensor `json:"sensors"`
 }
 
 // FleetSensor is one enabled sensor of a fleet hub.

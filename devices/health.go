@@ -35,20 +35,26 @@ const (
 
 // HubHealth is what the gateway knows of one hub's equipment.
 type HubHealth struct {
-	Hub               HubID          `json:"hub_id"`
-	Online            bool           `json:"online"`
-	LastSeen          time.Time      `json:"last_seen"` // any message or connection
-	LastConnect       time.Time      `json:"last_connect"`
-	LastDisconnect    time.Time      `json:"last_disconnect"`
-	HeartbeatInterval time.Duration  `json:"-"`
-	PowerKnown        bool           `json:"power_known"`
-	OnMains           bool           `json:"on_mains"`
-	Battery           float64        `json:"battery"` // %, -1 when unknown
-	ClockSkew         time.Duration  `json:"-"`       // hub clock minus gateway clock
-	ClockSkewMillis   int64          `json:"clock_skew_ms"`
-	Firmware          string         `json:"firmware,omitempty"`
-	Faults            []Fault        `json:"faults"`
-	Sensors           []SensorHealth `json:"sensors"`
+	Hub               HubID         `json:"hub_id"`
+	Online            bool          `json:"online"`
+	LastSeen          time.Time     `json:"last_seen"` // any message or connection
+	LastConnect       time.Time     `json:"last_connect"`
+	LastDisconnect    time.Time     `json:"last_disconnect"`
+	HeartbeatInterval time.Duration `json:"-"`
+	PowerKnown        bool          `json:"power_known"`
+	OnMains           bool          `json:"on_mains"`
+	Battery           float64       `json:"battery"` // %, -1 when unknown
+	ClockSkew         time.Duration `json:"-"`       // hub clock minus gateway clock
+	ClockSkewMillis   int64         `json:"clock_skew_ms"`
+	Firmware          string        `json:"firmware,omitempty"`
+	// FirmwareReported is when the hub first reported Firmware in its
+	// status (zero: Firmware is what the registry declared, not yet
+	// reported). A reported version beats the registry's (docs/operations.md
+	// "Fleet"); it is not renewed by a repeated status, which would cost
+	// a write per connect.
+	FirmwareReported time.Time      `json:"firmware_reported,omitzero"`
+	Faults           []Fault        `json:"faults"`
+	Sensors          []SensorHealth `json:"sensors"`
 }
 
 // SensorHealth is what the gateway knows of one sensor's equipment.

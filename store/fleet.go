@@ -33,7 +33,7 @@ type fleetSQL struct {
 func (s *database) fleetSQL() fleetSQL {
 	f := fleetSQL{
 		battery:  `CAST(hh.data->>'battery' AS DOUBLE PRECISION)`,
-		firmware: `coalesce(nullif(hh.data->>'firmware', ''), h.firmware)`,
+		firmware: firmwareSQL,
 	}
 	if s.isPostgres() {
 		f.online = `coalesce((hh.data->>'online')::boolean, false)`
@@ -43,6 +43,27 @@ func (s *database) fleetSQL() fleetSQL {
 		f.lastSeenS = `coalesce(unixepoch(hh.data->>'last_seen'), 0)`
 	}
 	return f
+}
+
+// firmwareSQL is a hub's firmware (hubs h, hub_health hh): the version it
+// reported (hub_health's firmware with its firmware_reported time) beats
+// the registry's declared hubs.firmware, an admin's edit included, which
+// holds until the hub reports. A health record saved before reports were
+// timed holds either; it counts only when the registry says nothing (the
+// hub's next status times it). reportedFirmware is the same rule in Go.
+const firmwareSQL = `coalesce(CASE WHEN hh.data->>'firmware_reported' IS NOT NULL THEN nullif(hh.data->>'firmware', '') END,
+	nullif(h.firmware, ''), hh.data->>'firmware', '')`
+
+// reportedFirmware is firmwareSQL for a hub registered with registered
+// whose health record is h.
+func reportedFirmware(registered string, h devices.HubHealthRecord) string {
+	switch {
+	case !h.FirmwareReported.IsZero() && h.Firmware != "":
+		return h.Firmware
+	case registered != "":
+		return registered
+	}
+	return h.Firmware
 }
 
 // fleetWhere builds the WHERE of a fleet query (disabled hubs are never
@@ -166,9 +187,8 @@ func (s State) FleetHubs(ctx context.Context, q console.FleetQuery) ([]console.F
 		}
 		fr.health = h
 		fr.hub.Online, fr.hub.LastSeen, fr.hub.PowerKnown, fr.hub.OnMains, fr.hub.Battery = h.Online, h.LastSeen, h.PowerKnown, h.OnMains, h.Battery
-		if h.Firmware != "" {
-			fr.hub.Firmware = h.Firmware // what the hub runs beats what was registered
-		}
+		fr.hub.Firmware = reportedFirmware(fr.hub.Firmware, h)
+		fr.hub.FirmwareReported = h.FirmwareReported
 		return fr, nil
 	})
 	if err != nil || len(page) == 0 {

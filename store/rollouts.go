@@ -167,9 +167,14 @@ func scanTarget(sc row) (ota.Target, error) {
 }
 
 // HubsOfModel lists the enabled hubs of a model with the firmware they last
-// reported.
+// reported, else the one the registry declares (firmwareSQL): a hub that
+// already runs a rollout's version is skipped by it, and each target's
+// previous version (a rollback's) is what the hub runs. The reported
+// version lives in hub_health, so the query runs on the state back end
+// (as the fleet's: on SQLite state.db, with dolbom.db attached as core).
 func (s Rollouts) HubsOfModel(ctx context.Context, model string) ([]ota.HubFirmware, error) {
-	rs, err := s.be.query(ctx, `SELECT id, firmware FROM hubs WHERE model = $1 AND disabled = $2 ORDER BY id`, model, false)
+	rs, err := s.st.query(ctx, `SELECT h.id, `+firmwareSQL+` FROM hubs h LEFT JOIN hub_health hh ON hh.hub_id = h.id
+		WHERE h.model = $1 AND h.disabled = $2 ORDER BY h.id`, model, false)
 	return collect(rs, err, "hubs of model "+model, func(sc row) (ota.HubFirmware, error) {
 		var h ota.HubFirmware
 		var id string

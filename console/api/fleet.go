@@ -269,7 +269,8 @@ func (f *Fleet) ServeCounts(w http.ResponseWriter, r *http.Request, scope []stri
 
 // fleetCSVHeader is the CSV's first row (English keys, as the JSON's).
 var fleetCSVHeader = []string{"hub_id", "resident_id", "sido", "sigungu", "district_code", "model", "firmware", "power", "battery",
-	"online", "last_seen", "installed_at", "end_of_life", "sensors", "sensor_batteries"}
+	"online", "last_seen", "installed_at", "end_of_life", "sensors", "sensor_batteries",
+	"firmware_reported"} // empty while firmware is the registry's declared version
 
 // ServeCSV answers GET .../fleet.csv: every matching hub, read a page at a
 // time (maxPageSize), as UTF-8 CSV with a byte order mark, so that Excel
@@ -332,7 +333,7 @@ func fleetCSVRow(h console.FleetHub) []string {
 	}
 	return []string{string(h.Hub), string(h.Resident), sido, RegionName(h.District), h.District, SpreadsheetText(h.Model), SpreadsheetText(h.Firmware), power,
 		FleetBatteryText(h.Battery), strconv.FormatBool(h.Online), timeText(h.LastSeen), timeText(h.Installed), timeText(h.EndOfLife),
-		strings.Join(sensors, " "), strings.Join(batteries, " ")}
+		strings.Join(sensors, " "), strings.Join(batteries, " "), timeText(h.FirmwareReported)}
 }
 
 // FleetBatteryText is a battery percentage as text, "" when unknown (-1).

@@ -26,7 +26,7 @@ func fleetSeed(t *testing.T, e *env) {
 		health          devices.HubHealth
 	}{
 		{"11110", "서울특별시 종로구 세종대로 209", devices.Hub{ID: "hub-seoul-1", Model: `DG "100", 서울형`, Firmware: "1.0"},
-			devices.HubHealth{Hub: "hub-seoul-1", Online: true, LastSeen: e.now, PowerKnown: true, OnMains: true, Battery: 90, Firmware: "=1+1"}},
+			devices.HubHealth{Hub: "hub-seoul-1", Online: true, LastSeen: e.now, PowerKnown: true, OnMains: true, Battery: 90, Firmware: "=1+1", FirmwareReported: e.now}},
 		{"26350", "부산광역시 해운대구 중동 1", devices.Hub{ID: "hub-busan-1", Model: "DG-200", Firmware: "2.0"},
 			devices.HubHealth{Hub: "hub-busan-1", LastSeen: e.now.AddDate(0, 0, -3), PowerKnown: true, Battery: 12}},
 	} {
@@ -83,6 +83,11 @@ func TestFleetScopedToRegion(t *testing.T) {
 	seoul := rows[2] // hub-busan-1 sorts first
 	if seoul[0] != "hub-seoul-1" || seoul[2] != "서울특별시" || seoul[3] != "서울특별시 종로구" || seoul[5] != `DG "100", 서울형` || seoul[6] != "'=1+1" || seoul[7] != "mains" || seoul[8] != "90" {
 		t.Errorf("the Seoul row = %q", seoul)
+	}
+	// The CSV's last column is when the hub reported its firmware, empty
+	// for hub-busan-1, whose firmware is the registry's declared one.
+	if last := len(rows[0]) - 1; rows[0][last] != "firmware_reported" || seoul[last] == "" || rows[1][last] != "" {
+		t.Errorf("firmware_reported column: header %q, Seoul %q, Busan %q", rows[0][last], seoul[last], rows[1][last])
 	}
 
 	busan := e.client()

@@ -129,6 +129,7 @@ type hubState struct {
 	skewMs         int64
 	since          [hubFaultCount]int64
 	firmware       string
+	firmwareAt     int64 // when the hub first reported firmware (0: registry's, not reported)
 	sensors        []sensorState
 	own            shard.OwnIDs // ids of sensors the shared table had no room for
 	applied        int64        // newest journal position applied (see Journal)
@@ -459,9 +460,14 @@ func (s *hubShard) ingest(m *devices.Message) {
 			s.markDirty(i, h.heartbeatS != 0)
 			h.heartbeatS = hb
 		}
-		if m.Status.Firmware != "" && m.Status.Firmware != h.firmware {
-			s.markDirty(i, h.firmware != "")
-			h.firmware = m.Status.Firmware
+		// The first report of a version is saved once too, with when it
+		// came (from then on it is the hub's word, not the registry's), but
+		// only a changed version is urgent: a hub confirming what the
+		// registry declared waits for its seen round, so the first
+		// reconnect wave after an upgrade costs no extra round of writes.
+		if fw := m.Status.Firmware; fw != "" && (fw != h.firmware || h.firmwareAt == 0) {
+			s.markDirty(i, h.firmware != "" && fw != h.firmware)
+			h.firmware, h.firmwareAt = fw, recv.UnixMilli()
 		}
 	}
 	s.rearm(i)
@@ -838,7 +844,9 @@ func (s *hubShard) applyRegistry(i int32, hub devices.Hub, sensors []devices.Sen
 	// start, so an unchanged refresh (and the fleet snapshot at start)
 	// saves nothing.
 	changed := false
-	if h.firmware == "" && hub.Firmware != "" {
+	// Until the hub reports its firmware, the registry's declared version
+	// (an admin's edit included) is what the record holds.
+	if h.firmwareAt == 0 && hub.Firmware != "" && hub.Firmware != h.firmware {
 		h.firmware = hub.Firmware
 		changed = true
 	}
@@ -1020,6 +1028,7 @@ func (s *hubShard) hubHealth(h *hubState) devices.HubHealth {
 		ClockSkew:         time.Duration(h.skewMs) * time.Millisecond,
 		ClockSkewMillis:   h.skewMs,
 		Firmware:          h.firmware,
+		FirmwareReported:  msTime(h.firmwareAt),
 		Faults:            []devices.Fault{},
 		Sensors:           make([]devices.SensorHealth, len(h.sensors)),
 	}
@@ -1077,7 +1086,7 @@ func (s *hubShard) restore(r *devices.HubHealthRecord, start time.Time) {
 	h.set(fOnMains, r.OnMains)
 	h.battery = float32(r.Battery)
 	h.skewMs = r.ClockSkewMillis
-	h.firmware = r.Firmware
+	h.firmware, h.firmwareAt = r.Firmware, msOf(r.FirmwareReported)
 	h.applied = r.JournalApplied
 	h.epoch = r.Epoch
 	episode := func(f devices.Fault, sensor devices.SensorID) int64 {
