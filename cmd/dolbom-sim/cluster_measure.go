@@ -83,12 +83,13 @@ type ClusterReport struct {
 	// out (StagesMissing counts them).
 	StagesMS      map[string]map[string]firmwaresim.LatencySummary `json:"stages_ms"`
 	StagesMissing int                                              `json:"stages_missing"`
-	Settings      map[string]any `json:"settings"`
-	Processes     []clusterProc  `json:"processes"`
-	PostgresDir   string         `json:"postgres_dir,omitempty"`
-	Machine       Machine        `json:"machine"`
-	Command       string         `json:"command"`
-	Notes         []string       `json:"notes"`
+
+	Settings    map[string]any `json:"settings"`
+	Processes   []clusterProc  `json:"processes"`
+	PostgresDir string         `json:"postgres_dir,omitempty"`
+	Machine     Machine        `json:"machine"`
+	Command     string         `json:"command"`
+	Notes       []string       `json:"notes"`
 }
 
 type clusterSOS struct {
