@@ -550,6 +550,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		"failover_s and pause_failover_s: hubs that had a session at the signal and lost it within 5 s (kill) or 10 s (pause: HAProxy's health check marks the node down first) are the moved hubs; the figure is when the last of them was online again through HAProxy",
 		"lost: SOS sent (acknowledged or buffered by a hub) with no sos incident for its home by the end of --drain; each SOS goes to a home not used before",
 		"latency_ms.incident: the SOS publish to its incident's opened time (opened_us, the gateway's clock); an SOS folded into an incident opened earlier counts in sos.folded, not in the latency",
+		"stages_ms: latency_ms.incident split by the moments the serving gateway keeps in the incident (received, journaled, detected; opened_us ends it): receive, journal, detect, open; a moment read before the one ahead of it counts 0 in its stage, so they add up to the latency",
 		"failover_s also waits, once hub_owners has rows, for every hub the killed node owned to be owned by another node; adopted_s: --silent of the node's owned hubs are switched off at the signal and must be adopted",
 		"state_backwards: home_state read every second from the fleet's start to the end of the drain; a home's epoch lower than read before, or the same epoch with an older updated_us, counts one (null without the epoch column)",
 	)
@@ -782,6 +783,13 @@ func (rep *ClusterReport) print(w io.Writer) {
 	for _, k := range []string{"incident", "incident_failover", "incident_buffered", "incident_all"} {
 		s := rep.LatencyMS[k]
 		fmt.Fprintf(w, "latency %s: n=%d p50 %.1f ms p99 %.1f ms\n", k, s.N, s.P50, s.P99)
+	}
+	if all := rep.StagesMS["all"]; all != nil {
+		fmt.Fprint(w, "incident stages p99:")
+		for _, name := range clusterStageNames {
+			fmt.Fprintf(w, " %s %.1f ms", name, all[name].P99)
+		}
+		fmt.Fprintf(w, " (%d SOS without them)\n", rep.StagesMissing)
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "note:", n)
