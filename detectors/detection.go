@@ -133,6 +133,25 @@ type Detection struct {
 	// change with it (dispatch.Mutation.Fence), so that a gateway that
 	// lost the home can no longer open or change its incidents.
 	Epoch devices.Epoch
+	// Timing is when the event that fired the detection passed the
+	// gateway's stages; nil for a detection no event of this process
+	// fired (a deadline, a restored episode).
+	Timing *Timing
+}
+
+// Timing is where an emergency's time went inside one gateway, kept in its
+// incident (dispatch.Incident.Timing) so that an operator, and the cluster
+// harness, can split an SOS's way from the hub to its incident per node.
+// All times are the gateway's wall clock.
+type Timing struct {
+	Node string `json:"node,omitempty"` // the gateway that served the event
+	// Received: the broker decoded the event (devices.Event.Received).
+	Received time.Time `json:"received,omitzero"`
+	// Journaled: the event was committed to the journal and handed to the
+	// rules (the PUBACK is written at about the same moment).
+	Journaled time.Time `json:"journaled,omitzero"`
+	// Detected: the detectors handed the detection on to dispatch.
+	Detected time.Time `json:"detected,omitzero"`
 }
 
 // Fingerprint builds the stable identity of an episode:

@@ -555,6 +555,9 @@ func (o *engineOp) hub() devices.HubID {
 type engineShard struct {
 	e  *Engine
 	rt *shard.Shard[engineOp, HomeSnapshot] // its intake and loop
+	// timing is the emergency being handled's times, for its detections
+	// (Detection.Timing); nil between messages.
+	timing *Timing
 	// restores hands the shard its saved state; restored answers with the
 	// number of homes once it is applied. Until then the shard is early.
 	restores chan shardLoad
@@ -838,8 +841,11 @@ func (s *engineShard) Handle(o engineOp) {
 	case o.msg != nil:
 		if !o.queued.IsZero() {
 			s.lateEmergency(o)
+			// The detections this emergency fires carry its times.
+			s.timing = &Timing{Received: o.msg.Event.Received, Journaled: o.queued}
 		}
 		s.message(o.msg)
+		s.timing = nil
 		if o.msg.Readings != nil {
 			// The rules copied what they keep; not after a panic, whose
 			// report may still read it (the collector takes it then).
@@ -1126,6 +1132,10 @@ func (s *engineShard) emitDetection(h *home, e *emit) {
 		Hub:         h.id, Sensor: e.sensor, Class: e.class, Cause: cause, Priority: e.prio, State: e.state,
 		Episode: time.UnixMilli(e.episode).UTC(), At: time.UnixMilli(e.at).UTC(), Explanation: e.why,
 		Evidence: Evidence{Readings: e.readings, Events: e.events, Facts: e.facts}, Epoch: h.epoch,
+	}
+	if s.timing != nil {
+		t := *s.timing
+		d.Timing = &t
 	}
 	s.e.stats.detections.Add(1)
 	s.e.log.Debug().Str("hub_id", string(h.id)).Str("cause", string(cause)).Str("state", string(d.State)).

@@ -81,6 +81,11 @@ type Incident struct {
 	State       State              `json:"state"`
 
 	Explanation detectors.Explanation `json:"explanation"`
+	// Timing is where the opening detection's event spent its time in the
+	// gateway that opened the incident (nil when no event fired it, or for
+	// incidents of older versions): received, journaled, detected, and
+	// Dispatched, when the incident was opened, is OpenedAt.
+	Timing *detectors.Timing `json:"timing,omitempty"`
 	// Evidence is the last detection's evidence; Count how many detections
 	// of the episode were folded into the incident.
 	Evidence detectors.Evidence `json:"evidence"`

@@ -241,7 +241,7 @@ func (p planner) open(d detectors.Detection) (Change, error) {
 	inc := &Incident{
 		ID: NewIncidentID(p.now), Fingerprint: d.Fingerprint, Hub: d.Hub, Sensor: d.Sensor,
 		Class: d.Class, Cause: d.Cause, Priority: prio, State: StateOpen,
-		Explanation: d.Explanation, Evidence: d.Evidence, Count: 1,
+		Explanation: d.Explanation, Evidence: d.Evidence, Count: 1, Timing: d.Timing,
 		Episode: d.Episode, OpenedAt: p.now, UpdatedAt: p.now,
 		Episodes: []Episode{newEpisode(d, p.now)}, Causes: []detectors.Cause{d.Cause},
 	}

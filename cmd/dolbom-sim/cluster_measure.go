@@ -76,13 +76,20 @@ type ClusterReport struct {
 	SlowestBuffered []slowSOS `json:"slowest_buffered"`
 	// SlowestServed are the five slowest served SOS (latency_ms.incident's
 	// tail), placed against the kill and the pause by their times.
-	SlowestServed []slowSOS      `json:"slowest_served"`
-	Settings      map[string]any `json:"settings"`
-	Processes     []clusterProc  `json:"processes"`
-	PostgresDir   string         `json:"postgres_dir,omitempty"`
-	Machine       Machine        `json:"machine"`
-	Command       string         `json:"command"`
-	Notes         []string       `json:"notes"`
+	SlowestServed []slowSOS `json:"slowest_served"`
+	// StagesMS splits latency_ms.incident's SOS by stage (clusterStage:
+	// receive, journal, detect, open), over all nodes ("all") and by the
+	// node that served each; SOS whose incident lacks its moments are left
+	// out (StagesMissing counts them).
+	StagesMS      map[string]map[string]firmwaresim.LatencySummary `json:"stages_ms"`
+	StagesMissing int                                              `json:"stages_missing"`
+
+	Settings    map[string]any `json:"settings"`
+	Processes   []clusterProc  `json:"processes"`
+	PostgresDir string         `json:"postgres_dir,omitempty"`
+	Machine     Machine        `json:"machine"`
+	Command     string         `json:"command"`
+	Notes       []string       `json:"notes"`
 }
 
 type clusterSOS struct {
@@ -282,11 +289,88 @@ type slowSOS struct {
 	Reconnect  float64 `json:"reconnect_s,omitempty"`
 	Ack        float64 `json:"ack_s,omitempty"`
 	Incident   float64 `json:"incident_s"`
+	// Node served the event that opened the incident, and StagesMS splits
+	// publish -> incident by its moments (clusterStages); both empty for
+	// an incident without them.
+	Node     string        `json:"node,omitempty"`
+	StagesMS *clusterStage `json:"stages_ms,omitempty"`
 }
 
 type clusterIncident struct {
 	id, hub, cause string
 	opened         int64 // Unix µs
+	timing         *detectors.Timing
+}
+
+// clusterStage splits one SOS's publish -> incident opened by the moments
+// its gateway kept in the incident (detectors.Timing). The hubs and the
+// gateways share this machine's clock. As in the load run (stagesOf), a
+// boundary is held between the one before it and the incident, so the
+// four add up to the incident latency.
+type clusterStage struct {
+	Receive float64 `json:"receive"` // publish -> the broker decoded it (the hub's write, TCP, the broker's read)
+	Journal float64 `json:"journal"` // -> committed to the journal and handed to the rules
+	Detect  float64 `json:"detect"`  // -> the rules handed the detection on (the engine shard's queue, the rules)
+	Open    float64 `json:"open"`    // -> dispatch opened the incident (its queue, the ownership fence)
+}
+
+// clusterStageNames are clusterStage's fields, in order, as the report's
+// stages_ms keys.
+var clusterStageNames = [4]string{"receive", "journal", "detect", "open"}
+
+// stagesOfIncident splits publish (unix ns) -> opened (unix ns) by t; ok is
+// false when t lacks a moment.
+func stagesOfIncident(publish, opened int64, t *detectors.Timing) (clusterStage, bool) {
+	if t == nil || t.Received.IsZero() || t.Journaled.IsZero() || t.Detected.IsZero() || opened < publish {
+		return clusterStage{}, false
+	}
+	bound := func(prev int64, at time.Time) int64 { return min(max(prev, at.UnixNano()), opened) }
+	recv := bound(publish, t.Received)
+	journal := bound(recv, t.Journaled)
+	detect := bound(journal, t.Detected)
+	ms := func(from, to int64) float64 { return float64(to-from) / 1e6 }
+	return clusterStage{Receive: ms(publish, recv), Journal: ms(recv, journal), Detect: ms(journal, detect), Open: ms(detect, opened)}, true
+}
+
+func (c clusterStage) values() [4]float64 { return [4]float64{c.Receive, c.Journal, c.Detect, c.Open} }
+
+// stageHistograms gathers the served SOS's stages, over all nodes and by
+// node (ClusterReport.StagesMS).
+type stageHistograms struct {
+	all    [4]firmwaresim.Histogram
+	byNode map[string]*[4]firmwaresim.Histogram
+}
+
+func (h *stageHistograms) record(node string, c clusterStage) {
+	if h.byNode == nil {
+		h.byNode = map[string]*[4]firmwaresim.Histogram{}
+	}
+	n := h.byNode[node]
+	if n == nil {
+		n = &[4]firmwaresim.Histogram{}
+		h.byNode[node] = n
+	}
+	for i, v := range c.values() {
+		h.all[i].Record(msDuration(v))
+		n[i].Record(msDuration(v))
+	}
+}
+
+// summaries is stages_ms: each stage's summary over all nodes ("all") and
+// per node.
+func (h *stageHistograms) summaries() map[string]map[string]firmwaresim.LatencySummary {
+	one := func(hs *[4]firmwaresim.Histogram) map[string]firmwaresim.LatencySummary {
+		out := map[string]firmwaresim.LatencySummary{}
+		for i, name := range clusterStageNames {
+			out[name] = hs[i].Summary()
+		}
+		return out
+	}
+	out := map[string]map[string]firmwaresim.LatencySummary{"all": one(&h.all)}
+	for node, hs := range h.byNode {
+		out[node] = one(hs)
+	}
+	return out
 }
 
 // measure reads the incidents, 119's alerts and the nodes' metrics, and
@@ -338,6 +422,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	}
 	var all, served, failover, buffered firmwaresim.Histogram
 	var slow, slowServed []slowSOS
+	var stages stageHistograms
 	for _, id := range r.track.sosIDs {
 		s := r.track.sos[id]
 		rep.SOS.Sent++
@@ -384,7 +469,14 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		case first:
 		case !carried:
 			served.Record(lat)
-			slowServed = append(slowServed, r.track.slowSOS(s, inc.opened*1000, start))
+			sl := r.track.slowSOS(s, inc.opened*1000, start)
+			if c, ok := stagesOfIncident(s.at, inc.opened*1000, inc.timing); ok {
+				sl.Node, sl.StagesMS = inc.timing.Node, &c
+				stages.record(inc.timing.Node, c)
+			} else {
+				rep.StagesMissing++
+			}
+			slowServed = append(slowServed, sl)
 		default:
 			slow = append(slow, r.track.slowSOS(s, inc.opened*1000, start))
 			buffered.Record(lat)
@@ -400,6 +492,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 	r.track.mu.Unlock()
 	rep.SlowestBuffered = slowest(slow, 5)
 	rep.SlowestServed = slowest(slowServed, 5)
+	rep.StagesMS = stages.summaries()
 	for hub, list := range byHub {
 		for _, in := range list {
 			if in.cause == string(detectors.CauseSOS) && sosOf[hub] != nil || silent[hub] {
@@ -457,6 +550,7 @@ func (r *clusterRun) measure(ctx context.Context, start time.Time, ev runEvents)
 		"failover_s and pause_failover_s: hubs that had a session at the signal and lost it within 5 s (kill) or 10 s (pause: HAProxy's health check marks the node down first) are the moved hubs; the figure is when the last of them was online again through HAProxy",
 		"lost: SOS sent (acknowledged or buffered by a hub) with no sos incident for its home by the end of --drain; each SOS goes to a home not used before",
 		"latency_ms.incident: the SOS publish to its incident's opened time (opened_us, the gateway's clock); an SOS folded into an incident opened earlier counts in sos.folded, not in the latency",
+		"stages_ms: latency_ms.incident split by the moments the serving gateway keeps in the incident (received, journaled, detected; opened_us ends it): receive, journal, detect, open; a moment read before the one ahead of it counts 0 in its stage, so they add up to the latency",
 		"failover_s also waits, once hub_owners has rows, for every hub the killed node owned to be owned by another node; adopted_s: --silent of the node's owned hubs are switched off at the signal and must be adopted",
 		"state_backwards: home_state read every second from the fleet's start to the end of the drain; a home's epoch lower than read before, or the same epoch with an older updated_us, counts one (null without the epoch column)",
 	)
@@ -552,7 +646,7 @@ func (r *clusterRun) incidents(ctx context.Context, start time.Time) ([]clusterI
 	defer conn.Close(context.Background())
 	// Incidents opened since provisioning: a --database-url used before
 	// keeps older ones.
-	rows, err := conn.Query(ctx, `SELECT id, hub_id, cause, opened_us FROM incidents WHERE opened_us >= $1`,
+	rows, err := conn.Query(ctx, `SELECT id, hub_id, cause, opened_us, COALESCE((data::jsonb)->'timing', 'null') FROM incidents WHERE opened_us >= $1`,
 		start.Add(-10*time.Minute).UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("read incidents: %w", err)
@@ -560,8 +654,12 @@ func (r *clusterRun) incidents(ctx context.Context, start time.Time) ([]clusterI
 	var out []clusterIncident
 	for rows.Next() {
 		var in clusterIncident
-		if err := rows.Scan(&in.id, &in.hub, &in.cause, &in.opened); err != nil {
+		var timing []byte
+		if err := rows.Scan(&in.id, &in.hub, &in.cause, &in.opened, &timing); err != nil {
 			return nil, fmt.Errorf("read incidents: %w", err)
+		}
+		if err := json.Unmarshal(timing, &in.timing); err != nil {
+			return nil, fmt.Errorf("read incidents: incident %s: timing: %w", in.id, err)
 		}
 		out = append(out, in)
 	}
@@ -685,6 +783,13 @@ func (rep *ClusterReport) print(w io.Writer) {
 	for _, k := range []string{"incident", "incident_failover", "incident_buffered", "incident_all"} {
 		s := rep.LatencyMS[k]
 		fmt.Fprintf(w, "latency %s: n=%d p50 %.1f ms p99 %.1f ms\n", k, s.N, s.P50, s.P99)
+	}
+	if all := rep.StagesMS["all"]; all != nil {
+		fmt.Fprint(w, "incident stages p99:")
+		for _, name := range clusterStageNames {
+			fmt.Fprintf(w, " %s %.1f ms", name, all[name].P99)
+		}
+		fmt.Fprintf(w, " (%d SOS without them)\n", rep.StagesMissing)
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "note:", n)

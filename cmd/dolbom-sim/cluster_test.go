@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dolbom/dolbom/detectors"
 	"github.com/dolbom/dolbom/firmware-sim/firmwaresim"
 )
 
@@ -294,6 +296,28 @@ func TestClusterSmall(t *testing.T) {
 			}
 		}
 	}
+	// Every served SOS is split into its stages by the moments its gateway
+	// kept in the incident, and the slowest name their node.
+	inc, _ := rep["latency_ms"].(map[string]any)["incident"].(map[string]any)
+	all, _ := rep["stages_ms"].(map[string]any)["all"].(map[string]any)
+	for _, st := range clusterStageNames {
+		sum, _ := all[st].(map[string]any)
+		if sum == nil || sum["n"] != inc["n"] || rep["stages_missing"] != 0.0 {
+			t.Errorf("stages_ms.all.%s = %v, want the n of latency_ms.incident %v (stages_missing %v)", st, sum, inc["n"], rep["stages_missing"])
+		}
+	}
+	for _, s := range rep["slowest_served"].([]any) {
+		sm := s.(map[string]any)
+		st, _ := sm["stages_ms"].(map[string]any)
+		if node, _ := sm["node"].(string); !strings.HasPrefix(node, "n") || st == nil {
+			t.Errorf("slowest_served lacks its node or stages: %v", sm)
+			continue
+		}
+		sum := st["receive"].(float64) + st["journal"].(float64) + st["detect"].(float64) + st["open"].(float64)
+		if lat := (sm["incident_s"].(float64) - sm["published_s"].(float64)) * 1e3; math.Abs(sum-lat) > 1 {
+			t.Errorf("slowest_served stages add up to %.1f ms, its latency is %.1f ms: %v", sum, lat, sm)
+		}
+	}
 	if rep["nodes"] != 3.0 || rep["homes"] != 300.0 {
 		t.Errorf("nodes %v homes %v", rep["nodes"], rep["homes"])
 	}
@@ -501,5 +525,28 @@ func TestCheckNamesEachMissedTarget(t *testing.T) {
 		if !strings.Contains(m, tc.want) {
 			t.Errorf("want a miss with %q, got %q", tc.want, m)
 		}
+	}
+}
+
+// TestStagesOfIncident: the stages add up to the latency, a moment out of
+// order counts 0 in its stage, and an incident without moments has none.
+func TestStagesOfIncident(t *testing.T) {
+	at := func(ms int64) time.Time { return time.Unix(100, ms*1e6) }
+	publish, opened := at(0).UnixNano(), at(100).UnixNano()
+	c, ok := stagesOfIncident(publish, opened, &detectors.Timing{Received: at(5), Journaled: at(40), Detected: at(60)})
+	if want := (clusterStage{Receive: 5, Journal: 35, Detect: 20, Open: 40}); !ok || c != want {
+		t.Errorf("stages %+v %v, want %+v", c, ok, want)
+	}
+	// The detection stamped before the journal's moment (another
+	// goroutine's clock read): detect 0, not negative.
+	c, ok = stagesOfIncident(publish, opened, &detectors.Timing{Received: at(5), Journaled: at(40), Detected: at(30)})
+	if want := (clusterStage{Receive: 5, Journal: 35, Detect: 0, Open: 60}); !ok || c != want {
+		t.Errorf("stages %+v %v, want %+v", c, ok, want)
+	}
+	if _, ok := stagesOfIncident(publish, opened, nil); ok {
+		t.Error("an incident without timing has stages")
+	}
+	if _, ok := stagesOfIncident(publish, opened, &detectors.Timing{Received: at(5)}); ok {
+		t.Error("an incident lacking moments has stages")
 	}
 }

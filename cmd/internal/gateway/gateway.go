@@ -442,6 +442,7 @@ func NewTuned(ctx context.Context, o Options, tune Tuning, log zerolog.Logger) (
 		// PostgreSQL carries the same name as its held hubs.
 		bc.Node, _ = os.Hostname()
 	}
+	sink.node = bc.Node
 	switch {
 	case o.Cluster.Enabled:
 		if g.Node, err = g.joinCluster(ctx, key); err != nil {
@@ -666,9 +667,15 @@ type detectionSink struct {
 	counts      *prometheus.CounterVec
 	log         zerolog.Logger
 	onDetection func(detectors.Detection)
+	node        string // the broker's node name, for Detection.Timing
 }
 
 func (s *detectionSink) Detect(d detectors.Detection) {
+	if d.Timing != nil {
+		// The rules' copy is this detection's own: stamped here, where
+		// the detectors hand it on, with the node that served it.
+		d.Timing.Detected, d.Timing.Node = time.Now(), s.node
+	}
 	s.dispatch.Detect(d)
 	s.counts.WithLabelValues(string(d.Class), string(d.Cause), string(d.State)).Inc()
 	s.log.Info().Str("hub_id", string(d.Hub)).Str("sensor_id", string(d.Sensor)).
