@@ -52,7 +52,8 @@ func fleetFixture(t *testing.T, s *store.Store) {
 	}
 	err := s.State().SaveHubHealth(ctx, []devices.HubHealthRecord{
 		{HubHealth: devices.HubHealth{Hub: "hub-s1", Online: true, LastSeen: base, PowerKnown: true, OnMains: true, Battery: 80, Firmware: "1.2",
-			Sensors: []devices.SensorHealth{{Sensor: "door-1", LastSeen: base.Add(-time.Minute), Battery: 12}}}},
+			FirmwareReported: base.Add(-time.Hour), // the hub's word, which wins over the registry's 1.0
+			Sensors:          []devices.SensorHealth{{Sensor: "door-1", LastSeen: base.Add(-time.Minute), Battery: 12}}}},
 		{HubHealth: devices.HubHealth{Hub: "hub-s2", LastSeen: base.AddDate(0, 0, -10), PowerKnown: true, Battery: 15}},
 		{HubHealth: devices.HubHealth{Hub: "hub-b1", Online: true, LastSeen: base.In(time.FixedZone("KST", 9*3600)), Battery: 50, Firmware: "2.0"}},
 	})
