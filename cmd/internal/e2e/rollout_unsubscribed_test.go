@@ -2,10 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -35,30 +31,11 @@ func rolloutUnsubscribed(t *testing.T, plan ota.Plan) {
 	const model = "DG-310"
 	clients := map[devices.HubID]mqtt.Client{}
 	for i := range 2 {
-		r, err := s.st.Registry().CreateResident(bg, devices.Resident{Name: fmt.Sprintf("주민%d", i), DistrictCode: "11110"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := home{resident: r, hub: devices.HubID(fmt.Sprintf("hub-uns-%d", i)), secret: devices.NewSecret()}
-		if _, err := s.st.Registry().CreateHub(bg, devices.Hub{ID: h.hub, ResidentID: r.ID, Model: model, Firmware: "1.0",
-			InstalledAt: time.Now().AddDate(-1, 0, 0), SecretHash: devices.HashHubSecret(h.secret)}); err != nil {
-			t.Fatal(err)
-		}
-		cl := s.connect(t, h)
-		if i == 0 { // hub-uns-1 stays connected without a subscription
-			if tok := cl.Subscribe(devices.Topic(h.hub, devices.ChanCmd), 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("subscribe %s: %v", h.hub, tok.Error())
-			}
-		}
-		clients[h.hub] = cl
+		// hub-uns-1 stays connected without a subscription.
+		h, cl := s.modelHub(t, model, devices.HubID(fmt.Sprintf("hub-uns-%d", i)), fmt.Sprintf("주민%d", i), i == 0)
+		clients[h] = cl
 	}
-	_, key, _ := ed25519.GenerateKey(nil)
-	data := []byte("firmware " + model + " 1.1")
-	sum := sha256.Sum256(data)
-	sig := ed25519.Sign(key, devices.FirmwareManifest(model, "1.1", int64(len(data)), hex.EncodeToString(sum[:])))
-	if _, err := s.g.OTA.Publish(bg, ota.Image{Model: model, Version: "1.1", Signature: base64.StdEncoding.EncodeToString(sig)}, data); err != nil {
-		t.Fatal(err)
-	}
+	s.publishImages(t, model, "1.1")
 	rollouts := s.st.Rollouts()
 	r, err := s.g.OTA.Start(bg, model, "1.1", plan)
 	if err != nil {

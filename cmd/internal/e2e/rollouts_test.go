@@ -37,32 +37,11 @@ func TestRolloutsPageInBrowser(t *testing.T) {
 	const model = "DG-300"
 	clients := map[devices.HubID]mqtt.Client{}
 	for i := range 4 {
-		r, err := s.st.Registry().CreateResident(bg, devices.Resident{Name: fmt.Sprintf("주민%d", i), DistrictCode: "11110"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := home{resident: r, hub: devices.HubID(fmt.Sprintf("hub-ota-%d", i)), secret: devices.NewSecret()}
-		if _, err := s.st.Registry().CreateHub(bg, devices.Hub{ID: h.hub, ResidentID: r.ID, Model: model, Firmware: "1.0",
-			InstalledAt: time.Now().AddDate(-1, 0, 0), SecretHash: devices.HashHubSecret(h.secret)}); err != nil {
-			t.Fatal(err)
-		}
-		cl := s.connect(t, h)
-		// A hub subscribes to its commands (the broker refuses to send to
-		// one that has not); these hubs answer by hand below.
-		if tok := cl.Subscribe(devices.Topic(h.hub, devices.ChanCmd), 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("subscribe %s: %v", h.hub, tok.Error())
-		}
-		clients[h.hub] = cl
+		// These hubs answer their commands by hand below.
+		h, cl := s.modelHub(t, model, devices.HubID(fmt.Sprintf("hub-ota-%d", i)), fmt.Sprintf("주민%d", i), true)
+		clients[h] = cl
 	}
-	_, key, _ := ed25519.GenerateKey(nil)
-	for _, v := range []string{"1.1", "1.2"} {
-		data := []byte("firmware " + model + " " + v)
-		sum := sha256.Sum256(data)
-		sig := ed25519.Sign(key, devices.FirmwareManifest(model, v, int64(len(data)), hex.EncodeToString(sum[:])))
-		if _, err := s.g.OTA.Publish(bg, ota.Image{Model: model, Version: v, Signature: base64.StdEncoding.EncodeToString(sig)}, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.publishImages(t, model, "1.1", "1.2")
 	rollouts := s.st.Rollouts()
 	counts := func(id int64) ota.Counts {
 		m, err := rollouts.RolloutCounts(bg, []int64{id})
@@ -209,4 +188,43 @@ func count(t *testing.T, ctx context.Context, sel string) int {
 		t.Fatalf("count %s: %v", sel, err)
 	}
 	return n
+}
+
+// modelHub registers a resident in 종로구 and a hub of model on firmware
+// 1.0, and connects it; with subscribe, to its commands too (the broker
+// refuses to send a command to a hub that has not subscribed).
+func (s *site) modelHub(t *testing.T, model string, id devices.HubID, name string, subscribe bool) (devices.HubID, mqtt.Client) {
+	t.Helper()
+	bg := context.Background()
+	r, err := s.st.Registry().CreateResident(bg, devices.Resident{Name: name, DistrictCode: "11110"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := home{resident: r, hub: id, secret: devices.NewSecret()}
+	if _, err := s.st.Registry().CreateHub(bg, devices.Hub{ID: h.hub, ResidentID: r.ID, Model: model, Firmware: "1.0",
+		InstalledAt: time.Now().AddDate(-1, 0, 0), SecretHash: devices.HashHubSecret(h.secret)}); err != nil {
+		t.Fatal(err)
+	}
+	cl := s.connect(t, h)
+	if subscribe {
+		if tok := cl.Subscribe(devices.Topic(h.hub, devices.ChanCmd), 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe %s: %v", h.hub, tok.Error())
+		}
+	}
+	return h.hub, cl
+}
+
+// publishImages publishes an image of model for each version, signed by
+// one vendor key.
+func (s *site) publishImages(t *testing.T, model string, versions ...string) {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	for _, v := range versions {
+		data := []byte("firmware " + model + " " + v)
+		sum := sha256.Sum256(data)
+		sig := ed25519.Sign(key, devices.FirmwareManifest(model, v, int64(len(data)), hex.EncodeToString(sum[:])))
+		if _, err := s.g.OTA.Publish(context.Background(), ota.Image{Model: model, Version: v, Signature: base64.StdEncoding.EncodeToString(sig)}, data); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
