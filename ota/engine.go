@@ -424,23 +424,7 @@ func (e *Engine) countLocked(stage int) Counts {
 		if t.Stage != stage {
 			continue // moved on (postponed into a later stage)
 		}
-		c.Total++
-		switch t.Result {
-		case Pending:
-			c.Pending++
-		case Postponed:
-			c.Postponed++
-		case Sent:
-			c.Sent++
-		case Installed:
-			c.Installed++
-		case Failed:
-			c.Failed++
-		case Lost:
-			c.Lost++
-		case Unreachable:
-			c.Unreachable++
-		}
+		c.Add(t.Result, 1)
 	}
 	return c
 }

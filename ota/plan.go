@@ -105,8 +105,8 @@ type Counts struct {
 	Unreachable int `json:"unreachable"`
 }
 
-// Add counts n hubs whose result is r (the store counts a rollout's
-// saved targets with it).
+// Add counts n hubs whose result is r (the engine counts a stage's hubs
+// with it, and the store a rollout's saved targets).
 func (c *Counts) Add(r Result, n int) {
 	c.Total += n
 	switch r {
